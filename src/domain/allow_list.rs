@@ -1,0 +1,151 @@
+//! The IP allow list (`ipWhitelist`): CIDR blocks, IPv4 and IPv6.
+
+use std::net::IpAddr;
+
+use ipnet::IpNet;
+
+use super::ValidationError;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AllowList(Vec<IpNet>);
+
+impl Default for AllowList {
+    /// `["0.0.0.0/0"]`: what the vendor sets when the list is omitted. Note it admits every IPv4
+    /// source but no IPv6 one, exactly as written.
+    fn default() -> Self {
+        Self(vec!["0.0.0.0/0".parse().expect("literal CIDR")])
+    }
+}
+
+/// Parses one entry strictly: `addr/prefix`, prefix within the family, no host bits set.
+pub fn parse_cidr(entry: &str) -> Result<IpNet, ValidationError> {
+    let invalid = || ValidationError::InvalidCidr {
+        entry: entry.to_owned(),
+    };
+    let net: IpNet = entry.parse().map_err(|_| invalid())?;
+    if net.trunc() != net {
+        return Err(invalid());
+    }
+    Ok(net)
+}
+
+impl AllowList {
+    /// Entries keep their order; exact duplicates are dropped.
+    pub fn parse<S: AsRef<str>>(entries: &[S]) -> Result<Self, ValidationError> {
+        let mut nets: Vec<IpNet> = Vec::with_capacity(entries.len());
+        for e in entries {
+            let net = parse_cidr(e.as_ref())?;
+            if !nets.contains(&net) {
+                nets.push(net);
+            }
+        }
+        Ok(Self(nets))
+    }
+
+    pub fn from_nets(nets: Vec<IpNet>) -> Self {
+        Self(nets)
+    }
+
+    pub fn nets(&self) -> &[IpNet] {
+        &self.0
+    }
+
+    /// Whether `addr` may call. An IPv4-mapped IPv6 source (`::ffff:a.b.c.d`, what a dual-stack
+    /// socket reports) is matched as the IPv4 address it carries.
+    pub fn permits(&self, addr: IpAddr) -> bool {
+        let addr = match addr {
+            IpAddr::V6(v6) => v6
+                .to_ipv4_mapped()
+                .map(IpAddr::V4)
+                .unwrap_or(IpAddr::V6(v6)),
+            v4 => v4,
+        };
+        self.0.iter().any(|net| net.contains(&addr))
+    }
+
+    /// Display form: `a.b.c.d/n` strings.
+    pub fn strings(&self) -> Vec<String> {
+        self.0.iter().map(|n| n.to_string()).collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn err(entry: &str) -> Result<AllowList, ValidationError> {
+        Err(ValidationError::InvalidCidr {
+            entry: entry.into(),
+        })
+    }
+
+    #[test]
+    fn accepts_ipv4_and_ipv6_blocks() {
+        let list = AllowList::parse(&["10.0.0.0/8", "192.168.1.7/32", "2001:db8::/32", "::1/128"])
+            .unwrap();
+        assert_eq!(
+            list.strings(),
+            vec!["10.0.0.0/8", "192.168.1.7/32", "2001:db8::/32", "::1/128"]
+        );
+    }
+
+    #[test]
+    fn refuses_bare_addresses() {
+        assert_eq!(AllowList::parse(&["10.0.0.1"]), err("10.0.0.1"));
+        assert_eq!(AllowList::parse(&["::1"]), err("::1"));
+    }
+
+    #[test]
+    fn refuses_prefixes_too_long_for_the_family() {
+        assert_eq!(AllowList::parse(&["10.0.0.0/33"]), err("10.0.0.0/33"));
+        assert_eq!(AllowList::parse(&["::/129"]), err("::/129"));
+    }
+
+    #[test]
+    fn refuses_host_bits_behind_the_prefix() {
+        assert_eq!(AllowList::parse(&["10.0.0.1/8"]), err("10.0.0.1/8"));
+        assert_eq!(AllowList::parse(&["2001:db8::1/32"]), err("2001:db8::1/32"));
+    }
+
+    #[test]
+    fn refuses_junk() {
+        for bad in ["", "/8", "10.0.0.0/", "10.0.0/8", "256.0.0.0/8", "a.b.c.d/8", " 10.0.0.0/8", "10.0.0.0/-1", "10.0.0.0/08x"] {
+            assert_eq!(AllowList::parse(&[bad]), err(bad), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn reports_the_first_bad_entry() {
+        assert_eq!(
+            AllowList::parse(&["10.0.0.0/8", "x", "y"]),
+            err("x")
+        );
+    }
+
+    #[test]
+    fn default_admits_all_ipv4_only() {
+        let d = AllowList::default();
+        assert!(d.permits("127.0.0.1".parse().unwrap()));
+        assert!(d.permits("8.8.8.8".parse().unwrap()));
+        assert!(!d.permits("::1".parse().unwrap()));
+    }
+
+    #[test]
+    fn permits_checks_membership() {
+        let list = AllowList::parse(&["10.0.0.0/8", "2001:db8::/32"]).unwrap();
+        assert!(list.permits("10.1.2.3".parse().unwrap()));
+        assert!(!list.permits("127.0.0.1".parse().unwrap()));
+        assert!(list.permits("2001:db8::5".parse().unwrap()));
+        assert!(!list.permits("2001:db9::5".parse().unwrap()));
+        assert!(list.permits("::ffff:10.9.9.9".parse().unwrap()), "mapped v4");
+        assert!(!AllowList::parse::<&str>(&[]).unwrap().permits("10.0.0.1".parse().unwrap()));
+    }
+
+    #[test]
+    fn duplicates_collapse() {
+        assert_eq!(
+            AllowList::parse(&["10.0.0.0/8", "10.0.0.0/8"]).unwrap().strings(),
+            vec!["10.0.0.0/8"]
+        );
+    }
+}

@@ -1,0 +1,60 @@
+//! Pure rules of the model: no I/O here, so everything is unit tested directly.
+
+pub mod allow_list;
+pub mod audit;
+pub mod client;
+pub mod features;
+pub mod ids;
+
+pub use allow_list::AllowList;
+pub use client::{ClientName, Region};
+pub use features::{Feature, FeatureSet};
+
+/// Why an input value was refused. Each variant is one message of the spec; both HTTP surfaces
+/// map it into their own envelope.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ValidationError {
+    #[error("Missing data for required field.")]
+    MissingField { field: &'static str },
+    #[error("Name not supplied")]
+    NameNotSupplied,
+    #[error("Not a valid string.")]
+    NotAString { field: &'static str },
+    #[error("Not a valid list.")]
+    NotAList { field: &'static str },
+    #[error("Not a valid integer.")]
+    NotAnInteger { field: &'static str },
+    #[error("Must be greater than or equal to {min} and less than or equal to {max}.")]
+    OutOfRange {
+        field: &'static str,
+        min: i64,
+        max: i64,
+    },
+    #[error("Not a valid CIDR address.")]
+    InvalidCidr { entry: String },
+    #[error("Not a valid feature name.")]
+    InvalidFeature { name: String },
+    #[error("Clients with the login_client feature cannot have any other features.")]
+    LoginClientExclusive,
+    #[error("Not a valid region.")]
+    InvalidRegion,
+    #[error("Name is too long.")]
+    NameTooLong,
+}
+
+impl ValidationError {
+    /// The request field the error is about (the Registration API names it in `argument_name`).
+    pub fn field(&self) -> &'static str {
+        match self {
+            Self::MissingField { field }
+            | Self::NotAString { field }
+            | Self::NotAList { field }
+            | Self::NotAnInteger { field }
+            | Self::OutOfRange { field, .. } => field,
+            Self::NameNotSupplied | Self::NameTooLong => "name",
+            Self::InvalidCidr { .. } => "ipWhitelist",
+            Self::InvalidFeature { .. } | Self::LoginClientExclusive => "features",
+            Self::InvalidRegion => "region",
+        }
+    }
+}

@@ -1,0 +1,206 @@
+//! `/config/{appId}/clients…`: parse, call the service, shape the answer.
+
+use actix_web::http::header;
+use actix_web::{web, HttpRequest, HttpResponse};
+use serde::Serialize;
+use serde_json::{Map, Value};
+
+use super::{ConfigError, ConfigRequest, JsonBody};
+use crate::domain::{AllowList, ValidationError};
+use crate::service::{ClientChange, ClientDraft, ClientView, CreatedClient};
+
+/// The client object of the Config API, fields in the vendor's order.
+#[derive(Serialize)]
+pub struct ClientBody {
+    #[serde(rename = "_id")]
+    id: String,
+    #[serde(rename = "_secret", skip_serializing_if = "Option::is_none")]
+    secret: Option<String>,
+    #[serde(rename = "_self")]
+    self_path: String,
+    #[serde(rename = "_settings")]
+    settings_path: String,
+    name: String,
+    features: Vec<String>,
+    #[serde(rename = "ipWhitelist")]
+    ip_whitelist: Vec<String>,
+}
+
+impl ClientBody {
+    pub fn new(c: ClientView, secret: Option<String>) -> Self {
+        let self_path = format!("/config/{}/clients/{}", c.app_id, c.client_id);
+        Self {
+            id: c.client_id,
+            secret,
+            settings_path: format!("{self_path}/settings"),
+            self_path,
+            name: c.name,
+            features: c.features,
+            ip_whitelist: c.ip_whitelist,
+        }
+    }
+}
+
+fn etag(version: i64) -> (header::HeaderName, String) {
+    (header::ETAG, format!("\"{version}\""))
+}
+
+/// `If-Match`: `*` or absent means no condition; `"N"` (or `W/"N"`) must equal the current
+/// version; anything else can never match.
+fn if_match(req: &HttpRequest) -> Option<i64> {
+    let value = req.headers().get(header::IF_MATCH)?.to_str().unwrap_or("").trim();
+    if value == "*" {
+        return None;
+    }
+    let tag = value.strip_prefix("W/").unwrap_or(value);
+    Some(
+        tag.strip_prefix('"')
+            .and_then(|t| t.strip_suffix('"'))
+            .and_then(|t| t.parse().ok())
+            .unwrap_or(-1),
+    )
+}
+
+fn string_list(value: &Value, field: &'static str) -> Result<Vec<String>, ValidationError> {
+    let Value::Array(items) = value else {
+        return Err(ValidationError::NotAList { field });
+    };
+    items
+        .iter()
+        .map(|v| match v {
+            Value::String(s) => Ok(s.clone()),
+            _ => Err(ValidationError::NotAString { field }),
+        })
+        .collect()
+}
+
+/// `{name, ipWhitelist?, features?}`: the JSON type checks of the seed's messages; the values
+/// themselves are judged by the service. Other fields are ignored (a GET can be sent back).
+fn client_fields(
+    body: &Map<String, Value>,
+) -> Result<(String, Option<Vec<String>>, Option<Vec<String>>), ValidationError> {
+    let name = match body.get("name") {
+        None => return Err(ValidationError::MissingField { field: "name" }),
+        Some(Value::Null) => return Err(ValidationError::NameNotSupplied),
+        Some(Value::String(s)) => s.clone(),
+        Some(_) => return Err(ValidationError::NotAString { field: "name" }),
+    };
+    let ip_whitelist = body
+        .get("ipWhitelist")
+        .map(|v| string_list(v, "ipWhitelist"))
+        .transpose()?;
+    let features = body
+        .get("features")
+        .map(|v| string_list(v, "features"))
+        .transpose()?;
+    Ok((name, features, ip_whitelist))
+}
+
+fn has_features(req: &HttpRequest) -> Vec<String> {
+    form_urlencoded::parse(req.query_string().as_bytes())
+        .filter(|(k, _)| k == "has_feature")
+        .map(|(_, v)| v.into_owned())
+        .collect()
+}
+
+pub async fn list(r: ConfigRequest, req: HttpRequest) -> Result<HttpResponse, ConfigError> {
+    let clients = r
+        .service
+        .list_clients(&r.ctx, &r.app_id, &has_features(&req))
+        .await?;
+    let body: Vec<ClientBody> = clients
+        .into_iter()
+        .map(|c| ClientBody::new(c, None))
+        .collect();
+    Ok(HttpResponse::Ok().json(body))
+}
+
+fn created(c: CreatedClient, status: actix_web::http::StatusCode) -> HttpResponse {
+    let location = format!("/config/{}/clients/{}", c.client.app_id, c.client.client_id);
+    let mut res = HttpResponse::build(status);
+    res.insert_header(etag(c.client.version));
+    if status == actix_web::http::StatusCode::CREATED {
+        res.insert_header((header::LOCATION, location));
+    }
+    res.json(ClientBody::new(c.client, Some(c.secret)))
+}
+
+pub async fn create(r: ConfigRequest, body: JsonBody) -> Result<HttpResponse, ConfigError> {
+    let (name, features, ip_whitelist) =
+        client_fields(&body.0).map_err(crate::service::ServiceError::from)?;
+    let draft = ClientDraft {
+        name,
+        features: features.unwrap_or_default(),
+        ip_whitelist,
+    };
+    let c = r.service.create_client(&r.ctx, &r.app_id, draft).await?;
+    Ok(created(c, actix_web::http::StatusCode::CREATED))
+}
+
+pub async fn get(r: ConfigRequest, path: web::Path<(String, String)>) -> Result<HttpResponse, ConfigError> {
+    let (_, client_id) = path.into_inner();
+    let c = r.service.get_client(&r.ctx, &r.app_id, &client_id).await?;
+    Ok(HttpResponse::Ok()
+        .insert_header(etag(c.version))
+        .json(ClientBody::new(c, None)))
+}
+
+/// PUT is a full replacement (seed 004): no `features` removes them all, no `ipWhitelist`
+/// resets it to `["0.0.0.0/0"]`.
+pub async fn replace(
+    r: ConfigRequest,
+    req: HttpRequest,
+    path: web::Path<(String, String)>,
+    body: JsonBody,
+) -> Result<HttpResponse, ConfigError> {
+    let (_, client_id) = path.into_inner();
+    let (name, features, ip_whitelist) =
+        client_fields(&body.0).map_err(crate::service::ServiceError::from)?;
+    let change = ClientChange {
+        name: Some(name),
+        features: Some(features.unwrap_or_default()),
+        ip_whitelist: Some(ip_whitelist.unwrap_or_else(|| AllowList::default().strings())),
+    };
+    let c = r
+        .service
+        .update_client(&r.ctx, &r.app_id, &client_id, change, if_match(&req))
+        .await?;
+    Ok(HttpResponse::Ok()
+        .insert_header(etag(c.version))
+        .json(ClientBody::new(c, None)))
+}
+
+pub async fn delete(
+    r: ConfigRequest,
+    req: HttpRequest,
+    path: web::Path<(String, String)>,
+) -> Result<HttpResponse, ConfigError> {
+    let (_, client_id) = path.into_inner();
+    r.service
+        .delete_client(&r.ctx, &r.app_id, &client_id, if_match(&req))
+        .await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+/// `{"hoursToLive": 0..168}`: how long the old secret keeps working.
+pub async fn rotate_secret(
+    r: ConfigRequest,
+    req: HttpRequest,
+    path: web::Path<(String, String)>,
+    body: JsonBody,
+) -> Result<HttpResponse, ConfigError> {
+    let (_, client_id) = path.into_inner();
+    const FIELD: &str = "hoursToLive";
+    let hours = match body.0.get(FIELD) {
+        None => Err(ValidationError::MissingField { field: FIELD }),
+        Some(v) => v
+            .as_i64()
+            .ok_or(ValidationError::NotAnInteger { field: FIELD }),
+    }
+    .map_err(crate::service::ServiceError::from)?;
+    let c = r
+        .service
+        .rotate_secret(&r.ctx, &r.app_id, &client_id, hours, FIELD, if_match(&req))
+        .await?;
+    Ok(created(c, actix_web::http::StatusCode::OK))
+}

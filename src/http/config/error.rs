@@ -1,0 +1,79 @@
+//! The Config API's one error mapping: every failure becomes `{"errors": "<message>"}` with a
+//! real status code.
+
+use actix_web::http::{header, StatusCode};
+use actix_web::{HttpResponse, ResponseError};
+use serde_json::json;
+
+use crate::service::{AuthError, ServiceError};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error(transparent)]
+    Service(#[from] ServiceError),
+    #[error(transparent)]
+    Auth(#[from] AuthError),
+    #[error("Invalid JSON body.")]
+    InvalidJson,
+    #[error("Request body too large.")]
+    BodyTooLarge,
+}
+
+impl ConfigError {
+    fn message(&self) -> String {
+        match self {
+            ConfigError::Auth(AuthError::BadCredentials) => "Authentication required.".into(),
+            ConfigError::Auth(AuthError::IpNotAllowed) => "Forbidden".into(),
+            ConfigError::Auth(AuthError::Unavailable) => "Service unavailable.".into(),
+            ConfigError::Auth(AuthError::Internal) => "Unexpected internal error.".into(),
+            other => other.to_string(),
+        }
+    }
+}
+
+pub fn status_of(e: &ServiceError) -> StatusCode {
+    use ServiceError::*;
+    match e {
+        Invalid(_) | MetadataOperatorOnly { .. } => StatusCode::BAD_REQUEST,
+        MetadataClientOperatorOnly { .. }
+        | OwnerSelfRemoval
+        | OwnerRemovalOperatorOnly { .. }
+        | OwnerUndeletable
+        | Forbidden => StatusCode::FORBIDDEN,
+        DuplicateName { .. } | DuplicateAppName { .. } => StatusCode::CONFLICT,
+        ClientNotFound | AppNotFound => StatusCode::NOT_FOUND,
+        PreconditionFailed => StatusCode::PRECONDITION_FAILED,
+        Unauthenticated => StatusCode::UNAUTHORIZED,
+        Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+        Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+    }
+}
+
+impl ResponseError for ConfigError {
+    fn status_code(&self) -> StatusCode {
+        match self {
+            ConfigError::Service(e) => status_of(e),
+            ConfigError::Auth(AuthError::BadCredentials) => StatusCode::UNAUTHORIZED,
+            ConfigError::Auth(AuthError::IpNotAllowed) => StatusCode::FORBIDDEN,
+            ConfigError::Auth(AuthError::Unavailable) => StatusCode::SERVICE_UNAVAILABLE,
+            ConfigError::Auth(AuthError::Internal) => StatusCode::INTERNAL_SERVER_ERROR,
+            ConfigError::InvalidJson => StatusCode::BAD_REQUEST,
+            ConfigError::BodyTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+        }
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        let mut res = error_body(self.status_code(), &self.message());
+        if self.status_code() == StatusCode::UNAUTHORIZED {
+            res.headers_mut().insert(
+                header::WWW_AUTHENTICATE,
+                header::HeaderValue::from_static("Basic realm=\"latchkey\""),
+            );
+        }
+        res
+    }
+}
+
+pub fn error_body(status: StatusCode, message: &str) -> HttpResponse {
+    HttpResponse::build(status).json(json!({ "errors": message }))
+}

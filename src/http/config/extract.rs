@@ -1,0 +1,137 @@
+//! Extractors: the authenticated caller and the JSON body.
+
+use std::future::Future;
+use std::pin::Pin;
+
+use actix_web::dev::Payload;
+use actix_web::http::header;
+use actix_web::{web, FromRequest, HttpRequest};
+use serde_json::Value;
+
+use super::ConfigError;
+use crate::auth::credentials::parse_authorization;
+use crate::http::request::{read_body, request_id, source_ip, BodyError};
+use crate::http::HttpState;
+use crate::service::{AuthError, Latchkey, RequestContext};
+
+type Fut<T> = Pin<Box<dyn Future<Output = Result<T, ConfigError>>>>;
+
+/// A Config API request whose caller is authenticated for the application in the path.
+pub struct ConfigRequest {
+    pub app_id: String,
+    pub ctx: RequestContext,
+    pub service: Latchkey,
+}
+
+impl FromRequest for ConfigRequest {
+    type Error = ConfigError;
+    type Future = Fut<Self>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let req = req.clone();
+        Box::pin(async move {
+            let state = state(&req);
+            let app_id = req.match_info().get("app_id").unwrap_or_default().to_owned();
+            let ctx = authenticate(&req, &state.service, Some(&app_id)).await?;
+            Ok(ConfigRequest {
+                app_id,
+                ctx,
+                service: state.service.clone(),
+            })
+        })
+    }
+}
+
+/// An operator-only request (`/apps`): a client's credentials are refused like bad ones.
+pub struct OperatorRequest {
+    pub ctx: RequestContext,
+    pub service: Latchkey,
+}
+
+impl FromRequest for OperatorRequest {
+    type Error = ConfigError;
+    type Future = Fut<Self>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let req = req.clone();
+        Box::pin(async move {
+            let state = state(&req);
+            let credentials = presented_credentials(&req)
+                .filter(|c| matches!(c, crate::auth::Credentials::Bearer(_)));
+            let caller = state
+                .service
+                .authenticate(None, credentials, source_ip(&req))
+                .await?;
+            Ok(OperatorRequest {
+                ctx: RequestContext {
+                    request_id: request_id(&req),
+                    source_ip: Some(source_ip(&req)),
+                    caller,
+                },
+                service: state.service.clone(),
+            })
+        })
+    }
+}
+
+fn state(req: &HttpRequest) -> web::Data<HttpState> {
+    req.app_data::<web::Data<HttpState>>()
+        .cloned()
+        .expect("HttpState is registered in startup")
+}
+
+fn presented_credentials(req: &HttpRequest) -> Option<crate::auth::Credentials> {
+    let value = req.headers().get(header::AUTHORIZATION)?.to_str().ok()?;
+    parse_authorization(value).ok().flatten()
+}
+
+async fn authenticate(
+    req: &HttpRequest,
+    service: &Latchkey,
+    app_id: Option<&str>,
+) -> Result<RequestContext, AuthError> {
+    let source = source_ip(req);
+    let caller = service
+        .authenticate(app_id, presented_credentials(req), source)
+        .await?;
+    Ok(RequestContext {
+        request_id: request_id(req),
+        source_ip: Some(source),
+        caller,
+    })
+}
+
+/// A JSON object body: `Content-Type: application/json` (or `…+json`), at most 64 KiB.
+pub struct JsonBody(pub serde_json::Map<String, Value>);
+
+impl FromRequest for JsonBody {
+    type Error = ConfigError;
+    type Future = Fut<Self>;
+
+    fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        let req = req.clone();
+        let payload = payload.take();
+        Box::pin(async move {
+            let is_json = req
+                .headers()
+                .get(header::CONTENT_TYPE)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.parse::<mime::Mime>().ok())
+                .is_some_and(|m| {
+                    m.type_() == mime::APPLICATION
+                        && (m.subtype() == mime::JSON || m.suffix() == Some(mime::JSON))
+                });
+            let body = read_body(&req, payload).await.map_err(|e| match e {
+                BodyError::TooLarge => ConfigError::BodyTooLarge,
+                BodyError::Unreadable => ConfigError::InvalidJson,
+            })?;
+            if !is_json {
+                return Err(ConfigError::InvalidJson);
+            }
+            match serde_json::from_slice::<Value>(&body) {
+                Ok(Value::Object(map)) => Ok(JsonBody(map)),
+                _ => Err(ConfigError::InvalidJson),
+            }
+        })
+    }
+}

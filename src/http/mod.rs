@@ -1,0 +1,26 @@
+//! HTTP adapters. Each surface parses input, calls one service method and maps its typed error
+//! into its own envelope; no rule lives here.
+
+pub mod config;
+pub mod ops;
+pub mod request;
+
+use actix_web::web;
+use ipnet::IpNet;
+
+use crate::service::Latchkey;
+
+/// Largest request body accepted on any route.
+pub const MAX_BODY_BYTES: usize = 64 * 1024;
+
+/// What every handler can reach.
+pub struct HttpState {
+    pub service: Latchkey,
+    pub trusted_proxies: Vec<IpNet>,
+}
+
+/// All routes of the server.
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    ops::routes(cfg);
+    config::routes(cfg);
+}

@@ -1,0 +1,118 @@
+use chrono::{DateTime, Utc};
+use serde_json::json;
+
+use super::{CreatedClient, Latchkey, RequestContext, ServiceError};
+use crate::domain::{ids, ClientName, Feature, FeatureSet, Region};
+use crate::store::{self, StoreError};
+
+pub struct NewApp {
+    pub name: String,
+    pub region: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct AppSummary {
+    pub app_id: String,
+    pub name: String,
+    pub region: String,
+    pub created_at: DateTime<Utc>,
+}
+
+impl From<store::apps::AppRow> for AppSummary {
+    fn from(r: store::apps::AppRow) -> Self {
+        Self {
+            app_id: r.app_id,
+            name: r.name,
+            region: r.region,
+            created_at: r.created_at,
+        }
+    }
+}
+
+/// The name of the client every new application starts with.
+pub const FIRST_OWNER_NAME: &str = "owner";
+
+impl Latchkey {
+    /// Creates an application and its first client (features `["owner"]`). Operator only.
+    pub async fn create_app(
+        &self,
+        ctx: &RequestContext,
+        new: NewApp,
+    ) -> Result<(AppSummary, CreatedClient), ServiceError> {
+        if !ctx.caller.is_operator() {
+            return Err(ServiceError::Forbidden);
+        }
+        let name = ClientName::parse(&new.name)?;
+        let region: Region = new.region.parse()?;
+        let app_id = ids::new_app_id();
+        let mut tx = self.pool.begin().await?;
+        let app = store::apps::insert(&mut *tx, &app_id, name.as_str(), region.as_str())
+            .await
+            .map_err(|e| match e {
+                StoreError::UniqueViolation { .. } => ServiceError::DuplicateAppName {
+                    name: name.as_str().to_owned(),
+                },
+                other => other.into(),
+            })?;
+        store::audit::init_chain(&mut *tx, &app_id).await?;
+        let mut event = ctx.audit_event(&app_id, "app.create");
+        event.changes = json!({ "name": app.name, "region": app.region });
+        store::audit::append(&mut tx, event).await?;
+        let owner = self
+            .insert_client(
+                &mut tx,
+                ctx,
+                &app_id,
+                ClientName::parse(FIRST_OWNER_NAME)?,
+                FeatureSet::of(&[Feature::Owner]),
+                Default::default(),
+            )
+            .await?;
+        tx.commit().await?;
+        Ok((app.into(), owner))
+    }
+
+    pub async fn list_apps(&self, ctx: &RequestContext) -> Result<Vec<AppSummary>, ServiceError> {
+        if !ctx.caller.is_operator() {
+            return Err(ServiceError::Forbidden);
+        }
+        Ok(store::apps::list(&self.pool)
+            .await?
+            .into_iter()
+            .map(Into::into)
+            .collect())
+    }
+
+    pub async fn get_app(
+        &self,
+        ctx: &RequestContext,
+        app_id: &str,
+    ) -> Result<AppSummary, ServiceError> {
+        if !ctx.caller.is_operator() {
+            return Err(ServiceError::Forbidden);
+        }
+        store::apps::get(&self.pool, app_id)
+            .await?
+            .map(Into::into)
+            .ok_or(ServiceError::AppNotFound)
+    }
+
+    /// Operator requests name any application, so check it exists (clients were already tied
+    /// to theirs by authentication).
+    pub(crate) async fn ensure_app(
+        &self,
+        ctx: &RequestContext,
+        app_id: &str,
+    ) -> Result<(), ServiceError> {
+        match &ctx.caller {
+            super::Caller::Operator => {
+                if store::apps::get(&self.pool, app_id).await?.is_none() {
+                    return Err(ServiceError::AppNotFound);
+                }
+                Ok(())
+            }
+            super::Caller::Client { app_id: own, .. } if own == app_id => Ok(()),
+            super::Caller::Client { .. } => Err(ServiceError::Unauthenticated),
+        }
+    }
+}

@@ -1,0 +1,138 @@
+//! Authentication: who is calling, checked once per request.
+
+use std::net::IpAddr;
+
+use super::{Caller, Latchkey};
+use crate::auth::{Credentials, Verification};
+use crate::domain::ids::{is_token, CLIENT_ID_LEN};
+use crate::domain::{AllowList, FeatureSet};
+use crate::store::{self, clients::ClientCredentials, StoreError};
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum AuthError {
+    /// Missing, malformed or wrong credentials, or an unknown client: deliberately one case.
+    #[error("bad credentials")]
+    BadCredentials,
+    /// The credentials are right but the source address is outside the client's allow list.
+    #[error("source address not allowed")]
+    IpNotAllowed,
+    #[error("service unavailable")]
+    Unavailable,
+    #[error("internal error")]
+    Internal,
+}
+
+impl From<StoreError> for AuthError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::Unavailable(_) => AuthError::Unavailable,
+            other => {
+                tracing::error!(error = %other, "database error during authentication");
+                AuthError::Internal
+            }
+        }
+    }
+}
+
+impl Latchkey {
+    /// Authenticates a request. `app_id` is the application named by the URL (Config API);
+    /// `None` finds the application from the client id (Registration API). The operator token
+    /// is accepted for any application.
+    pub async fn authenticate(
+        &self,
+        app_id: Option<&str>,
+        credentials: Option<Credentials>,
+        source_ip: IpAddr,
+    ) -> Result<Caller, AuthError> {
+        let (client_id, secret) = match credentials {
+            None => return Err(AuthError::BadCredentials),
+            Some(Credentials::Bearer(token)) => {
+                return if self.operator_token.matches(&token) {
+                    Ok(Caller::Operator)
+                } else {
+                    Err(AuthError::BadCredentials)
+                };
+            }
+            Some(Credentials::Client { client_id, secret }) => (client_id, secret),
+        };
+        let found = self.load_credentials(app_id, &client_id).await?;
+        let verification = self
+            .hasher
+            .verify(
+                &client_id,
+                &secret,
+                found.as_ref().map(|c| c.phcs.as_slice()),
+            )
+            .await
+            .map_err(|e| {
+                tracing::error!(error = %e, "secret verification failed");
+                AuthError::Internal
+            })?;
+        let (found, phc, rehashed, cache_hit) = match (found, verification) {
+            (
+                Some(found),
+                Verification::Verified {
+                    phc,
+                    rehashed,
+                    cache_hit,
+                },
+            ) => (found, phc, rehashed, cache_hit),
+            _ => return Err(AuthError::BadCredentials),
+        };
+        let client = found.client;
+        if !cache_hit {
+            self.record_verified_secret(&client.app_id, &client.client_id, &phc, rehashed)
+                .await;
+        }
+        if !AllowList::from_nets(client.ip_whitelist).permits(source_ip) {
+            return Err(AuthError::IpNotAllowed);
+        }
+        Ok(Caller::Client {
+            features: FeatureSet::from_stored(&client.features),
+            app_id: client.app_id,
+            client_id: client.client_id,
+        })
+    }
+
+    async fn load_credentials(
+        &self,
+        app_id: Option<&str>,
+        client_id: &str,
+    ) -> Result<Option<ClientCredentials>, AuthError> {
+        // A malformed id cannot exist; skip the queries but not the Argon2 run that follows.
+        if !is_token(client_id, CLIENT_ID_LEN) {
+            return Ok(None);
+        }
+        let app_id = match app_id {
+            Some(app_id) => app_id.to_owned(),
+            None => {
+                let apps = store::clients::apps_of_client(&self.pool, client_id).await?;
+                match apps.as_slice() {
+                    [only] => only.clone(),
+                    _ => return Ok(None),
+                }
+            }
+        };
+        Ok(store::clients::get_with_secrets(&self.pool, &app_id, client_id).await?)
+    }
+
+    /// After a full Argon2 check: store a re-hash made with the current parameters, or note the
+    /// use. Best effort: failing to record it must not fail the request.
+    async fn record_verified_secret(
+        &self,
+        app_id: &str,
+        client_id: &str,
+        phc: &str,
+        rehashed: Option<String>,
+    ) {
+        let result = match rehashed {
+            Some(new_phc) => {
+                store::secrets::replace_phc(&self.pool, app_id, client_id, phc, &new_phc).await
+            }
+            None => store::secrets::touch(&self.pool, app_id, client_id, phc).await,
+        };
+        if let Err(e) = result {
+            tracing::warn!(error = %e, "could not record secret use");
+        }
+    }
+}

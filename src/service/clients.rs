@@ -1,0 +1,356 @@
+//! API clients: create, read, change, delete, rotate secrets.
+
+use serde_json::{json, Map, Value};
+use sqlx::PgConnection;
+
+use super::{Latchkey, RequestContext, ServiceError};
+use crate::domain::client::hours_to_live;
+use crate::domain::{ids, AllowList, ClientName, Feature, FeatureSet};
+use crate::store::{self, clients::ClientRow, clients::ClientValues, StoreError};
+
+/// A client to create, as the caller sent it (types already checked by the adapter).
+#[derive(Debug, Clone, Default)]
+pub struct ClientDraft {
+    pub name: String,
+    pub features: Vec<String>,
+    /// `None`: the default, `["0.0.0.0/0"]`.
+    pub ip_whitelist: Option<Vec<String>>,
+}
+
+/// A change to a client; `None` keeps the field as it is. A Config API PUT sets all three.
+#[derive(Debug, Clone, Default)]
+pub struct ClientChange {
+    pub name: Option<String>,
+    pub features: Option<Vec<String>>,
+    pub ip_whitelist: Option<Vec<String>>,
+}
+
+/// A client as callers see it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClientView {
+    pub app_id: String,
+    pub client_id: String,
+    pub name: String,
+    pub features: Vec<String>,
+    pub ip_whitelist: Vec<String>,
+    pub version: i64,
+}
+
+/// A client with the secret just minted for it: shown once, never stored in clear.
+#[derive(Debug, Clone)]
+pub struct CreatedClient {
+    pub client: ClientView,
+    pub secret: String,
+}
+
+impl From<&ClientRow> for ClientView {
+    fn from(r: &ClientRow) -> Self {
+        Self {
+            app_id: r.app_id.clone(),
+            client_id: r.client_id.clone(),
+            name: r.name.clone(),
+            features: FeatureSet::from_stored(&r.features).names(),
+            ip_whitelist: r.ip_whitelist.iter().map(|n| n.to_string()).collect(),
+            version: r.version,
+        }
+    }
+}
+
+fn duplicate_name(name: &str) -> impl FnOnce(StoreError) -> ServiceError + '_ {
+    move |e| match e {
+        StoreError::UniqueViolation { constraint } if constraint == "clients_app_name_key" => {
+            ServiceError::DuplicateName {
+                name: name.to_owned(),
+            }
+        }
+        other => other.into(),
+    }
+}
+
+/// `{"field": {"from": …, "to": …}}` for each field that differs.
+fn diff(before: Option<&ClientView>, after: Option<&ClientView>) -> Value {
+    let mut changes = Map::new();
+    let name = |c: Option<&ClientView>| c.map(|c| json!(c.name)).unwrap_or(Value::Null);
+    let ips = |c: Option<&ClientView>| c.map(|c| json!(c.ip_whitelist)).unwrap_or(Value::Null);
+    for (field, from, to) in [
+        ("name", name(before), name(after)),
+        ("ipWhitelist", ips(before), ips(after)),
+    ] {
+        if from != to {
+            changes.insert(field.into(), json!({ "from": from, "to": to }));
+        }
+    }
+    Value::Object(changes)
+}
+
+impl Latchkey {
+    pub async fn list_clients(
+        &self,
+        ctx: &RequestContext,
+        app_id: &str,
+        has_features: &[String],
+    ) -> Result<Vec<ClientView>, ServiceError> {
+        ctx.require_owner()?;
+        self.ensure_app(ctx, app_id).await?;
+        // Only the names are checked here: asking for clients having login_client or owner is
+        // a fine question even though no client may hold both.
+        for name in has_features {
+            name.parse::<Feature>()?;
+        }
+        let filter = (!has_features.is_empty()).then_some(has_features);
+        let rows = store::clients::list(&self.pool, app_id, filter).await?;
+        Ok(rows.iter().map(ClientView::from).collect())
+    }
+
+    pub async fn get_client(
+        &self,
+        ctx: &RequestContext,
+        app_id: &str,
+        client_id: &str,
+    ) -> Result<ClientView, ServiceError> {
+        ctx.require_owner()?;
+        self.ensure_app(ctx, app_id).await?;
+        store::clients::get(&self.pool, app_id, client_id)
+            .await?
+            .as_ref()
+            .map(ClientView::from)
+            .ok_or(ServiceError::ClientNotFound)
+    }
+
+    pub async fn create_client(
+        &self,
+        ctx: &RequestContext,
+        app_id: &str,
+        draft: ClientDraft,
+    ) -> Result<CreatedClient, ServiceError> {
+        let name = ClientName::parse(&draft.name)?;
+        let allow_list = match &draft.ip_whitelist {
+            Some(entries) => AllowList::parse(entries)?,
+            None => AllowList::default(),
+        };
+        let features = FeatureSet::parse(&draft.features)?;
+        ctx.require_owner()?;
+        self.ensure_app(ctx, app_id).await?;
+        if features.contains(Feature::Metadata) && !ctx.caller.is_operator() {
+            return Err(ServiceError::MetadataOperatorOnly {
+                operator: self.operator_name.clone(),
+            });
+        }
+        let mut tx = self.pool.begin().await?;
+        let created = self
+            .insert_client(&mut tx, ctx, app_id, name, features, allow_list)
+            .await?;
+        tx.commit().await?;
+        Ok(created)
+    }
+
+    /// Inserts a client, its first secret and the audit event (shared with app creation).
+    pub(crate) async fn insert_client(
+        &self,
+        tx: &mut PgConnection,
+        ctx: &RequestContext,
+        app_id: &str,
+        name: ClientName,
+        features: FeatureSet,
+        allow_list: AllowList,
+    ) -> Result<CreatedClient, ServiceError> {
+        let secret = ids::new_secret();
+        let phc = self.hasher.hash(secret.clone()).await?;
+        let client_id = ids::new_client_id();
+        let row = store::clients::insert(
+            &mut *tx,
+            app_id,
+            &client_id,
+            &ClientValues {
+                name: name.as_str(),
+                features: &features.names(),
+                ip_whitelist: allow_list.nets(),
+            },
+        )
+        .await
+        .map_err(duplicate_name(name.as_str()))?;
+        store::secrets::insert(&mut *tx, app_id, &client_id, &phc).await?;
+        let view = ClientView::from(&row);
+        let mut event = ctx.audit_event(app_id, "client.create");
+        event.target_client_id = Some(client_id);
+        event.features_before = Some(vec![]);
+        event.features_after = Some(view.features.clone());
+        event.changes = diff(None, Some(&view));
+        store::audit::append(tx, event).await?;
+        Ok(CreatedClient {
+            client: view,
+            secret,
+        })
+    }
+
+    /// Applies a change. `if_match` is the version the caller last saw (ETag).
+    pub async fn update_client(
+        &self,
+        ctx: &RequestContext,
+        app_id: &str,
+        client_id: &str,
+        change: ClientChange,
+        if_match: Option<i64>,
+    ) -> Result<ClientView, ServiceError> {
+        let name = change.name.as_deref().map(ClientName::parse).transpose()?;
+        let allow_list = change
+            .ip_whitelist
+            .as_deref()
+            .map(AllowList::parse)
+            .transpose()?;
+        let features = change
+            .features
+            .as_deref()
+            .map(FeatureSet::parse)
+            .transpose()?;
+        ctx.require_owner()?;
+        self.ensure_app(ctx, app_id).await?;
+
+        let mut tx = self.pool.begin().await?;
+        let current = self.lock_target(&mut tx, app_id, client_id, if_match).await?;
+        let before = FeatureSet::from_stored(&current.features);
+        let after = features.unwrap_or_else(|| before.clone());
+        if !ctx.caller.is_operator() {
+            if before.contains(Feature::Metadata) {
+                return Err(ServiceError::MetadataClientOperatorOnly {
+                operator: self.operator_name.clone(),
+            });
+            }
+            if after.contains(Feature::Metadata) {
+                return Err(ServiceError::MetadataOperatorOnly {
+                operator: self.operator_name.clone(),
+            });
+            }
+            if before.contains(Feature::Owner) && !after.contains(Feature::Owner) {
+                return Err(if ctx.caller.client_id() == Some(client_id) {
+                    ServiceError::OwnerSelfRemoval
+                } else {
+                    ServiceError::OwnerRemovalOperatorOnly {
+                        operator: self.operator_name.clone(),
+                    }
+                });
+            }
+        }
+        let old_view = ClientView::from(&current);
+        let new_name = name.map(ClientName::into_string).unwrap_or(current.name.clone());
+        let new_nets = allow_list
+            .map(|l| l.nets().to_vec())
+            .unwrap_or(current.ip_whitelist.clone());
+        if new_name == current.name && new_nets == current.ip_whitelist && after == before {
+            // Nothing changes: no new version, no audit event.
+            return Ok(old_view);
+        }
+        let row = store::clients::update(
+            &mut *tx,
+            app_id,
+            client_id,
+            &ClientValues {
+                name: &new_name,
+                features: &after.names(),
+                ip_whitelist: &new_nets,
+            },
+        )
+        .await
+        .map_err(duplicate_name(&new_name))?;
+        let view = ClientView::from(&row);
+        let mut event = ctx.audit_event(app_id, "client.update");
+        event.target_client_id = Some(client_id.to_owned());
+        event.features_before = Some(old_view.features.clone());
+        event.features_after = Some(view.features.clone());
+        event.changes = diff(Some(&old_view), Some(&view));
+        store::audit::append(&mut tx, event).await?;
+        tx.commit().await?;
+        Ok(view)
+    }
+
+    pub async fn delete_client(
+        &self,
+        ctx: &RequestContext,
+        app_id: &str,
+        client_id: &str,
+        if_match: Option<i64>,
+    ) -> Result<(), ServiceError> {
+        ctx.require_owner()?;
+        self.ensure_app(ctx, app_id).await?;
+        let mut tx = self.pool.begin().await?;
+        let current = self.lock_target(&mut tx, app_id, client_id, if_match).await?;
+        let features = FeatureSet::from_stored(&current.features);
+        if !ctx.caller.is_operator() {
+            if features.contains(Feature::Metadata) {
+                return Err(ServiceError::MetadataClientOperatorOnly {
+                operator: self.operator_name.clone(),
+            });
+            }
+            if features.contains(Feature::Owner) {
+                return Err(ServiceError::OwnerUndeletable);
+            }
+        }
+        store::clients::delete(&mut *tx, app_id, client_id).await?;
+        let old_view = ClientView::from(&current);
+        let mut event = ctx.audit_event(app_id, "client.delete");
+        event.target_client_id = Some(client_id.to_owned());
+        event.features_before = Some(old_view.features.clone());
+        event.features_after = Some(vec![]);
+        event.changes = diff(Some(&old_view), None);
+        store::audit::append(&mut tx, event).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Mints a new secret. The old ones keep working for `hours` hours (0: they stop now).
+    pub async fn rotate_secret(
+        &self,
+        ctx: &RequestContext,
+        app_id: &str,
+        client_id: &str,
+        hours: i64,
+        hours_field: &'static str,
+        if_match: Option<i64>,
+    ) -> Result<CreatedClient, ServiceError> {
+        let hours = hours_to_live(hours, hours_field)?;
+        ctx.require_owner()?;
+        self.ensure_app(ctx, app_id).await?;
+        let secret = ids::new_secret();
+        let phc = self.hasher.hash(secret.clone()).await?;
+        let mut tx = self.pool.begin().await?;
+        let current = self.lock_target(&mut tx, app_id, client_id, if_match).await?;
+        let features = FeatureSet::from_stored(&current.features);
+        if !ctx.caller.is_operator() && features.contains(Feature::Metadata) {
+            return Err(ServiceError::MetadataClientOperatorOnly {
+                operator: self.operator_name.clone(),
+            });
+        }
+        store::secrets::expire_current(&mut *tx, app_id, client_id, hours).await?;
+        store::secrets::insert(&mut *tx, app_id, client_id, &phc).await?;
+        let row = store::clients::bump_version(&mut *tx, app_id, client_id).await?;
+        let view = ClientView::from(&row);
+        let mut event = ctx.audit_event(app_id, "client.secret_rotate");
+        event.target_client_id = Some(client_id.to_owned());
+        event.features_before = Some(view.features.clone());
+        event.features_after = Some(view.features.clone());
+        event.changes = json!({ "secret": { "rotated": true, "oldSecretHoursToLive": hours } });
+        store::audit::append(&mut tx, event).await?;
+        tx.commit().await?;
+        Ok(CreatedClient {
+            client: view,
+            secret,
+        })
+    }
+
+    /// Locks the client a change targets and checks the caller's `If-Match` version.
+    async fn lock_target(
+        &self,
+        tx: &mut PgConnection,
+        app_id: &str,
+        client_id: &str,
+        if_match: Option<i64>,
+    ) -> Result<ClientRow, ServiceError> {
+        let row = store::clients::lock(&mut *tx, app_id, client_id)
+            .await?
+            .ok_or(ServiceError::ClientNotFound)?;
+        if if_match.is_some_and(|v| v != row.version) {
+            return Err(ServiceError::PreconditionFailed);
+        }
+        Ok(row)
+    }
+}

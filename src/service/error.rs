@@ -1,0 +1,101 @@
+use std::sync::Arc;
+
+use crate::auth::secrets::HashError;
+use crate::domain::ValidationError;
+use crate::store::StoreError;
+
+/// Every way a use case can refuse. Messages (the Display texts) are written here once; each
+/// HTTP surface decides only the status/code it answers with. Rules about the platform operator
+/// carry its configured name ("Akamai" by default).
+#[derive(Debug, thiserror::Error)]
+pub enum ServiceError {
+    #[error("{0}")]
+    Invalid(#[from] ValidationError),
+    /// Adding `metadata` is for the operator only.
+    #[error("The metadata feature can only be applied to a client by {operator}.")]
+    MetadataOperatorOnly { operator: Arc<str> },
+    /// Changing a client that has `metadata` is for the operator only.
+    #[error("Clients with the metadata feature can only be updated by {operator}.")]
+    MetadataClientOperatorOnly { operator: Arc<str> },
+    #[error("Owner feature cannot be removed from the client making the call.")]
+    OwnerSelfRemoval,
+    /// Removing `owner` from another client (only the operator may).
+    #[error("Owner feature can only be removed by {operator}.")]
+    OwnerRemovalOperatorOnly { operator: Arc<str> },
+    #[error("Clients with the owner feature cannot be deleted.")]
+    OwnerUndeletable,
+    #[error("API client {name} already exists.")]
+    DuplicateName { name: String },
+    #[error("Application {name} already exists.")]
+    DuplicateAppName { name: String },
+    #[error("Client ID not found.")]
+    ClientNotFound,
+    #[error("Application not found.")]
+    AppNotFound,
+    #[error("Precondition failed.")]
+    PreconditionFailed,
+    #[error("Forbidden")]
+    Forbidden,
+    #[error("Authentication required.")]
+    Unauthenticated,
+    #[error("Service unavailable.")]
+    Unavailable,
+    #[error("Unexpected internal error.")]
+    Internal(String),
+}
+
+
+impl From<StoreError> for ServiceError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::Unavailable(e) => {
+                tracing::warn!(error = %e, "database unavailable");
+                ServiceError::Unavailable
+            }
+            other => {
+                tracing::error!(error = %other, "database error");
+                ServiceError::Internal(other.to_string())
+            }
+        }
+    }
+}
+
+impl From<sqlx::Error> for ServiceError {
+    fn from(e: sqlx::Error) -> Self {
+        StoreError::from(e).into()
+    }
+}
+
+impl From<HashError> for ServiceError {
+    fn from(e: HashError) -> Self {
+        tracing::error!(error = %e, "secret hashing failed");
+        ServiceError::Internal(e.to_string())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn operator_name_is_in_the_messages() {
+        assert_eq!(
+            ServiceError::MetadataOperatorOnly {
+                operator: "Akamai".into()
+            }
+            .to_string(),
+            "The metadata feature can only be applied to a client by Akamai."
+        );
+        assert_eq!(
+            ServiceError::MetadataClientOperatorOnly {
+                operator: "ACME Ops".into()
+            }
+            .to_string(),
+            "Clients with the metadata feature can only be updated by ACME Ops."
+        );
+        assert_eq!(
+            ServiceError::DuplicateName { name: "x y".into() }.to_string(),
+            "API client x y already exists."
+        );
+    }
+}

@@ -1,0 +1,144 @@
+//! Use cases: one method per operation. Each opens its transaction, checks the rules (domain),
+//! writes the change and its audit event (store), and commits. Both HTTP surfaces call these
+//! and only these.
+
+mod apps;
+mod auth;
+mod clients;
+mod error;
+
+use std::net::IpAddr;
+use std::sync::Arc;
+
+use sqlx::PgPool;
+
+pub use apps::{AppSummary, NewApp};
+pub use auth::AuthError;
+pub use clients::{ClientChange, ClientDraft, ClientView, CreatedClient};
+pub use error::ServiceError;
+
+use crate::auth::credentials::OperatorToken;
+use crate::auth::SecretHasher;
+use crate::domain::audit::{now_micros, AuditEvent, OPERATOR_ACTOR};
+use crate::domain::{Feature, FeatureSet};
+
+/// Who is calling, once authenticated.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Caller {
+    /// The platform operator: every application, no allow list, no owner/metadata rules.
+    Operator,
+    /// A client of `app_id`, with its features as they were when the request was authenticated.
+    Client {
+        app_id: String,
+        client_id: String,
+        features: FeatureSet,
+    },
+}
+
+impl Caller {
+    pub fn is_operator(&self) -> bool {
+        matches!(self, Caller::Operator)
+    }
+
+    pub fn client_id(&self) -> Option<&str> {
+        match self {
+            Caller::Client { client_id, .. } => Some(client_id),
+            Caller::Operator => None,
+        }
+    }
+
+    pub fn has(&self, f: Feature) -> bool {
+        match self {
+            Caller::Operator => true,
+            Caller::Client { features, .. } => features.contains(f),
+        }
+    }
+
+    fn actor(&self) -> String {
+        match self {
+            Caller::Operator => OPERATOR_ACTOR.to_owned(),
+            Caller::Client { client_id, .. } => client_id.clone(),
+        }
+    }
+}
+
+/// Everything a use case knows about the request besides its arguments.
+#[derive(Debug, Clone)]
+pub struct RequestContext {
+    pub request_id: String,
+    /// The caller's address (`None` for the command line).
+    pub source_ip: Option<IpAddr>,
+    pub caller: Caller,
+}
+
+impl RequestContext {
+    /// The operator acting from the command line (`latchkey apps create`).
+    pub fn command_line() -> Self {
+        Self {
+            request_id: crate::domain::ids::new_request_id(),
+            source_ip: None,
+            caller: Caller::Operator,
+        }
+    }
+
+    /// Owner (or operator) only: the Config API and the client-management calls.
+    pub fn require_owner(&self) -> Result<(), ServiceError> {
+        if self.caller.has(Feature::Owner) {
+            Ok(())
+        } else {
+            Err(ServiceError::Forbidden)
+        }
+    }
+
+    /// A blank audit event for this request; the use case fills in what changed.
+    pub(crate) fn audit_event(&self, app_id: &str, action: &str) -> AuditEvent {
+        AuditEvent {
+            app_id: app_id.to_owned(),
+            seq: 0,
+            event_id: uuid::Uuid::now_v7(),
+            occurred_at: now_micros(),
+            actor: self.caller.actor(),
+            actor_ip: self.source_ip.map(|ip| ip.to_string()),
+            request_id: self.request_id.clone(),
+            action: action.to_owned(),
+            target_client_id: None,
+            features_before: None,
+            features_after: None,
+            changes: serde_json::Value::Object(Default::default()),
+        }
+    }
+}
+
+/// The service: the database, the secret hasher and the operator's identity.
+#[derive(Clone)]
+pub struct Latchkey {
+    pub(crate) pool: PgPool,
+    pub(crate) hasher: Arc<SecretHasher>,
+    pub(crate) operator_token: OperatorToken,
+    pub(crate) operator_name: Arc<str>,
+}
+
+impl Latchkey {
+    pub fn new(
+        pool: PgPool,
+        hasher: Arc<SecretHasher>,
+        operator_token: Option<&str>,
+        operator_name: &str,
+    ) -> Self {
+        Self {
+            pool,
+            hasher,
+            operator_token: OperatorToken::new(operator_token),
+            operator_name: Arc::from(operator_name),
+        }
+    }
+
+    pub fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+
+    /// The name used for the platform operator in messages ("Akamai" by default).
+    pub fn operator_name(&self) -> &str {
+        &self.operator_name
+    }
+}

@@ -1,0 +1,120 @@
+//! Typed configuration from flags and environment (`LATCHKEY_*`, `DATABASE_URL`).
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use ipnet::IpNet;
+
+/// Everything the server needs to run. Every field is a flag and an environment variable; the
+/// README's configuration table lists them.
+#[derive(clap::Args, Debug, Clone)]
+pub struct Settings {
+    /// PostgreSQL URL. Without it, a private cluster is started under `<data-dir>/pg`.
+    #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
+    pub database_url: Option<String>,
+
+    /// Folder for the embedded PostgreSQL cluster (used only without DATABASE_URL).
+    #[arg(long, env = "LATCHKEY_DATA_DIR", default_value = ".latchkey")]
+    pub data_dir: PathBuf,
+
+    /// Address the HTTP server listens on.
+    #[arg(long, env = "LATCHKEY_LISTEN", default_value = "127.0.0.1:8080")]
+    pub listen: SocketAddr,
+
+    /// Bearer token that acts as the platform operator. Unset: nobody is the operator.
+    #[arg(long, env = "LATCHKEY_OPERATOR_TOKEN", hide_env_values = true)]
+    pub operator_token: Option<String>,
+
+    /// Name of the platform operator in error messages (the vendor says "Akamai").
+    #[arg(long, env = "LATCHKEY_OPERATOR_NAME", default_value = "Akamai")]
+    pub operator_name: String,
+
+    /// Comma-separated CIDR blocks (or addresses) of reverse proxies whose X-Forwarded-For is
+    /// believed.
+    #[arg(long, env = "LATCHKEY_TRUSTED_PROXIES", value_delimiter = ',', value_parser = parse_proxy)]
+    pub trusted_proxies: Vec<IpNet>,
+
+    /// Argon2id memory cost in KiB for new secret hashes.
+    #[arg(long, env = "LATCHKEY_ARGON2_M_COST", default_value_t = 19_456)]
+    pub argon2_m_cost: u32,
+
+    /// Argon2id iterations for new secret hashes.
+    #[arg(long, env = "LATCHKEY_ARGON2_T_COST", default_value_t = 2)]
+    pub argon2_t_cost: u32,
+
+    /// Argon2id parallelism for new secret hashes.
+    #[arg(long, env = "LATCHKEY_ARGON2_P_COST", default_value_t = 1)]
+    pub argon2_p_cost: u32,
+
+    /// Most Argon2 computations running at once (default: the number of cores).
+    #[arg(long, env = "LATCHKEY_MAX_CONCURRENT_HASHES")]
+    pub max_concurrent_hashes: Option<usize>,
+
+    /// HTTP worker threads (default: the number of cores).
+    #[arg(long, env = "LATCHKEY_WORKERS")]
+    pub workers: Option<usize>,
+
+    /// Largest database connection pool.
+    #[arg(long, env = "LATCHKEY_DB_MAX_CONNECTIONS", default_value_t = 20)]
+    pub db_max_connections: u32,
+
+    /// On start, when the database holds no application, create one named `default` and print
+    /// its owner credentials. Default: on with the embedded cluster, off with DATABASE_URL.
+    #[arg(long, env = "LATCHKEY_BOOTSTRAP")]
+    pub bootstrap: Option<bool>,
+
+    /// Log format: `human` or `json`. Levels come from RUST_LOG.
+    #[arg(long, env = "LATCHKEY_LOG_FORMAT", default_value = "human", value_parser = ["human", "json"])]
+    pub log_format: String,
+}
+
+fn parse_proxy(s: &str) -> Result<IpNet, String> {
+    let s = s.trim();
+    s.parse::<IpNet>()
+        .or_else(|_| s.parse::<std::net::IpAddr>().map(IpNet::from))
+        .map_err(|_| format!("not a CIDR block or address: {s:?}"))
+}
+
+impl Settings {
+    /// Checks what clap cannot: returns a one-line reason for the first bad value.
+    pub fn validate(&mut self) -> Result<(), String> {
+        // An empty variable (e.g. from docker compose) means "no operator", not a weak token.
+        if self.operator_token.as_deref().is_some_and(str::is_empty) {
+            self.operator_token = None;
+        }
+        if let Some(token) = &self.operator_token {
+            if token.len() < 16 {
+                return Err("LATCHKEY_OPERATOR_TOKEN must be at least 16 characters".into());
+            }
+        }
+        if self.operator_name.trim().is_empty() {
+            return Err("LATCHKEY_OPERATOR_NAME must not be empty".into());
+        }
+        argon2::Params::new(
+            self.argon2_m_cost,
+            self.argon2_t_cost,
+            self.argon2_p_cost,
+            Some(32),
+        )
+        .map_err(|e| format!("invalid Argon2 parameters: {e}"))?;
+        if self.max_concurrent_hashes == Some(0) {
+            return Err("LATCHKEY_MAX_CONCURRENT_HASHES must be at least 1".into());
+        }
+        if self.db_max_connections == 0 {
+            return Err("LATCHKEY_DB_MAX_CONNECTIONS must be at least 1".into());
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn proxies_accept_blocks_and_addresses() {
+        assert_eq!(parse_proxy("10.0.0.0/8").unwrap().to_string(), "10.0.0.0/8");
+        assert_eq!(parse_proxy(" 127.0.0.1 ").unwrap().to_string(), "127.0.0.1/32");
+        assert!(parse_proxy("nope").is_err());
+    }
+}

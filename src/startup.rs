@@ -1,0 +1,119 @@
+//! Wiring: database pool, migrations, the service, the HTTP server.
+
+use std::net::TcpListener;
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix_web::dev::Server;
+use actix_web::{middleware, web, App, HttpServer};
+use anyhow::Context;
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::PgPool;
+
+use crate::auth::SecretHasher;
+use crate::http::{self, HttpState};
+use crate::service::Latchkey;
+use crate::settings::Settings;
+
+pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
+
+/// Connects to `url` with the pool settings every command uses.
+pub async fn connect(url: &str, max_connections: u32) -> anyhow::Result<PgPool> {
+    let options: PgConnectOptions = url.parse().context("DATABASE_URL is not a valid URL")?;
+    PgPoolOptions::new()
+        .max_connections(max_connections)
+        // A request waits at most this long for a connection; past it the caller gets 503.
+        .acquire_timeout(Duration::from_secs(3))
+        .connect_with(options)
+        .await
+        .context("cannot connect to PostgreSQL")
+}
+
+pub async fn migrate(pool: &PgPool) -> anyhow::Result<()> {
+    MIGRATOR
+        .run(pool)
+        .await
+        .context("applying database migrations")
+}
+
+/// Migrations this build knows that the database has not applied.
+pub async fn pending_migrations(pool: &PgPool) -> Result<usize, sqlx::Error> {
+    let applied: Vec<i64> =
+        sqlx::query_scalar("SELECT version FROM _sqlx_migrations WHERE success")
+            .fetch_all(pool)
+            .await
+            .or_else(|e| match &e {
+                // No table yet: nothing applied.
+                sqlx::Error::Database(db) if db.code().as_deref() == Some("42P01") => {
+                    Ok(Vec::new())
+                }
+                _ => Err(e),
+            })?;
+    Ok(MIGRATOR
+        .iter()
+        .filter(|m| !m.migration_type.is_down_migration() && !applied.contains(&m.version))
+        .count())
+}
+
+/// The service built from settings and a pool.
+pub fn service(settings: &Settings, pool: PgPool) -> anyhow::Result<Latchkey> {
+    let params = argon2::Params::new(
+        settings.argon2_m_cost,
+        settings.argon2_t_cost,
+        settings.argon2_p_cost,
+        Some(32),
+    )
+    .map_err(|e| anyhow::anyhow!("invalid Argon2 parameters: {e}"))?;
+    let max_hashes = settings
+        .max_concurrent_hashes
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()));
+    let hasher = SecretHasher::new(params, max_hashes).context("initialising Argon2")?;
+    Ok(Latchkey::new(
+        pool,
+        Arc::new(hasher),
+        settings.operator_token.as_deref(),
+        &settings.operator_name,
+    ))
+}
+
+/// A bound, not yet running, HTTP server.
+pub struct Application {
+    port: u16,
+    server: Server,
+}
+
+impl Application {
+    /// Binds `settings.listen` and builds the server over an already migrated pool.
+    pub fn build(settings: &Settings, pool: PgPool) -> anyhow::Result<Self> {
+        let listener = TcpListener::bind(settings.listen)
+            .with_context(|| format!("cannot listen on {}", settings.listen))?;
+        let port = listener.local_addr()?.port();
+        let state = web::Data::new(HttpState {
+            service: service(settings, pool)?,
+            trusted_proxies: settings.trusted_proxies.clone(),
+        });
+        let mut server = HttpServer::new(move || {
+            App::new()
+                .app_data(state.clone())
+                .wrap(middleware::from_fn(http::request::request_id_middleware))
+                .configure(http::routes)
+                .default_service(web::to(http::config::not_found))
+        })
+        .client_request_timeout(Duration::from_secs(10))
+        .shutdown_timeout(30);
+        if let Some(workers) = settings.workers {
+            server = server.workers(workers);
+        }
+        let server = server.listen(listener)?.run();
+        Ok(Self { port, server })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// Serves until SIGINT/SIGTERM, then drains in-flight requests.
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        self.server.await
+    }
+}

@@ -1,0 +1,178 @@
+use chrono::{DateTime, Utc};
+use ipnet::IpNet;
+use sqlx::PgExecutor;
+
+use super::StoreResult;
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct ClientRow {
+    pub app_id: String,
+    pub client_id: String,
+    pub name: String,
+    pub features: Vec<String>,
+    pub ip_whitelist: Vec<IpNet>,
+    pub version: i64,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+const COLUMNS: &str =
+    "app_id, client_id, name, features, ip_whitelist, version, created_at, updated_at";
+
+/// The fields a write sets; the store never decides whether they are valid.
+pub struct ClientValues<'a> {
+    pub name: &'a str,
+    pub features: &'a [String],
+    pub ip_whitelist: &'a [IpNet],
+}
+
+pub async fn insert(
+    db: impl PgExecutor<'_>,
+    app_id: &str,
+    client_id: &str,
+    v: &ClientValues<'_>,
+) -> StoreResult<ClientRow> {
+    Ok(sqlx::query_as::<_, ClientRow>(&format!(
+        "INSERT INTO clients (app_id, client_id, name, features, ip_whitelist)
+         VALUES ($1, $2, $3, $4, $5) RETURNING {COLUMNS}"
+    ))
+    .bind(app_id)
+    .bind(client_id)
+    .bind(v.name)
+    .bind(v.features)
+    .bind(v.ip_whitelist)
+    .fetch_one(db)
+    .await?)
+}
+
+pub async fn get(
+    db: impl PgExecutor<'_>,
+    app_id: &str,
+    client_id: &str,
+) -> StoreResult<Option<ClientRow>> {
+    Ok(sqlx::query_as::<_, ClientRow>(&format!(
+        "SELECT {COLUMNS} FROM clients WHERE app_id = $1 AND client_id = $2"
+    ))
+    .bind(app_id)
+    .bind(client_id)
+    .fetch_optional(db)
+    .await?)
+}
+
+/// Reads and row-locks a client for the rest of the transaction.
+pub async fn lock(
+    db: impl PgExecutor<'_>,
+    app_id: &str,
+    client_id: &str,
+) -> StoreResult<Option<ClientRow>> {
+    Ok(sqlx::query_as::<_, ClientRow>(&format!(
+        "SELECT {COLUMNS} FROM clients WHERE app_id = $1 AND client_id = $2 FOR UPDATE"
+    ))
+    .bind(app_id)
+    .bind(client_id)
+    .fetch_optional(db)
+    .await?)
+}
+
+/// Clients of an application, oldest first; with `any_of`, only those having one of them.
+pub async fn list(
+    db: impl PgExecutor<'_>,
+    app_id: &str,
+    any_of: Option<&[String]>,
+) -> StoreResult<Vec<ClientRow>> {
+    Ok(sqlx::query_as::<_, ClientRow>(&format!(
+        "SELECT {COLUMNS} FROM clients
+         WHERE app_id = $1 AND ($2::text[] IS NULL OR features && $2::text[])
+         ORDER BY created_at, client_id"
+    ))
+    .bind(app_id)
+    .bind(any_of)
+    .fetch_all(db)
+    .await?)
+}
+
+pub async fn update(
+    db: impl PgExecutor<'_>,
+    app_id: &str,
+    client_id: &str,
+    v: &ClientValues<'_>,
+) -> StoreResult<ClientRow> {
+    Ok(sqlx::query_as::<_, ClientRow>(&format!(
+        "UPDATE clients SET name = $3, features = $4, ip_whitelist = $5,
+                version = version + 1, updated_at = now()
+         WHERE app_id = $1 AND client_id = $2 RETURNING {COLUMNS}"
+    ))
+    .bind(app_id)
+    .bind(client_id)
+    .bind(v.name)
+    .bind(v.features)
+    .bind(v.ip_whitelist)
+    .fetch_one(db)
+    .await?)
+}
+
+/// Records a change that lives in another table (a secret) on the client row itself, so the
+/// version (ETag) moves and every cached credential check of this client misses.
+pub async fn bump_version(
+    db: impl PgExecutor<'_>,
+    app_id: &str,
+    client_id: &str,
+) -> StoreResult<ClientRow> {
+    Ok(sqlx::query_as::<_, ClientRow>(&format!(
+        "UPDATE clients SET version = version + 1, updated_at = now()
+         WHERE app_id = $1 AND client_id = $2 RETURNING {COLUMNS}"
+    ))
+    .bind(app_id)
+    .bind(client_id)
+    .fetch_one(db)
+    .await?)
+}
+
+pub async fn delete(db: impl PgExecutor<'_>, app_id: &str, client_id: &str) -> StoreResult<()> {
+    sqlx::query("DELETE FROM clients WHERE app_id = $1 AND client_id = $2")
+        .bind(app_id)
+        .bind(client_id)
+        .execute(db)
+        .await?;
+    Ok(())
+}
+
+/// A client row with the PHC strings of every secret that still works.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct ClientCredentials {
+    #[sqlx(flatten)]
+    pub client: ClientRow,
+    pub phcs: Vec<String>,
+}
+
+/// One round trip for authentication: the client and its live secrets.
+pub async fn get_with_secrets(
+    db: impl PgExecutor<'_>,
+    app_id: &str,
+    client_id: &str,
+) -> StoreResult<Option<ClientCredentials>> {
+    Ok(sqlx::query_as::<_, ClientCredentials>(
+        "SELECT c.app_id, c.client_id, c.name, c.features, c.ip_whitelist, c.version,
+                c.created_at, c.updated_at,
+                COALESCE(ARRAY(SELECT s.phc FROM client_secrets s
+                               WHERE s.app_id = c.app_id AND s.client_id = c.client_id
+                                 AND (s.expires_at IS NULL OR s.expires_at > now())
+                               ORDER BY s.created_at DESC), '{}') AS phcs
+         FROM clients c WHERE c.app_id = $1 AND c.client_id = $2",
+    )
+    .bind(app_id)
+    .bind(client_id)
+    .fetch_optional(db)
+    .await?)
+}
+
+/// Applications holding a client with this id (the Registration API's routing step; see the
+/// migration for why this is not a unique key). Normally zero or one row.
+pub async fn apps_of_client(db: impl PgExecutor<'_>, client_id: &str) -> StoreResult<Vec<String>> {
+    Ok(
+        sqlx::query_scalar::<_, String>("SELECT app_id FROM clients WHERE client_id = $1 LIMIT 2")
+            .bind(client_id)
+            .fetch_all(db)
+            .await?,
+    )
+}

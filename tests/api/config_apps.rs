@@ -1,0 +1,133 @@
+//! Operator routes: `/apps`.
+
+use reqwest::Method;
+use serde_json::json;
+
+use crate::helpers::*;
+
+#[tokio::test]
+async fn operator_creates_an_app_with_an_owner_client() {
+    let app = spawn_app().await;
+    let res = app
+        .as_operator(Method::POST, "/apps")
+        .json(&json!({ "name": "shop", "region": "eu" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 201);
+    assert_eq!(res.headers()["x-request-id"].len(), 16);
+    let body: serde_json::Value = res.json().await.unwrap();
+    let app_id = body["app_id"].as_str().unwrap();
+    assert_eq!(app_id.len(), 26);
+    assert_eq!(body["name"], "shop");
+    assert_eq!(body["region"], "eu");
+    let owner = &body["owner"];
+    let id = owner["_id"].as_str().unwrap();
+    assert_eq!(id.len(), 32);
+    assert_eq!(owner["_secret"].as_str().unwrap().len(), 32);
+    assert_eq!(owner["_self"], format!("/config/{app_id}/clients/{id}"));
+    assert_eq!(owner["_settings"], format!("/config/{app_id}/clients/{id}/settings"));
+    assert_eq!(owner["features"], json!(["owner"]));
+    assert_eq!(owner["ipWhitelist"], json!(["0.0.0.0/0"]));
+
+    let (status, list) = status_json(app.as_operator(Method::GET, "/apps").send().await.unwrap()).await;
+    assert_eq!(status, 200);
+    assert_eq!(list.as_array().unwrap().len(), 1);
+    assert_eq!(list[0]["app_id"], app_id);
+    assert!(list[0].get("owner").is_none());
+
+    let (status, one) = status_json(
+        app.as_operator(Method::GET, &format!("/apps/{app_id}")).send().await.unwrap(),
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert_eq!(one["name"], "shop");
+}
+
+#[tokio::test]
+async fn app_creation_is_audited_with_the_owner_client() {
+    let app = spawn_app().await;
+    let owner = app.create_app("shop").await;
+    let rows = app.audit_rows(&owner.app_id).await;
+    let actions: Vec<_> = rows.iter().map(|r| r["action"].as_str().unwrap()).collect();
+    assert_eq!(actions, ["app.create", "client.create"]);
+    assert_eq!(rows[0]["actor"], "operator");
+    assert_eq!(rows[1]["features_after"], json!(["owner"]));
+    assert!(!rows[1].to_string().contains(&owner.secret));
+}
+
+#[tokio::test]
+async fn unknown_app_is_404_for_the_operator() {
+    let app = spawn_app().await;
+    let (status, body) = status_json(
+        app.as_operator(Method::GET, "/apps/aaaaaaaaaaaaaaaaaaaaaaaaaa").send().await.unwrap(),
+    )
+    .await;
+    assert_eq!((status, body), (404, errors("Application not found.")));
+    let (status, body) = status_json(
+        app.as_operator(Method::GET, "/config/aaaaaaaaaaaaaaaaaaaaaaaaaa/clients")
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!((status, body), (404, errors("Application not found.")));
+}
+
+#[tokio::test]
+async fn app_routes_refuse_anyone_but_the_operator() {
+    let app = spawn_app().await;
+    let owner = app.create_app("shop").await;
+    for req in [
+        app.request(Method::GET, "/apps"),
+        app.request(Method::GET, "/apps").header("Authorization", "Bearer wrong-token-wrong-token"),
+        app.as_owner(&owner, Method::GET, "/apps"),
+        app.as_owner(&owner, Method::POST, "/apps").json(&json!({"name": "x"})),
+    ] {
+        let (status, body) = status_json(req.send().await.unwrap()).await;
+        assert_eq!((status, body), (401, errors("Authentication required.")));
+    }
+}
+
+#[tokio::test]
+async fn app_names_are_unique_and_regions_checked() {
+    let app = spawn_app().await;
+    app.create_app("shop").await;
+    let (status, body) = status_json(
+        app.as_operator(Method::POST, "/apps")
+            .json(&json!({ "name": "shop" }))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!((status, body), (409, errors("Application shop already exists.")));
+    let (status, body) = status_json(
+        app.as_operator(Method::POST, "/apps")
+            .json(&json!({ "name": "other", "region": "mars" }))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!((status, body), (400, errors("Not a valid region.")));
+}
+
+#[tokio::test]
+async fn without_an_operator_token_nobody_is_operator() {
+    let app = spawn_app_with(|s| s.operator_token = None).await;
+    let (status, _) = status_json(
+        app.request(Method::GET, "/apps").header("Authorization", "Bearer ").send().await.unwrap(),
+    )
+    .await;
+    assert_eq!(status, 401);
+}
+
+#[tokio::test]
+async fn health_and_readiness() {
+    let app = spawn_app().await;
+    let (status, body) = status_json(app.request(Method::GET, "/healthz").send().await.unwrap()).await;
+    assert_eq!((status, body), (200, json!({"status": "ok"})));
+    let (status, body) = status_json(app.request(Method::GET, "/readyz").send().await.unwrap()).await;
+    assert_eq!((status, body), (200, json!({"status": "ready"})));
+}

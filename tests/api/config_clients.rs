@@ -1,0 +1,352 @@
+//! Config API client lifecycle: create, read, list, replace, delete, rotate.
+
+use reqwest::Method;
+use serde_json::{json, Value};
+
+use crate::helpers::*;
+
+fn clients_path(o: &Owner) -> String {
+    format!("/config/{}/clients", o.app_id)
+}
+
+#[tokio::test]
+async fn create_returns_201_with_location_etag_and_secret_once() {
+    let app = spawn_app().await;
+    let owner = app.create_app("shop").await;
+    let res = app
+        .as_owner(&owner, Method::POST, &clients_path(&owner))
+        .json(&json!({"name": "mailer", "features": ["direct_read_access", "access_issuer"], "ipWhitelist": ["10.0.0.0/8", "2001:db8::/32"]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 201);
+    let id_loc = res.headers()["location"].to_str().unwrap().to_owned();
+    assert_eq!(res.headers()["etag"], "\"1\"");
+    let body: Value = res.json().await.unwrap();
+    let id = body["_id"].as_str().unwrap();
+    assert_eq!(id_loc, format!("/config/{}/clients/{id}", owner.app_id));
+    let keys: Vec<_> = body.as_object().unwrap().keys().cloned().collect();
+    let mut expected = vec!["_id", "_secret", "_self", "_settings", "name", "features", "ipWhitelist"];
+    expected.sort();
+    let mut keys_sorted = keys.clone();
+    keys_sorted.sort();
+    assert_eq!(keys_sorted, expected);
+    assert_eq!(body["name"], "mailer");
+    assert_eq!(body["features"], json!(["access_issuer", "direct_read_access"]), "stored sorted");
+    assert_eq!(body["ipWhitelist"], json!(["10.0.0.0/8", "2001:db8::/32"]));
+
+    let (status, got) = status_json(
+        app.as_owner(&owner, Method::GET, &format!("{}/{id}", clients_path(&owner))).send().await.unwrap(),
+    )
+    .await;
+    assert_eq!(status, 200);
+    let mut without_secret = body.clone();
+    without_secret.as_object_mut().unwrap().remove("_secret");
+    assert_eq!(got, without_secret, "GET never shows the secret");
+}
+
+#[tokio::test]
+async fn create_defaults_no_features_and_allow_all() {
+    let app = spawn_app().await;
+    let owner = app.create_app("shop").await;
+    let (_, _, body) = app.create_client(&owner, json!({"name": "plain"})).await;
+    assert_eq!(body["features"], json!([]));
+    assert_eq!(body["ipWhitelist"], json!(["0.0.0.0/0"]));
+}
+
+#[tokio::test]
+async fn list_with_and_without_has_feature() {
+    let app = spawn_app().await;
+    let owner = app.create_app("shop").await;
+    let (a, _, _) = app.create_client(&owner, json!({"name": "a", "features": ["direct_access"]})).await;
+    let (b, _, _) = app.create_client(&owner, json!({"name": "b", "features": ["login_client"]})).await;
+    app.create_client(&owner, json!({"name": "c"})).await;
+
+    let ids = |v: &Value| -> Vec<String> {
+        v.as_array().unwrap().iter().map(|c| c["_id"].as_str().unwrap().to_owned()).collect()
+    };
+    let (status, all) = status_json(app.as_owner(&owner, Method::GET, &clients_path(&owner)).send().await.unwrap()).await;
+    assert_eq!(status, 200);
+    assert_eq!(all.as_array().unwrap().len(), 4, "owner + 3");
+    assert!(all.as_array().unwrap().iter().all(|c| c.get("_secret").is_none()));
+
+    let (_, some) = status_json(
+        app.as_owner(&owner, Method::GET, &format!("{}?has_feature=direct_access&has_feature=login_client", clients_path(&owner)))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(ids(&some), vec![a.clone(), b.clone()]);
+
+    let (_, one) = status_json(
+        app.as_owner(&owner, Method::GET, &format!("{}?has_feature=login_client", clients_path(&owner)))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(ids(&one), vec![b]);
+
+    let (status, body) = status_json(
+        app.as_owner(&owner, Method::GET, &format!("{}?has_feature=bogus", clients_path(&owner)))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!((status, body), (400, errors("Not a valid feature name.")));
+}
+
+#[tokio::test]
+async fn put_is_a_full_replacement() {
+    let app = spawn_app().await;
+    let owner = app.create_app("shop").await;
+    let (id, _, _) = app
+        .create_client(&owner, json!({"name": "x", "features": ["direct_access"], "ipWhitelist": ["10.0.0.0/8"]}))
+        .await;
+    let path = format!("{}/{id}", clients_path(&owner));
+    // The seed's example: only name and features; ipWhitelist resets to allow-all.
+    let res = app
+        .as_owner(&owner, Method::PUT, &path)
+        .json(&json!({"name": "Documentation Login Client", "features": ["login_client"]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    assert_eq!(res.headers()["etag"], "\"2\"");
+    let body: Value = res.json().await.unwrap();
+    assert_eq!(body["name"], "Documentation Login Client");
+    assert_eq!(body["features"], json!(["login_client"]));
+    assert_eq!(body["ipWhitelist"], json!(["0.0.0.0/0"]));
+    assert!(body.get("_secret").is_none());
+
+    // Omitting features removes them all.
+    let (status, body) = status_json(
+        app.as_owner(&owner, Method::PUT, &path).json(&json!({"name": "renamed"})).send().await.unwrap(),
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert_eq!(body["features"], json!([]));
+    assert_eq!(body["name"], "renamed");
+}
+
+#[tokio::test]
+async fn a_client_read_with_get_can_be_sent_back_with_put() {
+    let app = spawn_app().await;
+    let owner = app.create_app("shop").await;
+    let (id, _, _) = app.create_client(&owner, json!({"name": "x", "features": ["direct_access"]})).await;
+    let path = format!("{}/{id}", clients_path(&owner));
+    let (_, mut got) = status_json(app.as_owner(&owner, Method::GET, &path).send().await.unwrap()).await;
+    got["ipWhitelist"] = json!(["192.168.0.0/16"]);
+    let (status, body) = status_json(app.as_owner(&owner, Method::PUT, &path).json(&got).send().await.unwrap()).await;
+    assert_eq!(status, 200);
+    assert_eq!(body["ipWhitelist"], json!(["192.168.0.0/16"]));
+    assert_eq!(body["features"], json!(["direct_access"]));
+}
+
+#[tokio::test]
+async fn unchanged_put_bumps_nothing_and_audits_nothing() {
+    let app = spawn_app().await;
+    let owner = app.create_app("shop").await;
+    let (id, _, _) = app.create_client(&owner, json!({"name": "x", "features": ["direct_access"]})).await;
+    let path = format!("{}/{id}", clients_path(&owner));
+    let res = app
+        .as_owner(&owner, Method::PUT, &path)
+        .json(&json!({"name": "x", "features": ["direct_access"]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    assert_eq!(res.headers()["etag"], "\"1\"");
+    assert_eq!(app.audit_count(&owner.app_id, "client.update").await, 0);
+}
+
+#[tokio::test]
+async fn delete_removes_the_client_and_its_credentials() {
+    let app = spawn_app().await;
+    let owner = app.create_app("shop").await;
+    let (id, secret, _) = app.create_client(&owner, json!({"name": "x", "features": ["owner"]})).await;
+    // Owner clients cannot be deleted by owners; make it a plain client first.
+    let path = format!("{}/{id}", clients_path(&owner));
+    let (status, body) = status_json(app.as_owner(&owner, Method::DELETE, &path).send().await.unwrap()).await;
+    assert_eq!((status, body), (403, errors("Clients with the owner feature cannot be deleted.")));
+    let (status, _) = status_json(app.as_owner(&owner, Method::PUT, &path).json(&json!({"name": "x"})).send().await.unwrap()).await;
+    assert_eq!(status, 403, "only the operator removes owner from a client");
+    let (status, _) = status_json(app.as_operator(Method::PUT, &path).json(&json!({"name": "x"})).send().await.unwrap()).await;
+    assert_eq!(status, 200);
+
+    let (status, body) = status_json(app.as_owner(&owner, Method::DELETE, &path).send().await.unwrap()).await;
+    assert_eq!((status, body), (204, Value::Null));
+    let (status, body) = status_json(app.as_owner(&owner, Method::GET, &path).send().await.unwrap()).await;
+    assert_eq!((status, body), (404, errors("Client ID not found.")));
+    let (status, _) = status_json(app.as_owner(&owner, Method::DELETE, &path).send().await.unwrap()).await;
+    assert_eq!(status, 404);
+    // Its credentials are gone with it.
+    let (status, _) = status_json(
+        app.as_client(&id, &secret, Method::GET, &clients_path(&owner)).send().await.unwrap(),
+    )
+    .await;
+    assert_eq!(status, 401);
+    let rows = app.audit_rows(&owner.app_id).await;
+    let last = rows.last().unwrap();
+    assert_eq!(last["action"], "client.delete");
+    assert_eq!(last["features_before"], json!([]));
+    assert_eq!(last["changes"]["name"], json!({"from": "x", "to": null}));
+}
+
+#[tokio::test]
+async fn operator_may_delete_an_owner_client() {
+    let app = spawn_app().await;
+    let owner = app.create_app("shop").await;
+    let (id, _, _) = app.create_client(&owner, json!({"name": "second owner", "features": ["owner"]})).await;
+    let (status, _) = status_json(
+        app.as_operator(Method::DELETE, &format!("{}/{id}", clients_path(&owner))).send().await.unwrap(),
+    )
+    .await;
+    assert_eq!(status, 204);
+}
+
+#[tokio::test]
+async fn etag_and_if_match() {
+    let app = spawn_app().await;
+    let owner = app.create_app("shop").await;
+    let (id, _, _) = app.create_client(&owner, json!({"name": "x"})).await;
+    let path = format!("{}/{id}", clients_path(&owner));
+    let res = app.as_owner(&owner, Method::GET, &path).send().await.unwrap();
+    assert_eq!(res.headers()["etag"], "\"1\"");
+
+    for stale in ["\"7\"", "garbage", "W/\"0\""] {
+        let (status, body) = status_json(
+            app.as_owner(&owner, Method::PUT, &path)
+                .header("If-Match", stale)
+                .json(&json!({"name": "y"}))
+                .send()
+                .await
+                .unwrap(),
+        )
+        .await;
+        assert_eq!((status, body), (412, errors("Precondition failed.")), "{stale}");
+    }
+    let (status, body) = status_json(
+        app.as_owner(&owner, Method::DELETE, &path).header("If-Match", "\"2\"").send().await.unwrap(),
+    )
+    .await;
+    assert_eq!((status, body), (412, errors("Precondition failed.")));
+    let (_, got) = status_json(app.as_owner(&owner, Method::GET, &path).send().await.unwrap()).await;
+    assert_eq!(got["name"], "x", "nothing changed");
+
+    let res = app
+        .as_owner(&owner, Method::PUT, &path)
+        .header("If-Match", "\"1\"")
+        .json(&json!({"name": "y"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    assert_eq!(res.headers()["etag"], "\"2\"");
+    let (status, _) = status_json(
+        app.as_owner(&owner, Method::DELETE, &path).header("If-Match", "\"2\"").send().await.unwrap(),
+    )
+    .await;
+    assert_eq!(status, 204);
+}
+
+#[tokio::test]
+async fn secret_rotation_with_a_grace_period() {
+    let app = spawn_app().await;
+    let owner = app.create_app("shop").await;
+    let (id, old, _) = app.create_client(&owner, json!({"name": "rot", "features": ["owner"]})).await;
+    let path = format!("{}/{id}/secret", clients_path(&owner));
+    let list = clients_path(&owner);
+    // Warm the credential cache with the old secret.
+    assert_eq!(app.as_client(&id, &old, Method::GET, &list).send().await.unwrap().status(), 200);
+
+    let res = app.as_owner(&owner, Method::PUT, &path).json(&json!({"hoursToLive": 2})).send().await.unwrap();
+    assert_eq!(res.status(), 200);
+    assert_eq!(res.headers()["etag"], "\"2\"");
+    let body: Value = res.json().await.unwrap();
+    let new = body["_secret"].as_str().unwrap().to_owned();
+    assert_eq!(new.len(), 32);
+    assert_ne!(new, old);
+    assert_eq!(body["_id"], id);
+    assert_eq!(body["features"], json!(["owner"]));
+
+    // Both work during the grace period.
+    assert_eq!(app.as_client(&id, &old, Method::GET, &list).send().await.unwrap().status(), 200);
+    assert_eq!(app.as_client(&id, &new, Method::GET, &list).send().await.unwrap().status(), 200);
+
+    // hoursToLive 0: the previous secrets stop at once (the cache must not keep them alive).
+    let (status, body) = status_json(app.as_owner(&owner, Method::PUT, &path).json(&json!({"hoursToLive": 0})).send().await.unwrap()).await;
+    assert_eq!(status, 200);
+    let newest = body["_secret"].as_str().unwrap().to_owned();
+    assert_eq!(app.as_client(&id, &old, Method::GET, &list).send().await.unwrap().status(), 401);
+    assert_eq!(app.as_client(&id, &new, Method::GET, &list).send().await.unwrap().status(), 401);
+    assert_eq!(app.as_client(&id, &newest, Method::GET, &list).send().await.unwrap().status(), 200);
+
+    let rows = app.audit_rows(&owner.app_id).await;
+    let rotations: Vec<_> = rows.iter().filter(|r| r["action"] == "client.secret_rotate").collect();
+    assert_eq!(rotations.len(), 2);
+    let all = serde_json::to_string(&rows).unwrap();
+    for s in [&old, &new, &newest] {
+        assert!(!all.contains(s.as_str()), "no secret in audit rows");
+    }
+}
+
+#[tokio::test]
+async fn secret_rotation_validates_hours_to_live() {
+    let app = spawn_app().await;
+    let owner = app.create_app("shop").await;
+    let (id, _, _) = app.create_client(&owner, json!({"name": "rot"})).await;
+    let path = format!("{}/{id}/secret", clients_path(&owner));
+    let range = "Must be greater than or equal to 0 and less than or equal to 168.";
+    for (body, status, msg) in [
+        (json!({}), 400, "Missing data for required field."),
+        (json!({"hoursToLive": "1"}), 400, "Not a valid integer."),
+        (json!({"hoursToLive": 1.5}), 400, "Not a valid integer."),
+        (json!({"hoursToLive": 169}), 400, range),
+        (json!({"hoursToLive": -1}), 400, range),
+    ] {
+        let (s, b) = status_json(app.as_owner(&owner, Method::PUT, &path).json(&body).send().await.unwrap()).await;
+        assert_eq!((s, b), (status, errors(msg)), "{body}");
+    }
+    assert_eq!(app.audit_count(&owner.app_id, "client.secret_rotate").await, 0);
+    let (s, b) = status_json(
+        app.as_owner(&owner, Method::PUT, &format!("{}/{}/secret", clients_path(&owner), "x".repeat(32)))
+            .json(&json!({"hoursToLive": 1}))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!((s, b), (404, errors("Client ID not found.")));
+}
+
+#[tokio::test]
+async fn every_change_is_audited_without_secrets() {
+    let app = spawn_app().await;
+    let owner = app.create_app("shop").await;
+    let (id, secret, _) = app.create_client(&owner, json!({"name": "a", "features": ["direct_access"]})).await;
+    let path = format!("{}/{id}", clients_path(&owner));
+    app.as_owner(&owner, Method::PUT, &path)
+        .json(&json!({"name": "b", "features": ["direct_read_access"], "ipWhitelist": ["10.0.0.0/8"]}))
+        .send()
+        .await
+        .unwrap();
+    let rows = app.audit_rows(&owner.app_id).await;
+    let update = rows.iter().find(|r| r["action"] == "client.update").unwrap();
+    assert_eq!(update["actor"], owner.client_id);
+    assert_eq!(update["actor_ip"], "127.0.0.1");
+    assert_eq!(update["target_client_id"], id);
+    assert_eq!(update["features_before"], json!(["direct_access"]));
+    assert_eq!(update["features_after"], json!(["direct_read_access"]));
+    assert_eq!(
+        update["changes"],
+        json!({"name": {"from": "a", "to": "b"}, "ipWhitelist": {"from": ["0.0.0.0/0"], "to": ["10.0.0.0/8"]}})
+    );
+    assert_eq!(update["request_id"].as_str().unwrap().len(), 16);
+    let seqs: Vec<i64> = rows.iter().map(|r| r["seq"].as_i64().unwrap()).collect();
+    assert_eq!(seqs, (1..=seqs.len() as i64).collect::<Vec<_>>(), "gap-free chain");
+    let all = serde_json::to_string(&rows).unwrap();
+    assert!(!all.contains(&secret) && !all.contains(&owner.secret));
+}

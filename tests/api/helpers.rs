@@ -1,0 +1,259 @@
+//! Spawns the real server against a fresh database per test.
+//!
+//! The PostgreSQL server is `DATABASE_URL` when set, otherwise the embedded cluster under
+//! `./.latchkey/test-pg` (started once, reused across runs).
+
+#![allow(dead_code)]
+
+use std::str::FromStr;
+
+use base64::Engine;
+use latchkey::embedded_pg::EmbeddedPostgres;
+use latchkey::settings::Settings;
+use latchkey::startup::{self, Application};
+use reqwest::{Method, RequestBuilder, Response};
+use serde_json::{json, Value};
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::{Connection, Executor, PgConnection, PgPool};
+use tokio::sync::OnceCell;
+
+static SERVER_URL: OnceCell<String> = OnceCell::const_new();
+
+async fn server_url() -> String {
+    SERVER_URL
+        .get_or_init(|| async {
+            let url = match std::env::var("DATABASE_URL") {
+                Ok(url) if !url.is_empty() => url,
+                _ => {
+                    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(".latchkey/test-pg");
+                    let pg = EmbeddedPostgres::start(&dir)
+                        .await
+                        .expect("start the embedded PostgreSQL for tests");
+                    // Left running on purpose: other tests of this run share it, the next run
+                    // reuses it.
+                    pg.database_url("postgres")
+                }
+            };
+            drop_stale_databases(&url).await;
+            url
+        })
+        .await
+        .clone()
+}
+
+/// Test databases are named `lk_test_<pid>_<uuid>`; drop those of test runs that are gone.
+async fn drop_stale_databases(url: &str) {
+    let mut conn = PgConnection::connect(url).await.expect("connect to PostgreSQL");
+    let names: Vec<String> =
+        sqlx::query_scalar("SELECT datname FROM pg_database WHERE datname LIKE 'lk_test_%'")
+            .fetch_all(&mut conn)
+            .await
+            .unwrap_or_default();
+    for name in names {
+        let pid = name.split('_').nth(2).and_then(|p| p.parse::<u32>().ok());
+        let alive = pid.is_some_and(|p| std::path::Path::new(&format!("/proc/{p}")).exists());
+        if !alive {
+            let _ = conn
+                .execute(format!(r#"DROP DATABASE IF EXISTS "{name}" WITH (FORCE)"#).as_str())
+                .await;
+        }
+    }
+}
+
+pub struct TestApp {
+    pub address: String,
+    pub port: u16,
+    pub pool: PgPool,
+    pub db_name: String,
+    pub server_url: String,
+    pub http: reqwest::Client,
+    pub operator_token: String,
+}
+
+/// The owner credentials of an application created for a test.
+#[derive(Debug, Clone)]
+pub struct Owner {
+    pub app_id: String,
+    pub client_id: String,
+    pub secret: String,
+}
+
+pub fn test_settings() -> Settings {
+    Settings {
+        database_url: None,
+        data_dir: ".latchkey".into(),
+        listen: "127.0.0.1:0".parse().unwrap(),
+        operator_token: Some(format!("op-{}", uuid::Uuid::new_v4().simple())),
+        operator_name: "Akamai".into(),
+        trusted_proxies: vec![],
+        // Cheap Argon2 keeps the suite fast; the code path is the production one.
+        argon2_m_cost: 64,
+        argon2_t_cost: 1,
+        argon2_p_cost: 1,
+        max_concurrent_hashes: Some(4),
+        bootstrap: Some(false),
+        workers: Some(2),
+        db_max_connections: 10,
+        log_format: "human".into(),
+    }
+}
+
+pub async fn spawn_app() -> TestApp {
+    spawn_app_with(|_| {}).await
+}
+
+pub async fn spawn_app_with(configure: impl FnOnce(&mut Settings)) -> TestApp {
+    if std::env::var("TEST_LOG").is_ok() {
+        latchkey::telemetry::init("human");
+    }
+    let server_url = server_url().await;
+    let db_name = format!(
+        "lk_test_{}_{}",
+        std::process::id(),
+        uuid::Uuid::new_v4().simple()
+    );
+    let mut conn = PgConnection::connect(&server_url).await.unwrap();
+    conn.execute(format!(r#"CREATE DATABASE "{db_name}""#).as_str())
+        .await
+        .unwrap();
+    let options = PgConnectOptions::from_str(&server_url)
+        .unwrap()
+        .database(&db_name);
+    let pool = PgPoolOptions::new()
+        .max_connections(10)
+        .acquire_timeout(std::time::Duration::from_secs(3))
+        .connect_with(options)
+        .await
+        .unwrap();
+    startup::migrate(&pool).await.unwrap();
+
+    let mut settings = test_settings();
+    configure(&mut settings);
+    let app = Application::build(&settings, pool.clone()).expect("build the application");
+    let port = app.port();
+    tokio::spawn(app.run_until_stopped());
+    TestApp {
+        address: format!("http://127.0.0.1:{port}"),
+        port,
+        pool,
+        db_name,
+        server_url,
+        http: reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap(),
+        operator_token: settings.operator_token.unwrap_or_default(),
+    }
+}
+
+pub fn basic(client_id: &str, secret: &str) -> String {
+    format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD.encode(format!("{client_id}:{secret}"))
+    )
+}
+
+impl TestApp {
+    pub fn request(&self, method: Method, path: &str) -> RequestBuilder {
+        self.http.request(method, format!("{}{}", self.address, path))
+    }
+
+    pub fn as_operator(&self, method: Method, path: &str) -> RequestBuilder {
+        self.request(method, path)
+            .header("Authorization", format!("Bearer {}", self.operator_token))
+    }
+
+    pub fn as_client(&self, id: &str, secret: &str, method: Method, path: &str) -> RequestBuilder {
+        self.request(method, path).header("Authorization", basic(id, secret))
+    }
+
+    pub fn as_owner(&self, owner: &Owner, method: Method, path: &str) -> RequestBuilder {
+        self.as_client(&owner.client_id, &owner.secret, method, path)
+    }
+
+    /// Creates an application through the operator API and returns its owner credentials.
+    pub async fn create_app(&self, name: &str) -> Owner {
+        let res = self
+            .as_operator(Method::POST, "/apps")
+            .json(&json!({ "name": name, "region": "us" }))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 201, "create app");
+        let body: Value = res.json().await.unwrap();
+        Owner {
+            app_id: body["app_id"].as_str().unwrap().to_owned(),
+            client_id: body["owner"]["_id"].as_str().unwrap().to_owned(),
+            secret: body["owner"]["_secret"].as_str().unwrap().to_owned(),
+        }
+    }
+
+    /// Creates a client as `owner` (Config API) and returns (id, secret, body).
+    pub async fn create_client(&self, owner: &Owner, body: Value) -> (String, String, Value) {
+        let res = self
+            .as_owner(owner, Method::POST, &format!("/config/{}/clients", owner.app_id))
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 201, "create client {body}");
+        let body: Value = res.json().await.unwrap();
+        (
+            body["_id"].as_str().unwrap().to_owned(),
+            body["_secret"].as_str().unwrap().to_owned(),
+            body,
+        )
+    }
+
+    /// Creates a client as the operator (e.g. with `metadata`).
+    pub async fn create_client_as_operator(&self, app_id: &str, body: Value) -> (String, String) {
+        let res = self
+            .as_operator(Method::POST, &format!("/config/{app_id}/clients"))
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 201, "operator create client {body}");
+        let body: Value = res.json().await.unwrap();
+        (
+            body["_id"].as_str().unwrap().to_owned(),
+            body["_secret"].as_str().unwrap().to_owned(),
+        )
+    }
+
+    /// All audit rows of an application, in chain order, as JSON text per row.
+    pub async fn audit_rows(&self, app_id: &str) -> Vec<Value> {
+        sqlx::query_scalar::<_, Value>(
+            "SELECT to_jsonb(e) - 'prev_hash' - 'hash' FROM audit_events e WHERE app_id = $1 ORDER BY seq",
+        )
+        .bind(app_id)
+        .fetch_all(&self.pool)
+        .await
+        .unwrap()
+    }
+
+    pub async fn audit_count(&self, app_id: &str, action: &str) -> i64 {
+        sqlx::query_scalar("SELECT count(*) FROM audit_events WHERE app_id = $1 AND action = $2")
+            .bind(app_id)
+            .bind(action)
+            .fetch_one(&self.pool)
+            .await
+            .unwrap()
+    }
+}
+
+/// Status and JSON body (Null when empty) of a response.
+pub async fn status_json(res: Response) -> (u16, Value) {
+    let status = res.status().as_u16();
+    let text = res.text().await.unwrap();
+    let body = if text.is_empty() {
+        Value::Null
+    } else {
+        serde_json::from_str(&text).unwrap_or(Value::String(text))
+    };
+    (status, body)
+}
+
+pub fn errors(msg: &str) -> Value {
+    json!({ "errors": msg })
+}

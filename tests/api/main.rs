@@ -1,0 +1,8 @@
+//! Black-box HTTP tests: each test starts the real server on a fresh PostgreSQL database.
+
+mod helpers;
+
+mod config_apps;
+mod config_clients;
+mod config_rules;
+mod security;
