@@ -96,10 +96,21 @@ mod tests {
     #[test]
     fn canonical_json_is_sorted_and_compact() {
         let s = event().canonical_json();
-        assert!(s.starts_with(r#"{"action":"client.create","actor":"operator","actor_ip":"127.0.0.1","app_id":"#), "{s}");
-        assert!(s.contains(r#""changes":{"name":{"from":null,"to":"x"}}"#), "{s}");
+        assert!(
+            s.starts_with(
+                r#"{"action":"client.create","actor":"operator","actor_ip":"127.0.0.1","app_id":"#
+            ),
+            "{s}"
+        );
+        assert!(
+            s.contains(r#""changes":{"name":{"from":null,"to":"x"}}"#),
+            "{s}"
+        );
         assert!(s.contains(r#""features_before":null"#));
-        assert!(s.contains(r#""occurred_at":"2023-11-14T22:13:20.123456Z""#), "{s}");
+        assert!(
+            s.contains(r#""occurred_at":"2023-11-14T22:13:20.123456Z""#),
+            "{s}"
+        );
         assert!(!s.contains(' '));
     }
 

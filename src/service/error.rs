@@ -44,7 +44,6 @@ pub enum ServiceError {
     Internal(String),
 }
 
-
 impl From<StoreError> for ServiceError {
     fn from(e: StoreError) -> Self {
         match e {
