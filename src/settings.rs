@@ -54,6 +54,24 @@ pub struct Settings {
     #[arg(long, env = "LATCHKEY_WORKERS")]
     pub workers: Option<usize>,
 
+    /// Failed authentications allowed per source address and per client id in one window
+    /// (0: no limit). Past it: 429 with Retry-After.
+    #[arg(long, env = "LATCHKEY_AUTH_FAILURE_LIMIT", default_value_t = 10)]
+    pub auth_failure_limit: u32,
+
+    /// Length of the failed-authentication window, in seconds.
+    #[arg(long, env = "LATCHKEY_AUTH_FAILURE_WINDOW_SECS", default_value_t = 60)]
+    pub auth_failure_window_secs: u64,
+
+    /// Verified credentials remembered (so Argon2 runs once per client and secret); 0 turns
+    /// the cache off (every request pays Argon2).
+    #[arg(long, env = "LATCHKEY_AUTH_CACHE_CAPACITY", default_value_t = 100_000)]
+    pub auth_cache_capacity: u64,
+
+    /// Serve /metrics on this separate address instead of the main listener.
+    #[arg(long, env = "LATCHKEY_METRICS_LISTEN")]
+    pub metrics_listen: Option<std::net::SocketAddr>,
+
     /// Largest database connection pool.
     #[arg(long, env = "LATCHKEY_DB_MAX_CONNECTIONS", default_value_t = 20)]
     pub db_max_connections: u32,

@@ -10,6 +10,7 @@ use anyhow::Context;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::PgPool;
 
+use crate::auth::limiter::FailureLimiter;
 use crate::auth::SecretHasher;
 use crate::http::{self, HttpState};
 use crate::service::Latchkey;
@@ -67,12 +68,17 @@ pub fn service(settings: &Settings, pool: PgPool) -> anyhow::Result<Latchkey> {
     let max_hashes = settings
         .max_concurrent_hashes
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()));
-    let hasher = SecretHasher::new(params, max_hashes).context("initialising Argon2")?;
+    let hasher = SecretHasher::new(params, max_hashes, settings.auth_cache_capacity)
+        .context("initialising Argon2")?;
     Ok(Latchkey::new(
         pool,
         Arc::new(hasher),
         settings.operator_token.as_deref(),
         &settings.operator_name,
+        FailureLimiter::new(
+            settings.auth_failure_limit,
+            Duration::from_secs(settings.auth_failure_window_secs.max(1)),
+        ),
     ))
 }
 
@@ -80,6 +86,7 @@ pub fn service(settings: &Settings, pool: PgPool) -> anyhow::Result<Latchkey> {
 pub struct Application {
     port: u16,
     server: Server,
+    metrics_server: Option<Server>,
 }
 
 impl Application {
@@ -91,12 +98,21 @@ impl Application {
         let state = web::Data::new(HttpState {
             service: service(settings, pool)?,
             trusted_proxies: settings.trusted_proxies.clone(),
+            metrics: Arc::new(http::metrics::Metrics::new()),
         });
+        // /metrics is on the main listener unless it has its own address.
+        let metrics_apart = settings.metrics_listen.is_some();
+        let main_state = state.clone();
         let mut server = HttpServer::new(move || {
             App::new()
-                .app_data(state.clone())
+                .app_data(main_state.clone())
                 .wrap(middleware::from_fn(http::request::request_id_middleware))
                 .configure(http::routes)
+                .configure(|cfg| {
+                    if !metrics_apart {
+                        http::metrics::routes(cfg)
+                    }
+                })
                 .default_service(web::to(http::config::not_found))
         })
         .client_request_timeout(Duration::from_secs(10))
@@ -105,7 +121,25 @@ impl Application {
             server = server.workers(workers);
         }
         let server = server.listen(listener)?.run();
-        Ok(Self { port, server })
+        let metrics_server = match settings.metrics_listen {
+            Some(addr) => Some(
+                HttpServer::new(move || {
+                    App::new()
+                        .app_data(state.clone())
+                        .configure(http::metrics::routes)
+                })
+                .workers(1)
+                .bind(addr)
+                .with_context(|| format!("cannot listen on {addr} for metrics"))?
+                .run(),
+            ),
+            None => None,
+        };
+        Ok(Self {
+            port,
+            server,
+            metrics_server,
+        })
     }
 
     pub fn port(&self) -> u16 {
@@ -114,6 +148,18 @@ impl Application {
 
     /// Serves until SIGINT/SIGTERM, then drains in-flight requests.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
-        self.server.await
+        match self.metrics_server {
+            Some(metrics) => {
+                // Both servers run at once; an actix Server only serves while it is polled.
+                let handle = metrics.handle();
+                let metrics = tokio::spawn(metrics);
+                let result = self.server.await;
+                // The main server drained and stopped: stop the metrics listener with it.
+                handle.stop(true).await;
+                let _ = metrics.await;
+                result
+            }
+            None => self.server.await,
+        }
     }
 }

@@ -7,6 +7,7 @@
 //! strings anyway; if the cached one is still among them, the secret is proven without Argon2.
 //! Rotating or deleting a secret changes those rows, so every replica's cache misses at once.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -40,6 +41,24 @@ pub enum Verification {
 
 type CacheKey = (String, [u8; 32]);
 
+/// Counters since start, for the metrics endpoint.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct HasherStats {
+    /// Argon2 verifications run (cache misses, unknown clients and wrong secrets).
+    pub argon2_verifications: u64,
+    /// Verifications proven from the cache without Argon2.
+    pub cache_hits: u64,
+    /// Argon2 hashes made for new secrets (creation, rotation, upgrades).
+    pub hashes: u64,
+}
+
+#[derive(Default)]
+struct Counters {
+    verifications: AtomicU64,
+    cache_hits: AtomicU64,
+    hashes: AtomicU64,
+}
+
 pub struct SecretHasher {
     params: Params,
     permits: Arc<Semaphore>,
@@ -48,22 +67,36 @@ pub struct SecretHasher {
     /// A hash of a random secret made with the current parameters: checked against when the
     /// client is unknown, so that case costs what a wrong secret costs.
     dummy_phc: String,
+    counters: Counters,
 }
 
 impl SecretHasher {
-    pub fn new(params: Params, max_concurrent: usize) -> Result<Self, HashError> {
+    pub fn new(
+        params: Params,
+        max_concurrent: usize,
+        cache_capacity: u64,
+    ) -> Result<Self, HashError> {
         let cache_key: [u8; 32] = rand::random();
         let dummy_phc = hash_blocking(&params, &crate::domain::ids::new_secret())?;
         Ok(Self {
             params,
             permits: Arc::new(Semaphore::new(max_concurrent.max(1))),
             cache: Cache::builder()
-                .max_capacity(100_000)
+                .max_capacity(cache_capacity)
                 .time_to_idle(Duration::from_secs(15 * 60))
                 .build(),
             cache_key,
             dummy_phc,
+            counters: Counters::default(),
         })
+    }
+
+    pub fn stats(&self) -> HasherStats {
+        HasherStats {
+            argon2_verifications: self.counters.verifications.load(Ordering::Relaxed),
+            cache_hits: self.counters.cache_hits.load(Ordering::Relaxed),
+            hashes: self.counters.hashes.load(Ordering::Relaxed),
+        }
     }
 
     pub fn params(&self) -> &Params {
@@ -73,6 +106,7 @@ impl SecretHasher {
     /// Hashes a new secret with the current parameters.
     pub async fn hash(&self, secret: String) -> Result<String, HashError> {
         let params = self.params.clone();
+        self.counters.hashes.fetch_add(1, Ordering::Relaxed);
         self.run_blocking(move || hash_blocking(&params, &secret))
             .await?
     }
@@ -93,6 +127,7 @@ impl SecretHasher {
         if live_phcs.is_some() {
             if let Some(cached) = self.cache.get(&key) {
                 if let Some(phc) = phcs.iter().find(|p| p.as_str() == &*cached) {
+                    self.counters.cache_hits.fetch_add(1, Ordering::Relaxed);
                     return Ok(Verification::Verified {
                         phc: phc.clone(),
                         rehashed: None,
@@ -102,6 +137,7 @@ impl SecretHasher {
             }
         }
         let known = live_phcs.is_some_and(|p| !p.is_empty());
+        self.counters.verifications.fetch_add(1, Ordering::Relaxed);
         let params = self.params.clone();
         let secret = secret.to_owned();
         let outcome = self
@@ -196,7 +232,7 @@ mod tests {
 
     #[tokio::test]
     async fn hashes_are_argon2id_phc_strings() {
-        let h = SecretHasher::new(cheap(), 2).unwrap();
+        let h = SecretHasher::new(cheap(), 2, 100).unwrap();
         let phc = h.hash("s".into()).await.unwrap();
         assert!(phc.starts_with("$argon2id$v=19$m=64,t=1,p=1$"), "{phc}");
         assert_ne!(phc, h.hash("s".into()).await.unwrap(), "salted");
@@ -204,7 +240,7 @@ mod tests {
 
     #[tokio::test]
     async fn verifies_and_then_hits_the_cache() {
-        let h = SecretHasher::new(cheap(), 2).unwrap();
+        let h = SecretHasher::new(cheap(), 2, 100).unwrap();
         let phc = h.hash("right".into()).await.unwrap();
         let live = vec![phc.clone()];
         let first = h.verify("c", "right", Some(&live)).await.unwrap();
@@ -229,7 +265,7 @@ mod tests {
 
     #[tokio::test]
     async fn wrong_secret_unknown_client_and_other_client_fail() {
-        let h = SecretHasher::new(cheap(), 2).unwrap();
+        let h = SecretHasher::new(cheap(), 2, 100).unwrap();
         let live = vec![h.hash("right".into()).await.unwrap()];
         assert_eq!(
             h.verify("c", "wrong", Some(&live)).await.unwrap(),
@@ -253,7 +289,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_replaced_hash_invalidates_the_cached_proof() {
-        let h = SecretHasher::new(cheap(), 2).unwrap();
+        let h = SecretHasher::new(cheap(), 2, 100).unwrap();
         let old = vec![h.hash("right".into()).await.unwrap()];
         h.verify("c", "right", Some(&old)).await.unwrap();
         let rotated = vec![h.hash("new".into()).await.unwrap()];
@@ -265,7 +301,7 @@ mod tests {
 
     #[tokio::test]
     async fn grace_period_accepts_either_secret() {
-        let h = SecretHasher::new(cheap(), 2).unwrap();
+        let h = SecretHasher::new(cheap(), 2, 100).unwrap();
         let live = vec![
             h.hash("new".into()).await.unwrap(),
             h.hash("old".into()).await.unwrap(),
@@ -282,9 +318,9 @@ mod tests {
 
     #[tokio::test]
     async fn older_parameters_are_rehashed() {
-        let old = SecretHasher::new(cheap(), 2).unwrap();
+        let old = SecretHasher::new(cheap(), 2, 100).unwrap();
         let phc = old.hash("s".into()).await.unwrap();
-        let new = SecretHasher::new(Params::new(128, 1, 1, Some(32)).unwrap(), 2).unwrap();
+        let new = SecretHasher::new(Params::new(128, 1, 1, Some(32)).unwrap(), 2, 100).unwrap();
         match new
             .verify("c", "s", Some(std::slice::from_ref(&phc)))
             .await

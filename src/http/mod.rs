@@ -2,6 +2,8 @@
 //! into its own envelope; no rule lives here.
 
 pub mod config;
+pub mod metrics;
+pub mod openapi;
 pub mod ops;
 pub mod request;
 
@@ -17,10 +19,12 @@ pub const MAX_BODY_BYTES: usize = 64 * 1024;
 pub struct HttpState {
     pub service: Latchkey,
     pub trusted_proxies: Vec<IpNet>,
+    pub metrics: std::sync::Arc<metrics::Metrics>,
 }
 
 /// All routes of the server.
 pub fn routes(cfg: &mut web::ServiceConfig) {
     ops::routes(cfg);
+    openapi::routes(cfg);
     config::routes(cfg);
 }

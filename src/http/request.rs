@@ -36,7 +36,24 @@ pub async fn request_id_middleware(
         path = %req.path(),
     );
     let started = Instant::now();
+    let metrics = req
+        .app_data::<web::Data<HttpState>>()
+        .map(|s| s.metrics.clone());
+    let method = req.method().to_string();
     let mut res = next.call(req).instrument(span.clone()).await?;
+    if let Some(metrics) = metrics {
+        // The route template (`/config/{app_id}/clients`), never the raw path: bounded labels.
+        let route = res
+            .request()
+            .match_pattern()
+            .unwrap_or_else(|| "unmatched".into());
+        metrics.observe(
+            &route,
+            &method,
+            res.status().as_u16(),
+            started.elapsed().as_secs_f64(),
+        );
+    }
     if let Ok(value) = HeaderValue::from_str(&id) {
         res.headers_mut().insert(REQUEST_ID_HEADER, value);
     }

@@ -16,6 +16,9 @@ pub enum AuthError {
     /// The credentials are right but the source address is outside the client's allow list.
     #[error("source address not allowed")]
     IpNotAllowed,
+    /// Too many failed attempts from this address or for this client id.
+    #[error("too many failed authentications")]
+    RateLimited { retry_after_secs: u64 },
     #[error("service unavailable")]
     Unavailable,
     #[error("internal error")]
@@ -39,6 +42,29 @@ impl Latchkey {
     /// `None` finds the application from the client id (Registration API). The operator token
     /// is accepted for any application.
     pub async fn authenticate(
+        &self,
+        app_id: Option<&str>,
+        credentials: Option<Credentials>,
+        source_ip: IpAddr,
+    ) -> Result<Caller, AuthError> {
+        let claimed_id = match &credentials {
+            Some(Credentials::Client { client_id, .. }) => Some(client_id.clone()),
+            _ => None,
+        };
+        if let Some(wait) = self.limiter.blocked(source_ip, claimed_id.as_deref()) {
+            return Err(AuthError::RateLimited {
+                retry_after_secs: wait.as_secs().max(1),
+            });
+        }
+        let result = self.check_credentials(app_id, credentials, source_ip).await;
+        if matches!(result, Err(AuthError::BadCredentials)) {
+            self.limiter
+                .record_failure(source_ip, claimed_id.as_deref());
+        }
+        result
+    }
+
+    async fn check_credentials(
         &self,
         app_id: Option<&str>,
         credentials: Option<Credentials>,

@@ -18,6 +18,7 @@ pub use clients::{ClientChange, ClientDraft, ClientView, CreatedClient};
 pub use error::ServiceError;
 
 use crate::auth::credentials::OperatorToken;
+use crate::auth::limiter::FailureLimiter;
 use crate::auth::SecretHasher;
 use crate::domain::audit::{now_micros, AuditEvent, OPERATOR_ACTOR};
 use crate::domain::{Feature, FeatureSet};
@@ -116,6 +117,7 @@ pub struct Latchkey {
     pub(crate) hasher: Arc<SecretHasher>,
     pub(crate) operator_token: OperatorToken,
     pub(crate) operator_name: Arc<str>,
+    pub(crate) limiter: Arc<FailureLimiter>,
 }
 
 impl Latchkey {
@@ -124,13 +126,20 @@ impl Latchkey {
         hasher: Arc<SecretHasher>,
         operator_token: Option<&str>,
         operator_name: &str,
+        limiter: FailureLimiter,
     ) -> Self {
         Self {
             pool,
             hasher,
             operator_token: OperatorToken::new(operator_token),
             operator_name: Arc::from(operator_name),
+            limiter: Arc::new(limiter),
         }
+    }
+
+    /// Argon2 and credential-cache counters, for metrics.
+    pub fn hasher_stats(&self) -> crate::auth::secrets::HasherStats {
+        self.hasher.stats()
     }
 
     pub fn pool(&self) -> &PgPool {

@@ -95,6 +95,11 @@ pub fn test_settings() -> Settings {
         argon2_p_cost: 1,
         max_concurrent_hashes: Some(4),
         bootstrap: Some(false),
+        // Tests send many bad credentials on purpose; the limiter has its own test.
+        auth_failure_limit: 1000,
+        auth_failure_window_secs: 60,
+        auth_cache_capacity: 10_000,
+        metrics_listen: None,
         workers: Some(2),
         db_max_connections: 10,
         log_format: "human".into(),

@@ -5,4 +5,5 @@ mod helpers;
 mod config_apps;
 mod config_clients;
 mod config_rules;
+mod operations;
 mod security;

@@ -25,6 +25,9 @@ impl ConfigError {
             ConfigError::Auth(AuthError::BadCredentials) => "Authentication required.".into(),
             ConfigError::Auth(AuthError::IpNotAllowed) => "Forbidden".into(),
             ConfigError::Auth(AuthError::Unavailable) => "Service unavailable.".into(),
+            ConfigError::Auth(AuthError::RateLimited { .. }) => {
+                "Too many failed authentication attempts.".into()
+            }
             ConfigError::Auth(AuthError::Internal) => "Unexpected internal error.".into(),
             other => other.to_string(),
         }
@@ -56,6 +59,7 @@ impl ResponseError for ConfigError {
             ConfigError::Auth(AuthError::BadCredentials) => StatusCode::UNAUTHORIZED,
             ConfigError::Auth(AuthError::IpNotAllowed) => StatusCode::FORBIDDEN,
             ConfigError::Auth(AuthError::Unavailable) => StatusCode::SERVICE_UNAVAILABLE,
+            ConfigError::Auth(AuthError::RateLimited { .. }) => StatusCode::TOO_MANY_REQUESTS,
             ConfigError::Auth(AuthError::Internal) => StatusCode::INTERNAL_SERVER_ERROR,
             ConfigError::InvalidJson => StatusCode::BAD_REQUEST,
             ConfigError::BodyTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
@@ -68,6 +72,12 @@ impl ResponseError for ConfigError {
             res.headers_mut().insert(
                 header::WWW_AUTHENTICATE,
                 header::HeaderValue::from_static("Basic realm=\"latchkey\""),
+            );
+        }
+        if let ConfigError::Auth(AuthError::RateLimited { retry_after_secs }) = self {
+            res.headers_mut().insert(
+                header::RETRY_AFTER,
+                header::HeaderValue::from(*retry_after_secs),
             );
         }
         res

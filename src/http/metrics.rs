@@ -1,0 +1,125 @@
+//! Prometheus metrics: requests by route template and status, latency histograms, Argon2 and
+//! credential-cache counters, database pool usage. Gauges and counters owned elsewhere (the
+//! hasher, the pool) are read when scraped, so the hot path only touches two atomics.
+
+use actix_web::{web, HttpResponse};
+use prometheus::{
+    Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry,
+    TextEncoder,
+};
+
+use super::HttpState;
+
+pub struct Metrics {
+    registry: Registry,
+    requests: IntCounterVec,
+    latency: HistogramVec,
+    argon2_verifications: IntGauge,
+    cache_hits: IntGauge,
+    hashes: IntGauge,
+    pool: IntGaugeVec,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Metrics {
+    pub fn new() -> Self {
+        let registry = Registry::new_custom(Some("latchkey".into()), None).expect("valid prefix");
+        let requests = IntCounterVec::new(
+            Opts::new(
+                "http_requests_total",
+                "HTTP requests by route template, method and status",
+            ),
+            &["route", "method", "status"],
+        )
+        .expect("valid metric");
+        let latency = HistogramVec::new(
+            HistogramOpts::new(
+                "http_request_duration_seconds",
+                "HTTP request latency by route template and method",
+            )
+            .buckets(vec![
+                0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
+            ]),
+            &["route", "method"],
+        )
+        .expect("valid metric");
+        // Counters kept by the hasher, exported as gauges of their running totals.
+        let argon2_verifications = IntGauge::new(
+            "argon2_verifications_total",
+            "Secret verifications that ran Argon2",
+        )
+        .expect("valid metric");
+        let cache_hits = IntGauge::new(
+            "credential_cache_hits_total",
+            "Secret verifications proven from the credential cache",
+        )
+        .expect("valid metric");
+        let hashes = IntGauge::new("argon2_hashes_total", "Argon2 hashes of new secrets")
+            .expect("valid metric");
+        let pool = IntGaugeVec::new(
+            Opts::new("db_pool_connections", "Database pool connections by state"),
+            &["state"],
+        )
+        .expect("valid metric");
+        for c in [
+            Box::new(requests.clone()) as Box<dyn prometheus::core::Collector>,
+            Box::new(latency.clone()),
+            Box::new(argon2_verifications.clone()),
+            Box::new(cache_hits.clone()),
+            Box::new(hashes.clone()),
+            Box::new(pool.clone()),
+        ] {
+            registry.register(c).expect("unique metric names");
+        }
+        Self {
+            registry,
+            requests,
+            latency,
+            argon2_verifications,
+            cache_hits,
+            hashes,
+            pool,
+        }
+    }
+
+    pub fn observe(&self, route: &str, method: &str, status: u16, seconds: f64) {
+        self.requests
+            .with_label_values(&[route, method, &status.to_string()])
+            .inc();
+        self.latency
+            .with_label_values(&[route, method])
+            .observe(seconds);
+    }
+
+    fn render(&self, state: &HttpState) -> String {
+        let stats = state.service.hasher_stats();
+        self.argon2_verifications
+            .set(stats.argon2_verifications as i64);
+        self.cache_hits.set(stats.cache_hits as i64);
+        self.hashes.set(stats.hashes as i64);
+        let pool = state.service.pool();
+        let idle = pool.num_idle() as i64;
+        self.pool.with_label_values(&["idle"]).set(idle);
+        self.pool
+            .with_label_values(&["in_use"])
+            .set(pool.size() as i64 - idle);
+        let mut out = Vec::new();
+        let _ = TextEncoder::new().encode(&self.registry.gather(), &mut out);
+        String::from_utf8(out).unwrap_or_default()
+    }
+}
+
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.route("/metrics", web::get().to(metrics));
+}
+
+async fn metrics(state: web::Data<HttpState>) -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("text/plain; version=0.0.4")
+        .body(state.metrics.render(&state))
+}

@@ -1,0 +1,185 @@
+//! The OpenAPI 3.1 document (`GET /openapi.json`) and the interactive docs (`GET /docs/`,
+//! Swagger UI from assets vendored into the binary at build time).
+//!
+//! The operations are declared on documentation-only functions below rather than on the
+//! handlers, so the contract reads in one place; `tests/api/openapi.rs` fails when a route the
+//! server serves is missing here (it reads the route table from the source).
+
+#![allow(dead_code)]
+
+use serde::Serialize;
+use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
+use utoipa::{Modify, OpenApi, ToSchema};
+
+/// `{"errors": "<message>"}`: every Config API failure.
+#[derive(Serialize, ToSchema)]
+pub struct ErrorBody {
+    #[schema(example = "Authentication required.")]
+    pub errors: String,
+}
+
+/// An API client as the Config API shows it.
+#[derive(Serialize, ToSchema)]
+pub struct Client {
+    #[schema(example = "ay6e3qmucvdyr29hmpvxjdjupe8bcsky")]
+    pub _id: String,
+    /// Only in the responses that mint a secret (create, secret reset).
+    pub _secret: Option<String>,
+    #[schema(
+        example = "/config/73jzx34tnr5ruhsze494ssgz2b/clients/ay6e3qmucvdyr29hmpvxjdjupe8bcsky"
+    )]
+    pub _self: String,
+    pub _settings: String,
+    pub name: String,
+    #[schema(example = json!(["direct_access"]))]
+    pub features: Vec<String>,
+    #[schema(example = json!(["0.0.0.0/0"]))]
+    #[serde(rename = "ipWhitelist")]
+    pub ip_whitelist: Vec<String>,
+}
+
+/// Body of POST and PUT on clients. Other fields are ignored.
+#[derive(Serialize, ToSchema)]
+pub struct ClientInput {
+    pub name: String,
+    /// Omitted on PUT: all features are removed.
+    pub features: Option<Vec<String>>,
+    /// Omitted: `["0.0.0.0/0"]`.
+    #[serde(rename = "ipWhitelist")]
+    pub ip_whitelist: Option<Vec<String>>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct SecretInput {
+    /// 0..=168: how long the previous secret keeps working.
+    #[serde(rename = "hoursToLive")]
+    pub hours_to_live: i64,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct AppInput {
+    pub name: String,
+    /// One of `us eu au sa cn sg`; default `us`.
+    pub region: Option<String>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct App {
+    pub app_id: String,
+    pub name: String,
+    pub region: String,
+    pub created_at: String,
+    /// Only right after creation: the first owner client, with its secret.
+    pub owner: Option<Client>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct Status {
+    pub status: String,
+}
+
+#[utoipa::path(get, path = "/apps", tag = "operator", security(("operator" = [])),
+    responses((status = 200, body = Vec<App>), (status = 401, body = ErrorBody)))]
+fn list_apps() {}
+
+#[utoipa::path(post, path = "/apps", tag = "operator", security(("operator" = [])), request_body = AppInput,
+    responses((status = 201, body = App), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 409, body = ErrorBody)))]
+fn create_app() {}
+
+#[utoipa::path(get, path = "/apps/{appId}", tag = "operator", security(("operator" = [])),
+    params(("appId" = String, Path)),
+    responses((status = 200, body = App), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
+fn get_app() {}
+
+#[utoipa::path(get, path = "/config/{appId}/clients", tag = "clients",
+    security(("basic" = []), ("operator" = [])),
+    params(("appId" = String, Path), ("has_feature" = Option<Vec<String>>, Query, explode, description = "Repeatable: clients having any of them")),
+    responses((status = 200, body = Vec<Client>), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
+fn list_clients() {}
+
+#[utoipa::path(post, path = "/config/{appId}/clients", tag = "clients",
+    security(("basic" = []), ("operator" = [])), request_body = ClientInput,
+    params(("appId" = String, Path)),
+    responses((status = 201, body = Client, headers(("Location" = String), ("ETag" = String))),
+        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 409, body = ErrorBody), (status = 413, body = ErrorBody)))]
+fn create_client() {}
+
+#[utoipa::path(get, path = "/config/{appId}/clients/{clientId}", tag = "clients",
+    security(("basic" = []), ("operator" = [])),
+    params(("appId" = String, Path), ("clientId" = String, Path)),
+    responses((status = 200, body = Client, headers(("ETag" = String))), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+fn get_client() {}
+
+#[utoipa::path(put, path = "/config/{appId}/clients/{clientId}", tag = "clients",
+    security(("basic" = []), ("operator" = [])), request_body = ClientInput,
+    params(("appId" = String, Path), ("clientId" = String, Path), ("If-Match" = Option<String>, Header)),
+    responses((status = 200, body = Client, headers(("ETag" = String))), (status = 400, body = ErrorBody),
+        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
+        (status = 409, body = ErrorBody), (status = 412, body = ErrorBody)))]
+fn replace_client() {}
+
+#[utoipa::path(delete, path = "/config/{appId}/clients/{clientId}", tag = "clients",
+    security(("basic" = []), ("operator" = [])),
+    params(("appId" = String, Path), ("clientId" = String, Path), ("If-Match" = Option<String>, Header)),
+    responses((status = 204), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody), (status = 412, body = ErrorBody)))]
+fn delete_client() {}
+
+#[utoipa::path(put, path = "/config/{appId}/clients/{clientId}/secret", tag = "clients",
+    security(("basic" = []), ("operator" = [])), request_body = SecretInput,
+    params(("appId" = String, Path), ("clientId" = String, Path)),
+    responses((status = 200, body = Client), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+        (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+fn rotate_secret() {}
+
+#[utoipa::path(get, path = "/healthz", tag = "operations", responses((status = 200, body = Status)))]
+fn healthz() {}
+
+#[utoipa::path(get, path = "/readyz", tag = "operations",
+    responses((status = 200, body = Status), (status = 503, body = Status)))]
+fn readyz() {}
+
+#[utoipa::path(get, path = "/metrics", tag = "operations",
+    responses((status = 200, description = "Prometheus text format", content_type = "text/plain")))]
+fn metrics() {}
+
+struct SecuritySchemes;
+
+impl Modify for SecuritySchemes {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "basic",
+            SecurityScheme::Http(Http::new(HttpAuthScheme::Basic)),
+        );
+        components.add_security_scheme(
+            "operator",
+            SecurityScheme::Http(Http::new(HttpAuthScheme::Bearer)),
+        );
+    }
+}
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "Latchkey",
+        description = "API clients and their permissions (Config API and operator routes). \
+                       The form-encoded Registration API is described in the README."
+    ),
+    paths(
+        list_apps, create_app, get_app,
+        list_clients, create_client, get_client, replace_client, delete_client, rotate_secret,
+        healthz, readyz, metrics,
+    ),
+    components(schemas(ErrorBody, Client, ClientInput, SecretInput, AppInput, App, Status)),
+    modifiers(&SecuritySchemes)
+)]
+pub struct ApiDoc;
+
+/// Serves `/openapi.json` and the Swagger UI under `/docs/`.
+pub fn routes(cfg: &mut actix_web::web::ServiceConfig) {
+    cfg.service(
+        utoipa_swagger_ui::SwaggerUi::new("/docs/{_:.*}").url("/openapi.json", ApiDoc::openapi()),
+    );
+}
