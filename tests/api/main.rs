@@ -5,4 +5,8 @@ mod helpers;
 mod config_apps;
 mod config_clients;
 mod config_rules;
+mod config_settings;
+mod registration_clients;
+mod registration_settings;
+mod registration_support;
 mod security;
