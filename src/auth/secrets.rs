@@ -264,7 +264,7 @@ mod tests {
         let old = SecretHasher::new(cheap(), 2).unwrap();
         let phc = old.hash("s".into()).await.unwrap();
         let new = SecretHasher::new(Params::new(128, 1, 1, Some(32)).unwrap(), 2).unwrap();
-        match new.verify("c", "s", Some(&[phc.clone()])).await.unwrap() {
+        match new.verify("c", "s", Some(std::slice::from_ref(&phc))).await.unwrap() {
             Verification::Verified {
                 phc: matched,
                 rehashed: Some(re),

@@ -320,7 +320,7 @@ impl Latchkey {
                 operator: self.operator_name.clone(),
             });
         }
-        store::secrets::expire_current(&mut *tx, app_id, client_id, hours).await?;
+        store::secrets::expire_current(&mut tx, app_id, client_id, hours).await?;
         store::secrets::insert(&mut *tx, app_id, client_id, &phc).await?;
         let row = store::clients::bump_version(&mut *tx, app_id, client_id).await?;
         let view = ClientView::from(&row);

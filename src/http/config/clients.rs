@@ -76,6 +76,7 @@ fn string_list(value: &Value, field: &'static str) -> Result<Vec<String>, Valida
 
 /// `{name, ipWhitelist?, features?}`: the JSON type checks of the seed's messages; the values
 /// themselves are judged by the service. Other fields are ignored (a GET can be sent back).
+#[allow(clippy::type_complexity)]
 fn client_fields(
     body: &Map<String, Value>,
 ) -> Result<(String, Option<Vec<String>>, Option<Vec<String>>), ValidationError> {
