@@ -147,7 +147,9 @@ mod tests {
 
     #[test]
     fn keys_must_not_contain_whitespace_or_control_characters() {
-        for bad in ["a b", " a", "a\t", "a\nb", "\u{3000}", "a\u{a0}b", "a\0b", "a\u{7f}"] {
+        for bad in [
+            "a b", " a", "a\t", "a\nb", "\u{3000}", "a\u{a0}b", "a\0b", "a\u{7f}",
+        ] {
             assert_eq!(
                 SettingKey::parse(bad),
                 Err(SettingError::KeyWhitespace { key: bad.into() }),
@@ -159,22 +161,41 @@ mod tests {
     #[test]
     fn keys_are_at_most_255_bytes() {
         assert!(SettingKey::parse(&"k".repeat(255)).is_ok());
-        assert_eq!(SettingKey::parse(&"k".repeat(256)), Err(SettingError::KeyTooLong));
+        assert_eq!(
+            SettingKey::parse(&"k".repeat(256)),
+            Err(SettingError::KeyTooLong)
+        );
         // Counted in bytes, not characters: 128 × 2-byte "é" = 256 bytes.
         assert!(SettingKey::parse(&"é".repeat(127)).is_ok());
-        assert_eq!(SettingKey::parse(&"é".repeat(128)), Err(SettingError::KeyTooLong));
+        assert_eq!(
+            SettingKey::parse(&"é".repeat(128)),
+            Err(SettingError::KeyTooLong)
+        );
     }
 
     #[test]
     fn keys_are_kept_verbatim() {
-        for ok in ["default_flow_name", "Key.With-Punct/And:Colons", "ünï", "_self", "0"] {
+        for ok in [
+            "default_flow_name",
+            "Key.With-Punct/And:Colons",
+            "ünï",
+            "_self",
+            "0",
+        ] {
             assert_eq!(SettingKey::parse(ok).unwrap().as_str(), ok);
         }
     }
 
     #[test]
     fn any_json_value_is_accepted() {
-        for v in [json!(null), json!(true), json!(1.5), json!("x"), json!([1, "a"]), json!({"a": {"b": []}})] {
+        for v in [
+            json!(null),
+            json!(true),
+            json!(1.5),
+            json!("x"),
+            json!([1, "a"]),
+            json!({"a": {"b": []}}),
+        ] {
             assert_eq!(check_value(&key("k"), &v), Ok(()), "{v}");
         }
     }
@@ -196,7 +217,12 @@ mod tests {
 
     #[test]
     fn nul_characters_are_refused_anywhere() {
-        for v in [json!("a\u{0}"), json!(["ok", "\u{0}"]), json!({"a\u{0}": 1}), json!({"a": {"b": "\u{0}"}})] {
+        for v in [
+            json!("a\u{0}"),
+            json!(["ok", "\u{0}"]),
+            json!({"a\u{0}": 1}),
+            json!({"a": {"b": "\u{0}"}}),
+        ] {
             assert_eq!(
                 check_value(&key("k"), &v),
                 Err(SettingError::ValueNul { key: "k".into() }),
@@ -214,7 +240,10 @@ mod tests {
         );
         let items = json!({"a": 1, "b": [true]}).as_object().unwrap().clone();
         let parsed = parse_items(items).unwrap();
-        assert_eq!(parsed, vec![(key("a"), json!(1)), (key("b"), json!([true]))]);
+        assert_eq!(
+            parsed,
+            vec![(key("a"), json!(1)), (key("b"), json!([true]))]
+        );
     }
 
     #[test]

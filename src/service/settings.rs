@@ -98,7 +98,10 @@ impl Latchkey {
         Self::authorize_settings(ctx, target, write)?;
         self.ensure_app(ctx, app_id).await?;
         if let SettingsTarget::Client(client_id) = target {
-            if store::clients::get(&self.pool, app_id, client_id).await?.is_none() {
+            if store::clients::get(&self.pool, app_id, client_id)
+                .await?
+                .is_none()
+            {
                 return Err(ServiceError::ClientNotFound);
             }
         }
@@ -150,7 +153,8 @@ impl Latchkey {
         keys: Option<&[String]>,
     ) -> Result<Map<String, Value>, ServiceError> {
         let keys = keys.map(parse_keys).transpose()?;
-        self.settings_target_exists(ctx, app_id, target, false).await?;
+        self.settings_target_exists(ctx, app_id, target, false)
+            .await?;
         let rows =
             store::settings::list(&self.pool, app_id, target.scope(), keys.as_deref()).await?;
         Ok(to_map(rows))
@@ -167,7 +171,8 @@ impl Latchkey {
     ) -> Result<Map<String, Value>, ServiceError> {
         let keys = keys.map(parse_keys).transpose()?;
         let target = SettingsTarget::Client(client_id);
-        self.settings_target_exists(ctx, app_id, target, false).await?;
+        self.settings_target_exists(ctx, app_id, target, false)
+            .await?;
         let rows = store::settings::lookup(&self.pool, app_id, client_id, keys.as_deref()).await?;
         let (own, defaults): (Vec<_>, Vec<_>) = rows.into_iter().partition(|r| r.from_client);
         let collect = |rows: Vec<store::settings::ScopedRow>| -> Map<String, Value> {
@@ -196,7 +201,8 @@ impl Latchkey {
                 .or_default()
                 .insert(row.key, row.value);
         }
-        all.defaults = to_map(store::settings::list(&mut *tx, app_id, Scope::Defaults, None).await?);
+        all.defaults =
+            to_map(store::settings::list(&mut *tx, app_id, Scope::Defaults, None).await?);
         tx.commit().await?;
         Ok(all)
     }
@@ -214,7 +220,8 @@ impl Latchkey {
         let mut tx = self.pool.begin().await?;
         self.lock_settings(&mut tx, ctx, app_id, target).await?;
         let keys: Vec<String> = items.iter().map(|(k, _)| k.as_str().to_owned()).collect();
-        let current = to_map(store::settings::list(&mut *tx, app_id, target.scope(), Some(&keys)).await?);
+        let current =
+            to_map(store::settings::list(&mut *tx, app_id, target.scope(), Some(&keys)).await?);
         let mut existed = Vec::with_capacity(items.len());
         let mut changes = Map::new();
         for (key, value) in items {
@@ -246,7 +253,8 @@ impl Latchkey {
         let keys = parse_keys(keys)?;
         let mut tx = self.pool.begin().await?;
         self.lock_settings(&mut tx, ctx, app_id, target).await?;
-        let removed = to_map(store::settings::delete(&mut *tx, app_id, target.scope(), &keys).await?);
+        let removed =
+            to_map(store::settings::delete(&mut *tx, app_id, target.scope(), &keys).await?);
         if !removed.is_empty() {
             let changes = removed
                 .iter()
@@ -278,8 +286,10 @@ impl Latchkey {
         let mut tx = self.pool.begin().await?;
         self.lock_settings(&mut tx, ctx, app_id, target).await?;
         let current = to_map(store::settings::list(&mut *tx, app_id, target.scope(), None).await?);
-        let wanted: Map<String, Value> =
-            items.into_iter().map(|(k, v)| (k.into_string(), v)).collect();
+        let wanted: Map<String, Value> = items
+            .into_iter()
+            .map(|(k, v)| (k.into_string(), v))
+            .collect();
         let mut changes = Map::new();
         let gone: Vec<String> = current
             .keys()
@@ -312,9 +322,9 @@ impl Latchkey {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
     use crate::domain::{Feature, FeatureSet};
     use crate::service::Caller;
+    use serde_json::json;
 
     fn ctx(client_id: &str, features: &[Feature]) -> RequestContext {
         RequestContext {
@@ -342,13 +352,19 @@ mod tests {
         }
         assert!(auth(&plain, Defaults, false), "defaults are readable");
         assert!(!auth(&plain, Defaults, true), "but not writable");
-        assert!(auth(&RequestContext::command_line(), Defaults, true), "operator");
+        assert!(
+            auth(&RequestContext::command_line(), Defaults, true),
+            "operator"
+        );
     }
 
     #[test]
     fn audit_entries_leave_out_the_missing_side() {
         assert_eq!(change(None, Some(&json!(null))), json!({"to": null}));
         assert_eq!(change(Some(&json!(1)), None), json!({"from": 1}));
-        assert_eq!(change(Some(&json!(1)), Some(&json!(2))), json!({"from": 1, "to": 2}));
+        assert_eq!(
+            change(Some(&json!(1)), Some(&json!(2))),
+            json!({"from": 1, "to": 2})
+        );
     }
 }

@@ -41,7 +41,11 @@ pub struct ClientSettingRow {
 /// serialised and each can tell exactly what was there before it. `NO KEY UPDATE` does not
 /// block foreign-key checks, so clients and secrets can still be written meanwhile. False when
 /// the owner does not exist.
-pub async fn lock_scope(conn: &mut PgConnection, app_id: &str, scope: Scope<'_>) -> StoreResult<bool> {
+pub async fn lock_scope(
+    conn: &mut PgConnection,
+    app_id: &str,
+    scope: Scope<'_>,
+) -> StoreResult<bool> {
     let found = match scope {
         Scope::Defaults => {
             sqlx::query_scalar::<_, i32>("SELECT 1 FROM apps WHERE app_id = $1 FOR NO KEY UPDATE")
@@ -154,19 +158,17 @@ pub async fn upsert(
             .execute(db)
             .await?
         }
-        Scope::Client(client_id) => {
-            sqlx::query(
-                "INSERT INTO client_settings (app_id, client_id, key, value) VALUES ($1, $2, $3, $4)
+        Scope::Client(client_id) => sqlx::query(
+            "INSERT INTO client_settings (app_id, client_id, key, value) VALUES ($1, $2, $3, $4)
                  ON CONFLICT (app_id, client_id, key)
                  DO UPDATE SET value = EXCLUDED.value, updated_at = now()",
-            )
-            .bind(app_id)
-            .bind(client_id)
-            .bind(key)
-            .bind(value)
-            .execute(db)
-            .await?
-        }
+        )
+        .bind(app_id)
+        .bind(client_id)
+        .bind(key)
+        .bind(value)
+        .execute(db)
+        .await?,
     };
     Ok(())
 }
@@ -178,19 +180,19 @@ pub async fn delete(
     scope: Scope<'_>,
     keys: &[String],
 ) -> StoreResult<Vec<SettingRow>> {
-    let rows = match scope {
-        Scope::Defaults => {
-            sqlx::query_as::<_, SettingRow>(
-                "DELETE FROM app_settings WHERE app_id = $1 AND key = ANY($2)
+    let rows =
+        match scope {
+            Scope::Defaults => {
+                sqlx::query_as::<_, SettingRow>(
+                    "DELETE FROM app_settings WHERE app_id = $1 AND key = ANY($2)
                  RETURNING key, value",
-            )
-            .bind(app_id)
-            .bind(keys)
-            .fetch_all(db)
-            .await?
-        }
-        Scope::Client(client_id) => {
-            sqlx::query_as::<_, SettingRow>(
+                )
+                .bind(app_id)
+                .bind(keys)
+                .fetch_all(db)
+                .await?
+            }
+            Scope::Client(client_id) => sqlx::query_as::<_, SettingRow>(
                 "DELETE FROM client_settings WHERE app_id = $1 AND client_id = $2 AND key = ANY($3)
                  RETURNING key, value",
             )
@@ -198,8 +200,7 @@ pub async fn delete(
             .bind(client_id)
             .bind(keys)
             .fetch_all(db)
-            .await?
-        }
-    };
+            .await?,
+        };
     Ok(rows)
 }

@@ -58,7 +58,8 @@ pub async fn owner_call(app: &TestApp, owner: &Owner, path: &str, form: &[(&str,
 
 /// An error envelope without its request id.
 pub fn reg_error(code: u16, error: &str, description: &str, argument: Option<&str>) -> Value {
-    let mut v = json!({"stat": "error", "code": code, "error": error, "error_description": description});
+    let mut v =
+        json!({"stat": "error", "code": code, "error": error, "error_description": description});
     if let Some(arg) = argument {
         v["argument_name"] = json!(arg);
     }
@@ -66,7 +67,12 @@ pub fn reg_error(code: u16, error: &str, description: &str, argument: Option<&st
 }
 
 pub fn missing(arg: &str) -> Value {
-    reg_error(100, "missing_argument", &format!("missing arguments: {arg}"), Some(arg))
+    reg_error(
+        100,
+        "missing_argument",
+        &format!("missing arguments: {arg}"),
+        Some(arg),
+    )
 }
 
 pub fn invalid(arg: &str, reason: &str) -> Value {
@@ -82,10 +88,16 @@ pub fn permission(description: &str) -> Value {
     reg_error(403, "client_permission_error", description, None)
 }
 
-pub const NO_AUTHORIZATION: &str = "the provided client does not have authorization for this action";
+pub const NO_AUTHORIZATION: &str =
+    "the provided client does not have authorization for this action";
 
 pub fn bad_credentials() -> Value {
-    reg_error(402, "invalid_client_credentials", "client_id and client_secret are missing or not valid", None)
+    reg_error(
+        402,
+        "invalid_client_credentials",
+        "client_id and client_secret are missing or not valid",
+        None,
+    )
 }
 
 pub fn ok(fields: Value) -> Value {
@@ -96,7 +108,8 @@ pub fn ok(fields: Value) -> Value {
 
 /// Client settings as the Config API shows them.
 pub async fn config_get(app: &TestApp, owner: &Owner, path: &str) -> Value {
-    let (status, body) = status_json(app.as_owner(owner, Method::GET, path).send().await.unwrap()).await;
+    let (status, body) =
+        status_json(app.as_owner(owner, Method::GET, path).send().await.unwrap()).await;
     assert_eq!(status, 200, "{path}: {body}");
     body
 }

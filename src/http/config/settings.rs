@@ -65,7 +65,12 @@ async fn replace_client(
     let (_, client_id) = path.into_inner();
     let settings = r
         .service
-        .replace_settings(&r.ctx, &r.app_id, SettingsTarget::Client(&client_id), body.0)
+        .replace_settings(
+            &r.ctx,
+            &r.app_id,
+            SettingsTarget::Client(&client_id),
+            body.0,
+        )
         .await?;
     Ok(ok(settings))
 }

@@ -69,12 +69,20 @@ impl Default for ArgNames {
 #[derive(Debug)]
 pub enum RegError {
     /// A use case refused; `names` says how this call names its arguments.
-    Service { error: ServiceError, names: ArgNames },
+    Service {
+        error: ServiceError,
+        names: ArgNames,
+    },
     Auth(AuthError),
     /// An `Authorization` scheme Latchkey does not take (`Signature …`).
-    AuthMethod { scheme: String },
+    AuthMethod {
+        scheme: String,
+    },
     Missing(&'static str),
-    Invalid { argument: String, reason: String },
+    Invalid {
+        argument: String,
+        reason: String,
+    },
     /// A parameter given twice, or under two names for the same thing.
     Duplicate {
         argument: String,
@@ -302,7 +310,9 @@ mod tests {
     #[test]
     fn cidr_text_is_the_vendors() {
         let env = of(
-            ServiceError::Invalid(ValidationError::InvalidCidr { entry: "10.0.0.1".into() }),
+            ServiceError::Invalid(ValidationError::InvalidCidr {
+                entry: "10.0.0.1".into(),
+            }),
             ArgNames::DEFAULT,
         );
         assert_eq!(env.code, 200);
@@ -315,7 +325,10 @@ mod tests {
 
     #[test]
     fn unknown_target_is_the_vendors_delete_example() {
-        let env = of(ServiceError::ClientNotFound, ArgNames::DEFAULT.target("client_id_for_deletion"));
+        let env = of(
+            ServiceError::ClientNotFound,
+            ArgNames::DEFAULT.target("client_id_for_deletion"),
+        );
         assert_eq!(
             (env.code, env.error, env.description.as_str(), env.argument.as_deref()),
             (
@@ -329,7 +342,10 @@ mod tests {
 
     #[test]
     fn field_names_are_translated() {
-        let env = of(ServiceError::Invalid(ValidationError::NameNotSupplied), ArgNames::DEFAULT);
+        let env = of(
+            ServiceError::Invalid(ValidationError::NameNotSupplied),
+            ArgNames::DEFAULT,
+        );
         assert_eq!(
             env.description,
             "description was not valid for the following reason: Name not supplied"
@@ -361,12 +377,21 @@ mod tests {
                 None
             )
         );
-        assert_eq!(of(ServiceError::Forbidden, ArgNames::DEFAULT).description, PERMISSION_TEXT);
+        assert_eq!(
+            of(ServiceError::Forbidden, ArgNames::DEFAULT).description,
+            PERMISSION_TEXT
+        );
     }
 
     #[test]
     fn duplicates_are_unique_violations() {
-        let env = of(ServiceError::DuplicateName { name: "a".into() }, ArgNames::DEFAULT);
-        assert_eq!((env.code, env.description.as_str()), (361, "API client a already exists."));
+        let env = of(
+            ServiceError::DuplicateName { name: "a".into() },
+            ArgNames::DEFAULT,
+        );
+        assert_eq!(
+            (env.code, env.description.as_str()),
+            (361, "API client a already exists.")
+        );
     }
 }

@@ -29,7 +29,9 @@ fn is_form(req: &HttpRequest) -> bool {
             .to_str()
             .ok()
             .and_then(|v| v.parse::<mime::Mime>().ok())
-            .is_some_and(|m| m.essence_str() == mime::APPLICATION_WWW_FORM_URLENCODED.essence_str()),
+            .is_some_and(|m| {
+                m.essence_str() == mime::APPLICATION_WWW_FORM_URLENCODED.essence_str()
+            }),
     }
 }
 
@@ -47,13 +49,15 @@ fn credentials(req: &HttpRequest, params: &Params) -> Result<Option<Credentials>
             }
         });
     }
-    Ok(match (params.get("client_id"), params.get("client_secret")) {
-        (Some(client_id), Some(secret)) => Some(Credentials::Client {
-            client_id: client_id.to_owned(),
-            secret: secret.to_owned(),
-        }),
-        _ => None,
-    })
+    Ok(
+        match (params.get("client_id"), params.get("client_secret")) {
+            (Some(client_id), Some(secret)) => Some(Credentials::Client {
+                client_id: client_id.to_owned(),
+                secret: secret.to_owned(),
+            }),
+            _ => None,
+        },
+    )
 }
 
 impl Call {
@@ -63,7 +67,9 @@ impl Call {
             .cloned()
             .expect("HttpState is registered in startup");
         let body = read_body(req, payload).await.map_err(|e| match e {
-            BodyError::TooLarge => RegError::BadRequest("the request body is larger than 65536 bytes"),
+            BodyError::TooLarge => {
+                RegError::BadRequest("the request body is larger than 65536 bytes")
+            }
             BodyError::Unreadable => RegError::BadRequest("the request body could not be read"),
         })?;
         if !body.is_empty() && !is_form(req) {
@@ -74,7 +80,10 @@ impl Call {
         let params = Params::parse(req.query_string(), &body)?;
         let credentials = credentials(req, &params)?;
         let source = source_ip(req);
-        let caller = state.service.authenticate(None, credentials, source).await?;
+        let caller = state
+            .service
+            .authenticate(None, credentials, source)
+            .await?;
         let app_id = match &caller {
             // The application is always the caller's own; naming another one is refused.
             Caller::Client { app_id, .. } => match params.get("application_id") {

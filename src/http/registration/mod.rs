@@ -42,7 +42,11 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     register(cfg, "/settings/delete", settings::delete);
     register(cfg, "/settings/get_default", settings::get_default);
     register(cfg, "/settings/set_default", settings::set_default);
-    register(cfg, "/settings/set_default_multi", settings::set_default_multi);
+    register(
+        cfg,
+        "/settings/set_default_multi",
+        settings::set_default_multi,
+    );
     register(cfg, "/settings/delete_default", settings::delete_default);
     register(cfg, "/settings/get_all", settings::get_all);
 }
@@ -89,8 +93,5 @@ async fn wrong_method(req: HttpRequest) -> HttpResponse {
 
 /// Builds a reply from `(name, value)` pairs.
 fn reply<const N: usize>(fields: [(&str, Value); N]) -> Reply {
-    Ok(fields
-        .into_iter()
-        .map(|(k, v)| (k.to_owned(), v))
-        .collect())
+    Ok(fields.into_iter().map(|(k, v)| (k.to_owned(), v)).collect())
 }

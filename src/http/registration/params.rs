@@ -17,8 +17,8 @@ impl Params {
     /// twice (in either place, or in both) is refused: which one the caller meant is unknowable.
     pub fn parse(query: &str, body: &[u8]) -> Result<Self, RegError> {
         let mut map = BTreeMap::new();
-        for (name, value) in form_urlencoded::parse(query.as_bytes())
-            .chain(form_urlencoded::parse(body))
+        for (name, value) in
+            form_urlencoded::parse(query.as_bytes()).chain(form_urlencoded::parse(body))
         {
             let name = name.into_owned();
             if map.contains_key(&name) {
@@ -89,7 +89,10 @@ impl Params {
     /// A decimal integer (`hours_to_live`).
     pub fn required_integer(&self, name: &'static str) -> Result<i64, RegError> {
         self.required(name)?.parse().map_err(|_| {
-            RegError::invalid(name, &ValidationError::NotAnInteger { field: name }.to_string())
+            RegError::invalid(
+                name,
+                &ValidationError::NotAnInteger { field: name }.to_string(),
+            )
         })
     }
 
@@ -138,14 +141,20 @@ mod tests {
 
     #[test]
     fn missing_and_required() {
-        assert!(matches!(p("", "").required("x"), Err(RegError::Missing("x"))));
+        assert!(matches!(
+            p("", "").required("x"),
+            Err(RegError::Missing("x"))
+        ));
         assert_eq!(p("x=", "").required("x").unwrap(), "");
     }
 
     #[test]
     fn string_lists_are_json_arrays_of_strings() {
         let params = p("", r#"a=["x","y"]&b=[]&c=["x",1]&d="x"&e=[x&f=null"#);
-        assert_eq!(params.string_list("a").unwrap(), Some(vec!["x".into(), "y".into()]));
+        assert_eq!(
+            params.string_list("a").unwrap(),
+            Some(vec!["x".into(), "y".into()])
+        );
         assert_eq!(params.string_list("b").unwrap(), Some(vec![]));
         assert_eq!(params.string_list("z").unwrap(), None);
         let reason = |r: Result<Option<Vec<String>>, RegError>| match r {
@@ -161,24 +170,48 @@ mod tests {
     #[test]
     fn objects_and_integers() {
         let params = p("", r#"o={"k":1}&a=[1]&i=24&n=-1&x=1.5&y=ten"#);
-        assert_eq!(params.required_object("o").unwrap(), json!({"k": 1}).as_object().unwrap().clone());
-        assert!(matches!(params.required_object("a"), Err(RegError::Invalid { .. })));
-        assert!(matches!(params.required_object("zz"), Err(RegError::Missing("zz"))));
+        assert_eq!(
+            params.required_object("o").unwrap(),
+            json!({"k": 1}).as_object().unwrap().clone()
+        );
+        assert!(matches!(
+            params.required_object("a"),
+            Err(RegError::Invalid { .. })
+        ));
+        assert!(matches!(
+            params.required_object("zz"),
+            Err(RegError::Missing("zz"))
+        ));
         assert_eq!(params.required_integer("i").unwrap(), 24);
         assert_eq!(params.required_integer("n").unwrap(), -1);
-        assert!(matches!(params.required_integer("x"), Err(RegError::Invalid { .. })));
-        assert!(matches!(params.required_integer("y"), Err(RegError::Invalid { .. })));
+        assert!(matches!(
+            params.required_integer("x"),
+            Err(RegError::Invalid { .. })
+        ));
+        assert!(matches!(
+            params.required_integer("y"),
+            Err(RegError::Invalid { .. })
+        ));
     }
 
     #[test]
     fn setting_values_are_text_unless_array_or_object() {
-        let params = p("", r#"s=hello&n=5&t=true&q="x"&a=["x"]&o= {"k":null}&bad={x"#);
+        let params = p(
+            "",
+            r#"s=hello&n=5&t=true&q="x"&a=["x"]&o= {"k":null}&bad={x"#,
+        );
         assert_eq!(params.required_setting_value("s").unwrap(), json!("hello"));
         assert_eq!(params.required_setting_value("n").unwrap(), json!("5"));
         assert_eq!(params.required_setting_value("t").unwrap(), json!("true"));
         assert_eq!(params.required_setting_value("q").unwrap(), json!("\"x\""));
         assert_eq!(params.required_setting_value("a").unwrap(), json!(["x"]));
-        assert_eq!(params.required_setting_value("o").unwrap(), json!({"k": null}));
-        assert!(matches!(params.required_setting_value("bad"), Err(RegError::Invalid { .. })));
+        assert_eq!(
+            params.required_setting_value("o").unwrap(),
+            json!({"k": null})
+        );
+        assert!(matches!(
+            params.required_setting_value("bad"),
+            Err(RegError::Invalid { .. })
+        ));
     }
 }

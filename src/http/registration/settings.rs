@@ -18,7 +18,12 @@ fn result(value: Value) -> Reply {
 }
 
 fn existed_map(existed: Vec<(String, bool)>) -> Value {
-    Value::Object(existed.into_iter().map(|(k, e)| (k, Value::Bool(e))).collect())
+    Value::Object(
+        existed
+            .into_iter()
+            .map(|(k, e)| (k, Value::Bool(e)))
+            .collect(),
+    )
 }
 
 fn only_flag(existed: Vec<(String, bool)>) -> Value {
@@ -31,7 +36,12 @@ pub async fn get(call: Call) -> Reply {
     let target = call.target_client()?;
     let mut found = call
         .service
-        .effective_settings(&call.ctx, &call.app_id, &target, Some(&[key.clone()]))
+        .effective_settings(
+            &call.ctx,
+            &call.app_id,
+            &target,
+            Some(std::slice::from_ref(&key)),
+        )
         .await
         .map_err(RegError::with(ONE))?;
     result(found.remove(&key).unwrap_or(Value::Null))
@@ -73,7 +83,9 @@ pub async fn keys(call: Call) -> Reply {
         .service
         .effective_settings(&call.ctx, &call.app_id, &target, None)
         .await?;
-    result(Value::Array(all.keys().cloned().map(Value::String).collect()))
+    result(Value::Array(
+        all.keys().cloned().map(Value::String).collect(),
+    ))
 }
 
 fn one_item(call: &Call) -> Result<Map<String, Value>, RegError> {
@@ -82,7 +94,12 @@ fn one_item(call: &Call) -> Result<Map<String, Value>, RegError> {
     Ok(Map::from_iter([(key, value)]))
 }
 
-async fn set_in(call: &Call, target: SettingsTarget<'_>, items: Map<String, Value>, names: ArgNames) -> Result<Vec<(String, bool)>, RegError> {
+async fn set_in(
+    call: &Call,
+    target: SettingsTarget<'_>,
+    items: Map<String, Value>,
+    names: ArgNames,
+) -> Result<Vec<(String, bool)>, RegError> {
     call.service
         .set_settings(&call.ctx, &call.app_id, target, items)
         .await
@@ -126,7 +143,12 @@ pub async fn get_default(call: Call) -> Reply {
     let key = call.params.required("key")?.to_owned();
     let mut found = call
         .service
-        .settings_of(&call.ctx, &call.app_id, SettingsTarget::Defaults, Some(&[key.clone()]))
+        .settings_of(
+            &call.ctx,
+            &call.app_id,
+            SettingsTarget::Defaults,
+            Some(std::slice::from_ref(&key)),
+        )
         .await
         .map_err(RegError::with(ONE))?;
     result(found.remove(&key).unwrap_or(Value::Null))
