@@ -801,3 +801,33 @@ async fn the_operator_manages_settings_of_the_application_it_names() {
     let rows = app.audit_rows(&owner.app_id).await;
     assert_eq!(rows.last().unwrap()["actor"], "operator");
 }
+
+#[tokio::test]
+async fn concurrent_sets_of_one_new_key_report_exactly_one_creation() {
+    let app = spawn_app().await;
+    let owner = app.create_app("shop").await;
+    let values: Vec<String> = (0..20).map(|i| i.to_string()).collect();
+    for path in ["/settings/set", "/settings/set_default"] {
+        let tasks: Vec<_> = values
+            .iter()
+            .map(|v| {
+                send(
+                    app.as_owner(&owner, Method::POST, path)
+                        .form(&[("key", "race"), ("value", v.as_str())]),
+                )
+            })
+            .collect();
+        let answers = futures_util::future::join_all(tasks).await;
+        let created = answers
+            .iter()
+            .filter(|a| **a == result(json!(false)))
+            .count();
+        let replaced = answers
+            .iter()
+            .filter(|a| **a == result(json!(true)))
+            .count();
+        assert_eq!((created, replaced), (1, 19), "{path}: {answers:?}");
+    }
+    // Every write changed the value, so every one was audited, in a gap-free chain.
+    assert_eq!(app.audit_count(&owner.app_id, "settings.set").await, 40);
+}
