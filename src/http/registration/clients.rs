@@ -1,7 +1,7 @@
 //! `clients/*`: the vendor's legacy client-management calls, over the same use cases as the
 //! Config API's `/config/{appId}/clients…`.
 
-use serde_json::{json, Value};
+use serde_json::{Map, Value};
 
 use super::{reply, ArgNames, Call, RegError, Reply};
 use crate::domain::AllowList;
@@ -9,13 +9,13 @@ use crate::service::{ClientChange, ClientDraft, ClientView};
 
 /// A client as the Registration API shows it. No secret: secrets are stored hashed, so only the
 /// calls that mint one (`add`, `reset_secret`) can show it.
-fn client_json(c: ClientView) -> Value {
-    json!({
-        "client_id": c.client_id,
-        "description": c.name,
-        "features": c.features,
-        "whitelist": c.ip_whitelist,
-    })
+fn client_json(c: ClientView) -> Map<String, Value> {
+    Map::from_iter([
+        ("client_id".to_owned(), Value::from(c.client_id)),
+        ("description".to_owned(), Value::from(c.name)),
+        ("features".to_owned(), Value::from(c.features)),
+        ("whitelist".to_owned(), Value::from(c.ip_whitelist)),
+    ])
 }
 
 /// `description` (the name, required), `features` and `whitelist` (JSON arrays, optional).
@@ -29,9 +29,7 @@ pub async fn add(call: Call) -> Reply {
         .service
         .create_client(&call.ctx, &call.app_id, draft)
         .await?;
-    let Value::Object(mut fields) = client_json(created.client) else {
-        unreachable!("client_json builds an object")
-    };
+    let mut fields = client_json(created.client);
     fields.insert("client_secret".into(), Value::String(created.secret));
     Ok(fields)
 }
@@ -60,7 +58,12 @@ pub async fn list(call: Call) -> Reply {
         .map_err(RegError::with(ArgNames::DEFAULT.features(name)))?;
     reply([(
         "results",
-        Value::Array(clients.into_iter().map(client_json).collect()),
+        Value::Array(
+            clients
+                .into_iter()
+                .map(|c| Value::Object(client_json(c)))
+                .collect(),
+        ),
     )])
 }
 
