@@ -5,6 +5,7 @@ pub mod audit;
 pub mod client;
 pub mod features;
 pub mod ids;
+pub mod settings;
 
 pub use allow_list::AllowList;
 pub use client::{ClientName, Region};

@@ -5,6 +5,7 @@ pub mod config;
 pub mod metrics;
 pub mod openapi;
 pub mod ops;
+pub mod registration;
 pub mod request;
 
 use actix_web::web;
@@ -27,4 +28,5 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     ops::routes(cfg);
     openapi::routes(cfg);
     config::routes(cfg);
+    registration::routes(cfg);
 }

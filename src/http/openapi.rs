@@ -133,6 +133,33 @@ fn delete_client() {}
         (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
 fn rotate_secret() {}
 
+/// A flat object of settings: key → any JSON value.
+#[derive(Serialize, ToSchema)]
+#[schema(example = json!({"login_attempts": 5, "default_flow_name": "standard"}))]
+pub struct Settings(serde_json::Map<String, serde_json::Value>);
+
+#[utoipa::path(get, path = "/config/{appId}/settings", tag = "settings",
+    security(("basic" = []), ("operator" = [])), params(("appId" = String, Path)),
+    responses((status = 200, body = Settings), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
+fn get_app_settings() {}
+
+#[utoipa::path(put, path = "/config/{appId}/settings", tag = "settings",
+    security(("basic" = []), ("operator" = [])), params(("appId" = String, Path)), request_body = Settings,
+    description = "Replaces the application defaults: keys left out are deleted.",
+    responses((status = 200, body = Settings), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
+fn put_app_settings() {}
+
+#[utoipa::path(get, path = "/config/{appId}/clients/{clientId}/settings", tag = "settings",
+    security(("basic" = []), ("operator" = [])), params(("appId" = String, Path), ("clientId" = String, Path)),
+    responses((status = 200, body = Settings), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+fn get_client_settings() {}
+
+#[utoipa::path(put, path = "/config/{appId}/clients/{clientId}/settings", tag = "settings",
+    security(("basic" = []), ("operator" = [])), params(("appId" = String, Path), ("clientId" = String, Path)), request_body = Settings,
+    description = "Replaces the client's own settings: keys left out are deleted.",
+    responses((status = 200, body = Settings), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+fn put_client_settings() {}
+
 #[utoipa::path(get, path = "/healthz", tag = "operations", responses((status = 200, body = Status)))]
 fn healthz() {}
 
@@ -170,9 +197,10 @@ impl Modify for SecuritySchemes {
     paths(
         list_apps, create_app, get_app,
         list_clients, create_client, get_client, replace_client, delete_client, rotate_secret,
+        get_app_settings, put_app_settings, get_client_settings, put_client_settings,
         healthz, readyz, metrics,
     ),
-    components(schemas(ErrorBody, Client, ClientInput, SecretInput, AppInput, App, Status)),
+    components(schemas(ErrorBody, Settings, Client, ClientInput, SecretInput, AppInput, App, Status)),
     modifiers(&SecuritySchemes)
 )]
 pub struct ApiDoc;

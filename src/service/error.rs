@@ -42,6 +42,9 @@ pub enum ServiceError {
     Unavailable,
     #[error("Unexpected internal error.")]
     Internal(String),
+    /// A setting key or value broke the rules of `domain::settings`.
+    #[error("{0}")]
+    InvalidSetting(#[from] crate::domain::settings::SettingError),
 }
 
 impl From<StoreError> for ServiceError {

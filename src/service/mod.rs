@@ -6,6 +6,7 @@ mod apps;
 mod auth;
 mod clients;
 mod error;
+mod settings;
 
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -16,6 +17,7 @@ pub use apps::{AppSummary, NewApp};
 pub use auth::AuthError;
 pub use clients::{ClientChange, ClientDraft, ClientView, CreatedClient};
 pub use error::ServiceError;
+pub use settings::{AllSettings, SettingsTarget};
 
 use crate::auth::credentials::OperatorToken;
 use crate::auth::limiter::FailureLimiter;

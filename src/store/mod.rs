@@ -5,6 +5,7 @@ pub mod apps;
 pub mod audit;
 pub mod clients;
 pub mod secrets;
+pub mod settings;
 
 /// What the database said, in the terms the service layer decides on.
 #[derive(Debug, thiserror::Error)]

@@ -49,6 +49,7 @@ pub fn status_of(e: &ServiceError) -> StatusCode {
         Unauthenticated => StatusCode::UNAUTHORIZED,
         Unavailable => StatusCode::SERVICE_UNAVAILABLE,
         Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        InvalidSetting(_) => StatusCode::BAD_REQUEST,
     }
 }
 

@@ -4,6 +4,7 @@ mod apps;
 mod clients;
 mod error;
 mod extract;
+mod settings;
 
 use actix_web::{web, HttpResponse};
 
@@ -41,6 +42,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             .route(web::put().to(clients::rotate_secret))
             .default_service(web::to(method_not_allowed)),
     );
+    settings::routes(cfg);
 }
 
 pub async fn method_not_allowed() -> HttpResponse {

@@ -1,0 +1,405 @@
+//! The Registration API's one error mapping: every failure becomes
+//! `{"stat":"error","code","error","error_description","request_id"}` (plus `argument_name`
+//! when one argument is at fault), answered with HTTP 200 as the vendor does.
+
+use actix_web::HttpResponse;
+use serde_json::{json, Value};
+
+use crate::domain::ValidationError;
+use crate::service::{AuthError, ServiceError};
+
+/// The vendor's generic permission text (allow list refusals, missing `owner`).
+pub const PERMISSION_TEXT: &str = "the provided client does not have authorization for this action";
+
+/// How a call names the things the service reports on, where the Registration API's names
+/// differ from the Config API's (`description` for `name`, `whitelist` for `ipWhitelist`, …).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ArgNames {
+    /// The argument that named the target client (`for_client_id`, `client_id_for_deletion`).
+    pub target: &'static str,
+    /// The argument that carried feature names (`features`, `has_features`).
+    pub features: &'static str,
+    /// The arguments that carried a setting key and its value (`key`/`value`; `items`, `keys`).
+    pub setting_key: &'static str,
+    pub setting_value: &'static str,
+}
+
+impl ArgNames {
+    pub const DEFAULT: ArgNames = ArgNames {
+        target: "for_client_id",
+        features: "features",
+        setting_key: "key",
+        setting_value: "value",
+    };
+
+    pub const fn target(self, target: &'static str) -> Self {
+        Self { target, ..self }
+    }
+
+    pub const fn features(self, features: &'static str) -> Self {
+        Self { features, ..self }
+    }
+
+    pub const fn settings(self, key: &'static str, value: &'static str) -> Self {
+        Self {
+            setting_key: key,
+            setting_value: value,
+            ..self
+        }
+    }
+
+    /// The Registration name of a field the domain reports in Config API terms.
+    fn of_field(&self, field: &'static str) -> &'static str {
+        match field {
+            "name" => "description",
+            "ipWhitelist" => "whitelist",
+            "features" => self.features,
+            other => other,
+        }
+    }
+}
+
+impl Default for ArgNames {
+    fn default() -> Self {
+        Self::DEFAULT
+    }
+}
+
+/// Every way a Registration API call can fail.
+#[derive(Debug)]
+pub enum RegError {
+    /// A use case refused; `names` says how this call names its arguments.
+    Service {
+        error: ServiceError,
+        names: ArgNames,
+    },
+    Auth(AuthError),
+    /// An `Authorization` scheme Latchkey does not take (`Signature …`).
+    AuthMethod {
+        scheme: String,
+    },
+    Missing(&'static str),
+    Invalid {
+        argument: String,
+        reason: String,
+    },
+    /// A parameter given twice, or under two names for the same thing.
+    Duplicate {
+        argument: String,
+        alias: Option<&'static str>,
+    },
+    /// `application_id` names an application the caller cannot use.
+    UnknownApplication,
+    /// The request as a whole cannot be read (body too large, not form-encoded, wrong method).
+    BadRequest(&'static str),
+}
+
+impl RegError {
+    pub fn invalid(argument: &str, reason: &str) -> Self {
+        RegError::Invalid {
+            argument: argument.to_owned(),
+            reason: reason.to_owned(),
+        }
+    }
+
+    /// For `map_err`: a service error from a call with these argument names.
+    pub fn with(names: ArgNames) -> impl FnOnce(ServiceError) -> RegError {
+        move |error| RegError::Service { error, names }
+    }
+}
+
+impl From<ServiceError> for RegError {
+    fn from(error: ServiceError) -> Self {
+        RegError::Service {
+            error,
+            names: ArgNames::DEFAULT,
+        }
+    }
+}
+
+impl From<AuthError> for RegError {
+    fn from(e: AuthError) -> Self {
+        RegError::Auth(e)
+    }
+}
+
+/// An error as the vendor writes it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Envelope {
+    pub code: u16,
+    pub error: &'static str,
+    pub description: String,
+    pub argument: Option<String>,
+}
+
+fn missing(argument: &str) -> Envelope {
+    Envelope {
+        code: 100,
+        error: "missing_argument",
+        description: format!("missing arguments: {argument}"),
+        argument: Some(argument.to_owned()),
+    }
+}
+
+/// `<arg> was not valid for the following reason: <reason>`, the vendor's invalid_argument text.
+fn invalid(argument: &str, reason: &str) -> Envelope {
+    Envelope {
+        code: 200,
+        error: "invalid_argument",
+        description: format!("{argument} was not valid for the following reason: {reason}"),
+        argument: Some(argument.to_owned()),
+    }
+}
+
+/// An invalid argument whose description is a rule's own text (the feature rules of spec §1
+/// read the same on both surfaces).
+fn invalid_verbatim(argument: &str, description: String) -> Envelope {
+    Envelope {
+        code: 200,
+        error: "invalid_argument",
+        description,
+        argument: Some(argument.to_owned()),
+    }
+}
+
+fn permission(description: String) -> Envelope {
+    Envelope {
+        code: 403,
+        error: "client_permission_error",
+        description,
+        argument: None,
+    }
+}
+
+fn plain(code: u16, error: &'static str, description: &str) -> Envelope {
+    Envelope {
+        code,
+        error,
+        description: description.to_owned(),
+        argument: None,
+    }
+}
+
+const CREDENTIALS_TEXT: &str = "client_id and client_secret are missing or not valid";
+const UNKNOWN_APP_TEXT: &str = "application_id does not name an application of the caller";
+const UNAVAILABLE_TEXT: &str = "the service is unavailable, try again later";
+const INTERNAL_TEXT: &str = "unexpected internal error";
+
+fn validation(v: &ValidationError, names: &ArgNames) -> Envelope {
+    let argument = names.of_field(v.field());
+    match v {
+        ValidationError::MissingField { .. } => missing(argument),
+        ValidationError::InvalidCidr { entry } => {
+            invalid(argument, &format!("invalid cidr address: {entry}"))
+        }
+        ValidationError::InvalidFeature { .. } | ValidationError::LoginClientExclusive => {
+            invalid_verbatim(argument, v.to_string())
+        }
+        _ => invalid(argument, &v.to_string()),
+    }
+}
+
+/// The code table of spec §4 applied to each use-case error. Rules about *what* a value is
+/// are invalid arguments (200); rules about *who* may do something are permission errors (403)
+/// carrying the rule's text; a duplicate name is the vendor's unique_violation (361).
+fn service(e: &ServiceError, names: &ArgNames) -> Envelope {
+    use ServiceError::*;
+    match e {
+        Invalid(v) => validation(v, names),
+        InvalidSetting(s) => {
+            let argument = if s.is_about_key() {
+                names.setting_key
+            } else {
+                names.setting_value
+            };
+            invalid(argument, &s.to_string())
+        }
+        MetadataOperatorOnly { .. }
+        | MetadataClientOperatorOnly { .. }
+        | OwnerSelfRemoval
+        | OwnerRemovalOperatorOnly { .. }
+        | OwnerUndeletable => permission(e.to_string()),
+        Forbidden => permission(PERMISSION_TEXT.to_owned()),
+        DuplicateName { .. } | DuplicateAppName { .. } => {
+            plain(361, "unique_violation", &e.to_string())
+        }
+        ClientNotFound => invalid(names.target, &format!("{} is not a valid id", names.target)),
+        AppNotFound => plain(221, "unknown_application", UNKNOWN_APP_TEXT),
+        Unauthenticated => plain(402, "invalid_client_credentials", CREDENTIALS_TEXT),
+        // No Registration call sends a version to compare; kept total for safety.
+        PreconditionFailed => plain(500, "unexpected_error", INTERNAL_TEXT),
+        Unavailable => plain(500, "unexpected_error", UNAVAILABLE_TEXT),
+        Internal(_) => plain(500, "unexpected_error", INTERNAL_TEXT),
+    }
+}
+
+pub fn envelope(e: &RegError) -> Envelope {
+    match e {
+        RegError::Service { error, names } => service(error, names),
+        RegError::Auth(AuthError::BadCredentials) => {
+            plain(402, "invalid_client_credentials", CREDENTIALS_TEXT)
+        }
+        RegError::Auth(AuthError::IpNotAllowed) => permission(PERMISSION_TEXT.to_owned()),
+        RegError::Auth(AuthError::Unavailable) => plain(500, "unexpected_error", UNAVAILABLE_TEXT),
+        // The vendor's code for "too many calls": 510 api_limit_error.
+        RegError::Auth(AuthError::RateLimited { retry_after_secs }) => plain(
+            510,
+            "api_limit_error",
+            &format!(
+                "too many failed authentication attempts; retry in {retry_after_secs} seconds"
+            ),
+        ),
+        RegError::Auth(AuthError::Internal) => plain(500, "unexpected_error", INTERNAL_TEXT),
+        RegError::AuthMethod { scheme } => {
+            let description = if scheme.eq_ignore_ascii_case("signature") {
+                "signed requests are not supported: client secrets are stored only as hashes, \
+                 so a signature cannot be checked; use HTTP Basic authentication or the \
+                 client_id and client_secret parameters"
+                    .to_owned()
+            } else {
+                format!(
+                    "the {scheme} authorization scheme is not supported; use HTTP Basic \
+                     authentication or the client_id and client_secret parameters"
+                )
+            };
+            Envelope {
+                code: 205,
+                error: "invalid_auth_method",
+                description,
+                argument: None,
+            }
+        }
+        RegError::Missing(argument) => missing(argument),
+        RegError::Invalid { argument, reason } => invalid(argument, reason),
+        RegError::Duplicate { argument, alias } => Envelope {
+            code: 201,
+            error: "duplicate_argument",
+            description: match alias {
+                None => format!("{argument} was given more than once"),
+                Some(alias) => {
+                    format!("{argument} and {alias} are the same argument; give only one")
+                }
+            },
+            argument: Some(argument.clone()),
+        },
+        RegError::UnknownApplication => plain(221, "unknown_application", UNKNOWN_APP_TEXT),
+        RegError::BadRequest(description) => plain(200, "invalid_argument", description),
+    }
+}
+
+/// The response for an error: HTTP 200 and the vendor's envelope.
+pub fn respond(e: &RegError, request_id: &str) -> HttpResponse {
+    let env = envelope(e);
+    if env.code == 500 {
+        tracing::error!(error = ?e, "registration call failed");
+    }
+    let mut body = json!({
+        "stat": "error",
+        "code": env.code,
+        "error": env.error,
+        "error_description": env.description,
+        "request_id": request_id,
+    });
+    if let (Some(argument), Value::Object(map)) = (env.argument, &mut body) {
+        map.insert("argument_name".into(), Value::String(argument));
+    }
+    HttpResponse::Ok().json(body)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::settings::SettingError;
+
+    fn of(e: ServiceError, names: ArgNames) -> Envelope {
+        envelope(&RegError::Service { error: e, names })
+    }
+
+    #[test]
+    fn cidr_text_is_the_vendors() {
+        let env = of(
+            ServiceError::Invalid(ValidationError::InvalidCidr {
+                entry: "10.0.0.1".into(),
+            }),
+            ArgNames::DEFAULT,
+        );
+        assert_eq!(env.code, 200);
+        assert_eq!(env.argument.as_deref(), Some("whitelist"));
+        assert_eq!(
+            env.description,
+            "whitelist was not valid for the following reason: invalid cidr address: 10.0.0.1"
+        );
+    }
+
+    #[test]
+    fn unknown_target_is_the_vendors_delete_example() {
+        let env = of(
+            ServiceError::ClientNotFound,
+            ArgNames::DEFAULT.target("client_id_for_deletion"),
+        );
+        assert_eq!(
+            (env.code, env.error, env.description.as_str(), env.argument.as_deref()),
+            (
+                200,
+                "invalid_argument",
+                "client_id_for_deletion was not valid for the following reason: client_id_for_deletion is not a valid id",
+                Some("client_id_for_deletion")
+            )
+        );
+    }
+
+    #[test]
+    fn field_names_are_translated() {
+        let env = of(
+            ServiceError::Invalid(ValidationError::NameNotSupplied),
+            ArgNames::DEFAULT,
+        );
+        assert_eq!(
+            env.description,
+            "description was not valid for the following reason: Name not supplied"
+        );
+        let env = of(
+            ServiceError::Invalid(ValidationError::InvalidFeature { name: "x".into() }),
+            ArgNames::DEFAULT.features("has_features"),
+        );
+        assert_eq!(
+            (env.argument.as_deref(), env.description.as_str()),
+            (Some("has_features"), "Not a valid feature name.")
+        );
+        let env = of(
+            ServiceError::InvalidSetting(SettingError::EmptyKey),
+            ArgNames::DEFAULT.settings("items", "items"),
+        );
+        assert_eq!(env.argument.as_deref(), Some("items"));
+    }
+
+    #[test]
+    fn who_rules_are_permission_errors_with_their_text() {
+        let env = of(ServiceError::OwnerSelfRemoval, ArgNames::DEFAULT);
+        assert_eq!(
+            (env.code, env.error, env.description.as_str(), env.argument),
+            (
+                403,
+                "client_permission_error",
+                "Owner feature cannot be removed from the client making the call.",
+                None
+            )
+        );
+        assert_eq!(
+            of(ServiceError::Forbidden, ArgNames::DEFAULT).description,
+            PERMISSION_TEXT
+        );
+    }
+
+    #[test]
+    fn duplicates_are_unique_violations() {
+        let env = of(
+            ServiceError::DuplicateName { name: "a".into() },
+            ArgNames::DEFAULT,
+        );
+        assert_eq!(
+            (env.code, env.description.as_str()),
+            (361, "API client a already exists.")
+        );
+    }
+}

@@ -1,0 +1,120 @@
+//! Reading a Registration API call: its parameters and its authenticated caller.
+
+use actix_web::dev::Payload;
+use actix_web::http::header;
+use actix_web::{web, HttpRequest};
+
+use super::error::RegError;
+use super::params::Params;
+use crate::auth::credentials::parse_authorization;
+use crate::auth::Credentials;
+use crate::http::request::{read_body, request_id, source_ip, BodyError};
+use crate::http::HttpState;
+use crate::service::{Caller, Latchkey, RequestContext};
+
+/// An authenticated call: who calls, for which application, with which parameters.
+pub struct Call {
+    pub ctx: RequestContext,
+    /// The caller's own application (for the operator: the one `application_id` names).
+    pub app_id: String,
+    pub params: Params,
+    pub service: Latchkey,
+}
+
+fn is_form(req: &HttpRequest) -> bool {
+    match req.headers().get(header::CONTENT_TYPE) {
+        // curl and most libraries label form bodies; an unlabelled body is read as one.
+        None => true,
+        Some(value) => value
+            .to_str()
+            .ok()
+            .and_then(|v| v.parse::<mime::Mime>().ok())
+            .is_some_and(|m| {
+                m.essence_str() == mime::APPLICATION_WWW_FORM_URLENCODED.essence_str()
+            }),
+    }
+}
+
+/// What the request presents as credentials. An `Authorization` header wins over parameters
+/// (and a header that holds no usable credential is no credential: it does not fall back);
+/// without a header, the `client_id` and `client_secret` parameters.
+fn credentials(req: &HttpRequest, params: &Params) -> Result<Option<Credentials>, RegError> {
+    if let Some(value) = req.headers().get(header::AUTHORIZATION) {
+        let Ok(value) = value.to_str() else {
+            return Ok(None);
+        };
+        return parse_authorization(value).map_err(|e| match e {
+            crate::auth::credentials::AuthorizationError::Unsupported { scheme } => {
+                RegError::AuthMethod { scheme }
+            }
+        });
+    }
+    Ok(
+        match (params.get("client_id"), params.get("client_secret")) {
+            (Some(client_id), Some(secret)) => Some(Credentials::Client {
+                client_id: client_id.to_owned(),
+                secret: secret.to_owned(),
+            }),
+            _ => None,
+        },
+    )
+}
+
+impl Call {
+    pub async fn read(req: &HttpRequest, payload: Payload) -> Result<Call, RegError> {
+        let state = req
+            .app_data::<web::Data<HttpState>>()
+            .cloned()
+            .expect("HttpState is registered in startup");
+        let body = read_body(req, payload).await.map_err(|e| match e {
+            BodyError::TooLarge => {
+                RegError::BadRequest("the request body is larger than 65536 bytes")
+            }
+            BodyError::Unreadable => RegError::BadRequest("the request body could not be read"),
+        })?;
+        if !body.is_empty() && !is_form(req) {
+            return Err(RegError::BadRequest(
+                "the request body must be application/x-www-form-urlencoded",
+            ));
+        }
+        let params = Params::parse(req.query_string(), &body)?;
+        let credentials = credentials(req, &params)?;
+        let source = source_ip(req);
+        let caller = state
+            .service
+            .authenticate(None, credentials, source)
+            .await?;
+        let app_id = match &caller {
+            // The application is always the caller's own; naming another one is refused.
+            Caller::Client { app_id, .. } => match params.get("application_id") {
+                Some(named) if named != app_id => return Err(RegError::UnknownApplication),
+                _ => app_id.clone(),
+            },
+            // The operator belongs to no application: it must say which one it acts on.
+            Caller::Operator => params.required("application_id")?.to_owned(),
+        };
+        Ok(Call {
+            ctx: RequestContext {
+                request_id: request_id(req),
+                source_ip: Some(source),
+                caller,
+            },
+            app_id,
+            params,
+            service: state.service.clone(),
+        })
+    }
+
+    /// `for_client_id`, which defaults to the caller (the operator has no default).
+    pub fn target_client(&self) -> Result<String, RegError> {
+        match self.params.get("for_client_id") {
+            Some(id) => Ok(id.to_owned()),
+            None => self
+                .ctx
+                .caller
+                .client_id()
+                .map(str::to_owned)
+                .ok_or(RegError::Missing("for_client_id")),
+        }
+    }
+}
