@@ -64,13 +64,13 @@ pub enum RecordScope {
 }
 
 impl FromStr for RecordScope {
-    type Err = ();
+    type Err = SchemaError;
 
-    fn from_str(s: &str) -> Result<Self, ()> {
+    fn from_str(s: &str) -> Result<Self, SchemaError> {
         match s {
             "any" => Ok(RecordScope::Any),
             "self" => Ok(RecordScope::OwnRecord),
-            _ => Err(()),
+            _ => Err(SchemaError::InvalidRecordScope),
         }
     }
 }
@@ -332,8 +332,9 @@ mod tests {
     fn base_matrix_spelled_out() {
         use AccessType::*;
         use RecordScope::*;
+        type Row = (&'static [&'static str], [Result<(), Reason>; 4]);
         let no = Err(Reason::NoFeature);
-        let table: [(&[&str], [Result<(), Reason>; 4]); 9] = [
+        let table: [Row; 9] = [
             // (read any, read self, write any, write self)
             (&[], [no; 4]),
             (&["owner"], [Ok(()); 4]),
@@ -531,6 +532,6 @@ mod tests {
         assert_eq!("read_with_token".parse::<AccessType>(), Err(SchemaError::InvalidAccessType));
         assert_eq!("any".parse::<RecordScope>(), Ok(RecordScope::Any));
         assert_eq!("self".parse::<RecordScope>(), Ok(RecordScope::OwnRecord));
-        assert!("own".parse::<RecordScope>().is_err());
+        assert_eq!("own".parse::<RecordScope>(), Err(SchemaError::InvalidRecordScope));
     }
 }

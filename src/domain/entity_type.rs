@@ -44,7 +44,7 @@ pub const CONSTRAINTS: [&str; 8] = [
     "email-address",
 ];
 
-/// Why an entity type, attribute definition or attribute path was refused.
+/// Why an entity type, attribute definition, attribute path or access question was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum SchemaError {
     #[error("Not a valid entity type name.")]
@@ -64,6 +64,12 @@ pub enum SchemaError {
     InvalidAccessType,
     #[error("Entity type name cannot be changed.")]
     NameChange,
+    /// Access decision requests: `sourceIp` that is not an address.
+    #[error("Not a valid IP address.")]
+    InvalidIpAddress,
+    /// Access decision requests: `record` other than `any` / `self`.
+    #[error("Not a valid record scope.")]
+    InvalidRecordScope,
 }
 
 fn invalid(at: &str, what: impl fmt::Display) -> SchemaError {
@@ -1078,7 +1084,7 @@ mod tests {
                 "{raw:?}"
             );
         }
-        let deep = vec!["a"; MAX_DEPTH + 1].join(".");
+        let deep = ["a"; MAX_DEPTH + 1].join(".");
         assert!(AttributePath::parse(&deep).is_err());
         assert!(AttributePath::parse(&"a".repeat(MAX_PATH_LEN + 1)).is_err());
     }

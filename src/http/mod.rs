@@ -3,6 +3,7 @@
 
 pub mod config;
 pub mod ops;
+pub mod registration_entity;
 pub mod request;
 
 use actix_web::web;
@@ -23,4 +24,5 @@ pub struct HttpState {
 pub fn routes(cfg: &mut web::ServiceConfig) {
     ops::routes(cfg);
     config::routes(cfg);
+    registration_entity::routes(cfg);
 }

@@ -46,6 +46,11 @@ pub fn status_of(e: &ServiceError) -> StatusCode {
         Unauthenticated => StatusCode::UNAUTHORIZED,
         Unavailable => StatusCode::SERVICE_UNAVAILABLE,
         Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        Schema(_) => StatusCode::BAD_REQUEST,
+        EntityTypeNotFound { .. } | AccessSchemaNotFound => StatusCode::NOT_FOUND,
+        EntityTypeExists { .. } | AttributeInUse { .. } | EntityTypeInUse { .. } => {
+            StatusCode::CONFLICT
+        }
     }
 }
 
