@@ -2,7 +2,11 @@
 
 mod helpers;
 
+mod access_check;
+mod access_schemas;
 mod config_apps;
 mod config_clients;
 mod config_rules;
+mod entity_types;
+mod registration_entity;
 mod security;
