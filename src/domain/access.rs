@@ -295,7 +295,17 @@ mod tests {
         attributes: &[String],
     ) -> Decision {
         let et = user();
-        decide(c, source, &Question { access, record, attributes }, Some(&et), s)
+        decide(
+            c,
+            source,
+            &Question {
+                access,
+                record,
+                attributes,
+            },
+            Some(&et),
+            s,
+        )
     }
 
     /// The feature sets a client may have: each alone, none, and combinations that matter.
@@ -340,11 +350,17 @@ mod tests {
             (&["owner"], [Ok(()); 4]),
             (&["direct_access"], [Ok(()); 4]),
             (&["direct_read_access"], [Ok(()), Ok(()), no, no]),
-            (&["login_client"], [Err(Reason::SelfOnly), Ok(()), Err(Reason::SelfOnly), Ok(())]),
+            (
+                &["login_client"],
+                [Err(Reason::SelfOnly), Ok(()), Err(Reason::SelfOnly), Ok(())],
+            ),
             (&["access_issuer"], [no; 4]),
             (&["metadata"], [no; 4]),
             (&["direct_access", "metadata"], [Ok(()); 4]),
-            (&["direct_read_access", "access_issuer"], [Ok(()), Ok(()), no, no]),
+            (
+                &["direct_read_access", "access_issuer"],
+                [Ok(()), Ok(()), no, no],
+            ),
         ];
         for (set, expected) in table {
             let f = features(set);
@@ -357,7 +373,10 @@ mod tests {
             assert_eq!(got, expected, "{set:?}");
             for access in [Read, Write] {
                 for record in [Any, OwnRecord] {
-                    assert_eq!(base_access(&f, access, record), expected_base(set, access, record));
+                    assert_eq!(
+                        base_access(&f, access, record),
+                        expected_base(set, access, record)
+                    );
                 }
             }
         }
@@ -396,12 +415,20 @@ mod tests {
                                 );
                                 assert_eq!(d.updates_last_updated, updates, "{label}");
                                 if !ip_ok {
-                                    assert_eq!(d, Decision::refused(Reason::IpNotAllowed, &asked, updates), "{label}");
+                                    assert_eq!(
+                                        d,
+                                        Decision::refused(Reason::IpNotAllowed, &asked, updates),
+                                        "{label}"
+                                    );
                                     continue;
                                 }
                                 match expected_base(set, access, record) {
                                     Err(reason) => {
-                                        assert_eq!(d, Decision::refused(reason, &asked, updates), "{label}");
+                                        assert_eq!(
+                                            d,
+                                            Decision::refused(reason, &asked, updates),
+                                            "{label}"
+                                        );
                                     }
                                     Ok(()) if !with_schema || inside => {
                                         assert!(d.allowed, "{label}");
@@ -411,7 +438,11 @@ mod tests {
                                     }
                                     Ok(()) => {
                                         assert!(!d.allowed, "{label}");
-                                        assert_eq!(d.reason, Reason::AttributeNotPermitted, "{label}");
+                                        assert_eq!(
+                                            d.reason,
+                                            Reason::AttributeNotPermitted,
+                                            "{label}"
+                                        );
                                         assert_eq!(d.permitted, strings(&["email"]), "{label}");
                                         assert_eq!(d.denied, strings(&["birthday"]), "{label}");
                                     }
@@ -427,24 +458,48 @@ mod tests {
 
     #[test]
     fn mapped_ipv4_sources_match_ipv4_blocks() {
-        let d = ask(&client(&["owner"]), ip("::ffff:10.0.0.1"), AccessType::Read, RecordScope::Any, None, &[]);
+        let d = ask(
+            &client(&["owner"]),
+            ip("::ffff:10.0.0.1"),
+            AccessType::Read,
+            RecordScope::Any,
+            None,
+            &[],
+        );
         assert!(d.allowed);
     }
 
     #[test]
     fn ip_is_checked_before_the_entity_type_and_the_features() {
         let c = client(&[]);
-        let q = Question { access: AccessType::Read, record: RecordScope::Any, attributes: &[] };
-        assert_eq!(decide(&c, ip("8.8.8.8"), &q, None, None).reason, Reason::IpNotAllowed);
-        assert_eq!(decide(&c, ip("10.0.0.1"), &q, None, None).reason, Reason::UnknownEntityType);
+        let q = Question {
+            access: AccessType::Read,
+            record: RecordScope::Any,
+            attributes: &[],
+        };
+        assert_eq!(
+            decide(&c, ip("8.8.8.8"), &q, None, None).reason,
+            Reason::IpNotAllowed
+        );
+        assert_eq!(
+            decide(&c, ip("10.0.0.1"), &q, None, None).reason,
+            Reason::UnknownEntityType
+        );
     }
 
     #[test]
     fn unknown_entity_type_refuses_everything() {
         let asked = strings(&["email"]);
-        let q = Question { access: AccessType::Read, record: RecordScope::Any, attributes: &asked };
+        let q = Question {
+            access: AccessType::Read,
+            record: RecordScope::Any,
+            attributes: &asked,
+        };
         let d = decide(&client(&["owner"]), None, &q, None, None);
-        assert_eq!(d, Decision::refused(Reason::UnknownEntityType, &asked, true));
+        assert_eq!(
+            d,
+            Decision::refused(Reason::UnknownEntityType, &asked, true)
+        );
         // The type is checked before the features.
         let d = decide(&client(&[]), None, &q, None, None);
         assert_eq!(d.reason, Reason::UnknownEntityType);
@@ -455,7 +510,14 @@ mod tests {
         let s = schema(&["email"]);
         let asked = strings(&["email", "birthday", "shoeSize", "a..b"]);
         let c = client(&["direct_access"]);
-        let d = ask(&c, None, AccessType::Read, RecordScope::Any, Some(&s), &asked);
+        let d = ask(
+            &c,
+            None,
+            AccessType::Read,
+            RecordScope::Any,
+            Some(&s),
+            &asked,
+        );
         assert!(!d.allowed);
         assert_eq!(d.reason, Reason::UnknownAttribute);
         assert_eq!(d.permitted, strings(&["email"]));
@@ -470,7 +532,14 @@ mod tests {
     #[test]
     fn features_are_checked_before_attributes() {
         let asked = strings(&["shoeSize"]);
-        let d = ask(&client(&["direct_read_access"]), None, AccessType::Write, RecordScope::Any, None, &asked);
+        let d = ask(
+            &client(&["direct_read_access"]),
+            None,
+            AccessType::Write,
+            RecordScope::Any,
+            None,
+            &asked,
+        );
         assert_eq!(d.reason, Reason::NoFeature);
     }
 
@@ -478,12 +547,28 @@ mod tests {
     fn every_spelling_and_nesting_is_matched_against_the_schema() {
         let s = schema(&["/primaryAddress/city", "interests"]);
         let asked = strings(&[
-            "primaryAddress.city", "/primaryAddress.city", "/primaryAddress/city", "interests.name",
-            "/interests", "primaryAddress.zip", "primaryAddress",
+            "primaryAddress.city",
+            "/primaryAddress.city",
+            "/primaryAddress/city",
+            "interests.name",
+            "/interests",
+            "primaryAddress.zip",
+            "primaryAddress",
         ]);
-        let d = ask(&client(&["owner"]), None, AccessType::Write, RecordScope::Any, Some(&s), &asked);
+        let d = ask(
+            &client(&["owner"]),
+            None,
+            AccessType::Write,
+            RecordScope::Any,
+            Some(&s),
+            &asked,
+        );
         assert_eq!(d.permitted, asked[..5].to_vec());
-        assert_eq!(d.denied, strings(&["primaryAddress.zip", "primaryAddress"]), "a child does not grant its parent");
+        assert_eq!(
+            d.denied,
+            strings(&["primaryAddress.zip", "primaryAddress"]),
+            "a child does not grant its parent"
+        );
         assert_eq!(d.reason, Reason::AttributeNotPermitted);
     }
 
@@ -492,20 +577,47 @@ mod tests {
         let s = schema(&[]);
         let asked = strings(&["id", "uuid", "created", "/lastUpdated"]);
         let c = client(&["direct_read_access"]);
-        let d = ask(&c, None, AccessType::Read, RecordScope::Any, Some(&s), &asked);
+        let d = ask(
+            &c,
+            None,
+            AccessType::Read,
+            RecordScope::Any,
+            Some(&s),
+            &asked,
+        );
         assert!(d.allowed);
         assert_eq!(d.permitted, asked);
         // Even against a stored list that lacks them.
-        let d = ask(&c, None, AccessType::Read, RecordScope::Any, Some(&[]), &asked);
+        let d = ask(
+            &c,
+            None,
+            AccessType::Read,
+            RecordScope::Any,
+            Some(&[]),
+            &asked,
+        );
         assert!(d.allowed);
     }
 
     #[test]
     fn an_empty_question_is_the_base_answer() {
-        let d = ask(&client(&["login_client"]), None, AccessType::Write, RecordScope::OwnRecord, Some(&schema(&[])), &[]);
+        let d = ask(
+            &client(&["login_client"]),
+            None,
+            AccessType::Write,
+            RecordScope::OwnRecord,
+            Some(&schema(&[])),
+            &[],
+        );
         assert_eq!(
             d,
-            Decision { allowed: true, reason: Reason::Ok, permitted: vec![], denied: vec![], updates_last_updated: true }
+            Decision {
+                allowed: true,
+                reason: Reason::Ok,
+                permitted: vec![],
+                denied: vec![],
+                updates_last_updated: true
+            }
         );
     }
 
@@ -517,8 +629,14 @@ mod tests {
             json!({"allowed": false, "reason": "attribute_not_permitted", "permitted": [], "denied": ["a"], "updatesLastUpdated": false})
         );
         for r in [
-            Reason::Ok, Reason::BadCredentials, Reason::IpNotAllowed, Reason::NoFeature, Reason::SelfOnly,
-            Reason::AttributeNotPermitted, Reason::UnknownEntityType, Reason::UnknownAttribute,
+            Reason::Ok,
+            Reason::BadCredentials,
+            Reason::IpNotAllowed,
+            Reason::NoFeature,
+            Reason::SelfOnly,
+            Reason::AttributeNotPermitted,
+            Reason::UnknownEntityType,
+            Reason::UnknownAttribute,
         ] {
             assert_eq!(serde_json::to_value(r).unwrap(), json!(r.as_str()));
         }
@@ -528,10 +646,19 @@ mod tests {
     fn parses_access_types_and_record_scopes() {
         assert_eq!("read".parse::<AccessType>(), Ok(AccessType::Read));
         assert_eq!("write".parse::<AccessType>(), Ok(AccessType::Write));
-        assert_eq!("Read".parse::<AccessType>(), Err(SchemaError::InvalidAccessType));
-        assert_eq!("read_with_token".parse::<AccessType>(), Err(SchemaError::InvalidAccessType));
+        assert_eq!(
+            "Read".parse::<AccessType>(),
+            Err(SchemaError::InvalidAccessType)
+        );
+        assert_eq!(
+            "read_with_token".parse::<AccessType>(),
+            Err(SchemaError::InvalidAccessType)
+        );
         assert_eq!("any".parse::<RecordScope>(), Ok(RecordScope::Any));
         assert_eq!("self".parse::<RecordScope>(), Ok(RecordScope::OwnRecord));
-        assert_eq!("own".parse::<RecordScope>(), Err(SchemaError::InvalidRecordScope));
+        assert_eq!(
+            "own".parse::<RecordScope>(),
+            Err(SchemaError::InvalidRecordScope)
+        );
     }
 }

@@ -141,7 +141,10 @@ impl FromStr for AttrType {
     type Err = ();
 
     fn from_str(s: &str) -> Result<Self, ()> {
-        AttrType::ALL.into_iter().find(|t| t.as_str() == s).ok_or(())
+        AttrType::ALL
+            .into_iter()
+            .find(|t| t.as_str() == s)
+            .ok_or(())
     }
 }
 
@@ -211,7 +214,11 @@ static RESERVED_DEFS: LazyLock<Vec<AttrDef>> = LazyLock::new(|| {
             "globally unique indentifier for this entity",
             AttrType::Uuid,
         ),
-        AttrDef::reserved("created", "when this entity was created", AttrType::DateTime),
+        AttrDef::reserved(
+            "created",
+            "when this entity was created",
+            AttrType::DateTime,
+        ),
         AttrDef::reserved(
             "lastUpdated",
             "when this entity was last updated",
@@ -509,7 +516,10 @@ fn parse_one(
         None => format!("attr_defs[{index}]"),
     };
     let Value::Object(map) = item else {
-        return Err(invalid(&position, "an attribute definition must be a JSON object"));
+        return Err(invalid(
+            &position,
+            "an attribute definition must be a JSON object",
+        ));
     };
     let name = match map.get("name") {
         None | Some(Value::Null) => return Err(invalid(&position, "name is required")),
@@ -573,7 +583,10 @@ fn parse_one(
         Some(_) => return Err(invalid(&at, "case-sensitive must be true or false")),
     };
     let constraints = string_list(map, "constraints", &at)?;
-    if let Some(bad) = constraints.iter().find(|c| !CONSTRAINTS.contains(&c.as_str())) {
+    if let Some(bad) = constraints
+        .iter()
+        .find(|c| !CONSTRAINTS.contains(&c.as_str()))
+    {
         return Err(invalid(
             &at,
             format!("{bad:?} is not a constraint ({})", CONSTRAINTS.join(", ")),
@@ -581,7 +594,9 @@ fn parse_one(
     }
     let features = string_list(map, "features", &at)?;
     if let Some(bad) = features.iter().find(|f| {
-        f.is_empty() || f.len() > MAX_NAME_LEN || !f.bytes().all(|b| b.is_ascii_lowercase() || b == b'-')
+        f.is_empty()
+            || f.len() > MAX_NAME_LEN
+            || !f.bytes().all(|b| b.is_ascii_lowercase() || b == b'-')
     }) {
         return Err(invalid(&at, format!("{bad:?} is not an attribute feature")));
     }
@@ -620,11 +635,7 @@ fn parse_one(
 }
 
 /// A list of strings, duplicates dropped (order kept).
-fn string_list(
-    map: &Map<String, Value>,
-    key: &str,
-    at: &str,
-) -> Result<Vec<String>, SchemaError> {
+fn string_list(map: &Map<String, Value>, key: &str, at: &str) -> Result<Vec<String>, SchemaError> {
     match map.get(key) {
         None | Some(Value::Null) => Ok(vec![]),
         Some(Value::Array(items)) => {
@@ -664,7 +675,9 @@ pub fn normalize_schema(
         if out.contains(path) {
             continue;
         }
-        let covered_by_other = parsed.iter().any(|other| other != path && other.covers(path));
+        let covered_by_other = parsed
+            .iter()
+            .any(|other| other != path && other.covers(path));
         if !covered_by_other {
             out.push(path.clone());
         }
@@ -750,7 +763,10 @@ mod tests {
     #[test]
     fn only_object_and_plural_are_containers() {
         for t in AttrType::ALL {
-            assert_eq!(t.is_container(), matches!(t, AttrType::Object | AttrType::Plural));
+            assert_eq!(
+                t.is_container(),
+                matches!(t, AttrType::Object | AttrType::Plural)
+            );
         }
     }
 
@@ -767,7 +783,11 @@ mod tests {
         assert_eq!(defs[0].description.as_deref(), Some("primary e-mail"));
         assert_eq!(defs[0].length, Some(256));
         assert_eq!(defs[0].case_sensitive, Some(false));
-        assert_eq!(defs[0].constraints, vec!["unique", "required"], "duplicates collapse");
+        assert_eq!(
+            defs[0].constraints,
+            vec!["unique", "required"],
+            "duplicates collapse"
+        );
         assert_eq!(defs[0].features, vec!["primary-key"]);
         assert_eq!(defs[1].attr_defs, Some(vec![]));
         assert_eq!(defs[2].description, None);
@@ -824,10 +844,26 @@ mod tests {
 
     #[test]
     fn names_are_required_and_checked() {
-        assert_eq!(parse_err(json!([{"type": "string"}])), "attr_defs[0]: name is required");
-        for bad in [json!(""), json!("1abc"), json!("a.b"), json!("a/b"), json!("a b"), json!(7), json!("x".repeat(65))] {
-            let msg = parse_err(json!([{"name": "ok", "type": "string"}, {"name": bad, "type": "string"}]));
-            assert!(msg.starts_with("attr_defs[1]: name must be letters"), "{msg}");
+        assert_eq!(
+            parse_err(json!([{"type": "string"}])),
+            "attr_defs[0]: name is required"
+        );
+        for bad in [
+            json!(""),
+            json!("1abc"),
+            json!("a.b"),
+            json!("a/b"),
+            json!("a b"),
+            json!(7),
+            json!("x".repeat(65)),
+        ] {
+            let msg = parse_err(
+                json!([{"name": "ok", "type": "string"}, {"name": bad, "type": "string"}]),
+            );
+            assert!(
+                msg.starts_with("attr_defs[1]: name must be letters"),
+                "{msg}"
+            );
         }
         assert!(parse_attr_defs(&json!([{"name": "a_1B", "type": "string"}])).is_ok());
         assert!(parse_attr_defs(&json!([{"name": "x".repeat(64), "type": "string"}])).is_ok());
@@ -840,7 +876,10 @@ mod tests {
             parse_err(json!([{"name": "a", "type": "strin"}])),
             "a: \"strin\" is not a type (string, boolean, integer, decimal, date, dateTime, time, json, password, uuid, id, object, plural)"
         );
-        assert_eq!(parse_err(json!([{"name": "a", "type": 1}])), "a: type must be a string");
+        assert_eq!(
+            parse_err(json!([{"name": "a", "type": 1}])),
+            "a: type must be a string"
+        );
     }
 
     #[test]
@@ -926,14 +965,20 @@ mod tests {
     #[test]
     fn every_known_constraint_is_accepted() {
         for c in CONSTRAINTS {
-            assert!(parse_attr_defs(&json!([{"name": "a", "type": "string", "constraints": [c]}])).is_ok(), "{c}");
+            assert!(
+                parse_attr_defs(&json!([{"name": "a", "type": "string", "constraints": [c]}]))
+                    .is_ok(),
+                "{c}"
+            );
         }
     }
 
     #[test]
     fn duplicate_names_at_one_level_are_refused() {
         assert_eq!(
-            parse_attr_defs(&json!([{"name": "a", "type": "string"}, {"name": "a", "type": "date"}])),
+            parse_attr_defs(
+                &json!([{"name": "a", "type": "string"}, {"name": "a", "type": "date"}])
+            ),
             Err(SchemaError::DuplicateAttribute { path: "a".into() })
         );
         assert_eq!(
@@ -943,7 +988,8 @@ mod tests {
         );
         // The same name at different levels is fine.
         assert!(parse_attr_defs(&json!([{"name": "x", "type": "string"},
-            {"name": "o", "type": "object", "attr_defs": [{"name": "x", "type": "string"}]}])).is_ok());
+            {"name": "o", "type": "object", "attr_defs": [{"name": "x", "type": "string"}]}]))
+        .is_ok());
     }
 
     #[test]
@@ -952,7 +998,10 @@ mod tests {
         for i in 0..MAX_DEPTH - 1 {
             v = json!({"name": format!("o{i}"), "type": "object", "attr_defs": [v]});
         }
-        assert!(parse_attr_defs(&json!([v.clone()])).is_ok(), "{MAX_DEPTH} levels");
+        assert!(
+            parse_attr_defs(&json!([v.clone()])).is_ok(),
+            "{MAX_DEPTH} levels"
+        );
         let deeper = json!({"name": "top", "type": "object", "attr_defs": [v]});
         assert!(parse_err(json!([deeper])).ends_with("attributes nest at most 8 levels deep"));
     }
@@ -988,8 +1037,20 @@ mod tests {
     fn type_names() {
         assert_eq!(parse_type_name("user").unwrap(), "user");
         assert_eq!(parse_type_name("user_2").unwrap(), "user_2");
-        for bad in ["", "2user", "user-x", "us er", "a.b", "a/b", &"u".repeat(65)] {
-            assert_eq!(parse_type_name(bad), Err(SchemaError::InvalidTypeName), "{bad:?}");
+        for bad in [
+            "",
+            "2user",
+            "user-x",
+            "us er",
+            "a.b",
+            "a/b",
+            &"u".repeat(65),
+        ] {
+            assert_eq!(
+                parse_type_name(bad),
+                Err(SchemaError::InvalidTypeName),
+                "{bad:?}"
+            );
         }
     }
 
@@ -1003,7 +1064,9 @@ mod tests {
         assert!(et.contains(&path("nickname")));
         assert_eq!(
             et.add_attribute(def),
-            Err(SchemaError::DuplicateAttribute { path: "nickname".into() })
+            Err(SchemaError::DuplicateAttribute {
+                path: "nickname".into()
+            })
         );
         for name in RESERVED {
             let def = parse_attr_def(&json!({"name": name, "type": "string"})).unwrap();
@@ -1014,8 +1077,10 @@ mod tests {
         }
         let mut big = EntityType::new("big".into(), vec![]);
         for i in 0..MAX_ATTRIBUTES {
-            big.add_attribute(parse_attr_def(&json!({"name": format!("a{i}"), "type": "string"})).unwrap())
-                .unwrap();
+            big.add_attribute(
+                parse_attr_def(&json!({"name": format!("a{i}"), "type": "string"})).unwrap(),
+            )
+            .unwrap();
         }
         assert!(matches!(
             big.add_attribute(parse_attr_def(&json!({"name": "last", "type": "string"})).unwrap()),
@@ -1048,18 +1113,27 @@ mod tests {
         assert!(!et.contains(&path("gender")));
         assert_eq!(
             et.remove_attribute("gender"),
-            Err(SchemaError::UnknownAttribute { path: "gender".into() })
+            Err(SchemaError::UnknownAttribute {
+                path: "gender".into()
+            })
         );
         assert_eq!(
             et.remove_attribute("email.x"),
-            Err(SchemaError::UnknownAttribute { path: "email.x".into() })
+            Err(SchemaError::UnknownAttribute {
+                path: "email.x".into()
+            })
         );
         assert_eq!(
             et.remove_attribute("a..b"),
-            Err(SchemaError::UnknownAttribute { path: "a..b".into() })
+            Err(SchemaError::UnknownAttribute {
+                path: "a..b".into()
+            })
         );
         for name in ["id", "/uuid", "created", "lastUpdated"] {
-            assert!(matches!(et.remove_attribute(name), Err(SchemaError::ReservedAttribute { .. })));
+            assert!(matches!(
+                et.remove_attribute(name),
+                Err(SchemaError::ReservedAttribute { .. })
+            ));
         }
     }
 
@@ -1067,7 +1141,12 @@ mod tests {
 
     #[test]
     fn three_spellings_give_one_canonical_path() {
-        for raw in ["primaryAddress.city", "/primaryAddress.city", "/primaryAddress/city", "primaryAddress/city"] {
+        for raw in [
+            "primaryAddress.city",
+            "/primaryAddress.city",
+            "/primaryAddress/city",
+            "primaryAddress/city",
+        ] {
             assert_eq!(path(raw).to_string(), "primaryAddress.city", "{raw}");
             assert_eq!(path(raw), path("primaryAddress.city"));
         }
@@ -1077,7 +1156,10 @@ mod tests {
 
     #[test]
     fn malformed_paths_are_unknown_attributes_named_as_written() {
-        for raw in ["", "/", "//a", "a.", ".a", "a..b", "a//b", "a b", "a.-", "1a", "a/", "/a/", "a.b.", "ä"] {
+        for raw in [
+            "", "/", "//a", "a.", ".a", "a..b", "a//b", "a b", "a.-", "1a", "a/", "/a/", "a.b.",
+            "ä",
+        ] {
             assert_eq!(
                 AttributePath::parse(raw),
                 Err(SchemaError::UnknownAttribute { path: raw.into() }),
@@ -1096,18 +1178,36 @@ mod tests {
         assert!(path("primaryAddress.city").covers(&path("primaryAddress.city")));
         assert!(!path("primaryAddress.city").covers(&path("primaryAddress")));
         assert!(!path("primaryAddress.city").covers(&path("primaryAddress.zip")));
-        assert!(!path("primary").covers(&path("primaryAddress")), "segments, not text prefixes");
+        assert!(
+            !path("primary").covers(&path("primaryAddress")),
+            "segments, not text prefixes"
+        );
     }
 
     #[test]
     fn resolves_top_level_nested_plural_and_reserved() {
         let et = user();
         assert_eq!(et.resolve(&path("email")).unwrap().kind, AttrType::String);
-        assert_eq!(et.resolve(&path("/primaryAddress/geo/lat")).unwrap().kind, AttrType::Decimal);
-        assert_eq!(et.resolve(&path("interests.name")).unwrap().kind, AttrType::String);
-        assert_eq!(et.resolve(&path("interests")).unwrap().kind, AttrType::Plural);
-        assert_eq!(et.resolve(&path("lastUpdated")).unwrap().kind, AttrType::DateTime);
-        assert!(et.resolve(&path("email.x")).is_none(), "scalars have no children");
+        assert_eq!(
+            et.resolve(&path("/primaryAddress/geo/lat")).unwrap().kind,
+            AttrType::Decimal
+        );
+        assert_eq!(
+            et.resolve(&path("interests.name")).unwrap().kind,
+            AttrType::String
+        );
+        assert_eq!(
+            et.resolve(&path("interests")).unwrap().kind,
+            AttrType::Plural
+        );
+        assert_eq!(
+            et.resolve(&path("lastUpdated")).unwrap().kind,
+            AttrType::DateTime
+        );
+        assert!(
+            et.resolve(&path("email.x")).is_none(),
+            "scalars have no children"
+        );
         assert!(et.resolve(&path("primaryAddress.country")).is_none());
         assert!(et.resolve(&path("Email")).is_none(), "case sensitive");
         assert!(et.resolve(&path("id.x")).is_none());
@@ -1124,20 +1224,54 @@ mod tests {
     fn schema_lists_are_canonical_with_reserved_first() {
         assert_eq!(
             canonical(&["/primaryAddress/city", "email", "/optIns.newsletter"]).unwrap(),
-            vec!["id", "uuid", "created", "lastUpdated", "primaryAddress.city", "email", "optIns.newsletter"]
+            vec![
+                "id",
+                "uuid",
+                "created",
+                "lastUpdated",
+                "primaryAddress.city",
+                "email",
+                "optIns.newsletter"
+            ]
         );
-        assert_eq!(canonical(&[]).unwrap(), vec!["id", "uuid", "created", "lastUpdated"]);
+        assert_eq!(
+            canonical(&[]).unwrap(),
+            vec!["id", "uuid", "created", "lastUpdated"]
+        );
     }
 
     #[test]
     fn schema_lists_drop_duplicates_reserved_repeats_and_covered_children() {
         assert_eq!(
-            canonical(&["email", "/email", "uuid", "primaryAddress.city", "primaryAddress", "/primaryAddress/geo/lat", "id"]).unwrap(),
-            vec!["id", "uuid", "created", "lastUpdated", "email", "primaryAddress"]
+            canonical(&[
+                "email",
+                "/email",
+                "uuid",
+                "primaryAddress.city",
+                "primaryAddress",
+                "/primaryAddress/geo/lat",
+                "id"
+            ])
+            .unwrap(),
+            vec![
+                "id",
+                "uuid",
+                "created",
+                "lastUpdated",
+                "email",
+                "primaryAddress"
+            ]
         );
         assert_eq!(
             canonical(&["interests.name", "interests/score"]).unwrap(),
-            vec!["id", "uuid", "created", "lastUpdated", "interests.name", "interests.score"]
+            vec![
+                "id",
+                "uuid",
+                "created",
+                "lastUpdated",
+                "interests.name",
+                "interests.score"
+            ]
         );
     }
 
@@ -1145,22 +1279,31 @@ mod tests {
     fn schema_lists_refuse_unknown_attributes_named_as_written() {
         assert_eq!(
             canonical(&["email", "/primaryAddress/country"]),
-            Err(SchemaError::UnknownAttribute { path: "/primaryAddress/country".into() })
+            Err(SchemaError::UnknownAttribute {
+                path: "/primaryAddress/country".into()
+            })
         );
         assert_eq!(
             canonical(&["email.."]),
-            Err(SchemaError::UnknownAttribute { path: "email..".into() })
+            Err(SchemaError::UnknownAttribute {
+                path: "email..".into()
+            })
         );
         assert_eq!(
             canonical(&["email.domain"]),
-            Err(SchemaError::UnknownAttribute { path: "email.domain".into() })
+            Err(SchemaError::UnknownAttribute {
+                path: "email.domain".into()
+            })
         );
     }
 
     #[test]
     fn stored_schema_reads_back() {
         let stored = vec!["id".to_string(), "primaryAddress.city".to_string()];
-        assert_eq!(stored_schema(&stored), vec![path("id"), path("primaryAddress.city")]);
+        assert_eq!(
+            stored_schema(&stored),
+            vec![path("id"), path("primaryAddress.city")]
+        );
     }
 
     #[test]
@@ -1168,23 +1311,50 @@ mod tests {
         let et = user();
         let schema = normalize_schema(
             &et,
-            &["interests".into(), "primaryAddress.geo.lat".into(), "email".into(), "optIns".into()],
+            &[
+                "interests".into(),
+                "primaryAddress.geo.lat".into(),
+                "email".into(),
+                "optIns".into(),
+            ],
         )
         .unwrap();
         let view = serde_json::to_value(et.restricted(&schema)).unwrap();
-        let names: Vec<&str> = view.as_array().unwrap().iter().map(|d| d["name"].as_str().unwrap()).collect();
+        let names: Vec<&str> = view
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|d| d["name"].as_str().unwrap())
+            .collect();
         assert_eq!(
             names,
-            vec!["id", "uuid", "created", "lastUpdated", "email", "optIns", "primaryAddress", "interests"]
+            vec![
+                "id",
+                "uuid",
+                "created",
+                "lastUpdated",
+                "email",
+                "optIns",
+                "primaryAddress",
+                "interests"
+            ]
         );
-        assert_eq!(view[5]["attr_defs"].as_array().unwrap().len(), 2, "whole optIns");
+        assert_eq!(
+            view[5]["attr_defs"].as_array().unwrap().len(),
+            2,
+            "whole optIns"
+        );
         assert_eq!(
             view[6],
             json!({"name": "primaryAddress", "type": "object", "attr_defs": [
                 {"name": "geo", "type": "object", "attr_defs": [{"name": "lat", "type": "decimal"}]}
             ]})
         );
-        assert_eq!(view[7]["attr_defs"].as_array().unwrap().len(), 2, "whole plural");
+        assert_eq!(
+            view[7]["attr_defs"].as_array().unwrap().len(),
+            2,
+            "whole plural"
+        );
         assert_eq!(
             view[4],
             json!({"name": "email", "type": "string", "length": 256, "constraints": ["unique", "required"]})

@@ -188,7 +188,14 @@ async fn set_access_schema(call: Call) -> Reply {
     let attributes = call.params.required_string_list("attributes")?;
     let view = call
         .service
-        .set_access_schema(&call.ctx, &call.app_id, &target, name, access_type, &attributes)
+        .set_access_schema(
+            &call.ctx,
+            &call.app_id,
+            &target,
+            name,
+            access_type,
+            &attributes,
+        )
         .await
         .map_err(entity_error(ARGS))?;
     let mut fields = reply([(
@@ -239,10 +246,7 @@ mod local {
     pub type Reply = Result<Map<String, Value>, RegError>;
 
     pub fn reply<const N: usize>(fields: [(&str, Value); N]) -> Reply {
-        Ok(fields
-            .into_iter()
-            .map(|(k, v)| (k.to_owned(), v))
-            .collect())
+        Ok(fields.into_iter().map(|(k, v)| (k.to_owned(), v)).collect())
     }
 
     #[derive(Debug)]
@@ -251,7 +255,10 @@ mod local {
         Auth(AuthError),
         AuthMethod,
         Missing(&'static str),
-        Invalid { argument: String, reason: String },
+        Invalid {
+            argument: String,
+            reason: String,
+        },
         Duplicate(String),
         UnknownApplication,
         BadRequest(&'static str),
@@ -284,8 +291,7 @@ mod local {
         }
     }
 
-    const PERMISSION_TEXT: &str =
-        "the provided client does not have authorization for this action";
+    const PERMISSION_TEXT: &str = "the provided client does not have authorization for this action";
     const CREDENTIALS_TEXT: &str = "client_id and client_secret are missing or not valid";
     const UNKNOWN_APP_TEXT: &str = "application_id does not name an application of the caller";
     const UNAVAILABLE_TEXT: &str = "the service is unavailable, try again later";
@@ -463,13 +469,15 @@ mod local {
             return parse_authorization(value)
                 .map_err(|AuthorizationError::Unsupported { .. }| RegError::AuthMethod);
         }
-        Ok(match (params.get("client_id"), params.get("client_secret")) {
-            (Some(client_id), Some(secret)) => Some(Credentials::Client {
-                client_id: client_id.to_owned(),
-                secret: secret.to_owned(),
-            }),
-            _ => None,
-        })
+        Ok(
+            match (params.get("client_id"), params.get("client_secret")) {
+                (Some(client_id), Some(secret)) => Some(Credentials::Client {
+                    client_id: client_id.to_owned(),
+                    secret: secret.to_owned(),
+                }),
+                _ => None,
+            },
+        )
     }
 
     impl Call {

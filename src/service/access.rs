@@ -6,7 +6,9 @@ use serde_json::{json, Value};
 
 use super::entity_types::{entity_type_from_json, entity_type_of, not_found};
 use super::{AuthError, Caller, Latchkey, RequestContext, ServiceError};
-use crate::domain::access::{self, AccessType, ClientFacts, Decision, Question, Reason, RecordScope};
+use crate::domain::access::{
+    self, AccessType, ClientFacts, Decision, Question, Reason, RecordScope,
+};
 use crate::domain::entity_type::{
     normalize_schema, stored_schema, AttrDef, AttributePath, EntityType,
 };
@@ -311,7 +313,11 @@ pub fn added_reserved_notice(requested: &[String]) -> Option<String> {
     let added: Vec<&str> = crate::domain::entity_type::RESERVED
         .iter()
         .copied()
-        .filter(|name| !listed.iter().any(|p| p.is_reserved() && p.segments()[0] == *name))
+        .filter(|name| {
+            !listed
+                .iter()
+                .any(|p| p.is_reserved() && p.segments()[0] == *name)
+        })
         .collect();
     (!added.is_empty()).then(|| format!("Added required attributes: {}", added.join(", ")))
 }

@@ -37,7 +37,10 @@ pub(crate) fn entity_type_of(row: EntityTypeRow) -> Result<EntityType, ServiceEr
     entity_type_from_json(&row.name, row.attr_defs)
 }
 
-pub(crate) fn entity_type_from_json(name: &str, attr_defs: Value) -> Result<EntityType, ServiceError> {
+pub(crate) fn entity_type_from_json(
+    name: &str,
+    attr_defs: Value,
+) -> Result<EntityType, ServiceError> {
     let attrs: Vec<AttrDef> = serde_json::from_value(attr_defs).map_err(|e| {
         tracing::error!(error = %e, entity_type = %name, "stored attr_defs unreadable");
         ServiceError::Internal(format!("stored attr_defs of {name} unreadable: {e}"))
@@ -136,8 +139,16 @@ impl Latchkey {
             return Ok(current);
         }
         ensure_schemas_still_valid(&mut tx, app_id, &updated, None).await?;
-        self.save_change(&mut tx, ctx, app_id, "entity_type.update", &current, &updated, Value::Null)
-            .await?;
+        self.save_change(
+            &mut tx,
+            ctx,
+            app_id,
+            "entity_type.update",
+            &current,
+            &updated,
+            Value::Null,
+        )
+        .await?;
         tx.commit().await?;
         Ok(updated)
     }
@@ -194,8 +205,16 @@ impl Latchkey {
         let name = def.name.clone();
         updated.add_attribute(def)?;
         let detail = json!({ "attribute": name, "attr_def": attribute });
-        self.save_change(&mut tx, ctx, app_id, "entity_type.attribute_add", &current, &updated, detail)
-            .await?;
+        self.save_change(
+            &mut tx,
+            ctx,
+            app_id,
+            "entity_type.attribute_add",
+            &current,
+            &updated,
+            detail,
+        )
+        .await?;
         tx.commit().await?;
         Ok(updated)
     }
@@ -218,8 +237,16 @@ impl Latchkey {
         let path = AttributePath::parse(attribute)?.to_string();
         ensure_schemas_still_valid(&mut tx, app_id, &updated, Some(&path)).await?;
         let detail = json!({ "attribute": path, "attr_def": removed });
-        self.save_change(&mut tx, ctx, app_id, "entity_type.attribute_remove", &current, &updated, detail)
-            .await?;
+        self.save_change(
+            &mut tx,
+            ctx,
+            app_id,
+            "entity_type.attribute_remove",
+            &current,
+            &updated,
+            detail,
+        )
+        .await?;
         tx.commit().await?;
         Ok(updated)
     }

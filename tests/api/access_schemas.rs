@@ -9,10 +9,19 @@ use crate::entity_types::{create_user_type, types_path, user_attr_defs};
 use crate::helpers::*;
 
 pub fn schema_path(o: &Owner, client: &str, type_name: &str, access: &str) -> String {
-    format!("/config/{}/clients/{client}/accessSchemas/{type_name}/{access}", o.app_id)
+    format!(
+        "/config/{}/clients/{client}/accessSchemas/{type_name}/{access}",
+        o.app_id
+    )
 }
 
-pub async fn put_schema(app: &TestApp, o: &Owner, client: &str, access: &str, attributes: Value) -> (u16, Value) {
+pub async fn put_schema(
+    app: &TestApp,
+    o: &Owner,
+    client: &str,
+    access: &str,
+    attributes: Value,
+) -> (u16, Value) {
     status_json(
         app.as_owner(o, Method::PUT, &schema_path(o, client, "user", access))
             .json(&json!({ "attributes": attributes }))
@@ -24,7 +33,13 @@ pub async fn put_schema(app: &TestApp, o: &Owner, client: &str, access: &str, at
 }
 
 async fn get_schema(app: &TestApp, o: &Owner, client: &str, access: &str) -> (u16, Value) {
-    status_json(app.as_owner(o, Method::GET, &schema_path(o, client, "user", access)).send().await.unwrap()).await
+    status_json(
+        app.as_owner(o, Method::GET, &schema_path(o, client, "user", access))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await
 }
 
 fn with_reserved(rest: &[&str]) -> Value {
@@ -46,7 +61,10 @@ async fn setup(app: &TestApp) -> (Owner, String) {
     let owner = app.create_app("shop").await;
     create_user_type(app, &owner).await;
     let (id, _, _) = app
-        .create_client(&owner, json!({"name": "mailer", "features": ["direct_read_access"]}))
+        .create_client(
+            &owner,
+            json!({"name": "mailer", "features": ["direct_read_access"]}),
+        )
         .await;
     (owner, id)
 }
@@ -60,12 +78,27 @@ async fn put_get_delete_round_trip_with_every_spelling() {
         &owner,
         &client,
         "read",
-        json!(["email", "/givenName", "/optIns/newsletter", "/primaryAddress.city", "interests.name"]),
+        json!([
+            "email",
+            "/givenName",
+            "/optIns/newsletter",
+            "/primaryAddress.city",
+            "interests.name"
+        ]),
     )
     .await;
-    let stored = with_reserved(&["email", "givenName", "optIns.newsletter", "primaryAddress.city", "interests.name"]);
+    let stored = with_reserved(&[
+        "email",
+        "givenName",
+        "optIns.newsletter",
+        "primaryAddress.city",
+        "interests.name",
+    ]);
     assert_eq!((status, &body), (200, &stored));
-    assert_eq!(get_schema(&app, &owner, &client, "read").await, (200, stored.clone()));
+    assert_eq!(
+        get_schema(&app, &owner, &client, "read").await,
+        (200, stored.clone())
+    );
     // The stored form is canonical.
     let attributes: Vec<String> = sqlx::query_scalar(
         "SELECT attributes FROM access_schemas WHERE app_id = $1 AND client_id = $2",
@@ -77,23 +110,46 @@ async fn put_get_delete_round_trip_with_every_spelling() {
     .unwrap();
     assert_eq!(json!({ "attributes": attributes }), stored);
     // Read and write are separate schemas.
-    assert_eq!(get_schema(&app, &owner, &client, "write").await, (404, errors("Access schema not found.")));
+    assert_eq!(
+        get_schema(&app, &owner, &client, "write").await,
+        (404, errors("Access schema not found."))
+    );
 
     let (status, body) = status_json(
-        app.as_owner(&owner, Method::DELETE, &schema_path(&owner, &client, "user", "read")).send().await.unwrap(),
+        app.as_owner(
+            &owner,
+            Method::DELETE,
+            &schema_path(&owner, &client, "user", "read"),
+        )
+        .send()
+        .await
+        .unwrap(),
     )
     .await;
     assert_eq!((status, body), (204, Value::Null));
-    assert_eq!(get_schema(&app, &owner, &client, "read").await, (404, errors("Access schema not found.")));
+    assert_eq!(
+        get_schema(&app, &owner, &client, "read").await,
+        (404, errors("Access schema not found."))
+    );
     let again = status_json(
-        app.as_owner(&owner, Method::DELETE, &schema_path(&owner, &client, "user", "read")).send().await.unwrap(),
+        app.as_owner(
+            &owner,
+            Method::DELETE,
+            &schema_path(&owner, &client, "user", "read"),
+        )
+        .send()
+        .await
+        .unwrap(),
     )
     .await;
     assert_eq!(again, (404, errors("Access schema not found.")));
 
     let rows = app.audit_rows(&owner.app_id).await;
     let actions: Vec<&str> = rows.iter().map(|r| r["action"].as_str().unwrap()).collect();
-    assert_eq!(&actions[actions.len() - 2..], ["access_schema.set", "access_schema.delete"]);
+    assert_eq!(
+        &actions[actions.len() - 2..],
+        ["access_schema.set", "access_schema.delete"]
+    );
     let set = &rows[rows.len() - 2];
     assert_eq!(set["target_client_id"], client.as_str());
     assert_eq!(
@@ -132,7 +188,14 @@ async fn reserved_attributes_are_always_included_and_an_empty_list_allows_only_t
     let (owner, client) = setup(&app).await;
     let (status, body) = put_schema(&app, &owner, &client, "read", json!([])).await;
     assert_eq!((status, body), (200, with_reserved(&[])));
-    let (status, body) = put_schema(&app, &owner, &client, "read", json!(["lastUpdated", "id", "email", "id"])).await;
+    let (status, body) = put_schema(
+        &app,
+        &owner,
+        &client,
+        "read",
+        json!(["lastUpdated", "id", "email", "id"]),
+    )
+    .await;
     assert_eq!((status, body), (200, with_reserved(&["email"])));
 }
 
@@ -145,10 +208,19 @@ async fn a_parent_covers_its_children() {
         &owner,
         &client,
         "read",
-        json!(["primaryAddress.city", "primaryAddress", "/interests/weight", "interests", "interests.name"]),
+        json!([
+            "primaryAddress.city",
+            "primaryAddress",
+            "/interests/weight",
+            "interests",
+            "interests.name"
+        ]),
     )
     .await;
-    assert_eq!((status, body), (200, with_reserved(&["primaryAddress", "interests"])));
+    assert_eq!(
+        (status, body),
+        (200, with_reserved(&["primaryAddress", "interests"]))
+    );
 }
 
 #[tokio::test]
@@ -157,10 +229,19 @@ async fn bad_schemas_are_refused_and_change_nothing() {
     let (owner, client) = setup(&app).await;
     put_schema(&app, &owner, &client, "read", json!(["email"])).await;
     for (attributes, message) in [
-        (json!(["email", "/primaryAddress/country"]), "Attribute does not exist: /primaryAddress/country"),
+        (
+            json!(["email", "/primaryAddress/country"]),
+            "Attribute does not exist: /primaryAddress/country",
+        ),
         (json!(["shoeSize"]), "Attribute does not exist: shoeSize"),
-        (json!(["email.domain"]), "Attribute does not exist: email.domain"),
-        (json!(["primaryAddress..city"]), "Attribute does not exist: primaryAddress..city"),
+        (
+            json!(["email.domain"]),
+            "Attribute does not exist: email.domain",
+        ),
+        (
+            json!(["primaryAddress..city"]),
+            "Attribute does not exist: primaryAddress..city",
+        ),
         (json!(["Email"]), "Attribute does not exist: Email"),
         (json!("email"), "Not a valid list."),
         (json!(["email", 3]), "Not a valid string."),
@@ -169,52 +250,78 @@ async fn bad_schemas_are_refused_and_change_nothing() {
         assert_eq!(got, (400, errors(message)), "{attributes}");
     }
     let got = status_json(
-        app.as_owner(&owner, Method::PUT, &schema_path(&owner, &client, "user", "read"))
-            .json(&json!({"attrs": ["email"]}))
-            .send()
-            .await
-            .unwrap(),
+        app.as_owner(
+            &owner,
+            Method::PUT,
+            &schema_path(&owner, &client, "user", "read"),
+        )
+        .json(&json!({"attrs": ["email"]}))
+        .send()
+        .await
+        .unwrap(),
     )
     .await;
     assert_eq!(got, (400, errors("Missing data for required field.")));
     for access in ["admin", "READ", "read_with_token"] {
         for method in [Method::GET, Method::PUT, Method::DELETE] {
             let got = status_json(
-                app.as_owner(&owner, method.clone(), &schema_path(&owner, &client, "user", access))
-                    .json(&json!({"attributes": ["email"]}))
-                    .send()
-                    .await
-                    .unwrap(),
+                app.as_owner(
+                    &owner,
+                    method.clone(),
+                    &schema_path(&owner, &client, "user", access),
+                )
+                .json(&json!({"attributes": ["email"]}))
+                .send()
+                .await
+                .unwrap(),
             )
             .await;
-            assert_eq!(got, (400, errors("Not a valid access type.")), "{method} {access}");
+            assert_eq!(
+                got,
+                (400, errors("Not a valid access type.")),
+                "{method} {access}"
+            );
         }
     }
     let unknown_client = "z".repeat(32);
     for method in [Method::GET, Method::PUT, Method::DELETE] {
         let got = status_json(
-            app.as_owner(&owner, method.clone(), &schema_path(&owner, &unknown_client, "user", "read"))
-                .json(&json!({"attributes": ["email"]}))
-                .send()
-                .await
-                .unwrap(),
+            app.as_owner(
+                &owner,
+                method.clone(),
+                &schema_path(&owner, &unknown_client, "user", "read"),
+            )
+            .json(&json!({"attributes": ["email"]}))
+            .send()
+            .await
+            .unwrap(),
         )
         .await;
         assert_eq!(got, (404, errors("Client ID not found.")), "{method}");
         let got = status_json(
-            app.as_owner(&owner, method.clone(), &schema_path(&owner, &client, "device", "read"))
-                .json(&json!({"attributes": ["email"]}))
-                .send()
-                .await
-                .unwrap(),
+            app.as_owner(
+                &owner,
+                method.clone(),
+                &schema_path(&owner, &client, "device", "read"),
+            )
+            .json(&json!({"attributes": ["email"]}))
+            .send()
+            .await
+            .unwrap(),
         )
         .await;
         assert_eq!(got, (404, errors("Entity type not found.")), "{method}");
     }
-    assert_eq!(get_schema(&app, &owner, &client, "read").await, (200, with_reserved(&["email"])));
+    assert_eq!(
+        get_schema(&app, &owner, &client, "read").await,
+        (200, with_reserved(&["email"]))
+    );
     assert_eq!(schema_rows(&app, &owner.app_id).await, 1);
     assert_eq!(app.audit_count(&owner.app_id, "access_schema.set").await, 1);
-    assert_eq!(app.audit_count(&owner.app_id, "access_schema.delete").await, 0);
+    assert_eq!(
+        app.audit_count(&owner.app_id, "access_schema.delete").await,
+        0
+    );
 }
 
 #[tokio::test]
@@ -222,26 +329,39 @@ async fn only_owners_and_the_operator_manage_schemas() {
     let app = spawn_app().await;
     let (owner, client) = setup(&app).await;
     let (id, secret, _) = app
-        .create_client(&owner, json!({"name": "backend", "features": ["direct_access"]}))
+        .create_client(
+            &owner,
+            json!({"name": "backend", "features": ["direct_access"]}),
+        )
         .await;
     for method in [Method::GET, Method::PUT, Method::DELETE] {
         let got = status_json(
-            app.as_client(&id, &secret, method.clone(), &schema_path(&owner, &client, "user", "read"))
-                .json(&json!({"attributes": ["email"]}))
-                .send()
-                .await
-                .unwrap(),
+            app.as_client(
+                &id,
+                &secret,
+                method.clone(),
+                &schema_path(&owner, &client, "user", "read"),
+            )
+            .json(&json!({"attributes": ["email"]}))
+            .send()
+            .await
+            .unwrap(),
         )
         .await;
         assert_eq!(got, (403, errors("Forbidden")), "{method}");
     }
     // A client cannot widen its own schema either.
     let got = status_json(
-        app.as_client(&id, &secret, Method::PUT, &schema_path(&owner, &id, "user", "read"))
-            .json(&json!({"attributes": ["email"]}))
-            .send()
-            .await
-            .unwrap(),
+        app.as_client(
+            &id,
+            &secret,
+            Method::PUT,
+            &schema_path(&owner, &id, "user", "read"),
+        )
+        .json(&json!({"attributes": ["email"]}))
+        .send()
+        .await
+        .unwrap(),
     )
     .await;
     assert_eq!(got, (403, errors("Forbidden")));
@@ -255,7 +375,10 @@ async fn only_owners_and_the_operator_manage_schemas() {
     )
     .await;
     assert_eq!((status, body), (200, with_reserved(&["optIns"])));
-    assert_eq!(app.audit_rows(&owner.app_id).await.last().unwrap()["actor"], "operator");
+    assert_eq!(
+        app.audit_rows(&owner.app_id).await.last().unwrap()["actor"],
+        "operator"
+    );
 }
 
 #[tokio::test]
@@ -264,7 +387,9 @@ async fn tenants_are_isolated() {
     let (a, _) = setup(&app).await;
     let b = app.create_app("other shop").await;
     create_user_type(&app, &b).await;
-    let (b_client, _, _) = app.create_client(&b, json!({"name": "b's", "features": ["direct_access"]})).await;
+    let (b_client, _, _) = app
+        .create_client(&b, json!({"name": "b's", "features": ["direct_access"]}))
+        .await;
     // B's client through A's path: not a client of A.
     let got = put_schema(&app, &a, &b_client, "read", json!(["email"])).await;
     assert_eq!(got, (404, errors("Client ID not found.")));
@@ -274,13 +399,22 @@ async fn tenants_are_isolated() {
     assert_eq!(schema_rows(&app, &b.app_id).await, 0);
 }
 
-async fn put_schema_as(app: &TestApp, caller: &Owner, target_app: &Owner, client: &str) -> (u16, Value) {
+async fn put_schema_as(
+    app: &TestApp,
+    caller: &Owner,
+    target_app: &Owner,
+    client: &str,
+) -> (u16, Value) {
     status_json(
-        app.as_owner(caller, Method::PUT, &schema_path(target_app, client, "user", "read"))
-            .json(&json!({"attributes": ["email"]}))
-            .send()
-            .await
-            .unwrap(),
+        app.as_owner(
+            caller,
+            Method::PUT,
+            &schema_path(target_app, client, "user", "read"),
+        )
+        .json(&json!({"attributes": ["email"]}))
+        .send()
+        .await
+        .unwrap(),
     )
     .await
 }
@@ -293,14 +427,28 @@ async fn a_deleted_client_takes_its_schemas_along() {
     put_schema(&app, &owner, &client, "write", json!(["email"])).await;
     assert_eq!(schema_rows(&app, &owner.app_id).await, 2);
     let (status, _) = status_json(
-        app.as_owner(&owner, Method::DELETE, &format!("/config/{}/clients/{client}", owner.app_id)).send().await.unwrap(),
+        app.as_owner(
+            &owner,
+            Method::DELETE,
+            &format!("/config/{}/clients/{client}", owner.app_id),
+        )
+        .send()
+        .await
+        .unwrap(),
     )
     .await;
     assert_eq!(status, 204);
     assert_eq!(schema_rows(&app, &owner.app_id).await, 0);
     // And the type it used can now go.
     let (status, _) = status_json(
-        app.as_owner(&owner, Method::DELETE, &format!("{}/user", types_path(&owner))).send().await.unwrap(),
+        app.as_owner(
+            &owner,
+            Method::DELETE,
+            &format!("{}/user", types_path(&owner)),
+        )
+        .send()
+        .await
+        .unwrap(),
     )
     .await;
     assert_eq!(status, 204);
@@ -310,18 +458,49 @@ async fn a_deleted_client_takes_its_schemas_along() {
 async fn type_changes_that_would_break_a_schema_are_refused_naming_the_clients() {
     let app = spawn_app().await;
     let (owner, mailer) = setup(&app).await;
-    let (ads, _, _) = app.create_client(&owner, json!({"name": "ads", "features": ["direct_read_access"]})).await;
-    put_schema(&app, &owner, &mailer, "read", json!(["email", "primaryAddress.city"])).await;
-    put_schema(&app, &owner, &ads, "write", json!(["gender", "primaryAddress"])).await;
+    let (ads, _, _) = app
+        .create_client(
+            &owner,
+            json!({"name": "ads", "features": ["direct_read_access"]}),
+        )
+        .await;
+    put_schema(
+        &app,
+        &owner,
+        &mailer,
+        "read",
+        json!(["email", "primaryAddress.city"]),
+    )
+    .await;
+    put_schema(
+        &app,
+        &owner,
+        &ads,
+        "write",
+        json!(["gender", "primaryAddress"]),
+    )
+    .await;
     let mut users = [mailer.clone(), ads.clone()];
     users.sort();
     let type_path = format!("{}/user", types_path(&owner));
 
     // Deleting the type.
-    let got = status_json(app.as_owner(&owner, Method::DELETE, &type_path).send().await.unwrap()).await;
+    let got = status_json(
+        app.as_owner(&owner, Method::DELETE, &type_path)
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
     assert_eq!(
         got,
-        (409, errors(&format!("Entity type user is used by the access schemas of clients: {}, {}.", users[0], users[1])))
+        (
+            409,
+            errors(&format!(
+                "Entity type user is used by the access schemas of clients: {}, {}.",
+                users[0], users[1]
+            ))
+        )
     );
 
     // Replacing it without attributes the schemas name.
@@ -334,12 +513,22 @@ async fn type_changes_that_would_break_a_schema_are_refused_naming_the_clients()
         .cloned()
         .collect();
     let got = status_json(
-        app.as_owner(&owner, Method::PUT, &type_path).json(&json!({"attr_defs": kept})).send().await.unwrap(),
+        app.as_owner(&owner, Method::PUT, &type_path)
+            .json(&json!({"attr_defs": kept}))
+            .send()
+            .await
+            .unwrap(),
     )
     .await;
     assert_eq!(
         got,
-        (409, errors(&format!("Attributes email, gender are used by the access schemas of clients: {}, {}.", users[0], users[1])))
+        (
+            409,
+            errors(&format!(
+                "Attributes email, gender are used by the access schemas of clients: {}, {}.",
+                users[0], users[1]
+            ))
+        )
     );
     // Turning the object that a schema reaches into a string breaks `primaryAddress.city`.
     for d in defs.as_array_mut().unwrap() {
@@ -348,12 +537,21 @@ async fn type_changes_that_would_break_a_schema_are_refused_naming_the_clients()
         }
     }
     let got = status_json(
-        app.as_owner(&owner, Method::PUT, &type_path).json(&json!({"attr_defs": defs})).send().await.unwrap(),
+        app.as_owner(&owner, Method::PUT, &type_path)
+            .json(&json!({"attr_defs": defs}))
+            .send()
+            .await
+            .unwrap(),
     )
     .await;
     assert_eq!(
         got,
-        (409, errors(&format!("Attribute primaryAddress.city is used by the access schemas of clients: {mailer}.")))
+        (
+            409,
+            errors(&format!(
+                "Attribute primaryAddress.city is used by the access schemas of clients: {mailer}."
+            ))
+        )
     );
     // Removing a child that only the parent-naming schema covers is fine: `primaryAddress`
     // still names something.
@@ -364,21 +562,44 @@ async fn type_changes_that_would_break_a_schema_are_refused_naming_the_clients()
         }
     }
     let (status, _) = status_json(
-        app.as_owner(&owner, Method::PUT, &type_path).json(&json!({"attr_defs": defs})).send().await.unwrap(),
+        app.as_owner(&owner, Method::PUT, &type_path)
+            .json(&json!({"attr_defs": defs}))
+            .send()
+            .await
+            .unwrap(),
     )
     .await;
     assert_eq!(status, 200);
-    assert_eq!(app.audit_count(&owner.app_id, "entity_type.update").await, 1);
-    assert_eq!(app.audit_count(&owner.app_id, "entity_type.delete").await, 0);
+    assert_eq!(
+        app.audit_count(&owner.app_id, "entity_type.update").await,
+        1
+    );
+    assert_eq!(
+        app.audit_count(&owner.app_id, "entity_type.delete").await,
+        0
+    );
 
     // Once the schemas are gone, the type can be deleted.
     for (client, access) in [(&mailer, "read"), (&ads, "write")] {
         let (status, _) = status_json(
-            app.as_owner(&owner, Method::DELETE, &schema_path(&owner, client, "user", access)).send().await.unwrap(),
+            app.as_owner(
+                &owner,
+                Method::DELETE,
+                &schema_path(&owner, client, "user", access),
+            )
+            .send()
+            .await
+            .unwrap(),
         )
         .await;
         assert_eq!(status, 204);
     }
-    let (status, _) = status_json(app.as_owner(&owner, Method::DELETE, &type_path).send().await.unwrap()).await;
+    let (status, _) = status_json(
+        app.as_owner(&owner, Method::DELETE, &type_path)
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
     assert_eq!(status, 204);
 }

@@ -131,7 +131,10 @@ async fn an_empty_type_has_the_reserved_attributes() {
     let app = spawn_app().await;
     let owner = app.create_app("shop").await;
     let (status, body) = post_type(&app, &owner, json!({"name": "group", "attr_defs": []})).await;
-    assert_eq!((status, body), (201, type_body(&owner.app_id, "group", &json!([]))));
+    assert_eq!(
+        (status, body),
+        (201, type_body(&owner.app_id, "group", &json!([])))
+    );
 }
 
 #[tokio::test]
@@ -187,7 +190,10 @@ async fn bad_creations_are_refused_with_a_clear_message_and_change_nothing() {
         .unwrap();
     assert_eq!(status_json(res).await, (400, errors("Invalid JSON body.")));
     assert_eq!(type_count(&app, &owner.app_id).await, 0);
-    assert_eq!(app.audit_count(&owner.app_id, "entity_type.create").await, 0);
+    assert_eq!(
+        app.audit_count(&owner.app_id, "entity_type.create").await,
+        0
+    );
 }
 
 #[tokio::test]
@@ -196,44 +202,87 @@ async fn a_taken_name_is_a_conflict() {
     let owner = app.create_app("shop").await;
     create_user_type(&app, &owner).await;
     let (status, body) = post_type(&app, &owner, json!({"name": "user", "attr_defs": []})).await;
-    assert_eq!((status, body), (409, errors("Entity type user already exists.")));
+    assert_eq!(
+        (status, body),
+        (409, errors("Entity type user already exists."))
+    );
     // Names are case sensitive: `User` is another type.
     let (status, _) = post_type(&app, &owner, json!({"name": "User", "attr_defs": []})).await;
     assert_eq!(status, 201);
-    assert_eq!(app.audit_count(&owner.app_id, "entity_type.create").await, 2);
+    assert_eq!(
+        app.audit_count(&owner.app_id, "entity_type.create").await,
+        2
+    );
 }
 
 #[tokio::test]
 async fn list_and_get() {
     let app = spawn_app().await;
     let owner = app.create_app("shop").await;
-    let (status, empty) =
-        status_json(app.as_owner(&owner, Method::GET, &types_path(&owner)).send().await.unwrap()).await;
+    let (status, empty) = status_json(
+        app.as_owner(&owner, Method::GET, &types_path(&owner))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
     assert_eq!((status, empty), (200, json!([])));
     create_user_type(&app, &owner).await;
-    create_type(&app, &owner, "device", json!([{"name": "serial", "type": "string"}])).await;
-    let (status, list) =
-        status_json(app.as_owner(&owner, Method::GET, &types_path(&owner)).send().await.unwrap()).await;
+    create_type(
+        &app,
+        &owner,
+        "device",
+        json!([{"name": "serial", "type": "string"}]),
+    )
+    .await;
+    let (status, list) = status_json(
+        app.as_owner(&owner, Method::GET, &types_path(&owner))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
     assert_eq!(status, 200);
     assert_eq!(
         list,
         json!([
-            type_body(&owner.app_id, "device", &json!([{"name": "serial", "type": "string"}])),
+            type_body(
+                &owner.app_id,
+                "device",
+                &json!([{"name": "serial", "type": "string"}])
+            ),
             type_body(&owner.app_id, "user", &user_attr_defs()),
         ]),
         "sorted by name"
     );
     let (status, one) = status_json(
-        app.as_owner(&owner, Method::GET, &format!("{}/user", types_path(&owner))).send().await.unwrap(),
+        app.as_owner(&owner, Method::GET, &format!("{}/user", types_path(&owner)))
+            .send()
+            .await
+            .unwrap(),
     )
     .await;
-    assert_eq!((status, one), (200, type_body(&owner.app_id, "user", &user_attr_defs())));
+    assert_eq!(
+        (status, one),
+        (200, type_body(&owner.app_id, "user", &user_attr_defs()))
+    );
     for missing in ["nope", "USER", "a%20b"] {
         let (status, body) = status_json(
-            app.as_owner(&owner, Method::GET, &format!("{}/{missing}", types_path(&owner))).send().await.unwrap(),
+            app.as_owner(
+                &owner,
+                Method::GET,
+                &format!("{}/{missing}", types_path(&owner)),
+            )
+            .send()
+            .await
+            .unwrap(),
         )
         .await;
-        assert_eq!((status, body), (404, errors("Entity type not found.")), "{missing}");
+        assert_eq!(
+            (status, body),
+            (404, errors("Entity type not found.")),
+            "{missing}"
+        );
     }
 }
 
@@ -243,22 +292,45 @@ async fn put_replaces_the_attributes_and_a_get_can_be_sent_back() {
     let owner = app.create_app("shop").await;
     create_user_type(&app, &owner).await;
     let path = format!("{}/user", types_path(&owner));
-    let (_, got) = status_json(app.as_owner(&owner, Method::GET, &path).send().await.unwrap()).await;
+    let (_, got) = status_json(
+        app.as_owner(&owner, Method::GET, &path)
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
 
     // The GET body, reserved attributes and `_self` included, goes back unchanged: no event.
-    let (status, body) = status_json(app.as_owner(&owner, Method::PUT, &path).json(&got).send().await.unwrap()).await;
+    let (status, body) = status_json(
+        app.as_owner(&owner, Method::PUT, &path)
+            .json(&got)
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
     assert_eq!((status, &body), (200, &got));
-    assert_eq!(app.audit_count(&owner.app_id, "entity_type.update").await, 0);
+    assert_eq!(
+        app.audit_count(&owner.app_id, "entity_type.update").await,
+        0
+    );
 
     let new_defs = json!([
         {"name": "email", "type": "string", "length": 320},
         {"name": "nickname", "type": "string", "case-sensitive": false}
     ]);
     let (status, body) = status_json(
-        app.as_owner(&owner, Method::PUT, &path).json(&json!({"attr_defs": new_defs})).send().await.unwrap(),
+        app.as_owner(&owner, Method::PUT, &path)
+            .json(&json!({"attr_defs": new_defs}))
+            .send()
+            .await
+            .unwrap(),
     )
     .await;
-    assert_eq!((status, body), (200, type_body(&owner.app_id, "user", &new_defs)));
+    assert_eq!(
+        (status, body),
+        (200, type_body(&owner.app_id, "user", &new_defs))
+    );
     let rows = app.audit_rows(&owner.app_id).await;
     let event = rows.last().unwrap();
     assert_eq!(event["action"], "entity_type.update");
@@ -275,13 +347,40 @@ async fn bad_puts_change_nothing() {
     create_user_type(&app, &owner).await;
     let path = format!("{}/user", types_path(&owner));
     for (body, status, message) in [
-        (json!({"name": "person", "attr_defs": []}), 400, "Entity type name cannot be changed."),
-        (json!({"name": 1, "attr_defs": []}), 400, "Not a valid string."),
-        (json!({"name": "user"}), 400, "Missing data for required field."),
-        (json!({"attr_defs": [{"name": "uuid", "type": "string"}]}), 400, "Attribute uuid is reserved."),
-        (json!({"attr_defs": [{"name": "x"}]}), 400, "Not a valid attribute definition: x: type is required"),
+        (
+            json!({"name": "person", "attr_defs": []}),
+            400,
+            "Entity type name cannot be changed.",
+        ),
+        (
+            json!({"name": 1, "attr_defs": []}),
+            400,
+            "Not a valid string.",
+        ),
+        (
+            json!({"name": "user"}),
+            400,
+            "Missing data for required field.",
+        ),
+        (
+            json!({"attr_defs": [{"name": "uuid", "type": "string"}]}),
+            400,
+            "Attribute uuid is reserved.",
+        ),
+        (
+            json!({"attr_defs": [{"name": "x"}]}),
+            400,
+            "Not a valid attribute definition: x: type is required",
+        ),
     ] {
-        let got = status_json(app.as_owner(&owner, Method::PUT, &path).json(&body).send().await.unwrap()).await;
+        let got = status_json(
+            app.as_owner(&owner, Method::PUT, &path)
+                .json(&body)
+                .send()
+                .await
+                .unwrap(),
+        )
+        .await;
         assert_eq!(got, (status, errors(message)), "{body}");
     }
     let got = status_json(
@@ -292,10 +391,23 @@ async fn bad_puts_change_nothing() {
             .unwrap(),
     )
     .await;
-    assert_eq!(got, (404, errors("Entity type not found.")), "PUT does not create");
-    let (_, body) = status_json(app.as_owner(&owner, Method::GET, &path).send().await.unwrap()).await;
+    assert_eq!(
+        got,
+        (404, errors("Entity type not found.")),
+        "PUT does not create"
+    );
+    let (_, body) = status_json(
+        app.as_owner(&owner, Method::GET, &path)
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
     assert_eq!(body, type_body(&owner.app_id, "user", &user_attr_defs()));
-    assert_eq!(app.audit_count(&owner.app_id, "entity_type.update").await, 0);
+    assert_eq!(
+        app.audit_count(&owner.app_id, "entity_type.update").await,
+        0
+    );
     assert_eq!(type_count(&app, &owner.app_id).await, 1);
 }
 
@@ -305,11 +417,29 @@ async fn delete_removes_the_type_and_is_audited() {
     let owner = app.create_app("shop").await;
     create_user_type(&app, &owner).await;
     let path = format!("{}/user", types_path(&owner));
-    let (status, body) = status_json(app.as_owner(&owner, Method::DELETE, &path).send().await.unwrap()).await;
+    let (status, body) = status_json(
+        app.as_owner(&owner, Method::DELETE, &path)
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
     assert_eq!((status, body), (204, Value::Null));
-    let got = status_json(app.as_owner(&owner, Method::GET, &path).send().await.unwrap()).await;
+    let got = status_json(
+        app.as_owner(&owner, Method::GET, &path)
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
     assert_eq!(got, (404, errors("Entity type not found.")));
-    let got = status_json(app.as_owner(&owner, Method::DELETE, &path).send().await.unwrap()).await;
+    let got = status_json(
+        app.as_owner(&owner, Method::DELETE, &path)
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
     assert_eq!(got, (404, errors("Entity type not found.")));
     let rows = app.audit_rows(&owner.app_id).await;
     let event = rows.last().unwrap();
@@ -318,7 +448,10 @@ async fn delete_removes_the_type_and_is_audited() {
         event["changes"],
         json!({"entityType": "user", "attr_defs": {"from": user_attr_defs(), "to": null}})
     );
-    assert_eq!(app.audit_count(&owner.app_id, "entity_type.delete").await, 1);
+    assert_eq!(
+        app.audit_count(&owner.app_id, "entity_type.delete").await,
+        1
+    );
 }
 
 #[tokio::test]
@@ -328,13 +461,25 @@ async fn only_owners_and_the_operator_manage_entity_types() {
     create_user_type(&app, &owner).await;
     let list = types_path(&owner);
     let one = format!("{list}/user");
-    for features in [json!(["direct_access"]), json!(["direct_read_access", "access_issuer"]), json!(["login_client"]), json!([])] {
+    for features in [
+        json!(["direct_access"]),
+        json!(["direct_read_access", "access_issuer"]),
+        json!(["login_client"]),
+        json!([]),
+    ] {
         let (id, secret, _) = app
-            .create_client(&owner, json!({"name": format!("c{features}"), "features": features}))
+            .create_client(
+                &owner,
+                json!({"name": format!("c{features}"), "features": features}),
+            )
             .await;
         for (method, path, body) in [
             (Method::GET, list.clone(), None),
-            (Method::POST, list.clone(), Some(json!({"name": "x", "attr_defs": []}))),
+            (
+                Method::POST,
+                list.clone(),
+                Some(json!({"name": "x", "attr_defs": []})),
+            ),
             (Method::GET, one.clone(), None),
             (Method::PUT, one.clone(), Some(json!({"attr_defs": []}))),
             (Method::DELETE, one.clone(), None),
@@ -344,7 +489,11 @@ async fn only_owners_and_the_operator_manage_entity_types() {
                 req = req.json(&body);
             }
             let got = status_json(req.send().await.unwrap()).await;
-            assert_eq!(got, (403, errors("Forbidden")), "{features} {method} {path}");
+            assert_eq!(
+                got,
+                (403, errors("Forbidden")),
+                "{features} {method} {path}"
+            );
         }
     }
     let got = status_json(app.request(Method::GET, &list).send().await.unwrap()).await;
@@ -362,12 +511,24 @@ async fn only_owners_and_the_operator_manage_entity_types() {
     let rows = app.audit_rows(&owner.app_id).await;
     assert_eq!(rows.last().unwrap()["actor"], "operator");
     let got = status_json(
-        app.as_operator(Method::GET, &format!("/config/{}/entityTypes", "z".repeat(26))).send().await.unwrap(),
+        app.as_operator(
+            Method::GET,
+            &format!("/config/{}/entityTypes", "z".repeat(26)),
+        )
+        .send()
+        .await
+        .unwrap(),
     )
     .await;
     assert_eq!(got, (404, errors("Application not found.")));
     // Nothing was changed by the refused calls.
-    let (_, body) = status_json(app.as_owner(&owner, Method::GET, &one).send().await.unwrap()).await;
+    let (_, body) = status_json(
+        app.as_owner(&owner, Method::GET, &one)
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
     assert_eq!(body, type_body(&owner.app_id, "user", &user_attr_defs()));
     assert_eq!(type_count(&app, &owner.app_id).await, 2);
 }
@@ -379,7 +540,11 @@ async fn tenants_do_not_see_each_others_types() {
     let b = app.create_app("app b").await;
     create_user_type(&app, &b).await;
     // A's owner on B's paths: its credentials do not belong there.
-    for (method, body) in [(Method::GET, None), (Method::PUT, Some(json!({"attr_defs": []}))), (Method::DELETE, None)] {
+    for (method, body) in [
+        (Method::GET, None),
+        (Method::PUT, Some(json!({"attr_defs": []}))),
+        (Method::DELETE, None),
+    ] {
         let mut req = app.as_owner(&a, method.clone(), &format!("{}/user", types_path(&b)));
         if let Some(body) = body {
             req = req.json(&body);
@@ -388,12 +553,36 @@ async fn tenants_do_not_see_each_others_types() {
         assert_eq!(got, (401, errors("Authentication required.")), "{method}");
     }
     // Through its own path, A has no `user` type, and may create its own.
-    let got = status_json(app.as_owner(&a, Method::GET, &format!("{}/user", types_path(&a))).send().await.unwrap()).await;
+    let got = status_json(
+        app.as_owner(&a, Method::GET, &format!("{}/user", types_path(&a)))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
     assert_eq!(got, (404, errors("Entity type not found.")));
-    create_type(&app, &a, "user", json!([{"name": "only_in_a", "type": "string"}])).await;
-    let (_, body) = status_json(app.as_owner(&b, Method::GET, &format!("{}/user", types_path(&b))).send().await.unwrap()).await;
+    create_type(
+        &app,
+        &a,
+        "user",
+        json!([{"name": "only_in_a", "type": "string"}]),
+    )
+    .await;
+    let (_, body) = status_json(
+        app.as_owner(&b, Method::GET, &format!("{}/user", types_path(&b)))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
     assert_eq!(body, type_body(&b.app_id, "user", &user_attr_defs()));
-    let (_, list) = status_json(app.as_owner(&a, Method::GET, &types_path(&a)).send().await.unwrap()).await;
+    let (_, list) = status_json(
+        app.as_owner(&a, Method::GET, &types_path(&a))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
     assert_eq!(list.as_array().unwrap().len(), 1);
 }
 
@@ -406,7 +595,13 @@ async fn other_methods_are_not_allowed() {
         (Method::DELETE, types_path(&owner)),
         (Method::POST, format!("{}/user", types_path(&owner))),
     ] {
-        let got = status_json(app.as_owner(&owner, method.clone(), &path).send().await.unwrap()).await;
+        let got = status_json(
+            app.as_owner(&owner, method.clone(), &path)
+                .send()
+                .await
+                .unwrap(),
+        )
+        .await;
         assert_eq!(got, (405, errors("Method not allowed.")), "{method} {path}");
     }
 }

@@ -70,7 +70,11 @@ async fn get(r: ConfigRequest, path: SchemaPath) -> Result<HttpResponse, ConfigE
 
 /// `{"attributes": [...]}` replaces the list; the answer is the list as stored (canonical
 /// paths, the reserved attributes first).
-async fn set(r: ConfigRequest, path: SchemaPath, body: JsonBody) -> Result<HttpResponse, ConfigError> {
+async fn set(
+    r: ConfigRequest,
+    path: SchemaPath,
+    body: JsonBody,
+) -> Result<HttpResponse, ConfigError> {
     let (_, client_id, type_name, access_type) = path.into_inner();
     let attributes = match body.0.get("attributes") {
         None => {
@@ -82,7 +86,14 @@ async fn set(r: ConfigRequest, path: SchemaPath, body: JsonBody) -> Result<HttpR
     };
     let view = r
         .service
-        .set_access_schema(&r.ctx, &r.app_id, &client_id, &type_name, &access_type, &attributes)
+        .set_access_schema(
+            &r.ctx,
+            &r.app_id,
+            &client_id,
+            &type_name,
+            &access_type,
+            &attributes,
+        )
         .await?;
     Ok(HttpResponse::Ok().json(SchemaBody::new(&view)))
 }
@@ -121,12 +132,13 @@ async fn check(r: ConfigRequest, body: JsonBody) -> Result<HttpResponse, ConfigE
     let client_id = required_string(b, "clientId")?;
     let client_secret = optional_string(b, "clientSecret")?;
     let source_ip = optional_string(b, "sourceIp")?
-        .map(|s| s.parse().map_err(|_| invalid(SchemaError::InvalidIpAddress)))
+        .map(|s| {
+            s.parse()
+                .map_err(|_| invalid(SchemaError::InvalidIpAddress))
+        })
         .transpose()?;
     let entity_type = required_string(b, "entityType")?;
-    let access = required_string(b, "access")?
-        .parse()
-        .map_err(invalid)?;
+    let access = required_string(b, "access")?.parse().map_err(invalid)?;
     let attributes = match b.get("attributes") {
         None => {
             return Err(invalid(ValidationError::MissingField {

@@ -49,7 +49,10 @@ fn invalid(e: ValidationError) -> ConfigError {
     ServiceError::from(e).into()
 }
 
-fn required<'a>(body: &'a Map<String, Value>, field: &'static str) -> Result<&'a Value, ConfigError> {
+fn required<'a>(
+    body: &'a Map<String, Value>,
+    field: &'static str,
+) -> Result<&'a Value, ConfigError> {
     body.get(field)
         .ok_or_else(|| invalid(ValidationError::MissingField { field }))
 }
