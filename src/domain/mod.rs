@@ -1,8 +1,10 @@
 //! Pure rules of the model: no I/O here, so everything is unit tested directly.
 
+pub mod access;
 pub mod allow_list;
 pub mod audit;
 pub mod client;
+pub mod entity_type;
 pub mod features;
 pub mod ids;
 pub mod settings;

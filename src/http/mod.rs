@@ -6,6 +6,7 @@ pub mod metrics;
 pub mod openapi;
 pub mod ops;
 pub mod registration;
+pub mod registration_entity;
 pub mod request;
 
 use actix_web::web;
@@ -29,4 +30,5 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     openapi::routes(cfg);
     config::routes(cfg);
     registration::routes(cfg);
+    registration_entity::routes(cfg);
 }

@@ -160,6 +160,112 @@ fn get_client_settings() {}
     responses((status = 200, body = Settings), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
 fn put_client_settings() {}
 
+/// An entity type: a name and its attribute definitions (reserved attributes first).
+#[derive(Serialize, ToSchema)]
+#[schema(example = json!({"name": "user", "attr_defs": [{"name": "email", "type": "string", "length": 256}]}))]
+pub struct EntityType {
+    pub name: String,
+    /// Each: `name`, `type` (string boolean integer decimal date dateTime time json password
+    /// uuid id object plural), optional `description`, `length`, `constraints`; `object` and
+    /// `plural` carry nested `attr_defs`.
+    pub attr_defs: Vec<serde_json::Value>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct AccessSchema {
+    /// Attribute paths (`a.b`, `/a.b` or `/a/b` on input; stored as `a.b`).
+    #[schema(example = json!(["email", "primaryAddress.city"]))]
+    pub attributes: Vec<String>,
+}
+
+/// The question an identity backend asks.
+#[derive(Serialize, ToSchema)]
+pub struct AccessCheckInput {
+    #[serde(rename = "clientId")]
+    pub client_id: String,
+    /// When given, the secret is verified (`bad_credentials` otherwise).
+    #[serde(rename = "clientSecret")]
+    pub client_secret: Option<String>,
+    /// When given, the client's allow list is applied (`ip_not_allowed`).
+    #[serde(rename = "sourceIp")]
+    pub source_ip: Option<String>,
+    #[serde(rename = "entityType")]
+    pub entity_type: String,
+    /// `read` or `write`.
+    pub access: String,
+    pub attributes: Vec<String>,
+    /// `any` or `self`.
+    pub record: String,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct AccessDecision {
+    pub allowed: bool,
+    /// ok, bad_credentials, ip_not_allowed, no_feature, self_only, attribute_not_permitted,
+    /// unknown_entity_type, unknown_attribute.
+    pub reason: String,
+    pub permitted: Vec<String>,
+    pub denied: Vec<String>,
+    #[serde(rename = "updatesLastUpdated")]
+    pub updates_last_updated: bool,
+}
+
+#[utoipa::path(get, path = "/config/{appId}/entityTypes", tag = "entity types",
+    security(("basic" = []), ("operator" = [])), params(("appId" = String, Path)),
+    responses((status = 200, body = Vec<EntityType>), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
+fn list_entity_types() {}
+
+#[utoipa::path(post, path = "/config/{appId}/entityTypes", tag = "entity types",
+    security(("basic" = []), ("operator" = [])), params(("appId" = String, Path)), request_body = EntityType,
+    responses((status = 201, body = EntityType), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+        (status = 403, body = ErrorBody), (status = 409, body = ErrorBody)))]
+fn create_entity_type() {}
+
+#[utoipa::path(get, path = "/config/{appId}/entityTypes/{typeName}", tag = "entity types",
+    security(("basic" = []), ("operator" = [])), params(("appId" = String, Path), ("typeName" = String, Path)),
+    responses((status = 200, body = EntityType), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+fn get_entity_type() {}
+
+#[utoipa::path(put, path = "/config/{appId}/entityTypes/{typeName}", tag = "entity types",
+    security(("basic" = []), ("operator" = [])), params(("appId" = String, Path), ("typeName" = String, Path)), request_body = EntityType,
+    description = "Replaces the attribute definitions. Refused (409) when an access schema names an attribute it would remove.",
+    responses((status = 200, body = EntityType), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+        (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+fn replace_entity_type() {}
+
+#[utoipa::path(delete, path = "/config/{appId}/entityTypes/{typeName}", tag = "entity types",
+    security(("basic" = []), ("operator" = [])), params(("appId" = String, Path), ("typeName" = String, Path)),
+    responses((status = 204), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+fn delete_entity_type() {}
+
+#[utoipa::path(get, path = "/config/{appId}/clients/{clientId}/accessSchemas/{typeName}/{accessType}", tag = "access schemas",
+    security(("basic" = []), ("operator" = [])),
+    params(("appId" = String, Path), ("clientId" = String, Path), ("typeName" = String, Path), ("accessType" = String, Path, description = "read or write")),
+    responses((status = 200, body = AccessSchema), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+        (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+fn get_access_schema() {}
+
+#[utoipa::path(put, path = "/config/{appId}/clients/{clientId}/accessSchemas/{typeName}/{accessType}", tag = "access schemas",
+    security(("basic" = []), ("operator" = [])), request_body = AccessSchema,
+    params(("appId" = String, Path), ("clientId" = String, Path), ("typeName" = String, Path), ("accessType" = String, Path, description = "read or write")),
+    description = "Replaces the list; the reserved attributes (id, uuid, created, lastUpdated) are always included.",
+    responses((status = 200, body = AccessSchema), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+        (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+fn put_access_schema() {}
+
+#[utoipa::path(delete, path = "/config/{appId}/clients/{clientId}/accessSchemas/{typeName}/{accessType}", tag = "access schemas",
+    security(("basic" = []), ("operator" = [])),
+    params(("appId" = String, Path), ("clientId" = String, Path), ("typeName" = String, Path), ("accessType" = String, Path, description = "read or write")),
+    description = "Removes the restriction: the client's features alone decide.",
+    responses((status = 204), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+fn delete_access_schema() {}
+
+#[utoipa::path(post, path = "/config/{appId}/access/check", tag = "access schemas",
+    security(("basic" = []), ("operator" = [])), params(("appId" = String, Path)), request_body = AccessCheckInput,
+    responses((status = 200, body = AccessDecision), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
+fn access_check() {}
+
 #[utoipa::path(get, path = "/healthz", tag = "operations", responses((status = 200, body = Status)))]
 fn healthz() {}
 
@@ -198,9 +304,11 @@ impl Modify for SecuritySchemes {
         list_apps, create_app, get_app,
         list_clients, create_client, get_client, replace_client, delete_client, rotate_secret,
         get_app_settings, put_app_settings, get_client_settings, put_client_settings,
+        list_entity_types, create_entity_type, get_entity_type, replace_entity_type, delete_entity_type,
+        get_access_schema, put_access_schema, delete_access_schema, access_check,
         healthz, readyz, metrics,
     ),
-    components(schemas(ErrorBody, Settings, Client, ClientInput, SecretInput, AppInput, App, Status)),
+    components(schemas(ErrorBody, Settings, EntityType, AccessSchema, AccessCheckInput, AccessDecision, Client, ClientInput, SecretInput, AppInput, App, Status)),
     modifiers(&SecuritySchemes)
 )]
 pub struct ApiDoc;

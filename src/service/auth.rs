@@ -161,4 +161,39 @@ impl Latchkey {
             tracing::warn!(error = %e, "could not record secret use");
         }
     }
+
+    /// Checks a secret presented on someone else's behalf (the access decision) exactly as
+    /// [`Latchkey::authenticate`] checks a caller's: same cache, Argon2 off the async threads,
+    /// re-hash of old parameters. `phcs`: the client's live hashes, `None` for no such client
+    /// (which still costs one Argon2 run, so it cannot be told from a wrong secret).
+    pub(crate) async fn verify_client_secret(
+        &self,
+        app_id: &str,
+        client_id: &str,
+        secret: &str,
+        phcs: Option<&[String]>,
+    ) -> Result<bool, AuthError> {
+        let verification = self
+            .hasher
+            .verify(client_id, secret, phcs)
+            .await
+            .map_err(|e| {
+                tracing::error!(error = %e, "secret verification failed");
+                AuthError::Internal
+            })?;
+        match verification {
+            Verification::Verified {
+                phc,
+                rehashed,
+                cache_hit,
+            } => {
+                if !cache_hit {
+                    self.record_verified_secret(app_id, client_id, &phc, rehashed)
+                        .await;
+                }
+                Ok(true)
+            }
+            Verification::Failed => Ok(false),
+        }
+    }
 }

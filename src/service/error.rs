@@ -1,6 +1,7 @@
 use std::sync::Arc;
 
 use crate::auth::secrets::HashError;
+use crate::domain::entity_type::SchemaError;
 use crate::domain::ValidationError;
 use crate::store::StoreError;
 
@@ -45,6 +46,23 @@ pub enum ServiceError {
     /// A setting key or value broke the rules of `domain::settings`.
     #[error("{0}")]
     InvalidSetting(#[from] crate::domain::settings::SettingError),
+    // Entity types and access schemas (entity_types.rs, access.rs).
+    #[error("{0}")]
+    Schema(#[from] SchemaError),
+    #[error("Entity type not found.")]
+    EntityTypeNotFound { name: String },
+    #[error("Entity type {name} already exists.")]
+    EntityTypeExists { name: String },
+    /// A change of a type would leave these access schema paths naming nothing.
+    #[error("{}", super::entity_types::attribute_in_use(.paths, .clients))]
+    AttributeInUse {
+        paths: Vec<String>,
+        clients: Vec<String>,
+    },
+    #[error("Entity type {name} is used by the access schemas of clients: {}.", .clients.join(", "))]
+    EntityTypeInUse { name: String, clients: Vec<String> },
+    #[error("Access schema not found.")]
+    AccessSchemaNotFound,
 }
 
 impl From<StoreError> for ServiceError {

@@ -2,9 +2,11 @@
 //! writes the change and its audit event (store), and commits. Both HTTP surfaces call these
 //! and only these.
 
+mod access;
 mod apps;
 mod auth;
 mod clients;
+mod entity_types;
 mod error;
 mod settings;
 
@@ -13,6 +15,7 @@ use std::sync::Arc;
 
 use sqlx::PgPool;
 
+pub use access::{added_reserved_notice, AccessCheck, AccessSchemaView};
 pub use apps::{AppSummary, NewApp};
 pub use auth::AuthError;
 pub use clients::{ClientChange, ClientDraft, ClientView, CreatedClient};

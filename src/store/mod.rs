@@ -1,9 +1,11 @@
 //! The only place with SQL. Every query names its application (`app_id`) first; functions take
 //! any executor so the service layer decides the transaction boundaries.
 
+pub mod access_schemas;
 pub mod apps;
 pub mod audit;
 pub mod clients;
+pub mod entity_types;
 pub mod secrets;
 pub mod settings;
 

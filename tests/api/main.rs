@@ -2,12 +2,16 @@
 
 mod helpers;
 
+mod access_check;
+mod access_schemas;
 mod config_apps;
 mod config_clients;
 mod config_rules;
 mod config_settings;
+mod entity_types;
 mod operations;
 mod registration_clients;
+mod registration_entity;
 mod registration_settings;
 mod registration_support;
 mod security;

@@ -20,8 +20,12 @@ fn routes_in_source() -> BTreeSet<(String, String)> {
         }
         let text = std::fs::read_to_string(&p).unwrap();
         // Split at each resource so methods attach to the path declared before them.
-        for chunk in text.split("web::resource(\"").skip(1) {
-            let path = chunk.split('"').next().unwrap().to_owned();
+        for chunk in text.split("web::resource(").skip(1) {
+            // The path literal may sit on the next line (rustfmt wraps long ones).
+            let Some(literal) = chunk.trim_start().strip_prefix('"') else {
+                continue;
+            };
+            let path = literal.split('"').next().unwrap().to_owned();
             let body = chunk.split("web::resource(").next().unwrap();
             for m in ["get", "post", "put", "delete", "patch"] {
                 if body.contains(&format!("web::{m}()")) {

@@ -50,6 +50,11 @@ pub fn status_of(e: &ServiceError) -> StatusCode {
         Unavailable => StatusCode::SERVICE_UNAVAILABLE,
         Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         InvalidSetting(_) => StatusCode::BAD_REQUEST,
+        Schema(_) => StatusCode::BAD_REQUEST,
+        EntityTypeNotFound { .. } | AccessSchemaNotFound => StatusCode::NOT_FOUND,
+        EntityTypeExists { .. } | AttributeInUse { .. } | EntityTypeInUse { .. } => {
+            StatusCode::CONFLICT
+        }
     }
 }
 

@@ -1,7 +1,9 @@
 //! The JSON Configuration API (`/config/{appId}/…`) and the operator's `/apps` routes.
 
+mod access;
 mod apps;
 mod clients;
+mod entity_types;
 mod error;
 mod extract;
 mod settings;
@@ -43,6 +45,8 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             .default_service(web::to(method_not_allowed)),
     );
     settings::routes(cfg);
+    entity_types::routes(cfg);
+    access::routes(cfg);
 }
 
 pub async fn method_not_allowed() -> HttpResponse {

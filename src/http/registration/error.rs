@@ -5,6 +5,7 @@
 use actix_web::HttpResponse;
 use serde_json::{json, Value};
 
+use crate::domain::entity_type::SchemaError;
 use crate::domain::ValidationError;
 use crate::service::{AuthError, ServiceError};
 
@@ -22,6 +23,10 @@ pub struct ArgNames {
     /// The arguments that carried a setting key and its value (`key`/`value`; `items`, `keys`).
     pub setting_key: &'static str,
     pub setting_value: &'static str,
+    /// The argument that carried attribute definitions (`attr_defs`, or `attr_def`).
+    pub attr_defs: &'static str,
+    /// The argument a "still used by an access schema" refusal is about.
+    pub in_use: &'static str,
 }
 
 impl ArgNames {
@@ -30,7 +35,17 @@ impl ArgNames {
         features: "features",
         setting_key: "key",
         setting_value: "value",
+        attr_defs: "attr_defs",
+        in_use: "type_name",
     };
+
+    pub const fn attr_defs(self, attr_defs: &'static str) -> Self {
+        Self { attr_defs, ..self }
+    }
+
+    pub const fn in_use(self, in_use: &'static str) -> Self {
+        Self { in_use, ..self }
+    }
 
     pub const fn target(self, target: &'static str) -> Self {
         Self { target, ..self }
@@ -230,6 +245,35 @@ fn service(e: &ServiceError, names: &ArgNames) -> Envelope {
         PreconditionFailed => plain(500, "unexpected_error", INTERNAL_TEXT),
         Unavailable => plain(500, "unexpected_error", UNAVAILABLE_TEXT),
         Internal(_) => plain(500, "unexpected_error", INTERNAL_TEXT),
+        Schema(s) => schema(s, names),
+        EntityTypeNotFound { name } => plain(
+            222,
+            "unknown_entity_type",
+            &format!("entity type does not exist: {name}"),
+        ),
+        EntityTypeExists { .. } => plain(232, "entity_type_exists", &e.to_string()),
+        AttributeInUse { .. } => invalid("attribute_name", &e.to_string()),
+        EntityTypeInUse { .. } => invalid(names.in_use, &e.to_string()),
+        // Config API only (the Registration API answers the whole type when no schema is set).
+        AccessSchemaNotFound => plain(200, "invalid_argument", &e.to_string()),
+    }
+}
+
+/// The vendor's entity codes (222/223/232/233/234) for the schema rules.
+fn schema(s: &SchemaError, names: &ArgNames) -> Envelope {
+    match s {
+        SchemaError::InvalidAttrDef { reason } => invalid(names.attr_defs, reason),
+        SchemaError::InvalidAccessType => invalid("access_type", &s.to_string()),
+        SchemaError::ReservedAttribute { .. } => plain(234, "reserved_attribute", &s.to_string()),
+        SchemaError::DuplicateAttribute { .. } => plain(233, "attribute_exists", &s.to_string()),
+        // The vendor's own wording for this code.
+        SchemaError::UnknownAttribute { path } => plain(
+            223,
+            "unknown_attribute",
+            &format!("attribute does not exist: {path}"),
+        ),
+        // InvalidTypeName, and those only the Config API or the access decision produce.
+        _ => invalid("type_name", &s.to_string()),
     }
 }
 

@@ -92,6 +92,6 @@ async fn wrong_method(req: HttpRequest) -> HttpResponse {
 }
 
 /// Builds a reply from `(name, value)` pairs.
-fn reply<const N: usize>(fields: [(&str, Value); N]) -> Reply {
+pub fn reply<const N: usize>(fields: [(&str, Value); N]) -> Reply {
     Ok(fields.into_iter().map(|(k, v)| (k.to_owned(), v)).collect())
 }

@@ -1,0 +1,323 @@
+//! Access schemas (set, read, delete) and the access decision for identity backends.
+
+use std::net::IpAddr;
+
+use serde_json::{json, Value};
+
+use super::entity_types::{entity_type_from_json, entity_type_of, not_found};
+use super::{AuthError, Caller, Latchkey, RequestContext, ServiceError};
+use crate::domain::access::{
+    self, AccessType, ClientFacts, Decision, Question, Reason, RecordScope,
+};
+use crate::domain::entity_type::{
+    normalize_schema, stored_schema, AttrDef, AttributePath, EntityType,
+};
+use crate::domain::ids::{is_token, CLIENT_ID_LEN};
+use crate::domain::{AllowList, FeatureSet};
+use crate::store;
+
+/// An access schema as read or just written, with the type it restricts.
+#[derive(Debug, Clone)]
+pub struct AccessSchemaView {
+    pub entity_type: EntityType,
+    pub access_type: AccessType,
+    /// Canonical paths, the reserved four first. `None`: no schema, the features alone decide.
+    pub attributes: Option<Vec<AttributePath>>,
+}
+
+impl AccessSchemaView {
+    /// The stored list as text (`primaryAddress.city`).
+    pub fn attribute_names(&self) -> Option<Vec<String>> {
+        self.attributes
+            .as_ref()
+            .map(|list| list.iter().map(|p| p.to_string()).collect())
+    }
+
+    /// The type as this client sees it: restricted to the schema, or whole when there is none.
+    pub fn restricted_attr_defs(&self) -> Vec<AttrDef> {
+        match &self.attributes {
+            Some(list) => self.entity_type.restricted(list),
+            None => self.entity_type.attr_defs(),
+        }
+    }
+}
+
+/// What a backend asks `POST /config/{appId}/access/check`.
+#[derive(Debug, Clone)]
+pub struct AccessCheck {
+    pub client_id: String,
+    /// When given, the client's credentials are verified.
+    pub client_secret: Option<String>,
+    /// When given, the client's allow list is applied to it.
+    pub source_ip: Option<IpAddr>,
+    pub entity_type: String,
+    pub access: AccessType,
+    pub record: RecordScope,
+    pub attributes: Vec<String>,
+}
+
+fn auth_failure(e: AuthError) -> ServiceError {
+    match e {
+        AuthError::Unavailable => ServiceError::Unavailable,
+        other => ServiceError::Internal(other.to_string()),
+    }
+}
+
+impl Latchkey {
+    /// Sets (replaces) the schema of a client for a type and access type. Owner only.
+    /// Setting the list it already has changes nothing and writes no audit event.
+    pub async fn set_access_schema(
+        &self,
+        ctx: &RequestContext,
+        app_id: &str,
+        client_id: &str,
+        type_name: &str,
+        access_type: &str,
+        attributes: &[String],
+    ) -> Result<AccessSchemaView, ServiceError> {
+        let access_type: AccessType = access_type.parse()?;
+        ctx.require_owner()?;
+        self.ensure_app(ctx, app_id).await?;
+        let mut tx = self.pool.begin().await?;
+        if !store::access_schemas::lock_client(&mut *tx, app_id, client_id).await? {
+            return Err(ServiceError::ClientNotFound);
+        }
+        let et = entity_type_of(
+            store::entity_types::share(&mut *tx, app_id, type_name)
+                .await?
+                .ok_or_else(|| not_found(type_name))?,
+        )?;
+        let list = normalize_schema(&et, attributes)?;
+        let names: Vec<String> = list.iter().map(|p| p.to_string()).collect();
+        let before = store::access_schemas::upsert(
+            &mut tx,
+            app_id,
+            client_id,
+            type_name,
+            access_type.as_str(),
+            &names,
+        )
+        .await?;
+        if before.as_ref() != Some(&names) {
+            let mut event = ctx.audit_event(app_id, "access_schema.set");
+            event.target_client_id = Some(client_id.to_owned());
+            event.changes = json!({
+                "entityType": type_name,
+                "accessType": access_type.as_str(),
+                "attributes": { "from": before, "to": names },
+            });
+            store::audit::append(&mut tx, event).await?;
+        }
+        tx.commit().await?;
+        Ok(AccessSchemaView {
+            entity_type: et,
+            access_type,
+            attributes: Some(list),
+        })
+    }
+
+    /// Removes the schema: the features alone decide again. Owner only.
+    pub async fn delete_access_schema(
+        &self,
+        ctx: &RequestContext,
+        app_id: &str,
+        client_id: &str,
+        type_name: &str,
+        access_type: &str,
+    ) -> Result<(), ServiceError> {
+        let access_type: AccessType = access_type.parse()?;
+        ctx.require_owner()?;
+        self.ensure_app(ctx, app_id).await?;
+        let mut tx = self.pool.begin().await?;
+        if !store::access_schemas::lock_client(&mut *tx, app_id, client_id).await? {
+            return Err(ServiceError::ClientNotFound);
+        }
+        if store::entity_types::get(&mut *tx, app_id, type_name)
+            .await?
+            .is_none()
+        {
+            return Err(not_found(type_name));
+        }
+        let before = store::access_schemas::delete(
+            &mut *tx,
+            app_id,
+            client_id,
+            type_name,
+            access_type.as_str(),
+        )
+        .await?
+        .ok_or(ServiceError::AccessSchemaNotFound)?;
+        let mut event = ctx.audit_event(app_id, "access_schema.delete");
+        event.target_client_id = Some(client_id.to_owned());
+        event.changes = json!({
+            "entityType": type_name,
+            "accessType": access_type.as_str(),
+            "attributes": { "from": before, "to": Value::Null },
+        });
+        store::audit::append(&mut tx, event).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Reads a schema for the Config API (owner only). No schema is `AccessSchemaNotFound`:
+    /// there the schema is a resource that exists or not.
+    pub async fn get_access_schema(
+        &self,
+        ctx: &RequestContext,
+        app_id: &str,
+        client_id: &str,
+        type_name: &str,
+        access_type: &str,
+    ) -> Result<AccessSchemaView, ServiceError> {
+        let access_type: AccessType = access_type.parse()?;
+        ctx.require_owner()?;
+        self.ensure_app(ctx, app_id).await?;
+        let view = self
+            .load_access_schema(app_id, client_id, type_name, access_type)
+            .await?;
+        if view.attributes.is_none() {
+            return Err(ServiceError::AccessSchemaNotFound);
+        }
+        Ok(view)
+    }
+
+    /// Reads a schema for `entityType.getAccessSchema`, which the vendor lets any client with a
+    /// feature call (a client without features has no permissions at all). No schema: the view
+    /// has `attributes: None` and shows the whole type.
+    pub async fn read_access_schema(
+        &self,
+        ctx: &RequestContext,
+        app_id: &str,
+        client_id: &str,
+        type_name: &str,
+        access_type: &str,
+    ) -> Result<AccessSchemaView, ServiceError> {
+        let access_type: AccessType = access_type.parse()?;
+        if let Caller::Client { features, .. } = &ctx.caller {
+            if features.is_empty() {
+                return Err(ServiceError::Forbidden);
+            }
+        }
+        self.ensure_app(ctx, app_id).await?;
+        self.load_access_schema(app_id, client_id, type_name, access_type)
+            .await
+    }
+
+    async fn load_access_schema(
+        &self,
+        app_id: &str,
+        client_id: &str,
+        type_name: &str,
+        access_type: AccessType,
+    ) -> Result<AccessSchemaView, ServiceError> {
+        if store::clients::get(&self.pool, app_id, client_id)
+            .await?
+            .is_none()
+        {
+            return Err(ServiceError::ClientNotFound);
+        }
+        let et = entity_type_of(
+            store::entity_types::get(&self.pool, app_id, type_name)
+                .await?
+                .ok_or_else(|| not_found(type_name))?,
+        )?;
+        let attributes = store::access_schemas::get(
+            &self.pool,
+            app_id,
+            client_id,
+            type_name,
+            access_type.as_str(),
+        )
+        .await?
+        .map(|stored| stored_schema(&stored));
+        Ok(AccessSchemaView {
+            entity_type: et,
+            access_type,
+            attributes,
+        })
+    }
+
+    /// The access decision (`POST /config/{appId}/access/check`), for the operator or an owner
+    /// of the application. One query loads the client, the type and the schema; a presented
+    /// secret is verified exactly as a request's credentials are (cached Argon2). Unknown
+    /// clients and wrong secrets are both `bad_credentials` and cost the same.
+    pub async fn check_access(
+        &self,
+        ctx: &RequestContext,
+        app_id: &str,
+        question: AccessCheck,
+    ) -> Result<Decision, ServiceError> {
+        ctx.require_owner()?;
+        self.ensure_app(ctx, app_id).await?;
+        let inputs = if is_token(&question.client_id, CLIENT_ID_LEN) {
+            store::access_schemas::decision_inputs(
+                &self.pool,
+                app_id,
+                &question.client_id,
+                &question.entity_type,
+                question.access.as_str(),
+            )
+            .await?
+        } else {
+            None
+        };
+        let bad_credentials =
+            || Decision::refused(Reason::BadCredentials, &question.attributes, true);
+        if let Some(secret) = &question.client_secret {
+            let proven = self
+                .verify_client_secret(
+                    app_id,
+                    &question.client_id,
+                    secret,
+                    inputs.as_ref().map(|i| i.phcs.as_slice()),
+                )
+                .await
+                .map_err(auth_failure)?;
+            if !proven {
+                return Ok(bad_credentials());
+            }
+        }
+        let Some(inputs) = inputs else {
+            return Ok(bad_credentials());
+        };
+        let entity_type = inputs
+            .attr_defs
+            .map(|attr_defs| entity_type_from_json(&question.entity_type, attr_defs))
+            .transpose()?;
+        let schema = inputs.attributes.as_deref().map(stored_schema);
+        let client = ClientFacts {
+            features: FeatureSet::from_stored(&inputs.features),
+            allow_list: AllowList::from_nets(inputs.ip_whitelist),
+        };
+        Ok(access::decide(
+            &client,
+            question.source_ip,
+            &Question {
+                access: question.access,
+                record: question.record,
+                attributes: &question.attributes,
+            },
+            entity_type.as_ref(),
+            schema.as_deref(),
+        ))
+    }
+}
+
+/// The notice `entityType.setAccessSchema` answers with: which reserved attributes the schema
+/// got although the caller did not list them.
+pub fn added_reserved_notice(requested: &[String]) -> Option<String> {
+    let listed: Vec<AttributePath> = requested
+        .iter()
+        .filter_map(|r| AttributePath::parse(r).ok())
+        .collect();
+    let added: Vec<&str> = crate::domain::entity_type::RESERVED
+        .iter()
+        .copied()
+        .filter(|name| {
+            !listed
+                .iter()
+                .any(|p| p.is_reserved() && p.segments()[0] == *name)
+        })
+        .collect();
+    (!added.is_empty()).then(|| format!("Added required attributes: {}", added.join(", ")))
+}

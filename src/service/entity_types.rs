@@ -1,0 +1,360 @@
+//! Entity types: list, read, create, replace, delete, add and remove attributes. Owner only.
+//!
+//! A change of a type must not leave an access schema naming an attribute that no longer
+//! exists: such a change is refused, naming the clients whose schemas use it. The type's row is
+//! locked for the change, and schema writes hold a share lock on it, so the check cannot race a
+//! schema being set.
+
+use std::collections::BTreeSet;
+
+use serde_json::{json, Value};
+use sqlx::PgConnection;
+
+use super::{Latchkey, RequestContext, ServiceError};
+use crate::domain::entity_type::{
+    parse_attr_def, parse_attr_defs, parse_type_name, AttrDef, AttributePath, EntityType,
+    SchemaError,
+};
+use crate::store::{self, entity_types::EntityTypeRow, StoreError};
+
+/// The message of [`ServiceError::AttributeInUse`].
+pub(crate) fn attribute_in_use(paths: &[String], clients: &[String]) -> String {
+    let (noun, verb) = if paths.len() == 1 {
+        ("Attribute", "is")
+    } else {
+        ("Attributes", "are")
+    };
+    format!(
+        "{noun} {} {verb} used by the access schemas of clients: {}.",
+        paths.join(", "),
+        clients.join(", ")
+    )
+}
+
+/// A stored row as a domain type. The JSON was validated before it was written, so failing to
+/// read it back is an internal error, not the caller's.
+pub(crate) fn entity_type_of(row: EntityTypeRow) -> Result<EntityType, ServiceError> {
+    entity_type_from_json(&row.name, row.attr_defs)
+}
+
+pub(crate) fn entity_type_from_json(
+    name: &str,
+    attr_defs: Value,
+) -> Result<EntityType, ServiceError> {
+    let attrs: Vec<AttrDef> = serde_json::from_value(attr_defs).map_err(|e| {
+        tracing::error!(error = %e, entity_type = %name, "stored attr_defs unreadable");
+        ServiceError::Internal(format!("stored attr_defs of {name} unreadable: {e}"))
+    })?;
+    Ok(EntityType::new(name.to_owned(), attrs))
+}
+
+fn stored_json(et: &EntityType) -> Value {
+    serde_json::to_value(et.user_attr_defs()).unwrap_or(Value::Array(vec![]))
+}
+
+impl Latchkey {
+    pub async fn list_entity_types(
+        &self,
+        ctx: &RequestContext,
+        app_id: &str,
+    ) -> Result<Vec<EntityType>, ServiceError> {
+        ctx.require_owner()?;
+        self.ensure_app(ctx, app_id).await?;
+        store::entity_types::list(&self.pool, app_id)
+            .await?
+            .into_iter()
+            .map(entity_type_of)
+            .collect()
+    }
+
+    pub async fn get_entity_type(
+        &self,
+        ctx: &RequestContext,
+        app_id: &str,
+        name: &str,
+    ) -> Result<EntityType, ServiceError> {
+        ctx.require_owner()?;
+        self.ensure_app(ctx, app_id).await?;
+        let row = store::entity_types::get(&self.pool, app_id, name)
+            .await?
+            .ok_or_else(|| not_found(name))?;
+        entity_type_of(row)
+    }
+
+    /// Creates a type from its name and `attr_defs` (a JSON list of attribute definitions).
+    pub async fn create_entity_type(
+        &self,
+        ctx: &RequestContext,
+        app_id: &str,
+        name: &str,
+        attr_defs: &Value,
+    ) -> Result<EntityType, ServiceError> {
+        ctx.require_owner()?;
+        self.ensure_app(ctx, app_id).await?;
+        let name = parse_type_name(name)?;
+        let et = EntityType::new(name, parse_attr_defs(attr_defs)?);
+        let mut tx = self.pool.begin().await?;
+        store::entity_types::insert(&mut *tx, app_id, &et.name, &stored_json(&et))
+            .await
+            .map_err(|e| match e {
+                StoreError::UniqueViolation { constraint } if constraint == "entity_types_pkey" => {
+                    ServiceError::EntityTypeExists {
+                        name: et.name.clone(),
+                    }
+                }
+                other => other.into(),
+            })?;
+        let mut event = ctx.audit_event(app_id, "entity_type.create");
+        event.changes = json!({
+            "entityType": et.name,
+            "attr_defs": { "from": Value::Null, "to": stored_json(&et) },
+        });
+        store::audit::append(&mut tx, event).await?;
+        tx.commit().await?;
+        Ok(et)
+    }
+
+    /// Replaces the attributes of a type (Config API PUT). Access schemas of the type must all
+    /// still name existing attributes afterwards. `body_name`: the name the body carries, if
+    /// any; it may be sent back but not changed.
+    pub async fn replace_entity_type(
+        &self,
+        ctx: &RequestContext,
+        app_id: &str,
+        name: &str,
+        body_name: Option<&str>,
+        attr_defs: &Value,
+    ) -> Result<EntityType, ServiceError> {
+        ctx.require_owner()?;
+        self.ensure_app(ctx, app_id).await?;
+        if body_name.is_some_and(|n| n != name) {
+            return Err(SchemaError::NameChange.into());
+        }
+        let attrs = parse_attr_defs(attr_defs)?;
+        let mut tx = self.pool.begin().await?;
+        let current = self.lock_entity_type(&mut tx, app_id, name).await?;
+        let updated = EntityType::new(current.name.clone(), attrs);
+        if updated == current {
+            // Nothing changes: no write, no audit event.
+            return Ok(current);
+        }
+        ensure_schemas_still_valid(&mut tx, app_id, &updated, None).await?;
+        self.save_change(
+            &mut tx,
+            ctx,
+            app_id,
+            "entity_type.update",
+            &current,
+            &updated,
+            Value::Null,
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(updated)
+    }
+
+    /// Deletes a type, unless an access schema names it.
+    pub async fn delete_entity_type(
+        &self,
+        ctx: &RequestContext,
+        app_id: &str,
+        name: &str,
+    ) -> Result<(), ServiceError> {
+        ctx.require_owner()?;
+        self.ensure_app(ctx, app_id).await?;
+        let mut tx = self.pool.begin().await?;
+        let current = self.lock_entity_type(&mut tx, app_id, name).await?;
+        let users = schema_clients(
+            store::access_schemas::list_for_type(&mut *tx, app_id, name)
+                .await?
+                .into_iter()
+                .map(|r| r.client_id),
+        );
+        if !users.is_empty() {
+            return Err(ServiceError::EntityTypeInUse {
+                name: current.name,
+                clients: users,
+            });
+        }
+        store::entity_types::delete(&mut *tx, app_id, name).await?;
+        let mut event = ctx.audit_event(app_id, "entity_type.delete");
+        event.changes = json!({
+            "entityType": current.name,
+            "attr_defs": { "from": stored_json(&current), "to": Value::Null },
+        });
+        store::audit::append(&mut tx, event).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Adds one top-level attribute (`entityType.addAttribute`).
+    pub async fn add_attribute(
+        &self,
+        ctx: &RequestContext,
+        app_id: &str,
+        type_name: &str,
+        attr_def: &Value,
+    ) -> Result<EntityType, ServiceError> {
+        ctx.require_owner()?;
+        self.ensure_app(ctx, app_id).await?;
+        let def = parse_attr_def(attr_def)?;
+        let mut tx = self.pool.begin().await?;
+        let current = self.lock_entity_type(&mut tx, app_id, type_name).await?;
+        let mut updated = current.clone();
+        let attribute = json!(def);
+        let name = def.name.clone();
+        updated.add_attribute(def)?;
+        let detail = json!({ "attribute": name, "attr_def": attribute });
+        self.save_change(
+            &mut tx,
+            ctx,
+            app_id,
+            "entity_type.attribute_add",
+            &current,
+            &updated,
+            detail,
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(updated)
+    }
+
+    /// Removes an attribute (any path spelling; nested ones too), unless an access schema names
+    /// it or something below it.
+    pub async fn remove_attribute(
+        &self,
+        ctx: &RequestContext,
+        app_id: &str,
+        type_name: &str,
+        attribute: &str,
+    ) -> Result<EntityType, ServiceError> {
+        ctx.require_owner()?;
+        self.ensure_app(ctx, app_id).await?;
+        let mut tx = self.pool.begin().await?;
+        let current = self.lock_entity_type(&mut tx, app_id, type_name).await?;
+        let mut updated = current.clone();
+        let removed = updated.remove_attribute(attribute)?;
+        let path = AttributePath::parse(attribute)?.to_string();
+        ensure_schemas_still_valid(&mut tx, app_id, &updated, Some(&path)).await?;
+        let detail = json!({ "attribute": path, "attr_def": removed });
+        self.save_change(
+            &mut tx,
+            ctx,
+            app_id,
+            "entity_type.attribute_remove",
+            &current,
+            &updated,
+            detail,
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(updated)
+    }
+
+    async fn lock_entity_type(
+        &self,
+        tx: &mut PgConnection,
+        app_id: &str,
+        name: &str,
+    ) -> Result<EntityType, ServiceError> {
+        let row = store::entity_types::lock(&mut *tx, app_id, name)
+            .await?
+            .ok_or_else(|| not_found(name))?;
+        entity_type_of(row)
+    }
+
+    /// Writes the new attribute tree and its audit event. `detail`: what the call was about
+    /// (the attribute added or removed), merged into the event's changes.
+    #[allow(clippy::too_many_arguments)]
+    async fn save_change(
+        &self,
+        tx: &mut PgConnection,
+        ctx: &RequestContext,
+        app_id: &str,
+        action: &str,
+        before: &EntityType,
+        after: &EntityType,
+        detail: Value,
+    ) -> Result<(), ServiceError> {
+        store::entity_types::update(&mut *tx, app_id, &after.name, &stored_json(after)).await?;
+        let mut changes = json!({
+            "entityType": after.name,
+            "attr_defs": { "from": stored_json(before), "to": stored_json(after) },
+        });
+        if let (Value::Object(changes), Value::Object(detail)) = (&mut changes, detail) {
+            changes.extend(detail);
+        }
+        let mut event = ctx.audit_event(app_id, action);
+        event.changes = changes;
+        store::audit::append(tx, event).await?;
+        Ok(())
+    }
+}
+
+pub(crate) fn not_found(name: &str) -> ServiceError {
+    ServiceError::EntityTypeNotFound {
+        name: name.to_owned(),
+    }
+}
+
+fn schema_clients(ids: impl Iterator<Item = String>) -> Vec<String> {
+    ids.collect::<BTreeSet<_>>().into_iter().collect()
+}
+
+/// Refuses a change of `updated` that would leave a stored access schema path naming nothing.
+/// `removed`: the attribute being removed, named in the message instead of the schema paths.
+async fn ensure_schemas_still_valid(
+    tx: &mut PgConnection,
+    app_id: &str,
+    updated: &EntityType,
+    removed: Option<&str>,
+) -> Result<(), ServiceError> {
+    let schemas = store::access_schemas::list_for_type(&mut *tx, app_id, &updated.name).await?;
+    let mut broken = BTreeSet::new();
+    let mut clients = BTreeSet::new();
+    for schema in schemas {
+        for stored in &schema.attributes {
+            let still_there = AttributePath::parse(stored).is_ok_and(|p| updated.contains(&p));
+            if !still_there {
+                broken.insert(stored.clone());
+                clients.insert(schema.client_id.clone());
+            }
+        }
+    }
+    if clients.is_empty() {
+        return Ok(());
+    }
+    let paths = match removed {
+        Some(path) => vec![path.to_owned()],
+        None => broken.into_iter().collect(),
+    };
+    Err(ServiceError::AttributeInUse {
+        paths,
+        clients: clients.into_iter().collect(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn in_use_messages() {
+        assert_eq!(
+            attribute_in_use(&["primaryAddress".into()], &["a".into(), "b".into()]),
+            "Attribute primaryAddress is used by the access schemas of clients: a, b."
+        );
+        assert_eq!(
+            attribute_in_use(&["email".into(), "gender".into()], &["a".into()]),
+            "Attributes email, gender are used by the access schemas of clients: a."
+        );
+        assert_eq!(
+            ServiceError::EntityTypeInUse {
+                name: "user".into(),
+                clients: vec!["a".into(), "b".into()]
+            }
+            .to_string(),
+            "Entity type user is used by the access schemas of clients: a, b."
+        );
+    }
+}

@@ -1,0 +1,605 @@
+//! Config API access schemas:
+//! `/config/{appId}/clients/{clientId}/accessSchemas/{typeName}/{read|write}`, and the guard
+//! that keeps entity type changes from breaking them.
+
+use reqwest::Method;
+use serde_json::{json, Value};
+
+use crate::entity_types::{create_user_type, types_path, user_attr_defs};
+use crate::helpers::*;
+
+pub fn schema_path(o: &Owner, client: &str, type_name: &str, access: &str) -> String {
+    format!(
+        "/config/{}/clients/{client}/accessSchemas/{type_name}/{access}",
+        o.app_id
+    )
+}
+
+pub async fn put_schema(
+    app: &TestApp,
+    o: &Owner,
+    client: &str,
+    access: &str,
+    attributes: Value,
+) -> (u16, Value) {
+    status_json(
+        app.as_owner(o, Method::PUT, &schema_path(o, client, "user", access))
+            .json(&json!({ "attributes": attributes }))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await
+}
+
+async fn get_schema(app: &TestApp, o: &Owner, client: &str, access: &str) -> (u16, Value) {
+    status_json(
+        app.as_owner(o, Method::GET, &schema_path(o, client, "user", access))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await
+}
+
+fn with_reserved(rest: &[&str]) -> Value {
+    let mut all = vec!["id", "uuid", "created", "lastUpdated"];
+    all.extend_from_slice(rest);
+    json!({ "attributes": all })
+}
+
+async fn schema_rows(app: &TestApp, app_id: &str) -> i64 {
+    sqlx::query_scalar("SELECT count(*) FROM access_schemas WHERE app_id = $1")
+        .bind(app_id)
+        .fetch_one(&app.pool)
+        .await
+        .unwrap()
+}
+
+/// An application with the seed's `user` type and one client; returns (owner, client id).
+async fn setup(app: &TestApp) -> (Owner, String) {
+    let owner = app.create_app("shop").await;
+    create_user_type(app, &owner).await;
+    let (id, _, _) = app
+        .create_client(
+            &owner,
+            json!({"name": "mailer", "features": ["direct_read_access"]}),
+        )
+        .await;
+    (owner, id)
+}
+
+#[tokio::test]
+async fn put_get_delete_round_trip_with_every_spelling() {
+    let app = spawn_app().await;
+    let (owner, client) = setup(&app).await;
+    let (status, body) = put_schema(
+        &app,
+        &owner,
+        &client,
+        "read",
+        json!([
+            "email",
+            "/givenName",
+            "/optIns/newsletter",
+            "/primaryAddress.city",
+            "interests.name"
+        ]),
+    )
+    .await;
+    let stored = with_reserved(&[
+        "email",
+        "givenName",
+        "optIns.newsletter",
+        "primaryAddress.city",
+        "interests.name",
+    ]);
+    assert_eq!((status, &body), (200, &stored));
+    assert_eq!(
+        get_schema(&app, &owner, &client, "read").await,
+        (200, stored.clone())
+    );
+    // The stored form is canonical.
+    let attributes: Vec<String> = sqlx::query_scalar(
+        "SELECT attributes FROM access_schemas WHERE app_id = $1 AND client_id = $2",
+    )
+    .bind(&owner.app_id)
+    .bind(&client)
+    .fetch_one(&app.pool)
+    .await
+    .unwrap();
+    assert_eq!(json!({ "attributes": attributes }), stored);
+    // Read and write are separate schemas.
+    assert_eq!(
+        get_schema(&app, &owner, &client, "write").await,
+        (404, errors("Access schema not found."))
+    );
+
+    let (status, body) = status_json(
+        app.as_owner(
+            &owner,
+            Method::DELETE,
+            &schema_path(&owner, &client, "user", "read"),
+        )
+        .send()
+        .await
+        .unwrap(),
+    )
+    .await;
+    assert_eq!((status, body), (204, Value::Null));
+    assert_eq!(
+        get_schema(&app, &owner, &client, "read").await,
+        (404, errors("Access schema not found."))
+    );
+    let again = status_json(
+        app.as_owner(
+            &owner,
+            Method::DELETE,
+            &schema_path(&owner, &client, "user", "read"),
+        )
+        .send()
+        .await
+        .unwrap(),
+    )
+    .await;
+    assert_eq!(again, (404, errors("Access schema not found.")));
+
+    let rows = app.audit_rows(&owner.app_id).await;
+    let actions: Vec<&str> = rows.iter().map(|r| r["action"].as_str().unwrap()).collect();
+    assert_eq!(
+        &actions[actions.len() - 2..],
+        ["access_schema.set", "access_schema.delete"]
+    );
+    let set = &rows[rows.len() - 2];
+    assert_eq!(set["target_client_id"], client.as_str());
+    assert_eq!(
+        set["changes"],
+        json!({"entityType": "user", "accessType": "read", "attributes": {"from": null, "to": stored["attributes"]}})
+    );
+    let deleted = &rows[rows.len() - 1];
+    assert_eq!(
+        deleted["changes"],
+        json!({"entityType": "user", "accessType": "read", "attributes": {"from": stored["attributes"], "to": null}})
+    );
+}
+
+#[tokio::test]
+async fn setting_replaces_the_list_and_an_unchanged_list_is_not_audited() {
+    let app = spawn_app().await;
+    let (owner, client) = setup(&app).await;
+    put_schema(&app, &owner, &client, "write", json!(["email", "gender"])).await;
+    let (status, body) = put_schema(&app, &owner, &client, "write", json!(["optIns"])).await;
+    assert_eq!((status, body), (200, with_reserved(&["optIns"])));
+    let rows = app.audit_rows(&owner.app_id).await;
+    assert_eq!(
+        rows.last().unwrap()["changes"]["attributes"],
+        json!({"from": ["id", "uuid", "created", "lastUpdated", "email", "gender"],
+               "to": ["id", "uuid", "created", "lastUpdated", "optIns"]})
+    );
+    // The same list in another spelling is the same list.
+    let (status, _) = put_schema(&app, &owner, &client, "write", json!(["/optIns", "uuid"])).await;
+    assert_eq!(status, 200);
+    assert_eq!(app.audit_count(&owner.app_id, "access_schema.set").await, 2);
+}
+
+#[tokio::test]
+async fn reserved_attributes_are_always_included_and_an_empty_list_allows_only_them() {
+    let app = spawn_app().await;
+    let (owner, client) = setup(&app).await;
+    let (status, body) = put_schema(&app, &owner, &client, "read", json!([])).await;
+    assert_eq!((status, body), (200, with_reserved(&[])));
+    let (status, body) = put_schema(
+        &app,
+        &owner,
+        &client,
+        "read",
+        json!(["lastUpdated", "id", "email", "id"]),
+    )
+    .await;
+    assert_eq!((status, body), (200, with_reserved(&["email"])));
+}
+
+#[tokio::test]
+async fn a_parent_covers_its_children() {
+    let app = spawn_app().await;
+    let (owner, client) = setup(&app).await;
+    let (status, body) = put_schema(
+        &app,
+        &owner,
+        &client,
+        "read",
+        json!([
+            "primaryAddress.city",
+            "primaryAddress",
+            "/interests/weight",
+            "interests",
+            "interests.name"
+        ]),
+    )
+    .await;
+    assert_eq!(
+        (status, body),
+        (200, with_reserved(&["primaryAddress", "interests"]))
+    );
+}
+
+#[tokio::test]
+async fn bad_schemas_are_refused_and_change_nothing() {
+    let app = spawn_app().await;
+    let (owner, client) = setup(&app).await;
+    put_schema(&app, &owner, &client, "read", json!(["email"])).await;
+    for (attributes, message) in [
+        (
+            json!(["email", "/primaryAddress/country"]),
+            "Attribute does not exist: /primaryAddress/country",
+        ),
+        (json!(["shoeSize"]), "Attribute does not exist: shoeSize"),
+        (
+            json!(["email.domain"]),
+            "Attribute does not exist: email.domain",
+        ),
+        (
+            json!(["primaryAddress..city"]),
+            "Attribute does not exist: primaryAddress..city",
+        ),
+        (json!(["Email"]), "Attribute does not exist: Email"),
+        (json!("email"), "Not a valid list."),
+        (json!(["email", 3]), "Not a valid string."),
+    ] {
+        let got = put_schema(&app, &owner, &client, "read", attributes.clone()).await;
+        assert_eq!(got, (400, errors(message)), "{attributes}");
+    }
+    let got = status_json(
+        app.as_owner(
+            &owner,
+            Method::PUT,
+            &schema_path(&owner, &client, "user", "read"),
+        )
+        .json(&json!({"attrs": ["email"]}))
+        .send()
+        .await
+        .unwrap(),
+    )
+    .await;
+    assert_eq!(got, (400, errors("Missing data for required field.")));
+    for access in ["admin", "READ", "read_with_token"] {
+        for method in [Method::GET, Method::PUT, Method::DELETE] {
+            let got = status_json(
+                app.as_owner(
+                    &owner,
+                    method.clone(),
+                    &schema_path(&owner, &client, "user", access),
+                )
+                .json(&json!({"attributes": ["email"]}))
+                .send()
+                .await
+                .unwrap(),
+            )
+            .await;
+            assert_eq!(
+                got,
+                (400, errors("Not a valid access type.")),
+                "{method} {access}"
+            );
+        }
+    }
+    let unknown_client = "z".repeat(32);
+    for method in [Method::GET, Method::PUT, Method::DELETE] {
+        let got = status_json(
+            app.as_owner(
+                &owner,
+                method.clone(),
+                &schema_path(&owner, &unknown_client, "user", "read"),
+            )
+            .json(&json!({"attributes": ["email"]}))
+            .send()
+            .await
+            .unwrap(),
+        )
+        .await;
+        assert_eq!(got, (404, errors("Client ID not found.")), "{method}");
+        let got = status_json(
+            app.as_owner(
+                &owner,
+                method.clone(),
+                &schema_path(&owner, &client, "device", "read"),
+            )
+            .json(&json!({"attributes": ["email"]}))
+            .send()
+            .await
+            .unwrap(),
+        )
+        .await;
+        assert_eq!(got, (404, errors("Entity type not found.")), "{method}");
+    }
+    assert_eq!(
+        get_schema(&app, &owner, &client, "read").await,
+        (200, with_reserved(&["email"]))
+    );
+    assert_eq!(schema_rows(&app, &owner.app_id).await, 1);
+    assert_eq!(app.audit_count(&owner.app_id, "access_schema.set").await, 1);
+    assert_eq!(
+        app.audit_count(&owner.app_id, "access_schema.delete").await,
+        0
+    );
+}
+
+#[tokio::test]
+async fn only_owners_and_the_operator_manage_schemas() {
+    let app = spawn_app().await;
+    let (owner, client) = setup(&app).await;
+    let (id, secret, _) = app
+        .create_client(
+            &owner,
+            json!({"name": "backend", "features": ["direct_access"]}),
+        )
+        .await;
+    for method in [Method::GET, Method::PUT, Method::DELETE] {
+        let got = status_json(
+            app.as_client(
+                &id,
+                &secret,
+                method.clone(),
+                &schema_path(&owner, &client, "user", "read"),
+            )
+            .json(&json!({"attributes": ["email"]}))
+            .send()
+            .await
+            .unwrap(),
+        )
+        .await;
+        assert_eq!(got, (403, errors("Forbidden")), "{method}");
+    }
+    // A client cannot widen its own schema either.
+    let got = status_json(
+        app.as_client(
+            &id,
+            &secret,
+            Method::PUT,
+            &schema_path(&owner, &id, "user", "read"),
+        )
+        .json(&json!({"attributes": ["email"]}))
+        .send()
+        .await
+        .unwrap(),
+    )
+    .await;
+    assert_eq!(got, (403, errors("Forbidden")));
+    assert_eq!(schema_rows(&app, &owner.app_id).await, 0);
+    let (status, body) = status_json(
+        app.as_operator(Method::PUT, &schema_path(&owner, &client, "user", "write"))
+            .json(&json!({"attributes": ["optIns"]}))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!((status, body), (200, with_reserved(&["optIns"])));
+    assert_eq!(
+        app.audit_rows(&owner.app_id).await.last().unwrap()["actor"],
+        "operator"
+    );
+}
+
+#[tokio::test]
+async fn tenants_are_isolated() {
+    let app = spawn_app().await;
+    let (a, _) = setup(&app).await;
+    let b = app.create_app("other shop").await;
+    create_user_type(&app, &b).await;
+    let (b_client, _, _) = app
+        .create_client(&b, json!({"name": "b's", "features": ["direct_access"]}))
+        .await;
+    // B's client through A's path: not a client of A.
+    let got = put_schema(&app, &a, &b_client, "read", json!(["email"])).await;
+    assert_eq!(got, (404, errors("Client ID not found.")));
+    // A's owner on B's path: its credentials do not belong there.
+    let got = put_schema_as(&app, &a, &b, &b_client).await;
+    assert_eq!(got, (401, errors("Authentication required.")));
+    assert_eq!(schema_rows(&app, &b.app_id).await, 0);
+}
+
+async fn put_schema_as(
+    app: &TestApp,
+    caller: &Owner,
+    target_app: &Owner,
+    client: &str,
+) -> (u16, Value) {
+    status_json(
+        app.as_owner(
+            caller,
+            Method::PUT,
+            &schema_path(target_app, client, "user", "read"),
+        )
+        .json(&json!({"attributes": ["email"]}))
+        .send()
+        .await
+        .unwrap(),
+    )
+    .await
+}
+
+#[tokio::test]
+async fn a_deleted_client_takes_its_schemas_along() {
+    let app = spawn_app().await;
+    let (owner, client) = setup(&app).await;
+    put_schema(&app, &owner, &client, "read", json!(["email"])).await;
+    put_schema(&app, &owner, &client, "write", json!(["email"])).await;
+    assert_eq!(schema_rows(&app, &owner.app_id).await, 2);
+    let (status, _) = status_json(
+        app.as_owner(
+            &owner,
+            Method::DELETE,
+            &format!("/config/{}/clients/{client}", owner.app_id),
+        )
+        .send()
+        .await
+        .unwrap(),
+    )
+    .await;
+    assert_eq!(status, 204);
+    assert_eq!(schema_rows(&app, &owner.app_id).await, 0);
+    // And the type it used can now go.
+    let (status, _) = status_json(
+        app.as_owner(
+            &owner,
+            Method::DELETE,
+            &format!("{}/user", types_path(&owner)),
+        )
+        .send()
+        .await
+        .unwrap(),
+    )
+    .await;
+    assert_eq!(status, 204);
+}
+
+#[tokio::test]
+async fn type_changes_that_would_break_a_schema_are_refused_naming_the_clients() {
+    let app = spawn_app().await;
+    let (owner, mailer) = setup(&app).await;
+    let (ads, _, _) = app
+        .create_client(
+            &owner,
+            json!({"name": "ads", "features": ["direct_read_access"]}),
+        )
+        .await;
+    put_schema(
+        &app,
+        &owner,
+        &mailer,
+        "read",
+        json!(["email", "primaryAddress.city"]),
+    )
+    .await;
+    put_schema(
+        &app,
+        &owner,
+        &ads,
+        "write",
+        json!(["gender", "primaryAddress"]),
+    )
+    .await;
+    let mut users = [mailer.clone(), ads.clone()];
+    users.sort();
+    let type_path = format!("{}/user", types_path(&owner));
+
+    // Deleting the type.
+    let got = status_json(
+        app.as_owner(&owner, Method::DELETE, &type_path)
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(
+        got,
+        (
+            409,
+            errors(&format!(
+                "Entity type user is used by the access schemas of clients: {}, {}.",
+                users[0], users[1]
+            ))
+        )
+    );
+
+    // Replacing it without attributes the schemas name.
+    let mut defs = user_attr_defs();
+    let kept: Vec<Value> = defs
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|d| d["name"] != "email" && d["name"] != "gender")
+        .cloned()
+        .collect();
+    let got = status_json(
+        app.as_owner(&owner, Method::PUT, &type_path)
+            .json(&json!({"attr_defs": kept}))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(
+        got,
+        (
+            409,
+            errors(&format!(
+                "Attributes email, gender are used by the access schemas of clients: {}, {}.",
+                users[0], users[1]
+            ))
+        )
+    );
+    // Turning the object that a schema reaches into a string breaks `primaryAddress.city`.
+    for d in defs.as_array_mut().unwrap() {
+        if d["name"] == "primaryAddress" {
+            *d = json!({"name": "primaryAddress", "type": "string"});
+        }
+    }
+    let got = status_json(
+        app.as_owner(&owner, Method::PUT, &type_path)
+            .json(&json!({"attr_defs": defs}))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(
+        got,
+        (
+            409,
+            errors(&format!(
+                "Attribute primaryAddress.city is used by the access schemas of clients: {mailer}."
+            ))
+        )
+    );
+    // Removing a child that only the parent-naming schema covers is fine: `primaryAddress`
+    // still names something.
+    let mut defs = user_attr_defs();
+    for d in defs.as_array_mut().unwrap() {
+        if d["name"] == "primaryAddress" {
+            d["attr_defs"] = json!([{"name": "city", "type": "string"}]);
+        }
+    }
+    let (status, _) = status_json(
+        app.as_owner(&owner, Method::PUT, &type_path)
+            .json(&json!({"attr_defs": defs}))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        app.audit_count(&owner.app_id, "entity_type.update").await,
+        1
+    );
+    assert_eq!(
+        app.audit_count(&owner.app_id, "entity_type.delete").await,
+        0
+    );
+
+    // Once the schemas are gone, the type can be deleted.
+    for (client, access) in [(&mailer, "read"), (&ads, "write")] {
+        let (status, _) = status_json(
+            app.as_owner(
+                &owner,
+                Method::DELETE,
+                &schema_path(&owner, client, "user", access),
+            )
+            .send()
+            .await
+            .unwrap(),
+        )
+        .await;
+        assert_eq!(status, 204);
+    }
+    let (status, _) = status_json(
+        app.as_owner(&owner, Method::DELETE, &type_path)
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, 204);
+}
