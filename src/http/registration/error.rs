@@ -84,9 +84,10 @@ impl Default for ArgNames {
 #[derive(Debug)]
 pub enum RegError {
     /// A use case refused; `names` says how this call names its arguments.
+    /// (Boxed: this is the rare path, and it keeps every `Result<_, RegError>` small.)
     Service {
-        error: ServiceError,
-        names: ArgNames,
+        error: Box<ServiceError>,
+        names: Box<ArgNames>,
     },
     Auth(AuthError),
     /// An `Authorization` scheme Latchkey does not take (`Signature …`).
@@ -119,15 +120,18 @@ impl RegError {
 
     /// For `map_err`: a service error from a call with these argument names.
     pub fn with(names: ArgNames) -> impl FnOnce(ServiceError) -> RegError {
-        move |error| RegError::Service { error, names }
+        move |error| RegError::Service {
+            error: Box::new(error),
+            names: Box::new(names),
+        }
     }
 }
 
 impl From<ServiceError> for RegError {
     fn from(error: ServiceError) -> Self {
         RegError::Service {
-            error,
-            names: ArgNames::DEFAULT,
+            error: Box::new(error),
+            names: Box::new(ArgNames::DEFAULT),
         }
     }
 }
@@ -356,7 +360,10 @@ mod tests {
     use crate::domain::settings::SettingError;
 
     fn of(e: ServiceError, names: ArgNames) -> Envelope {
-        envelope(&RegError::Service { error: e, names })
+        envelope(&RegError::Service {
+            error: Box::new(e),
+            names: Box::new(names),
+        })
     }
 
     #[test]
