@@ -3,11 +3,10 @@
 
 use actix_web::{web, HttpResponse};
 use serde::Serialize;
-use serde_json::{Map, Value};
 
+use super::fields::{optional_string, required_string, required_string_list};
 use super::{ConfigError, ConfigRequest, JsonBody};
 use crate::domain::entity_type::SchemaError;
-use crate::domain::ValidationError;
 use crate::service::{AccessCheck, AccessSchemaView, ServiceError};
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
@@ -46,19 +45,6 @@ fn invalid(e: impl Into<ServiceError>) -> ConfigError {
     e.into().into()
 }
 
-fn string_list(value: &Value, field: &'static str) -> Result<Vec<String>, ConfigError> {
-    let Value::Array(items) = value else {
-        return Err(invalid(ValidationError::NotAList { field }));
-    };
-    items
-        .iter()
-        .map(|v| match v {
-            Value::String(s) => Ok(s.clone()),
-            _ => Err(invalid(ValidationError::NotAString { field })),
-        })
-        .collect()
-}
-
 async fn get(r: ConfigRequest, path: SchemaPath) -> Result<HttpResponse, ConfigError> {
     let (_, client_id, type_name, access_type) = path.into_inner();
     let view = r
@@ -76,14 +62,7 @@ async fn set(
     body: JsonBody,
 ) -> Result<HttpResponse, ConfigError> {
     let (_, client_id, type_name, access_type) = path.into_inner();
-    let attributes = match body.0.get("attributes") {
-        None => {
-            return Err(invalid(ValidationError::MissingField {
-                field: "attributes",
-            }))
-        }
-        Some(v) => string_list(v, "attributes")?,
-    };
+    let attributes = required_string_list(&body.0, "attributes").map_err(invalid)?;
     let view = r
         .service
         .set_access_schema(
@@ -106,48 +85,29 @@ async fn delete(r: ConfigRequest, path: SchemaPath) -> Result<HttpResponse, Conf
     Ok(HttpResponse::NoContent().finish())
 }
 
-fn required_string(body: &Map<String, Value>, field: &'static str) -> Result<String, ConfigError> {
-    match body.get(field) {
-        None => Err(invalid(ValidationError::MissingField { field })),
-        Some(Value::String(s)) => Ok(s.clone()),
-        Some(_) => Err(invalid(ValidationError::NotAString { field })),
-    }
-}
-
-fn optional_string(
-    body: &Map<String, Value>,
-    field: &'static str,
-) -> Result<Option<String>, ConfigError> {
-    match body.get(field) {
-        None | Some(Value::Null) => Ok(None),
-        Some(Value::String(s)) => Ok(Some(s.clone())),
-        Some(_) => Err(invalid(ValidationError::NotAString { field })),
-    }
-}
-
 /// `{"clientId", "clientSecret"?, "sourceIp"?, "entityType", "access", "attributes", "record"}`
 /// → 200 with the decision, allowed or not.
 async fn check(r: ConfigRequest, body: JsonBody) -> Result<HttpResponse, ConfigError> {
     let b = &body.0;
-    let client_id = required_string(b, "clientId")?;
-    let client_secret = optional_string(b, "clientSecret")?;
-    let source_ip = optional_string(b, "sourceIp")?
+    let client_id = required_string(b, "clientId").map_err(invalid)?;
+    let client_secret = optional_string(b, "clientSecret").map_err(invalid)?;
+    let source_ip = optional_string(b, "sourceIp")
+        .map_err(invalid)?
         .map(|s| {
             s.parse()
                 .map_err(|_| invalid(SchemaError::InvalidIpAddress))
         })
         .transpose()?;
-    let entity_type = required_string(b, "entityType")?;
-    let access = required_string(b, "access")?.parse().map_err(invalid)?;
-    let attributes = match b.get("attributes") {
-        None => {
-            return Err(invalid(ValidationError::MissingField {
-                field: "attributes",
-            }))
-        }
-        Some(v) => string_list(v, "attributes")?,
-    };
-    let record = required_string(b, "record")?.parse().map_err(invalid)?;
+    let entity_type = required_string(b, "entityType").map_err(invalid)?;
+    let access = required_string(b, "access")
+        .map_err(invalid)?
+        .parse()
+        .map_err(invalid)?;
+    let attributes = required_string_list(b, "attributes").map_err(invalid)?;
+    let record = required_string(b, "record")
+        .map_err(invalid)?
+        .parse()
+        .map_err(invalid)?;
     let decision = r
         .service
         .check_access(

@@ -5,8 +5,8 @@ use serde::Serialize;
 use serde_json::Value;
 
 use super::clients::ClientBody;
+use super::fields::{optional_string, required_string};
 use super::{ConfigError, JsonBody, OperatorRequest};
-use crate::domain::ValidationError;
 use crate::service::{AppSummary, CreatedClient, NewApp, ServiceError};
 
 #[derive(Serialize)]
@@ -31,25 +31,13 @@ impl AppBody {
     }
 }
 
-fn string_field(
-    body: &serde_json::Map<String, Value>,
-    field: &'static str,
-    default: Option<&str>,
-) -> Result<String, ValidationError> {
-    match body.get(field) {
-        None => default
-            .map(str::to_owned)
-            .ok_or(ValidationError::MissingField { field }),
-        Some(Value::String(s)) => Ok(s.clone()),
-        Some(_) => Err(ValidationError::NotAString { field }),
-    }
-}
-
 /// `POST /apps {name, region?}` → 201 with the application and its first owner client.
 pub async fn create(r: OperatorRequest, body: JsonBody) -> Result<HttpResponse, ConfigError> {
     let new = NewApp {
-        name: string_field(&body.0, "name", None).map_err(ServiceError::from)?,
-        region: string_field(&body.0, "region", Some("us")).map_err(ServiceError::from)?,
+        name: required_string(&body.0, "name").map_err(ServiceError::from)?,
+        region: optional_string(&body.0, "region")
+            .map_err(ServiceError::from)?
+            .unwrap_or_else(|| "us".to_owned()),
     };
     let (app, owner) = r.service.create_app(&r.ctx, new).await?;
     Ok(HttpResponse::Created()

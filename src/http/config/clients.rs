@@ -5,6 +5,7 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use serde::Serialize;
 use serde_json::{Map, Value};
 
+use super::fields::string_list;
 use super::{ConfigError, ConfigRequest, JsonBody};
 use crate::domain::{AllowList, ValidationError};
 use crate::service::{ClientChange, ClientDraft, ClientView, CreatedClient};
@@ -64,19 +65,6 @@ fn if_match(req: &HttpRequest) -> Option<i64> {
             .and_then(|t| t.parse().ok())
             .unwrap_or(-1),
     )
-}
-
-fn string_list(value: &Value, field: &'static str) -> Result<Vec<String>, ValidationError> {
-    let Value::Array(items) = value else {
-        return Err(ValidationError::NotAList { field });
-    };
-    items
-        .iter()
-        .map(|v| match v {
-            Value::String(s) => Ok(s.clone()),
-            _ => Err(ValidationError::NotAString { field }),
-        })
-        .collect()
 }
 
 /// `{name, ipWhitelist?, features?}`: the JSON type checks of the seed's messages; the values

@@ -6,6 +6,7 @@ mod clients;
 mod entity_types;
 mod error;
 mod extract;
+mod fields;
 mod settings;
 
 use actix_web::{web, HttpResponse};

@@ -1,0 +1,100 @@
+//! JSON type checks of Config API bodies, with the seed's messages ("Missing data for required
+//! field.", "Not a valid string.", "Not a valid list."). What the values mean is the service's
+//! business; these only say whether they have the right JSON type.
+
+use serde_json::{Map, Value};
+
+use crate::domain::ValidationError;
+
+/// An array of strings.
+pub fn string_list(value: &Value, field: &'static str) -> Result<Vec<String>, ValidationError> {
+    let Value::Array(items) = value else {
+        return Err(ValidationError::NotAList { field });
+    };
+    items
+        .iter()
+        .map(|v| match v {
+            Value::String(s) => Ok(s.clone()),
+            _ => Err(ValidationError::NotAString { field }),
+        })
+        .collect()
+}
+
+pub fn required_string_list(
+    body: &Map<String, Value>,
+    field: &'static str,
+) -> Result<Vec<String>, ValidationError> {
+    match body.get(field) {
+        None => Err(ValidationError::MissingField { field }),
+        Some(v) => string_list(v, field),
+    }
+}
+
+pub fn required_string(
+    body: &Map<String, Value>,
+    field: &'static str,
+) -> Result<String, ValidationError> {
+    optional_string(body, field)?.ok_or(ValidationError::MissingField { field })
+}
+
+/// Absent or `null`: `None`.
+pub fn optional_string(
+    body: &Map<String, Value>,
+    field: &'static str,
+) -> Result<Option<String>, ValidationError> {
+    match body.get(field) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(s)) => Ok(Some(s.clone())),
+        Some(_) => Err(ValidationError::NotAString { field }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn obj(v: Value) -> Map<String, Value> {
+        v.as_object().unwrap().clone()
+    }
+
+    #[test]
+    fn lists() {
+        assert_eq!(
+            string_list(&json!(["a", "b"]), "f"),
+            Ok(vec!["a".into(), "b".into()])
+        );
+        assert_eq!(
+            string_list(&json!("a"), "f"),
+            Err(ValidationError::NotAList { field: "f" })
+        );
+        assert_eq!(
+            string_list(&json!(null), "f"),
+            Err(ValidationError::NotAList { field: "f" })
+        );
+        assert_eq!(
+            string_list(&json!([1]), "f"),
+            Err(ValidationError::NotAString { field: "f" })
+        );
+        assert_eq!(
+            required_string_list(&obj(json!({})), "f"),
+            Err(ValidationError::MissingField { field: "f" })
+        );
+    }
+
+    #[test]
+    fn strings() {
+        let body = obj(json!({"s": "x", "n": null, "i": 1}));
+        assert_eq!(required_string(&body, "s"), Ok("x".into()));
+        assert_eq!(
+            required_string(&body, "n"),
+            Err(ValidationError::MissingField { field: "n" })
+        );
+        assert_eq!(
+            required_string(&body, "i"),
+            Err(ValidationError::NotAString { field: "i" })
+        );
+        assert_eq!(optional_string(&body, "absent"), Ok(None));
+        assert_eq!(optional_string(&body, "n"), Ok(None));
+    }
+}
