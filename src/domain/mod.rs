@@ -2,6 +2,9 @@
 
 pub mod allow_list;
 pub mod audit;
+pub mod audit_query;
+pub mod audit_report;
+pub mod audit_verify;
 pub mod client;
 pub mod features;
 pub mod ids;

@@ -2,6 +2,7 @@
 //! into its own envelope; no rule lives here.
 
 pub mod config;
+pub mod mutating;
 pub mod ops;
 pub mod request;
 

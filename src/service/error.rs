@@ -42,6 +42,12 @@ pub enum ServiceError {
     Unavailable,
     #[error("Unexpected internal error.")]
     Internal(String),
+    /// A bad audit query or retention value (`GET /config/{appId}/audit`, the audit CLI).
+    #[error("{0}")]
+    AuditInput(#[from] crate::domain::audit_query::AuditInputError),
+    /// Pruning found the chain damaged where it must cut it; `latchkey audit verify` says more.
+    #[error("The audit log is damaged at event {seq}; run `latchkey audit verify` before pruning.")]
+    AuditChainDamaged { seq: i64 },
 }
 
 

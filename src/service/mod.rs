@@ -3,6 +3,7 @@
 //! and only these.
 
 mod apps;
+mod audit;
 mod auth;
 mod clients;
 mod error;
@@ -13,6 +14,7 @@ use std::sync::Arc;
 use sqlx::PgPool;
 
 pub use apps::{AppSummary, NewApp};
+pub use audit::{AuditPage, AuditStream, PruneOutcome};
 pub use auth::AuthError;
 pub use clients::{ClientChange, ClientDraft, ClientView, CreatedClient};
 pub use error::ServiceError;

@@ -46,6 +46,8 @@ pub fn status_of(e: &ServiceError) -> StatusCode {
         Unauthenticated => StatusCode::UNAUTHORIZED,
         Unavailable => StatusCode::SERVICE_UNAVAILABLE,
         Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        AuditInput(_) => StatusCode::BAD_REQUEST,
+        AuditChainDamaged { .. } => StatusCode::INTERNAL_SERVER_ERROR,
     }
 }
 

@@ -1,6 +1,7 @@
 //! The JSON Configuration API (`/config/{appId}/…`) and the operator's `/apps` routes.
 
 mod apps;
+mod audit;
 mod clients;
 mod error;
 mod extract;
@@ -41,6 +42,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             .route(web::put().to(clients::rotate_secret))
             .default_service(web::to(method_not_allowed)),
     );
+    audit::routes(cfg);
 }
 
 pub async fn method_not_allowed() -> HttpResponse {
