@@ -2,6 +2,11 @@
 
 mod helpers;
 
+mod audit_completeness;
+mod audit_query;
+mod audit_util;
+mod audit_verify;
+
 mod config_apps;
 mod config_clients;
 mod config_rules;

@@ -1,0 +1,236 @@
+//! Completeness of the audit log: every route that changes state writes exactly its audit
+//! event(s), in the request's transaction (same request id), and no state-changing route the
+//! server answers is missing from `latchkey::http::mutating::MUTATING_ROUTES`.
+//!
+//! To cover a new route: add it to MUTATING_ROUTES and a `Case` below (a request that succeeds,
+//! and the actions it must write). A read-only route that answers POST (an RPC read of the
+//! Registration API) goes in `READ_ONLY_ROUTES` instead.
+
+use std::collections::BTreeSet;
+
+use latchkey::http::mutating::MUTATING_ROUTES;
+use reqwest::Method;
+use serde_json::{json, Value};
+
+use crate::helpers::*;
+
+/// Routes that answer POST/PUT/PATCH/DELETE without changing anything.
+const READ_ONLY_ROUTES: &[(&str, &str)] = &[];
+
+/// The ids a case's path and body may use: `client_id` is a fresh client with
+/// `direct_access`, made for this case alone.
+struct Ids {
+    app_id: String,
+    client_id: String,
+}
+
+#[allow(dead_code)] // Form: for the Registration API's routes
+enum Body {
+    Empty,
+    Json(Value),
+    Form(Vec<(&'static str, String)>),
+}
+
+struct Case {
+    method: &'static str,
+    template: &'static str,
+    /// `true`: call as the operator; otherwise as the application's owner.
+    operator: bool,
+    body: fn(&Ids) -> Body,
+    /// Actions of the events the call must write, in order.
+    actions: &'static [&'static str],
+}
+
+fn cases() -> Vec<Case> {
+    vec![
+        Case {
+            method: "POST",
+            template: "/apps",
+            operator: true,
+            body: |_| Body::Json(json!({"name": "another app"})),
+            // The application and its first owner client: two changes, two events.
+            actions: &["app.create", "client.create"],
+        },
+        Case {
+            method: "POST",
+            template: "/config/{app_id}/clients",
+            operator: false,
+            body: |_| Body::Json(json!({"name": "new client", "features": ["direct_read_access"]})),
+            actions: &["client.create"],
+        },
+        Case {
+            method: "PUT",
+            template: "/config/{app_id}/clients/{client_id}",
+            operator: false,
+            body: |_| Body::Json(json!({"name": "renamed", "features": ["access_issuer"], "ipWhitelist": ["10.0.0.0/8"]})),
+            actions: &["client.update"],
+        },
+        Case {
+            method: "DELETE",
+            template: "/config/{app_id}/clients/{client_id}",
+            operator: false,
+            body: |_| Body::Empty,
+            actions: &["client.delete"],
+        },
+        Case {
+            method: "PUT",
+            template: "/config/{app_id}/clients/{client_id}/secret",
+            operator: false,
+            body: |_| Body::Json(json!({"hoursToLive": 0})),
+            actions: &["client.secret_rotate"],
+        },
+    ]
+}
+
+fn fill(template: &str, ids: &Ids) -> String {
+    template
+        .replace("{app_id}", &ids.app_id)
+        .replace("{client_id}", &ids.client_id)
+}
+
+#[tokio::test]
+async fn the_case_table_and_the_route_list_agree() {
+    let listed: BTreeSet<_> = MUTATING_ROUTES.iter().copied().collect();
+    let covered: BTreeSet<_> = cases().iter().map(|c| (c.method, c.template)).collect();
+    assert_eq!(listed.len(), MUTATING_ROUTES.len(), "duplicates in MUTATING_ROUTES");
+    assert_eq!(listed, covered, "every mutating route needs exactly one Case, and every Case a MUTATING_ROUTES entry");
+}
+
+#[tokio::test]
+async fn every_mutating_route_writes_exactly_its_events_in_its_transaction() {
+    let app = spawn_app().await;
+    let owner = app.create_app("shop").await;
+    for case in cases() {
+        let (client_id, _, _) = app
+            .create_client(&owner, json!({"name": format!("target of {} {}", case.method, case.template), "features": ["direct_access"]}))
+            .await;
+        let ids = Ids { app_id: owner.app_id.clone(), client_id };
+        let before: i64 = sqlx::query_scalar("SELECT count(*) FROM audit_events")
+            .fetch_one(&app.pool)
+            .await
+            .unwrap();
+        let path = fill(case.template, &ids);
+        let method = Method::from_bytes(case.method.as_bytes()).unwrap();
+        let mut req = if case.operator {
+            app.as_operator(method, &path)
+        } else {
+            app.as_owner(&owner, method, &path)
+        };
+        req = match (case.body)(&ids) {
+            Body::Empty => req,
+            Body::Json(v) => req.json(&v),
+            Body::Form(f) => req.form(&f),
+        };
+        let res = req.send().await.unwrap();
+        let request_id = res.headers()["x-request-id"].to_str().unwrap().to_owned();
+        let (status, body) = status_json(res).await;
+        assert!((200..300).contains(&status), "{} {path}: {status} {body}", case.method);
+
+        let new: Vec<String> = sqlx::query_scalar(
+            "SELECT action FROM audit_events WHERE request_id = $1 ORDER BY app_id, seq",
+        )
+        .bind(&request_id)
+        .fetch_all(&app.pool)
+        .await
+        .unwrap();
+        let total: i64 = sqlx::query_scalar("SELECT count(*) FROM audit_events")
+            .fetch_one(&app.pool)
+            .await
+            .unwrap();
+        assert_eq!(total - before, case.actions.len() as i64, "{} {}: events written", case.method, case.template);
+        let actions: Vec<&str> = new.iter().map(String::as_str).collect();
+        assert_eq!(actions, case.actions, "{} {}: the request's events", case.method, case.template);
+    }
+}
+
+/// Route templates declared in the server's source (`resource("…")`, `route("…"`, `scope("…")`).
+fn declared_templates() -> BTreeSet<String> {
+    fn walk(dir: &std::path::Path, out: &mut BTreeSet<String>) {
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                walk(&path, out);
+            } else if path.extension().is_some_and(|e| e == "rs") {
+                let text = std::fs::read_to_string(&path).unwrap();
+                for marker in ["resource(\"", "route(\"", "scope(\""] {
+                    for (i, _) in text.match_indices(marker) {
+                        let rest = &text[i + marker.len()..];
+                        let literal = &rest[..rest.find('"').unwrap()];
+                        if literal.starts_with('/') {
+                            out.insert(literal.to_owned());
+                        }
+                    }
+                }
+            }
+        }
+    }
+    let mut out = BTreeSet::new();
+    walk(&std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src/http"), &mut out);
+    out
+}
+
+#[tokio::test]
+async fn no_state_changing_route_is_left_out_of_the_list() {
+    let app = spawn_app().await;
+    let owner = app.create_app("shop").await;
+    // Ids that exist in shape only, so probing changes nothing.
+    let ids = Ids { app_id: owner.app_id.clone(), client_id: "z".repeat(32) };
+    let templates = declared_templates();
+    assert!(templates.contains("/config/{app_id}/clients/{client_id}"), "the scan finds routes: {templates:?}");
+    let mut unlisted = Vec::new();
+    let mut unserved = Vec::new();
+    for template in &templates {
+        let mut path = fill(template, &ids);
+        // Other parameters get a placeholder: whether the route answers is all that matters.
+        while let (Some(a), Some(b)) = (path.find('{'), path.find('}')) {
+            path.replace_range(a..=b, "x");
+        }
+        let mut served_any = false;
+        for method in ["GET", "POST", "PUT", "PATCH", "DELETE"] {
+            let res = app
+                .as_operator(Method::from_bytes(method.as_bytes()).unwrap(), &path)
+                .send()
+                .await
+                .unwrap();
+            let (status, body) = status_json(res).await;
+            // 405: the path exists without this method; 404 "Not found.": no route at all.
+            let served = status != 405 && !(status == 404 && body == errors("Not found."));
+            served_any |= served;
+            let key = (method, template.as_str());
+            if served
+                && method != "GET"
+                && !MUTATING_ROUTES.contains(&key)
+                && !READ_ONLY_ROUTES.contains(&key)
+            {
+                unlisted.push(format!("{method} {template} (answered {status})"));
+            }
+        }
+        if !served_any {
+            unserved.push(template.clone());
+        }
+    }
+    assert!(unlisted.is_empty(), "state-changing routes missing from MUTATING_ROUTES (or READ_ONLY_ROUTES): {unlisted:#?}");
+    assert!(unserved.is_empty(), "templates the server does not answer at that path (inside a scope?); teach this test their full path: {unserved:#?}");
+    for (method, template) in MUTATING_ROUTES {
+        assert!(templates.contains(*template), "{method} {template} is listed but not declared in src/http");
+    }
+}
+
+#[tokio::test]
+async fn refused_changes_write_no_event() {
+    let app = spawn_app().await;
+    let owner = app.create_app("shop").await;
+    let (id, _, _) = app.create_client(&owner, json!({"name": "x"})).await;
+    let before = app.audit_rows(&owner.app_id).await.len();
+    let path = format!("/config/{}/clients/{id}", owner.app_id);
+    for (method, body) in [
+        (Method::PUT, json!({"name": "x", "features": ["bogus"]})),
+        (Method::PUT, json!({"name": "x", "features": ["metadata"]})),
+        (Method::POST, json!({"name": "x"})),
+    ] {
+        let path = if method == Method::POST { format!("/config/{}/clients", owner.app_id) } else { path.clone() };
+        let (status, _) = status_json(app.as_owner(&owner, method, &path).json(&body).send().await.unwrap()).await;
+        assert!(status >= 400);
+    }
+    assert_eq!(app.audit_rows(&owner.app_id).await.len(), before);
+}
