@@ -3,7 +3,9 @@
 mod helpers;
 
 mod audit_completeness;
+mod audit_export;
 mod audit_query;
+mod audit_retention;
 mod audit_util;
 mod audit_verify;
 
