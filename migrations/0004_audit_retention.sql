@@ -27,19 +27,34 @@ CREATE INDEX audit_events_actor_idx ON audit_events (app_id, actor, seq);
 CREATE INDEX audit_events_action_idx ON audit_events (app_id, action, seq);
 
 -- `feature=F`: events that added or removed F, i.e. F is in the symmetric difference of
--- features_before and features_after. Keys are "<app_id> <feature>" so the index lookup stays
--- inside one application.
+-- features_before and features_after. Stored once per event (a generated column), because
+-- computing it per row while walking the log costs tens of microseconds a row; keys are
+-- "<app_id> <feature>" so a lookup in the GIN index stays inside one application.
 CREATE FUNCTION audit_feature_keys(p_app_id text, p_before text[], p_after text[])
-RETURNS text[] LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
-    SELECT coalesce(array_agg(p_app_id || ' ' || d.f ORDER BY d.f), '{}')
-    FROM (
-        (SELECT unnest(coalesce(p_after, '{}')) EXCEPT SELECT unnest(coalesce(p_before, '{}')))
-        UNION
-        (SELECT unnest(coalesce(p_before, '{}')) EXCEPT SELECT unnest(coalesce(p_after, '{}')))
-    ) AS d(f)
+RETURNS text[] LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE AS $$
+DECLARE
+    f text;
+    keys text[] := '{}';
+BEGIN
+    FOREACH f IN ARRAY coalesce(p_after, '{}') LOOP
+        IF f <> ALL (coalesce(p_before, '{}')) THEN
+            keys := keys || (p_app_id || ' ' || f);
+        END IF;
+    END LOOP;
+    FOREACH f IN ARRAY coalesce(p_before, '{}') LOOP
+        IF f <> ALL (coalesce(p_after, '{}')) THEN
+            keys := keys || (p_app_id || ' ' || f);
+        END IF;
+    END LOOP;
+    RETURN keys;
+END;
 $$;
-CREATE INDEX audit_events_feature_idx ON audit_events
-    USING gin (audit_feature_keys(app_id, features_before, features_after));
+ALTER TABLE audit_events ADD COLUMN feature_keys text[]
+    GENERATED ALWAYS AS (audit_feature_keys(app_id, features_before, features_after)) STORED;
+-- fastupdate off: each insert goes straight into the index (one per change, cheap), instead of a
+-- pending list that every feature query would have to scan until the next vacuum.
+CREATE INDEX audit_events_feature_idx ON audit_events USING gin (feature_keys)
+    WITH (fastupdate = off);
 
 -- Append-only, with one controlled exception: `latchkey audit prune` deletes the expired prefix
 -- of one chain after appending a checkpoint event that records the hash of that prefix. It

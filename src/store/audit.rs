@@ -146,10 +146,12 @@ pub async fn list(
 
 /// A filtered, ordered read of one application's events (keyset by `seq`).
 ///
-/// Each filter uses an index that is already in `seq` order (`client`, `actor`, `action`) or a
-/// GIN index (`feature`); `since`/`until` become `seq` bounds through the time index (valid
-/// because `occurred_at` never decreases along `seq`), and stay as conditions too, so the
-/// result is exact whatever plan PostgreSQL picks.
+/// Each filter uses an index that is already in `seq` order (`client`, `actor`, `action`) or the
+/// GIN index on the stored feature delta (`feature`); `since`/`until` become `seq` bounds through
+/// the time index (valid because `occurred_at` never decreases along `seq`), and stay as
+/// conditions too, so the result is exact whatever plan PostgreSQL picks. Queries are planned
+/// for their actual values on every call (no cached generic plan): whether a feature is rare or
+/// common decides between the GIN index and a walk down the log.
 pub struct EventQuery {
     qb: QueryBuilder<'static, Postgres>,
 }
@@ -175,8 +177,7 @@ impl EventQuery {
             qb.push(" AND action = ").push_bind(a.clone());
         }
         if let Some(f) = &filter.feature {
-            // Must be the indexed expression, word for word.
-            qb.push(" AND audit_feature_keys(app_id, features_before, features_after) @> ARRAY[")
+            qb.push(" AND feature_keys @> ARRAY[")
                 .push_bind(format!("{app_id} {f}"))
                 .push("]::text[]");
         }
@@ -211,7 +212,12 @@ impl EventQuery {
     }
 
     pub async fn fetch_all(&mut self, db: impl PgExecutor<'_>) -> StoreResult<Vec<AuditRow>> {
-        Ok(self.qb.build_query_as::<AuditRow>().fetch_all(db).await?)
+        Ok(self
+            .qb
+            .build_query_as::<AuditRow>()
+            .persistent(false)
+            .fetch_all(db)
+            .await?)
     }
 
     /// Rows as PostgreSQL sends them: constant memory however many match.
@@ -221,6 +227,7 @@ impl EventQuery {
     ) -> BoxStream<'e, StoreResult<AuditRow>> {
         self.qb
             .build_query_as::<AuditRow>()
+            .persistent(false)
             .fetch(db)
             .map(|r| r.map_err(Into::into))
             .boxed()
@@ -281,7 +288,7 @@ pub async fn permission_events(
            AND occurred_at >= $2 AND occurred_at < $3
            AND features_before IS NOT NULL AND features_after IS NOT NULL
            AND (action IN ('client.create', 'client.delete')
-                OR cardinality(audit_feature_keys(app_id, features_before, features_after)) > 0)
+                OR cardinality(feature_keys) > 0)
          ORDER BY target_client_id, seq"
     ))
     .bind(app_id)
