@@ -26,35 +26,57 @@ CREATE INDEX audit_events_time_idx ON audit_events (app_id, occurred_at, seq);
 CREATE INDEX audit_events_actor_idx ON audit_events (app_id, actor, seq);
 CREATE INDEX audit_events_action_idx ON audit_events (app_id, action, seq);
 
--- `feature=F`: events that added or removed F, i.e. F is in the symmetric difference of
--- features_before and features_after. Stored once per event (a generated column), because
--- computing it per row while walking the log costs tens of microseconds a row; keys are
--- "<app_id> <feature>" so a lookup in the GIN index stays inside one application.
-CREATE FUNCTION audit_feature_keys(p_app_id text, p_before text[], p_after text[])
-RETURNS text[] LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE AS $$
+-- `feature=F`: events that added or removed F (F is in features_before xor features_after). One
+-- row per (event, changed feature), written by a trigger when the event is inserted. A btree in
+-- (app_id, feature, seq) order serves rare and frequent features alike: walked in seq order it
+-- yields a page of a frequent feature at once, and a rare one is a handful of rows. (A GIN index
+-- over arrays cannot be walked in seq order, and the planner, misjudging rarity, would walk the
+-- whole log instead.) Rows go with their event: pruning cascades here.
+CREATE TABLE audit_feature_changes (
+    app_id  text   NOT NULL,
+    feature text   NOT NULL,
+    seq     bigint NOT NULL,
+    CONSTRAINT audit_feature_changes_pkey PRIMARY KEY (app_id, feature, seq),
+    CONSTRAINT audit_feature_changes_event_fkey FOREIGN KEY (app_id, seq)
+        REFERENCES audit_events (app_id, seq) ON DELETE CASCADE
+);
+
+CREATE FUNCTION audit_events_index_features() RETURNS trigger LANGUAGE plpgsql AS $$
 DECLARE
     f text;
-    keys text[] := '{}';
 BEGIN
-    FOREACH f IN ARRAY coalesce(p_after, '{}') LOOP
-        IF f <> ALL (coalesce(p_before, '{}')) THEN
-            keys := keys || (p_app_id || ' ' || f);
+    IF NEW.features_before IS NOT DISTINCT FROM NEW.features_after THEN
+        RETURN NULL;
+    END IF;
+    FOREACH f IN ARRAY coalesce(NEW.features_after, '{}') LOOP
+        IF f <> ALL (coalesce(NEW.features_before, '{}')) THEN
+            INSERT INTO audit_feature_changes (app_id, feature, seq) VALUES (NEW.app_id, f, NEW.seq)
+                ON CONFLICT DO NOTHING;
         END IF;
     END LOOP;
-    FOREACH f IN ARRAY coalesce(p_before, '{}') LOOP
-        IF f <> ALL (coalesce(p_after, '{}')) THEN
-            keys := keys || (p_app_id || ' ' || f);
+    FOREACH f IN ARRAY coalesce(NEW.features_before, '{}') LOOP
+        IF f <> ALL (coalesce(NEW.features_after, '{}')) THEN
+            INSERT INTO audit_feature_changes (app_id, feature, seq) VALUES (NEW.app_id, f, NEW.seq)
+                ON CONFLICT DO NOTHING;
         END IF;
     END LOOP;
-    RETURN keys;
+    RETURN NULL;
 END;
 $$;
-ALTER TABLE audit_events ADD COLUMN feature_keys text[]
-    GENERATED ALWAYS AS (audit_feature_keys(app_id, features_before, features_after)) STORED;
--- fastupdate off: each insert goes straight into the index (one per change, cheap), instead of a
--- pending list that every feature query would have to scan until the next vacuum.
-CREATE INDEX audit_events_feature_idx ON audit_events USING gin (feature_keys)
-    WITH (fastupdate = off);
+
+CREATE TRIGGER audit_events_feature_changes
+    AFTER INSERT ON audit_events
+    FOR EACH ROW EXECUTE FUNCTION audit_events_index_features();
+
+-- The events already written.
+INSERT INTO audit_feature_changes (app_id, feature, seq)
+SELECT e.app_id, d.f, e.seq
+FROM audit_events e,
+     LATERAL (
+        (SELECT unnest(coalesce(e.features_after, '{}')) EXCEPT SELECT unnest(coalesce(e.features_before, '{}')))
+        UNION
+        (SELECT unnest(coalesce(e.features_before, '{}')) EXCEPT SELECT unnest(coalesce(e.features_after, '{}')))
+     ) AS d(f);
 
 -- Append-only, with one controlled exception: `latchkey audit prune` deletes the expired prefix
 -- of one chain after appending a checkpoint event that records the hash of that prefix. It
@@ -72,7 +94,17 @@ BEGIN
        AND OLD.seq <= split_part(allowed, ':', 2)::bigint THEN
         RETURN OLD;
     END IF;
-    RAISE EXCEPTION 'audit_events is append-only (% refused)', TG_OP
+    RAISE EXCEPTION '% is append-only (% refused)', TG_TABLE_NAME, TG_OP
         USING ERRCODE = 'insufficient_privilege';
 END;
 $$;
+
+-- The feature index of the log is as append-only as the log (a deleted row would hide its event
+-- from `feature=` queries); pruning's cascade passes the same way.
+CREATE TRIGGER audit_feature_changes_append_only
+    BEFORE UPDATE OR DELETE ON audit_feature_changes
+    FOR EACH ROW EXECUTE FUNCTION audit_events_reject_change();
+
+CREATE TRIGGER audit_feature_changes_no_truncate
+    BEFORE TRUNCATE ON audit_feature_changes
+    FOR EACH STATEMENT EXECUTE FUNCTION audit_events_reject_change();

@@ -126,6 +126,10 @@ impl AuditRow {
 
 const COLUMNS: &str = "app_id, seq, event_id, occurred_at, actor, host(actor_ip) AS actor_ip,
     request_id, action, target_client_id, features_before, features_after, changes, prev_hash, hash";
+/// The same, from `audit_events e`.
+const E_COLUMNS: &str = "e.app_id, e.seq, e.event_id, e.occurred_at, e.actor,
+    host(e.actor_ip) AS actor_ip, e.request_id, e.action, e.target_client_id, e.features_before,
+    e.features_after, e.changes, e.prev_hash, e.hash";
 
 /// Events of an application in chain order, from `after_seq` (exclusive), at most `limit`.
 pub async fn list(
@@ -146,12 +150,12 @@ pub async fn list(
 
 /// A filtered, ordered read of one application's events (keyset by `seq`).
 ///
-/// Each filter uses an index that is already in `seq` order (`client`, `actor`, `action`) or the
-/// GIN index on the stored feature delta (`feature`); `since`/`until` become `seq` bounds through
+/// Each filter uses an index that is already in `seq` order (`client`, `actor`, `action`, and
+/// `feature` through `audit_feature_changes`); `since`/`until` become `seq` bounds through
 /// the time index (valid because `occurred_at` never decreases along `seq`), and stay as
 /// conditions too, so the result is exact whatever plan PostgreSQL picks. Queries are planned
-/// for their actual values on every call (no cached generic plan): whether a feature is rare or
-/// common decides between the GIN index and a walk down the log.
+/// for their actual values on every call (no cached generic plan): how selective each value is
+/// decides which index to walk.
 pub struct EventQuery {
     qb: QueryBuilder<'static, Postgres>,
 }
@@ -165,41 +169,41 @@ impl EventQuery {
         after: Option<i64>,
         limit: Option<i64>,
     ) -> Self {
-        let mut qb = QueryBuilder::new(format!("SELECT {COLUMNS} FROM audit_events WHERE app_id = "));
-        qb.push_bind(app_id.to_owned());
+        let mut qb = QueryBuilder::new(format!("SELECT {E_COLUMNS} FROM audit_events e"));
+        if let Some(f) = &filter.feature {
+            // One row per event that changed the feature, walked (or looked up) by its btree.
+            qb.push(" JOIN audit_feature_changes f ON f.app_id = e.app_id AND f.seq = e.seq AND f.feature = ")
+                .push_bind(f.clone());
+        }
+        qb.push(" WHERE e.app_id = ").push_bind(app_id.to_owned());
         if let Some(c) = &filter.client {
-            qb.push(" AND target_client_id = ").push_bind(c.clone());
+            qb.push(" AND e.target_client_id = ").push_bind(c.clone());
         }
         if let Some(a) = &filter.actor {
-            qb.push(" AND actor = ").push_bind(a.clone());
+            qb.push(" AND e.actor = ").push_bind(a.clone());
         }
         if let Some(a) = &filter.action {
-            qb.push(" AND action = ").push_bind(a.clone());
-        }
-        if let Some(f) = &filter.feature {
-            qb.push(" AND feature_keys @> ARRAY[")
-                .push_bind(format!("{app_id} {f}"))
-                .push("]::text[]");
+            qb.push(" AND e.action = ").push_bind(a.clone());
         }
         if let Some(since) = filter.since {
-            qb.push(" AND occurred_at >= ").push_bind(since);
-            qb.push(" AND seq >= (SELECT b.seq FROM audit_events b WHERE b.app_id = ")
+            qb.push(" AND e.occurred_at >= ").push_bind(since);
+            qb.push(" AND e.seq >= (SELECT b.seq FROM audit_events b WHERE b.app_id = ")
                 .push_bind(app_id.to_owned())
                 .push(" AND b.occurred_at >= ")
                 .push_bind(since)
                 .push(" ORDER BY b.occurred_at, b.seq LIMIT 1)");
         }
         if let Some(until) = filter.until {
-            qb.push(" AND occurred_at < ").push_bind(until);
-            qb.push(" AND seq <= (SELECT b.seq FROM audit_events b WHERE b.app_id = ")
+            qb.push(" AND e.occurred_at < ").push_bind(until);
+            qb.push(" AND e.seq <= (SELECT b.seq FROM audit_events b WHERE b.app_id = ")
                 .push_bind(app_id.to_owned())
                 .push(" AND b.occurred_at < ")
                 .push_bind(until)
                 .push(" ORDER BY b.occurred_at DESC, b.seq DESC LIMIT 1)");
         }
         let (cmp, dir) = match order {
-            Order::NewestFirst => (" AND seq < ", " ORDER BY seq DESC"),
-            Order::OldestFirst => (" AND seq > ", " ORDER BY seq"),
+            Order::NewestFirst => (" AND e.seq < ", " ORDER BY e.seq DESC"),
+            Order::OldestFirst => (" AND e.seq > ", " ORDER BY e.seq"),
         };
         if let Some(after) = after {
             qb.push(cmp).push_bind(after);
@@ -288,7 +292,8 @@ pub async fn permission_events(
            AND occurred_at >= $2 AND occurred_at < $3
            AND features_before IS NOT NULL AND features_after IS NOT NULL
            AND (action IN ('client.create', 'client.delete')
-                OR cardinality(feature_keys) > 0)
+                OR EXISTS (SELECT 1 FROM audit_feature_changes f
+                           WHERE f.app_id = audit_events.app_id AND f.seq = audit_events.seq))
          ORDER BY target_client_id, seq"
     ))
     .bind(app_id)

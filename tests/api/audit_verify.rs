@@ -206,11 +206,16 @@ async fn the_trigger_refuses_update_delete_and_truncate() {
     for (sql, op) in [
         (format!("UPDATE audit_events SET actor = 'x' WHERE app_id = '{a}'"), "UPDATE"),
         (format!("DELETE FROM audit_events WHERE app_id = '{a}' AND seq = 1"), "DELETE"),
-        ("TRUNCATE audit_events".to_owned(), "TRUNCATE"),
+        ("TRUNCATE audit_events CASCADE".to_owned(), "TRUNCATE"),
     ] {
         let r = sqlx::query(&sql).execute(&app.pool).await;
         assert_eq!(refused(r), ("42501".into(), format!("audit_events is append-only ({op} refused)")));
     }
+    // The feature index of the log is protected the same way.
+    let r = sqlx::query(&format!("DELETE FROM audit_feature_changes WHERE app_id = '{a}'")).execute(&app.pool).await;
+    assert_eq!(refused(r), ("42501".into(), "audit_feature_changes is append-only (DELETE refused)".into()));
+    let r = sqlx::query("TRUNCATE audit_events").execute(&app.pool).await;
+    assert!(r.is_err(), "plain TRUNCATE is refused too (by the foreign key)");
     // The prune exception covers exactly the announced application and range.
     let mut tx = app.pool.begin().await.unwrap();
     sqlx::query(&format!("SELECT set_config('latchkey.audit_prune', '{a}:2', true)")).execute(&mut *tx).await.unwrap();
