@@ -95,6 +95,8 @@ page "feature never changed" "feature=metadata"
 page "one-day window" "since=$MID&until=$MID_END"
 page "window + client" "since=$MID&client=$CLIENT&order=oldest"
 page "window + feature + actor" "since=$MID&until=$MID_END&feature=access_issuer&actor=operator"
+page "client + frequent feature" "client=$CLIENT&feature=direct_access"
+page "worst case: empty intersection of two large sets" "action=client.secret_rotate&feature=direct_access"
 page "deep cursor, 1000 rows" "order=oldest&limit=1000&cursor=$DEEP"
 
 # The whole log over HTTP, and the server's peak memory after it.

@@ -164,7 +164,8 @@ async fn main() -> anyhow::Result<()> {
         .bind(time)
         .execute(&mut conn)
         .await?;
-    sqlx::query("ANALYZE audit_events").execute(&mut conn).await?;
+    // Fresh statistics, as autovacuum would gather them on a live system.
+    sqlx::query("ANALYZE").execute(&mut conn).await?;
     eprintln!(
         "seeded {total} events (head seq {seq}) in {:.1}s; a client id to filter on: {}",
         started.elapsed().as_secs_f64(),
