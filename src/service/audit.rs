@@ -6,6 +6,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::pin::Pin;
 use std::sync::{Arc, OnceLock};
 use std::task::{Context, Poll};
+use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use futures_util::{Stream, StreamExt};
@@ -17,7 +18,7 @@ use crate::domain::audit::{format_time, StoredEvent, PRUNE_ACTION};
 use crate::domain::audit_query::{parse_keep_days, AuditFilter, AuditInputError, Cursor, Order};
 use crate::domain::audit_report::{client_permissions, AuditReport, ClientHistory};
 use crate::domain::audit_verify::{Anchor, ChainHead, ChainVerifier, Checkpoint, Verdict};
-use crate::store::{self, audit::EventQuery};
+use crate::store::{self, audit::EventQuery, audit::SeqBounds};
 
 /// Events per message between the database reader and the writer of a stream.
 const STREAM_BATCH: usize = 256;
@@ -26,6 +27,11 @@ const STREAM_DEPTH: usize = 4;
 /// Whole-log reads (exports, verifications) running at once per process; more wait their turn,
 /// so a burst of exports cannot take every database connection.
 const MAX_LOG_READERS: usize = 4;
+/// How long a whole-log read waits for its turn before the caller gets 503.
+const LOG_READER_WAIT: Duration = Duration::from_secs(30);
+/// A stream whose reader takes nothing for this long is abandoned (its slot and connection
+/// are freed; the response ends early, which the client sees as a broken transfer).
+const STALLED_READER: Duration = Duration::from_secs(60);
 
 fn log_readers() -> Arc<Semaphore> {
     static READERS: OnceLock<Arc<Semaphore>> = OnceLock::new();
@@ -35,10 +41,13 @@ fn log_readers() -> Arc<Semaphore> {
 }
 
 async fn log_reader_permit() -> Result<OwnedSemaphorePermit, ServiceError> {
-    log_readers()
-        .acquire_owned()
-        .await
-        .map_err(|_| ServiceError::Unavailable)
+    match tokio::time::timeout(LOG_READER_WAIT, log_readers().acquire_owned()).await {
+        Ok(Ok(permit)) => Ok(permit),
+        _ => {
+            tracing::warn!("all whole-log readers busy; refusing an audit export or verification");
+            Err(ServiceError::Unavailable)
+        }
+    }
 }
 
 /// One page of events and where the next one starts (`None` on the last page).
@@ -115,8 +124,10 @@ impl Latchkey {
         filter.check_period()?;
         self.audit_reader(ctx, app_id).await?;
         let limit = limit.clamp(1, crate::domain::audit_query::MAX_LIMIT);
-        let rows = EventQuery::new(app_id, filter, order, after, Some(i64::from(limit) + 1))
-            .fetch_all(&self.pool)
+        let mut conn = self.pool.acquire().await?;
+        let bounds = store::audit::seq_bounds(&mut conn, app_id, filter).await?;
+        let rows = EventQuery::new(app_id, filter, bounds, order, after, Some(i64::from(limit) + 1))
+            .fetch_all(&mut *conn)
             .await?;
         let more = rows.len() > limit as usize;
         let events: Vec<StoredEvent> = rows
@@ -142,12 +153,13 @@ impl Latchkey {
         filter.check_period()?;
         self.audit_reader(ctx, app_id).await?;
         let permit = log_reader_permit().await?;
+        let bounds = store::audit::seq_bounds(&mut *self.pool.acquire().await?, app_id, &filter).await?;
         let (tx, rx) = mpsc::channel(STREAM_DEPTH);
         let pool = self.pool.clone();
         let app_id = app_id.to_owned();
         tokio::spawn(async move {
             let _permit = permit;
-            let mut query = EventQuery::new(&app_id, &filter, order, None, None);
+            let mut query = EventQuery::new(&app_id, &filter, bounds, order, None, None);
             let mut rows = query.fetch(&pool);
             let mut batch = Vec::with_capacity(STREAM_BATCH);
             while let Some(row) = rows.next().await {
@@ -156,19 +168,19 @@ impl Latchkey {
                         batch.push(row.into_stored());
                         if batch.len() == STREAM_BATCH {
                             let full = std::mem::replace(&mut batch, Vec::with_capacity(STREAM_BATCH));
-                            if tx.send(Ok(full)).await.is_err() {
-                                return; // the reader went away
+                            if tx.send_timeout(Ok(full), STALLED_READER).await.is_err() {
+                                return; // the reader went away, or stopped reading
                             }
                         }
                     }
                     Err(e) => {
-                        let _ = tx.send(Err(e.into())).await;
+                        let _ = tx.send_timeout(Err(e.into()), STALLED_READER).await;
                         return;
                     }
                 }
             }
             if !batch.is_empty() {
-                let _ = tx.send(Ok(batch)).await;
+                let _ = tx.send_timeout(Ok(batch), STALLED_READER).await;
             }
         });
         Ok(AuditStream { rx })
@@ -197,7 +209,14 @@ impl Latchkey {
             .filter_map(|r| Checkpoint::from_event(&r.event()))
             .collect();
         let mut verifier = ChainVerifier::new(checkpoints, anchors);
-        let mut query = EventQuery::new(app_id, &AuditFilter::default(), Order::OldestFirst, None, None);
+        let mut query = EventQuery::new(
+            app_id,
+            &AuditFilter::default(),
+            SeqBounds::ALL,
+            Order::OldestFirst,
+            None,
+            None,
+        );
         {
             let mut rows = query.fetch(&mut *tx);
             while let Some(row) = rows.next().await {

@@ -148,12 +148,65 @@ pub async fn list(
     .await?)
 }
 
+/// The `seq` range a time filter covers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SeqBounds {
+    /// No event is inside the time range.
+    Nothing,
+    Range { from: Option<i64>, to: Option<i64> },
+}
+
+impl SeqBounds {
+    pub const ALL: SeqBounds = SeqBounds::Range { from: None, to: None };
+}
+
+/// Turns `since`/`until` into the `seq` range holding them, through the time index (two index
+/// probes). Exact because `occurred_at` never decreases along `seq`. Passed to the main query as
+/// values, so PostgreSQL plans a range walk of the log, whatever the width of the window.
+pub async fn seq_bounds(
+    conn: &mut PgConnection,
+    app_id: &str,
+    filter: &AuditFilter,
+) -> StoreResult<SeqBounds> {
+    let from = match filter.since {
+        None => None,
+        Some(since) => match sqlx::query_scalar::<_, i64>(
+            "SELECT seq FROM audit_events WHERE app_id = $1 AND occurred_at >= $2
+             ORDER BY occurred_at, seq LIMIT 1",
+        )
+        .bind(app_id)
+        .bind(since)
+        .fetch_optional(&mut *conn)
+        .await?
+        {
+            None => return Ok(SeqBounds::Nothing),
+            some => some,
+        },
+    };
+    let to = match filter.until {
+        None => None,
+        Some(until) => match sqlx::query_scalar::<_, i64>(
+            "SELECT seq FROM audit_events WHERE app_id = $1 AND occurred_at < $2
+             ORDER BY occurred_at DESC, seq DESC LIMIT 1",
+        )
+        .bind(app_id)
+        .bind(until)
+        .fetch_optional(&mut *conn)
+        .await?
+        {
+            None => return Ok(SeqBounds::Nothing),
+            some => some,
+        },
+    };
+    Ok(SeqBounds::Range { from, to })
+}
+
 /// A filtered, ordered read of one application's events (keyset by `seq`).
 ///
 /// Each filter uses an index that is already in `seq` order (`client`, `actor`, `action`, and
-/// `feature` through `audit_feature_changes`); `since`/`until` become `seq` bounds through
-/// the time index (valid because `occurred_at` never decreases along `seq`), and stay as
-/// conditions too, so the result is exact whatever plan PostgreSQL picks. Queries are planned
+/// `feature` through `audit_feature_changes`); `since`/`until` arrive as `seq` bounds (see
+/// [`seq_bounds`]) and stay as conditions too, so the result is exact whatever plan PostgreSQL
+/// picks. Queries are planned
 /// for their actual values on every call (no cached generic plan): how selective each value is
 /// decides which index to walk.
 pub struct EventQuery {
@@ -161,10 +214,12 @@ pub struct EventQuery {
 }
 
 impl EventQuery {
-    /// `after`: continue after this seq in the walking order. `limit`: `None` for every event.
+    /// `bounds`: from [`seq_bounds`] for the same filter. `after`: continue after this seq in the
+    /// walking order. `limit`: `None` for every event.
     pub fn new(
         app_id: &str,
         filter: &AuditFilter,
+        bounds: SeqBounds,
         order: Order,
         after: Option<i64>,
         limit: Option<i64>,
@@ -187,19 +242,22 @@ impl EventQuery {
         }
         if let Some(since) = filter.since {
             qb.push(" AND e.occurred_at >= ").push_bind(since);
-            qb.push(" AND e.seq >= (SELECT b.seq FROM audit_events b WHERE b.app_id = ")
-                .push_bind(app_id.to_owned())
-                .push(" AND b.occurred_at >= ")
-                .push_bind(since)
-                .push(" ORDER BY b.occurred_at, b.seq LIMIT 1)");
         }
         if let Some(until) = filter.until {
             qb.push(" AND e.occurred_at < ").push_bind(until);
-            qb.push(" AND e.seq <= (SELECT b.seq FROM audit_events b WHERE b.app_id = ")
-                .push_bind(app_id.to_owned())
-                .push(" AND b.occurred_at < ")
-                .push_bind(until)
-                .push(" ORDER BY b.occurred_at DESC, b.seq DESC LIMIT 1)");
+        }
+        match bounds {
+            SeqBounds::Nothing => {
+                qb.push(" AND false");
+            }
+            SeqBounds::Range { from, to } => {
+                if let Some(from) = from {
+                    qb.push(" AND e.seq >= ").push_bind(from);
+                }
+                if let Some(to) = to {
+                    qb.push(" AND e.seq <= ").push_bind(to);
+                }
+            }
         }
         let (cmp, dir) = match order {
             Order::NewestFirst => (" AND e.seq < ", " ORDER BY e.seq DESC"),

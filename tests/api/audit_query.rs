@@ -174,6 +174,10 @@ async fn pagination_neither_skips_nor_repeats_while_events_arrive() {
     assert_eq!(made, 40);
     let all = all_pages(&app, &owner, &format!("{base}?order=oldest&limit=1000")).await;
     assert_eq!(all, (1..=62).collect::<Vec<_>>(), "2 + 20 + 40 events");
+    // Concurrent writers or not, time never goes backwards along seq.
+    let times: Vec<String> = app.audit_rows(&owner.app_id).await.iter().map(|r| r["occurred_at"].as_str().unwrap().to_owned()).collect();
+    let parsed: Vec<chrono::DateTime<chrono::FixedOffset>> = times.iter().map(|t| chrono::DateTime::parse_from_rfc3339(t).unwrap()).collect();
+    assert!(parsed.windows(2).all(|w| w[0] <= w[1]), "{times:?}");
 }
 
 #[tokio::test]
