@@ -69,6 +69,7 @@ BASE="http://127.0.0.1:$PORT/config/$APP/audit"
 # A one-day window in the middle of the history.
 MID=$(psql -tA "$DATABASE_URL" -c "SELECT to_char(occurred_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"') FROM audit_events WHERE app_id = '$APP' AND seq = $((TOTAL / 2))")
 MID_END=$(psql -tA "$DATABASE_URL" -c "SELECT to_char((timestamptz '$MID' + interval '1 day') AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')")
+MONTH_END=$(psql -tA "$DATABASE_URL" -c "SELECT to_char((timestamptz '$MID' + interval '31 days') AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')")
 DEEP=$(curl -sf -u "$AUTH" "$BASE?order=oldest&limit=1000&since=$MID" | jq -r '.next | capture("cursor=(?<c>.*)").c')
 
 declare -a PAGES
@@ -93,6 +94,7 @@ page "feature (frequent)" "feature=direct_access"
 page "feature (rare)" "feature=owner"
 page "feature never changed" "feature=metadata"
 page "one-day window" "since=$MID&until=$MID_END"
+page "31-day window" "since=$MID&until=$MONTH_END"
 page "window + client" "since=$MID&client=$CLIENT&order=oldest"
 page "window + feature + actor" "since=$MID&until=$MID_END&feature=access_issuer&actor=operator"
 page "client + frequent feature" "client=$CLIENT&feature=direct_access"
