@@ -3,14 +3,18 @@
 use clap::{Parser, Subcommand};
 
 use latchkey::cli::audit::AuditCommand;
+use latchkey::embedded_pg::EmbeddedPostgres;
 use latchkey::http::config::app_json;
 use latchkey::service::{NewApp, RequestContext};
-use latchkey::embedded_pg::EmbeddedPostgres;
 use latchkey::settings::Settings;
 use latchkey::startup::{self, Application};
 
 #[derive(Parser)]
-#[command(name = "latchkey", version, about = "API clients and their permissions, self-hosted")]
+#[command(
+    name = "latchkey",
+    version,
+    about = "API clients and their permissions, self-hosted"
+)]
 struct Cli {
     #[command(flatten)]
     settings: Settings,

@@ -114,7 +114,10 @@ mod tests {
     #[test]
     fn proxies_accept_blocks_and_addresses() {
         assert_eq!(parse_proxy("10.0.0.0/8").unwrap().to_string(), "10.0.0.0/8");
-        assert_eq!(parse_proxy(" 127.0.0.1 ").unwrap().to_string(), "127.0.0.1/32");
+        assert_eq!(
+            parse_proxy(" 127.0.0.1 ").unwrap().to_string(),
+            "127.0.0.1/32"
+        );
         assert!(parse_proxy("nope").is_err());
     }
 }

@@ -46,7 +46,10 @@ fn copy_array(out: &mut String, items: &Option<Vec<String>>) {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args: Vec<String> = std::env::args().collect();
-    let app_id = args.get(1).expect("usage: audit_bench_seed <app_id> <events> [clients]").clone();
+    let app_id = args
+        .get(1)
+        .expect("usage: audit_bench_seed <app_id> <events> [clients]")
+        .clone();
     let total: i64 = args.get(2).map_or(Ok(1_000_000), |s| s.parse())?;
     let n_clients: usize = args.get(3).map_or(Ok(1000), |s| s.parse())?;
     let url = std::env::var("DATABASE_URL")?;
@@ -62,7 +65,9 @@ async fn main() -> anyhow::Result<()> {
 
     let started = Instant::now();
     let mut rng = StdRng::seed_from_u64(42);
-    let clients: Vec<String> = (0..n_clients).map(|_| latchkey::domain::ids::new_client_id()).collect();
+    let clients: Vec<String> = (0..n_clients)
+        .map(|_| latchkey::domain::ids::new_client_id())
+        .collect();
     let mut features: Vec<Vec<String>> = vec![Vec::new(); n_clients];
     let mut names: Vec<String> = (0..n_clients).map(|i| format!("client {i}")).collect();
     let mut time = Utc::now() - Duration::seconds(30 * total + 3600);
@@ -79,12 +84,19 @@ async fn main() -> anyhow::Result<()> {
     for i in 0..total {
         seq += 1;
         time += Duration::milliseconds(rng.random_range(1..60_000));
-        let c = if (i as usize) < n_clients { i as usize } else { rng.random_range(0..n_clients) };
+        let c = if (i as usize) < n_clients {
+            i as usize
+        } else {
+            rng.random_range(0..n_clients)
+        };
         let before = features[c].clone();
         let (action, changes) = if (i as usize) < n_clients {
             let f = FEATURES[rng.random_range(0..3)].to_owned();
             features[c] = vec![f];
-            ("client.create", json!({"name": {"from": null, "to": names[c]}, "ipWhitelist": {"from": null, "to": ["0.0.0.0/0"]}}))
+            (
+                "client.create",
+                json!({"name": {"from": null, "to": names[c]}, "ipWhitelist": {"from": null, "to": ["0.0.0.0/0"]}}),
+            )
         } else {
             match rng.random_range(0..10) {
                 0..=6 => {
@@ -97,7 +109,10 @@ async fn main() -> anyhow::Result<()> {
                     }
                     ("client.update", json!({}))
                 }
-                7 | 8 => ("client.secret_rotate", json!({"secret": {"rotated": true, "oldSecretHoursToLive": 24}})),
+                7 | 8 => (
+                    "client.secret_rotate",
+                    json!({"secret": {"rotated": true, "oldSecretHoursToLive": 24}}),
+                ),
                 _ => {
                     let name = format!("client {c} v{i}");
                     let changes = json!({"name": {"from": names[c], "to": name}});
@@ -111,8 +126,17 @@ async fn main() -> anyhow::Result<()> {
             seq,
             event_id: uuid::Uuid::now_v7(),
             occurred_at: time,
-            actor: if rng.random_range(0..10) == 0 { "operator".into() } else { owner.clone() },
-            actor_ip: Some(format!("10.{}.{}.{}", rng.random_range(0..4), rng.random_range(0..256), rng.random_range(1..255))),
+            actor: if rng.random_range(0..10) == 0 {
+                "operator".into()
+            } else {
+                owner.clone()
+            },
+            actor_ip: Some(format!(
+                "10.{}.{}.{}",
+                rng.random_range(0..4),
+                rng.random_range(0..256),
+                rng.random_range(1..255)
+            )),
             request_id: latchkey::domain::ids::new_request_id(),
             action: action.into(),
             target_client_id: Some(clients[c].clone()),

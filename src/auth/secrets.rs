@@ -231,12 +231,24 @@ mod tests {
     async fn wrong_secret_unknown_client_and_other_client_fail() {
         let h = SecretHasher::new(cheap(), 2).unwrap();
         let live = vec![h.hash("right".into()).await.unwrap()];
-        assert_eq!(h.verify("c", "wrong", Some(&live)).await.unwrap(), Verification::Failed);
-        assert_eq!(h.verify("c", "right", None).await.unwrap(), Verification::Failed);
-        assert_eq!(h.verify("c", "right", Some(&[])).await.unwrap(), Verification::Failed);
+        assert_eq!(
+            h.verify("c", "wrong", Some(&live)).await.unwrap(),
+            Verification::Failed
+        );
+        assert_eq!(
+            h.verify("c", "right", None).await.unwrap(),
+            Verification::Failed
+        );
+        assert_eq!(
+            h.verify("c", "right", Some(&[])).await.unwrap(),
+            Verification::Failed
+        );
         h.verify("c", "right", Some(&live)).await.unwrap();
         // A cached proof is bound to the client id.
-        assert_eq!(h.verify("d", "right", Some(&[])).await.unwrap(), Verification::Failed);
+        assert_eq!(
+            h.verify("d", "right", Some(&[])).await.unwrap(),
+            Verification::Failed
+        );
     }
 
     #[tokio::test]
@@ -245,7 +257,10 @@ mod tests {
         let old = vec![h.hash("right".into()).await.unwrap()];
         h.verify("c", "right", Some(&old)).await.unwrap();
         let rotated = vec![h.hash("new".into()).await.unwrap()];
-        assert_eq!(h.verify("c", "right", Some(&rotated)).await.unwrap(), Verification::Failed);
+        assert_eq!(
+            h.verify("c", "right", Some(&rotated)).await.unwrap(),
+            Verification::Failed
+        );
     }
 
     #[tokio::test]
@@ -255,8 +270,14 @@ mod tests {
             h.hash("new".into()).await.unwrap(),
             h.hash("old".into()).await.unwrap(),
         ];
-        assert!(matches!(h.verify("c", "old", Some(&live)).await.unwrap(), Verification::Verified { .. }));
-        assert!(matches!(h.verify("c", "new", Some(&live)).await.unwrap(), Verification::Verified { .. }));
+        assert!(matches!(
+            h.verify("c", "old", Some(&live)).await.unwrap(),
+            Verification::Verified { .. }
+        ));
+        assert!(matches!(
+            h.verify("c", "new", Some(&live)).await.unwrap(),
+            Verification::Verified { .. }
+        ));
     }
 
     #[tokio::test]
@@ -264,7 +285,11 @@ mod tests {
         let old = SecretHasher::new(cheap(), 2).unwrap();
         let phc = old.hash("s".into()).await.unwrap();
         let new = SecretHasher::new(Params::new(128, 1, 1, Some(32)).unwrap(), 2).unwrap();
-        match new.verify("c", "s", Some(&[phc.clone()])).await.unwrap() {
+        match new
+            .verify("c", "s", Some(std::slice::from_ref(&phc)))
+            .await
+            .unwrap()
+        {
             Verification::Verified {
                 phc: matched,
                 rehashed: Some(re),

@@ -52,7 +52,10 @@ mod tests {
     #[test]
     fn untrusted_peer_is_the_source_whatever_the_header_says() {
         let t = nets(&["10.0.0.0/8"]);
-        assert_eq!(source_address(ip("1.2.3.4"), Some("9.9.9.9"), &t), ip("1.2.3.4"));
+        assert_eq!(
+            source_address(ip("1.2.3.4"), Some("9.9.9.9"), &t),
+            ip("1.2.3.4")
+        );
         assert_eq!(source_address(ip("1.2.3.4"), None, &[]), ip("1.2.3.4"));
     }
 
@@ -91,9 +94,16 @@ mod tests {
 
     #[test]
     fn mapped_addresses_are_ipv4() {
-        assert_eq!(source_address(ip("::ffff:1.2.3.4"), None, &[]), ip("1.2.3.4"));
         assert_eq!(
-            source_address(ip("::ffff:10.0.0.1"), Some("::ffff:5.5.5.5"), &nets(&["10.0.0.0/8"])),
+            source_address(ip("::ffff:1.2.3.4"), None, &[]),
+            ip("1.2.3.4")
+        );
+        assert_eq!(
+            source_address(
+                ip("::ffff:10.0.0.1"),
+                Some("::ffff:5.5.5.5"),
+                &nets(&["10.0.0.0/8"])
+            ),
             ip("5.5.5.5")
         );
     }
@@ -101,6 +111,9 @@ mod tests {
     #[test]
     fn ipv6_sources() {
         let t = nets(&["::1/128"]);
-        assert_eq!(source_address(ip("::1"), Some("2001:db8::7"), &t), ip("2001:db8::7"));
+        assert_eq!(
+            source_address(ip("::1"), Some("2001:db8::7"), &t),
+            ip("2001:db8::7")
+        );
     }
 }

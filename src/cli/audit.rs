@@ -116,7 +116,10 @@ pub async fn run(cmd: &AuditCommand, service: &Latchkey) -> anyhow::Result<()> {
                 .map_err(service_error)?;
             println!("{}", verdict.to_json(app));
             if !verdict.is_intact() {
-                return Err(ChainBroken { app_id: app.clone() }.into());
+                return Err(ChainBroken {
+                    app_id: app.clone(),
+                }
+                .into());
             }
         }
         AuditCommand::Export {
@@ -135,8 +138,14 @@ pub async fn run(cmd: &AuditCommand, service: &Latchkey) -> anyhow::Result<()> {
                 actor: actor.clone(),
                 action: action.clone(),
                 feature: feature.as_deref().map(parse_feature).transpose()?,
-                since: since.as_deref().map(|t| parse_time("since", t)).transpose()?,
-                until: until.as_deref().map(|t| parse_time("until", t)).transpose()?,
+                since: since
+                    .as_deref()
+                    .map(|t| parse_time("since", t))
+                    .transpose()?,
+                until: until
+                    .as_deref()
+                    .map(|t| parse_time("until", t))
+                    .transpose()?,
             };
             let order: Order = order.parse()?;
             export(service, &ctx, app, filter, order, format).await?;
@@ -175,7 +184,10 @@ pub async fn run(cmd: &AuditCommand, service: &Latchkey) -> anyhow::Result<()> {
                     .await
                     .map_err(service_error)?
             };
-            println!("{}", serde_json::json!({ "app_id": app, "keep_days": days }));
+            println!(
+                "{}",
+                serde_json::json!({ "app_id": app, "keep_days": days })
+            );
         }
         AuditCommand::Prune { app, dry_run } => {
             let apps = match app {

@@ -109,17 +109,24 @@ mod tests {
 
     #[test]
     fn refuses_junk() {
-        for bad in ["", "/8", "10.0.0.0/", "10.0.0/8", "256.0.0.0/8", "a.b.c.d/8", " 10.0.0.0/8", "10.0.0.0/-1", "10.0.0.0/08x"] {
+        for bad in [
+            "",
+            "/8",
+            "10.0.0.0/",
+            "10.0.0/8",
+            "256.0.0.0/8",
+            "a.b.c.d/8",
+            " 10.0.0.0/8",
+            "10.0.0.0/-1",
+            "10.0.0.0/08x",
+        ] {
             assert_eq!(AllowList::parse(&[bad]), err(bad), "{bad:?}");
         }
     }
 
     #[test]
     fn reports_the_first_bad_entry() {
-        assert_eq!(
-            AllowList::parse(&["10.0.0.0/8", "x", "y"]),
-            err("x")
-        );
+        assert_eq!(AllowList::parse(&["10.0.0.0/8", "x", "y"]), err("x"));
     }
 
     #[test]
@@ -137,14 +144,21 @@ mod tests {
         assert!(!list.permits("127.0.0.1".parse().unwrap()));
         assert!(list.permits("2001:db8::5".parse().unwrap()));
         assert!(!list.permits("2001:db9::5".parse().unwrap()));
-        assert!(list.permits("::ffff:10.9.9.9".parse().unwrap()), "mapped v4");
-        assert!(!AllowList::parse::<&str>(&[]).unwrap().permits("10.0.0.1".parse().unwrap()));
+        assert!(
+            list.permits("::ffff:10.9.9.9".parse().unwrap()),
+            "mapped v4"
+        );
+        assert!(!AllowList::parse::<&str>(&[])
+            .unwrap()
+            .permits("10.0.0.1".parse().unwrap()));
     }
 
     #[test]
     fn duplicates_collapse() {
         assert_eq!(
-            AllowList::parse(&["10.0.0.0/8", "10.0.0.0/8"]).unwrap().strings(),
+            AllowList::parse(&["10.0.0.0/8", "10.0.0.0/8"])
+                .unwrap()
+                .strings(),
             vec!["10.0.0.0/8"]
         );
     }

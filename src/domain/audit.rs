@@ -164,16 +164,30 @@ impl AuditEvent {
     /// Features this event added and removed (`features_after − features_before` and the
     /// reverse), each sorted. Events that do not record features change none.
     pub fn feature_delta(&self) -> (Vec<String>, Vec<String>) {
-        feature_delta(self.features_before.as_deref(), self.features_after.as_deref())
+        feature_delta(
+            self.features_before.as_deref(),
+            self.features_after.as_deref(),
+        )
     }
 }
 
 /// `(added, removed)` between two optional feature lists, each sorted and without duplicates.
-pub fn feature_delta(before: Option<&[String]>, after: Option<&[String]>) -> (Vec<String>, Vec<String>) {
+pub fn feature_delta(
+    before: Option<&[String]>,
+    after: Option<&[String]>,
+) -> (Vec<String>, Vec<String>) {
     let before = before.unwrap_or_default();
     let after = after.unwrap_or_default();
-    let mut added: Vec<String> = after.iter().filter(|f| !before.contains(f)).cloned().collect();
-    let mut removed: Vec<String> = before.iter().filter(|f| !after.contains(f)).cloned().collect();
+    let mut added: Vec<String> = after
+        .iter()
+        .filter(|f| !before.contains(f))
+        .cloned()
+        .collect();
+    let mut removed: Vec<String> = before
+        .iter()
+        .filter(|f| !after.contains(f))
+        .cloned()
+        .collect();
     added.sort();
     added.dedup();
     removed.sort();
@@ -212,7 +226,10 @@ pub fn write_canonical(out: &mut String, value: &Value) {
             // RFC 8785 orders by UTF-16 code units. That differs from byte (code point) order
             // only between U+E000..U+FFFF and the supplementary planes, so sort the rare maps
             // with such names the slow way.
-            if members.iter().any(|(k, _)| k.chars().any(|c| c >= '\u{e000}')) {
+            if members
+                .iter()
+                .any(|(k, _)| k.chars().any(|c| c >= '\u{e000}'))
+            {
                 members.sort_by(|a, b| a.0.encode_utf16().cmp(b.0.encode_utf16()));
             } else {
                 members.sort_by(|a, b| a.0.cmp(b.0));
@@ -349,10 +366,21 @@ mod tests {
     #[test]
     fn canonical_json_is_sorted_and_compact() {
         let s = event().canonical_json();
-        assert!(s.starts_with(r#"{"action":"client.create","actor":"operator","actor_ip":"127.0.0.1","app_id":"#), "{s}");
-        assert!(s.contains(r#""changes":{"name":{"from":null,"to":"x"}}"#), "{s}");
+        assert!(
+            s.starts_with(
+                r#"{"action":"client.create","actor":"operator","actor_ip":"127.0.0.1","app_id":"#
+            ),
+            "{s}"
+        );
+        assert!(
+            s.contains(r#""changes":{"name":{"from":null,"to":"x"}}"#),
+            "{s}"
+        );
         assert!(s.contains(r#""features_before":null"#));
-        assert!(s.contains(r#""occurred_at":"2023-11-14T22:13:20.123456Z""#), "{s}");
+        assert!(
+            s.contains(r#""occurred_at":"2023-11-14T22:13:20.123456Z""#),
+            "{s}"
+        );
         assert!(!s.contains(' '));
     }
 
@@ -409,9 +437,10 @@ mod tests {
             (9007199254740992.0, "9007199254740992"),
             (1152921504606846976.0, "1152921504606847000"),
             (4.5, "4.5"),
-            // Exact ties: ECMAScript (and ryu) pick the even last digit; Rust's `{:e}` does not.
-            (-2050554029377105.25, "-2050554029377105.2"),
-            (172005811625964.625, "172005811625964.62"),
+            // Exact ties (-2050554029377105.25, 172005811625964.625): ECMAScript (and ryu) pick
+            // the even last digit; Rust's `{:e}` does not.
+            (f64::from_bits(0xc31d_23df_420e_1945), "-2050554029377105.2"),
+            (f64::from_bits(0x42e3_8e07_29a3_fd94), "172005811625964.62"),
             (333333333.3333333, "333333333.3333333"),
             (5e-324, "5e-324"),
             (1.7976931348623157e308, "1.7976931348623157e+308"),
@@ -420,7 +449,10 @@ mod tests {
             assert_eq!(num(*f), *want, "{f:e}");
         }
         // Integers keep every digit, even past 2^53.
-        assert_eq!(canon(json!(12345678901234567890u64)), "12345678901234567890");
+        assert_eq!(
+            canon(json!(12345678901234567890u64)),
+            "12345678901234567890"
+        );
         assert_eq!(canon(json!(-9007199254740993i64)), "-9007199254740993");
     }
 
@@ -435,8 +467,10 @@ mod tests {
     #[test]
     fn members_sort_by_utf16_code_units() {
         // U+FB01 sorts after U+1F600 in UTF-16 (0xFB01 > 0xD83D) but before it in UTF-8.
-        assert_eq!(canon(json!({"\u{fb01}": 1, "\u{1f600}": 2, "b": 3, "a": [true, null]})),
-            "{\"a\":[true,null],\"b\":3,\"\u{1f600}\":2,\"\u{fb01}\":1}");
+        assert_eq!(
+            canon(json!({"\u{fb01}": 1, "\u{1f600}": 2, "b": 3, "a": [true, null]})),
+            "{\"a\":[true,null],\"b\":3,\"\u{1f600}\":2,\"\u{fb01}\":1}"
+        );
     }
 
     #[test]
@@ -468,16 +502,24 @@ mod tests {
         let mut e = event();
         e.changes = json!({"v": 1e16, "w": 1.0, "x": 1.5e-7, "y": -0.0});
         let h = e.chain_hash(&GENESIS_HASH);
-        e.changes = serde_json::from_str(r#"{"v": 10000000000000000, "w": 1.0, "x": 0.00000015, "y": 0}"#).unwrap();
+        e.changes =
+            serde_json::from_str(r#"{"v": 10000000000000000, "w": 1.0, "x": 0.00000015, "y": 0}"#)
+                .unwrap();
         assert_eq!(e.chain_hash(&GENESIS_HASH), h);
     }
 
     #[test]
     fn feature_delta_is_the_symmetric_difference() {
         let v = |xs: &[&str]| xs.iter().map(|s| s.to_string()).collect::<Vec<_>>();
-        let (a, r) = feature_delta(Some(&v(&["owner", "direct_access"])), Some(&v(&["direct_access", "access_issuer"])));
+        let (a, r) = feature_delta(
+            Some(&v(&["owner", "direct_access"])),
+            Some(&v(&["direct_access", "access_issuer"])),
+        );
         assert_eq!((a, r), (v(&["access_issuer"]), v(&["owner"])));
         assert_eq!(feature_delta(None, None), (vec![], vec![]));
-        assert_eq!(feature_delta(None, Some(&v(&["owner"]))), (v(&["owner"]), vec![]));
+        assert_eq!(
+            feature_delta(None, Some(&v(&["owner"]))),
+            (v(&["owner"]), vec![])
+        );
     }
 }

@@ -147,7 +147,9 @@ impl AuditFilter {
     /// Whether `e` matches, exactly as the SQL of the store filters (used by tests and docs).
     pub fn matches(&self, e: &AuditEvent) -> bool {
         let (added, removed) = e.feature_delta();
-        self.client.as_ref().is_none_or(|c| e.target_client_id.as_ref() == Some(c))
+        self.client
+            .as_ref()
+            .is_none_or(|c| e.target_client_id.as_ref() == Some(c))
             && self.actor.as_ref().is_none_or(|a| &e.actor == a)
             && self.action.as_ref().is_none_or(|a| &e.action == a)
             && self
@@ -270,9 +272,7 @@ impl AuditQuery {
                 return Err(AuditInputError::UnknownParameter { name: k.to_owned() });
             };
             if seen.iter().any(|(n, _)| n == name) {
-                return Err(AuditInputError::Repeated {
-                    name: k.to_owned(),
-                });
+                return Err(AuditInputError::Repeated { name: k.to_owned() });
             }
             if v.trim().is_empty() {
                 return Err(AuditInputError::Empty { name: k.to_owned() });
@@ -374,7 +374,10 @@ mod tests {
     #[test]
     fn defaults_are_newest_first_pages_of_100() {
         let a = q("").unwrap();
-        assert_eq!((a.order, a.limit, a.after, a.format), (Order::NewestFirst, 100, None, None));
+        assert_eq!(
+            (a.order, a.limit, a.after, a.format),
+            (Order::NewestFirst, 100, None, None)
+        );
         assert_eq!(a.filter, AuditFilter::default());
         assert!(!a.order_given && !a.paging_given);
     }
@@ -386,26 +389,62 @@ mod tests {
         assert_eq!(a.filter.actor.as_deref(), Some("operator"));
         assert_eq!(a.filter.action.as_deref(), Some("client.update"));
         assert_eq!(a.filter.feature.as_deref(), Some("owner"));
-        assert_eq!(a.filter.since.unwrap().to_rfc3339(), "2024-05-01T00:00:00+00:00");
-        assert_eq!(a.filter.until.unwrap().to_rfc3339(), "2024-06-01T00:00:00+00:00");
-        assert_eq!((a.order, a.limit, a.format), (Order::OldestFirst, 1000, Some(Format::Csv)));
+        assert_eq!(
+            a.filter.since.unwrap().to_rfc3339(),
+            "2024-05-01T00:00:00+00:00"
+        );
+        assert_eq!(
+            a.filter.until.unwrap().to_rfc3339(),
+            "2024-06-01T00:00:00+00:00"
+        );
+        assert_eq!(
+            (a.order, a.limit, a.format),
+            (Order::OldestFirst, 1000, Some(Format::Csv))
+        );
     }
 
     #[test]
     fn bad_input_gets_a_clear_message() {
         let msg = |s: &str| q(s).unwrap_err().to_string();
-        assert_eq!(msg("since=yesterday"), "Invalid since: expected an RFC 3339 time such as 2024-05-01T00:00:00Z.");
-        assert_eq!(msg("until=2024-13-01"), "Invalid until: expected an RFC 3339 time such as 2024-05-01T00:00:00Z.");
-        assert_eq!(msg("since=2024-05-02&until=2024-05-01"), "since must be earlier than until.");
-        assert_eq!(msg("since=2024-05-01&until=2024-05-01"), "since must be earlier than until.");
-        assert_eq!(msg("limit=1001"), "Invalid limit: expected an integer from 1 to 1000.");
-        assert_eq!(msg("limit=0"), "Invalid limit: expected an integer from 1 to 1000.");
-        assert_eq!(msg("limit=ten"), "Invalid limit: expected an integer from 1 to 1000.");
+        assert_eq!(
+            msg("since=yesterday"),
+            "Invalid since: expected an RFC 3339 time such as 2024-05-01T00:00:00Z."
+        );
+        assert_eq!(
+            msg("until=2024-13-01"),
+            "Invalid until: expected an RFC 3339 time such as 2024-05-01T00:00:00Z."
+        );
+        assert_eq!(
+            msg("since=2024-05-02&until=2024-05-01"),
+            "since must be earlier than until."
+        );
+        assert_eq!(
+            msg("since=2024-05-01&until=2024-05-01"),
+            "since must be earlier than until."
+        );
+        assert_eq!(
+            msg("limit=1001"),
+            "Invalid limit: expected an integer from 1 to 1000."
+        );
+        assert_eq!(
+            msg("limit=0"),
+            "Invalid limit: expected an integer from 1 to 1000."
+        );
+        assert_eq!(
+            msg("limit=ten"),
+            "Invalid limit: expected an integer from 1 to 1000."
+        );
         assert_eq!(msg("order=up"), "Invalid order: expected newest or oldest.");
-        assert_eq!(msg("format=xml"), "Invalid format: expected json, ndjson or csv.");
+        assert_eq!(
+            msg("format=xml"),
+            "Invalid format: expected json, ndjson or csv."
+        );
         assert_eq!(msg("feature=root"), "Not a valid feature name.");
         assert_eq!(msg("clients=x"), "Unknown parameter: clients.");
-        assert_eq!(msg("client=a&client=b"), "Parameter client given more than once.");
+        assert_eq!(
+            msg("client=a&client=b"),
+            "Parameter client given more than once."
+        );
         assert_eq!(msg("client="), "Parameter client must not be empty.");
         assert_eq!(msg("cursor=bm9wZQ"), "Invalid cursor.");
         assert_eq!(msg("cursor=%%%"), "Invalid cursor.");
@@ -413,22 +452,33 @@ mod tests {
 
     #[test]
     fn dates_alone_mean_midnight_utc() {
-        assert_eq!(parse_time("since", "2024-05-01").unwrap().to_rfc3339(), "2024-05-01T00:00:00+00:00");
+        assert_eq!(
+            parse_time("since", "2024-05-01").unwrap().to_rfc3339(),
+            "2024-05-01T00:00:00+00:00"
+        );
         assert!(parse_time("since", "2024-5-1").is_err());
         assert_eq!(
-            parse_time("since", "2024-05-01T00:00:00.123456789Z").unwrap().to_rfc3339(),
+            parse_time("since", "2024-05-01T00:00:00.123456789Z")
+                .unwrap()
+                .to_rfc3339(),
             "2024-05-01T00:00:00.123456+00:00"
         );
     }
 
     #[test]
     fn cursors_round_trip_and_carry_their_order() {
-        let c = Cursor { order: Order::OldestFirst, seq: 42 };
+        let c = Cursor {
+            order: Order::OldestFirst,
+            seq: 42,
+        };
         assert_eq!(Cursor::decode(&c.encode()), Ok(c));
         let a = q(&format!("cursor={}", c.encode())).unwrap();
         assert_eq!((a.order, a.after), (Order::OldestFirst, Some(42)));
         assert!(a.paging_given && a.order_given);
-        assert_eq!(q(&format!("cursor={}&order=newest", c.encode())).unwrap_err(), AuditInputError::CursorOrder);
+        assert_eq!(
+            q(&format!("cursor={}&order=newest", c.encode())).unwrap_err(),
+            AuditInputError::CursorOrder
+        );
         assert!(q(&format!("cursor={}&order=oldest", c.encode())).is_ok());
     }
 
@@ -438,8 +488,14 @@ mod tests {
         assert_eq!(Format::from_accept("text/csv"), Format::Csv);
         assert_eq!(Format::from_accept("*/*"), Format::Json);
         assert_eq!(Format::from_accept("text/html"), Format::Json);
-        assert_eq!(Format::from_accept("application/json;q=0.5, text/csv"), Format::Csv);
-        assert_eq!(Format::from_accept("text/csv;q=0.2, application/x-ndjson;q=0.9"), Format::Ndjson);
+        assert_eq!(
+            Format::from_accept("application/json;q=0.5, text/csv"),
+            Format::Csv
+        );
+        assert_eq!(
+            Format::from_accept("text/csv;q=0.2, application/x-ndjson;q=0.9"),
+            Format::Ndjson
+        );
         assert_eq!(Format::from_accept("text/csv;q=0"), Format::Json);
     }
 
@@ -450,7 +506,10 @@ mod tests {
             write_csv_field(&mut s, f);
             s.push('|');
         }
-        assert_eq!(s, "plain|\"a,b\"|\"say \"\"hi\"\"\"|\"two\nlines\"|\"cr\rx\"||");
+        assert_eq!(
+            s,
+            "plain|\"a,b\"|\"say \"\"hi\"\"\"|\"two\nlines\"|\"cr\rx\"||"
+        );
     }
 
     #[test]
@@ -471,10 +530,19 @@ mod tests {
         };
         let f = |s: &str| q(s).unwrap().filter;
         assert!(f("feature=owner").matches(&e));
-        assert!(!f("feature=direct_access").matches(&e), "held before and after: not changed");
+        assert!(
+            !f("feature=direct_access").matches(&e),
+            "held before and after: not changed"
+        );
         assert!(f("client=c&actor=operator&action=client.update").matches(&e));
         assert!(!f("client=d").matches(&e));
-        assert!(f("since=2023-11-14T22:13:20Z").matches(&e), "since is inclusive");
-        assert!(!f("until=2023-11-14T22:13:20Z").matches(&e), "until is exclusive");
+        assert!(
+            f("since=2023-11-14T22:13:20Z").matches(&e),
+            "since is inclusive"
+        );
+        assert!(
+            !f("until=2023-11-14T22:13:20Z").matches(&e),
+            "until is exclusive"
+        );
     }
 }

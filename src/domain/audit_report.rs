@@ -152,7 +152,10 @@ impl AuditReport {
             self.clients.len()
         );
         for c in &self.clients {
-            let name = c.name.as_deref().map_or("(unnamed)".to_owned(), |n| format!("{n:?}"));
+            let name = c
+                .name
+                .as_deref()
+                .map_or("(unnamed)".to_owned(), |n| format!("{n:?}"));
             out.push_str(&format!("\n{name} ({})\n", c.client_id));
             out.push_str(&format!("  at start: {}\n", features_text(&c.at_start)));
             out.push_str(&format!("  at end:   {}\n", features_text(&c.at_end)));
@@ -232,38 +235,78 @@ mod tests {
 
     #[test]
     fn start_comes_from_the_first_event_since_and_end_from_the_last_in_period() {
-        let e1 = ev(5, "client.update", &["direct_read_access"], &["direct_access", "direct_read_access"]);
-        let e2 = ev(6, "client.update", &["direct_access", "direct_read_access"], &["direct_access"]);
+        let e1 = ev(
+            5,
+            "client.update",
+            &["direct_read_access"],
+            &["direct_access", "direct_read_access"],
+        );
+        let e2 = ev(
+            6,
+            "client.update",
+            &["direct_access", "direct_read_access"],
+            &["direct_access"],
+        );
         let period = [e1.clone(), e2];
         let r = client_permissions(
-            ClientHistory { client_id: "c1", name: Some("mailer".into()), first_since: Some(&e1), current: Some(&v(&["owner"])), in_period: &period },
+            ClientHistory {
+                client_id: "c1",
+                name: Some("mailer".into()),
+                first_since: Some(&e1),
+                current: Some(&v(&["owner"])),
+                in_period: &period,
+            },
             names,
         )
         .unwrap();
         assert_eq!(r.at_start, Some(v(&["direct_read_access"])));
         assert_eq!(r.at_end, Some(v(&["direct_access"])));
         assert_eq!(r.changes.len(), 2);
-        assert_eq!((r.changes[0].granted.clone(), r.changes[0].revoked.clone()), (v(&["direct_access"]), v(&[])));
-        assert_eq!((r.changes[1].granted.clone(), r.changes[1].revoked.clone()), (v(&[]), v(&["direct_read_access"])));
+        assert_eq!(
+            (r.changes[0].granted.clone(), r.changes[0].revoked.clone()),
+            (v(&["direct_access"]), v(&[]))
+        );
+        assert_eq!(
+            (r.changes[1].granted.clone(), r.changes[1].revoked.clone()),
+            (v(&[]), v(&["direct_read_access"]))
+        );
         assert_eq!(r.changes[0].actor_name.as_deref(), Some("owner"));
     }
 
     #[test]
     fn unchanged_clients_hold_their_current_features_throughout() {
         let r = client_permissions(
-            ClientHistory { client_id: "c1", name: None, first_since: None, current: Some(&v(&["owner"])), in_period: &[] },
+            ClientHistory {
+                client_id: "c1",
+                name: None,
+                first_since: None,
+                current: Some(&v(&["owner"])),
+                in_period: &[],
+            },
             names,
         )
         .unwrap();
-        assert_eq!((r.at_start.clone(), r.at_end.clone()), (Some(v(&["owner"])), Some(v(&["owner"]))));
+        assert_eq!(
+            (r.at_start.clone(), r.at_end.clone()),
+            (Some(v(&["owner"])), Some(v(&["owner"])))
+        );
         // A change after the period: the start is read from it, and nothing changed inside.
         let later = ev(9, "client.update", &["login_client"], &["owner"]);
         let r = client_permissions(
-            ClientHistory { client_id: "c1", name: None, first_since: Some(&later), current: Some(&v(&["owner"])), in_period: &[] },
+            ClientHistory {
+                client_id: "c1",
+                name: None,
+                first_since: Some(&later),
+                current: Some(&v(&["owner"])),
+                in_period: &[],
+            },
             names,
         )
         .unwrap();
-        assert_eq!((r.at_start, r.at_end), (Some(v(&["login_client"])), Some(v(&["login_client"]))));
+        assert_eq!(
+            (r.at_start, r.at_end),
+            (Some(v(&["login_client"])), Some(v(&["login_client"])))
+        );
     }
 
     #[test]
@@ -272,20 +315,47 @@ mod tests {
         let d = ev(4, "client.delete", &["direct_access"], &[]);
         let period = [c.clone(), d];
         let r = client_permissions(
-            ClientHistory { client_id: "c1", name: Some("temp".into()), first_since: Some(&c), current: None, in_period: &period },
+            ClientHistory {
+                client_id: "c1",
+                name: Some("temp".into()),
+                first_since: Some(&c),
+                current: None,
+                in_period: &period,
+            },
             names,
         )
         .unwrap();
         assert_eq!((r.at_start.clone(), r.at_end.clone()), (None, None));
-        assert_eq!(r.changes.iter().map(PermissionChange::what).collect::<Vec<_>>(), ["created; granted direct_access", "deleted; revoked direct_access"]);
+        assert_eq!(
+            r.changes
+                .iter()
+                .map(PermissionChange::what)
+                .collect::<Vec<_>>(),
+            [
+                "created; granted direct_access",
+                "deleted; revoked direct_access"
+            ]
+        );
         // Created only after the period, or deleted before it: not in the report.
         assert!(client_permissions(
-            ClientHistory { client_id: "c1", name: None, first_since: Some(&c), current: Some(&v(&[])), in_period: &[] },
+            ClientHistory {
+                client_id: "c1",
+                name: None,
+                first_since: Some(&c),
+                current: Some(&v(&[])),
+                in_period: &[]
+            },
             names
         )
         .is_none());
         assert!(client_permissions(
-            ClientHistory { client_id: "c1", name: None, first_since: None, current: None, in_period: &[] },
+            ClientHistory {
+                client_id: "c1",
+                name: None,
+                first_since: None,
+                current: None,
+                in_period: &[]
+            },
             names
         )
         .is_none());
@@ -296,7 +366,13 @@ mod tests {
         let c = ev(3, "client.create", &[], &["direct_access"]);
         let period = [c.clone()];
         let client = client_permissions(
-            ClientHistory { client_id: "c1", name: Some("a, \"b\"".into()), first_since: Some(&c), current: Some(&v(&["direct_access"])), in_period: &period },
+            ClientHistory {
+                client_id: "c1",
+                name: Some("a, \"b\"".into()),
+                first_since: Some(&c),
+                current: Some(&v(&["direct_access"])),
+                in_period: &period,
+            },
             names,
         )
         .unwrap();
@@ -308,10 +384,18 @@ mod tests {
             clients: vec![client],
         };
         let text = report.to_text();
-        assert!(text.contains("\"a, \\\"b\\\"\" (c1)\n  at start: (did not exist)\n  at end:   direct_access\n"), "{text}");
+        assert!(
+            text.contains(
+                "\"a, \\\"b\\\"\" (c1)\n  at start: (did not exist)\n  at end:   direct_access\n"
+            ),
+            "{text}"
+        );
         assert!(text.contains("2023-11-14T22:13:23.000000Z  created; granted direct_access  by \"owner\" (owner1) from 10.0.0.1  [client.create seq 3, request req3]"), "{text}");
         let j = report.to_json();
         assert_eq!(j["clients"][0]["at_start"], Value::Null);
-        assert_eq!(j["clients"][0]["changes"][0]["granted"], json!(["direct_access"]));
+        assert_eq!(
+            j["clients"][0]["changes"][0]["granted"],
+            json!(["direct_access"])
+        );
     }
 }

@@ -254,7 +254,9 @@ impl ChainVerifier {
                 return self.fail(
                     seq,
                     Problem::Altered,
-                    format!("event {seq} does not match the hash checkpoint {cp_seq} recorded for it"),
+                    format!(
+                        "event {seq} does not match the hash checkpoint {cp_seq} recorded for it"
+                    ),
                 );
             }
         }
@@ -351,7 +353,11 @@ impl ChainVerifier {
     fn check_head(&mut self, head: Option<&ChainHead>) {
         let Some(head) = head else {
             let seq = self.last_seq + 1;
-            self.fail(seq, Problem::HeadMismatch, "the chain head is missing".into());
+            self.fail(
+                seq,
+                Problem::HeadMismatch,
+                "the chain head is missing".into(),
+            );
             return;
         };
         if head.seq > self.last_seq {
@@ -480,8 +486,14 @@ mod tests {
 
     fn head_of(rows: &[(AuditEvent, Vec<u8>, Vec<u8>)]) -> ChainHead {
         rows.last().map_or(
-            ChainHead { seq: 0, hash: GENESIS_HASH.to_vec() },
-            |(e, _, h)| ChainHead { seq: e.seq, hash: h.clone() },
+            ChainHead {
+                seq: 0,
+                hash: GENESIS_HASH.to_vec(),
+            },
+            |(e, _, h)| ChainHead {
+                seq: e.seq,
+                hash: h.clone(),
+            },
         )
     }
 
@@ -516,7 +528,13 @@ mod tests {
         let rows = chain(5);
         let head = head_of(&rows);
         match verify(&rows, &head) {
-            Verdict::Intact { count, first_seq, head_seq, head_hash, .. } => {
+            Verdict::Intact {
+                count,
+                first_seq,
+                head_seq,
+                head_hash,
+                ..
+            } => {
                 assert_eq!((count, first_seq, head_seq), (5, Some(1), 5));
                 assert_eq!(head_hash, head.hash);
             }
@@ -526,12 +544,27 @@ mod tests {
 
     #[test]
     fn an_empty_log_is_intact() {
-        let head = ChainHead { seq: 0, hash: GENESIS_HASH.to_vec() };
+        let head = ChainHead {
+            seq: 0,
+            hash: GENESIS_HASH.to_vec(),
+        };
         assert!(verify(&[], &head).is_intact());
         assert_eq!(
-            verify(&[], &ChainHead { seq: 2, hash: vec![1; 32] }),
+            verify(
+                &[],
+                &ChainHead {
+                    seq: 2,
+                    hash: vec![1; 32]
+                }
+            ),
             Verdict::Broken {
-                at: Break { seq: 1, problem: Problem::Missing, message: "events 1 to 2 are missing (the chain head is at 2: the log was cut short)".into() },
+                at: Break {
+                    seq: 1,
+                    problem: Problem::Missing,
+                    message:
+                        "events 1 to 2 are missing (the chain head is at 2: the log was cut short)"
+                            .into()
+                },
                 verified: 0
             }
         );
@@ -579,9 +612,15 @@ mod tests {
         let mut head = head_of(&rows);
         head.hash = vec![7; 32];
         assert_eq!(broken_at(&verify(&rows, &head)), (3, Problem::HeadMismatch));
-        let head = ChainHead { seq: 2, hash: rows[1].2.clone() };
+        let head = ChainHead {
+            seq: 2,
+            hash: rows[1].2.clone(),
+        };
         assert_eq!(broken_at(&verify(&rows, &head)), (3, Problem::HeadMismatch));
-        assert_eq!(broken_at(&ChainVerifier::new(vec![], vec![]).finish(None)), (1, Problem::HeadMismatch));
+        assert_eq!(
+            broken_at(&ChainVerifier::new(vec![], vec![]).finish(None)),
+            (1, Problem::HeadMismatch)
+        );
     }
 
     #[test]
@@ -602,14 +641,20 @@ mod tests {
         let through_hash = rows[2].2.clone();
         let mut cp = ev(6);
         cp.action = PRUNE_ACTION.into();
-        cp.changes = json!({"prunedThroughSeq": 3, "prunedThroughHash": hex::encode(&through_hash)});
+        cp.changes =
+            json!({"prunedThroughSeq": 3, "prunedThroughHash": hex::encode(&through_hash)});
         let h6 = cp.chain_hash(&rows[4].2).to_vec();
         rows.push((cp.clone(), rows[4].2.clone(), h6));
         let head = head_of(&rows);
         let stored: Vec<_> = rows[3..].to_vec();
         let checkpoints = vec![Checkpoint::from_event(&cp).unwrap()];
         match verify_with(&stored, &head, checkpoints.clone(), vec![]) {
-            Verdict::Intact { count, first_seq, pruned_through, .. } => {
+            Verdict::Intact {
+                count,
+                first_seq,
+                pruned_through,
+                ..
+            } => {
                 assert_eq!((count, first_seq, pruned_through), (3, Some(4), Some(3)));
             }
             other => panic!("{other:?}"),
@@ -617,11 +662,17 @@ mod tests {
         // Without the checkpoint the same log is missing its start.
         assert_eq!(broken_at(&verify(&stored, &head)), (1, Problem::Missing));
         // Deleting past the checkpoint's range is caught.
-        assert_eq!(broken_at(&verify_with(&rows[4..], &head, checkpoints.clone(), vec![])), (4, Problem::Missing));
+        assert_eq!(
+            broken_at(&verify_with(&rows[4..], &head, checkpoints.clone(), vec![])),
+            (4, Problem::Missing)
+        );
         // A checkpoint that lies about the pruned hash does not vouch.
         let mut liar = checkpoints[0].clone();
         liar.through_hash = vec![9; 32];
-        assert_eq!(broken_at(&verify_with(&stored, &head, vec![liar], vec![])), (4, Problem::Unlinked));
+        assert_eq!(
+            broken_at(&verify_with(&stored, &head, vec![liar], vec![])),
+            (4, Problem::Unlinked)
+        );
         // With nothing pruned yet, the checkpoint must agree with the event it names.
         assert!(verify_with(&rows, &head, checkpoints.clone(), vec![]).is_intact());
     }
@@ -633,10 +684,18 @@ mod tests {
         cp.changes = json!({"prunedThroughSeq": 4, "prunedThroughHash": "ab".repeat(32)});
         assert_eq!(
             Checkpoint::from_event(&cp),
-            Some(Checkpoint { seq: 10, through_seq: 4, through_hash: vec![0xab; 32] })
+            Some(Checkpoint {
+                seq: 10,
+                through_seq: 4,
+                through_hash: vec![0xab; 32]
+            })
         );
         cp.changes = json!({"prunedThroughSeq": 10, "prunedThroughHash": "ab".repeat(32)});
-        assert_eq!(Checkpoint::from_event(&cp), None, "not about itself or later events");
+        assert_eq!(
+            Checkpoint::from_event(&cp),
+            None,
+            "not about itself or later events"
+        );
         cp.changes = json!({"prunedThroughSeq": 4, "prunedThroughHash": "abc"});
         assert_eq!(Checkpoint::from_event(&cp), None);
         let mut other = ev(10);
@@ -648,9 +707,14 @@ mod tests {
     fn anchors_catch_a_rewritten_or_cut_back_log() {
         let rows = chain(5);
         let head = head_of(&rows);
-        let anchor = Anchor { seq: 3, hash: rows[2].2.clone() };
+        let anchor = Anchor {
+            seq: 3,
+            hash: rows[2].2.clone(),
+        };
         match verify_with(&rows, &head, vec![], vec![anchor.clone()]) {
-            Verdict::Intact { anchors, .. } => assert_eq!(anchors, vec![(anchor.clone(), AnchorStatus::Matched)]),
+            Verdict::Intact { anchors, .. } => {
+                assert_eq!(anchors, vec![(anchor.clone(), AnchorStatus::Matched)])
+            }
             other => panic!("{other:?}"),
         }
         // The whole chain rewritten from event 2 on (consistently re-hashed): only the anchor
@@ -667,7 +731,12 @@ mod tests {
         let forged_head = head_of(&rewritten);
         assert!(verify(&rewritten, &forged_head).is_intact());
         assert_eq!(
-            broken_at(&verify_with(&rewritten, &forged_head, vec![], vec![anchor.clone()])),
+            broken_at(&verify_with(
+                &rewritten,
+                &forged_head,
+                vec![],
+                vec![anchor.clone()]
+            )),
             (3, Problem::AnchorMismatch)
         );
         // Cut back to event 2 with the head rewound: the anchor at 3 is missing.
@@ -681,7 +750,13 @@ mod tests {
     #[test]
     fn anchors_parse_from_seq_colon_hex() {
         let a: Anchor = format!("42:{}", "0f".repeat(32)).parse().unwrap();
-        assert_eq!(a, Anchor { seq: 42, hash: vec![0x0f; 32] });
+        assert_eq!(
+            a,
+            Anchor {
+                seq: 42,
+                hash: vec![0x0f; 32]
+            }
+        );
         assert!("42".parse::<Anchor>().is_err());
         assert!("x:00".parse::<Anchor>().is_err());
         assert!(format!("0:{}", "0f".repeat(32)).parse::<Anchor>().is_err());

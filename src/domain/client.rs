@@ -67,10 +67,17 @@ impl FromStr for Region {
     type Err = ValidationError;
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        [Region::Us, Region::Eu, Region::Au, Region::Sa, Region::Cn, Region::Sg]
-            .into_iter()
-            .find(|r| r.as_str() == s)
-            .ok_or(ValidationError::InvalidRegion)
+        [
+            Region::Us,
+            Region::Eu,
+            Region::Au,
+            Region::Sa,
+            Region::Cn,
+            Region::Sg,
+        ]
+        .into_iter()
+        .find(|r| r.as_str() == s)
+        .ok_or(ValidationError::InvalidRegion)
     }
 }
 
@@ -81,21 +88,37 @@ mod tests {
     #[test]
     fn blank_names_are_not_supplied() {
         for raw in ["", " ", "\t\n", "\u{3000}"] {
-            assert_eq!(ClientName::parse(raw), Err(ValidationError::NameNotSupplied), "{raw:?}");
+            assert_eq!(
+                ClientName::parse(raw),
+                Err(ValidationError::NameNotSupplied),
+                "{raw:?}"
+            );
         }
     }
 
     #[test]
     fn names_are_kept_verbatim() {
-        assert_eq!(ClientName::parse(" my client ").unwrap().as_str(), " my client ");
-        assert_eq!(ClientName::parse("ünïcødé, \"quoted\"").unwrap().as_str(), "ünïcødé, \"quoted\"");
+        assert_eq!(
+            ClientName::parse(" my client ").unwrap().as_str(),
+            " my client "
+        );
+        assert_eq!(
+            ClientName::parse("ünïcødé, \"quoted\"").unwrap().as_str(),
+            "ünïcødé, \"quoted\""
+        );
     }
 
     #[test]
     fn long_names_are_refused() {
         assert!(ClientName::parse(&"x".repeat(255)).is_ok());
-        assert_eq!(ClientName::parse(&"x".repeat(256)), Err(ValidationError::NameTooLong));
-        assert!(ClientName::parse(&"é".repeat(255)).is_ok(), "counted in characters");
+        assert_eq!(
+            ClientName::parse(&"x".repeat(256)),
+            Err(ValidationError::NameTooLong)
+        );
+        assert!(
+            ClientName::parse(&"é".repeat(255)).is_ok(),
+            "counted in characters"
+        );
     }
 
     #[test]

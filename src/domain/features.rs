@@ -79,7 +79,12 @@ impl FeatureSet {
 
     /// Reads features as stored; unknown names (there should be none) are skipped, not fatal.
     pub fn from_stored<S: AsRef<str>>(names: &[S]) -> Self {
-        Self(names.iter().filter_map(|n| n.as_ref().parse().ok()).collect())
+        Self(
+            names
+                .iter()
+                .filter_map(|n| n.as_ref().parse().ok())
+                .collect(),
+        )
     }
 
     pub fn of(features: &[Feature]) -> Self {
@@ -132,7 +137,10 @@ mod tests {
                 name: "admin".into()
             })
         );
-        assert!(FeatureSet::parse(&["Owner"]).is_err(), "names are case sensitive");
+        assert!(
+            FeatureSet::parse(&["Owner"]).is_err(),
+            "names are case sensitive"
+        );
         assert!(FeatureSet::parse(&[""]).is_err());
         assert!(FeatureSet::parse(&["image_create"]).is_err());
     }

@@ -21,7 +21,8 @@ async fn readyz(state: web::Data<HttpState>) -> HttpResponse {
         Ok(0) => HttpResponse::Ok().json(json!({ "status": "ready" })),
         Ok(n) => HttpResponse::ServiceUnavailable()
             .json(json!({ "status": "migrations pending", "pending": n })),
-        Err(_) => HttpResponse::ServiceUnavailable()
-            .json(json!({ "status": "database unavailable" })),
+        Err(_) => {
+            HttpResponse::ServiceUnavailable().json(json!({ "status": "database unavailable" }))
+        }
     }
 }

@@ -126,9 +126,16 @@ impl Latchkey {
         let limit = limit.clamp(1, crate::domain::audit_query::MAX_LIMIT);
         let mut conn = self.pool.acquire().await?;
         let bounds = store::audit::seq_bounds(&mut conn, app_id, filter).await?;
-        let rows = EventQuery::new(app_id, filter, bounds, order, after, Some(i64::from(limit) + 1))
-            .fetch_all(&mut *conn)
-            .await?;
+        let rows = EventQuery::new(
+            app_id,
+            filter,
+            bounds,
+            order,
+            after,
+            Some(i64::from(limit) + 1),
+        )
+        .fetch_all(&mut *conn)
+        .await?;
         let more = rows.len() > limit as usize;
         let events: Vec<StoredEvent> = rows
             .into_iter()
@@ -153,7 +160,8 @@ impl Latchkey {
         filter.check_period()?;
         self.audit_reader(ctx, app_id).await?;
         let permit = log_reader_permit().await?;
-        let bounds = store::audit::seq_bounds(&mut *self.pool.acquire().await?, app_id, &filter).await?;
+        let bounds =
+            store::audit::seq_bounds(&mut *self.pool.acquire().await?, app_id, &filter).await?;
         let (tx, rx) = mpsc::channel(STREAM_DEPTH);
         let pool = self.pool.clone();
         let app_id = app_id.to_owned();
@@ -167,7 +175,8 @@ impl Latchkey {
                     Ok(row) => {
                         batch.push(row.into_stored());
                         if batch.len() == STREAM_BATCH {
-                            let full = std::mem::replace(&mut batch, Vec::with_capacity(STREAM_BATCH));
+                            let full =
+                                std::mem::replace(&mut batch, Vec::with_capacity(STREAM_BATCH));
                             if tx.send_timeout(Ok(full), STALLED_READER).await.is_err() {
                                 return; // the reader went away, or stopped reading
                             }

@@ -207,19 +207,21 @@ impl Latchkey {
         self.ensure_app(ctx, app_id).await?;
 
         let mut tx = self.pool.begin().await?;
-        let current = self.lock_target(&mut tx, app_id, client_id, if_match).await?;
+        let current = self
+            .lock_target(&mut tx, app_id, client_id, if_match)
+            .await?;
         let before = FeatureSet::from_stored(&current.features);
         let after = features.unwrap_or_else(|| before.clone());
         if !ctx.caller.is_operator() {
             if before.contains(Feature::Metadata) {
                 return Err(ServiceError::MetadataClientOperatorOnly {
-                operator: self.operator_name.clone(),
-            });
+                    operator: self.operator_name.clone(),
+                });
             }
             if after.contains(Feature::Metadata) {
                 return Err(ServiceError::MetadataOperatorOnly {
-                operator: self.operator_name.clone(),
-            });
+                    operator: self.operator_name.clone(),
+                });
             }
             if before.contains(Feature::Owner) && !after.contains(Feature::Owner) {
                 return Err(if ctx.caller.client_id() == Some(client_id) {
@@ -232,7 +234,9 @@ impl Latchkey {
             }
         }
         let old_view = ClientView::from(&current);
-        let new_name = name.map(ClientName::into_string).unwrap_or(current.name.clone());
+        let new_name = name
+            .map(ClientName::into_string)
+            .unwrap_or(current.name.clone());
         let new_nets = allow_list
             .map(|l| l.nets().to_vec())
             .unwrap_or(current.ip_whitelist.clone());
@@ -273,13 +277,15 @@ impl Latchkey {
         ctx.require_owner()?;
         self.ensure_app(ctx, app_id).await?;
         let mut tx = self.pool.begin().await?;
-        let current = self.lock_target(&mut tx, app_id, client_id, if_match).await?;
+        let current = self
+            .lock_target(&mut tx, app_id, client_id, if_match)
+            .await?;
         let features = FeatureSet::from_stored(&current.features);
         if !ctx.caller.is_operator() {
             if features.contains(Feature::Metadata) {
                 return Err(ServiceError::MetadataClientOperatorOnly {
-                operator: self.operator_name.clone(),
-            });
+                    operator: self.operator_name.clone(),
+                });
             }
             if features.contains(Feature::Owner) {
                 return Err(ServiceError::OwnerUndeletable);
@@ -313,14 +319,16 @@ impl Latchkey {
         let secret = ids::new_secret();
         let phc = self.hasher.hash(secret.clone()).await?;
         let mut tx = self.pool.begin().await?;
-        let current = self.lock_target(&mut tx, app_id, client_id, if_match).await?;
+        let current = self
+            .lock_target(&mut tx, app_id, client_id, if_match)
+            .await?;
         let features = FeatureSet::from_stored(&current.features);
         if !ctx.caller.is_operator() && features.contains(Feature::Metadata) {
             return Err(ServiceError::MetadataClientOperatorOnly {
                 operator: self.operator_name.clone(),
             });
         }
-        store::secrets::expire_current(&mut *tx, app_id, client_id, hours).await?;
+        store::secrets::expire_current(&mut tx, app_id, client_id, hours).await?;
         store::secrets::insert(&mut *tx, app_id, client_id, &phc).await?;
         let row = store::clients::bump_version(&mut *tx, app_id, client_id).await?;
         let view = ClientView::from(&row);

@@ -46,10 +46,11 @@ pub enum ServiceError {
     #[error("{0}")]
     AuditInput(#[from] crate::domain::audit_query::AuditInputError),
     /// Pruning found the chain damaged where it must cut it; `latchkey audit verify` says more.
-    #[error("The audit log is damaged at event {seq}; run `latchkey audit verify` before pruning.")]
+    #[error(
+        "The audit log is damaged at event {seq}; run `latchkey audit verify` before pruning."
+    )]
     AuditChainDamaged { seq: i64 },
 }
-
 
 impl From<StoreError> for ServiceError {
     fn from(e: StoreError) -> Self {

@@ -153,11 +153,17 @@ pub async fn list(
 pub enum SeqBounds {
     /// No event is inside the time range.
     Nothing,
-    Range { from: Option<i64>, to: Option<i64> },
+    Range {
+        from: Option<i64>,
+        to: Option<i64>,
+    },
 }
 
 impl SeqBounds {
-    pub const ALL: SeqBounds = SeqBounds::Range { from: None, to: None };
+    pub const ALL: SeqBounds = SeqBounds::Range {
+        from: None,
+        to: None,
+    };
 }
 
 /// Turns `since`/`until` into the `seq` range holding them, through the time index (two index
@@ -393,12 +399,12 @@ pub async fn retention(db: impl PgExecutor<'_>, app_id: &str) -> StoreResult<Opt
 /// Retention in days, locking the setting until the transaction ends (one prune at a time per
 /// application).
 pub async fn lock_retention(conn: &mut PgConnection, app_id: &str) -> StoreResult<Option<i32>> {
-    Ok(sqlx::query_scalar(
-        "SELECT keep_days FROM audit_retention WHERE app_id = $1 FOR UPDATE",
+    Ok(
+        sqlx::query_scalar("SELECT keep_days FROM audit_retention WHERE app_id = $1 FOR UPDATE")
+            .bind(app_id)
+            .fetch_optional(conn)
+            .await?,
     )
-    .bind(app_id)
-    .fetch_optional(conn)
-    .await?)
 }
 
 /// Sets (or with `None` removes) the retention of an application; returns the previous one.
@@ -467,7 +473,9 @@ pub async fn expired_prefix(
     .bind(cutoff)
     .fetch_optional(&mut *conn)
     .await?;
-    let Some(candidate) = candidate else { return Ok(None) };
+    let Some(candidate) = candidate else {
+        return Ok(None);
+    };
     let keep_from: Option<i64> = sqlx::query_scalar(
         "SELECT min(seq) FROM audit_events WHERE app_id = $1 AND seq <= $2 AND occurred_at >= $3",
     )
@@ -493,7 +501,11 @@ pub async fn expired_prefix(
 
 /// Deletes events up to `through` (a prefix the caller has just checkpointed), past the
 /// append-only trigger by announcing exactly that range in a transaction-local setting.
-pub async fn delete_prefix(conn: &mut PgConnection, app_id: &str, through: i64) -> StoreResult<u64> {
+pub async fn delete_prefix(
+    conn: &mut PgConnection,
+    app_id: &str,
+    through: i64,
+) -> StoreResult<u64> {
     sqlx::query("SELECT set_config('latchkey.audit_prune', $1, true)")
         .bind(format!("{app_id}:{through}"))
         .execute(&mut *conn)

@@ -62,7 +62,11 @@ fn cases() -> Vec<Case> {
             method: "PUT",
             template: "/config/{app_id}/clients/{client_id}",
             operator: false,
-            body: |_| Body::Json(json!({"name": "renamed", "features": ["access_issuer"], "ipWhitelist": ["10.0.0.0/8"]})),
+            body: |_| {
+                Body::Json(
+                    json!({"name": "renamed", "features": ["access_issuer"], "ipWhitelist": ["10.0.0.0/8"]}),
+                )
+            },
             actions: &["client.update"],
         },
         Case {
@@ -92,8 +96,15 @@ fn fill(template: &str, ids: &Ids) -> String {
 async fn the_case_table_and_the_route_list_agree() {
     let listed: BTreeSet<_> = MUTATING_ROUTES.iter().copied().collect();
     let covered: BTreeSet<_> = cases().iter().map(|c| (c.method, c.template)).collect();
-    assert_eq!(listed.len(), MUTATING_ROUTES.len(), "duplicates in MUTATING_ROUTES");
-    assert_eq!(listed, covered, "every mutating route needs exactly one Case, and every Case a MUTATING_ROUTES entry");
+    assert_eq!(
+        listed.len(),
+        MUTATING_ROUTES.len(),
+        "duplicates in MUTATING_ROUTES"
+    );
+    assert_eq!(
+        listed, covered,
+        "every mutating route needs exactly one Case, and every Case a MUTATING_ROUTES entry"
+    );
 }
 
 #[tokio::test]
@@ -104,7 +115,10 @@ async fn every_mutating_route_writes_exactly_its_events_in_its_transaction() {
         let (client_id, _, _) = app
             .create_client(&owner, json!({"name": format!("target of {} {}", case.method, case.template), "features": ["direct_access"]}))
             .await;
-        let ids = Ids { app_id: owner.app_id.clone(), client_id };
+        let ids = Ids {
+            app_id: owner.app_id.clone(),
+            client_id,
+        };
         let before: i64 = sqlx::query_scalar("SELECT count(*) FROM audit_events")
             .fetch_one(&app.pool)
             .await
@@ -124,7 +138,11 @@ async fn every_mutating_route_writes_exactly_its_events_in_its_transaction() {
         let res = req.send().await.unwrap();
         let request_id = res.headers()["x-request-id"].to_str().unwrap().to_owned();
         let (status, body) = status_json(res).await;
-        assert!((200..300).contains(&status), "{} {path}: {status} {body}", case.method);
+        assert!(
+            (200..300).contains(&status),
+            "{} {path}: {status} {body}",
+            case.method
+        );
 
         let new: Vec<String> = sqlx::query_scalar(
             "SELECT action FROM audit_events WHERE request_id = $1 ORDER BY app_id, seq",
@@ -137,9 +155,19 @@ async fn every_mutating_route_writes_exactly_its_events_in_its_transaction() {
             .fetch_one(&app.pool)
             .await
             .unwrap();
-        assert_eq!(total - before, case.actions.len() as i64, "{} {}: events written", case.method, case.template);
+        assert_eq!(
+            total - before,
+            case.actions.len() as i64,
+            "{} {}: events written",
+            case.method,
+            case.template
+        );
         let actions: Vec<&str> = new.iter().map(String::as_str).collect();
-        assert_eq!(actions, case.actions, "{} {}: the request's events", case.method, case.template);
+        assert_eq!(
+            actions, case.actions,
+            "{} {}: the request's events",
+            case.method, case.template
+        );
     }
 }
 
@@ -165,7 +193,10 @@ fn declared_templates() -> BTreeSet<String> {
         }
     }
     let mut out = BTreeSet::new();
-    walk(&std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src/http"), &mut out);
+    walk(
+        &std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src/http"),
+        &mut out,
+    );
     out
 }
 
@@ -174,9 +205,15 @@ async fn no_state_changing_route_is_left_out_of_the_list() {
     let app = spawn_app().await;
     let owner = app.create_app("shop").await;
     // Ids that exist in shape only, so probing changes nothing.
-    let ids = Ids { app_id: owner.app_id.clone(), client_id: "z".repeat(32) };
+    let ids = Ids {
+        app_id: owner.app_id.clone(),
+        client_id: "z".repeat(32),
+    };
     let templates = declared_templates();
-    assert!(templates.contains("/config/{app_id}/clients/{client_id}"), "the scan finds routes: {templates:?}");
+    assert!(
+        templates.contains("/config/{app_id}/clients/{client_id}"),
+        "the scan finds routes: {templates:?}"
+    );
     let mut unlisted = Vec::new();
     let mut unserved = Vec::new();
     for template in &templates {
@@ -209,10 +246,16 @@ async fn no_state_changing_route_is_left_out_of_the_list() {
             unserved.push(template.clone());
         }
     }
-    assert!(unlisted.is_empty(), "state-changing routes missing from MUTATING_ROUTES (or READ_ONLY_ROUTES): {unlisted:#?}");
+    assert!(
+        unlisted.is_empty(),
+        "state-changing routes missing from MUTATING_ROUTES (or READ_ONLY_ROUTES): {unlisted:#?}"
+    );
     assert!(unserved.is_empty(), "templates the server does not answer at that path (inside a scope?); teach this test their full path: {unserved:#?}");
     for (method, template) in MUTATING_ROUTES {
-        assert!(templates.contains(*template), "{method} {template} is listed but not declared in src/http");
+        assert!(
+            templates.contains(*template),
+            "{method} {template} is listed but not declared in src/http"
+        );
     }
 }
 
@@ -228,8 +271,19 @@ async fn refused_changes_write_no_event() {
         (Method::PUT, json!({"name": "x", "features": ["metadata"]})),
         (Method::POST, json!({"name": "x"})),
     ] {
-        let path = if method == Method::POST { format!("/config/{}/clients", owner.app_id) } else { path.clone() };
-        let (status, _) = status_json(app.as_owner(&owner, method, &path).json(&body).send().await.unwrap()).await;
+        let path = if method == Method::POST {
+            format!("/config/{}/clients", owner.app_id)
+        } else {
+            path.clone()
+        };
+        let (status, _) = status_json(
+            app.as_owner(&owner, method, &path)
+                .json(&body)
+                .send()
+                .await
+                .unwrap(),
+        )
+        .await;
         assert!(status >= 400);
     }
     assert_eq!(app.audit_rows(&owner.app_id).await.len(), before);

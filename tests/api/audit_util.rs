@@ -16,10 +16,14 @@ use crate::helpers::*;
 /// `GET /config/{appId}/audit?{query}` as the owner: (status, JSON body).
 pub async fn audit_get(app: &TestApp, owner: &Owner, query: &str) -> (u16, Value) {
     status_json(
-        app.as_owner(owner, Method::GET, &format!("/config/{}/audit?{query}", owner.app_id))
-            .send()
-            .await
-            .unwrap(),
+        app.as_owner(
+            owner,
+            Method::GET,
+            &format!("/config/{}/audit?{query}", owner.app_id),
+        )
+        .send()
+        .await
+        .unwrap(),
     )
     .await
 }
@@ -39,7 +43,8 @@ pub async fn all_pages(app: &TestApp, owner: &Owner, first: &str) -> Vec<i64> {
     let mut out = Vec::new();
     let mut path = Some(first.to_owned());
     while let Some(p) = path {
-        let (status, page) = status_json(app.as_owner(owner, Method::GET, &p).send().await.unwrap()).await;
+        let (status, page) =
+            status_json(app.as_owner(owner, Method::GET, &p).send().await.unwrap()).await;
         assert_eq!(status, 200, "{page}");
         out.extend(seqs(&page));
         path = page.get("next").map(|n| n.as_str().unwrap().to_owned());
@@ -78,17 +83,23 @@ pub fn stderr(o: &Output) -> String {
 /// hash chain is there to expose).
 pub async fn tamper(app: &TestApp, sql: &str) {
     let mut conn = PgConnection::connect(&database_url(app)).await.unwrap();
-    conn.execute("SET session_replication_role = replica").await.unwrap();
+    conn.execute("SET session_replication_role = replica")
+        .await
+        .unwrap();
     conn.execute(sql).await.unwrap();
 }
 
 /// `GET /config/{appId}/audit/verify` as the owner.
 pub async fn verify_http(app: &TestApp, owner: &Owner, query: &str) -> (u16, Value) {
     status_json(
-        app.as_owner(owner, Method::GET, &format!("/config/{}/audit/verify?{query}", owner.app_id))
-            .send()
-            .await
-            .unwrap(),
+        app.as_owner(
+            owner,
+            Method::GET,
+            &format!("/config/{}/audit/verify?{query}", owner.app_id),
+        )
+        .send()
+        .await
+        .unwrap(),
     )
     .await
 }
@@ -96,11 +107,15 @@ pub async fn verify_http(app: &TestApp, owner: &Owner, query: &str) -> (u16, Val
 /// A PUT of a client's features (and name) as the owner; asserts 200.
 pub async fn set_features(app: &TestApp, owner: &Owner, id: &str, name: &str, features: &[&str]) {
     let (status, body) = status_json(
-        app.as_owner(owner, Method::PUT, &format!("/config/{}/clients/{id}", owner.app_id))
-            .json(&serde_json::json!({"name": name, "features": features}))
-            .send()
-            .await
-            .unwrap(),
+        app.as_owner(
+            owner,
+            Method::PUT,
+            &format!("/config/{}/clients/{id}", owner.app_id),
+        )
+        .json(&serde_json::json!({"name": name, "features": features}))
+        .send()
+        .await
+        .unwrap(),
     )
     .await;
     assert_eq!(status, 200, "{body}");
@@ -108,11 +123,12 @@ pub async fn set_features(app: &TestApp, owner: &Owner, id: &str, name: &str, fe
 
 /// The head recorded in `audit_heads`, hex.
 pub async fn head_hash(app: &TestApp, app_id: &str) -> (i64, String) {
-    let (seq, hash): (i64, Vec<u8>) = sqlx::query_as("SELECT seq, hash FROM audit_heads WHERE app_id = $1")
-        .bind(app_id)
-        .fetch_one(&app.pool)
-        .await
-        .unwrap();
+    let (seq, hash): (i64, Vec<u8>) =
+        sqlx::query_as("SELECT seq, hash FROM audit_heads WHERE app_id = $1")
+            .bind(app_id)
+            .fetch_one(&app.pool)
+            .await
+            .unwrap();
     (seq, hex::encode(hash))
 }
 
@@ -141,6 +157,9 @@ pub fn parse_csv(text: &str) -> Vec<Vec<String>> {
             (false, c) => field.push(c),
         }
     }
-    assert!(field.is_empty() && row.is_empty(), "CSV must end with a line break");
+    assert!(
+        field.is_empty() && row.is_empty(),
+        "CSV must end with a line break"
+    );
     rows
 }

@@ -26,18 +26,25 @@ async fn operator_creates_an_app_with_an_owner_client() {
     assert_eq!(id.len(), 32);
     assert_eq!(owner["_secret"].as_str().unwrap().len(), 32);
     assert_eq!(owner["_self"], format!("/config/{app_id}/clients/{id}"));
-    assert_eq!(owner["_settings"], format!("/config/{app_id}/clients/{id}/settings"));
+    assert_eq!(
+        owner["_settings"],
+        format!("/config/{app_id}/clients/{id}/settings")
+    );
     assert_eq!(owner["features"], json!(["owner"]));
     assert_eq!(owner["ipWhitelist"], json!(["0.0.0.0/0"]));
 
-    let (status, list) = status_json(app.as_operator(Method::GET, "/apps").send().await.unwrap()).await;
+    let (status, list) =
+        status_json(app.as_operator(Method::GET, "/apps").send().await.unwrap()).await;
     assert_eq!(status, 200);
     assert_eq!(list.as_array().unwrap().len(), 1);
     assert_eq!(list[0]["app_id"], app_id);
     assert!(list[0].get("owner").is_none());
 
     let (status, one) = status_json(
-        app.as_operator(Method::GET, &format!("/apps/{app_id}")).send().await.unwrap(),
+        app.as_operator(Method::GET, &format!("/apps/{app_id}"))
+            .send()
+            .await
+            .unwrap(),
     )
     .await;
     assert_eq!(status, 200);
@@ -60,7 +67,10 @@ async fn app_creation_is_audited_with_the_owner_client() {
 async fn unknown_app_is_404_for_the_operator() {
     let app = spawn_app().await;
     let (status, body) = status_json(
-        app.as_operator(Method::GET, "/apps/aaaaaaaaaaaaaaaaaaaaaaaaaa").send().await.unwrap(),
+        app.as_operator(Method::GET, "/apps/aaaaaaaaaaaaaaaaaaaaaaaaaa")
+            .send()
+            .await
+            .unwrap(),
     )
     .await;
     assert_eq!((status, body), (404, errors("Application not found.")));
@@ -80,9 +90,11 @@ async fn app_routes_refuse_anyone_but_the_operator() {
     let owner = app.create_app("shop").await;
     for req in [
         app.request(Method::GET, "/apps"),
-        app.request(Method::GET, "/apps").header("Authorization", "Bearer wrong-token-wrong-token"),
+        app.request(Method::GET, "/apps")
+            .header("Authorization", "Bearer wrong-token-wrong-token"),
         app.as_owner(&owner, Method::GET, "/apps"),
-        app.as_owner(&owner, Method::POST, "/apps").json(&json!({"name": "x"})),
+        app.as_owner(&owner, Method::POST, "/apps")
+            .json(&json!({"name": "x"})),
     ] {
         let (status, body) = status_json(req.send().await.unwrap()).await;
         assert_eq!((status, body), (401, errors("Authentication required.")));
@@ -101,7 +113,10 @@ async fn app_names_are_unique_and_regions_checked() {
             .unwrap(),
     )
     .await;
-    assert_eq!((status, body), (409, errors("Application shop already exists.")));
+    assert_eq!(
+        (status, body),
+        (409, errors("Application shop already exists."))
+    );
     let (status, body) = status_json(
         app.as_operator(Method::POST, "/apps")
             .json(&json!({ "name": "other", "region": "mars" }))
@@ -117,7 +132,11 @@ async fn app_names_are_unique_and_regions_checked() {
 async fn without_an_operator_token_nobody_is_operator() {
     let app = spawn_app_with(|s| s.operator_token = None).await;
     let (status, _) = status_json(
-        app.request(Method::GET, "/apps").header("Authorization", "Bearer ").send().await.unwrap(),
+        app.request(Method::GET, "/apps")
+            .header("Authorization", "Bearer ")
+            .send()
+            .await
+            .unwrap(),
     )
     .await;
     assert_eq!(status, 401);
@@ -126,8 +145,10 @@ async fn without_an_operator_token_nobody_is_operator() {
 #[tokio::test]
 async fn health_and_readiness() {
     let app = spawn_app().await;
-    let (status, body) = status_json(app.request(Method::GET, "/healthz").send().await.unwrap()).await;
+    let (status, body) =
+        status_json(app.request(Method::GET, "/healthz").send().await.unwrap()).await;
     assert_eq!((status, body), (200, json!({"status": "ok"})));
-    let (status, body) = status_json(app.request(Method::GET, "/readyz").send().await.unwrap()).await;
+    let (status, body) =
+        status_json(app.request(Method::GET, "/readyz").send().await.unwrap()).await;
     assert_eq!((status, body), (200, json!({"status": "ready"})));
 }

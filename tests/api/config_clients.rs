@@ -26,17 +26,36 @@ async fn create_returns_201_with_location_etag_and_secret_once() {
     let id = body["_id"].as_str().unwrap();
     assert_eq!(id_loc, format!("/config/{}/clients/{id}", owner.app_id));
     let keys: Vec<_> = body.as_object().unwrap().keys().cloned().collect();
-    let mut expected = vec!["_id", "_secret", "_self", "_settings", "name", "features", "ipWhitelist"];
+    let mut expected = vec![
+        "_id",
+        "_secret",
+        "_self",
+        "_settings",
+        "name",
+        "features",
+        "ipWhitelist",
+    ];
     expected.sort();
     let mut keys_sorted = keys.clone();
     keys_sorted.sort();
     assert_eq!(keys_sorted, expected);
     assert_eq!(body["name"], "mailer");
-    assert_eq!(body["features"], json!(["access_issuer", "direct_read_access"]), "stored sorted");
+    assert_eq!(
+        body["features"],
+        json!(["access_issuer", "direct_read_access"]),
+        "stored sorted"
+    );
     assert_eq!(body["ipWhitelist"], json!(["10.0.0.0/8", "2001:db8::/32"]));
 
     let (status, got) = status_json(
-        app.as_owner(&owner, Method::GET, &format!("{}/{id}", clients_path(&owner))).send().await.unwrap(),
+        app.as_owner(
+            &owner,
+            Method::GET,
+            &format!("{}/{id}", clients_path(&owner)),
+        )
+        .send()
+        .await
+        .unwrap(),
     )
     .await;
     assert_eq!(status, 200);
@@ -58,41 +77,74 @@ async fn create_defaults_no_features_and_allow_all() {
 async fn list_with_and_without_has_feature() {
     let app = spawn_app().await;
     let owner = app.create_app("shop").await;
-    let (a, _, _) = app.create_client(&owner, json!({"name": "a", "features": ["direct_access"]})).await;
-    let (b, _, _) = app.create_client(&owner, json!({"name": "b", "features": ["login_client"]})).await;
+    let (a, _, _) = app
+        .create_client(&owner, json!({"name": "a", "features": ["direct_access"]}))
+        .await;
+    let (b, _, _) = app
+        .create_client(&owner, json!({"name": "b", "features": ["login_client"]}))
+        .await;
     app.create_client(&owner, json!({"name": "c"})).await;
 
     let ids = |v: &Value| -> Vec<String> {
-        v.as_array().unwrap().iter().map(|c| c["_id"].as_str().unwrap().to_owned()).collect()
+        v.as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c["_id"].as_str().unwrap().to_owned())
+            .collect()
     };
-    let (status, all) = status_json(app.as_owner(&owner, Method::GET, &clients_path(&owner)).send().await.unwrap()).await;
-    assert_eq!(status, 200);
-    assert_eq!(all.as_array().unwrap().len(), 4, "owner + 3");
-    assert!(all.as_array().unwrap().iter().all(|c| c.get("_secret").is_none()));
-
-    let (_, some) = status_json(
-        app.as_owner(&owner, Method::GET, &format!("{}?has_feature=direct_access&has_feature=login_client", clients_path(&owner)))
+    let (status, all) = status_json(
+        app.as_owner(&owner, Method::GET, &clients_path(&owner))
             .send()
             .await
             .unwrap(),
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert_eq!(all.as_array().unwrap().len(), 4, "owner + 3");
+    assert!(all
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|c| c.get("_secret").is_none()));
+
+    let (_, some) = status_json(
+        app.as_owner(
+            &owner,
+            Method::GET,
+            &format!(
+                "{}?has_feature=direct_access&has_feature=login_client",
+                clients_path(&owner)
+            ),
+        )
+        .send()
+        .await
+        .unwrap(),
     )
     .await;
     assert_eq!(ids(&some), vec![a.clone(), b.clone()]);
 
     let (_, one) = status_json(
-        app.as_owner(&owner, Method::GET, &format!("{}?has_feature=login_client", clients_path(&owner)))
-            .send()
-            .await
-            .unwrap(),
+        app.as_owner(
+            &owner,
+            Method::GET,
+            &format!("{}?has_feature=login_client", clients_path(&owner)),
+        )
+        .send()
+        .await
+        .unwrap(),
     )
     .await;
     assert_eq!(ids(&one), vec![b]);
 
     let (status, body) = status_json(
-        app.as_owner(&owner, Method::GET, &format!("{}?has_feature=bogus", clients_path(&owner)))
-            .send()
-            .await
-            .unwrap(),
+        app.as_owner(
+            &owner,
+            Method::GET,
+            &format!("{}?has_feature=bogus", clients_path(&owner)),
+        )
+        .send()
+        .await
+        .unwrap(),
     )
     .await;
     assert_eq!((status, body), (400, errors("Not a valid feature name.")));
@@ -103,7 +155,10 @@ async fn put_is_a_full_replacement() {
     let app = spawn_app().await;
     let owner = app.create_app("shop").await;
     let (id, _, _) = app
-        .create_client(&owner, json!({"name": "x", "features": ["direct_access"], "ipWhitelist": ["10.0.0.0/8"]}))
+        .create_client(
+            &owner,
+            json!({"name": "x", "features": ["direct_access"], "ipWhitelist": ["10.0.0.0/8"]}),
+        )
         .await;
     let path = format!("{}/{id}", clients_path(&owner));
     // The seed's example: only name and features; ipWhitelist resets to allow-all.
@@ -123,7 +178,11 @@ async fn put_is_a_full_replacement() {
 
     // Omitting features removes them all.
     let (status, body) = status_json(
-        app.as_owner(&owner, Method::PUT, &path).json(&json!({"name": "renamed"})).send().await.unwrap(),
+        app.as_owner(&owner, Method::PUT, &path)
+            .json(&json!({"name": "renamed"}))
+            .send()
+            .await
+            .unwrap(),
     )
     .await;
     assert_eq!(status, 200);
@@ -135,11 +194,26 @@ async fn put_is_a_full_replacement() {
 async fn a_client_read_with_get_can_be_sent_back_with_put() {
     let app = spawn_app().await;
     let owner = app.create_app("shop").await;
-    let (id, _, _) = app.create_client(&owner, json!({"name": "x", "features": ["direct_access"]})).await;
+    let (id, _, _) = app
+        .create_client(&owner, json!({"name": "x", "features": ["direct_access"]}))
+        .await;
     let path = format!("{}/{id}", clients_path(&owner));
-    let (_, mut got) = status_json(app.as_owner(&owner, Method::GET, &path).send().await.unwrap()).await;
+    let (_, mut got) = status_json(
+        app.as_owner(&owner, Method::GET, &path)
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
     got["ipWhitelist"] = json!(["192.168.0.0/16"]);
-    let (status, body) = status_json(app.as_owner(&owner, Method::PUT, &path).json(&got).send().await.unwrap()).await;
+    let (status, body) = status_json(
+        app.as_owner(&owner, Method::PUT, &path)
+            .json(&got)
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
     assert_eq!(status, 200);
     assert_eq!(body["ipWhitelist"], json!(["192.168.0.0/16"]));
     assert_eq!(body["features"], json!(["direct_access"]));
@@ -149,7 +223,9 @@ async fn a_client_read_with_get_can_be_sent_back_with_put() {
 async fn unchanged_put_bumps_nothing_and_audits_nothing() {
     let app = spawn_app().await;
     let owner = app.create_app("shop").await;
-    let (id, _, _) = app.create_client(&owner, json!({"name": "x", "features": ["direct_access"]})).await;
+    let (id, _, _) = app
+        .create_client(&owner, json!({"name": "x", "features": ["direct_access"]}))
+        .await;
     let path = format!("{}/{id}", clients_path(&owner));
     let res = app
         .as_owner(&owner, Method::PUT, &path)
@@ -166,25 +242,74 @@ async fn unchanged_put_bumps_nothing_and_audits_nothing() {
 async fn delete_removes_the_client_and_its_credentials() {
     let app = spawn_app().await;
     let owner = app.create_app("shop").await;
-    let (id, secret, _) = app.create_client(&owner, json!({"name": "x", "features": ["owner"]})).await;
+    let (id, secret, _) = app
+        .create_client(&owner, json!({"name": "x", "features": ["owner"]}))
+        .await;
     // Owner clients cannot be deleted by owners; make it a plain client first.
     let path = format!("{}/{id}", clients_path(&owner));
-    let (status, body) = status_json(app.as_owner(&owner, Method::DELETE, &path).send().await.unwrap()).await;
-    assert_eq!((status, body), (403, errors("Clients with the owner feature cannot be deleted.")));
-    let (status, _) = status_json(app.as_owner(&owner, Method::PUT, &path).json(&json!({"name": "x"})).send().await.unwrap()).await;
+    let (status, body) = status_json(
+        app.as_owner(&owner, Method::DELETE, &path)
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(
+        (status, body),
+        (
+            403,
+            errors("Clients with the owner feature cannot be deleted.")
+        )
+    );
+    let (status, _) = status_json(
+        app.as_owner(&owner, Method::PUT, &path)
+            .json(&json!({"name": "x"}))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
     assert_eq!(status, 403, "only the operator removes owner from a client");
-    let (status, _) = status_json(app.as_operator(Method::PUT, &path).json(&json!({"name": "x"})).send().await.unwrap()).await;
+    let (status, _) = status_json(
+        app.as_operator(Method::PUT, &path)
+            .json(&json!({"name": "x"}))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
     assert_eq!(status, 200);
 
-    let (status, body) = status_json(app.as_owner(&owner, Method::DELETE, &path).send().await.unwrap()).await;
+    let (status, body) = status_json(
+        app.as_owner(&owner, Method::DELETE, &path)
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
     assert_eq!((status, body), (204, Value::Null));
-    let (status, body) = status_json(app.as_owner(&owner, Method::GET, &path).send().await.unwrap()).await;
+    let (status, body) = status_json(
+        app.as_owner(&owner, Method::GET, &path)
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
     assert_eq!((status, body), (404, errors("Client ID not found.")));
-    let (status, _) = status_json(app.as_owner(&owner, Method::DELETE, &path).send().await.unwrap()).await;
+    let (status, _) = status_json(
+        app.as_owner(&owner, Method::DELETE, &path)
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
     assert_eq!(status, 404);
     // Its credentials are gone with it.
     let (status, _) = status_json(
-        app.as_client(&id, &secret, Method::GET, &clients_path(&owner)).send().await.unwrap(),
+        app.as_client(&id, &secret, Method::GET, &clients_path(&owner))
+            .send()
+            .await
+            .unwrap(),
     )
     .await;
     assert_eq!(status, 401);
@@ -199,9 +324,17 @@ async fn delete_removes_the_client_and_its_credentials() {
 async fn operator_may_delete_an_owner_client() {
     let app = spawn_app().await;
     let owner = app.create_app("shop").await;
-    let (id, _, _) = app.create_client(&owner, json!({"name": "second owner", "features": ["owner"]})).await;
+    let (id, _, _) = app
+        .create_client(
+            &owner,
+            json!({"name": "second owner", "features": ["owner"]}),
+        )
+        .await;
     let (status, _) = status_json(
-        app.as_operator(Method::DELETE, &format!("{}/{id}", clients_path(&owner))).send().await.unwrap(),
+        app.as_operator(Method::DELETE, &format!("{}/{id}", clients_path(&owner)))
+            .send()
+            .await
+            .unwrap(),
     )
     .await;
     assert_eq!(status, 204);
@@ -213,7 +346,11 @@ async fn etag_and_if_match() {
     let owner = app.create_app("shop").await;
     let (id, _, _) = app.create_client(&owner, json!({"name": "x"})).await;
     let path = format!("{}/{id}", clients_path(&owner));
-    let res = app.as_owner(&owner, Method::GET, &path).send().await.unwrap();
+    let res = app
+        .as_owner(&owner, Method::GET, &path)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(res.headers()["etag"], "\"1\"");
 
     for stale in ["\"7\"", "garbage", "W/\"0\""] {
@@ -226,14 +363,28 @@ async fn etag_and_if_match() {
                 .unwrap(),
         )
         .await;
-        assert_eq!((status, body), (412, errors("Precondition failed.")), "{stale}");
+        assert_eq!(
+            (status, body),
+            (412, errors("Precondition failed.")),
+            "{stale}"
+        );
     }
     let (status, body) = status_json(
-        app.as_owner(&owner, Method::DELETE, &path).header("If-Match", "\"2\"").send().await.unwrap(),
+        app.as_owner(&owner, Method::DELETE, &path)
+            .header("If-Match", "\"2\"")
+            .send()
+            .await
+            .unwrap(),
     )
     .await;
     assert_eq!((status, body), (412, errors("Precondition failed.")));
-    let (_, got) = status_json(app.as_owner(&owner, Method::GET, &path).send().await.unwrap()).await;
+    let (_, got) = status_json(
+        app.as_owner(&owner, Method::GET, &path)
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
     assert_eq!(got["name"], "x", "nothing changed");
 
     let res = app
@@ -246,7 +397,11 @@ async fn etag_and_if_match() {
     assert_eq!(res.status(), 200);
     assert_eq!(res.headers()["etag"], "\"2\"");
     let (status, _) = status_json(
-        app.as_owner(&owner, Method::DELETE, &path).header("If-Match", "\"2\"").send().await.unwrap(),
+        app.as_owner(&owner, Method::DELETE, &path)
+            .header("If-Match", "\"2\"")
+            .send()
+            .await
+            .unwrap(),
     )
     .await;
     assert_eq!(status, 204);
@@ -256,13 +411,27 @@ async fn etag_and_if_match() {
 async fn secret_rotation_with_a_grace_period() {
     let app = spawn_app().await;
     let owner = app.create_app("shop").await;
-    let (id, old, _) = app.create_client(&owner, json!({"name": "rot", "features": ["owner"]})).await;
+    let (id, old, _) = app
+        .create_client(&owner, json!({"name": "rot", "features": ["owner"]}))
+        .await;
     let path = format!("{}/{id}/secret", clients_path(&owner));
     let list = clients_path(&owner);
     // Warm the credential cache with the old secret.
-    assert_eq!(app.as_client(&id, &old, Method::GET, &list).send().await.unwrap().status(), 200);
+    assert_eq!(
+        app.as_client(&id, &old, Method::GET, &list)
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
 
-    let res = app.as_owner(&owner, Method::PUT, &path).json(&json!({"hoursToLive": 2})).send().await.unwrap();
+    let res = app
+        .as_owner(&owner, Method::PUT, &path)
+        .json(&json!({"hoursToLive": 2}))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(res.status(), 200);
     assert_eq!(res.headers()["etag"], "\"2\"");
     let body: Value = res.json().await.unwrap();
@@ -273,19 +442,64 @@ async fn secret_rotation_with_a_grace_period() {
     assert_eq!(body["features"], json!(["owner"]));
 
     // Both work during the grace period.
-    assert_eq!(app.as_client(&id, &old, Method::GET, &list).send().await.unwrap().status(), 200);
-    assert_eq!(app.as_client(&id, &new, Method::GET, &list).send().await.unwrap().status(), 200);
+    assert_eq!(
+        app.as_client(&id, &old, Method::GET, &list)
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+    assert_eq!(
+        app.as_client(&id, &new, Method::GET, &list)
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
 
     // hoursToLive 0: the previous secrets stop at once (the cache must not keep them alive).
-    let (status, body) = status_json(app.as_owner(&owner, Method::PUT, &path).json(&json!({"hoursToLive": 0})).send().await.unwrap()).await;
+    let (status, body) = status_json(
+        app.as_owner(&owner, Method::PUT, &path)
+            .json(&json!({"hoursToLive": 0}))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
     assert_eq!(status, 200);
     let newest = body["_secret"].as_str().unwrap().to_owned();
-    assert_eq!(app.as_client(&id, &old, Method::GET, &list).send().await.unwrap().status(), 401);
-    assert_eq!(app.as_client(&id, &new, Method::GET, &list).send().await.unwrap().status(), 401);
-    assert_eq!(app.as_client(&id, &newest, Method::GET, &list).send().await.unwrap().status(), 200);
+    assert_eq!(
+        app.as_client(&id, &old, Method::GET, &list)
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        401
+    );
+    assert_eq!(
+        app.as_client(&id, &new, Method::GET, &list)
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        401
+    );
+    assert_eq!(
+        app.as_client(&id, &newest, Method::GET, &list)
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
 
     let rows = app.audit_rows(&owner.app_id).await;
-    let rotations: Vec<_> = rows.iter().filter(|r| r["action"] == "client.secret_rotate").collect();
+    let rotations: Vec<_> = rows
+        .iter()
+        .filter(|r| r["action"] == "client.secret_rotate")
+        .collect();
     assert_eq!(rotations.len(), 2);
     let all = serde_json::to_string(&rows).unwrap();
     for s in [&old, &new, &newest] {
@@ -307,16 +521,30 @@ async fn secret_rotation_validates_hours_to_live() {
         (json!({"hoursToLive": 169}), 400, range),
         (json!({"hoursToLive": -1}), 400, range),
     ] {
-        let (s, b) = status_json(app.as_owner(&owner, Method::PUT, &path).json(&body).send().await.unwrap()).await;
+        let (s, b) = status_json(
+            app.as_owner(&owner, Method::PUT, &path)
+                .json(&body)
+                .send()
+                .await
+                .unwrap(),
+        )
+        .await;
         assert_eq!((s, b), (status, errors(msg)), "{body}");
     }
-    assert_eq!(app.audit_count(&owner.app_id, "client.secret_rotate").await, 0);
+    assert_eq!(
+        app.audit_count(&owner.app_id, "client.secret_rotate").await,
+        0
+    );
     let (s, b) = status_json(
-        app.as_owner(&owner, Method::PUT, &format!("{}/{}/secret", clients_path(&owner), "x".repeat(32)))
-            .json(&json!({"hoursToLive": 1}))
-            .send()
-            .await
-            .unwrap(),
+        app.as_owner(
+            &owner,
+            Method::PUT,
+            &format!("{}/{}/secret", clients_path(&owner), "x".repeat(32)),
+        )
+        .json(&json!({"hoursToLive": 1}))
+        .send()
+        .await
+        .unwrap(),
     )
     .await;
     assert_eq!((s, b), (404, errors("Client ID not found.")));
@@ -326,7 +554,9 @@ async fn secret_rotation_validates_hours_to_live() {
 async fn every_change_is_audited_without_secrets() {
     let app = spawn_app().await;
     let owner = app.create_app("shop").await;
-    let (id, secret, _) = app.create_client(&owner, json!({"name": "a", "features": ["direct_access"]})).await;
+    let (id, secret, _) = app
+        .create_client(&owner, json!({"name": "a", "features": ["direct_access"]}))
+        .await;
     let path = format!("{}/{id}", clients_path(&owner));
     app.as_owner(&owner, Method::PUT, &path)
         .json(&json!({"name": "b", "features": ["direct_read_access"], "ipWhitelist": ["10.0.0.0/8"]}))
@@ -334,7 +564,10 @@ async fn every_change_is_audited_without_secrets() {
         .await
         .unwrap();
     let rows = app.audit_rows(&owner.app_id).await;
-    let update = rows.iter().find(|r| r["action"] == "client.update").unwrap();
+    let update = rows
+        .iter()
+        .find(|r| r["action"] == "client.update")
+        .unwrap();
     assert_eq!(update["actor"], owner.client_id);
     assert_eq!(update["actor_ip"], "127.0.0.1");
     assert_eq!(update["target_client_id"], id);
@@ -346,7 +579,11 @@ async fn every_change_is_audited_without_secrets() {
     );
     assert_eq!(update["request_id"].as_str().unwrap().len(), 16);
     let seqs: Vec<i64> = rows.iter().map(|r| r["seq"].as_i64().unwrap()).collect();
-    assert_eq!(seqs, (1..=seqs.len() as i64).collect::<Vec<_>>(), "gap-free chain");
+    assert_eq!(
+        seqs,
+        (1..=seqs.len() as i64).collect::<Vec<_>>(),
+        "gap-free chain"
+    );
     let all = serde_json::to_string(&rows).unwrap();
     assert!(!all.contains(&secret) && !all.contains(&owner.secret));
 }

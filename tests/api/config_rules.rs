@@ -7,22 +7,30 @@ use crate::helpers::*;
 
 async fn post(app: &TestApp, owner: &Owner, body: Value) -> (u16, Value) {
     status_json(
-        app.as_owner(owner, Method::POST, &format!("/config/{}/clients", owner.app_id))
-            .json(&body)
-            .send()
-            .await
-            .unwrap(),
+        app.as_owner(
+            owner,
+            Method::POST,
+            &format!("/config/{}/clients", owner.app_id),
+        )
+        .json(&body)
+        .send()
+        .await
+        .unwrap(),
     )
     .await
 }
 
 async fn put(app: &TestApp, owner: &Owner, id: &str, body: Value) -> (u16, Value) {
     status_json(
-        app.as_owner(owner, Method::PUT, &format!("/config/{}/clients/{id}", owner.app_id))
-            .json(&body)
-            .send()
-            .await
-            .unwrap(),
+        app.as_owner(
+            owner,
+            Method::PUT,
+            &format!("/config/{}/clients/{id}", owner.app_id),
+        )
+        .json(&body)
+        .send()
+        .await
+        .unwrap(),
     )
     .await
 }
@@ -39,39 +47,98 @@ async fn client_count(app: &TestApp, app_id: &str) -> i64 {
 async fn invalid_bodies_are_400_with_the_seed_messages_and_change_nothing() {
     let app = spawn_app().await;
     let owner = app.create_app("shop").await;
-    let (id, _, _) = app.create_client(&owner, json!({"name": "target", "features": ["direct_access"]})).await;
+    let (id, _, _) = app
+        .create_client(
+            &owner,
+            json!({"name": "target", "features": ["direct_access"]}),
+        )
+        .await;
     let cases = [
-        (json!({"features": ["owner"]}), "Missing data for required field."),
+        (
+            json!({"features": ["owner"]}),
+            "Missing data for required field.",
+        ),
         (json!({"name": null}), "Name not supplied"),
         (json!({"name": ""}), "Name not supplied"),
         (json!({"name": "   "}), "Name not supplied"),
         (json!({"name": 5}), "Not a valid string."),
         (json!({"name": ["a"]}), "Not a valid string."),
         (json!({"name": "n", "features": [1]}), "Not a valid string."),
-        (json!({"name": "n", "ipWhitelist": [10]}), "Not a valid string."),
-        (json!({"name": "n", "features": "owner"}), "Not a valid list."),
-        (json!({"name": "n", "ipWhitelist": "10.0.0.0/8"}), "Not a valid list."),
+        (
+            json!({"name": "n", "ipWhitelist": [10]}),
+            "Not a valid string.",
+        ),
+        (
+            json!({"name": "n", "features": "owner"}),
+            "Not a valid list.",
+        ),
+        (
+            json!({"name": "n", "ipWhitelist": "10.0.0.0/8"}),
+            "Not a valid list.",
+        ),
         (json!({"name": "n", "features": null}), "Not a valid list."),
-        (json!({"name": "n", "ipWhitelist": ["10.0.0.1"]}), "Not a valid CIDR address."),
-        (json!({"name": "n", "ipWhitelist": ["10.0.0.0/33"]}), "Not a valid CIDR address."),
-        (json!({"name": "n", "ipWhitelist": ["10.0.0.1/8"]}), "Not a valid CIDR address."),
-        (json!({"name": "n", "ipWhitelist": ["2001:db8::1/32"]}), "Not a valid CIDR address."),
-        (json!({"name": "n", "ipWhitelist": ["::/129"]}), "Not a valid CIDR address."),
-        (json!({"name": "n", "ipWhitelist": ["nonsense"]}), "Not a valid CIDR address."),
-        (json!({"name": "n", "features": ["superuser"]}), "Not a valid feature name."),
-        (json!({"name": "n", "features": ["login_client", "direct_access"]}), "Clients with the login_client feature cannot have any other features."),
-        (json!({"name": "n", "features": ["metadata"]}), "The metadata feature can only be applied to a client by Akamai."),
+        (
+            json!({"name": "n", "ipWhitelist": ["10.0.0.1"]}),
+            "Not a valid CIDR address.",
+        ),
+        (
+            json!({"name": "n", "ipWhitelist": ["10.0.0.0/33"]}),
+            "Not a valid CIDR address.",
+        ),
+        (
+            json!({"name": "n", "ipWhitelist": ["10.0.0.1/8"]}),
+            "Not a valid CIDR address.",
+        ),
+        (
+            json!({"name": "n", "ipWhitelist": ["2001:db8::1/32"]}),
+            "Not a valid CIDR address.",
+        ),
+        (
+            json!({"name": "n", "ipWhitelist": ["::/129"]}),
+            "Not a valid CIDR address.",
+        ),
+        (
+            json!({"name": "n", "ipWhitelist": ["nonsense"]}),
+            "Not a valid CIDR address.",
+        ),
+        (
+            json!({"name": "n", "features": ["superuser"]}),
+            "Not a valid feature name.",
+        ),
+        (
+            json!({"name": "n", "features": ["login_client", "direct_access"]}),
+            "Clients with the login_client feature cannot have any other features.",
+        ),
+        (
+            json!({"name": "n", "features": ["metadata"]}),
+            "The metadata feature can only be applied to a client by Akamai.",
+        ),
     ];
     let before = client_count(&app, &owner.app_id).await;
     let audit_before = app.audit_rows(&owner.app_id).await.len();
     for (body, msg) in &cases {
-        assert_eq!(post(&app, &owner, body.clone()).await, (400, errors(msg)), "POST {body}");
-        assert_eq!(put(&app, &owner, &id, body.clone()).await, (400, errors(msg)), "PUT {body}");
+        assert_eq!(
+            post(&app, &owner, body.clone()).await,
+            (400, errors(msg)),
+            "POST {body}"
+        );
+        assert_eq!(
+            put(&app, &owner, &id, body.clone()).await,
+            (400, errors(msg)),
+            "PUT {body}"
+        );
     }
     assert_eq!(client_count(&app, &owner.app_id).await, before);
     assert_eq!(app.audit_rows(&owner.app_id).await.len(), audit_before);
     let (_, got) = status_json(
-        app.as_owner(&owner, Method::GET, &format!("/config/{}/clients/{id}", owner.app_id)).send().await.unwrap(),
+        app.as_owner(
+            &owner,
+            Method::GET,
+            &format!("/config/{}/clients/{id}", owner.app_id),
+        )
+        .send()
+        .await
+        .unwrap(),
     )
     .await;
     assert_eq!(got["name"], "target");
@@ -100,7 +167,11 @@ async fn malformed_json_wrong_type_and_content_type() {
                 .unwrap(),
         )
         .await;
-        assert_eq!((status, got), (400, errors("Invalid JSON body.")), "{ctype} {body}");
+        assert_eq!(
+            (status, got),
+            (400, errors("Invalid JSON body.")),
+            "{ctype} {body}"
+        );
     }
     let (status, _) = status_json(
         app.as_owner(&owner, Method::POST, &path)
@@ -128,7 +199,12 @@ async fn huge_bodies_are_413() {
 async fn unknown_fields_are_ignored() {
     let app = spawn_app().await;
     let owner = app.create_app("shop").await;
-    let (status, body) = post(&app, &owner, json!({"name": "x", "_id": "zzz", "color": "red"})).await;
+    let (status, body) = post(
+        &app,
+        &owner,
+        json!({"name": "x", "_id": "zzz", "color": "red"}),
+    )
+    .await;
     assert_eq!(status, 201);
     assert_ne!(body["_id"], "zzz");
     assert!(body.get("color").is_none());
@@ -138,13 +214,23 @@ async fn unknown_fields_are_ignored() {
 async fn duplicate_names_are_409() {
     let app = spawn_app().await;
     let owner = app.create_app("shop").await;
-    app.create_client(&owner, json!({"name": "My Client"})).await;
+    app.create_client(&owner, json!({"name": "My Client"}))
+        .await;
     let (id, _, _) = app.create_client(&owner, json!({"name": "other"})).await;
-    assert_eq!(post(&app, &owner, json!({"name": "My Client"})).await, (409, errors("API client My Client already exists.")));
-    assert_eq!(put(&app, &owner, &id, json!({"name": "My Client"})).await, (409, errors("API client My Client already exists.")));
+    assert_eq!(
+        post(&app, &owner, json!({"name": "My Client"})).await,
+        (409, errors("API client My Client already exists."))
+    );
+    assert_eq!(
+        put(&app, &owner, &id, json!({"name": "My Client"})).await,
+        (409, errors("API client My Client already exists."))
+    );
     // Names are unique per application only.
     let other = app.create_app("other app").await;
-    assert_eq!(post(&app, &other, json!({"name": "My Client"})).await.0, 201);
+    assert_eq!(
+        post(&app, &other, json!({"name": "My Client"})).await.0,
+        201
+    );
 }
 
 #[tokio::test]
@@ -154,49 +240,102 @@ async fn unknown_client_is_404() {
     let missing = "a".repeat(32);
     for method in [Method::GET, Method::DELETE] {
         let (status, body) = status_json(
-            app.as_owner(&owner, method, &format!("/config/{}/clients/{missing}", owner.app_id)).send().await.unwrap(),
+            app.as_owner(
+                &owner,
+                method,
+                &format!("/config/{}/clients/{missing}", owner.app_id),
+            )
+            .send()
+            .await
+            .unwrap(),
         )
         .await;
         assert_eq!((status, body), (404, errors("Client ID not found.")));
     }
-    assert_eq!(put(&app, &owner, &missing, json!({"name": "x"})).await, (404, errors("Client ID not found.")));
-    assert_eq!(put(&app, &owner, "not-even-an-id", json!({"name": "x"})).await, (404, errors("Client ID not found.")));
+    assert_eq!(
+        put(&app, &owner, &missing, json!({"name": "x"})).await,
+        (404, errors("Client ID not found."))
+    );
+    assert_eq!(
+        put(&app, &owner, "not-even-an-id", json!({"name": "x"})).await,
+        (404, errors("Client ID not found."))
+    );
 }
 
 #[tokio::test]
 async fn metadata_rules() {
     let app = spawn_app().await;
     let owner = app.create_app("shop").await;
-    let (meta, _) = app.create_client_as_operator(&owner.app_id, json!({"name": "meta", "features": ["metadata", "direct_access"]})).await;
+    let (meta, _) = app
+        .create_client_as_operator(
+            &owner.app_id,
+            json!({"name": "meta", "features": ["metadata", "direct_access"]}),
+        )
+        .await;
     let (plain, _, _) = app.create_client(&owner, json!({"name": "plain"})).await;
     let msg403 = "Clients with the metadata feature can only be updated by Akamai.";
-    assert_eq!(put(&app, &owner, &meta, json!({"name": "meta", "features": ["metadata", "direct_access"]})).await, (403, errors(msg403)));
-    assert_eq!(put(&app, &owner, &meta, json!({"name": "meta2"})).await, (403, errors(msg403)));
+    assert_eq!(
+        put(
+            &app,
+            &owner,
+            &meta,
+            json!({"name": "meta", "features": ["metadata", "direct_access"]})
+        )
+        .await,
+        (403, errors(msg403))
+    );
+    assert_eq!(
+        put(&app, &owner, &meta, json!({"name": "meta2"})).await,
+        (403, errors(msg403))
+    );
     let (s, b) = status_json(
-        app.as_owner(&owner, Method::DELETE, &format!("/config/{}/clients/{meta}", owner.app_id)).send().await.unwrap(),
+        app.as_owner(
+            &owner,
+            Method::DELETE,
+            &format!("/config/{}/clients/{meta}", owner.app_id),
+        )
+        .send()
+        .await
+        .unwrap(),
     )
     .await;
     assert_eq!((s, b), (403, errors(msg403)));
     let (s, b) = status_json(
-        app.as_owner(&owner, Method::PUT, &format!("/config/{}/clients/{meta}/secret", owner.app_id))
-            .json(&json!({"hoursToLive": 0}))
-            .send()
-            .await
-            .unwrap(),
+        app.as_owner(
+            &owner,
+            Method::PUT,
+            &format!("/config/{}/clients/{meta}/secret", owner.app_id),
+        )
+        .json(&json!({"hoursToLive": 0}))
+        .send()
+        .await
+        .unwrap(),
     )
     .await;
     assert_eq!((s, b), (403, errors(msg403)));
     assert_eq!(
-        put(&app, &owner, &plain, json!({"name": "plain", "features": ["metadata"]})).await,
-        (400, errors("The metadata feature can only be applied to a client by Akamai."))
+        put(
+            &app,
+            &owner,
+            &plain,
+            json!({"name": "plain", "features": ["metadata"]})
+        )
+        .await,
+        (
+            400,
+            errors("The metadata feature can only be applied to a client by Akamai.")
+        )
     );
     // The operator may do all of it.
     let (s, b) = status_json(
-        app.as_operator(Method::PUT, &format!("/config/{}/clients/{meta}", owner.app_id))
-            .json(&json!({"name": "meta", "features": ["metadata"]}))
-            .send()
-            .await
-            .unwrap(),
+        app.as_operator(
+            Method::PUT,
+            &format!("/config/{}/clients/{meta}", owner.app_id),
+        )
+        .json(&json!({"name": "meta", "features": ["metadata"]}))
+        .send()
+        .await
+        .unwrap(),
     )
     .await;
     assert_eq!(s, 200);
@@ -209,7 +348,10 @@ async fn operator_name_is_configurable() {
     let owner = app.create_app("shop").await;
     assert_eq!(
         post(&app, &owner, json!({"name": "n", "features": ["metadata"]})).await,
-        (400, errors("The metadata feature can only be applied to a client by ACME Platform."))
+        (
+            400,
+            errors("The metadata feature can only be applied to a client by ACME Platform.")
+        )
     );
 }
 
@@ -219,36 +361,78 @@ async fn owner_rules() {
     let owner = app.create_app("shop").await;
     // The caller cannot drop owner from itself.
     assert_eq!(
-        put(&app, &owner, &owner.client_id, json!({"name": "owner", "features": ["direct_access"]})).await,
-        (403, errors("Owner feature cannot be removed from the client making the call."))
+        put(
+            &app,
+            &owner,
+            &owner.client_id,
+            json!({"name": "owner", "features": ["direct_access"]})
+        )
+        .await,
+        (
+            403,
+            errors("Owner feature cannot be removed from the client making the call.")
+        )
     );
     assert_eq!(
         put(&app, &owner, &owner.client_id, json!({"name": "owner"})).await,
-        (403, errors("Owner feature cannot be removed from the client making the call."))
+        (
+            403,
+            errors("Owner feature cannot be removed from the client making the call.")
+        )
     );
     // Nor from another owner client.
-    let (second, _, _) = app.create_client(&owner, json!({"name": "second", "features": ["owner"]})).await;
+    let (second, _, _) = app
+        .create_client(&owner, json!({"name": "second", "features": ["owner"]}))
+        .await;
     assert_eq!(
-        put(&app, &owner, &second, json!({"name": "second", "features": []})).await,
+        put(
+            &app,
+            &owner,
+            &second,
+            json!({"name": "second", "features": []})
+        )
+        .await,
         (403, errors("Owner feature can only be removed by Akamai."))
     );
     // Keeping owner while changing the rest is fine.
-    let (s, b) = put(&app, &owner, &owner.client_id, json!({"name": "renamed owner", "features": ["owner", "direct_access"]})).await;
+    let (s, b) = put(
+        &app,
+        &owner,
+        &owner.client_id,
+        json!({"name": "renamed owner", "features": ["owner", "direct_access"]}),
+    )
+    .await;
     assert_eq!(s, 200);
     assert_eq!(b["features"], json!(["direct_access", "owner"]));
     // Deleting itself is deleting an owner client.
     let (s, b) = status_json(
-        app.as_owner(&owner, Method::DELETE, &format!("/config/{}/clients/{}", owner.app_id, owner.client_id)).send().await.unwrap(),
+        app.as_owner(
+            &owner,
+            Method::DELETE,
+            &format!("/config/{}/clients/{}", owner.app_id, owner.client_id),
+        )
+        .send()
+        .await
+        .unwrap(),
     )
     .await;
-    assert_eq!((s, b), (403, errors("Clients with the owner feature cannot be deleted.")));
+    assert_eq!(
+        (s, b),
+        (
+            403,
+            errors("Clients with the owner feature cannot be deleted.")
+        )
+    );
     // The operator removes owner.
     let (s, _) = status_json(
-        app.as_operator(Method::PUT, &format!("/config/{}/clients/{second}", owner.app_id))
-            .json(&json!({"name": "second"}))
-            .send()
-            .await
-            .unwrap(),
+        app.as_operator(
+            Method::PUT,
+            &format!("/config/{}/clients/{second}", owner.app_id),
+        )
+        .json(&json!({"name": "second"}))
+        .send()
+        .await
+        .unwrap(),
     )
     .await;
     assert_eq!(s, 200);
@@ -258,20 +442,40 @@ async fn owner_rules() {
 async fn non_owner_clients_are_forbidden() {
     let app = spawn_app().await;
     let owner = app.create_app("shop").await;
-    for features in [json!([]), json!(["direct_access"]), json!(["access_issuer", "direct_read_access"]), json!(["login_client"])] {
+    for features in [
+        json!([]),
+        json!(["direct_access"]),
+        json!(["access_issuer", "direct_read_access"]),
+        json!(["login_client"]),
+    ] {
         let name = format!("c{features}");
-        let (id, secret, _) = app.create_client(&owner, json!({"name": name, "features": features})).await;
+        let (id, secret, _) = app
+            .create_client(&owner, json!({"name": name, "features": features}))
+            .await;
         let (s, b) = status_json(
-            app.as_client(&id, &secret, Method::GET, &format!("/config/{}/clients", owner.app_id)).send().await.unwrap(),
+            app.as_client(
+                &id,
+                &secret,
+                Method::GET,
+                &format!("/config/{}/clients", owner.app_id),
+            )
+            .send()
+            .await
+            .unwrap(),
         )
         .await;
         assert_eq!((s, b), (403, errors("Forbidden")));
         let (s, b) = status_json(
-            app.as_client(&id, &secret, Method::POST, &format!("/config/{}/clients", owner.app_id))
-                .json(&json!({"name": "sneaky"}))
-                .send()
-                .await
-                .unwrap(),
+            app.as_client(
+                &id,
+                &secret,
+                Method::POST,
+                &format!("/config/{}/clients", owner.app_id),
+            )
+            .json(&json!({"name": "sneaky"}))
+            .send()
+            .await
+            .unwrap(),
         )
         .await;
         assert_eq!((s, b), (403, errors("Forbidden")));
@@ -283,6 +487,12 @@ async fn unknown_routes_and_methods_answer_json() {
     let app = spawn_app().await;
     let (s, b) = status_json(app.request(Method::GET, "/nope").send().await.unwrap()).await;
     assert_eq!((s, b), (404, errors("Not found.")));
-    let (s, b) = status_json(app.request(Method::PATCH, "/config/x/clients").send().await.unwrap()).await;
+    let (s, b) = status_json(
+        app.request(Method::PATCH, "/config/x/clients")
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
     assert_eq!((s, b), (405, errors("Method not allowed.")));
 }

@@ -25,7 +25,8 @@ async fn server_url() -> String {
             let url = match std::env::var("DATABASE_URL") {
                 Ok(url) if !url.is_empty() => url,
                 _ => {
-                    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(".latchkey/test-pg");
+                    let dir =
+                        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(".latchkey/test-pg");
                     let pg = EmbeddedPostgres::start(&dir)
                         .await
                         .expect("start the embedded PostgreSQL for tests");
@@ -43,7 +44,9 @@ async fn server_url() -> String {
 
 /// Test databases are named `lk_test_<pid>_<uuid>`; drop those of test runs that are gone.
 async fn drop_stale_databases(url: &str) {
-    let mut conn = PgConnection::connect(url).await.expect("connect to PostgreSQL");
+    let mut conn = PgConnection::connect(url)
+        .await
+        .expect("connect to PostgreSQL");
     let names: Vec<String> =
         sqlx::query_scalar("SELECT datname FROM pg_database WHERE datname LIKE 'lk_test_%'")
             .fetch_all(&mut conn)
@@ -155,7 +158,8 @@ pub fn basic(client_id: &str, secret: &str) -> String {
 
 impl TestApp {
     pub fn request(&self, method: Method, path: &str) -> RequestBuilder {
-        self.http.request(method, format!("{}{}", self.address, path))
+        self.http
+            .request(method, format!("{}{}", self.address, path))
     }
 
     pub fn as_operator(&self, method: Method, path: &str) -> RequestBuilder {
@@ -164,7 +168,8 @@ impl TestApp {
     }
 
     pub fn as_client(&self, id: &str, secret: &str, method: Method, path: &str) -> RequestBuilder {
-        self.request(method, path).header("Authorization", basic(id, secret))
+        self.request(method, path)
+            .header("Authorization", basic(id, secret))
     }
 
     pub fn as_owner(&self, owner: &Owner, method: Method, path: &str) -> RequestBuilder {
@@ -191,7 +196,11 @@ impl TestApp {
     /// Creates a client as `owner` (Config API) and returns (id, secret, body).
     pub async fn create_client(&self, owner: &Owner, body: Value) -> (String, String, Value) {
         let res = self
-            .as_owner(owner, Method::POST, &format!("/config/{}/clients", owner.app_id))
+            .as_owner(
+                owner,
+                Method::POST,
+                &format!("/config/{}/clients", owner.app_id),
+            )
             .json(&body)
             .send()
             .await

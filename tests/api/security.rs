@@ -16,13 +16,19 @@ async fn missing_wrong_and_unknown_credentials_look_the_same() {
         app.as_client(&owner.client_id, "", Method::GET, &path),
         app.as_client(&"z".repeat(32), &owner.secret, Method::GET, &path),
         app.as_client("short", "x", Method::GET, &path),
-        app.request(Method::GET, &path).header("Authorization", "Basic !!!"),
-        app.request(Method::GET, &path).header("Authorization", "Signature abc:def"),
-        app.request(Method::GET, &path).header("Authorization", "Bearer not-the-operator-token"),
+        app.request(Method::GET, &path)
+            .header("Authorization", "Basic !!!"),
+        app.request(Method::GET, &path)
+            .header("Authorization", "Signature abc:def"),
+        app.request(Method::GET, &path)
+            .header("Authorization", "Bearer not-the-operator-token"),
     ];
     for req in requests {
         let res = req.send().await.unwrap();
-        assert_eq!(res.headers()["www-authenticate"], "Basic realm=\"latchkey\"");
+        assert_eq!(
+            res.headers()["www-authenticate"],
+            "Basic realm=\"latchkey\""
+        );
         let (status, body) = status_json(res).await;
         assert_eq!((status, body), (401, errors("Authentication required.")));
     }
@@ -33,46 +39,99 @@ async fn tenants_are_isolated() {
     let app = spawn_app().await;
     let a = app.create_app("app a").await;
     let b = app.create_app("app b").await;
-    let (b_client, _, _) = app.create_client(&b, json!({"name": "b's client", "features": ["direct_access"]})).await;
+    let (b_client, _, _) = app
+        .create_client(
+            &b,
+            json!({"name": "b's client", "features": ["direct_access"]}),
+        )
+        .await;
     // A's owner against B's application: its credentials do not belong there.
     for (method, path, body) in [
         (Method::GET, format!("/config/{}/clients", b.app_id), None),
-        (Method::GET, format!("/config/{}/clients/{b_client}", b.app_id), None),
-        (Method::PUT, format!("/config/{}/clients/{b_client}", b.app_id), Some(json!({"name": "pwned"}))),
-        (Method::DELETE, format!("/config/{}/clients/{b_client}", b.app_id), None),
-        (Method::POST, format!("/config/{}/clients", b.app_id), Some(json!({"name": "implant"}))),
+        (
+            Method::GET,
+            format!("/config/{}/clients/{b_client}", b.app_id),
+            None,
+        ),
+        (
+            Method::PUT,
+            format!("/config/{}/clients/{b_client}", b.app_id),
+            Some(json!({"name": "pwned"})),
+        ),
+        (
+            Method::DELETE,
+            format!("/config/{}/clients/{b_client}", b.app_id),
+            None,
+        ),
+        (
+            Method::POST,
+            format!("/config/{}/clients", b.app_id),
+            Some(json!({"name": "implant"})),
+        ),
     ] {
         let mut req = app.as_owner(&a, method.clone(), &path);
         if let Some(body) = body {
             req = req.json(&body);
         }
         let (status, got) = status_json(req.send().await.unwrap()).await;
-        assert_eq!((status, got), (401, errors("Authentication required.")), "{method} {path}");
+        assert_eq!(
+            (status, got),
+            (401, errors("Authentication required.")),
+            "{method} {path}"
+        );
     }
     // B's client through A's application path: not found there.
     let (status, got) = status_json(
-        app.as_owner(&a, Method::GET, &format!("/config/{}/clients/{b_client}", a.app_id)).send().await.unwrap(),
+        app.as_owner(
+            &a,
+            Method::GET,
+            &format!("/config/{}/clients/{b_client}", a.app_id),
+        )
+        .send()
+        .await
+        .unwrap(),
     )
     .await;
     assert_eq!((status, got), (404, errors("Client ID not found.")));
     let (status, _) = status_json(
-        app.as_owner(&a, Method::PUT, &format!("/config/{}/clients/{b_client}", a.app_id))
-            .json(&json!({"name": "pwned"}))
-            .send()
-            .await
-            .unwrap(),
+        app.as_owner(
+            &a,
+            Method::PUT,
+            &format!("/config/{}/clients/{b_client}", a.app_id),
+        )
+        .json(&json!({"name": "pwned"}))
+        .send()
+        .await
+        .unwrap(),
     )
     .await;
     assert_eq!(status, 404);
     // Nothing changed in B.
     let (_, got) = status_json(
-        app.as_owner(&b, Method::GET, &format!("/config/{}/clients/{b_client}", b.app_id)).send().await.unwrap(),
+        app.as_owner(
+            &b,
+            Method::GET,
+            &format!("/config/{}/clients/{b_client}", b.app_id),
+        )
+        .send()
+        .await
+        .unwrap(),
     )
     .await;
     assert_eq!(got["name"], "b's client");
-    let (_, list) = status_json(app.as_owner(&b, Method::GET, &format!("/config/{}/clients", b.app_id)).send().await.unwrap()).await;
+    let (_, list) = status_json(
+        app.as_owner(&b, Method::GET, &format!("/config/{}/clients", b.app_id))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
     assert_eq!(list.as_array().unwrap().len(), 2);
-    assert!(app.audit_rows(&b.app_id).await.iter().all(|r| r["actor"] != a.client_id));
+    assert!(app
+        .audit_rows(&b.app_id)
+        .await
+        .iter()
+        .all(|r| r["actor"] != a.client_id));
 }
 
 #[tokio::test]
@@ -80,27 +139,55 @@ async fn allow_list_refuses_other_sources() {
     let app = spawn_app().await;
     let owner = app.create_app("shop").await;
     let (id, secret, _) = app
-        .create_client(&owner, json!({"name": "fenced", "features": ["owner"], "ipWhitelist": ["10.0.0.0/8"]}))
+        .create_client(
+            &owner,
+            json!({"name": "fenced", "features": ["owner"], "ipWhitelist": ["10.0.0.0/8"]}),
+        )
         .await;
     let path = format!("/config/{}/clients", owner.app_id);
-    let (status, body) = status_json(app.as_client(&id, &secret, Method::GET, &path).send().await.unwrap()).await;
+    let (status, body) = status_json(
+        app.as_client(&id, &secret, Method::GET, &path)
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
     assert_eq!((status, body), (403, errors("Forbidden")));
     // X-Forwarded-For from an untrusted peer is ignored.
     let (status, _) = status_json(
-        app.as_client(&id, &secret, Method::GET, &path).header("X-Forwarded-For", "10.1.2.3").send().await.unwrap(),
+        app.as_client(&id, &secret, Method::GET, &path)
+            .header("X-Forwarded-For", "10.1.2.3")
+            .send()
+            .await
+            .unwrap(),
     )
     .await;
     assert_eq!(status, 403);
     // The operator is not bound by allow lists; IPv6-only lists refuse IPv4 callers.
     let (id6, secret6, _) = app
-        .create_client(&owner, json!({"name": "v6", "features": ["owner"], "ipWhitelist": ["::1/128"]}))
+        .create_client(
+            &owner,
+            json!({"name": "v6", "features": ["owner"], "ipWhitelist": ["::1/128"]}),
+        )
         .await;
-    let (status, _) = status_json(app.as_client(&id6, &secret6, Method::GET, &path).send().await.unwrap()).await;
+    let (status, _) = status_json(
+        app.as_client(&id6, &secret6, Method::GET, &path)
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
     assert_eq!(status, 403);
     let (id_ok, secret_ok, _) = app
         .create_client(&owner, json!({"name": "local", "features": ["owner"], "ipWhitelist": ["127.0.0.0/8", "::1/128"]}))
         .await;
-    let (status, _) = status_json(app.as_client(&id_ok, &secret_ok, Method::GET, &path).send().await.unwrap()).await;
+    let (status, _) = status_json(
+        app.as_client(&id_ok, &secret_ok, Method::GET, &path)
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
     assert_eq!(status, 200);
 }
 
@@ -109,7 +196,10 @@ async fn trusted_proxy_forwarded_address_is_used() {
     let app = spawn_app_with(|s| s.trusted_proxies = vec!["127.0.0.1/32".parse().unwrap()]).await;
     let owner = app.create_app("shop").await;
     let (id, secret, _) = app
-        .create_client(&owner, json!({"name": "fenced", "features": ["owner"], "ipWhitelist": ["10.0.0.0/8"]}))
+        .create_client(
+            &owner,
+            json!({"name": "fenced", "features": ["owner"], "ipWhitelist": ["10.0.0.0/8"]}),
+        )
         .await;
     let path = format!("/config/{}/clients", owner.app_id);
     let send = |xff: Option<&str>| {
@@ -120,9 +210,21 @@ async fn trusted_proxy_forwarded_address_is_used() {
         req.send()
     };
     assert_eq!(send(Some("10.1.2.3")).await.unwrap().status(), 200);
-    assert_eq!(send(Some("6.6.6.6, 10.1.2.3")).await.unwrap().status(), 200, "right-most untrusted");
-    assert_eq!(send(Some("10.1.2.3, 6.6.6.6")).await.unwrap().status(), 403, "left entries are not believed");
-    assert_eq!(send(None).await.unwrap().status(), 403, "the proxy itself is outside the list");
+    assert_eq!(
+        send(Some("6.6.6.6, 10.1.2.3")).await.unwrap().status(),
+        200,
+        "right-most untrusted"
+    );
+    assert_eq!(
+        send(Some("10.1.2.3, 6.6.6.6")).await.unwrap().status(),
+        403,
+        "left entries are not believed"
+    );
+    assert_eq!(
+        send(None).await.unwrap().status(),
+        403,
+        "the proxy itself is outside the list"
+    );
     // The audit log records the forwarded address.
     app.as_client(&id, &secret, Method::POST, &path)
         .header("X-Forwarded-For", "10.9.8.7")
@@ -140,15 +242,21 @@ async fn concurrent_renames_to_one_name_yield_one_winner() {
     let owner = app.create_app("shop").await;
     let mut ids = Vec::new();
     for i in 0..20 {
-        let (id, _, _) = app.create_client(&owner, json!({"name": format!("client {i}")})).await;
+        let (id, _, _) = app
+            .create_client(&owner, json!({"name": format!("client {i}")}))
+            .await;
         ids.push(id);
     }
     let tasks: Vec<_> = ids
         .iter()
         .map(|id| {
-            app.as_owner(&owner, Method::PUT, &format!("/config/{}/clients/{id}", owner.app_id))
-                .json(&json!({"name": "the one name"}))
-                .send()
+            app.as_owner(
+                &owner,
+                Method::PUT,
+                &format!("/config/{}/clients/{id}", owner.app_id),
+            )
+            .json(&json!({"name": "the one name"}))
+            .send()
         })
         .collect();
     let results = futures_util::future::join_all(tasks).await;
@@ -160,14 +268,24 @@ async fn concurrent_renames_to_one_name_yield_one_winner() {
         }
         statuses.push(status);
     }
-    assert_eq!(statuses.iter().filter(|s| **s == 200).count(), 1, "{statuses:?}");
-    assert_eq!(statuses.iter().filter(|s| **s == 409).count(), 19, "{statuses:?}");
+    assert_eq!(
+        statuses.iter().filter(|s| **s == 200).count(),
+        1,
+        "{statuses:?}"
+    );
+    assert_eq!(
+        statuses.iter().filter(|s| **s == 409).count(),
+        19,
+        "{statuses:?}"
+    );
     assert_eq!(app.audit_count(&owner.app_id, "client.update").await, 1);
-    let n: i64 = sqlx::query_scalar("SELECT count(*) FROM clients WHERE app_id = $1 AND name = 'the one name'")
-        .bind(&owner.app_id)
-        .fetch_one(&app.pool)
-        .await
-        .unwrap();
+    let n: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM clients WHERE app_id = $1 AND name = 'the one name'",
+    )
+    .bind(&owner.app_id)
+    .fetch_one(&app.pool)
+    .await
+    .unwrap();
     assert_eq!(n, 1);
 }
 
@@ -176,10 +294,22 @@ async fn database_outage_is_503_and_the_server_recovers() {
     let app = spawn_app().await;
     let owner = app.create_app("shop").await;
     let path = format!("/config/{}/clients", owner.app_id);
-    assert_eq!(app.as_owner(&owner, Method::GET, &path).send().await.unwrap().status(), 200);
+    assert_eq!(
+        app.as_owner(&owner, Method::GET, &path)
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
 
     let admin = sqlx::PgPool::connect(&app.server_url).await.unwrap();
-    let block = |allow: bool| format!(r#"ALTER DATABASE "{}" WITH ALLOW_CONNECTIONS {allow}"#, app.db_name);
+    let block = |allow: bool| {
+        format!(
+            r#"ALTER DATABASE "{}" WITH ALLOW_CONNECTIONS {allow}"#,
+            app.db_name
+        )
+    };
     sqlx::query(&block(false)).execute(&admin).await.unwrap();
     sqlx::query("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()")
         .bind(&app.db_name)
@@ -187,10 +317,15 @@ async fn database_outage_is_503_and_the_server_recovers() {
         .await
         .unwrap();
 
-    let (status, body) = status_json(app.as_operator(Method::GET, &path).send().await.unwrap()).await;
+    let (status, body) =
+        status_json(app.as_operator(Method::GET, &path).send().await.unwrap()).await;
     assert_eq!((status, body), (503, errors("Service unavailable.")));
     let (status, body) = status_json(
-        app.as_operator(Method::POST, &path).json(&json!({"name": "during outage"})).send().await.unwrap(),
+        app.as_operator(Method::POST, &path)
+            .json(&json!({"name": "during outage"}))
+            .send()
+            .await
+            .unwrap(),
     )
     .await;
     assert_eq!((status, body), (503, errors("Service unavailable.")));
@@ -198,7 +333,17 @@ async fn database_outage_is_503_and_the_server_recovers() {
     assert_eq!(status, 503);
 
     sqlx::query(&block(true)).execute(&admin).await.unwrap();
-    let (status, body): (u16, Value) = status_json(app.as_owner(&owner, Method::GET, &path).send().await.unwrap()).await;
+    let (status, body): (u16, Value) = status_json(
+        app.as_owner(&owner, Method::GET, &path)
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
     assert_eq!(status, 200, "{body}");
-    assert_eq!(body.as_array().unwrap().len(), 1, "the outage write did not happen");
+    assert_eq!(
+        body.as_array().unwrap().len(),
+        1,
+        "the outage write did not happen"
+    );
 }

@@ -31,7 +31,11 @@ impl AppBody {
     }
 }
 
-fn string_field(body: &serde_json::Map<String, Value>, field: &'static str, default: Option<&str>) -> Result<String, ValidationError> {
+fn string_field(
+    body: &serde_json::Map<String, Value>,
+    field: &'static str,
+    default: Option<&str>,
+) -> Result<String, ValidationError> {
     match body.get(field) {
         None => default
             .map(str::to_owned)

@@ -47,7 +47,8 @@ fn next_link(app_id: &str, pairs: &[(String, String)], cursor: &str) -> String {
 
 async fn query(r: ConfigRequest, req: HttpRequest) -> Result<HttpResponse, ConfigError> {
     let pairs = pairs(&req);
-    let q = AuditQuery::from_pairs(pairs.iter().map(|(k, v)| (k, v))).map_err(ServiceError::from)?;
+    let q =
+        AuditQuery::from_pairs(pairs.iter().map(|(k, v)| (k, v))).map_err(ServiceError::from)?;
     let format = q.format.unwrap_or_else(|| {
         req.headers()
             .get(header::ACCEPT)
@@ -84,7 +85,11 @@ async fn query(r: ConfigRequest, req: HttpRequest) -> Result<HttpResponse, Confi
         return Err(ServiceError::from(AuditInputError::PagingInStream).into());
     }
     // Streams default to chain order, so what they produce can be verified as it is.
-    let order = if q.order_given { q.order } else { Order::OldestFirst };
+    let order = if q.order_given {
+        q.order
+    } else {
+        Order::OldestFirst
+    };
     let stream = r
         .service
         .audit_stream(&r.ctx, &r.app_id, q.filter, order)

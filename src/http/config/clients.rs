@@ -48,7 +48,12 @@ fn etag(version: i64) -> (header::HeaderName, String) {
 /// `If-Match`: `*` or absent means no condition; `"N"` (or `W/"N"`) must equal the current
 /// version; anything else can never match.
 fn if_match(req: &HttpRequest) -> Option<i64> {
-    let value = req.headers().get(header::IF_MATCH)?.to_str().unwrap_or("").trim();
+    let value = req
+        .headers()
+        .get(header::IF_MATCH)?
+        .to_str()
+        .unwrap_or("")
+        .trim();
     if value == "*" {
         return None;
     }
@@ -76,9 +81,14 @@ fn string_list(value: &Value, field: &'static str) -> Result<Vec<String>, Valida
 
 /// `{name, ipWhitelist?, features?}`: the JSON type checks of the seed's messages; the values
 /// themselves are judged by the service. Other fields are ignored (a GET can be sent back).
-fn client_fields(
-    body: &Map<String, Value>,
-) -> Result<(String, Option<Vec<String>>, Option<Vec<String>>), ValidationError> {
+/// The three client fields of a Config API body, after their JSON type checks.
+struct ClientFields {
+    name: String,
+    features: Option<Vec<String>>,
+    ip_whitelist: Option<Vec<String>>,
+}
+
+fn client_fields(body: &Map<String, Value>) -> Result<ClientFields, ValidationError> {
     let name = match body.get("name") {
         None => return Err(ValidationError::MissingField { field: "name" }),
         Some(Value::Null) => return Err(ValidationError::NameNotSupplied),
@@ -93,7 +103,11 @@ fn client_fields(
         .get("features")
         .map(|v| string_list(v, "features"))
         .transpose()?;
-    Ok((name, features, ip_whitelist))
+    Ok(ClientFields {
+        name,
+        features,
+        ip_whitelist,
+    })
 }
 
 fn has_features(req: &HttpRequest) -> Vec<String> {
@@ -126,18 +140,20 @@ fn created(c: CreatedClient, status: actix_web::http::StatusCode) -> HttpRespons
 }
 
 pub async fn create(r: ConfigRequest, body: JsonBody) -> Result<HttpResponse, ConfigError> {
-    let (name, features, ip_whitelist) =
-        client_fields(&body.0).map_err(crate::service::ServiceError::from)?;
+    let fields = client_fields(&body.0).map_err(crate::service::ServiceError::from)?;
     let draft = ClientDraft {
-        name,
-        features: features.unwrap_or_default(),
-        ip_whitelist,
+        name: fields.name,
+        features: fields.features.unwrap_or_default(),
+        ip_whitelist: fields.ip_whitelist,
     };
     let c = r.service.create_client(&r.ctx, &r.app_id, draft).await?;
     Ok(created(c, actix_web::http::StatusCode::CREATED))
 }
 
-pub async fn get(r: ConfigRequest, path: web::Path<(String, String)>) -> Result<HttpResponse, ConfigError> {
+pub async fn get(
+    r: ConfigRequest,
+    path: web::Path<(String, String)>,
+) -> Result<HttpResponse, ConfigError> {
     let (_, client_id) = path.into_inner();
     let c = r.service.get_client(&r.ctx, &r.app_id, &client_id).await?;
     Ok(HttpResponse::Ok()
@@ -154,12 +170,15 @@ pub async fn replace(
     body: JsonBody,
 ) -> Result<HttpResponse, ConfigError> {
     let (_, client_id) = path.into_inner();
-    let (name, features, ip_whitelist) =
-        client_fields(&body.0).map_err(crate::service::ServiceError::from)?;
+    let fields = client_fields(&body.0).map_err(crate::service::ServiceError::from)?;
     let change = ClientChange {
-        name: Some(name),
-        features: Some(features.unwrap_or_default()),
-        ip_whitelist: Some(ip_whitelist.unwrap_or_else(|| AllowList::default().strings())),
+        name: Some(fields.name),
+        features: Some(fields.features.unwrap_or_default()),
+        ip_whitelist: Some(
+            fields
+                .ip_whitelist
+                .unwrap_or_else(|| AllowList::default().strings()),
+        ),
     };
     let c = r
         .service

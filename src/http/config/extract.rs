@@ -31,7 +31,11 @@ impl FromRequest for ConfigRequest {
         let req = req.clone();
         Box::pin(async move {
             let state = state(&req);
-            let app_id = req.match_info().get("app_id").unwrap_or_default().to_owned();
+            let app_id = req
+                .match_info()
+                .get("app_id")
+                .unwrap_or_default()
+                .to_owned();
             let ctx = authenticate(&req, &state.service, Some(&app_id)).await?;
             Ok(ConfigRequest {
                 app_id,
