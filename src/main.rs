@@ -2,6 +2,7 @@
 
 use clap::{Parser, Subcommand};
 
+use latchkey::cli::audit::AuditCommand;
 use latchkey::embedded_pg::EmbeddedPostgres;
 use latchkey::http::config::app_json;
 use latchkey::service::{NewApp, RequestContext};
@@ -30,6 +31,9 @@ enum Command {
     /// Manage applications (tenants).
     #[command(subcommand)]
     Apps(AppsCommand),
+    /// The audit log: verify, export, report, retention, prune.
+    #[command(subcommand)]
+    Audit(AuditCommand),
 }
 
 #[derive(Subcommand)]
@@ -52,7 +56,7 @@ async fn main() {
     if let Err(e) = run(cli).await {
         // One line: the reason, with its causes.
         eprintln!("latchkey: {e:#}");
-        std::process::exit(1);
+        std::process::exit(latchkey::cli::exit_code(&e));
     }
 }
 
@@ -114,6 +118,10 @@ async fn run_with_database(cli: &Cli, embedded: Option<&EmbeddedPostgres>) -> an
                 .map_err(|e| anyhow::anyhow!("{e}"))?;
             let list: Vec<_> = apps.into_iter().map(|a| app_json(a, None)).collect();
             println!("{}", serde_json::Value::Array(list));
+        }
+        Command::Audit(cmd) => {
+            let service = startup::service(&cli.settings, pool)?;
+            latchkey::cli::audit::run(cmd, &service).await?;
         }
     }
     Ok(())

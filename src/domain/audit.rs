@@ -1,13 +1,31 @@
 //! Audit events and the per-application hash chain.
 //!
-//! `hash = SHA-256(prev_hash || canonical_json(event))`, where `prev_hash` is 32 zero bytes for
-//! the first event of an application and `canonical_json` is the compact JSON object of the
-//! fields below with keys sorted by byte order, no insignificant whitespace, strings escaped as
-//! serde_json escapes them, `occurred_at` as RFC 3339 UTC with exactly six fractional digits and a
-//! `Z`, and absent values as `null`. An auditor can recompute it with `jq -cS` and `sha256sum`.
+//! # The hash recipe (stable: an auditor recomputes it with a short script)
+//!
+//! `hash = SHA-256(prev_hash || canonical(event))`, where
+//! * `prev_hash` is the 32 raw bytes of the previous event's hash in the same application, or 32
+//!   zero bytes ([`GENESIS_HASH`]) for the event with `seq` 1;
+//! * `canonical(event)` is the UTF-8 text of the JSON object with exactly the members `action`,
+//!   `actor`, `actor_ip`, `app_id`, `changes`, `event_id`, `features_after`, `features_before`,
+//!   `occurred_at`, `request_id`, `seq`, `target_client_id` (absent values are `null`),
+//!   serialised as RFC 8785 (JSON Canonicalization Scheme): members sorted by the UTF-16 code
+//!   units of their names, no insignificant whitespace, strings escaping only `"`, `\` and
+//!   control characters (`\b \t \n \f \r`, others as `\u00xx`), other characters as
+//!   UTF-8, and numbers as ECMAScript prints them (`1.0` is `1`, `1e-7` is `1e-7`, `1e21` is
+//!   `1e+21`), with one deliberate difference: integers are written with all their digits even
+//!   beyond 2^53, where RFC 8785 would round them to a double;
+//! * `occurred_at` is RFC 3339 UTC with exactly six fractional digits and a `Z`;
+//!   `event_id` is the lowercase hyphenated UUID; `actor_ip` is the address as
+//!   [`std::net::IpAddr`] prints it.
+//!
+//! Every event an export or the query API returns is this object plus `prev_hash` and `hash`
+//! (lowercase hex), so a verifier removes those two members, canonicalises the rest and chains.
+//! `docs/audit_verify.py` is such a verifier (standard library only).
+
+use std::fmt::Write as _;
 
 use chrono::{DateTime, SecondsFormat, Utc};
-use serde_json::{json, Value};
+use serde_json::{Number, Value};
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
@@ -15,6 +33,9 @@ pub const GENESIS_HASH: [u8; 32] = [0u8; 32];
 
 /// Who made a change: a client of the application, or the platform operator.
 pub const OPERATOR_ACTOR: &str = "operator";
+
+/// The checkpoint `latchkey audit prune` appends before it removes the expired prefix of a chain.
+pub const PRUNE_ACTION: &str = "audit.prune";
 
 /// An event as it is chained: everything except `prev_hash` and `hash`.
 #[derive(Debug, Clone, PartialEq)]
@@ -33,6 +54,21 @@ pub struct AuditEvent {
     pub changes: Value,
 }
 
+/// An event as stored: with the hash it links from and its own.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredEvent {
+    pub event: AuditEvent,
+    pub prev_hash: Vec<u8>,
+    pub hash: Vec<u8>,
+}
+
+impl StoredEvent {
+    /// See [`AuditEvent::write_record`].
+    pub fn write_record(&self, out: &mut String) {
+        self.event.write_record(out, &self.prev_hash, &self.hash);
+    }
+}
+
 /// Timestamps are cut to microseconds so that what PostgreSQL stores hashes the same way.
 pub fn now_micros() -> DateTime<Utc> {
     let now = Utc::now();
@@ -46,22 +82,9 @@ pub fn format_time(t: &DateTime<Utc>) -> String {
 impl AuditEvent {
     /// The canonical encoding hashed into the chain (see the module docs).
     pub fn canonical_json(&self) -> String {
-        // serde_json's Map is a BTreeMap here (no `preserve_order`), so keys come out sorted.
-        json!({
-            "action": self.action,
-            "actor": self.actor,
-            "actor_ip": self.actor_ip,
-            "app_id": self.app_id,
-            "changes": self.changes,
-            "event_id": self.event_id.to_string(),
-            "features_after": self.features_after,
-            "features_before": self.features_before,
-            "occurred_at": format_time(&self.occurred_at),
-            "request_id": self.request_id,
-            "seq": self.seq,
-            "target_client_id": self.target_client_id,
-        })
-        .to_string()
+        let mut out = String::with_capacity(512);
+        self.write_members(&mut out, None);
+        out
     }
 
     pub fn chain_hash(&self, prev_hash: &[u8]) -> [u8; 32] {
@@ -70,11 +93,258 @@ impl AuditEvent {
         h.update(self.canonical_json().as_bytes());
         h.finalize().into()
     }
+
+    /// The event as exports and the query API show it: the canonical object plus `hash` and
+    /// `prev_hash` in lowercase hex, itself in canonical form (one line, members sorted).
+    pub fn write_record(&self, out: &mut String, prev_hash: &[u8], hash: &[u8]) {
+        self.write_members(out, Some((prev_hash, hash)));
+    }
+
+    /// Writes the members in sorted order; `hashes` adds `hash` and `prev_hash` at their place.
+    fn write_members(&self, out: &mut String, hashes: Option<(&[u8], &[u8])>) {
+        fn opt_str(out: &mut String, v: Option<&str>) {
+            match v {
+                Some(s) => write_json_string(out, s),
+                None => out.push_str("null"),
+            }
+        }
+        fn opt_list(out: &mut String, v: Option<&[String]>) {
+            match v {
+                Some(items) => {
+                    out.push('[');
+                    for (i, item) in items.iter().enumerate() {
+                        if i > 0 {
+                            out.push(',');
+                        }
+                        write_json_string(out, item);
+                    }
+                    out.push(']');
+                }
+                None => out.push_str("null"),
+            }
+        }
+        out.push_str("{\"action\":");
+        write_json_string(out, &self.action);
+        out.push_str(",\"actor\":");
+        write_json_string(out, &self.actor);
+        out.push_str(",\"actor_ip\":");
+        opt_str(out, self.actor_ip.as_deref());
+        out.push_str(",\"app_id\":");
+        write_json_string(out, &self.app_id);
+        out.push_str(",\"changes\":");
+        write_canonical(out, &self.changes);
+        out.push_str(",\"event_id\":\"");
+        let mut buf = Uuid::encode_buffer();
+        out.push_str(self.event_id.hyphenated().encode_lower(&mut buf));
+        out.push_str("\",\"features_after\":");
+        opt_list(out, self.features_after.as_deref());
+        out.push_str(",\"features_before\":");
+        opt_list(out, self.features_before.as_deref());
+        if let Some((_, hash)) = hashes {
+            out.push_str(",\"hash\":\"");
+            push_hex(out, hash);
+            out.push('"');
+        }
+        out.push_str(",\"occurred_at\":\"");
+        out.push_str(&format_time(&self.occurred_at));
+        out.push('"');
+        if let Some((prev, _)) = hashes {
+            out.push_str(",\"prev_hash\":\"");
+            push_hex(out, prev);
+            out.push('"');
+        }
+        out.push_str(",\"request_id\":");
+        write_json_string(out, &self.request_id);
+        let _ = write!(out, ",\"seq\":{}", self.seq);
+        out.push_str(",\"target_client_id\":");
+        opt_str(out, self.target_client_id.as_deref());
+        out.push('}');
+    }
+
+    /// Features this event added and removed (`features_after − features_before` and the
+    /// reverse), each sorted. Events that do not record features change none.
+    pub fn feature_delta(&self) -> (Vec<String>, Vec<String>) {
+        feature_delta(
+            self.features_before.as_deref(),
+            self.features_after.as_deref(),
+        )
+    }
+}
+
+/// `(added, removed)` between two optional feature lists, each sorted and without duplicates.
+pub fn feature_delta(
+    before: Option<&[String]>,
+    after: Option<&[String]>,
+) -> (Vec<String>, Vec<String>) {
+    let before = before.unwrap_or_default();
+    let after = after.unwrap_or_default();
+    let mut added: Vec<String> = after
+        .iter()
+        .filter(|f| !before.contains(f))
+        .cloned()
+        .collect();
+    let mut removed: Vec<String> = before
+        .iter()
+        .filter(|f| !after.contains(f))
+        .cloned()
+        .collect();
+    added.sort();
+    added.dedup();
+    removed.sort();
+    removed.dedup();
+    (added, removed)
+}
+
+fn push_hex(out: &mut String, bytes: &[u8]) {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    for b in bytes {
+        out.push(HEX[(b >> 4) as usize] as char);
+        out.push(HEX[(b & 15) as usize] as char);
+    }
+}
+
+/// Appends the RFC 8785 form of `value` (integers keep all their digits; see the module docs).
+pub fn write_canonical(out: &mut String, value: &Value) {
+    match value {
+        Value::Null => out.push_str("null"),
+        Value::Bool(true) => out.push_str("true"),
+        Value::Bool(false) => out.push_str("false"),
+        Value::Number(n) => write_number(out, n),
+        Value::String(s) => write_json_string(out, s),
+        Value::Array(items) => {
+            out.push('[');
+            for (i, item) in items.iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                write_canonical(out, item);
+            }
+            out.push(']');
+        }
+        Value::Object(map) => {
+            let mut members: Vec<(&String, &Value)> = map.iter().collect();
+            // RFC 8785 orders by UTF-16 code units. That differs from byte (code point) order
+            // only between U+E000..U+FFFF and the supplementary planes, so sort the rare maps
+            // with such names the slow way.
+            if members
+                .iter()
+                .any(|(k, _)| k.chars().any(|c| c >= '\u{e000}'))
+            {
+                members.sort_by(|a, b| a.0.encode_utf16().cmp(b.0.encode_utf16()));
+            } else {
+                members.sort_by(|a, b| a.0.cmp(b.0));
+            }
+            out.push('{');
+            for (i, (k, v)) in members.into_iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                write_json_string(out, k);
+                out.push(':');
+                write_canonical(out, v);
+            }
+            out.push('}');
+        }
+    }
+}
+
+/// A JSON string as RFC 8785 (and serde_json, and Python's `json.dumps(ensure_ascii=False)`)
+/// writes it.
+pub fn write_json_string(out: &mut String, s: &str) {
+    out.push('"');
+    let mut start = 0;
+    for (i, b) in s.bytes().enumerate() {
+        let escape = match b {
+            b'"' => "\\\"",
+            b'\\' => "\\\\",
+            b'\n' => "\\n",
+            b'\r' => "\\r",
+            b'\t' => "\\t",
+            0x08 => "\\b",
+            0x0c => "\\f",
+            0..=0x1f => "",
+            _ => continue,
+        };
+        out.push_str(&s[start..i]);
+        if escape.is_empty() {
+            let _ = write!(out, "\\u{b:04x}");
+        } else {
+            out.push_str(escape);
+        }
+        start = i + 1;
+    }
+    out.push_str(&s[start..]);
+    out.push('"');
+}
+
+fn write_number(out: &mut String, n: &Number) {
+    if let Some(i) = n.as_i64() {
+        let _ = write!(out, "{i}");
+    } else if let Some(u) = n.as_u64() {
+        let _ = write!(out, "{u}");
+    } else if let Some(f) = n.as_f64() {
+        write_es_number(out, f);
+    } else {
+        // Only reachable with serde_json's arbitrary_precision: keep the text as given.
+        out.push_str(&n.to_string());
+    }
+}
+
+/// The shortest decimal digits that read back as `f` (> 0), ties to even as ECMAScript wants,
+/// and the position `n` of the decimal point: `f = 0.d1d2… × 10^n`. Taken from ryu (which
+/// serde_json prints with): Rust's `{:e}` breaks ties upwards, which differs in the last digit.
+fn shortest_digits(f: f64) -> (String, i32) {
+    let text = serde_json::to_string(&f).unwrap_or_default();
+    let (mantissa, exp) = match text.split_once(['e', 'E']) {
+        Some((m, e)) => (m, e.parse::<i32>().unwrap_or(0)),
+        None => (text.as_str(), 0),
+    };
+    let (int, frac) = mantissa.split_once('.').unwrap_or((mantissa, ""));
+    let mut point = int.len() as i32 + exp;
+    let all = format!("{int}{frac}");
+    let trimmed = all.trim_start_matches('0');
+    point -= (all.len() - trimmed.len()) as i32;
+    (trimmed.trim_end_matches('0').to_owned(), point)
+}
+
+/// ECMAScript's Number::toString (ECMA-262 §6.1.6.1.20), which RFC 8785 adopts.
+pub fn write_es_number(out: &mut String, f: f64) {
+    if f == 0.0 || !f.is_finite() {
+        // -0 prints as 0; JSON has no NaN or infinity (serde_json never produces them).
+        out.push('0');
+        return;
+    }
+    if f < 0.0 {
+        out.push('-');
+    }
+    let (digits, n) = shortest_digits(f.abs());
+    let k = digits.len() as i32;
+    if k <= n && n <= 21 {
+        out.push_str(&digits);
+        out.extend(std::iter::repeat_n('0', (n - k) as usize));
+    } else if 0 < n && n <= 21 {
+        out.push_str(&digits[..n as usize]);
+        out.push('.');
+        out.push_str(&digits[n as usize..]);
+    } else if -6 < n && n <= 0 {
+        out.push_str("0.");
+        out.extend(std::iter::repeat_n('0', (-n) as usize));
+        out.push_str(&digits);
+    } else {
+        out.push_str(&digits[..1]);
+        if k > 1 {
+            out.push('.');
+            out.push_str(&digits[1..]);
+        }
+        let e = n - 1;
+        let _ = write!(out, "e{}{}", if e >= 0 { '+' } else { '-' }, e.abs());
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
 
     fn event() -> AuditEvent {
         AuditEvent {
@@ -136,5 +406,120 @@ mod tests {
         h.update(e.canonical_json());
         let expected: [u8; 32] = h.finalize().into();
         assert_eq!(e.chain_hash(&GENESIS_HASH), expected);
+    }
+    fn canon(v: Value) -> String {
+        let mut s = String::new();
+        write_canonical(&mut s, &v);
+        s
+    }
+
+    fn num(f: f64) -> String {
+        let mut s = String::new();
+        write_es_number(&mut s, f);
+        s
+    }
+
+    #[test]
+    fn numbers_print_as_ecmascript_does() {
+        // Expected values: what `String(x)` gives in JavaScript (RFC 8785 appendix B).
+        let cases: &[(f64, &str)] = &[
+            (1.0, "1"),
+            (-1.5, "-1.5"),
+            (-0.0, "0"),
+            (0.1, "0.1"),
+            (123.456, "123.456"),
+            (1e-6, "0.000001"),
+            (1e-7, "1e-7"),
+            (1.5e-7, "1.5e-7"),
+            (1e20, "100000000000000000000"),
+            (1e21, "1e+21"),
+            (1.2345e22, "1.2345e+22"),
+            (9007199254740992.0, "9007199254740992"),
+            (1152921504606846976.0, "1152921504606847000"),
+            (4.5, "4.5"),
+            // Exact ties (-2050554029377105.25, 172005811625964.625): ECMAScript (and ryu) pick
+            // the even last digit; Rust's `{:e}` does not.
+            (f64::from_bits(0xc31d_23df_420e_1945), "-2050554029377105.2"),
+            (f64::from_bits(0x42e3_8e07_29a3_fd94), "172005811625964.62"),
+            (333333333.3333333, "333333333.3333333"),
+            (5e-324, "5e-324"),
+            (1.7976931348623157e308, "1.7976931348623157e+308"),
+        ];
+        for (f, want) in cases {
+            assert_eq!(num(*f), *want, "{f:e}");
+        }
+        // Integers keep every digit, even past 2^53.
+        assert_eq!(
+            canon(json!(12345678901234567890u64)),
+            "12345678901234567890"
+        );
+        assert_eq!(canon(json!(-9007199254740993i64)), "-9007199254740993");
+    }
+
+    #[test]
+    fn strings_escape_only_what_rfc_8785_escapes() {
+        assert_eq!(
+            canon(json!("a\"b\\c\n\r\t\u{8}\u{c}\u{1}\u{1f}\u{7f}é€😀/")),
+            "\"a\\\"b\\\\c\\n\\r\\t\\b\\f\\u0001\\u001f\u{7f}é€😀/\""
+        );
+    }
+
+    #[test]
+    fn members_sort_by_utf16_code_units() {
+        // U+FB01 sorts after U+1F600 in UTF-16 (0xFB01 > 0xD83D) but before it in UTF-8.
+        assert_eq!(
+            canon(json!({"\u{fb01}": 1, "\u{1f600}": 2, "b": 3, "a": [true, null]})),
+            "{\"a\":[true,null],\"b\":3,\"\u{1f600}\":2,\"\u{fb01}\":1}"
+        );
+    }
+
+    #[test]
+    fn canonical_json_equals_the_generic_canonical_form() {
+        let e = event();
+        let v: Value = serde_json::from_str(&e.canonical_json()).unwrap();
+        assert_eq!(canon(v), e.canonical_json());
+    }
+
+    #[test]
+    fn record_adds_the_hashes_in_sorted_position() {
+        let e = event();
+        let mut rec = String::new();
+        e.write_record(&mut rec, &[0u8; 32], &[0xabu8; 32]);
+        let mut v: Value = serde_json::from_str(&rec).unwrap();
+        assert_eq!(canon(v.clone()), rec, "a record is itself canonical");
+        assert_eq!(v["hash"], "ab".repeat(32));
+        assert_eq!(v["prev_hash"], "00".repeat(32));
+        let obj = v.as_object_mut().unwrap();
+        obj.remove("hash");
+        obj.remove("prev_hash");
+        assert_eq!(canon(v), e.canonical_json());
+    }
+
+    #[test]
+    fn floats_in_changes_survive_a_text_round_trip() {
+        // What PostgreSQL's jsonb gives back is the same number written differently; the
+        // canonical form must not change.
+        let mut e = event();
+        e.changes = json!({"v": 1e16, "w": 1.0, "x": 1.5e-7, "y": -0.0});
+        let h = e.chain_hash(&GENESIS_HASH);
+        e.changes =
+            serde_json::from_str(r#"{"v": 10000000000000000, "w": 1.0, "x": 0.00000015, "y": 0}"#)
+                .unwrap();
+        assert_eq!(e.chain_hash(&GENESIS_HASH), h);
+    }
+
+    #[test]
+    fn feature_delta_is_the_symmetric_difference() {
+        let v = |xs: &[&str]| xs.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        let (a, r) = feature_delta(
+            Some(&v(&["owner", "direct_access"])),
+            Some(&v(&["direct_access", "access_issuer"])),
+        );
+        assert_eq!((a, r), (v(&["access_issuer"]), v(&["owner"])));
+        assert_eq!(feature_delta(None, None), (vec![], vec![]));
+        assert_eq!(
+            feature_delta(None, Some(&v(&["owner"]))),
+            (v(&["owner"]), vec![])
+        );
     }
 }

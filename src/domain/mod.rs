@@ -3,6 +3,9 @@
 pub mod access;
 pub mod allow_list;
 pub mod audit;
+pub mod audit_query;
+pub mod audit_report;
+pub mod audit_verify;
 pub mod client;
 pub mod entity_type;
 pub mod features;

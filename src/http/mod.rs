@@ -3,6 +3,7 @@
 
 pub mod config;
 pub mod metrics;
+pub mod mutating;
 pub mod openapi;
 pub mod ops;
 pub mod registration;

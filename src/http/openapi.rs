@@ -25,9 +25,7 @@ pub struct Client {
     pub _id: String,
     /// Only in the responses that mint a secret (create, secret reset).
     pub _secret: Option<String>,
-    #[schema(
-        example = "/config/73jzx34tnr5ruhsze494ssgz2b/clients/ay6e3qmucvdyr29hmpvxjdjupe8bcsky"
-    )]
+    /// `/config/{appId}/clients/{clientId}`
     pub _self: String,
     pub _settings: String,
     pub name: String,
@@ -266,6 +264,72 @@ fn delete_access_schema() {}
     responses((status = 200, body = AccessDecision), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
 fn access_check() {}
 
+/// One audit event (also one NDJSON line).
+#[derive(Serialize, ToSchema)]
+pub struct AuditEvent {
+    pub seq: i64,
+    pub event_id: String,
+    pub app_id: String,
+    pub occurred_at: String,
+    /// A client id, or `operator`.
+    pub actor: String,
+    pub actor_ip: Option<String>,
+    pub request_id: String,
+    #[schema(example = "client.update")]
+    pub action: String,
+    pub target_client_id: Option<String>,
+    pub features_before: Option<Vec<String>>,
+    pub features_after: Option<Vec<String>>,
+    /// `{"field": {"from": …, "to": …}}` for the other changed fields.
+    pub changes: serde_json::Value,
+    /// Hex SHA-256 of the previous event (zeros for the first).
+    pub prev_hash: String,
+    /// Hex SHA-256(prev_hash ‖ canonical JSON of this event).
+    pub hash: String,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct AuditPage {
+    pub events: Vec<AuditEvent>,
+    /// The next page (absent on the last one).
+    pub next: Option<String>,
+}
+
+/// The verification result: `status` `intact` (with `count`, `head_seq`, `head_hash`) or
+/// `broken` (with `seq`, `problem`, `message`).
+#[derive(Serialize, ToSchema)]
+pub struct AuditVerification {
+    #[schema(example = "intact")]
+    pub status: String,
+    pub app_id: String,
+    pub count: Option<i64>,
+    pub head_seq: Option<i64>,
+    pub head_hash: Option<String>,
+    pub seq: Option<i64>,
+    /// altered, unlinked, missing, head_mismatch, anchor_mismatch.
+    pub problem: Option<String>,
+    pub message: Option<String>,
+}
+
+#[utoipa::path(get, path = "/config/{appId}/audit", tag = "audit",
+    security(("basic" = []), ("operator" = [])),
+    params(("appId" = String, Path),
+        ("client" = Option<String>, Query), ("actor" = Option<String>, Query), ("action" = Option<String>, Query),
+        ("feature" = Option<String>, Query, description = "events that added or removed it"),
+        ("since" = Option<String>, Query, description = "RFC 3339, inclusive"), ("until" = Option<String>, Query, description = "RFC 3339, exclusive"),
+        ("order" = Option<String>, Query, description = "newest (default for pages) or oldest"),
+        ("limit" = Option<i64>, Query, description = "1..1000, default 100"), ("cursor" = Option<String>, Query),
+        ("format" = Option<String>, Query, description = "json, ndjson or csv (or the Accept header)")),
+    responses((status = 200, body = AuditPage, description = "A page; with format ndjson/csv the whole filtered result, streamed"),
+        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
+fn query_audit() {}
+
+#[utoipa::path(get, path = "/config/{appId}/audit/verify", tag = "audit",
+    security(("basic" = []), ("operator" = [])),
+    params(("appId" = String, Path), ("anchor" = Option<Vec<String>>, Query, explode, description = "seq:hash noted earlier; repeatable")),
+    responses((status = 200, body = AuditVerification), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
+fn verify_audit() {}
+
 #[utoipa::path(get, path = "/healthz", tag = "operations", responses((status = 200, body = Status)))]
 fn healthz() {}
 
@@ -306,9 +370,10 @@ impl Modify for SecuritySchemes {
         get_app_settings, put_app_settings, get_client_settings, put_client_settings,
         list_entity_types, create_entity_type, get_entity_type, replace_entity_type, delete_entity_type,
         get_access_schema, put_access_schema, delete_access_schema, access_check,
+        query_audit, verify_audit,
         healthz, readyz, metrics,
     ),
-    components(schemas(ErrorBody, Settings, EntityType, AccessSchema, AccessCheckInput, AccessDecision, Client, ClientInput, SecretInput, AppInput, App, Status)),
+    components(schemas(ErrorBody, Settings, EntityType, AccessSchema, AccessCheckInput, AccessDecision, AuditEvent, AuditPage, AuditVerification, Client, ClientInput, SecretInput, AppInput, App, Status)),
     modifiers(&SecuritySchemes)
 )]
 pub struct ApiDoc;

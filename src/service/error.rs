@@ -63,6 +63,14 @@ pub enum ServiceError {
     EntityTypeInUse { name: String, clients: Vec<String> },
     #[error("Access schema not found.")]
     AccessSchemaNotFound,
+    /// A bad audit query or retention value (`GET /config/{appId}/audit`, the audit CLI).
+    #[error("{0}")]
+    AuditInput(#[from] crate::domain::audit_query::AuditInputError),
+    /// Pruning found the chain damaged where it must cut it; `latchkey audit verify` says more.
+    #[error(
+        "The audit log is damaged at event {seq}; run `latchkey audit verify` before pruning."
+    )]
+    AuditChainDamaged { seq: i64 },
 }
 
 impl From<StoreError> for ServiceError {

@@ -4,6 +4,7 @@
 
 mod access;
 mod apps;
+mod audit;
 mod auth;
 mod clients;
 mod entity_types;
@@ -17,6 +18,7 @@ use sqlx::PgPool;
 
 pub use access::{added_reserved_notice, AccessCheck, AccessSchemaView};
 pub use apps::{AppSummary, NewApp};
+pub use audit::{AuditPage, AuditStream, PruneOutcome};
 pub use auth::AuthError;
 pub use clients::{ClientChange, ClientDraft, ClientView, CreatedClient};
 pub use error::ServiceError;

@@ -1,7 +1,14 @@
-use sqlx::{PgConnection, PgExecutor};
+//! The audit log: appending to an application's hash chain, reading it back (pages, streams,
+//! the whole chain for verification), retention and pruning.
+
+use chrono::{DateTime, Utc};
+use futures_util::stream::BoxStream;
+use futures_util::StreamExt;
+use sqlx::{PgConnection, PgExecutor, Postgres, QueryBuilder};
 
 use super::StoreResult;
-use crate::domain::audit::{AuditEvent, GENESIS_HASH};
+use crate::domain::audit::{AuditEvent, StoredEvent, GENESIS_HASH, PRUNE_ACTION};
+use crate::domain::audit_query::{AuditFilter, Order};
 
 /// Starts an application's chain (in the transaction that creates the application).
 pub async fn init_chain(db: impl PgExecutor<'_>, app_id: &str) -> StoreResult<()> {
@@ -15,13 +22,22 @@ pub async fn init_chain(db: impl PgExecutor<'_>, app_id: &str) -> StoreResult<()
 
 /// Appends `event` to its application's chain, filling in `seq`. Locks the chain head until the
 /// transaction ends, so call it last in a transaction to hold the lock briefly.
+///
+/// Two properties the readers rely on follow from that lock: events commit in `seq` order (a
+/// reader that has seen `seq` n never later sees a new event below n), and `occurred_at` never
+/// decreases along `seq` (an event stamped before a concurrent one that won the lock takes the
+/// winner's time), so a time range is a `seq` range.
 pub async fn append(conn: &mut PgConnection, mut event: AuditEvent) -> StoreResult<AuditEvent> {
-    let (seq, prev_hash): (i64, Vec<u8>) =
-        sqlx::query_as("SELECT seq, hash FROM audit_heads WHERE app_id = $1 FOR UPDATE")
-            .bind(&event.app_id)
-            .fetch_one(&mut *conn)
-            .await?;
+    let (seq, prev_hash, last_time): (i64, Vec<u8>, Option<DateTime<Utc>>) = sqlx::query_as(
+        "SELECT seq, hash, occurred_at FROM audit_heads WHERE app_id = $1 FOR UPDATE",
+    )
+    .bind(&event.app_id)
+    .fetch_one(&mut *conn)
+    .await?;
     event.seq = seq + 1;
+    if let Some(last) = last_time {
+        event.occurred_at = event.occurred_at.max(last);
+    }
     let hash = event.chain_hash(&prev_hash);
     sqlx::query(
         "INSERT INTO audit_events (app_id, seq, event_id, occurred_at, actor, actor_ip,
@@ -45,10 +61,11 @@ pub async fn append(conn: &mut PgConnection, mut event: AuditEvent) -> StoreResu
     .bind(&hash[..])
     .execute(&mut *conn)
     .await?;
-    sqlx::query("UPDATE audit_heads SET seq = $2, hash = $3 WHERE app_id = $1")
+    sqlx::query("UPDATE audit_heads SET seq = $2, hash = $3, occurred_at = $4 WHERE app_id = $1")
         .bind(&event.app_id)
         .bind(event.seq)
         .bind(&hash[..])
+        .bind(event.occurred_at)
         .execute(&mut *conn)
         .await?;
     Ok(event)
@@ -74,22 +91,45 @@ pub struct AuditRow {
 
 impl AuditRow {
     pub fn event(&self) -> AuditEvent {
-        AuditEvent {
-            app_id: self.app_id.clone(),
-            seq: self.seq,
-            event_id: self.event_id,
-            occurred_at: self.occurred_at,
-            actor: self.actor.clone(),
-            actor_ip: self.actor_ip.clone(),
-            request_id: self.request_id.clone(),
-            action: self.action.clone(),
-            target_client_id: self.target_client_id.clone(),
-            features_before: self.features_before.clone(),
-            features_after: self.features_after.clone(),
-            changes: self.changes.clone(),
+        self.clone().into_stored().event
+    }
+
+    /// The chained event with its `prev_hash` and `hash`.
+    pub fn into_stored(self) -> StoredEvent {
+        // The event was hashed with the address as Rust prints it; PostgreSQL may print the
+        // same inet differently (e.g. IPv4-compatible IPv6), so print it the Rust way again.
+        let actor_ip = self.actor_ip.map(|ip| {
+            ip.parse::<std::net::IpAddr>()
+                .map(|a| a.to_string())
+                .unwrap_or(ip)
+        });
+        StoredEvent {
+            event: AuditEvent {
+                app_id: self.app_id,
+                seq: self.seq,
+                event_id: self.event_id,
+                occurred_at: self.occurred_at,
+                actor: self.actor,
+                actor_ip,
+                request_id: self.request_id,
+                action: self.action,
+                target_client_id: self.target_client_id,
+                features_before: self.features_before,
+                features_after: self.features_after,
+                changes: self.changes,
+            },
+            prev_hash: self.prev_hash,
+            hash: self.hash,
         }
     }
 }
+
+const COLUMNS: &str = "app_id, seq, event_id, occurred_at, actor, host(actor_ip) AS actor_ip,
+    request_id, action, target_client_id, features_before, features_after, changes, prev_hash, hash";
+/// The same, from `audit_events e`.
+const E_COLUMNS: &str = "e.app_id, e.seq, e.event_id, e.occurred_at, e.actor,
+    host(e.actor_ip) AS actor_ip, e.request_id, e.action, e.target_client_id, e.features_before,
+    e.features_after, e.changes, e.prev_hash, e.hash";
 
 /// Events of an application in chain order, from `after_seq` (exclusive), at most `limit`.
 pub async fn list(
@@ -98,15 +138,386 @@ pub async fn list(
     after_seq: i64,
     limit: i64,
 ) -> StoreResult<Vec<AuditRow>> {
-    Ok(sqlx::query_as::<_, AuditRow>(
-        "SELECT app_id, seq, event_id, occurred_at, actor, host(actor_ip) AS actor_ip,
-                request_id, action, target_client_id, features_before, features_after, changes,
-                prev_hash, hash
-         FROM audit_events WHERE app_id = $1 AND seq > $2 ORDER BY seq LIMIT $3",
-    )
+    Ok(sqlx::query_as::<_, AuditRow>(&format!(
+        "SELECT {COLUMNS} FROM audit_events WHERE app_id = $1 AND seq > $2 ORDER BY seq LIMIT $3"
+    ))
     .bind(app_id)
     .bind(after_seq)
     .bind(limit)
     .fetch_all(db)
     .await?)
+}
+
+/// The `seq` range a time filter covers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SeqBounds {
+    /// No event is inside the time range.
+    Nothing,
+    Range {
+        from: Option<i64>,
+        to: Option<i64>,
+    },
+}
+
+impl SeqBounds {
+    pub const ALL: SeqBounds = SeqBounds::Range {
+        from: None,
+        to: None,
+    };
+}
+
+/// Turns `since`/`until` into the `seq` range holding them, through the time index (two index
+/// probes). Exact because `occurred_at` never decreases along `seq`. Passed to the main query as
+/// values, so PostgreSQL plans a range walk of the log, whatever the width of the window.
+pub async fn seq_bounds(
+    conn: &mut PgConnection,
+    app_id: &str,
+    filter: &AuditFilter,
+) -> StoreResult<SeqBounds> {
+    let from = match filter.since {
+        None => None,
+        Some(since) => match sqlx::query_scalar::<_, i64>(
+            "SELECT seq FROM audit_events WHERE app_id = $1 AND occurred_at >= $2
+             ORDER BY occurred_at, seq LIMIT 1",
+        )
+        .bind(app_id)
+        .bind(since)
+        .fetch_optional(&mut *conn)
+        .await?
+        {
+            None => return Ok(SeqBounds::Nothing),
+            some => some,
+        },
+    };
+    let to = match filter.until {
+        None => None,
+        Some(until) => match sqlx::query_scalar::<_, i64>(
+            "SELECT seq FROM audit_events WHERE app_id = $1 AND occurred_at < $2
+             ORDER BY occurred_at DESC, seq DESC LIMIT 1",
+        )
+        .bind(app_id)
+        .bind(until)
+        .fetch_optional(&mut *conn)
+        .await?
+        {
+            None => return Ok(SeqBounds::Nothing),
+            some => some,
+        },
+    };
+    Ok(SeqBounds::Range { from, to })
+}
+
+/// A filtered, ordered read of one application's events (keyset by `seq`).
+///
+/// Each filter uses an index that is already in `seq` order (`client`, `actor`, `action`, and
+/// `feature` through `audit_feature_changes`); `since`/`until` arrive as `seq` bounds (see
+/// [`seq_bounds`]) and stay as conditions too, so the result is exact whatever plan PostgreSQL
+/// picks. Queries are planned
+/// for their actual values on every call (no cached generic plan): how selective each value is
+/// decides which index to walk.
+pub struct EventQuery {
+    qb: QueryBuilder<'static, Postgres>,
+}
+
+impl EventQuery {
+    /// `bounds`: from [`seq_bounds`] for the same filter. `after`: continue after this seq in the
+    /// walking order. `limit`: `None` for every event.
+    pub fn new(
+        app_id: &str,
+        filter: &AuditFilter,
+        bounds: SeqBounds,
+        order: Order,
+        after: Option<i64>,
+        limit: Option<i64>,
+    ) -> Self {
+        let mut qb = QueryBuilder::new(format!("SELECT {E_COLUMNS} FROM audit_events e"));
+        if let Some(f) = &filter.feature {
+            // One row per event that changed the feature, walked (or looked up) by its btree.
+            qb.push(" JOIN audit_feature_changes f ON f.app_id = e.app_id AND f.seq = e.seq AND f.feature = ")
+                .push_bind(f.clone());
+        }
+        qb.push(" WHERE e.app_id = ").push_bind(app_id.to_owned());
+        if let Some(c) = &filter.client {
+            qb.push(" AND e.target_client_id = ").push_bind(c.clone());
+        }
+        if let Some(a) = &filter.actor {
+            qb.push(" AND e.actor = ").push_bind(a.clone());
+        }
+        if let Some(a) = &filter.action {
+            qb.push(" AND e.action = ").push_bind(a.clone());
+        }
+        if let Some(since) = filter.since {
+            qb.push(" AND e.occurred_at >= ").push_bind(since);
+        }
+        if let Some(until) = filter.until {
+            qb.push(" AND e.occurred_at < ").push_bind(until);
+        }
+        match bounds {
+            SeqBounds::Nothing => {
+                qb.push(" AND false");
+            }
+            SeqBounds::Range { from, to } => {
+                if let Some(from) = from {
+                    qb.push(" AND e.seq >= ").push_bind(from);
+                }
+                if let Some(to) = to {
+                    qb.push(" AND e.seq <= ").push_bind(to);
+                }
+            }
+        }
+        let (cmp, dir) = match order {
+            Order::NewestFirst => (" AND e.seq < ", " ORDER BY e.seq DESC"),
+            Order::OldestFirst => (" AND e.seq > ", " ORDER BY e.seq"),
+        };
+        if let Some(after) = after {
+            qb.push(cmp).push_bind(after);
+        }
+        qb.push(dir);
+        if let Some(limit) = limit {
+            qb.push(" LIMIT ").push_bind(limit);
+        }
+        Self { qb }
+    }
+
+    pub async fn fetch_all(&mut self, db: impl PgExecutor<'_>) -> StoreResult<Vec<AuditRow>> {
+        Ok(self
+            .qb
+            .build_query_as::<AuditRow>()
+            .persistent(false)
+            .fetch_all(db)
+            .await?)
+    }
+
+    /// Rows as PostgreSQL sends them: constant memory however many match.
+    pub fn fetch<'e>(
+        &'e mut self,
+        db: impl PgExecutor<'e> + 'e,
+    ) -> BoxStream<'e, StoreResult<AuditRow>> {
+        self.qb
+            .build_query_as::<AuditRow>()
+            .persistent(false)
+            .fetch(db)
+            .map(|r| r.map_err(Into::into))
+            .boxed()
+    }
+}
+
+/// The chain head as `audit_heads` records it: `(seq, hash)`.
+pub async fn head(db: impl PgExecutor<'_>, app_id: &str) -> StoreResult<Option<(i64, Vec<u8>)>> {
+    Ok(
+        sqlx::query_as("SELECT seq, hash FROM audit_heads WHERE app_id = $1")
+            .bind(app_id)
+            .fetch_optional(db)
+            .await?,
+    )
+}
+
+/// Every checkpoint event (`audit.prune`) still stored, oldest first.
+pub async fn checkpoints(db: impl PgExecutor<'_>, app_id: &str) -> StoreResult<Vec<AuditRow>> {
+    Ok(sqlx::query_as::<_, AuditRow>(&format!(
+        "SELECT {COLUMNS} FROM audit_events WHERE app_id = $1 AND action = $2 ORDER BY seq"
+    ))
+    .bind(app_id)
+    .bind(PRUNE_ACTION)
+    .fetch_all(db)
+    .await?)
+}
+
+/// Per client, its first event at or after `since` that records features (the report reads the
+/// client's features at `since` from that event's `features_before`).
+pub async fn first_feature_events_since(
+    db: impl PgExecutor<'_>,
+    app_id: &str,
+    since: DateTime<Utc>,
+) -> StoreResult<Vec<AuditRow>> {
+    Ok(sqlx::query_as::<_, AuditRow>(&format!(
+        "SELECT DISTINCT ON (target_client_id) {COLUMNS} FROM audit_events
+         WHERE app_id = $1 AND occurred_at >= $2 AND target_client_id IS NOT NULL
+           AND features_before IS NOT NULL AND features_after IS NOT NULL
+         ORDER BY target_client_id, seq"
+    ))
+    .bind(app_id)
+    .bind(since)
+    .fetch_all(db)
+    .await?)
+}
+
+/// Events in `[since, until)` that granted or revoked a feature, or created or deleted a
+/// client, by client and then in chain order.
+pub async fn permission_events(
+    db: impl PgExecutor<'_>,
+    app_id: &str,
+    since: DateTime<Utc>,
+    until: DateTime<Utc>,
+) -> StoreResult<Vec<AuditRow>> {
+    Ok(sqlx::query_as::<_, AuditRow>(&format!(
+        "SELECT {COLUMNS} FROM audit_events
+         WHERE app_id = $1 AND target_client_id IS NOT NULL
+           AND occurred_at >= $2 AND occurred_at < $3
+           AND features_before IS NOT NULL AND features_after IS NOT NULL
+           AND (action IN ('client.create', 'client.delete')
+                OR EXISTS (SELECT 1 FROM audit_feature_changes f
+                           WHERE f.app_id = audit_events.app_id AND f.seq = audit_events.seq))
+         ORDER BY target_client_id, seq"
+    ))
+    .bind(app_id)
+    .bind(since)
+    .bind(until)
+    .fetch_all(db)
+    .await?)
+}
+
+/// The last name the log records for a client (`to` of a rename or creation, `from` of its
+/// deletion): how the report names clients that no longer exist.
+pub async fn last_recorded_name(
+    db: impl PgExecutor<'_>,
+    app_id: &str,
+    client_id: &str,
+) -> StoreResult<Option<String>> {
+    Ok(sqlx::query_scalar(
+        "SELECT coalesce(changes->'name'->>'to', changes->'name'->>'from') FROM audit_events
+         WHERE app_id = $1 AND target_client_id = $2 AND changes ? 'name'
+         ORDER BY seq DESC LIMIT 1",
+    )
+    .bind(app_id)
+    .bind(client_id)
+    .fetch_optional(db)
+    .await?
+    .flatten())
+}
+
+/// Retention in days; `None`: keep forever.
+pub async fn retention(db: impl PgExecutor<'_>, app_id: &str) -> StoreResult<Option<i32>> {
+    Ok(
+        sqlx::query_scalar("SELECT keep_days FROM audit_retention WHERE app_id = $1")
+            .bind(app_id)
+            .fetch_optional(db)
+            .await?,
+    )
+}
+
+/// Retention in days, locking the setting until the transaction ends (one prune at a time per
+/// application).
+pub async fn lock_retention(conn: &mut PgConnection, app_id: &str) -> StoreResult<Option<i32>> {
+    Ok(
+        sqlx::query_scalar("SELECT keep_days FROM audit_retention WHERE app_id = $1 FOR UPDATE")
+            .bind(app_id)
+            .fetch_optional(conn)
+            .await?,
+    )
+}
+
+/// Sets (or with `None` removes) the retention of an application; returns the previous one.
+pub async fn set_retention(
+    conn: &mut PgConnection,
+    app_id: &str,
+    keep_days: Option<i32>,
+) -> StoreResult<Option<i32>> {
+    let before: Option<i32> =
+        sqlx::query_scalar("SELECT keep_days FROM audit_retention WHERE app_id = $1 FOR UPDATE")
+            .bind(app_id)
+            .fetch_optional(&mut *conn)
+            .await?;
+    match keep_days {
+        Some(days) => {
+            sqlx::query(
+                "INSERT INTO audit_retention (app_id, keep_days) VALUES ($1, $2)
+                 ON CONFLICT (app_id) DO UPDATE SET keep_days = $2, updated_at = now()",
+            )
+            .bind(app_id)
+            .bind(days)
+            .execute(&mut *conn)
+            .await?;
+        }
+        None => {
+            sqlx::query("DELETE FROM audit_retention WHERE app_id = $1")
+                .bind(app_id)
+                .execute(&mut *conn)
+                .await?;
+        }
+    }
+    Ok(before)
+}
+
+/// Applications that have a retention period, with it. Operator-wide by design: `latchkey audit
+/// prune` without `--app` walks every application.
+pub async fn apps_with_retention(db: impl PgExecutor<'_>) -> StoreResult<Vec<(String, i32)>> {
+    Ok(
+        sqlx::query_as("SELECT app_id, keep_days FROM audit_retention ORDER BY app_id")
+            .fetch_all(db)
+            .await?,
+    )
+}
+
+/// The expired prefix of a chain: `(first stored seq, last seq to prune, its hash, count)`,
+/// or `None` when nothing before `cutoff` can go (the hash is `None` if that event is missing). Only a prefix is ever pruned: it ends before
+/// the first event at or after `cutoff`.
+pub async fn expired_prefix(
+    conn: &mut PgConnection,
+    app_id: &str,
+    cutoff: DateTime<Utc>,
+) -> StoreResult<Option<(i64, i64, Option<Vec<u8>>, i64)>> {
+    let first: Option<i64> =
+        sqlx::query_scalar("SELECT min(seq) FROM audit_events WHERE app_id = $1")
+            .bind(app_id)
+            .fetch_one(&mut *conn)
+            .await?;
+    let Some(first) = first else { return Ok(None) };
+    // Last candidate by time, then the exact end: the prefix stops before any event at or after
+    // the cutoff, even one whose time were out of order.
+    let candidate: Option<i64> = sqlx::query_scalar(
+        "SELECT seq FROM audit_events WHERE app_id = $1 AND occurred_at < $2
+         ORDER BY occurred_at DESC, seq DESC LIMIT 1",
+    )
+    .bind(app_id)
+    .bind(cutoff)
+    .fetch_optional(&mut *conn)
+    .await?;
+    let Some(candidate) = candidate else {
+        return Ok(None);
+    };
+    let keep_from: Option<i64> = sqlx::query_scalar(
+        "SELECT min(seq) FROM audit_events WHERE app_id = $1 AND seq <= $2 AND occurred_at >= $3",
+    )
+    .bind(app_id)
+    .bind(candidate)
+    .bind(cutoff)
+    .fetch_one(&mut *conn)
+    .await?;
+    let through = keep_from.map_or(candidate, |k| k - 1);
+    if through < first {
+        return Ok(None);
+    }
+    let (hash, count): (Option<Vec<u8>>, i64) = sqlx::query_as(
+        "SELECT (SELECT hash FROM audit_events WHERE app_id = $1 AND seq = $2),
+                (SELECT count(*) FROM audit_events WHERE app_id = $1 AND seq <= $2)",
+    )
+    .bind(app_id)
+    .bind(through)
+    .fetch_one(&mut *conn)
+    .await?;
+    Ok(Some((first, through, hash, count)))
+}
+
+/// Deletes events up to `through` (a prefix the caller has just checkpointed), past the
+/// append-only trigger by announcing exactly that range in a transaction-local setting.
+pub async fn delete_prefix(
+    conn: &mut PgConnection,
+    app_id: &str,
+    through: i64,
+) -> StoreResult<u64> {
+    sqlx::query("SELECT set_config('latchkey.audit_prune', $1, true)")
+        .bind(format!("{app_id}:{through}"))
+        .execute(&mut *conn)
+        .await?;
+    let deleted = sqlx::query("DELETE FROM audit_events WHERE app_id = $1 AND seq <= $2")
+        .bind(app_id)
+        .bind(through)
+        .execute(&mut *conn)
+        .await?
+        .rows_affected();
+    sqlx::query("SELECT set_config('latchkey.audit_prune', '', true)")
+        .execute(&mut *conn)
+        .await?;
+    Ok(deleted)
 }

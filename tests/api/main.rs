@@ -4,6 +4,13 @@ mod helpers;
 
 mod access_check;
 mod access_schemas;
+mod audit_completeness;
+mod audit_export;
+mod audit_query;
+mod audit_retention;
+mod audit_util;
+mod audit_verify;
+
 mod config_apps;
 mod config_clients;
 mod config_rules;

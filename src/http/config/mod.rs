@@ -2,6 +2,7 @@
 
 mod access;
 mod apps;
+mod audit;
 mod clients;
 mod entity_types;
 mod error;
@@ -48,6 +49,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     settings::routes(cfg);
     entity_types::routes(cfg);
     access::routes(cfg);
+    audit::routes(cfg);
 }
 
 pub async fn method_not_allowed() -> HttpResponse {

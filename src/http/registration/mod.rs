@@ -84,11 +84,14 @@ where
     }
 }
 
+/// Neither GET nor POST: the vendor's envelope, but with HTTP 405, since no call was made.
 async fn wrong_method(req: HttpRequest) -> HttpResponse {
-    error::respond(
+    let mut res = error::respond(
         &RegError::BadRequest("use GET or POST for Registration API calls"),
         &request_id(&req),
-    )
+    );
+    *res.status_mut() = actix_web::http::StatusCode::METHOD_NOT_ALLOWED;
+    res
 }
 
 /// Builds a reply from `(name, value)` pairs.

@@ -1,0 +1,63 @@
+//! The routes that change state. Each successful call writes its audit event(s) in the same
+//! transaction as the change; `tests/api/audit_completeness.rs` proves it for every entry, and
+//! fails when the server answers a state-changing method on a route missing from this list.
+
+/// `(method, path template)` of every route that changes state. Add a route here, and its
+/// sample call to the table in `tests/api/audit_completeness.rs`, when you add one to the server.
+pub const MUTATING_ROUTES: &[(&str, &str)] = &[
+    ("POST", "/apps"),
+    ("POST", "/config/{app_id}/clients"),
+    ("PUT", "/config/{app_id}/clients/{client_id}"),
+    ("DELETE", "/config/{app_id}/clients/{client_id}"),
+    ("PUT", "/config/{app_id}/clients/{client_id}/secret"),
+    ("PUT", "/config/{app_id}/settings"),
+    ("PUT", "/config/{app_id}/clients/{client_id}/settings"),
+    ("POST", "/config/{app_id}/entityTypes"),
+    ("PUT", "/config/{app_id}/entityTypes/{type_name}"),
+    ("DELETE", "/config/{app_id}/entityTypes/{type_name}"),
+    (
+        "PUT",
+        "/config/{app_id}/clients/{client_id}/accessSchemas/{type_name}/{access_type}",
+    ),
+    (
+        "DELETE",
+        "/config/{app_id}/clients/{client_id}/accessSchemas/{type_name}/{access_type}",
+    ),
+    // The Registration API: each call answers GET (query string) and POST alike.
+    ("GET", "/clients/add"),
+    ("POST", "/clients/add"),
+    ("GET", "/clients/delete"),
+    ("POST", "/clients/delete"),
+    ("GET", "/clients/set_features"),
+    ("POST", "/clients/set_features"),
+    ("GET", "/clients/set_whitelist"),
+    ("POST", "/clients/set_whitelist"),
+    ("GET", "/clients/clear_whitelist"),
+    ("POST", "/clients/clear_whitelist"),
+    ("GET", "/clients/set_description"),
+    ("POST", "/clients/set_description"),
+    ("GET", "/clients/reset_secret"),
+    ("POST", "/clients/reset_secret"),
+    ("GET", "/settings/set"),
+    ("POST", "/settings/set"),
+    ("GET", "/settings/set_multi"),
+    ("POST", "/settings/set_multi"),
+    ("GET", "/settings/delete"),
+    ("POST", "/settings/delete"),
+    ("GET", "/settings/set_default"),
+    ("POST", "/settings/set_default"),
+    ("GET", "/settings/set_default_multi"),
+    ("POST", "/settings/set_default_multi"),
+    ("GET", "/settings/delete_default"),
+    ("POST", "/settings/delete_default"),
+    ("GET", "/entityType.create"),
+    ("POST", "/entityType.create"),
+    ("GET", "/entityType.delete"),
+    ("POST", "/entityType.delete"),
+    ("GET", "/entityType.addAttribute"),
+    ("POST", "/entityType.addAttribute"),
+    ("GET", "/entityType.removeAttribute"),
+    ("POST", "/entityType.removeAttribute"),
+    ("GET", "/entityType.setAccessSchema"),
+    ("POST", "/entityType.setAccessSchema"),
+];

@@ -1,0 +1,686 @@
+//! Completeness of the audit log: every route that changes state writes exactly its audit
+//! event(s), in the request's transaction (same request id), and no state-changing route the
+//! server answers is missing from `latchkey::http::mutating::MUTATING_ROUTES`.
+//!
+//! Every (method, route) the server answers must be classified: in MUTATING_ROUTES with a `Case`
+//! below (a request that succeeds, and the actions it must write), or in `READ_ONLY_ROUTES`.
+//! Routes are found by scanning `src/http` for path literals and asking the server which methods
+//! each answers, so a new route, or a new method on a route, fails here until it is classified.
+//! (RPC routes of the Registration API answer GET and POST alike: classify both methods.)
+
+use std::collections::BTreeSet;
+
+use latchkey::http::mutating::MUTATING_ROUTES;
+use reqwest::Method;
+use serde_json::{json, Value};
+
+use crate::helpers::*;
+
+/// Routes that change nothing.
+const READ_ONLY_ROUTES: &[(&str, &str)] = &[
+    ("GET", "/healthz"),
+    ("GET", "/readyz"),
+    ("GET", "/apps"),
+    ("GET", "/apps/{app_id}"),
+    ("GET", "/config/{app_id}/clients"),
+    ("GET", "/config/{app_id}/clients/{client_id}"),
+    ("GET", "/config/{app_id}/audit"),
+    ("GET", "/config/{app_id}/audit/verify"),
+    ("GET", "/metrics"),
+    ("GET", "/openapi.json"),
+    ("GET", "/config/{app_id}/settings"),
+    ("GET", "/config/{app_id}/clients/{client_id}/settings"),
+    ("GET", "/config/{app_id}/entityTypes"),
+    ("GET", "/config/{app_id}/entityTypes/{type_name}"),
+    (
+        "GET",
+        "/config/{app_id}/clients/{client_id}/accessSchemas/{type_name}/{access_type}",
+    ),
+    // A question, not a change.
+    ("POST", "/config/{app_id}/access/check"),
+    ("GET", "/clients/list"),
+    ("POST", "/clients/list"),
+    ("GET", "/settings/get"),
+    ("POST", "/settings/get"),
+    ("GET", "/settings/get_multi"),
+    ("POST", "/settings/get_multi"),
+    ("GET", "/settings/items"),
+    ("POST", "/settings/items"),
+    ("GET", "/settings/keys"),
+    ("POST", "/settings/keys"),
+    ("GET", "/settings/get_default"),
+    ("POST", "/settings/get_default"),
+    ("GET", "/settings/get_all"),
+    ("POST", "/settings/get_all"),
+    ("GET", "/entityType"),
+    ("POST", "/entityType"),
+    ("GET", "/entityType.list"),
+    ("POST", "/entityType.list"),
+    ("GET", "/entityType.getAccessSchema"),
+    ("POST", "/entityType.getAccessSchema"),
+];
+
+/// A template with its parameters unnamed: `/config/{appId}/x`, `/config/{app_id}/x` and
+/// `format!("/config/{}/x")` are one route.
+fn shape(template: &str) -> String {
+    let mut out = String::new();
+    let mut in_param = false;
+    for c in template.chars() {
+        match c {
+            '{' => {
+                in_param = true;
+                out.push_str("{}");
+            }
+            '}' => in_param = false,
+            c if !in_param => out.push(c),
+            _ => {}
+        }
+    }
+    out
+}
+
+fn classified(list: &[(&str, &str)], method: &str, template: &str) -> bool {
+    list.iter()
+        .any(|(m, t)| *m == method && shape(t) == shape(template))
+}
+
+/// The ids a case's path and body may use, made for this case alone: `client_id` is a client
+/// with `direct_access`, an allow list other than the default and a setting `fixture`; the
+/// application has a default setting `fixture`; `type_name` is an entity type (attributes
+/// `email`, `nick`) on which the client has a read schema `["nick"]`; `spare_type` is an entity
+/// type no schema uses.
+struct Ids {
+    app_id: String,
+    client_id: String,
+    type_name: String,
+    spare_type: String,
+}
+
+enum Body {
+    Empty,
+    Json(Value),
+    /// Registration API parameters: the query string for GET, a form body for POST.
+    Params(Vec<(&'static str, String)>),
+}
+
+/// A Registration API call and its parameters; becomes a GET case and a POST case.
+struct RegCase {
+    path: &'static str,
+    params: fn(&Ids) -> Vec<(&'static str, String)>,
+    actions: &'static [&'static str],
+}
+
+fn registration_cases() -> Vec<RegCase> {
+    vec![
+        RegCase {
+            path: "/clients/add",
+            params: |i| vec![("description", format!("added {}", i.client_id))],
+            actions: &["client.create"],
+        },
+        RegCase {
+            path: "/clients/delete",
+            params: |i| vec![("client_id_for_deletion", i.client_id.clone())],
+            actions: &["client.delete"],
+        },
+        RegCase {
+            path: "/clients/set_features",
+            params: |i| {
+                vec![
+                    ("for_client_id", i.client_id.clone()),
+                    ("features", r#"["direct_read_access"]"#.into()),
+                ]
+            },
+            actions: &["client.update"],
+        },
+        RegCase {
+            path: "/clients/set_whitelist",
+            params: |i| {
+                vec![
+                    ("for_client_id", i.client_id.clone()),
+                    ("whitelist", r#"["192.168.0.0/16"]"#.into()),
+                ]
+            },
+            actions: &["client.update"],
+        },
+        RegCase {
+            path: "/clients/clear_whitelist",
+            params: |i| vec![("for_client_id", i.client_id.clone())],
+            actions: &["client.update"],
+        },
+        RegCase {
+            path: "/clients/set_description",
+            params: |i| {
+                vec![
+                    ("for_client_id", i.client_id.clone()),
+                    ("description", format!("renamed {}", i.client_id)),
+                ]
+            },
+            actions: &["client.update"],
+        },
+        RegCase {
+            path: "/clients/reset_secret",
+            params: |i| {
+                vec![
+                    ("for_client_id", i.client_id.clone()),
+                    ("hours_to_live", "0".into()),
+                ]
+            },
+            actions: &["client.secret_rotate"],
+        },
+        RegCase {
+            path: "/settings/set",
+            params: |i| {
+                vec![
+                    ("for_client_id", i.client_id.clone()),
+                    ("key", "k".into()),
+                    ("value", "v".into()),
+                ]
+            },
+            actions: &["settings.set"],
+        },
+        RegCase {
+            path: "/settings/set_multi",
+            params: |i| {
+                vec![
+                    ("for_client_id", i.client_id.clone()),
+                    ("items", r#"{"a": 1, "b": 2}"#.into()),
+                ]
+            },
+            actions: &["settings.set"],
+        },
+        RegCase {
+            path: "/settings/delete",
+            params: |i| {
+                vec![
+                    ("for_client_id", i.client_id.clone()),
+                    ("key", "fixture".into()),
+                ]
+            },
+            actions: &["settings.delete"],
+        },
+        RegCase {
+            path: "/settings/set_default",
+            params: |_| vec![("key", "fixture".into()), ("value", "changed".into())],
+            actions: &["settings.set"],
+        },
+        RegCase {
+            path: "/settings/set_default_multi",
+            params: |_| vec![("items", r#"{"fixture": 2, "other": 3}"#.into())],
+            actions: &["settings.set"],
+        },
+        RegCase {
+            path: "/settings/delete_default",
+            params: |_| vec![("key", "fixture".into())],
+            actions: &["settings.delete"],
+        },
+        RegCase {
+            path: "/entityType.create",
+            params: |i| {
+                vec![
+                    ("type_name", format!("n{}", &i.client_id[..8])),
+                    (
+                        "attr_defs",
+                        r#"[{"name": "email", "type": "string"}]"#.into(),
+                    ),
+                ]
+            },
+            actions: &["entity_type.create"],
+        },
+        RegCase {
+            path: "/entityType.delete",
+            params: |i| vec![("type_name", i.spare_type.clone())],
+            actions: &["entity_type.delete"],
+        },
+        RegCase {
+            path: "/entityType.addAttribute",
+            params: |i| {
+                vec![
+                    ("type_name", i.type_name.clone()),
+                    ("attr_def", r#"{"name": "extra", "type": "string"}"#.into()),
+                ]
+            },
+            actions: &["entity_type.attribute_add"],
+        },
+        RegCase {
+            path: "/entityType.removeAttribute",
+            params: |i| {
+                vec![
+                    ("type_name", i.type_name.clone()),
+                    ("attribute_name", "email".into()),
+                ]
+            },
+            actions: &["entity_type.attribute_remove"],
+        },
+        RegCase {
+            path: "/entityType.setAccessSchema",
+            params: |i| {
+                vec![
+                    ("type_name", i.type_name.clone()),
+                    ("for_client_id", i.client_id.clone()),
+                    ("access_type", "write".into()),
+                    ("attributes", r#"["email"]"#.into()),
+                ]
+            },
+            actions: &["access_schema.set"],
+        },
+    ]
+}
+
+struct Case {
+    method: &'static str,
+    template: &'static str,
+    /// `true`: call as the operator; otherwise as the application's owner.
+    operator: bool,
+    body: Maker,
+    /// Actions of the events the call must write, in order.
+    actions: &'static [&'static str],
+}
+
+fn cases() -> Vec<Case> {
+    vec![
+        Case {
+            method: "POST",
+            template: "/apps",
+            operator: true,
+            body: Maker::Body(|_| Body::Json(json!({"name": "another app"}))),
+            // The application and its first owner client: two changes, two events.
+            actions: &["app.create", "client.create"],
+        },
+        Case {
+            method: "POST",
+            template: "/config/{app_id}/clients",
+            operator: false,
+            body: Maker::Body(|_| Body::Json(json!({"name": "new client", "features": ["direct_read_access"]}))),
+            actions: &["client.create"],
+        },
+        Case {
+            method: "PUT",
+            template: "/config/{app_id}/clients/{client_id}",
+            operator: false,
+            body: Maker::Body(|_| {
+                Body::Json(
+                    json!({"name": "renamed", "features": ["access_issuer"], "ipWhitelist": ["10.0.0.0/8"]}),
+                )
+            }),
+            actions: &["client.update"],
+        },
+        Case {
+            method: "DELETE",
+            template: "/config/{app_id}/clients/{client_id}",
+            operator: false,
+            body: Maker::Body(|_| Body::Empty),
+            actions: &["client.delete"],
+        },
+        Case {
+            method: "PUT",
+            template: "/config/{app_id}/clients/{client_id}/secret",
+            operator: false,
+            body: Maker::Body(|_| Body::Json(json!({"hoursToLive": 0}))),
+            actions: &["client.secret_rotate"],
+        },
+        Case {
+            method: "PUT",
+            template: "/config/{app_id}/settings",
+            operator: false,
+            body: Maker::Body(|_| Body::Json(json!({"fixture": "changed", "more": true}))),
+            actions: &["settings.replace"],
+        },
+        Case {
+            method: "PUT",
+            template: "/config/{app_id}/clients/{client_id}/settings",
+            operator: false,
+            body: Maker::Body(|_| Body::Json(json!({"theme": "dark"}))),
+            actions: &["settings.replace"],
+        },
+        Case {
+            method: "POST",
+            template: "/config/{app_id}/entityTypes",
+            operator: false,
+            body: Maker::Body(|i| {
+                Body::Json(json!({"name": format!("n{}", &i.client_id[..8]),
+                    "attr_defs": [{"name": "email", "type": "string"}]}))
+            }),
+            actions: &["entity_type.create"],
+        },
+        Case {
+            method: "PUT",
+            template: "/config/{app_id}/entityTypes/{type_name}",
+            operator: false,
+            body: Maker::Body(|i| {
+                Body::Json(json!({"name": i.type_name, "attr_defs": [
+                    {"name": "email", "type": "string"}, {"name": "nick", "type": "string"},
+                    {"name": "birthday", "type": "date"}]}))
+            }),
+            actions: &["entity_type.update"],
+        },
+        Case {
+            method: "DELETE",
+            template: "/config/{app_id}/entityTypes/{spare_type}",
+            operator: false,
+            body: Maker::Body(|_| Body::Empty),
+            actions: &["entity_type.delete"],
+        },
+        Case {
+            method: "PUT",
+            template: "/config/{app_id}/clients/{client_id}/accessSchemas/{type_name}/{access_type}",
+            operator: false,
+            body: Maker::Body(|_| Body::Json(json!({"attributes": ["email"]}))),
+            actions: &["access_schema.set"],
+        },
+        Case {
+            method: "DELETE",
+            template: "/config/{app_id}/clients/{client_id}/accessSchemas/{type_name}/{access_type}",
+            operator: false,
+            body: Maker::Body(|_| Body::Empty),
+            actions: &["access_schema.delete"],
+        },
+    ]
+    .into_iter()
+    .chain(registration_cases().into_iter().flat_map(|r| {
+        ["GET", "POST"].map(|method| Case {
+            method,
+            template: r.path,
+            operator: false,
+            body: Maker::Params(r.params),
+            actions: r.actions,
+        })
+    }))
+    .collect()
+}
+
+/// How a case makes its request body from its fixture.
+enum Maker {
+    Body(fn(&Ids) -> Body),
+    Params(fn(&Ids) -> Vec<(&'static str, String)>),
+}
+
+impl Maker {
+    fn make(&self, ids: &Ids) -> Body {
+        match self {
+            Maker::Body(f) => f(ids),
+            Maker::Params(f) => Body::Params(f(ids)),
+        }
+    }
+}
+
+/// Makes the per-case fixture described on [`Ids`].
+async fn fixture(app: &TestApp, owner: &Owner, label: &str) -> Ids {
+    let (client_id, _, _) = app
+        .create_client(
+            owner,
+            json!({"name": format!("target of {label}"), "features": ["direct_access"],
+                   "ipWhitelist": ["0.0.0.0/0", "10.0.0.0/8"]}),
+        )
+        .await;
+    let type_name = format!("t{}", &client_id[..8]);
+    let spare_type = format!("s{}", &client_id[..8]);
+    let app_id = owner.app_id.clone();
+    let setup = [
+        (
+            Method::PUT,
+            format!("/config/{app_id}/clients/{client_id}/settings"),
+            json!({"fixture": 1}),
+        ),
+        (
+            Method::PUT,
+            format!("/config/{app_id}/settings"),
+            json!({"fixture": 1}),
+        ),
+        (
+            Method::POST,
+            format!("/config/{app_id}/entityTypes"),
+            json!({"name": type_name,
+            "attr_defs": [{"name": "email", "type": "string"}, {"name": "nick", "type": "string"}]}),
+        ),
+        (
+            Method::POST,
+            format!("/config/{app_id}/entityTypes"),
+            json!({"name": spare_type,
+            "attr_defs": [{"name": "email", "type": "string"}]}),
+        ),
+        (
+            Method::PUT,
+            format!("/config/{app_id}/clients/{client_id}/accessSchemas/{type_name}/read"),
+            json!({"attributes": ["nick"]}),
+        ),
+    ];
+    for (method, path, body) in setup {
+        let (status, got) = status_json(
+            app.as_owner(owner, method, &path)
+                .json(&body)
+                .send()
+                .await
+                .unwrap(),
+        )
+        .await;
+        assert!(
+            (200..300).contains(&status),
+            "fixture {path}: {status} {got}"
+        );
+    }
+    Ids {
+        app_id,
+        client_id,
+        type_name,
+        spare_type,
+    }
+}
+
+fn fill(template: &str, ids: &Ids) -> String {
+    assert!(
+        !template.contains("{}"),
+        "name the parameters of {template}"
+    );
+    template
+        .replace("{app_id}", &ids.app_id)
+        .replace("{client_id}", &ids.client_id)
+        .replace("{type_name}", &ids.type_name)
+        .replace("{spare_type}", &ids.spare_type)
+        .replace("{access_type}", "read")
+}
+
+#[tokio::test]
+async fn the_case_table_and_the_route_list_agree() {
+    let listed: BTreeSet<_> = MUTATING_ROUTES
+        .iter()
+        .map(|(m, t)| (*m, shape(t)))
+        .collect();
+    let covered: BTreeSet<_> = cases()
+        .iter()
+        .map(|c| (c.method, shape(c.template)))
+        .collect();
+    assert_eq!(
+        listed.len(),
+        MUTATING_ROUTES.len(),
+        "duplicates in MUTATING_ROUTES"
+    );
+    assert_eq!(
+        listed, covered,
+        "every mutating route needs exactly one Case, and every Case a MUTATING_ROUTES entry"
+    );
+}
+
+#[tokio::test]
+async fn every_mutating_route_writes_exactly_its_events_in_its_transaction() {
+    let app = spawn_app().await;
+    let owner = app.create_app("shop").await;
+    for case in cases() {
+        let ids = fixture(&app, &owner, &format!("{} {}", case.method, case.template)).await;
+        let before: i64 = sqlx::query_scalar("SELECT count(*) FROM audit_events")
+            .fetch_one(&app.pool)
+            .await
+            .unwrap();
+        let mut path = fill(case.template, &ids);
+        let method = Method::from_bytes(case.method.as_bytes()).unwrap();
+        let body = case.body.make(&ids);
+        if let (Body::Params(params), "GET") = (&body, case.method) {
+            path = format!("{path}?{}", serde_urlencoded::to_string(params).unwrap());
+        }
+        let mut req = if case.operator {
+            app.as_operator(method, &path)
+        } else {
+            app.as_owner(&owner, method, &path)
+        };
+        req = match body {
+            Body::Empty => req,
+            Body::Json(v) => req.json(&v),
+            Body::Params(_) if case.method == "GET" => req,
+            Body::Params(f) => req.form(&f),
+        };
+        let res = req.send().await.unwrap();
+        let request_id = res.headers()["x-request-id"].to_str().unwrap().to_owned();
+        let (status, body) = status_json(res).await;
+        // The Registration API answers 200 for errors too: its verdict is `stat`.
+        assert!(
+            (200..300).contains(&status) && body.get("stat").is_none_or(|s| s == "ok"),
+            "{} {path}: {status} {body}",
+            case.method
+        );
+
+        let new: Vec<String> = sqlx::query_scalar(
+            "SELECT action FROM audit_events WHERE request_id = $1 ORDER BY app_id, seq",
+        )
+        .bind(&request_id)
+        .fetch_all(&app.pool)
+        .await
+        .unwrap();
+        let total: i64 = sqlx::query_scalar("SELECT count(*) FROM audit_events")
+            .fetch_one(&app.pool)
+            .await
+            .unwrap();
+        assert_eq!(
+            total - before,
+            case.actions.len() as i64,
+            "{} {}: events written",
+            case.method,
+            case.template
+        );
+        let actions: Vec<&str> = new.iter().map(String::as_str).collect();
+        assert_eq!(
+            actions, case.actions,
+            "{} {}: the request's events",
+            case.method, case.template
+        );
+    }
+}
+
+/// Route shapes named in the server's source: every string literal under `src/http` that looks
+/// like a path (`"/…"`, up to any `?`), parameters unnamed. Literals that are not routes (links,
+/// prefixes) are harmless: the server does not answer them.
+fn declared_shapes() -> BTreeSet<String> {
+    fn walk(dir: &std::path::Path, out: &mut BTreeSet<String>) {
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                walk(&path, out);
+            } else if path.extension().is_some_and(|e| e == "rs") {
+                let text = std::fs::read_to_string(&path).unwrap();
+                for (i, _) in text.match_indices("\"/") {
+                    let rest = &text[i + 1..];
+                    let Some(end) = rest.find('"') else { continue };
+                    let literal = rest[..end].split('?').next().unwrap_or("");
+                    let path_like = literal.len() > 1
+                        && literal
+                            .chars()
+                            .all(|c| c.is_ascii_alphanumeric() || "/{}_.-".contains(c));
+                    if path_like {
+                        out.insert(shape(literal));
+                    }
+                }
+            }
+        }
+    }
+    let mut out = BTreeSet::new();
+    walk(
+        &std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src/http"),
+        &mut out,
+    );
+    out
+}
+
+#[tokio::test]
+async fn every_route_the_server_answers_is_classified() {
+    let app = spawn_app().await;
+    let owner = app.create_app("shop").await;
+    let shapes = declared_shapes();
+    assert!(
+        shapes.contains("/config/{}/clients/{}"),
+        "the scan finds routes: {shapes:?}"
+    );
+    let mut unclassified = Vec::new();
+    let mut answered = BTreeSet::new();
+    for shape in &shapes {
+        // The application is real; any other parameter names nothing (a client id of the right
+        // shape that does not exist), and no body is sent: probing changes nothing.
+        let mut path = String::new();
+        for (i, part) in shape.split("{}").enumerate() {
+            if i > 0 {
+                let prev = path.rsplit('/').nth(1).unwrap_or("");
+                path.push_str(if prev == "config" || prev == "apps" {
+                    owner.app_id.as_str()
+                } else {
+                    "zzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzz"
+                });
+            }
+            path.push_str(part);
+        }
+        for method in ["GET", "POST", "PUT", "PATCH", "DELETE"] {
+            let res = app
+                .as_operator(Method::from_bytes(method.as_bytes()).unwrap(), &path)
+                .send()
+                .await
+                .unwrap();
+            let (status, body) = status_json(res).await;
+            // 405: the path exists without this method; 404 "Not found.": no route at all.
+            if status == 405 || (status == 404 && body == errors("Not found.")) {
+                continue;
+            }
+            answered.insert((method, shape.clone()));
+            if !classified(MUTATING_ROUTES, method, shape)
+                && !classified(READ_ONLY_ROUTES, method, shape)
+            {
+                unclassified.push(format!("{method} {shape} (answered {status})"));
+            }
+        }
+    }
+    assert!(
+        unclassified.is_empty(),
+        "routes in neither MUTATING_ROUTES (src/http/mutating.rs) nor READ_ONLY_ROUTES (this file): {unclassified:#?}"
+    );
+    for (method, template) in MUTATING_ROUTES.iter().chain(READ_ONLY_ROUTES) {
+        assert!(
+            answered.contains(&(*method, shape(template))),
+            "{method} {template} is classified but the server does not answer it"
+        );
+    }
+}
+
+#[tokio::test]
+async fn refused_changes_write_no_event() {
+    let app = spawn_app().await;
+    let owner = app.create_app("shop").await;
+    let (id, _, _) = app.create_client(&owner, json!({"name": "x"})).await;
+    let before = app.audit_rows(&owner.app_id).await.len();
+    let path = format!("/config/{}/clients/{id}", owner.app_id);
+    for (method, body) in [
+        (Method::PUT, json!({"name": "x", "features": ["bogus"]})),
+        (Method::PUT, json!({"name": "x", "features": ["metadata"]})),
+        (Method::POST, json!({"name": "x"})),
+    ] {
+        let path = if method == Method::POST {
+            format!("/config/{}/clients", owner.app_id)
+        } else {
+            path.clone()
+        };
+        let (status, _) = status_json(
+            app.as_owner(&owner, method, &path)
+                .json(&body)
+                .send()
+                .await
+                .unwrap(),
+        )
+        .await;
+        assert!(status >= 400);
+    }
+    assert_eq!(app.audit_rows(&owner.app_id).await.len(), before);
+}

@@ -1,0 +1,490 @@
+//! `latchkey audit export` (csv, ndjson, json; filters; constant memory by construction) and
+//! `latchkey audit report`, and the offline verifier `docs/audit_verify.py` on an export.
+
+use std::io::Write;
+use std::process::{Command, Stdio};
+
+use reqwest::Method;
+use serde_json::{json, Value};
+
+use crate::audit_util::*;
+use crate::helpers::*;
+
+async fn http_stream(app: &TestApp, owner: &Owner, query: &str) -> String {
+    let res = app
+        .as_owner(
+            owner,
+            Method::GET,
+            &format!("/config/{}/audit?{query}", owner.app_id),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    res.text().await.unwrap()
+}
+
+async fn some_history(app: &TestApp) -> (Owner, String) {
+    let owner = app.create_app("shop").await;
+    let (a, _, _) = app
+        .create_client(
+            &owner,
+            json!({"name": "a, \"quoted\"\nname", "features": ["direct_access"]}),
+        )
+        .await;
+    set_features(app, &owner, &a, "a", &["direct_access", "access_issuer"]).await;
+    app.create_client(&owner, json!({"name": "b", "features": ["login_client"]}))
+        .await;
+    (owner, a)
+}
+
+#[tokio::test]
+async fn export_writes_what_the_api_streams() {
+    let app = spawn_app().await;
+    let (owner, a) = some_history(&app).await;
+    let out = latchkey(&app, &["audit", "export", "--app", &owner.app_id]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let ndjson = stdout(&out);
+    assert_eq!(ndjson.lines().count(), 5);
+    assert_eq!(
+        ndjson,
+        http_stream(&app, &owner, "format=ndjson").await,
+        "byte for byte"
+    );
+
+    let out = latchkey(
+        &app,
+        &["audit", "export", "--app", &owner.app_id, "--format", "csv"],
+    );
+    assert_eq!(stdout(&out), http_stream(&app, &owner, "format=csv").await);
+    assert_eq!(parse_csv(&stdout(&out)).len(), 6);
+
+    let out = latchkey(
+        &app,
+        &[
+            "audit",
+            "export",
+            "--app",
+            &owner.app_id,
+            "--format",
+            "json",
+            "--order",
+            "newest",
+        ],
+    );
+    let array: Value = serde_json::from_str(&stdout(&out)).unwrap();
+    let (_, page) = audit_get(&app, &owner, "").await;
+    assert_eq!(array, page["events"]);
+
+    // Filters, as the API's.
+    let out = latchkey(
+        &app,
+        &[
+            "audit",
+            "export",
+            "--app",
+            &owner.app_id,
+            "--client",
+            &a,
+            "--feature",
+            "access_issuer",
+        ],
+    );
+    let lines: Vec<Value> = stdout(&out)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(
+        lines
+            .iter()
+            .map(|l| l["seq"].as_i64().unwrap())
+            .collect::<Vec<_>>(),
+        [4]
+    );
+    let rows = app.audit_rows(&owner.app_id).await;
+    let t4 = rows[3]["occurred_at"].as_str().unwrap();
+    let out = latchkey(
+        &app,
+        &[
+            "audit",
+            "export",
+            "--app",
+            &owner.app_id,
+            "--since",
+            t4,
+            "--actor",
+            &owner.client_id,
+            "--action",
+            "client.create",
+        ],
+    );
+    let lines: Vec<Value> = stdout(&out)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(
+        lines
+            .iter()
+            .map(|l| l["seq"].as_i64().unwrap())
+            .collect::<Vec<_>>(),
+        [5]
+    );
+    // Nothing matches: valid, empty output.
+    let out = latchkey(
+        &app,
+        &[
+            "audit",
+            "export",
+            "--app",
+            &owner.app_id,
+            "--format",
+            "json",
+            "--action",
+            "none",
+        ],
+    );
+    assert_eq!(stdout(&out), "[]\n");
+}
+
+#[tokio::test]
+async fn export_refuses_bad_input_clearly() {
+    let app = spawn_app().await;
+    let (owner, _) = some_history(&app).await;
+    let out = latchkey(
+        &app,
+        &["audit", "export", "--app", &owner.app_id, "--since", "soon"],
+    );
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(
+        stderr(&out).trim(),
+        "latchkey: Invalid since: expected an RFC 3339 time such as 2024-05-01T00:00:00Z."
+    );
+    let out = latchkey(
+        &app,
+        &[
+            "audit",
+            "export",
+            "--app",
+            &owner.app_id,
+            "--feature",
+            "root",
+        ],
+    );
+    assert_eq!(stderr(&out).trim(), "latchkey: Not a valid feature name.");
+    let out = latchkey(
+        &app,
+        &[
+            "audit",
+            "export",
+            "--app",
+            &owner.app_id,
+            "--since",
+            "2024-02-01",
+            "--until",
+            "2024-01-01",
+        ],
+    );
+    assert_eq!(
+        stderr(&out).trim(),
+        "latchkey: since must be earlier than until."
+    );
+    let out = latchkey(
+        &app,
+        &["audit", "export", "--app", &owner.app_id, "--format", "xml"],
+    );
+    assert_eq!(out.status.code(), Some(2), "clap refuses unknown values");
+    assert!(
+        stderr(&out).contains("invalid value 'xml'"),
+        "{}",
+        stderr(&out)
+    );
+    let out = latchkey(&app, &["audit", "export", "--app", "nope"]);
+    assert_eq!(stderr(&out).trim(), "latchkey: Application not found.");
+}
+
+#[tokio::test]
+async fn an_export_verifies_offline_with_the_documented_script() {
+    let app = spawn_app().await;
+    let (owner, a) = some_history(&app).await;
+    // A settings-like value: floats, integers past 2^53, keys outside the BMP and control
+    // characters. jsonb stores its numbers differently (1e16 as 10000000000000000, -0.0 as 0);
+    // the canonical form must not notice.
+    let mut event = latchkey::domain::audit::AuditEvent {
+        app_id: owner.app_id.clone(),
+        seq: 0,
+        event_id: uuid::Uuid::now_v7(),
+        occurred_at: latchkey::domain::audit::now_micros(),
+        actor: owner.client_id.clone(),
+        actor_ip: Some("::ffff:10.1.2.3".into()),
+        request_id: "r".repeat(16),
+        action: "settings.set".into(),
+        target_client_id: Some(a.clone()),
+        features_before: None,
+        features_after: None,
+        changes: Value::Null,
+    };
+    event.changes = json!({"value": {"from": 1e16, "to": 0.1}, "x": 1.0, "y": -0.0, "z": 12345678901234567890u64,
+        "\u{fb01}": "ligature", "\u{1f600}": [1e300, 1.5e-7, -2.5e-5], "ctl": "\u{1}\u{7f}\"\\", "n": null, "b": true});
+    let mut tx = app.pool.begin().await.unwrap();
+    latchkey::store::audit::append(&mut tx, event)
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+    assert_eq!(verify_http(&app, &owner, "").await.1["status"], "intact");
+    let out = latchkey(&app, &["audit", "export", "--app", &owner.app_id]);
+    let export = stdout(&out);
+    let run = |input: &str| {
+        let mut child = Command::new("python3")
+            .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/audit_verify.py"))
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("python3 runs the documented verifier");
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(input.as_bytes())
+            .unwrap();
+        let out = child.wait_with_output().unwrap();
+        (
+            out.status.code(),
+            serde_json::from_slice::<Value>(&out.stdout).unwrap(),
+        )
+    };
+    let (_, head) = head_hash(&app, &owner.app_id).await;
+    assert_eq!(
+        run(&export),
+        (
+            Some(0),
+            json!({"status": "intact", "count": 6, "first_seq": 1, "head_seq": 6, "head_hash": head})
+        )
+    );
+    // An edited line, a dropped line and swapped lines are all caught.
+    let lines: Vec<&str> = export.lines().collect();
+    let edited = export.replacen(
+        &format!("\"target_client_id\":\"{a}\""),
+        "\"target_client_id\":\"someone\"",
+        1,
+    );
+    assert_eq!(run(&edited).1["seq"], 3);
+    let dropped = [lines[0], lines[1], lines[3], lines[4], lines[5]].join("\n");
+    assert_eq!(
+        run(&dropped).1,
+        json!({"status": "broken", "seq": 3, "message": "missing"})
+    );
+    let swapped = [lines[0], lines[2], lines[1], lines[3], lines[4], lines[5]].join("\n");
+    assert_eq!(run(&swapped).0, Some(2));
+}
+
+#[tokio::test]
+async fn report_shows_features_at_both_ends_and_each_change_between() {
+    let app = spawn_app().await;
+    let owner = app.create_app("shop").await;
+    let o = &owner;
+    let pause = || tokio::time::sleep(std::time::Duration::from_millis(15));
+    // Before the period.
+    let (mailer, _, _) = app
+        .create_client(
+            o,
+            json!({"name": "mailer", "features": ["direct_read_access"]}),
+        )
+        .await;
+    let (kept, _, _) = app
+        .create_client(o, json!({"name": "kept", "features": ["login_client"]}))
+        .await;
+    let (gone, _, _) = app
+        .create_client(
+            o,
+            json!({"name": "gone before", "features": ["direct_access"]}),
+        )
+        .await;
+    app.as_owner(
+        o,
+        Method::DELETE,
+        &format!("/config/{}/clients/{gone}", o.app_id),
+    )
+    .send()
+    .await
+    .unwrap();
+    pause().await;
+    let since = chrono::Utc::now();
+    pause().await;
+    // In the period.
+    set_features(
+        &app,
+        o,
+        &mailer,
+        "mailer",
+        &["direct_access", "direct_read_access"],
+    )
+    .await;
+    let res = app
+        .as_operator(
+            Method::PUT,
+            &format!("/config/{}/clients/{mailer}", o.app_id),
+        )
+        .json(&json!({"name": "mailer", "features": ["direct_access"]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    let (temp, _, _) = app
+        .create_client(o, json!({"name": "temp", "features": ["access_issuer"]}))
+        .await;
+    app.as_owner(
+        o,
+        Method::DELETE,
+        &format!("/config/{}/clients/{temp}", o.app_id),
+    )
+    .send()
+    .await
+    .unwrap();
+    let (new, _, _) = app
+        .create_client(o, json!({"name": "new", "features": ["direct_access"]}))
+        .await;
+    set_features(&app, o, &kept, "kept, renamed", &["login_client"]).await;
+    pause().await;
+    let until = chrono::Utc::now();
+    pause().await;
+    // After the period.
+    set_features(
+        &app,
+        o,
+        &mailer,
+        "mailer",
+        &["access_issuer", "direct_access"],
+    )
+    .await;
+    app.as_owner(
+        o,
+        Method::DELETE,
+        &format!("/config/{}/clients/{new}", o.app_id),
+    )
+    .send()
+    .await
+    .unwrap();
+    let (late, _, _) = app.create_client(o, json!({"name": "late"})).await;
+    let _ = late;
+
+    let fmt =
+        |t: chrono::DateTime<chrono::Utc>| t.to_rfc3339_opts(chrono::SecondsFormat::Micros, true);
+    let out = latchkey(
+        &app,
+        &[
+            "audit",
+            "report",
+            "--app",
+            &o.app_id,
+            "--since",
+            &fmt(since),
+            "--until",
+            &fmt(until),
+            "--format",
+            "json",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let report: Value = serde_json::from_str(&stdout(&out)).unwrap();
+    assert_eq!(report["app_name"], "shop");
+    let summary: Vec<Value> = report["clients"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| {
+            json!({
+                "id": c["client_id"], "name": c["name"], "start": c["at_start"], "end": c["at_end"],
+                "changes": c["changes"].as_array().unwrap().iter().map(|ch| json!([ch["action"], ch["actor"], ch["granted"], ch["revoked"]])).collect::<Vec<_>>(),
+            })
+        })
+        .collect();
+    let by_owner = json!(o.client_id);
+    assert_eq!(
+        summary,
+        vec![
+            json!({"id": kept, "name": "kept, renamed", "start": ["login_client"], "end": ["login_client"], "changes": []}),
+            json!({"id": mailer, "name": "mailer", "start": ["direct_read_access"], "end": ["direct_access"], "changes": [
+                ["client.update", by_owner, ["direct_access"], []],
+                ["client.update", "operator", [], ["direct_read_access"]],
+            ]}),
+            json!({"id": new, "name": "new", "start": null, "end": ["direct_access"], "changes": [
+                ["client.create", by_owner, ["direct_access"], []],
+            ]}),
+            json!({"id": o.client_id, "name": "owner", "start": ["owner"], "end": ["owner"], "changes": []}),
+            json!({"id": temp, "name": "temp", "start": null, "end": null, "changes": [
+                ["client.create", by_owner, ["access_issuer"], []],
+                ["client.delete", by_owner, [], ["access_issuer"]],
+            ]}),
+        ]
+    );
+    let change = &report["clients"][1]["changes"][0];
+    assert_eq!(change["actor_name"], "owner");
+    assert_eq!(change["actor_ip"], "127.0.0.1");
+    assert_eq!(change["request_id"].as_str().unwrap().len(), 16);
+
+    let out = latchkey(
+        &app,
+        &[
+            "audit",
+            "report",
+            "--app",
+            &o.app_id,
+            "--since",
+            &fmt(since),
+            "--until",
+            &fmt(until),
+        ],
+    );
+    let text = stdout(&out);
+    assert!(text.starts_with(&format!(
+        "Audit report for application \"shop\" ({})\nPeriod: {} to {} (start included, end excluded)\nClients: 5\n",
+        o.app_id, fmt(since), fmt(until)
+    )), "{text}");
+    assert!(
+        text.contains(&format!(
+            "\n\"mailer\" ({mailer})\n  at start: direct_read_access\n  at end:   direct_access\n"
+        )),
+        "{text}"
+    );
+    assert!(
+        text.contains(&format!(
+            "  granted direct_access  by \"owner\" ({}) from 127.0.0.1  [client.update seq ",
+            o.client_id
+        )),
+        "{text}"
+    );
+    assert!(
+        text.contains(
+            "  revoked direct_read_access  by operator from 127.0.0.1  [client.update seq "
+        ),
+        "{text}"
+    );
+    assert!(
+        text.contains(&format!(
+            "\n\"temp\" ({temp})\n  at start: (did not exist)\n  at end:   (did not exist)\n"
+        )),
+        "{text}"
+    );
+    assert!(text.contains(&format!("\n\"kept, renamed\" ({kept})\n  at start: login_client\n  at end:   login_client\n  no grants or revocations in the period\n")), "{text}");
+
+    let out = latchkey(
+        &app,
+        &[
+            "audit",
+            "report",
+            "--app",
+            &o.app_id,
+            "--since",
+            &fmt(until),
+            "--until",
+            &fmt(since),
+        ],
+    );
+    assert_eq!(
+        (out.status.code(), stderr(&out).trim().to_owned()),
+        (
+            Some(1),
+            "latchkey: since must be earlier than until.".to_owned()
+        )
+    );
+}
