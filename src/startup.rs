@@ -8,6 +8,7 @@ use actix_web::dev::Server;
 use actix_web::{middleware, web, App, HttpServer};
 use anyhow::Context;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::ConnectOptions;
 use sqlx::PgPool;
 
 use crate::auth::limiter::FailureLimiter;
@@ -20,7 +21,11 @@ pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 
 /// Connects to `url` with the pool settings every command uses.
 pub async fn connect(url: &str, max_connections: u32) -> anyhow::Result<PgPool> {
-    let options: PgConnectOptions = url.parse().context("DATABASE_URL is not a valid URL")?;
+    let options: PgConnectOptions = url
+        .parse::<PgConnectOptions>()
+        .context("DATABASE_URL is not a valid URL")?
+        // Whole-log audit reads (export, verify) are long by nature; warn only past 10 s.
+        .log_slow_statements(log::LevelFilter::Warn, Duration::from_secs(10));
     PgPoolOptions::new()
         .max_connections(max_connections)
         // A request waits at most this long for a connection; past it the caller gets 503.
