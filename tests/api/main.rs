@@ -11,6 +11,7 @@ mod audit_retention;
 mod audit_util;
 mod audit_verify;
 
+mod cli;
 mod config_apps;
 mod config_clients;
 mod config_rules;
