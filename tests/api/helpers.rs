@@ -13,7 +13,8 @@ use latchkey::settings::Settings;
 use latchkey::startup::{self, Application};
 use reqwest::{Method, RequestBuilder, Response};
 use serde_json::{json, Value};
-use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::postgres::PgConnectOptions;
+use sqlx::ConnectOptions;
 use sqlx::{Connection, Executor, PgConnection, PgPool};
 use tokio::sync::OnceCell;
 
@@ -124,15 +125,13 @@ pub async fn spawn_app_with(configure: impl FnOnce(&mut Settings)) -> TestApp {
     conn.execute(format!(r#"CREATE DATABASE "{db_name}""#).as_str())
         .await
         .unwrap();
-    let options = PgConnectOptions::from_str(&server_url)
+    let url = PgConnectOptions::from_str(&server_url)
         .unwrap()
-        .database(&db_name);
-    let pool = PgPoolOptions::new()
-        .max_connections(10)
-        .acquire_timeout(std::time::Duration::from_secs(3))
-        .connect_with(options)
-        .await
-        .unwrap();
+        .database(&db_name)
+        .to_url_lossy()
+        .to_string();
+    // The production pool settings, so outage and recovery are tested as they run.
+    let pool = startup::connect(&url, 10).await.unwrap();
     startup::migrate(&pool).await.unwrap();
 
     let mut settings = test_settings();
