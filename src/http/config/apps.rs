@@ -7,7 +7,7 @@ use serde_json::Value;
 use super::clients::ClientBody;
 use super::fields::{optional_string, required_string};
 use super::{ConfigError, JsonBody, OperatorRequest};
-use crate::service::{AppSummary, CreatedClient, NewApp, ServiceError};
+use crate::service::{AppSummary, CreatedClient, NewApp};
 
 #[derive(Serialize)]
 pub struct AppBody {
@@ -34,10 +34,8 @@ impl AppBody {
 /// `POST /apps {name, region?}` → 201 with the application and its first owner client.
 pub async fn create(r: OperatorRequest, body: JsonBody) -> Result<HttpResponse, ConfigError> {
     let new = NewApp {
-        name: required_string(&body.0, "name").map_err(ServiceError::from)?,
-        region: optional_string(&body.0, "region")
-            .map_err(ServiceError::from)?
-            .unwrap_or_else(|| "us".to_owned()),
+        name: required_string(&body.0, "name")?,
+        region: optional_string(&body.0, "region")?.unwrap_or_else(|| "us".to_owned()),
     };
     let (app, owner) = r.service.create_app(&r.ctx, new).await?;
     Ok(HttpResponse::Created()

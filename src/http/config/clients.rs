@@ -128,7 +128,7 @@ fn created(c: CreatedClient, status: actix_web::http::StatusCode) -> HttpRespons
 }
 
 pub async fn create(r: ConfigRequest, body: JsonBody) -> Result<HttpResponse, ConfigError> {
-    let fields = client_fields(&body.0).map_err(crate::service::ServiceError::from)?;
+    let fields = client_fields(&body.0)?;
     let draft = ClientDraft {
         name: fields.name,
         features: fields.features.unwrap_or_default(),
@@ -158,7 +158,7 @@ pub async fn replace(
     body: JsonBody,
 ) -> Result<HttpResponse, ConfigError> {
     let (_, client_id) = path.into_inner();
-    let fields = client_fields(&body.0).map_err(crate::service::ServiceError::from)?;
+    let fields = client_fields(&body.0)?;
     let change = ClientChange {
         name: Some(fields.name),
         features: Some(fields.features.unwrap_or_default()),
@@ -203,8 +203,7 @@ pub async fn rotate_secret(
         Some(v) => v
             .as_i64()
             .ok_or(ValidationError::NotAnInteger { field: FIELD }),
-    }
-    .map_err(crate::service::ServiceError::from)?;
+    }?;
     let c = r
         .service
         .rotate_secret(&r.ctx, &r.app_id, &client_id, hours, FIELD, if_match(&req))

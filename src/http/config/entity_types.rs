@@ -8,7 +8,6 @@ use serde_json::{Map, Value};
 use super::{ConfigError, ConfigRequest, JsonBody};
 use crate::domain::entity_type::{AttrDef, EntityType};
 use crate::domain::ValidationError;
-use crate::service::ServiceError;
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.service(
@@ -45,16 +44,12 @@ impl EntityTypeBody {
     }
 }
 
-fn invalid(e: ValidationError) -> ConfigError {
-    ServiceError::from(e).into()
-}
-
 fn required<'a>(
     body: &'a Map<String, Value>,
     field: &'static str,
 ) -> Result<&'a Value, ConfigError> {
     body.get(field)
-        .ok_or_else(|| invalid(ValidationError::MissingField { field }))
+        .ok_or_else(|| ConfigError::from(ValidationError::MissingField { field }))
 }
 
 async fn list(r: ConfigRequest) -> Result<HttpResponse, ConfigError> {
@@ -70,7 +65,11 @@ async fn list(r: ConfigRequest) -> Result<HttpResponse, ConfigError> {
 async fn create(r: ConfigRequest, body: JsonBody) -> Result<HttpResponse, ConfigError> {
     let name = match required(&body.0, "name")? {
         Value::String(s) => s.clone(),
-        _ => return Err(invalid(ValidationError::NotAString { field: "name" })),
+        _ => {
+            return Err(ConfigError::from(ValidationError::NotAString {
+                field: "name",
+            }))
+        }
     };
     let attr_defs = required(&body.0, "attr_defs")?;
     let et = r
@@ -103,7 +102,11 @@ async fn replace(
     let body_name = match body.0.get("name") {
         None => None,
         Some(Value::String(s)) => Some(s.as_str()),
-        Some(_) => return Err(invalid(ValidationError::NotAString { field: "name" })),
+        Some(_) => {
+            return Err(ConfigError::from(ValidationError::NotAString {
+                field: "name",
+            }))
+        }
     };
     let attr_defs = required(&body.0, "attr_defs")?;
     let et = r

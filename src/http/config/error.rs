@@ -5,6 +5,7 @@ use actix_web::http::{header, StatusCode};
 use actix_web::{HttpResponse, ResponseError};
 use serde_json::json;
 
+use crate::domain::ValidationError;
 use crate::service::{AuthError, ServiceError};
 
 #[derive(Debug, thiserror::Error)]
@@ -31,6 +32,13 @@ impl ConfigError {
             ConfigError::Auth(AuthError::Internal) => "Unexpected internal error.".into(),
             other => other.to_string(),
         }
+    }
+}
+
+/// A JSON type error of a body field is the service's `Invalid` (400 with the seed's message).
+impl From<ValidationError> for ConfigError {
+    fn from(e: ValidationError) -> Self {
+        ConfigError::Service(ServiceError::from(e))
     }
 }
 
