@@ -13,6 +13,7 @@ use std::time::Duration;
 
 use argon2::password_hash::phc::{Output, ParamsString, PasswordHash, Salt};
 use argon2::{Algorithm, Argon2, Block, Params, Version};
+use hmac::digest::KeyInit;
 use hmac::{Hmac, Mac};
 use moka::sync::Cache;
 use sha2::Sha256;
@@ -64,7 +65,9 @@ pub struct SecretHasher {
     params: Params,
     permits: Arc<Semaphore>,
     cache: Cache<CacheKey, Arc<str>>,
-    cache_key: [u8; 32],
+    /// Keyed once with a random key of the hash's block size (so keying cannot fail); cloned
+    /// per digest.
+    cache_mac: Hmac<Sha256>,
     /// A hash of a random secret made with the current parameters: checked against when the
     /// client is unknown, so that case costs what a wrong secret costs.
     dummy_phc: String,
@@ -100,7 +103,7 @@ impl SecretHasher {
         max_concurrent: usize,
         cache_capacity: u64,
     ) -> Result<Self, HashError> {
-        let cache_key: [u8; 32] = rand::random();
+        let cache_mac = <Hmac<Sha256> as KeyInit>::new(&rand::random::<[u8; 64]>().into());
         let memory = Arc::new(MemoryPool::default());
         let dummy_phc = hash_blocking(&params, &crate::domain::ids::new_secret(), &memory)?;
         Ok(Self {
@@ -110,7 +113,7 @@ impl SecretHasher {
                 .max_capacity(cache_capacity)
                 .time_to_idle(Duration::from_secs(15 * 60))
                 .build(),
-            cache_key,
+            cache_mac,
             dummy_phc,
             counters: Counters::default(),
             memory,
@@ -187,8 +190,7 @@ impl SecretHasher {
     }
 
     fn keyed_digest(&self, client_id: &str, secret: &str) -> [u8; 32] {
-        let mut mac =
-            <Hmac<Sha256> as Mac>::new_from_slice(&self.cache_key).expect("any key length");
+        let mut mac = self.cache_mac.clone();
         mac.update(client_id.as_bytes());
         mac.update(&[0]);
         mac.update(secret.as_bytes());
