@@ -25,7 +25,10 @@ pub async fn connect(url: &str, max_connections: u32) -> anyhow::Result<PgPool> 
         .parse::<PgConnectOptions>()
         .context("DATABASE_URL is not a valid URL")?
         // Whole-log audit reads (export, verify) are long by nature; warn only past 10 s.
-        .log_slow_statements(log::LevelFilter::Warn, Duration::from_secs(10));
+        .log_slow_statements(log::LevelFilter::Warn, Duration::from_secs(10))
+        // PostgreSQL's notices (`relation "_sqlx_migrations" already exists, skipping` at every
+        // start) are not for our users: only warnings and errors reach the log.
+        .options([("client_min_messages", "warning")]);
     PgPoolOptions::new()
         .max_connections(max_connections)
         // A request waits at most this long for a connection; past it the caller gets 503.
