@@ -635,23 +635,23 @@ fn parse_one(
 }
 
 /// A list of strings, duplicates dropped (order kept).
-fn string_list(map: &Map<String, Value>, key: &str, at: &str) -> Result<Vec<String>, SchemaError> {
-    match map.get(key) {
-        None | Some(Value::Null) => Ok(vec![]),
-        Some(Value::Array(items)) => {
-            let mut out: Vec<String> = Vec::with_capacity(items.len());
-            for item in items {
-                let Value::String(s) = item else {
-                    return Err(invalid(at, format!("{key} must be a list of strings")));
-                };
-                if !out.contains(s) {
-                    out.push(s.clone());
-                }
-            }
-            Ok(out)
+fn string_list(
+    map: &Map<String, Value>,
+    key: &'static str,
+    at: &str,
+) -> Result<Vec<String>, SchemaError> {
+    let items = match map.get(key) {
+        None | Some(Value::Null) => return Ok(vec![]),
+        Some(v) => super::string_list(v, key)
+            .map_err(|_| invalid(at, format!("{key} must be a list of strings")))?,
+    };
+    let mut out: Vec<String> = Vec::with_capacity(items.len());
+    for s in items {
+        if !out.contains(&s) {
+            out.push(s);
         }
-        Some(_) => Err(invalid(at, format!("{key} must be a list of strings"))),
     }
+    Ok(out)
 }
 
 /// Checks and canonicalises the attribute list of an access schema for `et`: every path must

@@ -6,19 +6,7 @@ use serde_json::{Map, Value};
 
 use crate::domain::ValidationError;
 
-/// An array of strings.
-pub fn string_list(value: &Value, field: &'static str) -> Result<Vec<String>, ValidationError> {
-    let Value::Array(items) = value else {
-        return Err(ValidationError::NotAList { field });
-    };
-    items
-        .iter()
-        .map(|v| match v {
-            Value::String(s) => Ok(s.clone()),
-            _ => Err(ValidationError::NotAString { field }),
-        })
-        .collect()
-}
+pub use crate::domain::string_list;
 
 pub fn required_string_list(
     body: &Map<String, Value>,
