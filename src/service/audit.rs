@@ -205,10 +205,7 @@ impl Latchkey {
     ) -> Result<Verdict, ServiceError> {
         self.audit_reader(ctx, app_id).await?;
         let _permit = log_reader_permit().await?;
-        let mut tx = self.pool.begin().await?;
-        sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
-            .execute(&mut *tx)
-            .await?;
+        let mut tx = store::begin_snapshot(&self.pool).await?;
         let head = store::audit::head(&mut *tx, app_id)
             .await?
             .map(|(seq, hash)| ChainHead { seq, hash });
@@ -256,10 +253,7 @@ impl Latchkey {
             .await?
             .ok_or(ServiceError::AppNotFound)?;
         // One snapshot, so the current state and the log agree.
-        let mut tx = self.pool.begin().await?;
-        sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
-            .execute(&mut *tx)
-            .await?;
+        let mut tx = store::begin_snapshot(&self.pool).await?;
         let current = store::clients::list(&mut *tx, app_id, None).await?;
         let first_since: HashMap<String, _> =
             store::audit::first_feature_events_since(&mut *tx, app_id, since)
