@@ -7,7 +7,6 @@ pub mod mutating;
 pub mod openapi;
 pub mod ops;
 pub mod registration;
-pub mod registration_entity;
 pub mod request;
 
 use actix_web::web;
@@ -31,5 +30,5 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     openapi::routes(cfg);
     config::routes(cfg);
     registration::routes(cfg);
-    registration_entity::routes(cfg);
+    registration::entity_types::routes(cfg);
 }
