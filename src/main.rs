@@ -106,16 +106,12 @@ async fn run_with_database(cli: &Cli, embedded: Option<&EmbeddedPostgres>) -> an
                         region: region.clone(),
                     },
                 )
-                .await
-                .map_err(|e| anyhow::anyhow!("{e}"))?;
+                .await?;
             println!("{}", app_json(app, Some(owner)));
         }
         Command::Apps(AppsCommand::List) => {
             let service = startup::service(&cli.settings, pool)?;
-            let apps = service
-                .list_apps(&RequestContext::command_line())
-                .await
-                .map_err(|e| anyhow::anyhow!("{e}"))?;
+            let apps = service.list_apps(&RequestContext::command_line()).await?;
             let list: Vec<_> = apps.into_iter().map(|a| app_json(a, None)).collect();
             println!("{}", serde_json::Value::Array(list));
         }
@@ -132,12 +128,7 @@ async fn run_with_database(cli: &Cli, embedded: Option<&EmbeddedPostgres>) -> an
 async fn bootstrap_default_app(settings: &Settings, pool: &sqlx::PgPool) -> anyhow::Result<()> {
     let service = startup::service(settings, pool.clone())?;
     let ctx = RequestContext::command_line();
-    if !service
-        .list_apps(&ctx)
-        .await
-        .map_err(|e| anyhow::anyhow!("{e}"))?
-        .is_empty()
-    {
+    if !service.list_apps(&ctx).await?.is_empty() {
         return Ok(());
     }
     let (app, owner) = service
@@ -148,8 +139,7 @@ async fn bootstrap_default_app(settings: &Settings, pool: &sqlx::PgPool) -> anyh
                 region: "us".into(),
             },
         )
-        .await
-        .map_err(|e| anyhow::anyhow!("{e}"))?;
+        .await?;
     println!("Created application \"default\". Its owner client (the secret is shown only now):");
     println!("{}", app_json(app, Some(owner)));
     Ok(())

@@ -78,7 +78,7 @@ pub fn service(settings: &Settings, pool: PgPool) -> anyhow::Result<Latchkey> {
         settings.argon2_p_cost,
         Some(32),
     )
-    .map_err(|e| anyhow::anyhow!("invalid Argon2 parameters: {e}"))?;
+    .context("invalid Argon2 parameters")?;
     let max_hashes = settings
         .max_concurrent_hashes
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()));

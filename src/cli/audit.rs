@@ -12,7 +12,7 @@ use crate::domain::audit_query::{
     parse_feature, parse_time, write_csv_row, AuditFilter, Order, CSV_HEADER,
 };
 use crate::domain::audit_verify::Anchor;
-use crate::service::{Latchkey, RequestContext, ServiceError};
+use crate::service::{Latchkey, RequestContext};
 
 #[derive(Subcommand, Debug, Clone)]
 pub enum AuditCommand {
@@ -97,10 +97,6 @@ pub struct ChainBroken {
     pub app_id: String,
 }
 
-fn service_error(e: ServiceError) -> anyhow::Error {
-    anyhow::anyhow!("{e}")
-}
-
 pub async fn run(cmd: &AuditCommand, service: &Latchkey) -> anyhow::Result<()> {
     let ctx = RequestContext::command_line();
     match cmd {
@@ -108,12 +104,8 @@ pub async fn run(cmd: &AuditCommand, service: &Latchkey) -> anyhow::Result<()> {
             let anchors = anchors
                 .iter()
                 .map(|a| a.parse::<Anchor>())
-                .collect::<Result<Vec<_>, _>>()
-                .map_err(|e| anyhow::anyhow!("{e}"))?;
-            let verdict = service
-                .verify_audit(&ctx, app, anchors)
-                .await
-                .map_err(service_error)?;
+                .collect::<Result<Vec<_>, _>>()?;
+            let verdict = service.verify_audit(&ctx, app, anchors).await?;
             println!("{}", verdict.to_json(app));
             if !verdict.is_intact() {
                 return Err(ChainBroken {
@@ -158,10 +150,7 @@ pub async fn run(cmd: &AuditCommand, service: &Latchkey) -> anyhow::Result<()> {
         } => {
             let since = parse_time("since", since)?;
             let until = parse_time("until", until)?;
-            let report = service
-                .audit_report(&ctx, app, since, until)
-                .await
-                .map_err(service_error)?;
+            let report = service.audit_report(&ctx, app, since, until).await?;
             if format == "json" {
                 println!("{}", report.to_json());
             } else {
@@ -174,15 +163,9 @@ pub async fn run(cmd: &AuditCommand, service: &Latchkey) -> anyhow::Result<()> {
             forever,
         } => {
             let days = if *forever || keep_days.is_some() {
-                service
-                    .set_audit_retention(&ctx, app, *keep_days)
-                    .await
-                    .map_err(service_error)?
+                service.set_audit_retention(&ctx, app, *keep_days).await?
             } else {
-                service
-                    .audit_retention(&ctx, app)
-                    .await
-                    .map_err(service_error)?
+                service.audit_retention(&ctx, app).await?
             };
             println!(
                 "{}",
@@ -192,16 +175,12 @@ pub async fn run(cmd: &AuditCommand, service: &Latchkey) -> anyhow::Result<()> {
         AuditCommand::Prune { app, dry_run } => {
             let apps = match app {
                 Some(a) => vec![a.clone()],
-                None => service
-                    .apps_with_audit_retention(&ctx)
-                    .await
-                    .map_err(service_error)?,
+                None => service.apps_with_audit_retention(&ctx).await?,
             };
             for app in apps {
                 let outcome = service
                     .prune_audit(&ctx, &app, Utc::now(), *dry_run)
                     .await
-                    .map_err(service_error)
                     .with_context(|| format!("pruning application {app}"))?;
                 println!("{}", outcome.to_json());
             }
@@ -219,10 +198,7 @@ async fn export(
     order: Order,
     format: &str,
 ) -> anyhow::Result<()> {
-    let mut stream = service
-        .audit_stream(ctx, app, filter, order)
-        .await
-        .map_err(service_error)?;
+    let mut stream = service.audit_stream(ctx, app, filter, order).await?;
     let stdout = io::stdout();
     let mut out = io::BufWriter::with_capacity(256 * 1024, stdout.lock());
     let mut text = String::with_capacity(256 * 1024);
@@ -234,7 +210,7 @@ async fn export(
             _ => {}
         }
         while let Some(batch) = stream.next().await {
-            let batch = batch.map_err(|e| io::Error::other(e.to_string()))?;
+            let batch = batch.map_err(io::Error::other)?;
             text.clear();
             for e in &batch {
                 match format {
