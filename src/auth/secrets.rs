@@ -150,13 +150,10 @@ impl SecretHasher {
         live_phcs: Option<&[String]>,
     ) -> Result<Verification, HashError> {
         let key = (client_id.to_owned(), self.keyed_digest(client_id, secret));
-        let phcs: Vec<String> = match live_phcs {
-            Some(p) if !p.is_empty() => p.to_vec(),
-            _ => vec![self.dummy_phc.clone()],
-        };
-        if live_phcs.is_some() {
+        // The cache is checked against the borrowed list: a hit copies one PHC string, not all.
+        if let Some(live) = live_phcs {
             if let Some(cached) = self.cache.get(&key) {
-                if let Some(phc) = phcs.iter().find(|p| p.as_str() == &*cached) {
+                if let Some(phc) = live.iter().find(|p| p.as_str() == &*cached) {
                     self.counters.cache_hits.fetch_add(1, Ordering::Relaxed);
                     return Ok(Verification::Verified {
                         phc: phc.clone(),
@@ -166,6 +163,10 @@ impl SecretHasher {
                 }
             }
         }
+        let phcs: Vec<String> = match live_phcs {
+            Some(p) if !p.is_empty() => p.to_vec(),
+            _ => vec![self.dummy_phc.clone()],
+        };
         let known = live_phcs.is_some_and(|p| !p.is_empty());
         self.counters.verifications.fetch_add(1, Ordering::Relaxed);
         let params = self.params.clone();
