@@ -129,18 +129,14 @@ fn on_own_runtime<F: std::future::Future>(f: F) -> F::Output {
         .block_on(f)
 }
 
-/// At most this many `DROP DATABASE` at once; a test ending while they are all busy waits.
+/// At most this many `DROP DATABASE` at once (each holds a connection while it waits).
 const MAX_DROPS_IN_FLIGHT: usize = 8;
 
-/// Drops in flight, and a signal when one finishes.
-static DROPS: (std::sync::Mutex<usize>, std::sync::Condvar) =
-    (std::sync::Mutex::new(0), std::sync::Condvar::new());
-
-/// Drops the database `name` in the background, from a thread and runtime of its own that
-/// outlive every test's: `DROP DATABASE` waits for a checkpoint, seconds on a busy server, and
-/// several at once share one. Blocks only while `MAX_DROPS_IN_FLIGHT` drops are running, so
-/// when the process exits nearly every drop has been sent, and a sent drop completes even if the
-/// process is gone; the rare one not yet sent is left to the next run's sweep.
+/// Drops the database `name` in the background; the test does not wait (`DROP DATABASE` waits
+/// for a checkpoint: seconds on a busy server). The drops run from a thread and runtime of their
+/// own that outlive every test's, several at once (they share checkpoints). A drop already sent
+/// completes even if this process exits first; one still queued then is left to the next run's
+/// sweep.
 fn drop_in_background(server_url: String, name: String) {
     static REAPER: std::sync::OnceLock<tokio::sync::mpsc::UnboundedSender<(String, String)>> =
         std::sync::OnceLock::new();
@@ -148,29 +144,21 @@ fn drop_in_background(server_url: String, name: String) {
         let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<(String, String)>();
         std::thread::spawn(move || {
             on_own_runtime(async move {
+                let slots = std::sync::Arc::new(tokio::sync::Semaphore::new(MAX_DROPS_IN_FLIGHT));
                 while let Some((server_url, name)) = rx.recv().await {
+                    let Ok(slot) = slots.clone().acquire_owned().await else {
+                        return;
+                    };
                     tokio::spawn(async move {
                         drop_database(&server_url, &name).await;
-                        let (in_flight, done) = &DROPS;
-                        *in_flight.lock().unwrap_or_else(|e| e.into_inner()) -= 1;
-                        done.notify_one();
+                        drop(slot);
                     });
                 }
             })
         });
         tx
     });
-    let (in_flight, done) = &DROPS;
-    let mut n = done
-        .wait_while(in_flight.lock().unwrap_or_else(|e| e.into_inner()), |n| {
-            *n >= MAX_DROPS_IN_FLIGHT
-        })
-        .unwrap_or_else(|e| e.into_inner());
-    *n += 1;
-    drop(n);
-    if reaper.send((server_url, name)).is_err() {
-        *in_flight.lock().unwrap_or_else(|e| e.into_inner()) -= 1;
-    }
+    let _ = reaper.send((server_url, name));
 }
 
 async fn drop_database(server_url: &str, name: &str) {
@@ -197,11 +185,10 @@ async fn drop_stale_databases(url: &str) {
         let pid = name.split('_').nth(2).and_then(|p| p.parse::<u32>().ok());
         let alive = pid.is_some_and(|p| std::path::Path::new(&format!("/proc/{p}")).exists());
         if !alive {
-            let _ = conn
-                .execute(format!(r#"DROP DATABASE IF EXISTS "{name}" WITH (FORCE)"#).as_str())
-                .await;
+            drop_in_background(url.to_owned(), name);
         }
     }
+    let _ = conn.close().await;
 }
 
 pub struct TestApp {
