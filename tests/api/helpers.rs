@@ -104,6 +104,10 @@ pub fn test_settings() -> Settings {
         workers: Some(2),
         db_max_connections: 10,
         log_format: "human".into(),
+        sealing_key: None,
+        sealing_key_file: None,
+        sealing_previous_keys: vec![],
+        signature_window_secs: 300,
     }
 }
 
