@@ -961,3 +961,35 @@ async fn the_cli_creates_and_switches_signed_requests_apps() {
         "latchkey: Signed requests and show_secrets need a sealing key: set LATCHKEY_SEALING_KEY or LATCHKEY_SEALING_KEY_FILE."
     );
 }
+
+/// The embedded-database mode creates its sealing key under the data directory (mode 0600) on
+/// first use, and uses it: an application with signed requests can be created at once.
+#[tokio::test]
+async fn the_embedded_mode_creates_its_key_file() {
+    let dir = std::env::temp_dir().join(format!("lk-emb-key-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_latchkey"))
+        .args(["apps", "create", "--name", "e", "--signed-requests"])
+        .env_remove("DATABASE_URL")
+        .env_remove("LATCHKEY_SEALING_KEY")
+        .env_remove("LATCHKEY_SEALING_KEY_FILE")
+        .env("LATCHKEY_DATA_DIR", &dir)
+        .env("RUST_LOG", "warn")
+        .output()
+        .unwrap();
+    let err = stderr(&out);
+    if err.contains("DATABASE_URL=") {
+        eprintln!("skipped: {err}");
+        return;
+    }
+    assert!(out.status.success(), "{err}");
+    let created: Value = serde_json::from_str(stdout(&out).trim()).unwrap();
+    assert_eq!(created["signed_requests"], true);
+    let key_file = dir.join("sealing.key");
+    let text = std::fs::read_to_string(&key_file).unwrap();
+    assert!(latchkey::auth::sealing::parse_key(text.trim()).is_ok());
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(&key_file).unwrap().permissions().mode();
+    assert_eq!(mode & 0o777, 0o600);
+    let _ = std::fs::remove_dir_all(&dir);
+}
