@@ -194,14 +194,16 @@ impl Latchkey {
         if client_ids.is_empty() || !ctx.caller.has(Feature::Owner) {
             return Ok(ShownSecrets::default());
         }
-        let mut tx = self.pool.begin().await?;
-        let show = store::apps::get(&mut *tx, app_id)
+        // One primary-key read for applications without the option; a transaction only for
+        // those that show secrets (the reads and their audit events commit together).
+        let show = store::apps::get(&self.pool, app_id)
             .await?
             .is_some_and(|a| a.show_secrets);
         if !show {
             return Ok(ShownSecrets::default());
         }
         let ring = self.ring()?;
+        let mut tx = self.pool.begin().await?;
         let mut shown = HashMap::new();
         for row in store::secrets::newest_sealed(&mut *tx, app_id, client_ids).await? {
             let sealed = Sealed {
