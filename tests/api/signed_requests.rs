@@ -72,6 +72,61 @@ async fn signed(
     send(signed_request(app, id, secret, path, params, 0)).await
 }
 
+/// Sends `method url` with a signature of `message` (already built) and its Date.
+async fn send_signed(
+    app: &TestApp,
+    owner: &Owner,
+    method: Method,
+    url: &str,
+    date: &str,
+    message: &str,
+) -> Value {
+    send(
+        app.request(method, url)
+            .header(
+                "Authorization",
+                authorization(&owner.client_id, &owner.secret, message).unwrap(),
+            )
+            .header("Date", date),
+    )
+    .await
+}
+
+/// `PATCH /apps/{appId}` as the operator.
+async fn patch_app(app: &TestApp, app_id: &str, body: Value) -> (u16, Value) {
+    status_json(
+        app.as_operator(Method::PATCH, &format!("/apps/{app_id}"))
+            .json(&body)
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await
+}
+
+/// Secrets of an application that have a sealed copy.
+async fn sealed_count(app: &TestApp, app_id: &str) -> i64 {
+    sqlx::query_scalar(
+        "SELECT count(*) FROM client_secrets WHERE app_id = $1 AND sealed IS NOT NULL",
+    )
+    .bind(app_id)
+    .fetch_one(&app.pool)
+    .await
+    .unwrap()
+}
+
+/// Runs the `latchkey` binary against the test database with extra environment.
+fn latchkey_env(app: &TestApp, args: &[&str], env: &[(&str, &str)]) -> std::process::Output {
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_latchkey"));
+    cmd.args(args)
+        .env("DATABASE_URL", crate::audit_util::database_url(app))
+        .env("RUST_LOG", "warn");
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    cmd.output().unwrap()
+}
+
 fn credentials_error(description: &str) -> Value {
     reg_error(402, "invalid_client_credentials", description, None)
 }
@@ -113,28 +168,20 @@ async fn a_signed_request_of_a_signed_requests_app_is_served() {
     assert_eq!(listed["results"].as_array().unwrap().len(), 2, "{listed}");
     let date = Utc::now().format(DATE).to_string();
     let doc_form = format!("/clients/list\n{date}\n\n");
-    let res = send(
-        app.request(Method::POST, "/clients/list")
-            .header(
-                "Authorization",
-                authorization(&owner.client_id, &owner.secret, &doc_form).unwrap(),
-            )
-            .header("Date", &date),
+    let res = send_signed(
+        &app,
+        &owner,
+        Method::POST,
+        "/clients/list",
+        &date,
+        &doc_form,
     )
     .await;
     assert_eq!(res["stat"], "ok", "{res}");
     // GET with the parameters in the query string is signed the same way.
-    let date = Utc::now().format(DATE).to_string();
     let s = string_to_sign("/settings/get", &date, [("key", "a/b")]);
-    let res = send(
-        app.request(Method::GET, "/settings/get?key=a%2Fb")
-            .header(
-                "Authorization",
-                authorization(&owner.client_id, &owner.secret, &s).unwrap(),
-            )
-            .header("Date", &date),
-    )
-    .await;
+    let url = "/settings/get?key=a%2Fb";
+    let res = send_signed(&app, &owner, Method::GET, url, &date, &s).await;
     assert_eq!(res, ok(json!({"result": null})));
     // Basic and parameters keep working for the same application.
     let basic = owner_call(&app, &owner, "/settings/get", &[("key", "x")]).await;
@@ -146,8 +193,8 @@ async fn stale_future_missing_and_malformed_dates_are_refused() {
     let app = spawn_app().await;
     let owner = signed_app(&app, "shop").await;
     let (id, secret) = (owner.client_id.as_str(), owner.secret.as_str());
-    for offset in [-303, 303, -3600] {
-        let res = send(signed_request(
+    let list_at = |offset| {
+        send(signed_request(
             &app,
             id,
             secret,
@@ -155,7 +202,9 @@ async fn stale_future_missing_and_malformed_dates_are_refused() {
             &[],
             offset,
         ))
-        .await;
+    };
+    for offset in [-303, 303, -3600] {
+        let res = list_at(offset).await;
         let skew = res["error_description"]
             .as_str()
             .unwrap()
@@ -172,15 +221,7 @@ async fn stale_future_missing_and_malformed_dates_are_refused() {
     }
     // Inside the window (either side) is fine.
     for offset in [-250, 250] {
-        let res = send(signed_request(
-            &app,
-            id,
-            secret,
-            "/clients/list",
-            &[],
-            offset,
-        ))
-        .await;
+        let res = list_at(offset).await;
         assert_eq!(res["stat"], "ok", "{offset}: {res}");
     }
     let bad_date = credentials_error(
@@ -455,14 +496,7 @@ async fn an_app_without_signed_requests_keeps_answering_205() {
         )
     );
     // Nothing sealed for it.
-    let sealed: i64 = sqlx::query_scalar(
-        "SELECT count(*) FROM client_secrets WHERE app_id = $1 AND sealed IS NOT NULL",
-    )
-    .bind(&owner.app_id)
-    .fetch_one(&app.pool)
-    .await
-    .unwrap();
-    assert_eq!(sealed, 0);
+    assert_eq!(sealed_count(&app, &owner.app_id).await, 0);
 }
 
 #[tokio::test]
@@ -475,14 +509,7 @@ async fn secrets_from_before_the_switch_are_sealed_on_use_or_rotation() {
             json!({"name": "other", "features": ["direct_access"]}),
         )
         .await;
-    let (status, body) = status_json(
-        app.as_operator(Method::PATCH, &format!("/apps/{}", owner.app_id))
-            .json(&json!({"signed_requests": true}))
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    let (status, body) = patch_app(&app, &owner.app_id, json!({"signed_requests": true})).await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["signed_requests"], true);
     assert_eq!(body["show_secrets"], false);
@@ -542,23 +569,9 @@ async fn options_are_operator_only_audited_and_need_the_key() {
     )
     .await;
     assert_eq!((status, body), (401, errors("Authentication required.")));
-    let (status, body) = status_json(
-        app.as_operator(Method::PATCH, &path)
-            .json(&json!({"signed_requests": "yes"}))
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    let (status, body) = patch_app(&app, &owner.app_id, json!({"signed_requests": "yes"})).await;
     assert_eq!((status, body), (400, errors("Not a valid boolean.")));
-    let (status, body) = status_json(
-        app.as_operator(Method::PATCH, &format!("/apps/{}", "x".repeat(26)))
-            .json(&json!({"signed_requests": true}))
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    let (status, body) = patch_app(&app, &"x".repeat(26), json!({"signed_requests": true})).await;
     assert_eq!((status, body), (404, errors("Application not found.")));
     for (options, expected) in [
         (
@@ -570,14 +583,7 @@ async fn options_are_operator_only_audited_and_need_the_key() {
         (json!({}), (true, false)),
         (json!({"signed_requests": false}), (false, false)),
     ] {
-        let (status, body) = status_json(
-            app.as_operator(Method::PATCH, &path)
-                .json(&options)
-                .send()
-                .await
-                .unwrap(),
-        )
-        .await;
+        let (status, body) = patch_app(&app, &owner.app_id, options).await;
         assert_eq!(status, 200, "{body}");
         assert_eq!(
             (
@@ -640,30 +646,11 @@ async fn switching_both_options_off_drops_the_sealed_copies() {
     )
     .await;
     app.create_client(&owner, json!({"name": "c"})).await;
-    let sealed = |app: &TestApp| {
-        let pool = app.pool.clone();
-        let app_id = owner.app_id.clone();
-        async move {
-            sqlx::query_scalar::<_, i64>(
-                "SELECT count(*) FROM client_secrets WHERE app_id = $1 AND sealed IS NOT NULL",
-            )
-            .bind(app_id)
-            .fetch_one(&pool)
-            .await
-            .unwrap()
-        }
-    };
-    assert_eq!(sealed(&app).await, 2);
-    let (status, body) = status_json(
-        app.as_operator(Method::PATCH, &format!("/apps/{}", owner.app_id))
-            .json(&json!({"signed_requests": false, "show_secrets": false}))
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    assert_eq!(sealed_count(&app, &owner.app_id).await, 2);
+    let off = json!({"signed_requests": false, "show_secrets": false});
+    let (status, body) = patch_app(&app, &owner.app_id, off).await;
     assert_eq!(status, 200, "{body}");
-    assert_eq!(sealed(&app).await, 0);
+    assert_eq!(sealed_count(&app, &owner.app_id).await, 0);
     let rows = app.audit_rows(&owner.app_id).await;
     assert_eq!(
         rows.last().unwrap()["changes"],
@@ -765,11 +752,7 @@ async fn show_secrets_answers_like_the_vendor_to_owners_and_audits_each_read() {
 async fn show_secrets_leaves_out_secrets_from_before_the_switch() {
     let app = spawn_app().await;
     let owner = app.create_app("later").await;
-    app.as_operator(Method::PATCH, &format!("/apps/{}", owner.app_id))
-        .json(&json!({"show_secrets": true}))
-        .send()
-        .await
-        .unwrap();
+    patch_app(&app, &owner.app_id, json!({"show_secrets": true})).await;
     let path = format!("/config/{}/clients/{}", owner.app_id, owner.client_id);
     // This very call seals the owner's secret (Basic, successful) before it is read.
     let one = config_get(&app, &owner, &path).await;
@@ -850,14 +833,14 @@ async fn keys_rotate_reseals_under_the_new_key() {
     app.create_app("plain").await;
     let new_key = latchkey::auth::sealing::generate_key();
     let rotate = |current: &str, previous: &str| {
-        std::process::Command::new(env!("CARGO_BIN_EXE_latchkey"))
-            .args(["keys", "rotate"])
-            .env("DATABASE_URL", crate::audit_util::database_url(&app))
-            .env("RUST_LOG", "warn")
-            .env("LATCHKEY_SEALING_KEY", current)
-            .env("LATCHKEY_SEALING_PREVIOUS_KEYS", previous)
-            .output()
-            .unwrap()
+        latchkey_env(
+            &app,
+            &["keys", "rotate"],
+            &[
+                ("LATCHKEY_SEALING_KEY", current),
+                ("LATCHKEY_SEALING_PREVIOUS_KEYS", previous),
+            ],
+        )
     };
     let out = rotate(&new_key, TEST_SEALING_KEY);
     assert!(out.status.success(), "{}", stderr(&out));
@@ -912,15 +895,8 @@ async fn the_cli_creates_and_switches_signed_requests_apps() {
         stderr(&out).trim(),
         "latchkey: Signed requests and show_secrets need a sealing key: set LATCHKEY_SEALING_KEY or LATCHKEY_SEALING_KEY_FILE."
     );
-    let with_key = |args: &[&str]| {
-        std::process::Command::new(env!("CARGO_BIN_EXE_latchkey"))
-            .args(args)
-            .env("DATABASE_URL", crate::audit_util::database_url(&app))
-            .env("RUST_LOG", "warn")
-            .env("LATCHKEY_SEALING_KEY", TEST_SEALING_KEY)
-            .output()
-            .unwrap()
-    };
+    let with_key =
+        |args: &[&str]| latchkey_env(&app, args, &[("LATCHKEY_SEALING_KEY", TEST_SEALING_KEY)]);
     let out = with_key(&["apps", "create", "--name", "s", "--signed-requests"]);
     assert!(out.status.success(), "{}", stderr(&out));
     let created: Value = serde_json::from_str(stdout(&out).trim()).unwrap();
@@ -948,13 +924,7 @@ async fn the_cli_creates_and_switches_signed_requests_apps() {
     );
     assert_eq!(app.audit_count(app_id, "app.update").await, 1);
     // A server without the key refuses to start over a database that needs one.
-    let serve = std::process::Command::new(env!("CARGO_BIN_EXE_latchkey"))
-        .args(["serve"])
-        .env("DATABASE_URL", crate::audit_util::database_url(&app))
-        .env("LATCHKEY_LISTEN", "127.0.0.1:0")
-        .env("RUST_LOG", "warn")
-        .output()
-        .unwrap();
+    let serve = latchkey_env(&app, &["serve"], &[("LATCHKEY_LISTEN", "127.0.0.1:0")]);
     assert_eq!(serve.status.code(), Some(1));
     assert_eq!(
         stderr(&serve).trim(),
