@@ -136,7 +136,7 @@ const MAX_DROPS_IN_FLIGHT: usize = 8;
 /// for a checkpoint: seconds on a busy server). The drops run from a thread and runtime of their
 /// own that outlive every test's, several at once (they share checkpoints). A drop already sent
 /// completes even if this process exits first; one still queued then is left to the next run's
-/// sweep.
+/// sweep (`drop_stale_databases`, which runs beside these, one drop at a time).
 fn drop_in_background(server_url: String, name: String) {
     static REAPER: std::sync::OnceLock<tokio::sync::mpsc::UnboundedSender<(String, String)>> =
         std::sync::OnceLock::new();
@@ -185,7 +185,11 @@ async fn drop_stale_databases(url: &str) {
         let pid = name.split('_').nth(2).and_then(|p| p.parse::<u32>().ok());
         let alive = pid.is_some_and(|p| std::path::Path::new(&format!("/proc/{p}")).exists());
         if !alive {
-            drop_in_background(url.to_owned(), name);
+            // One at a time on this connection: the sweep must not crowd out the drops of this
+            // run's own databases.
+            let _ = conn
+                .execute(format!(r#"DROP DATABASE IF EXISTS "{name}" WITH (FORCE)"#).as_str())
+                .await;
         }
     }
     let _ = conn.close().await;
