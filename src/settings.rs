@@ -81,6 +81,24 @@ pub struct Settings {
     #[arg(long, env = "LATCHKEY_BOOTSTRAP")]
     pub bootstrap: Option<bool>,
 
+    /// `snapshot` (default): authentication, client reads and the access decision run from
+    /// per-instance snapshots kept fresh by LISTEN/NOTIFY; `strict`: read the database on every
+    /// request (no staleness window at all).
+    #[arg(long, env = "LATCHKEY_CONSISTENCY", default_value = "snapshot", value_parser = ["snapshot", "strict"])]
+    pub consistency: String,
+
+    /// Memory budget of the snapshots, in MiB (least recently used entries go first).
+    #[arg(long, env = "LATCHKEY_SNAPSHOT_BUDGET_MB", default_value_t = 32)]
+    pub snapshot_budget_mb: u64,
+
+    /// Most change-feed subscribers (`GET /config/{appId}/changes`) at once per instance.
+    #[arg(long, env = "LATCHKEY_FEED_MAX_SUBSCRIBERS", default_value_t = 2_000)]
+    pub feed_max_subscribers: usize,
+
+    /// Seconds between change-feed heartbeats (SSE comments) on a quiet feed.
+    #[arg(long, env = "LATCHKEY_FEED_HEARTBEAT_SECS", default_value_t = 15)]
+    pub feed_heartbeat_secs: u64,
+
     /// Log format: `human` or `json`. Levels come from RUST_LOG.
     #[arg(long, env = "LATCHKEY_LOG_FORMAT", default_value = "human", value_parser = ["human", "json"])]
     pub log_format: String,
@@ -117,6 +135,9 @@ impl Settings {
         .map_err(|e| format!("invalid Argon2 parameters: {e}"))?;
         if self.max_concurrent_hashes == Some(0) {
             return Err("LATCHKEY_MAX_CONCURRENT_HASHES must be at least 1".into());
+        }
+        if self.feed_heartbeat_secs == 0 {
+            return Err("LATCHKEY_FEED_HEARTBEAT_SECS must be at least 1".into());
         }
         if self.db_max_connections == 0 {
             return Err("LATCHKEY_DB_MAX_CONNECTIONS must be at least 1".into());

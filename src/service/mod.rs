@@ -6,10 +6,12 @@ mod access;
 mod apps;
 mod audit;
 mod auth;
+mod changes;
 mod clients;
 mod entity_types;
 mod error;
 mod settings;
+mod snapshots;
 
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -20,13 +22,16 @@ pub use access::{added_reserved_notice, AccessCheck, AccessSchemaView};
 pub use apps::{AppSummary, NewApp};
 pub use audit::{AuditPage, AuditStream, PruneOutcome};
 pub use auth::AuthError;
+pub use changes::FeedItem;
 pub use clients::{ClientChange, ClientDraft, ClientView, CreatedClient};
 pub use error::ServiceError;
 pub use settings::{AllSettings, SettingsTarget};
+pub use snapshots::{Consistency, Decided};
 
 use crate::auth::credentials::OperatorToken;
 use crate::auth::limiter::FailureLimiter;
 use crate::auth::SecretHasher;
+use crate::cache::{SnapshotConfig, Snapshots};
 use crate::domain::audit::{now_micros, AuditEvent, OPERATOR_ACTOR};
 use crate::domain::{Feature, FeatureSet};
 
@@ -125,6 +130,7 @@ pub struct Latchkey {
     pub(crate) operator_token: OperatorToken,
     pub(crate) operator_name: Arc<str>,
     pub(crate) limiter: Arc<FailureLimiter>,
+    pub(crate) snapshots: Arc<Snapshots>,
 }
 
 impl Latchkey {
@@ -141,7 +147,18 @@ impl Latchkey {
             operator_token: OperatorToken::new(operator_token),
             operator_name: Arc::from(operator_name),
             limiter: Arc::new(limiter),
+            snapshots: Arc::new(Snapshots::new(SnapshotConfig::strict())),
         }
+    }
+
+    /// Serves reads from these snapshots (see `crate::cache`); without, every read is strict.
+    pub fn with_snapshots(mut self, snapshots: Arc<Snapshots>) -> Self {
+        self.snapshots = snapshots;
+        self
+    }
+
+    pub fn snapshots(&self) -> &Arc<Snapshots> {
+        &self.snapshots
     }
 
     /// Argon2 and credential-cache counters, for metrics.

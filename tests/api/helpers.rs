@@ -104,6 +104,10 @@ pub fn test_settings() -> Settings {
         workers: Some(2),
         db_max_connections: 10,
         log_format: "human".into(),
+        consistency: "snapshot".into(),
+        snapshot_budget_mb: 32,
+        feed_max_subscribers: 100,
+        feed_heartbeat_secs: 15,
     }
 }
 
