@@ -157,6 +157,55 @@ pub async fn spawn_app_with(configure: impl FnOnce(&mut Settings)) -> TestApp {
     }
 }
 
+impl TestApp {
+    /// A second server process's worth of instance on the same database (own pool, own
+    /// snapshots, own listener), with the same operator token.
+    pub async fn spawn_peer(&self, configure: impl FnOnce(&mut Settings)) -> TestApp {
+        let url = PgConnectOptions::from_str(&self.server_url)
+            .unwrap()
+            .database(&self.db_name)
+            .to_url_lossy()
+            .to_string();
+        let pool = startup::connect(&url, 10).await.unwrap();
+        let mut settings = test_settings();
+        settings.operator_token = Some(self.operator_token.clone());
+        configure(&mut settings);
+        let app = Application::build(&settings, pool.clone()).expect("build the application");
+        let port = app.port();
+        tokio::spawn(app.run_until_stopped());
+        TestApp {
+            address: format!("http://127.0.0.1:{port}"),
+            port,
+            pool,
+            db_name: self.db_name.clone(),
+            server_url: self.server_url.clone(),
+            http: self.http.clone(),
+            operator_token: self.operator_token.clone(),
+        }
+    }
+
+    /// Waits until `n` instances listen for changes on this database.
+    pub async fn wait_for_listeners(&self, n: i64) {
+        for _ in 0..500 {
+            let listening: i64 = sqlx::query_scalar(
+                "SELECT count(*) FROM pg_stat_activity
+                 WHERE datname = current_database() AND application_name = 'latchkey-listener'
+                   AND state = 'idle' AND query LIKE 'LISTEN%'",
+            )
+            .fetch_one(&self.pool)
+            .await
+            .unwrap();
+            if listening >= n {
+                // `relistened` runs right after LISTEN returns.
+                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                return;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+        panic!("{n} listeners never came up");
+    }
+}
+
 pub fn basic(client_id: &str, secret: &str) -> String {
     format!(
         "Basic {}",
