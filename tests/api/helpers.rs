@@ -104,7 +104,9 @@ pub fn test_settings() -> Settings {
         workers: Some(2),
         db_max_connections: 10,
         log_format: "human".into(),
-        consistency: "snapshot".into(),
+        // The production default; CI runs the zero-window tests again with `strict`.
+        consistency: std::env::var("LATCHKEY_TEST_CONSISTENCY")
+            .unwrap_or_else(|_| "snapshot".into()),
         snapshot_budget_mb: 32,
         feed_max_subscribers: 100,
         feed_heartbeat_secs: 15,

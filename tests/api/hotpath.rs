@@ -88,6 +88,11 @@ async fn auth_status(app: &TestApp, o: &Owner, id: &str, secret: &str) -> u16 {
 async fn two_instances(
     configure: impl Fn(&mut latchkey::settings::Settings) + Copy,
 ) -> (TestApp, TestApp, Owner) {
+    // These tests are about snapshot mode unless they say otherwise, whatever the run's default.
+    let configure = move |s: &mut latchkey::settings::Settings| {
+        s.consistency = "snapshot".into();
+        configure(s)
+    };
     let a = spawn_app_with(configure).await;
     let b = a.spawn_peer(configure).await;
     a.wait_for_listeners(2).await;
