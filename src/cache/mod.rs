@@ -249,24 +249,18 @@ impl Snapshots {
         client_id: &str,
         freshness: Freshness,
     ) -> StoreResult<Option<Arc<Stamped<Option<ClientEntry>>>>> {
-        let key = Key::Client(app_id.to_owned(), client_id.to_owned());
-        if let Some(Entry::Client(s)) = self.entries.get(&key) {
-            if self.usable(app_id, &s, freshness) {
-                return Ok(Some(s));
-            }
-        }
-        let generation = self.load_generation();
-        let Some((revision, value)) = snapshots::client(pool, app_id, client_id).await? else {
-            return Ok(None);
-        };
-        Ok(Some(self.keep(
-            key,
+        self.lookup(
+            Key::Client(app_id.to_owned(), client_id.to_owned()),
             app_id,
-            generation,
-            revision,
-            value,
+            freshness,
+            |e| match e {
+                Entry::Client(s) => Some(s),
+                _ => None,
+            },
             Entry::Client,
-        )))
+            snapshots::client(pool, app_id, client_id),
+        )
+        .await
     }
 
     /// An entity type's `attr_defs` (`Ok(None)`: no such application).
@@ -277,24 +271,42 @@ impl Snapshots {
         type_name: &str,
         freshness: Freshness,
     ) -> StoreResult<Option<Arc<Stamped<Option<Value>>>>> {
-        let key = Key::EntityType(app_id.to_owned(), type_name.to_owned());
-        if let Some(Entry::EntityType(s)) = self.entries.get(&key) {
+        self.lookup(
+            Key::EntityType(app_id.to_owned(), type_name.to_owned()),
+            app_id,
+            freshness,
+            |e| match e {
+                Entry::EntityType(s) => Some(s),
+                _ => None,
+            },
+            Entry::EntityType,
+            snapshots::entity_type(pool, app_id, type_name),
+        )
+        .await
+    }
+
+    /// A usable entry, or `load` (not started unless needed) kept for next time.
+    async fn lookup<T>(
+        &self,
+        key: Key,
+        app_id: &str,
+        freshness: Freshness,
+        unwrap: fn(Entry) -> Option<Arc<Stamped<T>>>,
+        wrap: fn(Arc<Stamped<T>>) -> Entry,
+        load: impl std::future::Future<Output = StoreResult<Option<(i64, T)>>>,
+    ) -> StoreResult<Option<Arc<Stamped<T>>>> {
+        if let Some(s) = self.entries.get(&key).and_then(unwrap) {
             if self.usable(app_id, &s, freshness) {
                 return Ok(Some(s));
             }
         }
         let generation = self.load_generation();
-        let Some((revision, value)) = snapshots::entity_type(pool, app_id, type_name).await? else {
+        let Some((revision, value)) = load.await? else {
             return Ok(None);
         };
-        Ok(Some(self.keep(
-            key,
-            app_id,
-            generation,
-            revision,
-            value,
-            Entry::EntityType,
-        )))
+        Ok(Some(
+            self.keep(key, app_id, generation, revision, value, wrap),
+        ))
     }
 
     fn keep<T>(

@@ -142,7 +142,12 @@ pub async fn spawn_app_with(configure: impl FnOnce(&mut Settings)) -> TestApp {
 
     let mut settings = test_settings();
     configure(&mut settings);
-    let app = Application::build(&settings, pool.clone()).expect("build the application");
+    launch(&settings, pool, db_name, server_url)
+}
+
+/// Starts a server over `pool` (already migrated).
+fn launch(settings: &Settings, pool: PgPool, db_name: String, server_url: String) -> TestApp {
+    let app = Application::build(settings, pool.clone()).expect("build the application");
     let port = app.port();
     tokio::spawn(app.run_until_stopped());
     TestApp {
@@ -155,7 +160,7 @@ pub async fn spawn_app_with(configure: impl FnOnce(&mut Settings)) -> TestApp {
             .redirect(reqwest::redirect::Policy::none())
             .build()
             .unwrap(),
-        operator_token: settings.operator_token.unwrap_or_default(),
+        operator_token: settings.operator_token.clone().unwrap_or_default(),
     }
 }
 
@@ -172,18 +177,12 @@ impl TestApp {
         let mut settings = test_settings();
         settings.operator_token = Some(self.operator_token.clone());
         configure(&mut settings);
-        let app = Application::build(&settings, pool.clone()).expect("build the application");
-        let port = app.port();
-        tokio::spawn(app.run_until_stopped());
-        TestApp {
-            address: format!("http://127.0.0.1:{port}"),
-            port,
+        launch(
+            &settings,
             pool,
-            db_name: self.db_name.clone(),
-            server_url: self.server_url.clone(),
-            http: self.http.clone(),
-            operator_token: self.operator_token.clone(),
-        }
+            self.db_name.clone(),
+            self.server_url.clone(),
+        )
     }
 
     /// Waits until `n` instances listen for changes on this database.

@@ -101,6 +101,26 @@ async fn two_instances(
     (a, b, owner)
 }
 
+/// A client allowed to read, the subject of the decisions below.
+async fn reader_client(a: &TestApp, owner: &Owner) -> String {
+    a.create_client(
+        owner,
+        json!({"name": "reader", "features": ["direct_read_access"]}),
+    )
+    .await
+    .0
+}
+
+/// Removes the client's features in the database directly: no audit event, no notification.
+async fn drop_features_behind_its_back(a: &TestApp, owner: &Owner, client: &str) {
+    sqlx::query("UPDATE clients SET features = '{}' WHERE app_id = $1 AND client_id = $2")
+        .bind(&owner.app_id)
+        .bind(client)
+        .execute(&a.pool)
+        .await
+        .unwrap();
+}
+
 #[tokio::test]
 async fn every_successful_write_answers_its_revision_on_both_surfaces() {
     let app = spawn_app().await;
@@ -325,22 +345,12 @@ async fn changes_through_one_instance_reach_the_other() {
 #[tokio::test]
 async fn a_lost_listener_means_no_stale_answer_then_recovery() {
     let (a, b, owner) = two_instances(|_| {}).await;
-    let (reader, _, _) = a
-        .create_client(
-            &owner,
-            json!({"name": "reader", "features": ["direct_read_access"]}),
-        )
-        .await;
+    let reader = reader_client(&a, &owner).await;
     assert_eq!(
         decide(&b, &owner, read_email(&reader)).await.1["reason"],
         "ok"
     );
-    sqlx::query("UPDATE clients SET features = '{}' WHERE app_id = $1 AND client_id = $2")
-        .bind(&owner.app_id)
-        .bind(&reader)
-        .execute(&a.pool)
-        .await
-        .unwrap();
+    drop_features_behind_its_back(&a, &owner, &reader).await;
     // No notification: B's snapshot still says ok (so the snapshot really serves the decision)…
     tokio::time::sleep(Duration::from_millis(100)).await;
     assert_eq!(
@@ -392,12 +402,7 @@ async fn a_lost_listener_means_no_stale_answer_then_recovery() {
     })
     .await;
     // And B serves from memory again: a change behind its back is not seen.
-    sqlx::query("UPDATE clients SET features = '{}' WHERE app_id = $1 AND client_id = $2")
-        .bind(&owner.app_id)
-        .bind(&reader)
-        .execute(&a.pool)
-        .await
-        .unwrap();
+    drop_features_behind_its_back(&a, &owner, &reader).await;
     assert_eq!(
         decide(&b, &owner, read_email(&reader)).await.1["reason"],
         "ok"
@@ -407,22 +412,12 @@ async fn a_lost_listener_means_no_stale_answer_then_recovery() {
 #[tokio::test]
 async fn strict_mode_reads_the_database_every_time() {
     let (a, b, owner) = two_instances(|s| s.consistency = "strict".into()).await;
-    let (reader, _, _) = a
-        .create_client(
-            &owner,
-            json!({"name": "reader", "features": ["direct_read_access"]}),
-        )
-        .await;
+    let reader = reader_client(&a, &owner).await;
     assert_eq!(
         decide(&b, &owner, read_email(&reader)).await.1["reason"],
         "ok"
     );
-    sqlx::query("UPDATE clients SET features = '{}' WHERE app_id = $1 AND client_id = $2")
-        .bind(&owner.app_id)
-        .bind(&reader)
-        .execute(&a.pool)
-        .await
-        .unwrap();
+    drop_features_behind_its_back(&a, &owner, &reader).await;
     assert_eq!(
         decide(&b, &owner, read_email(&reader)).await.1["reason"],
         "no_feature"
@@ -432,12 +427,7 @@ async fn strict_mode_reads_the_database_every_time() {
 #[tokio::test]
 async fn at_least_as_fresh_never_answers_from_an_older_revision() {
     let (a, b, owner) = two_instances(|_| {}).await;
-    let (reader, _, _) = a
-        .create_client(
-            &owner,
-            json!({"name": "reader", "features": ["direct_read_access"]}),
-        )
-        .await;
+    let reader = reader_client(&a, &owner).await;
     let path = format!("/config/{}/clients/{reader}", owner.app_id);
     for round in 0..20 {
         let features = if round % 2 == 0 {
@@ -490,6 +480,24 @@ async fn at_least_as_fresh_never_answers_from_an_older_revision() {
     }
 }
 
+/// `GET /config/{appId}/changes{query}` as the owner, with an optional `Last-Event-ID`.
+async fn feed_request(
+    app: &TestApp,
+    o: &Owner,
+    query: &str,
+    last_event_id: Option<&str>,
+) -> Response {
+    let mut req = app.as_owner(
+        o,
+        Method::GET,
+        &format!("/config/{}/changes{query}", o.app_id),
+    );
+    if let Some(id) = last_event_id {
+        req = req.header("Last-Event-ID", id);
+    }
+    req.send().await.unwrap()
+}
+
 /// One parsed Server-Sent Event (comments are counted apart).
 #[derive(Debug, Clone, PartialEq)]
 struct Sse {
@@ -507,15 +515,8 @@ struct Feed {
 
 impl Feed {
     async fn open(app: &TestApp, o: &Owner, query: &str, last_event_id: Option<i64>) -> Feed {
-        let mut req = app.as_owner(
-            o,
-            Method::GET,
-            &format!("/config/{}/changes{query}", o.app_id),
-        );
-        if let Some(id) = last_event_id {
-            req = req.header("Last-Event-ID", id.to_string());
-        }
-        let res = req.send().await.unwrap();
+        let id = last_event_id.map(|i| i.to_string());
+        let res = feed_request(app, o, query, id.as_deref()).await;
         assert_eq!(res.status(), 200);
         assert_eq!(res.headers()["content-type"], "text/event-stream");
         Feed {
@@ -628,29 +629,12 @@ async fn the_feed_delivers_every_change_in_order_and_resumes_exactly() {
         );
     }
     // Bad resume points.
-    let res = b
-        .as_owner(
-            &owner,
-            Method::GET,
-            &format!("/config/{}/changes?after=x", owner.app_id),
-        )
-        .send()
-        .await
-        .unwrap();
+    let res = feed_request(&b, &owner, "?after=x", None).await;
     assert_eq!(
         status_json(res).await,
         (400, errors("Not a valid revision."))
     );
-    let res = b
-        .as_owner(
-            &owner,
-            Method::GET,
-            &format!("/config/{}/changes", owner.app_id),
-        )
-        .header("Last-Event-ID", "-3")
-        .send()
-        .await
-        .unwrap();
+    let res = feed_request(&b, &owner, "", Some("-3")).await;
     assert_eq!(
         status_json(res).await,
         (400, errors("Not a valid revision."))
@@ -678,15 +662,7 @@ async fn the_feed_has_heartbeats_a_subscriber_limit_and_owners_only() {
         feed.heartbeats
     );
     // The limit: one subscriber.
-    let res = app
-        .as_owner(
-            &owner,
-            Method::GET,
-            &format!("/config/{}/changes", owner.app_id),
-        )
-        .send()
-        .await
-        .unwrap();
+    let res = feed_request(&app, &owner, "", None).await;
     assert_eq!(
         status_json(res).await,
         (503, errors("Service unavailable."))
@@ -694,16 +670,7 @@ async fn the_feed_has_heartbeats_a_subscriber_limit_and_owners_only() {
     drop(feed);
     // The place is given back once the subscriber is gone.
     within("subscriber place given back", || async {
-        let res = app
-            .as_owner(
-                &owner,
-                Method::GET,
-                &format!("/config/{}/changes", owner.app_id),
-            )
-            .send()
-            .await
-            .unwrap();
-        res.status() == 200
+        feed_request(&app, &owner, "", None).await.status() == 200
     })
     .await;
     // Not for a client without owner, nor without credentials.
