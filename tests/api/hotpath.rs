@@ -216,6 +216,19 @@ async fn changes_through_one_instance_reach_the_other() {
         v.as_object_mut().map(|o| o.remove("revision"));
         (s, v)
     };
+    // B is listening: its snapshots are trusted.
+    let metrics = b
+        .request(Method::GET, "/metrics")
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains("latchkey_snapshot{what=\"trusted\"} 1"),
+        "{metrics}"
+    );
     // B loads its snapshot.
     assert_eq!(
         strip(decide(&b, &owner, read_email(&reader)).await),
