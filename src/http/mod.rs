@@ -8,6 +8,7 @@ pub mod openapi;
 pub mod ops;
 pub mod registration;
 pub mod request;
+pub mod revision;
 
 use actix_web::web;
 use ipnet::IpNet;

@@ -6,12 +6,14 @@ mod access;
 mod apps;
 mod audit;
 mod auth;
+mod changes;
 mod clients;
 mod entity_types;
 mod error;
 mod sealing;
 mod settings;
 mod signed;
+mod snapshots;
 
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -22,16 +24,19 @@ pub use access::{added_reserved_notice, AccessCheck, AccessSchemaView};
 pub use apps::{AppSummary, NewApp};
 pub use audit::{AuditPage, AuditStream, PruneOutcome};
 pub use auth::AuthError;
+pub use changes::FeedItem;
 pub use clients::{ClientChange, ClientDraft, ClientView, CreatedClient};
 pub use error::ServiceError;
 pub use sealing::{AppOptions, NewSecret, ResealReport, ShownSecrets};
 pub use settings::{AllSettings, SettingsTarget};
 pub use signed::{SignatureError, SignedRequest};
+pub use snapshots::{Consistency, Decided};
 
 use crate::auth::credentials::OperatorToken;
 use crate::auth::limiter::FailureLimiter;
 use crate::auth::sealing::KeyRing;
 use crate::auth::SecretHasher;
+use crate::cache::{SnapshotConfig, Snapshots};
 use crate::domain::audit::{now_micros, AuditEvent, OPERATOR_ACTOR};
 use crate::domain::{Feature, FeatureSet};
 
@@ -134,6 +139,7 @@ pub struct Latchkey {
     pub(crate) sealer: Option<Arc<KeyRing>>,
     /// How far the Date of a signed request may be from this server's clock.
     pub(crate) signature_window: std::time::Duration,
+    pub(crate) snapshots: Arc<Snapshots>,
 }
 
 impl Latchkey {
@@ -152,6 +158,7 @@ impl Latchkey {
             limiter: Arc::new(limiter),
             sealer: None,
             signature_window: std::time::Duration::from_secs(300),
+            snapshots: Arc::new(Snapshots::new(SnapshotConfig::strict())),
         }
     }
 
@@ -160,6 +167,16 @@ impl Latchkey {
         self.sealer = keys.map(Arc::new);
         self.signature_window = window;
         self
+    }
+
+    /// Serves reads from these snapshots (see `crate::cache`); without, every read is strict.
+    pub fn with_snapshots(mut self, snapshots: Arc<Snapshots>) -> Self {
+        self.snapshots = snapshots;
+        self
+    }
+
+    pub fn snapshots(&self) -> &Arc<Snapshots> {
+        &self.snapshots
     }
 
     /// Argon2 and credential-cache counters, for metrics.

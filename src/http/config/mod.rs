@@ -3,6 +3,7 @@
 mod access;
 mod apps;
 mod audit;
+mod changes;
 mod clients;
 mod entity_types;
 mod error;
@@ -51,6 +52,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     entity_types::routes(cfg);
     access::routes(cfg);
     audit::routes(cfg);
+    changes::routes(cfg);
 }
 
 pub async fn method_not_allowed() -> HttpResponse {
