@@ -68,6 +68,11 @@ pub struct Settings {
     #[arg(long, env = "LATCHKEY_AUTH_CACHE_CAPACITY", default_value_t = 100_000)]
     pub auth_cache_capacity: u64,
 
+    /// Longest time to receive a request body, from its first read to its last byte, in
+    /// seconds. Past it: 408 (a trickled or stalled body cannot hold a connection).
+    #[arg(long, env = "LATCHKEY_BODY_TIMEOUT_SECS", default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub body_timeout_secs: u64,
+
     /// Serve /metrics on this separate address instead of the main listener.
     #[arg(long, env = "LATCHKEY_METRICS_LISTEN")]
     pub metrics_listen: Option<std::net::SocketAddr>,

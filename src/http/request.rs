@@ -95,11 +95,23 @@ pub fn source_ip(req: &HttpRequest) -> IpAddr {
 pub enum BodyError {
     TooLarge,
     Unreadable,
+    /// The whole body did not arrive within `LATCHKEY_BODY_TIMEOUT_SECS`.
+    TimedOut,
 }
 
 /// Reads the whole body, refusing more than [`MAX_BODY_BYTES`] (early when Content-Length says
-/// so, otherwise as soon as the stream passes the limit).
-pub async fn read_body(req: &HttpRequest, mut payload: Payload) -> Result<Vec<u8>, BodyError> {
+/// so, otherwise as soon as the stream passes the limit) and a body that takes longer than the
+/// configured body timeout to arrive, however it trickles.
+pub async fn read_body(req: &HttpRequest, payload: Payload) -> Result<Vec<u8>, BodyError> {
+    let limit = req
+        .app_data::<web::Data<HttpState>>()
+        .map_or(std::time::Duration::from_secs(10), |s| s.body_timeout);
+    tokio::time::timeout(limit, read_whole_body(req, payload))
+        .await
+        .unwrap_or(Err(BodyError::TimedOut))
+}
+
+async fn read_whole_body(req: &HttpRequest, mut payload: Payload) -> Result<Vec<u8>, BodyError> {
     let declared = req
         .headers()
         .get(actix_web::http::header::CONTENT_LENGTH)

@@ -29,6 +29,8 @@ impl From<StoreError> for AuthError {
     fn from(e: StoreError) -> Self {
         match e {
             StoreError::Unavailable(_) => AuthError::Unavailable,
+            // An id PostgreSQL cannot even hold names no client.
+            StoreError::UnstorableText(_) => AuthError::BadCredentials,
             other => {
                 tracing::error!(error = %other, "database error during authentication");
                 AuthError::Internal

@@ -80,7 +80,15 @@ where
             fields.insert("stat".into(), Value::from("ok"));
             HttpResponse::Ok().json(Value::Object(fields))
         }
-        Err(e) => error::respond(&e, &request_id(&req)),
+        Err(e) => {
+            let mut res = error::respond(&e, &request_id(&req));
+            if matches!(e, RegError::BodyTimeout) {
+                // No call was made: like a wrong method, the status says so (the vendor's
+                // clients read the envelope).
+                *res.status_mut() = actix_web::http::StatusCode::REQUEST_TIMEOUT;
+            }
+            res
+        }
     }
 }
 
