@@ -12,7 +12,7 @@ use super::ConfigError;
 use crate::auth::credentials::parse_authorization;
 use crate::domain::entity_type::SchemaError;
 use crate::domain::{is_storable_text, ValidationError};
-use crate::http::request::{read_body, request_id, source_ip, BodyError};
+use crate::http::request::{parse_json, read_body, request_id, source_ip, BodyError};
 use crate::http::HttpState;
 use crate::service::{AuthError, Latchkey, RequestContext, ServiceError};
 
@@ -157,7 +157,7 @@ impl FromRequest for JsonBody {
             if !is_json {
                 return Err(ConfigError::InvalidJson);
             }
-            match serde_json::from_slice::<Value>(&body) {
+            match parse_json(&body) {
                 Ok(Value::Object(map)) => Ok(JsonBody(map)),
                 _ => Err(ConfigError::InvalidJson),
             }

@@ -99,6 +99,10 @@ async fn wrong_method(req: HttpRequest) -> HttpResponse {
         &request_id(&req),
     );
     *res.status_mut() = actix_web::http::StatusCode::METHOD_NOT_ALLOWED;
+    res.headers_mut().insert(
+        actix_web::http::header::ALLOW,
+        actix_web::http::header::HeaderValue::from_static("GET, POST"),
+    );
     res
 }
 

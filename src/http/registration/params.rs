@@ -69,7 +69,8 @@ impl Params {
     pub fn json(&self, name: &str) -> Result<Option<Value>, RegError> {
         self.get(name)
             .map(|text| {
-                serde_json::from_str(text).map_err(|_| RegError::invalid(name, "not valid JSON"))
+                crate::http::request::parse_json(text.as_bytes())
+                    .map_err(|_| RegError::invalid(name, "not valid JSON"))
             })
             .transpose()
     }
