@@ -54,8 +54,9 @@ pub struct Settings {
     #[arg(long, env = "LATCHKEY_WORKERS")]
     pub workers: Option<usize>,
 
-    /// Failed authentications allowed per source address and per client id in one window
-    /// (0: no limit). Past it: 429 with Retry-After.
+    /// Fresh failed guesses (wrong secrets that cost an Argon2 run, wrong operator tokens)
+    /// allowed per source — an IPv4 address or an IPv6 /64 — in one window (0: no limit). Past
+    /// it: 429 with Retry-After for that source's new guesses only (docs/limits.md).
     #[arg(long, env = "LATCHKEY_AUTH_FAILURE_LIMIT", default_value_t = 10)]
     pub auth_failure_limit: u32,
 

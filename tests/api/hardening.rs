@@ -835,7 +835,7 @@ async fn argon2_work_caused_by_wrong_secrets_is_bounded_per_source() {
             &app,
             &format!("2001:db8::{i}"),
             &owner.client_id,
-            "x",
+            &format!("x{i}"),
             &path,
         )
         .send()
