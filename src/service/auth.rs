@@ -141,6 +141,7 @@ impl Latchkey {
             }
             _ => return Err(ClientCheck::FreshFailure),
         };
+        self.seal_on_use(&found, &phc, secret).await;
         let client = found.client;
         if !cache_hit {
             self.record_verified_secret(&client.app_id, &client.client_id, &phc, rehashed)

@@ -26,7 +26,8 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     .service(
         web::resource("/apps/{app_id}")
             .route(web::get().to(apps::get))
-            .default_service(method_not_allowed("GET")),
+            .route(web::patch().to(apps::update))
+            .default_service(method_not_allowed("GET, PATCH")),
     )
     .service(
         web::resource("/config/{app_id}/clients")
