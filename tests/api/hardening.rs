@@ -296,6 +296,11 @@ fn config_inputs(app_id: &str, client_id: &str) -> Vec<(Method, String, Option<S
             r#"{"name":"n","region":"{}"}"#,
         ),
         (
+            Method::PATCH,
+            "/apps/{}".into(),
+            r#"{"show_secrets":false}"#,
+        ),
+        (
             Method::POST,
             format!("/config/{a}/clients"),
             r#"{"name":"{}"}"#,
@@ -1245,7 +1250,7 @@ async fn docs_redirects_and_every_405_carries_allow() {
 
     for (method, path, allow) in [
         (Method::DELETE, "/apps", "GET, POST"),
-        (Method::POST, "/apps/x", "GET"),
+        (Method::POST, "/apps/x", "GET, PATCH"),
         (Method::PATCH, "/config/x/clients", "GET, POST"),
         (Method::POST, "/config/x/clients/y", "GET, PUT, DELETE"),
         (Method::GET, "/config/x/clients/y/secret", "PUT"),
