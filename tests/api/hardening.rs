@@ -661,6 +661,25 @@ fn from(app: &TestApp, ip: &str, id: &str, secret: &str, path: &str) -> reqwest:
         .header("X-Forwarded-For", ip)
 }
 
+/// A new secret for `client`; the old ones keep working for `hours` (Config API).
+async fn rotate(app: &TestApp, owner: &Owner, client: &str, hours: u32) -> String {
+    let res = app
+        .as_owner(
+            owner,
+            Method::PUT,
+            &format!("/config/{}/clients/{client}/secret", owner.app_id),
+        )
+        .json(&json!({ "hoursToLive": hours }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    res.json::<Value>().await.unwrap()["_secret"]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
 async fn lockout_app() -> TestApp {
     spawn_app_with(|s| {
         s.trusted_proxies = vec!["127.0.0.1/32".parse().unwrap()];
@@ -719,20 +738,7 @@ async fn stale_instances_sending_a_rotated_secret_do_not_lock_out_the_new_one() 
     let app = lockout_app().await;
     let owner = app.create_app("shop").await;
     let (c, old, _) = app.create_client(&owner, json!({"name": "svc"})).await;
-    let res = app
-        .as_owner(
-            &owner,
-            Method::PUT,
-            &format!("/config/{}/clients/{c}/secret", owner.app_id),
-        )
-        .json(&json!({"hoursToLive": 0}))
-        .send()
-        .await
-        .unwrap();
-    let new = res.json::<Value>().await.unwrap()["_secret"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let new = rotate(&app, &owner, &c, 0).await;
     let path = "/clients/list";
     let before = metric(&app, "latchkey_argon2_verifications_total").await;
     // Stale instances behind one NAT address keep sending the old secret, 30 times.
@@ -850,17 +856,7 @@ async fn a_wrong_secret_costs_one_argon2_run_whatever_the_id() {
     let (known, _, _) = app.create_client(&owner, json!({"name": "known"})).await;
     let (grace, _, _) = app.create_client(&owner, json!({"name": "grace"})).await;
     for _ in 0..2 {
-        let res = app
-            .as_owner(
-                &owner,
-                Method::PUT,
-                &format!("/config/{}/clients/{grace}/secret", owner.app_id),
-            )
-            .json(&json!({"hoursToLive": 24}))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(res.status(), 200);
+        rotate(&app, &owner, &grace, 24).await;
     }
     let live: i64 = sqlx::query_scalar("SELECT count(*) FROM client_secrets WHERE client_id = $1")
         .bind(&grace)
