@@ -555,6 +555,9 @@ fn parse_one(
     };
     let description = match map.get("description") {
         None | Some(Value::Null) => None,
+        Some(Value::String(s)) if s.contains('\0') => {
+            return Err(invalid(&at, "description contains a NUL character"))
+        }
         Some(Value::String(s)) if s.chars().count() <= MAX_DESCRIPTION_LEN => Some(s.clone()),
         Some(Value::String(_)) => {
             return Err(invalid(

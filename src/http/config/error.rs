@@ -18,6 +18,8 @@ pub enum ConfigError {
     InvalidJson,
     #[error("Request body too large.")]
     BodyTooLarge,
+    #[error("Request body not received in time.")]
+    BodyTimeout,
 }
 
 impl ConfigError {
@@ -79,6 +81,7 @@ impl ResponseError for ConfigError {
             ConfigError::Auth(AuthError::Internal) => StatusCode::INTERNAL_SERVER_ERROR,
             ConfigError::InvalidJson => StatusCode::BAD_REQUEST,
             ConfigError::BodyTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            ConfigError::BodyTimeout => StatusCode::REQUEST_TIMEOUT,
         }
     }
 

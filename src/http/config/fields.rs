@@ -4,7 +4,7 @@
 
 use serde_json::{Map, Value};
 
-use crate::domain::ValidationError;
+use crate::domain::{is_storable_text, ValidationError};
 
 /// An array of strings.
 pub fn string_list(value: &Value, field: &'static str) -> Result<Vec<String>, ValidationError> {
@@ -14,7 +14,7 @@ pub fn string_list(value: &Value, field: &'static str) -> Result<Vec<String>, Va
     items
         .iter()
         .map(|v| match v {
-            Value::String(s) => Ok(s.clone()),
+            Value::String(s) if is_storable_text(s) => Ok(s.clone()),
             _ => Err(ValidationError::NotAString { field }),
         })
         .collect()
@@ -44,7 +44,7 @@ pub fn optional_string(
 ) -> Result<Option<String>, ValidationError> {
     match body.get(field) {
         None | Some(Value::Null) => Ok(None),
-        Some(Value::String(s)) => Ok(Some(s.clone())),
+        Some(Value::String(s)) if is_storable_text(s) => Ok(Some(s.clone())),
         Some(_) => Err(ValidationError::NotAString { field }),
     }
 }
