@@ -54,8 +54,9 @@ pub struct Settings {
     #[arg(long, env = "LATCHKEY_WORKERS")]
     pub workers: Option<usize>,
 
-    /// Failed authentications allowed per source address and per client id in one window
-    /// (0: no limit). Past it: 429 with Retry-After.
+    /// Fresh failed guesses (wrong secrets that cost an Argon2 run, wrong operator tokens)
+    /// allowed per source — an IPv4 address or an IPv6 /64 — in one window (0: no limit). Past
+    /// it: 429 with Retry-After for that source's new guesses only (docs/limits.md).
     #[arg(long, env = "LATCHKEY_AUTH_FAILURE_LIMIT", default_value_t = 10)]
     pub auth_failure_limit: u32,
 
@@ -67,6 +68,11 @@ pub struct Settings {
     /// the cache off (every request pays Argon2).
     #[arg(long, env = "LATCHKEY_AUTH_CACHE_CAPACITY", default_value_t = 100_000)]
     pub auth_cache_capacity: u64,
+
+    /// Longest time to receive a request body, from its first read to its last byte, in
+    /// seconds. Past it: 408 (a trickled or stalled body cannot hold a connection).
+    #[arg(long, env = "LATCHKEY_BODY_TIMEOUT_SECS", default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub body_timeout_secs: u64,
 
     /// Serve /metrics on this separate address instead of the main listener.
     #[arg(long, env = "LATCHKEY_METRICS_LISTEN")]

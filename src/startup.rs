@@ -142,6 +142,7 @@ impl Application {
             service: service(settings, pool)?.with_snapshots(snapshots.clone()),
             trusted_proxies: settings.trusted_proxies.clone(),
             metrics: Arc::new(http::metrics::Metrics::new()),
+            body_timeout: Duration::from_secs(settings.body_timeout_secs),
         });
         // /metrics is on the main listener unless it has its own address.
         let metrics_apart = settings.metrics_listen.is_some();

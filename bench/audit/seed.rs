@@ -146,6 +146,7 @@ async fn main() -> anyhow::Result<()> {
             features_before: Some(before),
             features_after: Some(features[c].clone()),
             changes,
+            changes_text: None,
         };
         let hash = event.chain_hash(&prev);
         buf.push_str(&event.app_id);

@@ -6,6 +6,15 @@
 //! secret) to the PHC string it was verified against. A request reads the client's live PHC
 //! strings anyway; if the cached one is still among them, the secret is proven without Argon2.
 //! Rotating or deleting a secret changes those rows, so every replica's cache misses at once.
+//!
+//! A wrong secret costs exactly one Argon2 computation whatever the client id: unknown, known,
+//! or with several live secrets during a rotation grace period (so its time tells nothing).
+//! Each PHC string carries a one-byte *selector* of its secret in the standard `keyid`
+//! parameter (`…,keyid=XX$…`; not an input of the hash); a presented secret is checked only
+//! against the live hash with its selector, or against a dummy hash when none has it. A failed
+//! check is remembered too (keyed digest of client id, secret and the live hashes it was checked
+//! against), so a replayed wrong secret — a stale instance still sending a rotated one — costs
+//! no Argon2 and is not a new guess for the failure limiter.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -38,7 +47,37 @@ pub enum Verification {
         rehashed: Option<String>,
         cache_hit: bool,
     },
-    Failed,
+    /// Not proven. `fresh`: Argon2 ran for it (a new guess); `false` when the same secret
+    /// already failed against the same live hashes and the outcome was remembered.
+    Failed { fresh: bool },
+}
+
+/// Bytes of the selector kept in each PHC string's `keyid`: one, so it tells an attacker holding
+/// the database 8 bits of a 165-bit random secret, and two live secrets of a client share one
+/// (costing their right secrets a second Argon2 run) once in 256 rotations.
+const SELECTOR_LEN: usize = 1;
+
+/// How long, and for how many checks, a failure is remembered.
+const FAILED_TTL: Duration = Duration::from_secs(15 * 60);
+const FAILED_CAPACITY: u64 = 100_000;
+
+/// The selector of a secret: the first bytes of SHA-256 over a fixed label and the secret.
+fn selector(secret: &str) -> [u8; SELECTOR_LEN] {
+    use sha2::Digest;
+    let digest = Sha256::new()
+        .chain_update(b"latchkey secret selector\0")
+        .chain_update(secret.as_bytes())
+        .finalize();
+    let mut out = [0u8; SELECTOR_LEN];
+    out.copy_from_slice(&digest[..SELECTOR_LEN]);
+    out
+}
+
+/// The selector a PHC string carries (`None`: a hash made before selectors, or unparsable).
+fn selector_of(phc: &str) -> Option<Vec<u8>> {
+    let parsed = PasswordHash::new(phc).ok()?;
+    let params = Params::try_from(&parsed).ok()?;
+    (params.keyid().len() == SELECTOR_LEN).then(|| params.keyid().to_vec())
 }
 
 type CacheKey = (String, [u8; 32]);
@@ -46,7 +85,8 @@ type CacheKey = (String, [u8; 32]);
 /// Counters since start, for the metrics endpoint.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct HasherStats {
-    /// Argon2 verifications run (cache misses, unknown clients and wrong secrets).
+    /// Argon2 computations run to check secrets (cache misses, unknown clients and wrong
+    /// secrets; one per check, more only when hashes without a selector are live).
     pub argon2_verifications: u64,
     /// Verifications proven from the cache without Argon2.
     pub cache_hits: u64,
@@ -65,6 +105,8 @@ pub struct SecretHasher {
     params: Params,
     permits: Arc<Semaphore>,
     cache: Cache<CacheKey, Arc<str>>,
+    /// Checks that failed: keyed digest of (client id, secret, live hashes).
+    failed: Cache<[u8; 32], ()>,
     /// Keyed once with a random key of the hash's block size (so keying cannot fail); cloned
     /// per digest.
     cache_mac: Hmac<Sha256>,
@@ -113,6 +155,10 @@ impl SecretHasher {
                 .max_capacity(cache_capacity)
                 .time_to_idle(Duration::from_secs(15 * 60))
                 .build(),
+            failed: Cache::builder()
+                .max_capacity(FAILED_CAPACITY)
+                .time_to_live(FAILED_TTL)
+                .build(),
             cache_mac,
             dummy_phc,
             counters: Counters::default(),
@@ -141,8 +187,17 @@ impl SecretHasher {
             .await?
     }
 
+    /// Whether this exact credential was proven before (and is remembered): it is then no
+    /// guess, whatever the failure limiter says about its source. It still has to match one of
+    /// the client's live hashes in [`SecretHasher::verify`].
+    pub fn was_verified(&self, client_id: &str, secret: &str) -> bool {
+        self.cache
+            .contains_key(&(client_id.to_owned(), self.keyed_digest(client_id, secret)))
+    }
+
     /// Checks `secret` for `client_id` against the client's live hashes (`None`: no such
-    /// client). Unknown clients and wrong secrets take the same path: at least one Argon2 run.
+    /// client). Unknown clients and wrong secrets take the same path: exactly one Argon2 run,
+    /// against the live hash whose selector matches the secret's, else against the dummy hash.
     pub async fn verify(
         &self,
         client_id: &str,
@@ -150,31 +205,42 @@ impl SecretHasher {
         live_phcs: Option<&[String]>,
     ) -> Result<Verification, HashError> {
         let key = (client_id.to_owned(), self.keyed_digest(client_id, secret));
-        // The cache is checked against the borrowed list: a hit copies one PHC string, not all.
-        if let Some(live) = live_phcs {
-            if let Some(cached) = self.cache.get(&key) {
-                if let Some(phc) = live.iter().find(|p| p.as_str() == &*cached) {
-                    self.counters.cache_hits.fetch_add(1, Ordering::Relaxed);
-                    return Ok(Verification::Verified {
-                        phc: phc.clone(),
-                        rehashed: None,
-                        cache_hit: true,
-                    });
-                }
+        let live = live_phcs.unwrap_or_default();
+        if let Some(cached) = self.cache.get(&key) {
+            if let Some(phc) = live.iter().find(|p| p.as_str() == &*cached) {
+                self.counters.cache_hits.fetch_add(1, Ordering::Relaxed);
+                return Ok(Verification::Verified {
+                    phc: phc.clone(),
+                    rehashed: None,
+                    cache_hit: true,
+                });
             }
         }
-        let phcs: Vec<String> = match live_phcs {
-            Some(p) if !p.is_empty() => p.to_vec(),
-            _ => vec![self.dummy_phc.clone()],
-        };
-        let known = live_phcs.is_some_and(|p| !p.is_empty());
-        self.counters.verifications.fetch_add(1, Ordering::Relaxed);
+        let failure_key = self.failure_digest(client_id, secret, live);
+        if self.failed.contains_key(&failure_key) {
+            return Ok(Verification::Failed { fresh: false });
+        }
+        // Hashes made before selectors existed are always candidates (each is re-hashed with a
+        // selector on its next successful use, so they disappear).
+        let wanted = selector(secret);
+        let mut phcs: Vec<String> = live
+            .iter()
+            .filter(|p| selector_of(p).is_none_or(|s| s == wanted))
+            .cloned()
+            .collect();
+        let known = !phcs.is_empty();
+        if !known {
+            phcs.push(self.dummy_phc.clone());
+        }
         let params = self.params.clone();
         let secret = secret.to_owned();
         let memory = self.memory.clone();
-        let outcome = self
+        let (outcome, runs) = self
             .run_blocking(move || verify_blocking(&params, &secret, &phcs, &memory))
             .await??;
+        self.counters
+            .verifications
+            .fetch_add(runs, Ordering::Relaxed);
         match outcome {
             Some((phc, rehashed)) if known => {
                 // Remember the hash that will be stored once the caller saves the re-hash.
@@ -186,8 +252,29 @@ impl SecretHasher {
                     cache_hit: false,
                 })
             }
-            _ => Ok(Verification::Failed),
+            _ => {
+                self.failed.insert(failure_key, ());
+                Ok(Verification::Failed { fresh: true })
+            }
         }
+    }
+
+    /// Keyed digest of a failed check's inputs: the client id, the secret and every live hash
+    /// (in a fixed order), so the memory of a failure is exact: any change of the live hashes
+    /// (a rotation, an expiry, a deletion, a client created later) makes it a new check.
+    fn failure_digest(&self, client_id: &str, secret: &str, live: &[String]) -> [u8; 32] {
+        let mut mac = self.cache_mac.clone();
+        mac.update(b"failed\0");
+        mac.update(client_id.as_bytes());
+        mac.update(&[0]);
+        mac.update(secret.as_bytes());
+        let mut sorted: Vec<&String> = live.iter().collect();
+        sorted.sort();
+        for phc in sorted {
+            mac.update(&[0]);
+            mac.update(phc.as_bytes());
+        }
+        mac.finalize().into_bytes().into()
     }
 
     fn keyed_digest(&self, client_id: &str, secret: &str) -> [u8; 32] {
@@ -221,6 +308,8 @@ fn argon2_error(e: impl std::fmt::Display) -> HashError {
 fn hash_blocking(params: &Params, secret: &str, memory: &MemoryPool) -> Result<String, HashError> {
     let salt = argon2::password_hash::generate_salt();
     let mut out = [0u8; 32];
+    let params = with_selector(params, secret)?;
+    let params = &params;
     let argon = Argon2::new(Algorithm::Argon2id, Version::V0x13, params.clone());
     memory
         .with(params.block_count(), |blocks| {
@@ -235,6 +324,20 @@ fn hash_blocking(params: &Params, secret: &str, memory: &MemoryPool) -> Result<S
         hash: Some(Output::new(&out).map_err(argon2_error)?),
     };
     Ok(phc.to_string())
+}
+
+/// `params` with the selector of `secret` as `keyid` (which Argon2 does not hash).
+fn with_selector(params: &Params, secret: &str) -> Result<Params, HashError> {
+    let mut builder = argon2::ParamsBuilder::new();
+    builder
+        .m_cost(params.m_cost())
+        .t_cost(params.t_cost())
+        .p_cost(params.p_cost())
+        .keyid(argon2::KeyId::new(&selector(secret)).map_err(argon2_error)?);
+    if let Some(len) = params.output_len() {
+        builder.output_len(len);
+    }
+    builder.build().map_err(argon2_error)
 }
 
 /// Whether `secret` matches `phc` (any Argon2 variant and parameters the string names). The
@@ -263,15 +366,19 @@ fn matches(secret: &str, phc: &str, memory: &MemoryPool) -> bool {
     computed.is_ok() && bool::from(out.as_slice().ct_eq(expected.as_bytes()))
 }
 
-/// Tries every live hash (normally one; two during a rotation grace period). Returns the one
-/// that matched and, when it was made with other parameters, a fresh hash of the secret.
+/// Tries each candidate hash (normally exactly one: see [`SecretHasher::verify`]). Returns the
+/// one that matched and, when it was made with other parameters or without a selector, a fresh
+/// hash of the secret; and how many Argon2 computations the check took.
+#[allow(clippy::type_complexity)]
 fn verify_blocking(
     params: &Params,
     secret: &str,
     phcs: &[String],
     memory: &MemoryPool,
-) -> Result<Option<(String, Option<String>)>, HashError> {
+) -> Result<(Option<(String, Option<String>)>, u64), HashError> {
+    let mut runs = 0;
     for phc in phcs {
+        runs += 1;
         if !matches(secret, phc, memory) {
             continue;
         }
@@ -281,6 +388,7 @@ fn verify_blocking(
                     p.m_cost() == params.m_cost()
                         && p.t_cost() == params.t_cost()
                         && p.p_cost() == params.p_cost()
+                        && p.keyid().len() == SELECTOR_LEN
                 })
         });
         let rehashed = if current {
@@ -288,9 +396,9 @@ fn verify_blocking(
         } else {
             Some(hash_blocking(params, secret, memory)?)
         };
-        return Ok(Some((phc.clone(), rehashed)));
+        return Ok((Some((phc.clone(), rehashed)), runs));
     }
-    Ok(None)
+    Ok((None, runs))
 }
 
 #[cfg(test)]
@@ -339,7 +447,10 @@ mod tests {
     async fn hashes_are_argon2id_phc_strings() {
         let h = SecretHasher::new(cheap(), 2, 100).unwrap();
         let phc = h.hash("s".into()).await.unwrap();
-        assert!(phc.starts_with("$argon2id$v=19$m=64,t=1,p=1$"), "{phc}");
+        assert!(
+            phc.starts_with("$argon2id$v=19$m=64,t=1,p=1,keyid="),
+            "{phc}"
+        );
         assert_ne!(phc, h.hash("s".into()).await.unwrap(), "salted");
     }
 
@@ -374,21 +485,22 @@ mod tests {
         let live = vec![h.hash("right".into()).await.unwrap()];
         assert_eq!(
             h.verify("c", "wrong", Some(&live)).await.unwrap(),
-            Verification::Failed
+            Verification::Failed { fresh: true }
         );
         assert_eq!(
             h.verify("c", "right", None).await.unwrap(),
-            Verification::Failed
+            Verification::Failed { fresh: true }
         );
+        // No client is no client: the same check, already failed, costs nothing now.
         assert_eq!(
             h.verify("c", "right", Some(&[])).await.unwrap(),
-            Verification::Failed
+            Verification::Failed { fresh: false }
         );
         h.verify("c", "right", Some(&live)).await.unwrap();
         // A cached proof is bound to the client id.
         assert_eq!(
             h.verify("d", "right", Some(&[])).await.unwrap(),
-            Verification::Failed
+            Verification::Failed { fresh: true }
         );
     }
 
@@ -400,8 +512,71 @@ mod tests {
         let rotated = vec![h.hash("new".into()).await.unwrap()];
         assert_eq!(
             h.verify("c", "right", Some(&rotated)).await.unwrap(),
-            Verification::Failed
+            Verification::Failed { fresh: true }
         );
+    }
+
+    #[tokio::test]
+    async fn a_wrong_secret_costs_one_argon2_run_however_many_secrets_are_live() {
+        let h = SecretHasher::new(cheap(), 2, 100).unwrap();
+        let mut live = Vec::new();
+        for s in ["a", "b", "c", "d"] {
+            live.push(h.hash(s.into()).await.unwrap());
+        }
+        for (i, phcs) in [None, Some(&live[..1]), Some(&live[..])]
+            .into_iter()
+            .enumerate()
+        {
+            for n in 0..20 {
+                let before = h.stats().argon2_verifications;
+                let wrong = format!("wrong-{i}-{n}");
+                assert_eq!(
+                    h.verify("c", &wrong, phcs).await.unwrap(),
+                    Verification::Failed { fresh: true }
+                );
+                assert_eq!(h.stats().argon2_verifications - before, 1, "{i} {n}");
+                // Replayed: remembered, no Argon2.
+                assert_eq!(
+                    h.verify("c", &wrong, phcs).await.unwrap(),
+                    Verification::Failed { fresh: false }
+                );
+                assert_eq!(h.stats().argon2_verifications - before, 1);
+            }
+        }
+        // A changed set of live hashes makes it a new check.
+        assert_eq!(
+            h.verify("c", "wrong-2-0", Some(&live[..2])).await.unwrap(),
+            Verification::Failed { fresh: true }
+        );
+        for s in ["a", "b", "c", "d"] {
+            let before = h.stats().argon2_verifications;
+            assert!(matches!(
+                h.verify("x", s, Some(&live)).await.unwrap(),
+                Verification::Verified { .. }
+            ));
+            assert!(h.stats().argon2_verifications - before <= 2, "{s}");
+        }
+    }
+
+    #[tokio::test]
+    async fn a_hash_without_selector_still_verifies_and_gets_one() {
+        use argon2::password_hash::PasswordHasher;
+        let legacy = Argon2::new(Algorithm::Argon2id, Version::V0x13, cheap())
+            .hash_password(b"s3cret")
+            .unwrap()
+            .to_string();
+        assert!(selector_of(&legacy).is_none());
+        let h = SecretHasher::new(cheap(), 2, 100).unwrap();
+        match h
+            .verify("c", "s3cret", Some(std::slice::from_ref(&legacy)))
+            .await
+            .unwrap()
+        {
+            Verification::Verified {
+                rehashed: Some(re), ..
+            } => assert_eq!(selector_of(&re), Some(selector("s3cret").to_vec())),
+            other => panic!("{other:?}"),
+        }
     }
 
     #[tokio::test]
@@ -437,7 +612,10 @@ mod tests {
                 ..
             } => {
                 assert_eq!(matched, phc);
-                assert!(re.starts_with("$argon2id$v=19$m=128,t=1,p=1$"), "{re}");
+                assert!(
+                    re.starts_with("$argon2id$v=19$m=128,t=1,p=1,keyid="),
+                    "{re}"
+                );
             }
             other => panic!("{other:?}"),
         }

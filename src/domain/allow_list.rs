@@ -23,10 +23,26 @@ pub fn parse_cidr(entry: &str) -> Result<IpNet, ValidationError> {
         entry: entry.to_owned(),
     };
     let net: IpNet = entry.parse().map_err(|_| invalid())?;
-    if net.trunc() != net {
+    if net.trunc() != net || has_leading_zeros(entry) {
         return Err(invalid());
     }
     Ok(net)
+}
+
+/// Whether a decimal number of `entry` (an IPv4 octet, also in an IPv6 address's dotted tail,
+/// or the prefix length) has a leading zero: `010.0.0.0/8` or `10.0.0.0/08`. Other tools read
+/// `010` as octal (8), so such text means different networks to different readers.
+fn has_leading_zeros(entry: &str) -> bool {
+    let (addr, prefix) = entry.split_once('/').unwrap_or((entry, ""));
+    let dotted = addr
+        .rsplit(':')
+        .next()
+        .filter(|tail| tail.contains('.'))
+        .into_iter()
+        .flat_map(|tail| tail.split('.'));
+    dotted
+        .chain(std::iter::once(prefix))
+        .any(|n| n.len() > 1 && n.starts_with('0'))
 }
 
 impl AllowList {
@@ -77,6 +93,28 @@ mod tests {
         Err(ValidationError::InvalidCidr {
             entry: entry.into(),
         })
+    }
+
+    #[test]
+    fn leading_zeros_are_refused() {
+        for bad in [
+            "010.0.0.0/8",
+            "10.0.0.0/08",
+            "10.00.0.0/16",
+            "::ffff:10.0.0.01/128",
+            "::/00",
+        ] {
+            assert!(parse_cidr(bad).is_err(), "{bad}");
+        }
+        for good in [
+            "0.0.0.0/0",
+            "10.0.0.0/8",
+            "2001:db8:0::/48",
+            "::ffff:10.0.0.0/104",
+            "::/0",
+        ] {
+            assert!(parse_cidr(good).is_ok(), "{good}");
+        }
     }
 
     #[test]

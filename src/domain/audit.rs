@@ -52,6 +52,11 @@ pub struct AuditEvent {
     pub features_before: Option<Vec<String>>,
     pub features_after: Option<Vec<String>>,
     pub changes: Value,
+    /// `changes` in canonical form, set instead (with `changes` null) when the stored value
+    /// nests too deeply to be held as a [`Value`]: rows written before setting values had a
+    /// depth limit. Readers then show and hash this text, so such an event is neither fatal
+    /// nor unverifiable. Always `None` for new events.
+    pub changes_text: Option<String>,
 }
 
 /// An event as stored: with the hash it links from and its own.
@@ -132,7 +137,10 @@ impl AuditEvent {
         out.push_str(",\"app_id\":");
         write_json_string(out, &self.app_id);
         out.push_str(",\"changes\":");
-        write_canonical(out, &self.changes);
+        match &self.changes_text {
+            Some(text) => out.push_str(text),
+            None => write_canonical(out, &self.changes),
+        }
         out.push_str(",\"event_id\":\"");
         let mut buf = Uuid::encode_buffer();
         out.push_str(self.event_id.hyphenated().encode_lower(&mut buf));
@@ -223,17 +231,7 @@ pub fn write_canonical(out: &mut String, value: &Value) {
         }
         Value::Object(map) => {
             let mut members: Vec<(&String, &Value)> = map.iter().collect();
-            // RFC 8785 orders by UTF-16 code units. That differs from byte (code point) order
-            // only between U+E000..U+FFFF and the supplementary planes, so sort the rare maps
-            // with such names the slow way.
-            if members
-                .iter()
-                .any(|(k, _)| k.chars().any(|c| c >= '\u{e000}'))
-            {
-                members.sort_by(|a, b| a.0.encode_utf16().cmp(b.0.encode_utf16()));
-            } else {
-                members.sort_by(|a, b| a.0.cmp(b.0));
-            }
+            sort_members(&mut members);
             out.push('{');
             for (i, (k, v)) in members.into_iter().enumerate() {
                 if i > 0 {
@@ -246,6 +244,162 @@ pub fn write_canonical(out: &mut String, value: &Value) {
             out.push('}');
         }
     }
+}
+
+/// Sorts object members as RFC 8785 orders them: by the UTF-16 code units of their names. That
+/// differs from byte (code point) order only between U+E000..U+FFFF and the supplementary
+/// planes, so the rare maps with such names are sorted the slow way.
+fn sort_members<K: AsRef<str>, V>(members: &mut [(K, V)]) {
+    if members
+        .iter()
+        .any(|(k, _)| k.as_ref().chars().any(|c| c >= '\u{e000}'))
+    {
+        members.sort_by(|a, b| a.0.as_ref().encode_utf16().cmp(b.0.as_ref().encode_utf16()));
+    } else {
+        members.sort_by(|a, b| a.0.as_ref().cmp(b.0.as_ref()));
+    }
+}
+
+/// The canonical form ([`write_canonical`]) of the JSON `text`, built without recursion, so it
+/// works at any depth (serde_json refuses to build a [`Value`] nested more than 128 levels).
+/// `None` when `text` is not one JSON value.
+pub fn canonical_from_text(text: &str) -> Option<String> {
+    enum Node {
+        /// A scalar, already canonical.
+        Leaf(String),
+        Array(Vec<usize>),
+        Object(Vec<(String, usize)>),
+    }
+    let bytes = text.as_bytes();
+    let mut nodes: Vec<Node> = Vec::new();
+    let mut open: Vec<usize> = Vec::new();
+    let mut name: Option<String> = None;
+    let mut root = None;
+    let mut i = 0;
+    while i < bytes.len() {
+        let node = match bytes[i] {
+            b' ' | b'\t' | b'\n' | b'\r' | b',' | b':' => {
+                i += 1;
+                continue;
+            }
+            close @ (b']' | b'}') => {
+                let matching = match nodes.get(open.pop()?)? {
+                    Node::Array(_) => close == b']',
+                    Node::Object(_) => close == b'}' && name.is_none(),
+                    Node::Leaf(_) => false,
+                };
+                if !matching {
+                    return None;
+                }
+                i += 1;
+                continue;
+            }
+            b'[' => {
+                i += 1;
+                Node::Array(Vec::new())
+            }
+            b'{' => {
+                i += 1;
+                Node::Object(Vec::new())
+            }
+            b'"' => {
+                let mut end = i + 1;
+                while *bytes.get(end)? != b'"' {
+                    end += if bytes[end] == b'\\' { 2 } else { 1 };
+                }
+                let s: String = serde_json::from_str(text.get(i..=end)?).ok()?;
+                i = end + 1;
+                let in_object = open
+                    .last()
+                    .is_some_and(|&o| matches!(nodes[o], Node::Object(_)));
+                if in_object && name.is_none() {
+                    name = Some(s);
+                    continue;
+                }
+                let mut leaf = String::new();
+                write_json_string(&mut leaf, &s);
+                Node::Leaf(leaf)
+            }
+            _ => {
+                let end = bytes[i..]
+                    .iter()
+                    .position(|b| b",]} \t\n\r:".contains(b))
+                    .map_or(bytes.len(), |n| i + n);
+                let scalar: Value = serde_json::from_str(text.get(i..end)?).ok()?;
+                i = end;
+                let mut leaf = String::new();
+                write_canonical(&mut leaf, &scalar);
+                Node::Leaf(leaf)
+            }
+        };
+        let index = nodes.len();
+        let container = !matches!(node, Node::Leaf(_));
+        nodes.push(node);
+        match open.last() {
+            None if root.is_none() => root = Some(index),
+            None => return None,
+            Some(&parent) => match &mut nodes[parent] {
+                Node::Array(items) => items.push(index),
+                Node::Object(members) => members.push((name.take()?, index)),
+                Node::Leaf(_) => return None,
+            },
+        }
+        if container {
+            open.push(index);
+        }
+    }
+    if !open.is_empty() {
+        return None;
+    }
+    for node in &mut nodes {
+        if let Node::Object(members) = node {
+            sort_members(members);
+        }
+    }
+    enum Step {
+        Node(usize),
+        Punct(char),
+        /// Member `.1` of object `.0`: its name and the colon.
+        Name(usize, usize),
+    }
+    let mut out = String::with_capacity(text.len());
+    let mut steps = vec![Step::Node(root?)];
+    while let Some(step) = steps.pop() {
+        match step {
+            Step::Punct(c) => out.push(c),
+            Step::Name(object, member) => {
+                if let Node::Object(members) = &nodes[object] {
+                    write_json_string(&mut out, &members[member].0);
+                    out.push(':');
+                }
+            }
+            Step::Node(n) => match &nodes[n] {
+                Node::Leaf(leaf) => out.push_str(leaf),
+                Node::Array(items) => {
+                    out.push('[');
+                    steps.push(Step::Punct(']'));
+                    for (k, &child) in items.iter().enumerate().rev() {
+                        steps.push(Step::Node(child));
+                        if k > 0 {
+                            steps.push(Step::Punct(','));
+                        }
+                    }
+                }
+                Node::Object(members) => {
+                    out.push('{');
+                    steps.push(Step::Punct('}'));
+                    for (k, (_, child)) in members.iter().enumerate().rev() {
+                        steps.push(Step::Node(*child));
+                        steps.push(Step::Name(n, k));
+                        if k > 0 {
+                            steps.push(Step::Punct(','));
+                        }
+                    }
+                }
+            },
+        }
+    }
+    Some(out)
 }
 
 /// A JSON string as RFC 8785 (and serde_json, and Python's `json.dumps(ensure_ascii=False)`)
@@ -360,6 +514,7 @@ mod tests {
             features_before: None,
             features_after: Some(vec!["owner".into()]),
             changes: json!({"name": {"to": "x", "from": null}}),
+            changes_text: None,
         }
     }
 
@@ -478,6 +633,49 @@ mod tests {
         let e = event();
         let v: Value = serde_json::from_str(&e.canonical_json()).unwrap();
         assert_eq!(canon(v), e.canonical_json());
+    }
+
+    #[test]
+    fn canonical_from_text_agrees_with_the_value_form_at_any_depth() {
+        for v in [
+            json!({"\u{fb01}": 1, "\u{1f600}": [2.50, -0.0, 1e21], "b": "x\"\u{1}\n", "a": [true, null]}),
+            json!({"k": {"from": {"z": [], "y": {}}, "to": 10000000000000000u64}}),
+            json!("plain"),
+            json!(1.5e-7),
+            json!([]),
+        ] {
+            let text = serde_json::to_string_pretty(&v).unwrap();
+            assert_eq!(
+                canonical_from_text(&text).as_deref(),
+                Some(canon(v).as_str())
+            );
+        }
+        let deep = format!("{{ \"k\" : {}1{} }}", "[".repeat(5000), "]".repeat(5000));
+        assert!(
+            serde_json::from_str::<Value>(&deep).is_err(),
+            "too deep for serde_json"
+        );
+        assert_eq!(
+            canonical_from_text(&deep),
+            Some(format!(
+                "{{\"k\":{}1{}}}",
+                "[".repeat(5000),
+                "]".repeat(5000)
+            ))
+        );
+        for bad in [
+            "",
+            "[",
+            "]",
+            "[}",
+            "{\"a\"}",
+            "[1]]",
+            "1 2",
+            "\"open",
+            "{\"a\":tru}",
+        ] {
+            assert_eq!(canonical_from_text(bad), None, "{bad}");
+        }
     }
 
     #[test]

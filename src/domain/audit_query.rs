@@ -38,6 +38,9 @@ pub enum AuditInputError {
     Repeated { name: String },
     #[error("Parameter {name} must not be empty.")]
     Empty { name: String },
+    /// PostgreSQL `text` cannot hold U+0000, so no stored value can match it.
+    #[error("Invalid {name}: contains a NUL character.")]
+    Nul { name: String },
     #[error("limit and cursor page JSON results; ndjson and csv stream every matching event.")]
     PagingInStream,
     #[error("Invalid retention: expected a number of days from 1 to 36500.")]
@@ -276,6 +279,9 @@ impl AuditQuery {
             }
             if v.trim().is_empty() {
                 return Err(AuditInputError::Empty { name: k.to_owned() });
+            }
+            if v.contains('\0') {
+                return Err(AuditInputError::Nul { name: k.to_owned() });
             }
             seen.push((name, v.to_owned()));
         }
@@ -527,6 +533,7 @@ mod tests {
             features_before: Some(vec!["direct_access".into()]),
             features_after: Some(vec!["direct_access".into(), "owner".into()]),
             changes: json!({}),
+            changes_text: None,
         };
         let f = |s: &str| q(s).unwrap().filter;
         assert!(f("feature=owner").matches(&e));

@@ -222,6 +222,7 @@ mod tests {
             features_before: Some(before.iter().map(|s| s.to_string()).collect()),
             features_after: Some(after.iter().map(|s| s.to_string()).collect()),
             changes: json!({}),
+            changes_text: None,
         }
     }
 

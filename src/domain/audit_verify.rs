@@ -467,6 +467,7 @@ mod tests {
             features_before: Some(vec![]),
             features_after: Some(vec!["owner".into()]),
             changes: json!({}),
+            changes_text: None,
         }
     }
 

@@ -22,6 +22,9 @@ impl ClientName {
         if raw.chars().count() > MAX_NAME_CHARS {
             return Err(ValidationError::NameTooLong);
         }
+        if !crate::domain::is_storable_text(raw) {
+            return Err(ValidationError::NotAString { field: "name" });
+        }
         Ok(Self(raw.to_owned()))
     }
 

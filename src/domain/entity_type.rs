@@ -586,6 +586,9 @@ fn attr_type(map: &Map<String, Value>, at: &str) -> Result<AttrType, SchemaError
 fn description(map: &Map<String, Value>, at: &str) -> Result<Option<String>, SchemaError> {
     match map.get("description") {
         None | Some(Value::Null) => Ok(None),
+        Some(Value::String(s)) if s.contains('\0') => {
+            Err(invalid(at, "description contains a NUL character"))
+        }
         Some(Value::String(s)) if s.chars().count() <= MAX_DESCRIPTION_LEN => Ok(Some(s.clone())),
         Some(Value::String(_)) => Err(invalid(
             at,

@@ -56,6 +56,31 @@ pub enum ValidationError {
     InvalidRevision { field: &'static str },
 }
 
+/// Whether PostgreSQL `text` can hold `s`: every Rust string but one containing U+0000. Text a
+/// caller sends is checked against this where it enters (the surfaces' parameter and field
+/// readers, the domain's text types), so it is refused as a bad value, never a database error.
+pub fn is_storable_text(s: &str) -> bool {
+    !s.contains('\0')
+}
+
+/// How deeply arrays and objects nest in `value`: 0 for a scalar, 1 for `[]` or `{"a": 1}`.
+/// Iterative, so any value serde_json could build is measured without deep recursion.
+pub fn json_depth(value: &serde_json::Value) -> usize {
+    use serde_json::Value;
+    let mut deepest = 0;
+    let mut pending = vec![(value, 1)];
+    while let Some((v, depth)) = pending.pop() {
+        let children: Box<dyn Iterator<Item = &Value>> = match v {
+            Value::Array(items) => Box::new(items.iter()),
+            Value::Object(map) => Box::new(map.values()),
+            _ => continue,
+        };
+        deepest = deepest.max(depth);
+        pending.extend(children.map(|c| (c, depth + 1)));
+    }
+    deepest
+}
+
 impl ValidationError {
     /// The request field the error is about (the Registration API names it in `argument_name`).
     pub fn field(&self) -> &'static str {

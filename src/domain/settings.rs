@@ -7,6 +7,10 @@ use serde_json::{Map, Value};
 pub const MAX_KEY_BYTES: usize = 255;
 /// Largest value, in bytes of its compact JSON text.
 pub const MAX_VALUE_BYTES: usize = 64 * 1024;
+/// Deepest nesting of arrays and objects in a value (`[]` is 1 level, `[[]]` 2). Well below
+/// serde_json's recursion limit of 128 when read back, also inside the audit event that
+/// records the change (which adds 3 levels: `{"key": {"to": value}}` in the event object).
+pub const MAX_VALUE_DEPTH: usize = 32;
 
 /// Why a setting key or value was refused. Messages name the key where it helps find it in a
 /// request that sets many (a key too long to be useful in a message is not echoed).
@@ -23,6 +27,8 @@ pub enum SettingError {
     /// PostgreSQL cannot store U+0000 in `jsonb` text, so it is refused up front.
     #[error("Setting value of \"{key}\" contains a NUL character.")]
     ValueNul { key: String },
+    #[error("Setting value of \"{key}\" is nested deeper than 32 levels.")]
+    ValueTooDeep { key: String },
 }
 
 impl SettingError {
@@ -67,9 +73,14 @@ impl SettingKey {
     }
 }
 
-/// Checks a value for `key`: any JSON, at most 64 KiB as compact JSON, no NUL character in any
-/// string or object key.
+/// Checks a value for `key`: any JSON, at most 64 KiB as compact JSON, nested at most
+/// [`MAX_VALUE_DEPTH`] levels, no NUL character in any string or object key.
 pub fn check_value(key: &SettingKey, value: &Value) -> Result<(), SettingError> {
+    if crate::domain::json_depth(value) > MAX_VALUE_DEPTH {
+        return Err(SettingError::ValueTooDeep {
+            key: key.as_str().to_owned(),
+        });
+    }
     if contains_nul(value) {
         return Err(SettingError::ValueNul {
             key: key.as_str().to_owned(),

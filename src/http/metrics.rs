@@ -57,7 +57,7 @@ impl Metrics {
         // Counters kept by the hasher, exported as gauges of their running totals.
         let argon2_verifications = IntGauge::new(
             "argon2_verifications_total",
-            "Secret verifications that ran Argon2",
+            "Argon2 computations made to check secrets (one per fresh check)",
         )
         .expect("valid metric");
         let cache_hits = IntGauge::new(

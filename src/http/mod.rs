@@ -23,6 +23,8 @@ pub struct HttpState {
     pub service: Latchkey,
     pub trusted_proxies: Vec<IpNet>,
     pub metrics: std::sync::Arc<metrics::Metrics>,
+    /// Longest time to receive a request body (`LATCHKEY_BODY_TIMEOUT_SECS`).
+    pub body_timeout: std::time::Duration,
 }
 
 /// All routes of the server.

@@ -5,7 +5,7 @@ use std::net::IpAddr;
 use super::{Caller, Latchkey};
 use crate::auth::{Credentials, Verification};
 use crate::domain::ids::{is_token, CLIENT_ID_LEN};
-use crate::domain::{AllowList, FeatureSet};
+use crate::domain::{is_storable_text, AllowList, FeatureSet};
 use crate::store::{self, clients::ClientCredentials, StoreError};
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -16,7 +16,7 @@ pub enum AuthError {
     /// The credentials are right but the source address is outside the client's allow list.
     #[error("source address not allowed")]
     IpNotAllowed,
-    /// Too many failed attempts from this address or for this client id.
+    /// Too many fresh failed guesses from this source (docs/limits.md).
     #[error("too many failed authentications")]
     RateLimited { retry_after_secs: u64 },
     #[error("service unavailable")]
@@ -29,6 +29,8 @@ impl From<StoreError> for AuthError {
     fn from(e: StoreError) -> Self {
         match e {
             StoreError::Unavailable(_) => AuthError::Unavailable,
+            // An id PostgreSQL cannot even hold names no client.
+            StoreError::UnstorableText(_) => AuthError::BadCredentials,
             other => {
                 tracing::error!(error = %other, "database error during authentication");
                 AuthError::Internal
@@ -37,58 +39,89 @@ impl From<StoreError> for AuthError {
     }
 }
 
+/// How a client's secret check ended, when it did not prove the caller.
+enum ClientCheck {
+    /// Argon2 ran and the secret did not match: a guess, counted against its source.
+    FreshFailure,
+    /// This secret already failed against the same live hashes: answered from memory.
+    RememberedFailure,
+    Other(AuthError),
+}
+
+impl From<AuthError> for ClientCheck {
+    fn from(e: AuthError) -> Self {
+        ClientCheck::Other(e)
+    }
+}
+
 impl Latchkey {
     /// Authenticates a request. `app_id` is the application named by the URL (Config API);
     /// `None` finds the application from the client id (Registration API). The operator token
     /// is accepted for any application.
+    ///
+    /// Lock-out and timing rules (docs/limits.md), kept in this function and
+    /// [`crate::auth::SecretHasher::verify`]: only a *fresh guess* — a credential that needs an
+    /// Argon2 run and fails it, or a wrong operator token — counts against its source; a source
+    /// over its limit gets 429 for new guesses only. A credential already verified is no guess
+    /// and is never refused for its source; a replayed wrong secret is answered 401 from memory.
+    /// Nothing is counted per client id, so no one can lock an id's owner out.
     pub async fn authenticate(
         &self,
         app_id: Option<&str>,
         credentials: Option<Credentials>,
         source_ip: IpAddr,
     ) -> Result<Caller, AuthError> {
-        let claimed_id = match &credentials {
-            Some(Credentials::Client { client_id, .. }) => Some(client_id.clone()),
-            _ => None,
+        let rate_limited = |wait: std::time::Duration| AuthError::RateLimited {
+            retry_after_secs: wait.as_secs().max(1),
         };
-        if let Some(wait) = self.limiter.blocked(source_ip, claimed_id.as_deref()) {
-            return Err(AuthError::RateLimited {
-                retry_after_secs: wait.as_secs().max(1),
-            });
-        }
-        let result = self.check_credentials(app_id, credentials, source_ip).await;
-        if matches!(result, Err(AuthError::BadCredentials)) {
-            self.limiter
-                .record_failure(source_ip, claimed_id.as_deref());
-        }
-        result
-    }
-
-    async fn check_credentials(
-        &self,
-        app_id: Option<&str>,
-        credentials: Option<Credentials>,
-        source_ip: IpAddr,
-    ) -> Result<Caller, AuthError> {
-        let (client_id, secret) = match credentials {
-            None => return Err(AuthError::BadCredentials),
+        match credentials {
+            // Nothing presented: nothing guessed, nothing to count.
+            None => Err(AuthError::BadCredentials),
             Some(Credentials::Bearer(token)) => {
-                return if self.operator_token.matches(&token) {
+                if let Some(wait) = self.limiter.blocked(source_ip) {
+                    return Err(rate_limited(wait));
+                }
+                if self.operator_token.matches(&token) {
                     Ok(Caller::Operator)
                 } else {
+                    self.limiter.record_failure(source_ip);
                     Err(AuthError::BadCredentials)
-                };
+                }
             }
-            Some(Credentials::Client { client_id, secret }) => (client_id, secret),
-        };
-        let found = self.load_credentials(app_id, &client_id).await?;
+            Some(Credentials::Client { client_id, secret }) => {
+                // Checked before any query, so a blocked source costs nothing but this lookup.
+                if !self.hasher.was_verified(&client_id, &secret) {
+                    if let Some(wait) = self.limiter.blocked(source_ip) {
+                        return Err(rate_limited(wait));
+                    }
+                }
+                let result = self
+                    .check_client_secret(app_id, &client_id, &secret, source_ip)
+                    .await;
+                if matches!(result, Err(ClientCheck::FreshFailure)) {
+                    self.limiter.record_failure(source_ip);
+                }
+                result.map_err(|e| match e {
+                    ClientCheck::FreshFailure | ClientCheck::RememberedFailure => {
+                        AuthError::BadCredentials
+                    }
+                    ClientCheck::Other(e) => e,
+                })
+            }
+        }
+    }
+
+    async fn check_client_secret(
+        &self,
+        app_id: Option<&str>,
+        client_id: &str,
+        secret: &str,
+        source_ip: IpAddr,
+    ) -> Result<Caller, ClientCheck> {
+        let found = self.load_credentials(app_id, client_id).await?;
         let verification = self
             .hasher
-            .verify(
-                &client_id,
-                &secret,
-                found.as_ref().map(|c| c.phcs.as_slice()),
-            )
+            .verify(client_id, secret, found.as_ref().map(|c| c.phcs.as_slice()))
             .await
             .map_err(|e| {
                 tracing::error!(error = %e, "secret verification failed");
@@ -103,16 +136,19 @@ impl Latchkey {
                     cache_hit,
                 },
             ) => (found, phc, rehashed, cache_hit),
-            _ => return Err(AuthError::BadCredentials),
+            (_, Verification::Failed { fresh: false }) => {
+                return Err(ClientCheck::RememberedFailure)
+            }
+            _ => return Err(ClientCheck::FreshFailure),
         };
-        self.seal_on_use(&found, &phc, &secret).await;
+        self.seal_on_use(&found, &phc, secret).await;
         let client = found.client;
         if !cache_hit {
             self.record_verified_secret(&client.app_id, &client.client_id, &phc, rehashed)
                 .await;
         }
         if !AllowList::from_nets(client.ip_whitelist).permits(source_ip) {
-            return Err(AuthError::IpNotAllowed);
+            return Err(AuthError::IpNotAllowed.into());
         }
         Ok(Caller::Client {
             features: FeatureSet::from_stored(&client.features),
@@ -126,8 +162,9 @@ impl Latchkey {
         app_id: Option<&str>,
         client_id: &str,
     ) -> Result<Option<ClientCredentials>, AuthError> {
-        // A malformed id cannot exist; skip the queries but not the Argon2 run that follows.
-        if !is_token(client_id, CLIENT_ID_LEN) {
+        // A malformed id (or an application id PostgreSQL cannot hold) cannot exist; skip the
+        // queries but not the Argon2 run that follows.
+        if !is_token(client_id, CLIENT_ID_LEN) || !app_id.is_none_or(is_storable_text) {
             return Ok(None);
         }
         // From this instance's snapshot, or the database (strict mode, lost listener).
@@ -185,7 +222,7 @@ impl Latchkey {
                 }
                 Ok(true)
             }
-            Verification::Failed => Ok(false),
+            Verification::Failed { .. } => Ok(false),
         }
     }
 }

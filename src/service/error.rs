@@ -83,6 +83,10 @@ impl From<StoreError> for ServiceError {
                 tracing::warn!(error = %e, "database unavailable");
                 ServiceError::Unavailable
             }
+            StoreError::UnstorableText(e) => {
+                tracing::warn!(error = %e, "text with U+0000 reached the database");
+                ServiceError::Invalid(ValidationError::NotAString { field: "text" })
+            }
             other => {
                 tracing::error!(error = %other, "database error");
                 ServiceError::Internal(other.to_string())

@@ -123,6 +123,7 @@ impl RequestContext {
             features_before: None,
             features_after: None,
             changes: serde_json::Value::Object(Default::default()),
+            changes_text: None,
         }
     }
 }

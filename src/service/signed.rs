@@ -64,15 +64,15 @@ pub enum SignatureError {
 
 impl Latchkey {
     /// Authenticates a signed Registration API request. Failed signatures count in the failure
-    /// limits exactly like failed Basic attempts.
+    /// limit of their source exactly like failed Basic guesses (docs/limits.md); nothing is
+    /// counted per client id.
     pub async fn authenticate_signed(
         &self,
         request: SignedRequest<'_>,
         source_ip: IpAddr,
     ) -> Result<Caller, SignatureError> {
         let header = signature::parse_header(request.authorization);
-        let claimed = header.as_ref().map(|h| h.client_id.as_str());
-        if let Some(wait) = self.limiter.blocked(source_ip, claimed) {
+        if let Some(wait) = self.limiter.blocked(source_ip) {
             return Err(AuthError::RateLimited {
                 retry_after_secs: wait.as_secs().max(1),
             }
@@ -85,7 +85,7 @@ impl Latchkey {
             result,
             Err(SignatureError::Auth(AuthError::BadCredentials) | SignatureError::Unsealed)
         ) {
-            self.limiter.record_failure(source_ip, claimed);
+            self.limiter.record_failure(source_ip);
         }
         result
     }

@@ -7,7 +7,9 @@ use futures_util::StreamExt;
 use sqlx::{PgConnection, PgExecutor, Postgres, QueryBuilder};
 
 use super::StoreResult;
-use crate::domain::audit::{AuditEvent, StoredEvent, GENESIS_HASH, PRUNE_ACTION};
+use crate::domain::audit::{
+    canonical_from_text, AuditEvent, StoredEvent, GENESIS_HASH, PRUNE_ACTION,
+};
 use crate::domain::audit_query::{AuditFilter, Order};
 
 /// Starts an application's chain (in the transaction that creates the application).
@@ -94,7 +96,9 @@ pub struct AuditRow {
     pub target_client_id: Option<String>,
     pub features_before: Option<Vec<String>>,
     pub features_after: Option<Vec<String>>,
-    pub changes: serde_json::Value,
+    /// The stored JSON as text: decoded in [`AuditRow::into_stored`], where a value too deep
+    /// for serde_json is kept as canonical text instead of failing the whole read.
+    pub changes: String,
     pub prev_hash: Vec<u8>,
     pub hash: Vec<u8>,
 }
@@ -113,6 +117,13 @@ impl AuditRow {
                 .map(|a| a.to_string())
                 .unwrap_or(ip)
         });
+        let (changes, changes_text) = match serde_json::from_str(&self.changes) {
+            Ok(value) => (value, None),
+            Err(_) => {
+                let text = canonical_from_text(&self.changes).unwrap_or(self.changes);
+                (serde_json::Value::Null, Some(text))
+            }
+        };
         StoredEvent {
             event: AuditEvent {
                 app_id: self.app_id,
@@ -126,7 +137,8 @@ impl AuditRow {
                 target_client_id: self.target_client_id,
                 features_before: self.features_before,
                 features_after: self.features_after,
-                changes: self.changes,
+                changes,
+                changes_text,
             },
             prev_hash: self.prev_hash,
             hash: self.hash,
@@ -135,11 +147,12 @@ impl AuditRow {
 }
 
 const COLUMNS: &str = "app_id, seq, event_id, occurred_at, actor, host(actor_ip) AS actor_ip,
-    request_id, action, target_client_id, features_before, features_after, changes, prev_hash, hash";
+    request_id, action, target_client_id, features_before, features_after, changes::text AS changes,
+    prev_hash, hash";
 /// The same, from `audit_events e`.
 const E_COLUMNS: &str = "e.app_id, e.seq, e.event_id, e.occurred_at, e.actor,
     host(e.actor_ip) AS actor_ip, e.request_id, e.action, e.target_client_id, e.features_before,
-    e.features_after, e.changes, e.prev_hash, e.hash";
+    e.features_after, e.changes::text AS changes, e.prev_hash, e.hash";
 
 /// Events of an application in chain order, from `after_seq` (exclusive), at most `limit`.
 pub async fn list(

@@ -16,6 +16,10 @@ pub mod snapshots;
 pub enum StoreError {
     #[error("unique constraint {constraint} violated")]
     UniqueViolation { constraint: String },
+    /// PostgreSQL refused text it cannot store (U+0000): a caller's bad value that got past
+    /// the edge checks. Never a fault of ours, so never a 500.
+    #[error("text the database cannot store: {0}")]
+    UnstorableText(#[source] sqlx::Error),
     #[error("database unavailable: {0}")]
     Unavailable(#[source] sqlx::Error),
     #[error("database error: {0}")]
@@ -46,6 +50,10 @@ impl From<sqlx::Error> for StoreError {
                 }) =>
             {
                 StoreError::Unavailable(e)
+            }
+            // 22021: character_not_in_repertoire ("invalid byte sequence for encoding UTF8: 0x00").
+            sqlx::Error::Database(db) if db.code().as_deref() == Some("22021") => {
+                StoreError::UnstorableText(e)
             }
             _ => StoreError::Other(e),
         }

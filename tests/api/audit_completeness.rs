@@ -30,6 +30,9 @@ const READ_ONLY_ROUTES: &[(&str, &str)] = &[
     ("GET", "/config/{app_id}/changes"),
     ("GET", "/metrics"),
     ("GET", "/openapi.json"),
+    // A redirect to the interactive docs under /docs/.
+    ("GET", "/docs"),
+    ("GET", "/docs/"),
     ("GET", "/config/{app_id}/settings"),
     ("GET", "/config/{app_id}/clients/{client_id}/settings"),
     ("GET", "/config/{app_id}/entityTypes"),

@@ -222,6 +222,7 @@ async fn an_export_verifies_offline_with_the_documented_script() {
         features_before: None,
         features_after: None,
         changes: Value::Null,
+        changes_text: None,
     };
     event.changes = json!({"value": {"from": 1e16, "to": 0.1}, "x": 1.0, "y": -0.0, "z": 12345678901234567890u64,
         "\u{fb01}": "ligature", "\u{1f600}": [1e300, 1.5e-7, -2.5e-5], "ctl": "\u{1}\u{7f}\"\\", "n": null, "b": true});

@@ -234,6 +234,7 @@ pub fn test_settings() -> Settings {
         auth_failure_limit: 1000,
         auth_failure_window_secs: 60,
         auth_cache_capacity: 10_000,
+        body_timeout_secs: 10,
         metrics_listen: None,
         workers: Some(2),
         db_max_connections: 10,

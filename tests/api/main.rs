@@ -20,6 +20,7 @@ mod config_clients;
 mod config_rules;
 mod config_settings;
 mod entity_types;
+mod hardening;
 mod hotpath;
 mod operations;
 mod registration_clients;

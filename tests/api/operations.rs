@@ -204,9 +204,10 @@ async fn failed_authentications_are_limited_with_retry_after() {
     let app = spawn_app_with(|s| s.auth_failure_limit = 3).await;
     let owner = app.create_app("shop").await;
     let path = format!("/config/{}/clients", owner.app_id);
-    for _ in 0..3 {
+    // Distinct wrong secrets: a replayed one is remembered, not a new guess (docs/limits.md).
+    for i in 0..3 {
         let (status, _) = status_json(
-            app.as_client(&owner.client_id, "wrong", Method::GET, &path)
+            app.as_client(&owner.client_id, &format!("wrong{i}"), Method::GET, &path)
                 .send()
                 .await
                 .unwrap(),
@@ -228,8 +229,9 @@ async fn failed_authentications_are_limited_with_retry_after() {
     assert!((1..=60).contains(&retry), "{retry}");
     let body: Value = res.json().await.unwrap();
     assert_eq!(body, errors("Too many failed authentication attempts."));
-    // The right secret from the same address is refused too until the window ends: the limit
-    // is on the address and the id, whatever is presented next.
+    // The right secret from the same address, never verified before, is a new guess and is
+    // refused too until the window ends: the limit is on the source (other sources are not
+    // affected: tests/api/hardening.rs).
     let (status, _) = status_json(
         app.as_owner(&owner, Method::GET, &path)
             .send()
@@ -238,7 +240,7 @@ async fn failed_authentications_are_limited_with_retry_after() {
     )
     .await;
     assert_eq!(status, 429);
-    // The operator token is not a client credential and is not counted against the client.
+    // The operator token is a guess like any other from that source.
     let (status, _) = status_json(app.as_operator(Method::GET, &path).send().await.unwrap()).await;
-    assert_eq!(status, 429, "but the address is limited");
+    assert_eq!(status, 429, "the source is limited");
 }

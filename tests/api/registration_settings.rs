@@ -323,7 +323,9 @@ async fn argument_errors_name_the_argument_and_change_nothing() {
         (
             "/settings/set",
             vec![("key", "k"), ("value", nul_value)],
-            invalid("value", "Setting value of \"k\" contains a NUL character."),
+            // Refused where every parameter is read (docs/limits.md); a NUL inside JSON text
+            // (`items` below) reaches the setting rules and gets their message.
+            invalid("value", "value contains a NUL character"),
         ),
         (
             "/settings/set",

@@ -17,12 +17,12 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route(web::get().to(get))
         .route(web::put().to(set))
         .route(web::delete().to(delete))
-        .default_service(web::to(super::method_not_allowed)),
+        .default_service(super::method_not_allowed("GET, PUT, DELETE")),
     )
     .service(
         web::resource("/config/{app_id}/access/check")
             .route(web::post().to(check))
-            .default_service(web::to(super::method_not_allowed)),
+            .default_service(super::method_not_allowed("POST")),
     );
 }
 

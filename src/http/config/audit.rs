@@ -22,12 +22,12 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.service(
         web::resource("/config/{app_id}/audit")
             .route(web::get().to(query))
-            .default_service(web::to(super::method_not_allowed)),
+            .default_service(super::method_not_allowed("GET")),
     )
     .service(
         web::resource("/config/{app_id}/audit/verify")
             .route(web::get().to(verify))
-            .default_service(web::to(super::method_not_allowed)),
+            .default_service(super::method_not_allowed("GET")),
     );
 }
 

@@ -14,7 +14,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.service(
         web::resource("/config/{app_id}/changes")
             .route(web::get().to(changes))
-            .default_service(web::to(super::method_not_allowed)),
+            .default_service(super::method_not_allowed("GET")),
     );
 }
 

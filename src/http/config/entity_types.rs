@@ -14,14 +14,14 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         web::resource("/config/{app_id}/entityTypes")
             .route(web::get().to(list))
             .route(web::post().to(create))
-            .default_service(web::to(super::method_not_allowed)),
+            .default_service(super::method_not_allowed("GET, POST")),
     )
     .service(
         web::resource("/config/{app_id}/entityTypes/{type_name}")
             .route(web::get().to(get))
             .route(web::put().to(replace))
             .route(web::delete().to(delete))
-            .default_service(web::to(super::method_not_allowed)),
+            .default_service(super::method_not_allowed("GET, PUT, DELETE")),
     );
 }
 

@@ -18,6 +18,8 @@ pub enum ConfigError {
     InvalidJson,
     #[error("Request body too large.")]
     BodyTooLarge,
+    #[error("Request body not received in time.")]
+    BodyTimeout,
 }
 
 impl ConfigError {
@@ -86,6 +88,7 @@ impl ResponseError for ConfigError {
             ConfigError::Auth(e) => auth_answer(e).0,
             ConfigError::InvalidJson => StatusCode::BAD_REQUEST,
             ConfigError::BodyTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            ConfigError::BodyTimeout => StatusCode::REQUEST_TIMEOUT,
         }
     }
 

@@ -10,9 +10,11 @@ use serde_json::Value;
 
 use super::ConfigError;
 use crate::auth::credentials::parse_authorization;
-use crate::http::request::{read_body, request_id, source_ip, BodyError};
+use crate::domain::entity_type::SchemaError;
+use crate::domain::{is_storable_text, ValidationError};
+use crate::http::request::{parse_json, read_body, request_id, source_ip, BodyError};
 use crate::http::HttpState;
-use crate::service::{AuthError, Latchkey, RequestContext};
+use crate::service::{AuthError, Latchkey, RequestContext, ServiceError};
 
 type Fut<T> = Pin<Box<dyn Future<Output = Result<T, ConfigError>>>>;
 
@@ -37,6 +39,7 @@ impl FromRequest for ConfigRequest {
                 .unwrap_or_default()
                 .to_owned();
             let ctx = authenticate(&req, &state.service, Some(&app_id)).await?;
+            unstorable_path_segment(&req)?;
             Ok(ConfigRequest {
                 app_id,
                 ctx,
@@ -66,6 +69,7 @@ impl FromRequest for OperatorRequest {
                 .service
                 .authenticate(None, credentials, source_ip(&req))
                 .await?;
+            unstorable_path_segment(&req)?;
             Ok(OperatorRequest {
                 ctx: RequestContext {
                     request_id: request_id(&req),
@@ -75,6 +79,26 @@ impl FromRequest for OperatorRequest {
                 service: state.service.clone(),
             })
         })
+    }
+}
+
+/// A path segment PostgreSQL cannot hold (U+0000, sent as `%00`) names nothing that exists:
+/// answered, after authentication, as that segment's "not found", for every Config API route
+/// at once and before any query sees it.
+fn unstorable_path_segment(req: &HttpRequest) -> Result<(), ServiceError> {
+    match req
+        .match_info()
+        .iter()
+        .find(|(_, value)| !is_storable_text(value))
+    {
+        None => Ok(()),
+        Some(("app_id", _)) => Err(ServiceError::AppNotFound),
+        Some(("client_id", _)) => Err(ServiceError::ClientNotFound),
+        Some(("type_name", value)) => Err(ServiceError::EntityTypeNotFound {
+            name: value.replace('\0', ""),
+        }),
+        Some(("access_type", _)) => Err(SchemaError::InvalidAccessType.into()),
+        Some(_) => Err(ValidationError::NotAString { field: "path" }.into()),
     }
 }
 
@@ -129,11 +153,12 @@ impl FromRequest for JsonBody {
             let body = read_body(&req, payload).await.map_err(|e| match e {
                 BodyError::TooLarge => ConfigError::BodyTooLarge,
                 BodyError::Unreadable => ConfigError::InvalidJson,
+                BodyError::TimedOut => ConfigError::BodyTimeout,
             })?;
             if !is_json {
                 return Err(ConfigError::InvalidJson);
             }
-            match serde_json::from_slice::<Value>(&body) {
+            match parse_json(&body) {
                 Ok(Value::Object(map)) => Ok(JsonBody(map)),
                 _ => Err(ConfigError::InvalidJson),
             }

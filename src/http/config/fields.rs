@@ -4,9 +4,18 @@
 
 use serde_json::{Map, Value};
 
-use crate::domain::ValidationError;
+use crate::domain::{is_storable_text, ValidationError};
 
-pub use crate::domain::string_list;
+/// An array of strings (`domain::string_list`) that PostgreSQL can store: a string holding
+/// U+0000 is "Not a valid string." like any other non-string item.
+pub fn string_list(value: &Value, field: &'static str) -> Result<Vec<String>, ValidationError> {
+    let items = crate::domain::string_list(value, field)?;
+    if items.iter().all(|s| is_storable_text(s)) {
+        Ok(items)
+    } else {
+        Err(ValidationError::NotAString { field })
+    }
+}
 
 pub fn required_string_list(
     body: &Map<String, Value>,
@@ -32,7 +41,7 @@ pub fn optional_string(
 ) -> Result<Option<String>, ValidationError> {
     match body.get(field) {
         None | Some(Value::Null) => Ok(None),
-        Some(Value::String(s)) => Ok(Some(s.clone())),
+        Some(Value::String(s)) if is_storable_text(s) => Ok(Some(s.clone())),
         Some(_) => Err(ValidationError::NotAString { field }),
     }
 }

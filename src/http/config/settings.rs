@@ -15,13 +15,13 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         web::resource("/config/{app_id}/settings")
             .route(web::get().to(get_defaults))
             .route(web::put().to(replace_defaults))
-            .default_service(web::to(method_not_allowed)),
+            .default_service(method_not_allowed("GET, PUT")),
     )
     .service(
         web::resource("/config/{app_id}/clients/{client_id}/settings")
             .route(web::get().to(get_client))
             .route(web::put().to(replace_client))
-            .default_service(web::to(method_not_allowed)),
+            .default_service(method_not_allowed("GET, PUT")),
     );
 }
 

@@ -110,6 +110,8 @@ pub enum RegError {
     UnknownApplication,
     /// The request as a whole cannot be read (body too large, not form-encoded, wrong method).
     BadRequest(&'static str),
+    /// The body did not arrive in time: the envelope of `BadRequest`, with HTTP 408.
+    BodyTimeout,
 }
 
 impl RegError {
@@ -381,6 +383,11 @@ pub fn envelope(e: &RegError) -> Envelope {
         },
         RegError::UnknownApplication => plain(221, "unknown_application", UNKNOWN_APP_TEXT),
         RegError::BadRequest(description) => plain(200, "invalid_argument", description),
+        RegError::BodyTimeout => plain(
+            200,
+            "invalid_argument",
+            "the request body was not received in time",
+        ),
     }
 }
 

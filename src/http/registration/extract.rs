@@ -82,6 +82,7 @@ impl Call {
                 RegError::BadRequest("the request body is larger than 65536 bytes")
             }
             BodyError::Unreadable => RegError::BadRequest("the request body could not be read"),
+            BodyError::TimedOut => RegError::BodyTimeout,
         })?;
         if !body.is_empty() && !is_form(req) {
             return Err(RegError::BadRequest(

@@ -84,7 +84,13 @@ where
         Err(e) => {
             // Nothing this call appended was committed: no revision to answer with.
             crate::cache::journal::discard();
-            error::respond(&e, &request_id(&req))
+            let mut res = error::respond(&e, &request_id(&req));
+            if matches!(e, RegError::BodyTimeout) {
+                // No call was made: like a wrong method, the status says so (the vendor's
+                // clients read the envelope).
+                *res.status_mut() = actix_web::http::StatusCode::REQUEST_TIMEOUT;
+            }
+            res
         }
     }
 }
@@ -96,6 +102,10 @@ async fn wrong_method(req: HttpRequest) -> HttpResponse {
         &request_id(&req),
     );
     *res.status_mut() = actix_web::http::StatusCode::METHOD_NOT_ALLOWED;
+    res.headers_mut().insert(
+        actix_web::http::header::ALLOW,
+        actix_web::http::header::HeaderValue::from_static("GET, POST"),
+    );
     res
 }
 

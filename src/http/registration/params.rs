@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use serde_json::{Map, Value};
 
 use super::error::RegError;
-use crate::domain::ValidationError;
+use crate::domain::{is_storable_text, ValidationError};
 
 /// Named text parameters. No `Debug`: `client_secret` is one of them.
 pub struct Params(BTreeMap<String, String>);
@@ -15,19 +15,44 @@ pub struct Params(BTreeMap<String, String>);
 impl Params {
     /// Merges the query string and an `application/x-www-form-urlencoded` body. A name given
     /// twice (in either place, or in both) is refused: which one the caller meant is unknowable.
+    /// So is text that is not UTF-8 (the Config API refuses it too; it is never turned into
+    /// U+FFFD) or that holds U+0000 (PostgreSQL `text` cannot): this is the one place every
+    /// Registration API input passes.
     pub fn parse(query: &str, body: &[u8]) -> Result<Self, RegError> {
         let mut map = BTreeMap::new();
-        for (name, value) in
-            form_urlencoded::parse(query.as_bytes()).chain(form_urlencoded::parse(body))
+        for pair in query
+            .as_bytes()
+            .split(|b| *b == b'&')
+            .chain(body.split(|b| *b == b'&'))
         {
-            let name = name.into_owned();
+            if pair.is_empty() {
+                continue;
+            }
+            let (name, value) = match pair.iter().position(|b| *b == b'=') {
+                Some(i) => (&pair[..i], &pair[i + 1..]),
+                None => (pair, &[][..]),
+            };
+            let name = String::from_utf8(decode_component(name))
+                .ok()
+                .filter(|n| is_storable_text(n))
+                .ok_or(RegError::BadRequest(
+                    "a parameter name is not valid UTF-8 text",
+                ))?;
+            let value = String::from_utf8(decode_component(value))
+                .map_err(|_| RegError::invalid(&name, &format!("{name} is not valid UTF-8")))?;
+            if !is_storable_text(&value) {
+                return Err(RegError::invalid(
+                    &name,
+                    &format!("{name} contains a NUL character"),
+                ));
+            }
             if map.contains_key(&name) {
                 return Err(RegError::Duplicate {
                     argument: name,
                     alias: None,
                 });
             }
-            map.insert(name, value.into_owned());
+            map.insert(name, value);
         }
         Ok(Self(map))
     }
@@ -49,7 +74,8 @@ impl Params {
     pub fn json(&self, name: &str) -> Result<Option<Value>, RegError> {
         self.get(name)
             .map(|text| {
-                serde_json::from_str(text).map_err(|_| RegError::invalid(name, "not valid JSON"))
+                crate::http::request::parse_json(text.as_bytes())
+                    .map_err(|_| RegError::invalid(name, "not valid JSON"))
             })
             .transpose()
     }
@@ -100,6 +126,33 @@ impl Params {
     }
 }
 
+/// One `application/x-www-form-urlencoded` name or value as bytes: `+` is a space, `%XX` a
+/// byte; a `%` not followed by two hex digits stays as it is (as browsers and `form_urlencoded`
+/// read it).
+fn decode_component(raw: &[u8]) -> Vec<u8> {
+    let hex = |b: u8| (b as char).to_digit(16).map(|d| d as u8);
+    let mut out = Vec::with_capacity(raw.len());
+    let mut i = 0;
+    while i < raw.len() {
+        match raw[i] {
+            b'+' => out.push(b' '),
+            b'%' => match (
+                raw.get(i + 1).and_then(|b| hex(*b)),
+                raw.get(i + 2).and_then(|b| hex(*b)),
+            ) {
+                (Some(hi), Some(lo)) => {
+                    out.push(hi << 4 | lo);
+                    i += 2;
+                }
+                _ => out.push(b'%'),
+            },
+            b => out.push(b),
+        }
+        i += 1;
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -118,6 +171,25 @@ mod tests {
         assert_eq!(params.get("d"), Some(""), "present but empty is not absent");
         assert_eq!(params.get("e"), None);
         assert_eq!(p("", "plus=a+b").get("plus"), Some("a b"));
+    }
+
+    #[test]
+    fn invalid_utf8_and_nul_are_refused_naming_the_argument() {
+        let reason = |q: &str, b: &str| match Params::parse(q, b.as_bytes()) {
+            Err(RegError::Invalid { argument, reason }) => format!("{argument}: {reason}"),
+            Err(other) => format!("{other:?}"),
+            Ok(_) => "ok".into(),
+        };
+        assert_eq!(reason("d=caf%E9", ""), "d: d is not valid UTF-8");
+        assert_eq!(reason("", "d=a%00b"), "d: d contains a NUL character");
+        assert_eq!(reason("", "d=caf%C3%A9&e=%zz%4"), "ok");
+        assert_eq!(p("", "d=caf%C3%A9&e=%zz%4&&f").get("e"), Some("%zz%4"));
+        assert_eq!(p("", "d=caf%C3%A9").get("d"), Some("café"));
+        assert_eq!(p("", "f").get("f"), Some(""));
+        assert!(matches!(
+            Params::parse("%FF=1", b""),
+            Err(RegError::BadRequest(_))
+        ));
     }
 
     #[test]
