@@ -130,7 +130,7 @@ fn on_own_runtime<F: std::future::Future>(f: F) -> F::Output {
 }
 
 /// At most this many `DROP DATABASE` at once (each holds a connection while it waits).
-const MAX_DROPS_IN_FLIGHT: usize = 8;
+const MAX_DROPS_IN_FLIGHT: usize = 16;
 
 /// Drops the database `name` in the background; the test does not wait (`DROP DATABASE` waits
 /// for a checkpoint: seconds on a busy server). The drops run from a thread and runtime of their
