@@ -81,6 +81,10 @@ pub struct Settings {
     #[arg(long, env = "LATCHKEY_BOOTSTRAP")]
     pub bootstrap: Option<bool>,
 
+    /// Web console sessions end after this many seconds without a request.
+    #[arg(long, env = "LATCHKEY_CONSOLE_IDLE_SECS", default_value_t = 1800)]
+    pub console_idle_secs: u64,
+
     /// Log format: `human` or `json`. Levels come from RUST_LOG.
     #[arg(long, env = "LATCHKEY_LOG_FORMAT", default_value = "human", value_parser = ["human", "json"])]
     pub log_format: String,

@@ -2,6 +2,7 @@
 //! into its own envelope; no rule lives here.
 
 pub mod config;
+pub mod console;
 pub mod metrics;
 pub mod mutating;
 pub mod openapi;
@@ -23,6 +24,8 @@ pub struct HttpState {
     pub service: Latchkey,
     pub trusted_proxies: Vec<IpNet>,
     pub metrics: std::sync::Arc<metrics::Metrics>,
+    /// Web console sessions end after this long without a request.
+    pub console_idle: std::time::Duration,
 }
 
 /// All routes of the server.
@@ -32,4 +35,5 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     config::routes(cfg);
     registration::routes(cfg);
     registration_entity::routes(cfg);
+    console::routes(cfg);
 }

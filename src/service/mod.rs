@@ -7,6 +7,7 @@ mod apps;
 mod audit;
 mod auth;
 mod clients;
+mod console;
 mod entity_types;
 mod error;
 mod settings;
@@ -21,6 +22,7 @@ pub use apps::{AppSummary, NewApp};
 pub use audit::{AuditPage, AuditStream, PruneOutcome};
 pub use auth::AuthError;
 pub use clients::{ClientChange, ClientDraft, ClientView, CreatedClient};
+pub use console::{csrf_token, ConsoleLogin, ConsoleSession, SignInError};
 pub use error::ServiceError;
 pub use settings::{AllSettings, SettingsTarget};
 

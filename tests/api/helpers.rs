@@ -104,6 +104,7 @@ pub fn test_settings() -> Settings {
         workers: Some(2),
         db_max_connections: 10,
         log_format: "human".into(),
+        console_idle_secs: 1800,
     }
 }
 
