@@ -13,6 +13,7 @@ mod audit_verify;
 
 mod cli;
 mod config_apps;
+mod console;
 mod config_clients;
 mod config_rules;
 mod config_settings;
