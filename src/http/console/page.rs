@@ -85,7 +85,7 @@ pub fn layout(
                                 a href={ "/console/apps/" (app) "/settings" } aria-current=[current(Nav::Settings)] { "Settings" }
                                 a href={ "/console/apps/" (app) "/audit" } aria-current=[current(Nav::Audit)] { "Audit" }
                             }
-                            span.hint style="color:#c9d4de" { (s.who()) }
+                            span.who { (s.who()) }
                             form method="post" action="/console/sign-out" {
                                 (csrf(s))
                                 button.secondary type="submit" { "Sign out" }
