@@ -23,7 +23,11 @@ fn set_cookie(res: &Response, name: &str) -> Option<(String, String)> {
         .filter_map(|v| v.to_str().ok())
         .find(|v| v.starts_with(&format!("{name}=")))
         .map(|v| {
-            let value = v[name.len() + 1..].split(';').next().unwrap_or("").to_owned();
+            let value = v[name.len() + 1..]
+                .split(';')
+                .next()
+                .unwrap_or("")
+                .to_owned();
             (value, v.to_owned())
         })
 }
@@ -166,14 +170,20 @@ async fn unsigned_visitors_are_sent_to_sign_in() {
         format!("/console/apps/{}/audit", owner.app_id),
     ] {
         let (status, body, location) = v.get(&path).await;
-        assert_eq!((status, location.as_deref()), (303, Some("/console/sign-in")));
+        assert_eq!(
+            (status, location.as_deref()),
+            (303, Some("/console/sign-in"))
+        );
         assert_eq!(body, "");
     }
     let (status, body, _) = v.get("/console/sign-in").await;
     assert_eq!(status, 200);
     for field in ["app_id", "client_id", "client_secret", "operator_token"] {
         assert!(body.contains(&format!("name=\"{field}\"")), "{field}");
-        assert!(body.contains(&format!("for=\"{field}\"")), "label of {field}");
+        assert!(
+            body.contains(&format!("for=\"{field}\"")),
+            "label of {field}"
+        );
     }
 }
 
@@ -188,17 +198,20 @@ async fn sign_in_sets_a_strict_http_only_session_cookie() {
         .await
         .unwrap();
     let (_, header) = set_cookie(&res, "lk_console_login").unwrap();
-    assert!(header.ends_with("; HttpOnly; SameSite=Strict; Path=/console"), "{header}");
-    assert_eq!(
-        res.headers()["cache-control"].to_str().unwrap(),
-        "no-store"
+    assert!(
+        header.ends_with("; HttpOnly; SameSite=Strict; Path=/console"),
+        "{header}"
     );
+    assert_eq!(res.headers()["cache-control"].to_str().unwrap(), "no-store");
     let mut v = Visitor::new(&app);
     // Over plain HTTP: no Secure flag.
     let (status, _, location) = v.sign_in_owner(&owner).await;
     assert_eq!((status, location.as_deref()), (303, Some("/console")));
     let session = v.session.clone().unwrap();
-    assert!(session.starts_with(&format!("c.{}.", owner.app_id)), "{session}");
+    assert!(
+        session.starts_with(&format!("c.{}.", owner.app_id)),
+        "{session}"
+    );
     // Only a hash of the token is stored.
     let stored: Vec<u8> = sqlx::query_scalar("SELECT token_hash FROM console_sessions")
         .fetch_one(&app.pool)
@@ -214,7 +227,9 @@ async fn sign_in_sets_a_strict_http_only_session_cookie() {
         (status, location),
         (303, Some(format!("/console/apps/{}/clients", owner.app_id)))
     );
-    let (status, body, _) = v.get(&format!("/console/apps/{}/clients", owner.app_id)).await;
+    let (status, body, _) = v
+        .get(&format!("/console/apps/{}/clients", owner.app_id))
+        .await;
     assert_eq!(status, 200);
     assert!(body.contains(&owner.client_id));
 
@@ -255,7 +270,10 @@ async fn wrong_credentials_and_non_owners_are_refused() {
     let app = spawn_app().await;
     let owner = app.create_app("shop").await;
     let (reader, reader_secret, _) = app
-        .create_client(&owner, json!({"name": "reader", "features": ["direct_read_access"]}))
+        .create_client(
+            &owner,
+            json!({"name": "reader", "features": ["direct_read_access"]}),
+        )
         .await;
     let mut v = Visitor::new(&app);
     let (status, body, _) = v
@@ -307,7 +325,10 @@ async fn failed_sign_ins_count_in_the_lock_out() {
     // Now even the right secret is refused, in the console and in the API alike.
     let (status, body, _) = v.sign_in_owner(&owner).await;
     assert_eq!(status, 429);
-    assert!(body.contains("Too many failed sign-ins. Try again in"), "{body}");
+    assert!(
+        body.contains("Too many failed sign-ins. Try again in"),
+        "{body}"
+    );
     let res = app
         .as_owner(
             &owner,
@@ -483,7 +504,10 @@ async fn console_changes_are_audited_and_refused_like_the_api() {
     assert_eq!(last["features_after"], json!(["direct_read_access"]));
     // Deleting needs the confirmation box.
     let (status, body, _) = v
-        .post(&format!("{path}/{client_id}/delete"), &[("csrf_token", &csrf)])
+        .post(
+            &format!("{path}/{client_id}/delete"),
+            &[("csrf_token", &csrf)],
+        )
         .await;
     assert_eq!(status, 400);
     assert!(body.contains("Tick the confirmation box to delete this client."));
@@ -507,7 +531,7 @@ async fn console_changes_are_audited_and_refused_like_the_api() {
         .await;
     assert_eq!(status, 200);
     assert!(body.contains("client.delete"));
-    assert!(body.contains("Verified up to revision"));
+    assert!(body.contains("Hash chain verified up to revision"));
 }
 
 #[tokio::test]
@@ -520,7 +544,10 @@ async fn sessions_expire_after_inactivity_and_on_sign_out() {
     assert_eq!(v.get(&path).await.0, 200);
     tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
     let (status, _, location) = v.get(&path).await;
-    assert_eq!((status, location.as_deref()), (303, Some("/console/sign-in")));
+    assert_eq!(
+        (status, location.as_deref()),
+        (303, Some("/console/sign-in"))
+    );
 
     let app = spawn_app().await;
     let owner = app.create_app("shop").await;
@@ -539,7 +566,10 @@ async fn sessions_expire_after_inactivity_and_on_sign_out() {
     // The old cookie no longer opens anything.
     v.session = kept;
     let (status, _, location) = v.get(&path).await;
-    assert_eq!((status, location.as_deref()), (303, Some("/console/sign-in")));
+    assert_eq!(
+        (status, location.as_deref()),
+        (303, Some("/console/sign-in"))
+    );
 }
 
 #[tokio::test]
@@ -549,7 +579,8 @@ async fn a_session_sees_only_its_own_application() {
     let blog = app.create_app("blog").await;
     let mut v = Visitor::new(&app);
     v.sign_in_owner(&shop).await;
-    v.get(&format!("/console/apps/{}/clients", shop.app_id)).await;
+    v.get(&format!("/console/apps/{}/clients", shop.app_id))
+        .await;
     let csrf = v.csrf.clone();
     for path in [
         format!("/console/apps/{}/clients", blog.app_id),

@@ -13,10 +13,10 @@ mod audit_verify;
 
 mod cli;
 mod config_apps;
-mod console;
 mod config_clients;
 mod config_rules;
 mod config_settings;
+mod console;
 mod entity_types;
 mod operations;
 mod registration_clients;

@@ -11,6 +11,7 @@
 mod helpers;
 
 use std::net::TcpListener;
+use std::panic::AssertUnwindSafe;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -18,6 +19,7 @@ use std::time::{Duration, Instant};
 use fantoccini::key::Key;
 use fantoccini::wd::{Capabilities, WebDriverCompatibleCommand};
 use fantoccini::{Client, ClientBuilder, Locator};
+use futures_util::FutureExt;
 use reqwest::Method;
 use serde_json::{json, Value};
 
@@ -113,7 +115,10 @@ impl WebDriverCompatibleCommand for BrowserLog {
         base_url: &url::Url,
         session_id: Option<&str>,
     ) -> Result<url::Url, url::ParseError> {
-        base_url.join(&format!("session/{}/se/log", session_id.unwrap_or_default()))
+        base_url.join(&format!(
+            "session/{}/se/log",
+            session_id.unwrap_or_default()
+        ))
     }
 
     fn method_and_body(&self, _: &url::Url) -> (http::Method, Option<String>) {
@@ -177,8 +182,19 @@ async fn check_page(c: &Client, name: &str, narrow_shot: bool, refused: Option<u
             std::fs::write(dir.join(format!("{name}-390.png")), png).unwrap();
         }
     }
+    // The whole page at 1280 px: the window as tall as the document (at most 2400 px).
+    let height = c
+        .execute("return document.documentElement.scrollHeight;", vec![])
+        .await
+        .unwrap()
+        .as_u64()
+        .unwrap_or(u64::from(WIDE.1));
+    c.set_window_size(WIDE.0, height.clamp(400, 2400) as u32)
+        .await
+        .unwrap();
     let png = c.screenshot().await.unwrap();
     std::fs::write(dir.join(format!("{name}.png")), png).unwrap();
+    c.set_window_size(WIDE.0, WIDE.1).await.unwrap();
 }
 
 /// Waits until the page contains `text` (after a form submission or a link).
@@ -198,12 +214,14 @@ async fn wait_for_text(c: &Client, text: &str) {
 }
 
 async fn click_button(c: &Client, label: &str) {
-    c.find(Locator::XPath(&format!("//button[normalize-space()='{label}']")))
-        .await
-        .unwrap_or_else(|e| panic!("button {label}: {e}"))
-        .click()
-        .await
-        .unwrap();
+    c.find(Locator::XPath(&format!(
+        "//button[normalize-space()='{label}']"
+    )))
+    .await
+    .unwrap_or_else(|e| panic!("button {label}: {e}"))
+    .click()
+    .await
+    .unwrap();
 }
 
 async fn tick(c: &Client, id: &str, on: bool) {
@@ -230,11 +248,14 @@ async fn the_console_in_a_real_browser() {
         uuid::Uuid::new_v4().simple()
     ));
     let c = browser(&driver, &profile).await;
-    let result = run(&app, &owner, &c).await;
+    // Whatever happens, end the browser session (which stops Chromium) before chromedriver.
+    let outcome = AssertUnwindSafe(run(&app, &owner, &c)).catch_unwind().await;
     let _ = c.close().await;
     drop(driver);
     let _ = std::fs::remove_dir_all(&profile);
-    result
+    if let Err(panic) = outcome {
+        std::panic::resume_unwind(panic);
+    }
 }
 
 async fn run(app: &TestApp, owner: &Owner, c: &Client) {
@@ -307,16 +328,39 @@ async fn run(app: &TestApp, owner: &Owner, c: &Client) {
     check_page(c, "client", true, None).await;
 
     // login_client with owner: the API's refusal, on the page.
+    let rule = c.find(Locator::Css(".rule-login")).await.unwrap();
     tick(c, "feature-direct_access", false).await;
     tick(c, "feature-login_client", true).await;
+    assert!(
+        !rule.is_displayed().await.unwrap(),
+        "login_client alone is fine"
+    );
     tick(c, "feature-owner", true).await;
+    assert!(
+        rule.is_displayed().await.unwrap(),
+        "the rule shows as you choose"
+    );
     click_button(c, "Save changes").await;
     wait_for_text(
         c,
         "Clients with the login_client feature cannot have any other features.",
     )
     .await;
+    // The form shows what was submitted, and the rule with it.
+    for (id, on) in [
+        ("feature-login_client", true),
+        ("feature-owner", true),
+        ("feature-direct_access", false),
+    ] {
+        let b = c.find(Locator::Id(id)).await.unwrap();
+        assert_eq!(b.is_selected().await.unwrap(), on, "{id}");
+    }
     check_page(c, "refusal", false, Some(400)).await;
+    // Back to what is stored before rotating.
+    c.goto(&format!("{base}/console/apps/{app_id}/clients/{client_id}"))
+        .await
+        .unwrap();
+    wait_for_text(c, "Rotate the secret").await;
 
     // Rotate the secret; the new one is shown once and works over the API.
     click_button(c, "Rotate secret").await;
@@ -370,7 +414,7 @@ async fn run(app: &TestApp, owner: &Owner, c: &Client) {
     c.goto(&format!("{base}/console/apps/{app_id}/audit"))
         .await
         .unwrap();
-    wait_for_text(c, "Verified up to revision").await;
+    wait_for_text(c, "verified up to revision").await;
     c.find(Locator::Id("f-client"))
         .await
         .unwrap()
@@ -380,7 +424,12 @@ async fn run(app: &TestApp, owner: &Owner, c: &Client) {
     click_button(c, "Apply filters").await;
     wait_for_text(c, "client.secret_rotate").await;
     let page = c.source().await.unwrap();
-    for needle in ["client.update", "client.create", "+ direct_access", "− direct_read_access"] {
+    for needle in [
+        "client.update",
+        "client.create",
+        "+ direct_access",
+        "− direct_read_access",
+    ] {
         assert!(page.contains(needle), "{needle} in the timeline");
     }
     check_page(c, "audit", true, None).await;

@@ -101,10 +101,7 @@ pub async fn timeline(
     };
     let base = format!("/console/apps/{app_id}/audit");
     let body = html! {
-        section.card aria-labelledby="chain-title" {
-            h2 #chain-title { "Hash chain" }
-            (chain_status(&verdict))
-        }
+        (chain_status(&verdict))
         section.card aria-labelledby="chart-title" {
             h2 #chart-title { "Changes per day (last " (CHART_DAYS) " days, UTC)" }
             (chart(&days))
@@ -171,19 +168,19 @@ fn chain_status(verdict: &Verdict) -> Markup {
         Verdict::Intact {
             count, head_seq, ..
         } => html! {
-            p.status-ok { "Verified up to revision " (head_seq) " (" (count) " events): the chain is intact." }
+            p.msg.ok role="status" { "Hash chain verified up to revision " (head_seq) " (" (count) " events): the chain is intact." }
         },
         Verdict::Broken { at, verified } => html! {
-            p.status-bad role="alert" { "Broken at revision " (at.seq) " (" (at.problem.as_str()) "): " (at.message) }
-            p.hint { (verified) " events verified before the break." }
+            p.msg.error role="alert" { "Hash chain broken at revision " (at.seq) " (" (at.problem.as_str()) "): " (at.message) }
+            p.hint { (verified) " events verified before the break; `latchkey audit verify` says more." }
         },
     }
 }
 
 /// Bars per day; each bar's `<title>` gives its date and count.
 fn chart(days: &[(chrono::NaiveDate, i64)]) -> Markup {
-    const W: usize = 600;
-    const H: usize = 140;
+    const W: usize = 1000;
+    const H: usize = 120;
     const BOTTOM: usize = 20;
     let max = days.iter().map(|d| d.1).max().unwrap_or(0).max(1);
     let total: i64 = days.iter().map(|d| d.1).sum();
@@ -203,9 +200,8 @@ fn chart(days: &[(chrono::NaiveDate, i64)]) -> Markup {
                 text x="0" y=(H - 4) { (first.0) }
                 text x=(W) y=(H - 4) text-anchor="end" { (last.0) }
             }
-            text x="0" y="10" { "max " (max) " per day" }
         }
-        p.hint { (label) "." }
+        p.hint { (label) "; the busiest day had " (max) "." }
     }
 }
 

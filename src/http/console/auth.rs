@@ -35,10 +35,7 @@ pub async fn sign_in_page(
     if session.is_some() {
         return redirect("/console");
     }
-    let note = query
-        .signed_out
-        .is_some()
-        .then_some("You are signed out.");
+    let note = query.signed_out.is_some().then_some("You are signed out.");
     sign_in_form(&req, StatusCode::OK, None, note, "")
 }
 

@@ -213,6 +213,7 @@ pub async fn show(
         None,
         notice,
         None,
+        None,
     )
     .await
 }
@@ -234,6 +235,7 @@ async fn client_page(
     refused: Option<(Part, &Refusal)>,
     notice: Option<&str>,
     new_secret: Option<&str>,
+    edit: Option<&Draft>,
 ) -> Result<HttpResponse, ConsoleError> {
     let c = session
         .service
@@ -241,9 +243,21 @@ async fn client_page(
         .await?;
     let own = session
         .service
-        .settings_of(&session.ctx, app_id, SettingsTarget::Client(client_id), None)
+        .settings_of(
+            &session.ctx,
+            app_id,
+            SettingsTarget::Client(client_id),
+            None,
+        )
         .await?;
     let refused_in = |p: Part| refused.filter(|(part, _)| *part == p).map(|(_, r)| r);
+    // A refused edit shows what was submitted, so it can be corrected.
+    let current = Draft {
+        name: c.name.clone(),
+        features: c.features.clone(),
+        allow_list: c.ip_whitelist.join("\n"),
+    };
+    let shown = edit.unwrap_or(&current);
     let base = format!("/console/apps/{app_id}/clients/{client_id}");
     let body = html! {
         @if let Some(n) = notice { p.msg.ok role="status" { (n) } }
@@ -265,12 +279,12 @@ async fn client_page(
                 (csrf(session))
                 input type="hidden" name="version" value=(c.version);
                 label for="name" { "Name" }
-                input #name type="text" name="name" value=(c.name) required;
-                (feature_boxes(session, &c.features))
+                input #name type="text" name="name" value=(shown.name) required;
+                (feature_boxes(session, &shown.features))
                 label for="ip_whitelist" {
                     "Allow list " span.hint { "(one CIDR block per line, IPv4 or IPv6; empty: no address may call)" }
                 }
-                textarea #ip_whitelist name="ip_whitelist" rows="3" spellcheck="false" { (c.ip_whitelist.join("\n")) }
+                textarea #ip_whitelist name="ip_whitelist" rows="3" spellcheck="false" { (shown.allow_list) }
                 button type="submit" { "Save changes" }
             }
         }
@@ -317,6 +331,7 @@ async fn refused_on(
     client_id: &str,
     part: Part,
     e: crate::service::ServiceError,
+    edit: Option<&Draft>,
 ) -> Result<HttpResponse, ConsoleError> {
     let refused = Refusal::from(e);
     client_page(
@@ -327,6 +342,7 @@ async fn refused_on(
         Some((part, &refused)),
         None,
         None,
+        edit,
     )
     .await
 }
@@ -354,7 +370,14 @@ pub async fn update(
         Ok(_) => Ok(redirect(&format!(
             "/console/apps/{app_id}/clients/{client_id}?notice=saved"
         ))),
-        Err(e) => refused_on(&session, &app_id, &client_id, Part::Edit, e).await,
+        Err(e) => {
+            let draft = Draft {
+                name: form.get("name").to_owned(),
+                features: form.all("features"),
+                allow_list: form.get("ip_whitelist").to_owned(),
+            };
+            refused_on(&session, &app_id, &client_id, Part::Edit, e, Some(&draft)).await
+        }
     }
 }
 
@@ -368,7 +391,11 @@ pub async fn rotate(
     } = posted;
     let (app_id, client_id) = path.into_inner();
     // Not a number: the service's range message says what is expected.
-    let hours = form.get("hours_to_live").trim().parse::<i64>().unwrap_or(-1);
+    let hours = form
+        .get("hours_to_live")
+        .trim()
+        .parse::<i64>()
+        .unwrap_or(-1);
     match session
         .service
         .rotate_secret(
@@ -390,10 +417,11 @@ pub async fn rotate(
                 None,
                 Some("The secret was rotated."),
                 Some(&created.secret),
+                None,
             )
             .await
         }
-        Err(e) => refused_on(&session, &app_id, &client_id, Part::Secret, e).await,
+        Err(e) => refused_on(&session, &app_id, &client_id, Part::Secret, e, None).await,
     }
 }
 
@@ -420,6 +448,7 @@ pub async fn delete(
             Some((Part::Delete, &refused)),
             None,
             None,
+            None,
         )
         .await;
     }
@@ -431,7 +460,7 @@ pub async fn delete(
         Ok(()) => Ok(redirect(&format!(
             "/console/apps/{app_id}/clients?notice=deleted"
         ))),
-        Err(e) => refused_on(&session, &app_id, &client_id, Part::Delete, e).await,
+        Err(e) => refused_on(&session, &app_id, &client_id, Part::Delete, e, None).await,
     }
 }
 
@@ -442,5 +471,5 @@ pub(super) async fn settings_refused(
     client_id: &str,
     e: crate::service::ServiceError,
 ) -> Result<HttpResponse, ConsoleError> {
-    refused_on(session, app_id, client_id, Part::Settings, e).await
+    refused_on(session, app_id, client_id, Part::Settings, e, None).await
 }

@@ -80,7 +80,10 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                 web::post().to(access::save),
             )
             .route("/apps/{app_id}/settings", web::get().to(settings::show))
-            .route("/apps/{app_id}/settings", web::post().to(settings::save_defaults))
+            .route(
+                "/apps/{app_id}/settings",
+                web::post().to(settings::save_defaults),
+            )
             .route("/apps/{app_id}/audit", web::get().to(audit::timeline))
             .route("/apps/{app_id}/audit/export", web::get().to(audit::export))
             .default_service(web::to(not_found)),
@@ -281,7 +284,9 @@ pub enum ConsoleError {
     /// No live session: go and sign in.
     #[error("Please sign in.")]
     SignedOut,
-    #[error("This form has expired or did not come from this console. Reload the page and try again.")]
+    #[error(
+        "This form has expired or did not come from this console. Reload the page and try again."
+    )]
     Csrf,
     #[error("The form could not be read.")]
     BadForm,

@@ -170,7 +170,7 @@ fn feature_hint(f: Feature, operator: &str) -> String {
 pub fn feature_boxes(session: &Console, checked: &[String]) -> Markup {
     let operator = session.service.operator_name().to_owned();
     html! {
-        fieldset {
+        fieldset.features {
             legend { "Features" }
             @for f in Feature::ALL {
                 @let id = format!("feature-{}", f.as_str());
@@ -181,6 +181,15 @@ pub fn feature_boxes(session: &Console, checked: &[String]) -> Markup {
                         code { (f.as_str()) } br;
                         span.hint { (feature_hint(f, &operator)) }
                     }
+                }
+            }
+            // Shown by the stylesheet (`:has`) as boxes are ticked; the service decides anyway.
+            p.msg.error.rule.rule-login role="note" {
+                "login_client cannot be combined with any other feature: saving will be refused."
+            }
+            @if !session.is_operator() {
+                p.msg.error.rule.rule-metadata role="note" {
+                    "Only " (operator) " (the operator) may add metadata or change a client that has it: saving will be refused."
                 }
             }
         }
