@@ -43,7 +43,7 @@ fn tree(defs: &[AttrDef], prefix: &str, chosen: &[String], form_id: &str, root: 
                 li {
                     label.check for=(id) {
                         input id=(id) type="checkbox" name="attributes" value=(path)
-                            checked[reserved || chosen.iter().any(|c| *c == path)]
+                            checked[reserved || chosen.contains(&path)]
                             disabled[reserved];
                         span { code { (d.name) } " " span.hint { (d.kind.as_str()) @if reserved { " · always included" } } }
                     }

@@ -205,17 +205,11 @@ pub async fn show(
         "settings" => Some("Settings saved."),
         _ => None,
     };
-    client_page(
-        &session,
-        &app_id,
-        &client_id,
-        StatusCode::OK,
-        None,
+    let view = View {
         notice,
-        None,
-        None,
-    )
-    .await
+        ..View::default()
+    };
+    client_page(&session, &app_id, &client_id, view).await
 }
 
 /// Which form of the client page a refusal belongs to.
@@ -227,16 +221,29 @@ enum Part {
     Delete,
 }
 
+/// What the client page shows besides the client: a refusal (in the form it concerns), a
+/// notice, a secret just minted, or a refused edit as it was submitted.
+#[derive(Default)]
+struct View<'a> {
+    refused: Option<(Part, &'a Refusal)>,
+    notice: Option<&'a str>,
+    new_secret: Option<&'a str>,
+    edit: Option<&'a Draft>,
+}
+
 async fn client_page(
     session: &Console,
     app_id: &str,
     client_id: &str,
-    status: StatusCode,
-    refused: Option<(Part, &Refusal)>,
-    notice: Option<&str>,
-    new_secret: Option<&str>,
-    edit: Option<&Draft>,
+    view: View<'_>,
 ) -> Result<HttpResponse, ConsoleError> {
+    let View {
+        refused,
+        notice,
+        new_secret,
+        edit,
+    } = view;
+    let status = refused.map_or(StatusCode::OK, |(_, r)| r.status);
     let c = session
         .service
         .get_client(&session.ctx, app_id, client_id)
@@ -334,17 +341,12 @@ async fn refused_on(
     edit: Option<&Draft>,
 ) -> Result<HttpResponse, ConsoleError> {
     let refused = Refusal::from(e);
-    client_page(
-        session,
-        app_id,
-        client_id,
-        refused.status,
-        Some((part, &refused)),
-        None,
-        None,
+    let view = View {
+        refused: Some((part, &refused)),
         edit,
-    )
-    .await
+        ..View::default()
+    };
+    client_page(session, app_id, client_id, view).await
 }
 
 pub async fn update(
@@ -409,17 +411,12 @@ pub async fn rotate(
         .await
     {
         Ok(created) => {
-            client_page(
-                &session,
-                &app_id,
-                &client_id,
-                StatusCode::OK,
-                None,
-                Some("The secret was rotated."),
-                Some(&created.secret),
-                None,
-            )
-            .await
+            let view = View {
+                notice: Some("The secret was rotated."),
+                new_secret: Some(&created.secret),
+                ..View::default()
+            };
+            client_page(&session, &app_id, &client_id, view).await
         }
         Err(e) => refused_on(&session, &app_id, &client_id, Part::Secret, e, None).await,
     }
@@ -440,17 +437,11 @@ pub async fn delete(
             message: "Tick the confirmation box to delete this client.".into(),
             retry_after: None,
         };
-        return client_page(
-            &session,
-            &app_id,
-            &client_id,
-            refused.status,
-            Some((Part::Delete, &refused)),
-            None,
-            None,
-            None,
-        )
-        .await;
+        let view = View {
+            refused: Some((Part::Delete, &refused)),
+            ..View::default()
+        };
+        return client_page(&session, &app_id, &client_id, view).await;
     }
     match session
         .service
