@@ -140,10 +140,7 @@ pub async fn save(
     posted: Posted,
     path: web::Path<(String, String, String, String)>,
 ) -> Result<HttpResponse, ConsoleError> {
-    let Posted {
-        console: session,
-        form,
-    } = posted;
+    let Posted { session, form } = posted;
     let (app_id, client_id, type_name, access) = path.into_inner();
     let (result, notice) = if form.get("action") == "remove" {
         (

@@ -68,10 +68,7 @@ async fn apps_page(
 }
 
 pub async fn create(posted: Posted) -> Result<HttpResponse, ConsoleError> {
-    let Posted {
-        console: session,
-        form,
-    } = posted;
+    let Posted { session, form } = posted;
     let new = NewApp {
         name: form.get("name").to_owned(),
         region: form.get("region").to_owned(),

@@ -172,7 +172,7 @@ pub async fn sign_in(req: HttpRequest, form: Form) -> Result<HttpResponse, Conso
 
 pub async fn sign_out(req: HttpRequest, posted: Posted) -> Result<HttpResponse, ConsoleError> {
     if let Some(c) = req.cookie(SESSION_COOKIE) {
-        posted.console.service.console_sign_out(c.value()).await?;
+        posted.session.service.console_sign_out(c.value()).await?;
     }
     let mut res = redirect("/console/sign-in?signed_out=1");
     let _ = res.add_cookie(&removal(&req, SESSION_COOKIE));

@@ -132,10 +132,7 @@ pub async fn create(
     posted: Posted,
     app_id: web::Path<String>,
 ) -> Result<HttpResponse, ConsoleError> {
-    let Posted {
-        console: session,
-        form,
-    } = posted;
+    let Posted { session, form } = posted;
     let app_id = app_id.into_inner();
     let draft = ClientDraft {
         name: form.get("name").to_owned(),
@@ -353,10 +350,7 @@ pub async fn update(
     posted: Posted,
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse, ConsoleError> {
-    let Posted {
-        console: session,
-        form,
-    } = posted;
+    let Posted { session, form } = posted;
     let (app_id, client_id) = path.into_inner();
     let change = ClientChange {
         name: Some(form.get("name").to_owned()),
@@ -387,10 +381,7 @@ pub async fn rotate(
     posted: Posted,
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse, ConsoleError> {
-    let Posted {
-        console: session,
-        form,
-    } = posted;
+    let Posted { session, form } = posted;
     let (app_id, client_id) = path.into_inner();
     // Not a number: the service's range message says what is expected.
     let hours = form
@@ -426,10 +417,7 @@ pub async fn delete(
     posted: Posted,
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse, ConsoleError> {
-    let Posted {
-        console: session,
-        form,
-    } = posted;
+    let Posted { session, form } = posted;
     let (app_id, client_id) = path.into_inner();
     if form.get("confirm") != "yes" {
         let refused = Refusal {

@@ -256,7 +256,7 @@ impl FromRequest for Form {
 
 /// A state-changing request: a live session and a form whose CSRF token is the session's.
 pub struct Posted {
-    pub console: Console,
+    pub session: Console,
     pub form: Form,
 }
 
@@ -268,12 +268,12 @@ impl FromRequest for Posted {
         let console = Console::from_request(req, &mut Payload::None);
         let form = Form::from_request(req, payload);
         Box::pin(async move {
-            let console = console.await?;
+            let session = console.await?;
             let form = form.await?;
-            if !form.csrf_matches(&console.csrf) {
+            if !form.csrf_matches(&session.csrf) {
                 return Err(ConsoleError::Csrf);
             }
-            Ok(Posted { console, form })
+            Ok(Posted { session, form })
         })
     }
 }

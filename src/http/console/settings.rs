@@ -130,10 +130,7 @@ pub async fn save_defaults(
     posted: Posted,
     app_id: web::Path<String>,
 ) -> Result<HttpResponse, ConsoleError> {
-    let Posted {
-        console: session,
-        form,
-    } = posted;
+    let Posted { session, form } = posted;
     let app_id = app_id.into_inner();
     match session
         .service
@@ -159,10 +156,7 @@ pub async fn save_client(
     posted: Posted,
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse, ConsoleError> {
-    let Posted {
-        console: session,
-        form,
-    } = posted;
+    let Posted { session, form } = posted;
     let (app_id, client_id) = path.into_inner();
     match session
         .service
