@@ -181,25 +181,26 @@ fn chain_status(verdict: &Verdict) -> Markup {
 fn chart(days: &[(chrono::NaiveDate, i64)]) -> Markup {
     const W: usize = 1000;
     const H: usize = 120;
-    const BOTTOM: usize = 20;
+    const BOTTOM: usize = 1;
     let max = days.iter().map(|d| d.1).max().unwrap_or(0).max(1);
     let total: i64 = days.iter().map(|d| d.1).sum();
     let slot = W as f64 / days.len().max(1) as f64;
     let label = format!("{total} changes in the last {} days", days.len());
     html! {
-        svg.chart viewBox={ "0 0 " (W) " " (H) } role="img" aria-label=(label) xmlns="http://www.w3.org/2000/svg" {
+        // Stretched to the page's width at a fixed height; the dates are HTML, so they stay
+        // readable at any width.
+        svg.chart viewBox={ "0 0 " (W) " " (H) } preserveAspectRatio="none" role="img" aria-label=(label) xmlns="http://www.w3.org/2000/svg" {
             line x1="0" y1=(H - BOTTOM) x2=(W) y2=(H - BOTTOM) stroke="#9aa6b2" {}
             @for (i, (day, n)) in days.iter().enumerate() {
-                @let height = (*n as f64 / max as f64) * (H - BOTTOM - 14) as f64;
+                @let height = (*n as f64 / max as f64) * (H - BOTTOM - 4) as f64;
                 rect.bar x=(format!("{:.1}", i as f64 * slot + 1.0)) y=(format!("{:.1}", (H - BOTTOM) as f64 - height))
                     width=(format!("{:.1}", (slot - 2.0).max(1.0))) height=(format!("{height:.1}")) {
                     title { (day) ": " (n) " changes" }
                 }
             }
-            @if let (Some(first), Some(last)) = (days.first(), days.last()) {
-                text x="0" y=(H - 4) { (first.0) }
-                text x=(W) y=(H - 4) text-anchor="end" { (last.0) }
-            }
+        }
+        @if let (Some(first), Some(last)) = (days.first(), days.last()) {
+            div.chart-axis { span { (first.0) } span { (last.0) } }
         }
         p.hint { (label) "; the busiest day had " (max) "." }
     }
