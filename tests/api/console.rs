@@ -710,3 +710,101 @@ async fn settings_and_access_schemas_are_edited_through_the_service() {
         .await;
     assert_eq!(status, 400, "{body}");
 }
+
+#[tokio::test]
+async fn the_audit_page_shows_where_the_chain_breaks_and_exports_what_it_filters() {
+    let app = spawn_app().await;
+    let owner = app.create_app("shop").await;
+    app.create_client(
+        &owner,
+        json!({"name": "web", "features": ["direct_access"]}),
+    )
+    .await;
+    app.create_client(&owner, json!({"name": "cli"})).await;
+    let mut v = Visitor::new(&app);
+    v.sign_in_owner(&owner).await;
+    let audit = format!("/console/apps/{}/audit", owner.app_id);
+    // Exports: the API's CSV and NDJSON of the filtered events, in chain order.
+    let (status, csv, _) = v
+        .get(&format!("{audit}/export?format=csv&action=client.create"))
+        .await;
+    assert_eq!(status, 200);
+    let lines: Vec<&str> = csv.lines().collect();
+    assert_eq!(lines.len(), 4, "header + owner, web, cli: {csv}");
+    assert!(lines[0].starts_with("seq,occurred_at,action,"));
+    assert!(lines[1..].iter().all(|l| l.contains(",client.create,")));
+    let (status, ndjson, _) = v
+        .get(&format!(
+            "{audit}/export?format=ndjson&feature=direct_access"
+        ))
+        .await;
+    assert_eq!(status, 200);
+    let events: Vec<Value> = ndjson
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(events.len(), 1);
+    assert_eq!(events[0]["features_after"], json!(["direct_access"]));
+    // A bad filter gets the API's message on the page.
+    let (status, body, _) = v.get(&format!("{audit}?since=yesterday")).await;
+    assert_eq!(status, 400);
+    assert!(
+        body.contains("Invalid since: expected an RFC 3339 time such as 2024-05-01T00:00:00Z."),
+        "{body}"
+    );
+    // An edited event: the page says where the chain breaks.
+    crate::audit_util::tamper(
+        &app,
+        &format!(
+            "UPDATE audit_events SET actor = 'someone' WHERE app_id = '{}' AND seq = 3",
+            owner.app_id
+        ),
+    )
+    .await;
+    let (status, body, _) = v.get(&audit).await;
+    assert_eq!(status, 200);
+    assert!(
+        body.contains("Hash chain broken at revision 3 (altered)"),
+        "{body}"
+    );
+    assert!(body.contains("2 events verified before the break"));
+}
+
+#[tokio::test]
+async fn an_edit_from_a_stale_page_is_refused() {
+    let app = spawn_app().await;
+    let owner = app.create_app("shop").await;
+    let (id, _, _) = app.create_client(&owner, json!({"name": "web"})).await;
+    let mut v = Visitor::new(&app);
+    v.sign_in_owner(&owner).await;
+    let page = format!("/console/apps/{}/clients/{id}", owner.app_id);
+    let (_, body, _) = v.get(&page).await;
+    assert!(body.contains("name=\"version\" value=\"1\""), "{body}");
+    let csrf = v.csrf.clone();
+    // Someone changes the client through the API meanwhile.
+    let res = app
+        .as_owner(
+            &owner,
+            Method::PUT,
+            &format!("/config/{}/clients/{id}", owner.app_id),
+        )
+        .json(&json!({"name": "web2"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    let (status, body, _) = v
+        .post(
+            &page,
+            &[
+                ("csrf_token", &csrf),
+                ("version", "1"),
+                ("name", "web3"),
+                ("ip_whitelist", "0.0.0.0/0"),
+            ],
+        )
+        .await;
+    assert_eq!(status, 412);
+    assert!(body.contains("Precondition failed."));
+    assert_eq!(client_names(&app, &owner).await, vec!["owner", "web2"]);
+}
