@@ -20,8 +20,11 @@ CREATE TABLE console_sessions (
     CONSTRAINT console_sessions_token_hash_check CHECK (length(token_hash) = 32)
 );
 
+-- operator_fingerprint: derived from the operator token in force at sign-in (never the token), so
+-- replacing or removing LATCHKEY_OPERATOR_TOKEN ends the operator's open sessions.
 CREATE TABLE console_operator_sessions (
-    token_hash   bytea       NOT NULL,
+    token_hash           bytea       NOT NULL,
+    operator_fingerprint bytea       NOT NULL,
     created_at   timestamptz NOT NULL DEFAULT now(),
     last_seen_at timestamptz NOT NULL DEFAULT now(),
     CONSTRAINT console_operator_sessions_pkey PRIMARY KEY (token_hash),

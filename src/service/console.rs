@@ -87,13 +87,16 @@ impl Latchkey {
                 let caller = self
                     .authenticate(None, Some(Credentials::Bearer(presented)), source_ip)
                     .await?;
+                let Some(fingerprint) = self.operator_token.fingerprint() else {
+                    return Err(AuthError::BadCredentials.into());
+                };
                 if !caller.is_operator() {
                     return Err(AuthError::BadCredentials.into());
                 }
                 store::console_sessions::delete_idle_operators(&self.pool, idle_secs)
                     .await
                     .map_err(ServiceError::from)?;
-                store::console_sessions::insert_operator(&self.pool, &hash(&token))
+                store::console_sessions::insert_operator(&self.pool, &hash(&token), &fingerprint)
                     .await
                     .map_err(ServiceError::from)?;
                 Ok(ConsoleSession {
@@ -152,8 +155,17 @@ impl Latchkey {
         match parse_cookie(cookie) {
             None => Ok(None),
             Some(SessionKey::Operator(hash)) => {
-                let live =
-                    store::console_sessions::touch_operator(&self.pool, &hash, idle_secs).await?;
+                // No operator token any more: nobody is the operator.
+                let Some(fingerprint) = self.operator_token.fingerprint() else {
+                    return Ok(None);
+                };
+                let live = store::console_sessions::touch_operator(
+                    &self.pool,
+                    &hash,
+                    &fingerprint,
+                    idle_secs,
+                )
+                .await?;
                 Ok(live.then_some(Caller::Operator))
             }
             Some(SessionKey::Owner { app_id, hash }) => {

@@ -70,26 +70,37 @@ pub async fn delete_idle_clients(
     Ok(())
 }
 
-pub async fn insert_operator(db: impl PgExecutor<'_>, token_hash: &[u8]) -> StoreResult<()> {
-    sqlx::query("INSERT INTO console_operator_sessions (token_hash) VALUES ($1)")
-        .bind(token_hash)
-        .execute(db)
-        .await?;
+pub async fn insert_operator(
+    db: impl PgExecutor<'_>,
+    token_hash: &[u8],
+    fingerprint: &[u8],
+) -> StoreResult<()> {
+    sqlx::query(
+        "INSERT INTO console_operator_sessions (token_hash, operator_fingerprint) VALUES ($1, $2)",
+    )
+    .bind(token_hash)
+    .bind(fingerprint)
+    .execute(db)
+    .await?;
     Ok(())
 }
 
-/// Marks an operator session as used now, if it was used within `idle_secs`.
+/// Marks an operator session as used now, if it was used within `idle_secs` and opened with
+/// the operator token now in force (`fingerprint`).
 pub async fn touch_operator(
     db: impl PgExecutor<'_>,
     token_hash: &[u8],
+    fingerprint: &[u8],
     idle_secs: f64,
 ) -> StoreResult<bool> {
     let found: Option<i32> = sqlx::query_scalar(
         "UPDATE console_operator_sessions SET last_seen_at = now()
-         WHERE token_hash = $1 AND last_seen_at > now() - make_interval(secs => $2)
+         WHERE token_hash = $1 AND operator_fingerprint = $2
+           AND last_seen_at > now() - make_interval(secs => $3)
          RETURNING 1",
     )
     .bind(token_hash)
+    .bind(fingerprint)
     .bind(idle_secs)
     .fetch_optional(db)
     .await?;

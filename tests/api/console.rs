@@ -808,3 +808,22 @@ async fn an_edit_from_a_stale_page_is_refused() {
     assert!(body.contains("Precondition failed."));
     assert_eq!(client_names(&app, &owner).await, vec!["owner", "web2"]);
 }
+
+#[tokio::test]
+async fn operator_sessions_end_when_the_operator_token_changes() {
+    let app = spawn_app().await;
+    let mut op = Visitor::new(&app);
+    let token = app.operator_token.clone();
+    op.sign_in(&[("operator_token", &token)]).await;
+    assert_eq!(op.get("/console/apps").await.0, 200);
+    // What a server started with another LATCHKEY_OPERATOR_TOKEN would compute.
+    sqlx::query("UPDATE console_operator_sessions SET operator_fingerprint = sha256('other')")
+        .execute(&app.pool)
+        .await
+        .unwrap();
+    let (status, _, location) = op.get("/console/apps").await;
+    assert_eq!(
+        (status, location.as_deref()),
+        (303, Some("/console/sign-in"))
+    );
+}
