@@ -23,7 +23,8 @@ pub struct ErrorBody {
 pub struct Client {
     #[schema(example = "ay6e3qmucvdyr29hmpvxjdjupe8bcsky")]
     pub _id: String,
-    /// Only in the responses that mint a secret (create, secret reset).
+    /// In the responses that mint a secret (create, secret reset), and for owners in every
+    /// client answer of a `show_secrets` application (each read audited).
     pub _secret: Option<String>,
     /// `/config/{appId}/clients/{clientId}`
     pub _self: String,
@@ -59,6 +60,17 @@ pub struct AppInput {
     pub name: String,
     /// One of `us eu au sa cn sg`; default `us`.
     pub region: Option<String>,
+    /// Check `janrain-signed` requests (needs a sealing key); default false.
+    pub signed_requests: Option<bool>,
+    /// Show secrets to owners in reads, each read audited (needs a sealing key); default false.
+    pub show_secrets: Option<bool>,
+}
+
+/// `PATCH /apps/{appId}`: options to change; absent ones stay as they are.
+#[derive(Serialize, ToSchema)]
+pub struct AppOptionsInput {
+    pub signed_requests: Option<bool>,
+    pub show_secrets: Option<bool>,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -67,6 +79,8 @@ pub struct App {
     pub name: String,
     pub region: String,
     pub created_at: String,
+    pub signed_requests: bool,
+    pub show_secrets: bool,
     /// Only right after creation: the first owner client, with its secret.
     pub owner: Option<Client>,
 }
@@ -88,6 +102,11 @@ fn create_app() {}
     params(("appId" = String, Path)),
     responses((status = 200, body = App), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
 fn get_app() {}
+
+#[utoipa::path(patch, path = "/apps/{appId}", tag = "operator", security(("operator" = [])), request_body = AppOptionsInput,
+    params(("appId" = String, Path)),
+    responses((status = 200, body = App), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
+fn update_app() {}
 
 #[utoipa::path(get, path = "/config/{appId}/clients", tag = "clients",
     security(("basic" = []), ("operator" = [])),
@@ -365,7 +384,7 @@ impl Modify for SecuritySchemes {
                        The form-encoded Registration API is described in the README."
     ),
     paths(
-        list_apps, create_app, get_app,
+        list_apps, create_app, get_app, update_app,
         list_clients, create_client, get_client, replace_client, delete_client, rotate_secret,
         get_app_settings, put_app_settings, get_client_settings, put_client_settings,
         list_entity_types, create_entity_type, get_entity_type, replace_entity_type, delete_entity_type,
@@ -373,7 +392,7 @@ impl Modify for SecuritySchemes {
         query_audit, verify_audit,
         healthz, readyz, metrics,
     ),
-    components(schemas(ErrorBody, Settings, EntityType, AccessSchema, AccessCheckInput, AccessDecision, AuditEvent, AuditPage, AuditVerification, Client, ClientInput, SecretInput, AppInput, App, Status)),
+    components(schemas(ErrorBody, Settings, EntityType, AccessSchema, AccessCheckInput, AccessDecision, AuditEvent, AuditPage, AuditVerification, Client, ClientInput, SecretInput, AppInput, AppOptionsInput, App, Status)),
     modifiers(&SecuritySchemes)
 )]
 pub struct ApiDoc;

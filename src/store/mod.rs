@@ -9,6 +9,7 @@ pub mod console_sessions;
 pub mod entity_types;
 pub mod secrets;
 pub mod settings;
+pub mod signed;
 
 /// What the database said, in the terms the service layer decides on.
 #[derive(Debug, thiserror::Error)]

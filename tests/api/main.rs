@@ -24,3 +24,4 @@ mod registration_entity;
 mod registration_settings;
 mod registration_support;
 mod security;
+mod signed_requests;

@@ -57,6 +57,14 @@ async fn apps_page(
                         option value=(r.as_str()) selected[region == r.as_str()] { (r.as_str()) }
                     }
                 }
+                label.check for="signed_requests" {
+                    input #signed_requests type="checkbox" name="signed_requests" value="yes";
+                    span { "Signed requests " span.hint { "(check janrain-signed requests; secrets are kept sealed)" } }
+                }
+                label.check for="show_secrets" {
+                    input #show_secrets type="checkbox" name="show_secrets" value="yes";
+                    span { "Show secrets " span.hint { "(owners read secrets back, as the vendor does; secrets are kept sealed)" } }
+                }
                 button type="submit" { "Create application" }
             }
         }
@@ -72,6 +80,8 @@ pub async fn create(posted: Posted) -> Result<HttpResponse, ConsoleError> {
     let new = NewApp {
         name: form.get("name").to_owned(),
         region: form.get("region").to_owned(),
+        signed_requests: form.get("signed_requests") == "yes",
+        show_secrets: form.get("show_secrets") == "yes",
     };
     match session.service.create_app(&session.ctx, new).await {
         Ok((app, owner)) => {
