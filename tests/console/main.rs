@@ -182,14 +182,18 @@ async fn check_page(c: &Client, name: &str, narrow_shot: bool, refused: Option<u
             std::fs::write(dir.join(format!("{name}-390.png")), png).unwrap();
         }
     }
-    // The whole page at 1280 px: the window as tall as the document (at most 2400 px).
+    // The whole page at 1280 px: the window as tall as the document (at most 3000 px).
     let height = c
-        .execute("return document.documentElement.scrollHeight;", vec![])
+        .execute(
+            // The window's frame (outer − inner) is not part of the page.
+            "return document.documentElement.scrollHeight + window.outerHeight - window.innerHeight;",
+            vec![],
+        )
         .await
         .unwrap()
         .as_u64()
         .unwrap_or(u64::from(WIDE.1));
-    c.set_window_size(WIDE.0, height.clamp(400, 2400) as u32)
+    c.set_window_size(WIDE.0, height.clamp(400, 3000) as u32)
         .await
         .unwrap();
     let png = c.screenshot().await.unwrap();

@@ -23,7 +23,7 @@ async fn apps_page(
     let apps = session.service.list_apps(&session.ctx).await?;
     let body = html! {
         section.card aria-labelledby="apps-title" {
-            h2 #apps-title { (apps.len()) " applications" }
+            h2 #apps-title { (apps.len()) " application" @if apps.len() != 1 { "s" } }
             table.stack {
                 thead { tr { th { "Name" } th { "Application id" } th { "Region" } th { "Created" } th { "Open" } } }
                 tbody {
