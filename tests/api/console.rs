@@ -531,7 +531,17 @@ async fn console_changes_are_audited_and_refused_like_the_api() {
         .await;
     assert_eq!(status, 200);
     assert!(body.contains("client.delete"));
-    assert!(body.contains("Hash chain verified up to revision"));
+    // The chain is walked only when asked.
+    assert!(!body.contains("Hash chain verified"));
+    assert!(body.contains("Verify the hash chain"));
+    let (status, body, _) = v
+        .get(&format!("/console/apps/{}/audit?verify=1", owner.app_id))
+        .await;
+    assert_eq!(status, 200);
+    assert!(
+        body.contains("Hash chain verified up to revision 5 (5 events)"),
+        "{body}"
+    );
 }
 
 #[tokio::test]
@@ -761,7 +771,7 @@ async fn the_audit_page_shows_where_the_chain_breaks_and_exports_what_it_filters
         ),
     )
     .await;
-    let (status, body, _) = v.get(&audit).await;
+    let (status, body, _) = v.get(&format!("{audit}?verify=1")).await;
     assert_eq!(status, 200);
     assert!(
         body.contains("Hash chain broken at revision 3 (altered)"),

@@ -418,6 +418,13 @@ async fn run(app: &TestApp, owner: &Owner, c: &Client) {
     c.goto(&format!("{base}/console/apps/{app_id}/audit"))
         .await
         .unwrap();
+    wait_for_text(c, "Verify the hash chain").await;
+    c.find(Locator::LinkText("Verify the hash chain"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
     wait_for_text(c, "verified up to revision").await;
     c.find(Locator::Id("f-client"))
         .await

@@ -64,7 +64,11 @@ pub async fn timeline(
     req: HttpRequest,
 ) -> Result<HttpResponse, ConsoleError> {
     let app_id = app_id.into_inner();
-    let pairs: Vec<(String, String)> = pairs(&req)
+    let all = pairs(&req);
+    // Walking the chain reads the whole log: only when asked (`verify=1`), so the timeline
+    // stays fast however long the log is.
+    let verify = all.iter().any(|(k, v)| k == "verify" && v == "1");
+    let pairs: Vec<(String, String)> = all
         .into_iter()
         .filter(|(k, _)| FILTERS.contains(&k.as_str()) || k == "cursor")
         .collect();
@@ -89,10 +93,15 @@ pub async fn timeline(
         .service
         .audit_daily_changes(&session.ctx, &app_id, CHART_DAYS)
         .await?;
-    let verdict = session
-        .service
-        .verify_audit(&session.ctx, &app_id, Vec::new())
-        .await?;
+    let verdict = match verify {
+        true => Some(
+            session
+                .service
+                .verify_audit(&session.ctx, &app_id, Vec::new())
+                .await?,
+        ),
+        false => None,
+    };
     let get = |name: &str| {
         pairs
             .iter()
@@ -101,7 +110,15 @@ pub async fn timeline(
     };
     let base = format!("/console/apps/{app_id}/audit");
     let body = html! {
-        (chain_status(&verdict))
+        @match &verdict {
+            Some(v) => (chain_status(v)),
+            None => p {
+                a.button.secondary href={ (base) "?" (query_string(&pairs, &FILTERS, &[("verify", "1")])) } {
+                    "Verify the hash chain"
+                }
+                " " span.hint { "(reads the whole log)" }
+            },
+        }
         section.card aria-labelledby="chart-title" {
             h2 #chart-title { "Changes per day (last " (CHART_DAYS) " days, UTC)" }
             (chart(&days))
