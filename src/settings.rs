@@ -87,6 +87,10 @@ pub struct Settings {
     #[arg(long, env = "LATCHKEY_BOOTSTRAP")]
     pub bootstrap: Option<bool>,
 
+    /// Web console sessions end after this many seconds without a request.
+    #[arg(long, env = "LATCHKEY_CONSOLE_IDLE_SECS", default_value_t = 1800)]
+    pub console_idle_secs: u64,
+
     /// Key sealing the secrets of applications with signed requests or show_secrets: base64 of
     /// 32 bytes (AES-256-GCM). Alternative to `--sealing-key-file`.
     #[arg(long, env = "LATCHKEY_SEALING_KEY", hide_env_values = true)]

@@ -143,6 +143,7 @@ impl Application {
             trusted_proxies: settings.trusted_proxies.clone(),
             metrics: Arc::new(http::metrics::Metrics::new()),
             body_timeout: Duration::from_secs(settings.body_timeout_secs),
+            console_idle: Duration::from_secs(settings.console_idle_secs.max(1)),
         });
         // /metrics is on the main listener unless it has its own address.
         let metrics_apart = settings.metrics_listen.is_some();

@@ -70,6 +70,19 @@ impl OperatorToken {
         Self(token.map(digest))
     }
 
+    /// Changes whenever the configured token changes, and reveals neither the token nor its
+    /// digest: state opened with one token (console sessions) can end when it is replaced.
+    /// `None` when no token is configured.
+    pub fn fingerprint(&self) -> Option<[u8; 32]> {
+        self.0.map(|d| {
+            Sha256::new()
+                .chain_update(b"latchkey operator fingerprint")
+                .chain_update(d)
+                .finalize()
+                .into()
+        })
+    }
+
     /// False when no token is configured: then nobody is the operator.
     pub fn matches(&self, presented: &str) -> bool {
         match &self.0 {
@@ -117,6 +130,15 @@ mod tests {
         assert_eq!(parse_authorization("Basic !!!").unwrap(), None);
         assert_eq!(parse_authorization(&basic("nocolon")).unwrap(), None);
         assert_eq!(parse_authorization("Basic").unwrap(), None);
+    }
+
+    #[test]
+    fn operator_fingerprints_follow_the_token() {
+        let a = OperatorToken::new(Some("token-a")).fingerprint().unwrap();
+        assert_eq!(Some(a), OperatorToken::new(Some("token-a")).fingerprint());
+        assert_ne!(Some(a), OperatorToken::new(Some("token-b")).fingerprint());
+        assert_ne!(a, digest("token-a"));
+        assert_eq!(OperatorToken::new(None).fingerprint(), None);
     }
 
     #[test]

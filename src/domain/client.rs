@@ -48,6 +48,15 @@ pub enum Region {
 }
 
 impl Region {
+    pub const ALL: [Region; 6] = [
+        Region::Us,
+        Region::Eu,
+        Region::Au,
+        Region::Sa,
+        Region::Cn,
+        Region::Sg,
+    ];
+
     pub fn as_str(self) -> &'static str {
         match self {
             Region::Us => "us",

@@ -2,6 +2,7 @@
 //! into its own envelope; no rule lives here.
 
 pub mod config;
+pub mod console;
 pub mod metrics;
 pub mod mutating;
 pub mod openapi;
@@ -25,6 +26,8 @@ pub struct HttpState {
     pub metrics: std::sync::Arc<metrics::Metrics>,
     /// Longest time to receive a request body (`LATCHKEY_BODY_TIMEOUT_SECS`).
     pub body_timeout: std::time::Duration,
+    /// Web console sessions end after this long without a request.
+    pub console_idle: std::time::Duration,
 }
 
 /// All routes of the server.
@@ -34,4 +37,5 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     config::routes(cfg);
     registration::routes(cfg);
     registration::entity_types::routes(cfg);
+    console::routes(cfg);
 }

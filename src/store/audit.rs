@@ -550,3 +550,20 @@ pub async fn delete_prefix(
         .await?;
     Ok(deleted)
 }
+
+/// Changes per day (UTC) of an application's audit log since `since`, oldest first.
+pub async fn daily_changes(
+    db: impl PgExecutor<'_>,
+    app_id: &str,
+    since: chrono::DateTime<chrono::Utc>,
+) -> StoreResult<Vec<(chrono::NaiveDate, i64)>> {
+    Ok(sqlx::query_as(
+        "SELECT (occurred_at AT TIME ZONE 'UTC')::date AS day, count(*)
+         FROM audit_events WHERE app_id = $1 AND occurred_at >= $2
+         GROUP BY day ORDER BY day",
+    )
+    .bind(app_id)
+    .bind(since)
+    .fetch_all(db)
+    .await?)
+}

@@ -5,6 +5,7 @@ pub mod access_schemas;
 pub mod apps;
 pub mod audit;
 pub mod clients;
+pub mod console_sessions;
 pub mod entity_types;
 pub mod secrets;
 pub mod settings;

@@ -239,6 +239,7 @@ pub fn test_settings() -> Settings {
         workers: Some(2),
         db_max_connections: 10,
         log_format: "human".into(),
+        console_idle_secs: 1800,
         // A sealing key, so applications may opt in to signed requests and show_secrets.
         sealing_key: Some(TEST_SEALING_KEY.into()),
         sealing_key_file: None,

@@ -19,6 +19,7 @@ mod config_apps;
 mod config_clients;
 mod config_rules;
 mod config_settings;
+mod console;
 mod entity_types;
 mod hardening;
 mod hotpath;

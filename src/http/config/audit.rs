@@ -16,7 +16,7 @@ use crate::domain::audit_query::{
     write_csv_row, AuditInputError, AuditQuery, Format, Order, CSV_HEADER,
 };
 use crate::domain::audit_verify::Anchor;
-use crate::service::ServiceError;
+use crate::service::{AuditStream, ServiceError};
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.service(
@@ -106,6 +106,11 @@ async fn query(r: ConfigRequest, req: HttpRequest) -> Result<HttpResponse, Confi
         .service
         .audit_stream(&r.ctx, &r.app_id, q.filter, order)
         .await?;
+    Ok(stream_response(&r.app_id, format, stream))
+}
+
+/// A whole filtered log as an NDJSON or CSV download (also the web console's export links).
+pub(crate) fn stream_response(app_id: &str, format: Format, stream: AuditStream) -> HttpResponse {
     let body = stream.map(move |batch| {
         batch.map(|events| {
             let mut out = String::with_capacity(events.len() * 600);
@@ -126,13 +131,13 @@ async fn query(r: ConfigRequest, req: HttpRequest) -> Result<HttpResponse, Confi
         _ => ("ndjson", None),
     };
     let head = futures_util::stream::iter(header_chunk.map(Ok::<_, ServiceError>));
-    Ok(HttpResponse::Ok()
+    HttpResponse::Ok()
         .content_type(format.content_type())
         .insert_header((
             header::CONTENT_DISPOSITION,
-            format!("attachment; filename=\"audit-{}.{extension}\"", r.app_id),
+            format!("attachment; filename=\"audit-{app_id}.{extension}\""),
         ))
-        .streaming(head.chain(body)))
+        .streaming(head.chain(body))
 }
 
 /// `?anchor=SEQ:HASH` (repeatable): hashes recorded earlier that must still be in the chain.

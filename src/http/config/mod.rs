@@ -14,7 +14,8 @@ mod settings;
 use actix_web::{web, HttpResponse};
 
 pub use apps::app_json;
-pub use error::ConfigError;
+pub(crate) use audit::stream_response;
+pub use error::{status_of, ConfigError};
 pub use extract::{ConfigRequest, JsonBody, OperatorRequest};
 
 pub fn routes(cfg: &mut web::ServiceConfig) {

@@ -1,0 +1,127 @@
+//! Web console sessions: an owner's belong to its application (keys start with `app_id`); the
+//! operator's, who is no tenant, have their own table. Only SHA-256 hashes of tokens are stored.
+
+use sqlx::PgExecutor;
+
+use super::StoreResult;
+
+pub async fn insert_client(
+    db: impl PgExecutor<'_>,
+    app_id: &str,
+    token_hash: &[u8],
+    client_id: &str,
+) -> StoreResult<()> {
+    sqlx::query("INSERT INTO console_sessions (app_id, token_hash, client_id) VALUES ($1, $2, $3)")
+        .bind(app_id)
+        .bind(token_hash)
+        .bind(client_id)
+        .execute(db)
+        .await?;
+    Ok(())
+}
+
+/// Marks a session as used now, if it was used within `idle_secs`; returns its client id.
+pub async fn touch_client(
+    db: impl PgExecutor<'_>,
+    app_id: &str,
+    token_hash: &[u8],
+    idle_secs: f64,
+) -> StoreResult<Option<String>> {
+    Ok(sqlx::query_scalar(
+        "UPDATE console_sessions SET last_seen_at = now()
+         WHERE app_id = $1 AND token_hash = $2
+           AND last_seen_at > now() - make_interval(secs => $3)
+         RETURNING client_id",
+    )
+    .bind(app_id)
+    .bind(token_hash)
+    .bind(idle_secs)
+    .fetch_optional(db)
+    .await?)
+}
+
+pub async fn delete_client(
+    db: impl PgExecutor<'_>,
+    app_id: &str,
+    token_hash: &[u8],
+) -> StoreResult<()> {
+    sqlx::query("DELETE FROM console_sessions WHERE app_id = $1 AND token_hash = $2")
+        .bind(app_id)
+        .bind(token_hash)
+        .execute(db)
+        .await?;
+    Ok(())
+}
+
+/// Removes the application's sessions idle for longer than `idle_secs`.
+pub async fn delete_idle_clients(
+    db: impl PgExecutor<'_>,
+    app_id: &str,
+    idle_secs: f64,
+) -> StoreResult<()> {
+    sqlx::query(
+        "DELETE FROM console_sessions
+         WHERE app_id = $1 AND last_seen_at <= now() - make_interval(secs => $2)",
+    )
+    .bind(app_id)
+    .bind(idle_secs)
+    .execute(db)
+    .await?;
+    Ok(())
+}
+
+pub async fn insert_operator(
+    db: impl PgExecutor<'_>,
+    token_hash: &[u8],
+    fingerprint: &[u8],
+) -> StoreResult<()> {
+    sqlx::query(
+        "INSERT INTO console_operator_sessions (token_hash, operator_fingerprint) VALUES ($1, $2)",
+    )
+    .bind(token_hash)
+    .bind(fingerprint)
+    .execute(db)
+    .await?;
+    Ok(())
+}
+
+/// Marks an operator session as used now, if it was used within `idle_secs` and opened with
+/// the operator token now in force (`fingerprint`).
+pub async fn touch_operator(
+    db: impl PgExecutor<'_>,
+    token_hash: &[u8],
+    fingerprint: &[u8],
+    idle_secs: f64,
+) -> StoreResult<bool> {
+    let found: Option<i32> = sqlx::query_scalar(
+        "UPDATE console_operator_sessions SET last_seen_at = now()
+         WHERE token_hash = $1 AND operator_fingerprint = $2
+           AND last_seen_at > now() - make_interval(secs => $3)
+         RETURNING 1",
+    )
+    .bind(token_hash)
+    .bind(fingerprint)
+    .bind(idle_secs)
+    .fetch_optional(db)
+    .await?;
+    Ok(found.is_some())
+}
+
+pub async fn delete_operator(db: impl PgExecutor<'_>, token_hash: &[u8]) -> StoreResult<()> {
+    sqlx::query("DELETE FROM console_operator_sessions WHERE token_hash = $1")
+        .bind(token_hash)
+        .execute(db)
+        .await?;
+    Ok(())
+}
+
+pub async fn delete_idle_operators(db: impl PgExecutor<'_>, idle_secs: f64) -> StoreResult<()> {
+    sqlx::query(
+        "DELETE FROM console_operator_sessions
+         WHERE last_seen_at <= now() - make_interval(secs => $1)",
+    )
+    .bind(idle_secs)
+    .execute(db)
+    .await?;
+    Ok(())
+}
