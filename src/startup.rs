@@ -118,12 +118,7 @@ impl Application {
             App::new()
                 .app_data(main_state.clone())
                 .wrap(middleware::from_fn(http::request::request_id_middleware))
-                .configure(http::routes)
-                .configure(|cfg| {
-                    if !metrics_apart {
-                        http::metrics::routes(cfg)
-                    }
-                })
+                .configure(|cfg| http::configure(cfg, !metrics_apart))
                 .default_service(web::to(http::config::not_found))
         })
         .client_request_timeout(Duration::from_secs(10))
@@ -137,7 +132,9 @@ impl Application {
                 HttpServer::new(move || {
                     App::new()
                         .app_data(state.clone())
-                        .configure(http::metrics::routes)
+                        .configure(|cfg| {
+                            http::routes::configure(cfg, |r| r.path == http::metrics::PATH)
+                        })
                 })
                 .workers(1)
                 .bind(addr)

@@ -3,12 +3,13 @@
 
 pub mod config;
 pub mod metrics;
-pub mod mutating;
 pub mod openapi;
 pub mod ops;
 pub mod registration;
 pub mod registration_entity;
 pub mod request;
+pub mod routes;
+pub mod schemas;
 
 use actix_web::web;
 use ipnet::IpNet;
@@ -25,11 +26,9 @@ pub struct HttpState {
     pub metrics: std::sync::Arc<metrics::Metrics>,
 }
 
-/// All routes of the server.
-pub fn routes(cfg: &mut web::ServiceConfig) {
-    ops::routes(cfg);
+/// All routes of the server: the route table (without `/metrics` when it has a listener of its
+/// own) and the Swagger UI.
+pub fn configure(cfg: &mut web::ServiceConfig, with_metrics: bool) {
+    routes::configure(cfg, |r| with_metrics || r.path != metrics::PATH);
     openapi::routes(cfg);
-    config::routes(cfg);
-    registration::routes(cfg);
-    registration_entity::routes(cfg);
 }

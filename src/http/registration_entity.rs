@@ -8,19 +8,8 @@
 use serde_json::{json, Value};
 
 use crate::domain::entity_type::AttrDef;
-use crate::http::registration::{register, reply, ArgNames, Call, RegError, Reply};
+use crate::http::registration::{reply, ArgNames, Call, RegError, Reply};
 use crate::service::added_reserved_notice;
-
-pub fn routes(cfg: &mut actix_web::web::ServiceConfig) {
-    register(cfg, "/entityType", entity_type);
-    register(cfg, "/entityType.list", list);
-    register(cfg, "/entityType.create", create);
-    register(cfg, "/entityType.delete", delete);
-    register(cfg, "/entityType.addAttribute", add_attribute);
-    register(cfg, "/entityType.removeAttribute", remove_attribute);
-    register(cfg, "/entityType.setAccessSchema", set_access_schema);
-    register(cfg, "/entityType.getAccessSchema", get_access_schema);
-}
 
 /// The vendor's `schema` object. Built as a JSON value, so keys come out sorted — which is the
 /// order of the vendor's own examples (`attr_defs` before `name`; `description`, `name`, `type`).
@@ -34,7 +23,12 @@ fn required_json(call: &Call, name: &'static str) -> Result<Value, RegError> {
 }
 
 /// `type_name` → the type with every attribute. Owner only.
-async fn entity_type(call: Call) -> Reply {
+#[utoipa::path(method(get, post), path = "/entityType", tag = "registration: entity types",
+    security(("basic" = []), ("operator" = [])),
+    params(("application_id" = Option<String>, Query, description = "The application: the caller's own (required for the operator)"),
+        ("type_name" = String, Query)),
+    responses((status = 200, body = serde_json::Value, description = "`schema`: `{name, attr_defs}`")))]
+pub async fn entity_type(call: Call) -> Reply {
     let name = call.params.required("type_name")?;
     let et = call
         .service
@@ -44,7 +38,11 @@ async fn entity_type(call: Call) -> Reply {
 }
 
 /// The names of the application's types. Owner only.
-async fn list(call: Call) -> Reply {
+#[utoipa::path(method(get, post), path = "/entityType.list", tag = "registration: entity types",
+    security(("basic" = []), ("operator" = [])),
+    params(("application_id" = Option<String>, Query, description = "The application: the caller's own (required for the operator)")),
+    responses((status = 200, body = serde_json::Value, description = "`results`: the type names")))]
+pub async fn list(call: Call) -> Reply {
     let types = call
         .service
         .list_entity_types(&call.ctx, &call.app_id)
@@ -56,7 +54,13 @@ async fn list(call: Call) -> Reply {
 }
 
 /// `type_name`, `attr_defs` (JSON list) → the new type. Owner only.
-async fn create(call: Call) -> Reply {
+#[utoipa::path(method(get, post), path = "/entityType.create", tag = "registration: entity types",
+    security(("basic" = []), ("operator" = [])),
+    params(("application_id" = Option<String>, Query, description = "The application: the caller's own (required for the operator)"),
+        ("type_name" = String, Query),
+        ("attr_defs" = String, Query, description = "A JSON array of attribute definitions")),
+    responses((status = 200, body = serde_json::Value, description = "`schema`: the new type")))]
+pub async fn create(call: Call) -> Reply {
     let name = call.params.required("type_name")?;
     let attr_defs = required_json(&call, "attr_defs")?;
     let et = call
@@ -67,7 +71,12 @@ async fn create(call: Call) -> Reply {
 }
 
 /// `type_name`. Refused while an access schema names the type. Owner only.
-async fn delete(call: Call) -> Reply {
+#[utoipa::path(method(get, post), path = "/entityType.delete", tag = "registration: entity types",
+    security(("basic" = []), ("operator" = [])),
+    params(("application_id" = Option<String>, Query, description = "The application: the caller's own (required for the operator)"),
+        ("type_name" = String, Query)),
+    responses((status = 200, body = serde_json::Value, description = "nothing but `stat`")))]
+pub async fn delete(call: Call) -> Reply {
     let name = call.params.required("type_name")?;
     call.service
         .delete_entity_type(&call.ctx, &call.app_id, name)
@@ -76,7 +85,13 @@ async fn delete(call: Call) -> Reply {
 }
 
 /// `type_name`, `attr_def` (one JSON definition) → the whole type. Owner only.
-async fn add_attribute(call: Call) -> Reply {
+#[utoipa::path(method(get, post), path = "/entityType.addAttribute", tag = "registration: entity types",
+    security(("basic" = []), ("operator" = [])),
+    params(("application_id" = Option<String>, Query, description = "The application: the caller's own (required for the operator)"),
+        ("type_name" = String, Query),
+        ("attr_def" = String, Query, description = "One JSON attribute definition")),
+    responses((status = 200, body = serde_json::Value, description = "`schema`: the whole type")))]
+pub async fn add_attribute(call: Call) -> Reply {
     let name = call.params.required("type_name")?;
     let attr_def = required_json(&call, "attr_def")?;
     let et = call
@@ -88,7 +103,13 @@ async fn add_attribute(call: Call) -> Reply {
 }
 
 /// `type_name`, `attribute_name` (a path, any spelling) → the whole type. Owner only.
-async fn remove_attribute(call: Call) -> Reply {
+#[utoipa::path(method(get, post), path = "/entityType.removeAttribute", tag = "registration: entity types",
+    security(("basic" = []), ("operator" = [])),
+    params(("application_id" = Option<String>, Query, description = "The application: the caller's own (required for the operator)"),
+        ("type_name" = String, Query),
+        ("attribute_name" = String, Query, description = "An attribute path (a.b, /a.b or /a/b)")),
+    responses((status = 200, body = serde_json::Value, description = "`schema`: the whole type")))]
+pub async fn remove_attribute(call: Call) -> Reply {
     let name = call.params.required("type_name")?;
     let attribute = call.params.required("attribute_name")?;
     let et = call
@@ -102,7 +123,15 @@ async fn remove_attribute(call: Call) -> Reply {
 /// `type_name`, `for_client_id` (default: the caller), `access_type`, `attributes` (JSON list)
 /// → the type as restricted by the new schema, and a notice naming the reserved attributes
 /// that were added. Owner only.
-async fn set_access_schema(call: Call) -> Reply {
+#[utoipa::path(method(get, post), path = "/entityType.setAccessSchema", tag = "registration: entity types",
+    security(("basic" = []), ("operator" = [])),
+    params(("application_id" = Option<String>, Query, description = "The application: the caller's own (required for the operator)"),
+        ("type_name" = String, Query),
+        ("for_client_id" = Option<String>, Query, description = "The client acted on; default: the caller"),
+        ("access_type" = String, Query),
+        ("attributes" = String, Query, description = "A JSON array of attribute paths")),
+    responses((status = 200, body = serde_json::Value, description = "`schema`: the type as restricted, `notice` when reserved attributes were added")))]
+pub async fn set_access_schema(call: Call) -> Reply {
     let name = call.params.required("type_name")?;
     let target = call.target_client()?;
     let access_type = call.params.required("access_type")?;
@@ -130,7 +159,14 @@ async fn set_access_schema(call: Call) -> Reply {
 
 /// `type_name`, `for_client_id` (default: the caller), `access_type` → the type as that client
 /// sees it (the whole type when no schema restricts it). Any client with a feature.
-async fn get_access_schema(call: Call) -> Reply {
+#[utoipa::path(method(get, post), path = "/entityType.getAccessSchema", tag = "registration: entity types",
+    security(("basic" = []), ("operator" = [])),
+    params(("application_id" = Option<String>, Query, description = "The application: the caller's own (required for the operator)"),
+        ("type_name" = String, Query),
+        ("for_client_id" = Option<String>, Query, description = "The client acted on; default: the caller"),
+        ("access_type" = String, Query)),
+    responses((status = 200, body = serde_json::Value, description = "`schema`: the type as the client sees it")))]
+pub async fn get_access_schema(call: Call) -> Reply {
     let name = call.params.required("type_name")?;
     let target = call.target_client()?;
     let access_type = call.params.required("access_type")?;

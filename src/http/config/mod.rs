@@ -1,57 +1,22 @@
 //! The JSON Configuration API (`/config/{appId}/…`) and the operator's `/apps` routes.
 
-mod access;
-mod apps;
-mod audit;
-mod clients;
-mod entity_types;
+pub(crate) mod access;
+pub(crate) mod apps;
+pub(crate) mod audit;
+pub(crate) mod clients;
+pub(crate) mod entity_types;
 mod error;
 mod extract;
 mod fields;
-mod settings;
+pub(crate) mod settings;
 
-use actix_web::{web, HttpResponse};
+use actix_web::HttpResponse;
 
 pub use apps::app_json;
-pub use error::ConfigError;
+pub use error::{ConfigError, ErrorBody};
 pub use extract::{ConfigRequest, JsonBody, OperatorRequest};
 
-pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.service(
-        web::resource("/apps")
-            .route(web::get().to(apps::list))
-            .route(web::post().to(apps::create))
-            .default_service(web::to(method_not_allowed)),
-    )
-    .service(
-        web::resource("/apps/{app_id}")
-            .route(web::get().to(apps::get))
-            .default_service(web::to(method_not_allowed)),
-    )
-    .service(
-        web::resource("/config/{app_id}/clients")
-            .route(web::get().to(clients::list))
-            .route(web::post().to(clients::create))
-            .default_service(web::to(method_not_allowed)),
-    )
-    .service(
-        web::resource("/config/{app_id}/clients/{client_id}")
-            .route(web::get().to(clients::get))
-            .route(web::put().to(clients::replace))
-            .route(web::delete().to(clients::delete))
-            .default_service(web::to(method_not_allowed)),
-    )
-    .service(
-        web::resource("/config/{app_id}/clients/{client_id}/secret")
-            .route(web::put().to(clients::rotate_secret))
-            .default_service(web::to(method_not_allowed)),
-    );
-    settings::routes(cfg);
-    entity_types::routes(cfg);
-    access::routes(cfg);
-    audit::routes(cfg);
-}
-
+/// A method the path does not serve.
 pub async fn method_not_allowed() -> HttpResponse {
     error::error_body(
         actix_web::http::StatusCode::METHOD_NOT_ALLOWED,

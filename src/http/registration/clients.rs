@@ -19,6 +19,13 @@ fn client_json(c: ClientView) -> Map<String, Value> {
 }
 
 /// `description` (the name, required), `features` and `whitelist` (JSON arrays, optional).
+#[utoipa::path(method(get, post), path = "/clients/add", tag = "registration: clients",
+    security(("basic" = []), ("operator" = [])),
+    params(("application_id" = Option<String>, Query, description = "The application: the caller's own (required for the operator)"),
+        ("description" = String, Query, description = "The client's name"),
+        ("features" = Option<String>, Query, description = "A JSON array of feature names"),
+        ("whitelist" = Option<String>, Query, description = "A JSON array of CIDR blocks; default [\"0.0.0.0/0\"]")),
+    responses((status = 200, body = serde_json::Value, description = "`client_id`, `client_secret`, `description`, `features`, `whitelist`")))]
 pub async fn add(call: Call) -> Reply {
     let draft = ClientDraft {
         name: call.params.required("description")?.to_owned(),
@@ -36,6 +43,12 @@ pub async fn add(call: Call) -> Reply {
 
 /// `has_features` (JSON array; clients having any of them). The PHP library sends it as
 /// `features`, which is accepted too; giving both is refused.
+#[utoipa::path(method(get, post), path = "/clients/list", tag = "registration: clients",
+    security(("basic" = []), ("operator" = [])),
+    params(("application_id" = Option<String>, Query, description = "The application: the caller's own (required for the operator)"),
+        ("has_features" = Option<String>, Query, description = "A JSON array of feature names: clients having any of them"),
+        ("features" = Option<String>, Query, description = "Another name for has_features (give one)")),
+    responses((status = 200, body = serde_json::Value, description = "`results`: `[{client_id, description, features, whitelist}]`")))]
 pub async fn list(call: Call) -> Reply {
     let (filter, name) = match (
         call.params.string_list("has_features")?,
@@ -67,6 +80,11 @@ pub async fn list(call: Call) -> Reply {
     )])
 }
 
+#[utoipa::path(method(get, post), path = "/clients/delete", tag = "registration: clients",
+    security(("basic" = []), ("operator" = [])),
+    params(("application_id" = Option<String>, Query, description = "The application: the caller's own (required for the operator)"),
+        ("client_id_for_deletion" = String, Query)),
+    responses((status = 200, body = serde_json::Value, description = "nothing but `stat`")))]
 pub async fn delete(call: Call) -> Reply {
     const TARGET: &str = "client_id_for_deletion";
     let target = call.params.required(TARGET)?;
@@ -87,6 +105,12 @@ async fn change(call: &Call, change: ClientChange) -> Result<(), RegError> {
 }
 
 /// `features` (JSON array, required) replaces the whole list.
+#[utoipa::path(method(get, post), path = "/clients/set_features", tag = "registration: clients",
+    security(("basic" = []), ("operator" = [])),
+    params(("application_id" = Option<String>, Query, description = "The application: the caller's own (required for the operator)"),
+        ("for_client_id" = Option<String>, Query, description = "The client acted on; default: the caller"),
+        ("features" = String, Query, description = "A JSON array of feature names: the whole new list")),
+    responses((status = 200, body = serde_json::Value, description = "nothing but `stat`")))]
 pub async fn set_features(call: Call) -> Reply {
     let features = call.params.required_string_list("features")?;
     change(
@@ -101,6 +125,12 @@ pub async fn set_features(call: Call) -> Reply {
 }
 
 /// `whitelist` (JSON array of CIDR blocks, required) replaces the allow list.
+#[utoipa::path(method(get, post), path = "/clients/set_whitelist", tag = "registration: clients",
+    security(("basic" = []), ("operator" = [])),
+    params(("application_id" = Option<String>, Query, description = "The application: the caller's own (required for the operator)"),
+        ("for_client_id" = Option<String>, Query, description = "The client acted on; default: the caller"),
+        ("whitelist" = String, Query, description = "A JSON array of CIDR blocks: the whole new list")),
+    responses((status = 200, body = serde_json::Value, description = "nothing but `stat`")))]
 pub async fn set_whitelist(call: Call) -> Reply {
     let whitelist = call.params.required_string_list("whitelist")?;
     change(
@@ -115,6 +145,11 @@ pub async fn set_whitelist(call: Call) -> Reply {
 }
 
 /// Resets the allow list to the default, `["0.0.0.0/0"]`.
+#[utoipa::path(method(get, post), path = "/clients/clear_whitelist", tag = "registration: clients",
+    security(("basic" = []), ("operator" = [])),
+    params(("application_id" = Option<String>, Query, description = "The application: the caller's own (required for the operator)"),
+        ("for_client_id" = Option<String>, Query, description = "The client acted on; default: the caller")),
+    responses((status = 200, body = serde_json::Value, description = "nothing but `stat`")))]
 pub async fn clear_whitelist(call: Call) -> Reply {
     change(
         &call,
@@ -128,6 +163,12 @@ pub async fn clear_whitelist(call: Call) -> Reply {
 }
 
 /// `description` (required): renames the client.
+#[utoipa::path(method(get, post), path = "/clients/set_description", tag = "registration: clients",
+    security(("basic" = []), ("operator" = [])),
+    params(("application_id" = Option<String>, Query, description = "The application: the caller's own (required for the operator)"),
+        ("for_client_id" = Option<String>, Query, description = "The client acted on; default: the caller"),
+        ("description" = String, Query, description = "The new name")),
+    responses((status = 200, body = serde_json::Value, description = "nothing but `stat`")))]
 pub async fn set_description(call: Call) -> Reply {
     let name = call.params.required("description")?.to_owned();
     change(
@@ -142,6 +183,12 @@ pub async fn set_description(call: Call) -> Reply {
 }
 
 /// `hours_to_live` (0–168, required): how long the old secret keeps working.
+#[utoipa::path(method(get, post), path = "/clients/reset_secret", tag = "registration: clients",
+    security(("basic" = []), ("operator" = [])),
+    params(("application_id" = Option<String>, Query, description = "The application: the caller's own (required for the operator)"),
+        ("for_client_id" = Option<String>, Query, description = "The client acted on; default: the caller"),
+        ("hours_to_live" = String, Query, description = "0 to 168: how long the old secret keeps working")),
+    responses((status = 200, body = serde_json::Value, description = "`new_secret`")))]
 pub async fn reset_secret(call: Call) -> Reply {
     const HOURS: &str = "hours_to_live";
     let hours = call.params.required_integer(HOURS)?;

@@ -31,6 +31,12 @@ fn only_flag(existed: Vec<(String, bool)>) -> Value {
 }
 
 /// `key`: the client's value, else the default, else null.
+#[utoipa::path(method(get, post), path = "/settings/get", tag = "registration: settings",
+    security(("basic" = []), ("operator" = [])),
+    params(("application_id" = Option<String>, Query, description = "The application: the caller's own (required for the operator)"),
+        ("for_client_id" = Option<String>, Query, description = "The client acted on; default: the caller"),
+        ("key" = String, Query)),
+    responses((status = 200, body = serde_json::Value, description = "`result`: the client's value, else the default, else null")))]
 pub async fn get(call: Call) -> Reply {
     let key = call.params.required("key")?.to_owned();
     let target = call.target_client()?;
@@ -48,6 +54,12 @@ pub async fn get(call: Call) -> Reply {
 }
 
 /// `keys` (JSON array): an object with every requested key (null where set nowhere).
+#[utoipa::path(method(get, post), path = "/settings/get_multi", tag = "registration: settings",
+    security(("basic" = []), ("operator" = [])),
+    params(("application_id" = Option<String>, Query, description = "The application: the caller's own (required for the operator)"),
+        ("for_client_id" = Option<String>, Query, description = "The client acted on; default: the caller"),
+        ("keys" = String, Query, description = "A JSON array of keys")),
+    responses((status = 200, body = serde_json::Value, description = "`result`: an object with every key asked (null where set nowhere)")))]
 pub async fn get_multi(call: Call) -> Reply {
     let keys = call.params.required_string_list("keys")?;
     let target = call.target_client()?;
@@ -67,6 +79,11 @@ pub async fn get_multi(call: Call) -> Reply {
 }
 
 /// Every setting the client sees: defaults overlaid by its own values.
+#[utoipa::path(method(get, post), path = "/settings/items", tag = "registration: settings",
+    security(("basic" = []), ("operator" = [])),
+    params(("application_id" = Option<String>, Query, description = "The application: the caller's own (required for the operator)"),
+        ("for_client_id" = Option<String>, Query, description = "The client acted on; default: the caller")),
+    responses((status = 200, body = serde_json::Value, description = "`result`: every setting the client sees")))]
 pub async fn items(call: Call) -> Reply {
     let target = call.target_client()?;
     let all = call
@@ -77,6 +94,11 @@ pub async fn items(call: Call) -> Reply {
 }
 
 /// The keys of [`items`], sorted.
+#[utoipa::path(method(get, post), path = "/settings/keys", tag = "registration: settings",
+    security(("basic" = []), ("operator" = [])),
+    params(("application_id" = Option<String>, Query, description = "The application: the caller's own (required for the operator)"),
+        ("for_client_id" = Option<String>, Query, description = "The client acted on; default: the caller")),
+    responses((status = 200, body = serde_json::Value, description = "`result`: the keys of items, sorted")))]
 pub async fn keys(call: Call) -> Reply {
     let target = call.target_client()?;
     let all = call
@@ -117,6 +139,13 @@ async fn delete_in(call: &Call, target: SettingsTarget<'_>) -> Result<Value, Reg
 }
 
 /// `key`, `value`: sets the client's own value; true when the key existed.
+#[utoipa::path(method(get, post), path = "/settings/set", tag = "registration: settings",
+    security(("basic" = []), ("operator" = [])),
+    params(("application_id" = Option<String>, Query, description = "The application: the caller's own (required for the operator)"),
+        ("for_client_id" = Option<String>, Query, description = "The client acted on; default: the caller"),
+        ("key" = String, Query),
+        ("value" = String, Query, description = "Text; JSON when it starts with [ or {")),
+    responses((status = 200, body = serde_json::Value, description = "`result`: whether the key existed")))]
 pub async fn set(call: Call) -> Reply {
     let item = one_item(&call)?;
     let target = call.target_client()?;
@@ -125,6 +154,12 @@ pub async fn set(call: Call) -> Reply {
 }
 
 /// `items` (JSON object): an object of existed flags.
+#[utoipa::path(method(get, post), path = "/settings/set_multi", tag = "registration: settings",
+    security(("basic" = []), ("operator" = [])),
+    params(("application_id" = Option<String>, Query, description = "The application: the caller's own (required for the operator)"),
+        ("for_client_id" = Option<String>, Query, description = "The client acted on; default: the caller"),
+        ("items" = String, Query, description = "A JSON object: key → value")),
+    responses((status = 200, body = serde_json::Value, description = "`result`: key → whether it existed")))]
 pub async fn set_multi(call: Call) -> Reply {
     let items = call.params.required_object("items")?;
     let target = call.target_client()?;
@@ -133,12 +168,23 @@ pub async fn set_multi(call: Call) -> Reply {
 }
 
 /// `key`: deletes the client's own value (the default stays); true when it existed.
+#[utoipa::path(method(get, post), path = "/settings/delete", tag = "registration: settings",
+    security(("basic" = []), ("operator" = [])),
+    params(("application_id" = Option<String>, Query, description = "The application: the caller's own (required for the operator)"),
+        ("for_client_id" = Option<String>, Query, description = "The client acted on; default: the caller"),
+        ("key" = String, Query)),
+    responses((status = 200, body = serde_json::Value, description = "`result`: whether the key existed")))]
 pub async fn delete(call: Call) -> Reply {
     let target = call.target_client()?;
     result(delete_in(&call, SettingsTarget::Client(&target)).await?)
 }
 
 /// `key`: the application default, or null.
+#[utoipa::path(method(get, post), path = "/settings/get_default", tag = "registration: settings",
+    security(("basic" = []), ("operator" = [])),
+    params(("application_id" = Option<String>, Query, description = "The application: the caller's own (required for the operator)"),
+        ("key" = String, Query)),
+    responses((status = 200, body = serde_json::Value, description = "`result`: the default, or null")))]
 pub async fn get_default(call: Call) -> Reply {
     let key = call.params.required("key")?.to_owned();
     let mut found = call
@@ -154,23 +200,43 @@ pub async fn get_default(call: Call) -> Reply {
     result(found.remove(&key).unwrap_or(Value::Null))
 }
 
+#[utoipa::path(method(get, post), path = "/settings/set_default", tag = "registration: settings",
+    security(("basic" = []), ("operator" = [])),
+    params(("application_id" = Option<String>, Query, description = "The application: the caller's own (required for the operator)"),
+        ("key" = String, Query),
+        ("value" = String, Query, description = "Text; JSON when it starts with [ or {")),
+    responses((status = 200, body = serde_json::Value, description = "`result`: whether the key existed")))]
 pub async fn set_default(call: Call) -> Reply {
     let item = one_item(&call)?;
     let existed = set_in(&call, SettingsTarget::Defaults, item, ONE).await?;
     result(only_flag(existed))
 }
 
+#[utoipa::path(method(get, post), path = "/settings/set_default_multi", tag = "registration: settings",
+    security(("basic" = []), ("operator" = [])),
+    params(("application_id" = Option<String>, Query, description = "The application: the caller's own (required for the operator)"),
+        ("items" = String, Query, description = "A JSON object: key → value")),
+    responses((status = 200, body = serde_json::Value, description = "`result`: key → whether it existed")))]
 pub async fn set_default_multi(call: Call) -> Reply {
     let items = call.params.required_object("items")?;
     let existed = set_in(&call, SettingsTarget::Defaults, items, ITEMS).await?;
     result(existed_map(existed))
 }
 
+#[utoipa::path(method(get, post), path = "/settings/delete_default", tag = "registration: settings",
+    security(("basic" = []), ("operator" = [])),
+    params(("application_id" = Option<String>, Query, description = "The application: the caller's own (required for the operator)"),
+        ("key" = String, Query)),
+    responses((status = 200, body = serde_json::Value, description = "`result`: whether the key existed")))]
 pub async fn delete_default(call: Call) -> Reply {
     result(delete_in(&call, SettingsTarget::Defaults).await?)
 }
 
 /// Every client's own values (clients with none are left out) and the defaults.
+#[utoipa::path(method(get, post), path = "/settings/get_all", tag = "registration: settings",
+    security(("basic" = []), ("operator" = [])),
+    params(("application_id" = Option<String>, Query, description = "The application: the caller's own (required for the operator)")),
+    responses((status = 200, body = serde_json::Value, description = "`client_settings` (client id → its own values) and `default_settings`")))]
 pub async fn get_all(call: Call) -> Reply {
     let all = call.service.all_settings(&call.ctx, &call.app_id).await?;
     let clients: Map<String, Value> = all
