@@ -7,13 +7,13 @@
 # The venv is cached under target/schemathesis-venv (re-runs skip pip). The server gets a fresh
 # database of its own (dropped at exit), an operator token and one application whose owner
 # client authenticates the Config and Registration API calls (see scripts/schemathesis.toml).
-# LATCHKEY_BIN picks the binary (default: target/debug/latchkey, built if missing).
+# LATCHKEY_BIN picks the binary (default: target/debug/latchkey, built first).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 SCHEMATHESIS_VERSION=4.32.5
 SEED="${SCHEMATHESIS_SEED:-20261201}"
-MAX_EXAMPLES="${SCHEMATHESIS_MAX_EXAMPLES:-20}"
+MAX_EXAMPLES="${SCHEMATHESIS_MAX_EXAMPLES:-12}"
 TIME_LIMIT="${SCHEMATHESIS_TIME_LIMIT:-180}"
 
 : "${DATABASE_URL:?DATABASE_URL must name a PostgreSQL server this script may create a database on}"
@@ -25,9 +25,11 @@ if ! "$venv/bin/schemathesis" --version 2>/dev/null | grep -q "$SCHEMATHESIS_VER
   "$venv/bin/pip" install --quiet --disable-pip-version-check "schemathesis==$SCHEMATHESIS_VERSION"
 fi
 
-bin="${LATCHKEY_BIN:-target/debug/latchkey}"
-if [ ! -x "$bin" ]; then
+bin="${LATCHKEY_BIN:-}"
+if [ -z "$bin" ]; then
+  # A no-op when `cargo test` just built it.
   cargo build --quiet --bin latchkey
+  bin=target/debug/latchkey
 fi
 
 # A database of our own on the same server.
@@ -65,7 +67,23 @@ for _ in $(seq 1 100); do
   sleep 0.1
 done
 
-# Path parameters named appId are the application the owner client belongs to.
+# Path parameters name things that exist (scripts/schemathesis.toml): a second client of the
+# application (not the caller, which a PUT could otherwise lock out) and an entity type, plus a
+# spare of each for the DELETEs to remove.
+TARGET_ID=$(curl -fsS -u "$OWNER_ID:$OWNER_SECRET" -H 'Content-Type: application/json' \
+  -d '{"name": "schemathesis target", "features": ["direct_access"]}' "$base/config/$APP_ID/clients" |
+  "$venv/bin/python" -c 'import json,sys; print(json.load(sys.stdin)["_id"])')
+SPARE_ID=$(curl -fsS -u "$OWNER_ID:$OWNER_SECRET" -H 'Content-Type: application/json' \
+  -d '{"name": "schemathesis spare"}' "$base/config/$APP_ID/clients" |
+  "$venv/bin/python" -c 'import json,sys; print(json.load(sys.stdin)["_id"])')
+TYPE_NAME=user
+for name in user spare; do
+  curl -fsS -o /dev/null -u "$OWNER_ID:$OWNER_SECRET" -H 'Content-Type: application/json' \
+    -d "{\"name\": \"$name\", \"attr_defs\": [{\"name\": \"email\", \"type\": \"string\"}]}" \
+    "$base/config/$APP_ID/entityTypes"
+done
+export TARGET_ID SPARE_ID TYPE_NAME
+
 status=0
 timeout "$TIME_LIMIT" "$venv/bin/schemathesis" --config-file scripts/schemathesis.toml run "$base/openapi.json" \
   --seed "$SEED" --max-examples "$MAX_EXAMPLES" --workers 1 \

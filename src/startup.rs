@@ -130,11 +130,9 @@ impl Application {
         let metrics_server = match settings.metrics_listen {
             Some(addr) => Some(
                 HttpServer::new(move || {
-                    App::new()
-                        .app_data(state.clone())
-                        .configure(|cfg| {
-                            http::routes::configure(cfg, |r| r.path == http::metrics::PATH)
-                        })
+                    App::new().app_data(state.clone()).configure(|cfg| {
+                        http::routes::configure(cfg, |r| r.path == http::metrics::PATH)
+                    })
                 })
                 .workers(1)
                 .bind(addr)

@@ -135,34 +135,174 @@ pub fn table() -> Vec<Route> {
         route!(GET "/config/{app_id}/audit", Config, Reads, audit::query, audit::__path_query),
         route!(GET "/config/{app_id}/audit/verify", Config, Reads, audit::verify, audit::__path_verify),
         // The Registration API.
-        rpc!("/clients/add", Writes, reg_clients::add, reg_clients::__path_add),
-        rpc!("/clients/list", Reads, reg_clients::list, reg_clients::__path_list),
-        rpc!("/clients/delete", Writes, reg_clients::delete, reg_clients::__path_delete),
-        rpc!("/clients/set_features", Writes, reg_clients::set_features, reg_clients::__path_set_features),
-        rpc!("/clients/set_whitelist", Writes, reg_clients::set_whitelist, reg_clients::__path_set_whitelist),
-        rpc!("/clients/clear_whitelist", Writes, reg_clients::clear_whitelist, reg_clients::__path_clear_whitelist),
-        rpc!("/clients/set_description", Writes, reg_clients::set_description, reg_clients::__path_set_description),
-        rpc!("/clients/reset_secret", Writes, reg_clients::reset_secret, reg_clients::__path_reset_secret),
-        rpc!("/settings/get", Reads, reg_settings::get, reg_settings::__path_get),
-        rpc!("/settings/get_multi", Reads, reg_settings::get_multi, reg_settings::__path_get_multi),
-        rpc!("/settings/items", Reads, reg_settings::items, reg_settings::__path_items),
-        rpc!("/settings/keys", Reads, reg_settings::keys, reg_settings::__path_keys),
-        rpc!("/settings/set", Writes, reg_settings::set, reg_settings::__path_set),
-        rpc!("/settings/set_multi", Writes, reg_settings::set_multi, reg_settings::__path_set_multi),
-        rpc!("/settings/delete", Writes, reg_settings::delete, reg_settings::__path_delete),
-        rpc!("/settings/get_default", Reads, reg_settings::get_default, reg_settings::__path_get_default),
-        rpc!("/settings/set_default", Writes, reg_settings::set_default, reg_settings::__path_set_default),
-        rpc!("/settings/set_default_multi", Writes, reg_settings::set_default_multi, reg_settings::__path_set_default_multi),
-        rpc!("/settings/delete_default", Writes, reg_settings::delete_default, reg_settings::__path_delete_default),
-        rpc!("/settings/get_all", Reads, reg_settings::get_all, reg_settings::__path_get_all),
-        rpc!("/entityType", Reads, reg_entity::entity_type, reg_entity::__path_entity_type),
-        rpc!("/entityType.list", Reads, reg_entity::list, reg_entity::__path_list),
-        rpc!("/entityType.create", Writes, reg_entity::create, reg_entity::__path_create),
-        rpc!("/entityType.delete", Writes, reg_entity::delete, reg_entity::__path_delete),
-        rpc!("/entityType.addAttribute", Writes, reg_entity::add_attribute, reg_entity::__path_add_attribute),
-        rpc!("/entityType.removeAttribute", Writes, reg_entity::remove_attribute, reg_entity::__path_remove_attribute),
-        rpc!("/entityType.setAccessSchema", Writes, reg_entity::set_access_schema, reg_entity::__path_set_access_schema),
-        rpc!("/entityType.getAccessSchema", Reads, reg_entity::get_access_schema, reg_entity::__path_get_access_schema),
+        rpc!(
+            "/clients/add",
+            Writes,
+            reg_clients::add,
+            reg_clients::__path_add
+        ),
+        rpc!(
+            "/clients/list",
+            Reads,
+            reg_clients::list,
+            reg_clients::__path_list
+        ),
+        rpc!(
+            "/clients/delete",
+            Writes,
+            reg_clients::delete,
+            reg_clients::__path_delete
+        ),
+        rpc!(
+            "/clients/set_features",
+            Writes,
+            reg_clients::set_features,
+            reg_clients::__path_set_features
+        ),
+        rpc!(
+            "/clients/set_whitelist",
+            Writes,
+            reg_clients::set_whitelist,
+            reg_clients::__path_set_whitelist
+        ),
+        rpc!(
+            "/clients/clear_whitelist",
+            Writes,
+            reg_clients::clear_whitelist,
+            reg_clients::__path_clear_whitelist
+        ),
+        rpc!(
+            "/clients/set_description",
+            Writes,
+            reg_clients::set_description,
+            reg_clients::__path_set_description
+        ),
+        rpc!(
+            "/clients/reset_secret",
+            Writes,
+            reg_clients::reset_secret,
+            reg_clients::__path_reset_secret
+        ),
+        rpc!(
+            "/settings/get",
+            Reads,
+            reg_settings::get,
+            reg_settings::__path_get
+        ),
+        rpc!(
+            "/settings/get_multi",
+            Reads,
+            reg_settings::get_multi,
+            reg_settings::__path_get_multi
+        ),
+        rpc!(
+            "/settings/items",
+            Reads,
+            reg_settings::items,
+            reg_settings::__path_items
+        ),
+        rpc!(
+            "/settings/keys",
+            Reads,
+            reg_settings::keys,
+            reg_settings::__path_keys
+        ),
+        rpc!(
+            "/settings/set",
+            Writes,
+            reg_settings::set,
+            reg_settings::__path_set
+        ),
+        rpc!(
+            "/settings/set_multi",
+            Writes,
+            reg_settings::set_multi,
+            reg_settings::__path_set_multi
+        ),
+        rpc!(
+            "/settings/delete",
+            Writes,
+            reg_settings::delete,
+            reg_settings::__path_delete
+        ),
+        rpc!(
+            "/settings/get_default",
+            Reads,
+            reg_settings::get_default,
+            reg_settings::__path_get_default
+        ),
+        rpc!(
+            "/settings/set_default",
+            Writes,
+            reg_settings::set_default,
+            reg_settings::__path_set_default
+        ),
+        rpc!(
+            "/settings/set_default_multi",
+            Writes,
+            reg_settings::set_default_multi,
+            reg_settings::__path_set_default_multi
+        ),
+        rpc!(
+            "/settings/delete_default",
+            Writes,
+            reg_settings::delete_default,
+            reg_settings::__path_delete_default
+        ),
+        rpc!(
+            "/settings/get_all",
+            Reads,
+            reg_settings::get_all,
+            reg_settings::__path_get_all
+        ),
+        rpc!(
+            "/entityType",
+            Reads,
+            reg_entity::entity_type,
+            reg_entity::__path_entity_type
+        ),
+        rpc!(
+            "/entityType.list",
+            Reads,
+            reg_entity::list,
+            reg_entity::__path_list
+        ),
+        rpc!(
+            "/entityType.create",
+            Writes,
+            reg_entity::create,
+            reg_entity::__path_create
+        ),
+        rpc!(
+            "/entityType.delete",
+            Writes,
+            reg_entity::delete,
+            reg_entity::__path_delete
+        ),
+        rpc!(
+            "/entityType.addAttribute",
+            Writes,
+            reg_entity::add_attribute,
+            reg_entity::__path_add_attribute
+        ),
+        rpc!(
+            "/entityType.removeAttribute",
+            Writes,
+            reg_entity::remove_attribute,
+            reg_entity::__path_remove_attribute
+        ),
+        rpc!(
+            "/entityType.setAccessSchema",
+            Writes,
+            reg_entity::set_access_schema,
+            reg_entity::__path_set_access_schema
+        ),
+        rpc!(
+            "/entityType.getAccessSchema",
+            Reads,
+            reg_entity::get_access_schema,
+            reg_entity::__path_get_access_schema
+        ),
     ]
 }
 

@@ -51,8 +51,10 @@ pub fn feature_list() -> Schema {
             .filter(move |f| login == (*f == Feature::LoginClient))
             .map(Feature::as_str)
     };
-    let without_login = ArrayBuilder::new().items(RefOr::T(string().enum_values(Some(names(false))).into()));
-    let login_alone = ArrayBuilder::new().items(RefOr::T(string().enum_values(Some(names(true))).into()));
+    let without_login =
+        ArrayBuilder::new().items(RefOr::T(string().enum_values(Some(names(false))).into()));
+    let login_alone =
+        ArrayBuilder::new().items(RefOr::T(string().enum_values(Some(names(true))).into()));
     Schema::AnyOf(
         AnyOfBuilder::new()
             .item(without_login)
@@ -205,14 +207,21 @@ pub fn region() -> Schema {
 /// `[A-Za-z][A-Za-z0-9_]*`, at most 64 characters: type and attribute names.
 pub fn type_name() -> Schema {
     string()
-        .pattern(Some(format!("^[A-Za-z][A-Za-z0-9_]{{0,{}}}$", MAX_NAME_LEN - 1)))
+        .pattern(Some(format!(
+            "^[A-Za-z][A-Za-z0-9_]{{0,{}}}$",
+            MAX_NAME_LEN - 1
+        )))
         .into()
 }
 
+/// `(component, property, schema)`.
+pub type RefinedProperty = (&'static str, &'static str, Value);
+
 /// Schemas too involved for the builders, as JSON: `(component, property)` → schema, and the
 /// components they name. The document replaces those properties with these.
-pub fn refined_properties() -> (Vec<(&'static str, &'static str, Value)>, Vec<(&'static str, Value)>) {
-    let attr_defs = json!({"type": "array", "items": {"$ref": "#/components/schemas/AttrDefInput"}});
+pub fn refined_properties() -> (Vec<RefinedProperty>, Vec<(&'static str, Value)>) {
+    let attr_defs =
+        json!({"type": "array", "items": {"$ref": "#/components/schemas/AttrDefInput"}});
     (
         vec![
             ("EntityTypeInput", "attr_defs", attr_defs.clone()),

@@ -252,11 +252,8 @@ pub async fn delete(
 /// A JSON integer: `5`, or a number with no fractional part (`5.0`), which JSON Schema (and so
 /// the OpenAPI document) calls an integer too. Out of `i64` range: saturated (refused by range).
 fn integer(v: &Value) -> Option<i64> {
-    v.as_i64().or_else(|| {
-        v.as_f64()
-            .filter(|f| f.fract() == 0.0)
-            .map(|f| f as i64)
-    })
+    v.as_i64()
+        .or_else(|| v.as_f64().filter(|f| f.fract() == 0.0).map(|f| f as i64))
 }
 
 /// A new secret (shown only here); the old one keeps working `hoursToLive` hours.

@@ -50,7 +50,10 @@ pub async fn get_defaults(r: ConfigRequest) -> Result<HttpResponse, ConfigError>
     security(("basic" = []), ("operator" = [])), params(("appId" = String, Path)),
     request_body = SettingsBody,
     responses((status = 200, body = SettingsBody)))]
-pub async fn replace_defaults(r: ConfigRequest, body: JsonBody) -> Result<HttpResponse, ConfigError> {
+pub async fn replace_defaults(
+    r: ConfigRequest,
+    body: JsonBody,
+) -> Result<HttpResponse, ConfigError> {
     let settings = r
         .service
         .replace_settings(&r.ctx, &r.app_id, SettingsTarget::Defaults, body.0)
