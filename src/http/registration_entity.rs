@@ -5,16 +5,52 @@
 //! Parameters, authentication and the error envelope (with the entity codes 222/223/232/233/
 //! 234) are the shared ones of [`crate::http::registration`].
 
-use serde_json::{json, Value};
+use serde::Serialize;
+use serde_json::Value;
+use utoipa::ToSchema;
 
 use crate::domain::entity_type::AttrDef;
-use crate::http::registration::{reply, ArgNames, Call, RegError, Reply};
+use crate::http::registration::{answer, ArgNames, Call, Done, RegError, Reply};
 use crate::service::added_reserved_notice;
 
-/// The vendor's `schema` object. Built as a JSON value, so keys come out sorted — which is the
-/// order of the vendor's own examples (`attr_defs` before `name`; `description`, `name`, `type`).
-fn schema(name: &str, attr_defs: Vec<AttrDef>) -> Value {
-    json!({ "name": name, "attr_defs": attr_defs })
+/// The vendor's `schema` object, in the order of the vendor's own examples (`attr_defs` before
+/// `name`; the answer is built as a JSON object, so keys come out sorted).
+#[derive(Serialize, ToSchema)]
+#[schema(as = RegistrationEntityType)]
+pub struct VendorSchema {
+    /// Each: `name`, `type`, optional `description`, `length`, `case-sensitive`,
+    /// `constraints`, `features`; `object` and `plural` carry nested `attr_defs`.
+    #[schema(value_type = Vec<Object>)]
+    attr_defs: Vec<AttrDef>,
+    name: String,
+}
+
+/// `entityType`, `create`, `addAttribute`, `removeAttribute`, `setAccessSchema`,
+/// `getAccessSchema`: a type (as restricted by a schema where the call says so).
+#[derive(Serialize, ToSchema)]
+#[schema(as = RegistrationSchema)]
+pub struct SchemaAnswer {
+    schema: VendorSchema,
+    /// `setAccessSchema` only: names the reserved attributes that were added.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    notice: Option<String>,
+}
+
+/// `entityType.list`: the type names.
+#[derive(Serialize, ToSchema)]
+#[schema(as = RegistrationTypeNames)]
+pub struct TypeNames {
+    results: Vec<String>,
+}
+
+fn schema(name: &str, attr_defs: Vec<AttrDef>) -> SchemaAnswer {
+    SchemaAnswer {
+        schema: VendorSchema {
+            attr_defs,
+            name: name.to_owned(),
+        },
+        notice: None,
+    }
 }
 
 /// The JSON text of a parameter that must be there.
@@ -27,30 +63,29 @@ fn required_json(call: &Call, name: &'static str) -> Result<Value, RegError> {
     security(("basic" = []), ("operator" = [])),
     params(("application_id" = Option<String>, Query, description = "The application: the caller's own (required for the operator)"),
         ("type_name" = String, Query)),
-    responses((status = 200, body = serde_json::Value, description = "`schema`: `{name, attr_defs}`")))]
+    responses((status = 200, body = SchemaAnswer)))]
 pub async fn entity_type(call: Call) -> Reply {
     let name = call.params.required("type_name")?;
     let et = call
         .service
         .get_entity_type(&call.ctx, &call.app_id, name)
         .await?;
-    reply([("schema", schema(&et.name, et.attr_defs()))])
+    answer(&schema(&et.name, et.attr_defs()))
 }
 
 /// The names of the application's types. Owner only.
 #[utoipa::path(method(get, post), path = "/entityType.list", tag = "registration: entity types",
     security(("basic" = []), ("operator" = [])),
     params(("application_id" = Option<String>, Query, description = "The application: the caller's own (required for the operator)")),
-    responses((status = 200, body = serde_json::Value, description = "`results`: the type names")))]
+    responses((status = 200, body = TypeNames)))]
 pub async fn list(call: Call) -> Reply {
     let types = call
         .service
         .list_entity_types(&call.ctx, &call.app_id)
         .await?;
-    reply([(
-        "results",
-        types.into_iter().map(|t| Value::String(t.name)).collect(),
-    )])
+    answer(&TypeNames {
+        results: types.into_iter().map(|t| t.name).collect(),
+    })
 }
 
 /// `type_name`, `attr_defs` (JSON list) → the new type. Owner only.
@@ -59,7 +94,7 @@ pub async fn list(call: Call) -> Reply {
     params(("application_id" = Option<String>, Query, description = "The application: the caller's own (required for the operator)"),
         ("type_name" = String, Query),
         ("attr_defs" = String, Query, description = "A JSON array of attribute definitions")),
-    responses((status = 200, body = serde_json::Value, description = "`schema`: the new type")))]
+    responses((status = 200, body = SchemaAnswer)))]
 pub async fn create(call: Call) -> Reply {
     let name = call.params.required("type_name")?;
     let attr_defs = required_json(&call, "attr_defs")?;
@@ -67,7 +102,7 @@ pub async fn create(call: Call) -> Reply {
         .service
         .create_entity_type(&call.ctx, &call.app_id, name, &attr_defs)
         .await?;
-    reply([("schema", schema(&et.name, et.attr_defs()))])
+    answer(&schema(&et.name, et.attr_defs()))
 }
 
 /// `type_name`. Refused while an access schema names the type. Owner only.
@@ -75,13 +110,13 @@ pub async fn create(call: Call) -> Reply {
     security(("basic" = []), ("operator" = [])),
     params(("application_id" = Option<String>, Query, description = "The application: the caller's own (required for the operator)"),
         ("type_name" = String, Query)),
-    responses((status = 200, body = serde_json::Value, description = "nothing but `stat`")))]
+    responses((status = 200, body = Done)))]
 pub async fn delete(call: Call) -> Reply {
     let name = call.params.required("type_name")?;
     call.service
         .delete_entity_type(&call.ctx, &call.app_id, name)
         .await?;
-    reply([])
+    answer(&Done {})
 }
 
 /// `type_name`, `attr_def` (one JSON definition) → the whole type. Owner only.
@@ -90,7 +125,7 @@ pub async fn delete(call: Call) -> Reply {
     params(("application_id" = Option<String>, Query, description = "The application: the caller's own (required for the operator)"),
         ("type_name" = String, Query),
         ("attr_def" = String, Query, description = "One JSON attribute definition")),
-    responses((status = 200, body = serde_json::Value, description = "`schema`: the whole type")))]
+    responses((status = 200, body = SchemaAnswer)))]
 pub async fn add_attribute(call: Call) -> Reply {
     let name = call.params.required("type_name")?;
     let attr_def = required_json(&call, "attr_def")?;
@@ -99,7 +134,7 @@ pub async fn add_attribute(call: Call) -> Reply {
         .add_attribute(&call.ctx, &call.app_id, name, &attr_def)
         .await
         .map_err(RegError::with(ArgNames::DEFAULT.attr_defs("attr_def")))?;
-    reply([("schema", schema(&et.name, et.attr_defs()))])
+    answer(&schema(&et.name, et.attr_defs()))
 }
 
 /// `type_name`, `attribute_name` (a path, any spelling) → the whole type. Owner only.
@@ -108,7 +143,7 @@ pub async fn add_attribute(call: Call) -> Reply {
     params(("application_id" = Option<String>, Query, description = "The application: the caller's own (required for the operator)"),
         ("type_name" = String, Query),
         ("attribute_name" = String, Query, description = "An attribute path (a.b, /a.b or /a/b)")),
-    responses((status = 200, body = serde_json::Value, description = "`schema`: the whole type")))]
+    responses((status = 200, body = SchemaAnswer)))]
 pub async fn remove_attribute(call: Call) -> Reply {
     let name = call.params.required("type_name")?;
     let attribute = call.params.required("attribute_name")?;
@@ -117,7 +152,7 @@ pub async fn remove_attribute(call: Call) -> Reply {
         .remove_attribute(&call.ctx, &call.app_id, name, attribute)
         .await
         .map_err(RegError::with(ArgNames::DEFAULT.in_use("attribute_name")))?;
-    reply([("schema", schema(&et.name, et.attr_defs()))])
+    answer(&schema(&et.name, et.attr_defs()))
 }
 
 /// `type_name`, `for_client_id` (default: the caller), `access_type`, `attributes` (JSON list)
@@ -130,7 +165,7 @@ pub async fn remove_attribute(call: Call) -> Reply {
         ("for_client_id" = Option<String>, Query, description = "The client acted on; default: the caller"),
         ("access_type" = String, Query),
         ("attributes" = String, Query, description = "A JSON array of attribute paths")),
-    responses((status = 200, body = serde_json::Value, description = "`schema`: the type as restricted, `notice` when reserved attributes were added")))]
+    responses((status = 200, body = SchemaAnswer)))]
 pub async fn set_access_schema(call: Call) -> Reply {
     let name = call.params.required("type_name")?;
     let target = call.target_client()?;
@@ -147,14 +182,9 @@ pub async fn set_access_schema(call: Call) -> Reply {
             &attributes,
         )
         .await?;
-    let mut fields = reply([(
-        "schema",
-        schema(&view.entity_type.name, view.restricted_attr_defs()),
-    )])?;
-    if let Some(notice) = added_reserved_notice(&attributes) {
-        fields.insert("notice".into(), Value::String(notice));
-    }
-    Ok(fields)
+    let mut reply = schema(&view.entity_type.name, view.restricted_attr_defs());
+    reply.notice = added_reserved_notice(&attributes);
+    answer(&reply)
 }
 
 /// `type_name`, `for_client_id` (default: the caller), `access_type` → the type as that client
@@ -165,7 +195,7 @@ pub async fn set_access_schema(call: Call) -> Reply {
         ("type_name" = String, Query),
         ("for_client_id" = Option<String>, Query, description = "The client acted on; default: the caller"),
         ("access_type" = String, Query)),
-    responses((status = 200, body = serde_json::Value, description = "`schema`: the type as the client sees it")))]
+    responses((status = 200, body = SchemaAnswer)))]
 pub async fn get_access_schema(call: Call) -> Reply {
     let name = call.params.required("type_name")?;
     let target = call.target_client()?;
@@ -174,8 +204,5 @@ pub async fn get_access_schema(call: Call) -> Reply {
         .service
         .read_access_schema(&call.ctx, &call.app_id, &target, name, access_type)
         .await?;
-    reply([(
-        "schema",
-        schema(&view.entity_type.name, view.restricted_attr_defs()),
-    )])
+    answer(&schema(&view.entity_type.name, view.restricted_attr_defs()))
 }

@@ -54,7 +54,19 @@ pub async fn wrong_method(req: HttpRequest) -> HttpResponse {
     res
 }
 
-/// Builds a reply from `(name, value)` pairs.
-pub fn reply<const N: usize>(fields: [(&str, Value); N]) -> Reply {
-    Ok(fields.into_iter().map(|(k, v)| (k.to_owned(), v)).collect())
+/// A reply from a typed answer: its fields go next to `"stat":"ok"`.
+pub fn answer<T: serde::Serialize>(answer: &T) -> Reply {
+    match serde_json::to_value(answer) {
+        Ok(Value::Object(fields)) => Ok(fields),
+        Ok(other) => Err(RegError::from(crate::service::ServiceError::Internal(
+            format!("a Registration answer must be an object, not {other}"),
+        ))),
+        Err(e) => Err(RegError::from(crate::service::ServiceError::Internal(
+            e.to_string(),
+        ))),
+    }
 }
+
+/// An answer with nothing but `"stat":"ok"`.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct Done {}

@@ -1,9 +1,13 @@
 //! `settings/*`: application defaults and per-client values. Results come in `result`; the
 //! set/delete calls answer whether each key existed before.
 
-use serde_json::{Map, Value};
+use std::collections::BTreeMap;
 
-use super::{reply, ArgNames, Call, RegError, Reply};
+use serde::Serialize;
+use serde_json::{Map, Value};
+use utoipa::ToSchema;
+
+use super::{answer, ArgNames, Call, RegError, Reply};
 use crate::service::SettingsTarget;
 
 /// One key, one value: key faults name `key`, value faults `value`.
@@ -13,21 +17,58 @@ const ITEMS: ArgNames = ArgNames::DEFAULT.settings("items", "items");
 /// A `keys` array.
 const KEYS: ArgNames = ArgNames::DEFAULT.settings("keys", "keys");
 
-fn result(value: Value) -> Reply {
-    reply([("result", value)])
+/// `settings/get`, `get_default`: the value (client value, else default, else null).
+#[derive(Serialize, ToSchema)]
+#[schema(as = RegistrationSettingValue)]
+pub struct Found {
+    /// Any JSON value, or null when the key is set nowhere.
+    result: Value,
 }
 
-fn existed_map(existed: Vec<(String, bool)>) -> Value {
-    Value::Object(
-        existed
-            .into_iter()
-            .map(|(k, e)| (k, Value::Bool(e)))
-            .collect(),
-    )
+/// `settings/get_multi`, `items`: key → value.
+#[derive(Serialize, ToSchema)]
+#[schema(as = RegistrationSettingValues)]
+pub struct Values {
+    #[schema(value_type = Object)]
+    result: Map<String, Value>,
 }
 
-fn only_flag(existed: Vec<(String, bool)>) -> Value {
-    Value::Bool(existed.first().is_some_and(|(_, e)| *e))
+/// `settings/keys`: the keys, sorted.
+#[derive(Serialize, ToSchema)]
+#[schema(as = RegistrationSettingKeys)]
+pub struct Keys {
+    result: Vec<String>,
+}
+
+/// `settings/set`, `delete`, `set_default`, `delete_default`: whether the key existed before.
+#[derive(Serialize, ToSchema)]
+#[schema(as = RegistrationSettingExisted)]
+pub struct Existed {
+    result: bool,
+}
+
+/// `settings/set_multi`, `set_default_multi`: key → whether it existed before.
+#[derive(Serialize, ToSchema)]
+#[schema(as = RegistrationSettingsExisted)]
+pub struct ExistedEach {
+    result: BTreeMap<String, bool>,
+}
+
+/// `settings/get_all`.
+#[derive(Serialize, ToSchema)]
+#[schema(as = RegistrationAllSettings)]
+pub struct AllSettings {
+    /// Client id → its own values (clients with none are left out).
+    #[schema(value_type = Object)]
+    client_settings: Map<String, Value>,
+    #[schema(value_type = Object)]
+    default_settings: Map<String, Value>,
+}
+
+fn only_flag(existed: Vec<(String, bool)>) -> Existed {
+    Existed {
+        result: existed.first().is_some_and(|(_, e)| *e),
+    }
 }
 
 /// `key`: the client's value, else the default, else null.
@@ -36,7 +77,7 @@ fn only_flag(existed: Vec<(String, bool)>) -> Value {
     params(("application_id" = Option<String>, Query, description = "The application: the caller's own (required for the operator)"),
         ("for_client_id" = Option<String>, Query, description = "The client acted on; default: the caller"),
         ("key" = String, Query)),
-    responses((status = 200, body = serde_json::Value, description = "`result`: the client's value, else the default, else null")))]
+    responses((status = 200, body = Found)))]
 pub async fn get(call: Call) -> Reply {
     let key = call.params.required("key")?.to_owned();
     let target = call.target_client()?;
@@ -50,7 +91,9 @@ pub async fn get(call: Call) -> Reply {
         )
         .await
         .map_err(RegError::with(ONE))?;
-    result(found.remove(&key).unwrap_or(Value::Null))
+    answer(&Found {
+        result: found.remove(&key).unwrap_or(Value::Null),
+    })
 }
 
 /// `keys` (JSON array): an object with every requested key (null where set nowhere).
@@ -59,7 +102,7 @@ pub async fn get(call: Call) -> Reply {
     params(("application_id" = Option<String>, Query, description = "The application: the caller's own (required for the operator)"),
         ("for_client_id" = Option<String>, Query, description = "The client acted on; default: the caller"),
         ("keys" = String, Query, description = "A JSON array of keys")),
-    responses((status = 200, body = serde_json::Value, description = "`result`: an object with every key asked (null where set nowhere)")))]
+    responses((status = 200, body = Values)))]
 pub async fn get_multi(call: Call) -> Reply {
     let keys = call.params.required_string_list("keys")?;
     let target = call.target_client()?;
@@ -75,7 +118,7 @@ pub async fn get_multi(call: Call) -> Reply {
             (k, v)
         })
         .collect();
-    result(Value::Object(values))
+    answer(&Values { result: values })
 }
 
 /// Every setting the client sees: defaults overlaid by its own values.
@@ -83,14 +126,14 @@ pub async fn get_multi(call: Call) -> Reply {
     security(("basic" = []), ("operator" = [])),
     params(("application_id" = Option<String>, Query, description = "The application: the caller's own (required for the operator)"),
         ("for_client_id" = Option<String>, Query, description = "The client acted on; default: the caller")),
-    responses((status = 200, body = serde_json::Value, description = "`result`: every setting the client sees")))]
+    responses((status = 200, body = Values)))]
 pub async fn items(call: Call) -> Reply {
     let target = call.target_client()?;
     let all = call
         .service
         .effective_settings(&call.ctx, &call.app_id, &target, None)
         .await?;
-    result(Value::Object(all))
+    answer(&Values { result: all })
 }
 
 /// The keys of [`items`], sorted.
@@ -98,16 +141,16 @@ pub async fn items(call: Call) -> Reply {
     security(("basic" = []), ("operator" = [])),
     params(("application_id" = Option<String>, Query, description = "The application: the caller's own (required for the operator)"),
         ("for_client_id" = Option<String>, Query, description = "The client acted on; default: the caller")),
-    responses((status = 200, body = serde_json::Value, description = "`result`: the keys of items, sorted")))]
+    responses((status = 200, body = Keys)))]
 pub async fn keys(call: Call) -> Reply {
     let target = call.target_client()?;
     let all = call
         .service
         .effective_settings(&call.ctx, &call.app_id, &target, None)
         .await?;
-    result(Value::Array(
-        all.keys().cloned().map(Value::String).collect(),
-    ))
+    answer(&Keys {
+        result: all.keys().cloned().collect(),
+    })
 }
 
 fn one_item(call: &Call) -> Result<Map<String, Value>, RegError> {
@@ -128,7 +171,7 @@ async fn set_in(
         .map_err(RegError::with(names))
 }
 
-async fn delete_in(call: &Call, target: SettingsTarget<'_>) -> Result<Value, RegError> {
+async fn delete_in(call: &Call, target: SettingsTarget<'_>) -> Result<Existed, RegError> {
     let key = call.params.required("key")?.to_owned();
     let existed = call
         .service
@@ -145,12 +188,12 @@ async fn delete_in(call: &Call, target: SettingsTarget<'_>) -> Result<Value, Reg
         ("for_client_id" = Option<String>, Query, description = "The client acted on; default: the caller"),
         ("key" = String, Query),
         ("value" = String, Query, description = "Text; JSON when it starts with [ or {")),
-    responses((status = 200, body = serde_json::Value, description = "`result`: whether the key existed")))]
+    responses((status = 200, body = Existed)))]
 pub async fn set(call: Call) -> Reply {
     let item = one_item(&call)?;
     let target = call.target_client()?;
     let existed = set_in(&call, SettingsTarget::Client(&target), item, ONE).await?;
-    result(only_flag(existed))
+    answer(&only_flag(existed))
 }
 
 /// `items` (JSON object): an object of existed flags.
@@ -159,12 +202,14 @@ pub async fn set(call: Call) -> Reply {
     params(("application_id" = Option<String>, Query, description = "The application: the caller's own (required for the operator)"),
         ("for_client_id" = Option<String>, Query, description = "The client acted on; default: the caller"),
         ("items" = String, Query, description = "A JSON object: key → value")),
-    responses((status = 200, body = serde_json::Value, description = "`result`: key → whether it existed")))]
+    responses((status = 200, body = ExistedEach)))]
 pub async fn set_multi(call: Call) -> Reply {
     let items = call.params.required_object("items")?;
     let target = call.target_client()?;
     let existed = set_in(&call, SettingsTarget::Client(&target), items, ITEMS).await?;
-    result(existed_map(existed))
+    answer(&ExistedEach {
+        result: existed.into_iter().collect(),
+    })
 }
 
 /// `key`: deletes the client's own value (the default stays); true when it existed.
@@ -173,10 +218,10 @@ pub async fn set_multi(call: Call) -> Reply {
     params(("application_id" = Option<String>, Query, description = "The application: the caller's own (required for the operator)"),
         ("for_client_id" = Option<String>, Query, description = "The client acted on; default: the caller"),
         ("key" = String, Query)),
-    responses((status = 200, body = serde_json::Value, description = "`result`: whether the key existed")))]
+    responses((status = 200, body = Existed)))]
 pub async fn delete(call: Call) -> Reply {
     let target = call.target_client()?;
-    result(delete_in(&call, SettingsTarget::Client(&target)).await?)
+    answer(&delete_in(&call, SettingsTarget::Client(&target)).await?)
 }
 
 /// `key`: the application default, or null.
@@ -184,7 +229,7 @@ pub async fn delete(call: Call) -> Reply {
     security(("basic" = []), ("operator" = [])),
     params(("application_id" = Option<String>, Query, description = "The application: the caller's own (required for the operator)"),
         ("key" = String, Query)),
-    responses((status = 200, body = serde_json::Value, description = "`result`: the default, or null")))]
+    responses((status = 200, body = Found)))]
 pub async fn get_default(call: Call) -> Reply {
     let key = call.params.required("key")?.to_owned();
     let mut found = call
@@ -197,7 +242,9 @@ pub async fn get_default(call: Call) -> Reply {
         )
         .await
         .map_err(RegError::with(ONE))?;
-    result(found.remove(&key).unwrap_or(Value::Null))
+    answer(&Found {
+        result: found.remove(&key).unwrap_or(Value::Null),
+    })
 }
 
 #[utoipa::path(method(get, post), path = "/settings/set_default", tag = "registration: settings",
@@ -205,38 +252,40 @@ pub async fn get_default(call: Call) -> Reply {
     params(("application_id" = Option<String>, Query, description = "The application: the caller's own (required for the operator)"),
         ("key" = String, Query),
         ("value" = String, Query, description = "Text; JSON when it starts with [ or {")),
-    responses((status = 200, body = serde_json::Value, description = "`result`: whether the key existed")))]
+    responses((status = 200, body = Existed)))]
 pub async fn set_default(call: Call) -> Reply {
     let item = one_item(&call)?;
     let existed = set_in(&call, SettingsTarget::Defaults, item, ONE).await?;
-    result(only_flag(existed))
+    answer(&only_flag(existed))
 }
 
 #[utoipa::path(method(get, post), path = "/settings/set_default_multi", tag = "registration: settings",
     security(("basic" = []), ("operator" = [])),
     params(("application_id" = Option<String>, Query, description = "The application: the caller's own (required for the operator)"),
         ("items" = String, Query, description = "A JSON object: key → value")),
-    responses((status = 200, body = serde_json::Value, description = "`result`: key → whether it existed")))]
+    responses((status = 200, body = ExistedEach)))]
 pub async fn set_default_multi(call: Call) -> Reply {
     let items = call.params.required_object("items")?;
     let existed = set_in(&call, SettingsTarget::Defaults, items, ITEMS).await?;
-    result(existed_map(existed))
+    answer(&ExistedEach {
+        result: existed.into_iter().collect(),
+    })
 }
 
 #[utoipa::path(method(get, post), path = "/settings/delete_default", tag = "registration: settings",
     security(("basic" = []), ("operator" = [])),
     params(("application_id" = Option<String>, Query, description = "The application: the caller's own (required for the operator)"),
         ("key" = String, Query)),
-    responses((status = 200, body = serde_json::Value, description = "`result`: whether the key existed")))]
+    responses((status = 200, body = Existed)))]
 pub async fn delete_default(call: Call) -> Reply {
-    result(delete_in(&call, SettingsTarget::Defaults).await?)
+    answer(&delete_in(&call, SettingsTarget::Defaults).await?)
 }
 
 /// Every client's own values (clients with none are left out) and the defaults.
 #[utoipa::path(method(get, post), path = "/settings/get_all", tag = "registration: settings",
     security(("basic" = []), ("operator" = [])),
     params(("application_id" = Option<String>, Query, description = "The application: the caller's own (required for the operator)")),
-    responses((status = 200, body = serde_json::Value, description = "`client_settings` (client id → its own values) and `default_settings`")))]
+    responses((status = 200, body = AllSettings)))]
 pub async fn get_all(call: Call) -> Reply {
     let all = call.service.all_settings(&call.ctx, &call.app_id).await?;
     let clients: Map<String, Value> = all
@@ -244,8 +293,8 @@ pub async fn get_all(call: Call) -> Reply {
         .into_iter()
         .map(|(id, values)| (id, Value::Object(values)))
         .collect();
-    reply([
-        ("client_settings", Value::Object(clients)),
-        ("default_settings", Value::Object(all.defaults)),
-    ])
+    answer(&AllSettings {
+        client_settings: clients,
+        default_settings: all.defaults,
+    })
 }
