@@ -141,11 +141,30 @@ pub fn settings() -> Schema {
                     "^[^{WHITESPACE}\\u0000-\\u001f\\u007f-\\u009f]+$"
                 ))),
         ))
+        .additional_properties(Some(RefOr::Ref(utoipa::openapi::Ref::from_schema_name(
+            "SettingValue",
+        ))))
         .description(Some(
             "Key → any JSON value. Keys: not empty, no whitespace or control characters, at \
              most 255 bytes of UTF-8; each value at most 64 KiB of JSON.",
         ))
         .into()
+}
+
+/// Any JSON value with no NUL character in any string or key inside it (PostgreSQL `jsonb`
+/// cannot hold U+0000, so the server refuses such a setting value).
+fn setting_value() -> Value {
+    let no_nul = json!({"type": "string", "pattern": "^[^\\u0000]*$"});
+    let value = json!({"$ref": "#/components/schemas/SettingValue"});
+    json!({
+        "description": "Any JSON value without a NUL character in its strings or keys.",
+        "anyOf": [
+            no_nul,
+            {"type": ["number", "boolean", "null"]},
+            {"type": "array", "items": value},
+            {"type": "object", "propertyNames": no_nul, "additionalProperties": value},
+        ]
+    })
 }
 
 /// `"error"`.
@@ -230,6 +249,7 @@ pub fn refined_properties() -> (Vec<RefinedProperty>, Vec<(&'static str, Value)>
         vec![
             ("AttrDefInput", attr_def_input(true)),
             ("AttrDefNested", attr_def_input(false)),
+            ("SettingValue", setting_value()),
         ],
     )
 }
