@@ -45,6 +45,15 @@ pub enum Region {
 }
 
 impl Region {
+    pub const ALL: [Region; 6] = [
+        Region::Us,
+        Region::Eu,
+        Region::Au,
+        Region::Sa,
+        Region::Cn,
+        Region::Sg,
+    ];
+
     pub fn as_str(self) -> &'static str {
         match self {
             Region::Us => "us",
@@ -67,17 +76,10 @@ impl FromStr for Region {
     type Err = ValidationError;
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        [
-            Region::Us,
-            Region::Eu,
-            Region::Au,
-            Region::Sa,
-            Region::Cn,
-            Region::Sg,
-        ]
-        .into_iter()
-        .find(|r| r.as_str() == s)
-        .ok_or(ValidationError::InvalidRegion)
+        Region::ALL
+            .into_iter()
+            .find(|r| r.as_str() == s)
+            .ok_or(ValidationError::InvalidRegion)
     }
 }
 

@@ -94,6 +94,7 @@ pub fn add<P: utoipa::Path + utoipa::__dev::SchemaReferences>(doc: &mut Value, r
     for (name, schema) in schemas {
         doc["components"]["schemas"][name] = serde_json::to_value(schema).unwrap_or_default();
     }
+    shared_parameters(&mut operation, route.surface);
     refine_parameters(&mut operation);
     shared_responses(&mut operation, route.surface);
     for method in P::methods() {
@@ -107,6 +108,28 @@ pub fn add<P: utoipa::Path + utoipa::__dev::SchemaReferences>(doc: &mut Value, r
         }
         op["operationId"] = Value::String(operation_id(&method, &path));
         doc["paths"][&path][&method] = op;
+    }
+}
+
+/// How a surface's callers authenticate (its extractor decides), and the parameter every
+/// Registration call takes.
+fn shared_parameters(op: &mut Value, surface: Surface) {
+    let security = match surface {
+        Surface::Ops | Surface::Docs => return,
+        Surface::Operator => json!([{"operator": []}]),
+        Surface::Config | Surface::Registration => json!([{"basic": []}, {"operator": []}]),
+    };
+    op["security"] = security;
+    if surface == Surface::Registration {
+        let application_id = json!({
+            "name": "application_id", "in": "query", "required": false,
+            "description": "The application: the caller's own (required for the operator)",
+            "schema": {"type": "string"}
+        });
+        match op.get_mut("parameters").and_then(Value::as_array_mut) {
+            Some(parameters) => parameters.insert(0, application_id),
+            None => op["parameters"] = json!([application_id]),
+        }
     }
 }
 

@@ -60,9 +60,7 @@ fn required_json(call: &Call, name: &'static str) -> Result<Value, RegError> {
 
 /// `type_name` → the type with every attribute. Owner only.
 #[utoipa::path(method(get, post), path = "/entityType", tag = "registration: entity types",
-    security(("basic" = []), ("operator" = [])),
-    params(("application_id" = Option<String>, Query, description = "The application: the caller's own (required for the operator)"),
-        ("type_name" = String, Query)),
+    params(("type_name" = String, Query)),
     responses((status = 200, body = SchemaAnswer)))]
 pub async fn entity_type(call: Call) -> Reply {
     let name = call.params.required("type_name")?;
@@ -75,9 +73,7 @@ pub async fn entity_type(call: Call) -> Reply {
 
 /// The names of the application's types. Owner only.
 #[utoipa::path(method(get, post), path = "/entityType.list", tag = "registration: entity types",
-    security(("basic" = []), ("operator" = [])),
-    params(("application_id" = Option<String>, Query, description = "The application: the caller's own (required for the operator)")),
-    responses((status = 200, body = TypeNames)))]
+        responses((status = 200, body = TypeNames)))]
 pub async fn list(call: Call) -> Reply {
     let types = call
         .service
@@ -90,9 +86,7 @@ pub async fn list(call: Call) -> Reply {
 
 /// `type_name`, `attr_defs` (JSON list) → the new type. Owner only.
 #[utoipa::path(method(get, post), path = "/entityType.create", tag = "registration: entity types",
-    security(("basic" = []), ("operator" = [])),
-    params(("application_id" = Option<String>, Query, description = "The application: the caller's own (required for the operator)"),
-        ("type_name" = String, Query),
+    params(("type_name" = String, Query),
         ("attr_defs" = String, Query, description = "A JSON array of attribute definitions")),
     responses((status = 200, body = SchemaAnswer)))]
 pub async fn create(call: Call) -> Reply {
@@ -107,9 +101,7 @@ pub async fn create(call: Call) -> Reply {
 
 /// `type_name`. Refused while an access schema names the type. Owner only.
 #[utoipa::path(method(get, post), path = "/entityType.delete", tag = "registration: entity types",
-    security(("basic" = []), ("operator" = [])),
-    params(("application_id" = Option<String>, Query, description = "The application: the caller's own (required for the operator)"),
-        ("type_name" = String, Query)),
+    params(("type_name" = String, Query)),
     responses((status = 200, body = Done)))]
 pub async fn delete(call: Call) -> Reply {
     let name = call.params.required("type_name")?;
@@ -121,9 +113,7 @@ pub async fn delete(call: Call) -> Reply {
 
 /// `type_name`, `attr_def` (one JSON definition) → the whole type. Owner only.
 #[utoipa::path(method(get, post), path = "/entityType.addAttribute", tag = "registration: entity types",
-    security(("basic" = []), ("operator" = [])),
-    params(("application_id" = Option<String>, Query, description = "The application: the caller's own (required for the operator)"),
-        ("type_name" = String, Query),
+    params(("type_name" = String, Query),
         ("attr_def" = String, Query, description = "One JSON attribute definition")),
     responses((status = 200, body = SchemaAnswer)))]
 pub async fn add_attribute(call: Call) -> Reply {
@@ -139,9 +129,7 @@ pub async fn add_attribute(call: Call) -> Reply {
 
 /// `type_name`, `attribute_name` (a path, any spelling) → the whole type. Owner only.
 #[utoipa::path(method(get, post), path = "/entityType.removeAttribute", tag = "registration: entity types",
-    security(("basic" = []), ("operator" = [])),
-    params(("application_id" = Option<String>, Query, description = "The application: the caller's own (required for the operator)"),
-        ("type_name" = String, Query),
+    params(("type_name" = String, Query),
         ("attribute_name" = String, Query, description = "An attribute path (a.b, /a.b or /a/b)")),
     responses((status = 200, body = SchemaAnswer)))]
 pub async fn remove_attribute(call: Call) -> Reply {
@@ -159,9 +147,7 @@ pub async fn remove_attribute(call: Call) -> Reply {
 /// → the type as restricted by the new schema, and a notice naming the reserved attributes
 /// that were added. Owner only.
 #[utoipa::path(method(get, post), path = "/entityType.setAccessSchema", tag = "registration: entity types",
-    security(("basic" = []), ("operator" = [])),
-    params(("application_id" = Option<String>, Query, description = "The application: the caller's own (required for the operator)"),
-        ("type_name" = String, Query),
+    params(("type_name" = String, Query),
         ("for_client_id" = Option<String>, Query, description = "The client acted on; default: the caller"),
         ("access_type" = String, Query),
         ("attributes" = String, Query, description = "A JSON array of attribute paths")),
@@ -190,9 +176,7 @@ pub async fn set_access_schema(call: Call) -> Reply {
 /// `type_name`, `for_client_id` (default: the caller), `access_type` → the type as that client
 /// sees it (the whole type when no schema restricts it). Any client with a feature.
 #[utoipa::path(method(get, post), path = "/entityType.getAccessSchema", tag = "registration: entity types",
-    security(("basic" = []), ("operator" = [])),
-    params(("application_id" = Option<String>, Query, description = "The application: the caller's own (required for the operator)"),
-        ("type_name" = String, Query),
+    params(("type_name" = String, Query),
         ("for_client_id" = Option<String>, Query, description = "The client acted on; default: the caller"),
         ("access_type" = String, Query)),
     responses((status = 200, body = SchemaAnswer)))]

@@ -209,17 +209,7 @@ pub fn optional_region() -> Schema {
 /// An application region.
 pub fn region() -> Schema {
     string()
-        .enum_values(Some(
-            [
-                Region::Us,
-                Region::Eu,
-                Region::Au,
-                Region::Sa,
-                Region::Cn,
-                Region::Sg,
-            ]
-            .map(Region::as_str),
-        ))
+        .enum_values(Some(Region::ALL.map(Region::as_str)))
         .into()
 }
 

@@ -60,7 +60,7 @@ fn invalid(e: impl Into<ServiceError>) -> ConfigError {
 
 /// The attributes the client may use for this access type.
 #[utoipa::path(get, path = "/config/{appId}/clients/{clientId}/accessSchemas/{typeName}/{accessType}",
-    tag = "access schemas", security(("basic" = []), ("operator" = [])),
+    tag = "access schemas",
     params(("appId" = String, Path), ("clientId" = String, Path), ("typeName" = String, Path),
         ("accessType" = String, Path)),
     responses((status = 200, body = SchemaBody),
@@ -78,7 +78,7 @@ pub async fn get(r: ConfigRequest, path: SchemaPath) -> Result<HttpResponse, Con
 /// Replaces the list; the answer is the list as stored (canonical paths, the reserved
 /// attributes first).
 #[utoipa::path(put, path = "/config/{appId}/clients/{clientId}/accessSchemas/{typeName}/{accessType}",
-    tag = "access schemas", security(("basic" = []), ("operator" = [])),
+    tag = "access schemas",
     params(("appId" = String, Path), ("clientId" = String, Path), ("typeName" = String, Path),
         ("accessType" = String, Path)),
     request_body = SchemaBody,
@@ -108,7 +108,7 @@ pub async fn set(
 
 /// Removes the restriction: the client's features alone decide.
 #[utoipa::path(delete, path = "/config/{appId}/clients/{clientId}/accessSchemas/{typeName}/{accessType}",
-    tag = "access schemas", security(("basic" = []), ("operator" = [])),
+    tag = "access schemas",
     params(("appId" = String, Path), ("clientId" = String, Path), ("typeName" = String, Path),
         ("accessType" = String, Path)),
     responses((status = 204, description = "Removed (or there was none)"),
@@ -125,8 +125,7 @@ pub async fn delete(r: ConfigRequest, path: SchemaPath) -> Result<HttpResponse, 
 /// The decision, allowed or not: `{allowed, reason, permitted, denied, updatesLastUpdated}`,
 /// `reason` one of ok, bad_credentials, ip_not_allowed, no_feature, self_only,
 /// attribute_not_permitted, unknown_entity_type, unknown_attribute.
-#[utoipa::path(post, path = "/config/{appId}/access/check", tag = "access schemas",
-    security(("basic" = []), ("operator" = [])), params(("appId" = String, Path)),
+#[utoipa::path(post, path = "/config/{appId}/access/check", tag = "access schemas", params(("appId" = String, Path)),
     request_body = CheckFields,
     responses((status = 200, body = serde_json::Value, description = "The decision")))]
 pub async fn check(r: ConfigRequest, body: JsonBody) -> Result<HttpResponse, ConfigError> {

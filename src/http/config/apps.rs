@@ -51,7 +51,7 @@ impl AppBody {
 }
 
 /// A new application and its first owner client (with its secret).
-#[utoipa::path(post, path = "/apps", tag = "operator", security(("operator" = [])),
+#[utoipa::path(post, path = "/apps", tag = "operator",
     request_body = AppFields,
     responses((status = 201, body = AppBody, headers(("Location" = String))),
         (status = 409, body = ErrorBody, description = "An application with this name exists")))]
@@ -71,7 +71,7 @@ pub async fn create(r: OperatorRequest, body: JsonBody) -> Result<HttpResponse, 
 }
 
 /// Every application.
-#[utoipa::path(get, path = "/apps", tag = "operator", security(("operator" = [])),
+#[utoipa::path(get, path = "/apps", tag = "operator",
     responses((status = 200, body = Vec<AppBody>)))]
 pub async fn list(r: OperatorRequest) -> Result<HttpResponse, ConfigError> {
     let apps = r.service.list_apps(&r.ctx).await?;
@@ -79,7 +79,7 @@ pub async fn list(r: OperatorRequest) -> Result<HttpResponse, ConfigError> {
     Ok(HttpResponse::Ok().json(body))
 }
 
-#[utoipa::path(get, path = "/apps/{appId}", tag = "operator", security(("operator" = [])),
+#[utoipa::path(get, path = "/apps/{appId}", tag = "operator",
     params(("appId" = String, Path)),
     responses((status = 200, body = AppBody),
         (status = 404, body = ErrorBody, description = "`Application not found.`")))]

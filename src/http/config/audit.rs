@@ -35,7 +35,6 @@ fn next_link(app_id: &str, pairs: &[(String, String)], cursor: &str) -> String {
 /// Filtered events: a JSON page (newest first by default), or the whole filtered result
 /// streamed as NDJSON or CSV (oldest first by default) with `format` or `Accept`.
 #[utoipa::path(get, path = "/config/{appId}/audit", tag = "audit",
-    security(("basic" = []), ("operator" = [])),
     params(("appId" = String, Path),
         ("client" = Option<String>, Query, description = "Events about this client"),
         ("actor" = Option<String>, Query, description = "A client id, or `operator`"),
@@ -131,7 +130,6 @@ pub async fn query(r: ConfigRequest, req: HttpRequest) -> Result<HttpResponse, C
 /// Walks the hash chain: `status` `intact` (with `count`, `head_seq`, `head_hash`, the
 /// anchors' statuses) or `broken` (with `seq`, `problem`, `message`).
 #[utoipa::path(get, path = "/config/{appId}/audit/verify", tag = "audit",
-    security(("basic" = []), ("operator" = [])),
     params(("appId" = String, Path),
         ("anchor" = Option<Vec<String>>, Query, explode, description = "Repeatable: `SEQ:HASH` noted earlier, which must still be in the chain")),
     responses((status = 200, body = serde_json::Value, description = "The verdict"),

@@ -132,7 +132,6 @@ fn has_features(req: &HttpRequest) -> Vec<String> {
 
 /// The application's clients.
 #[utoipa::path(get, path = "/config/{appId}/clients", tag = "clients",
-    security(("basic" = []), ("operator" = [])),
     params(("appId" = String, Path),
         ("has_feature" = Option<Vec<String>>, Query, explode, description = "Repeatable: only clients having any of these features.")),
     responses((status = 200, body = Vec<ClientBody>),
@@ -160,8 +159,7 @@ fn created(c: CreatedClient, status: actix_web::http::StatusCode) -> HttpRespons
 }
 
 /// A new client, with its secret (shown only here).
-#[utoipa::path(post, path = "/config/{appId}/clients", tag = "clients",
-    security(("basic" = []), ("operator" = [])), request_body = ClientFields,
+#[utoipa::path(post, path = "/config/{appId}/clients", tag = "clients", request_body = ClientFields,
     params(("appId" = String, Path)),
     responses((status = 201, body = ClientBody, headers(("Location" = String), ("ETag" = String))),
         (status = 400, body = ErrorBody, description = "A field refused: the message says why"),
@@ -178,7 +176,6 @@ pub async fn create(r: ConfigRequest, body: JsonBody) -> Result<HttpResponse, Co
 }
 
 #[utoipa::path(get, path = "/config/{appId}/clients/{clientId}", tag = "clients",
-    security(("basic" = []), ("operator" = [])),
     params(("appId" = String, Path), ("clientId" = String, Path)),
     responses((status = 200, body = ClientBody, headers(("ETag" = String))),
         (status = 404, body = ErrorBody, description = "`Client ID not found.`")))]
@@ -195,8 +192,7 @@ pub async fn get(
 
 /// PUT is a full replacement (seed 004): no `features` removes them all, no `ipWhitelist`
 /// resets it to `["0.0.0.0/0"]`.
-#[utoipa::path(put, path = "/config/{appId}/clients/{clientId}", tag = "clients",
-    security(("basic" = []), ("operator" = [])), request_body = ClientFields,
+#[utoipa::path(put, path = "/config/{appId}/clients/{clientId}", tag = "clients", request_body = ClientFields,
     params(("appId" = String, Path), ("clientId" = String, Path),
         ("If-Match" = Option<String>, Header, pattern = r#"^(\*|(W/)?"[0-9]+")$"#, description = "Change only this version (`ETag`)")),
     responses((status = 200, body = ClientBody, headers(("ETag" = String))),
@@ -231,7 +227,6 @@ pub async fn replace(
 }
 
 #[utoipa::path(delete, path = "/config/{appId}/clients/{clientId}", tag = "clients",
-    security(("basic" = []), ("operator" = [])),
     params(("appId" = String, Path), ("clientId" = String, Path),
         ("If-Match" = Option<String>, Header, pattern = r#"^(\*|(W/)?"[0-9]+")$"#, description = "Delete only this version (`ETag`)")),
     responses((status = 204, description = "Deleted"),
@@ -257,8 +252,7 @@ fn integer(v: &Value) -> Option<i64> {
 }
 
 /// A new secret (shown only here); the old one keeps working `hoursToLive` hours.
-#[utoipa::path(put, path = "/config/{appId}/clients/{clientId}/secret", tag = "clients",
-    security(("basic" = []), ("operator" = [])), request_body = SecretFields,
+#[utoipa::path(put, path = "/config/{appId}/clients/{clientId}/secret", tag = "clients", request_body = SecretFields,
     params(("appId" = String, Path), ("clientId" = String, Path)),
     responses((status = 200, body = ClientBody),
         (status = 404, body = ErrorBody, description = "`Client ID not found.`")))]

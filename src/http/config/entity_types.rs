@@ -66,8 +66,7 @@ fn required<'a>(
         .ok_or_else(|| ConfigError::from(ValidationError::MissingField { field }))
 }
 
-#[utoipa::path(get, path = "/config/{appId}/entityTypes", tag = "entity types",
-    security(("basic" = []), ("operator" = [])), params(("appId" = String, Path)),
+#[utoipa::path(get, path = "/config/{appId}/entityTypes", tag = "entity types", params(("appId" = String, Path)),
     responses((status = 200, body = Vec<EntityTypeBody>)))]
 pub async fn list(r: ConfigRequest) -> Result<HttpResponse, ConfigError> {
     let types = r.service.list_entity_types(&r.ctx, &r.app_id).await?;
@@ -79,8 +78,7 @@ pub async fn list(r: ConfigRequest) -> Result<HttpResponse, ConfigError> {
 }
 
 /// `{name, attr_defs}` → 201 with the type and its `Location`.
-#[utoipa::path(post, path = "/config/{appId}/entityTypes", tag = "entity types",
-    security(("basic" = []), ("operator" = [])), params(("appId" = String, Path)),
+#[utoipa::path(post, path = "/config/{appId}/entityTypes", tag = "entity types", params(("appId" = String, Path)),
     request_body = EntityTypeFields,
     responses((status = 201, body = EntityTypeBody, headers(("Location" = String))),
         (status = 400, body = ErrorBody, description = "A name or definition refused: the message says why"),
@@ -108,7 +106,6 @@ pub async fn create(r: ConfigRequest, body: JsonBody) -> Result<HttpResponse, Co
 }
 
 #[utoipa::path(get, path = "/config/{appId}/entityTypes/{typeName}", tag = "entity types",
-    security(("basic" = []), ("operator" = [])),
     params(("appId" = String, Path), ("typeName" = String, Path)),
     responses((status = 200, body = EntityTypeBody),
         (status = 404, body = ErrorBody, description = "No such type")))]
@@ -124,7 +121,6 @@ pub async fn get(
 /// Replaces the attribute definitions. Refused (409) while an access schema names an attribute
 /// it would remove.
 #[utoipa::path(put, path = "/config/{appId}/entityTypes/{typeName}", tag = "entity types",
-    security(("basic" = []), ("operator" = [])),
     params(("appId" = String, Path), ("typeName" = String, Path)),
     request_body = EntityTypeChangeFields,
     responses((status = 200, body = EntityTypeBody),
@@ -158,7 +154,6 @@ pub async fn replace(
 
 /// Refused (409) while an access schema names the type.
 #[utoipa::path(delete, path = "/config/{appId}/entityTypes/{typeName}", tag = "entity types",
-    security(("basic" = []), ("operator" = [])),
     params(("appId" = String, Path), ("typeName" = String, Path)),
     responses((status = 204, description = "Deleted"),
         (status = 404, body = ErrorBody, description = "No such type"),

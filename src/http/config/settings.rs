@@ -34,8 +34,7 @@ fn ok(settings: Map<String, Value>) -> HttpResponse {
 }
 
 /// The application defaults.
-#[utoipa::path(get, path = "/config/{appId}/settings", tag = "settings",
-    security(("basic" = []), ("operator" = [])), params(("appId" = String, Path)),
+#[utoipa::path(get, path = "/config/{appId}/settings", tag = "settings", params(("appId" = String, Path)),
     responses((status = 200, body = SettingsBody)))]
 pub async fn get_defaults(r: ConfigRequest) -> Result<HttpResponse, ConfigError> {
     let settings = r
@@ -46,8 +45,7 @@ pub async fn get_defaults(r: ConfigRequest) -> Result<HttpResponse, ConfigError>
 }
 
 /// Replaces the application defaults: keys left out are deleted.
-#[utoipa::path(put, path = "/config/{appId}/settings", tag = "settings",
-    security(("basic" = []), ("operator" = [])), params(("appId" = String, Path)),
+#[utoipa::path(put, path = "/config/{appId}/settings", tag = "settings", params(("appId" = String, Path)),
     request_body = SettingsBody,
     responses((status = 200, body = SettingsBody)))]
 pub async fn replace_defaults(
@@ -63,7 +61,6 @@ pub async fn replace_defaults(
 
 /// The client's own settings (not the defaults).
 #[utoipa::path(get, path = "/config/{appId}/clients/{clientId}/settings", tag = "settings",
-    security(("basic" = []), ("operator" = [])),
     params(("appId" = String, Path), ("clientId" = String, Path)),
     responses((status = 200, body = SettingsBody),
         (status = 404, body = ErrorBody, description = "`Client ID not found.`")))]
@@ -81,7 +78,6 @@ pub async fn get_client(
 
 /// Replaces the client's own settings: keys left out are deleted.
 #[utoipa::path(put, path = "/config/{appId}/clients/{clientId}/settings", tag = "settings",
-    security(("basic" = []), ("operator" = [])),
     params(("appId" = String, Path), ("clientId" = String, Path)),
     request_body = SettingsBody,
     responses((status = 200, body = SettingsBody),

@@ -57,9 +57,7 @@ pub struct NewSecret {
 
 /// `description` (the name, required), `features` and `whitelist` (JSON arrays, optional).
 #[utoipa::path(method(get, post), path = "/clients/add", tag = "registration: clients",
-    security(("basic" = []), ("operator" = [])),
-    params(("application_id" = Option<String>, Query, description = "The application: the caller's own (required for the operator)"),
-        ("description" = String, Query, description = "The client's name"),
+    params(("description" = String, Query, description = "The client's name"),
         ("features" = Option<String>, Query, description = "A JSON array of feature names"),
         ("whitelist" = Option<String>, Query, description = "A JSON array of CIDR blocks; default [\"0.0.0.0/0\"]")),
     responses((status = 200, body = Added)))]
@@ -82,9 +80,7 @@ pub async fn add(call: Call) -> Reply {
 /// `has_features` (JSON array; clients having any of them). The PHP library sends it as
 /// `features`, which is accepted too; giving both is refused.
 #[utoipa::path(method(get, post), path = "/clients/list", tag = "registration: clients",
-    security(("basic" = []), ("operator" = [])),
-    params(("application_id" = Option<String>, Query, description = "The application: the caller's own (required for the operator)"),
-        ("has_features" = Option<String>, Query, description = "A JSON array of feature names: clients having any of them"),
+    params(("has_features" = Option<String>, Query, description = "A JSON array of feature names: clients having any of them"),
         ("features" = Option<String>, Query, description = "Another name for has_features (give one)")),
     responses((status = 200, body = ClientList)))]
 pub async fn list(call: Call) -> Reply {
@@ -113,9 +109,7 @@ pub async fn list(call: Call) -> Reply {
 }
 
 #[utoipa::path(method(get, post), path = "/clients/delete", tag = "registration: clients",
-    security(("basic" = []), ("operator" = [])),
-    params(("application_id" = Option<String>, Query, description = "The application: the caller's own (required for the operator)"),
-        ("client_id_for_deletion" = String, Query)),
+    params(("client_id_for_deletion" = String, Query)),
     responses((status = 200, body = Done)))]
 pub async fn delete(call: Call) -> Reply {
     const TARGET: &str = "client_id_for_deletion";
@@ -138,9 +132,7 @@ async fn change(call: &Call, change: ClientChange) -> Result<(), RegError> {
 
 /// `features` (JSON array, required) replaces the whole list.
 #[utoipa::path(method(get, post), path = "/clients/set_features", tag = "registration: clients",
-    security(("basic" = []), ("operator" = [])),
-    params(("application_id" = Option<String>, Query, description = "The application: the caller's own (required for the operator)"),
-        ("for_client_id" = Option<String>, Query, description = "The client acted on; default: the caller"),
+    params(("for_client_id" = Option<String>, Query, description = "The client acted on; default: the caller"),
         ("features" = String, Query, description = "A JSON array of feature names: the whole new list")),
     responses((status = 200, body = Done)))]
 pub async fn set_features(call: Call) -> Reply {
@@ -158,9 +150,7 @@ pub async fn set_features(call: Call) -> Reply {
 
 /// `whitelist` (JSON array of CIDR blocks, required) replaces the allow list.
 #[utoipa::path(method(get, post), path = "/clients/set_whitelist", tag = "registration: clients",
-    security(("basic" = []), ("operator" = [])),
-    params(("application_id" = Option<String>, Query, description = "The application: the caller's own (required for the operator)"),
-        ("for_client_id" = Option<String>, Query, description = "The client acted on; default: the caller"),
+    params(("for_client_id" = Option<String>, Query, description = "The client acted on; default: the caller"),
         ("whitelist" = String, Query, description = "A JSON array of CIDR blocks: the whole new list")),
     responses((status = 200, body = Done)))]
 pub async fn set_whitelist(call: Call) -> Reply {
@@ -178,9 +168,7 @@ pub async fn set_whitelist(call: Call) -> Reply {
 
 /// Resets the allow list to the default, `["0.0.0.0/0"]`.
 #[utoipa::path(method(get, post), path = "/clients/clear_whitelist", tag = "registration: clients",
-    security(("basic" = []), ("operator" = [])),
-    params(("application_id" = Option<String>, Query, description = "The application: the caller's own (required for the operator)"),
-        ("for_client_id" = Option<String>, Query, description = "The client acted on; default: the caller")),
+    params(("for_client_id" = Option<String>, Query, description = "The client acted on; default: the caller")),
     responses((status = 200, body = Done)))]
 pub async fn clear_whitelist(call: Call) -> Reply {
     change(
@@ -196,9 +184,7 @@ pub async fn clear_whitelist(call: Call) -> Reply {
 
 /// `description` (required): renames the client.
 #[utoipa::path(method(get, post), path = "/clients/set_description", tag = "registration: clients",
-    security(("basic" = []), ("operator" = [])),
-    params(("application_id" = Option<String>, Query, description = "The application: the caller's own (required for the operator)"),
-        ("for_client_id" = Option<String>, Query, description = "The client acted on; default: the caller"),
+    params(("for_client_id" = Option<String>, Query, description = "The client acted on; default: the caller"),
         ("description" = String, Query, description = "The new name")),
     responses((status = 200, body = Done)))]
 pub async fn set_description(call: Call) -> Reply {
@@ -216,9 +202,7 @@ pub async fn set_description(call: Call) -> Reply {
 
 /// `hours_to_live` (0–168, required): how long the old secret keeps working.
 #[utoipa::path(method(get, post), path = "/clients/reset_secret", tag = "registration: clients",
-    security(("basic" = []), ("operator" = [])),
-    params(("application_id" = Option<String>, Query, description = "The application: the caller's own (required for the operator)"),
-        ("for_client_id" = Option<String>, Query, description = "The client acted on; default: the caller"),
+    params(("for_client_id" = Option<String>, Query, description = "The client acted on; default: the caller"),
         ("hours_to_live" = String, Query, description = "0 to 168: how long the old secret keeps working")),
     responses((status = 200, body = NewSecret)))]
 pub async fn reset_secret(call: Call) -> Reply {

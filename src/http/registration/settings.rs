@@ -73,9 +73,7 @@ fn only_flag(existed: Vec<(String, bool)>) -> Existed {
 
 /// `key`: the client's value, else the default, else null.
 #[utoipa::path(method(get, post), path = "/settings/get", tag = "registration: settings",
-    security(("basic" = []), ("operator" = [])),
-    params(("application_id" = Option<String>, Query, description = "The application: the caller's own (required for the operator)"),
-        ("for_client_id" = Option<String>, Query, description = "The client acted on; default: the caller"),
+    params(("for_client_id" = Option<String>, Query, description = "The client acted on; default: the caller"),
         ("key" = String, Query)),
     responses((status = 200, body = Found)))]
 pub async fn get(call: Call) -> Reply {
@@ -98,9 +96,7 @@ pub async fn get(call: Call) -> Reply {
 
 /// `keys` (JSON array): an object with every requested key (null where set nowhere).
 #[utoipa::path(method(get, post), path = "/settings/get_multi", tag = "registration: settings",
-    security(("basic" = []), ("operator" = [])),
-    params(("application_id" = Option<String>, Query, description = "The application: the caller's own (required for the operator)"),
-        ("for_client_id" = Option<String>, Query, description = "The client acted on; default: the caller"),
+    params(("for_client_id" = Option<String>, Query, description = "The client acted on; default: the caller"),
         ("keys" = String, Query, description = "A JSON array of keys")),
     responses((status = 200, body = Values)))]
 pub async fn get_multi(call: Call) -> Reply {
@@ -123,9 +119,7 @@ pub async fn get_multi(call: Call) -> Reply {
 
 /// Every setting the client sees: defaults overlaid by its own values.
 #[utoipa::path(method(get, post), path = "/settings/items", tag = "registration: settings",
-    security(("basic" = []), ("operator" = [])),
-    params(("application_id" = Option<String>, Query, description = "The application: the caller's own (required for the operator)"),
-        ("for_client_id" = Option<String>, Query, description = "The client acted on; default: the caller")),
+    params(("for_client_id" = Option<String>, Query, description = "The client acted on; default: the caller")),
     responses((status = 200, body = Values)))]
 pub async fn items(call: Call) -> Reply {
     let target = call.target_client()?;
@@ -138,9 +132,7 @@ pub async fn items(call: Call) -> Reply {
 
 /// The keys of [`items`], sorted.
 #[utoipa::path(method(get, post), path = "/settings/keys", tag = "registration: settings",
-    security(("basic" = []), ("operator" = [])),
-    params(("application_id" = Option<String>, Query, description = "The application: the caller's own (required for the operator)"),
-        ("for_client_id" = Option<String>, Query, description = "The client acted on; default: the caller")),
+    params(("for_client_id" = Option<String>, Query, description = "The client acted on; default: the caller")),
     responses((status = 200, body = Keys)))]
 pub async fn keys(call: Call) -> Reply {
     let target = call.target_client()?;
@@ -183,9 +175,7 @@ async fn delete_in(call: &Call, target: SettingsTarget<'_>) -> Result<Existed, R
 
 /// `key`, `value`: sets the client's own value; true when the key existed.
 #[utoipa::path(method(get, post), path = "/settings/set", tag = "registration: settings",
-    security(("basic" = []), ("operator" = [])),
-    params(("application_id" = Option<String>, Query, description = "The application: the caller's own (required for the operator)"),
-        ("for_client_id" = Option<String>, Query, description = "The client acted on; default: the caller"),
+    params(("for_client_id" = Option<String>, Query, description = "The client acted on; default: the caller"),
         ("key" = String, Query),
         ("value" = String, Query, description = "Text; JSON when it starts with [ or {")),
     responses((status = 200, body = Existed)))]
@@ -198,9 +188,7 @@ pub async fn set(call: Call) -> Reply {
 
 /// `items` (JSON object): an object of existed flags.
 #[utoipa::path(method(get, post), path = "/settings/set_multi", tag = "registration: settings",
-    security(("basic" = []), ("operator" = [])),
-    params(("application_id" = Option<String>, Query, description = "The application: the caller's own (required for the operator)"),
-        ("for_client_id" = Option<String>, Query, description = "The client acted on; default: the caller"),
+    params(("for_client_id" = Option<String>, Query, description = "The client acted on; default: the caller"),
         ("items" = String, Query, description = "A JSON object: key → value")),
     responses((status = 200, body = ExistedEach)))]
 pub async fn set_multi(call: Call) -> Reply {
@@ -214,9 +202,7 @@ pub async fn set_multi(call: Call) -> Reply {
 
 /// `key`: deletes the client's own value (the default stays); true when it existed.
 #[utoipa::path(method(get, post), path = "/settings/delete", tag = "registration: settings",
-    security(("basic" = []), ("operator" = [])),
-    params(("application_id" = Option<String>, Query, description = "The application: the caller's own (required for the operator)"),
-        ("for_client_id" = Option<String>, Query, description = "The client acted on; default: the caller"),
+    params(("for_client_id" = Option<String>, Query, description = "The client acted on; default: the caller"),
         ("key" = String, Query)),
     responses((status = 200, body = Existed)))]
 pub async fn delete(call: Call) -> Reply {
@@ -226,9 +212,7 @@ pub async fn delete(call: Call) -> Reply {
 
 /// `key`: the application default, or null.
 #[utoipa::path(method(get, post), path = "/settings/get_default", tag = "registration: settings",
-    security(("basic" = []), ("operator" = [])),
-    params(("application_id" = Option<String>, Query, description = "The application: the caller's own (required for the operator)"),
-        ("key" = String, Query)),
+    params(("key" = String, Query)),
     responses((status = 200, body = Found)))]
 pub async fn get_default(call: Call) -> Reply {
     let key = call.params.required("key")?.to_owned();
@@ -248,9 +232,7 @@ pub async fn get_default(call: Call) -> Reply {
 }
 
 #[utoipa::path(method(get, post), path = "/settings/set_default", tag = "registration: settings",
-    security(("basic" = []), ("operator" = [])),
-    params(("application_id" = Option<String>, Query, description = "The application: the caller's own (required for the operator)"),
-        ("key" = String, Query),
+    params(("key" = String, Query),
         ("value" = String, Query, description = "Text; JSON when it starts with [ or {")),
     responses((status = 200, body = Existed)))]
 pub async fn set_default(call: Call) -> Reply {
@@ -260,9 +242,7 @@ pub async fn set_default(call: Call) -> Reply {
 }
 
 #[utoipa::path(method(get, post), path = "/settings/set_default_multi", tag = "registration: settings",
-    security(("basic" = []), ("operator" = [])),
-    params(("application_id" = Option<String>, Query, description = "The application: the caller's own (required for the operator)"),
-        ("items" = String, Query, description = "A JSON object: key → value")),
+    params(("items" = String, Query, description = "A JSON object: key → value")),
     responses((status = 200, body = ExistedEach)))]
 pub async fn set_default_multi(call: Call) -> Reply {
     let items = call.params.required_object("items")?;
@@ -273,9 +253,7 @@ pub async fn set_default_multi(call: Call) -> Reply {
 }
 
 #[utoipa::path(method(get, post), path = "/settings/delete_default", tag = "registration: settings",
-    security(("basic" = []), ("operator" = [])),
-    params(("application_id" = Option<String>, Query, description = "The application: the caller's own (required for the operator)"),
-        ("key" = String, Query)),
+    params(("key" = String, Query)),
     responses((status = 200, body = Existed)))]
 pub async fn delete_default(call: Call) -> Reply {
     answer(&delete_in(&call, SettingsTarget::Defaults).await?)
@@ -283,9 +261,7 @@ pub async fn delete_default(call: Call) -> Reply {
 
 /// Every client's own values (clients with none are left out) and the defaults.
 #[utoipa::path(method(get, post), path = "/settings/get_all", tag = "registration: settings",
-    security(("basic" = []), ("operator" = [])),
-    params(("application_id" = Option<String>, Query, description = "The application: the caller's own (required for the operator)")),
-    responses((status = 200, body = AllSettings)))]
+        responses((status = 200, body = AllSettings)))]
 pub async fn get_all(call: Call) -> Reply {
     let all = call.service.all_settings(&call.ctx, &call.app_id).await?;
     let clients: Map<String, Value> = all
