@@ -41,6 +41,9 @@ export LATCHKEY_OPERATOR_TOKEN="schemathesis-operator-$RANDOM$RANDOM$RANDOM"
 # Cheap hashing and no failure limit: schemathesis sends wrong credentials on purpose.
 export LATCHKEY_ARGON2_M_COST=1024 LATCHKEY_ARGON2_T_COST=1
 export LATCHKEY_AUTH_FAILURE_LIMIT=1000000
+# A sealing key, so applications with signed_requests / show_secrets can be created.
+LATCHKEY_SEALING_KEY=$(head -c 32 /dev/urandom | base64)
+export LATCHKEY_SEALING_KEY
 port=$("$venv/bin/python" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 export LATCHKEY_LISTEN="127.0.0.1:$port"
 export LATCHKEY_DATA_DIR="target/schemathesis-data"

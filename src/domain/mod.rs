@@ -30,6 +30,8 @@ pub enum ValidationError {
     NotAList { field: &'static str },
     #[error("Not a valid integer.")]
     NotAnInteger { field: &'static str },
+    #[error("Not a valid boolean.")]
+    NotABoolean { field: &'static str },
     #[error("Must be greater than or equal to {min} and less than or equal to {max}.")]
     OutOfRange {
         field: &'static str,
@@ -46,6 +48,12 @@ pub enum ValidationError {
     InvalidRegion,
     #[error("Name is too long.")]
     NameTooLong,
+    #[error("Not a valid consistency: \"minimize_latency\", \"fully_consistent\" or {{\"atLeastAsFresh\": \"<revision>\"}}.")]
+    InvalidConsistency,
+    #[error("The application has not reached this revision.")]
+    RevisionNotReached,
+    #[error("Not a valid revision.")]
+    InvalidRevision { field: &'static str },
 }
 
 impl ValidationError {
@@ -56,11 +64,14 @@ impl ValidationError {
             | Self::NotAString { field }
             | Self::NotAList { field }
             | Self::NotAnInteger { field }
+            | Self::NotABoolean { field }
             | Self::OutOfRange { field, .. } => field,
             Self::NameNotSupplied | Self::NameTooLong => "name",
             Self::InvalidCidr { .. } => "ipWhitelist",
             Self::InvalidFeature { .. } | Self::LoginClientExclusive => "features",
             Self::InvalidRegion => "region",
+            Self::InvalidConsistency | Self::RevisionNotReached => "consistency",
+            Self::InvalidRevision { field } => field,
         }
     }
 }

@@ -8,6 +8,7 @@ pub mod ops;
 pub mod registration;
 pub mod registration_entity;
 pub mod request;
+pub mod revision;
 pub mod routes;
 pub mod schemas;
 

@@ -9,7 +9,7 @@ use actix_web::http::Method;
 use actix_web::web;
 use serde_json::Value;
 
-use super::config::{self, access, apps, audit, clients, entity_types, settings};
+use super::config::{self, access, apps, audit, changes, clients, entity_types, settings};
 use super::registration::{self, clients as reg_clients, settings as reg_settings};
 use super::{metrics, openapi, ops, registration_entity as reg_entity};
 
@@ -61,6 +61,7 @@ const GET: &[Method] = &[Method::GET];
 const POST: &[Method] = &[Method::POST];
 const PUT: &[Method] = &[Method::PUT];
 const DELETE: &[Method] = &[Method::DELETE];
+const PATCH: &[Method] = &[Method::PATCH];
 const GET_POST: &[Method] = &[Method::GET, Method::POST];
 
 /// A row: `route!(METHODS "/path", Surface, Effect, handler, documentation)`, where the
@@ -111,6 +112,7 @@ pub fn table() -> Vec<Route> {
         route!(GET "/apps", Operator, Reads, apps::list, apps::__path_list),
         route!(POST "/apps", Operator, Writes, apps::create, apps::__path_create),
         route!(GET "/apps/{app_id}", Operator, Reads, apps::get, apps::__path_get),
+        route!(PATCH "/apps/{app_id}", Operator, Writes, apps::update, apps::__path_update),
         // The Configuration API.
         route!(GET "/config/{app_id}/clients", Config, Reads, clients::list, clients::__path_list),
         route!(POST "/config/{app_id}/clients", Config, Writes, clients::create, clients::__path_create),
@@ -134,6 +136,7 @@ pub fn table() -> Vec<Route> {
         route!(POST "/config/{app_id}/access/check", Config, Reads, access::check, access::__path_check),
         route!(GET "/config/{app_id}/audit", Config, Reads, audit::query, audit::__path_query),
         route!(GET "/config/{app_id}/audit/verify", Config, Reads, audit::verify, audit::__path_verify),
+        route!(GET "/config/{app_id}/changes", Config, Reads, changes::stream_changes, changes::__path_stream_changes),
         // The Registration API.
         rpc!(
             "/clients/add",

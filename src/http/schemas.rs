@@ -95,6 +95,32 @@ pub fn record() -> Schema {
     string().enum_values(Some(["any", "self"])).into()
 }
 
+/// How fresh an access decision must be; absent or null: `minimize_latency`.
+pub fn consistency() -> Schema {
+    AnyOfBuilder::new()
+        .item(string().enum_values(Some(["minimize_latency", "fully_consistent"])))
+        .item(
+            ObjectBuilder::new()
+                .property(
+                    "atLeastAsFresh",
+                    AnyOfBuilder::new()
+                        .item(string().pattern(Some("^[0-9]{1,18}$")))
+                        .item(
+                            ObjectBuilder::new()
+                                .schema_type(Type::Integer)
+                                .minimum(Some(0))
+                                .maximum(Some(i64::MAX)),
+                        ),
+                )
+                .required("atLeastAsFresh")
+                .additional_properties(Some(
+                    utoipa::openapi::schema::AdditionalProperties::FreeForm(false),
+                )),
+        )
+        .item(ObjectBuilder::new().schema_type(Type::Null))
+        .into()
+}
+
 /// An IPv4 or IPv6 address, or null (as if absent).
 pub fn optional_ip_address() -> Schema {
     AnyOfBuilder::new()

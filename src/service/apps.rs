@@ -5,9 +5,14 @@ use super::{CreatedClient, Latchkey, RequestContext, ServiceError};
 use crate::domain::{ids, ClientName, Feature, FeatureSet, Region};
 use crate::store::{self, StoreError};
 
+#[derive(Debug, Clone, Default)]
 pub struct NewApp {
     pub name: String,
     pub region: String,
+    /// Check `janrain-signed` requests (secrets are also kept sealed).
+    pub signed_requests: bool,
+    /// Show secrets to owners in reads, as the vendor does (secrets are also kept sealed).
+    pub show_secrets: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -16,6 +21,8 @@ pub struct AppSummary {
     pub name: String,
     pub region: String,
     pub created_at: DateTime<Utc>,
+    pub signed_requests: bool,
+    pub show_secrets: bool,
 }
 
 impl From<store::apps::AppRow> for AppSummary {
@@ -25,6 +32,8 @@ impl From<store::apps::AppRow> for AppSummary {
             name: r.name,
             region: r.region,
             created_at: r.created_at,
+            signed_requests: r.signed_requests,
+            show_secrets: r.show_secrets,
         }
     }
 }
@@ -44,9 +53,13 @@ impl Latchkey {
         }
         let name = ClientName::parse(&new.name)?;
         let region: Region = new.region.parse()?;
+        let sealing = new.signed_requests || new.show_secrets;
+        if sealing && self.sealer.is_none() {
+            return Err(ServiceError::SealingKeyMissing);
+        }
         let app_id = ids::new_app_id();
         let mut tx = self.pool.begin().await?;
-        let app = store::apps::insert(&mut *tx, &app_id, name.as_str(), region.as_str())
+        let mut app = store::apps::insert(&mut *tx, &app_id, name.as_str(), region.as_str())
             .await
             .map_err(|e| match e {
                 StoreError::UniqueViolation { .. } => ServiceError::DuplicateAppName {
@@ -54,9 +67,28 @@ impl Latchkey {
                 },
                 other => other.into(),
             })?;
+        if sealing {
+            // Before the first owner is created, so its secret is sealed too.
+            app = store::apps::set_options(
+                &mut *tx,
+                &app_id,
+                Some(new.signed_requests),
+                Some(new.show_secrets),
+            )
+            .await?
+            .ok_or(ServiceError::AppNotFound)?;
+        }
         store::audit::init_chain(&mut *tx, &app_id).await?;
         let mut event = ctx.audit_event(&app_id, "app.create");
         event.changes = json!({ "name": app.name, "region": app.region });
+        for (field, on) in [
+            ("signed_requests", app.signed_requests),
+            ("show_secrets", app.show_secrets),
+        ] {
+            if let (true, Some(changes)) = (on, event.changes.as_object_mut()) {
+                changes.insert(field.into(), json!(true));
+            }
+        }
         store::audit::append(&mut tx, event).await?;
         let owner = self
             .insert_client(
@@ -106,7 +138,8 @@ impl Latchkey {
     ) -> Result<(), ServiceError> {
         match &ctx.caller {
             super::Caller::Operator => {
-                if store::apps::get(&self.pool, app_id).await?.is_none() {
+                if !self.app_known(app_id) && store::apps::get(&self.pool, app_id).await?.is_none()
+                {
                     return Err(ServiceError::AppNotFound);
                 }
                 Ok(())

@@ -6,10 +6,14 @@ mod access;
 mod apps;
 mod audit;
 mod auth;
+mod changes;
 mod clients;
 mod entity_types;
 mod error;
+mod sealing;
 mod settings;
+mod signed;
+mod snapshots;
 
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -20,13 +24,19 @@ pub use access::{added_reserved_notice, AccessCheck, AccessSchemaView};
 pub use apps::{AppSummary, NewApp};
 pub use audit::{AuditPage, AuditStream, PruneOutcome};
 pub use auth::AuthError;
+pub use changes::FeedItem;
 pub use clients::{ClientChange, ClientDraft, ClientView, CreatedClient};
 pub use error::ServiceError;
+pub use sealing::{AppOptions, NewSecret, ResealReport, ShownSecrets};
 pub use settings::{AllSettings, SettingsTarget};
+pub use signed::{SignatureError, SignedRequest};
+pub use snapshots::{Consistency, Decided};
 
 use crate::auth::credentials::OperatorToken;
 use crate::auth::limiter::FailureLimiter;
+use crate::auth::sealing::KeyRing;
 use crate::auth::SecretHasher;
+use crate::cache::{SnapshotConfig, Snapshots};
 use crate::domain::audit::{now_micros, AuditEvent, OPERATOR_ACTOR};
 use crate::domain::{Feature, FeatureSet};
 
@@ -125,6 +135,11 @@ pub struct Latchkey {
     pub(crate) operator_token: OperatorToken,
     pub(crate) operator_name: Arc<str>,
     pub(crate) limiter: Arc<FailureLimiter>,
+    /// Seals and opens secrets of applications with signed requests or show_secrets.
+    pub(crate) sealer: Option<Arc<KeyRing>>,
+    /// How far the Date of a signed request may be from this server's clock.
+    pub(crate) signature_window: std::time::Duration,
+    pub(crate) snapshots: Arc<Snapshots>,
 }
 
 impl Latchkey {
@@ -141,7 +156,27 @@ impl Latchkey {
             operator_token: OperatorToken::new(operator_token),
             operator_name: Arc::from(operator_name),
             limiter: Arc::new(limiter),
+            sealer: None,
+            signature_window: std::time::Duration::from_secs(300),
+            snapshots: Arc::new(Snapshots::new(SnapshotConfig::strict())),
         }
+    }
+
+    /// The sealing key ring (if any) and the Date window of signed requests.
+    pub fn with_sealing(mut self, keys: Option<KeyRing>, window: std::time::Duration) -> Self {
+        self.sealer = keys.map(Arc::new);
+        self.signature_window = window;
+        self
+    }
+
+    /// Serves reads from these snapshots (see `crate::cache`); without, every read is strict.
+    pub fn with_snapshots(mut self, snapshots: Arc<Snapshots>) -> Self {
+        self.snapshots = snapshots;
+        self
+    }
+
+    pub fn snapshots(&self) -> &Arc<Snapshots> {
+        &self.snapshots
     }
 
     /// Argon2 and credential-cache counters, for metrics.

@@ -8,6 +8,8 @@ pub mod clients;
 pub mod entity_types;
 pub mod secrets;
 pub mod settings;
+pub mod signed;
+pub mod snapshots;
 
 /// What the database said, in the terms the service layer decides on.
 #[derive(Debug, thiserror::Error)]

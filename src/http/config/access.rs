@@ -11,7 +11,7 @@ use super::fields::{optional_string, required_string, required_string_list};
 use super::{ConfigError, ConfigRequest, ErrorBody, JsonBody};
 use crate::domain::access::{AccessType, RecordScope};
 use crate::domain::entity_type::SchemaError;
-use crate::service::{AccessCheck, AccessSchemaView, ServiceError};
+use crate::service::{AccessCheck, AccessSchemaView, Consistency, ServiceError};
 
 type SchemaPath = web::Path<(String, String, String, String)>;
 
@@ -44,6 +44,10 @@ pub struct CheckFields {
     attributes: Vec<String>,
     #[schema(schema_with = crate::http::schemas::record)]
     record: RecordScope,
+    /// `"minimize_latency"` (default: this instance's snapshot), `"fully_consistent"` (the
+    /// database) or `{"atLeastAsFresh": "<revision>"}`.
+    #[schema(schema_with = crate::http::schemas::consistency)]
+    consistency: Option<Consistency>,
 }
 
 impl SchemaBody {
@@ -122,7 +126,8 @@ pub async fn delete(r: ConfigRequest, path: SchemaPath) -> Result<HttpResponse, 
     Ok(HttpResponse::NoContent().finish())
 }
 
-/// The decision, allowed or not: `{allowed, reason, permitted, denied, updatesLastUpdated}`,
+/// The decision, allowed or not: `{allowed, reason, permitted, denied, updatesLastUpdated,
+/// revision}` (the application's revision it was made at),
 /// `reason` one of ok, bad_credentials, ip_not_allowed, no_feature, self_only,
 /// attribute_not_permitted, unknown_entity_type, unknown_attribute.
 #[utoipa::path(post, path = "/config/{appId}/access/check", tag = "access schemas", params(("appId" = String, Path)),
@@ -151,6 +156,7 @@ pub async fn check(r: ConfigRequest, body: JsonBody) -> Result<HttpResponse, Con
             .map_err(invalid)?
             .parse()
             .map_err(invalid)?,
+        consistency: Some(Consistency::from_json(b.get("consistency")).map_err(invalid)?),
     };
     let check = AccessCheck {
         client_id: f.client_id,
@@ -161,6 +167,14 @@ pub async fn check(r: ConfigRequest, body: JsonBody) -> Result<HttpResponse, Con
         record: f.record,
         attributes: f.attributes,
     };
-    let decision = r.service.check_access(&r.ctx, &r.app_id, check).await?;
-    Ok(HttpResponse::Ok().json(decision))
+    let decided = r
+        .service
+        .check_access_at(&r.ctx, &r.app_id, check, f.consistency.unwrap_or_default())
+        .await?;
+    let mut body = serde_json::to_value(&decided.decision)
+        .map_err(|e| ConfigError::from(ServiceError::Internal(e.to_string())))?;
+    if let Some(fields) = body.as_object_mut() {
+        fields.insert("revision".into(), decided.revision.to_string().into());
+    }
+    Ok(HttpResponse::Ok().json(body))
 }

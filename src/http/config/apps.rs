@@ -6,9 +6,9 @@ use serde_json::Value;
 use utoipa::ToSchema;
 
 use super::clients::ClientBody;
-use super::fields::{optional_string, required_string};
+use super::fields::{optional_bool, optional_string, required_string};
 use super::{ConfigError, ErrorBody, JsonBody, OperatorRequest};
-use crate::service::{AppSummary, CreatedClient, NewApp};
+use crate::service::{AppOptions, AppSummary, CreatedClient, NewApp};
 
 /// An application (tenant).
 #[derive(Serialize, ToSchema)]
@@ -21,10 +21,26 @@ pub struct AppBody {
     region: String,
     /// RFC 3339.
     created_at: String,
+    signed_requests: bool,
+    show_secrets: bool,
     /// Only right after creation: the first owner client, with its secret.
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(value_type = ClientBody)]
     owner: Option<ClientBody>,
+}
+
+impl AppBody {
+    pub fn new(app: AppSummary, owner: Option<CreatedClient>) -> Self {
+        Self {
+            app_id: app.app_id,
+            name: app.name,
+            region: app.region,
+            created_at: crate::domain::audit::format_time(&app.created_at),
+            signed_requests: app.signed_requests,
+            show_secrets: app.show_secrets,
+            owner: owner.map(|o| ClientBody::new(o.client, Some(o.secret))),
+        }
+    }
 }
 
 /// The body of `POST /apps`. Other fields are ignored.
@@ -36,18 +52,18 @@ pub struct AppFields {
     /// Default `us`.
     #[schema(schema_with = crate::http::schemas::optional_region)]
     region: Option<String>,
+    /// Check `janrain-signed` requests (needs a sealing key); default false.
+    signed_requests: Option<bool>,
+    /// Show secrets to owners in reads, each read audited (needs a sealing key); default false.
+    show_secrets: Option<bool>,
 }
 
-impl AppBody {
-    pub fn new(app: AppSummary, owner: Option<CreatedClient>) -> Self {
-        Self {
-            app_id: app.app_id,
-            name: app.name,
-            region: app.region,
-            created_at: crate::domain::audit::format_time(&app.created_at),
-            owner: owner.map(|o| ClientBody::new(o.client, Some(o.secret))),
-        }
-    }
+/// The body of `PATCH /apps/{appId}`: options to change; absent ones stay as they are.
+#[derive(ToSchema)]
+#[schema(as = AppOptionsInput)]
+pub struct AppOptionsFields {
+    signed_requests: Option<bool>,
+    show_secrets: Option<bool>,
 }
 
 /// A new application and its first owner client (with its secret).
@@ -59,15 +75,45 @@ pub async fn create(r: OperatorRequest, body: JsonBody) -> Result<HttpResponse, 
     let fields = AppFields {
         name: required_string(&body.0, "name")?,
         region: optional_string(&body.0, "region")?,
+        signed_requests: optional_bool(&body.0, "signed_requests")?,
+        show_secrets: optional_bool(&body.0, "show_secrets")?,
     };
     let new = NewApp {
         name: fields.name,
         region: fields.region.unwrap_or_else(|| "us".to_owned()),
+        signed_requests: fields.signed_requests.unwrap_or(false),
+        show_secrets: fields.show_secrets.unwrap_or(false),
     };
     let (app, owner) = r.service.create_app(&r.ctx, new).await?;
     Ok(HttpResponse::Created()
         .insert_header(("Location", format!("/apps/{}", app.app_id)))
         .json(AppBody::new(app, Some(owner))))
+}
+
+/// Changes an application's options. Audited (`app.update`).
+#[utoipa::path(patch, path = "/apps/{appId}", tag = "operator",
+    params(("appId" = String, Path)),
+    request_body = AppOptionsFields,
+    responses((status = 200, body = AppBody),
+        (status = 404, body = ErrorBody, description = "`Application not found.`")))]
+pub async fn update(
+    r: OperatorRequest,
+    path: web::Path<String>,
+    body: JsonBody,
+) -> Result<HttpResponse, ConfigError> {
+    let fields = AppOptionsFields {
+        signed_requests: optional_bool(&body.0, "signed_requests")?,
+        show_secrets: optional_bool(&body.0, "show_secrets")?,
+    };
+    let options = AppOptions {
+        signed_requests: fields.signed_requests,
+        show_secrets: fields.show_secrets,
+    };
+    let app = r
+        .service
+        .set_app_options(&r.ctx, &path.into_inner(), options)
+        .await?;
+    Ok(HttpResponse::Ok().json(AppBody::new(app, None)))
 }
 
 /// Every application.

@@ -3,6 +3,7 @@
 pub(crate) mod access;
 pub(crate) mod apps;
 pub(crate) mod audit;
+pub(crate) mod changes;
 pub(crate) mod clients;
 pub(crate) mod entity_types;
 mod error;

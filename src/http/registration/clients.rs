@@ -9,7 +9,8 @@ use crate::domain::AllowList;
 use crate::service::{ClientChange, ClientDraft, ClientView};
 
 /// A client as the Registration API shows it. No secret: secrets are stored hashed, so only the
-/// calls that mint one (`add`, `reset_secret`) can show it.
+/// calls that mint one (`add`, `reset_secret`) show it, and `list` for `show_secrets`
+/// applications.
 #[derive(Serialize, ToSchema)]
 #[schema(as = RegistrationClient)]
 pub struct RegClient {
@@ -19,6 +20,9 @@ pub struct RegClient {
     #[schema(schema_with = crate::http::schemas::feature_list)]
     features: Vec<String>,
     whitelist: Vec<String>,
+    /// `clients/list` of a `show_secrets` application only (each read audited).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    client_secret: Option<String>,
 }
 
 impl From<ClientView> for RegClient {
@@ -28,6 +32,7 @@ impl From<ClientView> for RegClient {
             description: c.name,
             features: c.features,
             whitelist: c.ip_whitelist,
+            client_secret: None,
         }
     }
 }
@@ -103,8 +108,23 @@ pub async fn list(call: Call) -> Reply {
         .list_clients(&call.ctx, &call.app_id, &filter)
         .await
         .map_err(RegError::with(ArgNames::DEFAULT.features(name)))?;
+    // `client_secret` as the vendor lists it, where the application shows secrets.
+    let ids: Vec<String> = clients.iter().map(|c| c.client_id.clone()).collect();
+    let shown = call
+        .service
+        .shown_secrets(&call.ctx, &call.app_id, &ids)
+        .await?;
     answer(&ClientList {
-        results: clients.into_iter().map(RegClient::from).collect(),
+        results: clients
+            .into_iter()
+            .map(|c| {
+                let secret = shown.get(&c.client_id);
+                RegClient {
+                    client_secret: secret,
+                    ..RegClient::from(c)
+                }
+            })
+            .collect(),
     })
 }
 

@@ -1,0 +1,159 @@
+//! What the per-instance snapshots (`crate::cache`) load: one entry per statement, each read
+//! together with the application's revision (the `seq` of its audit chain head) in the same
+//! statement, so the entry is exactly the state at that revision.
+
+use chrono::{DateTime, Utc};
+use ipnet::IpNet;
+use serde_json::Value;
+use sqlx::PgExecutor;
+
+use super::clients::ClientRow;
+use super::StoreResult;
+
+/// `expires_micros` of a secret that never expires.
+pub const NEVER: i64 = i64::MAX;
+
+/// A client, its secrets that were live when read, and all its access schemas.
+#[derive(Debug, Clone)]
+pub struct ClientEntry {
+    pub client: ClientRow,
+    /// `(phc, expires_at in Unix microseconds or NEVER)`, newest first.
+    pub secrets: Vec<(String, i64)>,
+    /// `[type_name, access_type, [attributes]]` rows.
+    pub schemas: Value,
+    /// The application keeps sealed copies of its secrets (signed requests or show_secrets).
+    pub sealing: bool,
+    /// Those of `secrets` that have no sealed copy yet (sealed on their next use).
+    pub unsealed_phcs: Vec<String>,
+}
+
+#[derive(sqlx::FromRow)]
+struct ClientEntryRow {
+    revision: i64,
+    app_id: Option<String>,
+    client_id: Option<String>,
+    name: Option<String>,
+    features: Option<Vec<String>>,
+    ip_whitelist: Option<Vec<IpNet>>,
+    version: Option<i64>,
+    created_at: Option<DateTime<Utc>>,
+    updated_at: Option<DateTime<Utc>>,
+    phcs: Option<Vec<String>>,
+    expires: Option<Vec<i64>>,
+    schemas: Option<Value>,
+    sealing: Option<bool>,
+    unsealed_phcs: Option<Vec<String>>,
+}
+
+/// `None`: no such application. Otherwise its revision and the client (`None`: no such client).
+pub async fn client(
+    db: impl PgExecutor<'_>,
+    app_id: &str,
+    client_id: &str,
+) -> StoreResult<Option<(i64, Option<ClientEntry>)>> {
+    let row = sqlx::query_as::<_, ClientEntryRow>(
+        "SELECT h.seq AS revision, c.app_id, c.client_id, c.name, c.features, c.ip_whitelist,
+                c.version, c.created_at, c.updated_at,
+                ARRAY(SELECT s.phc FROM client_secrets s
+                       WHERE s.app_id = c.app_id AND s.client_id = c.client_id
+                         AND (s.expires_at IS NULL OR s.expires_at > now())
+                       ORDER BY s.created_at DESC, s.phc) AS phcs,
+                ARRAY(SELECT COALESCE(floor(extract(epoch FROM s.expires_at) * 1000000)::bigint,
+                                      9223372036854775807)
+                        FROM client_secrets s
+                       WHERE s.app_id = c.app_id AND s.client_id = c.client_id
+                         AND (s.expires_at IS NULL OR s.expires_at > now())
+                       ORDER BY s.created_at DESC, s.phc) AS expires,
+                (SELECT jsonb_agg(jsonb_build_array(a.type_name, a.access_type,
+                                                    to_jsonb(a.attributes)))
+                   FROM access_schemas a
+                  WHERE a.app_id = c.app_id AND a.client_id = c.client_id) AS schemas,
+                (SELECT p.signed_requests OR p.show_secrets FROM apps p
+                  WHERE p.app_id = h.app_id) AS sealing,
+                ARRAY(SELECT s.phc FROM client_secrets s
+                       WHERE s.app_id = c.app_id AND s.client_id = c.client_id
+                         AND (s.expires_at IS NULL OR s.expires_at > now())
+                         AND s.sealed IS NULL) AS unsealed_phcs
+         FROM audit_heads h
+         LEFT JOIN clients c ON c.app_id = h.app_id AND c.client_id = $2
+         WHERE h.app_id = $1",
+    )
+    .bind(app_id)
+    .bind(client_id)
+    .fetch_optional(db)
+    .await?;
+    let Some(r) = row else {
+        return Ok(None);
+    };
+    let client = match (
+        r.app_id,
+        r.client_id,
+        r.name,
+        r.features,
+        r.ip_whitelist,
+        r.version,
+        r.created_at,
+        r.updated_at,
+    ) {
+        (
+            Some(app_id),
+            Some(client_id),
+            Some(name),
+            Some(features),
+            Some(ip_whitelist),
+            Some(version),
+            Some(created_at),
+            Some(updated_at),
+        ) => Some(ClientEntry {
+            client: ClientRow {
+                app_id,
+                client_id,
+                name,
+                features,
+                ip_whitelist,
+                version,
+                created_at,
+                updated_at,
+            },
+            secrets: r
+                .phcs
+                .unwrap_or_default()
+                .into_iter()
+                .zip(r.expires.unwrap_or_default())
+                .collect(),
+            schemas: r.schemas.unwrap_or(Value::Null),
+            sealing: r.sealing.unwrap_or(false),
+            unsealed_phcs: r.unsealed_phcs.unwrap_or_default(),
+        }),
+        _ => None,
+    };
+    Ok(Some((r.revision, client)))
+}
+
+/// `None`: no such application. Otherwise its revision and the type's `attr_defs` (`None`: no
+/// such type).
+pub async fn entity_type(
+    db: impl PgExecutor<'_>,
+    app_id: &str,
+    type_name: &str,
+) -> StoreResult<Option<(i64, Option<Value>)>> {
+    Ok(sqlx::query_as::<_, (i64, Option<Value>)>(
+        "SELECT h.seq, t.attr_defs FROM audit_heads h
+         LEFT JOIN entity_types t ON t.app_id = h.app_id AND t.name = $2
+         WHERE h.app_id = $1",
+    )
+    .bind(app_id)
+    .bind(type_name)
+    .fetch_optional(db)
+    .await?)
+}
+
+/// The application's revision (`None`: no such application).
+pub async fn revision(db: impl PgExecutor<'_>, app_id: &str) -> StoreResult<Option<i64>> {
+    Ok(
+        sqlx::query_scalar::<_, i64>("SELECT seq FROM audit_heads WHERE app_id = $1")
+            .bind(app_id)
+            .fetch_optional(db)
+            .await?,
+    )
+}
