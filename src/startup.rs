@@ -153,12 +153,7 @@ impl Application {
                 .app_data(main_state.clone())
                 .wrap(middleware::from_fn(http::revision::revision_middleware))
                 .wrap(middleware::from_fn(http::request::request_id_middleware))
-                .configure(http::routes)
-                .configure(|cfg| {
-                    if !metrics_apart {
-                        http::metrics::routes(cfg)
-                    }
-                })
+                .configure(|cfg| http::configure(cfg, !metrics_apart))
                 .default_service(web::to(http::config::not_found))
         })
         .client_request_timeout(Duration::from_secs(10))
@@ -170,9 +165,9 @@ impl Application {
         let metrics_server = match settings.metrics_listen {
             Some(addr) => Some(
                 HttpServer::new(move || {
-                    App::new()
-                        .app_data(state.clone())
-                        .configure(http::metrics::routes)
+                    App::new().app_data(state.clone()).configure(|cfg| {
+                        http::routes::configure(cfg, |r| r.path == http::metrics::PATH)
+                    })
                 })
                 .workers(1)
                 .bind(addr)

@@ -79,17 +79,10 @@ impl FromStr for Region {
     type Err = ValidationError;
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        [
-            Region::Us,
-            Region::Eu,
-            Region::Au,
-            Region::Sa,
-            Region::Cn,
-            Region::Sg,
-        ]
-        .into_iter()
-        .find(|r| r.as_str() == s)
-        .ok_or(ValidationError::InvalidRegion)
+        Region::ALL
+            .into_iter()
+            .find(|r| r.as_str() == s)
+            .ok_or(ValidationError::InvalidRegion)
     }
 }
 

@@ -141,11 +141,13 @@ impl Metrics {
     }
 }
 
-pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.route("/metrics", web::get().to(metrics));
-}
+/// Where the metrics are served (on the main listener, or alone on `LATCHKEY_METRICS_LISTEN`).
+pub const PATH: &str = "/metrics";
 
-async fn metrics(state: web::Data<HttpState>) -> HttpResponse {
+/// Prometheus text exposition.
+#[utoipa::path(get, path = "/metrics", tag = "operations",
+    responses((status = 200, description = "Prometheus text format", content_type = "text/plain; version=0.0.4", body = String)))]
+pub async fn metrics(state: web::Data<HttpState>) -> HttpResponse {
     HttpResponse::Ok()
         .content_type("text/plain; version=0.0.4")
         .body(state.metrics.render(&state))

@@ -4,12 +4,13 @@
 pub mod config;
 pub mod console;
 pub mod metrics;
-pub mod mutating;
 pub mod openapi;
 pub mod ops;
 pub mod registration;
 pub mod request;
 pub mod revision;
+pub mod routes;
+pub mod schemas;
 
 use actix_web::web;
 use ipnet::IpNet;
@@ -30,12 +31,11 @@ pub struct HttpState {
     pub console_idle: std::time::Duration,
 }
 
-/// All routes of the server.
-pub fn routes(cfg: &mut web::ServiceConfig) {
-    ops::routes(cfg);
+/// All routes of the server: the route table (without `/metrics` when it has a listener of its
+/// own) and the Swagger UI.
+pub fn configure(cfg: &mut web::ServiceConfig, with_metrics: bool) {
+    routes::configure(cfg, |r| with_metrics || r.path != metrics::PATH);
     openapi::routes(cfg);
-    config::routes(cfg);
-    registration::routes(cfg);
-    registration::entity_types::routes(cfg);
+    // The console's HTML pages: one scope of their own, not API routes (not in the table).
     console::routes(cfg);
 }

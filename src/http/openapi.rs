@@ -1,381 +1,24 @@
 //! The OpenAPI 3.1 document (`GET /openapi.json`) and the interactive docs (`GET /docs/`,
 //! Swagger UI from assets vendored into the binary at build time).
 //!
-//! The operations are declared on documentation-only functions below rather than on the
-//! handlers, so the contract reads in one place; `tests/api/openapi.rs` fails when a route the
-//! server serves is missing here (it reads the route table from the source).
+//! The document is built from the route table ([`super::routes`]): each row's handler carries
+//! `#[utoipa::path]` and its body types derive `ToSchema`. What every operation of a surface
+//! shares (the extractor's authentication answers, the Registration API's HTTP-200 envelope,
+//! a form body for its POST) is added here, once per surface, so the handlers only declare what
+//! is their own. `tests/api/operations.rs` fails when a row is undocumented or the document names
+//! a route the server does not serve.
 
-#![allow(dead_code)]
+use std::sync::OnceLock;
 
-use serde::Serialize;
+use actix_web::HttpResponse;
+use serde_json::{json, Map, Value};
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
-use utoipa::{Modify, OpenApi, ToSchema};
+use utoipa::{Modify, OpenApi};
 
-/// `{"errors": "<message>"}`: every Config API failure.
-#[derive(Serialize, ToSchema)]
-pub struct ErrorBody {
-    #[schema(example = "Authentication required.")]
-    pub errors: String,
-}
-
-/// An API client as the Config API shows it.
-#[derive(Serialize, ToSchema)]
-pub struct Client {
-    #[schema(example = "ay6e3qmucvdyr29hmpvxjdjupe8bcsky")]
-    pub _id: String,
-    /// In the responses that mint a secret (create, secret reset), and for owners in every
-    /// client answer of a `show_secrets` application (each read audited).
-    pub _secret: Option<String>,
-    /// `/config/{appId}/clients/{clientId}`
-    pub _self: String,
-    pub _settings: String,
-    pub name: String,
-    #[schema(example = json!(["direct_access"]))]
-    pub features: Vec<String>,
-    #[schema(example = json!(["0.0.0.0/0"]))]
-    #[serde(rename = "ipWhitelist")]
-    pub ip_whitelist: Vec<String>,
-}
-
-/// Body of POST and PUT on clients. Other fields are ignored.
-#[derive(Serialize, ToSchema)]
-pub struct ClientInput {
-    pub name: String,
-    /// Omitted on PUT: all features are removed.
-    pub features: Option<Vec<String>>,
-    /// Omitted: `["0.0.0.0/0"]`.
-    #[serde(rename = "ipWhitelist")]
-    pub ip_whitelist: Option<Vec<String>>,
-}
-
-#[derive(Serialize, ToSchema)]
-pub struct SecretInput {
-    /// 0..=168: how long the previous secret keeps working.
-    #[serde(rename = "hoursToLive")]
-    pub hours_to_live: i64,
-}
-
-#[derive(Serialize, ToSchema)]
-pub struct AppInput {
-    pub name: String,
-    /// One of `us eu au sa cn sg`; default `us`.
-    pub region: Option<String>,
-    /// Check `janrain-signed` requests (needs a sealing key); default false.
-    pub signed_requests: Option<bool>,
-    /// Show secrets to owners in reads, each read audited (needs a sealing key); default false.
-    pub show_secrets: Option<bool>,
-}
-
-/// `PATCH /apps/{appId}`: options to change; absent ones stay as they are.
-#[derive(Serialize, ToSchema)]
-pub struct AppOptionsInput {
-    pub signed_requests: Option<bool>,
-    pub show_secrets: Option<bool>,
-}
-
-#[derive(Serialize, ToSchema)]
-pub struct App {
-    pub app_id: String,
-    pub name: String,
-    pub region: String,
-    pub created_at: String,
-    pub signed_requests: bool,
-    pub show_secrets: bool,
-    /// Only right after creation: the first owner client, with its secret.
-    pub owner: Option<Client>,
-}
-
-#[derive(Serialize, ToSchema)]
-pub struct Status {
-    pub status: String,
-}
-
-#[utoipa::path(get, path = "/apps", tag = "operator", security(("operator" = [])),
-    responses((status = 200, body = Vec<App>), (status = 401, body = ErrorBody)))]
-fn list_apps() {}
-
-#[utoipa::path(post, path = "/apps", tag = "operator", security(("operator" = [])), request_body = AppInput,
-    responses((status = 201, body = App), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 409, body = ErrorBody)))]
-fn create_app() {}
-
-#[utoipa::path(get, path = "/apps/{appId}", tag = "operator", security(("operator" = [])),
-    params(("appId" = String, Path)),
-    responses((status = 200, body = App), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
-fn get_app() {}
-
-#[utoipa::path(patch, path = "/apps/{appId}", tag = "operator", security(("operator" = [])), request_body = AppOptionsInput,
-    params(("appId" = String, Path)),
-    responses((status = 200, body = App), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
-fn update_app() {}
-
-#[utoipa::path(get, path = "/config/{appId}/clients", tag = "clients",
-    security(("basic" = []), ("operator" = [])),
-    params(("appId" = String, Path), ("has_feature" = Option<Vec<String>>, Query, explode, description = "Repeatable: clients having any of them")),
-    responses((status = 200, body = Vec<Client>), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
-fn list_clients() {}
-
-#[utoipa::path(post, path = "/config/{appId}/clients", tag = "clients",
-    security(("basic" = []), ("operator" = [])), request_body = ClientInput,
-    params(("appId" = String, Path)),
-    responses((status = 201, body = Client, headers(("Location" = String), ("ETag" = String))),
-        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
-        (status = 409, body = ErrorBody), (status = 413, body = ErrorBody)))]
-fn create_client() {}
-
-#[utoipa::path(get, path = "/config/{appId}/clients/{clientId}", tag = "clients",
-    security(("basic" = []), ("operator" = [])),
-    params(("appId" = String, Path), ("clientId" = String, Path)),
-    responses((status = 200, body = Client, headers(("ETag" = String))), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
-fn get_client() {}
-
-#[utoipa::path(put, path = "/config/{appId}/clients/{clientId}", tag = "clients",
-    security(("basic" = []), ("operator" = [])), request_body = ClientInput,
-    params(("appId" = String, Path), ("clientId" = String, Path), ("If-Match" = Option<String>, Header)),
-    responses((status = 200, body = Client, headers(("ETag" = String))), (status = 400, body = ErrorBody),
-        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
-        (status = 409, body = ErrorBody), (status = 412, body = ErrorBody)))]
-fn replace_client() {}
-
-#[utoipa::path(delete, path = "/config/{appId}/clients/{clientId}", tag = "clients",
-    security(("basic" = []), ("operator" = [])),
-    params(("appId" = String, Path), ("clientId" = String, Path), ("If-Match" = Option<String>, Header)),
-    responses((status = 204), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
-        (status = 404, body = ErrorBody), (status = 412, body = ErrorBody)))]
-fn delete_client() {}
-
-#[utoipa::path(put, path = "/config/{appId}/clients/{clientId}/secret", tag = "clients",
-    security(("basic" = []), ("operator" = [])), request_body = SecretInput,
-    params(("appId" = String, Path), ("clientId" = String, Path)),
-    responses((status = 200, body = Client), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
-        (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
-fn rotate_secret() {}
-
-/// A flat object of settings: key → any JSON value.
-#[derive(Serialize, ToSchema)]
-#[schema(example = json!({"login_attempts": 5, "default_flow_name": "standard"}))]
-pub struct Settings(serde_json::Map<String, serde_json::Value>);
-
-#[utoipa::path(get, path = "/config/{appId}/settings", tag = "settings",
-    security(("basic" = []), ("operator" = [])), params(("appId" = String, Path)),
-    responses((status = 200, body = Settings), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
-fn get_app_settings() {}
-
-#[utoipa::path(put, path = "/config/{appId}/settings", tag = "settings",
-    security(("basic" = []), ("operator" = [])), params(("appId" = String, Path)), request_body = Settings,
-    description = "Replaces the application defaults: keys left out are deleted.",
-    responses((status = 200, body = Settings), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
-fn put_app_settings() {}
-
-#[utoipa::path(get, path = "/config/{appId}/clients/{clientId}/settings", tag = "settings",
-    security(("basic" = []), ("operator" = [])), params(("appId" = String, Path), ("clientId" = String, Path)),
-    responses((status = 200, body = Settings), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
-fn get_client_settings() {}
-
-#[utoipa::path(put, path = "/config/{appId}/clients/{clientId}/settings", tag = "settings",
-    security(("basic" = []), ("operator" = [])), params(("appId" = String, Path), ("clientId" = String, Path)), request_body = Settings,
-    description = "Replaces the client's own settings: keys left out are deleted.",
-    responses((status = 200, body = Settings), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
-fn put_client_settings() {}
-
-/// An entity type: a name and its attribute definitions (reserved attributes first).
-#[derive(Serialize, ToSchema)]
-#[schema(example = json!({"name": "user", "attr_defs": [{"name": "email", "type": "string", "length": 256}]}))]
-pub struct EntityType {
-    pub name: String,
-    /// Each: `name`, `type` (string boolean integer decimal date dateTime time json password
-    /// uuid id object plural), optional `description`, `length`, `constraints`; `object` and
-    /// `plural` carry nested `attr_defs`.
-    pub attr_defs: Vec<serde_json::Value>,
-}
-
-#[derive(Serialize, ToSchema)]
-pub struct AccessSchema {
-    /// Attribute paths (`a.b`, `/a.b` or `/a/b` on input; stored as `a.b`).
-    #[schema(example = json!(["email", "primaryAddress.city"]))]
-    pub attributes: Vec<String>,
-}
-
-/// The question an identity backend asks.
-#[derive(Serialize, ToSchema)]
-pub struct AccessCheckInput {
-    #[serde(rename = "clientId")]
-    pub client_id: String,
-    /// When given, the secret is verified (`bad_credentials` otherwise).
-    #[serde(rename = "clientSecret")]
-    pub client_secret: Option<String>,
-    /// When given, the client's allow list is applied (`ip_not_allowed`).
-    #[serde(rename = "sourceIp")]
-    pub source_ip: Option<String>,
-    #[serde(rename = "entityType")]
-    pub entity_type: String,
-    /// `read` or `write`.
-    pub access: String,
-    pub attributes: Vec<String>,
-    /// `any` or `self`.
-    pub record: String,
-    /// `"minimize_latency"` (default: this instance's snapshot), `"fully_consistent"` (the
-    /// database) or `{"atLeastAsFresh": "<revision>"}`.
-    pub consistency: Option<serde_json::Value>,
-}
-
-#[derive(Serialize, ToSchema)]
-pub struct AccessDecision {
-    pub allowed: bool,
-    /// ok, bad_credentials, ip_not_allowed, no_feature, self_only, attribute_not_permitted,
-    /// unknown_entity_type, unknown_attribute.
-    pub reason: String,
-    pub permitted: Vec<String>,
-    pub denied: Vec<String>,
-    #[serde(rename = "updatesLastUpdated")]
-    pub updates_last_updated: bool,
-    /// The application's revision the decision was made at.
-    #[schema(example = "42")]
-    pub revision: String,
-}
-
-#[utoipa::path(get, path = "/config/{appId}/entityTypes", tag = "entity types",
-    security(("basic" = []), ("operator" = [])), params(("appId" = String, Path)),
-    responses((status = 200, body = Vec<EntityType>), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
-fn list_entity_types() {}
-
-#[utoipa::path(post, path = "/config/{appId}/entityTypes", tag = "entity types",
-    security(("basic" = []), ("operator" = [])), params(("appId" = String, Path)), request_body = EntityType,
-    responses((status = 201, body = EntityType), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
-        (status = 403, body = ErrorBody), (status = 409, body = ErrorBody)))]
-fn create_entity_type() {}
-
-#[utoipa::path(get, path = "/config/{appId}/entityTypes/{typeName}", tag = "entity types",
-    security(("basic" = []), ("operator" = [])), params(("appId" = String, Path), ("typeName" = String, Path)),
-    responses((status = 200, body = EntityType), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
-fn get_entity_type() {}
-
-#[utoipa::path(put, path = "/config/{appId}/entityTypes/{typeName}", tag = "entity types",
-    security(("basic" = []), ("operator" = [])), params(("appId" = String, Path), ("typeName" = String, Path)), request_body = EntityType,
-    description = "Replaces the attribute definitions. Refused (409) when an access schema names an attribute it would remove.",
-    responses((status = 200, body = EntityType), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
-        (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
-fn replace_entity_type() {}
-
-#[utoipa::path(delete, path = "/config/{appId}/entityTypes/{typeName}", tag = "entity types",
-    security(("basic" = []), ("operator" = [])), params(("appId" = String, Path), ("typeName" = String, Path)),
-    responses((status = 204), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
-        (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
-fn delete_entity_type() {}
-
-#[utoipa::path(get, path = "/config/{appId}/clients/{clientId}/accessSchemas/{typeName}/{accessType}", tag = "access schemas",
-    security(("basic" = []), ("operator" = [])),
-    params(("appId" = String, Path), ("clientId" = String, Path), ("typeName" = String, Path), ("accessType" = String, Path, description = "read or write")),
-    responses((status = 200, body = AccessSchema), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
-        (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
-fn get_access_schema() {}
-
-#[utoipa::path(put, path = "/config/{appId}/clients/{clientId}/accessSchemas/{typeName}/{accessType}", tag = "access schemas",
-    security(("basic" = []), ("operator" = [])), request_body = AccessSchema,
-    params(("appId" = String, Path), ("clientId" = String, Path), ("typeName" = String, Path), ("accessType" = String, Path, description = "read or write")),
-    description = "Replaces the list; the reserved attributes (id, uuid, created, lastUpdated) are always included.",
-    responses((status = 200, body = AccessSchema), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
-        (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
-fn put_access_schema() {}
-
-#[utoipa::path(delete, path = "/config/{appId}/clients/{clientId}/accessSchemas/{typeName}/{accessType}", tag = "access schemas",
-    security(("basic" = []), ("operator" = [])),
-    params(("appId" = String, Path), ("clientId" = String, Path), ("typeName" = String, Path), ("accessType" = String, Path, description = "read or write")),
-    description = "Removes the restriction: the client's features alone decide.",
-    responses((status = 204), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
-fn delete_access_schema() {}
-
-#[utoipa::path(post, path = "/config/{appId}/access/check", tag = "access schemas",
-    security(("basic" = []), ("operator" = [])), params(("appId" = String, Path)), request_body = AccessCheckInput,
-    responses((status = 200, body = AccessDecision), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
-fn access_check() {}
-
-/// One audit event (also one NDJSON line).
-#[derive(Serialize, ToSchema)]
-pub struct AuditEvent {
-    pub seq: i64,
-    pub event_id: String,
-    pub app_id: String,
-    pub occurred_at: String,
-    /// A client id, or `operator`.
-    pub actor: String,
-    pub actor_ip: Option<String>,
-    pub request_id: String,
-    #[schema(example = "client.update")]
-    pub action: String,
-    pub target_client_id: Option<String>,
-    pub features_before: Option<Vec<String>>,
-    pub features_after: Option<Vec<String>>,
-    /// `{"field": {"from": …, "to": …}}` for the other changed fields.
-    pub changes: serde_json::Value,
-    /// Hex SHA-256 of the previous event (zeros for the first).
-    pub prev_hash: String,
-    /// Hex SHA-256(prev_hash ‖ canonical JSON of this event).
-    pub hash: String,
-}
-
-#[derive(Serialize, ToSchema)]
-pub struct AuditPage {
-    pub events: Vec<AuditEvent>,
-    /// The next page (absent on the last one).
-    pub next: Option<String>,
-}
-
-/// The verification result: `status` `intact` (with `count`, `head_seq`, `head_hash`) or
-/// `broken` (with `seq`, `problem`, `message`).
-#[derive(Serialize, ToSchema)]
-pub struct AuditVerification {
-    #[schema(example = "intact")]
-    pub status: String,
-    pub app_id: String,
-    pub count: Option<i64>,
-    pub head_seq: Option<i64>,
-    pub head_hash: Option<String>,
-    pub seq: Option<i64>,
-    /// altered, unlinked, missing, head_mismatch, anchor_mismatch.
-    pub problem: Option<String>,
-    pub message: Option<String>,
-}
-
-#[utoipa::path(get, path = "/config/{appId}/audit", tag = "audit",
-    security(("basic" = []), ("operator" = [])),
-    params(("appId" = String, Path),
-        ("client" = Option<String>, Query), ("actor" = Option<String>, Query), ("action" = Option<String>, Query),
-        ("feature" = Option<String>, Query, description = "events that added or removed it"),
-        ("since" = Option<String>, Query, description = "RFC 3339, inclusive"), ("until" = Option<String>, Query, description = "RFC 3339, exclusive"),
-        ("order" = Option<String>, Query, description = "newest (default for pages) or oldest"),
-        ("limit" = Option<i64>, Query, description = "1..1000, default 100"), ("cursor" = Option<String>, Query),
-        ("format" = Option<String>, Query, description = "json, ndjson or csv (or the Accept header)")),
-    responses((status = 200, body = AuditPage, description = "A page; with format ndjson/csv the whole filtered result, streamed"),
-        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
-fn query_audit() {}
-
-#[utoipa::path(get, path = "/config/{appId}/audit/verify", tag = "audit",
-    security(("basic" = []), ("operator" = [])),
-    params(("appId" = String, Path), ("anchor" = Option<Vec<String>>, Query, explode, description = "seq:hash noted earlier; repeatable")),
-    responses((status = 200, body = AuditVerification), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
-fn verify_audit() {}
-
-#[utoipa::path(get, path = "/config/{appId}/changes", tag = "audit",
-    security(("basic" = []), ("operator" = [])),
-    params(("appId" = String, Path),
-        ("after" = Option<i64>, Query, description = "resume after this revision (Last-Event-ID wins)"),
-        ("Last-Event-ID" = Option<i64>, Header, description = "the id of the last event received")),
-    description = "Server-Sent Events, one per committed change in revision order: `id:` the revision, `event:` the action, `data:` the audit event. Heartbeat comments on a quiet feed.",
-    responses((status = 200, description = "An endless event stream", content_type = "text/event-stream"),
-        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
-        (status = 503, body = ErrorBody, description = "The subscriber limit is reached")))]
-fn changes() {}
-
-#[utoipa::path(get, path = "/healthz", tag = "operations", responses((status = 200, body = Status)))]
-fn healthz() {}
-
-#[utoipa::path(get, path = "/readyz", tag = "operations",
-    responses((status = 200, body = Status), (status = 503, body = Status)))]
-fn readyz() {}
-
-#[utoipa::path(get, path = "/metrics", tag = "operations",
-    responses((status = 200, description = "Prometheus text format", content_type = "text/plain")))]
-fn metrics() {}
+use super::config::ErrorBody;
+use super::registration::error::ErrorEnvelope;
+use super::routes::{self, Route, Surface};
+use super::schemas;
 
 struct SecuritySchemes;
 
@@ -397,26 +40,240 @@ impl Modify for SecuritySchemes {
 #[openapi(
     info(
         title = "Latchkey",
-        description = "API clients and their permissions (Config API and operator routes). \
-                       The form-encoded Registration API is described in the README."
+        description = "API clients and their permissions: the JSON Configuration API \
+                       (`/config/{appId}/…`), the operator's `/apps`, the vendor's form-encoded \
+                       Registration API at the root (every answer HTTP 200 with `stat`), and the \
+                       operational endpoints."
     ),
-    paths(
-        list_apps, create_app, get_app, update_app,
-        list_clients, create_client, get_client, replace_client, delete_client, rotate_secret,
-        get_app_settings, put_app_settings, get_client_settings, put_client_settings,
-        list_entity_types, create_entity_type, get_entity_type, replace_entity_type, delete_entity_type,
-        get_access_schema, put_access_schema, delete_access_schema, access_check,
-        query_audit, verify_audit, changes,
-        healthz, readyz, metrics,
-    ),
-    components(schemas(ErrorBody, Settings, EntityType, AccessSchema, AccessCheckInput, AccessDecision, AuditEvent, AuditPage, AuditVerification, Client, ClientInput, SecretInput, AppInput, AppOptionsInput, App, Status)),
+    components(schemas(ErrorBody, ErrorEnvelope)),
     modifiers(&SecuritySchemes)
 )]
-pub struct ApiDoc;
+struct ApiDoc;
 
-/// Serves `/openapi.json` and the Swagger UI under `/docs/`.
+/// The document, built once.
+pub fn document() -> &'static Value {
+    static DOC: OnceLock<Value> = OnceLock::new();
+    DOC.get_or_init(|| {
+        let mut doc = serde_json::to_value(ApiDoc::openapi()).unwrap_or_default();
+        doc["paths"] = json!({});
+        for route in routes::table() {
+            if let Some(add) = route.doc {
+                add(&mut doc, &route);
+            }
+        }
+        let (properties, components) = schemas::refined_properties();
+        for (component, property, schema) in properties {
+            doc["components"]["schemas"][component]["properties"][property] = schema;
+        }
+        for (name, schema) in components {
+            doc["components"]["schemas"][name] = schema;
+        }
+        doc
+    })
+}
+
+/// `GET /openapi.json`.
+pub async fn serve() -> HttpResponse {
+    HttpResponse::Ok().json(document())
+}
+
+/// Serves the Swagger UI under `/docs/`, reading `/openapi.json`.
 pub fn routes(cfg: &mut actix_web::web::ServiceConfig) {
+    cfg.route("/docs", actix_web::web::get().to(super::ops::docs));
     cfg.service(
-        utoipa_swagger_ui::SwaggerUi::new("/docs/{_:.*}").url("/openapi.json", ApiDoc::openapi()),
+        utoipa_swagger_ui::SwaggerUi::new("/docs/{_:.*}")
+            .config(utoipa_swagger_ui::Config::from("/openapi.json")),
     );
+}
+
+/// Adds the operation(s) `P` documents for `route`, and the schemas they name.
+pub fn add<P: utoipa::Path + utoipa::__dev::SchemaReferences>(doc: &mut Value, route: &Route) {
+    let path = P::path();
+    let mut operation = serde_json::to_value(P::operation()).unwrap_or_default();
+    let mut schemas = Vec::new();
+    P::schemas(&mut schemas);
+    for (name, schema) in schemas {
+        doc["components"]["schemas"][name] = serde_json::to_value(schema).unwrap_or_default();
+    }
+    shared_parameters(&mut operation, route.surface);
+    refine_parameters(&mut operation);
+    shared_responses(&mut operation, route.surface);
+    for method in P::methods() {
+        let method = serde_json::to_value(method)
+            .ok()
+            .and_then(|m| m.as_str().map(str::to_owned))
+            .unwrap_or_default();
+        let mut op = operation.clone();
+        if route.surface == Surface::Registration && method == "post" {
+            parameters_to_form(&mut op);
+        }
+        op["operationId"] = Value::String(operation_id(&method, &path));
+        doc["paths"][&path][&method] = op;
+    }
+}
+
+/// How a surface's callers authenticate (its extractor decides), and the parameter every
+/// Registration call takes.
+fn shared_parameters(op: &mut Value, surface: Surface) {
+    let security = match surface {
+        Surface::Ops | Surface::Docs => return,
+        Surface::Operator => json!([{"operator": []}]),
+        Surface::Config | Surface::Registration => json!([{"basic": []}, {"operator": []}]),
+    };
+    op["security"] = security;
+    if surface == Surface::Registration {
+        let application_id = json!({
+            "name": "application_id", "in": "query", "required": false,
+            "description": "The application: the caller's own (required for the operator)",
+            "schema": {"type": "string"}
+        });
+        match op.get_mut("parameters").and_then(Value::as_array_mut) {
+            Some(parameters) => parameters.insert(0, application_id),
+            None => op["parameters"] = json!([application_id]),
+        }
+    }
+}
+
+/// Gives the parameters the server restricts their exact schema ([`schemas::parameter`]).
+fn refine_parameters(op: &mut Value) {
+    let Some(parameters) = op.get_mut("parameters").and_then(Value::as_array_mut) else {
+        return;
+    };
+    for p in parameters {
+        let refined = p["name"].as_str().and_then(schemas::parameter);
+        if let Some(schema) = refined {
+            p["schema"] = serde_json::to_value(schema).unwrap_or_default();
+        }
+    }
+}
+
+/// `get_config_appId_clients`: unique, from the method and the path.
+fn operation_id(method: &str, path: &str) -> String {
+    let mut id = method.to_owned();
+    for part in path.split(['/', '.']).filter(|p| !p.is_empty()) {
+        id.push('_');
+        id.push_str(part.trim_matches(['{', '}']));
+    }
+    id
+}
+
+fn error_response(description: &str, schema: &str) -> Value {
+    json!({
+        "description": description,
+        "content": {"application/json": {"schema": {"$ref": format!("#/components/schemas/{schema}")}}}
+    })
+}
+
+fn add_response(op: &mut Value, status: &str, response: Value) {
+    if let Some(responses) = op["responses"].as_object_mut() {
+        responses.entry(status).or_insert(response);
+    }
+}
+
+/// The answers every operation of a surface can give, whatever its handler does: those of the
+/// extractors (authentication, allow list, failure limit, database, body reading) and the
+/// Registration API's envelope.
+fn shared_responses(op: &mut Value, surface: Surface) {
+    let has_body = op.get("requestBody").is_some();
+    let error = |d| error_response(d, "ErrorBody");
+    match surface {
+        Surface::Ops | Surface::Docs => {}
+        Surface::Operator | Surface::Config => {
+            let mut unauthorized = error("No, malformed or wrong credentials.");
+            unauthorized["headers"] = json!({"WWW-Authenticate": {"schema": {"type": "string"}}});
+            add_response(op, "401", unauthorized);
+            if surface == Surface::Config {
+                add_response(
+                    op,
+                    "403",
+                    error("The caller lacks `owner`, or its address is outside its allow list."),
+                );
+                add_response(
+                    op,
+                    "404",
+                    error("`Application not found.` (operator only; a client gets 401)."),
+                );
+            }
+            let mut limited = error("Too many failed authentications from this source.");
+            limited["headers"] = json!({"Retry-After": {"schema": {"type": "integer"}}});
+            add_response(op, "429", limited);
+            add_response(op, "503", error("The database is unreachable."));
+            if has_body {
+                add_response(
+                    op,
+                    "400",
+                    error("`Invalid JSON body.` or a field refused (the message says which)."),
+                );
+                add_response(op, "408", error("The body was not received in time."));
+                add_response(op, "413", error("`Request body too large.` (over 64 KiB)."));
+            }
+        }
+        Surface::Registration => registration_envelope(op),
+    }
+}
+
+/// The Registration API answers HTTP 200 for success (`{"stat":"ok", …}`) and failure (the
+/// error envelope) alike: the documented 200 becomes one of the two.
+fn registration_envelope(op: &mut Value) {
+    let Some(ok) = op["responses"]["200"]["content"]["application/json"]["schema"]
+        .as_object()
+        .cloned()
+    else {
+        return;
+    };
+    let mut ok = Value::Object(ok);
+    let stat_ok = json!({"type": "string", "enum": ["ok"]});
+    match ok.get_mut("properties").and_then(Value::as_object_mut) {
+        Some(properties) => {
+            properties.insert("stat".into(), stat_ok);
+            if let Some(required) = ok.get_mut("required").and_then(Value::as_array_mut) {
+                required.push("stat".into());
+            } else {
+                ok["required"] = json!(["stat"]);
+            }
+        }
+        // A reference: add `stat` beside it.
+        None => {
+            ok = json!({"allOf": [ok, {"type": "object", "required": ["stat"],
+                "properties": {"stat": stat_ok}}]})
+        }
+    }
+    op["responses"]["200"]["content"]["application/json"]["schema"] =
+        json!({"oneOf": [ok, {"$ref": "#/components/schemas/ErrorEnvelope"}]});
+    op["responses"]["200"]["description"] = Value::String(
+        "`{\"stat\":\"ok\", …}`, or the error envelope (`stat` `error`, the vendor's code)".into(),
+    );
+}
+
+/// A Registration POST takes its parameters as an `application/x-www-form-urlencoded` body
+/// (the server also reads the query string; the document shows one way).
+fn parameters_to_form(op: &mut Value) {
+    let Some(Value::Array(parameters)) = op.as_object_mut().and_then(|o| o.remove("parameters"))
+    else {
+        return;
+    };
+    let mut properties = Map::new();
+    let mut required = Vec::new();
+    for p in parameters {
+        let Some(name) = p["name"].as_str() else {
+            continue;
+        };
+        let mut schema = p["schema"].clone();
+        if let (Some(d), Some(s)) = (p.get("description"), schema.as_object_mut()) {
+            s.insert("description".into(), d.clone());
+        }
+        if p["required"] == Value::Bool(true) {
+            required.push(Value::String(name.to_owned()));
+        }
+        properties.insert(name.to_owned(), schema);
+    }
+    if properties.is_empty() {
+        return;
+    }
+    let body_required = !required.is_empty();
+    op["requestBody"] = json!({
+        "required": body_required,
+        "content": {"application/x-www-form-urlencoded": {"schema": {
+            "type": "object", "properties": properties, "required": required}}}
+    });
 }

@@ -1,69 +1,27 @@
 //! Completeness of the audit log: every route that changes state writes exactly its audit
-//! event(s), in the request's transaction (same request id), and no state-changing route the
-//! server answers is missing from `latchkey::http::mutating::MUTATING_ROUTES`.
+//! event(s), in the request's transaction (same request id).
 //!
-//! Every (method, route) the server answers must be classified: in MUTATING_ROUTES with a `Case`
-//! below (a request that succeeds, and the actions it must write), or in `READ_ONLY_ROUTES`.
-//! Routes are found by scanning `src/http` for path literals and asking the server which methods
-//! each answers, so a new route, or a new method on a route, fails here until it is classified.
-//! (RPC routes of the Registration API answer GET and POST alike: classify both methods.)
+//! The route table (`latchkey::http::routes::table()`) says which routes change state; each needs
+//! a `Case` below (a request that succeeds, and the actions it must write). The server serves
+//! exactly the table's routes, so a new route, or a new method on a route, is classified where it
+//! is added. (RPC routes of the Registration API answer GET and POST alike: one row, two cases.)
 
 use std::collections::BTreeSet;
 
-use latchkey::http::mutating::MUTATING_ROUTES;
+use latchkey::http::routes::{table, Route};
 use reqwest::Method;
 use serde_json::{json, Value};
 
 use crate::helpers::*;
 
-/// Routes that change nothing.
-const READ_ONLY_ROUTES: &[(&str, &str)] = &[
-    ("GET", "/healthz"),
-    ("GET", "/readyz"),
-    ("GET", "/apps"),
-    ("GET", "/apps/{app_id}"),
-    ("GET", "/config/{app_id}/clients"),
-    ("GET", "/config/{app_id}/clients/{client_id}"),
-    ("GET", "/config/{app_id}/audit"),
-    ("GET", "/config/{app_id}/audit/verify"),
-    // The change feed: reads the audit log.
-    ("GET", "/config/{app_id}/changes"),
-    ("GET", "/metrics"),
-    ("GET", "/openapi.json"),
-    // A redirect to the interactive docs under /docs/.
-    ("GET", "/docs"),
-    ("GET", "/docs/"),
-    ("GET", "/config/{app_id}/settings"),
-    ("GET", "/config/{app_id}/clients/{client_id}/settings"),
-    ("GET", "/config/{app_id}/entityTypes"),
-    ("GET", "/config/{app_id}/entityTypes/{type_name}"),
-    (
-        "GET",
-        "/config/{app_id}/clients/{client_id}/accessSchemas/{type_name}/{access_type}",
-    ),
-    // A question, not a change.
-    ("POST", "/config/{app_id}/access/check"),
-    ("GET", "/clients/list"),
-    ("POST", "/clients/list"),
-    ("GET", "/settings/get"),
-    ("POST", "/settings/get"),
-    ("GET", "/settings/get_multi"),
-    ("POST", "/settings/get_multi"),
-    ("GET", "/settings/items"),
-    ("POST", "/settings/items"),
-    ("GET", "/settings/keys"),
-    ("POST", "/settings/keys"),
-    ("GET", "/settings/get_default"),
-    ("POST", "/settings/get_default"),
-    ("GET", "/settings/get_all"),
-    ("POST", "/settings/get_all"),
-    ("GET", "/entityType"),
-    ("POST", "/entityType"),
-    ("GET", "/entityType.list"),
-    ("POST", "/entityType.list"),
-    ("GET", "/entityType.getAccessSchema"),
-    ("POST", "/entityType.getAccessSchema"),
-];
+/// `(method, path template)` of every row the table marks as changing state.
+fn mutating_routes() -> Vec<(String, &'static str)> {
+    table()
+        .iter()
+        .filter(|r| r.mutating())
+        .flat_map(|r: &Route| r.methods.iter().map(|m| (m.to_string(), r.path)))
+        .collect()
+}
 
 /// A template with its parameters unnamed: `/config/{appId}/x`, `/config/{app_id}/x` and
 /// `format!("/config/{}/x")` are one route.
@@ -82,11 +40,6 @@ fn shape(template: &str) -> String {
         }
     }
     out
-}
-
-fn classified(list: &[(&str, &str)], method: &str, template: &str) -> bool {
-    list.iter()
-        .any(|(m, t)| *m == method && shape(t) == shape(template))
 }
 
 /// The ids a case's path and body may use, made for this case alone: `client_id` is a client
@@ -493,22 +446,17 @@ fn fill(template: &str, ids: &Ids) -> String {
 
 #[tokio::test]
 async fn the_case_table_and_the_route_list_agree() {
-    let listed: BTreeSet<_> = MUTATING_ROUTES
-        .iter()
-        .map(|(m, t)| (*m, shape(t)))
-        .collect();
+    let routes = mutating_routes();
+    let listed: BTreeSet<_> = routes.iter().map(|(m, t)| (m.clone(), shape(t))).collect();
     let covered: BTreeSet<_> = cases()
         .iter()
-        .map(|c| (c.method, shape(c.template)))
+        .map(|c| (c.method.to_owned(), shape(c.template)))
         .collect();
-    assert_eq!(
-        listed.len(),
-        MUTATING_ROUTES.len(),
-        "duplicates in MUTATING_ROUTES"
-    );
+    assert_eq!(listed.len(), routes.len(), "duplicates in the route table");
+    assert!(listed.len() > 40, "the table marks the writes: {listed:?}");
     assert_eq!(
         listed, covered,
-        "every mutating route needs exactly one Case, and every Case a MUTATING_ROUTES entry"
+        "every mutating route needs exactly one Case, and every Case a mutating row in src/http/routes.rs"
     );
 }
 
@@ -576,69 +524,38 @@ async fn every_mutating_route_writes_exactly_its_events_in_its_transaction() {
     }
 }
 
-/// Route shapes named in the server's source: every string literal under `src/http` that looks
-/// like a path (`"/…"`, up to any `?`), parameters unnamed. Literals that are not routes (links,
-/// prefixes) are harmless: the server does not answer them.
-fn declared_shapes() -> BTreeSet<String> {
-    fn walk(dir: &std::path::Path, out: &mut BTreeSet<String>) {
-        for entry in std::fs::read_dir(dir).unwrap() {
-            let path = entry.unwrap().path();
-            if path.is_dir() {
-                walk(&path, out);
-            } else if path.extension().is_some_and(|e| e == "rs") {
-                let text = std::fs::read_to_string(&path).unwrap();
-                for (i, _) in text.match_indices("\"/") {
-                    let rest = &text[i + 1..];
-                    let Some(end) = rest.find('"') else { continue };
-                    let literal = rest[..end].split('?').next().unwrap_or("");
-                    let path_like = literal.len() > 1
-                        && literal
-                            .chars()
-                            .all(|c| c.is_ascii_alphanumeric() || "/{}_.-".contains(c));
-                    // The web console's pages change state only through the service calls
-                    // the API cases below cover; tests/api/console.rs checks their events.
-                    if path_like && !literal.starts_with("/console") {
-                        out.insert(shape(literal));
-                    }
-                }
-            }
+/// The table's path with its parameters filled: the application is real; any other parameter
+/// names nothing (a client id of the right shape that does not exist), so probing changes nothing.
+fn probe_path(template: &str, app_id: &str) -> String {
+    let mut path = String::new();
+    for (i, part) in shape(template).split("{}").enumerate() {
+        if i > 0 {
+            let prev = path.rsplit('/').nth(1).unwrap_or("");
+            path.push_str(if prev == "config" || prev == "apps" {
+                app_id
+            } else {
+                "zzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzz"
+            });
         }
+        path.push_str(part);
     }
-    let mut out = BTreeSet::new();
-    walk(
-        &std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src/http"),
-        &mut out,
-    );
-    out
+    path
 }
 
 #[tokio::test]
-async fn every_route_the_server_answers_is_classified() {
+async fn the_server_answers_exactly_the_methods_of_the_table() {
     let app = spawn_app().await;
     let owner = app.create_app("shop").await;
-    let shapes = declared_shapes();
-    assert!(
-        shapes.contains("/config/{}/clients/{}"),
-        "the scan finds routes: {shapes:?}"
-    );
-    let mut unclassified = Vec::new();
-    let mut answered = BTreeSet::new();
-    for shape in &shapes {
-        // The application is real; any other parameter names nothing (a client id of the right
-        // shape that does not exist), and no body is sent: probing changes nothing.
-        let mut path = String::new();
-        for (i, part) in shape.split("{}").enumerate() {
-            if i > 0 {
-                let prev = path.rsplit('/').nth(1).unwrap_or("");
-                path.push_str(if prev == "config" || prev == "apps" {
-                    owner.app_id.as_str()
-                } else {
-                    "zzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzz"
-                });
-            }
-            path.push_str(part);
-        }
+    let rows = table();
+    let mut paths: Vec<&str> = rows.iter().map(|r| r.path).collect();
+    paths.dedup();
+    let mut wrong = Vec::new();
+    for template in paths {
+        let path = probe_path(template, &owner.app_id);
         for method in ["GET", "POST", "PUT", "PATCH", "DELETE"] {
+            let listed = rows
+                .iter()
+                .any(|r| r.path == template && r.methods.iter().any(|m| m.as_str() == method));
             let res = app
                 .as_operator(Method::from_bytes(method.as_bytes()).unwrap(), &path)
                 .send()
@@ -655,27 +572,18 @@ async fn every_route_the_server_answers_is_classified() {
                 status_json(res).await
             };
             // 405: the path exists without this method; 404 "Not found.": no route at all.
-            if status == 405 || (status == 404 && body == errors("Not found.")) {
-                continue;
-            }
-            answered.insert((method, shape.clone()));
-            if !classified(MUTATING_ROUTES, method, shape)
-                && !classified(READ_ONLY_ROUTES, method, shape)
-            {
-                unclassified.push(format!("{method} {shape} (answered {status})"));
+            let answered = !(status == 405 || (status == 404 && body == errors("Not found.")));
+            if answered != listed {
+                wrong.push(format!(
+                    "{method} {template}: answered {status}, in the table: {listed}"
+                ));
             }
         }
     }
     assert!(
-        unclassified.is_empty(),
-        "routes in neither MUTATING_ROUTES (src/http/mutating.rs) nor READ_ONLY_ROUTES (this file): {unclassified:#?}"
+        wrong.is_empty(),
+        "server and route table disagree: {wrong:#?}"
     );
-    for (method, template) in MUTATING_ROUTES.iter().chain(READ_ONLY_ROUTES) {
-        assert!(
-            answered.contains(&(*method, shape(template))),
-            "{method} {template} is classified but the server does not answer it"
-        );
-    }
 }
 
 #[tokio::test]

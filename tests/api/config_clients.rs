@@ -520,6 +520,8 @@ async fn secret_rotation_validates_hours_to_live() {
         (json!({"hoursToLive": 1.5}), 400, "Not a valid integer."),
         (json!({"hoursToLive": 169}), 400, range),
         (json!({"hoursToLive": -1}), 400, range),
+        (json!({"hoursToLive": 1e300}), 400, range),
+        (json!({"hoursToLive": 168.5}), 400, "Not a valid integer."),
     ] {
         let (s, b) = status_json(
             app.as_owner(&owner, Method::PUT, &path)
@@ -548,6 +550,30 @@ async fn secret_rotation_validates_hours_to_live() {
     )
     .await;
     assert_eq!((s, b), (404, errors("Client ID not found.")));
+}
+
+/// JSON Schema (and so the OpenAPI document) calls `1.0` an integer: so does the server.
+#[tokio::test]
+async fn hours_to_live_may_be_an_integral_number_with_a_fraction_point() {
+    let app = spawn_app().await;
+    let owner = app.create_app("shop").await;
+    let (id, _, _) = app.create_client(&owner, json!({"name": "rot"})).await;
+    let path = format!("{}/{id}/secret", clients_path(&owner));
+    let (s, b) = status_json(
+        app.as_owner(&owner, Method::PUT, &path)
+            .body(r#"{"hoursToLive": 1.0}"#)
+            .header("Content-Type", "application/json")
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(s, 200, "{b}");
+    assert_eq!(b["_id"], json!(id));
+    assert_eq!(
+        app.audit_count(&owner.app_id, "client.secret_rotate").await,
+        1
+    );
 }
 
 #[tokio::test]

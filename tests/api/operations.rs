@@ -2,52 +2,11 @@
 
 use std::collections::BTreeSet;
 
+use latchkey::http::routes::{table, Surface};
 use reqwest::Method;
 use serde_json::{json, Value};
 
 use crate::helpers::*;
-
-/// Every (METHOD, /path/{}) the server routes, read from the source of `src/http`: each
-/// `web::resource("…")` or `.route("…", web::get()…)` with the methods registered on it.
-fn routes_in_source() -> BTreeSet<(String, String)> {
-    let mut found = BTreeSet::new();
-    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src/http");
-    let mut files = vec![root];
-    while let Some(p) = files.pop() {
-        if p.is_dir() {
-            // The web console's HTML pages (one `/console` scope) are not in the API document.
-            if !p.ends_with("src/http/console") {
-                files.extend(std::fs::read_dir(&p).unwrap().map(|e| e.unwrap().path()));
-            }
-            continue;
-        }
-        let text = std::fs::read_to_string(&p).unwrap();
-        // Split at each resource so methods attach to the path declared before them.
-        for chunk in text.split("web::resource(").skip(1) {
-            // The path literal may sit on the next line (rustfmt wraps long ones).
-            let Some(literal) = chunk.trim_start().strip_prefix('"') else {
-                continue;
-            };
-            let path = literal.split('"').next().unwrap().to_owned();
-            let body = chunk.split("web::resource(").next().unwrap();
-            for m in ["get", "post", "put", "delete", "patch"] {
-                if body.contains(&format!("web::{m}()")) {
-                    found.insert((m.to_uppercase(), normalise(&path)));
-                }
-            }
-        }
-        for chunk in text.split(".route(\"").skip(1) {
-            let path = chunk.split('"').next().unwrap().to_owned();
-            let rest = &chunk[path.len()..chunk.len().min(path.len() + 40)];
-            for m in ["get", "post", "put", "delete", "patch"] {
-                if rest.contains(&format!("web::{m}()")) {
-                    found.insert((m.to_uppercase(), normalise(&path)));
-                }
-            }
-        }
-    }
-    found
-}
 
 fn normalise(path: &str) -> String {
     let mut out = String::new();
@@ -66,16 +25,10 @@ fn normalise(path: &str) -> String {
     out
 }
 
-/// The Config API, operator and operational routes must all be in the OpenAPI document. The
-/// form-encoded Registration API (at the root, vendor RPC style) is documented in the README.
-fn documented_surface(path: &str) -> bool {
-    path.starts_with("/config/")
-        || path.starts_with("/apps")
-        || ["/healthz", "/readyz", "/metrics"].contains(&path)
-}
-
+/// Every row of the route table is in the OpenAPI document, under its own path and methods, and
+/// the document names nothing else: both surfaces, the operator's and the operational routes.
 #[tokio::test]
-async fn openapi_documents_every_route() {
+async fn openapi_documents_every_route_of_the_table() {
     let app = spawn_app().await;
     let (status, doc) = status_json(
         app.request(Method::GET, "/openapi.json")
@@ -94,21 +47,109 @@ async fn openapi_documents_every_route() {
             documented.insert((method.to_uppercase(), normalise(path)));
         }
     }
-    let served: BTreeSet<_> = routes_in_source()
-        .into_iter()
-        .filter(|(_, p)| documented_surface(p))
-        .collect();
-    assert!(
-        served.len() >= 12,
-        "the source scan found the routes: {served:?}"
-    );
+    let mut served = BTreeSet::new();
+    for row in table() {
+        if row.doc.is_none() {
+            assert_eq!(
+                (row.surface, row.path),
+                (Surface::Docs, "/openapi.json"),
+                "only the document itself may go undocumented"
+            );
+            continue;
+        }
+        for method in row.methods {
+            served.insert((method.to_string(), normalise(row.path)));
+        }
+    }
+    assert!(served.len() > 80, "the table: {served:?}");
     let missing: Vec<_> = served.difference(&documented).collect();
     assert!(
         missing.is_empty(),
-        "routes missing from /openapi.json: {missing:?}"
+        "routes of the table missing from /openapi.json: {missing:?}"
     );
     let stale: Vec<_> = documented.difference(&served).collect();
     assert!(stale.is_empty(), "documented but not served: {stale:?}");
+}
+
+#[tokio::test]
+async fn openapi_states_the_values_the_server_restricts() {
+    let app = spawn_app().await;
+    let (_, doc) = status_json(
+        app.request(Method::GET, "/openapi.json")
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    let param = |path: &str, method: &str, name: &str| -> Value {
+        doc["paths"][path][method]["parameters"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["name"] == name)
+            .unwrap_or_else(|| panic!("{method} {path}: no parameter {name}"))["schema"]
+            .clone()
+    };
+    let schema_path = "/config/{appId}/clients/{clientId}/accessSchemas/{typeName}/{accessType}";
+    assert_eq!(
+        param(schema_path, "get", "accessType")["enum"],
+        json!(["read", "write"])
+    );
+    assert_eq!(
+        param("/config/{appId}/clients", "get", "has_feature")["items"]["enum"],
+        json!([
+            "access_issuer",
+            "direct_access",
+            "direct_read_access",
+            "login_client",
+            "metadata",
+            "owner"
+        ])
+    );
+    assert_eq!(
+        param("/entityType.getAccessSchema", "get", "access_type")["enum"],
+        json!(["read", "write"])
+    );
+    let schemas = &doc["components"]["schemas"];
+    assert_eq!(
+        schemas["AppInput"]["properties"]["region"]["anyOf"][0]["enum"],
+        json!(["us", "eu", "au", "sa", "cn", "sg"])
+    );
+    assert_eq!(schemas["ClientInput"]["properties"]["name"]["minLength"], 1);
+    assert_eq!(
+        schemas["SecretInput"]["properties"]["hoursToLive"]["maximum"],
+        168
+    );
+    // Every operation of the Config API documents what its extractor can answer.
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        if !path.starts_with("/config/") {
+            continue;
+        }
+        for (method, op) in item.as_object().unwrap() {
+            for status in ["401", "403", "404", "429", "503"] {
+                assert!(
+                    op["responses"][status].is_object(),
+                    "{method} {path}: no {status}"
+                );
+            }
+        }
+    }
+    // A Registration POST takes a form body; its GET the same parameters in the query string.
+    let add = &doc["paths"]["/clients/add"];
+    assert_eq!(
+        add["post"]["requestBody"]["content"]["application/x-www-form-urlencoded"]["schema"]
+            ["required"],
+        json!(["description"])
+    );
+    assert!(add["get"]["parameters"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|p| p["name"] == "description" && p["in"] == "query"));
+    assert_eq!(
+        add["post"]["responses"]["200"]["content"]["application/json"]["schema"]["oneOf"][1],
+        json!({"$ref": "#/components/schemas/ErrorEnvelope"})
+    );
 }
 
 #[tokio::test]

@@ -1,36 +1,53 @@
 //! Access schemas (`/config/{appId}/clients/{clientId}/accessSchemas/{typeName}/{read|write}`)
 //! and the access decision (`POST /config/{appId}/access/check`).
 
+use std::net::IpAddr;
+
 use actix_web::{web, HttpResponse};
 use serde::Serialize;
+use utoipa::ToSchema;
 
 use super::fields::{optional_string, required_string, required_string_list};
-use super::{ConfigError, ConfigRequest, JsonBody};
+use super::{ConfigError, ConfigRequest, ErrorBody, JsonBody};
+use crate::domain::access::{AccessType, RecordScope};
 use crate::domain::entity_type::SchemaError;
 use crate::service::{AccessCheck, AccessSchemaView, Consistency, ServiceError};
 
-pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.service(
-        web::resource(
-            "/config/{app_id}/clients/{client_id}/accessSchemas/{type_name}/{access_type}",
-        )
-        .route(web::get().to(get))
-        .route(web::put().to(set))
-        .route(web::delete().to(delete))
-        .default_service(super::method_not_allowed("GET, PUT, DELETE")),
-    )
-    .service(
-        web::resource("/config/{app_id}/access/check")
-            .route(web::post().to(check))
-            .default_service(super::method_not_allowed("POST")),
-    );
-}
-
 type SchemaPath = web::Path<(String, String, String, String)>;
 
-#[derive(Serialize)]
-struct SchemaBody {
+/// An access schema: the attribute paths a client may use (`a.b`, `/a.b` or `/a/b` on input;
+/// answered as `a.b`, the reserved `id`, `uuid`, `created`, `lastUpdated` first).
+#[derive(Serialize, ToSchema)]
+#[schema(as = AccessSchema)]
+pub struct SchemaBody {
+    #[schema(example = json!(["email", "primaryAddress.city"]))]
     attributes: Vec<String>,
+}
+
+/// The question an identity backend asks (`POST …/access/check`). Other fields are ignored.
+#[derive(ToSchema)]
+#[schema(as = AccessCheckInput)]
+pub struct CheckFields {
+    #[serde(rename = "clientId")]
+    client_id: String,
+    /// When given, the secret is verified (`bad_credentials` otherwise).
+    #[serde(rename = "clientSecret")]
+    client_secret: Option<String>,
+    /// When given, the client's allow list is applied (`ip_not_allowed`).
+    #[serde(rename = "sourceIp")]
+    #[schema(schema_with = crate::http::schemas::optional_ip_address)]
+    source_ip: Option<IpAddr>,
+    #[serde(rename = "entityType")]
+    entity_type: String,
+    #[schema(schema_with = crate::http::schemas::access_type)]
+    access: AccessType,
+    attributes: Vec<String>,
+    #[schema(schema_with = crate::http::schemas::record)]
+    record: RecordScope,
+    /// `"minimize_latency"` (default: this instance's snapshot), `"fully_consistent"` (the
+    /// database) or `{"atLeastAsFresh": "<revision>"}`.
+    #[schema(schema_with = crate::http::schemas::consistency)]
+    consistency: Option<Consistency>,
 }
 
 impl SchemaBody {
@@ -45,7 +62,15 @@ fn invalid(e: impl Into<ServiceError>) -> ConfigError {
     e.into().into()
 }
 
-async fn get(r: ConfigRequest, path: SchemaPath) -> Result<HttpResponse, ConfigError> {
+/// The attributes the client may use for this access type.
+#[utoipa::path(get, path = "/config/{appId}/clients/{clientId}/accessSchemas/{typeName}/{accessType}",
+    tag = "access schemas",
+    params(("appId" = String, Path), ("clientId" = String, Path), ("typeName" = String, Path),
+        ("accessType" = String, Path)),
+    responses((status = 200, body = SchemaBody),
+        (status = 400, body = ErrorBody, description = "`Not a valid access type.`"),
+        (status = 404, body = ErrorBody, description = "No such client, type or schema")))]
+pub async fn get(r: ConfigRequest, path: SchemaPath) -> Result<HttpResponse, ConfigError> {
     let (_, client_id, type_name, access_type) = path.into_inner();
     let view = r
         .service
@@ -54,9 +79,17 @@ async fn get(r: ConfigRequest, path: SchemaPath) -> Result<HttpResponse, ConfigE
     Ok(HttpResponse::Ok().json(SchemaBody::new(&view)))
 }
 
-/// `{"attributes": [...]}` replaces the list; the answer is the list as stored (canonical
-/// paths, the reserved attributes first).
-async fn set(
+/// Replaces the list; the answer is the list as stored (canonical paths, the reserved
+/// attributes first).
+#[utoipa::path(put, path = "/config/{appId}/clients/{clientId}/accessSchemas/{typeName}/{accessType}",
+    tag = "access schemas",
+    params(("appId" = String, Path), ("clientId" = String, Path), ("typeName" = String, Path),
+        ("accessType" = String, Path)),
+    request_body = SchemaBody,
+    responses((status = 200, body = SchemaBody),
+        (status = 400, body = ErrorBody, description = "`Not a valid access type.`, or an attribute path the type does not have"),
+        (status = 404, body = ErrorBody, description = "No such client or type")))]
+pub async fn set(
     r: ConfigRequest,
     path: SchemaPath,
     body: JsonBody,
@@ -77,7 +110,15 @@ async fn set(
     Ok(HttpResponse::Ok().json(SchemaBody::new(&view)))
 }
 
-async fn delete(r: ConfigRequest, path: SchemaPath) -> Result<HttpResponse, ConfigError> {
+/// Removes the restriction: the client's features alone decide.
+#[utoipa::path(delete, path = "/config/{appId}/clients/{clientId}/accessSchemas/{typeName}/{accessType}",
+    tag = "access schemas",
+    params(("appId" = String, Path), ("clientId" = String, Path), ("typeName" = String, Path),
+        ("accessType" = String, Path)),
+    responses((status = 204, description = "Removed (or there was none)"),
+        (status = 400, body = ErrorBody, description = "`Not a valid access type.`"),
+        (status = 404, body = ErrorBody, description = "No such client or type")))]
+pub async fn delete(r: ConfigRequest, path: SchemaPath) -> Result<HttpResponse, ConfigError> {
     let (_, client_id, type_name, access_type) = path.into_inner();
     r.service
         .delete_access_schema(&r.ctx, &r.app_id, &client_id, &type_name, &access_type)
@@ -85,46 +126,50 @@ async fn delete(r: ConfigRequest, path: SchemaPath) -> Result<HttpResponse, Conf
     Ok(HttpResponse::NoContent().finish())
 }
 
-/// `{"clientId", "clientSecret"?, "sourceIp"?, "entityType", "access", "attributes", "record",
-/// "consistency"?}` → 200 with the decision, allowed or not, and the `"revision"` it used.
-async fn check(r: ConfigRequest, body: JsonBody) -> Result<HttpResponse, ConfigError> {
+/// The decision, allowed or not: `{allowed, reason, permitted, denied, updatesLastUpdated,
+/// revision}` (the application's revision it was made at),
+/// `reason` one of ok, bad_credentials, ip_not_allowed, no_feature, self_only,
+/// attribute_not_permitted, unknown_entity_type, unknown_attribute.
+#[utoipa::path(post, path = "/config/{appId}/access/check", tag = "access schemas", params(("appId" = String, Path)),
+    request_body = CheckFields,
+    responses((status = 200, body = serde_json::Value, description = "The decision")))]
+pub async fn check(r: ConfigRequest, body: JsonBody) -> Result<HttpResponse, ConfigError> {
     let b = &body.0;
-    let client_id = required_string(b, "clientId").map_err(invalid)?;
-    let client_secret = optional_string(b, "clientSecret").map_err(invalid)?;
-    let source_ip = optional_string(b, "sourceIp")
-        .map_err(invalid)?
-        .map(|s| {
-            s.parse()
-                .map_err(|_| invalid(SchemaError::InvalidIpAddress))
-        })
-        .transpose()?;
-    let entity_type = required_string(b, "entityType").map_err(invalid)?;
-    let access = required_string(b, "access")
-        .map_err(invalid)?
-        .parse()
-        .map_err(invalid)?;
-    let attributes = required_string_list(b, "attributes").map_err(invalid)?;
-    let record = required_string(b, "record")
-        .map_err(invalid)?
-        .parse()
-        .map_err(invalid)?;
-    let consistency = Consistency::from_json(b.get("consistency")).map_err(invalid)?;
+    // Checked in this order: the first fault is the one reported.
+    let f = CheckFields {
+        client_id: required_string(b, "clientId").map_err(invalid)?,
+        client_secret: optional_string(b, "clientSecret").map_err(invalid)?,
+        source_ip: optional_string(b, "sourceIp")
+            .map_err(invalid)?
+            .map(|s| {
+                s.parse()
+                    .map_err(|_| invalid(SchemaError::InvalidIpAddress))
+            })
+            .transpose()?,
+        entity_type: required_string(b, "entityType").map_err(invalid)?,
+        access: required_string(b, "access")
+            .map_err(invalid)?
+            .parse()
+            .map_err(invalid)?,
+        attributes: required_string_list(b, "attributes").map_err(invalid)?,
+        record: required_string(b, "record")
+            .map_err(invalid)?
+            .parse()
+            .map_err(invalid)?,
+        consistency: Some(Consistency::from_json(b.get("consistency")).map_err(invalid)?),
+    };
+    let check = AccessCheck {
+        client_id: f.client_id,
+        client_secret: f.client_secret,
+        source_ip: f.source_ip,
+        entity_type: f.entity_type,
+        access: f.access,
+        record: f.record,
+        attributes: f.attributes,
+    };
     let decided = r
         .service
-        .check_access_at(
-            &r.ctx,
-            &r.app_id,
-            AccessCheck {
-                client_id,
-                client_secret,
-                source_ip,
-                entity_type,
-                access,
-                record,
-                attributes,
-            },
-            consistency,
-        )
+        .check_access_at(&r.ctx, &r.app_id, check, f.consistency.unwrap_or_default())
         .await?;
     let mut body = serde_json::to_value(&decided.decision)
         .map_err(|e| ConfigError::from(ServiceError::Internal(e.to_string())))?;

@@ -3,21 +3,29 @@
 use actix_web::{web, HttpResponse};
 use serde::Serialize;
 use serde_json::Value;
+use utoipa::ToSchema;
 
 use super::clients::ClientBody;
 use super::fields::{optional_bool, optional_string, required_string};
-use super::{ConfigError, JsonBody, OperatorRequest};
+use super::{ConfigError, ErrorBody, JsonBody, OperatorRequest};
 use crate::service::{AppOptions, AppSummary, CreatedClient, NewApp};
 
-#[derive(Serialize)]
+/// An application (tenant).
+#[derive(Serialize, ToSchema)]
+#[schema(as = App)]
 pub struct AppBody {
+    #[schema(pattern = "^[a-z0-9]{26}$")]
     app_id: String,
     name: String,
+    #[schema(schema_with = crate::http::schemas::region)]
     region: String,
+    /// RFC 3339.
     created_at: String,
     signed_requests: bool,
     show_secrets: bool,
+    /// Only right after creation: the first owner client, with its secret.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = ClientBody)]
     owner: Option<ClientBody>,
 }
 
@@ -35,14 +43,46 @@ impl AppBody {
     }
 }
 
-/// `POST /apps {name, region?, signed_requests?, show_secrets?}` → 201 with the application
-/// and its first owner client.
+/// The body of `POST /apps`. Other fields are ignored.
+#[derive(ToSchema)]
+#[schema(as = AppInput)]
+pub struct AppFields {
+    #[schema(schema_with = crate::http::schemas::name)]
+    name: String,
+    /// Default `us`.
+    #[schema(schema_with = crate::http::schemas::optional_region)]
+    region: Option<String>,
+    /// Check `janrain-signed` requests (needs a sealing key); default false.
+    signed_requests: Option<bool>,
+    /// Show secrets to owners in reads, each read audited (needs a sealing key); default false.
+    show_secrets: Option<bool>,
+}
+
+/// The body of `PATCH /apps/{appId}`: options to change; absent ones stay as they are.
+#[derive(ToSchema)]
+#[schema(as = AppOptionsInput)]
+pub struct AppOptionsFields {
+    signed_requests: Option<bool>,
+    show_secrets: Option<bool>,
+}
+
+/// A new application and its first owner client (with its secret).
+#[utoipa::path(post, path = "/apps", tag = "operator",
+    request_body = AppFields,
+    responses((status = 201, body = AppBody, headers(("Location" = String))),
+        (status = 409, body = ErrorBody, description = "An application with this name exists")))]
 pub async fn create(r: OperatorRequest, body: JsonBody) -> Result<HttpResponse, ConfigError> {
-    let new = NewApp {
+    let fields = AppFields {
         name: required_string(&body.0, "name")?,
-        region: optional_string(&body.0, "region")?.unwrap_or_else(|| "us".to_owned()),
-        signed_requests: optional_bool(&body.0, "signed_requests")?.unwrap_or(false),
-        show_secrets: optional_bool(&body.0, "show_secrets")?.unwrap_or(false),
+        region: optional_string(&body.0, "region")?,
+        signed_requests: optional_bool(&body.0, "signed_requests")?,
+        show_secrets: optional_bool(&body.0, "show_secrets")?,
+    };
+    let new = NewApp {
+        name: fields.name,
+        region: fields.region.unwrap_or_else(|| "us".to_owned()),
+        signed_requests: fields.signed_requests.unwrap_or(false),
+        show_secrets: fields.show_secrets.unwrap_or(false),
     };
     let (app, owner) = r.service.create_app(&r.ctx, new).await?;
     Ok(HttpResponse::Created()
@@ -50,16 +90,24 @@ pub async fn create(r: OperatorRequest, body: JsonBody) -> Result<HttpResponse, 
         .json(AppBody::new(app, Some(owner))))
 }
 
-/// `PATCH /apps/{appId} {signed_requests?, show_secrets?}` → 200 with the application.
-/// Operator only, audited (`app.update`).
+/// Changes an application's options. Audited (`app.update`).
+#[utoipa::path(patch, path = "/apps/{appId}", tag = "operator",
+    params(("appId" = String, Path)),
+    request_body = AppOptionsFields,
+    responses((status = 200, body = AppBody),
+        (status = 404, body = ErrorBody, description = "`Application not found.`")))]
 pub async fn update(
     r: OperatorRequest,
     path: web::Path<String>,
     body: JsonBody,
 ) -> Result<HttpResponse, ConfigError> {
-    let options = AppOptions {
+    let fields = AppOptionsFields {
         signed_requests: optional_bool(&body.0, "signed_requests")?,
         show_secrets: optional_bool(&body.0, "show_secrets")?,
+    };
+    let options = AppOptions {
+        signed_requests: fields.signed_requests,
+        show_secrets: fields.show_secrets,
     };
     let app = r
         .service
@@ -68,12 +116,19 @@ pub async fn update(
     Ok(HttpResponse::Ok().json(AppBody::new(app, None)))
 }
 
+/// Every application.
+#[utoipa::path(get, path = "/apps", tag = "operator",
+    responses((status = 200, body = Vec<AppBody>)))]
 pub async fn list(r: OperatorRequest) -> Result<HttpResponse, ConfigError> {
     let apps = r.service.list_apps(&r.ctx).await?;
     let body: Vec<AppBody> = apps.into_iter().map(|a| AppBody::new(a, None)).collect();
     Ok(HttpResponse::Ok().json(body))
 }
 
+#[utoipa::path(get, path = "/apps/{appId}", tag = "operator",
+    params(("appId" = String, Path)),
+    responses((status = 200, body = AppBody),
+        (status = 404, body = ErrorBody, description = "`Application not found.`")))]
 pub async fn get(r: OperatorRequest, path: web::Path<String>) -> Result<HttpResponse, ConfigError> {
     let app = r.service.get_app(&r.ctx, &path.into_inner()).await?;
     Ok(HttpResponse::Ok().json(AppBody::new(app, None)))

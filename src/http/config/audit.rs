@@ -6,30 +6,17 @@
 
 use actix_web::http::header;
 use actix_web::web::Bytes;
-use actix_web::{web, HttpRequest, HttpResponse};
+use actix_web::{HttpRequest, HttpResponse};
 use futures_util::StreamExt;
 use serde::Serialize;
 use serde_json::value::RawValue;
 
-use super::{ConfigError, ConfigRequest};
+use super::{ConfigError, ConfigRequest, ErrorBody};
 use crate::domain::audit_query::{
     write_csv_row, AuditInputError, AuditQuery, Format, Order, CSV_HEADER,
 };
 use crate::domain::audit_verify::Anchor;
 use crate::service::{AuditStream, ServiceError};
-
-pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.service(
-        web::resource("/config/{app_id}/audit")
-            .route(web::get().to(query))
-            .default_service(super::method_not_allowed("GET")),
-    )
-    .service(
-        web::resource("/config/{app_id}/audit/verify")
-            .route(web::get().to(verify))
-            .default_service(super::method_not_allowed("GET")),
-    );
-}
 
 fn pairs(req: &HttpRequest) -> Vec<(String, String)> {
     form_urlencoded::parse(req.query_string().as_bytes())
@@ -56,7 +43,24 @@ fn next_link(app_id: &str, pairs: &[(String, String)], cursor: &str) -> String {
     format!("/config/{app_id}/audit?{}", q.finish())
 }
 
-async fn query(r: ConfigRequest, req: HttpRequest) -> Result<HttpResponse, ConfigError> {
+/// Filtered events: a JSON page (newest first by default), or the whole filtered result
+/// streamed as NDJSON or CSV (oldest first by default) with `format` or `Accept`.
+#[utoipa::path(get, path = "/config/{appId}/audit", tag = "audit",
+    params(("appId" = String, Path),
+        ("client" = Option<String>, Query, description = "Events about this client"),
+        ("actor" = Option<String>, Query, description = "A client id, or `operator`"),
+        ("action" = Option<String>, Query, description = "`client.update`, …"),
+        ("feature" = Option<String>, Query, description = "Events that added or removed it"),
+        ("since" = Option<String>, Query, format = DateTime, description = "RFC 3339, inclusive; before `until`"),
+        ("until" = Option<String>, Query, format = DateTime, description = "RFC 3339, exclusive"),
+        ("order" = Option<String>, Query),
+        ("limit" = Option<u32>, Query, minimum = 1, maximum = 1000, description = "JSON pages only; default 100"),
+        ("cursor" = Option<String>, Query, pattern = "^[A-Za-z0-9_-]+$", description = "JSON pages only: from a page's `next` link"),
+        ("format" = Option<String>, Query)),
+    responses((status = 200, description = "A page `{events, next?}`; with ndjson or csv the whole filtered result",
+            content((serde_json::Value = "application/json"), (String = "application/x-ndjson"), (String = "text/csv; charset=utf-8; header=present"))),
+        (status = 400, body = ErrorBody, description = "A parameter refused: the message says which")))]
+pub async fn query(r: ConfigRequest, req: HttpRequest) -> Result<HttpResponse, ConfigError> {
     let pairs = pairs(&req);
     let q =
         AuditQuery::from_pairs(pairs.iter().map(|(k, v)| (k, v))).map_err(ServiceError::from)?;
@@ -140,8 +144,14 @@ pub(crate) fn stream_response(app_id: &str, format: Format, stream: AuditStream)
         .streaming(head.chain(body))
 }
 
-/// `?anchor=SEQ:HASH` (repeatable): hashes recorded earlier that must still be in the chain.
-async fn verify(r: ConfigRequest, req: HttpRequest) -> Result<HttpResponse, ConfigError> {
+/// Walks the hash chain: `status` `intact` (with `count`, `head_seq`, `head_hash`, the
+/// anchors' statuses) or `broken` (with `seq`, `problem`, `message`).
+#[utoipa::path(get, path = "/config/{appId}/audit/verify", tag = "audit",
+    params(("appId" = String, Path),
+        ("anchor" = Option<Vec<String>>, Query, explode, description = "Repeatable: `SEQ:HASH` noted earlier, which must still be in the chain")),
+    responses((status = 200, body = serde_json::Value, description = "The verdict"),
+        (status = 400, body = ErrorBody, description = "An anchor or parameter refused")))]
+pub async fn verify(r: ConfigRequest, req: HttpRequest) -> Result<HttpResponse, ConfigError> {
     let mut anchors = Vec::new();
     for (k, v) in pairs(&req) {
         if k != "anchor" {

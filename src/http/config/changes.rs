@@ -4,19 +4,11 @@
 
 use actix_web::http::header;
 use actix_web::web::Bytes;
-use actix_web::{web, HttpRequest, HttpResponse};
+use actix_web::{HttpRequest, HttpResponse};
 
-use super::{ConfigError, ConfigRequest};
+use super::{ConfigError, ConfigRequest, ErrorBody};
 use crate::domain::ValidationError;
 use crate::service::FeedItem;
-
-pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.service(
-        web::resource("/config/{app_id}/changes")
-            .route(web::get().to(changes))
-            .default_service(super::method_not_allowed("GET")),
-    );
-}
 
 fn revision(value: &str, field: &'static str) -> Result<i64, ConfigError> {
     value
@@ -65,7 +57,19 @@ fn frame(item: FeedItem) -> Bytes {
     }
 }
 
-async fn changes(r: ConfigRequest, req: HttpRequest) -> Result<HttpResponse, ConfigError> {
+/// Server-Sent Events, one per committed change in revision order: `id:` the revision, `event:`
+/// the action, `data:` the audit event. Heartbeat comments on a quiet feed.
+#[utoipa::path(get, path = "/config/{appId}/changes", tag = "audit",
+    params(("appId" = String, Path),
+        ("after" = Option<i64>, Query, minimum = 0, description = "Resume after this revision (`Last-Event-ID` wins)"),
+        ("Last-Event-ID" = Option<i64>, Header, minimum = 0, description = "The id of the last event received")),
+    responses((status = 200, description = "An endless event stream", content_type = "text/event-stream", body = String),
+        (status = 400, body = ErrorBody, description = "A revision that is not a non-negative integer"),
+        (status = 503, body = ErrorBody, description = "The database is unreachable, or the subscriber limit is reached")))]
+pub async fn stream_changes(
+    r: ConfigRequest,
+    req: HttpRequest,
+) -> Result<HttpResponse, ConfigError> {
     let after = resume_after(&req)?;
     let rx = r.service.change_feed(&r.ctx, &r.app_id, after).await?;
     let body = futures_util::stream::unfold(rx, |mut rx| async move {

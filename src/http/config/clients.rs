@@ -4,24 +4,31 @@ use actix_web::http::header;
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde::Serialize;
 use serde_json::{Map, Value};
+use utoipa::ToSchema;
 
 use super::fields::string_list;
-use super::{ConfigError, ConfigRequest, JsonBody};
+use super::{ConfigError, ConfigRequest, ErrorBody, JsonBody};
 use crate::domain::{AllowList, ValidationError};
 use crate::service::{ClientChange, ClientDraft, ClientView, CreatedClient};
 
 /// The client object of the Config API, fields in the vendor's order.
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
+#[schema(as = Client)]
 pub struct ClientBody {
     #[serde(rename = "_id")]
+    #[schema(pattern = "^[a-z0-9]{32}$")]
     id: String,
+    /// Only in the answers that mint a secret (create, secret reset).
     #[serde(rename = "_secret", skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = String, pattern = "^[a-z0-9]{32}$")]
     secret: Option<String>,
+    /// `/config/{appId}/clients/{clientId}`
     #[serde(rename = "_self")]
     self_path: String,
     #[serde(rename = "_settings")]
     settings_path: String,
     name: String,
+    #[schema(schema_with = crate::http::schemas::feature_list)]
     features: Vec<String>,
     #[serde(rename = "ipWhitelist")]
     ip_whitelist: Vec<String>,
@@ -67,13 +74,31 @@ fn if_match(req: &HttpRequest) -> Option<i64> {
     )
 }
 
-/// `{name, ipWhitelist?, features?}`: the JSON type checks of the seed's messages; the values
-/// themselves are judged by the service. Other fields are ignored (a GET can be sent back).
-/// The three client fields of a Config API body, after their JSON type checks.
-struct ClientFields {
+/// `{name, ipWhitelist?, features?}`: the body of POST and PUT, after the JSON type checks of
+/// the seed's messages; the values themselves are judged by the service. Other fields are
+/// ignored (a GET can be sent back).
+#[derive(ToSchema)]
+#[schema(as = ClientInput)]
+pub struct ClientFields {
+    #[schema(schema_with = crate::http::schemas::name)]
     name: String,
+    /// Absent: none (on PUT: all are removed).
+    #[schema(schema_with = crate::http::schemas::feature_list)]
     features: Option<Vec<String>>,
+    /// Absent: `["0.0.0.0/0"]`.
+    #[serde(rename = "ipWhitelist")]
+    #[schema(schema_with = crate::http::schemas::cidr_list)]
     ip_whitelist: Option<Vec<String>>,
+}
+
+/// `{"hoursToLive": 0..168}`.
+#[derive(ToSchema)]
+#[schema(as = SecretInput)]
+pub struct SecretFields {
+    /// How long the previous secret keeps working, in hours.
+    #[serde(rename = "hoursToLive")]
+    #[schema(minimum = 0, maximum = 168)]
+    hours_to_live: i64,
 }
 
 fn client_fields(body: &Map<String, Value>) -> Result<ClientFields, ValidationError> {
@@ -105,6 +130,12 @@ fn has_features(req: &HttpRequest) -> Vec<String> {
         .collect()
 }
 
+/// The application's clients.
+#[utoipa::path(get, path = "/config/{appId}/clients", tag = "clients",
+    params(("appId" = String, Path),
+        ("has_feature" = Option<Vec<String>>, Query, explode, description = "Repeatable: only clients having any of these features.")),
+    responses((status = 200, body = Vec<ClientBody>),
+        (status = 400, body = ErrorBody, description = "`has_feature` names no feature")))]
 pub async fn list(r: ConfigRequest, req: HttpRequest) -> Result<HttpResponse, ConfigError> {
     let clients = r
         .service
@@ -132,6 +163,12 @@ fn created(c: CreatedClient, status: actix_web::http::StatusCode) -> HttpRespons
     res.json(ClientBody::new(c.client, Some(c.secret)))
 }
 
+/// A new client, with its secret (shown only here).
+#[utoipa::path(post, path = "/config/{appId}/clients", tag = "clients", request_body = ClientFields,
+    params(("appId" = String, Path)),
+    responses((status = 201, body = ClientBody, headers(("Location" = String), ("ETag" = String))),
+        (status = 400, body = ErrorBody, description = "A field refused: the message says why"),
+        (status = 409, body = ErrorBody, description = "`API client <name> already exists.`")))]
 pub async fn create(r: ConfigRequest, body: JsonBody) -> Result<HttpResponse, ConfigError> {
     let fields = client_fields(&body.0)?;
     let draft = ClientDraft {
@@ -143,6 +180,10 @@ pub async fn create(r: ConfigRequest, body: JsonBody) -> Result<HttpResponse, Co
     Ok(created(c, actix_web::http::StatusCode::CREATED))
 }
 
+#[utoipa::path(get, path = "/config/{appId}/clients/{clientId}", tag = "clients",
+    params(("appId" = String, Path), ("clientId" = String, Path)),
+    responses((status = 200, body = ClientBody, headers(("ETag" = String))),
+        (status = 404, body = ErrorBody, description = "`Client ID not found.`")))]
 pub async fn get(
     r: ConfigRequest,
     path: web::Path<(String, String)>,
@@ -154,6 +195,14 @@ pub async fn get(
 
 /// PUT is a full replacement (seed 004): no `features` removes them all, no `ipWhitelist`
 /// resets it to `["0.0.0.0/0"]`.
+#[utoipa::path(put, path = "/config/{appId}/clients/{clientId}", tag = "clients", request_body = ClientFields,
+    params(("appId" = String, Path), ("clientId" = String, Path),
+        ("If-Match" = Option<String>, Header, pattern = r#"^(\*|(W/)?"[0-9]+")$"#, description = "Change only this version (`ETag`)")),
+    responses((status = 200, body = ClientBody, headers(("ETag" = String))),
+        (status = 400, body = ErrorBody, description = "A field refused: the message says why"),
+        (status = 404, body = ErrorBody, description = "`Client ID not found.`"),
+        (status = 409, body = ErrorBody, description = "`API client <name> already exists.`"),
+        (status = 412, body = ErrorBody, description = "`Precondition failed.`: `If-Match` is not the current version")))]
 pub async fn replace(
     r: ConfigRequest,
     req: HttpRequest,
@@ -191,6 +240,12 @@ async fn shown(r: &ConfigRequest, c: ClientView) -> Result<HttpResponse, ConfigE
         .json(ClientBody::new(c, secret)))
 }
 
+#[utoipa::path(delete, path = "/config/{appId}/clients/{clientId}", tag = "clients",
+    params(("appId" = String, Path), ("clientId" = String, Path),
+        ("If-Match" = Option<String>, Header, pattern = r#"^(\*|(W/)?"[0-9]+")$"#, description = "Delete only this version (`ETag`)")),
+    responses((status = 204, description = "Deleted"),
+        (status = 404, body = ErrorBody, description = "`Client ID not found.`"),
+        (status = 412, body = ErrorBody, description = "`Precondition failed.`: `If-Match` is not the current version")))]
 pub async fn delete(
     r: ConfigRequest,
     req: HttpRequest,
@@ -203,7 +258,18 @@ pub async fn delete(
     Ok(HttpResponse::NoContent().finish())
 }
 
-/// `{"hoursToLive": 0..168}`: how long the old secret keeps working.
+/// A JSON integer: `5`, or a number with no fractional part (`5.0`), which JSON Schema (and so
+/// the OpenAPI document) calls an integer too. Out of `i64` range: saturated (refused by range).
+fn integer(v: &Value) -> Option<i64> {
+    v.as_i64()
+        .or_else(|| v.as_f64().filter(|f| f.fract() == 0.0).map(|f| f as i64))
+}
+
+/// A new secret (shown only here); the old one keeps working `hoursToLive` hours.
+#[utoipa::path(put, path = "/config/{appId}/clients/{clientId}/secret", tag = "clients", request_body = SecretFields,
+    params(("appId" = String, Path), ("clientId" = String, Path)),
+    responses((status = 200, body = ClientBody),
+        (status = 404, body = ErrorBody, description = "`Client ID not found.`")))]
 pub async fn rotate_secret(
     r: ConfigRequest,
     req: HttpRequest,
@@ -212,15 +278,22 @@ pub async fn rotate_secret(
 ) -> Result<HttpResponse, ConfigError> {
     let (_, client_id) = path.into_inner();
     const FIELD: &str = "hoursToLive";
-    let hours = match body.0.get(FIELD) {
-        None => Err(ValidationError::MissingField { field: FIELD }),
-        Some(v) => v
-            .as_i64()
-            .ok_or(ValidationError::NotAnInteger { field: FIELD }),
-    }?;
+    let fields = SecretFields {
+        hours_to_live: match body.0.get(FIELD) {
+            None => Err(ValidationError::MissingField { field: FIELD }),
+            Some(v) => integer(v).ok_or(ValidationError::NotAnInteger { field: FIELD }),
+        }?,
+    };
     let c = r
         .service
-        .rotate_secret(&r.ctx, &r.app_id, &client_id, hours, FIELD, if_match(&req))
+        .rotate_secret(
+            &r.ctx,
+            &r.app_id,
+            &client_id,
+            fields.hours_to_live,
+            FIELD,
+            if_match(&req),
+        )
         .await?;
     Ok(created(c, actix_web::http::StatusCode::OK))
 }

@@ -4,34 +4,48 @@ use actix_web::http::header;
 use actix_web::{web, HttpResponse};
 use serde::Serialize;
 use serde_json::{Map, Value};
+use utoipa::ToSchema;
 
-use super::{ConfigError, ConfigRequest, JsonBody};
+use super::{ConfigError, ConfigRequest, ErrorBody, JsonBody};
 use crate::domain::entity_type::{AttrDef, EntityType};
 use crate::domain::ValidationError;
 
-pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.service(
-        web::resource("/config/{app_id}/entityTypes")
-            .route(web::get().to(list))
-            .route(web::post().to(create))
-            .default_service(super::method_not_allowed("GET, POST")),
-    )
-    .service(
-        web::resource("/config/{app_id}/entityTypes/{type_name}")
-            .route(web::get().to(get))
-            .route(web::put().to(replace))
-            .route(web::delete().to(delete))
-            .default_service(super::method_not_allowed("GET, PUT, DELETE")),
-    );
-}
-
 /// An entity type as the Config API shows it: the reserved attributes first.
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
+#[schema(as = EntityType)]
 pub struct EntityTypeBody {
+    /// `/config/{appId}/entityTypes/{name}`
     #[serde(rename = "_self")]
     self_path: String,
     name: String,
+    /// Each: `name`, `type`, optional `description`, `length`, `case-sensitive`,
+    /// `constraints`, `features`; `object` and `plural` carry nested `attr_defs`.
+    #[schema(value_type = Vec<Object>)]
     attr_defs: Vec<AttrDef>,
+}
+
+/// The body of POST, after its JSON type checks. Other fields are ignored.
+#[derive(ToSchema)]
+#[schema(as = EntityTypeInput)]
+pub struct EntityTypeFields<'a> {
+    #[schema(schema_with = crate::http::schemas::type_name)]
+    name: String,
+    /// Attribute definitions (see `EntityType`); the reserved `id`, `uuid`, `created` and
+    /// `lastUpdated` are added.
+    #[schema(value_type = Vec<Object>)]
+    attr_defs: &'a Value,
+}
+
+/// The body of PUT: `name` may be sent back (a GET's body can be PUT again) but cannot differ
+/// from the path: types are not renamed.
+#[derive(ToSchema)]
+#[schema(as = EntityTypeChange)]
+pub struct EntityTypeChangeFields<'a> {
+    /// The path's type name, if given.
+    #[schema(schema_with = crate::http::schemas::type_name)]
+    name: Option<&'a str>,
+    #[schema(value_type = Vec<Object>)]
+    attr_defs: &'a Value,
 }
 
 impl EntityTypeBody {
@@ -52,7 +66,9 @@ fn required<'a>(
         .ok_or_else(|| ConfigError::from(ValidationError::MissingField { field }))
 }
 
-async fn list(r: ConfigRequest) -> Result<HttpResponse, ConfigError> {
+#[utoipa::path(get, path = "/config/{appId}/entityTypes", tag = "entity types", params(("appId" = String, Path)),
+    responses((status = 200, body = Vec<EntityTypeBody>)))]
+pub async fn list(r: ConfigRequest) -> Result<HttpResponse, ConfigError> {
     let types = r.service.list_entity_types(&r.ctx, &r.app_id).await?;
     let body: Vec<EntityTypeBody> = types
         .iter()
@@ -62,19 +78,26 @@ async fn list(r: ConfigRequest) -> Result<HttpResponse, ConfigError> {
 }
 
 /// `{name, attr_defs}` → 201 with the type and its `Location`.
-async fn create(r: ConfigRequest, body: JsonBody) -> Result<HttpResponse, ConfigError> {
-    let name = match required(&body.0, "name")? {
-        Value::String(s) => s.clone(),
-        _ => {
-            return Err(ConfigError::from(ValidationError::NotAString {
-                field: "name",
-            }))
-        }
+#[utoipa::path(post, path = "/config/{appId}/entityTypes", tag = "entity types", params(("appId" = String, Path)),
+    request_body = EntityTypeFields,
+    responses((status = 201, body = EntityTypeBody, headers(("Location" = String))),
+        (status = 400, body = ErrorBody, description = "A name or definition refused: the message says why"),
+        (status = 409, body = ErrorBody, description = "The type exists")))]
+pub async fn create(r: ConfigRequest, body: JsonBody) -> Result<HttpResponse, ConfigError> {
+    let fields = EntityTypeFields {
+        name: match required(&body.0, "name")? {
+            Value::String(s) => s.clone(),
+            _ => {
+                return Err(ConfigError::from(ValidationError::NotAString {
+                    field: "name",
+                }))
+            }
+        },
+        attr_defs: required(&body.0, "attr_defs")?,
     };
-    let attr_defs = required(&body.0, "attr_defs")?;
     let et = r
         .service
-        .create_entity_type(&r.ctx, &r.app_id, &name, attr_defs)
+        .create_entity_type(&r.ctx, &r.app_id, &fields.name, fields.attr_defs)
         .await?;
     let body = EntityTypeBody::new(&r.app_id, &et);
     Ok(HttpResponse::Created()
@@ -82,7 +105,11 @@ async fn create(r: ConfigRequest, body: JsonBody) -> Result<HttpResponse, Config
         .json(body))
 }
 
-async fn get(
+#[utoipa::path(get, path = "/config/{appId}/entityTypes/{typeName}", tag = "entity types",
+    params(("appId" = String, Path), ("typeName" = String, Path)),
+    responses((status = 200, body = EntityTypeBody),
+        (status = 404, body = ErrorBody, description = "No such type")))]
+pub async fn get(
     r: ConfigRequest,
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse, ConfigError> {
@@ -91,32 +118,47 @@ async fn get(
     Ok(HttpResponse::Ok().json(EntityTypeBody::new(&r.app_id, &et)))
 }
 
-/// `{attr_defs, name?}`: replaces the attributes. `name` may be sent back (a GET's body can be
-/// PUT again) but cannot differ from the path: types are not renamed.
-async fn replace(
+/// Replaces the attribute definitions. Refused (409) while an access schema names an attribute
+/// it would remove.
+#[utoipa::path(put, path = "/config/{appId}/entityTypes/{typeName}", tag = "entity types",
+    params(("appId" = String, Path), ("typeName" = String, Path)),
+    request_body = EntityTypeChangeFields,
+    responses((status = 200, body = EntityTypeBody),
+        (status = 400, body = ErrorBody, description = "A definition refused: the message says why"),
+        (status = 404, body = ErrorBody, description = "No such type"),
+        (status = 409, body = ErrorBody, description = "An access schema names a removed attribute")))]
+pub async fn replace(
     r: ConfigRequest,
     path: web::Path<(String, String)>,
     body: JsonBody,
 ) -> Result<HttpResponse, ConfigError> {
     let (_, name) = path.into_inner();
-    let body_name = match body.0.get("name") {
-        None => None,
-        Some(Value::String(s)) => Some(s.as_str()),
-        Some(_) => {
-            return Err(ConfigError::from(ValidationError::NotAString {
-                field: "name",
-            }))
-        }
+    let fields = EntityTypeChangeFields {
+        name: match body.0.get("name") {
+            None => None,
+            Some(Value::String(s)) => Some(s.as_str()),
+            Some(_) => {
+                return Err(ConfigError::from(ValidationError::NotAString {
+                    field: "name",
+                }))
+            }
+        },
+        attr_defs: required(&body.0, "attr_defs")?,
     };
-    let attr_defs = required(&body.0, "attr_defs")?;
     let et = r
         .service
-        .replace_entity_type(&r.ctx, &r.app_id, &name, body_name, attr_defs)
+        .replace_entity_type(&r.ctx, &r.app_id, &name, fields.name, fields.attr_defs)
         .await?;
     Ok(HttpResponse::Ok().json(EntityTypeBody::new(&r.app_id, &et)))
 }
 
-async fn delete(
+/// Refused (409) while an access schema names the type.
+#[utoipa::path(delete, path = "/config/{appId}/entityTypes/{typeName}", tag = "entity types",
+    params(("appId" = String, Path), ("typeName" = String, Path)),
+    responses((status = 204, description = "Deleted"),
+        (status = 404, body = ErrorBody, description = "No such type"),
+        (status = 409, body = ErrorBody, description = "An access schema names the type")))]
+pub async fn delete(
     r: ConfigRequest,
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse, ConfigError> {

@@ -3,7 +3,8 @@
 
 use actix_web::http::{header, StatusCode};
 use actix_web::{HttpResponse, ResponseError};
-use serde_json::json;
+use serde::Serialize;
+use utoipa::ToSchema;
 
 use crate::domain::ValidationError;
 use crate::service::{AuthError, ServiceError};
@@ -110,6 +111,13 @@ impl ResponseError for ConfigError {
     }
 }
 
+/// `{"errors": "<message>"}`: every Config API and operator failure.
+#[derive(Serialize, ToSchema)]
+pub struct ErrorBody<'a> {
+    #[schema(example = "Authentication required.")]
+    pub errors: &'a str,
+}
+
 pub fn error_body(status: StatusCode, message: &str) -> HttpResponse {
-    HttpResponse::build(status).json(json!({ "errors": message }))
+    HttpResponse::build(status).json(ErrorBody { errors: message })
 }

@@ -5,31 +5,38 @@
 //! with PUT. PUT replaces the whole set (keys left out are deleted) and answers what is stored.
 
 use actix_web::{web, HttpResponse};
-use serde_json::Value;
+use serde_json::{Map, Value};
+use utoipa::ToSchema;
 
-use super::{method_not_allowed, ConfigError, ConfigRequest, JsonBody};
+use super::{ConfigError, ConfigRequest, ErrorBody, JsonBody};
 use crate::service::SettingsTarget;
 
-pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.service(
-        web::resource("/config/{app_id}/settings")
-            .route(web::get().to(get_defaults))
-            .route(web::put().to(replace_defaults))
-            .default_service(method_not_allowed("GET, PUT")),
-    )
-    .service(
-        web::resource("/config/{app_id}/clients/{client_id}/settings")
-            .route(web::get().to(get_client))
-            .route(web::put().to(replace_client))
-            .default_service(method_not_allowed("GET, PUT")),
-    );
+/// A flat object of settings: key → any JSON value. Keys: not empty, no whitespace or control
+/// characters, at most 255 bytes; each value at most 64 KiB of JSON.
+#[derive(serde::Serialize)]
+#[serde(transparent)]
+pub struct SettingsBody(Map<String, Value>);
+
+impl utoipa::PartialSchema for SettingsBody {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        crate::http::schemas::settings().into()
+    }
 }
 
-fn ok(settings: serde_json::Map<String, Value>) -> HttpResponse {
-    HttpResponse::Ok().json(Value::Object(settings))
+impl ToSchema for SettingsBody {
+    fn name() -> std::borrow::Cow<'static, str> {
+        "Settings".into()
+    }
 }
 
-async fn get_defaults(r: ConfigRequest) -> Result<HttpResponse, ConfigError> {
+fn ok(settings: Map<String, Value>) -> HttpResponse {
+    HttpResponse::Ok().json(SettingsBody(settings))
+}
+
+/// The application defaults.
+#[utoipa::path(get, path = "/config/{appId}/settings", tag = "settings", params(("appId" = String, Path)),
+    responses((status = 200, body = SettingsBody)))]
+pub async fn get_defaults(r: ConfigRequest) -> Result<HttpResponse, ConfigError> {
     let settings = r
         .service
         .settings_of(&r.ctx, &r.app_id, SettingsTarget::Defaults, None)
@@ -37,7 +44,14 @@ async fn get_defaults(r: ConfigRequest) -> Result<HttpResponse, ConfigError> {
     Ok(ok(settings))
 }
 
-async fn replace_defaults(r: ConfigRequest, body: JsonBody) -> Result<HttpResponse, ConfigError> {
+/// Replaces the application defaults: keys left out are deleted.
+#[utoipa::path(put, path = "/config/{appId}/settings", tag = "settings", params(("appId" = String, Path)),
+    request_body = SettingsBody,
+    responses((status = 200, body = SettingsBody)))]
+pub async fn replace_defaults(
+    r: ConfigRequest,
+    body: JsonBody,
+) -> Result<HttpResponse, ConfigError> {
     let settings = r
         .service
         .replace_settings(&r.ctx, &r.app_id, SettingsTarget::Defaults, body.0)
@@ -45,7 +59,12 @@ async fn replace_defaults(r: ConfigRequest, body: JsonBody) -> Result<HttpRespon
     Ok(ok(settings))
 }
 
-async fn get_client(
+/// The client's own settings (not the defaults).
+#[utoipa::path(get, path = "/config/{appId}/clients/{clientId}/settings", tag = "settings",
+    params(("appId" = String, Path), ("clientId" = String, Path)),
+    responses((status = 200, body = SettingsBody),
+        (status = 404, body = ErrorBody, description = "`Client ID not found.`")))]
+pub async fn get_client(
     r: ConfigRequest,
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse, ConfigError> {
@@ -57,7 +76,13 @@ async fn get_client(
     Ok(ok(settings))
 }
 
-async fn replace_client(
+/// Replaces the client's own settings: keys left out are deleted.
+#[utoipa::path(put, path = "/config/{appId}/clients/{clientId}/settings", tag = "settings",
+    params(("appId" = String, Path), ("clientId" = String, Path)),
+    request_body = SettingsBody,
+    responses((status = 200, body = SettingsBody),
+        (status = 404, body = ErrorBody, description = "`Client ID not found.`")))]
+pub async fn replace_client(
     r: ConfigRequest,
     path: web::Path<(String, String)>,
     body: JsonBody,

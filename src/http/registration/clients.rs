@@ -1,25 +1,71 @@
 //! `clients/*`: the vendor's legacy client-management calls, over the same use cases as the
 //! Config API's `/config/{appId}/clients…`.
 
-use serde_json::{Map, Value};
+use serde::Serialize;
+use utoipa::ToSchema;
 
-use super::{reply, ArgNames, Call, RegError, Reply};
+use super::{answer, ArgNames, Call, Done, RegError, Reply};
 use crate::domain::AllowList;
 use crate::service::{ClientChange, ClientDraft, ClientView};
 
 /// A client as the Registration API shows it. No secret: secrets are stored hashed, so only the
 /// calls that mint one (`add`, `reset_secret`) show it, and `list` for `show_secrets`
 /// applications.
-fn client_json(c: ClientView) -> Map<String, Value> {
-    Map::from_iter([
-        ("client_id".to_owned(), Value::from(c.client_id)),
-        ("description".to_owned(), Value::from(c.name)),
-        ("features".to_owned(), Value::from(c.features)),
-        ("whitelist".to_owned(), Value::from(c.ip_whitelist)),
-    ])
+#[derive(Serialize, ToSchema)]
+#[schema(as = RegistrationClient)]
+pub struct RegClient {
+    client_id: String,
+    /// The client's name.
+    description: String,
+    #[schema(schema_with = crate::http::schemas::feature_list)]
+    features: Vec<String>,
+    whitelist: Vec<String>,
+    /// `clients/list` of a `show_secrets` application only (each read audited).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    client_secret: Option<String>,
+}
+
+impl From<ClientView> for RegClient {
+    fn from(c: ClientView) -> Self {
+        Self {
+            client_id: c.client_id,
+            description: c.name,
+            features: c.features,
+            whitelist: c.ip_whitelist,
+            client_secret: None,
+        }
+    }
+}
+
+/// `clients/add`: the new client and its secret (shown only here).
+#[derive(Serialize, ToSchema)]
+#[schema(as = RegistrationAddedClient)]
+pub struct Added {
+    #[serde(flatten)]
+    client: RegClient,
+    client_secret: String,
+}
+
+/// `clients/list`.
+#[derive(Serialize, ToSchema)]
+#[schema(as = RegistrationClientList)]
+pub struct ClientList {
+    results: Vec<RegClient>,
+}
+
+/// `clients/reset_secret`: the new secret (shown only here).
+#[derive(Serialize, ToSchema)]
+#[schema(as = RegistrationNewSecret)]
+pub struct NewSecret {
+    new_secret: String,
 }
 
 /// `description` (the name, required), `features` and `whitelist` (JSON arrays, optional).
+#[utoipa::path(method(get, post), path = "/clients/add", tag = "registration: clients",
+    params(("description" = String, Query, description = "The client's name"),
+        ("features" = Option<String>, Query, description = "A JSON array of feature names"),
+        ("whitelist" = Option<String>, Query, description = "A JSON array of CIDR blocks; default [\"0.0.0.0/0\"]")),
+    responses((status = 200, body = Added)))]
 pub async fn add(call: Call) -> Reply {
     let draft = ClientDraft {
         name: call.params.required("description")?.to_owned(),
@@ -30,13 +76,18 @@ pub async fn add(call: Call) -> Reply {
         .service
         .create_client(&call.ctx, &call.app_id, draft)
         .await?;
-    let mut fields = client_json(created.client);
-    fields.insert("client_secret".into(), Value::String(created.secret));
-    Ok(fields)
+    answer(&Added {
+        client: created.client.into(),
+        client_secret: created.secret,
+    })
 }
 
 /// `has_features` (JSON array; clients having any of them). The PHP library sends it as
 /// `features`, which is accepted too; giving both is refused.
+#[utoipa::path(method(get, post), path = "/clients/list", tag = "registration: clients",
+    params(("has_features" = Option<String>, Query, description = "A JSON array of feature names: clients having any of them"),
+        ("features" = Option<String>, Query, description = "Another name for has_features (give one)")),
+    responses((status = 200, body = ClientList)))]
 pub async fn list(call: Call) -> Reply {
     let (filter, name) = match (
         call.params.string_list("has_features")?,
@@ -63,24 +114,23 @@ pub async fn list(call: Call) -> Reply {
         .service
         .shown_secrets(&call.ctx, &call.app_id, &ids)
         .await?;
-    reply([(
-        "results",
-        Value::Array(
-            clients
-                .into_iter()
-                .map(|c| {
-                    let secret = shown.get(&c.client_id);
-                    let mut fields = client_json(c);
-                    if let Some(secret) = secret {
-                        fields.insert("client_secret".into(), Value::String(secret));
-                    }
-                    Value::Object(fields)
-                })
-                .collect(),
-        ),
-    )])
+    answer(&ClientList {
+        results: clients
+            .into_iter()
+            .map(|c| {
+                let secret = shown.get(&c.client_id);
+                RegClient {
+                    client_secret: secret,
+                    ..RegClient::from(c)
+                }
+            })
+            .collect(),
+    })
 }
 
+#[utoipa::path(method(get, post), path = "/clients/delete", tag = "registration: clients",
+    params(("client_id_for_deletion" = String, Query)),
+    responses((status = 200, body = Done)))]
 pub async fn delete(call: Call) -> Reply {
     const TARGET: &str = "client_id_for_deletion";
     let target = call.params.required(TARGET)?;
@@ -88,7 +138,7 @@ pub async fn delete(call: Call) -> Reply {
         .delete_client(&call.ctx, &call.app_id, target, None)
         .await
         .map_err(RegError::with(ArgNames::DEFAULT.target(TARGET)))?;
-    reply([])
+    answer(&Done {})
 }
 
 /// Applies a partial change to `for_client_id` (default: the caller).
@@ -101,6 +151,10 @@ async fn change(call: &Call, change: ClientChange) -> Result<(), RegError> {
 }
 
 /// `features` (JSON array, required) replaces the whole list.
+#[utoipa::path(method(get, post), path = "/clients/set_features", tag = "registration: clients",
+    params(("for_client_id" = Option<String>, Query, description = "The client acted on; default: the caller"),
+        ("features" = String, Query, description = "A JSON array of feature names: the whole new list")),
+    responses((status = 200, body = Done)))]
 pub async fn set_features(call: Call) -> Reply {
     let features = call.params.required_string_list("features")?;
     change(
@@ -111,10 +165,14 @@ pub async fn set_features(call: Call) -> Reply {
         },
     )
     .await?;
-    reply([])
+    answer(&Done {})
 }
 
 /// `whitelist` (JSON array of CIDR blocks, required) replaces the allow list.
+#[utoipa::path(method(get, post), path = "/clients/set_whitelist", tag = "registration: clients",
+    params(("for_client_id" = Option<String>, Query, description = "The client acted on; default: the caller"),
+        ("whitelist" = String, Query, description = "A JSON array of CIDR blocks: the whole new list")),
+    responses((status = 200, body = Done)))]
 pub async fn set_whitelist(call: Call) -> Reply {
     let whitelist = call.params.required_string_list("whitelist")?;
     change(
@@ -125,10 +183,13 @@ pub async fn set_whitelist(call: Call) -> Reply {
         },
     )
     .await?;
-    reply([])
+    answer(&Done {})
 }
 
 /// Resets the allow list to the default, `["0.0.0.0/0"]`.
+#[utoipa::path(method(get, post), path = "/clients/clear_whitelist", tag = "registration: clients",
+    params(("for_client_id" = Option<String>, Query, description = "The client acted on; default: the caller")),
+    responses((status = 200, body = Done)))]
 pub async fn clear_whitelist(call: Call) -> Reply {
     change(
         &call,
@@ -138,10 +199,14 @@ pub async fn clear_whitelist(call: Call) -> Reply {
         },
     )
     .await?;
-    reply([])
+    answer(&Done {})
 }
 
 /// `description` (required): renames the client.
+#[utoipa::path(method(get, post), path = "/clients/set_description", tag = "registration: clients",
+    params(("for_client_id" = Option<String>, Query, description = "The client acted on; default: the caller"),
+        ("description" = String, Query, description = "The new name")),
+    responses((status = 200, body = Done)))]
 pub async fn set_description(call: Call) -> Reply {
     let name = call.params.required("description")?.to_owned();
     change(
@@ -152,10 +217,14 @@ pub async fn set_description(call: Call) -> Reply {
         },
     )
     .await?;
-    reply([])
+    answer(&Done {})
 }
 
 /// `hours_to_live` (0–168, required): how long the old secret keeps working.
+#[utoipa::path(method(get, post), path = "/clients/reset_secret", tag = "registration: clients",
+    params(("for_client_id" = Option<String>, Query, description = "The client acted on; default: the caller"),
+        ("hours_to_live" = String, Query, description = "0 to 168: how long the old secret keeps working")),
+    responses((status = 200, body = NewSecret)))]
 pub async fn reset_secret(call: Call) -> Reply {
     const HOURS: &str = "hours_to_live";
     let hours = call.params.required_integer(HOURS)?;
@@ -164,5 +233,7 @@ pub async fn reset_secret(call: Call) -> Reply {
         .service
         .rotate_secret(&call.ctx, &call.app_id, &target, hours, HOURS, None)
         .await?;
-    reply([("new_secret", Value::String(rotated.secret))])
+    answer(&NewSecret {
+        new_secret: rotated.secret,
+    })
 }

@@ -5,27 +5,52 @@
 //! Parameters, authentication and the error envelope (with the entity codes 222/223/232/233/
 //! 234) are the shared ones of [`crate::http::registration`].
 
-use serde_json::{json, Value};
+use serde::Serialize;
+use serde_json::Value;
+use utoipa::ToSchema;
 
 use crate::domain::entity_type::AttrDef;
-use crate::http::registration::{register, reply, ArgNames, Call, RegError, Reply};
+use crate::http::registration::{answer, ArgNames, Call, Done, RegError, Reply};
 use crate::service::added_reserved_notice;
 
-pub fn routes(cfg: &mut actix_web::web::ServiceConfig) {
-    register(cfg, "/entityType", entity_type);
-    register(cfg, "/entityType.list", list);
-    register(cfg, "/entityType.create", create);
-    register(cfg, "/entityType.delete", delete);
-    register(cfg, "/entityType.addAttribute", add_attribute);
-    register(cfg, "/entityType.removeAttribute", remove_attribute);
-    register(cfg, "/entityType.setAccessSchema", set_access_schema);
-    register(cfg, "/entityType.getAccessSchema", get_access_schema);
+/// The vendor's `schema` object, in the order of the vendor's own examples (`attr_defs` before
+/// `name`; the answer is built as a JSON object, so keys come out sorted).
+#[derive(Serialize, ToSchema)]
+#[schema(as = RegistrationEntityType)]
+pub struct VendorSchema {
+    /// Each: `name`, `type`, optional `description`, `length`, `case-sensitive`,
+    /// `constraints`, `features`; `object` and `plural` carry nested `attr_defs`.
+    #[schema(value_type = Vec<Object>)]
+    attr_defs: Vec<AttrDef>,
+    name: String,
 }
 
-/// The vendor's `schema` object. Built as a JSON value, so keys come out sorted — which is the
-/// order of the vendor's own examples (`attr_defs` before `name`; `description`, `name`, `type`).
-fn schema(name: &str, attr_defs: Vec<AttrDef>) -> Value {
-    json!({ "name": name, "attr_defs": attr_defs })
+/// `entityType`, `create`, `addAttribute`, `removeAttribute`, `setAccessSchema`,
+/// `getAccessSchema`: a type (as restricted by a schema where the call says so).
+#[derive(Serialize, ToSchema)]
+#[schema(as = RegistrationSchema)]
+pub struct SchemaAnswer {
+    schema: VendorSchema,
+    /// `setAccessSchema` only: names the reserved attributes that were added.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    notice: Option<String>,
+}
+
+/// `entityType.list`: the type names.
+#[derive(Serialize, ToSchema)]
+#[schema(as = RegistrationTypeNames)]
+pub struct TypeNames {
+    results: Vec<String>,
+}
+
+fn schema(name: &str, attr_defs: Vec<AttrDef>) -> SchemaAnswer {
+    SchemaAnswer {
+        schema: VendorSchema {
+            attr_defs,
+            name: name.to_owned(),
+        },
+        notice: None,
+    }
 }
 
 /// The JSON text of a parameter that must be there.
@@ -34,49 +59,64 @@ fn required_json(call: &Call, name: &'static str) -> Result<Value, RegError> {
 }
 
 /// `type_name` → the type with every attribute. Owner only.
-async fn entity_type(call: Call) -> Reply {
+#[utoipa::path(method(get, post), path = "/entityType", tag = "registration: entity types",
+    params(("type_name" = String, Query)),
+    responses((status = 200, body = SchemaAnswer)))]
+pub async fn entity_type(call: Call) -> Reply {
     let name = call.params.required("type_name")?;
     let et = call
         .service
         .get_entity_type(&call.ctx, &call.app_id, name)
         .await?;
-    reply([("schema", schema(&et.name, et.attr_defs()))])
+    answer(&schema(&et.name, et.attr_defs()))
 }
 
 /// The names of the application's types. Owner only.
-async fn list(call: Call) -> Reply {
+#[utoipa::path(method(get, post), path = "/entityType.list", tag = "registration: entity types",
+        responses((status = 200, body = TypeNames)))]
+pub async fn list(call: Call) -> Reply {
     let types = call
         .service
         .list_entity_types(&call.ctx, &call.app_id)
         .await?;
-    reply([(
-        "results",
-        types.into_iter().map(|t| Value::String(t.name)).collect(),
-    )])
+    answer(&TypeNames {
+        results: types.into_iter().map(|t| t.name).collect(),
+    })
 }
 
 /// `type_name`, `attr_defs` (JSON list) → the new type. Owner only.
-async fn create(call: Call) -> Reply {
+#[utoipa::path(method(get, post), path = "/entityType.create", tag = "registration: entity types",
+    params(("type_name" = String, Query),
+        ("attr_defs" = String, Query, description = "A JSON array of attribute definitions")),
+    responses((status = 200, body = SchemaAnswer)))]
+pub async fn create(call: Call) -> Reply {
     let name = call.params.required("type_name")?;
     let attr_defs = required_json(&call, "attr_defs")?;
     let et = call
         .service
         .create_entity_type(&call.ctx, &call.app_id, name, &attr_defs)
         .await?;
-    reply([("schema", schema(&et.name, et.attr_defs()))])
+    answer(&schema(&et.name, et.attr_defs()))
 }
 
 /// `type_name`. Refused while an access schema names the type. Owner only.
-async fn delete(call: Call) -> Reply {
+#[utoipa::path(method(get, post), path = "/entityType.delete", tag = "registration: entity types",
+    params(("type_name" = String, Query)),
+    responses((status = 200, body = Done)))]
+pub async fn delete(call: Call) -> Reply {
     let name = call.params.required("type_name")?;
     call.service
         .delete_entity_type(&call.ctx, &call.app_id, name)
         .await?;
-    reply([])
+    answer(&Done {})
 }
 
 /// `type_name`, `attr_def` (one JSON definition) → the whole type. Owner only.
-async fn add_attribute(call: Call) -> Reply {
+#[utoipa::path(method(get, post), path = "/entityType.addAttribute", tag = "registration: entity types",
+    params(("type_name" = String, Query),
+        ("attr_def" = String, Query, description = "One JSON attribute definition")),
+    responses((status = 200, body = SchemaAnswer)))]
+pub async fn add_attribute(call: Call) -> Reply {
     let name = call.params.required("type_name")?;
     let attr_def = required_json(&call, "attr_def")?;
     let et = call
@@ -84,11 +124,15 @@ async fn add_attribute(call: Call) -> Reply {
         .add_attribute(&call.ctx, &call.app_id, name, &attr_def)
         .await
         .map_err(RegError::with(ArgNames::DEFAULT.attr_defs("attr_def")))?;
-    reply([("schema", schema(&et.name, et.attr_defs()))])
+    answer(&schema(&et.name, et.attr_defs()))
 }
 
 /// `type_name`, `attribute_name` (a path, any spelling) → the whole type. Owner only.
-async fn remove_attribute(call: Call) -> Reply {
+#[utoipa::path(method(get, post), path = "/entityType.removeAttribute", tag = "registration: entity types",
+    params(("type_name" = String, Query),
+        ("attribute_name" = String, Query, description = "An attribute path (a.b, /a.b or /a/b)")),
+    responses((status = 200, body = SchemaAnswer)))]
+pub async fn remove_attribute(call: Call) -> Reply {
     let name = call.params.required("type_name")?;
     let attribute = call.params.required("attribute_name")?;
     let et = call
@@ -96,13 +140,19 @@ async fn remove_attribute(call: Call) -> Reply {
         .remove_attribute(&call.ctx, &call.app_id, name, attribute)
         .await
         .map_err(RegError::with(ArgNames::DEFAULT.in_use("attribute_name")))?;
-    reply([("schema", schema(&et.name, et.attr_defs()))])
+    answer(&schema(&et.name, et.attr_defs()))
 }
 
 /// `type_name`, `for_client_id` (default: the caller), `access_type`, `attributes` (JSON list)
 /// → the type as restricted by the new schema, and a notice naming the reserved attributes
 /// that were added. Owner only.
-async fn set_access_schema(call: Call) -> Reply {
+#[utoipa::path(method(get, post), path = "/entityType.setAccessSchema", tag = "registration: entity types",
+    params(("type_name" = String, Query),
+        ("for_client_id" = Option<String>, Query, description = "The client acted on; default: the caller"),
+        ("access_type" = String, Query),
+        ("attributes" = String, Query, description = "A JSON array of attribute paths")),
+    responses((status = 200, body = SchemaAnswer)))]
+pub async fn set_access_schema(call: Call) -> Reply {
     let name = call.params.required("type_name")?;
     let target = call.target_client()?;
     let access_type = call.params.required("access_type")?;
@@ -118,19 +168,19 @@ async fn set_access_schema(call: Call) -> Reply {
             &attributes,
         )
         .await?;
-    let mut fields = reply([(
-        "schema",
-        schema(&view.entity_type.name, view.restricted_attr_defs()),
-    )])?;
-    if let Some(notice) = added_reserved_notice(&attributes) {
-        fields.insert("notice".into(), Value::String(notice));
-    }
-    Ok(fields)
+    let mut reply = schema(&view.entity_type.name, view.restricted_attr_defs());
+    reply.notice = added_reserved_notice(&attributes);
+    answer(&reply)
 }
 
 /// `type_name`, `for_client_id` (default: the caller), `access_type` → the type as that client
 /// sees it (the whole type when no schema restricts it). Any client with a feature.
-async fn get_access_schema(call: Call) -> Reply {
+#[utoipa::path(method(get, post), path = "/entityType.getAccessSchema", tag = "registration: entity types",
+    params(("type_name" = String, Query),
+        ("for_client_id" = Option<String>, Query, description = "The client acted on; default: the caller"),
+        ("access_type" = String, Query)),
+    responses((status = 200, body = SchemaAnswer)))]
+pub async fn get_access_schema(call: Call) -> Reply {
     let name = call.params.required("type_name")?;
     let target = call.target_client()?;
     let access_type = call.params.required("access_type")?;
@@ -138,8 +188,5 @@ async fn get_access_schema(call: Call) -> Reply {
         .service
         .read_access_schema(&call.ctx, &call.app_id, &target, name, access_type)
         .await?;
-    reply([(
-        "schema",
-        schema(&view.entity_type.name, view.restricted_attr_defs()),
-    )])
+    answer(&schema(&view.entity_type.name, view.restricted_attr_defs()))
 }

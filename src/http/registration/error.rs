@@ -3,7 +3,8 @@
 //! when one argument is at fault), answered with HTTP 200 as the vendor does.
 
 use actix_web::HttpResponse;
-use serde_json::{json, Value};
+use serde::Serialize;
+use utoipa::ToSchema;
 
 use crate::domain::entity_type::SchemaError;
 use crate::domain::ValidationError;
@@ -391,23 +392,40 @@ pub fn envelope(e: &RegError) -> Envelope {
     }
 }
 
+/// The Registration API's error answer (HTTP 200, as the vendor's).
+#[derive(Serialize, ToSchema)]
+pub struct ErrorEnvelope<'a> {
+    #[schema(schema_with = crate::http::schemas::stat_error)]
+    stat: &'static str,
+    /// The vendor's code table: 100 missing_argument, 200 invalid_argument, 201
+    /// duplicate_argument, 205 invalid_auth_method, 221 unknown_application, 222
+    /// unknown_entity_type, 223 unknown_attribute, 232 entity_type_exists, 233 attribute_exists,
+    /// 234 reserved_attribute, 361 unique_violation, 402 invalid_client_credentials, 403
+    /// client_permission_error, 500 unexpected_error, 510 api_limit_error.
+    #[schema(schema_with = crate::http::schemas::registration_code)]
+    code: u16,
+    error: &'static str,
+    error_description: &'a str,
+    request_id: &'a str,
+    /// The argument at fault (codes 100, 200, 201).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    argument_name: Option<&'a str>,
+}
+
 /// The response for an error: HTTP 200 and the vendor's envelope.
 pub fn respond(e: &RegError, request_id: &str) -> HttpResponse {
     let env = envelope(e);
     if env.code == 500 {
         tracing::error!(error = ?e, "registration call failed");
     }
-    let mut body = json!({
-        "stat": "error",
-        "code": env.code,
-        "error": env.error,
-        "error_description": env.description,
-        "request_id": request_id,
-    });
-    if let (Some(argument), Value::Object(map)) = (env.argument, &mut body) {
-        map.insert("argument_name".into(), Value::String(argument));
-    }
-    HttpResponse::Ok().json(body)
+    HttpResponse::Ok().json(ErrorEnvelope {
+        stat: "error",
+        code: env.code,
+        error: env.error,
+        error_description: &env.description,
+        request_id,
+        argument_name: env.argument.as_deref(),
+    })
 }
 
 #[cfg(test)]

@@ -4,12 +4,12 @@
 //!
 //! Every answer is HTTP 200: `{"stat":"ok", …}` or the error envelope of [`error`].
 
-mod clients;
+pub(crate) mod clients;
 pub mod entity_types;
 pub mod error;
 pub mod extract;
 pub mod params;
-mod settings;
+pub(crate) mod settings;
 
 use std::future::Future;
 
@@ -25,49 +25,9 @@ use crate::http::request::request_id;
 /// What a call answers on success: the fields next to `"stat":"ok"`.
 pub type Reply = Result<Map<String, Value>, RegError>;
 
-pub fn routes(cfg: &mut web::ServiceConfig) {
-    register(cfg, "/clients/add", clients::add);
-    register(cfg, "/clients/list", clients::list);
-    register(cfg, "/clients/delete", clients::delete);
-    register(cfg, "/clients/set_features", clients::set_features);
-    register(cfg, "/clients/set_whitelist", clients::set_whitelist);
-    register(cfg, "/clients/clear_whitelist", clients::clear_whitelist);
-    register(cfg, "/clients/set_description", clients::set_description);
-    register(cfg, "/clients/reset_secret", clients::reset_secret);
-    register(cfg, "/settings/get", settings::get);
-    register(cfg, "/settings/get_multi", settings::get_multi);
-    register(cfg, "/settings/items", settings::items);
-    register(cfg, "/settings/keys", settings::keys);
-    register(cfg, "/settings/set", settings::set);
-    register(cfg, "/settings/set_multi", settings::set_multi);
-    register(cfg, "/settings/delete", settings::delete);
-    register(cfg, "/settings/get_default", settings::get_default);
-    register(cfg, "/settings/set_default", settings::set_default);
-    register(
-        cfg,
-        "/settings/set_default_multi",
-        settings::set_default_multi,
-    );
-    register(cfg, "/settings/delete_default", settings::delete_default);
-    register(cfg, "/settings/get_all", settings::get_all);
-}
-
-/// Serves `path` with `op` for GET (query string) and POST (query string and form body).
-pub fn register<F, Fut>(cfg: &mut web::ServiceConfig, path: &str, op: F)
-where
-    F: Fn(Call) -> Fut + Clone + 'static,
-    Fut: Future<Output = Reply> + 'static,
-{
-    let handler = move |req: HttpRequest, payload: web::Payload| serve(req, payload, op.clone());
-    cfg.service(
-        web::resource(path)
-            .route(web::get().to(handler.clone()))
-            .route(web::post().to(handler))
-            .default_service(web::to(wrong_method)),
-    );
-}
-
-async fn serve<F, Fut>(req: HttpRequest, payload: web::Payload, op: F) -> HttpResponse
+/// Runs one call (`op`) for GET (query string) and POST (query string and form body), as the
+/// route table registers it.
+pub async fn serve<F, Fut>(req: HttpRequest, payload: web::Payload, op: F) -> HttpResponse
 where
     F: FnOnce(Call) -> Fut,
     Fut: Future<Output = Reply>,
@@ -96,7 +56,7 @@ where
 }
 
 /// Neither GET nor POST: the vendor's envelope, but with HTTP 405, since no call was made.
-async fn wrong_method(req: HttpRequest) -> HttpResponse {
+pub async fn wrong_method(req: HttpRequest) -> HttpResponse {
     let mut res = error::respond(
         &RegError::BadRequest("use GET or POST for Registration API calls"),
         &request_id(&req),
@@ -109,7 +69,19 @@ async fn wrong_method(req: HttpRequest) -> HttpResponse {
     res
 }
 
-/// Builds a reply from `(name, value)` pairs.
-pub fn reply<const N: usize>(fields: [(&str, Value); N]) -> Reply {
-    Ok(fields.into_iter().map(|(k, v)| (k.to_owned(), v)).collect())
+/// A reply from a typed answer: its fields go next to `"stat":"ok"`.
+pub fn answer<T: serde::Serialize>(answer: &T) -> Reply {
+    match serde_json::to_value(answer) {
+        Ok(Value::Object(fields)) => Ok(fields),
+        Ok(other) => Err(RegError::from(crate::service::ServiceError::Internal(
+            format!("a Registration answer must be an object, not {other}"),
+        ))),
+        Err(e) => Err(RegError::from(crate::service::ServiceError::Internal(
+            e.to_string(),
+        ))),
+    }
 }
+
+/// An answer with nothing but `"stat":"ok"`.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct Done {}

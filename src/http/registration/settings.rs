@@ -1,9 +1,13 @@
 //! `settings/*`: application defaults and per-client values. Results come in `result`; the
 //! set/delete calls answer whether each key existed before.
 
-use serde_json::{Map, Value};
+use std::collections::BTreeMap;
 
-use super::{reply, ArgNames, Call, RegError, Reply};
+use serde::Serialize;
+use serde_json::{Map, Value};
+use utoipa::ToSchema;
+
+use super::{answer, ArgNames, Call, RegError, Reply};
 use crate::service::SettingsTarget;
 
 /// One key, one value: key faults name `key`, value faults `value`.
@@ -13,24 +17,65 @@ const ITEMS: ArgNames = ArgNames::DEFAULT.settings("items", "items");
 /// A `keys` array.
 const KEYS: ArgNames = ArgNames::DEFAULT.settings("keys", "keys");
 
-fn result(value: Value) -> Reply {
-    reply([("result", value)])
+/// `settings/get`, `get_default`: the value (client value, else default, else null).
+#[derive(Serialize, ToSchema)]
+#[schema(as = RegistrationSettingValue)]
+pub struct Found {
+    /// Any JSON value, or null when the key is set nowhere.
+    result: Value,
 }
 
-fn existed_map(existed: Vec<(String, bool)>) -> Value {
-    Value::Object(
-        existed
-            .into_iter()
-            .map(|(k, e)| (k, Value::Bool(e)))
-            .collect(),
-    )
+/// `settings/get_multi`, `items`: key → value.
+#[derive(Serialize, ToSchema)]
+#[schema(as = RegistrationSettingValues)]
+pub struct Values {
+    #[schema(value_type = Object)]
+    result: Map<String, Value>,
 }
 
-fn only_flag(existed: Vec<(String, bool)>) -> Value {
-    Value::Bool(existed.first().is_some_and(|(_, e)| *e))
+/// `settings/keys`: the keys, sorted.
+#[derive(Serialize, ToSchema)]
+#[schema(as = RegistrationSettingKeys)]
+pub struct Keys {
+    result: Vec<String>,
+}
+
+/// `settings/set`, `delete`, `set_default`, `delete_default`: whether the key existed before.
+#[derive(Serialize, ToSchema)]
+#[schema(as = RegistrationSettingExisted)]
+pub struct Existed {
+    result: bool,
+}
+
+/// `settings/set_multi`, `set_default_multi`: key → whether it existed before.
+#[derive(Serialize, ToSchema)]
+#[schema(as = RegistrationSettingsExisted)]
+pub struct ExistedEach {
+    result: BTreeMap<String, bool>,
+}
+
+/// `settings/get_all`.
+#[derive(Serialize, ToSchema)]
+#[schema(as = RegistrationAllSettings)]
+pub struct AllSettings {
+    /// Client id → its own values (clients with none are left out).
+    #[schema(value_type = Object)]
+    client_settings: Map<String, Value>,
+    #[schema(value_type = Object)]
+    default_settings: Map<String, Value>,
+}
+
+fn only_flag(existed: Vec<(String, bool)>) -> Existed {
+    Existed {
+        result: existed.first().is_some_and(|(_, e)| *e),
+    }
 }
 
 /// `key`: the client's value, else the default, else null.
+#[utoipa::path(method(get, post), path = "/settings/get", tag = "registration: settings",
+    params(("for_client_id" = Option<String>, Query, description = "The client acted on; default: the caller"),
+        ("key" = String, Query)),
+    responses((status = 200, body = Found)))]
 pub async fn get(call: Call) -> Reply {
     let key = call.params.required("key")?.to_owned();
     let target = call.target_client()?;
@@ -44,10 +89,16 @@ pub async fn get(call: Call) -> Reply {
         )
         .await
         .map_err(RegError::with(ONE))?;
-    result(found.remove(&key).unwrap_or(Value::Null))
+    answer(&Found {
+        result: found.remove(&key).unwrap_or(Value::Null),
+    })
 }
 
 /// `keys` (JSON array): an object with every requested key (null where set nowhere).
+#[utoipa::path(method(get, post), path = "/settings/get_multi", tag = "registration: settings",
+    params(("for_client_id" = Option<String>, Query, description = "The client acted on; default: the caller"),
+        ("keys" = String, Query, description = "A JSON array of keys")),
+    responses((status = 200, body = Values)))]
 pub async fn get_multi(call: Call) -> Reply {
     let keys = call.params.required_string_list("keys")?;
     let target = call.target_client()?;
@@ -63,29 +114,35 @@ pub async fn get_multi(call: Call) -> Reply {
             (k, v)
         })
         .collect();
-    result(Value::Object(values))
+    answer(&Values { result: values })
 }
 
 /// Every setting the client sees: defaults overlaid by its own values.
+#[utoipa::path(method(get, post), path = "/settings/items", tag = "registration: settings",
+    params(("for_client_id" = Option<String>, Query, description = "The client acted on; default: the caller")),
+    responses((status = 200, body = Values)))]
 pub async fn items(call: Call) -> Reply {
     let target = call.target_client()?;
     let all = call
         .service
         .effective_settings(&call.ctx, &call.app_id, &target, None)
         .await?;
-    result(Value::Object(all))
+    answer(&Values { result: all })
 }
 
 /// The keys of [`items`], sorted.
+#[utoipa::path(method(get, post), path = "/settings/keys", tag = "registration: settings",
+    params(("for_client_id" = Option<String>, Query, description = "The client acted on; default: the caller")),
+    responses((status = 200, body = Keys)))]
 pub async fn keys(call: Call) -> Reply {
     let target = call.target_client()?;
     let all = call
         .service
         .effective_settings(&call.ctx, &call.app_id, &target, None)
         .await?;
-    result(Value::Array(
-        all.keys().cloned().map(Value::String).collect(),
-    ))
+    answer(&Keys {
+        result: all.keys().cloned().collect(),
+    })
 }
 
 fn one_item(call: &Call) -> Result<Map<String, Value>, RegError> {
@@ -106,7 +163,7 @@ async fn set_in(
         .map_err(RegError::with(names))
 }
 
-async fn delete_in(call: &Call, target: SettingsTarget<'_>) -> Result<Value, RegError> {
+async fn delete_in(call: &Call, target: SettingsTarget<'_>) -> Result<Existed, RegError> {
     let key = call.params.required("key")?.to_owned();
     let existed = call
         .service
@@ -117,28 +174,46 @@ async fn delete_in(call: &Call, target: SettingsTarget<'_>) -> Result<Value, Reg
 }
 
 /// `key`, `value`: sets the client's own value; true when the key existed.
+#[utoipa::path(method(get, post), path = "/settings/set", tag = "registration: settings",
+    params(("for_client_id" = Option<String>, Query, description = "The client acted on; default: the caller"),
+        ("key" = String, Query),
+        ("value" = String, Query, description = "Text; JSON when it starts with [ or {")),
+    responses((status = 200, body = Existed)))]
 pub async fn set(call: Call) -> Reply {
     let item = one_item(&call)?;
     let target = call.target_client()?;
     let existed = set_in(&call, SettingsTarget::Client(&target), item, ONE).await?;
-    result(only_flag(existed))
+    answer(&only_flag(existed))
 }
 
 /// `items` (JSON object): an object of existed flags.
+#[utoipa::path(method(get, post), path = "/settings/set_multi", tag = "registration: settings",
+    params(("for_client_id" = Option<String>, Query, description = "The client acted on; default: the caller"),
+        ("items" = String, Query, description = "A JSON object: key → value")),
+    responses((status = 200, body = ExistedEach)))]
 pub async fn set_multi(call: Call) -> Reply {
     let items = call.params.required_object("items")?;
     let target = call.target_client()?;
     let existed = set_in(&call, SettingsTarget::Client(&target), items, ITEMS).await?;
-    result(existed_map(existed))
+    answer(&ExistedEach {
+        result: existed.into_iter().collect(),
+    })
 }
 
 /// `key`: deletes the client's own value (the default stays); true when it existed.
+#[utoipa::path(method(get, post), path = "/settings/delete", tag = "registration: settings",
+    params(("for_client_id" = Option<String>, Query, description = "The client acted on; default: the caller"),
+        ("key" = String, Query)),
+    responses((status = 200, body = Existed)))]
 pub async fn delete(call: Call) -> Reply {
     let target = call.target_client()?;
-    result(delete_in(&call, SettingsTarget::Client(&target)).await?)
+    answer(&delete_in(&call, SettingsTarget::Client(&target)).await?)
 }
 
 /// `key`: the application default, or null.
+#[utoipa::path(method(get, post), path = "/settings/get_default", tag = "registration: settings",
+    params(("key" = String, Query)),
+    responses((status = 200, body = Found)))]
 pub async fn get_default(call: Call) -> Reply {
     let key = call.params.required("key")?.to_owned();
     let mut found = call
@@ -151,26 +226,42 @@ pub async fn get_default(call: Call) -> Reply {
         )
         .await
         .map_err(RegError::with(ONE))?;
-    result(found.remove(&key).unwrap_or(Value::Null))
+    answer(&Found {
+        result: found.remove(&key).unwrap_or(Value::Null),
+    })
 }
 
+#[utoipa::path(method(get, post), path = "/settings/set_default", tag = "registration: settings",
+    params(("key" = String, Query),
+        ("value" = String, Query, description = "Text; JSON when it starts with [ or {")),
+    responses((status = 200, body = Existed)))]
 pub async fn set_default(call: Call) -> Reply {
     let item = one_item(&call)?;
     let existed = set_in(&call, SettingsTarget::Defaults, item, ONE).await?;
-    result(only_flag(existed))
+    answer(&only_flag(existed))
 }
 
+#[utoipa::path(method(get, post), path = "/settings/set_default_multi", tag = "registration: settings",
+    params(("items" = String, Query, description = "A JSON object: key → value")),
+    responses((status = 200, body = ExistedEach)))]
 pub async fn set_default_multi(call: Call) -> Reply {
     let items = call.params.required_object("items")?;
     let existed = set_in(&call, SettingsTarget::Defaults, items, ITEMS).await?;
-    result(existed_map(existed))
+    answer(&ExistedEach {
+        result: existed.into_iter().collect(),
+    })
 }
 
+#[utoipa::path(method(get, post), path = "/settings/delete_default", tag = "registration: settings",
+    params(("key" = String, Query)),
+    responses((status = 200, body = Existed)))]
 pub async fn delete_default(call: Call) -> Reply {
-    result(delete_in(&call, SettingsTarget::Defaults).await?)
+    answer(&delete_in(&call, SettingsTarget::Defaults).await?)
 }
 
 /// Every client's own values (clients with none are left out) and the defaults.
+#[utoipa::path(method(get, post), path = "/settings/get_all", tag = "registration: settings",
+        responses((status = 200, body = AllSettings)))]
 pub async fn get_all(call: Call) -> Reply {
     let all = call.service.all_settings(&call.ctx, &call.app_id).await?;
     let clients: Map<String, Value> = all
@@ -178,8 +269,8 @@ pub async fn get_all(call: Call) -> Reply {
         .into_iter()
         .map(|(id, values)| (id, Value::Object(values)))
         .collect();
-    reply([
-        ("client_settings", Value::Object(clients)),
-        ("default_settings", Value::Object(all.defaults)),
-    ])
+    answer(&AllSettings {
+        client_settings: clients,
+        default_settings: all.defaults,
+    })
 }
