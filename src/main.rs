@@ -3,6 +3,7 @@
 use clap::{Parser, Subcommand};
 
 use latchkey::cli::audit::AuditCommand;
+use latchkey::cli::staging::{ApplyArgs, ExportArgs, ImportArgs, SnapshotCommand};
 use latchkey::embedded_pg::EmbeddedPostgres;
 use latchkey::http::config::app_json;
 use latchkey::service::{NewApp, RequestContext};
@@ -34,6 +35,15 @@ enum Command {
     /// The audit log: verify, export, report, retention, prune.
     #[command(subcommand)]
     Audit(AuditCommand),
+    /// Apply a fixture document (JSON or YAML) to an application.
+    Apply(ApplyArgs),
+    /// Print an application as a fixture document (no secrets).
+    Export(ExportArgs),
+    /// Save, restore, list and delete named snapshots of an application.
+    #[command(subcommand)]
+    Snapshot(SnapshotCommand),
+    /// Read clients and settings from the vendor's Configuration API and apply them.
+    Import(ImportArgs),
 }
 
 #[derive(Subcommand)]
@@ -44,6 +54,9 @@ enum AppsCommand {
         name: String,
         #[arg(long, default_value = "us")]
         region: String,
+        /// Pin the application id (26 characters of a-z and 0-9) instead of a random one.
+        #[arg(long)]
+        app_id: Option<String>,
     },
     /// List applications as JSON.
     List,
@@ -96,7 +109,11 @@ async fn run_with_database(cli: &Cli, embedded: Option<&EmbeddedPostgres>) -> an
             tracing::info!(port = app.port(), "latchkey listening");
             app.run_until_stopped().await?;
         }
-        Command::Apps(AppsCommand::Create { name, region }) => {
+        Command::Apps(AppsCommand::Create {
+            name,
+            region,
+            app_id,
+        }) => {
             let service = startup::service(&cli.settings, pool)?;
             let (app, owner) = service
                 .create_app(
@@ -104,6 +121,7 @@ async fn run_with_database(cli: &Cli, embedded: Option<&EmbeddedPostgres>) -> an
                     NewApp {
                         name: name.clone(),
                         region: region.clone(),
+                        app_id: app_id.clone(),
                     },
                 )
                 .await
@@ -122,6 +140,18 @@ async fn run_with_database(cli: &Cli, embedded: Option<&EmbeddedPostgres>) -> an
         Command::Audit(cmd) => {
             let service = startup::service(&cli.settings, pool)?;
             latchkey::cli::audit::run(cmd, &service).await?;
+        }
+        Command::Apply(args) => {
+            latchkey::cli::staging::apply(args, &startup::service(&cli.settings, pool)?).await?
+        }
+        Command::Export(args) => {
+            latchkey::cli::staging::export(args, &startup::service(&cli.settings, pool)?).await?
+        }
+        Command::Snapshot(cmd) => {
+            latchkey::cli::staging::snapshot(cmd, &startup::service(&cli.settings, pool)?).await?
+        }
+        Command::Import(args) => {
+            latchkey::cli::staging::import(args, &startup::service(&cli.settings, pool)?).await?
         }
     }
     Ok(())
@@ -146,6 +176,7 @@ async fn bootstrap_default_app(settings: &Settings, pool: &sqlx::PgPool) -> anyh
             NewApp {
                 name: "default".into(),
                 region: "us".into(),
+                app_id: None,
             },
         )
         .await

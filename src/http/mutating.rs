@@ -23,6 +23,11 @@ pub const MUTATING_ROUTES: &[(&str, &str)] = &[
         "DELETE",
         "/config/{app_id}/clients/{client_id}/accessSchemas/{type_name}/{access_type}",
     ),
+    // The staging toolkit (operator only).
+    ("POST", "/apps/{app_id}/apply"),
+    ("PUT", "/apps/{app_id}/snapshots/{name}"),
+    ("DELETE", "/apps/{app_id}/snapshots/{name}"),
+    ("POST", "/apps/{app_id}/snapshots/{name}/restore"),
     // The Registration API: each call answers GET (query string) and POST alike.
     ("GET", "/clients/add"),
     ("POST", "/clients/add"),

@@ -3,13 +3,16 @@
 //! and only these.
 
 mod access;
+mod app_state;
 mod apps;
 mod audit;
 mod auth;
 mod clients;
 mod entity_types;
 mod error;
+mod fixtures;
 mod settings;
+mod snapshots;
 
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -22,7 +25,9 @@ pub use audit::{AuditPage, AuditStream, PruneOutcome};
 pub use auth::AuthError;
 pub use clients::{ClientChange, ClientDraft, ClientView, CreatedClient};
 pub use error::ServiceError;
+pub use fixtures::{ApplyOptions, ApplyReport};
 pub use settings::{AllSettings, SettingsTarget};
+pub use snapshots::{RestoreReport, SnapshotInfo};
 
 use crate::auth::credentials::OperatorToken;
 use crate::auth::limiter::FailureLimiter;

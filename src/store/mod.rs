@@ -6,8 +6,10 @@ pub mod apps;
 pub mod audit;
 pub mod clients;
 pub mod entity_types;
+pub mod fixtures;
 pub mod secrets;
 pub mod settings;
+pub mod snapshots;
 
 /// What the database said, in the terms the service layer decides on.
 #[derive(Debug, thiserror::Error)]

@@ -31,11 +31,12 @@ impl AppBody {
     }
 }
 
-/// `POST /apps {name, region?}` → 201 with the application and its first owner client.
+/// `POST /apps {name, region?, app_id?}` → 201 with the application and its first owner client.
 pub async fn create(r: OperatorRequest, body: JsonBody) -> Result<HttpResponse, ConfigError> {
     let new = NewApp {
         name: required_string(&body.0, "name")?,
         region: optional_string(&body.0, "region")?.unwrap_or_else(|| "us".to_owned()),
+        app_id: optional_string(&body.0, "app_id")?,
     };
     let (app, owner) = r.service.create_app(&r.ctx, new).await?;
     Ok(HttpResponse::Created()

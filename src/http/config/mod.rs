@@ -9,6 +9,7 @@ mod error;
 mod extract;
 mod fields;
 mod settings;
+mod staging;
 
 use actix_web::{web, HttpResponse};
 
@@ -50,6 +51,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     entity_types::routes(cfg);
     access::routes(cfg);
     audit::routes(cfg);
+    staging::routes(cfg);
 }
 
 pub async fn method_not_allowed() -> HttpResponse {
