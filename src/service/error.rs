@@ -35,9 +35,9 @@ pub enum ServiceError {
     #[error("Not a valid application id (26 characters of a-z and 0-9).")]
     InvalidAppId,
     /// A fixture document (`latchkey apply`) with a bad value, named by its path.
-    #[error("{0}")]
+    #[error(transparent)]
     Fixture(#[from] crate::domain::fixture::FixtureError),
-    #[error("{0}")]
+    #[error(transparent)]
     InvalidSnapshotName(#[from] crate::domain::fixture::InvalidSnapshotName),
     #[error("Snapshot not found.")]
     SnapshotNotFound,

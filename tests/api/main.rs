@@ -23,3 +23,4 @@ mod registration_entity;
 mod registration_settings;
 mod registration_support;
 mod security;
+mod staging;
