@@ -4,7 +4,7 @@
 //! through [`diff`], so a replay of the audit log rebuilds the tables whichever way they were
 //! written.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use ipnet::IpNet;
 use serde::Deserialize;
@@ -155,10 +155,6 @@ impl AppState {
                 .collect(),
         })
     }
-
-    pub fn client(&self, id: &str) -> Option<&ClientState> {
-        self.clients.iter().find(|c| c.id == id)
-    }
 }
 
 /// One change of an application's state.
@@ -212,6 +208,8 @@ pub(crate) enum Change {
 /// that use them and deleted after them.
 pub(crate) fn diff(before: &AppState, after: &AppState) -> Vec<Change> {
     let mut out = Vec::new();
+    let old: HashMap<&str, &ClientState> =
+        before.clients.iter().map(|c| (c.id.as_str(), c)).collect();
     let kept: BTreeSet<&str> = after.clients.iter().map(|c| c.id.as_str()).collect();
     for c in &before.clients {
         if !kept.contains(c.id.as_str()) {
@@ -233,16 +231,16 @@ pub(crate) fn diff(before: &AppState, after: &AppState) -> Vec<Change> {
         }
     }
     for c in &after.clients {
-        match before.client(&c.id) {
+        match old.get(c.id.as_str()) {
             None => out.push(Change::ClientCreate(c.clone())),
-            Some(old) => {
-                if !old.same_fields(c) {
+            Some(&was) => {
+                if !was.same_fields(c) {
                     out.push(Change::ClientUpdate {
-                        before: old.clone(),
+                        before: was.clone(),
                         after: c.clone(),
                     });
                 }
-                if old.secrets != c.secrets {
+                if was.secrets != c.secrets {
                     out.push(Change::SecretsRestored { client: c.clone() });
                 }
             }
@@ -256,14 +254,14 @@ pub(crate) fn diff(before: &AppState, after: &AppState) -> Vec<Change> {
         });
     }
     for c in &after.clients {
-        let old = before
-            .client(&c.id)
+        let was = old
+            .get(c.id.as_str())
             .map(|o| o.settings.clone())
             .unwrap_or_default();
-        if old != c.settings {
+        if was != c.settings {
             out.push(Change::Settings {
                 client: Some(c.id.clone()),
-                before: old,
+                before: was,
                 after: c.settings.clone(),
             });
         }
@@ -273,7 +271,7 @@ pub(crate) fn diff(before: &AppState, after: &AppState) -> Vec<Change> {
         if from != Some(to) {
             // A schema of a client created just now has no "from", whatever a deleted client
             // of the same id had.
-            let from = from.filter(|_| before.client(&key.0).is_some()).cloned();
+            let from = from.filter(|_| old.contains_key(key.0.as_str())).cloned();
             out.push(Change::SchemaSet {
                 key: key.clone(),
                 from,

@@ -85,12 +85,19 @@ fn plan(current: &AppState, doc: &Fixture, prune: bool) -> Result<Plan, ServiceE
     }
 
     // Match each document client to an existing one: by `_id` when given, else by name.
+    let by_id: BTreeMap<&str, &ClientState> =
+        current.clients.iter().map(|c| (c.id.as_str(), c)).collect();
+    let by_name: BTreeMap<&str, &ClientState> = current
+        .clients
+        .iter()
+        .map(|c| (c.name.as_str(), c))
+        .collect();
     let mut matched: BTreeMap<String, usize> = BTreeMap::new();
     let mut new_clients = Vec::new();
     for (i, c) in doc.clients.iter().enumerate() {
         let existing = match &c.id {
-            Some(id) => current.client(id),
-            None => current.clients.iter().find(|e| e.name == c.name.as_str()),
+            Some(id) => by_id.get(id.as_str()),
+            None => by_name.get(c.name.as_str()),
         };
         match existing {
             Some(e) => {
@@ -154,15 +161,13 @@ fn plan(current: &AppState, doc: &Fixture, prune: bool) -> Result<Plan, ServiceE
         doc_index_of.insert(id.clone(), i);
         schemas_from_doc.insert(id);
     }
+    let matched_by_index: BTreeMap<usize, String> =
+        matched.iter().map(|(id, &i)| (i, id.clone())).collect();
     let pinned = doc
         .clients
         .iter()
         .enumerate()
-        .filter_map(|(i, c)| {
-            let secret = c.secret.clone()?;
-            let id = matched.iter().find(|(_, &j)| j == i)?.0.clone();
-            Some((id, secret))
-        })
+        .filter_map(|(i, c)| Some((matched_by_index.get(&i)?.clone(), c.secret.clone()?)))
         .collect();
 
     // Names stay unique (a pinned `_id` may carry a name another client has).
@@ -327,6 +332,7 @@ impl Latchkey {
             changes: Vec::new(),
             secrets: BTreeMap::new(),
         };
+        let mut events = Vec::new();
         for change in app_state::diff(&current, &plan.desired) {
             if let Change::ClientCreate(c) = &change {
                 if let Some((secret, false)) = plan.new_secrets.get(&c.id) {
@@ -335,15 +341,16 @@ impl Latchkey {
             }
             self.write_change(&mut tx, app_id, &change, &plan.new_secrets)
                 .await?;
-            let event = store::audit::append(&mut tx, change.event(ctx, app_id)).await?;
-            report.changes.push(app_state::summary(&event));
+            events.push(change.event(ctx, app_id));
         }
         for (client_id, secret) in &plan.pinned {
             if let Some(change) = self.pin_secret(&mut tx, app_id, client_id, secret).await? {
-                let event = store::audit::append(&mut tx, change.event(ctx, app_id)).await?;
-                report.changes.push(app_state::summary(&event));
+                events.push(change.event(ctx, app_id));
             }
         }
+        report.changes = events.iter().map(app_state::summary).collect();
+        // Last in the transaction: the chain head stays locked only briefly.
+        store::audit::append_all(&mut tx, events).await?;
         if options.dry_run {
             tx.rollback().await?;
         } else {

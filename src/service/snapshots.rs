@@ -141,19 +141,21 @@ impl Latchkey {
             &AppState::from_rows(&current)?,
             &AppState::from_rows(&saved)?,
         );
-        let mut event = ctx.audit_event(app_id, "app.restore");
-        event.changes = json!({ "snapshot": name, "changes": changes.len() });
-        let mut report = RestoreReport {
+        let mut restore = ctx.audit_event(app_id, "app.restore");
+        restore.changes = json!({ "snapshot": name, "changes": changes.len() });
+        let events: Vec<_> = std::iter::once(restore)
+            .chain(changes.iter().map(|c| c.event(ctx, app_id)))
+            .collect();
+        let report = RestoreReport {
             snapshot: name.to_owned(),
-            changes: vec![app_state::summary(
-                &store::audit::append(&mut tx, event).await?,
-            )],
+            changes: events.iter().map(app_state::summary).collect(),
         };
-        for change in &changes {
-            let event = store::audit::append(&mut tx, change.event(ctx, app_id)).await?;
-            report.changes.push(app_state::summary(&event));
+        // Nothing differs (the secrets' last use aside): the rows stay as they are.
+        if !changes.is_empty() {
+            store::snapshots::restore(&mut tx, app_id, &saved, &current).await?;
         }
-        store::snapshots::restore(&mut tx, app_id, &saved, &current).await?;
+        // Last in the transaction: the chain head stays locked only briefly.
+        store::audit::append_all(&mut tx, events).await?;
         tx.commit().await?;
         Ok(report)
     }

@@ -71,6 +71,72 @@ pub async fn append(conn: &mut PgConnection, mut event: AuditEvent) -> StoreResu
     Ok(event)
 }
 
+/// Appends several events of one application, in order, as [`append`] does each, but with one
+/// lock of the chain head, one INSERT and one head update for them all (a restore or a fixture
+/// writes thousands). Every event gets the time of the latest one before it if that is later.
+pub async fn append_all(
+    conn: &mut PgConnection,
+    mut events: Vec<AuditEvent>,
+) -> StoreResult<Vec<AuditEvent>> {
+    let Some(app_id) = events.first().map(|e| e.app_id.clone()) else {
+        return Ok(events);
+    };
+    let (mut seq, mut prev_hash, mut last_time): (i64, Vec<u8>, Option<DateTime<Utc>>) =
+        sqlx::query_as(
+            "SELECT seq, hash, occurred_at FROM audit_heads WHERE app_id = $1 FOR UPDATE",
+        )
+        .bind(&app_id)
+        .fetch_one(&mut *conn)
+        .await?;
+    let mut rows = Vec::with_capacity(events.len());
+    for event in &mut events {
+        seq += 1;
+        event.seq = seq;
+        if let Some(last) = last_time {
+            event.occurred_at = event.occurred_at.max(last);
+        }
+        last_time = Some(event.occurred_at);
+        let hash = event.chain_hash(&prev_hash);
+        rows.push(serde_json::json!({
+            "app_id": event.app_id,
+            "seq": event.seq,
+            "event_id": event.event_id,
+            "occurred_at": event.occurred_at.to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
+            "actor": event.actor,
+            "actor_ip": event.actor_ip,
+            "request_id": event.request_id,
+            "action": event.action,
+            "target_client_id": event.target_client_id,
+            "features_before": event.features_before,
+            "features_after": event.features_after,
+            "changes": event.changes,
+            "prev_hash": format!("\\x{}", hex::encode(&prev_hash)),
+            "hash": format!("\\x{}", hex::encode(hash)),
+        }));
+        prev_hash = hash.to_vec();
+    }
+    sqlx::query(
+        "INSERT INTO audit_events (app_id, seq, event_id, occurred_at, actor, actor_ip,
+             request_id, action, target_client_id, features_before, features_after, changes,
+             prev_hash, hash)
+         SELECT app_id, seq, event_id, occurred_at, actor, actor_ip, request_id, action,
+                target_client_id, features_before, features_after, changes, prev_hash, hash
+         FROM jsonb_populate_recordset(NULL::audit_events, $1)
+         ORDER BY seq",
+    )
+    .bind(serde_json::Value::Array(rows))
+    .execute(&mut *conn)
+    .await?;
+    sqlx::query("UPDATE audit_heads SET seq = $2, hash = $3, occurred_at = $4 WHERE app_id = $1")
+        .bind(&app_id)
+        .bind(seq)
+        .bind(&prev_hash)
+        .bind(last_time)
+        .execute(&mut *conn)
+        .await?;
+    Ok(events)
+}
+
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct AuditRow {
     pub app_id: String,

@@ -125,8 +125,15 @@ pub async fn restore(
     state: &Value,
     current: &Value,
 ) -> StoreResult<()> {
-    // Clients take their secrets, settings and schemas with them.
-    for table in ["clients", "app_settings", "entity_types"] {
+    // Children first: the clients' cascades then find nothing left to do.
+    for table in [
+        "access_schemas",
+        "client_settings",
+        "client_secrets",
+        "clients",
+        "app_settings",
+        "entity_types",
+    ] {
         sqlx::query(&format!("DELETE FROM {table} WHERE app_id = $1"))
             .bind(app_id)
             .execute(&mut *conn)
