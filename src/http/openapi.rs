@@ -59,6 +59,8 @@ pub struct AppInput {
     pub name: String,
     /// One of `us eu au sa cn sg`; default `us`.
     pub region: Option<String>,
+    /// Pin the application id (26 characters of `[a-z0-9]`); default: a random one.
+    pub app_id: Option<String>,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -88,6 +90,78 @@ fn create_app() {}
     params(("appId" = String, Path)),
     responses((status = 200, body = App), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
 fn get_app() {}
+
+/// A fixture document (docs/staging.md): `settings`, `entityTypes`, `clients` (each with
+/// `name`, `features`, `ipWhitelist`, optional `_id`, `_secret`, `settings`, `accessSchemas`).
+/// JSON, or YAML with `Content-Type: application/yaml`.
+#[derive(Serialize, ToSchema)]
+#[schema(example = json!({"settings": {"login_attempts": 5}, "clients": [{"name": "ci", "features": ["owner"]}]}))]
+pub struct FixtureDocument(serde_json::Map<String, serde_json::Value>);
+
+/// One audit event written (or, dry, that would be).
+#[derive(Serialize, ToSchema)]
+pub struct Change {
+    #[schema(example = "client.create")]
+    pub action: String,
+    pub client: Option<String>,
+    pub changes: serde_json::Map<String, serde_json::Value>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct ApplyReport {
+    #[serde(rename = "dryRun")]
+    pub dry_run: bool,
+    pub changes: Vec<Change>,
+    /// Secrets minted for new clients the document gave no `_secret`: id → secret.
+    pub secrets: serde_json::Map<String, serde_json::Value>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct Snapshot {
+    pub name: String,
+    pub created_at: String,
+    pub clients: i64,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct RestoreReport {
+    pub snapshot: String,
+    /// `app.restore` first, then one per change.
+    pub changes: Vec<Change>,
+}
+
+#[utoipa::path(post, path = "/apps/{appId}/apply", tag = "staging", security(("operator" = [])),
+    request_body = FixtureDocument,
+    params(("appId" = String, Path), ("dryRun" = Option<bool>, Query), ("prune" = Option<bool>, Query)),
+    responses((status = 200, body = ApplyReport), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+        (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 413, body = ErrorBody)))]
+fn apply_fixture() {}
+
+#[utoipa::path(get, path = "/apps/{appId}/export", tag = "staging", security(("operator" = [])),
+    params(("appId" = String, Path), ("format" = Option<String>, Query, description = "json (default) or yaml"),
+        ("ids" = Option<bool>, Query, description = "false: leave out the clients' _id")),
+    responses((status = 200, body = FixtureDocument), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
+fn export_fixture() {}
+
+#[utoipa::path(get, path = "/apps/{appId}/snapshots", tag = "staging", security(("operator" = [])),
+    params(("appId" = String, Path)),
+    responses((status = 200, body = Vec<Snapshot>), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
+fn list_snapshots() {}
+
+#[utoipa::path(put, path = "/apps/{appId}/snapshots/{name}", tag = "staging", security(("operator" = [])),
+    params(("appId" = String, Path), ("name" = String, Path)),
+    responses((status = 200, body = Snapshot), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
+fn save_snapshot() {}
+
+#[utoipa::path(delete, path = "/apps/{appId}/snapshots/{name}", tag = "staging", security(("operator" = [])),
+    params(("appId" = String, Path), ("name" = String, Path)),
+    responses((status = 204), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
+fn delete_snapshot() {}
+
+#[utoipa::path(post, path = "/apps/{appId}/snapshots/{name}/restore", tag = "staging", security(("operator" = [])),
+    params(("appId" = String, Path), ("name" = String, Path)),
+    responses((status = 200, body = RestoreReport), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
+fn restore_snapshot() {}
 
 #[utoipa::path(get, path = "/config/{appId}/clients", tag = "clients",
     security(("basic" = []), ("operator" = [])),
@@ -366,6 +440,7 @@ impl Modify for SecuritySchemes {
     ),
     paths(
         list_apps, create_app, get_app,
+        apply_fixture, export_fixture, list_snapshots, save_snapshot, delete_snapshot, restore_snapshot,
         list_clients, create_client, get_client, replace_client, delete_client, rotate_secret,
         get_app_settings, put_app_settings, get_client_settings, put_client_settings,
         list_entity_types, create_entity_type, get_entity_type, replace_entity_type, delete_entity_type,
@@ -373,7 +448,7 @@ impl Modify for SecuritySchemes {
         query_audit, verify_audit,
         healthz, readyz, metrics,
     ),
-    components(schemas(ErrorBody, Settings, EntityType, AccessSchema, AccessCheckInput, AccessDecision, AuditEvent, AuditPage, AuditVerification, Client, ClientInput, SecretInput, AppInput, App, Status)),
+    components(schemas(ErrorBody, Settings, EntityType, AccessSchema, AccessCheckInput, AccessDecision, AuditEvent, AuditPage, AuditVerification, Client, ClientInput, SecretInput, AppInput, App, Status, FixtureDocument, Change, ApplyReport, Snapshot, RestoreReport)),
     modifiers(&SecuritySchemes)
 )]
 pub struct ApiDoc;
