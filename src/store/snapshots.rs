@@ -6,6 +6,8 @@
 //! migrations add to these tables travel with the rows. (A column added after a snapshot was
 //! saved is NULL in the restored rows; its migration's default does not apply.)
 
+use std::collections::HashMap;
+
 use chrono::{DateTime, Utc};
 use serde_json::Value;
 use sqlx::{PgConnection, PgExecutor};
@@ -118,13 +120,15 @@ pub async fn delete(db: impl PgExecutor<'_>, app_id: &str, name: &str) -> StoreR
 
 /// Replaces every row of the application's tables by those of `state`. `current`: the state
 /// being replaced (from [`capture`]); a client whose row changed since the snapshot was saved
-/// gets a version above the one it had, so an ETag never comes back with other content.
+/// comes back with a version above the one it has now, so an ETag never returns with other
+/// content.
 pub async fn restore(
     conn: &mut PgConnection,
     app_id: &str,
     state: &Value,
     current: &Value,
 ) -> StoreResult<()> {
+    let state = with_fresh_versions(state, current);
     // Children first: the clients' cascades then find nothing left to do.
     for table in [
         "access_schemas",
@@ -146,21 +150,34 @@ pub async fn restore(
              WHERE app_id = $1"
         ))
         .bind(app_id)
-        .bind(state)
+        .bind(&state)
         .execute(&mut *conn)
         .await?;
     }
-    sqlx::query(
-        "UPDATE clients c SET version = o.version + 1
-           FROM jsonb_populate_recordset(NULL::clients, COALESCE($2->'clients', '[]')) o
-          WHERE c.app_id = $1 AND o.app_id = $1 AND c.client_id = o.client_id
-            AND c.version < o.version",
-    )
-    .bind(app_id)
-    .bind(current)
-    .execute(&mut *conn)
-    .await?;
     Ok(())
+}
+
+/// `state` with each client's `version` raised above its current one where that is not
+/// already lower (the client changed after the save).
+fn with_fresh_versions(state: &Value, current: &Value) -> Value {
+    let now: HashMap<&str, i64> = current["clients"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|c| Some((c["client_id"].as_str()?, c["version"].as_i64()?)))
+        .collect();
+    let mut state = state.clone();
+    if let Some(clients) = state.get_mut("clients").and_then(Value::as_array_mut) {
+        for c in clients {
+            let id = c["client_id"].as_str().unwrap_or_default();
+            if let (Some(&current), Some(saved)) = (now.get(id), c["version"].as_i64()) {
+                if current > saved {
+                    c["version"] = Value::from(current + 1);
+                }
+            }
+        }
+    }
+    state
 }
 
 /// Locks the application row until the transaction ends: whole-application writes (apply,
