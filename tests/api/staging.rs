@@ -498,8 +498,12 @@ async fn export_then_apply_reproduces_an_application_without_secrets() {
     assert_eq!(status, 200);
     let text = exported.to_string();
     assert!(!text.contains("_secret"), "{text}");
-    for secret in [&source.secret] {
-        assert!(!text.contains(secret.as_str()));
+    for secret in [
+        &source.secret,
+        doc["clients"][0]["_secret"].as_str().unwrap(),
+        doc["clients"][1]["_secret"].as_str().unwrap(),
+    ] {
+        assert!(!text.contains(secret), "{secret} in {text}");
     }
     assert_eq!(exported["settings"], json!({"login_attempts": 5}));
     assert_eq!(exported["clients"].as_array().unwrap().len(), 3);
