@@ -96,12 +96,20 @@ fn read_document(file: &str) -> anyhow::Result<String> {
 
 pub async fn apply(args: &ApplyArgs, service: &Latchkey) -> anyhow::Result<()> {
     let doc = fixture::parse_text(&read_document(&args.file)?)?;
-    let options = ApplyOptions {
-        dry_run: args.dry_run,
-        prune: args.prune,
-    };
+    apply_document(service, &args.app, &doc, args.dry_run, args.prune).await
+}
+
+/// Applies a document as the operator and prints the report.
+async fn apply_document(
+    service: &Latchkey,
+    app_id: &str,
+    doc: &serde_json::Value,
+    dry_run: bool,
+    prune: bool,
+) -> anyhow::Result<()> {
+    let options = ApplyOptions { dry_run, prune };
     let report = service
-        .apply_fixture(&RequestContext::command_line(), &args.app, &doc, options)
+        .apply_fixture(&RequestContext::command_line(), app_id, doc, options)
         .await?;
     println!("{}", report.to_json());
     Ok(())
@@ -150,13 +158,5 @@ pub async fn import(args: &ImportArgs, service: &Latchkey) -> anyhow::Result<()>
     let doc =
         super::import::fetch_vendor_document(&args.from, &args.client_id, &args.client_secret)
             .await?;
-    let options = ApplyOptions {
-        dry_run: args.dry_run,
-        prune: args.prune,
-    };
-    let report = service
-        .apply_fixture(&RequestContext::command_line(), &args.app, &doc, options)
-        .await?;
-    println!("{}", report.to_json());
-    Ok(())
+    apply_document(service, &args.app, &doc, args.dry_run, args.prune).await
 }

@@ -56,7 +56,7 @@ impl From<&ClientRow> for ClientView {
     }
 }
 
-fn duplicate_name(name: &str) -> impl FnOnce(StoreError) -> ServiceError + '_ {
+pub(crate) fn duplicate_name(name: &str) -> impl FnOnce(StoreError) -> ServiceError + '_ {
     move |e| match e {
         StoreError::UniqueViolation { constraint } if constraint == "clients_app_name_key" => {
             ServiceError::DuplicateName {

@@ -14,13 +14,14 @@ use serde_json::{json, Map, Value};
 use sqlx::PgConnection;
 
 use super::app_state::{self, AppState, Change, ClientState};
+use super::clients::duplicate_name;
 use super::entity_types::{entity_type_from_json, stored_json};
 use super::{Latchkey, RequestContext, ServiceError};
 use crate::auth::secrets::Verification;
 use crate::domain::entity_type::{normalize_schema, AttributePath, EntityType};
 use crate::domain::fixture::{self, Fixture, FixtureError};
 use crate::domain::ids;
-use crate::store::{self, clients::ClientValues, settings::Scope, StoreError};
+use crate::store::{self, clients::ClientValues, settings::Scope};
 
 #[derive(Debug, Clone, Copy, Default)]
 pub struct ApplyOptions {
@@ -273,17 +274,6 @@ fn nets(c: &ClientState) -> Result<Vec<IpNet>, ServiceError> {
         .collect()
 }
 
-fn duplicate(name: &str) -> impl FnOnce(StoreError) -> ServiceError + '_ {
-    move |e| match e {
-        StoreError::UniqueViolation { constraint } if constraint == "clients_app_name_key" => {
-            ServiceError::DuplicateName {
-                name: name.to_owned(),
-            }
-        }
-        other => other.into(),
-    }
-}
-
 fn scope(client: &Option<String>) -> Scope<'_> {
     match client {
         Some(id) => Scope::Client(id),
@@ -378,7 +368,7 @@ impl Latchkey {
                 };
                 store::clients::insert(&mut *tx, app_id, &c.id, &values)
                     .await
-                    .map_err(duplicate(&c.name))?;
+                    .map_err(duplicate_name(&c.name))?;
                 let secret = match new_secrets.get(&c.id) {
                     Some((s, _)) => s.clone(),
                     None => ids::new_secret(),
@@ -394,7 +384,7 @@ impl Latchkey {
                 };
                 store::clients::update(&mut *tx, app_id, &after.id, &values)
                     .await
-                    .map_err(duplicate(&after.name))?;
+                    .map_err(duplicate_name(&after.name))?;
             }
             // Applying never changes secrets through the state (see `pin_secret`).
             Change::SecretsRestored { .. } | Change::SecretPinned { .. } => {}

@@ -966,6 +966,22 @@ async fn vendor_stand_in(
     format!("http://127.0.0.1:{port}/config/{app_id}")
 }
 
+/// `latchkey import` of the application at `from` with these vendor credentials.
+async fn import(app: &TestApp, app_id: &str, from: &str, id: &str, secret: &str) -> Output {
+    let args = [
+        "import",
+        "--app",
+        app_id,
+        "--from",
+        from,
+        "--client-id",
+        id,
+        "--client-secret",
+        secret,
+    ];
+    cli(app, &args, None).await
+}
+
 #[tokio::test]
 async fn import_reads_the_vendors_clients_keeping_ids_and_secrets() {
     let app = spawn_app().await;
@@ -989,22 +1005,7 @@ async fn import_reads_the_vendors_clients_keeping_ids_and_secrets() {
     )
     .await;
     // Wrong vendor credentials: a clear error, nothing imported.
-    let out = cli(
-        &app,
-        &[
-            "import",
-            "--app",
-            &owner.app_id,
-            "--from",
-            &from,
-            "--client-id",
-            &vendor_owner,
-            "--client-secret",
-            &token(32),
-        ],
-        None,
-    )
-    .await;
+    let out = import(&app, &owner.app_id, &from, &vendor_owner, &token(32)).await;
     assert_eq!(out.status.code(), Some(1));
     assert!(
         stderr(&out).contains("the vendor answered 401 Unauthorized"),
@@ -1012,20 +1013,12 @@ async fn import_reads_the_vendors_clients_keeping_ids_and_secrets() {
         stderr(&out)
     );
 
-    let out = cli(
+    let out = import(
         &app,
-        &[
-            "import",
-            "--app",
-            &owner.app_id,
-            "--from",
-            &from,
-            "--client-id",
-            &vendor_owner,
-            "--client-secret",
-            &vendor_owner_secret,
-        ],
-        None,
+        &owner.app_id,
+        &from,
+        &vendor_owner,
+        &vendor_owner_secret,
     )
     .await;
     let report = json_out(&out);
@@ -1083,20 +1076,12 @@ async fn import_reads_the_vendors_clients_keeping_ids_and_secrets() {
     .await;
     assert_eq!(defaults, json!({"email_method": "ses_sync"}));
     // Importing again changes nothing.
-    let out = cli(
+    let out = import(
         &app,
-        &[
-            "import",
-            "--app",
-            &owner.app_id,
-            "--from",
-            &from,
-            "--client-id",
-            &vendor_owner,
-            "--client-secret",
-            &vendor_owner_secret,
-        ],
-        None,
+        &owner.app_id,
+        &from,
+        &vendor_owner,
+        &vendor_owner_secret,
     )
     .await;
     assert_eq!(json_out(&out)["changes"], json!([]));
