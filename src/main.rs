@@ -6,7 +6,7 @@ use latchkey::cli::audit::AuditCommand;
 use latchkey::cli::staging::{ApplyArgs, ExportArgs, ImportArgs, SnapshotCommand};
 use latchkey::embedded_pg::EmbeddedPostgres;
 use latchkey::http::config::app_json;
-use latchkey::service::{NewApp, RequestContext};
+use latchkey::service::{AppOptions, NewApp, RequestContext};
 use latchkey::settings::Settings;
 use latchkey::startup::{self, Application};
 
@@ -44,6 +44,18 @@ enum Command {
     Snapshot(SnapshotCommand),
     /// Read clients and settings from the vendor's Configuration API and apply them.
     Import(ImportArgs),
+    /// The sealing keys of signed-requests and show_secrets applications.
+    #[command(subcommand)]
+    Keys(KeysCommand),
+}
+
+#[derive(Subcommand)]
+enum KeysCommand {
+    /// Print a new random sealing key (base64 of 32 bytes).
+    Generate,
+    /// Re-seal every sealed secret under the current key (after configuring a new key as
+    /// current and the old one as previous); prints a JSON report.
+    Rotate,
 }
 
 #[derive(Subcommand)]
@@ -57,9 +69,24 @@ enum AppsCommand {
         /// Pin the application id (26 characters of a-z and 0-9) instead of a random one.
         #[arg(long)]
         app_id: Option<String>,
+        /// Check `janrain-signed` requests (needs a sealing key).
+        #[arg(long)]
+        signed_requests: bool,
+        /// Show secrets to owners in reads, as the vendor does (needs a sealing key).
+        #[arg(long)]
+        show_secrets: bool,
     },
     /// List applications as JSON.
     List,
+    /// Change an application's options (audited); prints it as JSON.
+    Set {
+        #[arg(long)]
+        app_id: String,
+        #[arg(long)]
+        signed_requests: Option<bool>,
+        #[arg(long)]
+        show_secrets: Option<bool>,
+    },
 }
 
 #[tokio::main]
@@ -97,15 +124,27 @@ async fn run_with_database(cli: &Cli, embedded: Option<&EmbeddedPostgres>) -> an
     };
     let pool = startup::connect(&url, cli.settings.db_max_connections).await?;
     startup::migrate(&pool).await?;
+    let mut settings = cli.settings.clone();
+    if embedded.is_some() && settings.sealing_key.is_none() && settings.sealing_key_file.is_none() {
+        // The embedded mode keeps its sealing key beside the cluster, created on first use.
+        let path = settings.data_dir.join("sealing.key");
+        latchkey::auth::sealing::ensure_key_file(&path)?;
+        settings.sealing_key_file = Some(path);
+    }
+    let settings = &settings;
     match &cli.command {
         Command::Migrate => {
             println!("migrations applied");
         }
         Command::Serve => {
-            if cli.settings.bootstrap.unwrap_or(embedded.is_some()) {
-                bootstrap_default_app(&cli.settings, &pool).await?;
+            startup::service(settings, pool.clone())?
+                .check_sealing_ready()
+                .await
+                .map_err(|e| anyhow::anyhow!("{e}"))?;
+            if settings.bootstrap.unwrap_or(embedded.is_some()) {
+                bootstrap_default_app(settings, &pool).await?;
             }
-            let app = Application::build(&cli.settings, pool)?;
+            let app = Application::build(settings, pool)?;
             tracing::info!(port = app.port(), "latchkey listening");
             app.run_until_stopped().await?;
         }
@@ -113,8 +152,10 @@ async fn run_with_database(cli: &Cli, embedded: Option<&EmbeddedPostgres>) -> an
             name,
             region,
             app_id,
+            signed_requests,
+            show_secrets,
         }) => {
-            let service = startup::service(&cli.settings, pool)?;
+            let service = startup::service(settings, pool)?;
             let (app, owner) = service
                 .create_app(
                     &RequestContext::command_line(),
@@ -122,14 +163,52 @@ async fn run_with_database(cli: &Cli, embedded: Option<&EmbeddedPostgres>) -> an
                         name: name.clone(),
                         region: region.clone(),
                         app_id: app_id.clone(),
+                        signed_requests: *signed_requests,
+                        show_secrets: *show_secrets,
                     },
                 )
                 .await
                 .map_err(|e| anyhow::anyhow!("{e}"))?;
             println!("{}", app_json(app, Some(owner)));
         }
+        Command::Apps(AppsCommand::Set {
+            app_id,
+            signed_requests,
+            show_secrets,
+        }) => {
+            let service = startup::service(settings, pool)?;
+            let app = service
+                .set_app_options(
+                    &RequestContext::command_line(),
+                    app_id,
+                    AppOptions {
+                        signed_requests: *signed_requests,
+                        show_secrets: *show_secrets,
+                    },
+                )
+                .await
+                .map_err(|e| anyhow::anyhow!("{e}"))?;
+            println!("{}", app_json(app, None));
+        }
+        Command::Keys(KeysCommand::Generate) => {
+            println!("{}", latchkey::auth::sealing::generate_key());
+        }
+        Command::Keys(KeysCommand::Rotate) => {
+            let service = startup::service(settings, pool)?;
+            let report = service
+                .reseal_secrets(&RequestContext::command_line())
+                .await
+                .map_err(|e| anyhow::anyhow!("{e}"))?;
+            println!("{}", serde_json::to_value(&report)?);
+            if !report.unopenable.is_empty() {
+                anyhow::bail!(
+                    "{} sealed secret(s) open with no configured key",
+                    report.unopenable.len()
+                );
+            }
+        }
         Command::Apps(AppsCommand::List) => {
-            let service = startup::service(&cli.settings, pool)?;
+            let service = startup::service(settings, pool)?;
             let apps = service
                 .list_apps(&RequestContext::command_line())
                 .await
@@ -138,20 +217,20 @@ async fn run_with_database(cli: &Cli, embedded: Option<&EmbeddedPostgres>) -> an
             println!("{}", serde_json::Value::Array(list));
         }
         Command::Audit(cmd) => {
-            let service = startup::service(&cli.settings, pool)?;
+            let service = startup::service(settings, pool)?;
             latchkey::cli::audit::run(cmd, &service).await?;
         }
         Command::Apply(args) => {
-            latchkey::cli::staging::apply(args, &startup::service(&cli.settings, pool)?).await?
+            latchkey::cli::staging::apply(args, &startup::service(settings, pool)?).await?
         }
         Command::Export(args) => {
-            latchkey::cli::staging::export(args, &startup::service(&cli.settings, pool)?).await?
+            latchkey::cli::staging::export(args, &startup::service(settings, pool)?).await?
         }
         Command::Snapshot(cmd) => {
-            latchkey::cli::staging::snapshot(cmd, &startup::service(&cli.settings, pool)?).await?
+            latchkey::cli::staging::snapshot(cmd, &startup::service(settings, pool)?).await?
         }
         Command::Import(args) => {
-            latchkey::cli::staging::import(args, &startup::service(&cli.settings, pool)?).await?
+            latchkey::cli::staging::import(args, &startup::service(settings, pool)?).await?
         }
     }
     Ok(())
@@ -176,7 +255,7 @@ async fn bootstrap_default_app(settings: &Settings, pool: &sqlx::PgPool) -> anyh
             NewApp {
                 name: "default".into(),
                 region: "us".into(),
-                app_id: None,
+                ..Default::default()
             },
         )
         .await

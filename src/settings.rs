@@ -81,6 +81,30 @@ pub struct Settings {
     #[arg(long, env = "LATCHKEY_BOOTSTRAP")]
     pub bootstrap: Option<bool>,
 
+    /// Key sealing the secrets of applications with signed requests or show_secrets: base64 of
+    /// 32 bytes (AES-256-GCM). Alternative to `--sealing-key-file`.
+    #[arg(long, env = "LATCHKEY_SEALING_KEY", hide_env_values = true)]
+    pub sealing_key: Option<String>,
+
+    /// File holding the sealing key (base64, first line) and previous keys (further lines).
+    /// With the embedded database and no key given, `<data-dir>/sealing.key` is created.
+    #[arg(long, env = "LATCHKEY_SEALING_KEY_FILE")]
+    pub sealing_key_file: Option<PathBuf>,
+
+    /// Comma-separated previous sealing keys (base64): they open secrets sealed before a key
+    /// rotation, until `latchkey keys rotate` has re-sealed them under the current key.
+    #[arg(
+        long,
+        env = "LATCHKEY_SEALING_PREVIOUS_KEYS",
+        value_delimiter = ',',
+        hide_env_values = true
+    )]
+    pub sealing_previous_keys: Vec<String>,
+
+    /// How far (seconds) the Date of a signed request may be from the server's clock.
+    #[arg(long, env = "LATCHKEY_SIGNATURE_WINDOW_SECS", default_value_t = 300)]
+    pub signature_window_secs: u64,
+
     /// Log format: `human` or `json`. Levels come from RUST_LOG.
     #[arg(long, env = "LATCHKEY_LOG_FORMAT", default_value = "human", value_parser = ["human", "json"])]
     pub log_format: String,
@@ -117,6 +141,19 @@ impl Settings {
         .map_err(|e| format!("invalid Argon2 parameters: {e}"))?;
         if self.max_concurrent_hashes == Some(0) {
             return Err("LATCHKEY_MAX_CONCURRENT_HASHES must be at least 1".into());
+        }
+        if self.sealing_key.as_deref().is_some_and(str::is_empty) {
+            self.sealing_key = None;
+        }
+        if self.sealing_key.is_some() && self.sealing_key_file.is_some() {
+            return Err("set LATCHKEY_SEALING_KEY or LATCHKEY_SEALING_KEY_FILE, not both".into());
+        }
+        if let Some(key) = &self.sealing_key {
+            crate::auth::sealing::KeyRing::from_base64(key, &self.sealing_previous_keys)
+                .map_err(|e| format!("LATCHKEY_SEALING_KEY: {e}"))?;
+        }
+        if !(1..=3600).contains(&self.signature_window_secs) {
+            return Err("LATCHKEY_SIGNATURE_WINDOW_SECS must be between 1 and 3600".into());
         }
         if self.db_max_connections == 0 {
             return Err("LATCHKEY_DB_MAX_CONNECTIONS must be at least 1".into());

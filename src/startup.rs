@@ -12,6 +12,7 @@ use sqlx::ConnectOptions;
 use sqlx::PgPool;
 
 use crate::auth::limiter::FailureLimiter;
+use crate::auth::sealing::KeyRing;
 use crate::auth::SecretHasher;
 use crate::http::{self, HttpState};
 use crate::service::Latchkey;
@@ -90,7 +91,24 @@ pub fn service(settings: &Settings, pool: PgPool) -> anyhow::Result<Latchkey> {
             settings.auth_failure_limit,
             Duration::from_secs(settings.auth_failure_window_secs.max(1)),
         ),
+    )
+    .with_sealing(
+        sealing_keys(settings)?,
+        Duration::from_secs(settings.signature_window_secs),
     ))
+}
+
+/// The sealing key ring from `LATCHKEY_SEALING_KEY` (+ previous keys) or the key file; `None`
+/// when neither is set (applications cannot use signed requests or show_secrets then).
+pub fn sealing_keys(settings: &Settings) -> anyhow::Result<Option<KeyRing>> {
+    Ok(match (&settings.sealing_key, &settings.sealing_key_file) {
+        (Some(key), _) => Some(
+            KeyRing::from_base64(key, &settings.sealing_previous_keys)
+                .context("LATCHKEY_SEALING_KEY")?,
+        ),
+        (None, Some(path)) => Some(KeyRing::from_file(path)?),
+        (None, None) => None,
+    })
 }
 
 /// A bound, not yet running, HTTP server.

@@ -79,7 +79,7 @@ async fn run(url: &str, n: usize, rounds: usize) -> anyhow::Result<()> {
     let new = NewApp {
         name: "restore bench".into(),
         region: "us".into(),
-        app_id: None,
+        ..Default::default()
     };
     let (app, _) = service.create_app(&ctx, new).await?;
     let app_id = app.app_id;

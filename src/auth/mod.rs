@@ -3,7 +3,9 @@
 
 pub mod credentials;
 pub mod limiter;
+pub mod sealing;
 pub mod secrets;
+pub mod signature;
 pub mod source;
 
 pub use credentials::Credentials;

@@ -31,6 +31,8 @@ pub enum ValidationError {
     NotAList { field: &'static str },
     #[error("Not a valid integer.")]
     NotAnInteger { field: &'static str },
+    #[error("Not a valid boolean.")]
+    NotABoolean { field: &'static str },
     #[error("Must be greater than or equal to {min} and less than or equal to {max}.")]
     OutOfRange {
         field: &'static str,
@@ -57,6 +59,7 @@ impl ValidationError {
             | Self::NotAString { field }
             | Self::NotAList { field }
             | Self::NotAnInteger { field }
+            | Self::NotABoolean { field }
             | Self::OutOfRange { field, .. } => field,
             Self::NameNotSupplied | Self::NameTooLong => "name",
             Self::InvalidCidr { .. } => "ipWhitelist",

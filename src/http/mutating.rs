@@ -6,6 +6,7 @@
 /// sample call to the table in `tests/api/audit_completeness.rs`, when you add one to the server.
 pub const MUTATING_ROUTES: &[(&str, &str)] = &[
     ("POST", "/apps"),
+    ("PATCH", "/apps/{app_id}"),
     ("POST", "/config/{app_id}/clients"),
     ("PUT", "/config/{app_id}/clients/{client_id}"),
     ("DELETE", "/config/{app_id}/clients/{client_id}"),

@@ -23,7 +23,8 @@ pub struct ErrorBody {
 pub struct Client {
     #[schema(example = "ay6e3qmucvdyr29hmpvxjdjupe8bcsky")]
     pub _id: String,
-    /// Only in the responses that mint a secret (create, secret reset).
+    /// In the responses that mint a secret (create, secret reset), and for owners in every
+    /// client answer of a `show_secrets` application (each read audited).
     pub _secret: Option<String>,
     /// `/config/{appId}/clients/{clientId}`
     pub _self: String,
@@ -61,6 +62,17 @@ pub struct AppInput {
     pub region: Option<String>,
     /// Pin the application id (26 characters of `[a-z0-9]`); default: a random one.
     pub app_id: Option<String>,
+    /// Check `janrain-signed` requests (needs a sealing key); default false.
+    pub signed_requests: Option<bool>,
+    /// Show secrets to owners in reads, each read audited (needs a sealing key); default false.
+    pub show_secrets: Option<bool>,
+}
+
+/// `PATCH /apps/{appId}`: options to change; absent ones stay as they are.
+#[derive(Serialize, ToSchema)]
+pub struct AppOptionsInput {
+    pub signed_requests: Option<bool>,
+    pub show_secrets: Option<bool>,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -69,6 +81,8 @@ pub struct App {
     pub name: String,
     pub region: String,
     pub created_at: String,
+    pub signed_requests: bool,
+    pub show_secrets: bool,
     /// Only right after creation: the first owner client, with its secret.
     pub owner: Option<Client>,
 }
@@ -91,6 +105,10 @@ fn create_app() {}
     responses((status = 200, body = App), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
 fn get_app() {}
 
+#[utoipa::path(patch, path = "/apps/{appId}", tag = "operator", security(("operator" = [])), request_body = AppOptionsInput,
+    params(("appId" = String, Path)),
+    responses((status = 200, body = App), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
+fn update_app() {}
 /// A fixture document (docs/staging.md): `settings`, `entityTypes`, `clients` (each with
 /// `name`, `features`, `ipWhitelist`, optional `_id`, `_secret`, `settings`, `accessSchemas`).
 /// JSON, or YAML with `Content-Type: application/yaml`.
@@ -439,7 +457,7 @@ impl Modify for SecuritySchemes {
                        The form-encoded Registration API is described in the README."
     ),
     paths(
-        list_apps, create_app, get_app,
+        list_apps, create_app, get_app, update_app,
         apply_fixture, export_fixture, list_snapshots, save_snapshot, delete_snapshot, restore_snapshot,
         list_clients, create_client, get_client, replace_client, delete_client, rotate_secret,
         get_app_settings, put_app_settings, get_client_settings, put_client_settings,
@@ -448,7 +466,7 @@ impl Modify for SecuritySchemes {
         query_audit, verify_audit,
         healthz, readyz, metrics,
     ),
-    components(schemas(ErrorBody, Settings, EntityType, AccessSchema, AccessCheckInput, AccessDecision, AuditEvent, AuditPage, AuditVerification, Client, ClientInput, SecretInput, AppInput, App, Status, FixtureDocument, Change, ApplyReport, Snapshot, RestoreReport)),
+    components(schemas(ErrorBody, Settings, EntityType, AccessSchema, AccessCheckInput, AccessDecision, AuditEvent, AuditPage, AuditVerification, Client, ClientInput, SecretInput, AppInput, AppOptionsInput, App, Status, FixtureDocument, Change, ApplyReport, Snapshot, RestoreReport)),
     modifiers(&SecuritySchemes)
 )]
 pub struct ApiDoc;

@@ -5,12 +5,17 @@ use super::{CreatedClient, Latchkey, RequestContext, ServiceError};
 use crate::domain::{ids, ClientName, Feature, FeatureSet, Region};
 use crate::store::{self, StoreError};
 
+#[derive(Debug, Clone, Default)]
 pub struct NewApp {
     pub name: String,
     pub region: String,
     /// A pinned id (a staging replica keeps the vendor's); `None`: a new random one. Same
     /// shape as generated ids.
     pub app_id: Option<String>,
+    /// Check `janrain-signed` requests (secrets are also kept sealed).
+    pub signed_requests: bool,
+    /// Show secrets to owners in reads, as the vendor does (secrets are also kept sealed).
+    pub show_secrets: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -19,6 +24,8 @@ pub struct AppSummary {
     pub name: String,
     pub region: String,
     pub created_at: DateTime<Utc>,
+    pub signed_requests: bool,
+    pub show_secrets: bool,
 }
 
 impl From<store::apps::AppRow> for AppSummary {
@@ -28,6 +35,8 @@ impl From<store::apps::AppRow> for AppSummary {
             name: r.name,
             region: r.region,
             created_at: r.created_at,
+            signed_requests: r.signed_requests,
+            show_secrets: r.show_secrets,
         }
     }
 }
@@ -47,13 +56,17 @@ impl Latchkey {
         }
         let name = ClientName::parse(&new.name)?;
         let region: Region = new.region.parse()?;
+        let sealing = new.signed_requests || new.show_secrets;
+        if sealing && self.sealer.is_none() {
+            return Err(ServiceError::SealingKeyMissing);
+        }
         let app_id = match new.app_id {
             Some(id) if ids::is_token(&id, ids::APP_ID_LEN) => id,
             Some(_) => return Err(ServiceError::InvalidAppId),
             None => ids::new_app_id(),
         };
         let mut tx = self.pool.begin().await?;
-        let app = store::apps::insert(&mut *tx, &app_id, name.as_str(), region.as_str())
+        let mut app = store::apps::insert(&mut *tx, &app_id, name.as_str(), region.as_str())
             .await
             .map_err(|e| match e {
                 StoreError::UniqueViolation { constraint } if constraint == "apps_pkey" => {
@@ -66,9 +79,28 @@ impl Latchkey {
                 },
                 other => other.into(),
             })?;
+        if sealing {
+            // Before the first owner is created, so its secret is sealed too.
+            app = store::apps::set_options(
+                &mut *tx,
+                &app_id,
+                Some(new.signed_requests),
+                Some(new.show_secrets),
+            )
+            .await?
+            .ok_or(ServiceError::AppNotFound)?;
+        }
         store::audit::init_chain(&mut *tx, &app_id).await?;
         let mut event = ctx.audit_event(&app_id, "app.create");
         event.changes = json!({ "name": app.name, "region": app.region });
+        for (field, on) in [
+            ("signed_requests", app.signed_requests),
+            ("show_secrets", app.show_secrets),
+        ] {
+            if let (true, Some(changes)) = (on, event.changes.as_object_mut()) {
+                changes.insert(field.into(), json!(true));
+            }
+        }
         store::audit::append(&mut tx, event).await?;
         let owner = self
             .insert_client(

@@ -105,6 +105,7 @@ impl Latchkey {
             ) => (found, phc, rehashed, cache_hit),
             _ => return Err(AuthError::BadCredentials),
         };
+        self.seal_on_use(&found, &phc, &secret).await;
         let client = found.client;
         if !cache_hit {
             self.record_verified_secret(&client.app_id, &client.client_id, &phc, rehashed)

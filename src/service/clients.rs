@@ -154,8 +154,7 @@ impl Latchkey {
         features: FeatureSet,
         allow_list: AllowList,
     ) -> Result<CreatedClient, ServiceError> {
-        let secret = ids::new_secret();
-        let phc = self.hasher.hash(secret.clone()).await?;
+        let new_secret = self.mint_secret().await?;
         let client_id = ids::new_client_id();
         let row = store::clients::insert(
             &mut *tx,
@@ -169,7 +168,8 @@ impl Latchkey {
         )
         .await
         .map_err(duplicate_name(name.as_str()))?;
-        store::secrets::insert(&mut *tx, app_id, &client_id, &phc).await?;
+        self.store_secret(tx, app_id, &client_id, &new_secret)
+            .await?;
         let view = ClientView::from(&row);
         let mut event = ctx.audit_event(app_id, "client.create");
         event.target_client_id = Some(client_id);
@@ -179,7 +179,7 @@ impl Latchkey {
         store::audit::append(tx, event).await?;
         Ok(CreatedClient {
             client: view,
-            secret,
+            secret: new_secret.secret,
         })
     }
 
@@ -316,8 +316,7 @@ impl Latchkey {
         let hours = hours_to_live(hours, hours_field)?;
         ctx.require_owner()?;
         self.ensure_app(ctx, app_id).await?;
-        let secret = ids::new_secret();
-        let phc = self.hasher.hash(secret.clone()).await?;
+        let new_secret = self.mint_secret().await?;
         let mut tx = self.pool.begin().await?;
         let current = self
             .lock_target(&mut tx, app_id, client_id, if_match)
@@ -329,7 +328,8 @@ impl Latchkey {
             });
         }
         store::secrets::expire_current(&mut tx, app_id, client_id, hours).await?;
-        store::secrets::insert(&mut *tx, app_id, client_id, &phc).await?;
+        self.store_secret(&mut tx, app_id, client_id, &new_secret)
+            .await?;
         let row = store::clients::bump_version(&mut *tx, app_id, client_id).await?;
         let view = ClientView::from(&row);
         let mut event = ctx.audit_event(app_id, "client.secret_rotate");
@@ -341,7 +341,7 @@ impl Latchkey {
         tx.commit().await?;
         Ok(CreatedClient {
             client: view,
-            secret,
+            secret: new_secret.secret,
         })
     }
 

@@ -75,6 +75,9 @@ pub enum ServiceError {
     EntityTypeInUse { name: String, clients: Vec<String> },
     #[error("Access schema not found.")]
     AccessSchemaNotFound,
+    /// Signed requests or show_secrets were asked for, but this server has no sealing key.
+    #[error("Signed requests and show_secrets need a sealing key: set LATCHKEY_SEALING_KEY or LATCHKEY_SEALING_KEY_FILE.")]
+    SealingKeyMissing,
     /// A bad audit query or retention value (`GET /config/{appId}/audit`, the audit CLI).
     #[error("{0}")]
     AuditInput(#[from] crate::domain::audit_query::AuditInputError),

@@ -373,8 +373,8 @@ impl Latchkey {
                     Some((s, _)) => s.clone(),
                     None => ids::new_secret(),
                 };
-                let phc = self.hasher.hash(secret).await?;
-                store::secrets::insert(&mut *tx, app_id, &c.id, &phc).await?;
+                let new = self.hash_secret(secret).await?;
+                self.store_secret(&mut *tx, app_id, &c.id, &new).await?;
             }
             Change::ClientUpdate { after, .. } => {
                 let values = ClientValues {
@@ -447,9 +447,9 @@ impl Latchkey {
         if matches!(verified, Verification::Verified { .. }) {
             return Ok(None);
         }
-        let phc = self.hasher.hash(secret.to_owned()).await?;
-        store::secrets::expire_current(tx, app_id, client_id, 0).await?;
-        store::secrets::insert(&mut *tx, app_id, client_id, &phc).await?;
+        let new = self.hash_secret(secret.to_owned()).await?;
+        store::secrets::expire_current(&mut *tx, app_id, client_id, 0).await?;
+        self.store_secret(&mut *tx, app_id, client_id, &new).await?;
         let row = store::clients::bump_version(&mut *tx, app_id, client_id).await?;
         Ok(Some(Change::SecretPinned {
             client: ClientState {

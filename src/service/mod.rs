@@ -11,7 +11,9 @@ mod clients;
 mod entity_types;
 mod error;
 mod fixtures;
+mod sealing;
 mod settings;
+mod signed;
 mod snapshots;
 
 use std::net::IpAddr;
@@ -26,11 +28,14 @@ pub use auth::AuthError;
 pub use clients::{ClientChange, ClientDraft, ClientView, CreatedClient};
 pub use error::ServiceError;
 pub use fixtures::{ApplyOptions, ApplyReport};
+pub use sealing::{AppOptions, NewSecret, ResealReport, ShownSecrets};
 pub use settings::{AllSettings, SettingsTarget};
+pub use signed::{SignatureError, SignedRequest};
 pub use snapshots::{RestoreReport, SnapshotInfo};
 
 use crate::auth::credentials::OperatorToken;
 use crate::auth::limiter::FailureLimiter;
+use crate::auth::sealing::KeyRing;
 use crate::auth::SecretHasher;
 use crate::domain::audit::{now_micros, AuditEvent, OPERATOR_ACTOR};
 use crate::domain::{Feature, FeatureSet};
@@ -130,6 +135,10 @@ pub struct Latchkey {
     pub(crate) operator_token: OperatorToken,
     pub(crate) operator_name: Arc<str>,
     pub(crate) limiter: Arc<FailureLimiter>,
+    /// Seals and opens secrets of applications with signed requests or show_secrets.
+    pub(crate) sealer: Option<Arc<KeyRing>>,
+    /// How far the Date of a signed request may be from this server's clock.
+    pub(crate) signature_window: std::time::Duration,
 }
 
 impl Latchkey {
@@ -146,7 +155,16 @@ impl Latchkey {
             operator_token: OperatorToken::new(operator_token),
             operator_name: Arc::from(operator_name),
             limiter: Arc::new(limiter),
+            sealer: None,
+            signature_window: std::time::Duration::from_secs(300),
         }
+    }
+
+    /// The sealing key ring (if any) and the Date window of signed requests.
+    pub fn with_sealing(mut self, keys: Option<KeyRing>, window: std::time::Duration) -> Self {
+        self.sealer = keys.map(Arc::new);
+        self.signature_window = window;
+        self
     }
 
     /// Argon2 and credential-cache counters, for metrics.

@@ -9,7 +9,13 @@ pub struct AppRow {
     pub name: String,
     pub region: String,
     pub created_at: DateTime<Utc>,
+    /// `janrain-signed` requests are checked for this application's clients.
+    pub signed_requests: bool,
+    /// Owners see the clients' secrets in reads (as the vendor shows them).
+    pub show_secrets: bool,
 }
+
+const COLUMNS: &str = "app_id, name, region, created_at, signed_requests, show_secrets";
 
 pub async fn insert(
     db: impl PgExecutor<'_>,
@@ -17,10 +23,9 @@ pub async fn insert(
     name: &str,
     region: &str,
 ) -> StoreResult<AppRow> {
-    Ok(sqlx::query_as::<_, AppRow>(
-        "INSERT INTO apps (app_id, name, region) VALUES ($1, $2, $3)
-         RETURNING app_id, name, region, created_at",
-    )
+    Ok(sqlx::query_as::<_, AppRow>(&format!(
+        "INSERT INTO apps (app_id, name, region) VALUES ($1, $2, $3) RETURNING {COLUMNS}"
+    ))
     .bind(app_id)
     .bind(name)
     .bind(region)
@@ -29,20 +34,62 @@ pub async fn insert(
 }
 
 pub async fn get(db: impl PgExecutor<'_>, app_id: &str) -> StoreResult<Option<AppRow>> {
-    Ok(sqlx::query_as::<_, AppRow>(
-        "SELECT app_id, name, region, created_at FROM apps WHERE app_id = $1",
+    Ok(
+        sqlx::query_as::<_, AppRow>(&format!("SELECT {COLUMNS} FROM apps WHERE app_id = $1"))
+            .bind(app_id)
+            .fetch_optional(db)
+            .await?,
     )
-    .bind(app_id)
-    .fetch_optional(db)
-    .await?)
 }
 
 /// All applications, oldest first. Operator-only listing: the one query that spans tenants by
 /// design (the applications table is the tenant directory itself).
 pub async fn list(db: &PgPool) -> StoreResult<Vec<AppRow>> {
-    Ok(sqlx::query_as::<_, AppRow>(
-        "SELECT app_id, name, region, created_at FROM apps ORDER BY created_at, app_id",
-    )
+    Ok(sqlx::query_as::<_, AppRow>(&format!(
+        "SELECT {COLUMNS} FROM apps ORDER BY created_at, app_id"
+    ))
     .fetch_all(db)
+    .await?)
+}
+
+/// Sets the signed-requests and show-secrets options; `None` keeps one as it is.
+pub async fn set_options(
+    db: impl PgExecutor<'_>,
+    app_id: &str,
+    signed_requests: Option<bool>,
+    show_secrets: Option<bool>,
+) -> StoreResult<Option<AppRow>> {
+    Ok(sqlx::query_as::<_, AppRow>(&format!(
+        "UPDATE apps SET signed_requests = COALESCE($2, signed_requests),
+                         show_secrets = COALESCE($3, show_secrets)
+          WHERE app_id = $1 RETURNING {COLUMNS}"
+    ))
+    .bind(app_id)
+    .bind(signed_requests)
+    .bind(show_secrets)
+    .fetch_optional(db)
+    .await?)
+}
+
+/// Whether the application's new secrets are to be sealed (either opt-in is on). Takes a
+/// share lock on the application row, so switching the options off (which drops the sealed
+/// copies) waits for a transaction that is minting a secret, and the reverse.
+pub async fn sealing_policy(db: impl PgExecutor<'_>, app_id: &str) -> StoreResult<bool> {
+    Ok(sqlx::query_scalar::<_, bool>(
+        "SELECT signed_requests OR show_secrets FROM apps WHERE app_id = $1 FOR SHARE",
+    )
+    .bind(app_id)
+    .fetch_optional(db)
+    .await?
+    .unwrap_or(false))
+}
+
+/// Whether any application keeps sealed secrets (a server without a sealing key must not
+/// start then).
+pub async fn any_sealing(db: &PgPool) -> StoreResult<bool> {
+    Ok(sqlx::query_scalar::<_, bool>(
+        "SELECT EXISTS (SELECT 1 FROM apps WHERE signed_requests OR show_secrets)",
+    )
+    .fetch_one(db)
     .await?)
 }

@@ -143,6 +143,10 @@ pub struct ClientCredentials {
     #[sqlx(flatten)]
     pub client: ClientRow,
     pub phcs: Vec<String>,
+    /// The application keeps sealed copies of its secrets (signed requests or show_secrets).
+    pub sealing: bool,
+    /// Those of `phcs` that have no sealed copy yet.
+    pub unsealed_phcs: Vec<String>,
 }
 
 /// One round trip for authentication: the client and its live secrets.
@@ -157,8 +161,17 @@ pub async fn get_with_secrets(
                 COALESCE(ARRAY(SELECT s.phc FROM client_secrets s
                                WHERE s.app_id = c.app_id AND s.client_id = c.client_id
                                  AND (s.expires_at IS NULL OR s.expires_at > now())
-                               ORDER BY s.created_at DESC), '{}') AS phcs
-         FROM clients c WHERE c.app_id = $1 AND c.client_id = $2",
+                               ORDER BY s.created_at DESC), '{}') AS phcs,
+                (a.signed_requests OR a.show_secrets) AS sealing,
+                -- Only looked up where it matters (CASE skips the subquery otherwise).
+                CASE WHEN a.signed_requests OR a.show_secrets
+                     THEN ARRAY(SELECT s.phc FROM client_secrets s
+                                WHERE s.app_id = c.app_id AND s.client_id = c.client_id
+                                  AND (s.expires_at IS NULL OR s.expires_at > now())
+                                  AND s.sealed IS NULL)
+                     ELSE '{}' END AS unsealed_phcs
+         FROM clients c JOIN apps a ON a.app_id = c.app_id
+         WHERE c.app_id = $1 AND c.client_id = $2",
     )
     .bind(app_id)
     .bind(client_id)

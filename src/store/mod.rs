@@ -9,6 +9,7 @@ pub mod entity_types;
 pub mod fixtures;
 pub mod secrets;
 pub mod settings;
+pub mod signed;
 pub mod snapshots;
 
 /// What the database said, in the terms the service layer decides on.

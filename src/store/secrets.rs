@@ -2,21 +2,140 @@ use sqlx::PgExecutor;
 use uuid::Uuid;
 
 use super::StoreResult;
+use crate::auth::sealing::Sealed;
 
+/// Stores a new secret: its Argon2id hash and, for applications that keep them, its sealed
+/// copy. Called only by the service's one function that mints secrets.
 pub async fn insert(
     db: impl PgExecutor<'_>,
     app_id: &str,
     client_id: &str,
     phc: &str,
+    sealed: Option<&Sealed>,
 ) -> StoreResult<()> {
     sqlx::query(
-        "INSERT INTO client_secrets (app_id, client_id, secret_id, phc, created_at)
-         VALUES ($1, $2, $3, $4, clock_timestamp())",
+        "INSERT INTO client_secrets
+                (app_id, client_id, secret_id, phc, sealed, sealing_key_id, created_at)
+         VALUES ($1, $2, $3, $4, $5, $6, clock_timestamp())",
     )
     .bind(app_id)
     .bind(client_id)
     .bind(Uuid::now_v7())
     .bind(phc)
+    .bind(sealed.map(|s| s.blob.as_slice()))
+    .bind(sealed.map(|s| s.key_id.as_str()))
+    .execute(db)
+    .await?;
+    Ok(())
+}
+
+/// Adds the sealed copy to a secret that has none yet (a secret minted before its application
+/// opted in, proven just now with Basic or parameters). True when a row changed.
+pub async fn seal_existing(
+    db: impl PgExecutor<'_>,
+    app_id: &str,
+    client_id: &str,
+    phc: &str,
+    sealed: &Sealed,
+) -> StoreResult<bool> {
+    let done = sqlx::query(
+        "UPDATE client_secrets SET sealed = $4, sealing_key_id = $5
+          WHERE app_id = $1 AND client_id = $2 AND phc = $3 AND sealed IS NULL",
+    )
+    .bind(app_id)
+    .bind(client_id)
+    .bind(phc)
+    .bind(&sealed.blob)
+    .bind(&sealed.key_id)
+    .execute(db)
+    .await?;
+    Ok(done.rows_affected() > 0)
+}
+
+/// Removes every sealed copy of an application's secrets (both opt-ins switched off).
+pub async fn drop_sealed(db: impl PgExecutor<'_>, app_id: &str) -> StoreResult<u64> {
+    let done = sqlx::query(
+        "UPDATE client_secrets SET sealed = NULL, sealing_key_id = NULL
+          WHERE app_id = $1 AND sealed IS NOT NULL",
+    )
+    .bind(app_id)
+    .execute(db)
+    .await?;
+    Ok(done.rows_affected())
+}
+
+/// A sealed secret as stored.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct SealedRow {
+    pub app_id: String,
+    pub client_id: String,
+    pub secret_id: Uuid,
+    pub sealed: Vec<u8>,
+    pub sealing_key_id: String,
+}
+
+/// The newest live secret of each of these clients, when it is sealed (what `show_secrets`
+/// shows). A client whose newest secret is not sealed has no row.
+pub async fn newest_sealed(
+    db: impl PgExecutor<'_>,
+    app_id: &str,
+    client_ids: &[String],
+) -> StoreResult<Vec<SealedRow>> {
+    Ok(sqlx::query_as::<_, SealedRow>(
+        "SELECT app_id, client_id, secret_id, sealed, sealing_key_id FROM (
+             SELECT DISTINCT ON (client_id) app_id, client_id, secret_id, sealed, sealing_key_id
+               FROM client_secrets
+              WHERE app_id = $1 AND client_id = ANY($2)
+                AND (expires_at IS NULL OR expires_at > now())
+              ORDER BY client_id, created_at DESC) newest
+          WHERE sealed IS NOT NULL",
+    )
+    .bind(app_id)
+    .bind(client_ids)
+    .fetch_all(db)
+    .await?)
+}
+
+/// Sealed secrets of every application not sealed with `current_key_id`, a batch at a time
+/// (`latchkey keys rotate`). The one maintenance query that spans tenants: re-sealing is a
+/// server-wide operation, like the application directory itself.
+pub async fn sealed_with_other_keys(
+    db: impl PgExecutor<'_>,
+    current_key_id: &str,
+    after: Option<(&str, &str, Uuid)>,
+    limit: i64,
+) -> StoreResult<Vec<SealedRow>> {
+    let (a, c, s) = match after {
+        Some((a, c, s)) => (Some(a), Some(c), Some(s)),
+        None => (None, None, None),
+    };
+    Ok(sqlx::query_as::<_, SealedRow>(
+        "SELECT app_id, client_id, secret_id, sealed, sealing_key_id FROM client_secrets
+          WHERE sealed IS NOT NULL AND sealing_key_id <> $1
+            AND ($2::text IS NULL OR (app_id, client_id, secret_id) > ($2, $3, $4))
+          ORDER BY app_id, client_id, secret_id LIMIT $5",
+    )
+    .bind(current_key_id)
+    .bind(a)
+    .bind(c)
+    .bind(s)
+    .bind(limit)
+    .fetch_all(db)
+    .await?)
+}
+
+/// Replaces one sealed copy by a re-sealing of the same secret under another key.
+pub async fn reseal(db: impl PgExecutor<'_>, row: &SealedRow, sealed: &Sealed) -> StoreResult<()> {
+    sqlx::query(
+        "UPDATE client_secrets SET sealed = $4, sealing_key_id = $5
+          WHERE app_id = $1 AND client_id = $2 AND secret_id = $3 AND sealing_key_id = $6",
+    )
+    .bind(&row.app_id)
+    .bind(&row.client_id)
+    .bind(row.secret_id)
+    .bind(&sealed.blob)
+    .bind(&sealed.key_id)
+    .bind(&row.sealing_key_id)
     .execute(db)
     .await?;
     Ok(())

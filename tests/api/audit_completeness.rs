@@ -290,6 +290,13 @@ fn cases() -> Vec<Case> {
             actions: &["app.create", "client.create"],
         },
         Case {
+            method: "PATCH",
+            template: "/apps/{app_id}",
+            operator: true,
+            body: Maker::Body(|_| Body::Json(json!({"signed_requests": true}))),
+            actions: &["app.update"],
+        },
+        Case {
             method: "POST",
             template: "/config/{app_id}/clients",
             operator: false,

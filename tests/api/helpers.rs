@@ -82,6 +82,9 @@ pub struct Owner {
     pub secret: String,
 }
 
+/// The sealing key of test servers (base64 of 32 bytes).
+pub const TEST_SEALING_KEY: &str = "bGF0Y2hrZXktdGVzdC1zZWFsaW5nLWtleS0zMmJ5dGU=";
+
 pub fn test_settings() -> Settings {
     Settings {
         database_url: None,
@@ -104,6 +107,11 @@ pub fn test_settings() -> Settings {
         workers: Some(2),
         db_max_connections: 10,
         log_format: "human".into(),
+        // A sealing key, so applications may opt in to signed requests and show_secrets.
+        sealing_key: Some(TEST_SEALING_KEY.into()),
+        sealing_key_file: None,
+        sealing_previous_keys: vec![],
+        signature_window_secs: 300,
     }
 }
 

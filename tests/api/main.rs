@@ -23,4 +23,5 @@ mod registration_entity;
 mod registration_settings;
 mod registration_support;
 mod security;
+mod signed_requests;
 mod staging;

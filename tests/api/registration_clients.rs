@@ -845,7 +845,7 @@ async fn signed_requests_are_refused_with_205() {
         reg_error(
             205,
             "invalid_auth_method",
-            "signed requests are not supported: client secrets are stored only as hashes, so a signature cannot be checked; use HTTP Basic authentication or the client_id and client_secret parameters",
+            "signed requests are not enabled for this application: its client secrets are stored only as hashes, so a signature cannot be checked; use HTTP Basic authentication or the client_id and client_secret parameters",
             None
         )
     );

@@ -110,9 +110,14 @@ pub async fn list(r: ConfigRequest, req: HttpRequest) -> Result<HttpResponse, Co
         .service
         .list_clients(&r.ctx, &r.app_id, &has_features(&req))
         .await?;
+    let ids: Vec<String> = clients.iter().map(|c| c.client_id.clone()).collect();
+    let shown = r.service.shown_secrets(&r.ctx, &r.app_id, &ids).await?;
     let body: Vec<ClientBody> = clients
         .into_iter()
-        .map(|c| ClientBody::new(c, None))
+        .map(|c| {
+            let secret = shown.get(&c.client_id);
+            ClientBody::new(c, secret)
+        })
         .collect();
     Ok(HttpResponse::Ok().json(body))
 }
@@ -144,9 +149,7 @@ pub async fn get(
 ) -> Result<HttpResponse, ConfigError> {
     let (_, client_id) = path.into_inner();
     let c = r.service.get_client(&r.ctx, &r.app_id, &client_id).await?;
-    Ok(HttpResponse::Ok()
-        .insert_header(etag(c.version))
-        .json(ClientBody::new(c, None)))
+    shown(&r, c).await
 }
 
 /// PUT is a full replacement (seed 004): no `features` removes them all, no `ipWhitelist`
@@ -172,9 +175,20 @@ pub async fn replace(
         .service
         .update_client(&r.ctx, &r.app_id, &client_id, change, if_match(&req))
         .await?;
+    shown(&r, c).await
+}
+
+/// A client read or replaced: 200 with its ETag, and `_secret` where the application shows
+/// secrets (`show_secrets`, owners only, each read audited).
+async fn shown(r: &ConfigRequest, c: ClientView) -> Result<HttpResponse, ConfigError> {
+    let secret = r
+        .service
+        .shown_secrets(&r.ctx, &r.app_id, std::slice::from_ref(&c.client_id))
+        .await?
+        .get(&c.client_id);
     Ok(HttpResponse::Ok()
         .insert_header(etag(c.version))
-        .json(ClientBody::new(c, None)))
+        .json(ClientBody::new(c, secret)))
 }
 
 pub async fn delete(

@@ -67,7 +67,7 @@ pub fn status_of(e: &ServiceError) -> StatusCode {
         EntityTypeExists { .. } | AttributeInUse { .. } | EntityTypeInUse { .. } => {
             StatusCode::CONFLICT
         }
-        AuditInput(_) => StatusCode::BAD_REQUEST,
+        AuditInput(_) | SealingKeyMissing => StatusCode::BAD_REQUEST,
         AuditChainDamaged { .. } => StatusCode::INTERNAL_SERVER_ERROR,
     }
 }

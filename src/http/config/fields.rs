@@ -49,6 +49,18 @@ pub fn optional_string(
     }
 }
 
+/// Absent or `null`: `None`.
+pub fn optional_bool(
+    body: &Map<String, Value>,
+    field: &'static str,
+) -> Result<Option<bool>, ValidationError> {
+    match body.get(field) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::Bool(b)) => Ok(Some(*b)),
+        Some(_) => Err(ValidationError::NotABoolean { field }),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -27,6 +27,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     .service(
         web::resource("/apps/{app_id}")
             .route(web::get().to(apps::get))
+            .route(web::patch().to(apps::update))
             .default_service(web::to(method_not_allowed)),
     )
     .service(

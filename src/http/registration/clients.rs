@@ -8,7 +8,8 @@ use crate::domain::AllowList;
 use crate::service::{ClientChange, ClientDraft, ClientView};
 
 /// A client as the Registration API shows it. No secret: secrets are stored hashed, so only the
-/// calls that mint one (`add`, `reset_secret`) can show it.
+/// calls that mint one (`add`, `reset_secret`) show it, and `list` for `show_secrets`
+/// applications.
 fn client_json(c: ClientView) -> Map<String, Value> {
     Map::from_iter([
         ("client_id".to_owned(), Value::from(c.client_id)),
@@ -56,12 +57,25 @@ pub async fn list(call: Call) -> Reply {
         .list_clients(&call.ctx, &call.app_id, &filter)
         .await
         .map_err(RegError::with(ArgNames::DEFAULT.features(name)))?;
+    // `client_secret` as the vendor lists it, where the application shows secrets.
+    let ids: Vec<String> = clients.iter().map(|c| c.client_id.clone()).collect();
+    let shown = call
+        .service
+        .shown_secrets(&call.ctx, &call.app_id, &ids)
+        .await?;
     reply([(
         "results",
         Value::Array(
             clients
                 .into_iter()
-                .map(|c| Value::Object(client_json(c)))
+                .map(|c| {
+                    let secret = shown.get(&c.client_id);
+                    let mut fields = client_json(c);
+                    if let Some(secret) = secret {
+                        fields.insert("client_secret".into(), Value::String(secret));
+                    }
+                    Value::Object(fields)
+                })
                 .collect(),
         ),
     )])

@@ -7,7 +7,7 @@ use serde_json::{json, Value};
 
 use crate::domain::entity_type::SchemaError;
 use crate::domain::ValidationError;
-use crate::service::{AuthError, ServiceError};
+use crate::service::{AuthError, ServiceError, SignatureError};
 
 /// The vendor's generic permission text (allow list refusals, missing `owner`).
 pub const PERMISSION_TEXT: &str = "the provided client does not have authorization for this action";
@@ -90,6 +90,8 @@ pub enum RegError {
         names: Box<ArgNames>,
     },
     Auth(AuthError),
+    /// A `janrain-signed` request was refused.
+    Signature(SignatureError),
     /// An `Authorization` scheme Latchkey does not take (`Signature …`).
     AuthMethod {
         scheme: String,
@@ -268,6 +270,8 @@ fn service(e: &ServiceError, names: &ArgNames) -> Envelope {
         InvalidAppId | Fixture(_) | InvalidSnapshotName(_) | SnapshotNotFound => {
             plain(200, "invalid_argument", &e.to_string())
         }
+        // Minting a secret for a signed-requests application on a server without the key.
+        SealingKeyMissing => plain(500, "unexpected_error", &e.to_string()),
     }
 }
 
@@ -289,42 +293,84 @@ fn schema(s: &SchemaError, names: &ArgNames) -> Envelope {
     }
 }
 
-pub fn envelope(e: &RegError) -> Envelope {
+fn auth(e: &AuthError) -> Envelope {
     match e {
-        RegError::Service { error, names } => service(error, names),
-        RegError::Auth(AuthError::BadCredentials) => {
-            plain(402, "invalid_client_credentials", CREDENTIALS_TEXT)
-        }
-        RegError::Auth(AuthError::IpNotAllowed) => permission(PERMISSION_TEXT.to_owned()),
-        RegError::Auth(AuthError::Unavailable) => plain(500, "unexpected_error", UNAVAILABLE_TEXT),
+        AuthError::BadCredentials => plain(402, "invalid_client_credentials", CREDENTIALS_TEXT),
+        AuthError::IpNotAllowed => permission(PERMISSION_TEXT.to_owned()),
+        AuthError::Unavailable => plain(500, "unexpected_error", UNAVAILABLE_TEXT),
         // The vendor's code for "too many calls": 510 api_limit_error.
-        RegError::Auth(AuthError::RateLimited { retry_after_secs }) => plain(
+        AuthError::RateLimited { retry_after_secs } => plain(
             510,
             "api_limit_error",
             &format!(
                 "too many failed authentication attempts; retry in {retry_after_secs} seconds"
             ),
         ),
-        RegError::Auth(AuthError::Internal) => plain(500, "unexpected_error", INTERNAL_TEXT),
-        RegError::AuthMethod { scheme } => {
-            let description = if scheme.eq_ignore_ascii_case("signature") {
-                "signed requests are not supported: client secrets are stored only as hashes, \
-                 so a signature cannot be checked; use HTTP Basic authentication or the \
-                 client_id and client_secret parameters"
-                    .to_owned()
-            } else {
-                format!(
-                    "the {scheme} authorization scheme is not supported; use HTTP Basic \
-                     authentication or the client_id and client_secret parameters"
-                )
-            };
-            Envelope {
-                code: 205,
-                error: "invalid_auth_method",
-                description,
-                argument: None,
-            }
-        }
+        AuthError::Internal => plain(500, "unexpected_error", INTERNAL_TEXT),
+    }
+}
+
+fn auth_method(description: String) -> Envelope {
+    Envelope {
+        code: 205,
+        error: "invalid_auth_method",
+        description,
+        argument: None,
+    }
+}
+
+/// Refused signed requests. Whatever concerns the signature itself is 402
+/// invalid_client_credentials (the vendor's code for a failed client authentication), with a
+/// description saying what to fix where that reveals nothing about the secret.
+fn signature(e: &SignatureError) -> Envelope {
+    let credentials = |description: String| Envelope {
+        code: 402,
+        error: "invalid_client_credentials",
+        description,
+        argument: None,
+    };
+    match e {
+        SignatureError::Auth(a) => auth(a),
+        SignatureError::NotEnabled => auth_method(
+            "signed requests are not enabled for this application: its client secrets are \
+             stored only as hashes, so a signature cannot be checked; use HTTP Basic \
+             authentication or the client_id and client_secret parameters"
+                .to_owned(),
+        ),
+        SignatureError::MissingDate | SignatureError::BadDate => credentials(
+            "a signed request needs a Date header of the form YYYY-MM-DD HH:MM:SS (UTC)".into(),
+        ),
+        SignatureError::Stale {
+            skew_secs,
+            window_secs,
+        } => credentials(format!(
+            "the Date header is {skew_secs} seconds from the server's clock (UTC); signed \
+             requests must be within {window_secs} seconds"
+        )),
+        SignatureError::Replayed => credentials(
+            "this signature was already used: a signed request cannot be replayed; sign each \
+             request anew"
+                .into(),
+        ),
+        SignatureError::Unsealed => credentials(
+            "this client's secret was created before signed requests were enabled for its \
+             application, so it cannot be checked yet: make one call with HTTP Basic \
+             authentication or the client_id and client_secret parameters (or reset the \
+             secret), then sign requests"
+                .into(),
+        ),
+    }
+}
+
+pub fn envelope(e: &RegError) -> Envelope {
+    match e {
+        RegError::Service { error, names } => service(error, names),
+        RegError::Auth(a) => auth(a),
+        RegError::Signature(s) => signature(s),
+        RegError::AuthMethod { scheme } => auth_method(format!(
+            "the {scheme} authorization scheme is not supported; use HTTP Basic \
+             authentication or the client_id and client_secret parameters"
+        )),
         RegError::Missing(argument) => missing(argument),
         RegError::Invalid { argument, reason } => invalid(argument, reason),
         RegError::Duplicate { argument, alias } => Envelope {

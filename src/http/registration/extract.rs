@@ -7,10 +7,11 @@ use actix_web::{web, HttpRequest};
 use super::error::RegError;
 use super::params::Params;
 use crate::auth::credentials::parse_authorization;
+use crate::auth::signature::is_signature_scheme;
 use crate::auth::Credentials;
 use crate::http::request::{read_body, request_id, source_ip, BodyError};
 use crate::http::HttpState;
-use crate::service::{Caller, Latchkey, RequestContext};
+use crate::service::{Caller, Latchkey, RequestContext, SignedRequest};
 
 /// An authenticated call: who calls, for which application, with which parameters.
 pub struct Call {
@@ -33,6 +34,15 @@ fn is_form(req: &HttpRequest) -> bool {
                 m.essence_str() == mime::APPLICATION_WWW_FORM_URLENCODED.essence_str()
             }),
     }
+}
+
+/// An `Authorization: Signature …` header (a `janrain-signed` request), if that is what came.
+fn signature_header(req: &HttpRequest) -> Option<&str> {
+    req.headers()
+        .get(header::AUTHORIZATION)?
+        .to_str()
+        .ok()
+        .filter(|v| is_signature_scheme(v))
 }
 
 /// What the request presents as credentials. An `Authorization` header wins over parameters
@@ -78,12 +88,32 @@ impl Call {
             ));
         }
         let params = Params::parse(req.query_string(), &body)?;
-        let credentials = credentials(req, &params)?;
         let source = source_ip(req);
-        let caller = state
-            .service
-            .authenticate(None, credentials, source)
-            .await?;
+        let caller = match signature_header(req) {
+            Some(authorization) => {
+                let signed = SignedRequest {
+                    authorization,
+                    date: req
+                        .headers()
+                        .get(header::DATE)
+                        .and_then(|v| v.to_str().ok()),
+                    path: req.path(),
+                    params: params.pairs().collect(),
+                };
+                state
+                    .service
+                    .authenticate_signed(signed, source)
+                    .await
+                    .map_err(RegError::Signature)?
+            }
+            None => {
+                let credentials = credentials(req, &params)?;
+                state
+                    .service
+                    .authenticate(None, credentials, source)
+                    .await?
+            }
+        };
         let app_id = match &caller {
             // The application is always the caller's own; naming another one is refused.
             Caller::Client { app_id, .. } => match params.get("application_id") {

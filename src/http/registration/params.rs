@@ -32,6 +32,11 @@ impl Params {
         Ok(Self(map))
     }
 
+    /// Every parameter, as sent (what a signed request's signature covers).
+    pub fn pairs(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.0.iter().map(|(k, v)| (k.as_str(), v.as_str()))
+    }
+
     pub fn get(&self, name: &str) -> Option<&str> {
         self.0.get(name).map(String::as_str)
     }

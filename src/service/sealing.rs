@@ -1,0 +1,279 @@
+//! Secrets that are also kept sealed: minting (the one place a new secret is stored), sealing
+//! older secrets on their next use, the per-application options, showing secrets to owners
+//! (`show_secrets`) and re-sealing under a new key (`latchkey keys rotate`).
+
+use std::collections::HashMap;
+
+use serde_json::{json, Map, Value};
+use sqlx::PgConnection;
+use zeroize::Zeroizing;
+
+use super::{AppSummary, Latchkey, RequestContext, ServiceError};
+use crate::auth::sealing::{KeyRing, Sealed, SealingError};
+use crate::domain::{ids, Feature};
+use crate::store::{self, clients::ClientCredentials};
+
+/// A secret about to be stored: the clear value (shown once to the caller) and its Argon2id
+/// hash. Hashing is slow, so it is made before the transaction that stores it.
+pub struct NewSecret {
+    pub secret: String,
+    pub phc: String,
+}
+
+/// The options of an application that `PATCH /apps/{appId}` and `latchkey apps set` change;
+/// `None` keeps one as it is.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct AppOptions {
+    pub signed_requests: Option<bool>,
+    pub show_secrets: Option<bool>,
+}
+
+/// Secrets opened for an owner of a `show_secrets` application, by client id. No `Debug` of
+/// the values.
+#[derive(Default)]
+pub struct ShownSecrets(HashMap<String, Zeroizing<String>>);
+
+impl ShownSecrets {
+    pub fn get(&self, client_id: &str) -> Option<String> {
+        self.0.get(client_id).map(|s| s.as_str().to_owned())
+    }
+}
+
+impl std::fmt::Debug for ShownSecrets {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_set().entries(self.0.keys()).finish()
+    }
+}
+
+/// What `latchkey keys rotate` did.
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct ResealReport {
+    /// The id of the key everything is sealed with now.
+    pub current_key_id: String,
+    pub resealed: u64,
+    /// Sealed secrets no configured key opens (`app_id/client_id`): left as they are.
+    pub unopenable: Vec<String>,
+}
+
+fn sealing_failed(e: SealingError) -> ServiceError {
+    tracing::error!(error = %e, "sealing failed");
+    ServiceError::Internal(e.to_string())
+}
+
+impl Latchkey {
+    fn ring(&self) -> Result<&KeyRing, ServiceError> {
+        self.sealer
+            .as_deref()
+            .ok_or(ServiceError::SealingKeyMissing)
+    }
+
+    /// A new random secret and its hash.
+    pub(crate) async fn mint_secret(&self) -> Result<NewSecret, ServiceError> {
+        self.hash_secret(ids::new_secret()).await
+    }
+
+    /// The hash of a given secret (fixtures and imports bring their own).
+    pub(crate) async fn hash_secret(&self, secret: String) -> Result<NewSecret, ServiceError> {
+        let phc = self.hasher.hash(secret.clone()).await?;
+        Ok(NewSecret { secret, phc })
+    }
+
+    /// THE function that stores a new secret of a client: every way of minting one (client
+    /// creation, rotation, fixtures) goes through here, so the application's sealing policy is
+    /// applied in one place. The sealed copy is made when the application has signed requests
+    /// or show_secrets; without a sealing key that is refused.
+    pub(crate) async fn store_secret(
+        &self,
+        tx: &mut PgConnection,
+        app_id: &str,
+        client_id: &str,
+        new: &NewSecret,
+    ) -> Result<(), ServiceError> {
+        let sealed = if store::apps::sealing_policy(&mut *tx, app_id).await? {
+            Some(
+                self.ring()?
+                    .seal(app_id, client_id, &new.secret)
+                    .map_err(sealing_failed)?,
+            )
+        } else {
+            None
+        };
+        store::secrets::insert(&mut *tx, app_id, client_id, &new.phc, sealed.as_ref()).await?;
+        Ok(())
+    }
+
+    /// After a successful Basic or parameter authentication: a secret minted before its
+    /// application opted in gets its sealed copy now. Best effort (the request goes on).
+    pub(crate) async fn seal_on_use(&self, found: &ClientCredentials, phc: &str, secret: &str) {
+        if !found.sealing || !found.unsealed_phcs.iter().any(|p| p == phc) {
+            return;
+        }
+        let Some(ring) = self.sealer.as_deref() else {
+            return;
+        };
+        let (app_id, client_id) = (&found.client.app_id, &found.client.client_id);
+        let result = match ring.seal(app_id, client_id, secret) {
+            Ok(sealed) => {
+                store::secrets::seal_existing(&self.pool, app_id, client_id, phc, &sealed)
+                    .await
+                    .map_err(|e| e.to_string())
+            }
+            Err(e) => Err(e.to_string()),
+        };
+        match result {
+            Ok(true) => tracing::info!(app_id, client_id, "sealed a secret on its use"),
+            Ok(false) => {}
+            Err(e) => tracing::warn!(error = %e, "could not seal a secret on its use"),
+        }
+    }
+
+    /// Operator only: switches signed requests and show_secrets on or off for an application.
+    /// Switching one on needs the sealing key; secrets minted before are sealed on their next
+    /// use. Switching both off drops every sealed copy. Audited as `app.update`.
+    pub async fn set_app_options(
+        &self,
+        ctx: &RequestContext,
+        app_id: &str,
+        options: AppOptions,
+    ) -> Result<AppSummary, ServiceError> {
+        if !ctx.caller.is_operator() {
+            return Err(ServiceError::Forbidden);
+        }
+        if options.signed_requests == Some(true) || options.show_secrets == Some(true) {
+            self.ring()?;
+        }
+        let mut tx = self.pool.begin().await?;
+        let before = store::apps::get(&mut *tx, app_id)
+            .await?
+            .ok_or(ServiceError::AppNotFound)?;
+        let after = store::apps::set_options(
+            &mut *tx,
+            app_id,
+            options.signed_requests,
+            options.show_secrets,
+        )
+        .await?
+        .ok_or(ServiceError::AppNotFound)?;
+        let mut changes = Map::new();
+        for (field, from, to) in [
+            (
+                "signed_requests",
+                before.signed_requests,
+                after.signed_requests,
+            ),
+            ("show_secrets", before.show_secrets, after.show_secrets),
+        ] {
+            if from != to {
+                changes.insert(field.into(), json!({ "from": from, "to": to }));
+            }
+        }
+        if changes.is_empty() {
+            return Ok(after.into());
+        }
+        if !after.signed_requests && !after.show_secrets {
+            let dropped = store::secrets::drop_sealed(&mut *tx, app_id).await?;
+            changes.insert("sealedSecretsDropped".into(), json!(dropped));
+        }
+        let mut event = ctx.audit_event(app_id, "app.update");
+        event.changes = Value::Object(changes);
+        store::audit::append(&mut tx, event).await?;
+        tx.commit().await?;
+        Ok(after.into())
+    }
+
+    /// The secrets an owner sees in reads of a `show_secrets` application (Config API GET/PUT,
+    /// Registration `clients/list`): the newest live secret of each listed client, when it is
+    /// sealed. Each one shown is written to the audit log as `client.secret_read`, in one
+    /// transaction before anything is returned. Empty for other applications and callers.
+    pub async fn shown_secrets(
+        &self,
+        ctx: &RequestContext,
+        app_id: &str,
+        client_ids: &[String],
+    ) -> Result<ShownSecrets, ServiceError> {
+        if client_ids.is_empty() || !ctx.caller.has(Feature::Owner) {
+            return Ok(ShownSecrets::default());
+        }
+        // One primary-key read for applications without the option; a transaction only for
+        // those that show secrets (the reads and their audit events commit together).
+        let show = store::apps::get(&self.pool, app_id)
+            .await?
+            .is_some_and(|a| a.show_secrets);
+        if !show {
+            return Ok(ShownSecrets::default());
+        }
+        let ring = self.ring()?;
+        let mut tx = self.pool.begin().await?;
+        let mut shown = HashMap::new();
+        for row in store::secrets::newest_sealed(&mut *tx, app_id, client_ids).await? {
+            let sealed = Sealed {
+                key_id: row.sealing_key_id,
+                blob: row.sealed,
+            };
+            match ring.open(&row.app_id, &row.client_id, &sealed) {
+                Ok(secret) => {
+                    let mut event = ctx.audit_event(app_id, "client.secret_read");
+                    event.target_client_id = Some(row.client_id.clone());
+                    store::audit::append(&mut tx, event).await?;
+                    shown.insert(row.client_id, secret);
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, client_id = row.client_id, "cannot open a sealed secret")
+                }
+            }
+        }
+        tx.commit().await?;
+        Ok(ShownSecrets(shown))
+    }
+
+    /// Operator only (`latchkey keys rotate`): re-seals under the current key every sealed
+    /// secret that an older key of the ring sealed.
+    pub async fn reseal_secrets(&self, ctx: &RequestContext) -> Result<ResealReport, ServiceError> {
+        if !ctx.caller.is_operator() {
+            return Err(ServiceError::Forbidden);
+        }
+        let ring = self.ring()?;
+        let mut report = ResealReport {
+            current_key_id: ring.current_id().to_owned(),
+            ..Default::default()
+        };
+        let mut after: Option<(String, String, uuid::Uuid)> = None;
+        loop {
+            let cursor = after.as_ref().map(|(a, c, s)| (a.as_str(), c.as_str(), *s));
+            let batch =
+                store::secrets::sealed_with_other_keys(&self.pool, ring.current_id(), cursor, 500)
+                    .await?;
+            let Some(last) = batch.last() else {
+                break;
+            };
+            after = Some((last.app_id.clone(), last.client_id.clone(), last.secret_id));
+            for row in &batch {
+                let old = Sealed {
+                    key_id: row.sealing_key_id.clone(),
+                    blob: row.sealed.clone(),
+                };
+                match ring.open(&row.app_id, &row.client_id, &old) {
+                    Ok(secret) => {
+                        let sealed = ring
+                            .seal(&row.app_id, &row.client_id, &secret)
+                            .map_err(sealing_failed)?;
+                        store::secrets::reseal(&self.pool, row, &sealed).await?;
+                        report.resealed += 1;
+                    }
+                    Err(_) => report
+                        .unopenable
+                        .push(format!("{}/{}", row.app_id, row.client_id)),
+                }
+            }
+        }
+        Ok(report)
+    }
+
+    /// At start: an application keeps sealed secrets but this server has no key to open them.
+    pub async fn check_sealing_ready(&self) -> Result<(), ServiceError> {
+        if self.sealer.is_none() && store::apps::any_sealing(&self.pool).await? {
+            return Err(ServiceError::SealingKeyMissing);
+        }
+        Ok(())
+    }
+}

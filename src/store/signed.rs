@@ -1,0 +1,79 @@
+//! Signed requests: the credentials a signature is checked against, and the signatures already
+//! accepted (replay protection shared by every server).
+
+use sqlx::PgExecutor;
+
+use super::clients::ClientRow;
+use super::StoreResult;
+
+/// A client found by id for a signed request, with its application's option and the sealed
+/// copies of its live secrets, newest first (`None`: minted before the application opted in).
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct SigningCredentials {
+    #[sqlx(flatten)]
+    pub client: ClientRow,
+    pub signed_requests: bool,
+    pub sealed: Vec<Option<Vec<u8>>>,
+    pub sealing_key_ids: Vec<Option<String>>,
+}
+
+/// One round trip, the same whether the client exists or not: the Registration API finds the
+/// application from the client id (see migration 0001 on why that lookup is not app-scoped).
+/// At most two rows; the caller refuses anything but exactly one.
+pub async fn signing_credentials(
+    db: impl PgExecutor<'_>,
+    client_id: &str,
+) -> StoreResult<Vec<SigningCredentials>> {
+    Ok(sqlx::query_as::<_, SigningCredentials>(
+        "SELECT c.app_id, c.client_id, c.name, c.features, c.ip_whitelist, c.version,
+                c.created_at, c.updated_at, a.signed_requests,
+                COALESCE(ARRAY(SELECT s.sealed FROM client_secrets s
+                               WHERE s.app_id = c.app_id AND s.client_id = c.client_id
+                                 AND (s.expires_at IS NULL OR s.expires_at > now())
+                               ORDER BY s.created_at DESC), '{}') AS sealed,
+                COALESCE(ARRAY(SELECT s.sealing_key_id FROM client_secrets s
+                               WHERE s.app_id = c.app_id AND s.client_id = c.client_id
+                                 AND (s.expires_at IS NULL OR s.expires_at > now())
+                               ORDER BY s.created_at DESC), '{}') AS sealing_key_ids
+         FROM clients c JOIN apps a ON a.app_id = c.app_id
+         WHERE c.client_id = $1 LIMIT 2",
+    )
+    .bind(client_id)
+    .fetch_all(db)
+    .await?)
+}
+
+/// Records an accepted signature until `expires_at`. False when it was already recorded and is
+/// still inside its window: a replay.
+pub async fn record_signature(
+    db: impl PgExecutor<'_>,
+    app_id: &str,
+    signature_hash: &[u8],
+    expires_at: chrono::DateTime<chrono::Utc>,
+) -> StoreResult<bool> {
+    // An expired row with the same hash (the same request signed again after its window
+    // closed, which the Date check refuses anyway) is taken over rather than counted.
+    let recorded = sqlx::query(
+        "INSERT INTO signed_request_replays (app_id, signature_hash, expires_at)
+         VALUES ($1, $2, $3)
+         ON CONFLICT ON CONSTRAINT signed_request_replays_pkey DO UPDATE
+            SET expires_at = EXCLUDED.expires_at
+          WHERE signed_request_replays.expires_at <= now()",
+    )
+    .bind(app_id)
+    .bind(signature_hash)
+    .bind(expires_at)
+    .execute(db)
+    .await?;
+    Ok(recorded.rows_affected() == 1)
+}
+
+/// Removes an application's records whose window has closed.
+pub async fn purge_expired(db: impl PgExecutor<'_>, app_id: &str) -> StoreResult<u64> {
+    let done =
+        sqlx::query("DELETE FROM signed_request_replays WHERE app_id = $1 AND expires_at <= now()")
+            .bind(app_id)
+            .execute(db)
+            .await?;
+    Ok(done.rows_affected())
+}
