@@ -1086,3 +1086,70 @@ async fn import_reads_the_vendors_clients_keeping_ids_and_secrets() {
     .await;
     assert_eq!(json_out(&out)["changes"], json!([]));
 }
+
+/// Pinned secrets of a signed-requests application are sealed like any other, and a snapshot
+/// carries the sealed copies (a column another migration added) back with the hashes.
+#[tokio::test]
+async fn pinned_secrets_are_sealed_and_snapshots_carry_the_sealed_copies() {
+    let app = spawn_app().await;
+    let (status, body) = status_json(
+        app.as_operator(Method::POST, "/apps")
+            .json(&json!({"name": "signed", "signed_requests": true}))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, 201, "{body}");
+    let app_id = body["app_id"].as_str().unwrap().to_owned();
+    let (id, secret) = (token(32), token(32));
+    let doc =
+        json!({"clients": [{"_id": id, "_secret": secret, "name": "ci", "features": ["owner"]}]});
+    assert_eq!(apply(&app, &app_id, "", &doc).await.0, 200);
+    let sealed = |pool: sqlx::PgPool, app_id: String, id: String| async move {
+        sqlx::query_scalar::<_, Option<Vec<u8>>>(
+            "SELECT sealed FROM client_secrets WHERE app_id = $1 AND client_id = $2",
+        )
+        .bind(app_id)
+        .bind(id)
+        .fetch_all(&pool)
+        .await
+        .unwrap()
+    };
+    let before = sealed(app.pool.clone(), app_id.clone(), id.clone()).await;
+    assert_eq!(before.len(), 1);
+    assert!(before[0].is_some(), "the pinned secret is sealed");
+    let res = app
+        .as_operator(Method::PUT, &format!("/apps/{app_id}/snapshots/s"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    let res = app
+        .as_client(
+            &id,
+            &secret,
+            Method::PUT,
+            &format!("/config/{app_id}/clients/{id}/secret"),
+        )
+        .json(&json!({"hoursToLive": 0}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    assert_ne!(
+        sealed(app.pool.clone(), app_id.clone(), id.clone()).await,
+        before
+    );
+    let res = app
+        .as_operator(Method::POST, &format!("/apps/{app_id}/snapshots/s/restore"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    assert_eq!(
+        sealed(app.pool.clone(), app_id.clone(), id.clone()).await,
+        before
+    );
+    assert_eq!(get_client(&app, &app_id, &id, &secret, &id).await, 200);
+}
