@@ -47,23 +47,32 @@ fn json_out(o: &Output) -> Value {
     serde_json::from_str(&stdout(o)).unwrap_or_else(|e| panic!("{e}: {}", stdout(o)))
 }
 
+/// An operator call: (status, JSON body).
+async fn op(app: &TestApp, method: Method, path: &str, body: Option<&Value>) -> (u16, Value) {
+    let req = app.as_operator(method, path);
+    let req = match body {
+        Some(body) => req.json(body),
+        None => req,
+    };
+    status_json(req.send().await.unwrap()).await
+}
+
 async fn apply(app: &TestApp, app_id: &str, query: &str, doc: &Value) -> (u16, Value) {
-    status_json(
-        app.as_operator(Method::POST, &format!("/apps/{app_id}/apply{query}"))
-            .json(doc)
-            .send()
-            .await
-            .unwrap(),
+    op(
+        app,
+        Method::POST,
+        &format!("/apps/{app_id}/apply{query}"),
+        Some(doc),
     )
     .await
 }
 
 async fn export(app: &TestApp, app_id: &str, query: &str) -> (u16, Value) {
-    status_json(
-        app.as_operator(Method::GET, &format!("/apps/{app_id}/export{query}"))
-            .send()
-            .await
-            .unwrap(),
+    op(
+        app,
+        Method::GET,
+        &format!("/apps/{app_id}/export{query}"),
+        None,
     )
     .await
 }
@@ -122,24 +131,22 @@ fn team_fixture(owner_id: &str, owner_secret: &str, mailer_id: &str, mailer_secr
 async fn applications_can_have_pinned_ids() {
     let app = spawn_app().await;
     let pinned = token(26);
-    let (status, body) = status_json(
-        app.as_operator(Method::POST, "/apps")
-            .json(&json!({"name": "shop", "region": "eu", "app_id": pinned}))
-            .send()
-            .await
-            .unwrap(),
+    let (status, body) = op(
+        &app,
+        Method::POST,
+        "/apps",
+        Some(&json!({"name": "shop", "region": "eu", "app_id": pinned})),
     )
     .await;
     assert_eq!(status, 201, "{body}");
     assert_eq!(body["app_id"], json!(pinned));
     assert_eq!(body["region"], json!("eu"));
     // Taken: a clear error, nothing created.
-    let (status, body) = status_json(
-        app.as_operator(Method::POST, "/apps")
-            .json(&json!({"name": "other", "app_id": pinned}))
-            .send()
-            .await
-            .unwrap(),
+    let (status, body) = op(
+        &app,
+        Method::POST,
+        "/apps",
+        Some(&json!({"name": "other", "app_id": pinned})),
     )
     .await;
     assert_eq!(
@@ -150,12 +157,11 @@ async fn applications_can_have_pinned_ids() {
         )
     );
     for bad in [json!("short"), json!("ABCDEFGHIJKLMNOPQRSTUVWXYZ")] {
-        let (status, body) = status_json(
-            app.as_operator(Method::POST, "/apps")
-                .json(&json!({"name": "other", "app_id": bad}))
-                .send()
-                .await
-                .unwrap(),
+        let (status, body) = op(
+            &app,
+            Method::POST,
+            "/apps",
+            Some(&json!({"name": "other", "app_id": bad})),
         )
         .await;
         assert_eq!(
@@ -166,12 +172,11 @@ async fn applications_can_have_pinned_ids() {
             )
         );
     }
-    let (status, body) = status_json(
-        app.as_operator(Method::POST, "/apps")
-            .json(&json!({"name": "other", "app_id": 7}))
-            .send()
-            .await
-            .unwrap(),
+    let (status, body) = op(
+        &app,
+        Method::POST,
+        "/apps",
+        Some(&json!({"name": "other", "app_id": 7})),
     )
     .await;
     assert_eq!((status, body), (400, errors("Not a valid string.")));
@@ -558,14 +563,11 @@ async fn export_then_apply_reproduces_an_application_without_secrets() {
         json_out(&out),
         json!({"dryRun": true, "changes": [], "secrets": {}})
     );
-    let (status, yaml_http) = status_json(
-        app.as_operator(
-            Method::GET,
-            &format!("/apps/{}/export?format=yaml", source.app_id),
-        )
-        .send()
-        .await
-        .unwrap(),
+    let (status, yaml_http) = op(
+        &app,
+        Method::GET,
+        &format!("/apps/{}/export?format=yaml", source.app_id),
+        None,
     )
     .await;
     assert_eq!((status, yaml_http), (200, Value::String(yaml)));
@@ -670,11 +672,11 @@ async fn restore_brings_back_exactly_the_saved_state_and_rotated_out_secrets() {
     let (owner_secret, mailer_secret) = (token(32), token(32));
     let doc = team_fixture(&owner_id, &owner_secret, &mailer_id, &mailer_secret);
     assert_eq!(apply(&app, &app_id, "", &doc).await.0, 200);
-    let (status, saved) = status_json(
-        app.as_operator(Method::PUT, &format!("/apps/{app_id}/snapshots/baseline"))
-            .send()
-            .await
-            .unwrap(),
+    let (status, saved) = op(
+        &app,
+        Method::PUT,
+        &format!("/apps/{app_id}/snapshots/baseline"),
+        None,
     )
     .await;
     assert_eq!(status, 200, "{saved}");
@@ -739,14 +741,11 @@ async fn restore_brings_back_exactly_the_saved_state_and_rotated_out_secrets() {
     assert_ne!(tables(&app, &app_id).await, baseline);
 
     let events_before = app.audit_rows(&app_id).await.len();
-    let (status, report) = status_json(
-        app.as_operator(
-            Method::POST,
-            &format!("/apps/{app_id}/snapshots/baseline/restore"),
-        )
-        .send()
-        .await
-        .unwrap(),
+    let (status, report) = op(
+        &app,
+        Method::POST,
+        &format!("/apps/{app_id}/snapshots/baseline/restore"),
+        None,
     )
     .await;
     assert_eq!(status, 200, "{report}");
@@ -796,11 +795,11 @@ async fn restore_brings_back_exactly_the_saved_state_and_rotated_out_secrets() {
 
     // The log still rebuilds the tables, and its chain is intact.
     assert_eq!(replay(&rows), tables(&app, &app_id).await);
-    let (status, verdict) = status_json(
-        app.as_operator(Method::GET, &format!("/config/{app_id}/audit/verify"))
-            .send()
-            .await
-            .unwrap(),
+    let (status, verdict) = op(
+        &app,
+        Method::GET,
+        &format!("/config/{app_id}/audit/verify"),
+        None,
     )
     .await;
     assert_eq!(status, 200);
@@ -809,14 +808,11 @@ async fn restore_brings_back_exactly_the_saved_state_and_rotated_out_secrets() {
     assert_eq!(json_out(&out)["status"], json!("intact"));
 
     // Restoring again changes nothing but says so.
-    let (_, report) = status_json(
-        app.as_operator(
-            Method::POST,
-            &format!("/apps/{app_id}/snapshots/baseline/restore"),
-        )
-        .send()
-        .await
-        .unwrap(),
+    let (_, report) = op(
+        &app,
+        Method::POST,
+        &format!("/apps/{app_id}/snapshots/baseline/restore"),
+        None,
     )
     .await;
     assert_eq!(actions(&report), owned(&[("app.restore", None)]));
@@ -837,11 +833,11 @@ async fn snapshots_are_listed_deleted_and_checked() {
     );
     assert_eq!(out["name"], json!("one"));
     assert_eq!(out["clients"], json!(1));
-    let (status, list) = status_json(
-        app.as_operator(Method::GET, &format!("/apps/{app_id}/snapshots"))
-            .send()
-            .await
-            .unwrap(),
+    let (status, list) = op(
+        &app,
+        Method::GET,
+        &format!("/apps/{app_id}/snapshots"),
+        None,
     )
     .await;
     assert_eq!(status, 200);
@@ -858,22 +854,19 @@ async fn snapshots_are_listed_deleted_and_checked() {
         .unwrap()
         .status();
     assert_eq!(status, 401);
-    let (status, body) = status_json(
-        app.as_operator(
-            Method::POST,
-            &format!("/apps/{app_id}/snapshots/nothing/restore"),
-        )
-        .send()
-        .await
-        .unwrap(),
+    let (status, body) = op(
+        &app,
+        Method::POST,
+        &format!("/apps/{app_id}/snapshots/nothing/restore"),
+        None,
     )
     .await;
     assert_eq!((status, body), (404, errors("Snapshot not found.")));
-    let (status, body) = status_json(
-        app.as_operator(Method::PUT, &format!("/apps/{app_id}/snapshots/a%20b"))
-            .send()
-            .await
-            .unwrap(),
+    let (status, body) = op(
+        &app,
+        Method::PUT,
+        &format!("/apps/{app_id}/snapshots/a%20b"),
+        None,
     )
     .await;
     assert_eq!(
@@ -883,11 +876,11 @@ async fn snapshots_are_listed_deleted_and_checked() {
             errors("Not a valid snapshot name (1 to 64 characters of A-Z, a-z, 0-9, '.', '_' and '-').")
         )
     );
-    let (status, body) = status_json(
-        app.as_operator(Method::GET, &format!("/apps/{}/snapshots", token(26)))
-            .send()
-            .await
-            .unwrap(),
+    let (status, body) = op(
+        &app,
+        Method::GET,
+        &format!("/apps/{}/snapshots", token(26)),
+        None,
     )
     .await;
     assert_eq!((status, body), (404, errors("Application not found.")));
@@ -1067,11 +1060,11 @@ async fn import_reads_the_vendors_clients_keeping_ids_and_secrets() {
             json!({"default_flow_name": format!("flow of {login}")})
         )
     );
-    let (_, defaults) = status_json(
-        app.as_operator(Method::GET, &format!("/config/{}/settings", owner.app_id))
-            .send()
-            .await
-            .unwrap(),
+    let (_, defaults) = op(
+        &app,
+        Method::GET,
+        &format!("/config/{}/settings", owner.app_id),
+        None,
     )
     .await;
     assert_eq!(defaults, json!({"email_method": "ses_sync"}));
@@ -1092,12 +1085,11 @@ async fn import_reads_the_vendors_clients_keeping_ids_and_secrets() {
 #[tokio::test]
 async fn pinned_secrets_are_sealed_and_snapshots_carry_the_sealed_copies() {
     let app = spawn_app().await;
-    let (status, body) = status_json(
-        app.as_operator(Method::POST, "/apps")
-            .json(&json!({"name": "signed", "signed_requests": true}))
-            .send()
-            .await
-            .unwrap(),
+    let (status, body) = op(
+        &app,
+        Method::POST,
+        "/apps",
+        Some(&json!({"name": "signed", "signed_requests": true})),
     )
     .await;
     assert_eq!(status, 201, "{body}");
