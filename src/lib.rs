@@ -4,6 +4,7 @@
 //! Data flows one way: HTTP adapter → service → (domain rules, store) → PostgreSQL.
 
 pub mod auth;
+pub mod cache;
 pub mod cli;
 pub mod domain;
 pub mod embedded_pg;

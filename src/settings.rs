@@ -104,6 +104,23 @@ pub struct Settings {
     /// How far (seconds) the Date of a signed request may be from the server's clock.
     #[arg(long, env = "LATCHKEY_SIGNATURE_WINDOW_SECS", default_value_t = 300)]
     pub signature_window_secs: u64,
+    /// `snapshot` (default): authentication, client reads and the access decision run from
+    /// per-instance snapshots kept fresh by LISTEN/NOTIFY; `strict`: read the database on every
+    /// request (no staleness window at all).
+    #[arg(long, env = "LATCHKEY_CONSISTENCY", default_value = "snapshot", value_parser = ["snapshot", "strict"])]
+    pub consistency: String,
+
+    /// Memory budget of the snapshots, in MiB (least recently used entries go first).
+    #[arg(long, env = "LATCHKEY_SNAPSHOT_BUDGET_MB", default_value_t = 32)]
+    pub snapshot_budget_mb: u64,
+
+    /// Most change-feed subscribers (`GET /config/{appId}/changes`) at once per instance.
+    #[arg(long, env = "LATCHKEY_FEED_MAX_SUBSCRIBERS", default_value_t = 2_000)]
+    pub feed_max_subscribers: usize,
+
+    /// Seconds between change-feed heartbeats (SSE comments) on a quiet feed.
+    #[arg(long, env = "LATCHKEY_FEED_HEARTBEAT_SECS", default_value_t = 15)]
+    pub feed_heartbeat_secs: u64,
 
     /// Log format: `human` or `json`. Levels come from RUST_LOG.
     #[arg(long, env = "LATCHKEY_LOG_FORMAT", default_value = "human", value_parser = ["human", "json"])]
@@ -154,6 +171,9 @@ impl Settings {
         }
         if !(1..=3600).contains(&self.signature_window_secs) {
             return Err("LATCHKEY_SIGNATURE_WINDOW_SECS must be between 1 and 3600".into());
+        }
+        if self.feed_heartbeat_secs == 0 {
+            return Err("LATCHKEY_FEED_HEARTBEAT_SECS must be at least 1".into());
         }
         if self.db_max_connections == 0 {
             return Err("LATCHKEY_DB_MAX_CONNECTIONS must be at least 1".into());

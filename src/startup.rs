@@ -14,6 +14,7 @@ use sqlx::PgPool;
 use crate::auth::limiter::FailureLimiter;
 use crate::auth::sealing::KeyRing;
 use crate::auth::SecretHasher;
+use crate::cache::{SnapshotConfig, Snapshots};
 use crate::http::{self, HttpState};
 use crate::service::Latchkey;
 use crate::settings::Settings;
@@ -116,6 +117,8 @@ pub struct Application {
     port: u16,
     server: Server,
     metrics_server: Option<Server>,
+    snapshots: Arc<Snapshots>,
+    listener_pool: PgPool,
 }
 
 impl Application {
@@ -124,8 +127,16 @@ impl Application {
         let listener = TcpListener::bind(settings.listen)
             .with_context(|| format!("cannot listen on {}", settings.listen))?;
         let port = listener.local_addr()?.port();
+        let snapshots = Arc::new(Snapshots::new(SnapshotConfig {
+            enabled: settings.consistency != "strict",
+            budget_bytes: settings.snapshot_budget_mb.saturating_mul(1024 * 1024),
+            feed_max_subscribers: settings.feed_max_subscribers,
+            feed_heartbeat: Duration::from_secs(settings.feed_heartbeat_secs.max(1)),
+            feed_buffer: 256,
+        }));
+        let listener_pool = pool.clone();
         let state = web::Data::new(HttpState {
-            service: service(settings, pool)?,
+            service: service(settings, pool)?.with_snapshots(snapshots.clone()),
             trusted_proxies: settings.trusted_proxies.clone(),
             metrics: Arc::new(http::metrics::Metrics::new()),
         });
@@ -135,6 +146,7 @@ impl Application {
         let mut server = HttpServer::new(move || {
             App::new()
                 .app_data(main_state.clone())
+                .wrap(middleware::from_fn(http::revision::revision_middleware))
                 .wrap(middleware::from_fn(http::request::request_id_middleware))
                 .configure(http::routes)
                 .configure(|cfg| {
@@ -168,6 +180,8 @@ impl Application {
             port,
             server,
             metrics_server,
+            snapshots,
+            listener_pool,
         })
     }
 
@@ -177,18 +191,29 @@ impl Application {
 
     /// Serves until SIGINT/SIGTERM, then drains in-flight requests.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
-        match self.metrics_server {
+        // The change listener runs as long as the server: snapshots and the change feed need it.
+        let listener = tokio::spawn(crate::cache::listener::run(
+            self.snapshots,
+            self.listener_pool,
+        ));
+        let result = Self::serve(self.server, self.metrics_server).await;
+        listener.abort();
+        result
+    }
+
+    async fn serve(server: Server, metrics_server: Option<Server>) -> std::io::Result<()> {
+        match metrics_server {
             Some(metrics) => {
                 // Both servers run at once; an actix Server only serves while it is polled.
                 let handle = metrics.handle();
                 let metrics = tokio::spawn(metrics);
-                let result = self.server.await;
+                let result = server.await;
                 // The main server drained and stopped: stop the metrics listener with it.
                 handle.stop(true).await;
                 let _ = metrics.await;
                 result
             }
-            None => self.server.await,
+            None => server.await,
         }
     }
 }

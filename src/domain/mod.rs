@@ -49,6 +49,12 @@ pub enum ValidationError {
     InvalidRegion,
     #[error("Name is too long.")]
     NameTooLong,
+    #[error("Not a valid consistency: \"minimize_latency\", \"fully_consistent\" or {{\"atLeastAsFresh\": \"<revision>\"}}.")]
+    InvalidConsistency,
+    #[error("The application has not reached this revision.")]
+    RevisionNotReached,
+    #[error("Not a valid revision.")]
+    InvalidRevision { field: &'static str },
 }
 
 impl ValidationError {
@@ -65,6 +71,8 @@ impl ValidationError {
             Self::InvalidCidr { .. } => "ipWhitelist",
             Self::InvalidFeature { .. } | Self::LoginClientExclusive => "features",
             Self::InvalidRegion => "region",
+            Self::InvalidConsistency | Self::RevisionNotReached => "consistency",
+            Self::InvalidRevision { field } => field,
         }
     }
 }

@@ -18,6 +18,7 @@ pub struct Metrics {
     cache_hits: IntGauge,
     hashes: IntGauge,
     pool: IntGaugeVec,
+    snapshots: IntGaugeVec,
 }
 
 impl Default for Metrics {
@@ -66,6 +67,15 @@ impl Metrics {
             &["state"],
         )
         .expect("valid metric");
+        let snapshots = IntGaugeVec::new(
+            Opts::new(
+                "snapshot",
+                "Snapshots and the change feed: entries, bytes, trusted (1 while listening), \
+                 feed_subscribers",
+            ),
+            &["what"],
+        )
+        .expect("valid metric");
         for c in [
             Box::new(requests.clone()) as Box<dyn prometheus::core::Collector>,
             Box::new(latency.clone()),
@@ -73,6 +83,7 @@ impl Metrics {
             Box::new(cache_hits.clone()),
             Box::new(hashes.clone()),
             Box::new(pool.clone()),
+            Box::new(snapshots.clone()),
         ] {
             registry.register(c).expect("unique metric names");
         }
@@ -84,6 +95,7 @@ impl Metrics {
             cache_hits,
             hashes,
             pool,
+            snapshots,
         }
     }
 
@@ -108,6 +120,16 @@ impl Metrics {
         self.pool
             .with_label_values(&["in_use"])
             .set(pool.size() as i64 - idle);
+        let snapshots = state.service.snapshots();
+        let (entries, bytes) = snapshots.size();
+        for (what, value) in [
+            ("entries", entries as i64),
+            ("bytes", bytes as i64),
+            ("trusted", i64::from(snapshots.trusted())),
+            ("feed_subscribers", snapshots.feed_subscribers() as i64),
+        ] {
+            self.snapshots.with_label_values(&[what]).set(value);
+        }
         let mut out = Vec::new();
         let _ = TextEncoder::new().encode(&self.registry.gather(), &mut out);
         String::from_utf8(out).unwrap_or_default()

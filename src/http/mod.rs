@@ -9,6 +9,7 @@ pub mod ops;
 pub mod registration;
 pub mod registration_entity;
 pub mod request;
+pub mod revision;
 
 use actix_web::web;
 use ipnet::IpNet;

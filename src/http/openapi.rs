@@ -286,6 +286,9 @@ pub struct AccessCheckInput {
     pub attributes: Vec<String>,
     /// `any` or `self`.
     pub record: String,
+    /// `"minimize_latency"` (default: this instance's snapshot), `"fully_consistent"` (the
+    /// database) or `{"atLeastAsFresh": "<revision>"}`.
+    pub consistency: Option<serde_json::Value>,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -298,6 +301,9 @@ pub struct AccessDecision {
     pub denied: Vec<String>,
     #[serde(rename = "updatesLastUpdated")]
     pub updates_last_updated: bool,
+    /// The application's revision the decision was made at.
+    #[schema(example = "42")]
+    pub revision: String,
 }
 
 #[utoipa::path(get, path = "/config/{appId}/entityTypes", tag = "entity types",
@@ -422,6 +428,17 @@ fn query_audit() {}
     responses((status = 200, body = AuditVerification), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
 fn verify_audit() {}
 
+#[utoipa::path(get, path = "/config/{appId}/changes", tag = "audit",
+    security(("basic" = []), ("operator" = [])),
+    params(("appId" = String, Path),
+        ("after" = Option<i64>, Query, description = "resume after this revision (Last-Event-ID wins)"),
+        ("Last-Event-ID" = Option<i64>, Header, description = "the id of the last event received")),
+    description = "Server-Sent Events, one per committed change in revision order: `id:` the revision, `event:` the action, `data:` the audit event. Heartbeat comments on a quiet feed.",
+    responses((status = 200, description = "An endless event stream", content_type = "text/event-stream"),
+        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 503, body = ErrorBody, description = "The subscriber limit is reached")))]
+fn changes() {}
+
 #[utoipa::path(get, path = "/healthz", tag = "operations", responses((status = 200, body = Status)))]
 fn healthz() {}
 
@@ -463,7 +480,7 @@ impl Modify for SecuritySchemes {
         get_app_settings, put_app_settings, get_client_settings, put_client_settings,
         list_entity_types, create_entity_type, get_entity_type, replace_entity_type, delete_entity_type,
         get_access_schema, put_access_schema, delete_access_schema, access_check,
-        query_audit, verify_audit,
+        query_audit, verify_audit, changes,
         healthz, readyz, metrics,
     ),
     components(schemas(ErrorBody, Settings, EntityType, AccessSchema, AccessCheckInput, AccessDecision, AuditEvent, AuditPage, AuditVerification, Client, ClientInput, SecretInput, AppInput, AppOptionsInput, App, Status, FixtureDocument, Change, ApplyReport, Snapshot, RestoreReport)),

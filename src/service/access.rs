@@ -5,14 +5,13 @@ use std::net::IpAddr;
 use serde_json::{json, Value};
 
 use super::entity_types::{entity_type_from_json, entity_type_of, not_found};
-use super::{AuthError, Caller, Latchkey, RequestContext, ServiceError};
+use super::{AuthError, Caller, Consistency, Decided, Latchkey, RequestContext, ServiceError};
 use crate::domain::access::{
     self, AccessType, ClientFacts, Decision, Question, Reason, RecordScope,
 };
 use crate::domain::entity_type::{
     normalize_schema, stored_schema, AttrDef, AttributePath, EntityType,
 };
-use crate::domain::ids::{is_token, CLIENT_ID_LEN};
 use crate::domain::{AllowList, FeatureSet};
 use crate::store;
 
@@ -247,22 +246,39 @@ impl Latchkey {
         app_id: &str,
         question: AccessCheck,
     ) -> Result<Decision, ServiceError> {
+        self.check_access_at(ctx, app_id, question, Consistency::default())
+            .await
+            .map(|d| d.decision)
+    }
+
+    /// [`Latchkey::check_access`] from data at least as fresh as `consistency` asks, with the
+    /// revision that data was at.
+    pub async fn check_access_at(
+        &self,
+        ctx: &RequestContext,
+        app_id: &str,
+        question: AccessCheck,
+        consistency: Consistency,
+    ) -> Result<Decided, ServiceError> {
         ctx.require_owner()?;
         self.ensure_app(ctx, app_id).await?;
-        let inputs = if is_token(&question.client_id, CLIENT_ID_LEN) {
-            store::access_schemas::decision_inputs(
-                &self.pool,
+        let (inputs, revision) = self
+            .decision_inputs(
                 app_id,
                 &question.client_id,
                 &question.entity_type,
                 question.access.as_str(),
+                consistency,
             )
-            .await?
-        } else {
-            None
+            .await?;
+        let decided = |decision| Decided { decision, revision };
+        let bad_credentials = || {
+            decided(Decision::refused(
+                Reason::BadCredentials,
+                &question.attributes,
+                true,
+            ))
         };
-        let bad_credentials =
-            || Decision::refused(Reason::BadCredentials, &question.attributes, true);
         if let Some(secret) = &question.client_secret {
             let proven = self
                 .verify_client_secret(
@@ -289,7 +305,7 @@ impl Latchkey {
             features: FeatureSet::from_stored(&inputs.features),
             allow_list: AllowList::from_nets(inputs.ip_whitelist),
         };
-        Ok(access::decide(
+        Ok(decided(access::decide(
             &client,
             question.source_ip,
             &Question {
@@ -299,7 +315,7 @@ impl Latchkey {
             },
             entity_type.as_ref(),
             schema.as_deref(),
-        ))
+        )))
     }
 }
 

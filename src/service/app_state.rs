@@ -106,7 +106,7 @@ fn shown_net(s: String) -> String {
 }
 
 impl AppState {
-    /// Reads a state captured by `store::snapshots` (current or saved).
+    /// Reads a state captured by `store::app_snapshots` (current or saved).
     pub fn from_rows(state: &Value) -> Result<Self, ServiceError> {
         let mut secrets: BTreeMap<String, Vec<String>> = BTreeMap::new();
         for mut row in rows::<Value>(state, "client_secrets")? {

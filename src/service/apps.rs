@@ -150,7 +150,8 @@ impl Latchkey {
     ) -> Result<(), ServiceError> {
         match &ctx.caller {
             super::Caller::Operator => {
-                if store::apps::get(&self.pool, app_id).await?.is_none() {
+                if !self.app_known(app_id) && store::apps::get(&self.pool, app_id).await?.is_none()
+                {
                     return Err(ServiceError::AppNotFound);
                 }
                 Ok(())

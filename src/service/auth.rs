@@ -130,17 +130,8 @@ impl Latchkey {
         if !is_token(client_id, CLIENT_ID_LEN) {
             return Ok(None);
         }
-        let app_id = match app_id {
-            Some(app_id) => app_id.to_owned(),
-            None => {
-                let apps = store::clients::apps_of_client(&self.pool, client_id).await?;
-                match apps.as_slice() {
-                    [only] => only.clone(),
-                    _ => return Ok(None),
-                }
-            }
-        };
-        Ok(store::clients::get_with_secrets(&self.pool, &app_id, client_id).await?)
+        // From this instance's snapshot, or the database (strict mode, lost listener).
+        Ok(self.find_credentials(app_id, client_id).await?)
     }
 
     /// After a full Argon2 check: store a re-hash made with the current parameters, or note the

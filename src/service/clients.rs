@@ -110,7 +110,7 @@ impl Latchkey {
     ) -> Result<ClientView, ServiceError> {
         ctx.require_owner()?;
         self.ensure_app(ctx, app_id).await?;
-        store::clients::get(&self.pool, app_id, client_id)
+        self.client_row(app_id, client_id)
             .await?
             .as_ref()
             .map(ClientView::from)

@@ -296,10 +296,10 @@ impl Latchkey {
         let fixture = fixture::parse(doc)?;
         self.ensure_app(ctx, app_id).await?;
         let mut tx = self.pool.begin().await?;
-        if !store::snapshots::lock_app(&mut *tx, app_id).await? {
+        if !store::app_snapshots::lock_app(&mut *tx, app_id).await? {
             return Err(ServiceError::AppNotFound);
         }
-        let current = AppState::from_rows(&store::snapshots::capture(&mut *tx, app_id).await?)?;
+        let current = AppState::from_rows(&store::app_snapshots::capture(&mut *tx, app_id).await?)?;
         let plan = plan(&current, &fixture, options.prune)?;
         let wanted: Vec<String> = plan
             .pinned_new_ids
@@ -339,11 +339,12 @@ impl Latchkey {
             }
         }
         report.changes = events.iter().map(app_state::summary).collect();
-        // Last in the transaction: the chain head stays locked only briefly.
-        store::audit::append_all(&mut tx, events).await?;
         if options.dry_run {
+            // Not even appended: a revision that never commits must not be announced.
             tx.rollback().await?;
         } else {
+            // Last in the transaction: the chain head stays locked only briefly.
+            store::audit::append_all(&mut tx, events).await?;
             tx.commit().await?;
         }
         Ok(report)
@@ -476,7 +477,7 @@ impl Latchkey {
             return Err(ServiceError::Forbidden);
         }
         self.ensure_app(ctx, app_id).await?;
-        let state = AppState::from_rows(&store::snapshots::capture(&self.pool, app_id).await?)?;
+        let state = AppState::from_rows(&store::app_snapshots::capture(&self.pool, app_id).await?)?;
         let clients: Vec<Value> = state
             .clients
             .iter()

@@ -3,10 +3,12 @@
 //! and only these.
 
 mod access;
+mod app_snapshots;
 mod app_state;
 mod apps;
 mod audit;
 mod auth;
+mod changes;
 mod clients;
 mod entity_types;
 mod error;
@@ -22,21 +24,24 @@ use std::sync::Arc;
 use sqlx::PgPool;
 
 pub use access::{added_reserved_notice, AccessCheck, AccessSchemaView};
+pub use app_snapshots::{RestoreReport, SnapshotInfo};
 pub use apps::{AppSummary, NewApp};
 pub use audit::{AuditPage, AuditStream, PruneOutcome};
 pub use auth::AuthError;
+pub use changes::FeedItem;
 pub use clients::{ClientChange, ClientDraft, ClientView, CreatedClient};
 pub use error::ServiceError;
 pub use fixtures::{ApplyOptions, ApplyReport};
 pub use sealing::{AppOptions, NewSecret, ResealReport, ShownSecrets};
 pub use settings::{AllSettings, SettingsTarget};
 pub use signed::{SignatureError, SignedRequest};
-pub use snapshots::{RestoreReport, SnapshotInfo};
+pub use snapshots::{Consistency, Decided};
 
 use crate::auth::credentials::OperatorToken;
 use crate::auth::limiter::FailureLimiter;
 use crate::auth::sealing::KeyRing;
 use crate::auth::SecretHasher;
+use crate::cache::{SnapshotConfig, Snapshots};
 use crate::domain::audit::{now_micros, AuditEvent, OPERATOR_ACTOR};
 use crate::domain::{Feature, FeatureSet};
 
@@ -139,6 +144,7 @@ pub struct Latchkey {
     pub(crate) sealer: Option<Arc<KeyRing>>,
     /// How far the Date of a signed request may be from this server's clock.
     pub(crate) signature_window: std::time::Duration,
+    pub(crate) snapshots: Arc<Snapshots>,
 }
 
 impl Latchkey {
@@ -157,6 +163,7 @@ impl Latchkey {
             limiter: Arc::new(limiter),
             sealer: None,
             signature_window: std::time::Duration::from_secs(300),
+            snapshots: Arc::new(Snapshots::new(SnapshotConfig::strict())),
         }
     }
 
@@ -165,6 +172,16 @@ impl Latchkey {
         self.sealer = keys.map(Arc::new);
         self.signature_window = window;
         self
+    }
+
+    /// Serves reads from these snapshots (see `crate::cache`); without, every read is strict.
+    pub fn with_snapshots(mut self, snapshots: Arc<Snapshots>) -> Self {
+        self.snapshots = snapshots;
+        self
+    }
+
+    pub fn snapshots(&self) -> &Arc<Snapshots> {
+        &self.snapshots
     }
 
     /// Argon2 and credential-cache counters, for metrics.

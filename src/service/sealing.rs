@@ -120,6 +120,10 @@ impl Latchkey {
             }
             Err(e) => Err(e.to_string()),
         };
+        // This instance's snapshot of the client still lists the secret as unsealed (sealing
+        // writes no audit event, so no notification): drop it. Other instances may seal it
+        // again on their next use, which the `sealed IS NULL` guard makes a no-op.
+        self.snapshots.forget_client(app_id, client_id);
         match result {
             Ok(true) => tracing::info!(app_id, client_id, "sealed a secret on its use"),
             Ok(false) => {}

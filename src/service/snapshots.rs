@@ -1,162 +1,290 @@
-//! Snapshots: save an application's whole state under a name, list, delete, and restore it so
-//! that exactly what worked at save time works again (secret hashes included). Operator only.
-//!
-//! A restore is one transaction. It writes one `app.restore` event naming the snapshot, then
-//! one event per change it makes (the same events the single-change calls write, see
-//! `app_state::diff`), so a replay of the log still rebuilds the tables and the hash chain goes
-//! on unbroken.
+//! Reads that may be served from this instance's snapshots (`crate::cache`): the client a
+//! request authenticates as, a client read, the inputs of an access decision. Each falls back
+//! to the database when the snapshots are not trusted (strict mode, lost listener).
 
-use chrono::{DateTime, Utc};
-use serde_json::{json, Value};
+use serde_json::Value;
 
-use super::app_state::{self, AppState};
-use super::{Latchkey, RequestContext, ServiceError};
-use crate::domain::fixture::check_snapshot_name;
-use crate::store;
+use super::{Latchkey, ServiceError};
+use crate::cache::Freshness;
+use crate::domain::ids::{is_token, CLIENT_ID_LEN};
+use crate::domain::ValidationError;
+use crate::store::access_schemas::DecisionInputs;
+use crate::store::clients::{ClientCredentials, ClientRow};
+use crate::store::snapshots::ClientEntry;
+use crate::store::{self, StoreResult};
 
-#[derive(Debug, Clone)]
-pub struct SnapshotInfo {
-    pub name: String,
-    pub created_at: DateTime<Utc>,
-    pub clients: i64,
+/// How fresh the data behind an access decision must be (its `consistency` field).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Consistency {
+    /// This instance's snapshot (the default).
+    #[default]
+    MinimizeLatency,
+    /// The database.
+    FullyConsistent,
+    /// A snapshot at or past this revision, else the database.
+    AtLeastAsFresh(i64),
 }
 
-impl SnapshotInfo {
-    pub fn to_json(&self) -> Value {
-        json!({
-            "name": self.name,
-            "created_at": crate::domain::audit::format_time(&self.created_at),
-            "clients": self.clients,
-        })
+impl Consistency {
+    /// `"minimize_latency"`, `"fully_consistent"` or `{"atLeastAsFresh": "<revision>"}` (the
+    /// revision as a string, as `X-Latchkey-Revision` gives it, or as a number).
+    pub fn from_json(value: Option<&Value>) -> Result<Self, ValidationError> {
+        match value {
+            None | Some(Value::Null) => Ok(Self::MinimizeLatency),
+            Some(Value::String(s)) if s == "minimize_latency" => Ok(Self::MinimizeLatency),
+            Some(Value::String(s)) if s == "fully_consistent" => Ok(Self::FullyConsistent),
+            Some(Value::Object(o)) if o.len() == 1 => {
+                let revision = match o.get("atLeastAsFresh") {
+                    Some(Value::String(s)) => s.parse::<i64>().ok(),
+                    Some(Value::Number(n)) => n.as_i64(),
+                    _ => None,
+                };
+                revision
+                    .filter(|r| *r >= 0)
+                    .map(Self::AtLeastAsFresh)
+                    .ok_or(ValidationError::InvalidConsistency)
+            }
+            Some(_) => Err(ValidationError::InvalidConsistency),
+        }
     }
-}
 
-impl From<store::snapshots::SnapshotRow> for SnapshotInfo {
-    fn from(r: store::snapshots::SnapshotRow) -> Self {
-        Self {
-            name: r.name,
-            created_at: r.created_at,
-            clients: r.clients,
+    fn freshness(self) -> Freshness {
+        match self {
+            Self::MinimizeLatency => Freshness::Snapshot,
+            Self::FullyConsistent => Freshness::Database,
+            Self::AtLeastAsFresh(r) => Freshness::AtLeast(r),
         }
     }
 }
 
-/// What a restore changed.
+/// A decision and the revision of the data it was made from.
 #[derive(Debug, Clone)]
-pub struct RestoreReport {
-    pub snapshot: String,
-    /// `{action, client, changes}` per audit event, `app.restore` first.
-    pub changes: Vec<Value>,
+pub struct Decided {
+    pub decision: crate::domain::access::Decision,
+    pub revision: i64,
 }
 
-impl RestoreReport {
-    pub fn to_json(&self) -> Value {
-        json!({ "snapshot": self.snapshot, "changes": self.changes })
-    }
+fn now_micros() -> i64 {
+    chrono::Utc::now().timestamp_micros()
+}
+
+/// The verifiers of secrets that have not expired by now (snapshots keep expiring ones).
+fn live_phcs(c: &ClientEntry) -> Vec<String> {
+    let now = now_micros();
+    c.secrets
+        .iter()
+        .filter(|(_, expires)| *expires > now)
+        .map(|(phc, _)| phc.clone())
+        .collect()
+}
+
+/// The client's schema for a type and access type, from its `[type, access, [attrs]]` rows.
+fn schema_of(c: &ClientEntry, type_name: &str, access_type: &str) -> Option<Vec<String>> {
+    c.schemas.as_array()?.iter().find_map(|row| {
+        let row = row.as_array()?;
+        if row.first()?.as_str()? == type_name && row.get(1)?.as_str()? == access_type {
+            serde_json::from_value(row.get(2)?.clone()).ok()
+        } else {
+            None
+        }
+    })
 }
 
 impl Latchkey {
-    async fn snapshot_call(
+    /// The credentials of a client, in `app_id` or (Registration API) in the one application
+    /// holding that client id.
+    pub(crate) async fn find_credentials(
         &self,
-        ctx: &RequestContext,
-        app_id: &str,
-        name: Option<&str>,
-    ) -> Result<(), ServiceError> {
-        if !ctx.caller.is_operator() {
-            return Err(ServiceError::Forbidden);
+        app_id: Option<&str>,
+        client_id: &str,
+    ) -> StoreResult<Option<ClientCredentials>> {
+        if let Some(app_id) = app_id {
+            return self.client_credentials(app_id, client_id).await;
         }
-        if let Some(name) = name {
-            check_snapshot_name(name)?;
+        if let Some(app_id) = self.snapshots.app_of_client(client_id) {
+            if let Some(found) = self.client_credentials(&app_id, client_id).await? {
+                return Ok(Some(found));
+            }
+            // Gone from there: ask the database where it is now.
+            self.snapshots.forget_app_of_client(client_id);
         }
-        self.ensure_app(ctx, app_id).await
-    }
-
-    /// Saves the current state as `name` (replacing a snapshot of that name). Audited as
-    /// `snapshot.save`.
-    pub async fn save_snapshot(
-        &self,
-        ctx: &RequestContext,
-        app_id: &str,
-        name: &str,
-    ) -> Result<SnapshotInfo, ServiceError> {
-        self.snapshot_call(ctx, app_id, Some(name)).await?;
-        let mut tx = self.pool.begin().await?;
-        let (row, replaced) = store::snapshots::save(&mut *tx, app_id, name).await?;
-        let mut event = ctx.audit_event(app_id, "snapshot.save");
-        event.changes = json!({ "snapshot": name, "replaced": replaced, "clients": row.clients });
-        store::audit::append(&mut tx, event).await?;
-        tx.commit().await?;
-        Ok(row.into())
-    }
-
-    pub async fn list_snapshots(
-        &self,
-        ctx: &RequestContext,
-        app_id: &str,
-    ) -> Result<Vec<SnapshotInfo>, ServiceError> {
-        self.snapshot_call(ctx, app_id, None).await?;
-        Ok(store::snapshots::list(&self.pool, app_id)
-            .await?
-            .into_iter()
-            .map(Into::into)
-            .collect())
-    }
-
-    /// Deletes a snapshot. Audited as `snapshot.delete`.
-    pub async fn delete_snapshot(
-        &self,
-        ctx: &RequestContext,
-        app_id: &str,
-        name: &str,
-    ) -> Result<(), ServiceError> {
-        self.snapshot_call(ctx, app_id, Some(name)).await?;
-        let mut tx = self.pool.begin().await?;
-        if !store::snapshots::delete(&mut *tx, app_id, name).await? {
-            return Err(ServiceError::SnapshotNotFound);
-        }
-        let mut event = ctx.audit_event(app_id, "snapshot.delete");
-        event.changes = json!({ "snapshot": name });
-        store::audit::append(&mut tx, event).await?;
-        tx.commit().await?;
-        Ok(())
-    }
-
-    /// Puts the application back into the state saved as `name`.
-    pub async fn restore_snapshot(
-        &self,
-        ctx: &RequestContext,
-        app_id: &str,
-        name: &str,
-    ) -> Result<RestoreReport, ServiceError> {
-        self.snapshot_call(ctx, app_id, Some(name)).await?;
-        let mut tx = self.pool.begin().await?;
-        if !store::snapshots::lock_app(&mut *tx, app_id).await? {
-            return Err(ServiceError::AppNotFound);
-        }
-        let saved = store::snapshots::load(&mut *tx, app_id, name)
-            .await?
-            .ok_or(ServiceError::SnapshotNotFound)?;
-        let current = store::snapshots::capture(&mut *tx, app_id).await?;
-        let changes = app_state::diff(
-            &AppState::from_rows(&current)?,
-            &AppState::from_rows(&saved)?,
-        );
-        let mut restore = ctx.audit_event(app_id, "app.restore");
-        restore.changes = json!({ "snapshot": name, "changes": changes.len() });
-        let events: Vec<_> = std::iter::once(restore)
-            .chain(changes.iter().map(|c| c.event(ctx, app_id)))
-            .collect();
-        let report = RestoreReport {
-            snapshot: name.to_owned(),
-            changes: events.iter().map(app_state::summary).collect(),
+        let apps = store::clients::apps_of_client(&self.pool, client_id).await?;
+        let [only] = apps.as_slice() else {
+            return Ok(None);
         };
-        // Nothing differs (the secrets' last use aside): the rows stay as they are.
-        if !changes.is_empty() {
-            store::snapshots::restore(&mut tx, app_id, &saved, &current).await?;
+        self.snapshots.remember_app_of_client(client_id, only);
+        self.client_credentials(only, client_id).await
+    }
+
+    async fn client_credentials(
+        &self,
+        app_id: &str,
+        client_id: &str,
+    ) -> StoreResult<Option<ClientCredentials>> {
+        if !self.snapshots.trusted() {
+            return store::clients::get_with_secrets(&self.pool, app_id, client_id).await;
         }
-        // Last in the transaction: the chain head stays locked only briefly.
-        store::audit::append_all(&mut tx, events).await?;
-        tx.commit().await?;
-        Ok(report)
+        let found = self
+            .snapshots
+            .client(&self.pool, app_id, client_id, Freshness::Snapshot)
+            .await?;
+        Ok(found.and_then(|s| {
+            s.value.as_ref().map(|c| ClientCredentials {
+                client: c.client.clone(),
+                phcs: live_phcs(c),
+                sealing: c.sealing,
+                unsealed_phcs: c.unsealed_phcs.clone(),
+            })
+        }))
+    }
+
+    /// A client row for a read.
+    pub(crate) async fn client_row(
+        &self,
+        app_id: &str,
+        client_id: &str,
+    ) -> StoreResult<Option<ClientRow>> {
+        if !self.snapshots.trusted() {
+            return store::clients::get(&self.pool, app_id, client_id).await;
+        }
+        let found = self
+            .snapshots
+            .client(&self.pool, app_id, client_id, Freshness::Snapshot)
+            .await?;
+        Ok(found.and_then(|s| s.value.as_ref().map(|c| c.client.clone())))
+    }
+
+    /// Whether the application is known to exist without asking the database: a revision of
+    /// it was seen while listening (applications are never deleted).
+    pub(crate) fn app_known(&self, app_id: &str) -> bool {
+        self.snapshots.trusted() && self.snapshots.latest(app_id) > 0
+    }
+
+    /// The inputs of an access decision and the revision they are at. With `AtLeastAsFresh`,
+    /// a revision the database has not reached is an error rather than an older answer.
+    pub(crate) async fn decision_inputs(
+        &self,
+        app_id: &str,
+        client_id: &str,
+        type_name: &str,
+        access_type: &str,
+        consistency: Consistency,
+    ) -> Result<(Option<DecisionInputs>, i64), ServiceError> {
+        let freshness = consistency.freshness();
+        let (inputs, revision) = if !self.snapshots.trusted() || freshness == Freshness::Database {
+            self.decision_inputs_from_db(app_id, client_id, type_name, access_type)
+                .await?
+        } else {
+            self.decision_inputs_from_snapshot(app_id, client_id, type_name, access_type, freshness)
+                .await?
+        };
+        if let Consistency::AtLeastAsFresh(wanted) = consistency {
+            if revision < wanted {
+                return Err(ValidationError::RevisionNotReached.into());
+            }
+        }
+        Ok((inputs, revision))
+    }
+
+    async fn decision_inputs_from_db(
+        &self,
+        app_id: &str,
+        client_id: &str,
+        type_name: &str,
+        access_type: &str,
+    ) -> Result<(Option<DecisionInputs>, i64), ServiceError> {
+        let inputs = if is_token(client_id, CLIENT_ID_LEN) {
+            store::access_schemas::decision_inputs(
+                &self.pool,
+                app_id,
+                client_id,
+                type_name,
+                access_type,
+            )
+            .await?
+        } else {
+            None
+        };
+        let revision = match &inputs {
+            Some(i) => i.revision,
+            None => store::snapshots::revision(&self.pool, app_id)
+                .await?
+                .ok_or(ServiceError::AppNotFound)?,
+        };
+        Ok((inputs, revision))
+    }
+
+    async fn decision_inputs_from_snapshot(
+        &self,
+        app_id: &str,
+        client_id: &str,
+        type_name: &str,
+        access_type: &str,
+        freshness: Freshness,
+    ) -> Result<(Option<DecisionInputs>, i64), ServiceError> {
+        let et = self
+            .snapshots
+            .entity_type(&self.pool, app_id, type_name, freshness)
+            .await?
+            .ok_or(ServiceError::AppNotFound)?;
+        if !is_token(client_id, CLIENT_ID_LEN) {
+            return Ok((None, et.revision));
+        }
+        let client = self
+            .snapshots
+            .client(&self.pool, app_id, client_id, freshness)
+            .await?
+            .ok_or(ServiceError::AppNotFound)?;
+        // Both entries are at or past the latest revision heard of; the answer is as fresh
+        // as the older of the two.
+        let revision = et.revision.min(client.revision);
+        let inputs = client.value.as_ref().map(|c| DecisionInputs {
+            features: c.client.features.clone(),
+            ip_whitelist: c.client.ip_whitelist.clone(),
+            phcs: live_phcs(c),
+            attr_defs: et.value.clone(),
+            attributes: schema_of(c, type_name, access_type),
+            revision,
+        });
+        Ok((inputs, revision))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn consistency_forms() {
+        assert_eq!(
+            Consistency::from_json(None).unwrap(),
+            Consistency::MinimizeLatency
+        );
+        assert_eq!(
+            Consistency::from_json(Some(&json!("fully_consistent"))).unwrap(),
+            Consistency::FullyConsistent
+        );
+        assert_eq!(
+            Consistency::from_json(Some(&json!({"atLeastAsFresh": "12"}))).unwrap(),
+            Consistency::AtLeastAsFresh(12)
+        );
+        assert_eq!(
+            Consistency::from_json(Some(&json!({"atLeastAsFresh": 3}))).unwrap(),
+            Consistency::AtLeastAsFresh(3)
+        );
+        for bad in [
+            json!("eventually"),
+            json!({"atLeastAsFresh": "x"}),
+            json!({"atLeastAsFresh": "-1"}),
+            json!({"atLeastAsFresh": "1", "other": 1}),
+            json!(5),
+        ] {
+            assert_eq!(
+                Consistency::from_json(Some(&bad)),
+                Err(ValidationError::InvalidConsistency),
+                "{bad}"
+            );
+        }
     }
 }

@@ -124,6 +124,8 @@ pub struct DecisionInputs {
     pub attr_defs: Option<Value>,
     /// `None`: no schema restricts this client for this type and access type.
     pub attributes: Option<Vec<String>>,
+    /// The application's revision these inputs were read at.
+    pub revision: i64,
 }
 
 pub async fn decision_inputs(
@@ -143,7 +145,8 @@ pub async fn decision_inputs(
                   WHERE t.app_id = c.app_id AND t.name = $3) AS attr_defs,
                 (SELECT a.attributes FROM access_schemas a
                   WHERE a.app_id = c.app_id AND a.client_id = c.client_id
-                    AND a.type_name = $3 AND a.access_type = $4) AS attributes
+                    AND a.type_name = $3 AND a.access_type = $4) AS attributes,
+                (SELECT h.seq FROM audit_heads h WHERE h.app_id = c.app_id) AS revision
          FROM clients c WHERE c.app_id = $1 AND c.client_id = $2",
     )
     .bind(app_id)

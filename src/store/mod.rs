@@ -2,6 +2,7 @@
 //! any executor so the service layer decides the transaction boundaries.
 
 pub mod access_schemas;
+pub mod app_snapshots;
 pub mod apps;
 pub mod audit;
 pub mod clients;

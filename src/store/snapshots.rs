@@ -1,194 +1,159 @@
-//! Snapshots: an application's whole state as JSON of whole rows, saved under a name and put
-//! back in one statement per table.
-//!
-//! Rows are read with `to_jsonb(row)` and written back with
-//! `jsonb_populate_recordset(NULL::<table>, …)`, never naming a column, so columns that other
-//! migrations add to these tables travel with the rows. (A column added after a snapshot was
-//! saved is NULL in the restored rows; its migration's default does not apply.)
-
-use std::collections::HashMap;
+//! What the per-instance snapshots (`crate::cache`) load: one entry per statement, each read
+//! together with the application's revision (the `seq` of its audit chain head) in the same
+//! statement, so the entry is exactly the state at that revision.
 
 use chrono::{DateTime, Utc};
+use ipnet::IpNet;
 use serde_json::Value;
-use sqlx::{PgConnection, PgExecutor};
+use sqlx::PgExecutor;
 
+use super::clients::ClientRow;
 use super::StoreResult;
 
-/// The application's tables, parents first (the order rows are restored in), each with the order
-/// its rows are listed in.
-const TABLES: [(&str, &str); 6] = [
-    ("entity_types", "name"),
-    ("clients", "created_at, client_id"),
-    ("client_secrets", "client_id, created_at, secret_id"),
-    ("client_settings", "client_id, key"),
-    ("app_settings", "key"),
-    ("access_schemas", "client_id, type_name, access_type"),
-];
+/// `expires_micros` of a secret that never expires.
+pub const NEVER: i64 = i64::MAX;
 
-/// `{"<table>": [row, …], …}` of one application, as a SQL expression of `$1` (the app id).
-fn state_expression() -> String {
-    let parts: Vec<String> = TABLES
-        .iter()
-        .map(|(table, order)| {
-            format!(
-                "'{table}', COALESCE((SELECT jsonb_agg(to_jsonb(t) ORDER BY {order})
-                                      FROM {table} t WHERE t.app_id = $1), '[]'::jsonb)"
-            )
-        })
-        .collect();
-    format!("jsonb_build_object({})", parts.join(", "))
+/// A client, its secrets that were live when read, and all its access schemas.
+#[derive(Debug, Clone)]
+pub struct ClientEntry {
+    pub client: ClientRow,
+    /// `(phc, expires_at in Unix microseconds or NEVER)`, newest first.
+    pub secrets: Vec<(String, i64)>,
+    /// `[type_name, access_type, [attributes]]` rows.
+    pub schemas: Value,
+    /// The application keeps sealed copies of its secrets (signed requests or show_secrets).
+    pub sealing: bool,
+    /// Those of `secrets` that have no sealed copy yet (sealed on their next use).
+    pub unsealed_phcs: Vec<String>,
 }
 
-/// The application's current state, in the form snapshots hold.
-pub async fn capture(db: impl PgExecutor<'_>, app_id: &str) -> StoreResult<Value> {
-    Ok(
-        sqlx::query_scalar::<_, Value>(&format!("SELECT {}", state_expression()))
-            .bind(app_id)
-            .fetch_one(db)
-            .await?,
-    )
+#[derive(sqlx::FromRow)]
+struct ClientEntryRow {
+    revision: i64,
+    app_id: Option<String>,
+    client_id: Option<String>,
+    name: Option<String>,
+    features: Option<Vec<String>>,
+    ip_whitelist: Option<Vec<IpNet>>,
+    version: Option<i64>,
+    created_at: Option<DateTime<Utc>>,
+    updated_at: Option<DateTime<Utc>>,
+    phcs: Option<Vec<String>>,
+    expires: Option<Vec<i64>>,
+    schemas: Option<Value>,
+    sealing: Option<bool>,
+    unsealed_phcs: Option<Vec<String>>,
 }
 
-#[derive(Debug, Clone, sqlx::FromRow)]
-pub struct SnapshotRow {
-    pub name: String,
-    pub created_at: DateTime<Utc>,
-    pub clients: i64,
-}
-
-/// Saves the current state under `name`, replacing a snapshot of that name. True when one was
-/// replaced.
-pub async fn save(
+/// `None`: no such application. Otherwise its revision and the client (`None`: no such client).
+pub async fn client(
     db: impl PgExecutor<'_>,
     app_id: &str,
-    name: &str,
-) -> StoreResult<(SnapshotRow, bool)> {
-    let (created_at, clients, replaced): (DateTime<Utc>, i64, bool) = sqlx::query_as(&format!(
-        "INSERT INTO app_snapshots (app_id, name, state) VALUES ($1, $2, {})
-         ON CONFLICT ON CONSTRAINT app_snapshots_pkey
-         DO UPDATE SET state = EXCLUDED.state, created_at = now()
-         RETURNING created_at, jsonb_array_length(state->'clients')::bigint, (xmax <> 0)",
-        state_expression()
-    ))
+    client_id: &str,
+) -> StoreResult<Option<(i64, Option<ClientEntry>)>> {
+    let row = sqlx::query_as::<_, ClientEntryRow>(
+        "SELECT h.seq AS revision, c.app_id, c.client_id, c.name, c.features, c.ip_whitelist,
+                c.version, c.created_at, c.updated_at,
+                ARRAY(SELECT s.phc FROM client_secrets s
+                       WHERE s.app_id = c.app_id AND s.client_id = c.client_id
+                         AND (s.expires_at IS NULL OR s.expires_at > now())
+                       ORDER BY s.created_at DESC, s.phc) AS phcs,
+                ARRAY(SELECT COALESCE(floor(extract(epoch FROM s.expires_at) * 1000000)::bigint,
+                                      9223372036854775807)
+                        FROM client_secrets s
+                       WHERE s.app_id = c.app_id AND s.client_id = c.client_id
+                         AND (s.expires_at IS NULL OR s.expires_at > now())
+                       ORDER BY s.created_at DESC, s.phc) AS expires,
+                (SELECT jsonb_agg(jsonb_build_array(a.type_name, a.access_type,
+                                                    to_jsonb(a.attributes)))
+                   FROM access_schemas a
+                  WHERE a.app_id = c.app_id AND a.client_id = c.client_id) AS schemas,
+                (SELECT p.signed_requests OR p.show_secrets FROM apps p
+                  WHERE p.app_id = h.app_id) AS sealing,
+                ARRAY(SELECT s.phc FROM client_secrets s
+                       WHERE s.app_id = c.app_id AND s.client_id = c.client_id
+                         AND (s.expires_at IS NULL OR s.expires_at > now())
+                         AND s.sealed IS NULL) AS unsealed_phcs
+         FROM audit_heads h
+         LEFT JOIN clients c ON c.app_id = h.app_id AND c.client_id = $2
+         WHERE h.app_id = $1",
+    )
     .bind(app_id)
-    .bind(name)
-    .fetch_one(db)
+    .bind(client_id)
+    .fetch_optional(db)
     .await?;
-    Ok((
-        SnapshotRow {
-            name: name.to_owned(),
-            created_at,
-            clients,
-        },
-        replaced,
-    ))
+    let Some(r) = row else {
+        return Ok(None);
+    };
+    let client = match (
+        r.app_id,
+        r.client_id,
+        r.name,
+        r.features,
+        r.ip_whitelist,
+        r.version,
+        r.created_at,
+        r.updated_at,
+    ) {
+        (
+            Some(app_id),
+            Some(client_id),
+            Some(name),
+            Some(features),
+            Some(ip_whitelist),
+            Some(version),
+            Some(created_at),
+            Some(updated_at),
+        ) => Some(ClientEntry {
+            client: ClientRow {
+                app_id,
+                client_id,
+                name,
+                features,
+                ip_whitelist,
+                version,
+                created_at,
+                updated_at,
+            },
+            secrets: r
+                .phcs
+                .unwrap_or_default()
+                .into_iter()
+                .zip(r.expires.unwrap_or_default())
+                .collect(),
+            schemas: r.schemas.unwrap_or(Value::Null),
+            sealing: r.sealing.unwrap_or(false),
+            unsealed_phcs: r.unsealed_phcs.unwrap_or_default(),
+        }),
+        _ => None,
+    };
+    Ok(Some((r.revision, client)))
 }
 
-pub async fn list(db: impl PgExecutor<'_>, app_id: &str) -> StoreResult<Vec<SnapshotRow>> {
-    Ok(sqlx::query_as::<_, SnapshotRow>(
-        "SELECT name, created_at, jsonb_array_length(state->'clients')::bigint AS clients
-         FROM app_snapshots WHERE app_id = $1 ORDER BY name",
+/// `None`: no such application. Otherwise its revision and the type's `attr_defs` (`None`: no
+/// such type).
+pub async fn entity_type(
+    db: impl PgExecutor<'_>,
+    app_id: &str,
+    type_name: &str,
+) -> StoreResult<Option<(i64, Option<Value>)>> {
+    Ok(sqlx::query_as::<_, (i64, Option<Value>)>(
+        "SELECT h.seq, t.attr_defs FROM audit_heads h
+         LEFT JOIN entity_types t ON t.app_id = h.app_id AND t.name = $2
+         WHERE h.app_id = $1",
     )
     .bind(app_id)
-    .fetch_all(db)
-    .await?)
-}
-
-/// The state a snapshot holds (`None`: no such snapshot).
-pub async fn load(db: impl PgExecutor<'_>, app_id: &str, name: &str) -> StoreResult<Option<Value>> {
-    Ok(sqlx::query_scalar::<_, Value>(
-        "SELECT state FROM app_snapshots WHERE app_id = $1 AND name = $2",
-    )
-    .bind(app_id)
-    .bind(name)
+    .bind(type_name)
     .fetch_optional(db)
     .await?)
 }
 
-/// Deletes a snapshot; false when there was none.
-pub async fn delete(db: impl PgExecutor<'_>, app_id: &str, name: &str) -> StoreResult<bool> {
+/// The application's revision (`None`: no such application).
+pub async fn revision(db: impl PgExecutor<'_>, app_id: &str) -> StoreResult<Option<i64>> {
     Ok(
-        sqlx::query("DELETE FROM app_snapshots WHERE app_id = $1 AND name = $2")
-            .bind(app_id)
-            .bind(name)
-            .execute(db)
-            .await?
-            .rows_affected()
-            > 0,
-    )
-}
-
-/// Replaces every row of the application's tables by those of `state`. `current`: the state
-/// being replaced (from [`capture`]); a client whose row changed since the snapshot was saved
-/// comes back with a version above the one it has now, so an ETag never returns with other
-/// content.
-pub async fn restore(
-    conn: &mut PgConnection,
-    app_id: &str,
-    state: &Value,
-    current: &Value,
-) -> StoreResult<()> {
-    let state = with_fresh_versions(state, current);
-    // Children first: the clients' cascades then find nothing left to do.
-    for table in [
-        "access_schemas",
-        "client_settings",
-        "client_secrets",
-        "clients",
-        "app_settings",
-        "entity_types",
-    ] {
-        sqlx::query(&format!("DELETE FROM {table} WHERE app_id = $1"))
-            .bind(app_id)
-            .execute(&mut *conn)
-            .await?;
-    }
-    for (table, _) in TABLES {
-        sqlx::query(&format!(
-            "INSERT INTO {table}
-             SELECT * FROM jsonb_populate_recordset(NULL::{table}, COALESCE($2->'{table}', '[]'))
-             WHERE app_id = $1"
-        ))
-        .bind(app_id)
-        .bind(&state)
-        .execute(&mut *conn)
-        .await?;
-    }
-    Ok(())
-}
-
-/// `state` with each client's `version` raised above its current one where that is not
-/// already lower (the client changed after the save).
-fn with_fresh_versions(state: &Value, current: &Value) -> Value {
-    let now: HashMap<&str, i64> = current["clients"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter_map(|c| Some((c["client_id"].as_str()?, c["version"].as_i64()?)))
-        .collect();
-    let mut state = state.clone();
-    if let Some(clients) = state.get_mut("clients").and_then(Value::as_array_mut) {
-        for c in clients {
-            let id = c["client_id"].as_str().unwrap_or_default();
-            if let (Some(&current), Some(saved)) = (now.get(id), c["version"].as_i64()) {
-                if current > saved {
-                    c["version"] = Value::from(current + 1);
-                }
-            }
-        }
-    }
-    state
-}
-
-/// Locks the application row until the transaction ends: whole-application writes (apply,
-/// restore) take turns, and no client can be added meanwhile. False when there is no such
-/// application.
-pub async fn lock_app(db: impl PgExecutor<'_>, app_id: &str) -> StoreResult<bool> {
-    Ok(
-        sqlx::query_scalar::<_, i32>("SELECT 1 FROM apps WHERE app_id = $1 FOR UPDATE")
+        sqlx::query_scalar::<_, i64>("SELECT seq FROM audit_heads WHERE app_id = $1")
             .bind(app_id)
             .fetch_optional(db)
-            .await?
-            .is_some(),
+            .await?,
     )
 }

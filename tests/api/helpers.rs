@@ -112,6 +112,12 @@ pub fn test_settings() -> Settings {
         sealing_key_file: None,
         sealing_previous_keys: vec![],
         signature_window_secs: 300,
+        // The production default; CI runs the zero-window tests again with `strict`.
+        consistency: std::env::var("LATCHKEY_TEST_CONSISTENCY")
+            .unwrap_or_else(|_| "snapshot".into()),
+        snapshot_budget_mb: 32,
+        feed_max_subscribers: 100,
+        feed_heartbeat_secs: 15,
     }
 }
 
@@ -144,7 +150,12 @@ pub async fn spawn_app_with(configure: impl FnOnce(&mut Settings)) -> TestApp {
 
     let mut settings = test_settings();
     configure(&mut settings);
-    let app = Application::build(&settings, pool.clone()).expect("build the application");
+    launch(&settings, pool, db_name, server_url)
+}
+
+/// Starts a server over `pool` (already migrated).
+fn launch(settings: &Settings, pool: PgPool, db_name: String, server_url: String) -> TestApp {
+    let app = Application::build(settings, pool.clone()).expect("build the application");
     let port = app.port();
     tokio::spawn(app.run_until_stopped());
     TestApp {
@@ -157,7 +168,50 @@ pub async fn spawn_app_with(configure: impl FnOnce(&mut Settings)) -> TestApp {
             .redirect(reqwest::redirect::Policy::none())
             .build()
             .unwrap(),
-        operator_token: settings.operator_token.unwrap_or_default(),
+        operator_token: settings.operator_token.clone().unwrap_or_default(),
+    }
+}
+
+impl TestApp {
+    /// A second server process's worth of instance on the same database (own pool, own
+    /// snapshots, own listener), with the same operator token.
+    pub async fn spawn_peer(&self, configure: impl FnOnce(&mut Settings)) -> TestApp {
+        let url = PgConnectOptions::from_str(&self.server_url)
+            .unwrap()
+            .database(&self.db_name)
+            .to_url_lossy()
+            .to_string();
+        let pool = startup::connect(&url, 10).await.unwrap();
+        let mut settings = test_settings();
+        settings.operator_token = Some(self.operator_token.clone());
+        configure(&mut settings);
+        launch(
+            &settings,
+            pool,
+            self.db_name.clone(),
+            self.server_url.clone(),
+        )
+    }
+
+    /// Waits until `n` instances listen for changes on this database.
+    pub async fn wait_for_listeners(&self, n: i64) {
+        for _ in 0..500 {
+            let listening: i64 = sqlx::query_scalar(
+                "SELECT count(*) FROM pg_stat_activity
+                 WHERE datname = current_database() AND application_name = 'latchkey-listener'
+                   AND state = 'idle' AND query LIKE 'LISTEN%'",
+            )
+            .fetch_one(&self.pool)
+            .await
+            .unwrap();
+            if listening >= n {
+                // `relistened` runs right after LISTEN returns.
+                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                return;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+        panic!("{n} listeners never came up");
     }
 }
 

@@ -17,6 +17,7 @@ mod config_clients;
 mod config_rules;
 mod config_settings;
 mod entity_types;
+mod hotpath;
 mod operations;
 mod registration_clients;
 mod registration_entity;

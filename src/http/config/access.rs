@@ -7,7 +7,7 @@ use serde::Serialize;
 use super::fields::{optional_string, required_string, required_string_list};
 use super::{ConfigError, ConfigRequest, JsonBody};
 use crate::domain::entity_type::SchemaError;
-use crate::service::{AccessCheck, AccessSchemaView, ServiceError};
+use crate::service::{AccessCheck, AccessSchemaView, Consistency, ServiceError};
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.service(
@@ -85,8 +85,8 @@ async fn delete(r: ConfigRequest, path: SchemaPath) -> Result<HttpResponse, Conf
     Ok(HttpResponse::NoContent().finish())
 }
 
-/// `{"clientId", "clientSecret"?, "sourceIp"?, "entityType", "access", "attributes", "record"}`
-/// → 200 with the decision, allowed or not.
+/// `{"clientId", "clientSecret"?, "sourceIp"?, "entityType", "access", "attributes", "record",
+/// "consistency"?}` → 200 with the decision, allowed or not, and the `"revision"` it used.
 async fn check(r: ConfigRequest, body: JsonBody) -> Result<HttpResponse, ConfigError> {
     let b = &body.0;
     let client_id = required_string(b, "clientId").map_err(invalid)?;
@@ -108,9 +108,10 @@ async fn check(r: ConfigRequest, body: JsonBody) -> Result<HttpResponse, ConfigE
         .map_err(invalid)?
         .parse()
         .map_err(invalid)?;
-    let decision = r
+    let consistency = Consistency::from_json(b.get("consistency")).map_err(invalid)?;
+    let decided = r
         .service
-        .check_access(
+        .check_access_at(
             &r.ctx,
             &r.app_id,
             AccessCheck {
@@ -122,7 +123,13 @@ async fn check(r: ConfigRequest, body: JsonBody) -> Result<HttpResponse, ConfigE
                 record,
                 attributes,
             },
+            consistency,
         )
         .await?;
-    Ok(HttpResponse::Ok().json(decision))
+    let mut body = serde_json::to_value(&decided.decision)
+        .map_err(|e| ConfigError::from(ServiceError::Internal(e.to_string())))?;
+    if let Some(fields) = body.as_object_mut() {
+        fields.insert("revision".into(), decided.revision.to_string().into());
+    }
+    Ok(HttpResponse::Ok().json(body))
 }

@@ -3,6 +3,7 @@
 mod access;
 mod apps;
 mod audit;
+mod changes;
 mod clients;
 mod entity_types;
 mod error;
@@ -52,6 +53,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     entity_types::routes(cfg);
     access::routes(cfg);
     audit::routes(cfg);
+    changes::routes(cfg);
     staging::routes(cfg);
 }
 

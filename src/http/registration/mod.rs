@@ -80,7 +80,11 @@ where
             fields.insert("stat".into(), Value::from("ok"));
             HttpResponse::Ok().json(Value::Object(fields))
         }
-        Err(e) => error::respond(&e, &request_id(&req)),
+        Err(e) => {
+            // Nothing this call appended was committed: no revision to answer with.
+            crate::cache::journal::discard();
+            error::respond(&e, &request_id(&req))
+        }
     }
 }
 

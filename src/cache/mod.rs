@@ -1,0 +1,491 @@
+//! Per-instance application snapshots, kept fresh by LISTEN/NOTIFY.
+//!
+//! An application's snapshot is the set of entries this instance loaded for it on demand (a
+//! client with its live secret verifiers, features, allow list and access schemas; an entity
+//! type), each stamped with the application's revision read in the same statement. The
+//! instance knows, per application, the latest revision it has heard of: from the
+//! notifications every write transaction issues (`store::audit::append`), from its own writes
+//! (applied before the request answers, see `http::revision`) and from what it loads. An entry
+//! is used only while
+//!
+//! * the instance is listening (a lost listener means nothing is trusted until it has
+//!   re-listened and dropped everything: the `generation` check),
+//! * and its revision is at least the latest known for its application.
+//!
+//! So a change made anywhere stops being served from memory as soon as its notification (or
+//! own write) arrives, however the entries were loaded meanwhile. Entries are weighed in bytes
+//! and evicted least recently used first within the budget, so the memory does not grow with
+//! the size of an application: a million-client application costs only its clients in use.
+//!
+//! In `strict` mode nothing is cached: every lookup reads the database.
+
+pub mod journal;
+pub mod listener;
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use moka::policy::EvictionPolicy;
+use serde_json::Value;
+use sqlx::PgPool;
+use tokio::sync::watch;
+
+use crate::store::snapshots::{self, ClientEntry};
+use crate::store::StoreResult;
+
+/// The notification channel every write transaction announces itself on.
+pub const CHANNEL: &str = "latchkey_changes";
+
+/// How fresh a read must be.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Freshness {
+    /// A usable snapshot entry, or the database.
+    Snapshot,
+    /// A snapshot entry at or past this revision, or the database.
+    AtLeast(i64),
+    /// The database.
+    Database,
+}
+
+/// An entry with the revision of the application it was read at.
+#[derive(Debug)]
+pub struct Stamped<T> {
+    pub revision: i64,
+    generation: u64,
+    pub value: T,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+enum Key {
+    Client(String, String),
+    EntityType(String, String),
+    /// The application of a client id (the Registration API's routing step).
+    AppOfClient(String),
+}
+
+#[derive(Debug, Clone)]
+enum Entry {
+    Client(Arc<Stamped<Option<ClientEntry>>>),
+    EntityType(Arc<Stamped<Option<Value>>>),
+    AppOfClient(Arc<str>),
+}
+
+/// Bytes an entry is counted for (close enough for a budget: strings plus fixed overhead).
+fn weight(key: &Key, entry: &Entry) -> u32 {
+    let key_len = match key {
+        Key::Client(a, c) | Key::EntityType(a, c) => a.len() + c.len(),
+        Key::AppOfClient(c) => c.len(),
+    };
+    let value_len = match entry {
+        Entry::Client(s) => s.value.as_ref().map_or(0, |c| {
+            c.client.name.len()
+                + c.client
+                    .features
+                    .iter()
+                    .map(|f| f.len() + 24)
+                    .sum::<usize>()
+                + c.client.ip_whitelist.len() * 24
+                + c.secrets.iter().map(|(p, _)| p.len() + 32).sum::<usize>()
+                + c.schemas.to_string().len() * 2
+                + 200
+        }),
+        Entry::EntityType(s) => s.value.as_ref().map_or(0, |v| v.to_string().len() * 3),
+        Entry::AppOfClient(a) => a.len(),
+    };
+    u32::try_from(key_len + value_len + 160).unwrap_or(u32::MAX)
+}
+
+/// Settings of the snapshots and the change feed.
+#[derive(Debug, Clone)]
+pub struct SnapshotConfig {
+    /// `false`: strict mode, every read goes to the database.
+    pub enabled: bool,
+    pub budget_bytes: u64,
+    pub feed_max_subscribers: usize,
+    pub feed_heartbeat: Duration,
+    /// Events a slow feed subscriber may have waiting before it is disconnected.
+    pub feed_buffer: usize,
+}
+
+impl SnapshotConfig {
+    /// No snapshots (the command line, and `LATCHKEY_CONSISTENCY=strict`).
+    pub fn strict() -> Self {
+        Self {
+            enabled: false,
+            budget_bytes: 0,
+            feed_max_subscribers: 0,
+            feed_heartbeat: Duration::from_secs(15),
+            feed_buffer: 256,
+        }
+    }
+}
+
+pub struct Snapshots {
+    config: SnapshotConfig,
+    entries: moka::sync::Cache<Key, Entry>,
+    /// Latest revision heard of per application; its receivers are woken on every change.
+    latest: RwLock<HashMap<String, watch::Sender<i64>>>,
+    /// Moves on every listener loss and every re-listen: older entries are never used again.
+    generation: AtomicU64,
+    listening: AtomicBool,
+    subscribers: AtomicUsize,
+}
+
+impl Snapshots {
+    pub fn new(config: SnapshotConfig) -> Self {
+        let entries = moka::sync::Cache::builder()
+            .max_capacity(config.budget_bytes)
+            .weigher(weight)
+            .eviction_policy(EvictionPolicy::lru())
+            .build();
+        Self {
+            config,
+            entries,
+            latest: RwLock::new(HashMap::new()),
+            generation: AtomicU64::new(0),
+            listening: AtomicBool::new(false),
+            subscribers: AtomicUsize::new(0),
+        }
+    }
+
+    pub fn config(&self) -> &SnapshotConfig {
+        &self.config
+    }
+
+    /// Whether entries may be served now (snapshot mode and a live listener).
+    pub fn trusted(&self) -> bool {
+        self.config.enabled && self.listening.load(Ordering::Acquire)
+    }
+
+    /// The latest revision of `app_id` this instance has heard of (0: none since it started).
+    pub fn latest(&self, app_id: &str) -> i64 {
+        let map = self.latest.read().unwrap_or_else(|e| e.into_inner());
+        map.get(app_id).map_or(0, |tx| *tx.borrow())
+    }
+
+    /// A committed revision of `app_id` became known: older entries of it are stale.
+    pub fn observe(&self, app_id: &str, revision: i64) {
+        {
+            let map = self.latest.read().unwrap_or_else(|e| e.into_inner());
+            if let Some(tx) = map.get(app_id) {
+                tx.send_if_modified(|v| raise(v, revision));
+                return;
+            }
+        }
+        let mut map = self.latest.write().unwrap_or_else(|e| e.into_inner());
+        map.entry(app_id.to_owned())
+            .or_insert_with(|| watch::channel(0).0)
+            .send_if_modified(|v| raise(v, revision));
+    }
+
+    /// A receiver woken on every revision of `app_id` heard of (and on every re-listen).
+    pub fn watch(&self, app_id: &str) -> watch::Receiver<i64> {
+        {
+            let map = self.latest.read().unwrap_or_else(|e| e.into_inner());
+            if let Some(tx) = map.get(app_id) {
+                return tx.subscribe();
+            }
+        }
+        let mut map = self.latest.write().unwrap_or_else(|e| e.into_inner());
+        map.entry(app_id.to_owned())
+            .or_insert_with(|| watch::channel(0).0)
+            .subscribe()
+    }
+
+    /// A notification payload, `"<revision> <app_id>"`.
+    pub fn notified(&self, payload: &str) {
+        let parsed = payload
+            .split_once(' ')
+            .and_then(|(rev, app)| rev.parse::<i64>().ok().map(|r| (r, app)));
+        match parsed {
+            Some((revision, app_id)) => self.observe(app_id, revision),
+            None => tracing::warn!(payload, "ignoring a malformed change notification"),
+        }
+    }
+
+    /// The listening connection is gone: notifications may be missed from now on.
+    pub fn lost(&self) {
+        self.listening.store(false, Ordering::Release);
+        self.generation.fetch_add(1, Ordering::AcqRel);
+    }
+
+    /// Listening again: drop everything loaded before, trust new entries, wake the feeds (they
+    /// re-read the audit table, which covers what the gap hid).
+    pub fn relistened(&self) {
+        self.entries.invalidate_all();
+        self.generation.fetch_add(1, Ordering::AcqRel);
+        self.listening.store(true, Ordering::Release);
+        let map = self.latest.read().unwrap_or_else(|e| e.into_inner());
+        for tx in map.values() {
+            tx.send_modify(|_| {});
+        }
+    }
+
+    fn usable<T>(&self, app_id: &str, s: &Stamped<T>, freshness: Freshness) -> bool {
+        let floor = match freshness {
+            Freshness::Snapshot => 0,
+            Freshness::AtLeast(r) => r,
+            Freshness::Database => return false,
+        };
+        self.trusted()
+            && s.generation == self.generation.load(Ordering::Acquire)
+            && s.revision >= floor
+            && s.revision >= self.latest(app_id)
+    }
+
+    /// The generation to stamp a load with, or `None` when what is loaded must not be kept.
+    fn load_generation(&self) -> Option<u64> {
+        self.trusted()
+            .then(|| self.generation.load(Ordering::Acquire))
+    }
+
+    /// A client of `app_id` (`Ok(None)`: no such application).
+    pub async fn client(
+        &self,
+        pool: &PgPool,
+        app_id: &str,
+        client_id: &str,
+        freshness: Freshness,
+    ) -> StoreResult<Option<Arc<Stamped<Option<ClientEntry>>>>> {
+        self.lookup(
+            Key::Client(app_id.to_owned(), client_id.to_owned()),
+            app_id,
+            freshness,
+            |e| match e {
+                Entry::Client(s) => Some(s),
+                _ => None,
+            },
+            Entry::Client,
+            snapshots::client(pool, app_id, client_id),
+        )
+        .await
+    }
+
+    /// An entity type's `attr_defs` (`Ok(None)`: no such application).
+    pub async fn entity_type(
+        &self,
+        pool: &PgPool,
+        app_id: &str,
+        type_name: &str,
+        freshness: Freshness,
+    ) -> StoreResult<Option<Arc<Stamped<Option<Value>>>>> {
+        self.lookup(
+            Key::EntityType(app_id.to_owned(), type_name.to_owned()),
+            app_id,
+            freshness,
+            |e| match e {
+                Entry::EntityType(s) => Some(s),
+                _ => None,
+            },
+            Entry::EntityType,
+            snapshots::entity_type(pool, app_id, type_name),
+        )
+        .await
+    }
+
+    /// A usable entry, or `load` (not started unless needed) kept for next time.
+    async fn lookup<T>(
+        &self,
+        key: Key,
+        app_id: &str,
+        freshness: Freshness,
+        unwrap: fn(Entry) -> Option<Arc<Stamped<T>>>,
+        wrap: fn(Arc<Stamped<T>>) -> Entry,
+        load: impl std::future::Future<Output = StoreResult<Option<(i64, T)>>>,
+    ) -> StoreResult<Option<Arc<Stamped<T>>>> {
+        if let Some(s) = self.entries.get(&key).and_then(unwrap) {
+            if self.usable(app_id, &s, freshness) {
+                return Ok(Some(s));
+            }
+        }
+        let generation = self.load_generation();
+        let Some((revision, value)) = load.await? else {
+            return Ok(None);
+        };
+        Ok(Some(
+            self.keep(key, app_id, generation, revision, value, wrap),
+        ))
+    }
+
+    fn keep<T>(
+        &self,
+        key: Key,
+        app_id: &str,
+        generation: Option<u64>,
+        revision: i64,
+        value: T,
+        wrap: fn(Arc<Stamped<T>>) -> Entry,
+    ) -> Arc<Stamped<T>> {
+        let stamped = Arc::new(Stamped {
+            revision,
+            generation: generation.unwrap_or(u64::MAX),
+            value,
+        });
+        if let Some(generation) = generation {
+            // What was just read is committed: entries older than it are stale.
+            self.observe(app_id, revision);
+            if generation == self.generation.load(Ordering::Acquire) {
+                self.entries.insert(key, wrap(stamped.clone()));
+            }
+        }
+        stamped
+    }
+
+    /// Drops this instance's entry of a client, after a change that writes no audit event (and
+    /// so no notification), such as sealing a secret on its first use.
+    pub fn forget_client(&self, app_id: &str, client_id: &str) {
+        self.entries
+            .invalidate(&Key::Client(app_id.to_owned(), client_id.to_owned()));
+    }
+
+    /// The application a client id belongs to, if remembered. Ids are unique across
+    /// applications; a stale answer is caught because the client then is not found there.
+    pub fn app_of_client(&self, client_id: &str) -> Option<Arc<str>> {
+        if !self.trusted() {
+            return None;
+        }
+        match self.entries.get(&Key::AppOfClient(client_id.to_owned())) {
+            Some(Entry::AppOfClient(app)) => Some(app),
+            _ => None,
+        }
+    }
+
+    pub fn remember_app_of_client(&self, client_id: &str, app_id: &str) {
+        if self.trusted() {
+            self.entries.insert(
+                Key::AppOfClient(client_id.to_owned()),
+                Entry::AppOfClient(Arc::from(app_id)),
+            );
+        }
+    }
+
+    pub fn forget_app_of_client(&self, client_id: &str) {
+        self.entries
+            .invalidate(&Key::AppOfClient(client_id.to_owned()));
+    }
+
+    /// Takes a change-feed place, or `None` at the limit. The place is given back on drop.
+    pub fn feed_place(self: &Arc<Self>) -> Option<FeedPlace> {
+        let max = self.config.feed_max_subscribers;
+        self.subscribers
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+                (n < max).then_some(n + 1)
+            })
+            .ok()
+            .map(|_| FeedPlace(self.clone()))
+    }
+
+    /// Change-feed subscribers connected now.
+    pub fn feed_subscribers(&self) -> usize {
+        self.subscribers.load(Ordering::Acquire)
+    }
+
+    /// Entries held and their weight in bytes, for metrics.
+    pub fn size(&self) -> (u64, u64) {
+        self.entries.run_pending_tasks();
+        (self.entries.entry_count(), self.entries.weighted_size())
+    }
+}
+
+/// One change-feed subscriber's place (see [`Snapshots::feed_place`]).
+pub struct FeedPlace(Arc<Snapshots>);
+
+impl Drop for FeedPlace {
+    fn drop(&mut self) {
+        self.0.subscribers.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+fn raise(current: &mut i64, revision: i64) -> bool {
+    if revision > *current {
+        *current = revision;
+        true
+    } else {
+        false
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn snapshots() -> Snapshots {
+        Snapshots::new(SnapshotConfig {
+            enabled: true,
+            budget_bytes: 1 << 20,
+            ..SnapshotConfig::strict()
+        })
+    }
+
+    fn stamped(revision: i64, generation: u64) -> Stamped<()> {
+        Stamped {
+            revision,
+            generation,
+            value: (),
+        }
+    }
+
+    #[test]
+    fn nothing_is_trusted_before_listening() {
+        let s = snapshots();
+        assert!(!s.usable("a", &stamped(5, 0), Freshness::Snapshot));
+        s.relistened();
+        assert!(s.usable("a", &stamped(5, 1), Freshness::Snapshot));
+    }
+
+    #[test]
+    fn a_newer_revision_makes_entries_stale() {
+        let s = snapshots();
+        s.relistened();
+        s.notified("7 app one");
+        assert_eq!(s.latest("app one"), 7);
+        assert!(!s.usable("app one", &stamped(6, 1), Freshness::Snapshot));
+        assert!(s.usable("app one", &stamped(7, 1), Freshness::Snapshot));
+        // Other applications are not affected; an older notification changes nothing.
+        assert!(s.usable("b", &stamped(1, 1), Freshness::Snapshot));
+        s.notified("3 app one");
+        assert_eq!(s.latest("app one"), 7);
+    }
+
+    #[test]
+    fn a_gap_kills_every_entry_loaded_before_it() {
+        let s = snapshots();
+        s.relistened();
+        let before = stamped(9, s.generation.load(Ordering::Acquire));
+        s.lost();
+        assert!(!s.trusted());
+        s.relistened();
+        assert!(!s.usable("a", &before, Freshness::Snapshot));
+    }
+
+    #[test]
+    fn freshness_floors() {
+        let s = snapshots();
+        s.relistened();
+        assert!(!s.usable("a", &stamped(4, 1), Freshness::AtLeast(5)));
+        assert!(s.usable("a", &stamped(5, 1), Freshness::AtLeast(5)));
+        assert!(!s.usable("a", &stamped(5, 1), Freshness::Database));
+    }
+
+    #[test]
+    fn strict_mode_trusts_nothing() {
+        let s = Snapshots::new(SnapshotConfig::strict());
+        s.relistened();
+        assert!(!s.trusted());
+    }
+
+    #[test]
+    fn feed_places_are_limited_and_given_back() {
+        let s = Arc::new(Snapshots::new(SnapshotConfig {
+            feed_max_subscribers: 1,
+            ..SnapshotConfig::strict()
+        }));
+        let first = s.feed_place();
+        assert!(first.is_some());
+        assert!(s.feed_place().is_none());
+        drop(first);
+        assert!(s.feed_place().is_some());
+    }
+}

@@ -1,0 +1,712 @@
+//! Revisions, snapshots and the change feed, with two server instances on one database: a
+//! change made through one is seen by the other within the bound, a lost listener never yields
+//! a stale answer, the feed resumes exactly, `atLeastAsFresh` never answers from the past.
+
+use std::future::Future;
+use std::time::{Duration, Instant};
+
+use reqwest::{Method, Response};
+use serde_json::{json, Value};
+
+use crate::access_schemas::put_schema;
+use crate::entity_types::create_user_type;
+use crate::helpers::*;
+
+/// How long a change may take to reach the other instance in these tests (the measured p99 is
+/// in bench/README.md; this is loose because the test machine is shared).
+const BOUND: Duration = Duration::from_secs(3);
+
+/// Polls `probe` until it holds; the time it took. Fails past [`BOUND`].
+async fn within<F, Fut>(what: &str, mut probe: F) -> Duration
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = bool>,
+{
+    let started = Instant::now();
+    loop {
+        if probe().await {
+            return started.elapsed();
+        }
+        assert!(
+            started.elapsed() < BOUND,
+            "{what}: not seen within {BOUND:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+}
+
+fn revision_of(res: &Response) -> Option<i64> {
+    res.headers()
+        .get("x-latchkey-revision")
+        .map(|v| v.to_str().unwrap().parse().unwrap())
+}
+
+async fn head(app: &TestApp, app_id: &str) -> i64 {
+    sqlx::query_scalar("SELECT seq FROM audit_heads WHERE app_id = $1")
+        .bind(app_id)
+        .fetch_one(&app.pool)
+        .await
+        .unwrap()
+}
+
+async fn decide(app: &TestApp, o: &Owner, body: Value) -> (u16, Value) {
+    status_json(
+        app.as_owner(
+            o,
+            Method::POST,
+            &format!("/config/{}/access/check", o.app_id),
+        )
+        .json(&body)
+        .send()
+        .await
+        .unwrap(),
+    )
+    .await
+}
+
+fn read_email(client: &str) -> Value {
+    json!({"clientId": client, "entityType": "user", "access": "read", "record": "any",
+           "attributes": ["email"]})
+}
+
+async fn auth_status(app: &TestApp, o: &Owner, id: &str, secret: &str) -> u16 {
+    app.as_client(
+        id,
+        secret,
+        Method::GET,
+        &format!("/config/{}/clients", o.app_id),
+    )
+    .send()
+    .await
+    .unwrap()
+    .status()
+    .as_u16()
+}
+
+/// Two instances with live listeners, an application with the `user` type and a client
+/// `reader` (direct_read_access) that is also an owner-free caller of nothing.
+async fn two_instances(
+    configure: impl Fn(&mut latchkey::settings::Settings) + Copy,
+) -> (TestApp, TestApp, Owner) {
+    // These tests are about snapshot mode unless they say otherwise, whatever the run's default.
+    let configure = move |s: &mut latchkey::settings::Settings| {
+        s.consistency = "snapshot".into();
+        configure(s)
+    };
+    let a = spawn_app_with(configure).await;
+    let b = a.spawn_peer(configure).await;
+    a.wait_for_listeners(2).await;
+    let owner = a.create_app("shop").await;
+    create_user_type(&a, &owner).await;
+    (a, b, owner)
+}
+
+/// A client allowed to read, the subject of the decisions below.
+async fn reader_client(a: &TestApp, owner: &Owner) -> String {
+    a.create_client(
+        owner,
+        json!({"name": "reader", "features": ["direct_read_access"]}),
+    )
+    .await
+    .0
+}
+
+/// Removes the client's features in the database directly: no audit event, no notification.
+async fn drop_features_behind_its_back(a: &TestApp, owner: &Owner, client: &str) {
+    sqlx::query("UPDATE clients SET features = '{}' WHERE app_id = $1 AND client_id = $2")
+        .bind(&owner.app_id)
+        .bind(client)
+        .execute(&a.pool)
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn every_successful_write_answers_its_revision_on_both_surfaces() {
+    let app = spawn_app().await;
+    let owner = app.create_app("shop").await;
+    let res = app
+        .as_owner(
+            &owner,
+            Method::POST,
+            &format!("/config/{}/clients", owner.app_id),
+        )
+        .json(&json!({"name": "x", "features": ["direct_access"]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 201);
+    assert_eq!(revision_of(&res), Some(head(&app, &owner.app_id).await));
+    let x = res.json::<Value>().await.unwrap()["_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    // The Registration API: a write answers the revision, an error does not.
+    let res = app
+        .as_owner(&owner, Method::POST, "/clients/set_features")
+        .form(&[
+            ("for_client_id", x.as_str()),
+            ("features", r#"["direct_read_access"]"#),
+        ])
+        .send()
+        .await
+        .unwrap();
+    let rev = revision_of(&res);
+    assert_eq!(res.json::<Value>().await.unwrap(), json!({"stat": "ok"}));
+    assert_eq!(rev, Some(head(&app, &owner.app_id).await));
+    let res = app
+        .as_owner(&owner, Method::POST, "/clients/set_features")
+        .form(&[("for_client_id", x.as_str()), ("features", r#"["nope"]"#)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(revision_of(&res), None);
+    // Refused and read-only calls carry none.
+    let res = app
+        .as_owner(
+            &owner,
+            Method::PUT,
+            &format!("/config/{}/clients/{x}", owner.app_id),
+        )
+        .json(&json!({"name": "", "features": [], "ipWhitelist": []}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 400);
+    assert_eq!(revision_of(&res), None);
+    let res = app
+        .as_owner(
+            &owner,
+            Method::GET,
+            &format!("/config/{}/clients/{x}", owner.app_id),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    assert_eq!(revision_of(&res), None);
+    // Each write moves it by its events.
+    let before = head(&app, &owner.app_id).await;
+    let res = app
+        .as_owner(
+            &owner,
+            Method::PUT,
+            &format!("/config/{}/settings", owner.app_id),
+        )
+        .json(&json!({"a": 1}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    assert_eq!(revision_of(&res), Some(before + 1));
+}
+
+#[tokio::test]
+async fn changes_through_one_instance_reach_the_other() {
+    let (a, b, owner) = two_instances(|_| {}).await;
+    let (reader, reader_secret, _) = a
+        .create_client(
+            &owner,
+            json!({"name": "reader", "features": ["direct_read_access"]}),
+        )
+        .await;
+    let allowed = json!({"allowed": true, "reason": "ok", "permitted": ["email"], "denied": [],
+                         "updatesLastUpdated": true});
+    let strip = |(s, mut v): (u16, Value)| {
+        v.as_object_mut().map(|o| o.remove("revision"));
+        (s, v)
+    };
+    // B is listening: its snapshots are trusted.
+    let metrics = b
+        .request(Method::GET, "/metrics")
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains("latchkey_snapshot{what=\"trusted\"} 1"),
+        "{metrics}"
+    );
+    // B loads its snapshot.
+    assert_eq!(
+        strip(decide(&b, &owner, read_email(&reader)).await),
+        (200, allowed.clone())
+    );
+    assert_eq!(auth_status(&b, &owner, &reader, &reader_secret).await, 403);
+
+    // Access schema: email no longer permitted.
+    assert_eq!(
+        put_schema(&a, &owner, &reader, "read", json!(["givenName"]))
+            .await
+            .0,
+        200
+    );
+    let took = within("access schema", || async {
+        strip(decide(&b, &owner, read_email(&reader)).await).1["reason"]
+            == "attribute_not_permitted"
+    })
+    .await;
+    println!("access schema change seen by the other instance after {took:?}");
+
+    // Feature change: no read feature at all.
+    let path = format!("/config/{}/clients/{reader}", owner.app_id);
+    let res = a
+        .as_owner(&owner, Method::PUT, &path)
+        .json(&json!({"name": "reader", "features": [], "ipWhitelist": ["0.0.0.0/0"]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    within("feature change", || async {
+        strip(decide(&b, &owner, read_email(&reader)).await).1["reason"] == "no_feature"
+    })
+    .await;
+
+    // Allow list: a source address outside it.
+    let mut q = read_email(&reader);
+    q["sourceIp"] = json!("192.0.2.7");
+    let res = a
+        .as_owner(&owner, Method::PUT, &path)
+        .json(&json!({"name": "reader", "features": ["direct_read_access"], "ipWhitelist": ["10.0.0.0/8"]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    within("allow list", || async {
+        strip(decide(&b, &owner, q.clone()).await).1["reason"] == "ip_not_allowed"
+    })
+    .await;
+
+    // Settings written through A are read through B.
+    let settings = format!("/config/{}/settings", owner.app_id);
+    let res = a
+        .as_owner(&owner, Method::PUT, &settings)
+        .json(&json!({"k": "v"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    within("settings", || async {
+        status_json(
+            b.as_owner(&owner, Method::GET, &settings)
+                .send()
+                .await
+                .unwrap(),
+        )
+        .await
+            == (200, json!({"k": "v"}))
+    })
+    .await;
+
+    // Revocation by rotation with hoursToLive=0: the old secret stops working on B.
+    let (svc, svc_secret, _) = a
+        .create_client(&owner, json!({"name": "svc", "features": ["owner"]}))
+        .await;
+    assert_eq!(auth_status(&b, &owner, &svc, &svc_secret).await, 200);
+    let res = a
+        .as_owner(
+            &owner,
+            Method::PUT,
+            &format!("/config/{}/clients/{svc}/secret", owner.app_id),
+        )
+        .json(&json!({"hoursToLive": 0}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    let new_secret = res.json::<Value>().await.unwrap()["_secret"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let took = within("revocation by rotation", || async {
+        auth_status(&b, &owner, &svc, &svc_secret).await == 401
+    })
+    .await;
+    println!("revocation seen by the other instance after {took:?}");
+    assert_eq!(auth_status(&b, &owner, &svc, &new_secret).await, 200);
+
+    // Revocation by deletion, on both surfaces of B.
+    let res = a
+        .as_owner(
+            &owner,
+            Method::DELETE,
+            &format!("/config/{}/clients/{reader}", owner.app_id),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 204);
+    within("deletion", || async {
+        strip(decide(&b, &owner, read_email(&reader)).await).1["reason"] == "bad_credentials"
+    })
+    .await;
+    let body: Value = b
+        .as_client(&reader, &reader_secret, Method::POST, "/settings/get_all")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(body["code"], 402, "{body}");
+}
+
+/// A change B is never told about (written behind the service's back) shows that B answers
+/// from memory; once B's listener is killed it must stop doing so, and come back.
+#[tokio::test]
+async fn a_lost_listener_means_no_stale_answer_then_recovery() {
+    let (a, b, owner) = two_instances(|_| {}).await;
+    let reader = reader_client(&a, &owner).await;
+    assert_eq!(
+        decide(&b, &owner, read_email(&reader)).await.1["reason"],
+        "ok"
+    );
+    drop_features_behind_its_back(&a, &owner, &reader).await;
+    // No notification: B's snapshot still says ok (so the snapshot really serves the decision)…
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert_eq!(
+        decide(&b, &owner, read_email(&reader)).await.1["reason"],
+        "ok"
+    );
+    // …and the database says no_feature.
+    let (_, fresh) = decide(
+        &b,
+        &owner,
+        json!({"clientId": reader, "entityType": "user", "access": "read", "record": "any",
+               "attributes": ["email"], "consistency": "fully_consistent"}),
+    )
+    .await;
+    assert_eq!(fresh["reason"], "no_feature");
+
+    let killed: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM (SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+          WHERE datname = current_database() AND application_name = 'latchkey-listener') k",
+    )
+    .fetch_one(&a.pool)
+    .await
+    .unwrap();
+    assert_eq!(killed, 2);
+    let took = within("answer after the listener was lost", || async {
+        decide(&b, &owner, read_email(&reader)).await.1["reason"] == "no_feature"
+    })
+    .await;
+    println!("lost listener noticed after {took:?}");
+    // From then on never the old answer, across the reconnection.
+    for _ in 0..50 {
+        assert_eq!(
+            decide(&b, &owner, read_email(&reader)).await.1["reason"],
+            "no_feature"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    // Recovery: listening again, and changes through A reach B by notification.
+    a.wait_for_listeners(2).await;
+    let res = a
+        .as_owner(&owner, Method::PUT, &format!("/config/{}/clients/{reader}", owner.app_id))
+        .json(&json!({"name": "reader", "features": ["direct_read_access"], "ipWhitelist": ["0.0.0.0/0"]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    within("change after recovery", || async {
+        decide(&b, &owner, read_email(&reader)).await.1["reason"] == "ok"
+    })
+    .await;
+    // And B serves from memory again: a change behind its back is not seen.
+    drop_features_behind_its_back(&a, &owner, &reader).await;
+    assert_eq!(
+        decide(&b, &owner, read_email(&reader)).await.1["reason"],
+        "ok"
+    );
+}
+
+#[tokio::test]
+async fn strict_mode_reads_the_database_every_time() {
+    let (a, b, owner) = two_instances(|s| s.consistency = "strict".into()).await;
+    let reader = reader_client(&a, &owner).await;
+    assert_eq!(
+        decide(&b, &owner, read_email(&reader)).await.1["reason"],
+        "ok"
+    );
+    drop_features_behind_its_back(&a, &owner, &reader).await;
+    assert_eq!(
+        decide(&b, &owner, read_email(&reader)).await.1["reason"],
+        "no_feature"
+    );
+}
+
+#[tokio::test]
+async fn at_least_as_fresh_never_answers_from_an_older_revision() {
+    let (a, b, owner) = two_instances(|_| {}).await;
+    let reader = reader_client(&a, &owner).await;
+    let path = format!("/config/{}/clients/{reader}", owner.app_id);
+    for round in 0..20 {
+        let features = if round % 2 == 0 {
+            json!([])
+        } else {
+            json!(["direct_read_access"])
+        };
+        let expected = if round % 2 == 0 { "no_feature" } else { "ok" };
+        // B has a snapshot from before the change.
+        decide(&b, &owner, read_email(&reader)).await;
+        let res = a
+            .as_owner(&owner, Method::PUT, &path)
+            .json(&json!({"name": "reader", "features": features, "ipWhitelist": ["0.0.0.0/0"]}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 200);
+        let written = revision_of(&res).unwrap();
+        let mut q = read_email(&reader);
+        q["consistency"] = json!({"atLeastAsFresh": written.to_string()});
+        let (status, body) = decide(&b, &owner, q).await;
+        assert_eq!(status, 200);
+        assert_eq!(body["reason"], expected, "round {round}: {body}");
+        let used: i64 = body["revision"].as_str().unwrap().parse().unwrap();
+        assert!(
+            used >= written,
+            "round {round}: answered at {used} < {written}"
+        );
+    }
+    // A revision the application has not reached, and malformed consistencies: 400.
+    let mut q = read_email(&reader);
+    q["consistency"] =
+        json!({"atLeastAsFresh": (head(&a, &owner.app_id).await + 1000).to_string()});
+    assert_eq!(
+        decide(&b, &owner, q.clone()).await,
+        (
+            400,
+            errors("The application has not reached this revision.")
+        )
+    );
+    for bad in [json!("soon"), json!({"atLeastAsFresh": "x"}), json!(7)] {
+        q["consistency"] = bad;
+        assert_eq!(
+            decide(&b, &owner, q.clone()).await,
+            (
+                400,
+                errors("Not a valid consistency: \"minimize_latency\", \"fully_consistent\" or {\"atLeastAsFresh\": \"<revision>\"}.")
+            )
+        );
+    }
+}
+
+/// `GET /config/{appId}/changes{query}` as the owner, with an optional `Last-Event-ID`.
+async fn feed_request(
+    app: &TestApp,
+    o: &Owner,
+    query: &str,
+    last_event_id: Option<&str>,
+) -> Response {
+    let mut req = app.as_owner(
+        o,
+        Method::GET,
+        &format!("/config/{}/changes{query}", o.app_id),
+    );
+    if let Some(id) = last_event_id {
+        req = req.header("Last-Event-ID", id);
+    }
+    req.send().await.unwrap()
+}
+
+/// One parsed Server-Sent Event (comments are counted apart).
+#[derive(Debug, Clone, PartialEq)]
+struct Sse {
+    id: i64,
+    event: String,
+    data: Value,
+}
+
+/// Reads a feed until `want` events arrived (or `heartbeats` comments, when asked for).
+struct Feed {
+    res: Response,
+    buffer: String,
+    heartbeats: usize,
+}
+
+impl Feed {
+    async fn open(app: &TestApp, o: &Owner, query: &str, last_event_id: Option<i64>) -> Feed {
+        let id = last_event_id.map(|i| i.to_string());
+        let res = feed_request(app, o, query, id.as_deref()).await;
+        assert_eq!(res.status(), 200);
+        assert_eq!(res.headers()["content-type"], "text/event-stream");
+        Feed {
+            res,
+            buffer: String::new(),
+            heartbeats: 0,
+        }
+    }
+
+    async fn next(&mut self) -> Sse {
+        loop {
+            if let Some(end) = self.buffer.find("\n\n") {
+                let frame: String = self.buffer.drain(..end + 2).collect();
+                if frame.starts_with(':') {
+                    self.heartbeats += 1;
+                    continue;
+                }
+                let mut sse = Sse {
+                    id: -1,
+                    event: String::new(),
+                    data: Value::Null,
+                };
+                for line in frame.lines() {
+                    if let Some(v) = line.strip_prefix("id: ") {
+                        sse.id = v.parse().unwrap();
+                    } else if let Some(v) = line.strip_prefix("event: ") {
+                        sse.event = v.to_owned();
+                    } else if let Some(v) = line.strip_prefix("data: ") {
+                        sse.data = serde_json::from_str(v).unwrap();
+                    }
+                }
+                return sse;
+            }
+            let chunk = tokio::time::timeout(BOUND, self.res.chunk())
+                .await
+                .expect("an event in time")
+                .unwrap()
+                .expect("the feed stays open");
+            self.buffer.push_str(std::str::from_utf8(&chunk).unwrap());
+        }
+    }
+
+    async fn take(&mut self, n: usize) -> Vec<Sse> {
+        let mut out = Vec::new();
+        for _ in 0..n {
+            out.push(self.next().await);
+        }
+        out
+    }
+}
+
+#[tokio::test]
+async fn the_feed_delivers_every_change_in_order_and_resumes_exactly() {
+    let (a, b, owner) = two_instances(|_| {}).await;
+    for i in 0..3 {
+        a.create_client(&owner, json!({"name": format!("c{i}")}))
+            .await;
+    }
+    let audit = a.audit_rows(&owner.app_id).await;
+    let total = audit.len();
+    // From the beginning, on the other instance: the whole log, in order, as the audit log has it.
+    let mut feed = Feed::open(&b, &owner, "", None).await;
+    let first = feed.take(total).await;
+    let ids: Vec<i64> = first.iter().map(|e| e.id).collect();
+    assert_eq!(ids, (1..=total as i64).collect::<Vec<_>>());
+    for (e, row) in first.iter().zip(&audit) {
+        assert_eq!(e.event, row["action"].as_str().unwrap());
+        assert_eq!(e.data["seq"], json!(e.id));
+        assert_eq!(e.data["event_id"], row["event_id"]);
+        assert_eq!(e.data["actor"], row["actor"]);
+    }
+    // Live: a change through A arrives on B's feed.
+    let sent = Instant::now();
+    let res = a
+        .as_owner(
+            &owner,
+            Method::PUT,
+            &format!("/config/{}/settings", owner.app_id),
+        )
+        .json(&json!({"x": 1}))
+        .send()
+        .await
+        .unwrap();
+    let live = feed.next().await;
+    println!("feed delivery across instances after {:?}", sent.elapsed());
+    assert_eq!(Some(live.id), revision_of(&res));
+    assert_eq!(live.event, "settings.replace");
+    drop(feed);
+    // Changes while disconnected, then resume after event 2: 3.. exactly, nothing twice.
+    for i in 3..5 {
+        a.create_client(&owner, json!({"name": format!("c{i}")}))
+            .await;
+    }
+    let last = head(&a, &owner.app_id).await;
+    for (query, header) in [("", Some(2)), ("?after=2", None), ("?after=0", Some(2))] {
+        let mut feed = Feed::open(&b, &owner, query, header).await;
+        let got: Vec<i64> = feed
+            .take((last - 2) as usize)
+            .await
+            .iter()
+            .map(|e| e.id)
+            .collect();
+        assert_eq!(got, (3..=last).collect::<Vec<_>>(), "{query} {header:?}");
+        // Nothing more until the next change.
+        assert!(
+            tokio::time::timeout(Duration::from_millis(300), feed.next())
+                .await
+                .is_err(),
+            "no duplicate after the last event"
+        );
+    }
+    // Bad resume points.
+    let res = feed_request(&b, &owner, "?after=x", None).await;
+    assert_eq!(
+        status_json(res).await,
+        (400, errors("Not a valid revision."))
+    );
+    let res = feed_request(&b, &owner, "", Some("-3")).await;
+    assert_eq!(
+        status_json(res).await,
+        (400, errors("Not a valid revision."))
+    );
+}
+
+#[tokio::test]
+async fn the_feed_has_heartbeats_a_subscriber_limit_and_owners_only() {
+    let app = spawn_app_with(|s| {
+        s.feed_heartbeat_secs = 1;
+        s.feed_max_subscribers = 1;
+    })
+    .await;
+    let owner = app.create_app("shop").await;
+    let mut feed = Feed::open(&app, &owner, "?after=1000", None).await;
+    // No event after 1000: only heartbeats, the first at once, then one a second.
+    assert!(
+        tokio::time::timeout(Duration::from_millis(2600), feed.next())
+            .await
+            .is_err()
+    );
+    assert!(
+        (2..=4).contains(&feed.heartbeats),
+        "{} heartbeats",
+        feed.heartbeats
+    );
+    // The limit: one subscriber.
+    let res = feed_request(&app, &owner, "", None).await;
+    assert_eq!(
+        status_json(res).await,
+        (503, errors("Service unavailable."))
+    );
+    drop(feed);
+    // The place is given back once the subscriber is gone.
+    within("subscriber place given back", || async {
+        feed_request(&app, &owner, "", None).await.status() == 200
+    })
+    .await;
+    // Not for a client without owner, nor without credentials.
+    let (x, x_secret, _) = app.create_client(&owner, json!({"name": "x"})).await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let res = app
+        .as_client(
+            &x,
+            &x_secret,
+            Method::GET,
+            &format!("/config/{}/changes", owner.app_id),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(status_json(res).await, (403, errors("Forbidden")));
+    let res = app
+        .request(Method::GET, &format!("/config/{}/changes", owner.app_id))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        status_json(res).await,
+        (401, errors("Authentication required."))
+    );
+}
