@@ -61,24 +61,36 @@ pub async fn append(conn: &mut PgConnection, mut event: AuditEvent) -> StoreResu
     .bind(&hash[..])
     .execute(&mut *conn)
     .await?;
-    // Every write passes here, so this is where the change is announced: PostgreSQL delivers
-    // the notification at commit (never for a rolled-back transaction) to every instance
-    // listening (`crate::cache`), payload `"<revision> <app_id>"`.
+    advance_head(conn, &event.app_id, event.seq, &hash, event.occurred_at).await?;
+    Ok(event)
+}
+
+/// Moves the chain head to the event just inserted. Every write passes here, so this is where
+/// the change is announced: PostgreSQL delivers the notification at commit (never for a
+/// rolled-back transaction) to every instance listening (`crate::cache`), payload
+/// `"<revision> <app_id>"`.
+async fn advance_head(
+    conn: &mut PgConnection,
+    app_id: &str,
+    seq: i64,
+    hash: &[u8],
+    occurred_at: DateTime<Utc>,
+) -> StoreResult<()> {
     sqlx::query(
         "WITH head AS (
              UPDATE audit_heads SET seq = $2, hash = $3, occurred_at = $4 WHERE app_id = $1
              RETURNING app_id, seq)
          SELECT pg_notify($5, seq::text || ' ' || app_id) FROM head",
     )
-    .bind(&event.app_id)
-    .bind(event.seq)
-    .bind(&hash[..])
-    .bind(event.occurred_at)
+    .bind(app_id)
+    .bind(seq)
+    .bind(hash)
+    .bind(occurred_at)
     .bind(crate::cache::CHANNEL)
     .execute(&mut *conn)
     .await?;
-    crate::cache::journal::note(&event.app_id, event.seq);
-    Ok(event)
+    crate::cache::journal::note(app_id, seq);
+    Ok(())
 }
 
 /// Appends several events of one application, in order, as [`append`] does each, but with one
@@ -137,21 +149,10 @@ pub async fn append_all(
     .bind(serde_json::Value::Array(rows))
     .execute(&mut *conn)
     .await?;
-    // Announced like every write (see `append`): one notification for the whole batch.
-    sqlx::query(
-        "WITH head AS (
-             UPDATE audit_heads SET seq = $2, hash = $3, occurred_at = $4 WHERE app_id = $1
-             RETURNING app_id, seq)
-         SELECT pg_notify($5, seq::text || ' ' || app_id) FROM head",
-    )
-    .bind(&app_id)
-    .bind(seq)
-    .bind(&prev_hash)
-    .bind(last_time)
-    .bind(crate::cache::CHANNEL)
-    .execute(&mut *conn)
-    .await?;
-    crate::cache::journal::note(&app_id, seq);
+    // One notification for the whole batch.
+    if let Some(last) = last_time {
+        advance_head(conn, &app_id, seq, &prev_hash, last).await?;
+    }
     Ok(events)
 }
 
