@@ -3,6 +3,7 @@
 use clap::{Parser, Subcommand};
 
 use latchkey::cli::audit::AuditCommand;
+use latchkey::cli::staging::{ApplyArgs, ExportArgs, ImportArgs, SnapshotCommand};
 use latchkey::embedded_pg::EmbeddedPostgres;
 use latchkey::http::config::app_json;
 use latchkey::service::{AppOptions, NewApp, RequestContext};
@@ -34,6 +35,15 @@ enum Command {
     /// The audit log: verify, export, report, retention, prune.
     #[command(subcommand)]
     Audit(AuditCommand),
+    /// Apply a fixture document (JSON or YAML) to an application.
+    Apply(ApplyArgs),
+    /// Print an application as a fixture document (no secrets).
+    Export(ExportArgs),
+    /// Save, restore, list and delete named snapshots of an application.
+    #[command(subcommand)]
+    Snapshot(SnapshotCommand),
+    /// Read clients and settings from the vendor's Configuration API and apply them.
+    Import(ImportArgs),
     /// The sealing keys of signed-requests and show_secrets applications.
     #[command(subcommand)]
     Keys(KeysCommand),
@@ -56,6 +66,9 @@ enum AppsCommand {
         name: String,
         #[arg(long, default_value = "us")]
         region: String,
+        /// Pin the application id (26 characters of a-z and 0-9) instead of a random one.
+        #[arg(long)]
+        app_id: Option<String>,
         /// Check `janrain-signed` requests (needs a sealing key).
         #[arg(long)]
         signed_requests: bool,
@@ -137,6 +150,7 @@ async fn run_with_database(cli: &Cli, embedded: Option<&EmbeddedPostgres>) -> an
         Command::Apps(AppsCommand::Create {
             name,
             region,
+            app_id,
             signed_requests,
             show_secrets,
         }) => {
@@ -147,6 +161,7 @@ async fn run_with_database(cli: &Cli, embedded: Option<&EmbeddedPostgres>) -> an
                     NewApp {
                         name: name.clone(),
                         region: region.clone(),
+                        app_id: app_id.clone(),
                         signed_requests: *signed_requests,
                         show_secrets: *show_secrets,
                     },
@@ -197,6 +212,18 @@ async fn run_with_database(cli: &Cli, embedded: Option<&EmbeddedPostgres>) -> an
         Command::Audit(cmd) => {
             let service = startup::service(settings, pool)?;
             latchkey::cli::audit::run(cmd, &service).await?;
+        }
+        Command::Apply(args) => {
+            latchkey::cli::staging::apply(args, &startup::service(settings, pool)?).await?
+        }
+        Command::Export(args) => {
+            latchkey::cli::staging::export(args, &startup::service(settings, pool)?).await?
+        }
+        Command::Snapshot(cmd) => {
+            latchkey::cli::staging::snapshot(cmd, &startup::service(settings, pool)?).await?
+        }
+        Command::Import(args) => {
+            latchkey::cli::staging::import(args, &startup::service(settings, pool)?).await?
         }
     }
     Ok(())

@@ -9,6 +9,7 @@ pub mod audit_verify;
 pub mod client;
 pub mod entity_type;
 pub mod features;
+pub mod fixture;
 pub mod ids;
 pub mod settings;
 

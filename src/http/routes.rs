@@ -10,7 +10,7 @@ use actix_web::http::Method;
 use actix_web::web;
 use serde_json::Value;
 
-use super::config::{self, access, apps, audit, changes, clients, entity_types, settings};
+use super::config::{self, access, apps, audit, changes, clients, entity_types, settings, staging};
 use super::registration::entity_types as reg_entity;
 use super::registration::{self, clients as reg_clients, settings as reg_settings};
 use super::{metrics, openapi, ops};
@@ -115,6 +115,13 @@ pub fn table() -> Vec<Route> {
         route!(POST "/apps", Operator, Writes, apps::create, apps::__path_create),
         route!(GET "/apps/{app_id}", Operator, Reads, apps::get, apps::__path_get),
         route!(PATCH "/apps/{app_id}", Operator, Writes, apps::update, apps::__path_update),
+        // The operator's staging toolkit (docs/staging.md).
+        route!(POST "/apps/{app_id}/apply", Operator, Writes, staging::apply, staging::__path_apply),
+        route!(GET "/apps/{app_id}/export", Operator, Reads, staging::export, staging::__path_export),
+        route!(GET "/apps/{app_id}/snapshots", Operator, Reads, staging::list_snapshots, staging::__path_list_snapshots),
+        route!(PUT "/apps/{app_id}/snapshots/{name}", Operator, Writes, staging::save_snapshot, staging::__path_save_snapshot),
+        route!(DELETE "/apps/{app_id}/snapshots/{name}", Operator, Writes, staging::delete_snapshot, staging::__path_delete_snapshot),
+        route!(POST "/apps/{app_id}/snapshots/{name}/restore", Operator, Writes, staging::restore_snapshot, staging::__path_restore_snapshot),
         // The Configuration API.
         route!(GET "/config/{app_id}/clients", Config, Reads, clients::list, clients::__path_list),
         route!(POST "/config/{app_id}/clients", Config, Writes, clients::create, clients::__path_create),

@@ -9,6 +9,9 @@ use crate::store::{self, StoreError};
 pub struct NewApp {
     pub name: String,
     pub region: String,
+    /// A pinned id (a staging replica keeps the vendor's); `None`: a new random one. Same
+    /// shape as generated ids.
+    pub app_id: Option<String>,
     /// Check `janrain-signed` requests (secrets are also kept sealed).
     pub signed_requests: bool,
     /// Show secrets to owners in reads, as the vendor does (secrets are also kept sealed).
@@ -57,11 +60,20 @@ impl Latchkey {
         if sealing && self.sealer.is_none() {
             return Err(ServiceError::SealingKeyMissing);
         }
-        let app_id = ids::new_app_id();
+        let app_id = match new.app_id {
+            Some(id) if ids::is_token(&id, ids::APP_ID_LEN) => id,
+            Some(_) => return Err(ServiceError::InvalidAppId),
+            None => ids::new_app_id(),
+        };
         let mut tx = self.pool.begin().await?;
         let mut app = store::apps::insert(&mut *tx, &app_id, name.as_str(), region.as_str())
             .await
             .map_err(|e| match e {
+                StoreError::UniqueViolation { constraint } if constraint == "apps_pkey" => {
+                    ServiceError::DuplicateAppId {
+                        app_id: app_id.clone(),
+                    }
+                }
                 StoreError::UniqueViolation { .. } => ServiceError::DuplicateAppName {
                     name: name.as_str().to_owned(),
                 },

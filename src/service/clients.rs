@@ -56,7 +56,7 @@ impl From<&ClientRow> for ClientView {
     }
 }
 
-fn duplicate_name(name: &str) -> impl FnOnce(StoreError) -> ServiceError + '_ {
+pub(crate) fn duplicate_name(name: &str) -> impl FnOnce(StoreError) -> ServiceError + '_ {
     move |e| match e {
         StoreError::UniqueViolation { constraint } if constraint == "clients_app_name_key" => {
             ServiceError::DuplicateName {
@@ -68,7 +68,7 @@ fn duplicate_name(name: &str) -> impl FnOnce(StoreError) -> ServiceError + '_ {
 }
 
 /// `{"field": {"from": …, "to": …}}` for each field that differs.
-fn diff(before: Option<&ClientView>, after: Option<&ClientView>) -> Value {
+pub(crate) fn diff(before: Option<&ClientView>, after: Option<&ClientView>) -> Value {
     let mut changes = Map::new();
     let name = |c: Option<&ClientView>| c.map(|c| json!(c.name)).unwrap_or(Value::Null);
     let ips = |c: Option<&ClientView>| c.map(|c| json!(c.ip_whitelist)).unwrap_or(Value::Null);

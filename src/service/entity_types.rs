@@ -48,7 +48,7 @@ pub(crate) fn entity_type_from_json(
     Ok(EntityType::new(name.to_owned(), attrs))
 }
 
-fn stored_json(et: &EntityType) -> Value {
+pub(crate) fn stored_json(et: &EntityType) -> Value {
     serde_json::to_value(et.user_attr_defs()).unwrap_or(Value::Array(vec![]))
 }
 

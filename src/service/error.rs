@@ -29,6 +29,18 @@ pub enum ServiceError {
     DuplicateName { name: String },
     #[error("Application {name} already exists.")]
     DuplicateAppName { name: String },
+    /// A pinned application id (`apps create --app-id`, `"app_id"`) that is taken.
+    #[error("Application ID {app_id} already exists.")]
+    DuplicateAppId { app_id: String },
+    #[error("Not a valid application id (26 characters of a-z and 0-9).")]
+    InvalidAppId,
+    /// A fixture document (`latchkey apply`) with a bad value, named by its path.
+    #[error(transparent)]
+    Fixture(#[from] crate::domain::fixture::FixtureError),
+    #[error(transparent)]
+    InvalidSnapshotName(#[from] crate::domain::fixture::InvalidSnapshotName),
+    #[error("Snapshot not found.")]
+    SnapshotNotFound,
     #[error("Client ID not found.")]
     ClientNotFound,
     #[error("Application not found.")]

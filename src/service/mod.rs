@@ -3,6 +3,8 @@
 //! and only these.
 
 mod access;
+mod app_snapshots;
+mod app_state;
 mod apps;
 mod audit;
 mod auth;
@@ -11,6 +13,7 @@ mod clients;
 mod console;
 mod entity_types;
 mod error;
+mod fixtures;
 mod sealing;
 mod settings;
 mod signed;
@@ -22,6 +25,7 @@ use std::sync::Arc;
 use sqlx::PgPool;
 
 pub use access::{added_reserved_notice, AccessCheck, AccessSchemaView};
+pub use app_snapshots::{RestoreReport, SnapshotInfo};
 pub use apps::{AppSummary, NewApp};
 pub use audit::{AuditPage, AuditStream, PruneOutcome};
 pub use auth::AuthError;
@@ -29,6 +33,7 @@ pub use changes::FeedItem;
 pub use clients::{ClientChange, ClientDraft, ClientView, CreatedClient};
 pub use console::{csrf_token, ConsoleLogin, ConsoleSession, SignInError};
 pub use error::ServiceError;
+pub use fixtures::{ApplyOptions, ApplyReport};
 pub use sealing::{AppOptions, NewSecret, ResealReport, ShownSecrets};
 pub use settings::{AllSettings, SettingsTarget};
 pub use signed::{SignatureError, SignedRequest};

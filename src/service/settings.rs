@@ -60,7 +60,7 @@ fn to_map(rows: Vec<store::settings::SettingRow>) -> Map<String, Value> {
 
 /// One entry of an audit diff. A side that did not exist is left out, because `null` is a value
 /// a setting can have.
-fn change(from: Option<&Value>, to: Option<&Value>) -> Value {
+pub(crate) fn change(from: Option<&Value>, to: Option<&Value>) -> Value {
     let mut entry = Map::new();
     if let Some(from) = from {
         entry.insert("from".into(), from.clone());

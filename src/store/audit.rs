@@ -63,24 +63,99 @@ pub async fn append(conn: &mut PgConnection, mut event: AuditEvent) -> StoreResu
     .bind(&hash[..])
     .execute(&mut *conn)
     .await?;
-    // Every write passes here, so this is where the change is announced: PostgreSQL delivers
-    // the notification at commit (never for a rolled-back transaction) to every instance
-    // listening (`crate::cache`), payload `"<revision> <app_id>"`.
+    advance_head(conn, &event.app_id, event.seq, &hash, event.occurred_at).await?;
+    Ok(event)
+}
+
+/// Moves the chain head to the event just inserted. Every write passes here, so this is where
+/// the change is announced: PostgreSQL delivers the notification at commit (never for a
+/// rolled-back transaction) to every instance listening (`crate::cache`), payload
+/// `"<revision> <app_id>"`.
+async fn advance_head(
+    conn: &mut PgConnection,
+    app_id: &str,
+    seq: i64,
+    hash: &[u8],
+    occurred_at: DateTime<Utc>,
+) -> StoreResult<()> {
     sqlx::query(
         "WITH head AS (
              UPDATE audit_heads SET seq = $2, hash = $3, occurred_at = $4 WHERE app_id = $1
              RETURNING app_id, seq)
          SELECT pg_notify($5, seq::text || ' ' || app_id) FROM head",
     )
-    .bind(&event.app_id)
-    .bind(event.seq)
-    .bind(&hash[..])
-    .bind(event.occurred_at)
+    .bind(app_id)
+    .bind(seq)
+    .bind(hash)
+    .bind(occurred_at)
     .bind(crate::cache::CHANNEL)
     .execute(&mut *conn)
     .await?;
-    crate::cache::journal::note(&event.app_id, event.seq);
-    Ok(event)
+    crate::cache::journal::note(app_id, seq);
+    Ok(())
+}
+
+/// Appends several events of one application, in order, as [`append`] does each, but with one
+/// lock of the chain head, one INSERT and one head update for them all (a restore or a fixture
+/// writes thousands). Every event gets the time of the latest one before it if that is later.
+pub async fn append_all(
+    conn: &mut PgConnection,
+    mut events: Vec<AuditEvent>,
+) -> StoreResult<Vec<AuditEvent>> {
+    let Some(app_id) = events.first().map(|e| e.app_id.clone()) else {
+        return Ok(events);
+    };
+    let (mut seq, mut prev_hash, mut last_time): (i64, Vec<u8>, Option<DateTime<Utc>>) =
+        sqlx::query_as(
+            "SELECT seq, hash, occurred_at FROM audit_heads WHERE app_id = $1 FOR UPDATE",
+        )
+        .bind(&app_id)
+        .fetch_one(&mut *conn)
+        .await?;
+    let mut rows = Vec::with_capacity(events.len());
+    for event in &mut events {
+        seq += 1;
+        event.seq = seq;
+        if let Some(last) = last_time {
+            event.occurred_at = event.occurred_at.max(last);
+        }
+        last_time = Some(event.occurred_at);
+        let hash = event.chain_hash(&prev_hash);
+        rows.push(serde_json::json!({
+            "app_id": event.app_id,
+            "seq": event.seq,
+            "event_id": event.event_id,
+            "occurred_at": event.occurred_at.to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
+            "actor": event.actor,
+            "actor_ip": event.actor_ip,
+            "request_id": event.request_id,
+            "action": event.action,
+            "target_client_id": event.target_client_id,
+            "features_before": event.features_before,
+            "features_after": event.features_after,
+            "changes": event.changes,
+            "prev_hash": format!("\\x{}", hex::encode(&prev_hash)),
+            "hash": format!("\\x{}", hex::encode(hash)),
+        }));
+        prev_hash = hash.to_vec();
+    }
+    sqlx::query(
+        "INSERT INTO audit_events (app_id, seq, event_id, occurred_at, actor, actor_ip,
+             request_id, action, target_client_id, features_before, features_after, changes,
+             prev_hash, hash)
+         SELECT app_id, seq, event_id, occurred_at, actor, actor_ip, request_id, action,
+                target_client_id, features_before, features_after, changes, prev_hash, hash
+         FROM jsonb_populate_recordset(NULL::audit_events, $1)
+         ORDER BY seq",
+    )
+    .bind(serde_json::Value::Array(rows))
+    .execute(&mut *conn)
+    .await?;
+    // One notification for the whole batch.
+    if let Some(last) = last_time {
+        advance_head(conn, &app_id, seq, &prev_hash, last).await?;
+    }
+    Ok(events)
 }
 
 #[derive(Debug, Clone, sqlx::FromRow)]

@@ -2,11 +2,13 @@
 //! any executor so the service layer decides the transaction boundaries.
 
 pub mod access_schemas;
+pub mod app_snapshots;
 pub mod apps;
 pub mod audit;
 pub mod clients;
 pub mod console_sessions;
 pub mod entity_types;
+pub mod fixtures;
 pub mod secrets;
 pub mod settings;
 pub mod signed;

@@ -46,12 +46,13 @@ fn shape(template: &str) -> String {
 /// with `direct_access`, an allow list other than the default and a setting `fixture`; the
 /// application has a default setting `fixture`; `type_name` is an entity type (attributes
 /// `email`, `nick`) on which the client has a read schema `["nick"]`; `spare_type` is an entity
-/// type no schema uses.
+/// type no schema uses; `snapshot` is a snapshot of the application saved by the fixture.
 struct Ids {
     app_id: String,
     client_id: String,
     type_name: String,
     spare_type: String,
+    snapshot: String,
 }
 
 enum Body {
@@ -339,6 +340,37 @@ fn cases() -> Vec<Case> {
             body: Maker::Body(|_| Body::Empty),
             actions: &["access_schema.delete"],
         },
+        Case {
+            method: "POST",
+            template: "/apps/{app_id}/apply",
+            operator: true,
+            body: Maker::Body(|i| {
+                Body::Json(json!({"clients": [{"name": format!("applied {}", i.client_id)}]}))
+            }),
+            actions: &["client.create"],
+        },
+        Case {
+            method: "PUT",
+            template: "/apps/{app_id}/snapshots/{snapshot}",
+            operator: true,
+            body: Maker::Body(|_| Body::Empty),
+            actions: &["snapshot.save"],
+        },
+        Case {
+            method: "DELETE",
+            template: "/apps/{app_id}/snapshots/{snapshot}",
+            operator: true,
+            body: Maker::Body(|_| Body::Empty),
+            actions: &["snapshot.delete"],
+        },
+        Case {
+            method: "POST",
+            template: "/apps/{app_id}/snapshots/{snapshot}/restore",
+            operator: true,
+            body: Maker::Body(|_| Body::Empty),
+            // Saved just now by the fixture: nothing to change but the restore itself.
+            actions: &["app.restore"],
+        },
     ]
     .into_iter()
     .chain(registration_cases().into_iter().flat_map(|r| {
@@ -423,11 +455,19 @@ async fn fixture(app: &TestApp, owner: &Owner, label: &str) -> Ids {
             "fixture {path}: {status} {got}"
         );
     }
+    let snapshot = format!("s{}", &client_id[..8]);
+    let res = app
+        .as_operator(Method::PUT, &format!("/apps/{app_id}/snapshots/{snapshot}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200, "fixture snapshot");
     Ids {
         app_id,
         client_id,
         type_name,
         spare_type,
+        snapshot,
     }
 }
 
@@ -441,6 +481,7 @@ fn fill(template: &str, ids: &Ids) -> String {
         .replace("{client_id}", &ids.client_id)
         .replace("{type_name}", &ids.type_name)
         .replace("{spare_type}", &ids.spare_type)
+        .replace("{snapshot}", &ids.snapshot)
         .replace("{access_type}", "read")
 }
 

@@ -30,3 +30,4 @@ mod registration_settings;
 mod registration_support;
 mod security;
 mod signed_requests;
+mod staging;

@@ -52,6 +52,10 @@ pub struct AppFields {
     /// Default `us`.
     #[schema(schema_with = crate::http::schemas::optional_region)]
     region: Option<String>,
+    /// Pin the application id (26 characters of `[a-z0-9]`); default: a random one. A taken id
+    /// is a 409.
+    #[schema(pattern = "^[a-z0-9]{26}$")]
+    app_id: Option<String>,
     /// Check `janrain-signed` requests (needs a sealing key); default false.
     signed_requests: Option<bool>,
     /// Show secrets to owners in reads, each read audited (needs a sealing key); default false.
@@ -70,17 +74,19 @@ pub struct AppOptionsFields {
 #[utoipa::path(post, path = "/apps", tag = "operator",
     request_body = AppFields,
     responses((status = 201, body = AppBody, headers(("Location" = String))),
-        (status = 409, body = ErrorBody, description = "An application with this name exists")))]
+        (status = 409, body = ErrorBody, description = "An application with this name or id exists")))]
 pub async fn create(r: OperatorRequest, body: JsonBody) -> Result<HttpResponse, ConfigError> {
     let fields = AppFields {
         name: required_string(&body.0, "name")?,
         region: optional_string(&body.0, "region")?,
+        app_id: optional_string(&body.0, "app_id")?,
         signed_requests: optional_bool(&body.0, "signed_requests")?,
         show_secrets: optional_bool(&body.0, "show_secrets")?,
     };
     let new = NewApp {
         name: fields.name,
         region: fields.region.unwrap_or_else(|| "us".to_owned()),
+        app_id: fields.app_id,
         signed_requests: fields.signed_requests.unwrap_or(false),
         show_secrets: fields.show_secrets.unwrap_or(false),
     };

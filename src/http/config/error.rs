@@ -65,7 +65,11 @@ pub fn status_of(e: &ServiceError) -> StatusCode {
         | OwnerRemovalOperatorOnly { .. }
         | OwnerUndeletable
         | Forbidden => StatusCode::FORBIDDEN,
-        DuplicateName { .. } | DuplicateAppName { .. } => StatusCode::CONFLICT,
+        DuplicateName { .. } | DuplicateAppName { .. } | DuplicateAppId { .. } => {
+            StatusCode::CONFLICT
+        }
+        InvalidAppId | Fixture(_) | InvalidSnapshotName(_) => StatusCode::BAD_REQUEST,
+        SnapshotNotFound => StatusCode::NOT_FOUND,
         ClientNotFound | AppNotFound => StatusCode::NOT_FOUND,
         PreconditionFailed => StatusCode::PRECONDITION_FAILED,
         Unauthenticated => StatusCode::UNAUTHORIZED,

@@ -80,6 +80,7 @@ pub async fn create(posted: Posted) -> Result<HttpResponse, ConsoleError> {
     let new = NewApp {
         name: form.get("name").to_owned(),
         region: form.get("region").to_owned(),
+        app_id: None,
         signed_requests: form.get("signed_requests") == "yes",
         show_secrets: form.get("show_secrets") == "yes",
     };

@@ -268,6 +268,11 @@ fn service(e: &ServiceError, names: &ArgNames) -> Envelope {
         // The audit log has no Registration API calls; kept total for safety.
         AuditInput(_) => plain(200, "invalid_argument", &e.to_string()),
         AuditChainDamaged { .. } => plain(500, "unexpected_error", INTERNAL_TEXT),
+        // Operator calls of the staging toolkit; no Registration API call makes these.
+        DuplicateAppId { .. } => plain(361, "unique_violation", &e.to_string()),
+        InvalidAppId | Fixture(_) | InvalidSnapshotName(_) | SnapshotNotFound => {
+            plain(200, "invalid_argument", &e.to_string())
+        }
         // Minting a secret for a signed-requests application on a server without the key.
         SealingKeyMissing => plain(500, "unexpected_error", &e.to_string()),
     }

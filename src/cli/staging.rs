@@ -1,0 +1,162 @@
+//! `latchkey apply | export | snapshot | import`: the staging toolkit on the command line. The
+//! commands act as the platform operator, straight on the database (no server needed), and
+//! print JSON (export: the document itself).
+
+use std::io::Read;
+
+use anyhow::Context;
+use clap::{Args, Subcommand};
+
+use crate::domain::fixture::{self, Format};
+use crate::service::{ApplyOptions, Latchkey, RequestContext};
+
+#[derive(Args, Debug, Clone)]
+pub struct ApplyArgs {
+    #[arg(long)]
+    pub app: String,
+    /// The fixture document (JSON or YAML); `-` reads standard input.
+    #[arg(short = 'f', long = "file")]
+    pub file: String,
+    /// Print the changes it would make, change nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Also delete what the document does not mention.
+    #[arg(long)]
+    pub prune: bool,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct ExportArgs {
+    #[arg(long)]
+    pub app: String,
+    #[arg(long, default_value = "json", value_parser = ["json", "yaml"])]
+    pub format: String,
+    /// Leave out the clients' `_id`s (to copy into another application on the same server).
+    #[arg(long)]
+    pub without_ids: bool,
+}
+
+#[derive(Subcommand, Debug, Clone)]
+pub enum SnapshotCommand {
+    /// Save the application's whole state (secret hashes included) under a name.
+    Save {
+        #[arg(long)]
+        app: String,
+        #[arg(long)]
+        name: String,
+    },
+    /// Put the application back into a saved state.
+    Restore {
+        #[arg(long)]
+        app: String,
+        #[arg(long)]
+        name: String,
+    },
+    List {
+        #[arg(long)]
+        app: String,
+    },
+    Delete {
+        #[arg(long)]
+        app: String,
+        #[arg(long)]
+        name: String,
+    },
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct ImportArgs {
+    #[arg(long)]
+    pub app: String,
+    /// The vendor's Config API base of the application: `https://…/config/{appId}`.
+    #[arg(long)]
+    pub from: String,
+    /// An owner client of the vendor's application.
+    #[arg(long)]
+    pub client_id: String,
+    #[arg(long, env = "LATCHKEY_IMPORT_CLIENT_SECRET", hide_env_values = true)]
+    pub client_secret: String,
+    #[arg(long)]
+    pub dry_run: bool,
+    #[arg(long)]
+    pub prune: bool,
+}
+
+fn read_document(file: &str) -> anyhow::Result<String> {
+    let mut text = String::new();
+    if file == "-" {
+        std::io::stdin()
+            .read_to_string(&mut text)
+            .context("reading standard input")?;
+    } else {
+        text = std::fs::read_to_string(file).with_context(|| format!("reading {file}"))?;
+    }
+    Ok(text)
+}
+
+pub async fn apply(args: &ApplyArgs, service: &Latchkey) -> anyhow::Result<()> {
+    let doc = fixture::parse_text(&read_document(&args.file)?)?;
+    apply_document(service, &args.app, &doc, args.dry_run, args.prune).await
+}
+
+/// Applies a document as the operator and prints the report.
+async fn apply_document(
+    service: &Latchkey,
+    app_id: &str,
+    doc: &serde_json::Value,
+    dry_run: bool,
+    prune: bool,
+) -> anyhow::Result<()> {
+    let options = ApplyOptions { dry_run, prune };
+    let report = service
+        .apply_fixture(&RequestContext::command_line(), app_id, doc, options)
+        .await?;
+    println!("{}", report.to_json());
+    Ok(())
+}
+
+pub async fn export(args: &ExportArgs, service: &Latchkey) -> anyhow::Result<()> {
+    let doc = service
+        .export_fixture(
+            &RequestContext::command_line(),
+            &args.app,
+            !args.without_ids,
+        )
+        .await?;
+    let format: Format = args.format.parse().map_err(anyhow::Error::msg)?;
+    print!("{}", fixture::to_text(&doc, format)?);
+    Ok(())
+}
+
+pub async fn snapshot(cmd: &SnapshotCommand, service: &Latchkey) -> anyhow::Result<()> {
+    let ctx = RequestContext::command_line();
+    let out = match cmd {
+        SnapshotCommand::Save { app, name } => {
+            service.save_snapshot(&ctx, app, name).await?.to_json()
+        }
+        SnapshotCommand::Restore { app, name } => {
+            service.restore_snapshot(&ctx, app, name).await?.to_json()
+        }
+        SnapshotCommand::List { app } => serde_json::Value::Array(
+            service
+                .list_snapshots(&ctx, app)
+                .await?
+                .iter()
+                .map(|s| s.to_json())
+                .collect(),
+        ),
+        SnapshotCommand::Delete { app, name } => {
+            service.delete_snapshot(&ctx, app, name).await?;
+            serde_json::json!({ "deleted": name })
+        }
+    };
+    println!("{out}");
+    Ok(())
+}
+
+pub async fn import(args: &ImportArgs, service: &Latchkey) -> anyhow::Result<()> {
+    let doc =
+        super::import::fetch_vendor_document(&args.from, &args.client_id, &args.client_secret)
+            .await?;
+    apply_document(service, &args.app, &doc, args.dry_run, args.prune).await
+}

@@ -1,0 +1,217 @@
+//! The operator's staging toolkit calls (issue #13), next to `/apps/{app_id}`:
+//!
+//! | call | does |
+//! |---|---|
+//! | `POST /apps/{app_id}/apply?dryRun=&prune=` | apply a fixture (JSON or YAML body) |
+//! | `GET /apps/{app_id}/export?format=yaml&ids=false` | the application as a fixture |
+//! | `GET /apps/{app_id}/snapshots` | list snapshots |
+//! | `PUT /apps/{app_id}/snapshots/{name}` | save (replace) a snapshot |
+//! | `DELETE /apps/{app_id}/snapshots/{name}` | delete one |
+//! | `POST /apps/{app_id}/snapshots/{name}/restore` | restore one |
+
+use actix_web::http::header;
+use actix_web::{web, HttpRequest, HttpResponse};
+use serde_json::Value;
+
+use serde::Serialize;
+use utoipa::ToSchema;
+
+use super::{ConfigError, ErrorBody, OperatorRequest};
+use crate::domain::fixture::{self, FixtureError, Format};
+use crate::http::request::{read_body, BodyError};
+use crate::service::{ApplyOptions, ServiceError};
+
+/// A query parameter: absent → `None`; `true`/`false` (or `1`/`0`) else 400 naming it.
+fn query_flag(req: &HttpRequest, name: &str) -> Result<Option<bool>, ConfigError> {
+    let value = form_urlencoded::parse(req.query_string().as_bytes())
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.into_owned());
+    match value.as_deref() {
+        None => Ok(None),
+        Some("true" | "1") => Ok(Some(true)),
+        Some("false" | "0") => Ok(Some(false)),
+        Some(_) => Err(ServiceError::from(FixtureError::new(name, "Not a valid boolean.")).into()),
+    }
+}
+
+/// `POST /apps/{app_id}/apply`: the body is the document (`application/json`, or YAML with
+/// `application/yaml`); at most 64 KiB like every body (larger fixtures: `latchkey apply`).
+#[utoipa::path(post, path = "/apps/{appId}/apply", tag = "staging",
+    request_body(content = FixtureDocument, content_type = "application/json"),
+    params(("appId" = String, Path), ("dryRun" = Option<bool>, Query), ("prune" = Option<bool>, Query)),
+    responses((status = 200, body = ApplyReport),
+        (status = 404, body = ErrorBody, description = "`Application not found.`"),
+        (status = 409, body = ErrorBody, description = "A pinned client id is taken in another application")))]
+pub async fn apply(
+    r: OperatorRequest,
+    req: HttpRequest,
+    path: web::Path<String>,
+    payload: web::Payload,
+) -> Result<HttpResponse, ConfigError> {
+    let body = read_body(&req, payload.into_inner())
+        .await
+        .map_err(|e| match e {
+            BodyError::TooLarge => ConfigError::BodyTooLarge,
+            BodyError::Unreadable => ConfigError::InvalidJson,
+            BodyError::TimedOut => ConfigError::BodyTimeout,
+        })?;
+    let text = std::str::from_utf8(&body).map_err(|_| ConfigError::InvalidJson)?;
+    let doc: Value = fixture::parse_text(text).map_err(ServiceError::from)?;
+    let options = ApplyOptions {
+        dry_run: query_flag(&req, "dryRun")?.unwrap_or(false),
+        prune: query_flag(&req, "prune")?.unwrap_or(false),
+    };
+    let report = r
+        .service
+        .apply_fixture(&r.ctx, &path.into_inner(), &doc, options)
+        .await?;
+    Ok(HttpResponse::Ok().json(report.to_json()))
+}
+
+/// `GET /apps/{app_id}/export`: JSON, or YAML with `format=yaml`; `ids=false` leaves out `_id`.
+#[utoipa::path(get, path = "/apps/{appId}/export", tag = "staging",
+    params(("appId" = String, Path),
+        ("format" = Option<ExportFormat>, Query, description = "json (default) or yaml"),
+        ("ids" = Option<bool>, Query, description = "false: leave out the clients' _id")),
+    responses((status = 200, body = FixtureDocument),
+        (status = 400, body = ErrorBody),
+        (status = 404, body = ErrorBody, description = "`Application not found.`")))]
+pub async fn export(
+    r: OperatorRequest,
+    req: HttpRequest,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ConfigError> {
+    let format = match form_urlencoded::parse(req.query_string().as_bytes())
+        .find(|(k, _)| k == "format")
+        .map(|(_, v)| v.into_owned())
+    {
+        None => Format::Json,
+        Some(f) => f.parse::<Format>().map_err(|_| {
+            ServiceError::from(FixtureError::new(
+                "format",
+                "Not a valid format (json or yaml).",
+            ))
+        })?,
+    };
+    let with_ids = query_flag(&req, "ids")?.unwrap_or(true);
+    let doc = r
+        .service
+        .export_fixture(&r.ctx, &path.into_inner(), with_ids)
+        .await?;
+    let text = fixture::to_text(&doc, format).map_err(ServiceError::from)?;
+    let content_type = match format {
+        Format::Json => "application/json",
+        Format::Yaml => "application/yaml",
+    };
+    Ok(HttpResponse::Ok()
+        .insert_header((header::CONTENT_TYPE, content_type))
+        .body(text))
+}
+
+#[utoipa::path(get, path = "/apps/{appId}/snapshots", tag = "staging",
+    params(("appId" = String, Path)),
+    responses((status = 200, body = Vec<Snapshot>),
+        (status = 404, body = ErrorBody, description = "`Application not found.`")))]
+pub async fn list_snapshots(
+    r: OperatorRequest,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ConfigError> {
+    let list = r.service.list_snapshots(&r.ctx, &path.into_inner()).await?;
+    let body: Vec<Value> = list.iter().map(|s| s.to_json()).collect();
+    Ok(HttpResponse::Ok().json(body))
+}
+
+#[utoipa::path(put, path = "/apps/{appId}/snapshots/{name}", tag = "staging",
+    params(("appId" = String, Path), ("name" = String, Path, pattern = "^[A-Za-z0-9._-]{1,64}$")),
+    responses((status = 200, body = Snapshot),
+        (status = 400, body = ErrorBody),
+        (status = 404, body = ErrorBody, description = "`Application not found.`")))]
+pub async fn save_snapshot(
+    r: OperatorRequest,
+    path: web::Path<(String, String)>,
+) -> Result<HttpResponse, ConfigError> {
+    let (app_id, name) = path.into_inner();
+    let info = r.service.save_snapshot(&r.ctx, &app_id, &name).await?;
+    Ok(HttpResponse::Ok().json(info.to_json()))
+}
+
+#[utoipa::path(delete, path = "/apps/{appId}/snapshots/{name}", tag = "staging",
+    params(("appId" = String, Path), ("name" = String, Path, pattern = "^[A-Za-z0-9._-]{1,64}$")),
+    responses((status = 204, description = "Deleted"),
+        (status = 400, body = ErrorBody),
+        (status = 404, body = ErrorBody, description = "No such application or snapshot")))]
+pub async fn delete_snapshot(
+    r: OperatorRequest,
+    path: web::Path<(String, String)>,
+) -> Result<HttpResponse, ConfigError> {
+    let (app_id, name) = path.into_inner();
+    r.service.delete_snapshot(&r.ctx, &app_id, &name).await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+#[utoipa::path(post, path = "/apps/{appId}/snapshots/{name}/restore", tag = "staging",
+    params(("appId" = String, Path), ("name" = String, Path, pattern = "^[A-Za-z0-9._-]{1,64}$")),
+    responses((status = 200, body = RestoreReport),
+        (status = 400, body = ErrorBody),
+        (status = 404, body = ErrorBody, description = "No such application or snapshot")))]
+pub async fn restore_snapshot(
+    r: OperatorRequest,
+    path: web::Path<(String, String)>,
+) -> Result<HttpResponse, ConfigError> {
+    let (app_id, name) = path.into_inner();
+    let report = r.service.restore_snapshot(&r.ctx, &app_id, &name).await?;
+    Ok(HttpResponse::Ok().json(report.to_json()))
+}
+
+/// A fixture document (docs/staging.md): `settings`, `entityTypes`, `clients` (each with `name`,
+/// `features`, `ipWhitelist`, optional `_id`, `_secret`, `settings`, `accessSchemas`). JSON, or
+/// YAML with `Content-Type: application/yaml`.
+#[derive(Serialize, ToSchema)]
+#[schema(example = json!({"settings": {"login_attempts": 5}, "clients": [{"name": "ci", "features": ["owner"]}]}))]
+pub struct FixtureDocument(serde_json::Map<String, Value>);
+
+/// The export formats.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+#[allow(
+    dead_code,
+    reason = "named only in the OpenAPI document (the handler reads the parameter as text)"
+)]
+pub enum ExportFormat {
+    Json,
+    Yaml,
+}
+
+/// One audit event written (or, on a dry run, that would be).
+#[derive(Serialize, ToSchema)]
+pub struct Change {
+    #[schema(example = "client.create")]
+    pub action: String,
+    pub client: Option<String>,
+    pub changes: serde_json::Map<String, Value>,
+}
+
+/// What an apply did (or would do).
+#[derive(Serialize, ToSchema)]
+pub struct ApplyReport {
+    #[serde(rename = "dryRun")]
+    pub dry_run: bool,
+    pub changes: Vec<Change>,
+    /// Secrets minted for new clients the document gave no `_secret`: id → secret.
+    pub secrets: serde_json::Map<String, Value>,
+}
+
+/// A saved snapshot.
+#[derive(Serialize, ToSchema)]
+pub struct Snapshot {
+    pub name: String,
+    pub created_at: String,
+    pub clients: i64,
+}
+
+/// What a restore did: `app.restore` first, then one change per event.
+#[derive(Serialize, ToSchema)]
+pub struct RestoreReport {
+    pub snapshot: String,
+    pub changes: Vec<Change>,
+}

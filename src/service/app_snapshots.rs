@@ -1,0 +1,162 @@
+//! Snapshots: save an application's whole state under a name, list, delete, and restore it so
+//! that exactly what worked at save time works again (secret hashes included). Operator only.
+//!
+//! A restore is one transaction. It writes one `app.restore` event naming the snapshot, then
+//! one event per change it makes (the same events the single-change calls write, see
+//! `app_state::diff`), so a replay of the log still rebuilds the tables and the hash chain goes
+//! on unbroken.
+
+use chrono::{DateTime, Utc};
+use serde_json::{json, Value};
+
+use super::app_state::{self, AppState};
+use super::{Latchkey, RequestContext, ServiceError};
+use crate::domain::fixture::check_snapshot_name;
+use crate::store;
+
+#[derive(Debug, Clone)]
+pub struct SnapshotInfo {
+    pub name: String,
+    pub created_at: DateTime<Utc>,
+    pub clients: i64,
+}
+
+impl SnapshotInfo {
+    pub fn to_json(&self) -> Value {
+        json!({
+            "name": self.name,
+            "created_at": crate::domain::audit::format_time(&self.created_at),
+            "clients": self.clients,
+        })
+    }
+}
+
+impl From<store::app_snapshots::SnapshotRow> for SnapshotInfo {
+    fn from(r: store::app_snapshots::SnapshotRow) -> Self {
+        Self {
+            name: r.name,
+            created_at: r.created_at,
+            clients: r.clients,
+        }
+    }
+}
+
+/// What a restore changed.
+#[derive(Debug, Clone)]
+pub struct RestoreReport {
+    pub snapshot: String,
+    /// `{action, client, changes}` per audit event, `app.restore` first.
+    pub changes: Vec<Value>,
+}
+
+impl RestoreReport {
+    pub fn to_json(&self) -> Value {
+        json!({ "snapshot": self.snapshot, "changes": self.changes })
+    }
+}
+
+impl Latchkey {
+    async fn snapshot_call(
+        &self,
+        ctx: &RequestContext,
+        app_id: &str,
+        name: Option<&str>,
+    ) -> Result<(), ServiceError> {
+        if !ctx.caller.is_operator() {
+            return Err(ServiceError::Forbidden);
+        }
+        if let Some(name) = name {
+            check_snapshot_name(name)?;
+        }
+        self.ensure_app(ctx, app_id).await
+    }
+
+    /// Saves the current state as `name` (replacing a snapshot of that name). Audited as
+    /// `snapshot.save`.
+    pub async fn save_snapshot(
+        &self,
+        ctx: &RequestContext,
+        app_id: &str,
+        name: &str,
+    ) -> Result<SnapshotInfo, ServiceError> {
+        self.snapshot_call(ctx, app_id, Some(name)).await?;
+        let mut tx = self.pool.begin().await?;
+        let (row, replaced) = store::app_snapshots::save(&mut *tx, app_id, name).await?;
+        let mut event = ctx.audit_event(app_id, "snapshot.save");
+        event.changes = json!({ "snapshot": name, "replaced": replaced, "clients": row.clients });
+        store::audit::append(&mut tx, event).await?;
+        tx.commit().await?;
+        Ok(row.into())
+    }
+
+    pub async fn list_snapshots(
+        &self,
+        ctx: &RequestContext,
+        app_id: &str,
+    ) -> Result<Vec<SnapshotInfo>, ServiceError> {
+        self.snapshot_call(ctx, app_id, None).await?;
+        Ok(store::app_snapshots::list(&self.pool, app_id)
+            .await?
+            .into_iter()
+            .map(Into::into)
+            .collect())
+    }
+
+    /// Deletes a snapshot. Audited as `snapshot.delete`.
+    pub async fn delete_snapshot(
+        &self,
+        ctx: &RequestContext,
+        app_id: &str,
+        name: &str,
+    ) -> Result<(), ServiceError> {
+        self.snapshot_call(ctx, app_id, Some(name)).await?;
+        let mut tx = self.pool.begin().await?;
+        if !store::app_snapshots::delete(&mut *tx, app_id, name).await? {
+            return Err(ServiceError::SnapshotNotFound);
+        }
+        let mut event = ctx.audit_event(app_id, "snapshot.delete");
+        event.changes = json!({ "snapshot": name });
+        store::audit::append(&mut tx, event).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Puts the application back into the state saved as `name`.
+    pub async fn restore_snapshot(
+        &self,
+        ctx: &RequestContext,
+        app_id: &str,
+        name: &str,
+    ) -> Result<RestoreReport, ServiceError> {
+        self.snapshot_call(ctx, app_id, Some(name)).await?;
+        let mut tx = self.pool.begin().await?;
+        if !store::app_snapshots::lock_app(&mut *tx, app_id).await? {
+            return Err(ServiceError::AppNotFound);
+        }
+        let saved = store::app_snapshots::load(&mut *tx, app_id, name)
+            .await?
+            .ok_or(ServiceError::SnapshotNotFound)?;
+        let current = store::app_snapshots::capture(&mut *tx, app_id).await?;
+        let changes = app_state::diff(
+            &AppState::from_rows(&current)?,
+            &AppState::from_rows(&saved)?,
+        );
+        let mut restore = ctx.audit_event(app_id, "app.restore");
+        restore.changes = json!({ "snapshot": name, "changes": changes.len() });
+        let events: Vec<_> = std::iter::once(restore)
+            .chain(changes.iter().map(|c| c.event(ctx, app_id)))
+            .collect();
+        let report = RestoreReport {
+            snapshot: name.to_owned(),
+            changes: events.iter().map(app_state::summary).collect(),
+        };
+        // Nothing differs (the secrets' last use aside): the rows stay as they are.
+        if !changes.is_empty() {
+            store::app_snapshots::restore(&mut tx, app_id, &saved, &current).await?;
+        }
+        // Last in the transaction: the chain head stays locked only briefly.
+        store::audit::append_all(&mut tx, events).await?;
+        tx.commit().await?;
+        Ok(report)
+    }
+}

@@ -1,0 +1,456 @@
+//! An application's whole state (clients, secrets, settings, entity types, access schemas) as
+//! the snapshots hold it, and the changes between two states, each with the audit event the
+//! single-change calls write for it. Applying a fixture and restoring a snapshot both go
+//! through [`diff`], so a replay of the audit log rebuilds the tables whichever way they were
+//! written.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+use ipnet::IpNet;
+use serde::Deserialize;
+use serde_json::{json, Map, Value};
+
+use super::clients::{diff as client_diff, ClientView};
+use super::settings::change as setting_change;
+use super::{RequestContext, ServiceError};
+use crate::domain::audit::AuditEvent;
+use crate::domain::FeatureSet;
+
+/// One client with everything that belongs to it.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct ClientState {
+    pub id: String,
+    pub name: String,
+    /// Sorted names.
+    pub features: Vec<String>,
+    /// CIDR blocks as shown.
+    pub ip_whitelist: Vec<String>,
+    pub settings: Map<String, Value>,
+    /// The secret rows (hashes, expiry), as compact JSON, sorted: only compared.
+    pub secrets: Vec<String>,
+}
+
+impl ClientState {
+    fn view(&self, app_id: &str) -> ClientView {
+        ClientView {
+            app_id: app_id.to_owned(),
+            client_id: self.id.clone(),
+            name: self.name.clone(),
+            features: self.features.clone(),
+            ip_whitelist: self.ip_whitelist.clone(),
+            version: 0,
+        }
+    }
+
+    fn same_fields(&self, other: &ClientState) -> bool {
+        self.name == other.name
+            && self.features == other.features
+            && self.ip_whitelist == other.ip_whitelist
+    }
+}
+
+/// (client id, entity type, access type) → attribute paths.
+pub(crate) type SchemaKey = (String, String, String);
+
+#[derive(Debug, Clone, Default, PartialEq)]
+pub(crate) struct AppState {
+    pub defaults: Map<String, Value>,
+    /// Entity type name → its stored `attr_defs`.
+    pub types: BTreeMap<String, Value>,
+    /// Oldest first.
+    pub clients: Vec<ClientState>,
+    pub schemas: BTreeMap<SchemaKey, Vec<String>>,
+}
+
+#[derive(Deserialize)]
+struct ClientRowJson {
+    client_id: String,
+    name: String,
+    features: Vec<String>,
+    ip_whitelist: Vec<String>,
+}
+
+#[derive(Deserialize)]
+struct SettingRowJson {
+    #[serde(default)]
+    client_id: Option<String>,
+    key: String,
+    value: Value,
+}
+
+#[derive(Deserialize)]
+struct TypeRowJson {
+    name: String,
+    attr_defs: Value,
+}
+
+#[derive(Deserialize)]
+struct SchemaRowJson {
+    client_id: String,
+    type_name: String,
+    access_type: String,
+    attributes: Vec<String>,
+}
+
+fn rows<T: for<'de> Deserialize<'de>>(state: &Value, table: &str) -> Result<Vec<T>, ServiceError> {
+    let rows = state.get(table).cloned().unwrap_or(Value::Array(vec![]));
+    serde_json::from_value(rows).map_err(|e| {
+        tracing::error!(error = %e, table, "snapshot rows unreadable");
+        ServiceError::Internal(format!("snapshot rows of {table} unreadable: {e}"))
+    })
+}
+
+/// A CIDR block as PostgreSQL prints it, shown the way the APIs show it.
+fn shown_net(s: String) -> String {
+    s.parse::<IpNet>().map(|n| n.to_string()).unwrap_or(s)
+}
+
+impl AppState {
+    /// Reads a state captured by `store::app_snapshots` (current or saved).
+    pub fn from_rows(state: &Value) -> Result<Self, ServiceError> {
+        let mut secrets: BTreeMap<String, Vec<String>> = BTreeMap::new();
+        for mut row in rows::<Value>(state, "client_secrets")? {
+            let client_id = row["client_id"].as_str().unwrap_or_default().to_owned();
+            if let Value::Object(map) = &mut row {
+                // Bookkeeping, not part of what a secret is.
+                map.remove("last_used_at");
+            }
+            secrets.entry(client_id).or_default().push(row.to_string());
+        }
+        let mut client_settings: BTreeMap<String, Map<String, Value>> = BTreeMap::new();
+        for r in rows::<SettingRowJson>(state, "client_settings")? {
+            client_settings
+                .entry(r.client_id.unwrap_or_default())
+                .or_default()
+                .insert(r.key, r.value);
+        }
+        let clients = rows::<ClientRowJson>(state, "clients")?
+            .into_iter()
+            .map(|r| {
+                let mut own_secrets = secrets.remove(&r.client_id).unwrap_or_default();
+                own_secrets.sort();
+                ClientState {
+                    features: FeatureSet::from_stored(&r.features).names(),
+                    ip_whitelist: r.ip_whitelist.into_iter().map(shown_net).collect(),
+                    settings: client_settings.remove(&r.client_id).unwrap_or_default(),
+                    secrets: own_secrets,
+                    name: r.name,
+                    id: r.client_id,
+                }
+            })
+            .collect();
+        Ok(AppState {
+            defaults: rows::<SettingRowJson>(state, "app_settings")?
+                .into_iter()
+                .map(|r| (r.key, r.value))
+                .collect(),
+            types: rows::<TypeRowJson>(state, "entity_types")?
+                .into_iter()
+                .map(|r| (r.name, r.attr_defs))
+                .collect(),
+            clients,
+            schemas: rows::<SchemaRowJson>(state, "access_schemas")?
+                .into_iter()
+                .map(|r| ((r.client_id, r.type_name, r.access_type), r.attributes))
+                .collect(),
+        })
+    }
+}
+
+/// One change of an application's state.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum Change {
+    ClientDelete(ClientState),
+    ClientCreate(ClientState),
+    ClientUpdate {
+        before: ClientState,
+        after: ClientState,
+    },
+    /// The secrets of a client were put back as they were (restore).
+    SecretsRestored {
+        client: ClientState,
+    },
+    /// A pinned secret replaced the client's secrets (apply).
+    SecretPinned {
+        client: ClientState,
+    },
+    Settings {
+        client: Option<String>,
+        before: Map<String, Value>,
+        after: Map<String, Value>,
+    },
+    TypeCreate {
+        name: String,
+        attr_defs: Value,
+    },
+    TypeUpdate {
+        name: String,
+        from: Value,
+        to: Value,
+    },
+    TypeDelete {
+        name: String,
+        from: Value,
+    },
+    SchemaSet {
+        key: SchemaKey,
+        from: Option<Vec<String>>,
+        to: Vec<String>,
+    },
+    SchemaDelete {
+        key: SchemaKey,
+        from: Vec<String>,
+    },
+}
+
+/// The changes that turn `before` into `after`, in an order that a replay can follow: clients
+/// leave first (taking their settings and schemas), entity types are written before the schemas
+/// that use them and deleted after them.
+pub(crate) fn diff(before: &AppState, after: &AppState) -> Vec<Change> {
+    let mut out = Vec::new();
+    let old: HashMap<&str, &ClientState> =
+        before.clients.iter().map(|c| (c.id.as_str(), c)).collect();
+    let kept: BTreeSet<&str> = after.clients.iter().map(|c| c.id.as_str()).collect();
+    for c in &before.clients {
+        if !kept.contains(c.id.as_str()) {
+            out.push(Change::ClientDelete(c.clone()));
+        }
+    }
+    for (name, to) in &after.types {
+        match before.types.get(name) {
+            None => out.push(Change::TypeCreate {
+                name: name.clone(),
+                attr_defs: to.clone(),
+            }),
+            Some(from) if from != to => out.push(Change::TypeUpdate {
+                name: name.clone(),
+                from: from.clone(),
+                to: to.clone(),
+            }),
+            Some(_) => {}
+        }
+    }
+    for c in &after.clients {
+        match old.get(c.id.as_str()) {
+            None => out.push(Change::ClientCreate(c.clone())),
+            Some(&was) => {
+                if !was.same_fields(c) {
+                    out.push(Change::ClientUpdate {
+                        before: was.clone(),
+                        after: c.clone(),
+                    });
+                }
+                if was.secrets != c.secrets {
+                    out.push(Change::SecretsRestored { client: c.clone() });
+                }
+            }
+        }
+    }
+    if before.defaults != after.defaults {
+        out.push(Change::Settings {
+            client: None,
+            before: before.defaults.clone(),
+            after: after.defaults.clone(),
+        });
+    }
+    for c in &after.clients {
+        let was = old
+            .get(c.id.as_str())
+            .map(|o| o.settings.clone())
+            .unwrap_or_default();
+        if was != c.settings {
+            out.push(Change::Settings {
+                client: Some(c.id.clone()),
+                before: was,
+                after: c.settings.clone(),
+            });
+        }
+    }
+    for (key, to) in &after.schemas {
+        let from = before.schemas.get(key);
+        if from != Some(to) {
+            // A schema of a client created just now has no "from", whatever a deleted client
+            // of the same id had.
+            let from = from.filter(|_| old.contains_key(key.0.as_str())).cloned();
+            out.push(Change::SchemaSet {
+                key: key.clone(),
+                from,
+                to: to.clone(),
+            });
+        }
+    }
+    for (key, from) in &before.schemas {
+        if !after.schemas.contains_key(key) && kept.contains(key.0.as_str()) {
+            out.push(Change::SchemaDelete {
+                key: key.clone(),
+                from: from.clone(),
+            });
+        }
+    }
+    for (name, from) in &before.types {
+        if !after.types.contains_key(name) {
+            out.push(Change::TypeDelete {
+                name: name.clone(),
+                from: from.clone(),
+            });
+        }
+    }
+    out
+}
+
+fn settings_changes(before: &Map<String, Value>, after: &Map<String, Value>) -> Value {
+    let mut changes = Map::new();
+    for (k, v) in before {
+        if !after.contains_key(k) {
+            changes.insert(k.clone(), setting_change(Some(v), None));
+        }
+    }
+    for (k, v) in after {
+        if before.get(k) != Some(v) {
+            changes.insert(k.clone(), setting_change(before.get(k), Some(v)));
+        }
+    }
+    Value::Object(changes)
+}
+
+fn type_changes(name: &str, from: &Value, to: &Value) -> Value {
+    json!({ "entityType": name, "attr_defs": { "from": from, "to": to } })
+}
+
+fn schema_changes(key: &SchemaKey, from: Option<&Vec<String>>, to: Option<&Vec<String>>) -> Value {
+    json!({
+        "entityType": key.1,
+        "accessType": key.2,
+        "attributes": { "from": from, "to": to },
+    })
+}
+
+impl Change {
+    /// The audit event the single-change call for this change writes.
+    pub fn event(&self, ctx: &RequestContext, app_id: &str) -> AuditEvent {
+        let (action, target) = match self {
+            Change::ClientDelete(c) => ("client.delete", Some(&c.id)),
+            Change::ClientCreate(c) => ("client.create", Some(&c.id)),
+            Change::ClientUpdate { after, .. } => ("client.update", Some(&after.id)),
+            Change::SecretsRestored { client } => ("client.secret_restore", Some(&client.id)),
+            Change::SecretPinned { client } => ("client.secret_rotate", Some(&client.id)),
+            Change::Settings { client, .. } => ("settings.replace", client.as_ref()),
+            Change::TypeCreate { .. } => ("entity_type.create", None),
+            Change::TypeUpdate { .. } => ("entity_type.update", None),
+            Change::TypeDelete { .. } => ("entity_type.delete", None),
+            Change::SchemaSet { key, .. } => ("access_schema.set", Some(&key.0)),
+            Change::SchemaDelete { key, .. } => ("access_schema.delete", Some(&key.0)),
+        };
+        let mut event = ctx.audit_event(app_id, action);
+        event.target_client_id = target.cloned();
+        let features = |before: Option<&ClientState>, after: Option<&ClientState>| {
+            (
+                Some(before.map(|c| c.features.clone()).unwrap_or_default()),
+                Some(after.map(|c| c.features.clone()).unwrap_or_default()),
+            )
+        };
+        (event.features_before, event.features_after, event.changes) = match self {
+            Change::ClientDelete(c) => {
+                let (b, a) = features(Some(c), None);
+                (b, a, client_diff(Some(&c.view(app_id)), None))
+            }
+            Change::ClientCreate(c) => {
+                let (b, a) = features(None, Some(c));
+                (b, a, client_diff(None, Some(&c.view(app_id))))
+            }
+            Change::ClientUpdate { before, after } => {
+                let (b, a) = features(Some(before), Some(after));
+                let changes = client_diff(Some(&before.view(app_id)), Some(&after.view(app_id)));
+                (b, a, changes)
+            }
+            Change::SecretsRestored { client } => {
+                let (b, a) = features(Some(client), Some(client));
+                (b, a, json!({ "secret": { "restored": true } }))
+            }
+            Change::SecretPinned { client } => {
+                let (b, a) = features(Some(client), Some(client));
+                let changes = json!({ "secret": { "rotated": true, "oldSecretHoursToLive": 0, "pinned": true } });
+                (b, a, changes)
+            }
+            Change::Settings { before, after, .. } => (None, None, settings_changes(before, after)),
+            Change::TypeCreate { name, attr_defs } => {
+                (None, None, type_changes(name, &Value::Null, attr_defs))
+            }
+            Change::TypeUpdate { name, from, to } => (None, None, type_changes(name, from, to)),
+            Change::TypeDelete { name, from } => {
+                (None, None, type_changes(name, from, &Value::Null))
+            }
+            Change::SchemaSet { key, from, to } => {
+                (None, None, schema_changes(key, from.as_ref(), Some(to)))
+            }
+            Change::SchemaDelete { key, from } => {
+                (None, None, schema_changes(key, Some(from), None))
+            }
+        };
+        event
+    }
+}
+
+/// A change as the apply and restore reports list it.
+pub fn summary(event: &AuditEvent) -> Value {
+    json!({
+        "action": event.action,
+        "client": event.target_client_id,
+        "changes": event.changes,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn client(id: &str, name: &str, features: &[&str]) -> ClientState {
+        ClientState {
+            id: id.into(),
+            name: name.into(),
+            features: features.iter().map(|s| s.to_string()).collect(),
+            ip_whitelist: vec!["0.0.0.0/0".into()],
+            settings: Map::new(),
+            secrets: vec![],
+        }
+    }
+
+    #[test]
+    fn equal_states_have_no_changes() {
+        let mut s = AppState::default();
+        s.clients.push(client("a", "A", &["owner"]));
+        s.types.insert("user".into(), json!([]));
+        assert_eq!(diff(&s, &s.clone()), vec![]);
+    }
+
+    #[test]
+    fn changes_come_in_replay_order() {
+        let mut before = AppState::default();
+        before.clients.push(client("a", "A", &[]));
+        before.clients.push(client("b", "B", &[]));
+        before.types.insert("old".into(), json!([]));
+        before
+            .schemas
+            .insert(("b".into(), "old".into(), "read".into()), vec!["id".into()]);
+        let mut after = AppState::default();
+        after.clients.push(client("a", "A2", &["owner"]));
+        after.clients.push(client("c", "C", &[]));
+        after.types.insert("new".into(), json!([]));
+        after.defaults.insert("k".into(), json!(1));
+        let actions: Vec<String> = diff(&before, &after)
+            .iter()
+            .map(|c| c.event(&RequestContext::command_line(), "app").action)
+            .collect();
+        assert_eq!(
+            actions,
+            [
+                "client.delete",
+                "entity_type.create",
+                "client.update",
+                "client.create",
+                "settings.replace",
+                "entity_type.delete"
+            ]
+        );
+    }
+}

@@ -1,0 +1,516 @@
+//! Fixtures: apply a document describing an application (its clients with pinned ids and
+//! secrets, settings, entity types, access schemas), and export one. Operator only.
+//!
+//! Applying checks the whole document first with the rules of the single-change calls
+//! (`domain::fixture`, `normalize_schema`, the entity type rules), builds the state the
+//! application must end in, and writes the difference in one transaction, one audit event per
+//! change (`app_state::diff`). Applying the same document again finds no difference and writes
+//! nothing.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use ipnet::IpNet;
+use serde_json::{json, Map, Value};
+use sqlx::PgConnection;
+
+use super::app_state::{self, AppState, Change, ClientState};
+use super::clients::duplicate_name;
+use super::entity_types::{entity_type_from_json, stored_json};
+use super::{Latchkey, RequestContext, ServiceError};
+use crate::auth::secrets::Verification;
+use crate::domain::entity_type::{normalize_schema, AttributePath, EntityType};
+use crate::domain::fixture::{self, Fixture, FixtureError};
+use crate::domain::ids;
+use crate::store::{self, clients::ClientValues, settings::Scope};
+
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ApplyOptions {
+    /// Work out and report the changes, then roll them back.
+    pub dry_run: bool,
+    /// Also delete what the document does not mention (a section left out mentions nothing).
+    pub prune: bool,
+}
+
+/// What applying changed (or, dry, would change).
+#[derive(Debug, Clone)]
+pub struct ApplyReport {
+    pub dry_run: bool,
+    /// `{action, client, changes}` per audit event, in order.
+    pub changes: Vec<Value>,
+    /// Secrets minted for new clients the document gave no `_secret` (shown this once).
+    pub secrets: BTreeMap<String, String>,
+}
+
+impl ApplyReport {
+    pub fn to_json(&self) -> Value {
+        json!({ "dryRun": self.dry_run, "changes": self.changes, "secrets": self.secrets })
+    }
+}
+
+/// What the document asks for, worked out against the current state.
+struct Plan {
+    desired: AppState,
+    /// Secrets of the clients to create, by id; `true` when the document pinned it.
+    new_secrets: BTreeMap<String, (String, bool)>,
+    /// Pinned secrets of existing clients, by id: they are checked, and set if they differ.
+    pinned: Vec<(String, String)>,
+    /// Client ids the document pinned for new clients, with the path of their `_id`.
+    pinned_new_ids: Vec<(String, String)>,
+}
+
+fn fixture_error(path: impl Into<String>, e: impl std::fmt::Display) -> ServiceError {
+    ServiceError::Fixture(FixtureError::new(path, e))
+}
+
+/// The final state: the current one with the document laid over it.
+fn plan(current: &AppState, doc: &Fixture, prune: bool) -> Result<Plan, ServiceError> {
+    let mut desired = AppState {
+        defaults: match &doc.settings {
+            Some(s) => s.clone(),
+            None if prune => Map::new(),
+            None => current.defaults.clone(),
+        },
+        types: if prune {
+            BTreeMap::new()
+        } else {
+            current.types.clone()
+        },
+        clients: Vec::new(),
+        schemas: BTreeMap::new(),
+    };
+    let mut type_paths = BTreeMap::new();
+    for (i, t) in doc.entity_types.iter().flatten().enumerate() {
+        let et = EntityType::new(t.name.clone(), t.attr_defs.clone());
+        desired.types.insert(t.name.clone(), stored_json(&et));
+        type_paths.insert(t.name.clone(), format!("entityTypes[{i}]"));
+    }
+
+    // Match each document client to an existing one: by `_id` when given, else by name.
+    let by_id: BTreeMap<&str, &ClientState> =
+        current.clients.iter().map(|c| (c.id.as_str(), c)).collect();
+    let by_name: BTreeMap<&str, &ClientState> = current
+        .clients
+        .iter()
+        .map(|c| (c.name.as_str(), c))
+        .collect();
+    let mut matched: BTreeMap<String, usize> = BTreeMap::new();
+    let mut new_clients = Vec::new();
+    for (i, c) in doc.clients.iter().enumerate() {
+        let existing = match &c.id {
+            Some(id) => by_id.get(id.as_str()),
+            None => by_name.get(c.name.as_str()),
+        };
+        match existing {
+            Some(e) => {
+                if matched.insert(e.id.clone(), i).is_some() {
+                    return Err(fixture_error(
+                        format!("{}.name", c.path),
+                        format!("API client {} already exists.", c.name.as_str()),
+                    ));
+                }
+            }
+            None => new_clients.push(i),
+        }
+    }
+    let from_doc =
+        |c: &fixture::FixtureClient, id: String, old: Option<&ClientState>| ClientState {
+            id,
+            name: c.name.as_str().to_owned(),
+            features: c.features.names(),
+            ip_whitelist: c.allow_list.strings(),
+            settings: match (&c.settings, old) {
+                (Some(s), _) => s.clone(),
+                (None, Some(old)) if !prune => old.settings.clone(),
+                (None, _) => Map::new(),
+            },
+            secrets: old.map(|o| o.secrets.clone()).unwrap_or_default(),
+        };
+    // Which clients' schemas the document decides (the rest keep theirs).
+    let mut schemas_from_doc: BTreeSet<String> = BTreeSet::new();
+    let mut doc_index_of: BTreeMap<String, usize> = BTreeMap::new();
+    for old in &current.clients {
+        match matched.get(&old.id) {
+            Some(&i) => {
+                let c = &doc.clients[i];
+                desired.clients.push(from_doc(c, old.id.clone(), Some(old)));
+                doc_index_of.insert(old.id.clone(), i);
+                if c.access_schemas.is_some() || prune {
+                    schemas_from_doc.insert(old.id.clone());
+                }
+            }
+            None if prune => {}
+            None => desired.clients.push(old.clone()),
+        }
+    }
+    let mut new_secrets = BTreeMap::new();
+    let mut pinned_new_ids = Vec::new();
+    for &i in &new_clients {
+        let c = &doc.clients[i];
+        let id = match &c.id {
+            Some(id) => {
+                pinned_new_ids.push((id.clone(), format!("{}._id", c.path)));
+                id.clone()
+            }
+            None => ids::new_client_id(),
+        };
+        let secret = match &c.secret {
+            Some(s) => (s.clone(), true),
+            None => (ids::new_secret(), false),
+        };
+        new_secrets.insert(id.clone(), secret);
+        desired.clients.push(from_doc(c, id.clone(), None));
+        doc_index_of.insert(id.clone(), i);
+        schemas_from_doc.insert(id);
+    }
+    let matched_by_index: BTreeMap<usize, String> =
+        matched.iter().map(|(id, &i)| (i, id.clone())).collect();
+    let pinned = doc
+        .clients
+        .iter()
+        .enumerate()
+        .filter_map(|(i, c)| Some((matched_by_index.get(&i)?.clone(), c.secret.clone()?)))
+        .collect();
+
+    // Names stay unique (a pinned `_id` may carry a name another client has).
+    let mut names = BTreeMap::new();
+    for c in &desired.clients {
+        if let Some(_other) = names.insert(c.name.clone(), c.id.clone()) {
+            let path = doc_index_of
+                .get(&c.id)
+                .map(|&i| format!("{}.name", doc.clients[i].path))
+                .unwrap_or_else(|| "clients".to_owned());
+            return Err(fixture_error(
+                path,
+                format!("API client {} already exists.", c.name),
+            ));
+        }
+    }
+
+    // Access schemas: those the document gives, checked against the final entity types, and
+    // the others kept.
+    let kept: BTreeSet<&str> = desired.clients.iter().map(|c| c.id.as_str()).collect();
+    for (key, attrs) in &current.schemas {
+        if kept.contains(key.0.as_str()) && !schemas_from_doc.contains(&key.0) {
+            desired.schemas.insert(key.clone(), attrs.clone());
+        }
+    }
+    let type_of = |name: &str| -> Result<Option<EntityType>, ServiceError> {
+        desired
+            .types
+            .get(name)
+            .map(|v| entity_type_from_json(name, v.clone()))
+            .transpose()
+    };
+    for c in &desired.clients {
+        let Some(&i) = doc_index_of.get(&c.id) else {
+            continue;
+        };
+        for s in doc.clients[i].access_schemas.iter().flatten() {
+            let Some(et) = type_of(&s.entity_type)? else {
+                return Err(fixture_error(
+                    format!("{}.entityType", s.path),
+                    ServiceError::EntityTypeNotFound {
+                        name: s.entity_type.clone(),
+                    },
+                ));
+            };
+            let list = normalize_schema(&et, &s.attributes)
+                .map_err(|e| fixture_error(format!("{}.attributes", s.path), e))?;
+            desired.schemas.insert(
+                (
+                    c.id.clone(),
+                    s.entity_type.clone(),
+                    s.access_type.as_str().to_owned(),
+                ),
+                list.iter().map(|p| p.to_string()).collect(),
+            );
+        }
+    }
+    // Kept schemas must still name existing types and attributes.
+    for ((client, type_name, _), attrs) in &desired.schemas {
+        let path = type_paths
+            .get(type_name)
+            .cloned()
+            .unwrap_or_else(|| "entityTypes".to_owned());
+        let Some(et) = type_of(type_name)? else {
+            return Err(fixture_error(
+                path,
+                ServiceError::EntityTypeInUse {
+                    name: type_name.clone(),
+                    clients: vec![client.clone()],
+                },
+            ));
+        };
+        let broken: Vec<String> = attrs
+            .iter()
+            .filter(|a| !AttributePath::parse(a).is_ok_and(|p| et.contains(&p)))
+            .cloned()
+            .collect();
+        if !broken.is_empty() {
+            return Err(fixture_error(
+                path,
+                ServiceError::AttributeInUse {
+                    paths: broken,
+                    clients: vec![client.clone()],
+                },
+            ));
+        }
+    }
+    Ok(Plan {
+        desired,
+        new_secrets,
+        pinned,
+        pinned_new_ids,
+    })
+}
+
+fn nets(c: &ClientState) -> Result<Vec<IpNet>, ServiceError> {
+    c.ip_whitelist
+        .iter()
+        .map(|s| {
+            s.parse::<IpNet>()
+                .map_err(|e| ServiceError::Internal(format!("allow list entry {s}: {e}")))
+        })
+        .collect()
+}
+
+fn scope(client: &Option<String>) -> Scope<'_> {
+    match client {
+        Some(id) => Scope::Client(id),
+        None => Scope::Defaults,
+    }
+}
+
+impl Latchkey {
+    /// Applies a fixture document to an application (see the module documentation).
+    pub async fn apply_fixture(
+        &self,
+        ctx: &RequestContext,
+        app_id: &str,
+        doc: &Value,
+        options: ApplyOptions,
+    ) -> Result<ApplyReport, ServiceError> {
+        if !ctx.caller.is_operator() {
+            return Err(ServiceError::Forbidden);
+        }
+        let fixture = fixture::parse(doc)?;
+        self.ensure_app(ctx, app_id).await?;
+        let mut tx = self.pool.begin().await?;
+        if !store::app_snapshots::lock_app(&mut *tx, app_id).await? {
+            return Err(ServiceError::AppNotFound);
+        }
+        let current = AppState::from_rows(&store::app_snapshots::capture(&mut *tx, app_id).await?)?;
+        let plan = plan(&current, &fixture, options.prune)?;
+        let wanted: Vec<String> = plan
+            .pinned_new_ids
+            .iter()
+            .map(|(id, _)| id.clone())
+            .collect();
+        let taken = store::fixtures::ids_used_elsewhere(&mut *tx, app_id, &wanted).await?;
+        if let Some((_, path)) = plan
+            .pinned_new_ids
+            .iter()
+            .find(|(id, _)| taken.contains(id))
+        {
+            return Err(fixture_error(
+                path.clone(),
+                "Client ID is used by another application.",
+            ));
+        }
+        let mut report = ApplyReport {
+            dry_run: options.dry_run,
+            changes: Vec::new(),
+            secrets: BTreeMap::new(),
+        };
+        let mut events = Vec::new();
+        for change in app_state::diff(&current, &plan.desired) {
+            if let Change::ClientCreate(c) = &change {
+                if let Some((secret, false)) = plan.new_secrets.get(&c.id) {
+                    report.secrets.insert(c.id.clone(), secret.clone());
+                }
+            }
+            self.write_change(&mut tx, app_id, &change, &plan.new_secrets)
+                .await?;
+            events.push(change.event(ctx, app_id));
+        }
+        for (client_id, secret) in &plan.pinned {
+            if let Some(change) = self.pin_secret(&mut tx, app_id, client_id, secret).await? {
+                events.push(change.event(ctx, app_id));
+            }
+        }
+        report.changes = events.iter().map(app_state::summary).collect();
+        if options.dry_run {
+            // Not even appended: a revision that never commits must not be announced.
+            tx.rollback().await?;
+        } else {
+            // Last in the transaction: the chain head stays locked only briefly.
+            store::audit::append_all(&mut tx, events).await?;
+            tx.commit().await?;
+        }
+        Ok(report)
+    }
+
+    /// Writes one change with the per-table store functions. New clients get their secret
+    /// hashed and stored like any other.
+    async fn write_change(
+        &self,
+        tx: &mut PgConnection,
+        app_id: &str,
+        change: &Change,
+        new_secrets: &BTreeMap<String, (String, bool)>,
+    ) -> Result<(), ServiceError> {
+        match change {
+            Change::ClientDelete(c) => store::clients::delete(&mut *tx, app_id, &c.id).await?,
+            Change::ClientCreate(c) => {
+                let values = ClientValues {
+                    name: &c.name,
+                    features: &c.features,
+                    ip_whitelist: &nets(c)?,
+                };
+                store::clients::insert(&mut *tx, app_id, &c.id, &values)
+                    .await
+                    .map_err(duplicate_name(&c.name))?;
+                let secret = match new_secrets.get(&c.id) {
+                    Some((s, _)) => s.clone(),
+                    None => ids::new_secret(),
+                };
+                let new = self.hash_secret(secret).await?;
+                self.store_secret(&mut *tx, app_id, &c.id, &new).await?;
+            }
+            Change::ClientUpdate { after, .. } => {
+                let values = ClientValues {
+                    name: &after.name,
+                    features: &after.features,
+                    ip_whitelist: &nets(after)?,
+                };
+                store::clients::update(&mut *tx, app_id, &after.id, &values)
+                    .await
+                    .map_err(duplicate_name(&after.name))?;
+            }
+            // Applying never changes secrets through the state (see `pin_secret`).
+            Change::SecretsRestored { .. } | Change::SecretPinned { .. } => {}
+            Change::Settings {
+                client,
+                before,
+                after,
+            } => {
+                let gone: Vec<String> = before
+                    .keys()
+                    .filter(|k| !after.contains_key(*k))
+                    .cloned()
+                    .collect();
+                if !gone.is_empty() {
+                    store::settings::delete(&mut *tx, app_id, scope(client), &gone).await?;
+                }
+                for (key, value) in after {
+                    if before.get(key) != Some(value) {
+                        store::settings::upsert(&mut *tx, app_id, scope(client), key, value)
+                            .await?;
+                    }
+                }
+            }
+            Change::TypeCreate { name, attr_defs } => {
+                store::entity_types::insert(&mut *tx, app_id, name, attr_defs).await?;
+            }
+            Change::TypeUpdate { name, to, .. } => {
+                store::entity_types::update(&mut *tx, app_id, name, to).await?;
+            }
+            Change::TypeDelete { name, .. } => {
+                store::entity_types::delete(&mut *tx, app_id, name).await?
+            }
+            Change::SchemaSet { key, to, .. } => {
+                store::access_schemas::upsert(&mut *tx, app_id, &key.0, &key.1, &key.2, to).await?;
+            }
+            Change::SchemaDelete { key, .. } => {
+                store::access_schemas::delete(&mut *tx, app_id, &key.0, &key.1, &key.2).await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Makes `secret` the secret of an existing client, unless it already works: the others
+    /// stop at once, as after a rotation with `hoursToLive` 0.
+    async fn pin_secret(
+        &self,
+        tx: &mut PgConnection,
+        app_id: &str,
+        client_id: &str,
+        secret: &str,
+    ) -> Result<Option<Change>, ServiceError> {
+        let Some(found) = store::clients::get_with_secrets(&mut *tx, app_id, client_id).await?
+        else {
+            return Ok(None);
+        };
+        let verified = self
+            .hasher
+            .verify(client_id, secret, Some(&found.phcs))
+            .await?;
+        if matches!(verified, Verification::Verified { .. }) {
+            return Ok(None);
+        }
+        let new = self.hash_secret(secret.to_owned()).await?;
+        store::secrets::expire_current(&mut *tx, app_id, client_id, 0).await?;
+        self.store_secret(&mut *tx, app_id, client_id, &new).await?;
+        let row = store::clients::bump_version(&mut *tx, app_id, client_id).await?;
+        Ok(Some(Change::SecretPinned {
+            client: ClientState {
+                id: row.client_id,
+                name: row.name,
+                features: crate::domain::FeatureSet::from_stored(&row.features).names(),
+                ip_whitelist: vec![],
+                settings: Map::new(),
+                secrets: vec![],
+            },
+        }))
+    }
+
+    /// The application as a fixture document, without secrets. `with_ids`: include each
+    /// client's `_id` (leave them out to copy the application into another one on the same
+    /// server: client ids are unique across applications).
+    pub async fn export_fixture(
+        &self,
+        ctx: &RequestContext,
+        app_id: &str,
+        with_ids: bool,
+    ) -> Result<Value, ServiceError> {
+        if !ctx.caller.is_operator() {
+            return Err(ServiceError::Forbidden);
+        }
+        self.ensure_app(ctx, app_id).await?;
+        let state = AppState::from_rows(&store::app_snapshots::capture(&self.pool, app_id).await?)?;
+        let clients: Vec<Value> = state
+            .clients
+            .iter()
+            .map(|c| {
+                let schemas: Vec<Value> = state
+                    .schemas
+                    .iter()
+                    .filter(|(k, _)| k.0 == c.id)
+                    .map(|(k, attrs)| {
+                        json!({"entityType": k.1, "accessType": k.2, "attributes": attrs})
+                    })
+                    .collect();
+                let mut body = Map::new();
+                if with_ids {
+                    body.insert("_id".into(), json!(c.id));
+                }
+                body.insert("name".into(), json!(c.name));
+                body.insert("features".into(), json!(c.features));
+                body.insert("ipWhitelist".into(), json!(c.ip_whitelist));
+                body.insert("settings".into(), Value::Object(c.settings.clone()));
+                body.insert("accessSchemas".into(), Value::Array(schemas));
+                Value::Object(body)
+            })
+            .collect();
+        let types: Vec<Value> = state
+            .types
+            .iter()
+            .map(|(name, defs)| json!({"name": name, "attr_defs": defs}))
+            .collect();
+        Ok(json!({
+            "settings": state.defaults,
+            "entityTypes": types,
+            "clients": clients,
+        }))
+    }
+}
