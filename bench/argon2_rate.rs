@@ -14,6 +14,9 @@
 //!
 //! Run: `cargo run --release --example argon2_rate`
 
+// A benchmark tool, not the server: it may stop on the unexpected.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};

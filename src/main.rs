@@ -139,8 +139,7 @@ async fn run_with_database(cli: &Cli, embedded: Option<&EmbeddedPostgres>) -> an
         Command::Serve => {
             startup::service(settings, pool.clone())?
                 .check_sealing_ready()
-                .await
-                .map_err(|e| anyhow::anyhow!("{e}"))?;
+                .await?;
             if settings.bootstrap.unwrap_or(embedded.is_some()) {
                 bootstrap_default_app(settings, &pool).await?;
             }
@@ -167,8 +166,7 @@ async fn run_with_database(cli: &Cli, embedded: Option<&EmbeddedPostgres>) -> an
                         show_secrets: *show_secrets,
                     },
                 )
-                .await
-                .map_err(|e| anyhow::anyhow!("{e}"))?;
+                .await?;
             println!("{}", app_json(app, Some(owner)));
         }
         Command::Apps(AppsCommand::Set {
@@ -186,8 +184,7 @@ async fn run_with_database(cli: &Cli, embedded: Option<&EmbeddedPostgres>) -> an
                         show_secrets: *show_secrets,
                     },
                 )
-                .await
-                .map_err(|e| anyhow::anyhow!("{e}"))?;
+                .await?;
             println!("{}", app_json(app, None));
         }
         Command::Keys(KeysCommand::Generate) => {
@@ -197,8 +194,7 @@ async fn run_with_database(cli: &Cli, embedded: Option<&EmbeddedPostgres>) -> an
             let service = startup::service(settings, pool)?;
             let report = service
                 .reseal_secrets(&RequestContext::command_line())
-                .await
-                .map_err(|e| anyhow::anyhow!("{e}"))?;
+                .await?;
             println!("{}", serde_json::to_value(&report)?);
             if !report.unopenable.is_empty() {
                 anyhow::bail!(
@@ -209,10 +205,7 @@ async fn run_with_database(cli: &Cli, embedded: Option<&EmbeddedPostgres>) -> an
         }
         Command::Apps(AppsCommand::List) => {
             let service = startup::service(settings, pool)?;
-            let apps = service
-                .list_apps(&RequestContext::command_line())
-                .await
-                .map_err(|e| anyhow::anyhow!("{e}"))?;
+            let apps = service.list_apps(&RequestContext::command_line()).await?;
             let list: Vec<_> = apps.into_iter().map(|a| app_json(a, None)).collect();
             println!("{}", serde_json::Value::Array(list));
         }
@@ -241,12 +234,7 @@ async fn run_with_database(cli: &Cli, embedded: Option<&EmbeddedPostgres>) -> an
 async fn bootstrap_default_app(settings: &Settings, pool: &sqlx::PgPool) -> anyhow::Result<()> {
     let service = startup::service(settings, pool.clone())?;
     let ctx = RequestContext::command_line();
-    if !service
-        .list_apps(&ctx)
-        .await
-        .map_err(|e| anyhow::anyhow!("{e}"))?
-        .is_empty()
-    {
+    if !service.list_apps(&ctx).await?.is_empty() {
         return Ok(());
     }
     let (app, owner) = service
@@ -258,8 +246,7 @@ async fn bootstrap_default_app(settings: &Settings, pool: &sqlx::PgPool) -> anyh
                 ..Default::default()
             },
         )
-        .await
-        .map_err(|e| anyhow::anyhow!("{e}"))?;
+        .await?;
     println!("Created application \"default\". Its owner client (the secret is shown only now):");
     println!("{}", app_json(app, Some(owner)));
     Ok(())

@@ -27,7 +27,10 @@ pub async fn connect(url: &str, max_connections: u32) -> anyhow::Result<PgPool> 
         .parse::<PgConnectOptions>()
         .context("DATABASE_URL is not a valid URL")?
         // Whole-log audit reads (export, verify) are long by nature; warn only past 10 s.
-        .log_slow_statements(log::LevelFilter::Warn, Duration::from_secs(10));
+        .log_slow_statements(log::LevelFilter::Warn, Duration::from_secs(10))
+        // PostgreSQL's notices (`relation "_sqlx_migrations" already exists, skipping` at every
+        // start) are not for our users: only warnings and errors reach the log.
+        .options([("client_min_messages", "warning")]);
     PgPoolOptions::new()
         .max_connections(max_connections)
         // A request waits at most this long for a connection; past it the caller gets 503.
@@ -77,7 +80,7 @@ pub fn service(settings: &Settings, pool: PgPool) -> anyhow::Result<Latchkey> {
         settings.argon2_p_cost,
         Some(32),
     )
-    .map_err(|e| anyhow::anyhow!("invalid Argon2 parameters: {e}"))?;
+    .context("invalid Argon2 parameters")?;
     let max_hashes = settings
         .max_concurrent_hashes
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()));

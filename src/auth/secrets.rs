@@ -22,6 +22,7 @@ use std::time::Duration;
 
 use argon2::password_hash::phc::{Output, ParamsString, PasswordHash, Salt};
 use argon2::{Algorithm, Argon2, Block, Params, Version};
+use hmac::digest::KeyInit;
 use hmac::{Hmac, Mac};
 use moka::sync::Cache;
 use sha2::Sha256;
@@ -106,7 +107,9 @@ pub struct SecretHasher {
     cache: Cache<CacheKey, Arc<str>>,
     /// Checks that failed: keyed digest of (client id, secret, live hashes).
     failed: Cache<[u8; 32], ()>,
-    cache_key: [u8; 32],
+    /// Keyed once with a random key of the hash's block size (so keying cannot fail); cloned
+    /// per digest.
+    cache_mac: Hmac<Sha256>,
     /// A hash of a random secret made with the current parameters: checked against when the
     /// client is unknown, so that case costs what a wrong secret costs.
     dummy_phc: String,
@@ -142,7 +145,7 @@ impl SecretHasher {
         max_concurrent: usize,
         cache_capacity: u64,
     ) -> Result<Self, HashError> {
-        let cache_key: [u8; 32] = rand::random();
+        let cache_mac = <Hmac<Sha256> as KeyInit>::new(&rand::random::<[u8; 64]>().into());
         let memory = Arc::new(MemoryPool::default());
         let dummy_phc = hash_blocking(&params, &crate::domain::ids::new_secret(), &memory)?;
         Ok(Self {
@@ -156,7 +159,7 @@ impl SecretHasher {
                 .max_capacity(FAILED_CAPACITY)
                 .time_to_live(FAILED_TTL)
                 .build(),
-            cache_key,
+            cache_mac,
             dummy_phc,
             counters: Counters::default(),
             memory,
@@ -260,8 +263,7 @@ impl SecretHasher {
     /// (in a fixed order), so the memory of a failure is exact: any change of the live hashes
     /// (a rotation, an expiry, a deletion, a client created later) makes it a new check.
     fn failure_digest(&self, client_id: &str, secret: &str, live: &[String]) -> [u8; 32] {
-        let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(&self.cache_key)
-            .unwrap_or_else(|_| unreachable!("HMAC takes a key of any length"));
+        let mut mac = self.cache_mac.clone();
         mac.update(b"failed\0");
         mac.update(client_id.as_bytes());
         mac.update(&[0]);
@@ -276,8 +278,7 @@ impl SecretHasher {
     }
 
     fn keyed_digest(&self, client_id: &str, secret: &str) -> [u8; 32] {
-        let mut mac =
-            <Hmac<Sha256> as Mac>::new_from_slice(&self.cache_key).expect("any key length");
+        let mut mac = self.cache_mac.clone();
         mac.update(client_id.as_bytes());
         mac.update(&[0]);
         mac.update(secret.as_bytes());

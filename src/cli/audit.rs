@@ -12,7 +12,7 @@ use crate::domain::audit_query::{
     parse_feature, parse_time, write_csv_row, AuditFilter, Order, CSV_HEADER,
 };
 use crate::domain::audit_verify::Anchor;
-use crate::service::{Latchkey, RequestContext, ServiceError};
+use crate::service::{Latchkey, RequestContext};
 
 #[derive(Subcommand, Debug, Clone)]
 pub enum AuditCommand {
@@ -97,31 +97,10 @@ pub struct ChainBroken {
     pub app_id: String,
 }
 
-fn service_error(e: ServiceError) -> anyhow::Error {
-    anyhow::anyhow!("{e}")
-}
-
 pub async fn run(cmd: &AuditCommand, service: &Latchkey) -> anyhow::Result<()> {
     let ctx = RequestContext::command_line();
     match cmd {
-        AuditCommand::Verify { app, anchors } => {
-            let anchors = anchors
-                .iter()
-                .map(|a| a.parse::<Anchor>())
-                .collect::<Result<Vec<_>, _>>()
-                .map_err(|e| anyhow::anyhow!("{e}"))?;
-            let verdict = service
-                .verify_audit(&ctx, app, anchors)
-                .await
-                .map_err(service_error)?;
-            println!("{}", verdict.to_json(app));
-            if !verdict.is_intact() {
-                return Err(ChainBroken {
-                    app_id: app.clone(),
-                }
-                .into());
-            }
-        }
+        AuditCommand::Verify { app, anchors } => verify(service, &ctx, app, anchors).await,
         AuditCommand::Export {
             app,
             since,
@@ -147,65 +126,103 @@ pub async fn run(cmd: &AuditCommand, service: &Latchkey) -> anyhow::Result<()> {
                     .map(|t| parse_time("until", t))
                     .transpose()?,
             };
-            let order: Order = order.parse()?;
-            export(service, &ctx, app, filter, order, format).await?;
+            export(service, &ctx, app, filter, order.parse()?, format).await
         }
         AuditCommand::Report {
             app,
             since,
             until,
             format,
-        } => {
-            let since = parse_time("since", since)?;
-            let until = parse_time("until", until)?;
-            let report = service
-                .audit_report(&ctx, app, since, until)
-                .await
-                .map_err(service_error)?;
-            if format == "json" {
-                println!("{}", report.to_json());
-            } else {
-                print!("{}", report.to_text());
-            }
-        }
+        } => report(service, &ctx, app, since, until, format).await,
         AuditCommand::Retention {
             app,
             keep_days,
             forever,
-        } => {
-            let days = if *forever || keep_days.is_some() {
-                service
-                    .set_audit_retention(&ctx, app, *keep_days)
-                    .await
-                    .map_err(service_error)?
-            } else {
-                service
-                    .audit_retention(&ctx, app)
-                    .await
-                    .map_err(service_error)?
-            };
-            println!(
-                "{}",
-                serde_json::json!({ "app_id": app, "keep_days": days })
-            );
-        }
+        } => retention(service, &ctx, app, *keep_days, *forever).await,
         AuditCommand::Prune { app, dry_run } => {
-            let apps = match app {
-                Some(a) => vec![a.clone()],
-                None => service
-                    .apps_with_audit_retention(&ctx)
-                    .await
-                    .map_err(service_error)?,
-            };
-            for app in apps {
-                let outcome = service
-                    .prune_audit(&ctx, &app, Utc::now(), *dry_run)
-                    .await
-                    .map_err(service_error)
-                    .with_context(|| format!("pruning application {app}"))?;
-                println!("{}", outcome.to_json());
-            }
+            prune(service, &ctx, app.as_deref(), *dry_run).await
         }
+    }
+}
+
+/// Prints the verdict; a broken chain is the `ChainBroken` error (exit status 2).
+async fn verify(
+    service: &Latchkey,
+    ctx: &RequestContext,
+    app: &str,
+    anchors: &[String],
+) -> anyhow::Result<()> {
+    let anchors = anchors
+        .iter()
+        .map(|a| a.parse::<Anchor>())
+        .collect::<Result<Vec<_>, _>>()?;
+    let verdict = service.verify_audit(ctx, app, anchors).await?;
+    println!("{}", verdict.to_json(app));
+    if !verdict.is_intact() {
+        return Err(ChainBroken {
+            app_id: app.to_owned(),
+        }
+        .into());
+    }
+    Ok(())
+}
+
+async fn report(
+    service: &Latchkey,
+    ctx: &RequestContext,
+    app: &str,
+    since: &str,
+    until: &str,
+    format: &str,
+) -> anyhow::Result<()> {
+    let since = parse_time("since", since)?;
+    let until = parse_time("until", until)?;
+    let report = service.audit_report(ctx, app, since, until).await?;
+    if format == "json" {
+        println!("{}", report.to_json());
+    } else {
+        print!("{}", report.to_text());
+    }
+    Ok(())
+}
+
+/// Shows the retention period, or sets it (`--keep-days N`, `--forever`).
+async fn retention(
+    service: &Latchkey,
+    ctx: &RequestContext,
+    app: &str,
+    keep_days: Option<i64>,
+    forever: bool,
+) -> anyhow::Result<()> {
+    let days = if forever || keep_days.is_some() {
+        service.set_audit_retention(ctx, app, keep_days).await?
+    } else {
+        service.audit_retention(ctx, app).await?
+    };
+    println!(
+        "{}",
+        serde_json::json!({ "app_id": app, "keep_days": days })
+    );
+    Ok(())
+}
+
+/// Prunes one application, or every application with a retention period; one JSON line each.
+async fn prune(
+    service: &Latchkey,
+    ctx: &RequestContext,
+    app: Option<&str>,
+    dry_run: bool,
+) -> anyhow::Result<()> {
+    let apps = match app {
+        Some(a) => vec![a.to_owned()],
+        None => service.apps_with_audit_retention(ctx).await?,
+    };
+    for app in apps {
+        let outcome = service
+            .prune_audit(ctx, &app, Utc::now(), dry_run)
+            .await
+            .with_context(|| format!("pruning application {app}"))?;
+        println!("{}", outcome.to_json());
     }
     Ok(())
 }
@@ -219,10 +236,7 @@ async fn export(
     order: Order,
     format: &str,
 ) -> anyhow::Result<()> {
-    let mut stream = service
-        .audit_stream(ctx, app, filter, order)
-        .await
-        .map_err(service_error)?;
+    let mut stream = service.audit_stream(ctx, app, filter, order).await?;
     let stdout = io::stdout();
     let mut out = io::BufWriter::with_capacity(256 * 1024, stdout.lock());
     let mut text = String::with_capacity(256 * 1024);
@@ -234,7 +248,7 @@ async fn export(
             _ => {}
         }
         while let Some(batch) = stream.next().await {
-            let batch = batch.map_err(|e| io::Error::other(e.to_string()))?;
+            let batch = batch.map_err(io::Error::other)?;
             text.clear();
             for e in &batch {
                 match format {

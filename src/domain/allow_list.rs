@@ -13,7 +13,7 @@ impl Default for AllowList {
     /// `["0.0.0.0/0"]`: what the vendor sets when the list is omitted. Note it admits every IPv4
     /// source but no IPv6 one, exactly as written.
     fn default() -> Self {
-        Self(vec!["0.0.0.0/0".parse().expect("literal CIDR")])
+        Self(vec![IpNet::V4(ipnet::Ipv4Net::default())])
     }
 }
 

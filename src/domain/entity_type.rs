@@ -521,19 +521,7 @@ fn parse_one(
             "an attribute definition must be a JSON object",
         ));
     };
-    let name = match map.get("name") {
-        None | Some(Value::Null) => return Err(invalid(&position, "name is required")),
-        Some(Value::String(s)) if is_valid_name(s) => s.clone(),
-        Some(_) => {
-            return Err(invalid(
-                &position,
-                format!(
-                    "name must be letters, digits and underscores, starting with a letter, \
-                     at most {MAX_NAME_LEN} characters"
-                ),
-            ))
-        }
-    };
+    let name = attr_name(map, &position)?;
     let at = join(parent, &name);
     *count += 1;
     if *count > MAX_ATTRIBUTES {
@@ -545,86 +533,18 @@ fn parse_one(
     if let Some(key) = map.keys().find(|k| !KNOWN_KEYS.contains(&k.as_str())) {
         return Err(invalid(&at, format!("unknown field {key:?}")));
     }
-    let kind = match map.get("type") {
-        None | Some(Value::Null) => return Err(invalid(&at, "type is required")),
-        Some(Value::String(s)) => s.parse::<AttrType>().map_err(|_| {
-            let all: Vec<&str> = AttrType::ALL.iter().map(|t| t.as_str()).collect();
-            invalid(&at, format!("{s:?} is not a type ({})", all.join(", ")))
-        })?,
-        Some(_) => return Err(invalid(&at, "type must be a string")),
-    };
-    let description = match map.get("description") {
-        None | Some(Value::Null) => None,
-        Some(Value::String(s)) if s.contains('\0') => {
-            return Err(invalid(&at, "description contains a NUL character"))
-        }
-        Some(Value::String(s)) if s.chars().count() <= MAX_DESCRIPTION_LEN => Some(s.clone()),
-        Some(Value::String(_)) => {
-            return Err(invalid(
-                &at,
-                format!("description is longer than {MAX_DESCRIPTION_LEN} characters"),
-            ))
-        }
-        Some(_) => return Err(invalid(&at, "description must be a string")),
-    };
-    let length = match map.get("length") {
-        None | Some(Value::Null) => None,
-        Some(v) => {
-            let n = v
-                .as_u64()
-                .filter(|n| (1..=u64::from(u32::MAX)).contains(n))
-                .ok_or_else(|| invalid(&at, "length must be a positive integer"))?;
-            if kind != AttrType::String {
-                return Err(invalid(&at, "length applies to string attributes only"));
-            }
-            Some(n as u32)
-        }
-    };
+    let kind = attr_type(map, &at)?;
+    // In this order, so a definition with several faults reports the same one as ever.
+    let description = description(map, &at)?;
+    let length = length(map, &at, kind)?;
     let case_sensitive = match map.get("case-sensitive") {
         None | Some(Value::Null) => None,
         Some(Value::Bool(b)) => Some(*b),
         Some(_) => return Err(invalid(&at, "case-sensitive must be true or false")),
     };
-    let constraints = string_list(map, "constraints", &at)?;
-    if let Some(bad) = constraints
-        .iter()
-        .find(|c| !CONSTRAINTS.contains(&c.as_str()))
-    {
-        return Err(invalid(
-            &at,
-            format!("{bad:?} is not a constraint ({})", CONSTRAINTS.join(", ")),
-        ));
-    }
-    let features = string_list(map, "features", &at)?;
-    if let Some(bad) = features.iter().find(|f| {
-        f.is_empty()
-            || f.len() > MAX_NAME_LEN
-            || !f.bytes().all(|b| b.is_ascii_lowercase() || b == b'-')
-    }) {
-        return Err(invalid(&at, format!("{bad:?} is not an attribute feature")));
-    }
-    let attr_defs = match (kind.is_container(), map.get("attr_defs")) {
-        (false, None | Some(Value::Null)) => None,
-        (false, Some(_)) => {
-            return Err(invalid(
-                &at,
-                "only object and plural attributes have attr_defs",
-            ))
-        }
-        (true, None | Some(Value::Null)) => {
-            return Err(invalid(&at, format!("{kind} attributes need attr_defs")))
-        }
-        (true, Some(Value::Array(items))) => {
-            if depth >= MAX_DEPTH {
-                return Err(invalid(
-                    &at,
-                    format!("attributes nest at most {MAX_DEPTH} levels deep"),
-                ));
-            }
-            Some(parse_level(items, Some(&at), depth + 1, count)?)
-        }
-        (true, Some(_)) => return Err(invalid(&at, "attr_defs must be a list")),
-    };
+    let constraints = constraints(map, &at)?;
+    let features = attr_features(map, &at)?;
+    let attr_defs = children(map, &at, kind, depth, count)?;
     Ok(AttrDef {
         name,
         description,
@@ -637,24 +557,139 @@ fn parse_one(
     })
 }
 
-/// A list of strings, duplicates dropped (order kept).
-fn string_list(map: &Map<String, Value>, key: &str, at: &str) -> Result<Vec<String>, SchemaError> {
-    match map.get(key) {
-        None | Some(Value::Null) => Ok(vec![]),
-        Some(Value::Array(items)) => {
-            let mut out: Vec<String> = Vec::with_capacity(items.len());
-            for item in items {
-                let Value::String(s) = item else {
-                    return Err(invalid(at, format!("{key} must be a list of strings")));
-                };
-                if !out.contains(s) {
-                    out.push(s.clone());
-                }
-            }
-            Ok(out)
-        }
-        Some(_) => Err(invalid(at, format!("{key} must be a list of strings"))),
+/// `name`: required; `position` says where the definition is when it has no name yet.
+fn attr_name(map: &Map<String, Value>, position: &str) -> Result<String, SchemaError> {
+    match map.get("name") {
+        None | Some(Value::Null) => Err(invalid(position, "name is required")),
+        Some(Value::String(s)) if is_valid_name(s) => Ok(s.clone()),
+        Some(_) => Err(invalid(
+            position,
+            format!(
+                "name must be letters, digits and underscores, starting with a letter, \
+                 at most {MAX_NAME_LEN} characters"
+            ),
+        )),
     }
+}
+
+fn attr_type(map: &Map<String, Value>, at: &str) -> Result<AttrType, SchemaError> {
+    match map.get("type") {
+        None | Some(Value::Null) => Err(invalid(at, "type is required")),
+        Some(Value::String(s)) => s.parse::<AttrType>().map_err(|_| {
+            let all: Vec<&str> = AttrType::ALL.iter().map(|t| t.as_str()).collect();
+            invalid(at, format!("{s:?} is not a type ({})", all.join(", ")))
+        }),
+        Some(_) => Err(invalid(at, "type must be a string")),
+    }
+}
+
+fn description(map: &Map<String, Value>, at: &str) -> Result<Option<String>, SchemaError> {
+    match map.get("description") {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(s)) if s.contains('\0') => {
+            Err(invalid(at, "description contains a NUL character"))
+        }
+        Some(Value::String(s)) if s.chars().count() <= MAX_DESCRIPTION_LEN => Ok(Some(s.clone())),
+        Some(Value::String(_)) => Err(invalid(
+            at,
+            format!("description is longer than {MAX_DESCRIPTION_LEN} characters"),
+        )),
+        Some(_) => Err(invalid(at, "description must be a string")),
+    }
+}
+
+/// `length`: a positive integer, for `string` attributes only.
+fn length(map: &Map<String, Value>, at: &str, kind: AttrType) -> Result<Option<u32>, SchemaError> {
+    match map.get("length") {
+        None | Some(Value::Null) => Ok(None),
+        Some(v) => {
+            let n = v
+                .as_u64()
+                .filter(|n| (1..=u64::from(u32::MAX)).contains(n))
+                .ok_or_else(|| invalid(at, "length must be a positive integer"))?;
+            if kind != AttrType::String {
+                return Err(invalid(at, "length applies to string attributes only"));
+            }
+            Ok(Some(n as u32))
+        }
+    }
+}
+
+fn constraints(map: &Map<String, Value>, at: &str) -> Result<Vec<String>, SchemaError> {
+    let constraints = string_list(map, "constraints", at)?;
+    if let Some(bad) = constraints
+        .iter()
+        .find(|c| !CONSTRAINTS.contains(&c.as_str()))
+    {
+        return Err(invalid(
+            at,
+            format!("{bad:?} is not a constraint ({})", CONSTRAINTS.join(", ")),
+        ));
+    }
+    Ok(constraints)
+}
+
+/// `features`: lower-case words such as `primary-key`.
+fn attr_features(map: &Map<String, Value>, at: &str) -> Result<Vec<String>, SchemaError> {
+    let features = string_list(map, "features", at)?;
+    if let Some(bad) = features.iter().find(|f| {
+        f.is_empty()
+            || f.len() > MAX_NAME_LEN
+            || !f.bytes().all(|b| b.is_ascii_lowercase() || b == b'-')
+    }) {
+        return Err(invalid(at, format!("{bad:?} is not an attribute feature")));
+    }
+    Ok(features)
+}
+
+/// `attr_defs`: required for `object` and `plural`, refused for the other types.
+fn children(
+    map: &Map<String, Value>,
+    at: &str,
+    kind: AttrType,
+    depth: usize,
+    count: &mut usize,
+) -> Result<Option<Vec<AttrDef>>, SchemaError> {
+    match (kind.is_container(), map.get("attr_defs")) {
+        (false, None | Some(Value::Null)) => Ok(None),
+        (false, Some(_)) => Err(invalid(
+            at,
+            "only object and plural attributes have attr_defs",
+        )),
+        (true, None | Some(Value::Null)) => {
+            Err(invalid(at, format!("{kind} attributes need attr_defs")))
+        }
+        (true, Some(Value::Array(items))) => {
+            if depth >= MAX_DEPTH {
+                return Err(invalid(
+                    at,
+                    format!("attributes nest at most {MAX_DEPTH} levels deep"),
+                ));
+            }
+            Ok(Some(parse_level(items, Some(at), depth + 1, count)?))
+        }
+        (true, Some(_)) => Err(invalid(at, "attr_defs must be a list")),
+    }
+}
+
+/// A list of strings, duplicates dropped (order kept).
+fn string_list(
+    map: &Map<String, Value>,
+    key: &'static str,
+    at: &str,
+) -> Result<Vec<String>, SchemaError> {
+    let items = match map.get(key) {
+        None | Some(Value::Null) => return Ok(vec![]),
+        Some(v) => super::string_list(v, key)
+            .map_err(|_| invalid(at, format!("{key} must be a list of strings")))?,
+    };
+    let mut out: Vec<String> = Vec::with_capacity(items.len());
+    for s in items {
+        if !out.contains(&s) {
+            out.push(s);
+        }
+    }
+    Ok(out)
 }
 
 /// Checks and canonicalises the attribute list of an access schema for `et`: every path must

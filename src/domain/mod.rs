@@ -101,3 +101,21 @@ impl ValidationError {
         }
     }
 }
+
+/// A JSON array of strings, in order: the list parameters of both APIs (`features`,
+/// `ipWhitelist`, `attributes`, …) and the lists inside attribute definitions.
+pub fn string_list(
+    value: &serde_json::Value,
+    field: &'static str,
+) -> Result<Vec<String>, ValidationError> {
+    let serde_json::Value::Array(items) = value else {
+        return Err(ValidationError::NotAList { field });
+    };
+    items
+        .iter()
+        .map(|v| match v {
+            serde_json::Value::String(s) => Ok(s.clone()),
+            _ => Err(ValidationError::NotAString { field }),
+        })
+        .collect()
+}

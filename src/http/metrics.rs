@@ -28,6 +28,11 @@ impl Default for Metrics {
 }
 
 impl Metrics {
+    #[allow(
+        clippy::expect_used,
+        reason = "constant metric names and options, built once at startup: a failure is a \
+                  programming error that every test run would show"
+    )]
     pub fn new() -> Self {
         let registry = Registry::new_custom(Some("latchkey".into()), None).expect("valid prefix");
         let requests = IntCounterVec::new(

@@ -7,7 +7,6 @@ pub mod metrics;
 pub mod openapi;
 pub mod ops;
 pub mod registration;
-pub mod registration_entity;
 pub mod request;
 pub mod revision;
 pub mod routes;

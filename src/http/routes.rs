@@ -11,8 +11,9 @@ use actix_web::web;
 use serde_json::Value;
 
 use super::config::{self, access, apps, audit, changes, clients, entity_types, settings, staging};
+use super::registration::entity_types as reg_entity;
 use super::registration::{self, clients as reg_clients, settings as reg_settings};
-use super::{metrics, openapi, ops, registration_entity as reg_entity};
+use super::{metrics, openapi, ops};
 
 /// Which adapter serves a route: it decides the error envelope (including the 405 answer) and
 /// the responses every operation of the surface shares in the OpenAPI document.

@@ -14,9 +14,11 @@ use serde_json::json;
 use tokio::sync::{mpsc, OwnedSemaphorePermit, Semaphore};
 
 use super::{Latchkey, RequestContext, ServiceError};
-use crate::domain::audit::{format_time, StoredEvent, PRUNE_ACTION};
+use crate::domain::audit::{format_time, AuditEvent, StoredEvent, PRUNE_ACTION};
 use crate::domain::audit_query::{parse_keep_days, AuditFilter, AuditInputError, Cursor, Order};
-use crate::domain::audit_report::{client_permissions, AuditReport, ClientHistory};
+use crate::domain::audit_report::{
+    client_permissions, AuditReport, ClientHistory, ClientPermissions,
+};
 use crate::domain::audit_verify::{Anchor, ChainHead, ChainVerifier, Checkpoint, Verdict};
 use crate::store::{self, audit::EventQuery, audit::SeqBounds};
 
@@ -205,10 +207,7 @@ impl Latchkey {
     ) -> Result<Verdict, ServiceError> {
         self.audit_reader(ctx, app_id).await?;
         let _permit = log_reader_permit().await?;
-        let mut tx = self.pool.begin().await?;
-        sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
-            .execute(&mut *tx)
-            .await?;
+        let mut tx = store::begin_snapshot(&self.pool).await?;
         let head = store::audit::head(&mut *tx, app_id)
             .await?
             .map(|(seq, hash)| ChainHead { seq, hash });
@@ -256,10 +255,7 @@ impl Latchkey {
             .await?
             .ok_or(ServiceError::AppNotFound)?;
         // One snapshot, so the current state and the log agree.
-        let mut tx = self.pool.begin().await?;
-        sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
-            .execute(&mut *tx)
-            .await?;
+        let mut tx = store::begin_snapshot(&self.pool).await?;
         let current = store::clients::list(&mut *tx, app_id, None).await?;
         let first_since: HashMap<String, _> =
             store::audit::first_feature_events_since(&mut *tx, app_id, since)
@@ -289,45 +285,16 @@ impl Latchkey {
         );
         ids.sort();
         ids.dedup();
-        for id in &ids {
-            if !names.contains_key(id) {
-                if let Some(n) = store::audit::last_recorded_name(&mut *tx, app_id, id).await? {
-                    names.insert(id.clone(), n);
-                }
-            }
+        let unnamed: Vec<String> = ids
+            .iter()
+            .filter(|id| !names.contains_key(*id))
+            .cloned()
+            .collect();
+        if !unnamed.is_empty() {
+            names.extend(store::audit::last_recorded_names(&mut *tx, app_id, &unnamed).await?);
         }
         drop(tx);
-        let features: HashMap<&str, Vec<String>> = current
-            .iter()
-            .map(|c| {
-                (
-                    c.client_id.as_str(),
-                    crate::domain::FeatureSet::from_stored(&c.features).names(),
-                )
-            })
-            .collect();
-        let empty = Vec::new();
-        let mut clients: Vec<_> = ids
-            .iter()
-            .filter(|id| {
-                features.contains_key(id.as_str())
-                    || first_since.contains_key(*id)
-                    || in_period.contains_key(*id)
-            })
-            .filter_map(|id| {
-                client_permissions(
-                    ClientHistory {
-                        client_id: id,
-                        name: names.get(id).cloned(),
-                        first_since: first_since.get(id),
-                        current: features.get(id.as_str()).map(Vec::as_slice),
-                        in_period: in_period.get(id).unwrap_or(&empty),
-                    },
-                    |actor| names.get(actor).cloned(),
-                )
-            })
-            .collect();
-        clients.sort_by(|a, b| (&a.name, &a.client_id).cmp(&(&b.name, &b.client_id)));
+        let clients = report_clients(&ids, &names, &current, &first_since, &in_period);
         Ok(AuditReport {
             app_id: app_id.to_owned(),
             app_name: app.name,
@@ -444,4 +411,47 @@ impl Latchkey {
         outcome.checkpoint_seq = Some(checkpoint.seq);
         Ok(outcome)
     }
+}
+
+/// The report's clients: each of `ids` that exists now or has events from `since` on, with its
+/// permissions at both ends of the period and between, sorted by name.
+fn report_clients(
+    ids: &[String],
+    names: &HashMap<String, String>,
+    current: &[store::clients::ClientRow],
+    first_since: &HashMap<String, AuditEvent>,
+    in_period: &BTreeMap<String, Vec<AuditEvent>>,
+) -> Vec<ClientPermissions> {
+    let features: HashMap<&str, Vec<String>> = current
+        .iter()
+        .map(|c| {
+            (
+                c.client_id.as_str(),
+                crate::domain::FeatureSet::from_stored(&c.features).names(),
+            )
+        })
+        .collect();
+    let empty = Vec::new();
+    let mut clients: Vec<_> = ids
+        .iter()
+        .filter(|id| {
+            features.contains_key(id.as_str())
+                || first_since.contains_key(*id)
+                || in_period.contains_key(*id)
+        })
+        .filter_map(|id| {
+            client_permissions(
+                ClientHistory {
+                    client_id: id,
+                    name: names.get(id).cloned(),
+                    first_since: first_since.get(id),
+                    current: features.get(id.as_str()).map(Vec::as_slice),
+                    in_period: in_period.get(id).unwrap_or(&empty),
+                },
+                |actor| names.get(actor).cloned(),
+            )
+        })
+        .collect();
+    clients.sort_by(|a, b| (&a.name, &a.client_id).cmp(&(&b.name, &b.client_id)));
+    clients
 }

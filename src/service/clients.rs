@@ -183,6 +183,40 @@ impl Latchkey {
         })
     }
 
+    /// The operator-only rules of a change from `before` to `after` (features) of `client_id`:
+    /// `metadata` (on either side) and removing `owner`.
+    fn check_feature_change(
+        &self,
+        ctx: &RequestContext,
+        client_id: &str,
+        before: &FeatureSet,
+        after: &FeatureSet,
+    ) -> Result<(), ServiceError> {
+        if ctx.caller.is_operator() {
+            return Ok(());
+        }
+        if before.contains(Feature::Metadata) {
+            return Err(ServiceError::MetadataClientOperatorOnly {
+                operator: self.operator_name.clone(),
+            });
+        }
+        if after.contains(Feature::Metadata) {
+            return Err(ServiceError::MetadataOperatorOnly {
+                operator: self.operator_name.clone(),
+            });
+        }
+        if before.contains(Feature::Owner) && !after.contains(Feature::Owner) {
+            return Err(if ctx.caller.client_id() == Some(client_id) {
+                ServiceError::OwnerSelfRemoval
+            } else {
+                ServiceError::OwnerRemovalOperatorOnly {
+                    operator: self.operator_name.clone(),
+                }
+            });
+        }
+        Ok(())
+    }
+
     /// Applies a change. `if_match` is the version the caller last saw (ETag).
     pub async fn update_client(
         &self,
@@ -212,27 +246,7 @@ impl Latchkey {
             .await?;
         let before = FeatureSet::from_stored(&current.features);
         let after = features.unwrap_or_else(|| before.clone());
-        if !ctx.caller.is_operator() {
-            if before.contains(Feature::Metadata) {
-                return Err(ServiceError::MetadataClientOperatorOnly {
-                    operator: self.operator_name.clone(),
-                });
-            }
-            if after.contains(Feature::Metadata) {
-                return Err(ServiceError::MetadataOperatorOnly {
-                    operator: self.operator_name.clone(),
-                });
-            }
-            if before.contains(Feature::Owner) && !after.contains(Feature::Owner) {
-                return Err(if ctx.caller.client_id() == Some(client_id) {
-                    ServiceError::OwnerSelfRemoval
-                } else {
-                    ServiceError::OwnerRemovalOperatorOnly {
-                        operator: self.operator_name.clone(),
-                    }
-                });
-            }
-        }
+        self.check_feature_change(ctx, client_id, &before, &after)?;
         let old_view = ClientView::from(&current);
         let new_name = name
             .map(ClientName::into_string)

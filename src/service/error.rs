@@ -10,7 +10,7 @@ use crate::store::StoreError;
 /// carry its configured name ("Akamai" by default).
 #[derive(Debug, thiserror::Error)]
 pub enum ServiceError {
-    #[error("{0}")]
+    #[error(transparent)]
     Invalid(#[from] ValidationError),
     /// Adding `metadata` is for the operator only.
     #[error("The metadata feature can only be applied to a client by {operator}.")]
@@ -56,10 +56,10 @@ pub enum ServiceError {
     #[error("Unexpected internal error.")]
     Internal(String),
     /// A setting key or value broke the rules of `domain::settings`.
-    #[error("{0}")]
+    #[error(transparent)]
     InvalidSetting(#[from] crate::domain::settings::SettingError),
     // Entity types and access schemas (entity_types.rs, access.rs).
-    #[error("{0}")]
+    #[error(transparent)]
     Schema(#[from] SchemaError),
     #[error("Entity type not found.")]
     EntityTypeNotFound { name: String },
@@ -79,7 +79,7 @@ pub enum ServiceError {
     #[error("Signed requests and show_secrets need a sealing key: set LATCHKEY_SEALING_KEY or LATCHKEY_SEALING_KEY_FILE.")]
     SealingKeyMissing,
     /// A bad audit query or retention value (`GET /config/{appId}/audit`, the audit CLI).
-    #[error("{0}")]
+    #[error(transparent)]
     AuditInput(#[from] crate::domain::audit_query::AuditInputError),
     /// Pruning found the chain damaged where it must cut it; `latchkey audit verify` says more.
     #[error(

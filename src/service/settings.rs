@@ -189,11 +189,8 @@ impl Latchkey {
     ) -> Result<AllSettings, ServiceError> {
         ctx.require_owner()?;
         self.ensure_app(ctx, app_id).await?;
-        let mut tx = self.pool.begin().await?;
-        // One transaction at REPEATABLE READ: both lists from the same moment.
-        sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
-            .execute(&mut *tx)
-            .await?;
+        // One snapshot: both lists from the same moment.
+        let mut tx = store::begin_snapshot(&self.pool).await?;
         let mut all = AllSettings::default();
         for row in store::settings::list_all_clients(&mut *tx, app_id).await? {
             all.clients

@@ -465,23 +465,29 @@ pub async fn permission_events(
     .await?)
 }
 
-/// The last name the log records for a client (`to` of a rename or creation, `from` of its
-/// deletion): how the report names clients that no longer exist.
-pub async fn last_recorded_name(
+/// The last name the log records for each of `client_ids` (`to` of a rename or creation, `from`
+/// of its deletion), in one query: how the report names clients that no longer exist. Clients
+/// the log names nowhere are left out.
+pub async fn last_recorded_names(
     db: impl PgExecutor<'_>,
     app_id: &str,
-    client_id: &str,
-) -> StoreResult<Option<String>> {
-    Ok(sqlx::query_scalar(
-        "SELECT coalesce(changes->'name'->>'to', changes->'name'->>'from') FROM audit_events
-         WHERE app_id = $1 AND target_client_id = $2 AND changes ? 'name'
-         ORDER BY seq DESC LIMIT 1",
+    client_ids: &[String],
+) -> StoreResult<Vec<(String, String)>> {
+    let rows: Vec<(String, Option<String>)> = sqlx::query_as(
+        "SELECT DISTINCT ON (target_client_id) target_client_id,
+                coalesce(changes->'name'->>'to', changes->'name'->>'from')
+         FROM audit_events
+         WHERE app_id = $1 AND target_client_id = ANY($2) AND changes ? 'name'
+         ORDER BY target_client_id, seq DESC",
     )
     .bind(app_id)
-    .bind(client_id)
-    .fetch_optional(db)
-    .await?
-    .flatten())
+    .bind(client_ids)
+    .fetch_all(db)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .filter_map(|(id, name)| Some((id, name?)))
+        .collect())
 }
 
 /// Retention in days; `None`: keep forever.

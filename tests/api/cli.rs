@@ -142,3 +142,39 @@ async fn embedded_cluster_starts_is_reused_and_stops() {
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// A command's stderr holds neither PostgreSQL notices (`relation "_sqlx_migrations" already
+/// exists, skipping` on every start) nor colour codes when it is not a terminal, at the default
+/// log level and with every log line on.
+#[tokio::test]
+async fn commands_print_no_database_notices_and_no_colours_into_a_pipe() {
+    let app = spawn_app().await;
+    let owner = app.create_app("shop").await;
+    for rust_log in [None, Some("trace")] {
+        let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_latchkey"));
+        command
+            .args(["audit", "export", "--app", &owner.app_id])
+            .env("DATABASE_URL", crate::audit_util::database_url(&app))
+            .env_remove("LATCHKEY_OPERATOR_TOKEN");
+        match rust_log {
+            Some(level) => command.env("RUST_LOG", level),
+            None => command.env_remove("RUST_LOG"),
+        };
+        let out = command.output().unwrap();
+        assert!(out.status.success(), "{}", stderr(&out));
+        let actions: Vec<String> = stdout(&out)
+            .lines()
+            .map(|l| serde_json::from_str::<Value>(l).unwrap()["action"].to_string())
+            .collect();
+        assert_eq!(actions.first().map(String::as_str), Some("\"app.create\""));
+        let err = stderr(&out);
+        if rust_log.is_none() {
+            assert_eq!(err, "", "nothing to say at the default level");
+        } else {
+            assert!(err.contains("sqlx::query"), "trace shows queries: {err}");
+        }
+        assert!(!err.contains("already exists"), "{err}");
+        assert!(!err.contains("sqlx::postgres::notice"), "{err}");
+        assert!(!err.contains('\u{1b}'), "no escape codes: {err:?}");
+    }
+}

@@ -1,7 +1,9 @@
-//! Spawns the real server against a fresh database per test.
+//! Spawns the real server against a database of its own per test.
 //!
 //! The PostgreSQL server is `DATABASE_URL` when set, otherwise the embedded cluster under
-//! `./.latchkey/test-pg` (started once, reused across runs).
+//! `./.latchkey/test-pg` (started once, reused across runs). Each test database is a copy of one
+//! migrated template database (`CREATE DATABASE … TEMPLATE`, no migrations per test) and is
+//! dropped when its `TestApp` is dropped, at the end of the test, passed or failed.
 
 #![allow(dead_code)]
 
@@ -10,15 +12,17 @@ use std::str::FromStr;
 use base64::Engine;
 use latchkey::embedded_pg::EmbeddedPostgres;
 use latchkey::settings::Settings;
-use latchkey::startup::{self, Application};
+use latchkey::startup::{self, Application, MIGRATOR};
 use reqwest::{Method, RequestBuilder, Response};
 use serde_json::{json, Value};
+use sha2::{Digest, Sha256};
 use sqlx::postgres::PgConnectOptions;
 use sqlx::ConnectOptions;
 use sqlx::{Connection, Executor, PgConnection, PgPool};
 use tokio::sync::OnceCell;
 
 static SERVER_URL: OnceCell<String> = OnceCell::const_new();
+static TEMPLATE: OnceCell<String> = OnceCell::const_new();
 
 async fn server_url() -> String {
     SERVER_URL
@@ -36,18 +40,142 @@ async fn server_url() -> String {
                     pg.database_url("postgres")
                 }
             };
-            drop_stale_databases(&url).await;
+            // In the background: the tests need not wait for the leftovers of killed runs.
+            let sweep_url = url.clone();
+            std::thread::spawn(move || on_own_runtime(drop_stale_databases(&sweep_url)));
             url
         })
         .await
         .clone()
 }
 
-/// Test databases are named `lk_test_<pid>_<uuid>`; drop those of test runs that are gone.
-async fn drop_stale_databases(url: &str) {
-    let mut conn = PgConnection::connect(url)
+/// The URL of database `name` on the server at `server_url`.
+fn database_url(server_url: &str, name: &str) -> String {
+    PgConnectOptions::from_str(server_url)
+        .unwrap()
+        .database(name)
+        .to_url_lossy()
+        .to_string()
+}
+
+/// The name of the migrated template database, built on first use. It is named after the
+/// migrations' versions and checksums: runs with the same migrations (in this process or in
+/// concurrent ones) share it, runs with other migrations get their own. Builders of one template
+/// are serialised by an advisory lock; a template is only renamed into place once fully migrated,
+/// so its existence means it is complete.
+async fn template_database(server_url: &str) -> String {
+    TEMPLATE
+        .get_or_init(|| async {
+            let mut digest = Sha256::new();
+            for m in MIGRATOR.iter() {
+                digest.update(m.version.to_be_bytes());
+                digest.update(&*m.checksum);
+            }
+            let hash = digest.finalize();
+            let name = format!("lk_tmpl_{}", hex::encode(&hash[..8]));
+            let lock_key = i64::from_be_bytes(hash[..8].try_into().unwrap());
+
+            let mut conn = PgConnection::connect(server_url).await.unwrap();
+            sqlx::query("SELECT pg_advisory_lock($1)")
+                .bind(lock_key)
+                .execute(&mut conn)
+                .await
+                .unwrap();
+            let exists: bool =
+                sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)")
+                    .bind(&name)
+                    .fetch_one(&mut conn)
+                    .await
+                    .unwrap();
+            if !exists {
+                // A leftover of a builder that died holds the lock no longer: start again.
+                let building = format!("{name}_building");
+                for sql in [
+                    format!(r#"DROP DATABASE IF EXISTS "{building}" WITH (FORCE)"#),
+                    format!(r#"CREATE DATABASE "{building}""#),
+                ] {
+                    conn.execute(sql.as_str()).await.unwrap();
+                }
+                let pool = startup::connect(&database_url(server_url, &building), 2)
+                    .await
+                    .unwrap();
+                startup::migrate(&pool).await.unwrap();
+                pool.close().await;
+                // Nobody may connect to a template (a connection would make cloning fail), and
+                // a template cannot be dropped by mistake.
+                for sql in [
+                    format!(r#"ALTER DATABASE "{building}" RENAME TO "{name}""#),
+                    format!(
+                        r#"ALTER DATABASE "{name}" WITH IS_TEMPLATE true ALLOW_CONNECTIONS false"#
+                    ),
+                ] {
+                    conn.execute(sql.as_str()).await.unwrap();
+                }
+            }
+            // Closing the session releases the lock.
+            conn.close().await.unwrap();
+            name
+        })
         .await
-        .expect("connect to PostgreSQL");
+        .clone()
+}
+
+/// Runs `f` to completion on a runtime of its own (from a thread that is not the test's).
+fn on_own_runtime<F: std::future::Future>(f: F) -> F::Output {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+        .block_on(f)
+}
+
+/// At most this many `DROP DATABASE` at once (each holds a connection while it waits).
+const MAX_DROPS_IN_FLIGHT: usize = 16;
+
+/// Drops the database `name` in the background; the test does not wait (`DROP DATABASE` waits
+/// for a checkpoint: seconds on a busy server). The drops run from a thread and runtime of their
+/// own that outlive every test's, several at once (they share checkpoints). A drop already sent
+/// completes even if this process exits first; one still queued then is left to the next run's
+/// sweep (`drop_stale_databases`, which runs beside these, one drop at a time).
+fn drop_in_background(server_url: String, name: String) {
+    static REAPER: std::sync::OnceLock<tokio::sync::mpsc::UnboundedSender<(String, String)>> =
+        std::sync::OnceLock::new();
+    let reaper = REAPER.get_or_init(|| {
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<(String, String)>();
+        std::thread::spawn(move || {
+            on_own_runtime(async move {
+                let slots = std::sync::Arc::new(tokio::sync::Semaphore::new(MAX_DROPS_IN_FLIGHT));
+                while let Some((server_url, name)) = rx.recv().await {
+                    let Ok(slot) = slots.clone().acquire_owned().await else {
+                        return;
+                    };
+                    tokio::spawn(async move {
+                        drop_database(&server_url, &name).await;
+                        drop(slot);
+                    });
+                }
+            })
+        });
+        tx
+    });
+    let _ = reaper.send((server_url, name));
+}
+
+async fn drop_database(server_url: &str, name: &str) {
+    if let Ok(mut conn) = PgConnection::connect(server_url).await {
+        let _ = conn
+            .execute(format!(r#"DROP DATABASE IF EXISTS "{name}" WITH (FORCE)"#).as_str())
+            .await;
+        let _ = conn.close().await;
+    }
+}
+
+/// Test databases are named `lk_test_<pid>_<uuid>`; drop those of test runs that are gone
+/// (killed before their tests ended).
+async fn drop_stale_databases(url: &str) {
+    let Ok(mut conn) = PgConnection::connect(url).await else {
+        return;
+    };
     let names: Vec<String> =
         sqlx::query_scalar("SELECT datname FROM pg_database WHERE datname LIKE 'lk_test_%'")
             .fetch_all(&mut conn)
@@ -57,11 +185,14 @@ async fn drop_stale_databases(url: &str) {
         let pid = name.split('_').nth(2).and_then(|p| p.parse::<u32>().ok());
         let alive = pid.is_some_and(|p| std::path::Path::new(&format!("/proc/{p}")).exists());
         if !alive {
+            // One at a time on this connection: the sweep must not crowd out the drops of this
+            // run's own databases.
             let _ = conn
                 .execute(format!(r#"DROP DATABASE IF EXISTS "{name}" WITH (FORCE)"#).as_str())
                 .await;
         }
     }
+    let _ = conn.close().await;
 }
 
 pub struct TestApp {
@@ -137,18 +268,16 @@ pub async fn spawn_app_with(configure: impl FnOnce(&mut Settings)) -> TestApp {
         std::process::id(),
         uuid::Uuid::new_v4().simple()
     );
+    let template = template_database(&server_url).await;
     let mut conn = PgConnection::connect(&server_url).await.unwrap();
-    conn.execute(format!(r#"CREATE DATABASE "{db_name}""#).as_str())
+    conn.execute(format!(r#"CREATE DATABASE "{db_name}" TEMPLATE "{template}""#).as_str())
         .await
         .unwrap();
-    let url = PgConnectOptions::from_str(&server_url)
-        .unwrap()
-        .database(&db_name)
-        .to_url_lossy()
-        .to_string();
+    let _ = conn.close().await;
     // The production pool settings, so outage and recovery are tested as they run.
-    let pool = startup::connect(&url, 10).await.unwrap();
-    startup::migrate(&pool).await.unwrap();
+    let pool = startup::connect(&database_url(&server_url, &db_name), 10)
+        .await
+        .unwrap();
 
     let mut settings = test_settings();
     configure(&mut settings);
@@ -222,6 +351,14 @@ pub fn basic(client_id: &str, secret: &str) -> String {
         "Basic {}",
         base64::engine::general_purpose::STANDARD.encode(format!("{client_id}:{secret}"))
     )
+}
+
+impl Drop for TestApp {
+    /// Drops the test's database (its connections, the server's included, are closed by force).
+    fn drop(&mut self) {
+        let (server_url, db_name) = (self.server_url.clone(), self.db_name.clone());
+        drop_in_background(server_url, db_name);
+    }
 }
 
 impl TestApp {

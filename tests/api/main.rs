@@ -1,5 +1,8 @@
 //! Black-box HTTP tests: each test starts the real server on a fresh PostgreSQL database.
 
+// Tests (and their helpers) may panic on the unexpected; the crate's lints deny it elsewhere.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod helpers;
 
 mod access_check;

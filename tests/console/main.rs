@@ -8,6 +8,9 @@
 //! Skipped, with a message, when chromedriver is not installed (`apt-get install chromium
 //! chromium-driver`; `.ci/run` installs both).
 
+// A test: it may panic on the unexpected (the crate's lints deny it outside tests).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 #[path = "../api/helpers.rs"]
 mod helpers;
 

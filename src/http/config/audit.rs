@@ -8,6 +8,8 @@ use actix_web::http::header;
 use actix_web::web::Bytes;
 use actix_web::{HttpRequest, HttpResponse};
 use futures_util::StreamExt;
+use serde::Serialize;
+use serde_json::value::RawValue;
 
 use super::{ConfigError, ConfigRequest, ErrorBody};
 use crate::domain::audit_query::{
@@ -20,6 +22,15 @@ fn pairs(req: &HttpRequest) -> Vec<(String, String)> {
     form_urlencoded::parse(req.query_string().as_bytes())
         .into_owned()
         .collect()
+}
+
+/// A JSON page of `GET /config/{appId}/audit`. Each event is its canonical record (members
+/// sorted, exactly as exports write it), kept verbatim.
+#[derive(Serialize)]
+struct Page {
+    events: Vec<Box<RawValue>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    next: Option<String>,
 }
 
 /// The same query with a new cursor: the `next` link of a page.
@@ -64,26 +75,27 @@ pub async fn query(r: ConfigRequest, req: HttpRequest) -> Result<HttpResponse, C
             .service
             .audit_page(&r.ctx, &r.app_id, &q.filter, q.order, q.after, q.limit)
             .await?;
-        let mut body = String::with_capacity(64 + page.events.len() * 600);
-        body.push_str("{\"events\":[");
-        for (i, e) in page.events.iter().enumerate() {
-            if i > 0 {
-                body.push(',');
-            }
-            e.write_record(&mut body);
-        }
-        body.push(']');
-        if let Some(next) = page.next {
-            body.push_str(",\"next\":");
-            crate::domain::audit::write_json_string(
-                &mut body,
-                &next_link(&r.app_id, &pairs, &next.encode()),
-            );
-        }
-        body.push('}');
+        let events = page
+            .events
+            .iter()
+            .map(|e| {
+                let mut record = String::with_capacity(600);
+                e.write_record(&mut record);
+                RawValue::from_string(record)
+            })
+            .collect::<Result<_, _>>()
+            .map_err(|e| ServiceError::Internal(e.to_string()))?;
+        let body = Page {
+            events,
+            next: page
+                .next
+                .map(|next| next_link(&r.app_id, &pairs, &next.encode())),
+        };
         return Ok(HttpResponse::Ok()
             .content_type(Format::Json.content_type())
-            .body(body));
+            .body(
+                serde_json::to_string(&body).map_err(|e| ServiceError::Internal(e.to_string()))?,
+            ));
     }
     if q.paging_given {
         return Err(ServiceError::from(AuditInputError::PagingInStream).into());

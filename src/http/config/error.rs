@@ -26,15 +26,26 @@ pub enum ConfigError {
 impl ConfigError {
     fn message(&self) -> String {
         match self {
-            ConfigError::Auth(AuthError::BadCredentials) => "Authentication required.".into(),
-            ConfigError::Auth(AuthError::IpNotAllowed) => "Forbidden".into(),
-            ConfigError::Auth(AuthError::Unavailable) => "Service unavailable.".into(),
-            ConfigError::Auth(AuthError::RateLimited { .. }) => {
-                "Too many failed authentication attempts.".into()
-            }
-            ConfigError::Auth(AuthError::Internal) => "Unexpected internal error.".into(),
+            ConfigError::Auth(e) => auth_answer(e).1.into(),
             other => other.to_string(),
         }
+    }
+}
+
+/// The status and message of a failed authentication: one table for both.
+fn auth_answer(e: &AuthError) -> (StatusCode, &'static str) {
+    match e {
+        AuthError::BadCredentials => (StatusCode::UNAUTHORIZED, "Authentication required."),
+        AuthError::IpNotAllowed => (StatusCode::FORBIDDEN, "Forbidden"),
+        AuthError::Unavailable => (StatusCode::SERVICE_UNAVAILABLE, "Service unavailable."),
+        AuthError::RateLimited { .. } => (
+            StatusCode::TOO_MANY_REQUESTS,
+            "Too many failed authentication attempts.",
+        ),
+        AuthError::Internal => (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "Unexpected internal error.",
+        ),
     }
 }
 
@@ -79,11 +90,7 @@ impl ResponseError for ConfigError {
     fn status_code(&self) -> StatusCode {
         match self {
             ConfigError::Service(e) => status_of(e),
-            ConfigError::Auth(AuthError::BadCredentials) => StatusCode::UNAUTHORIZED,
-            ConfigError::Auth(AuthError::IpNotAllowed) => StatusCode::FORBIDDEN,
-            ConfigError::Auth(AuthError::Unavailable) => StatusCode::SERVICE_UNAVAILABLE,
-            ConfigError::Auth(AuthError::RateLimited { .. }) => StatusCode::TOO_MANY_REQUESTS,
-            ConfigError::Auth(AuthError::Internal) => StatusCode::INTERNAL_SERVER_ERROR,
+            ConfigError::Auth(e) => auth_answer(e).0,
             ConfigError::InvalidJson => StatusCode::BAD_REQUEST,
             ConfigError::BodyTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             ConfigError::BodyTimeout => StatusCode::REQUEST_TIMEOUT,

@@ -32,7 +32,7 @@ impl FromRequest for ConfigRequest {
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
         let req = req.clone();
         Box::pin(async move {
-            let state = state(&req);
+            let state = state(&req)?;
             let app_id = req
                 .match_info()
                 .get("app_id")
@@ -62,7 +62,7 @@ impl FromRequest for OperatorRequest {
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
         let req = req.clone();
         Box::pin(async move {
-            let state = state(&req);
+            let state = state(&req)?;
             let credentials = presented_credentials(&req)
                 .filter(|c| matches!(c, crate::auth::Credentials::Bearer(_)));
             let caller = state
@@ -102,10 +102,11 @@ fn unstorable_path_segment(req: &HttpRequest) -> Result<(), ServiceError> {
     }
 }
 
-fn state(req: &HttpRequest) -> web::Data<HttpState> {
+/// The shared state; startup always registers it, so its absence is an internal error.
+fn state(req: &HttpRequest) -> Result<web::Data<HttpState>, AuthError> {
     req.app_data::<web::Data<HttpState>>()
         .cloned()
-        .expect("HttpState is registered in startup")
+        .ok_or(AuthError::Internal)
 }
 
 fn presented_credentials(req: &HttpRequest) -> Option<crate::auth::Credentials> {

@@ -6,18 +6,15 @@ use serde_json::{Map, Value};
 
 use crate::domain::{is_storable_text, ValidationError};
 
-/// An array of strings.
+/// An array of strings (`domain::string_list`) that PostgreSQL can store: a string holding
+/// U+0000 is "Not a valid string." like any other non-string item.
 pub fn string_list(value: &Value, field: &'static str) -> Result<Vec<String>, ValidationError> {
-    let Value::Array(items) = value else {
-        return Err(ValidationError::NotAList { field });
-    };
-    items
-        .iter()
-        .map(|v| match v {
-            Value::String(s) if is_storable_text(s) => Ok(s.clone()),
-            _ => Err(ValidationError::NotAString { field }),
-        })
-        .collect()
+    let items = crate::domain::string_list(value, field)?;
+    if items.iter().all(|s| is_storable_text(s)) {
+        Ok(items)
+    } else {
+        Err(ValidationError::NotAString { field })
+    }
 }
 
 pub fn required_string_list(

@@ -173,6 +173,10 @@ pub struct FixtureDocument(serde_json::Map<String, Value>);
 /// The export formats.
 #[derive(Serialize, ToSchema)]
 #[serde(rename_all = "lowercase")]
+#[allow(
+    dead_code,
+    reason = "named only in the OpenAPI document (the handler reads the parameter as text)"
+)]
 pub enum ExportFormat {
     Json,
     Yaml,

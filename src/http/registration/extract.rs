@@ -11,7 +11,7 @@ use crate::auth::signature::is_signature_scheme;
 use crate::auth::Credentials;
 use crate::http::request::{read_body, request_id, source_ip, BodyError};
 use crate::http::HttpState;
-use crate::service::{Caller, Latchkey, RequestContext, SignedRequest};
+use crate::service::{AuthError, Caller, Latchkey, RequestContext, SignedRequest};
 
 /// An authenticated call: who calls, for which application, with which parameters.
 pub struct Call {
@@ -75,7 +75,8 @@ impl Call {
         let state = req
             .app_data::<web::Data<HttpState>>()
             .cloned()
-            .expect("HttpState is registered in startup");
+            // Startup always registers it: its absence is an internal error.
+            .ok_or(RegError::Auth(AuthError::Internal))?;
         let body = read_body(req, payload).await.map_err(|e| match e {
             BodyError::TooLarge => {
                 RegError::BadRequest("the request body is larger than 65536 bytes")

@@ -5,6 +5,7 @@
 //! Every answer is HTTP 200: `{"stat":"ok", …}` or the error envelope of [`error`].
 
 pub(crate) mod clients;
+pub mod entity_types;
 pub mod error;
 pub mod extract;
 pub mod params;

@@ -85,23 +85,9 @@ impl Params {
         let Some(value) = self.json(name)? else {
             return Ok(None);
         };
-        let Value::Array(items) = value else {
-            return Err(RegError::invalid(
-                name,
-                &ValidationError::NotAList { field: name }.to_string(),
-            ));
-        };
-        items
-            .into_iter()
-            .map(|item| match item {
-                Value::String(s) => Ok(s),
-                _ => Err(RegError::invalid(
-                    name,
-                    &ValidationError::NotAString { field: name }.to_string(),
-                )),
-            })
-            .collect::<Result<Vec<_>, _>>()
+        crate::domain::string_list(&value, name)
             .map(Some)
+            .map_err(|e| RegError::invalid(name, &e.to_string()))
     }
 
     pub fn required_string_list(&self, name: &'static str) -> Result<Vec<String>, RegError> {
