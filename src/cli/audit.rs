@@ -5,7 +5,7 @@ use std::io::{self, Write};
 
 use anyhow::Context;
 use chrono::Utc;
-use clap::Subcommand;
+use clap::{Subcommand, ValueEnum};
 use futures_util::StreamExt;
 
 use crate::domain::audit_query::{
@@ -51,8 +51,8 @@ pub enum AuditCommand {
         action: Option<String>,
         #[arg(long, default_value = "oldest", value_parser = ["oldest", "newest"])]
         order: String,
-        #[arg(long, default_value = "ndjson", value_parser = ["csv", "ndjson", "json"])]
-        format: String,
+        #[arg(long, value_enum, default_value_t = ExportFormat::Ndjson)]
+        format: ExportFormat,
     },
     /// Summarise who held which feature over a period: per client, the features at the start
     /// and at the end, and each grant or revocation in between, with actor and time.
@@ -65,8 +65,8 @@ pub enum AuditCommand {
         /// End of the period (excluded).
         #[arg(long)]
         until: String,
-        #[arg(long, default_value = "text", value_parser = ["text", "json"])]
-        format: String,
+        #[arg(long, value_enum, default_value_t = ReportFormat::Text)]
+        format: ReportFormat,
     },
     /// Show or set how long an application keeps its audit events (default: forever).
     Retention {
@@ -88,6 +88,21 @@ pub enum AuditCommand {
         #[arg(long)]
         dry_run: bool,
     },
+}
+
+/// How `audit export` writes events: CSV with a header, one JSON record a line, or one array.
+#[derive(ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExportFormat {
+    Csv,
+    Ndjson,
+    Json,
+}
+
+/// How `audit report` prints: for people, or JSON.
+#[derive(ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReportFormat {
+    Text,
+    Json,
 }
 
 /// `audit verify` found the chain broken (exit status 2; the report is already printed).
@@ -126,14 +141,14 @@ pub async fn run(cmd: &AuditCommand, service: &Latchkey) -> anyhow::Result<()> {
                     .map(|t| parse_time("until", t))
                     .transpose()?,
             };
-            export(service, &ctx, app, filter, order.parse()?, format).await
+            export(service, &ctx, app, filter, order.parse()?, *format).await
         }
         AuditCommand::Report {
             app,
             since,
             until,
             format,
-        } => report(service, &ctx, app, since, until, format).await,
+        } => report(service, &ctx, app, since, until, *format).await,
         AuditCommand::Retention {
             app,
             keep_days,
@@ -173,12 +188,12 @@ async fn report(
     app: &str,
     since: &str,
     until: &str,
-    format: &str,
+    format: ReportFormat,
 ) -> anyhow::Result<()> {
     let since = parse_time("since", since)?;
     let until = parse_time("until", until)?;
     let report = service.audit_report(ctx, app, since, until).await?;
-    if format == "json" {
+    if format == ReportFormat::Json {
         println!("{}", report.to_json());
     } else {
         print!("{}", report.to_text());
@@ -234,7 +249,7 @@ async fn export(
     app: &str,
     filter: AuditFilter,
     order: Order,
-    format: &str,
+    format: ExportFormat,
 ) -> anyhow::Result<()> {
     let mut stream = service.audit_stream(ctx, app, filter, order).await?;
     let stdout = io::stdout();
@@ -243,22 +258,22 @@ async fn export(
     let mut first = true;
     let result: io::Result<()> = async {
         match format {
-            "csv" => out.write_all(CSV_HEADER.as_bytes())?,
-            "json" => out.write_all(b"[")?,
-            _ => {}
+            ExportFormat::Csv => out.write_all(CSV_HEADER.as_bytes())?,
+            ExportFormat::Json => out.write_all(b"[")?,
+            ExportFormat::Ndjson => {}
         }
         while let Some(batch) = stream.next().await {
             let batch = batch.map_err(io::Error::other)?;
             text.clear();
             for e in &batch {
                 match format {
-                    "csv" => write_csv_row(&mut text, &e.event, &e.prev_hash, &e.hash),
-                    "json" => {
+                    ExportFormat::Csv => write_csv_row(&mut text, &e.event, &e.prev_hash, &e.hash),
+                    ExportFormat::Json => {
                         text.push_str(if first { "\n" } else { ",\n" });
                         first = false;
                         e.write_record(&mut text);
                     }
-                    _ => {
+                    ExportFormat::Ndjson => {
                         e.write_record(&mut text);
                         text.push('\n');
                     }
@@ -266,7 +281,7 @@ async fn export(
             }
             out.write_all(text.as_bytes())?;
         }
-        if format == "json" {
+        if format == ExportFormat::Json {
             out.write_all(if first { b"]\n" } else { b"\n]\n" })?;
         }
         out.flush()
