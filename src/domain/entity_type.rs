@@ -680,7 +680,7 @@ fn string_list(
 ) -> Result<Vec<String>, SchemaError> {
     let items = match map.get(key) {
         None | Some(Value::Null) => return Ok(vec![]),
-        Some(v) => super::string_list(v, key)
+        Some(v) => super::string_list(v, super::Field::Wire(key))
             .map_err(|_| invalid(at, format!("{key} must be a list of strings")))?,
     };
     let mut out: Vec<String> = Vec::with_capacity(items.len());

@@ -3,7 +3,7 @@ use serde_json::json;
 
 use super::{CreatedClient, Latchkey, RequestContext, ServiceError};
 use crate::domain::{ids, ClientName, Feature, FeatureSet, Region};
-use crate::store::{self, StoreError};
+use crate::store::{self, Constraint, StoreError};
 
 #[derive(Debug, Clone, Default)]
 pub struct NewApp {
@@ -69,14 +69,14 @@ impl Latchkey {
         let mut app = store::apps::insert(&mut *tx, &app_id, name.as_str(), region.as_str())
             .await
             .map_err(|e| match e {
-                StoreError::UniqueViolation { constraint } if constraint == "apps_pkey" => {
-                    ServiceError::DuplicateAppId {
-                        app_id: app_id.clone(),
+                StoreError::Duplicate(Constraint::AppId) => ServiceError::DuplicateAppId {
+                    app_id: app_id.clone(),
+                },
+                StoreError::Duplicate(_) | StoreError::UniqueViolation { .. } => {
+                    ServiceError::DuplicateAppName {
+                        name: name.as_str().to_owned(),
                     }
                 }
-                StoreError::UniqueViolation { .. } => ServiceError::DuplicateAppName {
-                    name: name.as_str().to_owned(),
-                },
                 other => other.into(),
             })?;
         if sealing {

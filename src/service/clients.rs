@@ -6,7 +6,7 @@ use sqlx::PgConnection;
 use super::{Latchkey, RequestContext, ServiceError};
 use crate::domain::client::hours_to_live;
 use crate::domain::{ids, AllowList, ClientName, Feature, FeatureSet};
-use crate::store::{self, clients::ClientRow, clients::ClientValues, StoreError};
+use crate::store::{self, clients::ClientRow, clients::ClientValues, Constraint, StoreError};
 
 /// A client to create, as the caller sent it (types already checked by the adapter).
 #[derive(Debug, Clone, Default)]
@@ -58,11 +58,9 @@ impl From<&ClientRow> for ClientView {
 
 pub(crate) fn duplicate_name(name: &str) -> impl FnOnce(StoreError) -> ServiceError + '_ {
     move |e| match e {
-        StoreError::UniqueViolation { constraint } if constraint == "clients_app_name_key" => {
-            ServiceError::DuplicateName {
-                name: name.to_owned(),
-            }
-        }
+        StoreError::Duplicate(Constraint::ClientName) => ServiceError::DuplicateName {
+            name: name.to_owned(),
+        },
         other => other.into(),
     }
 }
@@ -324,10 +322,9 @@ impl Latchkey {
         app_id: &str,
         client_id: &str,
         hours: i64,
-        hours_field: &'static str,
         if_match: Option<i64>,
     ) -> Result<CreatedClient, ServiceError> {
-        let hours = hours_to_live(hours, hours_field)?;
+        let hours = hours_to_live(hours)?;
         ctx.require_owner()?;
         self.ensure_app(ctx, app_id).await?;
         let new_secret = self.mint_secret().await?;

@@ -15,7 +15,7 @@ use crate::domain::entity_type::{
     parse_attr_def, parse_attr_defs, parse_type_name, AttrDef, AttributePath, EntityType,
     SchemaError,
 };
-use crate::store::{self, entity_types::EntityTypeRow, StoreError};
+use crate::store::{self, entity_types::EntityTypeRow, Constraint, StoreError};
 
 /// The message of [`ServiceError::AttributeInUse`].
 pub(crate) fn attribute_in_use(paths: &[String], clients: &[String]) -> String {
@@ -97,7 +97,7 @@ impl Latchkey {
         store::entity_types::insert(&mut *tx, app_id, &et.name, &stored_json(&et))
             .await
             .map_err(|e| match e {
-                StoreError::UniqueViolation { constraint } if constraint == "entity_types_pkey" => {
+                StoreError::Duplicate(Constraint::EntityTypeName) => {
                     ServiceError::EntityTypeExists {
                         name: et.name.clone(),
                     }

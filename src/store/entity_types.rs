@@ -17,7 +17,7 @@ pub struct EntityTypeRow {
 
 const COLUMNS: &str = "app_id, name, attr_defs, created_at, updated_at";
 
-/// Inserts a type; a taken name is `UniqueViolation { constraint: "entity_types_pkey" }`.
+/// Inserts a type; a taken name is `Duplicate(Constraint::EntityTypeName)`.
 pub async fn insert(
     db: impl PgExecutor<'_>,
     app_id: &str,

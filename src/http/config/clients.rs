@@ -8,7 +8,7 @@ use utoipa::ToSchema;
 
 use super::fields::string_list;
 use super::{ConfigError, ConfigRequest, ErrorBody, JsonBody};
-use crate::domain::{AllowList, ValidationError};
+use crate::domain::{AllowList, Field, ValidationError};
 use crate::service::{ClientChange, ClientDraft, ClientView, CreatedClient};
 
 /// The client object of the Config API, fields in the vendor's order.
@@ -103,10 +103,10 @@ pub struct SecretFields {
 
 fn client_fields(body: &Map<String, Value>) -> Result<ClientFields, ValidationError> {
     let name = match body.get("name") {
-        None => return Err(ValidationError::MissingField { field: "name" }),
+        None => return Err(ValidationError::MissingField { field: Field::Name }),
         Some(Value::Null) => return Err(ValidationError::NameNotSupplied),
         Some(Value::String(s)) => s.clone(),
-        Some(_) => return Err(ValidationError::NotAString { field: "name" }),
+        Some(_) => return Err(ValidationError::NotAString { field: Field::Name }),
     };
     let ip_whitelist = body
         .get("ipWhitelist")
@@ -280,8 +280,12 @@ pub async fn rotate_secret(
     const FIELD: &str = "hoursToLive";
     let fields = SecretFields {
         hours_to_live: match body.0.get(FIELD) {
-            None => Err(ValidationError::MissingField { field: FIELD }),
-            Some(v) => integer(v).ok_or(ValidationError::NotAnInteger { field: FIELD }),
+            None => Err(ValidationError::MissingField {
+                field: Field::HoursToLive,
+            }),
+            Some(v) => integer(v).ok_or(ValidationError::NotAnInteger {
+                field: Field::HoursToLive,
+            }),
         }?,
     };
     let c = r
@@ -291,7 +295,6 @@ pub async fn rotate_secret(
             &r.app_id,
             &client_id,
             fields.hours_to_live,
-            FIELD,
             if_match(&req),
         )
         .await?;

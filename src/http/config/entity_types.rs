@@ -8,7 +8,7 @@ use utoipa::ToSchema;
 
 use super::{ConfigError, ConfigRequest, ErrorBody, JsonBody};
 use crate::domain::entity_type::{AttrDef, EntityType};
-use crate::domain::ValidationError;
+use crate::domain::{Field, ValidationError};
 
 /// An entity type as the Config API shows it: the reserved attributes first.
 #[derive(Serialize, ToSchema)]
@@ -62,8 +62,11 @@ fn required<'a>(
     body: &'a Map<String, Value>,
     field: &'static str,
 ) -> Result<&'a Value, ConfigError> {
-    body.get(field)
-        .ok_or_else(|| ConfigError::from(ValidationError::MissingField { field }))
+    body.get(field).ok_or_else(|| {
+        ConfigError::from(ValidationError::MissingField {
+            field: Field::Wire(field),
+        })
+    })
 }
 
 #[utoipa::path(get, path = "/config/{appId}/entityTypes", tag = "entity types", params(("appId" = String, Path)),
@@ -89,7 +92,7 @@ pub async fn create(r: ConfigRequest, body: JsonBody) -> Result<HttpResponse, Co
             Value::String(s) => s.clone(),
             _ => {
                 return Err(ConfigError::from(ValidationError::NotAString {
-                    field: "name",
+                    field: Field::Name,
                 }))
             }
         },
@@ -139,7 +142,7 @@ pub async fn replace(
             Some(Value::String(s)) => Some(s.as_str()),
             Some(_) => {
                 return Err(ConfigError::from(ValidationError::NotAString {
-                    field: "name",
+                    field: Field::Name,
                 }))
             }
         },

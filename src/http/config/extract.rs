@@ -11,7 +11,7 @@ use serde_json::Value;
 use super::ConfigError;
 use crate::auth::credentials::parse_authorization;
 use crate::domain::entity_type::SchemaError;
-use crate::domain::{is_storable_text, ValidationError};
+use crate::domain::{is_storable_text, Field, ValidationError};
 use crate::http::request::{parse_json, read_body, request_id, source_ip, BodyError};
 use crate::http::HttpState;
 use crate::service::{AuthError, Latchkey, RequestContext, ServiceError};
@@ -98,7 +98,10 @@ fn unstorable_path_segment(req: &HttpRequest) -> Result<(), ServiceError> {
             name: value.replace('\0', ""),
         }),
         Some(("access_type", _)) => Err(SchemaError::InvalidAccessType.into()),
-        Some(_) => Err(ValidationError::NotAString { field: "path" }.into()),
+        Some(_) => Err(ValidationError::NotAString {
+            field: Field::Wire("path"),
+        }
+        .into()),
     }
 }
 

@@ -391,14 +391,7 @@ pub async fn rotate(
         .unwrap_or(-1);
     match session
         .service
-        .rotate_secret(
-            &session.ctx,
-            &app_id,
-            &client_id,
-            hours,
-            "hours_to_live",
-            None,
-        )
+        .rotate_secret(&session.ctx, &app_id, &client_id, hours, None)
         .await
     {
         Ok(created) => {

@@ -231,7 +231,7 @@ pub async fn reset_secret(call: Call) -> Reply {
     let target = call.target_client()?;
     let rotated = call
         .service
-        .rotate_secret(&call.ctx, &call.app_id, &target, hours, HOURS, None)
+        .rotate_secret(&call.ctx, &call.app_id, &target, hours, None)
         .await?;
     answer(&NewSecret {
         new_secret: rotated.secret,
