@@ -10,8 +10,9 @@ use crate::domain::access::{
     self, AccessType, ClientFacts, Decision, Question, Reason, RecordScope,
 };
 use crate::domain::entity_type::{
-    normalize_schema, stored_schema, AttrDef, AttributePath, EntityType,
+    normalize_schema, stored_schema, AttrDef, AttributePath, EntityType, TypeName,
 };
+use crate::domain::ids::{AppId, ClientId};
 use crate::domain::{AllowList, FeatureSet};
 use crate::store;
 
@@ -68,13 +69,12 @@ impl Latchkey {
     pub async fn set_access_schema(
         &self,
         ctx: &RequestContext,
-        app_id: &str,
-        client_id: &str,
-        type_name: &str,
-        access_type: &str,
+        app_id: &AppId,
+        client_id: &ClientId,
+        type_name: &TypeName,
+        access_type: AccessType,
         attributes: &[String],
     ) -> Result<AccessSchemaView, ServiceError> {
-        let access_type: AccessType = access_type.parse()?;
         ctx.require_owner()?;
         self.ensure_app(ctx, app_id).await?;
         let mut tx = self.pool.begin().await?;
@@ -99,7 +99,7 @@ impl Latchkey {
         .await?;
         if before.as_ref() != Some(&names) {
             let mut event = ctx.audit_event(app_id, "access_schema.set");
-            event.target_client_id = Some(client_id.to_owned());
+            event.target_client_id = Some(client_id.to_string());
             event.changes = json!({
                 "entityType": type_name,
                 "accessType": access_type.as_str(),
@@ -119,12 +119,11 @@ impl Latchkey {
     pub async fn delete_access_schema(
         &self,
         ctx: &RequestContext,
-        app_id: &str,
-        client_id: &str,
-        type_name: &str,
-        access_type: &str,
+        app_id: &AppId,
+        client_id: &ClientId,
+        type_name: &TypeName,
+        access_type: AccessType,
     ) -> Result<(), ServiceError> {
-        let access_type: AccessType = access_type.parse()?;
         ctx.require_owner()?;
         self.ensure_app(ctx, app_id).await?;
         let mut tx = self.pool.begin().await?;
@@ -147,7 +146,7 @@ impl Latchkey {
         .await?
         .ok_or(ServiceError::AccessSchemaNotFound)?;
         let mut event = ctx.audit_event(app_id, "access_schema.delete");
-        event.target_client_id = Some(client_id.to_owned());
+        event.target_client_id = Some(client_id.to_string());
         event.changes = json!({
             "entityType": type_name,
             "accessType": access_type.as_str(),
@@ -163,12 +162,11 @@ impl Latchkey {
     pub async fn get_access_schema(
         &self,
         ctx: &RequestContext,
-        app_id: &str,
-        client_id: &str,
-        type_name: &str,
-        access_type: &str,
+        app_id: &AppId,
+        client_id: &ClientId,
+        type_name: &TypeName,
+        access_type: AccessType,
     ) -> Result<AccessSchemaView, ServiceError> {
-        let access_type: AccessType = access_type.parse()?;
         ctx.require_owner()?;
         self.ensure_app(ctx, app_id).await?;
         let view = self
@@ -186,12 +184,11 @@ impl Latchkey {
     pub async fn read_access_schema(
         &self,
         ctx: &RequestContext,
-        app_id: &str,
-        client_id: &str,
-        type_name: &str,
-        access_type: &str,
+        app_id: &AppId,
+        client_id: &ClientId,
+        type_name: &TypeName,
+        access_type: AccessType,
     ) -> Result<AccessSchemaView, ServiceError> {
-        let access_type: AccessType = access_type.parse()?;
         if let Caller::Client { features, .. } = &ctx.caller {
             if features.is_empty() {
                 return Err(ServiceError::Forbidden);
@@ -204,9 +201,9 @@ impl Latchkey {
 
     async fn load_access_schema(
         &self,
-        app_id: &str,
-        client_id: &str,
-        type_name: &str,
+        app_id: &AppId,
+        client_id: &ClientId,
+        type_name: &TypeName,
         access_type: AccessType,
     ) -> Result<AccessSchemaView, ServiceError> {
         if store::clients::get(&self.pool, app_id, client_id)

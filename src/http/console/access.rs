@@ -7,10 +7,12 @@ use maud::{html, Markup};
 
 use super::page::{csrf, layout, refusal, respond, Nav};
 use super::{redirect, Console, ConsoleError, Posted, Refusal};
-use crate::domain::entity_type::AttrDef;
+use crate::domain::access::AccessType;
+use crate::domain::entity_type::{AttrDef, TypeName};
+use crate::domain::ids::{AppId, ClientId};
 use crate::service::ServiceError;
 
-const ACCESS_TYPES: [&str; 2] = ["read", "write"];
+const ACCESS_TYPES: [AccessType; 2] = [AccessType::Read, AccessType::Write];
 
 #[derive(serde::Deserialize, Default)]
 pub struct ShowQuery {
@@ -77,7 +79,13 @@ async fn access_page(
         for access in ACCESS_TYPES {
             let chosen = match session
                 .service
-                .get_access_schema(&session.ctx, app_id, client_id, &t.name, access)
+                .get_access_schema(
+                    &session.ctx,
+                    &AppId::new(app_id),
+                    &ClientId::new(client_id),
+                    &TypeName::new(t.name.as_str()),
+                    access,
+                )
                 .await
             {
                 Ok(view) => Some(view.attribute_names().unwrap_or_default()),
@@ -106,7 +114,7 @@ async fn access_page(
                     }
                 }
                 @if let Some((rt, ra, r)) = refused {
-                    @if rt == t.name && ra == *access { (refusal(Some(r))) }
+                    @if rt == t.name && ra == access.as_str() { (refusal(Some(r))) }
                 }
                 form method="post" action={ (base) "/" (t.name) "/" (access) } {
                     (csrf(session))
@@ -142,31 +150,36 @@ pub async fn save(
 ) -> Result<HttpResponse, ConsoleError> {
     let Posted { session, form } = posted;
     let (app_id, client_id, type_name, access) = path.into_inner();
-    let (result, notice) = if form.get("action") == "remove" {
-        (
+    let remove = form.get("action") == "remove";
+    let notice = if remove { "removed" } else { "saved" };
+    let result = async {
+        let (app, client, name) = (
+            AppId::new(app_id.as_str()),
+            ClientId::new(client_id.as_str()),
+            TypeName::new(type_name.as_str()),
+        );
+        let access_type: AccessType = access.parse()?;
+        if remove {
             session
                 .service
-                .delete_access_schema(&session.ctx, &app_id, &client_id, &type_name, &access)
-                .await,
-            "removed",
-        )
-    } else {
-        (
+                .delete_access_schema(&session.ctx, &app, &client, &name, access_type)
+                .await
+        } else {
             session
                 .service
                 .set_access_schema(
                     &session.ctx,
-                    &app_id,
-                    &client_id,
-                    &type_name,
-                    &access,
+                    &app,
+                    &client,
+                    &name,
+                    access_type,
                     &form.all("attributes"),
                 )
                 .await
-                .map(|_| ()),
-            "saved",
-        )
-    };
+                .map(|_| ())
+        }
+    }
+    .await;
     match result {
         Ok(()) => Ok(redirect(&format!(
             "/console/apps/{app_id}/clients/{client_id}/access?notice={notice}"

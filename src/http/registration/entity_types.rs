@@ -9,9 +9,10 @@ use serde::Serialize;
 use serde_json::Value;
 use utoipa::ToSchema;
 
-use crate::domain::entity_type::AttrDef;
+use crate::domain::access::AccessType;
+use crate::domain::entity_type::{AttrDef, TypeName};
 use crate::http::registration::{answer, ArgNames, Call, Done, RegError, Reply};
-use crate::service::added_reserved_notice;
+use crate::service::{added_reserved_notice, ServiceError};
 
 /// The vendor's `schema` object, in the order of the vendor's own examples (`attr_defs` before
 /// `name`; the answer is built as a JSON object, so keys come out sorted).
@@ -157,13 +158,14 @@ pub async fn set_access_schema(call: Call) -> Reply {
     let target = call.target_client()?;
     let access_type = call.params.required("access_type")?;
     let attributes = call.params.required_string_list("attributes")?;
+    let access_type: AccessType = access_type.parse().map_err(ServiceError::from)?;
     let view = call
         .service
         .set_access_schema(
             &call.ctx,
             &call.app_id,
             &target,
-            name,
+            &TypeName::new(name),
             access_type,
             &attributes,
         )
@@ -183,10 +185,20 @@ pub async fn set_access_schema(call: Call) -> Reply {
 pub async fn get_access_schema(call: Call) -> Reply {
     let name = call.params.required("type_name")?;
     let target = call.target_client()?;
-    let access_type = call.params.required("access_type")?;
+    let access_type: AccessType = call
+        .params
+        .required("access_type")?
+        .parse()
+        .map_err(ServiceError::from)?;
     let view = call
         .service
-        .read_access_schema(&call.ctx, &call.app_id, &target, name, access_type)
+        .read_access_schema(
+            &call.ctx,
+            &call.app_id,
+            &target,
+            &TypeName::new(name),
+            access_type,
+        )
         .await?;
     answer(&schema(&view.entity_type.name, view.restricted_attr_defs()))
 }
