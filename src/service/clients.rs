@@ -5,7 +5,8 @@ use sqlx::PgConnection;
 
 use super::{Latchkey, RequestContext, ServiceError};
 use crate::domain::client::hours_to_live;
-use crate::domain::{ids, AllowList, ClientName, Feature, FeatureSet};
+use crate::domain::ids::{self, AppId, ClientId};
+use crate::domain::{AllowList, ClientName, Feature, FeatureSet};
 use crate::store::{self, clients::ClientRow, clients::ClientValues, Constraint, StoreError};
 
 /// A client to create, as the caller sent it (types already checked by the adapter).
@@ -85,7 +86,7 @@ impl Latchkey {
     pub async fn list_clients(
         &self,
         ctx: &RequestContext,
-        app_id: &str,
+        app_id: &AppId,
         has_features: &[String],
     ) -> Result<Vec<ClientView>, ServiceError> {
         ctx.require_owner()?;
@@ -103,8 +104,8 @@ impl Latchkey {
     pub async fn get_client(
         &self,
         ctx: &RequestContext,
-        app_id: &str,
-        client_id: &str,
+        app_id: &AppId,
+        client_id: &ClientId,
     ) -> Result<ClientView, ServiceError> {
         ctx.require_owner()?;
         self.ensure_app(ctx, app_id).await?;
@@ -118,7 +119,7 @@ impl Latchkey {
     pub async fn create_client(
         &self,
         ctx: &RequestContext,
-        app_id: &str,
+        app_id: &AppId,
         draft: ClientDraft,
     ) -> Result<CreatedClient, ServiceError> {
         let name = ClientName::parse(&draft.name)?;
@@ -219,8 +220,8 @@ impl Latchkey {
     pub async fn update_client(
         &self,
         ctx: &RequestContext,
-        app_id: &str,
-        client_id: &str,
+        app_id: &AppId,
+        client_id: &ClientId,
         change: ClientChange,
         if_match: Option<i64>,
     ) -> Result<ClientView, ServiceError> {
@@ -270,7 +271,7 @@ impl Latchkey {
         .map_err(duplicate_name(&new_name))?;
         let view = ClientView::from(&row);
         let mut event = ctx.audit_event(app_id, "client.update");
-        event.target_client_id = Some(client_id.to_owned());
+        event.target_client_id = Some(client_id.to_string());
         event.features_before = Some(old_view.features.clone());
         event.features_after = Some(view.features.clone());
         event.changes = diff(Some(&old_view), Some(&view));
@@ -282,8 +283,8 @@ impl Latchkey {
     pub async fn delete_client(
         &self,
         ctx: &RequestContext,
-        app_id: &str,
-        client_id: &str,
+        app_id: &AppId,
+        client_id: &ClientId,
         if_match: Option<i64>,
     ) -> Result<(), ServiceError> {
         ctx.require_owner()?;
@@ -306,7 +307,7 @@ impl Latchkey {
         store::clients::delete(&mut *tx, app_id, client_id).await?;
         let old_view = ClientView::from(&current);
         let mut event = ctx.audit_event(app_id, "client.delete");
-        event.target_client_id = Some(client_id.to_owned());
+        event.target_client_id = Some(client_id.to_string());
         event.features_before = Some(old_view.features.clone());
         event.features_after = Some(vec![]);
         event.changes = diff(Some(&old_view), None);
@@ -319,8 +320,8 @@ impl Latchkey {
     pub async fn rotate_secret(
         &self,
         ctx: &RequestContext,
-        app_id: &str,
-        client_id: &str,
+        app_id: &AppId,
+        client_id: &ClientId,
         hours: i64,
         if_match: Option<i64>,
     ) -> Result<CreatedClient, ServiceError> {
@@ -344,7 +345,7 @@ impl Latchkey {
         let row = store::clients::bump_version(&mut *tx, app_id, client_id).await?;
         let view = ClientView::from(&row);
         let mut event = ctx.audit_event(app_id, "client.secret_rotate");
-        event.target_client_id = Some(client_id.to_owned());
+        event.target_client_id = Some(client_id.to_string());
         event.features_before = Some(view.features.clone());
         event.features_after = Some(view.features.clone());
         event.changes = json!({ "secret": { "rotated": true, "oldSecretHoursToLive": hours } });

@@ -8,6 +8,7 @@ use utoipa::ToSchema;
 
 use super::fields::string_list;
 use super::{ConfigError, ConfigRequest, ErrorBody, JsonBody};
+use crate::domain::ids::ClientId;
 use crate::domain::{AllowList, Field, ValidationError};
 use crate::service::{ClientChange, ClientDraft, ClientView, CreatedClient};
 
@@ -186,7 +187,7 @@ pub async fn create(r: ConfigRequest, body: JsonBody) -> Result<HttpResponse, Co
         (status = 404, body = ErrorBody, description = "`Client ID not found.`")))]
 pub async fn get(
     r: ConfigRequest,
-    path: web::Path<(String, String)>,
+    path: web::Path<(String, ClientId)>,
 ) -> Result<HttpResponse, ConfigError> {
     let (_, client_id) = path.into_inner();
     let c = r.service.get_client(&r.ctx, &r.app_id, &client_id).await?;
@@ -206,7 +207,7 @@ pub async fn get(
 pub async fn replace(
     r: ConfigRequest,
     req: HttpRequest,
-    path: web::Path<(String, String)>,
+    path: web::Path<(String, ClientId)>,
     body: JsonBody,
 ) -> Result<HttpResponse, ConfigError> {
     let (_, client_id) = path.into_inner();
@@ -249,7 +250,7 @@ async fn shown(r: &ConfigRequest, c: ClientView) -> Result<HttpResponse, ConfigE
 pub async fn delete(
     r: ConfigRequest,
     req: HttpRequest,
-    path: web::Path<(String, String)>,
+    path: web::Path<(String, ClientId)>,
 ) -> Result<HttpResponse, ConfigError> {
     let (_, client_id) = path.into_inner();
     r.service
@@ -273,7 +274,7 @@ fn integer(v: &Value) -> Option<i64> {
 pub async fn rotate_secret(
     r: ConfigRequest,
     req: HttpRequest,
-    path: web::Path<(String, String)>,
+    path: web::Path<(String, ClientId)>,
     body: JsonBody,
 ) -> Result<HttpResponse, ConfigError> {
     let (_, client_id) = path.into_inner();

@@ -22,7 +22,7 @@ pub struct ShowQuery {
 
 pub async fn show(
     session: Console,
-    path: web::Path<(String, String)>,
+    path: web::Path<(AppId, ClientId)>,
     query: web::Query<ShowQuery>,
 ) -> Result<HttpResponse, ConsoleError> {
     let (app_id, client_id) = path.into_inner();
@@ -60,8 +60,8 @@ fn tree(defs: &[AttrDef], prefix: &str, chosen: &[String], form_id: &str, root: 
 
 async fn access_page(
     session: &Console,
-    app_id: &str,
-    client_id: &str,
+    app_id: &AppId,
+    client_id: &ClientId,
     status: StatusCode,
     refused: Option<(&str, &str, &Refusal)>,
     notice: Option<&str>,
@@ -81,8 +81,8 @@ async fn access_page(
                 .service
                 .get_access_schema(
                     &session.ctx,
-                    &AppId::new(app_id),
-                    &ClientId::new(client_id),
+                    app_id,
+                    client_id,
                     &TypeName::new(t.name.as_str()),
                     access,
                 )
@@ -146,32 +146,28 @@ async fn access_page(
 
 pub async fn save(
     posted: Posted,
-    path: web::Path<(String, String, String, String)>,
+    path: web::Path<(AppId, ClientId, TypeName, String)>,
 ) -> Result<HttpResponse, ConsoleError> {
     let Posted { session, form } = posted;
     let (app_id, client_id, type_name, access) = path.into_inner();
     let remove = form.get("action") == "remove";
     let notice = if remove { "removed" } else { "saved" };
+    let (app, client, name) = (&app_id, &client_id, &type_name);
     let result = async {
-        let (app, client, name) = (
-            AppId::new(app_id.as_str()),
-            ClientId::new(client_id.as_str()),
-            TypeName::new(type_name.as_str()),
-        );
         let access_type: AccessType = access.parse()?;
         if remove {
             session
                 .service
-                .delete_access_schema(&session.ctx, &app, &client, &name, access_type)
+                .delete_access_schema(&session.ctx, app, client, name, access_type)
                 .await
         } else {
             session
                 .service
                 .set_access_schema(
                     &session.ctx,
-                    &app,
-                    &client,
-                    &name,
+                    app,
+                    client,
+                    name,
                     access_type,
                     &form.all("attributes"),
                 )
