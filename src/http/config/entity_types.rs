@@ -7,7 +7,7 @@ use serde_json::{Map, Value};
 use utoipa::ToSchema;
 
 use super::{ConfigError, ConfigRequest, ErrorBody, JsonBody};
-use crate::domain::entity_type::{AttrDef, EntityType};
+use crate::domain::entity_type::{AttrDef, EntityType, TypeName};
 use crate::domain::{Field, ValidationError};
 
 /// An entity type as the Config API shows it: the reserved attributes first.
@@ -100,7 +100,12 @@ pub async fn create(r: ConfigRequest, body: JsonBody) -> Result<HttpResponse, Co
     };
     let et = r
         .service
-        .create_entity_type(&r.ctx, &r.app_id, &fields.name, fields.attr_defs)
+        .create_entity_type(
+            &r.ctx,
+            &r.app_id,
+            &TypeName::new(fields.name),
+            fields.attr_defs,
+        )
         .await?;
     let body = EntityTypeBody::new(&r.app_id, &et);
     Ok(HttpResponse::Created()
@@ -114,7 +119,7 @@ pub async fn create(r: ConfigRequest, body: JsonBody) -> Result<HttpResponse, Co
         (status = 404, body = ErrorBody, description = "No such type")))]
 pub async fn get(
     r: ConfigRequest,
-    path: web::Path<(String, String)>,
+    path: web::Path<(String, TypeName)>,
 ) -> Result<HttpResponse, ConfigError> {
     let (_, name) = path.into_inner();
     let et = r.service.get_entity_type(&r.ctx, &r.app_id, &name).await?;
@@ -132,7 +137,7 @@ pub async fn get(
         (status = 409, body = ErrorBody, description = "An access schema names a removed attribute")))]
 pub async fn replace(
     r: ConfigRequest,
-    path: web::Path<(String, String)>,
+    path: web::Path<(String, TypeName)>,
     body: JsonBody,
 ) -> Result<HttpResponse, ConfigError> {
     let (_, name) = path.into_inner();
@@ -163,7 +168,7 @@ pub async fn replace(
         (status = 409, body = ErrorBody, description = "An access schema names the type")))]
 pub async fn delete(
     r: ConfigRequest,
-    path: web::Path<(String, String)>,
+    path: web::Path<(String, TypeName)>,
 ) -> Result<HttpResponse, ConfigError> {
     let (_, name) = path.into_inner();
     r.service
