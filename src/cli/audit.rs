@@ -12,6 +12,7 @@ use crate::domain::audit_query::{
     parse_feature, parse_time, write_csv_row, AuditFilter, Order, CSV_HEADER,
 };
 use crate::domain::audit_verify::Anchor;
+use crate::domain::ids::AppId;
 use crate::service::{Latchkey, RequestContext};
 
 #[derive(Subcommand, Debug, Clone)]
@@ -20,7 +21,7 @@ pub enum AuditCommand {
     /// else the first broken or missing seq. Exit status 0 intact, 2 broken, 1 error.
     Verify {
         #[arg(long)]
-        app: String,
+        app: AppId,
         /// A (seq, hash) noted earlier, e.g. a previous head, that must still be in the chain.
         /// Repeatable.
         #[arg(long = "anchor", value_name = "SEQ:HASH")]
@@ -30,7 +31,7 @@ pub enum AuditCommand {
     /// so the output can be verified offline; see docs/audit_verify.py).
     Export {
         #[arg(long)]
-        app: String,
+        app: AppId,
         /// Events at or after this time (RFC 3339, or a date: its midnight UTC).
         #[arg(long)]
         since: Option<String>,
@@ -58,7 +59,7 @@ pub enum AuditCommand {
     /// and at the end, and each grant or revocation in between, with actor and time.
     Report {
         #[arg(long)]
-        app: String,
+        app: AppId,
         /// Start of the period (included).
         #[arg(long)]
         since: String,
@@ -71,7 +72,7 @@ pub enum AuditCommand {
     /// Show or set how long an application keeps its audit events (default: forever).
     Retention {
         #[arg(long)]
-        app: String,
+        app: AppId,
         /// Keep events this many days (1..36500); older ones go at the next `prune`.
         #[arg(long, conflicts_with = "forever")]
         keep_days: Option<i64>,
@@ -83,7 +84,7 @@ pub enum AuditCommand {
     /// rest of the chain verifiable. Without --app: every application that has a retention.
     Prune {
         #[arg(long)]
-        app: Option<String>,
+        app: Option<AppId>,
         /// Only report what would be removed.
         #[arg(long)]
         dry_run: bool,
@@ -154,9 +155,7 @@ pub async fn run(cmd: &AuditCommand, service: &Latchkey) -> anyhow::Result<()> {
             keep_days,
             forever,
         } => retention(service, &ctx, app, *keep_days, *forever).await,
-        AuditCommand::Prune { app, dry_run } => {
-            prune(service, &ctx, app.as_deref(), *dry_run).await
-        }
+        AuditCommand::Prune { app, dry_run } => prune(service, &ctx, app.as_ref(), *dry_run).await,
     }
 }
 
@@ -164,7 +163,7 @@ pub async fn run(cmd: &AuditCommand, service: &Latchkey) -> anyhow::Result<()> {
 async fn verify(
     service: &Latchkey,
     ctx: &RequestContext,
-    app: &str,
+    app: &AppId,
     anchors: &[String],
 ) -> anyhow::Result<()> {
     let anchors = anchors
@@ -175,7 +174,7 @@ async fn verify(
     println!("{}", verdict.to_json(app));
     if !verdict.is_intact() {
         return Err(ChainBroken {
-            app_id: app.to_owned(),
+            app_id: app.to_string(),
         }
         .into());
     }
@@ -185,7 +184,7 @@ async fn verify(
 async fn report(
     service: &Latchkey,
     ctx: &RequestContext,
-    app: &str,
+    app: &AppId,
     since: &str,
     until: &str,
     format: ReportFormat,
@@ -205,7 +204,7 @@ async fn report(
 async fn retention(
     service: &Latchkey,
     ctx: &RequestContext,
-    app: &str,
+    app: &AppId,
     keep_days: Option<i64>,
     forever: bool,
 ) -> anyhow::Result<()> {
@@ -225,11 +224,11 @@ async fn retention(
 async fn prune(
     service: &Latchkey,
     ctx: &RequestContext,
-    app: Option<&str>,
+    app: Option<&AppId>,
     dry_run: bool,
 ) -> anyhow::Result<()> {
     let apps = match app {
-        Some(a) => vec![a.to_owned()],
+        Some(a) => vec![a.clone()],
         None => service.apps_with_audit_retention(ctx).await?,
     };
     for app in apps {
@@ -246,7 +245,7 @@ async fn prune(
 async fn export(
     service: &Latchkey,
     ctx: &RequestContext,
-    app: &str,
+    app: &AppId,
     filter: AuditFilter,
     order: Order,
     format: ExportFormat,

@@ -79,6 +79,16 @@ macro_rules! name_type {
             }
         }
 
+        /// For `clap` and `web::Path`: any text names one (whether it exists is the service's
+        /// question).
+        impl std::str::FromStr for $name {
+            type Err = std::convert::Infallible;
+
+            fn from_str(s: &str) -> Result<Self, Self::Err> {
+                Ok(Self::new(s))
+            }
+        }
+
         impl std::fmt::Display for $name {
             fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
                 f.write_str(&self.0)

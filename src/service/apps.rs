@@ -2,6 +2,7 @@ use chrono::{DateTime, Utc};
 use serde_json::json;
 
 use super::{CreatedClient, Latchkey, RequestContext, ServiceError};
+use crate::domain::ids::AppId;
 use crate::domain::{ids, ClientName, Feature, FeatureSet, Region};
 use crate::store::{self, Constraint, StoreError};
 
@@ -130,7 +131,7 @@ impl Latchkey {
     pub async fn get_app(
         &self,
         ctx: &RequestContext,
-        app_id: &str,
+        app_id: &AppId,
     ) -> Result<AppSummary, ServiceError> {
         if !ctx.caller.is_operator() {
             return Err(ServiceError::Forbidden);
