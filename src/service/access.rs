@@ -45,12 +45,12 @@ impl AccessSchemaView {
 /// What a backend asks `POST /config/{appId}/access/check`.
 #[derive(Debug, Clone)]
 pub struct AccessCheck {
-    pub client_id: String,
+    pub client_id: ClientId,
     /// When given, the client's credentials are verified.
     pub client_secret: Option<String>,
     /// When given, the client's allow list is applied to it.
     pub source_ip: Option<IpAddr>,
-    pub entity_type: String,
+    pub entity_type: TypeName,
     pub access: AccessType,
     pub record: RecordScope,
     pub attributes: Vec<String>,
@@ -240,7 +240,7 @@ impl Latchkey {
     pub async fn check_access(
         &self,
         ctx: &RequestContext,
-        app_id: &str,
+        app_id: &AppId,
         question: AccessCheck,
     ) -> Result<Decision, ServiceError> {
         self.check_access_at(ctx, app_id, question, Consistency::default())
@@ -253,7 +253,7 @@ impl Latchkey {
     pub async fn check_access_at(
         &self,
         ctx: &RequestContext,
-        app_id: &str,
+        app_id: &AppId,
         question: AccessCheck,
         consistency: Consistency,
     ) -> Result<Decided, ServiceError> {

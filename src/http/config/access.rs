@@ -171,10 +171,10 @@ pub async fn check(r: ConfigRequest, body: JsonBody) -> Result<HttpResponse, Con
         consistency: Some(Consistency::from_json(b.get("consistency")).map_err(invalid)?),
     };
     let check = AccessCheck {
-        client_id: f.client_id,
+        client_id: ClientId::new(f.client_id),
         client_secret: f.client_secret,
         source_ip: f.source_ip,
-        entity_type: f.entity_type,
+        entity_type: TypeName::new(f.entity_type),
         access: f.access,
         record: f.record,
         attributes: f.attributes,
