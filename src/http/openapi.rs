@@ -96,7 +96,7 @@ pub fn add<P: utoipa::Path + utoipa::__dev::SchemaReferences>(doc: &mut Value, r
         doc["components"]["schemas"][name] = serde_json::to_value(schema).unwrap_or_default();
     }
     shared_parameters(&mut operation, route.surface);
-    refine_parameters(&mut operation);
+    refine_parameters(&mut operation, &path);
     shared_responses(&mut operation, route.surface);
     for method in P::methods() {
         let method = serde_json::to_value(method)
@@ -135,12 +135,14 @@ fn shared_parameters(op: &mut Value, surface: Surface) {
 }
 
 /// Gives the parameters the server restricts their exact schema ([`schemas::parameter`]).
-fn refine_parameters(op: &mut Value) {
+fn refine_parameters(op: &mut Value, path: &str) {
     let Some(parameters) = op.get_mut("parameters").and_then(Value::as_array_mut) else {
         return;
     };
     for p in parameters {
-        let refined = p["name"].as_str().and_then(schemas::parameter);
+        let refined = p["name"]
+            .as_str()
+            .and_then(|name| schemas::parameter(path, name));
         if let Some(schema) = refined {
             p["schema"] = serde_json::to_value(schema).unwrap_or_default();
         }

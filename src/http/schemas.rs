@@ -17,6 +17,12 @@ use crate::domain::{Feature, Region};
 const WHITESPACE: &str =
     r"\t\n\u000b\f\r \u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000";
 
+/// Text with at least one character that is not whitespace, and no NUL anywhere (PostgreSQL
+/// `text` cannot hold U+0000, so the server refuses it with the field's ordinary error).
+fn not_blank_pattern() -> String {
+    format!("^[^\\u0000]*[^{WHITESPACE}\\u0000][^\\u0000]*$")
+}
+
 fn string() -> ObjectBuilder {
     ObjectBuilder::new().schema_type(Type::String)
 }
@@ -26,8 +32,8 @@ pub fn name() -> Schema {
     string()
         .min_length(Some(1))
         .max_length(Some(MAX_NAME_CHARS))
-        .pattern(Some(format!("[^{WHITESPACE}]")))
-        .description(Some("Not blank; at most 255 characters."))
+        .pattern(Some(not_blank_pattern()))
+        .description(Some("Not blank, no NUL character; at most 255 characters."))
         .into()
 }
 
@@ -132,7 +138,7 @@ pub fn optional_ip_address() -> Schema {
 
 /// Text that is not only whitespace.
 pub fn not_blank() -> Schema {
-    string().pattern(Some(format!("[^{WHITESPACE}]"))).into()
+    string().pattern(Some(not_blank_pattern())).into()
 }
 
 /// `newest` or `oldest`.
@@ -143,6 +149,11 @@ pub fn order() -> Schema {
 /// `json`, `ndjson` or `csv`.
 pub fn audit_format() -> Schema {
     string().enum_values(Some(["json", "ndjson", "csv"])).into()
+}
+
+/// `json` or `yaml`: the formats of a fixture export.
+pub fn export_format() -> Schema {
+    string().enum_values(Some(["json", "yaml"])).into()
 }
 
 /// Audit anchors, `SEQ:HASH`.
@@ -211,8 +222,10 @@ pub fn registration_code() -> Schema {
 /// Parameters whose values the server restricts, by name: the document gives every parameter
 /// of that name (path or query, either surface) this schema. `#[utoipa::path]` cannot take a
 /// schema function for a parameter, so the handlers declare them as `String` and this refines.
-pub fn parameter(name: &str) -> Option<Schema> {
+pub fn parameter(path: &str, name: &str) -> Option<Schema> {
     Some(match name {
+        // The export of a fixture, not of the audit log.
+        "format" if path.ends_with("/export") => export_format(),
         "accessType" | "access_type" => access_type(),
         "has_feature" => feature_filter(),
         "client" | "actor" | "action" => not_blank(),
@@ -290,7 +303,7 @@ fn attr_def_input(top_level: bool) -> Value {
     }
     let common = json!({
         "name": name,
-        "description": {"type": ["string", "null"], "maxLength": MAX_DESCRIPTION_LEN},
+        "description": {"type": ["string", "null"], "maxLength": MAX_DESCRIPTION_LEN, "pattern": "^[^\\u0000]*$"},
         "case-sensitive": {"type": ["boolean", "null"]},
         "constraints": {"type": ["array", "null"], "items": {"type": "string", "enum": CONSTRAINTS}},
         "features": {"type": ["array", "null"],

@@ -71,9 +71,10 @@ pub async fn apply(
 /// `GET /apps/{app_id}/export`: JSON, or YAML with `format=yaml`; `ids=false` leaves out `_id`.
 #[utoipa::path(get, path = "/apps/{appId}/export", tag = "staging",
     params(("appId" = String, Path),
-        ("format" = Option<ExportFormat>, Query, description = "json (default) or yaml"),
+        ("format" = Option<String>, Query, description = "json (default) or yaml"),
         ("ids" = Option<bool>, Query, description = "false: leave out the clients' _id")),
-    responses((status = 200, body = FixtureDocument),
+    responses((status = 200, description = "The application as a fixture document: JSON, or YAML with `format=yaml`",
+            content((FixtureDocument = "application/json"), (FixtureDocument = "application/yaml"))),
         (status = 400, body = ErrorBody),
         (status = 404, body = ErrorBody, description = "`Application not found.`")))]
 pub async fn export(
@@ -163,23 +164,73 @@ pub async fn restore_snapshot(
     Ok(HttpResponse::Ok().json(report.to_json()))
 }
 
-/// A fixture document (docs/staging.md): `settings`, `entityTypes`, `clients` (each with `name`,
-/// `features`, `ipWhitelist`, optional `_id`, `_secret`, `settings`, `accessSchemas`). JSON, or
-/// YAML with `Content-Type: application/yaml`.
+/// A fixture document (docs/staging.md). JSON, or YAML with `Content-Type: application/yaml`.
+/// Sections left out are left as they are (with `prune`: emptied).
 #[derive(Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 #[schema(example = json!({"settings": {"login_attempts": 5}, "clients": [{"name": "ci", "features": ["owner"]}]}))]
-pub struct FixtureDocument(serde_json::Map<String, Value>);
+pub struct FixtureDocument {
+    /// Application default settings.
+    #[schema(schema_with = crate::http::schemas::settings)]
+    settings: Option<serde_json::Map<String, Value>>,
+    #[serde(rename = "entityTypes")]
+    entity_types: Option<Vec<FixtureEntityType>>,
+    clients: Option<Vec<FixtureClient>>,
+}
 
-/// The export formats.
+/// A client of a fixture: matched by `_id` when given, else by `name`.
 #[derive(Serialize, ToSchema)]
-#[serde(rename_all = "lowercase")]
-#[allow(
-    dead_code,
-    reason = "named only in the OpenAPI document (the handler reads the parameter as text)"
-)]
-pub enum ExportFormat {
-    Json,
-    Yaml,
+#[serde(deny_unknown_fields)]
+pub struct FixtureClient {
+    /// A pinned client id.
+    #[serde(rename = "_id")]
+    #[schema(pattern = "^[a-z0-9]{32}$")]
+    id: Option<String>,
+    /// A pinned secret (stored hashed, like any other).
+    #[serde(rename = "_secret")]
+    #[schema(pattern = "^[a-z0-9]{32}$")]
+    secret: Option<String>,
+    /// Ignored (a client read from the Config API may be pasted).
+    #[serde(rename = "_self")]
+    self_link: Option<String>,
+    /// Ignored (a client read from the Config API may be pasted).
+    #[serde(rename = "_settings")]
+    settings_link: Option<String>,
+    #[schema(schema_with = crate::http::schemas::name)]
+    name: String,
+    #[schema(schema_with = crate::http::schemas::feature_list)]
+    features: Option<Vec<String>>,
+    #[serde(rename = "ipWhitelist")]
+    #[schema(schema_with = crate::http::schemas::cidr_list)]
+    ip_whitelist: Option<Vec<String>>,
+    /// The client's own settings.
+    #[schema(schema_with = crate::http::schemas::settings)]
+    settings: Option<serde_json::Map<String, Value>>,
+    #[serde(rename = "accessSchemas")]
+    access_schemas: Option<Vec<FixtureAccessSchema>>,
+}
+
+/// An entity type of a fixture.
+#[derive(Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct FixtureEntityType {
+    #[schema(schema_with = crate::http::schemas::type_name)]
+    name: String,
+    /// Attribute definitions, as `POST /config/{appId}/entityTypes` takes them.
+    attr_defs: Vec<Value>,
+}
+
+/// An access schema of a fixture client.
+#[derive(Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct FixtureAccessSchema {
+    #[serde(rename = "entityType")]
+    #[schema(schema_with = crate::http::schemas::type_name)]
+    entity_type: String,
+    #[serde(rename = "accessType")]
+    #[schema(schema_with = crate::http::schemas::access_type)]
+    access_type: String,
+    attributes: Vec<String>,
 }
 
 /// One audit event written (or, on a dry run, that would be).
