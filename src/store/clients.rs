@@ -16,6 +16,24 @@ pub struct ClientRow {
     pub updated_at: DateTime<Utc>,
 }
 
+/// The [`ClientRow`] in a checked query's record that selects its eight columns (each
+/// `query!` record is a type of its own, so this is a macro, not a `From`).
+macro_rules! client_row {
+    ($r:ident) => {
+        $crate::store::clients::ClientRow {
+            app_id: $r.app_id,
+            client_id: $r.client_id,
+            name: $r.name,
+            features: $r.features,
+            ip_whitelist: $r.ip_whitelist,
+            version: $r.version,
+            created_at: $r.created_at,
+            updated_at: $r.updated_at,
+        }
+    };
+}
+pub(crate) use client_row;
+
 /// The fields a write sets; the store never decides whether they are valid.
 pub struct ClientValues<'a> {
     pub name: &'a str,
@@ -189,16 +207,7 @@ pub async fn get_with_secrets(
     .fetch_optional(db)
     .await?;
     Ok(row.map(|r| ClientCredentials {
-        client: ClientRow {
-            app_id: r.app_id,
-            client_id: r.client_id,
-            name: r.name,
-            features: r.features,
-            ip_whitelist: r.ip_whitelist,
-            version: r.version,
-            created_at: r.created_at,
-            updated_at: r.updated_at,
-        },
+        client: client_row!(r),
         phcs: r.phcs,
         sealing: r.sealing,
         unsealed_phcs: r.unsealed_phcs,

@@ -3,7 +3,7 @@
 
 use sqlx::PgExecutor;
 
-use super::clients::ClientRow;
+use super::clients::{client_row, ClientRow};
 use super::StoreResult;
 
 /// A client found by id for a signed request, with its application's option and the sealed
@@ -44,16 +44,7 @@ pub async fn signing_credentials(
     Ok(rows
         .into_iter()
         .map(|r| SigningCredentials {
-            client: ClientRow {
-                app_id: r.app_id,
-                client_id: r.client_id,
-                name: r.name,
-                features: r.features,
-                ip_whitelist: r.ip_whitelist,
-                version: r.version,
-                created_at: r.created_at,
-                updated_at: r.updated_at,
-            },
+            client: client_row!(r),
             signed_requests: r.signed_requests,
             sealed: r.sealed,
             sealing_key_ids: r.sealing_key_ids,
