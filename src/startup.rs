@@ -56,7 +56,7 @@ pub async fn migrate(pool: &PgPool) -> anyhow::Result<()> {
 /// Migrations this build knows that the database has not applied.
 pub async fn pending_migrations(pool: &PgPool) -> Result<usize, sqlx::Error> {
     let applied: Vec<i64> =
-        sqlx::query_scalar("SELECT version FROM _sqlx_migrations WHERE success")
+        sqlx::query_scalar!("SELECT version FROM _sqlx_migrations WHERE success")
             .fetch_all(pool)
             .await
             .or_else(|e| match &e {

@@ -20,14 +20,14 @@ pub async fn get(
     type_name: &str,
     access_type: &str,
 ) -> StoreResult<Option<Vec<String>>> {
-    Ok(sqlx::query_scalar::<_, Vec<String>>(
+    Ok(sqlx::query_scalar!(
         "SELECT attributes FROM access_schemas
          WHERE app_id = $1 AND client_id = $2 AND type_name = $3 AND access_type = $4",
+        app_id,
+        client_id,
+        type_name,
+        access_type,
     )
-    .bind(app_id)
-    .bind(client_id)
-    .bind(type_name)
-    .bind(access_type)
     .fetch_optional(db)
     .await?)
 }
@@ -42,17 +42,17 @@ pub async fn upsert(
     attributes: &[String],
 ) -> StoreResult<Option<Vec<String>>> {
     let before = get(&mut *db, app_id, client_id, type_name, access_type).await?;
-    sqlx::query(
+    sqlx::query!(
         "INSERT INTO access_schemas (app_id, client_id, type_name, access_type, attributes)
          VALUES ($1, $2, $3, $4, $5)
          ON CONFLICT ON CONSTRAINT access_schemas_pkey
          DO UPDATE SET attributes = EXCLUDED.attributes, updated_at = now()",
+        app_id,
+        client_id,
+        type_name,
+        access_type,
+        attributes,
     )
-    .bind(app_id)
-    .bind(client_id)
-    .bind(type_name)
-    .bind(access_type)
-    .bind(attributes)
     .execute(db)
     .await?;
     Ok(before)
@@ -66,15 +66,15 @@ pub async fn delete(
     type_name: &str,
     access_type: &str,
 ) -> StoreResult<Option<Vec<String>>> {
-    Ok(sqlx::query_scalar::<_, Vec<String>>(
+    Ok(sqlx::query_scalar!(
         "DELETE FROM access_schemas
          WHERE app_id = $1 AND client_id = $2 AND type_name = $3 AND access_type = $4
          RETURNING attributes",
+        app_id,
+        client_id,
+        type_name,
+        access_type,
     )
-    .bind(app_id)
-    .bind(client_id)
-    .bind(type_name)
-    .bind(access_type)
     .fetch_optional(db)
     .await?)
 }
@@ -85,12 +85,13 @@ pub async fn list_for_type(
     app_id: &str,
     type_name: &str,
 ) -> StoreResult<Vec<AccessSchemaRow>> {
-    Ok(sqlx::query_as::<_, AccessSchemaRow>(
+    Ok(sqlx::query_as!(
+        AccessSchemaRow,
         "SELECT client_id, access_type, attributes FROM access_schemas
          WHERE app_id = $1 AND type_name = $2 ORDER BY client_id, access_type",
+        app_id,
+        type_name,
     )
-    .bind(app_id)
-    .bind(type_name)
     .fetch_all(db)
     .await?)
 }
@@ -103,11 +104,12 @@ pub async fn lock_client(
     app_id: &str,
     client_id: &str,
 ) -> StoreResult<bool> {
-    Ok(sqlx::query_scalar::<_, i32>(
-        "SELECT 1 FROM clients WHERE app_id = $1 AND client_id = $2 FOR NO KEY UPDATE",
+    Ok(sqlx::query_scalar!(
+        r#"SELECT 1 AS "one!" FROM clients
+            WHERE app_id = $1 AND client_id = $2 FOR NO KEY UPDATE"#,
+        app_id,
+        client_id,
     )
-    .bind(app_id)
-    .bind(client_id)
     .fetch_optional(db)
     .await?
     .is_some())
@@ -135,24 +137,25 @@ pub async fn decision_inputs(
     type_name: &str,
     access_type: &str,
 ) -> StoreResult<Option<DecisionInputs>> {
-    Ok(sqlx::query_as::<_, DecisionInputs>(
-        "SELECT c.features, c.ip_whitelist,
+    Ok(sqlx::query_as!(
+        DecisionInputs,
+        r#"SELECT c.features, c.ip_whitelist,
                 COALESCE(ARRAY(SELECT s.phc FROM client_secrets s
                                WHERE s.app_id = c.app_id AND s.client_id = c.client_id
                                  AND (s.expires_at IS NULL OR s.expires_at > now())
-                               ORDER BY s.created_at DESC), '{}') AS phcs,
+                               ORDER BY s.created_at DESC), '{}') AS "phcs!",
                 (SELECT t.attr_defs FROM entity_types t
                   WHERE t.app_id = c.app_id AND t.name = $3) AS attr_defs,
                 (SELECT a.attributes FROM access_schemas a
                   WHERE a.app_id = c.app_id AND a.client_id = c.client_id
                     AND a.type_name = $3 AND a.access_type = $4) AS attributes,
-                (SELECT h.seq FROM audit_heads h WHERE h.app_id = c.app_id) AS revision
-         FROM clients c WHERE c.app_id = $1 AND c.client_id = $2",
+                (SELECT h.seq FROM audit_heads h WHERE h.app_id = c.app_id) AS "revision!"
+         FROM clients c WHERE c.app_id = $1 AND c.client_id = $2"#,
+        app_id,
+        client_id,
+        type_name,
+        access_type,
     )
-    .bind(app_id)
-    .bind(client_id)
-    .bind(type_name)
-    .bind(access_type)
     .fetch_optional(db)
     .await?)
 }

@@ -41,6 +41,7 @@ fn state_expression() -> String {
 
 /// The application's current state, in the form snapshots hold.
 pub async fn capture(db: impl PgExecutor<'_>, app_id: &str) -> StoreResult<Value> {
+    // Built at run time from TABLES (format!), so not checked at compile time.
     Ok(
         sqlx::query_scalar::<_, Value>(&format!("SELECT {}", state_expression()))
             .bind(app_id)
@@ -63,6 +64,7 @@ pub async fn save(
     app_id: &str,
     name: &str,
 ) -> StoreResult<(SnapshotRow, bool)> {
+    // Built at run time from TABLES (format!), so not checked at compile time.
     let (created_at, clients, replaced): (DateTime<Utc>, i64, bool) = sqlx::query_as(&format!(
         "INSERT INTO app_snapshots (app_id, name, state) VALUES ($1, $2, {})
          ON CONFLICT ON CONSTRAINT app_snapshots_pkey
@@ -85,37 +87,38 @@ pub async fn save(
 }
 
 pub async fn list(db: impl PgExecutor<'_>, app_id: &str) -> StoreResult<Vec<SnapshotRow>> {
-    Ok(sqlx::query_as::<_, SnapshotRow>(
-        "SELECT name, created_at, jsonb_array_length(state->'clients')::bigint AS clients
-         FROM app_snapshots WHERE app_id = $1 ORDER BY name",
+    Ok(sqlx::query_as!(
+        SnapshotRow,
+        r#"SELECT name, created_at, jsonb_array_length(state->'clients')::bigint AS "clients!"
+         FROM app_snapshots WHERE app_id = $1 ORDER BY name"#,
+        app_id,
     )
-    .bind(app_id)
     .fetch_all(db)
     .await?)
 }
 
 /// The state a snapshot holds (`None`: no such snapshot).
 pub async fn load(db: impl PgExecutor<'_>, app_id: &str, name: &str) -> StoreResult<Option<Value>> {
-    Ok(sqlx::query_scalar::<_, Value>(
+    Ok(sqlx::query_scalar!(
         "SELECT state FROM app_snapshots WHERE app_id = $1 AND name = $2",
+        app_id,
+        name,
     )
-    .bind(app_id)
-    .bind(name)
     .fetch_optional(db)
     .await?)
 }
 
 /// Deletes a snapshot; false when there was none.
 pub async fn delete(db: impl PgExecutor<'_>, app_id: &str, name: &str) -> StoreResult<bool> {
-    Ok(
-        sqlx::query("DELETE FROM app_snapshots WHERE app_id = $1 AND name = $2")
-            .bind(app_id)
-            .bind(name)
-            .execute(db)
-            .await?
-            .rows_affected()
-            > 0,
+    Ok(sqlx::query!(
+        "DELETE FROM app_snapshots WHERE app_id = $1 AND name = $2",
+        app_id,
+        name,
     )
+    .execute(db)
+    .await?
+    .rows_affected()
+        > 0)
 }
 
 /// Replaces every row of the application's tables by those of `state`. `current`: the state
@@ -130,6 +133,7 @@ pub async fn restore(
 ) -> StoreResult<()> {
     let state = with_fresh_versions(state, current);
     // Children first: the clients' cascades then find nothing left to do.
+    // One statement per table, its name put in with format!: not checked at compile time.
     for table in [
         "access_schemas",
         "client_settings",
@@ -184,11 +188,11 @@ fn with_fresh_versions(state: &Value, current: &Value) -> Value {
 /// restore) take turns, and no client can be added meanwhile. False when there is no such
 /// application.
 pub async fn lock_app(db: impl PgExecutor<'_>, app_id: &str) -> StoreResult<bool> {
-    Ok(
-        sqlx::query_scalar::<_, i32>("SELECT 1 FROM apps WHERE app_id = $1 FOR UPDATE")
-            .bind(app_id)
-            .fetch_optional(db)
-            .await?
-            .is_some(),
+    Ok(sqlx::query_scalar!(
+        r#"SELECT 1 AS "one!" FROM apps WHERE app_id = $1 FOR UPDATE"#,
+        app_id
     )
+    .fetch_optional(db)
+    .await?
+    .is_some())
 }

@@ -14,11 +14,13 @@ use crate::domain::audit_query::{AuditFilter, Order};
 
 /// Starts an application's chain (in the transaction that creates the application).
 pub async fn init_chain(db: impl PgExecutor<'_>, app_id: &str) -> StoreResult<()> {
-    sqlx::query("INSERT INTO audit_heads (app_id, seq, hash) VALUES ($1, 0, $2)")
-        .bind(app_id)
-        .bind(&GENESIS_HASH[..])
-        .execute(db)
-        .await?;
+    sqlx::query!(
+        "INSERT INTO audit_heads (app_id, seq, hash) VALUES ($1, 0, $2)",
+        app_id,
+        &GENESIS_HASH[..],
+    )
+    .execute(db)
+    .await?;
     Ok(())
 }
 
@@ -30,37 +32,39 @@ pub async fn init_chain(db: impl PgExecutor<'_>, app_id: &str) -> StoreResult<()
 /// decreases along `seq` (an event stamped before a concurrent one that won the lock takes the
 /// winner's time), so a time range is a `seq` range.
 pub async fn append(conn: &mut PgConnection, mut event: AuditEvent) -> StoreResult<AuditEvent> {
-    let (seq, prev_hash, last_time): (i64, Vec<u8>, Option<DateTime<Utc>>) = sqlx::query_as(
+    let head = sqlx::query!(
         "SELECT seq, hash, occurred_at FROM audit_heads WHERE app_id = $1 FOR UPDATE",
+        &event.app_id,
     )
-    .bind(&event.app_id)
     .fetch_one(&mut *conn)
     .await?;
+    let (seq, prev_hash, last_time) = (head.seq, head.hash, head.occurred_at);
     event.seq = seq + 1;
     if let Some(last) = last_time {
         event.occurred_at = event.occurred_at.max(last);
     }
     let hash = event.chain_hash(&prev_hash);
-    sqlx::query(
+    // The address arrives as text (`$6::text`) and PostgreSQL parses it as inet.
+    sqlx::query!(
         "INSERT INTO audit_events (app_id, seq, event_id, occurred_at, actor, actor_ip,
              request_id, action, target_client_id, features_before, features_after, changes,
              prev_hash, hash)
-         VALUES ($1, $2, $3, $4, $5, $6::inet, $7, $8, $9, $10, $11, $12, $13, $14)",
+         VALUES ($1, $2, $3, $4, $5, $6::text::inet, $7, $8, $9, $10, $11, $12, $13, $14)",
+        &event.app_id,
+        event.seq,
+        event.event_id,
+        event.occurred_at,
+        &event.actor,
+        event.actor_ip.as_deref(),
+        &event.request_id,
+        &event.action,
+        event.target_client_id.as_deref(),
+        event.features_before.as_deref(),
+        event.features_after.as_deref(),
+        &event.changes,
+        &prev_hash,
+        &hash[..],
     )
-    .bind(&event.app_id)
-    .bind(event.seq)
-    .bind(event.event_id)
-    .bind(event.occurred_at)
-    .bind(&event.actor)
-    .bind(&event.actor_ip)
-    .bind(&event.request_id)
-    .bind(&event.action)
-    .bind(&event.target_client_id)
-    .bind(&event.features_before)
-    .bind(&event.features_after)
-    .bind(&event.changes)
-    .bind(&prev_hash)
-    .bind(&hash[..])
     .execute(&mut *conn)
     .await?;
     advance_head(conn, &event.app_id, event.seq, &hash, event.occurred_at).await?;
@@ -78,17 +82,17 @@ async fn advance_head(
     hash: &[u8],
     occurred_at: DateTime<Utc>,
 ) -> StoreResult<()> {
-    sqlx::query(
+    sqlx::query!(
         "WITH head AS (
              UPDATE audit_heads SET seq = $2, hash = $3, occurred_at = $4 WHERE app_id = $1
              RETURNING app_id, seq)
          SELECT pg_notify($5, seq::text || ' ' || app_id) FROM head",
+        app_id,
+        seq,
+        hash,
+        occurred_at,
+        crate::cache::CHANNEL,
     )
-    .bind(app_id)
-    .bind(seq)
-    .bind(hash)
-    .bind(occurred_at)
-    .bind(crate::cache::CHANNEL)
     .execute(&mut *conn)
     .await?;
     crate::cache::journal::note(app_id, seq);
@@ -105,13 +109,13 @@ pub async fn append_all(
     let Some(app_id) = events.first().map(|e| e.app_id.clone()) else {
         return Ok(events);
     };
-    let (mut seq, mut prev_hash, mut last_time): (i64, Vec<u8>, Option<DateTime<Utc>>) =
-        sqlx::query_as(
-            "SELECT seq, hash, occurred_at FROM audit_heads WHERE app_id = $1 FOR UPDATE",
-        )
-        .bind(&app_id)
-        .fetch_one(&mut *conn)
-        .await?;
+    let head = sqlx::query!(
+        "SELECT seq, hash, occurred_at FROM audit_heads WHERE app_id = $1 FOR UPDATE",
+        &app_id,
+    )
+    .fetch_one(&mut *conn)
+    .await?;
+    let (mut seq, mut prev_hash, mut last_time) = (head.seq, head.hash, head.occurred_at);
     let mut rows = Vec::with_capacity(events.len());
     for event in &mut events {
         seq += 1;
@@ -139,7 +143,7 @@ pub async fn append_all(
         }));
         prev_hash = hash.to_vec();
     }
-    sqlx::query(
+    sqlx::query!(
         "INSERT INTO audit_events (app_id, seq, event_id, occurred_at, actor, actor_ip,
              request_id, action, target_client_id, features_before, features_after, changes,
              prev_hash, hash)
@@ -147,8 +151,8 @@ pub async fn append_all(
                 target_client_id, features_before, features_after, changes, prev_hash, hash
          FROM jsonb_populate_recordset(NULL::audit_events, $1)
          ORDER BY seq",
+        serde_json::Value::Array(rows),
     )
-    .bind(serde_json::Value::Array(rows))
     .execute(&mut *conn)
     .await?;
     // One notification for the whole batch.
@@ -221,10 +225,8 @@ impl AuditRow {
     }
 }
 
-const COLUMNS: &str = "app_id, seq, event_id, occurred_at, actor, host(actor_ip) AS actor_ip,
-    request_id, action, target_client_id, features_before, features_after, changes::text AS changes,
-    prev_hash, hash";
-/// The same, from `audit_events e`.
+/// The columns of an [`AuditRow`] from `audit_events e`, for the filtered reads (the checked
+/// queries below spell them out).
 const E_COLUMNS: &str = "e.app_id, e.seq, e.event_id, e.occurred_at, e.actor,
     host(e.actor_ip) AS actor_ip, e.request_id, e.action, e.target_client_id, e.features_before,
     e.features_after, e.changes::text AS changes, e.prev_hash, e.hash";
@@ -236,12 +238,16 @@ pub async fn list(
     after_seq: i64,
     limit: i64,
 ) -> StoreResult<Vec<AuditRow>> {
-    Ok(sqlx::query_as::<_, AuditRow>(&format!(
-        "SELECT {COLUMNS} FROM audit_events WHERE app_id = $1 AND seq > $2 ORDER BY seq LIMIT $3"
-    ))
-    .bind(app_id)
-    .bind(after_seq)
-    .bind(limit)
+    Ok(sqlx::query_as!(
+        AuditRow,
+        r#"SELECT app_id, seq, event_id, occurred_at, actor, host(actor_ip) AS actor_ip,
+                  request_id, action, target_client_id, features_before, features_after,
+                  changes::text AS "changes!", prev_hash, hash
+             FROM audit_events WHERE app_id = $1 AND seq > $2 ORDER BY seq LIMIT $3"#,
+        app_id,
+        after_seq,
+        limit,
+    )
     .fetch_all(db)
     .await?)
 }
@@ -274,12 +280,12 @@ pub async fn seq_bounds(
 ) -> StoreResult<SeqBounds> {
     let from = match filter.since {
         None => None,
-        Some(since) => match sqlx::query_scalar::<_, i64>(
+        Some(since) => match sqlx::query_scalar!(
             "SELECT seq FROM audit_events WHERE app_id = $1 AND occurred_at >= $2
              ORDER BY occurred_at, seq LIMIT 1",
+            app_id,
+            since,
         )
-        .bind(app_id)
-        .bind(since)
         .fetch_optional(&mut *conn)
         .await?
         {
@@ -289,12 +295,12 @@ pub async fn seq_bounds(
     };
     let to = match filter.until {
         None => None,
-        Some(until) => match sqlx::query_scalar::<_, i64>(
+        Some(until) => match sqlx::query_scalar!(
             "SELECT seq FROM audit_events WHERE app_id = $1 AND occurred_at < $2
              ORDER BY occurred_at DESC, seq DESC LIMIT 1",
+            app_id,
+            until,
         )
-        .bind(app_id)
-        .bind(until)
         .fetch_optional(&mut *conn)
         .await?
         {
@@ -328,6 +334,8 @@ impl EventQuery {
         after: Option<i64>,
         limit: Option<i64>,
     ) -> Self {
+        // Dynamic SQL (the filters present decide the joins and conditions): a QueryBuilder,
+        // not a compile-time checked query.
         let mut qb = QueryBuilder::new(format!("SELECT {E_COLUMNS} FROM audit_events e"));
         if let Some(f) = &filter.feature {
             // One row per event that changed the feature, walked (or looked up) by its btree.
@@ -402,21 +410,26 @@ impl EventQuery {
 
 /// The chain head as `audit_heads` records it: `(seq, hash)`.
 pub async fn head(db: impl PgExecutor<'_>, app_id: &str) -> StoreResult<Option<(i64, Vec<u8>)>> {
-    Ok(
-        sqlx::query_as("SELECT seq, hash FROM audit_heads WHERE app_id = $1")
-            .bind(app_id)
-            .fetch_optional(db)
-            .await?,
+    Ok(sqlx::query!(
+        "SELECT seq, hash FROM audit_heads WHERE app_id = $1",
+        app_id
     )
+    .fetch_optional(db)
+    .await?
+    .map(|r| (r.seq, r.hash)))
 }
 
 /// Every checkpoint event (`audit.prune`) still stored, oldest first.
 pub async fn checkpoints(db: impl PgExecutor<'_>, app_id: &str) -> StoreResult<Vec<AuditRow>> {
-    Ok(sqlx::query_as::<_, AuditRow>(&format!(
-        "SELECT {COLUMNS} FROM audit_events WHERE app_id = $1 AND action = $2 ORDER BY seq"
-    ))
-    .bind(app_id)
-    .bind(PRUNE_ACTION)
+    Ok(sqlx::query_as!(
+        AuditRow,
+        r#"SELECT app_id, seq, event_id, occurred_at, actor, host(actor_ip) AS actor_ip,
+                  request_id, action, target_client_id, features_before, features_after,
+                  changes::text AS "changes!", prev_hash, hash
+             FROM audit_events WHERE app_id = $1 AND action = $2 ORDER BY seq"#,
+        app_id,
+        PRUNE_ACTION,
+    )
     .fetch_all(db)
     .await?)
 }
@@ -428,14 +441,19 @@ pub async fn first_feature_events_since(
     app_id: &str,
     since: DateTime<Utc>,
 ) -> StoreResult<Vec<AuditRow>> {
-    Ok(sqlx::query_as::<_, AuditRow>(&format!(
-        "SELECT DISTINCT ON (target_client_id) {COLUMNS} FROM audit_events
-         WHERE app_id = $1 AND occurred_at >= $2 AND target_client_id IS NOT NULL
-           AND features_before IS NOT NULL AND features_after IS NOT NULL
-         ORDER BY target_client_id, seq"
-    ))
-    .bind(app_id)
-    .bind(since)
+    Ok(sqlx::query_as!(
+        AuditRow,
+        r#"SELECT DISTINCT ON (target_client_id)
+                  app_id, seq, event_id, occurred_at, actor, host(actor_ip) AS actor_ip,
+                  request_id, action, target_client_id, features_before, features_after,
+                  changes::text AS "changes!", prev_hash, hash
+             FROM audit_events
+            WHERE app_id = $1 AND occurred_at >= $2 AND target_client_id IS NOT NULL
+              AND features_before IS NOT NULL AND features_after IS NOT NULL
+            ORDER BY target_client_id, seq"#,
+        app_id,
+        since,
+    )
     .fetch_all(db)
     .await?)
 }
@@ -448,19 +466,23 @@ pub async fn permission_events(
     since: DateTime<Utc>,
     until: DateTime<Utc>,
 ) -> StoreResult<Vec<AuditRow>> {
-    Ok(sqlx::query_as::<_, AuditRow>(&format!(
-        "SELECT {COLUMNS} FROM audit_events
+    Ok(sqlx::query_as!(
+        AuditRow,
+        r#"SELECT app_id, seq, event_id, occurred_at, actor, host(actor_ip) AS actor_ip,
+                  request_id, action, target_client_id, features_before, features_after,
+                  changes::text AS "changes!", prev_hash, hash
+         FROM audit_events
          WHERE app_id = $1 AND target_client_id IS NOT NULL
            AND occurred_at >= $2 AND occurred_at < $3
            AND features_before IS NOT NULL AND features_after IS NOT NULL
            AND (action IN ('client.create', 'client.delete')
                 OR EXISTS (SELECT 1 FROM audit_feature_changes f
                            WHERE f.app_id = audit_events.app_id AND f.seq = audit_events.seq))
-         ORDER BY target_client_id, seq"
-    ))
-    .bind(app_id)
-    .bind(since)
-    .bind(until)
+         ORDER BY target_client_id, seq"#,
+        app_id,
+        since,
+        until,
+    )
     .fetch_all(db)
     .await?)
 }
@@ -473,42 +495,42 @@ pub async fn last_recorded_names(
     app_id: &str,
     client_ids: &[String],
 ) -> StoreResult<Vec<(String, String)>> {
-    let rows: Vec<(String, Option<String>)> = sqlx::query_as(
-        "SELECT DISTINCT ON (target_client_id) target_client_id,
-                coalesce(changes->'name'->>'to', changes->'name'->>'from')
+    let rows = sqlx::query!(
+        r#"SELECT DISTINCT ON (target_client_id) target_client_id AS "id!",
+                coalesce(changes->'name'->>'to', changes->'name'->>'from') AS name
          FROM audit_events
          WHERE app_id = $1 AND target_client_id = ANY($2) AND changes ? 'name'
-         ORDER BY target_client_id, seq DESC",
+         ORDER BY target_client_id, seq DESC"#,
+        app_id,
+        client_ids,
     )
-    .bind(app_id)
-    .bind(client_ids)
     .fetch_all(db)
     .await?;
     Ok(rows
         .into_iter()
-        .filter_map(|(id, name)| Some((id, name?)))
+        .filter_map(|r| Some((r.id, r.name?)))
         .collect())
 }
 
 /// Retention in days; `None`: keep forever.
 pub async fn retention(db: impl PgExecutor<'_>, app_id: &str) -> StoreResult<Option<i32>> {
-    Ok(
-        sqlx::query_scalar("SELECT keep_days FROM audit_retention WHERE app_id = $1")
-            .bind(app_id)
-            .fetch_optional(db)
-            .await?,
+    Ok(sqlx::query_scalar!(
+        "SELECT keep_days FROM audit_retention WHERE app_id = $1",
+        app_id
     )
+    .fetch_optional(db)
+    .await?)
 }
 
 /// Retention in days, locking the setting until the transaction ends (one prune at a time per
 /// application).
 pub async fn lock_retention(conn: &mut PgConnection, app_id: &str) -> StoreResult<Option<i32>> {
-    Ok(
-        sqlx::query_scalar("SELECT keep_days FROM audit_retention WHERE app_id = $1 FOR UPDATE")
-            .bind(app_id)
-            .fetch_optional(conn)
-            .await?,
+    Ok(sqlx::query_scalar!(
+        "SELECT keep_days FROM audit_retention WHERE app_id = $1 FOR UPDATE",
+        app_id
     )
+    .fetch_optional(conn)
+    .await?)
 }
 
 /// Sets (or with `None` removes) the retention of an application; returns the previous one.
@@ -517,25 +539,25 @@ pub async fn set_retention(
     app_id: &str,
     keep_days: Option<i32>,
 ) -> StoreResult<Option<i32>> {
-    let before: Option<i32> =
-        sqlx::query_scalar("SELECT keep_days FROM audit_retention WHERE app_id = $1 FOR UPDATE")
-            .bind(app_id)
-            .fetch_optional(&mut *conn)
-            .await?;
+    let before: Option<i32> = sqlx::query_scalar!(
+        "SELECT keep_days FROM audit_retention WHERE app_id = $1 FOR UPDATE",
+        app_id
+    )
+    .fetch_optional(&mut *conn)
+    .await?;
     match keep_days {
         Some(days) => {
-            sqlx::query(
+            sqlx::query!(
                 "INSERT INTO audit_retention (app_id, keep_days) VALUES ($1, $2)
                  ON CONFLICT (app_id) DO UPDATE SET keep_days = $2, updated_at = now()",
+                app_id,
+                days,
             )
-            .bind(app_id)
-            .bind(days)
             .execute(&mut *conn)
             .await?;
         }
         None => {
-            sqlx::query("DELETE FROM audit_retention WHERE app_id = $1")
-                .bind(app_id)
+            sqlx::query!("DELETE FROM audit_retention WHERE app_id = $1", app_id)
                 .execute(&mut *conn)
                 .await?;
         }
@@ -547,9 +569,12 @@ pub async fn set_retention(
 /// prune` without `--app` walks every application.
 pub async fn apps_with_retention(db: impl PgExecutor<'_>) -> StoreResult<Vec<(String, i32)>> {
     Ok(
-        sqlx::query_as("SELECT app_id, keep_days FROM audit_retention ORDER BY app_id")
+        sqlx::query!("SELECT app_id, keep_days FROM audit_retention ORDER BY app_id")
             .fetch_all(db)
-            .await?,
+            .await?
+            .into_iter()
+            .map(|r| (r.app_id, r.keep_days))
+            .collect(),
     )
 }
 
@@ -561,45 +586,47 @@ pub async fn expired_prefix(
     app_id: &str,
     cutoff: DateTime<Utc>,
 ) -> StoreResult<Option<(i64, i64, Option<Vec<u8>>, i64)>> {
-    let first: Option<i64> =
-        sqlx::query_scalar("SELECT min(seq) FROM audit_events WHERE app_id = $1")
-            .bind(app_id)
-            .fetch_one(&mut *conn)
-            .await?;
+    let first: Option<i64> = sqlx::query_scalar!(
+        "SELECT min(seq) FROM audit_events WHERE app_id = $1",
+        app_id
+    )
+    .fetch_one(&mut *conn)
+    .await?;
     let Some(first) = first else { return Ok(None) };
     // Last candidate by time, then the exact end: the prefix stops before any event at or after
     // the cutoff, even one whose time were out of order.
-    let candidate: Option<i64> = sqlx::query_scalar(
+    let candidate: Option<i64> = sqlx::query_scalar!(
         "SELECT seq FROM audit_events WHERE app_id = $1 AND occurred_at < $2
          ORDER BY occurred_at DESC, seq DESC LIMIT 1",
+        app_id,
+        cutoff,
     )
-    .bind(app_id)
-    .bind(cutoff)
     .fetch_optional(&mut *conn)
     .await?;
     let Some(candidate) = candidate else {
         return Ok(None);
     };
-    let keep_from: Option<i64> = sqlx::query_scalar(
+    let keep_from: Option<i64> = sqlx::query_scalar!(
         "SELECT min(seq) FROM audit_events WHERE app_id = $1 AND seq <= $2 AND occurred_at >= $3",
+        app_id,
+        candidate,
+        cutoff,
     )
-    .bind(app_id)
-    .bind(candidate)
-    .bind(cutoff)
     .fetch_one(&mut *conn)
     .await?;
     let through = keep_from.map_or(candidate, |k| k - 1);
     if through < first {
         return Ok(None);
     }
-    let (hash, count): (Option<Vec<u8>>, i64) = sqlx::query_as(
-        "SELECT (SELECT hash FROM audit_events WHERE app_id = $1 AND seq = $2),
-                (SELECT count(*) FROM audit_events WHERE app_id = $1 AND seq <= $2)",
+    let prefix = sqlx::query!(
+        r#"SELECT (SELECT hash FROM audit_events WHERE app_id = $1 AND seq = $2) AS hash,
+                (SELECT count(*) FROM audit_events WHERE app_id = $1 AND seq <= $2) AS "count!""#,
+        app_id,
+        through,
     )
-    .bind(app_id)
-    .bind(through)
     .fetch_one(&mut *conn)
     .await?;
+    let (hash, count) = (prefix.hash, prefix.count);
     Ok(Some((first, through, hash, count)))
 }
 
@@ -610,18 +637,22 @@ pub async fn delete_prefix(
     app_id: &str,
     through: i64,
 ) -> StoreResult<u64> {
-    sqlx::query("SELECT set_config('latchkey.audit_prune', $1, true)")
-        .bind(format!("{app_id}:{through}"))
-        .execute(&mut *conn)
-        .await?;
-    let deleted = sqlx::query("DELETE FROM audit_events WHERE app_id = $1 AND seq <= $2")
-        .bind(app_id)
-        .bind(through)
-        .execute(&mut *conn)
-        .await?
-        .rows_affected();
-    sqlx::query("SELECT set_config('latchkey.audit_prune', '', true)")
-        .execute(&mut *conn)
+    sqlx::query!(
+        "SELECT set_config('latchkey.audit_prune', $1, true)",
+        format!("{app_id}:{through}"),
+    )
+    .fetch_one(&mut *conn)
+    .await?;
+    let deleted = sqlx::query!(
+        "DELETE FROM audit_events WHERE app_id = $1 AND seq <= $2",
+        app_id,
+        through,
+    )
+    .execute(&mut *conn)
+    .await?
+    .rows_affected();
+    sqlx::query!("SELECT set_config('latchkey.audit_prune', '', true)")
+        .fetch_one(&mut *conn)
         .await?;
     Ok(deleted)
 }
@@ -632,13 +663,16 @@ pub async fn daily_changes(
     app_id: &str,
     since: chrono::DateTime<chrono::Utc>,
 ) -> StoreResult<Vec<(chrono::NaiveDate, i64)>> {
-    Ok(sqlx::query_as(
-        "SELECT (occurred_at AT TIME ZONE 'UTC')::date AS day, count(*)
+    Ok(sqlx::query!(
+        r#"SELECT (occurred_at AT TIME ZONE 'UTC')::date AS "day!", count(*) AS "count!"
          FROM audit_events WHERE app_id = $1 AND occurred_at >= $2
-         GROUP BY day ORDER BY day",
+         GROUP BY 1 ORDER BY 1"#,
+        app_id,
+        since,
     )
-    .bind(app_id)
-    .bind(since)
     .fetch_all(db)
-    .await?)
+    .await?
+    .into_iter()
+    .map(|r| (r.day, r.count))
+    .collect())
 }

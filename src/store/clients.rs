@@ -16,8 +16,23 @@ pub struct ClientRow {
     pub updated_at: DateTime<Utc>,
 }
 
-const COLUMNS: &str =
-    "app_id, client_id, name, features, ip_whitelist, version, created_at, updated_at";
+/// The [`ClientRow`] in a checked query's record that selects its eight columns (each
+/// `query!` record is a type of its own, so this is a macro, not a `From`).
+macro_rules! client_row {
+    ($r:ident) => {
+        $crate::store::clients::ClientRow {
+            app_id: $r.app_id,
+            client_id: $r.client_id,
+            name: $r.name,
+            features: $r.features,
+            ip_whitelist: $r.ip_whitelist,
+            version: $r.version,
+            created_at: $r.created_at,
+            updated_at: $r.updated_at,
+        }
+    };
+}
+pub(crate) use client_row;
 
 /// The fields a write sets; the store never decides whether they are valid.
 pub struct ClientValues<'a> {
@@ -32,15 +47,17 @@ pub async fn insert(
     client_id: &str,
     v: &ClientValues<'_>,
 ) -> StoreResult<ClientRow> {
-    Ok(sqlx::query_as::<_, ClientRow>(&format!(
+    Ok(sqlx::query_as!(
+        ClientRow,
         "INSERT INTO clients (app_id, client_id, name, features, ip_whitelist)
-         VALUES ($1, $2, $3, $4, $5) RETURNING {COLUMNS}"
-    ))
-    .bind(app_id)
-    .bind(client_id)
-    .bind(v.name)
-    .bind(v.features)
-    .bind(v.ip_whitelist)
+         VALUES ($1, $2, $3, $4, $5)
+         RETURNING app_id, client_id, name, features, ip_whitelist, version, created_at, updated_at",
+        app_id,
+        client_id,
+        v.name,
+        v.features,
+        v.ip_whitelist,
+    )
     .fetch_one(db)
     .await?)
 }
@@ -50,11 +67,13 @@ pub async fn get(
     app_id: &str,
     client_id: &str,
 ) -> StoreResult<Option<ClientRow>> {
-    Ok(sqlx::query_as::<_, ClientRow>(&format!(
-        "SELECT {COLUMNS} FROM clients WHERE app_id = $1 AND client_id = $2"
-    ))
-    .bind(app_id)
-    .bind(client_id)
+    Ok(sqlx::query_as!(
+        ClientRow,
+        "SELECT app_id, client_id, name, features, ip_whitelist, version, created_at, updated_at
+         FROM clients WHERE app_id = $1 AND client_id = $2",
+        app_id,
+        client_id,
+    )
     .fetch_optional(db)
     .await?)
 }
@@ -65,11 +84,13 @@ pub async fn lock(
     app_id: &str,
     client_id: &str,
 ) -> StoreResult<Option<ClientRow>> {
-    Ok(sqlx::query_as::<_, ClientRow>(&format!(
-        "SELECT {COLUMNS} FROM clients WHERE app_id = $1 AND client_id = $2 FOR UPDATE"
-    ))
-    .bind(app_id)
-    .bind(client_id)
+    Ok(sqlx::query_as!(
+        ClientRow,
+        "SELECT app_id, client_id, name, features, ip_whitelist, version, created_at, updated_at
+         FROM clients WHERE app_id = $1 AND client_id = $2 FOR UPDATE",
+        app_id,
+        client_id,
+    )
     .fetch_optional(db)
     .await?)
 }
@@ -80,13 +101,15 @@ pub async fn list(
     app_id: &str,
     any_of: Option<&[String]>,
 ) -> StoreResult<Vec<ClientRow>> {
-    Ok(sqlx::query_as::<_, ClientRow>(&format!(
-        "SELECT {COLUMNS} FROM clients
+    Ok(sqlx::query_as!(
+        ClientRow,
+        "SELECT app_id, client_id, name, features, ip_whitelist, version, created_at, updated_at
+         FROM clients
          WHERE app_id = $1 AND ($2::text[] IS NULL OR features && $2::text[])
-         ORDER BY created_at, client_id"
-    ))
-    .bind(app_id)
-    .bind(any_of)
+         ORDER BY created_at, client_id",
+        app_id,
+        any_of,
+    )
     .fetch_all(db)
     .await?)
 }
@@ -97,16 +120,18 @@ pub async fn update(
     client_id: &str,
     v: &ClientValues<'_>,
 ) -> StoreResult<ClientRow> {
-    Ok(sqlx::query_as::<_, ClientRow>(&format!(
+    Ok(sqlx::query_as!(
+        ClientRow,
         "UPDATE clients SET name = $3, features = $4, ip_whitelist = $5,
                 version = version + 1, updated_at = now()
-         WHERE app_id = $1 AND client_id = $2 RETURNING {COLUMNS}"
-    ))
-    .bind(app_id)
-    .bind(client_id)
-    .bind(v.name)
-    .bind(v.features)
-    .bind(v.ip_whitelist)
+         WHERE app_id = $1 AND client_id = $2
+         RETURNING app_id, client_id, name, features, ip_whitelist, version, created_at, updated_at",
+        app_id,
+        client_id,
+        v.name,
+        v.features,
+        v.ip_whitelist,
+    )
     .fetch_one(db)
     .await?)
 }
@@ -118,22 +143,26 @@ pub async fn bump_version(
     app_id: &str,
     client_id: &str,
 ) -> StoreResult<ClientRow> {
-    Ok(sqlx::query_as::<_, ClientRow>(&format!(
+    Ok(sqlx::query_as!(
+        ClientRow,
         "UPDATE clients SET version = version + 1, updated_at = now()
-         WHERE app_id = $1 AND client_id = $2 RETURNING {COLUMNS}"
-    ))
-    .bind(app_id)
-    .bind(client_id)
+         WHERE app_id = $1 AND client_id = $2
+         RETURNING app_id, client_id, name, features, ip_whitelist, version, created_at, updated_at",
+        app_id,
+        client_id,
+    )
     .fetch_one(db)
     .await?)
 }
 
 pub async fn delete(db: impl PgExecutor<'_>, app_id: &str, client_id: &str) -> StoreResult<()> {
-    sqlx::query("DELETE FROM clients WHERE app_id = $1 AND client_id = $2")
-        .bind(app_id)
-        .bind(client_id)
-        .execute(db)
-        .await?;
+    sqlx::query!(
+        "DELETE FROM clients WHERE app_id = $1 AND client_id = $2",
+        app_id,
+        client_id,
+    )
+    .execute(db)
+    .await?;
     Ok(())
 }
 
@@ -155,37 +184,43 @@ pub async fn get_with_secrets(
     app_id: &str,
     client_id: &str,
 ) -> StoreResult<Option<ClientCredentials>> {
-    Ok(sqlx::query_as::<_, ClientCredentials>(
-        "SELECT c.app_id, c.client_id, c.name, c.features, c.ip_whitelist, c.version,
+    let row = sqlx::query!(
+        r#"SELECT c.app_id, c.client_id, c.name, c.features, c.ip_whitelist, c.version,
                 c.created_at, c.updated_at,
                 COALESCE(ARRAY(SELECT s.phc FROM client_secrets s
                                WHERE s.app_id = c.app_id AND s.client_id = c.client_id
                                  AND (s.expires_at IS NULL OR s.expires_at > now())
-                               ORDER BY s.created_at DESC), '{}') AS phcs,
-                (a.signed_requests OR a.show_secrets) AS sealing,
+                               ORDER BY s.created_at DESC), '{}') AS "phcs!",
+                (a.signed_requests OR a.show_secrets) AS "sealing!",
                 -- Only looked up where it matters (CASE skips the subquery otherwise).
                 CASE WHEN a.signed_requests OR a.show_secrets
                      THEN ARRAY(SELECT s.phc FROM client_secrets s
                                 WHERE s.app_id = c.app_id AND s.client_id = c.client_id
                                   AND (s.expires_at IS NULL OR s.expires_at > now())
                                   AND s.sealed IS NULL)
-                     ELSE '{}' END AS unsealed_phcs
+                     ELSE '{}' END AS "unsealed_phcs!"
          FROM clients c JOIN apps a ON a.app_id = c.app_id
-         WHERE c.app_id = $1 AND c.client_id = $2",
+         WHERE c.app_id = $1 AND c.client_id = $2"#,
+        app_id,
+        client_id,
     )
-    .bind(app_id)
-    .bind(client_id)
     .fetch_optional(db)
-    .await?)
+    .await?;
+    Ok(row.map(|r| ClientCredentials {
+        client: client_row!(r),
+        phcs: r.phcs,
+        sealing: r.sealing,
+        unsealed_phcs: r.unsealed_phcs,
+    }))
 }
 
 /// Applications holding a client with this id (the Registration API's routing step; see the
 /// migration for why this is not a unique key). Normally zero or one row.
 pub async fn apps_of_client(db: impl PgExecutor<'_>, client_id: &str) -> StoreResult<Vec<String>> {
-    Ok(
-        sqlx::query_scalar::<_, String>("SELECT app_id FROM clients WHERE client_id = $1 LIMIT 2")
-            .bind(client_id)
-            .fetch_all(db)
-            .await?,
+    Ok(sqlx::query_scalar!(
+        "SELECT app_id FROM clients WHERE client_id = $1 LIMIT 2",
+        client_id
     )
+    .fetch_all(db)
+    .await?)
 }

@@ -11,12 +11,14 @@ pub async fn insert_client(
     token_hash: &[u8],
     client_id: &str,
 ) -> StoreResult<()> {
-    sqlx::query("INSERT INTO console_sessions (app_id, token_hash, client_id) VALUES ($1, $2, $3)")
-        .bind(app_id)
-        .bind(token_hash)
-        .bind(client_id)
-        .execute(db)
-        .await?;
+    sqlx::query!(
+        "INSERT INTO console_sessions (app_id, token_hash, client_id) VALUES ($1, $2, $3)",
+        app_id,
+        token_hash,
+        client_id
+    )
+    .execute(db)
+    .await?;
     Ok(())
 }
 
@@ -27,15 +29,15 @@ pub async fn touch_client(
     token_hash: &[u8],
     idle_secs: f64,
 ) -> StoreResult<Option<String>> {
-    Ok(sqlx::query_scalar(
+    Ok(sqlx::query_scalar!(
         "UPDATE console_sessions SET last_seen_at = now()
          WHERE app_id = $1 AND token_hash = $2
            AND last_seen_at > now() - make_interval(secs => $3)
          RETURNING client_id",
+        app_id,
+        token_hash,
+        idle_secs
     )
-    .bind(app_id)
-    .bind(token_hash)
-    .bind(idle_secs)
     .fetch_optional(db)
     .await?)
 }
@@ -45,11 +47,13 @@ pub async fn delete_client(
     app_id: &str,
     token_hash: &[u8],
 ) -> StoreResult<()> {
-    sqlx::query("DELETE FROM console_sessions WHERE app_id = $1 AND token_hash = $2")
-        .bind(app_id)
-        .bind(token_hash)
-        .execute(db)
-        .await?;
+    sqlx::query!(
+        "DELETE FROM console_sessions WHERE app_id = $1 AND token_hash = $2",
+        app_id,
+        token_hash
+    )
+    .execute(db)
+    .await?;
     Ok(())
 }
 
@@ -59,12 +63,12 @@ pub async fn delete_idle_clients(
     app_id: &str,
     idle_secs: f64,
 ) -> StoreResult<()> {
-    sqlx::query(
+    sqlx::query!(
         "DELETE FROM console_sessions
          WHERE app_id = $1 AND last_seen_at <= now() - make_interval(secs => $2)",
+        app_id,
+        idle_secs
     )
-    .bind(app_id)
-    .bind(idle_secs)
     .execute(db)
     .await?;
     Ok(())
@@ -75,11 +79,11 @@ pub async fn insert_operator(
     token_hash: &[u8],
     fingerprint: &[u8],
 ) -> StoreResult<()> {
-    sqlx::query(
+    sqlx::query!(
         "INSERT INTO console_operator_sessions (token_hash, operator_fingerprint) VALUES ($1, $2)",
+        token_hash,
+        fingerprint
     )
-    .bind(token_hash)
-    .bind(fingerprint)
     .execute(db)
     .await?;
     Ok(())
@@ -93,34 +97,36 @@ pub async fn touch_operator(
     fingerprint: &[u8],
     idle_secs: f64,
 ) -> StoreResult<bool> {
-    let found: Option<i32> = sqlx::query_scalar(
-        "UPDATE console_operator_sessions SET last_seen_at = now()
+    let found: Option<i32> = sqlx::query_scalar!(
+        r#"UPDATE console_operator_sessions SET last_seen_at = now()
          WHERE token_hash = $1 AND operator_fingerprint = $2
            AND last_seen_at > now() - make_interval(secs => $3)
-         RETURNING 1",
+         RETURNING 1 AS "one!""#,
+        token_hash,
+        fingerprint,
+        idle_secs
     )
-    .bind(token_hash)
-    .bind(fingerprint)
-    .bind(idle_secs)
     .fetch_optional(db)
     .await?;
     Ok(found.is_some())
 }
 
 pub async fn delete_operator(db: impl PgExecutor<'_>, token_hash: &[u8]) -> StoreResult<()> {
-    sqlx::query("DELETE FROM console_operator_sessions WHERE token_hash = $1")
-        .bind(token_hash)
-        .execute(db)
-        .await?;
+    sqlx::query!(
+        "DELETE FROM console_operator_sessions WHERE token_hash = $1",
+        token_hash
+    )
+    .execute(db)
+    .await?;
     Ok(())
 }
 
 pub async fn delete_idle_operators(db: impl PgExecutor<'_>, idle_secs: f64) -> StoreResult<()> {
-    sqlx::query(
+    sqlx::query!(
         "DELETE FROM console_operator_sessions
          WHERE last_seen_at <= now() - make_interval(secs => $1)",
+        idle_secs
     )
-    .bind(idle_secs)
     .execute(db)
     .await?;
     Ok(())

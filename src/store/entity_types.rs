@@ -15,8 +15,6 @@ pub struct EntityTypeRow {
     pub updated_at: DateTime<Utc>,
 }
 
-const COLUMNS: &str = "app_id, name, attr_defs, created_at, updated_at";
-
 /// Inserts a type; a taken name is `Duplicate(Constraint::EntityTypeName)`.
 pub async fn insert(
     db: impl PgExecutor<'_>,
@@ -24,12 +22,14 @@ pub async fn insert(
     name: &str,
     attr_defs: &Value,
 ) -> StoreResult<EntityTypeRow> {
-    Ok(sqlx::query_as::<_, EntityTypeRow>(&format!(
-        "INSERT INTO entity_types (app_id, name, attr_defs) VALUES ($1, $2, $3) RETURNING {COLUMNS}"
-    ))
-    .bind(app_id)
-    .bind(name)
-    .bind(attr_defs)
+    Ok(sqlx::query_as!(
+        EntityTypeRow,
+        "INSERT INTO entity_types (app_id, name, attr_defs) VALUES ($1, $2, $3)
+         RETURNING app_id, name, attr_defs, created_at, updated_at",
+        app_id,
+        name,
+        attr_defs,
+    )
     .fetch_one(db)
     .await?)
 }
@@ -39,11 +39,12 @@ pub async fn get(
     app_id: &str,
     name: &str,
 ) -> StoreResult<Option<EntityTypeRow>> {
-    Ok(sqlx::query_as::<_, EntityTypeRow>(&format!(
-        "SELECT {COLUMNS} FROM entity_types WHERE app_id = $1 AND name = $2"
-    ))
-    .bind(app_id)
-    .bind(name)
+    Ok(sqlx::query_as!(
+        EntityTypeRow,
+        "SELECT app_id, name, attr_defs, created_at, updated_at FROM entity_types WHERE app_id = $1 AND name = $2",
+        app_id,
+        name,
+    )
     .fetch_optional(db)
     .await?)
 }
@@ -55,11 +56,12 @@ pub async fn lock(
     app_id: &str,
     name: &str,
 ) -> StoreResult<Option<EntityTypeRow>> {
-    Ok(sqlx::query_as::<_, EntityTypeRow>(&format!(
-        "SELECT {COLUMNS} FROM entity_types WHERE app_id = $1 AND name = $2 FOR UPDATE"
-    ))
-    .bind(app_id)
-    .bind(name)
+    Ok(sqlx::query_as!(
+        EntityTypeRow,
+        "SELECT app_id, name, attr_defs, created_at, updated_at FROM entity_types WHERE app_id = $1 AND name = $2 FOR UPDATE",
+        app_id,
+        name,
+    )
     .fetch_optional(db)
     .await?)
 }
@@ -71,21 +73,23 @@ pub async fn share(
     app_id: &str,
     name: &str,
 ) -> StoreResult<Option<EntityTypeRow>> {
-    Ok(sqlx::query_as::<_, EntityTypeRow>(&format!(
-        "SELECT {COLUMNS} FROM entity_types WHERE app_id = $1 AND name = $2 FOR SHARE"
-    ))
-    .bind(app_id)
-    .bind(name)
+    Ok(sqlx::query_as!(
+        EntityTypeRow,
+        "SELECT app_id, name, attr_defs, created_at, updated_at FROM entity_types WHERE app_id = $1 AND name = $2 FOR SHARE",
+        app_id,
+        name,
+    )
     .fetch_optional(db)
     .await?)
 }
 
 /// The types of an application, by name.
 pub async fn list(db: impl PgExecutor<'_>, app_id: &str) -> StoreResult<Vec<EntityTypeRow>> {
-    Ok(sqlx::query_as::<_, EntityTypeRow>(&format!(
-        "SELECT {COLUMNS} FROM entity_types WHERE app_id = $1 ORDER BY name"
-    ))
-    .bind(app_id)
+    Ok(sqlx::query_as!(
+        EntityTypeRow,
+        "SELECT app_id, name, attr_defs, created_at, updated_at FROM entity_types WHERE app_id = $1 ORDER BY name",
+        app_id,
+    )
     .fetch_all(db)
     .await?)
 }
@@ -96,22 +100,25 @@ pub async fn update(
     name: &str,
     attr_defs: &Value,
 ) -> StoreResult<EntityTypeRow> {
-    Ok(sqlx::query_as::<_, EntityTypeRow>(&format!(
+    Ok(sqlx::query_as!(
+        EntityTypeRow,
         "UPDATE entity_types SET attr_defs = $3, updated_at = now()
-         WHERE app_id = $1 AND name = $2 RETURNING {COLUMNS}"
-    ))
-    .bind(app_id)
-    .bind(name)
-    .bind(attr_defs)
+         WHERE app_id = $1 AND name = $2 RETURNING app_id, name, attr_defs, created_at, updated_at",
+        app_id,
+        name,
+        attr_defs,
+    )
     .fetch_one(db)
     .await?)
 }
 
 pub async fn delete(db: impl PgExecutor<'_>, app_id: &str, name: &str) -> StoreResult<()> {
-    sqlx::query("DELETE FROM entity_types WHERE app_id = $1 AND name = $2")
-        .bind(app_id)
-        .bind(name)
-        .execute(db)
-        .await?;
+    sqlx::query!(
+        "DELETE FROM entity_types WHERE app_id = $1 AND name = $2",
+        app_id,
+        name,
+    )
+    .execute(db)
+    .await?;
     Ok(())
 }

@@ -13,11 +13,11 @@ pub async fn ids_used_elsewhere(
     app_id: &str,
     client_ids: &[String],
 ) -> StoreResult<Vec<String>> {
-    Ok(sqlx::query_scalar::<_, String>(
+    Ok(sqlx::query_scalar!(
         "SELECT DISTINCT client_id FROM clients WHERE client_id = ANY($2) AND app_id <> $1",
+        app_id,
+        client_ids,
     )
-    .bind(app_id)
-    .bind(client_ids)
     .fetch_all(db)
     .await?)
 }

@@ -13,17 +13,17 @@ pub async fn insert(
     phc: &str,
     sealed: Option<&Sealed>,
 ) -> StoreResult<()> {
-    sqlx::query(
+    sqlx::query!(
         "INSERT INTO client_secrets
                 (app_id, client_id, secret_id, phc, sealed, sealing_key_id, created_at)
          VALUES ($1, $2, $3, $4, $5, $6, clock_timestamp())",
+        app_id,
+        client_id,
+        Uuid::now_v7(),
+        phc,
+        sealed.map(|s| s.blob.as_slice()),
+        sealed.map(|s| s.key_id.as_str()),
     )
-    .bind(app_id)
-    .bind(client_id)
-    .bind(Uuid::now_v7())
-    .bind(phc)
-    .bind(sealed.map(|s| s.blob.as_slice()))
-    .bind(sealed.map(|s| s.key_id.as_str()))
     .execute(db)
     .await?;
     Ok(())
@@ -38,15 +38,15 @@ pub async fn seal_existing(
     phc: &str,
     sealed: &Sealed,
 ) -> StoreResult<bool> {
-    let done = sqlx::query(
+    let done = sqlx::query!(
         "UPDATE client_secrets SET sealed = $4, sealing_key_id = $5
           WHERE app_id = $1 AND client_id = $2 AND phc = $3 AND sealed IS NULL",
+        app_id,
+        client_id,
+        phc,
+        &sealed.blob,
+        &sealed.key_id,
     )
-    .bind(app_id)
-    .bind(client_id)
-    .bind(phc)
-    .bind(&sealed.blob)
-    .bind(&sealed.key_id)
     .execute(db)
     .await?;
     Ok(done.rows_affected() > 0)
@@ -54,11 +54,11 @@ pub async fn seal_existing(
 
 /// Removes every sealed copy of an application's secrets (both opt-ins switched off).
 pub async fn drop_sealed(db: impl PgExecutor<'_>, app_id: &str) -> StoreResult<u64> {
-    let done = sqlx::query(
+    let done = sqlx::query!(
         "UPDATE client_secrets SET sealed = NULL, sealing_key_id = NULL
           WHERE app_id = $1 AND sealed IS NOT NULL",
+        app_id,
     )
-    .bind(app_id)
     .execute(db)
     .await?;
     Ok(done.rows_affected())
@@ -81,17 +81,19 @@ pub async fn newest_sealed(
     app_id: &str,
     client_ids: &[String],
 ) -> StoreResult<Vec<SealedRow>> {
-    Ok(sqlx::query_as::<_, SealedRow>(
-        "SELECT app_id, client_id, secret_id, sealed, sealing_key_id FROM (
+    Ok(sqlx::query_as!(
+        SealedRow,
+        r#"SELECT app_id AS "app_id!", client_id AS "client_id!", secret_id AS "secret_id!",
+                  sealed AS "sealed!", sealing_key_id AS "sealing_key_id!" FROM (
              SELECT DISTINCT ON (client_id) app_id, client_id, secret_id, sealed, sealing_key_id
                FROM client_secrets
               WHERE app_id = $1 AND client_id = ANY($2)
                 AND (expires_at IS NULL OR expires_at > now())
               ORDER BY client_id, created_at DESC) newest
-          WHERE sealed IS NOT NULL",
+          WHERE sealed IS NOT NULL"#,
+        app_id,
+        client_ids,
     )
-    .bind(app_id)
-    .bind(client_ids)
     .fetch_all(db)
     .await?)
 }
@@ -109,33 +111,35 @@ pub async fn sealed_with_other_keys(
         Some((a, c, s)) => (Some(a), Some(c), Some(s)),
         None => (None, None, None),
     };
-    Ok(sqlx::query_as::<_, SealedRow>(
-        "SELECT app_id, client_id, secret_id, sealed, sealing_key_id FROM client_secrets
+    Ok(sqlx::query_as!(
+        SealedRow,
+        r#"SELECT app_id, client_id, secret_id, sealed AS "sealed!",
+                  sealing_key_id AS "sealing_key_id!" FROM client_secrets
           WHERE sealed IS NOT NULL AND sealing_key_id <> $1
             AND ($2::text IS NULL OR (app_id, client_id, secret_id) > ($2, $3, $4))
-          ORDER BY app_id, client_id, secret_id LIMIT $5",
+          ORDER BY app_id, client_id, secret_id LIMIT $5"#,
+        current_key_id,
+        a,
+        c,
+        s,
+        limit,
     )
-    .bind(current_key_id)
-    .bind(a)
-    .bind(c)
-    .bind(s)
-    .bind(limit)
     .fetch_all(db)
     .await?)
 }
 
 /// Replaces one sealed copy by a re-sealing of the same secret under another key.
 pub async fn reseal(db: impl PgExecutor<'_>, row: &SealedRow, sealed: &Sealed) -> StoreResult<()> {
-    sqlx::query(
+    sqlx::query!(
         "UPDATE client_secrets SET sealed = $4, sealing_key_id = $5
           WHERE app_id = $1 AND client_id = $2 AND secret_id = $3 AND sealing_key_id = $6",
+        &row.app_id,
+        &row.client_id,
+        row.secret_id,
+        &sealed.blob,
+        &sealed.key_id,
+        &row.sealing_key_id,
     )
-    .bind(&row.app_id)
-    .bind(&row.client_id)
-    .bind(row.secret_id)
-    .bind(&sealed.blob)
-    .bind(&sealed.key_id)
-    .bind(&row.sealing_key_id)
     .execute(db)
     .await?;
     Ok(())
@@ -150,23 +154,23 @@ pub async fn expire_current(
     client_id: &str,
     hours: i32,
 ) -> StoreResult<()> {
-    sqlx::query(
+    sqlx::query!(
         "UPDATE client_secrets
             SET expires_at = LEAST(COALESCE(expires_at, 'infinity'),
                                    now() + make_interval(hours => $3))
           WHERE app_id = $1 AND client_id = $2",
+        app_id,
+        client_id,
+        hours,
     )
-    .bind(app_id)
-    .bind(client_id)
-    .bind(hours)
     .execute(&mut *db)
     .await?;
-    sqlx::query(
+    sqlx::query!(
         "DELETE FROM client_secrets
           WHERE app_id = $1 AND client_id = $2 AND expires_at <= now()",
+        app_id,
+        client_id,
     )
-    .bind(app_id)
-    .bind(client_id)
     .execute(db)
     .await?;
     Ok(())
@@ -181,14 +185,14 @@ pub async fn replace_phc(
     old_phc: &str,
     new_phc: &str,
 ) -> StoreResult<()> {
-    sqlx::query(
+    sqlx::query!(
         "UPDATE client_secrets SET phc = $4, last_used_at = now()
           WHERE app_id = $1 AND client_id = $2 AND phc = $3",
+        app_id,
+        client_id,
+        old_phc,
+        new_phc,
     )
-    .bind(app_id)
-    .bind(client_id)
-    .bind(old_phc)
-    .bind(new_phc)
     .execute(db)
     .await?;
     Ok(())
@@ -202,13 +206,13 @@ pub async fn touch(
     client_id: &str,
     phc: &str,
 ) -> StoreResult<()> {
-    sqlx::query(
+    sqlx::query!(
         "UPDATE client_secrets SET last_used_at = now()
           WHERE app_id = $1 AND client_id = $2 AND phc = $3",
+        app_id,
+        client_id,
+        phc,
     )
-    .bind(app_id)
-    .bind(client_id)
-    .bind(phc)
     .execute(db)
     .await?;
     Ok(())

@@ -48,17 +48,20 @@ pub async fn lock_scope(
 ) -> StoreResult<bool> {
     let found = match scope {
         Scope::Defaults => {
-            sqlx::query_scalar::<_, i32>("SELECT 1 FROM apps WHERE app_id = $1 FOR NO KEY UPDATE")
-                .bind(app_id)
-                .fetch_optional(conn)
-                .await?
+            sqlx::query_scalar!(
+                r#"SELECT 1 AS "one!" FROM apps WHERE app_id = $1 FOR NO KEY UPDATE"#,
+                app_id,
+            )
+            .fetch_optional(conn)
+            .await?
         }
         Scope::Client(client_id) => {
-            sqlx::query_scalar::<_, i32>(
-                "SELECT 1 FROM clients WHERE app_id = $1 AND client_id = $2 FOR NO KEY UPDATE",
+            sqlx::query_scalar!(
+                r#"SELECT 1 AS "one!" FROM clients
+                    WHERE app_id = $1 AND client_id = $2 FOR NO KEY UPDATE"#,
+                app_id,
+                client_id,
             )
-            .bind(app_id)
-            .bind(client_id)
             .fetch_optional(conn)
             .await?
         }
@@ -75,25 +78,27 @@ pub async fn list(
 ) -> StoreResult<Vec<SettingRow>> {
     let rows = match scope {
         Scope::Defaults => {
-            sqlx::query_as::<_, SettingRow>(
+            sqlx::query_as!(
+                SettingRow,
                 "SELECT key, value FROM app_settings
                  WHERE app_id = $1 AND ($2::text[] IS NULL OR key = ANY($2))
                  ORDER BY key",
+                app_id,
+                keys,
             )
-            .bind(app_id)
-            .bind(keys)
             .fetch_all(db)
             .await?
         }
         Scope::Client(client_id) => {
-            sqlx::query_as::<_, SettingRow>(
+            sqlx::query_as!(
+                SettingRow,
                 "SELECT key, value FROM client_settings
                  WHERE app_id = $1 AND client_id = $2 AND ($3::text[] IS NULL OR key = ANY($3))
                  ORDER BY key",
+                app_id,
+                client_id,
+                keys,
             )
-            .bind(app_id)
-            .bind(client_id)
-            .bind(keys)
             .fetch_all(db)
             .await?
         }
@@ -109,17 +114,18 @@ pub async fn lookup(
     client_id: &str,
     keys: Option<&[String]>,
 ) -> StoreResult<Vec<ScopedRow>> {
-    Ok(sqlx::query_as::<_, ScopedRow>(
-        "SELECT true AS from_client, key, value FROM client_settings
+    Ok(sqlx::query_as!(
+        ScopedRow,
+        r#"SELECT true AS "from_client!", key AS "key!", value AS "value!" FROM client_settings
           WHERE app_id = $1 AND client_id = $2 AND ($3::text[] IS NULL OR key = ANY($3))
          UNION ALL
          SELECT false AS from_client, key, value FROM app_settings
           WHERE app_id = $1 AND ($3::text[] IS NULL OR key = ANY($3))
-         ORDER BY key, from_client",
+         ORDER BY 2, 1"#,
+        app_id,
+        client_id,
+        keys,
     )
-    .bind(app_id)
-    .bind(client_id)
-    .bind(keys)
     .fetch_all(db)
     .await?)
 }
@@ -129,11 +135,12 @@ pub async fn list_all_clients(
     db: impl PgExecutor<'_>,
     app_id: &str,
 ) -> StoreResult<Vec<ClientSettingRow>> {
-    Ok(sqlx::query_as::<_, ClientSettingRow>(
+    Ok(sqlx::query_as!(
+        ClientSettingRow,
         "SELECT client_id, key, value FROM client_settings
           WHERE app_id = $1 ORDER BY client_id, key",
+        app_id,
     )
-    .bind(app_id)
     .fetch_all(db)
     .await?)
 }
@@ -147,28 +154,30 @@ pub async fn upsert(
 ) -> StoreResult<()> {
     match scope {
         Scope::Defaults => {
-            sqlx::query(
+            sqlx::query!(
                 "INSERT INTO app_settings (app_id, key, value) VALUES ($1, $2, $3)
                  ON CONFLICT (app_id, key)
                  DO UPDATE SET value = EXCLUDED.value, updated_at = now()",
+                app_id,
+                key,
+                value,
             )
-            .bind(app_id)
-            .bind(key)
-            .bind(value)
             .execute(db)
             .await?
         }
-        Scope::Client(client_id) => sqlx::query(
+        Scope::Client(client_id) => {
+            sqlx::query!(
             "INSERT INTO client_settings (app_id, client_id, key, value) VALUES ($1, $2, $3, $4)
                  ON CONFLICT (app_id, client_id, key)
                  DO UPDATE SET value = EXCLUDED.value, updated_at = now()",
+            app_id,
+            client_id,
+            key,
+            value,
         )
-        .bind(app_id)
-        .bind(client_id)
-        .bind(key)
-        .bind(value)
-        .execute(db)
-        .await?,
+            .execute(db)
+            .await?
+        }
     };
     Ok(())
 }
@@ -180,27 +189,30 @@ pub async fn delete(
     scope: Scope<'_>,
     keys: &[String],
 ) -> StoreResult<Vec<SettingRow>> {
-    let rows =
-        match scope {
-            Scope::Defaults => {
-                sqlx::query_as::<_, SettingRow>(
-                    "DELETE FROM app_settings WHERE app_id = $1 AND key = ANY($2)
+    let rows = match scope {
+        Scope::Defaults => {
+            sqlx::query_as!(
+                SettingRow,
+                "DELETE FROM app_settings WHERE app_id = $1 AND key = ANY($2)
                  RETURNING key, value",
-                )
-                .bind(app_id)
-                .bind(keys)
-                .fetch_all(db)
-                .await?
-            }
-            Scope::Client(client_id) => sqlx::query_as::<_, SettingRow>(
+                app_id,
+                keys,
+            )
+            .fetch_all(db)
+            .await?
+        }
+        Scope::Client(client_id) => {
+            sqlx::query_as!(
+                SettingRow,
                 "DELETE FROM client_settings WHERE app_id = $1 AND client_id = $2 AND key = ANY($3)
                  RETURNING key, value",
+                app_id,
+                client_id,
+                keys,
             )
-            .bind(app_id)
-            .bind(client_id)
-            .bind(keys)
             .fetch_all(db)
-            .await?,
-        };
+            .await?
+        }
+    };
     Ok(rows)
 }

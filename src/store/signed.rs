@@ -3,7 +3,7 @@
 
 use sqlx::PgExecutor;
 
-use super::clients::ClientRow;
+use super::clients::{client_row, ClientRow};
 use super::StoreResult;
 
 /// A client found by id for a signed request, with its application's option and the sealed
@@ -24,23 +24,32 @@ pub async fn signing_credentials(
     db: impl PgExecutor<'_>,
     client_id: &str,
 ) -> StoreResult<Vec<SigningCredentials>> {
-    Ok(sqlx::query_as::<_, SigningCredentials>(
-        "SELECT c.app_id, c.client_id, c.name, c.features, c.ip_whitelist, c.version,
+    let rows = sqlx::query!(
+        r#"SELECT c.app_id, c.client_id, c.name, c.features, c.ip_whitelist, c.version,
                 c.created_at, c.updated_at, a.signed_requests,
                 COALESCE(ARRAY(SELECT s.sealed FROM client_secrets s
                                WHERE s.app_id = c.app_id AND s.client_id = c.client_id
                                  AND (s.expires_at IS NULL OR s.expires_at > now())
-                               ORDER BY s.created_at DESC), '{}') AS sealed,
+                               ORDER BY s.created_at DESC), '{}') AS "sealed!: Vec<Option<Vec<u8>>>",
                 COALESCE(ARRAY(SELECT s.sealing_key_id FROM client_secrets s
                                WHERE s.app_id = c.app_id AND s.client_id = c.client_id
                                  AND (s.expires_at IS NULL OR s.expires_at > now())
-                               ORDER BY s.created_at DESC), '{}') AS sealing_key_ids
+                               ORDER BY s.created_at DESC), '{}') AS "sealing_key_ids!: Vec<Option<String>>"
          FROM clients c JOIN apps a ON a.app_id = c.app_id
-         WHERE c.client_id = $1 LIMIT 2",
+         WHERE c.client_id = $1 LIMIT 2"#,
+        client_id,
     )
-    .bind(client_id)
     .fetch_all(db)
-    .await?)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|r| SigningCredentials {
+            client: client_row!(r),
+            signed_requests: r.signed_requests,
+            sealed: r.sealed,
+            sealing_key_ids: r.sealing_key_ids,
+        })
+        .collect())
 }
 
 /// Records an accepted signature until `expires_at`. False when it was already recorded and is
@@ -53,16 +62,16 @@ pub async fn record_signature(
 ) -> StoreResult<bool> {
     // An expired row with the same hash (the same request signed again after its window
     // closed, which the Date check refuses anyway) is taken over rather than counted.
-    let recorded = sqlx::query(
+    let recorded = sqlx::query!(
         "INSERT INTO signed_request_replays (app_id, signature_hash, expires_at)
          VALUES ($1, $2, $3)
          ON CONFLICT ON CONSTRAINT signed_request_replays_pkey DO UPDATE
             SET expires_at = EXCLUDED.expires_at
           WHERE signed_request_replays.expires_at <= now()",
+        app_id,
+        signature_hash,
+        expires_at,
     )
-    .bind(app_id)
-    .bind(signature_hash)
-    .bind(expires_at)
     .execute(db)
     .await?;
     Ok(recorded.rows_affected() == 1)
@@ -70,10 +79,11 @@ pub async fn record_signature(
 
 /// Removes an application's records whose window has closed.
 pub async fn purge_expired(db: impl PgExecutor<'_>, app_id: &str) -> StoreResult<u64> {
-    let done =
-        sqlx::query("DELETE FROM signed_request_replays WHERE app_id = $1 AND expires_at <= now()")
-            .bind(app_id)
-            .execute(db)
-            .await?;
+    let done = sqlx::query!(
+        "DELETE FROM signed_request_replays WHERE app_id = $1 AND expires_at <= now()",
+        app_id,
+    )
+    .execute(db)
+    .await?;
     Ok(done.rows_affected())
 }

@@ -51,9 +51,13 @@ pub async fn client(
     app_id: &str,
     client_id: &str,
 ) -> StoreResult<Option<(i64, Option<ClientEntry>)>> {
-    let row = sqlx::query_as::<_, ClientEntryRow>(
-        "SELECT h.seq AS revision, c.app_id, c.client_id, c.name, c.features, c.ip_whitelist,
-                c.version, c.created_at, c.updated_at,
+    // The client's columns come from the outer join: `?` (absent when there is no client).
+    let row = sqlx::query_as!(
+        ClientEntryRow,
+        r#"SELECT h.seq AS revision, c.app_id AS "app_id?", c.client_id AS "client_id?",
+                c.name AS "name?", c.features AS "features?", c.ip_whitelist AS "ip_whitelist?",
+                c.version AS "version?", c.created_at AS "created_at?",
+                c.updated_at AS "updated_at?",
                 ARRAY(SELECT s.phc FROM client_secrets s
                        WHERE s.app_id = c.app_id AND s.client_id = c.client_id
                          AND (s.expires_at IS NULL OR s.expires_at > now())
@@ -76,10 +80,10 @@ pub async fn client(
                          AND s.sealed IS NULL) AS unsealed_phcs
          FROM audit_heads h
          LEFT JOIN clients c ON c.app_id = h.app_id AND c.client_id = $2
-         WHERE h.app_id = $1",
+         WHERE h.app_id = $1"#,
+        app_id,
+        client_id,
     )
-    .bind(app_id)
-    .bind(client_id)
     .fetch_optional(db)
     .await?;
     let Some(r) = row else {
@@ -137,22 +141,22 @@ pub async fn entity_type(
     app_id: &str,
     type_name: &str,
 ) -> StoreResult<Option<(i64, Option<Value>)>> {
-    Ok(sqlx::query_as::<_, (i64, Option<Value>)>(
-        "SELECT h.seq, t.attr_defs FROM audit_heads h
+    Ok(sqlx::query!(
+        r#"SELECT h.seq, t.attr_defs AS "attr_defs?" FROM audit_heads h
          LEFT JOIN entity_types t ON t.app_id = h.app_id AND t.name = $2
-         WHERE h.app_id = $1",
+         WHERE h.app_id = $1"#,
+        app_id,
+        type_name,
     )
-    .bind(app_id)
-    .bind(type_name)
     .fetch_optional(db)
-    .await?)
+    .await?
+    .map(|r| (r.seq, r.attr_defs)))
 }
 
 /// The application's revision (`None`: no such application).
 pub async fn revision(db: impl PgExecutor<'_>, app_id: &str) -> StoreResult<Option<i64>> {
     Ok(
-        sqlx::query_scalar::<_, i64>("SELECT seq FROM audit_heads WHERE app_id = $1")
-            .bind(app_id)
+        sqlx::query_scalar!("SELECT seq FROM audit_heads WHERE app_id = $1", app_id)
             .fetch_optional(db)
             .await?,
     )

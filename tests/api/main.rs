@@ -30,4 +30,5 @@ mod registration_settings;
 mod registration_support;
 mod security;
 mod signed_requests;
+mod sqlx_offline;
 mod staging;
