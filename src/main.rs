@@ -81,7 +81,7 @@ enum AppsCommand {
     /// Change an application's options (audited); prints it as JSON.
     Set {
         #[arg(long)]
-        app_id: String,
+        app_id: latchkey::domain::ids::AppId,
         #[arg(long)]
         signed_requests: Option<bool>,
         #[arg(long)]

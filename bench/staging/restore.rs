@@ -82,7 +82,7 @@ async fn run(url: &str, n: usize, rounds: usize) -> anyhow::Result<()> {
         ..Default::default()
     };
     let (app, _) = service.create_app(&ctx, new).await?;
-    let app_id = app.app_id;
+    let app_id = latchkey::domain::ids::AppId::new(app.app_id);
     let apply = |doc: Value, prune: bool| {
         let service = service.clone();
         let ctx = ctx.clone();

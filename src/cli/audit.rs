@@ -5,13 +5,14 @@ use std::io::{self, Write};
 
 use anyhow::Context;
 use chrono::Utc;
-use clap::Subcommand;
+use clap::{Subcommand, ValueEnum};
 use futures_util::StreamExt;
 
 use crate::domain::audit_query::{
     parse_feature, parse_time, write_csv_row, AuditFilter, Order, CSV_HEADER,
 };
 use crate::domain::audit_verify::Anchor;
+use crate::domain::ids::AppId;
 use crate::service::{Latchkey, RequestContext};
 
 #[derive(Subcommand, Debug, Clone)]
@@ -20,7 +21,7 @@ pub enum AuditCommand {
     /// else the first broken or missing seq. Exit status 0 intact, 2 broken, 1 error.
     Verify {
         #[arg(long)]
-        app: String,
+        app: AppId,
         /// A (seq, hash) noted earlier, e.g. a previous head, that must still be in the chain.
         /// Repeatable.
         #[arg(long = "anchor", value_name = "SEQ:HASH")]
@@ -30,7 +31,7 @@ pub enum AuditCommand {
     /// so the output can be verified offline; see docs/audit_verify.py).
     Export {
         #[arg(long)]
-        app: String,
+        app: AppId,
         /// Events at or after this time (RFC 3339, or a date: its midnight UTC).
         #[arg(long)]
         since: Option<String>,
@@ -51,27 +52,27 @@ pub enum AuditCommand {
         action: Option<String>,
         #[arg(long, default_value = "oldest", value_parser = ["oldest", "newest"])]
         order: String,
-        #[arg(long, default_value = "ndjson", value_parser = ["csv", "ndjson", "json"])]
-        format: String,
+        #[arg(long, value_enum, default_value_t = ExportFormat::Ndjson)]
+        format: ExportFormat,
     },
     /// Summarise who held which feature over a period: per client, the features at the start
     /// and at the end, and each grant or revocation in between, with actor and time.
     Report {
         #[arg(long)]
-        app: String,
+        app: AppId,
         /// Start of the period (included).
         #[arg(long)]
         since: String,
         /// End of the period (excluded).
         #[arg(long)]
         until: String,
-        #[arg(long, default_value = "text", value_parser = ["text", "json"])]
-        format: String,
+        #[arg(long, value_enum, default_value_t = ReportFormat::Text)]
+        format: ReportFormat,
     },
     /// Show or set how long an application keeps its audit events (default: forever).
     Retention {
         #[arg(long)]
-        app: String,
+        app: AppId,
         /// Keep events this many days (1..36500); older ones go at the next `prune`.
         #[arg(long, conflicts_with = "forever")]
         keep_days: Option<i64>,
@@ -83,11 +84,26 @@ pub enum AuditCommand {
     /// rest of the chain verifiable. Without --app: every application that has a retention.
     Prune {
         #[arg(long)]
-        app: Option<String>,
+        app: Option<AppId>,
         /// Only report what would be removed.
         #[arg(long)]
         dry_run: bool,
     },
+}
+
+/// How `audit export` writes events: CSV with a header, one JSON record a line, or one array.
+#[derive(ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExportFormat {
+    Csv,
+    Ndjson,
+    Json,
+}
+
+/// How `audit report` prints: for people, or JSON.
+#[derive(ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReportFormat {
+    Text,
+    Json,
 }
 
 /// `audit verify` found the chain broken (exit status 2; the report is already printed).
@@ -126,22 +142,20 @@ pub async fn run(cmd: &AuditCommand, service: &Latchkey) -> anyhow::Result<()> {
                     .map(|t| parse_time("until", t))
                     .transpose()?,
             };
-            export(service, &ctx, app, filter, order.parse()?, format).await
+            export(service, &ctx, app, filter, order.parse()?, *format).await
         }
         AuditCommand::Report {
             app,
             since,
             until,
             format,
-        } => report(service, &ctx, app, since, until, format).await,
+        } => report(service, &ctx, app, since, until, *format).await,
         AuditCommand::Retention {
             app,
             keep_days,
             forever,
         } => retention(service, &ctx, app, *keep_days, *forever).await,
-        AuditCommand::Prune { app, dry_run } => {
-            prune(service, &ctx, app.as_deref(), *dry_run).await
-        }
+        AuditCommand::Prune { app, dry_run } => prune(service, &ctx, app.as_ref(), *dry_run).await,
     }
 }
 
@@ -149,7 +163,7 @@ pub async fn run(cmd: &AuditCommand, service: &Latchkey) -> anyhow::Result<()> {
 async fn verify(
     service: &Latchkey,
     ctx: &RequestContext,
-    app: &str,
+    app: &AppId,
     anchors: &[String],
 ) -> anyhow::Result<()> {
     let anchors = anchors
@@ -160,7 +174,7 @@ async fn verify(
     println!("{}", verdict.to_json(app));
     if !verdict.is_intact() {
         return Err(ChainBroken {
-            app_id: app.to_owned(),
+            app_id: app.to_string(),
         }
         .into());
     }
@@ -170,15 +184,15 @@ async fn verify(
 async fn report(
     service: &Latchkey,
     ctx: &RequestContext,
-    app: &str,
+    app: &AppId,
     since: &str,
     until: &str,
-    format: &str,
+    format: ReportFormat,
 ) -> anyhow::Result<()> {
     let since = parse_time("since", since)?;
     let until = parse_time("until", until)?;
     let report = service.audit_report(ctx, app, since, until).await?;
-    if format == "json" {
+    if format == ReportFormat::Json {
         println!("{}", report.to_json());
     } else {
         print!("{}", report.to_text());
@@ -190,7 +204,7 @@ async fn report(
 async fn retention(
     service: &Latchkey,
     ctx: &RequestContext,
-    app: &str,
+    app: &AppId,
     keep_days: Option<i64>,
     forever: bool,
 ) -> anyhow::Result<()> {
@@ -210,11 +224,11 @@ async fn retention(
 async fn prune(
     service: &Latchkey,
     ctx: &RequestContext,
-    app: Option<&str>,
+    app: Option<&AppId>,
     dry_run: bool,
 ) -> anyhow::Result<()> {
     let apps = match app {
-        Some(a) => vec![a.to_owned()],
+        Some(a) => vec![a.clone()],
         None => service.apps_with_audit_retention(ctx).await?,
     };
     for app in apps {
@@ -231,10 +245,10 @@ async fn prune(
 async fn export(
     service: &Latchkey,
     ctx: &RequestContext,
-    app: &str,
+    app: &AppId,
     filter: AuditFilter,
     order: Order,
-    format: &str,
+    format: ExportFormat,
 ) -> anyhow::Result<()> {
     let mut stream = service.audit_stream(ctx, app, filter, order).await?;
     let stdout = io::stdout();
@@ -243,22 +257,22 @@ async fn export(
     let mut first = true;
     let result: io::Result<()> = async {
         match format {
-            "csv" => out.write_all(CSV_HEADER.as_bytes())?,
-            "json" => out.write_all(b"[")?,
-            _ => {}
+            ExportFormat::Csv => out.write_all(CSV_HEADER.as_bytes())?,
+            ExportFormat::Json => out.write_all(b"[")?,
+            ExportFormat::Ndjson => {}
         }
         while let Some(batch) = stream.next().await {
             let batch = batch.map_err(io::Error::other)?;
             text.clear();
             for e in &batch {
                 match format {
-                    "csv" => write_csv_row(&mut text, &e.event, &e.prev_hash, &e.hash),
-                    "json" => {
+                    ExportFormat::Csv => write_csv_row(&mut text, &e.event, &e.prev_hash, &e.hash),
+                    ExportFormat::Json => {
                         text.push_str(if first { "\n" } else { ",\n" });
                         first = false;
                         e.write_record(&mut text);
                     }
-                    _ => {
+                    ExportFormat::Ndjson => {
                         e.write_record(&mut text);
                         text.push('\n');
                     }
@@ -266,7 +280,7 @@ async fn export(
             }
             out.write_all(text.as_bytes())?;
         }
-        if format == "json" {
+        if format == ExportFormat::Json {
             out.write_all(if first { b"]\n" } else { b"\n]\n" })?;
         }
         out.flush()

@@ -8,12 +8,13 @@ use anyhow::Context;
 use clap::{Args, Subcommand};
 
 use crate::domain::fixture::{self, Format};
+use crate::domain::ids::AppId;
 use crate::service::{ApplyOptions, Latchkey, RequestContext};
 
 #[derive(Args, Debug, Clone)]
 pub struct ApplyArgs {
     #[arg(long)]
-    pub app: String,
+    pub app: AppId,
     /// The fixture document (JSON or YAML); `-` reads standard input.
     #[arg(short = 'f', long = "file")]
     pub file: String,
@@ -28,7 +29,7 @@ pub struct ApplyArgs {
 #[derive(Args, Debug, Clone)]
 pub struct ExportArgs {
     #[arg(long)]
-    pub app: String,
+    pub app: AppId,
     #[arg(long, default_value = "json", value_parser = ["json", "yaml"])]
     pub format: String,
     /// Leave out the clients' `_id`s (to copy into another application on the same server).
@@ -41,24 +42,24 @@ pub enum SnapshotCommand {
     /// Save the application's whole state (secret hashes included) under a name.
     Save {
         #[arg(long)]
-        app: String,
+        app: AppId,
         #[arg(long)]
         name: String,
     },
     /// Put the application back into a saved state.
     Restore {
         #[arg(long)]
-        app: String,
+        app: AppId,
         #[arg(long)]
         name: String,
     },
     List {
         #[arg(long)]
-        app: String,
+        app: AppId,
     },
     Delete {
         #[arg(long)]
-        app: String,
+        app: AppId,
         #[arg(long)]
         name: String,
     },
@@ -67,7 +68,7 @@ pub enum SnapshotCommand {
 #[derive(Args, Debug, Clone)]
 pub struct ImportArgs {
     #[arg(long)]
-    pub app: String,
+    pub app: AppId,
     /// The vendor's Config API base of the application: `https://…/config/{appId}`.
     #[arg(long)]
     pub from: String,
@@ -102,7 +103,7 @@ pub async fn apply(args: &ApplyArgs, service: &Latchkey) -> anyhow::Result<()> {
 /// Applies a document as the operator and prints the report.
 async fn apply_document(
     service: &Latchkey,
-    app_id: &str,
+    app_id: &AppId,
     doc: &serde_json::Value,
     dry_run: bool,
     prune: bool,

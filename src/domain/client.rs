@@ -3,7 +3,7 @@
 use std::fmt;
 use std::str::FromStr;
 
-use super::ValidationError;
+use super::{Field, ValidationError};
 
 /// Longest accepted name, in characters. The vendor documents no limit; this one keeps rows and
 /// audit events bounded.
@@ -23,7 +23,7 @@ impl ClientName {
             return Err(ValidationError::NameTooLong);
         }
         if !crate::domain::is_storable_text(raw) {
-            return Err(ValidationError::NotAString { field: "name" });
+            return Err(ValidationError::NotAString { field: Field::Name });
         }
         Ok(Self(raw.to_owned()))
     }
@@ -137,12 +137,12 @@ mod tests {
 }
 
 /// How long a replaced secret keeps working, in hours (`hoursToLive` / `hours_to_live`).
-pub fn hours_to_live(value: i64, field: &'static str) -> Result<i32, ValidationError> {
+pub fn hours_to_live(value: i64) -> Result<i32, ValidationError> {
     if (0..=168).contains(&value) {
         Ok(value as i32)
     } else {
         Err(ValidationError::OutOfRange {
-            field,
+            field: Field::HoursToLive,
             min: 0,
             max: 168,
         })
@@ -155,12 +155,12 @@ mod hours_tests {
 
     #[test]
     fn hours_to_live_range_is_inclusive() {
-        assert_eq!(hours_to_live(0, "h"), Ok(0));
-        assert_eq!(hours_to_live(168, "h"), Ok(168));
-        assert!(hours_to_live(169, "h").is_err());
-        assert!(hours_to_live(-1, "h").is_err());
+        assert_eq!(hours_to_live(0), Ok(0));
+        assert_eq!(hours_to_live(168), Ok(168));
+        assert!(hours_to_live(169).is_err());
+        assert!(hours_to_live(-1).is_err());
         assert_eq!(
-            hours_to_live(-1, "h").unwrap_err().to_string(),
+            hours_to_live(-1).unwrap_err().to_string(),
             "Must be greater than or equal to 0 and less than or equal to 168."
         );
     }

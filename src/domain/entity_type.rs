@@ -244,6 +244,12 @@ pub fn is_valid_name(s: &str) -> bool {
         && bytes.all(|b| b.is_ascii_alphanumeric() || b == b'_')
 }
 
+super::ids::name_type!(
+    /// An entity type's name as the caller named it. A new type's name is checked by
+    /// `parse_type_name`; naming a type that does not exist is "not found".
+    TypeName
+);
+
 /// Checks the name of a new entity type.
 pub fn parse_type_name(s: &str) -> Result<String, SchemaError> {
     if is_valid_name(s) {
@@ -680,7 +686,7 @@ fn string_list(
 ) -> Result<Vec<String>, SchemaError> {
     let items = match map.get(key) {
         None | Some(Value::Null) => return Ok(vec![]),
-        Some(v) => super::string_list(v, key)
+        Some(v) => super::string_list(v, super::Field::Wire(key))
             .map_err(|_| invalid(at, format!("{key} must be a list of strings")))?,
     };
     let mut out: Vec<String> = Vec::with_capacity(items.len());

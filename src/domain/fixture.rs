@@ -15,7 +15,7 @@ use super::allow_list::parse_cidr;
 use super::entity_type::{parse_attr_defs, parse_type_name, AttrDef};
 use super::ids::{is_token, CLIENT_ID_LEN, SECRET_LEN};
 use super::settings::{check_value, SettingKey};
-use super::{AllowList, ClientName, Feature, FeatureSet, ValidationError};
+use super::{AllowList, ClientName, Feature, FeatureSet, Field, ValidationError};
 
 /// A bad value in a fixture document, at `path`.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -136,13 +136,25 @@ fn object<'a>(v: &'a Value, path: &str) -> Result<&'a Map<String, Value>, Fixtur
 }
 
 fn list<'a>(v: &'a Value, path: &str) -> Result<&'a Vec<Value>, FixtureError> {
-    v.as_array()
-        .ok_or_else(|| FixtureError::new(path, ValidationError::NotAList { field: "" }))
+    v.as_array().ok_or_else(|| {
+        FixtureError::new(
+            path,
+            ValidationError::NotAList {
+                field: Field::Wire(""),
+            },
+        )
+    })
 }
 
 fn string<'a>(v: &'a Value, path: &str) -> Result<&'a str, FixtureError> {
-    v.as_str()
-        .ok_or_else(|| FixtureError::new(path, ValidationError::NotAString { field: "" }))
+    v.as_str().ok_or_else(|| {
+        FixtureError::new(
+            path,
+            ValidationError::NotAString {
+                field: Field::Wire(""),
+            },
+        )
+    })
 }
 
 fn known_fields(map: &Map<String, Value>, path: &str, known: &[&str]) -> Result<(), FixtureError> {
@@ -171,7 +183,9 @@ fn required<'a>(
     match map.get(field) {
         None | Some(Value::Null) => Err(FixtureError::new(
             join(path, field),
-            ValidationError::MissingField { field: "" },
+            ValidationError::MissingField {
+                field: Field::Wire(""),
+            },
         )),
         Some(v) => Ok(v),
     }

@@ -17,28 +17,48 @@ pub use allow_list::AllowList;
 pub use client::{ClientName, Region};
 pub use features::{Feature, FeatureSet};
 
+/// What a refused value is about. The model's own fields are named here; each HTTP surface and
+/// the console map them to their wire names in one place (`description` for `Name` on the
+/// Registration API, `name` on the Config API). A value an adapter read by its own wire name
+/// (a JSON key, a header, a form argument) is reported back under that name: `Wire`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Field {
+    /// A client's or an application's name.
+    Name,
+    /// A client's IP allow list.
+    IpWhitelist,
+    /// Feature names.
+    Features,
+    /// An application's region.
+    Region,
+    /// A read's consistency requirement.
+    Consistency,
+    /// How long a replaced secret keeps working.
+    HoursToLive,
+    /// Text the database cannot store (U+0000), wherever it came from.
+    Text,
+    /// A value the adapter read, named as that adapter's caller named it.
+    Wire(&'static str),
+}
+
 /// Why an input value was refused. Each variant is one message of the spec; both HTTP surfaces
 /// map it into their own envelope.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ValidationError {
     #[error("Missing data for required field.")]
-    MissingField { field: &'static str },
+    MissingField { field: Field },
     #[error("Name not supplied")]
     NameNotSupplied,
     #[error("Not a valid string.")]
-    NotAString { field: &'static str },
+    NotAString { field: Field },
     #[error("Not a valid list.")]
-    NotAList { field: &'static str },
+    NotAList { field: Field },
     #[error("Not a valid integer.")]
-    NotAnInteger { field: &'static str },
+    NotAnInteger { field: Field },
     #[error("Not a valid boolean.")]
-    NotABoolean { field: &'static str },
+    NotABoolean { field: Field },
     #[error("Must be greater than or equal to {min} and less than or equal to {max}.")]
-    OutOfRange {
-        field: &'static str,
-        min: i64,
-        max: i64,
-    },
+    OutOfRange { field: Field, min: i64, max: i64 },
     #[error("Not a valid CIDR address.")]
     InvalidCidr { entry: String },
     #[error("Not a valid feature name.")]
@@ -54,7 +74,7 @@ pub enum ValidationError {
     #[error("The application has not reached this revision.")]
     RevisionNotReached,
     #[error("Not a valid revision.")]
-    InvalidRevision { field: &'static str },
+    InvalidRevision { field: Field },
 }
 
 /// Whether PostgreSQL `text` can hold `s`: every Rust string but one containing U+0000. Text a
@@ -84,20 +104,20 @@ pub fn json_depth(value: &serde_json::Value) -> usize {
 
 impl ValidationError {
     /// The request field the error is about (the Registration API names it in `argument_name`).
-    pub fn field(&self) -> &'static str {
+    pub fn field(&self) -> Field {
         match self {
             Self::MissingField { field }
             | Self::NotAString { field }
             | Self::NotAList { field }
             | Self::NotAnInteger { field }
             | Self::NotABoolean { field }
-            | Self::OutOfRange { field, .. } => field,
-            Self::NameNotSupplied | Self::NameTooLong => "name",
-            Self::InvalidCidr { .. } => "ipWhitelist",
-            Self::InvalidFeature { .. } | Self::LoginClientExclusive => "features",
-            Self::InvalidRegion => "region",
-            Self::InvalidConsistency | Self::RevisionNotReached => "consistency",
-            Self::InvalidRevision { field } => field,
+            | Self::OutOfRange { field, .. } => *field,
+            Self::NameNotSupplied | Self::NameTooLong => Field::Name,
+            Self::InvalidCidr { .. } => Field::IpWhitelist,
+            Self::InvalidFeature { .. } | Self::LoginClientExclusive => Field::Features,
+            Self::InvalidRegion => Field::Region,
+            Self::InvalidConsistency | Self::RevisionNotReached => Field::Consistency,
+            Self::InvalidRevision { field } => *field,
         }
     }
 }
@@ -106,7 +126,7 @@ impl ValidationError {
 /// `ipWhitelist`, `attributes`, …) and the lists inside attribute definitions.
 pub fn string_list(
     value: &serde_json::Value,
-    field: &'static str,
+    field: Field,
 ) -> Result<Vec<String>, ValidationError> {
     let serde_json::Value::Array(items) = value else {
         return Err(ValidationError::NotAList { field });

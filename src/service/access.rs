@@ -10,8 +10,9 @@ use crate::domain::access::{
     self, AccessType, ClientFacts, Decision, Question, Reason, RecordScope,
 };
 use crate::domain::entity_type::{
-    normalize_schema, stored_schema, AttrDef, AttributePath, EntityType,
+    normalize_schema, stored_schema, AttrDef, AttributePath, EntityType, TypeName,
 };
+use crate::domain::ids::{AppId, ClientId};
 use crate::domain::{AllowList, FeatureSet};
 use crate::store;
 
@@ -44,12 +45,12 @@ impl AccessSchemaView {
 /// What a backend asks `POST /config/{appId}/access/check`.
 #[derive(Debug, Clone)]
 pub struct AccessCheck {
-    pub client_id: String,
+    pub client_id: ClientId,
     /// When given, the client's credentials are verified.
     pub client_secret: Option<String>,
     /// When given, the client's allow list is applied to it.
     pub source_ip: Option<IpAddr>,
-    pub entity_type: String,
+    pub entity_type: TypeName,
     pub access: AccessType,
     pub record: RecordScope,
     pub attributes: Vec<String>,
@@ -68,13 +69,12 @@ impl Latchkey {
     pub async fn set_access_schema(
         &self,
         ctx: &RequestContext,
-        app_id: &str,
-        client_id: &str,
-        type_name: &str,
-        access_type: &str,
+        app_id: &AppId,
+        client_id: &ClientId,
+        type_name: &TypeName,
+        access_type: AccessType,
         attributes: &[String],
     ) -> Result<AccessSchemaView, ServiceError> {
-        let access_type: AccessType = access_type.parse()?;
         ctx.require_owner()?;
         self.ensure_app(ctx, app_id).await?;
         let mut tx = self.pool.begin().await?;
@@ -99,7 +99,7 @@ impl Latchkey {
         .await?;
         if before.as_ref() != Some(&names) {
             let mut event = ctx.audit_event(app_id, "access_schema.set");
-            event.target_client_id = Some(client_id.to_owned());
+            event.target_client_id = Some(client_id.to_string());
             event.changes = json!({
                 "entityType": type_name,
                 "accessType": access_type.as_str(),
@@ -119,12 +119,11 @@ impl Latchkey {
     pub async fn delete_access_schema(
         &self,
         ctx: &RequestContext,
-        app_id: &str,
-        client_id: &str,
-        type_name: &str,
-        access_type: &str,
+        app_id: &AppId,
+        client_id: &ClientId,
+        type_name: &TypeName,
+        access_type: AccessType,
     ) -> Result<(), ServiceError> {
-        let access_type: AccessType = access_type.parse()?;
         ctx.require_owner()?;
         self.ensure_app(ctx, app_id).await?;
         let mut tx = self.pool.begin().await?;
@@ -147,7 +146,7 @@ impl Latchkey {
         .await?
         .ok_or(ServiceError::AccessSchemaNotFound)?;
         let mut event = ctx.audit_event(app_id, "access_schema.delete");
-        event.target_client_id = Some(client_id.to_owned());
+        event.target_client_id = Some(client_id.to_string());
         event.changes = json!({
             "entityType": type_name,
             "accessType": access_type.as_str(),
@@ -163,12 +162,11 @@ impl Latchkey {
     pub async fn get_access_schema(
         &self,
         ctx: &RequestContext,
-        app_id: &str,
-        client_id: &str,
-        type_name: &str,
-        access_type: &str,
+        app_id: &AppId,
+        client_id: &ClientId,
+        type_name: &TypeName,
+        access_type: AccessType,
     ) -> Result<AccessSchemaView, ServiceError> {
-        let access_type: AccessType = access_type.parse()?;
         ctx.require_owner()?;
         self.ensure_app(ctx, app_id).await?;
         let view = self
@@ -186,12 +184,11 @@ impl Latchkey {
     pub async fn read_access_schema(
         &self,
         ctx: &RequestContext,
-        app_id: &str,
-        client_id: &str,
-        type_name: &str,
-        access_type: &str,
+        app_id: &AppId,
+        client_id: &ClientId,
+        type_name: &TypeName,
+        access_type: AccessType,
     ) -> Result<AccessSchemaView, ServiceError> {
-        let access_type: AccessType = access_type.parse()?;
         if let Caller::Client { features, .. } = &ctx.caller {
             if features.is_empty() {
                 return Err(ServiceError::Forbidden);
@@ -204,9 +201,9 @@ impl Latchkey {
 
     async fn load_access_schema(
         &self,
-        app_id: &str,
-        client_id: &str,
-        type_name: &str,
+        app_id: &AppId,
+        client_id: &ClientId,
+        type_name: &TypeName,
         access_type: AccessType,
     ) -> Result<AccessSchemaView, ServiceError> {
         if store::clients::get(&self.pool, app_id, client_id)
@@ -243,7 +240,7 @@ impl Latchkey {
     pub async fn check_access(
         &self,
         ctx: &RequestContext,
-        app_id: &str,
+        app_id: &AppId,
         question: AccessCheck,
     ) -> Result<Decision, ServiceError> {
         self.check_access_at(ctx, app_id, question, Consistency::default())
@@ -256,7 +253,7 @@ impl Latchkey {
     pub async fn check_access_at(
         &self,
         ctx: &RequestContext,
-        app_id: &str,
+        app_id: &AppId,
         question: AccessCheck,
         consistency: Consistency,
     ) -> Result<Decided, ServiceError> {

@@ -12,6 +12,7 @@ use serde_json::{json, Value};
 use super::app_state::{self, AppState};
 use super::{Latchkey, RequestContext, ServiceError};
 use crate::domain::fixture::check_snapshot_name;
+use crate::domain::ids::AppId;
 use crate::store;
 
 #[derive(Debug, Clone)]
@@ -76,7 +77,7 @@ impl Latchkey {
     pub async fn save_snapshot(
         &self,
         ctx: &RequestContext,
-        app_id: &str,
+        app_id: &AppId,
         name: &str,
     ) -> Result<SnapshotInfo, ServiceError> {
         self.snapshot_call(ctx, app_id, Some(name)).await?;
@@ -92,7 +93,7 @@ impl Latchkey {
     pub async fn list_snapshots(
         &self,
         ctx: &RequestContext,
-        app_id: &str,
+        app_id: &AppId,
     ) -> Result<Vec<SnapshotInfo>, ServiceError> {
         self.snapshot_call(ctx, app_id, None).await?;
         Ok(store::app_snapshots::list(&self.pool, app_id)
@@ -106,7 +107,7 @@ impl Latchkey {
     pub async fn delete_snapshot(
         &self,
         ctx: &RequestContext,
-        app_id: &str,
+        app_id: &AppId,
         name: &str,
     ) -> Result<(), ServiceError> {
         self.snapshot_call(ctx, app_id, Some(name)).await?;
@@ -125,7 +126,7 @@ impl Latchkey {
     pub async fn restore_snapshot(
         &self,
         ctx: &RequestContext,
-        app_id: &str,
+        app_id: &AppId,
         name: &str,
     ) -> Result<RestoreReport, ServiceError> {
         self.snapshot_call(ctx, app_id, Some(name)).await?;

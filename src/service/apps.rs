@@ -2,8 +2,9 @@ use chrono::{DateTime, Utc};
 use serde_json::json;
 
 use super::{CreatedClient, Latchkey, RequestContext, ServiceError};
+use crate::domain::ids::AppId;
 use crate::domain::{ids, ClientName, Feature, FeatureSet, Region};
-use crate::store::{self, StoreError};
+use crate::store::{self, Constraint, StoreError};
 
 #[derive(Debug, Clone, Default)]
 pub struct NewApp {
@@ -69,14 +70,14 @@ impl Latchkey {
         let mut app = store::apps::insert(&mut *tx, &app_id, name.as_str(), region.as_str())
             .await
             .map_err(|e| match e {
-                StoreError::UniqueViolation { constraint } if constraint == "apps_pkey" => {
-                    ServiceError::DuplicateAppId {
-                        app_id: app_id.clone(),
+                StoreError::Duplicate(Constraint::AppId) => ServiceError::DuplicateAppId {
+                    app_id: app_id.clone(),
+                },
+                StoreError::Duplicate(_) | StoreError::UniqueViolation { .. } => {
+                    ServiceError::DuplicateAppName {
+                        name: name.as_str().to_owned(),
                     }
                 }
-                StoreError::UniqueViolation { .. } => ServiceError::DuplicateAppName {
-                    name: name.as_str().to_owned(),
-                },
                 other => other.into(),
             })?;
         if sealing {
@@ -130,7 +131,7 @@ impl Latchkey {
     pub async fn get_app(
         &self,
         ctx: &RequestContext,
-        app_id: &str,
+        app_id: &AppId,
     ) -> Result<AppSummary, ServiceError> {
         if !ctx.caller.is_operator() {
             return Err(ServiceError::Forbidden);

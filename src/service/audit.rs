@@ -20,6 +20,7 @@ use crate::domain::audit_report::{
     client_permissions, AuditReport, ClientHistory, ClientPermissions,
 };
 use crate::domain::audit_verify::{Anchor, ChainHead, ChainVerifier, Checkpoint, Verdict};
+use crate::domain::ids::AppId;
 use crate::store::{self, audit::EventQuery, audit::SeqBounds};
 
 /// Events per message between the database reader and the writer of a stream.
@@ -117,7 +118,7 @@ impl Latchkey {
     pub async fn audit_page(
         &self,
         ctx: &RequestContext,
-        app_id: &str,
+        app_id: &AppId,
         filter: &AuditFilter,
         order: Order,
         after: Option<i64>,
@@ -155,7 +156,7 @@ impl Latchkey {
     pub async fn audit_stream(
         &self,
         ctx: &RequestContext,
-        app_id: &str,
+        app_id: &AppId,
         filter: AuditFilter,
         order: Order,
     ) -> Result<AuditStream, ServiceError> {
@@ -202,7 +203,7 @@ impl Latchkey {
     pub async fn verify_audit(
         &self,
         ctx: &RequestContext,
-        app_id: &str,
+        app_id: &AppId,
         anchors: Vec<Anchor>,
     ) -> Result<Verdict, ServiceError> {
         self.audit_reader(ctx, app_id).await?;
@@ -243,7 +244,7 @@ impl Latchkey {
     pub async fn audit_report(
         &self,
         ctx: &RequestContext,
-        app_id: &str,
+        app_id: &AppId,
         since: DateTime<Utc>,
         until: DateTime<Utc>,
     ) -> Result<AuditReport, ServiceError> {
@@ -296,7 +297,7 @@ impl Latchkey {
         drop(tx);
         let clients = report_clients(&ids, &names, &current, &first_since, &in_period);
         Ok(AuditReport {
-            app_id: app_id.to_owned(),
+            app_id: app_id.to_string(),
             app_name: app.name,
             since,
             until,
@@ -308,7 +309,7 @@ impl Latchkey {
     pub async fn audit_retention(
         &self,
         ctx: &RequestContext,
-        app_id: &str,
+        app_id: &AppId,
     ) -> Result<Option<i32>, ServiceError> {
         self.audit_reader(ctx, app_id).await?;
         Ok(store::audit::retention(&self.pool, app_id).await?)
@@ -341,12 +342,12 @@ impl Latchkey {
     pub async fn apps_with_audit_retention(
         &self,
         ctx: &RequestContext,
-    ) -> Result<Vec<String>, ServiceError> {
+    ) -> Result<Vec<AppId>, ServiceError> {
         Self::operator_only(ctx)?;
         Ok(store::audit::apps_with_retention(&self.pool)
             .await?
             .into_iter()
-            .map(|(a, _)| a)
+            .map(|(a, _)| AppId::new(a))
             .collect())
     }
 
@@ -364,7 +365,7 @@ impl Latchkey {
         Self::operator_only(ctx)?;
         self.ensure_app(ctx, app_id).await?;
         let mut outcome = PruneOutcome {
-            app_id: app_id.to_owned(),
+            app_id: app_id.to_string(),
             keep_days: None,
             pruned: 0,
             through_seq: None,

@@ -9,6 +9,7 @@ use tokio::sync::mpsc;
 use super::{Latchkey, RequestContext, ServiceError};
 use crate::cache::FeedPlace;
 use crate::domain::audit::StoredEvent;
+use crate::domain::ids::AppId;
 use crate::store;
 
 /// Events read from the audit table per query.
@@ -32,7 +33,7 @@ impl Latchkey {
     pub async fn change_feed(
         &self,
         ctx: &RequestContext,
-        app_id: &str,
+        app_id: &AppId,
         after: i64,
     ) -> Result<mpsc::Receiver<FeedItem>, ServiceError> {
         ctx.require_owner()?;
@@ -42,7 +43,7 @@ impl Latchkey {
             .feed_place()
             .ok_or(ServiceError::Unavailable)?;
         let (tx, rx) = mpsc::channel(self.snapshots.config().feed_buffer.max(1));
-        tokio::spawn(self.clone().follow(app_id.to_owned(), after, tx, place));
+        tokio::spawn(self.clone().follow(app_id.to_string(), after, tx, place));
         Ok(rx)
     }
 

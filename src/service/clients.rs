@@ -5,8 +5,9 @@ use sqlx::PgConnection;
 
 use super::{Latchkey, RequestContext, ServiceError};
 use crate::domain::client::hours_to_live;
-use crate::domain::{ids, AllowList, ClientName, Feature, FeatureSet};
-use crate::store::{self, clients::ClientRow, clients::ClientValues, StoreError};
+use crate::domain::ids::{self, AppId, ClientId};
+use crate::domain::{AllowList, ClientName, Feature, FeatureSet};
+use crate::store::{self, clients::ClientRow, clients::ClientValues, Constraint, StoreError};
 
 /// A client to create, as the caller sent it (types already checked by the adapter).
 #[derive(Debug, Clone, Default)]
@@ -58,11 +59,9 @@ impl From<&ClientRow> for ClientView {
 
 pub(crate) fn duplicate_name(name: &str) -> impl FnOnce(StoreError) -> ServiceError + '_ {
     move |e| match e {
-        StoreError::UniqueViolation { constraint } if constraint == "clients_app_name_key" => {
-            ServiceError::DuplicateName {
-                name: name.to_owned(),
-            }
-        }
+        StoreError::Duplicate(Constraint::ClientName) => ServiceError::DuplicateName {
+            name: name.to_owned(),
+        },
         other => other.into(),
     }
 }
@@ -87,7 +86,7 @@ impl Latchkey {
     pub async fn list_clients(
         &self,
         ctx: &RequestContext,
-        app_id: &str,
+        app_id: &AppId,
         has_features: &[String],
     ) -> Result<Vec<ClientView>, ServiceError> {
         ctx.require_owner()?;
@@ -105,8 +104,8 @@ impl Latchkey {
     pub async fn get_client(
         &self,
         ctx: &RequestContext,
-        app_id: &str,
-        client_id: &str,
+        app_id: &AppId,
+        client_id: &ClientId,
     ) -> Result<ClientView, ServiceError> {
         ctx.require_owner()?;
         self.ensure_app(ctx, app_id).await?;
@@ -120,7 +119,7 @@ impl Latchkey {
     pub async fn create_client(
         &self,
         ctx: &RequestContext,
-        app_id: &str,
+        app_id: &AppId,
         draft: ClientDraft,
     ) -> Result<CreatedClient, ServiceError> {
         let name = ClientName::parse(&draft.name)?;
@@ -221,8 +220,8 @@ impl Latchkey {
     pub async fn update_client(
         &self,
         ctx: &RequestContext,
-        app_id: &str,
-        client_id: &str,
+        app_id: &AppId,
+        client_id: &ClientId,
         change: ClientChange,
         if_match: Option<i64>,
     ) -> Result<ClientView, ServiceError> {
@@ -272,7 +271,7 @@ impl Latchkey {
         .map_err(duplicate_name(&new_name))?;
         let view = ClientView::from(&row);
         let mut event = ctx.audit_event(app_id, "client.update");
-        event.target_client_id = Some(client_id.to_owned());
+        event.target_client_id = Some(client_id.to_string());
         event.features_before = Some(old_view.features.clone());
         event.features_after = Some(view.features.clone());
         event.changes = diff(Some(&old_view), Some(&view));
@@ -284,8 +283,8 @@ impl Latchkey {
     pub async fn delete_client(
         &self,
         ctx: &RequestContext,
-        app_id: &str,
-        client_id: &str,
+        app_id: &AppId,
+        client_id: &ClientId,
         if_match: Option<i64>,
     ) -> Result<(), ServiceError> {
         ctx.require_owner()?;
@@ -308,7 +307,7 @@ impl Latchkey {
         store::clients::delete(&mut *tx, app_id, client_id).await?;
         let old_view = ClientView::from(&current);
         let mut event = ctx.audit_event(app_id, "client.delete");
-        event.target_client_id = Some(client_id.to_owned());
+        event.target_client_id = Some(client_id.to_string());
         event.features_before = Some(old_view.features.clone());
         event.features_after = Some(vec![]);
         event.changes = diff(Some(&old_view), None);
@@ -321,13 +320,12 @@ impl Latchkey {
     pub async fn rotate_secret(
         &self,
         ctx: &RequestContext,
-        app_id: &str,
-        client_id: &str,
+        app_id: &AppId,
+        client_id: &ClientId,
         hours: i64,
-        hours_field: &'static str,
         if_match: Option<i64>,
     ) -> Result<CreatedClient, ServiceError> {
-        let hours = hours_to_live(hours, hours_field)?;
+        let hours = hours_to_live(hours)?;
         ctx.require_owner()?;
         self.ensure_app(ctx, app_id).await?;
         let new_secret = self.mint_secret().await?;
@@ -347,7 +345,7 @@ impl Latchkey {
         let row = store::clients::bump_version(&mut *tx, app_id, client_id).await?;
         let view = ClientView::from(&row);
         let mut event = ctx.audit_event(app_id, "client.secret_rotate");
-        event.target_client_id = Some(client_id.to_owned());
+        event.target_client_id = Some(client_id.to_string());
         event.features_before = Some(view.features.clone());
         event.features_after = Some(view.features.clone());
         event.changes = json!({ "secret": { "rotated": true, "oldSecretHoursToLive": hours } });

@@ -10,7 +10,7 @@ use sha2::{Digest, Sha256};
 
 use super::{AuthError, Caller, Latchkey, RequestContext, ServiceError};
 use crate::auth::Credentials;
-use crate::domain::ids::{is_token, random_token, APP_ID_LEN};
+use crate::domain::ids::{is_token, random_token, AppId, APP_ID_LEN};
 use crate::domain::{AllowList, Feature, FeatureSet};
 use crate::store;
 
@@ -211,7 +211,7 @@ impl Latchkey {
     pub async fn audit_daily_changes(
         &self,
         ctx: &RequestContext,
-        app_id: &str,
+        app_id: &AppId,
         days: u32,
     ) -> Result<Vec<(chrono::NaiveDate, i64)>, ServiceError> {
         ctx.require_owner()?;

@@ -13,9 +13,10 @@ use sqlx::PgConnection;
 use super::{Latchkey, RequestContext, ServiceError};
 use crate::domain::entity_type::{
     parse_attr_def, parse_attr_defs, parse_type_name, AttrDef, AttributePath, EntityType,
-    SchemaError,
+    SchemaError, TypeName,
 };
-use crate::store::{self, entity_types::EntityTypeRow, StoreError};
+use crate::domain::ids::AppId;
+use crate::store::{self, entity_types::EntityTypeRow, Constraint, StoreError};
 
 /// The message of [`ServiceError::AttributeInUse`].
 pub(crate) fn attribute_in_use(paths: &[String], clients: &[String]) -> String {
@@ -56,7 +57,7 @@ impl Latchkey {
     pub async fn list_entity_types(
         &self,
         ctx: &RequestContext,
-        app_id: &str,
+        app_id: &AppId,
     ) -> Result<Vec<EntityType>, ServiceError> {
         ctx.require_owner()?;
         self.ensure_app(ctx, app_id).await?;
@@ -70,8 +71,8 @@ impl Latchkey {
     pub async fn get_entity_type(
         &self,
         ctx: &RequestContext,
-        app_id: &str,
-        name: &str,
+        app_id: &AppId,
+        name: &TypeName,
     ) -> Result<EntityType, ServiceError> {
         ctx.require_owner()?;
         self.ensure_app(ctx, app_id).await?;
@@ -85,8 +86,8 @@ impl Latchkey {
     pub async fn create_entity_type(
         &self,
         ctx: &RequestContext,
-        app_id: &str,
-        name: &str,
+        app_id: &AppId,
+        name: &TypeName,
         attr_defs: &Value,
     ) -> Result<EntityType, ServiceError> {
         ctx.require_owner()?;
@@ -97,7 +98,7 @@ impl Latchkey {
         store::entity_types::insert(&mut *tx, app_id, &et.name, &stored_json(&et))
             .await
             .map_err(|e| match e {
-                StoreError::UniqueViolation { constraint } if constraint == "entity_types_pkey" => {
+                StoreError::Duplicate(Constraint::EntityTypeName) => {
                     ServiceError::EntityTypeExists {
                         name: et.name.clone(),
                     }
@@ -120,14 +121,14 @@ impl Latchkey {
     pub async fn replace_entity_type(
         &self,
         ctx: &RequestContext,
-        app_id: &str,
-        name: &str,
+        app_id: &AppId,
+        name: &TypeName,
         body_name: Option<&str>,
         attr_defs: &Value,
     ) -> Result<EntityType, ServiceError> {
         ctx.require_owner()?;
         self.ensure_app(ctx, app_id).await?;
-        if body_name.is_some_and(|n| n != name) {
+        if body_name.is_some_and(|n| n != name.as_str()) {
             return Err(SchemaError::NameChange.into());
         }
         let attrs = parse_attr_defs(attr_defs)?;
@@ -157,8 +158,8 @@ impl Latchkey {
     pub async fn delete_entity_type(
         &self,
         ctx: &RequestContext,
-        app_id: &str,
-        name: &str,
+        app_id: &AppId,
+        name: &TypeName,
     ) -> Result<(), ServiceError> {
         ctx.require_owner()?;
         self.ensure_app(ctx, app_id).await?;
@@ -191,8 +192,8 @@ impl Latchkey {
     pub async fn add_attribute(
         &self,
         ctx: &RequestContext,
-        app_id: &str,
-        type_name: &str,
+        app_id: &AppId,
+        type_name: &TypeName,
         attr_def: &Value,
     ) -> Result<EntityType, ServiceError> {
         ctx.require_owner()?;
@@ -224,8 +225,8 @@ impl Latchkey {
     pub async fn remove_attribute(
         &self,
         ctx: &RequestContext,
-        app_id: &str,
-        type_name: &str,
+        app_id: &AppId,
+        type_name: &TypeName,
         attribute: &str,
     ) -> Result<EntityType, ServiceError> {
         ctx.require_owner()?;

@@ -2,7 +2,7 @@ use std::sync::Arc;
 
 use crate::auth::secrets::HashError;
 use crate::domain::entity_type::SchemaError;
-use crate::domain::ValidationError;
+use crate::domain::{Field, ValidationError};
 use crate::store::StoreError;
 
 /// Every way a use case can refuse. Messages (the Display texts) are written here once; each
@@ -97,7 +97,7 @@ impl From<StoreError> for ServiceError {
             }
             StoreError::UnstorableText(e) => {
                 tracing::warn!(error = %e, "text with U+0000 reached the database");
-                ServiceError::Invalid(ValidationError::NotAString { field: "text" })
+                ServiceError::Invalid(ValidationError::NotAString { field: Field::Text })
             }
             other => {
                 tracing::error!(error = %other, "database error");

@@ -20,7 +20,7 @@ use super::{Latchkey, RequestContext, ServiceError};
 use crate::auth::secrets::Verification;
 use crate::domain::entity_type::{normalize_schema, AttributePath, EntityType};
 use crate::domain::fixture::{self, Fixture, FixtureError};
-use crate::domain::ids;
+use crate::domain::ids::{self, AppId};
 use crate::store::{self, clients::ClientValues, settings::Scope};
 
 #[derive(Debug, Clone, Copy, Default)]
@@ -286,7 +286,7 @@ impl Latchkey {
     pub async fn apply_fixture(
         &self,
         ctx: &RequestContext,
-        app_id: &str,
+        app_id: &AppId,
         doc: &Value,
         options: ApplyOptions,
     ) -> Result<ApplyReport, ServiceError> {
@@ -470,7 +470,7 @@ impl Latchkey {
     pub async fn export_fixture(
         &self,
         ctx: &RequestContext,
-        app_id: &str,
+        app_id: &AppId,
         with_ids: bool,
     ) -> Result<Value, ServiceError> {
         if !ctx.caller.is_operator() {

@@ -10,6 +10,7 @@ use zeroize::Zeroizing;
 
 use super::{AppSummary, Latchkey, RequestContext, ServiceError};
 use crate::auth::sealing::{KeyRing, Sealed, SealingError};
+use crate::domain::ids::AppId;
 use crate::domain::{ids, Feature};
 use crate::store::{self, clients::ClientCredentials};
 
@@ -137,7 +138,7 @@ impl Latchkey {
     pub async fn set_app_options(
         &self,
         ctx: &RequestContext,
-        app_id: &str,
+        app_id: &AppId,
         options: AppOptions,
     ) -> Result<AppSummary, ServiceError> {
         if !ctx.caller.is_operator() {
@@ -192,7 +193,7 @@ impl Latchkey {
     pub async fn shown_secrets(
         &self,
         ctx: &RequestContext,
-        app_id: &str,
+        app_id: &AppId,
         client_ids: &[String],
     ) -> Result<ShownSecrets, ServiceError> {
         if client_ids.is_empty() || !ctx.caller.has(Feature::Owner) {

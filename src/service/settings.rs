@@ -12,6 +12,7 @@ use serde_json::{Map, Value};
 use sqlx::PgConnection;
 
 use super::{Latchkey, RequestContext, ServiceError};
+use crate::domain::ids::{AppId, ClientId};
 use crate::domain::settings::{self as rules, SettingKey};
 use crate::store::{self, settings::Scope};
 
@@ -21,21 +22,21 @@ pub enum SettingsTarget<'a> {
     /// The application defaults.
     Defaults,
     /// One client's own values.
-    Client(&'a str),
+    Client(&'a ClientId),
 }
 
 impl<'a> SettingsTarget<'a> {
     fn scope(self) -> Scope<'a> {
         match self {
             SettingsTarget::Defaults => Scope::Defaults,
-            SettingsTarget::Client(id) => Scope::Client(id),
+            SettingsTarget::Client(id) => Scope::Client(id.as_str()),
         }
     }
 
     fn client_id(self) -> Option<&'a str> {
         match self {
             SettingsTarget::Defaults => None,
-            SettingsTarget::Client(id) => Some(id),
+            SettingsTarget::Client(id) => Some(id.as_str()),
         }
     }
 }
@@ -80,7 +81,7 @@ impl Latchkey {
         write: bool,
     ) -> Result<(), ServiceError> {
         match target {
-            SettingsTarget::Client(id) if ctx.caller.client_id() == Some(id) => Ok(()),
+            SettingsTarget::Client(id) if ctx.caller.client_id() == Some(id.as_str()) => Ok(()),
             SettingsTarget::Client(_) => ctx.require_owner(),
             SettingsTarget::Defaults if write => ctx.require_owner(),
             SettingsTarget::Defaults => Ok(()),
@@ -148,7 +149,7 @@ impl Latchkey {
     pub async fn settings_of(
         &self,
         ctx: &RequestContext,
-        app_id: &str,
+        app_id: &AppId,
         target: SettingsTarget<'_>,
         keys: Option<&[String]>,
     ) -> Result<Map<String, Value>, ServiceError> {
@@ -165,8 +166,8 @@ impl Latchkey {
     pub async fn effective_settings(
         &self,
         ctx: &RequestContext,
-        app_id: &str,
-        client_id: &str,
+        app_id: &AppId,
+        client_id: &ClientId,
         keys: Option<&[String]>,
     ) -> Result<Map<String, Value>, ServiceError> {
         let keys = keys.map(parse_keys).transpose()?;
@@ -185,7 +186,7 @@ impl Latchkey {
     pub async fn all_settings(
         &self,
         ctx: &RequestContext,
-        app_id: &str,
+        app_id: &AppId,
     ) -> Result<AllSettings, ServiceError> {
         ctx.require_owner()?;
         self.ensure_app(ctx, app_id).await?;
@@ -209,7 +210,7 @@ impl Latchkey {
     pub async fn set_settings(
         &self,
         ctx: &RequestContext,
-        app_id: &str,
+        app_id: &AppId,
         target: SettingsTarget<'_>,
         items: Map<String, Value>,
     ) -> Result<Vec<(String, bool)>, ServiceError> {
@@ -243,7 +244,7 @@ impl Latchkey {
     pub async fn delete_settings(
         &self,
         ctx: &RequestContext,
-        app_id: &str,
+        app_id: &AppId,
         target: SettingsTarget<'_>,
         keys: &[String],
     ) -> Result<Vec<(String, bool)>, ServiceError> {
@@ -275,7 +276,7 @@ impl Latchkey {
     pub async fn replace_settings(
         &self,
         ctx: &RequestContext,
-        app_id: &str,
+        app_id: &AppId,
         target: SettingsTarget<'_>,
         items: Map<String, Value>,
     ) -> Result<Map<String, Value>, ServiceError> {
@@ -341,10 +342,11 @@ mod tests {
         let owner = ctx("boss", &[Feature::Owner]);
         let auth = |c: &RequestContext, t, w| Latchkey::authorize_settings(c, t, w).is_ok();
         use SettingsTarget::*;
+        let (me, other) = (ClientId::new("me"), ClientId::new("other"));
         for write in [false, true] {
-            assert!(auth(&plain, Client("me"), write), "own settings");
-            assert!(!auth(&plain, Client("other"), write), "another client's");
-            assert!(auth(&owner, Client("other"), write));
+            assert!(auth(&plain, Client(&me), write), "own settings");
+            assert!(!auth(&plain, Client(&other), write), "another client's");
+            assert!(auth(&owner, Client(&other), write));
             assert!(auth(&owner, Defaults, write));
         }
         assert!(auth(&plain, Defaults, false), "defaults are readable");

@@ -15,7 +15,7 @@ pub struct EntityTypeRow {
     pub updated_at: DateTime<Utc>,
 }
 
-/// Inserts a type; a taken name is `UniqueViolation { constraint: "entity_types_pkey" }`.
+/// Inserts a type; a taken name is `Duplicate(Constraint::EntityTypeName)`.
 pub async fn insert(
     db: impl PgExecutor<'_>,
     app_id: &str,

@@ -17,6 +17,9 @@ pub mod snapshots;
 /// What the database said, in the terms the service layer decides on.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
+    /// A unique key the service gives a meaning to was taken.
+    #[error("unique constraint {0:?} violated")]
+    Duplicate(Constraint),
     #[error("unique constraint {constraint} violated")]
     UniqueViolation { constraint: String },
     /// PostgreSQL refused text it cannot store (U+0000): a caller's bad value that got past
@@ -33,8 +36,11 @@ impl From<sqlx::Error> for StoreError {
     fn from(e: sqlx::Error) -> Self {
         match &e {
             sqlx::Error::Database(db) if db.code().as_deref() == Some("23505") => {
-                StoreError::UniqueViolation {
-                    constraint: db.constraint().unwrap_or_default().to_owned(),
+                match Constraint::named(db.constraint().unwrap_or_default()) {
+                    Some(c) => StoreError::Duplicate(c),
+                    None => StoreError::UniqueViolation {
+                        constraint: db.constraint().unwrap_or_default().to_owned(),
+                    },
                 }
             }
             // Connection-level trouble: the caller gets 503 and the pool reconnects by itself.
@@ -59,6 +65,31 @@ impl From<sqlx::Error> for StoreError {
                 StoreError::UnstorableText(e)
             }
             _ => StoreError::Other(e),
+        }
+    }
+}
+
+/// The unique keys whose violation the service turns into a caller's error (migrations' names).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Constraint {
+    /// `apps_pkey`: the application id is taken.
+    AppId,
+    /// `apps_name_key`: the application name is taken.
+    AppName,
+    /// `clients_app_name_key`: a client of the application has the name.
+    ClientName,
+    /// `entity_types_pkey`: the application has an entity type of the name.
+    EntityTypeName,
+}
+
+impl Constraint {
+    fn named(name: &str) -> Option<Self> {
+        match name {
+            "apps_pkey" => Some(Self::AppId),
+            "apps_name_key" => Some(Self::AppName),
+            "clients_app_name_key" => Some(Self::ClientName),
+            "entity_types_pkey" => Some(Self::EntityTypeName),
+            _ => None,
         }
     }
 }

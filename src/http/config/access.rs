@@ -10,7 +10,8 @@ use utoipa::ToSchema;
 use super::fields::{optional_string, required_string, required_string_list};
 use super::{ConfigError, ConfigRequest, ErrorBody, JsonBody};
 use crate::domain::access::{AccessType, RecordScope};
-use crate::domain::entity_type::SchemaError;
+use crate::domain::entity_type::{SchemaError, TypeName};
+use crate::domain::ids::ClientId;
 use crate::service::{AccessCheck, AccessSchemaView, Consistency, ServiceError};
 
 type SchemaPath = web::Path<(String, String, String, String)>;
@@ -62,6 +63,17 @@ fn invalid(e: impl Into<ServiceError>) -> ConfigError {
     e.into().into()
 }
 
+/// The schema a path names: client, type and a parsed access type (`Not a valid access type.`).
+fn schema_key(path: SchemaPath) -> Result<(ClientId, TypeName, AccessType), ConfigError> {
+    let (_, client_id, type_name, access_type) = path.into_inner();
+    let access_type: AccessType = access_type.parse().map_err(invalid)?;
+    Ok((
+        ClientId::new(client_id),
+        TypeName::new(type_name),
+        access_type,
+    ))
+}
+
 /// The attributes the client may use for this access type.
 #[utoipa::path(get, path = "/config/{appId}/clients/{clientId}/accessSchemas/{typeName}/{accessType}",
     tag = "access schemas",
@@ -71,10 +83,10 @@ fn invalid(e: impl Into<ServiceError>) -> ConfigError {
         (status = 400, body = ErrorBody, description = "`Not a valid access type.`"),
         (status = 404, body = ErrorBody, description = "No such client, type or schema")))]
 pub async fn get(r: ConfigRequest, path: SchemaPath) -> Result<HttpResponse, ConfigError> {
-    let (_, client_id, type_name, access_type) = path.into_inner();
+    let (client_id, type_name, access_type) = schema_key(path)?;
     let view = r
         .service
-        .get_access_schema(&r.ctx, &r.app_id, &client_id, &type_name, &access_type)
+        .get_access_schema(&r.ctx, &r.app_id, &client_id, &type_name, access_type)
         .await?;
     Ok(HttpResponse::Ok().json(SchemaBody::new(&view)))
 }
@@ -94,8 +106,8 @@ pub async fn set(
     path: SchemaPath,
     body: JsonBody,
 ) -> Result<HttpResponse, ConfigError> {
-    let (_, client_id, type_name, access_type) = path.into_inner();
     let attributes = required_string_list(&body.0, "attributes").map_err(invalid)?;
+    let (client_id, type_name, access_type) = schema_key(path)?;
     let view = r
         .service
         .set_access_schema(
@@ -103,7 +115,7 @@ pub async fn set(
             &r.app_id,
             &client_id,
             &type_name,
-            &access_type,
+            access_type,
             &attributes,
         )
         .await?;
@@ -119,9 +131,9 @@ pub async fn set(
         (status = 400, body = ErrorBody, description = "`Not a valid access type.`"),
         (status = 404, body = ErrorBody, description = "No such client or type")))]
 pub async fn delete(r: ConfigRequest, path: SchemaPath) -> Result<HttpResponse, ConfigError> {
-    let (_, client_id, type_name, access_type) = path.into_inner();
+    let (client_id, type_name, access_type) = schema_key(path)?;
     r.service
-        .delete_access_schema(&r.ctx, &r.app_id, &client_id, &type_name, &access_type)
+        .delete_access_schema(&r.ctx, &r.app_id, &client_id, &type_name, access_type)
         .await?;
     Ok(HttpResponse::NoContent().finish())
 }
@@ -159,10 +171,10 @@ pub async fn check(r: ConfigRequest, body: JsonBody) -> Result<HttpResponse, Con
         consistency: Some(Consistency::from_json(b.get("consistency")).map_err(invalid)?),
     };
     let check = AccessCheck {
-        client_id: f.client_id,
+        client_id: ClientId::new(f.client_id),
         client_secret: f.client_secret,
         source_ip: f.source_ip,
-        entity_type: f.entity_type,
+        entity_type: TypeName::new(f.entity_type),
         access: f.access,
         record: f.record,
         attributes: f.attributes,

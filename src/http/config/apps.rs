@@ -8,6 +8,7 @@ use utoipa::ToSchema;
 use super::clients::ClientBody;
 use super::fields::{optional_bool, optional_string, required_string};
 use super::{ConfigError, ErrorBody, JsonBody, OperatorRequest};
+use crate::domain::ids::AppId;
 use crate::service::{AppOptions, AppSummary, CreatedClient, NewApp};
 
 /// An application (tenant).
@@ -104,7 +105,7 @@ pub async fn create(r: OperatorRequest, body: JsonBody) -> Result<HttpResponse, 
         (status = 404, body = ErrorBody, description = "`Application not found.`")))]
 pub async fn update(
     r: OperatorRequest,
-    path: web::Path<String>,
+    path: web::Path<AppId>,
     body: JsonBody,
 ) -> Result<HttpResponse, ConfigError> {
     let fields = AppOptionsFields {
@@ -135,7 +136,7 @@ pub async fn list(r: OperatorRequest) -> Result<HttpResponse, ConfigError> {
     params(("appId" = String, Path)),
     responses((status = 200, body = AppBody),
         (status = 404, body = ErrorBody, description = "`Application not found.`")))]
-pub async fn get(r: OperatorRequest, path: web::Path<String>) -> Result<HttpResponse, ConfigError> {
+pub async fn get(r: OperatorRequest, path: web::Path<AppId>) -> Result<HttpResponse, ConfigError> {
     let app = r.service.get_app(&r.ctx, &path.into_inner()).await?;
     Ok(HttpResponse::Ok().json(AppBody::new(app, None)))
 }

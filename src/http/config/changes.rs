@@ -7,7 +7,7 @@ use actix_web::web::Bytes;
 use actix_web::{HttpRequest, HttpResponse};
 
 use super::{ConfigError, ConfigRequest, ErrorBody};
-use crate::domain::ValidationError;
+use crate::domain::{Field, ValidationError};
 use crate::service::FeedItem;
 
 fn revision(value: &str, field: &'static str) -> Result<i64, ConfigError> {
@@ -16,7 +16,12 @@ fn revision(value: &str, field: &'static str) -> Result<i64, ConfigError> {
         .parse::<i64>()
         .ok()
         .filter(|r| *r >= 0)
-        .ok_or_else(|| ValidationError::InvalidRevision { field }.into())
+        .ok_or_else(|| {
+            ValidationError::InvalidRevision {
+                field: Field::Wire(field),
+            }
+            .into()
+        })
 }
 
 /// Where to resume: `Last-Event-ID` (what a reconnecting EventSource sends) wins over
@@ -25,7 +30,7 @@ fn resume_after(req: &HttpRequest) -> Result<i64, ConfigError> {
     if let Some(value) = req.headers().get("last-event-id") {
         let text = value.to_str().map_err(|_| {
             ConfigError::from(ValidationError::InvalidRevision {
-                field: "Last-Event-ID",
+                field: Field::Wire("Last-Event-ID"),
             })
         })?;
         return revision(text, "Last-Event-ID");

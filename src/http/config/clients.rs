@@ -8,7 +8,8 @@ use utoipa::ToSchema;
 
 use super::fields::string_list;
 use super::{ConfigError, ConfigRequest, ErrorBody, JsonBody};
-use crate::domain::{AllowList, ValidationError};
+use crate::domain::ids::ClientId;
+use crate::domain::{AllowList, Field, ValidationError};
 use crate::service::{ClientChange, ClientDraft, ClientView, CreatedClient};
 
 /// The client object of the Config API, fields in the vendor's order.
@@ -103,10 +104,10 @@ pub struct SecretFields {
 
 fn client_fields(body: &Map<String, Value>) -> Result<ClientFields, ValidationError> {
     let name = match body.get("name") {
-        None => return Err(ValidationError::MissingField { field: "name" }),
+        None => return Err(ValidationError::MissingField { field: Field::Name }),
         Some(Value::Null) => return Err(ValidationError::NameNotSupplied),
         Some(Value::String(s)) => s.clone(),
-        Some(_) => return Err(ValidationError::NotAString { field: "name" }),
+        Some(_) => return Err(ValidationError::NotAString { field: Field::Name }),
     };
     let ip_whitelist = body
         .get("ipWhitelist")
@@ -186,7 +187,7 @@ pub async fn create(r: ConfigRequest, body: JsonBody) -> Result<HttpResponse, Co
         (status = 404, body = ErrorBody, description = "`Client ID not found.`")))]
 pub async fn get(
     r: ConfigRequest,
-    path: web::Path<(String, String)>,
+    path: web::Path<(String, ClientId)>,
 ) -> Result<HttpResponse, ConfigError> {
     let (_, client_id) = path.into_inner();
     let c = r.service.get_client(&r.ctx, &r.app_id, &client_id).await?;
@@ -206,7 +207,7 @@ pub async fn get(
 pub async fn replace(
     r: ConfigRequest,
     req: HttpRequest,
-    path: web::Path<(String, String)>,
+    path: web::Path<(String, ClientId)>,
     body: JsonBody,
 ) -> Result<HttpResponse, ConfigError> {
     let (_, client_id) = path.into_inner();
@@ -249,7 +250,7 @@ async fn shown(r: &ConfigRequest, c: ClientView) -> Result<HttpResponse, ConfigE
 pub async fn delete(
     r: ConfigRequest,
     req: HttpRequest,
-    path: web::Path<(String, String)>,
+    path: web::Path<(String, ClientId)>,
 ) -> Result<HttpResponse, ConfigError> {
     let (_, client_id) = path.into_inner();
     r.service
@@ -273,15 +274,19 @@ fn integer(v: &Value) -> Option<i64> {
 pub async fn rotate_secret(
     r: ConfigRequest,
     req: HttpRequest,
-    path: web::Path<(String, String)>,
+    path: web::Path<(String, ClientId)>,
     body: JsonBody,
 ) -> Result<HttpResponse, ConfigError> {
     let (_, client_id) = path.into_inner();
     const FIELD: &str = "hoursToLive";
     let fields = SecretFields {
         hours_to_live: match body.0.get(FIELD) {
-            None => Err(ValidationError::MissingField { field: FIELD }),
-            Some(v) => integer(v).ok_or(ValidationError::NotAnInteger { field: FIELD }),
+            None => Err(ValidationError::MissingField {
+                field: Field::HoursToLive,
+            }),
+            Some(v) => integer(v).ok_or(ValidationError::NotAnInteger {
+                field: Field::HoursToLive,
+            }),
         }?,
     };
     let c = r
@@ -291,7 +296,6 @@ pub async fn rotate_secret(
             &r.app_id,
             &client_id,
             fields.hours_to_live,
-            FIELD,
             if_match(&req),
         )
         .await?;

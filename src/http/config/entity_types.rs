@@ -7,8 +7,8 @@ use serde_json::{Map, Value};
 use utoipa::ToSchema;
 
 use super::{ConfigError, ConfigRequest, ErrorBody, JsonBody};
-use crate::domain::entity_type::{AttrDef, EntityType};
-use crate::domain::ValidationError;
+use crate::domain::entity_type::{AttrDef, EntityType, TypeName};
+use crate::domain::{Field, ValidationError};
 
 /// An entity type as the Config API shows it: the reserved attributes first.
 #[derive(Serialize, ToSchema)]
@@ -62,8 +62,11 @@ fn required<'a>(
     body: &'a Map<String, Value>,
     field: &'static str,
 ) -> Result<&'a Value, ConfigError> {
-    body.get(field)
-        .ok_or_else(|| ConfigError::from(ValidationError::MissingField { field }))
+    body.get(field).ok_or_else(|| {
+        ConfigError::from(ValidationError::MissingField {
+            field: Field::Wire(field),
+        })
+    })
 }
 
 #[utoipa::path(get, path = "/config/{appId}/entityTypes", tag = "entity types", params(("appId" = String, Path)),
@@ -89,7 +92,7 @@ pub async fn create(r: ConfigRequest, body: JsonBody) -> Result<HttpResponse, Co
             Value::String(s) => s.clone(),
             _ => {
                 return Err(ConfigError::from(ValidationError::NotAString {
-                    field: "name",
+                    field: Field::Name,
                 }))
             }
         },
@@ -97,7 +100,12 @@ pub async fn create(r: ConfigRequest, body: JsonBody) -> Result<HttpResponse, Co
     };
     let et = r
         .service
-        .create_entity_type(&r.ctx, &r.app_id, &fields.name, fields.attr_defs)
+        .create_entity_type(
+            &r.ctx,
+            &r.app_id,
+            &TypeName::new(fields.name),
+            fields.attr_defs,
+        )
         .await?;
     let body = EntityTypeBody::new(&r.app_id, &et);
     Ok(HttpResponse::Created()
@@ -111,7 +119,7 @@ pub async fn create(r: ConfigRequest, body: JsonBody) -> Result<HttpResponse, Co
         (status = 404, body = ErrorBody, description = "No such type")))]
 pub async fn get(
     r: ConfigRequest,
-    path: web::Path<(String, String)>,
+    path: web::Path<(String, TypeName)>,
 ) -> Result<HttpResponse, ConfigError> {
     let (_, name) = path.into_inner();
     let et = r.service.get_entity_type(&r.ctx, &r.app_id, &name).await?;
@@ -129,7 +137,7 @@ pub async fn get(
         (status = 409, body = ErrorBody, description = "An access schema names a removed attribute")))]
 pub async fn replace(
     r: ConfigRequest,
-    path: web::Path<(String, String)>,
+    path: web::Path<(String, TypeName)>,
     body: JsonBody,
 ) -> Result<HttpResponse, ConfigError> {
     let (_, name) = path.into_inner();
@@ -139,7 +147,7 @@ pub async fn replace(
             Some(Value::String(s)) => Some(s.as_str()),
             Some(_) => {
                 return Err(ConfigError::from(ValidationError::NotAString {
-                    field: "name",
+                    field: Field::Name,
                 }))
             }
         },
@@ -160,7 +168,7 @@ pub async fn replace(
         (status = 409, body = ErrorBody, description = "An access schema names the type")))]
 pub async fn delete(
     r: ConfigRequest,
-    path: web::Path<(String, String)>,
+    path: web::Path<(String, TypeName)>,
 ) -> Result<HttpResponse, ConfigError> {
     let (_, name) = path.into_inner();
     r.service

@@ -11,7 +11,8 @@ use serde_json::Value;
 use super::ConfigError;
 use crate::auth::credentials::parse_authorization;
 use crate::domain::entity_type::SchemaError;
-use crate::domain::{is_storable_text, ValidationError};
+use crate::domain::ids::AppId;
+use crate::domain::{is_storable_text, Field, ValidationError};
 use crate::http::request::{parse_json, read_body, request_id, source_ip, BodyError};
 use crate::http::HttpState;
 use crate::service::{AuthError, Latchkey, RequestContext, ServiceError};
@@ -20,7 +21,7 @@ type Fut<T> = Pin<Box<dyn Future<Output = Result<T, ConfigError>>>>;
 
 /// A Config API request whose caller is authenticated for the application in the path.
 pub struct ConfigRequest {
-    pub app_id: String,
+    pub app_id: AppId,
     pub ctx: RequestContext,
     pub service: Latchkey,
 }
@@ -41,7 +42,7 @@ impl FromRequest for ConfigRequest {
             let ctx = authenticate(&req, &state.service, Some(&app_id)).await?;
             unstorable_path_segment(&req)?;
             Ok(ConfigRequest {
-                app_id,
+                app_id: AppId::new(app_id),
                 ctx,
                 service: state.service.clone(),
             })
@@ -98,7 +99,10 @@ fn unstorable_path_segment(req: &HttpRequest) -> Result<(), ServiceError> {
             name: value.replace('\0', ""),
         }),
         Some(("access_type", _)) => Err(SchemaError::InvalidAccessType.into()),
-        Some(_) => Err(ValidationError::NotAString { field: "path" }.into()),
+        Some(_) => Err(ValidationError::NotAString {
+            field: Field::Wire("path"),
+        }
+        .into()),
     }
 }
 

@@ -4,16 +4,18 @@
 
 use serde_json::{Map, Value};
 
-use crate::domain::{is_storable_text, ValidationError};
+use crate::domain::{is_storable_text, Field, ValidationError};
 
 /// An array of strings (`domain::string_list`) that PostgreSQL can store: a string holding
 /// U+0000 is "Not a valid string." like any other non-string item.
 pub fn string_list(value: &Value, field: &'static str) -> Result<Vec<String>, ValidationError> {
-    let items = crate::domain::string_list(value, field)?;
+    let items = crate::domain::string_list(value, Field::Wire(field))?;
     if items.iter().all(|s| is_storable_text(s)) {
         Ok(items)
     } else {
-        Err(ValidationError::NotAString { field })
+        Err(ValidationError::NotAString {
+            field: Field::Wire(field),
+        })
     }
 }
 
@@ -22,7 +24,9 @@ pub fn required_string_list(
     field: &'static str,
 ) -> Result<Vec<String>, ValidationError> {
     match body.get(field) {
-        None => Err(ValidationError::MissingField { field }),
+        None => Err(ValidationError::MissingField {
+            field: Field::Wire(field),
+        }),
         Some(v) => string_list(v, field),
     }
 }
@@ -31,7 +35,9 @@ pub fn required_string(
     body: &Map<String, Value>,
     field: &'static str,
 ) -> Result<String, ValidationError> {
-    optional_string(body, field)?.ok_or(ValidationError::MissingField { field })
+    optional_string(body, field)?.ok_or(ValidationError::MissingField {
+        field: Field::Wire(field),
+    })
 }
 
 /// Absent or `null`: `None`.
@@ -42,7 +48,9 @@ pub fn optional_string(
     match body.get(field) {
         None | Some(Value::Null) => Ok(None),
         Some(Value::String(s)) if is_storable_text(s) => Ok(Some(s.clone())),
-        Some(_) => Err(ValidationError::NotAString { field }),
+        Some(_) => Err(ValidationError::NotAString {
+            field: Field::Wire(field),
+        }),
     }
 }
 
@@ -54,7 +62,9 @@ pub fn optional_bool(
     match body.get(field) {
         None | Some(Value::Null) => Ok(None),
         Some(Value::Bool(b)) => Ok(Some(*b)),
-        Some(_) => Err(ValidationError::NotABoolean { field }),
+        Some(_) => Err(ValidationError::NotABoolean {
+            field: Field::Wire(field),
+        }),
     }
 }
 
@@ -75,19 +85,27 @@ mod tests {
         );
         assert_eq!(
             string_list(&json!("a"), "f"),
-            Err(ValidationError::NotAList { field: "f" })
+            Err(ValidationError::NotAList {
+                field: Field::Wire("f")
+            })
         );
         assert_eq!(
             string_list(&json!(null), "f"),
-            Err(ValidationError::NotAList { field: "f" })
+            Err(ValidationError::NotAList {
+                field: Field::Wire("f")
+            })
         );
         assert_eq!(
             string_list(&json!([1]), "f"),
-            Err(ValidationError::NotAString { field: "f" })
+            Err(ValidationError::NotAString {
+                field: Field::Wire("f")
+            })
         );
         assert_eq!(
             required_string_list(&obj(json!({})), "f"),
-            Err(ValidationError::MissingField { field: "f" })
+            Err(ValidationError::MissingField {
+                field: Field::Wire("f")
+            })
         );
     }
 
@@ -97,11 +115,15 @@ mod tests {
         assert_eq!(required_string(&body, "s"), Ok("x".into()));
         assert_eq!(
             required_string(&body, "n"),
-            Err(ValidationError::MissingField { field: "n" })
+            Err(ValidationError::MissingField {
+                field: Field::Wire("n")
+            })
         );
         assert_eq!(
             required_string(&body, "i"),
-            Err(ValidationError::NotAString { field: "i" })
+            Err(ValidationError::NotAString {
+                field: Field::Wire("i")
+            })
         );
         assert_eq!(optional_string(&body, "absent"), Ok(None));
         assert_eq!(optional_string(&body, "n"), Ok(None));

@@ -18,6 +18,7 @@ use utoipa::ToSchema;
 
 use super::{ConfigError, ErrorBody, OperatorRequest};
 use crate::domain::fixture::{self, FixtureError, Format};
+use crate::domain::ids::AppId;
 use crate::http::request::{read_body, BodyError};
 use crate::service::{ApplyOptions, ServiceError};
 
@@ -45,7 +46,7 @@ fn query_flag(req: &HttpRequest, name: &str) -> Result<Option<bool>, ConfigError
 pub async fn apply(
     r: OperatorRequest,
     req: HttpRequest,
-    path: web::Path<String>,
+    path: web::Path<AppId>,
     payload: web::Payload,
 ) -> Result<HttpResponse, ConfigError> {
     let body = read_body(&req, payload.into_inner())
@@ -80,7 +81,7 @@ pub async fn apply(
 pub async fn export(
     r: OperatorRequest,
     req: HttpRequest,
-    path: web::Path<String>,
+    path: web::Path<AppId>,
 ) -> Result<HttpResponse, ConfigError> {
     let format = match form_urlencoded::parse(req.query_string().as_bytes())
         .find(|(k, _)| k == "format")
@@ -115,7 +116,7 @@ pub async fn export(
         (status = 404, body = ErrorBody, description = "`Application not found.`")))]
 pub async fn list_snapshots(
     r: OperatorRequest,
-    path: web::Path<String>,
+    path: web::Path<AppId>,
 ) -> Result<HttpResponse, ConfigError> {
     let list = r.service.list_snapshots(&r.ctx, &path.into_inner()).await?;
     let body: Vec<Value> = list.iter().map(|s| s.to_json()).collect();
@@ -129,7 +130,7 @@ pub async fn list_snapshots(
         (status = 404, body = ErrorBody, description = "`Application not found.`")))]
 pub async fn save_snapshot(
     r: OperatorRequest,
-    path: web::Path<(String, String)>,
+    path: web::Path<(AppId, String)>,
 ) -> Result<HttpResponse, ConfigError> {
     let (app_id, name) = path.into_inner();
     let info = r.service.save_snapshot(&r.ctx, &app_id, &name).await?;
@@ -143,7 +144,7 @@ pub async fn save_snapshot(
         (status = 404, body = ErrorBody, description = "No such application or snapshot")))]
 pub async fn delete_snapshot(
     r: OperatorRequest,
-    path: web::Path<(String, String)>,
+    path: web::Path<(AppId, String)>,
 ) -> Result<HttpResponse, ConfigError> {
     let (app_id, name) = path.into_inner();
     r.service.delete_snapshot(&r.ctx, &app_id, &name).await?;
@@ -157,7 +158,7 @@ pub async fn delete_snapshot(
         (status = 404, body = ErrorBody, description = "No such application or snapshot")))]
 pub async fn restore_snapshot(
     r: OperatorRequest,
-    path: web::Path<(String, String)>,
+    path: web::Path<(AppId, String)>,
 ) -> Result<HttpResponse, ConfigError> {
     let (app_id, name) = path.into_inner();
     let report = r.service.restore_snapshot(&r.ctx, &app_id, &name).await?;

@@ -7,10 +7,12 @@ use maud::{html, Markup};
 
 use super::page::{csrf, layout, refusal, respond, Nav};
 use super::{redirect, Console, ConsoleError, Posted, Refusal};
-use crate::domain::entity_type::AttrDef;
+use crate::domain::access::AccessType;
+use crate::domain::entity_type::{AttrDef, TypeName};
+use crate::domain::ids::{AppId, ClientId};
 use crate::service::ServiceError;
 
-const ACCESS_TYPES: [&str; 2] = ["read", "write"];
+const ACCESS_TYPES: [AccessType; 2] = [AccessType::Read, AccessType::Write];
 
 #[derive(serde::Deserialize, Default)]
 pub struct ShowQuery {
@@ -20,7 +22,7 @@ pub struct ShowQuery {
 
 pub async fn show(
     session: Console,
-    path: web::Path<(String, String)>,
+    path: web::Path<(AppId, ClientId)>,
     query: web::Query<ShowQuery>,
 ) -> Result<HttpResponse, ConsoleError> {
     let (app_id, client_id) = path.into_inner();
@@ -58,8 +60,8 @@ fn tree(defs: &[AttrDef], prefix: &str, chosen: &[String], form_id: &str, root: 
 
 async fn access_page(
     session: &Console,
-    app_id: &str,
-    client_id: &str,
+    app_id: &AppId,
+    client_id: &ClientId,
     status: StatusCode,
     refused: Option<(&str, &str, &Refusal)>,
     notice: Option<&str>,
@@ -77,7 +79,13 @@ async fn access_page(
         for access in ACCESS_TYPES {
             let chosen = match session
                 .service
-                .get_access_schema(&session.ctx, app_id, client_id, &t.name, access)
+                .get_access_schema(
+                    &session.ctx,
+                    app_id,
+                    client_id,
+                    &TypeName::new(t.name.as_str()),
+                    access,
+                )
                 .await
             {
                 Ok(view) => Some(view.attribute_names().unwrap_or_default()),
@@ -106,7 +114,7 @@ async fn access_page(
                     }
                 }
                 @if let Some((rt, ra, r)) = refused {
-                    @if rt == t.name && ra == *access { (refusal(Some(r))) }
+                    @if rt == t.name && ra == access.as_str() { (refusal(Some(r))) }
                 }
                 form method="post" action={ (base) "/" (t.name) "/" (access) } {
                     (csrf(session))
@@ -138,35 +146,36 @@ async fn access_page(
 
 pub async fn save(
     posted: Posted,
-    path: web::Path<(String, String, String, String)>,
+    path: web::Path<(AppId, ClientId, TypeName, String)>,
 ) -> Result<HttpResponse, ConsoleError> {
     let Posted { session, form } = posted;
     let (app_id, client_id, type_name, access) = path.into_inner();
-    let (result, notice) = if form.get("action") == "remove" {
-        (
+    let remove = form.get("action") == "remove";
+    let notice = if remove { "removed" } else { "saved" };
+    let (app, client, name) = (&app_id, &client_id, &type_name);
+    let result = async {
+        let access_type: AccessType = access.parse()?;
+        if remove {
             session
                 .service
-                .delete_access_schema(&session.ctx, &app_id, &client_id, &type_name, &access)
-                .await,
-            "removed",
-        )
-    } else {
-        (
+                .delete_access_schema(&session.ctx, app, client, name, access_type)
+                .await
+        } else {
             session
                 .service
                 .set_access_schema(
                     &session.ctx,
-                    &app_id,
-                    &client_id,
-                    &type_name,
-                    &access,
+                    app,
+                    client,
+                    name,
+                    access_type,
                     &form.all("attributes"),
                 )
                 .await
-                .map(|_| ()),
-            "saved",
-        )
-    };
+                .map(|_| ())
+        }
+    }
+    .await;
     match result {
         Ok(()) => Ok(redirect(&format!(
             "/console/apps/{app_id}/clients/{client_id}/access?notice={notice}"

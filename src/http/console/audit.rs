@@ -11,6 +11,7 @@ use super::{Console, ConsoleError, Refusal};
 use crate::domain::audit::{format_time, AuditEvent};
 use crate::domain::audit_query::{AuditQuery, Format, Order};
 use crate::domain::audit_verify::Verdict;
+use crate::domain::ids::AppId;
 use crate::domain::Feature;
 use crate::service::{AuditPage, ServiceError};
 
@@ -60,7 +61,7 @@ fn query_string(pairs: &[(String, String)], keep: &[&str], extra: &[(&str, &str)
 
 pub async fn timeline(
     session: Console,
-    app_id: web::Path<String>,
+    app_id: web::Path<AppId>,
     req: HttpRequest,
 ) -> Result<HttpResponse, ConsoleError> {
     let app_id = app_id.into_inner();
@@ -286,7 +287,7 @@ fn changes(changes: &Value) -> Markup {
 /// `…/audit/export?format=csv|ndjson&<filters>`: the whole filtered log, oldest first.
 pub async fn export(
     session: Console,
-    app_id: web::Path<String>,
+    app_id: web::Path<AppId>,
     req: HttpRequest,
 ) -> Result<HttpResponse, ConsoleError> {
     let app_id = app_id.into_inner();

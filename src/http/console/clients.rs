@@ -6,6 +6,7 @@ use maud::html;
 
 use super::page::{csrf, feature_boxes, feature_tags, layout, refusal, respond, secret_box, Nav};
 use super::{redirect, Console, ConsoleError, Posted, Refusal};
+use crate::domain::ids::{AppId, ClientId};
 use crate::domain::Feature;
 use crate::service::{ClientChange, ClientDraft, ClientView, SettingsTarget};
 
@@ -29,7 +30,7 @@ struct Draft {
 
 pub async fn list(
     session: Console,
-    app_id: web::Path<String>,
+    app_id: web::Path<AppId>,
     query: web::Query<ListQuery>,
 ) -> Result<HttpResponse, ConsoleError> {
     let app_id = app_id.into_inner();
@@ -42,7 +43,7 @@ pub async fn list(
 
 async fn list_page(
     session: &Console,
-    app_id: &str,
+    app_id: &AppId,
     query: &ListQuery,
     status: StatusCode,
     refused: Option<&Refusal>,
@@ -130,7 +131,7 @@ async fn list_page(
 
 pub async fn create(
     posted: Posted,
-    app_id: web::Path<String>,
+    app_id: web::Path<AppId>,
 ) -> Result<HttpResponse, ConsoleError> {
     let Posted { session, form } = posted;
     let app_id = app_id.into_inner();
@@ -193,7 +194,7 @@ pub struct ShowQuery {
 
 pub async fn show(
     session: Console,
-    path: web::Path<(String, String)>,
+    path: web::Path<(AppId, ClientId)>,
     query: web::Query<ShowQuery>,
 ) -> Result<HttpResponse, ConsoleError> {
     let (app_id, client_id) = path.into_inner();
@@ -230,8 +231,8 @@ struct View<'a> {
 
 async fn client_page(
     session: &Console,
-    app_id: &str,
-    client_id: &str,
+    app_id: &AppId,
+    client_id: &ClientId,
     view: View<'_>,
 ) -> Result<HttpResponse, ConsoleError> {
     let View {
@@ -331,8 +332,8 @@ async fn client_page(
 
 async fn refused_on(
     session: &Console,
-    app_id: &str,
-    client_id: &str,
+    app_id: &AppId,
+    client_id: &ClientId,
     part: Part,
     e: crate::service::ServiceError,
     edit: Option<&Draft>,
@@ -348,7 +349,7 @@ async fn refused_on(
 
 pub async fn update(
     posted: Posted,
-    path: web::Path<(String, String)>,
+    path: web::Path<(AppId, ClientId)>,
 ) -> Result<HttpResponse, ConsoleError> {
     let Posted { session, form } = posted;
     let (app_id, client_id) = path.into_inner();
@@ -379,7 +380,7 @@ pub async fn update(
 
 pub async fn rotate(
     posted: Posted,
-    path: web::Path<(String, String)>,
+    path: web::Path<(AppId, ClientId)>,
 ) -> Result<HttpResponse, ConsoleError> {
     let Posted { session, form } = posted;
     let (app_id, client_id) = path.into_inner();
@@ -391,14 +392,7 @@ pub async fn rotate(
         .unwrap_or(-1);
     match session
         .service
-        .rotate_secret(
-            &session.ctx,
-            &app_id,
-            &client_id,
-            hours,
-            "hours_to_live",
-            None,
-        )
+        .rotate_secret(&session.ctx, &app_id, &client_id, hours, None)
         .await
     {
         Ok(created) => {
@@ -415,7 +409,7 @@ pub async fn rotate(
 
 pub async fn delete(
     posted: Posted,
-    path: web::Path<(String, String)>,
+    path: web::Path<(AppId, ClientId)>,
 ) -> Result<HttpResponse, ConsoleError> {
     let Posted { session, form } = posted;
     let (app_id, client_id) = path.into_inner();
@@ -446,8 +440,8 @@ pub async fn delete(
 /// Settings of one client saved from its page (see `settings.rs` for the form).
 pub(super) async fn settings_refused(
     session: &Console,
-    app_id: &str,
-    client_id: &str,
+    app_id: &AppId,
+    client_id: &ClientId,
     e: crate::service::ServiceError,
 ) -> Result<HttpResponse, ConsoleError> {
     refused_on(session, app_id, client_id, Part::Settings, e, None).await

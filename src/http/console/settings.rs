@@ -8,6 +8,7 @@ use serde_json::{Map, Value};
 
 use super::page::{csrf, layout, refusal, respond, Nav};
 use super::{redirect, Console, ConsoleError, Form, Posted, Refusal};
+use crate::domain::ids::{AppId, ClientId};
 use crate::service::SettingsTarget;
 
 /// Empty rows offered for new keys.
@@ -74,7 +75,7 @@ pub struct ShowQuery {
 
 pub async fn show(
     session: Console,
-    app_id: web::Path<String>,
+    app_id: web::Path<AppId>,
     query: web::Query<ShowQuery>,
 ) -> Result<HttpResponse, ConsoleError> {
     let app_id = app_id.into_inner();
@@ -84,7 +85,7 @@ pub async fn show(
 
 async fn defaults_page(
     session: &Console,
-    app_id: &str,
+    app_id: &AppId,
     status: StatusCode,
     refused: Option<&Refusal>,
     notice: Option<&str>,
@@ -128,7 +129,7 @@ async fn defaults_page(
 
 pub async fn save_defaults(
     posted: Posted,
-    app_id: web::Path<String>,
+    app_id: web::Path<AppId>,
 ) -> Result<HttpResponse, ConsoleError> {
     let Posted { session, form } = posted;
     let app_id = app_id.into_inner();
@@ -154,7 +155,7 @@ pub async fn save_defaults(
 
 pub async fn save_client(
     posted: Posted,
-    path: web::Path<(String, String)>,
+    path: web::Path<(AppId, ClientId)>,
 ) -> Result<HttpResponse, ConsoleError> {
     let Posted { session, form } = posted;
     let (app_id, client_id) = path.into_inner();

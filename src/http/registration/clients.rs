@@ -5,6 +5,7 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 use super::{answer, ArgNames, Call, Done, RegError, Reply};
+use crate::domain::ids::ClientId;
 use crate::domain::AllowList;
 use crate::service::{ClientChange, ClientDraft, ClientView};
 
@@ -135,7 +136,7 @@ pub async fn delete(call: Call) -> Reply {
     const TARGET: &str = "client_id_for_deletion";
     let target = call.params.required(TARGET)?;
     call.service
-        .delete_client(&call.ctx, &call.app_id, target, None)
+        .delete_client(&call.ctx, &call.app_id, &ClientId::new(target), None)
         .await
         .map_err(RegError::with(ArgNames::DEFAULT.target(TARGET)))?;
     answer(&Done {})
@@ -231,7 +232,7 @@ pub async fn reset_secret(call: Call) -> Reply {
     let target = call.target_client()?;
     let rotated = call
         .service
-        .rotate_secret(&call.ctx, &call.app_id, &target, hours, HOURS, None)
+        .rotate_secret(&call.ctx, &call.app_id, &target, hours, None)
         .await?;
     answer(&NewSecret {
         new_secret: rotated.secret,

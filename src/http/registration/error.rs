@@ -7,7 +7,7 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 use crate::domain::entity_type::SchemaError;
-use crate::domain::ValidationError;
+use crate::domain::{Field, ValidationError};
 use crate::service::{AuthError, ServiceError, SignatureError};
 
 /// The vendor's generic permission text (allow list refusals, missing `owner`).
@@ -64,13 +64,18 @@ impl ArgNames {
         }
     }
 
-    /// The Registration name of a field the domain reports in Config API terms.
-    fn of_field(&self, field: &'static str) -> &'static str {
+    /// The Registration API's name of a field the service reports on: the one place the
+    /// surface names `Field`s.
+    fn of_field(&self, field: Field) -> &'static str {
         match field {
-            "name" => "description",
-            "ipWhitelist" => "whitelist",
-            "features" => self.features,
-            other => other,
+            Field::Name => "description",
+            Field::IpWhitelist => "whitelist",
+            Field::Features => self.features,
+            Field::Region => "region",
+            Field::Consistency => "consistency",
+            Field::HoursToLive => "hours_to_live",
+            Field::Text => "text",
+            Field::Wire(name) => name,
         }
     }
 }

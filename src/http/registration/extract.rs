@@ -9,6 +9,7 @@ use super::params::Params;
 use crate::auth::credentials::parse_authorization;
 use crate::auth::signature::is_signature_scheme;
 use crate::auth::Credentials;
+use crate::domain::ids::{AppId, ClientId};
 use crate::http::request::{read_body, request_id, source_ip, BodyError};
 use crate::http::HttpState;
 use crate::service::{AuthError, Caller, Latchkey, RequestContext, SignedRequest};
@@ -17,7 +18,7 @@ use crate::service::{AuthError, Caller, Latchkey, RequestContext, SignedRequest}
 pub struct Call {
     pub ctx: RequestContext,
     /// The caller's own application (for the operator: the one `application_id` names).
-    pub app_id: String,
+    pub app_id: AppId,
     pub params: Params,
     pub service: Latchkey,
 }
@@ -131,21 +132,21 @@ impl Call {
                 source_ip: Some(source),
                 caller,
             },
-            app_id,
+            app_id: AppId::new(app_id),
             params,
             service: state.service.clone(),
         })
     }
 
     /// `for_client_id`, which defaults to the caller (the operator has no default).
-    pub fn target_client(&self) -> Result<String, RegError> {
+    pub fn target_client(&self) -> Result<ClientId, RegError> {
         match self.params.get("for_client_id") {
-            Some(id) => Ok(id.to_owned()),
+            Some(id) => Ok(ClientId::new(id)),
             None => self
                 .ctx
                 .caller
                 .client_id()
-                .map(str::to_owned)
+                .map(ClientId::new)
                 .ok_or(RegError::Missing("for_client_id")),
         }
     }

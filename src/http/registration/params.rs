@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use serde_json::{Map, Value};
 
 use super::error::RegError;
-use crate::domain::{is_storable_text, ValidationError};
+use crate::domain::{is_storable_text, Field, ValidationError};
 
 /// Named text parameters. No `Debug`: `client_secret` is one of them.
 pub struct Params(BTreeMap<String, String>);
@@ -85,7 +85,7 @@ impl Params {
         let Some(value) = self.json(name)? else {
             return Ok(None);
         };
-        crate::domain::string_list(&value, name)
+        crate::domain::string_list(&value, Field::Wire(name))
             .map(Some)
             .map_err(|e| RegError::invalid(name, &e.to_string()))
     }
@@ -108,7 +108,10 @@ impl Params {
         self.required(name)?.parse().map_err(|_| {
             RegError::invalid(
                 name,
-                &ValidationError::NotAnInteger { field: name }.to_string(),
+                &ValidationError::NotAnInteger {
+                    field: Field::Wire(name),
+                }
+                .to_string(),
             )
         })
     }
