@@ -199,6 +199,11 @@ impl Latchkey {
         if client_ids.is_empty() || !ctx.caller.has(Feature::Owner) {
             return Ok(ShownSecrets::default());
         }
+        // An application that keeps no sealed copies cannot show secrets: the snapshot says so
+        // without a database round trip (the hot path of a client GET).
+        if self.app_seals_secrets(app_id, &client_ids[0]).await? == Some(false) {
+            return Ok(ShownSecrets::default());
+        }
         // One primary-key read for applications without the option; a transaction only for
         // those that show secrets (the reads and their audit events commit together).
         let show = store::apps::get(&self.pool, app_id)

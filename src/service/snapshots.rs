@@ -138,6 +138,25 @@ impl Latchkey {
         }))
     }
 
+    /// Whether the client's application keeps sealed copies of secrets (signed requests or
+    /// show_secrets), from the snapshot; `None` when the snapshot cannot say (strict mode, lost
+    /// listener, unknown client). Switching those options is an audited change, so its
+    /// notification drops the entry like any other change.
+    pub(crate) async fn app_seals_secrets(
+        &self,
+        app_id: &str,
+        client_id: &str,
+    ) -> StoreResult<Option<bool>> {
+        if !self.snapshots.trusted() {
+            return Ok(None);
+        }
+        let found = self
+            .snapshots
+            .client(&self.pool, app_id, client_id, Freshness::Snapshot)
+            .await?;
+        Ok(found.and_then(|s| s.value.as_ref().map(|c| c.sealing)))
+    }
+
     /// A client row for a read.
     pub(crate) async fn client_row(
         &self,
