@@ -67,6 +67,22 @@ pub async fn request_id_middleware(
     Ok(res)
 }
 
+/// The request's `Content-Type`, parsed (`None`: absent or not a media type). Each surface
+/// decides which types it takes.
+pub fn content_type(req: &HttpRequest) -> Option<mime::Mime> {
+    req.headers()
+        .get(actix_web::http::header::CONTENT_TYPE)?
+        .to_str()
+        .ok()?
+        .parse()
+        .ok()
+}
+
+/// Whether the body is labelled `application/x-www-form-urlencoded` (parameters ignored).
+pub fn is_form_urlencoded(m: &mime::Mime) -> bool {
+    m.essence_str() == mime::APPLICATION_WWW_FORM_URLENCODED.essence_str()
+}
+
 pub fn request_id(req: &HttpRequest) -> String {
     req.extensions()
         .get::<RequestId>()

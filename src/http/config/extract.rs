@@ -145,15 +145,10 @@ impl FromRequest for JsonBody {
         let req = req.clone();
         let payload = payload.take();
         Box::pin(async move {
-            let is_json = req
-                .headers()
-                .get(header::CONTENT_TYPE)
-                .and_then(|v| v.to_str().ok())
-                .and_then(|v| v.parse::<mime::Mime>().ok())
-                .is_some_and(|m| {
-                    m.type_() == mime::APPLICATION
-                        && (m.subtype() == mime::JSON || m.suffix() == Some(mime::JSON))
-                });
+            let is_json = crate::http::request::content_type(&req).is_some_and(|m| {
+                m.type_() == mime::APPLICATION
+                    && (m.subtype() == mime::JSON || m.suffix() == Some(mime::JSON))
+            });
             let body = read_body(&req, payload).await.map_err(|e| match e {
                 BodyError::TooLarge => ConfigError::BodyTooLarge,
                 BodyError::Unreadable => ConfigError::InvalidJson,

@@ -237,12 +237,8 @@ impl FromRequest for Form {
         let req = req.clone();
         let payload = payload.take();
         Box::pin(async move {
-            let is_form = req
-                .headers()
-                .get(header::CONTENT_TYPE)
-                .and_then(|v| v.to_str().ok())
-                .and_then(|v| v.parse::<mime::Mime>().ok())
-                .is_some_and(|m| m.essence_str() == "application/x-www-form-urlencoded");
+            let is_form = crate::http::request::content_type(&req)
+                .is_some_and(|m| crate::http::request::is_form_urlencoded(&m));
             let body = read_body(&req, payload)
                 .await
                 .map_err(|_| ConsoleError::BadForm)?;

@@ -24,17 +24,10 @@ pub struct Call {
 }
 
 fn is_form(req: &HttpRequest) -> bool {
-    match req.headers().get(header::CONTENT_TYPE) {
-        // curl and most libraries label form bodies; an unlabelled body is read as one.
-        None => true,
-        Some(value) => value
-            .to_str()
-            .ok()
-            .and_then(|v| v.parse::<mime::Mime>().ok())
-            .is_some_and(|m| {
-                m.essence_str() == mime::APPLICATION_WWW_FORM_URLENCODED.essence_str()
-            }),
-    }
+    // curl and most libraries label form bodies; an unlabelled body is read as one.
+    !req.headers().contains_key(header::CONTENT_TYPE)
+        || crate::http::request::content_type(req)
+            .is_some_and(|m| crate::http::request::is_form_urlencoded(&m))
 }
 
 /// An `Authorization: Signature …` header (a `janrain-signed` request), if that is what came.
