@@ -11,6 +11,7 @@ pub mod embedded_pg;
 pub mod http;
 pub mod service;
 pub mod settings;
+pub mod sinks;
 pub mod startup;
 pub mod store;
 pub mod telemetry;

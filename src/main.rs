@@ -3,6 +3,7 @@
 use clap::{Parser, Subcommand};
 
 use latchkey::cli::audit::AuditCommand;
+use latchkey::cli::sinks::SinksCommand;
 use latchkey::cli::staging::{ApplyArgs, ExportArgs, ImportArgs, SnapshotCommand};
 use latchkey::embedded_pg::EmbeddedPostgres;
 use latchkey::http::config::app_json;
@@ -35,6 +36,9 @@ enum Command {
     /// The audit log: verify, export, report, retention, prune.
     #[command(subcommand)]
     Audit(AuditCommand),
+    /// Sinks: stream the audit log to webhooks, Splunk HEC and syslog (docs/streaming.md).
+    #[command(subcommand)]
+    Sinks(SinksCommand),
     /// Apply a fixture document (JSON or YAML) to an application.
     Apply(ApplyArgs),
     /// Print an application as a fixture document (no secrets).
@@ -212,6 +216,10 @@ async fn run_with_database(cli: &Cli, embedded: Option<&EmbeddedPostgres>) -> an
         Command::Audit(cmd) => {
             let service = startup::service(settings, pool)?;
             latchkey::cli::audit::run(cmd, &service).await?;
+        }
+        Command::Sinks(cmd) => {
+            let service = startup::service(settings, pool)?;
+            latchkey::cli::sinks::run(cmd, &service).await?;
         }
         Command::Apply(args) => {
             latchkey::cli::staging::apply(args, &startup::service(settings, pool)?).await?

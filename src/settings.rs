@@ -132,6 +132,20 @@ pub struct Settings {
     #[arg(long, env = "LATCHKEY_FEED_HEARTBEAT_SECS", default_value_t = 15)]
     pub feed_heartbeat_secs: u64,
 
+    /// Deliver the audit log to sinks from this instance (docs/streaming.md). One instance
+    /// delivers a given sink at a time whatever this says; `false` keeps an instance out.
+    #[arg(long, env = "LATCHKEY_SINK_DELIVERY", default_value_t = true, action = clap::ArgAction::Set)]
+    pub sink_delivery: bool,
+
+    /// Seconds between looks for new sinks, and between reads of the log by an idle sink
+    /// (changes wake it at once through the change notifications).
+    #[arg(long, env = "LATCHKEY_SINK_POLL_SECS", default_value_t = 5)]
+    pub sink_poll_secs: u64,
+
+    /// Seconds one delivery (a request, a syslog write, a connection) may take.
+    #[arg(long, env = "LATCHKEY_SINK_TIMEOUT_SECS", default_value_t = 10)]
+    pub sink_timeout_secs: u64,
+
     /// Log format: `human` or `json`. Levels come from RUST_LOG.
     #[arg(long, env = "LATCHKEY_LOG_FORMAT", default_value = "human", value_parser = ["human", "json"])]
     pub log_format: String,
@@ -184,6 +198,12 @@ impl Settings {
         }
         if self.feed_heartbeat_secs == 0 {
             return Err("LATCHKEY_FEED_HEARTBEAT_SECS must be at least 1".into());
+        }
+        if !(1..=3600).contains(&self.sink_poll_secs) {
+            return Err("LATCHKEY_SINK_POLL_SECS must be between 1 and 3600".into());
+        }
+        if !(1..=600).contains(&self.sink_timeout_secs) {
+            return Err("LATCHKEY_SINK_TIMEOUT_SECS must be between 1 and 600".into());
         }
         if self.db_max_connections == 0 {
             return Err("LATCHKEY_DB_MAX_CONNECTIONS must be at least 1".into());

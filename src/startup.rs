@@ -122,6 +122,8 @@ pub struct Application {
     metrics_server: Option<Server>,
     snapshots: Arc<Snapshots>,
     listener_pool: PgPool,
+    /// The service and settings of the sink workers (`None`: this instance delivers none).
+    sinks: Option<(Latchkey, crate::sinks::DeliveryConfig)>,
 }
 
 impl Application {
@@ -138,8 +140,18 @@ impl Application {
             feed_buffer: 256,
         }));
         let listener_pool = pool.clone();
+        let latchkey = service(settings, pool)?.with_snapshots(snapshots.clone());
+        let sinks = settings.sink_delivery.then(|| {
+            (
+                latchkey.clone(),
+                crate::sinks::DeliveryConfig {
+                    poll: Duration::from_secs(settings.sink_poll_secs.max(1)),
+                    timeout: Duration::from_secs(settings.sink_timeout_secs.max(1)),
+                },
+            )
+        });
         let state = web::Data::new(HttpState {
-            service: service(settings, pool)?.with_snapshots(snapshots.clone()),
+            service: latchkey,
             trusted_proxies: settings.trusted_proxies.clone(),
             metrics: Arc::new(http::metrics::Metrics::new()),
             body_timeout: Duration::from_secs(settings.body_timeout_secs),
@@ -182,6 +194,7 @@ impl Application {
             metrics_server,
             snapshots,
             listener_pool,
+            sinks,
         })
     }
 
@@ -196,8 +209,15 @@ impl Application {
             self.snapshots,
             self.listener_pool,
         ));
+        // Sink delivery runs beside the server (never in a request's path).
+        let sinks = self
+            .sinks
+            .map(|(service, config)| tokio::spawn(crate::sinks::supervise(service, config)));
         let result = Self::serve(self.server, self.metrics_server).await;
         listener.abort();
+        if let Some(sinks) = sinks {
+            sinks.abort();
+        }
         result
     }
 

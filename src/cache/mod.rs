@@ -131,6 +131,9 @@ pub struct Snapshots {
     generation: AtomicU64,
     listening: AtomicBool,
     subscribers: AtomicUsize,
+    /// Moves on every revision heard of, of any application (and every re-listen): what the
+    /// sink workers wait on (`crate::sinks`).
+    any_change: watch::Sender<u64>,
 }
 
 impl Snapshots {
@@ -147,6 +150,7 @@ impl Snapshots {
             generation: AtomicU64::new(0),
             listening: AtomicBool::new(false),
             subscribers: AtomicUsize::new(0),
+            any_change: watch::channel(0).0,
         }
     }
 
@@ -167,6 +171,7 @@ impl Snapshots {
 
     /// A committed revision of `app_id` became known: older entries of it are stale.
     pub fn observe(&self, app_id: &str, revision: i64) {
+        self.any_change.send_modify(|n| *n = n.wrapping_add(1));
         {
             let map = self.latest.read().unwrap_or_else(|e| e.into_inner());
             if let Some(tx) = map.get(app_id) {
@@ -178,6 +183,11 @@ impl Snapshots {
         map.entry(app_id.to_owned())
             .or_insert_with(|| watch::channel(0).0)
             .send_if_modified(|v| raise(v, revision));
+    }
+
+    /// A receiver woken on every revision of any application heard of (and every re-listen).
+    pub fn watch_any(&self) -> watch::Receiver<u64> {
+        self.any_change.subscribe()
     }
 
     /// A receiver woken on every revision of `app_id` heard of (and on every re-listen).

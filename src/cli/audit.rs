@@ -88,6 +88,10 @@ pub enum AuditCommand {
         /// Only report what would be removed.
         #[arg(long)]
         dry_run: bool,
+        /// Prune even events that active sinks have not delivered yet (recorded in the
+        /// checkpoint event; docs/streaming.md).
+        #[arg(long)]
+        force: bool,
     },
 }
 
@@ -155,7 +159,11 @@ pub async fn run(cmd: &AuditCommand, service: &Latchkey) -> anyhow::Result<()> {
             keep_days,
             forever,
         } => retention(service, &ctx, app, *keep_days, *forever).await,
-        AuditCommand::Prune { app, dry_run } => prune(service, &ctx, app.as_ref(), *dry_run).await,
+        AuditCommand::Prune {
+            app,
+            dry_run,
+            force,
+        } => prune(service, &ctx, app.as_ref(), *dry_run, *force).await,
     }
 }
 
@@ -226,6 +234,7 @@ async fn prune(
     ctx: &RequestContext,
     app: Option<&AppId>,
     dry_run: bool,
+    force: bool,
 ) -> anyhow::Result<()> {
     let apps = match app {
         Some(a) => vec![a.clone()],
@@ -233,7 +242,7 @@ async fn prune(
     };
     for app in apps {
         let outcome = service
-            .prune_audit(ctx, &app, Utc::now(), dry_run)
+            .prune_audit_with(ctx, &app, Utc::now(), dry_run, force)
             .await
             .with_context(|| format!("pruning application {app}"))?;
         println!("{}", outcome.to_json());

@@ -2,6 +2,7 @@
 
 pub mod audit;
 pub mod import;
+pub mod sinks;
 pub mod staging;
 
 /// The process exit code for a failed command: 2 when an audit chain did not verify (so scripts

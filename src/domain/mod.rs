@@ -12,6 +12,7 @@ pub mod features;
 pub mod fixture;
 pub mod ids;
 pub mod settings;
+pub mod sink;
 
 pub use allow_list::AllowList;
 pub use client::{ClientName, Region};

@@ -89,6 +89,9 @@ impl Metrics {
             Box::new(hashes.clone()),
             Box::new(pool.clone()),
             Box::new(snapshots.clone()),
+            Box::new(crate::sinks::metrics().lag.clone()),
+            Box::new(crate::sinks::metrics().delivered.clone()),
+            Box::new(crate::sinks::metrics().failures.clone()),
         ] {
             registry.register(c).expect("unique metric names");
         }

@@ -10,7 +10,9 @@ use actix_web::http::Method;
 use actix_web::web;
 use serde_json::Value;
 
-use super::config::{self, access, apps, audit, changes, clients, entity_types, settings, staging};
+use super::config::{
+    self, access, apps, audit, changes, clients, entity_types, settings, sinks, staging,
+};
 use super::registration::entity_types as reg_entity;
 use super::registration::{self, clients as reg_clients, settings as reg_settings};
 use super::{metrics, openapi, ops};
@@ -122,6 +124,15 @@ pub fn table() -> Vec<Route> {
         route!(PUT "/apps/{app_id}/snapshots/{name}", Operator, Writes, staging::save_snapshot, staging::__path_save_snapshot),
         route!(DELETE "/apps/{app_id}/snapshots/{name}", Operator, Writes, staging::delete_snapshot, staging::__path_delete_snapshot),
         route!(POST "/apps/{app_id}/snapshots/{name}/restore", Operator, Writes, staging::restore_snapshot, staging::__path_restore_snapshot),
+        // The operator's sinks: the audit log streamed out (docs/streaming.md).
+        route!(GET "/sinks", Operator, Reads, sinks::list, sinks::__path_list),
+        route!(POST "/sinks", Operator, Writes, sinks::create, sinks::__path_create),
+        route!(GET "/sinks/{name}", Operator, Reads, sinks::get, sinks::__path_get),
+        route!(DELETE "/sinks/{name}", Operator, Writes, sinks::delete, sinks::__path_delete),
+        route!(POST "/sinks/{name}/pause", Operator, Writes, sinks::pause, sinks::__path_pause),
+        route!(POST "/sinks/{name}/resume", Operator, Writes, sinks::resume, sinks::__path_resume),
+        route!(POST "/sinks/{name}/rewind", Operator, Writes, sinks::rewind, sinks::__path_rewind),
+        route!(PUT "/sinks/{name}/secret", Operator, Writes, sinks::rotate_secret, sinks::__path_rotate_secret),
         // The Configuration API.
         route!(GET "/config/{app_id}/clients", Config, Reads, clients::list, clients::__path_list),
         route!(POST "/config/{app_id}/clients", Config, Writes, clients::create, clients::__path_create),

@@ -362,6 +362,21 @@ impl Latchkey {
         now: DateTime<Utc>,
         dry_run: bool,
     ) -> Result<PruneOutcome, ServiceError> {
+        self.prune_audit_with(ctx, app_id, now, dry_run, false)
+            .await
+    }
+
+    /// [`Self::prune_audit`], which refuses (`SinksOwe`) to remove events that an active sink
+    /// covering the application has not delivered yet, unless `force`: then the checkpoint
+    /// event records the sinks that lose events (`"forcedPastSinks"`).
+    pub async fn prune_audit_with(
+        &self,
+        ctx: &RequestContext,
+        app_id: &str,
+        now: DateTime<Utc>,
+        dry_run: bool,
+        force: bool,
+    ) -> Result<PruneOutcome, ServiceError> {
         Self::operator_only(ctx)?;
         self.ensure_app(ctx, app_id).await?;
         let mut outcome = PruneOutcome {
@@ -385,6 +400,13 @@ impl Latchkey {
             return Ok(outcome);
         };
         let hash = hash.ok_or(ServiceError::AuditChainDamaged { seq: through })?;
+        let owing = store::sinks::owing(&mut *tx, app_id, through).await?;
+        if !owing.is_empty() && !force {
+            return Err(ServiceError::SinksOwe {
+                sinks: owing,
+                through,
+            });
+        }
         if dry_run {
             outcome.pruned = count as u64;
             outcome.through_seq = Some(through);
@@ -405,6 +427,9 @@ impl Latchkey {
             "cutoff": format_time(&cutoff),
             "keepDays": keep_days,
         });
+        if !owing.is_empty() {
+            event.changes["forcedPastSinks"] = json!(owing);
+        }
         let checkpoint = store::audit::append(&mut tx, event).await?;
         tx.commit().await?;
         outcome.pruned = deleted;

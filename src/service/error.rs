@@ -86,6 +86,32 @@ pub enum ServiceError {
         "The audit log is damaged at event {seq}; run `latchkey audit verify` before pruning."
     )]
     AuditChainDamaged { seq: i64 },
+    // Sinks (sinks.rs; docs/streaming.md).
+    #[error(transparent)]
+    SinkConfig(#[from] crate::domain::sink::SinkConfigError),
+    #[error("Sink not found.")]
+    SinkNotFound,
+    #[error("Sink {name} already exists.")]
+    DuplicateSink { name: String },
+    #[error("Unknown application in the sink's filter: {app_id}.")]
+    SinkUnknownApp { app_id: String },
+    #[error("The sink does not cover this application.")]
+    SinkAppNotCovered,
+    #[error("Cannot use the CA file {path}: {reason}.")]
+    SinkCaFile { path: String, reason: String },
+    #[error("Only webhook sinks have a secret to rotate.")]
+    SinkNoSecretToRotate,
+    #[error("A revision belongs to one application: give the application too.")]
+    SinkRewindNeedsApp,
+    #[error("Not a valid revision: an integer from 1.")]
+    SinkBadRevision,
+    #[error("Give either a revision or a time to rewind to.")]
+    SinkRewindTarget,
+    #[error("Sinks with a secret need a sealing key: set LATCHKEY_SEALING_KEY or LATCHKEY_SEALING_KEY_FILE.")]
+    SinkSealingKeyMissing,
+    /// Pruning would remove events that sinks have not delivered yet.
+    #[error("Not pruned: sink(s) {} have not delivered events up to {through} yet (pause them, let them catch up, or prune with --force).", .sinks.join(", "))]
+    SinksOwe { sinks: Vec<String>, through: i64 },
 }
 
 impl From<StoreError> for ServiceError {

@@ -17,6 +17,7 @@ mod fixtures;
 mod sealing;
 mod settings;
 mod signed;
+mod sinks;
 mod snapshots;
 
 use std::net::IpAddr;
@@ -37,6 +38,7 @@ pub use fixtures::{ApplyOptions, ApplyReport};
 pub use sealing::{AppOptions, NewSecret, ResealReport, ShownSecrets};
 pub use settings::{AllSettings, SettingsTarget};
 pub use signed::{SignatureError, SignedRequest};
+pub use sinks::{target_of, CreatedSink, DeliverySink, SinkView};
 pub use snapshots::{Consistency, Decided};
 
 use crate::auth::credentials::OperatorToken;

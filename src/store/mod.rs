@@ -12,6 +12,7 @@ pub mod fixtures;
 pub mod secrets;
 pub mod settings;
 pub mod signed;
+pub mod sinks;
 pub mod snapshots;
 
 /// What the database said, in the terms the service layer decides on.
@@ -80,6 +81,8 @@ pub enum Constraint {
     ClientName,
     /// `entity_types_pkey`: the application has an entity type of the name.
     EntityTypeName,
+    /// `sinks_pkey`: a sink has the name.
+    SinkName,
 }
 
 impl Constraint {
@@ -89,6 +92,7 @@ impl Constraint {
             "apps_name_key" => Some(Self::AppName),
             "clients_app_name_key" => Some(Self::ClientName),
             "entity_types_pkey" => Some(Self::EntityTypeName),
+            "sinks_pkey" => Some(Self::SinkName),
             _ => None,
         }
     }

@@ -53,6 +53,9 @@ struct Ids {
     type_name: String,
     spare_type: String,
     snapshot: String,
+    /// A webhook sink covering the application, and a paused one.
+    sink: String,
+    paused_sink: String,
 }
 
 enum Body {
@@ -363,6 +366,52 @@ fn cases() -> Vec<Case> {
             body: Maker::Body(|_| Body::Empty),
             actions: &["snapshot.delete"],
         },
+        // Sinks: audited in each application the sink covers (here the one application).
+        Case {
+            method: "POST",
+            template: "/sinks",
+            operator: true,
+            body: Maker::Body(|i| {
+                Body::Json(json!({"name": format!("new-{}", &i.client_id[..8]), "kind": "webhook",
+                    "url": "http://127.0.0.1:9/hook", "apps": [i.app_id]}))
+            }),
+            actions: &["sink.create"],
+        },
+        Case {
+            method: "DELETE",
+            template: "/sinks/{sink}",
+            operator: true,
+            body: Maker::Body(|_| Body::Empty),
+            actions: &["sink.delete"],
+        },
+        Case {
+            method: "POST",
+            template: "/sinks/{sink}/pause",
+            operator: true,
+            body: Maker::Body(|_| Body::Empty),
+            actions: &["sink.pause"],
+        },
+        Case {
+            method: "POST",
+            template: "/sinks/{paused_sink}/resume",
+            operator: true,
+            body: Maker::Body(|_| Body::Empty),
+            actions: &["sink.resume"],
+        },
+        Case {
+            method: "POST",
+            template: "/sinks/{sink}/rewind",
+            operator: true,
+            body: Maker::Body(|i| Body::Json(json!({"app_id": i.app_id, "revision": 1}))),
+            actions: &["sink.rewind"],
+        },
+        Case {
+            method: "PUT",
+            template: "/sinks/{sink}/secret",
+            operator: true,
+            body: Maker::Body(|_| Body::Empty),
+            actions: &["sink.secret_rotate"],
+        },
         Case {
             method: "POST",
             template: "/apps/{app_id}/snapshots/{snapshot}/restore",
@@ -462,12 +511,34 @@ async fn fixture(app: &TestApp, owner: &Owner, label: &str) -> Ids {
         .await
         .unwrap();
     assert_eq!(res.status(), 200, "fixture snapshot");
+    let sink = format!("s-{}", &client_id[..8]);
+    let paused_sink = format!("p-{}", &client_id[..8]);
+    for name in [&sink, &paused_sink] {
+        let res = app
+            .as_operator(Method::POST, "/sinks")
+            .json(
+                &json!({"name": name, "kind": "webhook", "url": "http://127.0.0.1:9/hook",
+                          "apps": [app_id]}),
+            )
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 201, "fixture sink");
+    }
+    let res = app
+        .as_operator(Method::POST, &format!("/sinks/{paused_sink}/pause"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200, "fixture sink paused");
     Ids {
         app_id,
         client_id,
         type_name,
         spare_type,
         snapshot,
+        sink,
+        paused_sink,
     }
 }
 
@@ -482,6 +553,8 @@ fn fill(template: &str, ids: &Ids) -> String {
         .replace("{type_name}", &ids.type_name)
         .replace("{spare_type}", &ids.spare_type)
         .replace("{snapshot}", &ids.snapshot)
+        .replace("{paused_sink}", &ids.paused_sink)
+        .replace("{sink}", &ids.sink)
         .replace("{access_type}", "read")
 }
 
@@ -503,7 +576,8 @@ async fn the_case_table_and_the_route_list_agree() {
 
 #[tokio::test]
 async fn every_mutating_route_writes_exactly_its_events_in_its_transaction() {
-    let app = spawn_app().await;
+    // The fixture makes two sinks per case: no delivery (a worker and a connection each).
+    let app = spawn_app_with(|s| s.sink_delivery = false).await;
     let owner = app.create_app("shop").await;
     for case in cases() {
         let ids = fixture(&app, &owner, &format!("{} {}", case.method, case.template)).await;

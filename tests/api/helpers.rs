@@ -251,6 +251,9 @@ pub fn test_settings() -> Settings {
         snapshot_budget_mb: 32,
         feed_max_subscribers: 100,
         feed_heartbeat_secs: 15,
+        sink_delivery: true,
+        sink_poll_secs: 1,
+        sink_timeout_secs: 5,
     }
 }
 

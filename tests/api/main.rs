@@ -30,5 +30,6 @@ mod registration_settings;
 mod registration_support;
 mod security;
 mod signed_requests;
+mod sinks;
 mod sqlx_offline;
 mod staging;

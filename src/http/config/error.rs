@@ -83,6 +83,17 @@ pub fn status_of(e: &ServiceError) -> StatusCode {
         }
         AuditInput(_) | SealingKeyMissing => StatusCode::BAD_REQUEST,
         AuditChainDamaged { .. } => StatusCode::INTERNAL_SERVER_ERROR,
+        SinkConfig(_)
+        | SinkUnknownApp { .. }
+        | SinkAppNotCovered
+        | SinkCaFile { .. }
+        | SinkNoSecretToRotate
+        | SinkRewindNeedsApp
+        | SinkBadRevision
+        | SinkRewindTarget
+        | SinkSealingKeyMissing => StatusCode::BAD_REQUEST,
+        SinkNotFound => StatusCode::NOT_FOUND,
+        DuplicateSink { .. } | SinksOwe { .. } => StatusCode::CONFLICT,
     }
 }
 

@@ -68,6 +68,30 @@ pub fn optional_bool(
     }
 }
 
+/// Absent or `null`: `None`; otherwise an array of strings.
+pub fn optional_string_list(
+    body: &Map<String, Value>,
+    field: &'static str,
+) -> Result<Option<Vec<String>>, ValidationError> {
+    match body.get(field) {
+        None | Some(Value::Null) => Ok(None),
+        Some(v) => string_list(v, field).map(Some),
+    }
+}
+
+/// Absent or `null`: `None`; otherwise a JSON integer.
+pub fn optional_integer(
+    body: &Map<String, Value>,
+    field: &'static str,
+) -> Result<Option<i64>, ValidationError> {
+    match body.get(field) {
+        None | Some(Value::Null) => Ok(None),
+        Some(v) => v.as_i64().map(Some).ok_or(ValidationError::NotAnInteger {
+            field: Field::Wire(field),
+        }),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

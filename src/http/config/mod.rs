@@ -10,6 +10,7 @@ mod error;
 mod extract;
 mod fields;
 pub(crate) mod settings;
+pub(crate) mod sinks;
 pub(crate) mod staging;
 
 use actix_web::{web, HttpResponse};

@@ -280,6 +280,20 @@ fn service(e: &ServiceError, names: &ArgNames) -> Envelope {
         }
         // Minting a secret for a signed-requests application on a server without the key.
         SealingKeyMissing => plain(500, "unexpected_error", &e.to_string()),
+        // Sinks are the operator's (/sinks, `latchkey sinks`); no Registration API call makes
+        // these. Kept total for safety.
+        SinkConfig(_)
+        | SinkNotFound
+        | DuplicateSink { .. }
+        | SinkUnknownApp { .. }
+        | SinkAppNotCovered
+        | SinkCaFile { .. }
+        | SinkNoSecretToRotate
+        | SinkRewindNeedsApp
+        | SinkBadRevision
+        | SinkRewindTarget
+        | SinkSealingKeyMissing
+        | SinksOwe { .. } => plain(200, "invalid_argument", &e.to_string()),
     }
 }
 

@@ -1,0 +1,288 @@
+//! Operator routes: `/sinks`, where the audit log is streamed (docs/streaming.md).
+
+use actix_web::{web, HttpResponse};
+use serde::Serialize;
+use utoipa::ToSchema;
+
+use super::fields::{
+    optional_bool, optional_integer, optional_string, optional_string_list, required_string,
+};
+use super::{ConfigError, ErrorBody, JsonBody, OperatorRequest};
+use crate::domain::audit::format_time;
+use crate::domain::audit_query::parse_time;
+use crate::domain::ids::AppId;
+use crate::domain::sink::{RewindTo, SinkDraft};
+use crate::service::{CreatedSink, ServiceError, SinkView};
+
+/// One application's place in a sink.
+#[derive(Serialize, ToSchema)]
+#[schema(as = SinkCursor)]
+pub struct CursorBody {
+    app_id: String,
+    /// Every event up to this revision was delivered (or left out by the action filter).
+    delivered_seq: i64,
+    /// The application's latest revision.
+    head_seq: i64,
+}
+
+/// A sink (never its secret, except `secret` right after it was made).
+#[derive(Serialize, ToSchema)]
+#[schema(as = Sink)]
+pub struct SinkBody {
+    name: String,
+    #[schema(pattern = "^(webhook|splunk_hec|syslog)$")]
+    kind: String,
+    /// The URL (webhook, splunk_hec) or `host:port` (syslog).
+    destination: String,
+    tls: bool,
+    ca_file: Option<String>,
+    sourcetype: Option<String>,
+    index: Option<String>,
+    batch_max: i32,
+    /// `null`: every application, also those created later.
+    apps: Option<Vec<String>>,
+    /// `null`: every action.
+    actions: Option<Vec<String>>,
+    paused: bool,
+    /// Why the sink was paused by a receiver's answer (`null` when the operator paused it).
+    paused_reason: Option<String>,
+    last_error: Option<String>,
+    /// RFC 3339.
+    last_error_at: Option<String>,
+    /// RFC 3339.
+    last_success_at: Option<String>,
+    delivered_total: i64,
+    /// RFC 3339.
+    created_at: String,
+    /// Events not delivered yet over the covered applications (`GET /sinks/{name}` only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    lag_events: Option<i64>,
+    /// Per covered application (`GET /sinks/{name}` only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    cursors: Option<Vec<CursorBody>>,
+    /// The webhook signing secret (`whsec_…`): only in the answers that make one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    secret: Option<String>,
+}
+
+impl SinkBody {
+    pub fn new(s: SinkView, secret: Option<String>) -> Self {
+        let lag_events = s.lag();
+        Self {
+            kind: s.kind.as_str().to_owned(),
+            name: s.name,
+            destination: s.destination,
+            tls: s.tls,
+            ca_file: s.ca_file,
+            sourcetype: s.sourcetype,
+            index: s.index,
+            batch_max: s.batch_max,
+            apps: s.apps,
+            actions: s.actions,
+            paused: s.paused,
+            paused_reason: s.paused_reason,
+            last_error: s.last_error,
+            last_error_at: s.last_error_at.as_ref().map(format_time),
+            last_success_at: s.last_success_at.as_ref().map(format_time),
+            delivered_total: s.delivered_total,
+            created_at: format_time(&s.created_at),
+            lag_events,
+            cursors: s.progress.map(|p| {
+                p.into_iter()
+                    .map(|a| CursorBody {
+                        app_id: a.app_id,
+                        delivered_seq: a.delivered_seq,
+                        head_seq: a.head_seq,
+                    })
+                    .collect()
+            }),
+            secret,
+        }
+    }
+
+    fn created(c: CreatedSink) -> Self {
+        Self::new(c.sink, c.secret)
+    }
+}
+
+/// The body of `POST /sinks`. Other fields are ignored.
+#[derive(ToSchema)]
+#[schema(as = SinkInput)]
+#[allow(
+    dead_code,
+    reason = "documents the body the handler reads field by field"
+)]
+pub struct SinkFields {
+    #[schema(pattern = "^[a-z0-9][a-z0-9_-]{0,63}$")]
+    name: String,
+    #[schema(pattern = "^(webhook|splunk_hec|syslog)$")]
+    kind: String,
+    /// webhook (https, or http to a loopback address) and splunk_hec.
+    url: Option<String>,
+    /// syslog: `host:port`.
+    address: Option<String>,
+    /// splunk_hec: the HEC token (sealed at rest, never shown again).
+    token: Option<String>,
+    /// syslog: TLS (RFC 5425).
+    tls: Option<bool>,
+    /// syslog with TLS: a PEM file of the CA(s) that sign the receiver's certificate.
+    ca_file: Option<String>,
+    /// splunk_hec: default `latchkey:audit`.
+    sourcetype: Option<String>,
+    /// splunk_hec: the index (default: the token's).
+    index: Option<String>,
+    /// webhook, splunk_hec: events per request, 1 to 1000 (default 1).
+    batch_max: Option<i64>,
+    /// Application ids; absent: every application.
+    apps: Option<Vec<String>>,
+    /// Action names (e.g. `client.update`); absent: every action.
+    actions: Option<Vec<String>>,
+    /// Deliver the applications' whole logs, not only what happens from now on (default false).
+    from_beginning: Option<bool>,
+}
+
+/// The body of `POST /sinks/{name}/rewind`: a revision of one application, or a time.
+#[derive(ToSchema)]
+#[schema(as = SinkRewindInput)]
+#[allow(
+    dead_code,
+    reason = "documents the body the handler reads field by field"
+)]
+pub struct RewindFields {
+    /// The application (needed with `revision`; with `time`, absent means every one).
+    app_id: Option<String>,
+    /// Deliver again from this revision (included).
+    revision: Option<i64>,
+    /// Deliver again every event at or after this time (RFC 3339, or a date).
+    time: Option<String>,
+}
+
+/// Creates a sink. A webhook's signing secret is in the answer, and never again.
+#[utoipa::path(post, path = "/sinks", tag = "sinks",
+    request_body = SinkFields,
+    responses((status = 201, body = SinkBody, headers(("Location" = String))),
+        (status = 400, body = ErrorBody, description = "Bad configuration, one line: e.g. `A syslog address needs a port (host:port): \"logs\".`"),
+        (status = 409, body = ErrorBody, description = "A sink with this name exists")))]
+pub async fn create(r: OperatorRequest, body: JsonBody) -> Result<HttpResponse, ConfigError> {
+    let b = &body.0;
+    let draft = SinkDraft {
+        name: required_string(b, "name")?,
+        kind: required_string(b, "kind")?,
+        url: optional_string(b, "url")?,
+        address: optional_string(b, "address")?,
+        token: optional_string(b, "token")?,
+        tls: optional_bool(b, "tls")?.unwrap_or(false),
+        ca_file: optional_string(b, "ca_file")?,
+        sourcetype: optional_string(b, "sourcetype")?,
+        index: optional_string(b, "index")?,
+        batch_max: optional_integer(b, "batch_max")?,
+        apps: optional_string_list(b, "apps")?,
+        actions: optional_string_list(b, "actions")?,
+        from_beginning: optional_bool(b, "from_beginning")?.unwrap_or(false),
+    };
+    let created = r.service.create_sink(&r.ctx, draft).await?;
+    Ok(HttpResponse::Created()
+        .insert_header(("Location", format!("/sinks/{}", created.sink.name)))
+        .json(SinkBody::created(created)))
+}
+
+/// Every sink.
+#[utoipa::path(get, path = "/sinks", tag = "sinks",
+    responses((status = 200, body = Vec<SinkBody>)))]
+pub async fn list(r: OperatorRequest) -> Result<HttpResponse, ConfigError> {
+    let sinks = r.service.list_sinks(&r.ctx).await?;
+    let body: Vec<SinkBody> = sinks.into_iter().map(|s| SinkBody::new(s, None)).collect();
+    Ok(HttpResponse::Ok().json(body))
+}
+
+/// A sink with its lag and its cursor per application.
+#[utoipa::path(get, path = "/sinks/{name}", tag = "sinks",
+    params(("name" = String, Path)),
+    responses((status = 200, body = SinkBody),
+        (status = 404, body = ErrorBody, description = "`Sink not found.`")))]
+pub async fn get(r: OperatorRequest, name: web::Path<String>) -> Result<HttpResponse, ConfigError> {
+    let sink = r.service.get_sink(&r.ctx, &name).await?;
+    Ok(HttpResponse::Ok().json(SinkBody::new(sink, None)))
+}
+
+/// Deletes a sink and its cursors (audited in each application it covered).
+#[utoipa::path(delete, path = "/sinks/{name}", tag = "sinks",
+    params(("name" = String, Path)),
+    responses((status = 204, description = "Deleted"),
+        (status = 404, body = ErrorBody, description = "`Sink not found.`")))]
+pub async fn delete(
+    r: OperatorRequest,
+    name: web::Path<String>,
+) -> Result<HttpResponse, ConfigError> {
+    r.service.delete_sink(&r.ctx, &name).await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+/// Stops delivery (the cursor stays; nothing is lost while the audit log keeps the events).
+#[utoipa::path(post, path = "/sinks/{name}/pause", tag = "sinks",
+    params(("name" = String, Path)),
+    responses((status = 200, body = SinkBody),
+        (status = 404, body = ErrorBody, description = "`Sink not found.`")))]
+pub async fn pause(
+    r: OperatorRequest,
+    name: web::Path<String>,
+) -> Result<HttpResponse, ConfigError> {
+    let sink = r.service.set_sink_paused(&r.ctx, &name, true).await?;
+    Ok(HttpResponse::Ok().json(SinkBody::new(sink, None)))
+}
+
+/// Resumes delivery from the cursor (also after a receiver's 4xx paused the sink).
+#[utoipa::path(post, path = "/sinks/{name}/resume", tag = "sinks",
+    params(("name" = String, Path)),
+    responses((status = 200, body = SinkBody),
+        (status = 404, body = ErrorBody, description = "`Sink not found.`")))]
+pub async fn resume(
+    r: OperatorRequest,
+    name: web::Path<String>,
+) -> Result<HttpResponse, ConfigError> {
+    let sink = r.service.set_sink_paused(&r.ctx, &name, false).await?;
+    Ok(HttpResponse::Ok().json(SinkBody::new(sink, None)))
+}
+
+/// Delivers again from a revision of one application, or from a time.
+#[utoipa::path(post, path = "/sinks/{name}/rewind", tag = "sinks",
+    params(("name" = String, Path)),
+    request_body = RewindFields,
+    responses((status = 200, body = SinkBody),
+        (status = 400, body = ErrorBody, description = "Neither or both of `revision` and `time`, a bad time, a revision without `app_id`"),
+        (status = 404, body = ErrorBody, description = "`Sink not found.`")))]
+pub async fn rewind(
+    r: OperatorRequest,
+    name: web::Path<String>,
+    body: JsonBody,
+) -> Result<HttpResponse, ConfigError> {
+    let b = &body.0;
+    let app = optional_string(b, "app_id")?.map(AppId::new);
+    let to = match (
+        optional_integer(b, "revision")?,
+        optional_string(b, "time")?,
+    ) {
+        (Some(rev), None) => RewindTo::Revision(rev),
+        (None, Some(t)) => RewindTo::Time(parse_time("time", &t).map_err(ServiceError::from)?),
+        _ => return Err(ServiceError::SinkRewindTarget.into()),
+    };
+    let sink = r
+        .service
+        .rewind_sink(&r.ctx, &name, app.as_ref(), to)
+        .await?;
+    Ok(HttpResponse::Ok().json(SinkBody::new(sink, None)))
+}
+
+/// A new signing secret for a webhook sink; the old one stops at once. Shown only here.
+#[utoipa::path(put, path = "/sinks/{name}/secret", tag = "sinks",
+    params(("name" = String, Path)),
+    responses((status = 200, body = SinkBody),
+        (status = 400, body = ErrorBody, description = "`Only webhook sinks have a secret to rotate.`"),
+        (status = 404, body = ErrorBody, description = "`Sink not found.`")))]
+pub async fn rotate_secret(
+    r: OperatorRequest,
+    name: web::Path<String>,
+) -> Result<HttpResponse, ConfigError> {
+    let created = r.service.rotate_sink_secret(&r.ctx, &name).await?;
+    Ok(HttpResponse::Ok().json(SinkBody::created(created)))
+}

@@ -1,0 +1,481 @@
+//! Sinks (docs/streaming.md): the operator's management of where the audit log is streamed.
+//! Delivery itself runs beside the server (`crate::sinks`); these use cases only change what
+//! it delivers. Every change is audited in the chain of each application the sink covers at
+//! that moment (`sink.create`, `sink.pause`, …): a tenant's log shows who streams its evidence
+//! where. Secrets (a webhook's `whsec_…`, a Splunk token) are sealed at rest; a webhook secret
+//! is shown once, when it is made.
+
+use chrono::{DateTime, Utc};
+use serde_json::json;
+use zeroize::Zeroizing;
+
+use super::{Latchkey, RequestContext, ServiceError};
+use crate::auth::sealing::Sealed;
+use crate::domain::audit::format_time;
+use crate::domain::ids::AppId;
+use crate::domain::sink::{
+    new_webhook_secret, parse_sink_name, RewindTo, SinkDraft, SinkKind, SinkTarget,
+};
+use crate::store::sinks::{AppProgress, NewSinkRow, SinkRow};
+use crate::store::{self, Constraint, StoreError};
+
+/// The scope sink secrets are sealed under (the sealing AAD's "application"; application ids
+/// are 26 characters, so it names no application).
+const SEAL_SCOPE: &str = "sinks";
+
+/// A sink as the operator sees it (never its secret).
+#[derive(Debug, Clone)]
+pub struct SinkView {
+    pub name: String,
+    pub kind: SinkKind,
+    /// The URL or `host:port`.
+    pub destination: String,
+    pub tls: bool,
+    pub ca_file: Option<String>,
+    pub sourcetype: Option<String>,
+    pub index: Option<String>,
+    pub batch_max: i32,
+    pub apps: Option<Vec<String>>,
+    pub actions: Option<Vec<String>>,
+    pub paused: bool,
+    pub paused_reason: Option<String>,
+    pub last_error: Option<String>,
+    pub last_error_at: Option<DateTime<Utc>>,
+    pub last_success_at: Option<DateTime<Utc>>,
+    pub delivered_total: i64,
+    pub created_at: DateTime<Utc>,
+    /// Per covered application: the cursor and the chain head (`sinks show` only).
+    pub progress: Option<Vec<AppProgress>>,
+}
+
+impl SinkView {
+    /// Events not yet delivered (or passed by the filter), over every covered application.
+    pub fn lag(&self) -> Option<i64> {
+        self.progress.as_ref().map(|p| {
+            p.iter()
+                .map(|a| (a.head_seq - a.delivered_seq).max(0))
+                .sum()
+        })
+    }
+}
+
+/// A new sink and, for a webhook, its signing secret (shown only now).
+#[derive(Debug, Clone)]
+pub struct CreatedSink {
+    pub sink: SinkView,
+    pub secret: Option<String>,
+}
+
+/// What a delivery worker needs of a sink: its row and its opened secret.
+pub struct DeliverySink {
+    pub row: SinkRow,
+    pub target: SinkTarget,
+    pub secret: Option<Zeroizing<String>>,
+}
+
+impl SinkView {
+    fn from_row(row: SinkRow, progress: Option<Vec<AppProgress>>) -> Result<Self, ServiceError> {
+        let target = target_of(&row)?;
+        Ok(Self {
+            kind: target.kind(),
+            destination: target.destination(),
+            name: row.name,
+            tls: row.tls,
+            ca_file: row.ca_file,
+            sourcetype: row.sourcetype,
+            index: row.hec_index,
+            batch_max: row.batch_max,
+            apps: row.apps,
+            actions: row.actions,
+            paused: row.paused,
+            paused_reason: row.paused_reason,
+            last_error: row.last_error,
+            last_error_at: row.last_error_at,
+            last_success_at: row.last_success_at,
+            delivered_total: row.delivered_total,
+            created_at: row.created_at,
+            progress,
+        })
+    }
+}
+
+/// The stored configuration read back through the same rules it was written with.
+pub fn target_of(row: &SinkRow) -> Result<SinkTarget, ServiceError> {
+    let draft = SinkDraft {
+        name: row.name.clone(),
+        kind: row.kind.clone(),
+        url: row.url.clone(),
+        address: row.address.clone(),
+        // Only its presence is checked here; the real one stays sealed.
+        token: (row.kind == "splunk_hec").then(|| "sealed".to_owned()),
+        tls: row.tls,
+        ca_file: row.ca_file.clone(),
+        sourcetype: row.sourcetype.clone(),
+        index: row.hec_index.clone(),
+        batch_max: (row.kind != "syslog").then_some(i64::from(row.batch_max)),
+        apps: None,
+        actions: None,
+        from_beginning: false,
+    };
+    draft
+        .check()
+        .map(|spec| spec.target)
+        .map_err(|e| ServiceError::Internal(format!("stored sink {} is invalid: {e}", row.name)))
+}
+
+impl Latchkey {
+    fn sink_operator(ctx: &RequestContext) -> Result<(), ServiceError> {
+        if ctx.caller.is_operator() {
+            Ok(())
+        } else {
+            Err(ServiceError::Forbidden)
+        }
+    }
+
+    fn seal_sink_secret(&self, name: &str, secret: &str) -> Result<Sealed, ServiceError> {
+        let ring = self
+            .sealer
+            .as_deref()
+            .ok_or(ServiceError::SinkSealingKeyMissing)?;
+        ring.seal(SEAL_SCOPE, name, secret).map_err(|e| {
+            tracing::error!(error = %e, "sealing a sink secret failed");
+            ServiceError::Internal(e.to_string())
+        })
+    }
+
+    /// Appends one event per application the sink covers now, in application order (so two
+    /// sink changes lock chain heads in the same order).
+    async fn audit_sink_change(
+        &self,
+        tx: &mut sqlx::PgConnection,
+        ctx: &RequestContext,
+        apps: Option<&[String]>,
+        action: &str,
+        changes: serde_json::Value,
+    ) -> Result<(), ServiceError> {
+        for app_id in store::sinks::covered_apps(&mut *tx, apps).await? {
+            let mut event = ctx.audit_event(&app_id, action);
+            event.changes = changes.clone();
+            store::audit::append(&mut *tx, event).await?;
+        }
+        Ok(())
+    }
+
+    /// Creates a sink. Refuses bad configuration with one line and changes nothing then.
+    pub async fn create_sink(
+        &self,
+        ctx: &RequestContext,
+        draft: SinkDraft,
+    ) -> Result<CreatedSink, ServiceError> {
+        let from_beginning = draft.from_beginning;
+        let spec = draft.check()?;
+        Self::sink_operator(ctx)?;
+        if let SinkTarget::Syslog {
+            ca_file: Some(path),
+            ..
+        } = &spec.target
+        {
+            crate::sinks::tls::load_ca(path).map_err(|reason| ServiceError::SinkCaFile {
+                path: path.clone(),
+                reason,
+            })?;
+        }
+        let secret = match spec.target.kind() {
+            SinkKind::Webhook => Some(new_webhook_secret()),
+            SinkKind::SplunkHec => spec.token.clone(),
+            SinkKind::Syslog => None,
+        };
+        let sealed = secret
+            .as_deref()
+            .map(|s| self.seal_sink_secret(&spec.name, s))
+            .transpose()?;
+        let mut tx = self.pool.begin().await?;
+        if let Some(apps) = &spec.apps {
+            let known = store::sinks::covered_apps(&mut *tx, Some(apps)).await?;
+            if let Some(missing) = apps.iter().find(|a| !known.contains(a)) {
+                return Err(ServiceError::SinkUnknownApp {
+                    app_id: missing.clone(),
+                });
+            }
+        }
+        let (url, sourcetype, index, address, tls, ca_file) = match &spec.target {
+            SinkTarget::Webhook { url } => (Some(url.as_str()), None, None, None, false, None),
+            SinkTarget::SplunkHec {
+                url,
+                sourcetype,
+                index,
+            } => (
+                Some(url.as_str()),
+                Some(sourcetype.as_str()),
+                index.as_deref(),
+                None,
+                false,
+                None,
+            ),
+            SinkTarget::Syslog { tls, ca_file, .. } => (
+                None,
+                None,
+                None,
+                Some(spec.target.destination()),
+                *tls,
+                ca_file.as_deref(),
+            ),
+        };
+        store::sinks::insert(
+            &mut *tx,
+            NewSinkRow {
+                name: &spec.name,
+                kind: spec.target.kind().as_str(),
+                url,
+                address: address.as_deref(),
+                tls,
+                ca_file,
+                sourcetype,
+                hec_index: index,
+                batch_max: spec.batch_max,
+                apps: spec.apps.as_deref(),
+                actions: spec.actions.as_deref(),
+                sealed: sealed.as_ref(),
+            },
+        )
+        .await
+        .map_err(|e| match e {
+            StoreError::Duplicate(Constraint::SinkName) => ServiceError::DuplicateSink {
+                name: spec.name.clone(),
+            },
+            other => other.into(),
+        })?;
+        // The cursors start at the heads before the sink's own events: the receiver's first
+        // event is the sink's creation.
+        store::sinks::init_cursors(&mut tx, &spec.name, spec.apps.as_deref(), from_beginning)
+            .await?;
+        self.audit_sink_change(
+            &mut tx,
+            ctx,
+            spec.apps.as_deref(),
+            "sink.create",
+            json!({
+                "sink": spec.name,
+                "kind": spec.target.kind().as_str(),
+                "destination": spec.target.destination(),
+                "actions": spec.actions,
+                "fromBeginning": from_beginning,
+            }),
+        )
+        .await?;
+        let row = store::sinks::get(&mut *tx, &spec.name)
+            .await?
+            .ok_or(ServiceError::SinkNotFound)?;
+        tx.commit().await?;
+        let secret = match spec.target.kind() {
+            SinkKind::Webhook => secret,
+            _ => None,
+        };
+        Ok(CreatedSink {
+            sink: SinkView::from_row(row, None)?,
+            secret,
+        })
+    }
+
+    pub async fn list_sinks(&self, ctx: &RequestContext) -> Result<Vec<SinkView>, ServiceError> {
+        Self::sink_operator(ctx)?;
+        store::sinks::list(&self.pool)
+            .await?
+            .into_iter()
+            .map(|r| SinkView::from_row(r, None))
+            .collect()
+    }
+
+    /// A sink with its cursor and lag per covered application.
+    pub async fn get_sink(
+        &self,
+        ctx: &RequestContext,
+        name: &str,
+    ) -> Result<SinkView, ServiceError> {
+        Self::sink_operator(ctx)?;
+        let row = store::sinks::get(&self.pool, name)
+            .await?
+            .ok_or(ServiceError::SinkNotFound)?;
+        let progress =
+            store::sinks::progress(&self.pool, &row.name, row.apps.as_deref(), false).await?;
+        SinkView::from_row(row, Some(progress))
+    }
+
+    /// Pauses (`true`) or resumes a sink. Audited; a call that changes nothing writes nothing.
+    pub async fn set_sink_paused(
+        &self,
+        ctx: &RequestContext,
+        name: &str,
+        paused: bool,
+    ) -> Result<SinkView, ServiceError> {
+        Self::sink_operator(ctx)?;
+        let mut tx = self.pool.begin().await?;
+        let row = store::sinks::lock(&mut tx, name)
+            .await?
+            .ok_or(ServiceError::SinkNotFound)?;
+        if row.paused != paused {
+            store::sinks::set_paused(&mut *tx, name, paused, None).await?;
+            let action = if paused { "sink.pause" } else { "sink.resume" };
+            let mut changes = json!({ "sink": name });
+            if !paused {
+                changes["pausedReason"] = json!(row.paused_reason);
+            }
+            self.audit_sink_change(&mut tx, ctx, row.apps.as_deref(), action, changes)
+                .await?;
+        }
+        let row = store::sinks::get(&mut *tx, name)
+            .await?
+            .ok_or(ServiceError::SinkNotFound)?;
+        tx.commit().await?;
+        SinkView::from_row(row, None)
+    }
+
+    /// A new signing secret for a webhook sink (the old one stops at once); shown only now.
+    pub async fn rotate_sink_secret(
+        &self,
+        ctx: &RequestContext,
+        name: &str,
+    ) -> Result<CreatedSink, ServiceError> {
+        Self::sink_operator(ctx)?;
+        let mut tx = self.pool.begin().await?;
+        let row = store::sinks::lock(&mut tx, name)
+            .await?
+            .ok_or(ServiceError::SinkNotFound)?;
+        if row.kind != SinkKind::Webhook.as_str() {
+            return Err(ServiceError::SinkNoSecretToRotate);
+        }
+        let secret = new_webhook_secret();
+        let sealed = self.seal_sink_secret(name, &secret)?;
+        store::sinks::set_secret(&mut *tx, name, &sealed).await?;
+        self.audit_sink_change(
+            &mut tx,
+            ctx,
+            row.apps.as_deref(),
+            "sink.secret_rotate",
+            json!({ "sink": name, "secret": { "rotated": true } }),
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(CreatedSink {
+            sink: SinkView::from_row(row, None)?,
+            secret: Some(secret),
+        })
+    }
+
+    /// Replays from a revision of one application, or from a time (every covered application,
+    /// or `app` alone). Audited in each application whose cursor it moved.
+    pub async fn rewind_sink(
+        &self,
+        ctx: &RequestContext,
+        name: &str,
+        app: Option<&AppId>,
+        to: RewindTo,
+    ) -> Result<SinkView, ServiceError> {
+        if let RewindTo::Revision(r) = to {
+            if r < 1 {
+                return Err(ServiceError::SinkBadRevision);
+            }
+            if app.is_none() {
+                return Err(ServiceError::SinkRewindNeedsApp);
+            }
+        }
+        Self::sink_operator(ctx)?;
+        let mut tx = self.pool.begin().await?;
+        let row = store::sinks::lock(&mut tx, name)
+            .await?
+            .ok_or(ServiceError::SinkNotFound)?;
+        let covered = store::sinks::covered_apps(&mut *tx, row.apps.as_deref()).await?;
+        let apps: Vec<String> = match app {
+            Some(a) if covered.iter().any(|c| c == a.as_str()) => vec![a.to_string()],
+            Some(_) => return Err(ServiceError::SinkAppNotCovered),
+            None => covered,
+        };
+        for app_id in &apps {
+            let first = match to {
+                RewindTo::Revision(r) => r,
+                RewindTo::Time(t) => {
+                    match store::sinks::first_seq_since(&mut *tx, app_id, t).await? {
+                        Some(seq) => seq,
+                        None => match store::audit::head(&mut *tx, app_id).await? {
+                            Some((head, _)) => head + 1,
+                            None => continue,
+                        },
+                    }
+                }
+            };
+            store::sinks::rewind_to_seq(&mut *tx, app_id, name, first).await?;
+            let mut event = ctx.audit_event(app_id, "sink.rewind");
+            event.changes = json!({
+                "sink": name,
+                "fromSeq": first,
+                "to": match to {
+                    RewindTo::Revision(r) => json!({ "revision": r }),
+                    RewindTo::Time(t) => json!({ "time": format_time(&t) }),
+                },
+            });
+            store::audit::append(&mut tx, event).await?;
+        }
+        tx.commit().await?;
+        self.get_sink(ctx, name).await
+    }
+
+    /// Deletes a sink and its cursors. Audited in each application it covered.
+    pub async fn delete_sink(&self, ctx: &RequestContext, name: &str) -> Result<(), ServiceError> {
+        Self::sink_operator(ctx)?;
+        parse_sink_name(name).map_err(|_| ServiceError::SinkNotFound)?;
+        let mut tx = self.pool.begin().await?;
+        let row = store::sinks::lock(&mut tx, name)
+            .await?
+            .ok_or(ServiceError::SinkNotFound)?;
+        store::sinks::delete(&mut *tx, name).await?;
+        self.audit_sink_change(
+            &mut tx,
+            ctx,
+            row.apps.as_deref(),
+            "sink.delete",
+            json!({ "sink": name, "kind": row.kind }),
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// The sinks to deliver now (not paused), each with its opened secret. A sink whose secret
+    /// cannot be opened (its sealing key is gone) is reported by its last error.
+    pub async fn delivery_sinks(&self) -> Result<Vec<DeliverySink>, ServiceError> {
+        let mut out = Vec::new();
+        for row in store::sinks::list(&self.pool).await? {
+            if row.paused {
+                continue;
+            }
+            let target = target_of(&row)?;
+            let secret = match row.sealed() {
+                None => None,
+                Some(sealed) => {
+                    let opened = self
+                        .sealer
+                        .as_deref()
+                        .ok_or(ServiceError::SinkSealingKeyMissing)
+                        .and_then(|ring| {
+                            ring.open(SEAL_SCOPE, &row.name, &sealed)
+                                .map_err(|e| ServiceError::Internal(e.to_string()))
+                        });
+                    match opened {
+                        Ok(s) => Some(s),
+                        Err(e) => {
+                            let msg = format!("cannot open the sink's secret: {e}");
+                            store::sinks::record_error(&self.pool, &row.name, &msg).await?;
+                            continue;
+                        }
+                    }
+                }
+            };
+            out.push(DeliverySink {
+                row,
+                target,
+                secret,
+            });
+        }
+        Ok(out)
+    }
+}

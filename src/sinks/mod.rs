@@ -1,0 +1,318 @@
+//! Delivery of the audit log to sinks (docs/streaming.md): an outbound adapter beside the HTTP
+//! server. Writes never wait for it: it reads the committed audit table, after the fact.
+//!
+//! * A supervisor per instance looks for active sinks every poll interval and starts a worker
+//!   for each one it is not delivering yet.
+//! * A worker opens its own database connection and takes the sink's advisory lock on it
+//!   (`pg_try_advisory_lock`), so one instance delivers a sink at a time; it reads and moves
+//!   the cursors on that connection, so losing the connection (and so the lock) stops it.
+//! * Per covered application, in revision order: read the events after the cursor, send them,
+//!   and only after the receiver acknowledged move the cursor (compare-and-set: a concurrent
+//!   rewind wins). At least once: a crash between the send and the move sends again.
+//! * A failure waits a capped exponential backoff with jitter; a 4xx answer other than
+//!   408/429 pauses the sink with the answer recorded.
+//! * Woken by every change this instance hears of (the LISTEN connection), and by the poll.
+
+pub mod format;
+pub mod tls;
+mod transport;
+
+use std::collections::HashMap;
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use prometheus::{IntCounterVec, IntGaugeVec, Opts};
+use sqlx::postgres::PgConnection;
+use sqlx::Connection;
+use tokio::task::JoinHandle;
+
+use crate::domain::audit::StoredEvent;
+use crate::domain::sink::backoff;
+use crate::service::{DeliverySink, Latchkey};
+use crate::store;
+use transport::{Outcome, Transport};
+
+/// The `application_name` of the workers' connections.
+pub const APPLICATION_NAME: &str = "latchkey-sink";
+/// Events read from the audit table per query.
+const READ_BATCH: i64 = 500;
+
+/// `latchkey_sink_lag_events{sink}`, `latchkey_sink_delivered_total{sink}`,
+/// `latchkey_sink_failures_total{sink}`: registered in the `/metrics` registry.
+pub struct SinkMetrics {
+    pub lag: IntGaugeVec,
+    pub delivered: IntCounterVec,
+    pub failures: IntCounterVec,
+}
+
+#[allow(
+    clippy::expect_used,
+    reason = "constant metric names and options: a failure is a programming error every test run shows"
+)]
+pub fn metrics() -> &'static SinkMetrics {
+    static METRICS: OnceLock<SinkMetrics> = OnceLock::new();
+    METRICS.get_or_init(|| SinkMetrics {
+        lag: IntGaugeVec::new(
+            Opts::new(
+                "sink_lag_events",
+                "Audit events a sink has not delivered yet, over the applications it covers (as seen by the instance delivering it)",
+            ),
+            &["sink"],
+        )
+        .expect("valid metric"),
+        delivered: IntCounterVec::new(
+            Opts::new(
+                "sink_delivered_total",
+                "Audit events delivered (acknowledged by the receiver) by this instance",
+            ),
+            &["sink"],
+        )
+        .expect("valid metric"),
+        failures: IntCounterVec::new(
+            Opts::new(
+                "sink_failures_total",
+                "Failed delivery attempts by this instance",
+            ),
+            &["sink"],
+        )
+        .expect("valid metric"),
+    })
+}
+
+/// How the workers run.
+#[derive(Debug, Clone)]
+pub struct DeliveryConfig {
+    /// How often the supervisor looks for sinks and an idle worker reads the log anyway.
+    pub poll: Duration,
+    /// How long one request or write may take.
+    pub timeout: Duration,
+}
+
+/// Runs until aborted: starts a worker for each active sink this instance is not delivering.
+pub async fn supervise(service: Latchkey, config: DeliveryConfig) {
+    let mut workers = Workers::default();
+    let workers = &mut workers.0;
+    loop {
+        match service.delivery_sinks().await {
+            Ok(sinks) => {
+                workers.retain(|_, (_, h)| !h.is_finished());
+                for sink in sinks {
+                    let fingerprint = fingerprint(&sink);
+                    if let Some((running, handle)) = workers.get(&sink.row.name) {
+                        if *running == fingerprint {
+                            continue;
+                        }
+                        // Changed underneath (re-created, new secret): start over.
+                        handle.abort();
+                    }
+                    let name = sink.row.name.clone();
+                    let handle = tokio::spawn(worker(service.clone(), sink, config.clone()));
+                    workers.insert(name, (fingerprint, handle));
+                }
+            }
+            Err(e) => tracing::warn!(error = %e, "cannot list sinks"),
+        }
+        tokio::time::sleep(config.poll).await;
+    }
+}
+
+/// The running workers; they stop with the supervisor.
+#[derive(Default)]
+struct Workers(HashMap<String, (String, JoinHandle<()>)>);
+
+impl Drop for Workers {
+    fn drop(&mut self) {
+        for (_, handle) in self.0.values() {
+            handle.abort();
+        }
+    }
+}
+
+/// What makes a worker stale: the sink was re-created, re-configured or got a new secret.
+fn fingerprint(sink: &DeliverySink) -> String {
+    let r = &sink.row;
+    format!(
+        "{:?}",
+        (
+            r.lock_key,
+            &r.sealed_secret,
+            &r.url,
+            &r.address,
+            r.tls,
+            &r.ca_file,
+            &r.sourcetype,
+            &r.hec_index,
+            r.batch_max,
+            &r.apps,
+            &r.actions,
+        )
+    )
+}
+
+async fn worker(service: Latchkey, sink: DeliverySink, config: DeliveryConfig) {
+    let name = sink.row.name.clone();
+    let options = service
+        .pool()
+        .connect_options()
+        .as_ref()
+        .clone()
+        .application_name(APPLICATION_NAME);
+    let mut conn = match PgConnection::connect_with(&options).await {
+        Ok(c) => c,
+        Err(e) => {
+            tracing::warn!(sink = %name, error = %e, "sink worker cannot connect");
+            return;
+        }
+    };
+    match store::sinks::try_lock_delivery(&mut conn, sink.row.lock_key).await {
+        Ok(true) => {}
+        Ok(false) => return, // another instance delivers it
+        Err(e) => {
+            tracing::warn!(sink = %name, error = %e, "sink worker cannot lock");
+            return;
+        }
+    }
+    tracing::info!(sink = %name, "delivering sink");
+    let mut transport = match Transport::new(&sink, config.timeout) {
+        Ok(t) => t,
+        Err(e) => {
+            let _ = store::sinks::record_error(&mut conn, &name, &e).await;
+            return;
+        }
+    };
+    let mut changed = service.snapshots().watch_any();
+    let mut failures: u32 = 0;
+    loop {
+        changed.borrow_and_update();
+        // Still active, and still this sink? (paused, deleted or changed: stop here)
+        match store::sinks::get(&mut conn, &name).await {
+            Ok(Some(row)) if !row.paused && row.lock_key == sink.row.lock_key => {}
+            Ok(_) => {
+                metrics().lag.with_label_values(&[&name]).set(0);
+                return;
+            }
+            Err(e) => {
+                tracing::warn!(sink = %name, error = %e, "sink worker lost its connection");
+                return;
+            }
+        }
+        match deliver_pending(&mut conn, &sink, &mut transport).await {
+            Ok(Progress::Idle) => {
+                failures = 0;
+                tokio::select! {
+                    _ = changed.changed() => {}
+                    _ = tokio::time::sleep(config.poll) => {}
+                }
+            }
+            Ok(Progress::Busy) => failures = 0,
+            Ok(Progress::Paused) => return,
+            Err(Failed::Receiver(e)) => {
+                metrics().failures.with_label_values(&[&name]).inc();
+                tracing::warn!(sink = %name, error = %e, "sink delivery failed; retrying");
+                if store::sinks::record_error(&mut conn, &name, &e)
+                    .await
+                    .is_err()
+                {
+                    return;
+                }
+                let wait = backoff(failures, rand::random::<f64>());
+                failures = failures.saturating_add(1);
+                tokio::time::sleep(wait).await;
+            }
+            Err(Failed::Database(e)) => {
+                tracing::warn!(sink = %name, error = %e, "sink worker lost its connection");
+                return;
+            }
+        }
+    }
+}
+
+enum Progress {
+    /// Nothing left to deliver.
+    Idle,
+    /// Delivered some; look again at once.
+    Busy,
+    /// The receiver refused for good: the sink is paused.
+    Paused,
+}
+
+enum Failed {
+    /// The receiver failed or is unreachable: back off and retry.
+    Receiver(String),
+    /// The worker's connection failed: stop (the lock went with it).
+    Database(store::StoreError),
+}
+
+impl From<store::StoreError> for Failed {
+    fn from(e: store::StoreError) -> Self {
+        Failed::Database(e)
+    }
+}
+
+/// One pass over the applications that have events left: at most one read batch each.
+async fn deliver_pending(
+    conn: &mut PgConnection,
+    sink: &DeliverySink,
+    transport: &mut Transport,
+) -> Result<Progress, Failed> {
+    let name = sink.row.name.as_str();
+    let behind = store::sinks::progress(&mut *conn, name, sink.row.apps.as_deref(), true).await?;
+    let lag: i64 = behind.iter().map(|p| p.head_seq - p.delivered_seq).sum();
+    metrics().lag.with_label_values(&[name]).set(lag);
+    if behind.is_empty() {
+        return Ok(Progress::Idle);
+    }
+    let batch = usize::try_from(sink.row.batch_max.max(1)).unwrap_or(1);
+    for app in behind {
+        let rows =
+            store::audit::list(&mut *conn, &app.app_id, app.delivered_seq, READ_BATCH).await?;
+        let mut cursor = app.delivered_seq;
+        // Events pruned below the cursor leave a gap: the read continues after it.
+        let events: Vec<StoredEvent> = rows.into_iter().map(|r| r.into_stored()).collect();
+        let mut start = 0;
+        while start < events.len() {
+            // A chunk: up to `batch` events the filter keeps, and the ones it skips between.
+            let mut end = start;
+            let mut kept: Vec<&StoredEvent> = Vec::new();
+            while end < events.len() && kept.len() < batch {
+                if wanted(sink, &events[end]) {
+                    kept.push(&events[end]);
+                }
+                end += 1;
+            }
+            let last = events[end - 1].event.seq;
+            if !kept.is_empty() {
+                match transport.send(&kept).await {
+                    Outcome::Delivered => {}
+                    Outcome::Retry(e) => return Err(Failed::Receiver(e)),
+                    Outcome::Pause(answer) => {
+                        tracing::warn!(sink = name, answer = %answer, "receiver refused: sink paused");
+                        metrics().failures.with_label_values(&[name]).inc();
+                        store::sinks::set_paused(&mut *conn, name, true, Some(&answer)).await?;
+                        store::sinks::record_error(&mut *conn, name, &answer).await?;
+                        return Ok(Progress::Paused);
+                    }
+                }
+            }
+            let n = kept.len() as i64;
+            if !store::sinks::advance(&mut *conn, &app.app_id, name, cursor, last, n).await? {
+                // Rewound meanwhile: the next pass reads from the new place.
+                return Ok(Progress::Busy);
+            }
+            metrics()
+                .delivered
+                .with_label_values(&[name])
+                .inc_by(n as u64);
+            cursor = last;
+            start = end;
+        }
+    }
+    Ok(Progress::Busy)
+}
+
+fn wanted(sink: &DeliverySink, e: &StoredEvent) -> bool {
+    sink.row
+        .actions
+        .as_ref()
+        .is_none_or(|a| a.contains(&e.event.action))
+}

@@ -1,0 +1,293 @@
+//! Sending a chunk of events to a receiver, and what its answer means: HTTP POST (webhook,
+//! Splunk HEC) with reqwest and rustls, or a syslog TCP stream (optionally TLS) kept open.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures_util::FutureExt;
+use reqwest::header::{HeaderMap, HeaderValue, AUTHORIZATION, CONTENT_TYPE};
+use tokio::io::AsyncWriteExt;
+use tokio::net::TcpStream;
+use tokio_rustls::rustls::ClientConfig;
+use zeroize::Zeroizing;
+
+use super::format;
+use crate::domain::audit::StoredEvent;
+use crate::domain::sink::{classify_status, webhook_signature, Answer, SinkTarget};
+use crate::service::DeliverySink;
+
+/// What became of a send.
+pub enum Outcome {
+    /// Acknowledged: a 2xx, or (syslog) written and flushed with the connection intact.
+    Delivered,
+    /// Try again later (the reason, for `sinks show` and the log).
+    Retry(String),
+    /// The receiver refused for good (a 4xx other than 408/429): its answer.
+    Pause(String),
+}
+
+pub enum Transport {
+    Http {
+        client: reqwest::Client,
+        target: SinkTarget,
+        secret: Option<Zeroizing<String>>,
+        batched: bool,
+    },
+    Syslog {
+        host: String,
+        port: u16,
+        tls: Option<Arc<ClientConfig>>,
+        timeout: Duration,
+        stream: Option<Stream>,
+        hostname: String,
+    },
+}
+
+pub enum Stream {
+    Plain(TcpStream),
+    Tls(Box<tokio_rustls::client::TlsStream<TcpStream>>),
+}
+
+impl Stream {
+    fn tcp(&self) -> &TcpStream {
+        match self {
+            Stream::Plain(s) => s,
+            Stream::Tls(s) => s.get_ref().0,
+        }
+    }
+
+    /// Whether the receiver is still there: a syslog receiver never speaks, so anything
+    /// readable (the end of the stream, a TLS alert, an error) means the connection is over.
+    fn alive(&self) -> bool {
+        let mut byte = [0u8; 1];
+        self.tcp().peek(&mut byte).now_or_never().is_none()
+    }
+
+    async fn write_all(&mut self, bytes: &[u8]) -> std::io::Result<()> {
+        match self {
+            Stream::Plain(s) => {
+                s.write_all(bytes).await?;
+                s.flush().await
+            }
+            Stream::Tls(s) => {
+                s.write_all(bytes).await?;
+                s.flush().await
+            }
+        }
+    }
+}
+
+impl Transport {
+    pub fn new(sink: &DeliverySink, timeout: Duration) -> Result<Self, String> {
+        match &sink.target {
+            SinkTarget::Webhook { .. } | SinkTarget::SplunkHec { .. } => {
+                let client = reqwest::Client::builder()
+                    .timeout(timeout)
+                    .connect_timeout(timeout)
+                    .redirect(reqwest::redirect::Policy::none())
+                    .user_agent(concat!("latchkey/", env!("CARGO_PKG_VERSION")))
+                    .build()
+                    .map_err(|e| format!("cannot build the HTTP client: {e}"))?;
+                Ok(Transport::Http {
+                    client,
+                    target: sink.target.clone(),
+                    secret: sink.secret.clone(),
+                    batched: sink.row.batch_max > 1,
+                })
+            }
+            SinkTarget::Syslog {
+                host,
+                port,
+                tls,
+                ca_file,
+            } => Ok(Transport::Syslog {
+                host: host.clone(),
+                port: *port,
+                tls: if *tls {
+                    Some(super::tls::client_config(ca_file.as_deref())?)
+                } else {
+                    None
+                },
+                timeout,
+                stream: None,
+                hostname: hostname(),
+            }),
+        }
+    }
+
+    pub async fn send(&mut self, events: &[&StoredEvent]) -> Outcome {
+        match self {
+            Transport::Http {
+                client,
+                target,
+                secret,
+                batched,
+            } => {
+                send_http(
+                    client,
+                    target,
+                    secret.as_ref().map(|s| s.as_str()),
+                    *batched,
+                    events,
+                )
+                .await
+            }
+            Transport::Syslog {
+                host,
+                port,
+                tls,
+                timeout,
+                stream,
+                hostname,
+            } => {
+                let mut bytes = Vec::new();
+                for e in events {
+                    let msg = format::syslog_message(e, hostname, std::process::id());
+                    bytes.extend_from_slice(&format::octet_counted(&msg));
+                }
+                if stream.as_ref().is_some_and(|s| !s.alive()) {
+                    *stream = None;
+                }
+                let mut s = match stream.take() {
+                    Some(s) => s,
+                    None => match connect(host, *port, tls.clone(), *timeout).await {
+                        Ok(s) => s,
+                        Err(e) => return Outcome::Retry(e),
+                    },
+                };
+                match tokio::time::timeout(*timeout, s.write_all(&bytes)).await {
+                    Ok(Ok(())) if s.alive() => {
+                        *stream = Some(s);
+                        Outcome::Delivered
+                    }
+                    Ok(Ok(())) => Outcome::Retry("the receiver closed the connection".into()),
+                    Ok(Err(e)) => Outcome::Retry(format!("write failed: {e}")),
+                    Err(_) => Outcome::Retry("write timed out".into()),
+                }
+            }
+        }
+    }
+}
+
+async fn connect(
+    host: &str,
+    port: u16,
+    tls: Option<Arc<ClientConfig>>,
+    timeout: Duration,
+) -> Result<Stream, String> {
+    let address = crate::domain::sink::format_address(host, port);
+    let tcp = tokio::time::timeout(timeout, TcpStream::connect((host, port)))
+        .await
+        .map_err(|_| format!("connecting to {address} timed out"))?
+        .map_err(|e| format!("cannot connect to {address}: {e}"))?;
+    let _ = tcp.set_nodelay(true);
+    match tls {
+        None => Ok(Stream::Plain(tcp)),
+        Some(config) => tokio::time::timeout(timeout, super::tls::connect(config, host, tcp))
+            .await
+            .map_err(|_| format!("TLS handshake with {address} timed out"))?
+            .map(|s| Stream::Tls(Box::new(s)))
+            .map_err(|e| format!("TLS with {address}: {e}")),
+    }
+}
+
+async fn send_http(
+    client: &reqwest::Client,
+    target: &SinkTarget,
+    secret: Option<&str>,
+    batched: bool,
+    events: &[&StoredEvent],
+) -> Outcome {
+    let mut headers = HeaderMap::new();
+    headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    let (url, body) = match target {
+        SinkTarget::Webhook { url } => {
+            let body = format::webhook_body(events, batched);
+            let id = format::webhook_id(events, batched);
+            let timestamp = chrono::Utc::now().timestamp();
+            let Some(signature) =
+                secret.and_then(|s| webhook_signature(s, &id, timestamp, body.as_bytes()))
+            else {
+                return Outcome::Retry("the webhook secret is not usable".into());
+            };
+            for (name, value) in [
+                ("webhook-id", id),
+                ("webhook-timestamp", timestamp.to_string()),
+                ("webhook-signature", signature),
+            ] {
+                if let Ok(v) = HeaderValue::from_str(&value) {
+                    headers.insert(name, v);
+                }
+            }
+            (url, body)
+        }
+        SinkTarget::SplunkHec {
+            url,
+            sourcetype,
+            index,
+        } => {
+            let body = match format::hec_body(events, sourcetype, index.as_deref()) {
+                Ok(b) => b,
+                Err(e) => return Outcome::Retry(format!("cannot encode the events: {e}")),
+            };
+            let Ok(mut auth) = HeaderValue::from_str(&format!("Splunk {}", secret.unwrap_or("")))
+            else {
+                return Outcome::Pause("the HEC token is not a valid header value".into());
+            };
+            auth.set_sensitive(true);
+            headers.insert(AUTHORIZATION, auth);
+            (url, body)
+        }
+        SinkTarget::Syslog { .. } => return Outcome::Retry("not an HTTP sink".into()),
+    };
+    let res = match client
+        .post(url.clone())
+        .headers(headers)
+        .body(body)
+        .send()
+        .await
+    {
+        Ok(r) => r,
+        Err(e) => return Outcome::Retry(format!("request failed: {}", without_url(&e))),
+    };
+    let status = res.status().as_u16();
+    match classify_status(status) {
+        Answer::Delivered => Outcome::Delivered,
+        answer => {
+            let text = res.text().await.unwrap_or_default();
+            let text: String = text.chars().take(300).collect();
+            let summary = format!("HTTP {status}: {}", text.trim());
+            if answer == Answer::Pause {
+                Outcome::Pause(summary)
+            } else {
+                Outcome::Retry(summary)
+            }
+        }
+    }
+}
+
+/// A reqwest error without its URL (the operator knows the URL; logs stay short).
+fn without_url(e: &reqwest::Error) -> String {
+    let mut text = e.to_string();
+    if let Some(url) = e.url() {
+        text = text.replace(&format!(" ({url})"), "");
+        text = text.replace(url.as_str(), "the receiver");
+    }
+    let mut source = std::error::Error::source(e);
+    while let Some(s) = source {
+        text.push_str(": ");
+        text.push_str(&s.to_string());
+        source = s.source();
+    }
+    text
+}
+
+/// This machine's name for the syslog HOSTNAME field (`-` when unknown).
+fn hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .or_else(|| std::env::var("HOSTNAME").ok())
+        .map(|h| h.trim().to_owned())
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "-".into())
+}

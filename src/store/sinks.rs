@@ -1,0 +1,362 @@
+//! Sinks and their per-application cursors (migration 0050; docs/streaming.md).
+//!
+//! `sinks` is keyed by the sink's name, like `apps` by its id: a sink spans applications and
+//! belongs to the operator. Every query of `sink_cursors` names its application, except the
+//! operator-wide ones that say so (the delivery worker's "which applications are behind" and
+//! the lag of a sink), which walk the chain heads of every application the sink covers.
+
+use chrono::{DateTime, Utc};
+use sqlx::{PgConnection, PgExecutor};
+
+use super::StoreResult;
+use crate::auth::sealing::Sealed;
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct SinkRow {
+    pub name: String,
+    pub kind: String,
+    pub url: Option<String>,
+    pub address: Option<String>,
+    pub tls: bool,
+    pub ca_file: Option<String>,
+    pub sourcetype: Option<String>,
+    pub hec_index: Option<String>,
+    pub batch_max: i32,
+    pub apps: Option<Vec<String>>,
+    pub actions: Option<Vec<String>>,
+    pub sealed_secret: Option<Vec<u8>>,
+    pub sealing_key_id: Option<String>,
+    pub paused: bool,
+    pub paused_reason: Option<String>,
+    pub last_error: Option<String>,
+    pub last_error_at: Option<DateTime<Utc>>,
+    pub last_success_at: Option<DateTime<Utc>>,
+    pub delivered_total: i64,
+    pub lock_key: i32,
+    pub created_at: DateTime<Utc>,
+}
+
+impl SinkRow {
+    pub fn sealed(&self) -> Option<Sealed> {
+        match (&self.sealed_secret, &self.sealing_key_id) {
+            (Some(blob), Some(key_id)) => Some(Sealed {
+                key_id: key_id.clone(),
+                blob: blob.clone(),
+            }),
+            _ => None,
+        }
+    }
+}
+
+/// The columns of a new sink.
+pub struct NewSinkRow<'a> {
+    pub name: &'a str,
+    pub kind: &'a str,
+    pub url: Option<&'a str>,
+    pub address: Option<&'a str>,
+    pub tls: bool,
+    pub ca_file: Option<&'a str>,
+    pub sourcetype: Option<&'a str>,
+    pub hec_index: Option<&'a str>,
+    pub batch_max: i32,
+    pub apps: Option<&'a [String]>,
+    pub actions: Option<&'a [String]>,
+    pub sealed: Option<&'a Sealed>,
+}
+
+pub async fn insert(db: impl PgExecutor<'_>, s: NewSinkRow<'_>) -> StoreResult<()> {
+    sqlx::query!(
+        "INSERT INTO sinks (name, kind, url, address, tls, ca_file, sourcetype, hec_index,
+             batch_max, apps, actions, sealed_secret, sealing_key_id)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
+        s.name,
+        s.kind,
+        s.url,
+        s.address,
+        s.tls,
+        s.ca_file,
+        s.sourcetype,
+        s.hec_index,
+        s.batch_max,
+        s.apps,
+        s.actions,
+        s.sealed.map(|x| x.blob.as_slice()),
+        s.sealed.map(|x| x.key_id.as_str()),
+    )
+    .execute(db)
+    .await?;
+    Ok(())
+}
+
+pub async fn list(db: impl PgExecutor<'_>) -> StoreResult<Vec<SinkRow>> {
+    Ok(sqlx::query_as!(
+        SinkRow,
+        "SELECT name, kind, url, address, tls, ca_file, sourcetype, hec_index, batch_max, apps,
+                actions, sealed_secret, sealing_key_id, paused, paused_reason, last_error,
+                last_error_at, last_success_at, delivered_total, lock_key, created_at
+         FROM sinks ORDER BY name"
+    )
+    .fetch_all(db)
+    .await?)
+}
+
+pub async fn get(db: impl PgExecutor<'_>, name: &str) -> StoreResult<Option<SinkRow>> {
+    Ok(sqlx::query_as!(
+        SinkRow,
+        "SELECT name, kind, url, address, tls, ca_file, sourcetype, hec_index, batch_max, apps,
+                actions, sealed_secret, sealing_key_id, paused, paused_reason, last_error,
+                last_error_at, last_success_at, delivered_total, lock_key, created_at
+         FROM sinks WHERE name = $1",
+        name
+    )
+    .fetch_optional(db)
+    .await?)
+}
+
+/// Locks the sink's row until the transaction ends (management changes one at a time).
+pub async fn lock(conn: &mut PgConnection, name: &str) -> StoreResult<Option<SinkRow>> {
+    Ok(sqlx::query_as!(
+        SinkRow,
+        "SELECT name, kind, url, address, tls, ca_file, sourcetype, hec_index, batch_max, apps,
+                actions, sealed_secret, sealing_key_id, paused, paused_reason, last_error,
+                last_error_at, last_success_at, delivered_total, lock_key, created_at
+         FROM sinks WHERE name = $1 FOR UPDATE",
+        name
+    )
+    .fetch_optional(conn)
+    .await?)
+}
+
+/// Pauses (with the reason, `None` when the operator did) or resumes a sink.
+pub async fn set_paused(
+    db: impl PgExecutor<'_>,
+    name: &str,
+    paused: bool,
+    reason: Option<&str>,
+) -> StoreResult<bool> {
+    Ok(sqlx::query!(
+        "UPDATE sinks SET paused = $2, paused_reason = $3 WHERE name = $1",
+        name,
+        paused,
+        reason,
+    )
+    .execute(db)
+    .await?
+    .rows_affected()
+        == 1)
+}
+
+pub async fn set_secret(db: impl PgExecutor<'_>, name: &str, sealed: &Sealed) -> StoreResult<()> {
+    sqlx::query!(
+        "UPDATE sinks SET sealed_secret = $2, sealing_key_id = $3 WHERE name = $1",
+        name,
+        &sealed.blob,
+        &sealed.key_id,
+    )
+    .execute(db)
+    .await?;
+    Ok(())
+}
+
+pub async fn delete(db: impl PgExecutor<'_>, name: &str) -> StoreResult<bool> {
+    Ok(sqlx::query!("DELETE FROM sinks WHERE name = $1", name)
+        .execute(db)
+        .await?
+        .rows_affected()
+        == 1)
+}
+
+/// A failed attempt: its reason and time.
+pub async fn record_error(db: impl PgExecutor<'_>, name: &str, error: &str) -> StoreResult<()> {
+    sqlx::query!(
+        "UPDATE sinks SET last_error = $2, last_error_at = now() WHERE name = $1",
+        name,
+        error,
+    )
+    .execute(db)
+    .await?;
+    Ok(())
+}
+
+/// Applications that exist, among `apps` (`None`: all), in id order. Operator-wide by design:
+/// a sink may cover every application.
+pub async fn covered_apps(
+    db: impl PgExecutor<'_>,
+    apps: Option<&[String]>,
+) -> StoreResult<Vec<String>> {
+    Ok(sqlx::query_scalar!(
+        "SELECT app_id FROM apps WHERE $1::text[] IS NULL OR app_id = ANY($1) ORDER BY app_id",
+        apps,
+    )
+    .fetch_all(db)
+    .await?)
+}
+
+/// Starts a new sink's cursors at the current chain heads of the applications it covers (so
+/// it delivers what happens from now on), or at 0 (`from_beginning`: the whole logs).
+pub async fn init_cursors(
+    conn: &mut PgConnection,
+    name: &str,
+    apps: Option<&[String]>,
+    from_beginning: bool,
+) -> StoreResult<()> {
+    sqlx::query!(
+        "INSERT INTO sink_cursors (app_id, sink_name, delivered_seq)
+         SELECT app_id, $1, CASE WHEN $3 THEN 0 ELSE seq END FROM audit_heads
+          WHERE $2::text[] IS NULL OR app_id = ANY($2)",
+        name,
+        apps,
+        from_beginning,
+    )
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// One application's place in a sink: the cursor and the chain head.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AppProgress {
+    pub app_id: String,
+    pub delivered_seq: i64,
+    pub head_seq: i64,
+}
+
+/// Every covered application's cursor and head (`behind_only`: only those with events left).
+/// Operator-wide by design (see the module docs).
+pub async fn progress(
+    db: impl PgExecutor<'_>,
+    name: &str,
+    apps: Option<&[String]>,
+    behind_only: bool,
+) -> StoreResult<Vec<AppProgress>> {
+    Ok(sqlx::query!(
+        r#"SELECT h.app_id, coalesce(c.delivered_seq, 0) AS "delivered_seq!", h.seq AS head_seq
+             FROM audit_heads h
+             LEFT JOIN sink_cursors c ON c.app_id = h.app_id AND c.sink_name = $1
+            WHERE ($2::text[] IS NULL OR h.app_id = ANY($2))
+              AND (NOT $3 OR h.seq > coalesce(c.delivered_seq, 0))
+            ORDER BY h.app_id"#,
+        name,
+        apps,
+        behind_only,
+    )
+    .fetch_all(db)
+    .await?
+    .into_iter()
+    .map(|r| AppProgress {
+        app_id: r.app_id,
+        delivered_seq: r.delivered_seq,
+        head_seq: r.head_seq,
+    })
+    .collect())
+}
+
+/// Moves an application's cursor from `from` to `to` after the receiver acknowledged, only if
+/// it is still at `from` (a concurrent `rewind` wins: the worker reads again from there).
+/// Also counts the delivered events and the time of success. `false`: the cursor had moved.
+pub async fn advance(
+    conn: &mut PgConnection,
+    app_id: &str,
+    name: &str,
+    from: i64,
+    to: i64,
+    delivered: i64,
+) -> StoreResult<bool> {
+    let moved = sqlx::query!(
+        "INSERT INTO sink_cursors AS c (app_id, sink_name, delivered_seq) VALUES ($1, $2, $4)
+         ON CONFLICT (app_id, sink_name) DO UPDATE SET delivered_seq = $4, updated_at = now()
+          WHERE c.delivered_seq = $3",
+        app_id,
+        name,
+        from,
+        to,
+    )
+    .execute(&mut *conn)
+    .await?
+    .rows_affected()
+        == 1;
+    if moved && delivered > 0 {
+        sqlx::query!(
+            "UPDATE sinks SET delivered_total = delivered_total + $2, last_success_at = now(),
+                    last_error = NULL, last_error_at = NULL
+              WHERE name = $1",
+            name,
+            delivered,
+        )
+        .execute(&mut *conn)
+        .await?;
+    }
+    Ok(moved)
+}
+
+/// Places an application's cursor so that delivery resumes at `first_seq` (that event and
+/// what follows are sent again).
+pub async fn rewind_to_seq(
+    db: impl PgExecutor<'_>,
+    app_id: &str,
+    name: &str,
+    first_seq: i64,
+) -> StoreResult<()> {
+    sqlx::query!(
+        "INSERT INTO sink_cursors AS c (app_id, sink_name, delivered_seq) VALUES ($1, $2, $3)
+         ON CONFLICT (app_id, sink_name) DO UPDATE SET delivered_seq = $3, updated_at = now()",
+        app_id,
+        name,
+        (first_seq - 1).max(0),
+    )
+    .execute(db)
+    .await?;
+    Ok(())
+}
+
+/// The first event of an application at or after `time` (`None`: none yet; delivery then
+/// resumes with the next event).
+pub async fn first_seq_since(
+    db: impl PgExecutor<'_>,
+    app_id: &str,
+    time: DateTime<Utc>,
+) -> StoreResult<Option<i64>> {
+    Ok(sqlx::query_scalar!(
+        "SELECT seq FROM audit_events WHERE app_id = $1 AND occurred_at >= $2
+         ORDER BY occurred_at, seq LIMIT 1",
+        app_id,
+        time,
+    )
+    .fetch_optional(db)
+    .await?)
+}
+
+/// Non-paused sinks covering `app_id` that have not delivered its events through `through`:
+/// pruning them would lose events those sinks still owe.
+pub async fn owing(
+    db: impl PgExecutor<'_>,
+    app_id: &str,
+    through: i64,
+) -> StoreResult<Vec<String>> {
+    Ok(sqlx::query_scalar!(
+        "SELECT s.name FROM sinks s
+           LEFT JOIN sink_cursors c ON c.app_id = $1 AND c.sink_name = s.name
+          WHERE NOT s.paused AND (s.apps IS NULL OR $1 = ANY(s.apps))
+            AND coalesce(c.delivered_seq, 0) < $2
+          ORDER BY s.name",
+        app_id,
+        through,
+    )
+    .fetch_all(db)
+    .await?)
+}
+
+/// Tries to become the one instance delivering the sink: a session-level advisory lock on the
+/// worker's own connection (released when it ends). Keys are (class, the sink's `lock_key`).
+pub async fn try_lock_delivery(conn: &mut PgConnection, lock_key: i32) -> StoreResult<bool> {
+    Ok(sqlx::query_scalar!(
+        r#"SELECT pg_try_advisory_lock($1, $2) AS "locked!""#,
+        LOCK_CLASS,
+        lock_key
+    )
+    .fetch_one(conn)
+    .await?)
+}
+
+/// The advisory-lock class of sink delivery (`'LKSK'` as an integer).
+pub const LOCK_CLASS: i32 = 0x4c4b_534b;
