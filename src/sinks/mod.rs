@@ -262,7 +262,10 @@ async fn deliver_pending(
     if behind.is_empty() {
         return Ok(Progress::Idle);
     }
-    let batch = usize::try_from(sink.row.batch_max.max(1)).unwrap_or(1);
+    let batch = match sink.target {
+        crate::domain::sink::SinkTarget::Syslog { .. } => transport::SYSLOG_BATCH,
+        _ => usize::try_from(sink.row.batch_max.max(1)).unwrap_or(1),
+    };
     for app in behind {
         let rows =
             store::audit::list(&mut *conn, &app.app_id, app.delivered_seq, READ_BATCH).await?;

@@ -16,6 +16,11 @@ use crate::domain::audit::StoredEvent;
 use crate::domain::sink::{classify_status, webhook_signature, Answer, SinkTarget};
 use crate::service::DeliverySink;
 
+/// How long a syslog write must leave the connection intact to count as delivered.
+pub const SYSLOG_GRACE: Duration = Duration::from_millis(100);
+/// Events per syslog write (one grace period each).
+pub const SYSLOG_BATCH: usize = 200;
+
 /// What became of a send.
 pub enum Outcome {
     /// Acknowledged: a 2xx, or (syslog) written and flushed with the connection intact.
@@ -155,7 +160,14 @@ impl Transport {
                         Err(e) => return Outcome::Retry(e),
                     },
                 };
-                match tokio::time::timeout(*timeout, s.write_all(&bytes)).await {
+                let written = tokio::time::timeout(*timeout, s.write_all(&bytes)).await;
+                if matches!(written, Ok(Ok(()))) {
+                    // TCP says nothing of what the receiver did with the bytes: a receiver
+                    // that closes with them unread (stopping) resets the connection. Give it
+                    // that moment before calling the write delivered (docs/streaming.md).
+                    tokio::time::sleep(SYSLOG_GRACE).await;
+                }
+                match written {
                     Ok(Ok(())) if s.alive() => {
                         *stream = Some(s);
                         Outcome::Delivered

@@ -1,0 +1,211 @@
+"""Receivers for the sink test (tests/sinks/run.sh), and the final check.
+
+  receivers.py webhook PORT OUT     a webhook receiver: verifies every request with the
+                                    `standardwebhooks` package (secret in WEBHOOK_SECRET),
+                                    answers 204, appends each event to OUT (one JSON a line);
+                                    DELAY_MS slows each answer (so a kill lands mid-delivery)
+  receivers.py hec PORT OUT         a Splunk HEC stand-in: checks the exact request shape
+                                    (HEC_TOKEN, HEC_SOURCETYPE), answers like Splunk, appends
+                                    each event to OUT; a request of the wrong shape gets 400
+                                    (which pauses the sink: run.sh fails on a paused sink)
+  receivers.py check EXPECTED WEBHOOK HEC SYSLOG
+                                    every expected event (app_id seq event_id per line) arrived
+                                    at each receiver at least once, in order per application
+                                    (no event before an earlier one), and every syslog line is
+                                    an RFC 5424 message whose structured data names the event
+"""
+
+import json
+import os
+import re
+import sys
+import time
+from http.server import BaseHTTPRequestHandler, HTTPServer
+
+from standardwebhooks.webhooks import Webhook
+
+
+def append(path, events):
+    with open(path, "a", encoding="utf-8") as f:
+        for e in events:
+            f.write(json.dumps({"app_id": e["app_id"], "seq": e["seq"], "event_id": e["event_id"]}) + "\n")
+
+
+class Quiet(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, *args):
+        pass
+
+    def answer(self, status, body=b""):
+        self.send_response(status)
+        self.send_header("Content-Length", str(len(body)))
+        if body:
+            self.send_header("Content-Type", "application/json")
+        self.end_headers()
+        self.wfile.write(body)
+
+    def body(self):
+        return self.rfile.read(int(self.headers.get("Content-Length", "0")))
+
+
+def webhook(port, out):
+    hook = Webhook(os.environ["WEBHOOK_SECRET"])
+    delay = int(os.environ.get("DELAY_MS", "0")) / 1000
+
+    class Handler(Quiet):
+        def do_POST(self):
+            data = self.body()
+            headers = {k.lower(): v for k, v in self.headers.items()}
+            try:
+                payload = hook.verify(data, headers)
+            except Exception as e:  # a bad signature: refuse loudly
+                print(f"webhook: verification failed: {e}", file=sys.stderr, flush=True)
+                self.answer(401)
+                return
+            events = payload.get("events", [payload])
+            if headers["webhook-id"] != events[0]["event_id"] and len(events) == 1:
+                print("webhook: webhook-id is not the event id", file=sys.stderr, flush=True)
+                self.answer(400)
+                return
+            if delay:
+                time.sleep(delay)
+            append(out, events)
+            self.answer(204)
+
+    HTTPServer(("127.0.0.1", port), Handler).serve_forever()
+
+
+def hec(port, out):
+    token = os.environ["HEC_TOKEN"]
+    sourcetype = os.environ["HEC_SOURCETYPE"]
+
+    def problem(headers, path, data):
+        if path != "/services/collector/event":
+            return f"path {path}"
+        if headers.get("authorization") != f"Splunk {token}":
+            return "authorization"
+        if headers.get("content-type") != "application/json":
+            return "content-type"
+        events = []
+        decoder = json.JSONDecoder()
+        text = data.decode("utf-8")
+        i = 0
+        while i < len(text):
+            while i < len(text) and text[i].isspace():
+                i += 1
+            if i == len(text):
+                break
+            obj, i = decoder.raw_decode(text, i)
+            if sorted(obj) != ["event", "source", "sourcetype", "time"]:
+                return f"keys {sorted(obj)}"
+            if obj["source"] != "latchkey" or obj["sourcetype"] != sourcetype:
+                return "source/sourcetype"
+            if not isinstance(obj["time"], float):
+                return "time is not epoch seconds"
+            e = obj["event"]
+            if not isinstance(e, dict) or not {"app_id", "seq", "event_id", "hash"} <= set(e):
+                return "event is not an audit record"
+            events.append(e)
+        if not events:
+            return "no event"
+        return events
+
+    class Handler(Quiet):
+        def do_POST(self):
+            data = self.body()
+            headers = {k.lower(): v for k, v in self.headers.items()}
+            result = problem(headers, self.path, data)
+            if isinstance(result, str):
+                print(f"hec: wrong request shape: {result}", file=sys.stderr, flush=True)
+                self.answer(400, json.dumps({"text": result, "code": 6}).encode())
+                return
+            append(out, result)
+            self.answer(200, b'{"text":"Success","code":0}')
+
+    HTTPServer(("127.0.0.1", port), Handler).serve_forever()
+
+
+# RFC 5424: <PRI>VERSION SP TIMESTAMP SP HOSTNAME SP APP-NAME SP PROCID SP MSGID SP SD [SP MSG]
+HEADER = re.compile(
+    r"^<(\d{1,3})>1 (\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d{1,6})?(?:Z|[+-]\d\d:\d\d)) "
+    r"([!-~]{1,255}) ([!-~]{1,48}) ([!-~]{1,128}) ([!-~]{1,32}) "
+    r"(\[latchkey@32473((?: [^ =\]\"]{1,32}=\"(?:[^\"\\\]]|\\[\"\\\]])*\")+)\]) (.*)$"
+)
+PARAM = re.compile(r" ([^ =\]\"]{1,32})=\"((?:[^\"\\\]]|\\[\"\\\]])*)\"")
+
+
+def syslog_events(path):
+    out = []
+    with open(path, encoding="utf-8") as f:
+        for n, line in enumerate(f, 1):
+            line = line.rstrip("\n")
+            m = HEADER.match(line)
+            if not m:
+                raise SystemExit(f"syslog line {n} is not an RFC 5424 message: {line[:200]}")
+            params = {k: re.sub(r"\\(.)", r"\1", v) for k, v in PARAM.findall(m.group(8))}
+            msg = json.loads(m.group(9))
+            if m.group(6) != msg["action"] or params["action"] != msg["action"]:
+                raise SystemExit(f"syslog line {n}: MSGID/action differ")
+            if params["app"] != msg["app_id"] or params["revision"] != str(msg["seq"]) \
+                    or params["eventId"] != msg["event_id"] or params["actor"] != msg["actor"]:
+                raise SystemExit(f"syslog line {n}: structured data does not name the event")
+            out.append(msg)
+    return out
+
+
+def read_lines(path):
+    with open(path, encoding="utf-8") as f:
+        return [json.loads(line) for line in f if line.strip()]
+
+
+def check_stream(name, expected, got):
+    want = {}
+    for app_id, seq, event_id in expected:
+        want.setdefault(app_id, []).append((seq, event_id))
+    seen = {app_id: set() for app_id in want}
+    duplicates = 0
+    for e in got:
+        app_id, seq = e["app_id"], e["seq"]
+        if app_id not in want:
+            continue
+        ids = dict(want[app_id])
+        if seq in ids and ids[seq] != e["event_id"]:
+            raise SystemExit(f"{name}: {app_id} seq {seq} has another event id")
+        # In order: every earlier expected event of the application arrived before this one.
+        missing = [s for s, _ in want[app_id] if s < seq and s not in seen[app_id]]
+        if missing:
+            raise SystemExit(f"{name}: {app_id} seq {seq} arrived before {missing[:5]}")
+        if seq in seen[app_id]:
+            duplicates += 1
+        seen[app_id].add(seq)
+    for app_id, items in want.items():
+        lost = [s for s, _ in items if s not in seen[app_id]]
+        if lost:
+            raise SystemExit(f"{name}: {app_id} never received {lost[:10]} ({len(lost)} events)")
+    total = sum(len(v) for v in want.values())
+    print(f"{name}: {total} events, all received in order per application; {duplicates} duplicates")
+
+
+def check(expected_path, webhook_out, hec_out, syslog_file):
+    expected = []
+    with open(expected_path, encoding="utf-8") as f:
+        for line in f:
+            if line.strip():
+                app_id, seq, event_id = line.split()
+                expected.append((app_id, int(seq), event_id))
+    check_stream("webhook", expected, read_lines(webhook_out))
+    check_stream("splunk_hec", expected, read_lines(hec_out))
+    check_stream("syslog", expected, syslog_events(syslog_file))
+
+
+if __name__ == "__main__":
+    cmd = sys.argv[1]
+    if cmd == "webhook":
+        webhook(int(sys.argv[2]), sys.argv[3])
+    elif cmd == "hec":
+        hec(int(sys.argv[2]), sys.argv[3])
+    elif cmd == "check":
+        check(*sys.argv[2:6])
+    else:
+        raise SystemExit(__doc__)

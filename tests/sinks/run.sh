@@ -1,0 +1,166 @@
+#!/usr/bin/env bash
+# Sinks against real receivers (issue #21, docs/streaming.md):
+#  * rsyslog from Debian's packages (imtcp, octet-counted framing, to a file);
+#  * a webhook receiver verifying every signature with the `standardwebhooks` package (PyPI);
+#  * a Splunk HEC stand-in checking the exact request shape (no Splunk here).
+# A write burst runs while rsyslog and the webhook receiver are down (about 20 s); then they
+# come back, Latchkey is killed with SIGKILL in the middle of the backlog and restarted, and
+# more writes follow. Every event must arrive at every receiver at least once, in order per
+# application (tests/sinks/receivers.py check).
+#
+# Needs DATABASE_URL (a role that may create databases), python3, cargo; installs rsyslog
+# (apt-get) and the Python package (venv under target/sinks-venv) when missing.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+
+: "${DATABASE_URL:?DATABASE_URL must name a PostgreSQL server}"
+if ! command -v rsyslogd >/dev/null && ! [ -x /usr/sbin/rsyslogd ]; then
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq rsyslog >/dev/null
+fi
+rsyslogd=$(command -v rsyslogd || echo /usr/sbin/rsyslogd)
+venv=target/sinks-venv
+if ! "$venv/bin/python" -c 'import standardwebhooks' 2>/dev/null; then
+  rm -rf "$venv"
+  python3 -m venv "$venv"
+  "$venv/bin/pip" install --quiet --disable-pip-version-check "standardwebhooks==1.1.0"
+fi
+py="$PWD/$venv/bin/python"
+
+cargo build --quiet --bin latchkey
+bin="$PWD/target/debug/latchkey"
+work="$(mktemp -d)"
+db="lk_sinks_$$"
+base="${DATABASE_URL%%\?*}"
+server="${base%/*}"
+psql -q "$DATABASE_URL" -c "CREATE DATABASE \"$db\"" >/dev/null
+export DATABASE_URL="$server/$db"
+LATCHKEY_SEALING_KEY="$("$bin" keys generate)"
+export LATCHKEY_SEALING_KEY
+export LATCHKEY_OPERATOR_TOKEN="sinks-operator-$$-token"
+export LATCHKEY_SINK_POLL_SECS=1
+export RUST_LOG=warn
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
+port=$(free_port); syslog_port=$(free_port); hook_port=$(free_port); hec_port=$(free_port)
+export LATCHKEY_LISTEN="127.0.0.1:$port"
+url="http://127.0.0.1:$port"
+
+server_pid=""; rsyslog_pid=""; hook_pid=""; hec_pid=""
+cleanup() {
+  for p in "$server_pid" "$rsyslog_pid" "$hook_pid" "$hec_pid"; do
+    [ -n "$p" ] && kill "$p" 2>/dev/null || true
+  done
+  wait 2>/dev/null || true
+  psql -q "$base" -c "DROP DATABASE IF EXISTS \"$db\" WITH (FORCE)" >/dev/null 2>&1 || true
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+# rsyslog in the foreground with a configuration of its own: TCP in, the raw message to a file.
+mkdir -p "$work/rsyslog"
+cat > "$work/rsyslog.conf" <<EOF
+global(workDirectory="$work/rsyslog" maxMessageSize="64k")
+module(load="imtcp")
+template(name="raw" type="string" string="%rawmsg%\n")
+ruleset(name="latchkey") {
+  action(type="omfile" file="$work/syslog.log" template="raw")
+}
+input(type="imtcp" port="$syslog_port" ruleset="latchkey")
+EOF
+start_rsyslog() {
+  "$rsyslogd" -n -f "$work/rsyslog.conf" -i "$work/rsyslog.pid" >>"$work/rsyslog.out" 2>&1 &
+  rsyslog_pid=$!
+}
+start_hook() {
+  DELAY_MS=20 WEBHOOK_SECRET="$hook_secret" "$py" tests/sinks/receivers.py webhook "$hook_port" "$work/webhook.ndjson" 2>>"$work/receivers.err" &
+  hook_pid=$!
+}
+start_server() {
+  "$bin" serve >>"$work/server.out" 2>&1 &
+  server_pid=$!
+  for _ in $(seq 1 100); do
+    curl -fsS "$url/healthz" >/dev/null 2>&1 && return
+    sleep 0.1
+  done
+  echo "latchkey did not start"; cat "$work/server.out"; exit 1
+}
+field() { python3 -c "import json,sys; print(eval('json.loads(sys.argv[1])' + sys.argv[2]))" "$1" "$2"; }
+
+"$bin" migrate >/dev/null
+shop=$(field "$("$bin" apps create --name shop)" "['app_id']")
+blog=$(field "$("$bin" apps create --name blog)" "['app_id']")
+hook_secret=$(field "$("$bin" sinks add --name hook --kind webhook --url "http://127.0.0.1:$hook_port/hook" --from-beginning)" "['secret']")
+LATCHKEY_SINK_TOKEN=hec-token-$$ "$bin" sinks add --name splunk --kind splunk_hec \
+  --url "http://127.0.0.1:$hec_port/services/collector/event" --sourcetype latchkey:ci --batch 20 --from-beginning >/dev/null
+"$bin" sinks add --name syslog --kind syslog --address "127.0.0.1:$syslog_port" --from-beginning >/dev/null
+
+start_rsyslog
+start_hook
+HEC_TOKEN=hec-token-$$ HEC_SOURCETYPE=latchkey:ci "$py" tests/sinks/receivers.py hec "$hec_port" "$work/hec.ndjson" 2>>"$work/receivers.err" &
+hec_pid=$!
+start_server
+
+written=0
+writes() { # $1: how many clients to create in each application; $2: a label
+  for _ in $(seq 1 "$1"); do
+    written=$((written + 1))
+    local i=$written
+    for app in "$shop" "$blog"; do
+      curl -fsS -o /dev/null -X POST "$url/config/$app/clients" \
+        -H "Authorization: Bearer $LATCHKEY_OPERATOR_TOKEN" -H 'Content-Type: application/json' \
+        -d "{\"name\":\"$2-$i\"}"
+    done
+  done
+}
+
+writes 20 first
+# Receivers down during a burst: writes go on at their own pace.
+kill "$rsyslog_pid" "$hook_pid"; wait "$rsyslog_pid" "$hook_pid" 2>/dev/null || true
+burst_start=$(date +%s.%N)
+writes 60 burst
+while [ "$(python3 -c "import time; print(int(time.time() - $burst_start < 20))")" = 1 ]; do
+  writes 5 idle
+done
+echo "receivers down for $(python3 -c "import time; print(round(time.time() - $burst_start, 1))") s during the burst"
+start_rsyslog
+start_hook
+# Latchkey killed in the middle of the backlog (the webhook receiver takes 20 ms a request):
+# once the receiver has taken a few events of it (the worker may still be backing off first).
+lines() { if [ -f "$1" ]; then wc -l < "$1"; else echo 0; fi; }
+before=$(lines "$work/webhook.ndjson")
+deadline=$(( $(date +%s) + 90 ))
+until [ "$(lines "$work/webhook.ndjson")" -ge $((before + 10)) ]; do
+  if [ "$(date +%s)" -gt "$deadline" ]; then echo "no delivery after the receivers came back"; exit 1; fi
+  sleep 0.1
+done
+kill -9 "$server_pid"; wait "$server_pid" 2>/dev/null || true
+echo "latchkey killed (SIGKILL) mid-delivery, $(( $(lines "$work/webhook.ndjson") - before )) events into the backlog; restarting"
+start_server
+writes 10 after
+
+# Wait until every sink has delivered everything (at most 3 minutes).
+deadline=$(( $(date +%s) + 180 ))
+while :; do
+  lags=""
+  for s in hook splunk syslog; do
+    shown=$("$bin" sinks show "$s")
+    if [ "$(field "$shown" "['paused']")" = True ]; then
+      echo "sink $s paused: $(field "$shown" "['paused_reason']")"; cat "$work/receivers.err"; exit 1
+    fi
+    lags="$lags $(field "$shown" "['lag_events']")"
+  done
+  [ "$lags" = " 0 0 0" ] && break
+  if [ "$(date +%s)" -gt "$deadline" ]; then
+    echo "sinks still behind: $lags"; tail -20 "$work/server.out"; exit 1
+  fi
+  sleep 0.5
+done
+# rsyslog writes its file asynchronously: stop it so everything is on disk.
+kill "$rsyslog_pid"; wait "$rsyslog_pid" 2>/dev/null || true; rsyslog_pid=""
+
+psql -At -F ' ' "$DATABASE_URL" -c \
+  "SELECT app_id, seq, event_id FROM audit_events WHERE app_id IN ('$shop', '$blog') ORDER BY app_id, seq" \
+  > "$work/expected.txt"
+echo "$(wc -l < "$work/expected.txt") events written"
+if [ -s "$work/receivers.err" ]; then echo "receiver errors:"; cat "$work/receivers.err"; exit 1; fi
+"$py" tests/sinks/receivers.py check "$work/expected.txt" "$work/webhook.ndjson" "$work/hec.ndjson" "$work/syslog.log"
+echo "sinks: 3 passed, 0 failed"
