@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use futures_util::FutureExt;
 use reqwest::header::{HeaderMap, HeaderValue, AUTHORIZATION, CONTENT_TYPE};
-use tokio::io::AsyncWriteExt;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio_rustls::rustls::ClientConfig;
 use zeroize::Zeroizing;
@@ -54,18 +54,16 @@ pub enum Stream {
 }
 
 impl Stream {
-    fn tcp(&self) -> &TcpStream {
-        match self {
-            Stream::Plain(s) => s,
-            Stream::Tls(s) => s.get_ref().0,
-        }
-    }
-
-    /// Whether the receiver is still there: a syslog receiver never speaks, so anything
-    /// readable (the end of the stream, a TLS alert, an error) means the connection is over.
-    fn alive(&self) -> bool {
+    /// Whether the receiver is still there: a syslog receiver never sends data, so anything
+    /// readable (the end of the stream, a TLS alert, an error, data) means the connection is
+    /// over. Through TLS the read goes through the session, which takes in what TLS itself
+    /// sends (TLS 1.3 session tickets) and reports an alert or close_notify.
+    fn alive(&mut self) -> bool {
         let mut byte = [0u8; 1];
-        self.tcp().peek(&mut byte).now_or_never().is_none()
+        match self {
+            Stream::Plain(s) => s.peek(&mut byte).now_or_never().is_none(),
+            Stream::Tls(s) => s.read(&mut byte).now_or_never().is_none(),
+        }
     }
 
     async fn write_all(&mut self, bytes: &[u8]) -> std::io::Result<()> {
@@ -150,7 +148,7 @@ impl Transport {
                     let msg = format::syslog_message(e, hostname, std::process::id());
                     bytes.extend_from_slice(&format::octet_counted(&msg));
                 }
-                if stream.as_ref().is_some_and(|s| !s.alive()) {
+                if stream.as_mut().is_some_and(|s| !s.alive()) {
                     *stream = None;
                 }
                 let mut s = match stream.take() {

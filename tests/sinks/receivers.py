@@ -8,7 +8,7 @@
                                     (HEC_TOKEN, HEC_SOURCETYPE), answers like Splunk, appends
                                     each event to OUT; a request of the wrong shape gets 400
                                     (which pauses the sink: run.sh fails on a paused sink)
-  receivers.py check EXPECTED WEBHOOK HEC SYSLOG
+  receivers.py check EXPECTED WEBHOOK HEC SYSLOG SYSLOG_TLS
                                     every expected event (app_id seq event_id per line) arrived
                                     at each receiver at least once, in order per application
                                     (no event before an earlier one), and every syslog line is
@@ -187,7 +187,7 @@ def check_stream(name, expected, got):
     print(f"{name}: {total} events, all received in order per application; {duplicates} duplicates")
 
 
-def check(expected_path, webhook_out, hec_out, syslog_file):
+def check(expected_path, webhook_out, hec_out, syslog_file, syslog_tls_file):
     expected = []
     with open(expected_path, encoding="utf-8") as f:
         for line in f:
@@ -197,6 +197,7 @@ def check(expected_path, webhook_out, hec_out, syslog_file):
     check_stream("webhook", expected, read_lines(webhook_out))
     check_stream("splunk_hec", expected, read_lines(hec_out))
     check_stream("syslog", expected, syslog_events(syslog_file))
+    check_stream("syslog over TLS", expected, syslog_events(syslog_tls_file))
 
 
 if __name__ == "__main__":
@@ -206,6 +207,6 @@ if __name__ == "__main__":
     elif cmd == "hec":
         hec(int(sys.argv[2]), sys.argv[3])
     elif cmd == "check":
-        check(*sys.argv[2:6])
+        check(*sys.argv[2:7])
     else:
         raise SystemExit(__doc__)
