@@ -262,30 +262,28 @@ pub async fn advance(
     to: i64,
     delivered: i64,
 ) -> StoreResult<bool> {
-    let moved = sqlx::query!(
-        "INSERT INTO sink_cursors AS c (app_id, sink_name, delivered_seq) VALUES ($1, $2, $4)
-         ON CONFLICT (app_id, sink_name) DO UPDATE SET delivered_seq = $4, updated_at = now()
-          WHERE c.delivered_seq = $3",
+    // One statement, so a reader never sees the cursor moved without the count.
+    let row = sqlx::query!(
+        r#"WITH moved AS (
+             INSERT INTO sink_cursors AS c (app_id, sink_name, delivered_seq) VALUES ($1, $2, $4)
+             ON CONFLICT (app_id, sink_name) DO UPDATE SET delivered_seq = $4, updated_at = now()
+              WHERE c.delivered_seq = $3
+             RETURNING 1),
+           counted AS (
+             UPDATE sinks SET delivered_total = delivered_total + $5::bigint, last_success_at = now(),
+                    last_error = NULL, last_error_at = NULL
+              WHERE name = $2 AND $5::bigint > 0 AND EXISTS (SELECT 1 FROM moved)
+             RETURNING 1)
+         SELECT (SELECT count(*) FROM moved) AS "moved!", (SELECT count(*) FROM counted) AS "counted!""#,
         app_id,
         name,
         from,
         to,
+        delivered,
     )
-    .execute(&mut *conn)
-    .await?
-    .rows_affected()
-        == 1;
-    if moved && delivered > 0 {
-        sqlx::query!(
-            "UPDATE sinks SET delivered_total = delivered_total + $2, last_success_at = now(),
-                    last_error = NULL, last_error_at = NULL
-              WHERE name = $1",
-            name,
-            delivered,
-        )
-        .execute(&mut *conn)
-        .await?;
-    }
+    .fetch_one(&mut *conn)
+    .await?;
+    let moved = row.moved == 1 && (delivered == 0 || row.counted == 1);
     Ok(moved)
 }
 
