@@ -439,6 +439,29 @@ impl EntityType {
     }
 }
 
+/// The leaf attribute paths of a type or of a restricted view of one (`name`, `name.given`), in
+/// order: what two views are compared by, whatever optional fields each definition carries.
+/// A container with no children in the view is a leaf.
+pub fn leaf_paths(defs: &[AttrDef]) -> Vec<String> {
+    fn walk(defs: &[AttrDef], prefix: &str, out: &mut Vec<String>) {
+        for def in defs {
+            let path = if prefix.is_empty() {
+                def.name.clone()
+            } else {
+                format!("{prefix}.{}", def.name)
+            };
+            if def.children().is_empty() {
+                out.push(path);
+            } else {
+                walk(def.children(), &path, out);
+            }
+        }
+    }
+    let mut out = Vec::new();
+    walk(defs, "", &mut out);
+    out
+}
+
 /// Parses the `attr_defs` of a new or replaced entity type: a JSON list of attribute
 /// definitions. A reserved attribute may appear at the top level only exactly as the type
 /// shows it (so a type read with GET can be sent back with PUT); it is then dropped, because
