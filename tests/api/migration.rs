@@ -93,16 +93,6 @@ async fn run(
     cli(app, &args, None).await
 }
 
-async fn audit_rows(app: &TestApp, app_id: &str) -> Vec<Value> {
-    sqlx::query_scalar::<_, Value>(
-        "SELECT to_jsonb(a) FROM audit_events a WHERE app_id = $1 ORDER BY seq",
-    )
-    .bind(app_id)
-    .fetch_all(&app.pool)
-    .await
-    .unwrap()
-}
-
 #[tokio::test]
 async fn import_copies_types_schemas_metadata_and_secrets_then_compare_agrees() {
     let app = spawn_app().await;
@@ -153,7 +143,7 @@ async fn import_copies_types_schemas_metadata_and_secrets_then_compare_agrees() 
         json!(["10.0.0.0/8", "127.0.0.0/8"])
     );
     // The metadata client's creation is in the log like any other, with its features.
-    let rows = audit_rows(&app, &target.app_id).await;
+    let rows = app.audit_rows(&target.app_id).await;
     let created = rows
         .iter()
         .find(|r| r["action"] == "client.create" && r["target_client_id"] == json!(meta))
@@ -351,7 +341,7 @@ async fn bad_vendor_answers_are_one_line_naming_the_part_and_write_nothing() {
     let app = spawn_app().await;
     let target = app.create_app("replica").await;
     let before_tables = tables(&app, &target.app_id).await;
-    let before_audit = audit_rows(&app, &target.app_id).await;
+    let before_audit = app.audit_rows(&target.app_id).await;
     let v = vendor();
     let closed = {
         let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
@@ -430,7 +420,7 @@ async fn bad_vendor_answers_are_one_line_naming_the_part_and_write_nothing() {
             "case {i}"
         );
         assert_eq!(
-            audit_rows(&app, &target.app_id).await,
+            app.audit_rows(&target.app_id).await,
             before_audit,
             "case {i}"
         );
@@ -550,7 +540,8 @@ async fn sync_applies_only_differences_survives_an_unreachable_vendor_and_stops_
         .iter()
         .filter(|l| l.contains(" change(s) applied"))
         .count();
-    let events: Vec<Value> = audit_rows(&app, &target.app_id)
+    let events: Vec<Value> = app
+        .audit_rows(&target.app_id)
         .await
         .into_iter()
         .filter(|r| r["action"] == "app.import")

@@ -57,12 +57,17 @@ export OWNER_SECRET="$(field "['owner']['_secret']")"
 export LATCHKEY_URL="http://127.0.0.1:$port"
 export LATCHKEY_BIN="$bin"
 
+# Waits (10 s at most) until the server at $1 answers /healthz.
+wait_healthy() {
+  for _ in $(seq 1 100); do
+    curl -fsS "$1/healthz" >/dev/null 2>&1 && return 0
+    sleep 0.1
+  done
+}
+
 "$bin" serve &
 server_pid=$!
-for _ in $(seq 1 100); do
-  curl -fsS "$LATCHKEY_URL/healthz" >/dev/null 2>&1 && break
-  sleep 0.1
-done
+wait_healthy "$LATCHKEY_URL"
 
 timeout 300 "$venv/bin/python" tests/vendor_libs/test_vendor_libs.py
 
@@ -85,8 +90,5 @@ target_port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",
 export TARGET_URL="http://127.0.0.1:$target_port" SOURCE_URL="$LATCHKEY_URL"
 DATABASE_URL="$server/$target_db" LATCHKEY_LISTEN="127.0.0.1:$target_port" "$bin" serve &
 target_pid=$!
-for _ in $(seq 1 100); do
-  curl -fsS "$TARGET_URL/healthz" >/dev/null 2>&1 && break
-  sleep 0.1
-done
+wait_healthy "$TARGET_URL"
 timeout 300 "$venv/bin/python" tests/vendor_libs/test_migration.py
