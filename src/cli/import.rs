@@ -73,7 +73,7 @@ pub struct ImportArgs {
     #[arg(long)]
     pub verify: bool,
     /// Repeat the import until stopped (SIGINT/SIGTERM), one line per pass.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "verify")]
     pub sync: bool,
     /// With `--sync`: the time between passes (`30s`, `5m`, `1h`).
     #[arg(long, default_value = "5m", value_parser = parse_interval)]
@@ -337,4 +337,20 @@ async fn sync(args: &ImportArgs, service: &Latchkey) -> anyhow::Result<()> {
     }
     println!("stopped after {pass_number} pass(es)");
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn intervals() {
+        assert_eq!(parse_interval("5m"), Ok(Duration::from_secs(300)));
+        assert_eq!(parse_interval("30s"), Ok(Duration::from_secs(30)));
+        assert_eq!(parse_interval("45"), Ok(Duration::from_secs(45)));
+        assert_eq!(parse_interval("1h"), Ok(Duration::from_secs(3600)));
+        for bad in ["", "m", "5 m", "1.5m", "5d", "0s"] {
+            assert!(parse_interval(bad).is_err(), "{bad}");
+        }
+    }
 }

@@ -766,6 +766,38 @@ mod tests {
     use super::*;
     use serde_json::json;
 
+    #[test]
+    fn leaf_paths_walk_containers() {
+        let defs = parse_attr_defs(&json!([
+            {"name": "email", "type": "string"},
+            {"name": "address", "type": "object", "attr_defs": [
+                {"name": "city", "type": "string"},
+                {"name": "geo", "type": "object", "attr_defs": [{"name": "lat", "type": "decimal"}]}
+            ]},
+            {"name": "tags", "type": "plural", "attr_defs": []}
+        ]))
+        .unwrap();
+        let et = EntityType::new("user".into(), defs);
+        assert_eq!(
+            leaf_paths(&et.attr_defs()),
+            [
+                "id",
+                "uuid",
+                "created",
+                "lastUpdated",
+                "email",
+                "address.city",
+                "address.geo.lat",
+                "tags"
+            ]
+        );
+        let schema = normalize_schema(&et, &["address.geo".into()]).unwrap();
+        assert_eq!(
+            leaf_paths(&et.restricted(&schema)),
+            ["id", "uuid", "created", "lastUpdated", "address.geo.lat"]
+        );
+    }
+
     fn path(s: &str) -> AttributePath {
         AttributePath::parse(s).unwrap()
     }

@@ -395,3 +395,34 @@ fn malformed_object(source: &VendorSource, part: &str, path: &str) -> VendorErro
         reason: "not a JSON object".into(),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_registration_address_is_derived_from_a_latchkey_address_only() {
+        assert_eq!(
+            derive_registration_url("https://lk.example/config/q7xoupo6wyh0ym1vbfuo7mhd9x/"),
+            Ok("https://lk.example".to_owned())
+        );
+        assert_eq!(
+            derive_registration_url("http://127.0.0.1:8080/prefix/config/abc"),
+            Ok("http://127.0.0.1:8080/prefix".to_owned())
+        );
+        for from in [
+            "https://v1.api.us.janrain.com/q7xoupo6wyh0ym1vbfuo7mhd9x/config",
+            "https://lk.example/config/",
+            "/config/abc",
+            "https://lk.example/config/abc/clients",
+        ] {
+            assert!(derive_registration_url(from).is_err(), "{from}");
+        }
+    }
+
+    #[test]
+    fn answers_are_cut_to_one_line() {
+        assert_eq!(one_line("a\n  b\tc "), "a b c");
+        assert_eq!(one_line(&"x".repeat(400)).chars().count(), 301);
+    }
+}
