@@ -121,6 +121,7 @@ pub async fn import(args: &ImportArgs, service: &Latchkey) -> anyhow::Result<()>
     let report = service
         .import_vendor_app(&ctx, &args.vendor.app, &source.config_url, &vendor, options)
         .await?;
+    let report = super::wrote(service, report);
     println!("{}", report.to_json());
     if args.verify {
         // Read again: the comparison is of what both sides hold now.
@@ -300,6 +301,7 @@ async fn sync(args: &ImportArgs, service: &Latchkey) -> anyhow::Result<()> {
             let report = service
                 .import_vendor_app(&ctx, &args.vendor.app, &source.config_url, &vendor, options)
                 .await?;
+            let report = super::wrote(service, report);
             // What is left to differ after the pass (the secrets were checked by the import).
             let comparison = service
                 .compare_with_vendor(&ctx, &args.vendor.app, &vendor, false)

@@ -21,7 +21,9 @@ use super::app_state::AppState;
 use super::entity_types::{entity_type_from_json, stored_json};
 use super::fixtures::{ApplyOptions, ApplyReport, ImportNote};
 use super::vendor::{VendorApp, VendorClient};
-use super::{AuthError, Latchkey, Operation, RequestContext, ServiceError, SignedRequest};
+use super::{
+    AuthError, Committed, Latchkey, Operation, RequestContext, ServiceError, SignedRequest,
+};
 use crate::auth::signature::{authorization, string_to_sign, DATE_FORMAT};
 use crate::auth::Credentials;
 use crate::domain::allow_list::parse_cidr;
@@ -253,7 +255,7 @@ impl Latchkey {
         source: &str,
         vendor: &VendorApp,
         options: ApplyOptions,
-    ) -> Result<ApplyReport, ServiceError> {
+    ) -> Result<Committed<ApplyReport>, ServiceError> {
         if !ctx.caller.is_operator() {
             return Err(ServiceError::Forbidden);
         }
