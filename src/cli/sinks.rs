@@ -116,7 +116,7 @@ pub async fn run(cmd: &SinksCommand, service: &Latchkey) -> anyhow::Result<()> {
                 actions: (!actions.is_empty()).then_some(actions),
                 from_beginning,
             };
-            let created = service.create_sink(&ctx, draft).await?;
+            let created = super::wrote(service, service.create_sink(&ctx, draft).await?);
             print(SinkBody::new(created.sink, created.secret))
         }
         SinksCommand::List => {
@@ -133,11 +133,11 @@ pub async fn run(cmd: &SinksCommand, service: &Latchkey) -> anyhow::Result<()> {
             print(SinkBody::new(service.get_sink(&ctx, &name).await?, None))
         }
         SinksCommand::Pause { name } => print(SinkBody::new(
-            service.set_sink_paused(&ctx, &name, true).await?,
+            super::wrote(service, service.set_sink_paused(&ctx, &name, true).await?),
             None,
         )),
         SinksCommand::Resume { name } => print(SinkBody::new(
-            service.set_sink_paused(&ctx, &name, false).await?,
+            super::wrote(service, service.set_sink_paused(&ctx, &name, false).await?),
             None,
         )),
         SinksCommand::Rewind { name, app, to } => {
@@ -146,16 +146,19 @@ pub async fn run(cmd: &SinksCommand, service: &Latchkey) -> anyhow::Result<()> {
                 Err(_) => RewindTo::Time(parse_time("to", &to).map_err(ServiceError::from)?),
             };
             print(SinkBody::new(
-                service.rewind_sink(&ctx, &name, app.as_ref(), to).await?,
+                super::wrote(
+                    service,
+                    service.rewind_sink(&ctx, &name, app.as_ref(), to).await?,
+                ),
                 None,
             ))
         }
         SinksCommand::RotateSecret { name } => {
-            let created = service.rotate_sink_secret(&ctx, &name).await?;
+            let created = super::wrote(service, service.rotate_sink_secret(&ctx, &name).await?);
             print(SinkBody::new(created.sink, created.secret))
         }
         SinksCommand::Delete { name } => {
-            service.delete_sink(&ctx, &name).await?;
+            super::wrote(service, service.delete_sink(&ctx, &name).await?);
             println!("{}", serde_json::json!({ "deleted": name }));
             Ok(())
         }

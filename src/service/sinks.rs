@@ -9,7 +9,7 @@ use chrono::{DateTime, Utc};
 use serde_json::json;
 use zeroize::Zeroizing;
 
-use super::{Latchkey, RequestContext, ServiceError};
+use super::{commit, Committed, Latchkey, RequestContext, ServiceError};
 use crate::auth::sealing::Sealed;
 use crate::domain::audit::format_time;
 use crate::domain::ids::AppId;
@@ -17,7 +17,7 @@ use crate::domain::sink::{
     new_webhook_secret, parse_sink_name, RewindTo, SinkDraft, SinkKind, SinkTarget,
 };
 use crate::store::sinks::{AppProgress, NewSinkRow, SinkRow};
-use crate::store::{self, Constraint, StoreError};
+use crate::store::{self, Constraint, StoreError, WriteTx};
 
 /// The scope sink secrets are sealed under (the sealing AAD's "application"; application ids
 /// are 26 characters, so it names no application).
@@ -147,16 +147,16 @@ impl Latchkey {
     /// sink changes lock chain heads in the same order).
     async fn audit_sink_change(
         &self,
-        tx: &mut sqlx::PgConnection,
+        tx: &mut WriteTx,
         ctx: &RequestContext,
         apps: Option<&[String]>,
         action: &str,
         changes: serde_json::Value,
     ) -> Result<(), ServiceError> {
-        for app_id in store::sinks::covered_apps(&mut *tx, apps).await? {
+        for app_id in store::sinks::covered_apps(&mut **tx, apps).await? {
             let mut event = ctx.audit_event(&app_id, action);
             event.changes = changes.clone();
-            store::audit::append(&mut *tx, event).await?;
+            store::audit::append(tx, event).await?;
         }
         Ok(())
     }
@@ -166,7 +166,7 @@ impl Latchkey {
         &self,
         ctx: &RequestContext,
         draft: SinkDraft,
-    ) -> Result<CreatedSink, ServiceError> {
+    ) -> Result<Committed<CreatedSink>, ServiceError> {
         let from_beginning = draft.from_beginning;
         let spec = draft.check()?;
         Self::sink_operator(ctx)?;
@@ -189,7 +189,7 @@ impl Latchkey {
             .as_deref()
             .map(|s| self.seal_sink_secret(&spec.name, s))
             .transpose()?;
-        let mut tx = self.pool.begin().await?;
+        let mut tx = WriteTx::begin(&self.pool).await?;
         if let Some(apps) = &spec.apps {
             let known = store::sinks::covered_apps(&mut *tx, Some(apps)).await?;
             if let Some(missing) = apps.iter().find(|a| !known.contains(a)) {
@@ -266,15 +266,15 @@ impl Latchkey {
         let row = store::sinks::get(&mut *tx, &spec.name)
             .await?
             .ok_or(ServiceError::SinkNotFound)?;
-        tx.commit().await?;
         let secret = match spec.target.kind() {
             SinkKind::Webhook => secret,
             _ => None,
         };
-        Ok(CreatedSink {
+        let created = CreatedSink {
             sink: SinkView::from_row(row, None)?,
             secret,
-        })
+        };
+        commit(tx, created).await
     }
 
     pub async fn list_sinks(&self, ctx: &RequestContext) -> Result<Vec<SinkView>, ServiceError> {
@@ -307,9 +307,9 @@ impl Latchkey {
         ctx: &RequestContext,
         name: &str,
         paused: bool,
-    ) -> Result<SinkView, ServiceError> {
+    ) -> Result<Committed<SinkView>, ServiceError> {
         Self::sink_operator(ctx)?;
-        let mut tx = self.pool.begin().await?;
+        let mut tx = WriteTx::begin(&self.pool).await?;
         let row = store::sinks::lock(&mut tx, name)
             .await?
             .ok_or(ServiceError::SinkNotFound)?;
@@ -326,8 +326,8 @@ impl Latchkey {
         let row = store::sinks::get(&mut *tx, name)
             .await?
             .ok_or(ServiceError::SinkNotFound)?;
-        tx.commit().await?;
-        SinkView::from_row(row, None)
+        let view = SinkView::from_row(row, None)?;
+        commit(tx, view).await
     }
 
     /// A new signing secret for a webhook sink (the old one stops at once); shown only now.
@@ -335,9 +335,9 @@ impl Latchkey {
         &self,
         ctx: &RequestContext,
         name: &str,
-    ) -> Result<CreatedSink, ServiceError> {
+    ) -> Result<Committed<CreatedSink>, ServiceError> {
         Self::sink_operator(ctx)?;
-        let mut tx = self.pool.begin().await?;
+        let mut tx = WriteTx::begin(&self.pool).await?;
         let row = store::sinks::lock(&mut tx, name)
             .await?
             .ok_or(ServiceError::SinkNotFound)?;
@@ -355,11 +355,11 @@ impl Latchkey {
             json!({ "sink": name, "secret": { "rotated": true } }),
         )
         .await?;
-        tx.commit().await?;
-        Ok(CreatedSink {
+        let created = CreatedSink {
             sink: SinkView::from_row(row, None)?,
             secret: Some(secret),
-        })
+        };
+        commit(tx, created).await
     }
 
     /// Replays from a revision of one application, or from a time (every covered application,
@@ -370,7 +370,7 @@ impl Latchkey {
         name: &str,
         app: Option<&AppId>,
         to: RewindTo,
-    ) -> Result<SinkView, ServiceError> {
+    ) -> Result<Committed<SinkView>, ServiceError> {
         if let RewindTo::Revision(r) = to {
             if r < 1 {
                 return Err(ServiceError::SinkBadRevision);
@@ -380,7 +380,7 @@ impl Latchkey {
             }
         }
         Self::sink_operator(ctx)?;
-        let mut tx = self.pool.begin().await?;
+        let mut tx = WriteTx::begin(&self.pool).await?;
         let row = store::sinks::lock(&mut tx, name)
             .await?
             .ok_or(ServiceError::SinkNotFound)?;
@@ -415,15 +415,20 @@ impl Latchkey {
             });
             store::audit::append(&mut tx, event).await?;
         }
-        tx.commit().await?;
-        self.get_sink(ctx, name).await
+        let committed = commit(tx, ()).await?;
+        let view = self.get_sink(ctx, name).await?;
+        Ok(committed.map(|()| view))
     }
 
     /// Deletes a sink and its cursors. Audited in each application it covered.
-    pub async fn delete_sink(&self, ctx: &RequestContext, name: &str) -> Result<(), ServiceError> {
+    pub async fn delete_sink(
+        &self,
+        ctx: &RequestContext,
+        name: &str,
+    ) -> Result<Committed<()>, ServiceError> {
         Self::sink_operator(ctx)?;
         parse_sink_name(name).map_err(|_| ServiceError::SinkNotFound)?;
-        let mut tx = self.pool.begin().await?;
+        let mut tx = WriteTx::begin(&self.pool).await?;
         let row = store::sinks::lock(&mut tx, name)
             .await?
             .ok_or(ServiceError::SinkNotFound)?;
@@ -436,8 +441,7 @@ impl Latchkey {
             json!({ "sink": name, "kind": row.kind }),
         )
         .await?;
-        tx.commit().await?;
-        Ok(())
+        commit(tx, ()).await
     }
 
     /// The sinks to deliver now (not paused), each with its opened secret. A sink whose secret

@@ -299,7 +299,6 @@ async fn deliver_pending(
                         tracing::warn!(sink = name, answer = %answer, "receiver refused: sink paused");
                         metrics().failures.with_label_values(&[name]).inc();
                         store::sinks::set_paused(&mut *conn, name, true, Some(&answer)).await?;
-                        store::sinks::record_error(&mut *conn, name, &answer).await?;
                         return Ok(Progress::Paused);
                     }
                 }

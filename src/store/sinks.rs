@@ -127,7 +127,8 @@ pub async fn lock(conn: &mut PgConnection, name: &str) -> StoreResult<Option<Sin
     .await?)
 }
 
-/// Pauses (with the reason, `None` when the operator did) or resumes a sink.
+/// Pauses (with the reason, `None` when the operator did) or resumes a sink. A reason is also
+/// the last error, in the same statement.
 pub async fn set_paused(
     db: impl PgExecutor<'_>,
     name: &str,
@@ -135,7 +136,10 @@ pub async fn set_paused(
     reason: Option<&str>,
 ) -> StoreResult<bool> {
     Ok(sqlx::query!(
-        "UPDATE sinks SET paused = $2, paused_reason = $3 WHERE name = $1",
+        "UPDATE sinks SET paused = $2, paused_reason = $3,
+                last_error = coalesce($3, last_error),
+                last_error_at = CASE WHEN $3::text IS NULL THEN last_error_at ELSE now() END
+          WHERE name = $1",
         name,
         paused,
         reason,

@@ -575,7 +575,7 @@ async fn pruning_refuses_what_an_active_sink_has_not_delivered() {
     .await;
     let svc = latchkey::startup::service(&test_settings(), app.pool.clone()).unwrap();
     let op = RequestContext::command_line();
-    svc.set_audit_retention(&op, a, Some(1)).await.unwrap();
+    let _ = svc.set_audit_retention(&op, a, Some(1)).await.unwrap();
     let later = Utc::now() + chrono::Duration::days(3);
     let head = log_of(&app, a).await.last().unwrap().1;
     match svc.prune_audit(&op, a, later, false).await {
@@ -587,10 +587,10 @@ async fn pruning_refuses_what_an_active_sink_has_not_delivered() {
     }
     assert_eq!(log_of(&app, a).await.len() as i64, head);
     // Paused sinks do not hold events back.
-    svc.set_sink_paused(&op, "down", true).await.unwrap();
+    let _ = svc.set_sink_paused(&op, "down", true).await.unwrap();
     let dry = svc.prune_audit(&op, a, later, true).await.unwrap();
-    assert_eq!(dry.through_seq, Some(head + 1));
-    svc.set_sink_paused(&op, "down", false).await.unwrap();
+    assert_eq!(dry.value.through_seq, Some(head + 1));
+    let _ = svc.set_sink_paused(&op, "down", false).await.unwrap();
     // --force: pruned, and the checkpoint says which sink lost events.
     let done = svc
         .prune_audit_with(&op, a, later, false, true)
@@ -599,7 +599,7 @@ async fn pruning_refuses_what_an_active_sink_has_not_delivered() {
     let checkpoint: Value =
         sqlx::query_scalar("SELECT changes FROM audit_events WHERE app_id = $1 AND seq = $2")
             .bind(a)
-            .bind(done.checkpoint_seq.unwrap())
+            .bind(done.value.checkpoint_seq.unwrap())
             .fetch_one(&app.pool)
             .await
             .unwrap();

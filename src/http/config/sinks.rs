@@ -181,9 +181,11 @@ pub async fn create(r: OperatorRequest, body: JsonBody) -> Result<HttpResponse, 
         from_beginning: optional_bool(b, "from_beginning")?.unwrap_or(false),
     };
     let created = r.service.create_sink(&r.ctx, draft).await?;
-    Ok(HttpResponse::Created()
-        .insert_header(("Location", format!("/sinks/{}", created.sink.name)))
-        .json(SinkBody::created(created)))
+    Ok(r.answer(created, |created| {
+        HttpResponse::Created()
+            .insert_header(("Location", format!("/sinks/{}", created.sink.name)))
+            .json(SinkBody::created(created))
+    }))
 }
 
 /// Every sink.
@@ -214,8 +216,8 @@ pub async fn delete(
     r: OperatorRequest,
     name: web::Path<String>,
 ) -> Result<HttpResponse, ConfigError> {
-    r.service.delete_sink(&r.ctx, &name).await?;
-    Ok(HttpResponse::NoContent().finish())
+    let deleted = r.service.delete_sink(&r.ctx, &name).await?;
+    Ok(r.answer(deleted, |()| HttpResponse::NoContent().finish()))
 }
 
 /// Stops delivery (the cursor stays; nothing is lost while the audit log keeps the events).
@@ -228,7 +230,7 @@ pub async fn pause(
     name: web::Path<String>,
 ) -> Result<HttpResponse, ConfigError> {
     let sink = r.service.set_sink_paused(&r.ctx, &name, true).await?;
-    Ok(HttpResponse::Ok().json(SinkBody::new(sink, None)))
+    Ok(r.answer(sink, |s| HttpResponse::Ok().json(SinkBody::new(s, None))))
 }
 
 /// Resumes delivery from the cursor (also after a receiver's 4xx paused the sink).
@@ -241,7 +243,7 @@ pub async fn resume(
     name: web::Path<String>,
 ) -> Result<HttpResponse, ConfigError> {
     let sink = r.service.set_sink_paused(&r.ctx, &name, false).await?;
-    Ok(HttpResponse::Ok().json(SinkBody::new(sink, None)))
+    Ok(r.answer(sink, |s| HttpResponse::Ok().json(SinkBody::new(s, None))))
 }
 
 /// Delivers again from a revision of one application, or from a time.
@@ -270,7 +272,7 @@ pub async fn rewind(
         .service
         .rewind_sink(&r.ctx, &name, app.as_ref(), to)
         .await?;
-    Ok(HttpResponse::Ok().json(SinkBody::new(sink, None)))
+    Ok(r.answer(sink, |s| HttpResponse::Ok().json(SinkBody::new(s, None))))
 }
 
 /// A new signing secret for a webhook sink; the old one stops at once. Shown only here.
@@ -284,5 +286,5 @@ pub async fn rotate_secret(
     name: web::Path<String>,
 ) -> Result<HttpResponse, ConfigError> {
     let created = r.service.rotate_sink_secret(&r.ctx, &name).await?;
-    Ok(HttpResponse::Ok().json(SinkBody::created(created)))
+    Ok(r.answer(created, |c| HttpResponse::Ok().json(SinkBody::created(c))))
 }
