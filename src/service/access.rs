@@ -12,6 +12,7 @@ use super::{
 use crate::domain::access::{
     self, AccessType, ClientFacts, Decision, Question, Reason, RecordScope,
 };
+use crate::domain::audit::AuditAction;
 use crate::domain::entity_type::{
     normalize_schema, stored_schema, AttrDef, AttributePath, EntityType, TypeName,
 };
@@ -101,7 +102,7 @@ impl Latchkey {
         )
         .await?;
         if before.as_ref() != Some(&names) {
-            let mut event = ctx.audit_event(app_id, "access_schema.set");
+            let mut event = ctx.audit_event(app_id, AuditAction::AccessSchemaSet);
             event.target_client_id = Some(client_id.to_string());
             event.changes = json!({
                 "entityType": type_name,
@@ -151,7 +152,7 @@ impl Latchkey {
         )
         .await?
         .ok_or(ServiceError::AccessSchemaNotFound)?;
-        let mut event = ctx.audit_event(app_id, "access_schema.delete");
+        let mut event = ctx.audit_event(app_id, AuditAction::AccessSchemaDelete);
         event.target_client_id = Some(client_id.to_string());
         event.changes = json!({
             "entityType": type_name,

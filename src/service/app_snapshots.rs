@@ -11,6 +11,7 @@ use serde_json::{json, Value};
 
 use super::app_state::{self, AppState};
 use super::{commit, Committed, Latchkey, RequestContext, ServiceError};
+use crate::domain::audit::AuditAction;
 use crate::domain::fixture::check_snapshot_name;
 use crate::domain::ids::AppId;
 use crate::store::{self, WriteTx};
@@ -83,7 +84,7 @@ impl Latchkey {
         self.snapshot_call(ctx, app_id, Some(name)).await?;
         let mut tx = WriteTx::begin(&self.pool).await?;
         let (row, replaced) = store::app_snapshots::save(&mut *tx, app_id, name).await?;
-        let mut event = ctx.audit_event(app_id, "snapshot.save");
+        let mut event = ctx.audit_event(app_id, AuditAction::SnapshotSave);
         event.changes = json!({ "snapshot": name, "replaced": replaced, "clients": row.clients });
         store::audit::append(&mut tx, event).await?;
         commit(tx, row.into()).await
@@ -114,7 +115,7 @@ impl Latchkey {
         if !store::app_snapshots::delete(&mut *tx, app_id, name).await? {
             return Err(ServiceError::SnapshotNotFound);
         }
-        let mut event = ctx.audit_event(app_id, "snapshot.delete");
+        let mut event = ctx.audit_event(app_id, AuditAction::SnapshotDelete);
         event.changes = json!({ "snapshot": name });
         store::audit::append(&mut tx, event).await?;
         commit(tx, ()).await
@@ -140,7 +141,7 @@ impl Latchkey {
             &AppState::from_rows(&current)?,
             &AppState::from_rows(&saved)?,
         );
-        let mut restore = ctx.audit_event(app_id, "app.restore");
+        let mut restore = ctx.audit_event(app_id, AuditAction::AppRestore);
         restore.changes = json!({ "snapshot": name, "changes": changes.len() });
         let events: Vec<_> = std::iter::once(restore)
             .chain(changes.iter().map(|c| c.event(ctx, app_id)))

@@ -13,6 +13,7 @@ use serde_json::{json, Map, Value};
 use super::clients::{diff as client_diff, ClientView};
 use super::settings::change as setting_change;
 use super::{RequestContext, ServiceError};
+use crate::domain::audit::AuditAction;
 use crate::domain::audit::AuditEvent;
 use crate::domain::FeatureSet;
 
@@ -329,17 +330,19 @@ impl Change {
     /// The audit event the single-change call for this change writes.
     pub fn event(&self, ctx: &RequestContext, app_id: &str) -> AuditEvent {
         let (action, target) = match self {
-            Change::ClientDelete(c) => ("client.delete", Some(&c.id)),
-            Change::ClientCreate(c) => ("client.create", Some(&c.id)),
-            Change::ClientUpdate { after, .. } => ("client.update", Some(&after.id)),
-            Change::SecretsRestored { client } => ("client.secret_restore", Some(&client.id)),
-            Change::SecretPinned { client } => ("client.secret_rotate", Some(&client.id)),
-            Change::Settings { client, .. } => ("settings.replace", client.as_ref()),
-            Change::TypeCreate { .. } => ("entity_type.create", None),
-            Change::TypeUpdate { .. } => ("entity_type.update", None),
-            Change::TypeDelete { .. } => ("entity_type.delete", None),
-            Change::SchemaSet { key, .. } => ("access_schema.set", Some(&key.0)),
-            Change::SchemaDelete { key, .. } => ("access_schema.delete", Some(&key.0)),
+            Change::ClientDelete(c) => (AuditAction::ClientDelete, Some(&c.id)),
+            Change::ClientCreate(c) => (AuditAction::ClientCreate, Some(&c.id)),
+            Change::ClientUpdate { after, .. } => (AuditAction::ClientUpdate, Some(&after.id)),
+            Change::SecretsRestored { client } => {
+                (AuditAction::ClientSecretRestore, Some(&client.id))
+            }
+            Change::SecretPinned { client } => (AuditAction::ClientSecretRotate, Some(&client.id)),
+            Change::Settings { client, .. } => (AuditAction::SettingsReplace, client.as_ref()),
+            Change::TypeCreate { .. } => (AuditAction::EntityTypeCreate, None),
+            Change::TypeUpdate { .. } => (AuditAction::EntityTypeUpdate, None),
+            Change::TypeDelete { .. } => (AuditAction::EntityTypeDelete, None),
+            Change::SchemaSet { key, .. } => (AuditAction::AccessSchemaSet, Some(&key.0)),
+            Change::SchemaDelete { key, .. } => (AuditAction::AccessSchemaDelete, Some(&key.0)),
         };
         let mut event = ctx.audit_event(app_id, action);
         event.target_client_id = target.cloned();
@@ -437,19 +440,19 @@ mod tests {
         after.clients.push(client("c", "C", &[]));
         after.types.insert("new".into(), json!([]));
         after.defaults.insert("k".into(), json!(1));
-        let actions: Vec<String> = diff(&before, &after)
+        let actions: Vec<AuditAction> = diff(&before, &after)
             .iter()
             .map(|c| c.event(&RequestContext::command_line(), "app").action)
             .collect();
         assert_eq!(
             actions,
             [
-                "client.delete",
-                "entity_type.create",
-                "client.update",
-                "client.create",
-                "settings.replace",
-                "entity_type.delete"
+                AuditAction::ClientDelete,
+                AuditAction::EntityTypeCreate,
+                AuditAction::ClientUpdate,
+                AuditAction::ClientCreate,
+                AuditAction::SettingsReplace,
+                AuditAction::EntityTypeDelete
             ]
         );
     }

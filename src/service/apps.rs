@@ -2,6 +2,7 @@ use chrono::{DateTime, Utc};
 use serde_json::json;
 
 use super::{commit, Committed, CreatedClient, Latchkey, RequestContext, ServiceError};
+use crate::domain::audit::AuditAction;
 use crate::domain::ids::AppId;
 use crate::domain::{ids, ClientName, Feature, FeatureSet, Region};
 use crate::store::{self, Constraint, StoreError, WriteTx};
@@ -92,7 +93,7 @@ impl Latchkey {
             .ok_or(ServiceError::AppNotFound)?;
         }
         store::audit::init_chain(&mut *tx, &app_id).await?;
-        let mut event = ctx.audit_event(&app_id, "app.create");
+        let mut event = ctx.audit_event(&app_id, AuditAction::AppCreate);
         event.changes = json!({ "name": app.name, "region": app.region });
         for (field, on) in [
             ("signed_requests", app.signed_requests),

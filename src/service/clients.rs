@@ -4,6 +4,7 @@ use serde_json::{json, Map, Value};
 use sqlx::PgConnection;
 
 use super::{commit, Committed, Latchkey, RequestContext, ServiceError};
+use crate::domain::audit::AuditAction;
 use crate::domain::client::hours_to_live;
 use crate::domain::ids::{self, AppId, ClientId};
 use crate::domain::{AllowList, ClientName, Feature, FeatureSet};
@@ -171,7 +172,7 @@ impl Latchkey {
         self.store_secret(tx, app_id, &client_id, &new_secret)
             .await?;
         let view = ClientView::from(&row);
-        let mut event = ctx.audit_event(app_id, "client.create");
+        let mut event = ctx.audit_event(app_id, AuditAction::ClientCreate);
         event.target_client_id = Some(client_id);
         event.features_before = Some(vec![]);
         event.features_after = Some(view.features.clone());
@@ -271,7 +272,7 @@ impl Latchkey {
         .await
         .map_err(duplicate_name(&new_name))?;
         let view = ClientView::from(&row);
-        let mut event = ctx.audit_event(app_id, "client.update");
+        let mut event = ctx.audit_event(app_id, AuditAction::ClientUpdate);
         event.target_client_id = Some(client_id.to_string());
         event.features_before = Some(old_view.features.clone());
         event.features_after = Some(view.features.clone());
@@ -306,7 +307,7 @@ impl Latchkey {
         }
         store::clients::delete(&mut *tx, app_id, client_id).await?;
         let old_view = ClientView::from(&current);
-        let mut event = ctx.audit_event(app_id, "client.delete");
+        let mut event = ctx.audit_event(app_id, AuditAction::ClientDelete);
         event.target_client_id = Some(client_id.to_string());
         event.features_before = Some(old_view.features.clone());
         event.features_after = Some(vec![]);
@@ -343,7 +344,7 @@ impl Latchkey {
             .await?;
         let row = store::clients::bump_version(&mut *tx, app_id, client_id).await?;
         let view = ClientView::from(&row);
-        let mut event = ctx.audit_event(app_id, "client.secret_rotate");
+        let mut event = ctx.audit_event(app_id, AuditAction::ClientSecretRotate);
         event.target_client_id = Some(client_id.to_string());
         event.features_before = Some(view.features.clone());
         event.features_after = Some(view.features.clone());

@@ -11,6 +11,7 @@ use serde_json::{json, Value};
 use sqlx::PgConnection;
 
 use super::{commit, Committed, Latchkey, RequestContext, ServiceError};
+use crate::domain::audit::AuditAction;
 use crate::domain::entity_type::{
     parse_attr_def, parse_attr_defs, parse_type_name, AttrDef, AttributePath, EntityType,
     SchemaError, TypeName,
@@ -105,7 +106,7 @@ impl Latchkey {
                 }
                 other => other.into(),
             })?;
-        let mut event = ctx.audit_event(app_id, "entity_type.create");
+        let mut event = ctx.audit_event(app_id, AuditAction::EntityTypeCreate);
         event.changes = json!({
             "entityType": et.name,
             "attr_defs": { "from": Value::Null, "to": stored_json(&et) },
@@ -143,7 +144,7 @@ impl Latchkey {
             &mut tx,
             ctx,
             app_id,
-            "entity_type.update",
+            AuditAction::EntityTypeUpdate,
             &current,
             &updated,
             Value::Null,
@@ -176,7 +177,7 @@ impl Latchkey {
             });
         }
         store::entity_types::delete(&mut *tx, app_id, name).await?;
-        let mut event = ctx.audit_event(app_id, "entity_type.delete");
+        let mut event = ctx.audit_event(app_id, AuditAction::EntityTypeDelete);
         event.changes = json!({
             "entityType": current.name,
             "attr_defs": { "from": stored_json(&current), "to": Value::Null },
@@ -207,7 +208,7 @@ impl Latchkey {
             &mut tx,
             ctx,
             app_id,
-            "entity_type.attribute_add",
+            AuditAction::EntityTypeAttributeAdd,
             &current,
             &updated,
             detail,
@@ -238,7 +239,7 @@ impl Latchkey {
             &mut tx,
             ctx,
             app_id,
-            "entity_type.attribute_remove",
+            AuditAction::EntityTypeAttributeRemove,
             &current,
             &updated,
             detail,
@@ -267,7 +268,7 @@ impl Latchkey {
         tx: &mut WriteTx,
         ctx: &RequestContext,
         app_id: &str,
-        action: &str,
+        action: AuditAction,
         before: &EntityType,
         after: &EntityType,
         detail: Value,

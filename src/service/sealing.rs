@@ -10,6 +10,7 @@ use zeroize::Zeroizing;
 
 use super::{commit, AppSummary, Committed, Latchkey, RequestContext, ServiceError};
 use crate::auth::sealing::{KeyRing, Sealed, SealingError};
+use crate::domain::audit::AuditAction;
 use crate::domain::ids::AppId;
 use crate::domain::{ids, Feature};
 use crate::store::{self, clients::ClientCredentials, WriteTx};
@@ -179,7 +180,7 @@ impl Latchkey {
             let dropped = store::secrets::drop_sealed(&mut *tx, app_id).await?;
             changes.insert("sealedSecretsDropped".into(), json!(dropped));
         }
-        let mut event = ctx.audit_event(app_id, "app.update");
+        let mut event = ctx.audit_event(app_id, AuditAction::AppUpdate);
         event.changes = Value::Object(changes);
         store::audit::append(&mut tx, event).await?;
         commit(tx, after.into()).await
@@ -221,7 +222,7 @@ impl Latchkey {
             };
             match ring.open(&row.app_id, &row.client_id, &sealed) {
                 Ok(secret) => {
-                    let mut event = ctx.audit_event(app_id, "client.secret_read");
+                    let mut event = ctx.audit_event(app_id, AuditAction::ClientSecretRead);
                     event.target_client_id = Some(row.client_id.clone());
                     store::audit::append(&mut tx, event).await?;
                     shown.insert(row.client_id, secret);

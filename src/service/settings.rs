@@ -12,6 +12,7 @@ use serde_json::{Map, Value};
 use sqlx::PgConnection;
 
 use super::{commit, Committed, Latchkey, RequestContext, ServiceError};
+use crate::domain::audit::AuditAction;
 use crate::domain::ids::{AppId, ClientId};
 use crate::domain::settings::{self as rules, SettingKey};
 use crate::store::{self, settings::Scope, WriteTx};
@@ -134,7 +135,7 @@ impl Latchkey {
         ctx: &RequestContext,
         app_id: &str,
         target: SettingsTarget<'_>,
-        action: &str,
+        action: AuditAction,
         changes: Map<String, Value>,
     ) -> Result<(), ServiceError> {
         let mut event = ctx.audit_event(app_id, action);
@@ -232,8 +233,15 @@ impl Latchkey {
             existed.push((key.into_string(), before.is_some()));
         }
         if !changes.is_empty() {
-            self.audit_settings(&mut tx, ctx, app_id, target, "settings.set", changes)
-                .await?;
+            self.audit_settings(
+                &mut tx,
+                ctx,
+                app_id,
+                target,
+                AuditAction::SettingsSet,
+                changes,
+            )
+            .await?;
         }
         commit(tx, existed).await
     }
@@ -257,8 +265,15 @@ impl Latchkey {
                 .iter()
                 .map(|(k, v)| (k.clone(), change(Some(v), None)))
                 .collect();
-            self.audit_settings(&mut tx, ctx, app_id, target, "settings.delete", changes)
-                .await?;
+            self.audit_settings(
+                &mut tx,
+                ctx,
+                app_id,
+                target,
+                AuditAction::SettingsDelete,
+                changes,
+            )
+            .await?;
         }
         commit(
             tx,
@@ -310,8 +325,15 @@ impl Latchkey {
         }
         let stored = to_map(store::settings::list(&mut *tx, app_id, target.scope(), None).await?);
         if !changes.is_empty() {
-            self.audit_settings(&mut tx, ctx, app_id, target, "settings.replace", changes)
-                .await?;
+            self.audit_settings(
+                &mut tx,
+                ctx,
+                app_id,
+                target,
+                AuditAction::SettingsReplace,
+                changes,
+            )
+            .await?;
         }
         commit(tx, stored).await
     }
