@@ -12,6 +12,7 @@ use serde_json::{json, Value};
 use super::app_state::{self, AppState};
 use super::{commit, Committed, Latchkey, RequestContext, ServiceError};
 use crate::domain::audit::AuditAction;
+use crate::domain::audit_changes::{self as changes_of, Payload};
 use crate::domain::fixture::check_snapshot_name;
 use crate::domain::ids::AppId;
 use crate::store::{self, WriteTx};
@@ -85,7 +86,12 @@ impl Latchkey {
         let mut tx = WriteTx::begin(&self.pool).await?;
         let (row, replaced) = store::app_snapshots::save(&mut *tx, app_id, name).await?;
         let mut event = ctx.audit_event(app_id, AuditAction::SnapshotSave);
-        event.changes = json!({ "snapshot": name, "replaced": replaced, "clients": row.clients });
+        event.changes = changes_of::SnapshotSaved {
+            snapshot: name,
+            replaced,
+            clients: row.clients,
+        }
+        .into_changes();
         store::audit::append(&mut tx, event).await?;
         commit(tx, row.into()).await
     }
@@ -116,7 +122,7 @@ impl Latchkey {
             return Err(ServiceError::SnapshotNotFound);
         }
         let mut event = ctx.audit_event(app_id, AuditAction::SnapshotDelete);
-        event.changes = json!({ "snapshot": name });
+        event.changes = changes_of::SnapshotDeleted { snapshot: name }.into_changes();
         store::audit::append(&mut tx, event).await?;
         commit(tx, ()).await
     }
@@ -142,7 +148,11 @@ impl Latchkey {
             &AppState::from_rows(&saved)?,
         );
         let mut restore = ctx.audit_event(app_id, AuditAction::AppRestore);
-        restore.changes = json!({ "snapshot": name, "changes": changes.len() });
+        restore.changes = changes_of::Restored {
+            snapshot: name,
+            changes: changes.len(),
+        }
+        .into_changes();
         let events: Vec<_> = std::iter::once(restore)
             .chain(changes.iter().map(|c| c.event(ctx, app_id)))
             .collect();

@@ -14,7 +14,9 @@ use serde_json::json;
 use tokio::sync::{mpsc, OwnedSemaphorePermit, Semaphore};
 
 use super::{commit, Committed, Latchkey, RequestContext, ServiceError};
-use crate::domain::audit::{format_time, AuditAction, AuditEvent, StoredEvent};
+use crate::domain::audit::{AuditAction, AuditEvent, StoredEvent};
+use crate::domain::audit_changes::{self as changes_of, Payload};
+
 use crate::domain::audit_query::{parse_keep_days, AuditFilter, AuditInputError, Cursor, Order};
 use crate::domain::audit_report::{
     client_permissions, AuditReport, ClientHistory, ClientPermissions,
@@ -338,7 +340,13 @@ impl Latchkey {
             return Ok(Committed::unchanged(keep_days));
         }
         let mut event = ctx.audit_event(app_id, AuditAction::AuditRetentionSet);
-        event.changes = json!({ "keepDays": { "from": before, "to": keep_days } });
+        event.changes = changes_of::RetentionChanged {
+            keep_days: changes_of::FromTo {
+                from: before,
+                to: keep_days,
+            },
+        }
+        .into_changes();
         store::audit::append(&mut tx, event).await?;
         commit(tx, keep_days).await
     }
@@ -402,14 +410,9 @@ impl Latchkey {
             return Err(ServiceError::AuditChainDamaged { seq: first });
         }
         let mut event = ctx.audit_event(app_id, AuditAction::AuditPrune);
-        event.changes = json!({
-            "prunedFromSeq": first,
-            "prunedThroughSeq": through,
-            "prunedThroughHash": hex::encode(&hash),
-            "prunedEvents": count,
-            "cutoff": format_time(&cutoff),
-            "keepDays": keep_days,
-        });
+        event.changes =
+            (&changes_of::Pruned::new(first, through, &hash, count, &cutoff, keep_days))
+                .into_changes();
         let checkpoint = store::audit::append(&mut tx, event).await?;
         outcome.pruned = deleted;
         outcome.through_seq = Some(through);

@@ -13,6 +13,7 @@ use sqlx::PgConnection;
 
 use super::{commit, Committed, Latchkey, RequestContext, ServiceError};
 use crate::domain::audit::AuditAction;
+use crate::domain::audit_changes as changes_of;
 use crate::domain::ids::{AppId, ClientId};
 use crate::domain::settings::{self as rules, SettingKey};
 use crate::store::{self, settings::Scope, WriteTx};
@@ -63,14 +64,7 @@ fn to_map(rows: Vec<store::settings::SettingRow>) -> Map<String, Value> {
 /// One entry of an audit diff. A side that did not exist is left out, because `null` is a value
 /// a setting can have.
 pub(crate) fn change(from: Option<&Value>, to: Option<&Value>) -> Value {
-    let mut entry = Map::new();
-    if let Some(from) = from {
-        entry.insert("from".into(), from.clone());
-    }
-    if let Some(to) = to {
-        entry.insert("to".into(), to.clone());
-    }
-    Value::Object(entry)
+    serde_json::to_value(changes_of::SettingChange { from, to }).unwrap_or_default()
 }
 
 impl Latchkey {
