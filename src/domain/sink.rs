@@ -305,18 +305,12 @@ fn printable(s: String) -> Result<String, SinkConfigError> {
     }
 }
 
-/// An action name: `area.verb` in lowercase letters and underscores.
+/// An action this release writes (`crate::domain::audit_action`).
 fn check_action(action: &str) -> Result<(), SinkConfigError> {
-    let ok = action.len() <= 64
-        && action.split('.').count() == 2
-        && action.split('.').all(|part| {
-            !part.is_empty() && part.bytes().all(|b| b.is_ascii_lowercase() || b == b'_')
-        });
-    if ok {
-        Ok(())
-    } else {
-        Err(SinkConfigError::BadAction(action.to_owned()))
-    }
+    action
+        .parse::<super::audit_action::AuditAction>()
+        .map(|_| ())
+        .map_err(|_| SinkConfigError::BadAction(action.to_owned()))
 }
 
 fn parse_url(kind: SinkKind, url: Option<&str>) -> Result<Url, SinkConfigError> {

@@ -365,7 +365,8 @@ impl Latchkey {
             }
         }
         if let Some(note) = import {
-            let mut pass = ctx.audit_event(app_id, "app.import");
+            let mut pass =
+                ctx.audit_event(app_id, crate::domain::audit_action::AuditAction::AppImport);
             let new_secrets: Vec<&String> = report.secrets.keys().collect();
             pass.changes = json!({
                 "source": note.source,

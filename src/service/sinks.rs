@@ -6,12 +6,13 @@
 //! is shown once, when it is made.
 
 use chrono::{DateTime, Utc};
-use serde_json::json;
 use zeroize::Zeroizing;
 
 use super::{commit, Committed, Latchkey, RequestContext, ServiceError};
 use crate::auth::sealing::Sealed;
 use crate::domain::audit::format_time;
+use crate::domain::audit_action::AuditAction;
+use crate::domain::audit_changes::{Payload, SinkChanged};
 use crate::domain::ids::AppId;
 use crate::domain::sink::{
     new_webhook_secret, parse_sink_name, RewindTo, SinkDraft, SinkKind, SinkTarget,
@@ -150,9 +151,10 @@ impl Latchkey {
         tx: &mut WriteTx,
         ctx: &RequestContext,
         apps: Option<&[String]>,
-        action: &str,
-        changes: serde_json::Value,
+        action: AuditAction,
+        changes: SinkChanged<'_>,
     ) -> Result<(), ServiceError> {
+        let changes = changes.into_changes();
         for app_id in store::sinks::covered_apps(&mut **tx, apps).await? {
             let mut event = ctx.audit_event(&app_id, action);
             event.changes = changes.clone();
@@ -253,14 +255,15 @@ impl Latchkey {
             &mut tx,
             ctx,
             spec.apps.as_deref(),
-            "sink.create",
-            json!({
-                "sink": spec.name,
-                "kind": spec.target.kind().as_str(),
-                "destination": spec.target.destination(),
-                "actions": spec.actions,
-                "fromBeginning": from_beginning,
-            }),
+            AuditAction::SinkCreate,
+            SinkChanged {
+                sink: &spec.name,
+                kind: Some(spec.target.kind().as_str()),
+                destination: Some(spec.target.destination()),
+                actions: Some(spec.actions.as_deref()),
+                from_beginning: Some(from_beginning),
+                ..Default::default()
+            },
         )
         .await?;
         let row = store::sinks::get(&mut *tx, &spec.name)
@@ -315,11 +318,16 @@ impl Latchkey {
             .ok_or(ServiceError::SinkNotFound)?;
         if row.paused != paused {
             store::sinks::set_paused(&mut *tx, name, paused, None).await?;
-            let action = if paused { "sink.pause" } else { "sink.resume" };
-            let mut changes = json!({ "sink": name });
-            if !paused {
-                changes["pausedReason"] = json!(row.paused_reason);
-            }
+            let action = if paused {
+                AuditAction::SinkPause
+            } else {
+                AuditAction::SinkResume
+            };
+            let changes = SinkChanged {
+                sink: name,
+                paused_reason: (!paused).then_some(row.paused_reason.as_deref()),
+                ..Default::default()
+            };
             self.audit_sink_change(&mut tx, ctx, row.apps.as_deref(), action, changes)
                 .await?;
         }
@@ -351,8 +359,12 @@ impl Latchkey {
             &mut tx,
             ctx,
             row.apps.as_deref(),
-            "sink.secret_rotate",
-            json!({ "sink": name, "secret": { "rotated": true } }),
+            AuditAction::SinkSecretRotate,
+            SinkChanged {
+                sink: name,
+                secret_rotated: true,
+                ..Default::default()
+            },
         )
         .await?;
         let created = CreatedSink {
@@ -404,15 +416,21 @@ impl Latchkey {
                 }
             };
             store::sinks::rewind_to_seq(&mut *tx, app_id, name, first).await?;
-            let mut event = ctx.audit_event(app_id, "sink.rewind");
-            event.changes = json!({
-                "sink": name,
-                "fromSeq": first,
-                "to": match to {
-                    RewindTo::Revision(r) => json!({ "revision": r }),
-                    RewindTo::Time(t) => json!({ "time": format_time(&t) }),
+            let mut event = ctx.audit_event(app_id, AuditAction::SinkRewind);
+            event.changes = SinkChanged {
+                sink: name,
+                from_seq: Some(first),
+                to_revision: match to {
+                    RewindTo::Revision(r) => Some(r),
+                    RewindTo::Time(_) => None,
                 },
-            });
+                to_time: match to {
+                    RewindTo::Time(t) => Some(format_time(&t)),
+                    RewindTo::Revision(_) => None,
+                },
+                ..Default::default()
+            }
+            .into_changes();
             store::audit::append(&mut tx, event).await?;
         }
         let committed = commit(tx, ()).await?;
@@ -437,8 +455,12 @@ impl Latchkey {
             &mut tx,
             ctx,
             row.apps.as_deref(),
-            "sink.delete",
-            json!({ "sink": name, "kind": row.kind }),
+            AuditAction::SinkDelete,
+            SinkChanged {
+                sink: name,
+                kind: Some(&row.kind),
+                ..Default::default()
+            },
         )
         .await?;
         commit(tx, ()).await

@@ -104,7 +104,7 @@ pub fn syslog_message(e: &StoredEvent, hostname: &str, procid: u32) -> String {
         "<{SYSLOG_PRI}>1 {} {} latchkey {procid} {} [{SD_ID}",
         format_time(&ev.occurred_at),
         header_field(hostname, 255),
-        header_field(&ev.action, 32),
+        header_field(ev.action.as_str(), 32),
     ));
     let revision = ev.seq.to_string();
     let event_id = ev.event_id.to_string();
@@ -172,7 +172,7 @@ mod tests {
                 actor: "operator".into(),
                 actor_ip: None,
                 request_id: "r".into(),
-                action: "client.update".into(),
+                action: crate::domain::audit_action::AuditAction::ClientUpdate,
                 target_client_id: Some("c]\"\\".into()),
                 features_before: None,
                 features_after: None,

@@ -278,7 +278,10 @@ async fn deliver_pending(
             store::audit::list(&mut *conn, &app.app_id, app.delivered_seq, READ_BATCH).await?;
         let mut cursor = app.delivered_seq;
         // Events pruned below the cursor leave a gap: the read continues after it.
-        let events: Vec<StoredEvent> = rows.into_iter().map(|r| r.into_stored()).collect();
+        let events: Vec<StoredEvent> = rows
+            .into_iter()
+            .map(|r| r.into_stored())
+            .collect::<Result<_, _>>()?;
         let mut start = 0;
         while start < events.len() {
             // A chunk: up to `batch` events the filter keeps, and the ones it skips between.
@@ -323,5 +326,5 @@ fn wanted(sink: &DeliverySink, e: &StoredEvent) -> bool {
     sink.row
         .actions
         .as_ref()
-        .is_none_or(|a| a.contains(&e.event.action))
+        .is_none_or(|a| a.iter().any(|x| x == e.event.action.as_str()))
 }
