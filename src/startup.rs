@@ -99,7 +99,8 @@ pub fn service(settings: &Settings, pool: PgPool) -> anyhow::Result<Latchkey> {
     .with_sealing(
         sealing_keys(settings)?,
         Duration::from_secs(settings.signature_window_secs),
-    ))
+    )
+    .with_audit_host(&settings.public_host().map_err(anyhow::Error::msg)?))
 }
 
 /// The sealing key ring from `LATCHKEY_SEALING_KEY` (+ previous keys) or the key file; `None`
@@ -122,6 +123,8 @@ pub struct Application {
     metrics_server: Option<Server>,
     snapshots: Arc<Snapshots>,
     listener_pool: PgPool,
+    /// The service and period of the checkpoint task.
+    checkpoints: (Latchkey, Duration),
 }
 
 impl Application {
@@ -138,8 +141,13 @@ impl Application {
             feed_buffer: 256,
         }));
         let listener_pool = pool.clone();
+        let service = service(settings, pool)?.with_snapshots(snapshots.clone());
+        let checkpoints = (
+            service.clone(),
+            Duration::from_secs(settings.checkpoint_secs.max(1)),
+        );
         let state = web::Data::new(HttpState {
-            service: service(settings, pool)?.with_snapshots(snapshots.clone()),
+            service,
             trusted_proxies: settings.trusted_proxies.clone(),
             metrics: Arc::new(http::metrics::Metrics::new()),
             body_timeout: Duration::from_secs(settings.body_timeout_secs),
@@ -182,6 +190,7 @@ impl Application {
             metrics_server,
             snapshots,
             listener_pool,
+            checkpoints,
         })
     }
 
@@ -196,8 +205,11 @@ impl Application {
             self.snapshots,
             self.listener_pool,
         ));
+        let (service, every) = self.checkpoints;
+        let checkpoints = tokio::spawn(crate::service::run_checkpoints(service, every));
         let result = Self::serve(self.server, self.metrics_server).await;
         listener.abort();
+        checkpoints.abort();
         result
     }
 

@@ -8,9 +8,12 @@ pub mod audit_report;
 pub mod audit_verify;
 pub mod client;
 pub mod entity_type;
+pub mod evidence;
 pub mod features;
 pub mod fixture;
 pub mod ids;
+pub mod merkle;
+pub mod note;
 pub mod settings;
 
 pub use allow_list::AllowList;

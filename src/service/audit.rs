@@ -100,12 +100,16 @@ impl PruneOutcome {
 
 impl Latchkey {
     /// Owners of the application, and the operator.
-    async fn audit_reader(&self, ctx: &RequestContext, app_id: &str) -> Result<(), ServiceError> {
+    pub(super) async fn audit_reader(
+        &self,
+        ctx: &RequestContext,
+        app_id: &str,
+    ) -> Result<(), ServiceError> {
         ctx.require_owner()?;
         self.ensure_app(ctx, app_id).await
     }
 
-    fn operator_only(ctx: &RequestContext) -> Result<(), ServiceError> {
+    pub(super) fn operator_only(ctx: &RequestContext) -> Result<(), ServiceError> {
         if ctx.caller.is_operator() {
             Ok(())
         } else {
@@ -377,6 +381,16 @@ impl Latchkey {
         let Some(keep_days) = store::audit::lock_retention(&mut tx, app_id).await? else {
             return Ok(outcome);
         };
+        if let Some(until) = store::evidence::hold(&mut *tx, app_id).await? {
+            if until > now {
+                // Ended now, not when the connection is next used: a later prune waits for it.
+                tx.rollback().await?;
+                return Err(ServiceError::AuditHold {
+                    app_id: app_id.to_string(),
+                    until: format_time(&until),
+                });
+            }
+        }
         outcome.keep_days = Some(keep_days);
         let cutoff = now - chrono::Duration::days(i64::from(keep_days));
         let Some((first, through, hash, count)) =

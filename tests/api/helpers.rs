@@ -251,6 +251,8 @@ pub fn test_settings() -> Settings {
         snapshot_budget_mb: 32,
         feed_max_subscribers: 100,
         feed_heartbeat_secs: 15,
+        public_url: Some("https://audit.example.test".into()),
+        checkpoint_secs: 60,
     }
 }
 

@@ -280,6 +280,11 @@ fn service(e: &ServiceError, names: &ArgNames) -> Envelope {
         }
         // Minting a secret for a signed-requests application on a server without the key.
         SealingKeyMissing => plain(500, "unexpected_error", &e.to_string()),
+        // Audit evidence has no Registration API calls; kept total for safety.
+        ProofInput(_) => plain(200, "invalid_argument", &e.to_string()),
+        AuditTreeIncomplete | NoCheckpointYet | CheckpointKeyMissing | AuditHold { .. } => {
+            plain(500, "unexpected_error", &e.to_string())
+        }
     }
 }
 
