@@ -246,7 +246,7 @@ pub async fn run(cmd: &AuditCommand, service: &Latchkey) -> anyhow::Result<()> {
             _ => verify_offline(offline),
         },
         AuditCommand::Key(KeyCommand::Rotate) => {
-            let info = service.rotate_audit_key(&ctx).await?;
+            let info = super::wrote(service, service.rotate_audit_key(&ctx).await?);
             println!(
                 "{}",
                 serde_json::json!({
@@ -266,7 +266,7 @@ pub async fn run(cmd: &AuditCommand, service: &Latchkey) -> anyhow::Result<()> {
             let held = match until {
                 Some(until) => {
                     let until = parse_time("until", until)?;
-                    service.set_audit_hold(&ctx, app, until).await?;
+                    super::wrote(service, service.set_audit_hold(&ctx, app, until).await?);
                     Some(until)
                 }
                 None => service.audit_hold(&ctx, app).await?,
@@ -372,7 +372,10 @@ async fn retention(
     forever: bool,
 ) -> anyhow::Result<()> {
     let days = if forever || keep_days.is_some() {
-        service.set_audit_retention(ctx, app, keep_days).await?
+        super::wrote(
+            service,
+            service.set_audit_retention(ctx, app, keep_days).await?,
+        )
     } else {
         service.audit_retention(ctx, app).await?
     };
@@ -399,6 +402,7 @@ async fn prune(
             .prune_audit(ctx, &app, Utc::now(), dry_run)
             .await
             .with_context(|| format!("pruning application {app}"))?;
+        let outcome = super::wrote(service, outcome);
         println!("{}", outcome.to_json());
     }
     Ok(())

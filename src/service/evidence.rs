@@ -7,13 +7,13 @@ use ed25519_dalek::{SigningKey, VerifyingKey};
 use serde::Serialize;
 use zeroize::Zeroizing;
 
-use super::{Latchkey, RequestContext, ServiceError};
+use super::{commit, Committed, Latchkey, RequestContext, ServiceError};
 use crate::auth::sealing::Sealed;
 use crate::domain::audit::now_micros;
 use crate::domain::ids::AppId;
 use crate::domain::merkle::{self, Hash, NodeId, ProofInputError};
 use crate::domain::note::{self, Checkpoint, VerifierKey};
-use crate::store::{self, evidence::CheckpointRow, evidence::SigningKeyRow};
+use crate::store::{self, evidence::CheckpointRow, evidence::SigningKeyRow, WriteTx};
 
 /// Most checkpoints one listing returns.
 pub const MAX_CHECKPOINTS: i64 = 1000;
@@ -324,14 +324,14 @@ impl Latchkey {
     pub async fn rotate_audit_key(
         &self,
         ctx: &RequestContext,
-    ) -> Result<AuditKeyInfo, ServiceError> {
+    ) -> Result<Committed<AuditKeyInfo>, ServiceError> {
         Self::operator_only(ctx)?;
         let now = now_micros();
         let row = self.new_signing_key(now)?;
         let info = key_info(&row)?;
         let encoded = info.key.encode();
         let apps = store::apps::list(&self.pool).await?;
-        let mut tx = self.pool.begin().await?;
+        let mut tx = WriteTx::begin(&self.pool).await?;
         store::evidence::lock_signing_keys(&mut tx).await?;
         let retired = store::evidence::retire_current_key(&mut tx, now).await?;
         store::evidence::insert_signing_key(&mut tx, &row).await?;
@@ -346,8 +346,7 @@ impl Latchkey {
             event.changes = changes.clone();
             store::audit::append(&mut tx, event).await?;
         }
-        tx.commit().await?;
-        Ok(info)
+        commit(tx, info).await
     }
 
     /// The legal hold of an application, if any (owners and the operator).
@@ -368,13 +367,13 @@ impl Latchkey {
         ctx: &RequestContext,
         app_id: &AppId,
         until: DateTime<Utc>,
-    ) -> Result<Option<DateTime<Utc>>, ServiceError> {
+    ) -> Result<Committed<Option<DateTime<Utc>>>, ServiceError> {
         Self::operator_only(ctx)?;
         self.ensure_app(ctx, app_id).await?;
-        let mut tx = self.pool.begin().await?;
+        let mut tx = WriteTx::begin(&self.pool).await?;
         let before = store::evidence::set_hold(&mut tx, app_id, until).await?;
         if before == Some(until) {
-            return Ok(before);
+            return Ok(Committed::unchanged(before));
         }
         let mut event = ctx.audit_event(app_id, HOLD_ACTION);
         event.changes = serde_json::to_value(HoldSet {
@@ -385,8 +384,7 @@ impl Latchkey {
         })
         .map_err(|e| ServiceError::Internal(e.to_string()))?;
         store::audit::append(&mut tx, event).await?;
-        tx.commit().await?;
-        Ok(before)
+        commit(tx, before).await
     }
 }
 

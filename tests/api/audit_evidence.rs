@@ -361,6 +361,7 @@ async fn a_rotated_key_signs_new_checkpoints_and_old_ones_still_verify() {
             client_id: owner.client_id.clone(),
             features: latchkey::domain::FeatureSet::of(&[latchkey::domain::Feature::Owner]),
         },
+        read_at_least: None,
     };
     assert!(matches!(
         service(&app).rotate_audit_key(&client_ctx).await,
@@ -577,7 +578,7 @@ async fn a_legal_hold_stops_prune_until_it_ends_and_pruned_events_keep_their_lea
     );
     assert_eq!(end.status.code(), Some(0), "{}", stderr(&end));
     let done = svc.prune_audit(&ctx, a, later, false).await.unwrap();
-    assert_eq!(done.through_seq, Some(8));
+    assert_eq!(done.value.through_seq, Some(8));
     let (status, proof) = get_json(&app, &owner, "/audit/proof/inclusion?revision=2&size=5").await;
     assert_eq!(status, 200, "{proof}");
     let leaf: Vec<u8> = sqlx::query_scalar(
