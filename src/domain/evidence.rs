@@ -254,25 +254,14 @@ pub fn verify_event(
 mod tests {
     use super::*;
     use crate::domain::audit::AuditEvent;
-    use chrono::DateTime;
     use ed25519_dalek::SigningKey;
     use serde_json::json;
 
+    /// A client.update event, each with its own name change.
     fn ev(seq: i64) -> AuditEvent {
         AuditEvent {
-            app_id: "a".repeat(26),
-            seq,
-            event_id: uuid::Uuid::from_u128(seq as u128),
-            occurred_at: DateTime::from_timestamp_micros(1_700_000_000_000_000 + seq).unwrap(),
-            actor: "operator".into(),
-            actor_ip: None,
-            request_id: "r".repeat(16),
-            action: "client.update".into(),
-            target_client_id: Some("c".repeat(32)),
-            features_before: Some(vec![]),
-            features_after: Some(vec!["owner".into()]),
             changes: json!({"name": {"from": "x", "to": format!("n{seq}")}}),
-            changes_text: None,
+            ..crate::domain::audit_verify::tests::ev(seq)
         }
     }
 
