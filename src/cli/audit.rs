@@ -13,7 +13,7 @@ use crate::domain::audit_query::{
 };
 use crate::domain::audit_verify::Anchor;
 use crate::domain::ids::AppId;
-use crate::service::{Latchkey, RequestContext};
+use crate::service::{Latchkey, RequestContext, ServiceError};
 
 #[derive(Subcommand, Debug, Clone)]
 pub enum AuditCommand {
@@ -397,15 +397,24 @@ async fn prune(
         Some(a) => vec![a.clone()],
         None => service.apps_with_audit_retention(ctx).await?,
     };
+    let mut held = None;
     for app in apps {
-        let outcome = service
-            .prune_audit(ctx, &app, Utc::now(), dry_run)
-            .await
-            .with_context(|| format!("pruning application {app}"))?;
+        let outcome = match service.prune_audit(ctx, &app, Utc::now(), dry_run).await {
+            // A legal hold stops this application only: the others are still pruned, and the
+            // command fails at the end with the (first) hold's message.
+            Err(e @ ServiceError::AuditHold { .. }) => {
+                held.get_or_insert(e);
+                continue;
+            }
+            other => other.with_context(|| format!("pruning application {app}"))?,
+        };
         let outcome = super::wrote(service, outcome);
         println!("{}", outcome.to_json());
     }
-    Ok(())
+    match held {
+        Some(e) => Err(e.into()),
+        None => Ok(()),
+    }
 }
 
 /// Streams to stdout through a buffer; a closed pipe (`| head`) ends the export quietly.

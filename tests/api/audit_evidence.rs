@@ -570,6 +570,27 @@ async fn a_legal_hold_stops_prune_until_it_ends_and_pruned_events_keep_their_lea
         stderr(&out)
     );
     assert_eq!(app.audit_rows(a).await.len(), 7, "nothing pruned");
+    // Without --app, a held application does not stop the others.
+    let other = app.create_app("other").await;
+    let o = other.app_id.as_str();
+    let ret = latchkey_with_key(
+        &app,
+        &["audit", "retention", "--app", o, "--keep-days", "1"],
+    );
+    assert_eq!(ret.status.code(), Some(0), "{}", stderr(&ret));
+    let all = latchkey_with_key(&app, &["audit", "prune"]);
+    assert_eq!(all.status.code(), Some(1));
+    assert!(
+        stderr(&all).contains("under legal hold"),
+        "{}",
+        stderr(&all)
+    );
+    let printed: Vec<Value> = stdout(&all)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(printed.len(), 1, "{printed:?}");
+    assert_eq!(printed[0]["app_id"], o);
 
     // The hold ends: prune goes through, and proofs of pruned events still verify.
     let end = latchkey_with_key(
