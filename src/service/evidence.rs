@@ -4,12 +4,12 @@
 
 use chrono::{DateTime, Utc};
 use ed25519_dalek::{SigningKey, VerifyingKey};
-use serde::Serialize;
 use zeroize::Zeroizing;
 
 use super::{commit, Committed, Latchkey, RequestContext, ServiceError};
 use crate::auth::sealing::Sealed;
-use crate::domain::audit::now_micros;
+use crate::domain::audit::{format_time, now_micros, AuditAction};
+use crate::domain::audit_changes::{self as changes_of, Payload};
 use crate::domain::ids::AppId;
 use crate::domain::merkle::{self, Hash, NodeId, ProofInputError};
 use crate::domain::note::{self, Checkpoint, VerifierKey};
@@ -42,32 +42,6 @@ pub struct AuditKeyInfo {
     /// When it was retired (rotated out); `None` for the key signing now.
     pub valid_until: Option<DateTime<Utc>>,
 }
-
-/// The record of a key rotation, written to every application's log.
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
-struct KeyRotated<'a> {
-    from_key_id: Option<&'a str>,
-    to_key_id: &'a str,
-    verifier_key: &'a str,
-}
-
-/// The record of a legal hold change.
-#[derive(Serialize)]
-struct HoldSet {
-    until: FromTo,
-}
-
-#[derive(Serialize)]
-struct FromTo {
-    from: Option<String>,
-    to: String,
-}
-
-/// The action of a signing-key rotation in each application's log.
-pub const KEY_ROTATE_ACTION: &str = "audit.key_rotate";
-/// The action of a legal hold change.
-pub const HOLD_ACTION: &str = "audit.hold_set";
 
 fn tree_incomplete() -> ServiceError {
     ServiceError::AuditTreeIncomplete
@@ -335,15 +309,14 @@ impl Latchkey {
         store::evidence::lock_signing_keys(&mut tx).await?;
         let retired = store::evidence::retire_current_key(&mut tx, now).await?;
         store::evidence::insert_signing_key(&mut tx, &row).await?;
-        let changes = serde_json::to_value(KeyRotated {
+        let rotated = changes_of::KeyRotated {
             from_key_id: retired.as_deref(),
             to_key_id: &row.key_id,
             verifier_key: &encoded,
-        })
-        .map_err(|e| ServiceError::Internal(e.to_string()))?;
+        };
         for app in &apps {
-            let mut event = ctx.audit_event(&app.app_id, KEY_ROTATE_ACTION);
-            event.changes = changes.clone();
+            let mut event = ctx.audit_event(&app.app_id, AuditAction::AuditKeyRotate);
+            event.changes = (&rotated).into_changes();
             store::audit::append(&mut tx, event).await?;
         }
         commit(tx, info).await
@@ -375,14 +348,14 @@ impl Latchkey {
         if before == Some(until) {
             return Ok(Committed::unchanged(before));
         }
-        let mut event = ctx.audit_event(app_id, HOLD_ACTION);
-        event.changes = serde_json::to_value(HoldSet {
-            until: FromTo {
-                from: before.as_ref().map(crate::domain::audit::format_time),
-                to: crate::domain::audit::format_time(&until),
+        let mut event = ctx.audit_event(app_id, AuditAction::AuditHoldSet);
+        event.changes = changes_of::HoldChanged {
+            until: changes_of::FromTo {
+                from: before.as_ref().map(format_time),
+                to: Some(format_time(&until)),
             },
-        })
-        .map_err(|e| ServiceError::Internal(e.to_string()))?;
+        }
+        .into_changes();
         store::audit::append(&mut tx, event).await?;
         commit(tx, before).await
     }

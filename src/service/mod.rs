@@ -15,10 +15,12 @@ mod entity_types;
 mod error;
 mod evidence;
 mod fixtures;
+mod migration;
 mod sealing;
 mod settings;
 mod signed;
 mod snapshots;
+pub mod vendor;
 
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -35,10 +37,10 @@ pub use clients::{ClientChange, ClientDraft, ClientView, CreatedClient};
 pub use console::{csrf_token, ConsoleLogin, ConsoleSession, SignInError};
 pub use error::ServiceError;
 pub use evidence::{
-    run_checkpoints, AuditKeyInfo, ConsistencyProof, InclusionProof, HOLD_ACTION,
-    KEY_ROTATE_ACTION, MAX_CHECKPOINTS,
+    run_checkpoints, AuditKeyInfo, ConsistencyProof, InclusionProof, MAX_CHECKPOINTS,
 };
 pub use fixtures::{ApplyOptions, ApplyReport};
+pub use migration::{ClientComparison, Comparison, Difference, SecretCheck};
 pub use sealing::{AppOptions, NewSecret, ResealReport, ShownSecrets};
 pub use settings::{AllSettings, SettingsTarget};
 pub use signed::{Operation, SignatureError, SignedRequest};
@@ -49,7 +51,7 @@ use crate::auth::limiter::FailureLimiter;
 use crate::auth::sealing::KeyRing;
 use crate::auth::SecretHasher;
 use crate::cache::{SnapshotConfig, Snapshots};
-use crate::domain::audit::{now_micros, AuditEvent, OPERATOR_ACTOR};
+use crate::domain::audit::{now_micros, AuditAction, AuditEvent, OPERATOR_ACTOR};
 use crate::domain::{Feature, FeatureSet};
 use crate::store::WriteTx;
 pub use crate::store::{Revision, Revisions};
@@ -170,7 +172,7 @@ impl RequestContext {
     }
 
     /// A blank audit event for this request; the use case fills in what changed.
-    pub(crate) fn audit_event(&self, app_id: &str, action: &str) -> AuditEvent {
+    pub(crate) fn audit_event(&self, app_id: &str, action: AuditAction) -> AuditEvent {
         AuditEvent {
             app_id: app_id.to_owned(),
             seq: 0,
@@ -179,7 +181,7 @@ impl RequestContext {
             actor: self.caller.actor(),
             actor_ip: self.source_ip.map(|ip| ip.to_string()),
             request_id: self.request_id.clone(),
-            action: action.to_owned(),
+            action,
             target_client_id: None,
             features_before: None,
             features_after: None,

@@ -1,5 +1,5 @@
-# Sourced by the scripts that test Latchkey with real clients that are not Rust
-# (tests/vendor_libs, tests/audit_evidence): a `latchkey serve` on a fresh database of its own,
+# Sourced by scripts that test Latchkey with real clients that are not Rust
+# (tests/audit_evidence; tests/vendor_libs could use it for its first server): a `latchkey serve` on a fresh database of its own,
 # stopped and dropped when the script exits.
 #
 #   live_server_start <prefix> [extra `latchkey apps create` arguments…]
