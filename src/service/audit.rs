@@ -103,16 +103,8 @@ impl PruneOutcome {
 impl Latchkey {
     /// Owners of the application, and the operator.
     async fn audit_reader(&self, ctx: &RequestContext, app_id: &str) -> Result<(), ServiceError> {
-        ctx.require_owner()?;
+        ctx.owner()?;
         self.ensure_app(ctx, app_id).await
-    }
-
-    fn operator_only(ctx: &RequestContext) -> Result<(), ServiceError> {
-        if ctx.caller.is_operator() {
-            Ok(())
-        } else {
-            Err(ServiceError::Forbidden)
-        }
     }
 
     /// One page, keyset-paginated by `seq`: a page never repeats or skips an event, even while
@@ -332,7 +324,7 @@ impl Latchkey {
         keep_days: Option<i64>,
     ) -> Result<Committed<Option<i32>>, ServiceError> {
         let keep_days = keep_days.map(parse_keep_days).transpose()?;
-        Self::operator_only(ctx)?;
+        ctx.operator()?;
         self.ensure_app(ctx, app_id).await?;
         let mut tx = WriteTx::begin(&self.pool).await?;
         let before = store::audit::set_retention(&mut tx, app_id, keep_days).await?;
@@ -356,7 +348,7 @@ impl Latchkey {
         &self,
         ctx: &RequestContext,
     ) -> Result<Vec<AppId>, ServiceError> {
-        Self::operator_only(ctx)?;
+        ctx.operator()?;
         Ok(store::audit::apps_with_retention(&self.pool)
             .await?
             .into_iter()
@@ -375,7 +367,7 @@ impl Latchkey {
         now: DateTime<Utc>,
         dry_run: bool,
     ) -> Result<Committed<PruneOutcome>, ServiceError> {
-        Self::operator_only(ctx)?;
+        ctx.operator()?;
         self.ensure_app(ctx, app_id).await?;
         let mut outcome = PruneOutcome {
             app_id: app_id.to_string(),

@@ -290,9 +290,7 @@ impl Latchkey {
         doc: &Value,
         options: ApplyOptions,
     ) -> Result<Committed<ApplyReport>, ServiceError> {
-        if !ctx.caller.is_operator() {
-            return Err(ServiceError::Forbidden);
-        }
+        ctx.operator()?;
         let fixture = fixture::parse(doc)?;
         self.ensure_app(ctx, app_id).await?;
         let mut tx = WriteTx::begin(&self.pool).await?;
@@ -471,9 +469,7 @@ impl Latchkey {
         app_id: &AppId,
         with_ids: bool,
     ) -> Result<Value, ServiceError> {
-        if !ctx.caller.is_operator() {
-            return Err(ServiceError::Forbidden);
-        }
+        ctx.operator()?;
         self.ensure_app(ctx, app_id).await?;
         let state = AppState::from_rows(&store::app_snapshots::capture(&self.pool, app_id).await?)?;
         let clients: Vec<Value> = state

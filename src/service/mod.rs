@@ -19,6 +19,7 @@ mod settings;
 mod signed;
 mod snapshots;
 
+use std::marker::PhantomData;
 use std::net::IpAddr;
 use std::sync::Arc;
 
@@ -131,6 +132,20 @@ impl Caller {
     }
 }
 
+/// Proof that the request's caller passed the check for role `R` ([`Operator`], [`Owner`]).
+/// Only [`RequestContext::operator`] and [`RequestContext::owner`] make one, so a function
+/// that takes an `Authorized<R>` cannot be reached without the check.
+#[derive(Debug, Clone, Copy)]
+pub struct Authorized<R>(PhantomData<R>);
+
+/// The platform operator's role.
+#[derive(Debug, Clone, Copy)]
+pub struct Operator;
+
+/// An application owner's role (a client with `owner`, or the operator).
+#[derive(Debug, Clone, Copy)]
+pub struct Owner;
+
 /// Everything a use case knows about the request besides its arguments.
 #[derive(Debug, Clone)]
 pub struct RequestContext {
@@ -155,10 +170,19 @@ impl RequestContext {
         }
     }
 
-    /// Owner (or operator) only: the Config API and the client-management calls.
-    pub fn require_owner(&self) -> Result<(), ServiceError> {
+    /// The one operator check: the platform operator, or `Forbidden`.
+    pub fn operator(&self) -> Result<Authorized<Operator>, ServiceError> {
+        match self.caller {
+            Caller::Operator => Ok(Authorized(PhantomData)),
+            Caller::Client { .. } => Err(ServiceError::Forbidden),
+        }
+    }
+
+    /// The one owner check: a client with `owner`, or the operator (who may do what an owner
+    /// may); else `Forbidden`. The Config API and the client-management calls.
+    pub fn owner(&self) -> Result<Authorized<Owner>, ServiceError> {
         if self.caller.has(Feature::Owner) {
-            Ok(())
+            Ok(Authorized(PhantomData))
         } else {
             Err(ServiceError::Forbidden)
         }

@@ -81,8 +81,11 @@ pub fn status_of(e: &ServiceError) -> StatusCode {
         EntityTypeExists { .. } | AttributeInUse { .. } | EntityTypeInUse { .. } => {
             StatusCode::CONFLICT
         }
+        // Asked for what this server is not configured for: the request, as sent, cannot
+        // succeed here (the operator learns which setting is missing).
         AuditInput(_) | SealingKeyMissing => StatusCode::BAD_REQUEST,
-        AuditChainDamaged { .. } => StatusCode::INTERNAL_SERVER_ERROR,
+        // This server's configuration is at fault, not the request.
+        AuditChainDamaged { .. } | SealingKeyUnavailable => StatusCode::INTERNAL_SERVER_ERROR,
     }
 }
 

@@ -278,8 +278,12 @@ fn service(e: &ServiceError, names: &ArgNames) -> Envelope {
         InvalidAppId | Fixture(_) | InvalidSnapshotName(_) | SnapshotNotFound => {
             plain(200, "invalid_argument", &e.to_string())
         }
-        // Minting a secret for a signed-requests application on a server without the key.
-        SealingKeyMissing => plain(500, "unexpected_error", &e.to_string()),
+        // As on the Config API (400 there): the request asks for what this server is not
+        // configured for. No Registration call switches the options; kept total.
+        SealingKeyMissing => plain(200, "invalid_argument", &e.to_string()),
+        // Minting or showing a sealed secret on a server without the key: the server is at
+        // fault (500 on the Config API too).
+        SealingKeyUnavailable => plain(500, "unexpected_error", INTERNAL_TEXT),
     }
 }
 
