@@ -24,6 +24,7 @@ mod console;
 mod entity_types;
 mod hardening;
 mod hotpath;
+mod migration;
 mod operations;
 mod registration_clients;
 mod registration_entity;
