@@ -39,7 +39,8 @@ audit_actions! {
     AppUpdate = "app.update",
     /// An application was put back to a saved snapshot (its changes follow as their own events).
     AppRestore = "app.restore",
-    /// An application was imported from the vendor (its changes follow as their own events).
+    /// One pass of `latchkey import` from a vendor (its counts; its changes follow as their own
+    /// events).
     AppImport = "app.import",
     ClientCreate = "client.create",
     ClientUpdate = "client.update",
