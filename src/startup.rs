@@ -18,6 +18,7 @@ use crate::cache::{SnapshotConfig, Snapshots};
 use crate::http::{self, HttpState};
 use crate::service::Latchkey;
 use crate::settings::Settings;
+use crate::store::primary;
 
 pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 
@@ -41,6 +42,31 @@ pub async fn connect(url: &str, max_connections: u32) -> anyhow::Result<PgPool> 
         // proxy timeouts.
         .test_before_acquire(false)
         .idle_timeout(Duration::from_secs(60))
+        // Only a writable primary (store::primary): a new connection is checked once; after a
+        // write was refused as read-only, every connection handed out is checked for a while.
+        .after_connect(|conn, _| {
+            Box::pin(async move {
+                if primary::writable(conn).await? {
+                    Ok(())
+                } else {
+                    Err(sqlx::Error::Configuration(Box::new(
+                        primary::ReadOnlyServer,
+                    )))
+                }
+            })
+        })
+        .before_acquire(|conn, _| {
+            Box::pin(async move {
+                if !primary::suspect() {
+                    return Ok(true);
+                }
+                let writable = primary::writable(conn).await?;
+                if !writable {
+                    tracing::warn!("closing a read-only database connection");
+                }
+                Ok(writable)
+            })
+        })
         .connect_with(options)
         .await
         .context("cannot connect to PostgreSQL")

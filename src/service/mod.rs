@@ -196,6 +196,21 @@ impl Latchkey {
         &self.pool
     }
 
+    /// Statements refused as read-only since start (`store::primary`), for metrics.
+    pub fn read_only_refusals(&self) -> u64 {
+        crate::store::primary::refusals()
+    }
+
+    /// How full PostgreSQL's notification queue is (0 to 1), or `None` when the database did
+    /// not answer within half a second (metrics must not wait for an outage).
+    pub async fn notification_queue_usage(&self) -> Option<f64> {
+        let usage = crate::store::snapshots::notification_queue_usage(&self.pool);
+        tokio::time::timeout(std::time::Duration::from_millis(500), usage)
+            .await
+            .ok()?
+            .ok()
+    }
+
     /// The name used for the platform operator in messages ("Akamai" by default).
     pub fn operator_name(&self) -> &str {
         &self.operator_name

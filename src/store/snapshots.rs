@@ -161,3 +161,31 @@ pub async fn revision(db: impl PgExecutor<'_>, app_id: &str) -> StoreResult<Opti
             .await?,
     )
 }
+
+/// The revision (audit chain head) of each of `app_ids` that exists.
+pub async fn heads(db: impl PgExecutor<'_>, app_ids: &[String]) -> StoreResult<Vec<(String, i64)>> {
+    let rows = sqlx::query!(
+        "SELECT app_id, seq FROM audit_heads WHERE app_id = ANY($1)",
+        app_ids
+    )
+    .fetch_all(db)
+    .await?;
+    Ok(rows.into_iter().map(|r| (r.app_id, r.seq)).collect())
+}
+
+/// How full PostgreSQL's notification queue is (0 to 1): when it fills, committing
+/// transactions that notify fail, so every write would (docs/high-availability.md).
+pub async fn notification_queue_usage(db: impl PgExecutor<'_>) -> StoreResult<f64> {
+    let usage = sqlx::query_scalar!(r#"SELECT pg_notification_queue_usage() AS "usage!""#)
+        .fetch_one(db)
+        .await?;
+    Ok(usage)
+}
+
+/// Sends `payload` on `channel` (a notification of its own, outside any write).
+pub async fn notify(db: impl PgExecutor<'_>, channel: &str, payload: &str) -> StoreResult<()> {
+    sqlx::query!("SELECT pg_notify($1, $2)", channel, payload)
+        .execute(db)
+        .await?;
+    Ok(())
+}

@@ -330,7 +330,8 @@ impl TestApp {
             let listening: i64 = sqlx::query_scalar(
                 "SELECT count(*) FROM pg_stat_activity
                  WHERE datname = current_database() AND application_name = 'latchkey-listener'
-                   AND state = 'idle' AND query LIKE 'LISTEN%'",
+                   AND state = 'idle'
+                   AND (query LIKE 'LISTEN%' OR query LIKE '%FROM audit_heads WHERE app_id = ANY%')",
             )
             .fetch_one(&self.pool)
             .await

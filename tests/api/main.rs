@@ -21,6 +21,7 @@ mod config_rules;
 mod config_settings;
 mod console;
 mod entity_types;
+mod failover;
 mod hardening;
 mod hotpath;
 mod operations;

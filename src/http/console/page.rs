@@ -42,13 +42,17 @@ pub enum Nav {
 
 /// An HTML response with the console's headers.
 pub fn respond(status: StatusCode, markup: Markup) -> HttpResponse {
-    HttpResponse::build(status)
+    let mut res = HttpResponse::build(status)
         .content_type("text/html; charset=utf-8")
         .insert_header((header::CACHE_CONTROL, "no-store"))
         .insert_header((header::CONTENT_SECURITY_POLICY, CSP))
         .insert_header(("x-content-type-options", "nosniff"))
         .insert_header((header::REFERRER_POLICY, "same-origin"))
-        .body(markup.into_string())
+        .body(markup.into_string());
+    if status == StatusCode::SERVICE_UNAVAILABLE {
+        crate::http::retry_after(&mut res);
+    }
+    res
 }
 
 /// The whole page: header with navigation for `app_id` (when one is in view), then `body`.
