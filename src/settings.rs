@@ -132,6 +132,11 @@ pub struct Settings {
     #[arg(long, env = "LATCHKEY_FEED_HEARTBEAT_SECS", default_value_t = 15)]
     pub feed_heartbeat_secs: u64,
 
+    /// PostgreSQL URL of the change listener's connection (LISTEN), when it must not go where
+    /// DATABASE_URL goes: a pooler in transaction mode, or to skip a pooler. Default: DATABASE_URL.
+    #[arg(long, env = "LATCHKEY_LISTEN_DATABASE_URL", hide_env_values = true)]
+    pub listen_database_url: Option<String>,
+
     /// Log format: `human` or `json`. Levels come from RUST_LOG.
     #[arg(long, env = "LATCHKEY_LOG_FORMAT", default_value = "human", value_parser = ["human", "json"])]
     pub log_format: String,

@@ -148,6 +148,7 @@ pub struct Application {
     metrics_server: Option<Server>,
     snapshots: Arc<Snapshots>,
     listener_pool: PgPool,
+    listen_options: PgConnectOptions,
 }
 
 impl Application {
@@ -164,6 +165,12 @@ impl Application {
             feed_buffer: 256,
         }));
         let listener_pool = pool.clone();
+        let listen_options = match &settings.listen_database_url {
+            Some(url) => url
+                .parse::<PgConnectOptions>()
+                .context("LATCHKEY_LISTEN_DATABASE_URL is not a valid URL")?,
+            None => pool.connect_options().as_ref().clone(),
+        };
         let state = web::Data::new(HttpState {
             service: service(settings, pool)?.with_snapshots(snapshots.clone()),
             trusted_proxies: settings.trusted_proxies.clone(),
@@ -208,6 +215,7 @@ impl Application {
             metrics_server,
             snapshots,
             listener_pool,
+            listen_options,
         })
     }
 
@@ -221,6 +229,7 @@ impl Application {
         let listener = tokio::spawn(crate::cache::listener::run(
             self.snapshots,
             self.listener_pool,
+            self.listen_options,
         ));
         let result = Self::serve(self.server, self.metrics_server).await;
         listener.abort();

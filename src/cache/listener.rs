@@ -16,7 +16,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use sqlx::postgres::{PgListener, PgPoolOptions};
+use sqlx::postgres::{PgConnectOptions, PgListener, PgPoolOptions};
 use sqlx::PgPool;
 use tokio::sync::Notify;
 
@@ -34,15 +34,12 @@ pub const PROBE_TIMEOUT: Duration = Duration::from_secs(2);
 /// Payloads of probes start with this (revisions are digits: never confused).
 const PROBE_PREFIX: &str = "probe ";
 
-/// Listens until the task is aborted. On a lost connection it marks the snapshots untrusted at
+/// Listens until the task is aborted, connecting with `options` (`LATCHKEY_LISTEN_DATABASE_URL`,
+/// else the request pool's); probes go through `pool`, the request pool. On a lost connection it marks the snapshots untrusted at
 /// once, then reconnects (backing off up to 2 s) and, once listening again and caught up,
 /// drops everything.
-pub async fn run(snapshots: Arc<Snapshots>, pool: PgPool) {
-    let options = pool
-        .connect_options()
-        .as_ref()
-        .clone()
-        .application_name(APPLICATION_NAME);
+pub async fn run(snapshots: Arc<Snapshots>, pool: PgPool, options: PgConnectOptions) {
+    let options = options.application_name(APPLICATION_NAME);
     // Tells this instance's probes from other instances' on the shared channel.
     let instance = uuid::Uuid::new_v4().simple().to_string();
     let mut backoff = Duration::from_millis(50);

@@ -228,3 +228,45 @@ async fn a_read_only_server_is_not_used_until_it_is_writable() {
     assert_eq!(status, 201, "{body}");
     app.wait_for_listeners(1).await;
 }
+
+/// `LATCHKEY_LISTEN_DATABASE_URL` is where the listener connects (a pooler in transaction mode
+/// cannot carry LISTEN): pointed at a database that does not exist, the instance never
+/// listens, so it never trusts its snapshots, while requests (DATABASE_URL) are served.
+#[tokio::test]
+async fn the_listener_connects_where_listen_database_url_says() {
+    let probe = spawn_app().await;
+    let nowhere = {
+        let mut url = url::Url::parse(&probe.server_url).unwrap();
+        url.set_path("/lk_no_such_database");
+        url.to_string()
+    };
+    let app = spawn_app_with(|s| {
+        s.consistency = "snapshot".into();
+        s.listen_database_url = Some(nowhere);
+    })
+    .await;
+    let owner = app.create_app("shop").await;
+    let clients = format!("/config/{}/clients", owner.app_id);
+    let (status, _, _) = timed(app.as_owner(&owner, Method::GET, &clients)).await;
+    assert_eq!(status, 200);
+    let metrics = app
+        .request(Method::GET, "/metrics")
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains("latchkey_snapshot{what=\"trusted\"} 0"),
+        "{metrics}"
+    );
+    let listening: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM pg_stat_activity
+          WHERE datname = current_database() AND application_name = 'latchkey-listener'",
+    )
+    .fetch_one(&app.pool)
+    .await
+    .unwrap();
+    assert_eq!(listening, 0);
+}

@@ -251,6 +251,7 @@ pub fn test_settings() -> Settings {
         snapshot_budget_mb: 32,
         feed_max_subscribers: 100,
         feed_heartbeat_secs: 15,
+        listen_database_url: None,
     }
 }
 
