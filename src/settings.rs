@@ -137,6 +137,16 @@ pub struct Settings {
     #[arg(long, env = "LATCHKEY_LISTEN_DATABASE_URL", hide_env_values = true)]
     pub listen_database_url: Option<String>,
 
+    /// PostgreSQL URL of a read replica (a streaming standby): audit queries and exports, audit
+    /// reports, fixture exports and client lists read it when it is close enough
+    /// (docs/high-availability.md#read-replicas). Unset: everything reads the primary.
+    #[arg(long, env = "LATCHKEY_READ_DATABASE_URL", hide_env_values = true)]
+    pub read_database_url: Option<String>,
+
+    /// The read replica is skipped while it lags the primary by more than this (milliseconds).
+    #[arg(long, env = "LATCHKEY_READ_MAX_LAG_MS", default_value_t = 1000)]
+    pub read_max_lag_ms: u64,
+
     /// Log format: `human` or `json`. Levels come from RUST_LOG.
     #[arg(long, env = "LATCHKEY_LOG_FORMAT", default_value = "human", value_parser = ["human", "json"])]
     pub log_format: String,

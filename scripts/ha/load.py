@@ -236,16 +236,18 @@ def reader(st, name, inst, app, owner_auth, rotor, stop, window):
 
 
 def unavailability(events, after):
-    """(seconds, first failure) from the first failure at or after `after` to the first
-    success after it; None when nothing failed."""
+    """(seconds, first failure): from the first failure sent at or after `after` (less a
+    second) to the answer of the first success sent after the *last* failure; None when it
+    never came back. (A few answers may succeed inside the gap without the database, such as
+    a wrong secret already refused: they do not shorten it.)"""
     events = sorted(e for e in events if e[0] >= after - 1)
-    first_fail = next((e for e in events if not e[2]), None)
-    if first_fail is None:
+    fails = [e for e in events if not e[2]]
+    if not fails:
         return 0.0, None
-    back = next((e for e in events if e[2] and e[0] > first_fail[0]), None)
+    back = next((e for e in events if e[2] and e[0] > fails[-1][0]), None)
     if back is None:
-        return None, first_fail[0]
-    return back[1] - first_fail[0], first_fail[0]
+        return None, fails[0][0]
+    return back[1] - fails[0][0], fails[0][0]
 
 
 def audit_request_ids(inst, app, owner_auth):

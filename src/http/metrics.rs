@@ -22,6 +22,7 @@ pub struct Metrics {
     listener: IntGaugeVec,
     notification_queue: Gauge,
     read_only_refusals: IntGauge,
+    replica_lag: Gauge,
 }
 
 impl Default for Metrics {
@@ -104,6 +105,12 @@ impl Metrics {
             "Statements refused because the connection was read-only (SQLSTATE 25006)",
         )
         .expect("valid metric");
+        let replica_lag = Gauge::new(
+            "replica_lag_seconds",
+            "How far the read replica (LATCHKEY_READ_DATABASE_URL) was behind the primary at its \
+             last measurement (-1: no replica, or not measured)",
+        )
+        .expect("valid metric");
         for c in [
             Box::new(requests.clone()) as Box<dyn prometheus::core::Collector>,
             Box::new(latency.clone()),
@@ -115,6 +122,7 @@ impl Metrics {
             Box::new(listener.clone()),
             Box::new(notification_queue.clone()),
             Box::new(read_only_refusals.clone()),
+            Box::new(replica_lag.clone()),
         ] {
             registry.register(c).expect("unique metric names");
         }
@@ -130,6 +138,7 @@ impl Metrics {
             listener,
             notification_queue,
             read_only_refusals,
+            replica_lag,
         }
     }
 
@@ -172,6 +181,8 @@ impl Metrics {
         }
         self.read_only_refusals
             .set(i64::try_from(state.service.read_only_refusals()).unwrap_or(i64::MAX));
+        let lag = state.service.replica().and_then(|r| r.lag());
+        self.replica_lag.set(lag.map_or(-1.0, |d| d.as_secs_f64()));
         let usage = state.service.notification_queue_usage().await;
         self.notification_queue.set(usage.unwrap_or(-1.0));
         let mut out = Vec::new();

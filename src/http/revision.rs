@@ -17,18 +17,17 @@ pub async fn revision_middleware(
     req: ServiceRequest,
     next: Next<impl MessageBody>,
 ) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
-    let snapshots = req
-        .app_data::<web::Data<HttpState>>()
-        .map(|s| s.service.snapshots().clone());
+    let state = req.app_data::<web::Data<HttpState>>().cloned();
     let (res, writes) = journal::scope(next.call(req)).await;
     let mut res = res?;
     // A failed request rolled its transaction back: what it appended never happened.
     if !res.status().is_success() {
         return Ok(res);
     }
-    if let Some(snapshots) = snapshots {
+    if let Some(state) = state {
         for (app_id, revision) in &writes {
-            snapshots.observe(app_id, *revision);
+            state.service.snapshots().observe(app_id, *revision);
+            state.service.note_write(app_id);
         }
     }
     if let Some((_, revision)) = writes.last() {

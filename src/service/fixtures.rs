@@ -477,7 +477,8 @@ impl Latchkey {
             return Err(ServiceError::Forbidden);
         }
         self.ensure_app(ctx, app_id).await?;
-        let state = AppState::from_rows(&store::app_snapshots::capture(&self.pool, app_id).await?)?;
+        let rows = store::app_snapshots::capture(self.read_pool(app_id), app_id).await?;
+        let state = AppState::from_rows(&rows)?;
         let clients: Vec<Value> = state
             .clients
             .iter()

@@ -14,6 +14,7 @@ mod console;
 mod entity_types;
 mod error;
 mod fixtures;
+pub mod replica;
 mod sealing;
 mod settings;
 mod signed;
@@ -148,6 +149,8 @@ pub struct Latchkey {
     /// How far the Date of a signed request may be from this server's clock.
     pub(crate) signature_window: std::time::Duration,
     pub(crate) snapshots: Arc<Snapshots>,
+    /// The read replica, when `LATCHKEY_READ_DATABASE_URL` is set.
+    pub(crate) replica: Option<Arc<replica::Replica>>,
 }
 
 impl Latchkey {
@@ -167,6 +170,7 @@ impl Latchkey {
             sealer: None,
             signature_window: std::time::Duration::from_secs(300),
             snapshots: Arc::new(Snapshots::new(SnapshotConfig::strict())),
+            replica: None,
         }
     }
 

@@ -189,3 +189,25 @@ pub async fn notify(db: impl PgExecutor<'_>, channel: &str, payload: &str) -> St
         .await?;
     Ok(())
 }
+
+/// The primary's WAL write position, in bytes.
+pub async fn wal_position(db: impl PgExecutor<'_>) -> StoreResult<i64> {
+    let lsn = sqlx::query_scalar!(
+        r#"SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), '0/0')::int8 AS "lsn!""#
+    )
+    .fetch_one(db)
+    .await?;
+    Ok(lsn)
+}
+
+/// A read server's replay position in bytes; `None` when it is not a standby.
+pub async fn replay_position(db: impl PgExecutor<'_>) -> StoreResult<Option<i64>> {
+    let lsn = sqlx::query_scalar!(
+        r#"SELECT CASE WHEN pg_is_in_recovery()
+                       THEN COALESCE(pg_wal_lsn_diff(pg_last_wal_replay_lsn(), '0/0')::int8, 0)
+                  END AS "lsn""#
+    )
+    .fetch_one(db)
+    .await?;
+    Ok(lsn)
+}

@@ -24,7 +24,7 @@ use tokio::sync::OnceCell;
 static SERVER_URL: OnceCell<String> = OnceCell::const_new();
 static TEMPLATE: OnceCell<String> = OnceCell::const_new();
 
-async fn server_url() -> String {
+pub async fn server_url() -> String {
     SERVER_URL
         .get_or_init(|| async {
             let url = match std::env::var("DATABASE_URL") {
@@ -50,7 +50,7 @@ async fn server_url() -> String {
 }
 
 /// The URL of database `name` on the server at `server_url`.
-fn database_url(server_url: &str, name: &str) -> String {
+pub fn database_url(server_url: &str, name: &str) -> String {
     PgConnectOptions::from_str(server_url)
         .unwrap()
         .database(name)
@@ -252,6 +252,8 @@ pub fn test_settings() -> Settings {
         feed_max_subscribers: 100,
         feed_heartbeat_secs: 15,
         listen_database_url: None,
+        read_database_url: None,
+        read_max_lag_ms: 1000,
     }
 }
 

@@ -29,6 +29,7 @@ mod registration_clients;
 mod registration_entity;
 mod registration_settings;
 mod registration_support;
+mod replica;
 mod security;
 mod signed_requests;
 mod sqlx_offline;
