@@ -484,10 +484,9 @@ async fn listening_again_catches_up_with_a_database_that_went_back() {
         decide(&a, &owner, read_email(&reader)).await.1["reason"],
         "ok"
     );
-    assert_eq!(
-        metric(&a, "latchkey_notification_queue_usage").await,
-        Some(0.0)
-    );
+    // The queue is the whole server's (other tests' listeners share it): exported and small.
+    let usage = metric(&a, "latchkey_notification_queue_usage").await.unwrap();
+    assert!((0.0..0.01).contains(&usage), "{usage}");
 }
 
 #[tokio::test]
