@@ -155,7 +155,7 @@ async fn run_with_database(cli: &Cli, embedded: Option<&EmbeddedPostgres>) -> an
             show_secrets,
         }) => {
             let service = startup::service(settings, pool)?;
-            let (app, owner) = service
+            let created = service
                 .create_app(
                     &RequestContext::command_line(),
                     NewApp {
@@ -167,6 +167,7 @@ async fn run_with_database(cli: &Cli, embedded: Option<&EmbeddedPostgres>) -> an
                     },
                 )
                 .await?;
+            let (app, owner) = latchkey::cli::wrote(&service, created);
             println!("{}", app_json(app, Some(owner)));
         }
         Command::Apps(AppsCommand::Set {
@@ -185,6 +186,7 @@ async fn run_with_database(cli: &Cli, embedded: Option<&EmbeddedPostgres>) -> an
                     },
                 )
                 .await?;
+            let app = latchkey::cli::wrote(&service, app);
             println!("{}", app_json(app, None));
         }
         Command::Keys(KeysCommand::Generate) => {
@@ -237,7 +239,7 @@ async fn bootstrap_default_app(settings: &Settings, pool: &sqlx::PgPool) -> anyh
     if !service.list_apps(&ctx).await?.is_empty() {
         return Ok(());
     }
-    let (app, owner) = service
+    let created = service
         .create_app(
             &ctx,
             NewApp {
@@ -247,6 +249,7 @@ async fn bootstrap_default_app(settings: &Settings, pool: &sqlx::PgPool) -> anyh
             },
         )
         .await?;
+    let (app, owner) = latchkey::cli::wrote(&service, created);
     println!("Created application \"default\". Its owner client (the secret is shown only now):");
     println!("{}", app_json(app, Some(owner)));
     Ok(())

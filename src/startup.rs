@@ -209,7 +209,6 @@ impl Application {
         let mut server = HttpServer::new(move || {
             App::new()
                 .app_data(main_state.clone())
-                .wrap(middleware::from_fn(http::revision::revision_middleware))
                 .wrap(middleware::from_fn(http::request::request_id_middleware))
                 .configure(|cfg| http::configure(cfg, !metrics_apart))
                 .default_service(web::to(http::config::not_found))

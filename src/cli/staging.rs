@@ -112,6 +112,7 @@ async fn apply_document(
     let report = service
         .apply_fixture(&RequestContext::command_line(), app_id, doc, options)
         .await?;
+    let report = super::wrote(service, report);
     println!("{}", report.to_json());
     Ok(())
 }
@@ -133,10 +134,10 @@ pub async fn snapshot(cmd: &SnapshotCommand, service: &Latchkey) -> anyhow::Resu
     let ctx = RequestContext::command_line();
     let out = match cmd {
         SnapshotCommand::Save { app, name } => {
-            service.save_snapshot(&ctx, app, name).await?.to_json()
+            super::wrote(service, service.save_snapshot(&ctx, app, name).await?).to_json()
         }
         SnapshotCommand::Restore { app, name } => {
-            service.restore_snapshot(&ctx, app, name).await?.to_json()
+            super::wrote(service, service.restore_snapshot(&ctx, app, name).await?).to_json()
         }
         SnapshotCommand::List { app } => serde_json::Value::Array(
             service
@@ -147,7 +148,7 @@ pub async fn snapshot(cmd: &SnapshotCommand, service: &Latchkey) -> anyhow::Resu
                 .collect(),
         ),
         SnapshotCommand::Delete { app, name } => {
-            service.delete_snapshot(&ctx, app, name).await?;
+            super::wrote(service, service.delete_snapshot(&ctx, app, name).await?);
             serde_json::json!({ "deleted": name })
         }
     };

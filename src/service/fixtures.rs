@@ -16,12 +16,12 @@ use sqlx::PgConnection;
 use super::app_state::{self, AppState, Change, ClientState};
 use super::clients::duplicate_name;
 use super::entity_types::{entity_type_from_json, stored_json};
-use super::{Latchkey, RequestContext, ServiceError};
+use super::{commit, Committed, Latchkey, RequestContext, ServiceError};
 use crate::auth::secrets::Verification;
 use crate::domain::entity_type::{normalize_schema, AttributePath, EntityType};
 use crate::domain::fixture::{self, Fixture, FixtureError};
 use crate::domain::ids::{self, AppId};
-use crate::store::{self, clients::ClientValues, settings::Scope};
+use crate::store::{self, clients::ClientValues, settings::Scope, WriteTx};
 
 #[derive(Debug, Clone, Copy, Default)]
 pub struct ApplyOptions {
@@ -289,13 +289,13 @@ impl Latchkey {
         app_id: &AppId,
         doc: &Value,
         options: ApplyOptions,
-    ) -> Result<ApplyReport, ServiceError> {
+    ) -> Result<Committed<ApplyReport>, ServiceError> {
         if !ctx.caller.is_operator() {
             return Err(ServiceError::Forbidden);
         }
         let fixture = fixture::parse(doc)?;
         self.ensure_app(ctx, app_id).await?;
-        let mut tx = self.pool.begin().await?;
+        let mut tx = WriteTx::begin(&self.pool).await?;
         if !store::app_snapshots::lock_app(&mut *tx, app_id).await? {
             return Err(ServiceError::AppNotFound);
         }
@@ -340,14 +340,12 @@ impl Latchkey {
         }
         report.changes = events.iter().map(app_state::summary).collect();
         if options.dry_run {
-            // Not even appended: a revision that never commits must not be announced.
-            tx.rollback().await?;
-        } else {
-            // Last in the transaction: the chain head stays locked only briefly.
-            store::audit::append_all(&mut tx, events).await?;
-            tx.commit().await?;
+            // Not even appended: rolled back when `tx` is dropped, nothing announced.
+            return Ok(Committed::unchanged(report));
         }
-        Ok(report)
+        // Last in the transaction: the chain head stays locked only briefly.
+        store::audit::append_all(&mut tx, events).await?;
+        commit(tx, report).await
     }
 
     /// Writes one change with the per-table store functions. New clients get their secret

@@ -485,7 +485,9 @@ async fn listening_again_catches_up_with_a_database_that_went_back() {
         "ok"
     );
     // The queue is the whole server's (other tests' listeners share it): exported and small.
-    let usage = metric(&a, "latchkey_notification_queue_usage").await.unwrap();
+    let usage = metric(&a, "latchkey_notification_queue_usage")
+        .await
+        .unwrap();
     assert!((0.0..0.01).contains(&usage), "{usage}");
 }
 
