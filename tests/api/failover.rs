@@ -249,17 +249,9 @@ async fn the_listener_connects_where_listen_database_url_says() {
     let clients = format!("/config/{}/clients", owner.app_id);
     let (status, _, _) = timed(app.as_owner(&owner, Method::GET, &clients)).await;
     assert_eq!(status, 200);
-    let metrics = app
-        .request(Method::GET, "/metrics")
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    assert!(
-        metrics.contains("latchkey_snapshot{what=\"trusted\"} 0"),
-        "{metrics}"
+    assert_eq!(
+        metric(&app, r#"latchkey_snapshot{what="trusted"}"#).await,
+        0.0
     );
     let listening: i64 = sqlx::query_scalar(
         "SELECT count(*) FROM pg_stat_activity

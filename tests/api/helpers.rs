@@ -475,3 +475,42 @@ pub async fn status_json(res: Response) -> (u16, Value) {
 pub fn errors(msg: &str) -> Value {
     json!({ "errors": msg })
 }
+
+/// The value of the metric line `name` (labels included) on `/metrics`; panics when absent.
+pub async fn metric(app: &TestApp, name: &str) -> f64 {
+    let text = app
+        .request(Method::GET, "/metrics")
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    text.lines()
+        .find_map(|l| l.strip_prefix(&format!("{name} ")))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no {name} in {text}"))
+}
+
+/// The names of the application's clients (Config API list as its owner), sorted.
+pub async fn client_names(app: &TestApp, owner: &Owner) -> Vec<String> {
+    let res = app
+        .as_owner(
+            owner,
+            Method::GET,
+            &format!("/config/{}/clients", owner.app_id),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    let body: Value = res.json().await.unwrap();
+    let mut names: Vec<String> = body
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["name"].as_str().unwrap().to_owned())
+        .collect();
+    names.sort();
+    names
+}

@@ -12,43 +12,6 @@ use sqlx::Executor;
 
 use crate::helpers::*;
 
-async fn client_names(app: &TestApp, owner: &Owner) -> Vec<String> {
-    let (status, body) = status_json(
-        app.as_owner(
-            owner,
-            Method::GET,
-            &format!("/config/{}/clients", owner.app_id),
-        )
-        .send()
-        .await
-        .unwrap(),
-    )
-    .await;
-    assert_eq!(status, 200, "{body}");
-    let mut names: Vec<String> = body
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|c| c["name"].as_str().unwrap().to_owned())
-        .collect();
-    names.sort();
-    names
-}
-
-async fn metric(app: &TestApp, name: &str) -> f64 {
-    let text = app
-        .request(Method::GET, "/metrics")
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    text.lines()
-        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
-        .unwrap()
-}
-
 #[tokio::test]
 async fn reads_that_may_be_stale_go_to_the_replica_unless_the_caller_just_wrote() {
     let server = server_url().await;
