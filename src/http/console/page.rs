@@ -207,3 +207,20 @@ pub fn feature_tags(features: &[String]) -> Markup {
         @for f in features { span.tag { (f) } " " }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_outage_page_says_when_to_retry() {
+        let retry = |status| {
+            respond(status, html! { p { "x" } })
+                .headers()
+                .get(header::RETRY_AFTER)
+                .map(|v| v.to_str().unwrap_or_default().to_owned())
+        };
+        assert_eq!(retry(StatusCode::SERVICE_UNAVAILABLE), Some("2".into()));
+        assert_eq!(retry(StatusCode::FORBIDDEN), None);
+    }
+}
