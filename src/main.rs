@@ -3,7 +3,8 @@
 use clap::{Parser, Subcommand};
 
 use latchkey::cli::audit::AuditCommand;
-use latchkey::cli::staging::{ApplyArgs, ExportArgs, ImportArgs, SnapshotCommand};
+use latchkey::cli::import::{ImportArgs, VendorArgs};
+use latchkey::cli::staging::{ApplyArgs, ExportArgs, SnapshotCommand};
 use latchkey::embedded_pg::EmbeddedPostgres;
 use latchkey::http::config::app_json;
 use latchkey::service::{AppOptions, NewApp, RequestContext};
@@ -42,8 +43,12 @@ enum Command {
     /// Save, restore, list and delete named snapshots of an application.
     #[command(subcommand)]
     Snapshot(SnapshotCommand),
-    /// Read clients and settings from the vendor's Configuration API and apply them.
+    /// Import an application from the vendor (Config and Registration APIs): clients, secrets
+    /// where disclosed, settings, entity types, access schemas (docs/migrating-from-akamai.md).
     Import(ImportArgs),
+    /// Compare an application at the vendor with one at Latchkey, client by client; exit 1 on
+    /// any difference.
+    Compare(VendorArgs),
     /// The sealing keys of signed-requests and show_secrets applications.
     #[command(subcommand)]
     Keys(KeysCommand),
@@ -225,7 +230,10 @@ async fn run_with_database(cli: &Cli, embedded: Option<&EmbeddedPostgres>) -> an
             latchkey::cli::staging::snapshot(cmd, &startup::service(settings, pool)?).await?
         }
         Command::Import(args) => {
-            latchkey::cli::staging::import(args, &startup::service(settings, pool)?).await?
+            latchkey::cli::import::import(args, &startup::service(settings, pool)?).await?
+        }
+        Command::Compare(args) => {
+            latchkey::cli::import::compare(args, &startup::service(settings, pool)?).await?
         }
     }
     Ok(())

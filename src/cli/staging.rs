@@ -1,4 +1,4 @@
-//! `latchkey apply | export | snapshot | import`: the staging toolkit on the command line. The
+//! `latchkey apply | export | snapshot`: the staging toolkit on the command line. The
 //! commands act as the platform operator, straight on the database (no server needed), and
 //! print JSON (export: the document itself).
 
@@ -63,24 +63,6 @@ pub enum SnapshotCommand {
         #[arg(long)]
         name: String,
     },
-}
-
-#[derive(Args, Debug, Clone)]
-pub struct ImportArgs {
-    #[arg(long)]
-    pub app: AppId,
-    /// The vendor's Config API base of the application: `https://…/config/{appId}`.
-    #[arg(long)]
-    pub from: String,
-    /// An owner client of the vendor's application.
-    #[arg(long)]
-    pub client_id: String,
-    #[arg(long, env = "LATCHKEY_IMPORT_CLIENT_SECRET", hide_env_values = true)]
-    pub client_secret: String,
-    #[arg(long)]
-    pub dry_run: bool,
-    #[arg(long)]
-    pub prune: bool,
 }
 
 fn read_document(file: &str) -> anyhow::Result<String> {
@@ -154,11 +136,4 @@ pub async fn snapshot(cmd: &SnapshotCommand, service: &Latchkey) -> anyhow::Resu
     };
     println!("{out}");
     Ok(())
-}
-
-pub async fn import(args: &ImportArgs, service: &Latchkey) -> anyhow::Result<()> {
-    let doc =
-        super::import::fetch_vendor_document(&args.from, &args.client_id, &args.client_secret)
-            .await?;
-    apply_document(service, &args.app, &doc, args.dry_run, args.prune).await
 }

@@ -47,6 +47,18 @@ impl ApplyReport {
     }
 }
 
+/// What an import tells its `app.import` event (counts of what the vendor had; no secret).
+#[derive(Debug, Clone, Default)]
+pub(super) struct ImportNote {
+    /// The vendor's Config API address.
+    pub source: String,
+    pub clients: usize,
+    pub entity_types: usize,
+    pub access_schemas: usize,
+    /// Clients with `metadata`, which only the operator (the import) may grant.
+    pub metadata_clients: Vec<String>,
+}
+
 /// What the document asks for, worked out against the current state.
 struct Plan {
     desired: AppState,
@@ -294,13 +306,27 @@ impl Latchkey {
             return Err(ServiceError::Forbidden);
         }
         let fixture = fixture::parse(doc)?;
+        self.apply_checked(ctx, app_id, &fixture, options, None)
+            .await
+    }
+
+    /// Applies a checked document in one transaction. With `import`, one `app.import` event
+    /// (the pass and its counts) comes first, whether anything changed or not.
+    pub(super) async fn apply_checked(
+        &self,
+        ctx: &RequestContext,
+        app_id: &AppId,
+        fixture: &Fixture,
+        options: ApplyOptions,
+        import: Option<&ImportNote>,
+    ) -> Result<Committed<ApplyReport>, ServiceError> {
         self.ensure_app(ctx, app_id).await?;
         let mut tx = WriteTx::begin(&self.pool).await?;
         if !store::app_snapshots::lock_app(&mut *tx, app_id).await? {
             return Err(ServiceError::AppNotFound);
         }
         let current = AppState::from_rows(&store::app_snapshots::capture(&mut *tx, app_id).await?)?;
-        let plan = plan(&current, &fixture, options.prune)?;
+        let plan = plan(&current, fixture, options.prune)?;
         let wanted: Vec<String> = plan
             .pinned_new_ids
             .iter()
@@ -337,6 +363,21 @@ impl Latchkey {
             if let Some(change) = self.pin_secret(&mut tx, app_id, client_id, secret).await? {
                 events.push(change.event(ctx, app_id));
             }
+        }
+        if let Some(note) = import {
+            let mut pass = ctx.audit_event(app_id, "app.import");
+            let new_secrets: Vec<&String> = report.secrets.keys().collect();
+            pass.changes = json!({
+                "source": note.source,
+                "changes": events.len(),
+                "clients": note.clients,
+                "entityTypes": note.entity_types,
+                "accessSchemas": note.access_schemas,
+                "metadataClients": note.metadata_clients,
+                "newSecrets": new_secrets,
+                "prune": options.prune,
+            });
+            events.insert(0, pass);
         }
         report.changes = events.iter().map(app_state::summary).collect();
         if options.dry_run {

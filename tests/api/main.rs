@@ -24,6 +24,7 @@ mod entity_types;
 mod failover;
 mod hardening;
 mod hotpath;
+mod migration;
 mod operations;
 mod registration_clients;
 mod registration_entity;
