@@ -3,6 +3,8 @@
 pub mod access;
 pub mod allow_list;
 pub mod audit;
+pub mod audit_action;
+pub mod audit_changes;
 pub mod audit_query;
 pub mod audit_report;
 pub mod audit_verify;

@@ -1,7 +1,8 @@
 use chrono::{DateTime, Utc};
-use serde_json::json;
 
 use super::{commit, Committed, CreatedClient, Latchkey, RequestContext, ServiceError};
+use crate::domain::audit::AuditAction;
+use crate::domain::audit_changes::{self as changes_of, Payload};
 use crate::domain::ids::AppId;
 use crate::domain::{ids, ClientName, Feature, FeatureSet, Region};
 use crate::store::{self, Constraint, StoreError, WriteTx};
@@ -92,16 +93,14 @@ impl Latchkey {
             .ok_or(ServiceError::AppNotFound)?;
         }
         store::audit::init_chain(&mut *tx, &app_id).await?;
-        let mut event = ctx.audit_event(&app_id, "app.create");
-        event.changes = json!({ "name": app.name, "region": app.region });
-        for (field, on) in [
-            ("signed_requests", app.signed_requests),
-            ("show_secrets", app.show_secrets),
-        ] {
-            if let (true, Some(changes)) = (on, event.changes.as_object_mut()) {
-                changes.insert(field.into(), json!(true));
-            }
+        let mut event = ctx.audit_event(&app_id, AuditAction::AppCreate);
+        event.changes = changes_of::AppCreated {
+            name: &app.name,
+            region: &app.region,
+            signed_requests: app.signed_requests,
+            show_secrets: app.show_secrets,
         }
+        .into_changes();
         store::audit::append(&mut tx, event).await?;
         let owner = self
             .insert_client(

@@ -73,7 +73,14 @@ impl Latchkey {
                 let full_batch = rows.len() as i64 == BATCH;
                 for row in rows {
                     let seq = row.seq;
-                    if !send(&tx, FeedItem::Change(Box::new(row.into_stored()))).await {
+                    let stored = match row.into_stored() {
+                        Ok(stored) => stored,
+                        Err(e) => {
+                            tracing::warn!(error = %e, "change feed cannot read the audit log");
+                            return;
+                        }
+                    };
+                    if !send(&tx, FeedItem::Change(Box::new(stored))).await {
                         return;
                     }
                     cursor = seq;

@@ -1,9 +1,11 @@
 //! API clients: create, read, change, delete, rotate secrets.
 
-use serde_json::{json, Map, Value};
+use serde_json::Value;
 use sqlx::PgConnection;
 
 use super::{commit, Committed, Latchkey, RequestContext, ServiceError};
+use crate::domain::audit::AuditAction;
+use crate::domain::audit_changes::{self as changes_of, Payload};
 use crate::domain::client::hours_to_live;
 use crate::domain::ids::{self, AppId, ClientId};
 use crate::domain::{AllowList, ClientName, Feature, FeatureSet};
@@ -68,20 +70,15 @@ pub(crate) fn duplicate_name(name: &str) -> impl FnOnce(StoreError) -> ServiceEr
     }
 }
 
-/// `{"field": {"from": …, "to": …}}` for each field that differs.
+/// The `client.*` payload: each field that differs.
 pub(crate) fn diff(before: Option<&ClientView>, after: Option<&ClientView>) -> Value {
-    let mut changes = Map::new();
-    let name = |c: Option<&ClientView>| c.map(|c| json!(c.name)).unwrap_or(Value::Null);
-    let ips = |c: Option<&ClientView>| c.map(|c| json!(c.ip_whitelist)).unwrap_or(Value::Null);
-    for (field, from, to) in [
-        ("name", name(before), name(after)),
-        ("ipWhitelist", ips(before), ips(after)),
-    ] {
-        if from != to {
-            changes.insert(field.into(), json!({ "from": from, "to": to }));
+    fn fields(c: &ClientView) -> changes_of::ClientFields<'_> {
+        changes_of::ClientFields {
+            name: &c.name,
+            ip_whitelist: &c.ip_whitelist,
         }
     }
-    Value::Object(changes)
+    changes_of::ClientChanged::of(before.map(fields), after.map(fields)).into_changes()
 }
 
 impl Latchkey {
@@ -171,7 +168,7 @@ impl Latchkey {
         self.store_secret(tx, app_id, &client_id, &new_secret)
             .await?;
         let view = ClientView::from(&row);
-        let mut event = ctx.audit_event(app_id, "client.create");
+        let mut event = ctx.audit_event(app_id, AuditAction::ClientCreate);
         event.target_client_id = Some(client_id);
         event.features_before = Some(vec![]);
         event.features_after = Some(view.features.clone());
@@ -271,7 +268,7 @@ impl Latchkey {
         .await
         .map_err(duplicate_name(&new_name))?;
         let view = ClientView::from(&row);
-        let mut event = ctx.audit_event(app_id, "client.update");
+        let mut event = ctx.audit_event(app_id, AuditAction::ClientUpdate);
         event.target_client_id = Some(client_id.to_string());
         event.features_before = Some(old_view.features.clone());
         event.features_after = Some(view.features.clone());
@@ -306,7 +303,7 @@ impl Latchkey {
         }
         store::clients::delete(&mut *tx, app_id, client_id).await?;
         let old_view = ClientView::from(&current);
-        let mut event = ctx.audit_event(app_id, "client.delete");
+        let mut event = ctx.audit_event(app_id, AuditAction::ClientDelete);
         event.target_client_id = Some(client_id.to_string());
         event.features_before = Some(old_view.features.clone());
         event.features_after = Some(vec![]);
@@ -343,11 +340,11 @@ impl Latchkey {
             .await?;
         let row = store::clients::bump_version(&mut *tx, app_id, client_id).await?;
         let view = ClientView::from(&row);
-        let mut event = ctx.audit_event(app_id, "client.secret_rotate");
+        let mut event = ctx.audit_event(app_id, AuditAction::ClientSecretRotate);
         event.target_client_id = Some(client_id.to_string());
         event.features_before = Some(view.features.clone());
         event.features_after = Some(view.features.clone());
-        event.changes = json!({ "secret": { "rotated": true, "oldSecretHoursToLive": hours } });
+        event.changes = changes_of::SecretChanged::rotated(i64::from(hours), false).into_changes();
         store::audit::append(&mut tx, event).await?;
         let created = CreatedClient {
             client: view,

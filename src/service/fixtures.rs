@@ -18,6 +18,7 @@ use super::clients::duplicate_name;
 use super::entity_types::{entity_type_from_json, stored_json};
 use super::{commit, Committed, Latchkey, RequestContext, ServiceError};
 use crate::auth::secrets::Verification;
+use crate::domain::audit::AuditAction;
 use crate::domain::entity_type::{normalize_schema, AttributePath, EntityType};
 use crate::domain::fixture::{self, Fixture, FixtureError};
 use crate::domain::ids::{self, AppId};
@@ -365,7 +366,7 @@ impl Latchkey {
             }
         }
         if let Some(note) = import {
-            let mut pass = ctx.audit_event(app_id, "app.import");
+            let mut pass = ctx.audit_event(app_id, AuditAction::AppImport);
             let new_secrets: Vec<&String> = report.secrets.keys().collect();
             pass.changes = json!({
                 "source": note.source,

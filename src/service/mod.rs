@@ -48,7 +48,7 @@ use crate::auth::limiter::FailureLimiter;
 use crate::auth::sealing::KeyRing;
 use crate::auth::SecretHasher;
 use crate::cache::{SnapshotConfig, Snapshots};
-use crate::domain::audit::{now_micros, AuditEvent, OPERATOR_ACTOR};
+use crate::domain::audit::{now_micros, AuditAction, AuditEvent, OPERATOR_ACTOR};
 use crate::domain::{Feature, FeatureSet};
 use crate::store::WriteTx;
 pub use crate::store::{Revision, Revisions};
@@ -169,7 +169,7 @@ impl RequestContext {
     }
 
     /// A blank audit event for this request; the use case fills in what changed.
-    pub(crate) fn audit_event(&self, app_id: &str, action: &str) -> AuditEvent {
+    pub(crate) fn audit_event(&self, app_id: &str, action: AuditAction) -> AuditEvent {
         AuditEvent {
             app_id: app_id.to_owned(),
             seq: 0,
@@ -178,7 +178,7 @@ impl RequestContext {
             actor: self.caller.actor(),
             actor_ip: self.source_ip.map(|ip| ip.to_string()),
             request_id: self.request_id.clone(),
-            action: action.to_owned(),
+            action,
             target_client_id: None,
             features_before: None,
             features_after: None,

@@ -4,12 +4,13 @@
 
 use std::collections::HashMap;
 
-use serde_json::{json, Map, Value};
 use sqlx::PgConnection;
 use zeroize::Zeroizing;
 
 use super::{commit, AppSummary, Committed, Latchkey, RequestContext, ServiceError};
 use crate::auth::sealing::{KeyRing, Sealed, SealingError};
+use crate::domain::audit::AuditAction;
+use crate::domain::audit_changes::{self as changes_of, Payload};
 use crate::domain::ids::AppId;
 use crate::domain::{ids, Feature};
 use crate::store::{self, clients::ClientCredentials, WriteTx};
@@ -159,28 +160,18 @@ impl Latchkey {
         )
         .await?
         .ok_or(ServiceError::AppNotFound)?;
-        let mut changes = Map::new();
-        for (field, from, to) in [
-            (
-                "signed_requests",
-                before.signed_requests,
-                after.signed_requests,
-            ),
-            ("show_secrets", before.show_secrets, after.show_secrets),
-        ] {
-            if from != to {
-                changes.insert(field.into(), json!({ "from": from, "to": to }));
-            }
-        }
-        if changes.is_empty() {
+        let Some(mut changes) = changes_of::AppOptionsChanged::of(
+            (before.signed_requests, before.show_secrets),
+            (after.signed_requests, after.show_secrets),
+        ) else {
             return Ok(Committed::unchanged(after.into()));
-        }
+        };
         if !after.signed_requests && !after.show_secrets {
             let dropped = store::secrets::drop_sealed(&mut *tx, app_id).await?;
-            changes.insert("sealedSecretsDropped".into(), json!(dropped));
+            changes.sealed_secrets_dropped = Some(dropped);
         }
-        let mut event = ctx.audit_event(app_id, "app.update");
-        event.changes = Value::Object(changes);
+        let mut event = ctx.audit_event(app_id, AuditAction::AppUpdate);
+        event.changes = changes.into_changes();
         store::audit::append(&mut tx, event).await?;
         commit(tx, after.into()).await
     }
@@ -221,7 +212,7 @@ impl Latchkey {
             };
             match ring.open(&row.app_id, &row.client_id, &sealed) {
                 Ok(secret) => {
-                    let mut event = ctx.audit_event(app_id, "client.secret_read");
+                    let mut event = ctx.audit_event(app_id, AuditAction::ClientSecretRead);
                     event.target_client_id = Some(row.client_id.clone());
                     store::audit::append(&mut tx, event).await?;
                     shown.insert(row.client_id, secret);

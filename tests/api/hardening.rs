@@ -123,7 +123,7 @@ async fn append_deep_event(app: &TestApp, owner: &Owner, depth: usize) {
         actor: owner.client_id.clone(),
         actor_ip: Some("127.0.0.1".into()),
         request_id: "deepdeepdeepdeep".into(),
-        action: "settings.set".into(),
+        action: latchkey::domain::audit::AuditAction::SettingsSet,
         target_client_id: Some(owner.client_id.clone()),
         features_before: None,
         features_after: None,

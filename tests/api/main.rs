@@ -9,6 +9,7 @@ mod access_check;
 mod access_schemas;
 mod audit_completeness;
 mod audit_export;
+mod audit_fixture;
 mod audit_query;
 mod audit_retention;
 mod audit_util;
