@@ -13,6 +13,7 @@ pub mod entity_type;
 pub mod features;
 pub mod fixture;
 pub mod ids;
+pub mod read_routing;
 pub mod settings;
 
 pub use allow_list::AllowList;

@@ -121,7 +121,7 @@ impl Latchkey {
         filter.check_period()?;
         self.audit_reader(ctx, app_id).await?;
         let limit = limit.clamp(1, crate::domain::audit_query::MAX_LIMIT);
-        let mut conn = self.pool.acquire().await?;
+        let mut conn = self.read_pool(app_id).acquire().await?;
         let bounds = store::audit::seq_bounds(&mut conn, app_id, filter).await?;
         let rows = EventQuery::new(
             app_id,
@@ -157,10 +157,9 @@ impl Latchkey {
         filter.check_period()?;
         self.audit_reader(ctx, app_id).await?;
         let permit = log_reader_permit().await?;
-        let bounds =
-            store::audit::seq_bounds(&mut *self.pool.acquire().await?, app_id, &filter).await?;
+        let pool = self.read_pool(app_id).clone();
+        let bounds = store::audit::seq_bounds(&mut *pool.acquire().await?, app_id, &filter).await?;
         let (tx, rx) = mpsc::channel(STREAM_DEPTH);
-        let pool = self.pool.clone();
         let app_id = app_id.to_owned();
         tokio::spawn(async move {
             let _permit = permit;
@@ -256,7 +255,7 @@ impl Latchkey {
             .await?
             .ok_or(ServiceError::AppNotFound)?;
         // One snapshot, so the current state and the log agree.
-        let mut tx = store::begin_snapshot(&self.pool).await?;
+        let mut tx = store::begin_snapshot(self.read_pool(app_id)).await?;
         let current = store::clients::list(&mut *tx, app_id, None).await?;
         let mut first_since: HashMap<String, AuditEvent> = HashMap::new();
         for row in store::audit::first_feature_events_since(&mut *tx, app_id, since).await? {

@@ -96,7 +96,7 @@ impl Latchkey {
             name.parse::<Feature>()?;
         }
         let filter = (!has_features.is_empty()).then_some(has_features);
-        let rows = store::clients::list(&self.pool, app_id, filter).await?;
+        let rows = store::clients::list(self.read_pool(app_id), app_id, filter).await?;
         Ok(rows.iter().map(ClientView::from).collect())
     }
 

@@ -514,7 +514,8 @@ impl Latchkey {
     ) -> Result<Value, ServiceError> {
         ctx.operator()?;
         self.ensure_app(ctx, app_id).await?;
-        let state = AppState::from_rows(&store::app_snapshots::capture(&self.pool, app_id).await?)?;
+        let rows = store::app_snapshots::capture(self.read_pool(app_id), app_id).await?;
+        let state = AppState::from_rows(&rows)?;
         let clients: Vec<Value> = state
             .clients
             .iter()

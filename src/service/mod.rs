@@ -15,6 +15,7 @@ mod entity_types;
 mod error;
 mod fixtures;
 mod migration;
+pub mod replica;
 mod sealing;
 mod settings;
 mod signed;
@@ -224,6 +225,8 @@ pub struct Latchkey {
     /// How far the Date of a signed request may be from this server's clock.
     pub(crate) signature_window: std::time::Duration,
     pub(crate) snapshots: Arc<Snapshots>,
+    /// The read replica, when `LATCHKEY_READ_DATABASE_URL` is set.
+    pub(crate) replica: Option<Arc<replica::Replica>>,
 }
 
 impl Latchkey {
@@ -243,6 +246,7 @@ impl Latchkey {
             sealer: None,
             signature_window: std::time::Duration::from_secs(300),
             snapshots: Arc::new(Snapshots::new(SnapshotConfig::strict())),
+            replica: None,
         }
     }
 
@@ -268,6 +272,7 @@ impl Latchkey {
     pub fn apply_revisions(&self, revisions: &Revisions) {
         for r in revisions.iter() {
             self.snapshots.observe(r.app_id, r.seq);
+            self.note_write(r.app_id);
         }
     }
 
@@ -278,6 +283,21 @@ impl Latchkey {
 
     pub fn pool(&self) -> &PgPool {
         &self.pool
+    }
+
+    /// Statements refused as read-only since start (`store::primary`), for metrics.
+    pub fn read_only_refusals(&self) -> u64 {
+        crate::store::primary::refusals()
+    }
+
+    /// How full PostgreSQL's notification queue is (0 to 1), or `None` when the database did
+    /// not answer within half a second (metrics must not wait for an outage).
+    pub async fn notification_queue_usage(&self) -> Option<f64> {
+        let usage = crate::store::snapshots::notification_queue_usage(&self.pool);
+        tokio::time::timeout(std::time::Duration::from_millis(500), usage)
+            .await
+            .ok()?
+            .ok()
     }
 
     /// The name used for the platform operator in messages ("Akamai" by default).

@@ -108,6 +108,9 @@ impl ResponseError for ConfigError {
                 header::HeaderValue::from_static("Basic realm=\"latchkey\""),
             );
         }
+        if self.status_code() == StatusCode::SERVICE_UNAVAILABLE {
+            crate::http::retry_after(&mut res);
+        }
         if let ConfigError::Auth(AuthError::RateLimited { retry_after_secs }) = self {
             res.headers_mut().insert(
                 header::RETRY_AFTER,

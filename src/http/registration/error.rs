@@ -432,14 +432,21 @@ pub fn respond(e: &RegError, request_id: &str) -> HttpResponse {
     if env.code == 500 {
         tracing::error!(error = ?e, "registration call failed");
     }
-    HttpResponse::Ok().json(ErrorEnvelope {
+    let mut res = HttpResponse::Ok().json(ErrorEnvelope {
         stat: "error",
         code: env.code,
         error: env.error,
         error_description: &env.description,
         request_id,
         argument_name: env.argument.as_deref(),
-    })
+    });
+    // HTTP 200 as every answer of this surface, with the outage's Retry-After.
+    if matches!(e, RegError::Auth(AuthError::Unavailable))
+        || matches!(e, RegError::Service { error, .. } if matches!(**error, ServiceError::Unavailable))
+    {
+        crate::http::retry_after(&mut res);
+    }
+    res
 }
 
 #[cfg(test)]
