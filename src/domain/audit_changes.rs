@@ -89,6 +89,21 @@ pub struct Restored<'a> {
 }
 impl Payload for Restored<'_> {}
 
+/// `app.import`: where from, what was read, and how many changes follow.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Imported<'a> {
+    pub source: &'a str,
+    pub changes: usize,
+    pub clients: usize,
+    pub entity_types: usize,
+    pub access_schemas: usize,
+    pub metadata_clients: &'a [String],
+    pub new_secrets: Vec<&'a String>,
+    pub prune: bool,
+}
+impl Payload for Imported<'_> {}
+
 /// `snapshot.save`.
 #[derive(Debug, Serialize)]
 pub struct SnapshotSaved<'a> {

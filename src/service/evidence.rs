@@ -299,7 +299,7 @@ impl Latchkey {
         &self,
         ctx: &RequestContext,
     ) -> Result<Committed<AuditKeyInfo>, ServiceError> {
-        Self::operator_only(ctx)?;
+        ctx.operator()?;
         let now = now_micros();
         let row = self.new_signing_key(now)?;
         let info = key_info(&row)?;
@@ -341,7 +341,7 @@ impl Latchkey {
         app_id: &AppId,
         until: DateTime<Utc>,
     ) -> Result<Committed<Option<DateTime<Utc>>>, ServiceError> {
-        Self::operator_only(ctx)?;
+        ctx.operator()?;
         self.ensure_app(ctx, app_id).await?;
         let mut tx = WriteTx::begin(&self.pool).await?;
         let before = store::evidence::set_hold(&mut tx, app_id, until).await?;

@@ -407,7 +407,7 @@ async fn a_rotated_key_signs_new_checkpoints_and_old_ones_still_verify() {
 fn latchkey_with_key(app: &TestApp, args: &[&str]) -> std::process::Output {
     let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_latchkey"));
     cmd.args(args)
-        .env("DATABASE_URL", database_url(app))
+        .env("DATABASE_URL", crate::audit_util::database_url(app))
         .env("RUST_LOG", "warn")
         .env("LATCHKEY_SEALING_KEY", test_settings().sealing_key.unwrap())
         .env("LATCHKEY_PUBLIC_URL", "https://audit.example.test")
