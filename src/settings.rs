@@ -132,6 +132,31 @@ pub struct Settings {
     #[arg(long, env = "LATCHKEY_FEED_HEARTBEAT_SECS", default_value_t = 15)]
     pub feed_heartbeat_secs: u64,
 
+    /// The address clients and auditors reach this server at (e.g. `https://iam.example.com`).
+    /// Its host names the audit logs in signed checkpoints (`<host>/audit/<appId>`). Default:
+    /// `http://` and the listen address.
+    #[arg(long, env = "LATCHKEY_PUBLIC_URL")]
+    pub public_url: Option<String>,
+
+    /// Seconds between signed audit checkpoints (one per application whose log grew).
+    #[arg(long, env = "LATCHKEY_CHECKPOINT_SECS", default_value_t = 60)]
+    pub checkpoint_secs: u64,
+
+    /// PostgreSQL URL of the change listener's connection (LISTEN), when it must not go where
+    /// DATABASE_URL goes: a pooler in transaction mode, or to skip a pooler. Default: DATABASE_URL.
+    #[arg(long, env = "LATCHKEY_LISTEN_DATABASE_URL", hide_env_values = true)]
+    pub listen_database_url: Option<String>,
+
+    /// PostgreSQL URL of a read replica (a streaming standby): audit queries and exports, audit
+    /// reports, fixture exports and client lists read it when it is close enough
+    /// (docs/high-availability.md#read-replicas). Unset: everything reads the primary.
+    #[arg(long, env = "LATCHKEY_READ_DATABASE_URL", hide_env_values = true)]
+    pub read_database_url: Option<String>,
+
+    /// The read replica is skipped while it lags the primary by more than this (milliseconds).
+    #[arg(long, env = "LATCHKEY_READ_MAX_LAG_MS", default_value_t = 1000)]
+    pub read_max_lag_ms: u64,
+
     /// Deliver the audit log to sinks from this instance (docs/streaming.md). One instance
     /// delivers a given sink at a time whatever this says; `false` keeps an instance out.
     #[arg(long, env = "LATCHKEY_SINK_DELIVERY", default_value_t = true, action = clap::ArgAction::Set)]
@@ -199,6 +224,10 @@ impl Settings {
         if self.feed_heartbeat_secs == 0 {
             return Err("LATCHKEY_FEED_HEARTBEAT_SECS must be at least 1".into());
         }
+        if self.checkpoint_secs == 0 {
+            return Err("LATCHKEY_CHECKPOINT_SECS must be at least 1".into());
+        }
+        self.public_host()?;
         if !(1..=3600).contains(&self.sink_poll_secs) {
             return Err("LATCHKEY_SINK_POLL_SECS must be between 1 and 3600".into());
         }
@@ -209,6 +238,24 @@ impl Settings {
             return Err("LATCHKEY_DB_MAX_CONNECTIONS must be at least 1".into());
         }
         Ok(())
+    }
+}
+
+impl Settings {
+    /// The host (and port, when one is given) of `LATCHKEY_PUBLIC_URL`, or of the listen address.
+    pub fn public_host(&self) -> Result<String, String> {
+        let Some(url) = self.public_url.as_deref().filter(|u| !u.is_empty()) else {
+            return Ok(self.listen.to_string());
+        };
+        let parsed = reqwest::Url::parse(url)
+            .map_err(|e| format!("LATCHKEY_PUBLIC_URL is not a URL ({e}): {url}"))?;
+        let host = parsed
+            .host_str()
+            .ok_or_else(|| format!("LATCHKEY_PUBLIC_URL has no host: {url}"))?;
+        Ok(match parsed.port() {
+            Some(port) => format!("{host}:{port}"),
+            None => host.to_owned(),
+        })
     }
 }
 
@@ -224,5 +271,23 @@ mod tests {
             "127.0.0.1/32"
         );
         assert!(parse_proxy("nope").is_err());
+    }
+
+    #[test]
+    fn the_public_host_comes_from_the_url_or_the_listen_address() {
+        use clap::Parser;
+        #[derive(clap::Parser)]
+        struct Cli {
+            #[command(flatten)]
+            settings: Settings,
+        }
+        let mut s = Cli::parse_from(["x", "--listen", "127.0.0.1:9000"]).settings;
+        assert_eq!(s.public_host().unwrap(), "127.0.0.1:9000");
+        s.public_url = Some("https://iam.example.com/".into());
+        assert_eq!(s.public_host().unwrap(), "iam.example.com");
+        s.public_url = Some("http://iam.example.com:8443/base".into());
+        assert_eq!(s.public_host().unwrap(), "iam.example.com:8443");
+        s.public_url = Some("not a url".into());
+        assert!(s.validate().is_err());
     }
 }

@@ -39,8 +39,8 @@ audit_actions! {
     AppUpdate = "app.update",
     /// An application was put back to a saved snapshot (its changes follow as their own events).
     AppRestore = "app.restore",
-    /// An import pass (`latchkey import`) ended: what it brought (main's #18 writes it; added
-    /// here so that main's merge of #17 stage 2 builds).
+    /// One pass of `latchkey import` from a vendor (its counts; its changes follow as their own
+    /// events).
     AppImport = "app.import",
     ClientCreate = "client.create",
     ClientUpdate = "client.update",
@@ -66,6 +66,10 @@ audit_actions! {
     AuditRetentionSet = "audit.retention_set",
     /// The checkpoint `latchkey audit prune` appends before it removes the expired prefix.
     AuditPrune = "audit.prune",
+    /// A legal hold was set or changed (`latchkey audit hold`).
+    AuditHoldSet = "audit.hold_set",
+    /// The checkpoint signing key was rotated (written to every application's log).
+    AuditKeyRotate = "audit.key_rotate",
     /// Sinks (docs/streaming.md), written in each application the sink covers.
     SinkCreate = "sink.create",
     SinkPause = "sink.pause",

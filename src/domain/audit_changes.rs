@@ -89,6 +89,21 @@ pub struct Restored<'a> {
 }
 impl Payload for Restored<'_> {}
 
+/// `app.import`: where from, what was read, and how many changes follow.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Imported<'a> {
+    pub source: &'a str,
+    pub changes: usize,
+    pub clients: usize,
+    pub entity_types: usize,
+    pub access_schemas: usize,
+    pub metadata_clients: &'a [String],
+    pub new_secrets: Vec<&'a String>,
+    pub prune: bool,
+}
+impl Payload for Imported<'_> {}
+
 /// `snapshot.save`.
 #[derive(Debug, Serialize)]
 pub struct SnapshotSaved<'a> {
@@ -335,6 +350,23 @@ impl Pruned {
         }
     }
 }
+
+/// `audit.hold_set`: the legal hold's end (RFC 3339), before and after.
+#[derive(Debug, Serialize)]
+pub struct HoldChanged {
+    pub until: FromTo<Option<String>>,
+}
+impl Payload for HoldChanged {}
+
+/// `audit.key_rotate`: the retired and the new checkpoint key, and the new verifier key.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct KeyRotated<'a> {
+    pub from_key_id: Option<&'a str>,
+    pub to_key_id: &'a str,
+    pub verifier_key: &'a str,
+}
+impl Payload for &KeyRotated<'_> {}
 
 #[cfg(test)]
 mod tests {

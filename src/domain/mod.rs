@@ -10,9 +10,13 @@ pub mod audit_report;
 pub mod audit_verify;
 pub mod client;
 pub mod entity_type;
+pub mod evidence;
 pub mod features;
 pub mod fixture;
 pub mod ids;
+pub mod merkle;
+pub mod note;
+pub mod read_routing;
 pub mod settings;
 pub mod sink;
 

@@ -4,8 +4,8 @@
 
 use actix_web::{web, HttpResponse};
 use prometheus::{
-    Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry,
-    TextEncoder,
+    Encoder, Gauge, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, IntGaugeVec, Opts,
+    Registry, TextEncoder,
 };
 
 use super::HttpState;
@@ -19,6 +19,10 @@ pub struct Metrics {
     hashes: IntGauge,
     pool: IntGaugeVec,
     snapshots: IntGaugeVec,
+    listener: IntGaugeVec,
+    notification_queue: Gauge,
+    read_only_refusals: IntGauge,
+    replica_lag: Gauge,
 }
 
 impl Default for Metrics {
@@ -81,6 +85,32 @@ impl Metrics {
             &["what"],
         )
         .expect("valid metric");
+        let listener = IntGaugeVec::new(
+            Opts::new(
+                "listener_events_total",
+                "Change listener: reconnects (listened again after losing its connection), \
+                 rewinds (applications found behind a revision heard of: lost commits)",
+            ),
+            &["event"],
+        )
+        .expect("valid metric");
+        let notification_queue = Gauge::new(
+            "notification_queue_usage",
+            "pg_notification_queue_usage(): fraction of PostgreSQL's notification queue in use \
+             (-1 when the database did not answer)",
+        )
+        .expect("valid metric");
+        let read_only_refusals = IntGauge::new(
+            "db_read_only_refusals_total",
+            "Statements refused because the connection was read-only (SQLSTATE 25006)",
+        )
+        .expect("valid metric");
+        let replica_lag = Gauge::new(
+            "replica_lag_seconds",
+            "How far the read replica (LATCHKEY_READ_DATABASE_URL) was behind the primary at its \
+             last measurement (-1: no replica, or not measured)",
+        )
+        .expect("valid metric");
         for c in [
             Box::new(requests.clone()) as Box<dyn prometheus::core::Collector>,
             Box::new(latency.clone()),
@@ -89,6 +119,10 @@ impl Metrics {
             Box::new(hashes.clone()),
             Box::new(pool.clone()),
             Box::new(snapshots.clone()),
+            Box::new(listener.clone()),
+            Box::new(notification_queue.clone()),
+            Box::new(read_only_refusals.clone()),
+            Box::new(replica_lag.clone()),
             Box::new(crate::sinks::metrics().lag.clone()),
             Box::new(crate::sinks::metrics().delivered.clone()),
             Box::new(crate::sinks::metrics().failures.clone()),
@@ -104,6 +138,10 @@ impl Metrics {
             hashes,
             pool,
             snapshots,
+            listener,
+            notification_queue,
+            read_only_refusals,
+            replica_lag,
         }
     }
 
@@ -116,7 +154,7 @@ impl Metrics {
             .observe(seconds);
     }
 
-    fn render(&self, state: &HttpState) -> String {
+    async fn render(&self, state: &HttpState) -> String {
         let stats = state.service.hasher_stats();
         self.argon2_verifications
             .set(stats.argon2_verifications as i64);
@@ -138,6 +176,18 @@ impl Metrics {
         ] {
             self.snapshots.with_label_values(&[what]).set(value);
         }
+        let (reconnects, rewinds) = snapshots.listener_counts();
+        for (event, value) in [("reconnects", reconnects), ("rewinds", rewinds)] {
+            self.listener
+                .with_label_values(&[event])
+                .set(i64::try_from(value).unwrap_or(i64::MAX));
+        }
+        self.read_only_refusals
+            .set(i64::try_from(state.service.read_only_refusals()).unwrap_or(i64::MAX));
+        let lag = state.service.replica().and_then(|r| r.lag());
+        self.replica_lag.set(lag.map_or(-1.0, |d| d.as_secs_f64()));
+        let usage = state.service.notification_queue_usage().await;
+        self.notification_queue.set(usage.unwrap_or(-1.0));
         let mut out = Vec::new();
         let _ = TextEncoder::new().encode(&self.registry.gather(), &mut out);
         String::from_utf8(out).unwrap_or_default()
@@ -153,5 +203,5 @@ pub const PATH: &str = "/metrics";
 pub async fn metrics(state: web::Data<HttpState>) -> HttpResponse {
     HttpResponse::Ok()
         .content_type("text/plain; version=0.0.4")
-        .body(state.metrics.render(&state))
+        .body(state.metrics.render(&state).await)
 }

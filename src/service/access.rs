@@ -78,7 +78,7 @@ impl Latchkey {
         access_type: AccessType,
         attributes: &[String],
     ) -> Result<Committed<AccessSchemaView>, ServiceError> {
-        ctx.require_owner()?;
+        ctx.owner()?;
         self.ensure_app(ctx, app_id).await?;
         let mut tx = WriteTx::begin(&self.pool).await?;
         if !store::access_schemas::lock_client(&mut *tx, app_id, client_id).await? {
@@ -134,7 +134,7 @@ impl Latchkey {
         type_name: &TypeName,
         access_type: AccessType,
     ) -> Result<Committed<()>, ServiceError> {
-        ctx.require_owner()?;
+        ctx.owner()?;
         self.ensure_app(ctx, app_id).await?;
         let mut tx = WriteTx::begin(&self.pool).await?;
         if !store::access_schemas::lock_client(&mut *tx, app_id, client_id).await? {
@@ -180,7 +180,7 @@ impl Latchkey {
         type_name: &TypeName,
         access_type: AccessType,
     ) -> Result<AccessSchemaView, ServiceError> {
-        ctx.require_owner()?;
+        ctx.owner()?;
         self.ensure_app(ctx, app_id).await?;
         let view = self
             .load_access_schema(app_id, client_id, type_name, access_type)
@@ -270,7 +270,7 @@ impl Latchkey {
         question: AccessCheck,
         consistency: Consistency,
     ) -> Result<Decided, ServiceError> {
-        ctx.require_owner()?;
+        ctx.owner()?;
         self.ensure_app(ctx, app_id).await?;
         let (inputs, revision) = self
             .decision_inputs(

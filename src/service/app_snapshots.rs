@@ -65,9 +65,7 @@ impl Latchkey {
         app_id: &str,
         name: Option<&str>,
     ) -> Result<(), ServiceError> {
-        if !ctx.caller.is_operator() {
-            return Err(ServiceError::Forbidden);
-        }
+        ctx.operator()?;
         if let Some(name) = name {
             check_snapshot_name(name)?;
         }

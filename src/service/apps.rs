@@ -53,9 +53,7 @@ impl Latchkey {
         ctx: &RequestContext,
         new: NewApp,
     ) -> Result<Committed<(AppSummary, CreatedClient)>, ServiceError> {
-        if !ctx.caller.is_operator() {
-            return Err(ServiceError::Forbidden);
-        }
+        ctx.operator()?;
         let name = ClientName::parse(&new.name)?;
         let region: Region = new.region.parse()?;
         let sealing = new.signed_requests || new.show_secrets;
@@ -116,9 +114,7 @@ impl Latchkey {
     }
 
     pub async fn list_apps(&self, ctx: &RequestContext) -> Result<Vec<AppSummary>, ServiceError> {
-        if !ctx.caller.is_operator() {
-            return Err(ServiceError::Forbidden);
-        }
+        ctx.operator()?;
         Ok(store::apps::list(&self.pool)
             .await?
             .into_iter()
@@ -131,9 +127,7 @@ impl Latchkey {
         ctx: &RequestContext,
         app_id: &AppId,
     ) -> Result<AppSummary, ServiceError> {
-        if !ctx.caller.is_operator() {
-            return Err(ServiceError::Forbidden);
-        }
+        ctx.operator()?;
         store::apps::get(&self.pool, app_id)
             .await?
             .map(Into::into)

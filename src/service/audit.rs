@@ -17,6 +17,7 @@ use super::{commit, Committed, Latchkey, RequestContext, ServiceError};
 use crate::domain::audit::{AuditAction, AuditEvent, StoredEvent};
 use crate::domain::audit_changes::{self as changes_of, Payload};
 
+use crate::domain::audit::format_time;
 use crate::domain::audit_query::{parse_keep_days, AuditFilter, AuditInputError, Cursor, Order};
 use crate::domain::audit_report::{
     client_permissions, AuditReport, ClientHistory, ClientPermissions,
@@ -102,17 +103,13 @@ impl PruneOutcome {
 
 impl Latchkey {
     /// Owners of the application, and the operator.
-    async fn audit_reader(&self, ctx: &RequestContext, app_id: &str) -> Result<(), ServiceError> {
-        ctx.require_owner()?;
+    pub(super) async fn audit_reader(
+        &self,
+        ctx: &RequestContext,
+        app_id: &str,
+    ) -> Result<(), ServiceError> {
+        ctx.owner()?;
         self.ensure_app(ctx, app_id).await
-    }
-
-    fn operator_only(ctx: &RequestContext) -> Result<(), ServiceError> {
-        if ctx.caller.is_operator() {
-            Ok(())
-        } else {
-            Err(ServiceError::Forbidden)
-        }
     }
 
     /// One page, keyset-paginated by `seq`: a page never repeats or skips an event, even while
@@ -129,7 +126,7 @@ impl Latchkey {
         filter.check_period()?;
         self.audit_reader(ctx, app_id).await?;
         let limit = limit.clamp(1, crate::domain::audit_query::MAX_LIMIT);
-        let mut conn = self.pool.acquire().await?;
+        let mut conn = self.read_pool(app_id).acquire().await?;
         let bounds = store::audit::seq_bounds(&mut conn, app_id, filter).await?;
         let rows = EventQuery::new(
             app_id,
@@ -165,10 +162,9 @@ impl Latchkey {
         filter.check_period()?;
         self.audit_reader(ctx, app_id).await?;
         let permit = log_reader_permit().await?;
-        let bounds =
-            store::audit::seq_bounds(&mut *self.pool.acquire().await?, app_id, &filter).await?;
+        let pool = self.read_pool(app_id).clone();
+        let bounds = store::audit::seq_bounds(&mut *pool.acquire().await?, app_id, &filter).await?;
         let (tx, rx) = mpsc::channel(STREAM_DEPTH);
-        let pool = self.pool.clone();
         let app_id = app_id.to_owned();
         tokio::spawn(async move {
             let _permit = permit;
@@ -264,7 +260,7 @@ impl Latchkey {
             .await?
             .ok_or(ServiceError::AppNotFound)?;
         // One snapshot, so the current state and the log agree.
-        let mut tx = store::begin_snapshot(&self.pool).await?;
+        let mut tx = store::begin_snapshot(self.read_pool(app_id)).await?;
         let current = store::clients::list(&mut *tx, app_id, None).await?;
         let mut first_since: HashMap<String, AuditEvent> = HashMap::new();
         for row in store::audit::first_feature_events_since(&mut *tx, app_id, since).await? {
@@ -332,7 +328,7 @@ impl Latchkey {
         keep_days: Option<i64>,
     ) -> Result<Committed<Option<i32>>, ServiceError> {
         let keep_days = keep_days.map(parse_keep_days).transpose()?;
-        Self::operator_only(ctx)?;
+        ctx.operator()?;
         self.ensure_app(ctx, app_id).await?;
         let mut tx = WriteTx::begin(&self.pool).await?;
         let before = store::audit::set_retention(&mut tx, app_id, keep_days).await?;
@@ -356,7 +352,7 @@ impl Latchkey {
         &self,
         ctx: &RequestContext,
     ) -> Result<Vec<AppId>, ServiceError> {
-        Self::operator_only(ctx)?;
+        ctx.operator()?;
         Ok(store::audit::apps_with_retention(&self.pool)
             .await?
             .into_iter()
@@ -390,7 +386,7 @@ impl Latchkey {
         dry_run: bool,
         force: bool,
     ) -> Result<Committed<PruneOutcome>, ServiceError> {
-        Self::operator_only(ctx)?;
+        ctx.operator()?;
         self.ensure_app(ctx, app_id).await?;
         let mut outcome = PruneOutcome {
             app_id: app_id.to_string(),
@@ -405,6 +401,16 @@ impl Latchkey {
         let Some(keep_days) = store::audit::lock_retention(&mut tx, app_id).await? else {
             return Ok(Committed::unchanged(outcome));
         };
+        if let Some(until) = store::evidence::hold(&mut *tx, app_id).await? {
+            if until > now {
+                // Ended now, not when the connection is next used: a later prune waits for it.
+                tx.rollback().await?;
+                return Err(ServiceError::AuditHold {
+                    app_id: app_id.to_string(),
+                    until: format_time(&until),
+                });
+            }
+        }
         outcome.keep_days = Some(keep_days);
         let cutoff = now - chrono::Duration::days(i64::from(keep_days));
         let Some((first, through, hash, count)) =
@@ -415,6 +421,8 @@ impl Latchkey {
         let hash = hash.ok_or(ServiceError::AuditChainDamaged { seq: through })?;
         let owing = store::sinks::owing(&mut *tx, app_id, through).await?;
         if !owing.is_empty() && !force {
+            // As for a hold: the retention row's lock ends now.
+            tx.rollback().await?;
             return Err(ServiceError::SinksOwe {
                 sinks: owing,
                 through,

@@ -36,7 +36,7 @@ impl Latchkey {
         app_id: &AppId,
         after: i64,
     ) -> Result<mpsc::Receiver<FeedItem>, ServiceError> {
-        ctx.require_owner()?;
+        ctx.owner()?;
         self.ensure_app(ctx, app_id).await?;
         let place = self
             .snapshots

@@ -88,7 +88,7 @@ impl Latchkey {
         app_id: &AppId,
         has_features: &[String],
     ) -> Result<Vec<ClientView>, ServiceError> {
-        ctx.require_owner()?;
+        ctx.owner()?;
         self.ensure_app(ctx, app_id).await?;
         // Only the names are checked here: asking for clients having login_client or owner is
         // a fine question even though no client may hold both.
@@ -96,7 +96,7 @@ impl Latchkey {
             name.parse::<Feature>()?;
         }
         let filter = (!has_features.is_empty()).then_some(has_features);
-        let rows = store::clients::list(&self.pool, app_id, filter).await?;
+        let rows = store::clients::list(self.read_pool(app_id), app_id, filter).await?;
         Ok(rows.iter().map(ClientView::from).collect())
     }
 
@@ -106,7 +106,7 @@ impl Latchkey {
         app_id: &AppId,
         client_id: &ClientId,
     ) -> Result<ClientView, ServiceError> {
-        ctx.require_owner()?;
+        ctx.owner()?;
         self.ensure_app(ctx, app_id).await?;
         self.client_row(app_id, client_id, ctx.read_at_least)
             .await?
@@ -127,7 +127,7 @@ impl Latchkey {
             None => AllowList::default(),
         };
         let features = FeatureSet::parse(&draft.features)?;
-        ctx.require_owner()?;
+        ctx.owner()?;
         self.ensure_app(ctx, app_id).await?;
         if features.contains(Feature::Metadata) && !ctx.caller.is_operator() {
             return Err(ServiceError::MetadataOperatorOnly {
@@ -234,7 +234,7 @@ impl Latchkey {
             .as_deref()
             .map(FeatureSet::parse)
             .transpose()?;
-        ctx.require_owner()?;
+        ctx.owner()?;
         self.ensure_app(ctx, app_id).await?;
 
         let mut tx = WriteTx::begin(&self.pool).await?;
@@ -284,7 +284,7 @@ impl Latchkey {
         client_id: &ClientId,
         if_match: Option<i64>,
     ) -> Result<Committed<()>, ServiceError> {
-        ctx.require_owner()?;
+        ctx.owner()?;
         self.ensure_app(ctx, app_id).await?;
         let mut tx = WriteTx::begin(&self.pool).await?;
         let current = self
@@ -322,7 +322,7 @@ impl Latchkey {
         if_match: Option<i64>,
     ) -> Result<Committed<CreatedClient>, ServiceError> {
         let hours = hours_to_live(hours)?;
-        ctx.require_owner()?;
+        ctx.owner()?;
         self.ensure_app(ctx, app_id).await?;
         let new_secret = self.mint_secret().await?;
         let mut tx = WriteTx::begin(&self.pool).await?;

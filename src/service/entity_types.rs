@@ -61,7 +61,7 @@ impl Latchkey {
         ctx: &RequestContext,
         app_id: &AppId,
     ) -> Result<Vec<EntityType>, ServiceError> {
-        ctx.require_owner()?;
+        ctx.owner()?;
         self.ensure_app(ctx, app_id).await?;
         store::entity_types::list(&self.pool, app_id)
             .await?
@@ -76,7 +76,7 @@ impl Latchkey {
         app_id: &AppId,
         name: &TypeName,
     ) -> Result<EntityType, ServiceError> {
-        ctx.require_owner()?;
+        ctx.owner()?;
         self.ensure_app(ctx, app_id).await?;
         let row = store::entity_types::get(&self.pool, app_id, name)
             .await?
@@ -92,7 +92,7 @@ impl Latchkey {
         name: &TypeName,
         attr_defs: &Value,
     ) -> Result<Committed<EntityType>, ServiceError> {
-        ctx.require_owner()?;
+        ctx.owner()?;
         self.ensure_app(ctx, app_id).await?;
         let name = parse_type_name(name)?;
         let et = EntityType::new(name, parse_attr_defs(attr_defs)?);
@@ -126,7 +126,7 @@ impl Latchkey {
         body_name: Option<&str>,
         attr_defs: &Value,
     ) -> Result<Committed<EntityType>, ServiceError> {
-        ctx.require_owner()?;
+        ctx.owner()?;
         self.ensure_app(ctx, app_id).await?;
         if body_name.is_some_and(|n| n != name.as_str()) {
             return Err(SchemaError::NameChange.into());
@@ -160,7 +160,7 @@ impl Latchkey {
         app_id: &AppId,
         name: &TypeName,
     ) -> Result<Committed<()>, ServiceError> {
-        ctx.require_owner()?;
+        ctx.owner()?;
         self.ensure_app(ctx, app_id).await?;
         let mut tx = WriteTx::begin(&self.pool).await?;
         let current = self.lock_entity_type(&mut tx, app_id, name).await?;
@@ -193,7 +193,7 @@ impl Latchkey {
         type_name: &TypeName,
         attr_def: &Value,
     ) -> Result<Committed<EntityType>, ServiceError> {
-        ctx.require_owner()?;
+        ctx.owner()?;
         self.ensure_app(ctx, app_id).await?;
         let def = parse_attr_def(attr_def)?;
         let mut tx = WriteTx::begin(&self.pool).await?;
@@ -225,7 +225,7 @@ impl Latchkey {
         type_name: &TypeName,
         attribute: &str,
     ) -> Result<Committed<EntityType>, ServiceError> {
-        ctx.require_owner()?;
+        ctx.owner()?;
         self.ensure_app(ctx, app_id).await?;
         let mut tx = WriteTx::begin(&self.pool).await?;
         let current = self.lock_entity_type(&mut tx, app_id, type_name).await?;

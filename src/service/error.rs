@@ -75,9 +75,15 @@ pub enum ServiceError {
     EntityTypeInUse { name: String, clients: Vec<String> },
     #[error("Access schema not found.")]
     AccessSchemaNotFound,
-    /// Signed requests or show_secrets were asked for, but this server has no sealing key.
+    /// Signed requests or show_secrets were asked for (or a sealing operation), but this server
+    /// has no sealing key: the request cannot succeed here as sent (400 on the Config API).
     #[error("Signed requests and show_secrets need a sealing key: set LATCHKEY_SEALING_KEY or LATCHKEY_SEALING_KEY_FILE.")]
     SealingKeyMissing,
+    /// An application that keeps sealed secrets was used on a server without the sealing key
+    /// (startup refuses that, so only a race with another instance gets here): this server's
+    /// configuration is at fault, not the request (500 on every surface).
+    #[error("An application keeps sealed secrets but this server has no sealing key (LATCHKEY_SEALING_KEY or LATCHKEY_SEALING_KEY_FILE).")]
+    SealingKeyUnavailable,
     /// A bad audit query or retention value (`GET /config/{appId}/audit`, the audit CLI).
     #[error(transparent)]
     AuditInput(#[from] crate::domain::audit_query::AuditInputError),
@@ -86,6 +92,22 @@ pub enum ServiceError {
         "The audit log is damaged at event {seq}; run `latchkey audit verify` before pruning."
     )]
     AuditChainDamaged { seq: i64 },
+    /// A proof asked for sizes or revisions the tree cannot answer.
+    #[error(transparent)]
+    ProofInput(crate::domain::merkle::ProofInputError),
+    /// The Merkle tree lacks nodes for this size: events pruned before the tree existed.
+    #[error("The Merkle tree of this application does not cover events pruned before signed checkpoints existed; no root or proof of this size can be given.")]
+    AuditTreeIncomplete,
+    #[error(
+        "No checkpoint yet: one is signed within LATCHKEY_CHECKPOINT_SECS of the first event."
+    )]
+    NoCheckpointYet,
+    /// Checkpoints are signed with a key sealed under the sealing key, which this server lacks.
+    #[error("Signed audit checkpoints need a sealing key: set LATCHKEY_SEALING_KEY or LATCHKEY_SEALING_KEY_FILE.")]
+    CheckpointKeyMissing,
+    /// Prune refused: the application is under legal hold.
+    #[error("Application {app_id} is under legal hold until {until}: its audit events cannot be pruned before then (latchkey audit hold).")]
+    AuditHold { app_id: String, until: String },
     // Sinks (sinks.rs; docs/streaming.md).
     #[error(transparent)]
     SinkConfig(#[from] crate::domain::sink::SinkConfigError),

@@ -13,8 +13,10 @@ mod clients;
 mod console;
 mod entity_types;
 mod error;
+mod evidence;
 mod fixtures;
 mod migration;
+pub mod replica;
 mod sealing;
 mod settings;
 mod signed;
@@ -22,6 +24,7 @@ mod sinks;
 mod snapshots;
 pub mod vendor;
 
+use std::marker::PhantomData;
 use std::net::IpAddr;
 use std::sync::Arc;
 
@@ -36,6 +39,9 @@ pub use changes::FeedItem;
 pub use clients::{ClientChange, ClientDraft, ClientView, CreatedClient};
 pub use console::{csrf_token, ConsoleLogin, ConsoleSession, SignInError};
 pub use error::ServiceError;
+pub use evidence::{
+    run_checkpoints, AuditKeyInfo, ConsistencyProof, InclusionProof, MAX_CHECKPOINTS,
+};
 pub use fixtures::{ApplyOptions, ApplyReport};
 pub use migration::{ClientComparison, Comparison, Difference, SecretCheck};
 pub use sealing::{AppOptions, NewSecret, ResealReport, ShownSecrets};
@@ -136,6 +142,20 @@ impl Caller {
     }
 }
 
+/// Proof that the request's caller passed the check for role `R` ([`Operator`], [`Owner`]).
+/// Only [`RequestContext::operator`] and [`RequestContext::owner`] make one, so a function
+/// that takes an `Authorized<R>` cannot be reached without the check.
+#[derive(Debug, Clone, Copy)]
+pub struct Authorized<R>(PhantomData<R>);
+
+/// The platform operator's role.
+#[derive(Debug, Clone, Copy)]
+pub struct Operator;
+
+/// An application owner's role (a client with `owner`, or the operator).
+#[derive(Debug, Clone, Copy)]
+pub struct Owner;
+
 /// Everything a use case knows about the request besides its arguments.
 #[derive(Debug, Clone)]
 pub struct RequestContext {
@@ -160,10 +180,19 @@ impl RequestContext {
         }
     }
 
-    /// Owner (or operator) only: the Config API and the client-management calls.
-    pub fn require_owner(&self) -> Result<(), ServiceError> {
+    /// The one operator check: the platform operator, or `Forbidden`.
+    pub fn operator(&self) -> Result<Authorized<Operator>, ServiceError> {
+        match self.caller {
+            Caller::Operator => Ok(Authorized(PhantomData)),
+            Caller::Client { .. } => Err(ServiceError::Forbidden),
+        }
+    }
+
+    /// The one owner check: a client with `owner`, or the operator (who may do what an owner
+    /// may); else `Forbidden`. The Config API and the client-management calls.
+    pub fn owner(&self) -> Result<Authorized<Owner>, ServiceError> {
         if self.caller.has(Feature::Owner) {
-            Ok(())
+            Ok(Authorized(PhantomData))
         } else {
             Err(ServiceError::Forbidden)
         }
@@ -202,6 +231,10 @@ pub struct Latchkey {
     /// How far the Date of a signed request may be from this server's clock.
     pub(crate) signature_window: std::time::Duration,
     pub(crate) snapshots: Arc<Snapshots>,
+    /// The host naming this server's audit logs in signed checkpoints (`<host>/audit/<appId>`).
+    pub(crate) audit_host: Arc<str>,
+    /// The read replica, when `LATCHKEY_READ_DATABASE_URL` is set.
+    pub(crate) replica: Option<Arc<replica::Replica>>,
 }
 
 impl Latchkey {
@@ -221,6 +254,8 @@ impl Latchkey {
             sealer: None,
             signature_window: std::time::Duration::from_secs(300),
             snapshots: Arc::new(Snapshots::new(SnapshotConfig::strict())),
+            audit_host: Arc::from("localhost"),
+            replica: None,
         }
     }
 
@@ -232,6 +267,12 @@ impl Latchkey {
     }
 
     /// Serves reads from these snapshots (see `crate::cache`); without, every read is strict.
+    /// The host of `LATCHKEY_PUBLIC_URL`, naming the audit logs in checkpoints.
+    pub fn with_audit_host(mut self, host: &str) -> Self {
+        self.audit_host = Arc::from(host);
+        self
+    }
+
     pub fn with_snapshots(mut self, snapshots: Arc<Snapshots>) -> Self {
         self.snapshots = snapshots;
         self
@@ -246,6 +287,7 @@ impl Latchkey {
     pub fn apply_revisions(&self, revisions: &Revisions) {
         for r in revisions.iter() {
             self.snapshots.observe(r.app_id, r.seq);
+            self.note_write(r.app_id);
         }
     }
 
@@ -256,6 +298,21 @@ impl Latchkey {
 
     pub fn pool(&self) -> &PgPool {
         &self.pool
+    }
+
+    /// Statements refused as read-only since start (`store::primary`), for metrics.
+    pub fn read_only_refusals(&self) -> u64 {
+        crate::store::primary::refusals()
+    }
+
+    /// How full PostgreSQL's notification queue is (0 to 1), or `None` when the database did
+    /// not answer within half a second (metrics must not wait for an outage).
+    pub async fn notification_queue_usage(&self) -> Option<f64> {
+        let usage = crate::store::snapshots::notification_queue_usage(&self.pool);
+        tokio::time::timeout(std::time::Duration::from_millis(500), usage)
+            .await
+            .ok()?
+            .ok()
     }
 
     /// The name used for the platform operator in messages ("Akamai" by default).

@@ -66,7 +66,7 @@ impl Latchkey {
     fn ring(&self) -> Result<&KeyRing, ServiceError> {
         self.sealer
             .as_deref()
-            .ok_or(ServiceError::SealingKeyMissing)
+            .ok_or(ServiceError::SealingKeyUnavailable)
     }
 
     /// A new random secret and its hash.
@@ -142,11 +142,11 @@ impl Latchkey {
         app_id: &AppId,
         options: AppOptions,
     ) -> Result<Committed<AppSummary>, ServiceError> {
-        if !ctx.caller.is_operator() {
-            return Err(ServiceError::Forbidden);
-        }
-        if options.signed_requests == Some(true) || options.show_secrets == Some(true) {
-            self.ring()?;
+        ctx.operator()?;
+        if (options.signed_requests == Some(true) || options.show_secrets == Some(true))
+            && self.sealer.is_none()
+        {
+            return Err(ServiceError::SealingKeyMissing);
         }
         let mut tx = WriteTx::begin(&self.pool).await?;
         let before = store::apps::get(&mut *tx, app_id)
@@ -228,10 +228,11 @@ impl Latchkey {
     /// Operator only (`latchkey keys rotate`): re-seals under the current key every sealed
     /// secret that an older key of the ring sealed.
     pub async fn reseal_secrets(&self, ctx: &RequestContext) -> Result<ResealReport, ServiceError> {
-        if !ctx.caller.is_operator() {
-            return Err(ServiceError::Forbidden);
-        }
-        let ring = self.ring()?;
+        ctx.operator()?;
+        let ring = self
+            .sealer
+            .as_deref()
+            .ok_or(ServiceError::SealingKeyMissing)?;
         let mut report = ResealReport {
             current_key_id: ring.current_id().to_owned(),
             ..Default::default()
@@ -263,6 +264,34 @@ impl Latchkey {
                         .unopenable
                         .push(format!("{}/{}", row.app_id, row.client_id)),
                 }
+            }
+        }
+        // The checkpoint signing keys are sealed under the same key ring.
+        for row in store::evidence::signing_keys(&self.pool).await? {
+            if row.sealing_key_id == ring.current_id() {
+                continue;
+            }
+            let old = Sealed {
+                key_id: row.sealing_key_id.clone(),
+                blob: row.sealed_private.clone(),
+            };
+            match ring.open_server_key(&row.key_id, &old) {
+                Ok(private) => {
+                    let sealed = ring
+                        .seal_server_key(&row.key_id, &private)
+                        .map_err(sealing_failed)?;
+                    store::evidence::reseal_signing_key(
+                        &self.pool,
+                        &row.key_id,
+                        &sealed.blob,
+                        &sealed.key_id,
+                    )
+                    .await?;
+                    report.resealed += 1;
+                }
+                Err(_) => report
+                    .unopenable
+                    .push(format!("audit signing key {}", row.key_id)),
             }
         }
         Ok(report)

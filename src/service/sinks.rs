@@ -125,14 +125,6 @@ pub fn target_of(row: &SinkRow) -> Result<SinkTarget, ServiceError> {
 }
 
 impl Latchkey {
-    fn sink_operator(ctx: &RequestContext) -> Result<(), ServiceError> {
-        if ctx.caller.is_operator() {
-            Ok(())
-        } else {
-            Err(ServiceError::Forbidden)
-        }
-    }
-
     fn seal_sink_secret(&self, name: &str, secret: &str) -> Result<Sealed, ServiceError> {
         let ring = self
             .sealer
@@ -171,7 +163,7 @@ impl Latchkey {
     ) -> Result<Committed<CreatedSink>, ServiceError> {
         let from_beginning = draft.from_beginning;
         let spec = draft.check()?;
-        Self::sink_operator(ctx)?;
+        ctx.operator()?;
         if let SinkTarget::Syslog {
             ca_file: Some(path),
             ..
@@ -281,7 +273,7 @@ impl Latchkey {
     }
 
     pub async fn list_sinks(&self, ctx: &RequestContext) -> Result<Vec<SinkView>, ServiceError> {
-        Self::sink_operator(ctx)?;
+        ctx.operator()?;
         store::sinks::list(&self.pool)
             .await?
             .into_iter()
@@ -295,7 +287,7 @@ impl Latchkey {
         ctx: &RequestContext,
         name: &str,
     ) -> Result<SinkView, ServiceError> {
-        Self::sink_operator(ctx)?;
+        ctx.operator()?;
         let row = store::sinks::get(&self.pool, name)
             .await?
             .ok_or(ServiceError::SinkNotFound)?;
@@ -311,7 +303,7 @@ impl Latchkey {
         name: &str,
         paused: bool,
     ) -> Result<Committed<SinkView>, ServiceError> {
-        Self::sink_operator(ctx)?;
+        ctx.operator()?;
         let mut tx = WriteTx::begin(&self.pool).await?;
         let row = store::sinks::lock(&mut tx, name)
             .await?
@@ -344,7 +336,7 @@ impl Latchkey {
         ctx: &RequestContext,
         name: &str,
     ) -> Result<Committed<CreatedSink>, ServiceError> {
-        Self::sink_operator(ctx)?;
+        ctx.operator()?;
         let mut tx = WriteTx::begin(&self.pool).await?;
         let row = store::sinks::lock(&mut tx, name)
             .await?
@@ -391,7 +383,7 @@ impl Latchkey {
                 return Err(ServiceError::SinkRewindNeedsApp);
             }
         }
-        Self::sink_operator(ctx)?;
+        ctx.operator()?;
         let mut tx = WriteTx::begin(&self.pool).await?;
         let row = store::sinks::lock(&mut tx, name)
             .await?
@@ -444,7 +436,7 @@ impl Latchkey {
         ctx: &RequestContext,
         name: &str,
     ) -> Result<Committed<()>, ServiceError> {
-        Self::sink_operator(ctx)?;
+        ctx.operator()?;
         parse_sink_name(name).map_err(|_| ServiceError::SinkNotFound)?;
         let mut tx = WriteTx::begin(&self.pool).await?;
         let row = store::sinks::lock(&mut tx, name)

@@ -642,21 +642,6 @@ async fn nul_and_nasty_text_in_every_input_never_answers_5xx() {
 // ---------------------------------------------------------------------------------------------
 // 3. Lock-out: failures from one source never refuse a working secret from another.
 
-async fn metric(app: &TestApp, name: &str) -> f64 {
-    let text = app
-        .request(Method::GET, "/metrics")
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    text.lines()
-        .find_map(|l| l.strip_prefix(&format!("{name} ")))
-        .and_then(|v| v.trim().parse().ok())
-        .unwrap_or_else(|| panic!("no {name} in {text}"))
-}
-
 fn from(app: &TestApp, ip: &str, id: &str, secret: &str, path: &str) -> reqwest::RequestBuilder {
     app.as_client(id, secret, Method::GET, path)
         .header("X-Forwarded-For", ip)

@@ -7,6 +7,7 @@ pub(crate) mod changes;
 pub(crate) mod clients;
 pub(crate) mod entity_types;
 mod error;
+pub(crate) mod evidence;
 mod extract;
 mod fields;
 pub(crate) mod settings;
