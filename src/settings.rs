@@ -132,6 +132,16 @@ pub struct Settings {
     #[arg(long, env = "LATCHKEY_FEED_HEARTBEAT_SECS", default_value_t = 15)]
     pub feed_heartbeat_secs: u64,
 
+    /// How clients reach this server (scheme, host, port, optional path prefix): OAuth issuers
+    /// and metadata URLs derive from it. Default: `http://` + the listen address.
+    #[arg(long, env = "LATCHKEY_PUBLIC_URL")]
+    pub public_url: Option<String>,
+
+    /// `Cache-Control: max-age` of the OAuth key sets, in seconds; a rotated key signs only
+    /// this long after it was published (docs/oauth.md).
+    #[arg(long, env = "LATCHKEY_OAUTH_JWKS_MAX_AGE_SECS", default_value_t = 300, value_parser = clap::value_parser!(u64).range(0..=86_400))]
+    pub oauth_jwks_max_age_secs: u64,
+
     /// Log format: `human` or `json`. Levels come from RUST_LOG.
     #[arg(long, env = "LATCHKEY_LOG_FORMAT", default_value = "human", value_parser = ["human", "json"])]
     pub log_format: String,
@@ -184,6 +194,13 @@ impl Settings {
         }
         if self.feed_heartbeat_secs == 0 {
             return Err("LATCHKEY_FEED_HEARTBEAT_SECS must be at least 1".into());
+        }
+        if let Some(url) = &self.public_url {
+            let ok = (url.starts_with("http://") || url.starts_with("https://"))
+                && !url.contains(['?', '#', ' ']);
+            if !ok {
+                return Err("LATCHKEY_PUBLIC_URL must be an http:// or https:// URL without query or fragment".into());
+            }
         }
         if self.db_max_connections == 0 {
             return Err("LATCHKEY_DB_MAX_CONNECTIONS must be at least 1".into());

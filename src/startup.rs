@@ -16,6 +16,7 @@ use crate::auth::sealing::KeyRing;
 use crate::auth::SecretHasher;
 use crate::cache::{SnapshotConfig, Snapshots};
 use crate::http::{self, HttpState};
+use crate::service::oauth::{OAuth, OAuthConfig};
 use crate::service::Latchkey;
 use crate::settings::Settings;
 
@@ -138,8 +139,21 @@ impl Application {
             feed_buffer: 256,
         }));
         let listener_pool = pool.clone();
+        let core = service(settings, pool)?.with_snapshots(snapshots.clone());
+        let oauth = web::Data::new(OAuth::new(
+            core.clone(),
+            OAuthConfig {
+                public_url: settings.public_url.clone().unwrap_or_else(|| {
+                    format!(
+                        "http://{}",
+                        std::net::SocketAddr::new(settings.listen.ip(), port)
+                    )
+                }),
+                jwks_max_age: Duration::from_secs(settings.oauth_jwks_max_age_secs),
+            },
+        ));
         let state = web::Data::new(HttpState {
-            service: service(settings, pool)?.with_snapshots(snapshots.clone()),
+            service: core,
             trusted_proxies: settings.trusted_proxies.clone(),
             metrics: Arc::new(http::metrics::Metrics::new()),
             body_timeout: Duration::from_secs(settings.body_timeout_secs),
@@ -151,6 +165,7 @@ impl Application {
         let mut server = HttpServer::new(move || {
             App::new()
                 .app_data(main_state.clone())
+                .app_data(oauth.clone())
                 .wrap(middleware::from_fn(http::revision::revision_middleware))
                 .wrap(middleware::from_fn(http::request::request_id_middleware))
                 .configure(|cfg| http::configure(cfg, !metrics_apart))

@@ -11,6 +11,7 @@ pub mod entity_type;
 pub mod features;
 pub mod fixture;
 pub mod ids;
+pub mod oauth;
 pub mod settings;
 
 pub use allow_list::AllowList;

@@ -19,6 +19,7 @@ pub struct Metrics {
     hashes: IntGauge,
     pool: IntGaugeVec,
     snapshots: IntGaugeVec,
+    oauth_tokens: IntCounterVec,
 }
 
 impl Default for Metrics {
@@ -81,6 +82,15 @@ impl Metrics {
             &["what"],
         )
         .expect("valid metric");
+        let oauth_tokens = IntCounterVec::new(
+            Opts::new(
+                "oauth_token_requests_total",
+                "OAuth token requests by application (`-` before the client was authenticated) \
+                 and outcome (`issued` or the RFC 6749 error code)",
+            ),
+            &["app", "outcome"],
+        )
+        .expect("valid metric");
         for c in [
             Box::new(requests.clone()) as Box<dyn prometheus::core::Collector>,
             Box::new(latency.clone()),
@@ -89,6 +99,7 @@ impl Metrics {
             Box::new(hashes.clone()),
             Box::new(pool.clone()),
             Box::new(snapshots.clone()),
+            Box::new(oauth_tokens.clone()),
         ] {
             registry.register(c).expect("unique metric names");
         }
@@ -101,7 +112,13 @@ impl Metrics {
             hashes,
             pool,
             snapshots,
+            oauth_tokens,
         }
+    }
+
+    /// One token request's outcome.
+    pub fn oauth_token(&self, app: &str, outcome: &str) {
+        self.oauth_tokens.with_label_values(&[app, outcome]).inc();
     }
 
     pub fn observe(&self, route: &str, method: &str, status: u16, seconds: f64) {

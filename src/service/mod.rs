@@ -14,6 +14,7 @@ mod console;
 mod entity_types;
 mod error;
 mod fixtures;
+pub mod oauth;
 mod sealing;
 mod settings;
 mod signed;

@@ -9,6 +9,7 @@ pub mod clients;
 pub mod console_sessions;
 pub mod entity_types;
 pub mod fixtures;
+pub mod oauth;
 pub mod secrets;
 pub mod settings;
 pub mod signed;

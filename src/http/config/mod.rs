@@ -6,9 +6,9 @@ pub(crate) mod audit;
 pub(crate) mod changes;
 pub(crate) mod clients;
 pub(crate) mod entity_types;
-mod error;
+pub(crate) mod error;
 mod extract;
-mod fields;
+pub(crate) mod fields;
 pub(crate) mod settings;
 pub(crate) mod staging;
 
