@@ -1,6 +1,6 @@
 # syntax=docker/dockerfile:1
 
-# Build stage. sqlx queries are unchecked, so no database is needed here.
+# Build stage. Checked queries use the committed .sqlx data, so no database is needed here.
 FROM rust:1-bookworm AS builder
 WORKDIR /src
 COPY . .
@@ -14,7 +14,7 @@ RUN --mount=type=cache,target=/usr/local/cargo/registry \
 # Runtime stage.
 FROM debian:bookworm-slim
 RUN apt-get update \
-    && apt-get install -y --no-install-recommends ca-certificates \
+    && apt-get install -y --no-install-recommends ca-certificates curl \
     && rm -rf /var/lib/apt/lists/*
 RUN useradd --system --user-group --uid 10001 \
         --home-dir /var/lib/latchkey --create-home --shell /usr/sbin/nologin latchkey

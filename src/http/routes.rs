@@ -92,7 +92,9 @@ macro_rules! rpc {
             path: $path,
             surface: Surface::Registration,
             effect: Effect::$effect,
-            handler: |r| r.to(|req, payload| registration::serve(req, payload, $op)),
+            handler: |r| {
+                r.to(|req, payload| registration::serve(req, payload, Effect::$effect, $op))
+            },
             doc: Some(openapi::add::<$doc>),
         }
     };

@@ -37,7 +37,7 @@ pub use error::ServiceError;
 pub use fixtures::{ApplyOptions, ApplyReport};
 pub use sealing::{AppOptions, NewSecret, ResealReport, ShownSecrets};
 pub use settings::{AllSettings, SettingsTarget};
-pub use signed::{SignatureError, SignedRequest};
+pub use signed::{Operation, SignatureError, SignedRequest};
 pub use snapshots::{Consistency, Decided};
 
 use crate::auth::credentials::OperatorToken;

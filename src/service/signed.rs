@@ -10,7 +10,8 @@
 //! 5. the signature against every live sealed secret (grace periods included), in constant
 //!    time; an unknown client, a wrong signature and an expired secret are one answer, and an
 //!    unknown client costs the same AES-GCM and HMAC work as a known one;
-//! 6. the signature not seen before (in PostgreSQL, so every server agrees);
+//! 6. for a write, the signature not seen before (in PostgreSQL, so every server agrees); a
+//!    read may be repeated inside the window ([`Operation`]);
 //! 7. the allow list.
 
 use std::net::IpAddr;
@@ -35,6 +36,19 @@ pub struct SignedRequest<'a> {
     pub path: &'a str,
     /// Every parameter as sent (query string and form body).
     pub params: Vec<(&'a str, &'a str)>,
+    /// Whether the operation called changes state; the adapter knows it from its route table.
+    pub operation: Operation,
+}
+
+/// What the called operation does, which decides whether an identical signed request may be
+/// answered again inside its `Date` window. The vendor's libraries sign with a one-second `Date`
+/// and no nonce, so two identical calls in one second carry the same signature: a repeated read
+/// changes nothing (and whoever can replay it could read the first answer), so it is answered;
+/// a repeated write is refused as a replay.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Operation {
+    Read,
+    Write,
 }
 
 /// Why a signed request was refused.
@@ -53,7 +67,7 @@ pub enum SignatureError {
     /// The Date is further from the server's clock than the window allows.
     #[error("the Date header is {skew_secs} seconds from the server's clock")]
     Stale { skew_secs: i64, window_secs: u64 },
-    /// The same signature was already accepted within its window.
+    /// The same signature of a write was already accepted within its window.
     #[error("this signature was already used")]
     Replayed,
     /// No sealed secret matched, and the client has a secret minted before its application
@@ -132,7 +146,9 @@ impl Latchkey {
             return Err(AuthError::BadCredentials.into());
         };
         self.match_signature(found, &message, no_params, &header.mac)?;
-        self.refuse_replay(found, header, date).await?;
+        if request.operation == Operation::Write {
+            self.refuse_replay(found, header, date).await?;
+        }
         let client = &found.client;
         if !AllowList::from_nets(client.ip_whitelist.clone()).permits(source_ip) {
             return Err(AuthError::IpNotAllowed.into());

@@ -330,6 +330,139 @@ async fn a_replayed_signature_is_refused_on_every_server() {
     assert_eq!(other, credentials_error(REPLAYED));
 }
 
+/// The parameters that make each read of the route table answer something (not an error).
+fn read_params(path: &str) -> Vec<(&'static str, &'static str)> {
+    match path {
+        "/settings/get" | "/settings/get_default" => vec![("key", "site_name")],
+        "/settings/get_multi" => vec![("keys", r#"["site_name", "other"]"#)],
+        "/entityType" => vec![("type_name", "user")],
+        "/entityType.getAccessSchema" => vec![("type_name", "user"), ("access_type", "read")],
+        _ => vec![],
+    }
+}
+
+/// Sends the same signed request (same Date, same signature) `times` times; the raw answers.
+async fn same_signed_request(
+    app: &TestApp,
+    owner: &Owner,
+    path: &str,
+    params: &[(&str, &str)],
+    times: usize,
+) -> Vec<String> {
+    let date = Utc::now().format(DATE).to_string();
+    let auth = authorization(
+        &owner.client_id,
+        &owner.secret,
+        &string_to_sign(path, &date, params.iter().copied()),
+    )
+    .unwrap();
+    let mut answers = Vec::new();
+    for _ in 0..times {
+        let res = app
+            .request(Method::POST, path)
+            .header("Authorization", &auth)
+            .header("Date", &date)
+            .form(params)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 200);
+        answers.push(res.text().await.unwrap());
+    }
+    answers
+}
+
+#[tokio::test]
+async fn an_identical_signed_read_is_answered_again_and_an_identical_write_is_not() {
+    let app = spawn_app().await;
+    let owner = signed_app(&app, "shop").await;
+    let defs = r#"[{"name":"email","type":"string"},{"name":"givenName","type":"string"}]"#;
+    let setup: [(&str, Vec<(&str, &str)>); 3] = [
+        (
+            "/entityType.create",
+            vec![("type_name", "user"), ("attr_defs", defs)],
+        ),
+        (
+            "/settings/set",
+            vec![("key", "site_name"), ("value", "Shop")],
+        ),
+        (
+            "/settings/set_default",
+            vec![("key", "site_name"), ("value", "Default")],
+        ),
+    ];
+    for (path, params) in setup {
+        let res = owner_call(&app, &owner, path, &params).await;
+        assert_eq!(res["stat"], "ok", "{path}: {res}");
+    }
+    // Every Registration API read of the route table: the same signed request three times
+    // inside its window gets the same answer, byte for byte, and is never called a replay.
+    let reads: Vec<&str> = latchkey::http::routes::table()
+        .into_iter()
+        .filter(|r| r.surface == latchkey::http::routes::Surface::Registration && !r.mutating())
+        .map(|r| r.path)
+        .collect();
+    assert_eq!(
+        reads,
+        [
+            "/clients/list",
+            "/settings/get",
+            "/settings/get_multi",
+            "/settings/items",
+            "/settings/keys",
+            "/settings/get_default",
+            "/settings/get_all",
+            "/entityType",
+            "/entityType.list",
+            "/entityType.getAccessSchema",
+        ],
+        "the reads docs/signed-requests.md lists"
+    );
+    for path in &reads {
+        let answers = same_signed_request(&app, &owner, path, &read_params(path), 3).await;
+        let first: Value = serde_json::from_str(&answers[0]).unwrap();
+        assert_eq!(first["stat"], "ok", "{path}: {first}");
+        assert_eq!(answers[1], answers[0], "{path}");
+        assert_eq!(answers[2], answers[0], "{path}");
+    }
+    let listed = same_signed_request(&app, &owner, "/clients/list", &[], 2).await;
+    let expected = format!(
+        r#"{{"results":[{{"client_id":"{}","description":"owner","features":["owner"],"whitelist":["0.0.0.0/0"]}}],"stat":"ok"}}"#,
+        owner.client_id
+    );
+    assert_eq!(listed, [expected.clone(), expected]);
+    // Reads leave no replay record: repeating them costs no write.
+    let records: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM signed_request_replays WHERE app_id = $1")
+            .bind(&owner.app_id)
+            .fetch_one(&app.pool)
+            .await
+            .unwrap();
+    assert_eq!(records, 0);
+
+    // A write: the first is served, the identical second refused with the replay message.
+    let params = [("description", "renamed")];
+    let answers = same_signed_request(&app, &owner, "/clients/set_description", &params, 2).await;
+    assert_eq!(answers[0], r#"{"stat":"ok"}"#);
+    let mut again: Value = serde_json::from_str(&answers[1]).unwrap();
+    assert_eq!(again["request_id"].as_str().unwrap().len(), 16);
+    again.as_object_mut().unwrap().remove("request_id");
+    assert_eq!(again, credentials_error(REPLAYED));
+    // A failed signature on a read is still a failed signature (and not remembered).
+    let wrong = Owner {
+        secret: "x".repeat(32),
+        ..owner.clone()
+    };
+    for answer in same_signed_request(&app, &wrong, "/clients/list", &[], 2).await {
+        let mut body: Value = serde_json::from_str(&answer).unwrap();
+        body.as_object_mut().unwrap().remove("request_id");
+        assert_eq!(
+            body,
+            credentials_error("client_id and client_secret are missing or not valid")
+        );
+    }
+}
+
 #[tokio::test]
 async fn tampered_wrong_unknown_and_rotated_out_signatures_look_the_same() {
     let app = spawn_app().await;

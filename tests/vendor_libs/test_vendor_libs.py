@@ -13,6 +13,7 @@ import subprocess
 import sys
 import time
 import unittest
+from unittest import mock
 
 import janrain.capture
 import janrain_datalib
@@ -25,10 +26,19 @@ APP_ID = os.environ["APP_ID"]
 
 
 def next_second():
-    """The library's Date has one-second resolution: the same call with the same parameters in
-    the same second is the same signature, which the server refuses as a replay. Calls that
-    repeat themselves wait for the next second, as a caller of the vendor's API must."""
+    """The library's Date has one-second resolution: the same write with the same parameters in
+    the same second is the same signature, which the server refuses as a replay (a repeated
+    read is answered). Writes that repeat themselves wait for the next second, as a caller of
+    the vendor's API must."""
     time.sleep(1.05 - (time.time() % 1.0))
+
+
+def frozen_date():
+    """The library reads its Date from `time.gmtime()`: held still, every call in the block
+    carries the same Date, so identical calls are identical signed requests (what two calls in
+    the same second are), whatever the machine's speed."""
+    now = time.gmtime()
+    return mock.patch("janrain.capture.api.time.gmtime", return_value=now)
 
 
 class VendorLibraries(unittest.TestCase):
@@ -102,6 +112,45 @@ class VendorLibraries(unittest.TestCase):
         app.del_cache()
         next_second()
         self.assertNotIn(new_id, app.clients_as_dict())
+
+    def test_identical_signed_reads_are_answered_and_writes_refused(self):
+        api = janrain.capture.Api(
+            URL, {"client_id": OWNER_ID, "client_secret": OWNER_SECRET}
+        )
+        app = janrain_datalib.get_app(URL, OWNER_ID, OWNER_SECRET)
+        client = app.get_client()
+        new_id = client.create("replay probe", features=["direct_read_access"])
+        try:
+            with frozen_date():
+                # A polling loop: five identical signed clients/list calls, all answered alike.
+                answers = [api.call("clients/list") for _ in range(5)]
+                self.assertEqual(answers[0]["stat"], "ok")
+                self.assertIn(new_id, [c["client_id"] for c in answers[0]["results"]])
+                self.assertEqual(answers, [answers[0]] * 5)
+                # The same with get_multi, and with datalib twice in a row (cache cleared).
+                multi = [api.call("settings/get_multi", keys=["a", "b"]) for _ in range(2)]
+                self.assertEqual(multi[1], multi[0])
+                first = app.clients_as_dict()
+                app.del_cache()
+                self.assertEqual(app.clients_as_dict(), first)
+                # A write: the first is applied, the identical second refused as a replay.
+                client.set_description("replay probe renamed")
+                with self.assertRaises(janrain_datalib.exceptions.ApiAuthError) as replayed:
+                    client.set_description("replay probe renamed")
+                self.assertEqual(replayed.exception.code, 402)
+                self.assertEqual(
+                    replayed.exception.args[0],
+                    "this signature was already used: a signed request cannot be replayed;"
+                    " sign each request anew",
+                )
+            app.del_cache()
+            next_second()
+            self.assertEqual(
+                app.clients_as_dict()[new_id]["description"], "replay probe renamed"
+            )
+        finally:
+            next_second()
+            client.delete()
 
     def test_settings(self):
         app = self.app

@@ -11,8 +11,9 @@ use crate::auth::signature::is_signature_scheme;
 use crate::auth::Credentials;
 use crate::domain::ids::{AppId, ClientId};
 use crate::http::request::{read_body, request_id, source_ip, BodyError};
+use crate::http::routes::Effect;
 use crate::http::HttpState;
-use crate::service::{AuthError, Caller, Latchkey, RequestContext, SignedRequest};
+use crate::service::{AuthError, Caller, Latchkey, Operation, RequestContext, SignedRequest};
 
 /// An authenticated call: who calls, for which application, with which parameters.
 pub struct Call {
@@ -65,7 +66,12 @@ fn credentials(req: &HttpRequest, params: &Params) -> Result<Option<Credentials>
 }
 
 impl Call {
-    pub async fn read(req: &HttpRequest, payload: Payload) -> Result<Call, RegError> {
+    /// `effect`: the route table's mark of the operation called.
+    pub async fn read(
+        req: &HttpRequest,
+        payload: Payload,
+        effect: Effect,
+    ) -> Result<Call, RegError> {
         let state = req
             .app_data::<web::Data<HttpState>>()
             .cloned()
@@ -95,6 +101,10 @@ impl Call {
                         .and_then(|v| v.to_str().ok()),
                     path: req.path(),
                     params: params.pairs().collect(),
+                    operation: match effect {
+                        Effect::Reads => Operation::Read,
+                        Effect::Writes => Operation::Write,
+                    },
                 };
                 state
                     .service

@@ -21,18 +21,25 @@ pub use extract::Call;
 pub use params::Params;
 
 use crate::http::request::request_id;
+use crate::http::routes::Effect;
 
 /// What a call answers on success: the fields next to `"stat":"ok"`.
 pub type Reply = Result<Map<String, Value>, RegError>;
 
 /// Runs one call (`op`) for GET (query string) and POST (query string and form body), as the
-/// route table registers it.
-pub async fn serve<F, Fut>(req: HttpRequest, payload: web::Payload, op: F) -> HttpResponse
+/// route table registers it, with the row's effect (a signed read may be repeated inside its
+/// window, a signed write may not: `service::Operation`).
+pub async fn serve<F, Fut>(
+    req: HttpRequest,
+    payload: web::Payload,
+    effect: Effect,
+    op: F,
+) -> HttpResponse
 where
     F: FnOnce(Call) -> Fut,
     Fut: Future<Output = Reply>,
 {
-    let result = match Call::read(&req, payload.into_inner()).await {
+    let result = match Call::read(&req, payload.into_inner(), effect).await {
         Ok(call) => op(call).await,
         Err(e) => Err(e),
     };
