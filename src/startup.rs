@@ -116,6 +116,23 @@ pub fn sealing_keys(settings: &Settings) -> anyhow::Result<Option<KeyRing>> {
     })
 }
 
+/// The OAuth service over `core`. The public URL is `LATCHKEY_PUBLIC_URL`, else `http://` and
+/// the listen address (with `port`, the one actually bound, when known).
+pub fn oauth(settings: &Settings, core: Latchkey, port: Option<u16>) -> OAuth {
+    let listen =
+        std::net::SocketAddr::new(settings.listen.ip(), port.unwrap_or(settings.listen.port()));
+    OAuth::new(
+        core,
+        OAuthConfig {
+            public_url: settings
+                .public_url
+                .clone()
+                .unwrap_or_else(|| format!("http://{listen}")),
+            jwks_max_age: Duration::from_secs(settings.oauth_jwks_max_age_secs),
+        },
+    )
+}
+
 /// A bound, not yet running, HTTP server.
 pub struct Application {
     port: u16,
@@ -140,18 +157,7 @@ impl Application {
         }));
         let listener_pool = pool.clone();
         let core = service(settings, pool)?.with_snapshots(snapshots.clone());
-        let oauth = web::Data::new(OAuth::new(
-            core.clone(),
-            OAuthConfig {
-                public_url: settings.public_url.clone().unwrap_or_else(|| {
-                    format!(
-                        "http://{}",
-                        std::net::SocketAddr::new(settings.listen.ip(), port)
-                    )
-                }),
-                jwks_max_age: Duration::from_secs(settings.oauth_jwks_max_age_secs),
-            },
-        ));
+        let oauth = web::Data::new(oauth(settings, core.clone(), Some(port)));
         let state = web::Data::new(HttpState {
             service: core,
             trusted_proxies: settings.trusted_proxies.clone(),

@@ -16,7 +16,7 @@ use crate::domain::{Field, ValidationError};
 use crate::http::config::error::error_body;
 use crate::http::config::fields::optional_string;
 use crate::http::config::{ConfigError, ConfigRequest, ErrorBody, JsonBody, OperatorRequest};
-use crate::service::oauth::{KeyInfo, OAuth, OAuthSettings};
+use crate::service::oauth::{KeyInfo, OAuth, OAuthSettings, RotationReport};
 
 /// A Config API failure, or a key set that is refused (`{"errors": "Not a valid JWK set: …"}`).
 #[derive(Debug, thiserror::Error)]
@@ -238,6 +238,15 @@ pub struct RotationBody {
     retiring: Vec<KeyBody>,
 }
 
+/// The JSON of a rotation (the HTTP answer, and what `latchkey oauth keys rotate` prints).
+pub fn rotation_json(report: RotationReport) -> Value {
+    serde_json::to_value(RotationBody {
+        new_key: report.new_key.into(),
+        retiring: report.retiring.into_iter().map(KeyBody::from).collect(),
+    })
+    .unwrap_or_default()
+}
+
 /// Rotates the application's signing key: the new key is published now and signs from
 /// `now + LATCHKEY_OAUTH_JWKS_MAX_AGE_SECS`; the old ones stay published until their last
 /// token expired. Audited as `oauth.key_rotate`.
@@ -251,8 +260,5 @@ pub async fn rotate(
     path: web::Path<AppId>,
 ) -> Result<HttpResponse, ConfigError> {
     let report = oauth.rotate_keys(&r.ctx, &path.into_inner()).await?;
-    Ok(HttpResponse::Ok().json(RotationBody {
-        new_key: report.new_key.into(),
-        retiring: report.retiring.into_iter().map(KeyBody::from).collect(),
-    }))
+    Ok(HttpResponse::Ok().json(rotation_json(report)))
 }
