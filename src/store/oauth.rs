@@ -188,6 +188,20 @@ pub async fn client_jwks(
     .await?)
 }
 
+/// Every client of the application with registered keys, by client id.
+pub async fn all_client_jwks(
+    db: impl PgExecutor<'_>,
+    app_id: &str,
+) -> StoreResult<Vec<(String, Value)>> {
+    let rows = sqlx::query!(
+        "SELECT client_id, jwks FROM oauth_client_jwks WHERE app_id = $1 ORDER BY client_id",
+        app_id,
+    )
+    .fetch_all(db)
+    .await?;
+    Ok(rows.into_iter().map(|r| (r.client_id, r.jwks)).collect())
+}
+
 /// Sets a client's key set; returns the one it replaced.
 pub async fn put_client_jwks(
     conn: &mut PgConnection,

@@ -50,6 +50,16 @@ pub struct KeyInfo {
     pub signing: bool,
 }
 
+/// An application's OAuth state for the console.
+#[derive(Debug, Clone)]
+pub struct Overview {
+    pub issuer: String,
+    pub settings: OAuthSettings,
+    pub keys: Vec<KeyInfo>,
+    /// Each client with registered keys and its key set, by client id.
+    pub clients: Vec<(String, serde_json::Value)>,
+}
+
 /// What a rotation did.
 #[derive(Debug, Clone)]
 pub struct RotationReport {
@@ -256,22 +266,9 @@ impl OAuth {
         Ok(self.key_set(app_id).await?.jwks())
     }
 
-    /// Operator only: the application's settings and published keys (console, `GET
-    /// /apps/{appId}/oauth`).
+    /// The application's settings and published keys (`GET /apps/{appId}/oauth`), for the
+    /// operator and the application's owners.
     pub async fn keys(
-        &self,
-        ctx: &RequestContext,
-        app_id: &AppId,
-    ) -> Result<(OAuthSettings, Vec<KeyInfo>), ServiceError> {
-        if !ctx.caller.is_operator() {
-            return Err(ServiceError::Forbidden);
-        }
-        let set = self.key_set(app_id).await?;
-        Ok((set.settings, set.infos(Utc::now())))
-    }
-
-    /// The published keys of the caller's own application, for its owners (console).
-    pub async fn keys_for_owner(
         &self,
         ctx: &RequestContext,
         app_id: &AppId,
@@ -279,6 +276,23 @@ impl OAuth {
         ctx.require_owner()?;
         let set = self.key_set(app_id).await?;
         Ok((set.settings, set.infos(Utc::now())))
+    }
+
+    /// What the console's OAuth page shows an owner or the operator: the settings, the signing
+    /// keys and every client's registered public keys (`(client id, {"keys": [...]})`).
+    pub async fn overview(
+        &self,
+        ctx: &RequestContext,
+        app_id: &AppId,
+    ) -> Result<Overview, ServiceError> {
+        let (settings, keys) = self.keys(ctx, app_id).await?;
+        let clients = store::oauth::all_client_jwks(&self.core.pool, app_id).await?;
+        Ok(Overview {
+            issuer: self.issuer(app_id),
+            settings,
+            keys,
+            clients,
+        })
     }
 
     /// Operator only (`latchkey oauth keys rotate`, `POST /apps/{appId}/oauth/rotate`):

@@ -15,7 +15,7 @@ use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-pub use keys::{KeyInfo, OAuthSettings, RotationReport};
+pub use keys::{KeyInfo, OAuthSettings, Overview, RotationReport};
 pub use tokens::{ClientAuth, Introspection, IssuedToken, TokenRequest};
 
 use super::{AuthError, Latchkey, ServiceError};
