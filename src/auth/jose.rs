@@ -221,8 +221,40 @@ pub fn parse_client_jwks(value: &serde_json::Value) -> Result<JwkSet, String> {
             ));
         }
         DecodingKey::from_jwk(key).map_err(|e| format!("key {i} is not usable: {e}"))?;
+        check_public_key(key).map_err(|e| format!("key {i} is not usable: {e}"))?;
     }
     Ok(set)
+}
+
+/// An EC P-256 key must be a point of the curve and an Ed25519 key a valid point (checked by
+/// `p256` and `ed25519-dalek`); symmetric keys are refused.
+fn check_public_key(key: &Jwk) -> Result<(), String> {
+    use jsonwebtoken::jwk::{AlgorithmParameters, EllipticCurve};
+    let b64 = |s: &str| {
+        base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(s)
+            .map_err(|_| "a member is not base64url".to_owned())
+    };
+    match &key.algorithm {
+        AlgorithmParameters::EllipticCurve(p) if p.curve == EllipticCurve::P256 => {
+            let mut sec1 = vec![4u8];
+            sec1.extend(b64(&p.x)?);
+            sec1.extend(b64(&p.y)?);
+            p256::PublicKey::from_sec1_bytes(&sec1)
+                .map(|_| ())
+                .map_err(|_| "not a point of P-256".into())
+        }
+        AlgorithmParameters::OctetKeyPair(p) if p.curve == EllipticCurve::Ed25519 => {
+            let bytes: [u8; 32] = b64(&p.x)?
+                .try_into()
+                .map_err(|_| "an Ed25519 key is 32 bytes".to_owned())?;
+            ed25519_dalek::VerifyingKey::from_bytes(&bytes)
+                .map(|_| ())
+                .map_err(|_| "not an Ed25519 public key".into())
+        }
+        AlgorithmParameters::OctetKey(_) => Err("symmetric keys cannot sign assertions".into()),
+        _ => Ok(()),
+    }
 }
 
 #[cfg(test)]
@@ -266,6 +298,16 @@ mod tests {
             assert!(parse_client_jwks(&serde_json::json!({ "keys": [public] })).is_ok());
         }
         assert!(parse_client_jwks(&serde_json::json!({ "keys": [] })).is_err());
+        // A point that is not on P-256.
+        let (_, jwk) = generate(SigningAlg::Es256, "k").unwrap();
+        let mut bad = serde_json::to_value(&jwk).unwrap();
+        bad["y"] = bad["x"].clone();
+        assert_eq!(
+            parse_client_jwks(&serde_json::json!({ "keys": [bad] })).unwrap_err(),
+            "key 0 is not usable: not a point of P-256"
+        );
+        let hmac = serde_json::json!({"kty": "oct", "k": "c2VjcmV0"});
+        assert!(parse_client_jwks(&serde_json::json!({ "keys": [hmac] })).is_err());
         assert!(parse_client_jwks(&serde_json::json!({ "keys": [{"kty": "EC"}] })).is_err());
     }
 }

@@ -383,6 +383,25 @@ async fn every_token_error() {
             )
         )
     );
+    // An assertion type without its assertion.
+    let (status, body, _) = app
+        .token_basic(
+            a,
+            &id,
+            &secret,
+            &[cc, ("client_assertion_type", ASSERTION_TYPE)],
+        )
+        .await;
+    assert_eq!(
+        (status, body),
+        (
+            400,
+            oauth_error(
+                "invalid_request",
+                "client_assertion_type without client_assertion"
+            )
+        )
+    );
     // Not a form.
     let (status, body) = status_json(
         app.as_client(&id, &secret, Method::POST, &format!("/oauth/{a}/token"))

@@ -17,47 +17,10 @@ if ! "$venv/bin/python" -c 'import authlib, jwt, requests, cryptography' 2>/dev/
     "authlib==1.9.6" "pyjwt[crypto]==2.15.1" "requests==2.34.2"
 fi
 
-cargo build --quiet --bin latchkey
-bin="$PWD/target/debug/latchkey"
-
-# A database of its own, dropped at the end.
-db="lk_oauth_clients_$$"
-base="${DATABASE_URL%%\?*}"
-server="${base%/*}"
-psql -q "$DATABASE_URL" -c "CREATE DATABASE \"$db\"" >/dev/null
-export DATABASE_URL="$server/$db"
-LATCHKEY_SEALING_KEY="$("$bin" keys generate)"
-export LATCHKEY_SEALING_KEY
-export LATCHKEY_OPERATOR_TOKEN="oauth-clients-operator-$$-token"
-export RUST_LOG=warn
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-export LATCHKEY_LISTEN="127.0.0.1:$port"
-export LATCHKEY_PUBLIC_URL="http://localhost:$port"
-
-server_pid=""
-cleanup() {
-  if [ -n "$server_pid" ]; then
-    kill "$server_pid" 2>/dev/null || true
-    wait "$server_pid" 2>/dev/null || true
-  fi
-  psql -q "$base" -c "DROP DATABASE IF EXISTS \"$db\" WITH (FORCE)" >/dev/null 2>&1 || true
-}
-trap cleanup EXIT
-
-"$bin" migrate >/dev/null
-created="$("$bin" apps create --name oauth-clients)"
-field() { python3 -c "import json,sys; d=json.loads(sys.argv[1]); print(eval('d' + sys.argv[2]))" "$created" "$1"; }
-export APP_ID="$(field "['app_id']")"
-export OWNER_ID="$(field "['owner']['_id']")"
-export OWNER_SECRET="$(field "['owner']['_secret']")"
-export LATCHKEY_URL="$LATCHKEY_PUBLIC_URL"
-export LATCHKEY_BIN="$bin"
-
-"$bin" serve &
-server_pid=$!
-for _ in $(seq 1 100); do
-  curl -fsS "$LATCHKEY_URL/healthz" >/dev/null 2>&1 && break
-  sleep 0.1
-done
+# The issuer comes from LATCHKEY_PUBLIC_URL, not from the listen address.
+LIVE_PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+export LATCHKEY_PUBLIC_URL="http://localhost:$LIVE_PORT"
+. tests/live_server.sh
+live_server lk_oauth_clients
 
 timeout 300 "$venv/bin/python" tests/oauth_clients/test_oauth_clients.py

@@ -19,46 +19,7 @@ if ! "$venv/bin/python" -c 'import janrain.capture, janrain_datalib' 2>/dev/null
     "janrain-python-api==0.4.0" "janrain-datalib==0.2.1"
 fi
 
-cargo build --quiet --bin latchkey
-bin="$PWD/target/debug/latchkey"
-
-# A database of its own, dropped at the end.
-db="lk_vendor_libs_$$"
-base="${DATABASE_URL%%\?*}"
-server="${base%/*}"
-psql -q "$DATABASE_URL" -c "CREATE DATABASE \"$db\"" >/dev/null
-export DATABASE_URL="$server/$db"
-LATCHKEY_SEALING_KEY="$("$bin" keys generate)"
-export LATCHKEY_SEALING_KEY
-export LATCHKEY_OPERATOR_TOKEN="vendor-libs-operator-$$-token"
-export RUST_LOG=warn
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-export LATCHKEY_LISTEN="127.0.0.1:$port"
-
-server_pid=""
-cleanup() {
-  if [ -n "$server_pid" ]; then
-    kill "$server_pid" 2>/dev/null || true
-    wait "$server_pid" 2>/dev/null || true
-  fi
-  psql -q "$base" -c "DROP DATABASE IF EXISTS \"$db\" WITH (FORCE)" >/dev/null 2>&1 || true
-}
-trap cleanup EXIT
-
-"$bin" migrate >/dev/null
-created="$("$bin" apps create --name vendor-libs --signed-requests)"
-field() { python3 -c "import json,sys; d=json.loads(sys.argv[1]); print(eval('d' + sys.argv[2]))" "$created" "$1"; }
-export APP_ID="$(field "['app_id']")"
-export OWNER_ID="$(field "['owner']['_id']")"
-export OWNER_SECRET="$(field "['owner']['_secret']")"
-export LATCHKEY_URL="http://127.0.0.1:$port"
-export LATCHKEY_BIN="$bin"
-
-"$bin" serve &
-server_pid=$!
-for _ in $(seq 1 100); do
-  curl -fsS "$LATCHKEY_URL/healthz" >/dev/null 2>&1 && break
-  sleep 0.1
-done
+. tests/live_server.sh
+live_server lk_vendor_libs --signed-requests
 
 timeout 300 "$venv/bin/python" tests/vendor_libs/test_vendor_libs.py

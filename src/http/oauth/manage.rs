@@ -14,7 +14,7 @@ use crate::domain::ids::{AppId, ClientId};
 use crate::domain::oauth::SigningAlg;
 use crate::domain::{Field, ValidationError};
 use crate::http::config::error::error_body;
-use crate::http::config::fields::optional_string;
+use crate::http::config::fields::{integer, optional_string};
 use crate::http::config::{ConfigError, ConfigRequest, ErrorBody, JsonBody, OperatorRequest};
 use crate::service::oauth::{KeyInfo, OAuth, OAuthSettings, RotationReport};
 
@@ -60,6 +60,14 @@ fn keys_of(jwks: Option<Value>) -> JwksBody {
     }
 }
 
+/// A client's key set as sent (its schema is written by hand in `super::schemas`).
+#[derive(ToSchema)]
+#[allow(dead_code, reason = "documents the body; the handler reads the JSON")]
+pub struct ClientJwksInput {
+    #[schema(value_type = Vec<Object>)]
+    keys: Vec<Value>,
+}
+
 /// The client's registered public keys (`{"keys": []}` when none).
 #[utoipa::path(get, path = "/config/{appId}/clients/{clientId}/jwks", tag = "oauth",
     params(("appId" = String, Path), ("clientId" = String, Path)),
@@ -79,7 +87,7 @@ pub async fn get_client_jwks(
 /// `client.jwks_set`.
 #[utoipa::path(put, path = "/config/{appId}/clients/{clientId}/jwks", tag = "oauth",
     params(("appId" = String, Path), ("clientId" = String, Path)),
-    request_body = JwksBody,
+    request_body = ClientJwksInput,
     responses((status = 200, body = JwksBody),
         (status = 400, body = ErrorBody, description = "`Not a valid JWK set: …` (or `Invalid JSON body.`)"),
         (status = 404, body = ErrorBody, description = "`Client ID not found.`")))]
@@ -222,7 +230,7 @@ pub async fn patch_app_oauth(
         })?;
     let lifetime = match body.0.get("tokenLifetimeSecs") {
         None | Some(Value::Null) => None,
-        Some(v) => Some(v.as_i64().ok_or(ValidationError::NotAnInteger {
+        Some(v) => Some(integer(v).ok_or(ValidationError::NotAnInteger {
             field: Field::Wire("tokenLifetimeSecs"),
         })?),
     };

@@ -7,6 +7,7 @@
 //! operator's settings and rotation (`/apps/{appId}/oauth…`) are in [`manage`].
 
 pub mod manage;
+pub mod schemas;
 
 use actix_web::dev::Payload;
 use actix_web::http::{header, StatusCode};
@@ -164,6 +165,11 @@ fn client_auth(
     if methods > 1 {
         return Err(OAuthError::InvalidRequest(
             "use exactly one client authentication method".into(),
+        ));
+    }
+    if assertion.is_none() && param(params, "client_assertion_type").is_some() {
+        return Err(OAuthError::InvalidRequest(
+            "client_assertion_type without client_assertion".into(),
         ));
     }
     let client_param = param(params, "client_id");
