@@ -3,7 +3,8 @@
 use clap::{Parser, Subcommand};
 
 use latchkey::cli::audit::AuditCommand;
-use latchkey::cli::staging::{ApplyArgs, ExportArgs, ImportArgs, SnapshotCommand};
+use latchkey::cli::import::{ImportArgs, VendorArgs};
+use latchkey::cli::staging::{ApplyArgs, ExportArgs, SnapshotCommand};
 use latchkey::embedded_pg::EmbeddedPostgres;
 use latchkey::http::config::app_json;
 use latchkey::service::{AppOptions, NewApp, RequestContext};
@@ -42,8 +43,12 @@ enum Command {
     /// Save, restore, list and delete named snapshots of an application.
     #[command(subcommand)]
     Snapshot(SnapshotCommand),
-    /// Read clients and settings from the vendor's Configuration API and apply them.
+    /// Import an application from the vendor (Config and Registration APIs): clients, secrets
+    /// where disclosed, settings, entity types, access schemas (docs/migrating-from-akamai.md).
     Import(ImportArgs),
+    /// Compare an application at the vendor with one at Latchkey, client by client; exit 1 on
+    /// any difference.
+    Compare(VendorArgs),
     /// The sealing keys of signed-requests and show_secrets applications.
     #[command(subcommand)]
     Keys(KeysCommand),
@@ -175,7 +180,7 @@ async fn run_with_database(cli: &Cli, embedded: Option<&EmbeddedPostgres>) -> an
             show_secrets,
         }) => {
             let service = startup::service(settings, pool)?;
-            let (app, owner) = service
+            let created = service
                 .create_app(
                     &RequestContext::command_line(),
                     NewApp {
@@ -187,6 +192,7 @@ async fn run_with_database(cli: &Cli, embedded: Option<&EmbeddedPostgres>) -> an
                     },
                 )
                 .await?;
+            let (app, owner) = latchkey::cli::wrote(&service, created);
             println!("{}", app_json(app, Some(owner)));
         }
         Command::Apps(AppsCommand::Set {
@@ -205,6 +211,7 @@ async fn run_with_database(cli: &Cli, embedded: Option<&EmbeddedPostgres>) -> an
                     },
                 )
                 .await?;
+            let app = latchkey::cli::wrote(&service, app);
             println!("{}", app_json(app, None));
         }
         Command::Keys(KeysCommand::Generate) => {
@@ -225,9 +232,10 @@ async fn run_with_database(cli: &Cli, embedded: Option<&EmbeddedPostgres>) -> an
         }
         Command::Oauth(OAuthCommand::Keys(OAuthKeysCommand::Rotate { app })) => {
             let oauth = startup::oauth(settings, startup::service(settings, pool)?, None);
-            let report = oauth
+            let committed = oauth
                 .rotate_keys(&RequestContext::command_line(), app)
                 .await?;
+            let report = latchkey::cli::wrote(oauth.core(), committed);
             println!("{}", latchkey::http::oauth::manage::rotation_json(report));
         }
         Command::Apps(AppsCommand::List) => {
@@ -250,7 +258,10 @@ async fn run_with_database(cli: &Cli, embedded: Option<&EmbeddedPostgres>) -> an
             latchkey::cli::staging::snapshot(cmd, &startup::service(settings, pool)?).await?
         }
         Command::Import(args) => {
-            latchkey::cli::staging::import(args, &startup::service(settings, pool)?).await?
+            latchkey::cli::import::import(args, &startup::service(settings, pool)?).await?
+        }
+        Command::Compare(args) => {
+            latchkey::cli::import::compare(args, &startup::service(settings, pool)?).await?
         }
     }
     Ok(())
@@ -264,7 +275,7 @@ async fn bootstrap_default_app(settings: &Settings, pool: &sqlx::PgPool) -> anyh
     if !service.list_apps(&ctx).await?.is_empty() {
         return Ok(());
     }
-    let (app, owner) = service
+    let created = service
         .create_app(
             &ctx,
             NewApp {
@@ -274,6 +285,7 @@ async fn bootstrap_default_app(settings: &Settings, pool: &sqlx::PgPool) -> anyh
             },
         )
         .await?;
+    let (app, owner) = latchkey::cli::wrote(&service, created);
     println!("Created application \"default\". Its owner client (the secret is shown only now):");
     println!("{}", app_json(app, Some(owner)));
     Ok(())

@@ -172,7 +172,6 @@ impl Application {
             App::new()
                 .app_data(main_state.clone())
                 .app_data(oauth.clone())
-                .wrap(middleware::from_fn(http::revision::revision_middleware))
                 .wrap(middleware::from_fn(http::request::request_id_middleware))
                 .configure(|cfg| http::configure(cfg, !metrics_apart))
                 .default_service(web::to(http::config::not_found))

@@ -81,7 +81,7 @@ async fn run(url: &str, n: usize, rounds: usize) -> anyhow::Result<()> {
         region: "us".into(),
         ..Default::default()
     };
-    let (app, _) = service.create_app(&ctx, new).await?;
+    let (app, _) = service.create_app(&ctx, new).await?.value;
     let app_id = latchkey::domain::ids::AppId::new(app.app_id);
     let apply = |doc: Value, prune: bool| {
         let service = service.clone();
@@ -92,7 +92,10 @@ async fn run(url: &str, n: usize, rounds: usize) -> anyhow::Result<()> {
                 dry_run: false,
                 prune,
             };
-            service.apply_fixture(&ctx, &app_id, &doc, options).await
+            service
+                .apply_fixture(&ctx, &app_id, &doc, options)
+                .await
+                .map(|c| c.value)
         }
     };
     let start = Instant::now();
@@ -103,7 +106,7 @@ async fn run(url: &str, n: usize, rounds: usize) -> anyhow::Result<()> {
         report.changes.len()
     );
     let start = Instant::now();
-    service.save_snapshot(&ctx, &app_id, "baseline").await?;
+    let _saved = service.save_snapshot(&ctx, &app_id, "baseline").await?;
     println!("snapshot save: {:.0} ms", ms(start.elapsed()));
 
     println!("\n| scenario ({n} clients) | events | median | worst |\n|---|---:|---:|---:|");
@@ -121,7 +124,10 @@ async fn run(url: &str, n: usize, rounds: usize) -> anyhow::Result<()> {
                 _ => {}
             }
             let start = Instant::now();
-            let report = service.restore_snapshot(&ctx, &app_id, "baseline").await?;
+            let report = service
+                .restore_snapshot(&ctx, &app_id, "baseline")
+                .await?
+                .value;
             times.push(start.elapsed());
             events = report.changes.len();
         }

@@ -5,7 +5,8 @@
 //! type), each stamped with the application's revision read in the same statement. The
 //! instance knows, per application, the latest revision it has heard of: from the
 //! notifications every write transaction issues (`store::audit::append`), from its own writes
-//! (applied before the request answers, see `http::revision`) and from what it loads. An entry
+//! (each adapter applies the revisions a use case committed before it answers, see
+//! `http::revision`) and from what it loads. An entry
 //! is used only while
 //!
 //! * the instance is listening (a lost listener means nothing is trusted until it has
@@ -19,7 +20,6 @@
 //!
 //! In `strict` mode nothing is cached: every lookup reads the database.
 
-pub mod journal;
 pub mod listener;
 
 use std::collections::HashMap;
@@ -35,8 +35,7 @@ use tokio::sync::watch;
 use crate::store::snapshots::{self, ClientEntry};
 use crate::store::StoreResult;
 
-/// The notification channel every write transaction announces itself on.
-pub const CHANNEL: &str = "latchkey_changes";
+pub use crate::store::tx::CHANNEL;
 
 /// How fresh a read must be.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -209,7 +209,10 @@ async fn retention(
     forever: bool,
 ) -> anyhow::Result<()> {
     let days = if forever || keep_days.is_some() {
-        service.set_audit_retention(ctx, app, keep_days).await?
+        super::wrote(
+            service,
+            service.set_audit_retention(ctx, app, keep_days).await?,
+        )
     } else {
         service.audit_retention(ctx, app).await?
     };
@@ -236,6 +239,7 @@ async fn prune(
             .prune_audit(ctx, &app, Utc::now(), dry_run)
             .await
             .with_context(|| format!("pruning application {app}"))?;
+        let outcome = super::wrote(service, outcome);
         println!("{}", outcome.to_json());
     }
     Ok(())

@@ -4,6 +4,19 @@ pub mod audit;
 pub mod import;
 pub mod staging;
 
+use crate::service::{Committed, Latchkey};
+
+/// The value of a committed write. The command line answers no header and serves no reads
+/// after it, so the revisions only reach this process's snapshots (those of a server learn of
+/// them through the notification PostgreSQL delivers at commit); they are logged at debug.
+pub fn wrote<T>(service: &Latchkey, committed: Committed<T>) -> T {
+    service.apply_revisions(&committed.revisions);
+    for r in committed.revisions.iter() {
+        tracing::debug!(app_id = r.app_id, revision = r.seq, "committed");
+    }
+    committed.value
+}
+
 /// The process exit code for a failed command: 2 when an audit chain did not verify (so scripts
 /// can tell "tampered" from "could not run"), 1 otherwise.
 pub fn exit_code(e: &anyhow::Error) -> i32 {

@@ -1,4 +1,4 @@
-//! `latchkey apply | export | snapshot | import`: the staging toolkit on the command line. The
+//! `latchkey apply | export | snapshot`: the staging toolkit on the command line. The
 //! commands act as the platform operator, straight on the database (no server needed), and
 //! print JSON (export: the document itself).
 
@@ -65,24 +65,6 @@ pub enum SnapshotCommand {
     },
 }
 
-#[derive(Args, Debug, Clone)]
-pub struct ImportArgs {
-    #[arg(long)]
-    pub app: AppId,
-    /// The vendor's Config API base of the application: `https://…/config/{appId}`.
-    #[arg(long)]
-    pub from: String,
-    /// An owner client of the vendor's application.
-    #[arg(long)]
-    pub client_id: String,
-    #[arg(long, env = "LATCHKEY_IMPORT_CLIENT_SECRET", hide_env_values = true)]
-    pub client_secret: String,
-    #[arg(long)]
-    pub dry_run: bool,
-    #[arg(long)]
-    pub prune: bool,
-}
-
 fn read_document(file: &str) -> anyhow::Result<String> {
     let mut text = String::new();
     if file == "-" {
@@ -112,6 +94,7 @@ async fn apply_document(
     let report = service
         .apply_fixture(&RequestContext::command_line(), app_id, doc, options)
         .await?;
+    let report = super::wrote(service, report);
     println!("{}", report.to_json());
     Ok(())
 }
@@ -133,10 +116,10 @@ pub async fn snapshot(cmd: &SnapshotCommand, service: &Latchkey) -> anyhow::Resu
     let ctx = RequestContext::command_line();
     let out = match cmd {
         SnapshotCommand::Save { app, name } => {
-            service.save_snapshot(&ctx, app, name).await?.to_json()
+            super::wrote(service, service.save_snapshot(&ctx, app, name).await?).to_json()
         }
         SnapshotCommand::Restore { app, name } => {
-            service.restore_snapshot(&ctx, app, name).await?.to_json()
+            super::wrote(service, service.restore_snapshot(&ctx, app, name).await?).to_json()
         }
         SnapshotCommand::List { app } => serde_json::Value::Array(
             service
@@ -147,17 +130,10 @@ pub async fn snapshot(cmd: &SnapshotCommand, service: &Latchkey) -> anyhow::Resu
                 .collect(),
         ),
         SnapshotCommand::Delete { app, name } => {
-            service.delete_snapshot(&ctx, app, name).await?;
+            super::wrote(service, service.delete_snapshot(&ctx, app, name).await?);
             serde_json::json!({ "deleted": name })
         }
     };
     println!("{out}");
     Ok(())
-}
-
-pub async fn import(args: &ImportArgs, service: &Latchkey) -> anyhow::Result<()> {
-    let doc =
-        super::import::fetch_vendor_document(&args.from, &args.client_id, &args.client_secret)
-            .await?;
-    apply_document(service, &args.app, &doc, args.dry_run, args.prune).await
 }

@@ -23,7 +23,7 @@ use serde::Serialize;
 use super::entity_type::{AttributePath, EntityType, SchemaError};
 use super::{AllowList, Feature, FeatureSet};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum AccessType {
     Read,
     Write,

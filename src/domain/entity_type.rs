@@ -439,6 +439,29 @@ impl EntityType {
     }
 }
 
+/// The leaf attribute paths of a type or of a restricted view of one (`name`, `name.given`), in
+/// order: what two views are compared by, whatever optional fields each definition carries.
+/// A container with no children in the view is a leaf.
+pub fn leaf_paths(defs: &[AttrDef]) -> Vec<String> {
+    fn walk(defs: &[AttrDef], prefix: &str, out: &mut Vec<String>) {
+        for def in defs {
+            let path = if prefix.is_empty() {
+                def.name.clone()
+            } else {
+                format!("{prefix}.{}", def.name)
+            };
+            if def.children().is_empty() {
+                out.push(path);
+            } else {
+                walk(def.children(), &path, out);
+            }
+        }
+    }
+    let mut out = Vec::new();
+    walk(defs, "", &mut out);
+    out
+}
+
 /// Parses the `attr_defs` of a new or replaced entity type: a JSON list of attribute
 /// definitions. A reserved attribute may appear at the top level only exactly as the type
 /// shows it (so a type read with GET can be sent back with PUT); it is then dropped, because
@@ -742,6 +765,38 @@ pub fn stored_schema(attributes: &[String]) -> Vec<AttributePath> {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn leaf_paths_walk_containers() {
+        let defs = parse_attr_defs(&json!([
+            {"name": "email", "type": "string"},
+            {"name": "address", "type": "object", "attr_defs": [
+                {"name": "city", "type": "string"},
+                {"name": "geo", "type": "object", "attr_defs": [{"name": "lat", "type": "decimal"}]}
+            ]},
+            {"name": "tags", "type": "plural", "attr_defs": []}
+        ]))
+        .unwrap();
+        let et = EntityType::new("user".into(), defs);
+        assert_eq!(
+            leaf_paths(&et.attr_defs()),
+            [
+                "id",
+                "uuid",
+                "created",
+                "lastUpdated",
+                "email",
+                "address.city",
+                "address.geo.lat",
+                "tags"
+            ]
+        );
+        let schema = normalize_schema(&et, &["address.geo".into()]).unwrap();
+        assert_eq!(
+            leaf_paths(&et.restricted(&schema)),
+            ["id", "uuid", "created", "lastUpdated", "address.geo.lat"]
+        );
+    }
 
     fn path(s: &str) -> AttributePath {
         AttributePath::parse(s).unwrap()

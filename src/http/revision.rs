@@ -1,39 +1,33 @@
-//! `X-Latchkey-Revision` on every successful write, on both surfaces, and the request's own
-//! writes applied to this instance's snapshots before it answers (so whoever sent the write
-//! reads it back from any later request, without waiting for the notification).
+//! The way back from a write: the revisions a use case committed (`service::Committed`) are
+//! applied to this instance's snapshots before the answer leaves (so whoever sent the write
+//! reads it back from any later request, without waiting for the notification), and the last
+//! one is answered as `X-Latchkey-Revision`. Each surface calls this through one helper of its
+//! own: `ConfigRequest::answer`/`OperatorRequest::answer` (Config API), `registration::serve`
+//! (Registration API), `Console::wrote` (console); the CLI has no snapshots to keep.
 
-use actix_web::body::MessageBody;
-use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::header::{HeaderName, HeaderValue};
-use actix_web::middleware::Next;
-use actix_web::web;
+use actix_web::HttpResponse;
 
-use super::HttpState;
-use crate::cache::journal;
+use crate::service::{Committed, Latchkey, Revisions};
 
 pub const REVISION_HEADER: HeaderName = HeaderName::from_static("x-latchkey-revision");
 
-pub async fn revision_middleware(
-    req: ServiceRequest,
-    next: Next<impl MessageBody>,
-) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
-    let snapshots = req
-        .app_data::<web::Data<HttpState>>()
-        .map(|s| s.service.snapshots().clone());
-    let (res, writes) = journal::scope(next.call(req)).await;
-    let mut res = res?;
-    // A failed request rolled its transaction back: what it appended never happened.
-    if !res.status().is_success() {
-        return Ok(res);
-    }
-    if let Some(snapshots) = snapshots {
-        for (app_id, revision) in &writes {
-            snapshots.observe(app_id, *revision);
-        }
-    }
-    if let Some((_, revision)) = writes.last() {
+/// `X-Latchkey-Revision: <last revision>` on `res` (nothing when nothing was written).
+pub fn stamp(res: &mut HttpResponse, revisions: &Revisions) {
+    if let Some(revision) = revisions.last() {
         res.headers_mut()
-            .insert(REVISION_HEADER, HeaderValue::from(*revision));
+            .insert(REVISION_HEADER, HeaderValue::from(revision));
     }
-    Ok(res)
+}
+
+/// Applies `committed` and answers with `respond(value)`, stamped with its revision.
+pub fn answer<T>(
+    service: &Latchkey,
+    committed: Committed<T>,
+    respond: impl FnOnce(T) -> HttpResponse,
+) -> HttpResponse {
+    service.apply_revisions(&committed.revisions);
+    let mut res = respond(committed.value);
+    stamp(&mut res, &committed.revisions);
+    res
 }

@@ -5,7 +5,10 @@ use std::net::IpAddr;
 use serde_json::{json, Value};
 
 use super::entity_types::{entity_type_from_json, entity_type_of, not_found};
-use super::{AuthError, Caller, Consistency, Decided, Latchkey, RequestContext, ServiceError};
+use super::{
+    commit, AuthError, Caller, Committed, Consistency, Decided, Latchkey, RequestContext,
+    ServiceError,
+};
 use crate::domain::access::{
     self, AccessType, ClientFacts, Decision, Question, Reason, RecordScope,
 };
@@ -14,7 +17,7 @@ use crate::domain::entity_type::{
 };
 use crate::domain::ids::{AppId, ClientId};
 use crate::domain::{AllowList, FeatureSet};
-use crate::store;
+use crate::store::{self, WriteTx};
 
 /// An access schema as read or just written, with the type it restricts.
 #[derive(Debug, Clone)]
@@ -74,10 +77,10 @@ impl Latchkey {
         type_name: &TypeName,
         access_type: AccessType,
         attributes: &[String],
-    ) -> Result<AccessSchemaView, ServiceError> {
+    ) -> Result<Committed<AccessSchemaView>, ServiceError> {
         ctx.require_owner()?;
         self.ensure_app(ctx, app_id).await?;
-        let mut tx = self.pool.begin().await?;
+        let mut tx = WriteTx::begin(&self.pool).await?;
         if !store::access_schemas::lock_client(&mut *tx, app_id, client_id).await? {
             return Err(ServiceError::ClientNotFound);
         }
@@ -107,12 +110,15 @@ impl Latchkey {
             });
             store::audit::append(&mut tx, event).await?;
         }
-        tx.commit().await?;
-        Ok(AccessSchemaView {
-            entity_type: et,
-            access_type,
-            attributes: Some(list),
-        })
+        commit(
+            tx,
+            AccessSchemaView {
+                entity_type: et,
+                access_type,
+                attributes: Some(list),
+            },
+        )
+        .await
     }
 
     /// Removes the schema: the features alone decide again. Owner only.
@@ -123,10 +129,10 @@ impl Latchkey {
         client_id: &ClientId,
         type_name: &TypeName,
         access_type: AccessType,
-    ) -> Result<(), ServiceError> {
+    ) -> Result<Committed<()>, ServiceError> {
         ctx.require_owner()?;
         self.ensure_app(ctx, app_id).await?;
-        let mut tx = self.pool.begin().await?;
+        let mut tx = WriteTx::begin(&self.pool).await?;
         if !store::access_schemas::lock_client(&mut *tx, app_id, client_id).await? {
             return Err(ServiceError::ClientNotFound);
         }
@@ -153,8 +159,7 @@ impl Latchkey {
             "attributes": { "from": before, "to": Value::Null },
         });
         store::audit::append(&mut tx, event).await?;
-        tx.commit().await?;
-        Ok(())
+        commit(tx, ()).await
     }
 
     /// Reads a schema for the Config API (owner only). No schema is `AccessSchemaNotFound`:

@@ -10,10 +10,10 @@ use chrono::{DateTime, Utc};
 use serde_json::{json, Value};
 
 use super::app_state::{self, AppState};
-use super::{Latchkey, RequestContext, ServiceError};
+use super::{commit, Committed, Latchkey, RequestContext, ServiceError};
 use crate::domain::fixture::check_snapshot_name;
 use crate::domain::ids::AppId;
-use crate::store;
+use crate::store::{self, WriteTx};
 
 #[derive(Debug, Clone)]
 pub struct SnapshotInfo {
@@ -79,15 +79,14 @@ impl Latchkey {
         ctx: &RequestContext,
         app_id: &AppId,
         name: &str,
-    ) -> Result<SnapshotInfo, ServiceError> {
+    ) -> Result<Committed<SnapshotInfo>, ServiceError> {
         self.snapshot_call(ctx, app_id, Some(name)).await?;
-        let mut tx = self.pool.begin().await?;
+        let mut tx = WriteTx::begin(&self.pool).await?;
         let (row, replaced) = store::app_snapshots::save(&mut *tx, app_id, name).await?;
         let mut event = ctx.audit_event(app_id, "snapshot.save");
         event.changes = json!({ "snapshot": name, "replaced": replaced, "clients": row.clients });
         store::audit::append(&mut tx, event).await?;
-        tx.commit().await?;
-        Ok(row.into())
+        commit(tx, row.into()).await
     }
 
     pub async fn list_snapshots(
@@ -109,17 +108,16 @@ impl Latchkey {
         ctx: &RequestContext,
         app_id: &AppId,
         name: &str,
-    ) -> Result<(), ServiceError> {
+    ) -> Result<Committed<()>, ServiceError> {
         self.snapshot_call(ctx, app_id, Some(name)).await?;
-        let mut tx = self.pool.begin().await?;
+        let mut tx = WriteTx::begin(&self.pool).await?;
         if !store::app_snapshots::delete(&mut *tx, app_id, name).await? {
             return Err(ServiceError::SnapshotNotFound);
         }
         let mut event = ctx.audit_event(app_id, "snapshot.delete");
         event.changes = json!({ "snapshot": name });
         store::audit::append(&mut tx, event).await?;
-        tx.commit().await?;
-        Ok(())
+        commit(tx, ()).await
     }
 
     /// Puts the application back into the state saved as `name`.
@@ -128,9 +126,9 @@ impl Latchkey {
         ctx: &RequestContext,
         app_id: &AppId,
         name: &str,
-    ) -> Result<RestoreReport, ServiceError> {
+    ) -> Result<Committed<RestoreReport>, ServiceError> {
         self.snapshot_call(ctx, app_id, Some(name)).await?;
-        let mut tx = self.pool.begin().await?;
+        let mut tx = WriteTx::begin(&self.pool).await?;
         if !store::app_snapshots::lock_app(&mut *tx, app_id).await? {
             return Err(ServiceError::AppNotFound);
         }
@@ -157,7 +155,6 @@ impl Latchkey {
         }
         // Last in the transaction: the chain head stays locked only briefly.
         store::audit::append_all(&mut tx, events).await?;
-        tx.commit().await?;
-        Ok(report)
+        commit(tx, report).await
     }
 }

@@ -1,10 +1,10 @@
 use chrono::{DateTime, Utc};
 use serde_json::json;
 
-use super::{CreatedClient, Latchkey, RequestContext, ServiceError};
+use super::{commit, Committed, CreatedClient, Latchkey, RequestContext, ServiceError};
 use crate::domain::ids::AppId;
 use crate::domain::{ids, ClientName, Feature, FeatureSet, Region};
-use crate::store::{self, Constraint, StoreError};
+use crate::store::{self, Constraint, StoreError, WriteTx};
 
 #[derive(Debug, Clone, Default)]
 pub struct NewApp {
@@ -51,7 +51,7 @@ impl Latchkey {
         &self,
         ctx: &RequestContext,
         new: NewApp,
-    ) -> Result<(AppSummary, CreatedClient), ServiceError> {
+    ) -> Result<Committed<(AppSummary, CreatedClient)>, ServiceError> {
         if !ctx.caller.is_operator() {
             return Err(ServiceError::Forbidden);
         }
@@ -66,7 +66,7 @@ impl Latchkey {
             Some(_) => return Err(ServiceError::InvalidAppId),
             None => ids::new_app_id(),
         };
-        let mut tx = self.pool.begin().await?;
+        let mut tx = WriteTx::begin(&self.pool).await?;
         let mut app = store::apps::insert(&mut *tx, &app_id, name.as_str(), region.as_str())
             .await
             .map_err(|e| match e {
@@ -113,8 +113,7 @@ impl Latchkey {
                 Default::default(),
             )
             .await?;
-        tx.commit().await?;
-        Ok((app.into(), owner))
+        commit(tx, (app.into(), owner)).await
     }
 
     pub async fn list_apps(&self, ctx: &RequestContext) -> Result<Vec<AppSummary>, ServiceError> {

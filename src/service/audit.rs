@@ -13,7 +13,7 @@ use futures_util::{Stream, StreamExt};
 use serde_json::json;
 use tokio::sync::{mpsc, OwnedSemaphorePermit, Semaphore};
 
-use super::{Latchkey, RequestContext, ServiceError};
+use super::{commit, Committed, Latchkey, RequestContext, ServiceError};
 use crate::domain::audit::{format_time, AuditEvent, StoredEvent, PRUNE_ACTION};
 use crate::domain::audit_query::{parse_keep_days, AuditFilter, AuditInputError, Cursor, Order};
 use crate::domain::audit_report::{
@@ -21,7 +21,7 @@ use crate::domain::audit_report::{
 };
 use crate::domain::audit_verify::{Anchor, ChainHead, ChainVerifier, Checkpoint, Verdict};
 use crate::domain::ids::AppId;
-use crate::store::{self, audit::EventQuery, audit::SeqBounds};
+use crate::store::{self, audit::EventQuery, audit::SeqBounds, WriteTx};
 
 /// Events per message between the database reader and the writer of a stream.
 const STREAM_BATCH: usize = 256;
@@ -322,20 +322,19 @@ impl Latchkey {
         ctx: &RequestContext,
         app_id: &str,
         keep_days: Option<i64>,
-    ) -> Result<Option<i32>, ServiceError> {
+    ) -> Result<Committed<Option<i32>>, ServiceError> {
         let keep_days = keep_days.map(parse_keep_days).transpose()?;
         Self::operator_only(ctx)?;
         self.ensure_app(ctx, app_id).await?;
-        let mut tx = self.pool.begin().await?;
+        let mut tx = WriteTx::begin(&self.pool).await?;
         let before = store::audit::set_retention(&mut tx, app_id, keep_days).await?;
         if before == keep_days {
-            return Ok(keep_days);
+            return Ok(Committed::unchanged(keep_days));
         }
         let mut event = ctx.audit_event(app_id, "audit.retention_set");
         event.changes = json!({ "keepDays": { "from": before, "to": keep_days } });
         store::audit::append(&mut tx, event).await?;
-        tx.commit().await?;
-        Ok(keep_days)
+        commit(tx, keep_days).await
     }
 
     /// Applications with a retention period (what `latchkey audit prune` walks). Operator only.
@@ -361,7 +360,7 @@ impl Latchkey {
         app_id: &str,
         now: DateTime<Utc>,
         dry_run: bool,
-    ) -> Result<PruneOutcome, ServiceError> {
+    ) -> Result<Committed<PruneOutcome>, ServiceError> {
         Self::operator_only(ctx)?;
         self.ensure_app(ctx, app_id).await?;
         let mut outcome = PruneOutcome {
@@ -371,24 +370,24 @@ impl Latchkey {
             through_seq: None,
             checkpoint_seq: None,
         };
-        let mut tx = self.pool.begin().await?;
+        let mut tx = WriteTx::begin(&self.pool).await?;
         // Locks the retention row: a second prune of this application waits, then finds
         // nothing left to do.
         let Some(keep_days) = store::audit::lock_retention(&mut tx, app_id).await? else {
-            return Ok(outcome);
+            return Ok(Committed::unchanged(outcome));
         };
         outcome.keep_days = Some(keep_days);
         let cutoff = now - chrono::Duration::days(i64::from(keep_days));
         let Some((first, through, hash, count)) =
             store::audit::expired_prefix(&mut tx, app_id, cutoff).await?
         else {
-            return Ok(outcome);
+            return Ok(Committed::unchanged(outcome));
         };
         let hash = hash.ok_or(ServiceError::AuditChainDamaged { seq: through })?;
         if dry_run {
             outcome.pruned = count as u64;
             outcome.through_seq = Some(through);
-            return Ok(outcome);
+            return Ok(Committed::unchanged(outcome));
         }
         // Delete first, then append: the append locks the chain head, and holding that lock
         // through a long delete would stall every change to the application.
@@ -406,11 +405,10 @@ impl Latchkey {
             "keepDays": keep_days,
         });
         let checkpoint = store::audit::append(&mut tx, event).await?;
-        tx.commit().await?;
         outcome.pruned = deleted;
         outcome.through_seq = Some(through);
         outcome.checkpoint_seq = Some(checkpoint.seq);
-        Ok(outcome)
+        commit(tx, outcome).await
     }
 }
 

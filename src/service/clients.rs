@@ -3,11 +3,13 @@
 use serde_json::{json, Map, Value};
 use sqlx::PgConnection;
 
-use super::{Latchkey, RequestContext, ServiceError};
+use super::{commit, Committed, Latchkey, RequestContext, ServiceError};
 use crate::domain::client::hours_to_live;
 use crate::domain::ids::{self, AppId, ClientId};
 use crate::domain::{AllowList, ClientName, Feature, FeatureSet};
-use crate::store::{self, clients::ClientRow, clients::ClientValues, Constraint, StoreError};
+use crate::store::{
+    self, clients::ClientRow, clients::ClientValues, Constraint, StoreError, WriteTx,
+};
 
 /// A client to create, as the caller sent it (types already checked by the adapter).
 #[derive(Debug, Clone, Default)]
@@ -109,7 +111,7 @@ impl Latchkey {
     ) -> Result<ClientView, ServiceError> {
         ctx.require_owner()?;
         self.ensure_app(ctx, app_id).await?;
-        self.client_row(app_id, client_id)
+        self.client_row(app_id, client_id, ctx.read_at_least)
             .await?
             .as_ref()
             .map(ClientView::from)
@@ -121,7 +123,7 @@ impl Latchkey {
         ctx: &RequestContext,
         app_id: &AppId,
         draft: ClientDraft,
-    ) -> Result<CreatedClient, ServiceError> {
+    ) -> Result<Committed<CreatedClient>, ServiceError> {
         let name = ClientName::parse(&draft.name)?;
         let allow_list = match &draft.ip_whitelist {
             Some(entries) => AllowList::parse(entries)?,
@@ -135,18 +137,17 @@ impl Latchkey {
                 operator: self.operator_name.clone(),
             });
         }
-        let mut tx = self.pool.begin().await?;
+        let mut tx = WriteTx::begin(&self.pool).await?;
         let created = self
             .insert_client(&mut tx, ctx, app_id, name, features, allow_list)
             .await?;
-        tx.commit().await?;
-        Ok(created)
+        commit(tx, created).await
     }
 
     /// Inserts a client, its first secret and the audit event (shared with app creation).
     pub(crate) async fn insert_client(
         &self,
-        tx: &mut PgConnection,
+        tx: &mut WriteTx,
         ctx: &RequestContext,
         app_id: &str,
         name: ClientName,
@@ -156,7 +157,7 @@ impl Latchkey {
         let new_secret = self.mint_secret().await?;
         let client_id = ids::new_client_id();
         let row = store::clients::insert(
-            &mut *tx,
+            &mut **tx,
             app_id,
             &client_id,
             &ClientValues {
@@ -224,7 +225,7 @@ impl Latchkey {
         client_id: &ClientId,
         change: ClientChange,
         if_match: Option<i64>,
-    ) -> Result<ClientView, ServiceError> {
+    ) -> Result<Committed<ClientView>, ServiceError> {
         let name = change.name.as_deref().map(ClientName::parse).transpose()?;
         let allow_list = change
             .ip_whitelist
@@ -239,7 +240,7 @@ impl Latchkey {
         ctx.require_owner()?;
         self.ensure_app(ctx, app_id).await?;
 
-        let mut tx = self.pool.begin().await?;
+        let mut tx = WriteTx::begin(&self.pool).await?;
         let current = self
             .lock_target(&mut tx, app_id, client_id, if_match)
             .await?;
@@ -255,7 +256,7 @@ impl Latchkey {
             .unwrap_or(current.ip_whitelist.clone());
         if new_name == current.name && new_nets == current.ip_whitelist && after == before {
             // Nothing changes: no new version, no audit event.
-            return Ok(old_view);
+            return Ok(Committed::unchanged(old_view));
         }
         let row = store::clients::update(
             &mut *tx,
@@ -276,8 +277,7 @@ impl Latchkey {
         event.features_after = Some(view.features.clone());
         event.changes = diff(Some(&old_view), Some(&view));
         store::audit::append(&mut tx, event).await?;
-        tx.commit().await?;
-        Ok(view)
+        commit(tx, view).await
     }
 
     pub async fn delete_client(
@@ -286,10 +286,10 @@ impl Latchkey {
         app_id: &AppId,
         client_id: &ClientId,
         if_match: Option<i64>,
-    ) -> Result<(), ServiceError> {
+    ) -> Result<Committed<()>, ServiceError> {
         ctx.require_owner()?;
         self.ensure_app(ctx, app_id).await?;
-        let mut tx = self.pool.begin().await?;
+        let mut tx = WriteTx::begin(&self.pool).await?;
         let current = self
             .lock_target(&mut tx, app_id, client_id, if_match)
             .await?;
@@ -312,8 +312,7 @@ impl Latchkey {
         event.features_after = Some(vec![]);
         event.changes = diff(Some(&old_view), None);
         store::audit::append(&mut tx, event).await?;
-        tx.commit().await?;
-        Ok(())
+        commit(tx, ()).await
     }
 
     /// Mints a new secret. The old ones keep working for `hours` hours (0: they stop now).
@@ -324,12 +323,12 @@ impl Latchkey {
         client_id: &ClientId,
         hours: i64,
         if_match: Option<i64>,
-    ) -> Result<CreatedClient, ServiceError> {
+    ) -> Result<Committed<CreatedClient>, ServiceError> {
         let hours = hours_to_live(hours)?;
         ctx.require_owner()?;
         self.ensure_app(ctx, app_id).await?;
         let new_secret = self.mint_secret().await?;
-        let mut tx = self.pool.begin().await?;
+        let mut tx = WriteTx::begin(&self.pool).await?;
         let current = self
             .lock_target(&mut tx, app_id, client_id, if_match)
             .await?;
@@ -350,11 +349,11 @@ impl Latchkey {
         event.features_after = Some(view.features.clone());
         event.changes = json!({ "secret": { "rotated": true, "oldSecretHoursToLive": hours } });
         store::audit::append(&mut tx, event).await?;
-        tx.commit().await?;
-        Ok(CreatedClient {
+        let created = CreatedClient {
             client: view,
             secret: new_secret.secret,
-        })
+        };
+        commit(tx, created).await
     }
 
     /// Locks the client a change targets and checks the caller's `If-Match` version.

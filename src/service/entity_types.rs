@@ -10,13 +10,13 @@ use std::collections::BTreeSet;
 use serde_json::{json, Value};
 use sqlx::PgConnection;
 
-use super::{Latchkey, RequestContext, ServiceError};
+use super::{commit, Committed, Latchkey, RequestContext, ServiceError};
 use crate::domain::entity_type::{
     parse_attr_def, parse_attr_defs, parse_type_name, AttrDef, AttributePath, EntityType,
     SchemaError, TypeName,
 };
 use crate::domain::ids::AppId;
-use crate::store::{self, entity_types::EntityTypeRow, Constraint, StoreError};
+use crate::store::{self, entity_types::EntityTypeRow, Constraint, StoreError, WriteTx};
 
 /// The message of [`ServiceError::AttributeInUse`].
 pub(crate) fn attribute_in_use(paths: &[String], clients: &[String]) -> String {
@@ -89,12 +89,12 @@ impl Latchkey {
         app_id: &AppId,
         name: &TypeName,
         attr_defs: &Value,
-    ) -> Result<EntityType, ServiceError> {
+    ) -> Result<Committed<EntityType>, ServiceError> {
         ctx.require_owner()?;
         self.ensure_app(ctx, app_id).await?;
         let name = parse_type_name(name)?;
         let et = EntityType::new(name, parse_attr_defs(attr_defs)?);
-        let mut tx = self.pool.begin().await?;
+        let mut tx = WriteTx::begin(&self.pool).await?;
         store::entity_types::insert(&mut *tx, app_id, &et.name, &stored_json(&et))
             .await
             .map_err(|e| match e {
@@ -111,8 +111,7 @@ impl Latchkey {
             "attr_defs": { "from": Value::Null, "to": stored_json(&et) },
         });
         store::audit::append(&mut tx, event).await?;
-        tx.commit().await?;
-        Ok(et)
+        commit(tx, et).await
     }
 
     /// Replaces the attributes of a type (Config API PUT). Access schemas of the type must all
@@ -125,19 +124,19 @@ impl Latchkey {
         name: &TypeName,
         body_name: Option<&str>,
         attr_defs: &Value,
-    ) -> Result<EntityType, ServiceError> {
+    ) -> Result<Committed<EntityType>, ServiceError> {
         ctx.require_owner()?;
         self.ensure_app(ctx, app_id).await?;
         if body_name.is_some_and(|n| n != name.as_str()) {
             return Err(SchemaError::NameChange.into());
         }
         let attrs = parse_attr_defs(attr_defs)?;
-        let mut tx = self.pool.begin().await?;
+        let mut tx = WriteTx::begin(&self.pool).await?;
         let current = self.lock_entity_type(&mut tx, app_id, name).await?;
         let updated = EntityType::new(current.name.clone(), attrs);
         if updated == current {
             // Nothing changes: no write, no audit event.
-            return Ok(current);
+            return Ok(Committed::unchanged(current));
         }
         ensure_schemas_still_valid(&mut tx, app_id, &updated, None).await?;
         self.save_change(
@@ -150,8 +149,7 @@ impl Latchkey {
             Value::Null,
         )
         .await?;
-        tx.commit().await?;
-        Ok(updated)
+        commit(tx, updated).await
     }
 
     /// Deletes a type, unless an access schema names it.
@@ -160,10 +158,10 @@ impl Latchkey {
         ctx: &RequestContext,
         app_id: &AppId,
         name: &TypeName,
-    ) -> Result<(), ServiceError> {
+    ) -> Result<Committed<()>, ServiceError> {
         ctx.require_owner()?;
         self.ensure_app(ctx, app_id).await?;
-        let mut tx = self.pool.begin().await?;
+        let mut tx = WriteTx::begin(&self.pool).await?;
         let current = self.lock_entity_type(&mut tx, app_id, name).await?;
         let users = schema_clients(
             store::access_schemas::list_for_type(&mut *tx, app_id, name)
@@ -184,8 +182,7 @@ impl Latchkey {
             "attr_defs": { "from": stored_json(&current), "to": Value::Null },
         });
         store::audit::append(&mut tx, event).await?;
-        tx.commit().await?;
-        Ok(())
+        commit(tx, ()).await
     }
 
     /// Adds one top-level attribute (`entityType.addAttribute`).
@@ -195,11 +192,11 @@ impl Latchkey {
         app_id: &AppId,
         type_name: &TypeName,
         attr_def: &Value,
-    ) -> Result<EntityType, ServiceError> {
+    ) -> Result<Committed<EntityType>, ServiceError> {
         ctx.require_owner()?;
         self.ensure_app(ctx, app_id).await?;
         let def = parse_attr_def(attr_def)?;
-        let mut tx = self.pool.begin().await?;
+        let mut tx = WriteTx::begin(&self.pool).await?;
         let current = self.lock_entity_type(&mut tx, app_id, type_name).await?;
         let mut updated = current.clone();
         let attribute = json!(def);
@@ -216,8 +213,7 @@ impl Latchkey {
             detail,
         )
         .await?;
-        tx.commit().await?;
-        Ok(updated)
+        commit(tx, updated).await
     }
 
     /// Removes an attribute (any path spelling; nested ones too), unless an access schema names
@@ -228,10 +224,10 @@ impl Latchkey {
         app_id: &AppId,
         type_name: &TypeName,
         attribute: &str,
-    ) -> Result<EntityType, ServiceError> {
+    ) -> Result<Committed<EntityType>, ServiceError> {
         ctx.require_owner()?;
         self.ensure_app(ctx, app_id).await?;
-        let mut tx = self.pool.begin().await?;
+        let mut tx = WriteTx::begin(&self.pool).await?;
         let current = self.lock_entity_type(&mut tx, app_id, type_name).await?;
         let mut updated = current.clone();
         let removed = updated.remove_attribute(attribute)?;
@@ -248,8 +244,7 @@ impl Latchkey {
             detail,
         )
         .await?;
-        tx.commit().await?;
-        Ok(updated)
+        commit(tx, updated).await
     }
 
     async fn lock_entity_type(
@@ -269,7 +264,7 @@ impl Latchkey {
     #[allow(clippy::too_many_arguments)]
     async fn save_change(
         &self,
-        tx: &mut PgConnection,
+        tx: &mut WriteTx,
         ctx: &RequestContext,
         app_id: &str,
         action: &str,
@@ -277,7 +272,7 @@ impl Latchkey {
         after: &EntityType,
         detail: Value,
     ) -> Result<(), ServiceError> {
-        store::entity_types::update(&mut *tx, app_id, &after.name, &stored_json(after)).await?;
+        store::entity_types::update(&mut **tx, app_id, &after.name, &stored_json(after)).await?;
         let mut changes = json!({
             "entityType": after.name,
             "attr_defs": { "from": stored_json(before), "to": stored_json(after) },

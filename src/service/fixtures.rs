@@ -16,12 +16,12 @@ use sqlx::PgConnection;
 use super::app_state::{self, AppState, Change, ClientState};
 use super::clients::duplicate_name;
 use super::entity_types::{entity_type_from_json, stored_json};
-use super::{Latchkey, RequestContext, ServiceError};
+use super::{commit, Committed, Latchkey, RequestContext, ServiceError};
 use crate::auth::secrets::Verification;
 use crate::domain::entity_type::{normalize_schema, AttributePath, EntityType};
 use crate::domain::fixture::{self, Fixture, FixtureError};
 use crate::domain::ids::{self, AppId};
-use crate::store::{self, clients::ClientValues, settings::Scope};
+use crate::store::{self, clients::ClientValues, settings::Scope, WriteTx};
 
 #[derive(Debug, Clone, Copy, Default)]
 pub struct ApplyOptions {
@@ -45,6 +45,18 @@ impl ApplyReport {
     pub fn to_json(&self) -> Value {
         json!({ "dryRun": self.dry_run, "changes": self.changes, "secrets": self.secrets })
     }
+}
+
+/// What an import tells its `app.import` event (counts of what the vendor had; no secret).
+#[derive(Debug, Clone, Default)]
+pub(super) struct ImportNote {
+    /// The vendor's Config API address.
+    pub source: String,
+    pub clients: usize,
+    pub entity_types: usize,
+    pub access_schemas: usize,
+    /// Clients with `metadata`, which only the operator (the import) may grant.
+    pub metadata_clients: Vec<String>,
 }
 
 /// What the document asks for, worked out against the current state.
@@ -289,18 +301,32 @@ impl Latchkey {
         app_id: &AppId,
         doc: &Value,
         options: ApplyOptions,
-    ) -> Result<ApplyReport, ServiceError> {
+    ) -> Result<Committed<ApplyReport>, ServiceError> {
         if !ctx.caller.is_operator() {
             return Err(ServiceError::Forbidden);
         }
         let fixture = fixture::parse(doc)?;
+        self.apply_checked(ctx, app_id, &fixture, options, None)
+            .await
+    }
+
+    /// Applies a checked document in one transaction. With `import`, one `app.import` event
+    /// (the pass and its counts) comes first, whether anything changed or not.
+    pub(super) async fn apply_checked(
+        &self,
+        ctx: &RequestContext,
+        app_id: &AppId,
+        fixture: &Fixture,
+        options: ApplyOptions,
+        import: Option<&ImportNote>,
+    ) -> Result<Committed<ApplyReport>, ServiceError> {
         self.ensure_app(ctx, app_id).await?;
-        let mut tx = self.pool.begin().await?;
+        let mut tx = WriteTx::begin(&self.pool).await?;
         if !store::app_snapshots::lock_app(&mut *tx, app_id).await? {
             return Err(ServiceError::AppNotFound);
         }
         let current = AppState::from_rows(&store::app_snapshots::capture(&mut *tx, app_id).await?)?;
-        let plan = plan(&current, &fixture, options.prune)?;
+        let plan = plan(&current, fixture, options.prune)?;
         let wanted: Vec<String> = plan
             .pinned_new_ids
             .iter()
@@ -338,16 +364,29 @@ impl Latchkey {
                 events.push(change.event(ctx, app_id));
             }
         }
+        if let Some(note) = import {
+            let mut pass = ctx.audit_event(app_id, "app.import");
+            let new_secrets: Vec<&String> = report.secrets.keys().collect();
+            pass.changes = json!({
+                "source": note.source,
+                "changes": events.len(),
+                "clients": note.clients,
+                "entityTypes": note.entity_types,
+                "accessSchemas": note.access_schemas,
+                "metadataClients": note.metadata_clients,
+                "newSecrets": new_secrets,
+                "prune": options.prune,
+            });
+            events.insert(0, pass);
+        }
         report.changes = events.iter().map(app_state::summary).collect();
         if options.dry_run {
-            // Not even appended: a revision that never commits must not be announced.
-            tx.rollback().await?;
-        } else {
-            // Last in the transaction: the chain head stays locked only briefly.
-            store::audit::append_all(&mut tx, events).await?;
-            tx.commit().await?;
+            // Not even appended: rolled back when `tx` is dropped, nothing announced.
+            return Ok(Committed::unchanged(report));
         }
-        Ok(report)
+        // Last in the transaction: the chain head stays locked only briefly.
+        store::audit::append_all(&mut tx, events).await?;
+        commit(tx, report).await
     }
 
     /// Writes one change with the per-table store functions. New clients get their secret

@@ -14,11 +14,13 @@ mod console;
 mod entity_types;
 mod error;
 mod fixtures;
+mod migration;
 pub mod oauth;
 mod sealing;
 mod settings;
 mod signed;
 mod snapshots;
+pub mod vendor;
 
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -35,6 +37,7 @@ pub use clients::{ClientChange, ClientDraft, ClientView, CreatedClient};
 pub use console::{csrf_token, ConsoleLogin, ConsoleSession, SignInError};
 pub use error::ServiceError;
 pub use fixtures::{ApplyOptions, ApplyReport};
+pub use migration::{ClientComparison, Comparison, Difference, SecretCheck};
 pub use sealing::{AppOptions, NewSecret, ResealReport, ShownSecrets};
 pub use settings::{AllSettings, SettingsTarget};
 pub use signed::{Operation, SignatureError, SignedRequest};
@@ -47,6 +50,50 @@ use crate::auth::SecretHasher;
 use crate::cache::{SnapshotConfig, Snapshots};
 use crate::domain::audit::{now_micros, AuditEvent, OPERATOR_ACTOR};
 use crate::domain::{Feature, FeatureSet};
+use crate::store::WriteTx;
+pub use crate::store::{Revision, Revisions};
+
+/// What a use case that writes returns: its value and the revisions its transaction appended,
+/// which exist only once it committed. The adapter applies them to this instance's snapshots
+/// and answers with the last one (`X-Latchkey-Revision`); see `http::revision`.
+#[must_use = "apply the revisions to the snapshots (the adapter's helper does)"]
+#[derive(Debug)]
+pub struct Committed<T> {
+    pub value: T,
+    pub revisions: Revisions,
+}
+
+impl<T> Committed<T> {
+    /// A call that wrote nothing (the change was already in place, or it was refused early).
+    pub fn unchanged(value: T) -> Self {
+        Self {
+            value,
+            revisions: Revisions::default(),
+        }
+    }
+
+    pub fn map<U>(self, f: impl FnOnce(T) -> U) -> Committed<U> {
+        Committed {
+            value: f(self.value),
+            revisions: self.revisions,
+        }
+    }
+
+    /// Two use cases of one request: both values, the revisions of both in order.
+    pub fn and<U>(mut self, other: Committed<U>) -> Committed<(T, U)> {
+        self.revisions.extend(other.revisions);
+        Committed {
+            value: (self.value, other.value),
+            revisions: self.revisions,
+        }
+    }
+}
+
+/// Commits `tx`: `value` with the revisions the transaction appended.
+pub(crate) async fn commit<T>(tx: WriteTx, value: T) -> Result<Committed<T>, ServiceError> {
+    let revisions = tx.commit().await?;
+    Ok(Committed { value, revisions })
+}
 
 /// Who is calling, once authenticated.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -95,6 +142,10 @@ pub struct RequestContext {
     /// The caller's address (`None` for the command line).
     pub source_ip: Option<IpAddr>,
     pub caller: Caller,
+    /// Reads of this request that may come from the snapshots are at least as fresh as this
+    /// revision of the application (the console carries the revision of a write across its
+    /// redirect, so the page after it shows the write whichever instance serves it).
+    pub read_at_least: Option<i64>,
 }
 
 impl RequestContext {
@@ -104,6 +155,7 @@ impl RequestContext {
             request_id: crate::domain::ids::new_request_id(),
             source_ip: None,
             caller: Caller::Operator,
+            read_at_least: None,
         }
     }
 
@@ -186,6 +238,14 @@ impl Latchkey {
 
     pub fn snapshots(&self) -> &Arc<Snapshots> {
         &self.snapshots
+    }
+
+    /// Makes this instance's snapshots at least as fresh as what a use case committed (each
+    /// adapter calls it with `Committed::revisions` before it answers).
+    pub fn apply_revisions(&self, revisions: &Revisions) {
+        for r in revisions.iter() {
+            self.snapshots.observe(r.app_id, r.seq);
+        }
     }
 
     /// Argon2 and credential-cache counters, for metrics.

@@ -8,11 +8,11 @@ use serde_json::{json, Map, Value};
 use sqlx::PgConnection;
 use zeroize::Zeroizing;
 
-use super::{AppSummary, Latchkey, RequestContext, ServiceError};
+use super::{commit, AppSummary, Committed, Latchkey, RequestContext, ServiceError};
 use crate::auth::sealing::{KeyRing, Sealed, SealingError};
 use crate::domain::ids::AppId;
 use crate::domain::{ids, Feature};
-use crate::store::{self, clients::ClientCredentials};
+use crate::store::{self, clients::ClientCredentials, WriteTx};
 
 /// A secret about to be stored: the clear value (shown once to the caller) and its Argon2id
 /// hash. Hashing is slow, so it is made before the transaction that stores it.
@@ -140,14 +140,14 @@ impl Latchkey {
         ctx: &RequestContext,
         app_id: &AppId,
         options: AppOptions,
-    ) -> Result<AppSummary, ServiceError> {
+    ) -> Result<Committed<AppSummary>, ServiceError> {
         if !ctx.caller.is_operator() {
             return Err(ServiceError::Forbidden);
         }
         if options.signed_requests == Some(true) || options.show_secrets == Some(true) {
             self.ring()?;
         }
-        let mut tx = self.pool.begin().await?;
+        let mut tx = WriteTx::begin(&self.pool).await?;
         let before = store::apps::get(&mut *tx, app_id)
             .await?
             .ok_or(ServiceError::AppNotFound)?;
@@ -173,7 +173,7 @@ impl Latchkey {
             }
         }
         if changes.is_empty() {
-            return Ok(after.into());
+            return Ok(Committed::unchanged(after.into()));
         }
         if !after.signed_requests && !after.show_secrets {
             let dropped = store::secrets::drop_sealed(&mut *tx, app_id).await?;
@@ -182,8 +182,7 @@ impl Latchkey {
         let mut event = ctx.audit_event(app_id, "app.update");
         event.changes = Value::Object(changes);
         store::audit::append(&mut tx, event).await?;
-        tx.commit().await?;
-        Ok(after.into())
+        commit(tx, after.into()).await
     }
 
     /// The secrets an owner sees in reads of a `show_secrets` application (Config API GET/PUT,
@@ -195,14 +194,14 @@ impl Latchkey {
         ctx: &RequestContext,
         app_id: &AppId,
         client_ids: &[String],
-    ) -> Result<ShownSecrets, ServiceError> {
+    ) -> Result<Committed<ShownSecrets>, ServiceError> {
         if client_ids.is_empty() || !ctx.caller.has(Feature::Owner) {
-            return Ok(ShownSecrets::default());
+            return Ok(Committed::unchanged(ShownSecrets::default()));
         }
         // An application that keeps no sealed copies cannot show secrets: the snapshot says so
         // without a database round trip (the hot path of a client GET).
         if self.app_seals_secrets(app_id, &client_ids[0]).await? == Some(false) {
-            return Ok(ShownSecrets::default());
+            return Ok(Committed::unchanged(ShownSecrets::default()));
         }
         // One primary-key read for applications without the option; a transaction only for
         // those that show secrets (the reads and their audit events commit together).
@@ -210,10 +209,10 @@ impl Latchkey {
             .await?
             .is_some_and(|a| a.show_secrets);
         if !show {
-            return Ok(ShownSecrets::default());
+            return Ok(Committed::unchanged(ShownSecrets::default()));
         }
         let ring = self.ring()?;
-        let mut tx = self.pool.begin().await?;
+        let mut tx = WriteTx::begin(&self.pool).await?;
         let mut shown = HashMap::new();
         for row in store::secrets::newest_sealed(&mut *tx, app_id, client_ids).await? {
             let sealed = Sealed {
@@ -232,8 +231,7 @@ impl Latchkey {
                 }
             }
         }
-        tx.commit().await?;
-        Ok(ShownSecrets(shown))
+        commit(tx, ShownSecrets(shown)).await
     }
 
     /// Operator only (`latchkey keys rotate`): re-seals under the current key every sealed

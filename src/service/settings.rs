@@ -11,10 +11,10 @@ use std::collections::BTreeMap;
 use serde_json::{Map, Value};
 use sqlx::PgConnection;
 
-use super::{Latchkey, RequestContext, ServiceError};
+use super::{commit, Committed, Latchkey, RequestContext, ServiceError};
 use crate::domain::ids::{AppId, ClientId};
 use crate::domain::settings::{self as rules, SettingKey};
-use crate::store::{self, settings::Scope};
+use crate::store::{self, settings::Scope, WriteTx};
 
 /// Whose settings a call is about.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -130,7 +130,7 @@ impl Latchkey {
 
     async fn audit_settings(
         &self,
-        tx: &mut PgConnection,
+        tx: &mut WriteTx,
         ctx: &RequestContext,
         app_id: &str,
         target: SettingsTarget<'_>,
@@ -213,9 +213,9 @@ impl Latchkey {
         app_id: &AppId,
         target: SettingsTarget<'_>,
         items: Map<String, Value>,
-    ) -> Result<Vec<(String, bool)>, ServiceError> {
+    ) -> Result<Committed<Vec<(String, bool)>>, ServiceError> {
         let items = rules::parse_items(items)?;
-        let mut tx = self.pool.begin().await?;
+        let mut tx = WriteTx::begin(&self.pool).await?;
         self.lock_settings(&mut tx, ctx, app_id, target).await?;
         let keys: Vec<String> = items.iter().map(|(k, _)| k.as_str().to_owned()).collect();
         let current =
@@ -235,8 +235,7 @@ impl Latchkey {
             self.audit_settings(&mut tx, ctx, app_id, target, "settings.set", changes)
                 .await?;
         }
-        tx.commit().await?;
-        Ok(existed)
+        commit(tx, existed).await
     }
 
     /// Deletes keys from one scope (a client's own value, or a default; never both). Answers,
@@ -247,9 +246,9 @@ impl Latchkey {
         app_id: &AppId,
         target: SettingsTarget<'_>,
         keys: &[String],
-    ) -> Result<Vec<(String, bool)>, ServiceError> {
+    ) -> Result<Committed<Vec<(String, bool)>>, ServiceError> {
         let keys = parse_keys(keys)?;
-        let mut tx = self.pool.begin().await?;
+        let mut tx = WriteTx::begin(&self.pool).await?;
         self.lock_settings(&mut tx, ctx, app_id, target).await?;
         let removed =
             to_map(store::settings::delete(&mut *tx, app_id, target.scope(), &keys).await?);
@@ -261,14 +260,16 @@ impl Latchkey {
             self.audit_settings(&mut tx, ctx, app_id, target, "settings.delete", changes)
                 .await?;
         }
-        tx.commit().await?;
-        Ok(keys
-            .into_iter()
-            .map(|k| {
-                let existed = removed.contains_key(&k);
-                (k, existed)
-            })
-            .collect())
+        commit(
+            tx,
+            keys.into_iter()
+                .map(|k| {
+                    let existed = removed.contains_key(&k);
+                    (k, existed)
+                })
+                .collect(),
+        )
+        .await
     }
 
     /// Replaces a whole scope (Config API PUT): keys left out are deleted. Answers the values
@@ -279,9 +280,9 @@ impl Latchkey {
         app_id: &AppId,
         target: SettingsTarget<'_>,
         items: Map<String, Value>,
-    ) -> Result<Map<String, Value>, ServiceError> {
+    ) -> Result<Committed<Map<String, Value>>, ServiceError> {
         let items = rules::parse_items(items)?;
-        let mut tx = self.pool.begin().await?;
+        let mut tx = WriteTx::begin(&self.pool).await?;
         self.lock_settings(&mut tx, ctx, app_id, target).await?;
         let current = to_map(store::settings::list(&mut *tx, app_id, target.scope(), None).await?);
         let wanted: Map<String, Value> = items
@@ -312,8 +313,7 @@ impl Latchkey {
             self.audit_settings(&mut tx, ctx, app_id, target, "settings.replace", changes)
                 .await?;
         }
-        tx.commit().await?;
-        Ok(stored)
+        commit(tx, stored).await
     }
 }
 
@@ -333,6 +333,7 @@ mod tests {
                 client_id: client_id.into(),
                 features: FeatureSet::of(features),
             },
+            read_at_least: None,
         }
     }
 

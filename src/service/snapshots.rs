@@ -157,18 +157,20 @@ impl Latchkey {
         Ok(found.and_then(|s| s.value.as_ref().map(|c| c.sealing)))
     }
 
-    /// A client row for a read.
+    /// A client row for a read, at least as fresh as `at_least` (a revision of the application).
     pub(crate) async fn client_row(
         &self,
         app_id: &str,
         client_id: &str,
+        at_least: Option<i64>,
     ) -> StoreResult<Option<ClientRow>> {
         if !self.snapshots.trusted() {
             return store::clients::get(&self.pool, app_id, client_id).await;
         }
+        let freshness = at_least.map_or(Freshness::Snapshot, Freshness::AtLeast);
         let found = self
             .snapshots
-            .client(&self.pool, app_id, client_id, Freshness::Snapshot)
+            .client(&self.pool, app_id, client_id, freshness)
             .await?;
         Ok(found.and_then(|s| s.value.as_ref().map(|c| c.client.clone())))
     }

@@ -6,7 +6,7 @@ use futures_util::stream::BoxStream;
 use futures_util::StreamExt;
 use sqlx::{PgConnection, PgExecutor, Postgres, QueryBuilder};
 
-use super::StoreResult;
+use super::{StoreResult, WriteTx};
 use crate::domain::audit::{
     canonical_from_text, AuditEvent, StoredEvent, GENESIS_HASH, PRUNE_ACTION,
 };
@@ -31,7 +31,8 @@ pub async fn init_chain(db: impl PgExecutor<'_>, app_id: &str) -> StoreResult<()
 /// reader that has seen `seq` n never later sees a new event below n), and `occurred_at` never
 /// decreases along `seq` (an event stamped before a concurrent one that won the lock takes the
 /// winner's time), so a time range is a `seq` range.
-pub async fn append(conn: &mut PgConnection, mut event: AuditEvent) -> StoreResult<AuditEvent> {
+pub async fn append(tx: &mut WriteTx, mut event: AuditEvent) -> StoreResult<AuditEvent> {
+    let conn: &mut PgConnection = tx;
     let head = sqlx::query!(
         "SELECT seq, hash, occurred_at FROM audit_heads WHERE app_id = $1 FOR UPDATE",
         &event.app_id,
@@ -68,6 +69,7 @@ pub async fn append(conn: &mut PgConnection, mut event: AuditEvent) -> StoreResu
     .execute(&mut *conn)
     .await?;
     advance_head(conn, &event.app_id, event.seq, &hash, event.occurred_at).await?;
+    tx.wrote(&event.app_id, event.seq);
     Ok(event)
 }
 
@@ -91,11 +93,10 @@ async fn advance_head(
         seq,
         hash,
         occurred_at,
-        crate::cache::CHANNEL,
+        super::tx::CHANNEL,
     )
     .execute(&mut *conn)
     .await?;
-    crate::cache::journal::note(app_id, seq);
     Ok(())
 }
 
@@ -103,9 +104,10 @@ async fn advance_head(
 /// lock of the chain head, one INSERT and one head update for them all (a restore or a fixture
 /// writes thousands). Every event gets the time of the latest one before it if that is later.
 pub async fn append_all(
-    conn: &mut PgConnection,
+    tx: &mut WriteTx,
     mut events: Vec<AuditEvent>,
 ) -> StoreResult<Vec<AuditEvent>> {
+    let conn: &mut PgConnection = tx;
     let Some(app_id) = events.first().map(|e| e.app_id.clone()) else {
         return Ok(events);
     };
@@ -158,6 +160,7 @@ pub async fn append_all(
     // One notification for the whole batch.
     if let Some(last) = last_time {
         advance_head(conn, &app_id, seq, &prev_hash, last).await?;
+        tx.wrote(&app_id, seq);
     }
     Ok(events)
 }

@@ -14,6 +14,9 @@ pub mod secrets;
 pub mod settings;
 pub mod signed;
 pub mod snapshots;
+pub mod tx;
+
+pub use tx::{Revision, Revisions, WriteTx};
 
 /// What the database said, in the terms the service layer decides on.
 #[derive(Debug, thiserror::Error)]

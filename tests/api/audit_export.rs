@@ -226,7 +226,7 @@ async fn an_export_verifies_offline_with_the_documented_script() {
     };
     event.changes = json!({"value": {"from": 1e16, "to": 0.1}, "x": 1.0, "y": -0.0, "z": 12345678901234567890u64,
         "\u{fb01}": "ligature", "\u{1f600}": [1e300, 1.5e-7, -2.5e-5], "ctl": "\u{1}\u{7f}\"\\", "n": null, "b": true});
-    let mut tx = app.pool.begin().await.unwrap();
+    let mut tx = latchkey::store::WriteTx::begin(&app.pool).await.unwrap();
     latchkey::store::audit::append(&mut tx, event)
         .await
         .unwrap();

@@ -121,6 +121,7 @@ async fn retention_defaults_to_forever_and_changes_are_audited() {
             client_id: owner.client_id.clone(),
             features: latchkey::domain::FeatureSet::of(&[latchkey::domain::Feature::Owner]),
         },
+        read_at_least: None,
     };
     let err = service(&app)
         .set_audit_retention(&client_ctx, a, Some(1))
@@ -178,7 +179,11 @@ async fn prune_removes_the_expired_prefix_behind_a_checkpoint_and_the_rest_verif
     };
     let now = middle + Duration::days(2);
     let svc = service(&app);
-    let dry = svc.prune_audit(&operator(), a, now, true).await.unwrap();
+    let dry = svc
+        .prune_audit(&operator(), a, now, true)
+        .await
+        .unwrap()
+        .value;
     assert_eq!(
         (dry.pruned, dry.through_seq, dry.checkpoint_seq),
         (5, Some(5), None)
@@ -188,7 +193,11 @@ async fn prune_removes_the_expired_prefix_behind_a_checkpoint_and_the_rest_verif
         8,
         "a dry run changes nothing"
     );
-    let done = svc.prune_audit(&operator(), a, now, false).await.unwrap();
+    let done = svc
+        .prune_audit(&operator(), a, now, false)
+        .await
+        .unwrap()
+        .value;
     assert_eq!(
         done.to_json(),
         json!({"app_id": a, "keep_days": 2, "pruned": 5, "pruned_through_seq": 5, "checkpoint_seq": 9})
@@ -261,7 +270,11 @@ async fn prune_removes_the_expired_prefix_behind_a_checkpoint_and_the_rest_verif
 
     // New events chain on; a second prune finds nothing and writes nothing.
     set_features(&app, &owner, &ids[1], "old 1", &[]).await;
-    let again = svc.prune_audit(&operator(), a, now, false).await.unwrap();
+    let again = svc
+        .prune_audit(&operator(), a, now, false)
+        .await
+        .unwrap()
+        .value;
     assert_eq!((again.pruned, again.checkpoint_seq), (0, None));
     assert_eq!(verify_http(&app, &owner, "").await.1["count"], 5);
 
@@ -288,7 +301,7 @@ async fn the_report_stays_right_after_pruning() {
         &app,
         &["audit", "retention", "--app", a, "--keep-days", "1"],
     ));
-    service(&app)
+    let _pruned = service(&app)
         .prune_audit(&operator(), a, middle + Duration::days(1), false)
         .await
         .unwrap();
@@ -385,7 +398,8 @@ async fn pruning_everything_leaves_a_verifiable_checkpoint() {
     let done = service(&app)
         .prune_audit(&operator(), a, Utc::now() + Duration::days(2), false)
         .await
-        .unwrap();
+        .unwrap()
+        .value;
     assert_eq!(
         (done.pruned, done.through_seq, done.checkpoint_seq),
         (3, Some(3), Some(4))
@@ -403,7 +417,8 @@ async fn pruning_everything_leaves_a_verifiable_checkpoint() {
     let done = service(&app)
         .prune_audit(&operator(), a, Utc::now() + Duration::days(4), false)
         .await
-        .unwrap();
+        .unwrap()
+        .value;
     assert_eq!(
         (done.pruned, done.through_seq, done.checkpoint_seq),
         (1, Some(4), Some(5))

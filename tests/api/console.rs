@@ -12,6 +12,8 @@ struct Visitor<'a> {
     app: &'a TestApp,
     session: Option<String>,
     login: Option<String>,
+    /// The cookie a write's redirect leaves (`lk_console_rev`), sent back like a browser does.
+    revision: Option<String>,
     csrf: String,
 }
 
@@ -56,6 +58,7 @@ impl<'a> Visitor<'a> {
             app,
             session: None,
             login: None,
+            revision: None,
             csrf: String::new(),
         }
     }
@@ -67,6 +70,9 @@ impl<'a> Visitor<'a> {
         }
         if let Some(l) = &self.login {
             parts.push(format!("lk_console_login={l}"));
+        }
+        if let Some(r) = &self.revision {
+            parts.push(format!("lk_console_rev={r}"));
         }
         parts.join("; ")
     }
@@ -102,6 +108,9 @@ impl<'a> Visitor<'a> {
         }
         if let Some((v, _)) = set_cookie(&res, "lk_console_login") {
             self.login = (!v.is_empty()).then_some(v);
+        }
+        if let Some((v, _)) = set_cookie(&res, "lk_console_rev") {
+            self.revision = (!v.is_empty()).then_some(v);
         }
         let status = res.status().as_u16();
         let location = res
@@ -897,4 +906,70 @@ async fn the_oauth_page_shows_signing_keys_and_client_keys() {
         html.contains(&format!("/console/apps/{a}/oauth#client-{id}")),
         "{html}"
     );
+}
+
+/// The `value` of the hidden `version` input on a client page.
+fn version_in(html: &str) -> String {
+    let marker = "name=\"version\" value=\"";
+    let start = html.find(marker).unwrap() + marker.len();
+    html[start..start + html[start..].find('"').unwrap()].to_owned()
+}
+
+/// Edits a client from its page `rounds` times on `writer`, each time following the 303 at once
+/// on `reader` (the same instance or a peer): the page shows the change every time.
+async fn edits_show_on_the_next_page(writer: &TestApp, reader: &TestApp, rounds: usize) {
+    let owner = writer.create_app("shop").await;
+    let (id, _, _) = writer.create_client(&owner, json!({"name": "web"})).await;
+    writer.wait_for_listeners(1).await;
+    let mut v = Visitor::new(writer);
+    v.sign_in_owner(&owner).await;
+    let page = format!("/console/apps/{}/clients/{id}", owner.app_id);
+    let (status, mut body, _) = v.get(&page).await;
+    assert_eq!(status, 200);
+    for i in 0..rounds {
+        let name = format!("web {i}");
+        let csrf = v.csrf.clone();
+        let version = version_in(&body);
+        let (status, _, location) = v
+            .post(
+                &page,
+                &[
+                    ("csrf_token", &csrf),
+                    ("version", &version),
+                    ("name", &name),
+                    ("ip_whitelist", "0.0.0.0/0"),
+                ],
+            )
+            .await;
+        assert_eq!(status, 303, "round {i}");
+        let location = location.unwrap();
+        assert!(location.starts_with(&page), "{location}");
+        let res = reader
+            .request(Method::GET, &location)
+            .header("cookie", v.cookie_header())
+            .send()
+            .await
+            .unwrap();
+        let status;
+        (status, body, _) = v.read(res).await;
+        assert_eq!(status, 200, "round {i}");
+        assert!(
+            body.contains(&format!("name=\"name\" value=\"{name}\"")),
+            "round {i}: the page after the edit does not show it"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_console_edit_shows_on_the_page_read_right_after_it() {
+    let app = spawn_app().await;
+    edits_show_on_the_next_page(&app, &app, 200).await;
+}
+
+#[tokio::test]
+async fn a_console_edit_shows_on_a_peer_that_serves_the_redirect() {
+    let app = spawn_app().await;
+    let peer = app.spawn_peer(|_| {}).await;
+    app.wait_for_listeners(2).await;
+    edits_show_on_the_next_page(&app, &peer, 200).await;
 }

@@ -114,7 +114,7 @@ async fn setting_values_deeper_than_32_levels_are_refused_on_both_surfaces() {
 /// store (as a server without the depth limit did), properly chained.
 async fn append_deep_event(app: &TestApp, owner: &Owner, depth: usize) {
     use latchkey::domain::audit::AuditEvent;
-    let mut conn = app.pool.acquire().await.unwrap();
+    let mut tx = latchkey::store::WriteTx::begin(&app.pool).await.unwrap();
     let event = AuditEvent {
         app_id: owner.app_id.clone(),
         seq: 0,
@@ -130,9 +130,10 @@ async fn append_deep_event(app: &TestApp, owner: &Owner, depth: usize) {
         changes: json!({ "k": { "to": nested(depth) } }),
         changes_text: None,
     };
-    latchkey::store::audit::append(&mut conn, event)
+    latchkey::store::audit::append(&mut tx, event)
         .await
         .unwrap();
+    tx.commit().await.unwrap();
 }
 
 #[tokio::test]

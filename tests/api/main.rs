@@ -23,6 +23,7 @@ mod console;
 mod entity_types;
 mod hardening;
 mod hotpath;
+mod migration;
 mod oauth;
 mod operations;
 mod registration_clients;

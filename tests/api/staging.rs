@@ -11,7 +11,7 @@ use crate::audit_util::{database_url, stderr, stdout};
 use crate::helpers::*;
 
 /// A fresh id of `len` characters of `[a-z0-9]`.
-fn token(len: usize) -> String {
+pub(crate) fn token(len: usize) -> String {
     let mut s = String::new();
     while s.len() < len {
         s.push_str(&uuid::Uuid::new_v4().simple().to_string());
@@ -21,12 +21,13 @@ fn token(len: usize) -> String {
 
 /// Runs the `latchkey` command without blocking the test's runtime (an in-test server may have
 /// to answer it), with `stdin` as its standard input.
-async fn cli(app: &TestApp, args: &[&str], stdin: Option<&str>) -> Output {
+pub(crate) async fn cli(app: &TestApp, args: &[&str], stdin: Option<&str>) -> Output {
     use tokio::io::AsyncWriteExt;
     let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_latchkey"))
         .args(args)
         .env("DATABASE_URL", database_url(app))
         .env("RUST_LOG", "warn")
+        .env("LATCHKEY_SEALING_KEY", TEST_SEALING_KEY)
         .env_remove("LATCHKEY_OPERATOR_TOKEN")
         .stdin(std::process::Stdio::piped())
         .stdout(std::process::Stdio::piped())
@@ -42,13 +43,18 @@ async fn cli(app: &TestApp, args: &[&str], stdin: Option<&str>) -> Output {
     child.wait_with_output().await.unwrap()
 }
 
-fn json_out(o: &Output) -> Value {
+pub(crate) fn json_out(o: &Output) -> Value {
     assert_eq!(o.status.code(), Some(0), "{}", stderr(o));
     serde_json::from_str(&stdout(o)).unwrap_or_else(|e| panic!("{e}: {}", stdout(o)))
 }
 
 /// An operator call: (status, JSON body).
-async fn op(app: &TestApp, method: Method, path: &str, body: Option<&Value>) -> (u16, Value) {
+pub(crate) async fn op(
+    app: &TestApp,
+    method: Method,
+    path: &str,
+    body: Option<&Value>,
+) -> (u16, Value) {
     let req = app.as_operator(method, path);
     let req = match body {
         Some(body) => req.json(body),
@@ -632,7 +638,7 @@ fn replay(events: &[Value]) -> Value {
 }
 
 /// The same picture read from the tables.
-async fn tables(app: &TestApp, app_id: &str) -> Value {
+pub(crate) async fn tables(app: &TestApp, app_id: &str) -> Value {
     let q = |sql: &'static str| {
         let pool = app.pool.clone();
         let app_id = app_id.to_owned();
@@ -906,57 +912,198 @@ async fn snapshots_are_listed_deleted_and_checked() {
 
 /// The vendor's Configuration API for one application, as its documentation shows it (seed
 /// 004, vendor-notes §1a): Basic auth, a JSON array of client objects carrying `_secret`, and
-/// settings objects with a `_self` link.
+/// settings objects with a `_self` link. No entity types.
 async fn vendor_stand_in(
     app_id: &str,
     owner_id: &str,
     owner_secret: &str,
     clients: Value,
 ) -> String {
+    vendor_stand_in_with(StandIn::new(app_id, owner_id, owner_secret, clients))
+        .await
+        .0
+}
+
+/// What the stand-in vendor holds and how it misbehaves.
+#[derive(Clone)]
+pub(crate) struct StandIn {
+    pub app_id: String,
+    pub owner_id: String,
+    pub owner_secret: String,
+    /// The Config API's client list (objects as the vendor shows them).
+    pub clients: Value,
+    /// Entity type name → its `attr_defs` (reserved ones are added to answers).
+    pub types: Value,
+    /// `"{client}/{type}/{access}"` → the `attr_defs` that client sees (default: the whole type).
+    pub views: Value,
+    /// A path answered with text that is not JSON.
+    pub malformed: Option<&'static str>,
+}
+
+impl StandIn {
+    pub fn new(app_id: &str, owner_id: &str, owner_secret: &str, clients: Value) -> Self {
+        Self {
+            app_id: app_id.into(),
+            owner_id: owner_id.into(),
+            owner_secret: owner_secret.into(),
+            clients,
+            types: json!({}),
+            views: json!({}),
+            malformed: None,
+        }
+    }
+}
+
+/// The state a running stand-in answers from, and what it saw.
+pub(crate) struct StandInState {
+    pub data: std::sync::Mutex<StandIn>,
+    /// The scheme of each Registration API call's `Authorization` (`Signature` or `Basic`).
+    pub schemes: std::sync::Mutex<Vec<String>>,
+    /// While set, every call gets 503.
+    pub down: std::sync::atomic::AtomicBool,
+}
+
+fn reg_ok(mut fields: Value) -> Value {
+    fields["stat"] = json!("ok");
+    fields
+}
+
+fn reg_refused(code: u16, error: &str, description: &str) -> Value {
+    json!({"stat": "error", "code": code, "error": error, "error_description": description})
+}
+
+/// One Registration API call of the stand-in: the owner's credentials, signed (checked as the
+/// vendor documents the scheme) or Basic.
+fn registration_answer(
+    data: &StandIn,
+    path: &str,
+    authorization: &str,
+    date: &str,
+    params: &[(String, String)],
+) -> Value {
+    let pairs = params.iter().map(|(k, v)| (k.as_str(), v.as_str()));
+    let signed = latchkey::auth::signature::authorization(
+        &data.owner_id,
+        &data.owner_secret,
+        &latchkey::auth::signature::string_to_sign(path, date, pairs),
+    )
+    .unwrap();
+    if authorization != signed && authorization != basic(&data.owner_id, &data.owner_secret) {
+        return reg_refused(
+            402,
+            "invalid_client_credentials",
+            "client_id and client_secret are missing or not valid",
+        );
+    }
+    let param = |name: &str| {
+        params
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.clone())
+            .unwrap_or_default()
+    };
+    let reserved =
+        serde_json::to_value(latchkey::domain::entity_type::reserved_attr_defs()).unwrap();
+    let whole = |name: &str| -> Option<Value> {
+        let mut defs = reserved.as_array().unwrap().clone();
+        defs.extend(data.types.get(name)?.as_array()?.iter().cloned());
+        Some(Value::Array(defs))
+    };
+    match path {
+        "/entityType.list" => {
+            reg_ok(json!({"results": data.types.as_object().unwrap().keys().collect::<Vec<_>>()}))
+        }
+        "/entityType" => match whole(&param("type_name")) {
+            Some(defs) => {
+                reg_ok(json!({"schema": {"attr_defs": defs, "name": param("type_name")}}))
+            }
+            None => reg_refused(222, "unknown_entity_type", "no such type"),
+        },
+        "/entityType.getAccessSchema" => {
+            let (client, name) = (param("for_client_id"), param("type_name"));
+            let key = format!("{client}/{name}/{}", param("access_type"));
+            match data.views.get(&key).cloned().or_else(|| whole(&name)) {
+                Some(defs) => reg_ok(json!({"schema": {"attr_defs": defs, "name": name}})),
+                None => reg_refused(222, "unknown_entity_type", "no such type"),
+            }
+        }
+        _ => reg_refused(404, "not_found", "not a call of this stand-in"),
+    }
+}
+
+/// The vendor's two APIs for one application: its Configuration API under `/config/{appId}`
+/// (Basic) and its Registration API at the root (`entityType.list`, `entityType`,
+/// `entityType.getAccessSchema`; signed or Basic), answering like the vendor's documentation.
+/// Returns the Config API base and the state (to change the vendor while a test runs).
+pub(crate) async fn vendor_stand_in_with(
+    data: StandIn,
+) -> (String, actix_web::web::Data<StandInState>) {
     use actix_web::{web, App, HttpRequest, HttpResponse, HttpServer};
-    let expected = basic(owner_id, owner_secret);
-    let clients = web::Data::new(clients);
-    let base = format!("/config/{app_id}");
+    let app_id = data.app_id.clone();
+    let state = web::Data::new(StandInState {
+        data: std::sync::Mutex::new(data),
+        schemes: std::sync::Mutex::new(Vec::new()),
+        down: std::sync::atomic::AtomicBool::new(false),
+    });
+    let shared = state.clone();
     let server = HttpServer::new(move || {
-        let expected = expected.clone();
-        let base = base.clone();
-        App::new()
-            .app_data(clients.clone())
-            .default_service(web::to(
-                move |req: HttpRequest, clients: web::Data<Value>| {
-                    let expected = expected.clone();
-                    let base = base.clone();
-                    async move {
-                        let auth = req
-                            .headers()
-                            .get("Authorization")
-                            .and_then(|v| v.to_str().ok());
-                        if auth != Some(expected.as_str()) {
-                            return HttpResponse::Unauthorized()
-                                .json(json!({"errors": "Authentication required."}));
-                        }
-                        let path = req.path().to_owned();
-                        let rest = path.strip_prefix(&base).unwrap_or("");
-                        match rest.split('/').collect::<Vec<_>>()[..] {
-                            ["", "clients"] => HttpResponse::Ok().json(clients.get_ref()),
-                            ["", "clients", id, "settings"] => HttpResponse::Ok().json(json!({
-                                "_self": format!("{base}/clients/{id}/settings"),
-                                "default_flow_name": format!("flow of {id}"),
-                            })),
-                            ["", "settings"] => HttpResponse::Ok().json(json!({
-                            "_self": format!("{base}/settings"), "email_method": "ses_sync"})),
-                            _ => HttpResponse::NotFound().json(json!({"errors": "Not found."})),
-                        }
-                    }
-                },
-            ))
+        App::new().app_data(shared.clone()).default_service(web::to(
+            move |req: HttpRequest, body: web::Bytes, state: web::Data<StandInState>| async move {
+                if state.down.load(std::sync::atomic::Ordering::SeqCst) {
+                    return HttpResponse::ServiceUnavailable().body("down for maintenance");
+                }
+                let data = state.data.lock().unwrap().clone();
+                let base = format!("/config/{}", data.app_id);
+                let path = req.path().to_owned();
+                if data.malformed == Some(path.as_str()) {
+                    return HttpResponse::Ok().body("<html>maintenance</html>");
+                }
+                let header = |name: &str| {
+                    req.headers()
+                        .get(name)
+                        .and_then(|v| v.to_str().ok())
+                        .unwrap_or("")
+                        .to_owned()
+                };
+                let auth = header("Authorization");
+                if !path.starts_with(&base) {
+                    let mut params: Vec<(String, String)> =
+                        serde_urlencoded::from_str(req.query_string()).unwrap();
+                    params.extend(
+                        serde_urlencoded::from_bytes::<Vec<(String, String)>>(&body).unwrap(),
+                    );
+                    state
+                        .schemes
+                        .lock()
+                        .unwrap()
+                        .push(auth.split(' ').next().unwrap_or("").to_owned());
+                    let answer = registration_answer(&data, &path, &auth, &header("Date"), &params);
+                    return HttpResponse::Ok().json(answer);
+                }
+                if auth != basic(&data.owner_id, &data.owner_secret) {
+                    return HttpResponse::Unauthorized()
+                        .json(json!({"errors": "Authentication required."}));
+                }
+                let rest = path.strip_prefix(&base).unwrap_or("");
+                match rest.split('/').collect::<Vec<_>>()[..] {
+                    ["", "clients"] => HttpResponse::Ok().json(&data.clients),
+                    ["", "clients", id, "settings"] => HttpResponse::Ok().json(json!({
+                        "_self": format!("{base}/clients/{id}/settings"),
+                        "default_flow_name": format!("flow of {id}"),
+                    })),
+                    ["", "settings"] => HttpResponse::Ok().json(json!({
+                    "_self": format!("{base}/settings"), "email_method": "ses_sync"})),
+                    _ => HttpResponse::NotFound().json(json!({"errors": "Not found."})),
+                }
+            },
+        ))
     })
     .workers(1)
     .bind("127.0.0.1:0")
     .unwrap();
     let port = server.addrs()[0].port();
     tokio::spawn(server.run());
-    format!("http://127.0.0.1:{port}/config/{app_id}")
+    (format!("http://127.0.0.1:{port}/config/{app_id}"), state)
 }
 
 /// `latchkey import` of the application at `from` with these vendor credentials.
@@ -1018,6 +1165,7 @@ async fn import_reads_the_vendors_clients_keeping_ids_and_secrets() {
     assert_eq!(
         actions(&report),
         owned(&[
+            ("app.import", None),
             ("client.create", Some(&vendor_owner)),
             ("client.create", Some(&login)),
             ("settings.replace", None),
@@ -1077,7 +1225,7 @@ async fn import_reads_the_vendors_clients_keeping_ids_and_secrets() {
         &vendor_owner_secret,
     )
     .await;
-    assert_eq!(json_out(&out)["changes"], json!([]));
+    assert_eq!(actions(&json_out(&out)), owned(&[("app.import", None)]));
 }
 
 /// Pinned secrets of a signed-requests application are sealed like any other, and a snapshot

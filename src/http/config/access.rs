@@ -119,7 +119,7 @@ pub async fn set(
             &attributes,
         )
         .await?;
-    Ok(HttpResponse::Ok().json(SchemaBody::new(&view)))
+    Ok(r.answer(view, |view| HttpResponse::Ok().json(SchemaBody::new(&view))))
 }
 
 /// Removes the restriction: the client's features alone decide.
@@ -132,10 +132,11 @@ pub async fn set(
         (status = 404, body = ErrorBody, description = "No such client or type")))]
 pub async fn delete(r: ConfigRequest, path: SchemaPath) -> Result<HttpResponse, ConfigError> {
     let (client_id, type_name, access_type) = schema_key(path)?;
-    r.service
+    let done = r
+        .service
         .delete_access_schema(&r.ctx, &r.app_id, &client_id, &type_name, access_type)
         .await?;
-    Ok(HttpResponse::NoContent().finish())
+    Ok(r.answer(done, |()| HttpResponse::NoContent().finish()))
 }
 
 /// The decision, allowed or not: `{allowed, reason, permitted, denied, updatesLastUpdated,

@@ -91,10 +91,12 @@ pub async fn create(r: OperatorRequest, body: JsonBody) -> Result<HttpResponse, 
         signed_requests: fields.signed_requests.unwrap_or(false),
         show_secrets: fields.show_secrets.unwrap_or(false),
     };
-    let (app, owner) = r.service.create_app(&r.ctx, new).await?;
-    Ok(HttpResponse::Created()
-        .insert_header(("Location", format!("/apps/{}", app.app_id)))
-        .json(AppBody::new(app, Some(owner))))
+    let created = r.service.create_app(&r.ctx, new).await?;
+    Ok(r.answer(created, |(app, owner)| {
+        HttpResponse::Created()
+            .insert_header(("Location", format!("/apps/{}", app.app_id)))
+            .json(AppBody::new(app, Some(owner)))
+    }))
 }
 
 /// Changes an application's options. Audited (`app.update`).
@@ -120,7 +122,7 @@ pub async fn update(
         .service
         .set_app_options(&r.ctx, &path.into_inner(), options)
         .await?;
-    Ok(HttpResponse::Ok().json(AppBody::new(app, None)))
+    Ok(r.answer(app, |app| HttpResponse::Ok().json(AppBody::new(app, None))))
 }
 
 /// Every application.

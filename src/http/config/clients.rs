@@ -10,7 +10,7 @@ use super::fields::{integer, string_list};
 use super::{ConfigError, ConfigRequest, ErrorBody, JsonBody};
 use crate::domain::ids::ClientId;
 use crate::domain::{AllowList, Field, ValidationError};
-use crate::service::{ClientChange, ClientDraft, ClientView, CreatedClient};
+use crate::service::{ClientChange, ClientDraft, ClientView, Committed, CreatedClient};
 
 /// The client object of the Config API, fields in the vendor's order.
 #[derive(Serialize, ToSchema)]
@@ -144,14 +144,16 @@ pub async fn list(r: ConfigRequest, req: HttpRequest) -> Result<HttpResponse, Co
         .await?;
     let ids: Vec<String> = clients.iter().map(|c| c.client_id.clone()).collect();
     let shown = r.service.shown_secrets(&r.ctx, &r.app_id, &ids).await?;
-    let body: Vec<ClientBody> = clients
-        .into_iter()
-        .map(|c| {
-            let secret = shown.get(&c.client_id);
-            ClientBody::new(c, secret)
-        })
-        .collect();
-    Ok(HttpResponse::Ok().json(body))
+    Ok(r.answer(shown, |shown| {
+        let body: Vec<ClientBody> = clients
+            .into_iter()
+            .map(|c| {
+                let secret = shown.get(&c.client_id);
+                ClientBody::new(c, secret)
+            })
+            .collect();
+        HttpResponse::Ok().json(body)
+    }))
 }
 
 fn created(c: CreatedClient, status: actix_web::http::StatusCode) -> HttpResponse {
@@ -178,7 +180,7 @@ pub async fn create(r: ConfigRequest, body: JsonBody) -> Result<HttpResponse, Co
         ip_whitelist: fields.ip_whitelist,
     };
     let c = r.service.create_client(&r.ctx, &r.app_id, draft).await?;
-    Ok(created(c, actix_web::http::StatusCode::CREATED))
+    Ok(r.answer(c, |c| created(c, actix_web::http::StatusCode::CREATED)))
 }
 
 #[utoipa::path(get, path = "/config/{appId}/clients/{clientId}", tag = "clients",
@@ -191,7 +193,7 @@ pub async fn get(
 ) -> Result<HttpResponse, ConfigError> {
     let (_, client_id) = path.into_inner();
     let c = r.service.get_client(&r.ctx, &r.app_id, &client_id).await?;
-    shown(&r, c).await
+    shown(&r, Committed::unchanged(c)).await
 }
 
 /// PUT is a full replacement (seed 004): no `features` removes them all, no `ipWhitelist`
@@ -230,15 +232,15 @@ pub async fn replace(
 
 /// A client read or replaced: 200 with its ETag, and `_secret` where the application shows
 /// secrets (`show_secrets`, owners only, each read audited).
-async fn shown(r: &ConfigRequest, c: ClientView) -> Result<HttpResponse, ConfigError> {
-    let secret = r
-        .service
-        .shown_secrets(&r.ctx, &r.app_id, std::slice::from_ref(&c.client_id))
-        .await?
-        .get(&c.client_id);
-    Ok(HttpResponse::Ok()
-        .insert_header(etag(c.version))
-        .json(ClientBody::new(c, secret)))
+async fn shown(r: &ConfigRequest, c: Committed<ClientView>) -> Result<HttpResponse, ConfigError> {
+    let ids = std::slice::from_ref(&c.value.client_id);
+    let shown = r.service.shown_secrets(&r.ctx, &r.app_id, ids).await?;
+    Ok(r.answer(c.and(shown), |(c, shown)| {
+        let secret = shown.get(&c.client_id);
+        HttpResponse::Ok()
+            .insert_header(etag(c.version))
+            .json(ClientBody::new(c, secret))
+    }))
 }
 
 #[utoipa::path(delete, path = "/config/{appId}/clients/{clientId}", tag = "clients",
@@ -253,10 +255,11 @@ pub async fn delete(
     path: web::Path<(String, ClientId)>,
 ) -> Result<HttpResponse, ConfigError> {
     let (_, client_id) = path.into_inner();
-    r.service
+    let done = r
+        .service
         .delete_client(&r.ctx, &r.app_id, &client_id, if_match(&req))
         .await?;
-    Ok(HttpResponse::NoContent().finish())
+    Ok(r.answer(done, |()| HttpResponse::NoContent().finish()))
 }
 
 /// A new secret (shown only here); the old one keeps working `hoursToLive` hours.
@@ -292,5 +295,5 @@ pub async fn rotate_secret(
             if_match(&req),
         )
         .await?;
-    Ok(created(c, actix_web::http::StatusCode::OK))
+    Ok(r.answer(c, |c| created(c, actix_web::http::StatusCode::OK)))
 }

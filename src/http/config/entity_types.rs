@@ -107,10 +107,12 @@ pub async fn create(r: ConfigRequest, body: JsonBody) -> Result<HttpResponse, Co
             fields.attr_defs,
         )
         .await?;
-    let body = EntityTypeBody::new(&r.app_id, &et);
-    Ok(HttpResponse::Created()
-        .insert_header((header::LOCATION, body.self_path.clone()))
-        .json(body))
+    Ok(r.answer(et, |et| {
+        let body = EntityTypeBody::new(&r.app_id, &et);
+        HttpResponse::Created()
+            .insert_header((header::LOCATION, body.self_path.clone()))
+            .json(body)
+    }))
 }
 
 #[utoipa::path(get, path = "/config/{appId}/entityTypes/{typeName}", tag = "entity types",
@@ -157,7 +159,9 @@ pub async fn replace(
         .service
         .replace_entity_type(&r.ctx, &r.app_id, &name, fields.name, fields.attr_defs)
         .await?;
-    Ok(HttpResponse::Ok().json(EntityTypeBody::new(&r.app_id, &et)))
+    Ok(r.answer(et, |et| {
+        HttpResponse::Ok().json(EntityTypeBody::new(&r.app_id, &et))
+    }))
 }
 
 /// Refused (409) while an access schema names the type.
@@ -171,8 +175,9 @@ pub async fn delete(
     path: web::Path<(String, TypeName)>,
 ) -> Result<HttpResponse, ConfigError> {
     let (_, name) = path.into_inner();
-    r.service
+    let done = r
+        .service
         .delete_entity_type(&r.ctx, &r.app_id, &name)
         .await?;
-    Ok(HttpResponse::NoContent().finish())
+    Ok(r.answer(done, |()| HttpResponse::NoContent().finish()))
 }

@@ -15,7 +15,7 @@ use crate::domain::ids::AppId;
 use crate::domain::{is_storable_text, Field, ValidationError};
 use crate::http::request::{parse_json, read_body, request_id, source_ip, BodyError};
 use crate::http::HttpState;
-use crate::service::{AuthError, Latchkey, RequestContext, ServiceError};
+use crate::service::{AuthError, Committed, Latchkey, RequestContext, ServiceError};
 
 type Fut<T> = Pin<Box<dyn Future<Output = Result<T, ConfigError>>>>;
 
@@ -50,6 +50,18 @@ impl FromRequest for ConfigRequest {
     }
 }
 
+impl ConfigRequest {
+    /// A write's answer: its revisions applied to this instance's snapshots, `respond(value)`
+    /// stamped with `X-Latchkey-Revision` (see `http::revision`).
+    pub fn answer<T>(
+        &self,
+        committed: Committed<T>,
+        respond: impl FnOnce(T) -> actix_web::HttpResponse,
+    ) -> actix_web::HttpResponse {
+        crate::http::revision::answer(&self.service, committed, respond)
+    }
+}
+
 /// An operator-only request (`/apps`): a client's credentials are refused like bad ones.
 pub struct OperatorRequest {
     pub ctx: RequestContext,
@@ -76,10 +88,22 @@ impl FromRequest for OperatorRequest {
                     request_id: request_id(&req),
                     source_ip: Some(source_ip(&req)),
                     caller,
+                    read_at_least: None,
                 },
                 service: state.service.clone(),
             })
         })
+    }
+}
+
+impl OperatorRequest {
+    /// As [`ConfigRequest::answer`].
+    pub fn answer<T>(
+        &self,
+        committed: Committed<T>,
+        respond: impl FnOnce(T) -> actix_web::HttpResponse,
+    ) -> actix_web::HttpResponse {
+        crate::http::revision::answer(&self.service, committed, respond)
     }
 }
 
@@ -131,6 +155,7 @@ async fn authenticate(
         request_id: request_id(req),
         source_ip: Some(source),
         caller,
+        read_at_least: None,
     })
 }
 

@@ -57,7 +57,7 @@ pub async fn replace_defaults(
         .service
         .replace_settings(&r.ctx, &r.app_id, SettingsTarget::Defaults, body.0)
         .await?;
-    Ok(ok(settings))
+    Ok(r.answer(settings, ok))
 }
 
 /// The client's own settings (not the defaults).
@@ -98,5 +98,5 @@ pub async fn replace_client(
             body.0,
         )
         .await?;
-    Ok(ok(settings))
+    Ok(r.answer(settings, ok))
 }

@@ -66,7 +66,7 @@ pub async fn apply(
         .service
         .apply_fixture(&r.ctx, &path.into_inner(), &doc, options)
         .await?;
-    Ok(HttpResponse::Ok().json(report.to_json()))
+    Ok(r.answer(report, |report| HttpResponse::Ok().json(report.to_json())))
 }
 
 /// `GET /apps/{app_id}/export`: JSON, or YAML with `format=yaml`; `ids=false` leaves out `_id`.
@@ -134,7 +134,7 @@ pub async fn save_snapshot(
 ) -> Result<HttpResponse, ConfigError> {
     let (app_id, name) = path.into_inner();
     let info = r.service.save_snapshot(&r.ctx, &app_id, &name).await?;
-    Ok(HttpResponse::Ok().json(info.to_json()))
+    Ok(r.answer(info, |info| HttpResponse::Ok().json(info.to_json())))
 }
 
 #[utoipa::path(delete, path = "/apps/{appId}/snapshots/{name}", tag = "staging",
@@ -147,8 +147,8 @@ pub async fn delete_snapshot(
     path: web::Path<(AppId, String)>,
 ) -> Result<HttpResponse, ConfigError> {
     let (app_id, name) = path.into_inner();
-    r.service.delete_snapshot(&r.ctx, &app_id, &name).await?;
-    Ok(HttpResponse::NoContent().finish())
+    let done = r.service.delete_snapshot(&r.ctx, &app_id, &name).await?;
+    Ok(r.answer(done, |()| HttpResponse::NoContent().finish()))
 }
 
 #[utoipa::path(post, path = "/apps/{appId}/snapshots/{name}/restore", tag = "staging",
@@ -162,7 +162,7 @@ pub async fn restore_snapshot(
 ) -> Result<HttpResponse, ConfigError> {
     let (app_id, name) = path.into_inner();
     let report = r.service.restore_snapshot(&r.ctx, &app_id, &name).await?;
-    Ok(HttpResponse::Ok().json(report.to_json()))
+    Ok(r.answer(report, |report| HttpResponse::Ok().json(report.to_json())))
 }
 
 /// A fixture document (docs/staging.md). JSON, or YAML with `Content-Type: application/yaml`.

@@ -6,7 +6,7 @@ use actix_web::{web, HttpResponse};
 use maud::{html, Markup};
 
 use super::page::{csrf, layout, refusal, respond, Nav};
-use super::{redirect, Console, ConsoleError, Posted, Refusal};
+use super::{Console, ConsoleError, Posted, Refusal};
 use crate::domain::access::AccessType;
 use crate::domain::entity_type::{AttrDef, TypeName};
 use crate::domain::ids::{AppId, ClientId};
@@ -156,12 +156,13 @@ pub async fn save(
     let result = async {
         let access_type: AccessType = access.parse()?;
         if remove {
-            session
+            let outcome = session
                 .service
                 .delete_access_schema(&session.ctx, app, client, name, access_type)
-                .await
+                .await;
+            session.wrote(outcome)
         } else {
-            session
+            let outcome = session
                 .service
                 .set_access_schema(
                     &session.ctx,
@@ -171,13 +172,13 @@ pub async fn save(
                     access_type,
                     &form.all("attributes"),
                 )
-                .await
-                .map(|_| ())
+                .await;
+            session.wrote(outcome).map(|_| ())
         }
     }
     .await;
     match result {
-        Ok(()) => Ok(redirect(&format!(
+        Ok(()) => Ok(session.see_other(&format!(
             "/console/apps/{app_id}/clients/{client_id}/access?notice={notice}"
         ))),
         Err(e) => {

@@ -84,7 +84,8 @@ pub async fn create(posted: Posted) -> Result<HttpResponse, ConsoleError> {
         signed_requests: form.get("signed_requests") == "yes",
         show_secrets: form.get("show_secrets") == "yes",
     };
-    match session.service.create_app(&session.ctx, new).await {
+    let outcome = session.service.create_app(&session.ctx, new).await;
+    match session.wrote(outcome) {
         Ok((app, owner)) => {
             let body = html! {
                 p.msg.ok role="status" { "Application " strong { (app.name) } " was created." }
@@ -95,7 +96,7 @@ pub async fn create(posted: Posted) -> Result<HttpResponse, ConsoleError> {
                     p { a href={ "/console/apps/" (app.app_id) "/clients" } { "Open its clients" } }
                 }
             };
-            Ok(respond(
+            Ok(session.stamp(respond(
                 StatusCode::CREATED,
                 layout(
                     "Application created",
@@ -104,7 +105,7 @@ pub async fn create(posted: Posted) -> Result<HttpResponse, ConsoleError> {
                     Nav::Apps,
                     body,
                 ),
-            ))
+            )))
         }
         Err(e) => {
             let refused = Refusal::from(e);

@@ -5,7 +5,7 @@ use actix_web::{web, HttpResponse};
 use maud::html;
 
 use super::page::{csrf, feature_boxes, feature_tags, layout, refusal, respond, secret_box, Nav};
-use super::{redirect, Console, ConsoleError, Posted, Refusal};
+use super::{Console, ConsoleError, Posted, Refusal};
 use crate::domain::ids::{AppId, ClientId};
 use crate::domain::Feature;
 use crate::service::{ClientChange, ClientDraft, ClientView, SettingsTarget};
@@ -140,11 +140,11 @@ pub async fn create(
         features: form.all("features"),
         ip_whitelist: Some(form.lines("ip_whitelist")),
     };
-    match session
+    let outcome = session
         .service
         .create_client(&session.ctx, &app_id, draft.clone())
-        .await
-    {
+        .await;
+    match session.wrote(outcome) {
         Ok(created) => {
             let c = &created.client;
             let body = html! {
@@ -155,7 +155,7 @@ pub async fn create(
                     p { a href={ "/console/apps/" (app_id) "/clients/" (c.client_id) } { "Open the client" } }
                 }
             };
-            Ok(respond(
+            Ok(session.stamp(respond(
                 StatusCode::CREATED,
                 layout(
                     "Client created",
@@ -164,7 +164,7 @@ pub async fn create(
                     Nav::Clients,
                     body,
                 ),
-            ))
+            )))
         }
         Err(e) => {
             let refused = Refusal::from(e);
@@ -360,12 +360,12 @@ pub async fn update(
         ip_whitelist: Some(form.lines("ip_whitelist")),
     };
     let version = form.get("version").parse::<i64>().ok();
-    match session
+    let outcome = session
         .service
         .update_client(&session.ctx, &app_id, &client_id, change, version)
-        .await
-    {
-        Ok(_) => Ok(redirect(&format!(
+        .await;
+    match session.wrote(outcome) {
+        Ok(_) => Ok(session.see_other(&format!(
             "/console/apps/{app_id}/clients/{client_id}?notice=saved"
         ))),
         Err(e) => {
@@ -391,18 +391,19 @@ pub async fn rotate(
         .trim()
         .parse::<i64>()
         .unwrap_or(-1);
-    match session
+    let outcome = session
         .service
         .rotate_secret(&session.ctx, &app_id, &client_id, hours, None)
-        .await
-    {
+        .await;
+    match session.wrote(outcome) {
         Ok(created) => {
             let view = View {
                 notice: Some("The secret was rotated."),
                 new_secret: Some(&created.secret),
                 ..View::default()
             };
-            client_page(&session, &app_id, &client_id, view).await
+            let page = client_page(&session, &app_id, &client_id, view).await?;
+            Ok(session.stamp(page))
         }
         Err(e) => refused_on(&session, &app_id, &client_id, Part::Secret, e, None).await,
     }
@@ -426,14 +427,12 @@ pub async fn delete(
         };
         return client_page(&session, &app_id, &client_id, view).await;
     }
-    match session
+    let outcome = session
         .service
         .delete_client(&session.ctx, &app_id, &client_id, None)
-        .await
-    {
-        Ok(()) => Ok(redirect(&format!(
-            "/console/apps/{app_id}/clients?notice=deleted"
-        ))),
+        .await;
+    match session.wrote(outcome) {
+        Ok(()) => Ok(session.see_other(&format!("/console/apps/{app_id}/clients?notice=deleted"))),
         Err(e) => refused_on(&session, &app_id, &client_id, Part::Delete, e, None).await,
     }
 }

@@ -28,7 +28,7 @@ use subtle::ConstantTimeEq;
 
 use crate::http::request::{read_body, request_id, source_ip};
 use crate::http::HttpState;
-use crate::service::{csrf_token, Caller, Latchkey, RequestContext, ServiceError};
+use crate::service::{csrf_token, Caller, Committed, Latchkey, RequestContext, ServiceError};
 
 /// The session cookie.
 pub const SESSION_COOKIE: &str = "lk_console";
@@ -136,9 +136,60 @@ pub struct Console {
     pub ctx: RequestContext,
     pub service: Latchkey,
     pub csrf: String,
+    /// The last revision this request's writes committed (see [`Console::wrote`]).
+    written: std::cell::RefCell<Option<(String, i64)>>,
+    /// Whether the browser reached us over TLS (the cookies' `Secure`).
+    over_tls: bool,
 }
 
+/// The cookie that carries a write's revision across the console's redirect:
+/// `<app_id>.<revision>`, read by the page the redirect leads to (see [`read_at_least`]).
+pub const REVISION_COOKIE: &str = "lk_console_rev";
+
 impl Console {
+    /// The outcome of a write. On success its revisions are applied to this instance's
+    /// snapshots (what this request reads next shows the write) and kept for the answer:
+    /// [`Console::see_other`] carries the last one to the next page, and [`Console::stamp`]
+    /// answers it as `X-Latchkey-Revision`.
+    pub fn wrote<T>(&self, outcome: Result<Committed<T>, ServiceError>) -> Result<T, ServiceError> {
+        let committed = outcome?;
+        self.service.apply_revisions(&committed.revisions);
+        if let Some(last) = committed.revisions.iter().last() {
+            *self.written.borrow_mut() = Some((last.app_id.to_owned(), last.seq));
+        }
+        Ok(committed.value)
+    }
+
+    /// `X-Latchkey-Revision` on a page answering a write.
+    pub fn stamp(&self, mut res: HttpResponse) -> HttpResponse {
+        if let Some((_, revision)) = &*self.written.borrow() {
+            res.headers_mut().insert(
+                crate::http::revision::REVISION_HEADER,
+                header::HeaderValue::from(*revision),
+            );
+        }
+        res
+    }
+
+    /// 303 to `to` after a write. The revision goes along in a cookie ([`REVISION_COOKIE`]),
+    /// so the page there is read at least as fresh as the write whichever instance serves it
+    /// (the address stays the one the page has).
+    pub fn see_other(&self, to: &str) -> HttpResponse {
+        let mut res = self.stamp(redirect(to));
+        if let Some((app_id, revision)) = &*self.written.borrow() {
+            let c = Cookie::build(REVISION_COOKIE, format!("{app_id}.{revision}"))
+                .path("/console")
+                .http_only(true)
+                .same_site(SameSite::Strict)
+                .secure(self.over_tls)
+                .max_age(actix_web::cookie::time::Duration::minutes(5))
+                .finish();
+            // A cookie built here always renders as a header value.
+            let _ = res.add_cookie(&c);
+        }
+        res
+    }
+
     pub fn is_operator(&self) -> bool {
         self.ctx.caller.is_operator()
     }
@@ -185,12 +236,28 @@ impl FromRequest for Console {
                     request_id: request_id(&req),
                     source_ip: Some(source),
                     caller,
+                    read_at_least: read_at_least(&req),
                 },
                 service: state.service.clone(),
                 csrf: csrf_token(&cookie),
+                written: Default::default(),
+                over_tls: over_tls(&req),
             })
         })
     }
+}
+
+/// The revision a page of an application is read at least as fresh as: the one the last
+/// write's redirect left in [`REVISION_COOKIE`], when it is of the application in the path.
+/// Anything else is ignored (the page is then read as fresh as any other). A forged value can
+/// only make this browser's own reads go to the database.
+fn read_at_least(req: &HttpRequest) -> Option<i64> {
+    let cookie = req.cookie(REVISION_COOKIE)?;
+    let (app_id, revision) = cookie.value().rsplit_once('.')?;
+    (req.match_info().get("app_id") == Some(app_id))
+        .then(|| revision.parse::<i64>().ok())
+        .flatten()
+        .filter(|r| *r > 0)
 }
 
 /// A submitted form (`application/x-www-form-urlencoded`, at most 64 KiB), as ordered pairs:

@@ -7,7 +7,7 @@ use maud::{html, Markup};
 use serde_json::{Map, Value};
 
 use super::page::{csrf, layout, refusal, respond, Nav};
-use super::{redirect, Console, ConsoleError, Form, Posted, Refusal};
+use super::{Console, ConsoleError, Form, Posted, Refusal};
 use crate::domain::ids::{AppId, ClientId};
 use crate::service::SettingsTarget;
 
@@ -133,7 +133,7 @@ pub async fn save_defaults(
 ) -> Result<HttpResponse, ConsoleError> {
     let Posted { session, form } = posted;
     let app_id = app_id.into_inner();
-    match session
+    let outcome = session
         .service
         .replace_settings(
             &session.ctx,
@@ -141,11 +141,9 @@ pub async fn save_defaults(
             SettingsTarget::Defaults,
             submitted(&form),
         )
-        .await
-    {
-        Ok(_) => Ok(redirect(&format!(
-            "/console/apps/{app_id}/settings?notice=saved"
-        ))),
+        .await;
+    match session.wrote(outcome) {
+        Ok(_) => Ok(session.see_other(&format!("/console/apps/{app_id}/settings?notice=saved"))),
         Err(e) => {
             let refused = Refusal::from(e);
             defaults_page(&session, &app_id, refused.status, Some(&refused), None).await
@@ -159,7 +157,7 @@ pub async fn save_client(
 ) -> Result<HttpResponse, ConsoleError> {
     let Posted { session, form } = posted;
     let (app_id, client_id) = path.into_inner();
-    match session
+    let outcome = session
         .service
         .replace_settings(
             &session.ctx,
@@ -167,9 +165,9 @@ pub async fn save_client(
             SettingsTarget::Client(&client_id),
             submitted(&form),
         )
-        .await
-    {
-        Ok(_) => Ok(redirect(&format!(
+        .await;
+    match session.wrote(outcome) {
+        Ok(_) => Ok(session.see_other(&format!(
             "/console/apps/{app_id}/clients/{client_id}?notice=settings"
         ))),
         Err(e) => super::clients::settings_refused(&session, &app_id, &client_id, e).await,

@@ -99,11 +99,13 @@ pub async fn put_client_jwks(
 ) -> Result<HttpResponse, JwksError> {
     let (_, client_id) = path.into_inner();
     let jwks = Value::Object(body.0);
-    let set = oauth
+    let committed = oauth
         .set_client_jwks(&r.ctx, &r.app_id, &client_id, &jwks)
-        .await?
-        .map_err(JwksError::Invalid)?;
-    Ok(HttpResponse::Ok().json(keys_of(Some(set))))
+        .await?;
+    if let Err(e) = &committed.value {
+        return Err(JwksError::Invalid(e.clone()));
+    }
+    Ok(r.answer(committed, |set| HttpResponse::Ok().json(keys_of(set.ok()))))
 }
 
 /// Removes the client's registered keys. Audited as `client.jwks_delete`.
@@ -117,13 +119,13 @@ pub async fn delete_client_jwks(
     path: web::Path<(String, ClientId)>,
 ) -> Result<HttpResponse, JwksError> {
     let (_, client_id) = path.into_inner();
-    if !oauth
+    let committed = oauth
         .delete_client_jwks(&r.ctx, &r.app_id, &client_id)
-        .await?
-    {
+        .await?;
+    if !committed.value {
         return Err(JwksError::NotRegistered);
     }
-    Ok(HttpResponse::NoContent().finish())
+    Ok(r.answer(committed, |_| HttpResponse::NoContent().finish()))
 }
 
 fn time(t: DateTime<Utc>) -> String {
@@ -234,8 +236,10 @@ pub async fn patch_app_oauth(
             field: Field::Wire("tokenLifetimeSecs"),
         })?),
     };
-    let settings = oauth.set_settings(&r.ctx, &app_id, alg, lifetime).await?;
-    Ok(HttpResponse::Ok().json(app_body(&oauth, &app_id, settings, Vec::new())))
+    let committed = oauth.set_settings(&r.ctx, &app_id, alg, lifetime).await?;
+    Ok(r.answer(committed, |settings| {
+        HttpResponse::Ok().json(app_body(&oauth, &app_id, settings, Vec::new()))
+    }))
 }
 
 /// What a rotation did.
@@ -267,6 +271,8 @@ pub async fn rotate(
     oauth: web::Data<OAuth>,
     path: web::Path<AppId>,
 ) -> Result<HttpResponse, ConfigError> {
-    let report = oauth.rotate_keys(&r.ctx, &path.into_inner()).await?;
-    Ok(HttpResponse::Ok().json(rotation_json(report)))
+    let committed = oauth.rotate_keys(&r.ctx, &path.into_inner()).await?;
+    Ok(r.answer(committed, |report| {
+        HttpResponse::Ok().json(rotation_json(report))
+    }))
 }

@@ -502,7 +502,7 @@ pub async fn revoke(
 ) -> OAuthResult {
     let oauth = oauth_service(&req)?;
     let (auth, basic, token) = token_param(&req, payload.into_inner()).await?;
-    oauth
+    let committed = oauth
         .revoke(
             &path.into_inner(),
             auth,
@@ -512,5 +512,9 @@ pub async fn revoke(
         )
         .await
         .map_err(|error| OAuthResponseError { error, basic })?;
-    Ok(no_store(HttpResponse::Ok().finish()))
+    Ok(crate::http::revision::answer(
+        oauth.core(),
+        committed,
+        |()| no_store(HttpResponse::Ok().finish()),
+    ))
 }

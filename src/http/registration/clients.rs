@@ -4,7 +4,7 @@
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use super::{answer, ArgNames, Call, Done, RegError, Reply};
+use super::{wrote, ArgNames, Call, Done, RegError, Reply};
 use crate::domain::ids::ClientId;
 use crate::domain::AllowList;
 use crate::service::{ClientChange, ClientDraft, ClientView};
@@ -77,10 +77,10 @@ pub async fn add(call: Call) -> Reply {
         .service
         .create_client(&call.ctx, &call.app_id, draft)
         .await?;
-    answer(&Added {
+    wrote(created.map(|created| Added {
         client: created.client.into(),
         client_secret: created.secret,
-    })
+    }))
 }
 
 /// `has_features` (JSON array; clients having any of them). The PHP library sends it as
@@ -115,18 +115,20 @@ pub async fn list(call: Call) -> Reply {
         .service
         .shown_secrets(&call.ctx, &call.app_id, &ids)
         .await?;
-    answer(&ClientList {
-        results: clients
-            .into_iter()
-            .map(|c| {
-                let secret = shown.get(&c.client_id);
-                RegClient {
-                    client_secret: secret,
-                    ..RegClient::from(c)
-                }
-            })
-            .collect(),
-    })
+    wrote(shown.map(|shown| {
+        ClientList {
+            results: clients
+                .into_iter()
+                .map(|c| {
+                    let secret = shown.get(&c.client_id);
+                    RegClient {
+                        client_secret: secret,
+                        ..RegClient::from(c)
+                    }
+                })
+                .collect(),
+        }
+    }))
 }
 
 #[utoipa::path(method(get, post), path = "/clients/delete", tag = "registration: clients",
@@ -135,20 +137,22 @@ pub async fn list(call: Call) -> Reply {
 pub async fn delete(call: Call) -> Reply {
     const TARGET: &str = "client_id_for_deletion";
     let target = call.params.required(TARGET)?;
-    call.service
+    let done = call
+        .service
         .delete_client(&call.ctx, &call.app_id, &ClientId::new(target), None)
         .await
         .map_err(RegError::with(ArgNames::DEFAULT.target(TARGET)))?;
-    answer(&Done {})
+    wrote(done.map(|()| Done {}))
 }
 
 /// Applies a partial change to `for_client_id` (default: the caller).
-async fn change(call: &Call, change: ClientChange) -> Result<(), RegError> {
+async fn change(call: &Call, change: ClientChange) -> Reply {
     let target = call.target_client()?;
-    call.service
+    let changed = call
+        .service
         .update_client(&call.ctx, &call.app_id, &target, change, None)
         .await?;
-    Ok(())
+    wrote(changed.map(|_| Done {}))
 }
 
 /// `features` (JSON array, required) replaces the whole list.
@@ -165,8 +169,7 @@ pub async fn set_features(call: Call) -> Reply {
             ..Default::default()
         },
     )
-    .await?;
-    answer(&Done {})
+    .await
 }
 
 /// `whitelist` (JSON array of CIDR blocks, required) replaces the allow list.
@@ -183,8 +186,7 @@ pub async fn set_whitelist(call: Call) -> Reply {
             ..Default::default()
         },
     )
-    .await?;
-    answer(&Done {})
+    .await
 }
 
 /// Resets the allow list to the default, `["0.0.0.0/0"]`.
@@ -199,8 +201,7 @@ pub async fn clear_whitelist(call: Call) -> Reply {
             ..Default::default()
         },
     )
-    .await?;
-    answer(&Done {})
+    .await
 }
 
 /// `description` (required): renames the client.
@@ -217,8 +218,7 @@ pub async fn set_description(call: Call) -> Reply {
             ..Default::default()
         },
     )
-    .await?;
-    answer(&Done {})
+    .await
 }
 
 /// `hours_to_live` (0–168, required): how long the old secret keeps working.
@@ -234,7 +234,7 @@ pub async fn reset_secret(call: Call) -> Reply {
         .service
         .rotate_secret(&call.ctx, &call.app_id, &target, hours, None)
         .await?;
-    answer(&NewSecret {
+    wrote(rotated.map(|rotated| NewSecret {
         new_secret: rotated.secret,
-    })
+    }))
 }

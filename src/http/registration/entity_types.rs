@@ -11,7 +11,7 @@ use utoipa::ToSchema;
 
 use crate::domain::access::AccessType;
 use crate::domain::entity_type::{AttrDef, TypeName};
-use crate::http::registration::{answer, ArgNames, Call, Done, RegError, Reply};
+use crate::http::registration::{answer, wrote, ArgNames, Call, Done, RegError, Reply};
 use crate::service::{added_reserved_notice, ServiceError};
 
 /// The vendor's `schema` object, in the order of the vendor's own examples (`attr_defs` before
@@ -97,7 +97,7 @@ pub async fn create(call: Call) -> Reply {
         .service
         .create_entity_type(&call.ctx, &call.app_id, name, &attr_defs)
         .await?;
-    answer(&schema(&et.name, et.attr_defs()))
+    wrote(et.map(|et| schema(&et.name, et.attr_defs())))
 }
 
 /// `type_name`. Refused while an access schema names the type. Owner only.
@@ -106,10 +106,11 @@ pub async fn create(call: Call) -> Reply {
     responses((status = 200, body = Done)))]
 pub async fn delete(call: Call) -> Reply {
     let name = &TypeName::new(call.params.required("type_name")?);
-    call.service
+    let done = call
+        .service
         .delete_entity_type(&call.ctx, &call.app_id, name)
         .await?;
-    answer(&Done {})
+    wrote(done.map(|()| Done {}))
 }
 
 /// `type_name`, `attr_def` (one JSON definition) → the whole type. Owner only.
@@ -125,7 +126,7 @@ pub async fn add_attribute(call: Call) -> Reply {
         .add_attribute(&call.ctx, &call.app_id, name, &attr_def)
         .await
         .map_err(RegError::with(ArgNames::DEFAULT.attr_defs("attr_def")))?;
-    answer(&schema(&et.name, et.attr_defs()))
+    wrote(et.map(|et| schema(&et.name, et.attr_defs())))
 }
 
 /// `type_name`, `attribute_name` (a path, any spelling) → the whole type. Owner only.
@@ -141,7 +142,7 @@ pub async fn remove_attribute(call: Call) -> Reply {
         .remove_attribute(&call.ctx, &call.app_id, name, attribute)
         .await
         .map_err(RegError::with(ArgNames::DEFAULT.in_use("attribute_name")))?;
-    answer(&schema(&et.name, et.attr_defs()))
+    wrote(et.map(|et| schema(&et.name, et.attr_defs())))
 }
 
 /// `type_name`, `for_client_id` (default: the caller), `access_type`, `attributes` (JSON list)
@@ -170,9 +171,11 @@ pub async fn set_access_schema(call: Call) -> Reply {
             &attributes,
         )
         .await?;
-    let mut reply = schema(&view.entity_type.name, view.restricted_attr_defs());
-    reply.notice = added_reserved_notice(&attributes);
-    answer(&reply)
+    wrote(view.map(|view| {
+        let mut reply = schema(&view.entity_type.name, view.restricted_attr_defs());
+        reply.notice = added_reserved_notice(&attributes);
+        reply
+    }))
 }
 
 /// `type_name`, `for_client_id` (default: the caller), `access_type` → the type as that client

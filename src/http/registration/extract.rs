@@ -134,6 +134,7 @@ impl Call {
                 request_id: request_id(req),
                 source_ip: Some(source),
                 caller,
+                read_at_least: None,
             },
             app_id: AppId::new(app_id),
             params,

@@ -21,10 +21,19 @@ pub use extract::Call;
 pub use params::Params;
 
 use crate::http::request::request_id;
+use crate::http::revision;
 use crate::http::routes::Effect;
+use crate::service::{Committed, Revisions};
 
-/// What a call answers on success: the fields next to `"stat":"ok"`.
-pub type Reply = Result<Map<String, Value>, RegError>;
+/// What a call answers on success: the fields next to `"stat":"ok"`, and the revisions it wrote.
+pub type Reply = Result<Answer, RegError>;
+
+/// A successful call's answer.
+pub struct Answer {
+    fields: Map<String, Value>,
+    /// Applied to this instance's snapshots and answered as `X-Latchkey-Revision` by [`serve`].
+    revisions: Revisions,
+}
 
 /// Runs one call (`op`) for GET (query string) and POST (query string and form body), as the
 /// route table registers it, with the row's effect (a signed read may be repeated inside its
@@ -40,17 +49,30 @@ where
     Fut: Future<Output = Reply>,
 {
     let result = match Call::read(&req, payload.into_inner(), effect).await {
-        Ok(call) => op(call).await,
+        Ok(call) => {
+            let service = call.service.clone();
+            op(call).await.map(|answer| (service, answer))
+        }
         Err(e) => Err(e),
     };
     match result {
-        Ok(mut fields) => {
+        Ok((
+            service,
+            Answer {
+                mut fields,
+                revisions,
+            },
+        )) => {
             fields.insert("stat".into(), Value::from("ok"));
-            HttpResponse::Ok().json(Value::Object(fields))
+            let committed = Committed {
+                value: fields,
+                revisions,
+            };
+            revision::answer(&service, committed, |fields| {
+                HttpResponse::Ok().json(Value::Object(fields))
+            })
         }
         Err(e) => {
-            // Nothing this call appended was committed: no revision to answer with.
-            crate::cache::journal::discard();
             let mut res = error::respond(&e, &request_id(&req));
             if matches!(e, RegError::BodyTimeout) {
                 // No call was made: like a wrong method, the status says so (the vendor's
@@ -79,7 +101,10 @@ pub async fn wrong_method(req: HttpRequest) -> HttpResponse {
 /// A reply from a typed answer: its fields go next to `"stat":"ok"`.
 pub fn answer<T: serde::Serialize>(answer: &T) -> Reply {
     match serde_json::to_value(answer) {
-        Ok(Value::Object(fields)) => Ok(fields),
+        Ok(Value::Object(fields)) => Ok(Answer {
+            fields,
+            revisions: Revisions::default(),
+        }),
         Ok(other) => Err(RegError::from(crate::service::ServiceError::Internal(
             format!("a Registration answer must be an object, not {other}"),
         ))),
@@ -87,6 +112,13 @@ pub fn answer<T: serde::Serialize>(answer: &T) -> Reply {
             e.to_string(),
         ))),
     }
+}
+
+/// The reply to a call that wrote: the typed answer's fields, and the revisions it committed.
+pub fn wrote<T: serde::Serialize>(committed: Committed<T>) -> Reply {
+    let mut reply = answer(&committed.value)?;
+    reply.revisions = committed.revisions;
+    Ok(reply)
 }
 
 /// An answer with nothing but `"stat":"ok"`.

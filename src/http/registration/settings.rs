@@ -7,8 +7,8 @@ use serde::Serialize;
 use serde_json::{Map, Value};
 use utoipa::ToSchema;
 
-use super::{answer, ArgNames, Call, RegError, Reply};
-use crate::service::SettingsTarget;
+use super::{answer, wrote, ArgNames, Call, RegError, Reply};
+use crate::service::{Committed, SettingsTarget};
 
 /// One key, one value: key faults name `key`, value faults `value`.
 const ONE: ArgNames = ArgNames::DEFAULT.settings("key", "value");
@@ -156,21 +156,21 @@ async fn set_in(
     target: SettingsTarget<'_>,
     items: Map<String, Value>,
     names: ArgNames,
-) -> Result<Vec<(String, bool)>, RegError> {
+) -> Result<Committed<Vec<(String, bool)>>, RegError> {
     call.service
         .set_settings(&call.ctx, &call.app_id, target, items)
         .await
         .map_err(RegError::with(names))
 }
 
-async fn delete_in(call: &Call, target: SettingsTarget<'_>) -> Result<Existed, RegError> {
+async fn delete_in(call: &Call, target: SettingsTarget<'_>) -> Reply {
     let key = call.params.required("key")?.to_owned();
     let existed = call
         .service
         .delete_settings(&call.ctx, &call.app_id, target, &[key])
         .await
         .map_err(RegError::with(ONE))?;
-    Ok(only_flag(existed))
+    wrote(existed.map(only_flag))
 }
 
 /// `key`, `value`: sets the client's own value; true when the key existed.
@@ -183,7 +183,7 @@ pub async fn set(call: Call) -> Reply {
     let item = one_item(&call)?;
     let target = call.target_client()?;
     let existed = set_in(&call, SettingsTarget::Client(&target), item, ONE).await?;
-    answer(&only_flag(existed))
+    wrote(existed.map(only_flag))
 }
 
 /// `items` (JSON object): an object of existed flags.
@@ -195,9 +195,9 @@ pub async fn set_multi(call: Call) -> Reply {
     let items = call.params.required_object("items")?;
     let target = call.target_client()?;
     let existed = set_in(&call, SettingsTarget::Client(&target), items, ITEMS).await?;
-    answer(&ExistedEach {
+    wrote(existed.map(|existed| ExistedEach {
         result: existed.into_iter().collect(),
-    })
+    }))
 }
 
 /// `key`: deletes the client's own value (the default stays); true when it existed.
@@ -207,7 +207,7 @@ pub async fn set_multi(call: Call) -> Reply {
     responses((status = 200, body = Existed)))]
 pub async fn delete(call: Call) -> Reply {
     let target = call.target_client()?;
-    answer(&delete_in(&call, SettingsTarget::Client(&target)).await?)
+    delete_in(&call, SettingsTarget::Client(&target)).await
 }
 
 /// `key`: the application default, or null.
@@ -238,7 +238,7 @@ pub async fn get_default(call: Call) -> Reply {
 pub async fn set_default(call: Call) -> Reply {
     let item = one_item(&call)?;
     let existed = set_in(&call, SettingsTarget::Defaults, item, ONE).await?;
-    answer(&only_flag(existed))
+    wrote(existed.map(only_flag))
 }
 
 #[utoipa::path(method(get, post), path = "/settings/set_default_multi", tag = "registration: settings",
@@ -247,16 +247,16 @@ pub async fn set_default(call: Call) -> Reply {
 pub async fn set_default_multi(call: Call) -> Reply {
     let items = call.params.required_object("items")?;
     let existed = set_in(&call, SettingsTarget::Defaults, items, ITEMS).await?;
-    answer(&ExistedEach {
+    wrote(existed.map(|existed| ExistedEach {
         result: existed.into_iter().collect(),
-    })
+    }))
 }
 
 #[utoipa::path(method(get, post), path = "/settings/delete_default", tag = "registration: settings",
     params(("key" = String, Query)),
     responses((status = 200, body = Existed)))]
 pub async fn delete_default(call: Call) -> Reply {
-    answer(&delete_in(&call, SettingsTarget::Defaults).await?)
+    delete_in(&call, SettingsTarget::Defaults).await
 }
 
 /// Every client's own values (clients with none are left out) and the defaults.

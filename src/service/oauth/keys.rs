@@ -18,8 +18,8 @@ use crate::auth::jose::{self, Signer};
 use crate::auth::sealing::Sealed;
 use crate::domain::ids::{random_token, AppId};
 use crate::domain::oauth::{retirement, token_lifetime, SigningAlg};
-use crate::service::{RequestContext, ServiceError};
-use crate::store::{self, oauth::KeyRow, oauth::SettingsRow};
+use crate::service::{commit, Committed, RequestContext, ServiceError};
+use crate::store::{self, oauth::KeyRow, oauth::SettingsRow, WriteTx};
 
 /// An application's OAuth settings.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -206,7 +206,7 @@ impl OAuth {
     /// Makes the application's first key (another instance may be doing the same: the settings
     /// row lock makes one of them wait and then find the key). Audited as `oauth.key_create`.
     async fn first_key(&self, app_id: &str) -> Result<(), OAuthError> {
-        let mut tx = self.core.pool.begin().await?;
+        let mut tx = WriteTx::begin(&self.core.pool).await?;
         if !store::oauth::ensure_app(&mut *tx, app_id).await? {
             return Err(OAuthError::AppNotFound);
         }
@@ -225,7 +225,10 @@ impl OAuth {
         event.actor = "latchkey".into();
         event.changes = json!({ "kid": key.kid, "alg": key.alg });
         store::audit::append(&mut tx, event).await?;
-        tx.commit().await?;
+        // Made on the way of a read: its revision reaches this instance's snapshots here (the
+        // others' through the notification).
+        let revisions = tx.commit().await?;
+        self.core.apply_revisions(&revisions);
         Ok(())
     }
 
@@ -302,11 +305,11 @@ impl OAuth {
         &self,
         ctx: &RequestContext,
         app_id: &AppId,
-    ) -> Result<RotationReport, ServiceError> {
+    ) -> Result<Committed<RotationReport>, ServiceError> {
         if !ctx.caller.is_operator() {
             return Err(ServiceError::Forbidden);
         }
-        let mut tx = self.core.pool.begin().await?;
+        let mut tx = WriteTx::begin(&self.core.pool).await?;
         if !store::oauth::ensure_app(&mut *tx, app_id).await? {
             return Err(ServiceError::AppNotFound);
         }
@@ -357,13 +360,14 @@ impl OAuth {
             })).collect::<Vec<_>>(),
         });
         store::audit::append(&mut tx, event).await?;
-        tx.commit().await?;
-        self.keysets.invalidate(app_id.as_str());
-        Ok(RotationReport {
+        let report = RotationReport {
             settings,
             new_key: info_of(&key, settings.signing_alg),
             retiring,
-        })
+        };
+        let committed = commit(tx, report).await?;
+        self.keysets.invalidate(app_id.as_str());
+        Ok(committed)
     }
 
     /// Operator only: the algorithm of the next keys and the token lifetime. A longer lifetime
@@ -375,7 +379,7 @@ impl OAuth {
         app_id: &AppId,
         signing_alg: Option<SigningAlg>,
         token_lifetime_secs: Option<i64>,
-    ) -> Result<OAuthSettings, ServiceError> {
+    ) -> Result<Committed<OAuthSettings>, ServiceError> {
         if !ctx.caller.is_operator() {
             return Err(ServiceError::Forbidden);
         }
@@ -389,7 +393,7 @@ impl OAuth {
                     max: 86_400,
                 })
             })?;
-        let mut tx = self.core.pool.begin().await?;
+        let mut tx = WriteTx::begin(&self.core.pool).await?;
         if !store::oauth::ensure_app(&mut *tx, app_id).await? {
             return Err(ServiceError::AppNotFound);
         }
@@ -402,7 +406,7 @@ impl OAuth {
             token_lifetime_secs: lifetime.unwrap_or(before.token_lifetime_secs),
         };
         if after == before {
-            return Ok(after);
+            return Ok(Committed::unchanged(after));
         }
         store::oauth::set_settings(
             &mut tx,
@@ -434,9 +438,9 @@ impl OAuth {
         let mut event = ctx.audit_event(app_id, "oauth.settings_update");
         event.changes = serde_json::Value::Object(changes);
         store::audit::append(&mut tx, event).await?;
-        tx.commit().await?;
+        let committed = commit(tx, after).await?;
         self.keysets.invalidate(app_id.as_str());
-        Ok(after)
+        Ok(committed)
     }
 }
 

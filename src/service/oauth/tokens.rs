@@ -15,8 +15,8 @@ use crate::domain::oauth::{
     AssertionError, Audience, CLIENT_CREDENTIALS,
 };
 use crate::domain::{AllowList, Feature, FeatureSet};
-use crate::service::{Caller, RequestContext, ServiceError};
-use crate::store;
+use crate::service::{commit, Caller, Committed, RequestContext, ServiceError};
+use crate::store::{self, WriteTx};
 
 /// How a client authenticates at the OAuth endpoints.
 #[derive(Clone, PartialEq, Eq)]
@@ -306,10 +306,10 @@ impl OAuth {
         token: &str,
         request_id: &str,
         source: Source,
-    ) -> Result<(), OAuthError> {
+    ) -> Result<Committed<()>, OAuthError> {
         let caller = self.authenticate_client(app_id, auth, source).await?;
         let Some(claims) = self.verified(app_id, token, false).await? else {
-            return Ok(());
+            return Ok(Committed::unchanged(()));
         };
         if caller.client_id != claims.client_id && !caller.features.contains(Feature::Owner) {
             return Err(OAuthError::UnauthorizedClient(
@@ -317,12 +317,12 @@ impl OAuth {
             ));
         }
         let Some(expires_at) = DateTime::from_timestamp(claims.exp, 0) else {
-            return Ok(());
+            return Ok(Committed::unchanged(()));
         };
         if expires_at <= Utc::now() {
-            return Ok(());
+            return Ok(Committed::unchanged(()));
         }
-        let mut tx = self.core.pool.begin().await?;
+        let mut tx = WriteTx::begin(&self.core.pool).await?;
         if store::oauth::revoke(&mut tx, app_id, &claims.jti, &claims.client_id, expires_at).await?
         {
             let ctx = RequestContext {
@@ -333,14 +333,17 @@ impl OAuth {
                     client_id: caller.client_id,
                     features: caller.features,
                 },
+                read_at_least: None,
             };
             let mut event = ctx.audit_event(app_id, "oauth.token_revoke");
             event.target_client_id = Some(claims.client_id.clone());
             event.changes = json!({ "jti": claims.jti, "expiresAt": expires_at.to_rfc3339() });
             store::audit::append(&mut tx, event).await?;
         }
-        tx.commit().await?;
-        Ok(())
+        commit(tx, ()).await.map_err(|e| {
+            tracing::error!(error = %e, "revocation failed");
+            OAuthError::Unavailable
+        })
     }
 
     /// The client's registered public keys (owner only). `None`: none registered.
@@ -362,12 +365,12 @@ impl OAuth {
         app_id: &AppId,
         client_id: &ClientId,
         jwks: &Value,
-    ) -> Result<Result<Value, String>, ServiceError> {
+    ) -> Result<Committed<Result<Value, String>>, ServiceError> {
         ctx.require_owner()?;
         if let Err(e) = jose::parse_client_jwks(jwks) {
-            return Ok(Err(e));
+            return Ok(Committed::unchanged(Err(e)));
         }
-        let mut tx = self.core.pool.begin().await?;
+        let mut tx = WriteTx::begin(&self.core.pool).await?;
         self.require_client_in(&mut tx, app_id, client_id).await?;
         let before = store::oauth::put_client_jwks(&mut tx, app_id, client_id, jwks).await?;
         if before.as_ref() != Some(jwks) {
@@ -379,8 +382,7 @@ impl OAuth {
             }});
             store::audit::append(&mut tx, event).await?;
         }
-        tx.commit().await?;
-        Ok(Ok(jwks.clone()))
+        commit(tx, Ok(jwks.clone())).await
     }
 
     /// Removes the client's registered keys (owner only); audited as `client.jwks_delete`.
@@ -390,20 +392,19 @@ impl OAuth {
         ctx: &RequestContext,
         app_id: &AppId,
         client_id: &ClientId,
-    ) -> Result<bool, ServiceError> {
+    ) -> Result<Committed<bool>, ServiceError> {
         ctx.require_owner()?;
-        let mut tx = self.core.pool.begin().await?;
+        let mut tx = WriteTx::begin(&self.core.pool).await?;
         self.require_client_in(&mut tx, app_id, client_id).await?;
         let Some(before) = store::oauth::delete_client_jwks(&mut tx, app_id, client_id).await?
         else {
-            return Ok(false);
+            return Ok(Committed::unchanged(false));
         };
         let mut event = ctx.audit_event(app_id, "client.jwks_delete");
         event.target_client_id = Some(client_id.to_string());
         event.changes = json!({ "kids": { "from": kids(&before), "to": null } });
         store::audit::append(&mut tx, event).await?;
-        tx.commit().await?;
-        Ok(true)
+        commit(tx, true).await
     }
 
     async fn require_client(
