@@ -971,9 +971,16 @@ async fn settings_eddsa_and_rotation_under_load() {
     let mut verified = 0;
     let mut rotations: i64 = 0;
     let mut kids = std::collections::BTreeSet::new();
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
-    while std::time::Instant::now() < deadline {
-        if verified % 40 == 20 && rotations < 3 {
+    // Three rotations 1.5 s apart (each past the previous key's start), tokens issued and
+    // verified all along, until 1.5 s after the last one; bounded at 60 s on a slow machine.
+    let started = std::time::Instant::now();
+    let mut last_rotation = started;
+    let hard_stop = started + std::time::Duration::from_secs(60);
+    let step = std::time::Duration::from_millis(1500);
+    while std::time::Instant::now() < hard_stop && (rotations < 3 || last_rotation.elapsed() < step)
+    {
+        if rotations < 3 && last_rotation.elapsed() >= step {
+            last_rotation = std::time::Instant::now();
             let (status, body) = status_json(
                 app.as_operator(Method::POST, &format!("/apps/{a}/oauth/rotate"))
                     .send()
