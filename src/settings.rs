@@ -141,6 +141,20 @@ pub struct Settings {
     /// this long after it was published (docs/oauth.md).
     #[arg(long, env = "LATCHKEY_OAUTH_JWKS_MAX_AGE_SECS", default_value_t = 300, value_parser = clap::value_parser!(u64).range(0..=86_400))]
     pub oauth_jwks_max_age_secs: u64,
+    /// PostgreSQL URL of the change listener's connection (LISTEN), when it must not go where
+    /// DATABASE_URL goes: a pooler in transaction mode, or to skip a pooler. Default: DATABASE_URL.
+    #[arg(long, env = "LATCHKEY_LISTEN_DATABASE_URL", hide_env_values = true)]
+    pub listen_database_url: Option<String>,
+
+    /// PostgreSQL URL of a read replica (a streaming standby): audit queries and exports, audit
+    /// reports, fixture exports and client lists read it when it is close enough
+    /// (docs/high-availability.md#read-replicas). Unset: everything reads the primary.
+    #[arg(long, env = "LATCHKEY_READ_DATABASE_URL", hide_env_values = true)]
+    pub read_database_url: Option<String>,
+
+    /// The read replica is skipped while it lags the primary by more than this (milliseconds).
+    #[arg(long, env = "LATCHKEY_READ_MAX_LAG_MS", default_value_t = 1000)]
+    pub read_max_lag_ms: u64,
 
     /// Log format: `human` or `json`. Levels come from RUST_LOG.
     #[arg(long, env = "LATCHKEY_LOG_FORMAT", default_value = "human", value_parser = ["human", "json"])]

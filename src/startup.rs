@@ -17,8 +17,10 @@ use crate::auth::SecretHasher;
 use crate::cache::{SnapshotConfig, Snapshots};
 use crate::http::{self, HttpState};
 use crate::service::oauth::{OAuth, OAuthConfig};
+use crate::service::replica::Replica;
 use crate::service::Latchkey;
 use crate::settings::Settings;
+use crate::store::primary;
 
 pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 
@@ -42,6 +44,31 @@ pub async fn connect(url: &str, max_connections: u32) -> anyhow::Result<PgPool> 
         // proxy timeouts.
         .test_before_acquire(false)
         .idle_timeout(Duration::from_secs(60))
+        // Only a writable primary (store::primary): a new connection is checked once; after a
+        // write was refused as read-only, every connection handed out is checked for a while.
+        .after_connect(|conn, _| {
+            Box::pin(async move {
+                if primary::writable(conn).await? {
+                    Ok(())
+                } else {
+                    Err(sqlx::Error::Configuration(Box::new(
+                        primary::ReadOnlyServer,
+                    )))
+                }
+            })
+        })
+        .before_acquire(|conn, _| {
+            Box::pin(async move {
+                if !primary::suspect() {
+                    return Ok(true);
+                }
+                let writable = primary::writable(conn).await?;
+                if !writable {
+                    tracing::warn!("closing a read-only database connection");
+                }
+                Ok(writable)
+            })
+        })
         .connect_with(options)
         .await
         .context("cannot connect to PostgreSQL")
@@ -140,6 +167,8 @@ pub struct Application {
     metrics_server: Option<Server>,
     snapshots: Arc<Snapshots>,
     listener_pool: PgPool,
+    listen_options: PgConnectOptions,
+    replica: Option<Arc<Replica>>,
 }
 
 impl Application {
@@ -156,10 +185,38 @@ impl Application {
             feed_buffer: 256,
         }));
         let listener_pool = pool.clone();
-        let core = service(settings, pool)?.with_snapshots(snapshots.clone());
-        let oauth = web::Data::new(oauth(settings, core.clone(), Some(port)));
+        let replica = match &settings.read_database_url {
+            Some(url) => {
+                let options = url
+                    .parse::<PgConnectOptions>()
+                    .context("LATCHKEY_READ_DATABASE_URL is not a valid URL")?
+                    .options([("client_min_messages", "warning")]);
+                let replica_pool = PgPoolOptions::new()
+                    .max_connections(settings.db_max_connections)
+                    .acquire_timeout(Duration::from_secs(3))
+                    .test_before_acquire(false)
+                    .idle_timeout(Duration::from_secs(60))
+                    .connect_lazy_with(options);
+                Some(Arc::new(Replica::new(
+                    replica_pool,
+                    Duration::from_millis(settings.read_max_lag_ms),
+                )))
+            }
+            None => None,
+        };
+        let listen_options = match &settings.listen_database_url {
+            Some(url) => url
+                .parse::<PgConnectOptions>()
+                .context("LATCHKEY_LISTEN_DATABASE_URL is not a valid URL")?,
+            None => pool.connect_options().as_ref().clone(),
+        };
+        let mut service = service(settings, pool)?.with_snapshots(snapshots.clone());
+        if let Some(replica) = &replica {
+            service = service.with_replica(replica.clone());
+        }
+        let oauth = web::Data::new(oauth(settings, service.clone(), Some(port)));
         let state = web::Data::new(HttpState {
-            service: core,
+            service,
             trusted_proxies: settings.trusted_proxies.clone(),
             metrics: Arc::new(http::metrics::Metrics::new()),
             body_timeout: Duration::from_secs(settings.body_timeout_secs),
@@ -202,6 +259,8 @@ impl Application {
             metrics_server,
             snapshots,
             listener_pool,
+            listen_options,
+            replica,
         })
     }
 
@@ -211,13 +270,21 @@ impl Application {
 
     /// Serves until SIGINT/SIGTERM, then drains in-flight requests.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        // The replica's monitor measures it against the primary (the request pool).
+        let monitor = self
+            .replica
+            .map(|r| tokio::spawn(r.monitor(self.listener_pool.clone())));
         // The change listener runs as long as the server: snapshots and the change feed need it.
         let listener = tokio::spawn(crate::cache::listener::run(
             self.snapshots,
             self.listener_pool,
+            self.listen_options,
         ));
         let result = Self::serve(self.server, self.metrics_server).await;
         listener.abort();
+        if let Some(monitor) = monitor {
+            monitor.abort();
+        }
         result
     }
 

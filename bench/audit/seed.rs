@@ -14,7 +14,7 @@
 use std::time::Instant;
 
 use chrono::{Duration, Utc};
-use latchkey::domain::audit::{AuditEvent, GENESIS_HASH};
+use latchkey::domain::audit::{AuditAction, AuditEvent, GENESIS_HASH};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use serde_json::json;
@@ -97,7 +97,7 @@ async fn main() -> anyhow::Result<()> {
             let f = FEATURES[rng.random_range(0..3)].to_owned();
             features[c] = vec![f];
             (
-                "client.create",
+                AuditAction::ClientCreate,
                 json!({"name": {"from": null, "to": names[c]}, "ipWhitelist": {"from": null, "to": ["0.0.0.0/0"]}}),
             )
         } else {
@@ -110,17 +110,17 @@ async fn main() -> anyhow::Result<()> {
                         features[c].push(f);
                         features[c].sort();
                     }
-                    ("client.update", json!({}))
+                    (AuditAction::ClientUpdate, json!({}))
                 }
                 7 | 8 => (
-                    "client.secret_rotate",
+                    AuditAction::ClientSecretRotate,
                     json!({"secret": {"rotated": true, "oldSecretHoursToLive": 24}}),
                 ),
                 _ => {
                     let name = format!("client {c} v{i}");
                     let changes = json!({"name": {"from": names[c], "to": name}});
                     names[c] = name;
-                    ("client.update", changes)
+                    (AuditAction::ClientUpdate, changes)
                 }
             }
         };
@@ -141,7 +141,7 @@ async fn main() -> anyhow::Result<()> {
                 rng.random_range(1..255)
             )),
             request_id: latchkey::domain::ids::new_request_id(),
-            action: action.into(),
+            action,
             target_client_id: Some(clients[c].clone()),
             features_before: Some(before),
             features_after: Some(features[c].clone()),
@@ -163,7 +163,7 @@ async fn main() -> anyhow::Result<()> {
         buf.push('\t');
         buf.push_str(&event.request_id);
         buf.push('\t');
-        buf.push_str(&event.action);
+        buf.push_str(event.action.as_str());
         buf.push('\t');
         buf.push_str(event.target_client_id.as_deref().unwrap_or("\\N"));
         buf.push('\t');

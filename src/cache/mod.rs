@@ -130,6 +130,12 @@ pub struct Snapshots {
     generation: AtomicU64,
     listening: AtomicBool,
     subscribers: AtomicUsize,
+    listened_before: AtomicBool,
+    /// Times the listener listened again after losing its connection.
+    reconnects: AtomicU64,
+    /// Applications found behind what this instance had heard of when it listened again (the
+    /// database lost committed changes: an asynchronous failover).
+    rewinds: AtomicU64,
 }
 
 impl Snapshots {
@@ -146,6 +152,9 @@ impl Snapshots {
             generation: AtomicU64::new(0),
             listening: AtomicBool::new(false),
             subscribers: AtomicUsize::new(0),
+            listened_before: AtomicBool::new(false),
+            reconnects: AtomicU64::new(0),
+            rewinds: AtomicU64::new(0),
         }
     }
 
@@ -210,9 +219,47 @@ impl Snapshots {
         self.generation.fetch_add(1, Ordering::AcqRel);
     }
 
+    /// The applications this instance has heard of (their revisions are checked when it
+    /// listens again, see [`Snapshots::caught_up`]).
+    pub fn known_apps(&self) -> Vec<String> {
+        let map = self.latest.read().unwrap_or_else(|e| e.into_inner());
+        map.keys().cloned().collect()
+    }
+
+    /// The newest revisions in the database, read after `LISTEN` and before trusting anything:
+    /// later changes will be notified, these are what the gap may have hidden. A revision
+    /// behind the one heard of means the database lost committed changes (a failover to a
+    /// standby that had not received them): the latest known is brought back to the
+    /// database's, so that the application's entries can be trusted again once reloaded (all
+    /// are dropped by [`Snapshots::relistened`]), and the loss is logged and counted.
+    pub fn caught_up(&self, heads: &[(String, i64)]) {
+        for (app_id, revision) in heads {
+            let heard = self.latest(app_id);
+            if *revision < heard {
+                self.rewinds.fetch_add(1, Ordering::Relaxed);
+                tracing::error!(
+                    app_id,
+                    heard,
+                    database = revision,
+                    "the database is behind a revision this instance heard of: committed \
+                     changes were lost (asynchronous failover?)"
+                );
+                let map = self.latest.read().unwrap_or_else(|e| e.into_inner());
+                if let Some(tx) = map.get(app_id) {
+                    tx.send_replace(*revision);
+                }
+            } else {
+                self.observe(app_id, *revision);
+            }
+        }
+    }
+
     /// Listening again: drop everything loaded before, trust new entries, wake the feeds (they
     /// re-read the audit table, which covers what the gap hid).
     pub fn relistened(&self) {
+        if self.listened_before.swap(true, Ordering::AcqRel) {
+            self.reconnects.fetch_add(1, Ordering::Relaxed);
+        }
         self.entries.invalidate_all();
         self.generation.fetch_add(1, Ordering::AcqRel);
         self.listening.store(true, Ordering::Release);
@@ -381,6 +428,15 @@ impl Snapshots {
         self.subscribers.load(Ordering::Acquire)
     }
 
+    /// Times the listener listened again after a loss, and applications found behind what was
+    /// heard of then (see [`Snapshots::caught_up`]), for metrics.
+    pub fn listener_counts(&self) -> (u64, u64) {
+        (
+            self.reconnects.load(Ordering::Relaxed),
+            self.rewinds.load(Ordering::Relaxed),
+        )
+    }
+
     /// Entries held and their weight in bytes, for metrics.
     pub fn size(&self) -> (u64, u64) {
         self.entries.run_pending_tasks();
@@ -457,6 +513,24 @@ mod tests {
         assert!(!s.trusted());
         s.relistened();
         assert!(!s.usable("a", &before, Freshness::Snapshot));
+    }
+
+    #[test]
+    fn catching_up_raises_or_brings_back_the_latest_revision() {
+        let s = snapshots();
+        s.relistened();
+        s.notified("7 a");
+        s.notified("3 b");
+        assert_eq!(s.listener_counts(), (0, 0));
+        s.lost();
+        // The database: `a` lost revisions 6 and 7, `b` moved on while nobody listened.
+        s.caught_up(&[("a".into(), 5), ("b".into(), 9)]);
+        s.relistened();
+        assert_eq!((s.latest("a"), s.latest("b")), (5, 9));
+        assert_eq!(s.listener_counts(), (1, 1));
+        let generation = s.generation.load(Ordering::Acquire);
+        assert!(s.usable("a", &stamped(5, generation), Freshness::Snapshot));
+        assert!(!s.usable("b", &stamped(8, generation), Freshness::Snapshot));
     }
 
     #[test]

@@ -34,8 +34,7 @@ pub const GENESIS_HASH: [u8; 32] = [0u8; 32];
 /// Who made a change: a client of the application, or the platform operator.
 pub const OPERATOR_ACTOR: &str = "operator";
 
-/// The checkpoint `latchkey audit prune` appends before it removes the expired prefix of a chain.
-pub const PRUNE_ACTION: &str = "audit.prune";
+pub use super::audit_action::AuditAction;
 
 /// An event as it is chained: everything except `prev_hash` and `hash`.
 #[derive(Debug, Clone, PartialEq)]
@@ -47,7 +46,7 @@ pub struct AuditEvent {
     pub actor: String,
     pub actor_ip: Option<String>,
     pub request_id: String,
-    pub action: String,
+    pub action: AuditAction,
     pub target_client_id: Option<String>,
     pub features_before: Option<Vec<String>>,
     pub features_after: Option<Vec<String>>,
@@ -129,7 +128,7 @@ impl AuditEvent {
             }
         }
         out.push_str("{\"action\":");
-        write_json_string(out, &self.action);
+        write_json_string(out, self.action.as_str());
         out.push_str(",\"actor\":");
         write_json_string(out, &self.actor);
         out.push_str(",\"actor_ip\":");
@@ -509,7 +508,7 @@ mod tests {
             actor: "operator".into(),
             actor_ip: Some("127.0.0.1".into()),
             request_id: "r".repeat(16),
-            action: "client.create".into(),
+            action: AuditAction::ClientCreate,
             target_client_id: Some("c".repeat(32)),
             features_before: None,
             features_after: Some(vec!["owner".into()]),

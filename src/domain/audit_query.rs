@@ -154,7 +154,7 @@ impl AuditFilter {
             .as_ref()
             .is_none_or(|c| e.target_client_id.as_ref() == Some(c))
             && self.actor.as_ref().is_none_or(|a| &e.actor == a)
-            && self.action.as_ref().is_none_or(|a| &e.action == a)
+            && self.action.as_ref().is_none_or(|a| e.action.as_str() == a)
             && self
                 .feature
                 .as_ref()
@@ -335,7 +335,7 @@ pub fn write_csv_row(out: &mut String, e: &AuditEvent, prev_hash: &[u8], hash: &
     let fields: [&str; 14] = [
         &e.seq.to_string(),
         &format_time(&e.occurred_at),
-        &e.action,
+        e.action.as_str(),
         &e.actor,
         e.actor_ip.as_deref().unwrap_or(""),
         e.target_client_id.as_deref().unwrap_or(""),
@@ -528,7 +528,7 @@ mod tests {
             actor: "operator".into(),
             actor_ip: None,
             request_id: "r".into(),
-            action: "client.update".into(),
+            action: crate::domain::audit::AuditAction::ClientUpdate,
             target_client_id: Some("c".into()),
             features_before: Some(vec!["direct_access".into()]),
             features_after: Some(vec!["direct_access".into(), "owner".into()]),

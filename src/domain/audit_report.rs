@@ -9,14 +9,14 @@
 use chrono::{DateTime, Utc};
 use serde_json::{json, Value};
 
-use super::audit::{format_time, AuditEvent};
+use super::audit::{format_time, AuditAction, AuditEvent};
 
 /// One grant or revocation (or creation / deletion) of a client's features.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PermissionChange {
     pub seq: i64,
     pub occurred_at: DateTime<Utc>,
-    pub action: String,
+    pub action: AuditAction,
     pub actor: String,
     /// The actor's client name, when the actor is a client whose name is known.
     pub actor_name: Option<String>,
@@ -64,12 +64,12 @@ pub fn client_permissions(
     actor_name: impl Fn(&str) -> Option<String>,
 ) -> Option<ClientPermissions> {
     let at_start = match h.first_since {
-        Some(e) if e.action == "client.create" => None,
+        Some(e) if e.action == AuditAction::ClientCreate => None,
         Some(e) => Some(e.features_before.clone().unwrap_or_default()),
         None => h.current.map(<[String]>::to_vec),
     };
     let at_end = match h.in_period.last() {
-        Some(e) if e.action == "client.delete" => None,
+        Some(e) if e.action == AuditAction::ClientDelete => None,
         Some(e) => Some(e.features_after.clone().unwrap_or_default()),
         None => at_start.clone(),
     };
@@ -84,7 +84,7 @@ pub fn client_permissions(
             PermissionChange {
                 seq: e.seq,
                 occurred_at: e.occurred_at,
-                action: e.action.clone(),
+                action: e.action,
                 actor: e.actor.clone(),
                 actor_name: actor_name(&e.actor),
                 actor_ip: e.actor_ip.clone(),
@@ -114,9 +114,9 @@ fn features_text(f: &Option<Vec<String>>) -> String {
 impl PermissionChange {
     fn what(&self) -> String {
         let mut parts = Vec::new();
-        match self.action.as_str() {
-            "client.create" => parts.push("created".to_owned()),
-            "client.delete" => parts.push("deleted".to_owned()),
+        match self.action {
+            AuditAction::ClientCreate => parts.push("created".to_owned()),
+            AuditAction::ClientDelete => parts.push("deleted".to_owned()),
             _ => {}
         }
         if !self.granted.is_empty() {
@@ -208,7 +208,7 @@ impl AuditReport {
 mod tests {
     use super::*;
 
-    fn ev(seq: i64, action: &str, before: &[&str], after: &[&str]) -> AuditEvent {
+    fn ev(seq: i64, action: AuditAction, before: &[&str], after: &[&str]) -> AuditEvent {
         AuditEvent {
             app_id: "app".into(),
             seq,
@@ -217,7 +217,7 @@ mod tests {
             actor: "owner1".into(),
             actor_ip: Some("10.0.0.1".into()),
             request_id: format!("req{seq}"),
-            action: action.into(),
+            action,
             target_client_id: Some("c1".into()),
             features_before: Some(before.iter().map(|s| s.to_string()).collect()),
             features_after: Some(after.iter().map(|s| s.to_string()).collect()),
@@ -238,13 +238,13 @@ mod tests {
     fn start_comes_from_the_first_event_since_and_end_from_the_last_in_period() {
         let e1 = ev(
             5,
-            "client.update",
+            AuditAction::ClientUpdate,
             &["direct_read_access"],
             &["direct_access", "direct_read_access"],
         );
         let e2 = ev(
             6,
-            "client.update",
+            AuditAction::ClientUpdate,
             &["direct_access", "direct_read_access"],
             &["direct_access"],
         );
@@ -292,7 +292,7 @@ mod tests {
             (Some(v(&["owner"])), Some(v(&["owner"])))
         );
         // A change after the period: the start is read from it, and nothing changed inside.
-        let later = ev(9, "client.update", &["login_client"], &["owner"]);
+        let later = ev(9, AuditAction::ClientUpdate, &["login_client"], &["owner"]);
         let r = client_permissions(
             ClientHistory {
                 client_id: "c1",
@@ -312,8 +312,8 @@ mod tests {
 
     #[test]
     fn creation_and_deletion_bound_existence() {
-        let c = ev(3, "client.create", &[], &["direct_access"]);
-        let d = ev(4, "client.delete", &["direct_access"], &[]);
+        let c = ev(3, AuditAction::ClientCreate, &[], &["direct_access"]);
+        let d = ev(4, AuditAction::ClientDelete, &["direct_access"], &[]);
         let period = [c.clone(), d];
         let r = client_permissions(
             ClientHistory {
@@ -364,7 +364,7 @@ mod tests {
 
     #[test]
     fn text_and_json_render_the_same_facts() {
-        let c = ev(3, "client.create", &[], &["direct_access"]);
+        let c = ev(3, AuditAction::ClientCreate, &[], &["direct_access"]);
         let period = [c.clone()];
         let client = client_permissions(
             ClientHistory {

@@ -11,7 +11,7 @@
 
 use serde_json::{json, Value};
 
-use super::audit::{AuditEvent, GENESIS_HASH, PRUNE_ACTION};
+use super::audit::{AuditAction, AuditEvent, GENESIS_HASH};
 use super::audit_query::AuditInputError;
 
 /// What a checkpoint event declares: events up to `through_seq` were removed, and the chain
@@ -27,7 +27,7 @@ pub struct Checkpoint {
 impl Checkpoint {
     /// The checkpoint an event declares, when it is a well-formed `audit.prune` event.
     pub fn from_event(e: &AuditEvent) -> Option<Checkpoint> {
-        if e.action != PRUNE_ACTION {
+        if e.action != AuditAction::AuditPrune {
             return None;
         }
         let through_seq = e.changes.get("prunedThroughSeq")?.as_i64()?;
@@ -462,7 +462,7 @@ mod tests {
             actor: "operator".into(),
             actor_ip: None,
             request_id: "r".repeat(16),
-            action: "client.update".into(),
+            action: AuditAction::ClientUpdate,
             target_client_id: Some("c".repeat(32)),
             features_before: Some(vec![]),
             features_after: Some(vec!["owner".into()]),
@@ -641,7 +641,7 @@ mod tests {
         let mut rows = chain(5);
         let through_hash = rows[2].2.clone();
         let mut cp = ev(6);
-        cp.action = PRUNE_ACTION.into();
+        cp.action = AuditAction::AuditPrune;
         cp.changes =
             json!({"prunedThroughSeq": 3, "prunedThroughHash": hex::encode(&through_hash)});
         let h6 = cp.chain_hash(&rows[4].2).to_vec();
@@ -681,7 +681,7 @@ mod tests {
     #[test]
     fn checkpoints_come_only_from_well_formed_prune_events() {
         let mut cp = ev(10);
-        cp.action = PRUNE_ACTION.into();
+        cp.action = AuditAction::AuditPrune;
         cp.changes = json!({"prunedThroughSeq": 4, "prunedThroughHash": "ab".repeat(32)});
         assert_eq!(
             Checkpoint::from_event(&cp),

@@ -3,6 +3,8 @@
 pub mod access;
 pub mod allow_list;
 pub mod audit;
+pub mod audit_action;
+pub mod audit_changes;
 pub mod audit_query;
 pub mod audit_report;
 pub mod audit_verify;
@@ -12,6 +14,7 @@ pub mod features;
 pub mod fixture;
 pub mod ids;
 pub mod oauth;
+pub mod read_routing;
 pub mod settings;
 
 pub use allow_list::AllowList;

@@ -4,8 +4,8 @@
 
 use actix_web::{web, HttpResponse};
 use prometheus::{
-    Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry,
-    TextEncoder,
+    Encoder, Gauge, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, IntGaugeVec, Opts,
+    Registry, TextEncoder,
 };
 
 use super::HttpState;
@@ -20,6 +20,10 @@ pub struct Metrics {
     pool: IntGaugeVec,
     snapshots: IntGaugeVec,
     oauth_tokens: IntCounterVec,
+    listener: IntGaugeVec,
+    notification_queue: Gauge,
+    read_only_refusals: IntGauge,
+    replica_lag: Gauge,
 }
 
 impl Default for Metrics {
@@ -91,6 +95,32 @@ impl Metrics {
             &["app", "outcome"],
         )
         .expect("valid metric");
+        let listener = IntGaugeVec::new(
+            Opts::new(
+                "listener_events_total",
+                "Change listener: reconnects (listened again after losing its connection), \
+                 rewinds (applications found behind a revision heard of: lost commits)",
+            ),
+            &["event"],
+        )
+        .expect("valid metric");
+        let notification_queue = Gauge::new(
+            "notification_queue_usage",
+            "pg_notification_queue_usage(): fraction of PostgreSQL's notification queue in use \
+             (-1 when the database did not answer)",
+        )
+        .expect("valid metric");
+        let read_only_refusals = IntGauge::new(
+            "db_read_only_refusals_total",
+            "Statements refused because the connection was read-only (SQLSTATE 25006)",
+        )
+        .expect("valid metric");
+        let replica_lag = Gauge::new(
+            "replica_lag_seconds",
+            "How far the read replica (LATCHKEY_READ_DATABASE_URL) was behind the primary at its \
+             last measurement (-1: no replica, or not measured)",
+        )
+        .expect("valid metric");
         for c in [
             Box::new(requests.clone()) as Box<dyn prometheus::core::Collector>,
             Box::new(latency.clone()),
@@ -100,6 +130,10 @@ impl Metrics {
             Box::new(pool.clone()),
             Box::new(snapshots.clone()),
             Box::new(oauth_tokens.clone()),
+            Box::new(listener.clone()),
+            Box::new(notification_queue.clone()),
+            Box::new(read_only_refusals.clone()),
+            Box::new(replica_lag.clone()),
         ] {
             registry.register(c).expect("unique metric names");
         }
@@ -113,6 +147,10 @@ impl Metrics {
             pool,
             snapshots,
             oauth_tokens,
+            listener,
+            notification_queue,
+            read_only_refusals,
+            replica_lag,
         }
     }
 
@@ -130,7 +168,7 @@ impl Metrics {
             .observe(seconds);
     }
 
-    fn render(&self, state: &HttpState) -> String {
+    async fn render(&self, state: &HttpState) -> String {
         let stats = state.service.hasher_stats();
         self.argon2_verifications
             .set(stats.argon2_verifications as i64);
@@ -152,6 +190,18 @@ impl Metrics {
         ] {
             self.snapshots.with_label_values(&[what]).set(value);
         }
+        let (reconnects, rewinds) = snapshots.listener_counts();
+        for (event, value) in [("reconnects", reconnects), ("rewinds", rewinds)] {
+            self.listener
+                .with_label_values(&[event])
+                .set(i64::try_from(value).unwrap_or(i64::MAX));
+        }
+        self.read_only_refusals
+            .set(i64::try_from(state.service.read_only_refusals()).unwrap_or(i64::MAX));
+        let lag = state.service.replica().and_then(|r| r.lag());
+        self.replica_lag.set(lag.map_or(-1.0, |d| d.as_secs_f64()));
+        let usage = state.service.notification_queue_usage().await;
+        self.notification_queue.set(usage.unwrap_or(-1.0));
         let mut out = Vec::new();
         let _ = TextEncoder::new().encode(&self.registry.gather(), &mut out);
         String::from_utf8(out).unwrap_or_default()
@@ -167,5 +217,5 @@ pub const PATH: &str = "/metrics";
 pub async fn metrics(state: web::Data<HttpState>) -> HttpResponse {
     HttpResponse::Ok()
         .content_type("text/plain; version=0.0.4")
-        .body(state.metrics.render(&state))
+        .body(state.metrics.render(&state).await)
 }

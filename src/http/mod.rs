@@ -18,6 +18,18 @@ use ipnet::IpNet;
 
 use crate::service::Latchkey;
 
+/// Seconds an outage answer (503, or the Registration API's unavailable envelope) tells the
+/// caller to wait before trying again (`Retry-After`): a PostgreSQL failover takes seconds.
+pub const RETRY_AFTER_SECS: u32 = 2;
+
+/// `Retry-After` for an outage answer.
+pub fn retry_after(res: &mut actix_web::HttpResponse) {
+    res.headers_mut().insert(
+        actix_web::http::header::RETRY_AFTER,
+        actix_web::http::header::HeaderValue::from(RETRY_AFTER_SECS),
+    );
+}
+
 /// Largest request body accepted on any route.
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
 

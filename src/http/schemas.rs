@@ -91,6 +91,17 @@ pub fn cidr_list() -> Schema {
         .into()
 }
 
+/// The name of an audit action: the enum is `domain::audit::AuditAction`'s list.
+pub fn audit_action() -> Schema {
+    string()
+        .enum_values(Some(
+            crate::domain::audit::AuditAction::ALL
+                .iter()
+                .map(|a| a.as_str()),
+        ))
+        .into()
+}
+
 /// `read` or `write`.
 pub fn access_type() -> Schema {
     string().enum_values(Some(["read", "write"])).into()

@@ -2,8 +2,6 @@
 
 use std::net::IpAddr;
 
-use serde_json::{json, Value};
-
 use super::entity_types::{entity_type_from_json, entity_type_of, not_found};
 use super::{
     commit, AuthError, Caller, Committed, Consistency, Decided, Latchkey, RequestContext,
@@ -12,6 +10,8 @@ use super::{
 use crate::domain::access::{
     self, AccessType, ClientFacts, Decision, Question, Reason, RecordScope,
 };
+use crate::domain::audit::AuditAction;
+use crate::domain::audit_changes::{self as changes_of, Payload};
 use crate::domain::entity_type::{
     normalize_schema, stored_schema, AttrDef, AttributePath, EntityType, TypeName,
 };
@@ -78,7 +78,7 @@ impl Latchkey {
         access_type: AccessType,
         attributes: &[String],
     ) -> Result<Committed<AccessSchemaView>, ServiceError> {
-        ctx.require_owner()?;
+        ctx.owner()?;
         self.ensure_app(ctx, app_id).await?;
         let mut tx = WriteTx::begin(&self.pool).await?;
         if !store::access_schemas::lock_client(&mut *tx, app_id, client_id).await? {
@@ -101,13 +101,17 @@ impl Latchkey {
         )
         .await?;
         if before.as_ref() != Some(&names) {
-            let mut event = ctx.audit_event(app_id, "access_schema.set");
+            let mut event = ctx.audit_event(app_id, AuditAction::AccessSchemaSet);
             event.target_client_id = Some(client_id.to_string());
-            event.changes = json!({
-                "entityType": type_name,
-                "accessType": access_type.as_str(),
-                "attributes": { "from": before, "to": names },
-            });
+            event.changes = changes_of::AccessSchemaChanged {
+                entity_type: type_name,
+                access_type: access_type.as_str(),
+                attributes: changes_of::FromTo {
+                    from: before.as_deref(),
+                    to: Some(&names),
+                },
+            }
+            .into_changes();
             store::audit::append(&mut tx, event).await?;
         }
         commit(
@@ -130,7 +134,7 @@ impl Latchkey {
         type_name: &TypeName,
         access_type: AccessType,
     ) -> Result<Committed<()>, ServiceError> {
-        ctx.require_owner()?;
+        ctx.owner()?;
         self.ensure_app(ctx, app_id).await?;
         let mut tx = WriteTx::begin(&self.pool).await?;
         if !store::access_schemas::lock_client(&mut *tx, app_id, client_id).await? {
@@ -151,13 +155,17 @@ impl Latchkey {
         )
         .await?
         .ok_or(ServiceError::AccessSchemaNotFound)?;
-        let mut event = ctx.audit_event(app_id, "access_schema.delete");
+        let mut event = ctx.audit_event(app_id, AuditAction::AccessSchemaDelete);
         event.target_client_id = Some(client_id.to_string());
-        event.changes = json!({
-            "entityType": type_name,
-            "accessType": access_type.as_str(),
-            "attributes": { "from": before, "to": Value::Null },
-        });
+        event.changes = changes_of::AccessSchemaChanged {
+            entity_type: type_name,
+            access_type: access_type.as_str(),
+            attributes: changes_of::FromTo {
+                from: Some(&before),
+                to: None,
+            },
+        }
+        .into_changes();
         store::audit::append(&mut tx, event).await?;
         commit(tx, ()).await
     }
@@ -172,7 +180,7 @@ impl Latchkey {
         type_name: &TypeName,
         access_type: AccessType,
     ) -> Result<AccessSchemaView, ServiceError> {
-        ctx.require_owner()?;
+        ctx.owner()?;
         self.ensure_app(ctx, app_id).await?;
         let view = self
             .load_access_schema(app_id, client_id, type_name, access_type)
@@ -262,7 +270,7 @@ impl Latchkey {
         question: AccessCheck,
         consistency: Consistency,
     ) -> Result<Decided, ServiceError> {
-        ctx.require_owner()?;
+        ctx.owner()?;
         self.ensure_app(ctx, app_id).await?;
         let (inputs, revision) = self
             .decision_inputs(

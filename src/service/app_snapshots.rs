@@ -11,6 +11,8 @@ use serde_json::{json, Value};
 
 use super::app_state::{self, AppState};
 use super::{commit, Committed, Latchkey, RequestContext, ServiceError};
+use crate::domain::audit::AuditAction;
+use crate::domain::audit_changes::{self as changes_of, Payload};
 use crate::domain::fixture::check_snapshot_name;
 use crate::domain::ids::AppId;
 use crate::store::{self, WriteTx};
@@ -63,9 +65,7 @@ impl Latchkey {
         app_id: &str,
         name: Option<&str>,
     ) -> Result<(), ServiceError> {
-        if !ctx.caller.is_operator() {
-            return Err(ServiceError::Forbidden);
-        }
+        ctx.operator()?;
         if let Some(name) = name {
             check_snapshot_name(name)?;
         }
@@ -83,8 +83,13 @@ impl Latchkey {
         self.snapshot_call(ctx, app_id, Some(name)).await?;
         let mut tx = WriteTx::begin(&self.pool).await?;
         let (row, replaced) = store::app_snapshots::save(&mut *tx, app_id, name).await?;
-        let mut event = ctx.audit_event(app_id, "snapshot.save");
-        event.changes = json!({ "snapshot": name, "replaced": replaced, "clients": row.clients });
+        let mut event = ctx.audit_event(app_id, AuditAction::SnapshotSave);
+        event.changes = changes_of::SnapshotSaved {
+            snapshot: name,
+            replaced,
+            clients: row.clients,
+        }
+        .into_changes();
         store::audit::append(&mut tx, event).await?;
         commit(tx, row.into()).await
     }
@@ -114,8 +119,8 @@ impl Latchkey {
         if !store::app_snapshots::delete(&mut *tx, app_id, name).await? {
             return Err(ServiceError::SnapshotNotFound);
         }
-        let mut event = ctx.audit_event(app_id, "snapshot.delete");
-        event.changes = json!({ "snapshot": name });
+        let mut event = ctx.audit_event(app_id, AuditAction::SnapshotDelete);
+        event.changes = changes_of::SnapshotDeleted { snapshot: name }.into_changes();
         store::audit::append(&mut tx, event).await?;
         commit(tx, ()).await
     }
@@ -140,8 +145,12 @@ impl Latchkey {
             &AppState::from_rows(&current)?,
             &AppState::from_rows(&saved)?,
         );
-        let mut restore = ctx.audit_event(app_id, "app.restore");
-        restore.changes = json!({ "snapshot": name, "changes": changes.len() });
+        let mut restore = ctx.audit_event(app_id, AuditAction::AppRestore);
+        restore.changes = changes_of::Restored {
+            snapshot: name,
+            changes: changes.len(),
+        }
+        .into_changes();
         let events: Vec<_> = std::iter::once(restore)
             .chain(changes.iter().map(|c| c.event(ctx, app_id)))
             .collect();

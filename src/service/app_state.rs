@@ -11,9 +11,10 @@ use serde::Deserialize;
 use serde_json::{json, Map, Value};
 
 use super::clients::{diff as client_diff, ClientView};
-use super::settings::change as setting_change;
 use super::{RequestContext, ServiceError};
+use crate::domain::audit::AuditAction;
 use crate::domain::audit::AuditEvent;
+use crate::domain::audit_changes::{self as changes_of, Payload};
 use crate::domain::FeatureSet;
 
 /// One client with everything that belongs to it.
@@ -298,48 +299,39 @@ pub(crate) fn diff(before: &AppState, after: &AppState) -> Vec<Change> {
     out
 }
 
-fn settings_changes(before: &Map<String, Value>, after: &Map<String, Value>) -> Value {
-    let mut changes = Map::new();
-    for (k, v) in before {
-        if !after.contains_key(k) {
-            changes.insert(k.clone(), setting_change(Some(v), None));
-        }
-    }
-    for (k, v) in after {
-        if before.get(k) != Some(v) {
-            changes.insert(k.clone(), setting_change(before.get(k), Some(v)));
-        }
-    }
-    Value::Object(changes)
-}
-
-fn type_changes(name: &str, from: &Value, to: &Value) -> Value {
-    json!({ "entityType": name, "attr_defs": { "from": from, "to": to } })
+fn type_changes(name: &str, from: Option<&Value>, to: Option<&Value>) -> Value {
+    changes_of::EntityTypeChanged::of(name, from, to).into_changes()
 }
 
 fn schema_changes(key: &SchemaKey, from: Option<&Vec<String>>, to: Option<&Vec<String>>) -> Value {
-    json!({
-        "entityType": key.1,
-        "accessType": key.2,
-        "attributes": { "from": from, "to": to },
-    })
+    changes_of::AccessSchemaChanged {
+        entity_type: &key.1,
+        access_type: &key.2,
+        attributes: changes_of::FromTo {
+            from: from.map(Vec::as_slice),
+            to: to.map(Vec::as_slice),
+        },
+    }
+    .into_changes()
 }
 
 impl Change {
     /// The audit event the single-change call for this change writes.
     pub fn event(&self, ctx: &RequestContext, app_id: &str) -> AuditEvent {
         let (action, target) = match self {
-            Change::ClientDelete(c) => ("client.delete", Some(&c.id)),
-            Change::ClientCreate(c) => ("client.create", Some(&c.id)),
-            Change::ClientUpdate { after, .. } => ("client.update", Some(&after.id)),
-            Change::SecretsRestored { client } => ("client.secret_restore", Some(&client.id)),
-            Change::SecretPinned { client } => ("client.secret_rotate", Some(&client.id)),
-            Change::Settings { client, .. } => ("settings.replace", client.as_ref()),
-            Change::TypeCreate { .. } => ("entity_type.create", None),
-            Change::TypeUpdate { .. } => ("entity_type.update", None),
-            Change::TypeDelete { .. } => ("entity_type.delete", None),
-            Change::SchemaSet { key, .. } => ("access_schema.set", Some(&key.0)),
-            Change::SchemaDelete { key, .. } => ("access_schema.delete", Some(&key.0)),
+            Change::ClientDelete(c) => (AuditAction::ClientDelete, Some(&c.id)),
+            Change::ClientCreate(c) => (AuditAction::ClientCreate, Some(&c.id)),
+            Change::ClientUpdate { after, .. } => (AuditAction::ClientUpdate, Some(&after.id)),
+            Change::SecretsRestored { client } => {
+                (AuditAction::ClientSecretRestore, Some(&client.id))
+            }
+            Change::SecretPinned { client } => (AuditAction::ClientSecretRotate, Some(&client.id)),
+            Change::Settings { client, .. } => (AuditAction::SettingsReplace, client.as_ref()),
+            Change::TypeCreate { .. } => (AuditAction::EntityTypeCreate, None),
+            Change::TypeUpdate { .. } => (AuditAction::EntityTypeUpdate, None),
+            Change::TypeDelete { .. } => (AuditAction::EntityTypeDelete, None),
+            Change::SchemaSet { key, .. } => (AuditAction::AccessSchemaSet, Some(&key.0)),
+            Change::SchemaDelete { key, .. } => (AuditAction::AccessSchemaDelete, Some(&key.0)),
         };
         let mut event = ctx.audit_event(app_id, action);
         event.target_client_id = target.cloned();
@@ -365,21 +357,24 @@ impl Change {
             }
             Change::SecretsRestored { client } => {
                 let (b, a) = features(Some(client), Some(client));
-                (b, a, json!({ "secret": { "restored": true } }))
+                (b, a, changes_of::SecretChanged::restored().into_changes())
             }
             Change::SecretPinned { client } => {
                 let (b, a) = features(Some(client), Some(client));
-                let changes = json!({ "secret": { "rotated": true, "oldSecretHoursToLive": 0, "pinned": true } });
+                let changes = changes_of::SecretChanged::rotated(0, true).into_changes();
                 (b, a, changes)
             }
-            Change::Settings { before, after, .. } => (None, None, settings_changes(before, after)),
+            Change::Settings { before, after, .. } => {
+                let changes = changes_of::SettingsChanged::between(before, after);
+                (None, None, changes.into_changes())
+            }
             Change::TypeCreate { name, attr_defs } => {
-                (None, None, type_changes(name, &Value::Null, attr_defs))
+                (None, None, type_changes(name, None, Some(attr_defs)))
             }
-            Change::TypeUpdate { name, from, to } => (None, None, type_changes(name, from, to)),
-            Change::TypeDelete { name, from } => {
-                (None, None, type_changes(name, from, &Value::Null))
+            Change::TypeUpdate { name, from, to } => {
+                (None, None, type_changes(name, Some(from), Some(to)))
             }
+            Change::TypeDelete { name, from } => (None, None, type_changes(name, Some(from), None)),
             Change::SchemaSet { key, from, to } => {
                 (None, None, schema_changes(key, from.as_ref(), Some(to)))
             }
@@ -437,19 +432,19 @@ mod tests {
         after.clients.push(client("c", "C", &[]));
         after.types.insert("new".into(), json!([]));
         after.defaults.insert("k".into(), json!(1));
-        let actions: Vec<String> = diff(&before, &after)
+        let actions: Vec<AuditAction> = diff(&before, &after)
             .iter()
             .map(|c| c.event(&RequestContext::command_line(), "app").action)
             .collect();
         assert_eq!(
             actions,
             [
-                "client.delete",
-                "entity_type.create",
-                "client.update",
-                "client.create",
-                "settings.replace",
-                "entity_type.delete"
+                AuditAction::ClientDelete,
+                AuditAction::EntityTypeCreate,
+                AuditAction::ClientUpdate,
+                AuditAction::ClientCreate,
+                AuditAction::SettingsReplace,
+                AuditAction::EntityTypeDelete
             ]
         );
     }

@@ -1,7 +1,8 @@
 use chrono::{DateTime, Utc};
-use serde_json::json;
 
 use super::{commit, Committed, CreatedClient, Latchkey, RequestContext, ServiceError};
+use crate::domain::audit::AuditAction;
+use crate::domain::audit_changes::{self as changes_of, Payload};
 use crate::domain::ids::AppId;
 use crate::domain::{ids, ClientName, Feature, FeatureSet, Region};
 use crate::store::{self, Constraint, StoreError, WriteTx};
@@ -52,9 +53,7 @@ impl Latchkey {
         ctx: &RequestContext,
         new: NewApp,
     ) -> Result<Committed<(AppSummary, CreatedClient)>, ServiceError> {
-        if !ctx.caller.is_operator() {
-            return Err(ServiceError::Forbidden);
-        }
+        ctx.operator()?;
         let name = ClientName::parse(&new.name)?;
         let region: Region = new.region.parse()?;
         let sealing = new.signed_requests || new.show_secrets;
@@ -92,16 +91,14 @@ impl Latchkey {
             .ok_or(ServiceError::AppNotFound)?;
         }
         store::audit::init_chain(&mut *tx, &app_id).await?;
-        let mut event = ctx.audit_event(&app_id, "app.create");
-        event.changes = json!({ "name": app.name, "region": app.region });
-        for (field, on) in [
-            ("signed_requests", app.signed_requests),
-            ("show_secrets", app.show_secrets),
-        ] {
-            if let (true, Some(changes)) = (on, event.changes.as_object_mut()) {
-                changes.insert(field.into(), json!(true));
-            }
+        let mut event = ctx.audit_event(&app_id, AuditAction::AppCreate);
+        event.changes = changes_of::AppCreated {
+            name: &app.name,
+            region: &app.region,
+            signed_requests: app.signed_requests,
+            show_secrets: app.show_secrets,
         }
+        .into_changes();
         store::audit::append(&mut tx, event).await?;
         let owner = self
             .insert_client(
@@ -117,9 +114,7 @@ impl Latchkey {
     }
 
     pub async fn list_apps(&self, ctx: &RequestContext) -> Result<Vec<AppSummary>, ServiceError> {
-        if !ctx.caller.is_operator() {
-            return Err(ServiceError::Forbidden);
-        }
+        ctx.operator()?;
         Ok(store::apps::list(&self.pool)
             .await?
             .into_iter()
@@ -132,9 +127,7 @@ impl Latchkey {
         ctx: &RequestContext,
         app_id: &AppId,
     ) -> Result<AppSummary, ServiceError> {
-        if !ctx.caller.is_operator() {
-            return Err(ServiceError::Forbidden);
-        }
+        ctx.operator()?;
         store::apps::get(&self.pool, app_id)
             .await?
             .map(Into::into)

@@ -14,7 +14,9 @@ use serde_json::json;
 use tokio::sync::{mpsc, OwnedSemaphorePermit, Semaphore};
 
 use super::{commit, Committed, Latchkey, RequestContext, ServiceError};
-use crate::domain::audit::{format_time, AuditEvent, StoredEvent, PRUNE_ACTION};
+use crate::domain::audit::{AuditAction, AuditEvent, StoredEvent};
+use crate::domain::audit_changes::{self as changes_of, Payload};
+
 use crate::domain::audit_query::{parse_keep_days, AuditFilter, AuditInputError, Cursor, Order};
 use crate::domain::audit_report::{
     client_permissions, AuditReport, ClientHistory, ClientPermissions,
@@ -101,16 +103,8 @@ impl PruneOutcome {
 impl Latchkey {
     /// Owners of the application, and the operator.
     async fn audit_reader(&self, ctx: &RequestContext, app_id: &str) -> Result<(), ServiceError> {
-        ctx.require_owner()?;
+        ctx.owner()?;
         self.ensure_app(ctx, app_id).await
-    }
-
-    fn operator_only(ctx: &RequestContext) -> Result<(), ServiceError> {
-        if ctx.caller.is_operator() {
-            Ok(())
-        } else {
-            Err(ServiceError::Forbidden)
-        }
     }
 
     /// One page, keyset-paginated by `seq`: a page never repeats or skips an event, even while
@@ -127,7 +121,7 @@ impl Latchkey {
         filter.check_period()?;
         self.audit_reader(ctx, app_id).await?;
         let limit = limit.clamp(1, crate::domain::audit_query::MAX_LIMIT);
-        let mut conn = self.pool.acquire().await?;
+        let mut conn = self.read_pool(app_id).acquire().await?;
         let bounds = store::audit::seq_bounds(&mut conn, app_id, filter).await?;
         let rows = EventQuery::new(
             app_id,
@@ -144,7 +138,7 @@ impl Latchkey {
             .into_iter()
             .take(limit as usize)
             .map(|r| r.into_stored())
-            .collect();
+            .collect::<Result<_, _>>()?;
         let next = more.then(|| Cursor {
             order,
             seq: events.last().map_or(0, |e| e.event.seq),
@@ -163,10 +157,9 @@ impl Latchkey {
         filter.check_period()?;
         self.audit_reader(ctx, app_id).await?;
         let permit = log_reader_permit().await?;
-        let bounds =
-            store::audit::seq_bounds(&mut *self.pool.acquire().await?, app_id, &filter).await?;
+        let pool = self.read_pool(app_id).clone();
+        let bounds = store::audit::seq_bounds(&mut *pool.acquire().await?, app_id, &filter).await?;
         let (tx, rx) = mpsc::channel(STREAM_DEPTH);
-        let pool = self.pool.clone();
         let app_id = app_id.to_owned();
         tokio::spawn(async move {
             let _permit = permit;
@@ -176,7 +169,14 @@ impl Latchkey {
             while let Some(row) = rows.next().await {
                 match row {
                     Ok(row) => {
-                        batch.push(row.into_stored());
+                        let stored = match row.into_stored() {
+                            Ok(stored) => stored,
+                            Err(e) => {
+                                let _ = tx.send_timeout(Err(e.into()), STALLED_READER).await;
+                                return;
+                            }
+                        };
+                        batch.push(stored);
                         if batch.len() == STREAM_BATCH {
                             let full =
                                 std::mem::replace(&mut batch, Vec::with_capacity(STREAM_BATCH));
@@ -212,11 +212,10 @@ impl Latchkey {
         let head = store::audit::head(&mut *tx, app_id)
             .await?
             .map(|(seq, hash)| ChainHead { seq, hash });
-        let checkpoints = store::audit::checkpoints(&mut *tx, app_id)
-            .await?
-            .iter()
-            .filter_map(|r| Checkpoint::from_event(&r.event()))
-            .collect();
+        let mut checkpoints = Vec::new();
+        for row in store::audit::checkpoints(&mut *tx, app_id).await? {
+            checkpoints.extend(Checkpoint::from_event(&row.event()?));
+        }
         let mut verifier = ChainVerifier::new(checkpoints, anchors);
         let mut query = EventQuery::new(
             app_id,
@@ -229,7 +228,7 @@ impl Latchkey {
         {
             let mut rows = query.fetch(&mut *tx);
             while let Some(row) = rows.next().await {
-                let s = row?.into_stored();
+                let s = row?.into_stored()?;
                 if !verifier.push(&s.event, &s.prev_hash, &s.hash) {
                     break;
                 }
@@ -256,18 +255,18 @@ impl Latchkey {
             .await?
             .ok_or(ServiceError::AppNotFound)?;
         // One snapshot, so the current state and the log agree.
-        let mut tx = store::begin_snapshot(&self.pool).await?;
+        let mut tx = store::begin_snapshot(self.read_pool(app_id)).await?;
         let current = store::clients::list(&mut *tx, app_id, None).await?;
-        let first_since: HashMap<String, _> =
-            store::audit::first_feature_events_since(&mut *tx, app_id, since)
-                .await?
-                .into_iter()
-                .filter_map(|r| r.target_client_id.clone().map(|c| (c, r.event())))
-                .collect();
+        let mut first_since: HashMap<String, AuditEvent> = HashMap::new();
+        for row in store::audit::first_feature_events_since(&mut *tx, app_id, since).await? {
+            if let Some(c) = row.target_client_id.clone() {
+                first_since.insert(c, row.event()?);
+            }
+        }
         let mut in_period: BTreeMap<String, Vec<_>> = BTreeMap::new();
         for row in store::audit::permission_events(&mut *tx, app_id, since, until).await? {
             if let Some(c) = row.target_client_id.clone() {
-                in_period.entry(c).or_default().push(row.event());
+                in_period.entry(c).or_default().push(row.event()?);
             }
         }
         let mut names: HashMap<String, String> = current
@@ -324,15 +323,21 @@ impl Latchkey {
         keep_days: Option<i64>,
     ) -> Result<Committed<Option<i32>>, ServiceError> {
         let keep_days = keep_days.map(parse_keep_days).transpose()?;
-        Self::operator_only(ctx)?;
+        ctx.operator()?;
         self.ensure_app(ctx, app_id).await?;
         let mut tx = WriteTx::begin(&self.pool).await?;
         let before = store::audit::set_retention(&mut tx, app_id, keep_days).await?;
         if before == keep_days {
             return Ok(Committed::unchanged(keep_days));
         }
-        let mut event = ctx.audit_event(app_id, "audit.retention_set");
-        event.changes = json!({ "keepDays": { "from": before, "to": keep_days } });
+        let mut event = ctx.audit_event(app_id, AuditAction::AuditRetentionSet);
+        event.changes = changes_of::RetentionChanged {
+            keep_days: changes_of::FromTo {
+                from: before,
+                to: keep_days,
+            },
+        }
+        .into_changes();
         store::audit::append(&mut tx, event).await?;
         commit(tx, keep_days).await
     }
@@ -342,7 +347,7 @@ impl Latchkey {
         &self,
         ctx: &RequestContext,
     ) -> Result<Vec<AppId>, ServiceError> {
-        Self::operator_only(ctx)?;
+        ctx.operator()?;
         Ok(store::audit::apps_with_retention(&self.pool)
             .await?
             .into_iter()
@@ -361,7 +366,7 @@ impl Latchkey {
         now: DateTime<Utc>,
         dry_run: bool,
     ) -> Result<Committed<PruneOutcome>, ServiceError> {
-        Self::operator_only(ctx)?;
+        ctx.operator()?;
         self.ensure_app(ctx, app_id).await?;
         let mut outcome = PruneOutcome {
             app_id: app_id.to_string(),
@@ -395,15 +400,10 @@ impl Latchkey {
         if deleted != count as u64 {
             return Err(ServiceError::AuditChainDamaged { seq: first });
         }
-        let mut event = ctx.audit_event(app_id, PRUNE_ACTION);
-        event.changes = json!({
-            "prunedFromSeq": first,
-            "prunedThroughSeq": through,
-            "prunedThroughHash": hex::encode(&hash),
-            "prunedEvents": count,
-            "cutoff": format_time(&cutoff),
-            "keepDays": keep_days,
-        });
+        let mut event = ctx.audit_event(app_id, AuditAction::AuditPrune);
+        event.changes =
+            (&changes_of::Pruned::new(first, through, &hash, count, &cutoff, keep_days))
+                .into_changes();
         let checkpoint = store::audit::append(&mut tx, event).await?;
         outcome.pruned = deleted;
         outcome.through_seq = Some(through);

@@ -1,9 +1,11 @@
 //! API clients: create, read, change, delete, rotate secrets.
 
-use serde_json::{json, Map, Value};
+use serde_json::Value;
 use sqlx::PgConnection;
 
 use super::{commit, Committed, Latchkey, RequestContext, ServiceError};
+use crate::domain::audit::AuditAction;
+use crate::domain::audit_changes::{self as changes_of, Payload};
 use crate::domain::client::hours_to_live;
 use crate::domain::ids::{self, AppId, ClientId};
 use crate::domain::{AllowList, ClientName, Feature, FeatureSet};
@@ -68,20 +70,15 @@ pub(crate) fn duplicate_name(name: &str) -> impl FnOnce(StoreError) -> ServiceEr
     }
 }
 
-/// `{"field": {"from": …, "to": …}}` for each field that differs.
+/// The `client.*` payload: each field that differs.
 pub(crate) fn diff(before: Option<&ClientView>, after: Option<&ClientView>) -> Value {
-    let mut changes = Map::new();
-    let name = |c: Option<&ClientView>| c.map(|c| json!(c.name)).unwrap_or(Value::Null);
-    let ips = |c: Option<&ClientView>| c.map(|c| json!(c.ip_whitelist)).unwrap_or(Value::Null);
-    for (field, from, to) in [
-        ("name", name(before), name(after)),
-        ("ipWhitelist", ips(before), ips(after)),
-    ] {
-        if from != to {
-            changes.insert(field.into(), json!({ "from": from, "to": to }));
+    fn fields(c: &ClientView) -> changes_of::ClientFields<'_> {
+        changes_of::ClientFields {
+            name: &c.name,
+            ip_whitelist: &c.ip_whitelist,
         }
     }
-    Value::Object(changes)
+    changes_of::ClientChanged::of(before.map(fields), after.map(fields)).into_changes()
 }
 
 impl Latchkey {
@@ -91,7 +88,7 @@ impl Latchkey {
         app_id: &AppId,
         has_features: &[String],
     ) -> Result<Vec<ClientView>, ServiceError> {
-        ctx.require_owner()?;
+        ctx.owner()?;
         self.ensure_app(ctx, app_id).await?;
         // Only the names are checked here: asking for clients having login_client or owner is
         // a fine question even though no client may hold both.
@@ -99,7 +96,7 @@ impl Latchkey {
             name.parse::<Feature>()?;
         }
         let filter = (!has_features.is_empty()).then_some(has_features);
-        let rows = store::clients::list(&self.pool, app_id, filter).await?;
+        let rows = store::clients::list(self.read_pool(app_id), app_id, filter).await?;
         Ok(rows.iter().map(ClientView::from).collect())
     }
 
@@ -109,7 +106,7 @@ impl Latchkey {
         app_id: &AppId,
         client_id: &ClientId,
     ) -> Result<ClientView, ServiceError> {
-        ctx.require_owner()?;
+        ctx.owner()?;
         self.ensure_app(ctx, app_id).await?;
         self.client_row(app_id, client_id, ctx.read_at_least)
             .await?
@@ -130,7 +127,7 @@ impl Latchkey {
             None => AllowList::default(),
         };
         let features = FeatureSet::parse(&draft.features)?;
-        ctx.require_owner()?;
+        ctx.owner()?;
         self.ensure_app(ctx, app_id).await?;
         if features.contains(Feature::Metadata) && !ctx.caller.is_operator() {
             return Err(ServiceError::MetadataOperatorOnly {
@@ -171,7 +168,7 @@ impl Latchkey {
         self.store_secret(tx, app_id, &client_id, &new_secret)
             .await?;
         let view = ClientView::from(&row);
-        let mut event = ctx.audit_event(app_id, "client.create");
+        let mut event = ctx.audit_event(app_id, AuditAction::ClientCreate);
         event.target_client_id = Some(client_id);
         event.features_before = Some(vec![]);
         event.features_after = Some(view.features.clone());
@@ -237,7 +234,7 @@ impl Latchkey {
             .as_deref()
             .map(FeatureSet::parse)
             .transpose()?;
-        ctx.require_owner()?;
+        ctx.owner()?;
         self.ensure_app(ctx, app_id).await?;
 
         let mut tx = WriteTx::begin(&self.pool).await?;
@@ -271,7 +268,7 @@ impl Latchkey {
         .await
         .map_err(duplicate_name(&new_name))?;
         let view = ClientView::from(&row);
-        let mut event = ctx.audit_event(app_id, "client.update");
+        let mut event = ctx.audit_event(app_id, AuditAction::ClientUpdate);
         event.target_client_id = Some(client_id.to_string());
         event.features_before = Some(old_view.features.clone());
         event.features_after = Some(view.features.clone());
@@ -287,7 +284,7 @@ impl Latchkey {
         client_id: &ClientId,
         if_match: Option<i64>,
     ) -> Result<Committed<()>, ServiceError> {
-        ctx.require_owner()?;
+        ctx.owner()?;
         self.ensure_app(ctx, app_id).await?;
         let mut tx = WriteTx::begin(&self.pool).await?;
         let current = self
@@ -306,7 +303,7 @@ impl Latchkey {
         }
         store::clients::delete(&mut *tx, app_id, client_id).await?;
         let old_view = ClientView::from(&current);
-        let mut event = ctx.audit_event(app_id, "client.delete");
+        let mut event = ctx.audit_event(app_id, AuditAction::ClientDelete);
         event.target_client_id = Some(client_id.to_string());
         event.features_before = Some(old_view.features.clone());
         event.features_after = Some(vec![]);
@@ -325,7 +322,7 @@ impl Latchkey {
         if_match: Option<i64>,
     ) -> Result<Committed<CreatedClient>, ServiceError> {
         let hours = hours_to_live(hours)?;
-        ctx.require_owner()?;
+        ctx.owner()?;
         self.ensure_app(ctx, app_id).await?;
         let new_secret = self.mint_secret().await?;
         let mut tx = WriteTx::begin(&self.pool).await?;
@@ -343,11 +340,11 @@ impl Latchkey {
             .await?;
         let row = store::clients::bump_version(&mut *tx, app_id, client_id).await?;
         let view = ClientView::from(&row);
-        let mut event = ctx.audit_event(app_id, "client.secret_rotate");
+        let mut event = ctx.audit_event(app_id, AuditAction::ClientSecretRotate);
         event.target_client_id = Some(client_id.to_string());
         event.features_before = Some(view.features.clone());
         event.features_after = Some(view.features.clone());
-        event.changes = json!({ "secret": { "rotated": true, "oldSecretHoursToLive": hours } });
+        event.changes = changes_of::SecretChanged::rotated(i64::from(hours), false).into_changes();
         store::audit::append(&mut tx, event).await?;
         let created = CreatedClient {
             client: view,

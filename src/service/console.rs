@@ -214,7 +214,7 @@ impl Latchkey {
         app_id: &AppId,
         days: u32,
     ) -> Result<Vec<(chrono::NaiveDate, i64)>, ServiceError> {
-        ctx.require_owner()?;
+        ctx.owner()?;
         self.ensure_app(ctx, app_id).await?;
         let today = chrono::Utc::now().date_naive();
         let first = today - chrono::Days::new(u64::from(days.max(1)) - 1);

@@ -7,10 +7,12 @@
 
 use std::collections::BTreeSet;
 
-use serde_json::{json, Value};
+use serde_json::Value;
 use sqlx::PgConnection;
 
 use super::{commit, Committed, Latchkey, RequestContext, ServiceError};
+use crate::domain::audit::AuditAction;
+use crate::domain::audit_changes::{self as changes_of, Payload};
 use crate::domain::entity_type::{
     parse_attr_def, parse_attr_defs, parse_type_name, AttrDef, AttributePath, EntityType,
     SchemaError, TypeName,
@@ -59,7 +61,7 @@ impl Latchkey {
         ctx: &RequestContext,
         app_id: &AppId,
     ) -> Result<Vec<EntityType>, ServiceError> {
-        ctx.require_owner()?;
+        ctx.owner()?;
         self.ensure_app(ctx, app_id).await?;
         store::entity_types::list(&self.pool, app_id)
             .await?
@@ -74,7 +76,7 @@ impl Latchkey {
         app_id: &AppId,
         name: &TypeName,
     ) -> Result<EntityType, ServiceError> {
-        ctx.require_owner()?;
+        ctx.owner()?;
         self.ensure_app(ctx, app_id).await?;
         let row = store::entity_types::get(&self.pool, app_id, name)
             .await?
@@ -90,7 +92,7 @@ impl Latchkey {
         name: &TypeName,
         attr_defs: &Value,
     ) -> Result<Committed<EntityType>, ServiceError> {
-        ctx.require_owner()?;
+        ctx.owner()?;
         self.ensure_app(ctx, app_id).await?;
         let name = parse_type_name(name)?;
         let et = EntityType::new(name, parse_attr_defs(attr_defs)?);
@@ -105,11 +107,10 @@ impl Latchkey {
                 }
                 other => other.into(),
             })?;
-        let mut event = ctx.audit_event(app_id, "entity_type.create");
-        event.changes = json!({
-            "entityType": et.name,
-            "attr_defs": { "from": Value::Null, "to": stored_json(&et) },
-        });
+        let mut event = ctx.audit_event(app_id, AuditAction::EntityTypeCreate);
+        let defs = stored_json(&et);
+        event.changes =
+            changes_of::EntityTypeChanged::of(&et.name, None, Some(&defs)).into_changes();
         store::audit::append(&mut tx, event).await?;
         commit(tx, et).await
     }
@@ -125,7 +126,7 @@ impl Latchkey {
         body_name: Option<&str>,
         attr_defs: &Value,
     ) -> Result<Committed<EntityType>, ServiceError> {
-        ctx.require_owner()?;
+        ctx.owner()?;
         self.ensure_app(ctx, app_id).await?;
         if body_name.is_some_and(|n| n != name.as_str()) {
             return Err(SchemaError::NameChange.into());
@@ -143,10 +144,10 @@ impl Latchkey {
             &mut tx,
             ctx,
             app_id,
-            "entity_type.update",
+            AuditAction::EntityTypeUpdate,
             &current,
             &updated,
-            Value::Null,
+            None,
         )
         .await?;
         commit(tx, updated).await
@@ -159,7 +160,7 @@ impl Latchkey {
         app_id: &AppId,
         name: &TypeName,
     ) -> Result<Committed<()>, ServiceError> {
-        ctx.require_owner()?;
+        ctx.owner()?;
         self.ensure_app(ctx, app_id).await?;
         let mut tx = WriteTx::begin(&self.pool).await?;
         let current = self.lock_entity_type(&mut tx, app_id, name).await?;
@@ -176,11 +177,10 @@ impl Latchkey {
             });
         }
         store::entity_types::delete(&mut *tx, app_id, name).await?;
-        let mut event = ctx.audit_event(app_id, "entity_type.delete");
-        event.changes = json!({
-            "entityType": current.name,
-            "attr_defs": { "from": stored_json(&current), "to": Value::Null },
-        });
+        let mut event = ctx.audit_event(app_id, AuditAction::EntityTypeDelete);
+        let defs = stored_json(&current);
+        event.changes =
+            changes_of::EntityTypeChanged::of(&current.name, Some(&defs), None).into_changes();
         store::audit::append(&mut tx, event).await?;
         commit(tx, ()).await
     }
@@ -193,21 +193,21 @@ impl Latchkey {
         type_name: &TypeName,
         attr_def: &Value,
     ) -> Result<Committed<EntityType>, ServiceError> {
-        ctx.require_owner()?;
+        ctx.owner()?;
         self.ensure_app(ctx, app_id).await?;
         let def = parse_attr_def(attr_def)?;
         let mut tx = WriteTx::begin(&self.pool).await?;
         let current = self.lock_entity_type(&mut tx, app_id, type_name).await?;
         let mut updated = current.clone();
-        let attribute = json!(def);
+        let attribute = serde_json::to_value(&def).unwrap_or_default();
         let name = def.name.clone();
         updated.add_attribute(def)?;
-        let detail = json!({ "attribute": name, "attr_def": attribute });
+        let detail = Some((name.as_str(), attribute));
         self.save_change(
             &mut tx,
             ctx,
             app_id,
-            "entity_type.attribute_add",
+            AuditAction::EntityTypeAttributeAdd,
             &current,
             &updated,
             detail,
@@ -225,7 +225,7 @@ impl Latchkey {
         type_name: &TypeName,
         attribute: &str,
     ) -> Result<Committed<EntityType>, ServiceError> {
-        ctx.require_owner()?;
+        ctx.owner()?;
         self.ensure_app(ctx, app_id).await?;
         let mut tx = WriteTx::begin(&self.pool).await?;
         let current = self.lock_entity_type(&mut tx, app_id, type_name).await?;
@@ -233,12 +233,15 @@ impl Latchkey {
         let removed = updated.remove_attribute(attribute)?;
         let path = AttributePath::parse(attribute)?.to_string();
         ensure_schemas_still_valid(&mut tx, app_id, &updated, Some(&path)).await?;
-        let detail = json!({ "attribute": path, "attr_def": removed });
+        let detail = Some((
+            path.as_str(),
+            serde_json::to_value(&removed).unwrap_or_default(),
+        ));
         self.save_change(
             &mut tx,
             ctx,
             app_id,
-            "entity_type.attribute_remove",
+            AuditAction::EntityTypeAttributeRemove,
             &current,
             &updated,
             detail,
@@ -267,21 +270,22 @@ impl Latchkey {
         tx: &mut WriteTx,
         ctx: &RequestContext,
         app_id: &str,
-        action: &str,
+        action: AuditAction,
         before: &EntityType,
         after: &EntityType,
-        detail: Value,
+        detail: Option<(&str, Value)>,
     ) -> Result<(), ServiceError> {
-        store::entity_types::update(&mut **tx, app_id, &after.name, &stored_json(after)).await?;
-        let mut changes = json!({
-            "entityType": after.name,
-            "attr_defs": { "from": stored_json(before), "to": stored_json(after) },
-        });
-        if let (Value::Object(changes), Value::Object(detail)) = (&mut changes, detail) {
-            changes.extend(detail);
-        }
+        let (from, to) = (stored_json(before), stored_json(after));
+        store::entity_types::update(&mut **tx, app_id, &after.name, &to).await?;
+        let mut changes = changes_of::EntityTypeChanged::of(&after.name, Some(&from), Some(&to));
+        changes.detail = detail
+            .as_ref()
+            .map(|(attribute, attr_def)| changes_of::AttributeDetail {
+                attribute,
+                attr_def,
+            });
         let mut event = ctx.audit_event(app_id, action);
-        event.changes = changes;
+        event.changes = changes.into_changes();
         store::audit::append(tx, event).await?;
         Ok(())
     }

@@ -75,9 +75,15 @@ pub enum ServiceError {
     EntityTypeInUse { name: String, clients: Vec<String> },
     #[error("Access schema not found.")]
     AccessSchemaNotFound,
-    /// Signed requests or show_secrets were asked for, but this server has no sealing key.
+    /// Signed requests or show_secrets were asked for (or a sealing operation), but this server
+    /// has no sealing key: the request cannot succeed here as sent (400 on the Config API).
     #[error("Signed requests and show_secrets need a sealing key: set LATCHKEY_SEALING_KEY or LATCHKEY_SEALING_KEY_FILE.")]
     SealingKeyMissing,
+    /// An application that keeps sealed secrets was used on a server without the sealing key
+    /// (startup refuses that, so only a race with another instance gets here): this server's
+    /// configuration is at fault, not the request (500 on every surface).
+    #[error("An application keeps sealed secrets but this server has no sealing key (LATCHKEY_SEALING_KEY or LATCHKEY_SEALING_KEY_FILE).")]
+    SealingKeyUnavailable,
     /// A bad audit query or retention value (`GET /config/{appId}/audit`, the audit CLI).
     #[error(transparent)]
     AuditInput(#[from] crate::domain::audit_query::AuditInputError),

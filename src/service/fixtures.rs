@@ -18,6 +18,8 @@ use super::clients::duplicate_name;
 use super::entity_types::{entity_type_from_json, stored_json};
 use super::{commit, Committed, Latchkey, RequestContext, ServiceError};
 use crate::auth::secrets::Verification;
+use crate::domain::audit::AuditAction;
+use crate::domain::audit_changes::{self as changes_of, Payload};
 use crate::domain::entity_type::{normalize_schema, AttributePath, EntityType};
 use crate::domain::fixture::{self, Fixture, FixtureError};
 use crate::domain::ids::{self, AppId};
@@ -302,9 +304,7 @@ impl Latchkey {
         doc: &Value,
         options: ApplyOptions,
     ) -> Result<Committed<ApplyReport>, ServiceError> {
-        if !ctx.caller.is_operator() {
-            return Err(ServiceError::Forbidden);
-        }
+        ctx.operator()?;
         let fixture = fixture::parse(doc)?;
         self.apply_checked(ctx, app_id, &fixture, options, None)
             .await
@@ -365,18 +365,18 @@ impl Latchkey {
             }
         }
         if let Some(note) = import {
-            let mut pass = ctx.audit_event(app_id, "app.import");
-            let new_secrets: Vec<&String> = report.secrets.keys().collect();
-            pass.changes = json!({
-                "source": note.source,
-                "changes": events.len(),
-                "clients": note.clients,
-                "entityTypes": note.entity_types,
-                "accessSchemas": note.access_schemas,
-                "metadataClients": note.metadata_clients,
-                "newSecrets": new_secrets,
-                "prune": options.prune,
-            });
+            let mut pass = ctx.audit_event(app_id, AuditAction::AppImport);
+            pass.changes = changes_of::Imported {
+                source: &note.source,
+                changes: events.len(),
+                clients: note.clients,
+                entity_types: note.entity_types,
+                access_schemas: note.access_schemas,
+                metadata_clients: &note.metadata_clients,
+                new_secrets: report.secrets.keys().collect(),
+                prune: options.prune,
+            }
+            .into_changes();
             events.insert(0, pass);
         }
         report.changes = events.iter().map(app_state::summary).collect();
@@ -512,11 +512,10 @@ impl Latchkey {
         app_id: &AppId,
         with_ids: bool,
     ) -> Result<Value, ServiceError> {
-        if !ctx.caller.is_operator() {
-            return Err(ServiceError::Forbidden);
-        }
+        ctx.operator()?;
         self.ensure_app(ctx, app_id).await?;
-        let state = AppState::from_rows(&store::app_snapshots::capture(&self.pool, app_id).await?)?;
+        let rows = store::app_snapshots::capture(self.read_pool(app_id), app_id).await?;
+        let state = AppState::from_rows(&rows)?;
         let clients: Vec<Value> = state
             .clients
             .iter()

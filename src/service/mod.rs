@@ -16,12 +16,14 @@ mod error;
 mod fixtures;
 mod migration;
 pub mod oauth;
+pub mod replica;
 mod sealing;
 mod settings;
 mod signed;
 mod snapshots;
 pub mod vendor;
 
+use std::marker::PhantomData;
 use std::net::IpAddr;
 use std::sync::Arc;
 
@@ -48,7 +50,7 @@ use crate::auth::limiter::FailureLimiter;
 use crate::auth::sealing::KeyRing;
 use crate::auth::SecretHasher;
 use crate::cache::{SnapshotConfig, Snapshots};
-use crate::domain::audit::{now_micros, AuditEvent, OPERATOR_ACTOR};
+use crate::domain::audit::{now_micros, AuditAction, AuditEvent, OPERATOR_ACTOR};
 use crate::domain::{Feature, FeatureSet};
 use crate::store::WriteTx;
 pub use crate::store::{Revision, Revisions};
@@ -135,6 +137,20 @@ impl Caller {
     }
 }
 
+/// Proof that the request's caller passed the check for role `R` ([`Operator`], [`Owner`]).
+/// Only [`RequestContext::operator`] and [`RequestContext::owner`] make one, so a function
+/// that takes an `Authorized<R>` cannot be reached without the check.
+#[derive(Debug, Clone, Copy)]
+pub struct Authorized<R>(PhantomData<R>);
+
+/// The platform operator's role.
+#[derive(Debug, Clone, Copy)]
+pub struct Operator;
+
+/// An application owner's role (a client with `owner`, or the operator).
+#[derive(Debug, Clone, Copy)]
+pub struct Owner;
+
 /// Everything a use case knows about the request besides its arguments.
 #[derive(Debug, Clone)]
 pub struct RequestContext {
@@ -159,17 +175,26 @@ impl RequestContext {
         }
     }
 
-    /// Owner (or operator) only: the Config API and the client-management calls.
-    pub fn require_owner(&self) -> Result<(), ServiceError> {
+    /// The one operator check: the platform operator, or `Forbidden`.
+    pub fn operator(&self) -> Result<Authorized<Operator>, ServiceError> {
+        match self.caller {
+            Caller::Operator => Ok(Authorized(PhantomData)),
+            Caller::Client { .. } => Err(ServiceError::Forbidden),
+        }
+    }
+
+    /// The one owner check: a client with `owner`, or the operator (who may do what an owner
+    /// may); else `Forbidden`. The Config API and the client-management calls.
+    pub fn owner(&self) -> Result<Authorized<Owner>, ServiceError> {
         if self.caller.has(Feature::Owner) {
-            Ok(())
+            Ok(Authorized(PhantomData))
         } else {
             Err(ServiceError::Forbidden)
         }
     }
 
     /// A blank audit event for this request; the use case fills in what changed.
-    pub(crate) fn audit_event(&self, app_id: &str, action: &str) -> AuditEvent {
+    pub(crate) fn audit_event(&self, app_id: &str, action: AuditAction) -> AuditEvent {
         AuditEvent {
             app_id: app_id.to_owned(),
             seq: 0,
@@ -178,7 +203,7 @@ impl RequestContext {
             actor: self.caller.actor(),
             actor_ip: self.source_ip.map(|ip| ip.to_string()),
             request_id: self.request_id.clone(),
-            action: action.to_owned(),
+            action,
             target_client_id: None,
             features_before: None,
             features_after: None,
@@ -201,6 +226,8 @@ pub struct Latchkey {
     /// How far the Date of a signed request may be from this server's clock.
     pub(crate) signature_window: std::time::Duration,
     pub(crate) snapshots: Arc<Snapshots>,
+    /// The read replica, when `LATCHKEY_READ_DATABASE_URL` is set.
+    pub(crate) replica: Option<Arc<replica::Replica>>,
 }
 
 impl Latchkey {
@@ -220,6 +247,7 @@ impl Latchkey {
             sealer: None,
             signature_window: std::time::Duration::from_secs(300),
             snapshots: Arc::new(Snapshots::new(SnapshotConfig::strict())),
+            replica: None,
         }
     }
 
@@ -245,6 +273,7 @@ impl Latchkey {
     pub fn apply_revisions(&self, revisions: &Revisions) {
         for r in revisions.iter() {
             self.snapshots.observe(r.app_id, r.seq);
+            self.note_write(r.app_id);
         }
     }
 
@@ -255,6 +284,21 @@ impl Latchkey {
 
     pub fn pool(&self) -> &PgPool {
         &self.pool
+    }
+
+    /// Statements refused as read-only since start (`store::primary`), for metrics.
+    pub fn read_only_refusals(&self) -> u64 {
+        crate::store::primary::refusals()
+    }
+
+    /// How full PostgreSQL's notification queue is (0 to 1), or `None` when the database did
+    /// not answer within half a second (metrics must not wait for an outage).
+    pub async fn notification_queue_usage(&self) -> Option<f64> {
+        let usage = crate::store::snapshots::notification_queue_usage(&self.pool);
+        tokio::time::timeout(std::time::Duration::from_millis(500), usage)
+            .await
+            .ok()?
+            .ok()
     }
 
     /// The name used for the platform operator in messages ("Akamai" by default).

@@ -4,12 +4,13 @@
 
 use std::collections::HashMap;
 
-use serde_json::{json, Map, Value};
 use sqlx::PgConnection;
 use zeroize::Zeroizing;
 
 use super::{commit, AppSummary, Committed, Latchkey, RequestContext, ServiceError};
 use crate::auth::sealing::{KeyRing, Sealed, SealingError};
+use crate::domain::audit::AuditAction;
+use crate::domain::audit_changes::{self as changes_of, Payload};
 use crate::domain::ids::AppId;
 use crate::domain::{ids, Feature};
 use crate::store::{self, clients::ClientCredentials, WriteTx};
@@ -65,7 +66,7 @@ impl Latchkey {
     fn ring(&self) -> Result<&KeyRing, ServiceError> {
         self.sealer
             .as_deref()
-            .ok_or(ServiceError::SealingKeyMissing)
+            .ok_or(ServiceError::SealingKeyUnavailable)
     }
 
     /// A new random secret and its hash.
@@ -141,11 +142,11 @@ impl Latchkey {
         app_id: &AppId,
         options: AppOptions,
     ) -> Result<Committed<AppSummary>, ServiceError> {
-        if !ctx.caller.is_operator() {
-            return Err(ServiceError::Forbidden);
-        }
-        if options.signed_requests == Some(true) || options.show_secrets == Some(true) {
-            self.ring()?;
+        ctx.operator()?;
+        if (options.signed_requests == Some(true) || options.show_secrets == Some(true))
+            && self.sealer.is_none()
+        {
+            return Err(ServiceError::SealingKeyMissing);
         }
         let mut tx = WriteTx::begin(&self.pool).await?;
         let before = store::apps::get(&mut *tx, app_id)
@@ -159,28 +160,18 @@ impl Latchkey {
         )
         .await?
         .ok_or(ServiceError::AppNotFound)?;
-        let mut changes = Map::new();
-        for (field, from, to) in [
-            (
-                "signed_requests",
-                before.signed_requests,
-                after.signed_requests,
-            ),
-            ("show_secrets", before.show_secrets, after.show_secrets),
-        ] {
-            if from != to {
-                changes.insert(field.into(), json!({ "from": from, "to": to }));
-            }
-        }
-        if changes.is_empty() {
+        let Some(mut changes) = changes_of::AppOptionsChanged::of(
+            (before.signed_requests, before.show_secrets),
+            (after.signed_requests, after.show_secrets),
+        ) else {
             return Ok(Committed::unchanged(after.into()));
-        }
+        };
         if !after.signed_requests && !after.show_secrets {
             let dropped = store::secrets::drop_sealed(&mut *tx, app_id).await?;
-            changes.insert("sealedSecretsDropped".into(), json!(dropped));
+            changes.sealed_secrets_dropped = Some(dropped);
         }
-        let mut event = ctx.audit_event(app_id, "app.update");
-        event.changes = Value::Object(changes);
+        let mut event = ctx.audit_event(app_id, AuditAction::AppUpdate);
+        event.changes = changes.into_changes();
         store::audit::append(&mut tx, event).await?;
         commit(tx, after.into()).await
     }
@@ -221,7 +212,7 @@ impl Latchkey {
             };
             match ring.open(&row.app_id, &row.client_id, &sealed) {
                 Ok(secret) => {
-                    let mut event = ctx.audit_event(app_id, "client.secret_read");
+                    let mut event = ctx.audit_event(app_id, AuditAction::ClientSecretRead);
                     event.target_client_id = Some(row.client_id.clone());
                     store::audit::append(&mut tx, event).await?;
                     shown.insert(row.client_id, secret);
@@ -237,10 +228,11 @@ impl Latchkey {
     /// Operator only (`latchkey keys rotate`): re-seals under the current key every sealed
     /// secret that an older key of the ring sealed.
     pub async fn reseal_secrets(&self, ctx: &RequestContext) -> Result<ResealReport, ServiceError> {
-        if !ctx.caller.is_operator() {
-            return Err(ServiceError::Forbidden);
-        }
-        let ring = self.ring()?;
+        ctx.operator()?;
+        let ring = self
+            .sealer
+            .as_deref()
+            .ok_or(ServiceError::SealingKeyMissing)?;
         let mut report = ResealReport {
             current_key_id: ring.current_id().to_owned(),
             ..Default::default()

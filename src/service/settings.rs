@@ -12,6 +12,8 @@ use serde_json::{Map, Value};
 use sqlx::PgConnection;
 
 use super::{commit, Committed, Latchkey, RequestContext, ServiceError};
+use crate::domain::audit::AuditAction;
+use crate::domain::audit_changes as changes_of;
 use crate::domain::ids::{AppId, ClientId};
 use crate::domain::settings::{self as rules, SettingKey};
 use crate::store::{self, settings::Scope, WriteTx};
@@ -62,14 +64,7 @@ fn to_map(rows: Vec<store::settings::SettingRow>) -> Map<String, Value> {
 /// One entry of an audit diff. A side that did not exist is left out, because `null` is a value
 /// a setting can have.
 pub(crate) fn change(from: Option<&Value>, to: Option<&Value>) -> Value {
-    let mut entry = Map::new();
-    if let Some(from) = from {
-        entry.insert("from".into(), from.clone());
-    }
-    if let Some(to) = to {
-        entry.insert("to".into(), to.clone());
-    }
-    Value::Object(entry)
+    serde_json::to_value(changes_of::SettingChange { from, to }).unwrap_or_default()
 }
 
 impl Latchkey {
@@ -82,8 +77,8 @@ impl Latchkey {
     ) -> Result<(), ServiceError> {
         match target {
             SettingsTarget::Client(id) if ctx.caller.client_id() == Some(id.as_str()) => Ok(()),
-            SettingsTarget::Client(_) => ctx.require_owner(),
-            SettingsTarget::Defaults if write => ctx.require_owner(),
+            SettingsTarget::Client(_) => ctx.owner().map(drop),
+            SettingsTarget::Defaults if write => ctx.owner().map(drop),
             SettingsTarget::Defaults => Ok(()),
         }
     }
@@ -134,7 +129,7 @@ impl Latchkey {
         ctx: &RequestContext,
         app_id: &str,
         target: SettingsTarget<'_>,
-        action: &str,
+        action: AuditAction,
         changes: Map<String, Value>,
     ) -> Result<(), ServiceError> {
         let mut event = ctx.audit_event(app_id, action);
@@ -188,7 +183,7 @@ impl Latchkey {
         ctx: &RequestContext,
         app_id: &AppId,
     ) -> Result<AllSettings, ServiceError> {
-        ctx.require_owner()?;
+        ctx.owner()?;
         self.ensure_app(ctx, app_id).await?;
         // One snapshot: both lists from the same moment.
         let mut tx = store::begin_snapshot(&self.pool).await?;
@@ -232,8 +227,15 @@ impl Latchkey {
             existed.push((key.into_string(), before.is_some()));
         }
         if !changes.is_empty() {
-            self.audit_settings(&mut tx, ctx, app_id, target, "settings.set", changes)
-                .await?;
+            self.audit_settings(
+                &mut tx,
+                ctx,
+                app_id,
+                target,
+                AuditAction::SettingsSet,
+                changes,
+            )
+            .await?;
         }
         commit(tx, existed).await
     }
@@ -257,8 +259,15 @@ impl Latchkey {
                 .iter()
                 .map(|(k, v)| (k.clone(), change(Some(v), None)))
                 .collect();
-            self.audit_settings(&mut tx, ctx, app_id, target, "settings.delete", changes)
-                .await?;
+            self.audit_settings(
+                &mut tx,
+                ctx,
+                app_id,
+                target,
+                AuditAction::SettingsDelete,
+                changes,
+            )
+            .await?;
         }
         commit(
             tx,
@@ -310,8 +319,15 @@ impl Latchkey {
         }
         let stored = to_map(store::settings::list(&mut *tx, app_id, target.scope(), None).await?);
         if !changes.is_empty() {
-            self.audit_settings(&mut tx, ctx, app_id, target, "settings.replace", changes)
-                .await?;
+            self.audit_settings(
+                &mut tx,
+                ctx,
+                app_id,
+                target,
+                AuditAction::SettingsReplace,
+                changes,
+            )
+            .await?;
         }
         commit(tx, stored).await
     }

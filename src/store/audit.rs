@@ -8,7 +8,7 @@ use sqlx::{PgConnection, PgExecutor, Postgres, QueryBuilder};
 
 use super::{StoreResult, WriteTx};
 use crate::domain::audit::{
-    canonical_from_text, AuditEvent, StoredEvent, GENESIS_HASH, PRUNE_ACTION,
+    canonical_from_text, AuditAction, AuditEvent, StoredEvent, GENESIS_HASH,
 };
 use crate::domain::audit_query::{AuditFilter, Order};
 
@@ -58,7 +58,7 @@ pub async fn append(tx: &mut WriteTx, mut event: AuditEvent) -> StoreResult<Audi
         &event.actor,
         event.actor_ip.as_deref(),
         &event.request_id,
-        &event.action,
+        event.action.as_str(),
         event.target_client_id.as_deref(),
         event.features_before.as_deref(),
         event.features_after.as_deref(),
@@ -186,12 +186,17 @@ pub struct AuditRow {
 }
 
 impl AuditRow {
-    pub fn event(&self) -> AuditEvent {
-        self.clone().into_stored().event
+    pub fn event(&self) -> StoreResult<AuditEvent> {
+        Ok(self.clone().into_stored()?.event)
     }
 
-    /// The chained event with its `prev_hash` and `hash`.
-    pub fn into_stored(self) -> StoredEvent {
+    /// The chained event with its `prev_hash` and `hash`. An action this release does not
+    /// know (written by a later one) is an error, not a guess.
+    pub fn into_stored(self) -> StoreResult<StoredEvent> {
+        let action: AuditAction = self
+            .action
+            .parse()
+            .map_err(|e| sqlx::Error::Decode(Box::new(e)))?;
         // The event was hashed with the address as Rust prints it; PostgreSQL may print the
         // same inet differently (e.g. IPv4-compatible IPv6), so print it the Rust way again.
         let actor_ip = self.actor_ip.map(|ip| {
@@ -206,7 +211,7 @@ impl AuditRow {
                 (serde_json::Value::Null, Some(text))
             }
         };
-        StoredEvent {
+        Ok(StoredEvent {
             event: AuditEvent {
                 app_id: self.app_id,
                 seq: self.seq,
@@ -215,7 +220,7 @@ impl AuditRow {
                 actor: self.actor,
                 actor_ip,
                 request_id: self.request_id,
-                action: self.action,
+                action,
                 target_client_id: self.target_client_id,
                 features_before: self.features_before,
                 features_after: self.features_after,
@@ -224,7 +229,7 @@ impl AuditRow {
             },
             prev_hash: self.prev_hash,
             hash: self.hash,
-        }
+        })
     }
 }
 
@@ -431,7 +436,7 @@ pub async fn checkpoints(db: impl PgExecutor<'_>, app_id: &str) -> StoreResult<V
                   changes::text AS "changes!", prev_hash, hash
              FROM audit_events WHERE app_id = $1 AND action = $2 ORDER BY seq"#,
         app_id,
-        PRUNE_ACTION,
+        AuditAction::AuditPrune.as_str(),
     )
     .fetch_all(db)
     .await?)

@@ -10,6 +10,7 @@ pub mod console_sessions;
 pub mod entity_types;
 pub mod fixtures;
 pub mod oauth;
+pub mod primary;
 pub mod secrets;
 pub mod settings;
 pub mod signed;
@@ -62,6 +63,12 @@ impl From<sqlx::Error> for StoreError {
                         || c == "3D000"
                 }) =>
             {
+                StoreError::Unavailable(e)
+            }
+            // 25006: read_only_sql_transaction. The connection reached a node that only reads
+            // (a demoted primary, a standby behind a proxy): 503, and the pool recycles it.
+            sqlx::Error::Database(db) if db.code().as_deref() == Some("25006") => {
+                primary::note_refusal();
                 StoreError::Unavailable(e)
             }
             // 22021: character_not_in_repertoire ("invalid byte sequence for encoding UTF8: 0x00").

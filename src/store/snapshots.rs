@@ -161,3 +161,53 @@ pub async fn revision(db: impl PgExecutor<'_>, app_id: &str) -> StoreResult<Opti
             .await?,
     )
 }
+
+/// The revision (audit chain head) of each of `app_ids` that exists.
+pub async fn heads(db: impl PgExecutor<'_>, app_ids: &[String]) -> StoreResult<Vec<(String, i64)>> {
+    let rows = sqlx::query!(
+        "SELECT app_id, seq FROM audit_heads WHERE app_id = ANY($1)",
+        app_ids
+    )
+    .fetch_all(db)
+    .await?;
+    Ok(rows.into_iter().map(|r| (r.app_id, r.seq)).collect())
+}
+
+/// How full PostgreSQL's notification queue is (0 to 1): when it fills, committing
+/// transactions that notify fail, so every write would (docs/high-availability.md).
+pub async fn notification_queue_usage(db: impl PgExecutor<'_>) -> StoreResult<f64> {
+    let usage = sqlx::query_scalar!(r#"SELECT pg_notification_queue_usage() AS "usage!""#)
+        .fetch_one(db)
+        .await?;
+    Ok(usage)
+}
+
+/// Sends `payload` on `channel` (a notification of its own, outside any write).
+pub async fn notify(db: impl PgExecutor<'_>, channel: &str, payload: &str) -> StoreResult<()> {
+    sqlx::query!("SELECT pg_notify($1, $2)", channel, payload)
+        .execute(db)
+        .await?;
+    Ok(())
+}
+
+/// The primary's WAL write position, in bytes.
+pub async fn wal_position(db: impl PgExecutor<'_>) -> StoreResult<i64> {
+    let lsn = sqlx::query_scalar!(
+        r#"SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), '0/0')::int8 AS "lsn!""#
+    )
+    .fetch_one(db)
+    .await?;
+    Ok(lsn)
+}
+
+/// A read server's replay position in bytes; `None` when it is not a standby.
+pub async fn replay_position(db: impl PgExecutor<'_>) -> StoreResult<Option<i64>> {
+    let lsn = sqlx::query_scalar!(
+        r#"SELECT CASE WHEN pg_is_in_recovery()
+                       THEN COALESCE(pg_wal_lsn_diff(pg_last_wal_replay_lsn(), '0/0')::int8, 0)
+                  END AS "lsn""#
+    )
+    .fetch_one(db)
+    .await?;
+    Ok(lsn)
+}

@@ -217,7 +217,7 @@ async fn an_export_verifies_offline_with_the_documented_script() {
         actor: owner.client_id.clone(),
         actor_ip: Some("::ffff:10.1.2.3".into()),
         request_id: "r".repeat(16),
-        action: "settings.set".into(),
+        action: latchkey::domain::audit::AuditAction::SettingsSet,
         target_client_id: Some(a.clone()),
         features_before: None,
         features_after: None,

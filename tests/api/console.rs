@@ -144,29 +144,6 @@ impl<'a> Visitor<'a> {
     }
 }
 
-async fn client_names(app: &TestApp, owner: &Owner) -> Vec<String> {
-    let (status, body) = status_json(
-        app.as_owner(
-            owner,
-            Method::GET,
-            &format!("/config/{}/clients", owner.app_id),
-        )
-        .send()
-        .await
-        .unwrap(),
-    )
-    .await;
-    assert_eq!(status, 200);
-    let mut names: Vec<String> = body
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|c| c["name"].as_str().unwrap().to_owned())
-        .collect();
-    names.sort();
-    names
-}
-
 #[tokio::test]
 async fn unsigned_visitors_are_sent_to_sign_in() {
     let app = spawn_app().await;

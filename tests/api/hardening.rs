@@ -123,7 +123,7 @@ async fn append_deep_event(app: &TestApp, owner: &Owner, depth: usize) {
         actor: owner.client_id.clone(),
         actor_ip: Some("127.0.0.1".into()),
         request_id: "deepdeepdeepdeep".into(),
-        action: "settings.set".into(),
+        action: latchkey::domain::audit::AuditAction::SettingsSet,
         target_client_id: Some(owner.client_id.clone()),
         features_before: None,
         features_after: None,
@@ -641,21 +641,6 @@ async fn nul_and_nasty_text_in_every_input_never_answers_5xx() {
 
 // ---------------------------------------------------------------------------------------------
 // 3. Lock-out: failures from one source never refuse a working secret from another.
-
-async fn metric(app: &TestApp, name: &str) -> f64 {
-    let text = app
-        .request(Method::GET, "/metrics")
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    text.lines()
-        .find_map(|l| l.strip_prefix(&format!("{name} ")))
-        .and_then(|v| v.trim().parse().ok())
-        .unwrap_or_else(|| panic!("no {name} in {text}"))
-}
 
 fn from(app: &TestApp, ip: &str, id: &str, secret: &str, path: &str) -> reqwest::RequestBuilder {
     app.as_client(id, secret, Method::GET, path)

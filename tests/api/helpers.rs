@@ -24,7 +24,7 @@ use tokio::sync::OnceCell;
 static SERVER_URL: OnceCell<String> = OnceCell::const_new();
 static TEMPLATE: OnceCell<String> = OnceCell::const_new();
 
-async fn server_url() -> String {
+pub async fn server_url() -> String {
     SERVER_URL
         .get_or_init(|| async {
             let url = match std::env::var("DATABASE_URL") {
@@ -50,7 +50,7 @@ async fn server_url() -> String {
 }
 
 /// The URL of database `name` on the server at `server_url`.
-fn database_url(server_url: &str, name: &str) -> String {
+pub fn database_url(server_url: &str, name: &str) -> String {
     PgConnectOptions::from_str(server_url)
         .unwrap()
         .database(name)
@@ -253,6 +253,9 @@ pub fn test_settings() -> Settings {
         snapshot_budget_mb: 32,
         feed_max_subscribers: 100,
         feed_heartbeat_secs: 15,
+        listen_database_url: None,
+        read_database_url: None,
+        read_max_lag_ms: 1000,
     }
 }
 
@@ -332,7 +335,8 @@ impl TestApp {
             let listening: i64 = sqlx::query_scalar(
                 "SELECT count(*) FROM pg_stat_activity
                  WHERE datname = current_database() AND application_name = 'latchkey-listener'
-                   AND state = 'idle' AND query LIKE 'LISTEN%'",
+                   AND state = 'idle'
+                   AND (query LIKE 'LISTEN%' OR query LIKE '%FROM audit_heads WHERE app_id = ANY%')",
             )
             .fetch_one(&self.pool)
             .await
@@ -472,4 +476,43 @@ pub async fn status_json(res: Response) -> (u16, Value) {
 
 pub fn errors(msg: &str) -> Value {
     json!({ "errors": msg })
+}
+
+/// The value of the metric line `name` (labels included) on `/metrics`; panics when absent.
+pub async fn metric(app: &TestApp, name: &str) -> f64 {
+    let text = app
+        .request(Method::GET, "/metrics")
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    text.lines()
+        .find_map(|l| l.strip_prefix(&format!("{name} ")))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no {name} in {text}"))
+}
+
+/// The names of the application's clients (Config API list as its owner), sorted.
+pub async fn client_names(app: &TestApp, owner: &Owner) -> Vec<String> {
+    let res = app
+        .as_owner(
+            owner,
+            Method::GET,
+            &format!("/config/{}/clients", owner.app_id),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    let body: Value = res.json().await.unwrap();
+    let mut names: Vec<String> = body
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["name"].as_str().unwrap().to_owned())
+        .collect();
+    names.sort();
+    names
 }

@@ -217,17 +217,9 @@ async fn changes_through_one_instance_reach_the_other() {
         (s, v)
     };
     // B is listening: its snapshots are trusted.
-    let metrics = b
-        .request(Method::GET, "/metrics")
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    assert!(
-        metrics.contains("latchkey_snapshot{what=\"trusted\"} 1"),
-        "{metrics}"
+    assert_eq!(
+        metric(&b, r#"latchkey_snapshot{what="trusted"}"#).await,
+        1.0
     );
     // B loads its snapshot.
     assert_eq!(
@@ -420,6 +412,59 @@ async fn a_lost_listener_means_no_stale_answer_then_recovery() {
         decide(&b, &owner, read_email(&reader)).await.1["reason"],
         "ok"
     );
+}
+
+/// After a failover the database may be behind a revision this instance heard of (commits the
+/// new primary never received). Listening again, the instance reads the newest revisions,
+/// counts the application as rewound and serves it from snapshots again (a revision left
+/// above the database's would keep every entry of it unusable until the database passed it).
+#[tokio::test]
+async fn listening_again_catches_up_with_a_database_that_went_back() {
+    let (a, _b, owner) = two_instances(|_| {}).await;
+    let reader = reader_client(&a, &owner).await;
+    assert_eq!(
+        decide(&a, &owner, read_email(&reader)).await.1["reason"],
+        "ok"
+    );
+    let heard = head(&a, &owner.app_id).await;
+    assert_eq!(
+        metric(&a, r#"latchkey_listener_events_total{event="rewinds"}"#).await,
+        0.0
+    );
+    // The database loses the last two commits (as a standby promoted without them would).
+    sqlx::query("UPDATE audit_heads SET seq = seq - 2 WHERE app_id = $1")
+        .bind(&owner.app_id)
+        .execute(&a.pool)
+        .await
+        .unwrap();
+    sqlx::query(
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+          WHERE datname = current_database() AND application_name = 'latchkey-listener'",
+    )
+    .execute(&a.pool)
+    .await
+    .unwrap();
+    within("the rewind counted", || async {
+        metric(&a, r#"latchkey_listener_events_total{event="rewinds"}"#).await == 1.0
+    })
+    .await;
+    a.wait_for_listeners(2).await;
+    assert_eq!(
+        metric(&a, r#"latchkey_listener_events_total{event="reconnects"}"#).await,
+        1.0
+    );
+    // Loaded at the database's revision, the entry is trusted again: a change behind the
+    // instance's back (no notification) is not seen, so the answer came from memory.
+    let (_, fresh) = decide(&a, &owner, read_email(&reader)).await;
+    assert_eq!(fresh["revision"], json!((heard - 2).to_string()));
+    drop_features_behind_its_back(&a, &owner, &reader).await;
+    assert_eq!(
+        decide(&a, &owner, read_email(&reader)).await.1["reason"],
+        "ok"
+    );
+    // The queue is the whole server's (other tests' listeners share it): exported and small.
+    let usage = metric(&a, "latchkey_notification_queue_usage").await;
+    assert!((0.0..0.01).contains(&usage), "{usage}");
 }
 
 #[tokio::test]

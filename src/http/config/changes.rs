@@ -52,8 +52,8 @@ fn frame(item: FeedItem) -> Bytes {
             out.push_str("id: ");
             out.push_str(&e.event.seq.to_string());
             out.push_str("\nevent: ");
-            // Actions are fixed names (`client.update`); never let one break the framing.
-            out.extend(e.event.action.chars().filter(|c| !c.is_control()));
+            // Actions are fixed names (`client.update`, no control characters).
+            out.push_str(e.event.action.as_str());
             out.push_str("\ndata: ");
             e.write_record(&mut out);
             out.push_str("\n\n");

@@ -237,7 +237,7 @@ pub struct FixtureAccessSchema {
 /// One audit event written (or, on a dry run, that would be).
 #[derive(Serialize, ToSchema)]
 pub struct Change {
-    #[schema(example = "client.create")]
+    #[schema(schema_with = crate::http::schemas::audit_action)]
     pub action: String,
     pub client: Option<String>,
     pub changes: serde_json::Map<String, Value>,

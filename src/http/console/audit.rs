@@ -8,6 +8,7 @@ use serde_json::Value;
 
 use super::page::{layout, refusal, respond, Nav};
 use super::{Console, ConsoleError, Refusal};
+use crate::domain::audit::AuditAction;
 use crate::domain::audit::{format_time, AuditEvent};
 use crate::domain::audit_query::{AuditQuery, Format, Order};
 use crate::domain::audit_verify::Verdict;
@@ -19,24 +20,6 @@ use crate::service::{AuditPage, ServiceError};
 const PAGE: u32 = 50;
 /// Days in the chart.
 const CHART_DAYS: u32 = 30;
-/// Suggestions for the action filter (any text is accepted).
-const ACTIONS: [&str; 15] = [
-    "app.create",
-    "client.create",
-    "client.update",
-    "client.delete",
-    "client.secret_rotate",
-    "settings.set",
-    "settings.replace",
-    "settings.delete",
-    "entity_type.create",
-    "entity_type.update",
-    "entity_type.delete",
-    "entity_type.attribute_add",
-    "entity_type.attribute_remove",
-    "access_schema.set",
-    "access_schema.delete",
-];
 /// Filter fields of the form, in the Config API's parameter names.
 const FILTERS: [&str; 6] = ["client", "actor", "action", "feature", "since", "until"];
 
@@ -134,8 +117,8 @@ pub async fn timeline(
                     div { label for="f-action" { "Action" }
                         input #f-action type="text" name="action" value=(get("action")) list="actions" spellcheck="false";
                         datalist #actions {
-                            @for a in ACTIONS {
-                                option value=(a) {}
+                            @for a in AuditAction::ALL {
+                                option value=(a.as_str()) {}
                             }
                         }
                     }

@@ -43,13 +43,17 @@ pub enum Nav {
 
 /// An HTML response with the console's headers.
 pub fn respond(status: StatusCode, markup: Markup) -> HttpResponse {
-    HttpResponse::build(status)
+    let mut res = HttpResponse::build(status)
         .content_type("text/html; charset=utf-8")
         .insert_header((header::CACHE_CONTROL, "no-store"))
         .insert_header((header::CONTENT_SECURITY_POLICY, CSP))
         .insert_header(("x-content-type-options", "nosniff"))
         .insert_header((header::REFERRER_POLICY, "same-origin"))
-        .body(markup.into_string())
+        .body(markup.into_string());
+    if status == StatusCode::SERVICE_UNAVAILABLE {
+        crate::http::retry_after(&mut res);
+    }
+    res
 }
 
 /// The whole page: header with navigation for `app_id` (when one is in view), then `body`.
@@ -203,5 +207,22 @@ pub fn feature_tags(features: &[String]) -> Markup {
     html! {
         @if features.is_empty() { span.hint { "none" } }
         @for f in features { span.tag { (f) } " " }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_outage_page_says_when_to_retry() {
+        let retry = |status| {
+            respond(status, html! { p { "x" } })
+                .headers()
+                .get(header::RETRY_AFTER)
+                .map(|v| v.to_str().unwrap_or_default().to_owned())
+        };
+        assert_eq!(retry(StatusCode::SERVICE_UNAVAILABLE), Some("2".into()));
+        assert_eq!(retry(StatusCode::FORBIDDEN), None);
     }
 }

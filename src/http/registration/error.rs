@@ -278,8 +278,12 @@ fn service(e: &ServiceError, names: &ArgNames) -> Envelope {
         InvalidAppId | Fixture(_) | InvalidSnapshotName(_) | SnapshotNotFound => {
             plain(200, "invalid_argument", &e.to_string())
         }
-        // Minting a secret for a signed-requests application on a server without the key.
-        SealingKeyMissing => plain(500, "unexpected_error", &e.to_string()),
+        // As on the Config API (400 there): the request asks for what this server is not
+        // configured for. No Registration call switches the options; kept total.
+        SealingKeyMissing => plain(200, "invalid_argument", &e.to_string()),
+        // Minting or showing a sealed secret on a server without the key: the server is at
+        // fault (500 on the Config API too).
+        SealingKeyUnavailable => plain(500, "unexpected_error", INTERNAL_TEXT),
     }
 }
 
@@ -428,14 +432,21 @@ pub fn respond(e: &RegError, request_id: &str) -> HttpResponse {
     if env.code == 500 {
         tracing::error!(error = ?e, "registration call failed");
     }
-    HttpResponse::Ok().json(ErrorEnvelope {
+    let mut res = HttpResponse::Ok().json(ErrorEnvelope {
         stat: "error",
         code: env.code,
         error: env.error,
         error_description: &env.description,
         request_id,
         argument_name: env.argument.as_deref(),
-    })
+    });
+    // HTTP 200 as every answer of this surface, with the outage's Retry-After.
+    if matches!(e, RegError::Auth(AuthError::Unavailable))
+        || matches!(e, RegError::Service { error, .. } if matches!(**error, ServiceError::Unavailable))
+    {
+        crate::http::retry_after(&mut res);
+    }
+    res
 }
 
 #[cfg(test)]

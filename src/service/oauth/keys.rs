@@ -16,6 +16,7 @@ use serde_json::json;
 use super::{OAuth, OAuthError};
 use crate::auth::jose::{self, Signer};
 use crate::auth::sealing::Sealed;
+use crate::domain::audit_action::AuditAction;
 use crate::domain::ids::{random_token, AppId};
 use crate::domain::oauth::{retirement, token_lifetime, SigningAlg};
 use crate::service::{commit, Committed, RequestContext, ServiceError};
@@ -221,7 +222,7 @@ impl OAuth {
         let key = self.make_key(app_id, settings.signing_alg, Utc::now())?;
         store::oauth::insert_key(&mut tx, app_id, &key).await?;
         let ctx = RequestContext::command_line();
-        let mut event = ctx.audit_event(app_id, "oauth.key_create");
+        let mut event = ctx.audit_event(app_id, AuditAction::OAuthKeyCreate);
         event.actor = "latchkey".into();
         event.changes = json!({ "kid": key.kid, "alg": key.alg });
         store::audit::append(&mut tx, event).await?;
@@ -276,7 +277,7 @@ impl OAuth {
         ctx: &RequestContext,
         app_id: &AppId,
     ) -> Result<(OAuthSettings, Vec<KeyInfo>), ServiceError> {
-        ctx.require_owner()?;
+        ctx.owner()?;
         let set = self.key_set(app_id).await?;
         Ok((set.settings, set.infos(Utc::now())))
     }
@@ -345,9 +346,9 @@ impl OAuth {
         }
         store::oauth::insert_key(&mut tx, app_id, &key).await?;
         let action = if rows.is_empty() {
-            "oauth.key_create"
+            AuditAction::OAuthKeyCreate
         } else {
-            "oauth.key_rotate"
+            AuditAction::OAuthKeyRotate
         };
         let mut event = ctx.audit_event(app_id, action);
         event.changes = json!({
@@ -435,7 +436,7 @@ impl OAuth {
                 json!({"from": before.token_lifetime_secs, "to": after.token_lifetime_secs}),
             );
         }
-        let mut event = ctx.audit_event(app_id, "oauth.settings_update");
+        let mut event = ctx.audit_event(app_id, AuditAction::OAuthSettingsUpdate);
         event.changes = serde_json::Value::Object(changes);
         store::audit::append(&mut tx, event).await?;
         let committed = commit(tx, after).await?;

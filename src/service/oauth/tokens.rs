@@ -9,6 +9,7 @@ use sha2::{Digest, Sha256};
 use super::{OAuth, OAuthError, Source};
 use crate::auth::jose::{self, VerifyError};
 use crate::auth::Credentials;
+use crate::domain::audit_action::AuditAction;
 use crate::domain::ids::{is_token, random_token, AppId, ClientId, CLIENT_ID_LEN};
 use crate::domain::oauth::{
     check_assertion, check_resource, granted_scope, parse_scope, AccessClaims, AssertionClaims,
@@ -335,7 +336,7 @@ impl OAuth {
                 },
                 read_at_least: None,
             };
-            let mut event = ctx.audit_event(app_id, "oauth.token_revoke");
+            let mut event = ctx.audit_event(app_id, AuditAction::OAuthTokenRevoke);
             event.target_client_id = Some(claims.client_id.clone());
             event.changes = json!({ "jti": claims.jti, "expiresAt": expires_at.to_rfc3339() });
             store::audit::append(&mut tx, event).await?;
@@ -353,7 +354,7 @@ impl OAuth {
         app_id: &AppId,
         client_id: &ClientId,
     ) -> Result<Option<Value>, ServiceError> {
-        ctx.require_owner()?;
+        ctx.owner()?;
         self.require_client(app_id, client_id).await?;
         Ok(store::oauth::client_jwks(&self.core.pool, app_id, client_id).await?)
     }
@@ -366,7 +367,7 @@ impl OAuth {
         client_id: &ClientId,
         jwks: &Value,
     ) -> Result<Committed<Result<Value, String>>, ServiceError> {
-        ctx.require_owner()?;
+        ctx.owner()?;
         if let Err(e) = jose::parse_client_jwks(jwks) {
             return Ok(Committed::unchanged(Err(e)));
         }
@@ -374,7 +375,7 @@ impl OAuth {
         self.require_client_in(&mut tx, app_id, client_id).await?;
         let before = store::oauth::put_client_jwks(&mut tx, app_id, client_id, jwks).await?;
         if before.as_ref() != Some(jwks) {
-            let mut event = ctx.audit_event(app_id, "client.jwks_set");
+            let mut event = ctx.audit_event(app_id, AuditAction::ClientJwksSet);
             event.target_client_id = Some(client_id.to_string());
             event.changes = json!({ "kids": {
                 "from": before.as_ref().map(kids),
@@ -393,14 +394,14 @@ impl OAuth {
         app_id: &AppId,
         client_id: &ClientId,
     ) -> Result<Committed<bool>, ServiceError> {
-        ctx.require_owner()?;
+        ctx.owner()?;
         let mut tx = WriteTx::begin(&self.core.pool).await?;
         self.require_client_in(&mut tx, app_id, client_id).await?;
         let Some(before) = store::oauth::delete_client_jwks(&mut tx, app_id, client_id).await?
         else {
             return Ok(Committed::unchanged(false));
         };
-        let mut event = ctx.audit_event(app_id, "client.jwks_delete");
+        let mut event = ctx.audit_event(app_id, AuditAction::ClientJwksDelete);
         event.target_client_id = Some(client_id.to_string());
         event.changes = json!({ "kids": { "from": kids(&before), "to": null } });
         store::audit::append(&mut tx, event).await?;
