@@ -127,6 +127,12 @@ async fn main() {
 
 async fn run(mut cli: Cli) -> anyhow::Result<()> {
     cli.settings.validate().map_err(anyhow::Error::msg)?;
+    // Offline verification needs no database: files only.
+    if let Command::Audit(AuditCommand::Verify { offline, .. }) = &cli.command {
+        if offline.offline {
+            return latchkey::cli::audit::verify_offline(offline);
+        }
+    }
     // Without DATABASE_URL: a private cluster under <data-dir>/pg, stopped when we exit.
     let embedded = match &cli.settings.database_url {
         Some(_) => None,

@@ -132,10 +132,16 @@ pub struct Settings {
     #[arg(long, env = "LATCHKEY_FEED_HEARTBEAT_SECS", default_value_t = 15)]
     pub feed_heartbeat_secs: u64,
 
-    /// How clients reach this server (scheme, host, port, optional path prefix): OAuth issuers
-    /// and metadata URLs derive from it. Default: `http://` + the listen address.
+    /// The address clients and auditors reach this server at (e.g. `https://iam.example.com`).
+    /// Its host names the audit logs in signed checkpoints (`<host>/audit/<appId>`);
+    /// OAuth issuers and metadata URLs derive from it (docs/oauth.md). Default:
+    /// `http://` and the listen address.
     #[arg(long, env = "LATCHKEY_PUBLIC_URL")]
     pub public_url: Option<String>,
+
+    /// Seconds between signed audit checkpoints (one per application whose log grew).
+    #[arg(long, env = "LATCHKEY_CHECKPOINT_SECS", default_value_t = 60)]
+    pub checkpoint_secs: u64,
 
     /// `Cache-Control: max-age` of the OAuth key sets, in seconds; a rotated key signs only
     /// this long after it was published (docs/oauth.md).
@@ -216,10 +222,32 @@ impl Settings {
                 return Err("LATCHKEY_PUBLIC_URL must be an http:// or https:// URL without query or fragment".into());
             }
         }
+        if self.checkpoint_secs == 0 {
+            return Err("LATCHKEY_CHECKPOINT_SECS must be at least 1".into());
+        }
+        self.public_host()?;
         if self.db_max_connections == 0 {
             return Err("LATCHKEY_DB_MAX_CONNECTIONS must be at least 1".into());
         }
         Ok(())
+    }
+}
+
+impl Settings {
+    /// The host (and port, when one is given) of `LATCHKEY_PUBLIC_URL`, or of the listen address.
+    pub fn public_host(&self) -> Result<String, String> {
+        let Some(url) = self.public_url.as_deref().filter(|u| !u.is_empty()) else {
+            return Ok(self.listen.to_string());
+        };
+        let parsed = reqwest::Url::parse(url)
+            .map_err(|e| format!("LATCHKEY_PUBLIC_URL is not a URL ({e}): {url}"))?;
+        let host = parsed
+            .host_str()
+            .ok_or_else(|| format!("LATCHKEY_PUBLIC_URL has no host: {url}"))?;
+        Ok(match parsed.port() {
+            Some(port) => format!("{host}:{port}"),
+            None => host.to_owned(),
+        })
     }
 }
 
@@ -235,5 +263,23 @@ mod tests {
             "127.0.0.1/32"
         );
         assert!(parse_proxy("nope").is_err());
+    }
+
+    #[test]
+    fn the_public_host_comes_from_the_url_or_the_listen_address() {
+        use clap::Parser;
+        #[derive(clap::Parser)]
+        struct Cli {
+            #[command(flatten)]
+            settings: Settings,
+        }
+        let mut s = Cli::parse_from(["x", "--listen", "127.0.0.1:9000"]).settings;
+        assert_eq!(s.public_host().unwrap(), "127.0.0.1:9000");
+        s.public_url = Some("https://iam.example.com/".into());
+        assert_eq!(s.public_host().unwrap(), "iam.example.com");
+        s.public_url = Some("http://iam.example.com:8443/base".into());
+        assert_eq!(s.public_host().unwrap(), "iam.example.com:8443");
+        s.public_url = Some("not a url".into());
+        assert!(s.validate().is_err());
     }
 }

@@ -127,7 +127,8 @@ pub fn service(settings: &Settings, pool: PgPool) -> anyhow::Result<Latchkey> {
     .with_sealing(
         sealing_keys(settings)?,
         Duration::from_secs(settings.signature_window_secs),
-    ))
+    )
+    .with_audit_host(&settings.public_host().map_err(anyhow::Error::msg)?))
 }
 
 /// The sealing key ring from `LATCHKEY_SEALING_KEY` (+ previous keys) or the key file; `None`
@@ -167,6 +168,8 @@ pub struct Application {
     metrics_server: Option<Server>,
     snapshots: Arc<Snapshots>,
     listener_pool: PgPool,
+    /// The service and period of the checkpoint task.
+    checkpoints: (Latchkey, Duration),
     listen_options: PgConnectOptions,
     replica: Option<Arc<Replica>>,
 }
@@ -215,6 +218,10 @@ impl Application {
             service = service.with_replica(replica.clone());
         }
         let oauth = web::Data::new(oauth(settings, service.clone(), Some(port)));
+        let checkpoints = (
+            service.clone(),
+            Duration::from_secs(settings.checkpoint_secs.max(1)),
+        );
         let state = web::Data::new(HttpState {
             service,
             trusted_proxies: settings.trusted_proxies.clone(),
@@ -259,6 +266,7 @@ impl Application {
             metrics_server,
             snapshots,
             listener_pool,
+            checkpoints,
             listen_options,
             replica,
         })
@@ -280,8 +288,11 @@ impl Application {
             self.listener_pool,
             self.listen_options,
         ));
+        let (service, every) = self.checkpoints;
+        let checkpoints = tokio::spawn(crate::service::run_checkpoints(service, every));
         let result = Self::serve(self.server, self.metrics_server).await;
         listener.abort();
+        checkpoints.abort();
         if let Some(monitor) = monitor {
             monitor.abort();
         }

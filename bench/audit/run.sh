@@ -72,19 +72,25 @@ MID_END=$(psql -tA "$DATABASE_URL" -c "SELECT to_char((timestamptz '$MID' + inte
 MONTH_END=$(psql -tA "$DATABASE_URL" -c "SELECT to_char((timestamptz '$MID' + interval '31 days') AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')")
 DEEP=$(curl -sf -u "$AUTH" "$BASE?order=oldest&limit=1000&since=$MID" | jq -r '.next | capture("cursor=(?<c>.*)").c')
 
+# "median ms | p95 ms" of the times (seconds, one a line) in $WORK/times
+median_p95() {
+  sort -n "$WORK/times" | awk '{a[NR]=$1} END {printf "%.1f ms | %.1f ms", a[int((NR+1)/2)]*1000, a[int(NR*0.95)]*1000}'
+}
+
 declare -a PAGES
-page() { # label, query
-  local label=$1 query=$2 t
-  for _ in 1 2 3; do curl -sf -o /dev/null -u "$AUTH" "$BASE?$query"; done
+# 3 warm-up calls of a URL, then $RUNS timed ones into $WORK/times (the last body in page.json)
+timed_calls() {
+  for _ in 1 2 3; do curl -sf -o /dev/null -u "$AUTH" "$1"; done
   : >"$WORK/times"
   for _ in $(seq 1 "$RUNS"); do
-    curl -sf -o "$WORK/page.json" -w '%{time_total}\n' -u "$AUTH" "$BASE?$query" >>"$WORK/times"
+    curl -sf -o "$WORK/page.json" -w '%{time_total}\n' -u "$AUTH" "$1" >>"$WORK/times"
   done
+}
+page() { # label, query
+  local label=$1 query=$2
+  timed_calls "$BASE?$query"
   local n; n=$(jq '.events | length' "$WORK/page.json")
-  local med p95
-  med=$(sort -n "$WORK/times" | awk '{a[NR]=$1} END {printf "%.1f", a[int((NR+1)/2)]*1000}')
-  p95=$(sort -n "$WORK/times" | awk '{a[NR]=$1} END {printf "%.1f", a[int(NR*0.95)]*1000}')
-  PAGES+=("| $label | \`$query\` | $n | $med ms | $p95 ms |")
+  PAGES+=("| $label | \`$query\` | $n | $(median_p95) |")
 }
 page "newest page" "limit=100"
 page "one client" "client=$CLIENT"
@@ -100,6 +106,20 @@ page "window + feature + actor" "since=$MID&until=$MID_END&feature=access_issuer
 page "client + frequent feature" "client=$CLIENT&feature=direct_access"
 page "worst case: empty intersection of two large sets" "action=client.secret_rotate&feature=direct_access"
 page "deep cursor, 1000 rows" "order=oldest&limit=1000&cursor=$DEEP"
+
+# Audit evidence (docs/audit.md): proofs over the whole tree, and signing a checkpoint of it.
+declare -a PROOFS
+proof() { # label, path under $BASE
+  local label=$1 path=$2
+  timed_calls "$BASE/$path"
+  PROOFS+=("| $label | \`$path\` | $(median_p95) |")
+}
+proof "inclusion, first event" "proof/inclusion?revision=1&size=$TOTAL"
+proof "inclusion, middle event" "proof/inclusion?revision=$((TOTAL / 2 + 1))&size=$TOTAL"
+proof "consistency, a third to all" "proof/consistency?from=$((TOTAL / 3))&to=$TOTAL"
+CP_START=$(date +%s.%N)
+LATCHKEY_SEALING_KEY=$($LK keys generate) $LK audit checkpoint >/dev/null
+CP_S=$(echo "$(date +%s.%N) - $CP_START" | bc)
 
 # The whole log over HTTP, and the server's peak memory after it.
 STREAM_START=$(date +%s.%N)
@@ -125,6 +145,14 @@ Filtered pages of \`GET /config/{appId}/audit\` (owner credentials, $RUNS calls 
 | filter | query | events | median | p95 |
 |---|---|---|---|---|
 $(printf '%s\n' "${PAGES[@]}")
+
+Proofs over the tree of all $TOTAL events ($RUNS calls each after 3 warm-ups):
+
+| proof | path | median | p95 |
+|---|---|---|---|
+$(printf '%s\n' "${PROOFS[@]}")
+
+Signing a checkpoint of the whole tree (\`latchkey audit checkpoint\`, process start included): ${CP_S:0:5} s.
 
 Whole log as NDJSON over HTTP: $STREAM_LINES lines in ${STREAM_S:0:5} s ($(echo "$STREAM_LINES / $STREAM_S" | bc) events/s); server peak RSS $SERVER_RSS MiB.
 OUT

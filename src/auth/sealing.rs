@@ -23,6 +23,7 @@ const NONCE_LEN: usize = 12;
 /// Domain separation of the AAD and the key ids: a format change gets a new tag.
 const AAD_TAG: &[u8] = b"latchkey-sealed-secret-v1";
 const KEY_ID_TAG: &[u8] = b"latchkey-sealing-key-id-v1";
+const SERVER_KEY_TAG: &[u8] = b"latchkey-sealed-server-key-v1";
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum SealingError {
@@ -122,6 +123,15 @@ fn aad(app_id: &str, client_id: &str) -> Vec<u8> {
     aad
 }
 
+/// The associated data of a server key: its own tag, so a sealed client secret never opens as
+/// a server key or the reverse.
+fn server_aad(purpose: &str) -> Vec<u8> {
+    let mut aad = SERVER_KEY_TAG.to_vec();
+    aad.push(0);
+    aad.extend_from_slice(purpose.as_bytes());
+    aad
+}
+
 impl KeyRing {
     /// `current` seals; `previous` only open (during a rotation).
     pub fn new(current: &[u8; 32], previous: &[Zeroizing<[u8; 32]>]) -> Self {
@@ -195,17 +205,30 @@ impl KeyRing {
         client_id: &str,
         secret: &str,
     ) -> Result<Sealed, SealingError> {
+        self.seal_with(secret.as_bytes(), &aad(app_id, client_id))
+    }
+
+    /// Seals a private key of the server (`purpose` names it, e.g. the checkpoint key's id):
+    /// bound to that purpose, so it opens for nothing else.
+    pub fn seal_server_key(&self, purpose: &str, key: &[u8]) -> Result<Sealed, SealingError> {
+        self.seal_with(key, &server_aad(purpose))
+    }
+
+    /// Opens what [`KeyRing::seal_server_key`] sealed for `purpose`.
+    pub fn open_server_key(
+        &self,
+        purpose: &str,
+        sealed: &Sealed,
+    ) -> Result<Zeroizing<Vec<u8>>, SealingError> {
+        self.open_with(sealed, &server_aad(purpose))
+    }
+
+    fn seal_with(&self, plain: &[u8], aad: &[u8]) -> Result<Sealed, SealingError> {
         let nonce_bytes: [u8; NONCE_LEN] = rand::random();
         let ciphertext = self
             .current
             .cipher
-            .encrypt(
-                Nonce::from_slice(&nonce_bytes),
-                Payload {
-                    msg: secret.as_bytes(),
-                    aad: &aad(app_id, client_id),
-                },
-            )
+            .encrypt(Nonce::from_slice(&nonce_bytes), Payload { msg: plain, aad })
             .map_err(|_| SealingError::Damaged)?;
         let mut blob = Vec::with_capacity(NONCE_LEN + ciphertext.len());
         blob.extend_from_slice(&nonce_bytes);
@@ -223,6 +246,13 @@ impl KeyRing {
         client_id: &str,
         sealed: &Sealed,
     ) -> Result<Zeroizing<String>, SealingError> {
+        let plain = self.open_with(sealed, &aad(app_id, client_id))?;
+        String::from_utf8(plain.to_vec())
+            .map(Zeroizing::new)
+            .map_err(|_| SealingError::Damaged)
+    }
+
+    fn open_with(&self, sealed: &Sealed, aad: &[u8]) -> Result<Zeroizing<Vec<u8>>, SealingError> {
         let key = self
             .key(&sealed.key_id)
             .ok_or_else(|| SealingError::UnknownKey {
@@ -232,18 +262,14 @@ impl KeyRing {
             return Err(SealingError::Damaged);
         }
         let (nonce, ciphertext) = sealed.blob.split_at(NONCE_LEN);
-        let plain = Zeroizing::new(
-            key.cipher
-                .decrypt(
-                    Nonce::from_slice(nonce),
-                    Payload {
-                        msg: ciphertext,
-                        aad: &aad(app_id, client_id),
-                    },
-                )
-                .map_err(|_| SealingError::Damaged)?,
-        );
-        String::from_utf8(plain.to_vec())
+        key.cipher
+            .decrypt(
+                Nonce::from_slice(nonce),
+                Payload {
+                    msg: ciphertext,
+                    aad,
+                },
+            )
             .map(Zeroizing::new)
             .map_err(|_| SealingError::Damaged)
     }
@@ -298,6 +324,22 @@ pub fn ensure_key_file(path: &Path) -> Result<(), SealingError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn server_keys_open_only_for_their_purpose() {
+        let ring = KeyRing::new(&[1u8; 32], &[]);
+        let sealed = ring.seal_server_key("ab12cd34", b"private").unwrap();
+        assert_eq!(
+            ring.open_server_key("ab12cd34", &sealed)
+                .unwrap()
+                .as_slice(),
+            b"private"
+        );
+        assert!(ring.open_server_key("ab12cd35", &sealed).is_err());
+        assert!(ring.open("", "ab12cd34", &sealed).is_err());
+        let secret = ring.seal("app", "client", "s").unwrap();
+        assert!(ring.open_server_key("client", &secret).is_err());
+    }
 
     fn ring(seed: u8) -> KeyRing {
         KeyRing::new(&[seed; 32], &[])

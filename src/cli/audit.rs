@@ -13,19 +13,43 @@ use crate::domain::audit_query::{
 };
 use crate::domain::audit_verify::Anchor;
 use crate::domain::ids::AppId;
-use crate::service::{Latchkey, RequestContext};
+use crate::service::{Latchkey, RequestContext, ServiceError};
 
 #[derive(Subcommand, Debug, Clone)]
 pub enum AuditCommand {
     /// Verify an application's hash chain. Prints JSON: the head hash and count when intact,
     /// else the first broken or missing seq. Exit status 0 intact, 2 broken, 1 error.
+    ///
+    /// With --offline: check an export (--events) or one event with its inclusion proof
+    /// (--event, --proof) against a signed checkpoint (--checkpoint) and the verifier key
+    /// (--key), with no database and no server. Exit status 1 and the first bad revision on
+    /// failure.
     Verify {
-        #[arg(long)]
-        app: AppId,
+        #[arg(long, required_unless_present = "offline")]
+        app: Option<AppId>,
         /// A (seq, hash) noted earlier, e.g. a previous head, that must still be in the chain.
         /// Repeatable.
-        #[arg(long = "anchor", value_name = "SEQ:HASH")]
+        #[arg(long = "anchor", value_name = "SEQ:HASH", conflicts_with = "offline")]
         anchors: Vec<String>,
+        #[command(flatten)]
+        offline: OfflineArgs,
+    },
+    /// Retire the key signing audit checkpoints and start a new one (written to every
+    /// application's log). Checkpoints signed before stay verifiable with the old key, still
+    /// listed at GET /audit/keys.
+    #[command(subcommand)]
+    Key(KeyCommand),
+    /// Sign a checkpoint now for every application whose log grew (the server does this every
+    /// LATCHKEY_CHECKPOINT_SECS); prints how many.
+    Checkpoint,
+    /// Put an application's audit log under legal hold: prune refuses to remove its events until
+    /// then (a past time ends the hold). Without --until: show the hold. Audited.
+    Hold {
+        #[arg(long)]
+        app: AppId,
+        /// RFC 3339 time, or a date (its midnight UTC).
+        #[arg(long)]
+        until: Option<String>,
     },
     /// Stream an application's events to stdout in constant memory (chain order by default,
     /// so the output can be verified offline; see docs/audit_verify.py).
@@ -91,6 +115,103 @@ pub enum AuditCommand {
     },
 }
 
+#[derive(Subcommand, Debug, Clone)]
+pub enum KeyCommand {
+    /// Retire the current signing key and create a new one; prints the new verifier key.
+    Rotate,
+}
+
+/// `audit verify --offline`: files an auditor holds.
+#[derive(clap::Args, Debug, Clone)]
+pub struct OfflineArgs {
+    /// Verify files, with no database and no server.
+    #[arg(long, requires_all = ["checkpoint", "key"])]
+    pub offline: bool,
+    /// An unfiltered NDJSON export, oldest first (`latchkey audit export`, or the NDJSON
+    /// stream of GET /config/{appId}/audit).
+    #[arg(long, conflicts_with = "event", requires = "offline")]
+    pub events: Option<std::path::PathBuf>,
+    /// One exported event (one NDJSON line), checked with --proof.
+    #[arg(long, requires_all = ["proof", "offline"])]
+    pub event: Option<std::path::PathBuf>,
+    /// Its inclusion proof (the JSON of GET …/audit/proof/inclusion).
+    #[arg(long, requires = "event")]
+    pub proof: Option<std::path::PathBuf>,
+    /// The signed checkpoint (GET …/audit/checkpoint).
+    #[arg(long, requires = "offline")]
+    pub checkpoint: Option<std::path::PathBuf>,
+    /// The verifier key(s), one a line (from GET /audit/keys).
+    #[arg(long, requires = "offline")]
+    pub key: Option<std::path::PathBuf>,
+}
+
+/// `audit verify --offline` found a problem (exit status 1; the report is already printed).
+#[derive(Debug, thiserror::Error)]
+#[error("offline verification failed")]
+pub struct OfflineFailed;
+
+fn read(path: &std::path::Path) -> anyhow::Result<String> {
+    std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))
+}
+
+#[derive(serde::Serialize)]
+struct OfflineReport {
+    status: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    origin: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    tree_size: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    key_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    events: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    revision: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    message: Option<String>,
+}
+
+/// `latchkey audit verify --offline …`: prints one JSON line; exit status 1 on failure.
+pub fn verify_offline(args: &OfflineArgs) -> anyhow::Result<()> {
+    use crate::domain::evidence;
+    let (Some(checkpoint), Some(key)) = (&args.checkpoint, &args.key) else {
+        anyhow::bail!("--offline needs --checkpoint and --key");
+    };
+    let (checkpoint, keys) = (read(checkpoint)?, read(key)?);
+    let result = match (&args.events, &args.event, &args.proof) {
+        (Some(events), _, _) => evidence::verify_export(&read(events)?, &checkpoint, &keys),
+        (None, Some(event), Some(proof)) => {
+            evidence::verify_event(&read(event)?, &read(proof)?, &checkpoint, &keys)
+        }
+        _ => anyhow::bail!("--offline needs --events, or --event with --proof"),
+    };
+    let report = match &result {
+        Ok(v) => OfflineReport {
+            status: "verified",
+            origin: Some(v.checkpoint.origin.clone()),
+            tree_size: Some(v.checkpoint.size),
+            key_id: Some(v.key_id.clone()),
+            events: Some(v.events),
+            revision: None,
+            message: None,
+        },
+        Err(f) => OfflineReport {
+            status: "failed",
+            origin: None,
+            tree_size: None,
+            key_id: None,
+            events: None,
+            revision: f.revision,
+            message: Some(f.message.clone()),
+        },
+    };
+    println!("{}", serde_json::to_string(&report)?);
+    match result {
+        Ok(_) => Ok(()),
+        Err(_) => Err(OfflineFailed.into()),
+    }
+}
+
 /// How `audit export` writes events: CSV with a header, one JSON record a line, or one array.
 #[derive(ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ExportFormat {
@@ -116,7 +237,49 @@ pub struct ChainBroken {
 pub async fn run(cmd: &AuditCommand, service: &Latchkey) -> anyhow::Result<()> {
     let ctx = RequestContext::command_line();
     match cmd {
-        AuditCommand::Verify { app, anchors } => verify(service, &ctx, app, anchors).await,
+        AuditCommand::Verify {
+            app,
+            anchors,
+            offline,
+        } => match app {
+            Some(app) if !offline.offline => verify(service, &ctx, app, anchors).await,
+            _ => verify_offline(offline),
+        },
+        AuditCommand::Key(KeyCommand::Rotate) => {
+            let info = super::wrote(service, service.rotate_audit_key(&ctx).await?);
+            println!(
+                "{}",
+                serde_json::json!({
+                    "key": info.key.encode(),
+                    "key_id": info.key.key_id(),
+                    "valid_from": crate::domain::audit::format_time(&info.valid_from),
+                })
+            );
+            Ok(())
+        }
+        AuditCommand::Checkpoint => {
+            let made = service.make_checkpoints().await?;
+            println!("{}", serde_json::json!({ "checkpoints": made }));
+            Ok(())
+        }
+        AuditCommand::Hold { app, until } => {
+            let held = match until {
+                Some(until) => {
+                    let until = parse_time("until", until)?;
+                    super::wrote(service, service.set_audit_hold(&ctx, app, until).await?);
+                    Some(until)
+                }
+                None => service.audit_hold(&ctx, app).await?,
+            };
+            println!(
+                "{}",
+                serde_json::json!({
+                    "app_id": app,
+                    "hold_until": held.as_ref().map(crate::domain::audit::format_time),
+                })
+            );
+            Ok(())
+        }
         AuditCommand::Export {
             app,
             since,
@@ -234,15 +397,24 @@ async fn prune(
         Some(a) => vec![a.clone()],
         None => service.apps_with_audit_retention(ctx).await?,
     };
+    let mut held = None;
     for app in apps {
-        let outcome = service
-            .prune_audit(ctx, &app, Utc::now(), dry_run)
-            .await
-            .with_context(|| format!("pruning application {app}"))?;
+        let outcome = match service.prune_audit(ctx, &app, Utc::now(), dry_run).await {
+            // A legal hold stops this application only: the others are still pruned, and the
+            // command fails at the end with the (first) hold's message.
+            Err(e @ ServiceError::AuditHold { .. }) => {
+                held.get_or_insert(e);
+                continue;
+            }
+            other => other.with_context(|| format!("pruning application {app}"))?,
+        };
         let outcome = super::wrote(service, outcome);
         println!("{}", outcome.to_json());
     }
-    Ok(())
+    match held {
+        Some(e) => Err(e.into()),
+        None => Ok(()),
+    }
 }
 
 /// Streams to stdout through a buffer; a closed pipe (`| head`) ends the export quietly.

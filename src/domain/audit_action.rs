@@ -66,6 +66,10 @@ audit_actions! {
     AuditRetentionSet = "audit.retention_set",
     /// The checkpoint `latchkey audit prune` appends before it removes the expired prefix.
     AuditPrune = "audit.prune",
+    /// A legal hold was set or changed (`latchkey audit hold`).
+    AuditHoldSet = "audit.hold_set",
+    /// The checkpoint signing key was rotated (written to every application's log).
+    AuditKeyRotate = "audit.key_rotate",
     /// An owner registered public keys of a client for OAuth private_key_jwt.
     ClientJwksSet = "client.jwks_set",
     ClientJwksDelete = "client.jwks_delete",

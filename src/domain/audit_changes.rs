@@ -312,6 +312,23 @@ impl Pruned {
     }
 }
 
+/// `audit.hold_set`: the legal hold's end (RFC 3339), before and after.
+#[derive(Debug, Serialize)]
+pub struct HoldChanged {
+    pub until: FromTo<Option<String>>,
+}
+impl Payload for HoldChanged {}
+
+/// `audit.key_rotate`: the retired and the new checkpoint key, and the new verifier key.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct KeyRotated<'a> {
+    pub from_key_id: Option<&'a str>,
+    pub to_key_id: &'a str,
+    pub verifier_key: &'a str,
+}
+impl Payload for &KeyRotated<'_> {}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -448,12 +448,13 @@ fn missing_message(from: i64, to: i64) -> String {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use chrono::DateTime;
     use serde_json::json;
 
-    fn ev(seq: i64) -> AuditEvent {
+    /// A client.update event of `seq` (also the offline verifier's test fixture).
+    pub(crate) fn ev(seq: i64) -> AuditEvent {
         AuditEvent {
             app_id: "a".repeat(26),
             seq,

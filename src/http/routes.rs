@@ -10,7 +10,9 @@ use actix_web::http::Method;
 use actix_web::web;
 use serde_json::Value;
 
-use super::config::{self, access, apps, audit, changes, clients, entity_types, settings, staging};
+use super::config::{
+    self, access, apps, audit, changes, clients, entity_types, evidence, settings, staging,
+};
 use super::oauth::{self as oauth, manage as oauth_manage};
 use super::registration::entity_types as reg_entity;
 use super::registration::{self, clients as reg_clients, settings as reg_settings};
@@ -107,6 +109,8 @@ pub fn table() -> Vec<Route> {
         route!(GET "/healthz", Ops, Reads, ops::healthz, ops::__path_healthz),
         route!(GET "/readyz", Ops, Reads, ops::readyz, ops::__path_readyz),
         route!(GET "/metrics", Ops, Reads, metrics::metrics, metrics::__path_metrics),
+        // The audit checkpoints' verifier keys (public).
+        route!(GET "/audit/keys", Ops, Reads, evidence::keys, evidence::__path_keys),
         Route {
             methods: GET,
             path: "/openapi.json",
@@ -157,6 +161,10 @@ pub fn table() -> Vec<Route> {
         route!(POST "/config/{app_id}/access/check", Config, Reads, access::check, access::__path_check),
         route!(GET "/config/{app_id}/audit", Config, Reads, audit::query, audit::__path_query),
         route!(GET "/config/{app_id}/audit/verify", Config, Reads, audit::verify, audit::__path_verify),
+        route!(GET "/config/{app_id}/audit/checkpoint", Config, Reads, evidence::checkpoint, evidence::__path_checkpoint),
+        route!(GET "/config/{app_id}/audit/checkpoints", Config, Reads, evidence::checkpoints, evidence::__path_checkpoints),
+        route!(GET "/config/{app_id}/audit/proof/inclusion", Config, Reads, evidence::inclusion, evidence::__path_inclusion),
+        route!(GET "/config/{app_id}/audit/proof/consistency", Config, Reads, evidence::consistency, evidence::__path_consistency),
         route!(GET "/config/{app_id}/changes", Config, Reads, changes::stream_changes, changes::__path_stream_changes),
         // OAuth 2.0 client credentials (docs/oauth.md). Issuing a token is not a change;
         // revoking one is.

@@ -17,6 +17,7 @@ use super::{commit, Committed, Latchkey, RequestContext, ServiceError};
 use crate::domain::audit::{AuditAction, AuditEvent, StoredEvent};
 use crate::domain::audit_changes::{self as changes_of, Payload};
 
+use crate::domain::audit::format_time;
 use crate::domain::audit_query::{parse_keep_days, AuditFilter, AuditInputError, Cursor, Order};
 use crate::domain::audit_report::{
     client_permissions, AuditReport, ClientHistory, ClientPermissions,
@@ -102,7 +103,11 @@ impl PruneOutcome {
 
 impl Latchkey {
     /// Owners of the application, and the operator.
-    async fn audit_reader(&self, ctx: &RequestContext, app_id: &str) -> Result<(), ServiceError> {
+    pub(super) async fn audit_reader(
+        &self,
+        ctx: &RequestContext,
+        app_id: &str,
+    ) -> Result<(), ServiceError> {
         ctx.owner()?;
         self.ensure_app(ctx, app_id).await
     }
@@ -381,6 +386,16 @@ impl Latchkey {
         let Some(keep_days) = store::audit::lock_retention(&mut tx, app_id).await? else {
             return Ok(Committed::unchanged(outcome));
         };
+        if let Some(until) = store::evidence::hold(&mut *tx, app_id).await? {
+            if until > now {
+                // Ended now, not when the connection is next used: a later prune waits for it.
+                tx.rollback().await?;
+                return Err(ServiceError::AuditHold {
+                    app_id: app_id.to_string(),
+                    until: format_time(&until),
+                });
+            }
+        }
         outcome.keep_days = Some(keep_days);
         let cutoff = now - chrono::Duration::days(i64::from(keep_days));
         let Some((first, through, hash, count)) =

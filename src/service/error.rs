@@ -92,6 +92,22 @@ pub enum ServiceError {
         "The audit log is damaged at event {seq}; run `latchkey audit verify` before pruning."
     )]
     AuditChainDamaged { seq: i64 },
+    /// A proof asked for sizes or revisions the tree cannot answer.
+    #[error(transparent)]
+    ProofInput(crate::domain::merkle::ProofInputError),
+    /// The Merkle tree lacks nodes for this size: events pruned before the tree existed.
+    #[error("The Merkle tree of this application does not cover events pruned before signed checkpoints existed; no root or proof of this size can be given.")]
+    AuditTreeIncomplete,
+    #[error(
+        "No checkpoint yet: one is signed within LATCHKEY_CHECKPOINT_SECS of the first event."
+    )]
+    NoCheckpointYet,
+    /// Checkpoints are signed with a key sealed under the sealing key, which this server lacks.
+    #[error("Signed audit checkpoints need a sealing key: set LATCHKEY_SEALING_KEY or LATCHKEY_SEALING_KEY_FILE.")]
+    CheckpointKeyMissing,
+    /// Prune refused: the application is under legal hold.
+    #[error("Application {app_id} is under legal hold until {until}: its audit events cannot be pruned before then (latchkey audit hold).")]
+    AuditHold { app_id: String, until: String },
 }
 
 impl From<StoreError> for ServiceError {

@@ -13,6 +13,7 @@ mod clients;
 mod console;
 mod entity_types;
 mod error;
+mod evidence;
 mod fixtures;
 mod migration;
 pub mod oauth;
@@ -38,6 +39,9 @@ pub use changes::FeedItem;
 pub use clients::{ClientChange, ClientDraft, ClientView, CreatedClient};
 pub use console::{csrf_token, ConsoleLogin, ConsoleSession, SignInError};
 pub use error::ServiceError;
+pub use evidence::{
+    run_checkpoints, AuditKeyInfo, ConsistencyProof, InclusionProof, MAX_CHECKPOINTS,
+};
 pub use fixtures::{ApplyOptions, ApplyReport};
 pub use migration::{ClientComparison, Comparison, Difference, SecretCheck};
 pub use sealing::{AppOptions, NewSecret, ResealReport, ShownSecrets};
@@ -226,6 +230,8 @@ pub struct Latchkey {
     /// How far the Date of a signed request may be from this server's clock.
     pub(crate) signature_window: std::time::Duration,
     pub(crate) snapshots: Arc<Snapshots>,
+    /// The host naming this server's audit logs in signed checkpoints (`<host>/audit/<appId>`).
+    pub(crate) audit_host: Arc<str>,
     /// The read replica, when `LATCHKEY_READ_DATABASE_URL` is set.
     pub(crate) replica: Option<Arc<replica::Replica>>,
 }
@@ -247,6 +253,7 @@ impl Latchkey {
             sealer: None,
             signature_window: std::time::Duration::from_secs(300),
             snapshots: Arc::new(Snapshots::new(SnapshotConfig::strict())),
+            audit_host: Arc::from("localhost"),
             replica: None,
         }
     }
@@ -259,6 +266,12 @@ impl Latchkey {
     }
 
     /// Serves reads from these snapshots (see `crate::cache`); without, every read is strict.
+    /// The host of `LATCHKEY_PUBLIC_URL`, naming the audit logs in checkpoints.
+    pub fn with_audit_host(mut self, host: &str) -> Self {
+        self.audit_host = Arc::from(host);
+        self
+    }
+
     pub fn with_snapshots(mut self, snapshots: Arc<Snapshots>) -> Self {
         self.snapshots = snapshots;
         self

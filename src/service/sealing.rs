@@ -266,6 +266,34 @@ impl Latchkey {
                 }
             }
         }
+        // The checkpoint signing keys are sealed under the same key ring.
+        for row in store::evidence::signing_keys(&self.pool).await? {
+            if row.sealing_key_id == ring.current_id() {
+                continue;
+            }
+            let old = Sealed {
+                key_id: row.sealing_key_id.clone(),
+                blob: row.sealed_private.clone(),
+            };
+            match ring.open_server_key(&row.key_id, &old) {
+                Ok(private) => {
+                    let sealed = ring
+                        .seal_server_key(&row.key_id, &private)
+                        .map_err(sealing_failed)?;
+                    store::evidence::reseal_signing_key(
+                        &self.pool,
+                        &row.key_id,
+                        &sealed.blob,
+                        &sealed.key_id,
+                    )
+                    .await?;
+                    report.resealed += 1;
+                }
+                Err(_) => report
+                    .unopenable
+                    .push(format!("audit signing key {}", row.key_id)),
+            }
+        }
         Ok(report)
     }
 

@@ -8,6 +8,7 @@ pub mod audit;
 pub mod clients;
 pub mod console_sessions;
 pub mod entity_types;
+pub mod evidence;
 pub mod fixtures;
 pub mod oauth;
 pub mod primary;

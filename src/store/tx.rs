@@ -67,6 +67,13 @@ impl WriteTx {
         Ok(Revisions(self.written))
     }
 
+    /// Ends the transaction now, writing nothing (dropping it also does, but only when the
+    /// connection is next used; locks taken are freed at once here).
+    pub async fn rollback(self) -> StoreResult<()> {
+        self.tx.rollback().await?;
+        Ok(())
+    }
+
     /// The chain head of `app_id` moved to `seq` in this transaction (`store::audit`).
     pub(super) fn wrote(&mut self, app_id: &str, seq: i64) {
         self.written.push((app_id.to_owned(), seq));

@@ -855,7 +855,7 @@ async fn the_oauth_page_shows_signing_keys_and_client_keys() {
     let (status, html, _) = v.get(&format!("/console/apps/{a}/oauth")).await;
     assert_eq!(status, 200, "{html}");
     assert!(
-        html.contains(&format!("{}/oauth/{a}", app.address)),
+        html.contains(&format!("https://audit.example.test/oauth/{a}")),
         "{html}"
     );
     assert!(html.contains("600 s"), "{html}");

@@ -245,7 +245,6 @@ pub fn test_settings() -> Settings {
         sealing_key_file: None,
         sealing_previous_keys: vec![],
         signature_window_secs: 300,
-        public_url: None,
         oauth_jwks_max_age_secs: 300,
         // The production default; CI runs the zero-window tests again with `strict`.
         consistency: std::env::var("LATCHKEY_TEST_CONSISTENCY")
@@ -253,6 +252,8 @@ pub fn test_settings() -> Settings {
         snapshot_budget_mb: 32,
         feed_max_subscribers: 100,
         feed_heartbeat_secs: 15,
+        public_url: Some("https://audit.example.test".into()),
+        checkpoint_secs: 60,
         listen_database_url: None,
         read_database_url: None,
         read_max_lag_ms: 1000,

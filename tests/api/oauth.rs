@@ -11,6 +11,9 @@ use serde_json::{json, Value};
 
 use crate::helpers::*;
 
+/// LATCHKEY_PUBLIC_URL of the test servers (tests/api/helpers.rs): the issuers derive from it.
+const PUBLIC_URL: &str = "https://audit.example.test";
+
 const ASSERTION_TYPE: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
 
 impl TestApp {
@@ -103,7 +106,7 @@ fn verify(token: &str, jwks: &JwkSet, issuer: &str, audience: &str) -> Value {
 async fn metadata_and_jwks() {
     let app = spawn_app().await;
     let owner = app.create_app("shop").await;
-    let issuer = format!("{}/oauth/{}", app.address, owner.app_id);
+    let issuer = format!("{PUBLIC_URL}/oauth/{}", owner.app_id);
     for path in [
         format!(
             "/.well-known/oauth-authorization-server/oauth/{}",
@@ -192,7 +195,7 @@ async fn tokens_with_basic_and_post_verify_offline() {
             json!({"name": "backend", "features": ["access_issuer", "direct_access"]}),
         )
         .await;
-    let issuer = format!("{}/oauth/{}", app.address, owner.app_id);
+    let issuer = format!("{PUBLIC_URL}/oauth/{}", owner.app_id);
 
     let (status, body, headers) = app
         .token_basic(
@@ -526,7 +529,7 @@ async fn introspection_and_revocation() {
     assert_eq!(body["client_id"], id.as_str());
     assert_eq!(body["scope"], "direct_access direct_read_access");
     assert_eq!(body["token_type"], "Bearer");
-    assert_eq!(body["iss"], format!("{}/oauth/{a}", app.address));
+    assert_eq!(body["iss"], format!("{PUBLIC_URL}/oauth/{a}"));
     // The token's own client may introspect it; a peer without owner/access_issuer sees nothing.
     assert_eq!(
         app.introspect(&a, &id, &secret, &token).await["active"],
@@ -648,9 +651,9 @@ async fn introspection_and_revocation() {
 #[tokio::test]
 async fn revocation_reaches_another_instance() {
     let app = spawn_app().await;
-    // Instances behind one load balancer share LATCHKEY_PUBLIC_URL (so the issuer).
-    let public = app.address.clone();
-    let peer = app.spawn_peer(|s| s.public_url = Some(public)).await;
+    // Instances behind one load balancer share LATCHKEY_PUBLIC_URL (so the issuer): the test
+    // servers all have the same one.
+    let peer = app.spawn_peer(|_| {}).await;
     app.wait_for_listeners(2).await;
     let owner = app.create_app("shop").await;
     let a = owner.app_id.clone();
@@ -789,8 +792,8 @@ async fn private_key_jwt() {
     assert_eq!((status, body), (200, json!({"keys": [jwk]})));
     assert_eq!(app.audit_count(&a, "client.jwks_set").await, 1);
 
-    let token_url = format!("{}/oauth/{a}/token", app.address);
-    let issuer = format!("{}/oauth/{a}", app.address);
+    let token_url = format!("{PUBLIC_URL}/oauth/{a}/token");
+    let issuer = format!("{PUBLIC_URL}/oauth/{a}");
     let post = |assertion: String| {
         let form = vec![
             ("grant_type", "client_credentials".to_owned()),
@@ -964,7 +967,7 @@ async fn settings_eddsa_and_rotation_under_load() {
         .unwrap();
     assert_eq!(res.status(), 401);
 
-    let issuer = format!("{}/oauth/{a}", app.address);
+    let issuer = format!("{PUBLIC_URL}/oauth/{a}");
     // A resource server that caches the JWKS for its max-age (1 s) and refetches after.
     let mut cached = app.jwks(&a).await;
     let mut fetched = std::time::Instant::now();

@@ -86,6 +86,10 @@ pub fn status_of(e: &ServiceError) -> StatusCode {
         AuditInput(_) | SealingKeyMissing => StatusCode::BAD_REQUEST,
         // This server's configuration is at fault, not the request.
         AuditChainDamaged { .. } | SealingKeyUnavailable => StatusCode::INTERNAL_SERVER_ERROR,
+        ProofInput(_) => StatusCode::BAD_REQUEST,
+        AuditTreeIncomplete | AuditHold { .. } => StatusCode::CONFLICT,
+        NoCheckpointYet => StatusCode::NOT_FOUND,
+        CheckpointKeyMissing => StatusCode::SERVICE_UNAVAILABLE,
     }
 }
 

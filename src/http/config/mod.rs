@@ -7,6 +7,7 @@ pub(crate) mod changes;
 pub(crate) mod clients;
 pub(crate) mod entity_types;
 pub(crate) mod error;
+pub(crate) mod evidence;
 mod extract;
 pub(crate) mod fields;
 pub(crate) mod settings;

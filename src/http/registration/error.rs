@@ -284,6 +284,11 @@ fn service(e: &ServiceError, names: &ArgNames) -> Envelope {
         // Minting or showing a sealed secret on a server without the key: the server is at
         // fault (500 on the Config API too).
         SealingKeyUnavailable => plain(500, "unexpected_error", INTERNAL_TEXT),
+        // Audit evidence has no Registration API calls; kept total for safety.
+        ProofInput(_) => plain(200, "invalid_argument", &e.to_string()),
+        AuditTreeIncomplete | NoCheckpointYet | CheckpointKeyMissing | AuditHold { .. } => {
+            plain(500, "unexpected_error", &e.to_string())
+        }
     }
 }
 

@@ -1,0 +1,56 @@
+# Sourced by scripts that test Latchkey with real clients that are not Rust
+# (tests/audit_evidence; tests/vendor_libs could use it for its first server): a `latchkey serve` on a fresh database of its own,
+# stopped and dropped when the script exits.
+#
+#   live_server_start <prefix> [extra `latchkey apps create` arguments…]
+#
+# Needs DATABASE_URL (a role that may create databases). Exports LATCHKEY_BIN, DATABASE_URL (the
+# new database), LATCHKEY_SEALING_KEY, LATCHKEY_OPERATOR_TOKEN, LATCHKEY_LISTEN, LATCHKEY_URL,
+# and APP_ID, OWNER_ID, OWNER_SECRET of an application created with `latchkey apps create`.
+# Other LATCHKEY_* settings exported before the call reach the server.
+
+live_server_start() {
+  local prefix=$1; shift
+  : "${DATABASE_URL:?DATABASE_URL must name a PostgreSQL server}"
+  cargo build --quiet --bin latchkey
+  LATCHKEY_BIN="$PWD/target/debug/latchkey"
+  export LATCHKEY_BIN
+  live_db="${prefix}_$$"
+  live_base="${DATABASE_URL%%\?*}"
+  psql -q "$DATABASE_URL" -c "CREATE DATABASE \"$live_db\"" >/dev/null
+  export DATABASE_URL="${live_base%/*}/$live_db"
+  LATCHKEY_SEALING_KEY="$("$LATCHKEY_BIN" keys generate)"
+  export LATCHKEY_SEALING_KEY
+  export LATCHKEY_OPERATOR_TOKEN="${prefix}-operator-$$-token"
+  export RUST_LOG=warn
+  local port
+  port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+  export LATCHKEY_LISTEN="127.0.0.1:$port"
+  export LATCHKEY_URL="http://127.0.0.1:$port"
+  live_server_pid=""
+  trap live_server_stop EXIT
+
+  "$LATCHKEY_BIN" migrate >/dev/null
+  local created
+  created="$("$LATCHKEY_BIN" apps create --name "$prefix" "$@")"
+  field() { python3 -c "import json,sys; d=json.loads(sys.argv[1]); print(eval('d' + sys.argv[2]))" "$created" "$1"; }
+  APP_ID="$(field "['app_id']")"
+  OWNER_ID="$(field "['owner']['_id']")"
+  OWNER_SECRET="$(field "['owner']['_secret']")"
+  export APP_ID OWNER_ID OWNER_SECRET
+
+  "$LATCHKEY_BIN" serve &
+  live_server_pid=$!
+  for _ in $(seq 1 100); do
+    curl -fsS "$LATCHKEY_URL/healthz" >/dev/null 2>&1 && break
+    sleep 0.1
+  done
+}
+
+live_server_stop() {
+  if [ -n "${live_server_pid:-}" ]; then
+    kill "$live_server_pid" 2>/dev/null || true
+    wait "$live_server_pid" 2>/dev/null || true
+  fi
+  psql -q "$live_base" -c "DROP DATABASE IF EXISTS \"$live_db\" WITH (FORCE)" >/dev/null 2>&1 || true
+}
