@@ -56,6 +56,26 @@ enum Command {
     /// The sealing keys of signed-requests and show_secrets applications.
     #[command(subcommand)]
     Keys(KeysCommand),
+    /// OAuth 2.0 client credentials (docs/oauth.md).
+    #[command(subcommand)]
+    Oauth(OAuthCommand),
+}
+
+#[derive(Subcommand)]
+enum OAuthCommand {
+    /// An application's token signing keys.
+    #[command(subcommand)]
+    Keys(OAuthKeysCommand),
+}
+
+#[derive(Subcommand)]
+enum OAuthKeysCommand {
+    /// Publish a new signing key now; it signs after the JWKS max-age, and the old key stays
+    /// published until its last token has expired (audited). Prints the rotation as JSON.
+    Rotate {
+        #[arg(long)]
+        app: latchkey::domain::ids::AppId,
+    },
 }
 
 #[derive(Subcommand)]
@@ -219,6 +239,14 @@ async fn run_with_database(cli: &Cli, embedded: Option<&EmbeddedPostgres>) -> an
                     report.unopenable.len()
                 );
             }
+        }
+        Command::Oauth(OAuthCommand::Keys(OAuthKeysCommand::Rotate { app })) => {
+            let oauth = startup::oauth(settings, startup::service(settings, pool)?, None);
+            let committed = oauth
+                .rotate_keys(&RequestContext::command_line(), app)
+                .await?;
+            let report = latchkey::cli::wrote(oauth.core(), committed);
+            println!("{}", latchkey::http::oauth::manage::rotation_json(report));
         }
         Command::Apps(AppsCommand::List) => {
             let service = startup::service(settings, pool)?;

@@ -133,7 +133,8 @@ pub struct Settings {
     pub feed_heartbeat_secs: u64,
 
     /// The address clients and auditors reach this server at (e.g. `https://iam.example.com`).
-    /// Its host names the audit logs in signed checkpoints (`<host>/audit/<appId>`). Default:
+    /// Its host names the audit logs in signed checkpoints (`<host>/audit/<appId>`);
+    /// OAuth issuers and metadata URLs derive from it (docs/oauth.md). Default:
     /// `http://` and the listen address.
     #[arg(long, env = "LATCHKEY_PUBLIC_URL")]
     pub public_url: Option<String>,
@@ -141,6 +142,11 @@ pub struct Settings {
     /// Seconds between signed audit checkpoints (one per application whose log grew).
     #[arg(long, env = "LATCHKEY_CHECKPOINT_SECS", default_value_t = 60)]
     pub checkpoint_secs: u64,
+
+    /// `Cache-Control: max-age` of the OAuth key sets, in seconds; a rotated key signs only
+    /// this long after it was published (docs/oauth.md).
+    #[arg(long, env = "LATCHKEY_OAUTH_JWKS_MAX_AGE_SECS", default_value_t = 300, value_parser = clap::value_parser!(u64).range(0..=86_400))]
+    pub oauth_jwks_max_age_secs: u64,
 
     /// PostgreSQL URL of the change listener's connection (LISTEN), when it must not go where
     /// DATABASE_URL goes: a pooler in transaction mode, or to skip a pooler. Default: DATABASE_URL.
@@ -223,6 +229,13 @@ impl Settings {
         }
         if self.feed_heartbeat_secs == 0 {
             return Err("LATCHKEY_FEED_HEARTBEAT_SECS must be at least 1".into());
+        }
+        if let Some(url) = &self.public_url {
+            let ok = (url.starts_with("http://") || url.starts_with("https://"))
+                && !url.contains(['?', '#', ' ']);
+            if !ok {
+                return Err("LATCHKEY_PUBLIC_URL must be an http:// or https:// URL without query or fragment".into());
+            }
         }
         if self.checkpoint_secs == 0 {
             return Err("LATCHKEY_CHECKPOINT_SECS must be at least 1".into());

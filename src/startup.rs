@@ -16,6 +16,7 @@ use crate::auth::sealing::KeyRing;
 use crate::auth::SecretHasher;
 use crate::cache::{SnapshotConfig, Snapshots};
 use crate::http::{self, HttpState};
+use crate::service::oauth::{OAuth, OAuthConfig};
 use crate::service::replica::Replica;
 use crate::service::Latchkey;
 use crate::settings::Settings;
@@ -143,6 +144,23 @@ pub fn sealing_keys(settings: &Settings) -> anyhow::Result<Option<KeyRing>> {
     })
 }
 
+/// The OAuth service over `core`. The public URL is `LATCHKEY_PUBLIC_URL`, else `http://` and
+/// the listen address (with `port`, the one actually bound, when known).
+pub fn oauth(settings: &Settings, core: Latchkey, port: Option<u16>) -> OAuth {
+    let listen =
+        std::net::SocketAddr::new(settings.listen.ip(), port.unwrap_or(settings.listen.port()));
+    OAuth::new(
+        core,
+        OAuthConfig {
+            public_url: settings
+                .public_url
+                .clone()
+                .unwrap_or_else(|| format!("http://{listen}")),
+            jwks_max_age: Duration::from_secs(settings.oauth_jwks_max_age_secs),
+        },
+    )
+}
+
 /// A bound, not yet running, HTTP server.
 pub struct Application {
     port: u16,
@@ -201,6 +219,7 @@ impl Application {
         if let Some(replica) = &replica {
             service = service.with_replica(replica.clone());
         }
+        let oauth = web::Data::new(oauth(settings, service.clone(), Some(port)));
         let checkpoints = (
             service.clone(),
             Duration::from_secs(settings.checkpoint_secs.max(1)),
@@ -227,6 +246,7 @@ impl Application {
         let mut server = HttpServer::new(move || {
             App::new()
                 .app_data(main_state.clone())
+                .app_data(oauth.clone())
                 .wrap(middleware::from_fn(http::request::request_id_middleware))
                 .configure(|cfg| http::configure(cfg, !metrics_apart))
                 .default_service(web::to(http::config::not_found))

@@ -2,6 +2,7 @@
 //! threads, and finding the caller's source address.
 
 pub mod credentials;
+pub mod jose;
 pub mod limiter;
 pub mod sealing;
 pub mod secrets;

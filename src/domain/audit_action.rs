@@ -77,6 +77,15 @@ audit_actions! {
     SinkRewind = "sink.rewind",
     SinkSecretRotate = "sink.secret_rotate",
     SinkDelete = "sink.delete",
+    /// An owner registered public keys of a client for OAuth private_key_jwt.
+    ClientJwksSet = "client.jwks_set",
+    ClientJwksDelete = "client.jwks_delete",
+    /// An application's first OAuth signing key (made on first use; actor `latchkey`).
+    OAuthKeyCreate = "oauth.key_create",
+    OAuthKeyRotate = "oauth.key_rotate",
+    OAuthSettingsUpdate = "oauth.settings_update",
+    /// An OAuth access token revoked (RFC 7009).
+    OAuthTokenRevoke = "oauth.token_revoke",
 }
 
 impl fmt::Display for AuditAction {

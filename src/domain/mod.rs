@@ -16,6 +16,7 @@ pub mod fixture;
 pub mod ids;
 pub mod merkle;
 pub mod note;
+pub mod oauth;
 pub mod read_routing;
 pub mod settings;
 pub mod sink;

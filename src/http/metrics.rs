@@ -19,6 +19,7 @@ pub struct Metrics {
     hashes: IntGauge,
     pool: IntGaugeVec,
     snapshots: IntGaugeVec,
+    oauth_tokens: IntCounterVec,
     listener: IntGaugeVec,
     notification_queue: Gauge,
     read_only_refusals: IntGauge,
@@ -85,6 +86,15 @@ impl Metrics {
             &["what"],
         )
         .expect("valid metric");
+        let oauth_tokens = IntCounterVec::new(
+            Opts::new(
+                "oauth_token_requests_total",
+                "OAuth token requests by application (`-` before the client was authenticated) \
+                 and outcome (`issued` or the RFC 6749 error code)",
+            ),
+            &["app", "outcome"],
+        )
+        .expect("valid metric");
         let listener = IntGaugeVec::new(
             Opts::new(
                 "listener_events_total",
@@ -119,6 +129,7 @@ impl Metrics {
             Box::new(hashes.clone()),
             Box::new(pool.clone()),
             Box::new(snapshots.clone()),
+            Box::new(oauth_tokens.clone()),
             Box::new(listener.clone()),
             Box::new(notification_queue.clone()),
             Box::new(read_only_refusals.clone()),
@@ -138,11 +149,17 @@ impl Metrics {
             hashes,
             pool,
             snapshots,
+            oauth_tokens,
             listener,
             notification_queue,
             read_only_refusals,
             replica_lag,
         }
+    }
+
+    /// One token request's outcome.
+    pub fn oauth_token(&self, app: &str, outcome: &str) {
+        self.oauth_tokens.with_label_values(&[app, outcome]).inc();
     }
 
     pub fn observe(&self, route: &str, method: &str, status: u16, seconds: f64) {

@@ -4,6 +4,7 @@
 pub mod config;
 pub mod console;
 pub mod metrics;
+pub mod oauth;
 pub mod openapi;
 pub mod ops;
 pub mod registration;

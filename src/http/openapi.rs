@@ -117,6 +117,8 @@ pub fn add<P: utoipa::Path + utoipa::__dev::SchemaReferences>(doc: &mut Value, r
 fn shared_parameters(op: &mut Value, surface: Surface) {
     let security = match surface {
         Surface::Ops | Surface::Docs => return,
+        // Each operation documents its own (client authentication in the form or Basic).
+        Surface::OAuth => return,
         Surface::Operator => json!([{"operator": []}]),
         Surface::Config | Surface::Registration => json!([{"basic": []}, {"operator": []}]),
     };
@@ -179,7 +181,7 @@ fn shared_responses(op: &mut Value, surface: Surface) {
     let has_body = op.get("requestBody").is_some();
     let error = |d| error_response(d, "ErrorBody");
     match surface {
-        Surface::Ops | Surface::Docs => {}
+        Surface::Ops | Surface::Docs | Surface::OAuth => {}
         Surface::Operator | Surface::Config => {
             let mut unauthorized = error("No, malformed or wrong credentials.");
             unauthorized["headers"] = json!({"WWW-Authenticate": {"schema": {"type": "string"}}});

@@ -13,6 +13,7 @@ use serde_json::Value;
 use super::config::{
     self, access, apps, audit, changes, clients, entity_types, evidence, settings, sinks, staging,
 };
+use super::oauth::{self as oauth, manage as oauth_manage};
 use super::registration::entity_types as reg_entity;
 use super::registration::{self, clients as reg_clients, settings as reg_settings};
 use super::{metrics, openapi, ops};
@@ -31,6 +32,8 @@ pub enum Surface {
     Config,
     /// The form-encoded Registration API at the root; each call answers GET and POST alike.
     Registration,
+    /// OAuth 2.0 (`/oauth/{app_id}/…`, the RFC 8414 well-known path): RFC 6749 errors.
+    OAuth,
 }
 
 /// Whether a successful call changes state (and so writes audit events).
@@ -121,6 +124,10 @@ pub fn table() -> Vec<Route> {
         route!(POST "/apps", Operator, Writes, apps::create, apps::__path_create),
         route!(GET "/apps/{app_id}", Operator, Reads, apps::get, apps::__path_get),
         route!(PATCH "/apps/{app_id}", Operator, Writes, apps::update, apps::__path_update),
+        // The operator's OAuth settings and key rotation (docs/oauth.md).
+        route!(GET "/apps/{app_id}/oauth", Operator, Reads, oauth_manage::get_app_oauth, oauth_manage::__path_get_app_oauth),
+        route!(PATCH "/apps/{app_id}/oauth", Operator, Writes, oauth_manage::patch_app_oauth, oauth_manage::__path_patch_app_oauth),
+        route!(POST "/apps/{app_id}/oauth/rotate", Operator, Writes, oauth_manage::rotate, oauth_manage::__path_rotate),
         // The operator's staging toolkit (docs/staging.md).
         route!(POST "/apps/{app_id}/apply", Operator, Writes, staging::apply, staging::__path_apply),
         route!(GET "/apps/{app_id}/export", Operator, Reads, staging::export, staging::__path_export),
@@ -156,6 +163,9 @@ pub fn table() -> Vec<Route> {
         route!(GET "/config/{app_id}/clients/{client_id}/accessSchemas/{type_name}/{access_type}", Config, Reads, access::get, access::__path_get),
         route!(PUT "/config/{app_id}/clients/{client_id}/accessSchemas/{type_name}/{access_type}", Config, Writes, access::set, access::__path_set),
         route!(DELETE "/config/{app_id}/clients/{client_id}/accessSchemas/{type_name}/{access_type}", Config, Writes, access::delete, access::__path_delete),
+        route!(GET "/config/{app_id}/clients/{client_id}/jwks", Config, Reads, oauth_manage::get_client_jwks, oauth_manage::__path_get_client_jwks),
+        route!(PUT "/config/{app_id}/clients/{client_id}/jwks", Config, Writes, oauth_manage::put_client_jwks, oauth_manage::__path_put_client_jwks),
+        route!(DELETE "/config/{app_id}/clients/{client_id}/jwks", Config, Writes, oauth_manage::delete_client_jwks, oauth_manage::__path_delete_client_jwks),
         // A question, not a change.
         route!(POST "/config/{app_id}/access/check", Config, Reads, access::check, access::__path_check),
         route!(GET "/config/{app_id}/audit", Config, Reads, audit::query, audit::__path_query),
@@ -165,6 +175,14 @@ pub fn table() -> Vec<Route> {
         route!(GET "/config/{app_id}/audit/proof/inclusion", Config, Reads, evidence::inclusion, evidence::__path_inclusion),
         route!(GET "/config/{app_id}/audit/proof/consistency", Config, Reads, evidence::consistency, evidence::__path_consistency),
         route!(GET "/config/{app_id}/changes", Config, Reads, changes::stream_changes, changes::__path_stream_changes),
+        // OAuth 2.0 client credentials (docs/oauth.md). Issuing a token is not a change;
+        // revoking one is.
+        route!(GET "/.well-known/oauth-authorization-server/oauth/{app_id}", OAuth, Reads, oauth::metadata_well_known, oauth::__path_metadata_well_known),
+        route!(GET "/oauth/{app_id}/.well-known/oauth-authorization-server", OAuth, Reads, oauth::metadata_below_issuer, oauth::__path_metadata_below_issuer),
+        route!(GET "/oauth/{app_id}/jwks", OAuth, Reads, oauth::jwks, oauth::__path_jwks),
+        route!(POST "/oauth/{app_id}/token", OAuth, Reads, oauth::token, oauth::__path_token),
+        route!(POST "/oauth/{app_id}/introspect", OAuth, Reads, oauth::introspect, oauth::__path_introspect),
+        route!(POST "/oauth/{app_id}/revoke", OAuth, Writes, oauth::revoke, oauth::__path_revoke),
         // The Registration API.
         rpc!(
             "/clients/add",

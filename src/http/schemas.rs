@@ -290,7 +290,10 @@ pub fn refined_properties() -> (Vec<RefinedProperty>, Vec<(&'static str, Value)>
             ("AttrDefInput", attr_def_input(true)),
             ("AttrDefNested", attr_def_input(false)),
             ("SettingValue", setting_value()),
-        ],
+        ]
+        .into_iter()
+        .chain(crate::http::oauth::schemas::components())
+        .collect(),
     )
 }
 

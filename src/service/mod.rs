@@ -16,6 +16,7 @@ mod error;
 mod evidence;
 mod fixtures;
 mod migration;
+pub mod oauth;
 pub mod replica;
 mod sealing;
 mod settings;

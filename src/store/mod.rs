@@ -10,6 +10,7 @@ pub mod console_sessions;
 pub mod entity_types;
 pub mod evidence;
 pub mod fixtures;
+pub mod oauth;
 pub mod primary;
 pub mod secrets;
 pub mod settings;

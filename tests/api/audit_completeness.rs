@@ -56,6 +56,8 @@ struct Ids {
     /// A webhook sink covering the application, and a paused one.
     sink: String,
     paused_sink: String,
+    /// An access token of the owner (the fixture's first token made the application's key).
+    token: String,
 }
 
 enum Body {
@@ -420,6 +422,48 @@ fn cases() -> Vec<Case> {
             // Saved just now by the fixture: nothing to change but the restore itself.
             actions: &["app.restore"],
         },
+        Case {
+            method: "PATCH",
+            template: "/apps/{app_id}/oauth",
+            operator: true,
+            body: Maker::Body(|_| Body::Json(json!({"tokenLifetimeSecs": 900}))),
+            actions: &["oauth.settings_update"],
+        },
+        Case {
+            method: "POST",
+            template: "/apps/{app_id}/oauth/rotate",
+            operator: true,
+            body: Maker::Body(|_| Body::Empty),
+            actions: &["oauth.key_rotate"],
+        },
+        Case {
+            method: "PUT",
+            template: "/config/{app_id}/clients/{client_id}/jwks",
+            operator: false,
+            body: Maker::Body(|_| {
+                let (_, jwk) = latchkey::auth::jose::generate(
+                    latchkey::domain::oauth::SigningAlg::EdDsa,
+                    "replacement",
+                )
+                .unwrap();
+                Body::Json(json!({ "keys": [jwk] }))
+            }),
+            actions: &["client.jwks_set"],
+        },
+        Case {
+            method: "DELETE",
+            template: "/config/{app_id}/clients/{client_id}/jwks",
+            operator: false,
+            body: Maker::Body(|_| Body::Empty),
+            actions: &["client.jwks_delete"],
+        },
+        Case {
+            method: "POST",
+            template: "/oauth/{app_id}/revoke",
+            operator: false,
+            body: Maker::Body(|i| Body::Params(vec![("token", i.token.clone())])),
+            actions: &["oauth.token_revoke"],
+        },
     ]
     .into_iter()
     .chain(registration_cases().into_iter().flat_map(|r| {
@@ -531,6 +575,30 @@ async fn fixture(app: &TestApp, owner: &Owner, label: &str) -> Ids {
         .await
         .unwrap();
     assert_eq!(res.status(), 200, "fixture sink paused");
+    let (status, body) = status_json(
+        app.as_owner(owner, Method::POST, &format!("/oauth/{app_id}/token"))
+            .form(&[("grant_type", "client_credentials")])
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, 200, "fixture token {body}");
+    let token = body["access_token"].as_str().unwrap().to_owned();
+    let (_, jwk) =
+        latchkey::auth::jose::generate(latchkey::domain::oauth::SigningAlg::Es256, "fixture")
+            .unwrap();
+    let res = app
+        .as_owner(
+            owner,
+            Method::PUT,
+            &format!("/config/{app_id}/clients/{client_id}/jwks"),
+        )
+        .json(&json!({ "keys": [jwk] }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200, "fixture client keys");
     Ids {
         app_id,
         client_id,
@@ -539,6 +607,7 @@ async fn fixture(app: &TestApp, owner: &Owner, label: &str) -> Ids {
         snapshot,
         sink,
         paused_sink,
+        token,
     }
 }
 

@@ -825,6 +825,66 @@ async fn operator_sessions_end_when_the_operator_token_changes() {
     );
 }
 
+#[tokio::test]
+async fn the_oauth_page_shows_signing_keys_and_client_keys() {
+    let app = spawn_app().await;
+    let owner = app.create_app("shop").await;
+    let a = owner.app_id.clone();
+    let (id, _, _) = app
+        .create_client(
+            &owner,
+            json!({"name": "signer", "features": ["direct_access"]}),
+        )
+        .await;
+    let (_, jwk) =
+        latchkey::auth::jose::generate(latchkey::domain::oauth::SigningAlg::EdDsa, "signer-key-1")
+            .unwrap();
+    let res = app
+        .as_owner(
+            &owner,
+            Method::PUT,
+            &format!("/config/{a}/clients/{id}/jwks"),
+        )
+        .json(&json!({ "keys": [jwk] }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    let mut v = Visitor::new(&app);
+    v.sign_in_owner(&owner).await;
+    let (status, html, _) = v.get(&format!("/console/apps/{a}/oauth")).await;
+    assert_eq!(status, 200, "{html}");
+    assert!(
+        html.contains(&format!("https://audit.example.test/oauth/{a}")),
+        "{html}"
+    );
+    assert!(html.contains("600 s"), "{html}");
+    // The signing key made on first use, as the JWKS publishes it.
+    let jwks: Value = app
+        .request(Method::GET, &format!("/oauth/{a}/jwks"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let kid = jwks["keys"][0]["kid"].as_str().unwrap();
+    assert!(html.contains(kid), "{html}");
+    assert!(html.contains("<strong>signing</strong>"), "{html}");
+    // The client's registered key.
+    assert!(html.contains(&format!("id=\"client-{id}\"")), "{html}");
+    assert!(
+        html.contains("signer-key-1") && html.contains("OKP Ed25519"),
+        "{html}"
+    );
+    // The client page links to it.
+    let (_, html, _) = v.get(&format!("/console/apps/{a}/clients/{id}")).await;
+    assert!(
+        html.contains(&format!("/console/apps/{a}/oauth#client-{id}")),
+        "{html}"
+    );
+}
+
 /// The `value` of the hidden `version` input on a client page.
 fn version_in(html: &str) -> String {
     let marker = "name=\"version\" value=\"";

@@ -245,6 +245,7 @@ pub fn test_settings() -> Settings {
         sealing_key_file: None,
         sealing_previous_keys: vec![],
         signature_window_secs: 300,
+        oauth_jwks_max_age_secs: 300,
         // The production default; CI runs the zero-window tests again with `strict`.
         consistency: std::env::var("LATCHKEY_TEST_CONSISTENCY")
             .unwrap_or_else(|_| "snapshot".into()),

@@ -27,6 +27,7 @@ mod failover;
 mod hardening;
 mod hotpath;
 mod migration;
+mod oauth;
 mod operations;
 mod registration_clients;
 mod registration_entity;

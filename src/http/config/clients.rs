@@ -6,7 +6,7 @@ use serde::Serialize;
 use serde_json::{Map, Value};
 use utoipa::ToSchema;
 
-use super::fields::string_list;
+use super::fields::{integer, string_list};
 use super::{ConfigError, ConfigRequest, ErrorBody, JsonBody};
 use crate::domain::ids::ClientId;
 use crate::domain::{AllowList, Field, ValidationError};
@@ -260,13 +260,6 @@ pub async fn delete(
         .delete_client(&r.ctx, &r.app_id, &client_id, if_match(&req))
         .await?;
     Ok(r.answer(done, |()| HttpResponse::NoContent().finish()))
-}
-
-/// A JSON integer: `5`, or a number with no fractional part (`5.0`), which JSON Schema (and so
-/// the OpenAPI document) calls an integer too. Out of `i64` range: saturated (refused by range).
-fn integer(v: &Value) -> Option<i64> {
-    v.as_i64()
-        .or_else(|| v.as_f64().filter(|f| f.fract() == 0.0).map(|f| f as i64))
 }
 
 /// A new secret (shown only here); the old one keeps working `hoursToLive` hours.

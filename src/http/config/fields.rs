@@ -54,6 +54,13 @@ pub fn optional_string(
     }
 }
 
+/// A JSON integer: `5`, or a number with no fractional part (`5.0`), which JSON Schema (and so
+/// the OpenAPI document) calls an integer too. Out of `i64` range: saturated (refused by range).
+pub fn integer(v: &Value) -> Option<i64> {
+    v.as_i64()
+        .or_else(|| v.as_f64().filter(|f| f.fract() == 0.0).map(|f| f as i64))
+}
+
 /// Absent or `null`: `None`.
 pub fn optional_bool(
     body: &Map<String, Value>,

@@ -275,7 +275,8 @@ async fn client_page(
             p { "Features: " (feature_tags(&c.features)) }
             p { "Version: " (c.version) " · "
                 a href={ "/console/apps/" (app_id) "/audit?client=" (c.client_id) } { "History in the audit log" } " · "
-                a href={ (base) "/access" } { "Access schemas" } }
+                a href={ (base) "/access" } { "Access schemas" } " · "
+                a href={ "/console/apps/" (app_id) "/oauth#client-" (c.client_id) } { "OAuth keys" } }
         }
         section.card aria-labelledby="edit-title" {
             h2 #edit-title { "Edit" }

@@ -13,6 +13,7 @@ mod apps;
 mod audit;
 mod auth;
 mod clients;
+mod oauth;
 mod page;
 mod settings;
 
@@ -84,6 +85,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                 "/apps/{app_id}/settings",
                 web::post().to(settings::save_defaults),
             )
+            .route("/apps/{app_id}/oauth", web::get().to(oauth::show))
             .route("/apps/{app_id}/audit", web::get().to(audit::timeline))
             .route("/apps/{app_id}/audit/export", web::get().to(audit::export))
             .default_service(web::to(not_found)),
