@@ -148,17 +148,43 @@ pub async fn restore(
             .await?;
     }
     for (table, _) in TABLES {
-        sqlx::query(&format!(
+        sqlx::query(&insert_statement(table))
+            .bind(app_id)
+            .bind(&state)
+            .execute(&mut *conn)
+            .await?;
+    }
+    Ok(())
+}
+
+/// The settings tables' `value` is a `jsonb NOT NULL` column whose value may be JSON `null`
+/// (a setting set to null), which `jsonb_populate_recordset` turns into SQL NULL: their rows
+/// take `value` from the row object itself (`->` keeps a JSON null as jsonb), so these two
+/// statements name their columns (a column added to these tables must be added here).
+const SETTINGS_COLUMNS: [(&str, &str); 2] = [
+    ("app_settings", "r.app_id, r.key, e->'value', r.updated_at"),
+    (
+        "client_settings",
+        "r.app_id, r.client_id, r.key, e->'value', r.updated_at",
+    ),
+];
+
+/// The statement that puts back `table`'s rows from `$2` (the saved state) for app `$1`.
+fn insert_statement(table: &str) -> String {
+    match SETTINGS_COLUMNS.iter().find(|(t, _)| *t == table) {
+        Some((_, columns)) => format!(
+            "INSERT INTO {table}
+             SELECT {columns}
+             FROM jsonb_array_elements(COALESCE($2->'{table}', '[]')) e,
+                  jsonb_populate_record(NULL::{table}, e) r
+             WHERE r.app_id = $1"
+        ),
+        None => format!(
             "INSERT INTO {table}
              SELECT * FROM jsonb_populate_recordset(NULL::{table}, COALESCE($2->'{table}', '[]'))
              WHERE app_id = $1"
-        ))
-        .bind(app_id)
-        .bind(&state)
-        .execute(&mut *conn)
-        .await?;
+        ),
     }
-    Ok(())
 }
 
 /// `state` with each client's `version` raised above its current one where that is not
