@@ -132,6 +132,7 @@ pub struct SinkFields {
     /// splunk_hec: the index (default: the token's).
     index: Option<String>,
     /// webhook, splunk_hec: events per request, 1 to 1000 (default 1).
+    #[schema(minimum = 1, maximum = 1000)]
     batch_max: Option<i64>,
     /// Application ids; absent: every application.
     apps: Option<Vec<String>>,
@@ -152,6 +153,7 @@ pub struct RewindFields {
     /// The application (needed with `revision`; with `time`, absent means every one).
     app_id: Option<String>,
     /// Deliver again from this revision (included).
+    #[schema(minimum = 1)]
     revision: Option<i64>,
     /// Deliver again every event at or after this time (RFC 3339, or a date).
     time: Option<String>,
