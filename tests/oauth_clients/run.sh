@@ -20,7 +20,9 @@ fi
 # The issuer comes from LATCHKEY_PUBLIC_URL, not from the listen address.
 LIVE_PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 export LATCHKEY_PUBLIC_URL="http://localhost:$LIVE_PORT"
-. tests/live_server.sh
-live_server lk_oauth_clients
+. tests/support/live_server.sh
+live_server_start lk_oauth_clients
+# The clients reach the server by its public address (the issuer they check).
+export LATCHKEY_URL="$LATCHKEY_PUBLIC_URL"
 
 timeout 300 "$venv/bin/python" tests/oauth_clients/test_oauth_clients.py

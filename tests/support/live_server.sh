@@ -1,5 +1,5 @@
 # Sourced by scripts that test Latchkey with real clients that are not Rust
-# (tests/audit_evidence; tests/vendor_libs could use it for its first server): a `latchkey serve` on a fresh database of its own,
+# (tests/audit_evidence, tests/oauth_clients): a `latchkey serve` on a fresh database of its own,
 # stopped and dropped when the script exits.
 #
 #   live_server_start <prefix> [extra `latchkey apps create` arguments…]
@@ -7,7 +7,8 @@
 # Needs DATABASE_URL (a role that may create databases). Exports LATCHKEY_BIN, DATABASE_URL (the
 # new database), LATCHKEY_SEALING_KEY, LATCHKEY_OPERATOR_TOKEN, LATCHKEY_LISTEN, LATCHKEY_URL,
 # and APP_ID, OWNER_ID, OWNER_SECRET of an application created with `latchkey apps create`.
-# Other LATCHKEY_* settings exported before the call reach the server.
+# Other LATCHKEY_* settings exported before the call reach the server. LIVE_PORT picks the port
+# (default: a free one).
 
 live_server_start() {
   local prefix=$1; shift
@@ -23,8 +24,8 @@ live_server_start() {
   export LATCHKEY_SEALING_KEY
   export LATCHKEY_OPERATOR_TOKEN="${prefix}-operator-$$-token"
   export RUST_LOG=warn
-  local port
-  port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+  local port=${LIVE_PORT:-}
+  [ -n "$port" ] || port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
   export LATCHKEY_LISTEN="127.0.0.1:$port"
   export LATCHKEY_URL="http://127.0.0.1:$port"
   live_server_pid=""
@@ -42,7 +43,7 @@ live_server_start() {
   "$LATCHKEY_BIN" serve &
   live_server_pid=$!
   for _ in $(seq 1 100); do
-    curl -fsS "$LATCHKEY_URL/healthz" >/dev/null 2>&1 && break
+    curl -fsS "http://127.0.0.1:$port/healthz" >/dev/null 2>&1 && break
     sleep 0.1
   done
 }
