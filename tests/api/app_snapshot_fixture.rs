@@ -31,9 +31,7 @@ fn fixture(name: &str) -> Value {
 }
 
 async fn send(req: reqwest::RequestBuilder, want: u16) -> Value {
-    let (status, body) = status_json(req.send().await.unwrap()).await;
-    assert_eq!(status, want, "{body}");
-    body
+    req.fetch().await.status_is(want)
 }
 
 /// What a later migration may do to the snapshot tables: add columns with defaults, NOT NULL
