@@ -488,6 +488,7 @@ impl Latchkey {
             return Ok(None);
         }
         let new = self.hash_secret(secret.to_owned()).await?;
+        // No grace period: the pinned secret is the only live one.
         store::secrets::expire_current(&mut *tx, app_id, client_id, 0).await?;
         self.store_secret(&mut *tx, app_id, client_id, &new).await?;
         let row = store::clients::bump_version(&mut *tx, app_id, client_id).await?;
