@@ -3,8 +3,6 @@
 //! secrets, OAuth signing keys (tokens sign and verify), the audit checkpoint key (checkpoints
 //! sign) and the sinks' secrets (webhooks are signed, Splunk gets its token).
 
-use std::time::{Duration, Instant};
-
 use jsonwebtoken::jwk::JwkSet;
 use latchkey::auth::sealing::{generate_key, KeyRing};
 use latchkey::domain::note::{self, VerifierKey};
@@ -13,25 +11,22 @@ use latchkey::store::secrets::SealedStore;
 use reqwest::Method;
 use serde_json::{json, Value};
 
-use crate::audit_util::{stderr, stdout};
 use crate::helpers::*;
-use crate::oauth::PUBLIC_URL;
-use crate::sinks::{create_sink, eventually, Receiver};
+use crate::sinks::{create_sink, Receiver};
 
-fn latchkey_with(
+/// `latchkey args…` with these sealing keys (current, previous).
+async fn latchkey_with(
     app: &TestApp,
     args: &[&str],
     current: &str,
     previous: &str,
 ) -> std::process::Output {
-    std::process::Command::new(env!("CARGO_BIN_EXE_latchkey"))
-        .args(args)
-        .env("DATABASE_URL", crate::audit_util::database_url(app))
-        .env("RUST_LOG", "warn")
+    app.cli(args)
+        .public_url()
         .env("LATCHKEY_SEALING_KEY", current)
         .env("LATCHKEY_SEALING_PREVIOUS_KEYS", previous)
-        .output()
-        .unwrap()
+        .run()
+        .await
 }
 
 /// (table, sealing key id) of every sealed value in the database.
@@ -65,14 +60,11 @@ fn kids(set: &JwkSet) -> Vec<String> {
 }
 
 async fn verifier_keys(app: &TestApp) -> Vec<VerifierKey> {
-    let (status, body) = status_json(
-        app.request(Method::GET, "/audit/keys")
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
-    assert_eq!(status, 200, "{body}");
+    let body = app
+        .request(Method::GET, "/audit/keys")
+        .fetch()
+        .await
+        .status_is(200);
     body["keys"]
         .as_array()
         .unwrap()
@@ -119,15 +111,14 @@ async fn keys_rotate_reseals_every_store_and_all_works_with_the_new_key_alone() 
 
     // Sealed client secrets: an application with signed requests and show_secrets, its owner
     // and a client.
-    let (status, created) = status_json(
-        app.as_operator(Method::POST, "/apps")
-            .json(&json!({"name": "shop", "region": "us", "signed_requests": true, "show_secrets": true}))
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
-    assert_eq!(status, 201, "{created}");
+    let created = app
+        .as_operator(Method::POST, "/apps")
+        .json(
+            &json!({"name": "shop", "region": "us", "signed_requests": true, "show_secrets": true}),
+        )
+        .fetch()
+        .await
+        .status_is(201);
     let owner = Owner {
         app_id: created["app_id"].as_str().unwrap().to_owned(),
         client_id: created["owner"]["_id"].as_str().unwrap().to_owned(),
@@ -143,21 +134,17 @@ async fn keys_rotate_reseals_every_store_and_all_works_with_the_new_key_alone() 
     // OAuth keys: ES256 in one application (made on first use, then rotated: two keys), EdDSA
     // in another.
     let before = app.access_token(&a, &svc, &svc_secret).await;
-    let res = app
-        .as_operator(Method::POST, &format!("/apps/{a}/oauth/rotate"))
-        .send()
+    app.as_operator(Method::POST, &format!("/apps/{a}/oauth/rotate"))
+        .fetch()
         .await
-        .unwrap();
-    assert_eq!(res.status(), 200);
+        .status_is(200);
     let blog = app.create_app("blog").await;
     let b = blog.app_id.clone();
-    let res = app
-        .as_operator(Method::PATCH, &format!("/apps/{b}/oauth"))
+    app.as_operator(Method::PATCH, &format!("/apps/{b}/oauth"))
         .json(&json!({"signingAlg": "EdDSA"}))
-        .send()
+        .fetch()
         .await
-        .unwrap();
-    assert_eq!(res.status(), 200);
+        .status_is(200);
     let (reader, reader_secret, _) = app
         .create_client(
             &blog,
@@ -190,7 +177,7 @@ async fn keys_rotate_reseals_every_store_and_all_works_with_the_new_key_alone() 
     assert!(sealed.iter().all(|(_, k)| *k == old_id), "{sealed:?}");
 
     // The rotation, with both keys configured.
-    let out = latchkey_with(&app, &["keys", "rotate"], &new_key, old_key);
+    let out = latchkey_with(&app, &["keys", "rotate"], &new_key, old_key).await;
     assert!(out.status.success(), "{}", stderr(&out));
     let report: Value = serde_json::from_str(stdout(&out).trim()).unwrap();
     assert_eq!(
@@ -203,7 +190,7 @@ async fn keys_rotate_reseals_every_store_and_all_works_with_the_new_key_alone() 
     assert_eq!(sealed.len(), 8);
     assert!(sealed.iter().all(|(_, k)| *k == new_id), "{sealed:?}");
     // Again: nothing left to do.
-    let again = latchkey_with(&app, &["keys", "rotate"], &new_key, "");
+    let again = latchkey_with(&app, &["keys", "rotate"], &new_key, "").await;
     assert!(again.status.success(), "{}", stderr(&again));
     assert_eq!(
         serde_json::from_str::<Value>(stdout(&again).trim()).unwrap(),
@@ -212,7 +199,7 @@ async fn keys_rotate_reseals_every_store_and_all_works_with_the_new_key_alone() 
                           "audit_signing_keys": 0, "sinks": 0}})
     );
     // The old key alone opens none of them: each is named, and the command fails.
-    let old_only = latchkey_with(&app, &["keys", "rotate"], old_key, "");
+    let old_only = latchkey_with(&app, &["keys", "rotate"], old_key, "").await;
     assert_eq!(old_only.status.code(), Some(1));
     let report: Value = serde_json::from_str(stdout(&old_only).trim()).unwrap();
     let unopenable: Vec<&str> = report["unopenable"]
@@ -272,42 +259,25 @@ async fn keys_rotate_reseals_every_store_and_all_works_with_the_new_key_alone() 
         jsonwebtoken::decode_header(&blog_after).unwrap().alg,
         jsonwebtoken::Algorithm::EdDSA
     );
-    let (status, intro) = status_json(
-        peer.as_client(
-            &svc,
-            &svc_secret,
-            Method::POST,
-            &format!("/oauth/{a}/introspect"),
-        )
-        .form(&[("token", before.as_str())])
-        .send()
-        .await
-        .unwrap(),
-    )
-    .await;
-    assert_eq!((status, &intro["active"]), (200, &json!(true)), "{intro}");
+    let intro = peer.introspect(&a, &svc, &svc_secret, &before).await;
+    assert_eq!(intro["active"], true, "{intro}");
     // The OAuth command line with the new key alone rotates (opens the set, seals a new key).
     let out = latchkey_with(
         &app,
         &["oauth", "keys", "rotate", "--app", &b],
         &new_key,
         "",
-    );
+    )
+    .await;
     assert!(out.status.success(), "{}", stderr(&out));
 
     // Sealed client secrets open: show_secrets shows the owner the client's secret.
-    let (status, shown) = status_json(
-        peer.as_owner(&owner, Method::GET, &format!("/config/{a}/clients/{svc}"))
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
-    assert_eq!(
-        (status, &shown["_secret"]),
-        (200, &json!(svc_secret)),
-        "{shown}"
-    );
+    let shown = peer
+        .as_owner(&owner, Method::GET, &format!("/config/{a}/clients/{svc}"))
+        .fetch()
+        .await
+        .status_is(200);
+    assert_eq!(shown["_secret"], svc_secret.as_str(), "{shown}");
 
     // Checkpoints: one more change, then a checkpoint of the whole tree, signed by the key
     // opened with the new sealing key (by the peer's task or by this round, whichever first).
@@ -322,8 +292,7 @@ async fn keys_rotate_reseals_every_store_and_all_works_with_the_new_key_alone() 
     new_settings.sealing_key = Some(new_key.clone());
     let new_service = latchkey::startup::service(&new_settings, app.pool.clone()).unwrap();
     let keys = verifier_keys(&peer).await;
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
+    eventually("a checkpoint of the whole tree", async || {
         new_service.make_checkpoints().await.unwrap();
         let res = peer
             .as_owner(
@@ -331,17 +300,13 @@ async fn keys_rotate_reseals_every_store_and_all_works_with_the_new_key_alone() 
                 Method::GET,
                 &format!("/config/{a}/audit/checkpoint"),
             )
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(res.status(), 200);
-        let (cp, _) = note::open_checkpoint(&res.text().await.unwrap(), &keys).unwrap();
-        if cp.size as i64 >= size {
-            break;
-        }
-        assert!(Instant::now() < deadline, "no checkpoint of size {size}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+            .fetch()
+            .await;
+        assert_eq!(res.status, 200, "{}", res.text);
+        let (cp, _) = note::open_checkpoint(&res.text, &keys).unwrap();
+        cp.size as i64 >= size
+    })
+    .await;
 
     // Sinks: the peer delivers, the webhook signed with its secret, Splunk with its token.
     eventually("both sinks deliver", async || {
@@ -360,13 +325,11 @@ async fn keys_rotate_reseals_every_store_and_all_works_with_the_new_key_alone() 
         assert_eq!(r.headers["authorization"], "Splunk hec-token-9");
     }
     for name in ["hook", "hec"] {
-        let (_, sink) = status_json(
-            peer.as_operator(Method::GET, &format!("/sinks/{name}"))
-                .send()
-                .await
-                .unwrap(),
-        )
-        .await;
+        let sink = peer
+            .as_operator(Method::GET, &format!("/sinks/{name}"))
+            .fetch()
+            .await
+            .status_is(200);
         assert_eq!(sink["last_error"], Value::Null, "{sink}");
     }
 }
