@@ -5,7 +5,7 @@
 
 use jsonwebtoken::jwk::JwkSet;
 use latchkey::auth::sealing::{generate_key, KeyRing};
-use latchkey::domain::note::{self, VerifierKey};
+use latchkey::domain::note;
 use latchkey::domain::sink::webhook_signature;
 use latchkey::store::secrets::SealedStore;
 use reqwest::Method;
@@ -57,20 +57,6 @@ fn kids(set: &JwkSet) -> Vec<String> {
         .collect();
     kids.sort();
     kids
-}
-
-async fn verifier_keys(app: &TestApp) -> Vec<VerifierKey> {
-    let body = app
-        .request(Method::GET, "/audit/keys")
-        .fetch()
-        .await
-        .status_is(200);
-    body["keys"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|k| VerifierKey::parse(k["key"].as_str().unwrap()).unwrap())
-        .collect()
 }
 
 #[tokio::test]
@@ -291,7 +277,7 @@ async fn keys_rotate_reseals_every_store_and_all_works_with_the_new_key_alone() 
     let mut new_settings = test_settings();
     new_settings.sealing_key = Some(new_key.clone());
     let new_service = latchkey::startup::service(&new_settings, app.pool.clone()).unwrap();
-    let keys = verifier_keys(&peer).await;
+    let keys = crate::audit_evidence::keys(&peer).await;
     eventually("a checkpoint of the whole tree", async || {
         new_service.make_checkpoints().await.unwrap();
         let res = peer
