@@ -147,7 +147,7 @@ impl SecretHasher {
     ) -> Result<Self, HashError> {
         let cache_mac = <Hmac<Sha256> as KeyInit>::new(&rand::random::<[u8; 64]>().into());
         let memory = Arc::new(MemoryPool::default());
-        let dummy_phc = hash_blocking(&params, &crate::domain::ids::new_secret(), &memory)?;
+        let dummy_phc = hash_blocking(&params, &crate::auth::random::new_secret(), &memory)?;
         Ok(Self {
             params,
             permits: Arc::new(Semaphore::new(max_concurrent.max(1))),

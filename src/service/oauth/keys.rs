@@ -15,9 +15,10 @@ use serde_json::json;
 
 use super::{OAuth, OAuthError};
 use crate::auth::jose::{self, Signer};
+use crate::auth::random::random_token;
 use crate::auth::sealing::Sealed;
 use crate::domain::audit_action::AuditAction;
-use crate::domain::ids::{random_token, AppId};
+use crate::domain::ids::AppId;
 use crate::domain::oauth::{retirement, token_lifetime, SigningAlg};
 use crate::service::{commit, Committed, RequestContext, ServiceError};
 use crate::store::{self, oauth::KeyRow, oauth::SettingsRow, WriteTx};
