@@ -140,7 +140,7 @@ fn main() -> anyhow::Result<()> {
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     let threads = env_num("BENCH_ARGON2_THREADS", cores);
     let params = Params::new(m, t, p, Some(32)).map_err(|e| anyhow::anyhow!("{e}"))?;
-    let secret = latchkey::domain::ids::new_secret();
+    let secret = latchkey::auth::random::new_secret();
     let phc = Argon2::new(Algorithm::Argon2id, Version::V0x13, params.clone())
         .hash_password(secret.as_bytes())
         .map_err(|e| anyhow::anyhow!("{e}"))?

@@ -18,11 +18,11 @@ use crate::cache::{SnapshotConfig, Snapshots};
 use crate::http::{self, HttpState};
 use crate::service::oauth::{OAuth, OAuthConfig};
 use crate::service::replica::Replica;
-use crate::service::Latchkey;
+use crate::service::{Clock, Latchkey};
 use crate::settings::{Consistency, Settings};
 use crate::store::primary;
 
-pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
+pub use crate::store::MIGRATOR;
 
 /// Connects to `url` with the pool settings every command uses.
 pub async fn connect(url: &str, max_connections: u32) -> anyhow::Result<PgPool> {
@@ -79,25 +79,6 @@ pub async fn migrate(pool: &PgPool) -> anyhow::Result<()> {
         .run(pool)
         .await
         .context("applying database migrations")
-}
-
-/// Migrations this build knows that the database has not applied.
-pub async fn pending_migrations(pool: &PgPool) -> Result<usize, sqlx::Error> {
-    let applied: Vec<i64> =
-        sqlx::query_scalar!("SELECT version FROM _sqlx_migrations WHERE success")
-            .fetch_all(pool)
-            .await
-            .or_else(|e| match &e {
-                // No table yet: nothing applied.
-                sqlx::Error::Database(db) if db.code().as_deref() == Some("42P01") => {
-                    Ok(Vec::new())
-                }
-                _ => Err(e),
-            })?;
-    Ok(MIGRATOR
-        .iter()
-        .filter(|m| !m.migration_type.is_down_migration() && !applied.contains(&m.version))
-        .count())
 }
 
 /// The service built from settings and a pool.
@@ -175,6 +156,15 @@ pub struct Application {
 impl Application {
     /// Binds `settings.http.listen` and builds the server over an already migrated pool.
     pub fn build(settings: &Settings, pool: PgPool) -> anyhow::Result<Self> {
+        Self::build_with_clock(settings, pool, Clock::system())
+    }
+
+    /// [`Application::build`] with the service's time taken from `clock` (tests).
+    pub fn build_with_clock(
+        settings: &Settings,
+        pool: PgPool,
+        clock: Clock,
+    ) -> anyhow::Result<Self> {
         let listener = TcpListener::bind(settings.http.listen)
             .with_context(|| format!("cannot listen on {}", settings.http.listen))?;
         let port = listener.local_addr()?.port();
@@ -211,7 +201,9 @@ impl Application {
                 .context("LATCHKEY_LISTEN_DATABASE_URL is not a valid URL")?,
             None => pool.connect_options().as_ref().clone(),
         };
-        let mut service = service(settings, pool)?.with_snapshots(snapshots.clone());
+        let mut service = service(settings, pool)?
+            .with_snapshots(snapshots.clone())
+            .with_clock(clock);
         if let Some(replica) = &replica {
             service = service.with_replica(replica.clone());
         }

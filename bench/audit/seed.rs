@@ -69,7 +69,7 @@ async fn main() -> anyhow::Result<()> {
     let started = Instant::now();
     let mut rng = StdRng::seed_from_u64(42);
     let clients: Vec<String> = (0..n_clients)
-        .map(|_| latchkey::domain::ids::new_client_id())
+        .map(|_| latchkey::auth::random::new_client_id())
         .collect();
     let mut features: Vec<Vec<String>> = vec![Vec::new(); n_clients];
     let mut names: Vec<String> = (0..n_clients).map(|i| format!("client {i}")).collect();
@@ -140,7 +140,7 @@ async fn main() -> anyhow::Result<()> {
                 rng.random_range(0..256),
                 rng.random_range(1..255)
             )),
-            request_id: latchkey::domain::ids::new_request_id(),
+            request_id: latchkey::auth::random::new_request_id(),
             action,
             target_client_id: Some(clients[c].clone()),
             features_before: Some(before),

@@ -4,6 +4,7 @@
 pub mod credentials;
 pub mod jose;
 pub mod limiter;
+pub mod random;
 pub mod sealing;
 pub mod secrets;
 pub mod signature;

@@ -97,12 +97,12 @@ pub fn shares_selector(secret: &str, phcs: &[String]) -> bool {
 /// selector made a wrong guess with that selector cost two; `tests/api/hardening.rs` saw it once
 /// in a few hundred runs). The secret is random anyway: drawing another costs a SHA-256.
 pub fn new_secret_besides(live: &[String]) -> String {
-    let mut secret = crate::domain::ids::new_secret();
+    let mut secret = crate::auth::random::new_secret();
     for _ in 1..SELECTOR_DRAWS {
         if !shares_selector(&secret, live) {
             break;
         }
-        secret = crate::domain::ids::new_secret();
+        secret = crate::auth::random::new_secret();
     }
     secret
 }
@@ -174,7 +174,7 @@ impl SecretHasher {
     ) -> Result<Self, HashError> {
         let cache_mac = <Hmac<Sha256> as KeyInit>::new(&rand::random::<[u8; 64]>().into());
         let memory = Arc::new(MemoryPool::default());
-        let dummy_phc = hash_blocking(&params, &crate::domain::ids::new_secret(), &memory)?;
+        let dummy_phc = hash_blocking(&params, &crate::auth::random::new_secret(), &memory)?;
         Ok(Self {
             params,
             permits: Arc::new(Semaphore::new(max_concurrent.max(1))),

@@ -73,10 +73,9 @@ impl StoredEvent {
     }
 }
 
-/// Timestamps are cut to microseconds so that what PostgreSQL stores hashes the same way.
-pub fn now_micros() -> DateTime<Utc> {
-    let now = Utc::now();
-    DateTime::from_timestamp_micros(now.timestamp_micros()).unwrap_or(now)
+/// `t` cut to microseconds, so that what PostgreSQL stores hashes the same way.
+pub fn to_micros(t: DateTime<Utc>) -> DateTime<Utc> {
+    DateTime::from_timestamp_micros(t.timestamp_micros()).unwrap_or(t)
 }
 
 pub fn format_time(t: &DateTime<Utc>) -> String {

@@ -49,7 +49,7 @@ const READY_CHECK_TIMEOUT: Duration = Duration::from_millis(800);
     responses((status = 200, body = Status, description = "`ready`"),
         (status = 503, body = Status, description = "`migrations pending` (with `pending`) or `database unavailable`")))]
 pub async fn readyz(state: web::Data<HttpState>) -> HttpResponse {
-    let check = crate::startup::pending_migrations(state.service.pool());
+    let check = state.service.pending_migrations();
     match tokio::time::timeout(READY_CHECK_TIMEOUT, check)
         .await
         .unwrap_or(Err(sqlx::Error::PoolTimedOut))

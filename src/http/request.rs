@@ -12,8 +12,8 @@ use futures_util::StreamExt;
 use tracing::Instrument;
 
 use super::{HttpState, MAX_BODY_BYTES};
+use crate::auth::random::new_request_id;
 use crate::auth::source::source_address;
-use crate::domain::ids::new_request_id;
 
 pub const REQUEST_ID_HEADER: HeaderName = HeaderName::from_static("x-request-id");
 

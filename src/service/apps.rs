@@ -63,7 +63,7 @@ impl Latchkey {
         let app_id = match new.app_id {
             Some(id) if ids::is_token(&id, ids::APP_ID_LEN) => id,
             Some(_) => return Err(ServiceError::InvalidAppId),
-            None => ids::new_app_id(),
+            None => crate::auth::random::new_app_id(),
         };
         let mut tx = WriteTx::begin(&self.pool).await?;
         let mut app = store::apps::insert(&mut *tx, &app_id, name.as_str(), region.as_str())

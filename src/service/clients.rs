@@ -4,11 +4,12 @@ use serde_json::Value;
 use sqlx::PgConnection;
 
 use super::{commit, Committed, Latchkey, RequestContext, ServiceError};
+use crate::auth::random;
 use crate::auth::secrets::{new_secret_besides, shares_selector};
 use crate::domain::audit::AuditAction;
 use crate::domain::audit_changes::{self as changes_of, Payload};
 use crate::domain::client::hours_to_live;
-use crate::domain::ids::{self, AppId, ClientId};
+use crate::domain::ids::{AppId, ClientId};
 use crate::domain::{AllowList, ClientName, Feature, FeatureSet};
 use crate::store::{
     self, clients::ClientRow, clients::ClientValues, Constraint, StoreError, WriteTx,
@@ -153,7 +154,7 @@ impl Latchkey {
         allow_list: AllowList,
     ) -> Result<CreatedClient, ServiceError> {
         let new_secret = self.mint_secret().await?;
-        let client_id = ids::new_client_id();
+        let client_id = random::new_client_id();
         let row = store::clients::insert(
             &mut **tx,
             app_id,

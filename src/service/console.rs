@@ -9,8 +9,9 @@ use std::time::Duration;
 use sha2::{Digest, Sha256};
 
 use super::{AuthError, Caller, Latchkey, RequestContext, ServiceError};
+use crate::auth::random::random_token;
 use crate::auth::Credentials;
-use crate::domain::ids::{is_token, random_token, AppId, APP_ID_LEN};
+use crate::domain::ids::{is_token, AppId, APP_ID_LEN};
 use crate::domain::{AllowList, Feature, FeatureSet};
 use crate::store;
 

@@ -6,9 +6,10 @@ use chrono::{DateTime, Utc};
 use ed25519_dalek::{SigningKey, VerifyingKey};
 use zeroize::Zeroizing;
 
+use super::clock::now_micros;
 use super::{commit, Committed, Latchkey, RequestContext, ServiceError};
 use crate::auth::sealing::Sealed;
-use crate::domain::audit::{format_time, now_micros, AuditAction};
+use crate::domain::audit::{format_time, AuditAction};
 use crate::domain::audit_changes::{self as changes_of, Payload};
 use crate::domain::ids::AppId;
 use crate::domain::merkle::{self, Hash, NodeId, ProofInputError};

@@ -17,12 +17,13 @@ use super::app_state::{self, AppState, Change, ClientState};
 use super::clients::duplicate_name;
 use super::entity_types::{entity_type_from_json, stored_json};
 use super::{commit, Committed, Latchkey, RequestContext, ServiceError};
+use crate::auth::random;
 use crate::auth::secrets::Verification;
 use crate::domain::audit::AuditAction;
 use crate::domain::audit_changes::{self as changes_of, Payload};
 use crate::domain::entity_type::{normalize_schema, AttributePath, EntityType};
 use crate::domain::fixture::{self, Fixture, FixtureError};
-use crate::domain::ids::{self, AppId};
+use crate::domain::ids::AppId;
 use crate::store::{self, clients::ClientValues, settings::Scope, WriteTx};
 
 #[derive(Debug, Clone, Copy, Default)]
@@ -165,11 +166,11 @@ fn plan(current: &AppState, doc: &Fixture, prune: bool) -> Result<Plan, ServiceE
                 pinned_new_ids.push((id.clone(), format!("{}._id", c.path)));
                 id.clone()
             }
-            None => ids::new_client_id(),
+            None => random::new_client_id(),
         };
         let secret = match &c.secret {
             Some(s) => (s.clone(), true),
-            None => (ids::new_secret(), false),
+            None => (random::new_secret(), false),
         };
         new_secrets.insert(id.clone(), secret);
         desired.clients.push(from_doc(c, id.clone(), None));
@@ -411,7 +412,7 @@ impl Latchkey {
                     .map_err(duplicate_name(&c.name))?;
                 let secret = match new_secrets.get(&c.id) {
                     Some((s, _)) => s.clone(),
-                    None => ids::new_secret(),
+                    None => random::new_secret(),
                 };
                 let new = self.hash_secret(secret).await?;
                 self.store_secret(&mut *tx, app_id, &c.id, &new).await?;

@@ -10,6 +10,7 @@ mod audit;
 mod auth;
 mod changes;
 mod clients;
+pub mod clock;
 mod console;
 mod entity_types;
 mod error;
@@ -38,6 +39,7 @@ pub use audit::{AuditPage, AuditStream, PruneOutcome};
 pub use auth::AuthError;
 pub use changes::FeedItem;
 pub use clients::{ClientChange, ClientDraft, ClientView, CreatedClient};
+pub use clock::Clock;
 pub use console::{csrf_token, ConsoleLogin, ConsoleSession, SignInError};
 pub use error::ServiceError;
 pub use evidence::{
@@ -56,7 +58,7 @@ use crate::auth::limiter::FailureLimiter;
 use crate::auth::sealing::KeyRing;
 use crate::auth::SecretHasher;
 use crate::cache::{SnapshotConfig, Snapshots};
-use crate::domain::audit::{now_micros, AuditAction, AuditEvent, OPERATOR_ACTOR};
+use crate::domain::audit::{AuditAction, AuditEvent, OPERATOR_ACTOR};
 use crate::domain::{Feature, FeatureSet};
 use crate::store::WriteTx;
 pub use crate::store::{Revision, Revisions};
@@ -168,16 +170,19 @@ pub struct RequestContext {
     /// revision of the application (the console carries the revision of a write across its
     /// redirect, so the page after it shows the write whichever instance serves it).
     pub read_at_least: Option<i64>,
+    /// Where the request's audit events take their time from (the service's clock).
+    pub clock: Clock,
 }
 
 impl RequestContext {
     /// The operator acting from the command line (`latchkey apps create`).
     pub fn command_line() -> Self {
         Self {
-            request_id: crate::domain::ids::new_request_id(),
+            request_id: crate::auth::random::new_request_id(),
             source_ip: None,
             caller: Caller::Operator,
             read_at_least: None,
+            clock: Clock::system(),
         }
     }
 
@@ -205,7 +210,7 @@ impl RequestContext {
             app_id: app_id.to_owned(),
             seq: 0,
             event_id: uuid::Uuid::now_v7(),
-            occurred_at: now_micros(),
+            occurred_at: self.clock.now(),
             actor: self.caller.actor(),
             actor_ip: self.source_ip.map(|ip| ip.to_string()),
             request_id: self.request_id.clone(),
@@ -236,6 +241,8 @@ pub struct Latchkey {
     pub(crate) audit_host: Arc<str>,
     /// The read replica, when `LATCHKEY_READ_DATABASE_URL` is set.
     pub(crate) replica: Option<Arc<replica::Replica>>,
+    /// The time audit events take (see `RequestContext::clock`).
+    pub(crate) clock: Clock,
 }
 
 impl Latchkey {
@@ -257,7 +264,23 @@ impl Latchkey {
             snapshots: Arc::new(Snapshots::new(SnapshotConfig::strict())),
             audit_host: Arc::from("localhost"),
             replica: None,
+            clock: Clock::system(),
         }
+    }
+
+    /// Takes "now" from `clock` instead of the system clock (tests).
+    pub fn with_clock(mut self, clock: Clock) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    pub fn clock(&self) -> &Clock {
+        &self.clock
+    }
+
+    /// Migrations this build knows that the database has not applied (readiness).
+    pub async fn pending_migrations(&self) -> Result<usize, sqlx::Error> {
+        crate::store::pending_migrations(&self.pool).await
     }
 
     /// The sealing key ring (if any) and the Date window of signed requests.

@@ -12,7 +12,7 @@ use crate::auth::sealing::{Binding, KeyRing, Sealed, SealingError};
 use crate::domain::audit::AuditAction;
 use crate::domain::audit_changes::{self as changes_of, Payload};
 use crate::domain::ids::AppId;
-use crate::domain::{ids, Feature};
+use crate::domain::Feature;
 use crate::store::secrets::{SealedAt, SealedStore, SealedValue};
 use crate::store::{self, clients::ClientCredentials, WriteTx};
 
@@ -128,7 +128,7 @@ impl Latchkey {
 
     /// A new random secret and its hash.
     pub(crate) async fn mint_secret(&self) -> Result<NewSecret, ServiceError> {
-        self.hash_secret(ids::new_secret()).await
+        self.hash_secret(crate::auth::random::new_secret()).await
     }
 
     /// The hash of a given secret (fixtures and imports bring their own).

@@ -350,6 +350,7 @@ mod tests {
                 features: FeatureSet::of(features),
             },
             read_at_least: None,
+            clock: crate::service::Clock::system(),
         }
     }
 

@@ -21,6 +21,28 @@ pub mod tx;
 
 pub use tx::{Revision, Revisions, WriteTx};
 
+/// The migrations of this build (`migrations/`).
+pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
+
+/// Migrations this build knows that the database has not applied.
+pub async fn pending_migrations(pool: &sqlx::PgPool) -> Result<usize, sqlx::Error> {
+    let applied: Vec<i64> =
+        sqlx::query_scalar!("SELECT version FROM _sqlx_migrations WHERE success")
+            .fetch_all(pool)
+            .await
+            .or_else(|e| match &e {
+                // No table yet: nothing applied.
+                sqlx::Error::Database(db) if db.code().as_deref() == Some("42P01") => {
+                    Ok(Vec::new())
+                }
+                _ => Err(e),
+            })?;
+    Ok(MIGRATOR
+        .iter()
+        .filter(|m| !m.migration_type.is_down_migration() && !applied.contains(&m.version))
+        .count())
+}
+
 /// What the database said, in the terms the service layer decides on.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {

@@ -344,6 +344,7 @@ async fn a_rotated_key_signs_new_checkpoints_and_old_ones_still_verify() {
             features: latchkey::domain::FeatureSet::of(&[latchkey::domain::Feature::Owner]),
         },
         read_at_least: None,
+        clock: latchkey::service::Clock::system(),
     };
     assert!(matches!(
         service(&app).rotate_audit_key(&client_ctx).await,

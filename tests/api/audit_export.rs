@@ -215,7 +215,7 @@ async fn an_export_verifies_offline_with_the_documented_script() {
         app_id: owner.app_id.clone(),
         seq: 0,
         event_id: uuid::Uuid::now_v7(),
-        occurred_at: latchkey::domain::audit::now_micros(),
+        occurred_at: latchkey::service::clock::now_micros(),
         actor: owner.client_id.clone(),
         actor_ip: Some("::ffff:10.1.2.3".into()),
         request_id: "r".repeat(16),
@@ -285,10 +285,11 @@ async fn an_export_verifies_offline_with_the_documented_script() {
 
 #[tokio::test]
 async fn report_shows_features_at_both_ends_and_each_change_between() {
-    let app = spawn_app().await;
+    let clock = TestClock::an_hour_ago();
+    let app = spawn_app_with_clock(&clock).await;
     let owner = app.create_app("shop").await;
     let o = &owner;
-    let pause = || tokio::time::sleep(std::time::Duration::from_millis(15));
+    let pause = || clock.advance(chrono::Duration::seconds(1));
     // Before the period.
     let (mailer, _, _) = app
         .create_client(
@@ -313,9 +314,9 @@ async fn report_shows_features_at_both_ends_and_each_change_between() {
     .send()
     .await
     .unwrap();
-    pause().await;
-    let since = chrono::Utc::now();
-    pause().await;
+    pause();
+    let since = clock.now();
+    pause();
     // In the period.
     set_features(
         &app,
@@ -349,9 +350,9 @@ async fn report_shows_features_at_both_ends_and_each_change_between() {
         .create_client(o, json!({"name": "new", "features": ["direct_access"]}))
         .await;
     set_features(&app, o, &kept, "kept, renamed", &["login_client"]).await;
-    pause().await;
-    let until = chrono::Utc::now();
-    pause().await;
+    pause();
+    let until = clock.now();
+    pause();
     // After the period.
     set_features(
         &app,

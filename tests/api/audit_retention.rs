@@ -121,6 +121,7 @@ async fn retention_defaults_to_forever_and_changes_are_audited() {
             features: latchkey::domain::FeatureSet::of(&[latchkey::domain::Feature::Owner]),
         },
         read_at_least: None,
+        clock: latchkey::service::Clock::system(),
     };
     let err = service(&app)
         .set_audit_retention(&client_ctx, a, Some(1))
@@ -136,7 +137,7 @@ async fn retention_defaults_to_forever_and_changes_are_audited() {
 
 /// An application whose first events are "old": returns the owner and the time between the old
 /// events and the recent ones.
-async fn old_and_new(app: &TestApp) -> (Owner, DateTime<Utc>, Vec<String>) {
+async fn old_and_new(app: &TestApp, clock: &TestClock) -> (Owner, DateTime<Utc>, Vec<String>) {
     let owner = app.create_app("shop").await;
     let mut ids = Vec::new();
     for i in 0..3 {
@@ -148,9 +149,9 @@ async fn old_and_new(app: &TestApp) -> (Owner, DateTime<Utc>, Vec<String>) {
             .await;
         ids.push(id);
     }
-    tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-    let middle = Utc::now();
-    tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    clock.advance(Duration::seconds(1));
+    let middle = clock.now();
+    clock.advance(Duration::seconds(1));
     set_features(app, &owner, &ids[0], "old 0", &["direct_read_access"]).await;
     app.create_client(&owner, json!({"name": "recent"})).await;
     (owner, middle, ids)
@@ -158,8 +159,9 @@ async fn old_and_new(app: &TestApp) -> (Owner, DateTime<Utc>, Vec<String>) {
 
 #[tokio::test]
 async fn prune_removes_the_expired_prefix_behind_a_checkpoint_and_the_rest_verifies() {
-    let app = spawn_app().await;
-    let (owner, middle, ids) = old_and_new(&app).await;
+    let clock = TestClock::an_hour_ago();
+    let app = spawn_app_with_clock(&clock).await;
+    let (owner, middle, ids) = old_and_new(&app, &clock).await;
     let a = owner.app_id.as_str();
     // seqs: 1 app, 2 owner, 3-5 old clients | 6 update, 7 recent.
     json_out(
@@ -294,8 +296,9 @@ async fn prune_removes_the_expired_prefix_behind_a_checkpoint_and_the_rest_verif
 
 #[tokio::test]
 async fn the_report_stays_right_after_pruning() {
-    let app = spawn_app().await;
-    let (owner, middle, ids) = old_and_new(&app).await;
+    let clock = TestClock::an_hour_ago();
+    let app = spawn_app_with_clock(&clock).await;
+    let (owner, middle, ids) = old_and_new(&app, &clock).await;
     let a = owner.app_id.as_str();
     json_out(
         &app.cli(&["audit", "retention", "--app", a, "--keep-days", "1"])

@@ -114,7 +114,7 @@ async fn append_deep_event(app: &TestApp, owner: &Owner, depth: usize) {
         app_id: owner.app_id.clone(),
         seq: 0,
         event_id: uuid::Uuid::now_v7(),
-        occurred_at: latchkey::domain::audit::now_micros(),
+        occurred_at: latchkey::service::clock::now_micros(),
         actor: owner.client_id.clone(),
         actor_ip: Some("127.0.0.1".into()),
         request_id: "deepdeepdeepdeep".into(),

@@ -10,7 +10,9 @@
 use std::str::FromStr;
 
 use base64::Engine;
+use chrono::{DateTime, Utc};
 use latchkey::embedded_pg::EmbeddedPostgres;
+use latchkey::service::Clock;
 pub use latchkey::settings::{Consistency, LogFormat, Settings};
 use latchkey::startup::{self, Application, MIGRATOR};
 use reqwest::{Method, RequestBuilder, Response};
@@ -19,6 +21,7 @@ use sha2::{Digest, Sha256};
 use sqlx::postgres::PgConnectOptions;
 use sqlx::ConnectOptions;
 use sqlx::{Connection, Executor, PgConnection, PgPool};
+use std::sync::{Arc, Mutex};
 use tokio::sync::OnceCell;
 
 pub use crate::kit::*;
@@ -246,6 +249,43 @@ pub async fn spawn_app() -> TestApp {
 }
 
 pub async fn spawn_app_with(configure: impl FnOnce(&mut Settings)) -> TestApp {
+    spawn(configure, Clock::system()).await
+}
+
+/// A server whose audit events take their time from `clock` (moved by the test).
+pub async fn spawn_app_with_clock(clock: &TestClock) -> TestApp {
+    spawn(|_| {}, clock.clock()).await
+}
+
+/// A clock the test moves by hand: events written through a server started with
+/// [`spawn_app_with_clock`] take its time, so no test sleeps to put two events at different
+/// times. It starts an hour in the past, so events written meanwhile with the real time (the
+/// command line) come after those it dates.
+#[derive(Clone)]
+pub struct TestClock(Arc<Mutex<DateTime<Utc>>>);
+
+impl TestClock {
+    pub fn an_hour_ago() -> Self {
+        Self(Arc::new(Mutex::new(
+            Utc::now() - chrono::Duration::hours(1),
+        )))
+    }
+
+    pub fn now(&self) -> DateTime<Utc> {
+        latchkey::domain::audit::to_micros(*self.0.lock().unwrap())
+    }
+
+    pub fn advance(&self, by: chrono::Duration) {
+        *self.0.lock().unwrap() += by;
+    }
+
+    pub fn clock(&self) -> Clock {
+        let me = self.clone();
+        Clock::from_fn(move || *me.0.lock().unwrap())
+    }
+}
+
+async fn spawn(configure: impl FnOnce(&mut Settings), clock: Clock) -> TestApp {
     if std::env::var("TEST_LOG").is_ok() {
         latchkey::telemetry::init(LogFormat::Human);
     }
@@ -268,17 +308,24 @@ pub async fn spawn_app_with(configure: impl FnOnce(&mut Settings)) -> TestApp {
 
     let mut settings = test_settings();
     configure(&mut settings);
-    launch(&settings, pool, db_name, server_url)
+    launch(&settings, pool, db_name, server_url, clock)
 }
 
 /// Starts a server over `pool` (already migrated).
-fn launch(settings: &Settings, pool: PgPool, db_name: String, server_url: String) -> TestApp {
+fn launch(
+    settings: &Settings,
+    pool: PgPool,
+    db_name: String,
+    server_url: String,
+    clock: Clock,
+) -> TestApp {
     // Validated as the command validates them: a test cannot run with settings a user could
     // not give.
     let mut settings = settings.clone();
     settings.validate().expect("valid test settings");
     let settings = &settings;
-    let app = Application::build(settings, pool.clone()).expect("build the application");
+    let app = Application::build_with_clock(settings, pool.clone(), clock)
+        .expect("build the application");
     let port = app.port();
     tokio::spawn(app.run_until_stopped());
     TestApp {
@@ -313,6 +360,7 @@ impl TestApp {
             pool,
             self.db_name.clone(),
             self.server_url.clone(),
+            Clock::system(),
         )
     }
 

@@ -89,6 +89,7 @@ impl FromRequest for OperatorRequest {
                     source_ip: Some(source_ip(&req)),
                     caller,
                     read_at_least: None,
+                    clock: state.service.clock().clone(),
                 },
                 service: state.service.clone(),
             })
@@ -156,6 +157,7 @@ async fn authenticate(
         source_ip: Some(source),
         caller,
         read_at_least: None,
+        clock: service.clock().clone(),
     })
 }
 

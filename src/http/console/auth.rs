@@ -10,7 +10,7 @@ use super::{
     cookie, redirect, removal, state, Console, ConsoleError, Form, Posted, Refusal, CSRF_FIELD,
     LOGIN_COOKIE, SESSION_COOKIE,
 };
-use crate::domain::ids::random_token;
+use crate::auth::random::random_token;
 use crate::http::request::source_ip;
 use crate::service::{AuthError, ConsoleLogin, ServiceError, SignInError};
 

@@ -310,7 +310,7 @@ async fn client_page(
             h2 #settings-title { "Settings of this client" }
             p.hint { "These values override the application defaults for this client." }
             (refusal(refused_in(Part::Settings)))
-            (super::settings::settings_form(session, &format!("{base}/settings"), &own))
+            (super::forms::settings_form(session, &format!("{base}/settings"), &own))
         }
         section.card aria-labelledby="delete-title" {
             h2 #delete-title { "Delete" }

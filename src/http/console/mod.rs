@@ -13,6 +13,7 @@ mod apps;
 mod audit;
 mod auth;
 mod clients;
+mod forms;
 mod oauth;
 mod page;
 mod settings;
@@ -237,6 +238,7 @@ impl FromRequest for Console {
                     source_ip: Some(source),
                     caller,
                     read_at_least: read_at_least(&req),
+                    clock: state.service.clock().clone(),
                 },
                 service: state.service.clone(),
                 csrf: csrf_token(&cookie),

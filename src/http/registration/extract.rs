@@ -135,6 +135,7 @@ impl Call {
                 source_ip: Some(source),
                 caller,
                 read_at_least: None,
+                clock: state.service.clock().clone(),
             },
             app_id: AppId::new(app_id),
             params,

@@ -14,10 +14,11 @@ use jsonwebtoken::jwk::{Jwk, JwkSet};
 
 use super::{OAuth, OAuthError};
 use crate::auth::jose::{self, Signer};
+use crate::auth::random::random_token;
 use crate::auth::sealing::Sealed;
 use crate::domain::audit_action::AuditAction;
 use crate::domain::audit_changes::{self as changes_of, Payload};
-use crate::domain::ids::{random_token, AppId};
+use crate::domain::ids::AppId;
 use crate::domain::oauth::{retirement, token_lifetime, SigningAlg};
 use crate::service::sealing::oauth_key_sealing_name;
 use crate::service::{commit, Committed, RequestContext, ServiceError};

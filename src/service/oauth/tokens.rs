@@ -8,10 +8,11 @@ use sha2::{Digest, Sha256};
 
 use super::{OAuth, OAuthError, Source};
 use crate::auth::jose::{self, VerifyError};
+use crate::auth::random::random_token;
 use crate::auth::Credentials;
 use crate::domain::audit_action::AuditAction;
 use crate::domain::audit_changes::{self as changes_of, Payload};
-use crate::domain::ids::{is_token, random_token, AppId, ClientId, CLIENT_ID_LEN};
+use crate::domain::ids::{is_token, AppId, ClientId, CLIENT_ID_LEN};
 use crate::domain::oauth::{
     check_assertion, check_resource, granted_scope, parse_scope, AccessClaims, AssertionClaims,
     AssertionError, Audience, CLIENT_CREDENTIALS,
@@ -336,6 +337,7 @@ impl OAuth {
                     features: caller.features,
                 },
                 read_at_least: None,
+                clock: self.core.clock().clone(),
             };
             let mut event = ctx.audit_event(app_id, AuditAction::OAuthTokenRevoke);
             event.target_client_id = Some(claims.client_id.clone());
