@@ -568,8 +568,8 @@ async fn fixture(app: &TestApp, owner: &Owner, label: &str) -> Ids {
         assert_eq!(res.status(), 201, "fixture sink");
     }
     let res = app
-        .as_operator(Method::POST, &format!("/sinks/{paused_sink}/pause"))
-        .fetch()
+        .operator()
+        .call(Method::POST, &format!("/sinks/{paused_sink}/pause"))
         .await;
     assert_eq!(res.status, 200, "fixture sink paused");
     let (status, body) = app
@@ -584,13 +584,11 @@ async fn fixture(app: &TestApp, owner: &Owner, label: &str) -> Ids {
         latchkey::auth::jose::generate(latchkey::domain::oauth::SigningAlg::Es256, "fixture")
             .unwrap();
     let res = app
-        .as_owner(
-            owner,
-            Method::PUT,
+        .by(owner)
+        .put(
             &format!("/config/{app_id}/clients/{client_id}/jwks"),
+            &json!({ "keys": [jwk] }),
         )
-        .json(&json!({ "keys": [jwk] }))
-        .fetch()
         .await;
     assert_eq!(res.status, 200, "fixture client keys");
     Ids {

@@ -48,14 +48,7 @@ async fn get_text(app: &TestApp, owner: &Owner, path: &str) -> (u16, String) {
 }
 
 async fn get_json(app: &TestApp, owner: &Owner, path: &str) -> (u16, Value) {
-    app.as_owner(
-        owner,
-        Method::GET,
-        &format!("/config/{}{path}", owner.app_id),
-    )
-    .fetch()
-    .await
-    .pair()
+    app.config(owner).get(path).await.pair()
 }
 
 /// The verifier keys as an auditor fetches them (no credentials).
@@ -239,26 +232,17 @@ async fn bad_proof_and_checkpoint_requests_are_400_with_a_message() {
     }
     // Another application's owner, and a non-owner client, get no proofs.
     let other = app.create_app("other").await;
-    app.as_owner(
-        &other,
-        Method::GET,
-        &format!(
+    app.by(&other)
+        .get(&format!(
             "/config/{}/audit/proof/consistency?from=1&to=2",
             owner.app_id
-        ),
-    )
-    .fetch()
-    .await
-    .status_is(401);
+        ))
+        .await
+        .status_is(401);
     let (id, secret, _) = app.create_client(&owner, json!({"name": "plain"})).await;
     let res = app
-        .as_client(
-            &id,
-            &secret,
-            Method::GET,
-            &format!("/config/{}/audit/checkpoint", owner.app_id),
-        )
-        .fetch()
+        .by_client(&id, &secret)
+        .get(&format!("/config/{}/audit/checkpoint", owner.app_id))
         .await;
     assert_eq!(res.status, 403);
 }

@@ -11,14 +11,7 @@ use crate::audit_util::*;
 use crate::helpers::*;
 
 async fn http_stream(app: &TestApp, owner: &Owner, query: &str) -> String {
-    let res = app
-        .as_owner(
-            owner,
-            Method::GET,
-            &format!("/config/{}/audit?{query}", owner.app_id),
-        )
-        .fetch()
-        .await;
+    let res = app.config(owner).get(&format!("/audit?{query}")).await;
     assert_eq!(res.status, 200);
     res.text
 }
@@ -326,12 +319,11 @@ async fn report_shows_features_at_both_ends_and_each_change_between() {
     )
     .await;
     let res = app
-        .as_operator(
-            Method::PUT,
+        .operator()
+        .put(
             &format!("/config/{}/clients/{mailer}", o.app_id),
+            &json!({"name": "mailer", "features": ["direct_access"]}),
         )
-        .json(&json!({"name": "mailer", "features": ["direct_access"]}))
-        .fetch()
         .await;
     assert_eq!(res.status, 200);
     let (temp, _, _) = app

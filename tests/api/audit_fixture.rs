@@ -339,8 +339,8 @@ async fn a_chain_written_before_typed_actions_still_verifies_and_exports_the_sam
     for (app_id, lines) in &chains {
         let last: Value = serde_json::from_str(lines.last().unwrap()).unwrap();
         let (status, body) = app
-            .as_operator(Method::GET, &format!("/config/{app_id}/audit/verify"))
-            .fetch()
+            .operator()
+            .get(&format!("/config/{app_id}/audit/verify"))
             .await
             .pair();
         assert_eq!(status, 200, "{body}");
@@ -368,11 +368,8 @@ async fn a_chain_written_before_typed_actions_still_verifies_and_exports_the_sam
     assert_eq!(actions.len(), 22, "{actions:?}");
     for action in &actions {
         let page = app
-            .as_operator(
-                Method::GET,
-                &format!("/config/{app_id}/audit?action={action}"),
-            )
-            .fetch()
+            .operator()
+            .get(&format!("/config/{app_id}/audit?action={action}"))
             .await
             .status_is(200);
         assert!(!page["events"].as_array().unwrap().is_empty(), "{action}");

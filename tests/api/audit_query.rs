@@ -27,32 +27,22 @@ async fn story(app: &TestApp) -> Story {
     set_features(app, &owner, &a, "a", &["direct_access", "access_issuer"]).await;
     set_features(app, &owner, &b, "b2", &["login_client"]).await;
     let res = app
-        .as_operator(
-            Method::PUT,
+        .operator()
+        .put(
             &format!("/config/{}/clients/{a}", owner.app_id),
+            &json!({"name": "a", "features": ["access_issuer"]}),
         )
-        .json(&json!({"name": "a", "features": ["access_issuer"]}))
-        .fetch()
         .await;
     assert_eq!(res.status, 200);
     let res = app
-        .as_owner(
-            &owner,
-            Method::PUT,
+        .by(&owner)
+        .put(
             &format!("/config/{}/clients/{a}/secret", owner.app_id),
+            &json!({"hoursToLive": 1}),
         )
-        .json(&json!({"hoursToLive": 1}))
-        .fetch()
         .await;
     assert_eq!(res.status, 200);
-    let res = app
-        .as_owner(
-            &owner,
-            Method::DELETE,
-            &format!("/config/{}/clients/{b}", owner.app_id),
-        )
-        .fetch()
-        .await;
+    let res = app.config(&owner).delete_client(&b).await;
     assert_eq!(res.status, 204);
     Story { owner, a, b }
 }
@@ -339,8 +329,8 @@ async fn bad_parameters_are_400_with_a_clear_message_and_change_nothing() {
     // A cursor made for one order is refused with the other.
     let (_, page) = audit_get(&app, &s.owner, "limit=2").await;
     let next = page["next"].as_str().unwrap().to_owned();
-    app.as_owner(&s.owner, Method::GET, &format!("{next}&order=oldest"))
-        .fetch()
+    app.by(&s.owner)
+        .get(&format!("{next}&order=oldest"))
         .await
         .is(400, errors("The cursor was made for the other order."));
     assert_eq!(app.audit_rows(&s.owner.app_id).await.len(), before);
@@ -485,23 +475,19 @@ async fn reading_the_log_is_for_its_owners_and_the_operator_only() {
         )
         .await;
     for p in [path.clone(), format!("{path}?format=csv")] {
-        let (status, body) = app
-            .as_client(&reader, &secret, Method::GET, &p)
-            .fetch()
-            .await
-            .pair();
+        let (status, body) = app.by_client(&reader, &secret).get(&p).await.pair();
         assert_eq!((status, body), (403, errors("Forbidden")), "{p}");
-        let (status, body) = app.as_owner(&other, Method::GET, &p).fetch().await.pair();
+        let (status, body) = app.by(&other).get(&p).await.pair();
         assert_eq!(
             (status, body),
             (401, errors("Authentication required.")),
             "{p}"
         );
     }
-    let (status, page) = app.as_operator(Method::GET, &path).fetch().await.pair();
+    let (status, page) = app.operator().get(&path).await.pair();
     assert_eq!((status, seqs(&page).len()), (200, 10));
-    app.as_operator(Method::GET, &format!("/config/{}/audit", "b".repeat(26)))
-        .fetch()
+    app.operator()
+        .get(&format!("/config/{}/audit", "b".repeat(26)))
         .await
         .is(404, errors("Application not found."));
     // Another application's events never show, even when asked for by their client id.
@@ -521,8 +507,8 @@ async fn reading_the_log_is_for_its_owners_and_the_operator_only() {
         .unwrap()
         .iter()
         .all(|e| e["app_id"] == s.owner.app_id.as_str()));
-    app.as_owner(&s.owner, Method::DELETE, &path)
-        .fetch()
+    app.by(&s.owner)
+        .delete(&path)
         .await
         .is(405, errors("Method not allowed."));
 }
@@ -533,24 +519,14 @@ async fn events_never_hold_secrets() {
     let owner = app.create_app("shop").await;
     let (id, secret, _) = app.create_client(&owner, json!({"name": "x"})).await;
     let res = app
-        .as_owner(
-            &owner,
-            Method::PUT,
+        .by(&owner)
+        .put(
             &format!("/config/{}/clients/{id}/secret", owner.app_id),
+            &json!({"hoursToLive": 5}),
         )
-        .json(&json!({"hoursToLive": 5}))
-        .fetch()
         .await;
     let new_secret = res.body["_secret"].as_str().unwrap().to_owned();
-    let text = app
-        .as_owner(
-            &owner,
-            Method::GET,
-            &format!("/config/{}/audit?format=ndjson", owner.app_id),
-        )
-        .fetch()
-        .await
-        .text;
+    let text = app.config(&owner).get("/audit?format=ndjson").await.text;
     for s in [&secret, &new_secret, &owner.secret] {
         assert!(!text.contains(s.as_str()));
     }

@@ -6,27 +6,11 @@ use serde_json::{json, Value};
 use crate::helpers::*;
 
 async fn post(app: &TestApp, owner: &Owner, body: Value) -> (u16, Value) {
-    app.as_owner(
-        owner,
-        Method::POST,
-        &format!("/config/{}/clients", owner.app_id),
-    )
-    .json(&body)
-    .fetch()
-    .await
-    .pair()
+    app.config(owner).create_client(&body).await.pair()
 }
 
 async fn put(app: &TestApp, owner: &Owner, id: &str, body: Value) -> (u16, Value) {
-    app.as_owner(
-        owner,
-        Method::PUT,
-        &format!("/config/{}/clients/{id}", owner.app_id),
-    )
-    .json(&body)
-    .fetch()
-    .await
-    .pair()
+    app.config(owner).put_client(id, &body).await.pair()
 }
 
 async fn client_count(app: &TestApp, app_id: &str) -> i64 {
@@ -124,15 +108,7 @@ async fn invalid_bodies_are_400_with_the_seed_messages_and_change_nothing() {
     }
     assert_eq!(client_count(&app, &owner.app_id).await, before);
     assert_eq!(app.audit_rows(&owner.app_id).await.len(), audit_before);
-    let (_, got) = app
-        .as_owner(
-            &owner,
-            Method::GET,
-            &format!("/config/{}/clients/{id}", owner.app_id),
-        )
-        .fetch()
-        .await
-        .pair();
+    let (_, got) = app.config(&owner).get_client(&id).await.pair();
     assert_eq!(got["name"], "target");
     assert_eq!(got["features"], json!(["direct_access"]));
 }
@@ -272,23 +248,17 @@ async fn metadata_rules() {
         put(&app, &owner, &meta, json!({"name": "meta2"})).await,
         (403, errors(msg403))
     );
-    app.as_owner(
-        &owner,
-        Method::DELETE,
-        &format!("/config/{}/clients/{meta}", owner.app_id),
-    )
-    .fetch()
-    .await
-    .is(403, errors(msg403));
-    app.as_owner(
-        &owner,
-        Method::PUT,
-        &format!("/config/{}/clients/{meta}/secret", owner.app_id),
-    )
-    .json(&json!({"hoursToLive": 0}))
-    .fetch()
-    .await
-    .is(403, errors(msg403));
+    app.config(&owner)
+        .delete_client(&meta)
+        .await
+        .is(403, errors(msg403));
+    app.by(&owner)
+        .put(
+            &format!("/config/{}/clients/{meta}/secret", owner.app_id),
+            &json!({"hoursToLive": 0}),
+        )
+        .await
+        .is(403, errors(msg403));
     assert_eq!(
         put(
             &app,
@@ -304,12 +274,11 @@ async fn metadata_rules() {
     );
     // The operator may do all of it.
     let b = app
-        .as_operator(
-            Method::PUT,
+        .operator()
+        .put(
             &format!("/config/{}/clients/{meta}", owner.app_id),
+            &json!({"name": "meta", "features": ["metadata"]}),
         )
-        .json(&json!({"name": "meta", "features": ["metadata"]}))
-        .fetch()
         .await
         .status_is(200);
     assert_eq!(b["features"], json!(["metadata"]));
@@ -378,26 +347,24 @@ async fn owner_rules() {
     assert_eq!(s, 200);
     assert_eq!(b["features"], json!(["direct_access", "owner"]));
     // Deleting itself is deleting an owner client.
-    app.as_owner(
-        &owner,
-        Method::DELETE,
-        &format!("/config/{}/clients/{}", owner.app_id, owner.client_id),
-    )
-    .fetch()
-    .await
-    .is(
-        403,
-        errors("Clients with the owner feature cannot be deleted."),
-    );
+    app.by(&owner)
+        .delete(&format!(
+            "/config/{}/clients/{}",
+            owner.app_id, owner.client_id
+        ))
+        .await
+        .is(
+            403,
+            errors("Clients with the owner feature cannot be deleted."),
+        );
     // The operator removes owner.
-    app.as_operator(
-        Method::PUT,
-        &format!("/config/{}/clients/{second}", owner.app_id),
-    )
-    .json(&json!({"name": "second"}))
-    .fetch()
-    .await
-    .status_is(200);
+    app.operator()
+        .put(
+            &format!("/config/{}/clients/{second}", owner.app_id),
+            &json!({"name": "second"}),
+        )
+        .await
+        .status_is(200);
 }
 
 #[tokio::test]
@@ -414,25 +381,17 @@ async fn non_owner_clients_are_forbidden() {
         let (id, secret, _) = app
             .create_client(&owner, json!({"name": name, "features": features}))
             .await;
-        app.as_client(
-            &id,
-            &secret,
-            Method::GET,
-            &format!("/config/{}/clients", owner.app_id),
-        )
-        .fetch()
-        .await
-        .is(403, errors("Forbidden"));
-        app.as_client(
-            &id,
-            &secret,
-            Method::POST,
-            &format!("/config/{}/clients", owner.app_id),
-        )
-        .json(&json!({"name": "sneaky"}))
-        .fetch()
-        .await
-        .is(403, errors("Forbidden"));
+        app.by_client(&id, &secret)
+            .get(&format!("/config/{}/clients", owner.app_id))
+            .await
+            .is(403, errors("Forbidden"));
+        app.by_client(&id, &secret)
+            .post(
+                &format!("/config/{}/clients", owner.app_id),
+                &json!({"name": "sneaky"}),
+            )
+            .await
+            .is(403, errors("Forbidden"));
     }
 }
 

@@ -7,18 +7,11 @@ use serde_json::{json, Value};
 use crate::helpers::*;
 
 async fn get(app: &TestApp, id: &str, secret: &str, path: &str) -> (u16, Value) {
-    app.as_client(id, secret, Method::GET, path)
-        .fetch()
-        .await
-        .pair()
+    app.by_client(id, secret).get(path).await.pair()
 }
 
 async fn put(app: &TestApp, id: &str, secret: &str, path: &str, body: Value) -> (u16, Value) {
-    app.as_client(id, secret, Method::PUT, path)
-        .json(&body)
-        .fetch()
-        .await
-        .pair()
+    app.by_client(id, secret).put(path, &body).await.pair()
 }
 
 fn paths(owner: &Owner, client: &str) -> (String, String) {
@@ -129,10 +122,7 @@ async fn invalid_bodies_are_400_and_change_nothing() {
         2,
         "only the two setups"
     );
-    let res = app
-        .as_owner(&owner, Method::DELETE, &client_path)
-        .fetch()
-        .await;
+    let res = app.by(&owner).delete(&client_path).await;
     assert_eq!(res.pair(), (405, errors("Method not allowed.")));
 }
 
@@ -226,14 +216,13 @@ async fn a_client_manages_its_own_settings_and_only_owners_the_rest() {
 
     // The operator everywhere; an unknown application is 404 for it.
     let res = app
-        .as_operator(Method::PUT, &others)
-        .json(&json!({"by": "operator"}))
-        .fetch()
+        .operator()
+        .put(&others, &json!({"by": "operator"}))
         .await;
     assert_eq!(res.pair(), (200, json!({"by": "operator"})));
     let res = app
-        .as_operator(Method::GET, &format!("/config/{}/settings", "z".repeat(26)))
-        .fetch()
+        .operator()
+        .get(&format!("/config/{}/settings", "z".repeat(26)))
         .await;
     assert_eq!(res.pair(), (404, errors("Application not found.")));
 }

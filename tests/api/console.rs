@@ -316,14 +316,7 @@ async fn failed_sign_ins_count_in_the_lock_out() {
         body.contains("Too many failed sign-ins. Try again in"),
         "{body}"
     );
-    let res = app
-        .as_owner(
-            &owner,
-            Method::GET,
-            &format!("/config/{}/clients", owner.app_id),
-        )
-        .fetch()
-        .await;
+    let res = app.config(&owner).list_clients("").await;
     assert_eq!(res.status, 429);
 }
 
@@ -631,18 +624,10 @@ async fn a_session_sees_only_its_own_application() {
 async fn settings_and_access_schemas_are_edited_through_the_service() {
     let app = spawn_app().await;
     let owner = app.create_app("shop").await;
-    let res = app
-        .as_owner(
-            &owner,
-            Method::POST,
-            &format!("/config/{}/entityTypes", owner.app_id),
-        )
-        .json(&json!({"name": "user", "attr_defs": [
+    let res = app.config(&owner).post("/entityTypes", &json!({"name": "user", "attr_defs": [
             {"name": "email", "type": "string"},
             {"name": "address", "type": "object", "attr_defs": [{"name": "city", "type": "string"}]}
-        ]}))
-        .fetch()
-        .await;
+        ]})).await;
     assert_eq!(res.status, 201, "{}", res.text);
     let mut v = Visitor::new(&app);
     v.sign_in_owner(&owner).await;
@@ -662,15 +647,7 @@ async fn settings_and_access_schemas_are_edited_through_the_service() {
         )
         .await;
     assert_eq!(status, 303);
-    let body = app
-        .as_owner(
-            &owner,
-            Method::GET,
-            &format!("/config/{}/settings", owner.app_id),
-        )
-        .fetch()
-        .await
-        .status_is(200);
+    let body = app.config(&owner).get("/settings").await.status_is(200);
     assert_eq!(body["theme"], "dark");
     assert_eq!(body["retries"], 3);
 
@@ -775,13 +752,11 @@ async fn an_edit_from_a_stale_page_is_refused() {
     let csrf = v.csrf.clone();
     // Someone changes the client through the API meanwhile.
     let res = app
-        .as_owner(
-            &owner,
-            Method::PUT,
+        .by(&owner)
+        .put(
             &format!("/config/{}/clients/{id}", owner.app_id),
+            &json!({"name": "web2"}),
         )
-        .json(&json!({"name": "web2"}))
-        .fetch()
         .await;
     assert_eq!(res.status, 200);
     let (status, body, _) = v
@@ -834,13 +809,11 @@ async fn the_oauth_page_shows_signing_keys_and_client_keys() {
         latchkey::auth::jose::generate(latchkey::domain::oauth::SigningAlg::EdDsa, "signer-key-1")
             .unwrap();
     let res = app
-        .as_owner(
-            &owner,
-            Method::PUT,
+        .by(&owner)
+        .put(
             &format!("/config/{a}/clients/{id}/jwks"),
+            &json!({ "keys": [jwk] }),
         )
-        .json(&json!({ "keys": [jwk] }))
-        .fetch()
         .await;
     assert_eq!(res.status, 200);
     let mut v = Visitor::new(&app);

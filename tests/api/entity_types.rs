@@ -59,9 +59,11 @@ pub fn type_body(app_id: &str, name: &str, defs: &Value) -> Value {
 
 pub async fn create_type(app: &TestApp, owner: &Owner, name: &str, defs: Value) {
     let res = app
-        .as_owner(owner, Method::POST, &types_path(owner))
-        .json(&json!({"name": name, "attr_defs": defs}))
-        .fetch()
+        .by(owner)
+        .post(
+            &types_path(owner),
+            &json!({"name": name, "attr_defs": defs}),
+        )
         .await;
     let (status, body) = res.pair();
     assert_eq!(status, 201, "{body}");
@@ -80,11 +82,7 @@ async fn type_count(app: &TestApp, app_id: &str) -> i64 {
 }
 
 async fn post_type(app: &TestApp, owner: &Owner, body: Value) -> (u16, Value) {
-    app.as_owner(owner, Method::POST, &types_path(owner))
-        .json(&body)
-        .fetch()
-        .await
-        .pair()
+    app.by(owner).post(&types_path(owner), &body).await.pair()
 }
 
 #[tokio::test]
@@ -92,9 +90,11 @@ async fn create_returns_201_with_location_and_the_reserved_attributes_first() {
     let app = spawn_app().await;
     let owner = app.create_app("shop").await;
     let res = app
-        .as_owner(&owner, Method::POST, &types_path(&owner))
-        .json(&json!({"name": "user", "attr_defs": user_attr_defs()}))
-        .fetch()
+        .by(&owner)
+        .post(
+            &types_path(&owner),
+            &json!({"name": "user", "attr_defs": user_attr_defs()}),
+        )
         .await;
     assert_eq!(res.status, 201);
     assert_eq!(
@@ -213,8 +213,8 @@ async fn a_taken_name_is_a_conflict() {
 async fn list_and_get() {
     let app = spawn_app().await;
     let owner = app.create_app("shop").await;
-    app.as_owner(&owner, Method::GET, &types_path(&owner))
-        .fetch()
+    app.by(&owner)
+        .get(&types_path(&owner))
         .await
         .is(200, json!([]));
     create_user_type(&app, &owner).await;
@@ -225,11 +225,7 @@ async fn list_and_get() {
         json!([{"name": "serial", "type": "string"}]),
     )
     .await;
-    let list = app
-        .as_owner(&owner, Method::GET, &types_path(&owner))
-        .fetch()
-        .await
-        .status_is(200);
+    let list = app.by(&owner).get(&types_path(&owner)).await.status_is(200);
     assert_eq!(
         list,
         json!([
@@ -243,8 +239,8 @@ async fn list_and_get() {
         "sorted by name"
     );
     let (status, one) = app
-        .as_owner(&owner, Method::GET, &format!("{}/user", types_path(&owner)))
-        .fetch()
+        .by(&owner)
+        .get(&format!("{}/user", types_path(&owner)))
         .await
         .pair();
     assert_eq!(
@@ -253,12 +249,8 @@ async fn list_and_get() {
     );
     for missing in ["nope", "USER", "a%20b"] {
         let (status, body) = app
-            .as_owner(
-                &owner,
-                Method::GET,
-                &format!("{}/{missing}", types_path(&owner)),
-            )
-            .fetch()
+            .by(&owner)
+            .get(&format!("{}/{missing}", types_path(&owner)))
             .await
             .pair();
         assert_eq!(
@@ -275,19 +267,10 @@ async fn put_replaces_the_attributes_and_a_get_can_be_sent_back() {
     let owner = app.create_app("shop").await;
     create_user_type(&app, &owner).await;
     let path = format!("{}/user", types_path(&owner));
-    let (_, got) = app
-        .as_owner(&owner, Method::GET, &path)
-        .fetch()
-        .await
-        .pair();
+    let (_, got) = app.by(&owner).get(&path).await.pair();
 
     // The GET body, reserved attributes and `_self` included, goes back unchanged: no event.
-    let (status, body) = app
-        .as_owner(&owner, Method::PUT, &path)
-        .json(&got)
-        .fetch()
-        .await
-        .pair();
+    let (status, body) = app.by(&owner).put(&path, &got).await.pair();
     assert_eq!((status, &body), (200, &got));
     assert_eq!(
         app.audit_count(&owner.app_id, "entity_type.update").await,
@@ -298,9 +281,8 @@ async fn put_replaces_the_attributes_and_a_get_can_be_sent_back() {
         {"name": "email", "type": "string", "length": 320},
         {"name": "nickname", "type": "string", "case-sensitive": false}
     ]);
-    app.as_owner(&owner, Method::PUT, &path)
-        .json(&json!({"attr_defs": new_defs}))
-        .fetch()
+    app.by(&owner)
+        .put(&path, &json!({"attr_defs": new_defs}))
         .await
         .is(200, type_body(&owner.app_id, "user", &new_defs));
     let rows = app.audit_rows(&owner.app_id).await;
@@ -345,18 +327,15 @@ async fn bad_puts_change_nothing() {
             "Not a valid attribute definition: x: type is required",
         ),
     ] {
-        let got = app
-            .as_owner(&owner, Method::PUT, &path)
-            .json(&body)
-            .fetch()
-            .await
-            .pair();
+        let got = app.by(&owner).put(&path, &body).await.pair();
         assert_eq!(got, (status, errors(message)), "{body}");
     }
     let got = app
-        .as_owner(&owner, Method::PUT, &format!("{}/nope", types_path(&owner)))
-        .json(&json!({"attr_defs": []}))
-        .fetch()
+        .by(&owner)
+        .put(
+            &format!("{}/nope", types_path(&owner)),
+            &json!({"attr_defs": []}),
+        )
         .await
         .pair();
     assert_eq!(
@@ -364,11 +343,7 @@ async fn bad_puts_change_nothing() {
         (404, errors("Entity type not found.")),
         "PUT does not create"
     );
-    let (_, body) = app
-        .as_owner(&owner, Method::GET, &path)
-        .fetch()
-        .await
-        .pair();
+    let (_, body) = app.by(&owner).get(&path).await.pair();
     assert_eq!(body, type_body(&owner.app_id, "user", &user_attr_defs()));
     assert_eq!(
         app.audit_count(&owner.app_id, "entity_type.update").await,
@@ -383,21 +358,10 @@ async fn delete_removes_the_type_and_is_audited() {
     let owner = app.create_app("shop").await;
     create_user_type(&app, &owner).await;
     let path = format!("{}/user", types_path(&owner));
-    app.as_owner(&owner, Method::DELETE, &path)
-        .fetch()
-        .await
-        .is(204, Value::Null);
-    let got = app
-        .as_owner(&owner, Method::GET, &path)
-        .fetch()
-        .await
-        .pair();
+    app.by(&owner).delete(&path).await.is(204, Value::Null);
+    let got = app.by(&owner).get(&path).await.pair();
     assert_eq!(got, (404, errors("Entity type not found.")));
-    let got = app
-        .as_owner(&owner, Method::DELETE, &path)
-        .fetch()
-        .await
-        .pair();
+    let got = app.by(&owner).delete(&path).await.pair();
     assert_eq!(got, (404, errors("Entity type not found.")));
     let rows = app.audit_rows(&owner.app_id).await;
     let event = rows.last().unwrap();
@@ -457,24 +421,20 @@ async fn only_owners_and_the_operator_manage_entity_types() {
     let got = app.request(Method::GET, &list).fetch().await.pair();
     assert_eq!(got, (401, errors("Authentication required.")));
     // The operator manages any application's types.
-    app.as_operator(Method::POST, &list)
-        .json(&json!({"name": "device", "attr_defs": []}))
-        .fetch()
+    app.operator()
+        .post(&list, &json!({"name": "device", "attr_defs": []}))
         .await
         .status_is(201);
     let rows = app.audit_rows(&owner.app_id).await;
     assert_eq!(rows.last().unwrap()["actor"], "operator");
     let got = app
-        .as_operator(
-            Method::GET,
-            &format!("/config/{}/entityTypes", "z".repeat(26)),
-        )
-        .fetch()
+        .operator()
+        .get(&format!("/config/{}/entityTypes", "z".repeat(26)))
         .await
         .pair();
     assert_eq!(got, (404, errors("Application not found.")));
     // Nothing was changed by the refused calls.
-    let (_, body) = app.as_owner(&owner, Method::GET, &one).fetch().await.pair();
+    let (_, body) = app.by(&owner).get(&one).await.pair();
     assert_eq!(body, type_body(&owner.app_id, "user", &user_attr_defs()));
     assert_eq!(type_count(&app, &owner.app_id).await, 2);
 }
@@ -500,8 +460,8 @@ async fn tenants_do_not_see_each_others_types() {
     }
     // Through its own path, A has no `user` type, and may create its own.
     let got = app
-        .as_owner(&a, Method::GET, &format!("{}/user", types_path(&a)))
-        .fetch()
+        .by(&a)
+        .get(&format!("{}/user", types_path(&a)))
         .await
         .pair();
     assert_eq!(got, (404, errors("Entity type not found.")));
@@ -513,16 +473,12 @@ async fn tenants_do_not_see_each_others_types() {
     )
     .await;
     let (_, body) = app
-        .as_owner(&b, Method::GET, &format!("{}/user", types_path(&b)))
-        .fetch()
+        .by(&b)
+        .get(&format!("{}/user", types_path(&b)))
         .await
         .pair();
     assert_eq!(body, type_body(&b.app_id, "user", &user_attr_defs()));
-    let (_, list) = app
-        .as_owner(&a, Method::GET, &types_path(&a))
-        .fetch()
-        .await
-        .pair();
+    let (_, list) = app.by(&a).get(&types_path(&a)).await.pair();
     assert_eq!(list.as_array().unwrap().len(), 1);
 }
 

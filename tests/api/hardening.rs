@@ -82,9 +82,8 @@ async fn setting_values_deeper_than_32_levels_are_refused_on_both_surfaces() {
         ),
     ] {
         let (status, body) = app
-            .as_owner(&owner, Method::PUT, &path)
-            .json(&json!({ "k": nested(33) }))
-            .fetch()
+            .by(&owner)
+            .put(&path, &json!({ "k": nested(33) }))
             .await
             .pair();
         assert_eq!(
@@ -96,9 +95,8 @@ async fn setting_values_deeper_than_32_levels_are_refused_on_both_surfaces() {
             "{path}"
         );
         let (status, _) = app
-            .as_owner(&owner, Method::PUT, &path)
-            .json(&json!({ "k": nested(32) }))
-            .fetch()
+            .by(&owner)
+            .put(&path, &json!({ "k": nested(32) }))
             .await
             .pair();
         assert_eq!(status, 200, "{path}");
@@ -178,11 +176,7 @@ async fn every_audit_reader_survives_an_event_too_deep_to_decode() {
         assert!(text.contains("settings.set"), "{format}");
     }
 
-    let (status, body) = app
-        .as_owner(&owner, Method::GET, &format!("{audit}/verify"))
-        .fetch()
-        .await
-        .pair();
+    let (status, body) = app.by(&owner).get(&format!("{audit}/verify")).await.pair();
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["status"], "intact", "{body}");
     let events: i64 = sqlx::query_scalar("SELECT count(*) FROM audit_events WHERE app_id = $1")
@@ -222,11 +216,7 @@ async fn every_audit_reader_survives_an_event_too_deep_to_decode() {
         ),
     )
     .await;
-    let (status, body) = app
-        .as_owner(&owner, Method::GET, &format!("{audit}/verify"))
-        .fetch()
-        .await
-        .pair();
+    let (status, body) = app.by(&owner).get(&format!("{audit}/verify")).await.pair();
     assert_eq!(status, 200, "{body}");
     assert_eq!(
         (&body["status"], &body["seq"], &body["problem"]),
@@ -503,13 +493,11 @@ async fn nul_and_nasty_text_in_every_input_never_answers_5xx() {
     let owner = app.create_app("shop").await;
     let (c, _, _) = app.create_client(&owner, json!({"name": "other"})).await;
     let (status, _) = app
-        .as_owner(
-            &owner,
-            Method::POST,
+        .by(&owner)
+        .post(
             &format!("/config/{}/entityTypes", owner.app_id),
+            &json!({"name": "user", "attr_defs": [{"name": "email", "type": "string"}]}),
         )
-        .json(&json!({"name": "user", "attr_defs": [{"name": "email", "type": "string"}]}))
-        .fetch()
         .await
         .pair();
     assert_eq!(status, 201);
@@ -624,8 +612,8 @@ async fn nul_and_nasty_text_in_every_input_never_answers_5xx() {
 
     // Whatever of it was written, was written with its audit events: the chain verifies.
     let (status, body) = app
-        .as_owner(&owner, Method::GET, &format!("/config/{a}/audit/verify"))
-        .fetch()
+        .by(&owner)
+        .get(&format!("/config/{a}/audit/verify"))
         .await
         .pair();
     assert_eq!((status, &body["status"]), (200, &json!("intact")), "{body}");
@@ -642,13 +630,11 @@ fn from(app: &TestApp, ip: &str, id: &str, secret: &str, path: &str) -> reqwest:
 /// A new secret for `client`; the old ones keep working for `hours` (Config API).
 async fn rotate(app: &TestApp, owner: &Owner, client: &str, hours: u32) -> String {
     let res = app
-        .as_owner(
-            owner,
-            Method::PUT,
+        .by(owner)
+        .put(
             &format!("/config/{}/clients/{client}/secret", owner.app_id),
+            &json!({ "hoursToLive": hours }),
         )
-        .json(&json!({ "hoursToLive": hours }))
-        .fetch()
         .await;
     assert_eq!(res.status, 200);
     res.body["_secret"].as_str().unwrap().to_owned()
@@ -841,8 +827,8 @@ async fn a_wrong_secret_costs_one_argon2_run_whatever_the_id() {
                 let before = metric(&app, "latchkey_argon2_verifications_total").await;
                 let started = Instant::now();
                 let res = app
-                    .as_client(id, &format!("wrong-{i}-{k}-{attempt}"), Method::GET, &path)
-                    .fetch()
+                    .by_client(id, &format!("wrong-{i}-{k}-{attempt}"))
+                    .get(&path)
                     .await;
                 let elapsed = started.elapsed().as_secs_f64();
                 assert_eq!(res.status, 401);
@@ -979,15 +965,13 @@ async fn a_stalled_or_trickled_body_is_answered_408_on_both_surfaces() {
     assert!(took < Duration::from_secs(5), "{took:?}");
 
     // A body sent at once is unaffected.
-    app.as_owner(
-        &owner,
-        Method::POST,
-        &format!("/config/{}/clients", owner.app_id),
-    )
-    .json(&json!({"name": "fine"}))
-    .fetch()
-    .await
-    .status_is(201);
+    app.by(&owner)
+        .post(
+            &format!("/config/{}/clients", owner.app_id),
+            &json!({"name": "fine"}),
+        )
+        .await
+        .status_is(201);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -999,13 +983,11 @@ async fn cidrs_with_leading_zeros_are_refused_on_both_surfaces() {
     let owner = app.create_app("shop").await;
     for cidr in ["010.0.0.0/8", "10.0.0.0/08", "10.00.0.0/16", "10.0.0.0/008"] {
         let (status, body) = app
-            .as_owner(
-                &owner,
-                Method::POST,
+            .by(&owner)
+            .post(
                 &format!("/config/{}/clients", owner.app_id),
+                &json!({"name": "n", "ipWhitelist": [cidr]}),
             )
-            .json(&json!({"name": "n", "ipWhitelist": [cidr]}))
-            .fetch()
             .await
             .pair();
         assert_eq!(

@@ -399,9 +399,8 @@ impl TestApp {
     /// Creates an application through the operator API and returns its owner credentials.
     pub async fn create_app(&self, name: &str) -> Owner {
         let res = self
-            .as_operator(Method::POST, "/apps")
-            .json(&json!({ "name": name, "region": "us" }))
-            .fetch()
+            .operator()
+            .post("/apps", &json!({ "name": name, "region": "us" }))
             .await;
         assert_eq!(res.status, 201, "create app");
         let body: Value = res.body;
@@ -414,15 +413,7 @@ impl TestApp {
 
     /// Creates a client as `owner` (Config API) and returns (id, secret, body).
     pub async fn create_client(&self, owner: &Owner, body: Value) -> (String, String, Value) {
-        let res = self
-            .as_owner(
-                owner,
-                Method::POST,
-                &format!("/config/{}/clients", owner.app_id),
-            )
-            .json(&body)
-            .fetch()
-            .await;
+        let res = self.config(owner).create_client(&body).await;
         assert_eq!(res.status, 201, "create client {body}");
         let body: Value = res.body;
         (
@@ -435,9 +426,8 @@ impl TestApp {
     /// Creates a client as the operator (e.g. with `metadata`).
     pub async fn create_client_as_operator(&self, app_id: &str, body: Value) -> (String, String) {
         let res = self
-            .as_operator(Method::POST, &format!("/config/{app_id}/clients"))
-            .json(&body)
-            .fetch()
+            .operator()
+            .post(&format!("/config/{app_id}/clients"), &body)
             .await;
         assert_eq!(res.status, 201, "operator create client {body}");
         let body: Value = res.body;
@@ -498,14 +488,7 @@ pub async fn metric(app: &TestApp, name: &str) -> f64 {
 
 /// The names of the application's clients (Config API list as its owner), sorted.
 pub async fn client_names(app: &TestApp, owner: &Owner) -> Vec<String> {
-    let res = app
-        .as_owner(
-            owner,
-            Method::GET,
-            &format!("/config/{}/clients", owner.app_id),
-        )
-        .fetch()
-        .await;
+    let res = app.config(owner).list_clients("").await;
     assert_eq!(res.status, 200);
     let body: Value = res.body;
     let mut names: Vec<String> = body

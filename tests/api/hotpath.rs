@@ -35,15 +35,7 @@ async fn head(app: &TestApp, app_id: &str) -> i64 {
 }
 
 async fn decide(app: &TestApp, o: &Owner, body: Value) -> (u16, Value) {
-    app.as_owner(
-        o,
-        Method::POST,
-        &format!("/config/{}/access/check", o.app_id),
-    )
-    .json(&body)
-    .fetch()
-    .await
-    .pair()
+    app.config(o).post("/access/check", &body).await.pair()
 }
 
 fn read_email(client: &str) -> Value {
@@ -227,9 +219,11 @@ async fn changes_through_one_instance_reach_the_other() {
     // Feature change: no read feature at all.
     let path = format!("/config/{}/clients/{reader}", owner.app_id);
     let res = a
-        .as_owner(&owner, Method::PUT, &path)
-        .json(&json!({"name": "reader", "features": [], "ipWhitelist": ["0.0.0.0/0"]}))
-        .fetch()
+        .by(&owner)
+        .put(
+            &path,
+            &json!({"name": "reader", "features": [], "ipWhitelist": ["0.0.0.0/0"]}),
+        )
         .await;
     assert_eq!(res.status, 200);
     within("feature change", || async {
@@ -240,10 +234,7 @@ async fn changes_through_one_instance_reach_the_other() {
     // Allow list: a source address outside it.
     let mut q = read_email(&reader);
     q["sourceIp"] = json!("192.0.2.7");
-    let res = a
-        .as_owner(&owner, Method::PUT, &path)
-        .json(&json!({"name": "reader", "features": ["direct_read_access"], "ipWhitelist": ["10.0.0.0/8"]}))
-        .fetch().await;
+    let res = a.by(&owner).put(&path, &json!({"name": "reader", "features": ["direct_read_access"], "ipWhitelist": ["10.0.0.0/8"]})).await;
     assert_eq!(res.status, 200);
     within("allow list", || async {
         strip(decide(&b, &owner, q.clone()).await).1["reason"] == "ip_not_allowed"
@@ -252,18 +243,10 @@ async fn changes_through_one_instance_reach_the_other() {
 
     // Settings written through A are read through B.
     let settings = format!("/config/{}/settings", owner.app_id);
-    let res = a
-        .as_owner(&owner, Method::PUT, &settings)
-        .json(&json!({"k": "v"}))
-        .fetch()
-        .await;
+    let res = a.by(&owner).put(&settings, &json!({"k": "v"})).await;
     assert_eq!(res.status, 200);
     within("settings", || async {
-        b.as_owner(&owner, Method::GET, &settings)
-            .fetch()
-            .await
-            .pair()
-            == (200, json!({"k": "v"}))
+        b.by(&owner).get(&settings).await.pair() == (200, json!({"k": "v"}))
     })
     .await;
 
@@ -273,13 +256,11 @@ async fn changes_through_one_instance_reach_the_other() {
         .await;
     assert_eq!(auth_status(&b, &owner, &svc, &svc_secret).await, 200);
     let res = a
-        .as_owner(
-            &owner,
-            Method::PUT,
+        .by(&owner)
+        .put(
             &format!("/config/{}/clients/{svc}/secret", owner.app_id),
+            &json!({"hoursToLive": 0}),
         )
-        .json(&json!({"hoursToLive": 0}))
-        .fetch()
         .await;
     assert_eq!(res.status, 200);
     let new_secret = res.body["_secret"].as_str().unwrap().to_owned();
@@ -291,14 +272,7 @@ async fn changes_through_one_instance_reach_the_other() {
     assert_eq!(auth_status(&b, &owner, &svc, &new_secret).await, 200);
 
     // Revocation by deletion, on both surfaces of B.
-    let res = a
-        .as_owner(
-            &owner,
-            Method::DELETE,
-            &format!("/config/{}/clients/{reader}", owner.app_id),
-        )
-        .fetch()
-        .await;
+    let res = a.config(&owner).delete_client(&reader).await;
     assert_eq!(res.status, 204);
     within("deletion", || async {
         strip(decide(&b, &owner, read_email(&reader)).await).1["reason"] == "bad_credentials"
@@ -365,10 +339,7 @@ async fn a_lost_listener_means_no_stale_answer_then_recovery() {
     }
     // Recovery: listening again, and changes through A reach B by notification.
     a.wait_for_listeners(2).await;
-    let res = a
-        .as_owner(&owner, Method::PUT, &format!("/config/{}/clients/{reader}", owner.app_id))
-        .json(&json!({"name": "reader", "features": ["direct_read_access"], "ipWhitelist": ["0.0.0.0/0"]}))
-        .fetch().await;
+    let res = a.config(&owner).put_client(&reader, &json!({"name": "reader", "features": ["direct_read_access"], "ipWhitelist": ["0.0.0.0/0"]})).await;
     assert_eq!(res.status, 200);
     within("change after recovery", || async {
         decide(&b, &owner, read_email(&reader)).await.1["reason"] == "ok"
@@ -702,13 +673,8 @@ async fn the_feed_has_heartbeats_a_subscriber_limit_and_owners_only() {
     // Not for a client without owner, nor without credentials.
     let (x, x_secret, _) = app.create_client(&owner, json!({"name": "x"})).await;
     let res = app
-        .as_client(
-            &x,
-            &x_secret,
-            Method::GET,
-            &format!("/config/{}/changes", owner.app_id),
-        )
-        .fetch()
+        .by_client(&x, &x_secret)
+        .get(&format!("/config/{}/changes", owner.app_id))
         .await;
     assert_eq!(res.pair(), (403, errors("Forbidden")));
     let res = app

@@ -248,14 +248,8 @@ async fn import_copies_types_schemas_metadata_and_secrets_then_compare_agrees() 
     .await;
     assert_eq!(status, 200);
     let res = app
-        .as_operator(
-            Method::DELETE,
-            &format!(
-                "/config/{}/clients/{reader}/accessSchemas/user/write",
-                target.app_id
-            ),
-        )
-        .fetch()
+        .config_as_operator(&target.app_id)
+        .delete(&format!("/clients/{reader}/accessSchemas/user/write"))
         .await;
     assert_eq!(res.status, 204);
     let out = run(&app, "compare", &target.app_id, &from, &v.owner, &[]).await;

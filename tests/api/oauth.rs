@@ -381,9 +381,11 @@ async fn every_token_error() {
         )
     );
     // Not a form.
-    app.as_client(&id, &secret, Method::POST, &format!("/oauth/{a}/token"))
-        .json(&json!({"grant_type": "client_credentials"}))
-        .fetch()
+    app.by_client(&id, &secret)
+        .post(
+            &format!("/oauth/{a}/token"),
+            &json!({"grant_type": "client_credentials"}),
+        )
         .await
         .is(
             400,
@@ -576,9 +578,11 @@ async fn introspection_and_revocation() {
         true
     );
     let res = app
-        .as_owner(&owner, Method::PUT, &format!("/config/{a}/clients/{id}"))
-        .json(&json!({"name": "backend", "features": ["direct_read_access"]}))
-        .fetch()
+        .by(&owner)
+        .put(
+            &format!("/config/{a}/clients/{id}"),
+            &json!({"name": "backend", "features": ["direct_read_access"]}),
+        )
         .await;
     assert_eq!(res.status, 200);
     assert_eq!(
@@ -590,8 +594,8 @@ async fn introspection_and_revocation() {
         true
     );
     let res = app
-        .as_owner(&owner, Method::DELETE, &format!("/config/{a}/clients/{id}"))
-        .fetch()
+        .by(&owner)
+        .delete(&format!("/config/{a}/clients/{id}"))
         .await;
     assert_eq!(res.status, 204);
     assert_eq!(
@@ -695,28 +699,25 @@ async fn private_key_jwt() {
     let (other_der, _) = client_key("ck1");
 
     // Registering keys: refused shapes, then a public key, audited.
-    app.as_owner(&owner, Method::GET, &jwks_path)
-        .fetch()
+    app.by(&owner)
+        .get(&jwks_path)
         .await
         .is(200, json!({"keys": []}));
-    app.as_owner(&owner, Method::PUT, &jwks_path)
-        .json(&json!({"keys": []}))
-        .fetch()
+    app.by(&owner)
+        .put(&jwks_path, &json!({"keys": []}))
         .await
         .is(400, errors("Not a valid JWK set: the key set holds no key"));
     let mut private = jwk.clone();
     private["d"] = json!("AAAA");
-    app.as_owner(&owner, Method::PUT, &jwks_path)
-        .json(&json!({"keys": [private]}))
-        .fetch()
+    app.by(&owner)
+        .put(&jwks_path, &json!({"keys": [private]}))
         .await
         .is(
             400,
             errors("Not a valid JWK set: key 0 holds private material: register public keys only"),
         );
-    app.as_owner(&owner, Method::PUT, &jwks_path)
-        .json(&json!({"keys": [jwk]}))
-        .fetch()
+    app.by(&owner)
+        .put(&jwks_path, &json!({"keys": [jwk]}))
         .await
         .is(200, json!({"keys": [jwk]}));
     assert_eq!(app.audit_count(&a, "client.jwks_set").await, 1);
@@ -815,16 +816,10 @@ async fn private_key_jwt() {
         );
 
     // Removing the keys: audited; assertions no longer work.
-    assert_eq!(
-        app.as_owner(&owner, Method::DELETE, &jwks_path)
-            .fetch()
-            .await
-            .status,
-        204
-    );
+    assert_eq!(app.by(&owner).delete(&jwks_path).await.status, 204);
     assert_eq!(app.audit_count(&a, "client.jwks_delete").await, 1);
-    app.as_owner(&owner, Method::DELETE, &jwks_path)
-        .fetch()
+    app.by(&owner)
+        .delete(&jwks_path)
         .await
         .is(404, errors("No key set registered."));
     assert_eq!(
@@ -850,26 +845,30 @@ async fn settings_eddsa_and_rotation_under_load() {
         )
         .await;
     // Settings: validation, then EdDSA and a shorter lifetime.
-    app.as_operator(Method::PATCH, &format!("/apps/{a}/oauth"))
-        .json(&json!({"tokenLifetimeSecs": 10}))
-        .fetch()
+    app.operator()
+        .patch(
+            &format!("/apps/{a}/oauth"),
+            &json!({"tokenLifetimeSecs": 10}),
+        )
         .await
         .is(
             400,
             errors("Must be greater than or equal to 60 and less than or equal to 86400."),
         );
     let body = app
-        .as_operator(Method::PATCH, &format!("/apps/{a}/oauth"))
-        .json(&json!({"tokenLifetimeSecs": 60, "signingAlg": "EdDSA"}))
-        .fetch()
+        .operator()
+        .patch(
+            &format!("/apps/{a}/oauth"),
+            &json!({"tokenLifetimeSecs": 60, "signingAlg": "EdDSA"}),
+        )
         .await
         .status_is(200);
     assert_eq!(body["signingAlg"], "EdDSA");
     assert_eq!(body["tokenLifetimeSecs"], 60);
     // Owners cannot rotate.
     let res = app
-        .as_owner(&owner, Method::POST, &format!("/apps/{a}/oauth/rotate"))
-        .fetch()
+        .by(&owner)
+        .call(Method::POST, &format!("/apps/{a}/oauth/rotate"))
         .await;
     assert_eq!(res.status, 401);
 
@@ -891,8 +890,8 @@ async fn settings_eddsa_and_rotation_under_load() {
         if rotations < 3 && last_rotation.elapsed() >= step {
             last_rotation = std::time::Instant::now();
             let body = app
-                .as_operator(Method::POST, &format!("/apps/{a}/oauth/rotate"))
-                .fetch()
+                .operator()
+                .call(Method::POST, &format!("/apps/{a}/oauth/rotate"))
                 .await
                 .status_is(200);
             assert_eq!(body["newKey"]["alg"], "EdDSA");
@@ -920,8 +919,8 @@ async fn settings_eddsa_and_rotation_under_load() {
     assert_eq!(app.audit_count(&a, "oauth.key_rotate").await, rotations);
     // Old keys are still published (their tokens live 60 s) and marked.
     let body = app
-        .as_operator(Method::GET, &format!("/apps/{a}/oauth"))
-        .fetch()
+        .operator()
+        .get(&format!("/apps/{a}/oauth"))
         .await
         .status_is(200);
     let keys = body["keys"].as_array().unwrap();

@@ -168,13 +168,7 @@ async fn metrics_count_requests_and_credential_checks() {
     let owner = app.create_app("shop").await;
     let path = format!("/config/{}/clients", owner.app_id);
     for _ in 0..3 {
-        assert_eq!(
-            app.as_owner(&owner, Method::GET, &path)
-                .fetch()
-                .await
-                .status,
-            200
-        );
+        assert_eq!(app.by(&owner).get(&path).await.status, 200);
     }
     let res = app.request(Method::GET, "/metrics").fetch().await;
     assert_eq!(res.status, 200);
@@ -241,15 +235,12 @@ async fn failed_authentications_are_limited_with_retry_after() {
     let path = format!("/config/{}/clients", owner.app_id);
     // Distinct wrong secrets: a replayed one is remembered, not a new guess (docs/limits.md).
     for i in 0..3 {
-        app.as_client(&owner.client_id, &format!("wrong{i}"), Method::GET, &path)
-            .fetch()
+        app.by_client(&owner.client_id, &format!("wrong{i}"))
+            .get(&path)
             .await
             .status_is(401);
     }
-    let res = app
-        .as_client(&owner.client_id, "wrong", Method::GET, &path)
-        .fetch()
-        .await;
+    let res = app.by_client(&owner.client_id, "wrong").get(&path).await;
     assert_eq!(res.status, 429);
     let retry: u64 = res.headers["retry-after"]
         .to_str()
@@ -262,11 +253,8 @@ async fn failed_authentications_are_limited_with_retry_after() {
     // The right secret from the same address, never verified before, is a new guess and is
     // refused too until the window ends: the limit is on the source (other sources are not
     // affected: tests/api/hardening.rs).
-    app.as_owner(&owner, Method::GET, &path)
-        .fetch()
-        .await
-        .status_is(429);
+    app.by(&owner).get(&path).await.status_is(429);
     // The operator token is a guess like any other from that source.
-    let (status, _) = app.as_operator(Method::GET, &path).fetch().await.pair();
+    let (status, _) = app.operator().get(&path).await.pair();
     assert_eq!(status, 429, "the source is limited");
 }

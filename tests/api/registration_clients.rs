@@ -32,14 +32,7 @@ async fn client_count(app: &TestApp, app_id: &str) -> i64 {
 }
 
 async fn config_client(app: &TestApp, owner: &Owner, id: &str) -> (u16, Value) {
-    app.as_owner(
-        owner,
-        Method::GET,
-        &format!("/config/{}/clients/{id}", owner.app_id),
-    )
-    .fetch()
-    .await
-    .pair()
+    app.config(owner).get_client(id).await.pair()
 }
 
 #[tokio::test]
@@ -659,13 +652,7 @@ async fn reset_secret_keeps_the_old_secret_for_the_grace_period_on_both_surfaces
         let app = &app;
         let x = x.clone();
         let path = config_list.clone();
-        async move {
-            app.as_client(&x, &secret, Method::GET, &path)
-                .fetch()
-                .await
-                .status
-                == 200
-        }
+        async move { app.by_client(&x, &secret).get(&path).await.status == 200 }
     };
     assert!(works_reg(first.clone()).await, "warm the credential cache");
 
@@ -687,9 +674,11 @@ async fn reset_secret_keeps_the_old_secret_for_the_grace_period_on_both_surfaces
 
     // Config reset with no grace: every earlier secret stops at once, on both surfaces.
     let res = app
-        .as_owner(&owner, Method::PUT, &format!("{config_list}/{x}/secret"))
-        .json(&json!({"hoursToLive": 0}))
-        .fetch()
+        .by(&owner)
+        .put(
+            &format!("{config_list}/{x}/secret"),
+            &json!({"hoursToLive": 0}),
+        )
         .await;
     let third = res.body["_secret"].as_str().unwrap().to_owned();
     for s in [&first, &second] {
@@ -1076,10 +1065,7 @@ async fn get_query_strings_post_bodies_and_malformed_requests() {
         )
     );
     // Neither GET nor POST: no call was made, so this one is an HTTP 405 (with the envelope).
-    let res = app
-        .as_owner(&owner, Method::PUT, "/clients/list")
-        .fetch()
-        .await;
+    let res = app.by(&owner).call(Method::PUT, "/clients/list").await;
     assert_eq!(res.status, 405);
     let mut put: Value = res.body;
     put.as_object_mut().unwrap().remove("request_id");
@@ -1134,13 +1120,11 @@ async fn a_change_on_one_surface_is_seen_on_the_other() {
         "a partial change keeps the other fields"
     );
     let res = app
-        .as_owner(
-            &owner,
-            Method::PUT,
+        .by(&owner)
+        .put(
             &format!("/config/{}/clients/{id}", owner.app_id),
+            &json!({"name": "renamed in config"}),
         )
-        .json(&json!({"name": "renamed in config"}))
-        .fetch()
         .await;
     assert_eq!(res.status, 200);
     let listed = owner_call(&app, &owner, "/clients/list", &[]).await;

@@ -118,14 +118,10 @@ async fn create_answers_the_vendor_shape_and_the_config_api_sees_the_type() {
     let body: Value = serde_json::from_str(&text).unwrap();
     let defs: Value = serde_json::from_str(defs).unwrap();
     assert_eq!(body, schema("user_test", &defs));
-    app.as_owner(
-        &owner,
-        Method::GET,
-        &format!("{}/user_test", types_path(&owner)),
-    )
-    .fetch()
-    .await
-    .is(200, type_body(&owner.app_id, "user_test", &defs));
+    app.by(&owner)
+        .get(&format!("{}/user_test", types_path(&owner)))
+        .await
+        .is(200, type_body(&owner.app_id, "user_test", &defs));
     assert_eq!(
         app.audit_count(&owner.app_id, "entity_type.create").await,
         1
@@ -483,14 +479,7 @@ async fn set_and_get_access_schemas() {
     .await;
     assert_eq!(body, schema("user", &user_attr_defs()));
     // The Config API shows the same list.
-    app.as_owner(
-            &owner,
-            Method::GET,
-            &format!(
-                "/config/{}/clients/{mailer}/accessSchemas/user/read",
-                owner.app_id
-            ),
-        ).fetch().await.is(
+    app.config(&owner).get(&format!("/clients/{mailer}/accessSchemas/user/read")).await.is(
             200,
             json!({"attributes": ["id", "uuid", "created", "lastUpdated", "email", "primaryAddress.city", "optIns"]})
         );

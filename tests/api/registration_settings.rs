@@ -649,9 +649,8 @@ async fn settings_are_one_store_for_both_surfaces() {
 
     // Config → Registration: a PUT replaces the set; the dropped key falls back to the default.
     let res = app
-        .as_owner(&owner, Method::PUT, &client_path)
-        .json(&json!({"b": 2, "c": null}))
-        .fetch()
+        .by(&owner)
+        .put(&client_path, &json!({"b": 2, "c": null}))
         .await;
     assert_eq!(res.status, 200);
     assert_eq!(
@@ -668,11 +667,7 @@ async fn settings_are_one_store_for_both_surfaces() {
         owner_call(&app, &owner, "/settings/keys", &[("for_client_id", &x)]).await,
         result(json!(["a", "b", "c"]))
     );
-    let res = app
-        .as_owner(&owner, Method::PUT, &defaults_path)
-        .json(&json!({}))
-        .fetch()
-        .await;
+    let res = app.by(&owner).put(&defaults_path, &json!({})).await;
     assert_eq!(res.status, 200);
     assert_eq!(
         owner_call(

@@ -108,7 +108,7 @@ pub fn ok(fields: Value) -> Value {
 
 /// Client settings as the Config API shows them.
 pub async fn config_get(app: &TestApp, owner: &Owner, path: &str) -> Value {
-    let (status, body) = app.as_owner(owner, Method::GET, path).fetch().await.pair();
+    let (status, body) = app.by(owner).get(path).await.pair();
     assert_eq!(status, 200, "{path}: {body}");
     body
 }

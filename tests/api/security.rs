@@ -78,39 +78,21 @@ async fn tenants_are_isolated() {
         );
     }
     // B's client through A's application path: not found there.
-    app.as_owner(
-        &a,
-        Method::GET,
-        &format!("/config/{}/clients/{b_client}", a.app_id),
-    )
-    .fetch()
-    .await
-    .is(404, errors("Client ID not found."));
-    app.as_owner(
-        &a,
-        Method::PUT,
-        &format!("/config/{}/clients/{b_client}", a.app_id),
-    )
-    .json(&json!({"name": "pwned"}))
-    .fetch()
-    .await
-    .status_is(404);
-    // Nothing changed in B.
-    let (_, got) = app
-        .as_owner(
-            &b,
-            Method::GET,
-            &format!("/config/{}/clients/{b_client}", b.app_id),
+    app.config(&a)
+        .get_client(&b_client)
+        .await
+        .is(404, errors("Client ID not found."));
+    app.by(&a)
+        .put(
+            &format!("/config/{}/clients/{b_client}", a.app_id),
+            &json!({"name": "pwned"}),
         )
-        .fetch()
         .await
-        .pair();
+        .status_is(404);
+    // Nothing changed in B.
+    let (_, got) = app.config(&b).get_client(&b_client).await.pair();
     assert_eq!(got["name"], "b's client");
-    let (_, list) = app
-        .as_owner(&b, Method::GET, &format!("/config/{}/clients", b.app_id))
-        .fetch()
-        .await
-        .pair();
+    let (_, list) = app.config(&b).list_clients("").await.pair();
     assert_eq!(list.as_array().unwrap().len(), 2);
     assert!(app
         .audit_rows(&b.app_id)
@@ -130,8 +112,8 @@ async fn allow_list_refuses_other_sources() {
         )
         .await;
     let path = format!("/config/{}/clients", owner.app_id);
-    app.as_client(&id, &secret, Method::GET, &path)
-        .fetch()
+    app.by_client(&id, &secret)
+        .get(&path)
         .await
         .is(403, errors("Forbidden"));
     // X-Forwarded-For from an untrusted peer is ignored.
@@ -147,15 +129,15 @@ async fn allow_list_refuses_other_sources() {
             json!({"name": "v6", "features": ["owner"], "ipWhitelist": ["::1/128"]}),
         )
         .await;
-    app.as_client(&id6, &secret6, Method::GET, &path)
-        .fetch()
+    app.by_client(&id6, &secret6)
+        .get(&path)
         .await
         .status_is(403);
     let (id_ok, secret_ok, _) = app
         .create_client(&owner, json!({"name": "local", "features": ["owner"], "ipWhitelist": ["127.0.0.0/8", "::1/128"]}))
         .await;
-    app.as_client(&id_ok, &secret_ok, Method::GET, &path)
-        .fetch()
+    app.by_client(&id_ok, &secret_ok)
+        .get(&path)
         .await
         .status_is(200);
 }
@@ -263,13 +245,7 @@ async fn database_outage_is_503_and_the_server_recovers() {
     let app = spawn_app().await;
     let owner = app.create_app("shop").await;
     let path = format!("/config/{}/clients", owner.app_id);
-    assert_eq!(
-        app.as_owner(&owner, Method::GET, &path)
-            .fetch()
-            .await
-            .status,
-        200
-    );
+    assert_eq!(app.by(&owner).get(&path).await.status, 200);
 
     let admin = sqlx::PgPool::connect(&app.server_url).await.unwrap();
     let block = |allow: bool| {
@@ -285,13 +261,12 @@ async fn database_outage_is_503_and_the_server_recovers() {
         .await
         .unwrap();
 
-    app.as_operator(Method::GET, &path)
-        .fetch()
+    app.operator()
+        .get(&path)
         .await
         .is(503, errors("Service unavailable."));
-    app.as_operator(Method::POST, &path)
-        .json(&json!({"name": "during outage"}))
-        .fetch()
+    app.operator()
+        .post(&path, &json!({"name": "during outage"}))
         .await
         .is(503, errors("Service unavailable."));
     app.request(Method::GET, "/readyz")
@@ -300,11 +275,7 @@ async fn database_outage_is_503_and_the_server_recovers() {
         .status_is(503);
 
     sqlx::query(&block(true)).execute(&admin).await.unwrap();
-    let (status, body): (u16, Value) = app
-        .as_owner(&owner, Method::GET, &path)
-        .fetch()
-        .await
-        .pair();
+    let (status, body): (u16, Value) = app.by(&owner).get(&path).await.pair();
     assert_eq!(status, 200, "{body}");
     assert_eq!(
         body.as_array().unwrap().len(),

@@ -18,11 +18,7 @@ async fn create_app_with(app: &TestApp, name: &str, options: Value) -> Owner {
     for (k, v) in options.as_object().unwrap() {
         body[k] = v.clone();
     }
-    let res = app
-        .as_operator(Method::POST, "/apps")
-        .json(&body)
-        .fetch()
-        .await;
+    let res = app.operator().post("/apps", &body).await;
     let (status, body) = res.pair();
     assert_eq!(status, 201, "{body}");
     Owner {
@@ -92,9 +88,8 @@ async fn send_signed(
 
 /// `PATCH /apps/{appId}` as the operator.
 async fn patch_app(app: &TestApp, app_id: &str, body: Value) -> (u16, Value) {
-    app.as_operator(Method::PATCH, &format!("/apps/{app_id}"))
-        .json(&body)
-        .fetch()
+    app.operator()
+        .patch(&format!("/apps/{app_id}"), &body)
         .await
         .pair()
 }
@@ -675,9 +670,8 @@ async fn options_are_operator_only_audited_and_need_the_key() {
     let owner = app.create_app("shop").await;
     let path = format!("/apps/{}", owner.app_id);
     // A client, even an owner, is not the operator.
-    app.as_owner(&owner, Method::PATCH, &path)
-        .json(&json!({"signed_requests": true}))
-        .fetch()
+    app.by(&owner)
+        .patch(&path, &json!({"signed_requests": true}))
         .await
         .is(401, errors("Authentication required."));
     let (status, body) = patch_app(&app, &owner.app_id, json!({"signed_requests": "yes"})).await;
@@ -726,15 +720,16 @@ async fn options_are_operator_only_audited_and_need_the_key() {
     let plain = keyless.create_app("plain").await;
     let message = "Signed requests and show_secrets need a sealing key: set LATCHKEY_SEALING_KEY or LATCHKEY_SEALING_KEY_FILE.";
     keyless
-        .as_operator(Method::PATCH, &format!("/apps/{}", plain.app_id))
-        .json(&json!({"show_secrets": true}))
-        .fetch()
+        .operator()
+        .patch(
+            &format!("/apps/{}", plain.app_id),
+            &json!({"show_secrets": true}),
+        )
         .await
         .is(400, errors(message));
     keyless
-        .as_operator(Method::POST, "/apps")
-        .json(&json!({"name": "signed", "signed_requests": true}))
-        .fetch()
+        .operator()
+        .post("/apps", &json!({"name": "signed", "signed_requests": true}))
         .await
         .is(400, errors(message));
 }
@@ -771,9 +766,11 @@ async fn show_secrets_answers_like_the_vendor_to_owners_and_audits_each_read() {
     let base = format!("/config/{}/clients", owner.app_id);
     // Seed 004's example: the PUT answers with `_secret`.
     let body = app
-        .as_owner(&owner, Method::PUT, &format!("{base}/{id}"))
-        .json(&json!({"name": "Documentation Login Client", "features": ["login_client"]}))
-        .fetch()
+        .by(&owner)
+        .put(
+            &format!("{base}/{id}"),
+            &json!({"name": "Documentation Login Client", "features": ["login_client"]}),
+        )
         .await
         .status_is(200);
     assert_eq!(
@@ -819,9 +816,8 @@ async fn show_secrets_answers_like_the_vendor_to_owners_and_audits_each_read() {
     assert_eq!(read["changes"], json!({}));
     // After a rotation the new secret is shown.
     let (_, rotated) = app
-        .as_owner(&owner, Method::PUT, &format!("{base}/{id}/secret"))
-        .json(&json!({"hoursToLive": 1}))
-        .fetch()
+        .by(&owner)
+        .put(&format!("{base}/{id}/secret"), &json!({"hoursToLive": 1}))
         .await
         .pair();
     let one = config_get(&app, &owner, &format!("{base}/{id}")).await;

@@ -74,19 +74,14 @@ impl Receiver {
 }
 
 async fn create_sink(app: &TestApp, body: Value) -> Value {
-    let got = app
-        .as_operator(Method::POST, "/sinks")
-        .json(&body)
-        .fetch()
-        .await
-        .status_is(201);
+    let got = app.operator().post("/sinks", &body).await.status_is(201);
     got
 }
 
 async fn get_sink(app: &TestApp, name: &str) -> Value {
     let got = app
-        .as_operator(Method::GET, &format!("/sinks/{name}"))
-        .fetch()
+        .operator()
+        .get(&format!("/sinks/{name}"))
         .await
         .status_is(200);
     got
@@ -118,7 +113,7 @@ async fn the_operator_manages_sinks_and_secrets_stay_sealed() {
     let owner = app.create_app("shop").await;
     let a = owner.app_id.as_str();
     // Not the operator: no sinks.
-    let res = app.as_owner(&owner, Method::GET, "/sinks").fetch().await;
+    let res = app.by(&owner).get("/sinks").await;
     assert_eq!(res.status, 401);
 
     let mut created = create_sink(
@@ -152,8 +147,8 @@ async fn the_operator_manages_sinks_and_secrets_stay_sealed() {
     assert!(!log.contains(&secret[6..]));
     assert_eq!(app.audit_count(a, "sink.create").await, 1);
 
-    app.as_operator(Method::GET, "/sinks")
-        .fetch()
+    app.operator()
+        .get("/sinks")
         .await
         .is(200, json!([expected]));
     let shown = get_sink(&app, "siem").await;
@@ -165,16 +160,18 @@ async fn the_operator_manages_sinks_and_secrets_stay_sealed() {
     );
     assert_eq!(shown["lag_events"], 1);
 
-    app.as_operator(Method::POST, "/sinks")
-        .json(&json!({"name": "siem", "kind": "syslog", "address": "logs:514"}))
-        .fetch()
+    app.operator()
+        .post(
+            "/sinks",
+            &json!({"name": "siem", "kind": "syslog", "address": "logs:514"}),
+        )
         .await
         .is(409, errors("Sink siem already exists."));
 
     // Rotation: a new secret, shown once.
     let (status, rotated) = app
-        .as_operator(Method::PUT, "/sinks/siem/secret")
-        .fetch()
+        .operator()
+        .call(Method::PUT, "/sinks/siem/secret")
         .await
         .pair();
     assert_eq!(status, 200);
@@ -184,8 +181,8 @@ async fn the_operator_manages_sinks_and_secrets_stay_sealed() {
 
     for (path, paused) in [("pause", true), ("pause", true), ("resume", false)] {
         let (status, got) = app
-            .as_operator(Method::POST, &format!("/sinks/siem/{path}"))
-            .fetch()
+            .operator()
+            .call(Method::POST, &format!("/sinks/siem/{path}"))
             .await
             .pair();
         assert_eq!((status, &got["paused"]), (200, &json!(paused)));
@@ -194,7 +191,7 @@ async fn the_operator_manages_sinks_and_secrets_stay_sealed() {
     assert_eq!(app.audit_count(a, "sink.pause").await, 1);
     assert_eq!(app.audit_count(a, "sink.resume").await, 1);
 
-    let res = app.as_operator(Method::DELETE, "/sinks/siem").fetch().await;
+    let res = app.operator().delete("/sinks/siem").await;
     assert_eq!(res.status, 204);
     for (method, path) in [
         (Method::GET, "/sinks/siem"),
@@ -234,18 +231,10 @@ async fn bad_configuration_is_refused_with_one_line_and_changes_nothing() {
         (json!({"name": "x", "kind": "webhook", "url": 5}), "Not a valid string."),
     ];
     for (body, message) in cases {
-        let (status, got) = app
-            .as_operator(Method::POST, "/sinks")
-            .json(&body)
-            .fetch()
-            .await
-            .pair();
+        let (status, got) = app.operator().post("/sinks", &body).await.pair();
         assert_eq!((status, got), (400, errors(message)), "{body}");
     }
-    app.as_operator(Method::GET, "/sinks")
-        .fetch()
-        .await
-        .is(200, json!([]));
+    app.operator().get("/sinks").await.is(200, json!([]));
     assert_eq!(log_of(&app, &owner.app_id).await.len(), events_before);
 }
 
@@ -328,8 +317,8 @@ async fn webhooks_are_signed_in_order_per_application_and_a_4xx_pauses() {
     rx.status.store(200, Ordering::SeqCst);
     let refused = log_of(&app, &shop.app_id).await.last().unwrap().2.clone();
     let res = app
-        .as_operator(Method::POST, "/sinks/signed/resume")
-        .fetch()
+        .operator()
+        .call(Method::POST, "/sinks/signed/resume")
         .await;
     assert_eq!(res.status, 200);
     eventually("delivered after resume", async || {
@@ -367,25 +356,28 @@ async fn rewind_replays_from_a_revision_or_a_time() {
     let first = &rx.received()[0];
     assert!(first.headers["webhook-id"].starts_with(&format!("{}:1-", shop.app_id)));
 
-    app.as_operator(Method::POST, "/sinks/hook/rewind")
-        .json(&json!({"revision": 2}))
-        .fetch()
+    app.operator()
+        .post("/sinks/hook/rewind", &json!({"revision": 2}))
         .await
         .is(
             400,
             errors("A revision belongs to one application: give the application too."),
         );
-    app.as_operator(Method::POST, "/sinks/hook/rewind")
-        .json(&json!({"app_id": shop.app_id, "revision": 2, "time": "2024-01-01"}))
-        .fetch()
+    app.operator()
+        .post(
+            "/sinks/hook/rewind",
+            &json!({"app_id": shop.app_id, "revision": 2, "time": "2024-01-01"}),
+        )
         .await
         .is(
             400,
             errors("Give either a revision or a time to rewind to."),
         );
-    app.as_operator(Method::POST, "/sinks/hook/rewind")
-        .json(&json!({"app_id": shop.app_id, "revision": 2}))
-        .fetch()
+    app.operator()
+        .post(
+            "/sinks/hook/rewind",
+            &json!({"app_id": shop.app_id, "revision": 2}),
+        )
         .await
         .status_is(200);
     // From revision 2 on again (and the rewind's own event), not revision 1.
@@ -397,9 +389,11 @@ async fn rewind_replays_from_a_revision_or_a_time() {
     assert_eq!(app.audit_count(&shop.app_id, "sink.rewind").await, 1);
 
     // By time: from the start of the log.
-    app.as_operator(Method::POST, "/sinks/hook/rewind")
-        .json(&json!({"time": "2000-01-01T00:00:00Z"}))
-        .fetch()
+    app.operator()
+        .post(
+            "/sinks/hook/rewind",
+            &json!({"time": "2000-01-01T00:00:00Z"}),
+        )
         .await
         .status_is(200);
     eventually("replayed by time", async || count(&rx, 1) == 2).await;
