@@ -67,8 +67,7 @@ fn refused(reason: &str, attributes: &[&str]) -> Value {
 
 #[tokio::test]
 async fn the_seeds_three_clients_end_to_end() {
-    let app = spawn_app().await;
-    let owner = app.create_app("shop").await;
+    let (app, owner) = spawn_app_with_owner("shop").await;
     create_user_type(&app, &owner).await;
     // The seed: the e-mail service provider sees e-mail, names and opt-ins; the ad server birthday
     // and gender; the recommendation engine interests.
@@ -239,8 +238,7 @@ async fn the_seeds_three_clients_end_to_end() {
 /// Each feature set × read/write × any/self, without and with a read schema, through HTTP.
 #[tokio::test]
 async fn decision_matrix_over_http() {
-    let app = spawn_app().await;
-    let owner = app.create_app("shop").await;
+    let (app, owner) = spawn_app_with_owner("shop").await;
     create_user_type(&app, &owner).await;
     let mut clients = Vec::new();
     for (i, features) in [
@@ -321,8 +319,7 @@ async fn decision_matrix_over_http() {
 
 #[tokio::test]
 async fn credentials_are_verified_when_a_secret_is_given() {
-    let app = spawn_app().await;
-    let owner = app.create_app("shop").await;
+    let (app, owner) = spawn_app_with_owner("shop").await;
     create_user_type(&app, &owner).await;
     let (id, secret, _) = app
         .create_client(
@@ -418,8 +415,7 @@ async fn credentials_are_verified_when_a_secret_is_given() {
 
 #[tokio::test]
 async fn the_allow_list_is_applied_to_the_source_address() {
-    let app = spawn_app().await;
-    let owner = app.create_app("shop").await;
+    let (app, owner) = spawn_app_with_owner("shop").await;
     create_user_type(&app, &owner).await;
     let (id, secret, _) = app
         .create_client(
@@ -465,15 +461,9 @@ async fn the_allow_list_is_applied_to_the_source_address() {
 
 #[tokio::test]
 async fn unknown_types_and_attributes() {
-    let app = spawn_app().await;
-    let owner = app.create_app("shop").await;
+    let (app, owner) = spawn_app_with_owner("shop").await;
     create_user_type(&app, &owner).await;
-    let (id, _, _) = app
-        .create_client(
-            &owner,
-            json!({"name": "backend", "features": ["direct_access"]}),
-        )
-        .await;
+    let id = app.add_client(&owner, "backend", &["direct_access"]).await;
     let mut q = question(&id, "read", "any", &["email"]);
     q["entityType"] = json!("device");
     assert_eq!(
@@ -518,15 +508,9 @@ async fn unknown_types_and_attributes() {
 
 #[tokio::test]
 async fn a_schema_change_shows_in_the_next_decision() {
-    let app = spawn_app().await;
-    let owner = app.create_app("shop").await;
+    let (app, owner) = spawn_app_with_owner("shop").await;
     create_user_type(&app, &owner).await;
-    let (id, _, _) = app
-        .create_client(
-            &owner,
-            json!({"name": "backend", "features": ["direct_access"]}),
-        )
-        .await;
+    let id = app.add_client(&owner, "backend", &["direct_access"]).await;
     let q = question(&id, "read", "any", &["birthday"]);
     assert_eq!(
         check(&app, &owner, q.clone()).await,
@@ -549,8 +533,7 @@ async fn a_schema_change_shows_in_the_next_decision() {
 
 #[tokio::test]
 async fn malformed_questions_are_400s() {
-    let app = spawn_app().await;
-    let owner = app.create_app("shop").await;
+    let (app, owner) = spawn_app_with_owner("shop").await;
     let id = "a".repeat(32);
     let base = question(&id, "read", "any", &["email"]);
     let with = |field: &str, value: Value| {
@@ -616,8 +599,7 @@ async fn malformed_questions_are_400s() {
 
 #[tokio::test]
 async fn who_may_ask() {
-    let app = spawn_app().await;
-    let owner = app.create_app("shop").await;
+    let (app, owner) = spawn_app_with_owner("shop").await;
     create_user_type(&app, &owner).await;
     let (id, secret, _) = app
         .create_client(

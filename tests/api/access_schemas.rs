@@ -56,11 +56,8 @@ async fn schema_rows(app: &TestApp, app_id: &str) -> i64 {
 async fn setup(app: &TestApp) -> (Owner, String) {
     let owner = app.create_app("shop").await;
     create_user_type(app, &owner).await;
-    let (id, _, _) = app
-        .create_client(
-            &owner,
-            json!({"name": "mailer", "features": ["direct_read_access"]}),
-        )
+    let id = app
+        .add_client(&owner, "mailer", &["direct_read_access"])
         .await;
     (owner, id)
 }
@@ -350,9 +347,7 @@ async fn tenants_are_isolated() {
     let (a, _) = setup(&app).await;
     let b = app.create_app("other shop").await;
     create_user_type(&app, &b).await;
-    let (b_client, _, _) = app
-        .create_client(&b, json!({"name": "b's", "features": ["direct_access"]}))
-        .await;
+    let b_client = app.add_client(&b, "b's", &["direct_access"]).await;
     // B's client through A's path: not a client of A.
     let got = put_schema(&app, &a, &b_client, "read", json!(["email"])).await;
     assert_eq!(got, (404, errors("Client ID not found.")));
@@ -400,12 +395,7 @@ async fn a_deleted_client_takes_its_schemas_along() {
 async fn type_changes_that_would_break_a_schema_are_refused_naming_the_clients() {
     let app = spawn_app().await;
     let (owner, mailer) = setup(&app).await;
-    let (ads, _, _) = app
-        .create_client(
-            &owner,
-            json!({"name": "ads", "features": ["direct_read_access"]}),
-        )
-        .await;
+    let ads = app.add_client(&owner, "ads", &["direct_read_access"]).await;
     put_schema(
         &app,
         &owner,

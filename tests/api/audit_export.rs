@@ -85,17 +85,8 @@ async fn export_writes_what_the_api_streams() {
         ])
         .run()
         .await;
-    let lines: Vec<Value> = stdout(&out)
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
-    assert_eq!(
-        lines
-            .iter()
-            .map(|l| l["seq"].as_i64().unwrap())
-            .collect::<Vec<_>>(),
-        [4]
-    );
+    let lines = parse_ndjson(&stdout(&out));
+    assert_eq!(event_seqs(&lines), [4]);
     let rows = app.audit_rows(&owner.app_id).await;
     let t4 = rows[3]["occurred_at"].as_str().unwrap();
     let out = app
@@ -113,17 +104,8 @@ async fn export_writes_what_the_api_streams() {
         ])
         .run()
         .await;
-    let lines: Vec<Value> = stdout(&out)
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
-    assert_eq!(
-        lines
-            .iter()
-            .map(|l| l["seq"].as_i64().unwrap())
-            .collect::<Vec<_>>(),
-        [5]
-    );
+    let lines = parse_ndjson(&stdout(&out));
+    assert_eq!(event_seqs(&lines), [5]);
     // Nothing matches: valid, empty output.
     let out = app
         .cli(&[
@@ -278,26 +260,13 @@ async fn an_export_verifies_offline_with_the_documented_script() {
 
 #[tokio::test]
 async fn report_shows_features_at_both_ends_and_each_change_between() {
-    let app = spawn_app().await;
-    let owner = app.create_app("shop").await;
+    let (app, owner) = spawn_app_with_owner("shop").await;
     let o = &owner;
     let pause = || tokio::time::sleep(std::time::Duration::from_millis(15));
     // Before the period.
-    let (mailer, _, _) = app
-        .create_client(
-            o,
-            json!({"name": "mailer", "features": ["direct_read_access"]}),
-        )
-        .await;
-    let (kept, _, _) = app
-        .create_client(o, json!({"name": "kept", "features": ["login_client"]}))
-        .await;
-    let (gone, _, _) = app
-        .create_client(
-            o,
-            json!({"name": "gone before", "features": ["direct_access"]}),
-        )
-        .await;
+    let mailer = app.add_client(o, "mailer", &["direct_read_access"]).await;
+    let kept = app.add_client(o, "kept", &["login_client"]).await;
+    let gone = app.add_client(o, "gone before", &["direct_access"]).await;
     app.as_owner(
         o,
         Method::DELETE,
@@ -326,9 +295,7 @@ async fn report_shows_features_at_both_ends_and_each_change_between() {
         )
         .await;
     assert_eq!(res.status, 200);
-    let (temp, _, _) = app
-        .create_client(o, json!({"name": "temp", "features": ["access_issuer"]}))
-        .await;
+    let temp = app.add_client(o, "temp", &["access_issuer"]).await;
     app.as_owner(
         o,
         Method::DELETE,
@@ -337,9 +304,7 @@ async fn report_shows_features_at_both_ends_and_each_change_between() {
     .send()
     .await
     .unwrap();
-    let (new, _, _) = app
-        .create_client(o, json!({"name": "new", "features": ["direct_access"]}))
-        .await;
+    let new = app.add_client(o, "new", &["direct_access"]).await;
     set_features(&app, o, &kept, "kept, renamed", &["login_client"]).await;
     pause().await;
     let until = chrono::Utc::now();
@@ -361,7 +326,7 @@ async fn report_shows_features_at_both_ends_and_each_change_between() {
     .send()
     .await
     .unwrap();
-    let (late, _, _) = app.create_client(o, json!({"name": "late"})).await;
+    let late = app.add_client(o, "late", &[]).await;
     let _ = late;
 
     let fmt =

@@ -55,9 +55,7 @@ async fn generate() {
             "ipWhitelist": ["10.0.0.0/8", "2001:db8::/32"]}),
         )
         .await;
-    let (gone, _, _) = app
-        .create_client(&owner, json!({"name": "temporary"}))
-        .await;
+    let gone = app.add_client(&owner, "temporary", &[]).await;
     send(
         app.as_owner(
             &owner,

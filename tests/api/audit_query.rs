@@ -18,12 +18,8 @@ struct Story {
 
 async fn story(app: &TestApp) -> Story {
     let owner = app.create_app("shop").await;
-    let (a, _, _) = app
-        .create_client(&owner, json!({"name": "a", "features": ["direct_access"]}))
-        .await;
-    let (b, _, _) = app
-        .create_client(&owner, json!({"name": "b", "features": ["login_client"]}))
-        .await;
+    let a = app.add_client(&owner, "a", &["direct_access"]).await;
+    let b = app.add_client(&owner, "b", &["login_client"]).await;
     set_features(app, &owner, &a, "a", &["direct_access", "access_issuer"]).await;
     set_features(app, &owner, &b, "b2", &["login_client"]).await;
     let res = app
@@ -211,8 +207,7 @@ async fn pages_walk_the_whole_result_without_repeats_or_gaps() {
 
 #[tokio::test]
 async fn pagination_neither_skips_nor_repeats_while_events_arrive() {
-    let app = spawn_app().await;
-    let owner = app.create_app("busy").await;
+    let (app, owner) = spawn_app_with_owner("busy").await;
     for i in 0..20 {
         app.create_client(&owner, json!({"name": format!("seed {i}")}))
             .await;
@@ -354,17 +349,8 @@ async fn ndjson_streams_every_matching_event_in_chain_order() {
     );
     let text = res.text;
     assert!(text.ends_with('\n'));
-    let lines: Vec<Value> = text
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
-    assert_eq!(
-        lines
-            .iter()
-            .map(|e| e["seq"].as_i64().unwrap())
-            .collect::<Vec<_>>(),
-        (1..=9).collect::<Vec<_>>()
-    );
+    let lines = parse_ndjson(&text);
+    assert_eq!(event_seqs(&lines), (1..=9).collect::<Vec<_>>());
     // The same objects as the JSON pages.
     let (_, page) = audit_get(&app, &s.owner, "order=oldest").await;
     assert_eq!(Value::Array(lines), page["events"]);
@@ -406,8 +392,7 @@ async fn ndjson_streams_every_matching_event_in_chain_order() {
 
 #[tokio::test]
 async fn csv_quotes_names_with_commas_quotes_and_newlines() {
-    let app = spawn_app().await;
-    let owner = app.create_app("shop").await;
+    let (app, owner) = spawn_app_with_owner("shop").await;
     let tricky = "Acme, \"Ops\"\nteam\r\n\tälpha ✓";
     let (id, _, _) = app
         .create_client(
@@ -466,7 +451,7 @@ async fn reading_the_log_is_for_its_owners_and_the_operator_only() {
     let app = spawn_app().await;
     let s = story(&app).await;
     let other = app.create_app("other").await;
-    let (_, _, _) = app.create_client(&other, json!({"name": "theirs"})).await;
+    let _ = app.add_client(&other, "theirs", &[]).await;
     let path = format!("/config/{}/audit", s.owner.app_id);
     let (reader, secret, _) = app
         .create_client(
@@ -515,8 +500,7 @@ async fn reading_the_log_is_for_its_owners_and_the_operator_only() {
 
 #[tokio::test]
 async fn events_never_hold_secrets() {
-    let app = spawn_app().await;
-    let owner = app.create_app("shop").await;
+    let (app, owner) = spawn_app_with_owner("shop").await;
     let (id, secret, _) = app.create_client(&owner, json!({"name": "x"})).await;
     let res = app
         .by(&owner)

@@ -11,11 +11,8 @@ use crate::helpers::*;
 /// An application with a short history: app.create, client.create (owner), then three changes.
 async fn history(app: &TestApp) -> (Owner, String) {
     let owner = app.create_app("shop").await;
-    let (id, _, _) = app
-        .create_client(
-            &owner,
-            json!({"name": "mailer", "features": ["direct_read_access"]}),
-        )
+    let id = app
+        .add_client(&owner, "mailer", &["direct_read_access"])
         .await;
     set_features(app, &owner, &id, "mailer", &["direct_access"]).await;
     set_features(

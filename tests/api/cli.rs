@@ -139,8 +139,7 @@ async fn embedded_cluster_starts_is_reused_and_stops() {
 /// log level and with every log line on.
 #[tokio::test]
 async fn commands_print_no_database_notices_and_no_colours_into_a_pipe() {
-    let app = spawn_app().await;
-    let owner = app.create_app("shop").await;
+    let (app, owner) = spawn_app_with_owner("shop").await;
     for rust_log in [None, Some("trace")] {
         let command = app.cli(&["audit", "export", "--app", &owner.app_id]);
         let out = match rust_log {

@@ -46,8 +46,7 @@ async fn operator_creates_an_app_with_an_owner_client() {
 
 #[tokio::test]
 async fn app_creation_is_audited_with_the_owner_client() {
-    let app = spawn_app().await;
-    let owner = app.create_app("shop").await;
+    let (app, owner) = spawn_app_with_owner("shop").await;
     let rows = app.audit_rows(&owner.app_id).await;
     let actions: Vec<_> = rows.iter().map(|r| r["action"].as_str().unwrap()).collect();
     assert_eq!(actions, ["app.create", "client.create"]);
@@ -71,8 +70,7 @@ async fn unknown_app_is_404_for_the_operator() {
 
 #[tokio::test]
 async fn app_routes_refuse_anyone_but_the_operator() {
-    let app = spawn_app().await;
-    let owner = app.create_app("shop").await;
+    let (app, owner) = spawn_app_with_owner("shop").await;
     for req in [
         app.request(Method::GET, "/apps"),
         app.request(Method::GET, "/apps")

@@ -11,8 +11,7 @@ fn clients_path(o: &Owner) -> String {
 
 #[tokio::test]
 async fn create_returns_201_with_location_etag_and_secret_once() {
-    let app = spawn_app().await;
-    let owner = app.create_app("shop").await;
+    let (app, owner) = spawn_app_with_owner("shop").await;
     let res = app.config(&owner).create_client( &json!({"name": "mailer", "features": ["direct_read_access", "access_issuer"], "ipWhitelist": ["10.0.0.0/8", "2001:db8::/32"]})).await;
     assert_eq!(res.status, 201);
     let id_loc = res.headers["location"].to_str().unwrap().to_owned();
@@ -50,8 +49,7 @@ async fn create_returns_201_with_location_etag_and_secret_once() {
 
 #[tokio::test]
 async fn create_defaults_no_features_and_allow_all() {
-    let app = spawn_app().await;
-    let owner = app.create_app("shop").await;
+    let (app, owner) = spawn_app_with_owner("shop").await;
     let (_, _, body) = app.create_client(&owner, json!({"name": "plain"})).await;
     assert_eq!(body["features"], json!([]));
     assert_eq!(body["ipWhitelist"], json!(["0.0.0.0/0"]));
@@ -59,14 +57,9 @@ async fn create_defaults_no_features_and_allow_all() {
 
 #[tokio::test]
 async fn list_with_and_without_has_feature() {
-    let app = spawn_app().await;
-    let owner = app.create_app("shop").await;
-    let (a, _, _) = app
-        .create_client(&owner, json!({"name": "a", "features": ["direct_access"]}))
-        .await;
-    let (b, _, _) = app
-        .create_client(&owner, json!({"name": "b", "features": ["login_client"]}))
-        .await;
+    let (app, owner) = spawn_app_with_owner("shop").await;
+    let a = app.add_client(&owner, "a", &["direct_access"]).await;
+    let b = app.add_client(&owner, "b", &["login_client"]).await;
     app.create_client(&owner, json!({"name": "c"})).await;
 
     let ids = |v: &Value| -> Vec<String> {
@@ -106,8 +99,7 @@ async fn list_with_and_without_has_feature() {
 
 #[tokio::test]
 async fn put_is_a_full_replacement() {
-    let app = spawn_app().await;
-    let owner = app.create_app("shop").await;
+    let (app, owner) = spawn_app_with_owner("shop").await;
     let (id, _, _) = app
         .create_client(
             &owner,
@@ -143,11 +135,8 @@ async fn put_is_a_full_replacement() {
 
 #[tokio::test]
 async fn a_client_read_with_get_can_be_sent_back_with_put() {
-    let app = spawn_app().await;
-    let owner = app.create_app("shop").await;
-    let (id, _, _) = app
-        .create_client(&owner, json!({"name": "x", "features": ["direct_access"]}))
-        .await;
+    let (app, owner) = spawn_app_with_owner("shop").await;
+    let id = app.add_client(&owner, "x", &["direct_access"]).await;
     let path = format!("/clients/{id}");
     let (_, mut got) = app.config(&owner).get(&path).await.pair();
     got["ipWhitelist"] = json!(["192.168.0.0/16"]);
@@ -158,11 +147,8 @@ async fn a_client_read_with_get_can_be_sent_back_with_put() {
 
 #[tokio::test]
 async fn unchanged_put_bumps_nothing_and_audits_nothing() {
-    let app = spawn_app().await;
-    let owner = app.create_app("shop").await;
-    let (id, _, _) = app
-        .create_client(&owner, json!({"name": "x", "features": ["direct_access"]}))
-        .await;
+    let (app, owner) = spawn_app_with_owner("shop").await;
+    let id = app.add_client(&owner, "x", &["direct_access"]).await;
     let path = format!("/clients/{id}");
     let res = app
         .config(&owner)
@@ -175,8 +161,7 @@ async fn unchanged_put_bumps_nothing_and_audits_nothing() {
 
 #[tokio::test]
 async fn delete_removes_the_client_and_its_credentials() {
-    let app = spawn_app().await;
-    let owner = app.create_app("shop").await;
+    let (app, owner) = spawn_app_with_owner("shop").await;
     let (id, secret, _) = app
         .create_client(&owner, json!({"name": "x", "features": ["owner"]}))
         .await;
@@ -217,14 +202,8 @@ async fn delete_removes_the_client_and_its_credentials() {
 
 #[tokio::test]
 async fn operator_may_delete_an_owner_client() {
-    let app = spawn_app().await;
-    let owner = app.create_app("shop").await;
-    let (id, _, _) = app
-        .create_client(
-            &owner,
-            json!({"name": "second owner", "features": ["owner"]}),
-        )
-        .await;
+    let (app, owner) = spawn_app_with_owner("shop").await;
+    let id = app.add_client(&owner, "second owner", &["owner"]).await;
     app.operator()
         .delete(&format!("{}/{id}", clients_path(&owner)))
         .await
@@ -233,9 +212,8 @@ async fn operator_may_delete_an_owner_client() {
 
 #[tokio::test]
 async fn etag_and_if_match() {
-    let app = spawn_app().await;
-    let owner = app.create_app("shop").await;
-    let (id, _, _) = app.create_client(&owner, json!({"name": "x"})).await;
+    let (app, owner) = spawn_app_with_owner("shop").await;
+    let id = app.add_client(&owner, "x", &[]).await;
     let path = format!("/clients/{id}");
     let res = app.config(&owner).get(&path).await;
     assert_eq!(res.headers["etag"], "\"1\"");
@@ -283,8 +261,7 @@ async fn etag_and_if_match() {
 
 #[tokio::test]
 async fn secret_rotation_with_a_grace_period() {
-    let app = spawn_app().await;
-    let owner = app.create_app("shop").await;
+    let (app, owner) = spawn_app_with_owner("shop").await;
     let (id, old, _) = app
         .create_client(&owner, json!({"name": "rot", "features": ["owner"]}))
         .await;
@@ -335,9 +312,8 @@ async fn secret_rotation_with_a_grace_period() {
 
 #[tokio::test]
 async fn secret_rotation_validates_hours_to_live() {
-    let app = spawn_app().await;
-    let owner = app.create_app("shop").await;
-    let (id, _, _) = app.create_client(&owner, json!({"name": "rot"})).await;
+    let (app, owner) = spawn_app_with_owner("shop").await;
+    let id = app.add_client(&owner, "rot", &[]).await;
     let path = format!("/clients/{id}/secret");
     let range = "Must be greater than or equal to 0 and less than or equal to 168.";
     for (body, status, msg) in [
@@ -368,9 +344,8 @@ async fn secret_rotation_validates_hours_to_live() {
 /// JSON Schema (and so the OpenAPI document) calls `1.0` an integer: so does the server.
 #[tokio::test]
 async fn hours_to_live_may_be_an_integral_number_with_a_fraction_point() {
-    let app = spawn_app().await;
-    let owner = app.create_app("shop").await;
-    let (id, _, _) = app.create_client(&owner, json!({"name": "rot"})).await;
+    let (app, owner) = spawn_app_with_owner("shop").await;
+    let id = app.add_client(&owner, "rot", &[]).await;
     let path = format!("/clients/{id}/secret");
     let b = app
         .config(&owner)
@@ -389,8 +364,7 @@ async fn hours_to_live_may_be_an_integral_number_with_a_fraction_point() {
 
 #[tokio::test]
 async fn every_change_is_audited_without_secrets() {
-    let app = spawn_app().await;
-    let owner = app.create_app("shop").await;
+    let (app, owner) = spawn_app_with_owner("shop").await;
     let (id, secret, _) = app
         .create_client(&owner, json!({"name": "a", "features": ["direct_access"]}))
         .await;

@@ -13,24 +13,10 @@ async fn put(app: &TestApp, owner: &Owner, id: &str, body: Value) -> (u16, Value
     app.config(owner).put_client(id, &body).await.pair()
 }
 
-async fn client_count(app: &TestApp, app_id: &str) -> i64 {
-    sqlx::query_scalar("SELECT count(*) FROM clients WHERE app_id = $1")
-        .bind(app_id)
-        .fetch_one(&app.pool)
-        .await
-        .unwrap()
-}
-
 #[tokio::test]
 async fn invalid_bodies_are_400_with_the_seed_messages_and_change_nothing() {
-    let app = spawn_app().await;
-    let owner = app.create_app("shop").await;
-    let (id, _, _) = app
-        .create_client(
-            &owner,
-            json!({"name": "target", "features": ["direct_access"]}),
-        )
-        .await;
+    let (app, owner) = spawn_app_with_owner("shop").await;
+    let id = app.add_client(&owner, "target", &["direct_access"]).await;
     let cases = [
         (
             json!({"features": ["owner"]}),
@@ -115,8 +101,7 @@ async fn invalid_bodies_are_400_with_the_seed_messages_and_change_nothing() {
 
 #[tokio::test]
 async fn malformed_json_wrong_type_and_content_type() {
-    let app = spawn_app().await;
-    let owner = app.create_app("shop").await;
+    let (app, owner) = spawn_app_with_owner("shop").await;
     let path = format!("/config/{}/clients", owner.app_id);
     for (ctype, body) in [
         ("application/json", "{\"name\": "),
@@ -151,8 +136,7 @@ async fn malformed_json_wrong_type_and_content_type() {
 
 #[tokio::test]
 async fn huge_bodies_are_413() {
-    let app = spawn_app().await;
-    let owner = app.create_app("shop").await;
+    let (app, owner) = spawn_app_with_owner("shop").await;
     let big = json!({"name": "x", "pad": "y".repeat(70 * 1024)});
     let (status, body) = post(&app, &owner, big).await;
     assert_eq!((status, body), (413, errors("Request body too large.")));
@@ -161,8 +145,7 @@ async fn huge_bodies_are_413() {
 
 #[tokio::test]
 async fn unknown_fields_are_ignored() {
-    let app = spawn_app().await;
-    let owner = app.create_app("shop").await;
+    let (app, owner) = spawn_app_with_owner("shop").await;
     let (status, body) = post(
         &app,
         &owner,
@@ -176,11 +159,10 @@ async fn unknown_fields_are_ignored() {
 
 #[tokio::test]
 async fn duplicate_names_are_409() {
-    let app = spawn_app().await;
-    let owner = app.create_app("shop").await;
+    let (app, owner) = spawn_app_with_owner("shop").await;
     app.create_client(&owner, json!({"name": "My Client"}))
         .await;
-    let (id, _, _) = app.create_client(&owner, json!({"name": "other"})).await;
+    let id = app.add_client(&owner, "other", &[]).await;
     assert_eq!(
         post(&app, &owner, json!({"name": "My Client"})).await,
         (409, errors("API client My Client already exists."))
@@ -199,8 +181,7 @@ async fn duplicate_names_are_409() {
 
 #[tokio::test]
 async fn unknown_client_is_404() {
-    let app = spawn_app().await;
-    let owner = app.create_app("shop").await;
+    let (app, owner) = spawn_app_with_owner("shop").await;
     let missing = "a".repeat(32);
     for method in [Method::GET, Method::DELETE] {
         app.as_owner(
@@ -224,15 +205,14 @@ async fn unknown_client_is_404() {
 
 #[tokio::test]
 async fn metadata_rules() {
-    let app = spawn_app().await;
-    let owner = app.create_app("shop").await;
+    let (app, owner) = spawn_app_with_owner("shop").await;
     let (meta, _) = app
         .create_client_as_operator(
             &owner.app_id,
             json!({"name": "meta", "features": ["metadata", "direct_access"]}),
         )
         .await;
-    let (plain, _, _) = app.create_client(&owner, json!({"name": "plain"})).await;
+    let plain = app.add_client(&owner, "plain", &[]).await;
     let msg403 = "Clients with the metadata feature can only be updated by Akamai.";
     assert_eq!(
         put(
@@ -299,8 +279,7 @@ async fn operator_name_is_configurable() {
 
 #[tokio::test]
 async fn owner_rules() {
-    let app = spawn_app().await;
-    let owner = app.create_app("shop").await;
+    let (app, owner) = spawn_app_with_owner("shop").await;
     // The caller cannot drop owner from itself.
     assert_eq!(
         put(
@@ -323,9 +302,7 @@ async fn owner_rules() {
         )
     );
     // Nor from another owner client.
-    let (second, _, _) = app
-        .create_client(&owner, json!({"name": "second", "features": ["owner"]}))
-        .await;
+    let second = app.add_client(&owner, "second", &["owner"]).await;
     assert_eq!(
         put(
             &app,
@@ -369,8 +346,7 @@ async fn owner_rules() {
 
 #[tokio::test]
 async fn non_owner_clients_are_forbidden() {
-    let app = spawn_app().await;
-    let owner = app.create_app("shop").await;
+    let (app, owner) = spawn_app_with_owner("shop").await;
     for features in [
         json!([]),
         json!(["direct_access"]),

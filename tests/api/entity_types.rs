@@ -87,8 +87,7 @@ async fn post_type(app: &TestApp, owner: &Owner, body: Value) -> (u16, Value) {
 
 #[tokio::test]
 async fn create_returns_201_with_location_and_the_reserved_attributes_first() {
-    let app = spawn_app().await;
-    let owner = app.create_app("shop").await;
+    let (app, owner) = spawn_app_with_owner("shop").await;
     let res = app
         .by(&owner)
         .post(
@@ -123,8 +122,7 @@ async fn create_returns_201_with_location_and_the_reserved_attributes_first() {
 
 #[tokio::test]
 async fn an_empty_type_has_the_reserved_attributes() {
-    let app = spawn_app().await;
-    let owner = app.create_app("shop").await;
+    let (app, owner) = spawn_app_with_owner("shop").await;
     let (status, body) = post_type(&app, &owner, json!({"name": "group", "attr_defs": []})).await;
     assert_eq!(
         (status, body),
@@ -134,8 +132,7 @@ async fn an_empty_type_has_the_reserved_attributes() {
 
 #[tokio::test]
 async fn bad_creations_are_refused_with_a_clear_message_and_change_nothing() {
-    let app = spawn_app().await;
-    let owner = app.create_app("shop").await;
+    let (app, owner) = spawn_app_with_owner("shop").await;
     let cases = [
         (json!({"attr_defs": []}), "Missing data for required field."),
         (json!({"name": "user"}), "Missing data for required field."),
@@ -192,8 +189,7 @@ async fn bad_creations_are_refused_with_a_clear_message_and_change_nothing() {
 
 #[tokio::test]
 async fn a_taken_name_is_a_conflict() {
-    let app = spawn_app().await;
-    let owner = app.create_app("shop").await;
+    let (app, owner) = spawn_app_with_owner("shop").await;
     create_user_type(&app, &owner).await;
     let (status, body) = post_type(&app, &owner, json!({"name": "user", "attr_defs": []})).await;
     assert_eq!(
@@ -211,8 +207,7 @@ async fn a_taken_name_is_a_conflict() {
 
 #[tokio::test]
 async fn list_and_get() {
-    let app = spawn_app().await;
-    let owner = app.create_app("shop").await;
+    let (app, owner) = spawn_app_with_owner("shop").await;
     app.by(&owner)
         .get(&types_path(&owner))
         .await
@@ -263,8 +258,7 @@ async fn list_and_get() {
 
 #[tokio::test]
 async fn put_replaces_the_attributes_and_a_get_can_be_sent_back() {
-    let app = spawn_app().await;
-    let owner = app.create_app("shop").await;
+    let (app, owner) = spawn_app_with_owner("shop").await;
     create_user_type(&app, &owner).await;
     let path = format!("{}/user", types_path(&owner));
     let (_, got) = app.by(&owner).get(&path).await.pair();
@@ -296,8 +290,7 @@ async fn put_replaces_the_attributes_and_a_get_can_be_sent_back() {
 
 #[tokio::test]
 async fn bad_puts_change_nothing() {
-    let app = spawn_app().await;
-    let owner = app.create_app("shop").await;
+    let (app, owner) = spawn_app_with_owner("shop").await;
     create_user_type(&app, &owner).await;
     let path = format!("{}/user", types_path(&owner));
     for (body, status, message) in [
@@ -354,8 +347,7 @@ async fn bad_puts_change_nothing() {
 
 #[tokio::test]
 async fn delete_removes_the_type_and_is_audited() {
-    let app = spawn_app().await;
-    let owner = app.create_app("shop").await;
+    let (app, owner) = spawn_app_with_owner("shop").await;
     create_user_type(&app, &owner).await;
     let path = format!("{}/user", types_path(&owner));
     app.by(&owner).delete(&path).await.is(204, Value::Null);
@@ -378,8 +370,7 @@ async fn delete_removes_the_type_and_is_audited() {
 
 #[tokio::test]
 async fn only_owners_and_the_operator_manage_entity_types() {
-    let app = spawn_app().await;
-    let owner = app.create_app("shop").await;
+    let (app, owner) = spawn_app_with_owner("shop").await;
     create_user_type(&app, &owner).await;
     let list = types_path(&owner);
     let one = format!("{list}/user");
@@ -441,8 +432,7 @@ async fn only_owners_and_the_operator_manage_entity_types() {
 
 #[tokio::test]
 async fn tenants_do_not_see_each_others_types() {
-    let app = spawn_app().await;
-    let a = app.create_app("app a").await;
+    let (app, a) = spawn_app_with_owner("app a").await;
     let b = app.create_app("app b").await;
     create_user_type(&app, &b).await;
     // A's owner on B's paths: its credentials do not belong there.
@@ -484,8 +474,7 @@ async fn tenants_do_not_see_each_others_types() {
 
 #[tokio::test]
 async fn other_methods_are_not_allowed() {
-    let app = spawn_app().await;
-    let owner = app.create_app("shop").await;
+    let (app, owner) = spawn_app_with_owner("shop").await;
     for (method, path) in [
         (Method::PATCH, types_path(&owner)),
         (Method::DELETE, types_path(&owner)),

@@ -28,8 +28,7 @@ fn nested(depth: usize) -> Value {
 
 #[tokio::test]
 async fn setting_values_deeper_than_32_levels_are_refused_on_both_surfaces() {
-    let app = spawn_app().await;
-    let owner = app.create_app("shop").await;
+    let (app, owner) = spawn_app_with_owner("shop").await;
 
     // 32 levels are accepted, 33 are not (Registration API).
     let ok = owner_call(
@@ -131,8 +130,7 @@ async fn append_deep_event(app: &TestApp, owner: &Owner, depth: usize) {
 
 #[tokio::test]
 async fn every_audit_reader_survives_an_event_too_deep_to_decode() {
-    let app = spawn_app().await;
-    let owner = app.create_app("shop").await;
+    let (app, owner) = spawn_app_with_owner("shop").await;
     // One ordinary event before and after the deep one.
     owner_call(
         &app,
@@ -489,9 +487,8 @@ fn json_escape(s: &str) -> String {
 
 #[tokio::test]
 async fn nul_and_nasty_text_in_every_input_never_answers_5xx() {
-    let app = spawn_app().await;
-    let owner = app.create_app("shop").await;
-    let (c, _, _) = app.create_client(&owner, json!({"name": "other"})).await;
+    let (app, owner) = spawn_app_with_owner("shop").await;
+    let c = app.add_client(&owner, "other", &[]).await;
     let (status, _) = app
         .by(&owner)
         .post(
@@ -798,8 +795,8 @@ async fn a_wrong_secret_costs_one_argon2_run_whatever_the_id() {
     })
     .await;
     let owner = app.create_app("shop").await;
-    let (known, _, _) = app.create_client(&owner, json!({"name": "known"})).await;
-    let (grace, _, _) = app.create_client(&owner, json!({"name": "grace"})).await;
+    let known = app.add_client(&owner, "known", &[]).await;
+    let grace = app.add_client(&owner, "grace", &[]).await;
     for _ in 0..2 {
         rotate(&app, &owner, &grace, 24).await;
     }
@@ -979,8 +976,7 @@ async fn a_stalled_or_trickled_body_is_answered_408_on_both_surfaces() {
 
 #[tokio::test]
 async fn cidrs_with_leading_zeros_are_refused_on_both_surfaces() {
-    let app = spawn_app().await;
-    let owner = app.create_app("shop").await;
+    let (app, owner) = spawn_app_with_owner("shop").await;
     for cidr in ["010.0.0.0/8", "10.0.0.0/08", "10.00.0.0/16", "10.0.0.0/008"] {
         let (status, body) = app
             .by(&owner)
@@ -1019,8 +1015,7 @@ async fn cidrs_with_leading_zeros_are_refused_on_both_surfaces() {
 
 #[tokio::test]
 async fn registration_refuses_invalid_utf8_like_the_config_api() {
-    let app = spawn_app().await;
-    let owner = app.create_app("shop").await;
+    let (app, owner) = spawn_app_with_owner("shop").await;
     for (query, body) in [("", "description=caf%E9"), ("description=caf%E9", "")] {
         let res = app
             .request(Method::POST, &format!("/clients/add?{query}"))
@@ -1054,8 +1049,7 @@ async fn registration_refuses_invalid_utf8_like_the_config_api() {
 
 #[tokio::test]
 async fn json_bodies_with_duplicate_keys_or_other_types_are_refused() {
-    let app = spawn_app().await;
-    let owner = app.create_app("shop").await;
+    let (app, owner) = spawn_app_with_owner("shop").await;
     let path = format!("/config/{}/clients", owner.app_id);
     for body in [
         r#"{"name":"a","name":"b"}"#,

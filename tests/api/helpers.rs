@@ -272,6 +272,13 @@ pub async fn spawn_app() -> TestApp {
     spawn_app_with(|_| {}).await
 }
 
+/// A server with one application, `name`, and its owner credentials.
+pub async fn spawn_app_with_owner(name: &str) -> (TestApp, Owner) {
+    let app = spawn_app().await;
+    let owner = app.create_app(name).await;
+    (app, owner)
+}
+
 pub async fn spawn_app_with(configure: impl FnOnce(&mut Settings)) -> TestApp {
     if std::env::var("TEST_LOG").is_ok() {
         latchkey::telemetry::init("human");
@@ -423,6 +430,16 @@ impl TestApp {
         )
     }
 
+    /// Creates a client `name` with `features` (none: the field is left out) as `owner`; returns
+    /// its id.
+    pub async fn add_client(&self, owner: &Owner, name: &str, features: &[&str]) -> String {
+        let mut body = json!({ "name": name });
+        if !features.is_empty() {
+            body["features"] = json!(features);
+        }
+        self.create_client(owner, body).await.0
+    }
+
     /// Creates a client as the operator (e.g. with `metadata`).
     pub async fn create_client_as_operator(&self, app_id: &str, body: Value) -> (String, String) {
         let res = self
@@ -499,4 +516,32 @@ pub async fn client_names(app: &TestApp, owner: &Owner) -> Vec<String> {
         .collect();
     names.sort();
     names
+}
+
+/// How many clients the application has (read from the database).
+pub async fn client_count(app: &TestApp, app_id: &str) -> i64 {
+    sqlx::query_scalar("SELECT count(*) FROM clients WHERE app_id = $1")
+        .bind(app_id)
+        .fetch_one(&app.pool)
+        .await
+        .unwrap()
+}
+
+/// A route template with its parameters unnamed: `/config/{appId}/x`, `/config/{app_id}/x` and
+/// `format!("/config/{}/x")` are one route.
+pub fn route_shape(template: &str) -> String {
+    let mut out = String::new();
+    let mut in_param = false;
+    for c in template.chars() {
+        match c {
+            '{' => {
+                in_param = true;
+                out.push_str("{}");
+            }
+            '}' => in_param = false,
+            c if !in_param => out.push(c),
+            _ => {}
+        }
+    }
+    out
 }

@@ -97,8 +97,7 @@ async fn drop_features_behind_its_back(a: &TestApp, owner: &Owner, client: &str)
 
 #[tokio::test]
 async fn every_successful_write_answers_its_revision_on_both_surfaces() {
-    let app = spawn_app().await;
-    let owner = app.create_app("shop").await;
+    let (app, owner) = spawn_app_with_owner("shop").await;
     let res = app
         .as_owner(
             &owner,

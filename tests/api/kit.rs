@@ -417,6 +417,18 @@ pub fn stderr(o: &Output) -> String {
     String::from_utf8(o.stderr.clone()).unwrap()
 }
 
+/// Newline-delimited JSON (an NDJSON export), one value a line.
+pub fn parse_ndjson(text: &str) -> Vec<Value> {
+    text.lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+        .collect()
+}
+
+/// The `seq` of each event.
+pub fn event_seqs(events: &[Value]) -> Vec<i64> {
+    events.iter().map(|e| e["seq"].as_i64().unwrap()).collect()
+}
+
 /// The standard output of a run that succeeded, as JSON.
 #[track_caller]
 pub fn json_out(o: &Output) -> Value {

@@ -96,8 +96,7 @@ fn verify(token: &str, jwks: &JwkSet, issuer: &str, audience: &str) -> Value {
 
 #[tokio::test]
 async fn metadata_and_jwks() {
-    let app = spawn_app().await;
-    let owner = app.create_app("shop").await;
+    let (app, owner) = spawn_app_with_owner("shop").await;
     let issuer = format!("{PUBLIC_URL}/oauth/{}", owner.app_id);
     for path in [
         format!(
@@ -169,8 +168,7 @@ async fn metadata_and_jwks() {
 
 #[tokio::test]
 async fn tokens_with_basic_and_post_verify_offline() {
-    let app = spawn_app().await;
-    let owner = app.create_app("shop").await;
+    let (app, owner) = spawn_app_with_owner("shop").await;
     let (id, secret, _) = app
         .create_client(
             &owner,
@@ -244,8 +242,7 @@ async fn tokens_with_basic_and_post_verify_offline() {
 
 #[tokio::test]
 async fn every_token_error() {
-    let app = spawn_app().await;
-    let owner = app.create_app("shop").await;
+    let (app, owner) = spawn_app_with_owner("shop").await;
     let a = &owner.app_id;
     let (id, secret, _) = app
         .create_client(
@@ -464,8 +461,7 @@ async fn every_token_error() {
 
 #[tokio::test]
 async fn introspection_and_revocation() {
-    let app = spawn_app().await;
-    let owner = app.create_app("shop").await;
+    let (app, owner) = spawn_app_with_owner("shop").await;
     let a = owner.app_id.clone();
     let (rs, rs_secret, _) = app
         .create_client(
@@ -685,15 +681,9 @@ fn assertion(der: &[u8], kid: &str, client_id: &str, aud: &str, exp_in: i64, jti
 
 #[tokio::test]
 async fn private_key_jwt() {
-    let app = spawn_app().await;
-    let owner = app.create_app("shop").await;
+    let (app, owner) = spawn_app_with_owner("shop").await;
     let a = owner.app_id.clone();
-    let (id, _, _) = app
-        .create_client(
-            &owner,
-            json!({"name": "backend", "features": ["direct_access"]}),
-        )
-        .await;
+    let id = app.add_client(&owner, "backend", &["direct_access"]).await;
     let jwks_path = format!("/config/{a}/clients/{id}/jwks");
     let (der, jwk) = client_key("ck1");
     let (other_der, _) = client_key("ck1");

@@ -8,23 +8,6 @@ use serde_json::{json, Value};
 
 use crate::helpers::*;
 
-fn normalise(path: &str) -> String {
-    let mut out = String::new();
-    let mut in_param = false;
-    for c in path.chars() {
-        match c {
-            '{' => {
-                in_param = true;
-                out.push_str("{}");
-            }
-            '}' => in_param = false,
-            _ if !in_param => out.push(c),
-            _ => {}
-        }
-    }
-    out
-}
-
 /// Every row of the route table is in the OpenAPI document, under its own path and methods, and
 /// the document names nothing else: both surfaces, the operator's and the operational routes.
 #[tokio::test]
@@ -41,7 +24,7 @@ async fn openapi_documents_every_route_of_the_table() {
     let mut documented = BTreeSet::new();
     for (path, item) in doc["paths"].as_object().unwrap() {
         for method in item.as_object().unwrap().keys() {
-            documented.insert((method.to_uppercase(), normalise(path)));
+            documented.insert((method.to_uppercase(), route_shape(path)));
         }
     }
     let mut served = BTreeSet::new();
@@ -55,7 +38,7 @@ async fn openapi_documents_every_route_of_the_table() {
             continue;
         }
         for method in row.methods {
-            served.insert((method.to_string(), normalise(row.path)));
+            served.insert((method.to_string(), route_shape(row.path)));
         }
     }
     assert!(served.len() > 80, "the table: {served:?}");
@@ -164,8 +147,7 @@ async fn interactive_docs_are_served_from_the_binary() {
 
 #[tokio::test]
 async fn metrics_count_requests_and_credential_checks() {
-    let app = spawn_app().await;
-    let owner = app.create_app("shop").await;
+    let (app, owner) = spawn_app_with_owner("shop").await;
     let path = format!("/config/{}/clients", owner.app_id);
     for _ in 0..3 {
         assert_eq!(app.by(&owner).get(&path).await.status, 200);

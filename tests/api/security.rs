@@ -7,8 +7,7 @@ use crate::helpers::*;
 
 #[tokio::test]
 async fn missing_wrong_and_unknown_credentials_look_the_same() {
-    let app = spawn_app().await;
-    let owner = app.create_app("shop").await;
+    let (app, owner) = spawn_app_with_owner("shop").await;
     let path = format!("/config/{}/clients", owner.app_id);
     let requests = [
         app.request(Method::GET, &path),
@@ -33,15 +32,9 @@ async fn missing_wrong_and_unknown_credentials_look_the_same() {
 
 #[tokio::test]
 async fn tenants_are_isolated() {
-    let app = spawn_app().await;
-    let a = app.create_app("app a").await;
+    let (app, a) = spawn_app_with_owner("app a").await;
     let b = app.create_app("app b").await;
-    let (b_client, _, _) = app
-        .create_client(
-            &b,
-            json!({"name": "b's client", "features": ["direct_access"]}),
-        )
-        .await;
+    let b_client = app.add_client(&b, "b's client", &["direct_access"]).await;
     // A's owner against B's application: its credentials do not belong there.
     for (method, path, body) in [
         (Method::GET, format!("/config/{}/clients", b.app_id), None),
@@ -103,8 +96,7 @@ async fn tenants_are_isolated() {
 
 #[tokio::test]
 async fn allow_list_refuses_other_sources() {
-    let app = spawn_app().await;
-    let owner = app.create_app("shop").await;
+    let (app, owner) = spawn_app_with_owner("shop").await;
     let (id, secret, _) = app
         .create_client(
             &owner,
@@ -189,8 +181,7 @@ async fn trusted_proxy_forwarded_address_is_used() {
 
 #[tokio::test]
 async fn concurrent_renames_to_one_name_yield_one_winner() {
-    let app = spawn_app().await;
-    let owner = app.create_app("shop").await;
+    let (app, owner) = spawn_app_with_owner("shop").await;
     let mut ids = Vec::new();
     for i in 0..20 {
         let (id, _, _) = app
@@ -242,8 +233,7 @@ async fn concurrent_renames_to_one_name_yield_one_winner() {
 
 #[tokio::test]
 async fn database_outage_is_503_and_the_server_recovers() {
-    let app = spawn_app().await;
-    let owner = app.create_app("shop").await;
+    let (app, owner) = spawn_app_with_owner("shop").await;
     let path = format!("/config/{}/clients", owner.app_id);
     assert_eq!(app.by(&owner).get(&path).await.status, 200);
 

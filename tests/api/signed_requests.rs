@@ -593,8 +593,7 @@ async fn allow_lists_apply_to_signed_requests() {
 
 #[tokio::test]
 async fn an_app_without_signed_requests_keeps_answering_205() {
-    let app = spawn_app().await;
-    let owner = app.create_app("plain").await;
+    let (app, owner) = spawn_app_with_owner("plain").await;
     let res = signed(&app, &owner.client_id, &owner.secret, "/clients/list", &[]).await;
     assert_eq!(
         res,
@@ -611,8 +610,7 @@ async fn an_app_without_signed_requests_keeps_answering_205() {
 
 #[tokio::test]
 async fn secrets_from_before_the_switch_are_sealed_on_use_or_rotation() {
-    let app = spawn_app().await;
-    let owner = app.create_app("older").await;
+    let (app, owner) = spawn_app_with_owner("older").await;
     let (other, other_secret, _) = app
         .create_client(
             &owner,
@@ -645,7 +643,7 @@ async fn secrets_from_before_the_switch_are_sealed_on_use_or_rotation() {
     let res = signed(&app, &other, &other_secret, "/settings/items", &[]).await;
     assert_eq!(res["stat"], "ok", "{res}");
     // A rotation mints a sealed secret.
-    let (third, _, _) = app.create_client(&owner, json!({"name": "third"})).await;
+    let third = app.add_client(&owner, "third", &[]).await;
     let rotated = owner_call(
         &app,
         &owner,
@@ -666,8 +664,7 @@ async fn secrets_from_before_the_switch_are_sealed_on_use_or_rotation() {
 
 #[tokio::test]
 async fn options_are_operator_only_audited_and_need_the_key() {
-    let app = spawn_app().await;
-    let owner = app.create_app("shop").await;
+    let (app, owner) = spawn_app_with_owner("shop").await;
     let path = format!("/apps/{}", owner.app_id);
     // A client, even an owner, is not the operator.
     app.by(&owner)
@@ -826,7 +823,7 @@ async fn show_secrets_answers_like_the_vendor_to_owners_and_audits_each_read() {
 
     // Without the option nothing changes: no `_secret`, no event.
     let plain = app.create_app("plain").await;
-    let (pid, _, _) = app.create_client(&plain, json!({"name": "p"})).await;
+    let pid = app.add_client(&plain, "p", &[]).await;
     let one = config_get(
         &app,
         &plain,
@@ -844,14 +841,13 @@ async fn show_secrets_answers_like_the_vendor_to_owners_and_audits_each_read() {
 
 #[tokio::test]
 async fn show_secrets_leaves_out_secrets_from_before_the_switch() {
-    let app = spawn_app().await;
-    let owner = app.create_app("later").await;
+    let (app, owner) = spawn_app_with_owner("later").await;
     patch_app(&app, &owner.app_id, json!({"show_secrets": true})).await;
     let path = format!("/config/{}/clients/{}", owner.app_id, owner.client_id);
     // This very call seals the owner's secret (Basic, successful) before it is read.
     let one = config_get(&app, &owner, &path).await;
     assert_eq!(one["_secret"], owner.secret);
-    let (other, _, _) = app.create_client(&owner, json!({"name": "o"})).await;
+    let other = app.add_client(&owner, "o", &[]).await;
     let listed = config_get(&app, &owner, &format!("/config/{}/clients", owner.app_id)).await;
     assert_eq!(listed[1]["_id"], other);
     assert!(

@@ -109,8 +109,7 @@ fn events_of(r: &Received) -> Vec<Value> {
 
 #[tokio::test]
 async fn the_operator_manages_sinks_and_secrets_stay_sealed() {
-    let app = spawn_app().await;
-    let owner = app.create_app("shop").await;
+    let (app, owner) = spawn_app_with_owner("shop").await;
     let a = owner.app_id.as_str();
     // Not the operator: no sinks.
     let res = app.by(&owner).get("/sinks").await;
@@ -211,8 +210,7 @@ async fn the_operator_manages_sinks_and_secrets_stay_sealed() {
 
 #[tokio::test]
 async fn bad_configuration_is_refused_with_one_line_and_changes_nothing() {
-    let app = spawn_app().await;
-    let owner = app.create_app("shop").await;
+    let (app, owner) = spawn_app_with_owner("shop").await;
     let events_before = log_of(&app, &owner.app_id).await.len();
     let cases = [
         (json!({"name": "x", "kind": "kafka"}), "Unknown sink kind \"kafka\": expected webhook, splunk_hec or syslog."),
@@ -240,8 +238,7 @@ async fn bad_configuration_is_refused_with_one_line_and_changes_nothing() {
 
 #[tokio::test]
 async fn webhooks_are_signed_in_order_per_application_and_a_4xx_pauses() {
-    let app = spawn_app().await;
-    let shop = app.create_app("shop").await;
+    let (app, shop) = spawn_app_with_owner("shop").await;
     let blog = app.create_app("blog").await;
     let rx = Receiver::start().await;
     let created = create_sink(
@@ -331,8 +328,7 @@ async fn webhooks_are_signed_in_order_per_application_and_a_4xx_pauses() {
 
 #[tokio::test]
 async fn rewind_replays_from_a_revision_or_a_time() {
-    let app = spawn_app().await;
-    let shop = app.create_app("shop").await;
+    let (app, shop) = spawn_app_with_owner("shop").await;
     let rx = Receiver::start().await;
     create_sink(
         &app,
@@ -401,8 +397,7 @@ async fn rewind_replays_from_a_revision_or_a_time() {
 
 #[tokio::test]
 async fn splunk_hec_gets_the_exact_request_shape() {
-    let app = spawn_app().await;
-    let shop = app.create_app("shop").await;
+    let (app, shop) = spawn_app_with_owner("shop").await;
     let rx = Receiver::start().await;
     create_sink(
         &app,
@@ -445,8 +440,7 @@ async fn splunk_hec_gets_the_exact_request_shape() {
 
 #[tokio::test]
 async fn syslog_gets_octet_counted_rfc5424_messages() {
-    let app = spawn_app().await;
-    let shop = app.create_app("shop").await;
+    let (app, shop) = spawn_app_with_owner("shop").await;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let port = listener.local_addr().unwrap().port();
     create_sink(
@@ -497,8 +491,7 @@ async fn syslog_gets_octet_counted_rfc5424_messages() {
 
 #[tokio::test]
 async fn pruning_refuses_what_an_active_sink_has_not_delivered() {
-    let app = spawn_app().await;
-    let shop = app.create_app("shop").await;
+    let (app, shop) = spawn_app_with_owner("shop").await;
     let a = shop.app_id.as_str();
     // A receiver that is never there.
     create_sink(

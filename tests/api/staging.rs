@@ -180,8 +180,7 @@ async fn applications_can_have_pinned_ids() {
 
 #[tokio::test]
 async fn apply_pins_credentials_and_a_second_apply_changes_nothing() {
-    let app = spawn_app().await;
-    let owner = app.create_app("shop").await;
+    let (app, owner) = spawn_app_with_owner("shop").await;
     let app_id = owner.app_id.clone();
     let (owner_id, owner_secret, mailer_id, mailer_secret) =
         (token(32), token(32), token(32), token(32));
@@ -274,8 +273,7 @@ async fn apply_pins_credentials_and_a_second_apply_changes_nothing() {
 
 #[tokio::test]
 async fn a_bad_document_is_refused_whole_naming_the_bad_value() {
-    let app = spawn_app().await;
-    let owner = app.create_app("shop").await;
+    let (app, owner) = spawn_app_with_owner("shop").await;
     let app_id = owner.app_id.clone();
     let before_rows = app.audit_rows(&app_id).await.len();
     let (_, before_export) = export(&app, &app_id, "").await;
@@ -368,10 +366,9 @@ async fn a_bad_document_is_refused_whole_naming_the_bad_value() {
 
 #[tokio::test]
 async fn dry_run_and_prune() {
-    let app = spawn_app().await;
-    let owner = app.create_app("shop").await;
+    let (app, owner) = spawn_app_with_owner("shop").await;
     let app_id = owner.app_id.clone();
-    let (extra, _, _) = app.create_client(&owner, json!({"name": "extra"})).await;
+    let extra = app.add_client(&owner, "extra", &[]).await;
     let doc = json!({"clients": [
         {"name": "owner", "features": ["owner"]},
         {"name": "new one", "features": ["login_client"]}
@@ -427,8 +424,7 @@ async fn dry_run_and_prune() {
 
 #[tokio::test]
 async fn export_then_apply_reproduces_an_application_without_secrets() {
-    let app = spawn_app().await;
-    let source = app.create_app("source").await;
+    let (app, source) = spawn_app_with_owner("source").await;
     // Clients created in one transaction are listed by id: ci-owner first.
     let mut ids = [token(32), token(32)];
     ids.sort();
@@ -595,8 +591,7 @@ pub(crate) async fn tables(app: &TestApp, app_id: &str) -> Value {
 
 #[tokio::test]
 async fn restore_brings_back_exactly_the_saved_state_and_rotated_out_secrets() {
-    let app = spawn_app().await;
-    let owner = app.create_app("shop").await;
+    let (app, owner) = spawn_app_with_owner("shop").await;
     let app_id = owner.app_id.clone();
     // Clients created in one transaction have one creation time and are listed by id: ci-owner
     // first.
@@ -755,8 +750,7 @@ async fn restore_brings_back_exactly_the_saved_state_and_rotated_out_secrets() {
 /// back as SQL NULL and the restore failed with a 500; found by schemathesis' stateful phase).
 #[tokio::test]
 async fn settings_set_to_null_are_restored_as_null() {
-    let app = spawn_app().await;
-    let owner = app.create_app("shop").await;
+    let (app, owner) = spawn_app_with_owner("shop").await;
     let app_id = owner.app_id.clone();
     for path in [
         format!("/config/{app_id}/settings"),
@@ -791,8 +785,7 @@ async fn settings_set_to_null_are_restored_as_null() {
 
 #[tokio::test]
 async fn snapshots_are_listed_deleted_and_checked() {
-    let app = spawn_app().await;
-    let owner = app.create_app("shop").await;
+    let (app, owner) = spawn_app_with_owner("shop").await;
     let app_id = owner.app_id.clone();
     let out = json_out(
         &app.cli(&["snapshot", "save", "--app", &app_id, "--name", "one"])
@@ -1094,8 +1087,7 @@ async fn import(app: &TestApp, app_id: &str, from: &str, id: &str, secret: &str)
 
 #[tokio::test]
 async fn import_reads_the_vendors_clients_keeping_ids_and_secrets() {
-    let app = spawn_app().await;
-    let owner = app.create_app("replica").await;
+    let (app, owner) = spawn_app_with_owner("replica").await;
     let vendor_app = token(26);
     let (vendor_owner, vendor_owner_secret, login, login_secret) =
         (token(32), token(32), token(32), token(32));
