@@ -20,8 +20,8 @@ async fn within(what: &str, probe: impl AsyncFnMut() -> bool) -> Duration {
     poll_until(what, BOUND, Duration::from_millis(2), probe).await
 }
 
-fn revision_of(res: &Response) -> Option<i64> {
-    res.headers()
+fn revision_of(res: &Reply) -> Option<i64> {
+    res.headers
         .get("x-latchkey-revision")
         .map(|v| v.to_str().unwrap().parse().unwrap())
 }
@@ -44,17 +44,10 @@ fn read_email(client: &str) -> Value {
 }
 
 async fn auth_status(app: &TestApp, o: &Owner, id: &str, secret: &str) -> u16 {
-    app.as_client(
-        id,
-        secret,
-        Method::GET,
-        &format!("/config/{}/clients", o.app_id),
-    )
-    .send()
-    .await
-    .unwrap()
-    .status()
-    .as_u16()
+    app.by_client(id, secret)
+        .get(&format!("/config/{}/clients", o.app_id))
+        .await
+        .status
 }
 
 /// Two instances with live listeners, an application with the `user` type and a client
@@ -99,21 +92,12 @@ async fn drop_features_behind_its_back(a: &TestApp, owner: &Owner, client: &str)
 async fn every_successful_write_answers_its_revision_on_both_surfaces() {
     let (app, owner) = spawn_app_with_owner("shop").await;
     let res = app
-        .as_owner(
-            &owner,
-            Method::POST,
-            &format!("/config/{}/clients", owner.app_id),
-        )
-        .json(&json!({"name": "x", "features": ["direct_access"]}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), 201);
+        .config(&owner)
+        .create_client(&json!({"name": "x", "features": ["direct_access"]}))
+        .await;
+    assert_eq!(res.status, 201);
     assert_eq!(revision_of(&res), Some(head(&app, &owner.app_id).await));
-    let x = res.json::<Value>().await.unwrap()["_id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let x = res.body["_id"].as_str().unwrap().to_owned();
     // The Registration API: a write answers the revision, an error does not.
     let res = app
         .as_owner(&owner, Method::POST, "/clients/set_features")
@@ -121,56 +105,31 @@ async fn every_successful_write_answers_its_revision_on_both_surfaces() {
             ("for_client_id", x.as_str()),
             ("features", r#"["direct_read_access"]"#),
         ])
-        .send()
-        .await
-        .unwrap();
+        .fetch()
+        .await;
     let rev = revision_of(&res);
-    assert_eq!(res.json::<Value>().await.unwrap(), json!({"stat": "ok"}));
+    assert_eq!(res.body, json!({"stat": "ok"}));
     assert_eq!(rev, Some(head(&app, &owner.app_id).await));
     let res = app
         .as_owner(&owner, Method::POST, "/clients/set_features")
         .form(&[("for_client_id", x.as_str()), ("features", r#"["nope"]"#)])
-        .send()
-        .await
-        .unwrap();
+        .fetch()
+        .await;
     assert_eq!(revision_of(&res), None);
     // Refused and read-only calls carry none.
     let res = app
-        .as_owner(
-            &owner,
-            Method::PUT,
-            &format!("/config/{}/clients/{x}", owner.app_id),
-        )
-        .json(&json!({"name": "", "features": [], "ipWhitelist": []}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), 400);
+        .config(&owner)
+        .put_client(&x, &json!({"name": "", "features": [], "ipWhitelist": []}))
+        .await;
+    assert_eq!(res.status, 400);
     assert_eq!(revision_of(&res), None);
-    let res = app
-        .as_owner(
-            &owner,
-            Method::GET,
-            &format!("/config/{}/clients/{x}", owner.app_id),
-        )
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), 200);
+    let res = app.config(&owner).get_client(&x).await;
+    assert_eq!(res.status, 200);
     assert_eq!(revision_of(&res), None);
     // Each write moves it by its events.
     let before = head(&app, &owner.app_id).await;
-    let res = app
-        .as_owner(
-            &owner,
-            Method::PUT,
-            &format!("/config/{}/settings", owner.app_id),
-        )
-        .json(&json!({"a": 1}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), 200);
+    let res = app.config(&owner).put("/settings", &json!({"a": 1})).await;
+    assert_eq!(res.status, 200);
     assert_eq!(revision_of(&res), Some(before + 1));
 }
 
@@ -277,14 +236,11 @@ async fn changes_through_one_instance_reach_the_other() {
         strip(decide(&b, &owner, read_email(&reader)).await).1["reason"] == "bad_credentials"
     })
     .await;
-    let body: Value = b
-        .as_client(&reader, &reader_secret, Method::POST, "/settings/get_all")
-        .send()
+    let body = b
+        .by_client(&reader, &reader_secret)
+        .call(Method::POST, "/settings/get_all")
         .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+        .body;
     assert_eq!(body["code"], 402, "{body}");
 }
 
@@ -435,12 +391,13 @@ async fn at_least_as_fresh_never_answers_from_an_older_revision() {
         // B has a snapshot from before the change.
         decide(&b, &owner, read_email(&reader)).await;
         let res = a
-            .as_owner(&owner, Method::PUT, &path)
-            .json(&json!({"name": "reader", "features": features, "ipWhitelist": ["0.0.0.0/0"]}))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(res.status(), 200);
+            .by(&owner)
+            .put(
+                &path,
+                &json!({"name": "reader", "features": features, "ipWhitelist": ["0.0.0.0/0"]}),
+            )
+            .await;
+        assert_eq!(res.status, 200);
         let written = revision_of(&res).unwrap();
         let mut q = read_email(&reader);
         q["consistency"] = json!({"atLeastAsFresh": written.to_string()});
@@ -586,16 +543,7 @@ async fn the_feed_delivers_every_change_in_order_and_resumes_exactly() {
     }
     // Live: a change through A arrives on B's feed.
     let sent = Instant::now();
-    let res = a
-        .as_owner(
-            &owner,
-            Method::PUT,
-            &format!("/config/{}/settings", owner.app_id),
-        )
-        .json(&json!({"x": 1}))
-        .send()
-        .await
-        .unwrap();
+    let res = a.config(&owner).put("/settings", &json!({"x": 1})).await;
     let live = feed.next().await;
     println!("feed delivery across instances after {:?}", sent.elapsed());
     assert_eq!(Some(live.id), revision_of(&res));

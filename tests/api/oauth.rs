@@ -722,72 +722,42 @@ async fn private_key_jwt() {
         ];
         app.request(Method::POST, &format!("/oauth/{a}/token"))
             .form(&form)
-            .send()
+            .fetch()
     };
     // Accepted with aud = the token endpoint or the issuer.
     let good = assertion(&der, "ck1", &id, &token_url, 300, "j1");
-    let (status, body) = status_json(post(good.clone()).await.unwrap()).await;
+    let (status, body) = post(good.clone()).await.pair();
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["scope"], "direct_access");
-    let (status, _) = status_json(
-        post(assertion(&der, "ck1", &id, &issuer, 300, "j2"))
-            .await
-            .unwrap(),
-    )
-    .await;
+    let (status, _) = post(assertion(&der, "ck1", &id, &issuer, 300, "j2"))
+        .await
+        .pair();
     assert_eq!(status, 200);
     let invalid = (
         401,
         oauth_error("invalid_client", "client authentication failed"),
     );
-    // Replayed (the same jti, even re-signed).
-    assert_eq!(status_json(post(good).await.unwrap()).await, invalid);
-    assert_eq!(
-        status_json(
-            post(assertion(&der, "ck1", &id, &issuer, 300, "j1"))
-                .await
-                .unwrap()
-        )
-        .await,
-        invalid
-    );
-    // Expired, too long, wrong audience, an unregistered key.
-    assert_eq!(
-        status_json(
-            post(assertion(&der, "ck1", &id, &issuer, -120, "j3"))
-                .await
-                .unwrap()
-        )
-        .await,
-        invalid
-    );
-    assert_eq!(
-        status_json(
-            post(assertion(&der, "ck1", &id, &issuer, 7200, "j4"))
-                .await
-                .unwrap()
-        )
-        .await,
-        invalid
-    );
-    assert_eq!(
-        status_json(
-            post(assertion(&der, "ck1", &id, "https://elsewhere", 300, "j5"))
-                .await
-                .unwrap()
-        )
-        .await,
-        invalid
-    );
-    assert_eq!(
-        status_json(
-            post(assertion(&other_der, "ck1", &id, &issuer, 300, "j6"))
-                .await
-                .unwrap()
-        )
-        .await,
-        invalid
-    );
+    // Replayed (the same jti, even re-signed); expired, too long, wrong audience, an
+    // unregistered key.
+    for (why, refused) in [
+        ("replayed", good),
+        (
+            "re-signed replay",
+            assertion(&der, "ck1", &id, &issuer, 300, "j1"),
+        ),
+        ("expired", assertion(&der, "ck1", &id, &issuer, -120, "j3")),
+        ("too long", assertion(&der, "ck1", &id, &issuer, 7200, "j4")),
+        (
+            "wrong audience",
+            assertion(&der, "ck1", &id, "https://elsewhere", 300, "j5"),
+        ),
+        (
+            "unregistered key",
+            assertion(&other_der, "ck1", &id, &issuer, 300, "j6"),
+        ),
+    ] {
+        assert_eq!(post(refused).await.pair(), invalid, "{why}");
+    }
     // Wrong assertion type.
     app.request(Method::POST, &format!("/oauth/{a}/token"))
         .form(&[
@@ -813,12 +783,9 @@ async fn private_key_jwt() {
         .await
         .is(404, errors("No key set registered."));
     assert_eq!(
-        status_json(
-            post(assertion(&der, "ck1", &id, &issuer, 300, "j7"))
-                .await
-                .unwrap()
-        )
-        .await,
+        post(assertion(&der, "ck1", &id, &issuer, 300, "j7"))
+            .await
+            .pair(),
         invalid
     );
 }
