@@ -8,6 +8,7 @@ mod kit;
 
 mod access_check;
 mod access_schemas;
+mod app_snapshot_fixture;
 mod audit_completeness;
 mod audit_evidence;
 mod audit_export;
