@@ -50,9 +50,23 @@ async fn create_returns_201_with_location_etag_and_secret_once() {
 #[tokio::test]
 async fn create_defaults_no_features_and_allow_all() {
     let (app, owner) = spawn_app_with_owner("shop").await;
-    let (_, _, body) = app.create_client(&owner, json!({"name": "plain"})).await;
+    let (id, _, body) = app.create_client(&owner, json!({"name": "plain"})).await;
     assert_eq!(body["features"], json!([]));
     assert_eq!(body["ipWhitelist"], json!(["0.0.0.0/0"]));
+    // Read back as the typed client: exactly these fields, no secret.
+    let client: Client = app.config(&owner).get_client(&id).await.good_as();
+    assert_eq!(
+        client,
+        Client {
+            id: id.clone(),
+            secret: None,
+            self_link: format!("/config/{}/clients/{id}", owner.app_id),
+            settings_link: format!("/config/{}/clients/{id}/settings", owner.app_id),
+            name: "plain".into(),
+            features: vec![],
+            ip_whitelist: vec!["0.0.0.0/0".into()],
+        }
+    );
 }
 
 #[tokio::test]
