@@ -667,22 +667,16 @@ async fn signed_checkpoints_are_delivered_in_order_with_the_events_and_filterabl
 
     // The record: the stored checkpoint as the audit API lists it, with the signed note that
     // verifies with the server's public key; signed per Standard Webhooks, its id stable.
-    let (status, listed) = status_json(
-        app.as_operator(Method::GET, &format!("/config/{a}/audit/checkpoints"))
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
-    assert_eq!(status, 200);
-    let (status, keys) = status_json(
-        app.request(Method::GET, "/audit/keys")
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
-    assert_eq!(status, 200);
+    let listed = app
+        .operator()
+        .get(&format!("/config/{a}/audit/checkpoints"))
+        .await
+        .status_is(200);
+    let keys = app
+        .request(Method::GET, "/audit/keys")
+        .fetch()
+        .await
+        .status_is(200);
     let key = latchkey::domain::note::VerifierKey::parse(keys["keys"][0]["key"].as_str().unwrap())
         .unwrap();
     let requests: Vec<Received> = all
@@ -776,15 +770,13 @@ async fn signed_checkpoints_are_delivered_in_order_with_the_events_and_filterabl
     // Rewind rewinds both: from revision `first + 1`, the events and the checkpoints of that
     // size and larger again, not the first checkpoint.
     let before = sequence(&all, a).len();
-    let (status, got) = status_json(
-        app.as_operator(Method::POST, "/sinks/all/rewind")
-            .json(&json!({"app_id": a, "revision": first + 1}))
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
-    assert_eq!(status, 200, "{got}");
+    app.operator()
+        .post(
+            "/sinks/all/rewind",
+            &json!({"app_id": a, "revision": first + 1}),
+        )
+        .await
+        .status_is(200);
     let mut replay: Vec<String> = expected
         .iter()
         .skip_while(|s| **s != format!("e{}", first + 1))
@@ -826,8 +818,8 @@ async fn lose_events_after(app: &TestApp, app_id: &str, keep: i64) {
 
 async fn set_paused(app: &TestApp, name: &str, paused: bool) {
     let path = format!("/sinks/{name}/{}", if paused { "pause" } else { "resume" });
-    let res = app.as_operator(Method::POST, &path).send().await.unwrap();
-    assert_eq!(res.status(), 200);
+    let res = app.operator().call(Method::POST, &path).await;
+    assert_eq!(res.status, 200);
 }
 
 /// The sink has delivered every event of its (one) application.
@@ -840,12 +832,9 @@ async fn caught_up(app: &TestApp, name: &str) -> bool {
 /// The line of a metric on `/metrics` that starts with `prefix`.
 async fn metric_line(app: &TestApp, prefix: &str) -> Option<String> {
     app.request(Method::GET, "/metrics")
-        .send()
+        .fetch()
         .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap()
+        .text
         .lines()
         .find(|l| l.starts_with(prefix))
         .map(str::to_owned)
