@@ -222,24 +222,6 @@ pub async fn insert_signing_key(conn: &mut PgConnection, row: &SigningKeyRow) ->
     Ok(())
 }
 
-/// Re-seals one signing key's private key (`latchkey keys rotate`).
-pub async fn reseal_signing_key(
-    db: impl PgExecutor<'_>,
-    key_id: &str,
-    sealed: &[u8],
-    sealing_key_id: &str,
-) -> StoreResult<()> {
-    sqlx::query!(
-        "UPDATE audit_signing_keys SET sealed_private = $2, sealing_key_id = $3 WHERE key_id = $1",
-        key_id,
-        sealed,
-        sealing_key_id,
-    )
-    .execute(db)
-    .await?;
-    Ok(())
-}
-
 /// The legal hold of an application: prune refuses until this time.
 pub async fn hold(db: impl PgExecutor<'_>, app_id: &str) -> StoreResult<Option<DateTime<Utc>>> {
     Ok(

@@ -52,7 +52,7 @@ async fn get_json(app: &TestApp, owner: &Owner, path: &str) -> (u16, Value) {
 }
 
 /// The verifier keys as an auditor fetches them (no credentials).
-async fn keys(app: &TestApp) -> Vec<VerifierKey> {
+pub(crate) async fn keys(app: &TestApp) -> Vec<VerifierKey> {
     let body = app
         .request(Method::GET, "/audit/keys")
         .fetch()

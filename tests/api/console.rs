@@ -788,11 +788,14 @@ async fn the_oauth_page_shows_signing_keys_and_client_keys() {
     let (_, jwk) =
         latchkey::auth::jose::generate(latchkey::domain::oauth::SigningAlg::EdDsa, "signer-key-1")
             .unwrap();
+    let (_, jwk2) =
+        latchkey::auth::jose::generate(latchkey::domain::oauth::SigningAlg::Es256, "signer-key-2")
+            .unwrap();
     let res = app
         .by(&owner)
         .put(
             &format!("/config/{a}/clients/{id}/jwks"),
-            &json!({ "keys": [jwk] }),
+            &json!({ "keys": [jwk, jwk2] }),
         )
         .await;
     assert_eq!(res.status, 200);
@@ -817,10 +820,18 @@ async fn the_oauth_page_shows_signing_keys_and_client_keys() {
     let kid = jwks["keys"][0]["kid"].as_str().unwrap();
     assert!(html.contains(kid), "{html}");
     assert!(html.contains("<strong>signing</strong>"), "{html}");
-    // The client's registered key.
-    assert!(html.contains(&format!("id=\"client-{id}\"")), "{html}");
+    // The client's registered keys, one row each; the client's anchor once.
+    assert_eq!(
+        html.matches(&format!("id=\"client-{id}\"")).count(),
+        1,
+        "{html}"
+    );
     assert!(
         html.contains("signer-key-1") && html.contains("OKP Ed25519"),
+        "{html}"
+    );
+    assert!(
+        html.contains("signer-key-2") && html.contains("EC P-256"),
         "{html}"
     );
     // The client page links to it.

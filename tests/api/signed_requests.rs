@@ -934,7 +934,9 @@ async fn keys_rotate_reseals_under_the_new_key() {
     let report: Value = serde_json::from_str(stdout(&out).trim()).unwrap();
     assert_eq!(
         report,
-        json!({"current_key_id": new_ring.current_id(), "resealed": 1, "unopenable": []})
+        json!({"current_key_id": new_ring.current_id(), "resealed": 1, "unopenable": [],
+               "stores": {"client_secrets": 1, "oauth_signing_keys": 0,
+                          "audit_signing_keys": 0, "sinks": 0}})
     );
     let (key_id, blob): (String, Vec<u8>) =
         sqlx::query_as("SELECT sealing_key_id, sealed FROM client_secrets WHERE app_id = $1")

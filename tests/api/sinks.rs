@@ -20,20 +20,20 @@ use crate::helpers::*;
 
 /// One request a receiver got.
 #[derive(Debug, Clone)]
-struct Received {
-    headers: HashMap<String, String>,
-    body: String,
+pub(crate) struct Received {
+    pub headers: HashMap<String, String>,
+    pub body: String,
 }
 
 /// An HTTP receiver on a free port: records every request and answers `status`.
-struct Receiver {
-    url: String,
+pub(crate) struct Receiver {
+    pub url: String,
     got: Arc<Mutex<Vec<Received>>>,
     status: Arc<AtomicU16>,
 }
 
 impl Receiver {
-    async fn start() -> Self {
+    pub async fn start() -> Self {
         let got: Arc<Mutex<Vec<Received>>> = Arc::default();
         let status = Arc::new(AtomicU16::new(200));
         let (g, s) = (got.clone(), status.clone());
@@ -68,12 +68,12 @@ impl Receiver {
         }
     }
 
-    fn received(&self) -> Vec<Received> {
+    pub fn received(&self) -> Vec<Received> {
         self.got.lock().unwrap().clone()
     }
 }
 
-async fn create_sink(app: &TestApp, body: Value) -> Value {
+pub(crate) async fn create_sink(app: &TestApp, body: Value) -> Value {
     let got = app.operator().post("/sinks", &body).await.status_is(201);
     got
 }
