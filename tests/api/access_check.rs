@@ -15,12 +15,7 @@ fn check_path(o: &Owner) -> String {
 }
 
 async fn check(app: &TestApp, o: &Owner, body: Value) -> (u16, Value) {
-    let answer = app
-        .as_owner(o, Method::POST, &check_path(o))
-        .json(&body)
-        .fetch()
-        .await
-        .pair();
+    let answer = app.by(o).post(&check_path(o), &body).await.pair();
     without_revision(app, &o.app_id, answer).await
 }
 
@@ -72,8 +67,7 @@ fn refused(reason: &str, attributes: &[&str]) -> Value {
 
 #[tokio::test]
 async fn the_seeds_three_clients_end_to_end() {
-    let app = spawn_app().await;
-    let owner = app.create_app("shop").await;
+    let (app, owner) = spawn_app_with_owner("shop").await;
     create_user_type(&app, &owner).await;
     // The seed: the e-mail service provider sees e-mail, names and opt-ins; the ad server birthday
     // and gender; the recommendation engine interests.
@@ -244,8 +238,7 @@ async fn the_seeds_three_clients_end_to_end() {
 /// Each feature set × read/write × any/self, without and with a read schema, through HTTP.
 #[tokio::test]
 async fn decision_matrix_over_http() {
-    let app = spawn_app().await;
-    let owner = app.create_app("shop").await;
+    let (app, owner) = spawn_app_with_owner("shop").await;
     create_user_type(&app, &owner).await;
     let mut clients = Vec::new();
     for (i, features) in [
@@ -326,8 +319,7 @@ async fn decision_matrix_over_http() {
 
 #[tokio::test]
 async fn credentials_are_verified_when_a_secret_is_given() {
-    let app = spawn_app().await;
-    let owner = app.create_app("shop").await;
+    let (app, owner) = spawn_app_with_owner("shop").await;
     create_user_type(&app, &owner).await;
     let (id, secret, _) = app
         .create_client(
@@ -381,13 +373,11 @@ async fn credentials_are_verified_when_a_secret_is_given() {
     }
     // A rotated secret keeps working during its grace period, as for requests.
     let body = app
-        .as_owner(
-            &owner,
-            Method::PUT,
+        .by(&owner)
+        .put(
             &format!("/config/{}/clients/{id}/secret", owner.app_id),
+            &json!({"hoursToLive": 1}),
         )
-        .json(&json!({"hoursToLive": 1}))
-        .fetch()
         .await
         .status_is(200);
     let new_secret = body["_secret"].as_str().unwrap().to_owned();
@@ -401,13 +391,11 @@ async fn credentials_are_verified_when_a_secret_is_given() {
     );
     // And stops at once with hoursToLive 0.
     let body = app
-        .as_owner(
-            &owner,
-            Method::PUT,
+        .by(&owner)
+        .put(
             &format!("/config/{}/clients/{id}/secret", owner.app_id),
+            &json!({"hoursToLive": 0}),
         )
-        .json(&json!({"hoursToLive": 0}))
-        .fetch()
         .await
         .status_is(200);
     let newest = body["_secret"].as_str().unwrap().to_owned();
@@ -427,8 +415,7 @@ async fn credentials_are_verified_when_a_secret_is_given() {
 
 #[tokio::test]
 async fn the_allow_list_is_applied_to_the_source_address() {
-    let app = spawn_app().await;
-    let owner = app.create_app("shop").await;
+    let (app, owner) = spawn_app_with_owner("shop").await;
     create_user_type(&app, &owner).await;
     let (id, secret, _) = app
         .create_client(
@@ -474,15 +461,9 @@ async fn the_allow_list_is_applied_to_the_source_address() {
 
 #[tokio::test]
 async fn unknown_types_and_attributes() {
-    let app = spawn_app().await;
-    let owner = app.create_app("shop").await;
+    let (app, owner) = spawn_app_with_owner("shop").await;
     create_user_type(&app, &owner).await;
-    let (id, _, _) = app
-        .create_client(
-            &owner,
-            json!({"name": "backend", "features": ["direct_access"]}),
-        )
-        .await;
+    let id = app.add_client(&owner, "backend", &["direct_access"]).await;
     let mut q = question(&id, "read", "any", &["email"]);
     q["entityType"] = json!("device");
     assert_eq!(
@@ -527,15 +508,9 @@ async fn unknown_types_and_attributes() {
 
 #[tokio::test]
 async fn a_schema_change_shows_in_the_next_decision() {
-    let app = spawn_app().await;
-    let owner = app.create_app("shop").await;
+    let (app, owner) = spawn_app_with_owner("shop").await;
     create_user_type(&app, &owner).await;
-    let (id, _, _) = app
-        .create_client(
-            &owner,
-            json!({"name": "backend", "features": ["direct_access"]}),
-        )
-        .await;
+    let id = app.add_client(&owner, "backend", &["direct_access"]).await;
     let q = question(&id, "read", "any", &["birthday"]);
     assert_eq!(
         check(&app, &owner, q.clone()).await,
@@ -549,24 +524,16 @@ async fn a_schema_change_shows_in_the_next_decision() {
             decision(false, "attribute_not_permitted", &[], &["birthday"], true)
         )
     );
-    app.as_owner(
-        &owner,
-        Method::DELETE,
-        &format!(
-            "/config/{}/clients/{id}/accessSchemas/user/read",
-            owner.app_id
-        ),
-    )
-    .fetch()
-    .await
-    .status_is(204);
+    app.config(&owner)
+        .delete(&format!("/clients/{id}/accessSchemas/user/read"))
+        .await
+        .status_is(204);
     assert_eq!(check(&app, &owner, q).await, (200, allowed(&["birthday"])));
 }
 
 #[tokio::test]
 async fn malformed_questions_are_400s() {
-    let app = spawn_app().await;
-    let owner = app.create_app("shop").await;
+    let (app, owner) = spawn_app_with_owner("shop").await;
     let id = "a".repeat(32);
     let base = question(&id, "read", "any", &["email"]);
     let with = |field: &str, value: Value| {
@@ -632,8 +599,7 @@ async fn malformed_questions_are_400s() {
 
 #[tokio::test]
 async fn who_may_ask() {
-    let app = spawn_app().await;
-    let owner = app.create_app("shop").await;
+    let (app, owner) = spawn_app_with_owner("shop").await;
     create_user_type(&app, &owner).await;
     let (id, secret, _) = app
         .create_client(
@@ -643,12 +609,7 @@ async fn who_may_ask() {
         .await;
     let q = question(&id, "read", "any", &["email"]);
     // The operator and any owner client of the application.
-    let got = app
-        .as_operator(Method::POST, &check_path(&owner))
-        .json(&q)
-        .fetch()
-        .await
-        .pair();
+    let got = app.operator().post(&check_path(&owner), &q).await.pair();
     let got = without_revision(&app, &owner.app_id, got).await;
     assert_eq!(got, (200, allowed(&["email"])));
     let (owner2, owner2_secret, _) = app
@@ -658,18 +619,16 @@ async fn who_may_ask() {
         )
         .await;
     let got = app
-        .as_client(&owner2, &owner2_secret, Method::POST, &check_path(&owner))
-        .json(&q)
-        .fetch()
+        .by_client(&owner2, &owner2_secret)
+        .post(&check_path(&owner), &q)
         .await
         .pair();
     let got = without_revision(&app, &owner.app_id, got).await;
     assert_eq!(got, (200, allowed(&["email"])));
     // Not the client itself, nor any other non-owner.
     let got = app
-        .as_client(&id, &secret, Method::POST, &check_path(&owner))
-        .json(&q)
-        .fetch()
+        .by_client(&id, &secret)
+        .post(&check_path(&owner), &q)
         .await
         .pair();
     assert_eq!(got, (403, errors("Forbidden")));
@@ -682,27 +641,14 @@ async fn who_may_ask() {
     assert_eq!(got, (401, errors("Authentication required.")));
     // Another application's owner.
     let other = app.create_app("other").await;
-    let got = app
-        .as_owner(&other, Method::POST, &check_path(&owner))
-        .json(&q)
-        .fetch()
-        .await
-        .pair();
+    let got = app.by(&other).post(&check_path(&owner), &q).await.pair();
     assert_eq!(got, (401, errors("Authentication required.")));
     let got = app
-        .as_operator(
-            Method::POST,
-            &format!("/config/{}/access/check", "q".repeat(26)),
-        )
-        .json(&q)
-        .fetch()
+        .operator()
+        .post(&format!("/config/{}/access/check", "q".repeat(26)), &q)
         .await
         .pair();
     assert_eq!(got, (404, errors("Application not found.")));
-    let got = app
-        .as_owner(&owner, Method::GET, &check_path(&owner))
-        .fetch()
-        .await
-        .pair();
+    let got = app.by(&owner).get(&check_path(&owner)).await.pair();
     assert_eq!(got, (405, errors("Method not allowed.")));
 }

@@ -22,16 +22,18 @@ pub async fn put_schema(
     access: &str,
     attributes: Value,
 ) -> (u16, Value) {
-    app.as_owner(o, Method::PUT, &schema_path(o, client, "user", access))
-        .json(&json!({ "attributes": attributes }))
-        .fetch()
+    app.by(o)
+        .put(
+            &schema_path(o, client, "user", access),
+            &json!({ "attributes": attributes }),
+        )
         .await
         .pair()
 }
 
 async fn get_schema(app: &TestApp, o: &Owner, client: &str, access: &str) -> (u16, Value) {
-    app.as_owner(o, Method::GET, &schema_path(o, client, "user", access))
-        .fetch()
+    app.by(o)
+        .get(&schema_path(o, client, "user", access))
         .await
         .pair()
 }
@@ -54,11 +56,8 @@ async fn schema_rows(app: &TestApp, app_id: &str) -> i64 {
 async fn setup(app: &TestApp) -> (Owner, String) {
     let owner = app.create_app("shop").await;
     create_user_type(app, &owner).await;
-    let (id, _, _) = app
-        .create_client(
-            &owner,
-            json!({"name": "mailer", "features": ["direct_read_access"]}),
-        )
+    let id = app
+        .add_client(&owner, "mailer", &["direct_read_access"])
         .await;
     (owner, id)
 }
@@ -109,25 +108,17 @@ async fn put_get_delete_round_trip_with_every_spelling() {
         (404, errors("Access schema not found."))
     );
 
-    app.as_owner(
-        &owner,
-        Method::DELETE,
-        &schema_path(&owner, &client, "user", "read"),
-    )
-    .fetch()
-    .await
-    .is(204, Value::Null);
+    app.by(&owner)
+        .delete(&schema_path(&owner, &client, "user", "read"))
+        .await
+        .is(204, Value::Null);
     assert_eq!(
         get_schema(&app, &owner, &client, "read").await,
         (404, errors("Access schema not found."))
     );
     let again = app
-        .as_owner(
-            &owner,
-            Method::DELETE,
-            &schema_path(&owner, &client, "user", "read"),
-        )
-        .fetch()
+        .by(&owner)
+        .delete(&schema_path(&owner, &client, "user", "read"))
         .await
         .pair();
     assert_eq!(again, (404, errors("Access schema not found.")));
@@ -238,13 +229,11 @@ async fn bad_schemas_are_refused_and_change_nothing() {
         assert_eq!(got, (400, errors(message)), "{attributes}");
     }
     let got = app
-        .as_owner(
-            &owner,
-            Method::PUT,
+        .by(&owner)
+        .put(
             &schema_path(&owner, &client, "user", "read"),
+            &json!({"attrs": ["email"]}),
         )
-        .json(&json!({"attrs": ["email"]}))
-        .fetch()
         .await
         .pair();
     assert_eq!(got, (400, errors("Missing data for required field.")));
@@ -330,21 +319,20 @@ async fn only_owners_and_the_operator_manage_schemas() {
     }
     // A client cannot widen its own schema either.
     let got = app
-        .as_client(
-            &id,
-            &secret,
-            Method::PUT,
+        .by_client(&id, &secret)
+        .put(
             &schema_path(&owner, &id, "user", "read"),
+            &json!({"attributes": ["email"]}),
         )
-        .json(&json!({"attributes": ["email"]}))
-        .fetch()
         .await
         .pair();
     assert_eq!(got, (403, errors("Forbidden")));
     assert_eq!(schema_rows(&app, &owner.app_id).await, 0);
-    app.as_operator(Method::PUT, &schema_path(&owner, &client, "user", "write"))
-        .json(&json!({"attributes": ["optIns"]}))
-        .fetch()
+    app.operator()
+        .put(
+            &schema_path(&owner, &client, "user", "write"),
+            &json!({"attributes": ["optIns"]}),
+        )
         .await
         .is(200, with_reserved(&["optIns"]));
     assert_eq!(
@@ -359,9 +347,7 @@ async fn tenants_are_isolated() {
     let (a, _) = setup(&app).await;
     let b = app.create_app("other shop").await;
     create_user_type(&app, &b).await;
-    let (b_client, _, _) = app
-        .create_client(&b, json!({"name": "b's", "features": ["direct_access"]}))
-        .await;
+    let b_client = app.add_client(&b, "b's", &["direct_access"]).await;
     // B's client through A's path: not a client of A.
     let got = put_schema(&app, &a, &b_client, "read", json!(["email"])).await;
     assert_eq!(got, (404, errors("Client ID not found.")));
@@ -377,15 +363,13 @@ async fn put_schema_as(
     target_app: &Owner,
     client: &str,
 ) -> (u16, Value) {
-    app.as_owner(
-        caller,
-        Method::PUT,
-        &schema_path(target_app, client, "user", "read"),
-    )
-    .json(&json!({"attributes": ["email"]}))
-    .fetch()
-    .await
-    .pair()
+    app.by(caller)
+        .put(
+            &schema_path(target_app, client, "user", "read"),
+            &json!({"attributes": ["email"]}),
+        )
+        .await
+        .pair()
 }
 
 #[tokio::test]
@@ -395,36 +379,23 @@ async fn a_deleted_client_takes_its_schemas_along() {
     put_schema(&app, &owner, &client, "read", json!(["email"])).await;
     put_schema(&app, &owner, &client, "write", json!(["email"])).await;
     assert_eq!(schema_rows(&app, &owner.app_id).await, 2);
-    app.as_owner(
-        &owner,
-        Method::DELETE,
-        &format!("/config/{}/clients/{client}", owner.app_id),
-    )
-    .fetch()
-    .await
-    .status_is(204);
+    app.config(&owner)
+        .delete_client(&client)
+        .await
+        .status_is(204);
     assert_eq!(schema_rows(&app, &owner.app_id).await, 0);
     // And the type it used can now go.
-    app.as_owner(
-        &owner,
-        Method::DELETE,
-        &format!("{}/user", types_path(&owner)),
-    )
-    .fetch()
-    .await
-    .status_is(204);
+    app.by(&owner)
+        .delete(&format!("{}/user", types_path(&owner)))
+        .await
+        .status_is(204);
 }
 
 #[tokio::test]
 async fn type_changes_that_would_break_a_schema_are_refused_naming_the_clients() {
     let app = spawn_app().await;
     let (owner, mailer) = setup(&app).await;
-    let (ads, _, _) = app
-        .create_client(
-            &owner,
-            json!({"name": "ads", "features": ["direct_read_access"]}),
-        )
-        .await;
+    let ads = app.add_client(&owner, "ads", &["direct_read_access"]).await;
     put_schema(
         &app,
         &owner,
@@ -446,11 +417,7 @@ async fn type_changes_that_would_break_a_schema_are_refused_naming_the_clients()
     let type_path = format!("{}/user", types_path(&owner));
 
     // Deleting the type.
-    let got = app
-        .as_owner(&owner, Method::DELETE, &type_path)
-        .fetch()
-        .await
-        .pair();
+    let got = app.by(&owner).delete(&type_path).await.pair();
     assert_eq!(
         got,
         (
@@ -472,9 +439,8 @@ async fn type_changes_that_would_break_a_schema_are_refused_naming_the_clients()
         .cloned()
         .collect();
     let got = app
-        .as_owner(&owner, Method::PUT, &type_path)
-        .json(&json!({"attr_defs": kept}))
-        .fetch()
+        .by(&owner)
+        .put(&type_path, &json!({"attr_defs": kept}))
         .await
         .pair();
     assert_eq!(
@@ -494,9 +460,8 @@ async fn type_changes_that_would_break_a_schema_are_refused_naming_the_clients()
         }
     }
     let got = app
-        .as_owner(&owner, Method::PUT, &type_path)
-        .json(&json!({"attr_defs": defs}))
-        .fetch()
+        .by(&owner)
+        .put(&type_path, &json!({"attr_defs": defs}))
         .await
         .pair();
     assert_eq!(
@@ -516,9 +481,8 @@ async fn type_changes_that_would_break_a_schema_are_refused_naming_the_clients()
             d["attr_defs"] = json!([{"name": "city", "type": "string"}]);
         }
     }
-    app.as_owner(&owner, Method::PUT, &type_path)
-        .json(&json!({"attr_defs": defs}))
-        .fetch()
+    app.by(&owner)
+        .put(&type_path, &json!({"attr_defs": defs}))
         .await
         .status_is(200);
     assert_eq!(
@@ -532,17 +496,10 @@ async fn type_changes_that_would_break_a_schema_are_refused_naming_the_clients()
 
     // Once the schemas are gone, the type can be deleted.
     for (client, access) in [(&mailer, "read"), (&ads, "write")] {
-        app.as_owner(
-            &owner,
-            Method::DELETE,
-            &schema_path(&owner, client, "user", access),
-        )
-        .fetch()
-        .await
-        .status_is(204);
+        app.by(&owner)
+            .delete(&schema_path(&owner, client, "user", access))
+            .await
+            .status_is(204);
     }
-    app.as_owner(&owner, Method::DELETE, &type_path)
-        .fetch()
-        .await
-        .status_is(204);
+    app.by(&owner).delete(&type_path).await.status_is(204);
 }

@@ -23,25 +23,6 @@ fn mutating_routes() -> Vec<(String, &'static str)> {
         .collect()
 }
 
-/// A template with its parameters unnamed: `/config/{appId}/x`, `/config/{app_id}/x` and
-/// `format!("/config/{}/x")` are one route.
-fn shape(template: &str) -> String {
-    let mut out = String::new();
-    let mut in_param = false;
-    for c in template.chars() {
-        match c {
-            '{' => {
-                in_param = true;
-                out.push_str("{}");
-            }
-            '}' => in_param = false,
-            c if !in_param => out.push(c),
-            _ => {}
-        }
-    }
-    out
-}
-
 /// The ids a case's path and body may use, made for this case alone: `client_id` is a client
 /// with `direct_access`, an allow list other than the default and a setting `fixture`; the
 /// application has a default setting `fixture`; `type_name` is an entity type (attributes
@@ -568,8 +549,8 @@ async fn fixture(app: &TestApp, owner: &Owner, label: &str) -> Ids {
         assert_eq!(res.status(), 201, "fixture sink");
     }
     let res = app
-        .as_operator(Method::POST, &format!("/sinks/{paused_sink}/pause"))
-        .fetch()
+        .operator()
+        .call(Method::POST, &format!("/sinks/{paused_sink}/pause"))
         .await;
     assert_eq!(res.status, 200, "fixture sink paused");
     let (status, body) = app
@@ -584,13 +565,11 @@ async fn fixture(app: &TestApp, owner: &Owner, label: &str) -> Ids {
         latchkey::auth::jose::generate(latchkey::domain::oauth::SigningAlg::Es256, "fixture")
             .unwrap();
     let res = app
-        .as_owner(
-            owner,
-            Method::PUT,
+        .by(owner)
+        .put(
             &format!("/config/{app_id}/clients/{client_id}/jwks"),
+            &json!({ "keys": [jwk] }),
         )
-        .json(&json!({ "keys": [jwk] }))
-        .fetch()
         .await;
     assert_eq!(res.status, 200, "fixture client keys");
     Ids {
@@ -624,10 +603,13 @@ fn fill(template: &str, ids: &Ids) -> String {
 #[tokio::test]
 async fn the_case_table_and_the_route_list_agree() {
     let routes = mutating_routes();
-    let listed: BTreeSet<_> = routes.iter().map(|(m, t)| (m.clone(), shape(t))).collect();
+    let listed: BTreeSet<_> = routes
+        .iter()
+        .map(|(m, t)| (m.clone(), route_shape(t)))
+        .collect();
     let covered: BTreeSet<_> = cases()
         .iter()
-        .map(|c| (c.method.to_owned(), shape(c.template)))
+        .map(|c| (c.method.to_owned(), route_shape(c.template)))
         .collect();
     assert_eq!(listed.len(), routes.len(), "duplicates in the route table");
     assert!(listed.len() > 40, "the table marks the writes: {listed:?}");
@@ -706,7 +688,7 @@ async fn every_mutating_route_writes_exactly_its_events_in_its_transaction() {
 /// names nothing (a client id of the right shape that does not exist), so probing changes nothing.
 fn probe_path(template: &str, app_id: &str) -> String {
     let mut path = String::new();
-    for (i, part) in shape(template).split("{}").enumerate() {
+    for (i, part) in route_shape(template).split("{}").enumerate() {
         if i > 0 {
             let prev = path.rsplit('/').nth(1).unwrap_or("");
             path.push_str(if prev == "config" || prev == "apps" {
@@ -722,8 +704,7 @@ fn probe_path(template: &str, app_id: &str) -> String {
 
 #[tokio::test]
 async fn the_server_answers_exactly_the_methods_of_the_table() {
-    let app = spawn_app().await;
-    let owner = app.create_app("shop").await;
+    let (app, owner) = spawn_app_with_owner("shop").await;
     let rows = table();
     let mut paths: Vec<&str> = rows.iter().map(|r| r.path).collect();
     paths.dedup();
@@ -766,9 +747,8 @@ async fn the_server_answers_exactly_the_methods_of_the_table() {
 
 #[tokio::test]
 async fn refused_changes_write_no_event() {
-    let app = spawn_app().await;
-    let owner = app.create_app("shop").await;
-    let (id, _, _) = app.create_client(&owner, json!({"name": "x"})).await;
+    let (app, owner) = spawn_app_with_owner("shop").await;
+    let id = app.add_client(&owner, "x", &[]).await;
     let before = app.audit_rows(&owner.app_id).await.len();
     let path = format!("/config/{}/clients/{id}", owner.app_id);
     for (method, body) in [

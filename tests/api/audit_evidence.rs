@@ -48,14 +48,7 @@ async fn get_text(app: &TestApp, owner: &Owner, path: &str) -> (u16, String) {
 }
 
 async fn get_json(app: &TestApp, owner: &Owner, path: &str) -> (u16, Value) {
-    app.as_owner(
-        owner,
-        Method::GET,
-        &format!("/config/{}{path}", owner.app_id),
-    )
-    .fetch()
-    .await
-    .pair()
+    app.config(owner).get(path).await.pair()
 }
 
 /// The verifier keys as an auditor fetches them (no credentials).
@@ -97,8 +90,7 @@ async fn some_changes(app: &TestApp, owner: &Owner, n: usize) {
 
 #[tokio::test]
 async fn checkpoints_are_signed_notes_of_the_tree_and_every_proof_verifies() {
-    let app = spawn_app().await;
-    let owner = app.create_app("shop").await;
+    let (app, owner) = spawn_app_with_owner("shop").await;
     let a = owner.app_id.as_str();
     // No checkpoint before the first round.
     let (status, body) = get_json(&app, &owner, "/audit/checkpoint").await;
@@ -212,8 +204,7 @@ async fn checkpoints_are_signed_notes_of_the_tree_and_every_proof_verifies() {
 
 #[tokio::test]
 async fn bad_proof_and_checkpoint_requests_are_400_with_a_message() {
-    let app = spawn_app().await;
-    let owner = app.create_app("shop").await;
+    let (app, owner) = spawn_app_with_owner("shop").await;
     some_changes(&app, &owner, 2).await; // 4 events
     let cases = [
         ("/audit/proof/inclusion?revision=5&size=4", "Invalid revision: 5 is after size 4 (the proof is of a revision inside a tree of that size)."),
@@ -239,34 +230,24 @@ async fn bad_proof_and_checkpoint_requests_are_400_with_a_message() {
     }
     // Another application's owner, and a non-owner client, get no proofs.
     let other = app.create_app("other").await;
-    app.as_owner(
-        &other,
-        Method::GET,
-        &format!(
+    app.by(&other)
+        .get(&format!(
             "/config/{}/audit/proof/consistency?from=1&to=2",
             owner.app_id
-        ),
-    )
-    .fetch()
-    .await
-    .status_is(401);
+        ))
+        .await
+        .status_is(401);
     let (id, secret, _) = app.create_client(&owner, json!({"name": "plain"})).await;
     let res = app
-        .as_client(
-            &id,
-            &secret,
-            Method::GET,
-            &format!("/config/{}/audit/checkpoint", owner.app_id),
-        )
-        .fetch()
+        .by_client(&id, &secret)
+        .get(&format!("/config/{}/audit/checkpoint", owner.app_id))
         .await;
     assert_eq!(res.status, 403);
 }
 
 #[tokio::test]
 async fn the_stored_tree_matches_the_reference_after_single_and_batched_appends() {
-    let app = spawn_app().await;
-    let owner = app.create_app("shop").await;
+    let (app, owner) = spawn_app_with_owner("shop").await;
     some_changes(&app, &owner, 3).await;
     // A fixture writes many events in one batch (store::audit::append_all).
     let clients: Vec<Value> = (0..40)
@@ -328,8 +309,7 @@ async fn the_checkpoint_task_signs_on_its_own_and_instances_do_not_duplicate() {
 
 #[tokio::test]
 async fn a_rotated_key_signs_new_checkpoints_and_old_ones_still_verify() {
-    let app = spawn_app().await;
-    let owner = app.create_app("shop").await;
+    let (app, owner) = spawn_app_with_owner("shop").await;
     service(&app).make_checkpoints().await.unwrap();
     let (_, old_note) = get_text(&app, &owner, "/audit/checkpoint").await;
     let old_keys = keys(&app).await;
@@ -390,8 +370,7 @@ async fn a_rotated_key_signs_new_checkpoints_and_old_ones_still_verify() {
 
 #[tokio::test]
 async fn offline_verification_checks_an_export_and_one_event_and_names_the_first_bad_revision() {
-    let app = spawn_app().await;
-    let owner = app.create_app("shop").await;
+    let (app, owner) = spawn_app_with_owner("shop").await;
     some_changes(&app, &owner, 6).await; // 8 events
     service(&app).make_checkpoints().await.unwrap();
     let dir = std::env::temp_dir().join(format!("lk-offline-{}", uuid::Uuid::new_v4().simple()));
@@ -494,8 +473,7 @@ async fn offline_verification_checks_an_export_and_one_event_and_names_the_first
 
 #[tokio::test]
 async fn a_legal_hold_stops_prune_until_it_ends_and_pruned_events_keep_their_leaves() {
-    let app = spawn_app().await;
-    let owner = app.create_app("shop").await;
+    let (app, owner) = spawn_app_with_owner("shop").await;
     let a = owner.app_id.as_str();
     some_changes(&app, &owner, 3).await; // 5 events
     service(&app).make_checkpoints().await.unwrap();
@@ -570,10 +548,7 @@ async fn a_legal_hold_stops_prune_until_it_ends_and_pruned_events_keep_their_lea
         "{}",
         stderr(&all)
     );
-    let printed: Vec<Value> = stdout(&all)
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
+    let printed = parse_ndjson(&stdout(&all));
     assert_eq!(printed.len(), 1, "{printed:?}");
     assert_eq!(printed[0]["app_id"], o);
 

@@ -11,14 +11,7 @@ use crate::audit_util::*;
 use crate::helpers::*;
 
 async fn http_stream(app: &TestApp, owner: &Owner, query: &str) -> String {
-    let res = app
-        .as_owner(
-            owner,
-            Method::GET,
-            &format!("/config/{}/audit?{query}", owner.app_id),
-        )
-        .fetch()
-        .await;
+    let res = app.config(owner).get(&format!("/audit?{query}")).await;
     assert_eq!(res.status, 200);
     res.text
 }
@@ -92,17 +85,8 @@ async fn export_writes_what_the_api_streams() {
         ])
         .run()
         .await;
-    let lines: Vec<Value> = stdout(&out)
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
-    assert_eq!(
-        lines
-            .iter()
-            .map(|l| l["seq"].as_i64().unwrap())
-            .collect::<Vec<_>>(),
-        [4]
-    );
+    let lines = parse_ndjson(&stdout(&out));
+    assert_eq!(event_seqs(&lines), [4]);
     let rows = app.audit_rows(&owner.app_id).await;
     let t4 = rows[3]["occurred_at"].as_str().unwrap();
     let out = app
@@ -120,17 +104,8 @@ async fn export_writes_what_the_api_streams() {
         ])
         .run()
         .await;
-    let lines: Vec<Value> = stdout(&out)
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
-    assert_eq!(
-        lines
-            .iter()
-            .map(|l| l["seq"].as_i64().unwrap())
-            .collect::<Vec<_>>(),
-        [5]
-    );
+    let lines = parse_ndjson(&stdout(&out));
+    assert_eq!(event_seqs(&lines), [5]);
     // Nothing matches: valid, empty output.
     let out = app
         .cli(&[
@@ -291,21 +266,9 @@ async fn report_shows_features_at_both_ends_and_each_change_between() {
     let o = &owner;
     let pause = || clock.advance(chrono::Duration::seconds(1));
     // Before the period.
-    let (mailer, _, _) = app
-        .create_client(
-            o,
-            json!({"name": "mailer", "features": ["direct_read_access"]}),
-        )
-        .await;
-    let (kept, _, _) = app
-        .create_client(o, json!({"name": "kept", "features": ["login_client"]}))
-        .await;
-    let (gone, _, _) = app
-        .create_client(
-            o,
-            json!({"name": "gone before", "features": ["direct_access"]}),
-        )
-        .await;
+    let mailer = app.add_client(o, "mailer", &["direct_read_access"]).await;
+    let kept = app.add_client(o, "kept", &["login_client"]).await;
+    let gone = app.add_client(o, "gone before", &["direct_access"]).await;
     app.as_owner(
         o,
         Method::DELETE,
@@ -327,17 +290,14 @@ async fn report_shows_features_at_both_ends_and_each_change_between() {
     )
     .await;
     let res = app
-        .as_operator(
-            Method::PUT,
+        .operator()
+        .put(
             &format!("/config/{}/clients/{mailer}", o.app_id),
+            &json!({"name": "mailer", "features": ["direct_access"]}),
         )
-        .json(&json!({"name": "mailer", "features": ["direct_access"]}))
-        .fetch()
         .await;
     assert_eq!(res.status, 200);
-    let (temp, _, _) = app
-        .create_client(o, json!({"name": "temp", "features": ["access_issuer"]}))
-        .await;
+    let temp = app.add_client(o, "temp", &["access_issuer"]).await;
     app.as_owner(
         o,
         Method::DELETE,
@@ -346,9 +306,7 @@ async fn report_shows_features_at_both_ends_and_each_change_between() {
     .send()
     .await
     .unwrap();
-    let (new, _, _) = app
-        .create_client(o, json!({"name": "new", "features": ["direct_access"]}))
-        .await;
+    let new = app.add_client(o, "new", &["direct_access"]).await;
     set_features(&app, o, &kept, "kept, renamed", &["login_client"]).await;
     pause();
     let until = clock.now();
@@ -370,7 +328,7 @@ async fn report_shows_features_at_both_ends_and_each_change_between() {
     .send()
     .await
     .unwrap();
-    let (late, _, _) = app.create_client(o, json!({"name": "late"})).await;
+    let late = app.add_client(o, "late", &[]).await;
     let _ = late;
 
     let fmt =

@@ -55,9 +55,7 @@ async fn generate() {
             "ipWhitelist": ["10.0.0.0/8", "2001:db8::/32"]}),
         )
         .await;
-    let (gone, _, _) = app
-        .create_client(&owner, json!({"name": "temporary"}))
-        .await;
+    let gone = app.add_client(&owner, "temporary", &[]).await;
     send(
         app.as_owner(
             &owner,
@@ -339,8 +337,8 @@ async fn a_chain_written_before_typed_actions_still_verifies_and_exports_the_sam
     for (app_id, lines) in &chains {
         let last: Value = serde_json::from_str(lines.last().unwrap()).unwrap();
         let (status, body) = app
-            .as_operator(Method::GET, &format!("/config/{app_id}/audit/verify"))
-            .fetch()
+            .operator()
+            .get(&format!("/config/{app_id}/audit/verify"))
             .await
             .pair();
         assert_eq!(status, 200, "{body}");
@@ -368,11 +366,8 @@ async fn a_chain_written_before_typed_actions_still_verifies_and_exports_the_sam
     assert_eq!(actions.len(), 22, "{actions:?}");
     for action in &actions {
         let page = app
-            .as_operator(
-                Method::GET,
-                &format!("/config/{app_id}/audit?action={action}"),
-            )
-            .fetch()
+            .operator()
+            .get(&format!("/config/{app_id}/audit?action={action}"))
             .await
             .status_is(200);
         assert!(!page["events"].as_array().unwrap().is_empty(), "{action}");

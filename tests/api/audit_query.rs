@@ -18,41 +18,27 @@ struct Story {
 
 async fn story(app: &TestApp) -> Story {
     let owner = app.create_app("shop").await;
-    let (a, _, _) = app
-        .create_client(&owner, json!({"name": "a", "features": ["direct_access"]}))
-        .await;
-    let (b, _, _) = app
-        .create_client(&owner, json!({"name": "b", "features": ["login_client"]}))
-        .await;
+    let a = app.add_client(&owner, "a", &["direct_access"]).await;
+    let b = app.add_client(&owner, "b", &["login_client"]).await;
     set_features(app, &owner, &a, "a", &["direct_access", "access_issuer"]).await;
     set_features(app, &owner, &b, "b2", &["login_client"]).await;
     let res = app
-        .as_operator(
-            Method::PUT,
+        .operator()
+        .put(
             &format!("/config/{}/clients/{a}", owner.app_id),
+            &json!({"name": "a", "features": ["access_issuer"]}),
         )
-        .json(&json!({"name": "a", "features": ["access_issuer"]}))
-        .fetch()
         .await;
     assert_eq!(res.status, 200);
     let res = app
-        .as_owner(
-            &owner,
-            Method::PUT,
+        .by(&owner)
+        .put(
             &format!("/config/{}/clients/{a}/secret", owner.app_id),
+            &json!({"hoursToLive": 1}),
         )
-        .json(&json!({"hoursToLive": 1}))
-        .fetch()
         .await;
     assert_eq!(res.status, 200);
-    let res = app
-        .as_owner(
-            &owner,
-            Method::DELETE,
-            &format!("/config/{}/clients/{b}", owner.app_id),
-        )
-        .fetch()
-        .await;
+    let res = app.config(&owner).delete_client(&b).await;
     assert_eq!(res.status, 204);
     Story { owner, a, b }
 }
@@ -221,8 +207,7 @@ async fn pages_walk_the_whole_result_without_repeats_or_gaps() {
 
 #[tokio::test]
 async fn pagination_neither_skips_nor_repeats_while_events_arrive() {
-    let app = spawn_app().await;
-    let owner = app.create_app("busy").await;
+    let (app, owner) = spawn_app_with_owner("busy").await;
     for i in 0..20 {
         app.create_client(&owner, json!({"name": format!("seed {i}")}))
             .await;
@@ -339,8 +324,8 @@ async fn bad_parameters_are_400_with_a_clear_message_and_change_nothing() {
     // A cursor made for one order is refused with the other.
     let (_, page) = audit_get(&app, &s.owner, "limit=2").await;
     let next = page["next"].as_str().unwrap().to_owned();
-    app.as_owner(&s.owner, Method::GET, &format!("{next}&order=oldest"))
-        .fetch()
+    app.by(&s.owner)
+        .get(&format!("{next}&order=oldest"))
         .await
         .is(400, errors("The cursor was made for the other order."));
     assert_eq!(app.audit_rows(&s.owner.app_id).await.len(), before);
@@ -364,17 +349,8 @@ async fn ndjson_streams_every_matching_event_in_chain_order() {
     );
     let text = res.text;
     assert!(text.ends_with('\n'));
-    let lines: Vec<Value> = text
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
-    assert_eq!(
-        lines
-            .iter()
-            .map(|e| e["seq"].as_i64().unwrap())
-            .collect::<Vec<_>>(),
-        (1..=9).collect::<Vec<_>>()
-    );
+    let lines = parse_ndjson(&text);
+    assert_eq!(event_seqs(&lines), (1..=9).collect::<Vec<_>>());
     // The same objects as the JSON pages.
     let (_, page) = audit_get(&app, &s.owner, "order=oldest").await;
     assert_eq!(Value::Array(lines), page["events"]);
@@ -416,8 +392,7 @@ async fn ndjson_streams_every_matching_event_in_chain_order() {
 
 #[tokio::test]
 async fn csv_quotes_names_with_commas_quotes_and_newlines() {
-    let app = spawn_app().await;
-    let owner = app.create_app("shop").await;
+    let (app, owner) = spawn_app_with_owner("shop").await;
     let tricky = "Acme, \"Ops\"\nteam\r\n\tälpha ✓";
     let (id, _, _) = app
         .create_client(
@@ -476,7 +451,7 @@ async fn reading_the_log_is_for_its_owners_and_the_operator_only() {
     let app = spawn_app().await;
     let s = story(&app).await;
     let other = app.create_app("other").await;
-    let (_, _, _) = app.create_client(&other, json!({"name": "theirs"})).await;
+    let _ = app.add_client(&other, "theirs", &[]).await;
     let path = format!("/config/{}/audit", s.owner.app_id);
     let (reader, secret, _) = app
         .create_client(
@@ -485,23 +460,19 @@ async fn reading_the_log_is_for_its_owners_and_the_operator_only() {
         )
         .await;
     for p in [path.clone(), format!("{path}?format=csv")] {
-        let (status, body) = app
-            .as_client(&reader, &secret, Method::GET, &p)
-            .fetch()
-            .await
-            .pair();
+        let (status, body) = app.by_client(&reader, &secret).get(&p).await.pair();
         assert_eq!((status, body), (403, errors("Forbidden")), "{p}");
-        let (status, body) = app.as_owner(&other, Method::GET, &p).fetch().await.pair();
+        let (status, body) = app.by(&other).get(&p).await.pair();
         assert_eq!(
             (status, body),
             (401, errors("Authentication required.")),
             "{p}"
         );
     }
-    let (status, page) = app.as_operator(Method::GET, &path).fetch().await.pair();
+    let (status, page) = app.operator().get(&path).await.pair();
     assert_eq!((status, seqs(&page).len()), (200, 10));
-    app.as_operator(Method::GET, &format!("/config/{}/audit", "b".repeat(26)))
-        .fetch()
+    app.operator()
+        .get(&format!("/config/{}/audit", "b".repeat(26)))
         .await
         .is(404, errors("Application not found."));
     // Another application's events never show, even when asked for by their client id.
@@ -521,36 +492,25 @@ async fn reading_the_log_is_for_its_owners_and_the_operator_only() {
         .unwrap()
         .iter()
         .all(|e| e["app_id"] == s.owner.app_id.as_str()));
-    app.as_owner(&s.owner, Method::DELETE, &path)
-        .fetch()
+    app.by(&s.owner)
+        .delete(&path)
         .await
         .is(405, errors("Method not allowed."));
 }
 
 #[tokio::test]
 async fn events_never_hold_secrets() {
-    let app = spawn_app().await;
-    let owner = app.create_app("shop").await;
+    let (app, owner) = spawn_app_with_owner("shop").await;
     let (id, secret, _) = app.create_client(&owner, json!({"name": "x"})).await;
     let res = app
-        .as_owner(
-            &owner,
-            Method::PUT,
+        .by(&owner)
+        .put(
             &format!("/config/{}/clients/{id}/secret", owner.app_id),
+            &json!({"hoursToLive": 5}),
         )
-        .json(&json!({"hoursToLive": 5}))
-        .fetch()
         .await;
     let new_secret = res.body["_secret"].as_str().unwrap().to_owned();
-    let text = app
-        .as_owner(
-            &owner,
-            Method::GET,
-            &format!("/config/{}/audit?format=ndjson", owner.app_id),
-        )
-        .fetch()
-        .await
-        .text;
+    let text = app.config(&owner).get("/audit?format=ndjson").await.text;
     for s in [&secret, &new_secret, &owner.secret] {
         assert!(!text.contains(s.as_str()));
     }

@@ -23,8 +23,7 @@ fn operator() -> RequestContext {
 
 #[tokio::test]
 async fn retention_defaults_to_forever_and_changes_are_audited() {
-    let app = spawn_app().await;
-    let owner = app.create_app("shop").await;
+    let (app, owner) = spawn_app_with_owner("shop").await;
     let a = owner.app_id.as_str();
     assert_eq!(
         json_out(&app.cli(&["audit", "retention", "--app", a]).run().await),
@@ -206,12 +205,7 @@ async fn prune_removes_the_expired_prefix_behind_a_checkpoint_and_the_rest_verif
     );
 
     let rows = app.audit_rows(a).await;
-    assert_eq!(
-        rows.iter()
-            .map(|r| r["seq"].as_i64().unwrap())
-            .collect::<Vec<_>>(),
-        [6, 7, 8, 9]
-    );
+    assert_eq!(event_seqs(&rows), [6, 7, 8, 9]);
     let cp = &rows[3];
     assert_eq!(
         (cp["action"].clone(), cp["actor"].clone()),
@@ -351,8 +345,7 @@ async fn the_report_stays_right_after_pruning() {
 
 #[tokio::test]
 async fn prune_from_the_cli_keeps_what_has_not_expired() {
-    let app = spawn_app().await;
-    let owner = app.create_app("shop").await;
+    let (app, owner) = spawn_app_with_owner("shop").await;
     let other = app.create_app("other").await;
     let a = owner.app_id.as_str();
     // No retention: prune does nothing.
@@ -397,8 +390,7 @@ async fn prune_from_the_cli_keeps_what_has_not_expired() {
 
 #[tokio::test]
 async fn pruning_everything_leaves_a_verifiable_checkpoint() {
-    let app = spawn_app().await;
-    let owner = app.create_app("shop").await;
+    let (app, owner) = spawn_app_with_owner("shop").await;
     let a = owner.app_id.as_str();
     json_out(
         &app.cli(&["audit", "retention", "--app", a, "--keep-days", "1"])

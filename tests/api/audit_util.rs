@@ -3,7 +3,6 @@
 
 #![allow(dead_code)]
 
-use reqwest::Method;
 use serde_json::Value;
 use sqlx::{Connection, Executor, PgConnection};
 
@@ -11,14 +10,10 @@ use crate::helpers::*;
 
 /// `GET /config/{appId}/audit?{query}` as the owner: (status, JSON body).
 pub async fn audit_get(app: &TestApp, owner: &Owner, query: &str) -> (u16, Value) {
-    app.as_owner(
-        owner,
-        Method::GET,
-        &format!("/config/{}/audit?{query}", owner.app_id),
-    )
-    .fetch()
-    .await
-    .pair()
+    app.config(owner)
+        .get(&format!("/audit?{query}"))
+        .await
+        .pair()
 }
 
 /// The seqs of a page.
@@ -36,11 +31,7 @@ pub async fn all_pages(app: &TestApp, owner: &Owner, first: &str) -> Vec<i64> {
     let mut out = Vec::new();
     let mut path = Some(first.to_owned());
     while let Some(p) = path {
-        let page = app
-            .as_owner(owner, Method::GET, &p)
-            .fetch()
-            .await
-            .status_is(200);
+        let page = app.by(owner).get(&p).await.status_is(200);
         out.extend(seqs(&page));
         path = page.get("next").map(|n| n.as_str().unwrap().to_owned());
     }
@@ -59,27 +50,21 @@ pub async fn tamper(app: &TestApp, sql: &str) {
 
 /// `GET /config/{appId}/audit/verify` as the owner.
 pub async fn verify_http(app: &TestApp, owner: &Owner, query: &str) -> (u16, Value) {
-    app.as_owner(
-        owner,
-        Method::GET,
-        &format!("/config/{}/audit/verify?{query}", owner.app_id),
-    )
-    .fetch()
-    .await
-    .pair()
+    app.config(owner)
+        .get(&format!("/audit/verify?{query}"))
+        .await
+        .pair()
 }
 
 /// A PUT of a client's features (and name) as the owner; asserts 200.
 pub async fn set_features(app: &TestApp, owner: &Owner, id: &str, name: &str, features: &[&str]) {
-    app.as_owner(
-        owner,
-        Method::PUT,
-        &format!("/config/{}/clients/{id}", owner.app_id),
-    )
-    .json(&serde_json::json!({"name": name, "features": features}))
-    .fetch()
-    .await
-    .status_is(200);
+    app.by(owner)
+        .put(
+            &format!("/config/{}/clients/{id}", owner.app_id),
+            &serde_json::json!({"name": name, "features": features}),
+        )
+        .await
+        .status_is(200);
 }
 
 /// The head recorded in `audit_heads`, hex.

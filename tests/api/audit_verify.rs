@@ -11,11 +11,8 @@ use crate::helpers::*;
 /// An application with a short history: app.create, client.create (owner), then three changes.
 async fn history(app: &TestApp) -> (Owner, String) {
     let owner = app.create_app("shop").await;
-    let (id, _, _) = app
-        .create_client(
-            &owner,
-            json!({"name": "mailer", "features": ["direct_read_access"]}),
-        )
+    let id = app
+        .add_client(&owner, "mailer", &["direct_read_access"])
         .await;
     set_features(app, &owner, &id, "mailer", &["direct_access"]).await;
     set_features(
@@ -57,11 +54,8 @@ async fn an_intact_chain_reports_its_head_and_count() {
     // The operator may verify too; a fresh application is an intact empty-but-for-creation log.
     let other = app.create_app("other").await;
     let (status, body) = app
-        .as_operator(
-            Method::GET,
-            &format!("/config/{}/audit/verify", other.app_id),
-        )
-        .fetch()
+        .config_as_operator(&other.app_id)
+        .get("/audit/verify")
         .await
         .pair();
     assert_eq!(
@@ -310,28 +304,25 @@ async fn verifying_is_for_owners_of_the_application_and_the_operator() {
         )
         .await;
     let path = format!("/config/{}/audit/verify", owner.app_id);
-    app.as_client(&reader, &secret, Method::GET, &path)
-        .fetch()
+    app.by_client(&reader, &secret)
+        .get(&path)
         .await
         .is(403, errors("Forbidden"));
     let other = app.create_app("other").await;
-    app.as_owner(&other, Method::GET, &path)
-        .fetch()
+    app.by(&other)
+        .get(&path)
         .await
         .is(401, errors("Authentication required."));
     app.request(Method::GET, &path)
         .fetch()
         .await
         .is(401, errors("Authentication required."));
-    app.as_operator(
-        Method::GET,
-        &format!("/config/{}/audit/verify", "a".repeat(26)),
-    )
-    .fetch()
-    .await
-    .is(404, errors("Application not found."));
-    app.as_owner(&owner, Method::POST, &path)
-        .fetch()
+    app.operator()
+        .get(&format!("/config/{}/audit/verify", "a".repeat(26)))
+        .await
+        .is(404, errors("Application not found."));
+    app.by(&owner)
+        .call(Method::POST, &path)
         .await
         .is(405, errors("Method not allowed."));
 }

@@ -1,7 +1,6 @@
 //! The `latchkey` command line: migrate, apps create/list, configuration errors, and the
 //! embedded PostgreSQL cluster.
 
-use reqwest::Method;
 use serde_json::{json, Value};
 
 use crate::helpers::*;
@@ -26,13 +25,8 @@ async fn apps_create_prints_the_app_and_its_owner_and_the_owner_works() {
     let secret = created["owner"]["_secret"].as_str().unwrap();
     // The printed credentials work against the running server (same database).
     let list = app
-        .as_client(
-            id,
-            secret,
-            Method::GET,
-            &format!("/config/{app_id}/clients"),
-        )
-        .fetch()
+        .by_client(id, secret)
+        .get(&format!("/config/{app_id}/clients"))
         .await
         .status_is(200);
     assert_eq!(list[0]["_id"], id);
@@ -145,8 +139,7 @@ async fn embedded_cluster_starts_is_reused_and_stops() {
 /// log level and with every log line on.
 #[tokio::test]
 async fn commands_print_no_database_notices_and_no_colours_into_a_pipe() {
-    let app = spawn_app().await;
-    let owner = app.create_app("shop").await;
+    let (app, owner) = spawn_app_with_owner("shop").await;
     for rust_log in [None, Some("trace")] {
         let command = app.cli(&["audit", "export", "--app", &owner.app_id]);
         let out = match rust_log {

@@ -9,9 +9,8 @@ use crate::helpers::*;
 async fn operator_creates_an_app_with_an_owner_client() {
     let app = spawn_app().await;
     let res = app
-        .as_operator(Method::POST, "/apps")
-        .json(&json!({ "name": "shop", "region": "eu" }))
-        .fetch()
+        .operator()
+        .post("/apps", &json!({ "name": "shop", "region": "eu" }))
         .await;
     assert_eq!(res.status, 201);
     assert_eq!(res.headers["x-request-id"].len(), 16);
@@ -32,18 +31,14 @@ async fn operator_creates_an_app_with_an_owner_client() {
     assert_eq!(owner["features"], json!(["owner"]));
     assert_eq!(owner["ipWhitelist"], json!(["0.0.0.0/0"]));
 
-    let list = app
-        .as_operator(Method::GET, "/apps")
-        .fetch()
-        .await
-        .status_is(200);
+    let list = app.operator().get("/apps").await.status_is(200);
     assert_eq!(list.as_array().unwrap().len(), 1);
     assert_eq!(list[0]["app_id"], app_id);
     assert!(list[0].get("owner").is_none());
 
     let one = app
-        .as_operator(Method::GET, &format!("/apps/{app_id}"))
-        .fetch()
+        .operator()
+        .get(&format!("/apps/{app_id}"))
         .await
         .status_is(200);
     assert_eq!(one["name"], "shop");
@@ -51,8 +46,7 @@ async fn operator_creates_an_app_with_an_owner_client() {
 
 #[tokio::test]
 async fn app_creation_is_audited_with_the_owner_client() {
-    let app = spawn_app().await;
-    let owner = app.create_app("shop").await;
+    let (app, owner) = spawn_app_with_owner("shop").await;
     let rows = app.audit_rows(&owner.app_id).await;
     let actions: Vec<_> = rows.iter().map(|r| r["action"].as_str().unwrap()).collect();
     assert_eq!(actions, ["app.create", "client.create"]);
@@ -64,20 +58,19 @@ async fn app_creation_is_audited_with_the_owner_client() {
 #[tokio::test]
 async fn unknown_app_is_404_for_the_operator() {
     let app = spawn_app().await;
-    app.as_operator(Method::GET, "/apps/aaaaaaaaaaaaaaaaaaaaaaaaaa")
-        .fetch()
+    app.operator()
+        .get("/apps/aaaaaaaaaaaaaaaaaaaaaaaaaa")
         .await
         .is(404, errors("Application not found."));
-    app.as_operator(Method::GET, "/config/aaaaaaaaaaaaaaaaaaaaaaaaaa/clients")
-        .fetch()
+    app.operator()
+        .get("/config/aaaaaaaaaaaaaaaaaaaaaaaaaa/clients")
         .await
         .is(404, errors("Application not found."));
 }
 
 #[tokio::test]
 async fn app_routes_refuse_anyone_but_the_operator() {
-    let app = spawn_app().await;
-    let owner = app.create_app("shop").await;
+    let (app, owner) = spawn_app_with_owner("shop").await;
     for req in [
         app.request(Method::GET, "/apps"),
         app.request(Method::GET, "/apps")
@@ -96,14 +89,12 @@ async fn app_routes_refuse_anyone_but_the_operator() {
 async fn app_names_are_unique_and_regions_checked() {
     let app = spawn_app().await;
     app.create_app("shop").await;
-    app.as_operator(Method::POST, "/apps")
-        .json(&json!({ "name": "shop" }))
-        .fetch()
+    app.operator()
+        .post("/apps", &json!({ "name": "shop" }))
         .await
         .is(409, errors("Application shop already exists."));
-    app.as_operator(Method::POST, "/apps")
-        .json(&json!({ "name": "other", "region": "mars" }))
-        .fetch()
+    app.operator()
+        .post("/apps", &json!({ "name": "other", "region": "mars" }))
         .await
         .is(400, errors("Not a valid region."));
 }

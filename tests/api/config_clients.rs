@@ -11,12 +11,8 @@ fn clients_path(o: &Owner) -> String {
 
 #[tokio::test]
 async fn create_returns_201_with_location_etag_and_secret_once() {
-    let app = spawn_app().await;
-    let owner = app.create_app("shop").await;
-    let res = app
-        .as_owner(&owner, Method::POST, &clients_path(&owner))
-        .json(&json!({"name": "mailer", "features": ["direct_read_access", "access_issuer"], "ipWhitelist": ["10.0.0.0/8", "2001:db8::/32"]}))
-        .fetch().await;
+    let (app, owner) = spawn_app_with_owner("shop").await;
+    let res = app.config(&owner).create_client( &json!({"name": "mailer", "features": ["direct_read_access", "access_issuer"], "ipWhitelist": ["10.0.0.0/8", "2001:db8::/32"]})).await;
     assert_eq!(res.status, 201);
     let id_loc = res.headers["location"].to_str().unwrap().to_owned();
     assert_eq!(res.headers["etag"], "\"1\"");
@@ -45,15 +41,7 @@ async fn create_returns_201_with_location_etag_and_secret_once() {
     );
     assert_eq!(body["ipWhitelist"], json!(["10.0.0.0/8", "2001:db8::/32"]));
 
-    let got = app
-        .as_owner(
-            &owner,
-            Method::GET,
-            &format!("{}/{id}", clients_path(&owner)),
-        )
-        .fetch()
-        .await
-        .status_is(200);
+    let got = app.config(&owner).get_client(id).await.status_is(200);
     let mut without_secret = body.clone();
     without_secret.as_object_mut().unwrap().remove("_secret");
     assert_eq!(got, without_secret, "GET never shows the secret");
@@ -61,23 +49,31 @@ async fn create_returns_201_with_location_etag_and_secret_once() {
 
 #[tokio::test]
 async fn create_defaults_no_features_and_allow_all() {
-    let app = spawn_app().await;
-    let owner = app.create_app("shop").await;
-    let (_, _, body) = app.create_client(&owner, json!({"name": "plain"})).await;
+    let (app, owner) = spawn_app_with_owner("shop").await;
+    let (id, _, body) = app.create_client(&owner, json!({"name": "plain"})).await;
     assert_eq!(body["features"], json!([]));
     assert_eq!(body["ipWhitelist"], json!(["0.0.0.0/0"]));
+    // Read back as the typed client: exactly these fields, no secret.
+    let client: Client = app.config(&owner).get_client(&id).await.good_as();
+    assert_eq!(
+        client,
+        Client {
+            id: id.clone(),
+            secret: None,
+            self_link: format!("/config/{}/clients/{id}", owner.app_id),
+            settings_link: format!("/config/{}/clients/{id}/settings", owner.app_id),
+            name: "plain".into(),
+            features: vec![],
+            ip_whitelist: vec!["0.0.0.0/0".into()],
+        }
+    );
 }
 
 #[tokio::test]
 async fn list_with_and_without_has_feature() {
-    let app = spawn_app().await;
-    let owner = app.create_app("shop").await;
-    let (a, _, _) = app
-        .create_client(&owner, json!({"name": "a", "features": ["direct_access"]}))
-        .await;
-    let (b, _, _) = app
-        .create_client(&owner, json!({"name": "b", "features": ["login_client"]}))
-        .await;
+    let (app, owner) = spawn_app_with_owner("shop").await;
+    let a = app.add_client(&owner, "a", &["direct_access"]).await;
+    let b = app.add_client(&owner, "b", &["login_client"]).await;
     app.create_client(&owner, json!({"name": "c"})).await;
 
     let ids = |v: &Value| -> Vec<String> {
@@ -87,11 +83,7 @@ async fn list_with_and_without_has_feature() {
             .map(|c| c["_id"].as_str().unwrap().to_owned())
             .collect()
     };
-    let all = app
-        .as_owner(&owner, Method::GET, &clients_path(&owner))
-        .fetch()
-        .await
-        .status_is(200);
+    let all = app.config(&owner).list_clients("").await.status_is(200);
     assert_eq!(all.as_array().unwrap().len(), 4, "owner + 3");
     assert!(all
         .as_array()
@@ -100,56 +92,42 @@ async fn list_with_and_without_has_feature() {
         .all(|c| c.get("_secret").is_none()));
 
     let (_, some) = app
-        .as_owner(
-            &owner,
-            Method::GET,
-            &format!(
-                "{}?has_feature=direct_access&has_feature=login_client",
-                clients_path(&owner)
-            ),
-        )
-        .fetch()
+        .config(&owner)
+        .list_clients("?has_feature=direct_access&has_feature=login_client")
         .await
         .pair();
     assert_eq!(ids(&some), vec![a.clone(), b.clone()]);
 
     let (_, one) = app
-        .as_owner(
-            &owner,
-            Method::GET,
-            &format!("{}?has_feature=login_client", clients_path(&owner)),
-        )
-        .fetch()
+        .config(&owner)
+        .list_clients("?has_feature=login_client")
         .await
         .pair();
     assert_eq!(ids(&one), vec![b]);
 
-    app.as_owner(
-        &owner,
-        Method::GET,
-        &format!("{}?has_feature=bogus", clients_path(&owner)),
-    )
-    .fetch()
-    .await
-    .is(400, errors("Not a valid feature name."));
+    app.config(&owner)
+        .list_clients("?has_feature=bogus")
+        .await
+        .is(400, errors("Not a valid feature name."));
 }
 
 #[tokio::test]
 async fn put_is_a_full_replacement() {
-    let app = spawn_app().await;
-    let owner = app.create_app("shop").await;
+    let (app, owner) = spawn_app_with_owner("shop").await;
     let (id, _, _) = app
         .create_client(
             &owner,
             json!({"name": "x", "features": ["direct_access"], "ipWhitelist": ["10.0.0.0/8"]}),
         )
         .await;
-    let path = format!("{}/{id}", clients_path(&owner));
+    let path = format!("/clients/{id}");
     // The seed's example: only name and features; ipWhitelist resets to allow-all.
     let res = app
-        .as_owner(&owner, Method::PUT, &path)
-        .json(&json!({"name": "Documentation Login Client", "features": ["login_client"]}))
-        .fetch()
+        .config(&owner)
+        .put(
+            &path,
+            &json!({"name": "Documentation Login Client", "features": ["login_client"]}),
+        )
         .await;
     assert_eq!(res.status, 200);
     assert_eq!(res.headers["etag"], "\"2\"");
@@ -161,9 +139,8 @@ async fn put_is_a_full_replacement() {
 
     // Omitting features removes them all.
     let body = app
-        .as_owner(&owner, Method::PUT, &path)
-        .json(&json!({"name": "renamed"}))
-        .fetch()
+        .config(&owner)
+        .put(&path, &json!({"name": "renamed"}))
         .await
         .status_is(200);
     assert_eq!(body["features"], json!([]));
@@ -172,40 +149,24 @@ async fn put_is_a_full_replacement() {
 
 #[tokio::test]
 async fn a_client_read_with_get_can_be_sent_back_with_put() {
-    let app = spawn_app().await;
-    let owner = app.create_app("shop").await;
-    let (id, _, _) = app
-        .create_client(&owner, json!({"name": "x", "features": ["direct_access"]}))
-        .await;
-    let path = format!("{}/{id}", clients_path(&owner));
-    let (_, mut got) = app
-        .as_owner(&owner, Method::GET, &path)
-        .fetch()
-        .await
-        .pair();
+    let (app, owner) = spawn_app_with_owner("shop").await;
+    let id = app.add_client(&owner, "x", &["direct_access"]).await;
+    let path = format!("/clients/{id}");
+    let (_, mut got) = app.config(&owner).get(&path).await.pair();
     got["ipWhitelist"] = json!(["192.168.0.0/16"]);
-    let body = app
-        .as_owner(&owner, Method::PUT, &path)
-        .json(&got)
-        .fetch()
-        .await
-        .status_is(200);
+    let body = app.config(&owner).put(&path, &got).await.status_is(200);
     assert_eq!(body["ipWhitelist"], json!(["192.168.0.0/16"]));
     assert_eq!(body["features"], json!(["direct_access"]));
 }
 
 #[tokio::test]
 async fn unchanged_put_bumps_nothing_and_audits_nothing() {
-    let app = spawn_app().await;
-    let owner = app.create_app("shop").await;
-    let (id, _, _) = app
-        .create_client(&owner, json!({"name": "x", "features": ["direct_access"]}))
-        .await;
-    let path = format!("{}/{id}", clients_path(&owner));
+    let (app, owner) = spawn_app_with_owner("shop").await;
+    let id = app.add_client(&owner, "x", &["direct_access"]).await;
+    let path = format!("/clients/{id}");
     let res = app
-        .as_owner(&owner, Method::PUT, &path)
-        .json(&json!({"name": "x", "features": ["direct_access"]}))
-        .fetch()
+        .config(&owner)
+        .put(&path, &json!({"name": "x", "features": ["direct_access"]}))
         .await;
     assert_eq!(res.status, 200);
     assert_eq!(res.headers["etag"], "\"1\"");
@@ -214,48 +175,36 @@ async fn unchanged_put_bumps_nothing_and_audits_nothing() {
 
 #[tokio::test]
 async fn delete_removes_the_client_and_its_credentials() {
-    let app = spawn_app().await;
-    let owner = app.create_app("shop").await;
+    let (app, owner) = spawn_app_with_owner("shop").await;
     let (id, secret, _) = app
         .create_client(&owner, json!({"name": "x", "features": ["owner"]}))
         .await;
     // Owner clients cannot be deleted by owners; make it a plain client first.
-    let path = format!("{}/{id}", clients_path(&owner));
-    app.as_owner(&owner, Method::DELETE, &path)
-        .fetch()
-        .await
-        .is(
-            403,
-            errors("Clients with the owner feature cannot be deleted."),
-        );
+    let path = format!("/clients/{id}");
+    app.config(&owner).delete(&path).await.is(
+        403,
+        errors("Clients with the owner feature cannot be deleted."),
+    );
     let (status, _) = app
-        .as_owner(&owner, Method::PUT, &path)
-        .json(&json!({"name": "x"}))
-        .fetch()
+        .config(&owner)
+        .put(&path, &json!({"name": "x"}))
         .await
         .pair();
     assert_eq!(status, 403, "only the operator removes owner from a client");
-    app.as_operator(Method::PUT, &path)
-        .json(&json!({"name": "x"}))
-        .fetch()
+    app.config_as_operator(&owner.app_id)
+        .put(&path, &json!({"name": "x"}))
         .await
         .status_is(200);
 
-    app.as_owner(&owner, Method::DELETE, &path)
-        .fetch()
-        .await
-        .is(204, Value::Null);
-    app.as_owner(&owner, Method::GET, &path)
-        .fetch()
+    app.config(&owner).delete(&path).await.is(204, Value::Null);
+    app.config(&owner)
+        .get(&path)
         .await
         .is(404, errors("Client ID not found."));
-    app.as_owner(&owner, Method::DELETE, &path)
-        .fetch()
-        .await
-        .status_is(404);
+    app.config(&owner).delete(&path).await.status_is(404);
     // Its credentials are gone with it.
-    app.as_client(&id, &secret, Method::GET, &clients_path(&owner))
-        .fetch()
+    app.by_client(&id, &secret)
+        .get(&clients_path(&owner))
         .await
         .status_is(401);
     let rows = app.audit_rows(&owner.app_id).await;
@@ -267,32 +216,26 @@ async fn delete_removes_the_client_and_its_credentials() {
 
 #[tokio::test]
 async fn operator_may_delete_an_owner_client() {
-    let app = spawn_app().await;
-    let owner = app.create_app("shop").await;
-    let (id, _, _) = app
-        .create_client(
-            &owner,
-            json!({"name": "second owner", "features": ["owner"]}),
-        )
-        .await;
-    app.as_operator(Method::DELETE, &format!("{}/{id}", clients_path(&owner)))
-        .fetch()
+    let (app, owner) = spawn_app_with_owner("shop").await;
+    let id = app.add_client(&owner, "second owner", &["owner"]).await;
+    app.operator()
+        .delete(&format!("{}/{id}", clients_path(&owner)))
         .await
         .status_is(204);
 }
 
 #[tokio::test]
 async fn etag_and_if_match() {
-    let app = spawn_app().await;
-    let owner = app.create_app("shop").await;
-    let (id, _, _) = app.create_client(&owner, json!({"name": "x"})).await;
-    let path = format!("{}/{id}", clients_path(&owner));
-    let res = app.as_owner(&owner, Method::GET, &path).fetch().await;
+    let (app, owner) = spawn_app_with_owner("shop").await;
+    let id = app.add_client(&owner, "x", &[]).await;
+    let path = format!("/clients/{id}");
+    let res = app.config(&owner).get(&path).await;
     assert_eq!(res.headers["etag"], "\"1\"");
 
     for stale in ["\"7\"", "garbage", "W/\"0\""] {
         let (status, body) = app
-            .as_owner(&owner, Method::PUT, &path)
+            .config(&owner)
+            .request(Method::PUT, &path)
             .header("If-Match", stale)
             .json(&json!({"name": "y"}))
             .fetch()
@@ -304,27 +247,26 @@ async fn etag_and_if_match() {
             "{stale}"
         );
     }
-    app.as_owner(&owner, Method::DELETE, &path)
+    app.config(&owner)
+        .request(Method::DELETE, &path)
         .header("If-Match", "\"2\"")
         .fetch()
         .await
         .is(412, errors("Precondition failed."));
-    let (_, got) = app
-        .as_owner(&owner, Method::GET, &path)
-        .fetch()
-        .await
-        .pair();
+    let (_, got) = app.config(&owner).get(&path).await.pair();
     assert_eq!(got["name"], "x", "nothing changed");
 
     let res = app
-        .as_owner(&owner, Method::PUT, &path)
+        .config(&owner)
+        .request(Method::PUT, &path)
         .header("If-Match", "\"1\"")
         .json(&json!({"name": "y"}))
         .fetch()
         .await;
     assert_eq!(res.status, 200);
     assert_eq!(res.headers["etag"], "\"2\"");
-    app.as_owner(&owner, Method::DELETE, &path)
+    app.config(&owner)
+        .request(Method::DELETE, &path)
         .header("If-Match", "\"2\"")
         .fetch()
         .await
@@ -333,26 +275,18 @@ async fn etag_and_if_match() {
 
 #[tokio::test]
 async fn secret_rotation_with_a_grace_period() {
-    let app = spawn_app().await;
-    let owner = app.create_app("shop").await;
+    let (app, owner) = spawn_app_with_owner("shop").await;
     let (id, old, _) = app
         .create_client(&owner, json!({"name": "rot", "features": ["owner"]}))
         .await;
-    let path = format!("{}/{id}/secret", clients_path(&owner));
+    let path = format!("/clients/{id}/secret");
     let list = clients_path(&owner);
     // Warm the credential cache with the old secret.
-    assert_eq!(
-        app.as_client(&id, &old, Method::GET, &list)
-            .fetch()
-            .await
-            .status,
-        200
-    );
+    assert_eq!(app.by_client(&id, &old).get(&list).await.status, 200);
 
     let res = app
-        .as_owner(&owner, Method::PUT, &path)
-        .json(&json!({"hoursToLive": 2}))
-        .fetch()
+        .config(&owner)
+        .put(&path, &json!({"hoursToLive": 2}))
         .await;
     assert_eq!(res.status, 200);
     assert_eq!(res.headers["etag"], "\"2\"");
@@ -364,50 +298,19 @@ async fn secret_rotation_with_a_grace_period() {
     assert_eq!(body["features"], json!(["owner"]));
 
     // Both work during the grace period.
-    assert_eq!(
-        app.as_client(&id, &old, Method::GET, &list)
-            .fetch()
-            .await
-            .status,
-        200
-    );
-    assert_eq!(
-        app.as_client(&id, &new, Method::GET, &list)
-            .fetch()
-            .await
-            .status,
-        200
-    );
+    assert_eq!(app.by_client(&id, &old).get(&list).await.status, 200);
+    assert_eq!(app.by_client(&id, &new).get(&list).await.status, 200);
 
     // hoursToLive 0: the previous secrets stop at once (the cache must not keep them alive).
     let body = app
-        .as_owner(&owner, Method::PUT, &path)
-        .json(&json!({"hoursToLive": 0}))
-        .fetch()
+        .config(&owner)
+        .put(&path, &json!({"hoursToLive": 0}))
         .await
         .status_is(200);
     let newest = body["_secret"].as_str().unwrap().to_owned();
-    assert_eq!(
-        app.as_client(&id, &old, Method::GET, &list)
-            .fetch()
-            .await
-            .status,
-        401
-    );
-    assert_eq!(
-        app.as_client(&id, &new, Method::GET, &list)
-            .fetch()
-            .await
-            .status,
-        401
-    );
-    assert_eq!(
-        app.as_client(&id, &newest, Method::GET, &list)
-            .fetch()
-            .await
-            .status,
-        200
-    );
+    assert_eq!(app.by_client(&id, &old).get(&list).await.status, 401);
+    assert_eq!(app.by_client(&id, &new).get(&list).await.status, 401);
+    assert_eq!(app.by_client(&id, &newest).get(&list).await.status, 200);
 
     let rows = app.audit_rows(&owner.app_id).await;
     let rotations: Vec<_> = rows
@@ -423,10 +326,9 @@ async fn secret_rotation_with_a_grace_period() {
 
 #[tokio::test]
 async fn secret_rotation_validates_hours_to_live() {
-    let app = spawn_app().await;
-    let owner = app.create_app("shop").await;
-    let (id, _, _) = app.create_client(&owner, json!({"name": "rot"})).await;
-    let path = format!("{}/{id}/secret", clients_path(&owner));
+    let (app, owner) = spawn_app_with_owner("shop").await;
+    let id = app.add_client(&owner, "rot", &[]).await;
+    let path = format!("/clients/{id}/secret");
     let range = "Must be greater than or equal to 0 and less than or equal to 168.";
     for (body, status, msg) in [
         (json!({}), 400, "Missing data for required field."),
@@ -437,38 +339,31 @@ async fn secret_rotation_validates_hours_to_live() {
         (json!({"hoursToLive": 1e300}), 400, range),
         (json!({"hoursToLive": 168.5}), 400, "Not a valid integer."),
     ] {
-        let (s, b) = app
-            .as_owner(&owner, Method::PUT, &path)
-            .json(&body)
-            .fetch()
-            .await
-            .pair();
+        let (s, b) = app.config(&owner).put(&path, &body).await.pair();
         assert_eq!((s, b), (status, errors(msg)), "{body}");
     }
     assert_eq!(
         app.audit_count(&owner.app_id, "client.secret_rotate").await,
         0
     );
-    app.as_owner(
-        &owner,
-        Method::PUT,
-        &format!("{}/{}/secret", clients_path(&owner), "x".repeat(32)),
-    )
-    .json(&json!({"hoursToLive": 1}))
-    .fetch()
-    .await
-    .is(404, errors("Client ID not found."));
+    app.by(&owner)
+        .put(
+            &format!("{}/{}/secret", clients_path(&owner), "x".repeat(32)),
+            &json!({"hoursToLive": 1}),
+        )
+        .await
+        .is(404, errors("Client ID not found."));
 }
 
 /// JSON Schema (and so the OpenAPI document) calls `1.0` an integer: so does the server.
 #[tokio::test]
 async fn hours_to_live_may_be_an_integral_number_with_a_fraction_point() {
-    let app = spawn_app().await;
-    let owner = app.create_app("shop").await;
-    let (id, _, _) = app.create_client(&owner, json!({"name": "rot"})).await;
-    let path = format!("{}/{id}/secret", clients_path(&owner));
+    let (app, owner) = spawn_app_with_owner("shop").await;
+    let id = app.add_client(&owner, "rot", &[]).await;
+    let path = format!("/clients/{id}/secret");
     let b = app
-        .as_owner(&owner, Method::PUT, &path)
+        .config(&owner)
+        .request(Method::PUT, &path)
         .body(r#"{"hoursToLive": 1.0}"#)
         .header("Content-Type", "application/json")
         .fetch()
@@ -483,13 +378,12 @@ async fn hours_to_live_may_be_an_integral_number_with_a_fraction_point() {
 
 #[tokio::test]
 async fn every_change_is_audited_without_secrets() {
-    let app = spawn_app().await;
-    let owner = app.create_app("shop").await;
+    let (app, owner) = spawn_app_with_owner("shop").await;
     let (id, secret, _) = app
         .create_client(&owner, json!({"name": "a", "features": ["direct_access"]}))
         .await;
-    let path = format!("{}/{id}", clients_path(&owner));
-    app.as_owner(&owner, Method::PUT, &path)
+    let path = format!("/clients/{id}");
+    app.config(&owner).request(Method::PUT, &path)
         .json(&json!({"name": "b", "features": ["direct_read_access"], "ipWhitelist": ["10.0.0.0/8"]}))
         .send()
         .await

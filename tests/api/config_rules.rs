@@ -6,47 +6,17 @@ use serde_json::{json, Value};
 use crate::helpers::*;
 
 async fn post(app: &TestApp, owner: &Owner, body: Value) -> (u16, Value) {
-    app.as_owner(
-        owner,
-        Method::POST,
-        &format!("/config/{}/clients", owner.app_id),
-    )
-    .json(&body)
-    .fetch()
-    .await
-    .pair()
+    app.config(owner).create_client(&body).await.pair()
 }
 
 async fn put(app: &TestApp, owner: &Owner, id: &str, body: Value) -> (u16, Value) {
-    app.as_owner(
-        owner,
-        Method::PUT,
-        &format!("/config/{}/clients/{id}", owner.app_id),
-    )
-    .json(&body)
-    .fetch()
-    .await
-    .pair()
-}
-
-async fn client_count(app: &TestApp, app_id: &str) -> i64 {
-    sqlx::query_scalar("SELECT count(*) FROM clients WHERE app_id = $1")
-        .bind(app_id)
-        .fetch_one(&app.pool)
-        .await
-        .unwrap()
+    app.config(owner).put_client(id, &body).await.pair()
 }
 
 #[tokio::test]
 async fn invalid_bodies_are_400_with_the_seed_messages_and_change_nothing() {
-    let app = spawn_app().await;
-    let owner = app.create_app("shop").await;
-    let (id, _, _) = app
-        .create_client(
-            &owner,
-            json!({"name": "target", "features": ["direct_access"]}),
-        )
-        .await;
+    let (app, owner) = spawn_app_with_owner("shop").await;
+    let id = app.add_client(&owner, "target", &["direct_access"]).await;
     let cases = [
         (
             json!({"features": ["owner"]}),
@@ -124,23 +94,14 @@ async fn invalid_bodies_are_400_with_the_seed_messages_and_change_nothing() {
     }
     assert_eq!(client_count(&app, &owner.app_id).await, before);
     assert_eq!(app.audit_rows(&owner.app_id).await.len(), audit_before);
-    let (_, got) = app
-        .as_owner(
-            &owner,
-            Method::GET,
-            &format!("/config/{}/clients/{id}", owner.app_id),
-        )
-        .fetch()
-        .await
-        .pair();
+    let (_, got) = app.config(&owner).get_client(&id).await.pair();
     assert_eq!(got["name"], "target");
     assert_eq!(got["features"], json!(["direct_access"]));
 }
 
 #[tokio::test]
 async fn malformed_json_wrong_type_and_content_type() {
-    let app = spawn_app().await;
-    let owner = app.create_app("shop").await;
+    let (app, owner) = spawn_app_with_owner("shop").await;
     let path = format!("/config/{}/clients", owner.app_id);
     for (ctype, body) in [
         ("application/json", "{\"name\": "),
@@ -175,8 +136,7 @@ async fn malformed_json_wrong_type_and_content_type() {
 
 #[tokio::test]
 async fn huge_bodies_are_413() {
-    let app = spawn_app().await;
-    let owner = app.create_app("shop").await;
+    let (app, owner) = spawn_app_with_owner("shop").await;
     let big = json!({"name": "x", "pad": "y".repeat(70 * 1024)});
     let (status, body) = post(&app, &owner, big).await;
     assert_eq!((status, body), (413, errors("Request body too large.")));
@@ -185,8 +145,7 @@ async fn huge_bodies_are_413() {
 
 #[tokio::test]
 async fn unknown_fields_are_ignored() {
-    let app = spawn_app().await;
-    let owner = app.create_app("shop").await;
+    let (app, owner) = spawn_app_with_owner("shop").await;
     let (status, body) = post(
         &app,
         &owner,
@@ -200,11 +159,10 @@ async fn unknown_fields_are_ignored() {
 
 #[tokio::test]
 async fn duplicate_names_are_409() {
-    let app = spawn_app().await;
-    let owner = app.create_app("shop").await;
+    let (app, owner) = spawn_app_with_owner("shop").await;
     app.create_client(&owner, json!({"name": "My Client"}))
         .await;
-    let (id, _, _) = app.create_client(&owner, json!({"name": "other"})).await;
+    let id = app.add_client(&owner, "other", &[]).await;
     assert_eq!(
         post(&app, &owner, json!({"name": "My Client"})).await,
         (409, errors("API client My Client already exists."))
@@ -223,8 +181,7 @@ async fn duplicate_names_are_409() {
 
 #[tokio::test]
 async fn unknown_client_is_404() {
-    let app = spawn_app().await;
-    let owner = app.create_app("shop").await;
+    let (app, owner) = spawn_app_with_owner("shop").await;
     let missing = "a".repeat(32);
     for method in [Method::GET, Method::DELETE] {
         app.as_owner(
@@ -248,15 +205,14 @@ async fn unknown_client_is_404() {
 
 #[tokio::test]
 async fn metadata_rules() {
-    let app = spawn_app().await;
-    let owner = app.create_app("shop").await;
+    let (app, owner) = spawn_app_with_owner("shop").await;
     let (meta, _) = app
         .create_client_as_operator(
             &owner.app_id,
             json!({"name": "meta", "features": ["metadata", "direct_access"]}),
         )
         .await;
-    let (plain, _, _) = app.create_client(&owner, json!({"name": "plain"})).await;
+    let plain = app.add_client(&owner, "plain", &[]).await;
     let msg403 = "Clients with the metadata feature can only be updated by Akamai.";
     assert_eq!(
         put(
@@ -272,23 +228,17 @@ async fn metadata_rules() {
         put(&app, &owner, &meta, json!({"name": "meta2"})).await,
         (403, errors(msg403))
     );
-    app.as_owner(
-        &owner,
-        Method::DELETE,
-        &format!("/config/{}/clients/{meta}", owner.app_id),
-    )
-    .fetch()
-    .await
-    .is(403, errors(msg403));
-    app.as_owner(
-        &owner,
-        Method::PUT,
-        &format!("/config/{}/clients/{meta}/secret", owner.app_id),
-    )
-    .json(&json!({"hoursToLive": 0}))
-    .fetch()
-    .await
-    .is(403, errors(msg403));
+    app.config(&owner)
+        .delete_client(&meta)
+        .await
+        .is(403, errors(msg403));
+    app.by(&owner)
+        .put(
+            &format!("/config/{}/clients/{meta}/secret", owner.app_id),
+            &json!({"hoursToLive": 0}),
+        )
+        .await
+        .is(403, errors(msg403));
     assert_eq!(
         put(
             &app,
@@ -304,12 +254,11 @@ async fn metadata_rules() {
     );
     // The operator may do all of it.
     let b = app
-        .as_operator(
-            Method::PUT,
+        .operator()
+        .put(
             &format!("/config/{}/clients/{meta}", owner.app_id),
+            &json!({"name": "meta", "features": ["metadata"]}),
         )
-        .json(&json!({"name": "meta", "features": ["metadata"]}))
-        .fetch()
         .await
         .status_is(200);
     assert_eq!(b["features"], json!(["metadata"]));
@@ -330,8 +279,7 @@ async fn operator_name_is_configurable() {
 
 #[tokio::test]
 async fn owner_rules() {
-    let app = spawn_app().await;
-    let owner = app.create_app("shop").await;
+    let (app, owner) = spawn_app_with_owner("shop").await;
     // The caller cannot drop owner from itself.
     assert_eq!(
         put(
@@ -354,9 +302,7 @@ async fn owner_rules() {
         )
     );
     // Nor from another owner client.
-    let (second, _, _) = app
-        .create_client(&owner, json!({"name": "second", "features": ["owner"]}))
-        .await;
+    let second = app.add_client(&owner, "second", &["owner"]).await;
     assert_eq!(
         put(
             &app,
@@ -378,32 +324,29 @@ async fn owner_rules() {
     assert_eq!(s, 200);
     assert_eq!(b["features"], json!(["direct_access", "owner"]));
     // Deleting itself is deleting an owner client.
-    app.as_owner(
-        &owner,
-        Method::DELETE,
-        &format!("/config/{}/clients/{}", owner.app_id, owner.client_id),
-    )
-    .fetch()
-    .await
-    .is(
-        403,
-        errors("Clients with the owner feature cannot be deleted."),
-    );
+    app.by(&owner)
+        .delete(&format!(
+            "/config/{}/clients/{}",
+            owner.app_id, owner.client_id
+        ))
+        .await
+        .is(
+            403,
+            errors("Clients with the owner feature cannot be deleted."),
+        );
     // The operator removes owner.
-    app.as_operator(
-        Method::PUT,
-        &format!("/config/{}/clients/{second}", owner.app_id),
-    )
-    .json(&json!({"name": "second"}))
-    .fetch()
-    .await
-    .status_is(200);
+    app.operator()
+        .put(
+            &format!("/config/{}/clients/{second}", owner.app_id),
+            &json!({"name": "second"}),
+        )
+        .await
+        .status_is(200);
 }
 
 #[tokio::test]
 async fn non_owner_clients_are_forbidden() {
-    let app = spawn_app().await;
-    let owner = app.create_app("shop").await;
+    let (app, owner) = spawn_app_with_owner("shop").await;
     for features in [
         json!([]),
         json!(["direct_access"]),
@@ -414,25 +357,17 @@ async fn non_owner_clients_are_forbidden() {
         let (id, secret, _) = app
             .create_client(&owner, json!({"name": name, "features": features}))
             .await;
-        app.as_client(
-            &id,
-            &secret,
-            Method::GET,
-            &format!("/config/{}/clients", owner.app_id),
-        )
-        .fetch()
-        .await
-        .is(403, errors("Forbidden"));
-        app.as_client(
-            &id,
-            &secret,
-            Method::POST,
-            &format!("/config/{}/clients", owner.app_id),
-        )
-        .json(&json!({"name": "sneaky"}))
-        .fetch()
-        .await
-        .is(403, errors("Forbidden"));
+        app.by_client(&id, &secret)
+            .get(&format!("/config/{}/clients", owner.app_id))
+            .await
+            .is(403, errors("Forbidden"));
+        app.by_client(&id, &secret)
+            .post(
+                &format!("/config/{}/clients", owner.app_id),
+                &json!({"name": "sneaky"}),
+            )
+            .await
+            .is(403, errors("Forbidden"));
     }
 }
 

@@ -7,18 +7,11 @@ use serde_json::{json, Value};
 use crate::helpers::*;
 
 async fn get(app: &TestApp, id: &str, secret: &str, path: &str) -> (u16, Value) {
-    app.as_client(id, secret, Method::GET, path)
-        .fetch()
-        .await
-        .pair()
+    app.by_client(id, secret).get(path).await.pair()
 }
 
 async fn put(app: &TestApp, id: &str, secret: &str, path: &str, body: Value) -> (u16, Value) {
-    app.as_client(id, secret, Method::PUT, path)
-        .json(&body)
-        .fetch()
-        .await
-        .pair()
+    app.by_client(id, secret).put(path, &body).await.pair()
 }
 
 fn paths(owner: &Owner, client: &str) -> (String, String) {
@@ -30,9 +23,8 @@ fn paths(owner: &Owner, client: &str) -> (String, String) {
 
 #[tokio::test]
 async fn put_replaces_the_whole_set_and_get_reads_it_back() {
-    let app = spawn_app().await;
-    let owner = app.create_app("shop").await;
-    let (x, _, _) = app.create_client(&owner, json!({"name": "x"})).await;
+    let (app, owner) = spawn_app_with_owner("shop").await;
+    let x = app.add_client(&owner, "x", &[]).await;
     let (o, s) = (owner.client_id.as_str(), owner.secret.as_str());
     for path in [paths(&owner, &x).0, paths(&owner, &x).1] {
         assert_eq!(get(&app, o, s, &path).await, (200, json!({})), "{path}");
@@ -84,9 +76,8 @@ async fn put_replaces_the_whole_set_and_get_reads_it_back() {
 
 #[tokio::test]
 async fn invalid_bodies_are_400_and_change_nothing() {
-    let app = spawn_app().await;
-    let owner = app.create_app("shop").await;
-    let (x, _, _) = app.create_client(&owner, json!({"name": "x"})).await;
+    let (app, owner) = spawn_app_with_owner("shop").await;
+    let x = app.add_client(&owner, "x", &[]).await;
     let (o, s) = (owner.client_id.as_str(), owner.secret.as_str());
     let (client_path, defaults_path) = paths(&owner, &x);
     for path in [&client_path, &defaults_path] {
@@ -129,19 +120,15 @@ async fn invalid_bodies_are_400_and_change_nothing() {
         2,
         "only the two setups"
     );
-    let res = app
-        .as_owner(&owner, Method::DELETE, &client_path)
-        .fetch()
-        .await;
+    let res = app.by(&owner).delete(&client_path).await;
     assert_eq!(res.pair(), (405, errors("Method not allowed.")));
 }
 
 #[tokio::test]
 async fn unknown_clients_are_404_even_in_another_application() {
-    let app = spawn_app().await;
-    let owner = app.create_app("shop").await;
+    let (app, owner) = spawn_app_with_owner("shop").await;
     let other = app.create_app("other").await;
-    let (foreign, _, _) = app.create_client(&other, json!({"name": "foreign"})).await;
+    let foreign = app.add_client(&other, "foreign", &[]).await;
     let (o, s) = (owner.client_id.as_str(), owner.secret.as_str());
     for id in ["nope".to_owned(), "z".repeat(32), foreign.clone()] {
         let path = paths(&owner, &id).0;
@@ -173,15 +160,14 @@ async fn unknown_clients_are_404_even_in_another_application() {
 
 #[tokio::test]
 async fn a_client_manages_its_own_settings_and_only_owners_the_rest() {
-    let app = spawn_app().await;
-    let owner = app.create_app("shop").await;
+    let (app, owner) = spawn_app_with_owner("shop").await;
     let (x, xs, _) = app
         .create_client(
             &owner,
             json!({"name": "x", "features": ["direct_read_access"]}),
         )
         .await;
-    let (y, _, _) = app.create_client(&owner, json!({"name": "y"})).await;
+    let y = app.add_client(&owner, "y", &[]).await;
     let (own, defaults) = paths(&owner, &x);
     let (others, _) = paths(&owner, &y);
     put(
@@ -226,14 +212,13 @@ async fn a_client_manages_its_own_settings_and_only_owners_the_rest() {
 
     // The operator everywhere; an unknown application is 404 for it.
     let res = app
-        .as_operator(Method::PUT, &others)
-        .json(&json!({"by": "operator"}))
-        .fetch()
+        .operator()
+        .put(&others, &json!({"by": "operator"}))
         .await;
     assert_eq!(res.pair(), (200, json!({"by": "operator"})));
     let res = app
-        .as_operator(Method::GET, &format!("/config/{}/settings", "z".repeat(26)))
-        .fetch()
+        .operator()
+        .get(&format!("/config/{}/settings", "z".repeat(26)))
         .await;
     assert_eq!(res.pair(), (404, errors("Application not found.")));
 }

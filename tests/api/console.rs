@@ -146,8 +146,7 @@ impl<'a> Visitor<'a> {
 
 #[tokio::test]
 async fn unsigned_visitors_are_sent_to_sign_in() {
-    let app = spawn_app().await;
-    let owner = app.create_app("shop").await;
+    let (app, owner) = spawn_app_with_owner("shop").await;
     let mut v = Visitor::new(&app);
     for path in [
         "/console".to_owned(),
@@ -175,8 +174,7 @@ async fn unsigned_visitors_are_sent_to_sign_in() {
 
 #[tokio::test]
 async fn sign_in_sets_a_strict_http_only_session_cookie() {
-    let app = spawn_app().await;
-    let owner = app.create_app("shop").await;
+    let (app, owner) = spawn_app_with_owner("shop").await;
     // The sign-in form's own cookie.
     let res = app
         .request(Method::GET, "/console/sign-in")
@@ -253,8 +251,7 @@ async fn sign_in_sets_a_strict_http_only_session_cookie() {
 
 #[tokio::test]
 async fn wrong_credentials_and_non_owners_are_refused() {
-    let app = spawn_app().await;
-    let owner = app.create_app("shop").await;
+    let (app, owner) = spawn_app_with_owner("shop").await;
     let (reader, reader_secret, _) = app
         .create_client(
             &owner,
@@ -316,21 +313,13 @@ async fn failed_sign_ins_count_in_the_lock_out() {
         body.contains("Too many failed sign-ins. Try again in"),
         "{body}"
     );
-    let res = app
-        .as_owner(
-            &owner,
-            Method::GET,
-            &format!("/config/{}/clients", owner.app_id),
-        )
-        .fetch()
-        .await;
+    let res = app.config(&owner).list_clients("").await;
     assert_eq!(res.status, 429);
 }
 
 #[tokio::test]
 async fn sign_in_without_its_form_token_is_refused() {
-    let app = spawn_app().await;
-    let owner = app.create_app("shop").await;
+    let (app, owner) = spawn_app_with_owner("shop").await;
     let mut v = Visitor::new(&app);
     let (status, body, _) = v
         .post(
@@ -349,8 +338,7 @@ async fn sign_in_without_its_form_token_is_refused() {
 
 #[tokio::test]
 async fn state_changing_forms_need_the_session_csrf_token() {
-    let app = spawn_app().await;
-    let owner = app.create_app("shop").await;
+    let (app, owner) = spawn_app_with_owner("shop").await;
     let mut v = Visitor::new(&app);
     v.sign_in_owner(&owner).await;
     let path = format!("/console/apps/{}/clients", owner.app_id);
@@ -401,8 +389,7 @@ async fn state_changing_forms_need_the_session_csrf_token() {
 
 #[tokio::test]
 async fn console_changes_are_audited_and_refused_like_the_api() {
-    let app = spawn_app().await;
-    let owner = app.create_app("shop").await;
+    let (app, owner) = spawn_app_with_owner("shop").await;
     let mut v = Visitor::new(&app);
     v.sign_in_owner(&owner).await;
     let path = format!("/console/apps/{}/clients", owner.app_id);
@@ -545,8 +532,7 @@ async fn sessions_expire_after_inactivity_and_on_sign_out() {
         (303, Some("/console/sign-in"))
     );
 
-    let app = spawn_app().await;
-    let owner = app.create_app("shop").await;
+    let (app, owner) = spawn_app_with_owner("shop").await;
     let mut v = Visitor::new(&app);
     v.sign_in_owner(&owner).await;
     let path = format!("/console/apps/{}/clients", owner.app_id);
@@ -570,8 +556,7 @@ async fn sessions_expire_after_inactivity_and_on_sign_out() {
 
 #[tokio::test]
 async fn a_session_sees_only_its_own_application() {
-    let app = spawn_app().await;
-    let shop = app.create_app("shop").await;
+    let (app, shop) = spawn_app_with_owner("shop").await;
     let blog = app.create_app("blog").await;
     let mut v = Visitor::new(&app);
     v.sign_in_owner(&shop).await;
@@ -629,20 +614,11 @@ async fn a_session_sees_only_its_own_application() {
 
 #[tokio::test]
 async fn settings_and_access_schemas_are_edited_through_the_service() {
-    let app = spawn_app().await;
-    let owner = app.create_app("shop").await;
-    let res = app
-        .as_owner(
-            &owner,
-            Method::POST,
-            &format!("/config/{}/entityTypes", owner.app_id),
-        )
-        .json(&json!({"name": "user", "attr_defs": [
+    let (app, owner) = spawn_app_with_owner("shop").await;
+    let res = app.config(&owner).post("/entityTypes", &json!({"name": "user", "attr_defs": [
             {"name": "email", "type": "string"},
             {"name": "address", "type": "object", "attr_defs": [{"name": "city", "type": "string"}]}
-        ]}))
-        .fetch()
-        .await;
+        ]})).await;
     assert_eq!(res.status, 201, "{}", res.text);
     let mut v = Visitor::new(&app);
     v.sign_in_owner(&owner).await;
@@ -662,15 +638,7 @@ async fn settings_and_access_schemas_are_edited_through_the_service() {
         )
         .await;
     assert_eq!(status, 303);
-    let body = app
-        .as_owner(
-            &owner,
-            Method::GET,
-            &format!("/config/{}/settings", owner.app_id),
-        )
-        .fetch()
-        .await
-        .status_is(200);
+    let body = app.config(&owner).get("/settings").await.status_is(200);
     assert_eq!(body["theme"], "dark");
     assert_eq!(body["retries"], 3);
 
@@ -705,8 +673,7 @@ async fn settings_and_access_schemas_are_edited_through_the_service() {
 
 #[tokio::test]
 async fn the_audit_page_shows_where_the_chain_breaks_and_exports_what_it_filters() {
-    let app = spawn_app().await;
-    let owner = app.create_app("shop").await;
+    let (app, owner) = spawn_app_with_owner("shop").await;
     app.create_client(
         &owner,
         json!({"name": "web", "features": ["direct_access"]}),
@@ -731,10 +698,7 @@ async fn the_audit_page_shows_where_the_chain_breaks_and_exports_what_it_filters
         ))
         .await;
     assert_eq!(status, 200);
-    let events: Vec<Value> = ndjson
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
+    let events = parse_ndjson(&ndjson);
     assert_eq!(events.len(), 1);
     assert_eq!(events[0]["features_after"], json!(["direct_access"]));
     // A bad filter gets the API's message on the page.
@@ -764,9 +728,8 @@ async fn the_audit_page_shows_where_the_chain_breaks_and_exports_what_it_filters
 
 #[tokio::test]
 async fn an_edit_from_a_stale_page_is_refused() {
-    let app = spawn_app().await;
-    let owner = app.create_app("shop").await;
-    let (id, _, _) = app.create_client(&owner, json!({"name": "web"})).await;
+    let (app, owner) = spawn_app_with_owner("shop").await;
+    let id = app.add_client(&owner, "web", &[]).await;
     let mut v = Visitor::new(&app);
     v.sign_in_owner(&owner).await;
     let page = format!("/console/apps/{}/clients/{id}", owner.app_id);
@@ -775,13 +738,11 @@ async fn an_edit_from_a_stale_page_is_refused() {
     let csrf = v.csrf.clone();
     // Someone changes the client through the API meanwhile.
     let res = app
-        .as_owner(
-            &owner,
-            Method::PUT,
+        .by(&owner)
+        .put(
             &format!("/config/{}/clients/{id}", owner.app_id),
+            &json!({"name": "web2"}),
         )
-        .json(&json!({"name": "web2"}))
-        .fetch()
         .await;
     assert_eq!(res.status, 200);
     let (status, body, _) = v
@@ -821,15 +782,9 @@ async fn operator_sessions_end_when_the_operator_token_changes() {
 
 #[tokio::test]
 async fn the_oauth_page_shows_signing_keys_and_client_keys() {
-    let app = spawn_app().await;
-    let owner = app.create_app("shop").await;
+    let (app, owner) = spawn_app_with_owner("shop").await;
     let a = owner.app_id.clone();
-    let (id, _, _) = app
-        .create_client(
-            &owner,
-            json!({"name": "signer", "features": ["direct_access"]}),
-        )
-        .await;
+    let id = app.add_client(&owner, "signer", &["direct_access"]).await;
     let (_, jwk) =
         latchkey::auth::jose::generate(latchkey::domain::oauth::SigningAlg::EdDsa, "signer-key-1")
             .unwrap();
@@ -837,13 +792,11 @@ async fn the_oauth_page_shows_signing_keys_and_client_keys() {
         latchkey::auth::jose::generate(latchkey::domain::oauth::SigningAlg::Es256, "signer-key-2")
             .unwrap();
     let res = app
-        .as_owner(
-            &owner,
-            Method::PUT,
+        .by(&owner)
+        .put(
             &format!("/config/{a}/clients/{id}/jwks"),
+            &json!({ "keys": [jwk, jwk2] }),
         )
-        .json(&json!({ "keys": [jwk, jwk2] }))
-        .fetch()
         .await;
     assert_eq!(res.status, 200);
     let mut v = Visitor::new(&app);

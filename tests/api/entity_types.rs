@@ -59,9 +59,11 @@ pub fn type_body(app_id: &str, name: &str, defs: &Value) -> Value {
 
 pub async fn create_type(app: &TestApp, owner: &Owner, name: &str, defs: Value) {
     let res = app
-        .as_owner(owner, Method::POST, &types_path(owner))
-        .json(&json!({"name": name, "attr_defs": defs}))
-        .fetch()
+        .by(owner)
+        .post(
+            &types_path(owner),
+            &json!({"name": name, "attr_defs": defs}),
+        )
         .await;
     let (status, body) = res.pair();
     assert_eq!(status, 201, "{body}");
@@ -80,21 +82,18 @@ async fn type_count(app: &TestApp, app_id: &str) -> i64 {
 }
 
 async fn post_type(app: &TestApp, owner: &Owner, body: Value) -> (u16, Value) {
-    app.as_owner(owner, Method::POST, &types_path(owner))
-        .json(&body)
-        .fetch()
-        .await
-        .pair()
+    app.by(owner).post(&types_path(owner), &body).await.pair()
 }
 
 #[tokio::test]
 async fn create_returns_201_with_location_and_the_reserved_attributes_first() {
-    let app = spawn_app().await;
-    let owner = app.create_app("shop").await;
+    let (app, owner) = spawn_app_with_owner("shop").await;
     let res = app
-        .as_owner(&owner, Method::POST, &types_path(&owner))
-        .json(&json!({"name": "user", "attr_defs": user_attr_defs()}))
-        .fetch()
+        .by(&owner)
+        .post(
+            &types_path(&owner),
+            &json!({"name": "user", "attr_defs": user_attr_defs()}),
+        )
         .await;
     assert_eq!(res.status, 201);
     assert_eq!(
@@ -123,8 +122,7 @@ async fn create_returns_201_with_location_and_the_reserved_attributes_first() {
 
 #[tokio::test]
 async fn an_empty_type_has_the_reserved_attributes() {
-    let app = spawn_app().await;
-    let owner = app.create_app("shop").await;
+    let (app, owner) = spawn_app_with_owner("shop").await;
     let (status, body) = post_type(&app, &owner, json!({"name": "group", "attr_defs": []})).await;
     assert_eq!(
         (status, body),
@@ -134,8 +132,7 @@ async fn an_empty_type_has_the_reserved_attributes() {
 
 #[tokio::test]
 async fn bad_creations_are_refused_with_a_clear_message_and_change_nothing() {
-    let app = spawn_app().await;
-    let owner = app.create_app("shop").await;
+    let (app, owner) = spawn_app_with_owner("shop").await;
     let cases = [
         (json!({"attr_defs": []}), "Missing data for required field."),
         (json!({"name": "user"}), "Missing data for required field."),
@@ -192,8 +189,7 @@ async fn bad_creations_are_refused_with_a_clear_message_and_change_nothing() {
 
 #[tokio::test]
 async fn a_taken_name_is_a_conflict() {
-    let app = spawn_app().await;
-    let owner = app.create_app("shop").await;
+    let (app, owner) = spawn_app_with_owner("shop").await;
     create_user_type(&app, &owner).await;
     let (status, body) = post_type(&app, &owner, json!({"name": "user", "attr_defs": []})).await;
     assert_eq!(
@@ -211,10 +207,9 @@ async fn a_taken_name_is_a_conflict() {
 
 #[tokio::test]
 async fn list_and_get() {
-    let app = spawn_app().await;
-    let owner = app.create_app("shop").await;
-    app.as_owner(&owner, Method::GET, &types_path(&owner))
-        .fetch()
+    let (app, owner) = spawn_app_with_owner("shop").await;
+    app.by(&owner)
+        .get(&types_path(&owner))
         .await
         .is(200, json!([]));
     create_user_type(&app, &owner).await;
@@ -225,11 +220,7 @@ async fn list_and_get() {
         json!([{"name": "serial", "type": "string"}]),
     )
     .await;
-    let list = app
-        .as_owner(&owner, Method::GET, &types_path(&owner))
-        .fetch()
-        .await
-        .status_is(200);
+    let list = app.by(&owner).get(&types_path(&owner)).await.status_is(200);
     assert_eq!(
         list,
         json!([
@@ -243,8 +234,8 @@ async fn list_and_get() {
         "sorted by name"
     );
     let (status, one) = app
-        .as_owner(&owner, Method::GET, &format!("{}/user", types_path(&owner)))
-        .fetch()
+        .by(&owner)
+        .get(&format!("{}/user", types_path(&owner)))
         .await
         .pair();
     assert_eq!(
@@ -253,12 +244,8 @@ async fn list_and_get() {
     );
     for missing in ["nope", "USER", "a%20b"] {
         let (status, body) = app
-            .as_owner(
-                &owner,
-                Method::GET,
-                &format!("{}/{missing}", types_path(&owner)),
-            )
-            .fetch()
+            .by(&owner)
+            .get(&format!("{}/{missing}", types_path(&owner)))
             .await
             .pair();
         assert_eq!(
@@ -271,23 +258,13 @@ async fn list_and_get() {
 
 #[tokio::test]
 async fn put_replaces_the_attributes_and_a_get_can_be_sent_back() {
-    let app = spawn_app().await;
-    let owner = app.create_app("shop").await;
+    let (app, owner) = spawn_app_with_owner("shop").await;
     create_user_type(&app, &owner).await;
     let path = format!("{}/user", types_path(&owner));
-    let (_, got) = app
-        .as_owner(&owner, Method::GET, &path)
-        .fetch()
-        .await
-        .pair();
+    let (_, got) = app.by(&owner).get(&path).await.pair();
 
     // The GET body, reserved attributes and `_self` included, goes back unchanged: no event.
-    let (status, body) = app
-        .as_owner(&owner, Method::PUT, &path)
-        .json(&got)
-        .fetch()
-        .await
-        .pair();
+    let (status, body) = app.by(&owner).put(&path, &got).await.pair();
     assert_eq!((status, &body), (200, &got));
     assert_eq!(
         app.audit_count(&owner.app_id, "entity_type.update").await,
@@ -298,9 +275,8 @@ async fn put_replaces_the_attributes_and_a_get_can_be_sent_back() {
         {"name": "email", "type": "string", "length": 320},
         {"name": "nickname", "type": "string", "case-sensitive": false}
     ]);
-    app.as_owner(&owner, Method::PUT, &path)
-        .json(&json!({"attr_defs": new_defs}))
-        .fetch()
+    app.by(&owner)
+        .put(&path, &json!({"attr_defs": new_defs}))
         .await
         .is(200, type_body(&owner.app_id, "user", &new_defs));
     let rows = app.audit_rows(&owner.app_id).await;
@@ -314,8 +290,7 @@ async fn put_replaces_the_attributes_and_a_get_can_be_sent_back() {
 
 #[tokio::test]
 async fn bad_puts_change_nothing() {
-    let app = spawn_app().await;
-    let owner = app.create_app("shop").await;
+    let (app, owner) = spawn_app_with_owner("shop").await;
     create_user_type(&app, &owner).await;
     let path = format!("{}/user", types_path(&owner));
     for (body, status, message) in [
@@ -345,18 +320,15 @@ async fn bad_puts_change_nothing() {
             "Not a valid attribute definition: x: type is required",
         ),
     ] {
-        let got = app
-            .as_owner(&owner, Method::PUT, &path)
-            .json(&body)
-            .fetch()
-            .await
-            .pair();
+        let got = app.by(&owner).put(&path, &body).await.pair();
         assert_eq!(got, (status, errors(message)), "{body}");
     }
     let got = app
-        .as_owner(&owner, Method::PUT, &format!("{}/nope", types_path(&owner)))
-        .json(&json!({"attr_defs": []}))
-        .fetch()
+        .by(&owner)
+        .put(
+            &format!("{}/nope", types_path(&owner)),
+            &json!({"attr_defs": []}),
+        )
         .await
         .pair();
     assert_eq!(
@@ -364,11 +336,7 @@ async fn bad_puts_change_nothing() {
         (404, errors("Entity type not found.")),
         "PUT does not create"
     );
-    let (_, body) = app
-        .as_owner(&owner, Method::GET, &path)
-        .fetch()
-        .await
-        .pair();
+    let (_, body) = app.by(&owner).get(&path).await.pair();
     assert_eq!(body, type_body(&owner.app_id, "user", &user_attr_defs()));
     assert_eq!(
         app.audit_count(&owner.app_id, "entity_type.update").await,
@@ -379,25 +347,13 @@ async fn bad_puts_change_nothing() {
 
 #[tokio::test]
 async fn delete_removes_the_type_and_is_audited() {
-    let app = spawn_app().await;
-    let owner = app.create_app("shop").await;
+    let (app, owner) = spawn_app_with_owner("shop").await;
     create_user_type(&app, &owner).await;
     let path = format!("{}/user", types_path(&owner));
-    app.as_owner(&owner, Method::DELETE, &path)
-        .fetch()
-        .await
-        .is(204, Value::Null);
-    let got = app
-        .as_owner(&owner, Method::GET, &path)
-        .fetch()
-        .await
-        .pair();
+    app.by(&owner).delete(&path).await.is(204, Value::Null);
+    let got = app.by(&owner).get(&path).await.pair();
     assert_eq!(got, (404, errors("Entity type not found.")));
-    let got = app
-        .as_owner(&owner, Method::DELETE, &path)
-        .fetch()
-        .await
-        .pair();
+    let got = app.by(&owner).delete(&path).await.pair();
     assert_eq!(got, (404, errors("Entity type not found.")));
     let rows = app.audit_rows(&owner.app_id).await;
     let event = rows.last().unwrap();
@@ -414,8 +370,7 @@ async fn delete_removes_the_type_and_is_audited() {
 
 #[tokio::test]
 async fn only_owners_and_the_operator_manage_entity_types() {
-    let app = spawn_app().await;
-    let owner = app.create_app("shop").await;
+    let (app, owner) = spawn_app_with_owner("shop").await;
     create_user_type(&app, &owner).await;
     let list = types_path(&owner);
     let one = format!("{list}/user");
@@ -457,32 +412,27 @@ async fn only_owners_and_the_operator_manage_entity_types() {
     let got = app.request(Method::GET, &list).fetch().await.pair();
     assert_eq!(got, (401, errors("Authentication required.")));
     // The operator manages any application's types.
-    app.as_operator(Method::POST, &list)
-        .json(&json!({"name": "device", "attr_defs": []}))
-        .fetch()
+    app.operator()
+        .post(&list, &json!({"name": "device", "attr_defs": []}))
         .await
         .status_is(201);
     let rows = app.audit_rows(&owner.app_id).await;
     assert_eq!(rows.last().unwrap()["actor"], "operator");
     let got = app
-        .as_operator(
-            Method::GET,
-            &format!("/config/{}/entityTypes", "z".repeat(26)),
-        )
-        .fetch()
+        .operator()
+        .get(&format!("/config/{}/entityTypes", "z".repeat(26)))
         .await
         .pair();
     assert_eq!(got, (404, errors("Application not found.")));
     // Nothing was changed by the refused calls.
-    let (_, body) = app.as_owner(&owner, Method::GET, &one).fetch().await.pair();
+    let (_, body) = app.by(&owner).get(&one).await.pair();
     assert_eq!(body, type_body(&owner.app_id, "user", &user_attr_defs()));
     assert_eq!(type_count(&app, &owner.app_id).await, 2);
 }
 
 #[tokio::test]
 async fn tenants_do_not_see_each_others_types() {
-    let app = spawn_app().await;
-    let a = app.create_app("app a").await;
+    let (app, a) = spawn_app_with_owner("app a").await;
     let b = app.create_app("app b").await;
     create_user_type(&app, &b).await;
     // A's owner on B's paths: its credentials do not belong there.
@@ -500,8 +450,8 @@ async fn tenants_do_not_see_each_others_types() {
     }
     // Through its own path, A has no `user` type, and may create its own.
     let got = app
-        .as_owner(&a, Method::GET, &format!("{}/user", types_path(&a)))
-        .fetch()
+        .by(&a)
+        .get(&format!("{}/user", types_path(&a)))
         .await
         .pair();
     assert_eq!(got, (404, errors("Entity type not found.")));
@@ -513,23 +463,18 @@ async fn tenants_do_not_see_each_others_types() {
     )
     .await;
     let (_, body) = app
-        .as_owner(&b, Method::GET, &format!("{}/user", types_path(&b)))
-        .fetch()
+        .by(&b)
+        .get(&format!("{}/user", types_path(&b)))
         .await
         .pair();
     assert_eq!(body, type_body(&b.app_id, "user", &user_attr_defs()));
-    let (_, list) = app
-        .as_owner(&a, Method::GET, &types_path(&a))
-        .fetch()
-        .await
-        .pair();
+    let (_, list) = app.by(&a).get(&types_path(&a)).await.pair();
     assert_eq!(list.as_array().unwrap().len(), 1);
 }
 
 #[tokio::test]
 async fn other_methods_are_not_allowed() {
-    let app = spawn_app().await;
-    let owner = app.create_app("shop").await;
+    let (app, owner) = spawn_app_with_owner("shop").await;
     for (method, path) in [
         (Method::PATCH, types_path(&owner)),
         (Method::DELETE, types_path(&owner)),

@@ -126,8 +126,7 @@ async fn while_the_database_is_away_every_surface_answers_503_with_retry_after_i
 /// in parallel: the very first write may already find the pool checking, hence either answer.)
 #[tokio::test]
 async fn a_connection_that_answers_read_only_is_recycled() {
-    let app = spawn_app().await;
-    let owner = app.create_app("shop").await;
+    let (app, owner) = spawn_app_with_owner("shop").await;
     let clients = format!("/config/{}/clients", owner.app_id);
     // Hold every connection the pool can have, make each read-only, give them back.
     let mut held = Vec::new();
@@ -184,8 +183,7 @@ async fn a_connection_that_answers_read_only_is_recycled() {
 /// is writable again everything comes back.
 #[tokio::test]
 async fn a_read_only_server_is_not_used_until_it_is_writable() {
-    let app = spawn_app().await;
-    let owner = app.create_app("shop").await;
+    let (app, owner) = spawn_app_with_owner("shop").await;
     let clients = format!("/config/{}/clients", owner.app_id);
     let admin = sqlx::PgPool::connect(&app.server_url).await.unwrap();
     let read_only = |on: bool| {

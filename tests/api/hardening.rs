@@ -28,8 +28,7 @@ fn nested(depth: usize) -> Value {
 
 #[tokio::test]
 async fn setting_values_deeper_than_32_levels_are_refused_on_both_surfaces() {
-    let app = spawn_app().await;
-    let owner = app.create_app("shop").await;
+    let (app, owner) = spawn_app_with_owner("shop").await;
 
     // 32 levels are accepted, 33 are not (Registration API).
     let ok = owner_call(
@@ -82,9 +81,8 @@ async fn setting_values_deeper_than_32_levels_are_refused_on_both_surfaces() {
         ),
     ] {
         let (status, body) = app
-            .as_owner(&owner, Method::PUT, &path)
-            .json(&json!({ "k": nested(33) }))
-            .fetch()
+            .by(&owner)
+            .put(&path, &json!({ "k": nested(33) }))
             .await
             .pair();
         assert_eq!(
@@ -96,9 +94,8 @@ async fn setting_values_deeper_than_32_levels_are_refused_on_both_surfaces() {
             "{path}"
         );
         let (status, _) = app
-            .as_owner(&owner, Method::PUT, &path)
-            .json(&json!({ "k": nested(32) }))
-            .fetch()
+            .by(&owner)
+            .put(&path, &json!({ "k": nested(32) }))
             .await
             .pair();
         assert_eq!(status, 200, "{path}");
@@ -133,8 +130,7 @@ async fn append_deep_event(app: &TestApp, owner: &Owner, depth: usize) {
 
 #[tokio::test]
 async fn every_audit_reader_survives_an_event_too_deep_to_decode() {
-    let app = spawn_app().await;
-    let owner = app.create_app("shop").await;
+    let (app, owner) = spawn_app_with_owner("shop").await;
     // One ordinary event before and after the deep one.
     owner_call(
         &app,
@@ -178,11 +174,7 @@ async fn every_audit_reader_survives_an_event_too_deep_to_decode() {
         assert!(text.contains("settings.set"), "{format}");
     }
 
-    let (status, body) = app
-        .as_owner(&owner, Method::GET, &format!("{audit}/verify"))
-        .fetch()
-        .await
-        .pair();
+    let (status, body) = app.by(&owner).get(&format!("{audit}/verify")).await.pair();
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["status"], "intact", "{body}");
     let events: i64 = sqlx::query_scalar("SELECT count(*) FROM audit_events WHERE app_id = $1")
@@ -222,11 +214,7 @@ async fn every_audit_reader_survives_an_event_too_deep_to_decode() {
         ),
     )
     .await;
-    let (status, body) = app
-        .as_owner(&owner, Method::GET, &format!("{audit}/verify"))
-        .fetch()
-        .await
-        .pair();
+    let (status, body) = app.by(&owner).get(&format!("{audit}/verify")).await.pair();
     assert_eq!(status, 200, "{body}");
     assert_eq!(
         (&body["status"], &body["seq"], &body["problem"]),
@@ -499,17 +487,14 @@ fn json_escape(s: &str) -> String {
 
 #[tokio::test]
 async fn nul_and_nasty_text_in_every_input_never_answers_5xx() {
-    let app = spawn_app().await;
-    let owner = app.create_app("shop").await;
-    let (c, _, _) = app.create_client(&owner, json!({"name": "other"})).await;
+    let (app, owner) = spawn_app_with_owner("shop").await;
+    let c = app.add_client(&owner, "other", &[]).await;
     let (status, _) = app
-        .as_owner(
-            &owner,
-            Method::POST,
+        .by(&owner)
+        .post(
             &format!("/config/{}/entityTypes", owner.app_id),
+            &json!({"name": "user", "attr_defs": [{"name": "email", "type": "string"}]}),
         )
-        .json(&json!({"name": "user", "attr_defs": [{"name": "email", "type": "string"}]}))
-        .fetch()
         .await
         .pair();
     assert_eq!(status, 201);
@@ -624,8 +609,8 @@ async fn nul_and_nasty_text_in_every_input_never_answers_5xx() {
 
     // Whatever of it was written, was written with its audit events: the chain verifies.
     let (status, body) = app
-        .as_owner(&owner, Method::GET, &format!("/config/{a}/audit/verify"))
-        .fetch()
+        .by(&owner)
+        .get(&format!("/config/{a}/audit/verify"))
         .await
         .pair();
     assert_eq!((status, &body["status"]), (200, &json!("intact")), "{body}");
@@ -642,13 +627,11 @@ fn from(app: &TestApp, ip: &str, id: &str, secret: &str, path: &str) -> reqwest:
 /// A new secret for `client`; the old ones keep working for `hours` (Config API).
 async fn rotate(app: &TestApp, owner: &Owner, client: &str, hours: u32) -> String {
     let res = app
-        .as_owner(
-            owner,
-            Method::PUT,
+        .by(owner)
+        .put(
             &format!("/config/{}/clients/{client}/secret", owner.app_id),
+            &json!({ "hoursToLive": hours }),
         )
-        .json(&json!({ "hoursToLive": hours }))
-        .fetch()
         .await;
     assert_eq!(res.status, 200);
     res.body["_secret"].as_str().unwrap().to_owned()
@@ -812,8 +795,8 @@ async fn a_wrong_secret_costs_one_argon2_run_whatever_the_id() {
     })
     .await;
     let owner = app.create_app("shop").await;
-    let (known, _, _) = app.create_client(&owner, json!({"name": "known"})).await;
-    let (grace, _, _) = app.create_client(&owner, json!({"name": "grace"})).await;
+    let known = app.add_client(&owner, "known", &[]).await;
+    let grace = app.add_client(&owner, "grace", &[]).await;
     for _ in 0..2 {
         rotate(&app, &owner, &grace, 24).await;
     }
@@ -836,8 +819,8 @@ async fn a_wrong_secret_costs_one_argon2_run_whatever_the_id() {
             let before = metric(&app, "latchkey_argon2_verifications_total").await;
             let started = Instant::now();
             let res = app
-                .as_client(id, &format!("wrong-{i}-{k}"), Method::GET, &path)
-                .fetch()
+                .by_client(id, &format!("wrong-{i}-{k}"))
+                .get(&path)
                 .await;
             let elapsed = started.elapsed().as_secs_f64();
             assert_eq!(res.status, 401);
@@ -965,15 +948,13 @@ async fn a_stalled_or_trickled_body_is_answered_408_on_both_surfaces() {
     assert!(took < Duration::from_secs(5), "{took:?}");
 
     // A body sent at once is unaffected.
-    app.as_owner(
-        &owner,
-        Method::POST,
-        &format!("/config/{}/clients", owner.app_id),
-    )
-    .json(&json!({"name": "fine"}))
-    .fetch()
-    .await
-    .status_is(201);
+    app.by(&owner)
+        .post(
+            &format!("/config/{}/clients", owner.app_id),
+            &json!({"name": "fine"}),
+        )
+        .await
+        .status_is(201);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -981,17 +962,14 @@ async fn a_stalled_or_trickled_body_is_answered_408_on_both_surfaces() {
 
 #[tokio::test]
 async fn cidrs_with_leading_zeros_are_refused_on_both_surfaces() {
-    let app = spawn_app().await;
-    let owner = app.create_app("shop").await;
+    let (app, owner) = spawn_app_with_owner("shop").await;
     for cidr in ["010.0.0.0/8", "10.0.0.0/08", "10.00.0.0/16", "10.0.0.0/008"] {
         let (status, body) = app
-            .as_owner(
-                &owner,
-                Method::POST,
+            .by(&owner)
+            .post(
                 &format!("/config/{}/clients", owner.app_id),
+                &json!({"name": "n", "ipWhitelist": [cidr]}),
             )
-            .json(&json!({"name": "n", "ipWhitelist": [cidr]}))
-            .fetch()
             .await
             .pair();
         assert_eq!(
@@ -1023,8 +1001,7 @@ async fn cidrs_with_leading_zeros_are_refused_on_both_surfaces() {
 
 #[tokio::test]
 async fn registration_refuses_invalid_utf8_like_the_config_api() {
-    let app = spawn_app().await;
-    let owner = app.create_app("shop").await;
+    let (app, owner) = spawn_app_with_owner("shop").await;
     for (query, body) in [("", "description=caf%E9"), ("description=caf%E9", "")] {
         let res = app
             .request(Method::POST, &format!("/clients/add?{query}"))
@@ -1058,8 +1035,7 @@ async fn registration_refuses_invalid_utf8_like_the_config_api() {
 
 #[tokio::test]
 async fn json_bodies_with_duplicate_keys_or_other_types_are_refused() {
-    let app = spawn_app().await;
-    let owner = app.create_app("shop").await;
+    let (app, owner) = spawn_app_with_owner("shop").await;
     let path = format!("/config/{}/clients", owner.app_id);
     for body in [
         r#"{"name":"a","name":"b"}"#,

@@ -248,6 +248,13 @@ pub async fn spawn_app() -> TestApp {
     spawn_app_with(|_| {}).await
 }
 
+/// A server with one application, `name`, and its owner credentials.
+pub async fn spawn_app_with_owner(name: &str) -> (TestApp, Owner) {
+    let app = spawn_app().await;
+    let owner = app.create_app(name).await;
+    (app, owner)
+}
+
 pub async fn spawn_app_with(configure: impl FnOnce(&mut Settings)) -> TestApp {
     spawn(configure, Clock::system()).await
 }
@@ -425,9 +432,8 @@ impl TestApp {
     /// Creates an application through the operator API and returns its owner credentials.
     pub async fn create_app(&self, name: &str) -> Owner {
         let res = self
-            .as_operator(Method::POST, "/apps")
-            .json(&json!({ "name": name, "region": "us" }))
-            .fetch()
+            .operator()
+            .post("/apps", &json!({ "name": name, "region": "us" }))
             .await;
         assert_eq!(res.status, 201, "create app");
         let body: Value = res.body;
@@ -440,15 +446,7 @@ impl TestApp {
 
     /// Creates a client as `owner` (Config API) and returns (id, secret, body).
     pub async fn create_client(&self, owner: &Owner, body: Value) -> (String, String, Value) {
-        let res = self
-            .as_owner(
-                owner,
-                Method::POST,
-                &format!("/config/{}/clients", owner.app_id),
-            )
-            .json(&body)
-            .fetch()
-            .await;
+        let res = self.config(owner).create_client(&body).await;
         assert_eq!(res.status, 201, "create client {body}");
         let body: Value = res.body;
         (
@@ -458,12 +456,21 @@ impl TestApp {
         )
     }
 
+    /// Creates a client `name` with `features` (none: the field is left out) as `owner`; returns
+    /// its id.
+    pub async fn add_client(&self, owner: &Owner, name: &str, features: &[&str]) -> String {
+        let mut body = json!({ "name": name });
+        if !features.is_empty() {
+            body["features"] = json!(features);
+        }
+        self.create_client(owner, body).await.0
+    }
+
     /// Creates a client as the operator (e.g. with `metadata`).
     pub async fn create_client_as_operator(&self, app_id: &str, body: Value) -> (String, String) {
         let res = self
-            .as_operator(Method::POST, &format!("/config/{app_id}/clients"))
-            .json(&body)
-            .fetch()
+            .operator()
+            .post(&format!("/config/{app_id}/clients"), &body)
             .await;
         assert_eq!(res.status, 201, "operator create client {body}");
         let body: Value = res.body;
@@ -524,14 +531,7 @@ pub async fn metric(app: &TestApp, name: &str) -> f64 {
 
 /// The names of the application's clients (Config API list as its owner), sorted.
 pub async fn client_names(app: &TestApp, owner: &Owner) -> Vec<String> {
-    let res = app
-        .as_owner(
-            owner,
-            Method::GET,
-            &format!("/config/{}/clients", owner.app_id),
-        )
-        .fetch()
-        .await;
+    let res = app.config(owner).list_clients("").await;
     assert_eq!(res.status, 200);
     let body: Value = res.body;
     let mut names: Vec<String> = body
@@ -542,4 +542,32 @@ pub async fn client_names(app: &TestApp, owner: &Owner) -> Vec<String> {
         .collect();
     names.sort();
     names
+}
+
+/// How many clients the application has (read from the database).
+pub async fn client_count(app: &TestApp, app_id: &str) -> i64 {
+    sqlx::query_scalar("SELECT count(*) FROM clients WHERE app_id = $1")
+        .bind(app_id)
+        .fetch_one(&app.pool)
+        .await
+        .unwrap()
+}
+
+/// A route template with its parameters unnamed: `/config/{appId}/x`, `/config/{app_id}/x` and
+/// `format!("/config/{}/x")` are one route.
+pub fn route_shape(template: &str) -> String {
+    let mut out = String::new();
+    let mut in_param = false;
+    for c in template.chars() {
+        match c {
+            '{' => {
+                in_param = true;
+                out.push_str("{}");
+            }
+            '}' => in_param = false,
+            c if !in_param => out.push(c),
+            _ => {}
+        }
+    }
+    out
 }

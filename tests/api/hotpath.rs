@@ -20,8 +20,8 @@ async fn within(what: &str, probe: impl AsyncFnMut() -> bool) -> Duration {
     poll_until(what, BOUND, Duration::from_millis(2), probe).await
 }
 
-fn revision_of(res: &Response) -> Option<i64> {
-    res.headers()
+fn revision_of(res: &Reply) -> Option<i64> {
+    res.headers
         .get("x-latchkey-revision")
         .map(|v| v.to_str().unwrap().parse().unwrap())
 }
@@ -35,15 +35,7 @@ async fn head(app: &TestApp, app_id: &str) -> i64 {
 }
 
 async fn decide(app: &TestApp, o: &Owner, body: Value) -> (u16, Value) {
-    app.as_owner(
-        o,
-        Method::POST,
-        &format!("/config/{}/access/check", o.app_id),
-    )
-    .json(&body)
-    .fetch()
-    .await
-    .pair()
+    app.config(o).post("/access/check", &body).await.pair()
 }
 
 fn read_email(client: &str) -> Value {
@@ -52,17 +44,10 @@ fn read_email(client: &str) -> Value {
 }
 
 async fn auth_status(app: &TestApp, o: &Owner, id: &str, secret: &str) -> u16 {
-    app.as_client(
-        id,
-        secret,
-        Method::GET,
-        &format!("/config/{}/clients", o.app_id),
-    )
-    .send()
-    .await
-    .unwrap()
-    .status()
-    .as_u16()
+    app.by_client(id, secret)
+        .get(&format!("/config/{}/clients", o.app_id))
+        .await
+        .status
 }
 
 /// Two instances with live listeners, an application with the `user` type and a client
@@ -105,24 +90,14 @@ async fn drop_features_behind_its_back(a: &TestApp, owner: &Owner, client: &str)
 
 #[tokio::test]
 async fn every_successful_write_answers_its_revision_on_both_surfaces() {
-    let app = spawn_app().await;
-    let owner = app.create_app("shop").await;
+    let (app, owner) = spawn_app_with_owner("shop").await;
     let res = app
-        .as_owner(
-            &owner,
-            Method::POST,
-            &format!("/config/{}/clients", owner.app_id),
-        )
-        .json(&json!({"name": "x", "features": ["direct_access"]}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), 201);
+        .config(&owner)
+        .create_client(&json!({"name": "x", "features": ["direct_access"]}))
+        .await;
+    assert_eq!(res.status, 201);
     assert_eq!(revision_of(&res), Some(head(&app, &owner.app_id).await));
-    let x = res.json::<Value>().await.unwrap()["_id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let x = res.body["_id"].as_str().unwrap().to_owned();
     // The Registration API: a write answers the revision, an error does not.
     let res = app
         .as_owner(&owner, Method::POST, "/clients/set_features")
@@ -130,56 +105,31 @@ async fn every_successful_write_answers_its_revision_on_both_surfaces() {
             ("for_client_id", x.as_str()),
             ("features", r#"["direct_read_access"]"#),
         ])
-        .send()
-        .await
-        .unwrap();
+        .fetch()
+        .await;
     let rev = revision_of(&res);
-    assert_eq!(res.json::<Value>().await.unwrap(), json!({"stat": "ok"}));
+    assert_eq!(res.body, json!({"stat": "ok"}));
     assert_eq!(rev, Some(head(&app, &owner.app_id).await));
     let res = app
         .as_owner(&owner, Method::POST, "/clients/set_features")
         .form(&[("for_client_id", x.as_str()), ("features", r#"["nope"]"#)])
-        .send()
-        .await
-        .unwrap();
+        .fetch()
+        .await;
     assert_eq!(revision_of(&res), None);
     // Refused and read-only calls carry none.
     let res = app
-        .as_owner(
-            &owner,
-            Method::PUT,
-            &format!("/config/{}/clients/{x}", owner.app_id),
-        )
-        .json(&json!({"name": "", "features": [], "ipWhitelist": []}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), 400);
+        .config(&owner)
+        .put_client(&x, &json!({"name": "", "features": [], "ipWhitelist": []}))
+        .await;
+    assert_eq!(res.status, 400);
     assert_eq!(revision_of(&res), None);
-    let res = app
-        .as_owner(
-            &owner,
-            Method::GET,
-            &format!("/config/{}/clients/{x}", owner.app_id),
-        )
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), 200);
+    let res = app.config(&owner).get_client(&x).await;
+    assert_eq!(res.status, 200);
     assert_eq!(revision_of(&res), None);
     // Each write moves it by its events.
     let before = head(&app, &owner.app_id).await;
-    let res = app
-        .as_owner(
-            &owner,
-            Method::PUT,
-            &format!("/config/{}/settings", owner.app_id),
-        )
-        .json(&json!({"a": 1}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), 200);
+    let res = app.config(&owner).put("/settings", &json!({"a": 1})).await;
+    assert_eq!(res.status, 200);
     assert_eq!(revision_of(&res), Some(before + 1));
 }
 
@@ -227,9 +177,11 @@ async fn changes_through_one_instance_reach_the_other() {
     // Feature change: no read feature at all.
     let path = format!("/config/{}/clients/{reader}", owner.app_id);
     let res = a
-        .as_owner(&owner, Method::PUT, &path)
-        .json(&json!({"name": "reader", "features": [], "ipWhitelist": ["0.0.0.0/0"]}))
-        .fetch()
+        .by(&owner)
+        .put(
+            &path,
+            &json!({"name": "reader", "features": [], "ipWhitelist": ["0.0.0.0/0"]}),
+        )
         .await;
     assert_eq!(res.status, 200);
     within("feature change", || async {
@@ -240,10 +192,7 @@ async fn changes_through_one_instance_reach_the_other() {
     // Allow list: a source address outside it.
     let mut q = read_email(&reader);
     q["sourceIp"] = json!("192.0.2.7");
-    let res = a
-        .as_owner(&owner, Method::PUT, &path)
-        .json(&json!({"name": "reader", "features": ["direct_read_access"], "ipWhitelist": ["10.0.0.0/8"]}))
-        .fetch().await;
+    let res = a.by(&owner).put(&path, &json!({"name": "reader", "features": ["direct_read_access"], "ipWhitelist": ["10.0.0.0/8"]})).await;
     assert_eq!(res.status, 200);
     within("allow list", || async {
         strip(decide(&b, &owner, q.clone()).await).1["reason"] == "ip_not_allowed"
@@ -252,18 +201,10 @@ async fn changes_through_one_instance_reach_the_other() {
 
     // Settings written through A are read through B.
     let settings = format!("/config/{}/settings", owner.app_id);
-    let res = a
-        .as_owner(&owner, Method::PUT, &settings)
-        .json(&json!({"k": "v"}))
-        .fetch()
-        .await;
+    let res = a.by(&owner).put(&settings, &json!({"k": "v"})).await;
     assert_eq!(res.status, 200);
     within("settings", || async {
-        b.as_owner(&owner, Method::GET, &settings)
-            .fetch()
-            .await
-            .pair()
-            == (200, json!({"k": "v"}))
+        b.by(&owner).get(&settings).await.pair() == (200, json!({"k": "v"}))
     })
     .await;
 
@@ -273,13 +214,11 @@ async fn changes_through_one_instance_reach_the_other() {
         .await;
     assert_eq!(auth_status(&b, &owner, &svc, &svc_secret).await, 200);
     let res = a
-        .as_owner(
-            &owner,
-            Method::PUT,
+        .by(&owner)
+        .put(
             &format!("/config/{}/clients/{svc}/secret", owner.app_id),
+            &json!({"hoursToLive": 0}),
         )
-        .json(&json!({"hoursToLive": 0}))
-        .fetch()
         .await;
     assert_eq!(res.status, 200);
     let new_secret = res.body["_secret"].as_str().unwrap().to_owned();
@@ -291,27 +230,17 @@ async fn changes_through_one_instance_reach_the_other() {
     assert_eq!(auth_status(&b, &owner, &svc, &new_secret).await, 200);
 
     // Revocation by deletion, on both surfaces of B.
-    let res = a
-        .as_owner(
-            &owner,
-            Method::DELETE,
-            &format!("/config/{}/clients/{reader}", owner.app_id),
-        )
-        .fetch()
-        .await;
+    let res = a.config(&owner).delete_client(&reader).await;
     assert_eq!(res.status, 204);
     within("deletion", || async {
         strip(decide(&b, &owner, read_email(&reader)).await).1["reason"] == "bad_credentials"
     })
     .await;
-    let body: Value = b
-        .as_client(&reader, &reader_secret, Method::POST, "/settings/get_all")
-        .send()
+    let body = b
+        .by_client(&reader, &reader_secret)
+        .call(Method::POST, "/settings/get_all")
         .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+        .body;
     assert_eq!(body["code"], 402, "{body}");
 }
 
@@ -365,10 +294,7 @@ async fn a_lost_listener_means_no_stale_answer_then_recovery() {
     }
     // Recovery: listening again, and changes through A reach B by notification.
     a.wait_for_listeners(2).await;
-    let res = a
-        .as_owner(&owner, Method::PUT, &format!("/config/{}/clients/{reader}", owner.app_id))
-        .json(&json!({"name": "reader", "features": ["direct_read_access"], "ipWhitelist": ["0.0.0.0/0"]}))
-        .fetch().await;
+    let res = a.config(&owner).put_client(&reader, &json!({"name": "reader", "features": ["direct_read_access"], "ipWhitelist": ["0.0.0.0/0"]})).await;
     assert_eq!(res.status, 200);
     within("change after recovery", || async {
         decide(&b, &owner, read_email(&reader)).await.1["reason"] == "ok"
@@ -465,12 +391,13 @@ async fn at_least_as_fresh_never_answers_from_an_older_revision() {
         // B has a snapshot from before the change.
         decide(&b, &owner, read_email(&reader)).await;
         let res = a
-            .as_owner(&owner, Method::PUT, &path)
-            .json(&json!({"name": "reader", "features": features, "ipWhitelist": ["0.0.0.0/0"]}))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(res.status(), 200);
+            .by(&owner)
+            .put(
+                &path,
+                &json!({"name": "reader", "features": features, "ipWhitelist": ["0.0.0.0/0"]}),
+            )
+            .await;
+        assert_eq!(res.status, 200);
         let written = revision_of(&res).unwrap();
         let mut q = read_email(&reader);
         q["consistency"] = json!({"atLeastAsFresh": written.to_string()});
@@ -616,16 +543,7 @@ async fn the_feed_delivers_every_change_in_order_and_resumes_exactly() {
     }
     // Live: a change through A arrives on B's feed.
     let sent = Instant::now();
-    let res = a
-        .as_owner(
-            &owner,
-            Method::PUT,
-            &format!("/config/{}/settings", owner.app_id),
-        )
-        .json(&json!({"x": 1}))
-        .send()
-        .await
-        .unwrap();
+    let res = a.config(&owner).put("/settings", &json!({"x": 1})).await;
     let live = feed.next().await;
     println!("feed delivery across instances after {:?}", sent.elapsed());
     assert_eq!(Some(live.id), revision_of(&res));
@@ -702,13 +620,8 @@ async fn the_feed_has_heartbeats_a_subscriber_limit_and_owners_only() {
     // Not for a client without owner, nor without credentials.
     let (x, x_secret, _) = app.create_client(&owner, json!({"name": "x"})).await;
     let res = app
-        .as_client(
-            &x,
-            &x_secret,
-            Method::GET,
-            &format!("/config/{}/changes", owner.app_id),
-        )
-        .fetch()
+        .by_client(&x, &x_secret)
+        .get(&format!("/config/{}/changes", owner.app_id))
         .await;
     assert_eq!(res.pair(), (403, errors("Forbidden")));
     let res = app

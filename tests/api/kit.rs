@@ -3,10 +3,11 @@
 //! one way to wait for a condition (polling with a deadline, never a fixed sleep).
 //!
 //! ```ignore
+//! app.by(&owner).put(&path, &json!({"name": "x"})).await.is(403, errors("Forbidden"));
 //! let config = app.config(&owner);
 //! let client = config.get_client(&id).await.good_as::<Client>();
 //! config.delete_client(&id).await.is(404, errors("Client ID not found."));
-//! app.as_operator(Method::POST, "/apps").json(&body).fetch().await.status_is(201);
+//! app.operator().post("/apps", &body).await.status_is(201);
 //! let out = app.cli(&["audit", "verify", "--app", &app_id]).run().await;
 //! poll_until("the sink got it", Duration::from_secs(20), async || got().await).await;
 //! ```
@@ -20,7 +21,7 @@ use std::time::{Duration, Instant};
 use reqwest::header::HeaderMap;
 use reqwest::{Method, RequestBuilder};
 use serde::de::DeserializeOwned;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::helpers::*;
@@ -134,26 +135,106 @@ pub struct Client {
 enum Caller {
     Operator,
     Client(String, String),
+    Nobody,
+}
+
+/// The server as one caller: `app.by(&owner).get(path)`, `app.operator().post(path, &body)`.
+pub struct Api<'a> {
+    app: &'a TestApp,
+    caller: Caller,
+}
+
+impl TestApp {
+    /// As the owner client of `owner`'s application (HTTP Basic).
+    pub fn by(&self, owner: &Owner) -> Api<'_> {
+        self.by_client(&owner.client_id, &owner.secret)
+    }
+
+    /// As the client `id`/`secret` (HTTP Basic).
+    pub fn by_client(&self, id: &str, secret: &str) -> Api<'_> {
+        Api {
+            app: self,
+            caller: Caller::Client(id.to_owned(), secret.to_owned()),
+        }
+    }
+
+    /// As the operator (bearer token).
+    pub fn operator(&self) -> Api<'_> {
+        Api {
+            app: self,
+            caller: Caller::Operator,
+        }
+    }
+
+    /// Without credentials.
+    pub fn anonymous(&self) -> Api<'_> {
+        Api {
+            app: self,
+            caller: Caller::Nobody,
+        }
+    }
+}
+
+impl Api<'_> {
+    /// A request to `path` as this caller (to add headers or a raw body).
+    pub fn request(&self, method: Method, path: &str) -> RequestBuilder {
+        match &self.caller {
+            Caller::Operator => self.app.as_operator(method, path),
+            Caller::Client(id, secret) => self.app.as_client(id, secret, method, path),
+            Caller::Nobody => self.app.request(method, path),
+        }
+    }
+
+    /// A request without a body.
+    pub async fn call(&self, method: Method, path: &str) -> Reply {
+        self.request(method, path).fetch().await
+    }
+
+    /// A request with a JSON body.
+    pub async fn send(&self, method: Method, path: &str, body: &impl Serialize) -> Reply {
+        self.request(method, path).json(body).fetch().await
+    }
+
+    pub async fn get(&self, path: &str) -> Reply {
+        self.call(Method::GET, path).await
+    }
+
+    pub async fn delete(&self, path: &str) -> Reply {
+        self.call(Method::DELETE, path).await
+    }
+
+    pub async fn put(&self, path: &str, body: &impl Serialize) -> Reply {
+        self.send(Method::PUT, path, body).await
+    }
+
+    pub async fn post(&self, path: &str, body: &impl Serialize) -> Reply {
+        self.send(Method::POST, path, body).await
+    }
+
+    pub async fn patch(&self, path: &str, body: &impl Serialize) -> Reply {
+        self.send(Method::PATCH, path, body).await
+    }
 }
 
 /// The Config API of one application, as one caller.
 pub struct ConfigApi<'a> {
-    app: &'a TestApp,
-    caller: Caller,
+    api: Api<'a>,
     app_id: String,
 }
 
 impl TestApp {
     /// The Config API of `owner`'s application, as its owner.
     pub fn config(&self, owner: &Owner) -> ConfigApi<'_> {
-        self.config_as(&owner.client_id, &owner.secret, &owner.app_id)
+        ConfigApi {
+            api: self.by(owner),
+            app_id: owner.app_id.clone(),
+        }
     }
 
     /// The Config API of `app_id` as the client `id`/`secret`.
     pub fn config_as(&self, id: &str, secret: &str, app_id: &str) -> ConfigApi<'_> {
         ConfigApi {
-            app: self,
-            caller: Caller::Client(id.to_owned(), secret.to_owned()),
+            api: self.by_client(id, secret),
             app_id: app_id.to_owned(),
         }
     }
@@ -161,8 +242,7 @@ impl TestApp {
     /// The Config API of `app_id` as the operator.
     pub fn config_as_operator(&self, app_id: &str) -> ConfigApi<'_> {
         ConfigApi {
-            app: self,
-            caller: Caller::Operator,
+            api: self.operator(),
             app_id: app_id.to_owned(),
         }
     }
@@ -176,34 +256,42 @@ impl ConfigApi<'_> {
 
     /// A request to `/config/{appId}{rest}` as this caller (to add headers or a raw body).
     pub fn request(&self, method: Method, rest: &str) -> RequestBuilder {
-        let path = self.path(rest);
-        match &self.caller {
-            Caller::Operator => self.app.as_operator(method, &path),
-            Caller::Client(id, secret) => self.app.as_client(id, secret, method, &path),
-        }
+        self.api.request(method, &self.path(rest))
     }
 
     pub async fn get(&self, rest: &str) -> Reply {
-        self.request(Method::GET, rest).fetch().await
+        self.api.get(&self.path(rest)).await
     }
 
     pub async fn delete(&self, rest: &str) -> Reply {
-        self.request(Method::DELETE, rest).fetch().await
+        self.api.delete(&self.path(rest)).await
     }
 
-    pub async fn put(&self, rest: &str, body: &Value) -> Reply {
-        self.request(Method::PUT, rest).json(body).fetch().await
+    pub async fn put(&self, rest: &str, body: &impl Serialize) -> Reply {
+        self.api.put(&self.path(rest), body).await
     }
 
-    pub async fn post(&self, rest: &str, body: &Value) -> Reply {
-        self.request(Method::POST, rest).json(body).fetch().await
+    pub async fn post(&self, rest: &str, body: &impl Serialize) -> Reply {
+        self.api.post(&self.path(rest), body).await
+    }
+
+    pub async fn patch(&self, rest: &str, body: &impl Serialize) -> Reply {
+        self.api.patch(&self.path(rest), body).await
+    }
+
+    pub async fn call(&self, method: Method, rest: &str) -> Reply {
+        self.api.call(method, &self.path(rest)).await
+    }
+
+    pub async fn send(&self, method: Method, rest: &str, body: &impl Serialize) -> Reply {
+        self.api.send(method, &self.path(rest), body).await
     }
 
     pub async fn list_clients(&self, query: &str) -> Reply {
         self.get(&format!("/clients{query}")).await
     }
 
-    pub async fn create_client(&self, body: &Value) -> Reply {
+    pub async fn create_client(&self, body: &impl Serialize) -> Reply {
         self.post("/clients", body).await
     }
 
@@ -211,7 +299,7 @@ impl ConfigApi<'_> {
         self.get(&format!("/clients/{id}")).await
     }
 
-    pub async fn put_client(&self, id: &str, body: &Value) -> Reply {
+    pub async fn put_client(&self, id: &str, body: &impl Serialize) -> Reply {
         self.put(&format!("/clients/{id}"), body).await
     }
 
@@ -219,7 +307,7 @@ impl ConfigApi<'_> {
         self.delete(&format!("/clients/{id}")).await
     }
 
-    pub async fn rotate_secret(&self, id: &str, body: &Value) -> Reply {
+    pub async fn rotate_secret(&self, id: &str, body: &impl Serialize) -> Reply {
         self.put(&format!("/clients/{id}/secret"), body).await
     }
 
@@ -327,6 +415,18 @@ pub fn stdout(o: &Output) -> String {
 
 pub fn stderr(o: &Output) -> String {
     String::from_utf8(o.stderr.clone()).unwrap()
+}
+
+/// Newline-delimited JSON (an NDJSON export), one value a line.
+pub fn parse_ndjson(text: &str) -> Vec<Value> {
+    text.lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+        .collect()
+}
+
+/// The `seq` of each event.
+pub fn event_seqs(events: &[Value]) -> Vec<i64> {
+    events.iter().map(|e| e["seq"].as_i64().unwrap()).collect()
 }
 
 /// The standard output of a run that succeeded, as JSON.

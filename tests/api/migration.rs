@@ -94,8 +94,7 @@ async fn run(
 
 #[tokio::test]
 async fn import_copies_types_schemas_metadata_and_secrets_then_compare_agrees() {
-    let app = spawn_app().await;
-    let target = app.create_app("replica").await;
+    let (app, target) = spawn_app_with_owner("replica").await;
     let v = vendor();
     let (from, state) = vendor_stand_in_with(v.data.clone()).await;
     let (reader, meta) = (&v.reader.0, &v.meta);
@@ -248,14 +247,8 @@ async fn import_copies_types_schemas_metadata_and_secrets_then_compare_agrees() 
     .await;
     assert_eq!(status, 200);
     let res = app
-        .as_operator(
-            Method::DELETE,
-            &format!(
-                "/config/{}/clients/{reader}/accessSchemas/user/write",
-                target.app_id
-            ),
-        )
-        .fetch()
+        .config_as_operator(&target.app_id)
+        .delete(&format!("/clients/{reader}/accessSchemas/user/write"))
         .await;
     assert_eq!(res.status, 204);
     let out = run(&app, "compare", &target.app_id, &from, &v.owner, &[]).await;
@@ -294,8 +287,7 @@ async fn import_copies_types_schemas_metadata_and_secrets_then_compare_agrees() 
 
 #[tokio::test]
 async fn basic_credentials_an_explicit_registration_url_and_an_underivable_one() {
-    let app = spawn_app().await;
-    let target = app.create_app("replica").await;
+    let (app, target) = spawn_app_with_owner("replica").await;
     let v = vendor();
     let (from, state) = vendor_stand_in_with(v.data.clone()).await;
     let base = from.split("/config/").next().unwrap().to_owned();
@@ -336,8 +328,7 @@ async fn basic_credentials_an_explicit_registration_url_and_an_underivable_one()
 
 #[tokio::test]
 async fn bad_vendor_answers_are_one_line_naming_the_part_and_write_nothing() {
-    let app = spawn_app().await;
-    let target = app.create_app("replica").await;
+    let (app, target) = spawn_app_with_owner("replica").await;
     let before_tables = tables(&app, &target.app_id).await;
     let before_audit = app.audit_rows(&target.app_id).await;
     let v = vendor();
@@ -448,8 +439,7 @@ async fn line_until(
 #[tokio::test]
 async fn sync_applies_only_differences_survives_an_unreachable_vendor_and_stops_on_sigterm() {
     use tokio::io::AsyncBufReadExt;
-    let app = spawn_app().await;
-    let target = app.create_app("replica").await;
+    let (app, target) = spawn_app_with_owner("replica").await;
     let v = vendor();
     let (from, state) = vendor_stand_in_with(v.data.clone()).await;
     let mut child = app

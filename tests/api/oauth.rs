@@ -102,8 +102,7 @@ pub(crate) fn verify(token: &str, jwks: &JwkSet, issuer: &str, audience: &str) -
 
 #[tokio::test]
 async fn metadata_and_jwks() {
-    let app = spawn_app().await;
-    let owner = app.create_app("shop").await;
+    let (app, owner) = spawn_app_with_owner("shop").await;
     let issuer = format!("{PUBLIC_URL}/oauth/{}", owner.app_id);
     for path in [
         format!(
@@ -175,8 +174,7 @@ async fn metadata_and_jwks() {
 
 #[tokio::test]
 async fn tokens_with_basic_and_post_verify_offline() {
-    let app = spawn_app().await;
-    let owner = app.create_app("shop").await;
+    let (app, owner) = spawn_app_with_owner("shop").await;
     let (id, secret, _) = app
         .create_client(
             &owner,
@@ -250,8 +248,7 @@ async fn tokens_with_basic_and_post_verify_offline() {
 
 #[tokio::test]
 async fn every_token_error() {
-    let app = spawn_app().await;
-    let owner = app.create_app("shop").await;
+    let (app, owner) = spawn_app_with_owner("shop").await;
     let a = &owner.app_id;
     let (id, secret, _) = app
         .create_client(
@@ -387,9 +384,11 @@ async fn every_token_error() {
         )
     );
     // Not a form.
-    app.as_client(&id, &secret, Method::POST, &format!("/oauth/{a}/token"))
-        .json(&json!({"grant_type": "client_credentials"}))
-        .fetch()
+    app.by_client(&id, &secret)
+        .post(
+            &format!("/oauth/{a}/token"),
+            &json!({"grant_type": "client_credentials"}),
+        )
         .await
         .is(
             400,
@@ -468,8 +467,7 @@ async fn every_token_error() {
 
 #[tokio::test]
 async fn introspection_and_revocation() {
-    let app = spawn_app().await;
-    let owner = app.create_app("shop").await;
+    let (app, owner) = spawn_app_with_owner("shop").await;
     let a = owner.app_id.clone();
     let (rs, rs_secret, _) = app
         .create_client(
@@ -582,9 +580,11 @@ async fn introspection_and_revocation() {
         true
     );
     let res = app
-        .as_owner(&owner, Method::PUT, &format!("/config/{a}/clients/{id}"))
-        .json(&json!({"name": "backend", "features": ["direct_read_access"]}))
-        .fetch()
+        .by(&owner)
+        .put(
+            &format!("/config/{a}/clients/{id}"),
+            &json!({"name": "backend", "features": ["direct_read_access"]}),
+        )
         .await;
     assert_eq!(res.status, 200);
     assert_eq!(
@@ -596,8 +596,8 @@ async fn introspection_and_revocation() {
         true
     );
     let res = app
-        .as_owner(&owner, Method::DELETE, &format!("/config/{a}/clients/{id}"))
-        .fetch()
+        .by(&owner)
+        .delete(&format!("/config/{a}/clients/{id}"))
         .await;
     assert_eq!(res.status, 204);
     assert_eq!(
@@ -687,42 +687,33 @@ fn assertion(der: &[u8], kid: &str, client_id: &str, aud: &str, exp_in: i64, jti
 
 #[tokio::test]
 async fn private_key_jwt() {
-    let app = spawn_app().await;
-    let owner = app.create_app("shop").await;
+    let (app, owner) = spawn_app_with_owner("shop").await;
     let a = owner.app_id.clone();
-    let (id, _, _) = app
-        .create_client(
-            &owner,
-            json!({"name": "backend", "features": ["direct_access"]}),
-        )
-        .await;
+    let id = app.add_client(&owner, "backend", &["direct_access"]).await;
     let jwks_path = format!("/config/{a}/clients/{id}/jwks");
     let (der, jwk) = client_key("ck1");
     let (other_der, _) = client_key("ck1");
 
     // Registering keys: refused shapes, then a public key, audited.
-    app.as_owner(&owner, Method::GET, &jwks_path)
-        .fetch()
+    app.by(&owner)
+        .get(&jwks_path)
         .await
         .is(200, json!({"keys": []}));
-    app.as_owner(&owner, Method::PUT, &jwks_path)
-        .json(&json!({"keys": []}))
-        .fetch()
+    app.by(&owner)
+        .put(&jwks_path, &json!({"keys": []}))
         .await
         .is(400, errors("Not a valid JWK set: the key set holds no key"));
     let mut private = jwk.clone();
     private["d"] = json!("AAAA");
-    app.as_owner(&owner, Method::PUT, &jwks_path)
-        .json(&json!({"keys": [private]}))
-        .fetch()
+    app.by(&owner)
+        .put(&jwks_path, &json!({"keys": [private]}))
         .await
         .is(
             400,
             errors("Not a valid JWK set: key 0 holds private material: register public keys only"),
         );
-    app.as_owner(&owner, Method::PUT, &jwks_path)
-        .json(&json!({"keys": [jwk]}))
-        .fetch()
+    app.by(&owner)
+        .put(&jwks_path, &json!({"keys": [jwk]}))
         .await
         .is(200, json!({"keys": [jwk]}));
     assert_eq!(app.audit_count(&a, "client.jwks_set").await, 1);
@@ -737,72 +728,42 @@ async fn private_key_jwt() {
         ];
         app.request(Method::POST, &format!("/oauth/{a}/token"))
             .form(&form)
-            .send()
+            .fetch()
     };
     // Accepted with aud = the token endpoint or the issuer.
     let good = assertion(&der, "ck1", &id, &token_url, 300, "j1");
-    let (status, body) = status_json(post(good.clone()).await.unwrap()).await;
+    let (status, body) = post(good.clone()).await.pair();
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["scope"], "direct_access");
-    let (status, _) = status_json(
-        post(assertion(&der, "ck1", &id, &issuer, 300, "j2"))
-            .await
-            .unwrap(),
-    )
-    .await;
+    let (status, _) = post(assertion(&der, "ck1", &id, &issuer, 300, "j2"))
+        .await
+        .pair();
     assert_eq!(status, 200);
     let invalid = (
         401,
         oauth_error("invalid_client", "client authentication failed"),
     );
-    // Replayed (the same jti, even re-signed).
-    assert_eq!(status_json(post(good).await.unwrap()).await, invalid);
-    assert_eq!(
-        status_json(
-            post(assertion(&der, "ck1", &id, &issuer, 300, "j1"))
-                .await
-                .unwrap()
-        )
-        .await,
-        invalid
-    );
-    // Expired, too long, wrong audience, an unregistered key.
-    assert_eq!(
-        status_json(
-            post(assertion(&der, "ck1", &id, &issuer, -120, "j3"))
-                .await
-                .unwrap()
-        )
-        .await,
-        invalid
-    );
-    assert_eq!(
-        status_json(
-            post(assertion(&der, "ck1", &id, &issuer, 7200, "j4"))
-                .await
-                .unwrap()
-        )
-        .await,
-        invalid
-    );
-    assert_eq!(
-        status_json(
-            post(assertion(&der, "ck1", &id, "https://elsewhere", 300, "j5"))
-                .await
-                .unwrap()
-        )
-        .await,
-        invalid
-    );
-    assert_eq!(
-        status_json(
-            post(assertion(&other_der, "ck1", &id, &issuer, 300, "j6"))
-                .await
-                .unwrap()
-        )
-        .await,
-        invalid
-    );
+    // Replayed (the same jti, even re-signed); expired, too long, wrong audience, an
+    // unregistered key.
+    for (why, refused) in [
+        ("replayed", good),
+        (
+            "re-signed replay",
+            assertion(&der, "ck1", &id, &issuer, 300, "j1"),
+        ),
+        ("expired", assertion(&der, "ck1", &id, &issuer, -120, "j3")),
+        ("too long", assertion(&der, "ck1", &id, &issuer, 7200, "j4")),
+        (
+            "wrong audience",
+            assertion(&der, "ck1", &id, "https://elsewhere", 300, "j5"),
+        ),
+        (
+            "unregistered key",
+            assertion(&other_der, "ck1", &id, &issuer, 300, "j6"),
+        ),
+    ] {
+        assert_eq!(post(refused).await.pair(), invalid, "{why}");
+    }
     // Wrong assertion type.
     app.request(Method::POST, &format!("/oauth/{a}/token"))
         .form(&[
@@ -821,25 +782,16 @@ async fn private_key_jwt() {
         );
 
     // Removing the keys: audited; assertions no longer work.
-    assert_eq!(
-        app.as_owner(&owner, Method::DELETE, &jwks_path)
-            .fetch()
-            .await
-            .status,
-        204
-    );
+    assert_eq!(app.by(&owner).delete(&jwks_path).await.status, 204);
     assert_eq!(app.audit_count(&a, "client.jwks_delete").await, 1);
-    app.as_owner(&owner, Method::DELETE, &jwks_path)
-        .fetch()
+    app.by(&owner)
+        .delete(&jwks_path)
         .await
         .is(404, errors("No key set registered."));
     assert_eq!(
-        status_json(
-            post(assertion(&der, "ck1", &id, &issuer, 300, "j7"))
-                .await
-                .unwrap()
-        )
-        .await,
+        post(assertion(&der, "ck1", &id, &issuer, 300, "j7"))
+            .await
+            .pair(),
         invalid
     );
 }
@@ -856,26 +808,30 @@ async fn settings_eddsa_and_rotation_under_load() {
         )
         .await;
     // Settings: validation, then EdDSA and a shorter lifetime.
-    app.as_operator(Method::PATCH, &format!("/apps/{a}/oauth"))
-        .json(&json!({"tokenLifetimeSecs": 10}))
-        .fetch()
+    app.operator()
+        .patch(
+            &format!("/apps/{a}/oauth"),
+            &json!({"tokenLifetimeSecs": 10}),
+        )
         .await
         .is(
             400,
             errors("Must be greater than or equal to 60 and less than or equal to 86400."),
         );
     let body = app
-        .as_operator(Method::PATCH, &format!("/apps/{a}/oauth"))
-        .json(&json!({"tokenLifetimeSecs": 60, "signingAlg": "EdDSA"}))
-        .fetch()
+        .operator()
+        .patch(
+            &format!("/apps/{a}/oauth"),
+            &json!({"tokenLifetimeSecs": 60, "signingAlg": "EdDSA"}),
+        )
         .await
         .status_is(200);
     assert_eq!(body["signingAlg"], "EdDSA");
     assert_eq!(body["tokenLifetimeSecs"], 60);
     // Owners cannot rotate.
     let res = app
-        .as_owner(&owner, Method::POST, &format!("/apps/{a}/oauth/rotate"))
-        .fetch()
+        .by(&owner)
+        .call(Method::POST, &format!("/apps/{a}/oauth/rotate"))
         .await;
     assert_eq!(res.status, 401);
 
@@ -897,8 +853,8 @@ async fn settings_eddsa_and_rotation_under_load() {
         if rotations < 3 && last_rotation.elapsed() >= step {
             last_rotation = std::time::Instant::now();
             let body = app
-                .as_operator(Method::POST, &format!("/apps/{a}/oauth/rotate"))
-                .fetch()
+                .operator()
+                .call(Method::POST, &format!("/apps/{a}/oauth/rotate"))
                 .await
                 .status_is(200);
             assert_eq!(body["newKey"]["alg"], "EdDSA");
@@ -926,8 +882,8 @@ async fn settings_eddsa_and_rotation_under_load() {
     assert_eq!(app.audit_count(&a, "oauth.key_rotate").await, rotations);
     // Old keys are still published (their tokens live 60 s) and marked.
     let body = app
-        .as_operator(Method::GET, &format!("/apps/{a}/oauth"))
-        .fetch()
+        .operator()
+        .get(&format!("/apps/{a}/oauth"))
         .await
         .status_is(200);
     let keys = body["keys"].as_array().unwrap();
@@ -987,9 +943,8 @@ async fn oauth_audit_events_carry_exactly_their_payloads() {
         ),
     ] {
         let before = changes_of(&app, &a, "oauth.settings_update").await.len();
-        app.as_operator(Method::PATCH, &format!("/apps/{a}/oauth"))
-            .json(&body)
-            .fetch()
+        app.operator()
+            .patch(&format!("/apps/{a}/oauth"), &body)
             .await
             .status_is(200);
         let all = changes_of(&app, &a, "oauth.settings_update").await;
@@ -1000,8 +955,8 @@ async fn oauth_audit_events_carry_exactly_their_payloads() {
     }
 
     // A rotation: the new key, when it signs, and the retiring key with when it leaves.
-    app.as_operator(Method::POST, &format!("/apps/{a}/oauth/rotate"))
-        .fetch()
+    app.operator()
+        .call(Method::POST, &format!("/apps/{a}/oauth/rotate"))
         .await
         .status_is(200);
     let rotations = changes_of(&app, &a, "oauth.key_rotate").await;
@@ -1057,16 +1012,12 @@ async fn oauth_audit_events_carry_exactly_their_payloads() {
     let (_, k1) = client_key("ck1");
     let (_, k2) = client_key("ck2");
     for keys in [json!([k1]), json!([k1, k2])] {
-        app.as_owner(&owner, Method::PUT, &path)
-            .json(&json!({ "keys": keys }))
-            .fetch()
+        app.by(&owner)
+            .put(&path, &json!({ "keys": keys }))
             .await
             .status_is(200);
     }
-    app.as_owner(&owner, Method::DELETE, &path)
-        .fetch()
-        .await
-        .status_is(204);
+    app.by(&owner).delete(&path).await.status_is(204);
     assert_eq!(
         changes_of(&app, &a, "client.jwks_set").await,
         [

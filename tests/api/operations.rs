@@ -8,23 +8,6 @@ use serde_json::{json, Value};
 
 use crate::helpers::*;
 
-fn normalise(path: &str) -> String {
-    let mut out = String::new();
-    let mut in_param = false;
-    for c in path.chars() {
-        match c {
-            '{' => {
-                in_param = true;
-                out.push_str("{}");
-            }
-            '}' => in_param = false,
-            _ if !in_param => out.push(c),
-            _ => {}
-        }
-    }
-    out
-}
-
 /// Every row of the route table is in the OpenAPI document, under its own path and methods, and
 /// the document names nothing else: both surfaces, the operator's and the operational routes.
 #[tokio::test]
@@ -41,7 +24,7 @@ async fn openapi_documents_every_route_of_the_table() {
     let mut documented = BTreeSet::new();
     for (path, item) in doc["paths"].as_object().unwrap() {
         for method in item.as_object().unwrap().keys() {
-            documented.insert((method.to_uppercase(), normalise(path)));
+            documented.insert((method.to_uppercase(), route_shape(path)));
         }
     }
     let mut served = BTreeSet::new();
@@ -55,7 +38,7 @@ async fn openapi_documents_every_route_of_the_table() {
             continue;
         }
         for method in row.methods {
-            served.insert((method.to_string(), normalise(row.path)));
+            served.insert((method.to_string(), route_shape(row.path)));
         }
     }
     assert!(served.len() > 80, "the table: {served:?}");
@@ -164,17 +147,10 @@ async fn interactive_docs_are_served_from_the_binary() {
 
 #[tokio::test]
 async fn metrics_count_requests_and_credential_checks() {
-    let app = spawn_app().await;
-    let owner = app.create_app("shop").await;
+    let (app, owner) = spawn_app_with_owner("shop").await;
     let path = format!("/config/{}/clients", owner.app_id);
     for _ in 0..3 {
-        assert_eq!(
-            app.as_owner(&owner, Method::GET, &path)
-                .fetch()
-                .await
-                .status,
-            200
-        );
+        assert_eq!(app.by(&owner).get(&path).await.status, 200);
     }
     let res = app.request(Method::GET, "/metrics").fetch().await;
     assert_eq!(res.status, 200);
@@ -242,15 +218,12 @@ async fn failed_authentications_are_limited_with_retry_after() {
     let path = format!("/config/{}/clients", owner.app_id);
     // Distinct wrong secrets: a replayed one is remembered, not a new guess (docs/limits.md).
     for i in 0..3 {
-        app.as_client(&owner.client_id, &format!("wrong{i}"), Method::GET, &path)
-            .fetch()
+        app.by_client(&owner.client_id, &format!("wrong{i}"))
+            .get(&path)
             .await
             .status_is(401);
     }
-    let res = app
-        .as_client(&owner.client_id, "wrong", Method::GET, &path)
-        .fetch()
-        .await;
+    let res = app.by_client(&owner.client_id, "wrong").get(&path).await;
     assert_eq!(res.status, 429);
     let retry: u64 = res.headers["retry-after"]
         .to_str()
@@ -263,11 +236,8 @@ async fn failed_authentications_are_limited_with_retry_after() {
     // The right secret from the same address, never verified before, is a new guess and is
     // refused too until the window ends: the limit is on the source (other sources are not
     // affected: tests/api/hardening.rs).
-    app.as_owner(&owner, Method::GET, &path)
-        .fetch()
-        .await
-        .status_is(429);
+    app.by(&owner).get(&path).await.status_is(429);
     // The operator token is a guess like any other from that source.
-    let (status, _) = app.as_operator(Method::GET, &path).fetch().await.pair();
+    let (status, _) = app.operator().get(&path).await.pair();
     assert_eq!(status, 429, "the source is limited");
 }

@@ -7,45 +7,13 @@ use serde_json::{json, Value};
 use crate::helpers::*;
 use crate::registration_support::*;
 
-/// Adds a client through the Registration API; returns (id, secret).
-async fn add(app: &TestApp, owner: &Owner, description: &str, features: &str) -> (String, String) {
-    let body = owner_call(
-        app,
-        owner,
-        "/clients/add",
-        &[("description", description), ("features", features)],
-    )
-    .await;
-    assert_eq!(body["stat"], "ok", "{body}");
-    (
-        body["client_id"].as_str().unwrap().to_owned(),
-        body["client_secret"].as_str().unwrap().to_owned(),
-    )
-}
-
-async fn client_count(app: &TestApp, app_id: &str) -> i64 {
-    sqlx::query_scalar("SELECT count(*) FROM clients WHERE app_id = $1")
-        .bind(app_id)
-        .fetch_one(&app.pool)
-        .await
-        .unwrap()
-}
-
 async fn config_client(app: &TestApp, owner: &Owner, id: &str) -> (u16, Value) {
-    app.as_owner(
-        owner,
-        Method::GET,
-        &format!("/config/{}/clients/{id}", owner.app_id),
-    )
-    .fetch()
-    .await
-    .pair()
+    app.config(owner).get_client(id).await.pair()
 }
 
 #[tokio::test]
 async fn add_answers_the_vendor_shape_and_the_config_api_sees_the_client() {
-    let app = spawn_app().await;
-    let owner = app.create_app("shop").await;
+    let (app, owner) = spawn_app_with_owner("shop").await;
     let body = owner_call(
         &app,
         &owner,
@@ -86,8 +54,7 @@ async fn add_answers_the_vendor_shape_and_the_config_api_sees_the_client() {
 
 #[tokio::test]
 async fn add_with_parameter_credentials_and_a_whitelist() {
-    let app = spawn_app().await;
-    let owner = app.create_app("shop").await;
+    let (app, owner) = spawn_app_with_owner("shop").await;
     let body = call(
         &app,
         By::Params(&owner.client_id, &owner.secret),
@@ -109,8 +76,7 @@ async fn add_with_parameter_credentials_and_a_whitelist() {
 
 #[tokio::test]
 async fn add_refusals_answer_the_code_table_and_change_nothing() {
-    let app = spawn_app().await;
-    let owner = app.create_app("shop").await;
+    let (app, owner) = spawn_app_with_owner("shop").await;
     let long = "x".repeat(256);
     let verbatim = |desc: &str| reg_error(200, "invalid_argument", desc, Some("features"));
     let cases: Vec<(Vec<(&str, &str)>, Value)> = vec![
@@ -204,8 +170,7 @@ async fn add_refusals_answer_the_code_table_and_change_nothing() {
 
 #[tokio::test]
 async fn list_answers_results_and_filters_by_features() {
-    let app = spawn_app().await;
-    let owner = app.create_app("shop").await;
+    let (app, owner) = spawn_app_with_owner("shop").await;
     let (a, _) = add(&app, &owner, "a", r#"["direct_access"]"#).await;
     let (b, _) = add(&app, &owner, "b", r#"["login_client"]"#).await;
     let (c, _) = add(&app, &owner, "c", "[]").await;
@@ -304,8 +269,7 @@ async fn list_answers_results_and_filters_by_features() {
 
 #[tokio::test]
 async fn delete_removes_and_refuses_like_the_config_api() {
-    let app = spawn_app().await;
-    let owner = app.create_app("shop").await;
+    let (app, owner) = spawn_app_with_owner("shop").await;
     let other = app.create_app("other").await;
     let (gone, gone_secret) = add(&app, &owner, "gone", r#"["direct_access"]"#).await;
     let (boss, _) = add(&app, &owner, "boss", r#"["owner"]"#).await;
@@ -315,7 +279,7 @@ async fn delete_removes_and_refuses_like_the_config_api() {
             json!({"name": "meta", "features": ["metadata"]}),
         )
         .await;
-    let (foreign, _, _) = app.create_client(&other, json!({"name": "foreign"})).await;
+    let foreign = app.add_client(&other, "foreign", &[]).await;
 
     let body = owner_call(
         &app,
@@ -389,8 +353,7 @@ async fn delete_removes_and_refuses_like_the_config_api() {
 
 #[tokio::test]
 async fn set_features_replaces_the_list_and_keeps_the_owner_rules() {
-    let app = spawn_app().await;
-    let owner = app.create_app("shop").await;
+    let (app, owner) = spawn_app_with_owner("shop").await;
     let (x, _) = add(&app, &owner, "x", r#"["direct_access"]"#).await;
     let (boss, _) = add(&app, &owner, "boss", r#"["owner"]"#).await;
 
@@ -492,8 +455,7 @@ async fn set_features_replaces_the_list_and_keeps_the_owner_rules() {
 
 #[tokio::test]
 async fn set_and_clear_whitelist_apply_at_once() {
-    let app = spawn_app().await;
-    let owner = app.create_app("shop").await;
+    let (app, owner) = spawn_app_with_owner("shop").await;
     let (fenced, secret) = add(&app, &owner, "fenced", r#"["owner"]"#).await;
     let as_fenced = By::Basic(&fenced, &secret);
     assert_eq!(
@@ -600,8 +562,7 @@ async fn set_and_clear_whitelist_apply_at_once() {
 
 #[tokio::test]
 async fn set_description_renames() {
-    let app = spawn_app().await;
-    let owner = app.create_app("shop").await;
+    let (app, owner) = spawn_app_with_owner("shop").await;
     let (x, _) = add(&app, &owner, "x", "[]").await;
     add(&app, &owner, "taken", "[]").await;
     let body = owner_call(
@@ -646,8 +607,7 @@ async fn set_description_renames() {
 
 #[tokio::test]
 async fn reset_secret_keeps_the_old_secret_for_the_grace_period_on_both_surfaces() {
-    let app = spawn_app().await;
-    let owner = app.create_app("shop").await;
+    let (app, owner) = spawn_app_with_owner("shop").await;
     let (x, first) = add(&app, &owner, "x", r#"["owner"]"#).await;
     let config_list = format!("/config/{}/clients", owner.app_id);
     let works_reg = |secret: String| {
@@ -659,13 +619,7 @@ async fn reset_secret_keeps_the_old_secret_for_the_grace_period_on_both_surfaces
         let app = &app;
         let x = x.clone();
         let path = config_list.clone();
-        async move {
-            app.as_client(&x, &secret, Method::GET, &path)
-                .fetch()
-                .await
-                .status
-                == 200
-        }
+        async move { app.by_client(&x, &secret).get(&path).await.status == 200 }
     };
     assert!(works_reg(first.clone()).await, "warm the credential cache");
 
@@ -687,9 +641,11 @@ async fn reset_secret_keeps_the_old_secret_for_the_grace_period_on_both_surfaces
 
     // Config reset with no grace: every earlier secret stops at once, on both surfaces.
     let res = app
-        .as_owner(&owner, Method::PUT, &format!("{config_list}/{x}/secret"))
-        .json(&json!({"hoursToLive": 0}))
-        .fetch()
+        .by(&owner)
+        .put(
+            &format!("{config_list}/{x}/secret"),
+            &json!({"hoursToLive": 0}),
+        )
         .await;
     let third = res.body["_secret"].as_str().unwrap().to_owned();
     for s in [&first, &second] {
@@ -766,8 +722,7 @@ async fn reset_secret_keeps_the_old_secret_for_the_grace_period_on_both_surfaces
 
 #[tokio::test]
 async fn wrong_missing_and_unknown_credentials_look_the_same() {
-    let app = spawn_app().await;
-    let owner = app.create_app("shop").await;
+    let (app, owner) = spawn_app_with_owner("shop").await;
     let z = "z".repeat(32);
     let cases = [
         By::Nobody,
@@ -817,8 +772,7 @@ async fn wrong_missing_and_unknown_credentials_look_the_same() {
 
 #[tokio::test]
 async fn signed_requests_are_refused_with_205() {
-    let app = spawn_app().await;
-    let owner = app.create_app("shop").await;
+    let (app, owner) = spawn_app_with_owner("shop").await;
     let signed = send(
         app.request(Method::POST, "/clients/list")
             .header(
@@ -859,8 +813,7 @@ async fn signed_requests_are_refused_with_205() {
 
 #[tokio::test]
 async fn non_owners_and_outside_addresses_get_403() {
-    let app = spawn_app().await;
-    let owner = app.create_app("shop").await;
+    let (app, owner) = spawn_app_with_owner("shop").await;
     let (plain, plain_secret) = add(&app, &owner, "plain", r#"["direct_access"]"#).await;
     let (fenced, fenced_secret) = add(&app, &owner, "fenced", r#"["owner"]"#).await;
     owner_call(
@@ -907,8 +860,7 @@ async fn non_owners_and_outside_addresses_get_403() {
 
 #[tokio::test]
 async fn application_id_must_be_the_callers_own_and_the_operator_must_name_one() {
-    let app = spawn_app().await;
-    let owner = app.create_app("shop").await;
+    let (app, owner) = spawn_app_with_owner("shop").await;
     let other = app.create_app("other").await;
     let unknown = reg_error(
         221,
@@ -1002,8 +954,7 @@ async fn application_id_must_be_the_callers_own_and_the_operator_must_name_one()
 
 #[tokio::test]
 async fn get_query_strings_post_bodies_and_malformed_requests() {
-    let app = spawn_app().await;
-    let owner = app.create_app("shop").await;
+    let (app, owner) = spawn_app_with_owner("shop").await;
     let (x, _) = add(&app, &owner, "x", r#"["login_client"]"#).await;
     // GET with everything in the query string, credentials included.
     let url = format!(
@@ -1076,10 +1027,7 @@ async fn get_query_strings_post_bodies_and_malformed_requests() {
         )
     );
     // Neither GET nor POST: no call was made, so this one is an HTTP 405 (with the envelope).
-    let res = app
-        .as_owner(&owner, Method::PUT, "/clients/list")
-        .fetch()
-        .await;
+    let res = app.by(&owner).call(Method::PUT, "/clients/list").await;
     assert_eq!(res.status, 405);
     let mut put: Value = res.body;
     put.as_object_mut().unwrap().remove("request_id");
@@ -1098,8 +1046,7 @@ async fn get_query_strings_post_bodies_and_malformed_requests() {
 
 #[tokio::test]
 async fn a_change_on_one_surface_is_seen_on_the_other() {
-    let app = spawn_app().await;
-    let owner = app.create_app("shop").await;
+    let (app, owner) = spawn_app_with_owner("shop").await;
     // Config → Registration.
     let (id, _, _) = app.create_client(&owner, json!({"name": "via config", "features": ["direct_access"], "ipWhitelist": ["10.0.0.0/8"]})).await;
     let listed = owner_call(
@@ -1134,13 +1081,11 @@ async fn a_change_on_one_surface_is_seen_on_the_other() {
         "a partial change keeps the other fields"
     );
     let res = app
-        .as_owner(
-            &owner,
-            Method::PUT,
+        .by(&owner)
+        .put(
             &format!("/config/{}/clients/{id}", owner.app_id),
+            &json!({"name": "renamed in config"}),
         )
-        .json(&json!({"name": "renamed in config"}))
-        .fetch()
         .await;
     assert_eq!(res.status, 200);
     let listed = owner_call(&app, &owner, "/clients/list", &[]).await;
@@ -1161,8 +1106,7 @@ async fn a_change_on_one_surface_is_seen_on_the_other() {
 
 #[tokio::test]
 async fn the_same_change_is_audited_the_same_way_on_both_surfaces() {
-    let app = spawn_app().await;
-    let owner = app.create_app("shop").await;
+    let (app, owner) = spawn_app_with_owner("shop").await;
     let (via_config, _, _) = app
         .create_client(
             &owner,
@@ -1253,12 +1197,9 @@ async fn the_same_change_is_audited_the_same_way_on_both_surfaces() {
 
 #[tokio::test]
 async fn another_tenants_clients_cannot_be_reached() {
-    let app = spawn_app().await;
-    let a = app.create_app("a").await;
+    let (app, a) = spawn_app_with_owner("a").await;
     let b = app.create_app("b").await;
-    let (victim, _, _) = app
-        .create_client(&b, json!({"name": "victim", "features": ["direct_access"]}))
-        .await;
+    let victim = app.add_client(&b, "victim", &["direct_access"]).await;
     let not_valid = invalid("for_client_id", "for_client_id is not a valid id");
     for (path, form) in [
         (

@@ -99,8 +99,7 @@ async fn create_user(app: &TestApp, o: &Owner) {
 
 #[tokio::test]
 async fn create_answers_the_vendor_shape_and_the_config_api_sees_the_type() {
-    let app = spawn_app().await;
-    let owner = app.create_app("shop").await;
+    let (app, owner) = spawn_app_with_owner("shop").await;
     // The vendor's documented example, copied as is.
     let defs = r#"[{"name":"name","type":"string","case-sensitive":false},{"name":"description","type":"string","length":1000,"case-sensitive":false}]"#;
     let res = app
@@ -118,14 +117,10 @@ async fn create_answers_the_vendor_shape_and_the_config_api_sees_the_type() {
     let body: Value = serde_json::from_str(&text).unwrap();
     let defs: Value = serde_json::from_str(defs).unwrap();
     assert_eq!(body, schema("user_test", &defs));
-    app.as_owner(
-        &owner,
-        Method::GET,
-        &format!("{}/user_test", types_path(&owner)),
-    )
-    .fetch()
-    .await
-    .is(200, type_body(&owner.app_id, "user_test", &defs));
+    app.by(&owner)
+        .get(&format!("{}/user_test", types_path(&owner)))
+        .await
+        .is(200, type_body(&owner.app_id, "user_test", &defs));
     assert_eq!(
         app.audit_count(&owner.app_id, "entity_type.create").await,
         1
@@ -134,8 +129,7 @@ async fn create_answers_the_vendor_shape_and_the_config_api_sees_the_type() {
 
 #[tokio::test]
 async fn read_and_list() {
-    let app = spawn_app().await;
-    let owner = app.create_app("shop").await;
+    let (app, owner) = spawn_app_with_owner("shop").await;
     assert_eq!(
         as_owner(&app, &owner, "/entityType.list", &[]).await,
         json!({"stat": "ok", "results": []})
@@ -182,8 +176,7 @@ async fn read_and_list() {
 
 #[tokio::test]
 async fn create_errors_use_the_vendor_codes_and_change_nothing() {
-    let app = spawn_app().await;
-    let owner = app.create_app("shop").await;
+    let (app, owner) = spawn_app_with_owner("shop").await;
     create_user(&app, &owner).await;
     let cases: Vec<(Vec<(&str, &str)>, Value)> = vec![
         (vec![("attr_defs", "[]")], missing("type_name")),
@@ -264,8 +257,7 @@ async fn create_errors_use_the_vendor_codes_and_change_nothing() {
 
 #[tokio::test]
 async fn add_attribute() {
-    let app = spawn_app().await;
-    let owner = app.create_app("shop").await;
+    let (app, owner) = spawn_app_with_owner("shop").await;
     create_user(&app, &owner).await;
     let def = r#"{"name":"fullName","type":"string","length":50}"#;
     let body = as_owner(
@@ -315,8 +307,7 @@ async fn add_attribute() {
 
 #[tokio::test]
 async fn remove_attribute_by_any_path_spelling() {
-    let app = spawn_app().await;
-    let owner = app.create_app("shop").await;
+    let (app, owner) = spawn_app_with_owner("shop").await;
     create_user(&app, &owner).await;
     let body = as_owner(
         &app,
@@ -408,8 +399,7 @@ async fn remove_attribute_by_any_path_spelling() {
 
 #[tokio::test]
 async fn set_and_get_access_schemas() {
-    let app = spawn_app().await;
-    let owner = app.create_app("shop").await;
+    let (app, owner) = spawn_app_with_owner("shop").await;
     create_user(&app, &owner).await;
     let (mailer, mailer_secret, _) = app
         .create_client(
@@ -483,14 +473,7 @@ async fn set_and_get_access_schemas() {
     .await;
     assert_eq!(body, schema("user", &user_attr_defs()));
     // The Config API shows the same list.
-    app.as_owner(
-            &owner,
-            Method::GET,
-            &format!(
-                "/config/{}/clients/{mailer}/accessSchemas/user/read",
-                owner.app_id
-            ),
-        ).fetch().await.is(
+    app.config(&owner).get(&format!("/clients/{mailer}/accessSchemas/user/read")).await.is(
             200,
             json!({"attributes": ["id", "uuid", "created", "lastUpdated", "email", "primaryAddress.city", "optIns"]})
         );
@@ -536,14 +519,10 @@ async fn set_and_get_access_schemas() {
 
 #[tokio::test]
 async fn access_schema_errors() {
-    let app = spawn_app().await;
-    let owner = app.create_app("shop").await;
+    let (app, owner) = spawn_app_with_owner("shop").await;
     create_user(&app, &owner).await;
-    let (mailer, _, _) = app
-        .create_client(
-            &owner,
-            json!({"name": "mailer", "features": ["direct_read_access"]}),
-        )
+    let mailer = app
+        .add_client(&owner, "mailer", &["direct_read_access"])
         .await;
     let unknown = "z".repeat(32);
     let (mailer_ref, unknown_ref) = (mailer.as_str(), unknown.as_str());
@@ -670,14 +649,10 @@ async fn access_schema_errors() {
 
 #[tokio::test]
 async fn schemas_in_use_block_removal_and_deletion() {
-    let app = spawn_app().await;
-    let owner = app.create_app("shop").await;
+    let (app, owner) = spawn_app_with_owner("shop").await;
     create_user(&app, &owner).await;
-    let (mailer, _, _) = app
-        .create_client(
-            &owner,
-            json!({"name": "mailer", "features": ["direct_read_access"]}),
-        )
+    let mailer = app
+        .add_client(&owner, "mailer", &["direct_read_access"])
         .await;
     let body = as_owner(
         &app,
@@ -736,8 +711,7 @@ async fn schemas_in_use_block_removal_and_deletion() {
 
 #[tokio::test]
 async fn delete_type() {
-    let app = spawn_app().await;
-    let owner = app.create_app("shop").await;
+    let (app, owner) = spawn_app_with_owner("shop").await;
     create_user(&app, &owner).await;
     assert_eq!(
         as_owner(&app, &owner, "/entityType.delete", &[("type_name", "user")]).await,
@@ -763,8 +737,7 @@ async fn delete_type() {
 
 #[tokio::test]
 async fn permissions_credentials_and_the_allow_list() {
-    let app = spawn_app().await;
-    let owner = app.create_app("shop").await;
+    let (app, owner) = spawn_app_with_owner("shop").await;
     create_user(&app, &owner).await;
     let defs = r#"{"name":"x","type":"string"}"#;
     let owner_only: [(&str, Vec<(&str, &str)>); 7] = [
@@ -882,13 +855,10 @@ async fn permissions_credentials_and_the_allow_list() {
 
 #[tokio::test]
 async fn tenants_are_isolated() {
-    let app = spawn_app().await;
-    let a = app.create_app("app a").await;
+    let (app, a) = spawn_app_with_owner("app a").await;
     let b = app.create_app("app b").await;
     create_user(&app, &b).await;
-    let (b_client, _, _) = app
-        .create_client(&b, json!({"name": "b's", "features": ["direct_access"]}))
-        .await;
+    let b_client = app.add_client(&b, "b's", &["direct_access"]).await;
     // A's owner works in A only: B's type and client are unknown to it.
     assert_eq!(
         as_owner(&app, &a, "/entityType", &[("type_name", "user")]).await,

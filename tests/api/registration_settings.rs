@@ -7,21 +7,6 @@ use serde_json::{json, Value};
 use crate::helpers::*;
 use crate::registration_support::*;
 
-async fn add(app: &TestApp, owner: &Owner, description: &str, features: &str) -> (String, String) {
-    let body = owner_call(
-        app,
-        owner,
-        "/clients/add",
-        &[("description", description), ("features", features)],
-    )
-    .await;
-    assert_eq!(body["stat"], "ok", "{body}");
-    (
-        body["client_id"].as_str().unwrap().to_owned(),
-        body["client_secret"].as_str().unwrap().to_owned(),
-    )
-}
-
 fn result(v: Value) -> Value {
     ok(json!({ "result": v }))
 }
@@ -39,8 +24,7 @@ async fn setting_rows(app: &TestApp, app_id: &str) -> i64 {
 
 #[tokio::test]
 async fn get_falls_back_from_the_client_value_to_the_default_to_null() {
-    let app = spawn_app().await;
-    let owner = app.create_app("shop").await;
+    let (app, owner) = spawn_app_with_owner("shop").await;
     let (x, secret) = add(&app, &owner, "x", r#"["direct_access"]"#).await;
     let me = By::Basic(&x, &secret);
     let get = || call(&app, me, "/settings/get", &[("key", "login_attempts")]);
@@ -144,8 +128,7 @@ async fn get_falls_back_from_the_client_value_to_the_default_to_null() {
 
 #[tokio::test]
 async fn values_are_text_unless_json_arrays_or_objects_and_multi_calls_take_json() {
-    let app = spawn_app().await;
-    let owner = app.create_app("shop").await;
+    let (app, owner) = spawn_app_with_owner("shop").await;
     let (a, o) = (&app, &owner);
     let set = move |k: &'static str, v: &'static str| async move {
         owner_call(a, o, "/settings/set", &[("key", k), ("value", v)]).await
@@ -205,8 +188,7 @@ async fn values_are_text_unless_json_arrays_or_objects_and_multi_calls_take_json
 
 #[tokio::test]
 async fn items_keys_defaults_and_get_all() {
-    let app = spawn_app().await;
-    let owner = app.create_app("shop").await;
+    let (app, owner) = spawn_app_with_owner("shop").await;
     let (x, secret) = add(&app, &owner, "x", "[]").await;
     let (quiet, _) = add(&app, &owner, "quiet", "[]").await;
     let me = By::Basic(&x, &secret);
@@ -282,8 +264,7 @@ async fn items_keys_defaults_and_get_all() {
 
 #[tokio::test]
 async fn argument_errors_name_the_argument_and_change_nothing() {
-    let app = spawn_app().await;
-    let owner = app.create_app("shop").await;
+    let (app, owner) = spawn_app_with_owner("shop").await;
     let long_key = "k".repeat(256);
     let nul_value = "a\u{0}b";
     // 12,000 control characters: 36 KB on the wire, 72 KB of JSON (\u0001 each).
@@ -421,8 +402,7 @@ async fn argument_errors_name_the_argument_and_change_nothing() {
 
 #[tokio::test]
 async fn clients_manage_their_own_settings_and_owners_everyone_elses() {
-    let app = spawn_app().await;
-    let owner = app.create_app("shop").await;
+    let (app, owner) = spawn_app_with_owner("shop").await;
     let (x, x_secret) = add(&app, &owner, "x", r#"["login_client"]"#).await;
     let (y, _) = add(&app, &owner, "y", "[]").await;
     let me = By::Basic(&x, &x_secret);
@@ -558,8 +538,7 @@ async fn clients_manage_their_own_settings_and_owners_everyone_elses() {
 
 #[tokio::test]
 async fn every_settings_change_is_audited_and_no_ops_are_not() {
-    let app = spawn_app().await;
-    let owner = app.create_app("shop").await;
+    let (app, owner) = spawn_app_with_owner("shop").await;
     let (x, _) = add(&app, &owner, "x", "[]").await;
     let for_x = |extra: &[(&'static str, &'static str)]| {
         let mut form = vec![("for_client_id", x.clone())];
@@ -617,8 +596,7 @@ async fn every_settings_change_is_audited_and_no_ops_are_not() {
 
 #[tokio::test]
 async fn settings_are_one_store_for_both_surfaces() {
-    let app = spawn_app().await;
-    let owner = app.create_app("shop").await;
+    let (app, owner) = spawn_app_with_owner("shop").await;
     let (x, _) = add(&app, &owner, "x", "[]").await;
     let client_path = format!("/config/{}/clients/{x}/settings", owner.app_id);
     let defaults_path = format!("/config/{}/settings", owner.app_id);
@@ -649,9 +627,8 @@ async fn settings_are_one_store_for_both_surfaces() {
 
     // Config → Registration: a PUT replaces the set; the dropped key falls back to the default.
     let res = app
-        .as_owner(&owner, Method::PUT, &client_path)
-        .json(&json!({"b": 2, "c": null}))
-        .fetch()
+        .by(&owner)
+        .put(&client_path, &json!({"b": 2, "c": null}))
         .await;
     assert_eq!(res.status, 200);
     assert_eq!(
@@ -668,11 +645,7 @@ async fn settings_are_one_store_for_both_surfaces() {
         owner_call(&app, &owner, "/settings/keys", &[("for_client_id", &x)]).await,
         result(json!(["a", "b", "c"]))
     );
-    let res = app
-        .as_owner(&owner, Method::PUT, &defaults_path)
-        .json(&json!({}))
-        .fetch()
-        .await;
+    let res = app.by(&owner).put(&defaults_path, &json!({})).await;
     assert_eq!(res.status, 200);
     assert_eq!(
         owner_call(
@@ -688,8 +661,7 @@ async fn settings_are_one_store_for_both_surfaces() {
 
 #[tokio::test]
 async fn settings_go_with_their_client_and_stay_in_their_tenant() {
-    let app = spawn_app().await;
-    let a = app.create_app("a").await;
+    let (app, a) = spawn_app_with_owner("a").await;
     let b = app.create_app("b").await;
     let (x, _) = add(&app, &a, "x", "[]").await;
     let (bx, bx_secret) = add(&app, &b, "bx", "[]").await;
@@ -751,8 +723,7 @@ async fn settings_go_with_their_client_and_stay_in_their_tenant() {
 
 #[tokio::test]
 async fn the_operator_manages_settings_of_the_application_it_names() {
-    let app = spawn_app().await;
-    let owner = app.create_app("shop").await;
+    let (app, owner) = spawn_app_with_owner("shop").await;
     let op = |path: &'static str, form: Vec<(&'static str, String)>| {
         send(app.as_operator(Method::POST, path).form(&form))
     };
@@ -804,8 +775,7 @@ async fn the_operator_manages_settings_of_the_application_it_names() {
 
 #[tokio::test]
 async fn concurrent_sets_of_one_new_key_report_exactly_one_creation() {
-    let app = spawn_app().await;
-    let owner = app.create_app("shop").await;
+    let (app, owner) = spawn_app_with_owner("shop").await;
     let values: Vec<String> = (0..20).map(|i| i.to_string()).collect();
     for path in ["/settings/set", "/settings/set_default"] {
         let tasks: Vec<_> = values

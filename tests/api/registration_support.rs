@@ -108,7 +108,28 @@ pub fn ok(fields: Value) -> Value {
 
 /// Client settings as the Config API shows them.
 pub async fn config_get(app: &TestApp, owner: &Owner, path: &str) -> Value {
-    let (status, body) = app.as_owner(owner, Method::GET, path).fetch().await.pair();
+    let (status, body) = app.by(owner).get(path).await.pair();
     assert_eq!(status, 200, "{path}: {body}");
     body
+}
+
+/// Adds a client through the Registration API as the owner; returns (id, secret).
+pub async fn add(
+    app: &TestApp,
+    owner: &Owner,
+    description: &str,
+    features: &str,
+) -> (String, String) {
+    let body = owner_call(
+        app,
+        owner,
+        "/clients/add",
+        &[("description", description), ("features", features)],
+    )
+    .await;
+    assert_eq!(body["stat"], "ok", "{body}");
+    (
+        body["client_id"].as_str().unwrap().to_owned(),
+        body["client_secret"].as_str().unwrap().to_owned(),
+    )
 }

@@ -122,13 +122,8 @@ async fn reads_that_may_be_stale_go_to_the_replica_unless_the_caller_just_wrote(
     assert_eq!(res.text().await.unwrap(), "");
     // One client, authentication and decisions never: the new client exists and signs in.
     let (status, body) = app
-        .as_client(
-            &after,
-            &after_secret,
-            Method::GET,
-            &format!("/config/{}/clients/{after}", owner.app_id),
-        )
-        .fetch()
+        .by_client(&after, &after_secret)
+        .get(&format!("/config/{}/clients/{after}", owner.app_id))
         .await
         .pair();
     assert_eq!((status, body["name"].clone()), (200, json!("after")));

@@ -98,11 +98,11 @@ async fn keys_rotate_reseals_every_store_and_all_works_with_the_new_key_alone() 
     // Sealed client secrets: an application with signed requests and show_secrets, its owner
     // and a client.
     let created = app
-        .as_operator(Method::POST, "/apps")
-        .json(
+        .operator()
+        .post(
+            "/apps",
             &json!({"name": "shop", "region": "us", "signed_requests": true, "show_secrets": true}),
         )
-        .fetch()
         .await
         .status_is(201);
     let owner = Owner {
@@ -120,15 +120,14 @@ async fn keys_rotate_reseals_every_store_and_all_works_with_the_new_key_alone() 
     // OAuth keys: ES256 in one application (made on first use, then rotated: two keys), EdDSA
     // in another.
     let before = app.access_token(&a, &svc, &svc_secret).await;
-    app.as_operator(Method::POST, &format!("/apps/{a}/oauth/rotate"))
-        .fetch()
+    app.operator()
+        .call(Method::POST, &format!("/apps/{a}/oauth/rotate"))
         .await
         .status_is(200);
     let blog = app.create_app("blog").await;
     let b = blog.app_id.clone();
-    app.as_operator(Method::PATCH, &format!("/apps/{b}/oauth"))
-        .json(&json!({"signingAlg": "EdDSA"}))
-        .fetch()
+    app.operator()
+        .patch(&format!("/apps/{b}/oauth"), &json!({"signingAlg": "EdDSA"}))
         .await
         .status_is(200);
     let (reader, reader_secret, _) = app
@@ -259,8 +258,8 @@ async fn keys_rotate_reseals_every_store_and_all_works_with_the_new_key_alone() 
 
     // Sealed client secrets open: show_secrets shows the owner the client's secret.
     let shown = peer
-        .as_owner(&owner, Method::GET, &format!("/config/{a}/clients/{svc}"))
-        .fetch()
+        .by(&owner)
+        .get(&format!("/config/{a}/clients/{svc}"))
         .await
         .status_is(200);
     assert_eq!(shown["_secret"], svc_secret.as_str(), "{shown}");
@@ -281,12 +280,8 @@ async fn keys_rotate_reseals_every_store_and_all_works_with_the_new_key_alone() 
     eventually("a checkpoint of the whole tree", async || {
         new_service.make_checkpoints().await.unwrap();
         let res = peer
-            .as_owner(
-                &owner,
-                Method::GET,
-                &format!("/config/{a}/audit/checkpoint"),
-            )
-            .fetch()
+            .by(&owner)
+            .get(&format!("/config/{a}/audit/checkpoint"))
             .await;
         assert_eq!(res.status, 200, "{}", res.text);
         let (cp, _) = note::open_checkpoint(&res.text, &keys).unwrap();
@@ -312,8 +307,8 @@ async fn keys_rotate_reseals_every_store_and_all_works_with_the_new_key_alone() 
     }
     for name in ["hook", "hec"] {
         let sink = peer
-            .as_operator(Method::GET, &format!("/sinks/{name}"))
-            .fetch()
+            .operator()
+            .get(&format!("/sinks/{name}"))
             .await
             .status_is(200);
         assert_eq!(sink["last_error"], Value::Null, "{sink}");

@@ -7,8 +7,7 @@ use crate::helpers::*;
 
 #[tokio::test]
 async fn missing_wrong_and_unknown_credentials_look_the_same() {
-    let app = spawn_app().await;
-    let owner = app.create_app("shop").await;
+    let (app, owner) = spawn_app_with_owner("shop").await;
     let path = format!("/config/{}/clients", owner.app_id);
     let requests = [
         app.request(Method::GET, &path),
@@ -33,15 +32,9 @@ async fn missing_wrong_and_unknown_credentials_look_the_same() {
 
 #[tokio::test]
 async fn tenants_are_isolated() {
-    let app = spawn_app().await;
-    let a = app.create_app("app a").await;
+    let (app, a) = spawn_app_with_owner("app a").await;
     let b = app.create_app("app b").await;
-    let (b_client, _, _) = app
-        .create_client(
-            &b,
-            json!({"name": "b's client", "features": ["direct_access"]}),
-        )
-        .await;
+    let b_client = app.add_client(&b, "b's client", &["direct_access"]).await;
     // A's owner against B's application: its credentials do not belong there.
     for (method, path, body) in [
         (Method::GET, format!("/config/{}/clients", b.app_id), None),
@@ -78,39 +71,21 @@ async fn tenants_are_isolated() {
         );
     }
     // B's client through A's application path: not found there.
-    app.as_owner(
-        &a,
-        Method::GET,
-        &format!("/config/{}/clients/{b_client}", a.app_id),
-    )
-    .fetch()
-    .await
-    .is(404, errors("Client ID not found."));
-    app.as_owner(
-        &a,
-        Method::PUT,
-        &format!("/config/{}/clients/{b_client}", a.app_id),
-    )
-    .json(&json!({"name": "pwned"}))
-    .fetch()
-    .await
-    .status_is(404);
-    // Nothing changed in B.
-    let (_, got) = app
-        .as_owner(
-            &b,
-            Method::GET,
-            &format!("/config/{}/clients/{b_client}", b.app_id),
+    app.config(&a)
+        .get_client(&b_client)
+        .await
+        .is(404, errors("Client ID not found."));
+    app.by(&a)
+        .put(
+            &format!("/config/{}/clients/{b_client}", a.app_id),
+            &json!({"name": "pwned"}),
         )
-        .fetch()
         .await
-        .pair();
+        .status_is(404);
+    // Nothing changed in B.
+    let (_, got) = app.config(&b).get_client(&b_client).await.pair();
     assert_eq!(got["name"], "b's client");
-    let (_, list) = app
-        .as_owner(&b, Method::GET, &format!("/config/{}/clients", b.app_id))
-        .fetch()
-        .await
-        .pair();
+    let (_, list) = app.config(&b).list_clients("").await.pair();
     assert_eq!(list.as_array().unwrap().len(), 2);
     assert!(app
         .audit_rows(&b.app_id)
@@ -121,8 +96,7 @@ async fn tenants_are_isolated() {
 
 #[tokio::test]
 async fn allow_list_refuses_other_sources() {
-    let app = spawn_app().await;
-    let owner = app.create_app("shop").await;
+    let (app, owner) = spawn_app_with_owner("shop").await;
     let (id, secret, _) = app
         .create_client(
             &owner,
@@ -130,8 +104,8 @@ async fn allow_list_refuses_other_sources() {
         )
         .await;
     let path = format!("/config/{}/clients", owner.app_id);
-    app.as_client(&id, &secret, Method::GET, &path)
-        .fetch()
+    app.by_client(&id, &secret)
+        .get(&path)
         .await
         .is(403, errors("Forbidden"));
     // X-Forwarded-For from an untrusted peer is ignored.
@@ -147,15 +121,15 @@ async fn allow_list_refuses_other_sources() {
             json!({"name": "v6", "features": ["owner"], "ipWhitelist": ["::1/128"]}),
         )
         .await;
-    app.as_client(&id6, &secret6, Method::GET, &path)
-        .fetch()
+    app.by_client(&id6, &secret6)
+        .get(&path)
         .await
         .status_is(403);
     let (id_ok, secret_ok, _) = app
         .create_client(&owner, json!({"name": "local", "features": ["owner"], "ipWhitelist": ["127.0.0.0/8", "::1/128"]}))
         .await;
-    app.as_client(&id_ok, &secret_ok, Method::GET, &path)
-        .fetch()
+    app.by_client(&id_ok, &secret_ok)
+        .get(&path)
         .await
         .status_is(200);
 }
@@ -208,8 +182,7 @@ async fn trusted_proxy_forwarded_address_is_used() {
 
 #[tokio::test]
 async fn concurrent_renames_to_one_name_yield_one_winner() {
-    let app = spawn_app().await;
-    let owner = app.create_app("shop").await;
+    let (app, owner) = spawn_app_with_owner("shop").await;
     let mut ids = Vec::new();
     for i in 0..20 {
         let (id, _, _) = app
@@ -261,16 +234,9 @@ async fn concurrent_renames_to_one_name_yield_one_winner() {
 
 #[tokio::test]
 async fn database_outage_is_503_and_the_server_recovers() {
-    let app = spawn_app().await;
-    let owner = app.create_app("shop").await;
+    let (app, owner) = spawn_app_with_owner("shop").await;
     let path = format!("/config/{}/clients", owner.app_id);
-    assert_eq!(
-        app.as_owner(&owner, Method::GET, &path)
-            .fetch()
-            .await
-            .status,
-        200
-    );
+    assert_eq!(app.by(&owner).get(&path).await.status, 200);
 
     let admin = sqlx::PgPool::connect(&app.server_url).await.unwrap();
     let block = |allow: bool| {
@@ -286,13 +252,12 @@ async fn database_outage_is_503_and_the_server_recovers() {
         .await
         .unwrap();
 
-    app.as_operator(Method::GET, &path)
-        .fetch()
+    app.operator()
+        .get(&path)
         .await
         .is(503, errors("Service unavailable."));
-    app.as_operator(Method::POST, &path)
-        .json(&json!({"name": "during outage"}))
-        .fetch()
+    app.operator()
+        .post(&path, &json!({"name": "during outage"}))
         .await
         .is(503, errors("Service unavailable."));
     app.request(Method::GET, "/readyz")
@@ -301,11 +266,7 @@ async fn database_outage_is_503_and_the_server_recovers() {
         .status_is(503);
 
     sqlx::query(&block(true)).execute(&admin).await.unwrap();
-    let (status, body): (u16, Value) = app
-        .as_owner(&owner, Method::GET, &path)
-        .fetch()
-        .await
-        .pair();
+    let (status, body): (u16, Value) = app.by(&owner).get(&path).await.pair();
     assert_eq!(status, 200, "{body}");
     assert_eq!(
         body.as_array().unwrap().len(),

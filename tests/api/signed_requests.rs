@@ -18,11 +18,7 @@ async fn create_app_with(app: &TestApp, name: &str, options: Value) -> Owner {
     for (k, v) in options.as_object().unwrap() {
         body[k] = v.clone();
     }
-    let res = app
-        .as_operator(Method::POST, "/apps")
-        .json(&body)
-        .fetch()
-        .await;
+    let res = app.operator().post("/apps", &body).await;
     let (status, body) = res.pair();
     assert_eq!(status, 201, "{body}");
     Owner {
@@ -92,9 +88,8 @@ async fn send_signed(
 
 /// `PATCH /apps/{appId}` as the operator.
 async fn patch_app(app: &TestApp, app_id: &str, body: Value) -> (u16, Value) {
-    app.as_operator(Method::PATCH, &format!("/apps/{app_id}"))
-        .json(&body)
-        .fetch()
+    app.operator()
+        .patch(&format!("/apps/{app_id}"), &body)
         .await
         .pair()
 }
@@ -598,8 +593,7 @@ async fn allow_lists_apply_to_signed_requests() {
 
 #[tokio::test]
 async fn an_app_without_signed_requests_keeps_answering_205() {
-    let app = spawn_app().await;
-    let owner = app.create_app("plain").await;
+    let (app, owner) = spawn_app_with_owner("plain").await;
     let res = signed(&app, &owner.client_id, &owner.secret, "/clients/list", &[]).await;
     assert_eq!(
         res,
@@ -616,8 +610,7 @@ async fn an_app_without_signed_requests_keeps_answering_205() {
 
 #[tokio::test]
 async fn secrets_from_before_the_switch_are_sealed_on_use_or_rotation() {
-    let app = spawn_app().await;
-    let owner = app.create_app("older").await;
+    let (app, owner) = spawn_app_with_owner("older").await;
     let (other, other_secret, _) = app
         .create_client(
             &owner,
@@ -650,7 +643,7 @@ async fn secrets_from_before_the_switch_are_sealed_on_use_or_rotation() {
     let res = signed(&app, &other, &other_secret, "/settings/items", &[]).await;
     assert_eq!(res["stat"], "ok", "{res}");
     // A rotation mints a sealed secret.
-    let (third, _, _) = app.create_client(&owner, json!({"name": "third"})).await;
+    let third = app.add_client(&owner, "third", &[]).await;
     let rotated = owner_call(
         &app,
         &owner,
@@ -671,13 +664,11 @@ async fn secrets_from_before_the_switch_are_sealed_on_use_or_rotation() {
 
 #[tokio::test]
 async fn options_are_operator_only_audited_and_need_the_key() {
-    let app = spawn_app().await;
-    let owner = app.create_app("shop").await;
+    let (app, owner) = spawn_app_with_owner("shop").await;
     let path = format!("/apps/{}", owner.app_id);
     // A client, even an owner, is not the operator.
-    app.as_owner(&owner, Method::PATCH, &path)
-        .json(&json!({"signed_requests": true}))
-        .fetch()
+    app.by(&owner)
+        .patch(&path, &json!({"signed_requests": true}))
         .await
         .is(401, errors("Authentication required."));
     let (status, body) = patch_app(&app, &owner.app_id, json!({"signed_requests": "yes"})).await;
@@ -726,15 +717,16 @@ async fn options_are_operator_only_audited_and_need_the_key() {
     let plain = keyless.create_app("plain").await;
     let message = "Signed requests and show_secrets need a sealing key: set LATCHKEY_SEALING_KEY or LATCHKEY_SEALING_KEY_FILE.";
     keyless
-        .as_operator(Method::PATCH, &format!("/apps/{}", plain.app_id))
-        .json(&json!({"show_secrets": true}))
-        .fetch()
+        .operator()
+        .patch(
+            &format!("/apps/{}", plain.app_id),
+            &json!({"show_secrets": true}),
+        )
         .await
         .is(400, errors(message));
     keyless
-        .as_operator(Method::POST, "/apps")
-        .json(&json!({"name": "signed", "signed_requests": true}))
-        .fetch()
+        .operator()
+        .post("/apps", &json!({"name": "signed", "signed_requests": true}))
         .await
         .is(400, errors(message));
 }
@@ -771,9 +763,11 @@ async fn show_secrets_answers_like_the_vendor_to_owners_and_audits_each_read() {
     let base = format!("/config/{}/clients", owner.app_id);
     // Seed 004's example: the PUT answers with `_secret`.
     let body = app
-        .as_owner(&owner, Method::PUT, &format!("{base}/{id}"))
-        .json(&json!({"name": "Documentation Login Client", "features": ["login_client"]}))
-        .fetch()
+        .by(&owner)
+        .put(
+            &format!("{base}/{id}"),
+            &json!({"name": "Documentation Login Client", "features": ["login_client"]}),
+        )
         .await
         .status_is(200);
     assert_eq!(
@@ -819,9 +813,8 @@ async fn show_secrets_answers_like_the_vendor_to_owners_and_audits_each_read() {
     assert_eq!(read["changes"], json!({}));
     // After a rotation the new secret is shown.
     let (_, rotated) = app
-        .as_owner(&owner, Method::PUT, &format!("{base}/{id}/secret"))
-        .json(&json!({"hoursToLive": 1}))
-        .fetch()
+        .by(&owner)
+        .put(&format!("{base}/{id}/secret"), &json!({"hoursToLive": 1}))
         .await
         .pair();
     let one = config_get(&app, &owner, &format!("{base}/{id}")).await;
@@ -830,7 +823,7 @@ async fn show_secrets_answers_like_the_vendor_to_owners_and_audits_each_read() {
 
     // Without the option nothing changes: no `_secret`, no event.
     let plain = app.create_app("plain").await;
-    let (pid, _, _) = app.create_client(&plain, json!({"name": "p"})).await;
+    let pid = app.add_client(&plain, "p", &[]).await;
     let one = config_get(
         &app,
         &plain,
@@ -848,14 +841,13 @@ async fn show_secrets_answers_like_the_vendor_to_owners_and_audits_each_read() {
 
 #[tokio::test]
 async fn show_secrets_leaves_out_secrets_from_before_the_switch() {
-    let app = spawn_app().await;
-    let owner = app.create_app("later").await;
+    let (app, owner) = spawn_app_with_owner("later").await;
     patch_app(&app, &owner.app_id, json!({"show_secrets": true})).await;
     let path = format!("/config/{}/clients/{}", owner.app_id, owner.client_id);
     // This very call seals the owner's secret (Basic, successful) before it is read.
     let one = config_get(&app, &owner, &path).await;
     assert_eq!(one["_secret"], owner.secret);
-    let (other, _, _) = app.create_client(&owner, json!({"name": "o"})).await;
+    let other = app.add_client(&owner, "o", &[]).await;
     let listed = config_get(&app, &owner, &format!("/config/{}/clients", owner.app_id)).await;
     assert_eq!(listed[1]["_id"], other);
     assert!(

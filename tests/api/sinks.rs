@@ -74,19 +74,14 @@ impl Receiver {
 }
 
 pub(crate) async fn create_sink(app: &TestApp, body: Value) -> Value {
-    let got = app
-        .as_operator(Method::POST, "/sinks")
-        .json(&body)
-        .fetch()
-        .await
-        .status_is(201);
+    let got = app.operator().post("/sinks", &body).await.status_is(201);
     got
 }
 
 async fn get_sink(app: &TestApp, name: &str) -> Value {
     let got = app
-        .as_operator(Method::GET, &format!("/sinks/{name}"))
-        .fetch()
+        .operator()
+        .get(&format!("/sinks/{name}"))
         .await
         .status_is(200);
     got
@@ -123,11 +118,10 @@ fn events_of(r: &Received) -> Vec<Value> {
 
 #[tokio::test]
 async fn the_operator_manages_sinks_and_secrets_stay_sealed() {
-    let app = spawn_app().await;
-    let owner = app.create_app("shop").await;
+    let (app, owner) = spawn_app_with_owner("shop").await;
     let a = owner.app_id.as_str();
     // Not the operator: no sinks.
-    let res = app.as_owner(&owner, Method::GET, "/sinks").fetch().await;
+    let res = app.by(&owner).get("/sinks").await;
     assert_eq!(res.status, 401);
 
     let mut created = create_sink(
@@ -161,8 +155,8 @@ async fn the_operator_manages_sinks_and_secrets_stay_sealed() {
     assert!(!log.contains(&secret[6..]));
     assert_eq!(app.audit_count(a, "sink.create").await, 1);
 
-    app.as_operator(Method::GET, "/sinks")
-        .fetch()
+    app.operator()
+        .get("/sinks")
         .await
         .is(200, json!([expected]));
     let shown = get_sink(&app, "siem").await;
@@ -174,16 +168,18 @@ async fn the_operator_manages_sinks_and_secrets_stay_sealed() {
     );
     assert_eq!(shown["lag_events"], 1);
 
-    app.as_operator(Method::POST, "/sinks")
-        .json(&json!({"name": "siem", "kind": "syslog", "address": "logs:514"}))
-        .fetch()
+    app.operator()
+        .post(
+            "/sinks",
+            &json!({"name": "siem", "kind": "syslog", "address": "logs:514"}),
+        )
         .await
         .is(409, errors("Sink siem already exists."));
 
     // Rotation: a new secret, shown once.
     let (status, rotated) = app
-        .as_operator(Method::PUT, "/sinks/siem/secret")
-        .fetch()
+        .operator()
+        .call(Method::PUT, "/sinks/siem/secret")
         .await
         .pair();
     assert_eq!(status, 200);
@@ -193,8 +189,8 @@ async fn the_operator_manages_sinks_and_secrets_stay_sealed() {
 
     for (path, paused) in [("pause", true), ("pause", true), ("resume", false)] {
         let (status, got) = app
-            .as_operator(Method::POST, &format!("/sinks/siem/{path}"))
-            .fetch()
+            .operator()
+            .call(Method::POST, &format!("/sinks/siem/{path}"))
             .await
             .pair();
         assert_eq!((status, &got["paused"]), (200, &json!(paused)));
@@ -203,7 +199,7 @@ async fn the_operator_manages_sinks_and_secrets_stay_sealed() {
     assert_eq!(app.audit_count(a, "sink.pause").await, 1);
     assert_eq!(app.audit_count(a, "sink.resume").await, 1);
 
-    let res = app.as_operator(Method::DELETE, "/sinks/siem").fetch().await;
+    let res = app.operator().delete("/sinks/siem").await;
     assert_eq!(res.status, 204);
     for (method, path) in [
         (Method::GET, "/sinks/siem"),
@@ -223,8 +219,7 @@ async fn the_operator_manages_sinks_and_secrets_stay_sealed() {
 
 #[tokio::test]
 async fn bad_configuration_is_refused_with_one_line_and_changes_nothing() {
-    let app = spawn_app().await;
-    let owner = app.create_app("shop").await;
+    let (app, owner) = spawn_app_with_owner("shop").await;
     let events_before = log_of(&app, &owner.app_id).await.len();
     let cases = [
         (json!({"name": "x", "kind": "kafka"}), "Unknown sink kind \"kafka\": expected webhook, splunk_hec or syslog."),
@@ -243,25 +238,16 @@ async fn bad_configuration_is_refused_with_one_line_and_changes_nothing() {
         (json!({"name": "x", "kind": "webhook", "url": 5}), "Not a valid string."),
     ];
     for (body, message) in cases {
-        let (status, got) = app
-            .as_operator(Method::POST, "/sinks")
-            .json(&body)
-            .fetch()
-            .await
-            .pair();
+        let (status, got) = app.operator().post("/sinks", &body).await.pair();
         assert_eq!((status, got), (400, errors(message)), "{body}");
     }
-    app.as_operator(Method::GET, "/sinks")
-        .fetch()
-        .await
-        .is(200, json!([]));
+    app.operator().get("/sinks").await.is(200, json!([]));
     assert_eq!(log_of(&app, &owner.app_id).await.len(), events_before);
 }
 
 #[tokio::test]
 async fn webhooks_are_signed_in_order_per_application_and_a_4xx_pauses() {
-    let app = spawn_app().await;
-    let shop = app.create_app("shop").await;
+    let (app, shop) = spawn_app_with_owner("shop").await;
     let blog = app.create_app("blog").await;
     let rx = Receiver::start().await;
     let created = create_sink(
@@ -340,8 +326,8 @@ async fn webhooks_are_signed_in_order_per_application_and_a_4xx_pauses() {
     rx.status.store(200, Ordering::SeqCst);
     let refused = log_of(&app, &shop.app_id).await.last().unwrap().2.clone();
     let res = app
-        .as_operator(Method::POST, "/sinks/signed/resume")
-        .fetch()
+        .operator()
+        .call(Method::POST, "/sinks/signed/resume")
         .await;
     assert_eq!(res.status, 200);
     eventually("delivered after resume", async || {
@@ -354,8 +340,7 @@ async fn webhooks_are_signed_in_order_per_application_and_a_4xx_pauses() {
 
 #[tokio::test]
 async fn rewind_replays_from_a_revision_or_a_time() {
-    let app = spawn_app().await;
-    let shop = app.create_app("shop").await;
+    let (app, shop) = spawn_app_with_owner("shop").await;
     let rx = Receiver::start().await;
     create_sink(
         &app,
@@ -379,25 +364,28 @@ async fn rewind_replays_from_a_revision_or_a_time() {
     let first = &rx.received()[0];
     assert!(first.headers["webhook-id"].starts_with(&format!("{}:1-", shop.app_id)));
 
-    app.as_operator(Method::POST, "/sinks/hook/rewind")
-        .json(&json!({"revision": 2}))
-        .fetch()
+    app.operator()
+        .post("/sinks/hook/rewind", &json!({"revision": 2}))
         .await
         .is(
             400,
             errors("A revision belongs to one application: give the application too."),
         );
-    app.as_operator(Method::POST, "/sinks/hook/rewind")
-        .json(&json!({"app_id": shop.app_id, "revision": 2, "time": "2024-01-01"}))
-        .fetch()
+    app.operator()
+        .post(
+            "/sinks/hook/rewind",
+            &json!({"app_id": shop.app_id, "revision": 2, "time": "2024-01-01"}),
+        )
         .await
         .is(
             400,
             errors("Give either a revision or a time to rewind to."),
         );
-    app.as_operator(Method::POST, "/sinks/hook/rewind")
-        .json(&json!({"app_id": shop.app_id, "revision": 2}))
-        .fetch()
+    app.operator()
+        .post(
+            "/sinks/hook/rewind",
+            &json!({"app_id": shop.app_id, "revision": 2}),
+        )
         .await
         .status_is(200);
     // From revision 2 on again (and the rewind's own event), not revision 1.
@@ -409,9 +397,11 @@ async fn rewind_replays_from_a_revision_or_a_time() {
     assert_eq!(app.audit_count(&shop.app_id, "sink.rewind").await, 1);
 
     // By time: from the start of the log.
-    app.as_operator(Method::POST, "/sinks/hook/rewind")
-        .json(&json!({"time": "2000-01-01T00:00:00Z"}))
-        .fetch()
+    app.operator()
+        .post(
+            "/sinks/hook/rewind",
+            &json!({"time": "2000-01-01T00:00:00Z"}),
+        )
         .await
         .status_is(200);
     eventually("replayed by time", async || count(&rx, 1) == 2).await;
@@ -419,8 +409,7 @@ async fn rewind_replays_from_a_revision_or_a_time() {
 
 #[tokio::test]
 async fn splunk_hec_gets_the_exact_request_shape() {
-    let app = spawn_app().await;
-    let shop = app.create_app("shop").await;
+    let (app, shop) = spawn_app_with_owner("shop").await;
     let rx = Receiver::start().await;
     create_sink(
         &app,
@@ -467,8 +456,7 @@ async fn splunk_hec_gets_the_exact_request_shape() {
 
 #[tokio::test]
 async fn syslog_gets_octet_counted_rfc5424_messages() {
-    let app = spawn_app().await;
-    let shop = app.create_app("shop").await;
+    let (app, shop) = spawn_app_with_owner("shop").await;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let port = listener.local_addr().unwrap().port();
     create_sink(
@@ -523,8 +511,7 @@ async fn syslog_gets_octet_counted_rfc5424_messages() {
 
 #[tokio::test]
 async fn pruning_refuses_what_an_active_sink_has_not_delivered() {
-    let app = spawn_app().await;
-    let shop = app.create_app("shop").await;
+    let (app, shop) = spawn_app_with_owner("shop").await;
     let a = shop.app_id.as_str();
     // A receiver that is never there.
     create_sink(
@@ -680,22 +667,16 @@ async fn signed_checkpoints_are_delivered_in_order_with_the_events_and_filterabl
 
     // The record: the stored checkpoint as the audit API lists it, with the signed note that
     // verifies with the server's public key; signed per Standard Webhooks, its id stable.
-    let (status, listed) = status_json(
-        app.as_operator(Method::GET, &format!("/config/{a}/audit/checkpoints"))
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
-    assert_eq!(status, 200);
-    let (status, keys) = status_json(
-        app.request(Method::GET, "/audit/keys")
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
-    assert_eq!(status, 200);
+    let listed = app
+        .operator()
+        .get(&format!("/config/{a}/audit/checkpoints"))
+        .await
+        .status_is(200);
+    let keys = app
+        .request(Method::GET, "/audit/keys")
+        .fetch()
+        .await
+        .status_is(200);
     let key = latchkey::domain::note::VerifierKey::parse(keys["keys"][0]["key"].as_str().unwrap())
         .unwrap();
     let requests: Vec<Received> = all
@@ -789,15 +770,13 @@ async fn signed_checkpoints_are_delivered_in_order_with_the_events_and_filterabl
     // Rewind rewinds both: from revision `first + 1`, the events and the checkpoints of that
     // size and larger again, not the first checkpoint.
     let before = sequence(&all, a).len();
-    let (status, got) = status_json(
-        app.as_operator(Method::POST, "/sinks/all/rewind")
-            .json(&json!({"app_id": a, "revision": first + 1}))
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
-    assert_eq!(status, 200, "{got}");
+    app.operator()
+        .post(
+            "/sinks/all/rewind",
+            &json!({"app_id": a, "revision": first + 1}),
+        )
+        .await
+        .status_is(200);
     let mut replay: Vec<String> = expected
         .iter()
         .skip_while(|s| **s != format!("e{}", first + 1))
@@ -839,8 +818,8 @@ async fn lose_events_after(app: &TestApp, app_id: &str, keep: i64) {
 
 async fn set_paused(app: &TestApp, name: &str, paused: bool) {
     let path = format!("/sinks/{name}/{}", if paused { "pause" } else { "resume" });
-    let res = app.as_operator(Method::POST, &path).send().await.unwrap();
-    assert_eq!(res.status(), 200);
+    let res = app.operator().call(Method::POST, &path).await;
+    assert_eq!(res.status, 200);
 }
 
 /// The sink has delivered every event of its (one) application.
@@ -853,12 +832,9 @@ async fn caught_up(app: &TestApp, name: &str) -> bool {
 /// The line of a metric on `/metrics` that starts with `prefix`.
 async fn metric_line(app: &TestApp, prefix: &str) -> Option<String> {
     app.request(Method::GET, "/metrics")
-        .send()
+        .fetch()
         .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap()
+        .text
         .lines()
         .find(|l| l.starts_with(prefix))
         .map(str::to_owned)

@@ -180,8 +180,7 @@ async fn applications_can_have_pinned_ids() {
 
 #[tokio::test]
 async fn apply_pins_credentials_and_a_second_apply_changes_nothing() {
-    let app = spawn_app().await;
-    let owner = app.create_app("shop").await;
+    let (app, owner) = spawn_app_with_owner("shop").await;
     let app_id = owner.app_id.clone();
     let (owner_id, owner_secret, mailer_id, mailer_secret) =
         (token(32), token(32), token(32), token(32));
@@ -189,9 +188,8 @@ async fn apply_pins_credentials_and_a_second_apply_changes_nothing() {
     let events_before = app.audit_rows(&app_id).await.len();
 
     // Clients cannot apply, only the operator.
-    app.as_owner(&owner, Method::POST, &format!("/apps/{app_id}/apply"))
-        .json(&doc)
-        .fetch()
+    app.by(&owner)
+        .post(&format!("/apps/{app_id}/apply"), &doc)
         .await
         .status_is(401);
 
@@ -232,15 +230,10 @@ async fn apply_pins_credentials_and_a_second_apply_changes_nothing() {
         get_client(&app, &app_id, &owner_id, &owner_secret, &mailer_id).await,
         200
     );
-    app.as_client(
-        &owner_id,
-        &owner_secret,
-        Method::GET,
-        &format!("/config/{app_id}/clients/{mailer_id}/settings"),
-    )
-    .fetch()
-    .await
-    .is(200, json!({"theme": "dark"}));
+    app.by_client(&owner_id, &owner_secret)
+        .get(&format!("/config/{app_id}/clients/{mailer_id}/settings"))
+        .await
+        .is(200, json!({"theme": "dark"}));
     assert_eq!(
         get_client(&app, &app_id, &owner_id, &token(32), &mailer_id).await,
         401
@@ -265,24 +258,14 @@ async fn apply_pins_credentials_and_a_second_apply_changes_nothing() {
         owned(&[("client.secret_rotate", Some(&mailer_id))])
     );
     let (status, _) = app
-        .as_client(
-            &mailer_id,
-            &new_secret,
-            Method::GET,
-            &format!("/config/{app_id}/settings"),
-        )
-        .fetch()
+        .by_client(&mailer_id, &new_secret)
+        .get(&format!("/config/{app_id}/settings"))
         .await
         .pair();
     assert_eq!(status, 200, "the new pinned secret works");
     let (status, _) = app
-        .as_client(
-            &mailer_id,
-            &mailer_secret,
-            Method::GET,
-            &format!("/config/{app_id}/settings"),
-        )
-        .fetch()
+        .by_client(&mailer_id, &mailer_secret)
+        .get(&format!("/config/{app_id}/settings"))
         .await
         .pair();
     assert_eq!(status, 401, "the old one does not");
@@ -290,8 +273,7 @@ async fn apply_pins_credentials_and_a_second_apply_changes_nothing() {
 
 #[tokio::test]
 async fn a_bad_document_is_refused_whole_naming_the_bad_value() {
-    let app = spawn_app().await;
-    let owner = app.create_app("shop").await;
+    let (app, owner) = spawn_app_with_owner("shop").await;
     let app_id = owner.app_id.clone();
     let before_rows = app.audit_rows(&app_id).await.len();
     let (_, before_export) = export(&app, &app_id, "").await;
@@ -384,10 +366,9 @@ async fn a_bad_document_is_refused_whole_naming_the_bad_value() {
 
 #[tokio::test]
 async fn dry_run_and_prune() {
-    let app = spawn_app().await;
-    let owner = app.create_app("shop").await;
+    let (app, owner) = spawn_app_with_owner("shop").await;
     let app_id = owner.app_id.clone();
-    let (extra, _, _) = app.create_client(&owner, json!({"name": "extra"})).await;
+    let extra = app.add_client(&owner, "extra", &[]).await;
     let doc = json!({"clients": [
         {"name": "owner", "features": ["owner"]},
         {"name": "new one", "features": ["login_client"]}
@@ -424,13 +405,8 @@ async fn dry_run_and_prune() {
     );
     let secret = report["secrets"][&created].as_str().unwrap().to_owned();
     let (status, _) = app
-        .as_client(
-            &created,
-            &secret,
-            Method::GET,
-            &format!("/config/{app_id}/settings"),
-        )
-        .fetch()
+        .by_client(&created, &secret)
+        .get(&format!("/config/{app_id}/settings"))
         .await
         .pair();
     assert_eq!(status, 200, "the minted secret works");
@@ -448,8 +424,7 @@ async fn dry_run_and_prune() {
 
 #[tokio::test]
 async fn export_then_apply_reproduces_an_application_without_secrets() {
-    let app = spawn_app().await;
-    let source = app.create_app("source").await;
+    let (app, source) = spawn_app_with_owner("source").await;
     // Clients created in one transaction are listed by id: ci-owner first.
     let mut ids = [token(32), token(32)];
     ids.sort();
@@ -616,8 +591,7 @@ pub(crate) async fn tables(app: &TestApp, app_id: &str) -> Value {
 
 #[tokio::test]
 async fn restore_brings_back_exactly_the_saved_state_and_rotated_out_secrets() {
-    let app = spawn_app().await;
-    let owner = app.create_app("shop").await;
+    let (app, owner) = spawn_app_with_owner("shop").await;
     let app_id = owner.app_id.clone();
     // Clients created in one transaction have one creation time and are listed by id: ci-owner
     // first.
@@ -642,14 +616,11 @@ async fn restore_brings_back_exactly_the_saved_state_and_rotated_out_secrets() {
     // A test run changes things: the secret is rotated out at once, a client added, another
     // renamed, settings and schemas changed.
     let (status, rotated) = app
-        .as_client(
-            &owner_id,
-            &owner_secret,
-            Method::PUT,
+        .by_client(&owner_id, &owner_secret)
+        .put(
             &format!("/config/{app_id}/clients/{mailer_id}/secret"),
+            &json!({"hoursToLive": 0}),
         )
-        .json(&json!({"hoursToLive": 0}))
-        .fetch()
         .await
         .pair();
     assert_eq!(status, 200);
@@ -779,17 +750,15 @@ async fn restore_brings_back_exactly_the_saved_state_and_rotated_out_secrets() {
 /// back as SQL NULL and the restore failed with a 500; found by schemathesis' stateful phase).
 #[tokio::test]
 async fn settings_set_to_null_are_restored_as_null() {
-    let app = spawn_app().await;
-    let owner = app.create_app("shop").await;
+    let (app, owner) = spawn_app_with_owner("shop").await;
     let app_id = owner.app_id.clone();
     for path in [
         format!("/config/{app_id}/settings"),
         format!("/config/{app_id}/clients/{}/settings", owner.client_id),
     ] {
         let (status, body) = app
-            .as_operator(Method::PUT, &path)
-            .json(&json!({"nothing": null, "one": 1}))
-            .fetch()
+            .operator()
+            .put(&path, &json!({"nothing": null, "one": 1}))
             .await
             .pair();
         assert_eq!(status, 200, "{path}: {body}");
@@ -816,8 +785,7 @@ async fn settings_set_to_null_are_restored_as_null() {
 
 #[tokio::test]
 async fn snapshots_are_listed_deleted_and_checked() {
-    let app = spawn_app().await;
-    let owner = app.create_app("shop").await;
+    let (app, owner) = spawn_app_with_owner("shop").await;
     let app_id = owner.app_id.clone();
     let out = json_out(
         &app.cli(&["snapshot", "save", "--app", &app_id, "--name", "one"])
@@ -847,8 +815,8 @@ async fn snapshots_are_listed_deleted_and_checked() {
 
     // The owner of the application is not the operator.
     let status = app
-        .as_owner(&owner, Method::GET, &format!("/apps/{app_id}/snapshots"))
-        .fetch()
+        .by(&owner)
+        .get(&format!("/apps/{app_id}/snapshots"))
         .await
         .status;
     assert_eq!(status, 401);
@@ -884,8 +852,8 @@ async fn snapshots_are_listed_deleted_and_checked() {
     assert_eq!((status, body), (404, errors("Application not found.")));
 
     let res = app
-        .as_operator(Method::DELETE, &format!("/apps/{app_id}/snapshots/one"))
-        .fetch()
+        .operator()
+        .delete(&format!("/apps/{app_id}/snapshots/one"))
         .await;
     assert_eq!(res.status, 204);
     assert_eq!(app.audit_count(&app_id, "snapshot.delete").await, 1);
@@ -1119,8 +1087,7 @@ async fn import(app: &TestApp, app_id: &str, from: &str, id: &str, secret: &str)
 
 #[tokio::test]
 async fn import_reads_the_vendors_clients_keeping_ids_and_secrets() {
-    let app = spawn_app().await;
-    let owner = app.create_app("replica").await;
+    let (app, owner) = spawn_app_with_owner("replica").await;
     let vendor_app = token(26);
     let (vendor_owner, vendor_owner_secret, login, login_secret) =
         (token(32), token(32), token(32), token(32));
@@ -1170,29 +1137,22 @@ async fn import_reads_the_vendors_clients_keeping_ids_and_secrets() {
     );
     // The vendor's credentials work against the replica.
     let body = app
-        .as_client(
-            &vendor_owner,
-            &vendor_owner_secret,
-            Method::GET,
-            &format!("/config/{}/clients/{login}", owner.app_id),
-        )
-        .fetch()
+        .by_client(&vendor_owner, &vendor_owner_secret)
+        .get(&format!("/config/{}/clients/{login}", owner.app_id))
         .await
         .status_is(200);
     assert_eq!(body["name"], json!("Documentation Login Client"));
     assert_eq!(body["features"], json!(["login_client"]));
-    app.as_client(
-        &login,
-        &login_secret,
-        Method::GET,
-        &format!("/config/{}/clients/{login}/settings", owner.app_id),
-    )
-    .fetch()
-    .await
-    .is(
-        200,
-        json!({"default_flow_name": format!("flow of {login}")}),
-    );
+    app.by_client(&login, &login_secret)
+        .get(&format!(
+            "/config/{}/clients/{login}/settings",
+            owner.app_id
+        ))
+        .await
+        .is(
+            200,
+            json!({"default_flow_name": format!("flow of {login}")}),
+        );
     let (_, defaults) = op(
         &app,
         Method::GET,
@@ -1245,19 +1205,16 @@ async fn pinned_secrets_are_sealed_and_snapshots_carry_the_sealed_copies() {
     assert_eq!(before.len(), 1);
     assert!(before[0].is_some(), "the pinned secret is sealed");
     let res = app
-        .as_operator(Method::PUT, &format!("/apps/{app_id}/snapshots/s"))
-        .fetch()
+        .operator()
+        .call(Method::PUT, &format!("/apps/{app_id}/snapshots/s"))
         .await;
     assert_eq!(res.status, 200);
     let res = app
-        .as_client(
-            &id,
-            &secret,
-            Method::PUT,
+        .by_client(&id, &secret)
+        .put(
             &format!("/config/{app_id}/clients/{id}/secret"),
+            &json!({"hoursToLive": 0}),
         )
-        .json(&json!({"hoursToLive": 0}))
-        .fetch()
         .await;
     assert_eq!(res.status, 200);
     assert_ne!(
@@ -1265,8 +1222,8 @@ async fn pinned_secrets_are_sealed_and_snapshots_carry_the_sealed_copies() {
         before
     );
     let res = app
-        .as_operator(Method::POST, &format!("/apps/{app_id}/snapshots/s/restore"))
-        .fetch()
+        .operator()
+        .call(Method::POST, &format!("/apps/{app_id}/snapshots/s/restore"))
         .await;
     assert_eq!(res.status, 200);
     assert_eq!(

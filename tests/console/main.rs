@@ -401,14 +401,11 @@ async fn run(app: &TestApp, owner: &Owner, c: &Client) {
     click_button(c, "Copy").await;
     check_page(c, "rotated", false, None).await;
     let settings = format!("/config/{app_id}/settings");
-    let res = app
-        .as_client(&client_id, &secret, Method::GET, &settings)
-        .fetch()
-        .await;
+    let res = app.by_client(&client_id, &secret).get(&settings).await;
     assert_eq!(res.status, 200, "the new secret works");
     let res = app
-        .as_client(&client_id, "not-the-secret", Method::GET, &settings)
-        .fetch()
+        .by_client(&client_id, "not-the-secret")
+        .get(&settings)
         .await;
     assert_eq!(res.status, 401);
     // Reloading the page does not show the secret again.
