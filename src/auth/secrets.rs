@@ -109,6 +109,11 @@ pub fn new_secret_besides(live: &[String]) -> String {
 
 type CacheKey = (String, [u8; 32]);
 
+/// A presented credential's key in the verified-credential cache (client id, keyed digest of
+/// the secret): made once per request, then used to ask whether it was proven before and to
+/// check it ([`SecretHasher::verify_presented`]).
+pub struct Presented(CacheKey);
+
 /// Counters since start, for the metrics endpoint.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct HasherStats {
@@ -217,9 +222,13 @@ impl SecretHasher {
     /// Whether this exact credential was proven before (and is remembered): it is then no
     /// guess, whatever the failure limiter says about its source. It still has to match one of
     /// the client's live hashes in [`SecretHasher::verify`].
-    pub fn was_verified(&self, client_id: &str, secret: &str) -> bool {
-        self.cache
-            .contains_key(&(client_id.to_owned(), self.keyed_digest(client_id, secret)))
+    pub fn was_verified(&self, presented: &Presented) -> bool {
+        self.cache.contains_key(&presented.0)
+    }
+
+    /// The cache key of a presented credential.
+    pub fn presented(&self, client_id: &str, secret: &str) -> Presented {
+        Presented((client_id.to_owned(), self.keyed_digest(client_id, secret)))
     }
 
     /// Checks `secret` for `client_id` against the client's live hashes (`None`: no such
@@ -231,9 +240,22 @@ impl SecretHasher {
         secret: &str,
         live_phcs: Option<&[String]>,
     ) -> Result<Verification, HashError> {
-        let key = (client_id.to_owned(), self.keyed_digest(client_id, secret));
+        let presented = self.presented(client_id, secret);
+        self.verify_presented(&presented, client_id, secret, live_phcs)
+            .await
+    }
+
+    /// [`SecretHasher::verify`] with the key already made (`presented` of the same client id
+    /// and secret).
+    pub async fn verify_presented(
+        &self,
+        presented: &Presented,
+        client_id: &str,
+        secret: &str,
+        live_phcs: Option<&[String]>,
+    ) -> Result<Verification, HashError> {
         let live = live_phcs.unwrap_or_default();
-        if let Some(cached) = self.cache.get(&key) {
+        if let Some(cached) = self.cache.get(&presented.0) {
             if let Some(phc) = live.iter().find(|p| p.as_str() == &*cached) {
                 self.counters.cache_hits.fetch_add(1, Ordering::Relaxed);
                 return Ok(Verification::Verified {
@@ -272,7 +294,7 @@ impl SecretHasher {
             Some((phc, rehashed)) if known => {
                 // Remember the hash that will be stored once the caller saves the re-hash.
                 let current: &str = rehashed.as_deref().unwrap_or(&phc);
-                self.cache.insert(key, Arc::from(current));
+                self.cache.insert(presented.0.clone(), Arc::from(current));
                 Ok(Verification::Verified {
                     phc,
                     rehashed,

@@ -24,7 +24,7 @@ pub mod listener;
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, OnceLock, RwLock};
 use std::time::Duration;
 
 use moka::policy::EvictionPolicy;
@@ -32,6 +32,7 @@ use serde_json::Value;
 use sqlx::PgPool;
 use tokio::sync::watch;
 
+use crate::domain::entity_type::EntityType;
 use crate::store::snapshots::{self, ClientEntry};
 use crate::store::StoreResult;
 
@@ -67,8 +68,37 @@ enum Key {
 #[derive(Debug, Clone)]
 enum Entry {
     Client(Arc<Stamped<Option<ClientEntry>>>),
-    EntityType(Arc<Stamped<Option<Value>>>),
+    EntityType(Arc<Stamped<Option<TypeEntry>>>),
     AppOfClient(Arc<str>),
+}
+
+/// An entity type's stored `attr_defs`, and the type parsed from them: once per entry, on its
+/// first use, then shared by every access decision that uses the entry (parsing the JSON on each
+/// decision was a visible part of its cost: bench/README.md, "Instruction counts").
+#[derive(Debug)]
+pub struct TypeEntry {
+    pub attr_defs: Value,
+    parsed: OnceLock<Result<Arc<EntityType>, String>>,
+}
+
+impl TypeEntry {
+    pub fn new(attr_defs: Value) -> Self {
+        Self {
+            attr_defs,
+            parsed: OnceLock::new(),
+        }
+    }
+
+    /// The parsed type, made by `parse` the first time (`Err`: the stored definition is
+    /// unreadable; the message of the internal error it is reported as).
+    pub fn parsed(
+        &self,
+        parse: impl FnOnce(&Value) -> Result<EntityType, String>,
+    ) -> Result<Arc<EntityType>, String> {
+        self.parsed
+            .get_or_init(|| parse(&self.attr_defs).map(Arc::new))
+            .clone()
+    }
 }
 
 /// Bytes an entry is counted for (close enough for a budget: strings plus fixed overhead).
@@ -90,7 +120,10 @@ fn weight(key: &Key, entry: &Entry) -> u32 {
                 + c.schemas.to_string().len() * 2
                 + 200
         }),
-        Entry::EntityType(s) => s.value.as_ref().map_or(0, |v| v.to_string().len() * 3),
+        Entry::EntityType(s) => s
+            .value
+            .as_ref()
+            .map_or(0, |t| t.attr_defs.to_string().len() * 3),
         Entry::AppOfClient(a) => a.len(),
     };
     u32::try_from(key_len + value_len + 160).unwrap_or(u32::MAX)
@@ -327,7 +360,7 @@ impl Snapshots {
         app_id: &str,
         type_name: &str,
         freshness: Freshness,
-    ) -> StoreResult<Option<Arc<Stamped<Option<Value>>>>> {
+    ) -> StoreResult<Option<Arc<Stamped<Option<TypeEntry>>>>> {
         self.lookup(
             Key::EntityType(app_id.to_owned(), type_name.to_owned()),
             app_id,
@@ -337,7 +370,11 @@ impl Snapshots {
                 _ => None,
             },
             Entry::EntityType,
-            snapshots::entity_type(pool, app_id, type_name),
+            async move {
+                Ok(snapshots::entity_type(pool, app_id, type_name)
+                    .await?
+                    .map(|(revision, defs)| (revision, defs.map(TypeEntry::new))))
+            },
         )
         .await
     }

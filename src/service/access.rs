@@ -2,7 +2,7 @@
 
 use std::net::IpAddr;
 
-use super::entity_types::{entity_type_from_json, entity_type_of, not_found};
+use super::entity_types::{entity_type_of, not_found};
 use super::{
     commit, AuthError, Caller, Committed, Consistency, Decided, Latchkey, RequestContext,
     ServiceError,
@@ -307,8 +307,8 @@ impl Latchkey {
             return Ok(bad_credentials());
         };
         let entity_type = inputs
-            .attr_defs
-            .map(|attr_defs| entity_type_from_json(&question.entity_type, attr_defs))
+            .entity_type
+            .map(|parsed| parsed.map_err(ServiceError::Internal))
             .transpose()?;
         let schema = inputs.attributes.as_deref().map(stored_schema);
         let client = ClientFacts {
@@ -323,7 +323,7 @@ impl Latchkey {
                 record: question.record,
                 attributes: &question.attributes,
             },
-            entity_type.as_ref(),
+            entity_type.as_deref(),
             schema.as_deref(),
         )))
     }

@@ -3,6 +3,7 @@
 use std::net::IpAddr;
 
 use super::{Caller, Latchkey};
+use crate::auth::secrets::Presented;
 use crate::auth::{Credentials, Verification};
 use crate::domain::ids::{is_token, CLIENT_ID_LEN};
 use crate::domain::{is_storable_text, AllowList, FeatureSet};
@@ -90,13 +91,14 @@ impl Latchkey {
             }
             Some(Credentials::Client { client_id, secret }) => {
                 // Checked before any query, so a blocked source costs nothing but this lookup.
-                if !self.hasher.was_verified(&client_id, &secret) {
+                let presented = self.hasher.presented(&client_id, &secret);
+                if !self.hasher.was_verified(&presented) {
                     if let Some(wait) = self.limiter.blocked(source_ip) {
                         return Err(rate_limited(wait));
                     }
                 }
                 let result = self
-                    .check_client_secret(app_id, &client_id, &secret, source_ip)
+                    .check_client_secret(app_id, &presented, &client_id, &secret, source_ip)
                     .await;
                 if matches!(result, Err(ClientCheck::FreshFailure)) {
                     self.limiter.record_failure(source_ip);
@@ -114,6 +116,7 @@ impl Latchkey {
     async fn check_client_secret(
         &self,
         app_id: Option<&str>,
+        presented: &Presented,
         client_id: &str,
         secret: &str,
         source_ip: IpAddr,
@@ -121,7 +124,12 @@ impl Latchkey {
         let found = self.load_credentials(app_id, client_id).await?;
         let verification = self
             .hasher
-            .verify(client_id, secret, found.as_ref().map(|c| c.phcs.as_slice()))
+            .verify_presented(
+                presented,
+                client_id,
+                secret,
+                found.as_ref().map(|c| c.phcs.as_slice()),
+            )
             .await
             .map_err(|e| {
                 tracing::error!(error = %e, "secret verification failed");

@@ -44,9 +44,16 @@ pub(crate) fn entity_type_from_json(
     name: &str,
     attr_defs: Value,
 ) -> Result<EntityType, ServiceError> {
-    let attrs: Vec<AttrDef> = serde_json::from_value(attr_defs).map_err(|e| {
+    entity_type_from_stored(name, &attr_defs).map_err(ServiceError::Internal)
+}
+
+/// [`entity_type_from_json`] from borrowed JSON (a snapshot entry's); `Err` is the message of
+/// the internal error it is reported as.
+pub(crate) fn entity_type_from_stored(name: &str, attr_defs: &Value) -> Result<EntityType, String> {
+    use serde::Deserialize;
+    let attrs = Vec::<AttrDef>::deserialize(attr_defs).map_err(|e| {
         tracing::error!(error = %e, entity_type = %name, "stored attr_defs unreadable");
-        ServiceError::Internal(format!("stored attr_defs of {name} unreadable: {e}"))
+        format!("stored attr_defs of {name} unreadable: {e}")
     })?;
     Ok(EntityType::new(name.to_owned(), attrs))
 }

@@ -2,13 +2,17 @@
 //! request authenticates as, a client read, the inputs of an access decision. Each falls back
 //! to the database when the snapshots are not trusted (strict mode, lost listener).
 
+use std::sync::Arc;
+
+use ipnet::IpNet;
 use serde_json::Value;
 
+use super::entity_types::entity_type_from_stored;
 use super::{Latchkey, ServiceError};
 use crate::cache::Freshness;
+use crate::domain::entity_type::EntityType;
 use crate::domain::ids::{is_token, CLIENT_ID_LEN};
 use crate::domain::ValidationError;
-use crate::store::access_schemas::DecisionInputs;
 use crate::store::clients::{ClientCredentials, ClientRow};
 use crate::store::snapshots::ClientEntry;
 use crate::store::{self, StoreResult};
@@ -55,6 +59,19 @@ impl Consistency {
             Self::AtLeastAsFresh(r) => Freshness::AtLeast(r),
         }
     }
+}
+
+/// What an access decision needs about a client that exists (`None` where it does not), from
+/// this instance's snapshot or from the database.
+pub(crate) struct DecisionInputs {
+    pub features: Vec<String>,
+    pub ip_whitelist: Vec<IpNet>,
+    pub phcs: Vec<String>,
+    /// `None`: the application has no such entity type. `Err`: its stored definition is
+    /// unreadable (the message of the internal error it is reported as).
+    pub entity_type: Option<Result<Arc<EntityType>, String>>,
+    /// `None`: no schema restricts this client for this type and access type.
+    pub attributes: Option<Vec<String>>,
 }
 
 /// A decision and the revision of the data it was made from.
@@ -232,6 +249,15 @@ impl Latchkey {
                 .await?
                 .ok_or(ServiceError::AppNotFound)?,
         };
+        let inputs = inputs.map(|i| DecisionInputs {
+            features: i.features,
+            ip_whitelist: i.ip_whitelist,
+            phcs: i.phcs,
+            entity_type: i
+                .attr_defs
+                .map(|defs| entity_type_from_stored(type_name, &defs).map(Arc::new)),
+            attributes: i.attributes,
+        });
         Ok((inputs, revision))
     }
 
@@ -263,9 +289,11 @@ impl Latchkey {
             features: c.client.features.clone(),
             ip_whitelist: c.client.ip_whitelist.clone(),
             phcs: live_phcs(c),
-            attr_defs: et.value.clone(),
+            entity_type: et
+                .value
+                .as_ref()
+                .map(|t| t.parsed(|defs| entity_type_from_stored(type_name, defs))),
             attributes: schema_of(c, type_name, access_type),
-            revision,
         });
         Ok((inputs, revision))
     }

@@ -9,7 +9,7 @@ use utoipa::ToSchema;
 
 use super::fields::{optional_string, required_string, required_string_list};
 use super::{ConfigError, ConfigRequest, ErrorBody, JsonBody};
-use crate::domain::access::{AccessType, RecordScope};
+use crate::domain::access::{AccessType, Reason, RecordScope};
 use crate::domain::entity_type::{SchemaError, TypeName};
 use crate::domain::ids::ClientId;
 use crate::service::{AccessCheck, AccessSchemaView, Consistency, ServiceError};
@@ -184,10 +184,32 @@ pub async fn check(r: ConfigRequest, body: JsonBody) -> Result<HttpResponse, Con
         .service
         .check_access_at(&r.ctx, &r.app_id, check, f.consistency.unwrap_or_default())
         .await?;
-    let mut body = serde_json::to_value(&decided.decision)
-        .map_err(|e| ConfigError::from(ServiceError::Internal(e.to_string())))?;
-    if let Some(fields) = body.as_object_mut() {
-        fields.insert("revision".into(), decided.revision.to_string().into());
-    }
-    Ok(HttpResponse::Ok().json(body))
+    let d = &decided.decision;
+    Ok(HttpResponse::Ok().json(DecisionBody {
+        allowed: d.allowed,
+        denied: &d.denied,
+        permitted: &d.permitted,
+        reason: d.reason,
+        revision: decided.revision,
+        updates_last_updated: d.updates_last_updated,
+    }))
+}
+
+/// The decision's answer, written straight from the decision: its members in the order the
+/// answer always had (alphabetical: it used to be built as a `serde_json::Value` map, then the
+/// revision added), the revision as a string.
+#[derive(Serialize)]
+struct DecisionBody<'a> {
+    allowed: bool,
+    denied: &'a [String],
+    permitted: &'a [String],
+    reason: Reason,
+    #[serde(serialize_with = "as_string")]
+    revision: i64,
+    #[serde(rename = "updatesLastUpdated")]
+    updates_last_updated: bool,
+}
+
+fn as_string<S: serde::Serializer>(n: &i64, s: S) -> Result<S::Ok, S::Error> {
+    s.collect_str(n)
 }
