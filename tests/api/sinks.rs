@@ -680,22 +680,16 @@ async fn signed_checkpoints_are_delivered_in_order_with_the_events_and_filterabl
 
     // The record: the stored checkpoint as the audit API lists it, with the signed note that
     // verifies with the server's public key; signed per Standard Webhooks, its id stable.
-    let (status, listed) = status_json(
-        app.as_operator(Method::GET, &format!("/config/{a}/audit/checkpoints"))
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
-    assert_eq!(status, 200);
-    let (status, keys) = status_json(
-        app.request(Method::GET, "/audit/keys")
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
-    assert_eq!(status, 200);
+    let listed = app
+        .as_operator(Method::GET, &format!("/config/{a}/audit/checkpoints"))
+        .fetch()
+        .await
+        .status_is(200);
+    let keys = app
+        .request(Method::GET, "/audit/keys")
+        .fetch()
+        .await
+        .status_is(200);
     let key = latchkey::domain::note::VerifierKey::parse(keys["keys"][0]["key"].as_str().unwrap())
         .unwrap();
     let requests: Vec<Received> = all
@@ -789,15 +783,11 @@ async fn signed_checkpoints_are_delivered_in_order_with_the_events_and_filterabl
     // Rewind rewinds both: from revision `first + 1`, the events and the checkpoints of that
     // size and larger again, not the first checkpoint.
     let before = sequence(&all, a).len();
-    let (status, got) = status_json(
-        app.as_operator(Method::POST, "/sinks/all/rewind")
-            .json(&json!({"app_id": a, "revision": first + 1}))
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
-    assert_eq!(status, 200, "{got}");
+    app.as_operator(Method::POST, "/sinks/all/rewind")
+        .json(&json!({"app_id": a, "revision": first + 1}))
+        .fetch()
+        .await
+        .status_is(200);
     let mut replay: Vec<String> = expected
         .iter()
         .skip_while(|s| **s != format!("e{}", first + 1))
@@ -839,8 +829,10 @@ async fn lose_events_after(app: &TestApp, app_id: &str, keep: i64) {
 
 async fn set_paused(app: &TestApp, name: &str, paused: bool) {
     let path = format!("/sinks/{name}/{}", if paused { "pause" } else { "resume" });
-    let res = app.as_operator(Method::POST, &path).send().await.unwrap();
-    assert_eq!(res.status(), 200);
+    app.as_operator(Method::POST, &path)
+        .fetch()
+        .await
+        .status_is(200);
 }
 
 /// The sink has delivered every event of its (one) application.
@@ -848,20 +840,6 @@ async fn caught_up(app: &TestApp, name: &str) -> bool {
     let shown = get_sink(app, name).await;
     shown["lag_events"] == 0
         && shown["cursors"][0]["delivered_seq"] == shown["cursors"][0]["head_seq"]
-}
-
-/// The line of a metric on `/metrics` that starts with `prefix`.
-async fn metric_line(app: &TestApp, prefix: &str) -> Option<String> {
-    app.request(Method::GET, "/metrics")
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap()
-        .lines()
-        .find(|l| l.starts_with(prefix))
-        .map(str::to_owned)
 }
 
 /// The ids of the events of an application's log after revision `after`.
@@ -897,9 +875,8 @@ async fn a_log_rewritten_under_the_cursor_by_a_failover_is_delivered_again() {
             .map(|e| e["event_id"].as_str().unwrap().to_owned())
             .collect()
     };
-    let metric = "latchkey_sink_log_rewrites_total{sink=\"rewritten\"}";
+    let rewrites = "latchkey_sink_log_rewrites_total{sink=\"rewritten\"}";
     eventually("delivered", async || caught_up(&app, "rewritten").await).await;
-    assert_eq!(metric_line(&app, metric).await, None);
 
     // 1. The new primary lacks the last 2 events and takes 4 new ones: the head passes the
     // cursor again, with other events at its revisions (caught by the hash at the cursor, or
@@ -919,7 +896,7 @@ async fn a_log_rewritten_under_the_cursor_by_a_failover_is_delivered_again() {
         new_events.iter().all(|id| got.contains(id))
     })
     .await;
-    assert_eq!(metric_line(&app, metric).await, Some(format!("{metric} 1")));
+    assert_eq!(metric(&app, rewrites).await, 1.0);
 
     // 2. The new primary lacks the last 3 events and takes 1: the cursor is beyond the head.
     eventually("delivered again", async || {
@@ -939,6 +916,6 @@ async fn a_log_rewritten_under_the_cursor_by_a_failover_is_delivered_again() {
         new_events.iter().all(|id| got.contains(id))
     })
     .await;
-    assert_eq!(metric_line(&app, metric).await, Some(format!("{metric} 2")));
+    assert_eq!(metric(&app, rewrites).await, 2.0);
     eventually("caught up", async || caught_up(&app, "rewritten").await).await;
 }
