@@ -287,7 +287,7 @@ impl Latchkey {
             .await?
             .ok_or(ServiceError::SinkNotFound)?;
         let progress =
-            store::sinks::progress(&self.pool, &row.name, row.apps.as_deref(), false).await?;
+            store::sinks::progress(&self.pool, &row.name, row.apps.as_deref(), false, true).await?;
         SinkView::from_row(row, Some(progress))
     }
 

@@ -295,7 +295,7 @@ async fn wrong_credentials_and_non_owners_are_refused() {
 
 #[tokio::test]
 async fn failed_sign_ins_count_in_the_lock_out() {
-    let app = spawn_app_with(|s| s.auth_failure_limit = 3).await;
+    let app = spawn_app_with(|s| s.auth.failure_limit = 3).await;
     let owner = app.create_app("shop").await;
     let mut v = Visitor::new(&app);
     // Distinct guesses: a wrong secret sent again is answered from memory and not counted.
@@ -532,7 +532,7 @@ async fn console_changes_are_audited_and_refused_like_the_api() {
 
 #[tokio::test]
 async fn sessions_expire_after_inactivity_and_on_sign_out() {
-    let app = spawn_app_with(|s| s.console_idle_secs = 1).await;
+    let app = spawn_app_with(|s| s.console.idle_secs = 1).await;
     let owner = app.create_app("shop").await;
     let mut v = Visitor::new(&app);
     v.sign_in_owner(&owner).await;

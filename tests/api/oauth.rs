@@ -846,7 +846,7 @@ async fn private_key_jwt() {
 
 #[tokio::test]
 async fn settings_eddsa_and_rotation_under_load() {
-    let app = spawn_app_with(|s| s.oauth_jwks_max_age_secs = 1).await;
+    let app = spawn_app_with(|s| s.oauth.jwks_max_age_secs = 1).await;
     let owner = app.create_app("shop").await;
     let a = owner.app_id.clone();
     let (id, secret, _) = app
