@@ -11,6 +11,7 @@ mod auth;
 mod changes;
 mod clients;
 mod console;
+mod entitlements;
 mod entity_types;
 mod error;
 mod evidence;
@@ -39,6 +40,7 @@ pub use auth::AuthError;
 pub use changes::FeedItem;
 pub use clients::{ClientChange, ClientDraft, ClientView, CreatedClient};
 pub use console::{csrf_token, ConsoleLogin, ConsoleSession, SignInError};
+pub use entitlements::{run_entitlement_states, EntitlementChanges, EntitlementsAt};
 pub use error::ServiceError;
 pub use evidence::{
     run_checkpoints, AuditKeyInfo, ConsistencyProof, InclusionProof, MAX_CHECKPOINTS,

@@ -8,6 +8,7 @@ mod helpers;
 mod access_check;
 mod access_schemas;
 mod audit_completeness;
+mod audit_entitlements;
 mod audit_evidence;
 mod audit_export;
 mod audit_fixture;
