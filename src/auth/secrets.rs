@@ -53,9 +53,14 @@ pub enum Verification {
 }
 
 /// Bytes of the selector kept in each PHC string's `keyid`: one, so it tells an attacker holding
-/// the database 8 bits of a 165-bit random secret, and two live secrets of a client share one
-/// (costing their right secrets a second Argon2 run) once in 256 rotations.
+/// the database 8 bits of a 165-bit random secret. Two live secrets of a client never share one
+/// (see [`new_secret_besides`]): if they did, every secret with that selector — the right ones,
+/// and the wrong guesses that happen to have it, one in 256 — would cost two Argon2 runs.
 const SELECTOR_LEN: usize = 1;
+
+/// Draws of [`new_secret_besides`] before it gives up (only a client with nearly 256 live
+/// secrets could exhaust them: (n/256)^64).
+const SELECTOR_DRAWS: usize = 64;
 
 /// How long, and for how many checks, a failure is remembered.
 const FAILED_TTL: Duration = Duration::from_secs(15 * 60);
@@ -78,6 +83,28 @@ fn selector_of(phc: &str) -> Option<Vec<u8>> {
     let parsed = PasswordHash::new(phc).ok()?;
     let params = Params::try_from(&parsed).ok()?;
     (params.keyid().len() == SELECTOR_LEN).then(|| params.keyid().to_vec())
+}
+
+/// Whether `secret` has the selector of one of the live hashes `phcs`.
+pub fn shares_selector(secret: &str, phcs: &[String]) -> bool {
+    let wanted = selector(secret);
+    phcs.iter()
+        .any(|p| selector_of(p).is_some_and(|s| s == wanted))
+}
+
+/// A new random secret whose selector none of the client's live hashes `live` has, so that
+/// checking any secret against the client costs exactly one Argon2 run (two live hashes with one
+/// selector made a wrong guess with that selector cost two; `tests/api/hardening.rs` saw it once
+/// in a few hundred runs). The secret is random anyway: drawing another costs a SHA-256.
+pub fn new_secret_besides(live: &[String]) -> String {
+    let mut secret = crate::domain::ids::new_secret();
+    for _ in 1..SELECTOR_DRAWS {
+        if !shares_selector(&secret, live) {
+            break;
+        }
+        secret = crate::domain::ids::new_secret();
+    }
+    secret
 }
 
 type CacheKey = (String, [u8; 32]);
@@ -556,6 +583,72 @@ mod tests {
             ));
             assert!(h.stats().argon2_verifications - before <= 2, "{s}");
         }
+    }
+
+    /// Every selector survives the PHC string it is written in (a selector read back as `None`
+    /// would make its hash a candidate for every secret).
+    #[test]
+    fn every_selector_round_trips_through_the_phc_string() {
+        for b in 0..=u8::MAX {
+            let params = argon2::ParamsBuilder::new()
+                .m_cost(64)
+                .t_cost(1)
+                .p_cost(1)
+                .keyid(argon2::KeyId::new(&[b]).unwrap())
+                .build()
+                .unwrap();
+            let phc = PasswordHash {
+                algorithm: argon2::ARGON2ID_IDENT,
+                version: Some(Version::V0x13.into()),
+                params: ParamsString::try_from(&params).unwrap(),
+                salt: Some(Salt::new(&[7u8; 16]).unwrap()),
+                hash: Some(Output::new(&[9u8; 32]).unwrap()),
+            }
+            .to_string();
+            assert_eq!(selector_of(&phc), Some(vec![b]), "{phc}");
+        }
+    }
+
+    /// The cause of the rare two-run wrong guess: two live hashes with one selector. Minting
+    /// with [`new_secret_besides`] never makes such a pair.
+    #[tokio::test]
+    async fn live_hashes_sharing_a_selector_cost_two_runs_so_none_are_minted() {
+        let h = SecretHasher::new(cheap(), 2, 100).unwrap();
+        let same = |n: usize| {
+            (0..)
+                .map(|i| format!("secret-{i}"))
+                .filter(|s| selector(s) == selector("secret-0"))
+                .nth(n)
+                .unwrap()
+        };
+        let live = vec![
+            h.hash(same(0)).await.unwrap(),
+            h.hash(same(1)).await.unwrap(),
+        ];
+        let before = h.stats().argon2_verifications;
+        assert_eq!(
+            h.verify("c", &same(2), Some(&live)).await.unwrap(),
+            Verification::Failed { fresh: true }
+        );
+        assert_eq!(h.stats().argon2_verifications - before, 2);
+        assert!(shares_selector(&same(2), &live));
+
+        let mut live = vec![h.hash(same(0)).await.unwrap()];
+        for _ in 0..40 {
+            let secret = new_secret_besides(&live);
+            assert!(!shares_selector(&secret, &live));
+            live.push(h.hash(secret).await.unwrap());
+        }
+        let selectors: std::collections::HashSet<_> =
+            live.iter().map(|p| selector_of(p).unwrap()).collect();
+        assert_eq!(selectors.len(), live.len());
+        let before = h.stats().argon2_verifications;
+        for n in 0..100 {
+            h.verify("c", &format!("wrong-{n}"), Some(&live))
+                .await
+                .unwrap();
+        }
+        assert_eq!(h.stats().argon2_verifications - before, 100);
     }
 
     #[tokio::test]

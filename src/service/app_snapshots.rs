@@ -82,7 +82,8 @@ impl Latchkey {
     ) -> Result<Committed<SnapshotInfo>, ServiceError> {
         self.snapshot_call(ctx, app_id, Some(name)).await?;
         let mut tx = WriteTx::begin(&self.pool).await?;
-        let (row, replaced) = store::app_snapshots::save(&mut *tx, app_id, name).await?;
+        let rows = store::app_snapshots::capture(&mut *tx, app_id).await?;
+        let (row, replaced) = store::app_snapshots::save(&mut *tx, app_id, name, &rows).await?;
         let mut event = ctx.audit_event(app_id, AuditAction::SnapshotSave);
         event.changes = changes_of::SnapshotSaved {
             snapshot: name,
@@ -141,10 +142,7 @@ impl Latchkey {
             .await?
             .ok_or(ServiceError::SnapshotNotFound)?;
         let current = store::app_snapshots::capture(&mut *tx, app_id).await?;
-        let changes = app_state::diff(
-            &AppState::from_rows(&current)?,
-            &AppState::from_rows(&saved)?,
-        );
+        let changes = app_state::diff(&AppState::from_rows(&current), &AppState::from_rows(&saved));
         let mut restore = ctx.audit_event(app_id, AuditAction::AppRestore);
         restore.changes = changes_of::Restored {
             snapshot: name,

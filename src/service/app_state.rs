@@ -7,15 +7,15 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use ipnet::IpNet;
-use serde::Deserialize;
 use serde_json::{json, Map, Value};
 
 use super::clients::{diff as client_diff, ClientView};
-use super::{RequestContext, ServiceError};
+use super::RequestContext;
 use crate::domain::audit::AuditAction;
 use crate::domain::audit::AuditEvent;
 use crate::domain::audit_changes::{self as changes_of, Payload};
 use crate::domain::FeatureSet;
+use crate::store::app_snapshots::{AppRows, SecretRow};
 
 /// One client with everything that belongs to it.
 #[derive(Debug, Clone, PartialEq)]
@@ -27,8 +27,9 @@ pub(crate) struct ClientState {
     /// CIDR blocks as shown.
     pub ip_whitelist: Vec<String>,
     pub settings: Map<String, Value>,
-    /// The secret rows (hashes, expiry), as compact JSON, sorted: only compared.
-    pub secrets: Vec<String>,
+    /// The secret rows (hashes, expiry, sealed copies) without their last use, by id: only
+    /// compared.
+    pub secrets: Vec<SecretRow>,
 }
 
 impl ClientState {
@@ -63,98 +64,70 @@ pub(crate) struct AppState {
     pub schemas: BTreeMap<SchemaKey, Vec<String>>,
 }
 
-#[derive(Deserialize)]
-struct ClientRowJson {
-    client_id: String,
-    name: String,
-    features: Vec<String>,
-    ip_whitelist: Vec<String>,
-}
-
-#[derive(Deserialize)]
-struct SettingRowJson {
-    #[serde(default)]
-    client_id: Option<String>,
-    key: String,
-    value: Value,
-}
-
-#[derive(Deserialize)]
-struct TypeRowJson {
-    name: String,
-    attr_defs: Value,
-}
-
-#[derive(Deserialize)]
-struct SchemaRowJson {
-    client_id: String,
-    type_name: String,
-    access_type: String,
-    attributes: Vec<String>,
-}
-
-fn rows<T: for<'de> Deserialize<'de>>(state: &Value, table: &str) -> Result<Vec<T>, ServiceError> {
-    let rows = state.get(table).cloned().unwrap_or(Value::Array(vec![]));
-    serde_json::from_value(rows).map_err(|e| {
-        tracing::error!(error = %e, table, "snapshot rows unreadable");
-        ServiceError::Internal(format!("snapshot rows of {table} unreadable: {e}"))
-    })
-}
-
-/// A CIDR block as PostgreSQL prints it, shown the way the APIs show it.
-fn shown_net(s: String) -> String {
-    s.parse::<IpNet>().map(|n| n.to_string()).unwrap_or(s)
-}
-
 impl AppState {
-    /// Reads a state captured by `store::app_snapshots` (current or saved).
-    pub fn from_rows(state: &Value) -> Result<Self, ServiceError> {
-        let mut secrets: BTreeMap<String, Vec<String>> = BTreeMap::new();
-        for mut row in rows::<Value>(state, "client_secrets")? {
-            let client_id = row["client_id"].as_str().unwrap_or_default().to_owned();
-            if let Value::Object(map) = &mut row {
-                // Bookkeeping, not part of what a secret is.
-                map.remove("last_used_at");
-            }
-            secrets.entry(client_id).or_default().push(row.to_string());
-        }
-        let mut client_settings: BTreeMap<String, Map<String, Value>> = BTreeMap::new();
-        for r in rows::<SettingRowJson>(state, "client_settings")? {
-            client_settings
-                .entry(r.client_id.unwrap_or_default())
+    /// Reads an application's rows (current or saved, `store::app_snapshots`).
+    pub fn from_rows(rows: &AppRows) -> Self {
+        let mut secrets: BTreeMap<&str, Vec<SecretRow>> = BTreeMap::new();
+        for row in &rows.client_secrets {
+            secrets
+                .entry(row.client_id.as_str())
                 .or_default()
-                .insert(r.key, r.value);
+                .push(SecretRow {
+                    // Bookkeeping, not part of what a secret is.
+                    last_used_at: None,
+                    ..row.clone()
+                });
         }
-        let clients = rows::<ClientRowJson>(state, "clients")?
-            .into_iter()
+        let mut client_settings: BTreeMap<&str, Map<String, Value>> = BTreeMap::new();
+        for r in &rows.client_settings {
+            client_settings
+                .entry(r.client_id.as_str())
+                .or_default()
+                .insert(r.key.clone(), r.value.clone());
+        }
+        let clients = rows
+            .clients
+            .iter()
             .map(|r| {
-                let mut own_secrets = secrets.remove(&r.client_id).unwrap_or_default();
-                own_secrets.sort();
+                let mut own_secrets = secrets.remove(r.client_id.as_str()).unwrap_or_default();
+                own_secrets.sort_by_key(|s| s.secret_id);
                 ClientState {
                     features: FeatureSet::from_stored(&r.features).names(),
-                    ip_whitelist: r.ip_whitelist.into_iter().map(shown_net).collect(),
-                    settings: client_settings.remove(&r.client_id).unwrap_or_default(),
+                    ip_whitelist: r.ip_whitelist.iter().map(IpNet::to_string).collect(),
+                    settings: client_settings
+                        .remove(r.client_id.as_str())
+                        .unwrap_or_default(),
                     secrets: own_secrets,
-                    name: r.name,
-                    id: r.client_id,
+                    name: r.name.clone(),
+                    id: r.client_id.clone(),
                 }
             })
             .collect();
-        Ok(AppState {
-            defaults: rows::<SettingRowJson>(state, "app_settings")?
-                .into_iter()
-                .map(|r| (r.key, r.value))
+        AppState {
+            defaults: rows
+                .app_settings
+                .iter()
+                .map(|r| (r.key.clone(), r.value.clone()))
                 .collect(),
-            types: rows::<TypeRowJson>(state, "entity_types")?
-                .into_iter()
-                .map(|r| (r.name, r.attr_defs))
+            types: rows
+                .entity_types
+                .iter()
+                .map(|r| (r.name.clone(), r.attr_defs.clone()))
                 .collect(),
             clients,
-            schemas: rows::<SchemaRowJson>(state, "access_schemas")?
-                .into_iter()
-                .map(|r| ((r.client_id, r.type_name, r.access_type), r.attributes))
+            schemas: rows
+                .access_schemas
+                .iter()
+                .map(|r| {
+                    let key = (
+                        r.client_id.clone(),
+                        r.type_name.clone(),
+                        r.access_type.clone(),
+                    );
+                    (key, r.attributes.clone())
+                })
                 .collect(),
-        })
+        }
     }
 }
 

@@ -4,6 +4,7 @@ use serde_json::Value;
 use sqlx::PgConnection;
 
 use super::{commit, Committed, Latchkey, RequestContext, ServiceError};
+use crate::auth::secrets::{new_secret_besides, shares_selector};
 use crate::domain::audit::AuditAction;
 use crate::domain::audit_changes::{self as changes_of, Payload};
 use crate::domain::client::hours_to_live;
@@ -335,7 +336,15 @@ impl Latchkey {
                 operator: self.operator_name.clone(),
             });
         }
-        store::secrets::expire_current(&mut tx, app_id, client_id, hours).await?;
+        let live = store::secrets::expire_current(&mut tx, app_id, client_id, hours).await?;
+        // Minted before the transaction (Argon2 is slow) without knowing the secrets in their
+        // grace period: one in 256 per live secret shares a selector with one of them, and is
+        // minted again (see `auth::secrets::new_secret_besides`).
+        let new_secret = if shares_selector(&new_secret.secret, &live) {
+            self.hash_secret(new_secret_besides(&live)).await?
+        } else {
+            new_secret
+        };
         self.store_secret(&mut tx, app_id, client_id, &new_secret)
             .await?;
         let row = store::clients::bump_version(&mut *tx, app_id, client_id).await?;

@@ -325,7 +325,7 @@ impl Latchkey {
         if !store::app_snapshots::lock_app(&mut *tx, app_id).await? {
             return Err(ServiceError::AppNotFound);
         }
-        let current = AppState::from_rows(&store::app_snapshots::capture(&mut *tx, app_id).await?)?;
+        let current = AppState::from_rows(&store::app_snapshots::capture(&mut *tx, app_id).await?);
         let plan = plan(&current, fixture, options.prune)?;
         let wanted: Vec<String> = plan
             .pinned_new_ids
@@ -488,6 +488,7 @@ impl Latchkey {
             return Ok(None);
         }
         let new = self.hash_secret(secret.to_owned()).await?;
+        // No grace period: the pinned secret is the only live one.
         store::secrets::expire_current(&mut *tx, app_id, client_id, 0).await?;
         self.store_secret(&mut *tx, app_id, client_id, &new).await?;
         let row = store::clients::bump_version(&mut *tx, app_id, client_id).await?;
@@ -515,7 +516,7 @@ impl Latchkey {
         ctx.operator()?;
         self.ensure_app(ctx, app_id).await?;
         let rows = store::app_snapshots::capture(self.read_pool(app_id), app_id).await?;
-        let state = AppState::from_rows(&rows)?;
+        let state = AppState::from_rows(&rows);
         let clients: Vec<Value> = state
             .clients
             .iter()

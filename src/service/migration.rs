@@ -301,7 +301,7 @@ impl Latchkey {
         check_secrets: bool,
     ) -> Result<Comparison, ServiceError> {
         let app = self.get_app(ctx, app_id).await?;
-        let state = AppState::from_rows(&store::app_snapshots::capture(&self.pool, app_id).await?)?;
+        let state = AppState::from_rows(&store::app_snapshots::capture(&self.pool, app_id).await?);
 
         let mut application = Vec::new();
         differ(

@@ -38,6 +38,9 @@ pub enum StoreError {
     Unavailable(#[source] sqlx::Error),
     #[error("database error: {0}")]
     Other(#[source] sqlx::Error),
+    /// A saved snapshot this release cannot read (`app_snapshots::decode`).
+    #[error("snapshot unreadable: {0}")]
+    Snapshot(String),
 }
 
 impl From<sqlx::Error> for StoreError {

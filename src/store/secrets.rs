@@ -147,23 +147,25 @@ pub async fn reseal(db: impl PgExecutor<'_>, row: &SealedRow, sealed: &Sealed) -
 
 /// Starts the grace period of every secret that does not expire yet: they keep working for
 /// `hours` more hours (0: they stop now). Secrets already on their way out keep the earlier
-/// expiry. Secrets that expired are removed, so hashes do not pile up.
+/// expiry. Secrets that expired are removed, so hashes do not pile up. Returns the hashes still
+/// live (those of the grace period).
 pub async fn expire_current(
     db: &mut sqlx::PgConnection,
     app_id: &str,
     client_id: &str,
     hours: i32,
-) -> StoreResult<()> {
-    sqlx::query!(
-        "UPDATE client_secrets
+) -> StoreResult<Vec<String>> {
+    let rows = sqlx::query!(
+        r#"UPDATE client_secrets
             SET expires_at = LEAST(COALESCE(expires_at, 'infinity'),
                                    now() + make_interval(hours => $3))
-          WHERE app_id = $1 AND client_id = $2",
+          WHERE app_id = $1 AND client_id = $2
+          RETURNING phc, expires_at > now() AS "live!""#,
         app_id,
         client_id,
         hours,
     )
-    .execute(&mut *db)
+    .fetch_all(&mut *db)
     .await?;
     sqlx::query!(
         "DELETE FROM client_secrets
@@ -173,7 +175,7 @@ pub async fn expire_current(
     )
     .execute(db)
     .await?;
-    Ok(())
+    Ok(rows.into_iter().filter(|r| r.live).map(|r| r.phc).collect())
 }
 
 /// Replaces a hash by a re-hash of the same secret (Argon2 parameters were raised), and

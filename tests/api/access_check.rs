@@ -15,14 +15,12 @@ fn check_path(o: &Owner) -> String {
 }
 
 async fn check(app: &TestApp, o: &Owner, body: Value) -> (u16, Value) {
-    let answer = status_json(
-        app.as_owner(o, Method::POST, &check_path(o))
-            .json(&body)
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    let answer = app
+        .as_owner(o, Method::POST, &check_path(o))
+        .json(&body)
+        .fetch()
+        .await
+        .pair();
     without_revision(app, &o.app_id, answer).await
 }
 
@@ -229,10 +227,9 @@ async fn the_seeds_three_clients_end_to_end() {
         let res = app
             .as_client(client, secret, Method::POST, "/entityType.getAccessSchema")
             .form(&[("type_name", "user"), ("access_type", "read")])
-            .send()
-            .await
-            .unwrap();
-        let body: Value = res.json().await.unwrap();
+            .fetch()
+            .await;
+        let body: Value = res.body;
         assert_eq!(body["stat"], "ok", "{body}");
         let got: Vec<&str> = body["schema"]["attr_defs"]
             .as_array()
@@ -383,19 +380,16 @@ async fn credentials_are_verified_when_a_secret_is_given() {
         );
     }
     // A rotated secret keeps working during its grace period, as for requests.
-    let (status, body) = status_json(
-        app.as_owner(
+    let body = app
+        .as_owner(
             &owner,
             Method::PUT,
             &format!("/config/{}/clients/{id}/secret", owner.app_id),
         )
         .json(&json!({"hoursToLive": 1}))
-        .send()
+        .fetch()
         .await
-        .unwrap(),
-    )
-    .await;
-    assert_eq!(status, 200);
+        .status_is(200);
     let new_secret = body["_secret"].as_str().unwrap().to_owned();
     assert_eq!(
         check(&app, &owner, with(&id, Some(&secret))).await,
@@ -406,19 +400,16 @@ async fn credentials_are_verified_when_a_secret_is_given() {
         (200, allowed(&["email"]))
     );
     // And stops at once with hoursToLive 0.
-    let (status, body) = status_json(
-        app.as_owner(
+    let body = app
+        .as_owner(
             &owner,
             Method::PUT,
             &format!("/config/{}/clients/{id}/secret", owner.app_id),
         )
         .json(&json!({"hoursToLive": 0}))
-        .send()
+        .fetch()
         .await
-        .unwrap(),
-    )
-    .await;
-    assert_eq!(status, 200);
+        .status_is(200);
     let newest = body["_secret"].as_str().unwrap().to_owned();
     assert_eq!(
         check(&app, &owner, with(&id, Some(&new_secret))).await,
@@ -558,21 +549,17 @@ async fn a_schema_change_shows_in_the_next_decision() {
             decision(false, "attribute_not_permitted", &[], &["birthday"], true)
         )
     );
-    let (status, _) = status_json(
-        app.as_owner(
-            &owner,
-            Method::DELETE,
-            &format!(
-                "/config/{}/clients/{id}/accessSchemas/user/read",
-                owner.app_id
-            ),
-        )
-        .send()
-        .await
-        .unwrap(),
+    app.as_owner(
+        &owner,
+        Method::DELETE,
+        &format!(
+            "/config/{}/clients/{id}/accessSchemas/user/read",
+            owner.app_id
+        ),
     )
-    .await;
-    assert_eq!(status, 204);
+    .fetch()
+    .await
+    .status_is(204);
     assert_eq!(check(&app, &owner, q).await, (200, allowed(&["birthday"])));
 }
 
@@ -638,10 +625,9 @@ async fn malformed_questions_are_400s() {
         .as_owner(&owner, Method::POST, &check_path(&owner))
         .header("Content-Type", "text/plain")
         .body(base.to_string())
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(status_json(res).await, (400, errors("Invalid JSON body.")));
+        .fetch()
+        .await;
+    assert_eq!(res.pair(), (400, errors("Invalid JSON body.")));
 }
 
 #[tokio::test]
@@ -657,14 +643,12 @@ async fn who_may_ask() {
         .await;
     let q = question(&id, "read", "any", &["email"]);
     // The operator and any owner client of the application.
-    let got = status_json(
-        app.as_operator(Method::POST, &check_path(&owner))
-            .json(&q)
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    let got = app
+        .as_operator(Method::POST, &check_path(&owner))
+        .json(&q)
+        .fetch()
+        .await
+        .pair();
     let got = without_revision(&app, &owner.app_id, got).await;
     assert_eq!(got, (200, allowed(&["email"])));
     let (owner2, owner2_secret, _) = app
@@ -673,64 +657,52 @@ async fn who_may_ask() {
             json!({"name": "second owner", "features": ["owner"]}),
         )
         .await;
-    let got = status_json(
-        app.as_client(&owner2, &owner2_secret, Method::POST, &check_path(&owner))
-            .json(&q)
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    let got = app
+        .as_client(&owner2, &owner2_secret, Method::POST, &check_path(&owner))
+        .json(&q)
+        .fetch()
+        .await
+        .pair();
     let got = without_revision(&app, &owner.app_id, got).await;
     assert_eq!(got, (200, allowed(&["email"])));
     // Not the client itself, nor any other non-owner.
-    let got = status_json(
-        app.as_client(&id, &secret, Method::POST, &check_path(&owner))
-            .json(&q)
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    let got = app
+        .as_client(&id, &secret, Method::POST, &check_path(&owner))
+        .json(&q)
+        .fetch()
+        .await
+        .pair();
     assert_eq!(got, (403, errors("Forbidden")));
-    let got = status_json(
-        app.request(Method::POST, &check_path(&owner))
-            .json(&q)
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    let got = app
+        .request(Method::POST, &check_path(&owner))
+        .json(&q)
+        .fetch()
+        .await
+        .pair();
     assert_eq!(got, (401, errors("Authentication required.")));
     // Another application's owner.
     let other = app.create_app("other").await;
-    let got = status_json(
-        app.as_owner(&other, Method::POST, &check_path(&owner))
-            .json(&q)
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    let got = app
+        .as_owner(&other, Method::POST, &check_path(&owner))
+        .json(&q)
+        .fetch()
+        .await
+        .pair();
     assert_eq!(got, (401, errors("Authentication required.")));
-    let got = status_json(
-        app.as_operator(
+    let got = app
+        .as_operator(
             Method::POST,
             &format!("/config/{}/access/check", "q".repeat(26)),
         )
         .json(&q)
-        .send()
+        .fetch()
         .await
-        .unwrap(),
-    )
-    .await;
+        .pair();
     assert_eq!(got, (404, errors("Application not found.")));
-    let got = status_json(
-        app.as_owner(&owner, Method::GET, &check_path(&owner))
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    let got = app
+        .as_owner(&owner, Method::GET, &check_path(&owner))
+        .fetch()
+        .await
+        .pair();
     assert_eq!(got, (405, errors("Method not allowed.")));
 }

@@ -22,24 +22,18 @@ pub async fn put_schema(
     access: &str,
     attributes: Value,
 ) -> (u16, Value) {
-    status_json(
-        app.as_owner(o, Method::PUT, &schema_path(o, client, "user", access))
-            .json(&json!({ "attributes": attributes }))
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await
+    app.as_owner(o, Method::PUT, &schema_path(o, client, "user", access))
+        .json(&json!({ "attributes": attributes }))
+        .fetch()
+        .await
+        .pair()
 }
 
 async fn get_schema(app: &TestApp, o: &Owner, client: &str, access: &str) -> (u16, Value) {
-    status_json(
-        app.as_owner(o, Method::GET, &schema_path(o, client, "user", access))
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await
+    app.as_owner(o, Method::GET, &schema_path(o, client, "user", access))
+        .fetch()
+        .await
+        .pair()
 }
 
 fn with_reserved(rest: &[&str]) -> Value {
@@ -115,33 +109,27 @@ async fn put_get_delete_round_trip_with_every_spelling() {
         (404, errors("Access schema not found."))
     );
 
-    let (status, body) = status_json(
-        app.as_owner(
-            &owner,
-            Method::DELETE,
-            &schema_path(&owner, &client, "user", "read"),
-        )
-        .send()
-        .await
-        .unwrap(),
+    app.as_owner(
+        &owner,
+        Method::DELETE,
+        &schema_path(&owner, &client, "user", "read"),
     )
-    .await;
-    assert_eq!((status, body), (204, Value::Null));
+    .fetch()
+    .await
+    .is(204, Value::Null);
     assert_eq!(
         get_schema(&app, &owner, &client, "read").await,
         (404, errors("Access schema not found."))
     );
-    let again = status_json(
-        app.as_owner(
+    let again = app
+        .as_owner(
             &owner,
             Method::DELETE,
             &schema_path(&owner, &client, "user", "read"),
         )
-        .send()
+        .fetch()
         .await
-        .unwrap(),
-    )
-    .await;
+        .pair();
     assert_eq!(again, (404, errors("Access schema not found.")));
 
     let rows = app.audit_rows(&owner.app_id).await;
@@ -249,33 +237,29 @@ async fn bad_schemas_are_refused_and_change_nothing() {
         let got = put_schema(&app, &owner, &client, "read", attributes.clone()).await;
         assert_eq!(got, (400, errors(message)), "{attributes}");
     }
-    let got = status_json(
-        app.as_owner(
+    let got = app
+        .as_owner(
             &owner,
             Method::PUT,
             &schema_path(&owner, &client, "user", "read"),
         )
         .json(&json!({"attrs": ["email"]}))
-        .send()
+        .fetch()
         .await
-        .unwrap(),
-    )
-    .await;
+        .pair();
     assert_eq!(got, (400, errors("Missing data for required field.")));
     for access in ["admin", "READ", "read_with_token"] {
         for method in [Method::GET, Method::PUT, Method::DELETE] {
-            let got = status_json(
-                app.as_owner(
+            let got = app
+                .as_owner(
                     &owner,
                     method.clone(),
                     &schema_path(&owner, &client, "user", access),
                 )
                 .json(&json!({"attributes": ["email"]}))
-                .send()
+                .fetch()
                 .await
-                .unwrap(),
-            )
-            .await;
+                .pair();
             assert_eq!(
                 got,
                 (400, errors("Not a valid access type.")),
@@ -285,31 +269,27 @@ async fn bad_schemas_are_refused_and_change_nothing() {
     }
     let unknown_client = "z".repeat(32);
     for method in [Method::GET, Method::PUT, Method::DELETE] {
-        let got = status_json(
-            app.as_owner(
+        let got = app
+            .as_owner(
                 &owner,
                 method.clone(),
                 &schema_path(&owner, &unknown_client, "user", "read"),
             )
             .json(&json!({"attributes": ["email"]}))
-            .send()
+            .fetch()
             .await
-            .unwrap(),
-        )
-        .await;
+            .pair();
         assert_eq!(got, (404, errors("Client ID not found.")), "{method}");
-        let got = status_json(
-            app.as_owner(
+        let got = app
+            .as_owner(
                 &owner,
                 method.clone(),
                 &schema_path(&owner, &client, "device", "read"),
             )
             .json(&json!({"attributes": ["email"]}))
-            .send()
+            .fetch()
             .await
-            .unwrap(),
-        )
-        .await;
+            .pair();
         assert_eq!(got, (404, errors("Entity type not found.")), "{method}");
     }
     assert_eq!(
@@ -335,46 +315,38 @@ async fn only_owners_and_the_operator_manage_schemas() {
         )
         .await;
     for method in [Method::GET, Method::PUT, Method::DELETE] {
-        let got = status_json(
-            app.as_client(
+        let got = app
+            .as_client(
                 &id,
                 &secret,
                 method.clone(),
                 &schema_path(&owner, &client, "user", "read"),
             )
             .json(&json!({"attributes": ["email"]}))
-            .send()
+            .fetch()
             .await
-            .unwrap(),
-        )
-        .await;
+            .pair();
         assert_eq!(got, (403, errors("Forbidden")), "{method}");
     }
     // A client cannot widen its own schema either.
-    let got = status_json(
-        app.as_client(
+    let got = app
+        .as_client(
             &id,
             &secret,
             Method::PUT,
             &schema_path(&owner, &id, "user", "read"),
         )
         .json(&json!({"attributes": ["email"]}))
-        .send()
+        .fetch()
         .await
-        .unwrap(),
-    )
-    .await;
+        .pair();
     assert_eq!(got, (403, errors("Forbidden")));
     assert_eq!(schema_rows(&app, &owner.app_id).await, 0);
-    let (status, body) = status_json(
-        app.as_operator(Method::PUT, &schema_path(&owner, &client, "user", "write"))
-            .json(&json!({"attributes": ["optIns"]}))
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
-    assert_eq!((status, body), (200, with_reserved(&["optIns"])));
+    app.as_operator(Method::PUT, &schema_path(&owner, &client, "user", "write"))
+        .json(&json!({"attributes": ["optIns"]}))
+        .fetch()
+        .await
+        .is(200, with_reserved(&["optIns"]));
     assert_eq!(
         app.audit_rows(&owner.app_id).await.last().unwrap()["actor"],
         "operator"
@@ -405,18 +377,15 @@ async fn put_schema_as(
     target_app: &Owner,
     client: &str,
 ) -> (u16, Value) {
-    status_json(
-        app.as_owner(
-            caller,
-            Method::PUT,
-            &schema_path(target_app, client, "user", "read"),
-        )
-        .json(&json!({"attributes": ["email"]}))
-        .send()
-        .await
-        .unwrap(),
+    app.as_owner(
+        caller,
+        Method::PUT,
+        &schema_path(target_app, client, "user", "read"),
     )
+    .json(&json!({"attributes": ["email"]}))
+    .fetch()
     .await
+    .pair()
 }
 
 #[tokio::test]
@@ -426,32 +395,24 @@ async fn a_deleted_client_takes_its_schemas_along() {
     put_schema(&app, &owner, &client, "read", json!(["email"])).await;
     put_schema(&app, &owner, &client, "write", json!(["email"])).await;
     assert_eq!(schema_rows(&app, &owner.app_id).await, 2);
-    let (status, _) = status_json(
-        app.as_owner(
-            &owner,
-            Method::DELETE,
-            &format!("/config/{}/clients/{client}", owner.app_id),
-        )
-        .send()
-        .await
-        .unwrap(),
+    app.as_owner(
+        &owner,
+        Method::DELETE,
+        &format!("/config/{}/clients/{client}", owner.app_id),
     )
-    .await;
-    assert_eq!(status, 204);
+    .fetch()
+    .await
+    .status_is(204);
     assert_eq!(schema_rows(&app, &owner.app_id).await, 0);
     // And the type it used can now go.
-    let (status, _) = status_json(
-        app.as_owner(
-            &owner,
-            Method::DELETE,
-            &format!("{}/user", types_path(&owner)),
-        )
-        .send()
-        .await
-        .unwrap(),
+    app.as_owner(
+        &owner,
+        Method::DELETE,
+        &format!("{}/user", types_path(&owner)),
     )
-    .await;
-    assert_eq!(status, 204);
+    .fetch()
+    .await
+    .status_is(204);
 }
 
 #[tokio::test]
@@ -485,13 +446,11 @@ async fn type_changes_that_would_break_a_schema_are_refused_naming_the_clients()
     let type_path = format!("{}/user", types_path(&owner));
 
     // Deleting the type.
-    let got = status_json(
-        app.as_owner(&owner, Method::DELETE, &type_path)
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    let got = app
+        .as_owner(&owner, Method::DELETE, &type_path)
+        .fetch()
+        .await
+        .pair();
     assert_eq!(
         got,
         (
@@ -512,14 +471,12 @@ async fn type_changes_that_would_break_a_schema_are_refused_naming_the_clients()
         .filter(|d| d["name"] != "email" && d["name"] != "gender")
         .cloned()
         .collect();
-    let got = status_json(
-        app.as_owner(&owner, Method::PUT, &type_path)
-            .json(&json!({"attr_defs": kept}))
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    let got = app
+        .as_owner(&owner, Method::PUT, &type_path)
+        .json(&json!({"attr_defs": kept}))
+        .fetch()
+        .await
+        .pair();
     assert_eq!(
         got,
         (
@@ -536,14 +493,12 @@ async fn type_changes_that_would_break_a_schema_are_refused_naming_the_clients()
             *d = json!({"name": "primaryAddress", "type": "string"});
         }
     }
-    let got = status_json(
-        app.as_owner(&owner, Method::PUT, &type_path)
-            .json(&json!({"attr_defs": defs}))
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    let got = app
+        .as_owner(&owner, Method::PUT, &type_path)
+        .json(&json!({"attr_defs": defs}))
+        .fetch()
+        .await
+        .pair();
     assert_eq!(
         got,
         (
@@ -561,15 +516,11 @@ async fn type_changes_that_would_break_a_schema_are_refused_naming_the_clients()
             d["attr_defs"] = json!([{"name": "city", "type": "string"}]);
         }
     }
-    let (status, _) = status_json(
-        app.as_owner(&owner, Method::PUT, &type_path)
-            .json(&json!({"attr_defs": defs}))
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
-    assert_eq!(status, 200);
+    app.as_owner(&owner, Method::PUT, &type_path)
+        .json(&json!({"attr_defs": defs}))
+        .fetch()
+        .await
+        .status_is(200);
     assert_eq!(
         app.audit_count(&owner.app_id, "entity_type.update").await,
         1
@@ -581,25 +532,17 @@ async fn type_changes_that_would_break_a_schema_are_refused_naming_the_clients()
 
     // Once the schemas are gone, the type can be deleted.
     for (client, access) in [(&mailer, "read"), (&ads, "write")] {
-        let (status, _) = status_json(
-            app.as_owner(
-                &owner,
-                Method::DELETE,
-                &schema_path(&owner, client, "user", access),
-            )
-            .send()
-            .await
-            .unwrap(),
+        app.as_owner(
+            &owner,
+            Method::DELETE,
+            &schema_path(&owner, client, "user", access),
         )
-        .await;
-        assert_eq!(status, 204);
+        .fetch()
+        .await
+        .status_is(204);
     }
-    let (status, _) = status_json(
-        app.as_owner(&owner, Method::DELETE, &type_path)
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
-    assert_eq!(status, 204);
+    app.as_owner(&owner, Method::DELETE, &type_path)
+        .fetch()
+        .await
+        .status_is(204);
 }

@@ -535,14 +535,12 @@ async fn fixture(app: &TestApp, owner: &Owner, label: &str) -> Ids {
         ),
     ];
     for (method, path, body) in setup {
-        let (status, got) = status_json(
-            app.as_owner(owner, method, &path)
-                .json(&body)
-                .send()
-                .await
-                .unwrap(),
-        )
-        .await;
+        let (status, got) = app
+            .as_owner(owner, method, &path)
+            .json(&body)
+            .fetch()
+            .await
+            .pair();
         assert!(
             (200..300).contains(&status),
             "fixture {path}: {status} {got}"
@@ -571,18 +569,15 @@ async fn fixture(app: &TestApp, owner: &Owner, label: &str) -> Ids {
     }
     let res = app
         .as_operator(Method::POST, &format!("/sinks/{paused_sink}/pause"))
-        .send()
+        .fetch()
+        .await;
+    assert_eq!(res.status, 200, "fixture sink paused");
+    let (status, body) = app
+        .as_owner(owner, Method::POST, &format!("/oauth/{app_id}/token"))
+        .form(&[("grant_type", "client_credentials")])
+        .fetch()
         .await
-        .unwrap();
-    assert_eq!(res.status(), 200, "fixture sink paused");
-    let (status, body) = status_json(
-        app.as_owner(owner, Method::POST, &format!("/oauth/{app_id}/token"))
-            .form(&[("grant_type", "client_credentials")])
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+        .pair();
     assert_eq!(status, 200, "fixture token {body}");
     let token = body["access_token"].as_str().unwrap().to_owned();
     let (_, jwk) =
@@ -595,10 +590,9 @@ async fn fixture(app: &TestApp, owner: &Owner, label: &str) -> Ids {
             &format!("/config/{app_id}/clients/{client_id}/jwks"),
         )
         .json(&json!({ "keys": [jwk] }))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), 200, "fixture client keys");
+        .fetch()
+        .await;
+    assert_eq!(res.status, 200, "fixture client keys");
     Ids {
         app_id,
         client_id,
@@ -671,9 +665,9 @@ async fn every_mutating_route_writes_exactly_its_events_in_its_transaction() {
             Body::Params(_) if case.method == "GET" => req,
             Body::Params(f) => req.form(&f),
         };
-        let res = req.send().await.unwrap();
-        let request_id = res.headers()["x-request-id"].to_str().unwrap().to_owned();
-        let (status, body) = status_json(res).await;
+        let res = req.fetch().await;
+        let request_id = res.headers["x-request-id"].to_str().unwrap().to_owned();
+        let (status, body) = res.pair();
         // The Registration API answers 200 for errors too: its verdict is `stat`.
         assert!(
             (200..300).contains(&status) && body.get("stat").is_none_or(|s| s == "ok"),
@@ -787,14 +781,12 @@ async fn refused_changes_write_no_event() {
         } else {
             path.clone()
         };
-        let (status, _) = status_json(
-            app.as_owner(&owner, method, &path)
-                .json(&body)
-                .send()
-                .await
-                .unwrap(),
-        )
-        .await;
+        let (status, _) = app
+            .as_owner(&owner, method, &path)
+            .json(&body)
+            .fetch()
+            .await
+            .pair();
         assert!(status >= 400);
     }
     assert_eq!(app.audit_rows(&owner.app_id).await.len(), before);

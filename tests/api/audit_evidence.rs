@@ -3,8 +3,6 @@
 //! by the command line. Proofs are checked here with the domain's verifier, fed only what the
 //! HTTP API returns (an independent Python verifier does the same in `.ci/run`).
 
-use std::time::{Duration, Instant};
-
 use base64::Engine;
 use chrono::Utc;
 use latchkey::domain::merkle::{self, Hash};
@@ -13,7 +11,6 @@ use latchkey::service::{Latchkey, RequestContext, ServiceError};
 use reqwest::Method;
 use serde_json::{json, Value};
 
-use crate::audit_util::*;
 use crate::helpers::*;
 
 fn service(app: &TestApp) -> Latchkey {
@@ -51,29 +48,23 @@ async fn get_text(app: &TestApp, owner: &Owner, path: &str) -> (u16, String) {
 }
 
 async fn get_json(app: &TestApp, owner: &Owner, path: &str) -> (u16, Value) {
-    status_json(
-        app.as_owner(
-            owner,
-            Method::GET,
-            &format!("/config/{}{path}", owner.app_id),
-        )
-        .send()
-        .await
-        .unwrap(),
+    app.as_owner(
+        owner,
+        Method::GET,
+        &format!("/config/{}{path}", owner.app_id),
     )
+    .fetch()
     .await
+    .pair()
 }
 
 /// The verifier keys as an auditor fetches them (no credentials).
 async fn keys(app: &TestApp) -> Vec<VerifierKey> {
-    let (status, body) = status_json(
-        app.request(Method::GET, "/audit/keys")
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
-    assert_eq!(status, 200, "{body}");
+    let body = app
+        .request(Method::GET, "/audit/keys")
+        .fetch()
+        .await
+        .status_is(200);
     body["keys"]
         .as_array()
         .unwrap()
@@ -248,21 +239,17 @@ async fn bad_proof_and_checkpoint_requests_are_400_with_a_message() {
     }
     // Another application's owner, and a non-owner client, get no proofs.
     let other = app.create_app("other").await;
-    let (status, _) = status_json(
-        app.as_owner(
-            &other,
-            Method::GET,
-            &format!(
-                "/config/{}/audit/proof/consistency?from=1&to=2",
-                owner.app_id
-            ),
-        )
-        .send()
-        .await
-        .unwrap(),
+    app.as_owner(
+        &other,
+        Method::GET,
+        &format!(
+            "/config/{}/audit/proof/consistency?from=1&to=2",
+            owner.app_id
+        ),
     )
-    .await;
-    assert_eq!(status, 401);
+    .fetch()
+    .await
+    .status_is(401);
     let (id, secret, _) = app.create_client(&owner, json!({"name": "plain"})).await;
     let res = app
         .as_client(
@@ -271,10 +258,9 @@ async fn bad_proof_and_checkpoint_requests_are_400_with_a_message() {
             Method::GET,
             &format!("/config/{}/audit/checkpoint", owner.app_id),
         )
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), 403);
+        .fetch()
+        .await;
+    assert_eq!(res.status, 403);
 }
 
 #[tokio::test]
@@ -330,15 +316,11 @@ async fn the_checkpoint_task_signs_on_its_own_and_instances_do_not_duplicate() {
     let app = spawn_app_with(|s| s.checkpoint_secs = 1).await;
     let _peer = app.spawn_peer(|s| s.checkpoint_secs = 1).await;
     let owner = app.create_app("shop").await;
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
+    eventually("a checkpoint of size 2", async || {
         let (status, text) = get_text(&app, &owner, "/audit/checkpoint").await;
-        if status == 200 && text.lines().nth(1) == Some("2") {
-            break;
-        }
-        assert!(Instant::now() < deadline, "no checkpoint: {status} {text}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+        status == 200 && text.lines().nth(1) == Some("2")
+    })
+    .await;
     let (_, list) = get_json(&app, &owner, "/audit/checkpoints").await;
     assert_eq!(list["checkpoints"].as_array().unwrap().len(), 1);
     assert_eq!(keys(&app).await.len(), 1, "one key for both instances");
@@ -367,17 +349,19 @@ async fn a_rotated_key_signs_new_checkpoints_and_old_ones_still_verify() {
         service(&app).rotate_audit_key(&client_ctx).await,
         Err(ServiceError::Forbidden)
     ));
-    let out = latchkey_with_key(&app, &["audit", "key", "rotate"]);
+    let out = app
+        .cli(&["audit", "key", "rotate"])
+        .sealed()
+        .public_url()
+        .run()
+        .await;
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     let rotated: Value = serde_json::from_str(&stdout(&out)).unwrap();
-    let (status, listed) = status_json(
-        app.request(Method::GET, "/audit/keys")
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
-    assert_eq!(status, 200);
+    let listed = app
+        .request(Method::GET, "/audit/keys")
+        .fetch()
+        .await
+        .status_is(200);
     let listed = listed["keys"].as_array().unwrap().clone();
     assert_eq!(listed.len(), 2);
     assert_eq!(listed[0]["key"], old_keys[0].encode());
@@ -401,18 +385,6 @@ async fn a_rotated_key_signs_new_checkpoints_and_old_ones_still_verify() {
     assert_eq!(signer, &old_keys[0]);
     // The new checkpoint does not verify with the old key alone.
     assert!(note::open_checkpoint(&new_note, &old_keys).is_err());
-}
-
-/// The CLI with the test server's sealing key (checkpoint keys are sealed under it).
-fn latchkey_with_key(app: &TestApp, args: &[&str]) -> std::process::Output {
-    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_latchkey"));
-    cmd.args(args)
-        .env("DATABASE_URL", crate::audit_util::database_url(app))
-        .env("RUST_LOG", "warn")
-        .env("LATCHKEY_SEALING_KEY", test_settings().sealing_key.unwrap())
-        .env("LATCHKEY_PUBLIC_URL", "https://audit.example.test")
-        .env_remove("LATCHKEY_OPERATOR_TOKEN");
-    cmd.output().unwrap()
 }
 
 #[tokio::test]
@@ -439,23 +411,21 @@ async fn offline_verification_checks_an_export_and_one_event_and_names_the_first
     );
     let offline = |events: &str, cp: &str| {
         // No database: a URL that cannot be reached.
-        std::process::Command::new(env!("CARGO_BIN_EXE_latchkey"))
-            .args([
-                "audit",
-                "verify",
-                "--offline",
-                "--events",
-                events,
-                "--checkpoint",
-                cp,
-                "--key",
-                &key_file,
-            ])
-            .env("DATABASE_URL", "postgres://nobody@127.0.0.1:1/none")
-            .output()
-            .unwrap()
+        Cli::bare(&[
+            "audit",
+            "verify",
+            "--offline",
+            "--events",
+            events,
+            "--checkpoint",
+            cp,
+            "--key",
+            &key_file,
+        ])
+        .env("DATABASE_URL", "postgres://nobody@127.0.0.1:1/none")
+        .run()
     };
-    let ok = offline(&events, &cp_file);
+    let ok = offline(&events, &cp_file).await;
     assert_eq!(ok.status.code(), Some(0), "{}", stderr(&ok));
     assert_eq!(
         serde_json::from_str::<Value>(&stdout(&ok)).unwrap(),
@@ -475,7 +445,7 @@ async fn offline_verification_checks_an_export_and_one_event_and_names_the_first
         ("removed", removed.join("\n"), 6),
         ("reordered", reordered.join("\n"), 3),
     ] {
-        let out = offline(&file(name, &text), &cp_file);
+        let out = offline(&file(name, &text), &cp_file).await;
         assert_eq!(out.status.code(), Some(1), "{name}");
         let report: Value = serde_json::from_str(&stdout(&out)).unwrap();
         assert_eq!(
@@ -488,7 +458,7 @@ async fn offline_verification_checks_an_export_and_one_event_and_names_the_first
     let other = ed25519_dalek::SigningKey::from_bytes(&[9u8; 32]);
     let body = cp.split("\n\n").next().unwrap().to_owned() + "\n";
     let forged = note::sign(&body, "audit.example.test/audit", &other);
-    let out = offline(&events, &file("forged.txt", &forged));
+    let out = offline(&events, &file("forged.txt", &forged)).await;
     assert_eq!(out.status.code(), Some(1));
     assert!(
         stdout(&out).contains("no signature by a known key"),
@@ -498,26 +468,24 @@ async fn offline_verification_checks_an_export_and_one_event_and_names_the_first
 
     // One event with its inclusion proof.
     let one = |event: &str, proof: &str| {
-        std::process::Command::new(env!("CARGO_BIN_EXE_latchkey"))
-            .args([
-                "audit",
-                "verify",
-                "--offline",
-                "--event",
-                &file("event.json", event),
-                "--proof",
-                &file("proof.json", proof),
-                "--checkpoint",
-                &cp_file,
-                "--key",
-                &key_file,
-            ])
-            .output()
-            .unwrap()
+        Cli::bare(&[
+            "audit",
+            "verify",
+            "--offline",
+            "--event",
+            &file("event.json", event),
+            "--proof",
+            &file("proof.json", proof),
+            "--checkpoint",
+            &cp_file,
+            "--key",
+            &key_file,
+        ])
+        .run()
     };
-    let out = one(lines[3], &proof.to_string());
+    let out = one(lines[3], &proof.to_string()).await;
     assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
-    let out = one(lines[4], &proof.to_string());
+    let out = one(lines[4], &proof.to_string()).await;
     assert_eq!(out.status.code(), Some(1));
     assert!(stdout(&out).contains("\"revision\":5"), "{}", stdout(&out));
     std::fs::remove_dir_all(&dir).unwrap();
@@ -532,15 +500,19 @@ async fn a_legal_hold_stops_prune_until_it_ends_and_pruned_events_keep_their_lea
     service(&app).make_checkpoints().await.unwrap();
     let (_, cp_text) = get_text(&app, &owner, "/audit/checkpoint").await;
     let (cp5, _) = note::open_checkpoint(&cp_text, &keys(&app).await).unwrap();
-    let ret = latchkey_with_key(
-        &app,
-        &["audit", "retention", "--app", a, "--keep-days", "1"],
-    );
+    let ret = app
+        .cli(&["audit", "retention", "--app", a, "--keep-days", "1"])
+        .sealed()
+        .public_url()
+        .run()
+        .await;
     assert_eq!(ret.status.code(), Some(0), "{}", stderr(&ret));
-    let hold = latchkey_with_key(
-        &app,
-        &["audit", "hold", "--app", a, "--until", "2999-01-01"],
-    );
+    let hold = app
+        .cli(&["audit", "hold", "--app", a, "--until", "2999-01-01"])
+        .sealed()
+        .public_url()
+        .run()
+        .await;
     assert_eq!(hold.status.code(), Some(0), "{}", stderr(&hold));
     assert_eq!(
         serde_json::from_str::<Value>(&stdout(&hold)).unwrap(),
@@ -561,7 +533,12 @@ async fn a_legal_hold_stops_prune_until_it_ends_and_pruned_events_keep_their_lea
         refused.to_string(),
         format!("Application {a} is under legal hold until 2999-01-01T00:00:00.000000Z: its audit events cannot be pruned before then (latchkey audit hold).")
     );
-    let out = latchkey_with_key(&app, &["audit", "prune", "--app", a]);
+    let out = app
+        .cli(&["audit", "prune", "--app", a])
+        .sealed()
+        .public_url()
+        .run()
+        .await;
     // Today nothing has expired yet, so the CLI's prune (now) is refused by the hold too.
     assert_eq!(out.status.code(), Some(1), "{}", stdout(&out));
     assert!(
@@ -573,12 +550,19 @@ async fn a_legal_hold_stops_prune_until_it_ends_and_pruned_events_keep_their_lea
     // Without --app, a held application does not stop the others.
     let other = app.create_app("other").await;
     let o = other.app_id.as_str();
-    let ret = latchkey_with_key(
-        &app,
-        &["audit", "retention", "--app", o, "--keep-days", "1"],
-    );
+    let ret = app
+        .cli(&["audit", "retention", "--app", o, "--keep-days", "1"])
+        .sealed()
+        .public_url()
+        .run()
+        .await;
     assert_eq!(ret.status.code(), Some(0), "{}", stderr(&ret));
-    let all = latchkey_with_key(&app, &["audit", "prune"]);
+    let all = app
+        .cli(&["audit", "prune"])
+        .sealed()
+        .public_url()
+        .run()
+        .await;
     assert_eq!(all.status.code(), Some(1));
     assert!(
         stderr(&all).contains("under legal hold"),
@@ -593,10 +577,12 @@ async fn a_legal_hold_stops_prune_until_it_ends_and_pruned_events_keep_their_lea
     assert_eq!(printed[0]["app_id"], o);
 
     // The hold ends: prune goes through, and proofs of pruned events still verify.
-    let end = latchkey_with_key(
-        &app,
-        &["audit", "hold", "--app", a, "--until", "2000-01-01"],
-    );
+    let end = app
+        .cli(&["audit", "hold", "--app", a, "--until", "2000-01-01"])
+        .sealed()
+        .public_url()
+        .run()
+        .await;
     assert_eq!(end.status.code(), Some(0), "{}", stderr(&end));
     let done = svc.prune_audit(&ctx, a, later, false).await.unwrap();
     assert_eq!(done.value.through_seq, Some(8));

@@ -17,11 +17,10 @@ async fn http_stream(app: &TestApp, owner: &Owner, query: &str) -> String {
             Method::GET,
             &format!("/config/{}/audit?{query}", owner.app_id),
         )
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), 200);
-    res.text().await.unwrap()
+        .fetch()
+        .await;
+    assert_eq!(res.status, 200);
+    res.text
 }
 
 async fn some_history(app: &TestApp) -> (Owner, String) {
@@ -42,7 +41,10 @@ async fn some_history(app: &TestApp) -> (Owner, String) {
 async fn export_writes_what_the_api_streams() {
     let app = spawn_app().await;
     let (owner, a) = some_history(&app).await;
-    let out = latchkey(&app, &["audit", "export", "--app", &owner.app_id]);
+    let out = app
+        .cli(&["audit", "export", "--app", &owner.app_id])
+        .run()
+        .await;
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     let ndjson = stdout(&out);
     assert_eq!(ndjson.lines().count(), 5);
@@ -52,16 +54,15 @@ async fn export_writes_what_the_api_streams() {
         "byte for byte"
     );
 
-    let out = latchkey(
-        &app,
-        &["audit", "export", "--app", &owner.app_id, "--format", "csv"],
-    );
+    let out = app
+        .cli(&["audit", "export", "--app", &owner.app_id, "--format", "csv"])
+        .run()
+        .await;
     assert_eq!(stdout(&out), http_stream(&app, &owner, "format=csv").await);
     assert_eq!(parse_csv(&stdout(&out)).len(), 6);
 
-    let out = latchkey(
-        &app,
-        &[
+    let out = app
+        .cli(&[
             "audit",
             "export",
             "--app",
@@ -70,16 +71,16 @@ async fn export_writes_what_the_api_streams() {
             "json",
             "--order",
             "newest",
-        ],
-    );
+        ])
+        .run()
+        .await;
     let array: Value = serde_json::from_str(&stdout(&out)).unwrap();
     let (_, page) = audit_get(&app, &owner, "").await;
     assert_eq!(array, page["events"]);
 
     // Filters, as the API's.
-    let out = latchkey(
-        &app,
-        &[
+    let out = app
+        .cli(&[
             "audit",
             "export",
             "--app",
@@ -88,8 +89,9 @@ async fn export_writes_what_the_api_streams() {
             &a,
             "--feature",
             "access_issuer",
-        ],
-    );
+        ])
+        .run()
+        .await;
     let lines: Vec<Value> = stdout(&out)
         .lines()
         .map(|l| serde_json::from_str(l).unwrap())
@@ -103,9 +105,8 @@ async fn export_writes_what_the_api_streams() {
     );
     let rows = app.audit_rows(&owner.app_id).await;
     let t4 = rows[3]["occurred_at"].as_str().unwrap();
-    let out = latchkey(
-        &app,
-        &[
+    let out = app
+        .cli(&[
             "audit",
             "export",
             "--app",
@@ -116,8 +117,9 @@ async fn export_writes_what_the_api_streams() {
             &owner.client_id,
             "--action",
             "client.create",
-        ],
-    );
+        ])
+        .run()
+        .await;
     let lines: Vec<Value> = stdout(&out)
         .lines()
         .map(|l| serde_json::from_str(l).unwrap())
@@ -130,9 +132,8 @@ async fn export_writes_what_the_api_streams() {
         [5]
     );
     // Nothing matches: valid, empty output.
-    let out = latchkey(
-        &app,
-        &[
+    let out = app
+        .cli(&[
             "audit",
             "export",
             "--app",
@@ -141,8 +142,9 @@ async fn export_writes_what_the_api_streams() {
             "json",
             "--action",
             "none",
-        ],
-    );
+        ])
+        .run()
+        .await;
     assert_eq!(stdout(&out), "[]\n");
 }
 
@@ -150,30 +152,29 @@ async fn export_writes_what_the_api_streams() {
 async fn export_refuses_bad_input_clearly() {
     let app = spawn_app().await;
     let (owner, _) = some_history(&app).await;
-    let out = latchkey(
-        &app,
-        &["audit", "export", "--app", &owner.app_id, "--since", "soon"],
-    );
+    let out = app
+        .cli(&["audit", "export", "--app", &owner.app_id, "--since", "soon"])
+        .run()
+        .await;
     assert_eq!(out.status.code(), Some(1));
     assert_eq!(
         stderr(&out).trim(),
         "latchkey: Invalid since: expected an RFC 3339 time such as 2024-05-01T00:00:00Z."
     );
-    let out = latchkey(
-        &app,
-        &[
+    let out = app
+        .cli(&[
             "audit",
             "export",
             "--app",
             &owner.app_id,
             "--feature",
             "root",
-        ],
-    );
+        ])
+        .run()
+        .await;
     assert_eq!(stderr(&out).trim(), "latchkey: Not a valid feature name.");
-    let out = latchkey(
-        &app,
-        &[
+    let out = app
+        .cli(&[
             "audit",
             "export",
             "--app",
@@ -182,23 +183,24 @@ async fn export_refuses_bad_input_clearly() {
             "2024-02-01",
             "--until",
             "2024-01-01",
-        ],
-    );
+        ])
+        .run()
+        .await;
     assert_eq!(
         stderr(&out).trim(),
         "latchkey: since must be earlier than until."
     );
-    let out = latchkey(
-        &app,
-        &["audit", "export", "--app", &owner.app_id, "--format", "xml"],
-    );
+    let out = app
+        .cli(&["audit", "export", "--app", &owner.app_id, "--format", "xml"])
+        .run()
+        .await;
     assert_eq!(out.status.code(), Some(2), "clap refuses unknown values");
     assert!(
         stderr(&out).contains("invalid value 'xml'"),
         "{}",
         stderr(&out)
     );
-    let out = latchkey(&app, &["audit", "export", "--app", "nope"]);
+    let out = app.cli(&["audit", "export", "--app", "nope"]).run().await;
     assert_eq!(stderr(&out).trim(), "latchkey: Application not found.");
 }
 
@@ -232,7 +234,10 @@ async fn an_export_verifies_offline_with_the_documented_script() {
         .unwrap();
     tx.commit().await.unwrap();
     assert_eq!(verify_http(&app, &owner, "").await.1["status"], "intact");
-    let out = latchkey(&app, &["audit", "export", "--app", &owner.app_id]);
+    let out = app
+        .cli(&["audit", "export", "--app", &owner.app_id])
+        .run()
+        .await;
     let export = stdout(&out);
     let run = |input: &str| {
         let mut child = Command::new("python3")
@@ -326,10 +331,9 @@ async fn report_shows_features_at_both_ends_and_each_change_between() {
             &format!("/config/{}/clients/{mailer}", o.app_id),
         )
         .json(&json!({"name": "mailer", "features": ["direct_access"]}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), 200);
+        .fetch()
+        .await;
+    assert_eq!(res.status, 200);
     let (temp, _, _) = app
         .create_client(o, json!({"name": "temp", "features": ["access_issuer"]}))
         .await;
@@ -370,9 +374,8 @@ async fn report_shows_features_at_both_ends_and_each_change_between() {
 
     let fmt =
         |t: chrono::DateTime<chrono::Utc>| t.to_rfc3339_opts(chrono::SecondsFormat::Micros, true);
-    let out = latchkey(
-        &app,
-        &[
+    let out = app
+        .cli(&[
             "audit",
             "report",
             "--app",
@@ -383,8 +386,9 @@ async fn report_shows_features_at_both_ends_and_each_change_between() {
             &fmt(until),
             "--format",
             "json",
-        ],
-    );
+        ])
+        .run()
+        .await;
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     let report: Value = serde_json::from_str(&stdout(&out)).unwrap();
     assert_eq!(report["app_name"], "shop");
@@ -423,9 +427,8 @@ async fn report_shows_features_at_both_ends_and_each_change_between() {
     assert_eq!(change["actor_ip"], "127.0.0.1");
     assert_eq!(change["request_id"].as_str().unwrap().len(), 16);
 
-    let out = latchkey(
-        &app,
-        &[
+    let out = app
+        .cli(&[
             "audit",
             "report",
             "--app",
@@ -434,8 +437,9 @@ async fn report_shows_features_at_both_ends_and_each_change_between() {
             &fmt(since),
             "--until",
             &fmt(until),
-        ],
-    );
+        ])
+        .run()
+        .await;
     let text = stdout(&out);
     assert!(text.starts_with(&format!(
         "Audit report for application \"shop\" ({})\nPeriod: {} to {} (start included, end excluded)\nClients: 5\n",
@@ -468,9 +472,8 @@ async fn report_shows_features_at_both_ends_and_each_change_between() {
     );
     assert!(text.contains(&format!("\n\"kept, renamed\" ({kept})\n  at start: login_client\n  at end:   login_client\n  no grants or revocations in the period\n")), "{text}");
 
-    let out = latchkey(
-        &app,
-        &[
+    let out = app
+        .cli(&[
             "audit",
             "report",
             "--app",
@@ -479,8 +482,9 @@ async fn report_shows_features_at_both_ends_and_each_change_between() {
             &fmt(until),
             "--until",
             &fmt(since),
-        ],
-    );
+        ])
+        .run()
+        .await;
     assert_eq!(
         (out.status.code(), stderr(&out).trim().to_owned()),
         (

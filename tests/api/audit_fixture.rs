@@ -11,7 +11,6 @@
 use reqwest::Method;
 use serde_json::{json, Value};
 
-use crate::audit_util::*;
 use crate::helpers::*;
 
 const FIXTURE: &str = concat!(
@@ -20,8 +19,7 @@ const FIXTURE: &str = concat!(
 );
 
 async fn send(req: reqwest::RequestBuilder, want: u16) -> Value {
-    let (status, body) = status_json(req.send().await.unwrap()).await;
-    assert_eq!(status, want, "{body}");
+    let body = req.fetch().await.status_is(want);
     body
 }
 
@@ -247,18 +245,18 @@ async fn generate() {
     .await;
     // audit.retention_set here; audit.prune on a second application (its chain then starts at
     // the checkpoint).
-    let out = latchkey(
-        &app,
-        &["audit", "retention", "--app", &a, "--keep-days", "3650"],
-    );
+    let out = app
+        .cli(&["audit", "retention", "--app", &a, "--keep-days", "3650"])
+        .run()
+        .await;
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     let pruned = app.create_app("pruned").await;
     app.create_client(&pruned, json!({"name": "old"})).await;
     let p = pruned.app_id.clone();
-    let out = latchkey(
-        &app,
-        &["audit", "retention", "--app", &p, "--keep-days", "1"],
-    );
+    let out = app
+        .cli(&["audit", "retention", "--app", &p, "--keep-days", "1"])
+        .run()
+        .await;
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     // Two days later (the service called with a later "now", as the prune tests do).
     let service = latchkey::startup::service(&test_settings(), app.pool.clone()).unwrap();
@@ -273,7 +271,7 @@ async fn generate() {
         .unwrap();
     let mut text = String::new();
     for app_id in [&a, &pruned.app_id] {
-        let out = latchkey(&app, &["audit", "export", "--app", app_id]);
+        let out = app.cli(&["audit", "export", "--app", app_id]).run().await;
         assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
         text.push_str(&stdout(&out));
     }
@@ -340,21 +338,19 @@ async fn a_chain_written_before_typed_actions_still_verifies_and_exports_the_sam
     assert_eq!(chains.len(), 2);
     for (app_id, lines) in &chains {
         let last: Value = serde_json::from_str(lines.last().unwrap()).unwrap();
-        let (status, body) = status_json(
-            app.as_operator(Method::GET, &format!("/config/{app_id}/audit/verify"))
-                .send()
-                .await
-                .unwrap(),
-        )
-        .await;
+        let (status, body) = app
+            .as_operator(Method::GET, &format!("/config/{app_id}/audit/verify"))
+            .fetch()
+            .await
+            .pair();
         assert_eq!(status, 200, "{body}");
         assert_eq!(body["status"], "intact", "{app_id}: {body}");
         assert_eq!(body["head_seq"], last["seq"], "{body}");
         assert_eq!(body["head_hash"], last["hash"], "{body}");
-        let out = latchkey(&app, &["audit", "verify", "--app", app_id]);
+        let out = app.cli(&["audit", "verify", "--app", app_id]).run().await;
         assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
         // Read back and written out again: the very records (canonical form and hashes).
-        let out = latchkey(&app, &["audit", "export", "--app", app_id]);
+        let out = app.cli(&["audit", "export", "--app", app_id]).run().await;
         assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
         assert_eq!(stdout(&out).lines().collect::<Vec<_>>(), *lines);
     }
@@ -371,17 +367,14 @@ async fn a_chain_written_before_typed_actions_still_verifies_and_exports_the_sam
         .collect();
     assert_eq!(actions.len(), 22, "{actions:?}");
     for action in &actions {
-        let (status, page) = status_json(
-            app.as_operator(
+        let page = app
+            .as_operator(
                 Method::GET,
                 &format!("/config/{app_id}/audit?action={action}"),
             )
-            .send()
+            .fetch()
             .await
-            .unwrap(),
-        )
-        .await;
-        assert_eq!(status, 200, "{page}");
+            .status_is(200);
         assert!(!page["events"].as_array().unwrap().is_empty(), "{action}");
     }
 }

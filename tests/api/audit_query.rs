@@ -32,10 +32,9 @@ async fn story(app: &TestApp) -> Story {
             &format!("/config/{}/clients/{a}", owner.app_id),
         )
         .json(&json!({"name": "a", "features": ["access_issuer"]}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), 200);
+        .fetch()
+        .await;
+    assert_eq!(res.status, 200);
     let res = app
         .as_owner(
             &owner,
@@ -43,20 +42,18 @@ async fn story(app: &TestApp) -> Story {
             &format!("/config/{}/clients/{a}/secret", owner.app_id),
         )
         .json(&json!({"hoursToLive": 1}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), 200);
+        .fetch()
+        .await;
+    assert_eq!(res.status, 200);
     let res = app
         .as_owner(
             &owner,
             Method::DELETE,
             &format!("/config/{}/clients/{b}", owner.app_id),
         )
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), 204);
+        .fetch()
+        .await;
+    assert_eq!(res.status, 204);
     Story { owner, a, b }
 }
 
@@ -241,10 +238,9 @@ async fn pagination_neither_skips_nor_repeats_while_events_arrive() {
                     .post(&url)
                     .header("Authorization", &auth)
                     .json(&json!({"name": format!("live {i}")}))
-                    .send()
-                    .await
-                    .unwrap();
-                assert_eq!(res.status(), 201);
+                    .fetch()
+                    .await;
+                assert_eq!(res.status, 201);
                 made += 1;
             }
             made
@@ -343,17 +339,10 @@ async fn bad_parameters_are_400_with_a_clear_message_and_change_nothing() {
     // A cursor made for one order is refused with the other.
     let (_, page) = audit_get(&app, &s.owner, "limit=2").await;
     let next = page["next"].as_str().unwrap().to_owned();
-    let (status, body) = status_json(
-        app.as_owner(&s.owner, Method::GET, &format!("{next}&order=oldest"))
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
-    assert_eq!(
-        (status, body),
-        (400, errors("The cursor was made for the other order."))
-    );
+    app.as_owner(&s.owner, Method::GET, &format!("{next}&order=oldest"))
+        .fetch()
+        .await
+        .is(400, errors("The cursor was made for the other order."));
     assert_eq!(app.audit_rows(&s.owner.app_id).await.len(), before);
 }
 
@@ -365,16 +354,15 @@ async fn ndjson_streams_every_matching_event_in_chain_order() {
     let res = app
         .as_owner(&s.owner, Method::GET, &path)
         .header("Accept", "application/x-ndjson")
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), 200);
-    assert_eq!(res.headers()["content-type"], "application/x-ndjson");
+        .fetch()
+        .await;
+    assert_eq!(res.status, 200);
+    assert_eq!(res.headers["content-type"], "application/x-ndjson");
     assert_eq!(
-        res.headers()["content-disposition"],
+        res.headers["content-disposition"],
         format!("attachment; filename=\"audit-{}.ndjson\"", s.owner.app_id).as_str()
     );
-    let text = res.text().await.unwrap();
+    let text = res.text;
     assert!(text.ends_with('\n'));
     let lines: Vec<Value> = text
         .lines()
@@ -398,10 +386,9 @@ async fn ndjson_streams_every_matching_event_in_chain_order() {
             &format!("{path}?format=ndjson&client={}&order=newest", s.a),
         )
         .header("Accept", "text/csv")
-        .send()
-        .await
-        .unwrap();
-    let text = res.text().await.unwrap();
+        .fetch()
+        .await;
+    let text = res.text;
     let seqs: Vec<i64> = text
         .lines()
         .map(|l| {
@@ -446,15 +433,14 @@ async fn csv_quotes_names_with_commas_quotes_and_newlines() {
             &format!("/config/{}/audit", owner.app_id),
         )
         .header("Accept", "application/json;q=0.5, text/csv")
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), 200);
+        .fetch()
+        .await;
+    assert_eq!(res.status, 200);
     assert_eq!(
-        res.headers()["content-type"],
+        res.headers["content-type"],
         "text/csv; charset=utf-8; header=present"
     );
-    let text = res.text().await.unwrap();
+    let text = res.text;
     assert!(text.starts_with("seq,occurred_at,action,actor,actor_ip,target_client_id,features_before,features_after,changes,request_id,event_id,app_id,prev_hash,hash\r\n"));
     let rows = parse_csv(&text);
     assert_eq!(rows.len(), 1 + 4, "header and 4 events");
@@ -499,33 +485,25 @@ async fn reading_the_log_is_for_its_owners_and_the_operator_only() {
         )
         .await;
     for p in [path.clone(), format!("{path}?format=csv")] {
-        let (status, body) = status_json(
-            app.as_client(&reader, &secret, Method::GET, &p)
-                .send()
-                .await
-                .unwrap(),
-        )
-        .await;
+        let (status, body) = app
+            .as_client(&reader, &secret, Method::GET, &p)
+            .fetch()
+            .await
+            .pair();
         assert_eq!((status, body), (403, errors("Forbidden")), "{p}");
-        let (status, body) =
-            status_json(app.as_owner(&other, Method::GET, &p).send().await.unwrap()).await;
+        let (status, body) = app.as_owner(&other, Method::GET, &p).fetch().await.pair();
         assert_eq!(
             (status, body),
             (401, errors("Authentication required.")),
             "{p}"
         );
     }
-    let (status, page) =
-        status_json(app.as_operator(Method::GET, &path).send().await.unwrap()).await;
+    let (status, page) = app.as_operator(Method::GET, &path).fetch().await.pair();
     assert_eq!((status, seqs(&page).len()), (200, 10));
-    let (status, body) = status_json(
-        app.as_operator(Method::GET, &format!("/config/{}/audit", "b".repeat(26)))
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
-    assert_eq!((status, body), (404, errors("Application not found.")));
+    app.as_operator(Method::GET, &format!("/config/{}/audit", "b".repeat(26)))
+        .fetch()
+        .await
+        .is(404, errors("Application not found."));
     // Another application's events never show, even when asked for by their client id.
     let theirs: Vec<String> = app
         .audit_rows(&other.app_id)
@@ -543,14 +521,10 @@ async fn reading_the_log_is_for_its_owners_and_the_operator_only() {
         .unwrap()
         .iter()
         .all(|e| e["app_id"] == s.owner.app_id.as_str()));
-    let (status, body) = status_json(
-        app.as_owner(&s.owner, Method::DELETE, &path)
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
-    assert_eq!((status, body), (405, errors("Method not allowed.")));
+    app.as_owner(&s.owner, Method::DELETE, &path)
+        .fetch()
+        .await
+        .is(405, errors("Method not allowed."));
 }
 
 #[tokio::test]
@@ -565,25 +539,18 @@ async fn events_never_hold_secrets() {
             &format!("/config/{}/clients/{id}/secret", owner.app_id),
         )
         .json(&json!({"hoursToLive": 5}))
-        .send()
-        .await
-        .unwrap();
-    let new_secret = res.json::<Value>().await.unwrap()["_secret"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+        .fetch()
+        .await;
+    let new_secret = res.body["_secret"].as_str().unwrap().to_owned();
     let text = app
         .as_owner(
             &owner,
             Method::GET,
             &format!("/config/{}/audit?format=ndjson", owner.app_id),
         )
-        .send()
+        .fetch()
         .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+        .text;
     for s in [&secret, &new_secret, &owner.secret] {
         assert!(!text.contains(s.as_str()));
     }

@@ -21,45 +21,44 @@ fn operator() -> RequestContext {
     RequestContext::command_line()
 }
 
-fn json_out(o: &std::process::Output) -> Value {
-    assert_eq!(o.status.code(), Some(0), "{}", stderr(o));
-    serde_json::from_str(&stdout(o)).unwrap()
-}
-
 #[tokio::test]
 async fn retention_defaults_to_forever_and_changes_are_audited() {
     let app = spawn_app().await;
     let owner = app.create_app("shop").await;
     let a = owner.app_id.as_str();
     assert_eq!(
-        json_out(&latchkey(&app, &["audit", "retention", "--app", a])),
+        json_out(&app.cli(&["audit", "retention", "--app", a]).run().await),
         json!({"app_id": a, "keep_days": null})
     );
     assert_eq!(
-        json_out(&latchkey(
-            &app,
-            &["audit", "retention", "--app", a, "--keep-days", "400"]
-        )),
+        json_out(
+            &app.cli(&["audit", "retention", "--app", a, "--keep-days", "400"])
+                .run()
+                .await
+        ),
         json!({"app_id": a, "keep_days": 400})
     );
     assert_eq!(
-        json_out(&latchkey(&app, &["audit", "retention", "--app", a])),
+        json_out(&app.cli(&["audit", "retention", "--app", a]).run().await),
         json!({"app_id": a, "keep_days": 400})
     );
     // Setting the same value again changes nothing and writes nothing.
-    json_out(&latchkey(
-        &app,
-        &["audit", "retention", "--app", a, "--keep-days", "400"],
-    ));
-    json_out(&latchkey(
-        &app,
-        &["audit", "retention", "--app", a, "--keep-days", "30"],
-    ));
+    json_out(
+        &app.cli(&["audit", "retention", "--app", a, "--keep-days", "400"])
+            .run()
+            .await,
+    );
+    json_out(
+        &app.cli(&["audit", "retention", "--app", a, "--keep-days", "30"])
+            .run()
+            .await,
+    );
     assert_eq!(
-        json_out(&latchkey(
-            &app,
-            &["audit", "retention", "--app", a, "--forever"]
-        )),
+        json_out(
+            &app.cli(&["audit", "retention", "--app", a, "--forever"])
+                .run()
+                .await
+        ),
         json!({"app_id": a, "keep_days": null})
     );
     let rows = app.audit_rows(a).await;
@@ -82,16 +81,16 @@ async fn retention_defaults_to_forever_and_changes_are_audited() {
         .all(|r| r["actor"] == "operator"));
     // Bad values: a clear message, nothing changed.
     for bad in ["0", "36501", "-3"] {
-        let out = latchkey(
-            &app,
-            &[
+        let out = app
+            .cli(&[
                 "audit",
                 "retention",
                 "--app",
                 a,
                 &format!("--keep-days={bad}"),
-            ],
-        );
+            ])
+            .run()
+            .await;
         assert_eq!(out.status.code(), Some(1), "{bad}");
         assert_eq!(
             stderr(&out).trim(),
@@ -99,9 +98,8 @@ async fn retention_defaults_to_forever_and_changes_are_audited() {
         );
     }
     assert_eq!(app.audit_rows(a).await.len(), rows.len());
-    let out = latchkey(
-        &app,
-        &[
+    let out = app
+        .cli(&[
             "audit",
             "retention",
             "--app",
@@ -109,8 +107,9 @@ async fn retention_defaults_to_forever_and_changes_are_audited() {
             "--keep-days",
             "3",
             "--forever",
-        ],
-    );
+        ])
+        .run()
+        .await;
     assert_eq!(out.status.code(), Some(2), "clap refuses both at once");
     // Only the operator sets it (the CLI is the operator; a client caller is refused).
     let client_ctx = RequestContext {
@@ -163,10 +162,11 @@ async fn prune_removes_the_expired_prefix_behind_a_checkpoint_and_the_rest_verif
     let (owner, middle, ids) = old_and_new(&app).await;
     let a = owner.app_id.as_str();
     // seqs: 1 app, 2 owner, 3-5 old clients | 6 update, 7 recent.
-    json_out(&latchkey(
-        &app,
-        &["audit", "retention", "--app", a, "--keep-days", "2"],
-    ));
+    json_out(
+        &app.cli(&["audit", "retention", "--app", a, "--keep-days", "2"])
+            .run()
+            .await,
+    );
     // seq 8: the retention change. Two days after `middle`, events 1..5 have expired.
     let (pre_seq, pre_hash) = {
         let rows: Vec<(i64, Vec<u8>)> =
@@ -231,10 +231,10 @@ async fn prune_removes_the_expired_prefix_behind_a_checkpoint_and_the_rest_verif
         "head_hash": head, "pruned_through_seq": 5, "anchors": []});
     assert_eq!(verify_http(&app, &owner, "").await, (200, expected.clone()));
     assert_eq!(
-        json_out(&latchkey(&app, &["audit", "verify", "--app", a])),
+        json_out(&app.cli(&["audit", "verify", "--app", a]).run().await),
         expected
     );
-    let export = stdout(&latchkey(&app, &["audit", "export", "--app", a]));
+    let export = stdout(&app.cli(&["audit", "export", "--app", a]).run().await);
     let mut child = Command::new("python3")
         .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/audit_verify.py"))
         .stdin(Stdio::piped())
@@ -297,18 +297,18 @@ async fn the_report_stays_right_after_pruning() {
     let app = spawn_app().await;
     let (owner, middle, ids) = old_and_new(&app).await;
     let a = owner.app_id.as_str();
-    json_out(&latchkey(
-        &app,
-        &["audit", "retention", "--app", a, "--keep-days", "1"],
-    ));
+    json_out(
+        &app.cli(&["audit", "retention", "--app", a, "--keep-days", "1"])
+            .run()
+            .await,
+    );
     let _pruned = service(&app)
         .prune_audit(&operator(), a, middle + Duration::days(1), false)
         .await
         .unwrap();
     let fmt = |t: DateTime<Utc>| t.to_rfc3339_opts(chrono::SecondsFormat::Micros, true);
-    let report = json_out(&latchkey(
-        &app,
-        &[
+    let report = json_out(
+        &app.cli(&[
             "audit",
             "report",
             "--app",
@@ -319,8 +319,10 @@ async fn the_report_stays_right_after_pruning() {
             &fmt(Utc::now()),
             "--format",
             "json",
-        ],
-    ));
+        ])
+        .run()
+        .await,
+    );
     let old0 = report["clients"]
         .as_array()
         .unwrap()
@@ -352,15 +354,16 @@ async fn prune_from_the_cli_keeps_what_has_not_expired() {
     let a = owner.app_id.as_str();
     // No retention: prune does nothing.
     assert_eq!(
-        json_out(&latchkey(&app, &["audit", "prune", "--app", a])),
+        json_out(&app.cli(&["audit", "prune", "--app", a]).run().await),
         json!({"app_id": a, "keep_days": null, "pruned": 0, "pruned_through_seq": null, "checkpoint_seq": null})
     );
-    json_out(&latchkey(
-        &app,
-        &["audit", "retention", "--app", a, "--keep-days", "1"],
-    ));
+    json_out(
+        &app.cli(&["audit", "retention", "--app", a, "--keep-days", "1"])
+            .run()
+            .await,
+    );
     // Without --app: every application with a retention (only `a`); nothing is a day old.
-    let out = latchkey(&app, &["audit", "prune"]);
+    let out = app.cli(&["audit", "prune"]).run().await;
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     assert_eq!(
         stdout(&out)
@@ -373,7 +376,10 @@ async fn prune_from_the_cli_keeps_what_has_not_expired() {
     );
     assert_eq!(app.audit_rows(a).await.len(), 3);
     assert_eq!(app.audit_rows(&other.app_id).await.len(), 2);
-    let out = latchkey(&app, &["audit", "prune", "--app", &"c".repeat(26)]);
+    let out = app
+        .cli(&["audit", "prune", "--app", &"c".repeat(26)])
+        .run()
+        .await;
     assert_eq!(
         (out.status.code(), stderr(&out).trim().to_owned()),
         (
@@ -391,10 +397,11 @@ async fn pruning_everything_leaves_a_verifiable_checkpoint() {
     let app = spawn_app().await;
     let owner = app.create_app("shop").await;
     let a = owner.app_id.as_str();
-    json_out(&latchkey(
-        &app,
-        &["audit", "retention", "--app", a, "--keep-days", "1"],
-    ));
+    json_out(
+        &app.cli(&["audit", "retention", "--app", a, "--keep-days", "1"])
+            .run()
+            .await,
+    );
     let done = service(&app)
         .prune_audit(&operator(), a, Utc::now() + Duration::days(2), false)
         .await

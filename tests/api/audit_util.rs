@@ -1,31 +1,24 @@
-//! Shared by the audit tests: the Config API audit routes, the `latchkey` binary, and a
+//! Shared by the audit tests: the Config API audit routes and a
 //! "database attacker" who bypasses the append-only trigger.
 
 #![allow(dead_code)]
 
-use std::process::Output;
-use std::str::FromStr;
-
 use reqwest::Method;
 use serde_json::Value;
-use sqlx::postgres::PgConnectOptions;
-use sqlx::{ConnectOptions, Connection, Executor, PgConnection};
+use sqlx::{Connection, Executor, PgConnection};
 
 use crate::helpers::*;
 
 /// `GET /config/{appId}/audit?{query}` as the owner: (status, JSON body).
 pub async fn audit_get(app: &TestApp, owner: &Owner, query: &str) -> (u16, Value) {
-    status_json(
-        app.as_owner(
-            owner,
-            Method::GET,
-            &format!("/config/{}/audit?{query}", owner.app_id),
-        )
-        .send()
-        .await
-        .unwrap(),
+    app.as_owner(
+        owner,
+        Method::GET,
+        &format!("/config/{}/audit?{query}", owner.app_id),
     )
+    .fetch()
     .await
+    .pair()
 }
 
 /// The seqs of a page.
@@ -43,46 +36,21 @@ pub async fn all_pages(app: &TestApp, owner: &Owner, first: &str) -> Vec<i64> {
     let mut out = Vec::new();
     let mut path = Some(first.to_owned());
     while let Some(p) = path {
-        let (status, page) =
-            status_json(app.as_owner(owner, Method::GET, &p).send().await.unwrap()).await;
-        assert_eq!(status, 200, "{page}");
+        let page = app
+            .as_owner(owner, Method::GET, &p)
+            .fetch()
+            .await
+            .status_is(200);
         out.extend(seqs(&page));
         path = page.get("next").map(|n| n.as_str().unwrap().to_owned());
     }
     out
 }
 
-/// The URL of the test's own database (the server URL names another database).
-pub fn database_url(app: &TestApp) -> String {
-    let opts = PgConnectOptions::from_str(&app.server_url)
-        .unwrap()
-        .database(&app.db_name);
-    opts.to_url_lossy().to_string()
-}
-
-/// Runs the `latchkey` binary against the test database.
-pub fn latchkey(app: &TestApp, args: &[&str]) -> Output {
-    std::process::Command::new(env!("CARGO_BIN_EXE_latchkey"))
-        .args(args)
-        .env("DATABASE_URL", database_url(app))
-        .env("RUST_LOG", "warn")
-        .env_remove("LATCHKEY_OPERATOR_TOKEN")
-        .output()
-        .expect("run latchkey")
-}
-
-pub fn stdout(o: &Output) -> String {
-    String::from_utf8(o.stdout.clone()).unwrap()
-}
-
-pub fn stderr(o: &Output) -> String {
-    String::from_utf8(o.stderr.clone()).unwrap()
-}
-
 /// Runs SQL as someone with direct database access who switches triggers off (the attacker the
 /// hash chain is there to expose).
 pub async fn tamper(app: &TestApp, sql: &str) {
-    let mut conn = PgConnection::connect(&database_url(app)).await.unwrap();
+    let mut conn = PgConnection::connect(&app.database_url()).await.unwrap();
     conn.execute("SET session_replication_role = replica")
         .await
         .unwrap();
@@ -91,34 +59,27 @@ pub async fn tamper(app: &TestApp, sql: &str) {
 
 /// `GET /config/{appId}/audit/verify` as the owner.
 pub async fn verify_http(app: &TestApp, owner: &Owner, query: &str) -> (u16, Value) {
-    status_json(
-        app.as_owner(
-            owner,
-            Method::GET,
-            &format!("/config/{}/audit/verify?{query}", owner.app_id),
-        )
-        .send()
-        .await
-        .unwrap(),
+    app.as_owner(
+        owner,
+        Method::GET,
+        &format!("/config/{}/audit/verify?{query}", owner.app_id),
     )
+    .fetch()
     .await
+    .pair()
 }
 
 /// A PUT of a client's features (and name) as the owner; asserts 200.
 pub async fn set_features(app: &TestApp, owner: &Owner, id: &str, name: &str, features: &[&str]) {
-    let (status, body) = status_json(
-        app.as_owner(
-            owner,
-            Method::PUT,
-            &format!("/config/{}/clients/{id}", owner.app_id),
-        )
-        .json(&serde_json::json!({"name": name, "features": features}))
-        .send()
-        .await
-        .unwrap(),
+    app.as_owner(
+        owner,
+        Method::PUT,
+        &format!("/config/{}/clients/{id}", owner.app_id),
     )
-    .await;
-    assert_eq!(status, 200, "{body}");
+    .json(&serde_json::json!({"name": name, "features": features}))
+    .fetch()
+    .await
+    .status_is(200);
 }
 
 /// The head recorded in `audit_heads`, hex.

@@ -45,7 +45,10 @@ async fn an_intact_chain_reports_its_head_and_count() {
     });
     assert_eq!(verify_http(&app, &owner, "").await, (200, expected.clone()));
     // The CLI says the same, exit status 0.
-    let out = latchkey(&app, &["audit", "verify", "--app", &owner.app_id]);
+    let out = app
+        .cli(&["audit", "verify", "--app", &owner.app_id])
+        .run()
+        .await;
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     assert_eq!(
         serde_json::from_str::<Value>(&stdout(&out)).unwrap(),
@@ -53,16 +56,14 @@ async fn an_intact_chain_reports_its_head_and_count() {
     );
     // The operator may verify too; a fresh application is an intact empty-but-for-creation log.
     let other = app.create_app("other").await;
-    let (status, body) = status_json(
-        app.as_operator(
+    let (status, body) = app
+        .as_operator(
             Method::GET,
             &format!("/config/{}/audit/verify", other.app_id),
         )
-        .send()
+        .fetch()
         .await
-        .unwrap(),
-    )
-    .await;
+        .pair();
     assert_eq!(
         (status, body["status"].clone(), body["count"].clone()),
         (200, json!("intact"), json!(2))
@@ -89,7 +90,10 @@ async fn an_edited_event_is_found() {
         &owner.app_id,
     );
     assert_eq!(verify_http(&app, &owner, "").await, (200, expected.clone()));
-    let out = latchkey(&app, &["audit", "verify", "--app", &owner.app_id]);
+    let out = app
+        .cli(&["audit", "verify", "--app", &owner.app_id])
+        .run()
+        .await;
     assert_eq!(out.status.code(), Some(2), "exit status 2 means broken");
     assert_eq!(
         serde_json::from_str::<Value>(&stdout(&out)).unwrap(),
@@ -231,7 +235,10 @@ async fn a_cut_tail_is_found_and_a_rewound_head_needs_an_anchor() {
             )
         )
     );
-    let out = latchkey(&app, &["audit", "verify", "--app", a, "--anchor", &anchor]);
+    let out = app
+        .cli(&["audit", "verify", "--app", a, "--anchor", &anchor])
+        .run()
+        .await;
     assert_eq!(out.status.code(), Some(2));
 }
 
@@ -271,20 +278,23 @@ async fn bad_verify_parameters_are_400() {
         verify_http(&app, &owner, "fast=1").await,
         (400, errors("Unknown parameter: fast."))
     );
-    let out = latchkey(
-        &app,
-        &[
+    let out = app
+        .cli(&[
             "audit",
             "verify",
             "--app",
             &owner.app_id,
             "--anchor",
             "nope",
-        ],
-    );
+        ])
+        .run()
+        .await;
     assert_eq!(out.status.code(), Some(1));
     assert_eq!(stderr(&out).trim(), format!("latchkey: {anchor_msg}"));
-    let out = latchkey(&app, &["audit", "verify", "--app", &"a".repeat(26)]);
+    let out = app
+        .cli(&["audit", "verify", "--app", &"a".repeat(26)])
+        .run()
+        .await;
     assert_eq!(out.status.code(), Some(1));
     assert_eq!(stderr(&out).trim(), "latchkey: Application not found.");
 }
@@ -300,44 +310,30 @@ async fn verifying_is_for_owners_of_the_application_and_the_operator() {
         )
         .await;
     let path = format!("/config/{}/audit/verify", owner.app_id);
-    let (status, body) = status_json(
-        app.as_client(&reader, &secret, Method::GET, &path)
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
-    assert_eq!((status, body), (403, errors("Forbidden")));
-    let other = app.create_app("other").await;
-    let (status, body) = status_json(
-        app.as_owner(&other, Method::GET, &path)
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
-    assert_eq!((status, body), (401, errors("Authentication required.")));
-    let (status, body) = status_json(app.request(Method::GET, &path).send().await.unwrap()).await;
-    assert_eq!((status, body), (401, errors("Authentication required.")));
-    let (status, body) = status_json(
-        app.as_operator(
-            Method::GET,
-            &format!("/config/{}/audit/verify", "a".repeat(26)),
-        )
-        .send()
+    app.as_client(&reader, &secret, Method::GET, &path)
+        .fetch()
         .await
-        .unwrap(),
+        .is(403, errors("Forbidden"));
+    let other = app.create_app("other").await;
+    app.as_owner(&other, Method::GET, &path)
+        .fetch()
+        .await
+        .is(401, errors("Authentication required."));
+    app.request(Method::GET, &path)
+        .fetch()
+        .await
+        .is(401, errors("Authentication required."));
+    app.as_operator(
+        Method::GET,
+        &format!("/config/{}/audit/verify", "a".repeat(26)),
     )
-    .await;
-    assert_eq!((status, body), (404, errors("Application not found.")));
-    let (status, body) = status_json(
-        app.as_owner(&owner, Method::POST, &path)
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
-    assert_eq!((status, body), (405, errors("Method not allowed.")));
+    .fetch()
+    .await
+    .is(404, errors("Application not found."));
+    app.as_owner(&owner, Method::POST, &path)
+        .fetch()
+        .await
+        .is(405, errors("Method not allowed."));
 }
 
 #[tokio::test]

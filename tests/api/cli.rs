@@ -4,16 +4,15 @@
 use reqwest::Method;
 use serde_json::{json, Value};
 
-use crate::audit_util::{latchkey, stderr, stdout};
 use crate::helpers::*;
 
 #[tokio::test]
 async fn apps_create_prints_the_app_and_its_owner_and_the_owner_works() {
     let app = spawn_app().await;
-    let out = latchkey(
-        &app,
-        &["apps", "create", "--name", "from cli", "--region", "sg"],
-    );
+    let out = app
+        .cli(&["apps", "create", "--name", "from cli", "--region", "sg"])
+        .run()
+        .await;
     assert!(out.status.success(), "{}", stderr(&out));
     let printed = stdout(&out);
     let lines: Vec<&str> = printed.lines().collect();
@@ -26,19 +25,16 @@ async fn apps_create_prints_the_app_and_its_owner_and_the_owner_works() {
     let id = created["owner"]["_id"].as_str().unwrap();
     let secret = created["owner"]["_secret"].as_str().unwrap();
     // The printed credentials work against the running server (same database).
-    let (status, list) = status_json(
-        app.as_client(
+    let list = app
+        .as_client(
             id,
             secret,
             Method::GET,
             &format!("/config/{app_id}/clients"),
         )
-        .send()
+        .fetch()
         .await
-        .unwrap(),
-    )
-    .await;
-    assert_eq!(status, 200);
+        .status_is(200);
     assert_eq!(list[0]["_id"], id);
     // Audited as the operator acting from the command line, with no address.
     let rows = app.audit_rows(app_id).await;
@@ -46,14 +42,17 @@ async fn apps_create_prints_the_app_and_its_owner_and_the_owner_works() {
     assert_eq!(rows[0]["actor"], "operator");
     assert_eq!(rows[0]["actor_ip"], Value::Null);
 
-    let out = latchkey(&app, &["apps", "list"]);
+    let out = app.cli(&["apps", "list"]).run().await;
     assert!(out.status.success());
     let listed: Value = serde_json::from_str(stdout(&out).trim()).unwrap();
     assert_eq!(listed.as_array().unwrap().len(), 1);
     assert_eq!(listed[0]["app_id"], app_id);
     assert!(listed[0].get("owner").is_none(), "secrets are shown once");
 
-    let out = latchkey(&app, &["apps", "create", "--name", "from cli"]);
+    let out = app
+        .cli(&["apps", "create", "--name", "from cli"])
+        .run()
+        .await;
     assert_eq!(out.status.code(), Some(1));
     assert_eq!(
         stderr(&out).trim(),
@@ -65,7 +64,7 @@ async fn apps_create_prints_the_app_and_its_owner_and_the_owner_works() {
 async fn migrate_is_idempotent() {
     let app = spawn_app().await;
     for _ in 0..2 {
-        let out = latchkey(&app, &["migrate"]);
+        let out = app.cli(&["migrate"]).run().await;
         assert!(out.status.success(), "{}", stderr(&out));
         assert_eq!(stdout(&out).trim(), "migrations applied");
     }
@@ -74,22 +73,20 @@ async fn migrate_is_idempotent() {
 #[tokio::test]
 async fn bad_configuration_stops_with_a_one_line_reason() {
     let app = spawn_app().await;
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_latchkey"))
-        .args(["apps", "list"])
-        .env("DATABASE_URL", crate::audit_util::database_url(&app))
+    let out = app
+        .cli(&["apps", "list"])
         .env("LATCHKEY_OPERATOR_TOKEN", "short")
-        .output()
-        .unwrap();
+        .run()
+        .await;
     assert_eq!(out.status.code(), Some(1));
     assert_eq!(
         stderr(&out).trim(),
         "latchkey: LATCHKEY_OPERATOR_TOKEN must be at least 16 characters"
     );
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_latchkey"))
-        .args(["migrate"])
+    let out = Cli::bare(&["migrate"])
         .env("DATABASE_URL", "postgres://postgres@127.0.0.1:1/nothing")
-        .output()
-        .unwrap();
+        .run()
+        .await;
     assert_eq!(out.status.code(), Some(1));
     let err = stderr(&out);
     assert_eq!(err.trim().lines().count(), 1, "{err}");
@@ -151,16 +148,13 @@ async fn commands_print_no_database_notices_and_no_colours_into_a_pipe() {
     let app = spawn_app().await;
     let owner = app.create_app("shop").await;
     for rust_log in [None, Some("trace")] {
-        let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_latchkey"));
-        command
-            .args(["audit", "export", "--app", &owner.app_id])
-            .env("DATABASE_URL", crate::audit_util::database_url(&app))
-            .env_remove("LATCHKEY_OPERATOR_TOKEN");
-        match rust_log {
+        let command = app.cli(&["audit", "export", "--app", &owner.app_id]);
+        let out = match rust_log {
             Some(level) => command.env("RUST_LOG", level),
             None => command.env_remove("RUST_LOG"),
-        };
-        let out = command.output().unwrap();
+        }
+        .run()
+        .await;
         assert!(out.status.success(), "{}", stderr(&out));
         let actions: Vec<String> = stdout(&out)
             .lines()

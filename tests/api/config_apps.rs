@@ -11,12 +11,11 @@ async fn operator_creates_an_app_with_an_owner_client() {
     let res = app
         .as_operator(Method::POST, "/apps")
         .json(&json!({ "name": "shop", "region": "eu" }))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), 201);
-    assert_eq!(res.headers()["x-request-id"].len(), 16);
-    let body: serde_json::Value = res.json().await.unwrap();
+        .fetch()
+        .await;
+    assert_eq!(res.status, 201);
+    assert_eq!(res.headers["x-request-id"].len(), 16);
+    let body: serde_json::Value = res.body;
     let app_id = body["app_id"].as_str().unwrap();
     assert_eq!(app_id.len(), 26);
     assert_eq!(body["name"], "shop");
@@ -33,21 +32,20 @@ async fn operator_creates_an_app_with_an_owner_client() {
     assert_eq!(owner["features"], json!(["owner"]));
     assert_eq!(owner["ipWhitelist"], json!(["0.0.0.0/0"]));
 
-    let (status, list) =
-        status_json(app.as_operator(Method::GET, "/apps").send().await.unwrap()).await;
-    assert_eq!(status, 200);
+    let list = app
+        .as_operator(Method::GET, "/apps")
+        .fetch()
+        .await
+        .status_is(200);
     assert_eq!(list.as_array().unwrap().len(), 1);
     assert_eq!(list[0]["app_id"], app_id);
     assert!(list[0].get("owner").is_none());
 
-    let (status, one) = status_json(
-        app.as_operator(Method::GET, &format!("/apps/{app_id}"))
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
-    assert_eq!(status, 200);
+    let one = app
+        .as_operator(Method::GET, &format!("/apps/{app_id}"))
+        .fetch()
+        .await
+        .status_is(200);
     assert_eq!(one["name"], "shop");
 }
 
@@ -66,22 +64,14 @@ async fn app_creation_is_audited_with_the_owner_client() {
 #[tokio::test]
 async fn unknown_app_is_404_for_the_operator() {
     let app = spawn_app().await;
-    let (status, body) = status_json(
-        app.as_operator(Method::GET, "/apps/aaaaaaaaaaaaaaaaaaaaaaaaaa")
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
-    assert_eq!((status, body), (404, errors("Application not found.")));
-    let (status, body) = status_json(
-        app.as_operator(Method::GET, "/config/aaaaaaaaaaaaaaaaaaaaaaaaaa/clients")
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
-    assert_eq!((status, body), (404, errors("Application not found.")));
+    app.as_operator(Method::GET, "/apps/aaaaaaaaaaaaaaaaaaaaaaaaaa")
+        .fetch()
+        .await
+        .is(404, errors("Application not found."));
+    app.as_operator(Method::GET, "/config/aaaaaaaaaaaaaaaaaaaaaaaaaa/clients")
+        .fetch()
+        .await
+        .is(404, errors("Application not found."));
 }
 
 #[tokio::test]
@@ -96,8 +86,9 @@ async fn app_routes_refuse_anyone_but_the_operator() {
         app.as_owner(&owner, Method::POST, "/apps")
             .json(&json!({"name": "x"})),
     ] {
-        let (status, body) = status_json(req.send().await.unwrap()).await;
-        assert_eq!((status, body), (401, errors("Authentication required.")));
+        req.fetch()
+            .await
+            .is(401, errors("Authentication required."));
     }
 }
 
@@ -105,50 +96,37 @@ async fn app_routes_refuse_anyone_but_the_operator() {
 async fn app_names_are_unique_and_regions_checked() {
     let app = spawn_app().await;
     app.create_app("shop").await;
-    let (status, body) = status_json(
-        app.as_operator(Method::POST, "/apps")
-            .json(&json!({ "name": "shop" }))
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
-    assert_eq!(
-        (status, body),
-        (409, errors("Application shop already exists."))
-    );
-    let (status, body) = status_json(
-        app.as_operator(Method::POST, "/apps")
-            .json(&json!({ "name": "other", "region": "mars" }))
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
-    assert_eq!((status, body), (400, errors("Not a valid region.")));
+    app.as_operator(Method::POST, "/apps")
+        .json(&json!({ "name": "shop" }))
+        .fetch()
+        .await
+        .is(409, errors("Application shop already exists."));
+    app.as_operator(Method::POST, "/apps")
+        .json(&json!({ "name": "other", "region": "mars" }))
+        .fetch()
+        .await
+        .is(400, errors("Not a valid region."));
 }
 
 #[tokio::test]
 async fn without_an_operator_token_nobody_is_operator() {
     let app = spawn_app_with(|s| s.operator_token = None).await;
-    let (status, _) = status_json(
-        app.request(Method::GET, "/apps")
-            .header("Authorization", "Bearer ")
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
-    assert_eq!(status, 401);
+    app.request(Method::GET, "/apps")
+        .header("Authorization", "Bearer ")
+        .fetch()
+        .await
+        .status_is(401);
 }
 
 #[tokio::test]
 async fn health_and_readiness() {
     let app = spawn_app().await;
-    let (status, body) =
-        status_json(app.request(Method::GET, "/healthz").send().await.unwrap()).await;
-    assert_eq!((status, body), (200, json!({"status": "ok"})));
-    let (status, body) =
-        status_json(app.request(Method::GET, "/readyz").send().await.unwrap()).await;
-    assert_eq!((status, body), (200, json!({"status": "ready"})));
+    app.request(Method::GET, "/healthz")
+        .fetch()
+        .await
+        .is(200, json!({"status": "ok"}));
+    app.request(Method::GET, "/readyz")
+        .fetch()
+        .await
+        .is(200, json!({"status": "ready"}));
 }

@@ -16,13 +16,11 @@ async fn create_returns_201_with_location_etag_and_secret_once() {
     let res = app
         .as_owner(&owner, Method::POST, &clients_path(&owner))
         .json(&json!({"name": "mailer", "features": ["direct_read_access", "access_issuer"], "ipWhitelist": ["10.0.0.0/8", "2001:db8::/32"]}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), 201);
-    let id_loc = res.headers()["location"].to_str().unwrap().to_owned();
-    assert_eq!(res.headers()["etag"], "\"1\"");
-    let body: Value = res.json().await.unwrap();
+        .fetch().await;
+    assert_eq!(res.status, 201);
+    let id_loc = res.headers["location"].to_str().unwrap().to_owned();
+    assert_eq!(res.headers["etag"], "\"1\"");
+    let body: Value = res.body;
     let id = body["_id"].as_str().unwrap();
     assert_eq!(id_loc, format!("/config/{}/clients/{id}", owner.app_id));
     let keys: Vec<_> = body.as_object().unwrap().keys().cloned().collect();
@@ -47,18 +45,15 @@ async fn create_returns_201_with_location_etag_and_secret_once() {
     );
     assert_eq!(body["ipWhitelist"], json!(["10.0.0.0/8", "2001:db8::/32"]));
 
-    let (status, got) = status_json(
-        app.as_owner(
+    let got = app
+        .as_owner(
             &owner,
             Method::GET,
             &format!("{}/{id}", clients_path(&owner)),
         )
-        .send()
+        .fetch()
         .await
-        .unwrap(),
-    )
-    .await;
-    assert_eq!(status, 200);
+        .status_is(200);
     let mut without_secret = body.clone();
     without_secret.as_object_mut().unwrap().remove("_secret");
     assert_eq!(got, without_secret, "GET never shows the secret");
@@ -92,14 +87,11 @@ async fn list_with_and_without_has_feature() {
             .map(|c| c["_id"].as_str().unwrap().to_owned())
             .collect()
     };
-    let (status, all) = status_json(
-        app.as_owner(&owner, Method::GET, &clients_path(&owner))
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
-    assert_eq!(status, 200);
+    let all = app
+        .as_owner(&owner, Method::GET, &clients_path(&owner))
+        .fetch()
+        .await
+        .status_is(200);
     assert_eq!(all.as_array().unwrap().len(), 4, "owner + 3");
     assert!(all
         .as_array()
@@ -107,8 +99,8 @@ async fn list_with_and_without_has_feature() {
         .iter()
         .all(|c| c.get("_secret").is_none()));
 
-    let (_, some) = status_json(
-        app.as_owner(
+    let (_, some) = app
+        .as_owner(
             &owner,
             Method::GET,
             &format!(
@@ -116,38 +108,30 @@ async fn list_with_and_without_has_feature() {
                 clients_path(&owner)
             ),
         )
-        .send()
+        .fetch()
         .await
-        .unwrap(),
-    )
-    .await;
+        .pair();
     assert_eq!(ids(&some), vec![a.clone(), b.clone()]);
 
-    let (_, one) = status_json(
-        app.as_owner(
+    let (_, one) = app
+        .as_owner(
             &owner,
             Method::GET,
             &format!("{}?has_feature=login_client", clients_path(&owner)),
         )
-        .send()
+        .fetch()
         .await
-        .unwrap(),
-    )
-    .await;
+        .pair();
     assert_eq!(ids(&one), vec![b]);
 
-    let (status, body) = status_json(
-        app.as_owner(
-            &owner,
-            Method::GET,
-            &format!("{}?has_feature=bogus", clients_path(&owner)),
-        )
-        .send()
-        .await
-        .unwrap(),
+    app.as_owner(
+        &owner,
+        Method::GET,
+        &format!("{}?has_feature=bogus", clients_path(&owner)),
     )
-    .await;
-    assert_eq!((status, body), (400, errors("Not a valid feature name.")));
+    .fetch()
+    .await
+    .is(400, errors("Not a valid feature name."));
 }
 
 #[tokio::test]
@@ -165,27 +149,23 @@ async fn put_is_a_full_replacement() {
     let res = app
         .as_owner(&owner, Method::PUT, &path)
         .json(&json!({"name": "Documentation Login Client", "features": ["login_client"]}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), 200);
-    assert_eq!(res.headers()["etag"], "\"2\"");
-    let body: Value = res.json().await.unwrap();
+        .fetch()
+        .await;
+    assert_eq!(res.status, 200);
+    assert_eq!(res.headers["etag"], "\"2\"");
+    let body: Value = res.body;
     assert_eq!(body["name"], "Documentation Login Client");
     assert_eq!(body["features"], json!(["login_client"]));
     assert_eq!(body["ipWhitelist"], json!(["0.0.0.0/0"]));
     assert!(body.get("_secret").is_none());
 
     // Omitting features removes them all.
-    let (status, body) = status_json(
-        app.as_owner(&owner, Method::PUT, &path)
-            .json(&json!({"name": "renamed"}))
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
-    assert_eq!(status, 200);
+    let body = app
+        .as_owner(&owner, Method::PUT, &path)
+        .json(&json!({"name": "renamed"}))
+        .fetch()
+        .await
+        .status_is(200);
     assert_eq!(body["features"], json!([]));
     assert_eq!(body["name"], "renamed");
 }
@@ -198,23 +178,18 @@ async fn a_client_read_with_get_can_be_sent_back_with_put() {
         .create_client(&owner, json!({"name": "x", "features": ["direct_access"]}))
         .await;
     let path = format!("{}/{id}", clients_path(&owner));
-    let (_, mut got) = status_json(
-        app.as_owner(&owner, Method::GET, &path)
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    let (_, mut got) = app
+        .as_owner(&owner, Method::GET, &path)
+        .fetch()
+        .await
+        .pair();
     got["ipWhitelist"] = json!(["192.168.0.0/16"]);
-    let (status, body) = status_json(
-        app.as_owner(&owner, Method::PUT, &path)
-            .json(&got)
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
-    assert_eq!(status, 200);
+    let body = app
+        .as_owner(&owner, Method::PUT, &path)
+        .json(&got)
+        .fetch()
+        .await
+        .status_is(200);
     assert_eq!(body["ipWhitelist"], json!(["192.168.0.0/16"]));
     assert_eq!(body["features"], json!(["direct_access"]));
 }
@@ -230,11 +205,10 @@ async fn unchanged_put_bumps_nothing_and_audits_nothing() {
     let res = app
         .as_owner(&owner, Method::PUT, &path)
         .json(&json!({"name": "x", "features": ["direct_access"]}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), 200);
-    assert_eq!(res.headers()["etag"], "\"1\"");
+        .fetch()
+        .await;
+    assert_eq!(res.status, 200);
+    assert_eq!(res.headers["etag"], "\"1\"");
     assert_eq!(app.audit_count(&owner.app_id, "client.update").await, 0);
 }
 
@@ -247,72 +221,43 @@ async fn delete_removes_the_client_and_its_credentials() {
         .await;
     // Owner clients cannot be deleted by owners; make it a plain client first.
     let path = format!("{}/{id}", clients_path(&owner));
-    let (status, body) = status_json(
-        app.as_owner(&owner, Method::DELETE, &path)
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
-    assert_eq!(
-        (status, body),
-        (
+    app.as_owner(&owner, Method::DELETE, &path)
+        .fetch()
+        .await
+        .is(
             403,
-            errors("Clients with the owner feature cannot be deleted.")
-        )
-    );
-    let (status, _) = status_json(
-        app.as_owner(&owner, Method::PUT, &path)
-            .json(&json!({"name": "x"}))
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+            errors("Clients with the owner feature cannot be deleted."),
+        );
+    let (status, _) = app
+        .as_owner(&owner, Method::PUT, &path)
+        .json(&json!({"name": "x"}))
+        .fetch()
+        .await
+        .pair();
     assert_eq!(status, 403, "only the operator removes owner from a client");
-    let (status, _) = status_json(
-        app.as_operator(Method::PUT, &path)
-            .json(&json!({"name": "x"}))
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
-    assert_eq!(status, 200);
+    app.as_operator(Method::PUT, &path)
+        .json(&json!({"name": "x"}))
+        .fetch()
+        .await
+        .status_is(200);
 
-    let (status, body) = status_json(
-        app.as_owner(&owner, Method::DELETE, &path)
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
-    assert_eq!((status, body), (204, Value::Null));
-    let (status, body) = status_json(
-        app.as_owner(&owner, Method::GET, &path)
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
-    assert_eq!((status, body), (404, errors("Client ID not found.")));
-    let (status, _) = status_json(
-        app.as_owner(&owner, Method::DELETE, &path)
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
-    assert_eq!(status, 404);
+    app.as_owner(&owner, Method::DELETE, &path)
+        .fetch()
+        .await
+        .is(204, Value::Null);
+    app.as_owner(&owner, Method::GET, &path)
+        .fetch()
+        .await
+        .is(404, errors("Client ID not found."));
+    app.as_owner(&owner, Method::DELETE, &path)
+        .fetch()
+        .await
+        .status_is(404);
     // Its credentials are gone with it.
-    let (status, _) = status_json(
-        app.as_client(&id, &secret, Method::GET, &clients_path(&owner))
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
-    assert_eq!(status, 401);
+    app.as_client(&id, &secret, Method::GET, &clients_path(&owner))
+        .fetch()
+        .await
+        .status_is(401);
     let rows = app.audit_rows(&owner.app_id).await;
     let last = rows.last().unwrap();
     assert_eq!(last["action"], "client.delete");
@@ -330,14 +275,10 @@ async fn operator_may_delete_an_owner_client() {
             json!({"name": "second owner", "features": ["owner"]}),
         )
         .await;
-    let (status, _) = status_json(
-        app.as_operator(Method::DELETE, &format!("{}/{id}", clients_path(&owner)))
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
-    assert_eq!(status, 204);
+    app.as_operator(Method::DELETE, &format!("{}/{id}", clients_path(&owner)))
+        .fetch()
+        .await
+        .status_is(204);
 }
 
 #[tokio::test]
@@ -346,65 +287,48 @@ async fn etag_and_if_match() {
     let owner = app.create_app("shop").await;
     let (id, _, _) = app.create_client(&owner, json!({"name": "x"})).await;
     let path = format!("{}/{id}", clients_path(&owner));
-    let res = app
-        .as_owner(&owner, Method::GET, &path)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.headers()["etag"], "\"1\"");
+    let res = app.as_owner(&owner, Method::GET, &path).fetch().await;
+    assert_eq!(res.headers["etag"], "\"1\"");
 
     for stale in ["\"7\"", "garbage", "W/\"0\""] {
-        let (status, body) = status_json(
-            app.as_owner(&owner, Method::PUT, &path)
-                .header("If-Match", stale)
-                .json(&json!({"name": "y"}))
-                .send()
-                .await
-                .unwrap(),
-        )
-        .await;
+        let (status, body) = app
+            .as_owner(&owner, Method::PUT, &path)
+            .header("If-Match", stale)
+            .json(&json!({"name": "y"}))
+            .fetch()
+            .await
+            .pair();
         assert_eq!(
             (status, body),
             (412, errors("Precondition failed.")),
             "{stale}"
         );
     }
-    let (status, body) = status_json(
-        app.as_owner(&owner, Method::DELETE, &path)
-            .header("If-Match", "\"2\"")
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
-    assert_eq!((status, body), (412, errors("Precondition failed.")));
-    let (_, got) = status_json(
-        app.as_owner(&owner, Method::GET, &path)
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    app.as_owner(&owner, Method::DELETE, &path)
+        .header("If-Match", "\"2\"")
+        .fetch()
+        .await
+        .is(412, errors("Precondition failed."));
+    let (_, got) = app
+        .as_owner(&owner, Method::GET, &path)
+        .fetch()
+        .await
+        .pair();
     assert_eq!(got["name"], "x", "nothing changed");
 
     let res = app
         .as_owner(&owner, Method::PUT, &path)
         .header("If-Match", "\"1\"")
         .json(&json!({"name": "y"}))
-        .send()
+        .fetch()
+        .await;
+    assert_eq!(res.status, 200);
+    assert_eq!(res.headers["etag"], "\"2\"");
+    app.as_owner(&owner, Method::DELETE, &path)
+        .header("If-Match", "\"2\"")
+        .fetch()
         .await
-        .unwrap();
-    assert_eq!(res.status(), 200);
-    assert_eq!(res.headers()["etag"], "\"2\"");
-    let (status, _) = status_json(
-        app.as_owner(&owner, Method::DELETE, &path)
-            .header("If-Match", "\"2\"")
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
-    assert_eq!(status, 204);
+        .status_is(204);
 }
 
 #[tokio::test]
@@ -419,22 +343,20 @@ async fn secret_rotation_with_a_grace_period() {
     // Warm the credential cache with the old secret.
     assert_eq!(
         app.as_client(&id, &old, Method::GET, &list)
-            .send()
+            .fetch()
             .await
-            .unwrap()
-            .status(),
+            .status,
         200
     );
 
     let res = app
         .as_owner(&owner, Method::PUT, &path)
         .json(&json!({"hoursToLive": 2}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), 200);
-    assert_eq!(res.headers()["etag"], "\"2\"");
-    let body: Value = res.json().await.unwrap();
+        .fetch()
+        .await;
+    assert_eq!(res.status, 200);
+    assert_eq!(res.headers["etag"], "\"2\"");
+    let body: Value = res.body;
     let new = body["_secret"].as_str().unwrap().to_owned();
     assert_eq!(new.len(), 32);
     assert_ne!(new, old);
@@ -444,54 +366,46 @@ async fn secret_rotation_with_a_grace_period() {
     // Both work during the grace period.
     assert_eq!(
         app.as_client(&id, &old, Method::GET, &list)
-            .send()
+            .fetch()
             .await
-            .unwrap()
-            .status(),
+            .status,
         200
     );
     assert_eq!(
         app.as_client(&id, &new, Method::GET, &list)
-            .send()
+            .fetch()
             .await
-            .unwrap()
-            .status(),
+            .status,
         200
     );
 
     // hoursToLive 0: the previous secrets stop at once (the cache must not keep them alive).
-    let (status, body) = status_json(
-        app.as_owner(&owner, Method::PUT, &path)
-            .json(&json!({"hoursToLive": 0}))
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
-    assert_eq!(status, 200);
+    let body = app
+        .as_owner(&owner, Method::PUT, &path)
+        .json(&json!({"hoursToLive": 0}))
+        .fetch()
+        .await
+        .status_is(200);
     let newest = body["_secret"].as_str().unwrap().to_owned();
     assert_eq!(
         app.as_client(&id, &old, Method::GET, &list)
-            .send()
+            .fetch()
             .await
-            .unwrap()
-            .status(),
+            .status,
         401
     );
     assert_eq!(
         app.as_client(&id, &new, Method::GET, &list)
-            .send()
+            .fetch()
             .await
-            .unwrap()
-            .status(),
+            .status,
         401
     );
     assert_eq!(
         app.as_client(&id, &newest, Method::GET, &list)
-            .send()
+            .fetch()
             .await
-            .unwrap()
-            .status(),
+            .status,
         200
     );
 
@@ -523,33 +437,27 @@ async fn secret_rotation_validates_hours_to_live() {
         (json!({"hoursToLive": 1e300}), 400, range),
         (json!({"hoursToLive": 168.5}), 400, "Not a valid integer."),
     ] {
-        let (s, b) = status_json(
-            app.as_owner(&owner, Method::PUT, &path)
-                .json(&body)
-                .send()
-                .await
-                .unwrap(),
-        )
-        .await;
+        let (s, b) = app
+            .as_owner(&owner, Method::PUT, &path)
+            .json(&body)
+            .fetch()
+            .await
+            .pair();
         assert_eq!((s, b), (status, errors(msg)), "{body}");
     }
     assert_eq!(
         app.audit_count(&owner.app_id, "client.secret_rotate").await,
         0
     );
-    let (s, b) = status_json(
-        app.as_owner(
-            &owner,
-            Method::PUT,
-            &format!("{}/{}/secret", clients_path(&owner), "x".repeat(32)),
-        )
-        .json(&json!({"hoursToLive": 1}))
-        .send()
-        .await
-        .unwrap(),
+    app.as_owner(
+        &owner,
+        Method::PUT,
+        &format!("{}/{}/secret", clients_path(&owner), "x".repeat(32)),
     )
-    .await;
-    assert_eq!((s, b), (404, errors("Client ID not found.")));
+    .json(&json!({"hoursToLive": 1}))
+    .fetch()
+    .await
+    .is(404, errors("Client ID not found."));
 }
 
 /// JSON Schema (and so the OpenAPI document) calls `1.0` an integer: so does the server.
@@ -559,16 +467,13 @@ async fn hours_to_live_may_be_an_integral_number_with_a_fraction_point() {
     let owner = app.create_app("shop").await;
     let (id, _, _) = app.create_client(&owner, json!({"name": "rot"})).await;
     let path = format!("{}/{id}/secret", clients_path(&owner));
-    let (s, b) = status_json(
-        app.as_owner(&owner, Method::PUT, &path)
-            .body(r#"{"hoursToLive": 1.0}"#)
-            .header("Content-Type", "application/json")
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
-    assert_eq!(s, 200, "{b}");
+    let b = app
+        .as_owner(&owner, Method::PUT, &path)
+        .body(r#"{"hoursToLive": 1.0}"#)
+        .header("Content-Type", "application/json")
+        .fetch()
+        .await
+        .status_is(200);
     assert_eq!(b["_id"], json!(id));
     assert_eq!(
         app.audit_count(&owner.app_id, "client.secret_rotate").await,

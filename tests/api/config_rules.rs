@@ -6,33 +6,27 @@ use serde_json::{json, Value};
 use crate::helpers::*;
 
 async fn post(app: &TestApp, owner: &Owner, body: Value) -> (u16, Value) {
-    status_json(
-        app.as_owner(
-            owner,
-            Method::POST,
-            &format!("/config/{}/clients", owner.app_id),
-        )
-        .json(&body)
-        .send()
-        .await
-        .unwrap(),
+    app.as_owner(
+        owner,
+        Method::POST,
+        &format!("/config/{}/clients", owner.app_id),
     )
+    .json(&body)
+    .fetch()
     .await
+    .pair()
 }
 
 async fn put(app: &TestApp, owner: &Owner, id: &str, body: Value) -> (u16, Value) {
-    status_json(
-        app.as_owner(
-            owner,
-            Method::PUT,
-            &format!("/config/{}/clients/{id}", owner.app_id),
-        )
-        .json(&body)
-        .send()
-        .await
-        .unwrap(),
+    app.as_owner(
+        owner,
+        Method::PUT,
+        &format!("/config/{}/clients/{id}", owner.app_id),
     )
+    .json(&body)
+    .fetch()
     .await
+    .pair()
 }
 
 async fn client_count(app: &TestApp, app_id: &str) -> i64 {
@@ -130,17 +124,15 @@ async fn invalid_bodies_are_400_with_the_seed_messages_and_change_nothing() {
     }
     assert_eq!(client_count(&app, &owner.app_id).await, before);
     assert_eq!(app.audit_rows(&owner.app_id).await.len(), audit_before);
-    let (_, got) = status_json(
-        app.as_owner(
+    let (_, got) = app
+        .as_owner(
             &owner,
             Method::GET,
             &format!("/config/{}/clients/{id}", owner.app_id),
         )
-        .send()
+        .fetch()
         .await
-        .unwrap(),
-    )
-    .await;
+        .pair();
     assert_eq!(got["name"], "target");
     assert_eq!(got["features"], json!(["direct_access"]));
 }
@@ -158,30 +150,26 @@ async fn malformed_json_wrong_type_and_content_type() {
         ("text/plain", "{\"name\": \"x\"}"),
         ("application/x-www-form-urlencoded", "name=x"),
     ] {
-        let (status, got) = status_json(
-            app.as_owner(&owner, Method::POST, &path)
-                .header("Content-Type", ctype)
-                .body(body)
-                .send()
-                .await
-                .unwrap(),
-        )
-        .await;
+        let (status, got) = app
+            .as_owner(&owner, Method::POST, &path)
+            .header("Content-Type", ctype)
+            .body(body)
+            .fetch()
+            .await
+            .pair();
         assert_eq!(
             (status, got),
             (400, errors("Invalid JSON body.")),
             "{ctype} {body}"
         );
     }
-    let (status, _) = status_json(
-        app.as_owner(&owner, Method::POST, &path)
-            .header("Content-Type", "application/json; charset=utf-8")
-            .body("{\"name\": \"x\"}")
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    let (status, _) = app
+        .as_owner(&owner, Method::POST, &path)
+        .header("Content-Type", "application/json; charset=utf-8")
+        .body("{\"name\": \"x\"}")
+        .fetch()
+        .await
+        .pair();
     assert_eq!(status, 201, "parameters on the content type are fine");
 }
 
@@ -239,18 +227,14 @@ async fn unknown_client_is_404() {
     let owner = app.create_app("shop").await;
     let missing = "a".repeat(32);
     for method in [Method::GET, Method::DELETE] {
-        let (status, body) = status_json(
-            app.as_owner(
-                &owner,
-                method,
-                &format!("/config/{}/clients/{missing}", owner.app_id),
-            )
-            .send()
-            .await
-            .unwrap(),
+        app.as_owner(
+            &owner,
+            method,
+            &format!("/config/{}/clients/{missing}", owner.app_id),
         )
-        .await;
-        assert_eq!((status, body), (404, errors("Client ID not found.")));
+        .fetch()
+        .await
+        .is(404, errors("Client ID not found."));
     }
     assert_eq!(
         put(&app, &owner, &missing, json!({"name": "x"})).await,
@@ -288,31 +272,23 @@ async fn metadata_rules() {
         put(&app, &owner, &meta, json!({"name": "meta2"})).await,
         (403, errors(msg403))
     );
-    let (s, b) = status_json(
-        app.as_owner(
-            &owner,
-            Method::DELETE,
-            &format!("/config/{}/clients/{meta}", owner.app_id),
-        )
-        .send()
-        .await
-        .unwrap(),
+    app.as_owner(
+        &owner,
+        Method::DELETE,
+        &format!("/config/{}/clients/{meta}", owner.app_id),
     )
-    .await;
-    assert_eq!((s, b), (403, errors(msg403)));
-    let (s, b) = status_json(
-        app.as_owner(
-            &owner,
-            Method::PUT,
-            &format!("/config/{}/clients/{meta}/secret", owner.app_id),
-        )
-        .json(&json!({"hoursToLive": 0}))
-        .send()
-        .await
-        .unwrap(),
+    .fetch()
+    .await
+    .is(403, errors(msg403));
+    app.as_owner(
+        &owner,
+        Method::PUT,
+        &format!("/config/{}/clients/{meta}/secret", owner.app_id),
     )
-    .await;
-    assert_eq!((s, b), (403, errors(msg403)));
+    .json(&json!({"hoursToLive": 0}))
+    .fetch()
+    .await
+    .is(403, errors(msg403));
     assert_eq!(
         put(
             &app,
@@ -327,18 +303,15 @@ async fn metadata_rules() {
         )
     );
     // The operator may do all of it.
-    let (s, b) = status_json(
-        app.as_operator(
+    let b = app
+        .as_operator(
             Method::PUT,
             &format!("/config/{}/clients/{meta}", owner.app_id),
         )
         .json(&json!({"name": "meta", "features": ["metadata"]}))
-        .send()
+        .fetch()
         .await
-        .unwrap(),
-    )
-    .await;
-    assert_eq!(s, 200);
+        .status_is(200);
     assert_eq!(b["features"], json!(["metadata"]));
 }
 
@@ -405,37 +378,26 @@ async fn owner_rules() {
     assert_eq!(s, 200);
     assert_eq!(b["features"], json!(["direct_access", "owner"]));
     // Deleting itself is deleting an owner client.
-    let (s, b) = status_json(
-        app.as_owner(
-            &owner,
-            Method::DELETE,
-            &format!("/config/{}/clients/{}", owner.app_id, owner.client_id),
-        )
-        .send()
-        .await
-        .unwrap(),
+    app.as_owner(
+        &owner,
+        Method::DELETE,
+        &format!("/config/{}/clients/{}", owner.app_id, owner.client_id),
     )
-    .await;
-    assert_eq!(
-        (s, b),
-        (
-            403,
-            errors("Clients with the owner feature cannot be deleted.")
-        )
+    .fetch()
+    .await
+    .is(
+        403,
+        errors("Clients with the owner feature cannot be deleted."),
     );
     // The operator removes owner.
-    let (s, _) = status_json(
-        app.as_operator(
-            Method::PUT,
-            &format!("/config/{}/clients/{second}", owner.app_id),
-        )
-        .json(&json!({"name": "second"}))
-        .send()
-        .await
-        .unwrap(),
+    app.as_operator(
+        Method::PUT,
+        &format!("/config/{}/clients/{second}", owner.app_id),
     )
-    .await;
-    assert_eq!(s, 200);
+    .json(&json!({"name": "second"}))
+    .fetch()
+    .await
+    .status_is(200);
 }
 
 #[tokio::test]
@@ -452,47 +414,37 @@ async fn non_owner_clients_are_forbidden() {
         let (id, secret, _) = app
             .create_client(&owner, json!({"name": name, "features": features}))
             .await;
-        let (s, b) = status_json(
-            app.as_client(
-                &id,
-                &secret,
-                Method::GET,
-                &format!("/config/{}/clients", owner.app_id),
-            )
-            .send()
-            .await
-            .unwrap(),
+        app.as_client(
+            &id,
+            &secret,
+            Method::GET,
+            &format!("/config/{}/clients", owner.app_id),
         )
-        .await;
-        assert_eq!((s, b), (403, errors("Forbidden")));
-        let (s, b) = status_json(
-            app.as_client(
-                &id,
-                &secret,
-                Method::POST,
-                &format!("/config/{}/clients", owner.app_id),
-            )
-            .json(&json!({"name": "sneaky"}))
-            .send()
-            .await
-            .unwrap(),
+        .fetch()
+        .await
+        .is(403, errors("Forbidden"));
+        app.as_client(
+            &id,
+            &secret,
+            Method::POST,
+            &format!("/config/{}/clients", owner.app_id),
         )
-        .await;
-        assert_eq!((s, b), (403, errors("Forbidden")));
+        .json(&json!({"name": "sneaky"}))
+        .fetch()
+        .await
+        .is(403, errors("Forbidden"));
     }
 }
 
 #[tokio::test]
 async fn unknown_routes_and_methods_answer_json() {
     let app = spawn_app().await;
-    let (s, b) = status_json(app.request(Method::GET, "/nope").send().await.unwrap()).await;
-    assert_eq!((s, b), (404, errors("Not found.")));
-    let (s, b) = status_json(
-        app.request(Method::PATCH, "/config/x/clients")
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
-    assert_eq!((s, b), (405, errors("Method not allowed.")));
+    app.request(Method::GET, "/nope")
+        .fetch()
+        .await
+        .is(404, errors("Not found."));
+    app.request(Method::PATCH, "/config/x/clients")
+        .fetch()
+        .await
+        .is(405, errors("Method not allowed."));
 }

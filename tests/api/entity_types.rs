@@ -61,10 +61,9 @@ pub async fn create_type(app: &TestApp, owner: &Owner, name: &str, defs: Value) 
     let res = app
         .as_owner(owner, Method::POST, &types_path(owner))
         .json(&json!({"name": name, "attr_defs": defs}))
-        .send()
-        .await
-        .unwrap();
-    let (status, body) = status_json(res).await;
+        .fetch()
+        .await;
+    let (status, body) = res.pair();
     assert_eq!(status, 201, "{body}");
 }
 
@@ -81,14 +80,11 @@ async fn type_count(app: &TestApp, app_id: &str) -> i64 {
 }
 
 async fn post_type(app: &TestApp, owner: &Owner, body: Value) -> (u16, Value) {
-    status_json(
-        app.as_owner(owner, Method::POST, &types_path(owner))
-            .json(&body)
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await
+    app.as_owner(owner, Method::POST, &types_path(owner))
+        .json(&body)
+        .fetch()
+        .await
+        .pair()
 }
 
 #[tokio::test]
@@ -98,15 +94,14 @@ async fn create_returns_201_with_location_and_the_reserved_attributes_first() {
     let res = app
         .as_owner(&owner, Method::POST, &types_path(&owner))
         .json(&json!({"name": "user", "attr_defs": user_attr_defs()}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), 201);
+        .fetch()
+        .await;
+    assert_eq!(res.status, 201);
     assert_eq!(
-        res.headers()["location"],
+        res.headers["location"],
         format!("/config/{}/entityTypes/user", owner.app_id).as_str()
     );
-    let body: Value = res.json().await.unwrap();
+    let body: Value = res.body;
     assert_eq!(body, type_body(&owner.app_id, "user", &user_attr_defs()));
     // The reserved attributes are shown, never stored.
     let stored: Value = sqlx::query_scalar("SELECT attr_defs FROM entity_types WHERE app_id = $1")
@@ -185,10 +180,9 @@ async fn bad_creations_are_refused_with_a_clear_message_and_change_nothing() {
         .as_owner(&owner, Method::POST, &types_path(&owner))
         .header("Content-Type", "application/json")
         .body("{not json")
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(status_json(res).await, (400, errors("Invalid JSON body.")));
+        .fetch()
+        .await;
+    assert_eq!(res.pair(), (400, errors("Invalid JSON body.")));
     assert_eq!(type_count(&app, &owner.app_id).await, 0);
     assert_eq!(
         app.audit_count(&owner.app_id, "entity_type.create").await,
@@ -219,14 +213,10 @@ async fn a_taken_name_is_a_conflict() {
 async fn list_and_get() {
     let app = spawn_app().await;
     let owner = app.create_app("shop").await;
-    let (status, empty) = status_json(
-        app.as_owner(&owner, Method::GET, &types_path(&owner))
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
-    assert_eq!((status, empty), (200, json!([])));
+    app.as_owner(&owner, Method::GET, &types_path(&owner))
+        .fetch()
+        .await
+        .is(200, json!([]));
     create_user_type(&app, &owner).await;
     create_type(
         &app,
@@ -235,14 +225,11 @@ async fn list_and_get() {
         json!([{"name": "serial", "type": "string"}]),
     )
     .await;
-    let (status, list) = status_json(
-        app.as_owner(&owner, Method::GET, &types_path(&owner))
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
-    assert_eq!(status, 200);
+    let list = app
+        .as_owner(&owner, Method::GET, &types_path(&owner))
+        .fetch()
+        .await
+        .status_is(200);
     assert_eq!(
         list,
         json!([
@@ -255,29 +242,25 @@ async fn list_and_get() {
         ]),
         "sorted by name"
     );
-    let (status, one) = status_json(
-        app.as_owner(&owner, Method::GET, &format!("{}/user", types_path(&owner)))
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    let (status, one) = app
+        .as_owner(&owner, Method::GET, &format!("{}/user", types_path(&owner)))
+        .fetch()
+        .await
+        .pair();
     assert_eq!(
         (status, one),
         (200, type_body(&owner.app_id, "user", &user_attr_defs()))
     );
     for missing in ["nope", "USER", "a%20b"] {
-        let (status, body) = status_json(
-            app.as_owner(
+        let (status, body) = app
+            .as_owner(
                 &owner,
                 Method::GET,
                 &format!("{}/{missing}", types_path(&owner)),
             )
-            .send()
+            .fetch()
             .await
-            .unwrap(),
-        )
-        .await;
+            .pair();
         assert_eq!(
             (status, body),
             (404, errors("Entity type not found.")),
@@ -292,23 +275,19 @@ async fn put_replaces_the_attributes_and_a_get_can_be_sent_back() {
     let owner = app.create_app("shop").await;
     create_user_type(&app, &owner).await;
     let path = format!("{}/user", types_path(&owner));
-    let (_, got) = status_json(
-        app.as_owner(&owner, Method::GET, &path)
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    let (_, got) = app
+        .as_owner(&owner, Method::GET, &path)
+        .fetch()
+        .await
+        .pair();
 
     // The GET body, reserved attributes and `_self` included, goes back unchanged: no event.
-    let (status, body) = status_json(
-        app.as_owner(&owner, Method::PUT, &path)
-            .json(&got)
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    let (status, body) = app
+        .as_owner(&owner, Method::PUT, &path)
+        .json(&got)
+        .fetch()
+        .await
+        .pair();
     assert_eq!((status, &body), (200, &got));
     assert_eq!(
         app.audit_count(&owner.app_id, "entity_type.update").await,
@@ -319,18 +298,11 @@ async fn put_replaces_the_attributes_and_a_get_can_be_sent_back() {
         {"name": "email", "type": "string", "length": 320},
         {"name": "nickname", "type": "string", "case-sensitive": false}
     ]);
-    let (status, body) = status_json(
-        app.as_owner(&owner, Method::PUT, &path)
-            .json(&json!({"attr_defs": new_defs}))
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
-    assert_eq!(
-        (status, body),
-        (200, type_body(&owner.app_id, "user", &new_defs))
-    );
+    app.as_owner(&owner, Method::PUT, &path)
+        .json(&json!({"attr_defs": new_defs}))
+        .fetch()
+        .await
+        .is(200, type_body(&owner.app_id, "user", &new_defs));
     let rows = app.audit_rows(&owner.app_id).await;
     let event = rows.last().unwrap();
     assert_eq!(event["action"], "entity_type.update");
@@ -373,36 +345,30 @@ async fn bad_puts_change_nothing() {
             "Not a valid attribute definition: x: type is required",
         ),
     ] {
-        let got = status_json(
-            app.as_owner(&owner, Method::PUT, &path)
-                .json(&body)
-                .send()
-                .await
-                .unwrap(),
-        )
-        .await;
+        let got = app
+            .as_owner(&owner, Method::PUT, &path)
+            .json(&body)
+            .fetch()
+            .await
+            .pair();
         assert_eq!(got, (status, errors(message)), "{body}");
     }
-    let got = status_json(
-        app.as_owner(&owner, Method::PUT, &format!("{}/nope", types_path(&owner)))
-            .json(&json!({"attr_defs": []}))
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    let got = app
+        .as_owner(&owner, Method::PUT, &format!("{}/nope", types_path(&owner)))
+        .json(&json!({"attr_defs": []}))
+        .fetch()
+        .await
+        .pair();
     assert_eq!(
         got,
         (404, errors("Entity type not found.")),
         "PUT does not create"
     );
-    let (_, body) = status_json(
-        app.as_owner(&owner, Method::GET, &path)
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    let (_, body) = app
+        .as_owner(&owner, Method::GET, &path)
+        .fetch()
+        .await
+        .pair();
     assert_eq!(body, type_body(&owner.app_id, "user", &user_attr_defs()));
     assert_eq!(
         app.audit_count(&owner.app_id, "entity_type.update").await,
@@ -417,29 +383,21 @@ async fn delete_removes_the_type_and_is_audited() {
     let owner = app.create_app("shop").await;
     create_user_type(&app, &owner).await;
     let path = format!("{}/user", types_path(&owner));
-    let (status, body) = status_json(
-        app.as_owner(&owner, Method::DELETE, &path)
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
-    assert_eq!((status, body), (204, Value::Null));
-    let got = status_json(
-        app.as_owner(&owner, Method::GET, &path)
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    app.as_owner(&owner, Method::DELETE, &path)
+        .fetch()
+        .await
+        .is(204, Value::Null);
+    let got = app
+        .as_owner(&owner, Method::GET, &path)
+        .fetch()
+        .await
+        .pair();
     assert_eq!(got, (404, errors("Entity type not found.")));
-    let got = status_json(
-        app.as_owner(&owner, Method::DELETE, &path)
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    let got = app
+        .as_owner(&owner, Method::DELETE, &path)
+        .fetch()
+        .await
+        .pair();
     assert_eq!(got, (404, errors("Entity type not found.")));
     let rows = app.audit_rows(&owner.app_id).await;
     let event = rows.last().unwrap();
@@ -488,7 +446,7 @@ async fn only_owners_and_the_operator_manage_entity_types() {
             if let Some(body) = body {
                 req = req.json(&body);
             }
-            let got = status_json(req.send().await.unwrap()).await;
+            let got = req.fetch().await.pair();
             assert_eq!(
                 got,
                 (403, errors("Forbidden")),
@@ -496,39 +454,27 @@ async fn only_owners_and_the_operator_manage_entity_types() {
             );
         }
     }
-    let got = status_json(app.request(Method::GET, &list).send().await.unwrap()).await;
+    let got = app.request(Method::GET, &list).fetch().await.pair();
     assert_eq!(got, (401, errors("Authentication required.")));
     // The operator manages any application's types.
-    let (status, body) = status_json(
-        app.as_operator(Method::POST, &list)
-            .json(&json!({"name": "device", "attr_defs": []}))
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
-    assert_eq!(status, 201, "{body}");
+    app.as_operator(Method::POST, &list)
+        .json(&json!({"name": "device", "attr_defs": []}))
+        .fetch()
+        .await
+        .status_is(201);
     let rows = app.audit_rows(&owner.app_id).await;
     assert_eq!(rows.last().unwrap()["actor"], "operator");
-    let got = status_json(
-        app.as_operator(
+    let got = app
+        .as_operator(
             Method::GET,
             &format!("/config/{}/entityTypes", "z".repeat(26)),
         )
-        .send()
+        .fetch()
         .await
-        .unwrap(),
-    )
-    .await;
+        .pair();
     assert_eq!(got, (404, errors("Application not found.")));
     // Nothing was changed by the refused calls.
-    let (_, body) = status_json(
-        app.as_owner(&owner, Method::GET, &one)
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    let (_, body) = app.as_owner(&owner, Method::GET, &one).fetch().await.pair();
     assert_eq!(body, type_body(&owner.app_id, "user", &user_attr_defs()));
     assert_eq!(type_count(&app, &owner.app_id).await, 2);
 }
@@ -549,17 +495,15 @@ async fn tenants_do_not_see_each_others_types() {
         if let Some(body) = body {
             req = req.json(&body);
         }
-        let got = status_json(req.send().await.unwrap()).await;
+        let got = req.fetch().await.pair();
         assert_eq!(got, (401, errors("Authentication required.")), "{method}");
     }
     // Through its own path, A has no `user` type, and may create its own.
-    let got = status_json(
-        app.as_owner(&a, Method::GET, &format!("{}/user", types_path(&a)))
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    let got = app
+        .as_owner(&a, Method::GET, &format!("{}/user", types_path(&a)))
+        .fetch()
+        .await
+        .pair();
     assert_eq!(got, (404, errors("Entity type not found.")));
     create_type(
         &app,
@@ -568,21 +512,17 @@ async fn tenants_do_not_see_each_others_types() {
         json!([{"name": "only_in_a", "type": "string"}]),
     )
     .await;
-    let (_, body) = status_json(
-        app.as_owner(&b, Method::GET, &format!("{}/user", types_path(&b)))
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    let (_, body) = app
+        .as_owner(&b, Method::GET, &format!("{}/user", types_path(&b)))
+        .fetch()
+        .await
+        .pair();
     assert_eq!(body, type_body(&b.app_id, "user", &user_attr_defs()));
-    let (_, list) = status_json(
-        app.as_owner(&a, Method::GET, &types_path(&a))
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    let (_, list) = app
+        .as_owner(&a, Method::GET, &types_path(&a))
+        .fetch()
+        .await
+        .pair();
     assert_eq!(list.as_array().unwrap().len(), 1);
 }
 
@@ -595,13 +535,11 @@ async fn other_methods_are_not_allowed() {
         (Method::DELETE, types_path(&owner)),
         (Method::POST, format!("{}/user", types_path(&owner))),
     ] {
-        let got = status_json(
-            app.as_owner(&owner, method.clone(), &path)
-                .send()
-                .await
-                .unwrap(),
-        )
-        .await;
+        let got = app
+            .as_owner(&owner, method.clone(), &path)
+            .fetch()
+            .await
+            .pair();
         assert_eq!(got, (405, errors("Method not allowed.")), "{method} {path}");
     }
 }

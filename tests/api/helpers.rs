@@ -21,6 +21,8 @@ use sqlx::ConnectOptions;
 use sqlx::{Connection, Executor, PgConnection, PgPool};
 use tokio::sync::OnceCell;
 
+pub use crate::kit::*;
+
 static SERVER_URL: OnceCell<String> = OnceCell::const_new();
 static TEMPLATE: OnceCell<String> = OnceCell::const_new();
 
@@ -216,6 +218,9 @@ pub struct Owner {
 /// The sealing key of test servers (base64 of 32 bytes).
 pub const TEST_SEALING_KEY: &str = "bGF0Y2hrZXktdGVzdC1zZWFsaW5nLWtleS0zMmJ5dGU=";
 
+/// The public URL of test servers.
+pub const PUBLIC_URL: &str = "https://audit.example.test";
+
 pub fn test_settings() -> Settings {
     Settings {
         database_url: None,
@@ -252,7 +257,7 @@ pub fn test_settings() -> Settings {
         snapshot_budget_mb: 32,
         feed_max_subscribers: 100,
         feed_heartbeat_secs: 15,
-        public_url: Some("https://audit.example.test".into()),
+        public_url: Some(PUBLIC_URL.into()),
         checkpoint_secs: 60,
         listen_database_url: None,
         read_database_url: None,
@@ -396,11 +401,10 @@ impl TestApp {
         let res = self
             .as_operator(Method::POST, "/apps")
             .json(&json!({ "name": name, "region": "us" }))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(res.status(), 201, "create app");
-        let body: Value = res.json().await.unwrap();
+            .fetch()
+            .await;
+        assert_eq!(res.status, 201, "create app");
+        let body: Value = res.body;
         Owner {
             app_id: body["app_id"].as_str().unwrap().to_owned(),
             client_id: body["owner"]["_id"].as_str().unwrap().to_owned(),
@@ -417,11 +421,10 @@ impl TestApp {
                 &format!("/config/{}/clients", owner.app_id),
             )
             .json(&body)
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(res.status(), 201, "create client {body}");
-        let body: Value = res.json().await.unwrap();
+            .fetch()
+            .await;
+        assert_eq!(res.status, 201, "create client {body}");
+        let body: Value = res.body;
         (
             body["_id"].as_str().unwrap().to_owned(),
             body["_secret"].as_str().unwrap().to_owned(),
@@ -434,11 +437,10 @@ impl TestApp {
         let res = self
             .as_operator(Method::POST, &format!("/config/{app_id}/clients"))
             .json(&body)
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(res.status(), 201, "operator create client {body}");
-        let body: Value = res.json().await.unwrap();
+            .fetch()
+            .await;
+        assert_eq!(res.status, 201, "operator create client {body}");
+        let body: Value = res.body;
         (
             body["_id"].as_str().unwrap().to_owned(),
             body["_secret"].as_str().unwrap().to_owned(),
@@ -469,13 +471,16 @@ impl TestApp {
 /// Status and JSON body (Null when empty) of a response.
 pub async fn status_json(res: Response) -> (u16, Value) {
     let status = res.status().as_u16();
-    let text = res.text().await.unwrap();
-    let body = if text.is_empty() {
+    (status, parse_body(&res.text().await.unwrap()))
+}
+
+/// A body as JSON: `Null` when empty, the text as a JSON string when it is not JSON.
+pub fn parse_body(text: &str) -> Value {
+    if text.is_empty() {
         Value::Null
     } else {
-        serde_json::from_str(&text).unwrap_or(Value::String(text))
-    };
-    (status, body)
+        serde_json::from_str(text).unwrap_or_else(|_| Value::String(text.to_owned()))
+    }
 }
 
 pub fn errors(msg: &str) -> Value {
@@ -484,14 +489,7 @@ pub fn errors(msg: &str) -> Value {
 
 /// The value of the metric line `name` (labels included) on `/metrics`; panics when absent.
 pub async fn metric(app: &TestApp, name: &str) -> f64 {
-    let text = app
-        .request(Method::GET, "/metrics")
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let text = app.request(Method::GET, "/metrics").fetch().await.text;
     text.lines()
         .find_map(|l| l.strip_prefix(&format!("{name} ")))
         .and_then(|v| v.trim().parse().ok())
@@ -506,11 +504,10 @@ pub async fn client_names(app: &TestApp, owner: &Owner) -> Vec<String> {
             Method::GET,
             &format!("/config/{}/clients", owner.app_id),
         )
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), 200);
-    let body: Value = res.json().await.unwrap();
+        .fetch()
+        .await;
+    assert_eq!(res.status, 200);
+    let body: Value = res.body;
     let mut names: Vec<String> = body
         .as_array()
         .unwrap()

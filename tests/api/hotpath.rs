@@ -2,7 +2,6 @@
 //! change made through one is seen by the other within the bound, a lost listener never yields
 //! a stale answer, the feed resumes exactly, `atLeastAsFresh` never answers from the past.
 
-use std::future::Future;
 use std::time::{Duration, Instant};
 
 use reqwest::{Method, Response};
@@ -17,22 +16,8 @@ use crate::helpers::*;
 const BOUND: Duration = Duration::from_secs(3);
 
 /// Polls `probe` until it holds; the time it took. Fails past [`BOUND`].
-async fn within<F, Fut>(what: &str, mut probe: F) -> Duration
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = bool>,
-{
-    let started = Instant::now();
-    loop {
-        if probe().await {
-            return started.elapsed();
-        }
-        assert!(
-            started.elapsed() < BOUND,
-            "{what}: not seen within {BOUND:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(2)).await;
-    }
+async fn within(what: &str, probe: impl AsyncFnMut() -> bool) -> Duration {
+    poll_until(what, BOUND, Duration::from_millis(2), probe).await
 }
 
 fn revision_of(res: &Response) -> Option<i64> {
@@ -50,18 +35,15 @@ async fn head(app: &TestApp, app_id: &str) -> i64 {
 }
 
 async fn decide(app: &TestApp, o: &Owner, body: Value) -> (u16, Value) {
-    status_json(
-        app.as_owner(
-            o,
-            Method::POST,
-            &format!("/config/{}/access/check", o.app_id),
-        )
-        .json(&body)
-        .send()
-        .await
-        .unwrap(),
+    app.as_owner(
+        o,
+        Method::POST,
+        &format!("/config/{}/access/check", o.app_id),
     )
+    .json(&body)
+    .fetch()
     .await
+    .pair()
 }
 
 fn read_email(client: &str) -> Value {
@@ -247,10 +229,9 @@ async fn changes_through_one_instance_reach_the_other() {
     let res = a
         .as_owner(&owner, Method::PUT, &path)
         .json(&json!({"name": "reader", "features": [], "ipWhitelist": ["0.0.0.0/0"]}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), 200);
+        .fetch()
+        .await;
+    assert_eq!(res.status, 200);
     within("feature change", || async {
         strip(decide(&b, &owner, read_email(&reader)).await).1["reason"] == "no_feature"
     })
@@ -262,10 +243,8 @@ async fn changes_through_one_instance_reach_the_other() {
     let res = a
         .as_owner(&owner, Method::PUT, &path)
         .json(&json!({"name": "reader", "features": ["direct_read_access"], "ipWhitelist": ["10.0.0.0/8"]}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), 200);
+        .fetch().await;
+    assert_eq!(res.status, 200);
     within("allow list", || async {
         strip(decide(&b, &owner, q.clone()).await).1["reason"] == "ip_not_allowed"
     })
@@ -276,18 +255,14 @@ async fn changes_through_one_instance_reach_the_other() {
     let res = a
         .as_owner(&owner, Method::PUT, &settings)
         .json(&json!({"k": "v"}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), 200);
+        .fetch()
+        .await;
+    assert_eq!(res.status, 200);
     within("settings", || async {
-        status_json(
-            b.as_owner(&owner, Method::GET, &settings)
-                .send()
-                .await
-                .unwrap(),
-        )
-        .await
+        b.as_owner(&owner, Method::GET, &settings)
+            .fetch()
+            .await
+            .pair()
             == (200, json!({"k": "v"}))
     })
     .await;
@@ -304,14 +279,10 @@ async fn changes_through_one_instance_reach_the_other() {
             &format!("/config/{}/clients/{svc}/secret", owner.app_id),
         )
         .json(&json!({"hoursToLive": 0}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), 200);
-    let new_secret = res.json::<Value>().await.unwrap()["_secret"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+        .fetch()
+        .await;
+    assert_eq!(res.status, 200);
+    let new_secret = res.body["_secret"].as_str().unwrap().to_owned();
     let took = within("revocation by rotation", || async {
         auth_status(&b, &owner, &svc, &svc_secret).await == 401
     })
@@ -326,10 +297,9 @@ async fn changes_through_one_instance_reach_the_other() {
             Method::DELETE,
             &format!("/config/{}/clients/{reader}", owner.app_id),
         )
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), 204);
+        .fetch()
+        .await;
+    assert_eq!(res.status, 204);
     within("deletion", || async {
         strip(decide(&b, &owner, read_email(&reader)).await).1["reason"] == "bad_credentials"
     })
@@ -398,10 +368,8 @@ async fn a_lost_listener_means_no_stale_answer_then_recovery() {
     let res = a
         .as_owner(&owner, Method::PUT, &format!("/config/{}/clients/{reader}", owner.app_id))
         .json(&json!({"name": "reader", "features": ["direct_read_access"], "ipWhitelist": ["0.0.0.0/0"]}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), 200);
+        .fetch().await;
+    assert_eq!(res.status, 200);
     within("change after recovery", || async {
         decide(&b, &owner, read_email(&reader)).await.1["reason"] == "ok"
     })
@@ -733,7 +701,6 @@ async fn the_feed_has_heartbeats_a_subscriber_limit_and_owners_only() {
     .await;
     // Not for a client without owner, nor without credentials.
     let (x, x_secret, _) = app.create_client(&owner, json!({"name": "x"})).await;
-    tokio::time::sleep(Duration::from_millis(200)).await;
     let res = app
         .as_client(
             &x,
@@ -741,17 +708,12 @@ async fn the_feed_has_heartbeats_a_subscriber_limit_and_owners_only() {
             Method::GET,
             &format!("/config/{}/changes", owner.app_id),
         )
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(status_json(res).await, (403, errors("Forbidden")));
+        .fetch()
+        .await;
+    assert_eq!(res.pair(), (403, errors("Forbidden")));
     let res = app
         .request(Method::GET, &format!("/config/{}/changes", owner.app_id))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(
-        status_json(res).await,
-        (401, errors("Authentication required."))
-    );
+        .fetch()
+        .await;
+    assert_eq!(res.pair(), (401, errors("Authentication required.")));
 }

@@ -4,9 +4,11 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod helpers;
+mod kit;
 
 mod access_check;
 mod access_schemas;
+mod app_snapshot_fixture;
 mod audit_completeness;
 mod audit_entitlements;
 mod audit_evidence;

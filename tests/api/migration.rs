@@ -8,9 +8,8 @@ use std::time::Duration;
 use reqwest::Method;
 use serde_json::{json, Value};
 
-use crate::audit_util::{database_url, stderr, stdout};
 use crate::helpers::*;
-use crate::staging::{cli, json_out, op, tables, token, vendor_stand_in_with, StandIn};
+use crate::staging::{op, tables, token, vendor_stand_in_with, StandIn};
 
 fn user_type() -> Value {
     json!([
@@ -90,7 +89,7 @@ async fn run(
         &owner.1,
     ];
     args.extend_from_slice(extra);
-    cli(app, &args, None).await
+    app.cli(&args).sealed().run().await
 }
 
 #[tokio::test]
@@ -256,10 +255,9 @@ async fn import_copies_types_schemas_metadata_and_secrets_then_compare_agrees() 
                 target.app_id
             ),
         )
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), 204);
+        .fetch()
+        .await;
+    assert_eq!(res.status, 204);
     let out = run(&app, "compare", &target.app_id, &from, &v.owner, &[]).await;
     assert_eq!(out.status.code(), Some(1));
     assert_eq!(
@@ -454,8 +452,8 @@ async fn sync_applies_only_differences_survives_an_unreachable_vendor_and_stops_
     let target = app.create_app("replica").await;
     let v = vendor();
     let (from, state) = vendor_stand_in_with(v.data.clone()).await;
-    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_latchkey"))
-        .args([
+    let mut child = app
+        .cli(&[
             "import",
             "--app",
             &target.app_id,
@@ -470,13 +468,8 @@ async fn sync_applies_only_differences_survives_an_unreachable_vendor_and_stops_
             "1s",
             "--prune",
         ])
-        .env("DATABASE_URL", database_url(&app))
-        .env("RUST_LOG", "warn")
-        .env("LATCHKEY_SEALING_KEY", TEST_SEALING_KEY)
-        .stdout(std::process::Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
+        .sealed()
+        .spawn();
     let mut lines = tokio::io::BufReader::new(child.stdout.take().unwrap()).lines();
     let mut seen = Vec::new();
     let shape = |l: &str, applied: usize| {
@@ -689,10 +682,9 @@ async fn latchkey_to_latchkey_with_verify_and_the_same_access_decisions() {
         let mut answers = Vec::new();
         for server in [&source, &target_server] {
             let res = signed_call(server, id, secret, "/clients/list", vec![])
-                .send()
-                .await
-                .unwrap();
-            let mut body: Value = res.json().await.unwrap();
+                .fetch()
+                .await;
+            let mut body: Value = res.body;
             body.as_object_mut().unwrap().remove("request_id");
             // Clients imported in one transaction share their creation time: the list's
             // order is not kept (docs/migrating-from-akamai.md); its content is.

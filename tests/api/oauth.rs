@@ -32,23 +32,19 @@ impl TestApp {
         let res = self
             .as_client(id, secret, Method::POST, &self.oauth(app_id, "token"))
             .form(form)
-            .send()
-            .await
-            .unwrap();
-        let headers = res.headers().clone();
-        let (status, body) = status_json(res).await;
+            .fetch()
+            .await;
+        let headers = res.headers.clone();
+        let (status, body) = res.pair();
         (status, body, headers)
     }
 
     async fn token_form(&self, app_id: &str, form: &[(&str, &str)]) -> (u16, Value) {
-        status_json(
-            self.request(Method::POST, &self.oauth(app_id, "token"))
-                .form(form)
-                .send()
-                .await
-                .unwrap(),
-        )
-        .await
+        self.request(Method::POST, &self.oauth(app_id, "token"))
+            .form(form)
+            .fetch()
+            .await
+            .pair()
     }
 
     async fn access_token(&self, app_id: &str, id: &str, secret: &str) -> String {
@@ -60,26 +56,22 @@ impl TestApp {
     }
 
     async fn introspect(&self, app_id: &str, id: &str, secret: &str, token: &str) -> Value {
-        let (status, body) = status_json(
-            self.as_client(id, secret, Method::POST, &self.oauth(app_id, "introspect"))
-                .form(&[("token", token)])
-                .send()
-                .await
-                .unwrap(),
-        )
-        .await;
-        assert_eq!(status, 200, "{body}");
+        let body = self
+            .as_client(id, secret, Method::POST, &self.oauth(app_id, "introspect"))
+            .form(&[("token", token)])
+            .fetch()
+            .await
+            .status_is(200);
         body
     }
 
     async fn jwks(&self, app_id: &str) -> JwkSet {
-        let res = self
+        let body = self
             .request(Method::GET, &self.oauth(app_id, "jwks"))
-            .send()
+            .fetch()
             .await
-            .unwrap();
-        assert_eq!(res.status(), 200);
-        res.json().await.unwrap()
+            .status_is(200);
+        serde_json::from_value(body).unwrap()
     }
 }
 
@@ -117,9 +109,7 @@ async fn metadata_and_jwks() {
             owner.app_id
         ),
     ] {
-        let (status, body) =
-            status_json(app.request(Method::GET, &path).send().await.unwrap()).await;
-        assert_eq!(status, 200);
+        let body = app.request(Method::GET, &path).fetch().await.status_is(200);
         assert_eq!(body["issuer"], issuer);
         assert_eq!(body["token_endpoint"], format!("{issuer}/token"));
         assert_eq!(body["jwks_uri"], format!("{issuer}/jwks"));
@@ -149,26 +139,18 @@ async fn metadata_and_jwks() {
             ])
         );
     }
-    let (status, body) = status_json(
-        app.request(Method::GET, "/oauth/nosuchappnosuchappnosuchap/jwks")
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
-    assert_eq!(
-        (status, body),
-        (404, oauth_error("not_found", "application not found"))
-    );
+    app.request(Method::GET, "/oauth/nosuchappnosuchappnosuchap/jwks")
+        .fetch()
+        .await
+        .is(404, oauth_error("not_found", "application not found"));
 
     let res = app
         .request(Method::GET, &format!("/oauth/{}/jwks", owner.app_id))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), 200);
-    assert_eq!(res.headers()["cache-control"], "public, max-age=300");
-    let body: Value = res.json().await.unwrap();
+        .fetch()
+        .await;
+    assert_eq!(res.status, 200);
+    assert_eq!(res.headers["cache-control"], "public, max-age=300");
+    let body: Value = res.body;
     let keys = body["keys"].as_array().unwrap();
     assert_eq!(keys.len(), 1);
     assert_eq!(keys[0]["kty"], "EC");
@@ -252,14 +234,7 @@ async fn tokens_with_basic_and_post_verify_offline() {
     assert_eq!(claims["scope"], "direct_access");
 
     // Counted per application and outcome.
-    let metrics = app
-        .request(Method::GET, "/metrics")
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = app.request(Method::GET, "/metrics").fetch().await.text;
     let line = format!(
         r#"latchkey_oauth_token_requests_total{{app="{}",outcome="issued"}} 2"#,
         owner.app_id
@@ -406,24 +381,17 @@ async fn every_token_error() {
         )
     );
     // Not a form.
-    let (status, body) = status_json(
-        app.as_client(&id, &secret, Method::POST, &format!("/oauth/{a}/token"))
-            .json(&json!({"grant_type": "client_credentials"}))
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
-    assert_eq!(
-        (status, body),
-        (
+    app.as_client(&id, &secret, Method::POST, &format!("/oauth/{a}/token"))
+        .json(&json!({"grant_type": "client_credentials"}))
+        .fetch()
+        .await
+        .is(
             400,
             oauth_error(
                 "invalid_request",
-                "the body must be application/x-www-form-urlencoded"
-            )
-        )
-    );
+                "the body must be application/x-www-form-urlencoded",
+            ),
+        );
 
     // Scopes.
     let (status, body, _) = app
@@ -478,14 +446,7 @@ async fn every_token_error() {
         )
     );
 
-    let metrics = app
-        .request(Method::GET, "/metrics")
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = app.request(Method::GET, "/metrics").fetch().await.text;
     assert!(
         metrics
             .contains(r#"latchkey_oauth_token_requests_total{app="-",outcome="invalid_client"} 4"#),
@@ -555,25 +516,18 @@ async fn introspection_and_revocation() {
         json!({"active": false})
     );
     // Bad caller credentials.
-    let (status, body) = status_json(
-        app.as_client(
-            &rs,
-            "wrongwrongwrongwrongwrongwrong00",
-            Method::POST,
-            &format!("/oauth/{a}/introspect"),
-        )
-        .form(&[("token", &token)])
-        .send()
-        .await
-        .unwrap(),
+    app.as_client(
+        &rs,
+        "wrongwrongwrongwrongwrongwrong00",
+        Method::POST,
+        &format!("/oauth/{a}/introspect"),
     )
-    .await;
-    assert_eq!(
-        (status, body),
-        (
-            401,
-            oauth_error("invalid_client", "client authentication failed")
-        )
+    .form(&[("token", &token)])
+    .fetch()
+    .await
+    .is(
+        401,
+        oauth_error("invalid_client", "client authentication failed"),
     );
 
     // Revocation: a peer may not revoke another client's token; unknown tokens are fine.
@@ -624,10 +578,9 @@ async fn introspection_and_revocation() {
     let res = app
         .as_owner(&owner, Method::PUT, &format!("/config/{a}/clients/{id}"))
         .json(&json!({"name": "backend", "features": ["direct_read_access"]}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), 200);
+        .fetch()
+        .await;
+    assert_eq!(res.status, 200);
     assert_eq!(
         app.introspect(&a, &rs, &rs_secret, &token).await,
         json!({"active": false})
@@ -638,10 +591,9 @@ async fn introspection_and_revocation() {
     );
     let res = app
         .as_owner(&owner, Method::DELETE, &format!("/config/{a}/clients/{id}"))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), 204);
+        .fetch()
+        .await;
+    assert_eq!(res.status, 204);
     assert_eq!(
         app.introspect(&a, &rs, &rs_secret, &narrow).await,
         json!({"active": false})
@@ -676,10 +628,9 @@ async fn revocation_reaches_another_instance() {
     let res = app
         .as_client(&id, &secret, Method::POST, &format!("/oauth/{a}/revoke"))
         .form(&[("token", &token)])
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), 200);
+        .fetch()
+        .await;
+    assert_eq!(res.status, 200);
     assert_eq!(
         peer.introspect(&a, &id, &secret, &token).await,
         json!({"active": false})
@@ -744,52 +695,30 @@ async fn private_key_jwt() {
     let (other_der, _) = client_key("ck1");
 
     // Registering keys: refused shapes, then a public key, audited.
-    let (status, body) = status_json(
-        app.as_owner(&owner, Method::GET, &jwks_path)
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
-    assert_eq!((status, body), (200, json!({"keys": []})));
-    let (status, body) = status_json(
-        app.as_owner(&owner, Method::PUT, &jwks_path)
-            .json(&json!({"keys": []}))
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
-    assert_eq!(
-        (status, body),
-        (400, errors("Not a valid JWK set: the key set holds no key"))
-    );
+    app.as_owner(&owner, Method::GET, &jwks_path)
+        .fetch()
+        .await
+        .is(200, json!({"keys": []}));
+    app.as_owner(&owner, Method::PUT, &jwks_path)
+        .json(&json!({"keys": []}))
+        .fetch()
+        .await
+        .is(400, errors("Not a valid JWK set: the key set holds no key"));
     let mut private = jwk.clone();
     private["d"] = json!("AAAA");
-    let (status, body) = status_json(
-        app.as_owner(&owner, Method::PUT, &jwks_path)
-            .json(&json!({"keys": [private]}))
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
-    assert_eq!(
-        (status, body),
-        (
+    app.as_owner(&owner, Method::PUT, &jwks_path)
+        .json(&json!({"keys": [private]}))
+        .fetch()
+        .await
+        .is(
             400,
-            errors("Not a valid JWK set: key 0 holds private material: register public keys only")
-        )
-    );
-    let (status, body) = status_json(
-        app.as_owner(&owner, Method::PUT, &jwks_path)
-            .json(&json!({"keys": [jwk]}))
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
-    assert_eq!((status, body), (200, json!({"keys": [jwk]})));
+            errors("Not a valid JWK set: key 0 holds private material: register public keys only"),
+        );
+    app.as_owner(&owner, Method::PUT, &jwks_path)
+        .json(&json!({"keys": [jwk]}))
+        .fetch()
+        .await
+        .is(200, json!({"keys": [jwk]}));
     assert_eq!(app.audit_count(&a, "client.jwks_set").await, 1);
 
     let token_url = format!("{PUBLIC_URL}/oauth/{a}/token");
@@ -869,47 +798,35 @@ async fn private_key_jwt() {
         invalid
     );
     // Wrong assertion type.
-    let (status, body) = status_json(
-        app.request(Method::POST, &format!("/oauth/{a}/token"))
-            .form(&[
-                ("grant_type", "client_credentials"),
-                ("client_assertion_type", "x"),
-                ("client_assertion", "y"),
-            ])
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
-    assert_eq!(
-        (status, body),
-        (
+    app.request(Method::POST, &format!("/oauth/{a}/token"))
+        .form(&[
+            ("grant_type", "client_credentials"),
+            ("client_assertion_type", "x"),
+            ("client_assertion", "y"),
+        ])
+        .fetch()
+        .await
+        .is(
             400,
             oauth_error(
                 "invalid_request",
-                &format!("client_assertion_type must be {ASSERTION_TYPE}")
-            )
-        )
-    );
+                &format!("client_assertion_type must be {ASSERTION_TYPE}"),
+            ),
+        );
 
     // Removing the keys: audited; assertions no longer work.
     assert_eq!(
         app.as_owner(&owner, Method::DELETE, &jwks_path)
-            .send()
+            .fetch()
             .await
-            .unwrap()
-            .status(),
+            .status,
         204
     );
     assert_eq!(app.audit_count(&a, "client.jwks_delete").await, 1);
-    let (status, body) = status_json(
-        app.as_owner(&owner, Method::DELETE, &jwks_path)
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
-    assert_eq!((status, body), (404, errors("No key set registered.")));
+    app.as_owner(&owner, Method::DELETE, &jwks_path)
+        .fetch()
+        .await
+        .is(404, errors("No key set registered."));
     assert_eq!(
         status_json(
             post(assertion(&der, "ck1", &id, &issuer, 300, "j7"))
@@ -933,39 +850,28 @@ async fn settings_eddsa_and_rotation_under_load() {
         )
         .await;
     // Settings: validation, then EdDSA and a shorter lifetime.
-    let (status, body) = status_json(
-        app.as_operator(Method::PATCH, &format!("/apps/{a}/oauth"))
-            .json(&json!({"tokenLifetimeSecs": 10}))
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
-    assert_eq!(
-        (status, body),
-        (
+    app.as_operator(Method::PATCH, &format!("/apps/{a}/oauth"))
+        .json(&json!({"tokenLifetimeSecs": 10}))
+        .fetch()
+        .await
+        .is(
             400,
-            errors("Must be greater than or equal to 60 and less than or equal to 86400.")
-        )
-    );
-    let (status, body) = status_json(
-        app.as_operator(Method::PATCH, &format!("/apps/{a}/oauth"))
-            .json(&json!({"tokenLifetimeSecs": 60, "signingAlg": "EdDSA"}))
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
-    assert_eq!(status, 200, "{body}");
+            errors("Must be greater than or equal to 60 and less than or equal to 86400."),
+        );
+    let body = app
+        .as_operator(Method::PATCH, &format!("/apps/{a}/oauth"))
+        .json(&json!({"tokenLifetimeSecs": 60, "signingAlg": "EdDSA"}))
+        .fetch()
+        .await
+        .status_is(200);
     assert_eq!(body["signingAlg"], "EdDSA");
     assert_eq!(body["tokenLifetimeSecs"], 60);
     // Owners cannot rotate.
     let res = app
         .as_owner(&owner, Method::POST, &format!("/apps/{a}/oauth/rotate"))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), 401);
+        .fetch()
+        .await;
+    assert_eq!(res.status, 401);
 
     let issuer = format!("{PUBLIC_URL}/oauth/{a}");
     // A resource server that caches the JWKS for its max-age (1 s) and refetches after.
@@ -984,14 +890,11 @@ async fn settings_eddsa_and_rotation_under_load() {
     {
         if rotations < 3 && last_rotation.elapsed() >= step {
             last_rotation = std::time::Instant::now();
-            let (status, body) = status_json(
-                app.as_operator(Method::POST, &format!("/apps/{a}/oauth/rotate"))
-                    .send()
-                    .await
-                    .unwrap(),
-            )
-            .await;
-            assert_eq!(status, 200, "{body}");
+            let body = app
+                .as_operator(Method::POST, &format!("/apps/{a}/oauth/rotate"))
+                .fetch()
+                .await
+                .status_is(200);
             assert_eq!(body["newKey"]["alg"], "EdDSA");
             rotations += 1;
         }
@@ -1016,14 +919,11 @@ async fn settings_eddsa_and_rotation_under_load() {
     );
     assert_eq!(app.audit_count(&a, "oauth.key_rotate").await, rotations);
     // Old keys are still published (their tokens live 60 s) and marked.
-    let (status, body) = status_json(
-        app.as_operator(Method::GET, &format!("/apps/{a}/oauth"))
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
-    assert_eq!(status, 200);
+    let body = app
+        .as_operator(Method::GET, &format!("/apps/{a}/oauth"))
+        .fetch()
+        .await
+        .status_is(200);
     let keys = body["keys"].as_array().unwrap();
     assert_eq!(keys.len() as i64, 1 + rotations);
     assert_eq!(keys.iter().filter(|k| k["signing"] == true).count(), 1);

@@ -30,14 +30,11 @@ fn normalise(path: &str) -> String {
 #[tokio::test]
 async fn openapi_documents_every_route_of_the_table() {
     let app = spawn_app().await;
-    let (status, doc) = status_json(
-        app.request(Method::GET, "/openapi.json")
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
-    assert_eq!(status, 200);
+    let doc = app
+        .request(Method::GET, "/openapi.json")
+        .fetch()
+        .await
+        .status_is(200);
     assert_eq!(doc["openapi"], "3.1.0");
     assert!(doc["components"]["securitySchemes"]["basic"].is_object());
     assert!(doc["components"]["securitySchemes"]["operator"].is_object());
@@ -74,13 +71,11 @@ async fn openapi_documents_every_route_of_the_table() {
 #[tokio::test]
 async fn openapi_states_the_values_the_server_restricts() {
     let app = spawn_app().await;
-    let (_, doc) = status_json(
-        app.request(Method::GET, "/openapi.json")
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    let (_, doc) = app
+        .request(Method::GET, "/openapi.json")
+        .fetch()
+        .await
+        .pair();
     let param = |path: &str, method: &str, name: &str| -> Value {
         doc["paths"][path][method]["parameters"]
             .as_array()
@@ -155,17 +150,16 @@ async fn openapi_states_the_values_the_server_restricts() {
 #[tokio::test]
 async fn interactive_docs_are_served_from_the_binary() {
     let app = spawn_app().await;
-    let res = app.request(Method::GET, "/docs/").send().await.unwrap();
-    assert_eq!(res.status(), 200);
-    let html = res.text().await.unwrap();
+    let res = app.request(Method::GET, "/docs/").fetch().await;
+    assert_eq!(res.status, 200);
+    let html = res.text;
     assert!(html.contains("swagger-ui"), "{html}");
     let res = app
         .request(Method::GET, "/docs/swagger-ui-bundle.js")
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), 200);
-    assert!(res.text().await.unwrap().len() > 100_000);
+        .fetch()
+        .await;
+    assert_eq!(res.status, 200);
+    assert!(res.text.len() > 100_000);
 }
 
 #[tokio::test]
@@ -176,16 +170,15 @@ async fn metrics_count_requests_and_credential_checks() {
     for _ in 0..3 {
         assert_eq!(
             app.as_owner(&owner, Method::GET, &path)
-                .send()
+                .fetch()
                 .await
-                .unwrap()
-                .status(),
+                .status,
             200
         );
     }
-    let res = app.request(Method::GET, "/metrics").send().await.unwrap();
-    assert_eq!(res.status(), 200);
-    let text = res.text().await.unwrap();
+    let res = app.request(Method::GET, "/metrics").fetch().await;
+    assert_eq!(res.status, 200);
+    let text = res.text;
     assert!(
         text.contains(r#"latchkey_http_requests_total{method="GET",route="/config/{app_id}/clients",status="200"} 3"#),
         "{text}"
@@ -213,7 +206,7 @@ async fn metrics_can_have_their_own_listener() {
     let app =
         spawn_app_with(|s| s.metrics_listen = Some(format!("127.0.0.1:{port}").parse().unwrap()))
             .await;
-    let (status, _) = status_json(app.request(Method::GET, "/metrics").send().await.unwrap()).await;
+    let (status, _) = app.request(Method::GET, "/metrics").fetch().await.pair();
     assert_eq!(status, 404, "not on the main listener");
     let res = reqwest::get(format!("http://127.0.0.1:{port}/metrics"))
         .await
@@ -233,13 +226,11 @@ async fn readiness_reports_pending_migrations() {
         .execute(&app.pool)
         .await
         .unwrap();
-    let (status, body) =
-        status_json(app.request(Method::GET, "/readyz").send().await.unwrap()).await;
-    assert_eq!(
-        (status, body),
-        (503, json!({"status": "migrations pending", "pending": 1}))
-    );
-    let (status, _) = status_json(app.request(Method::GET, "/healthz").send().await.unwrap()).await;
+    app.request(Method::GET, "/readyz")
+        .fetch()
+        .await
+        .is(503, json!({"status": "migrations pending", "pending": 1}));
+    let (status, _) = app.request(Method::GET, "/healthz").fetch().await.pair();
     assert_eq!(status, 200, "liveness does not depend on the database");
 }
 
@@ -250,41 +241,32 @@ async fn failed_authentications_are_limited_with_retry_after() {
     let path = format!("/config/{}/clients", owner.app_id);
     // Distinct wrong secrets: a replayed one is remembered, not a new guess (docs/limits.md).
     for i in 0..3 {
-        let (status, _) = status_json(
-            app.as_client(&owner.client_id, &format!("wrong{i}"), Method::GET, &path)
-                .send()
-                .await
-                .unwrap(),
-        )
-        .await;
-        assert_eq!(status, 401);
+        app.as_client(&owner.client_id, &format!("wrong{i}"), Method::GET, &path)
+            .fetch()
+            .await
+            .status_is(401);
     }
     let res = app
         .as_client(&owner.client_id, "wrong", Method::GET, &path)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), 429);
-    let retry: u64 = res.headers()["retry-after"]
+        .fetch()
+        .await;
+    assert_eq!(res.status, 429);
+    let retry: u64 = res.headers["retry-after"]
         .to_str()
         .unwrap()
         .parse()
         .unwrap();
     assert!((1..=60).contains(&retry), "{retry}");
-    let body: Value = res.json().await.unwrap();
+    let body: Value = res.body;
     assert_eq!(body, errors("Too many failed authentication attempts."));
     // The right secret from the same address, never verified before, is a new guess and is
     // refused too until the window ends: the limit is on the source (other sources are not
     // affected: tests/api/hardening.rs).
-    let (status, _) = status_json(
-        app.as_owner(&owner, Method::GET, &path)
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
-    assert_eq!(status, 429);
+    app.as_owner(&owner, Method::GET, &path)
+        .fetch()
+        .await
+        .status_is(429);
     // The operator token is a guess like any other from that source.
-    let (status, _) = status_json(app.as_operator(Method::GET, &path).send().await.unwrap()).await;
+    let (status, _) = app.as_operator(Method::GET, &path).fetch().await.pair();
     assert_eq!(status, 429, "the source is limited");
 }

@@ -32,17 +32,14 @@ async fn client_count(app: &TestApp, app_id: &str) -> i64 {
 }
 
 async fn config_client(app: &TestApp, owner: &Owner, id: &str) -> (u16, Value) {
-    status_json(
-        app.as_owner(
-            owner,
-            Method::GET,
-            &format!("/config/{}/clients/{id}", owner.app_id),
-        )
-        .send()
-        .await
-        .unwrap(),
+    app.as_owner(
+        owner,
+        Method::GET,
+        &format!("/config/{}/clients/{id}", owner.app_id),
     )
+    .fetch()
     .await
+    .pair()
 }
 
 #[tokio::test]
@@ -664,10 +661,9 @@ async fn reset_secret_keeps_the_old_secret_for_the_grace_period_on_both_surfaces
         let path = config_list.clone();
         async move {
             app.as_client(&x, &secret, Method::GET, &path)
-                .send()
+                .fetch()
                 .await
-                .unwrap()
-                .status()
+                .status
                 == 200
         }
     };
@@ -693,13 +689,9 @@ async fn reset_secret_keeps_the_old_secret_for_the_grace_period_on_both_surfaces
     let res = app
         .as_owner(&owner, Method::PUT, &format!("{config_list}/{x}/secret"))
         .json(&json!({"hoursToLive": 0}))
-        .send()
-        .await
-        .unwrap();
-    let third = res.json::<Value>().await.unwrap()["_secret"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+        .fetch()
+        .await;
+    let third = res.body["_secret"].as_str().unwrap().to_owned();
     for s in [&first, &second] {
         assert!(!works_reg(s.clone()).await);
         assert!(!works_config(s.clone()).await);
@@ -1086,11 +1078,10 @@ async fn get_query_strings_post_bodies_and_malformed_requests() {
     // Neither GET nor POST: no call was made, so this one is an HTTP 405 (with the envelope).
     let res = app
         .as_owner(&owner, Method::PUT, "/clients/list")
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), 405);
-    let mut put: Value = res.json().await.unwrap();
+        .fetch()
+        .await;
+    assert_eq!(res.status, 405);
+    let mut put: Value = res.body;
     put.as_object_mut().unwrap().remove("request_id");
     assert_eq!(
         put,
@@ -1149,10 +1140,9 @@ async fn a_change_on_one_surface_is_seen_on_the_other() {
             &format!("/config/{}/clients/{id}", owner.app_id),
         )
         .json(&json!({"name": "renamed in config"}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), 200);
+        .fetch()
+        .await;
+    assert_eq!(res.status, 200);
     let listed = owner_call(&app, &owner, "/clients/list", &[]).await;
     assert_eq!(
         listed["results"][1],

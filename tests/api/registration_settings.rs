@@ -651,10 +651,9 @@ async fn settings_are_one_store_for_both_surfaces() {
     let res = app
         .as_owner(&owner, Method::PUT, &client_path)
         .json(&json!({"b": 2, "c": null}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), 200);
+        .fetch()
+        .await;
+    assert_eq!(res.status, 200);
     assert_eq!(
         owner_call(
             &app,
@@ -672,10 +671,9 @@ async fn settings_are_one_store_for_both_surfaces() {
     let res = app
         .as_owner(&owner, Method::PUT, &defaults_path)
         .json(&json!({}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), 200);
+        .fetch()
+        .await;
+    assert_eq!(res.status, 200);
     assert_eq!(
         owner_call(
             &app,

@@ -25,11 +25,11 @@ impl<'a> By<'a> {
 /// errors a `request_id` equal to the `X-Request-Id` header (removed from the returned body,
 /// so tests can compare whole bodies).
 pub async fn send(req: RequestBuilder) -> Value {
-    let res = req.send().await.unwrap();
-    assert_eq!(res.status(), 200, "the Registration API always answers 200");
-    let header_id = res.headers()["x-request-id"].to_str().unwrap().to_owned();
+    let res = req.fetch().await;
+    assert_eq!(res.status, 200, "the Registration API always answers 200");
+    let header_id = res.headers["x-request-id"].to_str().unwrap().to_owned();
     assert_eq!(header_id.len(), 16);
-    let mut body: Value = res.json().await.unwrap();
+    let mut body: Value = res.body;
     if body["stat"] == "error" {
         assert_eq!(body["request_id"], Value::String(header_id), "{body}");
         body.as_object_mut().unwrap().remove("request_id");
@@ -108,8 +108,7 @@ pub fn ok(fields: Value) -> Value {
 
 /// Client settings as the Config API shows them.
 pub async fn config_get(app: &TestApp, owner: &Owner, path: &str) -> Value {
-    let (status, body) =
-        status_json(app.as_owner(owner, Method::GET, path).send().await.unwrap()).await;
+    let (status, body) = app.as_owner(owner, Method::GET, path).fetch().await.pair();
     assert_eq!(status, 200, "{path}: {body}");
     body
 }

@@ -91,14 +91,13 @@ async fn reads_that_may_be_stale_go_to_the_replica_unless_the_caller_just_wrote(
     );
     // …until the replica counts as past the write: then they read the replica (which never
     // got it).
-    let started = Instant::now();
-    while client_names(&app, &owner).await != ["before", "owner"] {
-        assert!(
-            started.elapsed() < Duration::from_secs(5),
-            "the replica is never used"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    poll_until(
+        "the replica used",
+        Duration::from_secs(5),
+        Duration::from_millis(50),
+        async || client_names(&app, &owner).await == ["before", "owner"],
+    )
+    .await;
     let lag = metric(&app, "latchkey_replica_lag_seconds").await;
     assert_eq!(
         lag, 1.0,
@@ -122,18 +121,16 @@ async fn reads_that_may_be_stale_go_to_the_replica_unless_the_caller_just_wrote(
     assert_eq!(res.status(), 200);
     assert_eq!(res.text().await.unwrap(), "");
     // One client, authentication and decisions never: the new client exists and signs in.
-    let (status, body) = status_json(
-        app.as_client(
+    let (status, body) = app
+        .as_client(
             &after,
             &after_secret,
             Method::GET,
             &format!("/config/{}/clients/{after}", owner.app_id),
         )
-        .send()
+        .fetch()
         .await
-        .unwrap(),
-    )
-    .await;
+        .pair();
     assert_eq!((status, body["name"].clone()), (200, json!("after")));
 
     drop(app);

@@ -24,12 +24,9 @@ async fn missing_wrong_and_unknown_credentials_look_the_same() {
             .header("Authorization", "Bearer not-the-operator-token"),
     ];
     for req in requests {
-        let res = req.send().await.unwrap();
-        assert_eq!(
-            res.headers()["www-authenticate"],
-            "Basic realm=\"latchkey\""
-        );
-        let (status, body) = status_json(res).await;
+        let res = req.fetch().await;
+        assert_eq!(res.headers["www-authenticate"], "Basic realm=\"latchkey\"");
+        let (status, body) = res.pair();
         assert_eq!((status, body), (401, errors("Authentication required.")));
     }
 }
@@ -73,7 +70,7 @@ async fn tenants_are_isolated() {
         if let Some(body) = body {
             req = req.json(&body);
         }
-        let (status, got) = status_json(req.send().await.unwrap()).await;
+        let (status, got) = req.fetch().await.pair();
         assert_eq!(
             (status, got),
             (401, errors("Authentication required.")),
@@ -81,51 +78,39 @@ async fn tenants_are_isolated() {
         );
     }
     // B's client through A's application path: not found there.
-    let (status, got) = status_json(
-        app.as_owner(
-            &a,
-            Method::GET,
-            &format!("/config/{}/clients/{b_client}", a.app_id),
-        )
-        .send()
-        .await
-        .unwrap(),
+    app.as_owner(
+        &a,
+        Method::GET,
+        &format!("/config/{}/clients/{b_client}", a.app_id),
     )
-    .await;
-    assert_eq!((status, got), (404, errors("Client ID not found.")));
-    let (status, _) = status_json(
-        app.as_owner(
-            &a,
-            Method::PUT,
-            &format!("/config/{}/clients/{b_client}", a.app_id),
-        )
-        .json(&json!({"name": "pwned"}))
-        .send()
-        .await
-        .unwrap(),
+    .fetch()
+    .await
+    .is(404, errors("Client ID not found."));
+    app.as_owner(
+        &a,
+        Method::PUT,
+        &format!("/config/{}/clients/{b_client}", a.app_id),
     )
-    .await;
-    assert_eq!(status, 404);
+    .json(&json!({"name": "pwned"}))
+    .fetch()
+    .await
+    .status_is(404);
     // Nothing changed in B.
-    let (_, got) = status_json(
-        app.as_owner(
+    let (_, got) = app
+        .as_owner(
             &b,
             Method::GET,
             &format!("/config/{}/clients/{b_client}", b.app_id),
         )
-        .send()
+        .fetch()
         .await
-        .unwrap(),
-    )
-    .await;
+        .pair();
     assert_eq!(got["name"], "b's client");
-    let (_, list) = status_json(
-        app.as_owner(&b, Method::GET, &format!("/config/{}/clients", b.app_id))
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    let (_, list) = app
+        .as_owner(&b, Method::GET, &format!("/config/{}/clients", b.app_id))
+        .fetch()
+        .await
+        .pair();
     assert_eq!(list.as_array().unwrap().len(), 2);
     assert!(app
         .audit_rows(&b.app_id)
@@ -145,24 +130,16 @@ async fn allow_list_refuses_other_sources() {
         )
         .await;
     let path = format!("/config/{}/clients", owner.app_id);
-    let (status, body) = status_json(
-        app.as_client(&id, &secret, Method::GET, &path)
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
-    assert_eq!((status, body), (403, errors("Forbidden")));
+    app.as_client(&id, &secret, Method::GET, &path)
+        .fetch()
+        .await
+        .is(403, errors("Forbidden"));
     // X-Forwarded-For from an untrusted peer is ignored.
-    let (status, _) = status_json(
-        app.as_client(&id, &secret, Method::GET, &path)
-            .header("X-Forwarded-For", "10.1.2.3")
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
-    assert_eq!(status, 403);
+    app.as_client(&id, &secret, Method::GET, &path)
+        .header("X-Forwarded-For", "10.1.2.3")
+        .fetch()
+        .await
+        .status_is(403);
     // The operator is not bound by allow lists; IPv6-only lists refuse IPv4 callers.
     let (id6, secret6, _) = app
         .create_client(
@@ -170,25 +147,17 @@ async fn allow_list_refuses_other_sources() {
             json!({"name": "v6", "features": ["owner"], "ipWhitelist": ["::1/128"]}),
         )
         .await;
-    let (status, _) = status_json(
-        app.as_client(&id6, &secret6, Method::GET, &path)
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
-    assert_eq!(status, 403);
+    app.as_client(&id6, &secret6, Method::GET, &path)
+        .fetch()
+        .await
+        .status_is(403);
     let (id_ok, secret_ok, _) = app
         .create_client(&owner, json!({"name": "local", "features": ["owner"], "ipWhitelist": ["127.0.0.0/8", "::1/128"]}))
         .await;
-    let (status, _) = status_json(
-        app.as_client(&id_ok, &secret_ok, Method::GET, &path)
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
-    assert_eq!(status, 200);
+    app.as_client(&id_ok, &secret_ok, Method::GET, &path)
+        .fetch()
+        .await
+        .status_is(200);
 }
 
 #[tokio::test]
@@ -296,10 +265,9 @@ async fn database_outage_is_503_and_the_server_recovers() {
     let path = format!("/config/{}/clients", owner.app_id);
     assert_eq!(
         app.as_owner(&owner, Method::GET, &path)
-            .send()
+            .fetch()
             .await
-            .unwrap()
-            .status(),
+            .status,
         200
     );
 
@@ -317,29 +285,26 @@ async fn database_outage_is_503_and_the_server_recovers() {
         .await
         .unwrap();
 
-    let (status, body) =
-        status_json(app.as_operator(Method::GET, &path).send().await.unwrap()).await;
-    assert_eq!((status, body), (503, errors("Service unavailable.")));
-    let (status, body) = status_json(
-        app.as_operator(Method::POST, &path)
-            .json(&json!({"name": "during outage"}))
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
-    assert_eq!((status, body), (503, errors("Service unavailable.")));
-    let (status, _) = status_json(app.request(Method::GET, "/readyz").send().await.unwrap()).await;
-    assert_eq!(status, 503);
+    app.as_operator(Method::GET, &path)
+        .fetch()
+        .await
+        .is(503, errors("Service unavailable."));
+    app.as_operator(Method::POST, &path)
+        .json(&json!({"name": "during outage"}))
+        .fetch()
+        .await
+        .is(503, errors("Service unavailable."));
+    app.request(Method::GET, "/readyz")
+        .fetch()
+        .await
+        .status_is(503);
 
     sqlx::query(&block(true)).execute(&admin).await.unwrap();
-    let (status, body): (u16, Value) = status_json(
-        app.as_owner(&owner, Method::GET, &path)
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    let (status, body): (u16, Value) = app
+        .as_owner(&owner, Method::GET, &path)
+        .fetch()
+        .await
+        .pair();
     assert_eq!(status, 200, "{body}");
     assert_eq!(
         body.as_array().unwrap().len(),

@@ -7,7 +7,6 @@ use latchkey::auth::signature::{authorization, string_to_sign};
 use reqwest::Method;
 use serde_json::{json, Value};
 
-use crate::audit_util::{latchkey, stderr, stdout};
 use crate::helpers::*;
 use crate::registration_support::*;
 
@@ -22,10 +21,9 @@ async fn create_app_with(app: &TestApp, name: &str, options: Value) -> Owner {
     let res = app
         .as_operator(Method::POST, "/apps")
         .json(&body)
-        .send()
-        .await
-        .unwrap();
-    let (status, body) = status_json(res).await;
+        .fetch()
+        .await;
+    let (status, body) = res.pair();
     assert_eq!(status, 201, "{body}");
     Owner {
         app_id: body["app_id"].as_str().unwrap().to_owned(),
@@ -94,14 +92,11 @@ async fn send_signed(
 
 /// `PATCH /apps/{appId}` as the operator.
 async fn patch_app(app: &TestApp, app_id: &str, body: Value) -> (u16, Value) {
-    status_json(
-        app.as_operator(Method::PATCH, &format!("/apps/{app_id}"))
-            .json(&body)
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await
+    app.as_operator(Method::PATCH, &format!("/apps/{app_id}"))
+        .json(&body)
+        .fetch()
+        .await
+        .pair()
 }
 
 /// Secrets of an application that have a sealed copy.
@@ -113,18 +108,6 @@ async fn sealed_count(app: &TestApp, app_id: &str) -> i64 {
     .fetch_one(&app.pool)
     .await
     .unwrap()
-}
-
-/// Runs the `latchkey` binary against the test database with extra environment.
-fn latchkey_env(app: &TestApp, args: &[&str], env: &[(&str, &str)]) -> std::process::Output {
-    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_latchkey"));
-    cmd.args(args)
-        .env("DATABASE_URL", crate::audit_util::database_url(app))
-        .env("RUST_LOG", "warn");
-    for (k, v) in env {
-        cmd.env(k, v);
-    }
-    cmd.output().unwrap()
 }
 
 fn credentials_error(description: &str) -> Value {
@@ -363,11 +346,10 @@ async fn same_signed_request(
             .header("Authorization", &auth)
             .header("Date", &date)
             .form(params)
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(res.status(), 200);
-        answers.push(res.text().await.unwrap());
+            .fetch()
+            .await;
+        assert_eq!(res.status, 200);
+        answers.push(res.text);
     }
     answers
 }
@@ -693,15 +675,11 @@ async fn options_are_operator_only_audited_and_need_the_key() {
     let owner = app.create_app("shop").await;
     let path = format!("/apps/{}", owner.app_id);
     // A client, even an owner, is not the operator.
-    let (status, body) = status_json(
-        app.as_owner(&owner, Method::PATCH, &path)
-            .json(&json!({"signed_requests": true}))
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
-    assert_eq!((status, body), (401, errors("Authentication required.")));
+    app.as_owner(&owner, Method::PATCH, &path)
+        .json(&json!({"signed_requests": true}))
+        .fetch()
+        .await
+        .is(401, errors("Authentication required."));
     let (status, body) = patch_app(&app, &owner.app_id, json!({"signed_requests": "yes"})).await;
     assert_eq!((status, body), (400, errors("Not a valid boolean.")));
     let (status, body) = patch_app(&app, &"x".repeat(26), json!({"signed_requests": true})).await;
@@ -747,26 +725,18 @@ async fn options_are_operator_only_audited_and_need_the_key() {
     let keyless = spawn_app_with(|s| s.sealing_key = None).await;
     let plain = keyless.create_app("plain").await;
     let message = "Signed requests and show_secrets need a sealing key: set LATCHKEY_SEALING_KEY or LATCHKEY_SEALING_KEY_FILE.";
-    let (status, body) = status_json(
-        keyless
-            .as_operator(Method::PATCH, &format!("/apps/{}", plain.app_id))
-            .json(&json!({"show_secrets": true}))
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
-    assert_eq!((status, body), (400, errors(message)));
-    let (status, body) = status_json(
-        keyless
-            .as_operator(Method::POST, "/apps")
-            .json(&json!({"name": "signed", "signed_requests": true}))
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
-    assert_eq!((status, body), (400, errors(message)));
+    keyless
+        .as_operator(Method::PATCH, &format!("/apps/{}", plain.app_id))
+        .json(&json!({"show_secrets": true}))
+        .fetch()
+        .await
+        .is(400, errors(message));
+    keyless
+        .as_operator(Method::POST, "/apps")
+        .json(&json!({"name": "signed", "signed_requests": true}))
+        .fetch()
+        .await
+        .is(400, errors(message));
 }
 
 #[tokio::test]
@@ -800,15 +770,12 @@ async fn show_secrets_answers_like_the_vendor_to_owners_and_audits_each_read() {
         .await;
     let base = format!("/config/{}/clients", owner.app_id);
     // Seed 004's example: the PUT answers with `_secret`.
-    let (status, body) = status_json(
-        app.as_owner(&owner, Method::PUT, &format!("{base}/{id}"))
-            .json(&json!({"name": "Documentation Login Client", "features": ["login_client"]}))
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
-    assert_eq!(status, 200);
+    let body = app
+        .as_owner(&owner, Method::PUT, &format!("{base}/{id}"))
+        .json(&json!({"name": "Documentation Login Client", "features": ["login_client"]}))
+        .fetch()
+        .await
+        .status_is(200);
     assert_eq!(
         body,
         json!({
@@ -851,14 +818,12 @@ async fn show_secrets_answers_like_the_vendor_to_owners_and_audits_each_read() {
     assert_eq!(read["actor"], owner.client_id);
     assert_eq!(read["changes"], json!({}));
     // After a rotation the new secret is shown.
-    let (_, rotated) = status_json(
-        app.as_owner(&owner, Method::PUT, &format!("{base}/{id}/secret"))
-            .json(&json!({"hoursToLive": 1}))
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    let (_, rotated) = app
+        .as_owner(&owner, Method::PUT, &format!("{base}/{id}/secret"))
+        .json(&json!({"hoursToLive": 1}))
+        .fetch()
+        .await
+        .pair();
     let one = config_get(&app, &owner, &format!("{base}/{id}")).await;
     assert_eq!(one["_secret"], rotated["_secret"]);
     assert_ne!(one["_secret"], secret);
@@ -930,7 +895,7 @@ async fn no_secret_is_in_clear_text_in_the_database() {
     )
     .await;
     // pg_dump takes no sqlx connection options: the URL without its query.
-    let url = crate::audit_util::database_url(&app);
+    let url = app.database_url();
     let url = url.split('?').next().unwrap();
     let dump = std::process::Command::new("pg_dump")
         .args(["--data-only", "--no-owner", url])
@@ -966,16 +931,12 @@ async fn keys_rotate_reseals_under_the_new_key() {
     app.create_app("plain").await;
     let new_key = latchkey::auth::sealing::generate_key();
     let rotate = |current: &str, previous: &str| {
-        latchkey_env(
-            &app,
-            &["keys", "rotate"],
-            &[
-                ("LATCHKEY_SEALING_KEY", current),
-                ("LATCHKEY_SEALING_PREVIOUS_KEYS", previous),
-            ],
-        )
+        app.cli(&["keys", "rotate"])
+            .env("LATCHKEY_SEALING_KEY", current)
+            .env("LATCHKEY_SEALING_PREVIOUS_KEYS", previous)
+            .run()
     };
-    let out = rotate(&new_key, TEST_SEALING_KEY);
+    let out = rotate(&new_key, TEST_SEALING_KEY).await;
     assert!(out.status.success(), "{}", stderr(&out));
     let new_ring = KeyRing::from_base64(&new_key, &[]).unwrap();
     let report: Value = serde_json::from_str(stdout(&out).trim()).unwrap();
@@ -999,19 +960,19 @@ async fn keys_rotate_reseals_under_the_new_key() {
         owner.secret
     );
     // Running it again finds nothing to do; with only the old key nothing opens.
-    let again = rotate(&new_key, "");
+    let again = rotate(&new_key, "").await;
     assert!(again.status.success());
     assert_eq!(
         serde_json::from_str::<Value>(stdout(&again).trim()).unwrap()["resealed"],
         0
     );
-    let old_only = rotate(TEST_SEALING_KEY, "");
+    let old_only = rotate(TEST_SEALING_KEY, "").await;
     assert_eq!(old_only.status.code(), Some(1));
     assert_eq!(
         stderr(&old_only).trim(),
         "latchkey: 1 sealed secret(s) open with no configured key"
     );
-    let generated = latchkey(&app, &["keys", "generate"]);
+    let generated = app.cli(&["keys", "generate"]).run().await;
     assert!(latchkey::auth::sealing::parse_key(stdout(&generated).trim()).is_ok());
 }
 
@@ -1019,18 +980,17 @@ async fn keys_rotate_reseals_under_the_new_key() {
 async fn the_cli_creates_and_switches_signed_requests_apps() {
     let app = spawn_app().await;
     // Without a key (DATABASE_URL mode, nothing configured): a clear error.
-    let out = latchkey(
-        &app,
-        &["apps", "create", "--name", "s", "--signed-requests"],
-    );
+    let out = app
+        .cli(&["apps", "create", "--name", "s", "--signed-requests"])
+        .run()
+        .await;
     assert_eq!(out.status.code(), Some(1));
     assert_eq!(
         stderr(&out).trim(),
         "latchkey: Signed requests and show_secrets need a sealing key: set LATCHKEY_SEALING_KEY or LATCHKEY_SEALING_KEY_FILE."
     );
-    let with_key =
-        |args: &[&str]| latchkey_env(&app, args, &[("LATCHKEY_SEALING_KEY", TEST_SEALING_KEY)]);
-    let out = with_key(&["apps", "create", "--name", "s", "--signed-requests"]);
+    let with_key = |args: &[&str]| app.cli(args).sealed().run();
+    let out = with_key(&["apps", "create", "--name", "s", "--signed-requests"]).await;
     assert!(out.status.success(), "{}", stderr(&out));
     let created: Value = serde_json::from_str(stdout(&out).trim()).unwrap();
     assert_eq!(created["signed_requests"], true);
@@ -1045,7 +1005,7 @@ async fn the_cli_creates_and_switches_signed_requests_apps() {
     .await;
     assert_eq!(res["stat"], "ok", "{res}");
     let app_id = created["app_id"].as_str().unwrap();
-    let out = with_key(&["apps", "set", "--app-id", app_id, "--show-secrets", "true"]);
+    let out = with_key(&["apps", "set", "--app-id", app_id, "--show-secrets", "true"]).await;
     assert!(out.status.success(), "{}", stderr(&out));
     let changed: Value = serde_json::from_str(stdout(&out).trim()).unwrap();
     assert_eq!(
@@ -1057,7 +1017,11 @@ async fn the_cli_creates_and_switches_signed_requests_apps() {
     );
     assert_eq!(app.audit_count(app_id, "app.update").await, 1);
     // A server without the key refuses to start over a database that needs one.
-    let serve = latchkey_env(&app, &["serve"], &[("LATCHKEY_LISTEN", "127.0.0.1:0")]);
+    let serve = app
+        .cli(&["serve"])
+        .env("LATCHKEY_LISTEN", "127.0.0.1:0")
+        .run()
+        .await;
     assert_eq!(serve.status.code(), Some(1));
     assert_eq!(
         stderr(&serve).trim(),
@@ -1071,15 +1035,10 @@ async fn the_cli_creates_and_switches_signed_requests_apps() {
 async fn the_embedded_mode_creates_its_key_file() {
     let dir = std::env::temp_dir().join(format!("lk-emb-key-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_latchkey"))
-        .args(["apps", "create", "--name", "e", "--signed-requests"])
-        .env_remove("DATABASE_URL")
-        .env_remove("LATCHKEY_SEALING_KEY")
-        .env_remove("LATCHKEY_SEALING_KEY_FILE")
+    let out = Cli::bare(&["apps", "create", "--name", "e", "--signed-requests"])
         .env("LATCHKEY_DATA_DIR", &dir)
-        .env("RUST_LOG", "warn")
-        .output()
-        .unwrap();
+        .run()
+        .await;
     let err = stderr(&out);
     if err.contains("DATABASE_URL=") {
         eprintln!("skipped: {err}");

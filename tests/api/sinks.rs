@@ -73,37 +73,22 @@ impl Receiver {
     }
 }
 
-/// Polls `f` until it is true, for at most 20 s.
-async fn eventually(what: &str, mut f: impl AsyncFnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while !f().await {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
-
 async fn create_sink(app: &TestApp, body: Value) -> Value {
-    let (status, got) = status_json(
-        app.as_operator(Method::POST, "/sinks")
-            .json(&body)
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
-    assert_eq!(status, 201, "{got}");
+    let got = app
+        .as_operator(Method::POST, "/sinks")
+        .json(&body)
+        .fetch()
+        .await
+        .status_is(201);
     got
 }
 
 async fn get_sink(app: &TestApp, name: &str) -> Value {
-    let (status, got) = status_json(
-        app.as_operator(Method::GET, &format!("/sinks/{name}"))
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
-    assert_eq!(status, 200, "{got}");
+    let got = app
+        .as_operator(Method::GET, &format!("/sinks/{name}"))
+        .fetch()
+        .await
+        .status_is(200);
     got
 }
 
@@ -133,12 +118,8 @@ async fn the_operator_manages_sinks_and_secrets_stay_sealed() {
     let owner = app.create_app("shop").await;
     let a = owner.app_id.as_str();
     // Not the operator: no sinks.
-    let res = app
-        .as_owner(&owner, Method::GET, "/sinks")
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), 401);
+    let res = app.as_owner(&owner, Method::GET, "/sinks").fetch().await;
+    assert_eq!(res.status, 401);
 
     let mut created = create_sink(
         &app,
@@ -171,9 +152,10 @@ async fn the_operator_manages_sinks_and_secrets_stay_sealed() {
     assert!(!log.contains(&secret[6..]));
     assert_eq!(app.audit_count(a, "sink.create").await, 1);
 
-    let (status, list) =
-        status_json(app.as_operator(Method::GET, "/sinks").send().await.unwrap()).await;
-    assert_eq!((status, list), (200, json!([expected])));
+    app.as_operator(Method::GET, "/sinks")
+        .fetch()
+        .await
+        .is(200, json!([expected]));
     let shown = get_sink(&app, "siem").await;
     let head = log_of(&app, a).await.last().unwrap().1;
     // Created "from now": the cursor starts at the head before the sink's own event.
@@ -183,55 +165,43 @@ async fn the_operator_manages_sinks_and_secrets_stay_sealed() {
     );
     assert_eq!(shown["lag_events"], 1);
 
-    let (status, got) = status_json(
-        app.as_operator(Method::POST, "/sinks")
-            .json(&json!({"name": "siem", "kind": "syslog", "address": "logs:514"}))
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
-    assert_eq!((status, got), (409, errors("Sink siem already exists.")));
+    app.as_operator(Method::POST, "/sinks")
+        .json(&json!({"name": "siem", "kind": "syslog", "address": "logs:514"}))
+        .fetch()
+        .await
+        .is(409, errors("Sink siem already exists."));
 
     // Rotation: a new secret, shown once.
-    let (status, rotated) = status_json(
-        app.as_operator(Method::PUT, "/sinks/siem/secret")
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    let (status, rotated) = app
+        .as_operator(Method::PUT, "/sinks/siem/secret")
+        .fetch()
+        .await
+        .pair();
     assert_eq!(status, 200);
     let new_secret = rotated["secret"].as_str().unwrap();
     assert!(new_secret.starts_with("whsec_") && new_secret != secret);
     assert!(get_sink(&app, "siem").await.get("secret").is_none());
 
     for (path, paused) in [("pause", true), ("pause", true), ("resume", false)] {
-        let (status, got) = status_json(
-            app.as_operator(Method::POST, &format!("/sinks/siem/{path}"))
-                .send()
-                .await
-                .unwrap(),
-        )
-        .await;
+        let (status, got) = app
+            .as_operator(Method::POST, &format!("/sinks/siem/{path}"))
+            .fetch()
+            .await
+            .pair();
         assert_eq!((status, &got["paused"]), (200, &json!(paused)));
     }
     // Pausing twice wrote one event.
     assert_eq!(app.audit_count(a, "sink.pause").await, 1);
     assert_eq!(app.audit_count(a, "sink.resume").await, 1);
 
-    let res = app
-        .as_operator(Method::DELETE, "/sinks/siem")
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), 204);
+    let res = app.as_operator(Method::DELETE, "/sinks/siem").fetch().await;
+    assert_eq!(res.status, 204);
     for (method, path) in [
         (Method::GET, "/sinks/siem"),
         (Method::DELETE, "/sinks/siem"),
         (Method::POST, "/sinks/siem/pause"),
     ] {
-        let (status, got) = status_json(app.as_operator(method, path).send().await.unwrap()).await;
+        let (status, got) = app.as_operator(method, path).fetch().await.pair();
         assert_eq!((status, got), (404, errors("Sink not found.")), "{path}");
     }
     assert_eq!(app.audit_count(a, "sink.delete").await, 1);
@@ -264,19 +234,18 @@ async fn bad_configuration_is_refused_with_one_line_and_changes_nothing() {
         (json!({"name": "x", "kind": "webhook", "url": 5}), "Not a valid string."),
     ];
     for (body, message) in cases {
-        let (status, got) = status_json(
-            app.as_operator(Method::POST, "/sinks")
-                .json(&body)
-                .send()
-                .await
-                .unwrap(),
-        )
-        .await;
+        let (status, got) = app
+            .as_operator(Method::POST, "/sinks")
+            .json(&body)
+            .fetch()
+            .await
+            .pair();
         assert_eq!((status, got), (400, errors(message)), "{body}");
     }
-    let (status, list) =
-        status_json(app.as_operator(Method::GET, "/sinks").send().await.unwrap()).await;
-    assert_eq!((status, list), (200, json!([])));
+    app.as_operator(Method::GET, "/sinks")
+        .fetch()
+        .await
+        .is(200, json!([]));
     assert_eq!(log_of(&app, &owner.app_id).await.len(), events_before);
 }
 
@@ -335,14 +304,7 @@ async fn webhooks_are_signed_in_order_per_application_and_a_4xx_pauses() {
     let shown = get_sink(&app, "signed").await;
     assert!(shown["last_success_at"].is_string());
     assert_eq!(shown["delivered_total"], expected.len() as i64);
-    let metrics = app
-        .request(Method::GET, "/metrics")
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = app.request(Method::GET, "/metrics").fetch().await.text;
     assert!(
         metrics.contains("latchkey_sink_lag_events{sink=\"signed\"} 0"),
         "{metrics}"
@@ -367,10 +329,9 @@ async fn webhooks_are_signed_in_order_per_application_and_a_4xx_pauses() {
     let refused = log_of(&app, &shop.app_id).await.last().unwrap().2.clone();
     let res = app
         .as_operator(Method::POST, "/sinks/signed/resume")
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), 200);
+        .fetch()
+        .await;
+    assert_eq!(res.status, 200);
     eventually("delivered after resume", async || {
         rx.received()
             .iter()
@@ -406,45 +367,27 @@ async fn rewind_replays_from_a_revision_or_a_time() {
     let first = &rx.received()[0];
     assert!(first.headers["webhook-id"].starts_with(&format!("{}:1-", shop.app_id)));
 
-    let (status, got) = status_json(
-        app.as_operator(Method::POST, "/sinks/hook/rewind")
-            .json(&json!({"revision": 2}))
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
-    assert_eq!(
-        (status, got),
-        (
+    app.as_operator(Method::POST, "/sinks/hook/rewind")
+        .json(&json!({"revision": 2}))
+        .fetch()
+        .await
+        .is(
             400,
-            errors("A revision belongs to one application: give the application too.")
-        )
-    );
-    let (status, got) = status_json(
-        app.as_operator(Method::POST, "/sinks/hook/rewind")
-            .json(&json!({"app_id": shop.app_id, "revision": 2, "time": "2024-01-01"}))
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
-    assert_eq!(
-        (status, got),
-        (
+            errors("A revision belongs to one application: give the application too."),
+        );
+    app.as_operator(Method::POST, "/sinks/hook/rewind")
+        .json(&json!({"app_id": shop.app_id, "revision": 2, "time": "2024-01-01"}))
+        .fetch()
+        .await
+        .is(
             400,
-            errors("Give either a revision or a time to rewind to.")
-        )
-    );
-    let (status, _) = status_json(
-        app.as_operator(Method::POST, "/sinks/hook/rewind")
-            .json(&json!({"app_id": shop.app_id, "revision": 2}))
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
-    assert_eq!(status, 200);
+            errors("Give either a revision or a time to rewind to."),
+        );
+    app.as_operator(Method::POST, "/sinks/hook/rewind")
+        .json(&json!({"app_id": shop.app_id, "revision": 2}))
+        .fetch()
+        .await
+        .status_is(200);
     // From revision 2 on again (and the rewind's own event), not revision 1.
     eventually("replayed", async || {
         count(&rx, 2) == 2 && count(&rx, 3) == 2
@@ -454,15 +397,11 @@ async fn rewind_replays_from_a_revision_or_a_time() {
     assert_eq!(app.audit_count(&shop.app_id, "sink.rewind").await, 1);
 
     // By time: from the start of the log.
-    let (status, _) = status_json(
-        app.as_operator(Method::POST, "/sinks/hook/rewind")
-            .json(&json!({"time": "2000-01-01T00:00:00Z"}))
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
-    assert_eq!(status, 200);
+    app.as_operator(Method::POST, "/sinks/hook/rewind")
+        .json(&json!({"time": "2000-01-01T00:00:00Z"}))
+        .fetch()
+        .await
+        .status_is(200);
     eventually("replayed by time", async || count(&rx, 1) == 2).await;
 }
 

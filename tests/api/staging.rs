@@ -7,7 +7,6 @@ use std::process::Output;
 use reqwest::Method;
 use serde_json::{json, Map, Value};
 
-use crate::audit_util::{database_url, stderr, stdout};
 use crate::helpers::*;
 
 /// A fresh id of `len` characters of `[a-z0-9]`.
@@ -17,35 +16,6 @@ pub(crate) fn token(len: usize) -> String {
         s.push_str(&uuid::Uuid::new_v4().simple().to_string());
     }
     s[..len].to_owned()
-}
-
-/// Runs the `latchkey` command without blocking the test's runtime (an in-test server may have
-/// to answer it), with `stdin` as its standard input.
-pub(crate) async fn cli(app: &TestApp, args: &[&str], stdin: Option<&str>) -> Output {
-    use tokio::io::AsyncWriteExt;
-    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_latchkey"))
-        .args(args)
-        .env("DATABASE_URL", database_url(app))
-        .env("RUST_LOG", "warn")
-        .env("LATCHKEY_SEALING_KEY", TEST_SEALING_KEY)
-        .env_remove("LATCHKEY_OPERATOR_TOKEN")
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .expect("run latchkey");
-    let mut input = child.stdin.take().unwrap();
-    input
-        .write_all(stdin.unwrap_or("").as_bytes())
-        .await
-        .unwrap();
-    drop(input);
-    child.wait_with_output().await.unwrap()
-}
-
-pub(crate) fn json_out(o: &Output) -> Value {
-    assert_eq!(o.status.code(), Some(0), "{}", stderr(o));
-    serde_json::from_str(&stdout(o)).unwrap_or_else(|e| panic!("{e}: {}", stdout(o)))
 }
 
 /// An operator call: (status, JSON body).
@@ -60,7 +30,7 @@ pub(crate) async fn op(
         Some(body) => req.json(body),
         None => req,
     };
-    status_json(req.send().await.unwrap()).await
+    req.fetch().await.pair()
 }
 
 async fn apply(app: &TestApp, app_id: &str, query: &str, doc: &Value) -> (u16, Value) {
@@ -189,20 +159,17 @@ async fn applications_can_have_pinned_ids() {
     // The command line.
     let cli_id = token(26);
     let out = json_out(
-        &cli(
-            &app,
-            &["apps", "create", "--name", "cli", "--app-id", &cli_id],
-            None,
-        )
-        .await,
+        &app.cli(&["apps", "create", "--name", "cli", "--app-id", &cli_id])
+            .sealed()
+            .run()
+            .await,
     );
     assert_eq!(out["app_id"], json!(cli_id));
-    let again = cli(
-        &app,
-        &["apps", "create", "--name", "cli2", "--app-id", &cli_id],
-        None,
-    )
-    .await;
+    let again = app
+        .cli(&["apps", "create", "--name", "cli2", "--app-id", &cli_id])
+        .sealed()
+        .run()
+        .await;
     assert_eq!(again.status.code(), Some(1));
     assert!(
         stderr(&again).contains(&format!("Application ID {cli_id} already exists.")),
@@ -222,15 +189,11 @@ async fn apply_pins_credentials_and_a_second_apply_changes_nothing() {
     let events_before = app.audit_rows(&app_id).await.len();
 
     // Clients cannot apply, only the operator.
-    let (status, _) = status_json(
-        app.as_owner(&owner, Method::POST, &format!("/apps/{app_id}/apply"))
-            .json(&doc)
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
-    assert_eq!(status, 401);
+    app.as_owner(&owner, Method::POST, &format!("/apps/{app_id}/apply"))
+        .json(&doc)
+        .fetch()
+        .await
+        .status_is(401);
 
     let (status, report) = apply(&app, &app_id, "", &doc).await;
     assert_eq!(status, 200, "{report}");
@@ -269,19 +232,15 @@ async fn apply_pins_credentials_and_a_second_apply_changes_nothing() {
         get_client(&app, &app_id, &owner_id, &owner_secret, &mailer_id).await,
         200
     );
-    let (status, body) = status_json(
-        app.as_client(
-            &owner_id,
-            &owner_secret,
-            Method::GET,
-            &format!("/config/{app_id}/clients/{mailer_id}/settings"),
-        )
-        .send()
-        .await
-        .unwrap(),
+    app.as_client(
+        &owner_id,
+        &owner_secret,
+        Method::GET,
+        &format!("/config/{app_id}/clients/{mailer_id}/settings"),
     )
-    .await;
-    assert_eq!((status, body), (200, json!({"theme": "dark"})));
+    .fetch()
+    .await
+    .is(200, json!({"theme": "dark"}));
     assert_eq!(
         get_client(&app, &app_id, &owner_id, &token(32), &mailer_id).await,
         401
@@ -305,31 +264,27 @@ async fn apply_pins_credentials_and_a_second_apply_changes_nothing() {
         actions(&report),
         owned(&[("client.secret_rotate", Some(&mailer_id))])
     );
-    let (status, _) = status_json(
-        app.as_client(
+    let (status, _) = app
+        .as_client(
             &mailer_id,
             &new_secret,
             Method::GET,
             &format!("/config/{app_id}/settings"),
         )
-        .send()
+        .fetch()
         .await
-        .unwrap(),
-    )
-    .await;
+        .pair();
     assert_eq!(status, 200, "the new pinned secret works");
-    let (status, _) = status_json(
-        app.as_client(
+    let (status, _) = app
+        .as_client(
             &mailer_id,
             &mailer_secret,
             Method::GET,
             &format!("/config/{app_id}/settings"),
         )
-        .send()
+        .fetch()
         .await
-        .unwrap(),
-    )
-    .await;
+        .pair();
     assert_eq!(status, 401, "the old one does not");
 }
 
@@ -383,16 +338,13 @@ async fn a_bad_document_is_refused_whole_naming_the_bad_value() {
         assert_eq!((status, body), (400, errors(message)), "{doc}");
     }
     // A YAML body that does not parse.
-    let (status, body) = status_json(
-        app.as_operator(Method::POST, &format!("/apps/{app_id}/apply"))
-            .header("Content-Type", "application/yaml")
-            .body("clients: [")
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
-    assert_eq!(status, 400);
+    let body = app
+        .as_operator(Method::POST, &format!("/apps/{app_id}/apply"))
+        .header("Content-Type", "application/yaml")
+        .body("clients: [")
+        .fetch()
+        .await
+        .status_is(400);
     assert!(
         body["errors"].as_str().unwrap().starts_with("(document): "),
         "{body}"
@@ -417,12 +369,12 @@ async fn a_bad_document_is_refused_whole_naming_the_bad_value() {
     assert_eq!(app.audit_rows(&app_id).await.len(), before_rows);
     assert_eq!(export(&app, &app_id, "").await.1, before_export);
     // The command line says the same, exit status 1.
-    let out = cli(
-        &app,
-        &["apply", "--app", &app_id, "-f", "-"],
-        Some("clients:\n  - name: a\n  - name: b\n  - name: c\n    features: [bogus]\n"),
-    )
-    .await;
+    let out = app
+        .cli(&["apply", "--app", &app_id, "-f", "-"])
+        .sealed()
+        .stdin("clients:\n  - name: a\n  - name: b\n  - name: c\n    features: [bogus]\n")
+        .run()
+        .await;
     assert_eq!(out.status.code(), Some(1));
     assert_eq!(
         stderr(&out).trim(),
@@ -471,18 +423,16 @@ async fn dry_run_and_prune() {
         owned(&[("client.create", Some(&created))])
     );
     let secret = report["secrets"][&created].as_str().unwrap().to_owned();
-    let (status, _) = status_json(
-        app.as_client(
+    let (status, _) = app
+        .as_client(
             &created,
             &secret,
             Method::GET,
             &format!("/config/{app_id}/settings"),
         )
-        .send()
+        .fetch()
         .await
-        .unwrap(),
-    )
-    .await;
+        .pair();
     assert_eq!(status, 200, "the minted secret works");
     // With prune it goes.
     let (status, report) = apply(&app, &app_id, "?prune=true", &doc).await;
@@ -550,21 +500,20 @@ async fn export_then_apply_reproduces_an_application_without_secrets() {
     );
 
     // YAML, from the command line, reads back to the same document.
-    let out = cli(
-        &app,
-        &["export", "--app", &source.app_id, "--format", "yaml"],
-        None,
-    )
-    .await;
+    let out = app
+        .cli(&["export", "--app", &source.app_id, "--format", "yaml"])
+        .sealed()
+        .run()
+        .await;
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     let yaml = stdout(&out);
     assert!(yaml.contains("name: mailer"), "{yaml}");
-    let out = cli(
-        &app,
-        &["apply", "--app", &source.app_id, "-f", "-", "--dry-run"],
-        Some(&yaml),
-    )
-    .await;
+    let out = app
+        .cli(&["apply", "--app", &source.app_id, "-f", "-", "--dry-run"])
+        .sealed()
+        .stdin(&yaml)
+        .run()
+        .await;
     assert_eq!(
         json_out(&out),
         json!({"dryRun": true, "changes": [], "secrets": {}})
@@ -692,19 +641,17 @@ async fn restore_brings_back_exactly_the_saved_state_and_rotated_out_secrets() {
 
     // A test run changes things: the secret is rotated out at once, a client added, another
     // renamed, settings and schemas changed.
-    let (status, rotated) = status_json(
-        app.as_client(
+    let (status, rotated) = app
+        .as_client(
             &owner_id,
             &owner_secret,
             Method::PUT,
             &format!("/config/{app_id}/clients/{mailer_id}/secret"),
         )
         .json(&json!({"hoursToLive": 0}))
-        .send()
+        .fetch()
         .await
-        .unwrap(),
-    )
-    .await;
+        .pair();
     assert_eq!(status, 200);
     let new_secret = rotated["_secret"].as_str().unwrap().to_owned();
     let ci_owner = Owner {
@@ -737,7 +684,7 @@ async fn restore_brings_back_exactly_the_saved_state_and_rotated_out_secrets() {
     ] {
         let req = app.as_operator(method, &path);
         let req = if body.is_null() { req } else { req.json(&body) };
-        let (status, body) = status_json(req.send().await.unwrap()).await;
+        let (status, body) = req.fetch().await.pair();
         assert!((200..300).contains(&status), "{path}: {status} {body}");
     }
     assert_eq!(
@@ -810,7 +757,11 @@ async fn restore_brings_back_exactly_the_saved_state_and_rotated_out_secrets() {
     .await;
     assert_eq!(status, 200);
     assert_eq!(verdict["status"], json!("intact"), "{verdict}");
-    let out = cli(&app, &["audit", "verify", "--app", &app_id], None).await;
+    let out = app
+        .cli(&["audit", "verify", "--app", &app_id])
+        .sealed()
+        .run()
+        .await;
     assert_eq!(json_out(&out)["status"], json!("intact"));
 
     // Restoring again changes nothing but says so.
@@ -835,14 +786,12 @@ async fn settings_set_to_null_are_restored_as_null() {
         format!("/config/{app_id}/settings"),
         format!("/config/{app_id}/clients/{}/settings", owner.client_id),
     ] {
-        let (status, body) = status_json(
-            app.as_operator(Method::PUT, &path)
-                .json(&json!({"nothing": null, "one": 1}))
-                .send()
-                .await
-                .unwrap(),
-        )
-        .await;
+        let (status, body) = app
+            .as_operator(Method::PUT, &path)
+            .json(&json!({"nothing": null, "one": 1}))
+            .fetch()
+            .await
+            .pair();
         assert_eq!(status, 200, "{path}: {body}");
     }
     let saved = tables(&app, &app_id).await;
@@ -871,12 +820,10 @@ async fn snapshots_are_listed_deleted_and_checked() {
     let owner = app.create_app("shop").await;
     let app_id = owner.app_id.clone();
     let out = json_out(
-        &cli(
-            &app,
-            &["snapshot", "save", "--app", &app_id, "--name", "one"],
-            None,
-        )
-        .await,
+        &app.cli(&["snapshot", "save", "--app", &app_id, "--name", "one"])
+            .sealed()
+            .run()
+            .await,
     );
     assert_eq!(out["name"], json!("one"));
     assert_eq!(out["clients"], json!(1));
@@ -889,17 +836,21 @@ async fn snapshots_are_listed_deleted_and_checked() {
     .await;
     assert_eq!(status, 200);
     assert_eq!(list, json!([out]));
-    let listed = json_out(&cli(&app, &["snapshot", "list", "--app", &app_id], None).await);
+    let listed = json_out(
+        &app.cli(&["snapshot", "list", "--app", &app_id])
+            .sealed()
+            .run()
+            .await,
+    );
     assert_eq!(listed, list);
     assert_eq!(app.audit_count(&app_id, "snapshot.save").await, 1);
 
     // The owner of the application is not the operator.
     let status = app
         .as_owner(&owner, Method::GET, &format!("/apps/{app_id}/snapshots"))
-        .send()
+        .fetch()
         .await
-        .unwrap()
-        .status();
+        .status;
     assert_eq!(status, 401);
     let (status, body) = op(
         &app,
@@ -934,20 +885,23 @@ async fn snapshots_are_listed_deleted_and_checked() {
 
     let res = app
         .as_operator(Method::DELETE, &format!("/apps/{app_id}/snapshots/one"))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), 204);
+        .fetch()
+        .await;
+    assert_eq!(res.status, 204);
     assert_eq!(app.audit_count(&app_id, "snapshot.delete").await, 1);
-    let out = cli(
-        &app,
-        &["snapshot", "delete", "--app", &app_id, "--name", "one"],
-        None,
-    )
-    .await;
+    let out = app
+        .cli(&["snapshot", "delete", "--app", &app_id, "--name", "one"])
+        .sealed()
+        .run()
+        .await;
     assert_eq!(out.status.code(), Some(1));
     assert_eq!(stderr(&out).trim(), "latchkey: Snapshot not found.");
-    let out = json_out(&cli(&app, &["snapshot", "list", "--app", &app_id], None).await);
+    let out = json_out(
+        &app.cli(&["snapshot", "list", "--app", &app_id])
+            .sealed()
+            .run()
+            .await,
+    );
     assert_eq!(out, json!([]));
 }
 
@@ -1160,7 +1114,7 @@ async fn import(app: &TestApp, app_id: &str, from: &str, id: &str, secret: &str)
         "--client-secret",
         secret,
     ];
-    cli(app, &args, None).await
+    app.cli(&args).sealed().run().await
 }
 
 #[tokio::test]
@@ -1215,39 +1169,29 @@ async fn import_reads_the_vendors_clients_keeping_ids_and_secrets() {
         ])
     );
     // The vendor's credentials work against the replica.
-    let (status, body) = status_json(
-        app.as_client(
+    let body = app
+        .as_client(
             &vendor_owner,
             &vendor_owner_secret,
             Method::GET,
             &format!("/config/{}/clients/{login}", owner.app_id),
         )
-        .send()
+        .fetch()
         .await
-        .unwrap(),
-    )
-    .await;
-    assert_eq!(status, 200, "{body}");
+        .status_is(200);
     assert_eq!(body["name"], json!("Documentation Login Client"));
     assert_eq!(body["features"], json!(["login_client"]));
-    let (status, body) = status_json(
-        app.as_client(
-            &login,
-            &login_secret,
-            Method::GET,
-            &format!("/config/{}/clients/{login}/settings", owner.app_id),
-        )
-        .send()
-        .await
-        .unwrap(),
+    app.as_client(
+        &login,
+        &login_secret,
+        Method::GET,
+        &format!("/config/{}/clients/{login}/settings", owner.app_id),
     )
-    .await;
-    assert_eq!(
-        (status, body),
-        (
-            200,
-            json!({"default_flow_name": format!("flow of {login}")})
-        )
+    .fetch()
+    .await
+    .is(
+        200,
+        json!({"default_flow_name": format!("flow of {login}")}),
     );
     let (_, defaults) = op(
         &app,
@@ -1302,10 +1246,9 @@ async fn pinned_secrets_are_sealed_and_snapshots_carry_the_sealed_copies() {
     assert!(before[0].is_some(), "the pinned secret is sealed");
     let res = app
         .as_operator(Method::PUT, &format!("/apps/{app_id}/snapshots/s"))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), 200);
+        .fetch()
+        .await;
+    assert_eq!(res.status, 200);
     let res = app
         .as_client(
             &id,
@@ -1314,20 +1257,18 @@ async fn pinned_secrets_are_sealed_and_snapshots_carry_the_sealed_copies() {
             &format!("/config/{app_id}/clients/{id}/secret"),
         )
         .json(&json!({"hoursToLive": 0}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), 200);
+        .fetch()
+        .await;
+    assert_eq!(res.status, 200);
     assert_ne!(
         sealed(app.pool.clone(), app_id.clone(), id.clone()).await,
         before
     );
     let res = app
         .as_operator(Method::POST, &format!("/apps/{app_id}/snapshots/s/restore"))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), 200);
+        .fetch()
+        .await;
+    assert_eq!(res.status, 200);
     assert_eq!(
         sealed(app.pool.clone(), app_id.clone(), id.clone()).await,
         before
