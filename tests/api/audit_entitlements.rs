@@ -12,7 +12,6 @@ use rand::{Rng, SeedableRng};
 use reqwest::Method;
 use serde_json::{json, Value};
 
-use crate::audit_util::*;
 use crate::entity_types::create_user_type;
 use crate::helpers::*;
 
@@ -720,19 +719,18 @@ async fn the_command_line_prints_the_same_answers() {
     let app = spawn_app().await;
     let (owner, _, times) = history(&app).await;
     let a = owner.app_id.as_str();
-    let out = latchkey(
-        &app,
-        &["audit", "entitlements", "--app", a, "--at", &t(&times[2])],
-    );
+    let out = app
+        .cli(&["audit", "entitlements", "--app", a, "--at", &t(&times[2])])
+        .run()
+        .await;
     assert!(out.status.success(), "{}", stderr(&out));
     let printed: Value = serde_json::from_str(&stdout(&out)).unwrap();
     assert_eq!(
         printed,
         get(&app, &owner, &format!("?at={}", t(&times[2]))).await.1
     );
-    let out = latchkey(
-        &app,
-        &[
+    let out = app
+        .cli(&[
             "audit",
             "entitlements",
             "--app",
@@ -741,8 +739,9 @@ async fn the_command_line_prints_the_same_answers() {
             &t(&times[4]),
             "--format",
             "csv",
-        ],
-    );
+        ])
+        .run()
+        .await;
     assert!(out.status.success(), "{}", stderr(&out));
     assert_eq!(
         stdout(&out),
@@ -751,9 +750,8 @@ async fn the_command_line_prints_the_same_answers() {
             .2
     );
     let (from, to) = (t(&times[1]), t(&times[4]));
-    let out = latchkey(
-        &app,
-        &[
+    let out = app
+        .cli(&[
             "audit",
             "entitlements",
             "--app",
@@ -762,8 +760,9 @@ async fn the_command_line_prints_the_same_answers() {
             &from,
             "--to",
             &to,
-        ],
-    );
+        ])
+        .run()
+        .await;
     assert!(out.status.success(), "{}", stderr(&out));
     let printed: Value = serde_json::from_str(&stdout(&out)).unwrap();
     assert_eq!(
@@ -772,10 +771,10 @@ async fn the_command_line_prints_the_same_answers() {
             .await
             .1
     );
-    let out = latchkey(
-        &app,
-        &["audit", "entitlements", "--app", a, "--at", "2999-01-01"],
-    );
+    let out = app
+        .cli(&["audit", "entitlements", "--app", a, "--at", "2999-01-01"])
+        .run()
+        .await;
     assert_eq!(out.status.code(), Some(1));
     assert!(
         stderr(&out).contains("Invalid at: the moment is in the future."),
