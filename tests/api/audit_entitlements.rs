@@ -782,3 +782,85 @@ async fn the_command_line_prints_the_same_answers() {
         stderr(&out)
     );
 }
+
+/// A snapshot restore writes its changes as per-client events (client.delete/create/update,
+/// access_schema.set/delete, client.secret_restore): the reconstruction follows it like any
+/// other change.
+#[tokio::test]
+async fn a_snapshot_restore_is_followed_like_any_change() {
+    let app = spawn_app().await;
+    let (owner, id, _) = history(&app).await;
+    let a = owner.app_id.as_str();
+    let saved = from_tables(&app, a).await;
+    let res = app
+        .as_operator(Method::PUT, &format!("/apps/{a}/snapshots/baseline"))
+        .send()
+        .await
+        .unwrap();
+    assert!(res.status().is_success(), "{}", res.text().await.unwrap());
+    // Change everything: a new client, the schema gone, the client's features and list.
+    app.create_client(
+        &owner,
+        json!({"name": "extra", "features": ["access_issuer"]}),
+    )
+    .await;
+    let base = format!("/config/{a}/clients/{id}");
+    let res = app
+        .as_owner(
+            &owner,
+            Method::DELETE,
+            &format!("{base}/accessSchemas/user/read"),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 204);
+    let res = app
+        .as_owner(&owner, Method::PUT, &base)
+        .json(&json!({"name": "mailer 3", "features": [], "ipWhitelist": ["0.0.0.0/0"]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    let (_, before_restore) = head_time(&app, a).await;
+    let changed = from_tables(&app, a).await;
+    let res = app
+        .as_operator(
+            Method::POST,
+            &format!("/apps/{a}/snapshots/baseline/restore"),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200, "{}", res.text().await.unwrap());
+    let (seq, restored_at) = head_time(&app, a).await;
+    assert_eq!(from_tables(&app, a).await, saved);
+    let (_, body) = get(&app, &owner, &format!("?at={}", t(&before_restore))).await;
+    assert_eq!(body["clients"], json!(changed));
+    let (_, body) = get(&app, &owner, &format!("?at={}", t(&restored_at))).await;
+    assert_eq!(
+        body,
+        json!({"at": t(&restored_at), "revision": seq, "clients": saved})
+    );
+    let (_, body) = get(
+        &app,
+        &owner,
+        &format!("/changes?from={}", t(&before_restore)),
+    )
+    .await;
+    let mut kinds: Vec<(String, String)> = body["changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| {
+            (
+                c["client"].as_str().unwrap().to_owned(),
+                c["kind"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    kinds.sort();
+    let mut expected = expected_kinds(&changed, &saved, None);
+    expected.sort();
+    assert_eq!(kinds, expected, "{body}");
+}
