@@ -121,7 +121,7 @@ enum AppsCommand {
 #[tokio::main]
 async fn main() {
     let cli = Cli::parse();
-    latchkey::telemetry::init(&cli.settings.log_format);
+    latchkey::telemetry::init(cli.settings.log_format);
     if let Err(e) = run(cli).await {
         // One line: the reason, with its causes.
         eprintln!("latchkey: {e:#}");
@@ -138,9 +138,9 @@ async fn run(mut cli: Cli) -> anyhow::Result<()> {
         }
     }
     // Without DATABASE_URL: a private cluster under <data-dir>/pg, stopped when we exit.
-    let embedded = match &cli.settings.database_url {
+    let embedded = match &cli.settings.database.url {
         Some(_) => None,
-        None => Some(EmbeddedPostgres::start(&cli.settings.data_dir.join("pg")).await?),
+        None => Some(EmbeddedPostgres::start(&cli.settings.database.data_dir.join("pg")).await?),
     };
     let result = run_with_database(&cli, embedded.as_ref()).await;
     if let Some(pg) = embedded {
@@ -152,19 +152,19 @@ async fn run(mut cli: Cli) -> anyhow::Result<()> {
 }
 
 async fn run_with_database(cli: &Cli, embedded: Option<&EmbeddedPostgres>) -> anyhow::Result<()> {
-    let url = match (&cli.settings.database_url, embedded) {
+    let url = match (&cli.settings.database.url, embedded) {
         (Some(url), _) => url.clone(),
         (None, Some(pg)) => pg.database_url("postgres"),
         (None, None) => anyhow::bail!("DATABASE_URL is not set"),
     };
-    let pool = startup::connect(&url, cli.settings.db_max_connections).await?;
+    let pool = startup::connect(&url, cli.settings.database.max_connections).await?;
     startup::migrate(&pool).await?;
     let mut settings = cli.settings.clone();
-    if embedded.is_some() && settings.sealing_key.is_none() && settings.sealing_key_file.is_none() {
+    if embedded.is_some() && settings.sealing.key.is_none() && settings.sealing.key_file.is_none() {
         // The embedded mode keeps its sealing key beside the cluster, created on first use.
-        let path = settings.data_dir.join("sealing.key");
+        let path = settings.database.data_dir.join("sealing.key");
         latchkey::auth::sealing::ensure_key_file(&path)?;
-        settings.sealing_key_file = Some(path);
+        settings.sealing.key_file = Some(path);
     }
     let settings = &settings;
     match &cli.command {
@@ -175,7 +175,7 @@ async fn run_with_database(cli: &Cli, embedded: Option<&EmbeddedPostgres>) -> an
             startup::service(settings, pool.clone())?
                 .check_sealing_ready()
                 .await?;
-            if settings.bootstrap.unwrap_or(embedded.is_some()) {
+            if settings.database.bootstrap.unwrap_or(embedded.is_some()) {
                 bootstrap_default_app(settings, &pool).await?;
             }
             let app = Application::build(settings, pool)?;

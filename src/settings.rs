@@ -5,181 +5,362 @@ use std::path::PathBuf;
 
 use ipnet::IpNet;
 
-/// Everything the server needs to run. Every field is a flag and an environment variable; the
-/// README's configuration table lists them.
+/// Everything the server needs to run, in groups. Every field is a flag and an environment
+/// variable (names unchanged since the settings were flat: a configuration keeps working); the
+/// README's configuration table lists them. [`Settings::validate`] checks and clamps them all.
 #[derive(clap::Args, Debug, Clone)]
 pub struct Settings {
+    #[command(flatten)]
+    pub database: DatabaseSettings,
+    #[command(flatten)]
+    pub http: HttpSettings,
+    #[command(flatten)]
+    pub auth: AuthSettings,
+    #[command(flatten)]
+    pub sealing: SealingSettings,
+    #[command(flatten)]
+    pub snapshots: SnapshotSettings,
+    #[command(flatten)]
+    pub feed: FeedSettings,
+    #[command(flatten)]
+    pub console: ConsoleSettings,
+    #[command(flatten)]
+    pub oauth: OAuthSettings,
+    #[command(flatten)]
+    pub sinks: SinkSettings,
+    #[command(flatten)]
+    pub evidence: EvidenceSettings,
+
+    /// Log format. Levels come from RUST_LOG.
+    #[arg(long = "log-format", env = "LATCHKEY_LOG_FORMAT", value_enum, default_value_t = LogFormat::Human, help_heading = "Logging")]
+    pub log_format: LogFormat,
+}
+
+/// `LATCHKEY_LOG_FORMAT`.
+#[derive(clap::ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    Human,
+    Json,
+}
+
+/// `LATCHKEY_CONSISTENCY`.
+#[derive(clap::ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Consistency {
+    /// Authentication, client reads and the access decision run from per-instance snapshots
+    /// kept fresh by LISTEN/NOTIFY.
+    Snapshot,
+    /// Read the database on every request (no staleness window at all).
+    Strict,
+}
+
+#[derive(clap::Args, Debug, Clone)]
+#[command(next_help_heading = "Database")]
+pub struct DatabaseSettings {
     /// PostgreSQL URL. Without it, a private cluster is started under `<data-dir>/pg`.
-    #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
-    pub database_url: Option<String>,
+    #[arg(long = "database-url", env = "DATABASE_URL", hide_env_values = true)]
+    pub url: Option<String>,
 
     /// Folder for the embedded PostgreSQL cluster (used only without DATABASE_URL).
-    #[arg(long, env = "LATCHKEY_DATA_DIR", default_value = ".latchkey")]
+    #[arg(
+        long = "data-dir",
+        env = "LATCHKEY_DATA_DIR",
+        default_value = ".latchkey"
+    )]
     pub data_dir: PathBuf,
 
-    /// Address the HTTP server listens on.
-    #[arg(long, env = "LATCHKEY_LISTEN", default_value = "127.0.0.1:8080")]
-    pub listen: SocketAddr,
-
-    /// Bearer token that acts as the platform operator. Unset: nobody is the operator.
-    #[arg(long, env = "LATCHKEY_OPERATOR_TOKEN", hide_env_values = true)]
-    pub operator_token: Option<String>,
-
-    /// Name of the platform operator in error messages (the vendor says "Akamai").
-    #[arg(long, env = "LATCHKEY_OPERATOR_NAME", default_value = "Akamai")]
-    pub operator_name: String,
-
-    /// Comma-separated CIDR blocks (or addresses) of reverse proxies whose X-Forwarded-For is
-    /// believed.
-    #[arg(long, env = "LATCHKEY_TRUSTED_PROXIES", value_delimiter = ',', value_parser = parse_proxy)]
-    pub trusted_proxies: Vec<IpNet>,
-
-    /// Argon2id memory cost in KiB for new secret hashes.
-    #[arg(long, env = "LATCHKEY_ARGON2_M_COST", default_value_t = 19_456)]
-    pub argon2_m_cost: u32,
-
-    /// Argon2id iterations for new secret hashes.
-    #[arg(long, env = "LATCHKEY_ARGON2_T_COST", default_value_t = 2)]
-    pub argon2_t_cost: u32,
-
-    /// Argon2id parallelism for new secret hashes.
-    #[arg(long, env = "LATCHKEY_ARGON2_P_COST", default_value_t = 1)]
-    pub argon2_p_cost: u32,
-
-    /// Most Argon2 computations running at once (default: the number of cores).
-    #[arg(long, env = "LATCHKEY_MAX_CONCURRENT_HASHES")]
-    pub max_concurrent_hashes: Option<usize>,
-
-    /// HTTP worker threads (default: the number of cores).
-    #[arg(long, env = "LATCHKEY_WORKERS")]
-    pub workers: Option<usize>,
-
-    /// Fresh failed guesses (wrong secrets that cost an Argon2 run, wrong operator tokens)
-    /// allowed per source — an IPv4 address or an IPv6 /64 — in one window (0: no limit). Past
-    /// it: 429 with Retry-After for that source's new guesses only (docs/limits.md).
-    #[arg(long, env = "LATCHKEY_AUTH_FAILURE_LIMIT", default_value_t = 10)]
-    pub auth_failure_limit: u32,
-
-    /// Length of the failed-authentication window, in seconds.
-    #[arg(long, env = "LATCHKEY_AUTH_FAILURE_WINDOW_SECS", default_value_t = 60)]
-    pub auth_failure_window_secs: u64,
-
-    /// Verified credentials remembered (so Argon2 runs once per client and secret); 0 turns
-    /// the cache off (every request pays Argon2).
-    #[arg(long, env = "LATCHKEY_AUTH_CACHE_CAPACITY", default_value_t = 100_000)]
-    pub auth_cache_capacity: u64,
-
-    /// Longest time to receive a request body, from its first read to its last byte, in
-    /// seconds. Past it: 408 (a trickled or stalled body cannot hold a connection).
-    #[arg(long, env = "LATCHKEY_BODY_TIMEOUT_SECS", default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=3600))]
-    pub body_timeout_secs: u64,
-
-    /// Serve /metrics on this separate address instead of the main listener.
-    #[arg(long, env = "LATCHKEY_METRICS_LISTEN")]
-    pub metrics_listen: Option<std::net::SocketAddr>,
-
     /// Largest database connection pool.
-    #[arg(long, env = "LATCHKEY_DB_MAX_CONNECTIONS", default_value_t = 20)]
-    pub db_max_connections: u32,
+    #[arg(
+        long = "db-max-connections",
+        env = "LATCHKEY_DB_MAX_CONNECTIONS",
+        default_value_t = 20
+    )]
+    pub max_connections: u32,
 
     /// On start, when the database holds no application, create one named `default` and print
     /// its owner credentials. Default: on with the embedded cluster, off with DATABASE_URL.
-    #[arg(long, env = "LATCHKEY_BOOTSTRAP")]
+    #[arg(long = "bootstrap", env = "LATCHKEY_BOOTSTRAP")]
     pub bootstrap: Option<bool>,
 
-    /// Web console sessions end after this many seconds without a request.
-    #[arg(long, env = "LATCHKEY_CONSOLE_IDLE_SECS", default_value_t = 1800)]
-    pub console_idle_secs: u64,
-
-    /// Key sealing the secrets of applications with signed requests or show_secrets: base64 of
-    /// 32 bytes (AES-256-GCM). Alternative to `--sealing-key-file`.
-    #[arg(long, env = "LATCHKEY_SEALING_KEY", hide_env_values = true)]
-    pub sealing_key: Option<String>,
-
-    /// File holding the sealing key (base64, first line) and previous keys (further lines).
-    /// With the embedded database and no key given, `<data-dir>/sealing.key` is created.
-    #[arg(long, env = "LATCHKEY_SEALING_KEY_FILE")]
-    pub sealing_key_file: Option<PathBuf>,
-
-    /// Comma-separated previous sealing keys (base64): they open secrets sealed before a key
-    /// rotation, until `latchkey keys rotate` has re-sealed them under the current key.
+    /// PostgreSQL URL of the change listener's connection (LISTEN), when it must not go where
+    /// DATABASE_URL goes: a pooler in transaction mode, or to skip a pooler. Default: DATABASE_URL.
     #[arg(
-        long,
-        env = "LATCHKEY_SEALING_PREVIOUS_KEYS",
-        value_delimiter = ',',
+        long = "listen-database-url",
+        env = "LATCHKEY_LISTEN_DATABASE_URL",
         hide_env_values = true
     )]
-    pub sealing_previous_keys: Vec<String>,
+    pub listen_url: Option<String>,
 
-    /// How far (seconds) the Date of a signed request may be from the server's clock.
-    #[arg(long, env = "LATCHKEY_SIGNATURE_WINDOW_SECS", default_value_t = 300)]
-    pub signature_window_secs: u64,
-    /// `snapshot` (default): authentication, client reads and the access decision run from
-    /// per-instance snapshots kept fresh by LISTEN/NOTIFY; `strict`: read the database on every
-    /// request (no staleness window at all).
-    #[arg(long, env = "LATCHKEY_CONSISTENCY", default_value = "snapshot", value_parser = ["snapshot", "strict"])]
-    pub consistency: String,
+    /// PostgreSQL URL of a read replica (a streaming standby): audit queries and exports, audit
+    /// reports, fixture exports and client lists read it when it is close enough
+    /// (docs/high-availability.md#read-replicas). Unset: everything reads the primary.
+    #[arg(
+        long = "read-database-url",
+        env = "LATCHKEY_READ_DATABASE_URL",
+        hide_env_values = true
+    )]
+    pub read_url: Option<String>,
 
-    /// Memory budget of the snapshots, in MiB (least recently used entries go first).
-    #[arg(long, env = "LATCHKEY_SNAPSHOT_BUDGET_MB", default_value_t = 32)]
-    pub snapshot_budget_mb: u64,
+    /// The read replica is skipped while it lags the primary by more than this (milliseconds).
+    #[arg(
+        long = "read-max-lag-ms",
+        env = "LATCHKEY_READ_MAX_LAG_MS",
+        default_value_t = 1000
+    )]
+    pub read_max_lag_ms: u64,
+}
 
-    /// Most change-feed subscribers (`GET /config/{appId}/changes`) at once per instance.
-    #[arg(long, env = "LATCHKEY_FEED_MAX_SUBSCRIBERS", default_value_t = 2_000)]
-    pub feed_max_subscribers: usize,
+#[derive(clap::Args, Debug, Clone)]
+#[command(next_help_heading = "HTTP")]
+pub struct HttpSettings {
+    /// Address the HTTP server listens on.
+    #[arg(
+        long = "listen",
+        env = "LATCHKEY_LISTEN",
+        default_value = "127.0.0.1:8080"
+    )]
+    pub listen: SocketAddr,
 
-    /// Seconds between change-feed heartbeats (SSE comments) on a quiet feed.
-    #[arg(long, env = "LATCHKEY_FEED_HEARTBEAT_SECS", default_value_t = 15)]
-    pub feed_heartbeat_secs: u64,
+    /// Comma-separated CIDR blocks (or addresses) of reverse proxies whose X-Forwarded-For is
+    /// believed.
+    #[arg(long = "trusted-proxies", env = "LATCHKEY_TRUSTED_PROXIES", value_delimiter = ',', value_parser = parse_proxy)]
+    pub trusted_proxies: Vec<IpNet>,
+
+    /// HTTP worker threads (default: the number of cores).
+    #[arg(long = "workers", env = "LATCHKEY_WORKERS")]
+    pub workers: Option<usize>,
+
+    /// Longest time to receive a request body, from its first read to its last byte, in
+    /// seconds. Past it: 408 (a trickled or stalled body cannot hold a connection).
+    #[arg(long = "body-timeout-secs", env = "LATCHKEY_BODY_TIMEOUT_SECS", default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub body_timeout_secs: u64,
+
+    /// Serve /metrics on this separate address instead of the main listener.
+    #[arg(long = "metrics-listen", env = "LATCHKEY_METRICS_LISTEN")]
+    pub metrics_listen: Option<SocketAddr>,
 
     /// The address clients and auditors reach this server at (e.g. `https://iam.example.com`).
     /// Its host names the audit logs in signed checkpoints (`<host>/audit/<appId>`);
     /// OAuth issuers and metadata URLs derive from it (docs/oauth.md). Default:
     /// `http://` and the listen address.
-    #[arg(long, env = "LATCHKEY_PUBLIC_URL")]
+    #[arg(long = "public-url", env = "LATCHKEY_PUBLIC_URL")]
     pub public_url: Option<String>,
+}
 
-    /// Seconds between signed audit checkpoints (one per application whose log grew).
-    #[arg(long, env = "LATCHKEY_CHECKPOINT_SECS", default_value_t = 60)]
-    pub checkpoint_secs: u64,
+#[derive(clap::Args, Debug, Clone)]
+#[command(next_help_heading = "Authentication")]
+pub struct AuthSettings {
+    /// Bearer token that acts as the platform operator. Unset: nobody is the operator.
+    #[arg(
+        long = "operator-token",
+        env = "LATCHKEY_OPERATOR_TOKEN",
+        hide_env_values = true
+    )]
+    pub operator_token: Option<String>,
 
+    /// Name of the platform operator in error messages (the vendor says "Akamai").
+    #[arg(
+        long = "operator-name",
+        env = "LATCHKEY_OPERATOR_NAME",
+        default_value = "Akamai"
+    )]
+    pub operator_name: String,
+
+    /// Argon2id memory cost in KiB for new secret hashes.
+    #[arg(
+        long = "argon2-m-cost",
+        env = "LATCHKEY_ARGON2_M_COST",
+        default_value_t = 19_456
+    )]
+    pub argon2_m_cost: u32,
+
+    /// Argon2id iterations for new secret hashes.
+    #[arg(
+        long = "argon2-t-cost",
+        env = "LATCHKEY_ARGON2_T_COST",
+        default_value_t = 2
+    )]
+    pub argon2_t_cost: u32,
+
+    /// Argon2id parallelism for new secret hashes.
+    #[arg(
+        long = "argon2-p-cost",
+        env = "LATCHKEY_ARGON2_P_COST",
+        default_value_t = 1
+    )]
+    pub argon2_p_cost: u32,
+
+    /// Most Argon2 computations running at once (default: the number of cores).
+    #[arg(long = "max-concurrent-hashes", env = "LATCHKEY_MAX_CONCURRENT_HASHES")]
+    pub max_concurrent_hashes: Option<usize>,
+
+    /// Fresh failed guesses (wrong secrets that cost an Argon2 run, wrong operator tokens)
+    /// allowed per source — an IPv4 address or an IPv6 /64 — in one window (0: no limit). Past
+    /// it: 429 with Retry-After for that source's new guesses only (docs/limits.md).
+    #[arg(
+        long = "auth-failure-limit",
+        env = "LATCHKEY_AUTH_FAILURE_LIMIT",
+        default_value_t = 10
+    )]
+    pub failure_limit: u32,
+
+    /// Length of the failed-authentication window, in seconds (0 counts as 1).
+    #[arg(
+        long = "auth-failure-window-secs",
+        env = "LATCHKEY_AUTH_FAILURE_WINDOW_SECS",
+        default_value_t = 60
+    )]
+    pub failure_window_secs: u64,
+
+    /// Verified credentials remembered (so Argon2 runs once per client and secret); 0 turns
+    /// the cache off (every request pays Argon2).
+    #[arg(
+        long = "auth-cache-capacity",
+        env = "LATCHKEY_AUTH_CACHE_CAPACITY",
+        default_value_t = 100_000
+    )]
+    pub cache_capacity: u64,
+
+    /// How far (seconds) the Date of a signed request may be from the server's clock.
+    #[arg(
+        long = "signature-window-secs",
+        env = "LATCHKEY_SIGNATURE_WINDOW_SECS",
+        default_value_t = 300
+    )]
+    pub signature_window_secs: u64,
+}
+
+#[derive(clap::Args, Debug, Clone)]
+#[command(next_help_heading = "Sealing")]
+pub struct SealingSettings {
+    /// Key sealing the secrets of applications with signed requests or show_secrets: base64 of
+    /// 32 bytes (AES-256-GCM). Alternative to `--sealing-key-file`.
+    #[arg(
+        long = "sealing-key",
+        env = "LATCHKEY_SEALING_KEY",
+        hide_env_values = true
+    )]
+    pub key: Option<String>,
+
+    /// File holding the sealing key (base64, first line) and previous keys (further lines).
+    /// With the embedded database and no key given, `<data-dir>/sealing.key` is created.
+    #[arg(long = "sealing-key-file", env = "LATCHKEY_SEALING_KEY_FILE")]
+    pub key_file: Option<PathBuf>,
+
+    /// Comma-separated previous sealing keys (base64): they open secrets sealed before a key
+    /// rotation, until `latchkey keys rotate` has re-sealed them under the current key.
+    #[arg(
+        long = "sealing-previous-keys",
+        env = "LATCHKEY_SEALING_PREVIOUS_KEYS",
+        value_delimiter = ',',
+        hide_env_values = true
+    )]
+    pub previous_keys: Vec<String>,
+}
+
+#[derive(clap::Args, Debug, Clone)]
+#[command(next_help_heading = "Snapshots")]
+pub struct SnapshotSettings {
+    /// `snapshot`: authentication, client reads and the access decision run from per-instance
+    /// snapshots kept fresh by LISTEN/NOTIFY; `strict`: read the database on every request (no
+    /// staleness window at all).
+    #[arg(long = "consistency", env = "LATCHKEY_CONSISTENCY", value_enum, default_value_t = Consistency::Snapshot)]
+    pub consistency: Consistency,
+
+    /// Memory budget of the snapshots, in MiB (least recently used entries go first).
+    #[arg(
+        long = "snapshot-budget-mb",
+        env = "LATCHKEY_SNAPSHOT_BUDGET_MB",
+        default_value_t = 32
+    )]
+    pub budget_mb: u64,
+}
+
+#[derive(clap::Args, Debug, Clone)]
+#[command(next_help_heading = "Change feed")]
+pub struct FeedSettings {
+    /// Most change-feed subscribers (`GET /config/{appId}/changes`) at once per instance.
+    #[arg(
+        long = "feed-max-subscribers",
+        env = "LATCHKEY_FEED_MAX_SUBSCRIBERS",
+        default_value_t = 2_000
+    )]
+    pub max_subscribers: usize,
+
+    /// Seconds between change-feed heartbeats (SSE comments) on a quiet feed.
+    #[arg(
+        long = "feed-heartbeat-secs",
+        env = "LATCHKEY_FEED_HEARTBEAT_SECS",
+        default_value_t = 15
+    )]
+    pub heartbeat_secs: u64,
+
+    /// Changes a slow feed subscriber may have waiting before it is disconnected (it then
+    /// resumes from its last revision).
+    #[arg(
+        long = "feed-buffer",
+        env = "LATCHKEY_FEED_BUFFER",
+        default_value_t = 256
+    )]
+    pub buffer: usize,
+}
+
+#[derive(clap::Args, Debug, Clone)]
+#[command(next_help_heading = "Console")]
+pub struct ConsoleSettings {
+    /// Web console sessions end after this many seconds without a request (0 counts as 1).
+    #[arg(
+        long = "console-idle-secs",
+        env = "LATCHKEY_CONSOLE_IDLE_SECS",
+        default_value_t = 1800
+    )]
+    pub idle_secs: u64,
+}
+
+#[derive(clap::Args, Debug, Clone)]
+#[command(next_help_heading = "OAuth")]
+pub struct OAuthSettings {
     /// `Cache-Control: max-age` of the OAuth key sets, in seconds; a rotated key signs only
     /// this long after it was published (docs/oauth.md).
-    #[arg(long, env = "LATCHKEY_OAUTH_JWKS_MAX_AGE_SECS", default_value_t = 300, value_parser = clap::value_parser!(u64).range(0..=86_400))]
-    pub oauth_jwks_max_age_secs: u64,
+    #[arg(long = "oauth-jwks-max-age-secs", env = "LATCHKEY_OAUTH_JWKS_MAX_AGE_SECS", default_value_t = 300, value_parser = clap::value_parser!(u64).range(0..=86_400))]
+    pub jwks_max_age_secs: u64,
+}
 
-    /// PostgreSQL URL of the change listener's connection (LISTEN), when it must not go where
-    /// DATABASE_URL goes: a pooler in transaction mode, or to skip a pooler. Default: DATABASE_URL.
-    #[arg(long, env = "LATCHKEY_LISTEN_DATABASE_URL", hide_env_values = true)]
-    pub listen_database_url: Option<String>,
-
-    /// PostgreSQL URL of a read replica (a streaming standby): audit queries and exports, audit
-    /// reports, fixture exports and client lists read it when it is close enough
-    /// (docs/high-availability.md#read-replicas). Unset: everything reads the primary.
-    #[arg(long, env = "LATCHKEY_READ_DATABASE_URL", hide_env_values = true)]
-    pub read_database_url: Option<String>,
-
-    /// The read replica is skipped while it lags the primary by more than this (milliseconds).
-    #[arg(long, env = "LATCHKEY_READ_MAX_LAG_MS", default_value_t = 1000)]
-    pub read_max_lag_ms: u64,
-
+#[derive(clap::Args, Debug, Clone)]
+#[command(next_help_heading = "Sinks")]
+pub struct SinkSettings {
     /// Deliver the audit log to sinks from this instance (docs/streaming.md). One instance
     /// delivers a given sink at a time whatever this says; `false` keeps an instance out.
-    #[arg(long, env = "LATCHKEY_SINK_DELIVERY", default_value_t = true, action = clap::ArgAction::Set)]
-    pub sink_delivery: bool,
+    #[arg(long = "sink-delivery", env = "LATCHKEY_SINK_DELIVERY", default_value_t = true, action = clap::ArgAction::Set)]
+    pub delivery: bool,
 
     /// Seconds between looks for new sinks, and between reads of the log by an idle sink
     /// (changes wake it at once through the change notifications).
-    #[arg(long, env = "LATCHKEY_SINK_POLL_SECS", default_value_t = 5)]
-    pub sink_poll_secs: u64,
+    #[arg(
+        long = "sink-poll-secs",
+        env = "LATCHKEY_SINK_POLL_SECS",
+        default_value_t = 5
+    )]
+    pub poll_secs: u64,
 
     /// Seconds one delivery (a request, a syslog write, a connection) may take.
-    #[arg(long, env = "LATCHKEY_SINK_TIMEOUT_SECS", default_value_t = 10)]
-    pub sink_timeout_secs: u64,
+    #[arg(
+        long = "sink-timeout-secs",
+        env = "LATCHKEY_SINK_TIMEOUT_SECS",
+        default_value_t = 10
+    )]
+    pub timeout_secs: u64,
+}
 
-    /// Log format: `human` or `json`. Levels come from RUST_LOG.
-    #[arg(long, env = "LATCHKEY_LOG_FORMAT", default_value = "human", value_parser = ["human", "json"])]
-    pub log_format: String,
+#[derive(clap::Args, Debug, Clone)]
+#[command(next_help_heading = "Audit evidence")]
+pub struct EvidenceSettings {
+    /// Seconds between signed audit checkpoints (one per application whose log grew).
+    #[arg(
+        long = "checkpoint-secs",
+        env = "LATCHKEY_CHECKPOINT_SECS",
+        default_value_t = 60
+    )]
+    pub checkpoint_secs: u64,
 }
 
 fn parse_proxy(s: &str) -> Result<IpNet, String> {
@@ -190,75 +371,124 @@ fn parse_proxy(s: &str) -> Result<IpNet, String> {
 }
 
 impl Settings {
-    /// Checks what clap cannot: returns a one-line reason for the first bad value.
+    /// Checks what clap cannot, and clamps what may be clamped: returns a one-line reason for
+    /// the first bad value. Every rule on the values is here; the code that uses them takes
+    /// them as they are.
     pub fn validate(&mut self) -> Result<(), String> {
+        let auth = &mut self.auth;
         // An empty variable (e.g. from docker compose) means "no operator", not a weak token.
-        if self.operator_token.as_deref().is_some_and(str::is_empty) {
-            self.operator_token = None;
+        if auth.operator_token.as_deref().is_some_and(str::is_empty) {
+            auth.operator_token = None;
         }
-        if let Some(token) = &self.operator_token {
+        if let Some(token) = &auth.operator_token {
             if token.len() < 16 {
                 return Err("LATCHKEY_OPERATOR_TOKEN must be at least 16 characters".into());
             }
         }
-        if self.operator_name.trim().is_empty() {
+        if auth.operator_name.trim().is_empty() {
             return Err("LATCHKEY_OPERATOR_NAME must not be empty".into());
         }
-        argon2::Params::new(
-            self.argon2_m_cost,
-            self.argon2_t_cost,
-            self.argon2_p_cost,
-            Some(32),
-        )
-        .map_err(|e| format!("invalid Argon2 parameters: {e}"))?;
-        if self.max_concurrent_hashes == Some(0) {
+        auth.argon2_params()
+            .map_err(|e| format!("invalid Argon2 parameters: {e}"))?;
+        if auth.max_concurrent_hashes == Some(0) {
             return Err("LATCHKEY_MAX_CONCURRENT_HASHES must be at least 1".into());
         }
-        if self.sealing_key.as_deref().is_some_and(str::is_empty) {
-            self.sealing_key = None;
+        // Clamped, not refused: these were always read so (a window of 0 s is 1 s).
+        auth.failure_window_secs = auth.failure_window_secs.max(1);
+        self.console.idle_secs = self.console.idle_secs.max(1);
+        let sealing = &mut self.sealing;
+        if sealing.key.as_deref().is_some_and(str::is_empty) {
+            sealing.key = None;
         }
-        if self.sealing_key.is_some() && self.sealing_key_file.is_some() {
+        if sealing.key.is_some() && sealing.key_file.is_some() {
             return Err("set LATCHKEY_SEALING_KEY or LATCHKEY_SEALING_KEY_FILE, not both".into());
         }
-        if let Some(key) = &self.sealing_key {
-            crate::auth::sealing::KeyRing::from_base64(key, &self.sealing_previous_keys)
+        if let Some(key) = &sealing.key {
+            crate::auth::sealing::KeyRing::from_base64(key, &sealing.previous_keys)
                 .map_err(|e| format!("LATCHKEY_SEALING_KEY: {e}"))?;
         }
-        if !(1..=3600).contains(&self.signature_window_secs) {
+        if !(1..=3600).contains(&self.auth.signature_window_secs) {
             return Err("LATCHKEY_SIGNATURE_WINDOW_SECS must be between 1 and 3600".into());
         }
-        if self.feed_heartbeat_secs == 0 {
+        if self.feed.heartbeat_secs == 0 {
             return Err("LATCHKEY_FEED_HEARTBEAT_SECS must be at least 1".into());
         }
-        if let Some(url) = &self.public_url {
+        if self.feed.buffer == 0 {
+            return Err("LATCHKEY_FEED_BUFFER must be at least 1".into());
+        }
+        if let Some(url) = &self.http.public_url {
             let ok = (url.starts_with("http://") || url.starts_with("https://"))
                 && !url.contains(['?', '#', ' ']);
             if !ok {
                 return Err("LATCHKEY_PUBLIC_URL must be an http:// or https:// URL without query or fragment".into());
             }
         }
-        if self.checkpoint_secs == 0 {
+        if self.evidence.checkpoint_secs == 0 {
             return Err("LATCHKEY_CHECKPOINT_SECS must be at least 1".into());
         }
         self.public_host()?;
-        if !(1..=3600).contains(&self.sink_poll_secs) {
+        if !(1..=3600).contains(&self.sinks.poll_secs) {
             return Err("LATCHKEY_SINK_POLL_SECS must be between 1 and 3600".into());
         }
-        if !(1..=600).contains(&self.sink_timeout_secs) {
+        if !(1..=600).contains(&self.sinks.timeout_secs) {
             return Err("LATCHKEY_SINK_TIMEOUT_SECS must be between 1 and 600".into());
         }
-        if self.db_max_connections == 0 {
+        if self.database.max_connections == 0 {
             return Err("LATCHKEY_DB_MAX_CONNECTIONS must be at least 1".into());
         }
         Ok(())
+    }
+
+    /// The defaults: what an empty command line with no environment gives.
+    #[allow(
+        clippy::expect_used,
+        reason = "every setting has a default or is optional (a unit test parses them)"
+    )]
+    pub fn defaults() -> Settings {
+        use clap::{Args, FromArgMatches};
+        let command =
+            Settings::augment_args(clap::Command::new("latchkey")).mut_args(|arg| arg.env(None));
+        let matches = command
+            .try_get_matches_from(["latchkey"])
+            .expect("the defaults parse");
+        Settings::from_arg_matches(&matches).expect("the defaults parse")
+    }
+
+    /// Settings for tests and benchmarks: the defaults (valid), except an ephemeral listen
+    /// port, cheap Argon2 (the production code path), no bootstrap, a random operator token,
+    /// two workers and a small pool. A test changes what it needs after this, then calls
+    /// [`Settings::validate`] as the command does.
+    pub fn for_tests() -> Settings {
+        let mut s = Settings::defaults();
+        s.http.listen = SocketAddr::from(([127, 0, 0, 1], 0));
+        s.http.workers = Some(2);
+        s.auth.operator_token = Some(format!("op-{}", uuid::Uuid::new_v4().simple()));
+        s.auth.argon2_m_cost = 64;
+        s.auth.argon2_t_cost = 1;
+        s.auth.max_concurrent_hashes = Some(4);
+        s.database.bootstrap = Some(false);
+        s.database.max_connections = 10;
+        s
+    }
+}
+
+impl AuthSettings {
+    /// The Argon2id parameters of new secret hashes.
+    pub fn argon2_params(&self) -> Result<argon2::Params, argon2::Error> {
+        argon2::Params::new(
+            self.argon2_m_cost,
+            self.argon2_t_cost,
+            self.argon2_p_cost,
+            Some(32),
+        )
     }
 }
 
 impl Settings {
     /// The host (and port, when one is given) of `LATCHKEY_PUBLIC_URL`, or of the listen address.
     pub fn public_host(&self) -> Result<String, String> {
-        let Some(url) = self.public_url.as_deref().filter(|u| !u.is_empty()) else {
-            return Ok(self.listen.to_string());
+        let Some(url) = self.http.public_url.as_deref().filter(|u| !u.is_empty()) else {
+            return Ok(self.http.listen.to_string());
         };
         let parsed = reqwest::Url::parse(url)
             .map_err(|e| format!("LATCHKEY_PUBLIC_URL is not a URL ({e}): {url}"))?;
@@ -275,6 +505,157 @@ impl Settings {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Flags, variables and defaults as they were when the settings were flat (plus
+    /// `--feed-buffer`): a configuration that worked keeps working.
+    #[test]
+    fn every_flag_and_variable_keeps_its_name_and_default() {
+        use clap::Args;
+        let want: &[(&str, &str, Option<&str>)] = &[
+            ("database-url", "DATABASE_URL", None),
+            ("data-dir", "LATCHKEY_DATA_DIR", Some(".latchkey")),
+            ("listen", "LATCHKEY_LISTEN", Some("127.0.0.1:8080")),
+            ("operator-token", "LATCHKEY_OPERATOR_TOKEN", None),
+            ("operator-name", "LATCHKEY_OPERATOR_NAME", Some("Akamai")),
+            ("trusted-proxies", "LATCHKEY_TRUSTED_PROXIES", None),
+            ("argon2-m-cost", "LATCHKEY_ARGON2_M_COST", Some("19456")),
+            ("argon2-t-cost", "LATCHKEY_ARGON2_T_COST", Some("2")),
+            ("argon2-p-cost", "LATCHKEY_ARGON2_P_COST", Some("1")),
+            (
+                "max-concurrent-hashes",
+                "LATCHKEY_MAX_CONCURRENT_HASHES",
+                None,
+            ),
+            ("workers", "LATCHKEY_WORKERS", None),
+            (
+                "auth-failure-limit",
+                "LATCHKEY_AUTH_FAILURE_LIMIT",
+                Some("10"),
+            ),
+            (
+                "auth-failure-window-secs",
+                "LATCHKEY_AUTH_FAILURE_WINDOW_SECS",
+                Some("60"),
+            ),
+            (
+                "auth-cache-capacity",
+                "LATCHKEY_AUTH_CACHE_CAPACITY",
+                Some("100000"),
+            ),
+            (
+                "body-timeout-secs",
+                "LATCHKEY_BODY_TIMEOUT_SECS",
+                Some("10"),
+            ),
+            ("metrics-listen", "LATCHKEY_METRICS_LISTEN", None),
+            (
+                "db-max-connections",
+                "LATCHKEY_DB_MAX_CONNECTIONS",
+                Some("20"),
+            ),
+            ("bootstrap", "LATCHKEY_BOOTSTRAP", None),
+            (
+                "console-idle-secs",
+                "LATCHKEY_CONSOLE_IDLE_SECS",
+                Some("1800"),
+            ),
+            ("sealing-key", "LATCHKEY_SEALING_KEY", None),
+            ("sealing-key-file", "LATCHKEY_SEALING_KEY_FILE", None),
+            (
+                "sealing-previous-keys",
+                "LATCHKEY_SEALING_PREVIOUS_KEYS",
+                None,
+            ),
+            (
+                "signature-window-secs",
+                "LATCHKEY_SIGNATURE_WINDOW_SECS",
+                Some("300"),
+            ),
+            ("consistency", "LATCHKEY_CONSISTENCY", Some("snapshot")),
+            (
+                "snapshot-budget-mb",
+                "LATCHKEY_SNAPSHOT_BUDGET_MB",
+                Some("32"),
+            ),
+            (
+                "feed-max-subscribers",
+                "LATCHKEY_FEED_MAX_SUBSCRIBERS",
+                Some("2000"),
+            ),
+            (
+                "feed-heartbeat-secs",
+                "LATCHKEY_FEED_HEARTBEAT_SECS",
+                Some("15"),
+            ),
+            ("feed-buffer", "LATCHKEY_FEED_BUFFER", Some("256")),
+            ("public-url", "LATCHKEY_PUBLIC_URL", None),
+            ("checkpoint-secs", "LATCHKEY_CHECKPOINT_SECS", Some("60")),
+            (
+                "oauth-jwks-max-age-secs",
+                "LATCHKEY_OAUTH_JWKS_MAX_AGE_SECS",
+                Some("300"),
+            ),
+            ("listen-database-url", "LATCHKEY_LISTEN_DATABASE_URL", None),
+            ("read-database-url", "LATCHKEY_READ_DATABASE_URL", None),
+            ("read-max-lag-ms", "LATCHKEY_READ_MAX_LAG_MS", Some("1000")),
+            ("sink-delivery", "LATCHKEY_SINK_DELIVERY", Some("true")),
+            ("sink-poll-secs", "LATCHKEY_SINK_POLL_SECS", Some("5")),
+            (
+                "sink-timeout-secs",
+                "LATCHKEY_SINK_TIMEOUT_SECS",
+                Some("10"),
+            ),
+            ("log-format", "LATCHKEY_LOG_FORMAT", Some("human")),
+        ];
+        let command = Settings::augment_args(clap::Command::new("latchkey"));
+        let mut have: Vec<(String, String, Option<String>)> = command
+            .get_arguments()
+            .map(|a| {
+                (
+                    a.get_long().unwrap_or_default().to_owned(),
+                    a.get_env().unwrap().to_string_lossy().into_owned(),
+                    a.get_default_values()
+                        .first()
+                        .map(|d| d.to_string_lossy().into_owned()),
+                )
+            })
+            .collect();
+        let mut want: Vec<(String, String, Option<String>)> = want
+            .iter()
+            .map(|(l, e, d)| (l.to_string(), e.to_string(), d.map(str::to_owned)))
+            .collect();
+        have.sort();
+        want.sort();
+        assert_eq!(have, want);
+    }
+
+    #[test]
+    fn the_defaults_and_the_test_settings_are_valid() {
+        let mut d = Settings::defaults();
+        assert_eq!(d.snapshots.consistency, Consistency::Snapshot);
+        assert_eq!(d.log_format, LogFormat::Human);
+        assert_eq!(d.feed.buffer, 256);
+        assert_eq!(d.database.url, None);
+        d.validate().unwrap();
+        let mut t = Settings::for_tests();
+        t.validate().unwrap();
+        assert_eq!(t.http.listen.port(), 0);
+    }
+
+    #[test]
+    fn validate_clamps_and_refuses() {
+        let mut s = Settings::for_tests();
+        s.auth.failure_window_secs = 0;
+        s.console.idle_secs = 0;
+        s.validate().unwrap();
+        assert_eq!((s.auth.failure_window_secs, s.console.idle_secs), (1, 1));
+        let mut s = Settings::for_tests();
+        s.feed.buffer = 0;
+        assert_eq!(
+            s.validate().unwrap_err(),
+            "LATCHKEY_FEED_BUFFER must be at least 1"
+        );
+    }
 
     #[test]
     fn proxies_accept_blocks_and_addresses() {
@@ -296,11 +677,11 @@ mod tests {
         }
         let mut s = Cli::parse_from(["x", "--listen", "127.0.0.1:9000"]).settings;
         assert_eq!(s.public_host().unwrap(), "127.0.0.1:9000");
-        s.public_url = Some("https://iam.example.com/".into());
+        s.http.public_url = Some("https://iam.example.com/".into());
         assert_eq!(s.public_host().unwrap(), "iam.example.com");
-        s.public_url = Some("http://iam.example.com:8443/base".into());
+        s.http.public_url = Some("http://iam.example.com:8443/base".into());
         assert_eq!(s.public_host().unwrap(), "iam.example.com:8443");
-        s.public_url = Some("not a url".into());
+        s.http.public_url = Some("not a url".into());
         assert!(s.validate().is_err());
     }
 }

@@ -19,7 +19,7 @@ use crate::http::{self, HttpState};
 use crate::service::oauth::{OAuth, OAuthConfig};
 use crate::service::replica::Replica;
 use crate::service::Latchkey;
-use crate::settings::Settings;
+use crate::settings::{Consistency, Settings};
 use crate::store::primary;
 
 pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
@@ -102,31 +102,26 @@ pub async fn pending_migrations(pool: &PgPool) -> Result<usize, sqlx::Error> {
 
 /// The service built from settings and a pool.
 pub fn service(settings: &Settings, pool: PgPool) -> anyhow::Result<Latchkey> {
-    let params = argon2::Params::new(
-        settings.argon2_m_cost,
-        settings.argon2_t_cost,
-        settings.argon2_p_cost,
-        Some(32),
-    )
-    .context("invalid Argon2 parameters")?;
-    let max_hashes = settings
+    let auth = &settings.auth;
+    let params = auth.argon2_params().context("invalid Argon2 parameters")?;
+    let max_hashes = auth
         .max_concurrent_hashes
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()));
-    let hasher = SecretHasher::new(params, max_hashes, settings.auth_cache_capacity)
+    let hasher = SecretHasher::new(params, max_hashes, auth.cache_capacity)
         .context("initialising Argon2")?;
     Ok(Latchkey::new(
         pool,
         Arc::new(hasher),
-        settings.operator_token.as_deref(),
-        &settings.operator_name,
+        auth.operator_token.as_deref(),
+        &auth.operator_name,
         FailureLimiter::new(
-            settings.auth_failure_limit,
-            Duration::from_secs(settings.auth_failure_window_secs.max(1)),
+            auth.failure_limit,
+            Duration::from_secs(auth.failure_window_secs),
         ),
     )
     .with_sealing(
         sealing_keys(settings)?,
-        Duration::from_secs(settings.signature_window_secs),
+        Duration::from_secs(auth.signature_window_secs),
     )
     .with_audit_host(&settings.public_host().map_err(anyhow::Error::msg)?))
 }
@@ -134,10 +129,10 @@ pub fn service(settings: &Settings, pool: PgPool) -> anyhow::Result<Latchkey> {
 /// The sealing key ring from `LATCHKEY_SEALING_KEY` (+ previous keys) or the key file; `None`
 /// when neither is set (applications cannot use signed requests or show_secrets then).
 pub fn sealing_keys(settings: &Settings) -> anyhow::Result<Option<KeyRing>> {
-    Ok(match (&settings.sealing_key, &settings.sealing_key_file) {
+    let sealing = &settings.sealing;
+    Ok(match (&sealing.key, &sealing.key_file) {
         (Some(key), _) => Some(
-            KeyRing::from_base64(key, &settings.sealing_previous_keys)
-                .context("LATCHKEY_SEALING_KEY")?,
+            KeyRing::from_base64(key, &sealing.previous_keys).context("LATCHKEY_SEALING_KEY")?,
         ),
         (None, Some(path)) => Some(KeyRing::from_file(path)?),
         (None, None) => None,
@@ -147,16 +142,17 @@ pub fn sealing_keys(settings: &Settings) -> anyhow::Result<Option<KeyRing>> {
 /// The OAuth service over `core`. The public URL is `LATCHKEY_PUBLIC_URL`, else `http://` and
 /// the listen address (with `port`, the one actually bound, when known).
 pub fn oauth(settings: &Settings, core: Latchkey, port: Option<u16>) -> OAuth {
-    let listen =
-        std::net::SocketAddr::new(settings.listen.ip(), port.unwrap_or(settings.listen.port()));
+    let listen = &settings.http.listen;
+    let listen = std::net::SocketAddr::new(listen.ip(), port.unwrap_or(listen.port()));
     OAuth::new(
         core,
         OAuthConfig {
             public_url: settings
+                .http
                 .public_url
                 .clone()
                 .unwrap_or_else(|| format!("http://{listen}")),
-            jwks_max_age: Duration::from_secs(settings.oauth_jwks_max_age_secs),
+            jwks_max_age: Duration::from_secs(settings.oauth.jwks_max_age_secs),
         },
     )
 }
@@ -177,39 +173,39 @@ pub struct Application {
 }
 
 impl Application {
-    /// Binds `settings.listen` and builds the server over an already migrated pool.
+    /// Binds `settings.http.listen` and builds the server over an already migrated pool.
     pub fn build(settings: &Settings, pool: PgPool) -> anyhow::Result<Self> {
-        let listener = TcpListener::bind(settings.listen)
-            .with_context(|| format!("cannot listen on {}", settings.listen))?;
+        let listener = TcpListener::bind(settings.http.listen)
+            .with_context(|| format!("cannot listen on {}", settings.http.listen))?;
         let port = listener.local_addr()?.port();
         let snapshots = Arc::new(Snapshots::new(SnapshotConfig {
-            enabled: settings.consistency != "strict",
-            budget_bytes: settings.snapshot_budget_mb.saturating_mul(1024 * 1024),
-            feed_max_subscribers: settings.feed_max_subscribers,
-            feed_heartbeat: Duration::from_secs(settings.feed_heartbeat_secs.max(1)),
-            feed_buffer: 256,
+            enabled: settings.snapshots.consistency == Consistency::Snapshot,
+            budget_bytes: settings.snapshots.budget_mb.saturating_mul(1024 * 1024),
+            feed_max_subscribers: settings.feed.max_subscribers,
+            feed_heartbeat: Duration::from_secs(settings.feed.heartbeat_secs),
+            feed_buffer: settings.feed.buffer,
         }));
         let listener_pool = pool.clone();
-        let replica = match &settings.read_database_url {
+        let replica = match &settings.database.read_url {
             Some(url) => {
                 let options = url
                     .parse::<PgConnectOptions>()
                     .context("LATCHKEY_READ_DATABASE_URL is not a valid URL")?
                     .options([("client_min_messages", "warning")]);
                 let replica_pool = PgPoolOptions::new()
-                    .max_connections(settings.db_max_connections)
+                    .max_connections(settings.database.max_connections)
                     .acquire_timeout(Duration::from_secs(3))
                     .test_before_acquire(false)
                     .idle_timeout(Duration::from_secs(60))
                     .connect_lazy_with(options);
                 Some(Arc::new(Replica::new(
                     replica_pool,
-                    Duration::from_millis(settings.read_max_lag_ms),
+                    Duration::from_millis(settings.database.read_max_lag_ms),
                 )))
             }
             None => None,
         };
-        let listen_options = match &settings.listen_database_url {
+        let listen_options = match &settings.database.listen_url {
             Some(url) => url
                 .parse::<PgConnectOptions>()
                 .context("LATCHKEY_LISTEN_DATABASE_URL is not a valid URL")?,
@@ -222,26 +218,26 @@ impl Application {
         let oauth = web::Data::new(oauth(settings, service.clone(), Some(port)));
         let checkpoints = (
             service.clone(),
-            Duration::from_secs(settings.checkpoint_secs.max(1)),
+            Duration::from_secs(settings.evidence.checkpoint_secs),
         );
-        let sinks = settings.sink_delivery.then(|| {
+        let sinks = settings.sinks.delivery.then(|| {
             (
                 service.clone(),
                 crate::sinks::DeliveryConfig {
-                    poll: Duration::from_secs(settings.sink_poll_secs.max(1)),
-                    timeout: Duration::from_secs(settings.sink_timeout_secs.max(1)),
+                    poll: Duration::from_secs(settings.sinks.poll_secs),
+                    timeout: Duration::from_secs(settings.sinks.timeout_secs),
                 },
             )
         });
         let state = web::Data::new(HttpState {
             service,
-            trusted_proxies: settings.trusted_proxies.clone(),
+            trusted_proxies: settings.http.trusted_proxies.clone(),
             metrics: Arc::new(http::metrics::Metrics::new()),
-            body_timeout: Duration::from_secs(settings.body_timeout_secs),
-            console_idle: Duration::from_secs(settings.console_idle_secs.max(1)),
+            body_timeout: Duration::from_secs(settings.http.body_timeout_secs),
+            console_idle: Duration::from_secs(settings.console.idle_secs),
         });
         // /metrics is on the main listener unless it has its own address.
-        let metrics_apart = settings.metrics_listen.is_some();
+        let metrics_apart = settings.http.metrics_listen.is_some();
         let main_state = state.clone();
         let mut server = HttpServer::new(move || {
             App::new()
@@ -253,11 +249,11 @@ impl Application {
         })
         .client_request_timeout(Duration::from_secs(10))
         .shutdown_timeout(30);
-        if let Some(workers) = settings.workers {
+        if let Some(workers) = settings.http.workers {
             server = server.workers(workers);
         }
         let server = server.listen(listener)?.run();
-        let metrics_server = match settings.metrics_listen {
+        let metrics_server = match settings.http.metrics_listen {
             Some(addr) => Some(
                 HttpServer::new(move || {
                     App::new().app_data(state.clone()).configure(|cfg| {

@@ -5,14 +5,16 @@ use std::io::IsTerminal;
 
 use tracing_subscriber::{fmt, EnvFilter};
 
-pub fn init(format: &str) {
+use crate::settings::LogFormat;
+
+pub fn init(format: LogFormat) {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
     let builder = fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
         .with_ansi(std::io::stderr().is_terminal());
     // A second init (tests) is harmless: keep the first subscriber.
-    let _ = if format == "json" {
+    let _ = if format == LogFormat::Json {
         builder.json().with_current_span(true).try_init()
     } else {
         builder.try_init()

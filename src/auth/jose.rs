@@ -49,7 +49,7 @@ pub fn generate(alg: SigningAlg, kid: &str) -> Result<(Zeroizing<String>, Jwk), 
         SigningAlg::EdDsa => {
             // PKCS#8 v1 (the seed alone), the form jsonwebtoken derives the public JWK from.
             let seed = Zeroizing::new(rand::random::<[u8; 32]>());
-            ed25519_dalek_3::pkcs8::KeypairBytes {
+            ed25519_dalek::pkcs8::KeypairBytes {
                 secret_key: *seed,
                 public_key: None,
             }
@@ -248,7 +248,7 @@ fn check_public_key(key: &Jwk) -> Result<(), String> {
             let bytes: [u8; 32] = b64(&p.x)?
                 .try_into()
                 .map_err(|_| "an Ed25519 key is 32 bytes".to_owned())?;
-            ed25519_dalek_3::VerifyingKey::from_bytes(&bytes)
+            ed25519_dalek::VerifyingKey::from_bytes(&bytes)
                 .map(|_| ())
                 .map_err(|_| "not an Ed25519 public key".into())
         }

@@ -132,6 +132,25 @@ fn server_aad(purpose: &str) -> Vec<u8> {
     aad
 }
 
+/// What a sealed value is bound to (its associated data): it opens only under the same binding.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Binding<'a> {
+    /// A value kept for one name of one application (or of another scope that is not an
+    /// application id): [`KeyRing::seal`] and [`KeyRing::open`].
+    Client { app_id: &'a str, client_id: &'a str },
+    /// A private key of the server for one purpose: [`KeyRing::seal_server_key`].
+    ServerKey { purpose: &'a str },
+}
+
+impl Binding<'_> {
+    fn aad(self) -> Vec<u8> {
+        match self {
+            Binding::Client { app_id, client_id } => aad(app_id, client_id),
+            Binding::ServerKey { purpose } => server_aad(purpose),
+        }
+    }
+}
+
 impl KeyRing {
     /// `current` seals; `previous` only open (during a rotation).
     pub fn new(current: &[u8; 32], previous: &[Zeroizing<[u8; 32]>]) -> Self {
@@ -274,6 +293,14 @@ impl KeyRing {
             .map_err(|_| SealingError::Damaged)
     }
 
+    /// The same value sealed again under the current key (`latchkey keys rotate`), without the
+    /// plain value leaving the ring.
+    pub fn reseal(&self, binding: Binding<'_>, sealed: &Sealed) -> Result<Sealed, SealingError> {
+        let aad = binding.aad();
+        let plain = self.open_with(sealed, &aad)?;
+        self.seal_with(&plain, &aad)
+    }
+
     /// Work of the same cost as opening one sealed secret, with nothing to open: keeps a check
     /// for an unknown client as slow as one for a known client.
     pub fn open_nothing(&self) {
@@ -401,6 +428,43 @@ mod tests {
             rotated.seal("a", "c", "x").unwrap().key_id,
             rotated.current_id()
         );
+    }
+
+    #[test]
+    fn reseal_keeps_the_value_and_its_binding() {
+        let old = ring(1);
+        let secret = old.seal("a", "c", "x").unwrap();
+        let key = old.seal_server_key("k1", b"private").unwrap();
+        let rotated = KeyRing::new(&[2; 32], &[Zeroizing::new([1; 32])]);
+        let client = Binding::Client {
+            app_id: "a",
+            client_id: "c",
+        };
+        let resealed = rotated.reseal(client, &secret).unwrap();
+        assert_eq!(resealed.key_id, rotated.current_id());
+        let new_only = ring(2);
+        assert_eq!(new_only.open("a", "c", &resealed).unwrap().as_str(), "x");
+        let resealed = rotated
+            .reseal(Binding::ServerKey { purpose: "k1" }, &key)
+            .unwrap();
+        assert_eq!(
+            new_only
+                .open_server_key("k1", &resealed)
+                .unwrap()
+                .as_slice(),
+            b"private"
+        );
+        // The wrong binding does not open, so nothing is re-sealed under it.
+        assert_eq!(
+            rotated
+                .reseal(Binding::ServerKey { purpose: "c" }, &secret)
+                .unwrap_err(),
+            SealingError::Damaged
+        );
+        assert!(matches!(
+            ring(3).reseal(client, &secret).unwrap_err(),
+            SealingError::UnknownKey { .. }
+        ));
     }
 
     #[test]

@@ -3,6 +3,7 @@
 //! keeps its name, its presence rule (absent vs `null`) and its type forever
 //! (`tests/fixtures/audit_chain_v1.ndjson` holds one of each, written before these types).
 
+use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
@@ -407,6 +408,209 @@ pub struct SecretChangeRecord {
     pub pinned: bool,
 }
 
+/// `oauth.key_create` and `oauth.key_rotate` (docs/oauth.md): the new signing key, and for a
+/// rotation when it signs from and the keys on their way out. The key made on first use says
+/// only `kid` and `alg`. Times are RFC 3339 as chrono writes them (`+00:00`), as stored since
+/// the first OAuth events.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct OAuthKeyMade<'a> {
+    pub kid: &'a str,
+    pub alg: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub signs_from: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub retiring: Option<Vec<RetiringKey<'a>>>,
+}
+impl Payload for OAuthKeyMade<'_> {}
+
+/// A signing key a rotation retires, and when it leaves the key set.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RetiringKey<'a> {
+    pub kid: &'a str,
+    pub retires_at: String,
+}
+
+impl<'a> OAuthKeyMade<'a> {
+    /// The application's first key, made on the way of its first token or key-set read.
+    pub fn on_first_use(kid: &'a str, alg: &'a str) -> Self {
+        Self {
+            kid,
+            alg,
+            signs_from: None,
+            retiring: None,
+        }
+    }
+
+    /// A key made by a rotation: it signs from `signs_from`; each of `retiring` leaves the key
+    /// set at `retires_at`.
+    pub fn by_rotation(
+        kid: &'a str,
+        alg: &'a str,
+        signs_from: &DateTime<Utc>,
+        retiring: impl IntoIterator<Item = &'a str>,
+        retires_at: &DateTime<Utc>,
+    ) -> Self {
+        Self {
+            kid,
+            alg,
+            signs_from: Some(signs_from.to_rfc3339()),
+            retiring: Some(
+                retiring
+                    .into_iter()
+                    .map(|kid| RetiringKey {
+                        kid,
+                        retires_at: retires_at.to_rfc3339(),
+                    })
+                    .collect(),
+            ),
+        }
+    }
+}
+
+/// `oauth.settings_update`: the settings that changed.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct OAuthSettingsChanged<'a> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub signing_alg: Option<FromTo<&'a str>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub token_lifetime_secs: Option<FromTo<i64>>,
+}
+impl Payload for OAuthSettingsChanged<'_> {}
+
+impl<'a> OAuthSettingsChanged<'a> {
+    /// `(signing algorithm, token lifetime)` before and after; `None` when neither changed.
+    pub fn of(before: (&'a str, i64), after: (&'a str, i64)) -> Option<Self> {
+        let c = Self {
+            signing_alg: FromTo::changed(before.0, after.0),
+            token_lifetime_secs: FromTo::changed(before.1, after.1),
+        };
+        (c.signing_alg.is_some() || c.token_lifetime_secs.is_some()).then_some(c)
+    }
+}
+
+/// `oauth.token_revoke`: which token (its `jti`) and until when it stays revoked.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TokenRevoked<'a> {
+    pub jti: &'a str,
+    pub expires_at: String,
+}
+impl Payload for TokenRevoked<'_> {}
+
+impl<'a> TokenRevoked<'a> {
+    pub fn new(jti: &'a str, expires_at: &DateTime<Utc>) -> Self {
+        Self {
+            jti,
+            expires_at: expires_at.to_rfc3339(),
+        }
+    }
+}
+
+/// `client.jwks_set` and `client.jwks_delete`: the key ids of the client's registered key set
+/// before and after (`null` where it had none). The keys are public but long: ids only.
+#[derive(Debug, Serialize)]
+pub struct ClientKeysChanged {
+    pub kids: FromTo<Option<Vec<Value>>>,
+}
+impl Payload for ClientKeysChanged {}
+
+impl ClientKeysChanged {
+    pub fn set(before: Option<&Value>, after: &Value) -> Self {
+        Self {
+            kids: FromTo {
+                from: before.map(kids),
+                to: Some(kids(after)),
+            },
+        }
+    }
+
+    pub fn deleted(before: &Value) -> Self {
+        Self {
+            kids: FromTo {
+                from: Some(kids(before)),
+                to: None,
+            },
+        }
+    }
+}
+
+/// The `kid` of each key of a JWK set (`null` for a key without one).
+fn kids(jwks: &Value) -> Vec<Value> {
+    jwks["keys"]
+        .as_array()
+        .map(|keys| keys.iter().map(|k| k["kid"].clone()).collect())
+        .unwrap_or_default()
+}
+
+impl<'a> SinkChanged<'a> {
+    /// `sink.create`.
+    pub fn created(
+        sink: &'a str,
+        kind: &'a str,
+        destination: String,
+        actions: Option<&'a [String]>,
+        from_beginning: bool,
+    ) -> Self {
+        Self {
+            sink,
+            kind: Some(kind),
+            destination: Some(destination),
+            actions: Some(actions),
+            from_beginning: Some(from_beginning),
+            ..Default::default()
+        }
+    }
+
+    /// `sink.pause` (`paused_reason` is `None`) and `sink.resume` (why it had been paused;
+    /// `None` inside: by the operator).
+    pub fn paused_or_resumed(sink: &'a str, resumed_from: Option<Option<&'a str>>) -> Self {
+        Self {
+            sink,
+            paused_reason: resumed_from,
+            ..Default::default()
+        }
+    }
+
+    /// `sink.secret_rotate`.
+    pub fn secret_rotated(sink: &'a str) -> Self {
+        Self {
+            sink,
+            secret_rotated: true,
+            ..Default::default()
+        }
+    }
+
+    /// `sink.rewind`: delivery resumes from `from_seq`, as asked by `to`.
+    pub fn rewound(sink: &'a str, from_seq: i64, to: &super::sink::RewindTo) -> Self {
+        use super::sink::RewindTo;
+        Self {
+            sink,
+            from_seq: Some(from_seq),
+            to_revision: match to {
+                RewindTo::Revision(r) => Some(*r),
+                RewindTo::Time(_) => None,
+            },
+            to_time: match to {
+                RewindTo::Time(t) => Some(format_time(t)),
+                RewindTo::Revision(_) => None,
+            },
+            ..Default::default()
+        }
+    }
+
+    /// `sink.delete`.
+    pub fn deleted(sink: &'a str, kind: &'a str) -> Self {
+        Self {
+            sink,
+            kind: Some(kind),
+            ..Default::default()
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -515,5 +719,91 @@ mod tests {
         let back: SecretChangedRecord =
             serde_json::from_value(SecretChanged::restored().into_changes()).unwrap();
         assert!(back.secret.restored);
+    }
+
+    #[test]
+    fn oauth_and_sink_payloads_keep_their_stored_shapes() {
+        let t = DateTime::from_timestamp(1_700_000_000, 0).unwrap();
+        let later = DateTime::from_timestamp(1_700_000_900, 0).unwrap();
+        assert_eq!(
+            OAuthKeyMade::on_first_use("k1", "ES256").into_changes(),
+            json!({"kid": "k1", "alg": "ES256"})
+        );
+        assert_eq!(
+            OAuthKeyMade::by_rotation("k2", "EdDSA", &t, ["k1"], &later).into_changes(),
+            json!({"kid": "k2", "alg": "EdDSA", "signsFrom": "2023-11-14T22:13:20+00:00",
+                   "retiring": [{"kid": "k1", "retiresAt": "2023-11-14T22:28:20+00:00"}]})
+        );
+        assert_eq!(
+            OAuthKeyMade::by_rotation("k1", "ES256", &t, [], &later).into_changes(),
+            json!({"kid": "k1", "alg": "ES256", "signsFrom": "2023-11-14T22:13:20+00:00", "retiring": []})
+        );
+        assert_eq!(
+            OAuthSettingsChanged::of(("ES256", 600), ("EdDSA", 600))
+                .unwrap()
+                .into_changes(),
+            json!({"signingAlg": {"from": "ES256", "to": "EdDSA"}})
+        );
+        assert_eq!(
+            OAuthSettingsChanged::of(("ES256", 600), ("ES256", 60))
+                .unwrap()
+                .into_changes(),
+            json!({"tokenLifetimeSecs": {"from": 600, "to": 60}})
+        );
+        assert!(OAuthSettingsChanged::of(("ES256", 600), ("ES256", 600)).is_none());
+        assert_eq!(
+            TokenRevoked::new("j", &t).into_changes(),
+            json!({"jti": "j", "expiresAt": "2023-11-14T22:13:20+00:00"})
+        );
+        let one = json!({"keys": [{"kid": "a"}, {"kty": "OKP"}]});
+        assert_eq!(
+            ClientKeysChanged::set(None, &one).into_changes(),
+            json!({"kids": {"from": null, "to": ["a", null]}})
+        );
+        assert_eq!(
+            ClientKeysChanged::set(Some(&one), &json!({"keys": [{"kid": "b"}]})).into_changes(),
+            json!({"kids": {"from": ["a", null], "to": ["b"]}})
+        );
+        assert_eq!(
+            ClientKeysChanged::deleted(&one).into_changes(),
+            json!({"kids": {"from": ["a", null], "to": null}})
+        );
+        let actions = vec!["client.create".to_owned()];
+        assert_eq!(
+            SinkChanged::created("s", "webhook", "https://x/".into(), Some(&actions), true)
+                .into_changes(),
+            json!({"sink": "s", "kind": "webhook", "destination": "https://x/",
+                   "actions": ["client.create"], "fromBeginning": true})
+        );
+        assert_eq!(
+            SinkChanged::created("s", "syslog", "h:1".into(), None, false).into_changes(),
+            json!({"sink": "s", "kind": "syslog", "destination": "h:1", "actions": null,
+                   "fromBeginning": false})
+        );
+        assert_eq!(
+            SinkChanged::paused_or_resumed("s", None).into_changes(),
+            json!({"sink": "s"})
+        );
+        assert_eq!(
+            SinkChanged::paused_or_resumed("s", Some(None)).into_changes(),
+            json!({"sink": "s", "pausedReason": null})
+        );
+        assert_eq!(
+            SinkChanged::secret_rotated("s").into_changes(),
+            json!({"sink": "s", "secretRotated": true})
+        );
+        assert_eq!(
+            SinkChanged::rewound("s", 3, &crate::domain::sink::RewindTo::Revision(2))
+                .into_changes(),
+            json!({"sink": "s", "fromSeq": 3, "toRevision": 2})
+        );
+        assert_eq!(
+            SinkChanged::rewound("s", 1, &crate::domain::sink::RewindTo::Time(t)).into_changes(),
+            json!({"sink": "s", "fromSeq": 1, "toTime": "2023-11-14T22:13:20.000000Z"})
+        );
+        assert_eq!(
+            SinkChanged::deleted("s", "splunk_hec").into_changes(),
+            json!({"sink": "s", "kind": "splunk_hec"})
+        );
     }
 }

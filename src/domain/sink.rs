@@ -305,8 +305,15 @@ fn printable(s: String) -> Result<String, SinkConfigError> {
     }
 }
 
-/// An action this release writes (`crate::domain::audit_action`).
+/// The action-filter value that selects signed checkpoints, and the `action` of their records
+/// (not an audit action: a checkpoint is not an event of the chain; docs/streaming.md).
+pub const CHECKPOINT_ACTION: &str = "checkpoint";
+
+/// An action this release writes (`crate::domain::audit_action`), or [`CHECKPOINT_ACTION`].
 fn check_action(action: &str) -> Result<(), SinkConfigError> {
+    if action == CHECKPOINT_ACTION {
+        return Ok(());
+    }
     action
         .parse::<super::audit_action::AuditAction>()
         .map(|_| ())

@@ -137,6 +137,7 @@ impl Metrics {
             Box::new(crate::sinks::metrics().lag.clone()),
             Box::new(crate::sinks::metrics().delivered.clone()),
             Box::new(crate::sinks::metrics().failures.clone()),
+            Box::new(crate::sinks::metrics().rewritten.clone()),
         ] {
             registry.register(c).expect("unique metric names");
         }

@@ -42,7 +42,7 @@ impl Latchkey {
             .snapshots
             .feed_place()
             .ok_or(ServiceError::Unavailable)?;
-        let (tx, rx) = mpsc::channel(self.snapshots.config().feed_buffer.max(1));
+        let (tx, rx) = mpsc::channel(self.snapshots.config().feed_buffer);
         tokio::spawn(self.clone().follow(app_id.to_string(), after, tx, place));
         Ok(rx)
     }

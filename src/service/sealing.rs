@@ -8,11 +8,12 @@ use sqlx::PgConnection;
 use zeroize::Zeroizing;
 
 use super::{commit, AppSummary, Committed, Latchkey, RequestContext, ServiceError};
-use crate::auth::sealing::{KeyRing, Sealed, SealingError};
+use crate::auth::sealing::{Binding, KeyRing, Sealed, SealingError};
 use crate::domain::audit::AuditAction;
 use crate::domain::audit_changes::{self as changes_of, Payload};
 use crate::domain::ids::AppId;
 use crate::domain::{ids, Feature};
+use crate::store::secrets::{SealedAt, SealedStore, SealedValue};
 use crate::store::{self, clients::ClientCredentials, WriteTx};
 
 /// A secret about to be stored: the clear value (shown once to the caller) and its Argon2id
@@ -52,9 +53,65 @@ impl std::fmt::Debug for ShownSecrets {
 pub struct ResealReport {
     /// The id of the key everything is sealed with now.
     pub current_key_id: String,
+    /// Values re-sealed, in all.
     pub resealed: u64,
-    /// Sealed secrets no configured key opens (`app_id/client_id`): left as they are.
+    /// Values re-sealed per sealed store (its table), every store named.
+    pub stores: std::collections::BTreeMap<&'static str, u64>,
+    /// Sealed values no configured key opens, left as they are: a client secret as
+    /// `app_id/client_id`, the others named by what they are.
     pub unopenable: Vec<String>,
+}
+
+/// The scope sink secrets are sealed under (the sealing AAD's "application"; application ids
+/// are 26 characters, so it names no application).
+pub(crate) const SINK_SEAL_SCOPE: &str = "sinks";
+
+/// The name an OAuth signing key is sealed under, within its application.
+pub(crate) fn oauth_key_sealing_name(kid: &str) -> String {
+    format!("oauth-signing-key:{kid}")
+}
+
+/// Where a sealed value lives → what it is sealed for: the one mapping `keys rotate` uses, and
+/// the same names the services seal with ([`SINK_SEAL_SCOPE`], [`oauth_key_sealing_name`], the
+/// checkpoint key's id, the client).
+fn reseal_value(ring: &KeyRing, value: &SealedValue) -> Result<Sealed, SealingError> {
+    match &value.at {
+        SealedAt::ClientSecret {
+            app_id, client_id, ..
+        } => ring.reseal(Binding::Client { app_id, client_id }, &value.sealed),
+        SealedAt::OAuthSigningKey { app_id, kid } => {
+            let name = oauth_key_sealing_name(kid);
+            let binding = Binding::Client {
+                app_id,
+                client_id: &name,
+            };
+            ring.reseal(binding, &value.sealed)
+        }
+        SealedAt::AuditSigningKey { key_id } => {
+            ring.reseal(Binding::ServerKey { purpose: key_id }, &value.sealed)
+        }
+        SealedAt::SinkSecret { name } => {
+            let binding = Binding::Client {
+                app_id: SINK_SEAL_SCOPE,
+                client_id: name,
+            };
+            ring.reseal(binding, &value.sealed)
+        }
+    }
+}
+
+/// How `keys rotate` names a value it could not open.
+fn describe(at: &SealedAt) -> String {
+    match at {
+        SealedAt::ClientSecret {
+            app_id, client_id, ..
+        } => format!("{app_id}/{client_id}"),
+        SealedAt::OAuthSigningKey { app_id, kid } => {
+            format!("OAuth signing key {kid} of {app_id}")
+        }
+        SealedAt::AuditSigningKey { key_id } => format!("audit signing key {key_id}"),
+        SealedAt::SinkSecret { name } => format!("secret of sink {name}"),
+    }
 }
 
 fn sealing_failed(e: SealingError) -> ServiceError {
@@ -225,8 +282,9 @@ impl Latchkey {
         commit(tx, ShownSecrets(shown)).await
     }
 
-    /// Operator only (`latchkey keys rotate`): re-seals under the current key every sealed
-    /// secret that an older key of the ring sealed.
+    /// Operator only (`latchkey keys rotate`): re-seals under the current key every value of
+    /// every sealed store ([`SealedStore::ALL`]) that an older key of the ring sealed. A server
+    /// that already opened one (an OAuth key set, say) keeps using it: the value is the same.
     pub async fn reseal_secrets(&self, ctx: &RequestContext) -> Result<ResealReport, ServiceError> {
         ctx.operator()?;
         let ring = self
@@ -237,62 +295,38 @@ impl Latchkey {
             current_key_id: ring.current_id().to_owned(),
             ..Default::default()
         };
-        let mut after: Option<(String, String, uuid::Uuid)> = None;
-        loop {
-            let cursor = after.as_ref().map(|(a, c, s)| (a.as_str(), c.as_str(), *s));
-            let batch =
-                store::secrets::sealed_with_other_keys(&self.pool, ring.current_id(), cursor, 500)
-                    .await?;
-            let Some(last) = batch.last() else {
-                break;
-            };
-            after = Some((last.app_id.clone(), last.client_id.clone(), last.secret_id));
-            for row in &batch {
-                let old = Sealed {
-                    key_id: row.sealing_key_id.clone(),
-                    blob: row.sealed.clone(),
+        for sealed_store in SealedStore::ALL {
+            let mut resealed = 0;
+            let mut after: Option<SealedAt> = None;
+            loop {
+                let batch = store::secrets::sealed_with_other_keys(
+                    &self.pool,
+                    sealed_store,
+                    ring.current_id(),
+                    after.as_ref(),
+                    500,
+                )
+                .await?;
+                let Some(last) = batch.last() else {
+                    break;
                 };
-                match ring.open(&row.app_id, &row.client_id, &old) {
-                    Ok(secret) => {
-                        let sealed = ring
-                            .seal(&row.app_id, &row.client_id, &secret)
-                            .map_err(sealing_failed)?;
-                        store::secrets::reseal(&self.pool, row, &sealed).await?;
-                        report.resealed += 1;
+                after = Some(last.at.clone());
+                for value in &batch {
+                    match reseal_value(ring, value) {
+                        Ok(sealed) => {
+                            if store::secrets::reseal(&self.pool, value, &sealed).await? {
+                                resealed += 1;
+                            }
+                        }
+                        Err(SealingError::UnknownKey { .. } | SealingError::Damaged) => {
+                            report.unopenable.push(describe(&value.at));
+                        }
+                        Err(e) => return Err(sealing_failed(e)),
                     }
-                    Err(_) => report
-                        .unopenable
-                        .push(format!("{}/{}", row.app_id, row.client_id)),
                 }
             }
-        }
-        // The checkpoint signing keys are sealed under the same key ring.
-        for row in store::evidence::signing_keys(&self.pool).await? {
-            if row.sealing_key_id == ring.current_id() {
-                continue;
-            }
-            let old = Sealed {
-                key_id: row.sealing_key_id.clone(),
-                blob: row.sealed_private.clone(),
-            };
-            match ring.open_server_key(&row.key_id, &old) {
-                Ok(private) => {
-                    let sealed = ring
-                        .seal_server_key(&row.key_id, &private)
-                        .map_err(sealing_failed)?;
-                    store::evidence::reseal_signing_key(
-                        &self.pool,
-                        &row.key_id,
-                        &sealed.blob,
-                        &sealed.key_id,
-                    )
-                    .await?;
-                    report.resealed += 1;
-                }
-                Err(_) => report
-                    .unopenable
-                    .push(format!("audit signing key {}", row.key_id)),
-            }
+            report.resealed += resealed;
+            report.stores.insert(sealed_store.table(), resealed);
         }
         Ok(report)
     }

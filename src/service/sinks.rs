@@ -10,19 +10,15 @@ use zeroize::Zeroizing;
 
 use super::{commit, Committed, Latchkey, RequestContext, ServiceError};
 use crate::auth::sealing::Sealed;
-use crate::domain::audit::format_time;
 use crate::domain::audit_action::AuditAction;
 use crate::domain::audit_changes::{Payload, SinkChanged};
 use crate::domain::ids::AppId;
 use crate::domain::sink::{
     new_webhook_secret, parse_sink_name, RewindTo, SinkDraft, SinkKind, SinkTarget,
 };
+use crate::service::sealing::SINK_SEAL_SCOPE;
 use crate::store::sinks::{AppProgress, NewSinkRow, SinkRow};
 use crate::store::{self, Constraint, StoreError, WriteTx};
-
-/// The scope sink secrets are sealed under (the sealing AAD's "application"; application ids
-/// are 26 characters, so it names no application).
-const SEAL_SCOPE: &str = "sinks";
 
 /// A sink as the operator sees it (never its secret).
 #[derive(Debug, Clone)]
@@ -130,7 +126,7 @@ impl Latchkey {
             .sealer
             .as_deref()
             .ok_or(ServiceError::SinkSealingKeyMissing)?;
-        ring.seal(SEAL_SCOPE, name, secret).map_err(|e| {
+        ring.seal(SINK_SEAL_SCOPE, name, secret).map_err(|e| {
             tracing::error!(error = %e, "sealing a sink secret failed");
             ServiceError::Internal(e.to_string())
         })
@@ -248,14 +244,13 @@ impl Latchkey {
             ctx,
             spec.apps.as_deref(),
             AuditAction::SinkCreate,
-            SinkChanged {
-                sink: &spec.name,
-                kind: Some(spec.target.kind().as_str()),
-                destination: Some(spec.target.destination()),
-                actions: Some(spec.actions.as_deref()),
-                from_beginning: Some(from_beginning),
-                ..Default::default()
-            },
+            SinkChanged::created(
+                &spec.name,
+                spec.target.kind().as_str(),
+                spec.target.destination(),
+                spec.actions.as_deref(),
+                from_beginning,
+            ),
         )
         .await?;
         let row = store::sinks::get(&mut *tx, &spec.name)
@@ -292,7 +287,7 @@ impl Latchkey {
             .await?
             .ok_or(ServiceError::SinkNotFound)?;
         let progress =
-            store::sinks::progress(&self.pool, &row.name, row.apps.as_deref(), false).await?;
+            store::sinks::progress(&self.pool, &row.name, row.apps.as_deref(), false, true).await?;
         SinkView::from_row(row, Some(progress))
     }
 
@@ -315,11 +310,10 @@ impl Latchkey {
             } else {
                 AuditAction::SinkResume
             };
-            let changes = SinkChanged {
-                sink: name,
-                paused_reason: (!paused).then_some(row.paused_reason.as_deref()),
-                ..Default::default()
-            };
+            let changes = SinkChanged::paused_or_resumed(
+                name,
+                (!paused).then_some(row.paused_reason.as_deref()),
+            );
             self.audit_sink_change(&mut tx, ctx, row.apps.as_deref(), action, changes)
                 .await?;
         }
@@ -352,11 +346,7 @@ impl Latchkey {
             ctx,
             row.apps.as_deref(),
             AuditAction::SinkSecretRotate,
-            SinkChanged {
-                sink: name,
-                secret_rotated: true,
-                ..Default::default()
-            },
+            SinkChanged::secret_rotated(name),
         )
         .await?;
         let created = CreatedSink {
@@ -409,20 +399,7 @@ impl Latchkey {
             };
             store::sinks::rewind_to_seq(&mut *tx, app_id, name, first).await?;
             let mut event = ctx.audit_event(app_id, AuditAction::SinkRewind);
-            event.changes = SinkChanged {
-                sink: name,
-                from_seq: Some(first),
-                to_revision: match to {
-                    RewindTo::Revision(r) => Some(r),
-                    RewindTo::Time(_) => None,
-                },
-                to_time: match to {
-                    RewindTo::Time(t) => Some(format_time(&t)),
-                    RewindTo::Revision(_) => None,
-                },
-                ..Default::default()
-            }
-            .into_changes();
+            event.changes = SinkChanged::rewound(name, first, &to).into_changes();
             store::audit::append(&mut tx, event).await?;
         }
         let committed = commit(tx, ()).await?;
@@ -448,11 +425,7 @@ impl Latchkey {
             ctx,
             row.apps.as_deref(),
             AuditAction::SinkDelete,
-            SinkChanged {
-                sink: name,
-                kind: Some(&row.kind),
-                ..Default::default()
-            },
+            SinkChanged::deleted(name, &row.kind),
         )
         .await?;
         commit(tx, ()).await
@@ -475,7 +448,7 @@ impl Latchkey {
                         .as_deref()
                         .ok_or(ServiceError::SinkSealingKeyMissing)
                         .and_then(|ring| {
-                            ring.open(SEAL_SCOPE, &row.name, &sealed)
+                            ring.open(SINK_SEAL_SCOPE, &row.name, &sealed)
                                 .map_err(|e| ServiceError::Internal(e.to_string()))
                         });
                     match opened {

@@ -30,7 +30,8 @@ use crate::domain::audit::StoredEvent;
 use crate::domain::sink::backoff;
 use crate::service::{DeliverySink, Latchkey};
 use crate::store;
-use transport::{Outcome, Transport};
+use crate::store::evidence::CheckpointRow;
+use transport::{Outcome, Payload, Transport};
 
 /// The `application_name` of the workers' connections.
 pub const APPLICATION_NAME: &str = "latchkey-sink";
@@ -38,11 +39,12 @@ pub const APPLICATION_NAME: &str = "latchkey-sink";
 const READ_BATCH: i64 = 500;
 
 /// `latchkey_sink_lag_events{sink}`, `latchkey_sink_delivered_total{sink}`,
-/// `latchkey_sink_failures_total{sink}`: registered in the `/metrics` registry.
+/// `latchkey_sink_failures_total{sink}`, `latchkey_sink_log_rewrites_total{sink}`: registered in the `/metrics` registry.
 pub struct SinkMetrics {
     pub lag: IntGaugeVec,
     pub delivered: IntCounterVec,
     pub failures: IntCounterVec,
+    pub rewritten: IntCounterVec,
 }
 
 #[allow(
@@ -72,6 +74,14 @@ pub fn metrics() -> &'static SinkMetrics {
             Opts::new(
                 "sink_failures_total",
                 "Failed delivery attempts by this instance",
+            ),
+            &["sink"],
+        )
+        .expect("valid metric"),
+        rewritten: IntCounterVec::new(
+            Opts::new(
+                "sink_log_rewrites_total",
+                "Times this instance found an application's audit log rewritten under a sink's cursor (a failover lost delivered events) and moved the cursor back",
             ),
             &["sink"],
         )
@@ -249,22 +259,34 @@ impl From<store::StoreError> for Failed {
     }
 }
 
-/// One pass over the applications that have events left: at most one read batch each.
+/// One pass over the applications that have events or checkpoints left: at most one read
+/// batch of events each, and the checkpoints they reach.
 ///
-/// HOOK (issue #20, signed checkpoints): when the evidence work's `audit_checkpoints` table
-/// lands, its rows are delivered here too, as events of their own kind: per application, read
-/// the checkpoints made after the sink's checkpoint cursor (a second column of `sink_cursors`,
-/// e.g. `delivered_checkpoint`, in a new migration), send each through the same `Transport`
-/// (a `checkpoint` record instead of an audit record in `format`), and advance that cursor by
-/// the same compare-and-set after the acknowledgement. Not done yet: the table is not on main.
+/// Signed checkpoints (issue #20's `audit_checkpoints`) travel with the events, in order: a
+/// checkpoint of size N is sent once the event of revision N was delivered (or passed by the
+/// filter) and before any later event of the same read, so a replay interleaves them exactly;
+/// one signed after later events were already delivered is sent as soon as it exists. Each has
+/// its own cursor (`delivered_checkpoint`) moved by the same compare-and-set after the
+/// acknowledgement: at least once.
 async fn deliver_pending(
     conn: &mut PgConnection,
     sink: &DeliverySink,
     transport: &mut Transport,
 ) -> Result<Progress, Failed> {
     let name = sink.row.name.as_str();
-    let behind = store::sinks::progress(&mut *conn, name, sink.row.apps.as_deref(), true).await?;
-    let lag: i64 = behind.iter().map(|p| p.head_seq - p.delivered_seq).sum();
+    let checkpoints = wants_checkpoints(sink);
+    let behind = store::sinks::progress(
+        &mut *conn,
+        name,
+        sink.row.apps.as_deref(),
+        true,
+        checkpoints,
+    )
+    .await?;
+    let lag: i64 = behind
+        .iter()
+        .map(|p| (p.head_seq - p.delivered_seq).max(0))
+        .sum();
     metrics().lag.with_label_values(&[name]).set(lag);
     if behind.is_empty() {
         return Ok(Progress::Idle);
@@ -274,17 +296,57 @@ async fn deliver_pending(
         _ => usize::try_from(sink.row.batch_max.max(1)).unwrap_or(1),
     };
     for app in behind {
+        if app.log_rewritten() {
+            move_back(&mut *conn, name, &app).await?;
+            return Ok(Progress::Busy);
+        }
         let rows =
             store::audit::list(&mut *conn, &app.app_id, app.delivered_seq, READ_BATCH).await?;
         let mut cursor = app.delivered_seq;
+        let mut cp_cursor = app.delivered_checkpoint;
         // Events pruned below the cursor leave a gap: the read continues after it.
         let events: Vec<StoredEvent> = rows
             .into_iter()
             .map(|r| r.into_stored())
             .collect::<Result<_, _>>()?;
+        let through = events.last().map_or(cursor, |e| e.event.seq);
+        // The checkpoints due by the end of this read, in size order.
+        let pending: Vec<CheckpointRow> = if checkpoints && app.latest_checkpoint > cp_cursor {
+            store::evidence::checkpoints_between(&mut *conn, &app.app_id, cp_cursor, through)
+                .await?
+        } else {
+            Vec::new()
+        };
+        let mut next_cp = 0;
         let mut start = 0;
-        while start < events.len() {
-            // A chunk: up to `batch` events the filter keeps, and the ones it skips between.
+        loop {
+            // The checkpoints the delivered events have reached.
+            while let Some(c) = pending.get(next_cp).filter(|c| c.tree_size <= cursor) {
+                match send(conn, name, transport, Payload::Checkpoint(c)).await? {
+                    Sent::Delivered => {}
+                    Sent::Stop(p) => return Ok(p),
+                }
+                if !store::sinks::advance_checkpoint(
+                    &mut *conn,
+                    &app.app_id,
+                    name,
+                    cp_cursor,
+                    c.tree_size,
+                    true,
+                )
+                .await?
+                {
+                    return Ok(Progress::Busy);
+                }
+                cp_cursor = c.tree_size;
+                next_cp += 1;
+            }
+            if start >= events.len() {
+                break;
+            }
+            // A chunk: up to `batch` events the filter keeps, and the ones it skips between,
+            // ending at the next checkpoint's revision (so the checkpoint goes right after it).
+            let stop_at = pending.get(next_cp).map_or(i64::MAX, |c| c.tree_size);
             let mut end = start;
             let mut kept: Vec<&StoredEvent> = Vec::new();
             while end < events.len() && kept.len() < batch {
@@ -292,22 +354,32 @@ async fn deliver_pending(
                     kept.push(&events[end]);
                 }
                 end += 1;
+                if events[end - 1].event.seq >= stop_at {
+                    break;
+                }
             }
-            let last = events[end - 1].event.seq;
+            let last = &events[end - 1];
             if !kept.is_empty() {
-                match transport.send(&kept).await {
-                    Outcome::Delivered => {}
-                    Outcome::Retry(e) => return Err(Failed::Receiver(e)),
-                    Outcome::Pause(answer) => {
-                        tracing::warn!(sink = name, answer = %answer, "receiver refused: sink paused");
-                        metrics().failures.with_label_values(&[name]).inc();
-                        store::sinks::set_paused(&mut *conn, name, true, Some(&answer)).await?;
-                        return Ok(Progress::Paused);
-                    }
+                match send(conn, name, transport, Payload::Events(&kept)).await? {
+                    Sent::Delivered => {}
+                    Sent::Stop(p) => return Ok(p),
                 }
             }
             let n = kept.len() as i64;
-            if !store::sinks::advance(&mut *conn, &app.app_id, name, cursor, last, n).await? {
+            let moved = store::sinks::advance(
+                &mut *conn,
+                &app.app_id,
+                name,
+                store::sinks::CursorMove {
+                    from: cursor,
+                    to: last.event.seq,
+                    hash: &last.hash,
+                    at: last.event.occurred_at,
+                    delivered: n,
+                },
+            )
+            .await?;
+            if !moved {
                 // Rewound meanwhile: the next pass reads from the new place.
                 return Ok(Progress::Busy);
             }
@@ -315,16 +387,91 @@ async fn deliver_pending(
                 .delivered
                 .with_label_values(&[name])
                 .inc_by(n as u64);
-            cursor = last;
+            cursor = last.event.seq;
             start = end;
         }
     }
     Ok(Progress::Busy)
 }
 
+enum Sent {
+    Delivered,
+    /// Stop this pass (the sink is paused).
+    Stop(Progress),
+}
+
+/// Sends events or a checkpoint; a refusal for good pauses the sink.
+async fn send(
+    conn: &mut PgConnection,
+    name: &str,
+    transport: &mut Transport,
+    payload: Payload<'_>,
+) -> Result<Sent, Failed> {
+    match transport.send(payload).await {
+        Outcome::Delivered => Ok(Sent::Delivered),
+        Outcome::Retry(e) => Err(Failed::Receiver(e)),
+        Outcome::Pause(answer) => {
+            tracing::warn!(sink = name, answer = %answer, "receiver refused: sink paused");
+            metrics().failures.with_label_values(&[name]).inc();
+            store::sinks::set_paused(&mut *conn, name, true, Some(&answer)).await?;
+            Ok(Sent::Stop(Progress::Paused))
+        }
+    }
+}
+
+/// The log was rewritten under the cursor (a failover to a standby that had not received the
+/// last events; new events then took their revisions): what the receiver got of the lost
+/// events cannot be taken back, but what the log holds now must still reach it. Delivery goes
+/// back to the first event written since the event the cursor was at (by time, with
+/// [`REWRITE_MARGIN`] for clocks of several instances), or to the head when that time is not
+/// known. Events delivered twice carry the same `event_id`; a revision re-used by a new event
+/// carries a new one (docs/streaming.md, "After a failover").
+async fn move_back(
+    conn: &mut PgConnection,
+    name: &str,
+    app: &store::sinks::AppProgress,
+) -> Result<(), Failed> {
+    let head = app.head_seq;
+    let to = match app.delivered_at {
+        Some(at) => {
+            match store::sinks::first_seq_since(&mut *conn, &app.app_id, at - REWRITE_MARGIN)
+                .await?
+            {
+                Some(first) => (first - 1).min(head),
+                None => head,
+            }
+        }
+        None => head.min(app.delivered_seq),
+    };
+    if store::sinks::move_back(&mut *conn, &app.app_id, name, app.delivered_seq, to).await? {
+        metrics().rewritten.with_label_values(&[name]).inc();
+        tracing::warn!(
+            sink = name,
+            app_id = app.app_id,
+            cursor = app.delivered_seq,
+            head,
+            resumes_after = to,
+            "the audit log was rewritten under the sink's cursor (a failover lost events it had delivered): delivering again from the rewritten revisions"
+        );
+    }
+    Ok(())
+}
+
+/// How far before the time of the last delivered event a rewritten log is read again.
+const REWRITE_MARGIN: chrono::TimeDelta = chrono::TimeDelta::seconds(60);
+
 fn wanted(sink: &DeliverySink, e: &StoredEvent) -> bool {
     sink.row
         .actions
         .as_ref()
         .is_none_or(|a| a.iter().any(|x| x == e.event.action.as_str()))
+}
+
+/// Whether the sink delivers signed checkpoints: with no action filter, or one that names
+/// `checkpoint`.
+fn wants_checkpoints(sink: &DeliverySink) -> bool {
+    sink.row
+        .actions
+        .as_ref()
+        .is_none_or(|a| a.iter().any(|x| x == format::CHECKPOINT_ACTION))
 }

@@ -15,11 +15,21 @@ use super::format;
 use crate::domain::audit::StoredEvent;
 use crate::domain::sink::{classify_status, webhook_signature, Answer, SinkTarget};
 use crate::service::DeliverySink;
+use crate::store::evidence::CheckpointRow;
 
 /// How long a syslog write must leave the connection intact to count as delivered.
 pub const SYSLOG_GRACE: Duration = Duration::from_millis(100);
 /// Events per syslog write (one grace period each).
 pub const SYSLOG_BATCH: usize = 200;
+
+/// What one send carries.
+#[derive(Clone, Copy)]
+pub enum Payload<'a> {
+    /// Events of one application, in revision order.
+    Events(&'a [&'a StoredEvent]),
+    /// A signed checkpoint (sent alone).
+    Checkpoint(&'a CheckpointRow),
+}
 
 /// What became of a send.
 pub enum Outcome {
@@ -118,7 +128,8 @@ impl Transport {
         }
     }
 
-    pub async fn send(&mut self, events: &[&StoredEvent]) -> Outcome {
+    /// Sends events (one request or write) or a signed checkpoint (one of its own).
+    pub async fn send(&mut self, payload: Payload<'_>) -> Outcome {
         match self {
             Transport::Http {
                 client,
@@ -126,55 +137,101 @@ impl Transport {
                 secret,
                 batched,
             } => {
-                send_http(
-                    client,
-                    target,
-                    secret.as_ref().map(|s| s.as_str()),
-                    *batched,
-                    events,
-                )
-                .await
-            }
-            Transport::Syslog {
-                host,
-                port,
-                tls,
-                timeout,
-                stream,
-                hostname,
-            } => {
-                let mut bytes = Vec::new();
-                for e in events {
-                    let msg = format::syslog_message(e, hostname, std::process::id());
-                    bytes.extend_from_slice(&format::octet_counted(&msg));
-                }
-                if stream.as_mut().is_some_and(|s| !s.alive()) {
-                    *stream = None;
-                }
-                let mut s = match stream.take() {
-                    Some(s) => s,
-                    None => match connect(host, *port, tls.clone(), *timeout).await {
-                        Ok(s) => s,
-                        Err(e) => return Outcome::Retry(e),
-                    },
-                };
-                let written = tokio::time::timeout(*timeout, s.write_all(&bytes)).await;
-                if matches!(written, Ok(Ok(()))) {
-                    // TCP says nothing of what the receiver did with the bytes: a receiver
-                    // that closes with them unread (stopping) resets the connection. Give it
-                    // that moment before calling the write delivered (docs/streaming.md).
-                    tokio::time::sleep(SYSLOG_GRACE).await;
-                }
-                match written {
-                    Ok(Ok(())) if s.alive() => {
-                        *stream = Some(s);
-                        Outcome::Delivered
+                let request = match (&*target, payload) {
+                    (SinkTarget::Webhook { .. }, Payload::Events(events)) => Ok((
+                        format::webhook_id(events, *batched),
+                        format::webhook_body(events, *batched),
+                    )),
+                    (SinkTarget::Webhook { .. }, Payload::Checkpoint(c)) => {
+                        format::webhook_checkpoint_body(c, *batched)
+                            .map(|b| (format::checkpoint_id(c), b))
                     }
-                    Ok(Ok(())) => Outcome::Retry("the receiver closed the connection".into()),
-                    Ok(Err(e)) => Outcome::Retry(format!("write failed: {e}")),
-                    Err(_) => Outcome::Retry("write timed out".into()),
+                    (
+                        SinkTarget::SplunkHec {
+                            sourcetype, index, ..
+                        },
+                        Payload::Events(events),
+                    ) => format::hec_body(events, sourcetype, index.as_deref())
+                        .map(|b| (String::new(), b)),
+                    (
+                        SinkTarget::SplunkHec {
+                            sourcetype, index, ..
+                        },
+                        Payload::Checkpoint(c),
+                    ) => format::hec_checkpoint_body(c, sourcetype, index.as_deref())
+                        .map(|b| (String::new(), b)),
+                    (SinkTarget::Syslog { .. }, _) => {
+                        return Outcome::Retry("not an HTTP sink".into())
+                    }
+                };
+                match request {
+                    Ok((id, body)) => {
+                        let secret = secret.as_ref().map(|s| s.as_str());
+                        send_http(client, target, secret, id, body).await
+                    }
+                    Err(e) => Outcome::Retry(format!("cannot encode the request: {e}")),
                 }
             }
+            Transport::Syslog { hostname, .. } => {
+                let procid = std::process::id();
+                let bytes = match payload {
+                    Payload::Events(events) => Ok(events
+                        .iter()
+                        .flat_map(|e| {
+                            format::octet_counted(&format::syslog_message(e, hostname, procid))
+                        })
+                        .collect::<Vec<u8>>()),
+                    Payload::Checkpoint(c) => {
+                        format::syslog_checkpoint_message(c, hostname, procid)
+                            .map(|m| format::octet_counted(&m))
+                    }
+                };
+                match bytes {
+                    Ok(bytes) => self.write_syslog(&bytes).await,
+                    Err(e) => Outcome::Retry(format!("cannot encode the message: {e}")),
+                }
+            }
+        }
+    }
+
+    /// Writes framed messages to the syslog connection (opened or re-opened as needed).
+    async fn write_syslog(&mut self, bytes: &[u8]) -> Outcome {
+        let Transport::Syslog {
+            host,
+            port,
+            tls,
+            timeout,
+            stream,
+            ..
+        } = self
+        else {
+            return Outcome::Retry("not a syslog sink".into());
+        };
+        if stream.as_mut().is_some_and(|s| !s.alive()) {
+            *stream = None;
+        }
+        let mut s = match stream.take() {
+            Some(s) => s,
+            None => match connect(host, *port, tls.clone(), *timeout).await {
+                Ok(s) => s,
+                Err(e) => return Outcome::Retry(e),
+            },
+        };
+        let written = tokio::time::timeout(*timeout, s.write_all(bytes)).await;
+        if matches!(written, Ok(Ok(()))) {
+            // TCP says nothing of what the receiver did with the bytes: a receiver
+            // that closes with them unread (stopping) resets the connection. Give it
+            // that moment before calling the write delivered (docs/streaming.md).
+            tokio::time::sleep(SYSLOG_GRACE).await;
+        }
+        match written {
+            Ok(Ok(())) if s.alive() => {
+                *stream = Some(s);
+                Outcome::Delivered
+            }
+            Ok(Ok(())) => Outcome::Retry("the receiver closed the connection".into()),
+            Ok(Err(e)) => Outcome::Retry(format!("write failed: {e}")),
+            Err(_) => Outcome::Retry("write timed out".into()),
         }
     }
 }
@@ -201,19 +258,19 @@ async fn connect(
     }
 }
 
+/// POSTs a prepared body: a webhook's signed with its `webhook-id` (`id`), a HEC request with
+/// the token.
 async fn send_http(
     client: &reqwest::Client,
     target: &SinkTarget,
     secret: Option<&str>,
-    batched: bool,
-    events: &[&StoredEvent],
+    id: String,
+    body: String,
 ) -> Outcome {
     let mut headers = HeaderMap::new();
     headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
-    let (url, body) = match target {
+    let url = match target {
         SinkTarget::Webhook { url } => {
-            let body = format::webhook_body(events, batched);
-            let id = format::webhook_id(events, batched);
             let timestamp = chrono::Utc::now().timestamp();
             let Some(signature) =
                 secret.and_then(|s| webhook_signature(s, &id, timestamp, body.as_bytes()))
@@ -229,24 +286,16 @@ async fn send_http(
                     headers.insert(name, v);
                 }
             }
-            (url, body)
+            url
         }
-        SinkTarget::SplunkHec {
-            url,
-            sourcetype,
-            index,
-        } => {
-            let body = match format::hec_body(events, sourcetype, index.as_deref()) {
-                Ok(b) => b,
-                Err(e) => return Outcome::Retry(format!("cannot encode the events: {e}")),
-            };
+        SinkTarget::SplunkHec { url, .. } => {
             let Ok(mut auth) = HeaderValue::from_str(&format!("Splunk {}", secret.unwrap_or("")))
             else {
                 return Outcome::Pause("the HEC token is not a valid header value".into());
             };
             auth.set_sensitive(true);
             headers.insert(AUTHORIZATION, auth);
-            (url, body)
+            url
         }
         SinkTarget::Syslog { .. } => return Outcome::Retry("not an HTTP sink".into()),
     };

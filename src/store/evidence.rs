@@ -111,6 +111,27 @@ pub async fn checkpoints_since(
     .await?)
 }
 
+/// Checkpoints with `after < tree_size <= through`, smallest first (what a sink delivers next;
+/// a read reaches at most one read batch of events, so at most that many checkpoints).
+pub async fn checkpoints_between(
+    db: impl PgExecutor<'_>,
+    app_id: &str,
+    after: i64,
+    through: i64,
+) -> StoreResult<Vec<CheckpointRow>> {
+    Ok(sqlx::query_as!(
+        CheckpointRow,
+        "SELECT app_id, tree_size, root_hash, note, key_id, created_at FROM audit_checkpoints
+          WHERE app_id = $1 AND tree_size > $2 AND tree_size <= $3
+          ORDER BY tree_size",
+        app_id,
+        after,
+        through,
+    )
+    .fetch_all(db)
+    .await?)
+}
+
 /// Applications whose log has grown since their last checkpoint, with their tree size now.
 /// Operator-wide by design: the checkpoint task serves every application.
 pub async fn apps_needing_checkpoint(db: impl PgExecutor<'_>) -> StoreResult<Vec<(String, i64)>> {
@@ -197,24 +218,6 @@ pub async fn insert_signing_key(conn: &mut PgConnection, row: &SigningKeyRow) ->
         row.retired_at,
     )
     .execute(conn)
-    .await?;
-    Ok(())
-}
-
-/// Re-seals one signing key's private key (`latchkey keys rotate`).
-pub async fn reseal_signing_key(
-    db: impl PgExecutor<'_>,
-    key_id: &str,
-    sealed: &[u8],
-    sealing_key_id: &str,
-) -> StoreResult<()> {
-    sqlx::query!(
-        "UPDATE audit_signing_keys SET sealed_private = $2, sealing_key_id = $3 WHERE key_id = $1",
-        key_id,
-        sealed,
-        sealing_key_id,
-    )
-    .execute(db)
     .await?;
     Ok(())
 }

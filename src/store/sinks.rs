@@ -197,7 +197,8 @@ pub async fn covered_apps(
 }
 
 /// Starts a new sink's cursors at the current chain heads of the applications it covers (so
-/// it delivers what happens from now on), or at 0 (`from_beginning`: the whole logs).
+/// it delivers what happens from now on: events after the head, checkpoints signed after the
+/// latest one), or at 0 (`from_beginning`: the whole logs and every stored checkpoint).
 pub async fn init_cursors(
     conn: &mut PgConnection,
     name: &str,
@@ -205,9 +206,12 @@ pub async fn init_cursors(
     from_beginning: bool,
 ) -> StoreResult<()> {
     sqlx::query!(
-        "INSERT INTO sink_cursors (app_id, sink_name, delivered_seq)
-         SELECT app_id, $1, CASE WHEN $3 THEN 0 ELSE seq END FROM audit_heads
-          WHERE $2::text[] IS NULL OR app_id = ANY($2)",
+        "INSERT INTO sink_cursors (app_id, sink_name, delivered_seq, delivered_checkpoint)
+         SELECT h.app_id, $1, CASE WHEN $3 THEN 0 ELSE h.seq END,
+                CASE WHEN $3 THEN 0 ELSE coalesce((SELECT max(k.tree_size) FROM audit_checkpoints k
+                                                    WHERE k.app_id = h.app_id), 0) END
+           FROM audit_heads h
+          WHERE $2::text[] IS NULL OR h.app_id = ANY($2)",
         name,
         apps,
         from_beginning,
@@ -217,32 +221,70 @@ pub async fn init_cursors(
     Ok(())
 }
 
-/// One application's place in a sink: the cursor and the chain head.
+/// One application's place in a sink: the cursors and the chain head.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AppProgress {
     pub app_id: String,
     pub delivered_seq: i64,
     pub head_seq: i64,
+    /// Every checkpoint up to this tree size was delivered (or passed).
+    pub delivered_checkpoint: i64,
+    /// The size of the application's newest checkpoint (0: none).
+    pub latest_checkpoint: i64,
+    /// The hash and time of the event at `delivered_seq` when the cursor moved there.
+    pub delivered_hash: Option<Vec<u8>>,
+    pub delivered_at: Option<DateTime<Utc>>,
+    /// The hash of the event at `delivered_seq` now (when `delivered_hash` is known and the
+    /// event is still stored).
+    pub hash_at_cursor: Option<Vec<u8>>,
 }
 
-/// Every covered application's cursor and head (`behind_only`: only those with events left).
-/// Operator-wide by design (see the module docs).
+impl AppProgress {
+    /// The log no longer holds what the cursor says was delivered: the head is below the
+    /// cursor, or another event stands at its revision (a failover lost the last events and
+    /// new ones took their revisions). A pruned event at the cursor is not a rewrite.
+    pub fn log_rewritten(&self) -> bool {
+        self.delivered_seq > self.head_seq
+            || matches!((&self.delivered_hash, &self.hash_at_cursor), (Some(a), Some(b)) if a != b)
+    }
+}
+
+/// Every covered application's cursors and head (`behind_only`: only those with events or
+/// checkpoints left — checkpoints only when `checkpoints` — or whose log was rewritten under
+/// the cursor). Operator-wide by design (see the module docs).
 pub async fn progress(
     db: impl PgExecutor<'_>,
     name: &str,
     apps: Option<&[String]>,
     behind_only: bool,
+    checkpoints: bool,
 ) -> StoreResult<Vec<AppProgress>> {
     Ok(sqlx::query!(
-        r#"SELECT h.app_id, coalesce(c.delivered_seq, 0) AS "delivered_seq!", h.seq AS head_seq
-             FROM audit_heads h
-             LEFT JOIN sink_cursors c ON c.app_id = h.app_id AND c.sink_name = $1
-            WHERE ($2::text[] IS NULL OR h.app_id = ANY($2))
-              AND (NOT $3 OR h.seq > coalesce(c.delivered_seq, 0))
-            ORDER BY h.app_id"#,
+        r#"SELECT p.app_id AS "app_id!", p.delivered_seq AS "delivered_seq!",
+                  p.head_seq AS "head_seq!", p.delivered_checkpoint AS "delivered_checkpoint!",
+                  p.latest_checkpoint AS "latest_checkpoint!", p.delivered_hash,
+                  p.delivered_at, p.hash_at_cursor
+             FROM (SELECT h.app_id, coalesce(c.delivered_seq, 0) AS delivered_seq,
+                          h.seq AS head_seq,
+                          coalesce(c.delivered_checkpoint, 0) AS delivered_checkpoint,
+                          coalesce((SELECT max(k.tree_size) FROM audit_checkpoints k
+                                     WHERE k.app_id = h.app_id), 0) AS latest_checkpoint,
+                          c.delivered_hash, c.delivered_at,
+                          CASE WHEN c.delivered_hash IS NOT NULL THEN
+                            (SELECT e.hash FROM audit_events e
+                              WHERE e.app_id = h.app_id AND e.seq = c.delivered_seq) END
+                            AS hash_at_cursor
+                     FROM audit_heads h
+                     LEFT JOIN sink_cursors c ON c.app_id = h.app_id AND c.sink_name = $1
+                    WHERE $2::text[] IS NULL OR h.app_id = ANY($2)) p
+            WHERE NOT $3 OR p.head_seq <> p.delivered_seq
+               OR ($4 AND p.latest_checkpoint > p.delivered_checkpoint)
+               OR p.hash_at_cursor <> p.delivered_hash
+            ORDER BY p.app_id"#,
         name,
         apps,
         behind_only,
+        checkpoints,
     )
     .fetch_all(db)
     .await?
@@ -251,26 +293,42 @@ pub async fn progress(
         app_id: r.app_id,
         delivered_seq: r.delivered_seq,
         head_seq: r.head_seq,
+        delivered_checkpoint: r.delivered_checkpoint,
+        latest_checkpoint: r.latest_checkpoint,
+        delivered_hash: r.delivered_hash,
+        delivered_at: r.delivered_at,
+        hash_at_cursor: r.hash_at_cursor,
     })
     .collect())
 }
 
-/// Moves an application's cursor from `from` to `to` after the receiver acknowledged, only if
-/// it is still at `from` (a concurrent `rewind` wins: the worker reads again from there).
-/// Also counts the delivered events and the time of success. `false`: the cursor had moved.
+/// Where the event cursor moves to: the last event of a chunk sent (or passed).
+pub struct CursorMove<'a> {
+    pub from: i64,
+    pub to: i64,
+    /// The hash and time of the event at `to`.
+    pub hash: &'a [u8],
+    pub at: DateTime<Utc>,
+    /// Events the receiver acknowledged in this move.
+    pub delivered: i64,
+}
+
+/// Moves an application's cursor after the receiver acknowledged, only if it is still at
+/// `m.from` (a concurrent `rewind` wins: the worker reads again from there). Also counts the
+/// delivered events and the time of success. `false`: the cursor had moved.
 pub async fn advance(
     conn: &mut PgConnection,
     app_id: &str,
     name: &str,
-    from: i64,
-    to: i64,
-    delivered: i64,
+    m: CursorMove<'_>,
 ) -> StoreResult<bool> {
     // One statement, so a reader never sees the cursor moved without the count.
     let row = sqlx::query!(
         r#"WITH moved AS (
-             INSERT INTO sink_cursors AS c (app_id, sink_name, delivered_seq) VALUES ($1, $2, $4)
-             ON CONFLICT (app_id, sink_name) DO UPDATE SET delivered_seq = $4, updated_at = now()
+             INSERT INTO sink_cursors AS c (app_id, sink_name, delivered_seq, delivered_hash, delivered_at)
+             VALUES ($1, $2, $4, $6, $7)
+             ON CONFLICT (app_id, sink_name) DO UPDATE
+                SET delivered_seq = $4, delivered_hash = $6, delivered_at = $7, updated_at = now()
               WHERE c.delivered_seq = $3
              RETURNING 1),
            counted AS (
@@ -281,18 +339,79 @@ pub async fn advance(
          SELECT (SELECT count(*) FROM moved) AS "moved!", (SELECT count(*) FROM counted) AS "counted!""#,
         app_id,
         name,
+        m.from,
+        m.to,
+        m.delivered,
+        m.hash,
+        m.at,
+    )
+    .fetch_one(&mut *conn)
+    .await?;
+    let moved = row.moved == 1 && (m.delivered == 0 || row.counted == 1);
+    Ok(moved)
+}
+
+/// Moves an application's checkpoint cursor from `from` to `to` (a tree size) after the
+/// receiver acknowledged (or the filter passed it), only if it is still at `from` and the
+/// event cursor has not been moved back meanwhile. `false`: something moved it.
+pub async fn advance_checkpoint(
+    conn: &mut PgConnection,
+    app_id: &str,
+    name: &str,
+    from: i64,
+    to: i64,
+    delivered: bool,
+) -> StoreResult<bool> {
+    let row = sqlx::query!(
+        r#"WITH moved AS (
+             UPDATE sink_cursors SET delivered_checkpoint = $4, updated_at = now()
+              WHERE app_id = $1 AND sink_name = $2 AND delivered_checkpoint = $3
+                AND delivered_seq >= $4
+             RETURNING 1),
+           counted AS (
+             UPDATE sinks SET last_success_at = now(), last_error = NULL, last_error_at = NULL
+              WHERE name = $2 AND $5 AND EXISTS (SELECT 1 FROM moved)
+             RETURNING 1)
+         SELECT (SELECT count(*) FROM moved) AS "moved!", (SELECT count(*) FROM counted) AS "counted!""#,
+        app_id,
+        name,
         from,
         to,
         delivered,
     )
     .fetch_one(&mut *conn)
     .await?;
-    let moved = row.moved == 1 && (delivered == 0 || row.counted == 1);
-    Ok(moved)
+    Ok(row.moved == 1 && (!delivered || row.counted == 1))
 }
 
-/// Places an application's cursor so that delivery resumes at `first_seq` (that event and
-/// what follows are sent again).
+/// After the log was rewritten under the cursor (see [`AppProgress::log_rewritten`]): moves the
+/// cursor back from `from` to `to` (and the checkpoint cursor no further than it), forgetting
+/// the delivered event's hash, only if the cursor is still at `from`.
+pub async fn move_back(
+    conn: &mut PgConnection,
+    app_id: &str,
+    name: &str,
+    from: i64,
+    to: i64,
+) -> StoreResult<bool> {
+    Ok(sqlx::query!(
+        "UPDATE sink_cursors
+            SET delivered_seq = $4, delivered_checkpoint = least(delivered_checkpoint, $4),
+                delivered_hash = NULL, delivered_at = NULL, updated_at = now()
+          WHERE app_id = $1 AND sink_name = $2 AND delivered_seq = $3",
+        app_id,
+        name,
+        from,
+        to.max(0),
+    )
+    .execute(conn)
+    .await?
+    .rows_affected()
+        == 1)
+}
+
+/// Places an application's cursors so that delivery resumes at `first_seq` (that event and
+/// what follows are sent again, and the checkpoints of that size and larger).
 pub async fn rewind_to_seq(
     db: impl PgExecutor<'_>,
     app_id: &str,
@@ -300,8 +419,11 @@ pub async fn rewind_to_seq(
     first_seq: i64,
 ) -> StoreResult<()> {
     sqlx::query!(
-        "INSERT INTO sink_cursors AS c (app_id, sink_name, delivered_seq) VALUES ($1, $2, $3)
-         ON CONFLICT (app_id, sink_name) DO UPDATE SET delivered_seq = $3, updated_at = now()",
+        "INSERT INTO sink_cursors AS c (app_id, sink_name, delivered_seq, delivered_checkpoint)
+         VALUES ($1, $2, $3, $3)
+         ON CONFLICT (app_id, sink_name) DO UPDATE
+            SET delivered_seq = $3, delivered_checkpoint = $3, delivered_hash = NULL,
+                delivered_at = NULL, updated_at = now()",
         app_id,
         name,
         (first_seq - 1).max(0),

@@ -640,7 +640,7 @@ async fn the_case_table_and_the_route_list_agree() {
 #[tokio::test]
 async fn every_mutating_route_writes_exactly_its_events_in_its_transaction() {
     // The fixture makes two sinks per case: no delivery (a worker and a connection each).
-    let app = spawn_app_with(|s| s.sink_delivery = false).await;
+    let app = spawn_app_with(|s| s.sinks.delivery = false).await;
     let owner = app.create_app("shop").await;
     for case in cases() {
         let ids = fixture(&app, &owner, &format!("{} {}", case.method, case.template)).await;

@@ -59,7 +59,7 @@ async fn get_json(app: &TestApp, owner: &Owner, path: &str) -> (u16, Value) {
 }
 
 /// The verifier keys as an auditor fetches them (no credentials).
-async fn keys(app: &TestApp) -> Vec<VerifierKey> {
+pub(crate) async fn keys(app: &TestApp) -> Vec<VerifierKey> {
     let body = app
         .request(Method::GET, "/audit/keys")
         .fetch()
@@ -313,8 +313,8 @@ async fn the_stored_tree_matches_the_reference_after_single_and_batched_appends(
 
 #[tokio::test]
 async fn the_checkpoint_task_signs_on_its_own_and_instances_do_not_duplicate() {
-    let app = spawn_app_with(|s| s.checkpoint_secs = 1).await;
-    let _peer = app.spawn_peer(|s| s.checkpoint_secs = 1).await;
+    let app = spawn_app_with(|s| s.evidence.checkpoint_secs = 1).await;
+    let _peer = app.spawn_peer(|s| s.evidence.checkpoint_secs = 1).await;
     let owner = app.create_app("shop").await;
     eventually("a checkpoint of size 2", async || {
         let (status, text) = get_text(&app, &owner, "/audit/checkpoint").await;

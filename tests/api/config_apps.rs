@@ -110,7 +110,7 @@ async fn app_names_are_unique_and_regions_checked() {
 
 #[tokio::test]
 async fn without_an_operator_token_nobody_is_operator() {
-    let app = spawn_app_with(|s| s.operator_token = None).await;
+    let app = spawn_app_with(|s| s.auth.operator_token = None).await;
     app.request(Method::GET, "/apps")
         .header("Authorization", "Bearer ")
         .fetch()

@@ -317,7 +317,7 @@ async fn metadata_rules() {
 
 #[tokio::test]
 async fn operator_name_is_configurable() {
-    let app = spawn_app_with(|s| s.operator_name = "ACME Platform".into()).await;
+    let app = spawn_app_with(|s| s.auth.operator_name = "ACME Platform".into()).await;
     let owner = app.create_app("shop").await;
     assert_eq!(
         post(&app, &owner, json!({"name": "n", "features": ["metadata"]})).await,

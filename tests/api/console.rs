@@ -295,7 +295,7 @@ async fn wrong_credentials_and_non_owners_are_refused() {
 
 #[tokio::test]
 async fn failed_sign_ins_count_in_the_lock_out() {
-    let app = spawn_app_with(|s| s.auth_failure_limit = 3).await;
+    let app = spawn_app_with(|s| s.auth.failure_limit = 3).await;
     let owner = app.create_app("shop").await;
     let mut v = Visitor::new(&app);
     // Distinct guesses: a wrong secret sent again is answered from memory and not counted.
@@ -532,7 +532,7 @@ async fn console_changes_are_audited_and_refused_like_the_api() {
 
 #[tokio::test]
 async fn sessions_expire_after_inactivity_and_on_sign_out() {
-    let app = spawn_app_with(|s| s.console_idle_secs = 1).await;
+    let app = spawn_app_with(|s| s.console.idle_secs = 1).await;
     let owner = app.create_app("shop").await;
     let mut v = Visitor::new(&app);
     v.sign_in_owner(&owner).await;
@@ -833,13 +833,16 @@ async fn the_oauth_page_shows_signing_keys_and_client_keys() {
     let (_, jwk) =
         latchkey::auth::jose::generate(latchkey::domain::oauth::SigningAlg::EdDsa, "signer-key-1")
             .unwrap();
+    let (_, jwk2) =
+        latchkey::auth::jose::generate(latchkey::domain::oauth::SigningAlg::Es256, "signer-key-2")
+            .unwrap();
     let res = app
         .as_owner(
             &owner,
             Method::PUT,
             &format!("/config/{a}/clients/{id}/jwks"),
         )
-        .json(&json!({ "keys": [jwk] }))
+        .json(&json!({ "keys": [jwk, jwk2] }))
         .fetch()
         .await;
     assert_eq!(res.status, 200);
@@ -864,10 +867,18 @@ async fn the_oauth_page_shows_signing_keys_and_client_keys() {
     let kid = jwks["keys"][0]["kid"].as_str().unwrap();
     assert!(html.contains(kid), "{html}");
     assert!(html.contains("<strong>signing</strong>"), "{html}");
-    // The client's registered key.
-    assert!(html.contains(&format!("id=\"client-{id}\"")), "{html}");
+    // The client's registered keys, one row each; the client's anchor once.
+    assert_eq!(
+        html.matches(&format!("id=\"client-{id}\"")).count(),
+        1,
+        "{html}"
+    );
     assert!(
         html.contains("signer-key-1") && html.contains("OKP Ed25519"),
+        "{html}"
+    );
+    assert!(
+        html.contains("signer-key-2") && html.contains("EC P-256"),
         "{html}"
     );
     // The client page links to it.

@@ -68,7 +68,7 @@ async fn terminate_backends(app: &TestApp, admin: &sqlx::PgPool) {
 
 #[tokio::test]
 async fn while_the_database_is_away_every_surface_answers_503_with_retry_after_in_bounded_time() {
-    let app = spawn_app_with(|s| s.consistency = "strict".into()).await;
+    let app = spawn_app_with(|s| s.snapshots.consistency = Consistency::Strict).await;
     let owner = app.create_app("shop").await;
     let clients = format!("/config/{}/clients", owner.app_id);
     let admin = sqlx::PgPool::connect(&app.server_url).await.unwrap();
@@ -241,8 +241,8 @@ async fn the_listener_connects_where_listen_database_url_says() {
         url.to_string()
     };
     let app = spawn_app_with(|s| {
-        s.consistency = "snapshot".into();
-        s.listen_database_url = Some(nowhere);
+        s.snapshots.consistency = Consistency::Snapshot;
+        s.database.listen_url = Some(nowhere);
     })
     .await;
     let owner = app.create_app("shop").await;

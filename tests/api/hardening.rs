@@ -656,8 +656,8 @@ async fn rotate(app: &TestApp, owner: &Owner, client: &str, hours: u32) -> Strin
 
 async fn lockout_app() -> TestApp {
     spawn_app_with(|s| {
-        s.trusted_proxies = vec!["127.0.0.1/32".parse().unwrap()];
-        s.auth_failure_limit = 10;
+        s.http.trusted_proxies = vec!["127.0.0.1/32".parse().unwrap()];
+        s.auth.failure_limit = 10;
     })
     .await
 }
@@ -806,9 +806,9 @@ async fn argon2_work_caused_by_wrong_secrets_is_bounded_per_source() {
 async fn a_wrong_secret_costs_one_argon2_run_whatever_the_id() {
     // Production-like Argon2 cost, so the difference of one run is far above the noise.
     let app = spawn_app_with(|s| {
-        s.argon2_m_cost = 4096;
-        s.argon2_t_cost = 2;
-        s.auth_failure_limit = 0;
+        s.auth.argon2_m_cost = 4096;
+        s.auth.argon2_t_cost = 2;
+        s.auth.failure_limit = 0;
     })
     .await;
     let owner = app.create_app("shop").await;
@@ -897,7 +897,7 @@ fn stalled_request(port: u16, head: &str, partial: &str) -> (String, Duration) {
 
 #[tokio::test]
 async fn a_stalled_or_trickled_body_is_answered_408_on_both_surfaces() {
-    let app = spawn_app_with(|s| s.body_timeout_secs = 2).await;
+    let app = spawn_app_with(|s| s.http.body_timeout_secs = 2).await;
     let owner = app.create_app("shop").await;
     let auth = basic(&owner.client_id, &owner.secret);
     let port = app.port;

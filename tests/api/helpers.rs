@@ -11,7 +11,7 @@ use std::str::FromStr;
 
 use base64::Engine;
 use latchkey::embedded_pg::EmbeddedPostgres;
-use latchkey::settings::Settings;
+pub use latchkey::settings::{Consistency, LogFormat, Settings};
 use latchkey::startup::{self, Application, MIGRATOR};
 use reqwest::{Method, RequestBuilder, Response};
 use serde_json::{json, Value};
@@ -221,51 +221,24 @@ pub const TEST_SEALING_KEY: &str = "bGF0Y2hrZXktdGVzdC1zZWFsaW5nLWtleS0zMmJ5dGU=
 /// The public URL of test servers.
 pub const PUBLIC_URL: &str = "https://audit.example.test";
 
+/// The suite's settings: `Settings::for_tests()` and what this suite needs besides.
 pub fn test_settings() -> Settings {
-    Settings {
-        database_url: None,
-        data_dir: ".latchkey".into(),
-        listen: "127.0.0.1:0".parse().unwrap(),
-        operator_token: Some(format!("op-{}", uuid::Uuid::new_v4().simple())),
-        operator_name: "Akamai".into(),
-        trusted_proxies: vec![],
-        // Cheap Argon2 keeps the suite fast; the code path is the production one.
-        argon2_m_cost: 64,
-        argon2_t_cost: 1,
-        argon2_p_cost: 1,
-        max_concurrent_hashes: Some(4),
-        bootstrap: Some(false),
-        // Tests send many bad credentials on purpose; the limiter has its own test.
-        auth_failure_limit: 1000,
-        auth_failure_window_secs: 60,
-        auth_cache_capacity: 10_000,
-        body_timeout_secs: 10,
-        metrics_listen: None,
-        workers: Some(2),
-        db_max_connections: 10,
-        log_format: "human".into(),
-        console_idle_secs: 1800,
-        // A sealing key, so applications may opt in to signed requests and show_secrets.
-        sealing_key: Some(TEST_SEALING_KEY.into()),
-        sealing_key_file: None,
-        sealing_previous_keys: vec![],
-        signature_window_secs: 300,
-        oauth_jwks_max_age_secs: 300,
-        // The production default; CI runs the zero-window tests again with `strict`.
-        consistency: std::env::var("LATCHKEY_TEST_CONSISTENCY")
-            .unwrap_or_else(|_| "snapshot".into()),
-        snapshot_budget_mb: 32,
-        feed_max_subscribers: 100,
-        feed_heartbeat_secs: 15,
-        public_url: Some(PUBLIC_URL.into()),
-        checkpoint_secs: 60,
-        listen_database_url: None,
-        read_database_url: None,
-        read_max_lag_ms: 1000,
-        sink_delivery: true,
-        sink_poll_secs: 1,
-        sink_timeout_secs: 5,
-    }
+    let mut s = Settings::for_tests();
+    // Tests send many bad credentials on purpose; the limiter has its own test.
+    s.auth.failure_limit = 1000;
+    s.auth.cache_capacity = 10_000;
+    // A sealing key, so applications may opt in to signed requests and show_secrets.
+    s.sealing.key = Some(TEST_SEALING_KEY.into());
+    // The production default; CI runs the zero-window tests again with `strict`.
+    s.snapshots.consistency = match std::env::var("LATCHKEY_TEST_CONSISTENCY").as_deref() {
+        Ok("strict") => Consistency::Strict,
+        _ => Consistency::Snapshot,
+    };
+    s.feed.max_subscribers = 100;
+    s.http.public_url = Some(PUBLIC_URL.into());
+    s.sinks.poll_secs = 1;
+    s.sinks.timeout_secs = 5;
+    s
 }
 
 pub async fn spawn_app() -> TestApp {
@@ -274,7 +247,7 @@ pub async fn spawn_app() -> TestApp {
 
 pub async fn spawn_app_with(configure: impl FnOnce(&mut Settings)) -> TestApp {
     if std::env::var("TEST_LOG").is_ok() {
-        latchkey::telemetry::init("human");
+        latchkey::telemetry::init(LogFormat::Human);
     }
     let server_url = server_url().await;
     let db_name = format!(
@@ -300,6 +273,11 @@ pub async fn spawn_app_with(configure: impl FnOnce(&mut Settings)) -> TestApp {
 
 /// Starts a server over `pool` (already migrated).
 fn launch(settings: &Settings, pool: PgPool, db_name: String, server_url: String) -> TestApp {
+    // Validated as the command validates them: a test cannot run with settings a user could
+    // not give.
+    let mut settings = settings.clone();
+    settings.validate().expect("valid test settings");
+    let settings = &settings;
     let app = Application::build(settings, pool.clone()).expect("build the application");
     let port = app.port();
     tokio::spawn(app.run_until_stopped());
@@ -313,7 +291,7 @@ fn launch(settings: &Settings, pool: PgPool, db_name: String, server_url: String
             .redirect(reqwest::redirect::Policy::none())
             .build()
             .unwrap(),
-        operator_token: settings.operator_token.clone().unwrap_or_default(),
+        operator_token: settings.auth.operator_token.clone().unwrap_or_default(),
     }
 }
 
@@ -328,7 +306,7 @@ impl TestApp {
             .to_string();
         let pool = startup::connect(&url, 10).await.unwrap();
         let mut settings = test_settings();
-        settings.operator_token = Some(self.operator_token.clone());
+        settings.auth.operator_token = Some(self.operator_token.clone());
         configure(&mut settings);
         launch(
             &settings,

@@ -72,7 +72,7 @@ async fn two_instances(
 ) -> (TestApp, TestApp, Owner) {
     // These tests are about snapshot mode unless they say otherwise, whatever the run's default.
     let configure = move |s: &mut latchkey::settings::Settings| {
-        s.consistency = "snapshot".into();
+        s.snapshots.consistency = Consistency::Snapshot;
         configure(s)
     };
     let a = spawn_app_with(configure).await;
@@ -437,7 +437,7 @@ async fn listening_again_catches_up_with_a_database_that_went_back() {
 
 #[tokio::test]
 async fn strict_mode_reads_the_database_every_time() {
-    let (a, b, owner) = two_instances(|s| s.consistency = "strict".into()).await;
+    let (a, b, owner) = two_instances(|s| s.snapshots.consistency = Consistency::Strict).await;
     let reader = reader_client(&a, &owner).await;
     assert_eq!(
         decide(&b, &owner, read_email(&reader)).await.1["reason"],
@@ -670,8 +670,8 @@ async fn the_feed_delivers_every_change_in_order_and_resumes_exactly() {
 #[tokio::test]
 async fn the_feed_has_heartbeats_a_subscriber_limit_and_owners_only() {
     let app = spawn_app_with(|s| {
-        s.feed_heartbeat_secs = 1;
-        s.feed_max_subscribers = 1;
+        s.feed.heartbeat_secs = 1;
+        s.feed.max_subscribers = 1;
     })
     .await;
     let owner = app.create_app("shop").await;

@@ -37,6 +37,7 @@ mod registration_entity;
 mod registration_settings;
 mod registration_support;
 mod replica;
+mod sealing;
 mod security;
 mod signed_requests;
 mod sinks;

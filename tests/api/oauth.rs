@@ -17,7 +17,7 @@ const PUBLIC_URL: &str = "https://audit.example.test";
 const ASSERTION_TYPE: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
 
 impl TestApp {
-    fn oauth(&self, app_id: &str, rest: &str) -> String {
+    pub(crate) fn oauth(&self, app_id: &str, rest: &str) -> String {
         format!("/oauth/{app_id}/{rest}")
     }
 
@@ -47,7 +47,7 @@ impl TestApp {
             .pair()
     }
 
-    async fn access_token(&self, app_id: &str, id: &str, secret: &str) -> String {
+    pub(crate) async fn access_token(&self, app_id: &str, id: &str, secret: &str) -> String {
         let (status, body, _) = self
             .token_basic(app_id, id, secret, &[("grant_type", "client_credentials")])
             .await;
@@ -55,7 +55,13 @@ impl TestApp {
         body["access_token"].as_str().unwrap().to_owned()
     }
 
-    async fn introspect(&self, app_id: &str, id: &str, secret: &str, token: &str) -> Value {
+    pub(crate) async fn introspect(
+        &self,
+        app_id: &str,
+        id: &str,
+        secret: &str,
+        token: &str,
+    ) -> Value {
         let body = self
             .as_client(id, secret, Method::POST, &self.oauth(app_id, "introspect"))
             .form(&[("token", token)])
@@ -65,7 +71,7 @@ impl TestApp {
         body
     }
 
-    async fn jwks(&self, app_id: &str) -> JwkSet {
+    pub(crate) async fn jwks(&self, app_id: &str) -> JwkSet {
         let body = self
             .request(Method::GET, &self.oauth(app_id, "jwks"))
             .fetch()
@@ -80,7 +86,7 @@ fn oauth_error(error: &str, description: &str) -> Value {
 }
 
 /// Verifies a token as an offline resource server would.
-fn verify(token: &str, jwks: &JwkSet, issuer: &str, audience: &str) -> Value {
+pub(crate) fn verify(token: &str, jwks: &JwkSet, issuer: &str, audience: &str) -> Value {
     let header = jsonwebtoken::decode_header(token).unwrap();
     assert_eq!(header.typ.as_deref(), Some("at+jwt"));
     let jwk = jwks
@@ -840,7 +846,7 @@ async fn private_key_jwt() {
 
 #[tokio::test]
 async fn settings_eddsa_and_rotation_under_load() {
-    let app = spawn_app_with(|s| s.oauth_jwks_max_age_secs = 1).await;
+    let app = spawn_app_with(|s| s.oauth.jwks_max_age_secs = 1).await;
     let owner = app.create_app("shop").await;
     let a = owner.app_id.clone();
     let (id, secret, _) = app
@@ -928,4 +934,148 @@ async fn settings_eddsa_and_rotation_under_load() {
     assert_eq!(keys.len() as i64, 1 + rotations);
     assert_eq!(keys.iter().filter(|k| k["signing"] == true).count(), 1);
     assert_eq!(keys.iter().filter(|k| k["retiresAt"].is_null()).count(), 1);
+}
+
+/// The `changes` of every event of `action` in the application's log, in order.
+async fn changes_of(app: &TestApp, app_id: &str, action: &str) -> Vec<Value> {
+    app.audit_rows(app_id)
+        .await
+        .into_iter()
+        .filter(|e| e["action"] == action)
+        .map(|e| e["changes"].clone())
+        .collect()
+}
+
+/// RFC 3339 as the OAuth events write it (chrono's form, `+00:00`).
+fn rfc3339(v: &Value) -> String {
+    chrono::DateTime::parse_from_rfc3339(v.as_str().unwrap())
+        .unwrap()
+        .to_rfc3339()
+}
+
+#[tokio::test]
+async fn oauth_audit_events_carry_exactly_their_payloads() {
+    let app = spawn_app().await;
+    let owner = app.create_app("shop").await;
+    let a = owner.app_id.clone();
+    let (id, secret, _) = app
+        .create_client(
+            &owner,
+            json!({"name": "svc", "features": ["direct_access"]}),
+        )
+        .await;
+
+    // The first key, made on the first token: its id and algorithm only.
+    let token = app.access_token(&a, &id, &secret).await;
+    let first = app.jwks(&a).await.keys[0].common.key_id.clone().unwrap();
+    assert_eq!(
+        changes_of(&app, &a, "oauth.key_create").await,
+        [json!({"kid": first, "alg": "ES256"})]
+    );
+
+    // Settings: each change as {from, to}; nothing changed, no event.
+    for (body, expected) in [
+        (
+            json!({"signingAlg": "EdDSA"}),
+            Some(json!({"signingAlg": {"from": "ES256", "to": "EdDSA"}})),
+        ),
+        (json!({"signingAlg": "EdDSA"}), None),
+        (
+            json!({"tokenLifetimeSecs": 60, "signingAlg": "ES256"}),
+            Some(json!({"signingAlg": {"from": "EdDSA", "to": "ES256"},
+                        "tokenLifetimeSecs": {"from": 600, "to": 60}})),
+        ),
+    ] {
+        let before = changes_of(&app, &a, "oauth.settings_update").await.len();
+        app.as_operator(Method::PATCH, &format!("/apps/{a}/oauth"))
+            .json(&body)
+            .fetch()
+            .await
+            .status_is(200);
+        let all = changes_of(&app, &a, "oauth.settings_update").await;
+        match expected {
+            Some(e) => assert_eq!(all[before..], [e]),
+            None => assert_eq!(all.len(), before),
+        }
+    }
+
+    // A rotation: the new key, when it signs, and the retiring key with when it leaves.
+    app.as_operator(Method::POST, &format!("/apps/{a}/oauth/rotate"))
+        .fetch()
+        .await
+        .status_is(200);
+    let rotations = changes_of(&app, &a, "oauth.key_rotate").await;
+    assert_eq!(rotations.len(), 1);
+    let r = &rotations[0];
+    let new = app
+        .jwks(&a)
+        .await
+        .keys
+        .iter()
+        .filter_map(|k| k.common.key_id.clone())
+        .find(|k| *k != first)
+        .unwrap();
+    assert_eq!(
+        r,
+        &json!({"kid": new, "alg": "ES256", "signsFrom": rfc3339(&r["signsFrom"]),
+                "retiring": [{"kid": first, "retiresAt": rfc3339(&r["retiring"][0]["retiresAt"])}]})
+    );
+    // The key signs once the key set's max-age (300 s) has passed; the old one leaves a token
+    // lifetime (now 60 s) later.
+    let signs_from =
+        chrono::DateTime::parse_from_rfc3339(r["signsFrom"].as_str().unwrap()).unwrap();
+    let retires_at =
+        chrono::DateTime::parse_from_rfc3339(r["retiring"][0]["retiresAt"].as_str().unwrap())
+            .unwrap();
+    assert_eq!(retires_at.timestamp() - signs_from.timestamp(), 60);
+
+    // A revocation: the token's jti and its expiry.
+    app.as_client(&id, &secret, Method::POST, &app.oauth(&a, "revoke"))
+        .form(&[("token", token.as_str())])
+        .fetch()
+        .await
+        .status_is(200);
+    let header = jsonwebtoken::decode_header(&token).unwrap();
+    let jwks = app.jwks(&a).await;
+    let jwk = jwks.find(header.kid.as_deref().unwrap()).unwrap();
+    let mut validation = Validation::new(header.alg);
+    validation.validate_aud = false;
+    let claims =
+        jsonwebtoken::decode::<Value>(&token, &DecodingKey::from_jwk(jwk).unwrap(), &validation)
+            .unwrap()
+            .claims;
+    let expires_at = chrono::DateTime::from_timestamp(claims["exp"].as_i64().unwrap(), 0)
+        .unwrap()
+        .to_rfc3339();
+    assert_eq!(
+        changes_of(&app, &a, "oauth.token_revoke").await,
+        [json!({"jti": claims["jti"], "expiresAt": expires_at})]
+    );
+
+    // A client's keys: set (from none), replaced, removed — their ids only.
+    let path = format!("/config/{a}/clients/{id}/jwks");
+    let (_, k1) = client_key("ck1");
+    let (_, k2) = client_key("ck2");
+    for keys in [json!([k1]), json!([k1, k2])] {
+        app.as_owner(&owner, Method::PUT, &path)
+            .json(&json!({ "keys": keys }))
+            .fetch()
+            .await
+            .status_is(200);
+    }
+    app.as_owner(&owner, Method::DELETE, &path)
+        .fetch()
+        .await
+        .status_is(204);
+    assert_eq!(
+        changes_of(&app, &a, "client.jwks_set").await,
+        [
+            json!({"kids": {"from": null, "to": ["ck1"]}}),
+            json!({"kids": {"from": ["ck1"], "to": ["ck1", "ck2"]}})
+        ]
+    );
+    assert_eq!(
+        changes_of(&app, &a, "client.jwks_delete").await,
+        [json!({"kids": {"from": ["ck1", "ck2"], "to": null}})]
+    );
 }

@@ -203,9 +203,10 @@ async fn metrics_can_have_their_own_listener() {
         .local_addr()
         .unwrap()
         .port();
-    let app =
-        spawn_app_with(|s| s.metrics_listen = Some(format!("127.0.0.1:{port}").parse().unwrap()))
-            .await;
+    let app = spawn_app_with(|s| {
+        s.http.metrics_listen = Some(format!("127.0.0.1:{port}").parse().unwrap())
+    })
+    .await;
     let (status, _) = app.request(Method::GET, "/metrics").fetch().await.pair();
     assert_eq!(status, 404, "not on the main listener");
     let res = reqwest::get(format!("http://127.0.0.1:{port}/metrics"))
@@ -236,7 +237,7 @@ async fn readiness_reports_pending_migrations() {
 
 #[tokio::test]
 async fn failed_authentications_are_limited_with_retry_after() {
-    let app = spawn_app_with(|s| s.auth_failure_limit = 3).await;
+    let app = spawn_app_with(|s| s.auth.failure_limit = 3).await;
     let owner = app.create_app("shop").await;
     let path = format!("/config/{}/clients", owner.app_id);
     // Distinct wrong secrets: a replayed one is remembered, not a new guess (docs/limits.md).

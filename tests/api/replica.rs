@@ -22,8 +22,8 @@ async fn reads_that_may_be_stale_go_to_the_replica_unless_the_caller_just_wrote(
     );
     let replica_url = database_url(&server, &replica_db);
     let app = spawn_app_with(|s| {
-        s.read_database_url = Some(replica_url);
-        s.read_max_lag_ms = 1000;
+        s.database.read_url = Some(replica_url);
+        s.database.read_max_lag_ms = 1000;
     })
     .await;
     let owner = app.create_app("shop").await;

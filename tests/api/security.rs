@@ -162,7 +162,8 @@ async fn allow_list_refuses_other_sources() {
 
 #[tokio::test]
 async fn trusted_proxy_forwarded_address_is_used() {
-    let app = spawn_app_with(|s| s.trusted_proxies = vec!["127.0.0.1/32".parse().unwrap()]).await;
+    let app =
+        spawn_app_with(|s| s.http.trusted_proxies = vec!["127.0.0.1/32".parse().unwrap()]).await;
     let owner = app.create_app("shop").await;
     let (id, secret, _) = app
         .create_client(

@@ -230,7 +230,7 @@ async fn stale_future_missing_and_malformed_dates_are_refused() {
 
 #[tokio::test]
 async fn the_window_is_configurable() {
-    let app = spawn_app_with(|s| s.signature_window_secs = 10).await;
+    let app = spawn_app_with(|s| s.auth.signature_window_secs = 10).await;
     let owner = signed_app(&app, "shop").await;
     let res = send(signed_request(
         &app,
@@ -294,7 +294,7 @@ async fn a_replayed_signature_is_refused_on_every_server() {
     let second = latchkey::startup::Application::build(
         &{
             let mut s = test_settings();
-            s.listen = "127.0.0.1:0".parse().unwrap();
+            s.http.listen = "127.0.0.1:0".parse().unwrap();
             s
         },
         app.pool.clone(),
@@ -542,7 +542,7 @@ async fn tampered_wrong_unknown_and_rotated_out_signatures_look_the_same() {
 
 #[tokio::test]
 async fn failed_signatures_count_in_the_failure_limit() {
-    let app = spawn_app_with(|s| s.auth_failure_limit = 3).await;
+    let app = spawn_app_with(|s| s.auth.failure_limit = 3).await;
     let owner = signed_app(&app, "shop").await;
     for i in 0..3 {
         let key = i.to_string();
@@ -722,7 +722,7 @@ async fn options_are_operator_only_audited_and_need_the_key() {
     assert_eq!(actor["actor"], "operator");
 
     // Without a sealing key the options cannot be switched on, nor an application created so.
-    let keyless = spawn_app_with(|s| s.sealing_key = None).await;
+    let keyless = spawn_app_with(|s| s.sealing.key = None).await;
     let plain = keyless.create_app("plain").await;
     let message = "Signed requests and show_secrets need a sealing key: set LATCHKEY_SEALING_KEY or LATCHKEY_SEALING_KEY_FILE.";
     keyless
@@ -942,7 +942,9 @@ async fn keys_rotate_reseals_under_the_new_key() {
     let report: Value = serde_json::from_str(stdout(&out).trim()).unwrap();
     assert_eq!(
         report,
-        json!({"current_key_id": new_ring.current_id(), "resealed": 1, "unopenable": []})
+        json!({"current_key_id": new_ring.current_id(), "resealed": 1, "unopenable": [],
+               "stores": {"client_secrets": 1, "oauth_signing_keys": 0,
+                          "audit_signing_keys": 0, "sinks": 0}})
     );
     let (key_id, blob): (String, Vec<u8>) =
         sqlx::query_as("SELECT sealing_key_id, sealed FROM client_secrets WHERE app_id = $1")

@@ -20,20 +20,20 @@ use crate::helpers::*;
 
 /// One request a receiver got.
 #[derive(Debug, Clone)]
-struct Received {
-    headers: HashMap<String, String>,
-    body: String,
+pub(crate) struct Received {
+    pub headers: HashMap<String, String>,
+    pub body: String,
 }
 
 /// An HTTP receiver on a free port: records every request and answers `status`.
-struct Receiver {
-    url: String,
+pub(crate) struct Receiver {
+    pub url: String,
     got: Arc<Mutex<Vec<Received>>>,
     status: Arc<AtomicU16>,
 }
 
 impl Receiver {
-    async fn start() -> Self {
+    pub async fn start() -> Self {
         let got: Arc<Mutex<Vec<Received>>> = Arc::default();
         let status = Arc::new(AtomicU16::new(200));
         let (g, s) = (got.clone(), status.clone());
@@ -68,12 +68,12 @@ impl Receiver {
         }
     }
 
-    fn received(&self) -> Vec<Received> {
+    pub fn received(&self) -> Vec<Received> {
         self.got.lock().unwrap().clone()
     }
 }
 
-async fn create_sink(app: &TestApp, body: Value) -> Value {
+pub(crate) async fn create_sink(app: &TestApp, body: Value) -> Value {
     let got = app
         .as_operator(Method::POST, "/sinks")
         .json(&body)
@@ -103,13 +103,22 @@ async fn log_of(app: &TestApp, app_id: &str) -> Vec<(String, i64, String)> {
     .unwrap()
 }
 
-/// The events of webhook bodies (one event, or `{"events": […]}`).
-fn events_of(r: &Received) -> Vec<Value> {
+/// The records of webhook bodies (one record, or `{"events": […]}`): audit events and signed
+/// checkpoints.
+fn records_of(r: &Received) -> Vec<Value> {
     let v: Value = serde_json::from_str(&r.body).unwrap();
     match v.get("events") {
         Some(Value::Array(a)) => a.clone(),
         _ => vec![v],
     }
+}
+
+/// The audit events of webhook bodies (without the checkpoints the server may sign meanwhile).
+fn events_of(r: &Received) -> Vec<Value> {
+    records_of(r)
+        .into_iter()
+        .filter(|e| e["action"] != "checkpoint")
+        .collect()
 }
 
 #[tokio::test]
@@ -161,7 +170,7 @@ async fn the_operator_manages_sinks_and_secrets_stay_sealed() {
     // Created "from now": the cursor starts at the head before the sink's own event.
     assert_eq!(
         shown["cursors"],
-        json!([{"app_id": a, "delivered_seq": head - 1, "head_seq": head}])
+        json!([{"app_id": a, "delivered_seq": head - 1, "head_seq": head, "delivered_checkpoint": 0}])
     );
     assert_eq!(shown["lag_events"], 1);
 
@@ -283,6 +292,9 @@ async fn webhooks_are_signed_in_order_per_application_and_a_4xx_pauses() {
     // application the revisions never go back.
     let mut last: HashMap<String, i64> = HashMap::new();
     for r in rx.received() {
+        if events_of(&r).is_empty() {
+            continue; // a checkpoint signed meanwhile (tested below)
+        }
         let id = &r.headers["webhook-id"];
         let ts: i64 = r.headers["webhook-timestamp"].parse().unwrap();
         assert!((Utc::now().timestamp() - ts).abs() < 60);
@@ -436,7 +448,11 @@ async fn splunk_hec_gets_the_exact_request_shape() {
     let r = &rx.received()[0];
     assert_eq!(r.headers["authorization"], "Splunk hec-token-123");
     assert_eq!(r.headers["content-type"], "application/json");
-    for (line, row) in r.body.lines().zip(&audit) {
+    let events = r
+        .body
+        .lines()
+        .filter(|l| !l.contains("\"action\":\"checkpoint\""));
+    for (line, row) in events.zip(&audit) {
         let v: Value = serde_json::from_str(line).unwrap();
         let keys: Vec<&str> = v.as_object().unwrap().keys().map(String::as_str).collect();
         assert_eq!(keys, ["event", "index", "source", "sourcetype", "time"]);
@@ -483,7 +499,11 @@ async fn syslog_gets_octet_counted_rfc5424_messages() {
             if buf.len() < sp + 1 + len {
                 break;
             }
-            messages.push(String::from_utf8(buf[sp + 1..sp + 1 + len].to_vec()).unwrap());
+            let msg = String::from_utf8(buf[sp + 1..sp + 1 + len].to_vec()).unwrap();
+            // (A checkpoint the server may sign meanwhile is tested below.)
+            if !msg.contains(" checkpoint [latchkey@32473 ") {
+                messages.push(msg);
+            }
             buf.drain(..sp + 1 + len);
         }
     }
@@ -543,4 +563,382 @@ async fn pruning_refuses_what_an_active_sink_has_not_delivered() {
             .await
             .unwrap();
     assert_eq!(checkpoint["forcedPastSinks"], json!(["down"]));
+}
+
+/// The service of the test server's settings (signs checkpoints with the same key and origin).
+fn service_of(app: &TestApp) -> latchkey::service::Latchkey {
+    latchkey::startup::service(&test_settings(), app.pool.clone()).unwrap()
+}
+
+/// Signs the due checkpoints now; the tree size of the application's newest one.
+async fn checkpoint_now(app: &TestApp, app_id: &str) -> i64 {
+    service_of(app).make_checkpoints().await.unwrap();
+    sqlx::query_scalar("SELECT max(tree_size) FROM audit_checkpoints WHERE app_id = $1")
+        .bind(app_id)
+        .fetch_one(&app.pool)
+        .await
+        .unwrap()
+}
+
+/// What a receiver got, in order: `e<seq>` for an event, `c<size>` for a checkpoint.
+fn sequence(rx: &Receiver, app_id: &str) -> Vec<String> {
+    rx.received()
+        .iter()
+        .flat_map(records_of)
+        .filter(|r| r["app_id"] == app_id)
+        .map(|r| match r["action"].as_str() {
+            Some("checkpoint") => format!("c{}", r["tree_size"]),
+            _ => format!("e{}", r["seq"]),
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn signed_checkpoints_are_delivered_in_order_with_the_events_and_filterable() {
+    let app = spawn_app().await;
+    let shop = app.create_app("shop").await;
+    let a = shop.app_id.as_str();
+    app.create_client(&shop, json!({"name": "one"})).await;
+    let first = checkpoint_now(&app, a).await;
+    app.create_client(&shop, json!({"name": "two"})).await;
+    app.create_client(&shop, json!({"name": "three"})).await;
+    let second = checkpoint_now(&app, a).await;
+    assert!(first < second);
+
+    // Made after those checkpoints: the whole log with its checkpoints (one event a request;
+    // HEC batches of 50), only checkpoints, none, and from now on.
+    let (all, hec, only, none, fresh) = (
+        Receiver::start().await,
+        Receiver::start().await,
+        Receiver::start().await,
+        Receiver::start().await,
+        Receiver::start().await,
+    );
+    let secret = create_sink(
+        &app,
+        json!({"name": "all", "kind": "webhook", "url": all.url, "from_beginning": true}),
+    )
+    .await["secret"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    create_sink(
+        &app,
+        json!({"name": "hec", "kind": "splunk_hec", "url": hec.url, "token": "t-1",
+               "batch_max": 50, "from_beginning": true}),
+    )
+    .await;
+    create_sink(
+        &app,
+        json!({"name": "only", "kind": "webhook", "url": only.url, "from_beginning": true,
+               "actions": ["checkpoint"]}),
+    )
+    .await;
+    create_sink(
+        &app,
+        json!({"name": "none", "kind": "webhook", "url": none.url, "from_beginning": true,
+               "actions": ["client.create"]}),
+    )
+    .await;
+    create_sink(
+        &app,
+        json!({"name": "fresh", "kind": "webhook", "url": fresh.url}),
+    )
+    .await;
+    // One more checkpoint, of the log with the sinks' own events.
+    let third = checkpoint_now(&app, a).await;
+    let head = log_of(&app, a).await.last().unwrap().1;
+    assert_eq!(third, head);
+
+    // Exactly in order: a checkpoint of size N right after the event of revision N.
+    let mut expected: Vec<String> = Vec::new();
+    for seq in 1..=head {
+        expected.push(format!("e{seq}"));
+        if [first, second, third].contains(&seq) {
+            expected.push(format!("c{seq}"));
+        }
+    }
+    let hec_sequence = || -> Vec<String> {
+        hec.received()
+            .iter()
+            .flat_map(|r| {
+                r.body
+                    .lines()
+                    .map(|l| serde_json::from_str::<Value>(l).unwrap())
+                    .collect::<Vec<_>>()
+            })
+            .map(|l| match l["event"]["action"].as_str() {
+                Some("checkpoint") => format!("c{}", l["event"]["tree_size"]),
+                _ => format!("e{}", l["event"]["seq"]),
+            })
+            .collect()
+    };
+    eventually("all", async || sequence(&all, a).len() >= expected.len()).await;
+    assert_eq!(sequence(&all, a), expected);
+    eventually("hec", async || hec_sequence().len() >= expected.len()).await;
+    assert_eq!(hec_sequence(), expected);
+
+    // The record: the stored checkpoint as the audit API lists it, with the signed note that
+    // verifies with the server's public key; signed per Standard Webhooks, its id stable.
+    let (status, listed) = status_json(
+        app.as_operator(Method::GET, &format!("/config/{a}/audit/checkpoints"))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, 200);
+    let (status, keys) = status_json(
+        app.request(Method::GET, "/audit/keys")
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, 200);
+    let key = latchkey::domain::note::VerifierKey::parse(keys["keys"][0]["key"].as_str().unwrap())
+        .unwrap();
+    let requests: Vec<Received> = all
+        .received()
+        .into_iter()
+        .filter(|r| records_of(r)[0]["action"] == "checkpoint")
+        .collect();
+    assert_eq!(requests.len(), 3);
+    for (r, listed) in requests
+        .iter()
+        .zip(listed["checkpoints"].as_array().unwrap())
+    {
+        let record: Value = serde_json::from_str(&r.body).unwrap();
+        let size = listed["tree_size"].as_i64().unwrap();
+        let root = base64::Engine::decode(
+            &base64::engine::general_purpose::STANDARD,
+            listed["root_hash"].as_str().unwrap(),
+        )
+        .unwrap();
+        let id = format!(
+            "checkpoint:{a}:{size}:{}",
+            root[..8]
+                .iter()
+                .map(|b| format!("{b:02x}"))
+                .collect::<String>()
+        );
+        assert_eq!(
+            record,
+            json!({"action": "checkpoint", "app_id": a, "checkpoint_id": id,
+                   "created_at": listed["created_at"], "key_id": listed["key_id"],
+                   "note": listed["note"], "root_hash": listed["root_hash"], "tree_size": size})
+        );
+        let (cp, _) = latchkey::domain::note::open_checkpoint(
+            record["note"].as_str().unwrap(),
+            std::slice::from_ref(&key),
+        )
+        .unwrap();
+        assert_eq!((cp.size, cp.root.to_vec()), (size as u64, root));
+        let ts: i64 = r.headers["webhook-timestamp"].parse().unwrap();
+        assert_eq!(r.headers["webhook-id"], id);
+        assert_eq!(
+            r.headers["webhook-signature"],
+            webhook_signature(&secret, &id, ts, r.body.as_bytes()).unwrap()
+        );
+    }
+    // HEC: the record as the event, `time` when it was signed.
+    let line = hec
+        .received()
+        .iter()
+        .flat_map(|r| r.body.lines().map(str::to_owned).collect::<Vec<_>>())
+        .find(|l| l.contains("\"action\":\"checkpoint\""))
+        .unwrap();
+    let v: Value = serde_json::from_str(&line).unwrap();
+    assert_eq!(v["event"]["tree_size"], first);
+    assert_eq!(v["sourcetype"], "latchkey:audit");
+
+    // Filters: `checkpoint` alone gets only checkpoints; a filter without it none.
+    eventually("filtered sinks caught up", async || {
+        let (o, n) = (get_sink(&app, "only").await, get_sink(&app, "none").await);
+        o["cursors"][0]["delivered_checkpoint"] == third
+            && o["lag_events"] == 0
+            && n["lag_events"] == 0
+    })
+    .await;
+    assert_eq!(
+        sequence(&only, a),
+        [
+            format!("c{first}"),
+            format!("c{second}"),
+            format!("c{third}")
+        ]
+    );
+    assert!(sequence(&none, a).iter().all(|s| s.starts_with('e')));
+    assert_eq!(
+        get_sink(&app, "none").await["cursors"][0]["delivered_checkpoint"],
+        0
+    );
+    // From now on: only the checkpoint signed after the sink was made.
+    eventually("fresh", async || {
+        sequence(&fresh, a).contains(&format!("c{third}"))
+    })
+    .await;
+    assert_eq!(
+        sequence(&fresh, a)
+            .iter()
+            .filter(|s| s.starts_with('c'))
+            .count(),
+        1
+    );
+
+    // Rewind rewinds both: from revision `first + 1`, the events and the checkpoints of that
+    // size and larger again, not the first checkpoint.
+    let before = sequence(&all, a).len();
+    let (status, got) = status_json(
+        app.as_operator(Method::POST, "/sinks/all/rewind")
+            .json(&json!({"app_id": a, "revision": first + 1}))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, 200, "{got}");
+    let mut replay: Vec<String> = expected
+        .iter()
+        .skip_while(|s| **s != format!("e{}", first + 1))
+        .cloned()
+        .collect();
+    replay.push(format!("e{}", head + 1)); // the rewind's own event
+    eventually("replayed", async || {
+        sequence(&all, a).len() >= before + replay.len()
+    })
+    .await;
+    assert_eq!(sequence(&all, a)[before..], replay[..]);
+}
+
+/// What a failover to a standby that had not received the last events leaves: the log ends at
+/// `keep` (events, their tree nodes and checkpoints after it gone, the head moved back), while
+/// the sinks' cursors stay where they were. (Done here with the append-only triggers off for
+/// this one transaction; PostgreSQL's own failover needs none.)
+async fn lose_events_after(app: &TestApp, app_id: &str, keep: i64) {
+    let mut tx = app.pool.begin().await.unwrap();
+    for sql in [
+        "SET LOCAL session_replication_role = replica",
+        "DELETE FROM audit_feature_changes WHERE app_id = $1 AND seq > $2",
+        "DELETE FROM audit_events WHERE app_id = $1 AND seq > $2",
+        "DELETE FROM audit_merkle_nodes WHERE app_id = $1 AND (idx + 1) * (1::bigint << level) > $2",
+        "DELETE FROM audit_checkpoints WHERE app_id = $1 AND tree_size > $2",
+        "UPDATE audit_heads h SET seq = e.seq, hash = e.hash, occurred_at = e.occurred_at
+           FROM audit_events e WHERE h.app_id = $1 AND e.app_id = $1 AND e.seq = $2",
+    ] {
+        let q = sqlx::query(sql);
+        let q = if sql.contains("$1") {
+            q.bind(app_id).bind(keep)
+        } else {
+            q
+        };
+        q.execute(&mut *tx).await.unwrap();
+    }
+    tx.commit().await.unwrap();
+}
+
+async fn set_paused(app: &TestApp, name: &str, paused: bool) {
+    let path = format!("/sinks/{name}/{}", if paused { "pause" } else { "resume" });
+    let res = app.as_operator(Method::POST, &path).send().await.unwrap();
+    assert_eq!(res.status(), 200);
+}
+
+/// The sink has delivered every event of its (one) application.
+async fn caught_up(app: &TestApp, name: &str) -> bool {
+    let shown = get_sink(app, name).await;
+    shown["lag_events"] == 0
+        && shown["cursors"][0]["delivered_seq"] == shown["cursors"][0]["head_seq"]
+}
+
+/// The line of a metric on `/metrics` that starts with `prefix`.
+async fn metric_line(app: &TestApp, prefix: &str) -> Option<String> {
+    app.request(Method::GET, "/metrics")
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap()
+        .lines()
+        .find(|l| l.starts_with(prefix))
+        .map(str::to_owned)
+}
+
+/// The ids of the events of an application's log after revision `after`.
+async fn ids_after(app: &TestApp, app_id: &str, after: i64) -> Vec<String> {
+    log_of(app, app_id)
+        .await
+        .into_iter()
+        .filter(|(_, seq, _)| *seq > after)
+        .map(|(_, _, id)| id)
+        .collect()
+}
+
+#[tokio::test]
+async fn a_log_rewritten_under_the_cursor_by_a_failover_is_delivered_again() {
+    let app = spawn_app().await;
+    let shop = app.create_app("shop").await;
+    let a = shop.app_id.as_str();
+    let rx = Receiver::start().await;
+    create_sink(
+        &app,
+        json!({"name": "rewritten", "kind": "webhook", "url": rx.url, "from_beginning": true,
+               "batch_max": 10}),
+    )
+    .await;
+    for i in 0..4 {
+        app.create_client(&shop, json!({"name": format!("before-{i}")}))
+            .await;
+    }
+    let got_ids = |rx: &Receiver| -> Vec<String> {
+        rx.received()
+            .iter()
+            .flat_map(events_of)
+            .map(|e| e["event_id"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    let metric = "latchkey_sink_log_rewrites_total{sink=\"rewritten\"}";
+    eventually("delivered", async || caught_up(&app, "rewritten").await).await;
+    assert_eq!(metric_line(&app, metric).await, None);
+
+    // 1. The new primary lacks the last 2 events and takes 4 new ones: the head passes the
+    // cursor again, with other events at its revisions (caught by the hash at the cursor, or
+    // by the cursor beyond the head if the worker looks in between).
+    set_paused(&app, "rewritten", true).await;
+    let head = log_of(&app, a).await.last().unwrap().1;
+    lose_events_after(&app, a, head - 2).await;
+    for i in 0..4 {
+        app.create_client(&shop, json!({"name": format!("after-{i}")}))
+            .await;
+    }
+    set_paused(&app, "rewritten", false).await;
+    let new_events = ids_after(&app, a, head - 2).await;
+    assert_eq!(new_events.len(), 5); // the 4 clients and the resume
+    eventually("the rewritten revisions delivered", async || {
+        let got = got_ids(&rx);
+        new_events.iter().all(|id| got.contains(id))
+    })
+    .await;
+    assert_eq!(metric_line(&app, metric).await, Some(format!("{metric} 1")));
+
+    // 2. The new primary lacks the last 3 events and takes 1: the cursor is beyond the head.
+    eventually("delivered again", async || {
+        caught_up(&app, "rewritten").await
+    })
+    .await;
+    set_paused(&app, "rewritten", true).await;
+    let head = log_of(&app, a).await.last().unwrap().1;
+    lose_events_after(&app, a, head - 3).await;
+    app.create_client(&shop, json!({"name": "after-second"}))
+        .await;
+    set_paused(&app, "rewritten", false).await;
+    let new_events = ids_after(&app, a, head - 3).await;
+    assert_eq!(new_events.len(), 2); // the client and the resume
+    eventually("the events below the old cursor delivered", async || {
+        let got = got_ids(&rx);
+        new_events.iter().all(|id| got.contains(id))
+    })
+    .await;
+    assert_eq!(metric_line(&app, metric).await, Some(format!("{metric} 2")));
+    eventually("caught up", async || caught_up(&app, "rewritten").await).await;
 }

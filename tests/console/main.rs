@@ -433,6 +433,89 @@ async fn run(app: &TestApp, owner: &Owner, c: &Client) {
     wait_for_text(c, "Access schemas").await;
     check_page(c, "access", false, None).await;
 
+    // The OAuth page: the application's signing key (made by the first token) and the keys
+    // registered for the client, as the API publishes them; the client page links there.
+    let (_, client_jwk) = latchkey::auth::jose::generate(
+        latchkey::domain::oauth::SigningAlg::EdDsa,
+        "storefront-key-1",
+    )
+    .unwrap();
+    let res = app
+        .as_client(
+            &owner.client_id,
+            &owner.secret,
+            Method::PUT,
+            &format!("/config/{app_id}/clients/{client_id}/jwks"),
+        )
+        .json(&json!({ "keys": [client_jwk] }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    let res = app
+        .as_client(
+            &client_id,
+            &secret,
+            Method::POST,
+            &format!("/oauth/{app_id}/token"),
+        )
+        .form(&[("grant_type", "client_credentials")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200, "a token");
+    let jwks: Value = app
+        .request(Method::GET, &format!("/oauth/{app_id}/jwks"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let kid = jwks["keys"][0]["kid"].as_str().unwrap().to_owned();
+    c.goto(&format!("{base}/console/apps/{app_id}/clients/{client_id}"))
+        .await
+        .unwrap();
+    wait_for_text(c, "Rotate the secret").await;
+    c.find(Locator::LinkText("OAuth keys"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    wait_for_text(c, "Signing keys").await;
+    let url = c.current_url().await.unwrap();
+    assert_eq!(
+        (url.path(), url.fragment()),
+        (
+            format!("/console/apps/{app_id}/oauth").as_str(),
+            Some(format!("client-{client_id}").as_str())
+        )
+    );
+    let signing = c
+        .find(Locator::Id("signing-keys"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        signing.contains(&kid) && signing.contains("ES256") && signing.contains("signing"),
+        "{signing}"
+    );
+    let row = c
+        .find(Locator::Id(&format!("client-{client_id}")))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        row.contains(&client_id) && row.contains("storefront-key-1") && row.contains("OKP Ed25519"),
+        "{row}"
+    );
+    check_page(c, "oauth", true, None).await;
+
     // The change is in the audit timeline.
     c.goto(&format!("{base}/console/apps/{app_id}/audit"))
         .await

@@ -7,7 +7,9 @@
 # A write burst runs while rsyslog and the webhook receiver are down (about 20 s); then they
 # come back, Latchkey is killed with SIGKILL in the middle of the backlog and restarted, and
 # more writes follow. Every event must arrive at every receiver at least once, in order per
-# application (tests/sinks/receivers.py check).
+# application (tests/sinks/receivers.py check). Checkpoints are signed every second meanwhile:
+# every one must arrive at every receiver too, after the event of its size, and the webhook
+# receiver verifies each one's Ed25519 signature with the key from GET /audit/keys.
 #
 # Needs DATABASE_URL (a role that may create databases), python3, cargo; installs rsyslog
 # (apt-get) and the Python package (venv under target/sinks-venv) when missing.
@@ -22,10 +24,11 @@ if ! [ -e /usr/lib/x86_64-linux-gnu/rsyslog/lmnsd_ossl.so ] || ! command -v open
 fi
 rsyslogd=$(command -v rsyslogd || echo /usr/sbin/rsyslogd)
 venv=target/sinks-venv
-if ! "$venv/bin/python" -c 'import standardwebhooks' 2>/dev/null; then
+if ! "$venv/bin/python" -c 'import standardwebhooks, cryptography' 2>/dev/null; then
   rm -rf "$venv"
   python3 -m venv "$venv"
-  "$venv/bin/pip" install --quiet --disable-pip-version-check "standardwebhooks==1.1.0"
+  "$venv/bin/pip" install --quiet --disable-pip-version-check "standardwebhooks==1.1.0" \
+    "cryptography>=42,<47"
 fi
 py="$PWD/$venv/bin/python"
 
@@ -41,6 +44,7 @@ LATCHKEY_SEALING_KEY="$("$bin" keys generate)"
 export LATCHKEY_SEALING_KEY
 export LATCHKEY_OPERATOR_TOKEN="sinks-operator-$$-token"
 export LATCHKEY_SINK_POLL_SECS=1
+export LATCHKEY_CHECKPOINT_SECS=1
 export RUST_LOG=warn
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
 port=$(free_port); syslog_port=$(free_port); tls_port=$(free_port); hook_port=$(free_port); hec_port=$(free_port)
@@ -90,7 +94,7 @@ start_rsyslog() {
   rsyslog_pid=$!
 }
 start_hook() {
-  DELAY_MS=20 WEBHOOK_SECRET="$hook_secret" "$py" tests/sinks/receivers.py webhook "$hook_port" "$work/webhook.ndjson" 2>>"$work/receivers.err" &
+  DELAY_MS=20 WEBHOOK_SECRET="$hook_secret" LATCHKEY_URL="$url" "$py" tests/sinks/receivers.py webhook "$hook_port" "$work/webhook.ndjson" 2>>"$work/receivers.err" &
   hook_pid=$!
 }
 start_server() {
@@ -158,18 +162,31 @@ echo "latchkey killed (SIGKILL) mid-delivery, $(( $(lines "$work/webhook.ndjson"
 start_server
 writes 10 after
 
-# Wait until every sink has delivered everything (at most 3 minutes).
+# Applications whose log has grown past their newest signed checkpoint (the task signs every
+# second), and for a sink's `show`, its applications whose newest checkpoint it has not delivered.
+unsigned() {
+  psql -At "$DATABASE_URL" -c "SELECT count(*) FROM audit_heads h WHERE h.seq >
+    coalesce((SELECT max(c.tree_size) FROM audit_checkpoints c WHERE c.app_id = h.app_id), 0)"
+}
+checkpoints_owed() {
+  python3 -c 'import json, sys
+latest = dict(l.split() for l in sys.argv[2].splitlines() if l.strip())
+print(sum(int(latest.get(c["app_id"], 0)) > c["delivered_checkpoint"] for c in json.loads(sys.argv[1])["cursors"]))' \
+    "$1" "$(psql -At -F ' ' "$DATABASE_URL" -c "SELECT app_id, max(tree_size) FROM audit_checkpoints GROUP BY app_id")"
+}
+
+# Wait until every sink has delivered everything, events and checkpoints (at most 3 minutes).
 deadline=$(( $(date +%s) + 180 ))
 while :; do
-  lags=""
+  lags="$(unsigned)"
   for s in hook splunk syslog syslog-tls; do
     shown=$("$bin" sinks show "$s")
     if [ "$(field "$shown" "['paused']")" = True ]; then
       echo "sink $s paused: $(field "$shown" "['paused_reason']")"; cat "$work/receivers.err"; exit 1
     fi
-    lags="$lags $(field "$shown" "['lag_events']")"
+    lags="$lags $(field "$shown" "['lag_events']")/$(checkpoints_owed "$shown")"
   done
-  [ "$lags" = " 0 0 0 0" ] && break
+  [ "$lags" = "0 0/0 0/0 0/0 0/0" ] && break
   if [ "$(date +%s)" -gt "$deadline" ]; then
     echo "sinks still behind: $lags"; tail -20 "$work/server.out"; exit 1
   fi
@@ -181,11 +198,15 @@ kill "$rsyslog_pid"; wait "$rsyslog_pid" 2>/dev/null || true; rsyslog_pid=""
 psql -At -F ' ' "$DATABASE_URL" -c \
   "SELECT app_id, seq, event_id FROM audit_events WHERE app_id IN ('$shop', '$blog') ORDER BY app_id, seq" \
   > "$work/expected.txt"
-echo "$(wc -l < "$work/expected.txt") events written"
+psql -At -F ' ' "$DATABASE_URL" -c \
+  "SELECT app_id, tree_size, 'checkpoint:' || app_id || ':' || tree_size || ':' || encode(substring(root_hash from 1 for 8), 'hex')
+     FROM audit_checkpoints WHERE app_id IN ('$shop', '$blog') ORDER BY app_id, tree_size" \
+  > "$work/checkpoints.txt"
+echo "$(wc -l < "$work/expected.txt") events written, $(wc -l < "$work/checkpoints.txt") checkpoints signed"
 # (A broken pipe is expected there: Latchkey was killed while a receiver was answering.)
 if grep -E "verification failed|webhook-id|wrong request shape" "$work/receivers.err"; then
   echo "a receiver refused a request"; exit 1
 fi
-"$py" tests/sinks/receivers.py check "$work/expected.txt" "$work/webhook.ndjson" "$work/hec.ndjson" \
+"$py" tests/sinks/receivers.py check "$work/expected.txt" "$work/checkpoints.txt" "$work/webhook.ndjson" "$work/hec.ndjson" \
   "$work/syslog.log" "$work/syslog-tls.log"
 echo "sinks: 4 passed, 0 failed"

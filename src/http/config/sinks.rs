@@ -23,6 +23,9 @@ pub struct CursorBody {
     delivered_seq: i64,
     /// The application's latest revision.
     head_seq: i64,
+    /// Every signed checkpoint up to this tree size was delivered (or made before the sink
+    /// started, or left out by the action filter).
+    delivered_checkpoint: i64,
 }
 
 /// A sink (never its secret, except `secret` right after it was made).
@@ -93,6 +96,7 @@ impl SinkBody {
                         app_id: a.app_id,
                         delivered_seq: a.delivered_seq,
                         head_seq: a.head_seq,
+                        delivered_checkpoint: a.delivered_checkpoint,
                     })
                     .collect()
             }),

@@ -70,8 +70,10 @@ pub async fn show(
                     thead { tr { th { "Client" } th { "Key id" } th { "Type" } th { "Algorithm" } } }
                     tbody {
                         @for (client_id, jwks) in &o.clients {
-                            @for key in jwks.get("keys").and_then(Value::as_array).into_iter().flatten() {
-                                tr id={ "client-" (client_id) } {
+                            @for (i, key) in jwks.get("keys").and_then(Value::as_array).into_iter().flatten().enumerate() {
+                                // The client page links to the first row of the client's keys
+                                // (one id per client: a client may have several keys).
+                                tr id=[(i == 0).then(|| format!("client-{client_id}"))] {
                                     td data-label="Client" {
                                         a href={ "/console/apps/" (app_id) "/clients/" (client_id) } { code { (client_id) } }
                                     }

@@ -11,14 +11,15 @@ use std::time::Instant;
 
 use chrono::{DateTime, Utc};
 use jsonwebtoken::jwk::{Jwk, JwkSet};
-use serde_json::json;
 
 use super::{OAuth, OAuthError};
 use crate::auth::jose::{self, Signer};
 use crate::auth::sealing::Sealed;
 use crate::domain::audit_action::AuditAction;
+use crate::domain::audit_changes::{self as changes_of, Payload};
 use crate::domain::ids::{random_token, AppId};
 use crate::domain::oauth::{retirement, token_lifetime, SigningAlg};
+use crate::service::sealing::oauth_key_sealing_name;
 use crate::service::{commit, Committed, RequestContext, ServiceError};
 use crate::store::{self, oauth::KeyRow, oauth::SettingsRow, WriteTx};
 
@@ -120,12 +121,6 @@ pub(super) struct Cached {
     pub set: Arc<KeySet>,
 }
 
-/// The AAD slot a signing key is sealed under (the sealing key ring binds a sealed value to an
-/// application and a name).
-fn sealing_name(kid: &str) -> String {
-    format!("oauth-signing-key:{kid}")
-}
-
 impl OAuth {
     /// The application's key set, made on first use. Cached per instance while the snapshots
     /// are trusted and the application's revision has not moved (at most 60 s).
@@ -180,7 +175,7 @@ impl OAuth {
                 key_id: row.sealing_key_id.clone(),
                 blob: row.sealed.clone(),
             };
-            let private = match ring.open(app_id, &sealing_name(&row.kid), &sealed) {
+            let private = match ring.open(app_id, &oauth_key_sealing_name(&row.kid), &sealed) {
                 Ok(p) => p,
                 Err(e) => {
                     tracing::error!(error = %e, app_id, kid = row.kid, "cannot open a signing key");
@@ -224,7 +219,7 @@ impl OAuth {
         let ctx = RequestContext::command_line();
         let mut event = ctx.audit_event(app_id, AuditAction::OAuthKeyCreate);
         event.actor = "latchkey".into();
-        event.changes = json!({ "kid": key.kid, "alg": key.alg });
+        event.changes = changes_of::OAuthKeyMade::on_first_use(&key.kid, &key.alg).into_changes();
         store::audit::append(&mut tx, event).await?;
         // Made on the way of a read: its revision reaches this instance's snapshots here (the
         // others' through the notification).
@@ -248,7 +243,7 @@ impl OAuth {
         let kid = random_token(16);
         let (private, jwk) = jose::generate(alg, &kid)?;
         let sealed = ring
-            .seal(app_id, &sealing_name(&kid), &private)
+            .seal(app_id, &oauth_key_sealing_name(&kid), &private)
             .map_err(|e| {
                 tracing::error!(error = %e, "sealing a signing key failed");
                 OAuthError::Internal
@@ -351,15 +346,14 @@ impl OAuth {
             AuditAction::OAuthKeyRotate
         };
         let mut event = ctx.audit_event(app_id, action);
-        event.changes = json!({
-            "kid": key.kid,
-            "alg": key.alg,
-            "signsFrom": key.signs_from.to_rfc3339(),
-            "retiring": retiring.iter().map(|k| json!({
-                "kid": k.kid,
-                "retiresAt": retires_at.to_rfc3339(),
-            })).collect::<Vec<_>>(),
-        });
+        event.changes = changes_of::OAuthKeyMade::by_rotation(
+            &key.kid,
+            &key.alg,
+            &key.signs_from,
+            retiring.iter().map(|k| k.kid.as_str()),
+            &retires_at,
+        )
+        .into_changes();
         store::audit::append(&mut tx, event).await?;
         let report = RotationReport {
             settings,
@@ -406,9 +400,12 @@ impl OAuth {
             signing_alg: signing_alg.unwrap_or(before.signing_alg),
             token_lifetime_secs: lifetime.unwrap_or(before.token_lifetime_secs),
         };
-        if after == before {
+        let Some(changes) = changes_of::OAuthSettingsChanged::of(
+            (before.signing_alg.as_str(), before.token_lifetime_secs),
+            (after.signing_alg.as_str(), after.token_lifetime_secs),
+        ) else {
             return Ok(Committed::unchanged(after));
-        }
+        };
         store::oauth::set_settings(
             &mut tx,
             app_id,
@@ -423,21 +420,8 @@ impl OAuth {
             store::oauth::extend_retirements(&mut tx, app_id, i32::try_from(longer).unwrap_or(0))
                 .await?;
         }
-        let mut changes = serde_json::Map::new();
-        if before.signing_alg != after.signing_alg {
-            changes.insert(
-                "signingAlg".into(),
-                json!({"from": before.signing_alg.as_str(), "to": after.signing_alg.as_str()}),
-            );
-        }
-        if before.token_lifetime_secs != after.token_lifetime_secs {
-            changes.insert(
-                "tokenLifetimeSecs".into(),
-                json!({"from": before.token_lifetime_secs, "to": after.token_lifetime_secs}),
-            );
-        }
         let mut event = ctx.audit_event(app_id, AuditAction::OAuthSettingsUpdate);
-        event.changes = serde_json::Value::Object(changes);
+        event.changes = changes.into_changes();
         store::audit::append(&mut tx, event).await?;
         let committed = commit(tx, after).await?;
         self.keysets.invalidate(app_id.as_str());

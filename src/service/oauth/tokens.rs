@@ -3,13 +3,14 @@
 
 use chrono::{DateTime, Utc};
 use jsonwebtoken::jwk::JwkSet;
-use serde_json::{json, Value};
+use serde_json::Value;
 use sha2::{Digest, Sha256};
 
 use super::{OAuth, OAuthError, Source};
 use crate::auth::jose::{self, VerifyError};
 use crate::auth::Credentials;
 use crate::domain::audit_action::AuditAction;
+use crate::domain::audit_changes::{self as changes_of, Payload};
 use crate::domain::ids::{is_token, random_token, AppId, ClientId, CLIENT_ID_LEN};
 use crate::domain::oauth::{
     check_assertion, check_resource, granted_scope, parse_scope, AccessClaims, AssertionClaims,
@@ -338,7 +339,7 @@ impl OAuth {
             };
             let mut event = ctx.audit_event(app_id, AuditAction::OAuthTokenRevoke);
             event.target_client_id = Some(claims.client_id.clone());
-            event.changes = json!({ "jti": claims.jti, "expiresAt": expires_at.to_rfc3339() });
+            event.changes = changes_of::TokenRevoked::new(&claims.jti, &expires_at).into_changes();
             store::audit::append(&mut tx, event).await?;
         }
         commit(tx, ()).await.map_err(|e| {
@@ -377,10 +378,8 @@ impl OAuth {
         if before.as_ref() != Some(jwks) {
             let mut event = ctx.audit_event(app_id, AuditAction::ClientJwksSet);
             event.target_client_id = Some(client_id.to_string());
-            event.changes = json!({ "kids": {
-                "from": before.as_ref().map(kids),
-                "to": kids(jwks),
-            }});
+            event.changes =
+                changes_of::ClientKeysChanged::set(before.as_ref(), jwks).into_changes();
             store::audit::append(&mut tx, event).await?;
         }
         commit(tx, Ok(jwks.clone())).await
@@ -403,7 +402,7 @@ impl OAuth {
         };
         let mut event = ctx.audit_event(app_id, AuditAction::ClientJwksDelete);
         event.target_client_id = Some(client_id.to_string());
-        event.changes = json!({ "kids": { "from": kids(&before), "to": null } });
+        event.changes = changes_of::ClientKeysChanged::deleted(&before).into_changes();
         store::audit::append(&mut tx, event).await?;
         commit(tx, true).await
     }
@@ -428,12 +427,4 @@ impl OAuth {
             .map(|_| ())
             .ok_or(ServiceError::ClientNotFound)
     }
-}
-
-/// The key ids of a key set (for the audit trail: the keys themselves are public but long).
-fn kids(jwks: &Value) -> Vec<Value> {
-    jwks["keys"]
-        .as_array()
-        .map(|keys| keys.iter().map(|k| k["kid"].clone()).collect())
-        .unwrap_or_default()
 }
