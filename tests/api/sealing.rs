@@ -83,7 +83,7 @@ async fn every_sealed_column_belongs_to_a_store_that_keys_rotate_reseals() {
 async fn keys_rotate_reseals_every_store_and_all_works_with_the_new_key_alone() {
     // The first server keeps only the old key and delivers to no sink (so that after the
     // rotation only the server with the new key delivers).
-    let app = spawn_app_with(|s| s.sink_delivery = false).await;
+    let app = spawn_app_with(|s| s.sinks.delivery = false).await;
     let old_key = TEST_SEALING_KEY;
     let new_key = generate_key();
     let new_id = KeyRing::from_base64(&new_key, &[])
@@ -219,8 +219,8 @@ async fn keys_rotate_reseals_every_store_and_all_works_with_the_new_key_alone() 
     // A server with only the new key.
     let peer = app
         .spawn_peer(|s| {
-            s.sealing_key = Some(new_key.clone());
-            s.sealing_previous_keys = vec![];
+            s.sealing.key = Some(new_key.clone());
+            s.sealing.previous_keys = vec![];
         })
         .await;
     // OAuth: every key opens (the key sets publish them all), tokens of before verify, new
@@ -275,7 +275,7 @@ async fn keys_rotate_reseals_every_store_and_all_works_with_the_new_key_alone() 
         .await
         .unwrap();
     let mut new_settings = test_settings();
-    new_settings.sealing_key = Some(new_key.clone());
+    new_settings.sealing.key = Some(new_key.clone());
     let new_service = latchkey::startup::service(&new_settings, app.pool.clone()).unwrap();
     let keys = crate::audit_evidence::keys(&peer).await;
     eventually("a checkpoint of the whole tree", async || {
