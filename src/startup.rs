@@ -289,6 +289,11 @@ impl Application {
             self.listen_options,
         ));
         let (service, every) = self.checkpoints;
+        // The entitlement states on the checkpoints' beat (docs/audit.md "Access reviews").
+        let states = tokio::spawn(crate::service::run_entitlement_states(
+            service.clone(),
+            every,
+        ));
         let checkpoints = tokio::spawn(crate::service::run_checkpoints(service, every));
         // Sink delivery runs beside the server (never in a request's path).
         let sinks = self
@@ -297,6 +302,7 @@ impl Application {
         let result = Self::serve(self.server, self.metrics_server).await;
         listener.abort();
         checkpoints.abort();
+        states.abort();
         if let Some(sinks) = sinks {
             sinks.abort();
         }

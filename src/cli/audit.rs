@@ -1,4 +1,4 @@
-//! `latchkey audit verify | export | report | retention | prune`: the operator's audit tools.
+//! `latchkey audit verify | export | report | entitlements | retention | prune`: the operator's audit tools.
 //! They act as the platform operator, straight on the database (no server needed).
 
 use std::io::{self, Write};
@@ -92,6 +92,24 @@ pub enum AuditCommand {
         until: String,
         #[arg(long, value_enum, default_value_t = ReportFormat::Text)]
         format: ReportFormat,
+    },
+    /// Access reviews (docs/audit.md): every client at a moment with its features, IP allow
+    /// list and access schemas, as it was (--at, default now); or, with --from (and --to,
+    /// default now), what changed between two moments.
+    Entitlements {
+        #[arg(long)]
+        app: AppId,
+        /// The moment (RFC 3339, or a date: its midnight UTC).
+        #[arg(long, conflicts_with_all = ["from", "to"])]
+        at: Option<String>,
+        /// Changes after this moment…
+        #[arg(long)]
+        from: Option<String>,
+        /// …up to and including this one (default now).
+        #[arg(long, requires = "from")]
+        to: Option<String>,
+        #[arg(long, value_enum, default_value_t = TableFormat::Json)]
+        format: TableFormat,
     },
     /// Show or set how long an application keeps its audit events (default: forever).
     Retention {
@@ -231,6 +249,50 @@ pub enum ReportFormat {
     Json,
 }
 
+/// How `audit entitlements` prints: the JSON of the HTTP API, or its CSV.
+#[derive(ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TableFormat {
+    Json,
+    Csv,
+}
+
+/// `latchkey audit entitlements`: the same body as GET …/audit/entitlements(/changes).
+async fn entitlements(
+    service: &Latchkey,
+    ctx: &RequestContext,
+    app: &AppId,
+    at: Option<&str>,
+    from: Option<&str>,
+    to: Option<&str>,
+    format: TableFormat,
+) -> anyhow::Result<()> {
+    use crate::http::config::entitlements::{
+        changes_csv, entitlements_csv, ChangesBody, EntitlementsBody,
+    };
+    let time = |name: &'static str, t: Option<&str>| t.map(|t| parse_time(name, t)).transpose();
+    let out = match from {
+        Some(from) => {
+            let from = parse_time("from", from)?;
+            let c = service
+                .entitlement_changes(ctx, app, from, time("to", to)?)
+                .await?;
+            match format {
+                TableFormat::Csv => changes_csv(&c),
+                TableFormat::Json => serde_json::to_string_pretty(&ChangesBody::of(c))? + "\n",
+            }
+        }
+        None => {
+            let e = service.entitlements_at(ctx, app, time("at", at)?).await?;
+            match format {
+                TableFormat::Csv => entitlements_csv(&e),
+                TableFormat::Json => serde_json::to_string_pretty(&EntitlementsBody::of(e))? + "\n",
+            }
+        }
+    };
+    io::stdout().write_all(out.as_bytes())?;
+    Ok(())
+}
+
 /// `audit verify` found the chain broken (exit status 2; the report is already printed).
 #[derive(Debug, thiserror::Error)]
 #[error("the audit chain of application {app_id} is broken")]
@@ -317,6 +379,24 @@ pub async fn run(cmd: &AuditCommand, service: &Latchkey) -> anyhow::Result<()> {
             until,
             format,
         } => report(service, &ctx, app, since, until, *format).await,
+        AuditCommand::Entitlements {
+            app,
+            at,
+            from,
+            to,
+            format,
+        } => {
+            entitlements(
+                service,
+                &ctx,
+                app,
+                at.as_deref(),
+                from.as_deref(),
+                to.as_deref(),
+                *format,
+            )
+            .await
+        }
         AuditCommand::Retention {
             app,
             keep_days,

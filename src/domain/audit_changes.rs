@@ -369,6 +369,45 @@ pub struct KeyRotated<'a> {
 }
 impl Payload for &KeyRotated<'_> {}
 
+/// What a stored `client.*` payload says ([`ClientChanged`] read back): each field that
+/// changed, with its value after the event (`to`).
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+pub struct ClientChangedRecord {
+    #[serde(default)]
+    pub name: Option<FromTo<Option<String>>>,
+    #[serde(rename = "ipWhitelist", default)]
+    pub ip_whitelist: Option<FromTo<Option<Vec<String>>>>,
+}
+
+/// A stored `access_schema.*` payload ([`AccessSchemaChanged`] read back).
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct AccessSchemaChangedRecord {
+    #[serde(rename = "entityType")]
+    pub entity_type: String,
+    #[serde(rename = "accessType")]
+    pub access_type: String,
+    pub attributes: FromTo<Option<Vec<String>>>,
+}
+
+/// A stored `client.secret_rotate`/`client.secret_restore` payload ([`SecretChanged`] read
+/// back): either form, every member optional.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+pub struct SecretChangedRecord {
+    #[serde(default)]
+    pub secret: SecretChangeRecord,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SecretChangeRecord {
+    #[serde(default)]
+    pub old_secret_hours_to_live: Option<i64>,
+    #[serde(default)]
+    pub restored: bool,
+    #[serde(default)]
+    pub pinned: bool,
+}
+
 /// `oauth.key_create` and `oauth.key_rotate` (docs/oauth.md): the new signing key, and for a
 /// rotation when it signs from and the keys on their way out. The key made on first use says
 /// only `kid` and `alg`. Times are RFC 3339 as chrono writes them (`+00:00`), as stored since
@@ -646,6 +685,40 @@ mod tests {
             json!({"signed_requests": {"from": false, "to": true}})
         );
         assert!(AppOptionsChanged::of((true, false), (true, false)).is_none());
+    }
+
+    #[test]
+    fn payloads_read_back() {
+        let ips = vec!["10.0.0.0/8".to_owned()];
+        let c = ClientFields {
+            name: "a",
+            ip_whitelist: &ips,
+        };
+        let back: ClientChangedRecord =
+            serde_json::from_value(ClientChanged::of(None, Some(c)).into_changes()).unwrap();
+        assert_eq!(back.name.unwrap().to.as_deref(), Some("a"));
+        assert_eq!(back.ip_whitelist.unwrap().to, Some(ips.clone()));
+        let back: ClientChangedRecord = serde_json::from_value(json!({})).unwrap();
+        assert_eq!(back, ClientChangedRecord::default());
+        let attrs = vec!["id".to_owned()];
+        let schema = AccessSchemaChanged {
+            entity_type: "user",
+            access_type: "read",
+            attributes: FromTo {
+                from: Some(attrs.as_slice()),
+                to: None,
+            },
+        };
+        let back: AccessSchemaChangedRecord =
+            serde_json::from_value(schema.into_changes()).unwrap();
+        assert_eq!(back.attributes.from, Some(attrs));
+        assert_eq!(back.attributes.to, None);
+        let back: SecretChangedRecord =
+            serde_json::from_value(SecretChanged::rotated(12, false).into_changes()).unwrap();
+        assert_eq!(back.secret.old_secret_hours_to_live, Some(12));
+        let back: SecretChangedRecord =
+            serde_json::from_value(SecretChanged::restored().into_changes()).unwrap();
+        assert!(back.secret.restored);
     }
 
     #[test]

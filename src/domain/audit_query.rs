@@ -47,6 +47,19 @@ pub enum AuditInputError {
     BadRetention,
     #[error("Invalid anchor: expected SEQ:HASH, the hash as 64 hex digits.")]
     BadAnchor,
+    #[error("Invalid {field}: the moment is in the future.")]
+    Future { field: &'static str },
+    #[error("Invalid format: expected json or csv.")]
+    BadReviewFormat,
+    #[error("from must not be later than to.")]
+    Reversed,
+    #[error("Parameter {name} is required.")]
+    Missing { name: &'static str },
+    /// A moment before the retained audit history (entitlements are rebuilt from it).
+    #[error("The audit history starts at {earliest}: entitlements can be reconstructed from that moment on.")]
+    BeforeHistory { earliest: String },
+    #[error("The audit history of this application is empty: there is nothing to reconstruct.")]
+    NoHistory,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

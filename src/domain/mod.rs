@@ -9,6 +9,7 @@ pub mod audit_query;
 pub mod audit_report;
 pub mod audit_verify;
 pub mod client;
+pub mod entitlements;
 pub mod entity_type;
 pub mod evidence;
 pub mod features;

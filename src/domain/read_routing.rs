@@ -1,5 +1,6 @@
 //! Which database answers a read that may come from a replica (`LATCHKEY_READ_DATABASE_URL`):
-//! audit queries and exports, reports, fixture exports and client lists. Everything that must
+//! audit queries and exports, reports, access reviews (entitlements at a moment), fixture
+//! exports and client lists. Everything that must
 //! be fresh (writes, authentication, one client, the access decision, `atLeastAsFresh`) never
 //! asks: it reads the primary (or the snapshots kept fresh by it).
 //!

@@ -11,7 +11,8 @@ use actix_web::web;
 use serde_json::Value;
 
 use super::config::{
-    self, access, apps, audit, changes, clients, entity_types, evidence, settings, sinks, staging,
+    self, access, apps, audit, changes, clients, entitlements, entity_types, evidence, settings,
+    sinks, staging,
 };
 use super::oauth::{self as oauth, manage as oauth_manage};
 use super::registration::entity_types as reg_entity;
@@ -170,6 +171,8 @@ pub fn table() -> Vec<Route> {
         route!(POST "/config/{app_id}/access/check", Config, Reads, access::check, access::__path_check),
         route!(GET "/config/{app_id}/audit", Config, Reads, audit::query, audit::__path_query),
         route!(GET "/config/{app_id}/audit/verify", Config, Reads, audit::verify, audit::__path_verify),
+        route!(GET "/config/{app_id}/audit/entitlements", Config, Reads, entitlements::at, entitlements::__path_at),
+        route!(GET "/config/{app_id}/audit/entitlements/changes", Config, Reads, entitlements::changes, entitlements::__path_changes),
         route!(GET "/config/{app_id}/audit/checkpoint", Config, Reads, evidence::checkpoint, evidence::__path_checkpoint),
         route!(GET "/config/{app_id}/audit/checkpoints", Config, Reads, evidence::checkpoints, evidence::__path_checkpoints),
         route!(GET "/config/{app_id}/audit/proof/inclusion", Config, Reads, evidence::inclusion, evidence::__path_inclusion),

@@ -433,12 +433,16 @@ impl Latchkey {
             outcome.through_seq = Some(through);
             return Ok(Committed::unchanged(outcome));
         }
+        // The entitlements at the prune point stay answerable (docs/audit.md "Access
+        // reviews"): their state is stored before the events that make it go.
+        super::entitlements::keep_state_at(&mut tx, app_id, through).await?;
         // Delete first, then append: the append locks the chain head, and holding that lock
         // through a long delete would stall every change to the application.
         let deleted = store::audit::delete_prefix(&mut tx, app_id, through).await?;
         if deleted != count as u64 {
             return Err(ServiceError::AuditChainDamaged { seq: first });
         }
+        super::entitlements::drop_states_before(&mut tx, app_id, through).await?;
         let mut event = ctx.audit_event(app_id, AuditAction::AuditPrune);
         let mut pruned = changes_of::Pruned::new(first, through, &hash, count, &cutoff, keep_days);
         pruned.forced_past_sinks = owing;

@@ -12,6 +12,7 @@ mod changes;
 mod clients;
 pub mod clock;
 mod console;
+mod entitlements;
 mod entity_types;
 mod error;
 mod evidence;
@@ -41,6 +42,7 @@ pub use changes::FeedItem;
 pub use clients::{ClientChange, ClientDraft, ClientView, CreatedClient};
 pub use clock::Clock;
 pub use console::{csrf_token, ConsoleLogin, ConsoleSession, SignInError};
+pub use entitlements::{run_entitlement_states, EntitlementChanges, EntitlementsAt};
 pub use error::ServiceError;
 pub use evidence::{
     run_checkpoints, AuditKeyInfo, ConsistencyProof, InclusionProof, MAX_CHECKPOINTS,

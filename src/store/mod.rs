@@ -7,6 +7,7 @@ pub mod apps;
 pub mod audit;
 pub mod clients;
 pub mod console_sessions;
+pub mod entitlements;
 pub mod entity_types;
 pub mod evidence;
 pub mod fixtures;

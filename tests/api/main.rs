@@ -10,6 +10,7 @@ mod access_check;
 mod access_schemas;
 mod app_snapshot_fixture;
 mod audit_completeness;
+mod audit_entitlements;
 mod audit_evidence;
 mod audit_export;
 mod audit_fixture;

@@ -1,7 +1,8 @@
 //! The web console in a real browser: headless Chromium driven over WebDriver (chromedriver).
 //! Signs in with the keyboard, creates a client, changes its features, meets the refusal for
 //! `login_client` + `owner`, rotates the secret and uses the new one over the API, finds the
-//! change in the audit timeline and signs out. Every page is checked for horizontal scrolling at
+//! change in the audit timeline and in the access review (at a moment picked in the form, the
+//! changes since, the CSV downloads) and signs out. Every page is checked for horizontal scrolling at
 //! 1280 and 390 px and for errors in the browser's console, and photographed (into docs/console/ with
 //! `LATCHKEY_UPDATE_SCREENSHOTS=1`, else under target/).
 //!
@@ -542,6 +543,112 @@ async fn run(app: &TestApp, owner: &Owner, c: &Client) {
         assert!(page.contains(needle), "{needle} in the timeline");
     }
     check_page(c, "audit", true, None).await;
+
+    // The access review: now, at a moment chosen with the date picker, the changes since then,
+    // and the CSV downloads.
+    c.find(Locator::LinkText("Access review"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    wait_for_text(c, "Who could do what").await;
+    let table = c.find(Locator::Id("review-table")).await.unwrap();
+    let text = table.text().await.unwrap();
+    assert!(
+        text.contains("storefront") && text.contains("direct_access"),
+        "{text}"
+    );
+    // Just after the owner was created (the picker takes UTC, to the millisecond).
+    let owner_created: chrono::DateTime<chrono::Utc> =
+        sqlx::query_scalar("SELECT occurred_at FROM audit_events WHERE app_id = $1 AND seq = 2")
+            .bind(app_id)
+            .fetch_one(&app.pool)
+            .await
+            .unwrap();
+    let moment = (owner_created + chrono::Duration::milliseconds(1))
+        .format("%Y-%m-%dT%H:%M:%S%.3f")
+        .to_string();
+    let pick = |id: &'static str| {
+        let moment = moment.clone();
+        async move {
+            c.execute(
+                "document.getElementById(arguments[0]).value = arguments[1];",
+                vec![json!(id), json!(moment)],
+            )
+            .await
+            .unwrap();
+        }
+    };
+    pick("r-at").await;
+    click_button(c, "Show entitlements").await;
+    wait_for_text(c, "clients: 1.").await;
+    let text = c
+        .find(Locator::Id("review-table"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(!text.contains("storefront"), "{text}");
+    pick("r-from").await;
+    click_button(c, "Show changes").await;
+    wait_for_text(c, "client created").await;
+    let changes = c
+        .find(Locator::Id("changes-table"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    for needle in [
+        "storefront",
+        "feature granted",
+        "feature revoked",
+        "secret rotated",
+    ] {
+        assert!(changes.contains(needle), "{needle} in {changes}");
+    }
+    check_page(c, "review", true, None).await;
+    // The download links, fetched with the browser's session (the page's CSP allows no
+    // script requests).
+    let cookie = c.get_named_cookie("lk_console").await.unwrap();
+    let fetch = |id: &'static str| {
+        let cookie = format!("lk_console={}", cookie.value());
+        async move {
+            let href = c
+                .find(Locator::Id(id))
+                .await
+                .unwrap()
+                .attr("href")
+                .await
+                .unwrap()
+                .unwrap();
+            let res = app
+                .request(Method::GET, &href)
+                .header("cookie", cookie)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(res.status(), 200, "{href}");
+            Value::String(res.text().await.unwrap())
+        }
+    };
+    let csv = fetch("review-csv").await;
+    assert_eq!(
+        csv,
+        json!(format!(
+            "_id,name,features,ipWhitelist,accessSchemas\r\n{},owner,owner,0.0.0.0/0,\r\n",
+            owner.client_id
+        ))
+    );
+    let csv = fetch("changes-csv").await;
+    let csv = csv.as_str().unwrap();
+    assert!(
+        csv.starts_with("at,revision,actor,client,name,kind,detail\r\n"),
+        "{csv}"
+    );
+    assert!(csv.contains(",storefront,client_created,"), "{csv}");
 
     // Sign out.
     click_button(c, "Sign out").await;

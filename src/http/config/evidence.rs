@@ -20,7 +20,7 @@ use crate::http::HttpState;
 use crate::service::ServiceError;
 
 /// The query's parameters, each named at most once and each one of `allowed`.
-fn params(
+pub(super) fn params(
     req: &HttpRequest,
     allowed: &[&'static str],
 ) -> Result<Vec<(&'static str, String)>, ServiceError> {
@@ -43,7 +43,7 @@ fn params(
     Ok(out)
 }
 
-fn get<'a>(params: &'a [(&'static str, String)], name: &str) -> Option<&'a str> {
+pub(super) fn get<'a>(params: &'a [(&'static str, String)], name: &str) -> Option<&'a str> {
     params
         .iter()
         .find(|(n, _)| *n == name)

@@ -5,6 +5,7 @@ pub(crate) mod apps;
 pub(crate) mod audit;
 pub(crate) mod changes;
 pub(crate) mod clients;
+pub(crate) mod entitlements;
 pub(crate) mod entity_types;
 pub(crate) mod error;
 pub(crate) mod evidence;

@@ -16,6 +16,7 @@ mod clients;
 mod forms;
 mod oauth;
 mod page;
+mod review;
 mod settings;
 
 use std::future::Future;
@@ -89,6 +90,11 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             .route("/apps/{app_id}/oauth", web::get().to(oauth::show))
             .route("/apps/{app_id}/audit", web::get().to(audit::timeline))
             .route("/apps/{app_id}/audit/export", web::get().to(audit::export))
+            .route("/apps/{app_id}/review", web::get().to(review::show))
+            .route(
+                "/apps/{app_id}/review/export",
+                web::get().to(review::export),
+            )
             .default_service(web::to(not_found)),
     );
 }

@@ -37,6 +37,7 @@ pub enum Nav {
     Clients,
     Settings,
     Audit,
+    Review,
     OAuth,
     None,
 }
@@ -89,6 +90,7 @@ pub fn layout(
                                 a href={ "/console/apps/" (app) "/clients" } aria-current=[current(Nav::Clients)] { "Clients" }
                                 a href={ "/console/apps/" (app) "/settings" } aria-current=[current(Nav::Settings)] { "Settings" }
                                 a href={ "/console/apps/" (app) "/audit" } aria-current=[current(Nav::Audit)] { "Audit" }
+                                a href={ "/console/apps/" (app) "/review" } aria-current=[current(Nav::Review)] { "Access review" }
                                 a href={ "/console/apps/" (app) "/oauth" } aria-current=[current(Nav::OAuth)] { "OAuth" }
                             }
                             span.who { (s.who()) }
