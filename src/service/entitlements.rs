@@ -9,7 +9,6 @@ use chrono::{DateTime, Utc};
 use sqlx::PgConnection;
 
 use super::{Latchkey, RequestContext, ServiceError};
-use crate::domain::audit::now_micros;
 use crate::domain::audit_query::AuditInputError;
 use crate::domain::entitlements::{EntitlementChange, EntitlementState, STATE_EVERY};
 use crate::domain::ids::AppId;
@@ -196,7 +195,7 @@ impl Latchkey {
         app_id: &AppId,
         at: Option<DateTime<Utc>>,
     ) -> Result<EntitlementsAt, ServiceError> {
-        let now = now_micros();
+        let now = ctx.clock.now();
         let at = at.unwrap_or(now);
         not_future("at", at, now)?;
         self.audit_reader(ctx, app_id).await?;
@@ -220,7 +219,7 @@ impl Latchkey {
         from: DateTime<Utc>,
         to: Option<DateTime<Utc>>,
     ) -> Result<EntitlementChanges, ServiceError> {
-        let now = now_micros();
+        let now = ctx.clock.now();
         let to = to.unwrap_or(now);
         not_future("from", from, now)?;
         not_future("to", to, now)?;
