@@ -97,9 +97,15 @@ pub async fn state_at_time(
 ) -> StoreResult<Option<StoredState>> {
     sqlx::query_as!(
         StateRow,
+        // The row is chosen in a subquery first: with the state in the outer select list,
+        // PostgreSQL detoasted and converted the state of every row at or before `at` before
+        // sorting them (2.9 s for 90 states of 4 MB; 43 ms this way).
         r#"SELECT seq, occurred_at, format, state::text AS "state!"
-             FROM audit_entitlement_states WHERE app_id = $1 AND occurred_at <= $2
-            ORDER BY seq DESC LIMIT 1"#,
+             FROM audit_entitlement_states
+            WHERE app_id = $1
+              AND seq = (SELECT seq FROM audit_entitlement_states
+                          WHERE app_id = $1 AND occurred_at <= $2
+                          ORDER BY seq DESC LIMIT 1)"#,
         app_id,
         at,
     )
