@@ -6,32 +6,20 @@
 //! `app_state::diff`), so a replay of the log still rebuilds the tables and the hash chain goes
 //! on unbroken.
 
-use chrono::{DateTime, Utc};
-use serde_json::{json, Value};
-
-use super::app_state::{self, AppState};
+use super::app_state::{self, AppState, ChangeSummary};
 use super::{commit, Committed, Latchkey, RequestContext, ServiceError};
 use crate::domain::audit::AuditAction;
 use crate::domain::audit_changes::{self as changes_of, Payload};
 use crate::domain::fixture::check_snapshot_name;
 use crate::domain::ids::AppId;
 use crate::store::{self, WriteTx};
+use chrono::{DateTime, Utc};
 
 #[derive(Debug, Clone)]
 pub struct SnapshotInfo {
     pub name: String,
     pub created_at: DateTime<Utc>,
     pub clients: i64,
-}
-
-impl SnapshotInfo {
-    pub fn to_json(&self) -> Value {
-        json!({
-            "name": self.name,
-            "created_at": crate::domain::audit::format_time(&self.created_at),
-            "clients": self.clients,
-        })
-    }
 }
 
 impl From<store::app_snapshots::SnapshotRow> for SnapshotInfo {
@@ -48,14 +36,8 @@ impl From<store::app_snapshots::SnapshotRow> for SnapshotInfo {
 #[derive(Debug, Clone)]
 pub struct RestoreReport {
     pub snapshot: String,
-    /// `{action, client, changes}` per audit event, `app.restore` first.
-    pub changes: Vec<Value>,
-}
-
-impl RestoreReport {
-    pub fn to_json(&self) -> Value {
-        json!({ "snapshot": self.snapshot, "changes": self.changes })
-    }
+    /// One per audit event, `app.restore` first.
+    pub changes: Vec<ChangeSummary>,
 }
 
 impl Latchkey {
@@ -154,7 +136,7 @@ impl Latchkey {
             .collect();
         let report = RestoreReport {
             snapshot: name.to_owned(),
-            changes: events.iter().map(app_state::summary).collect(),
+            changes: events.iter().map(ChangeSummary::of).collect(),
         };
         // Nothing differs (the secrets' last use aside): the rows stay as they are.
         if !changes.is_empty() {
