@@ -34,13 +34,6 @@ pub enum ServiceError {
     DuplicateAppId { app_id: String },
     #[error("Not a valid application id (26 characters of a-z and 0-9).")]
     InvalidAppId,
-    /// A fixture document (`latchkey apply`) with a bad value, named by its path.
-    #[error(transparent)]
-    Fixture(#[from] crate::domain::fixture::FixtureError),
-    #[error(transparent)]
-    InvalidSnapshotName(#[from] crate::domain::fixture::InvalidSnapshotName),
-    #[error("Snapshot not found.")]
-    SnapshotNotFound,
     #[error("Client ID not found.")]
     ClientNotFound,
     #[error("Application not found.")]
@@ -135,6 +128,38 @@ pub enum ServiceError {
     #[error("Not pruned: sink(s) {} have not delivered events up to {through} yet (pause them, let them catch up, or prune with --force).", .sinks.join(", "))]
     SinksOwe { sinks: Vec<String>, through: i64 },
 }
+
+/// The refusals of the staging toolkit's use cases (fixtures, snapshots, imports from the
+/// vendor: `service::{fixtures, app_snapshots, migration}`), besides what any use case may
+/// answer. Only the operator's `/apps/{appId}/…` routes and the command line call them, so only
+/// the Config API maps this enum; the Registration API and the console never receive it.
+#[derive(Debug, thiserror::Error)]
+pub enum StagingError {
+    /// What every use case may answer (forbidden, not found, a rule of clients or entity types,
+    /// the database…), mapped as the surface maps it anywhere.
+    #[error(transparent)]
+    Service(#[from] ServiceError),
+    /// A fixture document (`latchkey apply`) with a bad value, named by its path.
+    #[error(transparent)]
+    Fixture(#[from] crate::domain::fixture::FixtureError),
+    #[error(transparent)]
+    InvalidSnapshotName(#[from] crate::domain::fixture::InvalidSnapshotName),
+    #[error("Snapshot not found.")]
+    SnapshotNotFound,
+}
+
+/// What the layers below answer reaches a staging use case as it reaches any other.
+macro_rules! through_service_error {
+    ($($from:ty),*) => {$(
+        impl From<$from> for StagingError {
+            fn from(e: $from) -> Self {
+                ServiceError::from(e).into()
+            }
+        }
+    )*};
+}
+
+through_service_error!(StoreError, sqlx::Error, ValidationError, HashError);
 
 impl From<StoreError> for ServiceError {
     fn from(e: StoreError) -> Self {

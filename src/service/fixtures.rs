@@ -16,7 +16,7 @@ use sqlx::PgConnection;
 use super::app_state::{self, AppState, Change, ChangeSummary, ClientState};
 use super::clients::duplicate_name;
 use super::entity_types::{entity_type_from_json, stored_json};
-use super::{commit, Committed, Latchkey, RequestContext, ServiceError};
+use super::{commit, Committed, Latchkey, RequestContext, ServiceError, StagingError};
 use crate::auth::random;
 use crate::auth::secrets::Verification;
 use crate::domain::audit::AuditAction;
@@ -96,12 +96,12 @@ struct Plan {
     pinned_new_ids: Vec<(String, String)>,
 }
 
-fn fixture_error(path: impl Into<String>, e: impl std::fmt::Display) -> ServiceError {
-    ServiceError::Fixture(FixtureError::new(path, e))
+fn fixture_error(path: impl Into<String>, e: impl std::fmt::Display) -> StagingError {
+    StagingError::Fixture(FixtureError::new(path, e))
 }
 
 /// The final state: the current one with the document laid over it.
-fn plan(current: &AppState, doc: &Fixture, prune: bool) -> Result<Plan, ServiceError> {
+fn plan(current: &AppState, doc: &Fixture, prune: bool) -> Result<Plan, StagingError> {
     let mut desired = AppState {
         defaults: match &doc.settings {
             Some(s) => s.clone(),
@@ -327,7 +327,7 @@ impl Latchkey {
         app_id: &AppId,
         doc: &Value,
         options: ApplyOptions,
-    ) -> Result<Committed<ApplyReport>, ServiceError> {
+    ) -> Result<Committed<ApplyReport>, StagingError> {
         ctx.operator()?;
         let fixture = fixture::parse(doc)?;
         self.apply_checked(ctx, app_id, &fixture, options, None)
@@ -343,11 +343,11 @@ impl Latchkey {
         fixture: &Fixture,
         options: ApplyOptions,
         import: Option<&ImportNote>,
-    ) -> Result<Committed<ApplyReport>, ServiceError> {
+    ) -> Result<Committed<ApplyReport>, StagingError> {
         self.ensure_app(ctx, app_id).await?;
         let mut tx = WriteTx::begin(&self.pool).await?;
         if !store::app_snapshots::lock_app(&mut *tx, app_id).await? {
-            return Err(ServiceError::AppNotFound);
+            return Err(ServiceError::AppNotFound.into());
         }
         let current = AppState::from_rows(&store::app_snapshots::capture(&mut *tx, app_id).await?);
         let plan = plan(&current, fixture, options.prune)?;
@@ -410,7 +410,7 @@ impl Latchkey {
         }
         // Last in the transaction: the chain head stays locked only briefly.
         store::audit::append_all(&mut tx, events).await?;
-        commit(tx, report).await
+        Ok(commit(tx, report).await?)
     }
 
     /// Writes one change with the per-table store functions. New clients get their secret
@@ -421,7 +421,7 @@ impl Latchkey {
         app_id: &str,
         change: &Change,
         new_secrets: &BTreeMap<String, (String, bool)>,
-    ) -> Result<(), ServiceError> {
+    ) -> Result<(), StagingError> {
         match change {
             Change::ClientDelete(c) => store::clients::delete(&mut *tx, app_id, &c.id).await?,
             Change::ClientCreate(c) => {
@@ -499,7 +499,7 @@ impl Latchkey {
         app_id: &str,
         client_id: &str,
         secret: &str,
-    ) -> Result<Option<Change>, ServiceError> {
+    ) -> Result<Option<Change>, StagingError> {
         let Some(found) = store::clients::get_with_secrets(&mut *tx, app_id, client_id).await?
         else {
             return Ok(None);
@@ -534,7 +534,7 @@ impl Latchkey {
         &self,
         ctx: &RequestContext,
         app_id: &AppId,
-    ) -> Result<AppExport, ServiceError> {
+    ) -> Result<AppExport, StagingError> {
         ctx.operator()?;
         self.ensure_app(ctx, app_id).await?;
         let rows = store::app_snapshots::capture(self.read_pool(app_id), app_id).await?;

@@ -7,12 +7,15 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 use crate::domain::ValidationError;
-use crate::service::{AuthError, ServiceError};
+use crate::service::{AuthError, ServiceError, StagingError};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     #[error(transparent)]
     Service(#[from] ServiceError),
+    /// The staging toolkit's own refusals (its shared ones arrive as `Service`).
+    #[error(transparent)]
+    Staging(StagingError),
     #[error(transparent)]
     Auth(#[from] AuthError),
     #[error("Invalid JSON body.")]
@@ -56,6 +59,25 @@ impl From<ValidationError> for ConfigError {
     }
 }
 
+impl From<StagingError> for ConfigError {
+    fn from(e: StagingError) -> Self {
+        match e {
+            StagingError::Service(e) => ConfigError::Service(e),
+            other => ConfigError::Staging(other),
+        }
+    }
+}
+
+/// The staging toolkit's refusals: a bad document or snapshot name is the caller's mistake, a
+/// snapshot that is not there is absent.
+fn staging_status(e: &StagingError) -> StatusCode {
+    match e {
+        StagingError::Service(e) => status_of(e),
+        StagingError::Fixture(_) | StagingError::InvalidSnapshotName(_) => StatusCode::BAD_REQUEST,
+        StagingError::SnapshotNotFound => StatusCode::NOT_FOUND,
+    }
+}
+
 pub fn status_of(e: &ServiceError) -> StatusCode {
     use ServiceError::*;
     match e {
@@ -68,8 +90,7 @@ pub fn status_of(e: &ServiceError) -> StatusCode {
         DuplicateName { .. } | DuplicateAppName { .. } | DuplicateAppId { .. } => {
             StatusCode::CONFLICT
         }
-        InvalidAppId | Fixture(_) | InvalidSnapshotName(_) => StatusCode::BAD_REQUEST,
-        SnapshotNotFound => StatusCode::NOT_FOUND,
+        InvalidAppId => StatusCode::BAD_REQUEST,
         ClientNotFound | AppNotFound => StatusCode::NOT_FOUND,
         PreconditionFailed => StatusCode::PRECONDITION_FAILED,
         Unauthenticated => StatusCode::UNAUTHORIZED,
@@ -108,6 +129,7 @@ impl ResponseError for ConfigError {
     fn status_code(&self) -> StatusCode {
         match self {
             ConfigError::Service(e) => status_of(e),
+            ConfigError::Staging(e) => staging_status(e),
             ConfigError::Auth(e) => auth_answer(e).0,
             ConfigError::InvalidJson => StatusCode::BAD_REQUEST,
             ConfigError::BodyTooLarge => StatusCode::PAYLOAD_TOO_LARGE,

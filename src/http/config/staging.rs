@@ -18,7 +18,7 @@ use crate::domain::fixture::{self, FixtureError, Format};
 use crate::domain::ids::AppId;
 use crate::http::request::{read_body, BodyError};
 use crate::http::wire::staging::{ApplyReportBody, FixtureDocument, RestoreReportBody, Snapshot};
-use crate::service::{ApplyOptions, ServiceError};
+use crate::service::{ApplyOptions, StagingError};
 
 /// A query parameter: absent → `None`; `true`/`false` (or `1`/`0`) else 400 naming it.
 fn query_flag(req: &HttpRequest, name: &str) -> Result<Option<bool>, ConfigError> {
@@ -29,7 +29,7 @@ fn query_flag(req: &HttpRequest, name: &str) -> Result<Option<bool>, ConfigError
         None => Ok(None),
         Some("true" | "1") => Ok(Some(true)),
         Some("false" | "0") => Ok(Some(false)),
-        Some(_) => Err(ServiceError::from(FixtureError::new(name, "Not a valid boolean.")).into()),
+        Some(_) => Err(StagingError::from(FixtureError::new(name, "Not a valid boolean.")).into()),
     }
 }
 
@@ -55,7 +55,7 @@ pub async fn apply(
             BodyError::TimedOut => ConfigError::BodyTimeout,
         })?;
     let text = std::str::from_utf8(&body).map_err(|_| ConfigError::InvalidJson)?;
-    let doc: Value = fixture::parse_text(text).map_err(ServiceError::from)?;
+    let doc: Value = fixture::parse_text(text).map_err(StagingError::from)?;
     let options = ApplyOptions {
         dry_run: query_flag(&req, "dryRun")?.unwrap_or(false),
         prune: query_flag(&req, "prune")?.unwrap_or(false),
@@ -89,7 +89,7 @@ pub async fn export(
     {
         None => Format::Json,
         Some(f) => f.parse::<Format>().map_err(|_| {
-            ServiceError::from(FixtureError::new(
+            StagingError::from(FixtureError::new(
                 "format",
                 "Not a valid format (json or yaml).",
             ))
@@ -98,7 +98,7 @@ pub async fn export(
     let with_ids = query_flag(&req, "ids")?.unwrap_or(true);
     let app = r.service.export_fixture(&r.ctx, &path.into_inner()).await?;
     let doc = FixtureDocument::export(app, with_ids);
-    let text = fixture::to_text(&doc, format).map_err(ServiceError::from)?;
+    let text = fixture::to_text(&doc, format).map_err(StagingError::from)?;
     let content_type = match format {
         Format::Json => "application/json",
         Format::Yaml => "application/yaml",
