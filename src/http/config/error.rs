@@ -7,7 +7,7 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 use crate::domain::ValidationError;
-use crate::service::{AuthError, ServiceError, StagingError};
+use crate::service::{AuthError, ServiceError, SinkError, StagingError};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -16,6 +16,9 @@ pub enum ConfigError {
     /// The staging toolkit's own refusals (its shared ones arrive as `Service`).
     #[error(transparent)]
     Staging(StagingError),
+    /// The sinks' own refusals (their shared ones arrive as `Service`).
+    #[error(transparent)]
+    Sink(SinkError),
     #[error(transparent)]
     Auth(#[from] AuthError),
     #[error("Invalid JSON body.")]
@@ -78,6 +81,34 @@ fn staging_status(e: &StagingError) -> StatusCode {
     }
 }
 
+impl From<SinkError> for ConfigError {
+    fn from(e: SinkError) -> Self {
+        match e {
+            SinkError::Service(e) => ConfigError::Service(e),
+            other => ConfigError::Sink(other),
+        }
+    }
+}
+
+/// A sink's refusals: a bad configuration or target is the caller's mistake, a sink that is not
+/// there is absent, a name that is taken a conflict.
+fn sink_status(e: &SinkError) -> StatusCode {
+    match e {
+        SinkError::Service(e) => status_of(e),
+        SinkError::NotFound => StatusCode::NOT_FOUND,
+        SinkError::Duplicate { .. } => StatusCode::CONFLICT,
+        SinkError::Config(_)
+        | SinkError::UnknownApp { .. }
+        | SinkError::AppNotCovered
+        | SinkError::CaFile { .. }
+        | SinkError::NoSecretToRotate
+        | SinkError::RewindNeedsApp
+        | SinkError::BadRevision
+        | SinkError::RewindTarget
+        | SinkError::SealingKeyMissing => StatusCode::BAD_REQUEST,
+    }
+}
+
 pub fn status_of(e: &ServiceError) -> StatusCode {
     use ServiceError::*;
     match e {
@@ -111,17 +142,7 @@ pub fn status_of(e: &ServiceError) -> StatusCode {
         AuditTreeIncomplete | AuditHold { .. } => StatusCode::CONFLICT,
         NoCheckpointYet => StatusCode::NOT_FOUND,
         CheckpointKeyMissing => StatusCode::SERVICE_UNAVAILABLE,
-        SinkConfig(_)
-        | SinkUnknownApp { .. }
-        | SinkAppNotCovered
-        | SinkCaFile { .. }
-        | SinkNoSecretToRotate
-        | SinkRewindNeedsApp
-        | SinkBadRevision
-        | SinkRewindTarget
-        | SinkSealingKeyMissing => StatusCode::BAD_REQUEST,
-        SinkNotFound => StatusCode::NOT_FOUND,
-        DuplicateSink { .. } | SinksOwe { .. } => StatusCode::CONFLICT,
+        SinksOwe { .. } => StatusCode::CONFLICT,
     }
 }
 
@@ -130,6 +151,7 @@ impl ResponseError for ConfigError {
         match self {
             ConfigError::Service(e) => status_of(e),
             ConfigError::Staging(e) => staging_status(e),
+            ConfigError::Sink(e) => sink_status(e),
             ConfigError::Auth(e) => auth_answer(e).0,
             ConfigError::InvalidJson => StatusCode::BAD_REQUEST,
             ConfigError::BodyTooLarge => StatusCode::PAYLOAD_TOO_LARGE,

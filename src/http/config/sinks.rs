@@ -11,7 +11,7 @@ use crate::domain::audit_query::parse_time;
 use crate::domain::ids::AppId;
 use crate::domain::sink::{RewindTo, SinkDraft};
 use crate::http::wire::sinks::SinkBody;
-use crate::service::ServiceError;
+use crate::service::SinkError;
 
 /// The body of `POST /sinks`. Other fields are ignored.
 #[derive(ToSchema)]
@@ -175,8 +175,8 @@ pub async fn rewind(
         optional_string(b, "time")?,
     ) {
         (Some(rev), None) => RewindTo::Revision(rev),
-        (None, Some(t)) => RewindTo::Time(parse_time("time", &t).map_err(ServiceError::from)?),
-        _ => return Err(ServiceError::SinkRewindTarget.into()),
+        (None, Some(t)) => RewindTo::Time(parse_time("time", &t).map_err(SinkError::from)?),
+        _ => return Err(SinkError::RewindTarget.into()),
     };
     let sink = r
         .service

@@ -287,20 +287,9 @@ fn service(e: &ServiceError, names: &ArgNames) -> Envelope {
         AuditTreeIncomplete | NoCheckpointYet | CheckpointKeyMissing | AuditHold { .. } => {
             plain(500, "unexpected_error", &e.to_string())
         }
-        // Sinks are the operator's (/sinks, `latchkey sinks`); no Registration API call makes
-        // these. Kept total for safety.
-        SinkConfig(_)
-        | SinkNotFound
-        | DuplicateSink { .. }
-        | SinkUnknownApp { .. }
-        | SinkAppNotCovered
-        | SinkCaFile { .. }
-        | SinkNoSecretToRotate
-        | SinkRewindNeedsApp
-        | SinkBadRevision
-        | SinkRewindTarget
-        | SinkSealingKeyMissing
-        | SinksOwe { .. } => plain(200, "invalid_argument", &e.to_string()),
+        // Pruning is the operator's (`latchkey audit prune`); no Registration API call makes
+        // this. Kept total for safety.
+        SinksOwe { .. } => plain(200, "invalid_argument", &e.to_string()),
     }
 }
 
