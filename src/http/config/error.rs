@@ -62,14 +62,22 @@ impl From<ValidationError> for ConfigError {
     }
 }
 
-impl From<StagingError> for ConfigError {
-    fn from(e: StagingError) -> Self {
-        match e {
-            StagingError::Service(e) => ConfigError::Service(e),
-            other => ConfigError::Staging(other),
+/// An area's error becomes `Service` when it is the shared one (so it is mapped in one place,
+/// `status_of`), else the area's own variant.
+macro_rules! from_area_error {
+    ($($area:ident => $variant:ident),*) => {$(
+        impl From<$area> for ConfigError {
+            fn from(e: $area) -> Self {
+                match e {
+                    $area::Service(e) => ConfigError::Service(e),
+                    other => ConfigError::$variant(other),
+                }
+            }
         }
-    }
+    )*};
 }
+
+from_area_error!(StagingError => Staging, SinkError => Sink);
 
 /// The staging toolkit's refusals: a bad document or snapshot name is the caller's mistake, a
 /// snapshot that is not there is absent.
@@ -78,15 +86,6 @@ fn staging_status(e: &StagingError) -> StatusCode {
         StagingError::Service(e) => status_of(e),
         StagingError::Fixture(_) | StagingError::InvalidSnapshotName(_) => StatusCode::BAD_REQUEST,
         StagingError::SnapshotNotFound => StatusCode::NOT_FOUND,
-    }
-}
-
-impl From<SinkError> for ConfigError {
-    fn from(e: SinkError) -> Self {
-        match e {
-            SinkError::Service(e) => ConfigError::Service(e),
-            other => ConfigError::Sink(other),
-        }
     }
 }
 
