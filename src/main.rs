@@ -4,10 +4,11 @@ use clap::{Parser, Subcommand};
 
 use latchkey::cli::audit::AuditCommand;
 use latchkey::cli::import::{ImportArgs, VendorArgs};
+use latchkey::cli::json_line;
 use latchkey::cli::sinks::SinksCommand;
 use latchkey::cli::staging::{ApplyArgs, ExportArgs, SnapshotCommand};
 use latchkey::embedded_pg::EmbeddedPostgres;
-use latchkey::http::config::app_json;
+use latchkey::http::wire::apps::AppBody;
 use latchkey::service::{AppOptions, NewApp, RequestContext};
 use latchkey::settings::Settings;
 use latchkey::startup::{self, Application};
@@ -203,7 +204,7 @@ async fn run_with_database(cli: &Cli, embedded: Option<&EmbeddedPostgres>) -> an
                 )
                 .await?;
             let (app, owner) = latchkey::cli::wrote(&service, created);
-            println!("{}", app_json(app, Some(owner)));
+            println!("{}", json_line(&AppBody::new(app, Some(owner)))?);
         }
         Command::Apps(AppsCommand::Set {
             app_id,
@@ -222,7 +223,7 @@ async fn run_with_database(cli: &Cli, embedded: Option<&EmbeddedPostgres>) -> an
                 )
                 .await?;
             let app = latchkey::cli::wrote(&service, app);
-            println!("{}", app_json(app, None));
+            println!("{}", json_line(&AppBody::new(app, None))?);
         }
         Command::Keys(KeysCommand::Generate) => {
             println!("{}", latchkey::auth::sealing::generate_key());
@@ -251,8 +252,8 @@ async fn run_with_database(cli: &Cli, embedded: Option<&EmbeddedPostgres>) -> an
         Command::Apps(AppsCommand::List) => {
             let service = startup::service(settings, pool)?;
             let apps = service.list_apps(&RequestContext::command_line()).await?;
-            let list: Vec<_> = apps.into_iter().map(|a| app_json(a, None)).collect();
-            println!("{}", serde_json::Value::Array(list));
+            let list: Vec<_> = apps.into_iter().map(|a| AppBody::new(a, None)).collect();
+            println!("{}", json_line(&list)?);
         }
         Command::Audit(cmd) => {
             let service = startup::service(settings, pool)?;
@@ -301,6 +302,6 @@ async fn bootstrap_default_app(settings: &Settings, pool: &sqlx::PgPool) -> anyh
         .await?;
     let (app, owner) = latchkey::cli::wrote(&service, created);
     println!("Created application \"default\". Its owner client (the secret is shown only now):");
-    println!("{}", app_json(app, Some(owner)));
+    println!("{}", json_line(&AppBody::new(app, Some(owner)))?);
     Ok(())
 }

@@ -8,11 +8,13 @@ use chrono::Utc;
 use clap::{Subcommand, ValueEnum};
 use futures_util::StreamExt;
 
+use super::json_line;
 use crate::domain::audit_query::{
     parse_feature, parse_time, write_csv_row, AuditFilter, Order, CSV_HEADER,
 };
 use crate::domain::audit_verify::Anchor;
 use crate::domain::ids::AppId;
+use crate::http::wire::audit::{PruneBody, ReportBody, VerdictBody};
 use crate::service::{Latchkey, RequestContext, ServiceError};
 
 #[derive(Subcommand, Debug, Clone)]
@@ -266,7 +268,7 @@ async fn entitlements(
     to: Option<&str>,
     format: TableFormat,
 ) -> anyhow::Result<()> {
-    use crate::http::config::entitlements::{
+    use crate::http::wire::entitlements::{
         changes_csv, entitlements_csv, ChangesBody, EntitlementsBody,
     };
     let time = |name: &'static str, t: Option<&str>| t.map(|t| parse_time(name, t)).transpose();
@@ -422,8 +424,9 @@ async fn verify(
         .map(|a| a.parse::<Anchor>())
         .collect::<Result<Vec<_>, _>>()?;
     let verdict = service.verify_audit(ctx, app, anchors).await?;
-    println!("{}", verdict.to_json(app));
-    if !verdict.is_intact() {
+    let intact = verdict.is_intact();
+    println!("{}", json_line(&VerdictBody::new(verdict, app))?);
+    if !intact {
         return Err(ChainBroken {
             app_id: app.to_string(),
         }
@@ -444,7 +447,7 @@ async fn report(
     let until = parse_time("until", until)?;
     let report = service.audit_report(ctx, app, since, until).await?;
     if format == ReportFormat::Json {
-        println!("{}", report.to_json());
+        println!("{}", json_line(&ReportBody::new(report))?);
     } else {
         print!("{}", report.to_text());
     }
@@ -501,7 +504,7 @@ async fn prune(
             other => other.with_context(|| format!("pruning application {app}"))?,
         };
         let outcome = super::wrote(service, outcome);
-        println!("{}", outcome.to_json());
+        println!("{}", json_line(&PruneBody::new(outcome))?);
     }
     match held {
         Some(e) => Err(e.into()),

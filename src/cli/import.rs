@@ -9,7 +9,9 @@ use anyhow::Context;
 use clap::Args;
 use serde_json::{json, Value};
 
+use super::json_line;
 use crate::domain::ids::AppId;
+use crate::http::wire::staging::ApplyReportBody;
 use crate::service::vendor::{derive_registration_url, VendorAuth, VendorSource};
 use crate::service::{ApplyOptions, Comparison, Latchkey, RequestContext};
 
@@ -122,7 +124,7 @@ pub async fn import(args: &ImportArgs, service: &Latchkey) -> anyhow::Result<()>
         .import_vendor_app(&ctx, &args.vendor.app, &source.config_url, &vendor, options)
         .await?;
     let report = super::wrote(service, report);
-    println!("{}", report.to_json());
+    println!("{}", json_line(&ApplyReportBody::new(report))?);
     if args.verify {
         // Read again: the comparison is of what both sides hold now.
         let vendor = source.read().await?;

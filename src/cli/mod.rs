@@ -18,6 +18,14 @@ pub fn wrote<T>(service: &Latchkey, committed: Committed<T>) -> T {
     committed.value
 }
 
+/// A body as the command line prints it: one line of JSON, keys sorted. The commands printed
+/// JSON maps (whose keys serde_json sorts) before they printed the API's wire types, and scripts
+/// may compare the lines; `latchkey apps …` keeps that order although the API answers an
+/// application in the vendor's field order.
+pub fn json_line(body: &impl serde::Serialize) -> anyhow::Result<String> {
+    Ok(serde_json::to_value(body)?.to_string())
+}
+
 /// The process exit code for a failed command: 2 when an audit chain did not verify (so scripts
 /// can tell "tampered" from "could not run"), 1 otherwise.
 pub fn exit_code(e: &anyhow::Error) -> i32 {

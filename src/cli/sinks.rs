@@ -7,7 +7,7 @@ use clap::Subcommand;
 use crate::domain::audit_query::parse_time;
 use crate::domain::ids::AppId;
 use crate::domain::sink::{RewindTo, SinkDraft};
-use crate::http::config::sinks::SinkBody;
+use crate::http::wire::sinks::SinkBody;
 use crate::service::{Latchkey, RequestContext, ServiceError};
 
 #[derive(Subcommand, Debug, Clone)]

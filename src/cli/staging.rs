@@ -7,8 +7,10 @@ use std::io::Read;
 use anyhow::Context;
 use clap::{Args, Subcommand};
 
+use super::json_line;
 use crate::domain::fixture::{self, Format};
 use crate::domain::ids::AppId;
+use crate::http::wire::staging::{ApplyReportBody, FixtureDocument, RestoreReportBody, Snapshot};
 use crate::service::{ApplyOptions, Latchkey, RequestContext};
 
 #[derive(Args, Debug, Clone)]
@@ -95,18 +97,15 @@ async fn apply_document(
         .apply_fixture(&RequestContext::command_line(), app_id, doc, options)
         .await?;
     let report = super::wrote(service, report);
-    println!("{}", report.to_json());
+    println!("{}", json_line(&ApplyReportBody::new(report))?);
     Ok(())
 }
 
 pub async fn export(args: &ExportArgs, service: &Latchkey) -> anyhow::Result<()> {
-    let doc = service
-        .export_fixture(
-            &RequestContext::command_line(),
-            &args.app,
-            !args.without_ids,
-        )
+    let app = service
+        .export_fixture(&RequestContext::command_line(), &args.app)
         .await?;
+    let doc = FixtureDocument::export(app, !args.without_ids);
     let format: Format = args.format.parse().map_err(anyhow::Error::msg)?;
     print!("{}", fixture::to_text(&doc, format)?);
     Ok(())
@@ -116,22 +115,20 @@ pub async fn snapshot(cmd: &SnapshotCommand, service: &Latchkey) -> anyhow::Resu
     let ctx = RequestContext::command_line();
     let out = match cmd {
         SnapshotCommand::Save { app, name } => {
-            super::wrote(service, service.save_snapshot(&ctx, app, name).await?).to_json()
+            let saved = super::wrote(service, service.save_snapshot(&ctx, app, name).await?);
+            json_line(&Snapshot::new(saved))?
         }
         SnapshotCommand::Restore { app, name } => {
-            super::wrote(service, service.restore_snapshot(&ctx, app, name).await?).to_json()
+            let restored = service.restore_snapshot(&ctx, app, name).await?;
+            json_line(&RestoreReportBody::new(super::wrote(service, restored)))?
         }
-        SnapshotCommand::List { app } => serde_json::Value::Array(
-            service
-                .list_snapshots(&ctx, app)
-                .await?
-                .iter()
-                .map(|s| s.to_json())
-                .collect(),
-        ),
+        SnapshotCommand::List { app } => {
+            let list = service.list_snapshots(&ctx, app).await?;
+            json_line(&list.into_iter().map(Snapshot::new).collect::<Vec<_>>())?
+        }
         SnapshotCommand::Delete { app, name } => {
             super::wrote(service, service.delete_snapshot(&ctx, app, name).await?);
-            serde_json::json!({ "deleted": name })
+            serde_json::json!({ "deleted": name }).to_string()
         }
     };
     println!("{out}");

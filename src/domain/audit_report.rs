@@ -7,7 +7,6 @@
 //! events have been pruned.
 
 use chrono::{DateTime, Utc};
-use serde_json::{json, Value};
 
 use super::audit::{format_time, AuditAction, AuditEvent};
 
@@ -176,36 +175,12 @@ impl AuditReport {
         }
         out
     }
-
-    pub fn to_json(&self) -> Value {
-        json!({
-            "app_id": self.app_id,
-            "app_name": self.app_name,
-            "since": format_time(&self.since),
-            "until": format_time(&self.until),
-            "clients": self.clients.iter().map(|c| json!({
-                "client_id": c.client_id,
-                "name": c.name,
-                "at_start": c.at_start,
-                "at_end": c.at_end,
-                "changes": c.changes.iter().map(|ch| json!({
-                    "seq": ch.seq,
-                    "occurred_at": format_time(&ch.occurred_at),
-                    "action": ch.action,
-                    "actor": ch.actor,
-                    "actor_name": ch.actor_name,
-                    "actor_ip": ch.actor_ip,
-                    "request_id": ch.request_id,
-                    "granted": ch.granted,
-                    "revoked": ch.revoked,
-                })).collect::<Vec<_>>(),
-            })).collect::<Vec<_>>(),
-        })
-    }
 }
 
 #[cfg(test)]
 mod tests {
+    use serde_json::json;
+
     use super::*;
 
     fn ev(seq: i64, action: AuditAction, before: &[&str], after: &[&str]) -> AuditEvent {
@@ -392,11 +367,5 @@ mod tests {
             "{text}"
         );
         assert!(text.contains("2023-11-14T22:13:23.000000Z  created; granted direct_access  by \"owner\" (owner1) from 10.0.0.1  [client.create seq 3, request req3]"), "{text}");
-        let j = report.to_json();
-        assert_eq!(j["clients"][0]["at_start"], Value::Null);
-        assert_eq!(
-            j["clients"][0]["changes"][0]["granted"],
-            json!(["direct_access"])
-        );
     }
 }

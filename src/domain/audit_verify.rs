@@ -9,8 +9,6 @@
 //! (the hash is unkeyed). Anchors close that gap: a `(seq, hash)` pair recorded earlier (e.g. the
 //! head an auditor noted last quarter) must still be in the chain.
 
-use serde_json::{json, Value};
-
 use super::audit::{AuditAction, AuditEvent, GENESIS_HASH};
 use super::audit_query::AuditInputError;
 
@@ -136,41 +134,6 @@ pub enum Verdict {
 impl Verdict {
     pub fn is_intact(&self) -> bool {
         matches!(self, Verdict::Intact { .. })
-    }
-
-    /// The JSON both `GET /config/{appId}/audit/verify` and `latchkey audit verify` print.
-    pub fn to_json(&self, app_id: &str) -> Value {
-        match self {
-            Verdict::Intact {
-                count,
-                first_seq,
-                head_seq,
-                head_hash,
-                pruned_through,
-                anchors,
-            } => json!({
-                "app_id": app_id,
-                "status": "intact",
-                "count": count,
-                "first_seq": first_seq,
-                "head_seq": head_seq,
-                "head_hash": hex::encode(head_hash),
-                "pruned_through_seq": pruned_through,
-                "anchors": anchors.iter().map(|(a, s)| json!({
-                    "seq": a.seq,
-                    "hash": hex::encode(&a.hash),
-                    "status": match s { AnchorStatus::Matched => "matched", AnchorStatus::Pruned => "pruned" },
-                })).collect::<Vec<_>>(),
-            }),
-            Verdict::Broken { at, verified } => json!({
-                "app_id": app_id,
-                "status": "broken",
-                "seq": at.seq,
-                "problem": at.problem.as_str(),
-                "message": at.message,
-                "verified": verified,
-            }),
-        }
     }
 }
 
@@ -763,20 +726,5 @@ pub(crate) mod tests {
         assert!("x:00".parse::<Anchor>().is_err());
         assert!(format!("0:{}", "0f".repeat(32)).parse::<Anchor>().is_err());
         assert!("4:abcd".parse::<Anchor>().is_err());
-    }
-
-    #[test]
-    fn the_verdict_json_names_the_problem() {
-        let rows = chain(2);
-        let head = head_of(&rows);
-        let v = verify(&rows[1..], &head);
-        assert_eq!(
-            v.to_json("app"),
-            json!({"app_id": "app", "status": "broken", "seq": 1, "problem": "missing", "message": "event 1 is missing", "verified": 0})
-        );
-        let ok = verify(&rows, &head).to_json("app");
-        assert_eq!(ok["status"], "intact");
-        assert_eq!(ok["count"], 2);
-        assert_eq!(ok["head_hash"], hex::encode(&head.hash));
     }
 }

@@ -64,7 +64,7 @@ pub fn parse_text(text: &str) -> Result<Value, FixtureError> {
 }
 
 /// Writes a document in `format`.
-pub fn to_text(doc: &Value, format: Format) -> Result<String, FixtureError> {
+pub fn to_text(doc: &impl serde::Serialize, format: Format) -> Result<String, FixtureError> {
     match format {
         Format::Json => serde_json::to_string_pretty(doc)
             .map(|mut s| {

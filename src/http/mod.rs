@@ -12,6 +12,7 @@ pub mod request;
 pub mod revision;
 pub mod routes;
 pub mod schemas;
+pub mod wire;
 
 use actix_web::web;
 use ipnet::IpNet;

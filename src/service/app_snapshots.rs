@@ -6,32 +6,20 @@
 //! `app_state::diff`), so a replay of the log still rebuilds the tables and the hash chain goes
 //! on unbroken.
 
-use chrono::{DateTime, Utc};
-use serde_json::{json, Value};
-
-use super::app_state::{self, AppState};
-use super::{commit, Committed, Latchkey, RequestContext, ServiceError};
+use super::app_state::{self, AppState, ChangeSummary};
+use super::{commit, Committed, Latchkey, RequestContext, ServiceError, StagingError};
 use crate::domain::audit::AuditAction;
 use crate::domain::audit_changes::{self as changes_of, Payload};
 use crate::domain::fixture::check_snapshot_name;
 use crate::domain::ids::AppId;
 use crate::store::{self, WriteTx};
+use chrono::{DateTime, Utc};
 
 #[derive(Debug, Clone)]
 pub struct SnapshotInfo {
     pub name: String,
     pub created_at: DateTime<Utc>,
     pub clients: i64,
-}
-
-impl SnapshotInfo {
-    pub fn to_json(&self) -> Value {
-        json!({
-            "name": self.name,
-            "created_at": crate::domain::audit::format_time(&self.created_at),
-            "clients": self.clients,
-        })
-    }
 }
 
 impl From<store::app_snapshots::SnapshotRow> for SnapshotInfo {
@@ -48,14 +36,8 @@ impl From<store::app_snapshots::SnapshotRow> for SnapshotInfo {
 #[derive(Debug, Clone)]
 pub struct RestoreReport {
     pub snapshot: String,
-    /// `{action, client, changes}` per audit event, `app.restore` first.
-    pub changes: Vec<Value>,
-}
-
-impl RestoreReport {
-    pub fn to_json(&self) -> Value {
-        json!({ "snapshot": self.snapshot, "changes": self.changes })
-    }
+    /// One per audit event, `app.restore` first.
+    pub changes: Vec<ChangeSummary>,
 }
 
 impl Latchkey {
@@ -64,12 +46,12 @@ impl Latchkey {
         ctx: &RequestContext,
         app_id: &str,
         name: Option<&str>,
-    ) -> Result<(), ServiceError> {
+    ) -> Result<(), StagingError> {
         ctx.operator()?;
         if let Some(name) = name {
             check_snapshot_name(name)?;
         }
-        self.ensure_app(ctx, app_id).await
+        Ok(self.ensure_app(ctx, app_id).await?)
     }
 
     /// Saves the current state as `name` (replacing a snapshot of that name). Audited as
@@ -79,7 +61,7 @@ impl Latchkey {
         ctx: &RequestContext,
         app_id: &AppId,
         name: &str,
-    ) -> Result<Committed<SnapshotInfo>, ServiceError> {
+    ) -> Result<Committed<SnapshotInfo>, StagingError> {
         self.snapshot_call(ctx, app_id, Some(name)).await?;
         let mut tx = WriteTx::begin(&self.pool).await?;
         let rows = store::app_snapshots::capture(&mut *tx, app_id).await?;
@@ -92,14 +74,14 @@ impl Latchkey {
         }
         .into_changes();
         store::audit::append(&mut tx, event).await?;
-        commit(tx, row.into()).await
+        Ok(commit(tx, row.into()).await?)
     }
 
     pub async fn list_snapshots(
         &self,
         ctx: &RequestContext,
         app_id: &AppId,
-    ) -> Result<Vec<SnapshotInfo>, ServiceError> {
+    ) -> Result<Vec<SnapshotInfo>, StagingError> {
         self.snapshot_call(ctx, app_id, None).await?;
         Ok(store::app_snapshots::list(&self.pool, app_id)
             .await?
@@ -114,16 +96,16 @@ impl Latchkey {
         ctx: &RequestContext,
         app_id: &AppId,
         name: &str,
-    ) -> Result<Committed<()>, ServiceError> {
+    ) -> Result<Committed<()>, StagingError> {
         self.snapshot_call(ctx, app_id, Some(name)).await?;
         let mut tx = WriteTx::begin(&self.pool).await?;
         if !store::app_snapshots::delete(&mut *tx, app_id, name).await? {
-            return Err(ServiceError::SnapshotNotFound);
+            return Err(StagingError::SnapshotNotFound);
         }
         let mut event = ctx.audit_event(app_id, AuditAction::SnapshotDelete);
         event.changes = changes_of::SnapshotDeleted { snapshot: name }.into_changes();
         store::audit::append(&mut tx, event).await?;
-        commit(tx, ()).await
+        Ok(commit(tx, ()).await?)
     }
 
     /// Puts the application back into the state saved as `name`.
@@ -132,15 +114,15 @@ impl Latchkey {
         ctx: &RequestContext,
         app_id: &AppId,
         name: &str,
-    ) -> Result<Committed<RestoreReport>, ServiceError> {
+    ) -> Result<Committed<RestoreReport>, StagingError> {
         self.snapshot_call(ctx, app_id, Some(name)).await?;
         let mut tx = WriteTx::begin(&self.pool).await?;
         if !store::app_snapshots::lock_app(&mut *tx, app_id).await? {
-            return Err(ServiceError::AppNotFound);
+            return Err(ServiceError::AppNotFound.into());
         }
         let saved = store::app_snapshots::load(&mut *tx, app_id, name)
             .await?
-            .ok_or(ServiceError::SnapshotNotFound)?;
+            .ok_or(StagingError::SnapshotNotFound)?;
         let current = store::app_snapshots::capture(&mut *tx, app_id).await?;
         let changes = app_state::diff(&AppState::from_rows(&current), &AppState::from_rows(&saved));
         let mut restore = ctx.audit_event(app_id, AuditAction::AppRestore);
@@ -154,7 +136,7 @@ impl Latchkey {
             .collect();
         let report = RestoreReport {
             snapshot: name.to_owned(),
-            changes: events.iter().map(app_state::summary).collect(),
+            changes: events.iter().map(ChangeSummary::of).collect(),
         };
         // Nothing differs (the secrets' last use aside): the rows stay as they are.
         if !changes.is_empty() {
@@ -162,6 +144,6 @@ impl Latchkey {
         }
         // Last in the transaction: the chain head stays locked only briefly.
         store::audit::append_all(&mut tx, events).await?;
-        commit(tx, report).await
+        Ok(commit(tx, report).await?)
     }
 }

@@ -7,7 +7,7 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use ipnet::IpNet;
-use serde_json::{json, Map, Value};
+use serde_json::{Map, Value};
 
 use super::clients::{diff as client_diff, ClientView};
 use super::RequestContext;
@@ -359,17 +359,31 @@ impl Change {
     }
 }
 
-/// A change as the apply and restore reports list it.
-pub fn summary(event: &AuditEvent) -> Value {
-    json!({
-        "action": event.action,
-        "client": event.target_client_id,
-        "changes": event.changes,
-    })
+/// One audit event an apply or a restore wrote (or, dry, would write), as their reports list
+/// it: the adapters answer it as `{action, client, changes}`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ChangeSummary {
+    pub action: AuditAction,
+    /// The client the event is about, if any.
+    pub client: Option<String>,
+    /// The event's payload, as the audit log holds it.
+    pub changes: Value,
+}
+
+impl ChangeSummary {
+    pub fn of(event: &AuditEvent) -> Self {
+        Self {
+            action: event.action,
+            client: event.target_client_id.clone(),
+            changes: event.changes.clone(),
+        }
+    }
 }
 
 #[cfg(test)]
 mod tests {
+    use serde_json::json;
+
     use super::*;
 
     fn client(id: &str, name: &str, features: &[&str]) -> ClientState {

@@ -10,7 +10,6 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use futures_util::{Stream, StreamExt};
-use serde_json::json;
 use tokio::sync::{mpsc, OwnedSemaphorePermit, Semaphore};
 
 use super::{commit, Committed, Latchkey, RequestContext, ServiceError};
@@ -87,18 +86,6 @@ pub struct PruneOutcome {
     pub through_seq: Option<i64>,
     /// The checkpoint event written before the removal.
     pub checkpoint_seq: Option<i64>,
-}
-
-impl PruneOutcome {
-    pub fn to_json(&self) -> serde_json::Value {
-        json!({
-            "app_id": self.app_id,
-            "keep_days": self.keep_days,
-            "pruned": self.pruned,
-            "pruned_through_seq": self.through_seq,
-            "checkpoint_seq": self.checkpoint_seq,
-        })
-    }
 }
 
 impl Latchkey {

@@ -236,12 +236,8 @@ impl Latchkey {
             .as_deref()
             .map(FeatureSet::parse)
             .transpose()?;
-        ctx.owner()?;
-        self.ensure_app(ctx, app_id).await?;
-
-        let mut tx = WriteTx::begin(&self.pool).await?;
-        let current = self
-            .lock_target(&mut tx, app_id, client_id, if_match)
+        let (mut tx, current) = self
+            .begin_client_change(ctx, app_id, client_id, if_match)
             .await?;
         let before = FeatureSet::from_stored(&current.features);
         let after = features.unwrap_or_else(|| before.clone());
@@ -286,11 +282,8 @@ impl Latchkey {
         client_id: &ClientId,
         if_match: Option<i64>,
     ) -> Result<Committed<()>, ServiceError> {
-        ctx.owner()?;
-        self.ensure_app(ctx, app_id).await?;
-        let mut tx = WriteTx::begin(&self.pool).await?;
-        let current = self
-            .lock_target(&mut tx, app_id, client_id, if_match)
+        let (mut tx, current) = self
+            .begin_client_change(ctx, app_id, client_id, if_match)
             .await?;
         let features = FeatureSet::from_stored(&current.features);
         if !ctx.caller.is_operator() {
@@ -364,6 +357,24 @@ impl Latchkey {
     }
 
     /// Locks the client a change targets and checks the caller's `If-Match` version.
+    /// The start of a change to one client (update, delete): the owner check, the application,
+    /// then the client's row locked in a new transaction, at `if_match`'s version.
+    async fn begin_client_change(
+        &self,
+        ctx: &RequestContext,
+        app_id: &AppId,
+        client_id: &ClientId,
+        if_match: Option<i64>,
+    ) -> Result<(WriteTx, ClientRow), ServiceError> {
+        ctx.owner()?;
+        self.ensure_app(ctx, app_id).await?;
+        let mut tx = WriteTx::begin(&self.pool).await?;
+        let current = self
+            .lock_target(&mut tx, app_id, client_id, if_match)
+            .await?;
+        Ok((tx, current))
+    }
+
     async fn lock_target(
         &self,
         tx: &mut PgConnection,

@@ -34,13 +34,6 @@ pub enum ServiceError {
     DuplicateAppId { app_id: String },
     #[error("Not a valid application id (26 characters of a-z and 0-9).")]
     InvalidAppId,
-    /// A fixture document (`latchkey apply`) with a bad value, named by its path.
-    #[error(transparent)]
-    Fixture(#[from] crate::domain::fixture::FixtureError),
-    #[error(transparent)]
-    InvalidSnapshotName(#[from] crate::domain::fixture::InvalidSnapshotName),
-    #[error("Snapshot not found.")]
-    SnapshotNotFound,
     #[error("Client ID not found.")]
     ClientNotFound,
     #[error("Application not found.")]
@@ -108,33 +101,76 @@ pub enum ServiceError {
     /// Prune refused: the application is under legal hold.
     #[error("Application {app_id} is under legal hold until {until}: its audit events cannot be pruned before then (latchkey audit hold).")]
     AuditHold { app_id: String, until: String },
-    // Sinks (sinks.rs; docs/streaming.md).
-    #[error(transparent)]
-    SinkConfig(#[from] crate::domain::sink::SinkConfigError),
-    #[error("Sink not found.")]
-    SinkNotFound,
-    #[error("Sink {name} already exists.")]
-    DuplicateSink { name: String },
-    #[error("Unknown application in the sink's filter: {app_id}.")]
-    SinkUnknownApp { app_id: String },
-    #[error("The sink does not cover this application.")]
-    SinkAppNotCovered,
-    #[error("Cannot use the CA file {path}: {reason}.")]
-    SinkCaFile { path: String, reason: String },
-    #[error("Only webhook sinks have a secret to rotate.")]
-    SinkNoSecretToRotate,
-    #[error("A revision belongs to one application: give the application too.")]
-    SinkRewindNeedsApp,
-    #[error("Not a valid revision: an integer from 1.")]
-    SinkBadRevision,
-    #[error("Give either a revision or a time to rewind to.")]
-    SinkRewindTarget,
-    #[error("Sinks with a secret need a sealing key: set LATCHKEY_SEALING_KEY or LATCHKEY_SEALING_KEY_FILE.")]
-    SinkSealingKeyMissing,
     /// Pruning would remove events that sinks have not delivered yet.
     #[error("Not pruned: sink(s) {} have not delivered events up to {through} yet (pause them, let them catch up, or prune with --force).", .sinks.join(", "))]
     SinksOwe { sinks: Vec<String>, through: i64 },
 }
+
+/// The refusals of the staging toolkit's use cases (fixtures, snapshots, imports from the
+/// vendor: `service::{fixtures, app_snapshots, migration}`), besides what any use case may
+/// answer. Only the operator's `/apps/{appId}/…` routes and the command line call them, so only
+/// the Config API maps this enum; the Registration API and the console never receive it.
+#[derive(Debug, thiserror::Error)]
+pub enum StagingError {
+    /// What every use case may answer (forbidden, not found, a rule of clients or entity types,
+    /// the database…), mapped as the surface maps it anywhere.
+    #[error(transparent)]
+    Service(#[from] ServiceError),
+    /// A fixture document (`latchkey apply`) with a bad value, named by its path.
+    #[error(transparent)]
+    Fixture(#[from] crate::domain::fixture::FixtureError),
+    #[error(transparent)]
+    InvalidSnapshotName(#[from] crate::domain::fixture::InvalidSnapshotName),
+    #[error("Snapshot not found.")]
+    SnapshotNotFound,
+}
+
+/// The refusals of the sink use cases (`service::sinks`, docs/streaming.md), besides what any
+/// use case may answer. Only the operator's `/sinks` routes and `latchkey sinks` call them, so
+/// only the Config API maps this enum.
+#[derive(Debug, thiserror::Error)]
+pub enum SinkError {
+    /// What every use case may answer (forbidden, the database…).
+    #[error(transparent)]
+    Service(#[from] ServiceError),
+    #[error(transparent)]
+    Config(#[from] crate::domain::sink::SinkConfigError),
+    #[error("Sink not found.")]
+    NotFound,
+    #[error("Sink {name} already exists.")]
+    Duplicate { name: String },
+    #[error("Unknown application in the sink's filter: {app_id}.")]
+    UnknownApp { app_id: String },
+    #[error("The sink does not cover this application.")]
+    AppNotCovered,
+    #[error("Cannot use the CA file {path}: {reason}.")]
+    CaFile { path: String, reason: String },
+    #[error("Only webhook sinks have a secret to rotate.")]
+    NoSecretToRotate,
+    #[error("A revision belongs to one application: give the application too.")]
+    RewindNeedsApp,
+    #[error("Not a valid revision: an integer from 1.")]
+    BadRevision,
+    #[error("Give either a revision or a time to rewind to.")]
+    RewindTarget,
+    #[error("Sinks with a secret need a sealing key: set LATCHKEY_SEALING_KEY or LATCHKEY_SEALING_KEY_FILE.")]
+    SealingKeyMissing,
+}
+
+/// What the layers below answer reaches a staging or sink use case as it reaches any other.
+macro_rules! through_service_error {
+    ($area:ty: $($from:ty),*) => {$(
+        impl From<$from> for $area {
+            fn from(e: $from) -> Self {
+                ServiceError::from(e).into()
+            }
+        }
+    )*};
+}
+
+through_service_error!(StagingError: StoreError, sqlx::Error, ValidationError, HashError);
+through_service_error!(SinkError: StoreError, sqlx::Error, ValidationError, HashError);
+through_service_error!(SinkError: crate::domain::audit_query::AuditInputError);
 
 impl From<StoreError> for ServiceError {
     fn from(e: StoreError) -> Self {

@@ -10,13 +10,13 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use ipnet::IpNet;
-use serde_json::{json, Map, Value};
+use serde_json::{Map, Value};
 use sqlx::PgConnection;
 
-use super::app_state::{self, AppState, Change, ClientState};
+use super::app_state::{self, AppState, Change, ChangeSummary, ClientState};
 use super::clients::duplicate_name;
 use super::entity_types::{entity_type_from_json, stored_json};
-use super::{commit, Committed, Latchkey, RequestContext, ServiceError};
+use super::{commit, Committed, Latchkey, RequestContext, ServiceError, StagingError};
 use crate::auth::random;
 use crate::auth::secrets::Verification;
 use crate::domain::audit::AuditAction;
@@ -38,16 +38,39 @@ pub struct ApplyOptions {
 #[derive(Debug, Clone)]
 pub struct ApplyReport {
     pub dry_run: bool,
-    /// `{action, client, changes}` per audit event, in order.
-    pub changes: Vec<Value>,
+    /// One per audit event, in order.
+    pub changes: Vec<ChangeSummary>,
     /// Secrets minted for new clients the document gave no `_secret` (shown this once).
     pub secrets: BTreeMap<String, String>,
 }
 
-impl ApplyReport {
-    pub fn to_json(&self) -> Value {
-        json!({ "dryRun": self.dry_run, "changes": self.changes, "secrets": self.secrets })
-    }
+/// An application as a fixture document holds it: what `export_fixture` returns.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AppExport {
+    /// The application's default settings.
+    pub settings: Map<String, Value>,
+    /// Entity type name → its attribute definitions, as stored.
+    pub entity_types: BTreeMap<String, Value>,
+    pub clients: Vec<ExportedClient>,
+}
+
+/// A client of an [`AppExport`] (no secret).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ExportedClient {
+    pub id: String,
+    pub name: String,
+    pub features: Vec<String>,
+    pub ip_whitelist: Vec<String>,
+    pub settings: Map<String, Value>,
+    pub access_schemas: Vec<ExportedSchema>,
+}
+
+/// One access schema of an [`ExportedClient`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct ExportedSchema {
+    pub entity_type: String,
+    pub access_type: String,
+    pub attributes: Vec<String>,
 }
 
 /// What an import tells its `app.import` event (counts of what the vendor had; no secret).
@@ -73,12 +96,12 @@ struct Plan {
     pinned_new_ids: Vec<(String, String)>,
 }
 
-fn fixture_error(path: impl Into<String>, e: impl std::fmt::Display) -> ServiceError {
-    ServiceError::Fixture(FixtureError::new(path, e))
+fn fixture_error(path: impl Into<String>, e: impl std::fmt::Display) -> StagingError {
+    StagingError::Fixture(FixtureError::new(path, e))
 }
 
 /// The final state: the current one with the document laid over it.
-fn plan(current: &AppState, doc: &Fixture, prune: bool) -> Result<Plan, ServiceError> {
+fn plan(current: &AppState, doc: &Fixture, prune: bool) -> Result<Plan, StagingError> {
     let mut desired = AppState {
         defaults: match &doc.settings {
             Some(s) => s.clone(),
@@ -304,7 +327,7 @@ impl Latchkey {
         app_id: &AppId,
         doc: &Value,
         options: ApplyOptions,
-    ) -> Result<Committed<ApplyReport>, ServiceError> {
+    ) -> Result<Committed<ApplyReport>, StagingError> {
         ctx.operator()?;
         let fixture = fixture::parse(doc)?;
         self.apply_checked(ctx, app_id, &fixture, options, None)
@@ -320,11 +343,11 @@ impl Latchkey {
         fixture: &Fixture,
         options: ApplyOptions,
         import: Option<&ImportNote>,
-    ) -> Result<Committed<ApplyReport>, ServiceError> {
+    ) -> Result<Committed<ApplyReport>, StagingError> {
         self.ensure_app(ctx, app_id).await?;
         let mut tx = WriteTx::begin(&self.pool).await?;
         if !store::app_snapshots::lock_app(&mut *tx, app_id).await? {
-            return Err(ServiceError::AppNotFound);
+            return Err(ServiceError::AppNotFound.into());
         }
         let current = AppState::from_rows(&store::app_snapshots::capture(&mut *tx, app_id).await?);
         let plan = plan(&current, fixture, options.prune)?;
@@ -380,14 +403,14 @@ impl Latchkey {
             .into_changes();
             events.insert(0, pass);
         }
-        report.changes = events.iter().map(app_state::summary).collect();
+        report.changes = events.iter().map(ChangeSummary::of).collect();
         if options.dry_run {
             // Not even appended: rolled back when `tx` is dropped, nothing announced.
             return Ok(Committed::unchanged(report));
         }
         // Last in the transaction: the chain head stays locked only briefly.
         store::audit::append_all(&mut tx, events).await?;
-        commit(tx, report).await
+        Ok(commit(tx, report).await?)
     }
 
     /// Writes one change with the per-table store functions. New clients get their secret
@@ -398,7 +421,7 @@ impl Latchkey {
         app_id: &str,
         change: &Change,
         new_secrets: &BTreeMap<String, (String, bool)>,
-    ) -> Result<(), ServiceError> {
+    ) -> Result<(), StagingError> {
         match change {
             Change::ClientDelete(c) => store::clients::delete(&mut *tx, app_id, &c.id).await?,
             Change::ClientCreate(c) => {
@@ -476,7 +499,7 @@ impl Latchkey {
         app_id: &str,
         client_id: &str,
         secret: &str,
-    ) -> Result<Option<Change>, ServiceError> {
+    ) -> Result<Option<Change>, StagingError> {
         let Some(found) = store::clients::get_with_secrets(&mut *tx, app_id, client_id).await?
         else {
             return Ok(None);
@@ -505,52 +528,47 @@ impl Latchkey {
         }))
     }
 
-    /// The application as a fixture document, without secrets. `with_ids`: include each
-    /// client's `_id` (leave them out to copy the application into another one on the same
-    /// server: client ids are unique across applications).
+    /// The application as a fixture document holds it, without secrets (the adapters write
+    /// the document, and may leave out the client ids).
     pub async fn export_fixture(
         &self,
         ctx: &RequestContext,
         app_id: &AppId,
-        with_ids: bool,
-    ) -> Result<Value, ServiceError> {
+    ) -> Result<AppExport, StagingError> {
         ctx.operator()?;
         self.ensure_app(ctx, app_id).await?;
         let rows = store::app_snapshots::capture(self.read_pool(app_id), app_id).await?;
-        let state = AppState::from_rows(&rows);
-        let clients: Vec<Value> = state
-            .clients
-            .iter()
-            .map(|c| {
-                let schemas: Vec<Value> = state
-                    .schemas
+        let AppState {
+            defaults,
+            types,
+            clients,
+            schemas,
+        } = AppState::from_rows(&rows);
+        let clients = clients
+            .into_iter()
+            .map(|c| ExportedClient {
+                access_schemas: schemas
                     .iter()
                     .filter(|(k, _)| k.0 == c.id)
-                    .map(|(k, attrs)| {
-                        json!({"entityType": k.1, "accessType": k.2, "attributes": attrs})
-                    })
-                    .collect();
-                let mut body = Map::new();
-                if with_ids {
-                    body.insert("_id".into(), json!(c.id));
-                }
-                body.insert("name".into(), json!(c.name));
-                body.insert("features".into(), json!(c.features));
-                body.insert("ipWhitelist".into(), json!(c.ip_whitelist));
-                body.insert("settings".into(), Value::Object(c.settings.clone()));
-                body.insert("accessSchemas".into(), Value::Array(schemas));
-                Value::Object(body)
+                    .map(
+                        |((_, entity_type, access_type), attributes)| ExportedSchema {
+                            entity_type: entity_type.clone(),
+                            access_type: access_type.clone(),
+                            attributes: attributes.clone(),
+                        },
+                    )
+                    .collect(),
+                id: c.id,
+                name: c.name,
+                features: c.features,
+                ip_whitelist: c.ip_whitelist,
+                settings: c.settings,
             })
             .collect();
-        let types: Vec<Value> = state
-            .types
-            .iter()
-            .map(|(name, defs)| json!({"name": name, "attr_defs": defs}))
-            .collect();
-        Ok(json!({
-            "settings": state.defaults,
-            "entityTypes": types,
-            "clients": clients,
-        }))
+        Ok(AppExport {
+            settings: defaults,
+            entity_types: types,
+            clients,
+        })
     }
 }

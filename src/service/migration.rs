@@ -23,6 +23,7 @@ use super::fixtures::{ApplyOptions, ApplyReport, ImportNote};
 use super::vendor::{VendorApp, VendorClient};
 use super::{
     AuthError, Committed, Latchkey, Operation, RequestContext, ServiceError, SignedRequest,
+    StagingError,
 };
 use crate::auth::signature::{authorization, string_to_sign, DATE_FORMAT};
 use crate::auth::Credentials;
@@ -255,11 +256,9 @@ impl Latchkey {
         source: &str,
         vendor: &VendorApp,
         options: ApplyOptions,
-    ) -> Result<Committed<ApplyReport>, ServiceError> {
-        if !ctx.caller.is_operator() {
-            return Err(ServiceError::Forbidden);
-        }
-        let named = |e: FixtureError| ServiceError::Fixture(in_vendor_terms(e, vendor));
+    ) -> Result<Committed<ApplyReport>, StagingError> {
+        ctx.operator()?;
+        let named = |e: FixtureError| StagingError::Fixture(in_vendor_terms(e, vendor));
         let doc = document(vendor)?;
         let checked = fixture::parse(&doc).map_err(named)?;
         let note = ImportNote {
@@ -285,7 +284,7 @@ impl Latchkey {
         self.apply_checked(ctx, app_id, &checked, options, Some(&note))
             .await
             .map_err(|e| match e {
-                ServiceError::Fixture(f) => named(f),
+                StagingError::Fixture(f) => named(f),
                 other => other,
             })
     }
@@ -299,7 +298,7 @@ impl Latchkey {
         app_id: &AppId,
         vendor: &VendorApp,
         check_secrets: bool,
-    ) -> Result<Comparison, ServiceError> {
+    ) -> Result<Comparison, StagingError> {
         let app = self.get_app(ctx, app_id).await?;
         let state = AppState::from_rows(&store::app_snapshots::capture(&self.pool, app_id).await?);
 
@@ -379,7 +378,7 @@ impl Latchkey {
         types: &BTreeMap<&str, EntityType>,
         c: &VendorClient,
         check_secrets: bool,
-    ) -> Result<ClientComparison, ServiceError> {
+    ) -> Result<ClientComparison, StagingError> {
         let name = c.name.as_str().unwrap_or_default().to_owned();
         let Some(ours) = state.clients.iter().find(|o| o.id == c.id) else {
             return Ok(ClientComparison {
@@ -454,7 +453,7 @@ impl Latchkey {
         app: &super::AppSummary,
         client_id: &str,
         secret: &str,
-    ) -> Result<SecretCheck, ServiceError> {
+    ) -> Result<SecretCheck, StagingError> {
         let here = IpAddr::V4(Ipv4Addr::LOCALHOST);
         let accepted = |r: Result<(), AuthError>| match r {
             Ok(()) | Err(AuthError::IpNotAllowed) => Ok(true),

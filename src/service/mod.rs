@@ -35,6 +35,7 @@ use sqlx::PgPool;
 
 pub use access::{added_reserved_notice, AccessCheck, AccessSchemaView};
 pub use app_snapshots::{RestoreReport, SnapshotInfo};
+pub use app_state::ChangeSummary;
 pub use apps::{AppSummary, NewApp};
 pub use audit::{AuditPage, AuditStream, PruneOutcome};
 pub use auth::AuthError;
@@ -43,11 +44,11 @@ pub use clients::{ClientChange, ClientDraft, ClientView, CreatedClient};
 pub use clock::Clock;
 pub use console::{csrf_token, ConsoleLogin, ConsoleSession, SignInError};
 pub use entitlements::{run_entitlement_states, EntitlementChanges, EntitlementsAt};
-pub use error::ServiceError;
+pub use error::{ServiceError, SinkError, StagingError};
 pub use evidence::{
     run_checkpoints, AuditKeyInfo, ConsistencyProof, InclusionProof, MAX_CHECKPOINTS,
 };
-pub use fixtures::{ApplyOptions, ApplyReport};
+pub use fixtures::{AppExport, ApplyOptions, ApplyReport, ExportedClient, ExportedSchema};
 pub use migration::{ClientComparison, Comparison, Difference, SecretCheck};
 pub use sealing::{AppOptions, NewSecret, ResealReport, ShownSecrets};
 pub use settings::{AllSettings, SettingsTarget};

@@ -8,7 +8,7 @@
 use chrono::{DateTime, Utc};
 use zeroize::Zeroizing;
 
-use super::{commit, Committed, Latchkey, RequestContext, ServiceError};
+use super::{commit, Committed, Latchkey, RequestContext, ServiceError, SinkError};
 use crate::auth::sealing::Sealed;
 use crate::domain::audit_action::AuditAction;
 use crate::domain::audit_changes::{Payload, SinkChanged};
@@ -71,7 +71,7 @@ pub struct DeliverySink {
 }
 
 impl SinkView {
-    fn from_row(row: SinkRow, progress: Option<Vec<AppProgress>>) -> Result<Self, ServiceError> {
+    fn from_row(row: SinkRow, progress: Option<Vec<AppProgress>>) -> Result<Self, SinkError> {
         let target = target_of(&row)?;
         Ok(Self {
             kind: target.kind(),
@@ -121,14 +121,11 @@ pub fn target_of(row: &SinkRow) -> Result<SinkTarget, ServiceError> {
 }
 
 impl Latchkey {
-    fn seal_sink_secret(&self, name: &str, secret: &str) -> Result<Sealed, ServiceError> {
-        let ring = self
-            .sealer
-            .as_deref()
-            .ok_or(ServiceError::SinkSealingKeyMissing)?;
+    fn seal_sink_secret(&self, name: &str, secret: &str) -> Result<Sealed, SinkError> {
+        let ring = self.sealer.as_deref().ok_or(SinkError::SealingKeyMissing)?;
         ring.seal(SINK_SEAL_SCOPE, name, secret).map_err(|e| {
             tracing::error!(error = %e, "sealing a sink secret failed");
-            ServiceError::Internal(e.to_string())
+            ServiceError::Internal(e.to_string()).into()
         })
     }
 
@@ -141,7 +138,7 @@ impl Latchkey {
         apps: Option<&[String]>,
         action: AuditAction,
         changes: SinkChanged<'_>,
-    ) -> Result<(), ServiceError> {
+    ) -> Result<(), SinkError> {
         let changes = changes.into_changes();
         for app_id in store::sinks::covered_apps(&mut **tx, apps).await? {
             let mut event = ctx.audit_event(&app_id, action);
@@ -156,7 +153,7 @@ impl Latchkey {
         &self,
         ctx: &RequestContext,
         draft: SinkDraft,
-    ) -> Result<Committed<CreatedSink>, ServiceError> {
+    ) -> Result<Committed<CreatedSink>, SinkError> {
         let from_beginning = draft.from_beginning;
         let spec = draft.check()?;
         ctx.operator()?;
@@ -165,7 +162,7 @@ impl Latchkey {
             ..
         } = &spec.target
         {
-            crate::sinks::tls::load_ca(path).map_err(|reason| ServiceError::SinkCaFile {
+            crate::sinks::tls::load_ca(path).map_err(|reason| SinkError::CaFile {
                 path: path.clone(),
                 reason,
             })?;
@@ -183,7 +180,7 @@ impl Latchkey {
         if let Some(apps) = &spec.apps {
             let known = store::sinks::covered_apps(&mut *tx, Some(apps)).await?;
             if let Some(missing) = apps.iter().find(|a| !known.contains(a)) {
-                return Err(ServiceError::SinkUnknownApp {
+                return Err(SinkError::UnknownApp {
                     app_id: missing.clone(),
                 });
             }
@@ -230,7 +227,7 @@ impl Latchkey {
         )
         .await
         .map_err(|e| match e {
-            StoreError::Duplicate(Constraint::SinkName) => ServiceError::DuplicateSink {
+            StoreError::Duplicate(Constraint::SinkName) => SinkError::Duplicate {
                 name: spec.name.clone(),
             },
             other => other.into(),
@@ -255,7 +252,7 @@ impl Latchkey {
         .await?;
         let row = store::sinks::get(&mut *tx, &spec.name)
             .await?
-            .ok_or(ServiceError::SinkNotFound)?;
+            .ok_or(SinkError::NotFound)?;
         let secret = match spec.target.kind() {
             SinkKind::Webhook => secret,
             _ => None,
@@ -264,10 +261,10 @@ impl Latchkey {
             sink: SinkView::from_row(row, None)?,
             secret,
         };
-        commit(tx, created).await
+        Ok(commit(tx, created).await?)
     }
 
-    pub async fn list_sinks(&self, ctx: &RequestContext) -> Result<Vec<SinkView>, ServiceError> {
+    pub async fn list_sinks(&self, ctx: &RequestContext) -> Result<Vec<SinkView>, SinkError> {
         ctx.operator()?;
         store::sinks::list(&self.pool)
             .await?
@@ -277,15 +274,11 @@ impl Latchkey {
     }
 
     /// A sink with its cursor and lag per covered application.
-    pub async fn get_sink(
-        &self,
-        ctx: &RequestContext,
-        name: &str,
-    ) -> Result<SinkView, ServiceError> {
+    pub async fn get_sink(&self, ctx: &RequestContext, name: &str) -> Result<SinkView, SinkError> {
         ctx.operator()?;
         let row = store::sinks::get(&self.pool, name)
             .await?
-            .ok_or(ServiceError::SinkNotFound)?;
+            .ok_or(SinkError::NotFound)?;
         let progress =
             store::sinks::progress(&self.pool, &row.name, row.apps.as_deref(), false, true).await?;
         SinkView::from_row(row, Some(progress))
@@ -297,12 +290,12 @@ impl Latchkey {
         ctx: &RequestContext,
         name: &str,
         paused: bool,
-    ) -> Result<Committed<SinkView>, ServiceError> {
+    ) -> Result<Committed<SinkView>, SinkError> {
         ctx.operator()?;
         let mut tx = WriteTx::begin(&self.pool).await?;
         let row = store::sinks::lock(&mut tx, name)
             .await?
-            .ok_or(ServiceError::SinkNotFound)?;
+            .ok_or(SinkError::NotFound)?;
         if row.paused != paused {
             store::sinks::set_paused(&mut *tx, name, paused, None).await?;
             let action = if paused {
@@ -319,9 +312,9 @@ impl Latchkey {
         }
         let row = store::sinks::get(&mut *tx, name)
             .await?
-            .ok_or(ServiceError::SinkNotFound)?;
+            .ok_or(SinkError::NotFound)?;
         let view = SinkView::from_row(row, None)?;
-        commit(tx, view).await
+        Ok(commit(tx, view).await?)
     }
 
     /// A new signing secret for a webhook sink (the old one stops at once); shown only now.
@@ -329,14 +322,14 @@ impl Latchkey {
         &self,
         ctx: &RequestContext,
         name: &str,
-    ) -> Result<Committed<CreatedSink>, ServiceError> {
+    ) -> Result<Committed<CreatedSink>, SinkError> {
         ctx.operator()?;
         let mut tx = WriteTx::begin(&self.pool).await?;
         let row = store::sinks::lock(&mut tx, name)
             .await?
-            .ok_or(ServiceError::SinkNotFound)?;
+            .ok_or(SinkError::NotFound)?;
         if row.kind != SinkKind::Webhook.as_str() {
-            return Err(ServiceError::SinkNoSecretToRotate);
+            return Err(SinkError::NoSecretToRotate);
         }
         let secret = new_webhook_secret();
         let sealed = self.seal_sink_secret(name, &secret)?;
@@ -353,7 +346,7 @@ impl Latchkey {
             sink: SinkView::from_row(row, None)?,
             secret: Some(secret),
         };
-        commit(tx, created).await
+        Ok(commit(tx, created).await?)
     }
 
     /// Replays from a revision of one application, or from a time (every covered application,
@@ -364,24 +357,24 @@ impl Latchkey {
         name: &str,
         app: Option<&AppId>,
         to: RewindTo,
-    ) -> Result<Committed<SinkView>, ServiceError> {
+    ) -> Result<Committed<SinkView>, SinkError> {
         if let RewindTo::Revision(r) = to {
             if r < 1 {
-                return Err(ServiceError::SinkBadRevision);
+                return Err(SinkError::BadRevision);
             }
             if app.is_none() {
-                return Err(ServiceError::SinkRewindNeedsApp);
+                return Err(SinkError::RewindNeedsApp);
             }
         }
         ctx.operator()?;
         let mut tx = WriteTx::begin(&self.pool).await?;
         let row = store::sinks::lock(&mut tx, name)
             .await?
-            .ok_or(ServiceError::SinkNotFound)?;
+            .ok_or(SinkError::NotFound)?;
         let covered = store::sinks::covered_apps(&mut *tx, row.apps.as_deref()).await?;
         let apps: Vec<String> = match app {
             Some(a) if covered.iter().any(|c| c == a.as_str()) => vec![a.to_string()],
-            Some(_) => return Err(ServiceError::SinkAppNotCovered),
+            Some(_) => return Err(SinkError::AppNotCovered),
             None => covered,
         };
         for app_id in &apps {
@@ -412,13 +405,13 @@ impl Latchkey {
         &self,
         ctx: &RequestContext,
         name: &str,
-    ) -> Result<Committed<()>, ServiceError> {
+    ) -> Result<Committed<()>, SinkError> {
         ctx.operator()?;
-        parse_sink_name(name).map_err(|_| ServiceError::SinkNotFound)?;
+        parse_sink_name(name).map_err(|_| SinkError::NotFound)?;
         let mut tx = WriteTx::begin(&self.pool).await?;
         let row = store::sinks::lock(&mut tx, name)
             .await?
-            .ok_or(ServiceError::SinkNotFound)?;
+            .ok_or(SinkError::NotFound)?;
         store::sinks::delete(&mut *tx, name).await?;
         self.audit_sink_change(
             &mut tx,
@@ -428,12 +421,12 @@ impl Latchkey {
             SinkChanged::deleted(name, &row.kind),
         )
         .await?;
-        commit(tx, ()).await
+        Ok(commit(tx, ()).await?)
     }
 
     /// The sinks to deliver now (not paused), each with its opened secret. A sink whose secret
     /// cannot be opened (its sealing key is gone) is reported by its last error.
-    pub async fn delivery_sinks(&self) -> Result<Vec<DeliverySink>, ServiceError> {
+    pub async fn delivery_sinks(&self) -> Result<Vec<DeliverySink>, SinkError> {
         let mut out = Vec::new();
         for row in store::sinks::list(&self.pool).await? {
             if row.paused {
@@ -446,10 +439,10 @@ impl Latchkey {
                     let opened = self
                         .sealer
                         .as_deref()
-                        .ok_or(ServiceError::SinkSealingKeyMissing)
+                        .ok_or(SinkError::SealingKeyMissing)
                         .and_then(|ring| {
                             ring.open(SINK_SEAL_SCOPE, &row.name, &sealed)
-                                .map_err(|e| ServiceError::Internal(e.to_string()))
+                                .map_err(|e| ServiceError::Internal(e.to_string()).into())
                         });
                     match opened {
                         Ok(s) => Some(s),

@@ -5,7 +5,6 @@
 use std::sync::Arc;
 
 use ipnet::IpNet;
-use serde_json::Value;
 
 use super::entity_types::entity_type_from_stored;
 use super::{Latchkey, ServiceError};
@@ -30,28 +29,6 @@ pub enum Consistency {
 }
 
 impl Consistency {
-    /// `"minimize_latency"`, `"fully_consistent"` or `{"atLeastAsFresh": "<revision>"}` (the
-    /// revision as a string, as `X-Latchkey-Revision` gives it, or as a number).
-    pub fn from_json(value: Option<&Value>) -> Result<Self, ValidationError> {
-        match value {
-            None | Some(Value::Null) => Ok(Self::MinimizeLatency),
-            Some(Value::String(s)) if s == "minimize_latency" => Ok(Self::MinimizeLatency),
-            Some(Value::String(s)) if s == "fully_consistent" => Ok(Self::FullyConsistent),
-            Some(Value::Object(o)) if o.len() == 1 => {
-                let revision = match o.get("atLeastAsFresh") {
-                    Some(Value::String(s)) => s.parse::<i64>().ok(),
-                    Some(Value::Number(n)) => n.as_i64(),
-                    _ => None,
-                };
-                revision
-                    .filter(|r| *r >= 0)
-                    .map(Self::AtLeastAsFresh)
-                    .ok_or(ValidationError::InvalidConsistency)
-            }
-            Some(_) => Err(ValidationError::InvalidConsistency),
-        }
-    }
-
     fn freshness(self) -> Freshness {
         match self {
             Self::MinimizeLatency => Freshness::Snapshot,
@@ -296,44 +273,5 @@ impl Latchkey {
             attributes: schema_of(c, type_name, access_type),
         });
         Ok((inputs, revision))
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use serde_json::json;
-
-    #[test]
-    fn consistency_forms() {
-        assert_eq!(
-            Consistency::from_json(None).unwrap(),
-            Consistency::MinimizeLatency
-        );
-        assert_eq!(
-            Consistency::from_json(Some(&json!("fully_consistent"))).unwrap(),
-            Consistency::FullyConsistent
-        );
-        assert_eq!(
-            Consistency::from_json(Some(&json!({"atLeastAsFresh": "12"}))).unwrap(),
-            Consistency::AtLeastAsFresh(12)
-        );
-        assert_eq!(
-            Consistency::from_json(Some(&json!({"atLeastAsFresh": 3}))).unwrap(),
-            Consistency::AtLeastAsFresh(3)
-        );
-        for bad in [
-            json!("eventually"),
-            json!({"atLeastAsFresh": "x"}),
-            json!({"atLeastAsFresh": "-1"}),
-            json!({"atLeastAsFresh": "1", "other": 1}),
-            json!(5),
-        ] {
-            assert_eq!(
-                Consistency::from_json(Some(&bad)),
-                Err(ValidationError::InvalidConsistency),
-                "{bad}"
-            );
-        }
     }
 }

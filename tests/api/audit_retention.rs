@@ -200,7 +200,7 @@ async fn prune_removes_the_expired_prefix_behind_a_checkpoint_and_the_rest_verif
         .unwrap()
         .value;
     assert_eq!(
-        done.to_json(),
+        serde_json::to_value(latchkey::http::wire::audit::PruneBody::new(done)).unwrap(),
         json!({"app_id": a, "keep_days": 2, "pruned": 5, "pruned_through_seq": 5, "checkpoint_seq": 9})
     );
 

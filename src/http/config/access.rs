@@ -5,6 +5,7 @@ use std::net::IpAddr;
 
 use actix_web::{web, HttpResponse};
 use serde::Serialize;
+use serde_json::Value;
 use utoipa::ToSchema;
 
 use super::fields::{optional_string, required_string, required_string_list};
@@ -12,6 +13,7 @@ use super::{ConfigError, ConfigRequest, ErrorBody, JsonBody};
 use crate::domain::access::{AccessType, Reason, RecordScope};
 use crate::domain::entity_type::{SchemaError, TypeName};
 use crate::domain::ids::ClientId;
+use crate::domain::ValidationError;
 use crate::service::{AccessCheck, AccessSchemaView, Consistency, ServiceError};
 
 type SchemaPath = web::Path<(String, String, String, String)>;
@@ -169,7 +171,7 @@ pub async fn check(r: ConfigRequest, body: JsonBody) -> Result<HttpResponse, Con
             .map_err(invalid)?
             .parse()
             .map_err(invalid)?,
-        consistency: Some(Consistency::from_json(b.get("consistency")).map_err(invalid)?),
+        consistency: Some(consistency(b.get("consistency")).map_err(invalid)?),
     };
     let check = AccessCheck {
         client_id: ClientId::new(f.client_id),
@@ -212,4 +214,63 @@ struct DecisionBody<'a> {
 
 fn as_string<S: serde::Serializer>(n: &i64, s: S) -> Result<S::Ok, S::Error> {
     s.collect_str(n)
+}
+
+/// `"minimize_latency"`, `"fully_consistent"` or `{"atLeastAsFresh": "<revision>"}` (the
+/// revision as a string, as `X-Latchkey-Revision` gives it, or as a number).
+fn consistency(value: Option<&Value>) -> Result<Consistency, ValidationError> {
+    match value {
+        None | Some(Value::Null) => Ok(Consistency::MinimizeLatency),
+        Some(Value::String(s)) if s == "minimize_latency" => Ok(Consistency::MinimizeLatency),
+        Some(Value::String(s)) if s == "fully_consistent" => Ok(Consistency::FullyConsistent),
+        Some(Value::Object(o)) if o.len() == 1 => {
+            let revision = match o.get("atLeastAsFresh") {
+                Some(Value::String(s)) => s.parse::<i64>().ok(),
+                Some(Value::Number(n)) => n.as_i64(),
+                _ => None,
+            };
+            revision
+                .filter(|r| *r >= 0)
+                .map(Consistency::AtLeastAsFresh)
+                .ok_or(ValidationError::InvalidConsistency)
+        }
+        Some(_) => Err(ValidationError::InvalidConsistency),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    #[test]
+    fn consistency_forms() {
+        assert_eq!(consistency(None).unwrap(), Consistency::MinimizeLatency);
+        assert_eq!(
+            consistency(Some(&json!("fully_consistent"))).unwrap(),
+            Consistency::FullyConsistent
+        );
+        assert_eq!(
+            consistency(Some(&json!({"atLeastAsFresh": "12"}))).unwrap(),
+            Consistency::AtLeastAsFresh(12)
+        );
+        assert_eq!(
+            consistency(Some(&json!({"atLeastAsFresh": 3}))).unwrap(),
+            Consistency::AtLeastAsFresh(3)
+        );
+        for bad in [
+            json!("eventually"),
+            json!({"atLeastAsFresh": "x"}),
+            json!({"atLeastAsFresh": "-1"}),
+            json!({"atLeastAsFresh": "1", "other": 1}),
+            json!(5),
+        ] {
+            assert_eq!(
+                consistency(Some(&bad)),
+                Err(ValidationError::InvalidConsistency),
+                "{bad}"
+            );
+        }
+    }
 }

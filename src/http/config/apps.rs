@@ -1,48 +1,13 @@
 //! Operator routes: `/apps`.
 
 use actix_web::{web, HttpResponse};
-use serde::Serialize;
-use serde_json::Value;
 use utoipa::ToSchema;
 
-use super::clients::ClientBody;
 use super::fields::{optional_bool, optional_string, required_string};
 use super::{ConfigError, ErrorBody, JsonBody, OperatorRequest};
 use crate::domain::ids::AppId;
-use crate::service::{AppOptions, AppSummary, CreatedClient, NewApp};
-
-/// An application (tenant).
-#[derive(Serialize, ToSchema)]
-#[schema(as = App)]
-pub struct AppBody {
-    #[schema(pattern = "^[a-z0-9]{26}$")]
-    app_id: String,
-    name: String,
-    #[schema(schema_with = crate::http::schemas::region)]
-    region: String,
-    /// RFC 3339.
-    created_at: String,
-    signed_requests: bool,
-    show_secrets: bool,
-    /// Only right after creation: the first owner client, with its secret.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    #[schema(value_type = ClientBody)]
-    owner: Option<ClientBody>,
-}
-
-impl AppBody {
-    pub fn new(app: AppSummary, owner: Option<CreatedClient>) -> Self {
-        Self {
-            app_id: app.app_id,
-            name: app.name,
-            region: app.region,
-            created_at: crate::domain::audit::format_time(&app.created_at),
-            signed_requests: app.signed_requests,
-            show_secrets: app.show_secrets,
-            owner: owner.map(|o| ClientBody::new(o.client, Some(o.secret))),
-        }
-    }
-}
+use crate::http::wire::apps::AppBody;
+use crate::service::{AppOptions, NewApp};
 
 /// The body of `POST /apps`. Other fields are ignored.
 #[derive(ToSchema)]
@@ -141,10 +106,4 @@ pub async fn list(r: OperatorRequest) -> Result<HttpResponse, ConfigError> {
 pub async fn get(r: OperatorRequest, path: web::Path<AppId>) -> Result<HttpResponse, ConfigError> {
     let app = r.service.get_app(&r.ctx, &path.into_inner()).await?;
     Ok(HttpResponse::Ok().json(AppBody::new(app, None)))
-}
-
-/// The JSON of an application (with its first owner and secret, right after creation), as
-/// `POST /apps` and `latchkey apps create` print it.
-pub fn app_json(app: AppSummary, owner: Option<CreatedClient>) -> Value {
-    serde_json::to_value(AppBody::new(app, owner)).unwrap_or(Value::Null)
 }

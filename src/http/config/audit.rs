@@ -16,6 +16,7 @@ use crate::domain::audit_query::{
     write_csv_row, AuditInputError, AuditQuery, Format, Order, CSV_HEADER,
 };
 use crate::domain::audit_verify::Anchor;
+use crate::http::wire::audit::VerdictBody;
 use crate::service::{AuditStream, ServiceError};
 
 fn pairs(req: &HttpRequest) -> Vec<(String, String)> {
@@ -149,7 +150,7 @@ pub(crate) fn stream_response(app_id: &str, format: Format, stream: AuditStream)
 #[utoipa::path(get, path = "/config/{appId}/audit/verify", tag = "audit",
     params(("appId" = String, Path),
         ("anchor" = Option<Vec<String>>, Query, explode, description = "Repeatable: `SEQ:HASH` noted earlier, which must still be in the chain")),
-    responses((status = 200, body = serde_json::Value, description = "The verdict"),
+    responses((status = 200, body = VerdictBody, description = "The verdict"),
         (status = 400, body = ErrorBody, description = "An anchor or parameter refused")))]
 pub async fn verify(r: ConfigRequest, req: HttpRequest) -> Result<HttpResponse, ConfigError> {
     let mut anchors = Vec::new();
@@ -160,5 +161,5 @@ pub async fn verify(r: ConfigRequest, req: HttpRequest) -> Result<HttpResponse, 
         anchors.push(v.parse::<Anchor>().map_err(ServiceError::from)?);
     }
     let verdict = r.service.verify_audit(&r.ctx, &r.app_id, anchors).await?;
-    Ok(HttpResponse::Ok().json(verdict.to_json(&r.app_id)))
+    Ok(HttpResponse::Ok().json(VerdictBody::new(verdict, &r.app_id)))
 }

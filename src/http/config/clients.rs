@@ -2,7 +2,6 @@
 
 use actix_web::http::header;
 use actix_web::{web, HttpRequest, HttpResponse};
-use serde::Serialize;
 use serde_json::{Map, Value};
 use utoipa::ToSchema;
 
@@ -10,45 +9,8 @@ use super::fields::{integer, string_list};
 use super::{ConfigError, ConfigRequest, ErrorBody, JsonBody};
 use crate::domain::ids::ClientId;
 use crate::domain::{AllowList, Field, ValidationError};
+use crate::http::wire::apps::ClientBody;
 use crate::service::{ClientChange, ClientDraft, ClientView, Committed, CreatedClient};
-
-/// The client object of the Config API, fields in the vendor's order.
-#[derive(Serialize, ToSchema)]
-#[schema(as = Client)]
-pub struct ClientBody {
-    #[serde(rename = "_id")]
-    #[schema(pattern = "^[a-z0-9]{32}$")]
-    id: String,
-    /// Only in the answers that mint a secret (create, secret reset).
-    #[serde(rename = "_secret", skip_serializing_if = "Option::is_none")]
-    #[schema(value_type = String, pattern = "^[a-z0-9]{32}$")]
-    secret: Option<String>,
-    /// `/config/{appId}/clients/{clientId}`
-    #[serde(rename = "_self")]
-    self_path: String,
-    #[serde(rename = "_settings")]
-    settings_path: String,
-    name: String,
-    #[schema(schema_with = crate::http::schemas::feature_list)]
-    features: Vec<String>,
-    #[serde(rename = "ipWhitelist")]
-    ip_whitelist: Vec<String>,
-}
-
-impl ClientBody {
-    pub fn new(c: ClientView, secret: Option<String>) -> Self {
-        let self_path = format!("/config/{}/clients/{}", c.app_id, c.client_id);
-        Self {
-            id: c.client_id,
-            secret,
-            settings_path: format!("{self_path}/settings"),
-            self_path,
-            name: c.name,
-            features: c.features,
-            ip_whitelist: c.ip_whitelist,
-        }
-    }
-}
 
 fn etag(version: i64) -> (header::HeaderName, String) {
     (header::ETAG, format!("\"{version}\""))

@@ -4,21 +4,16 @@
 //!   or one CSV row per client with `format=csv`);
 //! * `GET /config/{appId}/audit/entitlements/changes?from=&to=`: what changed between two.
 
-use std::collections::BTreeMap;
-
 use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse};
-use serde::Serialize;
-use utoipa::ToSchema;
 
 use super::evidence::{get, params};
 use super::{ConfigError, ConfigRequest, ErrorBody};
-use crate::domain::audit::format_time;
 use crate::domain::audit_query::{parse_time, AuditInputError};
-use crate::domain::entitlements::{
-    self as ent, AccessLists, ChangeDetail, EntitlementChange, CHANGES_CSV_HEADER, CSV_HEADER,
+use crate::http::wire::entitlements::{
+    changes_csv, entitlements_csv, ChangesBody, EntitlementsBody,
 };
-use crate::service::{EntitlementChanges, EntitlementsAt, ServiceError};
+use crate::service::ServiceError;
 
 /// JSON (the default) or CSV.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -57,46 +52,6 @@ fn file_time(t: &chrono::DateTime<chrono::Utc>) -> String {
     t.format("%Y-%m-%dT%H-%M-%SZ").to_string()
 }
 
-/// One client's access schemas for one entity type: only the access types that have a schema
-/// (none: the features alone decide, every attribute).
-#[derive(Serialize, ToSchema)]
-pub struct AccessListsBody {
-    #[serde(skip_serializing_if = "Option::is_none")]
-    read: Option<Vec<String>>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    write: Option<Vec<String>>,
-}
-
-#[derive(Serialize, ToSchema)]
-pub struct EntitledClient {
-    #[serde(rename = "_id")]
-    id: String,
-    name: String,
-    features: Vec<String>,
-    #[serde(rename = "ipWhitelist")]
-    ip_whitelist: Vec<String>,
-    /// Entity type → its schemas; only types with a schema.
-    #[serde(rename = "accessSchemas")]
-    access_schemas: BTreeMap<String, AccessListsBody>,
-}
-
-#[derive(Serialize, ToSchema)]
-pub struct EntitlementsBody {
-    /// The moment asked for (RFC 3339, UTC).
-    at: String,
-    /// The last event at or before `at`: the state is the one after it.
-    revision: i64,
-    /// Every client that existed at `at`, sorted by id.
-    clients: Vec<EntitledClient>,
-}
-
-fn lists(l: AccessLists) -> AccessListsBody {
-    AccessListsBody {
-        read: l.read,
-        write: l.write,
-    }
-}
-
 /// Every client of the application at `at` (default: now), exactly as it was: features, IP
 /// allow list and access schemas, reconstructed from the audit log. A moment before the
 /// retained history is refused, naming the earliest one answered for.
@@ -121,82 +76,6 @@ pub async fn at(r: ConfigRequest, req: HttpRequest) -> Result<HttpResponse, Conf
         return Ok(csv(entitlements_csv(&e), name));
     }
     Ok(HttpResponse::Ok().json(EntitlementsBody::of(e)))
-}
-
-/// The table as CSV (`format=csv`, the CLI's `--format csv`).
-pub(crate) fn entitlements_csv(e: &EntitlementsAt) -> String {
-    let mut out = String::from(CSV_HEADER);
-    for (id, c) in &e.state.clients {
-        ent::write_csv_row(&mut out, id, c);
-    }
-    out
-}
-
-impl EntitlementsBody {
-    pub(crate) fn of(e: EntitlementsAt) -> Self {
-        Self {
-            at: format_time(&e.at),
-            revision: e.revision,
-            clients: e
-                .state
-                .clients
-                .into_iter()
-                .map(|(id, c)| EntitledClient {
-                    id,
-                    name: c.name,
-                    features: c.features,
-                    ip_whitelist: c.ip_whitelist,
-                    access_schemas: c
-                        .access_schemas
-                        .into_iter()
-                        .map(|(t, l)| (t, lists(l)))
-                        .collect(),
-                })
-                .collect(),
-        }
-    }
-}
-
-#[derive(Serialize, ToSchema)]
-pub struct ChangeItem {
-    /// When (RFC 3339, UTC).
-    at: String,
-    /// The event's revision (`seq`).
-    revision: i64,
-    /// A client id, or `operator`.
-    actor: String,
-    /// The client changed.
-    client: String,
-    /// Its name then (before a deletion, after a creation).
-    name: String,
-    /// `client_created`, `client_deleted`, `feature_granted`, `feature_revoked`,
-    /// `allow_list_changed`, `access_schema_changed` or `secret_rotated`.
-    kind: String,
-    /// Per kind: `{features, ipWhitelist}` (created), `{features}` (deleted: what it held;
-    /// granted, revoked: which), `{from, to}` (allow list), `{entityType, accessType, from,
-    /// to}` (access schema), `{oldSecretHoursToLive}` or `{restored}` (secret).
-    #[schema(value_type = Object)]
-    detail: ChangeDetail,
-}
-
-#[derive(Serialize, ToSchema)]
-pub struct ChangesBody {
-    from: String,
-    to: String,
-    /// Ordered by revision.
-    changes: Vec<ChangeItem>,
-}
-
-fn item(c: EntitlementChange) -> ChangeItem {
-    ChangeItem {
-        at: format_time(&c.at),
-        revision: c.revision,
-        actor: c.actor,
-        client: c.client,
-        name: c.name,
-        kind: c.kind.as_str().to_owned(),
-        detail: c.detail,
-    }
 }
 
 /// What changed in the application's entitlements after `from`, up to and including `to`
@@ -232,23 +111,4 @@ pub async fn changes(r: ConfigRequest, req: HttpRequest) -> Result<HttpResponse,
         return Ok(csv(changes_csv(&c), name));
     }
     Ok(HttpResponse::Ok().json(ChangesBody::of(c)))
-}
-
-/// The changes as CSV (`format=csv`, the CLI's `--format csv`).
-pub(crate) fn changes_csv(c: &EntitlementChanges) -> String {
-    let mut out = String::from(CHANGES_CSV_HEADER);
-    for change in &c.changes {
-        ent::write_change_csv_row(&mut out, change);
-    }
-    out
-}
-
-impl ChangesBody {
-    pub(crate) fn of(c: EntitlementChanges) -> Self {
-        Self {
-            from: format_time(&c.from),
-            to: format_time(&c.to),
-            changes: c.changes.into_iter().map(item).collect(),
-        }
-    }
 }

@@ -7,12 +7,18 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 use crate::domain::ValidationError;
-use crate::service::{AuthError, ServiceError};
+use crate::service::{AuthError, ServiceError, SinkError, StagingError};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     #[error(transparent)]
     Service(#[from] ServiceError),
+    /// The staging toolkit's own refusals (its shared ones arrive as `Service`).
+    #[error(transparent)]
+    Staging(StagingError),
+    /// The sinks' own refusals (their shared ones arrive as `Service`).
+    #[error(transparent)]
+    Sink(SinkError),
     #[error(transparent)]
     Auth(#[from] AuthError),
     #[error("Invalid JSON body.")]
@@ -56,6 +62,52 @@ impl From<ValidationError> for ConfigError {
     }
 }
 
+/// An area's error becomes `Service` when it is the shared one (so it is mapped in one place,
+/// `status_of`), else the area's own variant.
+macro_rules! from_area_error {
+    ($($area:ident => $variant:ident),*) => {$(
+        impl From<$area> for ConfigError {
+            fn from(e: $area) -> Self {
+                match e {
+                    $area::Service(e) => ConfigError::Service(e),
+                    other => ConfigError::$variant(other),
+                }
+            }
+        }
+    )*};
+}
+
+from_area_error!(StagingError => Staging, SinkError => Sink);
+
+/// The staging toolkit's refusals: a bad document or snapshot name is the caller's mistake, a
+/// snapshot that is not there is absent.
+fn staging_status(e: &StagingError) -> StatusCode {
+    match e {
+        StagingError::Service(e) => status_of(e),
+        StagingError::Fixture(_) | StagingError::InvalidSnapshotName(_) => StatusCode::BAD_REQUEST,
+        StagingError::SnapshotNotFound => StatusCode::NOT_FOUND,
+    }
+}
+
+/// A sink's refusals: a bad configuration or target is the caller's mistake, a sink that is not
+/// there is absent, a name that is taken a conflict.
+fn sink_status(e: &SinkError) -> StatusCode {
+    match e {
+        SinkError::Service(e) => status_of(e),
+        SinkError::NotFound => StatusCode::NOT_FOUND,
+        SinkError::Duplicate { .. } => StatusCode::CONFLICT,
+        SinkError::Config(_)
+        | SinkError::UnknownApp { .. }
+        | SinkError::AppNotCovered
+        | SinkError::CaFile { .. }
+        | SinkError::NoSecretToRotate
+        | SinkError::RewindNeedsApp
+        | SinkError::BadRevision
+        | SinkError::RewindTarget
+        | SinkError::SealingKeyMissing => StatusCode::BAD_REQUEST,
+    }
+}
+
 pub fn status_of(e: &ServiceError) -> StatusCode {
     use ServiceError::*;
     match e {
@@ -68,8 +120,7 @@ pub fn status_of(e: &ServiceError) -> StatusCode {
         DuplicateName { .. } | DuplicateAppName { .. } | DuplicateAppId { .. } => {
             StatusCode::CONFLICT
         }
-        InvalidAppId | Fixture(_) | InvalidSnapshotName(_) => StatusCode::BAD_REQUEST,
-        SnapshotNotFound => StatusCode::NOT_FOUND,
+        InvalidAppId => StatusCode::BAD_REQUEST,
         ClientNotFound | AppNotFound => StatusCode::NOT_FOUND,
         PreconditionFailed => StatusCode::PRECONDITION_FAILED,
         Unauthenticated => StatusCode::UNAUTHORIZED,
@@ -90,17 +141,7 @@ pub fn status_of(e: &ServiceError) -> StatusCode {
         AuditTreeIncomplete | AuditHold { .. } => StatusCode::CONFLICT,
         NoCheckpointYet => StatusCode::NOT_FOUND,
         CheckpointKeyMissing => StatusCode::SERVICE_UNAVAILABLE,
-        SinkConfig(_)
-        | SinkUnknownApp { .. }
-        | SinkAppNotCovered
-        | SinkCaFile { .. }
-        | SinkNoSecretToRotate
-        | SinkRewindNeedsApp
-        | SinkBadRevision
-        | SinkRewindTarget
-        | SinkSealingKeyMissing => StatusCode::BAD_REQUEST,
-        SinkNotFound => StatusCode::NOT_FOUND,
-        DuplicateSink { .. } | SinksOwe { .. } => StatusCode::CONFLICT,
+        SinksOwe { .. } => StatusCode::CONFLICT,
     }
 }
 
@@ -108,6 +149,8 @@ impl ResponseError for ConfigError {
     fn status_code(&self) -> StatusCode {
         match self {
             ConfigError::Service(e) => status_of(e),
+            ConfigError::Staging(e) => staging_status(e),
+            ConfigError::Sink(e) => sink_status(e),
             ConfigError::Auth(e) => auth_answer(e).0,
             ConfigError::InvalidJson => StatusCode::BAD_REQUEST,
             ConfigError::BodyTooLarge => StatusCode::PAYLOAD_TOO_LARGE,

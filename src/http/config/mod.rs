@@ -17,7 +17,6 @@ pub(crate) mod staging;
 
 use actix_web::{web, HttpResponse};
 
-pub use apps::app_json;
 pub(crate) use audit::stream_response;
 pub use error::{status_of, ConfigError, ErrorBody};
 pub use extract::{ConfigRequest, JsonBody, OperatorRequest};

@@ -13,14 +13,12 @@ use actix_web::http::header;
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde_json::Value;
 
-use serde::Serialize;
-use utoipa::ToSchema;
-
 use super::{ConfigError, ErrorBody, OperatorRequest};
 use crate::domain::fixture::{self, FixtureError, Format};
 use crate::domain::ids::AppId;
 use crate::http::request::{read_body, BodyError};
-use crate::service::{ApplyOptions, ServiceError};
+use crate::http::wire::staging::{ApplyReportBody, FixtureDocument, RestoreReportBody, Snapshot};
+use crate::service::{ApplyOptions, StagingError};
 
 /// A query parameter: absent → `None`; `true`/`false` (or `1`/`0`) else 400 naming it.
 fn query_flag(req: &HttpRequest, name: &str) -> Result<Option<bool>, ConfigError> {
@@ -31,7 +29,7 @@ fn query_flag(req: &HttpRequest, name: &str) -> Result<Option<bool>, ConfigError
         None => Ok(None),
         Some("true" | "1") => Ok(Some(true)),
         Some("false" | "0") => Ok(Some(false)),
-        Some(_) => Err(ServiceError::from(FixtureError::new(name, "Not a valid boolean.")).into()),
+        Some(_) => Err(StagingError::from(FixtureError::new(name, "Not a valid boolean.")).into()),
     }
 }
 
@@ -40,7 +38,7 @@ fn query_flag(req: &HttpRequest, name: &str) -> Result<Option<bool>, ConfigError
 #[utoipa::path(post, path = "/apps/{appId}/apply", tag = "staging",
     request_body(content = FixtureDocument, content_type = "application/json"),
     params(("appId" = String, Path), ("dryRun" = Option<bool>, Query), ("prune" = Option<bool>, Query)),
-    responses((status = 200, body = ApplyReport),
+    responses((status = 200, body = ApplyReportBody),
         (status = 404, body = ErrorBody, description = "`Application not found.`"),
         (status = 409, body = ErrorBody, description = "A pinned client id is taken in another application")))]
 pub async fn apply(
@@ -57,7 +55,7 @@ pub async fn apply(
             BodyError::TimedOut => ConfigError::BodyTimeout,
         })?;
     let text = std::str::from_utf8(&body).map_err(|_| ConfigError::InvalidJson)?;
-    let doc: Value = fixture::parse_text(text).map_err(ServiceError::from)?;
+    let doc: Value = fixture::parse_text(text).map_err(StagingError::from)?;
     let options = ApplyOptions {
         dry_run: query_flag(&req, "dryRun")?.unwrap_or(false),
         prune: query_flag(&req, "prune")?.unwrap_or(false),
@@ -66,7 +64,9 @@ pub async fn apply(
         .service
         .apply_fixture(&r.ctx, &path.into_inner(), &doc, options)
         .await?;
-    Ok(r.answer(report, |report| HttpResponse::Ok().json(report.to_json())))
+    Ok(r.answer(report, |report| {
+        HttpResponse::Ok().json(ApplyReportBody::new(report))
+    }))
 }
 
 /// `GET /apps/{app_id}/export`: JSON, or YAML with `format=yaml`; `ids=false` leaves out `_id`.
@@ -89,18 +89,16 @@ pub async fn export(
     {
         None => Format::Json,
         Some(f) => f.parse::<Format>().map_err(|_| {
-            ServiceError::from(FixtureError::new(
+            StagingError::from(FixtureError::new(
                 "format",
                 "Not a valid format (json or yaml).",
             ))
         })?,
     };
     let with_ids = query_flag(&req, "ids")?.unwrap_or(true);
-    let doc = r
-        .service
-        .export_fixture(&r.ctx, &path.into_inner(), with_ids)
-        .await?;
-    let text = fixture::to_text(&doc, format).map_err(ServiceError::from)?;
+    let app = r.service.export_fixture(&r.ctx, &path.into_inner()).await?;
+    let doc = FixtureDocument::export(app, with_ids);
+    let text = fixture::to_text(&doc, format).map_err(StagingError::from)?;
     let content_type = match format {
         Format::Json => "application/json",
         Format::Yaml => "application/yaml",
@@ -119,7 +117,7 @@ pub async fn list_snapshots(
     path: web::Path<AppId>,
 ) -> Result<HttpResponse, ConfigError> {
     let list = r.service.list_snapshots(&r.ctx, &path.into_inner()).await?;
-    let body: Vec<Value> = list.iter().map(|s| s.to_json()).collect();
+    let body: Vec<Snapshot> = list.into_iter().map(Snapshot::new).collect();
     Ok(HttpResponse::Ok().json(body))
 }
 
@@ -134,7 +132,7 @@ pub async fn save_snapshot(
 ) -> Result<HttpResponse, ConfigError> {
     let (app_id, name) = path.into_inner();
     let info = r.service.save_snapshot(&r.ctx, &app_id, &name).await?;
-    Ok(r.answer(info, |info| HttpResponse::Ok().json(info.to_json())))
+    Ok(r.answer(info, |info| HttpResponse::Ok().json(Snapshot::new(info))))
 }
 
 #[utoipa::path(delete, path = "/apps/{appId}/snapshots/{name}", tag = "staging",
@@ -153,7 +151,7 @@ pub async fn delete_snapshot(
 
 #[utoipa::path(post, path = "/apps/{appId}/snapshots/{name}/restore", tag = "staging",
     params(("appId" = String, Path), ("name" = String, Path, pattern = "^[A-Za-z0-9._-]{1,64}$")),
-    responses((status = 200, body = RestoreReport),
+    responses((status = 200, body = RestoreReportBody),
         (status = 400, body = ErrorBody),
         (status = 404, body = ErrorBody, description = "No such application or snapshot")))]
 pub async fn restore_snapshot(
@@ -162,108 +160,7 @@ pub async fn restore_snapshot(
 ) -> Result<HttpResponse, ConfigError> {
     let (app_id, name) = path.into_inner();
     let report = r.service.restore_snapshot(&r.ctx, &app_id, &name).await?;
-    Ok(r.answer(report, |report| HttpResponse::Ok().json(report.to_json())))
-}
-
-/// A fixture document (docs/staging.md). JSON, or YAML with `Content-Type: application/yaml`.
-/// Sections left out are left as they are (with `prune`: emptied).
-#[derive(Serialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-#[schema(example = json!({"settings": {"login_attempts": 5}, "clients": [{"name": "ci", "features": ["owner"]}]}))]
-pub struct FixtureDocument {
-    /// Application default settings.
-    #[schema(schema_with = crate::http::schemas::settings)]
-    settings: Option<serde_json::Map<String, Value>>,
-    #[serde(rename = "entityTypes")]
-    entity_types: Option<Vec<FixtureEntityType>>,
-    clients: Option<Vec<FixtureClient>>,
-}
-
-/// A client of a fixture: matched by `_id` when given, else by `name`.
-#[derive(Serialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct FixtureClient {
-    /// A pinned client id.
-    #[serde(rename = "_id")]
-    #[schema(pattern = "^[a-z0-9]{32}$")]
-    id: Option<String>,
-    /// A pinned secret (stored hashed, like any other).
-    #[serde(rename = "_secret")]
-    #[schema(pattern = "^[a-z0-9]{32}$")]
-    secret: Option<String>,
-    /// Ignored (a client read from the Config API may be pasted).
-    #[serde(rename = "_self")]
-    self_link: Option<String>,
-    /// Ignored (a client read from the Config API may be pasted).
-    #[serde(rename = "_settings")]
-    settings_link: Option<String>,
-    #[schema(schema_with = crate::http::schemas::name)]
-    name: String,
-    #[schema(schema_with = crate::http::schemas::feature_list)]
-    features: Option<Vec<String>>,
-    #[serde(rename = "ipWhitelist")]
-    #[schema(schema_with = crate::http::schemas::cidr_list)]
-    ip_whitelist: Option<Vec<String>>,
-    /// The client's own settings.
-    #[schema(schema_with = crate::http::schemas::settings)]
-    settings: Option<serde_json::Map<String, Value>>,
-    #[serde(rename = "accessSchemas")]
-    access_schemas: Option<Vec<FixtureAccessSchema>>,
-}
-
-/// An entity type of a fixture.
-#[derive(Serialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct FixtureEntityType {
-    #[schema(schema_with = crate::http::schemas::type_name)]
-    name: String,
-    /// Attribute definitions, as `POST /config/{appId}/entityTypes` takes them.
-    attr_defs: Vec<Value>,
-}
-
-/// An access schema of a fixture client.
-#[derive(Serialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct FixtureAccessSchema {
-    #[serde(rename = "entityType")]
-    #[schema(schema_with = crate::http::schemas::type_name)]
-    entity_type: String,
-    #[serde(rename = "accessType")]
-    #[schema(schema_with = crate::http::schemas::access_type)]
-    access_type: String,
-    attributes: Vec<String>,
-}
-
-/// One audit event written (or, on a dry run, that would be).
-#[derive(Serialize, ToSchema)]
-pub struct Change {
-    #[schema(schema_with = crate::http::schemas::audit_action)]
-    pub action: String,
-    pub client: Option<String>,
-    pub changes: serde_json::Map<String, Value>,
-}
-
-/// What an apply did (or would do).
-#[derive(Serialize, ToSchema)]
-pub struct ApplyReport {
-    #[serde(rename = "dryRun")]
-    pub dry_run: bool,
-    pub changes: Vec<Change>,
-    /// Secrets minted for new clients the document gave no `_secret`: id → secret.
-    pub secrets: serde_json::Map<String, Value>,
-}
-
-/// A saved snapshot.
-#[derive(Serialize, ToSchema)]
-pub struct Snapshot {
-    pub name: String,
-    pub created_at: String,
-    pub clients: i64,
-}
-
-/// What a restore did: `app.restore` first, then one change per event.
-#[derive(Serialize, ToSchema)]
-pub struct RestoreReport {
-    pub snapshot: String,
-    pub changes: Vec<Change>,
+    Ok(r.answer(report, |report| {
+        HttpResponse::Ok().json(RestoreReportBody::new(report))
+    }))
 }

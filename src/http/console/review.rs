@@ -14,7 +14,7 @@ use crate::domain::audit::format_time;
 use crate::domain::audit_query::parse_time;
 use crate::domain::entitlements::{ChangeDetail, EntitlementState};
 use crate::domain::ids::AppId;
-use crate::http::config::entitlements::{changes_csv, entitlements_csv};
+use crate::http::wire::entitlements::{changes_csv, entitlements_csv};
 use crate::service::{EntitlementChanges, ServiceError};
 
 fn param(req: &HttpRequest, name: &str) -> Option<String> {

@@ -273,11 +273,9 @@ fn service(e: &ServiceError, names: &ArgNames) -> Envelope {
         // The audit log has no Registration API calls; kept total for safety.
         AuditInput(_) => plain(200, "invalid_argument", &e.to_string()),
         AuditChainDamaged { .. } => plain(500, "unexpected_error", INTERNAL_TEXT),
-        // Operator calls of the staging toolkit; no Registration API call makes these.
+        // Creating an application is the operator's; no Registration API call makes these.
         DuplicateAppId { .. } => plain(361, "unique_violation", &e.to_string()),
-        InvalidAppId | Fixture(_) | InvalidSnapshotName(_) | SnapshotNotFound => {
-            plain(200, "invalid_argument", &e.to_string())
-        }
+        InvalidAppId => plain(200, "invalid_argument", &e.to_string()),
         // As on the Config API (400 there): the request asks for what this server is not
         // configured for. No Registration call switches the options; kept total.
         SealingKeyMissing => plain(200, "invalid_argument", &e.to_string()),
@@ -289,20 +287,9 @@ fn service(e: &ServiceError, names: &ArgNames) -> Envelope {
         AuditTreeIncomplete | NoCheckpointYet | CheckpointKeyMissing | AuditHold { .. } => {
             plain(500, "unexpected_error", &e.to_string())
         }
-        // Sinks are the operator's (/sinks, `latchkey sinks`); no Registration API call makes
-        // these. Kept total for safety.
-        SinkConfig(_)
-        | SinkNotFound
-        | DuplicateSink { .. }
-        | SinkUnknownApp { .. }
-        | SinkAppNotCovered
-        | SinkCaFile { .. }
-        | SinkNoSecretToRotate
-        | SinkRewindNeedsApp
-        | SinkBadRevision
-        | SinkRewindTarget
-        | SinkSealingKeyMissing
-        | SinksOwe { .. } => plain(200, "invalid_argument", &e.to_string()),
+        // Pruning is the operator's (`latchkey audit prune`); no Registration API call makes
+        // this. Kept total for safety.
+        SinksOwe { .. } => plain(200, "invalid_argument", &e.to_string()),
     }
 }
 

@@ -303,9 +303,7 @@ impl OAuth {
         ctx: &RequestContext,
         app_id: &AppId,
     ) -> Result<Committed<RotationReport>, ServiceError> {
-        if !ctx.caller.is_operator() {
-            return Err(ServiceError::Forbidden);
-        }
+        ctx.operator()?;
         let mut tx = WriteTx::begin(&self.core.pool).await?;
         if !store::oauth::ensure_app(&mut *tx, app_id).await? {
             return Err(ServiceError::AppNotFound);
@@ -376,9 +374,7 @@ impl OAuth {
         signing_alg: Option<SigningAlg>,
         token_lifetime_secs: Option<i64>,
     ) -> Result<Committed<OAuthSettings>, ServiceError> {
-        if !ctx.caller.is_operator() {
-            return Err(ServiceError::Forbidden);
-        }
+        ctx.operator()?;
         let lifetime = token_lifetime_secs
             .map(token_lifetime)
             .transpose()
