@@ -18,6 +18,7 @@
 //! schemas: a change that would break one is refused). Snapshot restores, imports and fixtures
 //! write the same per-client events, so they fold the same way.
 
+use super::wire_name::wire_names;
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
@@ -104,29 +105,15 @@ pub enum ChangeKind {
     SecretRotated,
 }
 
-impl ChangeKind {
-    pub const ALL: [ChangeKind; 7] = [
-        ChangeKind::ClientCreated,
-        ChangeKind::ClientDeleted,
-        ChangeKind::FeatureGranted,
-        ChangeKind::FeatureRevoked,
-        ChangeKind::AllowListChanged,
-        ChangeKind::AccessSchemaChanged,
-        ChangeKind::SecretRotated,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ChangeKind::ClientCreated => "client_created",
-            ChangeKind::ClientDeleted => "client_deleted",
-            ChangeKind::FeatureGranted => "feature_granted",
-            ChangeKind::FeatureRevoked => "feature_revoked",
-            ChangeKind::AllowListChanged => "allow_list_changed",
-            ChangeKind::AccessSchemaChanged => "access_schema_changed",
-            ChangeKind::SecretRotated => "secret_rotated",
-        }
-    }
-}
+wire_names! { ChangeKind {
+    ClientCreated => "client_created",
+    ClientDeleted => "client_deleted",
+    FeatureGranted => "feature_granted",
+    FeatureRevoked => "feature_revoked",
+    AllowListChanged => "allow_list_changed",
+    AccessSchemaChanged => "access_schema_changed",
+    SecretRotated => "secret_rotated",
+} }
 
 /// What a change was, per kind.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

@@ -2,9 +2,8 @@
 //! configuration may be (each refusal one line), the Standard Webhooks signature, the delay
 //! between attempts.
 
-use std::fmt;
+use super::wire_name::wire_names;
 use std::net::IpAddr;
-use std::str::FromStr;
 use std::time::Duration;
 
 use base64::engine::general_purpose::STANDARD as B64;
@@ -24,33 +23,11 @@ pub enum SinkKind {
     Syslog,
 }
 
-impl SinkKind {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            SinkKind::Webhook => "webhook",
-            SinkKind::SplunkHec => "splunk_hec",
-            SinkKind::Syslog => "syslog",
-        }
-    }
-}
-
-impl fmt::Display for SinkKind {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-impl FromStr for SinkKind {
-    type Err = SinkConfigError;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s {
-            "webhook" => Ok(SinkKind::Webhook),
-            "splunk_hec" => Ok(SinkKind::SplunkHec),
-            "syslog" => Ok(SinkKind::Syslog),
-            other => Err(SinkConfigError::UnknownKind(other.to_owned())),
-        }
-    }
-}
+wire_names! { SinkKind, refused: SinkConfigError = |other| SinkConfigError::UnknownKind(other.to_owned()); {
+    Webhook => "webhook",
+    SplunkHec => "splunk_hec",
+    Syslog => "syslog",
+} }
 
 /// Why a sink's configuration was refused: one line each, naming the value.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
