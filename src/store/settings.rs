@@ -46,27 +46,16 @@ pub async fn lock_scope(
     app_id: &str,
     scope: Scope<'_>,
 ) -> StoreResult<bool> {
-    let found = match scope {
-        Scope::Defaults => {
-            sqlx::query_scalar!(
-                r#"SELECT 1 AS "one!" FROM apps WHERE app_id = $1 FOR NO KEY UPDATE"#,
-                app_id,
-            )
-            .fetch_optional(conn)
-            .await?
-        }
-        Scope::Client(client_id) => {
-            sqlx::query_scalar!(
-                r#"SELECT 1 AS "one!" FROM clients
-                    WHERE app_id = $1 AND client_id = $2 FOR NO KEY UPDATE"#,
-                app_id,
-                client_id,
-            )
-            .fetch_optional(conn)
-            .await?
-        }
-    };
-    Ok(found.is_some())
+    match scope {
+        Scope::Defaults => Ok(sqlx::query_scalar!(
+            r#"SELECT 1 AS "one!" FROM apps WHERE app_id = $1 FOR NO KEY UPDATE"#,
+            app_id,
+        )
+        .fetch_optional(conn)
+        .await?
+        .is_some()),
+        Scope::Client(client_id) => super::clients::lock_as_owner(conn, app_id, client_id).await,
+    }
 }
 
 /// The values of one scope, by key; with `keys`, only those keys.
