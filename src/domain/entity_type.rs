@@ -1251,30 +1251,23 @@ mod tests {
     #[test]
     fn resolves_top_level_nested_plural_and_reserved() {
         let et = user();
-        assert_eq!(et.resolve(&path("email")).unwrap().kind, AttrType::String);
-        assert_eq!(
-            et.resolve(&path("/primaryAddress/geo/lat")).unwrap().kind,
-            AttrType::Decimal
-        );
-        assert_eq!(
-            et.resolve(&path("interests.name")).unwrap().kind,
-            AttrType::String
-        );
-        assert_eq!(
-            et.resolve(&path("interests")).unwrap().kind,
-            AttrType::Plural
-        );
-        assert_eq!(
-            et.resolve(&path("lastUpdated")).unwrap().kind,
-            AttrType::DateTime
-        );
-        assert!(
-            et.resolve(&path("email.x")).is_none(),
-            "scalars have no children"
-        );
-        assert!(et.resolve(&path("primaryAddress.country")).is_none());
-        assert!(et.resolve(&path("Email")).is_none(), "case sensitive");
-        assert!(et.resolve(&path("id.x")).is_none());
+        for (p, kind) in [
+            ("email", AttrType::String),
+            ("/primaryAddress/geo/lat", AttrType::Decimal),
+            ("interests.name", AttrType::String),
+            ("interests", AttrType::Plural),
+            ("lastUpdated", AttrType::DateTime),
+        ] {
+            assert_eq!(et.resolve(&path(p)).map(|d| d.kind), Some(kind), "{p}");
+        }
+        for (p, why) in [
+            ("email.x", "scalars have no children"),
+            ("primaryAddress.country", "not defined"),
+            ("Email", "case sensitive"),
+            ("id.x", "reserved attributes have no children"),
+        ] {
+            assert!(et.resolve(&path(p)).is_none(), "{p}: {why}");
+        }
     }
 
     // ---- access schema lists ----

@@ -442,35 +442,45 @@ mod tests {
         d.check().unwrap_err().to_string()
     }
 
+    fn webhook(url: &str) -> SinkDraft {
+        SinkDraft {
+            url: Some(url.into()),
+            ..draft("webhook")
+        }
+    }
+
+    fn syslog(address: &str) -> SinkDraft {
+        SinkDraft {
+            address: Some(address.into()),
+            ..draft("syslog")
+        }
+    }
+
     #[test]
     fn webhooks_need_https_except_on_loopback() {
-        let mut d = draft("webhook");
-        d.url = Some("http://example.com/hook".into());
-        assert_eq!(
-            refused(d.clone()),
-            "A webhook URL must use https (http only to a loopback address): \"http://example.com/hook\"."
-        );
         for ok in [
             "https://example.com/hook",
             "http://127.0.0.1:9000/x",
             "http://[::1]:80/",
             "http://localhost/",
         ] {
-            d.url = Some(ok.into());
-            assert!(d.clone().check().is_ok(), "{ok}");
+            assert!(webhook(ok).check().is_ok(), "{ok}");
         }
-        d.url = Some("not a url".into());
-        assert_eq!(
-            refused(d.clone()),
-            "Not a valid URL \"not a url\": relative URL without a base."
-        );
-        d.url = Some("https://u:p@example.com/".into());
-        assert_eq!(
-            refused(d.clone()),
-            SinkConfigError::UrlCredentials.to_string()
-        );
-        d.url = None;
-        assert_eq!(refused(d), "A webhook sink needs a url.");
+        let credentials = SinkConfigError::UrlCredentials.to_string();
+        for (url, error) in [
+            (
+                "http://example.com/hook",
+                "A webhook URL must use https (http only to a loopback address): \"http://example.com/hook\".",
+            ),
+            (
+                "not a url",
+                "Not a valid URL \"not a url\": relative URL without a base.",
+            ),
+            ("https://u:p@example.com/", credentials.as_str()),
+        ] {
+            assert_eq!(refused(webhook(url)), error, "{url}");
+        }
+        assert_eq!(refused(draft("webhook")), "A webhook sink needs a url.");
     }
 
     #[test]
@@ -488,28 +498,24 @@ mod tests {
                 index: None
             }
         );
-        let mut s = draft("syslog");
-        s.address = Some("logs.example.com".into());
+        for (address, error) in [
+            (
+                "logs.example.com",
+                "A syslog address needs a port (host:port): \"logs.example.com\".",
+            ),
+            ("::1", "A syslog address needs a port (host:port): \"::1\"."),
+            (
+                "logs:notaport",
+                "Not a valid syslog address \"logs:notaport\": expected host:port.",
+            ),
+        ] {
+            assert_eq!(refused(syslog(address)), error, "{address}");
+        }
         assert_eq!(
-            refused(s.clone()),
-            "A syslog address needs a port (host:port): \"logs.example.com\"."
-        );
-        s.address = Some("::1".into());
-        assert_eq!(
-            refused(s.clone()),
-            "A syslog address needs a port (host:port): \"::1\"."
-        );
-        s.address = Some("[::1]:6514".into());
-        assert_eq!(
-            s.clone().check().unwrap().target.destination(),
+            syslog("[::1]:6514").check().unwrap().target.destination(),
             "[::1]:6514"
         );
-        s.address = Some("logs:notaport".into());
-        assert_eq!(
-            refused(s.clone()),
-            "Not a valid syslog address \"logs:notaport\": expected host:port."
-        );
-        s.address = Some("logs:514".into());
+        let mut s = syslog("logs:514");
         s.ca_file = Some("/ca.pem".into());
         assert_eq!(refused(s), "A CA file is only used with TLS (add tls).");
         assert_eq!(

@@ -15,18 +15,6 @@ pub struct EntityTypeRow {
     pub updated_at: DateTime<Utc>,
 }
 
-/// A checked query of [`EntityTypeRow`]s: the row's columns are written once, here, and
-/// the literals after it are the SQL after `FROM entity_types`.
-macro_rules! select_types {
-    ($first:literal $(+ $rest:literal)*, $($arg:expr),+ $(,)?) => {
-        sqlx::query_as!(
-            EntityTypeRow,
-            "SELECT app_id, name, attr_defs, created_at, updated_at FROM entity_types" + $first $(+ $rest)*,
-            $($arg),+
-        )
-    };
-}
-
 /// Inserts a type; a taken name is `Duplicate(Constraint::EntityTypeName)`.
 pub async fn insert(
     db: impl PgExecutor<'_>,
@@ -46,42 +34,64 @@ pub async fn insert(
     .await?)
 }
 
-/// The three reads of one type by name, which differ only in the row lock they take.
-macro_rules! read_type_by_name {
-    ($($(#[doc = $doc:literal])* $fn_name:ident => $lock:literal;)+) => {
-        $(
-            $(#[doc = $doc])*
-            pub async fn $fn_name(
-                db: impl PgExecutor<'_>,
-                app_id: &str,
-                name: &str,
-            ) -> StoreResult<Option<EntityTypeRow>> {
-                Ok(
-                    select_types!(" WHERE app_id = $1 AND name = $2" + $lock, app_id, name)
-                        .fetch_optional(db)
-                        .await?,
-                )
-            }
-        )+
-    };
+pub async fn get(
+    db: impl PgExecutor<'_>,
+    app_id: &str,
+    name: &str,
+) -> StoreResult<Option<EntityTypeRow>> {
+    Ok(sqlx::query_as!(
+        EntityTypeRow,
+        "SELECT app_id, name, attr_defs, created_at, updated_at FROM entity_types WHERE app_id = $1 AND name = $2",
+        app_id,
+        name,
+    )
+    .fetch_optional(db)
+    .await?)
 }
 
-read_type_by_name! {
-    /// Reads a type without locking it.
-    get => "";
-    /// Reads and locks a type for a change of the type itself (blocks schema writes that hold
-    /// [`share`] on it until the transaction ends).
-    lock => " FOR UPDATE";
-    /// Reads a type and keeps it from changing until the transaction ends: an access schema is
-    /// checked against the type it is written for.
-    share => " FOR SHARE";
+/// Reads and locks a type for a change of the type itself (blocks schema writes that hold
+/// [`share`] on it until the transaction ends).
+pub async fn lock(
+    db: impl PgExecutor<'_>,
+    app_id: &str,
+    name: &str,
+) -> StoreResult<Option<EntityTypeRow>> {
+    Ok(sqlx::query_as!(
+        EntityTypeRow,
+        "SELECT app_id, name, attr_defs, created_at, updated_at FROM entity_types WHERE app_id = $1 AND name = $2 FOR UPDATE",
+        app_id,
+        name,
+    )
+    .fetch_optional(db)
+    .await?)
+}
+
+/// Reads a type and keeps it from changing until the transaction ends: an access schema is
+/// checked against the type it is written for.
+pub async fn share(
+    db: impl PgExecutor<'_>,
+    app_id: &str,
+    name: &str,
+) -> StoreResult<Option<EntityTypeRow>> {
+    Ok(sqlx::query_as!(
+        EntityTypeRow,
+        "SELECT app_id, name, attr_defs, created_at, updated_at FROM entity_types WHERE app_id = $1 AND name = $2 FOR SHARE",
+        app_id,
+        name,
+    )
+    .fetch_optional(db)
+    .await?)
 }
 
 /// The types of an application, by name.
 pub async fn list(db: impl PgExecutor<'_>, app_id: &str) -> StoreResult<Vec<EntityTypeRow>> {
-    Ok(select_types!(" WHERE app_id = $1 ORDER BY name", app_id)
-        .fetch_all(db)
-        .await?)
+    Ok(sqlx::query_as!(
+        EntityTypeRow,
+        "SELECT app_id, name, attr_defs, created_at, updated_at FROM entity_types WHERE app_id = $1 ORDER BY name",
+        app_id,
+    )
+    .fetch_all(db)
+    .await?)
 }
 
 pub async fn update(
