@@ -339,11 +339,16 @@ pub fn write_csv_row(out: &mut String, e: &AuditEvent, prev_hash: &[u8], hash: &
         &hex::encode(prev_hash),
         &hex::encode(hash),
     ];
+    write_csv_line(out, &fields);
+}
+
+/// One CSV line (RFC 4180: comma separated, CRLF ended), each field quoted as it needs.
+pub fn write_csv_line<S: AsRef<str>>(out: &mut String, fields: &[S]) {
     for (i, f) in fields.iter().enumerate() {
         if i > 0 {
             out.push(',');
         }
-        write_csv_field(out, f);
+        write_csv_field(out, f.as_ref());
     }
     out.push_str("\r\n");
 }

@@ -26,7 +26,7 @@ use serde::{Deserialize, Serialize};
 
 use super::audit::{feature_delta, format_time, AuditAction, AuditEvent};
 use super::audit_changes::{AccessSchemaChangedRecord, ClientChangedRecord, SecretChangedRecord};
-use super::audit_query::write_csv_field;
+use super::audit_query::write_csv_line;
 
 /// The encoding of a stored state (`audit_entitlement_states.format`). A change of
 /// [`EntitlementState`]'s serialised form takes a new number, and readers keep reading the old.
@@ -356,13 +356,7 @@ pub fn write_csv_row(out: &mut String, id: &str, c: &ClientEntitlement) {
         &c.ip_whitelist.join(" "),
         &schemas.join("; "),
     ];
-    for (i, f) in fields.iter().enumerate() {
-        if i > 0 {
-            out.push(',');
-        }
-        write_csv_field(out, f);
-    }
-    out.push_str("\r\n");
+    write_csv_line(out, &fields);
 }
 
 /// One CSV line per change; `detail` is its JSON.
@@ -377,13 +371,7 @@ pub fn write_change_csv_row(out: &mut String, c: &EntitlementChange) {
         c.kind.as_str().to_owned(),
         detail,
     ];
-    for (i, f) in fields.iter().enumerate() {
-        if i > 0 {
-            out.push(',');
-        }
-        write_csv_field(out, f);
-    }
-    out.push_str("\r\n");
+    write_csv_line(out, &fields);
 }
 
 #[cfg(test)]
