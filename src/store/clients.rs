@@ -62,6 +62,7 @@ pub async fn insert(
     .await?)
 }
 
+// `get` and `lock` differ only in the row lock; both are written out (see entity_types::get).
 pub async fn get(
     db: impl PgExecutor<'_>,
     app_id: &str,

@@ -58,6 +58,9 @@ pub async fn lock_scope(
     }
 }
 
+// Each function below has one arm per scope: the same operation on `app_settings` (keyed by
+// application) and `client_settings` (keyed by application and client), checked separately.
+
 /// The values of one scope, by key; with `keys`, only those keys.
 pub async fn list(
     db: impl PgExecutor<'_>,
