@@ -62,6 +62,7 @@ pub async fn insert(
     .await?)
 }
 
+// `get` and `lock` differ only in the row lock; both are written out (see entity_types::get).
 pub async fn get(
     db: impl PgExecutor<'_>,
     app_id: &str,
@@ -93,6 +94,26 @@ pub async fn lock(
     )
     .fetch_optional(db)
     .await?)
+}
+
+/// Whether the client exists; locks its row until the transaction ends, so that it cannot be
+/// deleted under a write of something it owns (its settings, its access schemas) and two such
+/// writes take turns (each audit event's "from" is then exact). `NO KEY UPDATE` does not block
+/// foreign-key checks, so its secrets can still be written meanwhile.
+pub async fn lock_as_owner(
+    db: impl PgExecutor<'_>,
+    app_id: &str,
+    client_id: &str,
+) -> StoreResult<bool> {
+    Ok(sqlx::query_scalar!(
+        r#"SELECT 1 AS "one!" FROM clients
+            WHERE app_id = $1 AND client_id = $2 FOR NO KEY UPDATE"#,
+        app_id,
+        client_id,
+    )
+    .fetch_optional(db)
+    .await?
+    .is_some())
 }
 
 /// Clients of an application, oldest first; with `any_of`, only those having one of them.
