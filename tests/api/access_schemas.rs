@@ -45,11 +45,11 @@ fn with_reserved(rest: &[&str]) -> Value {
 }
 
 async fn schema_rows(app: &TestApp, app_id: &str) -> i64 {
-    sqlx::query_scalar("SELECT count(*) FROM access_schemas WHERE app_id = $1")
-        .bind(app_id)
-        .fetch_one(&app.pool)
-        .await
-        .unwrap()
+    app.scalar(
+        "SELECT count(*) FROM access_schemas WHERE app_id = $1",
+        &[app_id],
+    )
+    .await
 }
 
 /// An application with the seed's `user` type and one client; returns (owner, client id).
@@ -93,14 +93,12 @@ async fn put_get_delete_round_trip_with_every_spelling() {
         (200, stored.clone())
     );
     // The stored form is canonical.
-    let attributes: Vec<String> = sqlx::query_scalar(
-        "SELECT attributes FROM access_schemas WHERE app_id = $1 AND client_id = $2",
-    )
-    .bind(&owner.app_id)
-    .bind(&client)
-    .fetch_one(&app.pool)
-    .await
-    .unwrap();
+    let attributes: Vec<String> = app
+        .scalar(
+            "SELECT attributes FROM access_schemas WHERE app_id = $1 AND client_id = $2",
+            &[&owner.app_id, &client],
+        )
+        .await;
     assert_eq!(json!({ "attributes": attributes }), stored);
     // Read and write are separate schemas.
     assert_eq!(
@@ -297,12 +295,7 @@ async fn bad_schemas_are_refused_and_change_nothing() {
 async fn only_owners_and_the_operator_manage_schemas() {
     let app = spawn_app().await;
     let (owner, client) = setup(&app).await;
-    let (id, secret, _) = app
-        .create_client(
-            &owner,
-            json!({"name": "backend", "features": ["direct_access"]}),
-        )
-        .await;
+    let Made { id, secret, .. } = app.make_client(&owner, "backend", &["direct_access"]).await;
     for method in [Method::GET, Method::PUT, Method::DELETE] {
         let got = app
             .as_client(

@@ -476,13 +476,14 @@ impl Maker {
 
 /// Makes the per-case fixture described on [`Ids`].
 async fn fixture(app: &TestApp, owner: &Owner, label: &str) -> Ids {
-    let (client_id, _, _) = app
+    let client_id = app
         .create_client(
             owner,
             json!({"name": format!("target of {label}"), "features": ["direct_access"],
                    "ipWhitelist": ["0.0.0.0/0", "10.0.0.0/8"]}),
         )
-        .await;
+        .await
+        .id;
     let type_name = format!("t{}", &client_id[..8]);
     let spare_type = format!("s{}", &client_id[..8]);
     let app_id = owner.app_id.clone();
@@ -626,10 +627,7 @@ async fn every_mutating_route_writes_exactly_its_events_in_its_transaction() {
     let owner = app.create_app("shop").await;
     for case in cases() {
         let ids = fixture(&app, &owner, &format!("{} {}", case.method, case.template)).await;
-        let before: i64 = sqlx::query_scalar("SELECT count(*) FROM audit_events")
-            .fetch_one(&app.pool)
-            .await
-            .unwrap();
+        let before: i64 = app.scalar("SELECT count(*) FROM audit_events", &[]).await;
         let mut path = fill(case.template, &ids);
         let method = Method::from_bytes(case.method.as_bytes()).unwrap();
         let body = case.body.make(&ids);
@@ -664,10 +662,7 @@ async fn every_mutating_route_writes_exactly_its_events_in_its_transaction() {
         .fetch_all(&app.pool)
         .await
         .unwrap();
-        let total: i64 = sqlx::query_scalar("SELECT count(*) FROM audit_events")
-            .fetch_one(&app.pool)
-            .await
-            .unwrap();
+        let total: i64 = app.scalar("SELECT count(*) FROM audit_events", &[]).await;
         assert_eq!(
             total - before,
             case.actions.len() as i64,

@@ -18,15 +18,12 @@ async fn http_stream(app: &TestApp, owner: &Owner, query: &str) -> String {
 
 async fn some_history(app: &TestApp) -> (Owner, String) {
     let owner = app.create_app("shop").await;
-    let (a, _, _) = app
-        .create_client(
-            &owner,
-            json!({"name": "a, \"quoted\"\nname", "features": ["direct_access"]}),
-        )
-        .await;
+    let a = app
+        .make_client(&owner, "a, \"quoted\"\nname", &["direct_access"])
+        .await
+        .id;
     set_features(app, &owner, &a, "a", &["direct_access", "access_issuer"]).await;
-    app.create_client(&owner, json!({"name": "b", "features": ["login_client"]}))
-        .await;
+    app.make_client(&owner, "b", &["login_client"]).await;
     (owner, a)
 }
 
@@ -38,7 +35,7 @@ async fn export_writes_what_the_api_streams() {
         .cli(&["audit", "export", "--app", &owner.app_id])
         .run()
         .await;
-    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    succeeded(&out);
     let ndjson = stdout(&out);
     assert_eq!(ndjson.lines().count(), 5);
     assert_eq!(
@@ -131,10 +128,10 @@ async fn export_refuses_bad_input_clearly() {
         .cli(&["audit", "export", "--app", &owner.app_id, "--since", "soon"])
         .run()
         .await;
-    assert_eq!(out.status.code(), Some(1));
-    assert_eq!(
-        stderr(&out).trim(),
-        "latchkey: Invalid since: expected an RFC 3339 time such as 2024-05-01T00:00:00Z."
+    exited(
+        &out,
+        1,
+        "latchkey: Invalid since: expected an RFC 3339 time such as 2024-05-01T00:00:00Z.",
     );
     let out = app
         .cli(&[
@@ -289,14 +286,13 @@ async fn report_shows_features_at_both_ends_and_each_change_between() {
         &["direct_access", "direct_read_access"],
     )
     .await;
-    let res = app
-        .operator()
-        .put(
-            &format!("/config/{}/clients/{mailer}", o.app_id),
+    app.config_as_operator(&o.app_id)
+        .put_client(
+            &mailer,
             &json!({"name": "mailer", "features": ["direct_access"]}),
         )
-        .await;
-    assert_eq!(res.status, 200);
+        .await
+        .status_is(200);
     let temp = app.add_client(o, "temp", &["access_issuer"]).await;
     app.as_owner(
         o,
@@ -348,7 +344,7 @@ async fn report_shows_features_at_both_ends_and_each_change_between() {
         ])
         .run()
         .await;
-    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    succeeded(&out);
     let report: Value = serde_json::from_str(&stdout(&out)).unwrap();
     assert_eq!(report["app_name"], "shop");
     let summary: Vec<Value> = report["clients"]

@@ -83,6 +83,12 @@ impl Reply {
         assert_eq!((self.status, self.body), (status, body));
     }
 
+    /// Asserts the exact status and body of one case of a table; a failure names `case`.
+    #[track_caller]
+    pub fn case_is(self, status: u16, body: Value, case: impl std::fmt::Display) {
+        assert_eq!((self.status, self.body), (status, body), "{case}");
+    }
+
     /// Asserts the exact status; returns the body.
     #[track_caller]
     pub fn status_is(self, status: u16) -> Value {
@@ -128,6 +134,22 @@ pub struct Client {
     pub features: Vec<String>,
     #[serde(rename = "ipWhitelist")]
     pub ip_whitelist: Vec<String>,
+}
+
+/// A client just made through the Config API: its id, its secret (shown only now) and the
+/// answer, typed.
+#[derive(Debug, Clone)]
+pub struct Made {
+    pub id: String,
+    pub secret: String,
+    pub client: Client,
+}
+
+impl Made {
+    /// Its id and secret, to call as it.
+    pub fn credentials(self) -> (String, String) {
+        (self.id, self.secret)
+    }
 }
 
 /// Who calls.
@@ -429,10 +451,34 @@ pub fn event_seqs(events: &[Value]) -> Vec<i64> {
     events.iter().map(|e| e["seq"].as_i64().unwrap()).collect()
 }
 
+/// Asserts that the run succeeded (exit 0, else fails with its standard error).
+#[track_caller]
+pub fn succeeded(o: &Output) {
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(o));
+}
+
+/// Asserts the exit code and the exact standard error (without the final line break).
+#[track_caller]
+pub fn exited(o: &Output, code: i32, message: &str) {
+    assert_eq!(
+        (o.status.code(), stderr(o).trim()),
+        (Some(code), message),
+        "stdout: {}",
+        stdout(o)
+    );
+}
+
+/// Asserts the exit code and that the standard error says `part`.
+#[track_caller]
+pub fn exited_saying(o: &Output, code: i32, part: &str) {
+    assert_eq!(o.status.code(), Some(code), "{}", stderr(o));
+    assert!(stderr(o).contains(part), "{}", stderr(o));
+}
+
 /// The standard output of a run that succeeded, as JSON.
 #[track_caller]
 pub fn json_out(o: &Output) -> Value {
-    assert_eq!(o.status.code(), Some(0), "{}", stderr(o));
+    succeeded(o);
     serde_json::from_str(&stdout(o)).unwrap_or_else(|e| panic!("{e}: {}", stdout(o)))
 }
 

@@ -170,11 +170,10 @@ async fn applications_can_have_pinned_ids() {
         .sealed()
         .run()
         .await;
-    assert_eq!(again.status.code(), Some(1));
-    assert!(
-        stderr(&again).contains(&format!("Application ID {cli_id} already exists.")),
-        "{}",
-        stderr(&again)
+    exited_saying(
+        &again,
+        1,
+        &format!("Application ID {cli_id} already exists."),
     );
 }
 
@@ -357,10 +356,10 @@ async fn a_bad_document_is_refused_whole_naming_the_bad_value() {
         .stdin("clients:\n  - name: a\n  - name: b\n  - name: c\n    features: [bogus]\n")
         .run()
         .await;
-    assert_eq!(out.status.code(), Some(1));
-    assert_eq!(
-        stderr(&out).trim(),
-        "latchkey: clients[2].features[0]: Not a valid feature name."
+    exited(
+        &out,
+        1,
+        "latchkey: clients[2].features[0]: Not a valid feature name.",
     );
 }
 
@@ -480,7 +479,7 @@ async fn export_then_apply_reproduces_an_application_without_secrets() {
         .sealed()
         .run()
         .await;
-    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    succeeded(&out);
     let yaml = stdout(&out);
     assert!(yaml.contains("name: mailer"), "{yaml}");
     let out = app
@@ -630,7 +629,7 @@ async fn restore_brings_back_exactly_the_saved_state_and_rotated_out_secrets() {
         client_id: owner_id.clone(),
         secret: owner_secret.clone(),
     };
-    let (added, added_secret, _) = app.create_client(&ci_owner, json!({"name": "added"})).await;
+    let (added, added_secret) = app.make_client(&ci_owner, "added", &[]).await.credentials();
     for (method, path, body) in [
         (
             Method::PUT,
@@ -862,8 +861,7 @@ async fn snapshots_are_listed_deleted_and_checked() {
         .sealed()
         .run()
         .await;
-    assert_eq!(out.status.code(), Some(1));
-    assert_eq!(stderr(&out).trim(), "latchkey: Snapshot not found.");
+    exited(&out, 1, "latchkey: Snapshot not found.");
     let out = json_out(
         &app.cli(&["snapshot", "list", "--app", &app_id])
             .sealed()
@@ -1108,12 +1106,7 @@ async fn import_reads_the_vendors_clients_keeping_ids_and_secrets() {
     .await;
     // Wrong vendor credentials: a clear error, nothing imported.
     let out = import(&app, &owner.app_id, &from, &vendor_owner, &token(32)).await;
-    assert_eq!(out.status.code(), Some(1));
-    assert!(
-        stderr(&out).contains("the vendor answered 401 Unauthorized"),
-        "{}",
-        stderr(&out)
-    );
+    exited_saying(&out, 1, "the vendor answered 401 Unauthorized");
 
     let out = import(
         &app,
