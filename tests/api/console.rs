@@ -521,7 +521,16 @@ async fn sessions_expire_after_inactivity_and_on_sign_out() {
     v.sign_in_owner(&owner).await;
     let path = format!("/console/apps/{}/clients", owner.app_id);
     assert_eq!(v.get(&path).await.0, 200);
-    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+    // Two seconds pass for the session (the idle limit is one) without the test waiting them:
+    // its last use moves back. Waiting by polling cannot work here: each request is a use.
+    let aged: u64 = sqlx::query(
+        "UPDATE console_sessions SET last_seen_at = last_seen_at - interval '2 seconds'",
+    )
+    .execute(&app.pool)
+    .await
+    .unwrap()
+    .rows_affected();
+    assert_eq!(aged, 1);
     let (status, _, location) = v.get(&path).await;
     assert_eq!(
         (status, location.as_deref()),

@@ -373,24 +373,20 @@ impl TestApp {
 
     /// Waits until `n` instances listen for changes on this database.
     pub async fn wait_for_listeners(&self, n: i64) {
-        for _ in 0..500 {
-            let listening: i64 = sqlx::query_scalar(
-                "SELECT count(*) FROM pg_stat_activity
-                 WHERE datname = current_database() AND application_name = 'latchkey-listener'
-                   AND state = 'idle'
-                   AND (query LIKE 'LISTEN%' OR query LIKE '%FROM audit_heads WHERE app_id = ANY%')",
-            )
-            .fetch_one(&self.pool)
-            .await
-            .unwrap();
-            if listening >= n {
-                // `relistened` runs right after LISTEN returns.
-                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-                return;
-            }
-            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
-        }
-        panic!("{n} listeners never came up");
+        let sql = "SELECT count(*) FROM pg_stat_activity
+                   WHERE datname = current_database() AND application_name = 'latchkey-listener'
+                     AND state = 'idle'
+                     AND (query LIKE 'LISTEN%' OR query LIKE '%FROM audit_heads WHERE app_id = ANY%')";
+        poll_until(
+            &format!("{n} listeners"),
+            std::time::Duration::from_secs(5),
+            std::time::Duration::from_millis(10),
+            async || self.scalar::<i64>(sql, &[]).await >= n,
+        )
+        .await;
+        // `relistened` runs right after LISTEN returns, and nothing outside shows when it is
+        // done: a moment for it.
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
 }
 

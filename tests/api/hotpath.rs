@@ -281,8 +281,12 @@ async fn a_lost_listener_means_no_stale_answer_then_recovery() {
     }
     // Recovery: listening again, and changes through A reach B by notification.
     a.wait_for_listeners(2).await;
-    let res = a.config(&owner).put_client(&reader, &json!({"name": "reader", "features": ["direct_read_access"], "ipWhitelist": ["0.0.0.0/0"]})).await;
-    assert_eq!(res.status, 200);
+    let restored = json!({"name": "reader", "features": ["direct_read_access"],
+                          "ipWhitelist": ["0.0.0.0/0"]});
+    a.config(&owner)
+        .put_client(&reader, &restored)
+        .await
+        .status_is(200);
     within("change after recovery", || async {
         decide(&b, &owner, read_email(&reader)).await.1["reason"] == "ok"
     })

@@ -482,6 +482,19 @@ pub fn json_out(o: &Output) -> Value {
     serde_json::from_str(&stdout(o)).unwrap_or_else(|e| panic!("{e}: {}", stdout(o)))
 }
 
+/// `text` with every value of `names` (an id, a time) replaced by `[name]`: what a snapshot may
+/// hold, since it does not change from run to run, while it still says which id stood where.
+pub fn named(text: &str, names: &[(impl AsRef<str>, impl AsRef<str>)]) -> String {
+    names.iter().fold(text.to_owned(), |t, (value, name)| {
+        t.replace(value.as_ref(), &format!("[{}]", name.as_ref()))
+    })
+}
+
+/// [`named`] on the text of a JSON value.
+pub fn named_json(value: &Value, names: &[(impl AsRef<str>, impl AsRef<str>)]) -> Value {
+    serde_json::from_str(&named(&value.to_string(), names)).unwrap()
+}
+
 /// Calls `probe` every `every` until it answers true; fails after `limit`. Returns how long it
 /// took.
 pub async fn poll_until(

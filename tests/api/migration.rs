@@ -319,7 +319,11 @@ async fn basic_credentials_an_explicit_registration_url_and_an_underivable_one()
         &[],
     )
     .await;
-    exited(&out, 1, &format!("latchkey: the Registration API's address cannot be derived from --from {vendor_layout} (a Latchkey address ends in /config/{{appId}}): give --registration-url https://{{app}}.{{region}}.janraincapture.com"));
+    exited(
+        &out,
+        1,
+        &format!("latchkey: the Registration API's address cannot be derived from --from {vendor_layout} (a Latchkey address ends in /config/{{appId}}): give --registration-url https://{{app}}.{{region}}.janraincapture.com"),
+    );
 }
 
 #[tokio::test]

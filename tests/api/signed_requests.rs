@@ -968,7 +968,11 @@ async fn the_cli_creates_and_switches_signed_requests_apps() {
         .cli(&["apps", "create", "--name", "s", "--signed-requests"])
         .run()
         .await;
-    exited(&out, 1, "latchkey: Signed requests and show_secrets need a sealing key: set LATCHKEY_SEALING_KEY or LATCHKEY_SEALING_KEY_FILE.");
+    exited(
+        &out,
+        1,
+        "latchkey: Signed requests and show_secrets need a sealing key: set LATCHKEY_SEALING_KEY or LATCHKEY_SEALING_KEY_FILE.",
+    );
     let with_key = |args: &[&str]| app.cli(args).sealed().run();
     let out = with_key(&["apps", "create", "--name", "s", "--signed-requests"]).await;
     assert!(out.status.success(), "{}", stderr(&out));
@@ -1002,7 +1006,11 @@ async fn the_cli_creates_and_switches_signed_requests_apps() {
         .env("LATCHKEY_LISTEN", "127.0.0.1:0")
         .run()
         .await;
-    exited(&serve, 1, "latchkey: Signed requests and show_secrets need a sealing key: set LATCHKEY_SEALING_KEY or LATCHKEY_SEALING_KEY_FILE.");
+    exited(
+        &serve,
+        1,
+        "latchkey: Signed requests and show_secrets need a sealing key: set LATCHKEY_SEALING_KEY or LATCHKEY_SEALING_KEY_FILE.",
+    );
 }
 
 /// The embedded-database mode creates its sealing key under the data directory (mode 0600) on
