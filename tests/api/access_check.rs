@@ -361,15 +361,7 @@ async fn credentials_are_verified_when_a_secret_is_given() {
         );
     }
     // A rotated secret keeps working during its grace period, as for requests.
-    let body = app
-        .by(&owner)
-        .put(
-            &format!("/config/{}/clients/{id}/secret", owner.app_id),
-            &json!({"hoursToLive": 1}),
-        )
-        .await
-        .status_is(200);
-    let new_secret = body["_secret"].as_str().unwrap().to_owned();
+    let new_secret = app.config(&owner).new_secret(&id, 1).await;
     assert_eq!(
         check(&app, &owner, with(&id, Some(&secret))).await,
         (200, allowed(&["email"]))
@@ -379,15 +371,7 @@ async fn credentials_are_verified_when_a_secret_is_given() {
         (200, allowed(&["email"]))
     );
     // And stops at once with hoursToLive 0.
-    let body = app
-        .by(&owner)
-        .put(
-            &format!("/config/{}/clients/{id}/secret", owner.app_id),
-            &json!({"hoursToLive": 0}),
-        )
-        .await
-        .status_is(200);
-    let newest = body["_secret"].as_str().unwrap().to_owned();
+    let newest = app.config(&owner).new_secret(&id, 0).await;
     assert_eq!(
         check(&app, &owner, with(&id, Some(&new_secret))).await,
         (200, refused("bad_credentials", &["email"]))

@@ -538,16 +538,9 @@ async fn fixture(app: &TestApp, owner: &Owner, label: &str) -> Ids {
     let sink = format!("s-{}", &client_id[..8]);
     let paused_sink = format!("p-{}", &client_id[..8]);
     for name in [&sink, &paused_sink] {
-        let res = app
-            .as_operator(Method::POST, "/sinks")
-            .json(
-                &json!({"name": name, "kind": "webhook", "url": "http://127.0.0.1:9/hook",
-                          "apps": [app_id]}),
-            )
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(res.status(), 201, "fixture sink");
+        let sink = json!({"name": name, "kind": "webhook", "url": "http://127.0.0.1:9/hook",
+                          "apps": [app_id]});
+        app.operator().post("/sinks", &sink).await.status_is(201);
     }
     let res = app
         .operator()

@@ -490,11 +490,8 @@ async fn events_never_hold_secrets() {
     let (app, owner) = spawn_app_with_owner("shop").await;
     let Made { id, secret, .. } = app.make_client(&owner, "x", &[]).await;
     let res = app
-        .by(&owner)
-        .put(
-            &format!("/config/{}/clients/{id}/secret", owner.app_id),
-            &json!({"hoursToLive": 5}),
-        )
+        .config(&owner)
+        .rotate_secret(&id, &json!({"hoursToLive": 5}))
         .await;
     let new_secret = res.body["_secret"].as_str().unwrap().to_owned();
     let text = app.config(&owner).get("/audit?format=ndjson").await.text;

@@ -293,12 +293,7 @@ async fn secret_rotation_with_a_grace_period() {
     assert_eq!(app.by_client(&id, &new).get(&list).await.status, 200);
 
     // hoursToLive 0: the previous secrets stop at once (the cache must not keep them alive).
-    let body = app
-        .config(&owner)
-        .put(&path, &json!({"hoursToLive": 0}))
-        .await
-        .status_is(200);
-    let newest = body["_secret"].as_str().unwrap().to_owned();
+    let newest = app.config(&owner).new_secret(&id, 0).await;
     assert_eq!(app.by_client(&id, &old).get(&list).await.status, 401);
     assert_eq!(app.by_client(&id, &new).get(&list).await.status, 401);
     assert_eq!(app.by_client(&id, &newest).get(&list).await.status, 200);

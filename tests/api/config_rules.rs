@@ -229,11 +229,8 @@ async fn metadata_rules() {
         .delete_client(&meta)
         .await
         .is(403, errors(msg403));
-    app.by(&owner)
-        .put(
-            &format!("/config/{}/clients/{meta}/secret", owner.app_id),
-            &json!({"hoursToLive": 0}),
-        )
+    app.config(&owner)
+        .rotate_secret(&meta, &json!({"hoursToLive": 0}))
         .await
         .is(403, errors(msg403));
     assert_eq!(

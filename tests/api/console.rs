@@ -806,14 +806,11 @@ async fn the_oauth_page_shows_signing_keys_and_client_keys() {
     );
     assert!(html.contains("600 s"), "{html}");
     // The signing key made on first use, as the JWKS publishes it.
-    let jwks: Value = app
-        .request(Method::GET, &format!("/oauth/{a}/jwks"))
-        .send()
+    let jwks = app
+        .anonymous()
+        .get(&format!("/oauth/{a}/jwks"))
         .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+        .good();
     let kid = jwks["keys"][0]["kid"].as_str().unwrap();
     assert!(html.contains(kid), "{html}");
     assert!(html.contains("<strong>signing</strong>"), "{html}");

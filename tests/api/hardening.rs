@@ -614,12 +614,7 @@ fn from(app: &TestApp, ip: &str, id: &str, secret: &str, path: &str) -> reqwest:
 
 /// A new secret for `client`; the old ones keep working for `hours` (Config API).
 async fn rotate(app: &TestApp, owner: &Owner, client: &str, hours: u32) -> String {
-    let res = app
-        .config(owner)
-        .rotate_secret(client, &json!({ "hoursToLive": hours }))
-        .await
-        .status_is(200);
-    res["_secret"].as_str().unwrap().to_owned()
+    app.config(owner).new_secret(client, hours).await
 }
 
 async fn lockout_app() -> TestApp {
@@ -934,11 +929,8 @@ async fn a_stalled_or_trickled_body_is_answered_408_on_both_surfaces() {
     assert!(took < Duration::from_secs(5), "{took:?}");
 
     // A body sent at once is unaffected.
-    app.by(&owner)
-        .post(
-            &format!("/config/{}/clients", owner.app_id),
-            &json!({"name": "fine"}),
-        )
+    app.config(&owner)
+        .create_client(&json!({"name": "fine"}))
         .await
         .status_is(201);
 }
@@ -950,11 +942,8 @@ async fn a_stalled_or_trickled_body_is_answered_408_on_both_surfaces() {
 async fn cidrs_with_leading_zeros_are_refused_on_both_surfaces() {
     let (app, owner) = spawn_app_with_owner("shop").await;
     for cidr in ["010.0.0.0/8", "10.0.0.0/08", "10.00.0.0/16", "10.0.0.0/008"] {
-        app.by(&owner)
-            .post(
-                &format!("/config/{}/clients", owner.app_id),
-                &json!({"name": "n", "ipWhitelist": [cidr]}),
-            )
+        app.config(&owner)
+            .create_client(&json!({"name": "n", "ipWhitelist": [cidr]}))
             .await
             .case_is(
                 400,

@@ -221,6 +221,16 @@ pub struct Owner {
 /// The sealing key of test servers (base64 of 32 bytes).
 pub const TEST_SEALING_KEY: &str = "bGF0Y2hrZXktdGVzdC1zZWFsaW5nLWtleS0zMmJ5dGU=";
 
+/// Every client feature, in the order the server lists them.
+pub const ALL_FEATURES: [&str; 6] = [
+    "access_issuer",
+    "direct_access",
+    "direct_read_access",
+    "login_client",
+    "metadata",
+    "owner",
+];
+
 /// The public URL of test servers.
 pub const PUBLIC_URL: &str = "https://audit.example.test";
 

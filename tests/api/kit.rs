@@ -333,6 +333,17 @@ impl ConfigApi<'_> {
         self.put(&format!("/clients/{id}/secret"), body).await
     }
 
+    /// Rotates the client's secret, the old one valid `hours_to_live` hours more; asserts 200
+    /// and returns the new secret (the answer read as a [`Client`]).
+    pub async fn new_secret(&self, id: &str, hours_to_live: u32) -> String {
+        let client: Client = self
+            .rotate_secret(id, &serde_json::json!({ "hoursToLive": hours_to_live }))
+            .await
+            .good_as();
+        assert_eq!(client.id, id);
+        client.secret.expect("a rotation shows the new secret")
+    }
+
     pub async fn get_settings(&self, id: &str) -> Reply {
         self.get(&format!("/clients/{id}/settings")).await
     }

@@ -132,17 +132,7 @@ async fn metadata_and_jwks() {
                 "private_key_jwt"
             ])
         );
-        assert_eq!(
-            body["scopes_supported"],
-            json!([
-                "access_issuer",
-                "direct_access",
-                "direct_read_access",
-                "login_client",
-                "metadata",
-                "owner"
-            ])
-        );
+        assert_eq!(body["scopes_supported"], json!(ALL_FEATURES));
     }
     app.request(Method::GET, "/oauth/nosuchappnosuchappnosuchap/jwks")
         .fetch()

@@ -74,11 +74,8 @@ async fn tenants_are_isolated() {
         .get_client(&b_client)
         .await
         .is(404, errors("Client ID not found."));
-    app.by(&a)
-        .put(
-            &format!("/config/{}/clients/{b_client}", a.app_id),
-            &json!({"name": "pwned"}),
-        )
+    app.config(&a)
+        .put_client(&b_client, &json!({"name": "pwned"}))
         .await
         .status_is(404);
     // Nothing changed in B.
