@@ -25,8 +25,7 @@ async fn missing_wrong_and_unknown_credentials_look_the_same() {
     for req in requests {
         let res = req.fetch().await;
         assert_eq!(res.headers["www-authenticate"], "Basic realm=\"latchkey\"");
-        let (status, body) = res.pair();
-        assert_eq!((status, body), (401, errors("Authentication required.")));
+        res.is(401, errors("Authentication required."));
     }
 }
 
