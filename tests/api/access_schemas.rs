@@ -236,49 +236,31 @@ async fn bad_schemas_are_refused_and_change_nothing() {
         .await
         .pair();
     assert_eq!(got, (400, errors("Missing data for required field.")));
-    for access in ["admin", "READ", "read_with_token"] {
+    // Every method on a path naming a bad access type, an unknown client or an unknown type.
+    let unknown_client = "z".repeat(32);
+    let mut cases: Vec<(&str, &str, &str, u16, &str)> = ["admin", "READ", "read_with_token"]
+        .into_iter()
+        .map(|access| {
+            (
+                client.as_str(),
+                "user",
+                access,
+                400,
+                "Not a valid access type.",
+            )
+        })
+        .collect();
+    cases.push((&unknown_client, "user", "read", 404, "Client ID not found."));
+    cases.push((&client, "device", "read", 404, "Entity type not found."));
+    for (target, type_name, access, status, message) in cases {
         for method in [Method::GET, Method::PUT, Method::DELETE] {
-            let got = app
-                .as_owner(
-                    &owner,
-                    method.clone(),
-                    &schema_path(&owner, &client, "user", access),
-                )
+            let path = schema_path(&owner, target, type_name, access);
+            app.as_owner(&owner, method.clone(), &path)
                 .json(&json!({"attributes": ["email"]}))
                 .fetch()
                 .await
-                .pair();
-            assert_eq!(
-                got,
-                (400, errors("Not a valid access type.")),
-                "{method} {access}"
-            );
+                .case_is(status, errors(message), format_args!("{method} {path}"));
         }
-    }
-    let unknown_client = "z".repeat(32);
-    for method in [Method::GET, Method::PUT, Method::DELETE] {
-        let got = app
-            .as_owner(
-                &owner,
-                method.clone(),
-                &schema_path(&owner, &unknown_client, "user", "read"),
-            )
-            .json(&json!({"attributes": ["email"]}))
-            .fetch()
-            .await
-            .pair();
-        assert_eq!(got, (404, errors("Client ID not found.")), "{method}");
-        let got = app
-            .as_owner(
-                &owner,
-                method.clone(),
-                &schema_path(&owner, &client, "device", "read"),
-            )
-            .json(&json!({"attributes": ["email"]}))
-            .fetch()
-            .await
-            .pair();
-        assert_eq!(got, (404, errors("Entity type not found.")), "{method}");
     }
     assert_eq!(
         get_schema(&app, &owner, &client, "read").await,

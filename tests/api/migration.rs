@@ -240,8 +240,7 @@ async fn import_copies_types_schemas_metadata_and_secrets_then_compare_agrees() 
     // A difference on each kind of part: reported, exit 1.
     let (status, _) = app
         .operator()
-        .send(
-            Method::PUT,
+        .put(
             &format!("/config/{}/settings", target.app_id),
             &json!({"email_method": "smtp"}),
         )

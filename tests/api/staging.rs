@@ -20,14 +20,14 @@ pub(crate) fn token(len: usize) -> String {
 
 async fn apply(app: &TestApp, app_id: &str, query: &str, doc: &Value) -> (u16, Value) {
     app.operator()
-        .send(Method::POST, &format!("/apps/{app_id}/apply{query}"), doc)
+        .post(&format!("/apps/{app_id}/apply{query}"), doc)
         .await
         .pair()
 }
 
 async fn export(app: &TestApp, app_id: &str, query: &str) -> (u16, Value) {
     app.operator()
-        .call(Method::GET, &format!("/apps/{app_id}/export{query}"))
+        .get(&format!("/apps/{app_id}/export{query}"))
         .await
         .pair()
 }
@@ -88,8 +88,7 @@ async fn applications_can_have_pinned_ids() {
     let pinned = token(26);
     let (status, body) = app
         .operator()
-        .send(
-            Method::POST,
+        .post(
             "/apps",
             &json!({"name": "shop", "region": "eu", "app_id": pinned}),
         )
@@ -98,39 +97,20 @@ async fn applications_can_have_pinned_ids() {
     assert_eq!(status, 201, "{body}");
     assert_eq!(body["app_id"], json!(pinned));
     assert_eq!(body["region"], json!("eu"));
-    // Taken: a clear error, nothing created.
-    app.operator()
-        .send(
-            Method::POST,
-            "/apps",
-            &json!({"name": "other", "app_id": pinned}),
-        )
-        .await
-        .is(
-            409,
-            errors(&format!("Application ID {pinned} already exists.")),
-        );
-    for bad in [json!("short"), json!("ABCDEFGHIJKLMNOPQRSTUVWXYZ")] {
+    // Taken, malformed or not a string: a clear error, nothing created.
+    let taken = format!("Application ID {pinned} already exists.");
+    let malformed = "Not a valid application id (26 characters of a-z and 0-9).";
+    for (app_id, status, message) in [
+        (json!(pinned), 409, taken.as_str()),
+        (json!("short"), 400, malformed),
+        (json!("ABCDEFGHIJKLMNOPQRSTUVWXYZ"), 400, malformed),
+        (json!(7), 400, "Not a valid string."),
+    ] {
         app.operator()
-            .send(
-                Method::POST,
-                "/apps",
-                &json!({"name": "other", "app_id": bad}),
-            )
+            .post("/apps", &json!({"name": "other", "app_id": app_id}))
             .await
-            .is(
-                400,
-                errors("Not a valid application id (26 characters of a-z and 0-9)."),
-            );
+            .case_is(status, errors(message), &app_id);
     }
-    app.operator()
-        .send(
-            Method::POST,
-            "/apps",
-            &json!({"name": "other", "app_id": 7}),
-        )
-        .await
-        .is(400, errors("Not a valid string."));
     // The command line.
     let cli_id = token(26);
     let out = json_out(
@@ -468,10 +448,7 @@ async fn export_then_apply_reproduces_an_application_without_secrets() {
         json!({"dryRun": true, "changes": [], "secrets": {}})
     );
     app.operator()
-        .call(
-            Method::GET,
-            &format!("/apps/{}/export?format=yaml", source.app_id),
-        )
+        .get(&format!("/apps/{}/export?format=yaml", source.app_id))
         .await
         .is(200, Value::String(yaml));
 }
@@ -636,15 +613,12 @@ async fn restore_brings_back_exactly_the_saved_state_and_rotated_out_secrets() {
     assert_ne!(tables(&app, &app_id).await, baseline);
 
     let events_before = app.audit_rows(&app_id).await.len();
-    let (status, report) = app
+    let restore = format!("/apps/{app_id}/snapshots/baseline/restore");
+    let report = app
         .operator()
-        .call(
-            Method::POST,
-            &format!("/apps/{app_id}/snapshots/baseline/restore"),
-        )
+        .call(Method::POST, &restore)
         .await
-        .pair();
-    assert_eq!(status, 200, "{report}");
+        .status_is(200);
     assert_eq!(report["snapshot"], json!("baseline"));
     assert_eq!(
         actions(&report),
@@ -693,7 +667,7 @@ async fn restore_brings_back_exactly_the_saved_state_and_rotated_out_secrets() {
     assert_eq!(replay(&rows), tables(&app, &app_id).await);
     let (status, verdict) = app
         .operator()
-        .call(Method::GET, &format!("/config/{app_id}/audit/verify"))
+        .get(&format!("/config/{app_id}/audit/verify"))
         .await
         .pair();
     assert_eq!(status, 200);
@@ -706,14 +680,7 @@ async fn restore_brings_back_exactly_the_saved_state_and_rotated_out_secrets() {
     assert_eq!(json_out(&out)["status"], json!("intact"));
 
     // Restoring again changes nothing but says so.
-    let (_, report) = app
-        .operator()
-        .call(
-            Method::POST,
-            &format!("/apps/{app_id}/snapshots/baseline/restore"),
-        )
-        .await
-        .pair();
+    let (_, report) = app.operator().call(Method::POST, &restore).await.pair();
     assert_eq!(actions(&report), owned(&[("app.restore", None)]));
 }
 
@@ -764,7 +731,7 @@ async fn snapshots_are_listed_deleted_and_checked() {
     assert_eq!(out["clients"], json!(1));
     let (status, list) = app
         .operator()
-        .call(Method::GET, &format!("/apps/{app_id}/snapshots"))
+        .get(&format!("/apps/{app_id}/snapshots"))
         .await
         .pair();
     assert_eq!(status, 200);
@@ -801,7 +768,7 @@ async fn snapshots_are_listed_deleted_and_checked() {
         );
     let (status, body) = app
         .operator()
-        .call(Method::GET, &format!("/apps/{}/snapshots", token(26)))
+        .get(&format!("/apps/{}/snapshots", token(26)))
         .await
         .pair();
     assert_eq!((status, body), (404, errors("Application not found.")));
@@ -1104,7 +1071,7 @@ async fn import_reads_the_vendors_clients_keeping_ids_and_secrets() {
         );
     let (_, defaults) = app
         .operator()
-        .call(Method::GET, &format!("/config/{}/settings", owner.app_id))
+        .get(&format!("/config/{}/settings", owner.app_id))
         .await
         .pair();
     assert_eq!(defaults, json!({"email_method": "ses_sync"}));
@@ -1127,11 +1094,7 @@ async fn pinned_secrets_are_sealed_and_snapshots_carry_the_sealed_copies() {
     let app = spawn_app().await;
     let (status, body) = app
         .operator()
-        .send(
-            Method::POST,
-            "/apps",
-            &json!({"name": "signed", "signed_requests": true}),
-        )
+        .post("/apps", &json!({"name": "signed", "signed_requests": true}))
         .await
         .pair();
     assert_eq!(status, 201, "{body}");
