@@ -218,6 +218,7 @@ impl Application {
                 crate::sinks::DeliveryConfig {
                     poll: Duration::from_secs(settings.sinks.poll_secs),
                     timeout: Duration::from_secs(settings.sinks.timeout_secs),
+                    batch_wait: Duration::from_millis(settings.sinks.batch_wait_ms),
                 },
             )
         });

@@ -10,6 +10,7 @@
 -- matters: the target id is md5(…) of the connection number instead of a bound string;
 -- event_id is gen_random_uuid() and occurred_at now() (the server binds both); the features
 -- written are the same every time (an UPDATE writes a new row version either way).
+-- The same statements otherwise, the notification included (see the head update below).
 \set n :client_id + 1
 
 -- Authentication: store::clients::get_with_secrets (warm cache).
@@ -32,7 +33,7 @@ UPDATE clients SET name = 'put-' || :n::int, features = '{direct_access}', ip_wh
 WHERE app_id = :app AND client_id = md5('pgbench-put-' || :n::int)
 RETURNING app_id, client_id, name, features, ip_whitelist, version, created_at, updated_at;
 -- store::audit::append: lock the chain head, insert the event, move the head.
-SELECT seq, hash FROM audit_heads WHERE app_id = :app FOR UPDATE
+SELECT seq, hash, occurred_at FROM audit_heads WHERE app_id = :app FOR UPDATE
 \gset head_
 \set next_seq :head_seq + 1
 INSERT INTO audit_events (app_id, seq, event_id, occurred_at, actor, actor_ip,
@@ -41,5 +42,13 @@ INSERT INTO audit_events (app_id, seq, event_id, occurred_at, actor, actor_ip,
 VALUES (:app, :next_seq, gen_random_uuid(), now(), :owner, '127.0.0.1'::inet, 'pgbenchpgbench01',
         'client.update', md5('pgbench-put-' || :n::int), '{direct_read_access}', '{direct_access}', '{}',
         :head_hash, :hash);
-UPDATE audit_heads SET seq = :next_seq, hash = :hash WHERE app_id = :app;
+-- store::audit::advance_head: the head moves and the change is announced to every instance
+-- (delivered at commit; the server's listener hears these too). Until 3 December 2026 this
+-- ceiling left the notification out, though every write of the server sends one: PostgreSQL
+-- serialises the commits of notifying transactions and queues the payload for the listeners,
+-- inside the chain head's critical section.
+WITH head AS (
+    UPDATE audit_heads SET seq = :next_seq, hash = :hash, occurred_at = now() WHERE app_id = :app
+    RETURNING app_id, seq)
+SELECT pg_notify('latchkey_changes', seq::text || ' ' || app_id) FROM head;
 COMMIT;

@@ -11,7 +11,8 @@
 //!   rewind wins). At least once: a crash between the send and the move sends again.
 //! * A failure waits a capped exponential backoff with jitter; a 4xx answer other than
 //!   408/429 pauses the sink with the answer recorded.
-//! * Woken by every change this instance hears of (the LISTEN connection), and by the poll.
+//! * Woken by every change this instance hears of (the LISTEN connection), and by the poll;
+//!   a wake-up waits `LATCHKEY_SINK_BATCH_WAIT_MS` so a burst of changes goes in one pass.
 
 pub mod format;
 pub mod tls;
@@ -96,6 +97,8 @@ pub struct DeliveryConfig {
     pub poll: Duration,
     /// How long one request or write may take.
     pub timeout: Duration,
+    /// How long a worker woken by a change waits before it reads (see `worker`).
+    pub batch_wait: Duration,
 }
 
 /// Runs until aborted: starts a worker for each active sink this instance is not delivering.
@@ -209,9 +212,16 @@ async fn worker(service: Latchkey, sink: DeliverySink, config: DeliveryConfig) {
         match deliver_pending(&mut conn, &sink, &mut transport).await {
             Ok(Progress::Idle) => {
                 failures = 0;
-                tokio::select! {
-                    _ = changed.changed() => {}
-                    _ = tokio::time::sleep(config.poll) => {}
+                let woken = tokio::select! {
+                    _ = changed.changed() => true,
+                    _ = tokio::time::sleep(config.poll) => false,
+                };
+                // Under a steady write load every change would otherwise cost a whole pass
+                // (the sink's row, the cursors, a read, a send) per event and per sink: the
+                // bench's (s) measured writes at 76 % of their rate without sinks that way.
+                // Waiting a moment lets the changes of that moment go in one pass and one batch.
+                if woken && !config.batch_wait.is_zero() {
+                    tokio::time::sleep(config.batch_wait).await;
                 }
             }
             Ok(Progress::Busy) => failures = 0,
