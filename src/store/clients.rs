@@ -117,6 +117,37 @@ pub async fn lock_as_owner(
 }
 
 /// Clients of an application, oldest first; with `any_of`, only those having one of them.
+/// A client as a listing shows it: only the columns the answer needs (the application is the
+/// caller's; the timestamps are not shown). Decoding the three others was about a tenth of a
+/// 100-client listing's instructions (callgrind, bench (f)).
+#[derive(Debug, Clone)]
+pub struct ListedClient {
+    pub client_id: String,
+    pub name: String,
+    pub features: Vec<String>,
+    pub ip_whitelist: Vec<IpNet>,
+    pub version: i64,
+}
+
+/// The clients of an application, oldest first, optionally only those having any of `any_of`.
+pub async fn listing(
+    db: impl PgExecutor<'_>,
+    app_id: &str,
+    any_of: Option<&[String]>,
+) -> StoreResult<Vec<ListedClient>> {
+    Ok(sqlx::query_as!(
+        ListedClient,
+        "SELECT client_id, name, features, ip_whitelist, version
+         FROM clients
+         WHERE app_id = $1 AND ($2::text[] IS NULL OR features && $2::text[])
+         ORDER BY created_at, client_id",
+        app_id,
+        any_of,
+    )
+    .fetch_all(db)
+    .await?)
+}
+
 pub async fn list(
     db: impl PgExecutor<'_>,
     app_id: &str,
