@@ -36,19 +36,22 @@ RETURNING app_id, client_id, name, features, ip_whitelist, version, created_at, 
 SELECT seq, hash, occurred_at FROM audit_heads WHERE app_id = :app FOR UPDATE
 \gset head_
 \set next_seq :head_seq + 1
-INSERT INTO audit_events (app_id, seq, event_id, occurred_at, actor, actor_ip,
-     request_id, action, target_client_id, features_before, features_after, changes,
-     prev_hash, hash)
-VALUES (:app, :next_seq, gen_random_uuid(), now(), :owner, '127.0.0.1'::inet, 'pgbenchpgbench01',
-        'client.update', md5('pgbench-put-' || :n::int), '{direct_read_access}', '{direct_access}', '{}',
-        :head_hash, :hash);
--- store::audit::advance_head: the head moves and the change is announced to every instance
--- (delivered at commit; the server's listener hears these too). Until 3 December 2026 this
--- ceiling left the notification out, though every write of the server sends one: PostgreSQL
--- serialises the commits of notifying transactions and queues the payload for the listeners,
--- inside the chain head's critical section.
-WITH head AS (
+-- store::audit::append: the event inserted, the head moved and the change announced in one
+-- statement (delivered at commit; the server's listener hears these too). Until 3 December
+-- 2026 this ceiling left the notification out, though every write of the server sends one:
+-- PostgreSQL queues the payload for the listeners at commit, inside the chain head's critical
+-- section.
+WITH event AS (
+    INSERT INTO audit_events (app_id, seq, event_id, occurred_at, actor, actor_ip,
+         request_id, action, target_client_id, features_before, features_after, changes,
+         prev_hash, hash)
+    VALUES (:app, :next_seq, gen_random_uuid(), now(), :owner, '127.0.0.1'::inet, 'pgbenchpgbench01',
+            'client.update', md5('pgbench-put-' || :n::int), '{direct_read_access}', '{direct_access}', '{}',
+            :head_hash, :hash)
+    RETURNING app_id, seq),
+head AS (
     UPDATE audit_heads SET seq = :next_seq, hash = :hash, occurred_at = now() WHERE app_id = :app
     RETURNING app_id, seq)
-SELECT pg_notify('latchkey_changes', seq::text || ' ' || app_id) FROM head;
+SELECT pg_notify('latchkey_changes', head.seq::text || ' ' || head.app_id)
+  FROM head JOIN event USING (app_id, seq);
 COMMIT;

@@ -45,12 +45,24 @@ pub async fn append(tx: &mut WriteTx, mut event: AuditEvent) -> StoreResult<Audi
         event.occurred_at = event.occurred_at.max(last);
     }
     let hash = event.chain_hash(&prev_hash);
+    // One statement inserts the event, moves the head and announces the change: the head's
+    // row lock is held from the SELECT above to COMMIT, and every round trip in between
+    // lengthens the time every other writer of this application waits (bench (b)). The
+    // Merkle trigger on audit_events does not read audit_heads, so both changes in one
+    // statement (one snapshot) write exactly what two statements did.
     // The address arrives as text (`$6::text`) and PostgreSQL parses it as inet.
     sqlx::query!(
-        "INSERT INTO audit_events (app_id, seq, event_id, occurred_at, actor, actor_ip,
-             request_id, action, target_client_id, features_before, features_after, changes,
-             prev_hash, hash)
-         VALUES ($1, $2, $3, $4, $5, $6::text::inet, $7, $8, $9, $10, $11, $12, $13, $14)",
+        "WITH event AS (
+             INSERT INTO audit_events (app_id, seq, event_id, occurred_at, actor, actor_ip,
+                 request_id, action, target_client_id, features_before, features_after, changes,
+                 prev_hash, hash)
+             VALUES ($1, $2, $3, $4, $5, $6::text::inet, $7, $8, $9, $10, $11, $12, $13, $14)
+             RETURNING app_id, seq),
+         head AS (
+             UPDATE audit_heads SET seq = $2, hash = $14, occurred_at = $4 WHERE app_id = $1
+             RETURNING app_id, seq)
+         SELECT pg_notify($15, head.seq::text || ' ' || head.app_id)
+           FROM head JOIN event USING (app_id, seq)",
         &event.app_id,
         event.seq,
         event.event_id,
@@ -65,16 +77,17 @@ pub async fn append(tx: &mut WriteTx, mut event: AuditEvent) -> StoreResult<Audi
         &event.changes,
         &prev_hash,
         &hash[..],
+        super::tx::CHANNEL,
     )
     .execute(&mut *conn)
     .await?;
-    advance_head(conn, &event.app_id, event.seq, &hash, event.occurred_at).await?;
     tx.wrote(&event.app_id, event.seq);
     Ok(event)
 }
 
-/// Moves the chain head to the event just inserted. Every write passes here, so this is where
-/// the change is announced: PostgreSQL delivers the notification at commit (never for a
+/// Moves the chain head to the events just inserted by [`append_all`] ([`append`] does the
+/// same within its INSERT). Every write passes here or there, so this is where the change is
+/// announced: PostgreSQL delivers the notification at commit (never for a
 /// rolled-back transaction) to every instance listening (`crate::cache`), payload
 /// `"<revision> <app_id>"`.
 async fn advance_head(
