@@ -94,8 +94,9 @@ dump() {
   callgrind_control -d "$SERVER_PID" >/dev/null
   DUMPS=$((DUMPS + 1))
   local f="$WORK/cg.out.$DUMPS"
-  for _ in $(seq 1 100); do [[ -s $f ]] && break; sleep 0.1; done
-  [[ -s $f ]] || die "no callgrind dump $f"
+  # Complete once its last line (totals) is written: a file that merely exists may be half-written.
+  for _ in $(seq 1 300); do grep -q '^totals:' "$f" 2>/dev/null && break; sleep 0.1; done
+  grep -q '^totals:' "$f" 2>/dev/null || die "no complete callgrind dump $f"
   awk '/^totals:/ { print $2; exit }' "$f"  # "summary:" can be 0 in a dump
 }
 # Warm everything (the key set is made and opened, the secret proven once): not counted.
