@@ -268,6 +268,24 @@ fn read_at_least(req: &HttpRequest) -> Option<i64> {
         .filter(|r| *r > 0)
 }
 
+/// `?notice=<key>` on the page a redirect leads to: which confirmation the page shows.
+#[derive(serde::Deserialize, Default)]
+pub struct NoticeQuery {
+    #[serde(default)]
+    notice: String,
+}
+
+impl NoticeQuery {
+    /// The text of the notice, looked up in the page's `(key, text)` table; none when the key
+    /// is absent or unknown (the query is the caller's, never echoed).
+    pub fn text(&self, known: &[(&str, &'static str)]) -> Option<&'static str> {
+        known
+            .iter()
+            .find(|(key, _)| *key == self.notice)
+            .map(|(_, text)| *text)
+    }
+}
+
 /// A submitted form (`application/x-www-form-urlencoded`, at most 64 KiB), as ordered pairs:
 /// checkboxes repeat their name.
 pub struct Form(Vec<(String, String)>);
