@@ -150,10 +150,15 @@ for s in $SCENARIOS; do
   i=$((i + 1))
   f="$OUT/callgrind.$PID.$i"
   [[ -f $f ]] || die "no dump $f"
-  total=$(awk '/^summary:|^totals:/ { print $2; exit }' "$f")
+  # "totals:" is the dump's count; "summary:" (written first) is 0 when instrumentation was
+  # switched on and off by callgrind_control.
+  total=$(awk '/^totals:/ { print $2; exit }' "$f")
   printf '| %s | %s | %s |\n' "$s" "$(url_of "$s" | sed "s/$APP/{app}/; s/$F_APP/{app}/; s/$TARGET/{id}/")" \
     "$(awk -v t="$total" -v n="$N" 'BEGIN { printf "%.0f", t / n }')"
-  callgrind_annotate --inclusive=yes "$f" 2>/dev/null | head -60 >"$OUT/$s.top.txt"
+  # Written whole first: `| head` would end callgrind_annotate with SIGPIPE, which pipefail
+  # turns into the script's failure.
+  callgrind_annotate --inclusive=yes "$f" >"$OUT/$s.annotate.txt" 2>/dev/null || true
+  head -60 "$OUT/$s.annotate.txt" >"$OUT/$s.top.txt"
 done
 echo
 echo "Top functions (inclusive) per scenario: $OUT/<scenario>.top.txt; dumps: $OUT/callgrind.$PID.*"

@@ -92,7 +92,8 @@ fn public_jwk(key: &EncodingKey, alg: SigningAlg, kid: &str) -> Result<Jwk, Jose
 /// is parsed once when the key set loads and the header encoded once; the token is the same
 /// compact JWS `jsonwebtoken` makes (RFC 7515 §7.1: base64url header and claims, joined by a
 /// dot, and the base64url signature), byte for byte — a unit test below compares the two.
-/// Both signatures are deterministic (RFC 6979 for ECDSA, Ed25519 by design).
+/// Ed25519 signatures are deterministic, so an EdDSA token is byte for byte what
+/// `jsonwebtoken` makes; ES256 ones are randomised (ring), so only their header and claims are.
 pub struct Signer {
     pub kid: String,
     pub alg: SigningAlg,
@@ -102,7 +103,11 @@ pub struct Signer {
 }
 
 enum PrivateKey {
-    Es256(p256::ecdsa::SigningKey),
+    /// ring's P-256: the profile of a token request showed RustCrypto's signature (a
+    /// constant-time scalar multiplication in portable code) as the largest part of the
+    /// request, about 430,000 instructions; ring's is assembly. The key is parsed by `p256`
+    /// (the crate that generated it) and handed to ring as scalar and public point.
+    Es256(ring::signature::EcdsaKeyPair),
     EdDsa(ed25519_dalek::SigningKey),
 }
 
@@ -118,6 +123,7 @@ impl std::fmt::Debug for Signer {
 impl Signer {
     /// Loads an opened (unsealed) PKCS#8 key.
     pub fn load(kid: &str, alg: SigningAlg, pkcs8_b64: &str) -> Result<Self, JoseError> {
+        use p256::elliptic_curve::sec1::ToSec1Point;
         use p256::pkcs8::DecodePrivateKey;
         let der = Zeroizing::new(
             base64::engine::general_purpose::STANDARD
@@ -126,9 +132,20 @@ impl Signer {
         );
         let bad = |e: &dyn std::fmt::Display| JoseError::BadKey(e.to_string());
         let key = match alg {
-            SigningAlg::Es256 => PrivateKey::Es256(
-                p256::ecdsa::SigningKey::from_pkcs8_der(&der).map_err(|e| bad(&e))?,
-            ),
+            SigningAlg::Es256 => {
+                let key = p256::SecretKey::from_pkcs8_der(&der).map_err(|e| bad(&e))?;
+                let scalar = Zeroizing::new(key.to_bytes());
+                let public = key.public_key().to_sec1_point(false);
+                PrivateKey::Es256(
+                    ring::signature::EcdsaKeyPair::from_private_key_and_public_key(
+                        &ring::signature::ECDSA_P256_SHA256_FIXED_SIGNING,
+                        scalar.as_slice(),
+                        public.as_bytes(),
+                        &ring::rand::SystemRandom::new(),
+                    )
+                    .map_err(|e| bad(&e))?,
+                )
+            }
             SigningAlg::EdDsa => PrivateKey::EdDsa(
                 ed25519_dalek::SigningKey::from_pkcs8_der(&der).map_err(|e| bad(&e))?,
             ),
@@ -155,11 +172,13 @@ impl Signer {
         token.push_str(&self.header_prefix);
         URL_SAFE_NO_PAD.encode_string(claims, &mut token);
         let signature = match &self.key {
-            PrivateKey::Es256(key) => {
-                use p256::ecdsa::signature::Signer as _;
-                let signature: p256::ecdsa::Signature = key.sign(token.as_bytes());
-                signature.to_bytes().to_vec()
-            }
+            // A random nonce from the operating system per signature (ring hedges it with the
+            // key and the message), in the fixed r || s form JWS wants (RFC 7518 §3.4).
+            PrivateKey::Es256(key) => key
+                .sign(&ring::rand::SystemRandom::new(), token.as_bytes())
+                .map_err(|e| JoseError::Signing(e.to_string()))?
+                .as_ref()
+                .to_vec(),
             PrivateKey::EdDsa(key) => {
                 use ed25519_dalek::Signer as _;
                 key.sign(token.as_bytes()).to_bytes().to_vec()
@@ -332,14 +351,23 @@ mod tests {
             );
             let token = signer.sign_access_token(&claims).unwrap();
             assert_eq!(header_typ(&token).as_deref(), Some("at+jwt"));
-            // The same bytes as jsonwebtoken's own encoder (both signatures are deterministic).
+            // The same bytes as jsonwebtoken's own encoder: all of them for EdDSA (deterministic
+            // signatures), the signed part for ES256 (a random nonce per signature).
             let mut header = Header::new(algorithm(alg));
             header.typ = Some(ACCESS_TOKEN_TYP.to_owned());
             header.kid = Some("k1".to_owned());
             let reference =
                 jsonwebtoken::encode(&header, &claims, &encoding_key(alg, &private).unwrap())
                     .unwrap();
-            assert_eq!(token, reference);
+            let signed_part = |t: &str| t.rsplit_once('.').unwrap().0.to_owned();
+            assert_eq!(signed_part(&token), signed_part(&reference));
+            match alg {
+                SigningAlg::EdDsa => assert_eq!(token, reference),
+                SigningAlg::Es256 => {
+                    assert_ne!(token, signer.sign_access_token(&claims).unwrap());
+                    assert_eq!(token.rsplit_once('.').unwrap().1.len(), 86); // 64 bytes
+                }
+            }
             let set = JwkSet {
                 keys: vec![jwk.clone()],
             };

@@ -41,79 +41,88 @@ pub fn source_address(peer: IpAddr, forwarded_for: Option<&str>, trusted: &[IpNe
 mod tests {
     use super::*;
 
-    fn ip(s: &str) -> IpAddr {
-        s.parse().unwrap()
-    }
+    /// (peer, X-Forwarded-For, trusted networks, the source it must yield, why).
+    type Case = (
+        &'static str,
+        Option<&'static str>,
+        &'static [&'static str],
+        &'static str,
+        &'static str,
+    );
 
-    fn nets(list: &[&str]) -> Vec<IpNet> {
-        list.iter().map(|s| s.parse().unwrap()).collect()
-    }
+    const CASES: &[Case] = &[
+        (
+            "1.2.3.4",
+            Some("9.9.9.9"),
+            &["10.0.0.0/8"],
+            "1.2.3.4",
+            "untrusted peer: header ignored",
+        ),
+        (
+            "1.2.3.4",
+            None,
+            &[],
+            "1.2.3.4",
+            "untrusted peer without header",
+        ),
+        (
+            "10.0.0.1",
+            Some("6.6.6.6, 7.7.7.7, 10.0.0.2"),
+            &["10.0.0.0/8"],
+            "7.7.7.7",
+            "rightmost untrusted entry",
+        ),
+        (
+            "10.0.0.1",
+            None,
+            &["10.0.0.0/8"],
+            "10.0.0.1",
+            "trusted peer without header",
+        ),
+        (
+            "10.0.0.1",
+            Some("10.0.0.3, 10.0.0.2"),
+            &["10.0.0.0/8"],
+            "10.0.0.3",
+            "all trusted: leftmost",
+        ),
+        (
+            "10.0.0.1",
+            Some("6.6.6.6, junk, 10.0.0.2"),
+            &["10.0.0.0/8"],
+            "10.0.0.2",
+            "garbage stops the walk",
+        ),
+        (
+            "::ffff:1.2.3.4",
+            None,
+            &[],
+            "1.2.3.4",
+            "mapped peer is IPv4",
+        ),
+        (
+            "::ffff:10.0.0.1",
+            Some("::ffff:5.5.5.5"),
+            &["10.0.0.0/8"],
+            "5.5.5.5",
+            "mapped entries are IPv4",
+        ),
+        (
+            "::1",
+            Some("2001:db8::7"),
+            &["::1/128"],
+            "2001:db8::7",
+            "IPv6 sources",
+        ),
+    ];
 
     #[test]
-    fn untrusted_peer_is_the_source_whatever_the_header_says() {
-        let t = nets(&["10.0.0.0/8"]);
-        assert_eq!(
-            source_address(ip("1.2.3.4"), Some("9.9.9.9"), &t),
-            ip("1.2.3.4")
-        );
-        assert_eq!(source_address(ip("1.2.3.4"), None, &[]), ip("1.2.3.4"));
-    }
-
-    #[test]
-    fn trusted_peer_yields_rightmost_untrusted_entry() {
-        let t = nets(&["10.0.0.0/8"]);
-        assert_eq!(
-            source_address(ip("10.0.0.1"), Some("6.6.6.6, 7.7.7.7, 10.0.0.2"), &t),
-            ip("7.7.7.7")
-        );
-    }
-
-    #[test]
-    fn trusted_peer_without_header_is_the_source() {
-        let t = nets(&["10.0.0.0/8"]);
-        assert_eq!(source_address(ip("10.0.0.1"), None, &t), ip("10.0.0.1"));
-    }
-
-    #[test]
-    fn all_trusted_yields_leftmost() {
-        let t = nets(&["10.0.0.0/8"]);
-        assert_eq!(
-            source_address(ip("10.0.0.1"), Some("10.0.0.3, 10.0.0.2"), &t),
-            ip("10.0.0.3")
-        );
-    }
-
-    #[test]
-    fn garbage_stops_the_walk() {
-        let t = nets(&["10.0.0.0/8"]);
-        assert_eq!(
-            source_address(ip("10.0.0.1"), Some("6.6.6.6, junk, 10.0.0.2"), &t),
-            ip("10.0.0.2")
-        );
-    }
-
-    #[test]
-    fn mapped_addresses_are_ipv4() {
-        assert_eq!(
-            source_address(ip("::ffff:1.2.3.4"), None, &[]),
-            ip("1.2.3.4")
-        );
-        assert_eq!(
-            source_address(
-                ip("::ffff:10.0.0.1"),
-                Some("::ffff:5.5.5.5"),
-                &nets(&["10.0.0.0/8"])
-            ),
-            ip("5.5.5.5")
-        );
-    }
-
-    #[test]
-    fn ipv6_sources() {
-        let t = nets(&["::1/128"]);
-        assert_eq!(
-            source_address(ip("::1"), Some("2001:db8::7"), &t),
-            ip("2001:db8::7")
-        );
+    fn source_address_walks_the_trusted_proxies() {
+        for &(peer, header, trusted, want, why) in CASES {
+            let trusted: Vec<IpNet> = trusted.iter().map(|s| s.parse().unwrap()).collect();
+            let peer: IpAddr = peer.parse().unwrap();
+            let want: IpAddr = want.parse().unwrap();
+            assert_eq!(source_address(peer, header, &trusted), want, "{why}");
+        }
     }
 }

@@ -14,9 +14,8 @@
 //! Refusals in 1–3 concern the whole request: every attribute is denied. In 4, `permitted` and
 //! `denied` split the requested attributes, so a backend may serve the permitted part.
 
-use std::fmt;
+use super::wire_name::wire_names;
 use std::net::IpAddr;
-use std::str::FromStr;
 
 use serde::Serialize;
 
@@ -29,32 +28,10 @@ pub enum AccessType {
     Write,
 }
 
-impl AccessType {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            AccessType::Read => "read",
-            AccessType::Write => "write",
-        }
-    }
-}
-
-impl FromStr for AccessType {
-    type Err = SchemaError;
-
-    fn from_str(s: &str) -> Result<Self, SchemaError> {
-        match s {
-            "read" => Ok(AccessType::Read),
-            "write" => Ok(AccessType::Write),
-            _ => Err(SchemaError::InvalidAccessType),
-        }
-    }
-}
-
-impl fmt::Display for AccessType {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
+wire_names! { AccessType, refused: SchemaError = |_| SchemaError::InvalidAccessType; {
+    Read => "read",
+    Write => "write",
+} }
 
 /// Which record the backend is about to touch: any record, or the authenticated user's own.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -63,17 +40,10 @@ pub enum RecordScope {
     OwnRecord,
 }
 
-impl FromStr for RecordScope {
-    type Err = SchemaError;
-
-    fn from_str(s: &str) -> Result<Self, SchemaError> {
-        match s {
-            "any" => Ok(RecordScope::Any),
-            "self" => Ok(RecordScope::OwnRecord),
-            _ => Err(SchemaError::InvalidRecordScope),
-        }
-    }
-}
+wire_names! { RecordScope, refused: SchemaError = |_| SchemaError::InvalidRecordScope; {
+    Any => "any",
+    OwnRecord => "self",
+} }
 
 /// Why a decision came out as it did: stable machine words.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -89,20 +59,17 @@ pub enum Reason {
     UnknownAttribute,
 }
 
-impl Reason {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Reason::Ok => "ok",
-            Reason::BadCredentials => "bad_credentials",
-            Reason::IpNotAllowed => "ip_not_allowed",
-            Reason::NoFeature => "no_feature",
-            Reason::SelfOnly => "self_only",
-            Reason::AttributeNotPermitted => "attribute_not_permitted",
-            Reason::UnknownEntityType => "unknown_entity_type",
-            Reason::UnknownAttribute => "unknown_attribute",
-        }
-    }
-}
+// The same words as serde's `snake_case` (a test holds them together).
+wire_names! { Reason {
+    Ok => "ok",
+    BadCredentials => "bad_credentials",
+    IpNotAllowed => "ip_not_allowed",
+    NoFeature => "no_feature",
+    SelfOnly => "self_only",
+    AttributeNotPermitted => "attribute_not_permitted",
+    UnknownEntityType => "unknown_entity_type",
+    UnknownAttribute => "unknown_attribute",
+} }
 
 /// The answer. `permitted` and `denied` hold the requested attributes exactly as the caller
 /// wrote them (so it can match them), in request order.
@@ -308,6 +275,11 @@ mod tests {
         )
     }
 
+    /// A read of any record from no particular address: the question most tests ask.
+    fn read_any(c: &ClientFacts, s: Option<&[AttributePath]>, attributes: &[String]) -> Decision {
+        ask(c, None, AccessType::Read, RecordScope::Any, s, attributes)
+    }
+
     /// The feature sets a client may have: each alone, none, and combinations that matter.
     const SETS: [&[&str]; 9] = [
         &[],
@@ -510,20 +482,13 @@ mod tests {
         let s = schema(&["email"]);
         let asked = strings(&["email", "birthday", "shoeSize", "a..b"]);
         let c = client(&["direct_access"]);
-        let d = ask(
-            &c,
-            None,
-            AccessType::Read,
-            RecordScope::Any,
-            Some(&s),
-            &asked,
-        );
+        let d = read_any(&c, Some(&s), &asked);
         assert!(!d.allowed);
         assert_eq!(d.reason, Reason::UnknownAttribute);
         assert_eq!(d.permitted, strings(&["email"]));
         assert_eq!(d.denied, strings(&["birthday", "shoeSize", "a..b"]));
         // Without a schema, only the unknown ones are denied.
-        let d = ask(&c, None, AccessType::Read, RecordScope::Any, None, &asked);
+        let d = read_any(&c, None, &asked);
         assert_eq!(d.reason, Reason::UnknownAttribute);
         assert_eq!(d.permitted, strings(&["email", "birthday"]));
         assert_eq!(d.denied, strings(&["shoeSize", "a..b"]));
@@ -577,25 +542,11 @@ mod tests {
         let s = schema(&[]);
         let asked = strings(&["id", "uuid", "created", "/lastUpdated"]);
         let c = client(&["direct_read_access"]);
-        let d = ask(
-            &c,
-            None,
-            AccessType::Read,
-            RecordScope::Any,
-            Some(&s),
-            &asked,
-        );
+        let d = read_any(&c, Some(&s), &asked);
         assert!(d.allowed);
         assert_eq!(d.permitted, asked);
         // Even against a stored list that lacks them.
-        let d = ask(
-            &c,
-            None,
-            AccessType::Read,
-            RecordScope::Any,
-            Some(&[]),
-            &asked,
-        );
+        let d = read_any(&c, Some(&[]), &asked);
         assert!(d.allowed);
     }
 
@@ -628,16 +579,7 @@ mod tests {
             serde_json::to_value(&d).unwrap(),
             json!({"allowed": false, "reason": "attribute_not_permitted", "permitted": [], "denied": ["a"], "updatesLastUpdated": false})
         );
-        for r in [
-            Reason::Ok,
-            Reason::BadCredentials,
-            Reason::IpNotAllowed,
-            Reason::NoFeature,
-            Reason::SelfOnly,
-            Reason::AttributeNotPermitted,
-            Reason::UnknownEntityType,
-            Reason::UnknownAttribute,
-        ] {
+        for r in Reason::ALL {
             assert_eq!(serde_json::to_value(r).unwrap(), json!(r.as_str()));
         }
     }

@@ -113,16 +113,9 @@ impl AuditEvent {
         }
         fn opt_list(out: &mut String, v: Option<&[String]>) {
             match v {
-                Some(items) => {
-                    out.push('[');
-                    for (i, item) in items.iter().enumerate() {
-                        if i > 0 {
-                            out.push(',');
-                        }
-                        write_json_string(out, item);
-                    }
-                    out.push(']');
-                }
+                Some(items) => write_joined(out, ['[', ']'], items, |out, item| {
+                    write_json_string(out, item)
+                }),
                 None => out.push_str("null"),
             }
         }
@@ -217,31 +210,35 @@ pub fn write_canonical(out: &mut String, value: &Value) {
         Value::Bool(false) => out.push_str("false"),
         Value::Number(n) => write_number(out, n),
         Value::String(s) => write_json_string(out, s),
-        Value::Array(items) => {
-            out.push('[');
-            for (i, item) in items.iter().enumerate() {
-                if i > 0 {
-                    out.push(',');
-                }
-                write_canonical(out, item);
-            }
-            out.push(']');
-        }
+        Value::Array(items) => write_joined(out, ['[', ']'], items, write_canonical),
         Value::Object(map) => {
             let mut members: Vec<(&String, &Value)> = map.iter().collect();
             sort_members(&mut members);
-            out.push('{');
-            for (i, (k, v)) in members.into_iter().enumerate() {
-                if i > 0 {
-                    out.push(',');
-                }
+            write_joined(out, ['{', '}'], members, |out, (k, v)| {
                 write_json_string(out, k);
                 out.push(':');
                 write_canonical(out, v);
-            }
-            out.push('}');
+            });
         }
     }
+}
+
+/// Appends `items` between `brackets`, comma separated, each written by `write_item`: the one
+/// shape of every JSON array and object the canonical form writes.
+fn write_joined<T>(
+    out: &mut String,
+    brackets: [char; 2],
+    items: impl IntoIterator<Item = T>,
+    mut write_item: impl FnMut(&mut String, T),
+) {
+    out.push(brackets[0]);
+    for (i, item) in items.into_iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        write_item(out, item);
+    }
+    out.push(brackets[1]);
 }
 
 /// Sorts object members as RFC 8785 orders them: by the UTF-16 code units of their names. That

@@ -1,6 +1,7 @@
 //! The audit query language: filters, order, keyset cursors, output formats, and the CSV form
 //! of an event. Pure: the HTTP adapter and the CLI both parse through here.
 
+use super::wire_name::wire_names;
 use base64::Engine;
 use chrono::{DateTime, NaiveDate, Utc};
 
@@ -68,26 +69,10 @@ pub enum Order {
     OldestFirst,
 }
 
-impl std::str::FromStr for Order {
-    type Err = AuditInputError;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s {
-            "newest" => Ok(Order::NewestFirst),
-            "oldest" => Ok(Order::OldestFirst),
-            _ => Err(AuditInputError::BadOrder),
-        }
-    }
-}
-
-impl Order {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Order::NewestFirst => "newest",
-            Order::OldestFirst => "oldest",
-        }
-    }
-}
+wire_names! { Order, refused: AuditInputError = |_| AuditInputError::BadOrder; {
+    NewestFirst => "newest",
+    OldestFirst => "oldest",
+} }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Format {
@@ -96,18 +81,11 @@ pub enum Format {
     Csv,
 }
 
-impl std::str::FromStr for Format {
-    type Err = AuditInputError;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s {
-            "json" => Ok(Format::Json),
-            "ndjson" => Ok(Format::Ndjson),
-            "csv" => Ok(Format::Csv),
-            _ => Err(AuditInputError::BadFormat),
-        }
-    }
-}
+wire_names! { Format, refused: AuditInputError = |_| AuditInputError::BadFormat; {
+    Json => "json",
+    Ndjson => "ndjson",
+    Csv => "csv",
+} }
 
 impl Format {
     pub fn content_type(self) -> &'static str {
@@ -361,11 +339,16 @@ pub fn write_csv_row(out: &mut String, e: &AuditEvent, prev_hash: &[u8], hash: &
         &hex::encode(prev_hash),
         &hex::encode(hash),
     ];
+    write_csv_line(out, &fields);
+}
+
+/// One CSV line (RFC 4180: comma separated, CRLF ended), each field quoted as it needs.
+pub fn write_csv_line<S: AsRef<str>>(out: &mut String, fields: &[S]) {
     for (i, f) in fields.iter().enumerate() {
         if i > 0 {
             out.push(',');
         }
-        write_csv_field(out, f);
+        write_csv_field(out, f.as_ref());
     }
     out.push_str("\r\n");
 }

@@ -1,7 +1,6 @@
 //! Client names and application regions.
 
-use std::fmt;
-use std::str::FromStr;
+use super::wire_name::wire_names;
 
 use super::{Field, ValidationError};
 
@@ -47,44 +46,14 @@ pub enum Region {
     Sg,
 }
 
-impl Region {
-    pub const ALL: [Region; 6] = [
-        Region::Us,
-        Region::Eu,
-        Region::Au,
-        Region::Sa,
-        Region::Cn,
-        Region::Sg,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Region::Us => "us",
-            Region::Eu => "eu",
-            Region::Au => "au",
-            Region::Sa => "sa",
-            Region::Cn => "cn",
-            Region::Sg => "sg",
-        }
-    }
-}
-
-impl fmt::Display for Region {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-impl FromStr for Region {
-    type Err = ValidationError;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Region::ALL
-            .into_iter()
-            .find(|r| r.as_str() == s)
-            .ok_or(ValidationError::InvalidRegion)
-    }
-}
+wire_names! { Region, refused: ValidationError = |_| ValidationError::InvalidRegion; {
+    Us => "us",
+    Eu => "eu",
+    Au => "au",
+    Sa => "sa",
+    Cn => "cn",
+    Sg => "sg",
+} }
 
 #[cfg(test)]
 mod tests {

@@ -18,6 +18,7 @@
 //! schemas: a change that would break one is refused). Snapshot restores, imports and fixtures
 //! write the same per-client events, so they fold the same way.
 
+use super::wire_name::wire_names;
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
@@ -25,7 +26,7 @@ use serde::{Deserialize, Serialize};
 
 use super::audit::{feature_delta, format_time, AuditAction, AuditEvent};
 use super::audit_changes::{AccessSchemaChangedRecord, ClientChangedRecord, SecretChangedRecord};
-use super::audit_query::write_csv_field;
+use super::audit_query::write_csv_line;
 
 /// The encoding of a stored state (`audit_entitlement_states.format`). A change of
 /// [`EntitlementState`]'s serialised form takes a new number, and readers keep reading the old.
@@ -104,29 +105,15 @@ pub enum ChangeKind {
     SecretRotated,
 }
 
-impl ChangeKind {
-    pub const ALL: [ChangeKind; 7] = [
-        ChangeKind::ClientCreated,
-        ChangeKind::ClientDeleted,
-        ChangeKind::FeatureGranted,
-        ChangeKind::FeatureRevoked,
-        ChangeKind::AllowListChanged,
-        ChangeKind::AccessSchemaChanged,
-        ChangeKind::SecretRotated,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ChangeKind::ClientCreated => "client_created",
-            ChangeKind::ClientDeleted => "client_deleted",
-            ChangeKind::FeatureGranted => "feature_granted",
-            ChangeKind::FeatureRevoked => "feature_revoked",
-            ChangeKind::AllowListChanged => "allow_list_changed",
-            ChangeKind::AccessSchemaChanged => "access_schema_changed",
-            ChangeKind::SecretRotated => "secret_rotated",
-        }
-    }
-}
+wire_names! { ChangeKind {
+    ClientCreated => "client_created",
+    ClientDeleted => "client_deleted",
+    FeatureGranted => "feature_granted",
+    FeatureRevoked => "feature_revoked",
+    AllowListChanged => "allow_list_changed",
+    AccessSchemaChanged => "access_schema_changed",
+    SecretRotated => "secret_rotated",
+} }
 
 /// What a change was, per kind.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -369,13 +356,7 @@ pub fn write_csv_row(out: &mut String, id: &str, c: &ClientEntitlement) {
         &c.ip_whitelist.join(" "),
         &schemas.join("; "),
     ];
-    for (i, f) in fields.iter().enumerate() {
-        if i > 0 {
-            out.push(',');
-        }
-        write_csv_field(out, f);
-    }
-    out.push_str("\r\n");
+    write_csv_line(out, &fields);
 }
 
 /// One CSV line per change; `detail` is its JSON.
@@ -390,13 +371,7 @@ pub fn write_change_csv_row(out: &mut String, c: &EntitlementChange) {
         c.kind.as_str().to_owned(),
         detail,
     ];
-    for (i, f) in fields.iter().enumerate() {
-        if i > 0 {
-            out.push(',');
-        }
-        write_csv_field(out, f);
-    }
-    out.push_str("\r\n");
+    write_csv_line(out, &fields);
 }
 
 #[cfg(test)]

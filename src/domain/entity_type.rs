@@ -10,9 +10,9 @@
 //! `/primaryAddress.city` and `/primaryAddress/city` (older). The canonical, stored form is the
 //! dotted one without a leading slash.
 
+use super::wire_name::wire_names;
 use std::collections::HashSet;
 use std::fmt;
-use std::str::FromStr;
 use std::sync::LazyLock;
 
 use serde::{Deserialize, Serialize};
@@ -96,61 +96,26 @@ pub enum AttrType {
     Plural,
 }
 
+wire_names! { AttrType, refused: () = |_| (); {
+    String => "string",
+    Boolean => "boolean",
+    Integer => "integer",
+    Decimal => "decimal",
+    Date => "date",
+    DateTime => "dateTime",
+    Time => "time",
+    Json => "json",
+    Password => "password",
+    Uuid => "uuid",
+    Id => "id",
+    Object => "object",
+    Plural => "plural",
+} }
+
 impl AttrType {
-    pub const ALL: [AttrType; 13] = [
-        AttrType::String,
-        AttrType::Boolean,
-        AttrType::Integer,
-        AttrType::Decimal,
-        AttrType::Date,
-        AttrType::DateTime,
-        AttrType::Time,
-        AttrType::Json,
-        AttrType::Password,
-        AttrType::Uuid,
-        AttrType::Id,
-        AttrType::Object,
-        AttrType::Plural,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            AttrType::String => "string",
-            AttrType::Boolean => "boolean",
-            AttrType::Integer => "integer",
-            AttrType::Decimal => "decimal",
-            AttrType::Date => "date",
-            AttrType::DateTime => "dateTime",
-            AttrType::Time => "time",
-            AttrType::Json => "json",
-            AttrType::Password => "password",
-            AttrType::Uuid => "uuid",
-            AttrType::Id => "id",
-            AttrType::Object => "object",
-            AttrType::Plural => "plural",
-        }
-    }
-
     /// `object` and `plural` hold nested attributes; the others hold a value.
     pub fn is_container(self) -> bool {
         matches!(self, AttrType::Object | AttrType::Plural)
-    }
-}
-
-impl FromStr for AttrType {
-    type Err = ();
-
-    fn from_str(s: &str) -> Result<Self, ()> {
-        AttrType::ALL
-            .into_iter()
-            .find(|t| t.as_str() == s)
-            .ok_or(())
-    }
-}
-
-impl fmt::Display for AttrType {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
     }
 }
 
@@ -1286,30 +1251,23 @@ mod tests {
     #[test]
     fn resolves_top_level_nested_plural_and_reserved() {
         let et = user();
-        assert_eq!(et.resolve(&path("email")).unwrap().kind, AttrType::String);
-        assert_eq!(
-            et.resolve(&path("/primaryAddress/geo/lat")).unwrap().kind,
-            AttrType::Decimal
-        );
-        assert_eq!(
-            et.resolve(&path("interests.name")).unwrap().kind,
-            AttrType::String
-        );
-        assert_eq!(
-            et.resolve(&path("interests")).unwrap().kind,
-            AttrType::Plural
-        );
-        assert_eq!(
-            et.resolve(&path("lastUpdated")).unwrap().kind,
-            AttrType::DateTime
-        );
-        assert!(
-            et.resolve(&path("email.x")).is_none(),
-            "scalars have no children"
-        );
-        assert!(et.resolve(&path("primaryAddress.country")).is_none());
-        assert!(et.resolve(&path("Email")).is_none(), "case sensitive");
-        assert!(et.resolve(&path("id.x")).is_none());
+        for (p, kind) in [
+            ("email", AttrType::String),
+            ("/primaryAddress/geo/lat", AttrType::Decimal),
+            ("interests.name", AttrType::String),
+            ("interests", AttrType::Plural),
+            ("lastUpdated", AttrType::DateTime),
+        ] {
+            assert_eq!(et.resolve(&path(p)).map(|d| d.kind), Some(kind), "{p}");
+        }
+        for (p, why) in [
+            ("email.x", "scalars have no children"),
+            ("primaryAddress.country", "not defined"),
+            ("Email", "case sensitive"),
+            ("id.x", "reserved attributes have no children"),
+        ] {
+            assert!(et.resolve(&path(p)).is_none(), "{p}: {why}");
+        }
     }
 
     // ---- access schema lists ----

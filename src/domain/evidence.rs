@@ -267,10 +267,16 @@ mod tests {
 
     /// `n` chained events as export lines, and their chain hashes.
     fn export(n: i64) -> (Vec<String>, Vec<Hash>) {
+        export_with(n, |_| {})
+    }
+
+    /// [`export`] with each event passed through `edit` before it is hashed.
+    fn export_with(n: i64, edit: impl Fn(&mut AuditEvent)) -> (Vec<String>, Vec<Hash>) {
         let mut prev = GENESIS_HASH.to_vec();
         let (mut lines, mut hashes) = (Vec::new(), Vec::new());
         for seq in 1..=n {
-            let e = ev(seq);
+            let mut e = ev(seq);
+            edit(&mut e);
             let hash = e.chain_hash(&prev);
             let mut line = String::new();
             e.write_record(&mut line, &prev, &hash);
@@ -295,6 +301,16 @@ mod tests {
         note::sign(&body, "audit.example.test/audit", key)
     }
 
+    /// The signing key every test signs with, its verifier key's text, `n` exported events and
+    /// their hashes, and a checkpoint of the first `size`.
+    fn signed_export(n: i64, size: usize) -> (SigningKey, String, Vec<String>, Vec<Hash>, String) {
+        let key = SigningKey::from_bytes(&[5; 32]);
+        let keys = key_text(&key);
+        let (lines, hashes) = export(n);
+        let cp = checkpoint(&hashes, size, &key);
+        (key, keys, lines, hashes, cp)
+    }
+
     fn key_text(key: &SigningKey) -> String {
         VerifierKey {
             name: "audit.example.test/audit".into(),
@@ -305,10 +321,7 @@ mod tests {
 
     #[test]
     fn an_export_verifies_and_each_kind_of_tampering_is_caught() {
-        let key = SigningKey::from_bytes(&[5; 32]);
-        let keys = key_text(&key);
-        let (lines, hashes) = export(9);
-        let cp = checkpoint(&hashes, 7, &key);
+        let (_, keys, lines, hashes, cp) = signed_export(9, 7);
         let all = lines.join("\n");
         let ok = verify_export(&all, &cp, &keys).unwrap();
         assert_eq!((ok.checkpoint.size, ok.events), (7, 9));
@@ -349,28 +362,18 @@ mod tests {
             Some(7)
         );
         // A rewritten history, re-hashed consistently: the chain holds, the root does not.
-        let (mut rewritten, mut prev) = (Vec::new(), GENESIS_HASH.to_vec());
-        for seq in 1..=9 {
-            let mut e = ev(seq);
-            if seq == 2 {
+        let (rewritten, _) = export_with(9, |e| {
+            if e.seq == 2 {
                 e.actor = "someone".into();
             }
-            let hash = e.chain_hash(&prev);
-            let mut line = String::new();
-            e.write_record(&mut line, &prev, &hash);
-            rewritten.push(line);
-            prev = hash.to_vec();
-        }
+        });
         let e = verify_export(&rewritten.join("\n"), &cp, &keys).unwrap_err();
         assert!(e.message.contains("rewritten"), "{e}");
     }
 
     #[test]
     fn one_event_verifies_with_its_inclusion_proof() {
-        let key = SigningKey::from_bytes(&[5; 32]);
-        let keys = key_text(&key);
-        let (lines, hashes) = export(6);
-        let cp = checkpoint(&hashes, 6, &key);
+        let (key, keys, lines, hashes, cp) = signed_export(6, 6);
         let leaves: Vec<Hash> = hashes.iter().map(|h| merkle::leaf_hash(h)).collect();
         let nodes = merkle::complete_nodes(&leaves);
         let proof_for = |m: u64| {

@@ -1,8 +1,7 @@
 //! Client features and the rules on combining them (spec §1).
 
+use super::wire_name::wire_names;
 use std::collections::BTreeSet;
-use std::fmt;
-use std::str::FromStr;
 
 use super::ValidationError;
 
@@ -16,44 +15,14 @@ pub enum Feature {
     Owner,
 }
 
-impl Feature {
-    pub const ALL: [Feature; 6] = [
-        Feature::AccessIssuer,
-        Feature::DirectAccess,
-        Feature::DirectReadAccess,
-        Feature::LoginClient,
-        Feature::Metadata,
-        Feature::Owner,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Feature::AccessIssuer => "access_issuer",
-            Feature::DirectAccess => "direct_access",
-            Feature::DirectReadAccess => "direct_read_access",
-            Feature::LoginClient => "login_client",
-            Feature::Metadata => "metadata",
-            Feature::Owner => "owner",
-        }
-    }
-}
-
-impl fmt::Display for Feature {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-impl FromStr for Feature {
-    type Err = ValidationError;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Feature::ALL
-            .into_iter()
-            .find(|f| f.as_str() == s)
-            .ok_or_else(|| ValidationError::InvalidFeature { name: s.to_owned() })
-    }
-}
+wire_names! { Feature, refused: ValidationError = |name| ValidationError::InvalidFeature { name: name.to_owned() }; {
+    AccessIssuer => "access_issuer",
+    DirectAccess => "direct_access",
+    DirectReadAccess => "direct_read_access",
+    LoginClient => "login_client",
+    Metadata => "metadata",
+    Owner => "owner",
+} }
 
 /// A valid set of features: known names only, `login_client` alone. Iterates sorted by name
 /// (the enum order is alphabetical), which is how features are stored and shown.

@@ -21,6 +21,7 @@ pub mod oauth;
 pub mod read_routing;
 pub mod settings;
 pub mod sink;
+pub mod wire_name;
 
 pub use allow_list::AllowList;
 pub use client::{ClientName, Region};

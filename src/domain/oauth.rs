@@ -2,8 +2,7 @@
 //! `now`). Scopes are features; access tokens are RFC 9068 JWTs whose claims are
 //! [`AccessClaims`]; client assertions (RFC 7523) are checked by [`check_assertion`].
 
-use std::fmt;
-use std::str::FromStr;
+use super::wire_name::wire_names;
 
 use serde::{Deserialize, Serialize};
 
@@ -34,39 +33,16 @@ pub enum SigningAlg {
     EdDsa,
 }
 
-impl SigningAlg {
-    pub const ALL: [SigningAlg; 2] = [SigningAlg::Es256, SigningAlg::EdDsa];
-
-    /// The JOSE name (`alg`), as stored.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            SigningAlg::Es256 => "ES256",
-            SigningAlg::EdDsa => "EdDSA",
-        }
-    }
-}
-
-impl fmt::Display for SigningAlg {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
+// The JOSE names (`alg`), as stored; serde's renames above are the same words.
+wire_names! { SigningAlg, refused: UnknownAlg = |_| UnknownAlg; {
+    Es256 => "ES256",
+    EdDsa => "EdDSA",
+} }
 
 /// An algorithm name this server does not sign with.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("the signing algorithm must be ES256 or EdDSA")]
 pub struct UnknownAlg;
-
-impl FromStr for SigningAlg {
-    type Err = UnknownAlg;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        SigningAlg::ALL
-            .into_iter()
-            .find(|a| a.as_str() == s)
-            .ok_or(UnknownAlg)
-    }
-}
 
 /// A token lifetime outside 60–86,400 seconds.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

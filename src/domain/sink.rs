@@ -2,9 +2,8 @@
 //! configuration may be (each refusal one line), the Standard Webhooks signature, the delay
 //! between attempts.
 
-use std::fmt;
+use super::wire_name::wire_names;
 use std::net::IpAddr;
-use std::str::FromStr;
 use std::time::Duration;
 
 use base64::engine::general_purpose::STANDARD as B64;
@@ -24,33 +23,11 @@ pub enum SinkKind {
     Syslog,
 }
 
-impl SinkKind {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            SinkKind::Webhook => "webhook",
-            SinkKind::SplunkHec => "splunk_hec",
-            SinkKind::Syslog => "syslog",
-        }
-    }
-}
-
-impl fmt::Display for SinkKind {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-impl FromStr for SinkKind {
-    type Err = SinkConfigError;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s {
-            "webhook" => Ok(SinkKind::Webhook),
-            "splunk_hec" => Ok(SinkKind::SplunkHec),
-            "syslog" => Ok(SinkKind::Syslog),
-            other => Err(SinkConfigError::UnknownKind(other.to_owned())),
-        }
-    }
-}
+wire_names! { SinkKind, refused: SinkConfigError = |other| SinkConfigError::UnknownKind(other.to_owned()); {
+    Webhook => "webhook",
+    SplunkHec => "splunk_hec",
+    Syslog => "syslog",
+} }
 
 /// Why a sink's configuration was refused: one line each, naming the value.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -465,35 +442,45 @@ mod tests {
         d.check().unwrap_err().to_string()
     }
 
+    fn webhook(url: &str) -> SinkDraft {
+        SinkDraft {
+            url: Some(url.into()),
+            ..draft("webhook")
+        }
+    }
+
+    fn syslog(address: &str) -> SinkDraft {
+        SinkDraft {
+            address: Some(address.into()),
+            ..draft("syslog")
+        }
+    }
+
     #[test]
     fn webhooks_need_https_except_on_loopback() {
-        let mut d = draft("webhook");
-        d.url = Some("http://example.com/hook".into());
-        assert_eq!(
-            refused(d.clone()),
-            "A webhook URL must use https (http only to a loopback address): \"http://example.com/hook\"."
-        );
         for ok in [
             "https://example.com/hook",
             "http://127.0.0.1:9000/x",
             "http://[::1]:80/",
             "http://localhost/",
         ] {
-            d.url = Some(ok.into());
-            assert!(d.clone().check().is_ok(), "{ok}");
+            assert!(webhook(ok).check().is_ok(), "{ok}");
         }
-        d.url = Some("not a url".into());
-        assert_eq!(
-            refused(d.clone()),
-            "Not a valid URL \"not a url\": relative URL without a base."
-        );
-        d.url = Some("https://u:p@example.com/".into());
-        assert_eq!(
-            refused(d.clone()),
-            SinkConfigError::UrlCredentials.to_string()
-        );
-        d.url = None;
-        assert_eq!(refused(d), "A webhook sink needs a url.");
+        let credentials = SinkConfigError::UrlCredentials.to_string();
+        for (url, error) in [
+            (
+                "http://example.com/hook",
+                "A webhook URL must use https (http only to a loopback address): \"http://example.com/hook\".",
+            ),
+            (
+                "not a url",
+                "Not a valid URL \"not a url\": relative URL without a base.",
+            ),
+            ("https://u:p@example.com/", credentials.as_str()),
+        ] {
+            assert_eq!(refused(webhook(url)), error, "{url}");
+        }
+        assert_eq!(refused(draft("webhook")), "A webhook sink needs a url.");
     }
 
     #[test]
@@ -511,28 +498,24 @@ mod tests {
                 index: None
             }
         );
-        let mut s = draft("syslog");
-        s.address = Some("logs.example.com".into());
+        for (address, error) in [
+            (
+                "logs.example.com",
+                "A syslog address needs a port (host:port): \"logs.example.com\".",
+            ),
+            ("::1", "A syslog address needs a port (host:port): \"::1\"."),
+            (
+                "logs:notaport",
+                "Not a valid syslog address \"logs:notaport\": expected host:port.",
+            ),
+        ] {
+            assert_eq!(refused(syslog(address)), error, "{address}");
+        }
         assert_eq!(
-            refused(s.clone()),
-            "A syslog address needs a port (host:port): \"logs.example.com\"."
-        );
-        s.address = Some("::1".into());
-        assert_eq!(
-            refused(s.clone()),
-            "A syslog address needs a port (host:port): \"::1\"."
-        );
-        s.address = Some("[::1]:6514".into());
-        assert_eq!(
-            s.clone().check().unwrap().target.destination(),
+            syslog("[::1]:6514").check().unwrap().target.destination(),
             "[::1]:6514"
         );
-        s.address = Some("logs:notaport".into());
-        assert_eq!(
-            refused(s.clone()),
-            "Not a valid syslog address \"logs:notaport\": expected host:port."
-        );
-        s.address = Some("logs:514".into());
+        let mut s = syslog("logs:514");
         s.ca_file = Some("/ca.pem".into());
         assert_eq!(refused(s), "A CA file is only used with TLS (add tls).");
         assert_eq!(

@@ -50,6 +50,20 @@ pub struct CreatedClient {
     pub secret: String,
 }
 
+impl ClientView {
+    /// A listed client, its strings moved rather than copied.
+    fn listed(app_id: &str, r: store::clients::ListedClient) -> Self {
+        Self {
+            app_id: app_id.to_owned(),
+            client_id: r.client_id,
+            name: r.name,
+            features: FeatureSet::from_stored(&r.features).names(),
+            ip_whitelist: r.ip_whitelist.iter().map(|n| n.to_string()).collect(),
+            version: r.version,
+        }
+    }
+}
+
 impl From<&ClientRow> for ClientView {
     fn from(r: &ClientRow) -> Self {
         Self {
@@ -98,8 +112,11 @@ impl Latchkey {
             name.parse::<Feature>()?;
         }
         let filter = (!has_features.is_empty()).then_some(has_features);
-        let rows = store::clients::list(self.read_pool(app_id), app_id, filter).await?;
-        Ok(rows.iter().map(ClientView::from).collect())
+        let rows = store::clients::listing(self.read_pool(app_id), app_id, filter).await?;
+        Ok(rows
+            .into_iter()
+            .map(|r| ClientView::listed(app_id, r))
+            .collect())
     }
 
     pub async fn get_client(

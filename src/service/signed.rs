@@ -235,7 +235,8 @@ impl Latchkey {
             .finalize();
         let window = chrono::Duration::from_std(self.signature_window)
             .unwrap_or_else(|_| chrono::Duration::seconds(300));
-        let fresh = store::signed::record_signature(&self.pool, app_id, &hash, date + window)
+        let log = store::replays::ReplayLog::SignedRequests;
+        let fresh = store::replays::record(&self.pool, log, app_id, &hash, date + window)
             .await
             .map_err(AuthError::from)?;
         if !fresh {
@@ -243,7 +244,7 @@ impl Latchkey {
         }
         // Expired records are swept now and then (about one request in 64), per application.
         if rand::random::<u8>() < 4 {
-            if let Err(e) = store::signed::purge_expired(&self.pool, app_id).await {
+            if let Err(e) = store::replays::purge_expired(&self.pool, log, app_id).await {
                 tracing::warn!(error = %e, "could not remove expired signature records");
             }
         }

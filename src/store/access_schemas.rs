@@ -96,24 +96,8 @@ pub async fn list_for_type(
     .await?)
 }
 
-/// Whether the client exists; locks its row until the transaction ends, so it cannot be
-/// deleted under a schema being written for it and two writes of its schemas take turns (the
-/// audit event's "from" is then exact). `NO KEY UPDATE` does not block foreign-key checks.
-pub async fn lock_client(
-    db: impl PgExecutor<'_>,
-    app_id: &str,
-    client_id: &str,
-) -> StoreResult<bool> {
-    Ok(sqlx::query_scalar!(
-        r#"SELECT 1 AS "one!" FROM clients
-            WHERE app_id = $1 AND client_id = $2 FOR NO KEY UPDATE"#,
-        app_id,
-        client_id,
-    )
-    .fetch_optional(db)
-    .await?
-    .is_some())
-}
+/// Whether the client exists, its row locked for the schema write (see the function).
+pub use super::clients::lock_as_owner as lock_client;
 
 /// Everything one access decision needs, in one round trip: the client (features, allow list,
 /// live secret hashes), the entity type and the client's schema for it. `None`: no such client.

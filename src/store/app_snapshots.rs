@@ -40,113 +40,87 @@ pub const TABLES: [(&str, &[&str]); 6] = [
     ("access_schemas", AccessSchemaRow::COLUMNS),
 ];
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct EntityTypeRow {
-    pub name: String,
-    pub attr_defs: Value,
-    pub created_at: DateTime<Utc>,
-    pub updated_at: DateTime<Utc>,
+/// A snapshot's row struct and its `COLUMNS` (the field names, in order): one list of fields.
+macro_rules! snapshot_row {
+    ($(#[$meta:meta])* $name:ident { $($(#[$field_meta:meta])* $field:ident: $ty:ty,)+ }) => {
+        $(#[$meta])*
+        #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+        pub struct $name {
+            $($(#[$field_meta])* pub $field: $ty,)+
+        }
+
+        impl $name {
+            const COLUMNS: &[&str] = &[$(stringify!($field)),+];
+        }
+    };
 }
 
-impl EntityTypeRow {
-    const COLUMNS: &[&str] = &["name", "attr_defs", "created_at", "updated_at"];
+snapshot_row! {
+    EntityTypeRow {
+        name: String,
+        attr_defs: Value,
+        created_at: DateTime<Utc>,
+        updated_at: DateTime<Utc>,
+    }
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct ClientRow {
-    pub client_id: String,
-    pub name: String,
-    pub features: Vec<String>,
-    pub ip_whitelist: Vec<IpNet>,
-    pub version: i64,
-    pub created_at: DateTime<Utc>,
-    pub updated_at: DateTime<Utc>,
+snapshot_row! {
+    ClientRow {
+        client_id: String,
+        name: String,
+        features: Vec<String>,
+        ip_whitelist: Vec<IpNet>,
+        version: i64,
+        created_at: DateTime<Utc>,
+        updated_at: DateTime<Utc>,
+    }
 }
 
-impl ClientRow {
-    const COLUMNS: &[&str] = &[
-        "client_id",
-        "name",
-        "features",
-        "ip_whitelist",
-        "version",
-        "created_at",
-        "updated_at",
-    ];
+snapshot_row! {
+    /// A secret: its hash, its expiry and (signed requests, show_secrets) its sealed copy.
+    SecretRow {
+        client_id: String,
+        secret_id: Uuid,
+        phc: String,
+        created_at: DateTime<Utc>,
+        expires_at: Option<DateTime<Utc>>,
+        last_used_at: Option<DateTime<Utc>>,
+        /// Added by a migration (0006): a row without it reads as `None`, as a column added
+        /// later must.
+        #[serde(default, with = "bytea")]
+        sealed: Option<Vec<u8>>,
+        #[serde(default)]
+        sealing_key_id: Option<String>,
+    }
 }
 
-/// A secret: its hash, its expiry and (signed requests, show_secrets) its sealed copy.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct SecretRow {
-    pub client_id: String,
-    pub secret_id: Uuid,
-    pub phc: String,
-    pub created_at: DateTime<Utc>,
-    pub expires_at: Option<DateTime<Utc>>,
-    pub last_used_at: Option<DateTime<Utc>>,
-    /// Added by a migration (0006): a row without it reads as `None`, as a column added
-    /// later must.
-    #[serde(default, with = "bytea")]
-    pub sealed: Option<Vec<u8>>,
-    #[serde(default)]
-    pub sealing_key_id: Option<String>,
+snapshot_row! {
+    ClientSettingRow {
+        client_id: String,
+        key: String,
+        /// Any JSON, `null` included (a setting set to null).
+        value: Value,
+        updated_at: DateTime<Utc>,
+    }
 }
 
-impl SecretRow {
-    const COLUMNS: &[&str] = &[
-        "client_id",
-        "secret_id",
-        "phc",
-        "created_at",
-        "expires_at",
-        "last_used_at",
-        "sealed",
-        "sealing_key_id",
-    ];
+snapshot_row! {
+    AppSettingRow {
+        key: String,
+        /// Any JSON, `null` included (a setting set to null).
+        value: Value,
+        updated_at: DateTime<Utc>,
+    }
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct ClientSettingRow {
-    pub client_id: String,
-    pub key: String,
-    /// Any JSON, `null` included (a setting set to null).
-    pub value: Value,
-    pub updated_at: DateTime<Utc>,
-}
-
-impl ClientSettingRow {
-    const COLUMNS: &[&str] = &["client_id", "key", "value", "updated_at"];
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct AppSettingRow {
-    pub key: String,
-    /// Any JSON, `null` included (a setting set to null).
-    pub value: Value,
-    pub updated_at: DateTime<Utc>,
-}
-
-impl AppSettingRow {
-    const COLUMNS: &[&str] = &["key", "value", "updated_at"];
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct AccessSchemaRow {
-    pub client_id: String,
-    pub type_name: String,
-    pub access_type: String,
-    pub attributes: Vec<String>,
-    pub updated_at: DateTime<Utc>,
-}
-
-impl AccessSchemaRow {
-    const COLUMNS: &[&str] = &[
-        "client_id",
-        "type_name",
-        "access_type",
-        "attributes",
-        "updated_at",
-    ];
+snapshot_row! {
+    AccessSchemaRow {
+        client_id: String,
+        type_name: String,
+        access_type: String,
+        attributes: Vec<String>,
+        updated_at: DateTime<Utc>,
+    }
 }
 
 /// An application's rows in the tables of [`TABLES`], each list in a fixed order.

@@ -1,5 +1,8 @@
 //! Web console sessions: an owner's belong to its application (keys start with `app_id`); the
 //! operator's, who is no tenant, have their own table. Only SHA-256 hashes of tokens are stored.
+//! The two sets of functions look alike but are kept apart on purpose: an owner's session is
+//! scoped by its application and names a client, an operator's has no application and is bound
+//! to the fingerprint of the operator token in force.
 
 use sqlx::PgExecutor;
 

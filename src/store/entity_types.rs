@@ -34,6 +34,9 @@ pub async fn insert(
     .await?)
 }
 
+// `get`, `lock` and `share` differ only in the row lock. They stay three written-out queries:
+// a checked query's text must stand verbatim in the source (the .sqlx staleness test looks for
+// it), so SQL is not assembled from pieces here.
 pub async fn get(
     db: impl PgExecutor<'_>,
     app_id: &str,

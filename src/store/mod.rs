@@ -13,6 +13,7 @@ pub mod evidence;
 pub mod fixtures;
 pub mod oauth;
 pub mod primary;
+pub mod replays;
 pub mod secrets;
 pub mod settings;
 pub mod signed;

@@ -271,36 +271,9 @@ pub async fn is_revoked(db: impl PgExecutor<'_>, app_id: &str, jti: &str) -> Sto
     .await?)
 }
 
-/// Records an accepted client assertion until it expires. False: a replay.
-pub async fn record_assertion(
-    db: impl PgExecutor<'_>,
-    app_id: &str,
-    jti_hash: &[u8],
-    expires_at: DateTime<Utc>,
-) -> StoreResult<bool> {
-    let done = sqlx::query!(
-        "INSERT INTO oauth_assertion_replays (app_id, jti_hash, expires_at)
-         VALUES ($1, $2, $3)
-         ON CONFLICT ON CONSTRAINT oauth_assertion_replays_pkey DO UPDATE
-            SET expires_at = EXCLUDED.expires_at
-          WHERE oauth_assertion_replays.expires_at <= now()",
-        app_id,
-        jti_hash,
-        expires_at,
-    )
-    .execute(db)
-    .await?;
-    Ok(done.rows_affected() == 1)
-}
-
 /// Removes an application's expired revocations and assertion records.
 pub async fn purge_expired(db: &sqlx::PgPool, app_id: &str) -> StoreResult<()> {
-    sqlx::query!(
-        "DELETE FROM oauth_assertion_replays WHERE app_id = $1 AND expires_at <= now()",
-        app_id,
-    )
-    .execute(db)
-    .await?;
+    super::replays::purge_expired(db, super::replays::ReplayLog::OAuthAssertions, app_id).await?;
     sqlx::query!(
         "DELETE FROM oauth_revoked_tokens WHERE app_id = $1 AND expires_at <= now()",
         app_id,

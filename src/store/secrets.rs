@@ -292,6 +292,9 @@ pub async fn sealed_with_other_keys(
 
 /// Replaces one sealed value by a re-sealing of the same plain value under another key, if it
 /// is still sealed as read (a concurrent change wins). True when a row changed.
+///
+/// One arm per [`SealedStore`], alike but for their table and key columns: each statement is
+/// checked against its own table, so they are not folded into one SQL string made at run time.
 pub async fn reseal(db: impl PgExecutor<'_>, old: &SealedValue, new: &Sealed) -> StoreResult<bool> {
     let old_key = &old.sealed.key_id;
     let done = match &old.at {

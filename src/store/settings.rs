@@ -46,28 +46,20 @@ pub async fn lock_scope(
     app_id: &str,
     scope: Scope<'_>,
 ) -> StoreResult<bool> {
-    let found = match scope {
-        Scope::Defaults => {
-            sqlx::query_scalar!(
-                r#"SELECT 1 AS "one!" FROM apps WHERE app_id = $1 FOR NO KEY UPDATE"#,
-                app_id,
-            )
-            .fetch_optional(conn)
-            .await?
-        }
-        Scope::Client(client_id) => {
-            sqlx::query_scalar!(
-                r#"SELECT 1 AS "one!" FROM clients
-                    WHERE app_id = $1 AND client_id = $2 FOR NO KEY UPDATE"#,
-                app_id,
-                client_id,
-            )
-            .fetch_optional(conn)
-            .await?
-        }
-    };
-    Ok(found.is_some())
+    match scope {
+        Scope::Defaults => Ok(sqlx::query_scalar!(
+            r#"SELECT 1 AS "one!" FROM apps WHERE app_id = $1 FOR NO KEY UPDATE"#,
+            app_id,
+        )
+        .fetch_optional(conn)
+        .await?
+        .is_some()),
+        Scope::Client(client_id) => super::clients::lock_as_owner(conn, app_id, client_id).await,
+    }
 }
+
+// Each function below has one arm per scope: the same operation on `app_settings` (keyed by
+// application) and `client_settings` (keyed by application and client), checked separately.
 
 /// The values of one scope, by key; with `keys`, only those keys.
 pub async fn list(

@@ -1,5 +1,5 @@
 //! Signed requests: the credentials a signature is checked against, and the signatures already
-//! accepted (replay protection shared by every server).
+//! accepted (replay protection shared by every server: [`super::replays`]).
 
 use sqlx::PgExecutor;
 
@@ -50,40 +50,4 @@ pub async fn signing_credentials(
             sealing_key_ids: r.sealing_key_ids,
         })
         .collect())
-}
-
-/// Records an accepted signature until `expires_at`. False when it was already recorded and is
-/// still inside its window: a replay.
-pub async fn record_signature(
-    db: impl PgExecutor<'_>,
-    app_id: &str,
-    signature_hash: &[u8],
-    expires_at: chrono::DateTime<chrono::Utc>,
-) -> StoreResult<bool> {
-    // An expired row with the same hash (the same request signed again after its window
-    // closed, which the Date check refuses anyway) is taken over rather than counted.
-    let recorded = sqlx::query!(
-        "INSERT INTO signed_request_replays (app_id, signature_hash, expires_at)
-         VALUES ($1, $2, $3)
-         ON CONFLICT ON CONSTRAINT signed_request_replays_pkey DO UPDATE
-            SET expires_at = EXCLUDED.expires_at
-          WHERE signed_request_replays.expires_at <= now()",
-        app_id,
-        signature_hash,
-        expires_at,
-    )
-    .execute(db)
-    .await?;
-    Ok(recorded.rows_affected() == 1)
-}
-
-/// Removes an application's records whose window has closed.
-pub async fn purge_expired(db: impl PgExecutor<'_>, app_id: &str) -> StoreResult<u64> {
-    let done = sqlx::query!(
-        "DELETE FROM signed_request_replays WHERE app_id = $1 AND expires_at <= now()",
-        app_id,
-    )
-    .execute(db)
-    .await?;
-    Ok(done.rows_affected())
 }

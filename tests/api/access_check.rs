@@ -27,11 +27,9 @@ pub async fn without_revision(
     (status, mut body): (u16, Value),
 ) -> (u16, Value) {
     if status == 200 {
-        let latest: i64 = sqlx::query_scalar("SELECT seq FROM audit_heads WHERE app_id = $1")
-            .bind(app_id)
-            .fetch_one(&app.pool)
-            .await
-            .unwrap();
+        let latest: i64 = app
+            .scalar("SELECT seq FROM audit_heads WHERE app_id = $1", &[app_id])
+            .await;
         let revision = body.as_object_mut().unwrap().remove("revision");
         assert_eq!(
             revision,
@@ -71,24 +69,18 @@ async fn the_seeds_three_clients_end_to_end() {
     create_user_type(&app, &owner).await;
     // The seed: the e-mail service provider sees e-mail, names and opt-ins; the ad server birthday
     // and gender; the recommendation engine interests.
-    let (esp, esp_secret, _) = app
-        .create_client(
-            &owner,
-            json!({"name": "Email Service Provider", "features": ["direct_access"]}),
-        )
-        .await;
-    let (ads, ads_secret, _) = app
-        .create_client(
-            &owner,
-            json!({"name": "Ad Server", "features": ["direct_read_access"]}),
-        )
-        .await;
-    let (reco, reco_secret, _) = app
-        .create_client(
-            &owner,
-            json!({"name": "Recommendation Engine", "features": ["direct_read_access"]}),
-        )
-        .await;
+    let (esp, esp_secret) = app
+        .make_client(&owner, "Email Service Provider", &["direct_access"])
+        .await
+        .credentials();
+    let (ads, ads_secret) = app
+        .make_client(&owner, "Ad Server", &["direct_read_access"])
+        .await
+        .credentials();
+    let (reco, reco_secret) = app
+        .make_client(&owner, "Recommendation Engine", &["direct_read_access"])
+        .await
+        .credentials();
     for (client, access, attributes) in [
         (
             &esp,
@@ -252,12 +244,13 @@ async fn decision_matrix_over_http() {
     .into_iter()
     .enumerate()
     {
-        let (id, _, _) = app
+        let id = app
             .create_client(
                 &owner,
                 json!({"name": format!("c{i}"), "features": features.clone()}),
             )
-            .await;
+            .await
+            .id;
         clients.push((id, features));
     }
     let (meta, _) = app
@@ -321,12 +314,7 @@ async fn decision_matrix_over_http() {
 async fn credentials_are_verified_when_a_secret_is_given() {
     let (app, owner) = spawn_app_with_owner("shop").await;
     create_user_type(&app, &owner).await;
-    let (id, secret, _) = app
-        .create_client(
-            &owner,
-            json!({"name": "backend", "features": ["direct_access"]}),
-        )
-        .await;
+    let Made { id, secret, .. } = app.make_client(&owner, "backend", &["direct_access"]).await;
     let with = |client: &str, secret: Option<&str>| {
         let mut q = question(client, "read", "any", &["email"]);
         if let Some(s) = secret {
@@ -353,9 +341,10 @@ async fn credentials_are_verified_when_a_secret_is_given() {
     );
     // Wrong secret, unknown client, malformed id, another application's client: one answer.
     let other = app.create_app("other").await;
-    let (foreign, foreign_secret, _) = app
-        .create_client(&other, json!({"name": "x", "features": ["direct_access"]}))
-        .await;
+    let (foreign, foreign_secret) = app
+        .make_client(&other, "x", &["direct_access"])
+        .await
+        .credentials();
     for q in [
         with(&id, Some("wrong")),
         with(&id, Some("")),
@@ -372,15 +361,7 @@ async fn credentials_are_verified_when_a_secret_is_given() {
         );
     }
     // A rotated secret keeps working during its grace period, as for requests.
-    let body = app
-        .by(&owner)
-        .put(
-            &format!("/config/{}/clients/{id}/secret", owner.app_id),
-            &json!({"hoursToLive": 1}),
-        )
-        .await
-        .status_is(200);
-    let new_secret = body["_secret"].as_str().unwrap().to_owned();
+    let new_secret = app.config(&owner).new_secret(&id, 1).await;
     assert_eq!(
         check(&app, &owner, with(&id, Some(&secret))).await,
         (200, allowed(&["email"]))
@@ -390,15 +371,7 @@ async fn credentials_are_verified_when_a_secret_is_given() {
         (200, allowed(&["email"]))
     );
     // And stops at once with hoursToLive 0.
-    let body = app
-        .by(&owner)
-        .put(
-            &format!("/config/{}/clients/{id}/secret", owner.app_id),
-            &json!({"hoursToLive": 0}),
-        )
-        .await
-        .status_is(200);
-    let newest = body["_secret"].as_str().unwrap().to_owned();
+    let newest = app.config(&owner).new_secret(&id, 0).await;
     assert_eq!(
         check(&app, &owner, with(&id, Some(&new_secret))).await,
         (200, refused("bad_credentials", &["email"]))
@@ -417,10 +390,12 @@ async fn credentials_are_verified_when_a_secret_is_given() {
 async fn the_allow_list_is_applied_to_the_source_address() {
     let (app, owner) = spawn_app_with_owner("shop").await;
     create_user_type(&app, &owner).await;
-    let (id, secret, _) = app
-        .create_client(
+    let Made { id, secret, .. } = app
+        .fenced_client(
             &owner,
-            json!({"name": "fenced", "features": ["direct_read_access"], "ipWhitelist": ["10.0.0.0/8", "2001:db8::/32"]}),
+            "fenced",
+            &["direct_read_access"],
+            &["10.0.0.0/8", "2001:db8::/32"],
         )
         .await;
     let from = |ip: Option<&str>| {
@@ -601,23 +576,16 @@ async fn malformed_questions_are_400s() {
 async fn who_may_ask() {
     let (app, owner) = spawn_app_with_owner("shop").await;
     create_user_type(&app, &owner).await;
-    let (id, secret, _) = app
-        .create_client(
-            &owner,
-            json!({"name": "backend", "features": ["direct_access"]}),
-        )
-        .await;
+    let Made { id, secret, .. } = app.make_client(&owner, "backend", &["direct_access"]).await;
     let q = question(&id, "read", "any", &["email"]);
     // The operator and any owner client of the application.
     let got = app.operator().post(&check_path(&owner), &q).await.pair();
     let got = without_revision(&app, &owner.app_id, got).await;
     assert_eq!(got, (200, allowed(&["email"])));
-    let (owner2, owner2_secret, _) = app
-        .create_client(
-            &owner,
-            json!({"name": "second owner", "features": ["owner"]}),
-        )
-        .await;
+    let (owner2, owner2_secret) = app
+        .make_client(&owner, "second owner", &["owner"])
+        .await
+        .credentials();
     let got = app
         .by_client(&owner2, &owner2_secret)
         .post(&check_path(&owner), &q)

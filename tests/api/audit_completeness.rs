@@ -476,13 +476,14 @@ impl Maker {
 
 /// Makes the per-case fixture described on [`Ids`].
 async fn fixture(app: &TestApp, owner: &Owner, label: &str) -> Ids {
-    let (client_id, _, _) = app
+    let client_id = app
         .create_client(
             owner,
             json!({"name": format!("target of {label}"), "features": ["direct_access"],
                    "ipWhitelist": ["0.0.0.0/0", "10.0.0.0/8"]}),
         )
-        .await;
+        .await
+        .id;
     let type_name = format!("t{}", &client_id[..8]);
     let spare_type = format!("s{}", &client_id[..8]);
     let app_id = owner.app_id.clone();
@@ -537,16 +538,9 @@ async fn fixture(app: &TestApp, owner: &Owner, label: &str) -> Ids {
     let sink = format!("s-{}", &client_id[..8]);
     let paused_sink = format!("p-{}", &client_id[..8]);
     for name in [&sink, &paused_sink] {
-        let res = app
-            .as_operator(Method::POST, "/sinks")
-            .json(
-                &json!({"name": name, "kind": "webhook", "url": "http://127.0.0.1:9/hook",
-                          "apps": [app_id]}),
-            )
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(res.status(), 201, "fixture sink");
+        let sink = json!({"name": name, "kind": "webhook", "url": "http://127.0.0.1:9/hook",
+                          "apps": [app_id]});
+        app.operator().post("/sinks", &sink).await.status_is(201);
     }
     let res = app
         .operator()
@@ -626,10 +620,7 @@ async fn every_mutating_route_writes_exactly_its_events_in_its_transaction() {
     let owner = app.create_app("shop").await;
     for case in cases() {
         let ids = fixture(&app, &owner, &format!("{} {}", case.method, case.template)).await;
-        let before: i64 = sqlx::query_scalar("SELECT count(*) FROM audit_events")
-            .fetch_one(&app.pool)
-            .await
-            .unwrap();
+        let before: i64 = app.scalar("SELECT count(*) FROM audit_events", &[]).await;
         let mut path = fill(case.template, &ids);
         let method = Method::from_bytes(case.method.as_bytes()).unwrap();
         let body = case.body.make(&ids);
@@ -664,10 +655,7 @@ async fn every_mutating_route_writes_exactly_its_events_in_its_transaction() {
         .fetch_all(&app.pool)
         .await
         .unwrap();
-        let total: i64 = sqlx::query_scalar("SELECT count(*) FROM audit_events")
-            .fetch_one(&app.pool)
-            .await
-            .unwrap();
+        let total: i64 = app.scalar("SELECT count(*) FROM audit_events", &[]).await;
         assert_eq!(
             total - before,
             case.actions.len() as i64,

@@ -193,7 +193,7 @@ async fn random_change(
             if rng.random_bool(0.5) {
                 body["ipWhitelist"] = json!(ALLOW_LISTS.choose(rng).unwrap());
             }
-            let (id, _, _) = app.create_client(owner, body).await;
+            let id = app.create_client(owner, body).await.id;
             clients.push(id);
             None
         }
@@ -352,13 +352,10 @@ async fn history(app: &TestApp) -> (Owner, String, Vec<DateTime<Utc>>) {
     let owner = app.create_app("shop").await;
     create_user_type(app, &owner).await;
     let mut times = vec![head_time(app, &owner.app_id).await.1];
-    let (id, _, _) = app
-        .create_client(
-            &owner,
-            json!({"name": "mailer", "features": ["direct_read_access"],
-                   "ipWhitelist": ["10.0.0.0/8"]}),
-        )
-        .await;
+    let id = app
+        .fenced_client(&owner, "mailer", &["direct_read_access"], &["10.0.0.0/8"])
+        .await
+        .id;
     times.push(head_time(app, &owner.app_id).await.1);
     let base = format!("/config/{}/clients/{id}", owner.app_id);
     let res = app
@@ -531,12 +528,12 @@ async fn the_table_at_a_moment_and_the_changes_between_two() {
 async fn bad_input_is_400_with_a_message() {
     let app = spawn_app().await;
     let (owner, _, times) = history(&app).await;
-    let created: DateTime<Utc> =
-        sqlx::query_scalar("SELECT occurred_at FROM audit_events WHERE app_id = $1 AND seq = 1")
-            .bind(&owner.app_id)
-            .fetch_one(&app.pool)
-            .await
-            .unwrap();
+    let created: DateTime<Utc> = app
+        .scalar(
+            "SELECT occurred_at FROM audit_events WHERE app_id = $1 AND seq = 1",
+            &[&owner.app_id],
+        )
+        .await;
     let future = t(&(Utc::now() + Duration::hours(1)));
     let before = t(&(created - Duration::seconds(1)));
     let bad_time = "Invalid at: expected an RFC 3339 time such as 2024-05-01T00:00:00Z.";
@@ -608,12 +605,10 @@ async fn only_owners_and_the_operator_read_and_tenants_stay_apart() {
     let app = spawn_app().await;
     let (owner, _, _) = history(&app).await;
     let other = app.create_app("other").await;
-    let (plain, secret, _) = app
-        .create_client(
-            &owner,
-            json!({"name": "reader", "features": ["direct_read_access"]}),
-        )
-        .await;
+    let (plain, secret) = app
+        .make_client(&owner, "reader", &["direct_read_access"])
+        .await
+        .credentials();
     for path in ["", "/changes?from=2024-01-01"] {
         let url = format!("/config/{}/audit/entitlements{path}", owner.app_id);
         let (status, body) = status_json(
@@ -775,12 +770,7 @@ async fn the_command_line_prints_the_same_answers() {
         .cli(&["audit", "entitlements", "--app", a, "--at", "2999-01-01"])
         .run()
         .await;
-    assert_eq!(out.status.code(), Some(1));
-    assert!(
-        stderr(&out).contains("Invalid at: the moment is in the future."),
-        "{}",
-        stderr(&out)
-    );
+    exited_saying(&out, 1, "Invalid at: the moment is in the future.");
 }
 
 /// A snapshot restore writes its changes as per-client events (client.delete/create/update,
@@ -799,11 +789,7 @@ async fn a_snapshot_restore_is_followed_like_any_change() {
         .unwrap();
     assert!(res.status().is_success(), "{}", res.text().await.unwrap());
     // Change everything: a new client, the schema gone, the client's features and list.
-    app.create_client(
-        &owner,
-        json!({"name": "extra", "features": ["access_issuer"]}),
-    )
-    .await;
+    app.make_client(&owner, "extra", &["access_issuer"]).await;
     let base = format!("/config/{a}/clients/{id}");
     let res = app
         .as_owner(

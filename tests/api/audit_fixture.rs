@@ -23,12 +23,6 @@ async fn send(req: reqwest::RequestBuilder, want: u16) -> Value {
     body
 }
 
-/// A Registration API call as `owner` (form-encoded POST).
-async fn rpc(app: &TestApp, owner: &Owner, path: &str, form: &[(&str, &str)]) {
-    let body = send(app.as_owner(owner, Method::POST, path).form(form), 200).await;
-    assert_eq!(body["stat"], "ok", "{path}: {body}");
-}
-
 #[tokio::test]
 #[ignore = "writes the fixture; run by hand only (see the module documentation)"]
 async fn generate() {
@@ -48,13 +42,15 @@ async fn generate() {
         secret: created["owner"]["_secret"].as_str().unwrap().to_owned(),
     };
     let a = owner.app_id.clone();
-    let (reader, _, _) = app
-        .create_client(
+    let reader = app
+        .fenced_client(
             &owner,
-            json!({"name": "reader «ü»", "features": ["direct_read_access"],
-            "ipWhitelist": ["10.0.0.0/8", "2001:db8::/32"]}),
+            "reader «ü»",
+            &["direct_read_access"],
+            &["10.0.0.0/8", "2001:db8::/32"],
         )
-        .await;
+        .await
+        .id;
     let gone = app.add_client(&owner, "temporary", &[]).await;
     send(
         app.as_owner(
@@ -95,8 +91,7 @@ async fn generate() {
     )
     .await;
     // settings.set, settings.delete (Registration API), settings.replace (Config API).
-    rpc(
-        &app,
+    app.rpc_ok(
         &owner,
         "/settings/set_default",
         &[
@@ -105,8 +100,7 @@ async fn generate() {
         ],
     )
     .await;
-    rpc(
-        &app,
+    app.rpc_ok(
         &owner,
         "/settings/set",
         &[
@@ -116,8 +110,7 @@ async fn generate() {
         ],
     )
     .await;
-    rpc(
-        &app,
+    app.rpc_ok(
         &owner,
         "/settings/delete",
         &[("for_client_id", &reader), ("key", "lang")],
@@ -144,8 +137,7 @@ async fn generate() {
         200,
     )
     .await;
-    rpc(
-        &app,
+    app.rpc_ok(
         &owner,
         "/entityType.addAttribute",
         &[
@@ -154,8 +146,7 @@ async fn generate() {
         ],
     )
     .await;
-    rpc(
-        &app,
+    app.rpc_ok(
         &owner,
         "/entityType.removeAttribute",
         &[("type_name", "user"), ("attribute_name", "score")],
@@ -247,15 +238,15 @@ async fn generate() {
         .cli(&["audit", "retention", "--app", &a, "--keep-days", "3650"])
         .run()
         .await;
-    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    succeeded(&out);
     let pruned = app.create_app("pruned").await;
-    app.create_client(&pruned, json!({"name": "old"})).await;
+    app.make_client(&pruned, "old", &[]).await;
     let p = pruned.app_id.clone();
     let out = app
         .cli(&["audit", "retention", "--app", &p, "--keep-days", "1"])
         .run()
         .await;
-    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    succeeded(&out);
     // Two days later (the service called with a later "now", as the prune tests do).
     let service = latchkey::startup::service(&test_settings(), app.pool.clone()).unwrap();
     let _pruned = service
@@ -270,7 +261,7 @@ async fn generate() {
     let mut text = String::new();
     for app_id in [&a, &pruned.app_id] {
         let out = app.cli(&["audit", "export", "--app", app_id]).run().await;
-        assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+        succeeded(&out);
         text.push_str(&stdout(&out));
     }
     std::fs::write(FIXTURE, text).unwrap();
@@ -346,10 +337,10 @@ async fn a_chain_written_before_typed_actions_still_verifies_and_exports_the_sam
         assert_eq!(body["head_seq"], last["seq"], "{body}");
         assert_eq!(body["head_hash"], last["hash"], "{body}");
         let out = app.cli(&["audit", "verify", "--app", app_id]).run().await;
-        assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+        succeeded(&out);
         // Read back and written out again: the very records (canonical form and hashes).
         let out = app.cli(&["audit", "export", "--app", app_id]).run().await;
-        assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+        succeeded(&out);
         assert_eq!(stdout(&out).lines().collect::<Vec<_>>(), *lines);
     }
     // Every action of the first chain, as the query API filters them.

@@ -22,22 +22,14 @@ async fn story(app: &TestApp) -> Story {
     let b = app.add_client(&owner, "b", &["login_client"]).await;
     set_features(app, &owner, &a, "a", &["direct_access", "access_issuer"]).await;
     set_features(app, &owner, &b, "b2", &["login_client"]).await;
-    let res = app
-        .operator()
-        .put(
-            &format!("/config/{}/clients/{a}", owner.app_id),
-            &json!({"name": "a", "features": ["access_issuer"]}),
-        )
-        .await;
-    assert_eq!(res.status, 200);
-    let res = app
-        .by(&owner)
-        .put(
-            &format!("/config/{}/clients/{a}/secret", owner.app_id),
-            &json!({"hoursToLive": 1}),
-        )
-        .await;
-    assert_eq!(res.status, 200);
+    app.config_as_operator(&owner.app_id)
+        .put_client(&a, &json!({"name": "a", "features": ["access_issuer"]}))
+        .await
+        .status_is(200);
+    app.config(&owner)
+        .rotate_secret(&a, &json!({"hoursToLive": 1}))
+        .await
+        .status_is(200);
     let res = app.config(&owner).delete_client(&b).await;
     assert_eq!(res.status, 204);
     Story { owner, a, b }
@@ -394,12 +386,7 @@ async fn ndjson_streams_every_matching_event_in_chain_order() {
 async fn csv_quotes_names_with_commas_quotes_and_newlines() {
     let (app, owner) = spawn_app_with_owner("shop").await;
     let tricky = "Acme, \"Ops\"\nteam\r\n\tälpha ✓";
-    let (id, _, _) = app
-        .create_client(
-            &owner,
-            json!({"name": tricky, "features": ["direct_access"]}),
-        )
-        .await;
+    let id = app.make_client(&owner, tricky, &["direct_access"]).await.id;
     set_features(&app, &owner, &id, "plain", &[]).await;
     let res = app
         .as_owner(
@@ -453,20 +440,20 @@ async fn reading_the_log_is_for_its_owners_and_the_operator_only() {
     let other = app.create_app("other").await;
     let _ = app.add_client(&other, "theirs", &[]).await;
     let path = format!("/config/{}/audit", s.owner.app_id);
-    let (reader, secret, _) = app
-        .create_client(
-            &s.owner,
-            json!({"name": "reader", "features": ["direct_access"]}),
-        )
-        .await;
+    let (reader, secret) = app
+        .make_client(&s.owner, "reader", &["direct_access"])
+        .await
+        .credentials();
     for p in [path.clone(), format!("{path}?format=csv")] {
-        let (status, body) = app.by_client(&reader, &secret).get(&p).await.pair();
-        assert_eq!((status, body), (403, errors("Forbidden")), "{p}");
-        let (status, body) = app.by(&other).get(&p).await.pair();
-        assert_eq!(
-            (status, body),
-            (401, errors("Authentication required.")),
-            "{p}"
+        app.by_client(&reader, &secret).get(&p).await.case_is(
+            403,
+            errors("Forbidden"),
+            format_args!("{p}"),
+        );
+        app.by(&other).get(&p).await.case_is(
+            401,
+            errors("Authentication required."),
+            format_args!("{p}"),
         );
     }
     let (status, page) = app.operator().get(&path).await.pair();
@@ -501,13 +488,10 @@ async fn reading_the_log_is_for_its_owners_and_the_operator_only() {
 #[tokio::test]
 async fn events_never_hold_secrets() {
     let (app, owner) = spawn_app_with_owner("shop").await;
-    let (id, secret, _) = app.create_client(&owner, json!({"name": "x"})).await;
+    let Made { id, secret, .. } = app.make_client(&owner, "x", &[]).await;
     let res = app
-        .by(&owner)
-        .put(
-            &format!("/config/{}/clients/{id}/secret", owner.app_id),
-            &json!({"hoursToLive": 5}),
-        )
+        .config(&owner)
+        .rotate_secret(&id, &json!({"hoursToLive": 5}))
         .await;
     let new_secret = res.body["_secret"].as_str().unwrap().to_owned();
     let text = app.config(&owner).get("/audit?format=ndjson").await.text;

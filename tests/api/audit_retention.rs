@@ -140,19 +140,20 @@ async fn old_and_new(app: &TestApp, clock: &TestClock) -> (Owner, DateTime<Utc>,
     let owner = app.create_app("shop").await;
     let mut ids = Vec::new();
     for i in 0..3 {
-        let (id, _, _) = app
+        let id = app
             .create_client(
                 &owner,
                 json!({"name": format!("old {i}"), "features": ["direct_access"]}),
             )
-            .await;
+            .await
+            .id;
         ids.push(id);
     }
     clock.advance(Duration::seconds(1));
     let middle = clock.now();
     clock.advance(Duration::seconds(1));
     set_features(app, &owner, &ids[0], "old 0", &["direct_read_access"]).await;
-    app.create_client(&owner, json!({"name": "recent"})).await;
+    app.make_client(&owner, "recent", &[]).await;
     (owner, middle, ids)
 }
 
@@ -360,7 +361,7 @@ async fn prune_from_the_cli_keeps_what_has_not_expired() {
     );
     // Without --app: every application with a retention (only `a`); nothing is a day old.
     let out = app.cli(&["audit", "prune"]).run().await;
-    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    succeeded(&out);
     assert_eq!(
         stdout(&out)
             .lines()

@@ -58,11 +58,8 @@ pub async fn verify_http(app: &TestApp, owner: &Owner, query: &str) -> (u16, Val
 
 /// A PUT of a client's features (and name) as the owner; asserts 200.
 pub async fn set_features(app: &TestApp, owner: &Owner, id: &str, name: &str, features: &[&str]) {
-    app.by(owner)
-        .put(
-            &format!("/config/{}/clients/{id}", owner.app_id),
-            &serde_json::json!({"name": name, "features": features}),
-        )
+    app.config(owner)
+        .put_client(id, &serde_json::json!({"name": name, "features": features}))
         .await
         .status_is(200);
 }

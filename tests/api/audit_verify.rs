@@ -46,7 +46,7 @@ async fn an_intact_chain_reports_its_head_and_count() {
         .cli(&["audit", "verify", "--app", &owner.app_id])
         .run()
         .await;
-    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    succeeded(&out);
     assert_eq!(
         serde_json::from_str::<Value>(&stdout(&out)).unwrap(),
         expected
@@ -283,26 +283,22 @@ async fn bad_verify_parameters_are_400() {
         ])
         .run()
         .await;
-    assert_eq!(out.status.code(), Some(1));
-    assert_eq!(stderr(&out).trim(), format!("latchkey: {anchor_msg}"));
+    exited(&out, 1, &format!("latchkey: {anchor_msg}"));
     let out = app
         .cli(&["audit", "verify", "--app", &"a".repeat(26)])
         .run()
         .await;
-    assert_eq!(out.status.code(), Some(1));
-    assert_eq!(stderr(&out).trim(), "latchkey: Application not found.");
+    exited(&out, 1, "latchkey: Application not found.");
 }
 
 #[tokio::test]
 async fn verifying_is_for_owners_of_the_application_and_the_operator() {
     let app = spawn_app().await;
     let (owner, _) = history(&app).await;
-    let (reader, secret, _) = app
-        .create_client(
-            &owner,
-            json!({"name": "reader", "features": ["direct_access"]}),
-        )
-        .await;
+    let (reader, secret) = app
+        .make_client(&owner, "reader", &["direct_access"])
+        .await
+        .credentials();
     let path = format!("/config/{}/audit/verify", owner.app_id);
     app.by_client(&reader, &secret)
         .get(&path)

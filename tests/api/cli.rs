@@ -47,11 +47,7 @@ async fn apps_create_prints_the_app_and_its_owner_and_the_owner_works() {
         .cli(&["apps", "create", "--name", "from cli"])
         .run()
         .await;
-    assert_eq!(out.status.code(), Some(1));
-    assert_eq!(
-        stderr(&out).trim(),
-        "latchkey: Application from cli already exists."
-    );
+    exited(&out, 1, "latchkey: Application from cli already exists.");
 }
 
 #[tokio::test]
@@ -72,10 +68,10 @@ async fn bad_configuration_stops_with_a_one_line_reason() {
         .env("LATCHKEY_OPERATOR_TOKEN", "short")
         .run()
         .await;
-    assert_eq!(out.status.code(), Some(1));
-    assert_eq!(
-        stderr(&out).trim(),
-        "latchkey: LATCHKEY_OPERATOR_TOKEN must be at least 16 characters"
+    exited(
+        &out,
+        1,
+        "latchkey: LATCHKEY_OPERATOR_TOKEN must be at least 16 characters",
     );
     let out = Cli::bare(&["migrate"])
         .env("DATABASE_URL", "postgres://postgres@127.0.0.1:1/nothing")

@@ -50,9 +50,9 @@ async fn create_returns_201_with_location_etag_and_secret_once() {
 #[tokio::test]
 async fn create_defaults_no_features_and_allow_all() {
     let (app, owner) = spawn_app_with_owner("shop").await;
-    let (id, _, body) = app.create_client(&owner, json!({"name": "plain"})).await;
-    assert_eq!(body["features"], json!([]));
-    assert_eq!(body["ipWhitelist"], json!(["0.0.0.0/0"]));
+    let Made { id, client, .. } = app.make_client(&owner, "plain", &[]).await;
+    assert_eq!(client.features, Vec::<String>::new());
+    assert_eq!(client.ip_whitelist, ["0.0.0.0/0"]);
     // Read back as the typed client: exactly these fields, no secret.
     let client: Client = app.config(&owner).get_client(&id).await.good_as();
     assert_eq!(
@@ -74,7 +74,7 @@ async fn list_with_and_without_has_feature() {
     let (app, owner) = spawn_app_with_owner("shop").await;
     let a = app.add_client(&owner, "a", &["direct_access"]).await;
     let b = app.add_client(&owner, "b", &["login_client"]).await;
-    app.create_client(&owner, json!({"name": "c"})).await;
+    app.make_client(&owner, "c", &[]).await;
 
     let ids = |v: &Value| -> Vec<String> {
         v.as_array()
@@ -114,12 +114,10 @@ async fn list_with_and_without_has_feature() {
 #[tokio::test]
 async fn put_is_a_full_replacement() {
     let (app, owner) = spawn_app_with_owner("shop").await;
-    let (id, _, _) = app
-        .create_client(
-            &owner,
-            json!({"name": "x", "features": ["direct_access"], "ipWhitelist": ["10.0.0.0/8"]}),
-        )
-        .await;
+    let id = app
+        .fenced_client(&owner, "x", &["direct_access"], &["10.0.0.0/8"])
+        .await
+        .id;
     let path = format!("/clients/{id}");
     // The seed's example: only name and features; ipWhitelist resets to allow-all.
     let res = app
@@ -176,9 +174,7 @@ async fn unchanged_put_bumps_nothing_and_audits_nothing() {
 #[tokio::test]
 async fn delete_removes_the_client_and_its_credentials() {
     let (app, owner) = spawn_app_with_owner("shop").await;
-    let (id, secret, _) = app
-        .create_client(&owner, json!({"name": "x", "features": ["owner"]}))
-        .await;
+    let Made { id, secret, .. } = app.make_client(&owner, "x", &["owner"]).await;
     // Owner clients cannot be deleted by owners; make it a plain client first.
     let path = format!("/clients/{id}");
     app.config(&owner).delete(&path).await.is(
@@ -233,19 +229,13 @@ async fn etag_and_if_match() {
     assert_eq!(res.headers["etag"], "\"1\"");
 
     for stale in ["\"7\"", "garbage", "W/\"0\""] {
-        let (status, body) = app
-            .config(&owner)
+        app.config(&owner)
             .request(Method::PUT, &path)
             .header("If-Match", stale)
             .json(&json!({"name": "y"}))
             .fetch()
             .await
-            .pair();
-        assert_eq!(
-            (status, body),
-            (412, errors("Precondition failed.")),
-            "{stale}"
-        );
+            .case_is(412, errors("Precondition failed."), format_args!("{stale}"));
     }
     app.config(&owner)
         .request(Method::DELETE, &path)
@@ -276,9 +266,10 @@ async fn etag_and_if_match() {
 #[tokio::test]
 async fn secret_rotation_with_a_grace_period() {
     let (app, owner) = spawn_app_with_owner("shop").await;
-    let (id, old, _) = app
-        .create_client(&owner, json!({"name": "rot", "features": ["owner"]}))
-        .await;
+    let (id, old) = app
+        .make_client(&owner, "rot", &["owner"])
+        .await
+        .credentials();
     let path = format!("/clients/{id}/secret");
     let list = clients_path(&owner);
     // Warm the credential cache with the old secret.
@@ -302,12 +293,7 @@ async fn secret_rotation_with_a_grace_period() {
     assert_eq!(app.by_client(&id, &new).get(&list).await.status, 200);
 
     // hoursToLive 0: the previous secrets stop at once (the cache must not keep them alive).
-    let body = app
-        .config(&owner)
-        .put(&path, &json!({"hoursToLive": 0}))
-        .await
-        .status_is(200);
-    let newest = body["_secret"].as_str().unwrap().to_owned();
+    let newest = app.config(&owner).new_secret(&id, 0).await;
     assert_eq!(app.by_client(&id, &old).get(&list).await.status, 401);
     assert_eq!(app.by_client(&id, &new).get(&list).await.status, 401);
     assert_eq!(app.by_client(&id, &newest).get(&list).await.status, 200);
@@ -379,9 +365,7 @@ async fn hours_to_live_may_be_an_integral_number_with_a_fraction_point() {
 #[tokio::test]
 async fn every_change_is_audited_without_secrets() {
     let (app, owner) = spawn_app_with_owner("shop").await;
-    let (id, secret, _) = app
-        .create_client(&owner, json!({"name": "a", "features": ["direct_access"]}))
-        .await;
+    let Made { id, secret, .. } = app.make_client(&owner, "a", &["direct_access"]).await;
     let path = format!("/clients/{id}");
     app.config(&owner).request(Method::PUT, &path)
         .json(&json!({"name": "b", "features": ["direct_read_access"], "ipWhitelist": ["10.0.0.0/8"]}))

@@ -111,18 +111,16 @@ async fn malformed_json_wrong_type_and_content_type() {
         ("text/plain", "{\"name\": \"x\"}"),
         ("application/x-www-form-urlencoded", "name=x"),
     ] {
-        let (status, got) = app
-            .as_owner(&owner, Method::POST, &path)
+        app.as_owner(&owner, Method::POST, &path)
             .header("Content-Type", ctype)
             .body(body)
             .fetch()
             .await
-            .pair();
-        assert_eq!(
-            (status, got),
-            (400, errors("Invalid JSON body.")),
-            "{ctype} {body}"
-        );
+            .case_is(
+                400,
+                errors("Invalid JSON body."),
+                format_args!("{ctype} {body}"),
+            );
     }
     let (status, _) = app
         .as_owner(&owner, Method::POST, &path)
@@ -160,8 +158,7 @@ async fn unknown_fields_are_ignored() {
 #[tokio::test]
 async fn duplicate_names_are_409() {
     let (app, owner) = spawn_app_with_owner("shop").await;
-    app.create_client(&owner, json!({"name": "My Client"}))
-        .await;
+    app.make_client(&owner, "My Client", &[]).await;
     let id = app.add_client(&owner, "other", &[]).await;
     assert_eq!(
         post(&app, &owner, json!({"name": "My Client"})).await,
@@ -232,11 +229,8 @@ async fn metadata_rules() {
         .delete_client(&meta)
         .await
         .is(403, errors(msg403));
-    app.by(&owner)
-        .put(
-            &format!("/config/{}/clients/{meta}/secret", owner.app_id),
-            &json!({"hoursToLive": 0}),
-        )
+    app.config(&owner)
+        .rotate_secret(&meta, &json!({"hoursToLive": 0}))
         .await
         .is(403, errors(msg403));
     assert_eq!(
@@ -354,7 +348,7 @@ async fn non_owner_clients_are_forbidden() {
         json!(["login_client"]),
     ] {
         let name = format!("c{features}");
-        let (id, secret, _) = app
+        let Made { id, secret, .. } = app
             .create_client(&owner, json!({"name": name, "features": features}))
             .await;
         app.by_client(&id, &secret)

@@ -151,22 +151,19 @@ async fn unknown_clients_are_404_even_in_another_application() {
         put(&app, o, s, &defaults, json!({"k": 1})).await,
         (401, errors("Authentication required."))
     );
-    let count: i64 = sqlx::query_scalar("SELECT count(*) FROM client_settings")
-        .fetch_one(&app.pool)
-        .await
-        .unwrap();
+    let count: i64 = app
+        .scalar("SELECT count(*) FROM client_settings", &[])
+        .await;
     assert_eq!(count, 0);
 }
 
 #[tokio::test]
 async fn a_client_manages_its_own_settings_and_only_owners_the_rest() {
     let (app, owner) = spawn_app_with_owner("shop").await;
-    let (x, xs, _) = app
-        .create_client(
-            &owner,
-            json!({"name": "x", "features": ["direct_read_access"]}),
-        )
-        .await;
+    let (x, xs) = app
+        .make_client(&owner, "x", &["direct_read_access"])
+        .await
+        .credentials();
     let y = app.add_client(&owner, "y", &[]).await;
     let (own, defaults) = paths(&owner, &x);
     let (others, _) = paths(&owner, &y);

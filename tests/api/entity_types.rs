@@ -74,11 +74,11 @@ pub async fn create_user_type(app: &TestApp, owner: &Owner) {
 }
 
 async fn type_count(app: &TestApp, app_id: &str) -> i64 {
-    sqlx::query_scalar("SELECT count(*) FROM entity_types WHERE app_id = $1")
-        .bind(app_id)
-        .fetch_one(&app.pool)
-        .await
-        .unwrap()
+    app.scalar(
+        "SELECT count(*) FROM entity_types WHERE app_id = $1",
+        &[app_id],
+    )
+    .await
 }
 
 async fn post_type(app: &TestApp, owner: &Owner, body: Value) -> (u16, Value) {
@@ -103,11 +103,12 @@ async fn create_returns_201_with_location_and_the_reserved_attributes_first() {
     let body: Value = res.body;
     assert_eq!(body, type_body(&owner.app_id, "user", &user_attr_defs()));
     // The reserved attributes are shown, never stored.
-    let stored: Value = sqlx::query_scalar("SELECT attr_defs FROM entity_types WHERE app_id = $1")
-        .bind(&owner.app_id)
-        .fetch_one(&app.pool)
-        .await
-        .unwrap();
+    let stored: Value = app
+        .scalar(
+            "SELECT attr_defs FROM entity_types WHERE app_id = $1",
+            &[&owner.app_id],
+        )
+        .await;
     assert_eq!(stored, user_attr_defs());
     // Audited with what was created.
     let rows = app.audit_rows(&owner.app_id).await;
@@ -233,26 +234,19 @@ async fn list_and_get() {
         ]),
         "sorted by name"
     );
-    let (status, one) = app
-        .by(&owner)
+    app.by(&owner)
         .get(&format!("{}/user", types_path(&owner)))
         .await
-        .pair();
-    assert_eq!(
-        (status, one),
-        (200, type_body(&owner.app_id, "user", &user_attr_defs()))
-    );
+        .is(200, type_body(&owner.app_id, "user", &user_attr_defs()));
     for missing in ["nope", "USER", "a%20b"] {
-        let (status, body) = app
-            .by(&owner)
+        app.by(&owner)
             .get(&format!("{}/{missing}", types_path(&owner)))
             .await
-            .pair();
-        assert_eq!(
-            (status, body),
-            (404, errors("Entity type not found.")),
-            "{missing}"
-        );
+            .case_is(
+                404,
+                errors("Entity type not found."),
+                format_args!("{missing}"),
+            );
     }
 }
 
@@ -380,7 +374,7 @@ async fn only_owners_and_the_operator_manage_entity_types() {
         json!(["login_client"]),
         json!([]),
     ] {
-        let (id, secret, _) = app
+        let Made { id, secret, .. } = app
             .create_client(
                 &owner,
                 json!({"name": format!("c{features}"), "features": features}),

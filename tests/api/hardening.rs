@@ -31,22 +31,18 @@ async fn setting_values_deeper_than_32_levels_are_refused_on_both_surfaces() {
     let (app, owner) = spawn_app_with_owner("shop").await;
 
     // 32 levels are accepted, 33 are not (Registration API).
-    let ok = owner_call(
-        &app,
-        &owner,
-        "/settings/set",
-        &[("key", "k"), ("value", &nested_text(32))],
-    )
-    .await;
-    assert_eq!(ok, json!({"stat": "ok", "result": false}));
-    for path in ["/settings/set", "/settings/set_default"] {
-        let deep = owner_call(
-            &app,
+    let ok = app
+        .rpc(
             &owner,
-            path,
-            &[("key", "k"), ("value", &nested_text(33))],
+            "/settings/set",
+            &[("key", "k"), ("value", &nested_text(32))],
         )
         .await;
+    assert_eq!(ok, json!({"stat": "ok", "result": false}));
+    for path in ["/settings/set", "/settings/set_default"] {
+        let deep = app
+            .rpc(&owner, path, &[("key", "k"), ("value", &nested_text(33))])
+            .await;
         assert_eq!(
             deep,
             invalid(
@@ -57,13 +53,13 @@ async fn setting_values_deeper_than_32_levels_are_refused_on_both_surfaces() {
         );
     }
     // The issue's reproduction: 126 levels.
-    let deep = owner_call(
-        &app,
-        &owner,
-        "/settings/set_multi",
-        &[("items", &format!("{{\"k\":{}}}", nested_text(126)))],
-    )
-    .await;
+    let deep = app
+        .rpc(
+            &owner,
+            "/settings/set_multi",
+            &[("items", &format!("{{\"k\":{}}}", nested_text(126)))],
+        )
+        .await;
     assert_eq!(
         deep,
         invalid(
@@ -132,21 +128,11 @@ async fn append_deep_event(app: &TestApp, owner: &Owner, depth: usize) {
 async fn every_audit_reader_survives_an_event_too_deep_to_decode() {
     let (app, owner) = spawn_app_with_owner("shop").await;
     // One ordinary event before and after the deep one.
-    owner_call(
-        &app,
-        &owner,
-        "/settings/set",
-        &[("key", "a"), ("value", "1")],
-    )
-    .await;
+    app.rpc(&owner, "/settings/set", &[("key", "a"), ("value", "1")])
+        .await;
     append_deep_event(&app, &owner, 200).await;
-    owner_call(
-        &app,
-        &owner,
-        "/settings/set",
-        &[("key", "b"), ("value", "2")],
-    )
-    .await;
+    app.rpc(&owner, "/settings/set", &[("key", "b"), ("value", "2")])
+        .await;
     let deep_changes = format!("{{\"k\":{{\"to\":{}}}}}", nested_text(200));
 
     let audit = format!("/config/{}/audit", owner.app_id);
@@ -177,16 +163,18 @@ async fn every_audit_reader_survives_an_event_too_deep_to_decode() {
     let (status, body) = app.by(&owner).get(&format!("{audit}/verify")).await.pair();
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["status"], "intact", "{body}");
-    let events: i64 = sqlx::query_scalar("SELECT count(*) FROM audit_events WHERE app_id = $1")
-        .bind(&owner.app_id)
-        .fetch_one(&app.pool)
-        .await
-        .unwrap();
-    let deep_seq: i64 =
-        sqlx::query_scalar("SELECT seq FROM audit_events WHERE request_id = 'deepdeepdeepdeep'")
-            .fetch_one(&app.pool)
-            .await
-            .unwrap();
+    let events: i64 = app
+        .scalar(
+            "SELECT count(*) FROM audit_events WHERE app_id = $1",
+            &[&owner.app_id],
+        )
+        .await;
+    let deep_seq: i64 = app
+        .scalar(
+            "SELECT seq FROM audit_events WHERE request_id = 'deepdeepdeepdeep'",
+            &[],
+        )
+        .await;
     assert_eq!(body["count"], events, "{body}");
 
     let out = app
@@ -540,7 +528,7 @@ async fn nul_and_nasty_text_in_every_input_never_answers_5xx() {
                     .iter()
                     .map(|(k, v)| (k.as_str(), v.as_str()))
                     .collect();
-                let body = owner_call(&app, &owner, path, &refs).await;
+                let body = app.rpc(&owner, path, &refs).await;
                 assert_ne!(body["code"], 500, "{path} {refs:?}: {body}");
                 seen += 1;
             }
@@ -602,7 +590,7 @@ async fn nul_and_nasty_text_in_every_input_never_answers_5xx() {
         ("/entityType", "type_name"),
     ] {
         assert_eq!(
-            owner_call(&app, &owner, path, &[(arg, "a\0b")]).await,
+            app.rpc(&owner, path, &[(arg, "a\0b")]).await,
             invalid(arg, &format!("{arg} contains a NUL character"))
         );
     }
@@ -626,15 +614,7 @@ fn from(app: &TestApp, ip: &str, id: &str, secret: &str, path: &str) -> reqwest:
 
 /// A new secret for `client`; the old ones keep working for `hours` (Config API).
 async fn rotate(app: &TestApp, owner: &Owner, client: &str, hours: u32) -> String {
-    let res = app
-        .by(owner)
-        .put(
-            &format!("/config/{}/clients/{client}/secret", owner.app_id),
-            &json!({ "hoursToLive": hours }),
-        )
-        .await;
-    assert_eq!(res.status, 200);
-    res.body["_secret"].as_str().unwrap().to_owned()
+    app.config(owner).new_secret(client, hours).await
 }
 
 async fn lockout_app() -> TestApp {
@@ -683,7 +663,7 @@ async fn failures_from_other_sources_never_lock_out_a_working_secret() {
 async fn stale_instances_sending_a_rotated_secret_do_not_lock_out_the_new_one() {
     let app = lockout_app().await;
     let owner = app.create_app("shop").await;
-    let (c, old, _) = app.create_client(&owner, json!({"name": "svc"})).await;
+    let (c, old) = app.make_client(&owner, "svc", &[]).await.credentials();
     let new = rotate(&app, &owner, &c, 0).await;
     let path = "/clients/list";
     let before = metric(&app, "latchkey_argon2_verifications_total").await;
@@ -800,11 +780,12 @@ async fn a_wrong_secret_costs_one_argon2_run_whatever_the_id() {
     for _ in 0..2 {
         rotate(&app, &owner, &grace, 24).await;
     }
-    let live: i64 = sqlx::query_scalar("SELECT count(*) FROM client_secrets WHERE client_id = $1")
-        .bind(&grace)
-        .fetch_one(&app.pool)
-        .await
-        .unwrap();
+    let live: i64 = app
+        .scalar(
+            "SELECT count(*) FROM client_secrets WHERE client_id = $1",
+            &[&grace],
+        )
+        .await;
     assert_eq!(live, 3, "three live secrets during the grace period");
     let unknown = "0123456789abcdefghijklmnopqrstuv".to_owned();
     let path = format!("/config/{}/clients", owner.app_id);
@@ -948,11 +929,8 @@ async fn a_stalled_or_trickled_body_is_answered_408_on_both_surfaces() {
     assert!(took < Duration::from_secs(5), "{took:?}");
 
     // A body sent at once is unaffected.
-    app.by(&owner)
-        .post(
-            &format!("/config/{}/clients", owner.app_id),
-            &json!({"name": "fine"}),
-        )
+    app.config(&owner)
+        .create_client(&json!({"name": "fine"}))
         .await
         .status_is(201);
 }
@@ -964,27 +942,22 @@ async fn a_stalled_or_trickled_body_is_answered_408_on_both_surfaces() {
 async fn cidrs_with_leading_zeros_are_refused_on_both_surfaces() {
     let (app, owner) = spawn_app_with_owner("shop").await;
     for cidr in ["010.0.0.0/8", "10.0.0.0/08", "10.00.0.0/16", "10.0.0.0/008"] {
-        let (status, body) = app
-            .by(&owner)
-            .post(
-                &format!("/config/{}/clients", owner.app_id),
-                &json!({"name": "n", "ipWhitelist": [cidr]}),
-            )
+        app.config(&owner)
+            .create_client(&json!({"name": "n", "ipWhitelist": [cidr]}))
             .await
-            .pair();
-        assert_eq!(
-            (status, body),
-            (400, errors("Not a valid CIDR address.")),
-            "{cidr}"
-        );
+            .case_is(
+                400,
+                errors("Not a valid CIDR address."),
+                format_args!("{cidr}"),
+            );
         let whitelist = json!([cidr]).to_string();
-        let body = owner_call(
-            &app,
-            &owner,
-            "/clients/add",
-            &[("description", "n"), ("whitelist", &whitelist)],
-        )
-        .await;
+        let body = app
+            .rpc(
+                &owner,
+                "/clients/add",
+                &[("description", "n"), ("whitelist", &whitelist)],
+            )
+            .await;
         assert_eq!(
             body,
             invalid("whitelist", &format!("invalid cidr address: {cidr}")),
@@ -992,11 +965,8 @@ async fn cidrs_with_leading_zeros_are_refused_on_both_surfaces() {
         );
     }
     // Zero itself is fine.
-    app.create_client(
-        &owner,
-        json!({"name": "z", "ipWhitelist": ["0.0.0.0/0", "10.0.0.0/8"]}),
-    )
-    .await;
+    app.fenced_client(&owner, "z", &[], &["0.0.0.0/0", "10.0.0.0/8"])
+        .await;
 }
 
 #[tokio::test]
@@ -1042,31 +1012,23 @@ async fn json_bodies_with_duplicate_keys_or_other_types_are_refused() {
         r#"{"name":"a","ipWhitelist":["10.0.0.0/8"],"features":[],"features":["owner"]}"#,
         r#"{"name":"a","x":{"k":1,"k":2}}"#,
     ] {
-        let (status, answer) = app
-            .as_owner(&owner, Method::POST, &path)
+        app.as_owner(&owner, Method::POST, &path)
             .header("Content-Type", "application/json")
             .body(body)
             .fetch()
             .await
-            .pair();
-        assert_eq!(
-            (status, answer),
-            (400, errors("Invalid JSON body.")),
-            "{body}"
-        );
+            .case_is(400, errors("Invalid JSON body."), format_args!("{body}"));
     }
-    let (status, answer) = app
-        .as_owner(
-            &owner,
-            Method::PUT,
-            &format!("/config/{}/settings", owner.app_id),
-        )
-        .header("Content-Type", "application/json")
-        .body(r#"{"k":1,"k":2}"#)
-        .fetch()
-        .await
-        .pair();
-    assert_eq!((status, answer), (400, errors("Invalid JSON body.")));
+    app.as_owner(
+        &owner,
+        Method::PUT,
+        &format!("/config/{}/settings", owner.app_id),
+    )
+    .header("Content-Type", "application/json")
+    .body(r#"{"k":1,"k":2}"#)
+    .fetch()
+    .await
+    .is(400, errors("Invalid JSON body."));
 
     for ct in [
         "text/json",
@@ -1077,18 +1039,12 @@ async fn json_bodies_with_duplicate_keys_or_other_types_are_refused() {
         "text/plain; note=json",
         "multipart/json",
     ] {
-        let (status, answer) = app
-            .as_owner(&owner, Method::POST, &path)
+        app.as_owner(&owner, Method::POST, &path)
             .header("Content-Type", ct)
             .body(r#"{"name":"ct"}"#)
             .fetch()
             .await
-            .pair();
-        assert_eq!(
-            (status, answer),
-            (400, errors("Invalid JSON body.")),
-            "{ct}"
-        );
+            .case_is(400, errors("Invalid JSON body."), format_args!("{ct}"));
     }
     for (i, ct) in [
         "application/json",

@@ -221,6 +221,16 @@ pub struct Owner {
 /// The sealing key of test servers (base64 of 32 bytes).
 pub const TEST_SEALING_KEY: &str = "bGF0Y2hrZXktdGVzdC1zZWFsaW5nLWtleS0zMmJ5dGU=";
 
+/// Every client feature, in the order the server lists them.
+pub const ALL_FEATURES: [&str; 6] = [
+    "access_issuer",
+    "direct_access",
+    "direct_read_access",
+    "login_client",
+    "metadata",
+    "owner",
+];
+
 /// The public URL of test servers.
 pub const PUBLIC_URL: &str = "https://audit.example.test";
 
@@ -373,24 +383,20 @@ impl TestApp {
 
     /// Waits until `n` instances listen for changes on this database.
     pub async fn wait_for_listeners(&self, n: i64) {
-        for _ in 0..500 {
-            let listening: i64 = sqlx::query_scalar(
-                "SELECT count(*) FROM pg_stat_activity
-                 WHERE datname = current_database() AND application_name = 'latchkey-listener'
-                   AND state = 'idle'
-                   AND (query LIKE 'LISTEN%' OR query LIKE '%FROM audit_heads WHERE app_id = ANY%')",
-            )
-            .fetch_one(&self.pool)
-            .await
-            .unwrap();
-            if listening >= n {
-                // `relistened` runs right after LISTEN returns.
-                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-                return;
-            }
-            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
-        }
-        panic!("{n} listeners never came up");
+        let sql = "SELECT count(*) FROM pg_stat_activity
+                   WHERE datname = current_database() AND application_name = 'latchkey-listener'
+                     AND state = 'idle'
+                     AND (query LIKE 'LISTEN%' OR query LIKE '%FROM audit_heads WHERE app_id = ANY%')";
+        poll_until(
+            &format!("{n} listeners"),
+            std::time::Duration::from_secs(5),
+            std::time::Duration::from_millis(10),
+            async || self.scalar::<i64>(sql, &[]).await >= n,
+        )
+        .await;
+        // `relistened` runs right after LISTEN returns, and nothing outside shows when it is
+        // done: a moment for it.
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
 }
 
@@ -444,26 +450,47 @@ impl TestApp {
         }
     }
 
-    /// Creates a client as `owner` (Config API) and returns (id, secret, body).
-    pub async fn create_client(&self, owner: &Owner, body: Value) -> (String, String, Value) {
+    /// Creates a client as `owner` (Config API, asserting 201); returns it typed, with its secret.
+    pub async fn create_client(&self, owner: &Owner, body: Value) -> Made {
         let res = self.config(owner).create_client(&body).await;
-        assert_eq!(res.status, 201, "create client {body}");
-        let body: Value = res.body;
-        (
-            body["_id"].as_str().unwrap().to_owned(),
-            body["_secret"].as_str().unwrap().to_owned(),
-            body,
-        )
+        assert_eq!(res.status, 201, "create client {body}: {}", res.body);
+        let client: Client = serde_json::from_value(res.body.clone())
+            .unwrap_or_else(|e| panic!("{e}: {}", res.body));
+        Made {
+            id: client.id.clone(),
+            secret: client
+                .secret
+                .clone()
+                .expect("a new client shows its secret"),
+            client,
+        }
+    }
+
+    /// Creates a client `name` with `features` (none: the field is left out) as `owner`.
+    pub async fn make_client(&self, owner: &Owner, name: &str, features: &[&str]) -> Made {
+        let mut body = json!({ "name": name });
+        if !features.is_empty() {
+            body["features"] = json!(features);
+        }
+        self.create_client(owner, body).await
+    }
+
+    /// Creates a client `name` with `features` that may only call from `allow_list`.
+    pub async fn fenced_client(
+        &self,
+        owner: &Owner,
+        name: &str,
+        features: &[&str],
+        allow_list: &[&str],
+    ) -> Made {
+        let body = json!({ "name": name, "features": features, "ipWhitelist": allow_list });
+        self.create_client(owner, body).await
     }
 
     /// Creates a client `name` with `features` (none: the field is left out) as `owner`; returns
     /// its id.
     pub async fn add_client(&self, owner: &Owner, name: &str, features: &[&str]) -> String {
-        let mut body = json!({ "name": name });
-        if !features.is_empty() {
-            body["features"] = json!(features);
-        }
-        self.create_client(owner, body).await.0
+        self.make_client(owner, name, features).await.id
     }
 
     /// Creates a client as the operator (e.g. with `metadata`).
@@ -489,6 +516,21 @@ impl TestApp {
         .fetch_all(&self.pool)
         .await
         .unwrap()
+    }
+
+    /// The one value `sql` selects from the test's database, `binds` as `$1`, `$2`, … (text).
+    pub async fn scalar<T>(&self, sql: &str, binds: &[&str]) -> T
+    where
+        T: for<'r> sqlx::Decode<'r, sqlx::Postgres> + sqlx::Type<sqlx::Postgres> + Send + Unpin,
+    {
+        let mut query = sqlx::query_scalar(sql);
+        for bind in binds {
+            query = query.bind(*bind);
+        }
+        query
+            .fetch_one(&self.pool)
+            .await
+            .unwrap_or_else(|e| panic!("{sql}: {e}"))
     }
 
     pub async fn audit_count(&self, app_id: &str, action: &str) -> i64 {

@@ -27,11 +27,8 @@ fn revision_of(res: &Reply) -> Option<i64> {
 }
 
 async fn head(app: &TestApp, app_id: &str) -> i64 {
-    sqlx::query_scalar("SELECT seq FROM audit_heads WHERE app_id = $1")
-        .bind(app_id)
-        .fetch_one(&app.pool)
+    app.scalar("SELECT seq FROM audit_heads WHERE app_id = $1", &[app_id])
         .await
-        .unwrap()
 }
 
 async fn decide(app: &TestApp, o: &Owner, body: Value) -> (u16, Value) {
@@ -70,12 +67,9 @@ async fn two_instances(
 
 /// A client allowed to read, the subject of the decisions below.
 async fn reader_client(a: &TestApp, owner: &Owner) -> String {
-    a.create_client(
-        owner,
-        json!({"name": "reader", "features": ["direct_read_access"]}),
-    )
-    .await
-    .0
+    a.make_client(owner, "reader", &["direct_read_access"])
+        .await
+        .id
 }
 
 /// Removes the client's features in the database directly: no audit event, no notification.
@@ -136,12 +130,10 @@ async fn every_successful_write_answers_its_revision_on_both_surfaces() {
 #[tokio::test]
 async fn changes_through_one_instance_reach_the_other() {
     let (a, b, owner) = two_instances(|_| {}).await;
-    let (reader, reader_secret, _) = a
-        .create_client(
-            &owner,
-            json!({"name": "reader", "features": ["direct_read_access"]}),
-        )
-        .await;
+    let (reader, reader_secret) = a
+        .make_client(&owner, "reader", &["direct_read_access"])
+        .await
+        .credentials();
     let allowed = json!({"allowed": true, "reason": "ok", "permitted": ["email"], "denied": [],
                          "updatesLastUpdated": true});
     let strip = |(s, mut v): (u16, Value)| {
@@ -209,19 +201,9 @@ async fn changes_through_one_instance_reach_the_other() {
     .await;
 
     // Revocation by rotation with hoursToLive=0: the old secret stops working on B.
-    let (svc, svc_secret, _) = a
-        .create_client(&owner, json!({"name": "svc", "features": ["owner"]}))
-        .await;
+    let (svc, svc_secret) = a.make_client(&owner, "svc", &["owner"]).await.credentials();
     assert_eq!(auth_status(&b, &owner, &svc, &svc_secret).await, 200);
-    let res = a
-        .by(&owner)
-        .put(
-            &format!("/config/{}/clients/{svc}/secret", owner.app_id),
-            &json!({"hoursToLive": 0}),
-        )
-        .await;
-    assert_eq!(res.status, 200);
-    let new_secret = res.body["_secret"].as_str().unwrap().to_owned();
+    let new_secret = a.config(&owner).new_secret(&svc, 0).await;
     let took = within("revocation by rotation", || async {
         auth_status(&b, &owner, &svc, &svc_secret).await == 401
     })
@@ -271,13 +253,13 @@ async fn a_lost_listener_means_no_stale_answer_then_recovery() {
     .await;
     assert_eq!(fresh["reason"], "no_feature");
 
-    let killed: i64 = sqlx::query_scalar(
-        "SELECT count(*) FROM (SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+    let killed: i64 = a
+        .scalar(
+            "SELECT count(*) FROM (SELECT pg_terminate_backend(pid) FROM pg_stat_activity
           WHERE datname = current_database() AND application_name = 'latchkey-listener') k",
-    )
-    .fetch_one(&a.pool)
-    .await
-    .unwrap();
+            &[],
+        )
+        .await;
     assert_eq!(killed, 2);
     let took = within("answer after the listener was lost", || async {
         decide(&b, &owner, read_email(&reader)).await.1["reason"] == "no_feature"
@@ -294,8 +276,12 @@ async fn a_lost_listener_means_no_stale_answer_then_recovery() {
     }
     // Recovery: listening again, and changes through A reach B by notification.
     a.wait_for_listeners(2).await;
-    let res = a.config(&owner).put_client(&reader, &json!({"name": "reader", "features": ["direct_read_access"], "ipWhitelist": ["0.0.0.0/0"]})).await;
-    assert_eq!(res.status, 200);
+    let restored = json!({"name": "reader", "features": ["direct_read_access"],
+                          "ipWhitelist": ["0.0.0.0/0"]});
+    a.config(&owner)
+        .put_client(&reader, &restored)
+        .await
+        .status_is(200);
     within("change after recovery", || async {
         decide(&b, &owner, read_email(&reader)).await.1["reason"] == "ok"
     })
@@ -618,7 +604,7 @@ async fn the_feed_has_heartbeats_a_subscriber_limit_and_owners_only() {
     })
     .await;
     // Not for a client without owner, nor without credentials.
-    let (x, x_secret, _) = app.create_client(&owner, json!({"name": "x"})).await;
+    let (x, x_secret) = app.make_client(&owner, "x", &[]).await.credentials();
     let res = app
         .by_client(&x, &x_secret)
         .get(&format!("/config/{}/changes", owner.app_id))

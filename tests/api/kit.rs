@@ -83,6 +83,12 @@ impl Reply {
         assert_eq!((self.status, self.body), (status, body));
     }
 
+    /// Asserts the exact status and body of one case of a table; a failure names `case`.
+    #[track_caller]
+    pub fn case_is(self, status: u16, body: Value, case: impl std::fmt::Display) {
+        assert_eq!((self.status, self.body), (status, body), "{case}");
+    }
+
     /// Asserts the exact status; returns the body.
     #[track_caller]
     pub fn status_is(self, status: u16) -> Value {
@@ -128,6 +134,22 @@ pub struct Client {
     pub features: Vec<String>,
     #[serde(rename = "ipWhitelist")]
     pub ip_whitelist: Vec<String>,
+}
+
+/// A client just made through the Config API: its id, its secret (shown only now) and the
+/// answer, typed.
+#[derive(Debug, Clone)]
+pub struct Made {
+    pub id: String,
+    pub secret: String,
+    pub client: Client,
+}
+
+impl Made {
+    /// Its id and secret, to call as it.
+    pub fn credentials(self) -> (String, String) {
+        (self.id, self.secret)
+    }
 }
 
 /// Who calls.
@@ -311,6 +333,17 @@ impl ConfigApi<'_> {
         self.put(&format!("/clients/{id}/secret"), body).await
     }
 
+    /// Rotates the client's secret, the old one valid `hours_to_live` hours more; asserts 200
+    /// and returns the new secret (the answer read as a [`Client`]).
+    pub async fn new_secret(&self, id: &str, hours_to_live: u32) -> String {
+        let client: Client = self
+            .rotate_secret(id, &serde_json::json!({ "hoursToLive": hours_to_live }))
+            .await
+            .good_as();
+        assert_eq!(client.id, id);
+        client.secret.expect("a rotation shows the new secret")
+    }
+
     pub async fn get_settings(&self, id: &str) -> Reply {
         self.get(&format!("/clients/{id}/settings")).await
     }
@@ -429,11 +462,48 @@ pub fn event_seqs(events: &[Value]) -> Vec<i64> {
     events.iter().map(|e| e["seq"].as_i64().unwrap()).collect()
 }
 
+/// Asserts that the run succeeded (exit 0, else fails with its standard error).
+#[track_caller]
+pub fn succeeded(o: &Output) {
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(o));
+}
+
+/// Asserts the exit code and the exact standard error (without the final line break).
+#[track_caller]
+pub fn exited(o: &Output, code: i32, message: &str) {
+    assert_eq!(
+        (o.status.code(), stderr(o).trim()),
+        (Some(code), message),
+        "stdout: {}",
+        stdout(o)
+    );
+}
+
+/// Asserts the exit code and that the standard error says `part`.
+#[track_caller]
+pub fn exited_saying(o: &Output, code: i32, part: &str) {
+    assert_eq!(o.status.code(), Some(code), "{}", stderr(o));
+    assert!(stderr(o).contains(part), "{}", stderr(o));
+}
+
 /// The standard output of a run that succeeded, as JSON.
 #[track_caller]
 pub fn json_out(o: &Output) -> Value {
-    assert_eq!(o.status.code(), Some(0), "{}", stderr(o));
+    succeeded(o);
     serde_json::from_str(&stdout(o)).unwrap_or_else(|e| panic!("{e}: {}", stdout(o)))
+}
+
+/// `text` with every value of `names` (an id, a time) replaced by `[name]`: what a snapshot may
+/// hold, since it does not change from run to run, while it still says which id stood where.
+pub fn named(text: &str, names: &[(impl AsRef<str>, impl AsRef<str>)]) -> String {
+    names.iter().fold(text.to_owned(), |t, (value, name)| {
+        t.replace(value.as_ref(), &format!("[{}]", name.as_ref()))
+    })
+}
+
+/// [`named`] on the text of a JSON value.
+pub fn named_json(value: &Value, names: &[(impl AsRef<str>, impl AsRef<str>)]) -> Value {
+    serde_json::from_str(&named(&value.to_string(), names)).unwrap()
 }
 
 /// Calls `probe` every `every` until it answers true; fails after `limit`. Returns how long it

@@ -9,7 +9,7 @@ use reqwest::Method;
 use serde_json::{json, Value};
 
 use crate::helpers::*;
-use crate::staging::{op, tables, token, vendor_stand_in_with, StandIn};
+use crate::staging::{tables, token, vendor_stand_in_with, StandIn};
 
 fn user_type() -> Value {
     json!([
@@ -188,7 +188,7 @@ async fn import_copies_types_schemas_metadata_and_secrets_then_compare_agrees() 
         &["--prune", "--verify"],
     )
     .await;
-    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    succeeded(&out);
     let text = stdout(&out);
     let pruned: Value = serde_json::from_str(text.lines().next().unwrap()).unwrap();
     assert!(text.ends_with("no difference\n"), "{text}");
@@ -238,13 +238,14 @@ async fn import_copies_types_schemas_metadata_and_secrets_then_compare_agrees() 
     assert_eq!(lines[5], "no difference");
 
     // A difference on each kind of part: reported, exit 1.
-    let (status, _) = op(
-        &app,
-        Method::PUT,
-        &format!("/config/{}/settings", target.app_id),
-        Some(&json!({"email_method": "smtp"})),
-    )
-    .await;
+    let (status, _) = app
+        .operator()
+        .put(
+            &format!("/config/{}/settings", target.app_id),
+            &json!({"email_method": "smtp"}),
+        )
+        .await
+        .pair();
     assert_eq!(status, 200);
     let res = app
         .config_as_operator(&target.app_id)
@@ -252,10 +253,10 @@ async fn import_copies_types_schemas_metadata_and_secrets_then_compare_agrees() 
         .await;
     assert_eq!(res.status, 204);
     let out = run(&app, "compare", &target.app_id, &from, &v.owner, &[]).await;
-    assert_eq!(out.status.code(), Some(1));
-    assert_eq!(
-        stderr(&out).trim(),
-        "latchkey: 2 difference(s) between the vendor and Latchkey"
+    exited(
+        &out,
+        1,
+        "latchkey: 2 difference(s) between the vendor and Latchkey",
     );
     let text = stdout(&out);
     assert!(
@@ -282,7 +283,7 @@ async fn import_copies_types_schemas_metadata_and_secrets_then_compare_agrees() 
         &["--verify"],
     )
     .await;
-    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    succeeded(&out);
 }
 
 #[tokio::test]
@@ -319,10 +320,10 @@ async fn basic_credentials_an_explicit_registration_url_and_an_underivable_one()
         &[],
     )
     .await;
-    assert_eq!(out.status.code(), Some(1));
-    assert_eq!(
-        stderr(&out).trim(),
-        format!("latchkey: the Registration API's address cannot be derived from --from {vendor_layout} (a Latchkey address ends in /config/{{appId}}): give --registration-url https://{{app}}.{{region}}.janraincapture.com")
+    exited(
+        &out,
+        1,
+        &format!("latchkey: the Registration API's address cannot be derived from --from {vendor_layout} (a Latchkey address ends in /config/{{appId}}): give --registration-url https://{{app}}.{{region}}.janraincapture.com"),
     );
 }
 
@@ -551,44 +552,44 @@ async fn sync_applies_only_differences_survives_an_unreachable_vendor_and_stops_
     assert!(applied[1..].iter().all(|&n| n <= 1), "{applied:?}");
 }
 
+/// The body creating an application with signed requests and shown secrets.
+fn sealed_app(name: &str) -> Value {
+    json!({"name": name, "region": "us", "signed_requests": true, "show_secrets": true})
+}
+
 #[tokio::test]
 async fn latchkey_to_latchkey_with_verify_and_the_same_access_decisions() {
     let source = spawn_app().await;
     let target_server = spawn_app().await;
-    let (status, created) = op(
-        &source,
-        Method::POST,
-        "/apps",
-        Some(&json!({"name": "source", "region": "us", "signed_requests": true, "show_secrets": true})),
-    )
-    .await;
-    assert_eq!(status, 201, "{created}");
+    let created = source
+        .operator()
+        .post("/apps", &sealed_app("source"))
+        .await
+        .status_is(201);
     let src_app = created["app_id"].as_str().unwrap().to_owned();
     let owner = (
         created["owner"]["_id"].as_str().unwrap().to_owned(),
         created["owner"]["_secret"].as_str().unwrap().to_owned(),
     );
-    let (status, applied) = op(
-        &source,
-        Method::POST,
-        &format!("/apps/{src_app}/apply"),
-        Some(&json!({
-            "settings": {"email_method": "ses_sync", "login_attempts": 5},
-            "entityTypes": [{"name": "user", "attr_defs": user_type()}],
-            "clients": [
-                {"name": "mailer", "features": ["direct_read_access"], "ipWhitelist": ["127.0.0.0/8"],
-                 "settings": {"sender": "news@example.com"},
-                 "accessSchemas": [{"entityType": "user", "accessType": "read", "attributes": ["email"]}]},
-                {"name": "crm", "features": ["direct_access"],
-                 "accessSchemas": [
-                    {"entityType": "user", "accessType": "read", "attributes": ["email", "address"]},
-                    {"entityType": "user", "accessType": "write", "attributes": ["address.city"]}]},
-                {"name": "ad server", "features": ["metadata", "direct_read_access"]}
-            ]
-        })),
-    )
-    .await;
-    assert_eq!(status, 200, "{applied}");
+    let document = json!({
+        "settings": {"email_method": "ses_sync", "login_attempts": 5},
+        "entityTypes": [{"name": "user", "attr_defs": user_type()}],
+        "clients": [
+            {"name": "mailer", "features": ["direct_read_access"], "ipWhitelist": ["127.0.0.0/8"],
+             "settings": {"sender": "news@example.com"},
+             "accessSchemas": [{"entityType": "user", "accessType": "read", "attributes": ["email"]}]},
+            {"name": "crm", "features": ["direct_access"],
+             "accessSchemas": [
+                {"entityType": "user", "accessType": "read", "attributes": ["email", "address"]},
+                {"entityType": "user", "accessType": "write", "attributes": ["address.city"]}]},
+            {"name": "ad server", "features": ["metadata", "direct_read_access"]}
+        ]
+    });
+    let applied = source
+        .operator()
+        .post(&format!("/apps/{src_app}/apply"), &document)
+        .await
+        .status_is(200);
     let mut clients: Vec<(String, String)> = applied["secrets"]
         .as_object()
         .unwrap()
@@ -597,14 +598,11 @@ async fn latchkey_to_latchkey_with_verify_and_the_same_access_decisions() {
         .collect();
     clients.push(owner.clone());
 
-    let (status, target) = op(
-        &target_server,
-        Method::POST,
-        "/apps",
-        Some(&json!({"name": "target", "region": "us", "signed_requests": true, "show_secrets": true})),
-    )
-    .await;
-    assert_eq!(status, 201, "{target}");
+    let target = target_server
+        .operator()
+        .post("/apps", &sealed_app("target"))
+        .await
+        .status_is(201);
     let target_app = target["app_id"].as_str().unwrap().to_owned();
     let from = format!("{}/config/{src_app}", source.address);
     let out = run(

@@ -132,17 +132,7 @@ async fn metadata_and_jwks() {
                 "private_key_jwt"
             ])
         );
-        assert_eq!(
-            body["scopes_supported"],
-            json!([
-                "access_issuer",
-                "direct_access",
-                "direct_read_access",
-                "login_client",
-                "metadata",
-                "owner"
-            ])
-        );
+        assert_eq!(body["scopes_supported"], json!(ALL_FEATURES));
     }
     app.request(Method::GET, "/oauth/nosuchappnosuchappnosuchap/jwks")
         .fetch()
@@ -164,10 +154,9 @@ async fn metadata_and_jwks() {
     assert_eq!(keys[0]["use"], "sig");
     assert!(keys[0].get("d").is_none(), "no private part");
     // The private key is sealed at rest.
-    let sealed: Vec<u8> = sqlx::query_scalar("SELECT sealed FROM oauth_signing_keys")
-        .fetch_one(&app.pool)
-        .await
-        .unwrap();
+    let sealed: Vec<u8> = app
+        .scalar("SELECT sealed FROM oauth_signing_keys", &[])
+        .await;
     assert!(!String::from_utf8_lossy(&sealed).contains("MIG"));
     assert_eq!(app.audit_count(&owner.app_id, "oauth.key_create").await, 1);
 }
@@ -175,11 +164,8 @@ async fn metadata_and_jwks() {
 #[tokio::test]
 async fn tokens_with_basic_and_post_verify_offline() {
     let (app, owner) = spawn_app_with_owner("shop").await;
-    let (id, secret, _) = app
-        .create_client(
-            &owner,
-            json!({"name": "backend", "features": ["access_issuer", "direct_access"]}),
-        )
+    let Made { id, secret, .. } = app
+        .make_client(&owner, "backend", &["access_issuer", "direct_access"])
         .await;
     let issuer = format!("{PUBLIC_URL}/oauth/{}", owner.app_id);
 
@@ -250,24 +236,15 @@ async fn tokens_with_basic_and_post_verify_offline() {
 async fn every_token_error() {
     let (app, owner) = spawn_app_with_owner("shop").await;
     let a = &owner.app_id;
-    let (id, secret, _) = app
-        .create_client(
-            &owner,
-            json!({"name": "backend", "features": ["direct_access"]}),
-        )
-        .await;
-    let (login, login_secret, _) = app
-        .create_client(
-            &owner,
-            json!({"name": "browser", "features": ["login_client"]}),
-        )
-        .await;
-    let (far, far_secret, _) = app
-        .create_client(
-            &owner,
-            json!({"name": "far", "features": ["direct_access"], "ipWhitelist": ["10.0.0.0/8"]}),
-        )
-        .await;
+    let Made { id, secret, .. } = app.make_client(&owner, "backend", &["direct_access"]).await;
+    let (login, login_secret) = app
+        .make_client(&owner, "browser", &["login_client"])
+        .await
+        .credentials();
+    let (far, far_secret) = app
+        .fenced_client(&owner, "far", &["direct_access"], &["10.0.0.0/8"])
+        .await
+        .credentials();
     let cc = ("grant_type", "client_credentials");
 
     // Wrong secret and unknown client: one answer, 401 with a challenge.
@@ -469,24 +446,17 @@ async fn every_token_error() {
 async fn introspection_and_revocation() {
     let (app, owner) = spawn_app_with_owner("shop").await;
     let a = owner.app_id.clone();
-    let (rs, rs_secret, _) = app
-        .create_client(
-            &owner,
-            json!({"name": "resource server", "features": ["access_issuer"]}),
-        )
+    let (rs, rs_secret) = app
+        .make_client(&owner, "resource server", &["access_issuer"])
+        .await
+        .credentials();
+    let Made { id, secret, .. } = app
+        .make_client(&owner, "backend", &["direct_access", "direct_read_access"])
         .await;
-    let (id, secret, _) = app
-        .create_client(
-            &owner,
-            json!({"name": "backend", "features": ["direct_access", "direct_read_access"]}),
-        )
-        .await;
-    let (peer, peer_secret, _) = app
-        .create_client(
-            &owner,
-            json!({"name": "peer", "features": ["direct_read_access"]}),
-        )
-        .await;
+    let (peer, peer_secret) = app
+        .make_client(&owner, "peer", &["direct_read_access"])
+        .await
+        .credentials();
     let token = app.access_token(&a, &id, &secret).await;
 
     let body = app.introspect(&a, &rs, &rs_secret, &token).await;
@@ -511,9 +481,10 @@ async fn introspection_and_revocation() {
     );
     // A's token at B's introspection.
     let other = app.create_app("other").await;
-    let (b_rs, b_secret, _) = app
-        .create_client(&other, json!({"name": "rs", "features": ["access_issuer"]}))
-        .await;
+    let (b_rs, b_secret) = app
+        .make_client(&other, "rs", &["access_issuer"])
+        .await
+        .credentials();
     assert_eq!(
         app.introspect(&other.app_id, &b_rs, &b_secret, &token)
             .await,
@@ -615,11 +586,8 @@ async fn revocation_reaches_another_instance() {
     app.wait_for_listeners(2).await;
     let owner = app.create_app("shop").await;
     let a = owner.app_id.clone();
-    let (id, secret, _) = app
-        .create_client(
-            &owner,
-            json!({"name": "backend", "features": ["access_issuer", "direct_access"]}),
-        )
+    let Made { id, secret, .. } = app
+        .make_client(&owner, "backend", &["access_issuer", "direct_access"])
         .await;
     let token = app.access_token(&a, &id, &secret).await;
     // The peer has the client in its snapshot and the key set in its cache.
@@ -801,12 +769,7 @@ async fn settings_eddsa_and_rotation_under_load() {
     let app = spawn_app_with(|s| s.oauth.jwks_max_age_secs = 1).await;
     let owner = app.create_app("shop").await;
     let a = owner.app_id.clone();
-    let (id, secret, _) = app
-        .create_client(
-            &owner,
-            json!({"name": "backend", "features": ["direct_access"]}),
-        )
-        .await;
+    let Made { id, secret, .. } = app.make_client(&owner, "backend", &["direct_access"]).await;
     // Settings: validation, then EdDSA and a shorter lifetime.
     app.operator()
         .patch(
@@ -914,12 +877,7 @@ async fn oauth_audit_events_carry_exactly_their_payloads() {
     let app = spawn_app().await;
     let owner = app.create_app("shop").await;
     let a = owner.app_id.clone();
-    let (id, secret, _) = app
-        .create_client(
-            &owner,
-            json!({"name": "svc", "features": ["direct_access"]}),
-        )
-        .await;
+    let Made { id, secret, .. } = app.make_client(&owner, "svc", &["direct_access"]).await;
 
     // The first key, made on the first token: its id and algorithm only.
     let token = app.access_token(&a, &id, &secret).await;

@@ -75,14 +75,7 @@ async fn openapi_states_the_values_the_server_restricts() {
     );
     assert_eq!(
         param("/config/{appId}/clients", "get", "has_feature")["items"]["enum"],
-        json!([
-            "access_issuer",
-            "direct_access",
-            "direct_read_access",
-            "login_client",
-            "metadata",
-            "owner"
-        ])
+        json!(ALL_FEATURES)
     );
     assert_eq!(
         param("/entityType.getAccessSchema", "get", "access_type")["enum"],

@@ -14,16 +14,16 @@ async fn config_client(app: &TestApp, owner: &Owner, id: &str) -> (u16, Value) {
 #[tokio::test]
 async fn add_answers_the_vendor_shape_and_the_config_api_sees_the_client() {
     let (app, owner) = spawn_app_with_owner("shop").await;
-    let body = owner_call(
-        &app,
-        &owner,
-        "/clients/add",
-        &[
-            ("description", "mailer"),
-            ("features", r#"["direct_read_access","access_issuer"]"#),
-        ],
-    )
-    .await;
+    let body = app
+        .rpc(
+            &owner,
+            "/clients/add",
+            &[
+                ("description", "mailer"),
+                ("features", r#"["direct_read_access","access_issuer"]"#),
+            ],
+        )
+        .await;
     let id = body["client_id"].as_str().unwrap().to_owned();
     let secret = body["client_secret"].as_str().unwrap().to_owned();
     assert_eq!((id.len(), secret.len()), (32, 32));
@@ -159,7 +159,7 @@ async fn add_refusals_answer_the_code_table_and_change_nothing() {
     let audit_before = app.audit_rows(&owner.app_id).await.len();
     for (form, expected) in &cases {
         assert_eq!(
-            &owner_call(&app, &owner, "/clients/add", form).await,
+            &app.rpc(&owner, "/clients/add", form).await,
             expected,
             "{form:?}"
         );
@@ -175,7 +175,7 @@ async fn list_answers_results_and_filters_by_features() {
     let (b, _) = add(&app, &owner, "b", r#"["login_client"]"#).await;
     let (c, _) = add(&app, &owner, "c", "[]").await;
     let client = |id: &str, name: &str, features: Value| json!({"client_id": id, "description": name, "features": features, "whitelist": ["0.0.0.0/0"]});
-    let all = owner_call(&app, &owner, "/clients/list", &[]).await;
+    let all = app.rpc(&owner, "/clients/list", &[]).await;
     assert_eq!(
         all,
         ok(json!({"results": [
@@ -193,32 +193,33 @@ async fn list_answers_results_and_filters_by_features() {
             .map(|c| c["client_id"].as_str().unwrap().to_owned())
             .collect()
     };
-    let some = owner_call(
-        &app,
-        &owner,
-        "/clients/list",
-        &[("has_features", r#"["login_client","direct_access"]"#)],
-    )
-    .await;
+    let some = app
+        .rpc(
+            &owner,
+            "/clients/list",
+            &[("has_features", r#"["login_client","direct_access"]"#)],
+        )
+        .await;
     assert_eq!(ids(&some), vec![a.clone(), b.clone()]);
-    let alias = owner_call(
-        &app,
-        &owner,
-        "/clients/list",
-        &[("features", r#"["login_client"]"#)],
-    )
-    .await;
+    let alias = app
+        .rpc(
+            &owner,
+            "/clients/list",
+            &[("features", r#"["login_client"]"#)],
+        )
+        .await;
     assert_eq!(
         ids(&alias),
         vec![b.clone()],
         "the PHP library's `features` name"
     );
-    let none = owner_call(&app, &owner, "/clients/list", &[("has_features", "[]")]).await;
+    let none = app
+        .rpc(&owner, "/clients/list", &[("has_features", "[]")])
+        .await;
     assert_eq!(ids(&none).len(), 4, "an empty filter is no filter");
 
     assert_eq!(
-        owner_call(
-            &app,
+        app.rpc(
             &owner,
             "/clients/list",
             &[("has_features", "[]"), ("features", "[]")]
@@ -232,13 +233,8 @@ async fn list_answers_results_and_filters_by_features() {
         )
     );
     assert_eq!(
-        owner_call(
-            &app,
-            &owner,
-            "/clients/list",
-            &[("has_features", r#"["bogus"]"#)]
-        )
-        .await,
+        app.rpc(&owner, "/clients/list", &[("has_features", r#"["bogus"]"#)])
+            .await,
         reg_error(
             200,
             "invalid_argument",
@@ -247,13 +243,8 @@ async fn list_answers_results_and_filters_by_features() {
         )
     );
     assert_eq!(
-        owner_call(
-            &app,
-            &owner,
-            "/clients/list",
-            &[("features", r#"["bogus"]"#)]
-        )
-        .await,
+        app.rpc(&owner, "/clients/list", &[("features", r#"["bogus"]"#)])
+            .await,
         reg_error(
             200,
             "invalid_argument",
@@ -262,7 +253,8 @@ async fn list_answers_results_and_filters_by_features() {
         )
     );
     assert_eq!(
-        owner_call(&app, &owner, "/clients/list", &[("has_features", "[")]).await,
+        app.rpc(&owner, "/clients/list", &[("has_features", "[")])
+            .await,
         invalid("has_features", "not valid JSON")
     );
 }
@@ -281,13 +273,13 @@ async fn delete_removes_and_refuses_like_the_config_api() {
         .await;
     let foreign = app.add_client(&other, "foreign", &[]).await;
 
-    let body = owner_call(
-        &app,
-        &owner,
-        "/clients/delete",
-        &[("client_id_for_deletion", &gone)],
-    )
-    .await;
+    let body = app
+        .rpc(
+            &owner,
+            "/clients/delete",
+            &[("client_id_for_deletion", &gone)],
+        )
+        .await;
     assert_eq!(body, ok(json!({})));
     assert_eq!(
         config_client(&app, &owner, &gone).await,
@@ -336,7 +328,7 @@ async fn delete_removes_and_refuses_like_the_config_api() {
         ),
     ] {
         assert_eq!(
-            owner_call(&app, &owner, "/clients/delete", &form).await,
+            app.rpc(&owner, "/clients/delete", &form).await,
             expected,
             "{form:?}"
         );
@@ -357,16 +349,16 @@ async fn set_features_replaces_the_list_and_keeps_the_owner_rules() {
     let (x, _) = add(&app, &owner, "x", r#"["direct_access"]"#).await;
     let (boss, _) = add(&app, &owner, "boss", r#"["owner"]"#).await;
 
-    let body = owner_call(
-        &app,
-        &owner,
-        "/clients/set_features",
-        &[
-            ("for_client_id", &x),
-            ("features", r#"["owner","access_issuer"]"#),
-        ],
-    )
-    .await;
+    let body = app
+        .rpc(
+            &owner,
+            "/clients/set_features",
+            &[
+                ("for_client_id", &x),
+                ("features", r#"["owner","access_issuer"]"#),
+            ],
+        )
+        .await;
     assert_eq!(body, ok(json!({})));
     assert_eq!(
         config_client(&app, &owner, &x).await.1["features"],
@@ -374,13 +366,13 @@ async fn set_features_replaces_the_list_and_keeps_the_owner_rules() {
     );
 
     // for_client_id defaults to the caller.
-    let body = owner_call(
-        &app,
-        &owner,
-        "/clients/set_features",
-        &[("features", r#"["direct_access","owner"]"#)],
-    )
-    .await;
+    let body = app
+        .rpc(
+            &owner,
+            "/clients/set_features",
+            &[("features", r#"["direct_access","owner"]"#)],
+        )
+        .await;
     assert_eq!(body, ok(json!({})));
     assert_eq!(
         config_client(&app, &owner, &owner.client_id).await.1["features"],
@@ -434,7 +426,7 @@ async fn set_features_replaces_the_list_and_keeps_the_owner_rules() {
         ),
     ] {
         assert_eq!(
-            owner_call(&app, &owner, "/clients/set_features", &form).await,
+            app.rpc(&owner, "/clients/set_features", &form).await,
             expected,
             "{form:?}"
         );
@@ -463,16 +455,16 @@ async fn set_and_clear_whitelist_apply_at_once() {
         "ok"
     );
 
-    let body = owner_call(
-        &app,
-        &owner,
-        "/clients/set_whitelist",
-        &[
-            ("for_client_id", &fenced),
-            ("whitelist", r#"["10.0.0.0/8","2001:db8::/32"]"#),
-        ],
-    )
-    .await;
+    let body = app
+        .rpc(
+            &owner,
+            "/clients/set_whitelist",
+            &[
+                ("for_client_id", &fenced),
+                ("whitelist", r#"["10.0.0.0/8","2001:db8::/32"]"#),
+            ],
+        )
+        .await;
     assert_eq!(body, ok(json!({})));
     assert_eq!(
         config_client(&app, &owner, &fenced).await.1["ipWhitelist"],
@@ -484,13 +476,13 @@ async fn set_and_clear_whitelist_apply_at_once() {
         "allow list refusal"
     );
 
-    let body = owner_call(
-        &app,
-        &owner,
-        "/clients/clear_whitelist",
-        &[("for_client_id", &fenced)],
-    )
-    .await;
+    let body = app
+        .rpc(
+            &owner,
+            "/clients/clear_whitelist",
+            &[("for_client_id", &fenced)],
+        )
+        .await;
     assert_eq!(body, ok(json!({})));
     assert_eq!(
         config_client(&app, &owner, &fenced).await.1["ipWhitelist"],
@@ -526,7 +518,7 @@ async fn set_and_clear_whitelist_apply_at_once() {
         ),
     ] {
         assert_eq!(
-            owner_call(&app, &owner, "/clients/set_whitelist", &form).await,
+            app.rpc(&owner, "/clients/set_whitelist", &form).await,
             expected,
             "{form:?}"
         );
@@ -536,8 +528,7 @@ async fn set_and_clear_whitelist_apply_at_once() {
         json!(["0.0.0.0/0"])
     );
     assert_eq!(
-        owner_call(
-            &app,
+        app.rpc(
             &owner,
             "/clients/clear_whitelist",
             &[("for_client_id", "x")]
@@ -547,8 +538,7 @@ async fn set_and_clear_whitelist_apply_at_once() {
     );
     // Clearing an allow-all list changes nothing, so audits nothing.
     let updates = app.audit_count(&owner.app_id, "client.update").await;
-    owner_call(
-        &app,
+    app.rpc(
         &owner,
         "/clients/clear_whitelist",
         &[("for_client_id", &fenced)],
@@ -565,13 +555,13 @@ async fn set_description_renames() {
     let (app, owner) = spawn_app_with_owner("shop").await;
     let (x, _) = add(&app, &owner, "x", "[]").await;
     add(&app, &owner, "taken", "[]").await;
-    let body = owner_call(
-        &app,
-        &owner,
-        "/clients/set_description",
-        &[("for_client_id", &x), ("description", "renamed ünïcødé")],
-    )
-    .await;
+    let body = app
+        .rpc(
+            &owner,
+            "/clients/set_description",
+            &[("for_client_id", &x), ("description", "renamed ünïcødé")],
+        )
+        .await;
     assert_eq!(body, ok(json!({})));
     assert_eq!(
         config_client(&app, &owner, &x).await.1["name"],
@@ -594,7 +584,7 @@ async fn set_description_renames() {
         (vec![("for_client_id", x.as_str())], missing("description")),
     ] {
         assert_eq!(
-            owner_call(&app, &owner, "/clients/set_description", &form).await,
+            app.rpc(&owner, "/clients/set_description", &form).await,
             expected,
             "{form:?}"
         );
@@ -624,13 +614,13 @@ async fn reset_secret_keeps_the_old_secret_for_the_grace_period_on_both_surfaces
     assert!(works_reg(first.clone()).await, "warm the credential cache");
 
     // Registration reset with a grace period: old and new both work, on both surfaces.
-    let body = owner_call(
-        &app,
-        &owner,
-        "/clients/reset_secret",
-        &[("for_client_id", &x), ("hours_to_live", "1")],
-    )
-    .await;
+    let body = app
+        .rpc(
+            &owner,
+            "/clients/reset_secret",
+            &[("for_client_id", &x), ("hours_to_live", "1")],
+        )
+        .await;
     let second = body["new_secret"].as_str().unwrap().to_owned();
     assert_eq!(body, ok(json!({"new_secret": second})));
     assert_eq!(second.len(), 32);
@@ -701,7 +691,7 @@ async fn reset_secret_keeps_the_old_secret_for_the_grace_period_on_both_surfaces
         ),
     ] {
         assert_eq!(
-            owner_call(&app, &owner, "/clients/reset_secret", &form).await,
+            app.rpc(&owner, "/clients/reset_secret", &form).await,
             expected,
             "{form:?}"
         );
@@ -816,8 +806,7 @@ async fn non_owners_and_outside_addresses_get_403() {
     let (app, owner) = spawn_app_with_owner("shop").await;
     let (plain, plain_secret) = add(&app, &owner, "plain", r#"["direct_access"]"#).await;
     let (fenced, fenced_secret) = add(&app, &owner, "fenced", r#"["owner"]"#).await;
-    owner_call(
-        &app,
+    app.rpc(
         &owner,
         "/clients/set_whitelist",
         &[
@@ -869,8 +858,7 @@ async fn application_id_must_be_the_callers_own_and_the_operator_must_name_one()
         None,
     );
     assert_eq!(
-        owner_call(
-            &app,
+        app.rpc(
             &owner,
             "/clients/list",
             &[("application_id", &owner.app_id)]
@@ -879,8 +867,7 @@ async fn application_id_must_be_the_callers_own_and_the_operator_must_name_one()
         "ok"
     );
     assert_eq!(
-        owner_call(
-            &app,
+        app.rpc(
             &owner,
             "/clients/list",
             &[("application_id", &other.app_id)]
@@ -889,8 +876,7 @@ async fn application_id_must_be_the_callers_own_and_the_operator_must_name_one()
         unknown
     );
     assert_eq!(
-        owner_call(
-            &app,
+        app.rpc(
             &owner,
             "/clients/add",
             &[("application_id", "nope"), ("description", "x")]
@@ -1048,14 +1034,17 @@ async fn get_query_strings_post_bodies_and_malformed_requests() {
 async fn a_change_on_one_surface_is_seen_on_the_other() {
     let (app, owner) = spawn_app_with_owner("shop").await;
     // Config → Registration.
-    let (id, _, _) = app.create_client(&owner, json!({"name": "via config", "features": ["direct_access"], "ipWhitelist": ["10.0.0.0/8"]})).await;
-    let listed = owner_call(
-        &app,
-        &owner,
-        "/clients/list",
-        &[("has_features", r#"["direct_access"]"#)],
-    )
-    .await;
+    let id = app
+        .fenced_client(&owner, "via config", &["direct_access"], &["10.0.0.0/8"])
+        .await
+        .id;
+    let listed = app
+        .rpc(
+            &owner,
+            "/clients/list",
+            &[("has_features", r#"["direct_access"]"#)],
+        )
+        .await;
     assert_eq!(
         listed,
         ok(
@@ -1063,8 +1052,7 @@ async fn a_change_on_one_surface_is_seen_on_the_other() {
         )
     );
     // Registration → Config, then Config → Registration again.
-    owner_call(
-        &app,
+    app.rpc(
         &owner,
         "/clients/set_features",
         &[
@@ -1080,22 +1068,17 @@ async fn a_change_on_one_surface_is_seen_on_the_other() {
         json!(["10.0.0.0/8"]),
         "a partial change keeps the other fields"
     );
-    let res = app
-        .by(&owner)
-        .put(
-            &format!("/config/{}/clients/{id}", owner.app_id),
-            &json!({"name": "renamed in config"}),
-        )
-        .await;
-    assert_eq!(res.status, 200);
-    let listed = owner_call(&app, &owner, "/clients/list", &[]).await;
+    app.config(&owner)
+        .put_client(&id, &json!({"name": "renamed in config"}))
+        .await
+        .status_is(200);
+    let listed = app.rpc(&owner, "/clients/list", &[]).await;
     assert_eq!(
         listed["results"][1],
         json!({"client_id": id, "description": "renamed in config", "features": [], "whitelist": ["0.0.0.0/0"]})
     );
     // Registration delete → Config 404.
-    owner_call(
-        &app,
+    app.rpc(
         &owner,
         "/clients/delete",
         &[("client_id_for_deletion", &id)],
@@ -1107,15 +1090,12 @@ async fn a_change_on_one_surface_is_seen_on_the_other() {
 #[tokio::test]
 async fn the_same_change_is_audited_the_same_way_on_both_surfaces() {
     let (app, owner) = spawn_app_with_owner("shop").await;
-    let (via_config, _, _) = app
-        .create_client(
-            &owner,
-            json!({"name": "c", "features": ["direct_access"], "ipWhitelist": ["10.0.0.0/8"]}),
-        )
-        .await;
+    let via_config = app
+        .fenced_client(&owner, "c", &["direct_access"], &["10.0.0.0/8"])
+        .await
+        .id;
     let (via_reg, _) = add(&app, &owner, "r", r#"["direct_access"]"#).await;
-    owner_call(
-        &app,
+    app.rpc(
         &owner,
         "/clients/set_whitelist",
         &[
@@ -1135,8 +1115,7 @@ async fn the_same_change_is_audited_the_same_way_on_both_surfaces() {
     .send()
     .await
     .unwrap();
-    owner_call(
-        &app,
+    app.rpc(
         &owner,
         "/clients/set_features",
         &[
@@ -1155,8 +1134,7 @@ async fn the_same_change_is_audited_the_same_way_on_both_surfaces() {
     .send()
     .await
     .unwrap();
-    owner_call(
-        &app,
+    app.rpc(
         &owner,
         "/clients/set_description",
         &[("for_client_id", &via_reg), ("description", "r2")],
@@ -1226,7 +1204,7 @@ async fn another_tenants_clients_cannot_be_reached() {
             vec![("for_client_id", victim.as_str()), ("hours_to_live", "0")],
         ),
     ] {
-        assert_eq!(owner_call(&app, &a, path, &form).await, not_valid, "{path}");
+        assert_eq!(app.rpc(&a, path, &form).await, not_valid, "{path}");
     }
     let (_, got) = config_client(&app, &b, &victim).await;
     assert_eq!(

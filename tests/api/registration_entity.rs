@@ -401,12 +401,10 @@ async fn remove_attribute_by_any_path_spelling() {
 async fn set_and_get_access_schemas() {
     let (app, owner) = spawn_app_with_owner("shop").await;
     create_user(&app, &owner).await;
-    let (mailer, mailer_secret, _) = app
-        .create_client(
-            &owner,
-            json!({"name": "mailer", "features": ["direct_read_access"]}),
-        )
-        .await;
+    let (mailer, mailer_secret) = app
+        .make_client(&owner, "mailer", &["direct_read_access"])
+        .await
+        .credentials();
     // No schema yet: the whole type.
     let body = reg(
         &app,
@@ -640,10 +638,7 @@ async fn access_schema_errors() {
             "{form:?}"
         );
     }
-    let rows: i64 = sqlx::query_scalar("SELECT count(*) FROM access_schemas")
-        .fetch_one(&app.pool)
-        .await
-        .unwrap();
+    let rows: i64 = app.scalar("SELECT count(*) FROM access_schemas", &[]).await;
     assert_eq!(rows, 0);
 }
 
@@ -773,7 +768,7 @@ async fn permissions_credentials_and_the_allow_list() {
         json!(["access_issuer"]),
         json!([]),
     ] {
-        let (id, secret, _) = app
+        let Made { id, secret, .. } = app
             .create_client(
                 &owner,
                 json!({"name": format!("c{features}"), "features": features}),
@@ -819,12 +814,10 @@ async fn permissions_credentials_and_the_allow_list() {
         .unwrap();
     assert_eq!(read(res).await, bad);
     // An owner outside its allow list (the tests call from 127.0.0.1).
-    let (fenced, fenced_secret, _) = app
-        .create_client(
-            &owner,
-            json!({"name": "fenced owner", "features": ["owner"], "ipWhitelist": ["10.0.0.0/8"]}),
-        )
-        .await;
+    let (fenced, fenced_secret) = app
+        .fenced_client(&owner, "fenced owner", &["owner"], &["10.0.0.0/8"])
+        .await
+        .credentials();
     assert_eq!(
         reg(&app, &fenced, &fenced_secret, "/entityType.list", &[]).await,
         forbidden
@@ -846,10 +839,7 @@ async fn permissions_credentials_and_the_allow_list() {
         app.audit_count(&owner.app_id, "entity_type.create").await,
         1
     );
-    let rows: i64 = sqlx::query_scalar("SELECT count(*) FROM access_schemas")
-        .fetch_one(&app.pool)
-        .await
-        .unwrap();
+    let rows: i64 = app.scalar("SELECT count(*) FROM access_schemas", &[]).await;
     assert_eq!(rows, 0);
 }
 

@@ -12,14 +12,12 @@ fn result(v: Value) -> Value {
 }
 
 async fn setting_rows(app: &TestApp, app_id: &str) -> i64 {
-    sqlx::query_scalar(
+    app.scalar(
         "SELECT (SELECT count(*) FROM app_settings WHERE app_id = $1)
               + (SELECT count(*) FROM client_settings WHERE app_id = $1)",
+        &[app_id],
     )
-    .bind(app_id)
-    .fetch_one(&app.pool)
     .await
-    .unwrap()
 }
 
 #[tokio::test]
@@ -31,8 +29,7 @@ async fn get_falls_back_from_the_client_value_to_the_default_to_null() {
 
     assert_eq!(get().await, result(json!(null)), "set nowhere");
     assert_eq!(
-        owner_call(
-            &app,
+        app.rpc(
             &owner,
             "/settings/set_default",
             &[("key", "login_attempts"), ("value", "5")]
@@ -76,7 +73,8 @@ async fn get_falls_back_from_the_client_value_to_the_default_to_null() {
     assert_eq!(get().await, result(json!("4")));
     // The owner's own settings are separate.
     assert_eq!(
-        owner_call(&app, &owner, "/settings/get", &[("key", "login_attempts")]).await,
+        app.rpc(&owner, "/settings/get", &[("key", "login_attempts")])
+            .await,
         result(json!("5"))
     );
 
@@ -94,8 +92,7 @@ async fn get_falls_back_from_the_client_value_to_the_default_to_null() {
         result(json!(false))
     );
     assert_eq!(
-        owner_call(
-            &app,
+        app.rpc(
             &owner,
             "/settings/delete_default",
             &[("key", "login_attempts")]
@@ -104,8 +101,7 @@ async fn get_falls_back_from_the_client_value_to_the_default_to_null() {
         result(json!(true))
     );
     assert_eq!(
-        owner_call(
-            &app,
+        app.rpc(
             &owner,
             "/settings/delete_default",
             &[("key", "login_attempts")]
@@ -131,11 +127,9 @@ async fn values_are_text_unless_json_arrays_or_objects_and_multi_calls_take_json
     let (app, owner) = spawn_app_with_owner("shop").await;
     let (a, o) = (&app, &owner);
     let set = move |k: &'static str, v: &'static str| async move {
-        owner_call(a, o, "/settings/set", &[("key", k), ("value", v)]).await
+        a.rpc(o, "/settings/set", &[("key", k), ("value", v)]).await
     };
-    let get = move |k: &'static str| async move {
-        owner_call(a, o, "/settings/get", &[("key", k)]).await
-    };
+    let get = move |k: &'static str| async move { a.rpc(o, "/settings/get", &[("key", k)]).await };
     set("text", "hello world").await;
     set("number_text", "5").await;
     set("empty", "").await;
@@ -151,37 +145,39 @@ async fn values_are_text_unless_json_arrays_or_objects_and_multi_calls_take_json
         invalid("value", "not valid JSON")
     );
 
-    let multi = owner_call(
-        &app,
-        &owner,
-        "/settings/set_multi",
-        &[(
-            "items",
-            r#"{"n": 5, "b": true, "z": null, "text": "hello world"}"#,
-        )],
-    )
-    .await;
+    let multi = app
+        .rpc(
+            &owner,
+            "/settings/set_multi",
+            &[(
+                "items",
+                r#"{"n": 5, "b": true, "z": null, "text": "hello world"}"#,
+            )],
+        )
+        .await;
     assert_eq!(
         multi,
         result(json!({"b": false, "n": false, "text": true, "z": false}))
     );
-    let got = owner_call(
-        &app,
-        &owner,
-        "/settings/get_multi",
-        &[("keys", r#"["n", "b", "z", "missing"]"#)],
-    )
-    .await;
+    let got = app
+        .rpc(
+            &owner,
+            "/settings/get_multi",
+            &[("keys", r#"["n", "b", "z", "missing"]"#)],
+        )
+        .await;
     assert_eq!(
         got,
         result(json!({"n": 5, "b": true, "z": null, "missing": null}))
     );
     assert_eq!(
-        owner_call(&app, &owner, "/settings/get_multi", &[("keys", "[]")]).await,
+        app.rpc(&owner, "/settings/get_multi", &[("keys", "[]")])
+            .await,
         result(json!({}))
     );
     assert_eq!(
-        owner_call(&app, &owner, "/settings/set_multi", &[("items", "{}")]).await,
+        app.rpc(&owner, "/settings/set_multi", &[("items", "{}")])
+            .await,
         result(json!({}))
     );
 }
@@ -192,17 +188,16 @@ async fn items_keys_defaults_and_get_all() {
     let (x, secret) = add(&app, &owner, "x", "[]").await;
     let (quiet, _) = add(&app, &owner, "quiet", "[]").await;
     let me = By::Basic(&x, &secret);
-    let defaults = owner_call(
-        &app,
-        &owner,
-        "/settings/set_default_multi",
-        &[("items", r#"{"a": 1, "b": 2}"#)],
-    )
-    .await;
+    let defaults = app
+        .rpc(
+            &owner,
+            "/settings/set_default_multi",
+            &[("items", r#"{"a": 1, "b": 2}"#)],
+        )
+        .await;
     assert_eq!(defaults, result(json!({"a": false, "b": false})));
     assert_eq!(
-        owner_call(
-            &app,
+        app.rpc(
             &owner,
             "/settings/set_default_multi",
             &[("items", r#"{"b": 2, "d": [4]}"#)]
@@ -227,29 +222,24 @@ async fn items_keys_defaults_and_get_all() {
         result(json!(["a", "b", "c", "d"]))
     );
     assert_eq!(
-        owner_call(
-            &app,
-            &owner,
-            "/settings/items",
-            &[("for_client_id", &quiet)]
-        )
-        .await,
+        app.rpc(&owner, "/settings/items", &[("for_client_id", &quiet)])
+            .await,
         result(json!({"a": 1, "b": 2, "d": [4]})),
         "a client without values sees the defaults"
     );
     assert_eq!(
-        owner_call(&app, &owner, "/settings/keys", &[("for_client_id", &quiet)]).await,
+        app.rpc(&owner, "/settings/keys", &[("for_client_id", &quiet)])
+            .await,
         result(json!(["a", "b", "d"]))
     );
 
-    owner_call(
-        &app,
+    app.rpc(
         &owner,
         "/settings/set",
         &[("key", "mine"), ("value", "owner's")],
     )
     .await;
-    let all = owner_call(&app, &owner, "/settings/get_all", &[]).await;
+    let all = app.rpc(&owner, "/settings/get_all", &[]).await;
     assert_eq!(
         all,
         ok(json!({
@@ -391,7 +381,7 @@ async fn argument_errors_name_the_argument_and_change_nothing() {
     let audit_before = app.audit_rows(&owner.app_id).await.len();
     for (path, form, expected) in &cases {
         assert_eq!(
-            &owner_call(&app, &owner, path, form).await,
+            &app.rpc(&owner, path, form).await,
             expected,
             "{path} {form:?}"
         );
@@ -406,15 +396,13 @@ async fn clients_manage_their_own_settings_and_owners_everyone_elses() {
     let (x, x_secret) = add(&app, &owner, "x", r#"["login_client"]"#).await;
     let (y, _) = add(&app, &owner, "y", "[]").await;
     let me = By::Basic(&x, &x_secret);
-    owner_call(
-        &app,
+    app.rpc(
         &owner,
         "/settings/set_default",
         &[("key", "d"), ("value", "default")],
     )
     .await;
-    owner_call(
-        &app,
+    app.rpc(
         &owner,
         "/settings/set",
         &[("for_client_id", &y), ("key", "k"), ("value", "y's")],
@@ -500,8 +488,7 @@ async fn clients_manage_their_own_settings_and_owners_everyone_elses() {
         );
     }
     assert_eq!(
-        owner_call(
-            &app,
+        app.rpc(
             &owner,
             "/settings/get",
             &[("for_client_id", &y), ("key", "k")]
@@ -510,13 +497,13 @@ async fn clients_manage_their_own_settings_and_owners_everyone_elses() {
         result(json!("y's"))
     );
     assert_eq!(
-        owner_call(&app, &owner, "/settings/get_default", &[("key", "d")]).await,
+        app.rpc(&owner, "/settings/get_default", &[("key", "d")])
+            .await,
         result(json!("default"))
     );
     // The owner may change any client's settings.
     assert_eq!(
-        owner_call(
-            &app,
+        app.rpc(
             &owner,
             "/settings/delete",
             &[("for_client_id", &x), ("key", "k2")]
@@ -526,8 +513,7 @@ async fn clients_manage_their_own_settings_and_owners_everyone_elses() {
     );
 
     // A client outside its allow list reaches nothing, not even its own settings.
-    owner_call(
-        &app,
+    app.rpc(
         &owner,
         "/clients/set_whitelist",
         &[("for_client_id", &x), ("whitelist", r#"["10.0.0.0/8"]"#)],
@@ -602,15 +588,13 @@ async fn settings_are_one_store_for_both_surfaces() {
     let defaults_path = format!("/config/{}/settings", owner.app_id);
 
     // Registration → Config.
-    owner_call(
-        &app,
+    app.rpc(
         &owner,
         "/settings/set_multi",
         &[("for_client_id", &x), ("items", r#"{"a": 1, "b": "two"}"#)],
     )
     .await;
-    owner_call(
-        &app,
+    app.rpc(
         &owner,
         "/settings/set_default",
         &[("key", "a"), ("value", "default a")],
@@ -632,8 +616,7 @@ async fn settings_are_one_store_for_both_surfaces() {
         .await;
     assert_eq!(res.status, 200);
     assert_eq!(
-        owner_call(
-            &app,
+        app.rpc(
             &owner,
             "/settings/get_multi",
             &[("for_client_id", &x), ("keys", r#"["a", "b", "c"]"#)]
@@ -642,14 +625,14 @@ async fn settings_are_one_store_for_both_surfaces() {
         result(json!({"a": "default a", "b": 2, "c": null}))
     );
     assert_eq!(
-        owner_call(&app, &owner, "/settings/keys", &[("for_client_id", &x)]).await,
+        app.rpc(&owner, "/settings/keys", &[("for_client_id", &x)])
+            .await,
         result(json!(["a", "b", "c"]))
     );
     let res = app.by(&owner).put(&defaults_path, &json!({})).await;
     assert_eq!(res.status, 200);
     assert_eq!(
-        owner_call(
-            &app,
+        app.rpc(
             &owner,
             "/settings/get",
             &[("for_client_id", &x), ("key", "a")]
@@ -665,15 +648,13 @@ async fn settings_go_with_their_client_and_stay_in_their_tenant() {
     let b = app.create_app("b").await;
     let (x, _) = add(&app, &a, "x", "[]").await;
     let (bx, bx_secret) = add(&app, &b, "bx", "[]").await;
-    owner_call(
-        &app,
+    app.rpc(
         &a,
         "/settings/set",
         &[("for_client_id", &x), ("key", "k"), ("value", "v")],
     )
     .await;
-    owner_call(
-        &app,
+    app.rpc(
         &a,
         "/settings/set_default",
         &[("key", "shared"), ("value", "a's")],
@@ -692,12 +673,11 @@ async fn settings_go_with_their_client_and_stay_in_their_tenant() {
         result(json!(null))
     );
     assert_eq!(
-        owner_call(&app, &b, "/settings/get_all", &[]).await,
+        app.rpc(&b, "/settings/get_all", &[]).await,
         ok(json!({"client_settings": {}, "default_settings": {}}))
     );
     assert_eq!(
-        owner_call(
-            &app,
+        app.rpc(
             &a,
             "/settings/set",
             &[("for_client_id", &bx), ("key", "k"), ("value", "pwned")]
@@ -708,15 +688,10 @@ async fn settings_go_with_their_client_and_stay_in_their_tenant() {
     assert_eq!(setting_rows(&app, &b.app_id).await, 0);
 
     // Deleting a client deletes its settings with it.
-    owner_call(
-        &app,
-        &a,
-        "/clients/delete",
-        &[("client_id_for_deletion", &x)],
-    )
-    .await;
+    app.rpc(&a, "/clients/delete", &[("client_id_for_deletion", &x)])
+        .await;
     assert_eq!(
-        owner_call(&app, &a, "/settings/get_all", &[]).await,
+        app.rpc(&a, "/settings/get_all", &[]).await,
         ok(json!({"client_settings": {}, "default_settings": {"shared": "a's"}}))
     );
 }
@@ -766,7 +741,7 @@ async fn the_operator_manages_settings_of_the_application_it_names() {
         result(json!(false))
     );
     assert_eq!(
-        owner_call(&app, &owner, "/settings/get", &[("key", "k")]).await,
+        app.rpc(&owner, "/settings/get", &[("key", "k")]).await,
         result(json!("o"))
     );
     let rows = app.audit_rows(&owner.app_id).await;

@@ -52,8 +52,19 @@ pub async fn call(app: &TestApp, by: By<'_>, path: &str, form: &[(&str, &str)]) 
     send(req.form(&fields)).await
 }
 
-pub async fn owner_call(app: &TestApp, owner: &Owner, path: &str, form: &[(&str, &str)]) -> Value {
-    call(app, By::owner(owner), path, form).await
+impl TestApp {
+    /// POSTs `form` to the Registration API's `path` as `owner`'s owner client; the body, checked
+    /// by [`send`].
+    pub async fn rpc(&self, owner: &Owner, path: &str, form: &[(&str, &str)]) -> Value {
+        call(self, By::owner(owner), path, form).await
+    }
+
+    /// [`TestApp::rpc`] that must succeed (`"stat": "ok"`); returns the body.
+    pub async fn rpc_ok(&self, owner: &Owner, path: &str, form: &[(&str, &str)]) -> Value {
+        let body = self.rpc(owner, path, form).await;
+        assert_eq!(body["stat"], "ok", "{path}: {body}");
+        body
+    }
 }
 
 /// An error envelope without its request id.
@@ -120,13 +131,13 @@ pub async fn add(
     description: &str,
     features: &str,
 ) -> (String, String) {
-    let body = owner_call(
-        app,
-        owner,
-        "/clients/add",
-        &[("description", description), ("features", features)],
-    )
-    .await;
+    let body = app
+        .rpc(
+            owner,
+            "/clients/add",
+            &[("description", description), ("features", features)],
+        )
+        .await;
     assert_eq!(body["stat"], "ok", "{body}");
     (
         body["client_id"].as_str().unwrap().to_owned(),

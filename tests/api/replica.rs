@@ -27,7 +27,7 @@ async fn reads_that_may_be_stale_go_to_the_replica_unless_the_caller_just_wrote(
     })
     .await;
     let owner = app.create_app("shop").await;
-    app.create_client(&owner, json!({"name": "before"})).await;
+    app.make_client(&owner, "before", &[]).await;
     // No replica yet (its database does not exist): the primary answers, the lag is unknown.
     assert_eq!(client_names(&app, &owner).await, ["before", "owner"]);
     assert_eq!(metric(&app, "latchkey_replica_lag_seconds").await, -1.0);

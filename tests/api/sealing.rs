@@ -111,12 +111,10 @@ async fn keys_rotate_reseals_every_store_and_all_works_with_the_new_key_alone() 
         secret: created["owner"]["_secret"].as_str().unwrap().to_owned(),
     };
     let a = owner.app_id.clone();
-    let (svc, svc_secret, _) = app
-        .create_client(
-            &owner,
-            json!({"name": "svc", "features": ["direct_access"]}),
-        )
-        .await;
+    let (svc, svc_secret) = app
+        .make_client(&owner, "svc", &["direct_access"])
+        .await
+        .credentials();
     // OAuth keys: ES256 in one application (made on first use, then rotated: two keys), EdDSA
     // in another.
     let before = app.access_token(&a, &svc, &svc_secret).await;
@@ -130,12 +128,10 @@ async fn keys_rotate_reseals_every_store_and_all_works_with_the_new_key_alone() 
         .patch(&format!("/apps/{b}/oauth"), &json!({"signingAlg": "EdDSA"}))
         .await
         .status_is(200);
-    let (reader, reader_secret, _) = app
-        .create_client(
-            &blog,
-            json!({"name": "reader", "features": ["direct_read_access"]}),
-        )
-        .await;
+    let (reader, reader_secret) = app
+        .make_client(&blog, "reader", &["direct_read_access"])
+        .await
+        .credentials();
     let blog_before = app.access_token(&b, &reader, &reader_secret).await;
     let old_kids = (kids(&app.jwks(&a).await), kids(&app.jwks(&b).await));
     assert_eq!((old_kids.0.len(), old_kids.1.len()), (2, 1));
@@ -266,13 +262,10 @@ async fn keys_rotate_reseals_every_store_and_all_works_with_the_new_key_alone() 
 
     // Checkpoints: one more change, then a checkpoint of the whole tree, signed by the key
     // opened with the new sealing key (by the peer's task or by this round, whichever first).
-    peer.create_client(&owner, json!({"name": "after rotation"}))
+    peer.make_client(&owner, "after rotation", &[]).await;
+    let size: i64 = app
+        .scalar("SELECT max(seq) FROM audit_events WHERE app_id = $1", &[&a])
         .await;
-    let size: i64 = sqlx::query_scalar("SELECT max(seq) FROM audit_events WHERE app_id = $1")
-        .bind(&a)
-        .fetch_one(&app.pool)
-        .await
-        .unwrap();
     let mut new_settings = test_settings();
     new_settings.sealing.key = Some(new_key.clone());
     let new_service = latchkey::startup::service(&new_settings, app.pool.clone()).unwrap();

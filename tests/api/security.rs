@@ -25,8 +25,7 @@ async fn missing_wrong_and_unknown_credentials_look_the_same() {
     for req in requests {
         let res = req.fetch().await;
         assert_eq!(res.headers["www-authenticate"], "Basic realm=\"latchkey\"");
-        let (status, body) = res.pair();
-        assert_eq!((status, body), (401, errors("Authentication required.")));
+        res.is(401, errors("Authentication required."));
     }
 }
 
@@ -63,11 +62,10 @@ async fn tenants_are_isolated() {
         if let Some(body) = body {
             req = req.json(&body);
         }
-        let (status, got) = req.fetch().await.pair();
-        assert_eq!(
-            (status, got),
-            (401, errors("Authentication required.")),
-            "{method} {path}"
+        req.fetch().await.case_is(
+            401,
+            errors("Authentication required."),
+            format_args!("{method} {path}"),
         );
     }
     // B's client through A's application path: not found there.
@@ -75,11 +73,8 @@ async fn tenants_are_isolated() {
         .get_client(&b_client)
         .await
         .is(404, errors("Client ID not found."));
-    app.by(&a)
-        .put(
-            &format!("/config/{}/clients/{b_client}", a.app_id),
-            &json!({"name": "pwned"}),
-        )
+    app.config(&a)
+        .put_client(&b_client, &json!({"name": "pwned"}))
         .await
         .status_is(404);
     // Nothing changed in B.
@@ -97,11 +92,8 @@ async fn tenants_are_isolated() {
 #[tokio::test]
 async fn allow_list_refuses_other_sources() {
     let (app, owner) = spawn_app_with_owner("shop").await;
-    let (id, secret, _) = app
-        .create_client(
-            &owner,
-            json!({"name": "fenced", "features": ["owner"], "ipWhitelist": ["10.0.0.0/8"]}),
-        )
+    let Made { id, secret, .. } = app
+        .fenced_client(&owner, "fenced", &["owner"], &["10.0.0.0/8"])
         .await;
     let path = format!("/config/{}/clients", owner.app_id);
     app.by_client(&id, &secret)
@@ -115,19 +107,18 @@ async fn allow_list_refuses_other_sources() {
         .await
         .status_is(403);
     // The operator is not bound by allow lists; IPv6-only lists refuse IPv4 callers.
-    let (id6, secret6, _) = app
-        .create_client(
-            &owner,
-            json!({"name": "v6", "features": ["owner"], "ipWhitelist": ["::1/128"]}),
-        )
-        .await;
+    let (id6, secret6) = app
+        .fenced_client(&owner, "v6", &["owner"], &["::1/128"])
+        .await
+        .credentials();
     app.by_client(&id6, &secret6)
         .get(&path)
         .await
         .status_is(403);
-    let (id_ok, secret_ok, _) = app
-        .create_client(&owner, json!({"name": "local", "features": ["owner"], "ipWhitelist": ["127.0.0.0/8", "::1/128"]}))
-        .await;
+    let (id_ok, secret_ok) = app
+        .fenced_client(&owner, "local", &["owner"], &["127.0.0.0/8", "::1/128"])
+        .await
+        .credentials();
     app.by_client(&id_ok, &secret_ok)
         .get(&path)
         .await
@@ -139,11 +130,8 @@ async fn trusted_proxy_forwarded_address_is_used() {
     let app =
         spawn_app_with(|s| s.http.trusted_proxies = vec!["127.0.0.1/32".parse().unwrap()]).await;
     let owner = app.create_app("shop").await;
-    let (id, secret, _) = app
-        .create_client(
-            &owner,
-            json!({"name": "fenced", "features": ["owner"], "ipWhitelist": ["10.0.0.0/8"]}),
-        )
+    let Made { id, secret, .. } = app
+        .fenced_client(&owner, "fenced", &["owner"], &["10.0.0.0/8"])
         .await;
     let path = format!("/config/{}/clients", owner.app_id);
     let send = |xff: Option<&str>| {
@@ -185,9 +173,10 @@ async fn concurrent_renames_to_one_name_yield_one_winner() {
     let (app, owner) = spawn_app_with_owner("shop").await;
     let mut ids = Vec::new();
     for i in 0..20 {
-        let (id, _, _) = app
+        let id = app
             .create_client(&owner, json!({"name": format!("client {i}")}))
-            .await;
+            .await
+            .id;
         ids.push(id);
     }
     let tasks: Vec<_> = ids
@@ -222,13 +211,12 @@ async fn concurrent_renames_to_one_name_yield_one_winner() {
         "{statuses:?}"
     );
     assert_eq!(app.audit_count(&owner.app_id, "client.update").await, 1);
-    let n: i64 = sqlx::query_scalar(
-        "SELECT count(*) FROM clients WHERE app_id = $1 AND name = 'the one name'",
-    )
-    .bind(&owner.app_id)
-    .fetch_one(&app.pool)
-    .await
-    .unwrap();
+    let n: i64 = app
+        .scalar(
+            "SELECT count(*) FROM clients WHERE app_id = $1 AND name = 'the one name'",
+            &[&owner.app_id],
+        )
+        .await;
     assert_eq!(n, 1);
 }
 

@@ -96,13 +96,11 @@ async fn patch_app(app: &TestApp, app_id: &str, body: Value) -> (u16, Value) {
 
 /// Secrets of an application that have a sealed copy.
 async fn sealed_count(app: &TestApp, app_id: &str) -> i64 {
-    sqlx::query_scalar(
+    app.scalar(
         "SELECT count(*) FROM client_secrets WHERE app_id = $1 AND sealed IS NOT NULL",
+        &[app_id],
     )
-    .bind(app_id)
-    .fetch_one(&app.pool)
     .await
-    .unwrap()
 }
 
 fn credentials_error(description: &str) -> Value {
@@ -162,7 +160,7 @@ async fn a_signed_request_of_a_signed_requests_app_is_served() {
     let res = send_signed(&app, &owner, Method::GET, url, &date, &s).await;
     assert_eq!(res, ok(json!({"result": null})));
     // Basic and parameters keep working for the same application.
-    let basic = owner_call(&app, &owner, "/settings/get", &[("key", "x")]).await;
+    let basic = app.rpc(&owner, "/settings/get", &[("key", "x")]).await;
     assert_eq!(basic, ok(json!({"result": null})));
 }
 
@@ -283,7 +281,7 @@ async fn a_replayed_signature_is_refused_on_every_server() {
         + Duration::seconds(300);
     assert_eq!(stored[0].1, expected_expiry);
     // One client was added, not two.
-    let listed = owner_call(&app, &owner, "/clients/list", &[]).await;
+    let listed = app.rpc(&owner, "/clients/list", &[]).await;
     assert_eq!(listed["results"].as_array().unwrap().len(), 2);
     // A second server on the same database refuses it as well: the replay state is shared.
     let second = latchkey::startup::Application::build(
@@ -369,7 +367,7 @@ async fn an_identical_signed_read_is_answered_again_and_an_identical_write_is_no
         ),
     ];
     for (path, params) in setup {
-        let res = owner_call(&app, &owner, path, &params).await;
+        let res = app.rpc(&owner, path, &params).await;
         assert_eq!(res["stat"], "ok", "{path}: {res}");
     }
     // Every Registration API read of the route table: the same signed request three times
@@ -409,12 +407,12 @@ async fn an_identical_signed_read_is_answered_again_and_an_identical_write_is_no
     );
     assert_eq!(listed, [expected.clone(), expected]);
     // Reads leave no replay record: repeating them costs no write.
-    let records: i64 =
-        sqlx::query_scalar("SELECT count(*) FROM signed_request_replays WHERE app_id = $1")
-            .bind(&owner.app_id)
-            .fetch_one(&app.pool)
-            .await
-            .unwrap();
+    let records: i64 = app
+        .scalar(
+            "SELECT count(*) FROM signed_request_replays WHERE app_id = $1",
+            &[&owner.app_id],
+        )
+        .await;
     assert_eq!(records, 0);
 
     // A write: the first is served, the identical second refused with the replay message.
@@ -507,13 +505,9 @@ async fn tampered_wrong_unknown_and_rotated_out_signatures_look_the_same() {
     }
 
     // Rotation: during the grace period both secrets sign; after it only the new one.
-    let rotated = owner_call(
-        &app,
-        &owner,
-        "/clients/reset_secret",
-        &[("hours_to_live", "1")],
-    )
-    .await;
+    let rotated = app
+        .rpc(&owner, "/clients/reset_secret", &[("hours_to_live", "1")])
+        .await;
     let new_secret = rotated["new_secret"].as_str().unwrap().to_owned();
     for s in [secret, new_secret.as_str()] {
         let res = signed(&app, id, s, "/settings/get", &[("key", s)]).await;
@@ -562,7 +556,7 @@ async fn failed_signatures_count_in_the_failure_limit() {
     assert_eq!(blocked["code"], 510, "{blocked}");
     assert_eq!(blocked["error"], "api_limit_error");
     // Basic is blocked for that client id too: one limit for both schemes.
-    let basic = owner_call(&app, &owner, "/settings/get", &[("key", "k")]).await;
+    let basic = app.rpc(&owner, "/settings/get", &[("key", "k")]).await;
     assert_eq!(basic["code"], 510);
 }
 
@@ -570,16 +564,16 @@ async fn failed_signatures_count_in_the_failure_limit() {
 async fn allow_lists_apply_to_signed_requests() {
     let app = spawn_app().await;
     let owner = signed_app(&app, "shop").await;
-    let added = owner_call(
-        &app,
-        &owner,
-        "/clients/add",
-        &[
-            ("description", "remote"),
-            ("whitelist", r#"["10.0.0.0/8"]"#),
-        ],
-    )
-    .await;
+    let added = app
+        .rpc(
+            &owner,
+            "/clients/add",
+            &[
+                ("description", "remote"),
+                ("whitelist", r#"["10.0.0.0/8"]"#),
+            ],
+        )
+        .await;
     let res = signed(
         &app,
         added["client_id"].as_str().unwrap(),
@@ -611,12 +605,10 @@ async fn an_app_without_signed_requests_keeps_answering_205() {
 #[tokio::test]
 async fn secrets_from_before_the_switch_are_sealed_on_use_or_rotation() {
     let (app, owner) = spawn_app_with_owner("older").await;
-    let (other, other_secret, _) = app
-        .create_client(
-            &owner,
-            json!({"name": "other", "features": ["direct_access"]}),
-        )
-        .await;
+    let (other, other_secret) = app
+        .make_client(&owner, "other", &["direct_access"])
+        .await
+        .credentials();
     let (status, body) = patch_app(&app, &owner.app_id, json!({"signed_requests": true})).await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["signed_requests"], true);
@@ -625,7 +617,7 @@ async fn secrets_from_before_the_switch_are_sealed_on_use_or_rotation() {
     let res = signed(&app, &owner.client_id, &owner.secret, "/clients/list", &[]).await;
     assert_eq!(res, credentials_error(UNSEALED));
     // One successful Basic call seals it; from then on it signs.
-    let basic = owner_call(&app, &owner, "/settings/get", &[("key", "k")]).await;
+    let basic = app.rpc(&owner, "/settings/get", &[("key", "k")]).await;
     assert_eq!(basic["stat"], "ok");
     let res = signed(&app, &owner.client_id, &owner.secret, "/clients/list", &[]).await;
     assert_eq!(res["stat"], "ok", "{res}");
@@ -644,13 +636,13 @@ async fn secrets_from_before_the_switch_are_sealed_on_use_or_rotation() {
     assert_eq!(res["stat"], "ok", "{res}");
     // A rotation mints a sealed secret.
     let third = app.add_client(&owner, "third", &[]).await;
-    let rotated = owner_call(
-        &app,
-        &owner,
-        "/clients/reset_secret",
-        &[("for_client_id", &third), ("hours_to_live", "0")],
-    )
-    .await;
+    let rotated = app
+        .rpc(
+            &owner,
+            "/clients/reset_secret",
+            &[("for_client_id", &third), ("hours_to_live", "0")],
+        )
+        .await;
     let res = signed(
         &app,
         &third,
@@ -740,7 +732,7 @@ async fn switching_both_options_off_drops_the_sealed_copies() {
         json!({"signed_requests": true, "show_secrets": true}),
     )
     .await;
-    app.create_client(&owner, json!({"name": "c"})).await;
+    app.make_client(&owner, "c", &[]).await;
     assert_eq!(sealed_count(&app, &owner.app_id).await, 2);
     let off = json!({"signed_requests": false, "show_secrets": false});
     let (status, body) = patch_app(&app, &owner.app_id, off).await;
@@ -757,9 +749,7 @@ async fn switching_both_options_off_drops_the_sealed_copies() {
 async fn show_secrets_answers_like_the_vendor_to_owners_and_audits_each_read() {
     let app = spawn_app().await;
     let owner = create_app_with(&app, "shown", json!({"show_secrets": true})).await;
-    let (id, secret, _) = app
-        .create_client(&owner, json!({"name": "x", "features": ["direct_access"]}))
-        .await;
+    let Made { id, secret, .. } = app.make_client(&owner, "x", &["direct_access"]).await;
     let base = format!("/config/{}/clients", owner.app_id);
     // Seed 004's example: the PUT answers with `_secret`.
     let body = app
@@ -787,7 +777,7 @@ async fn show_secrets_answers_like_the_vendor_to_owners_and_audits_each_read() {
     let all = config_get(&app, &owner, &base).await;
     assert_eq!(all[0]["_secret"], owner.secret);
     assert_eq!(all[1]["_secret"], secret);
-    let listed = owner_call(&app, &owner, "/clients/list", &[]).await;
+    let listed = app.rpc(&owner, "/clients/list", &[]).await;
     assert_eq!(
         listed["results"][1],
         json!({
@@ -831,7 +821,7 @@ async fn show_secrets_answers_like_the_vendor_to_owners_and_audits_each_read() {
     )
     .await;
     assert!(one.get("_secret").is_none(), "{one}");
-    let listed = owner_call(&app, &plain, "/clients/list", &[]).await;
+    let listed = app.rpc(&plain, "/clients/list", &[]).await;
     assert!(listed["results"][0].get("client_secret").is_none());
     assert_eq!(
         app.audit_count(&plain.app_id, "client.secret_read").await,
@@ -865,18 +855,18 @@ async fn no_secret_is_in_clear_text_in_the_database() {
     let plain = app.create_app("plain").await;
     for owner in [&signed_owner, &shown, &plain] {
         secrets.push(owner.secret.clone());
-        let (id, secret, _) = app.create_client(owner, json!({"name": "c"})).await;
+        let Made { id, secret, .. } = app.make_client(owner, "c", &[]).await;
         secrets.push(secret);
-        let rotated = owner_call(
-            &app,
-            owner,
-            "/clients/reset_secret",
-            &[("for_client_id", &id), ("hours_to_live", "1")],
-        )
-        .await;
+        let rotated = app
+            .rpc(
+                owner,
+                "/clients/reset_secret",
+                &[("for_client_id", &id), ("hours_to_live", "1")],
+            )
+            .await;
         secrets.push(rotated["new_secret"].as_str().unwrap().to_owned());
         // Reads and signed calls leave their traces too (audit, replay records).
-        owner_call(&app, owner, "/clients/list", &[]).await;
+        app.rpc(owner, "/clients/list", &[]).await;
     }
     signed(
         &app,
@@ -961,10 +951,10 @@ async fn keys_rotate_reseals_under_the_new_key() {
         0
     );
     let old_only = rotate(TEST_SEALING_KEY, "").await;
-    assert_eq!(old_only.status.code(), Some(1));
-    assert_eq!(
-        stderr(&old_only).trim(),
-        "latchkey: 1 sealed secret(s) open with no configured key"
+    exited(
+        &old_only,
+        1,
+        "latchkey: 1 sealed secret(s) open with no configured key",
     );
     let generated = app.cli(&["keys", "generate"]).run().await;
     assert!(latchkey::auth::sealing::parse_key(stdout(&generated).trim()).is_ok());
@@ -978,10 +968,10 @@ async fn the_cli_creates_and_switches_signed_requests_apps() {
         .cli(&["apps", "create", "--name", "s", "--signed-requests"])
         .run()
         .await;
-    assert_eq!(out.status.code(), Some(1));
-    assert_eq!(
-        stderr(&out).trim(),
-        "latchkey: Signed requests and show_secrets need a sealing key: set LATCHKEY_SEALING_KEY or LATCHKEY_SEALING_KEY_FILE."
+    exited(
+        &out,
+        1,
+        "latchkey: Signed requests and show_secrets need a sealing key: set LATCHKEY_SEALING_KEY or LATCHKEY_SEALING_KEY_FILE.",
     );
     let with_key = |args: &[&str]| app.cli(args).sealed().run();
     let out = with_key(&["apps", "create", "--name", "s", "--signed-requests"]).await;
@@ -1016,10 +1006,10 @@ async fn the_cli_creates_and_switches_signed_requests_apps() {
         .env("LATCHKEY_LISTEN", "127.0.0.1:0")
         .run()
         .await;
-    assert_eq!(serve.status.code(), Some(1));
-    assert_eq!(
-        stderr(&serve).trim(),
-        "latchkey: Signed requests and show_secrets need a sealing key: set LATCHKEY_SEALING_KEY or LATCHKEY_SEALING_KEY_FILE."
+    exited(
+        &serve,
+        1,
+        "latchkey: Signed requests and show_secrets need a sealing key: set LATCHKEY_SEALING_KEY or LATCHKEY_SEALING_KEY_FILE.",
     );
 }
 

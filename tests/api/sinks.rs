@@ -206,14 +206,14 @@ async fn the_operator_manages_sinks_and_secrets_stay_sealed() {
         (Method::DELETE, "/sinks/siem"),
         (Method::POST, "/sinks/siem/pause"),
     ] {
-        let (status, got) = app.as_operator(method, path).fetch().await.pair();
-        assert_eq!((status, got), (404, errors("Sink not found.")), "{path}");
+        app.as_operator(method, path).fetch().await.case_is(
+            404,
+            errors("Sink not found."),
+            format_args!("{path}"),
+        );
     }
     assert_eq!(app.audit_count(a, "sink.delete").await, 1);
-    let left: i64 = sqlx::query_scalar("SELECT count(*) FROM sink_cursors")
-        .fetch_one(&app.pool)
-        .await
-        .unwrap();
+    let left: i64 = app.scalar("SELECT count(*) FROM sink_cursors", &[]).await;
     assert_eq!(left, 0);
 }
 
@@ -238,8 +238,11 @@ async fn bad_configuration_is_refused_with_one_line_and_changes_nothing() {
         (json!({"name": "x", "kind": "webhook", "url": 5}), "Not a valid string."),
     ];
     for (body, message) in cases {
-        let (status, got) = app.operator().post("/sinks", &body).await.pair();
-        assert_eq!((status, got), (400, errors(message)), "{body}");
+        app.operator().post("/sinks", &body).await.case_is(
+            400,
+            errors(message),
+            format_args!("{body}"),
+        );
     }
     app.operator().get("/sinks").await.is(200, json!([]));
     assert_eq!(log_of(&app, &owner.app_id).await.len(), events_before);
@@ -314,7 +317,7 @@ async fn webhooks_are_signed_in_order_per_application_and_a_4xx_pauses() {
 
     // A 4xx other than 408/429 pauses the sink with the answer recorded; nothing is skipped.
     rx.status.store(410, Ordering::SeqCst);
-    app.create_client(&shop, json!({"name": "refused"})).await;
+    app.make_client(&shop, "refused", &[]).await;
     eventually("paused by the receiver", async || {
         get_sink(&app, "signed").await["paused"] == true
     })
@@ -347,7 +350,7 @@ async fn rewind_replays_from_a_revision_or_a_time() {
         json!({"name": "hook", "kind": "webhook", "url": rx.url, "from_beginning": true, "batch_max": 100}),
     )
     .await;
-    app.create_client(&shop, json!({"name": "one"})).await;
+    app.make_client(&shop, "one", &[]).await;
     let log = log_of(&app, &shop.app_id).await;
     let count = |rx: &Receiver, seq: i64| {
         rx.received()
@@ -560,11 +563,11 @@ fn service_of(app: &TestApp) -> latchkey::service::Latchkey {
 /// Signs the due checkpoints now; the tree size of the application's newest one.
 async fn checkpoint_now(app: &TestApp, app_id: &str) -> i64 {
     service_of(app).make_checkpoints().await.unwrap();
-    sqlx::query_scalar("SELECT max(tree_size) FROM audit_checkpoints WHERE app_id = $1")
-        .bind(app_id)
-        .fetch_one(&app.pool)
-        .await
-        .unwrap()
+    app.scalar(
+        "SELECT max(tree_size) FROM audit_checkpoints WHERE app_id = $1",
+        &[app_id],
+    )
+    .await
 }
 
 /// What a receiver got, in order: `e<seq>` for an event, `c<size>` for a checkpoint.
@@ -585,10 +588,10 @@ async fn signed_checkpoints_are_delivered_in_order_with_the_events_and_filterabl
     let app = spawn_app().await;
     let shop = app.create_app("shop").await;
     let a = shop.app_id.as_str();
-    app.create_client(&shop, json!({"name": "one"})).await;
+    app.make_client(&shop, "one", &[]).await;
     let first = checkpoint_now(&app, a).await;
-    app.create_client(&shop, json!({"name": "two"})).await;
-    app.create_client(&shop, json!({"name": "three"})).await;
+    app.make_client(&shop, "two", &[]).await;
+    app.make_client(&shop, "three", &[]).await;
     let second = checkpoint_now(&app, a).await;
     assert!(first < second);
 
@@ -893,8 +896,7 @@ async fn a_log_rewritten_under_the_cursor_by_a_failover_is_delivered_again() {
     set_paused(&app, "rewritten", true).await;
     let head = log_of(&app, a).await.last().unwrap().1;
     lose_events_after(&app, a, head - 3).await;
-    app.create_client(&shop, json!({"name": "after-second"}))
-        .await;
+    app.make_client(&shop, "after-second", &[]).await;
     set_paused(&app, "rewritten", false).await;
     let new_events = ids_after(&app, a, head - 3).await;
     assert_eq!(new_events.len(), 2); // the client and the resume

@@ -18,39 +18,18 @@ pub(crate) fn token(len: usize) -> String {
     s[..len].to_owned()
 }
 
-/// An operator call: (status, JSON body).
-pub(crate) async fn op(
-    app: &TestApp,
-    method: Method,
-    path: &str,
-    body: Option<&Value>,
-) -> (u16, Value) {
-    let req = app.as_operator(method, path);
-    let req = match body {
-        Some(body) => req.json(body),
-        None => req,
-    };
-    req.fetch().await.pair()
-}
-
 async fn apply(app: &TestApp, app_id: &str, query: &str, doc: &Value) -> (u16, Value) {
-    op(
-        app,
-        Method::POST,
-        &format!("/apps/{app_id}/apply{query}"),
-        Some(doc),
-    )
-    .await
+    app.operator()
+        .post(&format!("/apps/{app_id}/apply{query}"), doc)
+        .await
+        .pair()
 }
 
 async fn export(app: &TestApp, app_id: &str, query: &str) -> (u16, Value) {
-    op(
-        app,
-        Method::GET,
-        &format!("/apps/{app_id}/export{query}"),
-        None,
-    )
-    .await
+    app.operator()
+        .get(&format!("/apps/{app_id}/export{query}"))
+        .await
+        .pair()
 }
 
 async fn get_client(app: &TestApp, app_id: &str, id: &str, secret: &str, target: &str) -> u16 {
@@ -107,55 +86,31 @@ fn team_fixture(owner_id: &str, owner_secret: &str, mailer_id: &str, mailer_secr
 async fn applications_can_have_pinned_ids() {
     let app = spawn_app().await;
     let pinned = token(26);
-    let (status, body) = op(
-        &app,
-        Method::POST,
-        "/apps",
-        Some(&json!({"name": "shop", "region": "eu", "app_id": pinned})),
-    )
-    .await;
+    let (status, body) = app
+        .operator()
+        .post(
+            "/apps",
+            &json!({"name": "shop", "region": "eu", "app_id": pinned}),
+        )
+        .await
+        .pair();
     assert_eq!(status, 201, "{body}");
     assert_eq!(body["app_id"], json!(pinned));
     assert_eq!(body["region"], json!("eu"));
-    // Taken: a clear error, nothing created.
-    let (status, body) = op(
-        &app,
-        Method::POST,
-        "/apps",
-        Some(&json!({"name": "other", "app_id": pinned})),
-    )
-    .await;
-    assert_eq!(
-        (status, body),
-        (
-            409,
-            errors(&format!("Application ID {pinned} already exists."))
-        )
-    );
-    for bad in [json!("short"), json!("ABCDEFGHIJKLMNOPQRSTUVWXYZ")] {
-        let (status, body) = op(
-            &app,
-            Method::POST,
-            "/apps",
-            Some(&json!({"name": "other", "app_id": bad})),
-        )
-        .await;
-        assert_eq!(
-            (status, body),
-            (
-                400,
-                errors("Not a valid application id (26 characters of a-z and 0-9).")
-            )
-        );
+    // Taken, malformed or not a string: a clear error, nothing created.
+    let taken = format!("Application ID {pinned} already exists.");
+    let malformed = "Not a valid application id (26 characters of a-z and 0-9).";
+    for (app_id, status, message) in [
+        (json!(pinned), 409, taken.as_str()),
+        (json!("short"), 400, malformed),
+        (json!("ABCDEFGHIJKLMNOPQRSTUVWXYZ"), 400, malformed),
+        (json!(7), 400, "Not a valid string."),
+    ] {
+        app.operator()
+            .post("/apps", &json!({"name": "other", "app_id": app_id}))
+            .await
+            .case_is(status, errors(message), &app_id);
     }
-    let (status, body) = op(
-        &app,
-        Method::POST,
-        "/apps",
-        Some(&json!({"name": "other", "app_id": 7})),
-    )
-    .await;
-    assert_eq!((status, body), (400, errors("Not a valid string.")));
     // The command line.
     let cli_id = token(26);
     let out = json_out(
@@ -170,11 +125,10 @@ async fn applications_can_have_pinned_ids() {
         .sealed()
         .run()
         .await;
-    assert_eq!(again.status.code(), Some(1));
-    assert!(
-        stderr(&again).contains(&format!("Application ID {cli_id} already exists.")),
-        "{}",
-        stderr(&again)
+    exited_saying(
+        &again,
+        1,
+        &format!("Application ID {cli_id} already exists."),
     );
 }
 
@@ -357,10 +311,10 @@ async fn a_bad_document_is_refused_whole_naming_the_bad_value() {
         .stdin("clients:\n  - name: a\n  - name: b\n  - name: c\n    features: [bogus]\n")
         .run()
         .await;
-    assert_eq!(out.status.code(), Some(1));
-    assert_eq!(
-        stderr(&out).trim(),
-        "latchkey: clients[2].features[0]: Not a valid feature name."
+    exited(
+        &out,
+        1,
+        "latchkey: clients[2].features[0]: Not a valid feature name.",
     );
 }
 
@@ -480,7 +434,7 @@ async fn export_then_apply_reproduces_an_application_without_secrets() {
         .sealed()
         .run()
         .await;
-    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    succeeded(&out);
     let yaml = stdout(&out);
     assert!(yaml.contains("name: mailer"), "{yaml}");
     let out = app
@@ -493,14 +447,10 @@ async fn export_then_apply_reproduces_an_application_without_secrets() {
         json_out(&out),
         json!({"dryRun": true, "changes": [], "secrets": {}})
     );
-    let (status, yaml_http) = op(
-        &app,
-        Method::GET,
-        &format!("/apps/{}/export?format=yaml", source.app_id),
-        None,
-    )
-    .await;
-    assert_eq!((status, yaml_http), (200, Value::String(yaml)));
+    app.operator()
+        .get(&format!("/apps/{}/export?format=yaml", source.app_id))
+        .await
+        .is(200, Value::String(yaml));
 }
 
 /// Rebuilds clients, settings, entity types and access schemas from the audit log alone.
@@ -601,13 +551,11 @@ async fn restore_brings_back_exactly_the_saved_state_and_rotated_out_secrets() {
     let (owner_secret, mailer_secret) = (token(32), token(32));
     let doc = team_fixture(&owner_id, &owner_secret, &mailer_id, &mailer_secret);
     assert_eq!(apply(&app, &app_id, "", &doc).await.0, 200);
-    let (status, saved) = op(
-        &app,
-        Method::PUT,
-        &format!("/apps/{app_id}/snapshots/baseline"),
-        None,
-    )
-    .await;
+    let (status, saved) = app
+        .operator()
+        .call(Method::PUT, &format!("/apps/{app_id}/snapshots/baseline"))
+        .await
+        .pair();
     assert_eq!(status, 200, "{saved}");
     assert_eq!(saved["name"], json!("baseline"));
     assert_eq!(saved["clients"], json!(3));
@@ -630,7 +578,7 @@ async fn restore_brings_back_exactly_the_saved_state_and_rotated_out_secrets() {
         client_id: owner_id.clone(),
         secret: owner_secret.clone(),
     };
-    let (added, added_secret, _) = app.create_client(&ci_owner, json!({"name": "added"})).await;
+    let (added, added_secret) = app.make_client(&ci_owner, "added", &[]).await.credentials();
     for (method, path, body) in [
         (
             Method::PUT,
@@ -665,14 +613,12 @@ async fn restore_brings_back_exactly_the_saved_state_and_rotated_out_secrets() {
     assert_ne!(tables(&app, &app_id).await, baseline);
 
     let events_before = app.audit_rows(&app_id).await.len();
-    let (status, report) = op(
-        &app,
-        Method::POST,
-        &format!("/apps/{app_id}/snapshots/baseline/restore"),
-        None,
-    )
-    .await;
-    assert_eq!(status, 200, "{report}");
+    let restore = format!("/apps/{app_id}/snapshots/baseline/restore");
+    let report = app
+        .operator()
+        .call(Method::POST, &restore)
+        .await
+        .status_is(200);
     assert_eq!(report["snapshot"], json!("baseline"));
     assert_eq!(
         actions(&report),
@@ -719,13 +665,11 @@ async fn restore_brings_back_exactly_the_saved_state_and_rotated_out_secrets() {
 
     // The log still rebuilds the tables, and its chain is intact.
     assert_eq!(replay(&rows), tables(&app, &app_id).await);
-    let (status, verdict) = op(
-        &app,
-        Method::GET,
-        &format!("/config/{app_id}/audit/verify"),
-        None,
-    )
-    .await;
+    let (status, verdict) = app
+        .operator()
+        .get(&format!("/config/{app_id}/audit/verify"))
+        .await
+        .pair();
     assert_eq!(status, 200);
     assert_eq!(verdict["status"], json!("intact"), "{verdict}");
     let out = app
@@ -736,13 +680,7 @@ async fn restore_brings_back_exactly_the_saved_state_and_rotated_out_secrets() {
     assert_eq!(json_out(&out)["status"], json!("intact"));
 
     // Restoring again changes nothing but says so.
-    let (_, report) = op(
-        &app,
-        Method::POST,
-        &format!("/apps/{app_id}/snapshots/baseline/restore"),
-        None,
-    )
-    .await;
+    let (_, report) = app.operator().call(Method::POST, &restore).await.pair();
     assert_eq!(actions(&report), owned(&[("app.restore", None)]));
 }
 
@@ -764,21 +702,17 @@ async fn settings_set_to_null_are_restored_as_null() {
         assert_eq!(status, 200, "{path}: {body}");
     }
     let saved = tables(&app, &app_id).await;
-    let (status, body) = op(
-        &app,
-        Method::PUT,
-        &format!("/apps/{app_id}/snapshots/n"),
-        None,
-    )
-    .await;
+    let (status, body) = app
+        .operator()
+        .call(Method::PUT, &format!("/apps/{app_id}/snapshots/n"))
+        .await
+        .pair();
     assert_eq!(status, 200, "{body}");
-    let (status, body) = op(
-        &app,
-        Method::POST,
-        &format!("/apps/{app_id}/snapshots/n/restore"),
-        None,
-    )
-    .await;
+    let (status, body) = app
+        .operator()
+        .call(Method::POST, &format!("/apps/{app_id}/snapshots/n/restore"))
+        .await
+        .pair();
     assert_eq!(status, 200, "{body}");
     assert_eq!(tables(&app, &app_id).await, saved);
 }
@@ -795,13 +729,11 @@ async fn snapshots_are_listed_deleted_and_checked() {
     );
     assert_eq!(out["name"], json!("one"));
     assert_eq!(out["clients"], json!(1));
-    let (status, list) = op(
-        &app,
-        Method::GET,
-        &format!("/apps/{app_id}/snapshots"),
-        None,
-    )
-    .await;
+    let (status, list) = app
+        .operator()
+        .get(&format!("/apps/{app_id}/snapshots"))
+        .await
+        .pair();
     assert_eq!(status, 200);
     assert_eq!(list, json!([out]));
     let listed = json_out(
@@ -820,35 +752,25 @@ async fn snapshots_are_listed_deleted_and_checked() {
         .await
         .status;
     assert_eq!(status, 401);
-    let (status, body) = op(
-        &app,
-        Method::POST,
-        &format!("/apps/{app_id}/snapshots/nothing/restore"),
-        None,
-    )
-    .await;
-    assert_eq!((status, body), (404, errors("Snapshot not found.")));
-    let (status, body) = op(
-        &app,
-        Method::PUT,
-        &format!("/apps/{app_id}/snapshots/a%20b"),
-        None,
-    )
-    .await;
-    assert_eq!(
-        (status, body),
-        (
-            400,
-            errors("Not a valid snapshot name (1 to 64 characters of A-Z, a-z, 0-9, '.', '_' and '-').")
+    app.operator()
+        .call(
+            Method::POST,
+            &format!("/apps/{app_id}/snapshots/nothing/restore"),
         )
-    );
-    let (status, body) = op(
-        &app,
-        Method::GET,
-        &format!("/apps/{}/snapshots", token(26)),
-        None,
-    )
-    .await;
+        .await
+        .is(404, errors("Snapshot not found."));
+    app.operator()
+        .call(Method::PUT, &format!("/apps/{app_id}/snapshots/a%20b"))
+        .await
+        .error_is(
+            400,
+            "Not a valid snapshot name (1 to 64 characters of A-Z, a-z, 0-9, '.', '_' and '-').",
+        );
+    let (status, body) = app
+        .operator()
+        .get(&format!("/apps/{}/snapshots", token(26)))
+        .await
+        .pair();
     assert_eq!((status, body), (404, errors("Application not found.")));
 
     let res = app
@@ -862,8 +784,7 @@ async fn snapshots_are_listed_deleted_and_checked() {
         .sealed()
         .run()
         .await;
-    assert_eq!(out.status.code(), Some(1));
-    assert_eq!(stderr(&out).trim(), "latchkey: Snapshot not found.");
+    exited(&out, 1, "latchkey: Snapshot not found.");
     let out = json_out(
         &app.cli(&["snapshot", "list", "--app", &app_id])
             .sealed()
@@ -1108,12 +1029,7 @@ async fn import_reads_the_vendors_clients_keeping_ids_and_secrets() {
     .await;
     // Wrong vendor credentials: a clear error, nothing imported.
     let out = import(&app, &owner.app_id, &from, &vendor_owner, &token(32)).await;
-    assert_eq!(out.status.code(), Some(1));
-    assert!(
-        stderr(&out).contains("the vendor answered 401 Unauthorized"),
-        "{}",
-        stderr(&out)
-    );
+    exited_saying(&out, 1, "the vendor answered 401 Unauthorized");
 
     let out = import(
         &app,
@@ -1153,13 +1069,11 @@ async fn import_reads_the_vendors_clients_keeping_ids_and_secrets() {
             200,
             json!({"default_flow_name": format!("flow of {login}")}),
         );
-    let (_, defaults) = op(
-        &app,
-        Method::GET,
-        &format!("/config/{}/settings", owner.app_id),
-        None,
-    )
-    .await;
+    let (_, defaults) = app
+        .operator()
+        .get(&format!("/config/{}/settings", owner.app_id))
+        .await
+        .pair();
     assert_eq!(defaults, json!({"email_method": "ses_sync"}));
     // Importing again changes nothing.
     let out = import(
@@ -1178,13 +1092,11 @@ async fn import_reads_the_vendors_clients_keeping_ids_and_secrets() {
 #[tokio::test]
 async fn pinned_secrets_are_sealed_and_snapshots_carry_the_sealed_copies() {
     let app = spawn_app().await;
-    let (status, body) = op(
-        &app,
-        Method::POST,
-        "/apps",
-        Some(&json!({"name": "signed", "signed_requests": true})),
-    )
-    .await;
+    let (status, body) = app
+        .operator()
+        .post("/apps", &json!({"name": "signed", "signed_requests": true}))
+        .await
+        .pair();
     assert_eq!(status, 201, "{body}");
     let app_id = body["app_id"].as_str().unwrap().to_owned();
     let (id, secret) = (token(32), token(32));

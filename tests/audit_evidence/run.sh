@@ -10,16 +10,12 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 
 : "${DATABASE_URL:?DATABASE_URL must name a PostgreSQL server}"
+. tests/support/live_server.sh
 venv=target/audit-evidence-venv
-if ! "$venv/bin/python" -c 'import cryptography' 2>/dev/null; then
-  rm -rf "$venv"
-  python3 -m venv "$venv"
-  "$venv/bin/pip" install --quiet --disable-pip-version-check "cryptography>=42,<47"
-fi
+python_venv "$venv" 'import cryptography' "cryptography>=42,<47"
 
 export LATCHKEY_CHECKPOINT_SECS=1
 export LATCHKEY_PUBLIC_URL="https://auditor.example.test"
-. tests/support/live_server.sh
 live_server_start lk_audit_evidence
 
 timeout 300 "$venv/bin/python" tests/audit_evidence/test_audit_evidence.py

@@ -53,6 +53,14 @@ def mth(leaves):
     return node(mth(leaves[:k]), mth(leaves[k:]))
 
 
+def shift_while_even(fn, sn):
+    """RFC 9162: right-shift fn and sn equally until LSB(fn) is set or fn is 0."""
+    while not fn & 1 and fn != 0:
+        fn >>= 1
+        sn >>= 1
+    return fn, sn
+
+
 def verify_inclusion(index, size, leaf_hash, proof, root):
     """RFC 9162 §2.1.3.2."""
     if index >= size:
@@ -63,9 +71,7 @@ def verify_inclusion(index, size, leaf_hash, proof, root):
             return False
         if fn & 1 or fn == sn:
             r = node(p, r)
-            while not fn & 1 and fn != 0:
-                fn >>= 1
-                sn >>= 1
+            fn, sn = shift_while_even(fn, sn)
         else:
             r = node(r, p)
         fn >>= 1
@@ -93,9 +99,7 @@ def verify_consistency(m, n, root1, root2, proof):
             return False
         if fn & 1 or fn == sn:
             fr, sr = node(c, fr), node(c, sr)
-            while not fn & 1 and fn != 0:
-                fn >>= 1
-                sn >>= 1
+            fn, sn = shift_while_even(fn, sn)
         else:
             sr = node(sr, c)
         fn >>= 1

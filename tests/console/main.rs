@@ -437,38 +437,31 @@ async fn run(app: &TestApp, owner: &Owner, c: &Client) {
         "storefront-key-1",
     )
     .unwrap();
-    let res = app
-        .as_client(
-            &owner.client_id,
-            &owner.secret,
-            Method::PUT,
-            &format!("/config/{app_id}/clients/{client_id}/jwks"),
-        )
-        .json(&json!({ "keys": [client_jwk] }))
-        .send()
+    app.as_client(
+        &owner.client_id,
+        &owner.secret,
+        Method::PUT,
+        &format!("/config/{app_id}/clients/{client_id}/jwks"),
+    )
+    .json(&json!({ "keys": [client_jwk] }))
+    .fetch()
+    .await
+    .status_is(200);
+    app.as_client(
+        &client_id,
+        &secret,
+        Method::POST,
+        &format!("/oauth/{app_id}/token"),
+    )
+    .form(&[("grant_type", "client_credentials")])
+    .fetch()
+    .await
+    .status_is(200);
+    let jwks = app
+        .anonymous()
+        .get(&format!("/oauth/{app_id}/jwks"))
         .await
-        .unwrap();
-    assert_eq!(res.status(), 200);
-    let res = app
-        .as_client(
-            &client_id,
-            &secret,
-            Method::POST,
-            &format!("/oauth/{app_id}/token"),
-        )
-        .form(&[("grant_type", "client_credentials")])
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), 200, "a token");
-    let jwks: Value = app
-        .request(Method::GET, &format!("/oauth/{app_id}/jwks"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+        .good();
     let kid = jwks["keys"][0]["kid"].as_str().unwrap().to_owned();
     c.goto(&format!("{base}/console/apps/{app_id}/clients/{client_id}"))
         .await

@@ -9,18 +9,14 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 
 : "${DATABASE_URL:?DATABASE_URL must name a PostgreSQL server}"
+. tests/support/live_server.sh
 venv=target/oauth-clients-venv
-if ! "$venv/bin/python" -c 'import authlib, jwt, requests, cryptography' 2>/dev/null; then
-  rm -rf "$venv"
-  python3 -m venv "$venv"
-  "$venv/bin/pip" install --quiet --disable-pip-version-check \
-    "authlib==1.9.6" "pyjwt[crypto]==2.15.1" "requests==2.34.2"
-fi
+python_venv "$venv" 'import authlib, jwt, requests, cryptography' \
+  "authlib==1.9.6" "pyjwt[crypto]==2.15.1" "requests==2.34.2"
 
 # The issuer comes from LATCHKEY_PUBLIC_URL, not from the listen address.
-LIVE_PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+LIVE_PORT=$(free_port)
 export LATCHKEY_PUBLIC_URL="http://localhost:$LIVE_PORT"
-. tests/support/live_server.sh
 live_server_start lk_oauth_clients
 # The clients reach the server by its public address (the issuer they check).
 export LATCHKEY_URL="$LATCHKEY_PUBLIC_URL"

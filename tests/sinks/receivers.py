@@ -300,19 +300,20 @@ def check_stream(name, expected, checkpoints, got):
           f"order per application; {duplicates} duplicate events")
 
 
+def read_triples(path):
+    """The non-blank lines of `path` as (app_id, number, id) triples."""
+    triples = []
+    with open(path, encoding="utf-8") as f:
+        for line in f:
+            if line.strip():
+                app_id, number, ident = line.split()
+                triples.append((app_id, int(number), ident))
+    return triples
+
+
 def check(expected_path, checkpoints_path, webhook_out, hec_out, syslog_file, syslog_tls_file):
-    expected = []
-    with open(expected_path, encoding="utf-8") as f:
-        for line in f:
-            if line.strip():
-                app_id, seq, event_id = line.split()
-                expected.append((app_id, int(seq), event_id))
-    checkpoints = []
-    with open(checkpoints_path, encoding="utf-8") as f:
-        for line in f:
-            if line.strip():
-                app_id, size, checkpoint_id = line.split()
-                checkpoints.append((app_id, int(size), checkpoint_id))
+    expected = read_triples(expected_path)  # (app_id, seq, event_id)
+    checkpoints = read_triples(checkpoints_path)  # (app_id, size, checkpoint_id)
     if not checkpoints:
         raise SystemExit("no checkpoint was signed during the run")
     check_stream("webhook", expected, checkpoints, read_lines(webhook_out))

@@ -23,30 +23,21 @@ if ! [ -e /usr/lib/x86_64-linux-gnu/rsyslog/lmnsd_ossl.so ] || ! command -v open
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq rsyslog rsyslog-openssl openssl >/dev/null
 fi
 rsyslogd=$(command -v rsyslogd || echo /usr/sbin/rsyslogd)
+. tests/support/common.sh
 venv=target/sinks-venv
-if ! "$venv/bin/python" -c 'import standardwebhooks, cryptography' 2>/dev/null; then
-  rm -rf "$venv"
-  python3 -m venv "$venv"
-  "$venv/bin/pip" install --quiet --disable-pip-version-check "standardwebhooks==1.1.0" \
-    "cryptography>=42,<47"
-fi
+python_venv "$venv" 'import standardwebhooks, cryptography' "standardwebhooks==1.1.0" \
+  "cryptography>=42,<47"
 py="$PWD/$venv/bin/python"
 
 cargo build --quiet --bin latchkey
 bin="$PWD/target/debug/latchkey"
+export LATCHKEY_BIN="$bin"
 work="$(mktemp -d)"
 db="lk_sinks_$$"
-base="${DATABASE_URL%%\?*}"
-server="${base%/*}"
-psql -q "$DATABASE_URL" -c "CREATE DATABASE \"$db\"" >/dev/null
-export DATABASE_URL="$server/$db"
-LATCHKEY_SEALING_KEY="$("$bin" keys generate)"
-export LATCHKEY_SEALING_KEY
-export LATCHKEY_OPERATOR_TOKEN="sinks-operator-$$-token"
+own_database "$db" sinks
+base="$own_db_base"
 export LATCHKEY_SINK_POLL_SECS=1
 export LATCHKEY_CHECKPOINT_SECS=1
-export RUST_LOG=warn
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
 port=$(free_port); syslog_port=$(free_port); tls_port=$(free_port); hook_port=$(free_port); hec_port=$(free_port)
 export LATCHKEY_LISTEN="127.0.0.1:$port"
 url="http://127.0.0.1:$port"

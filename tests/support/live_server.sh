@@ -10,6 +10,8 @@
 # Other LATCHKEY_* settings exported before the call reach the server. LIVE_PORT picks the port
 # (default: a free one).
 
+. "$(dirname "${BASH_SOURCE[0]}")/common.sh"
+
 live_server_start() {
   local prefix=$1; shift
   : "${DATABASE_URL:?DATABASE_URL must name a PostgreSQL server}"
@@ -17,15 +19,9 @@ live_server_start() {
   LATCHKEY_BIN="$PWD/target/debug/latchkey"
   export LATCHKEY_BIN
   live_db="${prefix}_$$"
-  live_base="${DATABASE_URL%%\?*}"
-  psql -q "$DATABASE_URL" -c "CREATE DATABASE \"$live_db\"" >/dev/null
-  export DATABASE_URL="${live_base%/*}/$live_db"
-  LATCHKEY_SEALING_KEY="$("$LATCHKEY_BIN" keys generate)"
-  export LATCHKEY_SEALING_KEY
-  export LATCHKEY_OPERATOR_TOKEN="${prefix}-operator-$$-token"
-  export RUST_LOG=warn
+  own_database "$live_db" "$prefix"
   local port=${LIVE_PORT:-}
-  [ -n "$port" ] || port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+  [ -n "$port" ] || port=$(free_port)
   export LATCHKEY_LISTEN="127.0.0.1:$port"
   export LATCHKEY_URL="http://127.0.0.1:$port"
   live_server_pid=""
@@ -53,5 +49,5 @@ live_server_stop() {
     kill "$live_server_pid" 2>/dev/null || true
     wait "$live_server_pid" 2>/dev/null || true
   fi
-  psql -q "$live_base" -c "DROP DATABASE IF EXISTS \"$live_db\" WITH (FORCE)" >/dev/null 2>&1 || true
+  psql -q "$own_db_base" -c "DROP DATABASE IF EXISTS \"$live_db\" WITH (FORCE)" >/dev/null 2>&1 || true
 }

@@ -10,29 +10,26 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 
 : "${DATABASE_URL:?DATABASE_URL must name a PostgreSQL server}"
+. tests/support/common.sh
 venv=target/vendor-libs-venv
-if ! "$venv/bin/python" -c 'import janrain.capture, janrain_datalib' 2>/dev/null; then
-  rm -rf "$venv"
-  python3 -m venv "$venv"
-  "$venv/bin/pip" install --quiet --disable-pip-version-check "setuptools<58" wheel
+libs='import janrain.capture, janrain_datalib'
+# The libraries build only with setuptools<58, installed first, and --no-build-isolation.
+python_venv "$venv" "$libs" "setuptools<58" wheel
+if ! "$venv/bin/python" -c "$libs" 2>/dev/null; then
   "$venv/bin/pip" install --quiet --disable-pip-version-check --no-build-isolation \
     "janrain-python-api==0.4.0" "janrain-datalib==0.2.1"
 fi
 
 cargo build --quiet --bin latchkey
 bin="$PWD/target/debug/latchkey"
+export LATCHKEY_BIN="$bin"
 
 # A database of its own, dropped at the end.
 db="lk_vendor_libs_$$"
-base="${DATABASE_URL%%\?*}"
-server="${base%/*}"
-psql -q "$DATABASE_URL" -c "CREATE DATABASE \"$db\"" >/dev/null
-export DATABASE_URL="$server/$db"
-LATCHKEY_SEALING_KEY="$("$bin" keys generate)"
-export LATCHKEY_SEALING_KEY
-export LATCHKEY_OPERATOR_TOKEN="vendor-libs-operator-$$-token"
-export RUST_LOG=warn
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+own_database "$db" vendor-libs
+base="$own_db_base"
+server="$own_db_server"
+port=$(free_port)
 export LATCHKEY_LISTEN="127.0.0.1:$port"
 
 server_pid=""
@@ -78,7 +75,7 @@ timeout 300 "$venv/bin/python" tests/vendor_libs/test_vendor_libs.py
 "$bin" apps set --app-id "$APP_ID" --show-secrets true >/dev/null
 "$bin" apply --app "$APP_ID" -f tests/vendor_libs/migration-source.yaml >/dev/null
 psql -q "$base" -c "CREATE DATABASE \"$target_db\"" >/dev/null
-target_port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+target_port=$(free_port)
 (
   export DATABASE_URL="$server/$target_db" LATCHKEY_LISTEN="127.0.0.1:$target_port"
   "$bin" migrate >/dev/null

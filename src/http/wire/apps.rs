@@ -64,11 +64,22 @@ pub struct ClientBody {
 
 impl ClientBody {
     pub fn new(c: ClientView, secret: Option<String>) -> Self {
-        let self_path = format!("/config/{}/clients/{}", c.app_id, c.client_id);
+        // Joined by hand rather than with format!: a listing makes two per client, and the
+        // formatting machinery was a tenth of a 100-client listing's instructions (callgrind).
+        const SETTINGS: &str = "/settings";
+        let mut self_path = String::with_capacity(
+            "/config/".len() + c.app_id.len() + "/clients/".len() + c.client_id.len(),
+        );
+        for part in ["/config/", &c.app_id, "/clients/", &c.client_id] {
+            self_path.push_str(part);
+        }
+        let mut settings_path = String::with_capacity(self_path.len() + SETTINGS.len());
+        settings_path.push_str(&self_path);
+        settings_path.push_str(SETTINGS);
         Self {
             id: c.client_id,
             secret,
-            settings_path: format!("{self_path}/settings"),
+            settings_path,
             self_path,
             name: c.name,
             features: c.features,

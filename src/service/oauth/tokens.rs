@@ -182,7 +182,8 @@ impl OAuth {
         let expires_at = DateTime::from_timestamp(claims.exp.unwrap_or(now), 0)
             .unwrap_or_else(Utc::now)
             + chrono::Duration::seconds(crate::domain::oauth::ASSERTION_LEEWAY_SECS);
-        if !store::oauth::record_assertion(&self.core.pool, app_id, &hash, expires_at).await? {
+        let log = store::replays::ReplayLog::OAuthAssertions;
+        if !store::replays::record(&self.core.pool, log, app_id, &hash, expires_at).await? {
             return Err(AssertionError::Replayed.into());
         }
         if rand::random::<u8>() < 4 {
