@@ -1,6 +1,6 @@
 use chrono::{DateTime, Utc};
 
-use super::{commit, Committed, CreatedClient, Latchkey, RequestContext, ServiceError};
+use super::{commit, AppsError, Committed, CreatedClient, Latchkey, RequestContext, ServiceError};
 use crate::domain::audit::AuditAction;
 use crate::domain::audit_changes::{self as changes_of, Payload};
 use crate::domain::ids::AppId;
@@ -52,28 +52,28 @@ impl Latchkey {
         &self,
         ctx: &RequestContext,
         new: NewApp,
-    ) -> Result<Committed<(AppSummary, CreatedClient)>, ServiceError> {
+    ) -> Result<Committed<(AppSummary, CreatedClient)>, AppsError> {
         ctx.operator()?;
         let name = ClientName::parse(&new.name)?;
         let region: Region = new.region.parse()?;
         let sealing = new.signed_requests || new.show_secrets;
         if sealing && self.sealer.is_none() {
-            return Err(ServiceError::SealingKeyMissing);
+            return Err(ServiceError::SealingKeyMissing.into());
         }
         let app_id = match new.app_id {
             Some(id) if ids::is_token(&id, ids::APP_ID_LEN) => id,
-            Some(_) => return Err(ServiceError::InvalidAppId),
+            Some(_) => return Err(AppsError::InvalidId),
             None => crate::auth::random::new_app_id(),
         };
         let mut tx = WriteTx::begin(&self.pool).await?;
         let mut app = store::apps::insert(&mut *tx, &app_id, name.as_str(), region.as_str())
             .await
             .map_err(|e| match e {
-                StoreError::Duplicate(Constraint::AppId) => ServiceError::DuplicateAppId {
+                StoreError::Duplicate(Constraint::AppId) => AppsError::DuplicateId {
                     app_id: app_id.clone(),
                 },
                 StoreError::Duplicate(_) | StoreError::UniqueViolation { .. } => {
-                    ServiceError::DuplicateAppName {
+                    AppsError::DuplicateName {
                         name: name.as_str().to_owned(),
                     }
                 }
@@ -110,7 +110,7 @@ impl Latchkey {
                 Default::default(),
             )
             .await?;
-        commit(tx, (app.into(), owner)).await
+        Ok(commit(tx, (app.into(), owner)).await?)
     }
 
     pub async fn list_apps(&self, ctx: &RequestContext) -> Result<Vec<AppSummary>, ServiceError> {

@@ -27,13 +27,6 @@ pub enum ServiceError {
     OwnerUndeletable,
     #[error("API client {name} already exists.")]
     DuplicateName { name: String },
-    #[error("Application {name} already exists.")]
-    DuplicateAppName { name: String },
-    /// A pinned application id (`apps create --app-id`, `"app_id"`) that is taken.
-    #[error("Application ID {app_id} already exists.")]
-    DuplicateAppId { app_id: String },
-    #[error("Not a valid application id (26 characters of a-z and 0-9).")]
-    InvalidAppId,
     #[error("Client ID not found.")]
     ClientNotFound,
     #[error("Application not found.")]
@@ -106,6 +99,23 @@ pub enum ServiceError {
     SinksOwe { sinks: Vec<String>, through: i64 },
 }
 
+/// The refusals of creating an application (`Latchkey::create_app`), besides what any use case
+/// may answer. Only the operator creates applications (`POST /apps`, the console's
+/// applications page, `latchkey apps create`), so the Registration API never receives these.
+#[derive(Debug, thiserror::Error)]
+pub enum AppsError {
+    /// What every use case may answer (forbidden, a bad name or region, the database…).
+    #[error(transparent)]
+    Service(#[from] ServiceError),
+    #[error("Application {name} already exists.")]
+    DuplicateName { name: String },
+    /// A pinned application id (`apps create --app-id`, `"app_id"`) that is taken.
+    #[error("Application ID {app_id} already exists.")]
+    DuplicateId { app_id: String },
+    #[error("Not a valid application id (26 characters of a-z and 0-9).")]
+    InvalidId,
+}
+
 /// The refusals of the staging toolkit's use cases (fixtures, snapshots, imports from the
 /// vendor: `service::{fixtures, app_snapshots, migration}`), besides what any use case may
 /// answer. Only the operator's `/apps/{appId}/…` routes and the command line call them, so only
@@ -168,6 +178,7 @@ macro_rules! through_service_error {
     )*};
 }
 
+through_service_error!(AppsError: StoreError, sqlx::Error, ValidationError, HashError);
 through_service_error!(StagingError: StoreError, sqlx::Error, ValidationError, HashError);
 through_service_error!(SinkError: StoreError, sqlx::Error, ValidationError, HashError);
 through_service_error!(SinkError: crate::domain::audit_query::AuditInputError);

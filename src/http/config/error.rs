@@ -7,12 +7,15 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 use crate::domain::ValidationError;
-use crate::service::{AuthError, ServiceError, SinkError, StagingError};
+use crate::service::{AppsError, AuthError, ServiceError, SinkError, StagingError};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     #[error(transparent)]
     Service(#[from] ServiceError),
+    /// Creating an application's own refusals (its shared ones arrive as `Service`).
+    #[error(transparent)]
+    Apps(AppsError),
     /// The staging toolkit's own refusals (its shared ones arrive as `Service`).
     #[error(transparent)]
     Staging(StagingError),
@@ -77,7 +80,17 @@ macro_rules! from_area_error {
     )*};
 }
 
-from_area_error!(StagingError => Staging, SinkError => Sink);
+from_area_error!(AppsError => Apps, StagingError => Staging, SinkError => Sink);
+
+/// Creating an application: a malformed pinned id is the caller's mistake, a name or id that is
+/// taken a conflict.
+pub fn apps_status(e: &AppsError) -> StatusCode {
+    match e {
+        AppsError::Service(e) => status_of(e),
+        AppsError::InvalidId => StatusCode::BAD_REQUEST,
+        AppsError::DuplicateName { .. } | AppsError::DuplicateId { .. } => StatusCode::CONFLICT,
+    }
+}
 
 /// The staging toolkit's refusals: a bad document or snapshot name is the caller's mistake, a
 /// snapshot that is not there is absent.
@@ -117,10 +130,7 @@ pub fn status_of(e: &ServiceError) -> StatusCode {
         | OwnerRemovalOperatorOnly { .. }
         | OwnerUndeletable
         | Forbidden => StatusCode::FORBIDDEN,
-        DuplicateName { .. } | DuplicateAppName { .. } | DuplicateAppId { .. } => {
-            StatusCode::CONFLICT
-        }
-        InvalidAppId => StatusCode::BAD_REQUEST,
+        DuplicateName { .. } => StatusCode::CONFLICT,
         ClientNotFound | AppNotFound => StatusCode::NOT_FOUND,
         PreconditionFailed => StatusCode::PRECONDITION_FAILED,
         Unauthenticated => StatusCode::UNAUTHORIZED,
@@ -149,6 +159,7 @@ impl ResponseError for ConfigError {
     fn status_code(&self) -> StatusCode {
         match self {
             ConfigError::Service(e) => status_of(e),
+            ConfigError::Apps(e) => apps_status(e),
             ConfigError::Staging(e) => staging_status(e),
             ConfigError::Sink(e) => sink_status(e),
             ConfigError::Auth(e) => auth_answer(e).0,

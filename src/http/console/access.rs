@@ -6,7 +6,7 @@ use actix_web::{web, HttpResponse};
 use maud::{html, Markup};
 
 use super::page::{csrf, layout, refusal, respond, Nav};
-use super::{Console, ConsoleError, Posted, Refusal};
+use super::{Console, ConsoleError, NoticeQuery, Posted, Refusal};
 use crate::domain::access::AccessType;
 use crate::domain::entity_type::{AttrDef, TypeName};
 use crate::domain::ids::{AppId, ClientId};
@@ -14,23 +14,19 @@ use crate::service::ServiceError;
 
 const ACCESS_TYPES: [AccessType; 2] = [AccessType::Read, AccessType::Write];
 
-#[derive(serde::Deserialize, Default)]
-pub struct ShowQuery {
-    #[serde(default)]
-    notice: String,
-}
-
 pub async fn show(
     session: Console,
     path: web::Path<(AppId, ClientId)>,
-    query: web::Query<ShowQuery>,
+    query: web::Query<NoticeQuery>,
 ) -> Result<HttpResponse, ConsoleError> {
     let (app_id, client_id) = path.into_inner();
-    let notice = match query.notice.as_str() {
-        "saved" => Some("Access schema saved."),
-        "removed" => Some("Access schema removed: the client's features alone decide."),
-        _ => None,
-    };
+    let notice = query.text(&[
+        ("saved", "Access schema saved."),
+        (
+            "removed",
+            "Access schema removed: the client's features alone decide.",
+        ),
+    ]);
     access_page(&session, &app_id, &client_id, StatusCode::OK, None, notice).await
 }
 

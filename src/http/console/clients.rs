@@ -5,7 +5,7 @@ use actix_web::{web, HttpResponse};
 use maud::html;
 
 use super::page::{csrf, feature_boxes, feature_tags, layout, refusal, respond, secret_box, Nav};
-use super::{Console, ConsoleError, Posted, Refusal};
+use super::{Console, ConsoleError, NoticeQuery, Posted, Refusal};
 use crate::domain::ids::{AppId, ClientId};
 use crate::domain::Feature;
 use crate::service::{ClientChange, ClientDraft, ClientView, SettingsTarget};
@@ -186,23 +186,13 @@ pub async fn create(
     }
 }
 
-#[derive(serde::Deserialize, Default)]
-pub struct ShowQuery {
-    #[serde(default)]
-    notice: String,
-}
-
 pub async fn show(
     session: Console,
     path: web::Path<(AppId, ClientId)>,
-    query: web::Query<ShowQuery>,
+    query: web::Query<NoticeQuery>,
 ) -> Result<HttpResponse, ConsoleError> {
     let (app_id, client_id) = path.into_inner();
-    let notice = match query.notice.as_str() {
-        "saved" => Some("Saved."),
-        "settings" => Some("Settings saved."),
-        _ => None,
-    };
+    let notice = query.text(&[("saved", "Saved."), ("settings", "Settings saved.")]);
     let view = View {
         notice,
         ..View::default()

@@ -30,7 +30,9 @@ use subtle::ConstantTimeEq;
 
 use crate::http::request::{read_body, request_id, source_ip};
 use crate::http::HttpState;
-use crate::service::{csrf_token, Caller, Committed, Latchkey, RequestContext, ServiceError};
+use crate::service::{
+    csrf_token, AppsError, Caller, Committed, Latchkey, RequestContext, ServiceError,
+};
 
 /// The session cookie.
 pub const SESSION_COOKIE: &str = "lk_console";
@@ -158,7 +160,7 @@ impl Console {
     /// snapshots (what this request reads next shows the write) and kept for the answer:
     /// [`Console::see_other`] carries the last one to the next page, and [`Console::stamp`]
     /// answers it as `X-Latchkey-Revision`.
-    pub fn wrote<T>(&self, outcome: Result<Committed<T>, ServiceError>) -> Result<T, ServiceError> {
+    pub fn wrote<T, E>(&self, outcome: Result<Committed<T>, E>) -> Result<T, E> {
         let committed = outcome?;
         self.service.apply_revisions(&committed.revisions);
         if let Some(last) = committed.revisions.iter().last() {
@@ -266,6 +268,24 @@ fn read_at_least(req: &HttpRequest) -> Option<i64> {
         .then(|| revision.parse::<i64>().ok())
         .flatten()
         .filter(|r| *r > 0)
+}
+
+/// `?notice=<key>` on the page a redirect leads to: which confirmation the page shows.
+#[derive(serde::Deserialize, Default)]
+pub struct NoticeQuery {
+    #[serde(default)]
+    notice: String,
+}
+
+impl NoticeQuery {
+    /// The text of the notice, looked up in the page's `(key, text)` table; none when the key
+    /// is absent or unknown (the query is the caller's, never echoed).
+    pub fn text(&self, known: &[(&str, &'static str)]) -> Option<&'static str> {
+        known
+            .iter()
+            .find(|(key, _)| *key == self.notice)
+            .map(|(_, text)| *text)
+    }
 }
 
 /// A submitted form (`application/x-www-form-urlencoded`, at most 64 KiB), as ordered pairs:
@@ -410,6 +430,21 @@ pub struct Refusal {
     pub message: String,
     /// Seconds before another try makes sense (a sign-in lock-out).
     pub retry_after: Option<u64>,
+}
+
+/// Creating an application refused: its shared refusals as any other, its own as the Config
+/// API answers them.
+impl From<AppsError> for Refusal {
+    fn from(e: AppsError) -> Self {
+        match e {
+            AppsError::Service(e) => e.into(),
+            own => Refusal {
+                status: crate::http::config::apps_status(&own),
+                message: own.to_string(),
+                retry_after: None,
+            },
+        }
+    }
 }
 
 impl From<ServiceError> for Refusal {

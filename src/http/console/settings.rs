@@ -7,23 +7,17 @@ use maud::html;
 
 use super::forms::{settings_form, submitted_settings};
 use super::page::{layout, refusal, respond, Nav};
-use super::{Console, ConsoleError, Posted, Refusal};
+use super::{Console, ConsoleError, NoticeQuery, Posted, Refusal};
 use crate::domain::ids::{AppId, ClientId};
 use crate::service::SettingsTarget;
-
-#[derive(serde::Deserialize, Default)]
-pub struct ShowQuery {
-    #[serde(default)]
-    notice: String,
-}
 
 pub async fn show(
     session: Console,
     app_id: web::Path<AppId>,
-    query: web::Query<ShowQuery>,
+    query: web::Query<NoticeQuery>,
 ) -> Result<HttpResponse, ConsoleError> {
     let app_id = app_id.into_inner();
-    let notice = (query.notice == "saved").then_some("Settings saved.");
+    let notice = query.text(&[("saved", "Settings saved.")]);
     defaults_page(&session, &app_id, StatusCode::OK, None, notice).await
 }
 

@@ -249,9 +249,7 @@ fn service(e: &ServiceError, names: &ArgNames) -> Envelope {
         | OwnerRemovalOperatorOnly { .. }
         | OwnerUndeletable => permission(e.to_string()),
         Forbidden => permission(PERMISSION_TEXT.to_owned()),
-        DuplicateName { .. } | DuplicateAppName { .. } => {
-            plain(361, "unique_violation", &e.to_string())
-        }
+        DuplicateName { .. } => plain(361, "unique_violation", &e.to_string()),
         ClientNotFound => invalid(names.target, &format!("{} is not a valid id", names.target)),
         AppNotFound => plain(221, "unknown_application", UNKNOWN_APP_TEXT),
         Unauthenticated => plain(402, "invalid_client_credentials", CREDENTIALS_TEXT),
@@ -273,9 +271,6 @@ fn service(e: &ServiceError, names: &ArgNames) -> Envelope {
         // The audit log has no Registration API calls; kept total for safety.
         AuditInput(_) => plain(200, "invalid_argument", &e.to_string()),
         AuditChainDamaged { .. } => plain(500, "unexpected_error", INTERNAL_TEXT),
-        // Creating an application is the operator's; no Registration API call makes these.
-        DuplicateAppId { .. } => plain(361, "unique_violation", &e.to_string()),
-        InvalidAppId => plain(200, "invalid_argument", &e.to_string()),
         // As on the Config API (400 there): the request asks for what this server is not
         // configured for. No Registration call switches the options; kept total.
         SealingKeyMissing => plain(200, "invalid_argument", &e.to_string()),
