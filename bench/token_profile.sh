@@ -5,6 +5,7 @@
 #
 #   bench/token_profile.sh                 # uses target/release/latchkey (bench/run builds it)
 #   PROFILE_SECONDS=20 bench/token_profile.sh
+#   PROFILE_BIN=/path/to/another/latchkey bench/token_profile.sh   # e.g. an older build, to compare
 #
 # Starts one server under valgrind on a scratch database, then counts (one callgrind dump
 # each): an idle stretch (the background tasks' cost per second, subtracted below), GET /healthz
@@ -19,7 +20,7 @@ export BENCH_DIR
 PG_URL=${BENCH_PG_URL:-postgres://postgres@127.0.0.1:5432}
 DB=${PROFILE_DB:-latchkey_token_profile}
 SECONDS_EACH=${PROFILE_SECONDS:-10}
-BIN="$ROOT/target/release/latchkey"
+BIN=${PROFILE_BIN:-$ROOT/target/release/latchkey}
 DB_URL="$PG_URL/$DB"
 
 die() { echo "bench/token_profile.sh: $*" >&2; exit 1; }
@@ -88,8 +89,10 @@ wrk_run() {
   grep -q '^non2xx=0$' "$WORK/$name.wrk" || die "$name: errors: $(cat "$WORK/$name.wrk")"
   sed -n 's/^requests=//p' "$WORK/$name.wrk"
 }
-# dump: ends the current part; its instructions go to the newest cg.out.* file.
+# dump: ends the current part; its instructions go to the newest cg.out.* file, whose totals
+# it leaves in DUMP_IR. Called directly, never in $(...): the count of dumps must survive it.
 DUMPS=0
+DUMP_IR=0
 dump() {
   callgrind_control -d "$SERVER_PID" >/dev/null
   DUMPS=$((DUMPS + 1))
@@ -97,25 +100,28 @@ dump() {
   # Complete once its last line (totals) is written: a file that merely exists may be half-written.
   for _ in $(seq 1 300); do grep -q '^totals:' "$f" 2>/dev/null && break; sleep 0.1; done
   grep -q '^totals:' "$f" 2>/dev/null || die "no complete callgrind dump $f"
-  awk '/^totals:/ { print $2; exit }' "$f"  # "summary:" can be 0 in a dump
+  DUMP_IR=$(awk '/^totals:/ { print $2; exit }' "$f") # "summary:" can be 0 in a dump
 }
 # Warm everything (the key set is made and opened, the secret proven once): not counted.
 wrk_run warm_token "$BASE/oauth/$APP/token" BENCH_AUTH="$TOKEN_AUTH" BENCH_METHOD=POST \
   BENCH_CT=application/x-www-form-urlencoded BENCH_BODY_FILE="$WORK/token.form" >/dev/null
 wrk_run warm_floor "$BASE/healthz" BENCH_AUTH="" >/dev/null
-dump >/dev/null
+dump
 t0=$(date +%s.%N)
 sleep "$SECONDS_EACH"
-idle_ir=$(dump)
+dump
+idle_ir=$DUMP_IR
 idle_secs=$(awk -v a="$t0" -v b="$(date +%s.%N)" 'BEGIN { print b - a }')
 t0=$(date +%s.%N)
 floor_n=$(wrk_run floor "$BASE/healthz" BENCH_AUTH="")
-floor_ir=$(dump)
+dump
+floor_ir=$DUMP_IR
 floor_secs=$(awk -v a="$t0" -v b="$(date +%s.%N)" 'BEGIN { print b - a }')
 t0=$(date +%s.%N)
 token_n=$(wrk_run token "$BASE/oauth/$APP/token" BENCH_AUTH="$TOKEN_AUTH" BENCH_METHOD=POST \
   BENCH_CT=application/x-www-form-urlencoded BENCH_BODY_FILE="$WORK/token.form")
-token_ir=$(dump)
+dump
+token_ir=$DUMP_IR
 token_file="$WORK/cg.out.$DUMPS"
 token_secs=$(awk -v a="$t0" -v b="$(date +%s.%N)" 'BEGIN { print b - a }')
 
