@@ -158,7 +158,12 @@ async fn run_with_database(cli: &Cli, embedded: Option<&EmbeddedPostgres>) -> an
         (None, Some(pg)) => pg.database_url("postgres"),
         (None, None) => anyhow::bail!("DATABASE_URL is not set"),
     };
-    let pool = startup::connect(&url, cli.settings.database.max_connections).await?;
+    let pool = startup::connect(
+        &url,
+        cli.settings.database.max_connections,
+        cli.settings.database.max_lifetime_secs,
+    )
+    .await?;
     startup::migrate(&pool).await?;
     let mut settings = cli.settings.clone();
     if embedded.is_some() && settings.sealing.key.is_none() && settings.sealing.key_file.is_none() {

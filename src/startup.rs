@@ -25,7 +25,11 @@ use crate::store::primary;
 pub use crate::store::MIGRATOR;
 
 /// Connects to `url` with the pool settings every command uses.
-pub async fn connect(url: &str, max_connections: u32) -> anyhow::Result<PgPool> {
+pub async fn connect(
+    url: &str,
+    max_connections: u32,
+    max_lifetime_secs: u64,
+) -> anyhow::Result<PgPool> {
     let options: PgConnectOptions = url
         .parse::<PgConnectOptions>()
         .context("DATABASE_URL is not a valid URL")?
@@ -44,6 +48,9 @@ pub async fn connect(url: &str, max_connections: u32) -> anyhow::Result<PgPool> 
         // proxy timeouts.
         .test_before_acquire(false)
         .idle_timeout(Duration::from_secs(60))
+        // Replaced under load too, so no connection keeps a stale generic plan for long
+        // (settings: LATCHKEY_DB_MAX_LIFETIME_SECS).
+        .max_lifetime(Duration::from_secs(max_lifetime_secs))
         // Only a writable primary (store::primary): a new connection is checked once; after a
         // write was refused as read-only, every connection handed out is checked for a while.
         .after_connect(|conn, _| {
@@ -187,6 +194,7 @@ impl Application {
                     .acquire_timeout(Duration::from_secs(3))
                     .test_before_acquire(false)
                     .idle_timeout(Duration::from_secs(60))
+                    .max_lifetime(Duration::from_secs(settings.database.max_lifetime_secs))
                     .connect_lazy_with(options);
                 Some(Arc::new(Replica::new(
                     replica_pool,

@@ -63,7 +63,7 @@ async fn main() -> anyhow::Result<()> {
 }
 
 async fn run(url: &str, n: usize, rounds: usize) -> anyhow::Result<()> {
-    let pool = latchkey::startup::connect(url, 5).await?;
+    let pool = latchkey::startup::connect(url, 5, 60).await?;
     latchkey::startup::migrate(&pool).await?;
     // Cheap Argon2: only the setup hashes (new clients' secrets); a restore never does.
     let params = argon2::Params::new(64, 1, 1, Some(32)).map_err(anyhow::Error::msg)?;

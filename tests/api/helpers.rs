@@ -101,7 +101,7 @@ async fn template_database(server_url: &str) -> String {
                 ] {
                     conn.execute(sql.as_str()).await.unwrap();
                 }
-                let pool = startup::connect(&database_url(server_url, &building), 2)
+                let pool = startup::connect(&database_url(server_url, &building), 2, 60)
                     .await
                     .unwrap();
                 startup::migrate(&pool).await.unwrap();
@@ -319,7 +319,7 @@ async fn spawn(configure: impl FnOnce(&mut Settings), clock: Clock) -> TestApp {
         .unwrap();
     let _ = conn.close().await;
     // The production pool settings, so outage and recovery are tested as they run.
-    let pool = startup::connect(&database_url(&server_url, &db_name), 10)
+    let pool = startup::connect(&database_url(&server_url, &db_name), 10, 60)
         .await
         .unwrap();
 
@@ -368,7 +368,7 @@ impl TestApp {
             .database(&self.db_name)
             .to_url_lossy()
             .to_string();
-        let pool = startup::connect(&url, 10).await.unwrap();
+        let pool = startup::connect(&url, 10, 60).await.unwrap();
         let mut settings = test_settings();
         settings.auth.operator_token = Some(self.operator_token.clone());
         configure(&mut settings);
