@@ -584,12 +584,7 @@ pub async fn set_retention(
     app_id: &str,
     keep_days: Option<i32>,
 ) -> StoreResult<Option<i32>> {
-    let before: Option<i32> = sqlx::query_scalar!(
-        "SELECT keep_days FROM audit_retention WHERE app_id = $1 FOR UPDATE",
-        app_id
-    )
-    .fetch_optional(&mut *conn)
-    .await?;
+    let before = lock_retention(&mut *conn, app_id).await?;
     match keep_days {
         Some(days) => {
             sqlx::query!(
