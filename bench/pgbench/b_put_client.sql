@@ -39,7 +39,7 @@ RETURNING app_id, client_id, name, features, ip_whitelist, version, created_at, 
 -- session) this was a read of the head, the hash computed by the client and a second
 -- statement, as the server did then; before that the ceiling also left the notification out.
 WITH old AS (
-    SELECT seq, hash, occurred_at FROM audit_heads WHERE app_id = :app FOR UPDATE),
+    SELECT seq, hash, occurred_at FROM audit_heads WHERE app_id = :app::text FOR UPDATE),
 next AS (
     SELECT old.seq + 1 AS seq, old.hash AS prev_hash,
            greatest(now(), old.occurred_at) AS occurred_at
@@ -47,9 +47,11 @@ next AS (
 chained AS (
     SELECT next.seq, next.prev_hash, next.occurred_at,
            sha256(next.prev_hash || convert_to(
-               '{"action":"client.update","actor":"' || :owner || '","actor_ip":"127.0.0.1","app_id":"' || :app
+               '{"action":"client.update","actor":"' || :owner::text || '","actor_ip":"127.0.0.1","app_id":"' || :app::text
                || '","changes":{"features":{"from":["direct_read_access"],"to":["direct_access"]}},"event_id":"00000000-0000-4000-8000-000000000000","features_after":["direct_access"],"features_before":["direct_read_access"],"occurred_at":"'
-               || to_char(next.occurred_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
+               -- The server's format, with its two colons apart (pgbench takes a colon
+               -- followed by a name for a variable, also in a string).
+               || to_char(next.occurred_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24' || ':' || 'MI' || ':' || 'SS.US"Z"')
                || '","request_id":"pgbenchpgbench01","seq":' || next.seq::text
                || ',"target_client_id":"' || md5('pgbench-put-' || :n::int) || '"}', 'UTF8')) AS hash
     FROM next),
@@ -57,14 +59,14 @@ event AS (
     INSERT INTO audit_events (app_id, seq, event_id, occurred_at, actor, actor_ip,
          request_id, action, target_client_id, features_before, features_after, changes,
          prev_hash, hash)
-    SELECT :app, c.seq, gen_random_uuid(), c.occurred_at, :owner, '127.0.0.1'::inet, 'pgbenchpgbench01',
+    SELECT :app::text, c.seq, gen_random_uuid(), c.occurred_at, :owner::text, '127.0.0.1'::inet, 'pgbenchpgbench01',
            'client.update', md5('pgbench-put-' || :n::int), '{direct_read_access}', '{direct_access}', '{}',
            c.prev_hash, c.hash
     FROM chained c
     RETURNING app_id, seq, occurred_at, prev_hash, hash),
 head AS (
     UPDATE audit_heads h SET seq = c.seq, hash = c.hash, occurred_at = c.occurred_at
-    FROM chained c WHERE h.app_id = :app
+    FROM chained c WHERE h.app_id = :app::text
     RETURNING h.app_id, h.seq)
 SELECT e.seq, e.occurred_at, e.prev_hash, e.hash
 FROM head JOIN event e USING (app_id, seq)
