@@ -425,7 +425,7 @@ async fn verify(
         .collect::<Result<Vec<_>, _>>()?;
     let verdict = service.verify_audit(ctx, app, anchors).await?;
     let intact = verdict.is_intact();
-    println!("{}", json_line(&VerdictBody::new(verdict, app))?);
+    println!("{}", json_line(&VerdictBody::new(verdict, app.as_str()))?);
     if !intact {
         return Err(ChainBroken {
             app_id: app.to_string(),
@@ -465,7 +465,9 @@ async fn retention(
     let days = if forever || keep_days.is_some() {
         super::wrote(
             service,
-            service.set_audit_retention(ctx, app, keep_days).await?,
+            service
+                .set_audit_retention(ctx, app.as_str(), keep_days)
+                .await?,
         )
     } else {
         service.audit_retention(ctx, app).await?
@@ -492,7 +494,7 @@ async fn prune(
     let mut held = None;
     for app in apps {
         let outcome = match service
-            .prune_audit_with(ctx, &app, Utc::now(), dry_run, force)
+            .prune_audit_with(ctx, app.as_str(), Utc::now(), dry_run, force)
             .await
         {
             // A legal hold stops this application only: the others are still pruned, and the

@@ -12,7 +12,8 @@ pub const REQUEST_ID_LEN: usize = 16;
 /// Defines a string newtype for a name a caller gives to a thing of the model. It is built once,
 /// where the value enters (an HTTP extractor or adapter, the console, the command line), and
 /// the service takes only the typed value, so two adjacent ids cannot be swapped and no
-/// unparsed wire string reaches it. It borrows as `&str` (`Deref`) for the store's signatures.
+/// unparsed wire string reaches it. It does not `Deref` to `&str`: the store's `&str` is
+/// taken explicitly (`as_str()`), so an id cannot silently pass for any other text.
 macro_rules! name_type {
     ($(#[$doc:meta])* $name:ident) => {
         $(#[$doc])*
@@ -33,14 +34,6 @@ macro_rules! name_type {
 
             pub fn into_string(self) -> String {
                 self.0
-            }
-        }
-
-        impl std::ops::Deref for $name {
-            type Target = str;
-
-            fn deref(&self) -> &str {
-                &self.0
             }
         }
 

@@ -79,32 +79,34 @@ impl Latchkey {
         attributes: &[String],
     ) -> Result<Committed<AccessSchemaView>, ServiceError> {
         ctx.owner()?;
-        self.ensure_app(ctx, app_id).await?;
+        self.ensure_app(ctx, app_id.as_str()).await?;
         let mut tx = WriteTx::begin(&self.pool).await?;
-        if !store::access_schemas::lock_client(&mut *tx, app_id, client_id).await? {
+        if !store::access_schemas::lock_client(&mut *tx, app_id.as_str(), client_id.as_str())
+            .await?
+        {
             return Err(ServiceError::ClientNotFound);
         }
         let et = entity_type_of(
-            store::entity_types::share(&mut *tx, app_id, type_name)
+            store::entity_types::share(&mut *tx, app_id.as_str(), type_name.as_str())
                 .await?
-                .ok_or_else(|| not_found(type_name))?,
+                .ok_or_else(|| not_found(type_name.as_str()))?,
         )?;
         let list = normalize_schema(&et, attributes)?;
         let names: Vec<String> = list.iter().map(|p| p.to_string()).collect();
         let before = store::access_schemas::upsert(
             &mut tx,
-            app_id,
-            client_id,
-            type_name,
+            app_id.as_str(),
+            client_id.as_str(),
+            type_name.as_str(),
             access_type.as_str(),
             &names,
         )
         .await?;
         if before.as_ref() != Some(&names) {
-            let mut event = ctx.audit_event(app_id, AuditAction::AccessSchemaSet);
+            let mut event = ctx.audit_event(app_id.as_str(), AuditAction::AccessSchemaSet);
             event.target_client_id = Some(client_id.to_string());
             event.changes = changes_of::AccessSchemaChanged {
-                entity_type: type_name,
+                entity_type: type_name.as_str(),
                 access_type: access_type.as_str(),
                 attributes: changes_of::FromTo {
                     from: before.as_deref(),
@@ -135,30 +137,32 @@ impl Latchkey {
         access_type: AccessType,
     ) -> Result<Committed<()>, ServiceError> {
         ctx.owner()?;
-        self.ensure_app(ctx, app_id).await?;
+        self.ensure_app(ctx, app_id.as_str()).await?;
         let mut tx = WriteTx::begin(&self.pool).await?;
-        if !store::access_schemas::lock_client(&mut *tx, app_id, client_id).await? {
+        if !store::access_schemas::lock_client(&mut *tx, app_id.as_str(), client_id.as_str())
+            .await?
+        {
             return Err(ServiceError::ClientNotFound);
         }
-        if store::entity_types::get(&mut *tx, app_id, type_name)
+        if store::entity_types::get(&mut *tx, app_id.as_str(), type_name.as_str())
             .await?
             .is_none()
         {
-            return Err(not_found(type_name));
+            return Err(not_found(type_name.as_str()));
         }
         let before = store::access_schemas::delete(
             &mut *tx,
-            app_id,
-            client_id,
-            type_name,
+            app_id.as_str(),
+            client_id.as_str(),
+            type_name.as_str(),
             access_type.as_str(),
         )
         .await?
         .ok_or(ServiceError::AccessSchemaNotFound)?;
-        let mut event = ctx.audit_event(app_id, AuditAction::AccessSchemaDelete);
+        let mut event = ctx.audit_event(app_id.as_str(), AuditAction::AccessSchemaDelete);
         event.target_client_id = Some(client_id.to_string());
         event.changes = changes_of::AccessSchemaChanged {
-            entity_type: type_name,
+            entity_type: type_name.as_str(),
             access_type: access_type.as_str(),
             attributes: changes_of::FromTo {
                 from: Some(&before),
@@ -181,7 +185,7 @@ impl Latchkey {
         access_type: AccessType,
     ) -> Result<AccessSchemaView, ServiceError> {
         ctx.owner()?;
-        self.ensure_app(ctx, app_id).await?;
+        self.ensure_app(ctx, app_id.as_str()).await?;
         let view = self
             .load_access_schema(app_id, client_id, type_name, access_type)
             .await?;
@@ -207,7 +211,7 @@ impl Latchkey {
                 return Err(ServiceError::Forbidden);
             }
         }
-        self.ensure_app(ctx, app_id).await?;
+        self.ensure_app(ctx, app_id.as_str()).await?;
         self.load_access_schema(app_id, client_id, type_name, access_type)
             .await
     }
@@ -219,22 +223,22 @@ impl Latchkey {
         type_name: &TypeName,
         access_type: AccessType,
     ) -> Result<AccessSchemaView, ServiceError> {
-        if store::clients::get(&self.pool, app_id, client_id)
+        if store::clients::get(&self.pool, app_id.as_str(), client_id.as_str())
             .await?
             .is_none()
         {
             return Err(ServiceError::ClientNotFound);
         }
         let et = entity_type_of(
-            store::entity_types::get(&self.pool, app_id, type_name)
+            store::entity_types::get(&self.pool, app_id.as_str(), type_name.as_str())
                 .await?
-                .ok_or_else(|| not_found(type_name))?,
+                .ok_or_else(|| not_found(type_name.as_str()))?,
         )?;
         let attributes = store::access_schemas::get(
             &self.pool,
-            app_id,
-            client_id,
-            type_name,
+            app_id.as_str(),
+            client_id.as_str(),
+            type_name.as_str(),
             access_type.as_str(),
         )
         .await?
@@ -271,12 +275,12 @@ impl Latchkey {
         consistency: Consistency,
     ) -> Result<Decided, ServiceError> {
         ctx.owner()?;
-        self.ensure_app(ctx, app_id).await?;
+        self.ensure_app(ctx, app_id.as_str()).await?;
         let (inputs, revision) = self
             .decision_inputs(
-                app_id,
-                &question.client_id,
-                &question.entity_type,
+                app_id.as_str(),
+                question.client_id.as_str(),
+                question.entity_type.as_str(),
                 question.access.as_str(),
                 consistency,
             )
@@ -292,8 +296,8 @@ impl Latchkey {
         if let Some(secret) = &question.client_secret {
             let proven = self
                 .verify_client_secret(
-                    app_id,
-                    &question.client_id,
+                    app_id.as_str(),
+                    question.client_id.as_str(),
                     secret,
                     inputs.as_ref().map(|i| i.phcs.as_slice()),
                 )

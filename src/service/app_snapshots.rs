@@ -62,11 +62,12 @@ impl Latchkey {
         app_id: &AppId,
         name: &str,
     ) -> Result<Committed<SnapshotInfo>, StagingError> {
-        self.snapshot_call(ctx, app_id, Some(name)).await?;
+        self.snapshot_call(ctx, app_id.as_str(), Some(name)).await?;
         let mut tx = WriteTx::begin(&self.pool).await?;
-        let rows = store::app_snapshots::capture(&mut *tx, app_id).await?;
-        let (row, replaced) = store::app_snapshots::save(&mut *tx, app_id, name, &rows).await?;
-        let mut event = ctx.audit_event(app_id, AuditAction::SnapshotSave);
+        let rows = store::app_snapshots::capture(&mut *tx, app_id.as_str()).await?;
+        let (row, replaced) =
+            store::app_snapshots::save(&mut *tx, app_id.as_str(), name, &rows).await?;
+        let mut event = ctx.audit_event(app_id.as_str(), AuditAction::SnapshotSave);
         event.changes = changes_of::SnapshotSaved {
             snapshot: name,
             replaced,
@@ -82,8 +83,8 @@ impl Latchkey {
         ctx: &RequestContext,
         app_id: &AppId,
     ) -> Result<Vec<SnapshotInfo>, StagingError> {
-        self.snapshot_call(ctx, app_id, None).await?;
-        Ok(store::app_snapshots::list(&self.pool, app_id)
+        self.snapshot_call(ctx, app_id.as_str(), None).await?;
+        Ok(store::app_snapshots::list(&self.pool, app_id.as_str())
             .await?
             .into_iter()
             .map(Into::into)
@@ -97,12 +98,12 @@ impl Latchkey {
         app_id: &AppId,
         name: &str,
     ) -> Result<Committed<()>, StagingError> {
-        self.snapshot_call(ctx, app_id, Some(name)).await?;
+        self.snapshot_call(ctx, app_id.as_str(), Some(name)).await?;
         let mut tx = WriteTx::begin(&self.pool).await?;
-        if !store::app_snapshots::delete(&mut *tx, app_id, name).await? {
+        if !store::app_snapshots::delete(&mut *tx, app_id.as_str(), name).await? {
             return Err(StagingError::SnapshotNotFound);
         }
-        let mut event = ctx.audit_event(app_id, AuditAction::SnapshotDelete);
+        let mut event = ctx.audit_event(app_id.as_str(), AuditAction::SnapshotDelete);
         event.changes = changes_of::SnapshotDeleted { snapshot: name }.into_changes();
         store::audit::append(&mut tx, event).await?;
         Ok(commit(tx, ()).await?)
@@ -115,24 +116,24 @@ impl Latchkey {
         app_id: &AppId,
         name: &str,
     ) -> Result<Committed<RestoreReport>, StagingError> {
-        self.snapshot_call(ctx, app_id, Some(name)).await?;
+        self.snapshot_call(ctx, app_id.as_str(), Some(name)).await?;
         let mut tx = WriteTx::begin(&self.pool).await?;
-        if !store::app_snapshots::lock_app(&mut *tx, app_id).await? {
+        if !store::app_snapshots::lock_app(&mut *tx, app_id.as_str()).await? {
             return Err(ServiceError::AppNotFound.into());
         }
-        let saved = store::app_snapshots::load(&mut *tx, app_id, name)
+        let saved = store::app_snapshots::load(&mut *tx, app_id.as_str(), name)
             .await?
             .ok_or(StagingError::SnapshotNotFound)?;
-        let current = store::app_snapshots::capture(&mut *tx, app_id).await?;
+        let current = store::app_snapshots::capture(&mut *tx, app_id.as_str()).await?;
         let changes = app_state::diff(&AppState::from_rows(&current), &AppState::from_rows(&saved));
-        let mut restore = ctx.audit_event(app_id, AuditAction::AppRestore);
+        let mut restore = ctx.audit_event(app_id.as_str(), AuditAction::AppRestore);
         restore.changes = changes_of::Restored {
             snapshot: name,
             changes: changes.len(),
         }
         .into_changes();
         let events: Vec<_> = std::iter::once(restore)
-            .chain(changes.iter().map(|c| c.event(ctx, app_id)))
+            .chain(changes.iter().map(|c| c.event(ctx, app_id.as_str())))
             .collect();
         let report = RestoreReport {
             snapshot: name.to_owned(),
@@ -140,7 +141,7 @@ impl Latchkey {
         };
         // Nothing differs (the secrets' last use aside): the rows stay as they are.
         if !changes.is_empty() {
-            store::app_snapshots::restore(&mut tx, app_id, &saved, &current).await?;
+            store::app_snapshots::restore(&mut tx, app_id.as_str(), &saved, &current).await?;
         }
         // Last in the transaction: the chain head stays locked only briefly.
         store::audit::append_all(&mut tx, events).await?;

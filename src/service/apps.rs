@@ -128,7 +128,7 @@ impl Latchkey {
         app_id: &AppId,
     ) -> Result<AppSummary, ServiceError> {
         ctx.operator()?;
-        store::apps::get(&self.pool, app_id)
+        store::apps::get(&self.pool, app_id.as_str())
             .await?
             .map(Into::into)
             .ok_or(ServiceError::AppNotFound)

@@ -111,12 +111,12 @@ impl Latchkey {
         limit: u32,
     ) -> Result<AuditPage, ServiceError> {
         filter.check_period()?;
-        self.audit_reader(ctx, app_id).await?;
+        self.audit_reader(ctx, app_id.as_str()).await?;
         let limit = limit.clamp(1, crate::domain::audit_query::MAX_LIMIT);
-        let mut conn = self.read_pool(app_id).acquire().await?;
-        let bounds = store::audit::seq_bounds(&mut conn, app_id, filter).await?;
+        let mut conn = self.read_pool(app_id.as_str()).acquire().await?;
+        let bounds = store::audit::seq_bounds(&mut conn, app_id.as_str(), filter).await?;
         let rows = EventQuery::new(
-            app_id,
+            app_id.as_str(),
             filter,
             bounds,
             order,
@@ -147,15 +147,16 @@ impl Latchkey {
         order: Order,
     ) -> Result<AuditStream, ServiceError> {
         filter.check_period()?;
-        self.audit_reader(ctx, app_id).await?;
+        self.audit_reader(ctx, app_id.as_str()).await?;
         let permit = log_reader_permit().await?;
-        let pool = self.read_pool(app_id).clone();
-        let bounds = store::audit::seq_bounds(&mut *pool.acquire().await?, app_id, &filter).await?;
+        let pool = self.read_pool(app_id.as_str()).clone();
+        let bounds =
+            store::audit::seq_bounds(&mut *pool.acquire().await?, app_id.as_str(), &filter).await?;
         let (tx, rx) = mpsc::channel(STREAM_DEPTH);
         let app_id = app_id.to_owned();
         tokio::spawn(async move {
             let _permit = permit;
-            let mut query = EventQuery::new(&app_id, &filter, bounds, order, None, None);
+            let mut query = EventQuery::new(app_id.as_str(), &filter, bounds, order, None, None);
             let mut rows = query.fetch(&pool);
             let mut batch = Vec::with_capacity(STREAM_BATCH);
             while let Some(row) = rows.next().await {
@@ -198,19 +199,19 @@ impl Latchkey {
         app_id: &AppId,
         anchors: Vec<Anchor>,
     ) -> Result<Verdict, ServiceError> {
-        self.audit_reader(ctx, app_id).await?;
+        self.audit_reader(ctx, app_id.as_str()).await?;
         let _permit = log_reader_permit().await?;
         let mut tx = store::begin_snapshot(&self.pool).await?;
-        let head = store::audit::head(&mut *tx, app_id)
+        let head = store::audit::head(&mut *tx, app_id.as_str())
             .await?
             .map(|(seq, hash)| ChainHead { seq, hash });
         let mut checkpoints = Vec::new();
-        for row in store::audit::checkpoints(&mut *tx, app_id).await? {
+        for row in store::audit::checkpoints(&mut *tx, app_id.as_str()).await? {
             checkpoints.extend(Checkpoint::from_event(&row.event()?));
         }
         let mut verifier = ChainVerifier::new(checkpoints, anchors);
         let mut query = EventQuery::new(
-            app_id,
+            app_id.as_str(),
             &AuditFilter::default(),
             SeqBounds::ALL,
             Order::OldestFirst,
@@ -242,21 +243,23 @@ impl Latchkey {
         if since >= until {
             return Err(AuditInputError::EmptyPeriod.into());
         }
-        self.audit_reader(ctx, app_id).await?;
-        let app = store::apps::get(&self.pool, app_id)
+        self.audit_reader(ctx, app_id.as_str()).await?;
+        let app = store::apps::get(&self.pool, app_id.as_str())
             .await?
             .ok_or(ServiceError::AppNotFound)?;
         // One snapshot, so the current state and the log agree.
-        let mut tx = store::begin_snapshot(self.read_pool(app_id)).await?;
-        let current = store::clients::list(&mut *tx, app_id, None).await?;
+        let mut tx = store::begin_snapshot(self.read_pool(app_id.as_str())).await?;
+        let current = store::clients::list(&mut *tx, app_id.as_str(), None).await?;
         let mut first_since: HashMap<String, AuditEvent> = HashMap::new();
-        for row in store::audit::first_feature_events_since(&mut *tx, app_id, since).await? {
+        for row in
+            store::audit::first_feature_events_since(&mut *tx, app_id.as_str(), since).await?
+        {
             if let Some(c) = row.target_client_id.clone() {
                 first_since.insert(c, row.event()?);
             }
         }
         let mut in_period: BTreeMap<String, Vec<_>> = BTreeMap::new();
-        for row in store::audit::permission_events(&mut *tx, app_id, since, until).await? {
+        for row in store::audit::permission_events(&mut *tx, app_id.as_str(), since, until).await? {
             if let Some(c) = row.target_client_id.clone() {
                 in_period.entry(c).or_default().push(row.event()?);
             }
@@ -283,7 +286,9 @@ impl Latchkey {
             .cloned()
             .collect();
         if !unnamed.is_empty() {
-            names.extend(store::audit::last_recorded_names(&mut *tx, app_id, &unnamed).await?);
+            names.extend(
+                store::audit::last_recorded_names(&mut *tx, app_id.as_str(), &unnamed).await?,
+            );
         }
         drop(tx);
         let clients = report_clients(&ids, &names, &current, &first_since, &in_period);
@@ -302,8 +307,8 @@ impl Latchkey {
         ctx: &RequestContext,
         app_id: &AppId,
     ) -> Result<Option<i32>, ServiceError> {
-        self.audit_reader(ctx, app_id).await?;
-        Ok(store::audit::retention(&self.pool, app_id).await?)
+        self.audit_reader(ctx, app_id.as_str()).await?;
+        Ok(store::audit::retention(&self.pool, app_id.as_str()).await?)
     }
 
     /// Sets (`Some(days)`) or removes (`None`: keep forever) the retention period. Operator only:

@@ -37,7 +37,7 @@ impl Latchkey {
         after: i64,
     ) -> Result<mpsc::Receiver<FeedItem>, ServiceError> {
         ctx.owner()?;
-        self.ensure_app(ctx, app_id).await?;
+        self.ensure_app(ctx, app_id.as_str()).await?;
         let place = self
             .snapshots
             .feed_place()

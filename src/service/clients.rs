@@ -105,17 +105,19 @@ impl Latchkey {
         has_features: &[String],
     ) -> Result<Vec<ClientView>, ServiceError> {
         ctx.owner()?;
-        self.ensure_app(ctx, app_id).await?;
+        self.ensure_app(ctx, app_id.as_str()).await?;
         // Only the names are checked here: asking for clients having login_client or owner is
         // a fine question even though no client may hold both.
         for name in has_features {
             name.parse::<Feature>()?;
         }
         let filter = (!has_features.is_empty()).then_some(has_features);
-        let rows = store::clients::listing(self.read_pool(app_id), app_id, filter).await?;
+        let rows =
+            store::clients::listing(self.read_pool(app_id.as_str()), app_id.as_str(), filter)
+                .await?;
         Ok(rows
             .into_iter()
-            .map(|r| ClientView::listed(app_id, r))
+            .map(|r| ClientView::listed(app_id.as_str(), r))
             .collect())
     }
 
@@ -126,8 +128,8 @@ impl Latchkey {
         client_id: &ClientId,
     ) -> Result<ClientView, ServiceError> {
         ctx.owner()?;
-        self.ensure_app(ctx, app_id).await?;
-        self.client_row(app_id, client_id, ctx.read_at_least)
+        self.ensure_app(ctx, app_id.as_str()).await?;
+        self.client_row(app_id.as_str(), client_id.as_str(), ctx.read_at_least)
             .await?
             .as_ref()
             .map(ClientView::from)
@@ -147,7 +149,7 @@ impl Latchkey {
         };
         let features = FeatureSet::parse(&draft.features)?;
         ctx.owner()?;
-        self.ensure_app(ctx, app_id).await?;
+        self.ensure_app(ctx, app_id.as_str()).await?;
         if features.contains(Feature::Metadata) && !ctx.caller.is_operator() {
             return Err(ServiceError::MetadataOperatorOnly {
                 operator: self.operator_name.clone(),
@@ -155,7 +157,7 @@ impl Latchkey {
         }
         let mut tx = WriteTx::begin(&self.pool).await?;
         let created = self
-            .insert_client(&mut tx, ctx, app_id, name, features, allow_list)
+            .insert_client(&mut tx, ctx, app_id.as_str(), name, features, allow_list)
             .await?;
         commit(tx, created).await
     }
@@ -258,7 +260,7 @@ impl Latchkey {
             .await?;
         let before = FeatureSet::from_stored(&current.features);
         let after = features.unwrap_or_else(|| before.clone());
-        self.check_feature_change(ctx, client_id, &before, &after)?;
+        self.check_feature_change(ctx, client_id.as_str(), &before, &after)?;
         let old_view = ClientView::from(&current);
         let new_name = name
             .map(ClientName::into_string)
@@ -272,8 +274,8 @@ impl Latchkey {
         }
         let row = store::clients::update(
             &mut *tx,
-            app_id,
-            client_id,
+            app_id.as_str(),
+            client_id.as_str(),
             &ClientValues {
                 name: &new_name,
                 features: &after.names(),
@@ -283,7 +285,7 @@ impl Latchkey {
         .await
         .map_err(duplicate_name(&new_name))?;
         let view = ClientView::from(&row);
-        let mut event = ctx.audit_event(app_id, AuditAction::ClientUpdate);
+        let mut event = ctx.audit_event(app_id.as_str(), AuditAction::ClientUpdate);
         event.target_client_id = Some(client_id.to_string());
         event.features_before = Some(old_view.features.clone());
         event.features_after = Some(view.features.clone());
@@ -313,9 +315,9 @@ impl Latchkey {
                 return Err(ServiceError::OwnerUndeletable);
             }
         }
-        store::clients::delete(&mut *tx, app_id, client_id).await?;
+        store::clients::delete(&mut *tx, app_id.as_str(), client_id.as_str()).await?;
         let old_view = ClientView::from(&current);
-        let mut event = ctx.audit_event(app_id, AuditAction::ClientDelete);
+        let mut event = ctx.audit_event(app_id.as_str(), AuditAction::ClientDelete);
         event.target_client_id = Some(client_id.to_string());
         event.features_before = Some(old_view.features.clone());
         event.features_after = Some(vec![]);
@@ -335,11 +337,11 @@ impl Latchkey {
     ) -> Result<Committed<CreatedClient>, ServiceError> {
         let hours = hours_to_live(hours)?;
         ctx.owner()?;
-        self.ensure_app(ctx, app_id).await?;
+        self.ensure_app(ctx, app_id.as_str()).await?;
         let new_secret = self.mint_secret().await?;
         let mut tx = WriteTx::begin(&self.pool).await?;
         let current = self
-            .lock_target(&mut tx, app_id, client_id, if_match)
+            .lock_target(&mut tx, app_id.as_str(), client_id.as_str(), if_match)
             .await?;
         let features = FeatureSet::from_stored(&current.features);
         if !ctx.caller.is_operator() && features.contains(Feature::Metadata) {
@@ -347,7 +349,9 @@ impl Latchkey {
                 operator: self.operator_name.clone(),
             });
         }
-        let live = store::secrets::expire_current(&mut tx, app_id, client_id, hours).await?;
+        let live =
+            store::secrets::expire_current(&mut tx, app_id.as_str(), client_id.as_str(), hours)
+                .await?;
         // Minted before the transaction (Argon2 is slow) without knowing the secrets in their
         // grace period: one in 256 per live secret shares a selector with one of them, and is
         // minted again (see `auth::secrets::new_secret_besides`).
@@ -356,11 +360,12 @@ impl Latchkey {
         } else {
             new_secret
         };
-        self.store_secret(&mut tx, app_id, client_id, &new_secret)
+        self.store_secret(&mut tx, app_id.as_str(), client_id.as_str(), &new_secret)
             .await?;
-        let row = store::clients::bump_version(&mut *tx, app_id, client_id).await?;
+        let row =
+            store::clients::bump_version(&mut *tx, app_id.as_str(), client_id.as_str()).await?;
         let view = ClientView::from(&row);
-        let mut event = ctx.audit_event(app_id, AuditAction::ClientSecretRotate);
+        let mut event = ctx.audit_event(app_id.as_str(), AuditAction::ClientSecretRotate);
         event.target_client_id = Some(client_id.to_string());
         event.features_before = Some(view.features.clone());
         event.features_after = Some(view.features.clone());
@@ -384,10 +389,10 @@ impl Latchkey {
         if_match: Option<i64>,
     ) -> Result<(WriteTx, ClientRow), ServiceError> {
         ctx.owner()?;
-        self.ensure_app(ctx, app_id).await?;
+        self.ensure_app(ctx, app_id.as_str()).await?;
         let mut tx = WriteTx::begin(&self.pool).await?;
         let current = self
-            .lock_target(&mut tx, app_id, client_id, if_match)
+            .lock_target(&mut tx, app_id.as_str(), client_id.as_str(), if_match)
             .await?;
         Ok((tx, current))
     }

@@ -216,11 +216,11 @@ impl Latchkey {
         days: u32,
     ) -> Result<Vec<(chrono::NaiveDate, i64)>, ServiceError> {
         ctx.owner()?;
-        self.ensure_app(ctx, app_id).await?;
+        self.ensure_app(ctx, app_id.as_str()).await?;
         let today = chrono::Utc::now().date_naive();
         let first = today - chrono::Days::new(u64::from(days.max(1)) - 1);
         let since = first.and_hms_opt(0, 0, 0).unwrap_or_default().and_utc();
-        let counts = store::audit::daily_changes(&self.pool, app_id, since).await?;
+        let counts = store::audit::daily_changes(&self.pool, app_id.as_str(), since).await?;
         Ok(first
             .iter_days()
             .take_while(|d| *d <= today)

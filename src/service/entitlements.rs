@@ -198,10 +198,10 @@ impl Latchkey {
         let now = ctx.clock.now();
         let at = at.unwrap_or(now);
         not_future("at", at, now)?;
-        self.audit_reader(ctx, app_id).await?;
+        self.audit_reader(ctx, app_id.as_str()).await?;
         // One snapshot: the states and the events agree.
-        let mut tx = store::begin_snapshot(self.read_pool(app_id)).await?;
-        let base = state_at_time(&mut tx, app_id, at).await?;
+        let mut tx = store::begin_snapshot(self.read_pool(app_id.as_str())).await?;
+        let base = state_at_time(&mut tx, app_id.as_str(), at).await?;
         drop(tx);
         Ok(EntitlementsAt {
             at,
@@ -226,15 +226,22 @@ impl Latchkey {
         if from > to {
             return Err(AuditInputError::Reversed.into());
         }
-        self.audit_reader(ctx, app_id).await?;
-        let mut tx = store::begin_snapshot(self.read_pool(app_id)).await?;
-        let mut base = state_at_time(&mut tx, app_id, from).await?;
-        let target = store::entitlements::last_seq_at(&mut tx, app_id, to)
+        self.audit_reader(ctx, app_id.as_str()).await?;
+        let mut tx = store::begin_snapshot(self.read_pool(app_id.as_str())).await?;
+        let mut base = state_at_time(&mut tx, app_id.as_str(), from).await?;
+        let target = store::entitlements::last_seq_at(&mut tx, app_id.as_str(), to)
             .await?
             .unwrap_or(base.seq)
             .max(base.seq);
         let mut changes = Vec::new();
-        fold(&mut tx, app_id, &mut base, target, Some(&mut changes)).await?;
+        fold(
+            &mut tx,
+            app_id.as_str(),
+            &mut base,
+            target,
+            Some(&mut changes),
+        )
+        .await?;
         drop(tx);
         Ok(EntitlementChanges { from, to, changes })
     }

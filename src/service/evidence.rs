@@ -111,13 +111,13 @@ impl Latchkey {
         revision: u64,
         size: Option<u64>,
     ) -> Result<InclusionProof, ServiceError> {
-        self.audit_reader(ctx, app_id).await?;
-        let tree_size = self.tree_size(app_id).await?;
+        self.audit_reader(ctx, app_id.as_str()).await?;
+        let tree_size = self.tree_size(app_id.as_str()).await?;
         let size = size.unwrap_or(tree_size);
         merkle::check_inclusion(revision, size, tree_size)?;
         let leaf_index = revision - 1;
         let hashes = self
-            .range_hashes(app_id, &merkle::inclusion_ranges(leaf_index, size))
+            .range_hashes(app_id.as_str(), &merkle::inclusion_ranges(leaf_index, size))
             .await?;
         Ok(InclusionProof {
             leaf_index,
@@ -134,11 +134,11 @@ impl Latchkey {
         from: u64,
         to: u64,
     ) -> Result<ConsistencyProof, ServiceError> {
-        self.audit_reader(ctx, app_id).await?;
-        let tree_size = self.tree_size(app_id).await?;
+        self.audit_reader(ctx, app_id.as_str()).await?;
+        let tree_size = self.tree_size(app_id.as_str()).await?;
         merkle::check_consistency(from, to, tree_size)?;
         let hashes = self
-            .range_hashes(app_id, &merkle::consistency_ranges(from, to))
+            .range_hashes(app_id.as_str(), &merkle::consistency_ranges(from, to))
             .await?;
         Ok(ConsistencyProof { from, to, hashes })
     }
@@ -149,8 +149,8 @@ impl Latchkey {
         ctx: &RequestContext,
         app_id: &AppId,
     ) -> Result<CheckpointRow, ServiceError> {
-        self.audit_reader(ctx, app_id).await?;
-        store::evidence::latest_checkpoint(&self.pool, app_id)
+        self.audit_reader(ctx, app_id.as_str()).await?;
+        store::evidence::latest_checkpoint(&self.pool, app_id.as_str())
             .await?
             .ok_or(ServiceError::NoCheckpointYet)
     }
@@ -163,8 +163,11 @@ impl Latchkey {
         app_id: &AppId,
         since: Option<DateTime<Utc>>,
     ) -> Result<Vec<CheckpointRow>, ServiceError> {
-        self.audit_reader(ctx, app_id).await?;
-        Ok(store::evidence::checkpoints_since(&self.pool, app_id, since, MAX_CHECKPOINTS).await?)
+        self.audit_reader(ctx, app_id.as_str()).await?;
+        Ok(
+            store::evidence::checkpoints_since(&self.pool, app_id.as_str(), since, MAX_CHECKPOINTS)
+                .await?,
+        )
     }
 
     /// Every key that signed or signs checkpoints, oldest first (public: no secret in them).
@@ -329,8 +332,8 @@ impl Latchkey {
         ctx: &RequestContext,
         app_id: &AppId,
     ) -> Result<Option<DateTime<Utc>>, ServiceError> {
-        self.audit_reader(ctx, app_id).await?;
-        Ok(store::evidence::hold(&self.pool, app_id).await?)
+        self.audit_reader(ctx, app_id.as_str()).await?;
+        Ok(store::evidence::hold(&self.pool, app_id.as_str()).await?)
     }
 
     /// Puts an application's audit log under legal hold until `until`: prune refuses to remove
@@ -343,13 +346,13 @@ impl Latchkey {
         until: DateTime<Utc>,
     ) -> Result<Committed<Option<DateTime<Utc>>>, ServiceError> {
         ctx.operator()?;
-        self.ensure_app(ctx, app_id).await?;
+        self.ensure_app(ctx, app_id.as_str()).await?;
         let mut tx = WriteTx::begin(&self.pool).await?;
-        let before = store::evidence::set_hold(&mut tx, app_id, until).await?;
+        let before = store::evidence::set_hold(&mut tx, app_id.as_str(), until).await?;
         if before == Some(until) {
             return Ok(Committed::unchanged(before));
         }
-        let mut event = ctx.audit_event(app_id, AuditAction::AuditHoldSet);
+        let mut event = ctx.audit_event(app_id.as_str(), AuditAction::AuditHoldSet);
         event.changes = changes_of::HoldChanged {
             until: changes_of::FromTo {
                 from: before.as_ref().map(format_time),

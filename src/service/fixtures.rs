@@ -344,19 +344,20 @@ impl Latchkey {
         options: ApplyOptions,
         import: Option<&ImportNote>,
     ) -> Result<Committed<ApplyReport>, StagingError> {
-        self.ensure_app(ctx, app_id).await?;
+        self.ensure_app(ctx, app_id.as_str()).await?;
         let mut tx = WriteTx::begin(&self.pool).await?;
-        if !store::app_snapshots::lock_app(&mut *tx, app_id).await? {
+        if !store::app_snapshots::lock_app(&mut *tx, app_id.as_str()).await? {
             return Err(ServiceError::AppNotFound.into());
         }
-        let current = AppState::from_rows(&store::app_snapshots::capture(&mut *tx, app_id).await?);
+        let current =
+            AppState::from_rows(&store::app_snapshots::capture(&mut *tx, app_id.as_str()).await?);
         let plan = plan(&current, fixture, options.prune)?;
         let wanted: Vec<String> = plan
             .pinned_new_ids
             .iter()
             .map(|(id, _)| id.clone())
             .collect();
-        let taken = store::fixtures::ids_used_elsewhere(&mut *tx, app_id, &wanted).await?;
+        let taken = store::fixtures::ids_used_elsewhere(&mut *tx, app_id.as_str(), &wanted).await?;
         if let Some((_, path)) = plan
             .pinned_new_ids
             .iter()
@@ -379,17 +380,20 @@ impl Latchkey {
                     report.secrets.insert(c.id.clone(), secret.clone());
                 }
             }
-            self.write_change(&mut tx, app_id, &change, &plan.new_secrets)
+            self.write_change(&mut tx, app_id.as_str(), &change, &plan.new_secrets)
                 .await?;
-            events.push(change.event(ctx, app_id));
+            events.push(change.event(ctx, app_id.as_str()));
         }
         for (client_id, secret) in &plan.pinned {
-            if let Some(change) = self.pin_secret(&mut tx, app_id, client_id, secret).await? {
-                events.push(change.event(ctx, app_id));
+            if let Some(change) = self
+                .pin_secret(&mut tx, app_id.as_str(), client_id, secret)
+                .await?
+            {
+                events.push(change.event(ctx, app_id.as_str()));
             }
         }
         if let Some(note) = import {
-            let mut pass = ctx.audit_event(app_id, AuditAction::AppImport);
+            let mut pass = ctx.audit_event(app_id.as_str(), AuditAction::AppImport);
             pass.changes = changes_of::Imported {
                 source: &note.source,
                 changes: events.len(),
@@ -536,8 +540,9 @@ impl Latchkey {
         app_id: &AppId,
     ) -> Result<AppExport, StagingError> {
         ctx.operator()?;
-        self.ensure_app(ctx, app_id).await?;
-        let rows = store::app_snapshots::capture(self.read_pool(app_id), app_id).await?;
+        self.ensure_app(ctx, app_id.as_str()).await?;
+        let rows =
+            store::app_snapshots::capture(self.read_pool(app_id.as_str()), app_id.as_str()).await?;
         let AppState {
             defaults,
             types,

@@ -300,7 +300,8 @@ impl Latchkey {
         check_secrets: bool,
     ) -> Result<Comparison, StagingError> {
         let app = self.get_app(ctx, app_id).await?;
-        let state = AppState::from_rows(&store::app_snapshots::capture(&self.pool, app_id).await?);
+        let state =
+            AppState::from_rows(&store::app_snapshots::capture(&self.pool, app_id.as_str()).await?);
 
         let mut application = Vec::new();
         differ(
@@ -463,7 +464,7 @@ impl Latchkey {
         };
         let basic = self
             .authenticate(
-                Some(app_id),
+                Some(app_id.as_str()),
                 Some(Credentials::Client {
                     client_id: client_id.to_owned(),
                     secret: secret.to_owned(),

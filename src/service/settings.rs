@@ -94,7 +94,7 @@ impl Latchkey {
         Self::authorize_settings(ctx, target, write)?;
         self.ensure_app(ctx, app_id).await?;
         if let SettingsTarget::Client(client_id) = target {
-            if store::clients::get(&self.pool, app_id, client_id)
+            if store::clients::get(&self.pool, app_id, client_id.as_str())
                 .await?
                 .is_none()
             {
@@ -149,10 +149,11 @@ impl Latchkey {
         keys: Option<&[String]>,
     ) -> Result<Map<String, Value>, ServiceError> {
         let keys = keys.map(parse_keys).transpose()?;
-        self.settings_target_exists(ctx, app_id, target, false)
+        self.settings_target_exists(ctx, app_id.as_str(), target, false)
             .await?;
         let rows =
-            store::settings::list(&self.pool, app_id, target.scope(), keys.as_deref()).await?;
+            store::settings::list(&self.pool, app_id.as_str(), target.scope(), keys.as_deref())
+                .await?;
         Ok(to_map(rows))
     }
 
@@ -167,9 +168,15 @@ impl Latchkey {
     ) -> Result<Map<String, Value>, ServiceError> {
         let keys = keys.map(parse_keys).transpose()?;
         let target = SettingsTarget::Client(client_id);
-        self.settings_target_exists(ctx, app_id, target, false)
+        self.settings_target_exists(ctx, app_id.as_str(), target, false)
             .await?;
-        let rows = store::settings::lookup(&self.pool, app_id, client_id, keys.as_deref()).await?;
+        let rows = store::settings::lookup(
+            &self.pool,
+            app_id.as_str(),
+            client_id.as_str(),
+            keys.as_deref(),
+        )
+        .await?;
         let (own, defaults): (Vec<_>, Vec<_>) = rows.into_iter().partition(|r| r.from_client);
         let collect = |rows: Vec<store::settings::ScopedRow>| -> Map<String, Value> {
             rows.into_iter().map(|r| (r.key, r.value)).collect()
@@ -184,18 +191,18 @@ impl Latchkey {
         app_id: &AppId,
     ) -> Result<AllSettings, ServiceError> {
         ctx.owner()?;
-        self.ensure_app(ctx, app_id).await?;
+        self.ensure_app(ctx, app_id.as_str()).await?;
         // One snapshot: both lists from the same moment.
         let mut tx = store::begin_snapshot(&self.pool).await?;
         let mut all = AllSettings::default();
-        for row in store::settings::list_all_clients(&mut *tx, app_id).await? {
+        for row in store::settings::list_all_clients(&mut *tx, app_id.as_str()).await? {
             all.clients
                 .entry(row.client_id)
                 .or_default()
                 .insert(row.key, row.value);
         }
         all.defaults =
-            to_map(store::settings::list(&mut *tx, app_id, Scope::Defaults, None).await?);
+            to_map(store::settings::list(&mut *tx, app_id.as_str(), Scope::Defaults, None).await?);
         tx.commit().await?;
         Ok(all)
     }
@@ -211,17 +218,25 @@ impl Latchkey {
     ) -> Result<Committed<Vec<(String, bool)>>, ServiceError> {
         let items = rules::parse_items(items)?;
         let mut tx = WriteTx::begin(&self.pool).await?;
-        self.lock_settings(&mut tx, ctx, app_id, target).await?;
+        self.lock_settings(&mut tx, ctx, app_id.as_str(), target)
+            .await?;
         let keys: Vec<String> = items.iter().map(|(k, _)| k.as_str().to_owned()).collect();
-        let current =
-            to_map(store::settings::list(&mut *tx, app_id, target.scope(), Some(&keys)).await?);
+        let current = to_map(
+            store::settings::list(&mut *tx, app_id.as_str(), target.scope(), Some(&keys)).await?,
+        );
         let mut existed = Vec::with_capacity(items.len());
         let mut changes = Map::new();
         for (key, value) in items {
             let before = current.get(key.as_str());
             if before != Some(&value) {
-                store::settings::upsert(&mut *tx, app_id, target.scope(), key.as_str(), &value)
-                    .await?;
+                store::settings::upsert(
+                    &mut *tx,
+                    app_id.as_str(),
+                    target.scope(),
+                    key.as_str(),
+                    &value,
+                )
+                .await?;
                 changes.insert(key.as_str().to_owned(), change(before, Some(&value)));
             }
             existed.push((key.into_string(), before.is_some()));
@@ -230,7 +245,7 @@ impl Latchkey {
             self.audit_settings(
                 &mut tx,
                 ctx,
-                app_id,
+                app_id.as_str(),
                 target,
                 AuditAction::SettingsSet,
                 changes,
@@ -251,9 +266,11 @@ impl Latchkey {
     ) -> Result<Committed<Vec<(String, bool)>>, ServiceError> {
         let keys = parse_keys(keys)?;
         let mut tx = WriteTx::begin(&self.pool).await?;
-        self.lock_settings(&mut tx, ctx, app_id, target).await?;
-        let removed =
-            to_map(store::settings::delete(&mut *tx, app_id, target.scope(), &keys).await?);
+        self.lock_settings(&mut tx, ctx, app_id.as_str(), target)
+            .await?;
+        let removed = to_map(
+            store::settings::delete(&mut *tx, app_id.as_str(), target.scope(), &keys).await?,
+        );
         if !removed.is_empty() {
             let changes = removed
                 .iter()
@@ -262,7 +279,7 @@ impl Latchkey {
             self.audit_settings(
                 &mut tx,
                 ctx,
-                app_id,
+                app_id.as_str(),
                 target,
                 AuditAction::SettingsDelete,
                 changes,
@@ -292,8 +309,10 @@ impl Latchkey {
     ) -> Result<Committed<Map<String, Value>>, ServiceError> {
         let items = rules::parse_items(items)?;
         let mut tx = WriteTx::begin(&self.pool).await?;
-        self.lock_settings(&mut tx, ctx, app_id, target).await?;
-        let current = to_map(store::settings::list(&mut *tx, app_id, target.scope(), None).await?);
+        self.lock_settings(&mut tx, ctx, app_id.as_str(), target)
+            .await?;
+        let current =
+            to_map(store::settings::list(&mut *tx, app_id.as_str(), target.scope(), None).await?);
         let wanted: Map<String, Value> = items
             .into_iter()
             .map(|(k, v)| (k.into_string(), v))
@@ -305,7 +324,7 @@ impl Latchkey {
             .cloned()
             .collect();
         if !gone.is_empty() {
-            store::settings::delete(&mut *tx, app_id, target.scope(), &gone).await?;
+            store::settings::delete(&mut *tx, app_id.as_str(), target.scope(), &gone).await?;
             for key in gone {
                 changes.insert(key.clone(), change(current.get(&key), None));
             }
@@ -313,16 +332,18 @@ impl Latchkey {
         for (key, value) in &wanted {
             let before = current.get(key);
             if before != Some(value) {
-                store::settings::upsert(&mut *tx, app_id, target.scope(), key, value).await?;
+                store::settings::upsert(&mut *tx, app_id.as_str(), target.scope(), key, value)
+                    .await?;
                 changes.insert(key.clone(), change(before, Some(value)));
             }
         }
-        let stored = to_map(store::settings::list(&mut *tx, app_id, target.scope(), None).await?);
+        let stored =
+            to_map(store::settings::list(&mut *tx, app_id.as_str(), target.scope(), None).await?);
         if !changes.is_empty() {
             self.audit_settings(
                 &mut tx,
                 ctx,
-                app_id,
+                app_id.as_str(),
                 target,
                 AuditAction::SettingsReplace,
                 changes,

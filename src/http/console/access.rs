@@ -133,7 +133,7 @@ async fn access_page(
         layout(
             "Access schemas",
             Some(session),
-            Some(app_id),
+            Some(app_id.as_str()),
             Nav::Clients,
             body,
         ),
@@ -184,7 +184,7 @@ pub async fn save(
                 &app_id,
                 &client_id,
                 refused.status,
-                Some((&type_name, &access, &refused)),
+                Some((type_name.as_str(), &access, &refused)),
                 None,
             )
             .await

@@ -150,7 +150,7 @@ pub async fn timeline(
                 h2 #events-title { "Events, newest first" }
                 @if page.events.is_empty() { p.hint { "No event matches." } }
                 ol.timeline {
-                    @for e in &page.events { li { (event(&app_id, &e.event)) } }
+                    @for e in &page.events { li { (event(app_id.as_str(), &e.event)) } }
                 }
                 @if let Some(next) = &page.next {
                     p { a.button.secondary href={ (base) "?" (query_string(&pairs, &FILTERS, &[("cursor", &next.encode())])) } { "Older events" } }
@@ -160,7 +160,13 @@ pub async fn timeline(
     };
     Ok(respond(
         status,
-        layout("Audit", Some(&session), Some(&app_id), Nav::Audit, body),
+        layout(
+            "Audit",
+            Some(&session),
+            Some(app_id.as_str()),
+            Nav::Audit,
+            body,
+        ),
     ))
 }
 
@@ -284,6 +290,8 @@ pub async fn export(
         .audit_stream(&session.ctx, &app_id, q.filter, Order::OldestFirst)
         .await?;
     Ok(crate::http::config::stream_response(
-        &app_id, format, stream,
+        app_id.as_str(),
+        format,
+        stream,
     ))
 }

@@ -125,7 +125,13 @@ async fn list_page(
     };
     Ok(respond(
         status,
-        layout("Clients", Some(session), Some(app_id), Nav::Clients, body),
+        layout(
+            "Clients",
+            Some(session),
+            Some(app_id.as_str()),
+            Nav::Clients,
+            body,
+        ),
     ))
 }
 
@@ -160,7 +166,7 @@ pub async fn create(
                 layout(
                     "Client created",
                     Some(&session),
-                    Some(&app_id),
+                    Some(app_id.as_str()),
                     Nav::Clients,
                     body,
                 ),
@@ -317,7 +323,13 @@ async fn client_page(
     };
     Ok(respond(
         status,
-        layout(&c.name, Some(session), Some(app_id), Nav::Clients, body),
+        layout(
+            &c.name,
+            Some(session),
+            Some(app_id.as_str()),
+            Nav::Clients,
+            body,
+        ),
     ))
 }
 

@@ -91,6 +91,12 @@ pub async fn show(
     };
     Ok(respond(
         StatusCode::OK,
-        layout("OAuth", Some(&session), Some(&app_id), Nav::OAuth, body),
+        layout(
+            "OAuth",
+            Some(&session),
+            Some(app_id.as_str()),
+            Nav::OAuth,
+            body,
+        ),
     ))
 }

@@ -137,7 +137,7 @@ pub async fn show(
                     "clients: " (t.state.clients.len()) ". "
                     a #review-csv href={ (base) "/export?" (query(&[("at", format_time(&t.at))])) } { "Download CSV" }
                 }
-                (clients_table(&app_id, &t.state))
+                (clients_table(app_id.as_str(), &t.state))
             }
         }
         section.card aria-labelledby="changes-title" {
@@ -163,7 +163,7 @@ pub async fn show(
                     "changes: " (c.changes.len()) ", after " (format_time(&c.from)) " up to " (format_time(&c.to)) ". "
                     a #changes-csv href={ (base) "/export?" (query(&[("from", format_time(&c.from)), ("to", format_time(&c.to))])) } { "Download CSV" }
                 }
-                (changes_table(&app_id, c))
+                (changes_table(app_id.as_str(), c))
             }
         }
     };
@@ -172,7 +172,7 @@ pub async fn show(
         layout(
             "Access review",
             Some(&session),
-            Some(&app_id),
+            Some(app_id.as_str()),
             Nav::Review,
             body,
         ),

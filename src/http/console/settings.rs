@@ -61,7 +61,13 @@ async fn defaults_page(
     };
     Ok(respond(
         status,
-        layout("Settings", Some(session), Some(app_id), Nav::Settings, body),
+        layout(
+            "Settings",
+            Some(session),
+            Some(app_id.as_str()),
+            Nav::Settings,
+            body,
+        ),
     ))
 }
 

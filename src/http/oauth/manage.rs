@@ -176,7 +176,7 @@ fn app_body(
     keys: Vec<KeyInfo>,
 ) -> OAuthAppBody {
     OAuthAppBody {
-        issuer: oauth.issuer(app_id),
+        issuer: oauth.issuer(app_id.as_str()),
         signing_alg: settings.signing_alg.as_str(),
         token_lifetime_secs: settings.token_lifetime_secs,
         keys: keys.into_iter().map(KeyBody::from).collect(),

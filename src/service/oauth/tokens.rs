@@ -94,7 +94,7 @@ impl OAuth {
                 let caller = self
                     .core
                     .authenticate(
-                        Some(app_id),
+                        Some(app_id.as_str()),
                         Some(Credentials::Client { client_id, secret }),
                         source,
                     )
@@ -153,10 +153,10 @@ impl OAuth {
         }
         let found = self
             .core
-            .find_credentials(Some(app_id), &client_id)
+            .find_credentials(Some(app_id.as_str()), &client_id)
             .await?
             .ok_or(AssertionError::Signature)?;
-        let jwks = store::oauth::client_jwks(&self.core.pool, app_id, &client_id)
+        let jwks = store::oauth::client_jwks(&self.core.pool, app_id.as_str(), &client_id)
             .await?
             .and_then(|v| serde_json::from_value::<JwkSet>(v).ok())
             .ok_or(AssertionError::Signature)?;
@@ -165,7 +165,10 @@ impl OAuth {
                 VerifyError::Expired => AssertionError::Expired,
                 _ => AssertionError::Signature,
             })?;
-        let (issuer, token_endpoint) = (self.issuer(app_id), self.token_endpoint(app_id));
+        let (issuer, token_endpoint) = (
+            self.issuer(app_id.as_str()),
+            self.token_endpoint(app_id.as_str()),
+        );
         let now = Utc::now().timestamp();
         check_assertion(
             &claims,
@@ -183,11 +186,12 @@ impl OAuth {
             .unwrap_or_else(Utc::now)
             + chrono::Duration::seconds(crate::domain::oauth::ASSERTION_LEEWAY_SECS);
         let log = store::replays::ReplayLog::OAuthAssertions;
-        if !store::replays::record(&self.core.pool, log, app_id, &hash, expires_at).await? {
+        if !store::replays::record(&self.core.pool, log, app_id.as_str(), &hash, expires_at).await?
+        {
             return Err(AssertionError::Replayed.into());
         }
         if rand::random::<u8>() < 4 {
-            if let Err(e) = store::oauth::purge_expired(&self.core.pool, app_id).await {
+            if let Err(e) = store::oauth::purge_expired(&self.core.pool, app_id.as_str()).await {
                 tracing::warn!(error = %e, "could not remove expired OAuth records");
             }
         }
@@ -217,10 +221,10 @@ impl OAuth {
         for resource in &request.resources {
             check_resource(resource).map_err(|e| OAuthError::InvalidTarget(e.to_string()))?;
         }
-        let set = self.key_set(app_id).await?;
+        let set = self.key_set(app_id.as_str()).await?;
         let now = Utc::now();
         let key = set.signing(now).ok_or(OAuthError::Internal)?;
-        let issuer = self.issuer(app_id);
+        let issuer = self.issuer(app_id.as_str());
         let lifetime = set.settings.token_lifetime_secs;
         let claims = AccessClaims::new(
             &issuer,
@@ -251,12 +255,12 @@ impl OAuth {
         if jose::header_typ(token).is_none_or(|t| !t.eq_ignore_ascii_case("at+jwt")) {
             return Ok(None);
         }
-        let set = self.key_set(app_id).await?;
+        let set = self.key_set(app_id.as_str()).await?;
         let claims: AccessClaims = match jose::verify(token, &set.jwks(), check_exp) {
             Ok(c) => c,
             Err(_) => return Ok(None),
         };
-        Ok((claims.iss == self.issuer(app_id)).then_some(claims))
+        Ok((claims.iss == self.issuer(app_id.as_str())).then_some(claims))
     }
 
     /// `POST /oauth/{appId}/introspect`. The caller is a client of the application with `owner`
@@ -280,12 +284,12 @@ impl OAuth {
         if !privileged && caller.client_id != claims.client_id {
             return Ok(Introspection::Inactive);
         }
-        if store::oauth::is_revoked(&self.core.pool, app_id, &claims.jti).await? {
+        if store::oauth::is_revoked(&self.core.pool, app_id.as_str(), &claims.jti).await? {
             return Ok(Introspection::Inactive);
         }
         let Some(client) = self
             .core
-            .find_credentials(Some(app_id), &claims.client_id)
+            .find_credentials(Some(app_id.as_str()), &claims.client_id)
             .await?
         else {
             return Ok(Introspection::Inactive);
@@ -327,7 +331,14 @@ impl OAuth {
             return Ok(Committed::unchanged(()));
         }
         let mut tx = WriteTx::begin(&self.core.pool).await?;
-        if store::oauth::revoke(&mut tx, app_id, &claims.jti, &claims.client_id, expires_at).await?
+        if store::oauth::revoke(
+            &mut tx,
+            app_id.as_str(),
+            &claims.jti,
+            &claims.client_id,
+            expires_at,
+        )
+        .await?
         {
             let ctx = RequestContext {
                 request_id: request_id.to_owned(),
@@ -340,7 +351,7 @@ impl OAuth {
                 read_at_least: None,
                 clock: self.core.clock().clone(),
             };
-            let mut event = ctx.audit_event(app_id, AuditAction::OAuthTokenRevoke);
+            let mut event = ctx.audit_event(app_id.as_str(), AuditAction::OAuthTokenRevoke);
             event.target_client_id = Some(claims.client_id.clone());
             event.changes = changes_of::TokenRevoked::new(&claims.jti, &expires_at).into_changes();
             store::audit::append(&mut tx, event).await?;
@@ -360,7 +371,7 @@ impl OAuth {
     ) -> Result<Option<Value>, ServiceError> {
         ctx.owner()?;
         self.require_client(app_id, client_id).await?;
-        Ok(store::oauth::client_jwks(&self.core.pool, app_id, client_id).await?)
+        Ok(store::oauth::client_jwks(&self.core.pool, app_id.as_str(), client_id.as_str()).await?)
     }
 
     /// Replaces the client's registered keys (owner only); audited as `client.jwks_set`.
@@ -377,9 +388,11 @@ impl OAuth {
         }
         let mut tx = WriteTx::begin(&self.core.pool).await?;
         self.require_client_in(&mut tx, app_id, client_id).await?;
-        let before = store::oauth::put_client_jwks(&mut tx, app_id, client_id, jwks).await?;
+        let before =
+            store::oauth::put_client_jwks(&mut tx, app_id.as_str(), client_id.as_str(), jwks)
+                .await?;
         if before.as_ref() != Some(jwks) {
-            let mut event = ctx.audit_event(app_id, AuditAction::ClientJwksSet);
+            let mut event = ctx.audit_event(app_id.as_str(), AuditAction::ClientJwksSet);
             event.target_client_id = Some(client_id.to_string());
             event.changes =
                 changes_of::ClientKeysChanged::set(before.as_ref(), jwks).into_changes();
@@ -399,11 +412,12 @@ impl OAuth {
         ctx.owner()?;
         let mut tx = WriteTx::begin(&self.core.pool).await?;
         self.require_client_in(&mut tx, app_id, client_id).await?;
-        let Some(before) = store::oauth::delete_client_jwks(&mut tx, app_id, client_id).await?
+        let Some(before) =
+            store::oauth::delete_client_jwks(&mut tx, app_id.as_str(), client_id.as_str()).await?
         else {
             return Ok(Committed::unchanged(false));
         };
-        let mut event = ctx.audit_event(app_id, AuditAction::ClientJwksDelete);
+        let mut event = ctx.audit_event(app_id.as_str(), AuditAction::ClientJwksDelete);
         event.target_client_id = Some(client_id.to_string());
         event.changes = changes_of::ClientKeysChanged::deleted(&before).into_changes();
         store::audit::append(&mut tx, event).await?;
@@ -425,7 +439,7 @@ impl OAuth {
         app_id: &AppId,
         client_id: &ClientId,
     ) -> Result<(), ServiceError> {
-        store::clients::get(&mut *conn, app_id, client_id)
+        store::clients::get(&mut *conn, app_id.as_str(), client_id.as_str())
             .await?
             .map(|_| ())
             .ok_or(ServiceError::ClientNotFound)
