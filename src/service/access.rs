@@ -15,7 +15,7 @@ use crate::domain::audit_changes::{self as changes_of, Payload};
 use crate::domain::entity_type::{
     normalize_schema, stored_schema, AttrDef, AttributePath, EntityType, TypeName,
 };
-use crate::domain::ids::{AppId, ClientId};
+use crate::domain::ids::{AppId, ClientId, Named};
 use crate::domain::{AllowList, FeatureSet};
 use crate::store::{self, WriteTx};
 
@@ -48,7 +48,7 @@ impl AccessSchemaView {
 /// What a backend asks `POST /config/{appId}/access/check`.
 #[derive(Debug, Clone)]
 pub struct AccessCheck {
-    pub client_id: ClientId,
+    pub client_id: Named<ClientId>,
     /// When given, the client's credentials are verified.
     pub client_secret: Option<String>,
     /// When given, the client's allow list is applied to it.
@@ -72,14 +72,14 @@ impl Latchkey {
     pub async fn set_access_schema(
         &self,
         ctx: &RequestContext,
-        app_id: &AppId,
-        client_id: &ClientId,
+        app_id: &Named<AppId>,
+        client_id: &Named<ClientId>,
         type_name: &TypeName,
         access_type: AccessType,
         attributes: &[String],
     ) -> Result<Committed<AccessSchemaView>, ServiceError> {
         ctx.owner()?;
-        self.ensure_app(ctx, app_id.as_str()).await?;
+        self.ensure_app(ctx, app_id).await?;
         let mut tx = WriteTx::begin(&self.pool).await?;
         if !store::access_schemas::lock_client(&mut *tx, app_id.as_str(), client_id.as_str())
             .await?
@@ -131,13 +131,13 @@ impl Latchkey {
     pub async fn delete_access_schema(
         &self,
         ctx: &RequestContext,
-        app_id: &AppId,
-        client_id: &ClientId,
+        app_id: &Named<AppId>,
+        client_id: &Named<ClientId>,
         type_name: &TypeName,
         access_type: AccessType,
     ) -> Result<Committed<()>, ServiceError> {
         ctx.owner()?;
-        self.ensure_app(ctx, app_id.as_str()).await?;
+        self.ensure_app(ctx, app_id).await?;
         let mut tx = WriteTx::begin(&self.pool).await?;
         if !store::access_schemas::lock_client(&mut *tx, app_id.as_str(), client_id.as_str())
             .await?
@@ -179,13 +179,13 @@ impl Latchkey {
     pub async fn get_access_schema(
         &self,
         ctx: &RequestContext,
-        app_id: &AppId,
-        client_id: &ClientId,
+        app_id: &Named<AppId>,
+        client_id: &Named<ClientId>,
         type_name: &TypeName,
         access_type: AccessType,
     ) -> Result<AccessSchemaView, ServiceError> {
         ctx.owner()?;
-        self.ensure_app(ctx, app_id.as_str()).await?;
+        self.ensure_app(ctx, app_id).await?;
         let view = self
             .load_access_schema(app_id, client_id, type_name, access_type)
             .await?;
@@ -201,8 +201,8 @@ impl Latchkey {
     pub async fn read_access_schema(
         &self,
         ctx: &RequestContext,
-        app_id: &AppId,
-        client_id: &ClientId,
+        app_id: &Named<AppId>,
+        client_id: &Named<ClientId>,
         type_name: &TypeName,
         access_type: AccessType,
     ) -> Result<AccessSchemaView, ServiceError> {
@@ -211,15 +211,15 @@ impl Latchkey {
                 return Err(ServiceError::Forbidden);
             }
         }
-        self.ensure_app(ctx, app_id.as_str()).await?;
+        self.ensure_app(ctx, app_id).await?;
         self.load_access_schema(app_id, client_id, type_name, access_type)
             .await
     }
 
     async fn load_access_schema(
         &self,
-        app_id: &AppId,
-        client_id: &ClientId,
+        app_id: &Named<AppId>,
+        client_id: &Named<ClientId>,
         type_name: &TypeName,
         access_type: AccessType,
     ) -> Result<AccessSchemaView, ServiceError> {
@@ -257,7 +257,7 @@ impl Latchkey {
     pub async fn check_access(
         &self,
         ctx: &RequestContext,
-        app_id: &AppId,
+        app_id: &Named<AppId>,
         question: AccessCheck,
     ) -> Result<Decision, ServiceError> {
         self.check_access_at(ctx, app_id, question, Consistency::default())
@@ -270,12 +270,12 @@ impl Latchkey {
     pub async fn check_access_at(
         &self,
         ctx: &RequestContext,
-        app_id: &AppId,
+        app_id: &Named<AppId>,
         question: AccessCheck,
         consistency: Consistency,
     ) -> Result<Decided, ServiceError> {
         ctx.owner()?;
-        self.ensure_app(ctx, app_id.as_str()).await?;
+        self.ensure_app(ctx, app_id).await?;
         let (inputs, revision) = self
             .decision_inputs(
                 app_id.as_str(),

@@ -11,7 +11,7 @@ use super::{commit, Committed, Latchkey, RequestContext, ServiceError, StagingEr
 use crate::domain::audit::AuditAction;
 use crate::domain::audit_changes::{self as changes_of, Payload};
 use crate::domain::fixture::check_snapshot_name;
-use crate::domain::ids::AppId;
+use crate::domain::ids::{AppId, Named};
 use crate::store::{self, WriteTx};
 use chrono::{DateTime, Utc};
 
@@ -44,7 +44,7 @@ impl Latchkey {
     async fn snapshot_call(
         &self,
         ctx: &RequestContext,
-        app_id: &str,
+        app_id: &Named<AppId>,
         name: Option<&str>,
     ) -> Result<(), StagingError> {
         ctx.operator()?;
@@ -59,10 +59,10 @@ impl Latchkey {
     pub async fn save_snapshot(
         &self,
         ctx: &RequestContext,
-        app_id: &AppId,
+        app_id: &Named<AppId>,
         name: &str,
     ) -> Result<Committed<SnapshotInfo>, StagingError> {
-        self.snapshot_call(ctx, app_id.as_str(), Some(name)).await?;
+        self.snapshot_call(ctx, app_id, Some(name)).await?;
         let mut tx = WriteTx::begin(&self.pool).await?;
         let rows = store::app_snapshots::capture(&mut *tx, app_id.as_str()).await?;
         let (row, replaced) =
@@ -81,9 +81,9 @@ impl Latchkey {
     pub async fn list_snapshots(
         &self,
         ctx: &RequestContext,
-        app_id: &AppId,
+        app_id: &Named<AppId>,
     ) -> Result<Vec<SnapshotInfo>, StagingError> {
-        self.snapshot_call(ctx, app_id.as_str(), None).await?;
+        self.snapshot_call(ctx, app_id, None).await?;
         Ok(store::app_snapshots::list(&self.pool, app_id.as_str())
             .await?
             .into_iter()
@@ -95,10 +95,10 @@ impl Latchkey {
     pub async fn delete_snapshot(
         &self,
         ctx: &RequestContext,
-        app_id: &AppId,
+        app_id: &Named<AppId>,
         name: &str,
     ) -> Result<Committed<()>, StagingError> {
-        self.snapshot_call(ctx, app_id.as_str(), Some(name)).await?;
+        self.snapshot_call(ctx, app_id, Some(name)).await?;
         let mut tx = WriteTx::begin(&self.pool).await?;
         if !store::app_snapshots::delete(&mut *tx, app_id.as_str(), name).await? {
             return Err(StagingError::SnapshotNotFound);
@@ -113,10 +113,10 @@ impl Latchkey {
     pub async fn restore_snapshot(
         &self,
         ctx: &RequestContext,
-        app_id: &AppId,
+        app_id: &Named<AppId>,
         name: &str,
     ) -> Result<Committed<RestoreReport>, StagingError> {
-        self.snapshot_call(ctx, app_id.as_str(), Some(name)).await?;
+        self.snapshot_call(ctx, app_id, Some(name)).await?;
         let mut tx = WriteTx::begin(&self.pool).await?;
         if !store::app_snapshots::lock_app(&mut *tx, app_id.as_str()).await? {
             return Err(ServiceError::AppNotFound.into());

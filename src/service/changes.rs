@@ -9,7 +9,7 @@ use tokio::sync::mpsc;
 use super::{Latchkey, RequestContext, ServiceError};
 use crate::cache::FeedPlace;
 use crate::domain::audit::StoredEvent;
-use crate::domain::ids::AppId;
+use crate::domain::ids::{AppId, Named};
 use crate::store;
 
 /// Events read from the audit table per query.
@@ -33,11 +33,11 @@ impl Latchkey {
     pub async fn change_feed(
         &self,
         ctx: &RequestContext,
-        app_id: &AppId,
+        app_id: &Named<AppId>,
         after: i64,
     ) -> Result<mpsc::Receiver<FeedItem>, ServiceError> {
         ctx.owner()?;
-        self.ensure_app(ctx, app_id.as_str()).await?;
+        self.ensure_app(ctx, app_id).await?;
         let place = self
             .snapshots
             .feed_place()

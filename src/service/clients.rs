@@ -9,7 +9,7 @@ use crate::auth::secrets::{new_secret_besides, shares_selector};
 use crate::domain::audit::AuditAction;
 use crate::domain::audit_changes::{self as changes_of, Payload};
 use crate::domain::client::hours_to_live;
-use crate::domain::ids::{AppId, ClientId};
+use crate::domain::ids::{AppId, ClientId, Named};
 use crate::domain::{AllowList, ClientName, Feature, FeatureSet};
 use crate::store::{
     self, clients::ClientRow, clients::ClientValues, Constraint, StoreError, WriteTx,
@@ -101,11 +101,11 @@ impl Latchkey {
     pub async fn list_clients(
         &self,
         ctx: &RequestContext,
-        app_id: &AppId,
+        app_id: &Named<AppId>,
         has_features: &[String],
     ) -> Result<Vec<ClientView>, ServiceError> {
         ctx.owner()?;
-        self.ensure_app(ctx, app_id.as_str()).await?;
+        self.ensure_app(ctx, app_id).await?;
         // Only the names are checked here: asking for clients having login_client or owner is
         // a fine question even though no client may hold both.
         for name in has_features {
@@ -124,12 +124,12 @@ impl Latchkey {
     pub async fn get_client(
         &self,
         ctx: &RequestContext,
-        app_id: &AppId,
-        client_id: &ClientId,
+        app_id: &Named<AppId>,
+        client_id: &Named<ClientId>,
     ) -> Result<ClientView, ServiceError> {
         ctx.owner()?;
-        self.ensure_app(ctx, app_id.as_str()).await?;
-        self.client_row(app_id.as_str(), client_id.as_str(), ctx.read_at_least)
+        self.ensure_app(ctx, app_id).await?;
+        self.client_row(app_id.as_str(), client_id, ctx.read_at_least)
             .await?
             .as_ref()
             .map(ClientView::from)
@@ -139,7 +139,7 @@ impl Latchkey {
     pub async fn create_client(
         &self,
         ctx: &RequestContext,
-        app_id: &AppId,
+        app_id: &Named<AppId>,
         draft: ClientDraft,
     ) -> Result<Committed<CreatedClient>, ServiceError> {
         let name = ClientName::parse(&draft.name)?;
@@ -149,7 +149,7 @@ impl Latchkey {
         };
         let features = FeatureSet::parse(&draft.features)?;
         ctx.owner()?;
-        self.ensure_app(ctx, app_id.as_str()).await?;
+        self.ensure_app(ctx, app_id).await?;
         if features.contains(Feature::Metadata) && !ctx.caller.is_operator() {
             return Err(ServiceError::MetadataOperatorOnly {
                 operator: self.operator_name.clone(),
@@ -224,13 +224,19 @@ impl Latchkey {
             });
         }
         if before.contains(Feature::Owner) && !after.contains(Feature::Owner) {
-            return Err(if ctx.caller.client_id() == Some(client_id) {
-                ServiceError::OwnerSelfRemoval
-            } else {
-                ServiceError::OwnerRemovalOperatorOnly {
-                    operator: self.operator_name.clone(),
-                }
-            });
+            return Err(
+                if ctx
+                    .caller
+                    .client_id()
+                    .is_some_and(|c| client_id == c.as_str())
+                {
+                    ServiceError::OwnerSelfRemoval
+                } else {
+                    ServiceError::OwnerRemovalOperatorOnly {
+                        operator: self.operator_name.clone(),
+                    }
+                },
+            );
         }
         Ok(())
     }
@@ -239,8 +245,8 @@ impl Latchkey {
     pub async fn update_client(
         &self,
         ctx: &RequestContext,
-        app_id: &AppId,
-        client_id: &ClientId,
+        app_id: &Named<AppId>,
+        client_id: &Named<ClientId>,
         change: ClientChange,
         if_match: Option<i64>,
     ) -> Result<Committed<ClientView>, ServiceError> {
@@ -297,8 +303,8 @@ impl Latchkey {
     pub async fn delete_client(
         &self,
         ctx: &RequestContext,
-        app_id: &AppId,
-        client_id: &ClientId,
+        app_id: &Named<AppId>,
+        client_id: &Named<ClientId>,
         if_match: Option<i64>,
     ) -> Result<Committed<()>, ServiceError> {
         let (mut tx, current) = self
@@ -330,14 +336,14 @@ impl Latchkey {
     pub async fn rotate_secret(
         &self,
         ctx: &RequestContext,
-        app_id: &AppId,
-        client_id: &ClientId,
+        app_id: &Named<AppId>,
+        client_id: &Named<ClientId>,
         hours: i64,
         if_match: Option<i64>,
     ) -> Result<Committed<CreatedClient>, ServiceError> {
         let hours = hours_to_live(hours)?;
         ctx.owner()?;
-        self.ensure_app(ctx, app_id.as_str()).await?;
+        self.ensure_app(ctx, app_id).await?;
         let new_secret = self.mint_secret().await?;
         let mut tx = WriteTx::begin(&self.pool).await?;
         let current = self
@@ -384,12 +390,12 @@ impl Latchkey {
     async fn begin_client_change(
         &self,
         ctx: &RequestContext,
-        app_id: &AppId,
-        client_id: &ClientId,
+        app_id: &Named<AppId>,
+        client_id: &Named<ClientId>,
         if_match: Option<i64>,
     ) -> Result<(WriteTx, ClientRow), ServiceError> {
         ctx.owner()?;
-        self.ensure_app(ctx, app_id.as_str()).await?;
+        self.ensure_app(ctx, app_id).await?;
         let mut tx = WriteTx::begin(&self.pool).await?;
         let current = self
             .lock_target(&mut tx, app_id.as_str(), client_id.as_str(), if_match)

@@ -17,7 +17,7 @@ use crate::domain::entity_type::{
     parse_attr_def, parse_attr_defs, parse_type_name, AttrDef, AttributePath, EntityType,
     SchemaError, TypeName,
 };
-use crate::domain::ids::AppId;
+use crate::domain::ids::{AppId, Named};
 use crate::store::{self, entity_types::EntityTypeRow, Constraint, StoreError, WriteTx};
 
 /// The message of [`ServiceError::AttributeInUse`].
@@ -66,10 +66,10 @@ impl Latchkey {
     pub async fn list_entity_types(
         &self,
         ctx: &RequestContext,
-        app_id: &AppId,
+        app_id: &Named<AppId>,
     ) -> Result<Vec<EntityType>, ServiceError> {
         ctx.owner()?;
-        self.ensure_app(ctx, app_id.as_str()).await?;
+        self.ensure_app(ctx, app_id).await?;
         store::entity_types::list(&self.pool, app_id.as_str())
             .await?
             .into_iter()
@@ -80,11 +80,11 @@ impl Latchkey {
     pub async fn get_entity_type(
         &self,
         ctx: &RequestContext,
-        app_id: &AppId,
+        app_id: &Named<AppId>,
         name: &TypeName,
     ) -> Result<EntityType, ServiceError> {
         ctx.owner()?;
-        self.ensure_app(ctx, app_id.as_str()).await?;
+        self.ensure_app(ctx, app_id).await?;
         let row = store::entity_types::get(&self.pool, app_id.as_str(), name.as_str())
             .await?
             .ok_or_else(|| not_found(name.as_str()))?;
@@ -95,12 +95,12 @@ impl Latchkey {
     pub async fn create_entity_type(
         &self,
         ctx: &RequestContext,
-        app_id: &AppId,
+        app_id: &Named<AppId>,
         name: &TypeName,
         attr_defs: &Value,
     ) -> Result<Committed<EntityType>, ServiceError> {
         ctx.owner()?;
-        self.ensure_app(ctx, app_id.as_str()).await?;
+        self.ensure_app(ctx, app_id).await?;
         let name = parse_type_name(name.as_str())?;
         let et = EntityType::new(name, parse_attr_defs(attr_defs)?);
         let mut tx = WriteTx::begin(&self.pool).await?;
@@ -128,13 +128,13 @@ impl Latchkey {
     pub async fn replace_entity_type(
         &self,
         ctx: &RequestContext,
-        app_id: &AppId,
+        app_id: &Named<AppId>,
         name: &TypeName,
         body_name: Option<&str>,
         attr_defs: &Value,
     ) -> Result<Committed<EntityType>, ServiceError> {
         ctx.owner()?;
-        self.ensure_app(ctx, app_id.as_str()).await?;
+        self.ensure_app(ctx, app_id).await?;
         if body_name.is_some_and(|n| n != name.as_str()) {
             return Err(SchemaError::NameChange.into());
         }
@@ -166,11 +166,11 @@ impl Latchkey {
     pub async fn delete_entity_type(
         &self,
         ctx: &RequestContext,
-        app_id: &AppId,
+        app_id: &Named<AppId>,
         name: &TypeName,
     ) -> Result<Committed<()>, ServiceError> {
         ctx.owner()?;
-        self.ensure_app(ctx, app_id.as_str()).await?;
+        self.ensure_app(ctx, app_id).await?;
         let mut tx = WriteTx::begin(&self.pool).await?;
         let current = self
             .lock_entity_type(&mut tx, app_id.as_str(), name.as_str())
@@ -200,12 +200,12 @@ impl Latchkey {
     pub async fn add_attribute(
         &self,
         ctx: &RequestContext,
-        app_id: &AppId,
+        app_id: &Named<AppId>,
         type_name: &TypeName,
         attr_def: &Value,
     ) -> Result<Committed<EntityType>, ServiceError> {
         ctx.owner()?;
-        self.ensure_app(ctx, app_id.as_str()).await?;
+        self.ensure_app(ctx, app_id).await?;
         let def = parse_attr_def(attr_def)?;
         let mut tx = WriteTx::begin(&self.pool).await?;
         let current = self
@@ -234,12 +234,12 @@ impl Latchkey {
     pub async fn remove_attribute(
         &self,
         ctx: &RequestContext,
-        app_id: &AppId,
+        app_id: &Named<AppId>,
         type_name: &TypeName,
         attribute: &str,
     ) -> Result<Committed<EntityType>, ServiceError> {
         ctx.owner()?;
-        self.ensure_app(ctx, app_id.as_str()).await?;
+        self.ensure_app(ctx, app_id).await?;
         let mut tx = WriteTx::begin(&self.pool).await?;
         let current = self
             .lock_entity_type(&mut tx, app_id.as_str(), type_name.as_str())

@@ -11,7 +11,7 @@ use super::{commit, Committed, Latchkey, RequestContext, ServiceError};
 use crate::auth::sealing::Sealed;
 use crate::domain::audit::{format_time, AuditAction};
 use crate::domain::audit_changes::{self as changes_of, Payload};
-use crate::domain::ids::AppId;
+use crate::domain::ids::{AppId, Named};
 use crate::domain::merkle::{self, Hash, NodeId, ProofInputError};
 use crate::domain::note::{self, Checkpoint, VerifierKey};
 use crate::store::{self, evidence::CheckpointRow, evidence::SigningKeyRow, WriteTx};
@@ -107,11 +107,11 @@ impl Latchkey {
     pub async fn audit_inclusion_proof(
         &self,
         ctx: &RequestContext,
-        app_id: &AppId,
+        app_id: &Named<AppId>,
         revision: u64,
         size: Option<u64>,
     ) -> Result<InclusionProof, ServiceError> {
-        self.audit_reader(ctx, app_id.as_str()).await?;
+        self.audit_reader(ctx, app_id).await?;
         let tree_size = self.tree_size(app_id.as_str()).await?;
         let size = size.unwrap_or(tree_size);
         merkle::check_inclusion(revision, size, tree_size)?;
@@ -130,11 +130,11 @@ impl Latchkey {
     pub async fn audit_consistency_proof(
         &self,
         ctx: &RequestContext,
-        app_id: &AppId,
+        app_id: &Named<AppId>,
         from: u64,
         to: u64,
     ) -> Result<ConsistencyProof, ServiceError> {
-        self.audit_reader(ctx, app_id.as_str()).await?;
+        self.audit_reader(ctx, app_id).await?;
         let tree_size = self.tree_size(app_id.as_str()).await?;
         merkle::check_consistency(from, to, tree_size)?;
         let hashes = self
@@ -147,9 +147,9 @@ impl Latchkey {
     pub async fn audit_checkpoint(
         &self,
         ctx: &RequestContext,
-        app_id: &AppId,
+        app_id: &Named<AppId>,
     ) -> Result<CheckpointRow, ServiceError> {
-        self.audit_reader(ctx, app_id.as_str()).await?;
+        self.audit_reader(ctx, app_id).await?;
         store::evidence::latest_checkpoint(&self.pool, app_id.as_str())
             .await?
             .ok_or(ServiceError::NoCheckpointYet)
@@ -160,10 +160,10 @@ impl Latchkey {
     pub async fn audit_checkpoints(
         &self,
         ctx: &RequestContext,
-        app_id: &AppId,
+        app_id: &Named<AppId>,
         since: Option<DateTime<Utc>>,
     ) -> Result<Vec<CheckpointRow>, ServiceError> {
-        self.audit_reader(ctx, app_id.as_str()).await?;
+        self.audit_reader(ctx, app_id).await?;
         Ok(
             store::evidence::checkpoints_since(&self.pool, app_id.as_str(), since, MAX_CHECKPOINTS)
                 .await?,
@@ -330,9 +330,9 @@ impl Latchkey {
     pub async fn audit_hold(
         &self,
         ctx: &RequestContext,
-        app_id: &AppId,
+        app_id: &Named<AppId>,
     ) -> Result<Option<DateTime<Utc>>, ServiceError> {
-        self.audit_reader(ctx, app_id.as_str()).await?;
+        self.audit_reader(ctx, app_id).await?;
         Ok(store::evidence::hold(&self.pool, app_id.as_str()).await?)
     }
 
@@ -342,11 +342,11 @@ impl Latchkey {
     pub async fn set_audit_hold(
         &self,
         ctx: &RequestContext,
-        app_id: &AppId,
+        app_id: &Named<AppId>,
         until: DateTime<Utc>,
     ) -> Result<Committed<Option<DateTime<Utc>>>, ServiceError> {
         ctx.operator()?;
-        self.ensure_app(ctx, app_id.as_str()).await?;
+        self.ensure_app(ctx, app_id).await?;
         let mut tx = WriteTx::begin(&self.pool).await?;
         let before = store::evidence::set_hold(&mut tx, app_id.as_str(), until).await?;
         if before == Some(until) {

@@ -23,7 +23,7 @@ use crate::domain::audit::AuditAction;
 use crate::domain::audit_changes::{self as changes_of, Payload};
 use crate::domain::entity_type::{normalize_schema, AttributePath, EntityType};
 use crate::domain::fixture::{self, Fixture, FixtureError};
-use crate::domain::ids::AppId;
+use crate::domain::ids::{AppId, Named};
 use crate::store::{self, clients::ClientValues, settings::Scope, WriteTx};
 
 #[derive(Debug, Clone, Copy, Default)]
@@ -324,7 +324,7 @@ impl Latchkey {
     pub async fn apply_fixture(
         &self,
         ctx: &RequestContext,
-        app_id: &AppId,
+        app_id: &Named<AppId>,
         doc: &Value,
         options: ApplyOptions,
     ) -> Result<Committed<ApplyReport>, StagingError> {
@@ -339,12 +339,12 @@ impl Latchkey {
     pub(super) async fn apply_checked(
         &self,
         ctx: &RequestContext,
-        app_id: &AppId,
+        app_id: &Named<AppId>,
         fixture: &Fixture,
         options: ApplyOptions,
         import: Option<&ImportNote>,
     ) -> Result<Committed<ApplyReport>, StagingError> {
-        self.ensure_app(ctx, app_id.as_str()).await?;
+        self.ensure_app(ctx, app_id).await?;
         let mut tx = WriteTx::begin(&self.pool).await?;
         if !store::app_snapshots::lock_app(&mut *tx, app_id.as_str()).await? {
             return Err(ServiceError::AppNotFound.into());
@@ -537,10 +537,10 @@ impl Latchkey {
     pub async fn export_fixture(
         &self,
         ctx: &RequestContext,
-        app_id: &AppId,
+        app_id: &Named<AppId>,
     ) -> Result<AppExport, StagingError> {
         ctx.operator()?;
-        self.ensure_app(ctx, app_id.as_str()).await?;
+        self.ensure_app(ctx, app_id).await?;
         let rows =
             store::app_snapshots::capture(self.read_pool(app_id.as_str()), app_id.as_str()).await?;
         let AppState {

@@ -11,7 +11,7 @@ use super::{commit, AppSummary, Committed, Latchkey, RequestContext, ServiceErro
 use crate::auth::sealing::{Binding, KeyRing, Sealed, SealingError};
 use crate::domain::audit::AuditAction;
 use crate::domain::audit_changes::{self as changes_of, Payload};
-use crate::domain::ids::AppId;
+use crate::domain::ids::{AppId, Named};
 use crate::domain::Feature;
 use crate::store::secrets::{SealedAt, SealedStore, SealedValue};
 use crate::store::{self, clients::ClientCredentials, WriteTx};
@@ -196,7 +196,7 @@ impl Latchkey {
     pub async fn set_app_options(
         &self,
         ctx: &RequestContext,
-        app_id: &AppId,
+        app_id: &Named<AppId>,
         options: AppOptions,
     ) -> Result<Committed<AppSummary>, ServiceError> {
         ctx.operator()?;
@@ -240,7 +240,7 @@ impl Latchkey {
     pub async fn shown_secrets(
         &self,
         ctx: &RequestContext,
-        app_id: &AppId,
+        app_id: &Named<AppId>,
         client_ids: &[String],
     ) -> Result<Committed<ShownSecrets>, ServiceError> {
         if client_ids.is_empty() || !ctx.caller.has(Feature::Owner) {

@@ -14,7 +14,7 @@ use sqlx::PgConnection;
 use super::{commit, Committed, Latchkey, RequestContext, ServiceError};
 use crate::domain::audit::AuditAction;
 use crate::domain::audit_changes as changes_of;
-use crate::domain::ids::{AppId, ClientId};
+use crate::domain::ids::{AppId, ClientId, Named};
 use crate::domain::settings::{self as rules, SettingKey};
 use crate::store::{self, settings::Scope, WriteTx};
 
@@ -24,7 +24,7 @@ pub enum SettingsTarget<'a> {
     /// The application defaults.
     Defaults,
     /// One client's own values.
-    Client(&'a ClientId),
+    Client(&'a Named<ClientId>),
 }
 
 impl<'a> SettingsTarget<'a> {
@@ -76,7 +76,11 @@ impl Latchkey {
         write: bool,
     ) -> Result<(), ServiceError> {
         match target {
-            SettingsTarget::Client(id) if ctx.caller.client_id() == Some(id.as_str()) => Ok(()),
+            SettingsTarget::Client(id)
+                if ctx.caller.client_id().is_some_and(|c| id == c.as_str()) =>
+            {
+                Ok(())
+            }
             SettingsTarget::Client(_) => ctx.owner().map(drop),
             SettingsTarget::Defaults if write => ctx.owner().map(drop),
             SettingsTarget::Defaults => Ok(()),
@@ -87,14 +91,14 @@ impl Latchkey {
     async fn settings_target_exists(
         &self,
         ctx: &RequestContext,
-        app_id: &str,
+        app_id: &Named<AppId>,
         target: SettingsTarget<'_>,
         write: bool,
     ) -> Result<(), ServiceError> {
         Self::authorize_settings(ctx, target, write)?;
         self.ensure_app(ctx, app_id).await?;
         if let SettingsTarget::Client(client_id) = target {
-            if store::clients::get(&self.pool, app_id, client_id.as_str())
+            if store::clients::get(&self.pool, app_id.as_str(), client_id.as_str())
                 .await?
                 .is_none()
             {
@@ -109,12 +113,12 @@ impl Latchkey {
         &self,
         tx: &mut PgConnection,
         ctx: &RequestContext,
-        app_id: &str,
+        app_id: &Named<AppId>,
         target: SettingsTarget<'_>,
     ) -> Result<(), ServiceError> {
         Self::authorize_settings(ctx, target, true)?;
         self.ensure_app(ctx, app_id).await?;
-        if !store::settings::lock_scope(tx, app_id, target.scope()).await? {
+        if !store::settings::lock_scope(tx, app_id.as_str(), target.scope()).await? {
             return Err(match target {
                 SettingsTarget::Client(_) => ServiceError::ClientNotFound,
                 SettingsTarget::Defaults => ServiceError::AppNotFound,
@@ -144,12 +148,12 @@ impl Latchkey {
     pub async fn settings_of(
         &self,
         ctx: &RequestContext,
-        app_id: &AppId,
+        app_id: &Named<AppId>,
         target: SettingsTarget<'_>,
         keys: Option<&[String]>,
     ) -> Result<Map<String, Value>, ServiceError> {
         let keys = keys.map(parse_keys).transpose()?;
-        self.settings_target_exists(ctx, app_id.as_str(), target, false)
+        self.settings_target_exists(ctx, app_id, target, false)
             .await?;
         let rows =
             store::settings::list(&self.pool, app_id.as_str(), target.scope(), keys.as_deref())
@@ -162,13 +166,13 @@ impl Latchkey {
     pub async fn effective_settings(
         &self,
         ctx: &RequestContext,
-        app_id: &AppId,
-        client_id: &ClientId,
+        app_id: &Named<AppId>,
+        client_id: &Named<ClientId>,
         keys: Option<&[String]>,
     ) -> Result<Map<String, Value>, ServiceError> {
         let keys = keys.map(parse_keys).transpose()?;
         let target = SettingsTarget::Client(client_id);
-        self.settings_target_exists(ctx, app_id.as_str(), target, false)
+        self.settings_target_exists(ctx, app_id, target, false)
             .await?;
         let rows = store::settings::lookup(
             &self.pool,
@@ -188,10 +192,10 @@ impl Latchkey {
     pub async fn all_settings(
         &self,
         ctx: &RequestContext,
-        app_id: &AppId,
+        app_id: &Named<AppId>,
     ) -> Result<AllSettings, ServiceError> {
         ctx.owner()?;
-        self.ensure_app(ctx, app_id.as_str()).await?;
+        self.ensure_app(ctx, app_id).await?;
         // One snapshot: both lists from the same moment.
         let mut tx = store::begin_snapshot(&self.pool).await?;
         let mut all = AllSettings::default();
@@ -212,14 +216,13 @@ impl Latchkey {
     pub async fn set_settings(
         &self,
         ctx: &RequestContext,
-        app_id: &AppId,
+        app_id: &Named<AppId>,
         target: SettingsTarget<'_>,
         items: Map<String, Value>,
     ) -> Result<Committed<Vec<(String, bool)>>, ServiceError> {
         let items = rules::parse_items(items)?;
         let mut tx = WriteTx::begin(&self.pool).await?;
-        self.lock_settings(&mut tx, ctx, app_id.as_str(), target)
-            .await?;
+        self.lock_settings(&mut tx, ctx, app_id, target).await?;
         let keys: Vec<String> = items.iter().map(|(k, _)| k.as_str().to_owned()).collect();
         let current = to_map(
             store::settings::list(&mut *tx, app_id.as_str(), target.scope(), Some(&keys)).await?,
@@ -260,14 +263,13 @@ impl Latchkey {
     pub async fn delete_settings(
         &self,
         ctx: &RequestContext,
-        app_id: &AppId,
+        app_id: &Named<AppId>,
         target: SettingsTarget<'_>,
         keys: &[String],
     ) -> Result<Committed<Vec<(String, bool)>>, ServiceError> {
         let keys = parse_keys(keys)?;
         let mut tx = WriteTx::begin(&self.pool).await?;
-        self.lock_settings(&mut tx, ctx, app_id.as_str(), target)
-            .await?;
+        self.lock_settings(&mut tx, ctx, app_id, target).await?;
         let removed = to_map(
             store::settings::delete(&mut *tx, app_id.as_str(), target.scope(), &keys).await?,
         );
@@ -303,14 +305,13 @@ impl Latchkey {
     pub async fn replace_settings(
         &self,
         ctx: &RequestContext,
-        app_id: &AppId,
+        app_id: &Named<AppId>,
         target: SettingsTarget<'_>,
         items: Map<String, Value>,
     ) -> Result<Committed<Map<String, Value>>, ServiceError> {
         let items = rules::parse_items(items)?;
         let mut tx = WriteTx::begin(&self.pool).await?;
-        self.lock_settings(&mut tx, ctx, app_id.as_str(), target)
-            .await?;
+        self.lock_settings(&mut tx, ctx, app_id, target).await?;
         let current =
             to_map(store::settings::list(&mut *tx, app_id.as_str(), target.scope(), None).await?);
         let wanted: Map<String, Value> = items
@@ -366,8 +367,8 @@ mod tests {
             request_id: "r".into(),
             source_ip: None,
             caller: Caller::Client {
-                app_id: "app".into(),
-                client_id: client_id.into(),
+                app_id: AppId::from_trusted("app"),
+                client_id: ClientId::from_trusted(client_id),
                 features: FeatureSet::of(features),
             },
             read_at_least: None,
@@ -381,7 +382,7 @@ mod tests {
         let owner = ctx("boss", &[Feature::Owner]);
         let auth = |c: &RequestContext, t, w| Latchkey::authorize_settings(c, t, w).is_ok();
         use SettingsTarget::*;
-        let (me, other) = (ClientId::new("me"), ClientId::new("other"));
+        let (me, other) = (Named::parse("me"), Named::parse("other"));
         for write in [false, true] {
             assert!(auth(&plain, Client(&me), write), "own settings");
             assert!(!auth(&plain, Client(&other), write), "another client's");

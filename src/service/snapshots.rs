@@ -10,7 +10,7 @@ use super::entity_types::entity_type_from_stored;
 use super::{Latchkey, ServiceError};
 use crate::cache::Freshness;
 use crate::domain::entity_type::EntityType;
-use crate::domain::ids::{is_token, CLIENT_ID_LEN};
+use crate::domain::ids::{is_token, ClientId, Named, CLIENT_ID_LEN};
 use crate::domain::ValidationError;
 use crate::store::clients::{ClientCredentials, ClientRow};
 use crate::store::snapshots::ClientEntry;
@@ -155,9 +155,14 @@ impl Latchkey {
     pub(crate) async fn client_row(
         &self,
         app_id: &str,
-        client_id: &str,
+        client_id: &Named<ClientId>,
         at_least: Option<i64>,
     ) -> StoreResult<Option<ClientRow>> {
+        // A malformed id names no client: no query needed to say so.
+        let Some(client_id) = client_id.id() else {
+            return Ok(None);
+        };
+        let client_id = client_id.as_str();
         if !self.snapshots.trusted() {
             return store::clients::get(&self.pool, app_id, client_id).await;
         }

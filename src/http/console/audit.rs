@@ -12,7 +12,7 @@ use crate::domain::audit::AuditAction;
 use crate::domain::audit::{format_time, AuditEvent};
 use crate::domain::audit_query::{AuditQuery, Format, Order};
 use crate::domain::audit_verify::Verdict;
-use crate::domain::ids::AppId;
+use crate::domain::ids::{AppId, Named};
 use crate::domain::Feature;
 use crate::service::{AuditPage, ServiceError};
 
@@ -44,7 +44,7 @@ fn query_string(pairs: &[(String, String)], keep: &[&str], extra: &[(&str, &str)
 
 pub async fn timeline(
     session: Console,
-    app_id: web::Path<AppId>,
+    app_id: web::Path<Named<AppId>>,
     req: HttpRequest,
 ) -> Result<HttpResponse, ConsoleError> {
     let app_id = app_id.into_inner();
@@ -276,7 +276,7 @@ fn changes(changes: &Value) -> Markup {
 /// `…/audit/export?format=csv|ndjson&<filters>`: the whole filtered log, oldest first.
 pub async fn export(
     session: Console,
-    app_id: web::Path<AppId>,
+    app_id: web::Path<Named<AppId>>,
     req: HttpRequest,
 ) -> Result<HttpResponse, ConsoleError> {
     let app_id = app_id.into_inner();

@@ -6,7 +6,7 @@ use maud::html;
 
 use super::page::{csrf, feature_boxes, feature_tags, layout, refusal, respond, secret_box, Nav};
 use super::{Console, ConsoleError, NoticeQuery, Posted, Refusal};
-use crate::domain::ids::{AppId, ClientId};
+use crate::domain::ids::{AppId, ClientId, Named};
 use crate::domain::Feature;
 use crate::service::{ClientChange, ClientDraft, ClientView, SettingsTarget};
 
@@ -30,7 +30,7 @@ struct Draft {
 
 pub async fn list(
     session: Console,
-    app_id: web::Path<AppId>,
+    app_id: web::Path<Named<AppId>>,
     query: web::Query<ListQuery>,
 ) -> Result<HttpResponse, ConsoleError> {
     let app_id = app_id.into_inner();
@@ -43,7 +43,7 @@ pub async fn list(
 
 async fn list_page(
     session: &Console,
-    app_id: &AppId,
+    app_id: &Named<AppId>,
     query: &ListQuery,
     status: StatusCode,
     refused: Option<&Refusal>,
@@ -137,7 +137,7 @@ async fn list_page(
 
 pub async fn create(
     posted: Posted,
-    app_id: web::Path<AppId>,
+    app_id: web::Path<Named<AppId>>,
 ) -> Result<HttpResponse, ConsoleError> {
     let Posted { session, form } = posted;
     let app_id = app_id.into_inner();
@@ -194,7 +194,7 @@ pub async fn create(
 
 pub async fn show(
     session: Console,
-    path: web::Path<(AppId, ClientId)>,
+    path: web::Path<(Named<AppId>, Named<ClientId>)>,
     query: web::Query<NoticeQuery>,
 ) -> Result<HttpResponse, ConsoleError> {
     let (app_id, client_id) = path.into_inner();
@@ -227,8 +227,8 @@ struct View<'a> {
 
 async fn client_page(
     session: &Console,
-    app_id: &AppId,
-    client_id: &ClientId,
+    app_id: &Named<AppId>,
+    client_id: &Named<ClientId>,
     view: View<'_>,
 ) -> Result<HttpResponse, ConsoleError> {
     let View {
@@ -335,8 +335,8 @@ async fn client_page(
 
 async fn refused_on(
     session: &Console,
-    app_id: &AppId,
-    client_id: &ClientId,
+    app_id: &Named<AppId>,
+    client_id: &Named<ClientId>,
     part: Part,
     e: crate::service::ServiceError,
     edit: Option<&Draft>,
@@ -352,7 +352,7 @@ async fn refused_on(
 
 pub async fn update(
     posted: Posted,
-    path: web::Path<(AppId, ClientId)>,
+    path: web::Path<(Named<AppId>, Named<ClientId>)>,
 ) -> Result<HttpResponse, ConsoleError> {
     let Posted { session, form } = posted;
     let (app_id, client_id) = path.into_inner();
@@ -383,7 +383,7 @@ pub async fn update(
 
 pub async fn rotate(
     posted: Posted,
-    path: web::Path<(AppId, ClientId)>,
+    path: web::Path<(Named<AppId>, Named<ClientId>)>,
 ) -> Result<HttpResponse, ConsoleError> {
     let Posted { session, form } = posted;
     let (app_id, client_id) = path.into_inner();
@@ -413,7 +413,7 @@ pub async fn rotate(
 
 pub async fn delete(
     posted: Posted,
-    path: web::Path<(AppId, ClientId)>,
+    path: web::Path<(Named<AppId>, Named<ClientId>)>,
 ) -> Result<HttpResponse, ConsoleError> {
     let Posted { session, form } = posted;
     let (app_id, client_id) = path.into_inner();
@@ -442,8 +442,8 @@ pub async fn delete(
 /// Settings of one client saved from its page (see `settings.rs` for the form).
 pub(super) async fn settings_refused(
     session: &Console,
-    app_id: &AppId,
-    client_id: &ClientId,
+    app_id: &Named<AppId>,
+    client_id: &Named<ClientId>,
     e: crate::service::ServiceError,
 ) -> Result<HttpResponse, ConsoleError> {
     refused_on(session, app_id, client_id, Part::Settings, e, None).await

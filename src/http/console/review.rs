@@ -13,7 +13,7 @@ use super::{Console, ConsoleError, Refusal};
 use crate::domain::audit::format_time;
 use crate::domain::audit_query::parse_time;
 use crate::domain::entitlements::{ChangeDetail, EntitlementState};
-use crate::domain::ids::AppId;
+use crate::domain::ids::{AppId, Named};
 use crate::http::wire::entitlements::{changes_csv, entitlements_csv};
 use crate::service::{EntitlementChanges, ServiceError};
 
@@ -58,7 +58,7 @@ fn query(pairs: &[(&str, String)]) -> String {
 /// `…/review?at=&from=&to=`: the table at `at` (default now) and, with `from`, the changes.
 pub async fn show(
     session: Console,
-    app_id: web::Path<AppId>,
+    app_id: web::Path<Named<AppId>>,
     req: HttpRequest,
 ) -> Result<HttpResponse, ConsoleError> {
     let app_id = app_id.into_inner();
@@ -278,7 +278,7 @@ fn changes_table(app_id: &str, c: &EntitlementChanges) -> Markup {
 /// `…/review/export?at=` (the table) or `?from=&to=` (the changes): the API's CSV.
 pub async fn export(
     session: Console,
-    app_id: web::Path<AppId>,
+    app_id: web::Path<Named<AppId>>,
     req: HttpRequest,
 ) -> Result<HttpResponse, ConsoleError> {
     let app_id = app_id.into_inner();

@@ -18,7 +18,7 @@ use crate::auth::random::random_token;
 use crate::auth::sealing::Sealed;
 use crate::domain::audit_action::AuditAction;
 use crate::domain::audit_changes::{self as changes_of, Payload};
-use crate::domain::ids::AppId;
+use crate::domain::ids::{AppId, Named};
 use crate::domain::oauth::{retirement, token_lifetime, SigningAlg};
 use crate::service::sealing::oauth_key_sealing_name;
 use crate::service::{commit, Committed, RequestContext, ServiceError};
@@ -262,7 +262,7 @@ impl OAuth {
     }
 
     /// The application's public keys (the JWKS).
-    pub async fn jwks(&self, app_id: &AppId) -> Result<JwkSet, OAuthError> {
+    pub async fn jwks(&self, app_id: &Named<AppId>) -> Result<JwkSet, OAuthError> {
         Ok(self.key_set(app_id.as_str()).await?.jwks())
     }
 
@@ -271,7 +271,7 @@ impl OAuth {
     pub async fn keys(
         &self,
         ctx: &RequestContext,
-        app_id: &AppId,
+        app_id: &Named<AppId>,
     ) -> Result<(OAuthSettings, Vec<KeyInfo>), ServiceError> {
         ctx.owner()?;
         let set = self.key_set(app_id.as_str()).await?;
@@ -283,7 +283,7 @@ impl OAuth {
     pub async fn overview(
         &self,
         ctx: &RequestContext,
-        app_id: &AppId,
+        app_id: &Named<AppId>,
     ) -> Result<Overview, ServiceError> {
         let (settings, keys) = self.keys(ctx, app_id).await?;
         let clients = store::oauth::all_client_jwks(&self.core.pool, app_id.as_str()).await?;
@@ -301,7 +301,7 @@ impl OAuth {
     pub async fn rotate_keys(
         &self,
         ctx: &RequestContext,
-        app_id: &AppId,
+        app_id: &Named<AppId>,
     ) -> Result<Committed<RotationReport>, ServiceError> {
         ctx.operator()?;
         let mut tx = WriteTx::begin(&self.core.pool).await?;
@@ -370,7 +370,7 @@ impl OAuth {
     pub async fn set_settings(
         &self,
         ctx: &RequestContext,
-        app_id: &AppId,
+        app_id: &Named<AppId>,
         signing_alg: Option<SigningAlg>,
         token_lifetime_secs: Option<i64>,
     ) -> Result<Committed<OAuthSettings>, ServiceError> {

@@ -213,7 +213,7 @@ impl OAuth {
     /// The endpoints of an existing application.
     pub async fn endpoints(
         &self,
-        app_id: &crate::domain::ids::AppId,
+        app_id: &crate::domain::ids::Named<crate::domain::ids::AppId>,
     ) -> Result<Endpoints, OAuthError> {
         if !crate::domain::is_storable_text(app_id.as_str())
             || crate::store::apps::get(&self.core.pool, app_id.as_str())

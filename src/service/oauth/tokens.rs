@@ -12,7 +12,7 @@ use crate::auth::random::random_token;
 use crate::auth::Credentials;
 use crate::domain::audit_action::AuditAction;
 use crate::domain::audit_changes::{self as changes_of, Payload};
-use crate::domain::ids::{is_token, AppId, ClientId, CLIENT_ID_LEN};
+use crate::domain::ids::{is_token, AppId, ClientId, Named, CLIENT_ID_LEN};
 use crate::domain::oauth::{
     check_assertion, check_resource, granted_scope, parse_scope, AccessClaims, AssertionClaims,
     AssertionError, Audience, CLIENT_CREDENTIALS,
@@ -77,6 +77,8 @@ pub enum Introspection {
 /// A client proven at an OAuth endpoint.
 #[derive(Debug, Clone)]
 struct Authenticated {
+    /// The application the client was found in (the one the path names).
+    app_id: AppId,
     client_id: String,
     features: FeatureSet,
 }
@@ -85,7 +87,7 @@ impl OAuth {
     /// Client authentication for the token, introspection and revocation endpoints.
     async fn authenticate_client(
         &self,
-        app_id: &AppId,
+        app_id: &Named<AppId>,
         auth: ClientAuth,
         source: Source,
     ) -> Result<Authenticated, OAuthError> {
@@ -101,11 +103,12 @@ impl OAuth {
                     .await?;
                 match caller {
                     Caller::Client {
+                        app_id,
                         client_id,
                         features,
-                        ..
                     } => Ok(Authenticated {
-                        client_id,
+                        app_id,
+                        client_id: client_id.into_string(),
                         features,
                     }),
                     Caller::Operator => Err(OAuthError::InvalidClient {
@@ -138,7 +141,7 @@ impl OAuth {
     /// accepted before (on any server); then the client's allow list.
     async fn check_assertion(
         &self,
-        app_id: &AppId,
+        app_id: &Named<AppId>,
         client_param: Option<&str>,
         assertion: &str,
         source: Source,
@@ -200,6 +203,7 @@ impl OAuth {
             return Err(crate::service::AuthError::IpNotAllowed.into());
         }
         Ok(Authenticated {
+            app_id: AppId::from_trusted(client.app_id),
             client_id: client.client_id,
             features: FeatureSet::from_stored(&client.features),
         })
@@ -208,7 +212,7 @@ impl OAuth {
     /// `POST /oauth/{appId}/token`: the client_credentials grant.
     pub async fn issue_token(
         &self,
-        app_id: &AppId,
+        app_id: &Named<AppId>,
         auth: ClientAuth,
         request: TokenRequest,
         source: Source,
@@ -248,7 +252,7 @@ impl OAuth {
     /// when `check_exp`). `None`: not a token of this application.
     async fn verified(
         &self,
-        app_id: &AppId,
+        app_id: &Named<AppId>,
         token: &str,
         check_exp: bool,
     ) -> Result<Option<AccessClaims>, OAuthError> {
@@ -270,7 +274,7 @@ impl OAuth {
     /// kept fresh by the change notifications).
     pub async fn introspect(
         &self,
-        app_id: &AppId,
+        app_id: &Named<AppId>,
         auth: ClientAuth,
         token: &str,
         source: Source,
@@ -309,7 +313,7 @@ impl OAuth {
     /// `oauth.token_revoke` (once per token).
     pub async fn revoke(
         &self,
-        app_id: &AppId,
+        app_id: &Named<AppId>,
         auth: ClientAuth,
         token: &str,
         request_id: &str,
@@ -344,8 +348,8 @@ impl OAuth {
                 request_id: request_id.to_owned(),
                 source_ip: Some(source),
                 caller: Caller::Client {
-                    app_id: app_id.to_string(),
-                    client_id: caller.client_id,
+                    app_id: caller.app_id,
+                    client_id: ClientId::from_trusted(caller.client_id),
                     features: caller.features,
                 },
                 read_at_least: None,
@@ -366,8 +370,8 @@ impl OAuth {
     pub async fn client_jwks(
         &self,
         ctx: &RequestContext,
-        app_id: &AppId,
-        client_id: &ClientId,
+        app_id: &Named<AppId>,
+        client_id: &Named<ClientId>,
     ) -> Result<Option<Value>, ServiceError> {
         ctx.owner()?;
         self.require_client(app_id, client_id).await?;
@@ -378,8 +382,8 @@ impl OAuth {
     pub async fn set_client_jwks(
         &self,
         ctx: &RequestContext,
-        app_id: &AppId,
-        client_id: &ClientId,
+        app_id: &Named<AppId>,
+        client_id: &Named<ClientId>,
         jwks: &Value,
     ) -> Result<Committed<Result<Value, String>>, ServiceError> {
         ctx.owner()?;
@@ -406,8 +410,8 @@ impl OAuth {
     pub async fn delete_client_jwks(
         &self,
         ctx: &RequestContext,
-        app_id: &AppId,
-        client_id: &ClientId,
+        app_id: &Named<AppId>,
+        client_id: &Named<ClientId>,
     ) -> Result<Committed<bool>, ServiceError> {
         ctx.owner()?;
         let mut tx = WriteTx::begin(&self.core.pool).await?;
@@ -426,8 +430,8 @@ impl OAuth {
 
     async fn require_client(
         &self,
-        app_id: &AppId,
-        client_id: &ClientId,
+        app_id: &Named<AppId>,
+        client_id: &Named<ClientId>,
     ) -> Result<(), ServiceError> {
         let mut conn = self.core.pool.acquire().await?;
         self.require_client_in(&mut conn, app_id, client_id).await
@@ -436,8 +440,8 @@ impl OAuth {
     async fn require_client_in(
         &self,
         conn: &mut sqlx::PgConnection,
-        app_id: &AppId,
-        client_id: &ClientId,
+        app_id: &Named<AppId>,
+        client_id: &Named<ClientId>,
     ) -> Result<(), ServiceError> {
         store::clients::get(&mut *conn, app_id.as_str(), client_id.as_str())
             .await?
