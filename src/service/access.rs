@@ -279,7 +279,7 @@ impl Latchkey {
         let (inputs, revision) = self
             .decision_inputs(
                 app_id.as_str(),
-                question.client_id.as_str(),
+                &question.client_id,
                 question.entity_type.as_str(),
                 question.access.as_str(),
                 consistency,
