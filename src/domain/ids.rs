@@ -9,10 +9,11 @@ pub const CLIENT_ID_LEN: usize = 32;
 pub const SECRET_LEN: usize = 32;
 pub const REQUEST_ID_LEN: usize = 16;
 
-/// Defines a string newtype for a name a caller gives to a thing of the model. It is built once,
-/// where the value enters (an HTTP extractor or adapter, the console, the command line), and
-/// the service takes only the typed value, so two adjacent ids cannot be swapped and no
-/// unparsed wire string reaches it. It does not `Deref` to `&str`: the store's `&str` is
+/// Defines a string newtype for a name a caller gives to a thing of the model whose spelling
+/// has no fixed shape (`TypeName`; ids are `id_type!`). It is built once, where the value
+/// enters (an HTTP extractor or adapter, the console, the command line), and the service takes
+/// only the typed value, so two adjacent names cannot be swapped and no unparsed wire string
+/// reaches it. It does not `Deref` to `&str`: the store's `&str` is
 /// taken explicitly (`as_str()`), so an id cannot silently pass for any other text.
 macro_rules! name_type {
     ($(#[$doc:meta])* $name:ident) => {
