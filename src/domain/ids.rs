@@ -9,6 +9,34 @@ pub const CLIENT_ID_LEN: usize = 32;
 pub const SECRET_LEN: usize = 32;
 pub const REQUEST_ID_LEN: usize = 16;
 
+/// What every string newtype of the model has: borrowing and giving up the text, `Display`.
+macro_rules! string_newtype {
+    ($name:ident) => {
+        impl $name {
+            pub fn as_str(&self) -> &str {
+                &self.0
+            }
+
+            pub fn into_string(self) -> String {
+                self.0
+            }
+        }
+
+        impl AsRef<str> for $name {
+            fn as_ref(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl std::fmt::Display for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(&self.0)
+            }
+        }
+    };
+}
+pub(crate) use string_newtype;
+
 /// Defines a string newtype for a name a caller gives to a thing of the model whose spelling
 /// has no fixed shape (`TypeName`; ids are `id_type!`). It is built once, where the value
 /// enters (an HTTP extractor or adapter, the console, the command line), and the service takes
@@ -28,21 +56,9 @@ macro_rules! name_type {
             pub fn new(value: impl Into<String>) -> Self {
                 Self(value.into())
             }
-
-            pub fn as_str(&self) -> &str {
-                &self.0
-            }
-
-            pub fn into_string(self) -> String {
-                self.0
-            }
         }
 
-        impl AsRef<str> for $name {
-            fn as_ref(&self) -> &str {
-                &self.0
-            }
-        }
+        $crate::domain::ids::string_newtype!($name);
 
         /// For `clap` and `web::Path`: any text names one (whether it exists is the service's
         /// question).
@@ -54,11 +70,6 @@ macro_rules! name_type {
             }
         }
 
-        impl std::fmt::Display for $name {
-            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-                f.write_str(&self.0)
-            }
-        }
     };
 }
 pub(crate) use name_type;
@@ -99,21 +110,9 @@ macro_rules! id_type {
             pub fn from_trusted(value: impl Into<String>) -> Self {
                 Self(value.into())
             }
-
-            pub fn as_str(&self) -> &str {
-                &self.0
-            }
-
-            pub fn into_string(self) -> String {
-                self.0
-            }
         }
 
-        impl AsRef<str> for $name {
-            fn as_ref(&self) -> &str {
-                &self.0
-            }
-        }
+        string_newtype!($name);
 
         impl std::str::FromStr for $name {
             type Err = IdError;
@@ -131,11 +130,6 @@ macro_rules! id_type {
             }
         }
 
-        impl std::fmt::Display for $name {
-            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-                f.write_str(&self.0)
-            }
-        }
 
         impl PartialEq<str> for $name {
             fn eq(&self, other: &str) -> bool {
