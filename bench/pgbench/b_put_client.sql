@@ -5,7 +5,7 @@
 -- pgbench connection n (:client_id, 0-based) always changes client n + 1: like the server's
 -- side, where no two PUTs of one client are ever in flight together (bench/lua/put_toggle.lua),
 -- no transaction waits for another's client row, only for the audit-chain head.
--- Variables (pgbench -D): app, owner, hash (32 bytes in hex: the server computes a SHA-256).
+-- Variables (pgbench -D): app, owner (hash: no longer used; PostgreSQL hashes, as for the server).
 -- Differences from the server's statements, none of them costing the ceiling anything that
 -- matters: the target id is md5(…) of the connection number instead of a bound string;
 -- event_id is gen_random_uuid() and occurred_at now() (the server binds both); the features
@@ -32,26 +32,41 @@ UPDATE clients SET name = 'put-' || :n::int, features = '{direct_access}', ip_wh
        version = version + 1, updated_at = now()
 WHERE app_id = :app AND client_id = md5('pgbench-put-' || :n::int)
 RETURNING app_id, client_id, name, features, ip_whitelist, version, created_at, updated_at;
--- store::audit::append: lock the chain head, insert the event, move the head.
-SELECT seq, hash, occurred_at FROM audit_heads WHERE app_id = :app FOR UPDATE
-\gset head_
-\set next_seq :head_seq + 1
--- store::audit::append: the event inserted, the head moved and the change announced in one
--- statement (delivered at commit; the server's listener hears these too). Until 3 December
--- 2026 this ceiling left the notification out, though every write of the server sends one:
--- PostgreSQL queues the payload for the listeners at commit, inside the chain head's critical
--- section.
-WITH event AS (
+-- store::audit::append: one statement locks the chain head, hashes the event onto it, inserts
+-- the event, moves the head and announces the change (delivered at commit; the server's
+-- listener hears these too). The canonical parts are those of a real client.update event with
+-- fixed ids (the server's differ per event, not in length). Until 3 December 2026 (second
+-- session) this was a read of the head, the hash computed by the client and a second
+-- statement, as the server did then; before that the ceiling also left the notification out.
+WITH old AS (
+    SELECT seq, hash, occurred_at FROM audit_heads WHERE app_id = :app FOR UPDATE),
+next AS (
+    SELECT old.seq + 1 AS seq, old.hash AS prev_hash,
+           greatest(now(), old.occurred_at) AS occurred_at
+    FROM old),
+chained AS (
+    SELECT next.seq, next.prev_hash, next.occurred_at,
+           sha256(next.prev_hash || convert_to(
+               '{"action":"client.update","actor":"' || :owner || '","actor_ip":"127.0.0.1","app_id":"' || :app
+               || '","changes":{"features":{"from":["direct_read_access"],"to":["direct_access"]}},"event_id":"00000000-0000-4000-8000-000000000000","features_after":["direct_access"],"features_before":["direct_read_access"],"occurred_at":"'
+               || to_char(next.occurred_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
+               || '","request_id":"pgbenchpgbench01","seq":' || next.seq::text
+               || ',"target_client_id":"' || md5('pgbench-put-' || :n::int) || '"}', 'UTF8')) AS hash
+    FROM next),
+event AS (
     INSERT INTO audit_events (app_id, seq, event_id, occurred_at, actor, actor_ip,
          request_id, action, target_client_id, features_before, features_after, changes,
          prev_hash, hash)
-    VALUES (:app, :next_seq, gen_random_uuid(), now(), :owner, '127.0.0.1'::inet, 'pgbenchpgbench01',
-            'client.update', md5('pgbench-put-' || :n::int), '{direct_read_access}', '{direct_access}', '{}',
-            :head_hash, :hash)
-    RETURNING app_id, seq),
+    SELECT :app, c.seq, gen_random_uuid(), c.occurred_at, :owner, '127.0.0.1'::inet, 'pgbenchpgbench01',
+           'client.update', md5('pgbench-put-' || :n::int), '{direct_read_access}', '{direct_access}', '{}',
+           c.prev_hash, c.hash
+    FROM chained c
+    RETURNING app_id, seq, occurred_at, prev_hash, hash),
 head AS (
-    UPDATE audit_heads SET seq = :next_seq, hash = :hash, occurred_at = now() WHERE app_id = :app
-    RETURNING app_id, seq)
-SELECT pg_notify('latchkey_changes', head.seq::text || ' ' || head.app_id)
-  FROM head JOIN event USING (app_id, seq);
+    UPDATE audit_heads h SET seq = c.seq, hash = c.hash, occurred_at = c.occurred_at
+    FROM chained c WHERE h.app_id = :app
+    RETURNING h.app_id, h.seq)
+SELECT e.seq, e.occurred_at, e.prev_hash, e.hash
+FROM head JOIN event e USING (app_id, seq)
+CROSS JOIN LATERAL (SELECT pg_notify('latchkey_changes', head.seq::text || ' ' || head.app_id)) n;
 COMMIT;

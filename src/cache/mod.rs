@@ -33,6 +33,7 @@ use sqlx::PgPool;
 use tokio::sync::watch;
 
 use crate::domain::entity_type::EntityType;
+use crate::store::clients::ListedClient;
 use crate::store::snapshots::{self, ClientEntry};
 use crate::store::StoreResult;
 
@@ -63,6 +64,8 @@ enum Key {
     EntityType(String, String),
     /// The application of a client id (the Registration API's routing step).
     AppOfClient(String),
+    /// All clients of an application, as a listing shows them.
+    Listing(String),
 }
 
 #[derive(Debug, Clone)]
@@ -70,6 +73,7 @@ enum Entry {
     Client(Arc<Stamped<Option<ClientEntry>>>),
     EntityType(Arc<Stamped<Option<TypeEntry>>>),
     AppOfClient(Arc<str>),
+    Listing(Arc<Stamped<Vec<ListedClient>>>),
 }
 
 /// An entity type's stored `attr_defs`, and the type parsed from them: once per entry, on its
@@ -105,7 +109,7 @@ impl TypeEntry {
 fn weight(key: &Key, entry: &Entry) -> u32 {
     let key_len = match key {
         Key::Client(a, c) | Key::EntityType(a, c) => a.len() + c.len(),
-        Key::AppOfClient(c) => c.len(),
+        Key::AppOfClient(c) | Key::Listing(c) => c.len(),
     };
     let value_len = match entry {
         Entry::Client(s) => s.value.as_ref().map_or(0, |c| {
@@ -125,6 +129,17 @@ fn weight(key: &Key, entry: &Entry) -> u32 {
             .as_ref()
             .map_or(0, |t| t.attr_defs.to_string().len() * 3),
         Entry::AppOfClient(a) => a.len(),
+        Entry::Listing(s) => s
+            .value
+            .iter()
+            .map(|c| {
+                c.client_id.len()
+                    + c.name.len()
+                    + c.features.iter().map(|f| f.len() + 24).sum::<usize>()
+                    + c.ip_whitelist.len() * 24
+                    + 96
+            })
+            .sum(),
     };
     u32::try_from(key_len + value_len + 160).unwrap_or(u32::MAX)
 }
@@ -379,6 +394,30 @@ impl Snapshots {
         .await
     }
 
+    /// All clients of `app_id`, oldest first (`Ok(None)`: no such application). One entry per
+    /// application, replaced as a whole on its next use after any change to the application:
+    /// a listing of an application whose clients change all the time is read from `pool`
+    /// each time, as without snapshots.
+    pub async fn listing(
+        &self,
+        pool: &PgPool,
+        app_id: &str,
+        freshness: Freshness,
+    ) -> StoreResult<Option<Arc<Stamped<Vec<ListedClient>>>>> {
+        self.lookup(
+            Key::Listing(app_id.to_owned()),
+            app_id,
+            freshness,
+            |e| match e {
+                Entry::Listing(s) => Some(s),
+                _ => None,
+            },
+            Entry::Listing,
+            snapshots::listing(pool, app_id),
+        )
+        .await
+    }
+
     /// A usable entry, or `load` (not started unless needed) kept for next time.
     async fn lookup<T>(
         &self,
@@ -420,8 +459,12 @@ impl Snapshots {
         if let Some(generation) = generation {
             // What was just read is committed: entries older than it are stale.
             self.observe(app_id, revision);
-            if generation == self.generation.load(Ordering::Acquire) {
-                self.entries.insert(key, wrap(stamped.clone()));
+            let entry = wrap(stamped.clone());
+            // No entry takes more than an eighth of the budget (a listing of a very large
+            // application): it would push out the many small entries the hot paths use.
+            let small = u64::from(weight(&key, &entry)) <= self.config.budget_bytes / 8;
+            if small && generation == self.generation.load(Ordering::Acquire) {
+                self.entries.insert(key, entry);
             }
         }
         stamped
@@ -588,6 +631,39 @@ mod tests {
         assert!(!s.usable("a", &stamped(4, 1), Freshness::AtLeast(5)));
         assert!(s.usable("a", &stamped(5, 1), Freshness::AtLeast(5)));
         assert!(!s.usable("a", &stamped(5, 1), Freshness::Database));
+    }
+
+    #[test]
+    fn no_entry_heavier_than_an_eighth_of_the_budget_is_kept() {
+        let s = snapshots();
+        s.relistened();
+        let generation = Some(s.generation.load(Ordering::Acquire));
+        let clients = |n: usize| -> Vec<ListedClient> {
+            (0..n)
+                .map(|i| ListedClient {
+                    client_id: format!("{i:032}"),
+                    name: format!("client {i}"),
+                    features: vec!["direct_access".into()],
+                    ip_whitelist: vec!["0.0.0.0/0".parse().unwrap()],
+                    version: 1,
+                })
+                .collect()
+        };
+        // About 200 bytes a client against 1 MiB / 8 = 131,072.
+        for (n, kept) in [(100, true), (1_000, false)] {
+            let key = Key::Listing(format!("app{n}"));
+            let shown = s.keep(
+                key.clone(),
+                "app",
+                generation,
+                1,
+                clients(n),
+                Entry::Listing,
+            );
+            assert_eq!(shown.value.len(), n, "the answer has every client");
+            s.entries.run_pending_tasks();
+            assert_eq!(s.entries.contains_key(&key), kept, "{n} clients");
+        }
     }
 
     #[test]

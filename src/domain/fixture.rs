@@ -157,6 +157,22 @@ fn string<'a>(v: &'a Value, path: &str) -> Result<&'a str, FixtureError> {
     })
 }
 
+/// A list of strings, each accepted by `check` (a refusal names the item: `path[j]`).
+fn checked_strings<'a, T, E: std::fmt::Display>(
+    v: &'a Value,
+    path: &str,
+    check: impl Fn(&str) -> Result<T, E>,
+) -> Result<Vec<&'a str>, FixtureError> {
+    let mut items = Vec::new();
+    for (j, item) in list(v, path)?.iter().enumerate() {
+        let item_at = format!("{path}[{j}]");
+        let s = string(item, &item_at)?;
+        check(s).map_err(|e| FixtureError::new(&item_at, e))?;
+        items.push(s);
+    }
+    Ok(items)
+}
+
 fn known_fields(map: &Map<String, Value>, path: &str, known: &[&str]) -> Result<(), FixtureError> {
     match map.keys().find(|k| !known.contains(&k.as_str())) {
         Some(k) => Err(FixtureError::new(
@@ -237,14 +253,7 @@ fn parse_client(v: &Value, path: &str) -> Result<FixtureClient, FixtureError> {
         None => FeatureSet::empty(),
         Some(v) => {
             let at = join(path, "features");
-            let mut names = Vec::new();
-            for (j, item) in list(v, &at)?.iter().enumerate() {
-                let item_at = format!("{at}[{j}]");
-                let s = string(item, &item_at)?;
-                s.parse::<Feature>()
-                    .map_err(|e| FixtureError::new(&item_at, e))?;
-                names.push(s);
-            }
+            let names = checked_strings(v, &at, str::parse::<Feature>)?;
             FeatureSet::parse(&names).map_err(|e| FixtureError::new(&at, e))?
         }
     };
@@ -252,13 +261,7 @@ fn parse_client(v: &Value, path: &str) -> Result<FixtureClient, FixtureError> {
         None => AllowList::default(),
         Some(v) => {
             let at = join(path, "ipWhitelist");
-            let mut entries = Vec::new();
-            for (j, item) in list(v, &at)?.iter().enumerate() {
-                let item_at = format!("{at}[{j}]");
-                let s = string(item, &item_at)?;
-                parse_cidr(s).map_err(|e| FixtureError::new(&item_at, e))?;
-                entries.push(s);
-            }
+            let entries = checked_strings(v, &at, parse_cidr)?;
             AllowList::parse(&entries).map_err(|e| FixtureError::new(&at, e))?
         }
     };

@@ -6,6 +6,7 @@ use sqlx::PgConnection;
 use super::{commit, Committed, Latchkey, RequestContext, ServiceError};
 use crate::auth::random;
 use crate::auth::secrets::{new_secret_besides, shares_selector};
+use crate::cache::Freshness;
 use crate::domain::audit::AuditAction;
 use crate::domain::audit_changes::{self as changes_of, Payload};
 use crate::domain::client::hours_to_live;
@@ -51,12 +52,12 @@ pub struct CreatedClient {
 }
 
 impl ClientView {
-    /// A listed client, its strings moved rather than copied.
-    fn listed(app_id: &str, r: store::clients::ListedClient) -> Self {
+    /// A listed client (from the instance's snapshot or the database).
+    fn listed(app_id: &str, r: &store::clients::ListedClient) -> Self {
         Self {
             app_id: app_id.to_owned(),
-            client_id: r.client_id,
-            name: r.name,
+            client_id: r.client_id.clone(),
+            name: r.name.clone(),
             features: FeatureSet::from_stored(&r.features).names(),
             ip_whitelist: r.ip_whitelist.iter().map(|n| n.to_string()).collect(),
             version: r.version,
@@ -111,14 +112,33 @@ impl Latchkey {
         for name in has_features {
             name.parse::<Feature>()?;
         }
+        let listed = |rows: &[store::clients::ListedClient]| {
+            rows.iter()
+                .map(|r| ClientView::listed(app_id.as_str(), r))
+                .collect()
+        };
+        // The whole listing is kept in the instance's snapshot, like a client (cache/mod.rs:
+        // used only while no change to the application has been heard of since it was read).
+        // A filtered one is asked of the database each time: the filter's rule stays in SQL.
+        if has_features.is_empty() && self.snapshots.trusted() {
+            let freshness = ctx
+                .read_at_least
+                .map_or(Freshness::Snapshot, Freshness::AtLeast);
+            let found = self
+                .snapshots
+                .listing(self.read_pool(app_id.as_str()), app_id.as_str(), freshness)
+                .await?;
+            // Applications are never deleted; none here means a replica that has not yet
+            // replayed its creation.
+            return found
+                .map(|s| listed(&s.value))
+                .ok_or(ServiceError::AppNotFound);
+        }
         let filter = (!has_features.is_empty()).then_some(has_features);
         let rows =
             store::clients::listing(self.read_pool(app_id.as_str()), app_id.as_str(), filter)
                 .await?;
-        Ok(rows
-            .into_iter()
-            .map(|r| ClientView::listed(app_id.as_str(), r))
-            .collect())
+        Ok(listed(&rows))
     }
 
     pub async fn get_client(

@@ -120,6 +120,13 @@ pub fn target_of(row: &SinkRow) -> Result<SinkTarget, ServiceError> {
         .map_err(|e| ServiceError::Internal(format!("stored sink {} is invalid: {e}", row.name)))
 }
 
+/// The sink named `name`, locked until the transaction ends (its writes take turns).
+async fn locked_sink(conn: &mut sqlx::PgConnection, name: &str) -> Result<SinkRow, SinkError> {
+    store::sinks::lock(conn, name)
+        .await?
+        .ok_or(SinkError::NotFound)
+}
+
 impl Latchkey {
     fn seal_sink_secret(&self, name: &str, secret: &str) -> Result<Sealed, SinkError> {
         let ring = self.sealer.as_deref().ok_or(SinkError::SealingKeyMissing)?;
@@ -293,9 +300,7 @@ impl Latchkey {
     ) -> Result<Committed<SinkView>, SinkError> {
         ctx.operator()?;
         let mut tx = WriteTx::begin(&self.pool).await?;
-        let row = store::sinks::lock(&mut tx, name)
-            .await?
-            .ok_or(SinkError::NotFound)?;
+        let row = locked_sink(&mut tx, name).await?;
         if row.paused != paused {
             store::sinks::set_paused(&mut *tx, name, paused, None).await?;
             let action = if paused {
@@ -325,9 +330,7 @@ impl Latchkey {
     ) -> Result<Committed<CreatedSink>, SinkError> {
         ctx.operator()?;
         let mut tx = WriteTx::begin(&self.pool).await?;
-        let row = store::sinks::lock(&mut tx, name)
-            .await?
-            .ok_or(SinkError::NotFound)?;
+        let row = locked_sink(&mut tx, name).await?;
         if row.kind != SinkKind::Webhook.as_str() {
             return Err(SinkError::NoSecretToRotate);
         }
@@ -368,9 +371,7 @@ impl Latchkey {
         }
         ctx.operator()?;
         let mut tx = WriteTx::begin(&self.pool).await?;
-        let row = store::sinks::lock(&mut tx, name)
-            .await?
-            .ok_or(SinkError::NotFound)?;
+        let row = locked_sink(&mut tx, name).await?;
         let covered = store::sinks::covered_apps(&mut *tx, row.apps.as_deref()).await?;
         let apps: Vec<String> = match app {
             Some(a) if covered.iter().any(|c| c == a.as_str()) => vec![a.to_string()],
@@ -409,9 +410,7 @@ impl Latchkey {
         ctx.operator()?;
         parse_sink_name(name).map_err(|_| SinkError::NotFound)?;
         let mut tx = WriteTx::begin(&self.pool).await?;
-        let row = store::sinks::lock(&mut tx, name)
-            .await?
-            .ok_or(SinkError::NotFound)?;
+        let row = locked_sink(&mut tx, name).await?;
         store::sinks::delete(&mut *tx, name).await?;
         self.audit_sink_change(
             &mut tx,

@@ -33,38 +33,54 @@ pub async fn init_chain(db: impl PgExecutor<'_>, app_id: &str) -> StoreResult<()
 /// winner's time), so a time range is a `seq` range.
 pub async fn append(tx: &mut WriteTx, mut event: AuditEvent) -> StoreResult<AuditEvent> {
     let conn: &mut PgConnection = tx;
-    let head = sqlx::query!(
-        "SELECT seq, hash, occurred_at FROM audit_heads WHERE app_id = $1 FOR UPDATE",
-        &event.app_id,
-    )
-    .fetch_one(&mut *conn)
-    .await?;
-    let (seq, prev_hash, last_time) = (head.seq, head.hash, head.occurred_at);
-    event.seq = seq + 1;
-    if let Some(last) = last_time {
-        event.occurred_at = event.occurred_at.max(last);
-    }
-    let hash = event.chain_hash(&prev_hash);
-    // One statement inserts the event, moves the head and announces the change: the head's
-    // row lock is held from the SELECT above to COMMIT, and every round trip in between
-    // lengthens the time every other writer of this application waits (bench (b)). The
-    // Merkle trigger on audit_events does not read audit_heads, so both changes in one
-    // statement (one snapshot) write exactly what two statements did.
-    // The address arrives as text (`$6::text`) and PostgreSQL parses it as inet.
-    sqlx::query!(
-        "WITH event AS (
+    // One statement locks the chain head, takes the next `seq` and time from it, hashes the
+    // event onto the head's hash, inserts it, moves the head and announces the change: the
+    // head's row lock is then held for this statement and COMMIT only. Every round trip while
+    // it is held makes every other writer of this application wait (bench (b)); reading the
+    // head first and hashing here cost one more, and on a busy server the answer of the read
+    // also waited for a worker thread before the write could be sent.
+    //
+    // PostgreSQL computes the hash of the canonical form (domain::audit, "The hash recipe")
+    // from the parts the event gives, with the head's `occurred_at` and `seq` put in
+    // (`CanonicalParts`); the time is printed as `format_time` prints it. Debug builds (every
+    // test) recompute it here and compare.
+    //
+    // `FOR UPDATE` in READ COMMITTED returns the head as the writer it waited for left it; the
+    // UPDATE below then finds that same, newest row version (locked by this statement) and
+    // writes it. The Merkle trigger on audit_events does not read audit_heads.
+    let parts = event.canonical_parts();
+    let row = sqlx::query!(
+        r#"WITH old AS (
+             SELECT seq, hash, occurred_at FROM audit_heads WHERE app_id = $1 FOR UPDATE),
+         next AS (
+             SELECT old.seq + 1 AS seq, old.hash AS prev_hash,
+                    greatest($3::timestamptz, old.occurred_at) AS occurred_at
+             FROM old),
+         chained AS (
+             SELECT next.seq, next.prev_hash, next.occurred_at,
+                    sha256(next.prev_hash || convert_to(
+                        $12::text
+                        || to_char(next.occurred_at AT TIME ZONE 'UTC',
+                                   'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
+                        || $13::text || next.seq::text || $14::text, 'UTF8')) AS hash
+             FROM next),
+         event AS (
              INSERT INTO audit_events (app_id, seq, event_id, occurred_at, actor, actor_ip,
-                 request_id, action, target_client_id, features_before, features_after, changes,
-                 prev_hash, hash)
-             VALUES ($1, $2, $3, $4, $5, $6::text::inet, $7, $8, $9, $10, $11, $12, $13, $14)
-             RETURNING app_id, seq),
+                 request_id, action, target_client_id, features_before, features_after,
+                 changes, prev_hash, hash)
+             SELECT $1, c.seq, $2, c.occurred_at, $4, $5::text::inet, $6, $7, $8, $9, $10,
+                    $11, c.prev_hash, c.hash
+             FROM chained c
+             RETURNING app_id, seq, occurred_at, prev_hash, hash),
          head AS (
-             UPDATE audit_heads SET seq = $2, hash = $14, occurred_at = $4 WHERE app_id = $1
-             RETURNING app_id, seq)
-         SELECT pg_notify($15, head.seq::text || ' ' || head.app_id)
-           FROM head JOIN event USING (app_id, seq)",
+             UPDATE audit_heads h SET seq = c.seq, hash = c.hash, occurred_at = c.occurred_at
+             FROM chained c WHERE h.app_id = $1
+             RETURNING h.app_id, h.seq)
+         SELECT e.seq AS "seq!", e.occurred_at AS "occurred_at!", e.prev_hash AS "prev_hash!",
+                e.hash AS "hash!"
+         FROM head JOIN event e USING (app_id, seq)
+         CROSS JOIN LATERAL (SELECT pg_notify($15, head.seq::text || ' ' || head.app_id)) n"#,
         &event.app_id,
-        event.seq,
         event.event_id,
         event.occurred_at,
         &event.actor,
@@ -75,12 +91,20 @@ pub async fn append(tx: &mut WriteTx, mut event: AuditEvent) -> StoreResult<Audi
         event.features_before.as_deref(),
         event.features_after.as_deref(),
         &event.changes,
-        &prev_hash,
-        &hash[..],
+        parts.before,
+        parts.between,
+        parts.after,
         super::tx::CHANNEL,
     )
-    .execute(&mut *conn)
+    .fetch_one(&mut *conn)
     .await?;
+    event.seq = row.seq;
+    event.occurred_at = row.occurred_at;
+    debug_assert_eq!(
+        event.chain_hash(&row.prev_hash)[..],
+        row.hash[..],
+        "PostgreSQL hashed another text than domain::audit's canonical form"
+    );
     tx.wrote(&event.app_id, event.seq);
     Ok(event)
 }
@@ -560,12 +584,7 @@ pub async fn set_retention(
     app_id: &str,
     keep_days: Option<i32>,
 ) -> StoreResult<Option<i32>> {
-    let before: Option<i32> = sqlx::query_scalar!(
-        "SELECT keep_days FROM audit_retention WHERE app_id = $1 FOR UPDATE",
-        app_id
-    )
-    .fetch_optional(&mut *conn)
-    .await?;
+    let before = lock_retention(&mut *conn, app_id).await?;
     match keep_days {
         Some(days) => {
             sqlx::query!(

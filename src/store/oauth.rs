@@ -17,7 +17,7 @@ pub struct SettingsRow {
 
 /// Gives an existing application its settings row (the defaults) if it has none. False: no
 /// such application.
-pub async fn ensure_app(db: impl PgExecutor<'_>, app_id: &str) -> StoreResult<bool> {
+async fn ensure_app(db: impl PgExecutor<'_>, app_id: &str) -> StoreResult<bool> {
     let found = sqlx::query_scalar!(
         r#"WITH ins AS (
                INSERT INTO oauth_apps (app_id)
@@ -31,11 +31,15 @@ pub async fn ensure_app(db: impl PgExecutor<'_>, app_id: &str) -> StoreResult<bo
     Ok(found)
 }
 
-/// The settings, locked for the transaction (key changes of one application take turns).
+/// The settings, locked for the transaction (key changes of one application take turns); an
+/// application without a settings row gets the defaults first. `None`: no such application.
 pub async fn lock_settings(
     conn: &mut PgConnection,
     app_id: &str,
 ) -> StoreResult<Option<SettingsRow>> {
+    if !ensure_app(&mut *conn, app_id).await? {
+        return Ok(None);
+    }
     Ok(sqlx::query_as!(
         SettingsRow,
         "SELECT signing_alg, token_lifetime_secs FROM oauth_apps WHERE app_id = $1 FOR UPDATE",

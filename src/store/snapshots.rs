@@ -7,7 +7,7 @@ use ipnet::IpNet;
 use serde_json::Value;
 use sqlx::PgExecutor;
 
-use super::clients::ClientRow;
+use super::clients::{ClientRow, ListedClient};
 use super::StoreResult;
 
 /// `expires_micros` of a secret that never expires.
@@ -132,6 +132,55 @@ pub async fn client(
         _ => None,
     };
     Ok(Some((r.revision, client)))
+}
+
+#[derive(sqlx::FromRow)]
+struct ListingRow {
+    revision: i64,
+    client_id: Option<String>,
+    name: Option<String>,
+    features: Option<Vec<String>>,
+    ip_whitelist: Option<Vec<IpNet>>,
+    version: Option<i64>,
+}
+
+/// `None`: no such application. Otherwise its revision and all its clients, oldest first (as
+/// `store::clients::listing` without a filter).
+pub async fn listing(
+    db: impl PgExecutor<'_>,
+    app_id: &str,
+) -> StoreResult<Option<(i64, Vec<ListedClient>)>> {
+    // Every row carries the head's revision; an application without clients is one row of
+    // NULLs from the outer join.
+    let rows = sqlx::query_as!(
+        ListingRow,
+        r#"SELECT h.seq AS revision, c.client_id AS "client_id?", c.name AS "name?",
+                c.features AS "features?", c.ip_whitelist AS "ip_whitelist?",
+                c.version AS "version?"
+         FROM audit_heads h
+         LEFT JOIN clients c ON c.app_id = h.app_id
+         WHERE h.app_id = $1
+         ORDER BY c.created_at, c.client_id"#,
+        app_id,
+    )
+    .fetch_all(db)
+    .await?;
+    let Some(revision) = rows.first().map(|r| r.revision) else {
+        return Ok(None);
+    };
+    let clients = rows
+        .into_iter()
+        .filter_map(|r| {
+            Some(ListedClient {
+                client_id: r.client_id?,
+                name: r.name?,
+                features: r.features?,
+                ip_whitelist: r.ip_whitelist?,
+                version: r.version?,
+            })
+        })
+        .collect();
+    Ok(Some((revision, clients)))
 }
 
 /// `None`: no such application. Otherwise its revision and the type's `attr_defs` (`None`: no

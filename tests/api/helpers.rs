@@ -573,7 +573,13 @@ pub async fn metric(app: &TestApp, name: &str) -> f64 {
 
 /// The names of the application's clients (Config API list as its owner), sorted.
 pub async fn client_names(app: &TestApp, owner: &Owner) -> Vec<String> {
-    let res = app.config(owner).list_clients("").await;
+    client_names_where(app, owner, "").await
+}
+
+/// [`client_names`] of a listing with a query (`?has_feature=owner`): a filtered listing is
+/// always read from the database, never from the instance's snapshot.
+pub async fn client_names_where(app: &TestApp, owner: &Owner, query: &str) -> Vec<String> {
+    let res = app.config(owner).list_clients(query).await;
     assert_eq!(res.status, 200);
     let body: Value = res.body;
     let mut names: Vec<String> = body

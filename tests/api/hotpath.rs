@@ -226,6 +226,64 @@ async fn changes_through_one_instance_reach_the_other() {
     assert_eq!(body["code"], 402, "{body}");
 }
 
+/// A client listing is kept in the snapshot like a client: B answers it from memory (a change
+/// written behind the service's back does not show), a change through A shows on B as soon as
+/// B hears of it, and a write through B shows on B's very next listing. A filtered listing is
+/// read from the database every time.
+#[tokio::test]
+async fn client_listings_are_snapshots_that_a_change_anywhere_refreshes() {
+    let (a, b, owner) = two_instances(|_| {}).await;
+    let reader = reader_client(&a, &owner).await;
+    let features_of = |v: &Value, id: &str| -> Value {
+        v.as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["_id"] == id)
+            .map_or(Value::Null, |c| c["features"].clone())
+    };
+    let listing = b.config(&owner).list_clients("").await.status_is(200);
+    assert_eq!(
+        features_of(&listing, &reader),
+        json!(["direct_read_access"])
+    );
+
+    drop_features_behind_its_back(&a, &owner, &reader).await;
+    let listing = b.config(&owner).list_clients("").await.status_is(200);
+    assert_eq!(
+        features_of(&listing, &reader),
+        json!(["direct_read_access"]),
+        "answered from B's snapshot"
+    );
+    let filtered = b
+        .config(&owner)
+        .list_clients("?has_feature=direct_read_access")
+        .await
+        .status_is(200);
+    assert_eq!(filtered, json!([]), "a filtered listing reads the database");
+
+    // A change through A: B's listing shows it (and what was written behind its back, read
+    // with it) once B has heard of it.
+    let added = a.add_client(&owner, "added", &["login_client"]).await;
+    within("a listing after a change elsewhere", || async {
+        let listing = b.config(&owner).list_clients("").await.status_is(200);
+        features_of(&listing, &added) == json!(["login_client"])
+            && features_of(&listing, &reader) == json!([])
+    })
+    .await;
+
+    // A write through B shows on B's next listing, 20 times in a row.
+    for i in 0..20 {
+        let name = format!("own-{i}");
+        let own = b.add_client(&owner, &name, &["direct_access"]).await;
+        let listing = b.config(&owner).list_clients("").await.status_is(200);
+        assert_eq!(
+            features_of(&listing, &own),
+            json!(["direct_access"]),
+            "{name}"
+        );
+    }
+}
+
 /// A change B is never told about (written behind the service's back) shows that B answers
 /// from memory; once B's listener is killed it must stop doing so, and come back.
 #[tokio::test]

@@ -58,6 +58,9 @@ async fn reads_that_may_be_stale_go_to_the_replica_unless_the_caller_just_wrote(
         .unwrap();
     admin.execute(allow(true).as_str()).await.unwrap();
 
+    // Filtered listings are read from the database (a whole listing may come from the
+    // instance's snapshot, which is at least as fresh as the primary: checked at the end).
+    let owners = || client_names_where(&app, &owner, "?has_feature=owner");
     // A write through this instance: its lists read the primary (they see it)…
     let (after, after_secret, _) = loop {
         let res = app
@@ -81,10 +84,7 @@ async fn reads_that_may_be_stale_go_to_the_replica_unless_the_caller_just_wrote(
         assert_eq!(res.status(), 503, "only the outage made above");
     };
     let written = Instant::now();
-    assert_eq!(
-        client_names(&app, &owner).await,
-        ["after", "before", "owner"]
-    );
+    assert_eq!(owners().await, ["after", "owner"]);
     assert!(
         written.elapsed() < Duration::from_millis(1000),
         "read within the bound"
@@ -95,7 +95,7 @@ async fn reads_that_may_be_stale_go_to_the_replica_unless_the_caller_just_wrote(
         "the replica used",
         Duration::from_secs(5),
         Duration::from_millis(50),
-        async || client_names(&app, &owner).await == ["before", "owner"],
+        async || owners().await == ["owner"],
     )
     .await;
     let lag = metric(&app, "latchkey_replica_lag_seconds").await;
@@ -127,6 +127,10 @@ async fn reads_that_may_be_stale_go_to_the_replica_unless_the_caller_just_wrote(
         .await
         .pair();
     assert_eq!((status, body["name"].clone()), (200, json!("after")));
+    // The whole listing: the snapshot's entry was read before the write, so it is stale and
+    // is loaded again, from the replica like any listing (at the replica's revision, behind
+    // what this instance knows: used for this answer, never served from memory).
+    assert_eq!(client_names(&app, &owner).await, ["before", "owner"]);
 
     drop(app);
     admin

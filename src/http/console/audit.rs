@@ -6,7 +6,7 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use maud::{html, Markup, PreEscaped};
 use serde_json::Value;
 
-use super::page::{layout, refusal, respond, Nav};
+use super::page::{layout, query, refusal, respond, Nav};
 use super::{Console, ConsoleError, Refusal};
 use crate::domain::audit::AuditAction;
 use crate::domain::audit::{format_time, AuditEvent};
@@ -31,15 +31,13 @@ fn pairs(req: &HttpRequest) -> Vec<(String, String)> {
         .collect()
 }
 
+/// The query of a link: the `keep` filters of `pairs`, then `extra`.
 fn query_string(pairs: &[(String, String)], keep: &[&str], extra: &[(&str, &str)]) -> String {
-    let mut q = form_urlencoded::Serializer::new(String::new());
-    for (k, v) in pairs.iter().filter(|(k, _)| keep.contains(&k.as_str())) {
-        q.append_pair(k, v);
-    }
-    for (k, v) in extra {
-        q.append_pair(k, v);
-    }
-    q.finish()
+    let kept = pairs.iter().filter(|(k, _)| keep.contains(&k.as_str()));
+    query(
+        kept.map(|(k, v)| (k.as_str(), v.as_str()))
+            .chain(extra.iter().copied()),
+    )
 }
 
 pub async fn timeline(

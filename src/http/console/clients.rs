@@ -2,10 +2,10 @@
 
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpResponse};
-use maud::html;
+use maud::{html, Markup};
 
 use super::page::{csrf, feature_boxes, feature_tags, layout, refusal, respond, secret_box, Nav};
-use super::{Console, ConsoleError, NoticeQuery, Posted, Refusal};
+use super::{Console, ConsoleError, Form, NoticeQuery, Posted, Refusal};
 use crate::domain::ids::{AppId, ClientId, Named};
 use crate::domain::Feature;
 use crate::service::{ClientChange, ClientDraft, ClientView, SettingsTarget};
@@ -20,12 +20,35 @@ pub struct ListQuery {
     notice: String,
 }
 
-/// What the create form held when it was refused, to show it again.
+/// What the create or edit form held when it was refused, to show it again.
 #[derive(Default)]
 struct Draft {
     name: String,
     features: Vec<String>,
     allow_list: String,
+}
+
+impl Draft {
+    fn submitted(form: &Form) -> Draft {
+        Draft {
+            name: form.get("name").to_owned(),
+            features: form.all("features"),
+            allow_list: form.get("ip_whitelist").to_owned(),
+        }
+    }
+
+    /// The client's fields, as the create and the edit form show them.
+    fn fields(&self, session: &Console) -> Markup {
+        html! {
+            label for="name" { "Name" }
+            input #name type="text" name="name" value=(self.name) required;
+            (feature_boxes(session, &self.features))
+            label for="ip_whitelist" {
+                "Allow list " span.hint { "(one CIDR block per line, IPv4 or IPv6; empty: no address may call)" }
+            }
+            textarea #ip_whitelist name="ip_whitelist" rows="3" spellcheck="false" { (self.allow_list) }
+        }
+    }
 }
 
 pub async fn list(
@@ -112,13 +135,7 @@ async fn list_page(
             (refusal(refused))
             form method="post" action={ "/console/apps/" (app_id) "/clients" } {
                 (csrf(session))
-                label for="name" { "Name" }
-                input #name type="text" name="name" value=(draft.name) required;
-                (feature_boxes(session, &draft.features))
-                label for="ip_whitelist" {
-                    "Allow list " span.hint { "(one CIDR block per line, IPv4 or IPv6; empty: no address may call)" }
-                }
-                textarea #ip_whitelist name="ip_whitelist" rows="3" spellcheck="false" { (draft.allow_list) }
+                (draft.fields(session))
                 button type="submit" { "Create client" }
             }
         }
@@ -148,7 +165,7 @@ pub async fn create(
     };
     let outcome = session
         .service
-        .create_client(&session.ctx, &app_id, draft.clone())
+        .create_client(&session.ctx, &app_id, draft)
         .await;
     match session.wrote(outcome) {
         Ok(created) => {
@@ -174,11 +191,7 @@ pub async fn create(
         }
         Err(e) => {
             let refused = Refusal::from(e);
-            let shown = Draft {
-                name: draft.name,
-                features: draft.features,
-                allow_list: form.get("ip_whitelist").to_owned(),
-            };
+            let shown = Draft::submitted(&form);
             list_page(
                 &session,
                 &app_id,
@@ -280,13 +293,7 @@ async fn client_page(
             form method="post" action=(base) {
                 (csrf(session))
                 input type="hidden" name="version" value=(c.version);
-                label for="name" { "Name" }
-                input #name type="text" name="name" value=(shown.name) required;
-                (feature_boxes(session, &shown.features))
-                label for="ip_whitelist" {
-                    "Allow list " span.hint { "(one CIDR block per line, IPv4 or IPv6; empty: no address may call)" }
-                }
-                textarea #ip_whitelist name="ip_whitelist" rows="3" spellcheck="false" { (shown.allow_list) }
+                (shown.fields(session))
                 button type="submit" { "Save changes" }
             }
         }
@@ -371,11 +378,7 @@ pub async fn update(
             "/console/apps/{app_id}/clients/{client_id}?notice=saved"
         ))),
         Err(e) => {
-            let draft = Draft {
-                name: form.get("name").to_owned(),
-                features: form.all("features"),
-                allow_list: form.get("ip_whitelist").to_owned(),
-            };
+            let draft = Draft::submitted(&form);
             refused_on(&session, &app_id, &client_id, Part::Edit, e, Some(&draft)).await
         }
     }

@@ -110,6 +110,15 @@ pub fn layout(
     }
 }
 
+/// A link's query string (`a=1&b=2`, form-encoded) from name/value pairs, in their order.
+pub fn query<K: AsRef<str>, V: AsRef<str>>(pairs: impl IntoIterator<Item = (K, V)>) -> String {
+    let mut q = form_urlencoded::Serializer::new(String::new());
+    for (k, v) in pairs {
+        q.append_pair(k.as_ref(), v.as_ref());
+    }
+    q.finish()
+}
+
 pub fn csrf(s: &Console) -> Markup {
     html! { input type="hidden" name=(CSRF_FIELD) value=(s.csrf); }
 }

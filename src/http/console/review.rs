@@ -8,7 +8,7 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use chrono::{DateTime, NaiveDateTime, Utc};
 use maud::{html, Markup};
 
-use super::page::{layout, refusal, respond, Nav};
+use super::page::{layout, query, refusal, respond, Nav};
 use super::{Console, ConsoleError, Refusal};
 use crate::domain::audit::format_time;
 use crate::domain::audit_query::parse_time;
@@ -42,17 +42,25 @@ fn form_time(
     Ok(Some(parse_time(name, &raw)?))
 }
 
-/// The value a `datetime-local` input shows for `t` (UTC, to the second).
-fn input_value(t: &DateTime<Utc>) -> String {
-    t.format("%Y-%m-%dT%H:%M:%S").to_string()
-}
-
-fn query(pairs: &[(&str, String)]) -> String {
-    let mut q = form_urlencoded::Serializer::new(String::new());
-    for (k, v) in pairs {
-        q.append_pair(k, v);
+/// A labelled `datetime-local` field (id `r-<name>`): it shows the moment the page answered
+/// for (UTC, to the second), else what was sent.
+fn time_field(
+    name: &str,
+    label: &str,
+    shown: Option<&DateTime<Utc>>,
+    sent: Option<&str>,
+) -> Markup {
+    let value = shown
+        .map(|t| t.format("%Y-%m-%dT%H:%M:%S").to_string())
+        .or_else(|| sent.map(str::to_owned))
+        .unwrap_or_default();
+    let id = format!("r-{name}");
+    html! {
+        div {
+            label for=(id) { (label) }
+            input #(id) type="datetime-local" step="any" name=(name) value=(value);
+        }
     }
-    q.finish()
 }
 
 /// `…/review?at=&from=&to=`: the table at `at` (default now) and, with `from`, the changes.
@@ -121,11 +129,7 @@ pub async fn show(
             h2 #at-title { "Who could do what" }
             form method="get" action=(base) {
                 div.grid {
-                    div {
-                        label for="r-at" { "At (UTC; empty: now)" }
-                        input #r-at type="datetime-local" step="any" name="at"
-                            value=(table.as_ref().map(|t| input_value(&t.at)).or(at_raw.clone()).unwrap_or_default());
-                    }
+                    (time_field("at", "At (UTC; empty: now)", table.as_ref().map(|t| &t.at), at_raw.as_deref()))
                 }
                 @if let Some(from) = &from_raw { input type="hidden" name="from" value=(from); }
                 @if let Some(to) = &to_raw { input type="hidden" name="to" value=(to); }
@@ -135,7 +139,7 @@ pub async fn show(
                 p.meta {
                     "At " (format_time(&t.at)) ", after revision " (t.revision) ": "
                     "clients: " (t.state.clients.len()) ". "
-                    a #review-csv href={ (base) "/export?" (query(&[("at", format_time(&t.at))])) } { "Download CSV" }
+                    a #review-csv href={ (base) "/export?" (query([("at", format_time(&t.at))])) } { "Download CSV" }
                 }
                 (clients_table(app_id.as_str(), &t.state))
             }
@@ -144,16 +148,8 @@ pub async fn show(
             h2 #changes-title { "Changes between two moments" }
             form method="get" action=(base) {
                 div.grid {
-                    div {
-                        label for="r-from" { "After (UTC)" }
-                        input #r-from type="datetime-local" step="any" name="from"
-                            value=(changes.as_ref().map(|c| input_value(&c.from)).or(from_raw.clone()).unwrap_or_default());
-                    }
-                    div {
-                        label for="r-to" { "Up to (UTC; empty: now)" }
-                        input #r-to type="datetime-local" step="any" name="to"
-                            value=(changes.as_ref().map(|c| input_value(&c.to)).or(to_raw.clone()).unwrap_or_default());
-                    }
+                    (time_field("from", "After (UTC)", changes.as_ref().map(|c| &c.from), from_raw.as_deref()))
+                    (time_field("to", "Up to (UTC; empty: now)", changes.as_ref().map(|c| &c.to), to_raw.as_deref()))
                 }
                 @if let Some(at) = &at_raw { input type="hidden" name="at" value=(at); }
                 div.row { div.narrow { button type="submit" { "Show changes" } } }
@@ -161,7 +157,7 @@ pub async fn show(
             @if let Some(c) = &changes {
                 p.meta {
                     "changes: " (c.changes.len()) ", after " (format_time(&c.from)) " up to " (format_time(&c.to)) ". "
-                    a #changes-csv href={ (base) "/export?" (query(&[("from", format_time(&c.from)), ("to", format_time(&c.to))])) } { "Download CSV" }
+                    a #changes-csv href={ (base) "/export?" (query([("from", format_time(&c.from)), ("to", format_time(&c.to))])) } { "Download CSV" }
                 }
                 (changes_table(app_id.as_str(), c))
             }

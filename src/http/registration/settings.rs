@@ -122,12 +122,9 @@ pub async fn get_multi(call: Call) -> Reply {
     params(("for_client_id" = Option<String>, Query, description = "The client acted on; default: the caller")),
     responses((status = 200, body = Values)))]
 pub async fn items(call: Call) -> Reply {
-    let target = call.target_client()?;
-    let all = call
-        .service
-        .effective_settings(&call.ctx, &call.app_id, &target, None)
-        .await?;
-    answer(&Values { result: all })
+    answer(&Values {
+        result: everything(&call).await?,
+    })
 }
 
 /// The keys of [`items`], sorted.
@@ -135,14 +132,19 @@ pub async fn items(call: Call) -> Reply {
     params(("for_client_id" = Option<String>, Query, description = "The client acted on; default: the caller")),
     responses((status = 200, body = Keys)))]
 pub async fn keys(call: Call) -> Reply {
-    let target = call.target_client()?;
-    let all = call
-        .service
-        .effective_settings(&call.ctx, &call.app_id, &target, None)
-        .await?;
+    let all = everything(&call).await?;
     answer(&Keys {
         result: all.keys().cloned().collect(),
     })
+}
+
+/// Every setting the target client sees (what `items` and `keys` answer).
+async fn everything(call: &Call) -> Result<Map<String, Value>, RegError> {
+    let target = call.target_client()?;
+    Ok(call
+        .service
+        .effective_settings(&call.ctx, &call.app_id, &target, None)
+        .await?)
 }
 
 fn one_item(call: &Call) -> Result<Map<String, Value>, RegError> {

@@ -204,9 +204,6 @@ impl OAuth {
     /// row lock makes one of them wait and then find the key). Audited as `oauth.key_create`.
     async fn first_key(&self, app_id: &str) -> Result<(), OAuthError> {
         let mut tx = WriteTx::begin(&self.core.pool).await?;
-        if !store::oauth::ensure_app(&mut *tx, app_id).await? {
-            return Err(OAuthError::AppNotFound);
-        }
         let settings = store::oauth::lock_settings(&mut tx, app_id)
             .await?
             .ok_or(OAuthError::AppNotFound)?;
@@ -305,9 +302,6 @@ impl OAuth {
     ) -> Result<Committed<RotationReport>, ServiceError> {
         ctx.operator()?;
         let mut tx = WriteTx::begin(&self.core.pool).await?;
-        if !store::oauth::ensure_app(&mut *tx, app_id.as_str()).await? {
-            return Err(ServiceError::AppNotFound);
-        }
         let settings = store::oauth::lock_settings(&mut tx, app_id.as_str())
             .await?
             .ok_or(ServiceError::AppNotFound)?;
@@ -386,9 +380,6 @@ impl OAuth {
                 })
             })?;
         let mut tx = WriteTx::begin(&self.core.pool).await?;
-        if !store::oauth::ensure_app(&mut *tx, app_id.as_str()).await? {
-            return Err(ServiceError::AppNotFound);
-        }
         let before = store::oauth::lock_settings(&mut tx, app_id.as_str())
             .await?
             .ok_or(ServiceError::AppNotFound)?;
