@@ -75,7 +75,7 @@ enum OAuthKeysCommand {
     /// published until its last token has expired (audited). Prints the rotation as JSON.
     Rotate {
         #[arg(long)]
-        app: latchkey::domain::ids::AppId,
+        app: latchkey::domain::ids::Named<latchkey::domain::ids::AppId>,
     },
 }
 
@@ -98,7 +98,7 @@ enum AppsCommand {
         region: String,
         /// Pin the application id (26 characters of a-z and 0-9) instead of a random one.
         #[arg(long)]
-        app_id: Option<String>,
+        app_id: Option<latchkey::domain::ids::Named<latchkey::domain::ids::AppId>>,
         /// Check `janrain-signed` requests (needs a sealing key).
         #[arg(long)]
         signed_requests: bool,
@@ -111,7 +111,7 @@ enum AppsCommand {
     /// Change an application's options (audited); prints it as JSON.
     Set {
         #[arg(long)]
-        app_id: latchkey::domain::ids::AppId,
+        app_id: latchkey::domain::ids::Named<latchkey::domain::ids::AppId>,
         #[arg(long)]
         signed_requests: Option<bool>,
         #[arg(long)]

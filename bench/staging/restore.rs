@@ -82,7 +82,7 @@ async fn run(url: &str, n: usize, rounds: usize) -> anyhow::Result<()> {
         ..Default::default()
     };
     let (app, _) = service.create_app(&ctx, new).await?.value;
-    let app_id = latchkey::domain::ids::AppId::new(app.app_id);
+    let app_id = latchkey::domain::ids::Named::parse(&app.app_id);
     let apply = |doc: Value, prune: bool| {
         let service = service.clone();
         let ctx = ctx.clone();

@@ -13,7 +13,7 @@ use crate::domain::audit_query::{
     parse_feature, parse_time, write_csv_row, AuditFilter, Order, CSV_HEADER,
 };
 use crate::domain::audit_verify::Anchor;
-use crate::domain::ids::AppId;
+use crate::domain::ids::{AppId, Named};
 use crate::http::wire::audit::{PruneBody, ReportBody, VerdictBody};
 use crate::service::{Latchkey, RequestContext, ServiceError};
 
@@ -28,7 +28,7 @@ pub enum AuditCommand {
     /// failure.
     Verify {
         #[arg(long, required_unless_present = "offline")]
-        app: Option<AppId>,
+        app: Option<Named<AppId>>,
         /// A (seq, hash) noted earlier, e.g. a previous head, that must still be in the chain.
         /// Repeatable.
         #[arg(long = "anchor", value_name = "SEQ:HASH", conflicts_with = "offline")]
@@ -48,7 +48,7 @@ pub enum AuditCommand {
     /// then (a past time ends the hold). Without --until: show the hold. Audited.
     Hold {
         #[arg(long)]
-        app: AppId,
+        app: Named<AppId>,
         /// RFC 3339 time, or a date (its midnight UTC).
         #[arg(long)]
         until: Option<String>,
@@ -57,7 +57,7 @@ pub enum AuditCommand {
     /// so the output can be verified offline; see docs/audit_verify.py).
     Export {
         #[arg(long)]
-        app: AppId,
+        app: Named<AppId>,
         /// Events at or after this time (RFC 3339, or a date: its midnight UTC).
         #[arg(long)]
         since: Option<String>,
@@ -85,7 +85,7 @@ pub enum AuditCommand {
     /// and at the end, and each grant or revocation in between, with actor and time.
     Report {
         #[arg(long)]
-        app: AppId,
+        app: Named<AppId>,
         /// Start of the period (included).
         #[arg(long)]
         since: String,
@@ -100,7 +100,7 @@ pub enum AuditCommand {
     /// default now), what changed between two moments.
     Entitlements {
         #[arg(long)]
-        app: AppId,
+        app: Named<AppId>,
         /// The moment (RFC 3339, or a date: its midnight UTC).
         #[arg(long, conflicts_with_all = ["from", "to"])]
         at: Option<String>,
@@ -116,7 +116,7 @@ pub enum AuditCommand {
     /// Show or set how long an application keeps its audit events (default: forever).
     Retention {
         #[arg(long)]
-        app: AppId,
+        app: Named<AppId>,
         /// Keep events this many days (1..36500); older ones go at the next `prune`.
         #[arg(long, conflicts_with = "forever")]
         keep_days: Option<i64>,
@@ -128,7 +128,7 @@ pub enum AuditCommand {
     /// rest of the chain verifiable. Without --app: every application that has a retention.
     Prune {
         #[arg(long)]
-        app: Option<AppId>,
+        app: Option<Named<AppId>>,
         /// Only report what would be removed.
         #[arg(long)]
         dry_run: bool,
@@ -262,7 +262,7 @@ pub enum TableFormat {
 async fn entitlements(
     service: &Latchkey,
     ctx: &RequestContext,
-    app: &AppId,
+    app: &Named<AppId>,
     at: Option<&str>,
     from: Option<&str>,
     to: Option<&str>,
@@ -416,7 +416,7 @@ pub async fn run(cmd: &AuditCommand, service: &Latchkey) -> anyhow::Result<()> {
 async fn verify(
     service: &Latchkey,
     ctx: &RequestContext,
-    app: &AppId,
+    app: &Named<AppId>,
     anchors: &[String],
 ) -> anyhow::Result<()> {
     let anchors = anchors
@@ -425,7 +425,7 @@ async fn verify(
         .collect::<Result<Vec<_>, _>>()?;
     let verdict = service.verify_audit(ctx, app, anchors).await?;
     let intact = verdict.is_intact();
-    println!("{}", json_line(&VerdictBody::new(verdict, app))?);
+    println!("{}", json_line(&VerdictBody::new(verdict, app.as_str()))?);
     if !intact {
         return Err(ChainBroken {
             app_id: app.to_string(),
@@ -438,7 +438,7 @@ async fn verify(
 async fn report(
     service: &Latchkey,
     ctx: &RequestContext,
-    app: &AppId,
+    app: &Named<AppId>,
     since: &str,
     until: &str,
     format: ReportFormat,
@@ -458,7 +458,7 @@ async fn report(
 async fn retention(
     service: &Latchkey,
     ctx: &RequestContext,
-    app: &AppId,
+    app: &Named<AppId>,
     keep_days: Option<i64>,
     forever: bool,
 ) -> anyhow::Result<()> {
@@ -481,13 +481,18 @@ async fn retention(
 async fn prune(
     service: &Latchkey,
     ctx: &RequestContext,
-    app: Option<&AppId>,
+    app: Option<&Named<AppId>>,
     dry_run: bool,
     force: bool,
 ) -> anyhow::Result<()> {
     let apps = match app {
         Some(a) => vec![a.clone()],
-        None => service.apps_with_audit_retention(ctx).await?,
+        None => service
+            .apps_with_audit_retention(ctx)
+            .await?
+            .into_iter()
+            .map(Named::Id)
+            .collect(),
     };
     let mut held = None;
     for app in apps {
@@ -516,7 +521,7 @@ async fn prune(
 async fn export(
     service: &Latchkey,
     ctx: &RequestContext,
-    app: &AppId,
+    app: &Named<AppId>,
     filter: AuditFilter,
     order: Order,
     format: ExportFormat,

@@ -10,7 +10,7 @@ use clap::Args;
 use serde_json::{json, Value};
 
 use super::json_line;
-use crate::domain::ids::AppId;
+use crate::domain::ids::{AppId, Named};
 use crate::http::wire::staging::ApplyReportBody;
 use crate::service::vendor::{derive_registration_url, VendorAuth, VendorSource};
 use crate::service::{ApplyOptions, Comparison, Latchkey, RequestContext};
@@ -20,7 +20,7 @@ use crate::service::{ApplyOptions, Comparison, Latchkey, RequestContext};
 pub struct VendorArgs {
     /// The Latchkey application to import into (or compare with).
     #[arg(long)]
-    pub app: AppId,
+    pub app: Named<AppId>,
     /// The vendor's Config API base of the application: `https://…/config/{appId}`.
     #[arg(long)]
     pub from: String,

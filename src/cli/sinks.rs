@@ -5,7 +5,7 @@
 use clap::Subcommand;
 
 use crate::domain::audit_query::parse_time;
-use crate::domain::ids::AppId;
+use crate::domain::ids::{AppId, Named};
 use crate::domain::sink::{RewindTo, SinkDraft};
 use crate::http::wire::sinks::SinkBody;
 use crate::service::{Latchkey, RequestContext, ServiceError};
@@ -67,7 +67,7 @@ pub enum SinksCommand {
     Rewind {
         name: String,
         #[arg(long)]
-        app: Option<AppId>,
+        app: Option<Named<AppId>>,
         /// A revision (an integer) or a time (RFC 3339, or a date).
         #[arg(long)]
         to: String,

@@ -9,14 +9,14 @@ use clap::{Args, Subcommand};
 
 use super::json_line;
 use crate::domain::fixture::{self, Format};
-use crate::domain::ids::AppId;
+use crate::domain::ids::{AppId, Named};
 use crate::http::wire::staging::{ApplyReportBody, FixtureDocument, RestoreReportBody, Snapshot};
 use crate::service::{ApplyOptions, Latchkey, RequestContext};
 
 #[derive(Args, Debug, Clone)]
 pub struct ApplyArgs {
     #[arg(long)]
-    pub app: AppId,
+    pub app: Named<AppId>,
     /// The fixture document (JSON or YAML); `-` reads standard input.
     #[arg(short = 'f', long = "file")]
     pub file: String,
@@ -31,7 +31,7 @@ pub struct ApplyArgs {
 #[derive(Args, Debug, Clone)]
 pub struct ExportArgs {
     #[arg(long)]
-    pub app: AppId,
+    pub app: Named<AppId>,
     #[arg(long, default_value = "json", value_parser = ["json", "yaml"])]
     pub format: String,
     /// Leave out the clients' `_id`s (to copy into another application on the same server).
@@ -44,24 +44,24 @@ pub enum SnapshotCommand {
     /// Save the application's whole state (secret hashes included) under a name.
     Save {
         #[arg(long)]
-        app: AppId,
+        app: Named<AppId>,
         #[arg(long)]
         name: String,
     },
     /// Put the application back into a saved state.
     Restore {
         #[arg(long)]
-        app: AppId,
+        app: Named<AppId>,
         #[arg(long)]
         name: String,
     },
     List {
         #[arg(long)]
-        app: AppId,
+        app: Named<AppId>,
     },
     Delete {
         #[arg(long)]
-        app: AppId,
+        app: Named<AppId>,
         #[arg(long)]
         name: String,
     },
@@ -87,7 +87,7 @@ pub async fn apply(args: &ApplyArgs, service: &Latchkey) -> anyhow::Result<()> {
 /// Applies a document as the operator and prints the report.
 async fn apply_document(
     service: &Latchkey,
-    app_id: &AppId,
+    app_id: &Named<AppId>,
     doc: &serde_json::Value,
     dry_run: bool,
     prune: bool,

@@ -15,7 +15,7 @@ use crate::domain::audit_changes::{self as changes_of, Payload};
 use crate::domain::entity_type::{
     normalize_schema, stored_schema, AttrDef, AttributePath, EntityType, TypeName,
 };
-use crate::domain::ids::{AppId, ClientId};
+use crate::domain::ids::{AppId, ClientId, Named};
 use crate::domain::{AllowList, FeatureSet};
 use crate::store::{self, WriteTx};
 
@@ -48,7 +48,7 @@ impl AccessSchemaView {
 /// What a backend asks `POST /config/{appId}/access/check`.
 #[derive(Debug, Clone)]
 pub struct AccessCheck {
-    pub client_id: ClientId,
+    pub client_id: Named<ClientId>,
     /// When given, the client's credentials are verified.
     pub client_secret: Option<String>,
     /// When given, the client's allow list is applied to it.
@@ -72,8 +72,8 @@ impl Latchkey {
     pub async fn set_access_schema(
         &self,
         ctx: &RequestContext,
-        app_id: &AppId,
-        client_id: &ClientId,
+        app_id: &Named<AppId>,
+        client_id: &Named<ClientId>,
         type_name: &TypeName,
         access_type: AccessType,
         attributes: &[String],
@@ -81,30 +81,32 @@ impl Latchkey {
         ctx.owner()?;
         self.ensure_app(ctx, app_id).await?;
         let mut tx = WriteTx::begin(&self.pool).await?;
-        if !store::access_schemas::lock_client(&mut *tx, app_id, client_id).await? {
+        if !store::access_schemas::lock_client(&mut *tx, app_id.as_str(), client_id.as_str())
+            .await?
+        {
             return Err(ServiceError::ClientNotFound);
         }
         let et = entity_type_of(
-            store::entity_types::share(&mut *tx, app_id, type_name)
+            store::entity_types::share(&mut *tx, app_id.as_str(), type_name.as_str())
                 .await?
-                .ok_or_else(|| not_found(type_name))?,
+                .ok_or_else(|| not_found(type_name.as_str()))?,
         )?;
         let list = normalize_schema(&et, attributes)?;
         let names: Vec<String> = list.iter().map(|p| p.to_string()).collect();
         let before = store::access_schemas::upsert(
             &mut tx,
-            app_id,
-            client_id,
-            type_name,
+            app_id.as_str(),
+            client_id.as_str(),
+            type_name.as_str(),
             access_type.as_str(),
             &names,
         )
         .await?;
         if before.as_ref() != Some(&names) {
-            let mut event = ctx.audit_event(app_id, AuditAction::AccessSchemaSet);
+            let mut event = ctx.audit_event(app_id.as_str(), AuditAction::AccessSchemaSet);
             event.target_client_id = Some(client_id.to_string());
             event.changes = changes_of::AccessSchemaChanged {
-                entity_type: type_name,
+                entity_type: type_name.as_str(),
                 access_type: access_type.as_str(),
                 attributes: changes_of::FromTo {
                     from: before.as_deref(),
@@ -129,36 +131,38 @@ impl Latchkey {
     pub async fn delete_access_schema(
         &self,
         ctx: &RequestContext,
-        app_id: &AppId,
-        client_id: &ClientId,
+        app_id: &Named<AppId>,
+        client_id: &Named<ClientId>,
         type_name: &TypeName,
         access_type: AccessType,
     ) -> Result<Committed<()>, ServiceError> {
         ctx.owner()?;
         self.ensure_app(ctx, app_id).await?;
         let mut tx = WriteTx::begin(&self.pool).await?;
-        if !store::access_schemas::lock_client(&mut *tx, app_id, client_id).await? {
+        if !store::access_schemas::lock_client(&mut *tx, app_id.as_str(), client_id.as_str())
+            .await?
+        {
             return Err(ServiceError::ClientNotFound);
         }
-        if store::entity_types::get(&mut *tx, app_id, type_name)
+        if store::entity_types::get(&mut *tx, app_id.as_str(), type_name.as_str())
             .await?
             .is_none()
         {
-            return Err(not_found(type_name));
+            return Err(not_found(type_name.as_str()));
         }
         let before = store::access_schemas::delete(
             &mut *tx,
-            app_id,
-            client_id,
-            type_name,
+            app_id.as_str(),
+            client_id.as_str(),
+            type_name.as_str(),
             access_type.as_str(),
         )
         .await?
         .ok_or(ServiceError::AccessSchemaNotFound)?;
-        let mut event = ctx.audit_event(app_id, AuditAction::AccessSchemaDelete);
+        let mut event = ctx.audit_event(app_id.as_str(), AuditAction::AccessSchemaDelete);
         event.target_client_id = Some(client_id.to_string());
         event.changes = changes_of::AccessSchemaChanged {
-            entity_type: type_name,
+            entity_type: type_name.as_str(),
             access_type: access_type.as_str(),
             attributes: changes_of::FromTo {
                 from: Some(&before),
@@ -175,8 +179,8 @@ impl Latchkey {
     pub async fn get_access_schema(
         &self,
         ctx: &RequestContext,
-        app_id: &AppId,
-        client_id: &ClientId,
+        app_id: &Named<AppId>,
+        client_id: &Named<ClientId>,
         type_name: &TypeName,
         access_type: AccessType,
     ) -> Result<AccessSchemaView, ServiceError> {
@@ -197,8 +201,8 @@ impl Latchkey {
     pub async fn read_access_schema(
         &self,
         ctx: &RequestContext,
-        app_id: &AppId,
-        client_id: &ClientId,
+        app_id: &Named<AppId>,
+        client_id: &Named<ClientId>,
         type_name: &TypeName,
         access_type: AccessType,
     ) -> Result<AccessSchemaView, ServiceError> {
@@ -214,27 +218,27 @@ impl Latchkey {
 
     async fn load_access_schema(
         &self,
-        app_id: &AppId,
-        client_id: &ClientId,
+        app_id: &Named<AppId>,
+        client_id: &Named<ClientId>,
         type_name: &TypeName,
         access_type: AccessType,
     ) -> Result<AccessSchemaView, ServiceError> {
-        if store::clients::get(&self.pool, app_id, client_id)
+        if store::clients::get(&self.pool, app_id.as_str(), client_id.as_str())
             .await?
             .is_none()
         {
             return Err(ServiceError::ClientNotFound);
         }
         let et = entity_type_of(
-            store::entity_types::get(&self.pool, app_id, type_name)
+            store::entity_types::get(&self.pool, app_id.as_str(), type_name.as_str())
                 .await?
-                .ok_or_else(|| not_found(type_name))?,
+                .ok_or_else(|| not_found(type_name.as_str()))?,
         )?;
         let attributes = store::access_schemas::get(
             &self.pool,
-            app_id,
-            client_id,
-            type_name,
+            app_id.as_str(),
+            client_id.as_str(),
+            type_name.as_str(),
             access_type.as_str(),
         )
         .await?
@@ -253,7 +257,7 @@ impl Latchkey {
     pub async fn check_access(
         &self,
         ctx: &RequestContext,
-        app_id: &AppId,
+        app_id: &Named<AppId>,
         question: AccessCheck,
     ) -> Result<Decision, ServiceError> {
         self.check_access_at(ctx, app_id, question, Consistency::default())
@@ -266,7 +270,7 @@ impl Latchkey {
     pub async fn check_access_at(
         &self,
         ctx: &RequestContext,
-        app_id: &AppId,
+        app_id: &Named<AppId>,
         question: AccessCheck,
         consistency: Consistency,
     ) -> Result<Decided, ServiceError> {
@@ -274,9 +278,9 @@ impl Latchkey {
         self.ensure_app(ctx, app_id).await?;
         let (inputs, revision) = self
             .decision_inputs(
-                app_id,
+                app_id.as_str(),
                 &question.client_id,
-                &question.entity_type,
+                question.entity_type.as_str(),
                 question.access.as_str(),
                 consistency,
             )
@@ -292,8 +296,8 @@ impl Latchkey {
         if let Some(secret) = &question.client_secret {
             let proven = self
                 .verify_client_secret(
-                    app_id,
-                    &question.client_id,
+                    app_id.as_str(),
+                    question.client_id.as_str(),
                     secret,
                     inputs.as_ref().map(|i| i.phcs.as_slice()),
                 )

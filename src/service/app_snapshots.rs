@@ -11,7 +11,7 @@ use super::{commit, Committed, Latchkey, RequestContext, ServiceError, StagingEr
 use crate::domain::audit::AuditAction;
 use crate::domain::audit_changes::{self as changes_of, Payload};
 use crate::domain::fixture::check_snapshot_name;
-use crate::domain::ids::AppId;
+use crate::domain::ids::{AppId, Named};
 use crate::store::{self, WriteTx};
 use chrono::{DateTime, Utc};
 
@@ -44,7 +44,7 @@ impl Latchkey {
     async fn snapshot_call(
         &self,
         ctx: &RequestContext,
-        app_id: &str,
+        app_id: &Named<AppId>,
         name: Option<&str>,
     ) -> Result<(), StagingError> {
         ctx.operator()?;
@@ -59,14 +59,15 @@ impl Latchkey {
     pub async fn save_snapshot(
         &self,
         ctx: &RequestContext,
-        app_id: &AppId,
+        app_id: &Named<AppId>,
         name: &str,
     ) -> Result<Committed<SnapshotInfo>, StagingError> {
         self.snapshot_call(ctx, app_id, Some(name)).await?;
         let mut tx = WriteTx::begin(&self.pool).await?;
-        let rows = store::app_snapshots::capture(&mut *tx, app_id).await?;
-        let (row, replaced) = store::app_snapshots::save(&mut *tx, app_id, name, &rows).await?;
-        let mut event = ctx.audit_event(app_id, AuditAction::SnapshotSave);
+        let rows = store::app_snapshots::capture(&mut *tx, app_id.as_str()).await?;
+        let (row, replaced) =
+            store::app_snapshots::save(&mut *tx, app_id.as_str(), name, &rows).await?;
+        let mut event = ctx.audit_event(app_id.as_str(), AuditAction::SnapshotSave);
         event.changes = changes_of::SnapshotSaved {
             snapshot: name,
             replaced,
@@ -80,10 +81,10 @@ impl Latchkey {
     pub async fn list_snapshots(
         &self,
         ctx: &RequestContext,
-        app_id: &AppId,
+        app_id: &Named<AppId>,
     ) -> Result<Vec<SnapshotInfo>, StagingError> {
         self.snapshot_call(ctx, app_id, None).await?;
-        Ok(store::app_snapshots::list(&self.pool, app_id)
+        Ok(store::app_snapshots::list(&self.pool, app_id.as_str())
             .await?
             .into_iter()
             .map(Into::into)
@@ -94,15 +95,15 @@ impl Latchkey {
     pub async fn delete_snapshot(
         &self,
         ctx: &RequestContext,
-        app_id: &AppId,
+        app_id: &Named<AppId>,
         name: &str,
     ) -> Result<Committed<()>, StagingError> {
         self.snapshot_call(ctx, app_id, Some(name)).await?;
         let mut tx = WriteTx::begin(&self.pool).await?;
-        if !store::app_snapshots::delete(&mut *tx, app_id, name).await? {
+        if !store::app_snapshots::delete(&mut *tx, app_id.as_str(), name).await? {
             return Err(StagingError::SnapshotNotFound);
         }
-        let mut event = ctx.audit_event(app_id, AuditAction::SnapshotDelete);
+        let mut event = ctx.audit_event(app_id.as_str(), AuditAction::SnapshotDelete);
         event.changes = changes_of::SnapshotDeleted { snapshot: name }.into_changes();
         store::audit::append(&mut tx, event).await?;
         Ok(commit(tx, ()).await?)
@@ -112,27 +113,27 @@ impl Latchkey {
     pub async fn restore_snapshot(
         &self,
         ctx: &RequestContext,
-        app_id: &AppId,
+        app_id: &Named<AppId>,
         name: &str,
     ) -> Result<Committed<RestoreReport>, StagingError> {
         self.snapshot_call(ctx, app_id, Some(name)).await?;
         let mut tx = WriteTx::begin(&self.pool).await?;
-        if !store::app_snapshots::lock_app(&mut *tx, app_id).await? {
+        if !store::app_snapshots::lock_app(&mut *tx, app_id.as_str()).await? {
             return Err(ServiceError::AppNotFound.into());
         }
-        let saved = store::app_snapshots::load(&mut *tx, app_id, name)
+        let saved = store::app_snapshots::load(&mut *tx, app_id.as_str(), name)
             .await?
             .ok_or(StagingError::SnapshotNotFound)?;
-        let current = store::app_snapshots::capture(&mut *tx, app_id).await?;
+        let current = store::app_snapshots::capture(&mut *tx, app_id.as_str()).await?;
         let changes = app_state::diff(&AppState::from_rows(&current), &AppState::from_rows(&saved));
-        let mut restore = ctx.audit_event(app_id, AuditAction::AppRestore);
+        let mut restore = ctx.audit_event(app_id.as_str(), AuditAction::AppRestore);
         restore.changes = changes_of::Restored {
             snapshot: name,
             changes: changes.len(),
         }
         .into_changes();
         let events: Vec<_> = std::iter::once(restore)
-            .chain(changes.iter().map(|c| c.event(ctx, app_id)))
+            .chain(changes.iter().map(|c| c.event(ctx, app_id.as_str())))
             .collect();
         let report = RestoreReport {
             snapshot: name.to_owned(),
@@ -140,7 +141,7 @@ impl Latchkey {
         };
         // Nothing differs (the secrets' last use aside): the rows stay as they are.
         if !changes.is_empty() {
-            store::app_snapshots::restore(&mut tx, app_id, &saved, &current).await?;
+            store::app_snapshots::restore(&mut tx, app_id.as_str(), &saved, &current).await?;
         }
         // Last in the transaction: the chain head stays locked only briefly.
         store::audit::append_all(&mut tx, events).await?;

@@ -3,17 +3,18 @@ use chrono::{DateTime, Utc};
 use super::{commit, AppsError, Committed, CreatedClient, Latchkey, RequestContext, ServiceError};
 use crate::domain::audit::AuditAction;
 use crate::domain::audit_changes::{self as changes_of, Payload};
-use crate::domain::ids::AppId;
-use crate::domain::{ids, ClientName, Feature, FeatureSet, Region};
+use crate::domain::ids::{AppId, Named};
+use crate::domain::{ClientName, Feature, FeatureSet, Region};
 use crate::store::{self, Constraint, StoreError, WriteTx};
 
 #[derive(Debug, Clone, Default)]
 pub struct NewApp {
     pub name: String,
     pub region: String,
-    /// A pinned id (a staging replica keeps the vendor's); `None`: a new random one. Same
-    /// shape as generated ids.
-    pub app_id: Option<String>,
+    /// A pinned id (a staging replica keeps the vendor's); `None`: a new random one. Parsed
+    /// by the adapter; a malformed one is refused (`InvalidId`) here, after the checks the
+    /// contract puts first (operator, name, region, sealing key).
+    pub app_id: Option<Named<AppId>>,
     /// Check `janrain-signed` requests (secrets are also kept sealed).
     pub signed_requests: bool,
     /// Show secrets to owners in reads, as the vendor does (secrets are also kept sealed).
@@ -61,8 +62,8 @@ impl Latchkey {
             return Err(ServiceError::SealingKeyMissing.into());
         }
         let app_id = match new.app_id {
-            Some(id) if ids::is_token(&id, ids::APP_ID_LEN) => id,
-            Some(_) => return Err(AppsError::InvalidId),
+            Some(Named::Id(id)) => id.into_string(),
+            Some(Named::Malformed(_)) => return Err(AppsError::InvalidId),
             None => crate::auth::random::new_app_id(),
         };
         let mut tx = WriteTx::begin(&self.pool).await?;
@@ -125,10 +126,10 @@ impl Latchkey {
     pub async fn get_app(
         &self,
         ctx: &RequestContext,
-        app_id: &AppId,
+        app_id: &Named<AppId>,
     ) -> Result<AppSummary, ServiceError> {
         ctx.operator()?;
-        store::apps::get(&self.pool, app_id)
+        store::apps::get(&self.pool, app_id.as_str())
             .await?
             .map(Into::into)
             .ok_or(ServiceError::AppNotFound)
@@ -139,17 +140,22 @@ impl Latchkey {
     pub(crate) async fn ensure_app(
         &self,
         ctx: &RequestContext,
-        app_id: &str,
+        app_id: &Named<AppId>,
     ) -> Result<(), ServiceError> {
         match &ctx.caller {
             super::Caller::Operator => {
+                // A malformed id names no application: no query needed to say so.
+                let Some(app_id) = app_id.id() else {
+                    return Err(ServiceError::AppNotFound);
+                };
+                let app_id = app_id.as_str();
                 if !self.app_known(app_id) && store::apps::get(&self.pool, app_id).await?.is_none()
                 {
                     return Err(ServiceError::AppNotFound);
                 }
                 Ok(())
             }
-            super::Caller::Client { app_id: own, .. } if own == app_id => Ok(()),
+            super::Caller::Client { app_id: own, .. } if app_id.id() == Some(own) => Ok(()),
             super::Caller::Client { .. } => Err(ServiceError::Unauthenticated),
         }
     }

@@ -22,7 +22,7 @@ use crate::domain::audit_report::{
     client_permissions, AuditReport, ClientHistory, ClientPermissions,
 };
 use crate::domain::audit_verify::{Anchor, ChainHead, ChainVerifier, Checkpoint, Verdict};
-use crate::domain::ids::AppId;
+use crate::domain::ids::{AppId, Named};
 use crate::store::{self, audit::EventQuery, audit::SeqBounds, WriteTx};
 
 /// Events per message between the database reader and the writer of a stream.
@@ -93,7 +93,7 @@ impl Latchkey {
     pub(super) async fn audit_reader(
         &self,
         ctx: &RequestContext,
-        app_id: &str,
+        app_id: &Named<AppId>,
     ) -> Result<(), ServiceError> {
         ctx.owner()?;
         self.ensure_app(ctx, app_id).await
@@ -104,7 +104,7 @@ impl Latchkey {
     pub async fn audit_page(
         &self,
         ctx: &RequestContext,
-        app_id: &AppId,
+        app_id: &Named<AppId>,
         filter: &AuditFilter,
         order: Order,
         after: Option<i64>,
@@ -113,10 +113,10 @@ impl Latchkey {
         filter.check_period()?;
         self.audit_reader(ctx, app_id).await?;
         let limit = limit.clamp(1, crate::domain::audit_query::MAX_LIMIT);
-        let mut conn = self.read_pool(app_id).acquire().await?;
-        let bounds = store::audit::seq_bounds(&mut conn, app_id, filter).await?;
+        let mut conn = self.read_pool(app_id.as_str()).acquire().await?;
+        let bounds = store::audit::seq_bounds(&mut conn, app_id.as_str(), filter).await?;
         let rows = EventQuery::new(
-            app_id,
+            app_id.as_str(),
             filter,
             bounds,
             order,
@@ -142,20 +142,21 @@ impl Latchkey {
     pub async fn audit_stream(
         &self,
         ctx: &RequestContext,
-        app_id: &AppId,
+        app_id: &Named<AppId>,
         filter: AuditFilter,
         order: Order,
     ) -> Result<AuditStream, ServiceError> {
         filter.check_period()?;
         self.audit_reader(ctx, app_id).await?;
         let permit = log_reader_permit().await?;
-        let pool = self.read_pool(app_id).clone();
-        let bounds = store::audit::seq_bounds(&mut *pool.acquire().await?, app_id, &filter).await?;
+        let pool = self.read_pool(app_id.as_str()).clone();
+        let bounds =
+            store::audit::seq_bounds(&mut *pool.acquire().await?, app_id.as_str(), &filter).await?;
         let (tx, rx) = mpsc::channel(STREAM_DEPTH);
         let app_id = app_id.to_owned();
         tokio::spawn(async move {
             let _permit = permit;
-            let mut query = EventQuery::new(&app_id, &filter, bounds, order, None, None);
+            let mut query = EventQuery::new(app_id.as_str(), &filter, bounds, order, None, None);
             let mut rows = query.fetch(&pool);
             let mut batch = Vec::with_capacity(STREAM_BATCH);
             while let Some(row) = rows.next().await {
@@ -195,22 +196,22 @@ impl Latchkey {
     pub async fn verify_audit(
         &self,
         ctx: &RequestContext,
-        app_id: &AppId,
+        app_id: &Named<AppId>,
         anchors: Vec<Anchor>,
     ) -> Result<Verdict, ServiceError> {
         self.audit_reader(ctx, app_id).await?;
         let _permit = log_reader_permit().await?;
         let mut tx = store::begin_snapshot(&self.pool).await?;
-        let head = store::audit::head(&mut *tx, app_id)
+        let head = store::audit::head(&mut *tx, app_id.as_str())
             .await?
             .map(|(seq, hash)| ChainHead { seq, hash });
         let mut checkpoints = Vec::new();
-        for row in store::audit::checkpoints(&mut *tx, app_id).await? {
+        for row in store::audit::checkpoints(&mut *tx, app_id.as_str()).await? {
             checkpoints.extend(Checkpoint::from_event(&row.event()?));
         }
         let mut verifier = ChainVerifier::new(checkpoints, anchors);
         let mut query = EventQuery::new(
-            app_id,
+            app_id.as_str(),
             &AuditFilter::default(),
             SeqBounds::ALL,
             Order::OldestFirst,
@@ -235,7 +236,7 @@ impl Latchkey {
     pub async fn audit_report(
         &self,
         ctx: &RequestContext,
-        app_id: &AppId,
+        app_id: &Named<AppId>,
         since: DateTime<Utc>,
         until: DateTime<Utc>,
     ) -> Result<AuditReport, ServiceError> {
@@ -243,20 +244,22 @@ impl Latchkey {
             return Err(AuditInputError::EmptyPeriod.into());
         }
         self.audit_reader(ctx, app_id).await?;
-        let app = store::apps::get(&self.pool, app_id)
+        let app = store::apps::get(&self.pool, app_id.as_str())
             .await?
             .ok_or(ServiceError::AppNotFound)?;
         // One snapshot, so the current state and the log agree.
-        let mut tx = store::begin_snapshot(self.read_pool(app_id)).await?;
-        let current = store::clients::list(&mut *tx, app_id, None).await?;
+        let mut tx = store::begin_snapshot(self.read_pool(app_id.as_str())).await?;
+        let current = store::clients::list(&mut *tx, app_id.as_str(), None).await?;
         let mut first_since: HashMap<String, AuditEvent> = HashMap::new();
-        for row in store::audit::first_feature_events_since(&mut *tx, app_id, since).await? {
+        for row in
+            store::audit::first_feature_events_since(&mut *tx, app_id.as_str(), since).await?
+        {
             if let Some(c) = row.target_client_id.clone() {
                 first_since.insert(c, row.event()?);
             }
         }
         let mut in_period: BTreeMap<String, Vec<_>> = BTreeMap::new();
-        for row in store::audit::permission_events(&mut *tx, app_id, since, until).await? {
+        for row in store::audit::permission_events(&mut *tx, app_id.as_str(), since, until).await? {
             if let Some(c) = row.target_client_id.clone() {
                 in_period.entry(c).or_default().push(row.event()?);
             }
@@ -283,7 +286,9 @@ impl Latchkey {
             .cloned()
             .collect();
         if !unnamed.is_empty() {
-            names.extend(store::audit::last_recorded_names(&mut *tx, app_id, &unnamed).await?);
+            names.extend(
+                store::audit::last_recorded_names(&mut *tx, app_id.as_str(), &unnamed).await?,
+            );
         }
         drop(tx);
         let clients = report_clients(&ids, &names, &current, &first_since, &in_period);
@@ -300,10 +305,10 @@ impl Latchkey {
     pub async fn audit_retention(
         &self,
         ctx: &RequestContext,
-        app_id: &AppId,
+        app_id: &Named<AppId>,
     ) -> Result<Option<i32>, ServiceError> {
         self.audit_reader(ctx, app_id).await?;
-        Ok(store::audit::retention(&self.pool, app_id).await?)
+        Ok(store::audit::retention(&self.pool, app_id.as_str()).await?)
     }
 
     /// Sets (`Some(days)`) or removes (`None`: keep forever) the retention period. Operator only:
@@ -311,18 +316,18 @@ impl Latchkey {
     pub async fn set_audit_retention(
         &self,
         ctx: &RequestContext,
-        app_id: &str,
+        app_id: &Named<AppId>,
         keep_days: Option<i64>,
     ) -> Result<Committed<Option<i32>>, ServiceError> {
         let keep_days = keep_days.map(parse_keep_days).transpose()?;
         ctx.operator()?;
         self.ensure_app(ctx, app_id).await?;
         let mut tx = WriteTx::begin(&self.pool).await?;
-        let before = store::audit::set_retention(&mut tx, app_id, keep_days).await?;
+        let before = store::audit::set_retention(&mut tx, app_id.as_str(), keep_days).await?;
         if before == keep_days {
             return Ok(Committed::unchanged(keep_days));
         }
-        let mut event = ctx.audit_event(app_id, AuditAction::AuditRetentionSet);
+        let mut event = ctx.audit_event(app_id.as_str(), AuditAction::AuditRetentionSet);
         event.changes = changes_of::RetentionChanged {
             keep_days: changes_of::FromTo {
                 from: before,
@@ -343,7 +348,7 @@ impl Latchkey {
         Ok(store::audit::apps_with_retention(&self.pool)
             .await?
             .into_iter()
-            .map(|(a, _)| AppId::new(a))
+            .map(|(a, _)| AppId::from_trusted(a))
             .collect())
     }
 
@@ -354,7 +359,7 @@ impl Latchkey {
     pub async fn prune_audit(
         &self,
         ctx: &RequestContext,
-        app_id: &str,
+        app_id: &Named<AppId>,
         now: DateTime<Utc>,
         dry_run: bool,
     ) -> Result<Committed<PruneOutcome>, ServiceError> {
@@ -368,7 +373,7 @@ impl Latchkey {
     pub async fn prune_audit_with(
         &self,
         ctx: &RequestContext,
-        app_id: &str,
+        app_id: &Named<AppId>,
         now: DateTime<Utc>,
         dry_run: bool,
         force: bool,
@@ -385,10 +390,10 @@ impl Latchkey {
         let mut tx = WriteTx::begin(&self.pool).await?;
         // Locks the retention row: a second prune of this application waits, then finds
         // nothing left to do.
-        let Some(keep_days) = store::audit::lock_retention(&mut tx, app_id).await? else {
+        let Some(keep_days) = store::audit::lock_retention(&mut tx, app_id.as_str()).await? else {
             return Ok(Committed::unchanged(outcome));
         };
-        if let Some(until) = store::evidence::hold(&mut *tx, app_id).await? {
+        if let Some(until) = store::evidence::hold(&mut *tx, app_id.as_str()).await? {
             if until > now {
                 // Ended now, not when the connection is next used: a later prune waits for it.
                 tx.rollback().await?;
@@ -401,12 +406,12 @@ impl Latchkey {
         outcome.keep_days = Some(keep_days);
         let cutoff = now - chrono::Duration::days(i64::from(keep_days));
         let Some((first, through, hash, count)) =
-            store::audit::expired_prefix(&mut tx, app_id, cutoff).await?
+            store::audit::expired_prefix(&mut tx, app_id.as_str(), cutoff).await?
         else {
             return Ok(Committed::unchanged(outcome));
         };
         let hash = hash.ok_or(ServiceError::AuditChainDamaged { seq: through })?;
-        let owing = store::sinks::owing(&mut *tx, app_id, through).await?;
+        let owing = store::sinks::owing(&mut *tx, app_id.as_str(), through).await?;
         if !owing.is_empty() && !force {
             // As for a hold: the retention row's lock ends now.
             tx.rollback().await?;
@@ -422,15 +427,15 @@ impl Latchkey {
         }
         // The entitlements at the prune point stay answerable (docs/audit.md "Access
         // reviews"): their state is stored before the events that make it go.
-        super::entitlements::keep_state_at(&mut tx, app_id, through).await?;
+        super::entitlements::keep_state_at(&mut tx, app_id.as_str(), through).await?;
         // Delete first, then append: the append locks the chain head, and holding that lock
         // through a long delete would stall every change to the application.
-        let deleted = store::audit::delete_prefix(&mut tx, app_id, through).await?;
+        let deleted = store::audit::delete_prefix(&mut tx, app_id.as_str(), through).await?;
         if deleted != count as u64 {
             return Err(ServiceError::AuditChainDamaged { seq: first });
         }
-        super::entitlements::drop_states_before(&mut tx, app_id, through).await?;
-        let mut event = ctx.audit_event(app_id, AuditAction::AuditPrune);
+        super::entitlements::drop_states_before(&mut tx, app_id.as_str(), through).await?;
+        let mut event = ctx.audit_event(app_id.as_str(), AuditAction::AuditPrune);
         let mut pruned = changes_of::Pruned::new(first, through, &hash, count, &cutoff, keep_days);
         pruned.forced_past_sinks = owing;
         event.changes = (&pruned).into_changes();

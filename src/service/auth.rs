@@ -5,7 +5,7 @@ use std::net::IpAddr;
 use super::{Caller, Latchkey};
 use crate::auth::secrets::Presented;
 use crate::auth::{Credentials, Verification};
-use crate::domain::ids::{is_token, CLIENT_ID_LEN};
+use crate::domain::ids::{is_token, AppId, ClientId, CLIENT_ID_LEN};
 use crate::domain::{is_storable_text, AllowList, FeatureSet};
 use crate::store::{self, clients::ClientCredentials, StoreError};
 
@@ -160,8 +160,9 @@ impl Latchkey {
         }
         Ok(Caller::Client {
             features: FeatureSet::from_stored(&client.features),
-            app_id: client.app_id,
-            client_id: client.client_id,
+            // As stored: every stored id was parsed or drawn.
+            app_id: AppId::from_trusted(client.app_id),
+            client_id: ClientId::from_trusted(client.client_id),
         })
     }
 

@@ -9,7 +9,7 @@ use tokio::sync::mpsc;
 use super::{Latchkey, RequestContext, ServiceError};
 use crate::cache::FeedPlace;
 use crate::domain::audit::StoredEvent;
-use crate::domain::ids::AppId;
+use crate::domain::ids::{AppId, Named};
 use crate::store;
 
 /// Events read from the audit table per query.
@@ -33,7 +33,7 @@ impl Latchkey {
     pub async fn change_feed(
         &self,
         ctx: &RequestContext,
-        app_id: &AppId,
+        app_id: &Named<AppId>,
         after: i64,
     ) -> Result<mpsc::Receiver<FeedItem>, ServiceError> {
         ctx.owner()?;

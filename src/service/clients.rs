@@ -10,7 +10,7 @@ use crate::cache::Freshness;
 use crate::domain::audit::AuditAction;
 use crate::domain::audit_changes::{self as changes_of, Payload};
 use crate::domain::client::hours_to_live;
-use crate::domain::ids::{AppId, ClientId};
+use crate::domain::ids::{AppId, ClientId, Named};
 use crate::domain::{AllowList, ClientName, Feature, FeatureSet};
 use crate::store::{
     self, clients::ClientRow, clients::ClientValues, Constraint, StoreError, WriteTx,
@@ -102,7 +102,7 @@ impl Latchkey {
     pub async fn list_clients(
         &self,
         ctx: &RequestContext,
-        app_id: &AppId,
+        app_id: &Named<AppId>,
         has_features: &[String],
     ) -> Result<Vec<ClientView>, ServiceError> {
         ctx.owner()?;
@@ -113,7 +113,9 @@ impl Latchkey {
             name.parse::<Feature>()?;
         }
         let listed = |rows: &[store::clients::ListedClient]| {
-            rows.iter().map(|r| ClientView::listed(app_id, r)).collect()
+            rows.iter()
+                .map(|r| ClientView::listed(app_id.as_str(), r))
+                .collect()
         };
         // The whole listing is kept in the instance's snapshot, like a client (cache/mod.rs:
         // used only while no change to the application has been heard of since it was read).
@@ -124,7 +126,7 @@ impl Latchkey {
                 .map_or(Freshness::Snapshot, Freshness::AtLeast);
             let found = self
                 .snapshots
-                .listing(self.read_pool(app_id), app_id, freshness)
+                .listing(self.read_pool(app_id.as_str()), app_id.as_str(), freshness)
                 .await?;
             // Applications are never deleted; none here means a replica that has not yet
             // replayed its creation.
@@ -133,19 +135,21 @@ impl Latchkey {
                 .ok_or(ServiceError::AppNotFound);
         }
         let filter = (!has_features.is_empty()).then_some(has_features);
-        let rows = store::clients::listing(self.read_pool(app_id), app_id, filter).await?;
+        let rows =
+            store::clients::listing(self.read_pool(app_id.as_str()), app_id.as_str(), filter)
+                .await?;
         Ok(listed(&rows))
     }
 
     pub async fn get_client(
         &self,
         ctx: &RequestContext,
-        app_id: &AppId,
-        client_id: &ClientId,
+        app_id: &Named<AppId>,
+        client_id: &Named<ClientId>,
     ) -> Result<ClientView, ServiceError> {
         ctx.owner()?;
         self.ensure_app(ctx, app_id).await?;
-        self.client_row(app_id, client_id, ctx.read_at_least)
+        self.client_row(app_id.as_str(), client_id, ctx.read_at_least)
             .await?
             .as_ref()
             .map(ClientView::from)
@@ -155,7 +159,7 @@ impl Latchkey {
     pub async fn create_client(
         &self,
         ctx: &RequestContext,
-        app_id: &AppId,
+        app_id: &Named<AppId>,
         draft: ClientDraft,
     ) -> Result<Committed<CreatedClient>, ServiceError> {
         let name = ClientName::parse(&draft.name)?;
@@ -173,7 +177,7 @@ impl Latchkey {
         }
         let mut tx = WriteTx::begin(&self.pool).await?;
         let created = self
-            .insert_client(&mut tx, ctx, app_id, name, features, allow_list)
+            .insert_client(&mut tx, ctx, app_id.as_str(), name, features, allow_list)
             .await?;
         commit(tx, created).await
     }
@@ -240,13 +244,19 @@ impl Latchkey {
             });
         }
         if before.contains(Feature::Owner) && !after.contains(Feature::Owner) {
-            return Err(if ctx.caller.client_id() == Some(client_id) {
-                ServiceError::OwnerSelfRemoval
-            } else {
-                ServiceError::OwnerRemovalOperatorOnly {
-                    operator: self.operator_name.clone(),
-                }
-            });
+            return Err(
+                if ctx
+                    .caller
+                    .client_id()
+                    .is_some_and(|c| client_id == c.as_str())
+                {
+                    ServiceError::OwnerSelfRemoval
+                } else {
+                    ServiceError::OwnerRemovalOperatorOnly {
+                        operator: self.operator_name.clone(),
+                    }
+                },
+            );
         }
         Ok(())
     }
@@ -255,8 +265,8 @@ impl Latchkey {
     pub async fn update_client(
         &self,
         ctx: &RequestContext,
-        app_id: &AppId,
-        client_id: &ClientId,
+        app_id: &Named<AppId>,
+        client_id: &Named<ClientId>,
         change: ClientChange,
         if_match: Option<i64>,
     ) -> Result<Committed<ClientView>, ServiceError> {
@@ -276,7 +286,7 @@ impl Latchkey {
             .await?;
         let before = FeatureSet::from_stored(&current.features);
         let after = features.unwrap_or_else(|| before.clone());
-        self.check_feature_change(ctx, client_id, &before, &after)?;
+        self.check_feature_change(ctx, client_id.as_str(), &before, &after)?;
         let old_view = ClientView::from(&current);
         let new_name = name
             .map(ClientName::into_string)
@@ -290,8 +300,8 @@ impl Latchkey {
         }
         let row = store::clients::update(
             &mut *tx,
-            app_id,
-            client_id,
+            app_id.as_str(),
+            client_id.as_str(),
             &ClientValues {
                 name: &new_name,
                 features: &after.names(),
@@ -301,7 +311,7 @@ impl Latchkey {
         .await
         .map_err(duplicate_name(&new_name))?;
         let view = ClientView::from(&row);
-        let mut event = ctx.audit_event(app_id, AuditAction::ClientUpdate);
+        let mut event = ctx.audit_event(app_id.as_str(), AuditAction::ClientUpdate);
         event.target_client_id = Some(client_id.to_string());
         event.features_before = Some(old_view.features.clone());
         event.features_after = Some(view.features.clone());
@@ -313,8 +323,8 @@ impl Latchkey {
     pub async fn delete_client(
         &self,
         ctx: &RequestContext,
-        app_id: &AppId,
-        client_id: &ClientId,
+        app_id: &Named<AppId>,
+        client_id: &Named<ClientId>,
         if_match: Option<i64>,
     ) -> Result<Committed<()>, ServiceError> {
         let (mut tx, current) = self
@@ -331,9 +341,9 @@ impl Latchkey {
                 return Err(ServiceError::OwnerUndeletable);
             }
         }
-        store::clients::delete(&mut *tx, app_id, client_id).await?;
+        store::clients::delete(&mut *tx, app_id.as_str(), client_id.as_str()).await?;
         let old_view = ClientView::from(&current);
-        let mut event = ctx.audit_event(app_id, AuditAction::ClientDelete);
+        let mut event = ctx.audit_event(app_id.as_str(), AuditAction::ClientDelete);
         event.target_client_id = Some(client_id.to_string());
         event.features_before = Some(old_view.features.clone());
         event.features_after = Some(vec![]);
@@ -346,8 +356,8 @@ impl Latchkey {
     pub async fn rotate_secret(
         &self,
         ctx: &RequestContext,
-        app_id: &AppId,
-        client_id: &ClientId,
+        app_id: &Named<AppId>,
+        client_id: &Named<ClientId>,
         hours: i64,
         if_match: Option<i64>,
     ) -> Result<Committed<CreatedClient>, ServiceError> {
@@ -357,7 +367,7 @@ impl Latchkey {
         let new_secret = self.mint_secret().await?;
         let mut tx = WriteTx::begin(&self.pool).await?;
         let current = self
-            .lock_target(&mut tx, app_id, client_id, if_match)
+            .lock_target(&mut tx, app_id.as_str(), client_id.as_str(), if_match)
             .await?;
         let features = FeatureSet::from_stored(&current.features);
         if !ctx.caller.is_operator() && features.contains(Feature::Metadata) {
@@ -365,7 +375,9 @@ impl Latchkey {
                 operator: self.operator_name.clone(),
             });
         }
-        let live = store::secrets::expire_current(&mut tx, app_id, client_id, hours).await?;
+        let live =
+            store::secrets::expire_current(&mut tx, app_id.as_str(), client_id.as_str(), hours)
+                .await?;
         // Minted before the transaction (Argon2 is slow) without knowing the secrets in their
         // grace period: one in 256 per live secret shares a selector with one of them, and is
         // minted again (see `auth::secrets::new_secret_besides`).
@@ -374,11 +386,12 @@ impl Latchkey {
         } else {
             new_secret
         };
-        self.store_secret(&mut tx, app_id, client_id, &new_secret)
+        self.store_secret(&mut tx, app_id.as_str(), client_id.as_str(), &new_secret)
             .await?;
-        let row = store::clients::bump_version(&mut *tx, app_id, client_id).await?;
+        let row =
+            store::clients::bump_version(&mut *tx, app_id.as_str(), client_id.as_str()).await?;
         let view = ClientView::from(&row);
-        let mut event = ctx.audit_event(app_id, AuditAction::ClientSecretRotate);
+        let mut event = ctx.audit_event(app_id.as_str(), AuditAction::ClientSecretRotate);
         event.target_client_id = Some(client_id.to_string());
         event.features_before = Some(view.features.clone());
         event.features_after = Some(view.features.clone());
@@ -397,15 +410,15 @@ impl Latchkey {
     async fn begin_client_change(
         &self,
         ctx: &RequestContext,
-        app_id: &AppId,
-        client_id: &ClientId,
+        app_id: &Named<AppId>,
+        client_id: &Named<ClientId>,
         if_match: Option<i64>,
     ) -> Result<(WriteTx, ClientRow), ServiceError> {
         ctx.owner()?;
         self.ensure_app(ctx, app_id).await?;
         let mut tx = WriteTx::begin(&self.pool).await?;
         let current = self
-            .lock_target(&mut tx, app_id, client_id, if_match)
+            .lock_target(&mut tx, app_id.as_str(), client_id.as_str(), if_match)
             .await?;
         Ok((tx, current))
     }

@@ -11,7 +11,7 @@ use sha2::{Digest, Sha256};
 use super::{AuthError, Caller, Latchkey, RequestContext, ServiceError};
 use crate::auth::random::random_token;
 use crate::auth::Credentials;
-use crate::domain::ids::{is_token, AppId, APP_ID_LEN};
+use crate::domain::ids::{is_token, AppId, ClientId, Named, APP_ID_LEN};
 use crate::domain::{AllowList, Feature, FeatureSet};
 use crate::store;
 
@@ -133,9 +133,14 @@ impl Latchkey {
                 store::console_sessions::delete_idle_clients(&self.pool, &app, idle_secs)
                     .await
                     .map_err(ServiceError::from)?;
-                store::console_sessions::insert_client(&self.pool, &app, &hash(&token), client_id)
-                    .await
-                    .map_err(ServiceError::from)?;
+                store::console_sessions::insert_client(
+                    &self.pool,
+                    &app,
+                    &hash(&token),
+                    client_id.as_str(),
+                )
+                .await
+                .map_err(ServiceError::from)?;
                 Ok(ConsoleSession {
                     cookie: format!("{CLIENT_PREFIX}{app}.{token}"),
                     caller,
@@ -185,9 +190,10 @@ impl Latchkey {
                 {
                     return Ok(None);
                 }
+                // The session key's id had its check (`session_key`), the client's is stored.
                 Ok(Some(Caller::Client {
-                    app_id,
-                    client_id,
+                    app_id: AppId::from_trusted(app_id),
+                    client_id: ClientId::from_trusted(client_id),
                     features,
                 }))
             }
@@ -212,7 +218,7 @@ impl Latchkey {
     pub async fn audit_daily_changes(
         &self,
         ctx: &RequestContext,
-        app_id: &AppId,
+        app_id: &Named<AppId>,
         days: u32,
     ) -> Result<Vec<(chrono::NaiveDate, i64)>, ServiceError> {
         ctx.owner()?;
@@ -220,7 +226,7 @@ impl Latchkey {
         let today = chrono::Utc::now().date_naive();
         let first = today - chrono::Days::new(u64::from(days.max(1)) - 1);
         let since = first.and_hms_opt(0, 0, 0).unwrap_or_default().and_utc();
-        let counts = store::audit::daily_changes(&self.pool, app_id, since).await?;
+        let counts = store::audit::daily_changes(&self.pool, app_id.as_str(), since).await?;
         Ok(first
             .iter_days()
             .take_while(|d| *d <= today)

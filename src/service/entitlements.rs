@@ -11,7 +11,7 @@ use sqlx::PgConnection;
 use super::{Latchkey, RequestContext, ServiceError};
 use crate::domain::audit_query::AuditInputError;
 use crate::domain::entitlements::{EntitlementChange, EntitlementState, STATE_EVERY};
-use crate::domain::ids::AppId;
+use crate::domain::ids::{AppId, Named};
 use crate::store::{self, entitlements::StateReason};
 
 /// Events read per query while folding.
@@ -192,7 +192,7 @@ impl Latchkey {
     pub async fn entitlements_at(
         &self,
         ctx: &RequestContext,
-        app_id: &AppId,
+        app_id: &Named<AppId>,
         at: Option<DateTime<Utc>>,
     ) -> Result<EntitlementsAt, ServiceError> {
         let now = ctx.clock.now();
@@ -200,8 +200,8 @@ impl Latchkey {
         not_future("at", at, now)?;
         self.audit_reader(ctx, app_id).await?;
         // One snapshot: the states and the events agree.
-        let mut tx = store::begin_snapshot(self.read_pool(app_id)).await?;
-        let base = state_at_time(&mut tx, app_id, at).await?;
+        let mut tx = store::begin_snapshot(self.read_pool(app_id.as_str())).await?;
+        let base = state_at_time(&mut tx, app_id.as_str(), at).await?;
         drop(tx);
         Ok(EntitlementsAt {
             at,
@@ -215,7 +215,7 @@ impl Latchkey {
     pub async fn entitlement_changes(
         &self,
         ctx: &RequestContext,
-        app_id: &AppId,
+        app_id: &Named<AppId>,
         from: DateTime<Utc>,
         to: Option<DateTime<Utc>>,
     ) -> Result<EntitlementChanges, ServiceError> {
@@ -227,14 +227,21 @@ impl Latchkey {
             return Err(AuditInputError::Reversed.into());
         }
         self.audit_reader(ctx, app_id).await?;
-        let mut tx = store::begin_snapshot(self.read_pool(app_id)).await?;
-        let mut base = state_at_time(&mut tx, app_id, from).await?;
-        let target = store::entitlements::last_seq_at(&mut tx, app_id, to)
+        let mut tx = store::begin_snapshot(self.read_pool(app_id.as_str())).await?;
+        let mut base = state_at_time(&mut tx, app_id.as_str(), from).await?;
+        let target = store::entitlements::last_seq_at(&mut tx, app_id.as_str(), to)
             .await?
             .unwrap_or(base.seq)
             .max(base.seq);
         let mut changes = Vec::new();
-        fold(&mut tx, app_id, &mut base, target, Some(&mut changes)).await?;
+        fold(
+            &mut tx,
+            app_id.as_str(),
+            &mut base,
+            target,
+            Some(&mut changes),
+        )
+        .await?;
         drop(tx);
         Ok(EntitlementChanges { from, to, changes })
     }

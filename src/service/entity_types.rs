@@ -17,7 +17,7 @@ use crate::domain::entity_type::{
     parse_attr_def, parse_attr_defs, parse_type_name, AttrDef, AttributePath, EntityType,
     SchemaError, TypeName,
 };
-use crate::domain::ids::AppId;
+use crate::domain::ids::{AppId, Named};
 use crate::store::{self, entity_types::EntityTypeRow, Constraint, StoreError, WriteTx};
 
 /// The message of [`ServiceError::AttributeInUse`].
@@ -66,11 +66,11 @@ impl Latchkey {
     pub async fn list_entity_types(
         &self,
         ctx: &RequestContext,
-        app_id: &AppId,
+        app_id: &Named<AppId>,
     ) -> Result<Vec<EntityType>, ServiceError> {
         ctx.owner()?;
         self.ensure_app(ctx, app_id).await?;
-        store::entity_types::list(&self.pool, app_id)
+        store::entity_types::list(&self.pool, app_id.as_str())
             .await?
             .into_iter()
             .map(entity_type_of)
@@ -80,14 +80,14 @@ impl Latchkey {
     pub async fn get_entity_type(
         &self,
         ctx: &RequestContext,
-        app_id: &AppId,
+        app_id: &Named<AppId>,
         name: &TypeName,
     ) -> Result<EntityType, ServiceError> {
         ctx.owner()?;
         self.ensure_app(ctx, app_id).await?;
-        let row = store::entity_types::get(&self.pool, app_id, name)
+        let row = store::entity_types::get(&self.pool, app_id.as_str(), name.as_str())
             .await?
-            .ok_or_else(|| not_found(name))?;
+            .ok_or_else(|| not_found(name.as_str()))?;
         entity_type_of(row)
     }
 
@@ -95,16 +95,16 @@ impl Latchkey {
     pub async fn create_entity_type(
         &self,
         ctx: &RequestContext,
-        app_id: &AppId,
+        app_id: &Named<AppId>,
         name: &TypeName,
         attr_defs: &Value,
     ) -> Result<Committed<EntityType>, ServiceError> {
         ctx.owner()?;
         self.ensure_app(ctx, app_id).await?;
-        let name = parse_type_name(name)?;
+        let name = parse_type_name(name.as_str())?;
         let et = EntityType::new(name, parse_attr_defs(attr_defs)?);
         let mut tx = WriteTx::begin(&self.pool).await?;
-        store::entity_types::insert(&mut *tx, app_id, &et.name, &stored_json(&et))
+        store::entity_types::insert(&mut *tx, app_id.as_str(), &et.name, &stored_json(&et))
             .await
             .map_err(|e| match e {
                 StoreError::Duplicate(Constraint::EntityTypeName) => {
@@ -114,7 +114,7 @@ impl Latchkey {
                 }
                 other => other.into(),
             })?;
-        let mut event = ctx.audit_event(app_id, AuditAction::EntityTypeCreate);
+        let mut event = ctx.audit_event(app_id.as_str(), AuditAction::EntityTypeCreate);
         let defs = stored_json(&et);
         event.changes =
             changes_of::EntityTypeChanged::of(&et.name, None, Some(&defs)).into_changes();
@@ -128,7 +128,7 @@ impl Latchkey {
     pub async fn replace_entity_type(
         &self,
         ctx: &RequestContext,
-        app_id: &AppId,
+        app_id: &Named<AppId>,
         name: &TypeName,
         body_name: Option<&str>,
         attr_defs: &Value,
@@ -140,17 +140,19 @@ impl Latchkey {
         }
         let attrs = parse_attr_defs(attr_defs)?;
         let mut tx = WriteTx::begin(&self.pool).await?;
-        let current = self.lock_entity_type(&mut tx, app_id, name).await?;
+        let current = self
+            .lock_entity_type(&mut tx, app_id.as_str(), name.as_str())
+            .await?;
         let updated = EntityType::new(current.name.clone(), attrs);
         if updated == current {
             // Nothing changes: no write, no audit event.
             return Ok(Committed::unchanged(current));
         }
-        ensure_schemas_still_valid(&mut tx, app_id, &updated, None).await?;
+        ensure_schemas_still_valid(&mut tx, app_id.as_str(), &updated, None).await?;
         self.save_change(
             &mut tx,
             ctx,
-            app_id,
+            app_id.as_str(),
             AuditAction::EntityTypeUpdate,
             &current,
             &updated,
@@ -164,15 +166,17 @@ impl Latchkey {
     pub async fn delete_entity_type(
         &self,
         ctx: &RequestContext,
-        app_id: &AppId,
+        app_id: &Named<AppId>,
         name: &TypeName,
     ) -> Result<Committed<()>, ServiceError> {
         ctx.owner()?;
         self.ensure_app(ctx, app_id).await?;
         let mut tx = WriteTx::begin(&self.pool).await?;
-        let current = self.lock_entity_type(&mut tx, app_id, name).await?;
+        let current = self
+            .lock_entity_type(&mut tx, app_id.as_str(), name.as_str())
+            .await?;
         let users = schema_clients(
-            store::access_schemas::list_for_type(&mut *tx, app_id, name)
+            store::access_schemas::list_for_type(&mut *tx, app_id.as_str(), name.as_str())
                 .await?
                 .into_iter()
                 .map(|r| r.client_id),
@@ -183,8 +187,8 @@ impl Latchkey {
                 clients: users,
             });
         }
-        store::entity_types::delete(&mut *tx, app_id, name).await?;
-        let mut event = ctx.audit_event(app_id, AuditAction::EntityTypeDelete);
+        store::entity_types::delete(&mut *tx, app_id.as_str(), name.as_str()).await?;
+        let mut event = ctx.audit_event(app_id.as_str(), AuditAction::EntityTypeDelete);
         let defs = stored_json(&current);
         event.changes =
             changes_of::EntityTypeChanged::of(&current.name, Some(&defs), None).into_changes();
@@ -196,7 +200,7 @@ impl Latchkey {
     pub async fn add_attribute(
         &self,
         ctx: &RequestContext,
-        app_id: &AppId,
+        app_id: &Named<AppId>,
         type_name: &TypeName,
         attr_def: &Value,
     ) -> Result<Committed<EntityType>, ServiceError> {
@@ -204,7 +208,9 @@ impl Latchkey {
         self.ensure_app(ctx, app_id).await?;
         let def = parse_attr_def(attr_def)?;
         let mut tx = WriteTx::begin(&self.pool).await?;
-        let current = self.lock_entity_type(&mut tx, app_id, type_name).await?;
+        let current = self
+            .lock_entity_type(&mut tx, app_id.as_str(), type_name.as_str())
+            .await?;
         let mut updated = current.clone();
         let attribute = serde_json::to_value(&def).unwrap_or_default();
         let name = def.name.clone();
@@ -213,7 +219,7 @@ impl Latchkey {
         self.save_change(
             &mut tx,
             ctx,
-            app_id,
+            app_id.as_str(),
             AuditAction::EntityTypeAttributeAdd,
             &current,
             &updated,
@@ -228,18 +234,20 @@ impl Latchkey {
     pub async fn remove_attribute(
         &self,
         ctx: &RequestContext,
-        app_id: &AppId,
+        app_id: &Named<AppId>,
         type_name: &TypeName,
         attribute: &str,
     ) -> Result<Committed<EntityType>, ServiceError> {
         ctx.owner()?;
         self.ensure_app(ctx, app_id).await?;
         let mut tx = WriteTx::begin(&self.pool).await?;
-        let current = self.lock_entity_type(&mut tx, app_id, type_name).await?;
+        let current = self
+            .lock_entity_type(&mut tx, app_id.as_str(), type_name.as_str())
+            .await?;
         let mut updated = current.clone();
         let removed = updated.remove_attribute(attribute)?;
         let path = AttributePath::parse(attribute)?.to_string();
-        ensure_schemas_still_valid(&mut tx, app_id, &updated, Some(&path)).await?;
+        ensure_schemas_still_valid(&mut tx, app_id.as_str(), &updated, Some(&path)).await?;
         let detail = Some((
             path.as_str(),
             serde_json::to_value(&removed).unwrap_or_default(),
@@ -247,7 +255,7 @@ impl Latchkey {
         self.save_change(
             &mut tx,
             ctx,
-            app_id,
+            app_id.as_str(),
             AuditAction::EntityTypeAttributeRemove,
             &current,
             &updated,

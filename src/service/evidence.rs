@@ -11,7 +11,7 @@ use super::{commit, Committed, Latchkey, RequestContext, ServiceError};
 use crate::auth::sealing::Sealed;
 use crate::domain::audit::{format_time, AuditAction};
 use crate::domain::audit_changes::{self as changes_of, Payload};
-use crate::domain::ids::AppId;
+use crate::domain::ids::{AppId, Named};
 use crate::domain::merkle::{self, Hash, NodeId, ProofInputError};
 use crate::domain::note::{self, Checkpoint, VerifierKey};
 use crate::store::{self, evidence::CheckpointRow, evidence::SigningKeyRow, WriteTx};
@@ -107,17 +107,17 @@ impl Latchkey {
     pub async fn audit_inclusion_proof(
         &self,
         ctx: &RequestContext,
-        app_id: &AppId,
+        app_id: &Named<AppId>,
         revision: u64,
         size: Option<u64>,
     ) -> Result<InclusionProof, ServiceError> {
         self.audit_reader(ctx, app_id).await?;
-        let tree_size = self.tree_size(app_id).await?;
+        let tree_size = self.tree_size(app_id.as_str()).await?;
         let size = size.unwrap_or(tree_size);
         merkle::check_inclusion(revision, size, tree_size)?;
         let leaf_index = revision - 1;
         let hashes = self
-            .range_hashes(app_id, &merkle::inclusion_ranges(leaf_index, size))
+            .range_hashes(app_id.as_str(), &merkle::inclusion_ranges(leaf_index, size))
             .await?;
         Ok(InclusionProof {
             leaf_index,
@@ -130,15 +130,15 @@ impl Latchkey {
     pub async fn audit_consistency_proof(
         &self,
         ctx: &RequestContext,
-        app_id: &AppId,
+        app_id: &Named<AppId>,
         from: u64,
         to: u64,
     ) -> Result<ConsistencyProof, ServiceError> {
         self.audit_reader(ctx, app_id).await?;
-        let tree_size = self.tree_size(app_id).await?;
+        let tree_size = self.tree_size(app_id.as_str()).await?;
         merkle::check_consistency(from, to, tree_size)?;
         let hashes = self
-            .range_hashes(app_id, &merkle::consistency_ranges(from, to))
+            .range_hashes(app_id.as_str(), &merkle::consistency_ranges(from, to))
             .await?;
         Ok(ConsistencyProof { from, to, hashes })
     }
@@ -147,10 +147,10 @@ impl Latchkey {
     pub async fn audit_checkpoint(
         &self,
         ctx: &RequestContext,
-        app_id: &AppId,
+        app_id: &Named<AppId>,
     ) -> Result<CheckpointRow, ServiceError> {
         self.audit_reader(ctx, app_id).await?;
-        store::evidence::latest_checkpoint(&self.pool, app_id)
+        store::evidence::latest_checkpoint(&self.pool, app_id.as_str())
             .await?
             .ok_or(ServiceError::NoCheckpointYet)
     }
@@ -160,11 +160,14 @@ impl Latchkey {
     pub async fn audit_checkpoints(
         &self,
         ctx: &RequestContext,
-        app_id: &AppId,
+        app_id: &Named<AppId>,
         since: Option<DateTime<Utc>>,
     ) -> Result<Vec<CheckpointRow>, ServiceError> {
         self.audit_reader(ctx, app_id).await?;
-        Ok(store::evidence::checkpoints_since(&self.pool, app_id, since, MAX_CHECKPOINTS).await?)
+        Ok(
+            store::evidence::checkpoints_since(&self.pool, app_id.as_str(), since, MAX_CHECKPOINTS)
+                .await?,
+        )
     }
 
     /// Every key that signed or signs checkpoints, oldest first (public: no secret in them).
@@ -327,10 +330,10 @@ impl Latchkey {
     pub async fn audit_hold(
         &self,
         ctx: &RequestContext,
-        app_id: &AppId,
+        app_id: &Named<AppId>,
     ) -> Result<Option<DateTime<Utc>>, ServiceError> {
         self.audit_reader(ctx, app_id).await?;
-        Ok(store::evidence::hold(&self.pool, app_id).await?)
+        Ok(store::evidence::hold(&self.pool, app_id.as_str()).await?)
     }
 
     /// Puts an application's audit log under legal hold until `until`: prune refuses to remove
@@ -339,17 +342,17 @@ impl Latchkey {
     pub async fn set_audit_hold(
         &self,
         ctx: &RequestContext,
-        app_id: &AppId,
+        app_id: &Named<AppId>,
         until: DateTime<Utc>,
     ) -> Result<Committed<Option<DateTime<Utc>>>, ServiceError> {
         ctx.operator()?;
         self.ensure_app(ctx, app_id).await?;
         let mut tx = WriteTx::begin(&self.pool).await?;
-        let before = store::evidence::set_hold(&mut tx, app_id, until).await?;
+        let before = store::evidence::set_hold(&mut tx, app_id.as_str(), until).await?;
         if before == Some(until) {
             return Ok(Committed::unchanged(before));
         }
-        let mut event = ctx.audit_event(app_id, AuditAction::AuditHoldSet);
+        let mut event = ctx.audit_event(app_id.as_str(), AuditAction::AuditHoldSet);
         event.changes = changes_of::HoldChanged {
             until: changes_of::FromTo {
                 from: before.as_ref().map(format_time),

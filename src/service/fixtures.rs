@@ -23,7 +23,7 @@ use crate::domain::audit::AuditAction;
 use crate::domain::audit_changes::{self as changes_of, Payload};
 use crate::domain::entity_type::{normalize_schema, AttributePath, EntityType};
 use crate::domain::fixture::{self, Fixture, FixtureError};
-use crate::domain::ids::AppId;
+use crate::domain::ids::{AppId, Named};
 use crate::store::{self, clients::ClientValues, settings::Scope, WriteTx};
 
 #[derive(Debug, Clone, Copy, Default)]
@@ -324,7 +324,7 @@ impl Latchkey {
     pub async fn apply_fixture(
         &self,
         ctx: &RequestContext,
-        app_id: &AppId,
+        app_id: &Named<AppId>,
         doc: &Value,
         options: ApplyOptions,
     ) -> Result<Committed<ApplyReport>, StagingError> {
@@ -339,24 +339,25 @@ impl Latchkey {
     pub(super) async fn apply_checked(
         &self,
         ctx: &RequestContext,
-        app_id: &AppId,
+        app_id: &Named<AppId>,
         fixture: &Fixture,
         options: ApplyOptions,
         import: Option<&ImportNote>,
     ) -> Result<Committed<ApplyReport>, StagingError> {
         self.ensure_app(ctx, app_id).await?;
         let mut tx = WriteTx::begin(&self.pool).await?;
-        if !store::app_snapshots::lock_app(&mut *tx, app_id).await? {
+        if !store::app_snapshots::lock_app(&mut *tx, app_id.as_str()).await? {
             return Err(ServiceError::AppNotFound.into());
         }
-        let current = AppState::from_rows(&store::app_snapshots::capture(&mut *tx, app_id).await?);
+        let current =
+            AppState::from_rows(&store::app_snapshots::capture(&mut *tx, app_id.as_str()).await?);
         let plan = plan(&current, fixture, options.prune)?;
         let wanted: Vec<String> = plan
             .pinned_new_ids
             .iter()
             .map(|(id, _)| id.clone())
             .collect();
-        let taken = store::fixtures::ids_used_elsewhere(&mut *tx, app_id, &wanted).await?;
+        let taken = store::fixtures::ids_used_elsewhere(&mut *tx, app_id.as_str(), &wanted).await?;
         if let Some((_, path)) = plan
             .pinned_new_ids
             .iter()
@@ -379,17 +380,20 @@ impl Latchkey {
                     report.secrets.insert(c.id.clone(), secret.clone());
                 }
             }
-            self.write_change(&mut tx, app_id, &change, &plan.new_secrets)
+            self.write_change(&mut tx, app_id.as_str(), &change, &plan.new_secrets)
                 .await?;
-            events.push(change.event(ctx, app_id));
+            events.push(change.event(ctx, app_id.as_str()));
         }
         for (client_id, secret) in &plan.pinned {
-            if let Some(change) = self.pin_secret(&mut tx, app_id, client_id, secret).await? {
-                events.push(change.event(ctx, app_id));
+            if let Some(change) = self
+                .pin_secret(&mut tx, app_id.as_str(), client_id, secret)
+                .await?
+            {
+                events.push(change.event(ctx, app_id.as_str()));
             }
         }
         if let Some(note) = import {
-            let mut pass = ctx.audit_event(app_id, AuditAction::AppImport);
+            let mut pass = ctx.audit_event(app_id.as_str(), AuditAction::AppImport);
             pass.changes = changes_of::Imported {
                 source: &note.source,
                 changes: events.len(),
@@ -533,11 +537,12 @@ impl Latchkey {
     pub async fn export_fixture(
         &self,
         ctx: &RequestContext,
-        app_id: &AppId,
+        app_id: &Named<AppId>,
     ) -> Result<AppExport, StagingError> {
         ctx.operator()?;
         self.ensure_app(ctx, app_id).await?;
-        let rows = store::app_snapshots::capture(self.read_pool(app_id), app_id).await?;
+        let rows =
+            store::app_snapshots::capture(self.read_pool(app_id.as_str()), app_id.as_str()).await?;
         let AppState {
             defaults,
             types,

@@ -32,7 +32,7 @@ use crate::domain::entity_type::{
     is_reserved, leaf_paths, parse_attr_defs, stored_schema, EntityType,
 };
 use crate::domain::fixture::{self, FixtureError};
-use crate::domain::ids::AppId;
+use crate::domain::ids::{AppId, Named};
 use crate::store;
 
 /// One thing that differs between the vendor and Latchkey (`null`: absent on that side).
@@ -252,7 +252,7 @@ impl Latchkey {
     pub async fn import_vendor_app(
         &self,
         ctx: &RequestContext,
-        app_id: &AppId,
+        app_id: &Named<AppId>,
         source: &str,
         vendor: &VendorApp,
         options: ApplyOptions,
@@ -295,12 +295,13 @@ impl Latchkey {
     pub async fn compare_with_vendor(
         &self,
         ctx: &RequestContext,
-        app_id: &AppId,
+        app_id: &Named<AppId>,
         vendor: &VendorApp,
         check_secrets: bool,
     ) -> Result<Comparison, StagingError> {
         let app = self.get_app(ctx, app_id).await?;
-        let state = AppState::from_rows(&store::app_snapshots::capture(&self.pool, app_id).await?);
+        let state =
+            AppState::from_rows(&store::app_snapshots::capture(&self.pool, app_id.as_str()).await?);
 
         let mut application = Vec::new();
         differ(
@@ -372,7 +373,7 @@ impl Latchkey {
 
     async fn compare_client(
         &self,
-        app_id: &AppId,
+        app_id: &Named<AppId>,
         app: &super::AppSummary,
         state: &AppState,
         types: &BTreeMap<&str, EntityType>,
@@ -449,7 +450,7 @@ impl Latchkey {
     /// list is not the question here: a refusal by it still means the secret was right.
     async fn secret_check(
         &self,
-        app_id: &AppId,
+        app_id: &Named<AppId>,
         app: &super::AppSummary,
         client_id: &str,
         secret: &str,
@@ -463,7 +464,7 @@ impl Latchkey {
         };
         let basic = self
             .authenticate(
-                Some(app_id),
+                Some(app_id.as_str()),
                 Some(Credentials::Client {
                     client_id: client_id.to_owned(),
                     secret: secret.to_owned(),

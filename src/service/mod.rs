@@ -62,6 +62,7 @@ use crate::auth::sealing::KeyRing;
 use crate::auth::SecretHasher;
 use crate::cache::{SnapshotConfig, Snapshots};
 use crate::domain::audit::{AuditAction, AuditEvent, OPERATOR_ACTOR};
+use crate::domain::ids::{AppId, ClientId};
 use crate::domain::{Feature, FeatureSet};
 use crate::store::WriteTx;
 pub use crate::store::{Revision, Revisions};
@@ -115,8 +116,8 @@ pub enum Caller {
     Operator,
     /// A client of `app_id`, with its features as they were when the request was authenticated.
     Client {
-        app_id: String,
-        client_id: String,
+        app_id: AppId,
+        client_id: ClientId,
         features: FeatureSet,
     },
 }
@@ -126,7 +127,7 @@ impl Caller {
         matches!(self, Caller::Operator)
     }
 
-    pub fn client_id(&self) -> Option<&str> {
+    pub fn client_id(&self) -> Option<&ClientId> {
         match self {
             Caller::Client { client_id, .. } => Some(client_id),
             Caller::Operator => None,
@@ -143,7 +144,7 @@ impl Caller {
     fn actor(&self) -> String {
         match self {
             Caller::Operator => OPERATOR_ACTOR.to_owned(),
-            Caller::Client { client_id, .. } => client_id.clone(),
+            Caller::Client { client_id, .. } => client_id.as_str().to_owned(),
         }
     }
 }

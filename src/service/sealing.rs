@@ -11,7 +11,7 @@ use super::{commit, AppSummary, Committed, Latchkey, RequestContext, ServiceErro
 use crate::auth::sealing::{Binding, KeyRing, Sealed, SealingError};
 use crate::domain::audit::AuditAction;
 use crate::domain::audit_changes::{self as changes_of, Payload};
-use crate::domain::ids::AppId;
+use crate::domain::ids::{AppId, Named};
 use crate::domain::Feature;
 use crate::store::secrets::{SealedAt, SealedStore, SealedValue};
 use crate::store::{self, clients::ClientCredentials, WriteTx};
@@ -196,7 +196,7 @@ impl Latchkey {
     pub async fn set_app_options(
         &self,
         ctx: &RequestContext,
-        app_id: &AppId,
+        app_id: &Named<AppId>,
         options: AppOptions,
     ) -> Result<Committed<AppSummary>, ServiceError> {
         ctx.operator()?;
@@ -206,12 +206,12 @@ impl Latchkey {
             return Err(ServiceError::SealingKeyMissing);
         }
         let mut tx = WriteTx::begin(&self.pool).await?;
-        let before = store::apps::get(&mut *tx, app_id)
+        let before = store::apps::get(&mut *tx, app_id.as_str())
             .await?
             .ok_or(ServiceError::AppNotFound)?;
         let after = store::apps::set_options(
             &mut *tx,
-            app_id,
+            app_id.as_str(),
             options.signed_requests,
             options.show_secrets,
         )
@@ -224,10 +224,10 @@ impl Latchkey {
             return Ok(Committed::unchanged(after.into()));
         };
         if !after.signed_requests && !after.show_secrets {
-            let dropped = store::secrets::drop_sealed(&mut *tx, app_id).await?;
+            let dropped = store::secrets::drop_sealed(&mut *tx, app_id.as_str()).await?;
             changes.sealed_secrets_dropped = Some(dropped);
         }
-        let mut event = ctx.audit_event(app_id, AuditAction::AppUpdate);
+        let mut event = ctx.audit_event(app_id.as_str(), AuditAction::AppUpdate);
         event.changes = changes.into_changes();
         store::audit::append(&mut tx, event).await?;
         commit(tx, after.into()).await
@@ -240,7 +240,7 @@ impl Latchkey {
     pub async fn shown_secrets(
         &self,
         ctx: &RequestContext,
-        app_id: &AppId,
+        app_id: &Named<AppId>,
         client_ids: &[String],
     ) -> Result<Committed<ShownSecrets>, ServiceError> {
         if client_ids.is_empty() || !ctx.caller.has(Feature::Owner) {
@@ -248,12 +248,16 @@ impl Latchkey {
         }
         // An application that keeps no sealed copies cannot show secrets: the snapshot says so
         // without a database round trip (the hot path of a client GET).
-        if self.app_seals_secrets(app_id, &client_ids[0]).await? == Some(false) {
+        if self
+            .app_seals_secrets(app_id.as_str(), &client_ids[0])
+            .await?
+            == Some(false)
+        {
             return Ok(Committed::unchanged(ShownSecrets::default()));
         }
         // One primary-key read for applications without the option; a transaction only for
         // those that show secrets (the reads and their audit events commit together).
-        let show = store::apps::get(&self.pool, app_id)
+        let show = store::apps::get(&self.pool, app_id.as_str())
             .await?
             .is_some_and(|a| a.show_secrets);
         if !show {
@@ -262,14 +266,14 @@ impl Latchkey {
         let ring = self.ring()?;
         let mut tx = WriteTx::begin(&self.pool).await?;
         let mut shown = HashMap::new();
-        for row in store::secrets::newest_sealed(&mut *tx, app_id, client_ids).await? {
+        for row in store::secrets::newest_sealed(&mut *tx, app_id.as_str(), client_ids).await? {
             let sealed = Sealed {
                 key_id: row.sealing_key_id,
                 blob: row.sealed,
             };
             match ring.open(&row.app_id, &row.client_id, &sealed) {
                 Ok(secret) => {
-                    let mut event = ctx.audit_event(app_id, AuditAction::ClientSecretRead);
+                    let mut event = ctx.audit_event(app_id.as_str(), AuditAction::ClientSecretRead);
                     event.target_client_id = Some(row.client_id.clone());
                     store::audit::append(&mut tx, event).await?;
                     shown.insert(row.client_id, secret);

@@ -14,7 +14,7 @@ use sqlx::PgConnection;
 use super::{commit, Committed, Latchkey, RequestContext, ServiceError};
 use crate::domain::audit::AuditAction;
 use crate::domain::audit_changes as changes_of;
-use crate::domain::ids::{AppId, ClientId};
+use crate::domain::ids::{AppId, ClientId, Named};
 use crate::domain::settings::{self as rules, SettingKey};
 use crate::store::{self, settings::Scope, WriteTx};
 
@@ -24,7 +24,7 @@ pub enum SettingsTarget<'a> {
     /// The application defaults.
     Defaults,
     /// One client's own values.
-    Client(&'a ClientId),
+    Client(&'a Named<ClientId>),
 }
 
 impl<'a> SettingsTarget<'a> {
@@ -76,7 +76,11 @@ impl Latchkey {
         write: bool,
     ) -> Result<(), ServiceError> {
         match target {
-            SettingsTarget::Client(id) if ctx.caller.client_id() == Some(id.as_str()) => Ok(()),
+            SettingsTarget::Client(id)
+                if ctx.caller.client_id().is_some_and(|c| id == c.as_str()) =>
+            {
+                Ok(())
+            }
             SettingsTarget::Client(_) => ctx.owner().map(drop),
             SettingsTarget::Defaults if write => ctx.owner().map(drop),
             SettingsTarget::Defaults => Ok(()),
@@ -87,14 +91,14 @@ impl Latchkey {
     async fn settings_target_exists(
         &self,
         ctx: &RequestContext,
-        app_id: &str,
+        app_id: &Named<AppId>,
         target: SettingsTarget<'_>,
         write: bool,
     ) -> Result<(), ServiceError> {
         Self::authorize_settings(ctx, target, write)?;
         self.ensure_app(ctx, app_id).await?;
         if let SettingsTarget::Client(client_id) = target {
-            if store::clients::get(&self.pool, app_id, client_id)
+            if store::clients::get(&self.pool, app_id.as_str(), client_id.as_str())
                 .await?
                 .is_none()
             {
@@ -109,12 +113,12 @@ impl Latchkey {
         &self,
         tx: &mut PgConnection,
         ctx: &RequestContext,
-        app_id: &str,
+        app_id: &Named<AppId>,
         target: SettingsTarget<'_>,
     ) -> Result<(), ServiceError> {
         Self::authorize_settings(ctx, target, true)?;
         self.ensure_app(ctx, app_id).await?;
-        if !store::settings::lock_scope(tx, app_id, target.scope()).await? {
+        if !store::settings::lock_scope(tx, app_id.as_str(), target.scope()).await? {
             return Err(match target {
                 SettingsTarget::Client(_) => ServiceError::ClientNotFound,
                 SettingsTarget::Defaults => ServiceError::AppNotFound,
@@ -144,7 +148,7 @@ impl Latchkey {
     pub async fn settings_of(
         &self,
         ctx: &RequestContext,
-        app_id: &AppId,
+        app_id: &Named<AppId>,
         target: SettingsTarget<'_>,
         keys: Option<&[String]>,
     ) -> Result<Map<String, Value>, ServiceError> {
@@ -152,7 +156,8 @@ impl Latchkey {
         self.settings_target_exists(ctx, app_id, target, false)
             .await?;
         let rows =
-            store::settings::list(&self.pool, app_id, target.scope(), keys.as_deref()).await?;
+            store::settings::list(&self.pool, app_id.as_str(), target.scope(), keys.as_deref())
+                .await?;
         Ok(to_map(rows))
     }
 
@@ -161,15 +166,21 @@ impl Latchkey {
     pub async fn effective_settings(
         &self,
         ctx: &RequestContext,
-        app_id: &AppId,
-        client_id: &ClientId,
+        app_id: &Named<AppId>,
+        client_id: &Named<ClientId>,
         keys: Option<&[String]>,
     ) -> Result<Map<String, Value>, ServiceError> {
         let keys = keys.map(parse_keys).transpose()?;
         let target = SettingsTarget::Client(client_id);
         self.settings_target_exists(ctx, app_id, target, false)
             .await?;
-        let rows = store::settings::lookup(&self.pool, app_id, client_id, keys.as_deref()).await?;
+        let rows = store::settings::lookup(
+            &self.pool,
+            app_id.as_str(),
+            client_id.as_str(),
+            keys.as_deref(),
+        )
+        .await?;
         let (own, defaults): (Vec<_>, Vec<_>) = rows.into_iter().partition(|r| r.from_client);
         let collect = |rows: Vec<store::settings::ScopedRow>| -> Map<String, Value> {
             rows.into_iter().map(|r| (r.key, r.value)).collect()
@@ -181,21 +192,21 @@ impl Latchkey {
     pub async fn all_settings(
         &self,
         ctx: &RequestContext,
-        app_id: &AppId,
+        app_id: &Named<AppId>,
     ) -> Result<AllSettings, ServiceError> {
         ctx.owner()?;
         self.ensure_app(ctx, app_id).await?;
         // One snapshot: both lists from the same moment.
         let mut tx = store::begin_snapshot(&self.pool).await?;
         let mut all = AllSettings::default();
-        for row in store::settings::list_all_clients(&mut *tx, app_id).await? {
+        for row in store::settings::list_all_clients(&mut *tx, app_id.as_str()).await? {
             all.clients
                 .entry(row.client_id)
                 .or_default()
                 .insert(row.key, row.value);
         }
         all.defaults =
-            to_map(store::settings::list(&mut *tx, app_id, Scope::Defaults, None).await?);
+            to_map(store::settings::list(&mut *tx, app_id.as_str(), Scope::Defaults, None).await?);
         tx.commit().await?;
         Ok(all)
     }
@@ -205,7 +216,7 @@ impl Latchkey {
     pub async fn set_settings(
         &self,
         ctx: &RequestContext,
-        app_id: &AppId,
+        app_id: &Named<AppId>,
         target: SettingsTarget<'_>,
         items: Map<String, Value>,
     ) -> Result<Committed<Vec<(String, bool)>>, ServiceError> {
@@ -213,15 +224,22 @@ impl Latchkey {
         let mut tx = WriteTx::begin(&self.pool).await?;
         self.lock_settings(&mut tx, ctx, app_id, target).await?;
         let keys: Vec<String> = items.iter().map(|(k, _)| k.as_str().to_owned()).collect();
-        let current =
-            to_map(store::settings::list(&mut *tx, app_id, target.scope(), Some(&keys)).await?);
+        let current = to_map(
+            store::settings::list(&mut *tx, app_id.as_str(), target.scope(), Some(&keys)).await?,
+        );
         let mut existed = Vec::with_capacity(items.len());
         let mut changes = Map::new();
         for (key, value) in items {
             let before = current.get(key.as_str());
             if before != Some(&value) {
-                store::settings::upsert(&mut *tx, app_id, target.scope(), key.as_str(), &value)
-                    .await?;
+                store::settings::upsert(
+                    &mut *tx,
+                    app_id.as_str(),
+                    target.scope(),
+                    key.as_str(),
+                    &value,
+                )
+                .await?;
                 changes.insert(key.as_str().to_owned(), change(before, Some(&value)));
             }
             existed.push((key.into_string(), before.is_some()));
@@ -230,7 +248,7 @@ impl Latchkey {
             self.audit_settings(
                 &mut tx,
                 ctx,
-                app_id,
+                app_id.as_str(),
                 target,
                 AuditAction::SettingsSet,
                 changes,
@@ -245,15 +263,16 @@ impl Latchkey {
     pub async fn delete_settings(
         &self,
         ctx: &RequestContext,
-        app_id: &AppId,
+        app_id: &Named<AppId>,
         target: SettingsTarget<'_>,
         keys: &[String],
     ) -> Result<Committed<Vec<(String, bool)>>, ServiceError> {
         let keys = parse_keys(keys)?;
         let mut tx = WriteTx::begin(&self.pool).await?;
         self.lock_settings(&mut tx, ctx, app_id, target).await?;
-        let removed =
-            to_map(store::settings::delete(&mut *tx, app_id, target.scope(), &keys).await?);
+        let removed = to_map(
+            store::settings::delete(&mut *tx, app_id.as_str(), target.scope(), &keys).await?,
+        );
         if !removed.is_empty() {
             let changes = removed
                 .iter()
@@ -262,7 +281,7 @@ impl Latchkey {
             self.audit_settings(
                 &mut tx,
                 ctx,
-                app_id,
+                app_id.as_str(),
                 target,
                 AuditAction::SettingsDelete,
                 changes,
@@ -286,14 +305,15 @@ impl Latchkey {
     pub async fn replace_settings(
         &self,
         ctx: &RequestContext,
-        app_id: &AppId,
+        app_id: &Named<AppId>,
         target: SettingsTarget<'_>,
         items: Map<String, Value>,
     ) -> Result<Committed<Map<String, Value>>, ServiceError> {
         let items = rules::parse_items(items)?;
         let mut tx = WriteTx::begin(&self.pool).await?;
         self.lock_settings(&mut tx, ctx, app_id, target).await?;
-        let current = to_map(store::settings::list(&mut *tx, app_id, target.scope(), None).await?);
+        let current =
+            to_map(store::settings::list(&mut *tx, app_id.as_str(), target.scope(), None).await?);
         let wanted: Map<String, Value> = items
             .into_iter()
             .map(|(k, v)| (k.into_string(), v))
@@ -305,7 +325,7 @@ impl Latchkey {
             .cloned()
             .collect();
         if !gone.is_empty() {
-            store::settings::delete(&mut *tx, app_id, target.scope(), &gone).await?;
+            store::settings::delete(&mut *tx, app_id.as_str(), target.scope(), &gone).await?;
             for key in gone {
                 changes.insert(key.clone(), change(current.get(&key), None));
             }
@@ -313,16 +333,18 @@ impl Latchkey {
         for (key, value) in &wanted {
             let before = current.get(key);
             if before != Some(value) {
-                store::settings::upsert(&mut *tx, app_id, target.scope(), key, value).await?;
+                store::settings::upsert(&mut *tx, app_id.as_str(), target.scope(), key, value)
+                    .await?;
                 changes.insert(key.clone(), change(before, Some(value)));
             }
         }
-        let stored = to_map(store::settings::list(&mut *tx, app_id, target.scope(), None).await?);
+        let stored =
+            to_map(store::settings::list(&mut *tx, app_id.as_str(), target.scope(), None).await?);
         if !changes.is_empty() {
             self.audit_settings(
                 &mut tx,
                 ctx,
-                app_id,
+                app_id.as_str(),
                 target,
                 AuditAction::SettingsReplace,
                 changes,
@@ -345,8 +367,8 @@ mod tests {
             request_id: "r".into(),
             source_ip: None,
             caller: Caller::Client {
-                app_id: "app".into(),
-                client_id: client_id.into(),
+                app_id: AppId::from_trusted("app"),
+                client_id: ClientId::from_trusted(client_id),
                 features: FeatureSet::of(features),
             },
             read_at_least: None,
@@ -360,7 +382,7 @@ mod tests {
         let owner = ctx("boss", &[Feature::Owner]);
         let auth = |c: &RequestContext, t, w| Latchkey::authorize_settings(c, t, w).is_ok();
         use SettingsTarget::*;
-        let (me, other) = (ClientId::new("me"), ClientId::new("other"));
+        let (me, other) = (Named::parse("me"), Named::parse("other"));
         for write in [false, true] {
             assert!(auth(&plain, Client(&me), write), "own settings");
             assert!(!auth(&plain, Client(&other), write), "another client's");

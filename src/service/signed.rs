@@ -22,7 +22,7 @@ use sha2::{Digest, Sha256};
 use super::{AuthError, Caller, Latchkey};
 use crate::auth::sealing::Sealed;
 use crate::auth::signature::{self, SignatureHeader};
-use crate::domain::ids::{is_token, CLIENT_ID_LEN};
+use crate::domain::ids::{is_token, AppId, ClientId, CLIENT_ID_LEN};
 use crate::domain::{AllowList, FeatureSet};
 use crate::store::{self, signed::SigningCredentials};
 
@@ -155,8 +155,8 @@ impl Latchkey {
         }
         Ok(Caller::Client {
             features: FeatureSet::from_stored(&client.features),
-            app_id: client.app_id.clone(),
-            client_id: client.client_id.clone(),
+            app_id: AppId::from_trusted(client.app_id.clone()),
+            client_id: ClientId::from_trusted(client.client_id.clone()),
         })
     }
 

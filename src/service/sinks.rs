@@ -12,7 +12,7 @@ use super::{commit, Committed, Latchkey, RequestContext, ServiceError, SinkError
 use crate::auth::sealing::Sealed;
 use crate::domain::audit_action::AuditAction;
 use crate::domain::audit_changes::{Payload, SinkChanged};
-use crate::domain::ids::AppId;
+use crate::domain::ids::{AppId, Named};
 use crate::domain::sink::{
     new_webhook_secret, parse_sink_name, RewindTo, SinkDraft, SinkKind, SinkTarget,
 };
@@ -358,7 +358,7 @@ impl Latchkey {
         &self,
         ctx: &RequestContext,
         name: &str,
-        app: Option<&AppId>,
+        app: Option<&Named<AppId>>,
         to: RewindTo,
     ) -> Result<Committed<SinkView>, SinkError> {
         if let RewindTo::Revision(r) = to {

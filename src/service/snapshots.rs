@@ -10,7 +10,7 @@ use super::entity_types::entity_type_from_stored;
 use super::{Latchkey, ServiceError};
 use crate::cache::Freshness;
 use crate::domain::entity_type::EntityType;
-use crate::domain::ids::{is_token, CLIENT_ID_LEN};
+use crate::domain::ids::{ClientId, Named};
 use crate::domain::ValidationError;
 use crate::store::clients::{ClientCredentials, ClientRow};
 use crate::store::snapshots::ClientEntry;
@@ -155,9 +155,14 @@ impl Latchkey {
     pub(crate) async fn client_row(
         &self,
         app_id: &str,
-        client_id: &str,
+        client_id: &Named<ClientId>,
         at_least: Option<i64>,
     ) -> StoreResult<Option<ClientRow>> {
+        // A malformed id names no client: no query needed to say so.
+        let Some(client_id) = client_id.id() else {
+            return Ok(None);
+        };
+        let client_id = client_id.as_str();
         if !self.snapshots.trusted() {
             return store::clients::get(&self.pool, app_id, client_id).await;
         }
@@ -180,7 +185,7 @@ impl Latchkey {
     pub(crate) async fn decision_inputs(
         &self,
         app_id: &str,
-        client_id: &str,
+        client_id: &Named<ClientId>,
         type_name: &str,
         access_type: &str,
         consistency: Consistency,
@@ -204,21 +209,23 @@ impl Latchkey {
     async fn decision_inputs_from_db(
         &self,
         app_id: &str,
-        client_id: &str,
+        client_id: &Named<ClientId>,
         type_name: &str,
         access_type: &str,
     ) -> Result<(Option<DecisionInputs>, i64), ServiceError> {
-        let inputs = if is_token(client_id, CLIENT_ID_LEN) {
-            store::access_schemas::decision_inputs(
-                &self.pool,
-                app_id,
-                client_id,
-                type_name,
-                access_type,
-            )
-            .await?
-        } else {
-            None
+        // A malformed id names no client: no query needed to say so.
+        let inputs = match client_id.id() {
+            Some(client_id) => {
+                store::access_schemas::decision_inputs(
+                    &self.pool,
+                    app_id,
+                    client_id.as_str(),
+                    type_name,
+                    access_type,
+                )
+                .await?
+            }
+            None => None,
         };
         let revision = match &inputs {
             Some(i) => i.revision,
@@ -241,7 +248,7 @@ impl Latchkey {
     async fn decision_inputs_from_snapshot(
         &self,
         app_id: &str,
-        client_id: &str,
+        client_id: &Named<ClientId>,
         type_name: &str,
         access_type: &str,
         freshness: Freshness,
@@ -251,12 +258,12 @@ impl Latchkey {
             .entity_type(&self.pool, app_id, type_name, freshness)
             .await?
             .ok_or(ServiceError::AppNotFound)?;
-        if !is_token(client_id, CLIENT_ID_LEN) {
+        let Some(client_id) = client_id.id() else {
             return Ok((None, et.revision));
-        }
+        };
         let client = self
             .snapshots
-            .client(&self.pool, app_id, client_id, freshness)
+            .client(&self.pool, app_id, client_id.as_str(), freshness)
             .await?
             .ok_or(ServiceError::AppNotFound)?;
         // Both entries are at or past the latest revision heard of; the answer is as fresh

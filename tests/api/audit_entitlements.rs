@@ -641,7 +641,7 @@ async fn pruning_keeps_the_state_at_the_prune_point() {
     let svc = service(&app);
     let operator = RequestContext::command_line();
     let _ = svc
-        .set_audit_retention(&operator, a, Some(1))
+        .set_audit_retention(&operator, &latchkey::domain::ids::Named::parse(a), Some(1))
         .await
         .unwrap();
     // Periodic states before the prune point go with it.
@@ -661,7 +661,7 @@ async fn pruning_keeps_the_state_at_the_prune_point() {
     let done = svc
         .prune_audit(
             &operator,
-            a,
+            &latchkey::domain::ids::Named::parse(a),
             times[2] + Duration::days(1) + Duration::microseconds(1),
             false,
         )

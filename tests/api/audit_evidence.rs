@@ -319,8 +319,8 @@ async fn a_rotated_key_signs_new_checkpoints_and_old_ones_still_verify() {
         request_id: "r".repeat(16),
         source_ip: None,
         caller: latchkey::service::Caller::Client {
-            app_id: owner.app_id.clone(),
-            client_id: owner.client_id.clone(),
+            app_id: latchkey::domain::ids::AppId::from_trusted(owner.app_id.clone()),
+            client_id: latchkey::domain::ids::ClientId::from_trusted(owner.client_id.clone()),
             features: latchkey::domain::FeatureSet::of(&[latchkey::domain::Feature::Owner]),
         },
         read_at_least: None,
@@ -507,7 +507,10 @@ async fn a_legal_hold_stops_prune_until_it_ends_and_pruned_events_keep_their_lea
     let later = Utc::now() + chrono::Duration::days(3);
     let svc = service(&app);
     let ctx = RequestContext::command_line();
-    let refused = svc.prune_audit(&ctx, a, later, false).await.unwrap_err();
+    let refused = svc
+        .prune_audit(&ctx, &latchkey::domain::ids::Named::parse(a), later, false)
+        .await
+        .unwrap_err();
     assert_eq!(
         refused.to_string(),
         format!("Application {a} is under legal hold until 2999-01-01T00:00:00.000000Z: its audit events cannot be pruned before then (latchkey audit hold).")
@@ -555,7 +558,10 @@ async fn a_legal_hold_stops_prune_until_it_ends_and_pruned_events_keep_their_lea
         .run()
         .await;
     succeeded(&end);
-    let done = svc.prune_audit(&ctx, a, later, false).await.unwrap();
+    let done = svc
+        .prune_audit(&ctx, &latchkey::domain::ids::Named::parse(a), later, false)
+        .await
+        .unwrap();
     assert_eq!(done.value.through_seq, Some(8));
     let (status, proof) = get_json(&app, &owner, "/audit/proof/inclusion?revision=2&size=5").await;
     assert_eq!(status, 200, "{proof}");

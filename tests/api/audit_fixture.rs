@@ -252,7 +252,7 @@ async fn generate() {
     let _pruned = service
         .prune_audit(
             &latchkey::service::RequestContext::command_line(),
-            &p,
+            &latchkey::domain::ids::Named::parse(&p),
             chrono::Utc::now() + chrono::Duration::days(2),
             false,
         )

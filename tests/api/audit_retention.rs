@@ -115,20 +115,29 @@ async fn retention_defaults_to_forever_and_changes_are_audited() {
         request_id: "r".repeat(16),
         source_ip: None,
         caller: latchkey::service::Caller::Client {
-            app_id: a.to_owned(),
-            client_id: owner.client_id.clone(),
+            app_id: latchkey::domain::ids::AppId::from_trusted(a.to_owned()),
+            client_id: latchkey::domain::ids::ClientId::from_trusted(owner.client_id.clone()),
             features: latchkey::domain::FeatureSet::of(&[latchkey::domain::Feature::Owner]),
         },
         read_at_least: None,
         clock: latchkey::service::Clock::system(),
     };
     let err = service(&app)
-        .set_audit_retention(&client_ctx, a, Some(1))
+        .set_audit_retention(
+            &client_ctx,
+            &latchkey::domain::ids::Named::parse(a),
+            Some(1),
+        )
         .await
         .unwrap_err();
     assert_eq!(err.to_string(), "Forbidden");
     let err = service(&app)
-        .prune_audit(&client_ctx, a, Utc::now(), false)
+        .prune_audit(
+            &client_ctx,
+            &latchkey::domain::ids::Named::parse(a),
+            Utc::now(),
+            false,
+        )
         .await
         .unwrap_err();
     assert_eq!(err.to_string(), "Forbidden");
@@ -182,7 +191,12 @@ async fn prune_removes_the_expired_prefix_behind_a_checkpoint_and_the_rest_verif
     let now = middle + Duration::days(2);
     let svc = service(&app);
     let dry = svc
-        .prune_audit(&operator(), a, now, true)
+        .prune_audit(
+            &operator(),
+            &latchkey::domain::ids::Named::parse(a),
+            now,
+            true,
+        )
         .await
         .unwrap()
         .value;
@@ -196,7 +210,12 @@ async fn prune_removes_the_expired_prefix_behind_a_checkpoint_and_the_rest_verif
         "a dry run changes nothing"
     );
     let done = svc
-        .prune_audit(&operator(), a, now, false)
+        .prune_audit(
+            &operator(),
+            &latchkey::domain::ids::Named::parse(a),
+            now,
+            false,
+        )
         .await
         .unwrap()
         .value;
@@ -268,7 +287,12 @@ async fn prune_removes_the_expired_prefix_behind_a_checkpoint_and_the_rest_verif
     // New events chain on; a second prune finds nothing and writes nothing.
     set_features(&app, &owner, &ids[1], "old 1", &[]).await;
     let again = svc
-        .prune_audit(&operator(), a, now, false)
+        .prune_audit(
+            &operator(),
+            &latchkey::domain::ids::Named::parse(a),
+            now,
+            false,
+        )
         .await
         .unwrap()
         .value;
@@ -301,7 +325,12 @@ async fn the_report_stays_right_after_pruning() {
             .await,
     );
     let _pruned = service(&app)
-        .prune_audit(&operator(), a, middle + Duration::days(1), false)
+        .prune_audit(
+            &operator(),
+            &latchkey::domain::ids::Named::parse(a),
+            middle + Duration::days(1),
+            false,
+        )
         .await
         .unwrap();
     let fmt = |t: DateTime<Utc>| t.to_rfc3339_opts(chrono::SecondsFormat::Micros, true);
@@ -399,7 +428,12 @@ async fn pruning_everything_leaves_a_verifiable_checkpoint() {
             .await,
     );
     let done = service(&app)
-        .prune_audit(&operator(), a, Utc::now() + Duration::days(2), false)
+        .prune_audit(
+            &operator(),
+            &latchkey::domain::ids::Named::parse(a),
+            Utc::now() + Duration::days(2),
+            false,
+        )
         .await
         .unwrap()
         .value;
@@ -418,7 +452,12 @@ async fn pruning_everything_leaves_a_verifiable_checkpoint() {
     );
     // A later prune removes the old checkpoint too, behind a new one.
     let done = service(&app)
-        .prune_audit(&operator(), a, Utc::now() + Duration::days(4), false)
+        .prune_audit(
+            &operator(),
+            &latchkey::domain::ids::Named::parse(a),
+            Utc::now() + Duration::days(4),
+            false,
+        )
         .await
         .unwrap()
         .value;

@@ -29,6 +29,7 @@ mod entity_types;
 mod failover;
 mod hardening;
 mod hotpath;
+mod malformed_ids;
 mod migration;
 mod oauth;
 mod operations;

@@ -524,10 +524,13 @@ async fn pruning_refuses_what_an_active_sink_has_not_delivered() {
     .await;
     let svc = latchkey::startup::service(&test_settings(), app.pool.clone()).unwrap();
     let op = RequestContext::command_line();
-    let _ = svc.set_audit_retention(&op, a, Some(1)).await.unwrap();
+    let _ = svc
+        .set_audit_retention(&op, &latchkey::domain::ids::Named::parse(a), Some(1))
+        .await
+        .unwrap();
     let later = Utc::now() + chrono::Duration::days(3);
     let head = log_of(&app, a).await.last().unwrap().1;
-    match svc.prune_audit(&op, a, later, false).await {
+    match svc.prune_audit(&op, &latchkey::domain::ids::Named::parse(a), later, false).await {
         Err(e @ ServiceError::SinksOwe { .. }) => assert_eq!(
             e.to_string(),
             format!("Not pruned: sink(s) down have not delivered events up to {head} yet (pause them, let them catch up, or prune with --force).")
@@ -537,12 +540,21 @@ async fn pruning_refuses_what_an_active_sink_has_not_delivered() {
     assert_eq!(log_of(&app, a).await.len() as i64, head);
     // Paused sinks do not hold events back.
     let _ = svc.set_sink_paused(&op, "down", true).await.unwrap();
-    let dry = svc.prune_audit(&op, a, later, true).await.unwrap();
+    let dry = svc
+        .prune_audit(&op, &latchkey::domain::ids::Named::parse(a), later, true)
+        .await
+        .unwrap();
     assert_eq!(dry.value.through_seq, Some(head + 1));
     let _ = svc.set_sink_paused(&op, "down", false).await.unwrap();
     // --force: pruned, and the checkpoint says which sink lost events.
     let done = svc
-        .prune_audit_with(&op, a, later, false, true)
+        .prune_audit_with(
+            &op,
+            &latchkey::domain::ids::Named::parse(a),
+            later,
+            false,
+            true,
+        )
         .await
         .unwrap();
     let checkpoint: Value =

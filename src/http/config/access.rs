@@ -12,7 +12,7 @@ use super::fields::{optional_string, required_string, required_string_list};
 use super::{ConfigError, ConfigRequest, ErrorBody, JsonBody};
 use crate::domain::access::{AccessType, Reason, RecordScope};
 use crate::domain::entity_type::{SchemaError, TypeName};
-use crate::domain::ids::ClientId;
+use crate::domain::ids::{ClientId, Named};
 use crate::domain::ValidationError;
 use crate::service::{AccessCheck, AccessSchemaView, Consistency, ServiceError};
 
@@ -66,11 +66,11 @@ fn invalid(e: impl Into<ServiceError>) -> ConfigError {
 }
 
 /// The schema a path names: client, type and a parsed access type (`Not a valid access type.`).
-fn schema_key(path: SchemaPath) -> Result<(ClientId, TypeName, AccessType), ConfigError> {
+fn schema_key(path: SchemaPath) -> Result<(Named<ClientId>, TypeName, AccessType), ConfigError> {
     let (_, client_id, type_name, access_type) = path.into_inner();
     let access_type: AccessType = access_type.parse().map_err(invalid)?;
     Ok((
-        ClientId::new(client_id),
+        Named::parse(&client_id),
         TypeName::new(type_name),
         access_type,
     ))
@@ -174,7 +174,7 @@ pub async fn check(r: ConfigRequest, body: JsonBody) -> Result<HttpResponse, Con
         consistency: Some(consistency(b.get("consistency")).map_err(invalid)?),
     };
     let check = AccessCheck {
-        client_id: ClientId::new(f.client_id),
+        client_id: Named::parse(&f.client_id),
         client_secret: f.client_secret,
         source_ip: f.source_ip,
         entity_type: TypeName::new(f.entity_type),

@@ -5,7 +5,7 @@ use utoipa::ToSchema;
 
 use super::fields::{optional_bool, optional_string, required_string};
 use super::{ConfigError, ErrorBody, JsonBody, OperatorRequest};
-use crate::domain::ids::AppId;
+use crate::domain::ids::{AppId, Named};
 use crate::http::wire::apps::AppBody;
 use crate::service::{AppOptions, NewApp};
 
@@ -52,7 +52,7 @@ pub async fn create(r: OperatorRequest, body: JsonBody) -> Result<HttpResponse, 
     let new = NewApp {
         name: fields.name,
         region: fields.region.unwrap_or_else(|| "us".to_owned()),
-        app_id: fields.app_id,
+        app_id: fields.app_id.as_deref().map(Named::parse),
         signed_requests: fields.signed_requests.unwrap_or(false),
         show_secrets: fields.show_secrets.unwrap_or(false),
     };
@@ -72,7 +72,7 @@ pub async fn create(r: OperatorRequest, body: JsonBody) -> Result<HttpResponse, 
         (status = 404, body = ErrorBody, description = "`Application not found.`")))]
 pub async fn update(
     r: OperatorRequest,
-    path: web::Path<AppId>,
+    path: web::Path<Named<AppId>>,
     body: JsonBody,
 ) -> Result<HttpResponse, ConfigError> {
     let fields = AppOptionsFields {
@@ -103,7 +103,10 @@ pub async fn list(r: OperatorRequest) -> Result<HttpResponse, ConfigError> {
     params(("appId" = String, Path)),
     responses((status = 200, body = AppBody),
         (status = 404, body = ErrorBody, description = "`Application not found.`")))]
-pub async fn get(r: OperatorRequest, path: web::Path<AppId>) -> Result<HttpResponse, ConfigError> {
+pub async fn get(
+    r: OperatorRequest,
+    path: web::Path<Named<AppId>>,
+) -> Result<HttpResponse, ConfigError> {
     let app = r.service.get_app(&r.ctx, &path.into_inner()).await?;
     Ok(HttpResponse::Ok().json(AppBody::new(app, None)))
 }

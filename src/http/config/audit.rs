@@ -90,7 +90,7 @@ pub async fn query(r: ConfigRequest, req: HttpRequest) -> Result<HttpResponse, C
             events,
             next: page
                 .next
-                .map(|next| next_link(&r.app_id, &pairs, &next.encode())),
+                .map(|next| next_link(r.app_id.as_str(), &pairs, &next.encode())),
         };
         return Ok(HttpResponse::Ok()
             .content_type(Format::Json.content_type())
@@ -111,7 +111,7 @@ pub async fn query(r: ConfigRequest, req: HttpRequest) -> Result<HttpResponse, C
         .service
         .audit_stream(&r.ctx, &r.app_id, q.filter, order)
         .await?;
-    Ok(stream_response(&r.app_id, format, stream))
+    Ok(stream_response(r.app_id.as_str(), format, stream))
 }
 
 /// A whole filtered log as an NDJSON or CSV download (also the web console's export links).
@@ -161,5 +161,5 @@ pub async fn verify(r: ConfigRequest, req: HttpRequest) -> Result<HttpResponse, 
         anchors.push(v.parse::<Anchor>().map_err(ServiceError::from)?);
     }
     let verdict = r.service.verify_audit(&r.ctx, &r.app_id, anchors).await?;
-    Ok(HttpResponse::Ok().json(VerdictBody::new(verdict, &r.app_id)))
+    Ok(HttpResponse::Ok().json(VerdictBody::new(verdict, r.app_id.as_str())))
 }

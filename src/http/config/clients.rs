@@ -7,7 +7,7 @@ use utoipa::ToSchema;
 
 use super::fields::{integer, string_list};
 use super::{ConfigError, ConfigRequest, ErrorBody, JsonBody};
-use crate::domain::ids::ClientId;
+use crate::domain::ids::{ClientId, Named};
 use crate::domain::{AllowList, Field, ValidationError};
 use crate::http::wire::apps::ClientBody;
 use crate::service::{ClientChange, ClientDraft, ClientView, Committed, CreatedClient};
@@ -151,7 +151,7 @@ pub async fn create(r: ConfigRequest, body: JsonBody) -> Result<HttpResponse, Co
         (status = 404, body = ErrorBody, description = "`Client ID not found.`")))]
 pub async fn get(
     r: ConfigRequest,
-    path: web::Path<(String, ClientId)>,
+    path: web::Path<(String, Named<ClientId>)>,
 ) -> Result<HttpResponse, ConfigError> {
     let (_, client_id) = path.into_inner();
     let c = r.service.get_client(&r.ctx, &r.app_id, &client_id).await?;
@@ -171,7 +171,7 @@ pub async fn get(
 pub async fn replace(
     r: ConfigRequest,
     req: HttpRequest,
-    path: web::Path<(String, ClientId)>,
+    path: web::Path<(String, Named<ClientId>)>,
     body: JsonBody,
 ) -> Result<HttpResponse, ConfigError> {
     let (_, client_id) = path.into_inner();
@@ -214,7 +214,7 @@ async fn shown(r: &ConfigRequest, c: Committed<ClientView>) -> Result<HttpRespon
 pub async fn delete(
     r: ConfigRequest,
     req: HttpRequest,
-    path: web::Path<(String, ClientId)>,
+    path: web::Path<(String, Named<ClientId>)>,
 ) -> Result<HttpResponse, ConfigError> {
     let (_, client_id) = path.into_inner();
     let done = r
@@ -232,7 +232,7 @@ pub async fn delete(
 pub async fn rotate_secret(
     r: ConfigRequest,
     req: HttpRequest,
-    path: web::Path<(String, ClientId)>,
+    path: web::Path<(String, Named<ClientId>)>,
     body: JsonBody,
 ) -> Result<HttpResponse, ConfigError> {
     let (_, client_id) = path.into_inner();

@@ -75,7 +75,7 @@ pub async fn list(r: ConfigRequest) -> Result<HttpResponse, ConfigError> {
     let types = r.service.list_entity_types(&r.ctx, &r.app_id).await?;
     let body: Vec<EntityTypeBody> = types
         .iter()
-        .map(|t| EntityTypeBody::new(&r.app_id, t))
+        .map(|t| EntityTypeBody::new(r.app_id.as_str(), t))
         .collect();
     Ok(HttpResponse::Ok().json(body))
 }
@@ -108,7 +108,7 @@ pub async fn create(r: ConfigRequest, body: JsonBody) -> Result<HttpResponse, Co
         )
         .await?;
     Ok(r.answer(et, |et| {
-        let body = EntityTypeBody::new(&r.app_id, &et);
+        let body = EntityTypeBody::new(r.app_id.as_str(), &et);
         HttpResponse::Created()
             .insert_header((header::LOCATION, body.self_path.clone()))
             .json(body)
@@ -125,7 +125,7 @@ pub async fn get(
 ) -> Result<HttpResponse, ConfigError> {
     let (_, name) = path.into_inner();
     let et = r.service.get_entity_type(&r.ctx, &r.app_id, &name).await?;
-    Ok(HttpResponse::Ok().json(EntityTypeBody::new(&r.app_id, &et)))
+    Ok(HttpResponse::Ok().json(EntityTypeBody::new(r.app_id.as_str(), &et)))
 }
 
 /// Replaces the attribute definitions. Refused (409) while an access schema names an attribute
@@ -160,7 +160,7 @@ pub async fn replace(
         .replace_entity_type(&r.ctx, &r.app_id, &name, fields.name, fields.attr_defs)
         .await?;
     Ok(r.answer(et, |et| {
-        HttpResponse::Ok().json(EntityTypeBody::new(&r.app_id, &et))
+        HttpResponse::Ok().json(EntityTypeBody::new(r.app_id.as_str(), &et))
     }))
 }
 

@@ -11,7 +11,7 @@ use serde_json::Value;
 use super::ConfigError;
 use crate::auth::credentials::parse_authorization;
 use crate::domain::entity_type::SchemaError;
-use crate::domain::ids::AppId;
+use crate::domain::ids::{AppId, Named};
 use crate::domain::{is_storable_text, Field, ValidationError};
 use crate::http::request::{parse_json, read_body, request_id, source_ip, BodyError};
 use crate::http::HttpState;
@@ -21,7 +21,7 @@ type Fut<T> = Pin<Box<dyn Future<Output = Result<T, ConfigError>>>>;
 
 /// A Config API request whose caller is authenticated for the application in the path.
 pub struct ConfigRequest {
-    pub app_id: AppId,
+    pub app_id: Named<AppId>,
     pub ctx: RequestContext,
     pub service: Latchkey,
 }
@@ -42,7 +42,7 @@ impl FromRequest for ConfigRequest {
             let ctx = authenticate(&req, &state.service, Some(&app_id)).await?;
             unstorable_path_segment(&req)?;
             Ok(ConfigRequest {
-                app_id: AppId::new(app_id),
+                app_id: Named::parse(&app_id),
                 ctx,
                 service: state.service.clone(),
             })

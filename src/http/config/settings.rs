@@ -9,7 +9,7 @@ use serde_json::{Map, Value};
 use utoipa::ToSchema;
 
 use super::{ConfigError, ConfigRequest, ErrorBody, JsonBody};
-use crate::domain::ids::ClientId;
+use crate::domain::ids::{ClientId, Named};
 use crate::service::SettingsTarget;
 
 /// A flat object of settings: key → any JSON value. Keys: not empty, no whitespace or control
@@ -67,7 +67,7 @@ pub async fn replace_defaults(
         (status = 404, body = ErrorBody, description = "`Client ID not found.`")))]
 pub async fn get_client(
     r: ConfigRequest,
-    path: web::Path<(String, ClientId)>,
+    path: web::Path<(String, Named<ClientId>)>,
 ) -> Result<HttpResponse, ConfigError> {
     let (_, client_id) = path.into_inner();
     let settings = r
@@ -85,7 +85,7 @@ pub async fn get_client(
         (status = 404, body = ErrorBody, description = "`Client ID not found.`")))]
 pub async fn replace_client(
     r: ConfigRequest,
-    path: web::Path<(String, ClientId)>,
+    path: web::Path<(String, Named<ClientId>)>,
     body: JsonBody,
 ) -> Result<HttpResponse, ConfigError> {
     let (_, client_id) = path.into_inner();

@@ -8,7 +8,7 @@ use super::fields::{
 };
 use super::{ConfigError, ErrorBody, JsonBody, OperatorRequest};
 use crate::domain::audit_query::parse_time;
-use crate::domain::ids::AppId;
+use crate::domain::ids::Named;
 use crate::domain::sink::{RewindTo, SinkDraft};
 use crate::http::wire::sinks::SinkBody;
 use crate::service::SinkError;
@@ -169,7 +169,7 @@ pub async fn rewind(
     body: JsonBody,
 ) -> Result<HttpResponse, ConfigError> {
     let b = &body.0;
-    let app = optional_string(b, "app_id")?.map(AppId::new);
+    let app = optional_string(b, "app_id")?.map(|s| Named::parse(&s));
     let to = match (
         optional_integer(b, "revision")?,
         optional_string(b, "time")?,

@@ -15,7 +15,7 @@ use serde_json::Value;
 
 use super::{ConfigError, ErrorBody, OperatorRequest};
 use crate::domain::fixture::{self, FixtureError, Format};
-use crate::domain::ids::AppId;
+use crate::domain::ids::{AppId, Named};
 use crate::http::request::{read_body, BodyError};
 use crate::http::wire::staging::{ApplyReportBody, FixtureDocument, RestoreReportBody, Snapshot};
 use crate::service::{ApplyOptions, StagingError};
@@ -44,7 +44,7 @@ fn query_flag(req: &HttpRequest, name: &str) -> Result<Option<bool>, ConfigError
 pub async fn apply(
     r: OperatorRequest,
     req: HttpRequest,
-    path: web::Path<AppId>,
+    path: web::Path<Named<AppId>>,
     payload: web::Payload,
 ) -> Result<HttpResponse, ConfigError> {
     let body = read_body(&req, payload.into_inner())
@@ -81,7 +81,7 @@ pub async fn apply(
 pub async fn export(
     r: OperatorRequest,
     req: HttpRequest,
-    path: web::Path<AppId>,
+    path: web::Path<Named<AppId>>,
 ) -> Result<HttpResponse, ConfigError> {
     let format = match form_urlencoded::parse(req.query_string().as_bytes())
         .find(|(k, _)| k == "format")
@@ -114,7 +114,7 @@ pub async fn export(
         (status = 404, body = ErrorBody, description = "`Application not found.`")))]
 pub async fn list_snapshots(
     r: OperatorRequest,
-    path: web::Path<AppId>,
+    path: web::Path<Named<AppId>>,
 ) -> Result<HttpResponse, ConfigError> {
     let list = r.service.list_snapshots(&r.ctx, &path.into_inner()).await?;
     let body: Vec<Snapshot> = list.into_iter().map(Snapshot::new).collect();
@@ -128,7 +128,7 @@ pub async fn list_snapshots(
         (status = 404, body = ErrorBody, description = "`Application not found.`")))]
 pub async fn save_snapshot(
     r: OperatorRequest,
-    path: web::Path<(AppId, String)>,
+    path: web::Path<(Named<AppId>, String)>,
 ) -> Result<HttpResponse, ConfigError> {
     let (app_id, name) = path.into_inner();
     let info = r.service.save_snapshot(&r.ctx, &app_id, &name).await?;
@@ -142,7 +142,7 @@ pub async fn save_snapshot(
         (status = 404, body = ErrorBody, description = "No such application or snapshot")))]
 pub async fn delete_snapshot(
     r: OperatorRequest,
-    path: web::Path<(AppId, String)>,
+    path: web::Path<(Named<AppId>, String)>,
 ) -> Result<HttpResponse, ConfigError> {
     let (app_id, name) = path.into_inner();
     let done = r.service.delete_snapshot(&r.ctx, &app_id, &name).await?;
@@ -156,7 +156,7 @@ pub async fn delete_snapshot(
         (status = 404, body = ErrorBody, description = "No such application or snapshot")))]
 pub async fn restore_snapshot(
     r: OperatorRequest,
-    path: web::Path<(AppId, String)>,
+    path: web::Path<(Named<AppId>, String)>,
 ) -> Result<HttpResponse, ConfigError> {
     let (app_id, name) = path.into_inner();
     let report = r.service.restore_snapshot(&r.ctx, &app_id, &name).await?;

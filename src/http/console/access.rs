@@ -9,14 +9,14 @@ use super::page::{csrf, layout, refusal, respond, Nav};
 use super::{Console, ConsoleError, NoticeQuery, Posted, Refusal};
 use crate::domain::access::AccessType;
 use crate::domain::entity_type::{AttrDef, TypeName};
-use crate::domain::ids::{AppId, ClientId};
+use crate::domain::ids::{AppId, ClientId, Named};
 use crate::service::ServiceError;
 
 const ACCESS_TYPES: [AccessType; 2] = [AccessType::Read, AccessType::Write];
 
 pub async fn show(
     session: Console,
-    path: web::Path<(AppId, ClientId)>,
+    path: web::Path<(Named<AppId>, Named<ClientId>)>,
     query: web::Query<NoticeQuery>,
 ) -> Result<HttpResponse, ConsoleError> {
     let (app_id, client_id) = path.into_inner();
@@ -56,8 +56,8 @@ fn tree(defs: &[AttrDef], prefix: &str, chosen: &[String], form_id: &str, root: 
 
 async fn access_page(
     session: &Console,
-    app_id: &AppId,
-    client_id: &ClientId,
+    app_id: &Named<AppId>,
+    client_id: &Named<ClientId>,
     status: StatusCode,
     refused: Option<(&str, &str, &Refusal)>,
     notice: Option<&str>,
@@ -133,7 +133,7 @@ async fn access_page(
         layout(
             "Access schemas",
             Some(session),
-            Some(app_id),
+            Some(app_id.as_str()),
             Nav::Clients,
             body,
         ),
@@ -142,7 +142,7 @@ async fn access_page(
 
 pub async fn save(
     posted: Posted,
-    path: web::Path<(AppId, ClientId, TypeName, String)>,
+    path: web::Path<(Named<AppId>, Named<ClientId>, TypeName, String)>,
 ) -> Result<HttpResponse, ConsoleError> {
     let Posted { session, form } = posted;
     let (app_id, client_id, type_name, access) = path.into_inner();
@@ -184,7 +184,7 @@ pub async fn save(
                 &app_id,
                 &client_id,
                 refused.status,
-                Some((&type_name, &access, &refused)),
+                Some((type_name.as_str(), &access, &refused)),
                 None,
             )
             .await

@@ -12,7 +12,7 @@ use crate::domain::audit::AuditAction;
 use crate::domain::audit::{format_time, AuditEvent};
 use crate::domain::audit_query::{AuditQuery, Format, Order};
 use crate::domain::audit_verify::Verdict;
-use crate::domain::ids::AppId;
+use crate::domain::ids::{AppId, Named};
 use crate::domain::Feature;
 use crate::service::{AuditPage, ServiceError};
 
@@ -42,7 +42,7 @@ fn query_string(pairs: &[(String, String)], keep: &[&str], extra: &[(&str, &str)
 
 pub async fn timeline(
     session: Console,
-    app_id: web::Path<AppId>,
+    app_id: web::Path<Named<AppId>>,
     req: HttpRequest,
 ) -> Result<HttpResponse, ConsoleError> {
     let app_id = app_id.into_inner();
@@ -148,7 +148,7 @@ pub async fn timeline(
                 h2 #events-title { "Events, newest first" }
                 @if page.events.is_empty() { p.hint { "No event matches." } }
                 ol.timeline {
-                    @for e in &page.events { li { (event(&app_id, &e.event)) } }
+                    @for e in &page.events { li { (event(app_id.as_str(), &e.event)) } }
                 }
                 @if let Some(next) = &page.next {
                     p { a.button.secondary href={ (base) "?" (query_string(&pairs, &FILTERS, &[("cursor", &next.encode())])) } { "Older events" } }
@@ -158,7 +158,13 @@ pub async fn timeline(
     };
     Ok(respond(
         status,
-        layout("Audit", Some(&session), Some(&app_id), Nav::Audit, body),
+        layout(
+            "Audit",
+            Some(&session),
+            Some(app_id.as_str()),
+            Nav::Audit,
+            body,
+        ),
     ))
 }
 
@@ -268,7 +274,7 @@ fn changes(changes: &Value) -> Markup {
 /// `…/audit/export?format=csv|ndjson&<filters>`: the whole filtered log, oldest first.
 pub async fn export(
     session: Console,
-    app_id: web::Path<AppId>,
+    app_id: web::Path<Named<AppId>>,
     req: HttpRequest,
 ) -> Result<HttpResponse, ConsoleError> {
     let app_id = app_id.into_inner();
@@ -282,6 +288,8 @@ pub async fn export(
         .audit_stream(&session.ctx, &app_id, q.filter, Order::OldestFirst)
         .await?;
     Ok(crate::http::config::stream_response(
-        &app_id, format, stream,
+        app_id.as_str(),
+        format,
+        stream,
     ))
 }

@@ -6,7 +6,7 @@ use maud::{html, Markup};
 
 use super::page::{csrf, feature_boxes, feature_tags, layout, refusal, respond, secret_box, Nav};
 use super::{Console, ConsoleError, Form, NoticeQuery, Posted, Refusal};
-use crate::domain::ids::{AppId, ClientId};
+use crate::domain::ids::{AppId, ClientId, Named};
 use crate::domain::Feature;
 use crate::service::{ClientChange, ClientDraft, ClientView, SettingsTarget};
 
@@ -53,7 +53,7 @@ impl Draft {
 
 pub async fn list(
     session: Console,
-    app_id: web::Path<AppId>,
+    app_id: web::Path<Named<AppId>>,
     query: web::Query<ListQuery>,
 ) -> Result<HttpResponse, ConsoleError> {
     let app_id = app_id.into_inner();
@@ -66,7 +66,7 @@ pub async fn list(
 
 async fn list_page(
     session: &Console,
-    app_id: &AppId,
+    app_id: &Named<AppId>,
     query: &ListQuery,
     status: StatusCode,
     refused: Option<&Refusal>,
@@ -142,13 +142,19 @@ async fn list_page(
     };
     Ok(respond(
         status,
-        layout("Clients", Some(session), Some(app_id), Nav::Clients, body),
+        layout(
+            "Clients",
+            Some(session),
+            Some(app_id.as_str()),
+            Nav::Clients,
+            body,
+        ),
     ))
 }
 
 pub async fn create(
     posted: Posted,
-    app_id: web::Path<AppId>,
+    app_id: web::Path<Named<AppId>>,
 ) -> Result<HttpResponse, ConsoleError> {
     let Posted { session, form } = posted;
     let app_id = app_id.into_inner();
@@ -177,7 +183,7 @@ pub async fn create(
                 layout(
                     "Client created",
                     Some(&session),
-                    Some(&app_id),
+                    Some(app_id.as_str()),
                     Nav::Clients,
                     body,
                 ),
@@ -201,7 +207,7 @@ pub async fn create(
 
 pub async fn show(
     session: Console,
-    path: web::Path<(AppId, ClientId)>,
+    path: web::Path<(Named<AppId>, Named<ClientId>)>,
     query: web::Query<NoticeQuery>,
 ) -> Result<HttpResponse, ConsoleError> {
     let (app_id, client_id) = path.into_inner();
@@ -234,8 +240,8 @@ struct View<'a> {
 
 async fn client_page(
     session: &Console,
-    app_id: &AppId,
-    client_id: &ClientId,
+    app_id: &Named<AppId>,
+    client_id: &Named<ClientId>,
     view: View<'_>,
 ) -> Result<HttpResponse, ConsoleError> {
     let View {
@@ -324,14 +330,20 @@ async fn client_page(
     };
     Ok(respond(
         status,
-        layout(&c.name, Some(session), Some(app_id), Nav::Clients, body),
+        layout(
+            &c.name,
+            Some(session),
+            Some(app_id.as_str()),
+            Nav::Clients,
+            body,
+        ),
     ))
 }
 
 async fn refused_on(
     session: &Console,
-    app_id: &AppId,
-    client_id: &ClientId,
+    app_id: &Named<AppId>,
+    client_id: &Named<ClientId>,
     part: Part,
     e: crate::service::ServiceError,
     edit: Option<&Draft>,
@@ -347,7 +359,7 @@ async fn refused_on(
 
 pub async fn update(
     posted: Posted,
-    path: web::Path<(AppId, ClientId)>,
+    path: web::Path<(Named<AppId>, Named<ClientId>)>,
 ) -> Result<HttpResponse, ConsoleError> {
     let Posted { session, form } = posted;
     let (app_id, client_id) = path.into_inner();
@@ -374,7 +386,7 @@ pub async fn update(
 
 pub async fn rotate(
     posted: Posted,
-    path: web::Path<(AppId, ClientId)>,
+    path: web::Path<(Named<AppId>, Named<ClientId>)>,
 ) -> Result<HttpResponse, ConsoleError> {
     let Posted { session, form } = posted;
     let (app_id, client_id) = path.into_inner();
@@ -404,7 +416,7 @@ pub async fn rotate(
 
 pub async fn delete(
     posted: Posted,
-    path: web::Path<(AppId, ClientId)>,
+    path: web::Path<(Named<AppId>, Named<ClientId>)>,
 ) -> Result<HttpResponse, ConsoleError> {
     let Posted { session, form } = posted;
     let (app_id, client_id) = path.into_inner();
@@ -433,8 +445,8 @@ pub async fn delete(
 /// Settings of one client saved from its page (see `settings.rs` for the form).
 pub(super) async fn settings_refused(
     session: &Console,
-    app_id: &AppId,
-    client_id: &ClientId,
+    app_id: &Named<AppId>,
+    client_id: &Named<ClientId>,
     e: crate::service::ServiceError,
 ) -> Result<HttpResponse, ConsoleError> {
     refused_on(session, app_id, client_id, Part::Settings, e, None).await

@@ -206,7 +206,7 @@ impl Console {
     /// The application a client session belongs to (`None` for the operator).
     pub fn own_app(&self) -> Option<&str> {
         match &self.ctx.caller {
-            Caller::Client { app_id, .. } => Some(app_id),
+            Caller::Client { app_id, .. } => Some(app_id.as_str()),
             Caller::Operator => None,
         }
     }

@@ -9,7 +9,7 @@ use serde_json::Value;
 
 use super::page::{layout, respond, Nav};
 use super::{Console, ConsoleError};
-use crate::domain::ids::AppId;
+use crate::domain::ids::{AppId, Named};
 use crate::service::oauth::OAuth;
 
 fn when(t: chrono::DateTime<chrono::Utc>) -> String {
@@ -24,7 +24,7 @@ fn member<'a>(key: &'a Value, name: &str) -> &'a str {
 pub async fn show(
     session: Console,
     oauth: web::Data<OAuth>,
-    path: web::Path<AppId>,
+    path: web::Path<Named<AppId>>,
 ) -> Result<HttpResponse, ConsoleError> {
     let app_id = path.into_inner();
     let o = oauth.overview(&session.ctx, &app_id).await?;
@@ -91,6 +91,12 @@ pub async fn show(
     };
     Ok(respond(
         StatusCode::OK,
-        layout("OAuth", Some(&session), Some(&app_id), Nav::OAuth, body),
+        layout(
+            "OAuth",
+            Some(&session),
+            Some(app_id.as_str()),
+            Nav::OAuth,
+            body,
+        ),
     ))
 }

@@ -13,7 +13,7 @@ use super::{Console, ConsoleError, Refusal};
 use crate::domain::audit::format_time;
 use crate::domain::audit_query::parse_time;
 use crate::domain::entitlements::{ChangeDetail, EntitlementState};
-use crate::domain::ids::AppId;
+use crate::domain::ids::{AppId, Named};
 use crate::http::wire::entitlements::{changes_csv, entitlements_csv};
 use crate::service::{EntitlementChanges, ServiceError};
 
@@ -66,7 +66,7 @@ fn time_field(
 /// `…/review?at=&from=&to=`: the table at `at` (default now) and, with `from`, the changes.
 pub async fn show(
     session: Console,
-    app_id: web::Path<AppId>,
+    app_id: web::Path<Named<AppId>>,
     req: HttpRequest,
 ) -> Result<HttpResponse, ConsoleError> {
     let app_id = app_id.into_inner();
@@ -141,7 +141,7 @@ pub async fn show(
                     "clients: " (t.state.clients.len()) ". "
                     a #review-csv href={ (base) "/export?" (query([("at", format_time(&t.at))])) } { "Download CSV" }
                 }
-                (clients_table(&app_id, &t.state))
+                (clients_table(app_id.as_str(), &t.state))
             }
         }
         section.card aria-labelledby="changes-title" {
@@ -159,7 +159,7 @@ pub async fn show(
                     "changes: " (c.changes.len()) ", after " (format_time(&c.from)) " up to " (format_time(&c.to)) ". "
                     a #changes-csv href={ (base) "/export?" (query([("from", format_time(&c.from)), ("to", format_time(&c.to))])) } { "Download CSV" }
                 }
-                (changes_table(&app_id, c))
+                (changes_table(app_id.as_str(), c))
             }
         }
     };
@@ -168,7 +168,7 @@ pub async fn show(
         layout(
             "Access review",
             Some(&session),
-            Some(&app_id),
+            Some(app_id.as_str()),
             Nav::Review,
             body,
         ),
@@ -274,7 +274,7 @@ fn changes_table(app_id: &str, c: &EntitlementChanges) -> Markup {
 /// `…/review/export?at=` (the table) or `?from=&to=` (the changes): the API's CSV.
 pub async fn export(
     session: Console,
-    app_id: web::Path<AppId>,
+    app_id: web::Path<Named<AppId>>,
     req: HttpRequest,
 ) -> Result<HttpResponse, ConsoleError> {
     let app_id = app_id.into_inner();

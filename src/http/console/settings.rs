@@ -8,12 +8,12 @@ use maud::html;
 use super::forms::{settings_form, submitted_settings};
 use super::page::{layout, refusal, respond, Nav};
 use super::{Console, ConsoleError, NoticeQuery, Posted, Refusal};
-use crate::domain::ids::{AppId, ClientId};
+use crate::domain::ids::{AppId, ClientId, Named};
 use crate::service::SettingsTarget;
 
 pub async fn show(
     session: Console,
-    app_id: web::Path<AppId>,
+    app_id: web::Path<Named<AppId>>,
     query: web::Query<NoticeQuery>,
 ) -> Result<HttpResponse, ConsoleError> {
     let app_id = app_id.into_inner();
@@ -23,7 +23,7 @@ pub async fn show(
 
 async fn defaults_page(
     session: &Console,
-    app_id: &AppId,
+    app_id: &Named<AppId>,
     status: StatusCode,
     refused: Option<&Refusal>,
     notice: Option<&str>,
@@ -61,13 +61,19 @@ async fn defaults_page(
     };
     Ok(respond(
         status,
-        layout("Settings", Some(session), Some(app_id), Nav::Settings, body),
+        layout(
+            "Settings",
+            Some(session),
+            Some(app_id.as_str()),
+            Nav::Settings,
+            body,
+        ),
     ))
 }
 
 pub async fn save_defaults(
     posted: Posted,
-    app_id: web::Path<AppId>,
+    app_id: web::Path<Named<AppId>>,
 ) -> Result<HttpResponse, ConsoleError> {
     let Posted { session, form } = posted;
     let app_id = app_id.into_inner();
@@ -91,7 +97,7 @@ pub async fn save_defaults(
 
 pub async fn save_client(
     posted: Posted,
-    path: web::Path<(AppId, ClientId)>,
+    path: web::Path<(Named<AppId>, Named<ClientId>)>,
 ) -> Result<HttpResponse, ConsoleError> {
     let Posted { session, form } = posted;
     let (app_id, client_id) = path.into_inner();

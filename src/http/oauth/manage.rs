@@ -10,7 +10,7 @@ use serde_json::Value;
 use utoipa::ToSchema;
 
 use super::JwksBody;
-use crate::domain::ids::{AppId, ClientId};
+use crate::domain::ids::{AppId, ClientId, Named};
 use crate::domain::oauth::SigningAlg;
 use crate::domain::{Field, ValidationError};
 use crate::http::config::error::error_body;
@@ -76,7 +76,7 @@ pub struct ClientJwksInput {
 pub async fn get_client_jwks(
     r: ConfigRequest,
     oauth: web::Data<OAuth>,
-    path: web::Path<(String, ClientId)>,
+    path: web::Path<(String, Named<ClientId>)>,
 ) -> Result<HttpResponse, JwksError> {
     let (_, client_id) = path.into_inner();
     let jwks = oauth.client_jwks(&r.ctx, &r.app_id, &client_id).await?;
@@ -94,7 +94,7 @@ pub async fn get_client_jwks(
 pub async fn put_client_jwks(
     r: ConfigRequest,
     oauth: web::Data<OAuth>,
-    path: web::Path<(String, ClientId)>,
+    path: web::Path<(String, Named<ClientId>)>,
     body: JsonBody,
 ) -> Result<HttpResponse, JwksError> {
     let (_, client_id) = path.into_inner();
@@ -116,7 +116,7 @@ pub async fn put_client_jwks(
 pub async fn delete_client_jwks(
     r: ConfigRequest,
     oauth: web::Data<OAuth>,
-    path: web::Path<(String, ClientId)>,
+    path: web::Path<(String, Named<ClientId>)>,
 ) -> Result<HttpResponse, JwksError> {
     let (_, client_id) = path.into_inner();
     let committed = oauth
@@ -171,12 +171,12 @@ pub struct OAuthAppBody {
 
 fn app_body(
     oauth: &OAuth,
-    app_id: &AppId,
+    app_id: &Named<AppId>,
     settings: OAuthSettings,
     keys: Vec<KeyInfo>,
 ) -> OAuthAppBody {
     OAuthAppBody {
-        issuer: oauth.issuer(app_id),
+        issuer: oauth.issuer(app_id.as_str()),
         signing_alg: settings.signing_alg.as_str(),
         token_lifetime_secs: settings.token_lifetime_secs,
         keys: keys.into_iter().map(KeyBody::from).collect(),
@@ -191,7 +191,7 @@ fn app_body(
 pub async fn get_app_oauth(
     r: OperatorRequest,
     oauth: web::Data<OAuth>,
-    path: web::Path<AppId>,
+    path: web::Path<Named<AppId>>,
 ) -> Result<HttpResponse, ConfigError> {
     let app_id = path.into_inner();
     let (settings, keys) = oauth.keys(&r.ctx, &app_id).await?;
@@ -220,7 +220,7 @@ pub struct OAuthSettingsFields {
 pub async fn patch_app_oauth(
     r: OperatorRequest,
     oauth: web::Data<OAuth>,
-    path: web::Path<AppId>,
+    path: web::Path<Named<AppId>>,
     body: JsonBody,
 ) -> Result<HttpResponse, ConfigError> {
     let app_id = path.into_inner();
@@ -269,7 +269,7 @@ pub fn rotation_json(report: RotationReport) -> Value {
 pub async fn rotate(
     r: OperatorRequest,
     oauth: web::Data<OAuth>,
-    path: web::Path<AppId>,
+    path: web::Path<Named<AppId>>,
 ) -> Result<HttpResponse, ConfigError> {
     let committed = oauth.rotate_keys(&r.ctx, &path.into_inner()).await?;
     Ok(r.answer(committed, |report| {

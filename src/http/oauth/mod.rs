@@ -18,7 +18,7 @@ use utoipa::ToSchema;
 
 use crate::auth::credentials::parse_authorization;
 use crate::auth::Credentials;
-use crate::domain::ids::AppId;
+use crate::domain::ids::{AppId, Named};
 use crate::domain::oauth::{AccessClaims, Audience, JWT_BEARER_ASSERTION};
 use crate::domain::Feature;
 use crate::http::request::{
@@ -244,7 +244,7 @@ const AUTH_METHODS: [&str; 3] = [
     "private_key_jwt",
 ];
 
-async fn metadata(req: HttpRequest, app_id: AppId) -> OAuthResult {
+async fn metadata(req: HttpRequest, app_id: Named<AppId>) -> OAuthResult {
     let oauth = oauth_service(&req)?;
     let e = oauth.endpoints(&app_id).await?;
     Ok(HttpResponse::Ok().json(MetadataBody {
@@ -271,7 +271,7 @@ async fn metadata(req: HttpRequest, app_id: AppId) -> OAuthResult {
     params(("appId" = String, Path)),
     responses((status = 200, body = MetadataBody),
         (status = 404, body = OAuthErrorBody, description = "No such application")))]
-pub async fn metadata_well_known(req: HttpRequest, path: web::Path<AppId>) -> OAuthResult {
+pub async fn metadata_well_known(req: HttpRequest, path: web::Path<Named<AppId>>) -> OAuthResult {
     metadata(req, path.into_inner()).await
 }
 
@@ -280,7 +280,7 @@ pub async fn metadata_well_known(req: HttpRequest, path: web::Path<AppId>) -> OA
     params(("appId" = String, Path)),
     responses((status = 200, body = MetadataBody),
         (status = 404, body = OAuthErrorBody, description = "No such application")))]
-pub async fn metadata_below_issuer(req: HttpRequest, path: web::Path<AppId>) -> OAuthResult {
+pub async fn metadata_below_issuer(req: HttpRequest, path: web::Path<Named<AppId>>) -> OAuthResult {
     metadata(req, path.into_inner()).await
 }
 
@@ -298,7 +298,7 @@ pub struct JwksBody {
     responses((status = 200, body = JwksBody, headers(("Cache-Control" = String))),
         (status = 404, body = OAuthErrorBody, description = "No such application"),
         (status = 503, body = OAuthErrorBody, description = "No sealing key, or the database is unreachable")))]
-pub async fn jwks(req: HttpRequest, path: web::Path<AppId>) -> OAuthResult {
+pub async fn jwks(req: HttpRequest, path: web::Path<Named<AppId>>) -> OAuthResult {
     let oauth = oauth_service(&req)?;
     let set = oauth.jwks(&path.into_inner()).await?;
     let keys = set
@@ -349,7 +349,11 @@ pub struct TokenBody {
         (status = 401, body = OAuthErrorBody, description = "invalid_client", headers(("WWW-Authenticate" = String))),
         (status = 429, body = OAuthErrorBody, description = "Too many failed authentications from this source", headers(("Retry-After" = u64))),
         (status = 503, body = OAuthErrorBody, description = "No sealing key, or the database is unreachable")))]
-pub async fn token(req: HttpRequest, path: web::Path<AppId>, payload: web::Payload) -> OAuthResult {
+pub async fn token(
+    req: HttpRequest,
+    path: web::Path<Named<AppId>>,
+    payload: web::Payload,
+) -> OAuthResult {
     let app_id = path.into_inner();
     let result = issue(&req, &app_id, payload.into_inner()).await;
     if let Some(state) = req.app_data::<web::Data<HttpState>>() {
@@ -363,7 +367,7 @@ pub async fn token(req: HttpRequest, path: web::Path<AppId>, payload: web::Paylo
     result
 }
 
-async fn issue(req: &HttpRequest, app_id: &AppId, payload: Payload) -> OAuthResult {
+async fn issue(req: &HttpRequest, app_id: &Named<AppId>, payload: Payload) -> OAuthResult {
     let oauth = oauth_service(req)?;
     let params = form(req, payload).await?;
     let grant_type = param(&params, "grant_type")
@@ -469,7 +473,7 @@ async fn token_param(
         (status = 503, body = OAuthErrorBody, description = "No sealing key, or the database is unreachable")))]
 pub async fn introspect(
     req: HttpRequest,
-    path: web::Path<AppId>,
+    path: web::Path<Named<AppId>>,
     payload: web::Payload,
 ) -> OAuthResult {
     let oauth = oauth_service(&req)?;
@@ -497,7 +501,7 @@ pub async fn introspect(
         (status = 503, body = OAuthErrorBody, description = "No sealing key, or the database is unreachable")))]
 pub async fn revoke(
     req: HttpRequest,
-    path: web::Path<AppId>,
+    path: web::Path<Named<AppId>>,
     payload: web::Payload,
 ) -> OAuthResult {
     let oauth = oauth_service(&req)?;

@@ -5,7 +5,7 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 use super::{wrote, ArgNames, Call, Done, RegError, Reply};
-use crate::domain::ids::ClientId;
+use crate::domain::ids::Named;
 use crate::domain::AllowList;
 use crate::service::{ClientChange, ClientDraft, ClientView};
 
@@ -139,7 +139,7 @@ pub async fn delete(call: Call) -> Reply {
     let target = call.params.required(TARGET)?;
     let done = call
         .service
-        .delete_client(&call.ctx, &call.app_id, &ClientId::new(target), None)
+        .delete_client(&call.ctx, &call.app_id, &Named::parse(target), None)
         .await
         .map_err(RegError::with(ArgNames::DEFAULT.target(TARGET)))?;
     wrote(done.map(|()| Done {}))

@@ -9,7 +9,7 @@ use super::params::Params;
 use crate::auth::credentials::parse_authorization;
 use crate::auth::signature::is_signature_scheme;
 use crate::auth::Credentials;
-use crate::domain::ids::{AppId, ClientId};
+use crate::domain::ids::{AppId, ClientId, Named};
 use crate::http::request::{read_body, request_id, source_ip, BodyError};
 use crate::http::routes::Effect;
 use crate::http::HttpState;
@@ -19,7 +19,7 @@ use crate::service::{AuthError, Caller, Latchkey, Operation, RequestContext, Sig
 pub struct Call {
     pub ctx: RequestContext,
     /// The caller's own application (for the operator: the one `application_id` names).
-    pub app_id: AppId,
+    pub app_id: Named<AppId>,
     pub params: Params,
     pub service: Latchkey,
 }
@@ -123,11 +123,13 @@ impl Call {
         let app_id = match &caller {
             // The application is always the caller's own; naming another one is refused.
             Caller::Client { app_id, .. } => match params.get("application_id") {
-                Some(named) if named != app_id => return Err(RegError::UnknownApplication),
-                _ => app_id.clone(),
+                Some(named) if named != app_id.as_str() => {
+                    return Err(RegError::UnknownApplication)
+                }
+                _ => Named::Id(app_id.clone()),
             },
             // The operator belongs to no application: it must say which one it acts on.
-            Caller::Operator => params.required("application_id")?.to_owned(),
+            Caller::Operator => Named::parse(params.required("application_id")?),
         };
         Ok(Call {
             ctx: RequestContext {
@@ -137,21 +139,21 @@ impl Call {
                 read_at_least: None,
                 clock: state.service.clock().clone(),
             },
-            app_id: AppId::new(app_id),
+            app_id,
             params,
             service: state.service.clone(),
         })
     }
 
     /// `for_client_id`, which defaults to the caller (the operator has no default).
-    pub fn target_client(&self) -> Result<ClientId, RegError> {
+    pub fn target_client(&self) -> Result<Named<ClientId>, RegError> {
         match self.params.get("for_client_id") {
-            Some(id) => Ok(ClientId::new(id)),
+            Some(id) => Ok(Named::parse(id)),
             None => self
                 .ctx
                 .caller
                 .client_id()
-                .map(ClientId::new)
+                .map(|id| Named::Id(id.clone()))
                 .ok_or(RegError::Missing("for_client_id")),
         }
     }

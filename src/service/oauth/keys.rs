@@ -18,7 +18,7 @@ use crate::auth::random::random_token;
 use crate::auth::sealing::Sealed;
 use crate::domain::audit_action::AuditAction;
 use crate::domain::audit_changes::{self as changes_of, Payload};
-use crate::domain::ids::AppId;
+use crate::domain::ids::{AppId, Named};
 use crate::domain::oauth::{retirement, token_lifetime, SigningAlg};
 use crate::service::sealing::oauth_key_sealing_name;
 use crate::service::{commit, Committed, RequestContext, ServiceError};
@@ -259,8 +259,8 @@ impl OAuth {
     }
 
     /// The application's public keys (the JWKS).
-    pub async fn jwks(&self, app_id: &AppId) -> Result<JwkSet, OAuthError> {
-        Ok(self.key_set(app_id).await?.jwks())
+    pub async fn jwks(&self, app_id: &Named<AppId>) -> Result<JwkSet, OAuthError> {
+        Ok(self.key_set(app_id.as_str()).await?.jwks())
     }
 
     /// The application's settings and published keys (`GET /apps/{appId}/oauth`), for the
@@ -268,10 +268,10 @@ impl OAuth {
     pub async fn keys(
         &self,
         ctx: &RequestContext,
-        app_id: &AppId,
+        app_id: &Named<AppId>,
     ) -> Result<(OAuthSettings, Vec<KeyInfo>), ServiceError> {
         ctx.owner()?;
-        let set = self.key_set(app_id).await?;
+        let set = self.key_set(app_id.as_str()).await?;
         Ok((set.settings, set.infos(Utc::now())))
     }
 
@@ -280,12 +280,12 @@ impl OAuth {
     pub async fn overview(
         &self,
         ctx: &RequestContext,
-        app_id: &AppId,
+        app_id: &Named<AppId>,
     ) -> Result<Overview, ServiceError> {
         let (settings, keys) = self.keys(ctx, app_id).await?;
-        let clients = store::oauth::all_client_jwks(&self.core.pool, app_id).await?;
+        let clients = store::oauth::all_client_jwks(&self.core.pool, app_id.as_str()).await?;
         Ok(Overview {
-            issuer: self.issuer(app_id),
+            issuer: self.issuer(app_id.as_str()),
             settings,
             keys,
             clients,
@@ -298,15 +298,15 @@ impl OAuth {
     pub async fn rotate_keys(
         &self,
         ctx: &RequestContext,
-        app_id: &AppId,
+        app_id: &Named<AppId>,
     ) -> Result<Committed<RotationReport>, ServiceError> {
         ctx.operator()?;
         let mut tx = WriteTx::begin(&self.core.pool).await?;
-        let settings = store::oauth::lock_settings(&mut tx, app_id)
+        let settings = store::oauth::lock_settings(&mut tx, app_id.as_str())
             .await?
             .ok_or(ServiceError::AppNotFound)?;
         let settings = OAuthSettings::from_row(&settings);
-        let (_, rows) = store::oauth::key_set(&mut *tx, app_id)
+        let (_, rows) = store::oauth::key_set(&mut *tx, app_id.as_str())
             .await?
             .ok_or(ServiceError::AppNotFound)?;
         let now = Utc::now();
@@ -317,7 +317,7 @@ impl OAuth {
             chrono::Duration::from_std(self.config.jwks_max_age)
                 .unwrap_or_else(|_| chrono::Duration::seconds(300))
         };
-        let key = self.make_key(app_id, settings.signing_alg, now + max_age)?;
+        let key = self.make_key(app_id.as_str(), settings.signing_alg, now + max_age)?;
         let retires_at = DateTime::from_timestamp(
             retirement(key.signs_from.timestamp(), settings.token_lifetime_secs),
             0,
@@ -325,20 +325,20 @@ impl OAuth {
         .unwrap_or(key.signs_from);
         let mut retiring = Vec::new();
         for row in rows.iter().filter(|r| r.retires_at.is_none()) {
-            store::oauth::retire_key(&mut tx, app_id, &row.kid, retires_at).await?;
+            store::oauth::retire_key(&mut tx, app_id.as_str(), &row.kid, retires_at).await?;
             let alg = row.alg.parse().unwrap_or_default();
             retiring.push(KeyInfo {
                 retires_at: Some(retires_at),
                 ..info_of(row, alg)
             });
         }
-        store::oauth::insert_key(&mut tx, app_id, &key).await?;
+        store::oauth::insert_key(&mut tx, app_id.as_str(), &key).await?;
         let action = if rows.is_empty() {
             AuditAction::OAuthKeyCreate
         } else {
             AuditAction::OAuthKeyRotate
         };
-        let mut event = ctx.audit_event(app_id, action);
+        let mut event = ctx.audit_event(app_id.as_str(), action);
         event.changes = changes_of::OAuthKeyMade::by_rotation(
             &key.kid,
             &key.alg,
@@ -364,7 +364,7 @@ impl OAuth {
     pub async fn set_settings(
         &self,
         ctx: &RequestContext,
-        app_id: &AppId,
+        app_id: &Named<AppId>,
         signing_alg: Option<SigningAlg>,
         token_lifetime_secs: Option<i64>,
     ) -> Result<Committed<OAuthSettings>, ServiceError> {
@@ -380,7 +380,7 @@ impl OAuth {
                 })
             })?;
         let mut tx = WriteTx::begin(&self.core.pool).await?;
-        let before = store::oauth::lock_settings(&mut tx, app_id)
+        let before = store::oauth::lock_settings(&mut tx, app_id.as_str())
             .await?
             .ok_or(ServiceError::AppNotFound)?;
         let before = OAuthSettings::from_row(&before);
@@ -396,7 +396,7 @@ impl OAuth {
         };
         store::oauth::set_settings(
             &mut tx,
-            app_id,
+            app_id.as_str(),
             &SettingsRow {
                 signing_alg: after.signing_alg.as_str().to_owned(),
                 token_lifetime_secs: i32::try_from(after.token_lifetime_secs).unwrap_or(600),
@@ -405,10 +405,14 @@ impl OAuth {
         .await?;
         let longer = after.token_lifetime_secs - before.token_lifetime_secs;
         if longer > 0 {
-            store::oauth::extend_retirements(&mut tx, app_id, i32::try_from(longer).unwrap_or(0))
-                .await?;
+            store::oauth::extend_retirements(
+                &mut tx,
+                app_id.as_str(),
+                i32::try_from(longer).unwrap_or(0),
+            )
+            .await?;
         }
-        let mut event = ctx.audit_event(app_id, AuditAction::OAuthSettingsUpdate);
+        let mut event = ctx.audit_event(app_id.as_str(), AuditAction::OAuthSettingsUpdate);
         event.changes = changes.into_changes();
         store::audit::append(&mut tx, event).await?;
         let committed = commit(tx, after).await?;

@@ -213,16 +213,16 @@ impl OAuth {
     /// The endpoints of an existing application.
     pub async fn endpoints(
         &self,
-        app_id: &crate::domain::ids::AppId,
+        app_id: &crate::domain::ids::Named<crate::domain::ids::AppId>,
     ) -> Result<Endpoints, OAuthError> {
-        if !crate::domain::is_storable_text(app_id)
-            || crate::store::apps::get(&self.core.pool, app_id)
+        if !crate::domain::is_storable_text(app_id.as_str())
+            || crate::store::apps::get(&self.core.pool, app_id.as_str())
                 .await?
                 .is_none()
         {
             return Err(OAuthError::AppNotFound);
         }
-        let issuer = self.issuer(app_id);
+        let issuer = self.issuer(app_id.as_str());
         Ok(Endpoints {
             token_endpoint: format!("{issuer}/token"),
             jwks_uri: format!("{issuer}/jwks"),

@@ -12,7 +12,7 @@ use crate::auth::random::random_token;
 use crate::auth::Credentials;
 use crate::domain::audit_action::AuditAction;
 use crate::domain::audit_changes::{self as changes_of, Payload};
-use crate::domain::ids::{is_token, AppId, ClientId, CLIENT_ID_LEN};
+use crate::domain::ids::{is_token, AppId, ClientId, Named, CLIENT_ID_LEN};
 use crate::domain::oauth::{
     check_assertion, check_resource, granted_scope, parse_scope, AccessClaims, AssertionClaims,
     AssertionError, Audience, CLIENT_CREDENTIALS,
@@ -77,6 +77,8 @@ pub enum Introspection {
 /// A client proven at an OAuth endpoint.
 #[derive(Debug, Clone)]
 struct Authenticated {
+    /// The application the client was found in (the one the path names).
+    app_id: AppId,
     client_id: String,
     features: FeatureSet,
 }
@@ -85,7 +87,7 @@ impl OAuth {
     /// Client authentication for the token, introspection and revocation endpoints.
     async fn authenticate_client(
         &self,
-        app_id: &AppId,
+        app_id: &Named<AppId>,
         auth: ClientAuth,
         source: Source,
     ) -> Result<Authenticated, OAuthError> {
@@ -94,18 +96,19 @@ impl OAuth {
                 let caller = self
                     .core
                     .authenticate(
-                        Some(app_id),
+                        Some(app_id.as_str()),
                         Some(Credentials::Client { client_id, secret }),
                         source,
                     )
                     .await?;
                 match caller {
                     Caller::Client {
+                        app_id,
                         client_id,
                         features,
-                        ..
                     } => Ok(Authenticated {
-                        client_id,
+                        app_id,
+                        client_id: client_id.into_string(),
                         features,
                     }),
                     Caller::Operator => Err(OAuthError::InvalidClient {
@@ -138,7 +141,7 @@ impl OAuth {
     /// accepted before (on any server); then the client's allow list.
     async fn check_assertion(
         &self,
-        app_id: &AppId,
+        app_id: &Named<AppId>,
         client_param: Option<&str>,
         assertion: &str,
         source: Source,
@@ -153,10 +156,10 @@ impl OAuth {
         }
         let found = self
             .core
-            .find_credentials(Some(app_id), &client_id)
+            .find_credentials(Some(app_id.as_str()), &client_id)
             .await?
             .ok_or(AssertionError::Signature)?;
-        let jwks = store::oauth::client_jwks(&self.core.pool, app_id, &client_id)
+        let jwks = store::oauth::client_jwks(&self.core.pool, app_id.as_str(), &client_id)
             .await?
             .and_then(|v| serde_json::from_value::<JwkSet>(v).ok())
             .ok_or(AssertionError::Signature)?;
@@ -165,7 +168,10 @@ impl OAuth {
                 VerifyError::Expired => AssertionError::Expired,
                 _ => AssertionError::Signature,
             })?;
-        let (issuer, token_endpoint) = (self.issuer(app_id), self.token_endpoint(app_id));
+        let (issuer, token_endpoint) = (
+            self.issuer(app_id.as_str()),
+            self.token_endpoint(app_id.as_str()),
+        );
         let now = Utc::now().timestamp();
         check_assertion(
             &claims,
@@ -183,11 +189,12 @@ impl OAuth {
             .unwrap_or_else(Utc::now)
             + chrono::Duration::seconds(crate::domain::oauth::ASSERTION_LEEWAY_SECS);
         let log = store::replays::ReplayLog::OAuthAssertions;
-        if !store::replays::record(&self.core.pool, log, app_id, &hash, expires_at).await? {
+        if !store::replays::record(&self.core.pool, log, app_id.as_str(), &hash, expires_at).await?
+        {
             return Err(AssertionError::Replayed.into());
         }
         if rand::random::<u8>() < 4 {
-            if let Err(e) = store::oauth::purge_expired(&self.core.pool, app_id).await {
+            if let Err(e) = store::oauth::purge_expired(&self.core.pool, app_id.as_str()).await {
                 tracing::warn!(error = %e, "could not remove expired OAuth records");
             }
         }
@@ -196,6 +203,7 @@ impl OAuth {
             return Err(crate::service::AuthError::IpNotAllowed.into());
         }
         Ok(Authenticated {
+            app_id: AppId::from_trusted(client.app_id),
             client_id: client.client_id,
             features: FeatureSet::from_stored(&client.features),
         })
@@ -204,7 +212,7 @@ impl OAuth {
     /// `POST /oauth/{appId}/token`: the client_credentials grant.
     pub async fn issue_token(
         &self,
-        app_id: &AppId,
+        app_id: &Named<AppId>,
         auth: ClientAuth,
         request: TokenRequest,
         source: Source,
@@ -217,10 +225,10 @@ impl OAuth {
         for resource in &request.resources {
             check_resource(resource).map_err(|e| OAuthError::InvalidTarget(e.to_string()))?;
         }
-        let set = self.key_set(app_id).await?;
+        let set = self.key_set(app_id.as_str()).await?;
         let now = Utc::now();
         let key = set.signing(now).ok_or(OAuthError::Internal)?;
-        let issuer = self.issuer(app_id);
+        let issuer = self.issuer(app_id.as_str());
         let lifetime = set.settings.token_lifetime_secs;
         let claims = AccessClaims::new(
             &issuer,
@@ -244,19 +252,19 @@ impl OAuth {
     /// when `check_exp`). `None`: not a token of this application.
     async fn verified(
         &self,
-        app_id: &AppId,
+        app_id: &Named<AppId>,
         token: &str,
         check_exp: bool,
     ) -> Result<Option<AccessClaims>, OAuthError> {
         if jose::header_typ(token).is_none_or(|t| !t.eq_ignore_ascii_case("at+jwt")) {
             return Ok(None);
         }
-        let set = self.key_set(app_id).await?;
+        let set = self.key_set(app_id.as_str()).await?;
         let claims: AccessClaims = match jose::verify(token, &set.jwks(), check_exp) {
             Ok(c) => c,
             Err(_) => return Ok(None),
         };
-        Ok((claims.iss == self.issuer(app_id)).then_some(claims))
+        Ok((claims.iss == self.issuer(app_id.as_str())).then_some(claims))
     }
 
     /// `POST /oauth/{appId}/introspect`. The caller is a client of the application with `owner`
@@ -266,7 +274,7 @@ impl OAuth {
     /// kept fresh by the change notifications).
     pub async fn introspect(
         &self,
-        app_id: &AppId,
+        app_id: &Named<AppId>,
         auth: ClientAuth,
         token: &str,
         source: Source,
@@ -280,12 +288,12 @@ impl OAuth {
         if !privileged && caller.client_id != claims.client_id {
             return Ok(Introspection::Inactive);
         }
-        if store::oauth::is_revoked(&self.core.pool, app_id, &claims.jti).await? {
+        if store::oauth::is_revoked(&self.core.pool, app_id.as_str(), &claims.jti).await? {
             return Ok(Introspection::Inactive);
         }
         let Some(client) = self
             .core
-            .find_credentials(Some(app_id), &claims.client_id)
+            .find_credentials(Some(app_id.as_str()), &claims.client_id)
             .await?
         else {
             return Ok(Introspection::Inactive);
@@ -305,7 +313,7 @@ impl OAuth {
     /// `oauth.token_revoke` (once per token).
     pub async fn revoke(
         &self,
-        app_id: &AppId,
+        app_id: &Named<AppId>,
         auth: ClientAuth,
         token: &str,
         request_id: &str,
@@ -327,20 +335,27 @@ impl OAuth {
             return Ok(Committed::unchanged(()));
         }
         let mut tx = WriteTx::begin(&self.core.pool).await?;
-        if store::oauth::revoke(&mut tx, app_id, &claims.jti, &claims.client_id, expires_at).await?
+        if store::oauth::revoke(
+            &mut tx,
+            app_id.as_str(),
+            &claims.jti,
+            &claims.client_id,
+            expires_at,
+        )
+        .await?
         {
             let ctx = RequestContext {
                 request_id: request_id.to_owned(),
                 source_ip: Some(source),
                 caller: Caller::Client {
-                    app_id: app_id.to_string(),
-                    client_id: caller.client_id,
+                    app_id: caller.app_id,
+                    client_id: ClientId::from_trusted(caller.client_id),
                     features: caller.features,
                 },
                 read_at_least: None,
                 clock: self.core.clock().clone(),
             };
-            let mut event = ctx.audit_event(app_id, AuditAction::OAuthTokenRevoke);
+            let mut event = ctx.audit_event(app_id.as_str(), AuditAction::OAuthTokenRevoke);
             event.target_client_id = Some(claims.client_id.clone());
             event.changes = changes_of::TokenRevoked::new(&claims.jti, &expires_at).into_changes();
             store::audit::append(&mut tx, event).await?;
@@ -355,20 +370,20 @@ impl OAuth {
     pub async fn client_jwks(
         &self,
         ctx: &RequestContext,
-        app_id: &AppId,
-        client_id: &ClientId,
+        app_id: &Named<AppId>,
+        client_id: &Named<ClientId>,
     ) -> Result<Option<Value>, ServiceError> {
         ctx.owner()?;
         self.require_client(app_id, client_id).await?;
-        Ok(store::oauth::client_jwks(&self.core.pool, app_id, client_id).await?)
+        Ok(store::oauth::client_jwks(&self.core.pool, app_id.as_str(), client_id.as_str()).await?)
     }
 
     /// Replaces the client's registered keys (owner only); audited as `client.jwks_set`.
     pub async fn set_client_jwks(
         &self,
         ctx: &RequestContext,
-        app_id: &AppId,
-        client_id: &ClientId,
+        app_id: &Named<AppId>,
+        client_id: &Named<ClientId>,
         jwks: &Value,
     ) -> Result<Committed<Result<Value, String>>, ServiceError> {
         ctx.owner()?;
@@ -377,9 +392,11 @@ impl OAuth {
         }
         let mut tx = WriteTx::begin(&self.core.pool).await?;
         self.require_client_in(&mut tx, app_id, client_id).await?;
-        let before = store::oauth::put_client_jwks(&mut tx, app_id, client_id, jwks).await?;
+        let before =
+            store::oauth::put_client_jwks(&mut tx, app_id.as_str(), client_id.as_str(), jwks)
+                .await?;
         if before.as_ref() != Some(jwks) {
-            let mut event = ctx.audit_event(app_id, AuditAction::ClientJwksSet);
+            let mut event = ctx.audit_event(app_id.as_str(), AuditAction::ClientJwksSet);
             event.target_client_id = Some(client_id.to_string());
             event.changes =
                 changes_of::ClientKeysChanged::set(before.as_ref(), jwks).into_changes();
@@ -393,17 +410,18 @@ impl OAuth {
     pub async fn delete_client_jwks(
         &self,
         ctx: &RequestContext,
-        app_id: &AppId,
-        client_id: &ClientId,
+        app_id: &Named<AppId>,
+        client_id: &Named<ClientId>,
     ) -> Result<Committed<bool>, ServiceError> {
         ctx.owner()?;
         let mut tx = WriteTx::begin(&self.core.pool).await?;
         self.require_client_in(&mut tx, app_id, client_id).await?;
-        let Some(before) = store::oauth::delete_client_jwks(&mut tx, app_id, client_id).await?
+        let Some(before) =
+            store::oauth::delete_client_jwks(&mut tx, app_id.as_str(), client_id.as_str()).await?
         else {
             return Ok(Committed::unchanged(false));
         };
-        let mut event = ctx.audit_event(app_id, AuditAction::ClientJwksDelete);
+        let mut event = ctx.audit_event(app_id.as_str(), AuditAction::ClientJwksDelete);
         event.target_client_id = Some(client_id.to_string());
         event.changes = changes_of::ClientKeysChanged::deleted(&before).into_changes();
         store::audit::append(&mut tx, event).await?;
@@ -412,8 +430,8 @@ impl OAuth {
 
     async fn require_client(
         &self,
-        app_id: &AppId,
-        client_id: &ClientId,
+        app_id: &Named<AppId>,
+        client_id: &Named<ClientId>,
     ) -> Result<(), ServiceError> {
         let mut conn = self.core.pool.acquire().await?;
         self.require_client_in(&mut conn, app_id, client_id).await
@@ -422,10 +440,10 @@ impl OAuth {
     async fn require_client_in(
         &self,
         conn: &mut sqlx::PgConnection,
-        app_id: &AppId,
-        client_id: &ClientId,
+        app_id: &Named<AppId>,
+        client_id: &Named<ClientId>,
     ) -> Result<(), ServiceError> {
-        store::clients::get(&mut *conn, app_id, client_id)
+        store::clients::get(&mut *conn, app_id.as_str(), client_id.as_str())
             .await?
             .map(|_| ())
             .ok_or(ServiceError::ClientNotFound)
