@@ -285,6 +285,12 @@ impl Application {
         self.port
     }
 
+    /// The instance's snapshots (whether its listener listens, for a caller that must wait
+    /// for that, such as a test starting several instances).
+    pub fn snapshots(&self) -> Arc<Snapshots> {
+        self.snapshots.clone()
+    }
+
     /// Serves until SIGINT/SIGTERM, then drains in-flight requests.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         // The replica's monitor measures it against the primary (the request pool).

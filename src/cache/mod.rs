@@ -216,7 +216,13 @@ impl Snapshots {
 
     /// Whether entries may be served now (snapshot mode and a live listener).
     pub fn trusted(&self) -> bool {
-        self.config.enabled && self.listening.load(Ordering::Acquire)
+        self.config.enabled && self.listening()
+    }
+
+    /// The listener is connected, has run LISTEN and has caught up (`relistened`), in either
+    /// consistency mode: from here on no committed change escapes this instance.
+    pub fn listening(&self) -> bool {
+        self.listening.load(Ordering::Acquire)
     }
 
     /// The latest revision of `app_id` this instance has heard of (0: none since it started).

@@ -848,7 +848,7 @@ fn version_in(html: &str) -> String {
 async fn edits_show_on_the_next_page(writer: &TestApp, reader: &TestApp, rounds: usize) {
     let owner = writer.create_app("shop").await;
     let id = writer.make_client(&owner, "web", &[]).await.id;
-    writer.wait_for_listeners(1).await;
+    listening(&[writer, reader]).await;
     let mut v = Visitor::new(writer);
     v.sign_in_owner(&owner).await;
     let page = format!("/console/apps/{}/clients/{id}", owner.app_id);
@@ -898,6 +898,6 @@ async fn a_console_edit_shows_on_the_page_read_right_after_it() {
 async fn a_console_edit_shows_on_a_peer_that_serves_the_redirect() {
     let app = spawn_app().await;
     let peer = app.spawn_peer(|_| {}).await;
-    app.wait_for_listeners(2).await;
+    listening(&[&app, &peer]).await;
     edits_show_on_the_next_page(&app, &peer, 200).await;
 }

@@ -238,7 +238,7 @@ async fn a_read_only_server_is_not_used_until_it_is_writable() {
         },
     )
     .await;
-    app.wait_for_listeners(1).await;
+    crate::helpers::listening(&[&app]).await;
 }
 
 /// `LATCHKEY_LISTEN_DATABASE_URL` is where the listener connects (a pooler in transaction mode

@@ -208,6 +208,8 @@ pub struct TestApp {
     pub server_url: String,
     pub http: reqwest::Client,
     pub operator_token: String,
+    /// The instance's snapshots: whether its listener listens ([`listening`]).
+    pub snapshots: std::sync::Arc<latchkey::cache::Snapshots>,
 }
 
 /// The owner credentials of an application created for a test.
@@ -344,6 +346,7 @@ fn launch(
     let app = Application::build_with_clock(settings, pool.clone(), clock)
         .expect("build the application");
     let port = app.port();
+    let snapshots = app.snapshots();
     tokio::spawn(app.run_until_stopped());
     TestApp {
         address: format!("http://127.0.0.1:{port}"),
@@ -356,6 +359,7 @@ fn launch(
             .build()
             .unwrap(),
         operator_token: settings.auth.operator_token.clone().unwrap_or_default(),
+        snapshots,
     }
 }
 
@@ -380,24 +384,18 @@ impl TestApp {
             Clock::system(),
         )
     }
+}
 
-    /// Waits until `n` instances listen for changes on this database.
-    pub async fn wait_for_listeners(&self, n: i64) {
-        let sql = "SELECT count(*) FROM pg_stat_activity
-                   WHERE datname = current_database() AND application_name = 'latchkey-listener'
-                     AND state = 'idle'
-                     AND (query LIKE 'LISTEN%' OR query LIKE '%FROM audit_heads WHERE app_id = ANY%')";
-        poll_until(
-            &format!("{n} listeners"),
-            std::time::Duration::from_secs(5),
-            std::time::Duration::from_millis(10),
-            async || self.scalar::<i64>(sql, &[]).await >= n,
-        )
-        .await;
-        // `relistened` runs right after LISTEN returns, and nothing outside shows when it is
-        // done: a moment for it.
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    }
+/// Waits until every one of `apps` listens for changes (its listener has run LISTEN and caught
+/// up), so a change made through any of them reaches all the others by notification.
+pub async fn listening(apps: &[&TestApp]) {
+    crate::kit::poll_until(
+        "every instance listening",
+        std::time::Duration::from_secs(5),
+        std::time::Duration::from_millis(10),
+        async || apps.iter().all(|app| app.snapshots.listening()),
+    )
+    .await;
 }
 
 pub fn basic(client_id: &str, secret: &str) -> String {

@@ -59,7 +59,7 @@ async fn two_instances(
     };
     let a = spawn_app_with(configure).await;
     let b = a.spawn_peer(configure).await;
-    a.wait_for_listeners(2).await;
+    listening(&[&a, &b]).await;
     let owner = a.create_app("shop").await;
     create_user_type(&a, &owner).await;
     (a, b, owner)
@@ -333,7 +333,7 @@ async fn a_lost_listener_means_no_stale_answer_then_recovery() {
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
     // Recovery: listening again, and changes through A reach B by notification.
-    a.wait_for_listeners(2).await;
+    listening(&[&a, &b]).await;
     let restored = json!({"name": "reader", "features": ["direct_read_access"],
                           "ipWhitelist": ["0.0.0.0/0"]});
     a.config(&owner)
@@ -386,7 +386,7 @@ async fn listening_again_catches_up_with_a_database_that_went_back() {
         metric(&a, r#"latchkey_listener_events_total{event="rewinds"}"#).await == 1.0
     })
     .await;
-    a.wait_for_listeners(2).await;
+    listening(&[&a]).await;
     assert_eq!(
         metric(&a, r#"latchkey_listener_events_total{event="reconnects"}"#).await,
         1.0

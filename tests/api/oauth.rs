@@ -583,7 +583,7 @@ async fn revocation_reaches_another_instance() {
     // Instances behind one load balancer share LATCHKEY_PUBLIC_URL (so the issuer): the test
     // servers all have the same one.
     let peer = app.spawn_peer(|_| {}).await;
-    app.wait_for_listeners(2).await;
+    listening(&[&app, &peer]).await;
     let owner = app.create_app("shop").await;
     let a = owner.app_id.clone();
     let Made { id, secret, .. } = app
