@@ -249,7 +249,7 @@ impl Latchkey {
             .ok_or(ServiceError::AppNotFound)?;
         // One snapshot, so the current state and the log agree.
         let mut tx = store::begin_snapshot(self.read_pool(app_id.as_str())).await?;
-        let current = store::clients::list(&mut *tx, app_id.as_str(), None).await?;
+        let current = store::clients::list(&mut *tx, app_id.as_str()).await?;
         let mut first_since: HashMap<String, AuditEvent> = HashMap::new();
         for row in
             store::audit::first_feature_events_since(&mut *tx, app_id.as_str(), since).await?

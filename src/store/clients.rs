@@ -148,19 +148,16 @@ pub async fn listing(
     .await?)
 }
 
-pub async fn list(
-    db: impl PgExecutor<'_>,
-    app_id: &str,
-    any_of: Option<&[String]>,
-) -> StoreResult<Vec<ClientRow>> {
+/// Every client of an application with all its columns, oldest first (the access review's
+/// current state; a listing reads only what it shows: [`listing`]).
+pub async fn list(db: impl PgExecutor<'_>, app_id: &str) -> StoreResult<Vec<ClientRow>> {
     Ok(sqlx::query_as!(
         ClientRow,
         "SELECT app_id, client_id, name, features, ip_whitelist, version, created_at, updated_at
          FROM clients
-         WHERE app_id = $1 AND ($2::text[] IS NULL OR features && $2::text[])
+         WHERE app_id = $1
          ORDER BY created_at, client_id",
         app_id,
-        any_of,
     )
     .fetch_all(db)
     .await?)
