@@ -209,18 +209,40 @@ pub fn is_valid_name(s: &str) -> bool {
         && bytes.all(|b| b.is_ascii_alphanumeric() || b == b'_')
 }
 
-super::ids::name_type!(
-    /// An entity type's name as the caller named it. A new type's name is checked by
-    /// `parse_type_name`; naming a type that does not exist is "not found".
-    TypeName
-);
+/// An entity type's name: [`is_valid_name`] (`[A-Za-z][A-Za-z0-9_]*`, at most
+/// [`MAX_NAME_LEN`]). `parse` is the one check of that rule: creating a type refuses a name
+/// without that shape (`InvalidTypeName`), and a name a caller gives to look a type up arrives
+/// as a `Named<TypeName>` (path segments, `type_name`, `entityType`): a malformed one names no
+/// type, so the service answers it as an unknown one, without a query. `from_trusted` (no
+/// check) is for names read back from the database, where only checked names are written.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(transparent)]
+pub struct TypeName(String);
 
-/// Checks the name of a new entity type.
-pub fn parse_type_name(s: &str) -> Result<String, SchemaError> {
-    if is_valid_name(s) {
-        Ok(s.to_owned())
-    } else {
-        Err(SchemaError::InvalidTypeName)
+impl TypeName {
+    pub fn parse(s: &str) -> Result<Self, SchemaError> {
+        if is_valid_name(s) {
+            Ok(Self(s.to_owned()))
+        } else {
+            Err(SchemaError::InvalidTypeName)
+        }
+    }
+
+    /// Without a check: a name read back from the database (or written by a test).
+    pub fn from_trusted(value: impl Into<String>) -> Self {
+        Self(value.into())
+    }
+}
+
+super::ids::string_newtype!(TypeName);
+
+impl super::ids::Id for TypeName {
+    fn parse_id(s: &str) -> Option<Self> {
+        Self::parse(s).ok()
+    }
+
+    fn id_str(&self) -> &str {
+        &self.0
     }
 }
 
@@ -1099,8 +1121,17 @@ mod tests {
 
     #[test]
     fn type_names() {
-        assert_eq!(parse_type_name("user").unwrap(), "user");
-        assert_eq!(parse_type_name("user_2").unwrap(), "user_2");
+        assert_eq!(TypeName::parse("user").unwrap().as_str(), "user");
+        assert_eq!(TypeName::parse("user_2").unwrap().as_str(), "user_2");
+        use crate::domain::ids::Named;
+        assert_eq!(
+            Named::<TypeName>::parse("user"),
+            Named::Id(TypeName::from_trusted("user"))
+        );
+        assert_eq!(
+            Named::<TypeName>::parse("a.b"),
+            Named::Malformed("a.b".into())
+        );
         for bad in [
             "",
             "2user",
@@ -1111,7 +1142,7 @@ mod tests {
             &"u".repeat(65),
         ] {
             assert_eq!(
-                parse_type_name(bad),
+                TypeName::parse(bad),
                 Err(SchemaError::InvalidTypeName),
                 "{bad:?}"
             );

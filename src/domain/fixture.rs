@@ -12,7 +12,7 @@ use serde_json::{Map, Value};
 
 use super::access::AccessType;
 use super::allow_list::parse_cidr;
-use super::entity_type::{parse_attr_defs, parse_type_name, AttrDef};
+use super::entity_type::{parse_attr_defs, AttrDef, TypeName};
 use super::ids::{is_token, CLIENT_ID_LEN, SECRET_LEN};
 use super::settings::{check_value, SettingKey};
 use super::{AllowList, ClientName, Feature, FeatureSet, Field, ValidationError};
@@ -330,8 +330,9 @@ fn parse_types(v: &Value, path: &str) -> Result<Vec<FixtureType>, FixtureError> 
         let map = object(item, &at)?;
         known_fields(map, &at, &TYPE_FIELDS)?;
         let name_at = join(&at, "name");
-        let name = parse_type_name(string(required(map, &at, "name")?, &name_at)?)
-            .map_err(|e| FixtureError::new(&name_at, e))?;
+        let name = TypeName::parse(string(required(map, &at, "name")?, &name_at)?)
+            .map_err(|e| FixtureError::new(&name_at, e))?
+            .into_string();
         let attr_defs = match present(map, "attr_defs") {
             None => vec![],
             Some(defs) => {

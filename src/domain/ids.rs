@@ -37,43 +37,6 @@ macro_rules! string_newtype {
 }
 pub(crate) use string_newtype;
 
-/// Defines a string newtype for a name a caller gives to a thing of the model whose spelling
-/// has no fixed shape (`TypeName`; ids are `id_type!`). It is built once, where the value
-/// enters (an HTTP extractor or adapter, the console, the command line), and the service takes
-/// only the typed value, so two adjacent names cannot be swapped and no unparsed wire string
-/// reaches it. It does not `Deref` to `&str`: the store's `&str` is
-/// taken explicitly (`as_str()`), so an id cannot silently pass for any other text.
-macro_rules! name_type {
-    ($(#[$doc:meta])* $name:ident) => {
-        $(#[$doc])*
-        #[derive(
-            Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
-        )]
-        #[serde(transparent)]
-        pub struct $name(String);
-
-        impl $name {
-            pub fn new(value: impl Into<String>) -> Self {
-                Self(value.into())
-            }
-        }
-
-        $crate::domain::ids::string_newtype!($name);
-
-        /// For `clap` and `web::Path`: any text names one (whether it exists is the service's
-        /// question).
-        impl std::str::FromStr for $name {
-            type Err = std::convert::Infallible;
-
-            fn from_str(s: &str) -> Result<Self, Self::Err> {
-                Ok(Self::new(s))
-            }
-        }
-
-    };
-}
-pub(crate) use name_type;
-
 /// Why a text is not an id: it lacks the shape of one (see [`AppId`], [`ClientId`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum IdError {
@@ -138,8 +101,8 @@ macro_rules! id_type {
         }
 
         impl Id for $name {
-            fn parse_id(s: &str) -> Result<Self, IdError> {
-                Self::parse(s)
+            fn parse_id(s: &str) -> Option<Self> {
+                Self::parse(s).ok()
             }
 
             fn id_str(&self) -> &str {
@@ -149,9 +112,11 @@ macro_rules! id_type {
     };
 }
 
-/// What [`Named`] needs of an id type.
+/// What [`Named`] needs of a type whose values name a thing of the model (the ids, an entity
+/// type's [`TypeName`](super::entity_type::TypeName)): its one check, and its text.
 pub trait Id: Sized {
-    fn parse_id(s: &str) -> Result<Self, IdError>;
+    /// The value, when `s` has the documented shape.
+    fn parse_id(s: &str) -> Option<Self>;
     fn id_str(&self) -> &str;
 }
 
@@ -189,8 +154,8 @@ pub enum Named<T> {
 impl<T: Id> Named<T> {
     pub fn parse(s: &str) -> Self {
         match T::parse_id(s) {
-            Ok(id) => Named::Id(id),
-            Err(_) => Named::Malformed(s.to_owned()),
+            Some(id) => Named::Id(id),
+            None => Named::Malformed(s.to_owned()),
         }
     }
 

@@ -2,7 +2,7 @@
 
 use std::net::IpAddr;
 
-use super::entity_types::{entity_type_of, not_found};
+use super::entity_types::{entity_type_of, named, not_found};
 use super::{
     commit, AuthError, Caller, Committed, Consistency, Decided, Latchkey, RequestContext,
     ServiceError,
@@ -53,7 +53,7 @@ pub struct AccessCheck {
     pub client_secret: Option<String>,
     /// When given, the client's allow list is applied to it.
     pub source_ip: Option<IpAddr>,
-    pub entity_type: TypeName,
+    pub entity_type: Named<TypeName>,
     pub access: AccessType,
     pub record: RecordScope,
     pub attributes: Vec<String>,
@@ -74,7 +74,7 @@ impl Latchkey {
         ctx: &RequestContext,
         app_id: &Named<AppId>,
         client_id: &Named<ClientId>,
-        type_name: &TypeName,
+        type_name: &Named<TypeName>,
         access_type: AccessType,
         attributes: &[String],
     ) -> Result<Committed<AccessSchemaView>, ServiceError> {
@@ -86,6 +86,7 @@ impl Latchkey {
         {
             return Err(ServiceError::ClientNotFound);
         }
+        let type_name = named(type_name)?;
         let et = entity_type_of(
             store::entity_types::share(&mut *tx, app_id.as_str(), type_name.as_str())
                 .await?
@@ -133,7 +134,7 @@ impl Latchkey {
         ctx: &RequestContext,
         app_id: &Named<AppId>,
         client_id: &Named<ClientId>,
-        type_name: &TypeName,
+        type_name: &Named<TypeName>,
         access_type: AccessType,
     ) -> Result<Committed<()>, ServiceError> {
         ctx.owner()?;
@@ -144,6 +145,7 @@ impl Latchkey {
         {
             return Err(ServiceError::ClientNotFound);
         }
+        let type_name = named(type_name)?;
         if store::entity_types::get(&mut *tx, app_id.as_str(), type_name.as_str())
             .await?
             .is_none()
@@ -181,7 +183,7 @@ impl Latchkey {
         ctx: &RequestContext,
         app_id: &Named<AppId>,
         client_id: &Named<ClientId>,
-        type_name: &TypeName,
+        type_name: &Named<TypeName>,
         access_type: AccessType,
     ) -> Result<AccessSchemaView, ServiceError> {
         ctx.owner()?;
@@ -203,7 +205,7 @@ impl Latchkey {
         ctx: &RequestContext,
         app_id: &Named<AppId>,
         client_id: &Named<ClientId>,
-        type_name: &TypeName,
+        type_name: &Named<TypeName>,
         access_type: AccessType,
     ) -> Result<AccessSchemaView, ServiceError> {
         if let Caller::Client { features, .. } = &ctx.caller {
@@ -220,7 +222,7 @@ impl Latchkey {
         &self,
         app_id: &Named<AppId>,
         client_id: &Named<ClientId>,
-        type_name: &TypeName,
+        type_name: &Named<TypeName>,
         access_type: AccessType,
     ) -> Result<AccessSchemaView, ServiceError> {
         if store::clients::get(&self.pool, app_id.as_str(), client_id.as_str())
@@ -229,6 +231,7 @@ impl Latchkey {
         {
             return Err(ServiceError::ClientNotFound);
         }
+        let type_name = named(type_name)?;
         let et = entity_type_of(
             store::entity_types::get(&self.pool, app_id.as_str(), type_name.as_str())
                 .await?

@@ -14,8 +14,7 @@ use super::{commit, Committed, Latchkey, RequestContext, ServiceError};
 use crate::domain::audit::AuditAction;
 use crate::domain::audit_changes::{self as changes_of, Payload};
 use crate::domain::entity_type::{
-    parse_attr_def, parse_attr_defs, parse_type_name, AttrDef, AttributePath, EntityType,
-    SchemaError, TypeName,
+    parse_attr_def, parse_attr_defs, AttrDef, AttributePath, EntityType, SchemaError, TypeName,
 };
 use crate::domain::ids::{AppId, Named};
 use crate::store::{self, entity_types::EntityTypeRow, Constraint, StoreError, WriteTx};
@@ -81,28 +80,33 @@ impl Latchkey {
         &self,
         ctx: &RequestContext,
         app_id: &Named<AppId>,
-        name: &TypeName,
+        name: &Named<TypeName>,
     ) -> Result<EntityType, ServiceError> {
         ctx.owner()?;
         self.ensure_app(ctx, app_id).await?;
+        let name = named(name)?;
         let row = store::entity_types::get(&self.pool, app_id.as_str(), name.as_str())
             .await?
             .ok_or_else(|| not_found(name.as_str()))?;
         entity_type_of(row)
     }
 
-    /// Creates a type from its name and `attr_defs` (a JSON list of attribute definitions).
+    /// Creates a type from its name and `attr_defs` (a JSON list of attribute definitions). A
+    /// malformed name is refused (`InvalidTypeName`) after the owner check and the application,
+    /// before the definitions, as the contract orders them.
     pub async fn create_entity_type(
         &self,
         ctx: &RequestContext,
         app_id: &Named<AppId>,
-        name: &TypeName,
+        name: &Named<TypeName>,
         attr_defs: &Value,
     ) -> Result<Committed<EntityType>, ServiceError> {
         ctx.owner()?;
         self.ensure_app(ctx, app_id).await?;
-        let name = parse_type_name(name.as_str())?;
-        let et = EntityType::new(name, parse_attr_defs(attr_defs)?);
+        let Named::Id(name) = name else {
+            return Err(SchemaError::InvalidTypeName.into());
+        };
+        let et = EntityType::new(name.as_str().to_owned(), parse_attr_defs(attr_defs)?);
         let mut tx = WriteTx::begin(&self.pool).await?;
         store::entity_types::insert(&mut *tx, app_id.as_str(), &et.name, &stored_json(&et))
             .await
@@ -129,7 +133,7 @@ impl Latchkey {
         &self,
         ctx: &RequestContext,
         app_id: &Named<AppId>,
-        name: &TypeName,
+        name: &Named<TypeName>,
         body_name: Option<&str>,
         attr_defs: &Value,
     ) -> Result<Committed<EntityType>, ServiceError> {
@@ -141,7 +145,7 @@ impl Latchkey {
         let attrs = parse_attr_defs(attr_defs)?;
         let mut tx = WriteTx::begin(&self.pool).await?;
         let current = self
-            .lock_entity_type(&mut tx, app_id.as_str(), name.as_str())
+            .lock_entity_type(&mut tx, app_id.as_str(), name)
             .await?;
         let updated = EntityType::new(current.name.clone(), attrs);
         if updated == current {
@@ -167,13 +171,13 @@ impl Latchkey {
         &self,
         ctx: &RequestContext,
         app_id: &Named<AppId>,
-        name: &TypeName,
+        name: &Named<TypeName>,
     ) -> Result<Committed<()>, ServiceError> {
         ctx.owner()?;
         self.ensure_app(ctx, app_id).await?;
         let mut tx = WriteTx::begin(&self.pool).await?;
         let current = self
-            .lock_entity_type(&mut tx, app_id.as_str(), name.as_str())
+            .lock_entity_type(&mut tx, app_id.as_str(), name)
             .await?;
         let users = schema_clients(
             store::access_schemas::list_for_type(&mut *tx, app_id.as_str(), name.as_str())
@@ -201,7 +205,7 @@ impl Latchkey {
         &self,
         ctx: &RequestContext,
         app_id: &Named<AppId>,
-        type_name: &TypeName,
+        type_name: &Named<TypeName>,
         attr_def: &Value,
     ) -> Result<Committed<EntityType>, ServiceError> {
         ctx.owner()?;
@@ -209,7 +213,7 @@ impl Latchkey {
         let def = parse_attr_def(attr_def)?;
         let mut tx = WriteTx::begin(&self.pool).await?;
         let current = self
-            .lock_entity_type(&mut tx, app_id.as_str(), type_name.as_str())
+            .lock_entity_type(&mut tx, app_id.as_str(), type_name)
             .await?;
         let mut updated = current.clone();
         let attribute = serde_json::to_value(&def).unwrap_or_default();
@@ -235,14 +239,14 @@ impl Latchkey {
         &self,
         ctx: &RequestContext,
         app_id: &Named<AppId>,
-        type_name: &TypeName,
+        type_name: &Named<TypeName>,
         attribute: &str,
     ) -> Result<Committed<EntityType>, ServiceError> {
         ctx.owner()?;
         self.ensure_app(ctx, app_id).await?;
         let mut tx = WriteTx::begin(&self.pool).await?;
         let current = self
-            .lock_entity_type(&mut tx, app_id.as_str(), type_name.as_str())
+            .lock_entity_type(&mut tx, app_id.as_str(), type_name)
             .await?;
         let mut updated = current.clone();
         let removed = updated.remove_attribute(attribute)?;
@@ -269,8 +273,9 @@ impl Latchkey {
         &self,
         tx: &mut PgConnection,
         app_id: &str,
-        name: &str,
+        name: &Named<TypeName>,
     ) -> Result<EntityType, ServiceError> {
+        let name = named(name)?.as_str();
         let row = store::entity_types::lock(&mut *tx, app_id, name)
             .await?
             .ok_or_else(|| not_found(name))?;
@@ -310,6 +315,12 @@ pub(crate) fn not_found(name: &str) -> ServiceError {
     ServiceError::EntityTypeNotFound {
         name: name.to_owned(),
     }
+}
+
+/// The type a caller named; a name no type can have is "not found" at once (no query), as an
+/// unknown one would be at this point.
+pub(crate) fn named(name: &Named<TypeName>) -> Result<&TypeName, ServiceError> {
+    name.id().ok_or_else(|| not_found(name.as_str()))
 }
 
 fn schema_clients(ids: impl Iterator<Item = String>) -> Vec<String> {

@@ -36,7 +36,7 @@ use sqlx::PgPool;
 pub use access::{added_reserved_notice, AccessCheck, AccessSchemaView};
 pub use app_snapshots::{RestoreReport, SnapshotInfo};
 pub use app_state::ChangeSummary;
-pub use apps::{AppSummary, NewApp};
+pub use apps::{AppSummary, CheckedApp, NewApp};
 pub use audit::{AuditPage, AuditStream, PruneOutcome};
 pub use auth::AuthError;
 pub use changes::FeedItem;

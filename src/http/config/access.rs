@@ -66,12 +66,14 @@ fn invalid(e: impl Into<ServiceError>) -> ConfigError {
 }
 
 /// The schema a path names: client, type and a parsed access type (`Not a valid access type.`).
-fn schema_key(path: SchemaPath) -> Result<(Named<ClientId>, TypeName, AccessType), ConfigError> {
+fn schema_key(
+    path: SchemaPath,
+) -> Result<(Named<ClientId>, Named<TypeName>, AccessType), ConfigError> {
     let (_, client_id, type_name, access_type) = path.into_inner();
     let access_type: AccessType = access_type.parse().map_err(invalid)?;
     Ok((
         Named::parse(&client_id),
-        TypeName::new(type_name),
+        Named::parse(&type_name),
         access_type,
     ))
 }
@@ -177,7 +179,7 @@ pub async fn check(r: ConfigRequest, body: JsonBody) -> Result<HttpResponse, Con
         client_id: Named::parse(&f.client_id),
         client_secret: f.client_secret,
         source_ip: f.source_ip,
-        entity_type: TypeName::new(f.entity_type),
+        entity_type: Named::parse(&f.entity_type),
         access: f.access,
         record: f.record,
         attributes: f.attributes,

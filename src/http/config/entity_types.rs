@@ -8,6 +8,7 @@ use utoipa::ToSchema;
 
 use super::{ConfigError, ConfigRequest, ErrorBody, JsonBody};
 use crate::domain::entity_type::{AttrDef, EntityType, TypeName};
+use crate::domain::ids::Named;
 use crate::domain::{Field, ValidationError};
 
 /// An entity type as the Config API shows it: the reserved attributes first.
@@ -103,7 +104,7 @@ pub async fn create(r: ConfigRequest, body: JsonBody) -> Result<HttpResponse, Co
         .create_entity_type(
             &r.ctx,
             &r.app_id,
-            &TypeName::new(fields.name),
+            &Named::parse(&fields.name),
             fields.attr_defs,
         )
         .await?;
@@ -121,7 +122,7 @@ pub async fn create(r: ConfigRequest, body: JsonBody) -> Result<HttpResponse, Co
         (status = 404, body = ErrorBody, description = "No such type")))]
 pub async fn get(
     r: ConfigRequest,
-    path: web::Path<(String, TypeName)>,
+    path: web::Path<(String, Named<TypeName>)>,
 ) -> Result<HttpResponse, ConfigError> {
     let (_, name) = path.into_inner();
     let et = r.service.get_entity_type(&r.ctx, &r.app_id, &name).await?;
@@ -139,7 +140,7 @@ pub async fn get(
         (status = 409, body = ErrorBody, description = "An access schema names a removed attribute")))]
 pub async fn replace(
     r: ConfigRequest,
-    path: web::Path<(String, TypeName)>,
+    path: web::Path<(String, Named<TypeName>)>,
     body: JsonBody,
 ) -> Result<HttpResponse, ConfigError> {
     let (_, name) = path.into_inner();
@@ -172,7 +173,7 @@ pub async fn replace(
         (status = 409, body = ErrorBody, description = "An access schema names the type")))]
 pub async fn delete(
     r: ConfigRequest,
-    path: web::Path<(String, TypeName)>,
+    path: web::Path<(String, Named<TypeName>)>,
 ) -> Result<HttpResponse, ConfigError> {
     let (_, name) = path.into_inner();
     let done = r

@@ -79,7 +79,7 @@ async fn access_page(
                     &session.ctx,
                     app_id,
                     client_id,
-                    &TypeName::new(t.name.as_str()),
+                    &Named::Id(TypeName::from_trusted(t.name.as_str())),
                     access,
                 )
                 .await
@@ -140,10 +140,10 @@ async fn access_page(
     ))
 }
 
-pub async fn save(
-    posted: Posted,
-    path: web::Path<(Named<AppId>, Named<ClientId>, TypeName, String)>,
-) -> Result<HttpResponse, ConsoleError> {
+/// `/console/apps/{app_id}/clients/{client_id}/access/{type_name}/{access_type}`.
+type SchemaPath = web::Path<(Named<AppId>, Named<ClientId>, Named<TypeName>, String)>;
+
+pub async fn save(posted: Posted, path: SchemaPath) -> Result<HttpResponse, ConsoleError> {
     let Posted { session, form } = posted;
     let (app_id, client_id, type_name, access) = path.into_inner();
     let remove = form.get("action") == "remove";

@@ -10,7 +10,8 @@ use serde_json::Value;
 use utoipa::ToSchema;
 
 use crate::domain::access::AccessType;
-use crate::domain::entity_type::{AttrDef, TypeName};
+use crate::domain::entity_type::AttrDef;
+use crate::domain::ids::Named;
 use crate::http::registration::{answer, wrote, ArgNames, Call, Done, RegError, Reply};
 use crate::service::{added_reserved_notice, ServiceError};
 
@@ -64,7 +65,7 @@ fn required_json(call: &Call, name: &'static str) -> Result<Value, RegError> {
     params(("type_name" = String, Query)),
     responses((status = 200, body = SchemaAnswer)))]
 pub async fn entity_type(call: Call) -> Reply {
-    let name = &TypeName::new(call.params.required("type_name")?);
+    let name = &Named::parse(call.params.required("type_name")?);
     let et = call
         .service
         .get_entity_type(&call.ctx, &call.app_id, name)
@@ -91,7 +92,7 @@ pub async fn list(call: Call) -> Reply {
         ("attr_defs" = String, Query, description = "A JSON array of attribute definitions")),
     responses((status = 200, body = SchemaAnswer)))]
 pub async fn create(call: Call) -> Reply {
-    let name = &TypeName::new(call.params.required("type_name")?);
+    let name = &Named::parse(call.params.required("type_name")?);
     let attr_defs = required_json(&call, "attr_defs")?;
     let et = call
         .service
@@ -105,7 +106,7 @@ pub async fn create(call: Call) -> Reply {
     params(("type_name" = String, Query)),
     responses((status = 200, body = Done)))]
 pub async fn delete(call: Call) -> Reply {
-    let name = &TypeName::new(call.params.required("type_name")?);
+    let name = &Named::parse(call.params.required("type_name")?);
     let done = call
         .service
         .delete_entity_type(&call.ctx, &call.app_id, name)
@@ -119,7 +120,7 @@ pub async fn delete(call: Call) -> Reply {
         ("attr_def" = String, Query, description = "One JSON attribute definition")),
     responses((status = 200, body = SchemaAnswer)))]
 pub async fn add_attribute(call: Call) -> Reply {
-    let name = &TypeName::new(call.params.required("type_name")?);
+    let name = &Named::parse(call.params.required("type_name")?);
     let attr_def = required_json(&call, "attr_def")?;
     let et = call
         .service
@@ -135,7 +136,7 @@ pub async fn add_attribute(call: Call) -> Reply {
         ("attribute_name" = String, Query, description = "An attribute path (a.b, /a.b or /a/b)")),
     responses((status = 200, body = SchemaAnswer)))]
 pub async fn remove_attribute(call: Call) -> Reply {
-    let name = &TypeName::new(call.params.required("type_name")?);
+    let name = &Named::parse(call.params.required("type_name")?);
     let attribute = call.params.required("attribute_name")?;
     let et = call
         .service
@@ -155,7 +156,7 @@ pub async fn remove_attribute(call: Call) -> Reply {
         ("attributes" = String, Query, description = "A JSON array of attribute paths")),
     responses((status = 200, body = SchemaAnswer)))]
 pub async fn set_access_schema(call: Call) -> Reply {
-    let name = &TypeName::new(call.params.required("type_name")?);
+    let name = &Named::parse(call.params.required("type_name")?);
     let target = call.target_client()?;
     let access_type = call.params.required("access_type")?;
     let attributes = call.params.required_string_list("attributes")?;
@@ -186,7 +187,7 @@ pub async fn set_access_schema(call: Call) -> Reply {
         ("access_type" = String, Query)),
     responses((status = 200, body = SchemaAnswer)))]
 pub async fn get_access_schema(call: Call) -> Reply {
-    let name = &TypeName::new(call.params.required("type_name")?);
+    let name = &Named::parse(call.params.required("type_name")?);
     let target = call.target_client()?;
     let access_type: AccessType = call
         .params
