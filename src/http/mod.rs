@@ -19,6 +19,23 @@ use ipnet::IpNet;
 
 use crate::service::Latchkey;
 
+/// An area's error (`ClientsError`, `AppsError`…) into a surface's error type: the area's
+/// shared refusals (`Service(e)`) into the surface's `Service`, so each surface maps a shared
+/// refusal in one place whichever area made it, and its own into the area's variant.
+macro_rules! from_area_error {
+    ($surface:ident: $($area:ident => $variant:ident),* $(,)?) => {$(
+        impl From<$area> for $surface {
+            fn from(e: $area) -> Self {
+                match e {
+                    $area::Service(e) => $surface::Service(e),
+                    own => $surface::$variant(own),
+                }
+            }
+        }
+    )*};
+}
+pub(crate) use from_area_error;
+
 /// Seconds an outage answer (503, or the Registration API's unavailable envelope) tells the
 /// caller to wait before trying again (`Retry-After`): a PostgreSQL failover takes seconds.
 pub const RETRY_AFTER_SECS: u32 = 2;

@@ -1,6 +1,9 @@
 use chrono::{DateTime, Utc};
 
-use super::{commit, AppsError, Committed, CreatedClient, Latchkey, RequestContext, ServiceError};
+use super::{
+    commit, AppsError, ClientsError, Committed, CreatedClient, Latchkey, RequestContext,
+    ServiceError,
+};
 use crate::domain::audit::AuditAction;
 use crate::domain::audit_changes::{self as changes_of, Payload};
 use crate::domain::ids::{AppId, Named};
@@ -152,7 +155,12 @@ impl Latchkey {
                 FeatureSet::of(&[Feature::Owner]),
                 Default::default(),
             )
-            .await?;
+            .await
+            .map_err(|e| match e {
+                ClientsError::Service(e) => AppsError::Service(e),
+                // A new application has no client whose name its first owner could take.
+                other => ServiceError::Internal(other.to_string()).into(),
+            })?;
         Ok(commit(tx, (app.into(), owner)).await?)
     }
 

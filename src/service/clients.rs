@@ -3,7 +3,9 @@
 use serde_json::Value;
 use sqlx::PgConnection;
 
-use super::{commit, Committed, Latchkey, RequestContext, ServiceError};
+use super::{
+    commit, ClientsError, Committed, DuplicateClientName, Latchkey, RequestContext, ServiceError,
+};
 use crate::auth::random;
 use crate::auth::secrets::{new_secret_besides, shares_selector};
 use crate::cache::Freshness;
@@ -136,11 +138,17 @@ impl From<&ClientRow> for ClientView {
     }
 }
 
-pub(crate) fn duplicate_name(name: &str) -> impl FnOnce(StoreError) -> ServiceError + '_ {
+/// For `map_err` on a client's insert or update: a taken name is [`DuplicateClientName`] (for
+/// the client use cases and the staging toolkit alike).
+pub(crate) fn duplicate_name<E>(name: &str) -> impl FnOnce(StoreError) -> E + '_
+where
+    E: From<DuplicateClientName> + From<StoreError>,
+{
     move |e| match e {
-        StoreError::Duplicate(Constraint::ClientName) => ServiceError::DuplicateName {
+        StoreError::Duplicate(Constraint::ClientName) => DuplicateClientName {
             name: name.to_owned(),
-        },
+        }
+        .into(),
         other => other.into(),
     }
 }
@@ -219,7 +227,7 @@ impl Latchkey {
         ctx: &RequestContext,
         app_id: &Named<AppId>,
         draft: ClientDraft,
-    ) -> Result<Committed<CreatedClient>, ServiceError> {
+    ) -> Result<Committed<CreatedClient>, ClientsError> {
         let NewClient {
             name,
             features,
@@ -228,7 +236,7 @@ impl Latchkey {
         ctx.owner()?;
         self.ensure_app(ctx, app_id).await?;
         if features.contains(Feature::Metadata) && !ctx.caller.is_operator() {
-            return Err(ServiceError::MetadataOperatorOnly {
+            return Err(ClientsError::MetadataOperatorOnly {
                 operator: self.operator_name.clone(),
             });
         }
@@ -236,7 +244,7 @@ impl Latchkey {
         let created = self
             .insert_client(&mut tx, ctx, app_id.as_str(), name, features, allow_list)
             .await?;
-        commit(tx, created).await
+        Ok(commit(tx, created).await?)
     }
 
     /// Inserts a client, its first secret and the audit event (shared with app creation).
@@ -248,7 +256,7 @@ impl Latchkey {
         name: ClientName,
         features: FeatureSet,
         allow_list: AllowList,
-    ) -> Result<CreatedClient, ServiceError> {
+    ) -> Result<CreatedClient, ClientsError> {
         let new_secret = self.mint_secret().await?;
         let client_id = random::new_client_id();
         let row = store::clients::insert(
@@ -262,7 +270,7 @@ impl Latchkey {
             },
         )
         .await
-        .map_err(duplicate_name(name.as_str()))?;
+        .map_err(duplicate_name::<ClientsError>(name.as_str()))?;
         self.store_secret(tx, app_id, &client_id, &new_secret)
             .await?;
         let view = ClientView::from(&row);
@@ -286,17 +294,17 @@ impl Latchkey {
         client_id: &str,
         before: &FeatureSet,
         after: &FeatureSet,
-    ) -> Result<(), ServiceError> {
+    ) -> Result<(), ClientsError> {
         if ctx.caller.is_operator() {
             return Ok(());
         }
         if before.contains(Feature::Metadata) {
-            return Err(ServiceError::MetadataClientOperatorOnly {
+            return Err(ClientsError::MetadataClientOperatorOnly {
                 operator: self.operator_name.clone(),
             });
         }
         if after.contains(Feature::Metadata) {
-            return Err(ServiceError::MetadataOperatorOnly {
+            return Err(ClientsError::MetadataOperatorOnly {
                 operator: self.operator_name.clone(),
             });
         }
@@ -307,9 +315,9 @@ impl Latchkey {
                     .client_id()
                     .is_some_and(|c| client_id == c.as_str())
                 {
-                    ServiceError::OwnerSelfRemoval
+                    ClientsError::OwnerSelfRemoval
                 } else {
-                    ServiceError::OwnerRemovalOperatorOnly {
+                    ClientsError::OwnerRemovalOperatorOnly {
                         operator: self.operator_name.clone(),
                     }
                 },
@@ -326,7 +334,7 @@ impl Latchkey {
         client_id: &Named<ClientId>,
         change: ClientChange,
         if_match: Option<i64>,
-    ) -> Result<Committed<ClientView>, ServiceError> {
+    ) -> Result<Committed<ClientView>, ClientsError> {
         let ClientEdit {
             name,
             features,
@@ -360,7 +368,7 @@ impl Latchkey {
             },
         )
         .await
-        .map_err(duplicate_name(&new_name))?;
+        .map_err(duplicate_name::<ClientsError>(&new_name))?;
         let view = ClientView::from(&row);
         let mut event = ctx.audit_event(app_id.as_str(), AuditAction::ClientUpdate);
         event.target_client_id = Some(client_id.to_string());
@@ -368,7 +376,7 @@ impl Latchkey {
         event.features_after = Some(view.features.clone());
         event.changes = diff(Some(&old_view), Some(&view));
         store::audit::append(&mut tx, event).await?;
-        commit(tx, view).await
+        Ok(commit(tx, view).await?)
     }
 
     pub async fn delete_client(
@@ -377,19 +385,19 @@ impl Latchkey {
         app_id: &Named<AppId>,
         client_id: &Named<ClientId>,
         if_match: Option<i64>,
-    ) -> Result<Committed<()>, ServiceError> {
+    ) -> Result<Committed<()>, ClientsError> {
         let (mut tx, current) = self
             .begin_client_change(ctx, app_id, client_id, if_match)
             .await?;
         let features = FeatureSet::from_stored(&current.features);
         if !ctx.caller.is_operator() {
             if features.contains(Feature::Metadata) {
-                return Err(ServiceError::MetadataClientOperatorOnly {
+                return Err(ClientsError::MetadataClientOperatorOnly {
                     operator: self.operator_name.clone(),
                 });
             }
             if features.contains(Feature::Owner) {
-                return Err(ServiceError::OwnerUndeletable);
+                return Err(ClientsError::OwnerUndeletable);
             }
         }
         store::clients::delete(&mut *tx, app_id.as_str(), client_id.as_str()).await?;
@@ -400,7 +408,7 @@ impl Latchkey {
         event.features_after = Some(vec![]);
         event.changes = diff(Some(&old_view), None);
         store::audit::append(&mut tx, event).await?;
-        commit(tx, ()).await
+        Ok(commit(tx, ()).await?)
     }
 
     /// Mints a new secret. The old ones keep working for `hours` hours (0: they stop now).
@@ -411,7 +419,7 @@ impl Latchkey {
         client_id: &Named<ClientId>,
         hours: i64,
         if_match: Option<i64>,
-    ) -> Result<Committed<CreatedClient>, ServiceError> {
+    ) -> Result<Committed<CreatedClient>, ClientsError> {
         let hours = hours_to_live(hours)?;
         ctx.owner()?;
         self.ensure_app(ctx, app_id).await?;
@@ -422,7 +430,7 @@ impl Latchkey {
             .await?;
         let features = FeatureSet::from_stored(&current.features);
         if !ctx.caller.is_operator() && features.contains(Feature::Metadata) {
-            return Err(ServiceError::MetadataClientOperatorOnly {
+            return Err(ClientsError::MetadataClientOperatorOnly {
                 operator: self.operator_name.clone(),
             });
         }
@@ -452,7 +460,7 @@ impl Latchkey {
             client: view,
             secret: new_secret.secret,
         };
-        commit(tx, created).await
+        Ok(commit(tx, created).await?)
     }
 
     /// Locks the client a change targets and checks the caller's `If-Match` version.
@@ -464,7 +472,7 @@ impl Latchkey {
         app_id: &Named<AppId>,
         client_id: &Named<ClientId>,
         if_match: Option<i64>,
-    ) -> Result<(WriteTx, ClientRow), ServiceError> {
+    ) -> Result<(WriteTx, ClientRow), ClientsError> {
         ctx.owner()?;
         self.ensure_app(ctx, app_id).await?;
         let mut tx = WriteTx::begin(&self.pool).await?;
@@ -480,12 +488,12 @@ impl Latchkey {
         app_id: &str,
         client_id: &str,
         if_match: Option<i64>,
-    ) -> Result<ClientRow, ServiceError> {
+    ) -> Result<ClientRow, ClientsError> {
         let row = store::clients::lock(&mut *tx, app_id, client_id)
             .await?
             .ok_or(ServiceError::ClientNotFound)?;
         if if_match.is_some_and(|v| v != row.version) {
-            return Err(ServiceError::PreconditionFailed);
+            return Err(ClientsError::PreconditionFailed);
         }
         Ok(row)
     }

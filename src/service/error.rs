@@ -12,27 +12,10 @@ use crate::store::StoreError;
 pub enum ServiceError {
     #[error(transparent)]
     Invalid(#[from] ValidationError),
-    /// Adding `metadata` is for the operator only.
-    #[error("The metadata feature can only be applied to a client by {operator}.")]
-    MetadataOperatorOnly { operator: Arc<str> },
-    /// Changing a client that has `metadata` is for the operator only.
-    #[error("Clients with the metadata feature can only be updated by {operator}.")]
-    MetadataClientOperatorOnly { operator: Arc<str> },
-    #[error("Owner feature cannot be removed from the client making the call.")]
-    OwnerSelfRemoval,
-    /// Removing `owner` from another client (only the operator may).
-    #[error("Owner feature can only be removed by {operator}.")]
-    OwnerRemovalOperatorOnly { operator: Arc<str> },
-    #[error("Clients with the owner feature cannot be deleted.")]
-    OwnerUndeletable,
-    #[error("API client {name} already exists.")]
-    DuplicateName { name: String },
     #[error("Client ID not found.")]
     ClientNotFound,
     #[error("Application not found.")]
     AppNotFound,
-    #[error("Precondition failed.")]
-    PreconditionFailed,
     #[error("Forbidden")]
     Forbidden,
     #[error("Authentication required.")]
@@ -99,6 +82,45 @@ pub enum ServiceError {
     SinksOwe { sinks: Vec<String>, through: i64 },
 }
 
+/// The refusals of the client use cases (`service::clients`: create, change, delete, rotate a
+/// secret), besides what any use case may answer: the feature rules of spec §1 about who may
+/// do what, a taken name and a stale `If-Match`. The Config API, the Registration API's
+/// `clients/*` calls and the console's client pages receive them; reads of clients answer
+/// only `ServiceError`.
+#[derive(Debug, thiserror::Error)]
+pub enum ClientsError {
+    /// What every use case may answer (forbidden, not found, a bad value, the database…).
+    #[error(transparent)]
+    Service(#[from] ServiceError),
+    /// Adding `metadata` is for the operator only.
+    #[error("The metadata feature can only be applied to a client by {operator}.")]
+    MetadataOperatorOnly { operator: Arc<str> },
+    /// Changing a client that has `metadata` is for the operator only.
+    #[error("Clients with the metadata feature can only be updated by {operator}.")]
+    MetadataClientOperatorOnly { operator: Arc<str> },
+    #[error("Owner feature cannot be removed from the client making the call.")]
+    OwnerSelfRemoval,
+    /// Removing `owner` from another client (only the operator may).
+    #[error("Owner feature can only be removed by {operator}.")]
+    OwnerRemovalOperatorOnly { operator: Arc<str> },
+    #[error("Clients with the owner feature cannot be deleted.")]
+    OwnerUndeletable,
+    #[error(transparent)]
+    DuplicateName(#[from] DuplicateClientName),
+    /// `If-Match` names another version than the client's (the Config API and the console
+    /// send one; the Registration API never does).
+    #[error("Precondition failed.")]
+    PreconditionFailed,
+}
+
+/// A client name already taken in its application: creating or renaming a client
+/// ([`ClientsError`]) or applying a fixture ([`StagingError`]).
+#[derive(Debug, thiserror::Error)]
+#[error("API client {name} already exists.")]
+pub struct DuplicateClientName {
+    pub name: String,
+}
+
 /// The refusals of creating an application (`Latchkey::create_app`), besides what any use case
 /// may answer. Only the operator creates applications (`POST /apps`, the console's
 /// applications page, `latchkey apps create`), so the Registration API never receives these.
@@ -131,6 +153,9 @@ pub enum StagingError {
     Fixture(#[from] crate::domain::fixture::FixtureError),
     #[error(transparent)]
     InvalidSnapshotName(#[from] crate::domain::fixture::InvalidSnapshotName),
+    /// The document gives a client a name another client of the application has.
+    #[error(transparent)]
+    DuplicateClientName(#[from] DuplicateClientName),
     #[error("Snapshot not found.")]
     SnapshotNotFound,
 }
@@ -178,6 +203,7 @@ macro_rules! through_service_error {
     )*};
 }
 
+through_service_error!(ClientsError: StoreError, sqlx::Error, ValidationError, HashError);
 through_service_error!(AppsError: StoreError, sqlx::Error, ValidationError, HashError);
 through_service_error!(StagingError: StoreError, sqlx::Error, ValidationError, HashError);
 through_service_error!(SinkError: StoreError, sqlx::Error, ValidationError, HashError);
@@ -222,21 +248,21 @@ mod tests {
     #[test]
     fn operator_name_is_in_the_messages() {
         assert_eq!(
-            ServiceError::MetadataOperatorOnly {
+            ClientsError::MetadataOperatorOnly {
                 operator: "Akamai".into()
             }
             .to_string(),
             "The metadata feature can only be applied to a client by Akamai."
         );
         assert_eq!(
-            ServiceError::MetadataClientOperatorOnly {
+            ClientsError::MetadataClientOperatorOnly {
                 operator: "ACME Ops".into()
             }
             .to_string(),
             "Clients with the metadata feature can only be updated by ACME Ops."
         );
         assert_eq!(
-            ServiceError::DuplicateName { name: "x y".into() }.to_string(),
+            ClientsError::from(DuplicateClientName { name: "x y".into() }).to_string(),
             "API client x y already exists."
         );
     }

@@ -436,7 +436,7 @@ impl Latchkey {
                 };
                 store::clients::insert(&mut *tx, app_id, &c.id, &values)
                     .await
-                    .map_err(duplicate_name(&c.name))?;
+                    .map_err(duplicate_name::<StagingError>(&c.name))?;
                 let secret = match new_secrets.get(&c.id) {
                     Some((s, _)) => s.clone(),
                     None => random::new_secret(),
@@ -452,7 +452,7 @@ impl Latchkey {
                 };
                 store::clients::update(&mut *tx, app_id, &after.id, &values)
                     .await
-                    .map_err(duplicate_name(&after.name))?;
+                    .map_err(duplicate_name::<StagingError>(&after.name))?;
             }
             // Applying never changes secrets through the state (see `pin_secret`).
             Change::SecretsRestored { .. } | Change::SecretPinned { .. } => {}

@@ -44,7 +44,9 @@ pub use clients::{ClientChange, ClientDraft, ClientView, CreatedClient};
 pub use clock::Clock;
 pub use console::{csrf_token, ConsoleLogin, ConsoleSession, SignInError};
 pub use entitlements::{run_entitlement_states, EntitlementChanges, EntitlementsAt};
-pub use error::{AppsError, ServiceError, SinkError, StagingError};
+pub use error::{
+    AppsError, ClientsError, DuplicateClientName, ServiceError, SinkError, StagingError,
+};
 pub use evidence::{
     run_checkpoints, AuditKeyInfo, ConsistencyProof, InclusionProof, MAX_CHECKPOINTS,
 };

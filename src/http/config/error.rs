@@ -7,12 +7,15 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 use crate::domain::ValidationError;
-use crate::service::{AppsError, AuthError, ServiceError, SinkError, StagingError};
+use crate::service::{AppsError, AuthError, ClientsError, ServiceError, SinkError, StagingError};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     #[error(transparent)]
     Service(#[from] ServiceError),
+    /// The client use cases' own refusals (their shared ones arrive as `Service`).
+    #[error(transparent)]
+    Clients(ClientsError),
     /// Creating an application's own refusals (its shared ones arrive as `Service`).
     #[error(transparent)]
     Apps(AppsError),
@@ -65,22 +68,28 @@ impl From<ValidationError> for ConfigError {
     }
 }
 
-/// An area's error becomes `Service` when it is the shared one (so it is mapped in one place,
-/// `status_of`), else the area's own variant.
-macro_rules! from_area_error {
-    ($($area:ident => $variant:ident),*) => {$(
-        impl From<$area> for ConfigError {
-            fn from(e: $area) -> Self {
-                match e {
-                    $area::Service(e) => ConfigError::Service(e),
-                    other => ConfigError::$variant(other),
-                }
-            }
-        }
-    )*};
-}
+// Shared refusals are mapped in one place, `status_of`.
+crate::http::from_area_error!(ConfigError:
+    ClientsError => Clients,
+    AppsError => Apps,
+    StagingError => Staging,
+    SinkError => Sink,
+);
 
-from_area_error!(AppsError => Apps, StagingError => Staging, SinkError => Sink);
+/// The client rules: adding `metadata` is a bad request (seed 004 lists it with the 400s), the
+/// other rules about who may change what are forbidden, a taken name a conflict.
+pub fn clients_status(e: &ClientsError) -> StatusCode {
+    match e {
+        ClientsError::Service(e) => status_of(e),
+        ClientsError::MetadataOperatorOnly { .. } => StatusCode::BAD_REQUEST,
+        ClientsError::MetadataClientOperatorOnly { .. }
+        | ClientsError::OwnerSelfRemoval
+        | ClientsError::OwnerRemovalOperatorOnly { .. }
+        | ClientsError::OwnerUndeletable => StatusCode::FORBIDDEN,
+        ClientsError::DuplicateName(_) => StatusCode::CONFLICT,
+        ClientsError::PreconditionFailed => StatusCode::PRECONDITION_FAILED,
+    }
+}
 
 /// Creating an application: a malformed pinned id is the caller's mistake, a name or id that is
 /// taken a conflict.
@@ -99,6 +108,7 @@ fn staging_status(e: &StagingError) -> StatusCode {
         StagingError::Service(e) => status_of(e),
         StagingError::Fixture(_) | StagingError::InvalidSnapshotName(_) => StatusCode::BAD_REQUEST,
         StagingError::SnapshotNotFound => StatusCode::NOT_FOUND,
+        StagingError::DuplicateClientName(_) => StatusCode::CONFLICT,
     }
 }
 
@@ -124,15 +134,9 @@ fn sink_status(e: &SinkError) -> StatusCode {
 pub fn status_of(e: &ServiceError) -> StatusCode {
     use ServiceError::*;
     match e {
-        Invalid(_) | MetadataOperatorOnly { .. } => StatusCode::BAD_REQUEST,
-        MetadataClientOperatorOnly { .. }
-        | OwnerSelfRemoval
-        | OwnerRemovalOperatorOnly { .. }
-        | OwnerUndeletable
-        | Forbidden => StatusCode::FORBIDDEN,
-        DuplicateName { .. } => StatusCode::CONFLICT,
+        Invalid(_) => StatusCode::BAD_REQUEST,
+        Forbidden => StatusCode::FORBIDDEN,
         ClientNotFound | AppNotFound => StatusCode::NOT_FOUND,
-        PreconditionFailed => StatusCode::PRECONDITION_FAILED,
         Unauthenticated => StatusCode::UNAUTHORIZED,
         Unavailable => StatusCode::SERVICE_UNAVAILABLE,
         Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
@@ -159,6 +163,7 @@ impl ResponseError for ConfigError {
     fn status_code(&self) -> StatusCode {
         match self {
             ConfigError::Service(e) => status_of(e),
+            ConfigError::Clients(e) => clients_status(e),
             ConfigError::Apps(e) => apps_status(e),
             ConfigError::Staging(e) => staging_status(e),
             ConfigError::Sink(e) => sink_status(e),

@@ -345,10 +345,10 @@ async fn refused_on(
     app_id: &Named<AppId>,
     client_id: &Named<ClientId>,
     part: Part,
-    e: crate::service::ServiceError,
+    e: impl Into<Refusal>,
     edit: Option<&Draft>,
 ) -> Result<HttpResponse, ConsoleError> {
-    let refused = Refusal::from(e);
+    let refused = e.into();
     let view = View {
         refused: Some((part, &refused)),
         edit,

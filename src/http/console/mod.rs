@@ -31,7 +31,7 @@ use subtle::ConstantTimeEq;
 use crate::http::request::{read_body, request_id, source_ip};
 use crate::http::HttpState;
 use crate::service::{
-    csrf_token, AppsError, Caller, Committed, Latchkey, RequestContext, ServiceError,
+    csrf_token, AppsError, Caller, ClientsError, Committed, Latchkey, RequestContext, ServiceError,
 };
 
 /// The session cookie.
@@ -385,7 +385,13 @@ pub enum ConsoleError {
     BadForm,
     #[error("{0}")]
     Service(#[from] ServiceError),
+    /// A client use case's own refusal (its shared ones arrive as `Service`).
+    #[error("{0}")]
+    Clients(ClientsError),
 }
+
+// Shared refusals are mapped in one place, `service_status`.
+crate::http::from_area_error!(ConsoleError: ClientsError => Clients);
 
 impl ResponseError for ConsoleError {
     fn status_code(&self) -> StatusCode {
@@ -394,6 +400,7 @@ impl ResponseError for ConsoleError {
             ConsoleError::Csrf => StatusCode::FORBIDDEN,
             ConsoleError::BadForm => StatusCode::BAD_REQUEST,
             ConsoleError::Service(e) => service_status(e),
+            ConsoleError::Clients(e) => crate::http::config::clients_status(e),
         }
     }
 
@@ -432,20 +439,29 @@ pub struct Refusal {
     pub retry_after: Option<u64>,
 }
 
-/// Creating an application refused: its shared refusals as any other, its own as the Config
-/// API answers them.
-impl From<AppsError> for Refusal {
-    fn from(e: AppsError) -> Self {
-        match e {
-            AppsError::Service(e) => e.into(),
-            own => Refusal {
-                status: crate::http::config::apps_status(&own),
-                message: own.to_string(),
-                retry_after: None,
-            },
+/// An area's refusal on the page it came from: its shared refusals as any other, its own with
+/// the status the Config API answers them with (the area's `<area>_status`).
+macro_rules! refusal_of_area {
+    ($($area:ident => $status:path),*) => {$(
+        impl From<$area> for Refusal {
+            fn from(e: $area) -> Self {
+                match e {
+                    $area::Service(e) => e.into(),
+                    own => Refusal {
+                        status: $status(&own),
+                        message: own.to_string(),
+                        retry_after: None,
+                    },
+                }
+            }
         }
-    }
+    )*};
 }
+
+refusal_of_area!(
+    AppsError => crate::http::config::apps_status,
+    ClientsError => crate::http::config::clients_status
+);
 
 impl From<ServiceError> for Refusal {
     fn from(e: ServiceError) -> Self {

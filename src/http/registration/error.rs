@@ -8,7 +8,7 @@ use utoipa::ToSchema;
 
 use crate::domain::entity_type::SchemaError;
 use crate::domain::{Field, ValidationError};
-use crate::service::{AuthError, ServiceError, SignatureError};
+use crate::service::{AuthError, ClientsError, ServiceError, SignatureError};
 
 /// The vendor's generic permission text (allow list refusals, missing `owner`).
 pub const PERMISSION_TEXT: &str = "the provided client does not have authorization for this action";
@@ -95,6 +95,9 @@ pub enum RegError {
         error: Box<ServiceError>,
         names: Box<ArgNames>,
     },
+    /// A client use case's own refusal (its shared ones arrive as `Service`). None of them is
+    /// about an argument, so no names.
+    Clients(Box<ClientsError>),
     Auth(AuthError),
     /// A `janrain-signed` request was refused.
     Signature(SignatureError),
@@ -128,21 +131,46 @@ impl RegError {
         }
     }
 
-    /// For `map_err`: a service error from a call with these argument names.
-    pub fn with(names: ArgNames) -> impl FnOnce(ServiceError) -> RegError {
-        move |error| RegError::Service {
-            error: Box::new(error),
+    /// For `map_err`: a use case's refusal from a call with these argument names.
+    pub fn with<E: Refused>(names: ArgNames) -> impl FnOnce(E) -> RegError {
+        move |error| error.named(names)
+    }
+}
+
+/// A use case's refusal, from the shared `ServiceError` or an area's own enum, as this surface
+/// receives it: an area's shared refusals go to `Service` (mapped once, by [`service`]), its
+/// own to the area's variant.
+pub trait Refused {
+    fn named(self, names: ArgNames) -> RegError;
+}
+
+impl Refused for ServiceError {
+    fn named(self, names: ArgNames) -> RegError {
+        RegError::Service {
+            error: Box::new(self),
             names: Box::new(names),
+        }
+    }
+}
+
+impl Refused for ClientsError {
+    fn named(self, names: ArgNames) -> RegError {
+        match self {
+            ClientsError::Service(e) => e.named(names),
+            own => RegError::Clients(Box::new(own)),
         }
     }
 }
 
 impl From<ServiceError> for RegError {
     fn from(error: ServiceError) -> Self {
-        RegError::Service {
-            error: Box::new(error),
-            names: Box::new(ArgNames::DEFAULT),
-        }
+        error.named(ArgNames::DEFAULT)
+    }
+}
+
+impl From<ClientsError> for RegError {
+    fn from(error: ClientsError) -> Self {
+        error.named(ArgNames::DEFAULT)
     }
 }
 
@@ -243,18 +271,10 @@ fn service(e: &ServiceError, names: &ArgNames) -> Envelope {
             };
             invalid(argument, &s.to_string())
         }
-        MetadataOperatorOnly { .. }
-        | MetadataClientOperatorOnly { .. }
-        | OwnerSelfRemoval
-        | OwnerRemovalOperatorOnly { .. }
-        | OwnerUndeletable => permission(e.to_string()),
         Forbidden => permission(PERMISSION_TEXT.to_owned()),
-        DuplicateName { .. } => plain(361, "unique_violation", &e.to_string()),
         ClientNotFound => invalid(names.target, &format!("{} is not a valid id", names.target)),
         AppNotFound => plain(221, "unknown_application", UNKNOWN_APP_TEXT),
         Unauthenticated => plain(402, "invalid_client_credentials", CREDENTIALS_TEXT),
-        // No Registration call sends a version to compare; kept total for safety.
-        PreconditionFailed => plain(500, "unexpected_error", INTERNAL_TEXT),
         Unavailable => plain(500, "unexpected_error", UNAVAILABLE_TEXT),
         Internal(_) => plain(500, "unexpected_error", INTERNAL_TEXT),
         Schema(s) => schema(s, names),
@@ -285,6 +305,23 @@ fn service(e: &ServiceError, names: &ArgNames) -> Envelope {
         // Pruning is the operator's (`latchkey audit prune`); no Registration API call makes
         // this. Kept total for safety.
         SinksOwe { .. } => plain(200, "invalid_argument", &e.to_string()),
+    }
+}
+
+/// The client rules: who may do something is a permission error (403) carrying the rule's
+/// text, a taken name the vendor's unique_violation (361).
+fn clients(e: &ClientsError) -> Envelope {
+    match e {
+        ClientsError::Service(e) => service(e, &ArgNames::DEFAULT),
+        ClientsError::MetadataOperatorOnly { .. }
+        | ClientsError::MetadataClientOperatorOnly { .. }
+        | ClientsError::OwnerSelfRemoval
+        | ClientsError::OwnerRemovalOperatorOnly { .. }
+        | ClientsError::OwnerUndeletable => permission(e.to_string()),
+        ClientsError::DuplicateName(_) => plain(361, "unique_violation", &e.to_string()),
+        // No Registration call sends a version to compare (`If-Match` is the Config API's and
+        // the console's), so this cannot arrive; the table stays total.
+        ClientsError::PreconditionFailed => plain(500, "unexpected_error", INTERNAL_TEXT),
     }
 }
 
@@ -378,6 +415,7 @@ fn signature(e: &SignatureError) -> Envelope {
 pub fn envelope(e: &RegError) -> Envelope {
     match e {
         RegError::Service { error, names } => service(error, names),
+        RegError::Clients(error) => clients(error),
         RegError::Auth(a) => auth(a),
         RegError::Signature(s) => signature(s),
         RegError::AuthMethod { scheme } => auth_method(format!(
@@ -522,7 +560,7 @@ mod tests {
 
     #[test]
     fn who_rules_are_permission_errors_with_their_text() {
-        let env = of(ServiceError::OwnerSelfRemoval, ArgNames::DEFAULT);
+        let env = envelope(&ClientsError::OwnerSelfRemoval.into());
         assert_eq!(
             (env.code, env.error, env.description.as_str(), env.argument),
             (
@@ -540,10 +578,9 @@ mod tests {
 
     #[test]
     fn duplicates_are_unique_violations() {
-        let env = of(
-            ServiceError::DuplicateName { name: "a".into() },
-            ArgNames::DEFAULT,
-        );
+        let env = envelope(&RegError::from(ClientsError::from(
+            crate::service::DuplicateClientName { name: "a".into() },
+        )));
         assert_eq!(
             (env.code, env.description.as_str()),
             (361, "API client a already exists.")
