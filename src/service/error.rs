@@ -24,9 +24,6 @@ pub enum ServiceError {
     Unavailable,
     #[error("Unexpected internal error.")]
     Internal(String),
-    /// A setting key or value broke the rules of `domain::settings`.
-    #[error(transparent)]
-    InvalidSetting(#[from] crate::domain::settings::SettingError),
     // Entity types and access schemas (entity_types.rs, access.rs).
     #[error(transparent)]
     Schema(#[from] SchemaError),
@@ -111,6 +108,19 @@ pub enum ClientsError {
     /// send one; the Registration API never does).
     #[error("Precondition failed.")]
     PreconditionFailed,
+}
+
+/// The refusals of the settings use cases (`service::settings`), besides what any use case may
+/// answer: a key or value that breaks the rules of `domain::settings`. The Config API's
+/// `…/settings`, the Registration API's `settings/*` calls and the console's settings forms
+/// receive them; `all_settings` (which takes no key) answers only `ServiceError`.
+#[derive(Debug, thiserror::Error)]
+pub enum SettingsError {
+    /// What every use case may answer (forbidden, not found, the database…).
+    #[error(transparent)]
+    Service(#[from] ServiceError),
+    #[error(transparent)]
+    Invalid(#[from] crate::domain::settings::SettingError),
 }
 
 /// A client name already taken in its application: creating or renaming a client
@@ -204,6 +214,7 @@ macro_rules! through_service_error {
 }
 
 through_service_error!(ClientsError: StoreError, sqlx::Error, ValidationError, HashError);
+through_service_error!(SettingsError: StoreError, sqlx::Error, ValidationError);
 through_service_error!(AppsError: StoreError, sqlx::Error, ValidationError, HashError);
 through_service_error!(StagingError: StoreError, sqlx::Error, ValidationError, HashError);
 through_service_error!(SinkError: StoreError, sqlx::Error, ValidationError, HashError);

@@ -11,7 +11,7 @@ use std::collections::BTreeMap;
 use serde_json::{Map, Value};
 use sqlx::PgConnection;
 
-use super::{commit, Committed, Latchkey, RequestContext, ServiceError};
+use super::{commit, Committed, Latchkey, RequestContext, ServiceError, SettingsError};
 use crate::domain::audit::AuditAction;
 use crate::domain::audit_changes as changes_of;
 use crate::domain::ids::{AppId, ClientId, Named};
@@ -51,7 +51,7 @@ pub struct AllSettings {
     pub defaults: Map<String, Value>,
 }
 
-fn parse_keys(keys: &[String]) -> Result<Vec<String>, ServiceError> {
+fn parse_keys(keys: &[String]) -> Result<Vec<String>, SettingsError> {
     keys.iter()
         .map(|k| Ok(SettingKey::parse(k)?.into_string()))
         .collect()
@@ -151,7 +151,7 @@ impl Latchkey {
         app_id: &Named<AppId>,
         target: SettingsTarget<'_>,
         keys: Option<&[String]>,
-    ) -> Result<Map<String, Value>, ServiceError> {
+    ) -> Result<Map<String, Value>, SettingsError> {
         let keys = keys.map(parse_keys).transpose()?;
         self.settings_target_exists(ctx, app_id, target, false)
             .await?;
@@ -169,7 +169,7 @@ impl Latchkey {
         app_id: &Named<AppId>,
         client_id: &Named<ClientId>,
         keys: Option<&[String]>,
-    ) -> Result<Map<String, Value>, ServiceError> {
+    ) -> Result<Map<String, Value>, SettingsError> {
         let keys = keys.map(parse_keys).transpose()?;
         let target = SettingsTarget::Client(client_id);
         self.settings_target_exists(ctx, app_id, target, false)
@@ -219,7 +219,7 @@ impl Latchkey {
         app_id: &Named<AppId>,
         target: SettingsTarget<'_>,
         items: Map<String, Value>,
-    ) -> Result<Committed<Vec<(String, bool)>>, ServiceError> {
+    ) -> Result<Committed<Vec<(String, bool)>>, SettingsError> {
         let items = rules::parse_items(items)?;
         let mut tx = WriteTx::begin(&self.pool).await?;
         self.lock_settings(&mut tx, ctx, app_id, target).await?;
@@ -255,7 +255,7 @@ impl Latchkey {
             )
             .await?;
         }
-        commit(tx, existed).await
+        Ok(commit(tx, existed).await?)
     }
 
     /// Deletes keys from one scope (a client's own value, or a default; never both). Answers,
@@ -266,7 +266,7 @@ impl Latchkey {
         app_id: &Named<AppId>,
         target: SettingsTarget<'_>,
         keys: &[String],
-    ) -> Result<Committed<Vec<(String, bool)>>, ServiceError> {
+    ) -> Result<Committed<Vec<(String, bool)>>, SettingsError> {
         let keys = parse_keys(keys)?;
         let mut tx = WriteTx::begin(&self.pool).await?;
         self.lock_settings(&mut tx, ctx, app_id, target).await?;
@@ -288,16 +288,14 @@ impl Latchkey {
             )
             .await?;
         }
-        commit(
-            tx,
-            keys.into_iter()
-                .map(|k| {
-                    let existed = removed.contains_key(&k);
-                    (k, existed)
-                })
-                .collect(),
-        )
-        .await
+        let existed = keys
+            .into_iter()
+            .map(|k| {
+                let existed = removed.contains_key(&k);
+                (k, existed)
+            })
+            .collect();
+        Ok(commit(tx, existed).await?)
     }
 
     /// Replaces a whole scope (Config API PUT): keys left out are deleted. Answers the values
@@ -308,7 +306,7 @@ impl Latchkey {
         app_id: &Named<AppId>,
         target: SettingsTarget<'_>,
         items: Map<String, Value>,
-    ) -> Result<Committed<Map<String, Value>>, ServiceError> {
+    ) -> Result<Committed<Map<String, Value>>, SettingsError> {
         let items = rules::parse_items(items)?;
         let mut tx = WriteTx::begin(&self.pool).await?;
         self.lock_settings(&mut tx, ctx, app_id, target).await?;
@@ -351,7 +349,7 @@ impl Latchkey {
             )
             .await?;
         }
-        commit(tx, stored).await
+        Ok(commit(tx, stored).await?)
     }
 }
 

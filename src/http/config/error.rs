@@ -7,7 +7,9 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 use crate::domain::ValidationError;
-use crate::service::{AppsError, AuthError, ClientsError, ServiceError, SinkError, StagingError};
+use crate::service::{
+    AppsError, AuthError, ClientsError, ServiceError, SettingsError, SinkError, StagingError,
+};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -16,6 +18,9 @@ pub enum ConfigError {
     /// The client use cases' own refusals (their shared ones arrive as `Service`).
     #[error(transparent)]
     Clients(ClientsError),
+    /// The settings use cases' own refusals (their shared ones arrive as `Service`).
+    #[error(transparent)]
+    Settings(SettingsError),
     /// Creating an application's own refusals (its shared ones arrive as `Service`).
     #[error(transparent)]
     Apps(AppsError),
@@ -71,6 +76,7 @@ impl From<ValidationError> for ConfigError {
 // Shared refusals are mapped in one place, `status_of`.
 crate::http::from_area_error!(ConfigError:
     ClientsError => Clients,
+    SettingsError => Settings,
     AppsError => Apps,
     StagingError => Staging,
     SinkError => Sink,
@@ -88,6 +94,14 @@ pub fn clients_status(e: &ClientsError) -> StatusCode {
         | ClientsError::OwnerUndeletable => StatusCode::FORBIDDEN,
         ClientsError::DuplicateName(_) => StatusCode::CONFLICT,
         ClientsError::PreconditionFailed => StatusCode::PRECONDITION_FAILED,
+    }
+}
+
+/// A bad setting key or value is the caller's mistake.
+pub fn settings_status(e: &SettingsError) -> StatusCode {
+    match e {
+        SettingsError::Service(e) => status_of(e),
+        SettingsError::Invalid(_) => StatusCode::BAD_REQUEST,
     }
 }
 
@@ -140,7 +154,6 @@ pub fn status_of(e: &ServiceError) -> StatusCode {
         Unauthenticated => StatusCode::UNAUTHORIZED,
         Unavailable => StatusCode::SERVICE_UNAVAILABLE,
         Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
-        InvalidSetting(_) => StatusCode::BAD_REQUEST,
         Schema(_) => StatusCode::BAD_REQUEST,
         EntityTypeNotFound { .. } | AccessSchemaNotFound => StatusCode::NOT_FOUND,
         EntityTypeExists { .. } | AttributeInUse { .. } | EntityTypeInUse { .. } => {
@@ -164,6 +177,7 @@ impl ResponseError for ConfigError {
         match self {
             ConfigError::Service(e) => status_of(e),
             ConfigError::Clients(e) => clients_status(e),
+            ConfigError::Settings(e) => settings_status(e),
             ConfigError::Apps(e) => apps_status(e),
             ConfigError::Staging(e) => staging_status(e),
             ConfigError::Sink(e) => sink_status(e),

@@ -447,7 +447,7 @@ pub(super) async fn settings_refused(
     session: &Console,
     app_id: &Named<AppId>,
     client_id: &Named<ClientId>,
-    e: crate::service::ServiceError,
+    e: crate::service::SettingsError,
 ) -> Result<HttpResponse, ConsoleError> {
     refused_on(session, app_id, client_id, Part::Settings, e, None).await
 }

@@ -32,6 +32,7 @@ use crate::http::request::{read_body, request_id, source_ip};
 use crate::http::HttpState;
 use crate::service::{
     csrf_token, AppsError, Caller, ClientsError, Committed, Latchkey, RequestContext, ServiceError,
+    SettingsError,
 };
 
 /// The session cookie.
@@ -388,10 +389,13 @@ pub enum ConsoleError {
     /// A client use case's own refusal (its shared ones arrive as `Service`).
     #[error("{0}")]
     Clients(ClientsError),
+    /// A settings use case's own refusal.
+    #[error("{0}")]
+    Settings(SettingsError),
 }
 
 // Shared refusals are mapped in one place, `service_status`.
-crate::http::from_area_error!(ConsoleError: ClientsError => Clients);
+crate::http::from_area_error!(ConsoleError: ClientsError => Clients, SettingsError => Settings);
 
 impl ResponseError for ConsoleError {
     fn status_code(&self) -> StatusCode {
@@ -401,6 +405,7 @@ impl ResponseError for ConsoleError {
             ConsoleError::BadForm => StatusCode::BAD_REQUEST,
             ConsoleError::Service(e) => service_status(e),
             ConsoleError::Clients(e) => crate::http::config::clients_status(e),
+            ConsoleError::Settings(e) => crate::http::config::settings_status(e),
         }
     }
 
@@ -460,7 +465,8 @@ macro_rules! refusal_of_area {
 
 refusal_of_area!(
     AppsError => crate::http::config::apps_status,
-    ClientsError => crate::http::config::clients_status
+    ClientsError => crate::http::config::clients_status,
+    SettingsError => crate::http::config::settings_status
 );
 
 impl From<ServiceError> for Refusal {

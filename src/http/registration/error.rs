@@ -7,8 +7,9 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 use crate::domain::entity_type::SchemaError;
+use crate::domain::settings::SettingError;
 use crate::domain::{Field, ValidationError};
-use crate::service::{AuthError, ClientsError, ServiceError, SignatureError};
+use crate::service::{AuthError, ClientsError, ServiceError, SettingsError, SignatureError};
 
 /// The vendor's generic permission text (allow list refusals, missing `owner`).
 pub const PERMISSION_TEXT: &str = "the provided client does not have authorization for this action";
@@ -98,6 +99,11 @@ pub enum RegError {
     /// A client use case's own refusal (its shared ones arrive as `Service`). None of them is
     /// about an argument, so no names.
     Clients(Box<ClientsError>),
+    /// A setting key or value refused; `names` says which arguments carried them.
+    Setting {
+        error: Box<SettingError>,
+        names: Box<ArgNames>,
+    },
     Auth(AuthError),
     /// A `janrain-signed` request was refused.
     Signature(SignatureError),
@@ -162,6 +168,18 @@ impl Refused for ClientsError {
     }
 }
 
+impl Refused for SettingsError {
+    fn named(self, names: ArgNames) -> RegError {
+        match self {
+            SettingsError::Service(e) => e.named(names),
+            SettingsError::Invalid(e) => RegError::Setting {
+                error: Box::new(e),
+                names: Box::new(names),
+            },
+        }
+    }
+}
+
 impl From<ServiceError> for RegError {
     fn from(error: ServiceError) -> Self {
         error.named(ArgNames::DEFAULT)
@@ -170,6 +188,12 @@ impl From<ServiceError> for RegError {
 
 impl From<ClientsError> for RegError {
     fn from(error: ClientsError) -> Self {
+        error.named(ArgNames::DEFAULT)
+    }
+}
+
+impl From<SettingsError> for RegError {
+    fn from(error: SettingsError) -> Self {
         error.named(ArgNames::DEFAULT)
     }
 }
@@ -263,14 +287,6 @@ fn service(e: &ServiceError, names: &ArgNames) -> Envelope {
     use ServiceError::*;
     match e {
         Invalid(v) => validation(v, names),
-        InvalidSetting(s) => {
-            let argument = if s.is_about_key() {
-                names.setting_key
-            } else {
-                names.setting_value
-            };
-            invalid(argument, &s.to_string())
-        }
         Forbidden => permission(PERMISSION_TEXT.to_owned()),
         ClientNotFound => invalid(names.target, &format!("{} is not a valid id", names.target)),
         AppNotFound => plain(221, "unknown_application", UNKNOWN_APP_TEXT),
@@ -306,6 +322,16 @@ fn service(e: &ServiceError, names: &ArgNames) -> Envelope {
         // this. Kept total for safety.
         SinksOwe { .. } => plain(200, "invalid_argument", &e.to_string()),
     }
+}
+
+/// A setting refused: an invalid argument, the key's or the value's as the rule is about.
+fn setting(s: &SettingError, names: &ArgNames) -> Envelope {
+    let argument = if s.is_about_key() {
+        names.setting_key
+    } else {
+        names.setting_value
+    };
+    invalid(argument, &s.to_string())
 }
 
 /// The client rules: who may do something is a permission error (403) carrying the rule's
@@ -416,6 +442,7 @@ pub fn envelope(e: &RegError) -> Envelope {
     match e {
         RegError::Service { error, names } => service(error, names),
         RegError::Clients(error) => clients(error),
+        RegError::Setting { error, names } => setting(error, names),
         RegError::Auth(a) => auth(a),
         RegError::Signature(s) => signature(s),
         RegError::AuthMethod { scheme } => auth_method(format!(
@@ -491,7 +518,6 @@ pub fn respond(e: &RegError, request_id: &str) -> HttpResponse {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::settings::SettingError;
 
     fn of(e: ServiceError, names: ArgNames) -> Envelope {
         envelope(&RegError::Service {
@@ -551,9 +577,9 @@ mod tests {
             (env.argument.as_deref(), env.description.as_str()),
             (Some("has_features"), "Not a valid feature name.")
         );
-        let env = of(
-            ServiceError::InvalidSetting(SettingError::EmptyKey),
-            ArgNames::DEFAULT.settings("items", "items"),
+        let env = envelope(
+            &SettingsError::from(SettingError::EmptyKey)
+                .named(ArgNames::DEFAULT.settings("items", "items")),
         );
         assert_eq!(env.argument.as_deref(), Some("items"));
     }
