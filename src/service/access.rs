@@ -4,8 +4,8 @@ use std::net::IpAddr;
 
 use super::entity_types::{entity_type_of, named, not_found};
 use super::{
-    commit, AuthError, Caller, Committed, Consistency, Decided, Latchkey, RequestContext,
-    ServiceError,
+    commit, AccessSchemaError, AuthError, Caller, Committed, Consistency, Decided, Latchkey,
+    RequestContext, ServiceError,
 };
 use crate::domain::access::{
     self, AccessType, ClientFacts, Decision, Question, Reason, RecordScope,
@@ -136,21 +136,21 @@ impl Latchkey {
         client_id: &Named<ClientId>,
         type_name: &Named<TypeName>,
         access_type: AccessType,
-    ) -> Result<Committed<()>, ServiceError> {
+    ) -> Result<Committed<()>, AccessSchemaError> {
         ctx.owner()?;
         self.ensure_app(ctx, app_id).await?;
         let mut tx = WriteTx::begin(&self.pool).await?;
         if !store::access_schemas::lock_client(&mut *tx, app_id.as_str(), client_id.as_str())
             .await?
         {
-            return Err(ServiceError::ClientNotFound);
+            return Err(ServiceError::ClientNotFound.into());
         }
         let type_name = named(type_name)?;
         if store::entity_types::get(&mut *tx, app_id.as_str(), type_name.as_str())
             .await?
             .is_none()
         {
-            return Err(not_found(type_name.as_str()));
+            return Err(not_found(type_name.as_str()).into());
         }
         let before = store::access_schemas::delete(
             &mut *tx,
@@ -160,7 +160,7 @@ impl Latchkey {
             access_type.as_str(),
         )
         .await?
-        .ok_or(ServiceError::AccessSchemaNotFound)?;
+        .ok_or(AccessSchemaError::NotFound)?;
         let mut event = ctx.audit_event(app_id.as_str(), AuditAction::AccessSchemaDelete);
         event.target_client_id = Some(client_id.to_string());
         event.changes = changes_of::AccessSchemaChanged {
@@ -173,7 +173,7 @@ impl Latchkey {
         }
         .into_changes();
         store::audit::append(&mut tx, event).await?;
-        commit(tx, ()).await
+        Ok(commit(tx, ()).await?)
     }
 
     /// Reads a schema for the Config API (owner only). No schema is `AccessSchemaNotFound`:
@@ -185,14 +185,14 @@ impl Latchkey {
         client_id: &Named<ClientId>,
         type_name: &Named<TypeName>,
         access_type: AccessType,
-    ) -> Result<AccessSchemaView, ServiceError> {
+    ) -> Result<AccessSchemaView, AccessSchemaError> {
         ctx.owner()?;
         self.ensure_app(ctx, app_id).await?;
         let view = self
             .load_access_schema(app_id, client_id, type_name, access_type)
             .await?;
         if view.attributes.is_none() {
-            return Err(ServiceError::AccessSchemaNotFound);
+            return Err(AccessSchemaError::NotFound);
         }
         Ok(view)
     }

@@ -39,8 +39,6 @@ pub enum ServiceError {
     },
     #[error("Entity type {name} is used by the access schemas of clients: {}.", .clients.join(", "))]
     EntityTypeInUse { name: String, clients: Vec<String> },
-    #[error("Access schema not found.")]
-    AccessSchemaNotFound,
     /// Signed requests or show_secrets were asked for (or a sealing operation), but this server
     /// has no sealing key: the request cannot succeed here as sent (400 on the Config API).
     #[error("Signed requests and show_secrets need a sealing key: set LATCHKEY_SEALING_KEY or LATCHKEY_SEALING_KEY_FILE.")]
@@ -121,6 +119,19 @@ pub enum SettingsError {
     Service(#[from] ServiceError),
     #[error(transparent)]
     Invalid(#[from] crate::domain::settings::SettingError),
+}
+
+/// The refusal of reading or deleting one access schema as a resource (the Config API's
+/// `GET`/`DELETE …/accessSchemas/{typeName}/{accessType}`, the console's access page): there is
+/// none for that access type. The Registration API never receives it: `entityType.getAccessSchema`
+/// answers the whole type when no schema is set, and it deletes none.
+#[derive(Debug, thiserror::Error)]
+pub enum AccessSchemaError {
+    /// What every use case may answer (forbidden, not found, the database…).
+    #[error(transparent)]
+    Service(#[from] ServiceError),
+    #[error("Access schema not found.")]
+    NotFound,
 }
 
 /// A client name already taken in its application: creating or renaming a client
@@ -215,6 +226,7 @@ macro_rules! through_service_error {
 
 through_service_error!(ClientsError: StoreError, sqlx::Error, ValidationError, HashError);
 through_service_error!(SettingsError: StoreError, sqlx::Error, ValidationError);
+through_service_error!(AccessSchemaError: StoreError, sqlx::Error, SchemaError);
 through_service_error!(AppsError: StoreError, sqlx::Error, ValidationError, HashError);
 through_service_error!(StagingError: StoreError, sqlx::Error, ValidationError, HashError);
 through_service_error!(SinkError: StoreError, sqlx::Error, ValidationError, HashError);

@@ -45,8 +45,8 @@ pub use clock::Clock;
 pub use console::{csrf_token, ConsoleLogin, ConsoleSession, SignInError};
 pub use entitlements::{run_entitlement_states, EntitlementChanges, EntitlementsAt};
 pub use error::{
-    AppsError, ClientsError, DuplicateClientName, ServiceError, SettingsError, SinkError,
-    StagingError,
+    AccessSchemaError, AppsError, ClientsError, DuplicateClientName, ServiceError, SettingsError,
+    SinkError, StagingError,
 };
 pub use evidence::{
     run_checkpoints, AuditKeyInfo, ConsistencyProof, InclusionProof, MAX_CHECKPOINTS,

@@ -8,7 +8,8 @@ use utoipa::ToSchema;
 
 use crate::domain::ValidationError;
 use crate::service::{
-    AppsError, AuthError, ClientsError, ServiceError, SettingsError, SinkError, StagingError,
+    AccessSchemaError, AppsError, AuthError, ClientsError, ServiceError, SettingsError, SinkError,
+    StagingError,
 };
 
 #[derive(Debug, thiserror::Error)]
@@ -21,6 +22,9 @@ pub enum ConfigError {
     /// The settings use cases' own refusals (their shared ones arrive as `Service`).
     #[error(transparent)]
     Settings(SettingsError),
+    /// No access schema where one was read or deleted as a resource.
+    #[error(transparent)]
+    AccessSchema(AccessSchemaError),
     /// Creating an application's own refusals (its shared ones arrive as `Service`).
     #[error(transparent)]
     Apps(AppsError),
@@ -77,6 +81,7 @@ impl From<ValidationError> for ConfigError {
 crate::http::from_area_error!(ConfigError:
     ClientsError => Clients,
     SettingsError => Settings,
+    AccessSchemaError => AccessSchema,
     AppsError => Apps,
     StagingError => Staging,
     SinkError => Sink,
@@ -102,6 +107,14 @@ pub fn settings_status(e: &SettingsError) -> StatusCode {
     match e {
         SettingsError::Service(e) => status_of(e),
         SettingsError::Invalid(_) => StatusCode::BAD_REQUEST,
+    }
+}
+
+/// An access schema that is not there is absent.
+pub fn access_schema_status(e: &AccessSchemaError) -> StatusCode {
+    match e {
+        AccessSchemaError::Service(e) => status_of(e),
+        AccessSchemaError::NotFound => StatusCode::NOT_FOUND,
     }
 }
 
@@ -155,7 +168,7 @@ pub fn status_of(e: &ServiceError) -> StatusCode {
         Unavailable => StatusCode::SERVICE_UNAVAILABLE,
         Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         Schema(_) => StatusCode::BAD_REQUEST,
-        EntityTypeNotFound { .. } | AccessSchemaNotFound => StatusCode::NOT_FOUND,
+        EntityTypeNotFound { .. } => StatusCode::NOT_FOUND,
         EntityTypeExists { .. } | AttributeInUse { .. } | EntityTypeInUse { .. } => {
             StatusCode::CONFLICT
         }
@@ -178,6 +191,7 @@ impl ResponseError for ConfigError {
             ConfigError::Service(e) => status_of(e),
             ConfigError::Clients(e) => clients_status(e),
             ConfigError::Settings(e) => settings_status(e),
+            ConfigError::AccessSchema(e) => access_schema_status(e),
             ConfigError::Apps(e) => apps_status(e),
             ConfigError::Staging(e) => staging_status(e),
             ConfigError::Sink(e) => sink_status(e),

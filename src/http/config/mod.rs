@@ -18,7 +18,10 @@ pub(crate) mod staging;
 use actix_web::{web, HttpResponse};
 
 pub(crate) use audit::stream_response;
-pub use error::{apps_status, clients_status, settings_status, status_of, ConfigError, ErrorBody};
+pub use error::{
+    access_schema_status, apps_status, clients_status, settings_status, status_of, ConfigError,
+    ErrorBody,
+};
 pub use extract::{ConfigRequest, JsonBody, OperatorRequest};
 
 /// The fallback of a resource for the methods it does not serve: 405 with an `Allow` header

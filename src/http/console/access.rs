@@ -10,7 +10,7 @@ use super::{Console, ConsoleError, NoticeQuery, Posted, Refusal};
 use crate::domain::access::AccessType;
 use crate::domain::entity_type::{AttrDef, TypeName};
 use crate::domain::ids::{AppId, ClientId, Named};
-use crate::service::ServiceError;
+use crate::service::AccessSchemaError;
 
 const ACCESS_TYPES: [AccessType; 2] = [AccessType::Read, AccessType::Write];
 
@@ -85,8 +85,8 @@ async fn access_page(
                 .await
             {
                 Ok(view) => Some(view.attribute_names().unwrap_or_default()),
-                Err(ServiceError::AccessSchemaNotFound) => None,
-                Err(e) => return Err(e.into()),
+                Err(AccessSchemaError::NotFound) => None,
+                Err(AccessSchemaError::Service(e)) => return Err(e.into()),
             };
             forms.push((t, access, chosen));
         }
@@ -149,7 +149,7 @@ pub async fn save(posted: Posted, path: SchemaPath) -> Result<HttpResponse, Cons
     let remove = form.get("action") == "remove";
     let notice = if remove { "removed" } else { "saved" };
     let (app, client, name) = (&app_id, &client_id, &type_name);
-    let result = async {
+    let result: Result<(), AccessSchemaError> = async {
         let access_type: AccessType = access.parse()?;
         if remove {
             let outcome = session
@@ -169,7 +169,7 @@ pub async fn save(posted: Posted, path: SchemaPath) -> Result<HttpResponse, Cons
                     &form.all("attributes"),
                 )
                 .await;
-            session.wrote(outcome).map(|_| ())
+            Ok(session.wrote(outcome).map(|_| ())?)
         }
     }
     .await;

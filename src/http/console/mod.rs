@@ -31,8 +31,8 @@ use subtle::ConstantTimeEq;
 use crate::http::request::{read_body, request_id, source_ip};
 use crate::http::HttpState;
 use crate::service::{
-    csrf_token, AppsError, Caller, ClientsError, Committed, Latchkey, RequestContext, ServiceError,
-    SettingsError,
+    csrf_token, AccessSchemaError, AppsError, Caller, ClientsError, Committed, Latchkey,
+    RequestContext, ServiceError, SettingsError,
 };
 
 /// The session cookie.
@@ -466,7 +466,8 @@ macro_rules! refusal_of_area {
 refusal_of_area!(
     AppsError => crate::http::config::apps_status,
     ClientsError => crate::http::config::clients_status,
-    SettingsError => crate::http::config::settings_status
+    SettingsError => crate::http::config::settings_status,
+    AccessSchemaError => crate::http::config::access_schema_status
 );
 
 impl From<ServiceError> for Refusal {

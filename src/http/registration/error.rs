@@ -302,8 +302,6 @@ fn service(e: &ServiceError, names: &ArgNames) -> Envelope {
         EntityTypeExists { .. } => plain(232, "entity_type_exists", &e.to_string()),
         AttributeInUse { .. } => invalid("attribute_name", &e.to_string()),
         EntityTypeInUse { .. } => invalid(names.in_use, &e.to_string()),
-        // Config API only (the Registration API answers the whole type when no schema is set).
-        AccessSchemaNotFound => plain(200, "invalid_argument", &e.to_string()),
         // The audit log has no Registration API calls; kept total for safety.
         AuditInput(_) => plain(200, "invalid_argument", &e.to_string()),
         AuditChainDamaged { .. } => plain(500, "unexpected_error", INTERNAL_TEXT),
