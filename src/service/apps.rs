@@ -1,9 +1,13 @@
+use std::sync::Arc;
+
 use chrono::{DateTime, Utc};
+use sqlx::PgPool;
 
 use super::{
     commit, AppsError, ClientsError, Committed, CreatedClient, Latchkey, RequestContext,
     ServiceError,
 };
+use crate::cache::Snapshots;
 use crate::domain::audit::AuditAction;
 use crate::domain::audit_changes::{self as changes_of, Payload};
 use crate::domain::ids::{AppId, Named};
@@ -185,9 +189,38 @@ impl Latchkey {
             .ok_or(ServiceError::AppNotFound)
     }
 
+    /// See [`AppDirectory::ensure`].
+    pub(crate) async fn ensure_app(
+        &self,
+        ctx: &RequestContext,
+        app_id: &Named<AppId>,
+    ) -> Result<(), ServiceError> {
+        self.directory().ensure(ctx, app_id).await
+    }
+
+    /// The application check every area's use cases make (see [`AppDirectory`]).
+    pub(crate) fn directory(&self) -> AppDirectory {
+        AppDirectory {
+            pool: self.pool.clone(),
+            snapshots: self.snapshots.clone(),
+        }
+    }
+}
+
+/// Whether a request may use the application it names, and whether that exists: the check
+/// every area's use cases make after the caller's role. It holds only what that needs: the
+/// pool and this instance's snapshots (an application a revision was heard of exists:
+/// applications are never deleted).
+#[derive(Clone)]
+pub(crate) struct AppDirectory {
+    pool: PgPool,
+    snapshots: Arc<Snapshots>,
+}
+
+impl AppDirectory {
     /// Operator requests name any application, so check it exists (clients were already tied
     /// to theirs by authentication).
-    pub(crate) async fn ensure_app(
+    pub(crate) async fn ensure(
         &self,
         ctx: &RequestContext,
         app_id: &Named<AppId>,
@@ -199,8 +232,7 @@ impl Latchkey {
                     return Err(ServiceError::AppNotFound);
                 };
                 let app_id = app_id.as_str();
-                if !self.app_known(app_id) && store::apps::get(&self.pool, app_id).await?.is_none()
-                {
+                if !self.known(app_id) && store::apps::get(&self.pool, app_id).await?.is_none() {
                     return Err(ServiceError::AppNotFound);
                 }
                 Ok(())
@@ -208,6 +240,11 @@ impl Latchkey {
             super::Caller::Client { app_id: own, .. } if app_id.id() == Some(own) => Ok(()),
             super::Caller::Client { .. } => Err(ServiceError::Unauthenticated),
         }
+    }
+
+    /// Known to exist without asking the database: a revision of it was seen while listening.
+    fn known(&self, app_id: &str) -> bool {
+        self.snapshots.trusted() && self.snapshots.latest(app_id) > 0
     }
 }
 

@@ -54,7 +54,7 @@ pub use evidence::{
 pub use fixtures::{AppExport, ApplyOptions, ApplyReport, ExportedClient, ExportedSchema};
 pub use migration::{ClientComparison, Comparison, Difference, SecretCheck};
 pub use sealing::{AppOptions, NewSecret, ResealReport, ShownSecrets};
-pub use settings::{AllSettings, SettingsTarget};
+pub use settings::{AllSettings, SettingsService, SettingsTarget};
 pub use signed::{Operation, SignatureError, SignedRequest};
 pub use sinks::{target_of, CreatedSink, DeliverySink, SinkView};
 pub use snapshots::{Consistency, Decided};

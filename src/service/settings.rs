@@ -9,8 +9,9 @@
 use std::collections::BTreeMap;
 
 use serde_json::{Map, Value};
-use sqlx::PgConnection;
+use sqlx::{PgConnection, PgPool};
 
+use super::apps::AppDirectory;
 use super::{commit, Committed, Latchkey, RequestContext, ServiceError, SettingsError};
 use crate::domain::audit::AuditAction;
 use crate::domain::audit_changes as changes_of;
@@ -67,7 +68,25 @@ pub(crate) fn change(from: Option<&Value>, to: Option<&Value>) -> Value {
     serde_json::to_value(changes_of::SettingChange { from, to }).unwrap_or_default()
 }
 
+/// The settings use cases, reached as `service.settings()`: they hold only the pool and the
+/// application check (the way ory/hydra's persister hands out one manager per area).
+#[derive(Clone)]
+pub struct SettingsService {
+    pool: PgPool,
+    apps: AppDirectory,
+}
+
 impl Latchkey {
+    /// The settings area (application defaults and per-client values).
+    pub fn settings(&self) -> SettingsService {
+        SettingsService {
+            pool: self.pool.clone(),
+            apps: self.directory(),
+        }
+    }
+}
+
+impl SettingsService {
     /// A client may read and write its own settings; anything else about clients needs owner;
     /// the defaults are readable by any client of the application, writable by owners.
     fn authorize_settings(
@@ -96,7 +115,7 @@ impl Latchkey {
         write: bool,
     ) -> Result<(), ServiceError> {
         Self::authorize_settings(ctx, target, write)?;
-        self.ensure_app(ctx, app_id).await?;
+        self.apps.ensure(ctx, app_id).await?;
         if let SettingsTarget::Client(client_id) = target {
             if store::clients::get(&self.pool, app_id.as_str(), client_id.as_str())
                 .await?
@@ -117,7 +136,7 @@ impl Latchkey {
         target: SettingsTarget<'_>,
     ) -> Result<(), ServiceError> {
         Self::authorize_settings(ctx, target, true)?;
-        self.ensure_app(ctx, app_id).await?;
+        self.apps.ensure(ctx, app_id).await?;
         if !store::settings::lock_scope(tx, app_id.as_str(), target.scope()).await? {
             return Err(match target {
                 SettingsTarget::Client(_) => ServiceError::ClientNotFound,
@@ -145,7 +164,7 @@ impl Latchkey {
 
     /// The values stored in one scope (no fallback): a client's own values, or the defaults.
     /// With `keys`, only those that exist.
-    pub async fn settings_of(
+    pub async fn of(
         &self,
         ctx: &RequestContext,
         app_id: &Named<AppId>,
@@ -163,7 +182,7 @@ impl Latchkey {
 
     /// What a client sees: its own value for each key, else the application default. With
     /// `keys`, only those keys (the ones set nowhere are absent: callers show them as null).
-    pub async fn effective_settings(
+    pub async fn effective(
         &self,
         ctx: &RequestContext,
         app_id: &Named<AppId>,
@@ -189,13 +208,13 @@ impl Latchkey {
     }
 
     /// Every client's values and the defaults. Owner only.
-    pub async fn all_settings(
+    pub async fn all(
         &self,
         ctx: &RequestContext,
         app_id: &Named<AppId>,
     ) -> Result<AllSettings, ServiceError> {
         ctx.owner()?;
-        self.ensure_app(ctx, app_id).await?;
+        self.apps.ensure(ctx, app_id).await?;
         // One snapshot: both lists from the same moment.
         let mut tx = store::begin_snapshot(&self.pool).await?;
         let mut all = AllSettings::default();
@@ -213,7 +232,7 @@ impl Latchkey {
 
     /// Sets values in one scope. Answers, for each key in order, whether it existed before.
     /// Values equal to the stored ones are not rewritten; one audit event lists what changed.
-    pub async fn set_settings(
+    pub async fn set(
         &self,
         ctx: &RequestContext,
         app_id: &Named<AppId>,
@@ -260,7 +279,7 @@ impl Latchkey {
 
     /// Deletes keys from one scope (a client's own value, or a default; never both). Answers,
     /// for each key in order, whether it existed.
-    pub async fn delete_settings(
+    pub async fn delete(
         &self,
         ctx: &RequestContext,
         app_id: &Named<AppId>,
@@ -300,7 +319,7 @@ impl Latchkey {
 
     /// Replaces a whole scope (Config API PUT): keys left out are deleted. Answers the values
     /// now stored.
-    pub async fn replace_settings(
+    pub async fn replace(
         &self,
         ctx: &RequestContext,
         app_id: &Named<AppId>,
@@ -378,7 +397,7 @@ mod tests {
     fn who_may_touch_which_settings() {
         let plain = ctx("me", &[Feature::DirectAccess]);
         let owner = ctx("boss", &[Feature::Owner]);
-        let auth = |c: &RequestContext, t, w| Latchkey::authorize_settings(c, t, w).is_ok();
+        let auth = |c: &RequestContext, t, w| SettingsService::authorize_settings(c, t, w).is_ok();
         use SettingsTarget::*;
         let (me, other) = (Named::parse("me"), Named::parse("other"));
         for write in [false, true] {

@@ -174,12 +174,6 @@ impl Latchkey {
         Ok(found.and_then(|s| s.value.as_ref().map(|c| c.client.clone())))
     }
 
-    /// Whether the application is known to exist without asking the database: a revision of
-    /// it was seen while listening (applications are never deleted).
-    pub(crate) fn app_known(&self, app_id: &str) -> bool {
-        self.snapshots.trusted() && self.snapshots.latest(app_id) > 0
-    }
-
     /// The inputs of an access decision and the revision they are at. With `AtLeastAsFresh`,
     /// a revision the database has not reached is an error rather than an older answer.
     pub(crate) async fn decision_inputs(

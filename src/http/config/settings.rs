@@ -40,7 +40,8 @@ fn ok(settings: Map<String, Value>) -> HttpResponse {
 pub async fn get_defaults(r: ConfigRequest) -> Result<HttpResponse, ConfigError> {
     let settings = r
         .service
-        .settings_of(&r.ctx, &r.app_id, SettingsTarget::Defaults, None)
+        .settings()
+        .of(&r.ctx, &r.app_id, SettingsTarget::Defaults, None)
         .await?;
     Ok(ok(settings))
 }
@@ -55,7 +56,8 @@ pub async fn replace_defaults(
 ) -> Result<HttpResponse, ConfigError> {
     let settings = r
         .service
-        .replace_settings(&r.ctx, &r.app_id, SettingsTarget::Defaults, body.0)
+        .settings()
+        .replace(&r.ctx, &r.app_id, SettingsTarget::Defaults, body.0)
         .await?;
     Ok(r.answer(settings, ok))
 }
@@ -72,7 +74,8 @@ pub async fn get_client(
     let (_, client_id) = path.into_inner();
     let settings = r
         .service
-        .settings_of(&r.ctx, &r.app_id, SettingsTarget::Client(&client_id), None)
+        .settings()
+        .of(&r.ctx, &r.app_id, SettingsTarget::Client(&client_id), None)
         .await?;
     Ok(ok(settings))
 }
@@ -91,7 +94,8 @@ pub async fn replace_client(
     let (_, client_id) = path.into_inner();
     let settings = r
         .service
-        .replace_settings(
+        .settings()
+        .replace(
             &r.ctx,
             &r.app_id,
             SettingsTarget::Client(&client_id),

@@ -257,7 +257,8 @@ async fn client_page(
         .await?;
     let own = session
         .service
-        .settings_of(
+        .settings()
+        .of(
             &session.ctx,
             app_id,
             SettingsTarget::Client(client_id),

@@ -28,7 +28,7 @@ async fn defaults_page(
     refused: Option<&Refusal>,
     notice: Option<&str>,
 ) -> Result<HttpResponse, ConsoleError> {
-    let all = session.service.all_settings(&session.ctx, app_id).await?;
+    let all = session.service.settings().all(&session.ctx, app_id).await?;
     let body = html! {
         @if let Some(n) = notice { p.msg.ok role="status" { (n) } }
         section.card aria-labelledby="defaults-title" {
@@ -79,7 +79,8 @@ pub async fn save_defaults(
     let app_id = app_id.into_inner();
     let outcome = session
         .service
-        .replace_settings(
+        .settings()
+        .replace(
             &session.ctx,
             &app_id,
             SettingsTarget::Defaults,
@@ -103,7 +104,8 @@ pub async fn save_client(
     let (app_id, client_id) = path.into_inner();
     let outcome = session
         .service
-        .replace_settings(
+        .settings()
+        .replace(
             &session.ctx,
             &app_id,
             SettingsTarget::Client(&client_id),

@@ -81,7 +81,8 @@ pub async fn get(call: Call) -> Reply {
     let target = call.target_client()?;
     let mut found = call
         .service
-        .effective_settings(
+        .settings()
+        .effective(
             &call.ctx,
             &call.app_id,
             &target,
@@ -104,7 +105,8 @@ pub async fn get_multi(call: Call) -> Reply {
     let target = call.target_client()?;
     let mut found = call
         .service
-        .effective_settings(&call.ctx, &call.app_id, &target, Some(&keys))
+        .settings()
+        .effective(&call.ctx, &call.app_id, &target, Some(&keys))
         .await
         .map_err(RegError::with(KEYS))?;
     let values: Map<String, Value> = keys
@@ -143,7 +145,8 @@ async fn everything(call: &Call) -> Result<Map<String, Value>, RegError> {
     let target = call.target_client()?;
     Ok(call
         .service
-        .effective_settings(&call.ctx, &call.app_id, &target, None)
+        .settings()
+        .effective(&call.ctx, &call.app_id, &target, None)
         .await?)
 }
 
@@ -160,7 +163,8 @@ async fn set_in(
     names: ArgNames,
 ) -> Result<Committed<Vec<(String, bool)>>, RegError> {
     call.service
-        .set_settings(&call.ctx, &call.app_id, target, items)
+        .settings()
+        .set(&call.ctx, &call.app_id, target, items)
         .await
         .map_err(RegError::with(names))
 }
@@ -169,7 +173,8 @@ async fn delete_in(call: &Call, target: SettingsTarget<'_>) -> Reply {
     let key = call.params.required("key")?.to_owned();
     let existed = call
         .service
-        .delete_settings(&call.ctx, &call.app_id, target, &[key])
+        .settings()
+        .delete(&call.ctx, &call.app_id, target, &[key])
         .await
         .map_err(RegError::with(ONE))?;
     wrote(existed.map(only_flag))
@@ -220,7 +225,8 @@ pub async fn get_default(call: Call) -> Reply {
     let key = call.params.required("key")?.to_owned();
     let mut found = call
         .service
-        .settings_of(
+        .settings()
+        .of(
             &call.ctx,
             &call.app_id,
             SettingsTarget::Defaults,
@@ -265,7 +271,7 @@ pub async fn delete_default(call: Call) -> Reply {
 #[utoipa::path(method(get, post), path = "/settings/get_all", tag = "registration: settings",
         responses((status = 200, body = AllSettings)))]
 pub async fn get_all(call: Call) -> Reply {
-    let all = call.service.all_settings(&call.ctx, &call.app_id).await?;
+    let all = call.service.settings().all(&call.ctx, &call.app_id).await?;
     let clients: Map<String, Value> = all
         .clients
         .into_iter()
