@@ -121,7 +121,10 @@ fn weight(key: &Key, entry: &Entry) -> u32 {
                     .sum::<usize>()
                 + c.client.ip_whitelist.len() * 24
                 + c.secrets.iter().map(|(p, _)| p.len() + 32).sum::<usize>()
-                + c.schemas.to_string().len() * 2
+                + c.schemas
+                    .iter()
+                    .map(|s| s.stored_len * 2 + 64)
+                    .sum::<usize>()
                 + 200
         }),
         Entry::EntityType(s) => s

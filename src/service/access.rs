@@ -317,7 +317,6 @@ impl Latchkey {
             .entity_type
             .map(|parsed| parsed.map_err(ServiceError::Internal))
             .transpose()?;
-        let schema = inputs.attributes.as_deref().map(stored_schema);
         let client = ClientFacts {
             features: FeatureSet::from_stored(&inputs.features),
             allow_list: AllowList::from_nets(inputs.ip_whitelist),
@@ -331,7 +330,7 @@ impl Latchkey {
                 attributes: &question.attributes,
             },
             entity_type.as_deref(),
-            schema.as_deref(),
+            inputs.attributes.as_deref(),
         )))
     }
 }

@@ -9,7 +9,7 @@ use ipnet::IpNet;
 use super::entity_types::entity_type_from_stored;
 use super::{Latchkey, ServiceError};
 use crate::cache::Freshness;
-use crate::domain::entity_type::EntityType;
+use crate::domain::entity_type::{stored_schema, AttributePath, EntityType};
 use crate::domain::ids::{ClientId, Named};
 use crate::domain::ValidationError;
 use crate::store::clients::{ClientCredentials, ClientRow};
@@ -48,7 +48,7 @@ pub(crate) struct DecisionInputs {
     /// unreadable (the message of the internal error it is reported as).
     pub entity_type: Option<Result<Arc<EntityType>, String>>,
     /// `None`: no schema restricts this client for this type and access type.
-    pub attributes: Option<Vec<String>>,
+    pub attributes: Option<Arc<[AttributePath]>>,
 }
 
 /// A decision and the revision of the data it was made from.
@@ -72,16 +72,12 @@ fn live_phcs(c: &ClientEntry) -> Vec<String> {
         .collect()
 }
 
-/// The client's schema for a type and access type, from its `[type, access, [attrs]]` rows.
-fn schema_of(c: &ClientEntry, type_name: &str, access_type: &str) -> Option<Vec<String>> {
-    c.schemas.as_array()?.iter().find_map(|row| {
-        let row = row.as_array()?;
-        if row.first()?.as_str()? == type_name && row.get(1)?.as_str()? == access_type {
-            serde_json::from_value(row.get(2)?.clone()).ok()
-        } else {
-            None
-        }
-    })
+/// The client's schema for a type and access type, parsed when the entry was read.
+fn schema_of(c: &ClientEntry, type_name: &str, access_type: &str) -> Option<Arc<[AttributePath]>> {
+    c.schemas
+        .iter()
+        .find(|s| s.type_name == type_name && s.access_type == access_type)
+        .map(|s| Arc::clone(&s.paths))
 }
 
 impl Latchkey {
@@ -234,7 +230,7 @@ impl Latchkey {
             entity_type: i
                 .attr_defs
                 .map(|defs| entity_type_from_stored(type_name, &defs).map(Arc::new)),
-            attributes: i.attributes,
+            attributes: i.attributes.map(|a| stored_schema(&a).into()),
         });
         Ok((inputs, revision))
     }

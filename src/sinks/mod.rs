@@ -12,7 +12,9 @@
 //! * A failure waits a capped exponential backoff with jitter; a 4xx answer other than
 //!   408/429 pauses the sink with the answer recorded.
 //! * Woken by every change this instance hears of (the LISTEN connection), and by the poll;
-//!   a wake-up waits `LATCHKEY_SINK_BATCH_WAIT_MS` so a burst of changes goes in one pass.
+//!   a wake-up waits `LATCHKEY_SINK_BATCH_WAIT_MS` so a burst of changes goes in one pass. A
+//!   pass that caught up with the log waits the same way: only a backlog (a full read) makes
+//!   the next pass start at once.
 
 pub mod format;
 pub mod tls;
@@ -210,7 +212,7 @@ async fn worker(service: Latchkey, sink: DeliverySink, config: DeliveryConfig) {
             }
         }
         match deliver_pending(&mut conn, &sink, &mut transport).await {
-            Ok(Progress::Idle) => {
+            Ok(Progress::Idle | Progress::CaughtUp) => {
                 failures = 0;
                 let woken = tokio::select! {
                     _ = changed.changed() => true,
@@ -220,6 +222,9 @@ async fn worker(service: Latchkey, sink: DeliverySink, config: DeliveryConfig) {
                 // (the sink's row, the cursors, a read, a send) per event and per sink: the
                 // bench's (s) measured writes at 76 % of their rate without sinks that way.
                 // Waiting a moment lets the changes of that moment go in one pass and one batch.
+                // The same after a pass that caught up (`CaughtUp`): starting the next one at
+                // once would send the one or two events written during the last, each time
+                // (bench/README.md, "Sinks: passes that caught up").
                 if woken && !config.batch_wait.is_zero() {
                     tokio::time::sleep(config.batch_wait).await;
                 }
@@ -250,7 +255,11 @@ async fn worker(service: Latchkey, sink: DeliverySink, config: DeliveryConfig) {
 enum Progress {
     /// Nothing left to deliver.
     Idle,
-    /// Delivered some; look again at once.
+    /// Delivered everything the pass read, and no read was full: wait for the next change
+    /// like `Idle` (what was written during the pass goes with the next batch).
+    CaughtUp,
+    /// Delivered some and more is known to be waiting (or the cursor moved under the pass):
+    /// look again at once.
     Busy,
     /// The receiver refused for good: the sink is paused.
     Paused,
@@ -305,6 +314,10 @@ async fn deliver_pending(
         crate::domain::sink::SinkTarget::Syslog { .. } => transport::SYSLOG_BATCH,
         _ => usize::try_from(sink.row.batch_max.max(1)).unwrap_or(1),
     };
+    // A full read means the log holds more than this pass took: go on at once.
+    let mut backlog = false;
+    // What is left of what the pass knew of: the lag the gauge shows until the next pass.
+    let mut left: i64 = 0;
     for app in behind {
         if app.log_rewritten() {
             move_back(&mut *conn, name, &app).await?;
@@ -312,6 +325,7 @@ async fn deliver_pending(
         }
         let rows =
             store::audit::list(&mut *conn, &app.app_id, app.delivered_seq, READ_BATCH).await?;
+        backlog |= rows.len() as i64 >= READ_BATCH;
         let mut cursor = app.delivered_seq;
         let mut cp_cursor = app.delivered_checkpoint;
         // Events pruned below the cursor leave a gap: the read continues after it.
@@ -400,8 +414,16 @@ async fn deliver_pending(
             cursor = last.event.seq;
             start = end;
         }
+        // A checkpoint the pass knew of and did not send: its events were not all read.
+        backlog |= checkpoints && app.latest_checkpoint > cp_cursor;
+        left += (app.head_seq - cursor).max(0);
     }
-    Ok(Progress::Busy)
+    metrics().lag.with_label_values(&[name]).set(left);
+    Ok(if backlog {
+        Progress::Busy
+    } else {
+        Progress::CaughtUp
+    })
 }
 
 enum Sent {
