@@ -8,8 +8,9 @@
 use std::collections::BTreeSet;
 
 use serde_json::Value;
-use sqlx::PgConnection;
+use sqlx::{PgConnection, PgPool};
 
+use super::apps::AppDirectory;
 use super::{commit, Committed, Latchkey, RequestContext, ServiceError};
 use crate::domain::audit::AuditAction;
 use crate::domain::audit_changes::{self as changes_of, Payload};
@@ -61,14 +62,32 @@ pub(crate) fn stored_json(et: &EntityType) -> Value {
     serde_json::to_value(et.user_attr_defs()).unwrap_or(Value::Array(vec![]))
 }
 
+/// The entity type use cases, reached as `service.entity_types()`: they hold only the pool and
+/// the application check (see [`super::settings::SettingsService`]).
+#[derive(Clone)]
+pub struct EntityTypesService {
+    pool: PgPool,
+    apps: AppDirectory,
+}
+
 impl Latchkey {
-    pub async fn list_entity_types(
+    /// The entity types area (list, read, create, replace, delete, add and remove attributes).
+    pub fn entity_types(&self) -> EntityTypesService {
+        EntityTypesService {
+            pool: self.pool.clone(),
+            apps: self.directory(),
+        }
+    }
+}
+
+impl EntityTypesService {
+    pub async fn list(
         &self,
         ctx: &RequestContext,
         app_id: &Named<AppId>,
     ) -> Result<Vec<EntityType>, ServiceError> {
         ctx.owner()?;
-        self.ensure_app(ctx, app_id).await?;
+        self.apps.ensure(ctx, app_id).await?;
         store::entity_types::list(&self.pool, app_id.as_str())
             .await?
             .into_iter()
@@ -76,14 +95,14 @@ impl Latchkey {
             .collect()
     }
 
-    pub async fn get_entity_type(
+    pub async fn get(
         &self,
         ctx: &RequestContext,
         app_id: &Named<AppId>,
         name: &Named<TypeName>,
     ) -> Result<EntityType, ServiceError> {
         ctx.owner()?;
-        self.ensure_app(ctx, app_id).await?;
+        self.apps.ensure(ctx, app_id).await?;
         let name = named(name)?;
         let row = store::entity_types::get(&self.pool, app_id.as_str(), name.as_str())
             .await?
@@ -94,7 +113,7 @@ impl Latchkey {
     /// Creates a type from its name and `attr_defs` (a JSON list of attribute definitions). A
     /// malformed name is refused (`InvalidTypeName`) after the owner check and the application,
     /// before the definitions, as the contract orders them.
-    pub async fn create_entity_type(
+    pub async fn create(
         &self,
         ctx: &RequestContext,
         app_id: &Named<AppId>,
@@ -102,7 +121,7 @@ impl Latchkey {
         attr_defs: &Value,
     ) -> Result<Committed<EntityType>, ServiceError> {
         ctx.owner()?;
-        self.ensure_app(ctx, app_id).await?;
+        self.apps.ensure(ctx, app_id).await?;
         let Named::Id(name) = name else {
             return Err(SchemaError::InvalidTypeName.into());
         };
@@ -129,7 +148,7 @@ impl Latchkey {
     /// Replaces the attributes of a type (Config API PUT). Access schemas of the type must all
     /// still name existing attributes afterwards. `body_name`: the name the body carries, if
     /// any; it may be sent back but not changed.
-    pub async fn replace_entity_type(
+    pub async fn replace(
         &self,
         ctx: &RequestContext,
         app_id: &Named<AppId>,
@@ -138,7 +157,7 @@ impl Latchkey {
         attr_defs: &Value,
     ) -> Result<Committed<EntityType>, ServiceError> {
         ctx.owner()?;
-        self.ensure_app(ctx, app_id).await?;
+        self.apps.ensure(ctx, app_id).await?;
         if body_name.is_some_and(|n| n != name.as_str()) {
             return Err(SchemaError::NameChange.into());
         }
@@ -167,14 +186,14 @@ impl Latchkey {
     }
 
     /// Deletes a type, unless an access schema names it.
-    pub async fn delete_entity_type(
+    pub async fn delete(
         &self,
         ctx: &RequestContext,
         app_id: &Named<AppId>,
         name: &Named<TypeName>,
     ) -> Result<Committed<()>, ServiceError> {
         ctx.owner()?;
-        self.ensure_app(ctx, app_id).await?;
+        self.apps.ensure(ctx, app_id).await?;
         let mut tx = WriteTx::begin(&self.pool).await?;
         let current = self
             .lock_entity_type(&mut tx, app_id.as_str(), name)
@@ -209,7 +228,7 @@ impl Latchkey {
         attr_def: &Value,
     ) -> Result<Committed<EntityType>, ServiceError> {
         ctx.owner()?;
-        self.ensure_app(ctx, app_id).await?;
+        self.apps.ensure(ctx, app_id).await?;
         let def = parse_attr_def(attr_def)?;
         let mut tx = WriteTx::begin(&self.pool).await?;
         let current = self
@@ -243,7 +262,7 @@ impl Latchkey {
         attribute: &str,
     ) -> Result<Committed<EntityType>, ServiceError> {
         ctx.owner()?;
-        self.ensure_app(ctx, app_id).await?;
+        self.apps.ensure(ctx, app_id).await?;
         let mut tx = WriteTx::begin(&self.pool).await?;
         let current = self
             .lock_entity_type(&mut tx, app_id.as_str(), type_name)

@@ -44,6 +44,7 @@ pub use clients::{ClientChange, ClientDraft, ClientView, CreatedClient};
 pub use clock::Clock;
 pub use console::{csrf_token, ConsoleLogin, ConsoleSession, SignInError};
 pub use entitlements::{run_entitlement_states, EntitlementChanges, EntitlementsAt};
+pub use entity_types::EntityTypesService;
 pub use error::{
     AccessSchemaError, AppsError, ClientsError, DuplicateClientName, ServiceError, SettingsError,
     SinkError, StagingError,

@@ -73,7 +73,7 @@ fn required<'a>(
 #[utoipa::path(get, path = "/config/{appId}/entityTypes", tag = "entity types", params(("appId" = String, Path)),
     responses((status = 200, body = Vec<EntityTypeBody>)))]
 pub async fn list(r: ConfigRequest) -> Result<HttpResponse, ConfigError> {
-    let types = r.service.list_entity_types(&r.ctx, &r.app_id).await?;
+    let types = r.service.entity_types().list(&r.ctx, &r.app_id).await?;
     let body: Vec<EntityTypeBody> = types
         .iter()
         .map(|t| EntityTypeBody::new(r.app_id.as_str(), t))
@@ -101,7 +101,8 @@ pub async fn create(r: ConfigRequest, body: JsonBody) -> Result<HttpResponse, Co
     };
     let et = r
         .service
-        .create_entity_type(
+        .entity_types()
+        .create(
             &r.ctx,
             &r.app_id,
             &Named::parse(&fields.name),
@@ -125,7 +126,11 @@ pub async fn get(
     path: web::Path<(String, Named<TypeName>)>,
 ) -> Result<HttpResponse, ConfigError> {
     let (_, name) = path.into_inner();
-    let et = r.service.get_entity_type(&r.ctx, &r.app_id, &name).await?;
+    let et = r
+        .service
+        .entity_types()
+        .get(&r.ctx, &r.app_id, &name)
+        .await?;
     Ok(HttpResponse::Ok().json(EntityTypeBody::new(r.app_id.as_str(), &et)))
 }
 
@@ -158,7 +163,8 @@ pub async fn replace(
     };
     let et = r
         .service
-        .replace_entity_type(&r.ctx, &r.app_id, &name, fields.name, fields.attr_defs)
+        .entity_types()
+        .replace(&r.ctx, &r.app_id, &name, fields.name, fields.attr_defs)
         .await?;
     Ok(r.answer(et, |et| {
         HttpResponse::Ok().json(EntityTypeBody::new(r.app_id.as_str(), &et))
@@ -178,7 +184,8 @@ pub async fn delete(
     let (_, name) = path.into_inner();
     let done = r
         .service
-        .delete_entity_type(&r.ctx, &r.app_id, &name)
+        .entity_types()
+        .delete(&r.ctx, &r.app_id, &name)
         .await?;
     Ok(r.answer(done, |()| HttpResponse::NoContent().finish()))
 }

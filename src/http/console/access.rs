@@ -68,7 +68,8 @@ async fn access_page(
         .await?;
     let types = session
         .service
-        .list_entity_types(&session.ctx, app_id)
+        .entity_types()
+        .list(&session.ctx, app_id)
         .await?;
     let mut forms = Vec::new();
     for t in &types {

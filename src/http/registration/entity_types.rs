@@ -68,7 +68,8 @@ pub async fn entity_type(call: Call) -> Reply {
     let name = &Named::parse(call.params.required("type_name")?);
     let et = call
         .service
-        .get_entity_type(&call.ctx, &call.app_id, name)
+        .entity_types()
+        .get(&call.ctx, &call.app_id, name)
         .await?;
     answer(&schema(&et.name, et.attr_defs()))
 }
@@ -79,7 +80,8 @@ pub async fn entity_type(call: Call) -> Reply {
 pub async fn list(call: Call) -> Reply {
     let types = call
         .service
-        .list_entity_types(&call.ctx, &call.app_id)
+        .entity_types()
+        .list(&call.ctx, &call.app_id)
         .await?;
     answer(&TypeNames {
         results: types.into_iter().map(|t| t.name).collect(),
@@ -96,7 +98,8 @@ pub async fn create(call: Call) -> Reply {
     let attr_defs = required_json(&call, "attr_defs")?;
     let et = call
         .service
-        .create_entity_type(&call.ctx, &call.app_id, name, &attr_defs)
+        .entity_types()
+        .create(&call.ctx, &call.app_id, name, &attr_defs)
         .await?;
     wrote(et.map(|et| schema(&et.name, et.attr_defs())))
 }
@@ -109,7 +112,8 @@ pub async fn delete(call: Call) -> Reply {
     let name = &Named::parse(call.params.required("type_name")?);
     let done = call
         .service
-        .delete_entity_type(&call.ctx, &call.app_id, name)
+        .entity_types()
+        .delete(&call.ctx, &call.app_id, name)
         .await?;
     wrote(done.map(|()| Done {}))
 }
@@ -124,6 +128,7 @@ pub async fn add_attribute(call: Call) -> Reply {
     let attr_def = required_json(&call, "attr_def")?;
     let et = call
         .service
+        .entity_types()
         .add_attribute(&call.ctx, &call.app_id, name, &attr_def)
         .await
         .map_err(RegError::with(ArgNames::DEFAULT.attr_defs("attr_def")))?;
@@ -140,6 +145,7 @@ pub async fn remove_attribute(call: Call) -> Reply {
     let attribute = call.params.required("attribute_name")?;
     let et = call
         .service
+        .entity_types()
         .remove_attribute(&call.ctx, &call.app_id, name, attribute)
         .await
         .map_err(RegError::with(ArgNames::DEFAULT.in_use("attribute_name")))?;
