@@ -111,8 +111,13 @@ type CacheKey = (String, [u8; 32]);
 
 /// A presented credential's key in the verified-credential cache (client id, keyed digest of
 /// the secret): made once per request, then used to ask whether it was proven before and to
-/// check it ([`SecretHasher::verify_presented`]).
-pub struct Presented(CacheKey);
+/// check it ([`SecretHasher::verify_presented`]). The cache is looked up once, when it is made
+/// (a warm request used to look the same key up twice).
+pub struct Presented {
+    key: CacheKey,
+    /// The hash this credential was proven against before, if the cache remembers one.
+    remembered: Option<Arc<str>>,
+}
 
 /// Counters since start, for the metrics endpoint.
 #[derive(Debug, Clone, Copy, Default)]
@@ -223,12 +228,14 @@ impl SecretHasher {
     /// guess, whatever the failure limiter says about its source. It still has to match one of
     /// the client's live hashes in [`SecretHasher::verify`].
     pub fn was_verified(&self, presented: &Presented) -> bool {
-        self.cache.contains_key(&presented.0)
+        presented.remembered.is_some()
     }
 
-    /// The cache key of a presented credential.
+    /// The cache key of a presented credential, and what the cache remembers of it.
     pub fn presented(&self, client_id: &str, secret: &str) -> Presented {
-        Presented((client_id.to_owned(), self.keyed_digest(client_id, secret)))
+        let key = (client_id.to_owned(), self.keyed_digest(client_id, secret));
+        let remembered = self.cache.get(&key);
+        Presented { key, remembered }
     }
 
     /// Checks `secret` for `client_id` against the client's live hashes (`None`: no such
@@ -255,8 +262,8 @@ impl SecretHasher {
         live_phcs: Option<&[String]>,
     ) -> Result<Verification, HashError> {
         let live = live_phcs.unwrap_or_default();
-        if let Some(cached) = self.cache.get(&presented.0) {
-            if let Some(phc) = live.iter().find(|p| p.as_str() == &*cached) {
+        if let Some(cached) = &presented.remembered {
+            if let Some(phc) = live.iter().find(|p| p.as_str() == &**cached) {
                 self.counters.cache_hits.fetch_add(1, Ordering::Relaxed);
                 return Ok(Verification::Verified {
                     phc: phc.clone(),
@@ -294,7 +301,7 @@ impl SecretHasher {
             Some((phc, rehashed)) if known => {
                 // Remember the hash that will be stored once the caller saves the re-hash.
                 let current: &str = rehashed.as_deref().unwrap_or(&phc);
-                self.cache.insert(presented.0.clone(), Arc::from(current));
+                self.cache.insert(presented.key.clone(), Arc::from(current));
                 Ok(Verification::Verified {
                     phc,
                     rehashed,

@@ -1,0 +1,35 @@
+# Summary of alternating pairs (bench/run). Each line: rate_without rate_with [cpu_without cpu_with]
+# (for (a): Basic, Bearer req/s and the server's CPU µs per request of each; for (s): PUT/s
+# without and with sinks and the server's CPU µs per PUT of each).
+#
+#   kind=overhead: per pair 100 × (with ÷ without − 1) of the rates (Bearer over Basic), and
+#                  100 × (cpu_without ÷ cpu_with − 1) (Basic's CPU over Bearer's)
+#   kind=ratio:    per pair 100 × with ÷ without of the rates, and 100 × (cpu_with ÷ cpu_without − 1)
+#
+# Prints: mean min max ci95 cpu_mean cpu_ci95, where ci95 is the half-width of the 95 %
+# confidence interval of the mean (Student's t with n − 1 degrees of freedom; "—" for one pair).
+function t95(df) {
+  # Two-sided 95 % quantiles of Student's t; beyond 30 degrees of freedom, 2.0 is close enough.
+  split("12.71 4.30 3.18 2.78 2.57 2.45 2.36 2.31 2.26 2.23 2.20 2.18 2.16 2.14 2.13 2.12 2.11 2.10 2.09 2.09 2.08 2.07 2.07 2.06 2.06 2.06 2.05 2.05 2.05 2.04", t, " ")
+  return df <= 30 ? t[df] : 2.0
+}
+function ci(sum, sq, n,   var) {
+  if (n < 2) return "—"
+  var = (sq - sum * sum / n) / (n - 1)
+  return sprintf("%.1f", t95(n - 1) * sqrt(var > 0 ? var : 0) / sqrt(n))
+}
+NF >= 2 && $1 > 0 {
+  r = kind == "overhead" ? 100 * ($2 / $1 - 1) : 100 * $2 / $1
+  sum += r; sq += r * r; n++
+  if (n == 1 || r < lo) lo = r
+  if (n == 1 || r > hi) hi = r
+  if (NF == 4 && $3 > 0 && $4 > 0) {
+    c = kind == "overhead" ? 100 * ($3 / $4 - 1) : 100 * ($4 / $3 - 1)
+    csum += c; csq += c * c; cn++
+  }
+}
+END {
+  if (n == 0) { print "— — — — — —"; exit }
+  printf "%.1f %.1f %.1f %s %s %s\n", sum / n, lo, hi, ci(sum, sq, n),
+    (cn ? sprintf("%.1f", csum / cn) : "—"), ci(csum, csq, cn)
+}
