@@ -2,6 +2,9 @@
 
 use std::net::IpAddr;
 
+use sqlx::PgPool;
+
+use super::apps::AppDirectory;
 use super::entity_types::{entity_type_of, named, not_found};
 use super::{
     commit, AccessSchemaError, AuthError, Caller, Committed, Consistency, Decided, Latchkey,
@@ -66,10 +69,30 @@ fn auth_failure(e: AuthError) -> ServiceError {
     }
 }
 
+/// The access schema use cases (set, delete, read), reached as `service.access_schemas()`: they
+/// hold only the pool and the application check (see [`super::settings::SettingsService`]).
+/// The access decision stays a method of `Latchkey`: it reads the snapshots and verifies
+/// secrets.
+#[derive(Clone)]
+pub struct AccessSchemasService {
+    pool: PgPool,
+    apps: AppDirectory,
+}
+
 impl Latchkey {
+    /// The access schemas area.
+    pub fn access_schemas(&self) -> AccessSchemasService {
+        AccessSchemasService {
+            pool: self.pool.clone(),
+            apps: self.directory(),
+        }
+    }
+}
+
+impl AccessSchemasService {
     /// Sets (replaces) the schema of a client for a type and access type. Owner only.
     /// Setting the list it already has changes nothing and writes no audit event.
-    pub async fn set_access_schema(
+    pub async fn set(
         &self,
         ctx: &RequestContext,
         app_id: &Named<AppId>,
@@ -79,7 +102,7 @@ impl Latchkey {
         attributes: &[String],
     ) -> Result<Committed<AccessSchemaView>, ServiceError> {
         ctx.owner()?;
-        self.ensure_app(ctx, app_id).await?;
+        self.apps.ensure(ctx, app_id).await?;
         let mut tx = WriteTx::begin(&self.pool).await?;
         if !store::access_schemas::lock_client(&mut *tx, app_id.as_str(), client_id.as_str())
             .await?
@@ -129,7 +152,7 @@ impl Latchkey {
     }
 
     /// Removes the schema: the features alone decide again. Owner only.
-    pub async fn delete_access_schema(
+    pub async fn delete(
         &self,
         ctx: &RequestContext,
         app_id: &Named<AppId>,
@@ -138,7 +161,7 @@ impl Latchkey {
         access_type: AccessType,
     ) -> Result<Committed<()>, AccessSchemaError> {
         ctx.owner()?;
-        self.ensure_app(ctx, app_id).await?;
+        self.apps.ensure(ctx, app_id).await?;
         let mut tx = WriteTx::begin(&self.pool).await?;
         if !store::access_schemas::lock_client(&mut *tx, app_id.as_str(), client_id.as_str())
             .await?
@@ -176,9 +199,9 @@ impl Latchkey {
         Ok(commit(tx, ()).await?)
     }
 
-    /// Reads a schema for the Config API (owner only). No schema is `AccessSchemaNotFound`:
-    /// there the schema is a resource that exists or not.
-    pub async fn get_access_schema(
+    /// Reads a schema for the Config API (owner only). No schema is
+    /// `AccessSchemaError::NotFound`: there the schema is a resource that exists or not.
+    pub async fn get(
         &self,
         ctx: &RequestContext,
         app_id: &Named<AppId>,
@@ -187,10 +210,8 @@ impl Latchkey {
         access_type: AccessType,
     ) -> Result<AccessSchemaView, AccessSchemaError> {
         ctx.owner()?;
-        self.ensure_app(ctx, app_id).await?;
-        let view = self
-            .load_access_schema(app_id, client_id, type_name, access_type)
-            .await?;
+        self.apps.ensure(ctx, app_id).await?;
+        let view = self.load(app_id, client_id, type_name, access_type).await?;
         if view.attributes.is_none() {
             return Err(AccessSchemaError::NotFound);
         }
@@ -200,7 +221,7 @@ impl Latchkey {
     /// Reads a schema for `entityType.getAccessSchema`, which the vendor lets any client with a
     /// feature call (a client without features has no permissions at all). No schema: the view
     /// has `attributes: None` and shows the whole type.
-    pub async fn read_access_schema(
+    pub async fn read(
         &self,
         ctx: &RequestContext,
         app_id: &Named<AppId>,
@@ -213,12 +234,11 @@ impl Latchkey {
                 return Err(ServiceError::Forbidden);
             }
         }
-        self.ensure_app(ctx, app_id).await?;
-        self.load_access_schema(app_id, client_id, type_name, access_type)
-            .await
+        self.apps.ensure(ctx, app_id).await?;
+        self.load(app_id, client_id, type_name, access_type).await
     }
 
-    async fn load_access_schema(
+    async fn load(
         &self,
         app_id: &Named<AppId>,
         client_id: &Named<ClientId>,
@@ -252,7 +272,9 @@ impl Latchkey {
             attributes,
         })
     }
+}
 
+impl Latchkey {
     /// The access decision (`POST /config/{appId}/access/check`), for the operator or an owner
     /// of the application. One query loads the client, the type and the schema; a presented
     /// secret is verified exactly as a request's credentials are (cached Argon2). Unknown

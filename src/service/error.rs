@@ -111,7 +111,7 @@ pub enum ClientsError {
 /// The refusals of the settings use cases (`service::settings`), besides what any use case may
 /// answer: a key or value that breaks the rules of `domain::settings`. The Config API's
 /// `…/settings`, the Registration API's `settings/*` calls and the console's settings forms
-/// receive them; `all_settings` (which takes no key) answers only `ServiceError`.
+/// receive them; `settings().all` (which takes no key) answers only `ServiceError`.
 #[derive(Debug, thiserror::Error)]
 pub enum SettingsError {
     /// What every use case may answer (forbidden, not found, the database…).

@@ -33,7 +33,7 @@ use std::sync::Arc;
 
 use sqlx::PgPool;
 
-pub use access::{added_reserved_notice, AccessCheck, AccessSchemaView};
+pub use access::{added_reserved_notice, AccessCheck, AccessSchemaView, AccessSchemasService};
 pub use app_snapshots::{RestoreReport, SnapshotInfo};
 pub use app_state::ChangeSummary;
 pub use apps::{AppSummary, CheckedApp, NewApp};

@@ -90,7 +90,8 @@ pub async fn get(r: ConfigRequest, path: SchemaPath) -> Result<HttpResponse, Con
     let (client_id, type_name, access_type) = schema_key(path)?;
     let view = r
         .service
-        .get_access_schema(&r.ctx, &r.app_id, &client_id, &type_name, access_type)
+        .access_schemas()
+        .get(&r.ctx, &r.app_id, &client_id, &type_name, access_type)
         .await?;
     Ok(HttpResponse::Ok().json(SchemaBody::new(&view)))
 }
@@ -114,7 +115,8 @@ pub async fn set(
     let (client_id, type_name, access_type) = schema_key(path)?;
     let view = r
         .service
-        .set_access_schema(
+        .access_schemas()
+        .set(
             &r.ctx,
             &r.app_id,
             &client_id,
@@ -138,7 +140,8 @@ pub async fn delete(r: ConfigRequest, path: SchemaPath) -> Result<HttpResponse, 
     let (client_id, type_name, access_type) = schema_key(path)?;
     let done = r
         .service
-        .delete_access_schema(&r.ctx, &r.app_id, &client_id, &type_name, access_type)
+        .access_schemas()
+        .delete(&r.ctx, &r.app_id, &client_id, &type_name, access_type)
         .await?;
     Ok(r.answer(done, |()| HttpResponse::NoContent().finish()))
 }

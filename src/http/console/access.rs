@@ -76,7 +76,8 @@ async fn access_page(
         for access in ACCESS_TYPES {
             let chosen = match session
                 .service
-                .get_access_schema(
+                .access_schemas()
+                .get(
                     &session.ctx,
                     app_id,
                     client_id,
@@ -155,13 +156,15 @@ pub async fn save(posted: Posted, path: SchemaPath) -> Result<HttpResponse, Cons
         if remove {
             let outcome = session
                 .service
-                .delete_access_schema(&session.ctx, app, client, name, access_type)
+                .access_schemas()
+                .delete(&session.ctx, app, client, name, access_type)
                 .await;
             session.wrote(outcome)
         } else {
             let outcome = session
                 .service
-                .set_access_schema(
+                .access_schemas()
+                .set(
                     &session.ctx,
                     app,
                     client,

@@ -169,7 +169,8 @@ pub async fn set_access_schema(call: Call) -> Reply {
     let access_type: AccessType = access_type.parse().map_err(ServiceError::from)?;
     let view = call
         .service
-        .set_access_schema(
+        .access_schemas()
+        .set(
             &call.ctx,
             &call.app_id,
             &target,
@@ -202,7 +203,8 @@ pub async fn get_access_schema(call: Call) -> Reply {
         .map_err(ServiceError::from)?;
     let view = call
         .service
-        .read_access_schema(&call.ctx, &call.app_id, &target, name, access_type)
+        .access_schemas()
+        .read(&call.ctx, &call.app_id, &target, name, access_type)
         .await?;
     answer(&schema(&view.entity_type.name, view.restricted_attr_defs()))
 }
