@@ -11,7 +11,7 @@ use serde_json::Value;
 use sqlx::{PgConnection, PgPool};
 
 use super::apps::AppDirectory;
-use super::{commit, Committed, Latchkey, RequestContext, ServiceError};
+use super::{commit, Committed, EntityTypesError, Latchkey, RequestContext, ServiceError};
 use crate::domain::audit::AuditAction;
 use crate::domain::audit_changes::{self as changes_of, Payload};
 use crate::domain::entity_type::{
@@ -20,7 +20,7 @@ use crate::domain::entity_type::{
 use crate::domain::ids::{AppId, Named};
 use crate::store::{self, entity_types::EntityTypeRow, Constraint, StoreError, WriteTx};
 
-/// The message of [`ServiceError::AttributeInUse`].
+/// The message of [`EntityTypesError::AttributeInUse`].
 pub(crate) fn attribute_in_use(paths: &[String], clients: &[String]) -> String {
     let (noun, verb) = if paths.len() == 1 {
         ("Attribute", "is")
@@ -119,7 +119,7 @@ impl EntityTypesService {
         app_id: &Named<AppId>,
         name: &Named<TypeName>,
         attr_defs: &Value,
-    ) -> Result<Committed<EntityType>, ServiceError> {
+    ) -> Result<Committed<EntityType>, EntityTypesError> {
         ctx.owner()?;
         self.apps.ensure(ctx, app_id).await?;
         let Named::Id(name) = name else {
@@ -130,11 +130,9 @@ impl EntityTypesService {
         store::entity_types::insert(&mut *tx, app_id.as_str(), &et.name, &stored_json(&et))
             .await
             .map_err(|e| match e {
-                StoreError::Duplicate(Constraint::EntityTypeName) => {
-                    ServiceError::EntityTypeExists {
-                        name: et.name.clone(),
-                    }
-                }
+                StoreError::Duplicate(Constraint::EntityTypeName) => EntityTypesError::Exists {
+                    name: et.name.clone(),
+                },
                 other => other.into(),
             })?;
         let mut event = ctx.audit_event(app_id.as_str(), AuditAction::EntityTypeCreate);
@@ -142,7 +140,7 @@ impl EntityTypesService {
         event.changes =
             changes_of::EntityTypeChanged::of(&et.name, None, Some(&defs)).into_changes();
         store::audit::append(&mut tx, event).await?;
-        commit(tx, et).await
+        Ok(commit(tx, et).await?)
     }
 
     /// Replaces the attributes of a type (Config API PUT). Access schemas of the type must all
@@ -155,7 +153,7 @@ impl EntityTypesService {
         name: &Named<TypeName>,
         body_name: Option<&str>,
         attr_defs: &Value,
-    ) -> Result<Committed<EntityType>, ServiceError> {
+    ) -> Result<Committed<EntityType>, EntityTypesError> {
         ctx.owner()?;
         self.apps.ensure(ctx, app_id).await?;
         if body_name.is_some_and(|n| n != name.as_str()) {
@@ -182,7 +180,7 @@ impl EntityTypesService {
             None,
         )
         .await?;
-        commit(tx, updated).await
+        Ok(commit(tx, updated).await?)
     }
 
     /// Deletes a type, unless an access schema names it.
@@ -191,7 +189,7 @@ impl EntityTypesService {
         ctx: &RequestContext,
         app_id: &Named<AppId>,
         name: &Named<TypeName>,
-    ) -> Result<Committed<()>, ServiceError> {
+    ) -> Result<Committed<()>, EntityTypesError> {
         ctx.owner()?;
         self.apps.ensure(ctx, app_id).await?;
         let mut tx = WriteTx::begin(&self.pool).await?;
@@ -205,7 +203,7 @@ impl EntityTypesService {
                 .map(|r| r.client_id),
         );
         if !users.is_empty() {
-            return Err(ServiceError::EntityTypeInUse {
+            return Err(EntityTypesError::InUse {
                 name: current.name,
                 clients: users,
             });
@@ -216,7 +214,7 @@ impl EntityTypesService {
         event.changes =
             changes_of::EntityTypeChanged::of(&current.name, Some(&defs), None).into_changes();
         store::audit::append(&mut tx, event).await?;
-        commit(tx, ()).await
+        Ok(commit(tx, ()).await?)
     }
 
     /// Adds one top-level attribute (`entityType.addAttribute`).
@@ -260,7 +258,7 @@ impl EntityTypesService {
         app_id: &Named<AppId>,
         type_name: &Named<TypeName>,
         attribute: &str,
-    ) -> Result<Committed<EntityType>, ServiceError> {
+    ) -> Result<Committed<EntityType>, EntityTypesError> {
         ctx.owner()?;
         self.apps.ensure(ctx, app_id).await?;
         let mut tx = WriteTx::begin(&self.pool).await?;
@@ -285,7 +283,7 @@ impl EntityTypesService {
             detail,
         )
         .await?;
-        commit(tx, updated).await
+        Ok(commit(tx, updated).await?)
     }
 
     async fn lock_entity_type(
@@ -353,7 +351,7 @@ async fn ensure_schemas_still_valid(
     app_id: &str,
     updated: &EntityType,
     removed: Option<&str>,
-) -> Result<(), ServiceError> {
+) -> Result<(), EntityTypesError> {
     let schemas = store::access_schemas::list_for_type(&mut *tx, app_id, &updated.name).await?;
     let mut broken = BTreeSet::new();
     let mut clients = BTreeSet::new();
@@ -373,7 +371,7 @@ async fn ensure_schemas_still_valid(
         Some(path) => vec![path.to_owned()],
         None => broken.into_iter().collect(),
     };
-    Err(ServiceError::AttributeInUse {
+    Err(EntityTypesError::AttributeInUse {
         paths,
         clients: clients.into_iter().collect(),
     })
@@ -394,7 +392,7 @@ mod tests {
             "Attributes email, gender are used by the access schemas of clients: a."
         );
         assert_eq!(
-            ServiceError::EntityTypeInUse {
+            EntityTypesError::InUse {
                 name: "user".into(),
                 clients: vec!["a".into(), "b".into()]
             }

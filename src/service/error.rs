@@ -29,16 +29,6 @@ pub enum ServiceError {
     Schema(#[from] SchemaError),
     #[error("Entity type not found.")]
     EntityTypeNotFound { name: String },
-    #[error("Entity type {name} already exists.")]
-    EntityTypeExists { name: String },
-    /// A change of a type would leave these access schema paths naming nothing.
-    #[error("{}", super::entity_types::attribute_in_use(.paths, .clients))]
-    AttributeInUse {
-        paths: Vec<String>,
-        clients: Vec<String>,
-    },
-    #[error("Entity type {name} is used by the access schemas of clients: {}.", .clients.join(", "))]
-    EntityTypeInUse { name: String, clients: Vec<String> },
     /// Signed requests or show_secrets were asked for (or a sealing operation), but this server
     /// has no sealing key: the request cannot succeed here as sent (400 on the Config API).
     #[error("Signed requests and show_secrets need a sealing key: set LATCHKEY_SEALING_KEY or LATCHKEY_SEALING_KEY_FILE.")]
@@ -134,6 +124,27 @@ pub enum AccessSchemaError {
     NotFound,
 }
 
+/// The refusals of changing entity types (`service.entity_types()`: create, replace, delete,
+/// remove an attribute), besides what any use case may answer: a taken name, and a change an
+/// access schema still depends on. The Config API's `/entityTypes` and the Registration API's
+/// `entityType.*` calls receive them; the console only lists types.
+#[derive(Debug, thiserror::Error)]
+pub enum EntityTypesError {
+    /// What every use case may answer (forbidden, not found, a bad definition, the database…).
+    #[error(transparent)]
+    Service(#[from] ServiceError),
+    #[error("Entity type {name} already exists.")]
+    Exists { name: String },
+    /// A change of a type would leave these access schema paths naming nothing.
+    #[error("{}", super::entity_types::attribute_in_use(.paths, .clients))]
+    AttributeInUse {
+        paths: Vec<String>,
+        clients: Vec<String>,
+    },
+    #[error("Entity type {name} is used by the access schemas of clients: {}.", .clients.join(", "))]
+    InUse { name: String, clients: Vec<String> },
+}
+
 /// A client name already taken in its application: creating or renaming a client
 /// ([`ClientsError`]) or applying a fixture ([`StagingError`]).
 #[derive(Debug, thiserror::Error)]
@@ -227,6 +238,7 @@ macro_rules! through_service_error {
 through_service_error!(ClientsError: StoreError, sqlx::Error, ValidationError, HashError);
 through_service_error!(SettingsError: StoreError, sqlx::Error, ValidationError);
 through_service_error!(AccessSchemaError: StoreError, sqlx::Error, SchemaError);
+through_service_error!(EntityTypesError: StoreError, sqlx::Error, SchemaError);
 through_service_error!(AppsError: StoreError, sqlx::Error, ValidationError, HashError);
 through_service_error!(StagingError: StoreError, sqlx::Error, ValidationError, HashError);
 through_service_error!(SinkError: StoreError, sqlx::Error, ValidationError, HashError);

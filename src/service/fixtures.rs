@@ -16,7 +16,9 @@ use sqlx::PgConnection;
 use super::app_state::{self, AppState, Change, ChangeSummary, ClientState};
 use super::clients::duplicate_name;
 use super::entity_types::{entity_type_from_json, stored_json};
-use super::{commit, Committed, Latchkey, RequestContext, ServiceError, StagingError};
+use super::{
+    commit, Committed, EntityTypesError, Latchkey, RequestContext, ServiceError, StagingError,
+};
 use crate::auth::random;
 use crate::auth::secrets::Verification;
 use crate::domain::audit::AuditAction;
@@ -273,7 +275,7 @@ fn plan(current: &AppState, doc: &Fixture, prune: bool) -> Result<Plan, StagingE
         let Some(et) = type_of(type_name)? else {
             return Err(fixture_error(
                 path,
-                ServiceError::EntityTypeInUse {
+                EntityTypesError::InUse {
                     name: type_name.clone(),
                     clients: vec![client.clone()],
                 },
@@ -287,7 +289,7 @@ fn plan(current: &AppState, doc: &Fixture, prune: bool) -> Result<Plan, StagingE
         if !broken.is_empty() {
             return Err(fixture_error(
                 path,
-                ServiceError::AttributeInUse {
+                EntityTypesError::AttributeInUse {
                     paths: broken,
                     clients: vec![client.clone()],
                 },

@@ -46,8 +46,8 @@ pub use console::{csrf_token, ConsoleLogin, ConsoleSession, SignInError};
 pub use entitlements::{run_entitlement_states, EntitlementChanges, EntitlementsAt};
 pub use entity_types::EntityTypesService;
 pub use error::{
-    AccessSchemaError, AppsError, ClientsError, DuplicateClientName, ServiceError, SettingsError,
-    SinkError, StagingError,
+    AccessSchemaError, AppsError, ClientsError, DuplicateClientName, EntityTypesError,
+    ServiceError, SettingsError, SinkError, StagingError,
 };
 pub use evidence::{
     run_checkpoints, AuditKeyInfo, ConsistencyProof, InclusionProof, MAX_CHECKPOINTS,

@@ -8,8 +8,8 @@ use utoipa::ToSchema;
 
 use crate::domain::ValidationError;
 use crate::service::{
-    AccessSchemaError, AppsError, AuthError, ClientsError, ServiceError, SettingsError, SinkError,
-    StagingError,
+    AccessSchemaError, AppsError, AuthError, ClientsError, EntityTypesError, ServiceError,
+    SettingsError, SinkError, StagingError,
 };
 
 #[derive(Debug, thiserror::Error)]
@@ -25,6 +25,9 @@ pub enum ConfigError {
     /// No access schema where one was read or deleted as a resource.
     #[error(transparent)]
     AccessSchema(AccessSchemaError),
+    /// The entity type changes' own refusals.
+    #[error(transparent)]
+    EntityTypes(EntityTypesError),
     /// Creating an application's own refusals (its shared ones arrive as `Service`).
     #[error(transparent)]
     Apps(AppsError),
@@ -82,6 +85,7 @@ crate::http::from_area_error!(ConfigError:
     ClientsError => Clients,
     SettingsError => Settings,
     AccessSchemaError => AccessSchema,
+    EntityTypesError => EntityTypes,
     AppsError => Apps,
     StagingError => Staging,
     SinkError => Sink,
@@ -115,6 +119,17 @@ pub fn access_schema_status(e: &AccessSchemaError) -> StatusCode {
     match e {
         AccessSchemaError::Service(e) => status_of(e),
         AccessSchemaError::NotFound => StatusCode::NOT_FOUND,
+    }
+}
+
+/// A taken type name, or a change an access schema still depends on: conflicts with the
+/// current state.
+fn entity_types_status(e: &EntityTypesError) -> StatusCode {
+    match e {
+        EntityTypesError::Service(e) => status_of(e),
+        EntityTypesError::Exists { .. }
+        | EntityTypesError::AttributeInUse { .. }
+        | EntityTypesError::InUse { .. } => StatusCode::CONFLICT,
     }
 }
 
@@ -169,9 +184,6 @@ pub fn status_of(e: &ServiceError) -> StatusCode {
         Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         Schema(_) => StatusCode::BAD_REQUEST,
         EntityTypeNotFound { .. } => StatusCode::NOT_FOUND,
-        EntityTypeExists { .. } | AttributeInUse { .. } | EntityTypeInUse { .. } => {
-            StatusCode::CONFLICT
-        }
         // Asked for what this server is not configured for: the request, as sent, cannot
         // succeed here (the operator learns which setting is missing).
         AuditInput(_) | SealingKeyMissing => StatusCode::BAD_REQUEST,
@@ -192,6 +204,7 @@ impl ResponseError for ConfigError {
             ConfigError::Clients(e) => clients_status(e),
             ConfigError::Settings(e) => settings_status(e),
             ConfigError::AccessSchema(e) => access_schema_status(e),
+            ConfigError::EntityTypes(e) => entity_types_status(e),
             ConfigError::Apps(e) => apps_status(e),
             ConfigError::Staging(e) => staging_status(e),
             ConfigError::Sink(e) => sink_status(e),

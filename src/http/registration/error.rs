@@ -9,7 +9,9 @@ use utoipa::ToSchema;
 use crate::domain::entity_type::SchemaError;
 use crate::domain::settings::SettingError;
 use crate::domain::{Field, ValidationError};
-use crate::service::{AuthError, ClientsError, ServiceError, SettingsError, SignatureError};
+use crate::service::{
+    AuthError, ClientsError, EntityTypesError, ServiceError, SettingsError, SignatureError,
+};
 
 /// The vendor's generic permission text (allow list refusals, missing `owner`).
 pub const PERMISSION_TEXT: &str = "the provided client does not have authorization for this action";
@@ -104,6 +106,11 @@ pub enum RegError {
         error: Box<SettingError>,
         names: Box<ArgNames>,
     },
+    /// An entity type change's own refusal; `names` says which argument a refusal is about.
+    EntityTypes {
+        error: Box<EntityTypesError>,
+        names: Box<ArgNames>,
+    },
     Auth(AuthError),
     /// A `janrain-signed` request was refused.
     Signature(SignatureError),
@@ -180,6 +187,18 @@ impl Refused for SettingsError {
     }
 }
 
+impl Refused for EntityTypesError {
+    fn named(self, names: ArgNames) -> RegError {
+        match self {
+            EntityTypesError::Service(e) => e.named(names),
+            own => RegError::EntityTypes {
+                error: Box::new(own),
+                names: Box::new(names),
+            },
+        }
+    }
+}
+
 impl From<ServiceError> for RegError {
     fn from(error: ServiceError) -> Self {
         error.named(ArgNames::DEFAULT)
@@ -188,6 +207,12 @@ impl From<ServiceError> for RegError {
 
 impl From<ClientsError> for RegError {
     fn from(error: ClientsError) -> Self {
+        error.named(ArgNames::DEFAULT)
+    }
+}
+
+impl From<EntityTypesError> for RegError {
+    fn from(error: EntityTypesError) -> Self {
         error.named(ArgNames::DEFAULT)
     }
 }
@@ -299,9 +324,6 @@ fn service(e: &ServiceError, names: &ArgNames) -> Envelope {
             "unknown_entity_type",
             &format!("entity type does not exist: {name}"),
         ),
-        EntityTypeExists { .. } => plain(232, "entity_type_exists", &e.to_string()),
-        AttributeInUse { .. } => invalid("attribute_name", &e.to_string()),
-        EntityTypeInUse { .. } => invalid(names.in_use, &e.to_string()),
         // The audit log has no Registration API calls; kept total for safety.
         AuditInput(_) => plain(200, "invalid_argument", &e.to_string()),
         AuditChainDamaged { .. } => plain(500, "unexpected_error", INTERNAL_TEXT),
@@ -319,6 +341,17 @@ fn service(e: &ServiceError, names: &ArgNames) -> Envelope {
         // Pruning is the operator's (`latchkey audit prune`); no Registration API call makes
         // this. Kept total for safety.
         SinksOwe { .. } => plain(200, "invalid_argument", &e.to_string()),
+    }
+}
+
+/// The vendor's entity_type_exists (232) for a taken name; a change an access schema depends on
+/// is an invalid argument: the attribute's, or the one that named the type.
+fn entity_types(e: &EntityTypesError, names: &ArgNames) -> Envelope {
+    match e {
+        EntityTypesError::Service(e) => service(e, names),
+        EntityTypesError::Exists { .. } => plain(232, "entity_type_exists", &e.to_string()),
+        EntityTypesError::AttributeInUse { .. } => invalid("attribute_name", &e.to_string()),
+        EntityTypesError::InUse { .. } => invalid(names.in_use, &e.to_string()),
     }
 }
 
@@ -441,6 +474,7 @@ pub fn envelope(e: &RegError) -> Envelope {
         RegError::Service { error, names } => service(error, names),
         RegError::Clients(error) => clients(error),
         RegError::Setting { error, names } => setting(error, names),
+        RegError::EntityTypes { error, names } => entity_types(error, names),
         RegError::Auth(a) => auth(a),
         RegError::Signature(s) => signature(s),
         RegError::AuthMethod { scheme } => auth_method(format!(
