@@ -74,22 +74,22 @@ fn auth_failure(e: AuthError) -> ServiceError {
 /// The access decision stays a method of `Latchkey`: it reads the snapshots and verifies
 /// secrets.
 #[derive(Clone)]
-pub struct AccessSchemasService {
-    pool: PgPool,
-    apps: AppDirectory,
+pub struct AccessSchemasService<'a> {
+    pool: &'a PgPool,
+    apps: &'a AppDirectory,
 }
 
 impl Latchkey {
     /// The access schemas area.
-    pub fn access_schemas(&self) -> AccessSchemasService {
+    pub fn access_schemas(&self) -> AccessSchemasService<'_> {
         AccessSchemasService {
-            pool: self.pool.clone(),
-            apps: self.directory(),
+            pool: &self.pool,
+            apps: &self.directory,
         }
     }
 }
 
-impl AccessSchemasService {
+impl AccessSchemasService<'_> {
     /// Sets (replaces) the schema of a client for a type and access type. Owner only.
     /// Setting the list it already has changes nothing and writes no audit event.
     pub async fn set(
@@ -103,7 +103,7 @@ impl AccessSchemasService {
     ) -> Result<Committed<AccessSchemaView>, ServiceError> {
         ctx.owner()?;
         self.apps.ensure(ctx, app_id).await?;
-        let mut tx = WriteTx::begin(&self.pool).await?;
+        let mut tx = WriteTx::begin(self.pool).await?;
         if !store::access_schemas::lock_client(&mut *tx, app_id.as_str(), client_id.as_str())
             .await?
         {
@@ -162,7 +162,7 @@ impl AccessSchemasService {
     ) -> Result<Committed<()>, AccessSchemaError> {
         ctx.owner()?;
         self.apps.ensure(ctx, app_id).await?;
-        let mut tx = WriteTx::begin(&self.pool).await?;
+        let mut tx = WriteTx::begin(self.pool).await?;
         if !store::access_schemas::lock_client(&mut *tx, app_id.as_str(), client_id.as_str())
             .await?
         {
@@ -245,7 +245,7 @@ impl AccessSchemasService {
         type_name: &Named<TypeName>,
         access_type: AccessType,
     ) -> Result<AccessSchemaView, ServiceError> {
-        if store::clients::get(&self.pool, app_id.as_str(), client_id.as_str())
+        if store::clients::get(self.pool, app_id.as_str(), client_id.as_str())
             .await?
             .is_none()
         {
@@ -253,12 +253,12 @@ impl AccessSchemasService {
         }
         let type_name = named(type_name)?;
         let et = entity_type_of(
-            store::entity_types::get(&self.pool, app_id.as_str(), type_name.as_str())
+            store::entity_types::get(self.pool, app_id.as_str(), type_name.as_str())
                 .await?
                 .ok_or_else(|| not_found(type_name.as_str()))?,
         )?;
         let attributes = store::access_schemas::get(
-            &self.pool,
+            self.pool,
             app_id.as_str(),
             client_id.as_str(),
             type_name.as_str(),

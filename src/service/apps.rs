@@ -195,15 +195,7 @@ impl Latchkey {
         ctx: &RequestContext,
         app_id: &Named<AppId>,
     ) -> Result<(), ServiceError> {
-        self.directory().ensure(ctx, app_id).await
-    }
-
-    /// The application check every area's use cases make (see [`AppDirectory`]).
-    pub(crate) fn directory(&self) -> AppDirectory {
-        AppDirectory {
-            pool: self.pool.clone(),
-            snapshots: self.snapshots.clone(),
-        }
+        self.directory.ensure(ctx, app_id).await
     }
 }
 
@@ -218,6 +210,10 @@ pub(crate) struct AppDirectory {
 }
 
 impl AppDirectory {
+    pub(crate) fn new(pool: PgPool, snapshots: Arc<Snapshots>) -> Self {
+        Self { pool, snapshots }
+    }
+
     /// Operator requests name any application, so check it exists (clients were already tied
     /// to theirs by authentication).
     pub(crate) async fn ensure(

@@ -65,22 +65,22 @@ pub(crate) fn stored_json(et: &EntityType) -> Value {
 /// The entity type use cases, reached as `service.entity_types()`: they hold only the pool and
 /// the application check (see [`super::settings::SettingsService`]).
 #[derive(Clone)]
-pub struct EntityTypesService {
-    pool: PgPool,
-    apps: AppDirectory,
+pub struct EntityTypesService<'a> {
+    pool: &'a PgPool,
+    apps: &'a AppDirectory,
 }
 
 impl Latchkey {
     /// The entity types area (list, read, create, replace, delete, add and remove attributes).
-    pub fn entity_types(&self) -> EntityTypesService {
+    pub fn entity_types(&self) -> EntityTypesService<'_> {
         EntityTypesService {
-            pool: self.pool.clone(),
-            apps: self.directory(),
+            pool: &self.pool,
+            apps: &self.directory,
         }
     }
 }
 
-impl EntityTypesService {
+impl EntityTypesService<'_> {
     pub async fn list(
         &self,
         ctx: &RequestContext,
@@ -88,7 +88,7 @@ impl EntityTypesService {
     ) -> Result<Vec<EntityType>, ServiceError> {
         ctx.owner()?;
         self.apps.ensure(ctx, app_id).await?;
-        store::entity_types::list(&self.pool, app_id.as_str())
+        store::entity_types::list(self.pool, app_id.as_str())
             .await?
             .into_iter()
             .map(entity_type_of)
@@ -104,7 +104,7 @@ impl EntityTypesService {
         ctx.owner()?;
         self.apps.ensure(ctx, app_id).await?;
         let name = named(name)?;
-        let row = store::entity_types::get(&self.pool, app_id.as_str(), name.as_str())
+        let row = store::entity_types::get(self.pool, app_id.as_str(), name.as_str())
             .await?
             .ok_or_else(|| not_found(name.as_str()))?;
         entity_type_of(row)
@@ -126,7 +126,7 @@ impl EntityTypesService {
             return Err(SchemaError::InvalidTypeName.into());
         };
         let et = EntityType::new(name.as_str().to_owned(), parse_attr_defs(attr_defs)?);
-        let mut tx = WriteTx::begin(&self.pool).await?;
+        let mut tx = WriteTx::begin(self.pool).await?;
         store::entity_types::insert(&mut *tx, app_id.as_str(), &et.name, &stored_json(&et))
             .await
             .map_err(|e| match e {
@@ -160,7 +160,7 @@ impl EntityTypesService {
             return Err(SchemaError::NameChange.into());
         }
         let attrs = parse_attr_defs(attr_defs)?;
-        let mut tx = WriteTx::begin(&self.pool).await?;
+        let mut tx = WriteTx::begin(self.pool).await?;
         let current = self
             .lock_entity_type(&mut tx, app_id.as_str(), name)
             .await?;
@@ -192,7 +192,7 @@ impl EntityTypesService {
     ) -> Result<Committed<()>, EntityTypesError> {
         ctx.owner()?;
         self.apps.ensure(ctx, app_id).await?;
-        let mut tx = WriteTx::begin(&self.pool).await?;
+        let mut tx = WriteTx::begin(self.pool).await?;
         let current = self
             .lock_entity_type(&mut tx, app_id.as_str(), name)
             .await?;
@@ -228,7 +228,7 @@ impl EntityTypesService {
         ctx.owner()?;
         self.apps.ensure(ctx, app_id).await?;
         let def = parse_attr_def(attr_def)?;
-        let mut tx = WriteTx::begin(&self.pool).await?;
+        let mut tx = WriteTx::begin(self.pool).await?;
         let current = self
             .lock_entity_type(&mut tx, app_id.as_str(), type_name)
             .await?;
@@ -261,7 +261,7 @@ impl EntityTypesService {
     ) -> Result<Committed<EntityType>, EntityTypesError> {
         ctx.owner()?;
         self.apps.ensure(ctx, app_id).await?;
-        let mut tx = WriteTx::begin(&self.pool).await?;
+        let mut tx = WriteTx::begin(self.pool).await?;
         let current = self
             .lock_entity_type(&mut tx, app_id.as_str(), type_name)
             .await?;

@@ -251,6 +251,9 @@ pub struct Latchkey {
     pub(crate) replica: Option<Arc<replica::Replica>>,
     /// The time audit events take (see `RequestContext::clock`).
     pub(crate) clock: Clock,
+    /// The application check every area makes (the same pool and snapshots as above), made
+    /// once here so that a request does not build one (see `apps::AppDirectory`).
+    pub(crate) directory: apps::AppDirectory,
 }
 
 impl Latchkey {
@@ -261,7 +264,9 @@ impl Latchkey {
         operator_name: &str,
         limiter: FailureLimiter,
     ) -> Self {
+        let snapshots = Arc::new(Snapshots::new(SnapshotConfig::strict()));
         Self {
+            directory: apps::AppDirectory::new(pool.clone(), snapshots.clone()),
             pool,
             hasher,
             operator_token: OperatorToken::new(operator_token),
@@ -269,7 +274,7 @@ impl Latchkey {
             limiter: Arc::new(limiter),
             sealer: None,
             signature_window: std::time::Duration::from_secs(300),
-            snapshots: Arc::new(Snapshots::new(SnapshotConfig::strict())),
+            snapshots,
             audit_host: Arc::from("localhost"),
             replica: None,
             clock: Clock::system(),
@@ -306,6 +311,7 @@ impl Latchkey {
     }
 
     pub fn with_snapshots(mut self, snapshots: Arc<Snapshots>) -> Self {
+        self.directory = apps::AppDirectory::new(self.pool.clone(), snapshots.clone());
         self.snapshots = snapshots;
         self
     }

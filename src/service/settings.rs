@@ -71,22 +71,22 @@ pub(crate) fn change(from: Option<&Value>, to: Option<&Value>) -> Value {
 /// The settings use cases, reached as `service.settings()`: they hold only the pool and the
 /// application check (the way ory/hydra's persister hands out one manager per area).
 #[derive(Clone)]
-pub struct SettingsService {
-    pool: PgPool,
-    apps: AppDirectory,
+pub struct SettingsService<'a> {
+    pool: &'a PgPool,
+    apps: &'a AppDirectory,
 }
 
 impl Latchkey {
     /// The settings area (application defaults and per-client values).
-    pub fn settings(&self) -> SettingsService {
+    pub fn settings(&self) -> SettingsService<'_> {
         SettingsService {
-            pool: self.pool.clone(),
-            apps: self.directory(),
+            pool: &self.pool,
+            apps: &self.directory,
         }
     }
 }
 
-impl SettingsService {
+impl SettingsService<'_> {
     /// A client may read and write its own settings; anything else about clients needs owner;
     /// the defaults are readable by any client of the application, writable by owners.
     fn authorize_settings(
@@ -117,7 +117,7 @@ impl SettingsService {
         Self::authorize_settings(ctx, target, write)?;
         self.apps.ensure(ctx, app_id).await?;
         if let SettingsTarget::Client(client_id) = target {
-            if store::clients::get(&self.pool, app_id.as_str(), client_id.as_str())
+            if store::clients::get(self.pool, app_id.as_str(), client_id.as_str())
                 .await?
                 .is_none()
             {
@@ -175,7 +175,7 @@ impl SettingsService {
         self.settings_target_exists(ctx, app_id, target, false)
             .await?;
         let rows =
-            store::settings::list(&self.pool, app_id.as_str(), target.scope(), keys.as_deref())
+            store::settings::list(self.pool, app_id.as_str(), target.scope(), keys.as_deref())
                 .await?;
         Ok(to_map(rows))
     }
@@ -194,7 +194,7 @@ impl SettingsService {
         self.settings_target_exists(ctx, app_id, target, false)
             .await?;
         let rows = store::settings::lookup(
-            &self.pool,
+            self.pool,
             app_id.as_str(),
             client_id.as_str(),
             keys.as_deref(),
@@ -216,7 +216,7 @@ impl SettingsService {
         ctx.owner()?;
         self.apps.ensure(ctx, app_id).await?;
         // One snapshot: both lists from the same moment.
-        let mut tx = store::begin_snapshot(&self.pool).await?;
+        let mut tx = store::begin_snapshot(self.pool).await?;
         let mut all = AllSettings::default();
         for row in store::settings::list_all_clients(&mut *tx, app_id.as_str()).await? {
             all.clients
@@ -240,7 +240,7 @@ impl SettingsService {
         items: Map<String, Value>,
     ) -> Result<Committed<Vec<(String, bool)>>, SettingsError> {
         let items = rules::parse_items(items)?;
-        let mut tx = WriteTx::begin(&self.pool).await?;
+        let mut tx = WriteTx::begin(self.pool).await?;
         self.lock_settings(&mut tx, ctx, app_id, target).await?;
         let keys: Vec<String> = items.iter().map(|(k, _)| k.as_str().to_owned()).collect();
         let current = to_map(
@@ -287,7 +287,7 @@ impl SettingsService {
         keys: &[String],
     ) -> Result<Committed<Vec<(String, bool)>>, SettingsError> {
         let keys = parse_keys(keys)?;
-        let mut tx = WriteTx::begin(&self.pool).await?;
+        let mut tx = WriteTx::begin(self.pool).await?;
         self.lock_settings(&mut tx, ctx, app_id, target).await?;
         let removed = to_map(
             store::settings::delete(&mut *tx, app_id.as_str(), target.scope(), &keys).await?,
@@ -327,7 +327,7 @@ impl SettingsService {
         items: Map<String, Value>,
     ) -> Result<Committed<Map<String, Value>>, SettingsError> {
         let items = rules::parse_items(items)?;
-        let mut tx = WriteTx::begin(&self.pool).await?;
+        let mut tx = WriteTx::begin(self.pool).await?;
         self.lock_settings(&mut tx, ctx, app_id, target).await?;
         let current =
             to_map(store::settings::list(&mut *tx, app_id.as_str(), target.scope(), None).await?);

@@ -199,26 +199,9 @@ impl Refused for EntityTypesError {
     }
 }
 
-impl From<ServiceError> for RegError {
-    fn from(error: ServiceError) -> Self {
-        error.named(ArgNames::DEFAULT)
-    }
-}
-
-impl From<ClientsError> for RegError {
-    fn from(error: ClientsError) -> Self {
-        error.named(ArgNames::DEFAULT)
-    }
-}
-
-impl From<EntityTypesError> for RegError {
-    fn from(error: EntityTypesError) -> Self {
-        error.named(ArgNames::DEFAULT)
-    }
-}
-
-impl From<SettingsError> for RegError {
-    fn from(error: SettingsError) -> Self {
+/// `?` on any use case's refusal, with the default argument names.
+impl<E: Refused> From<E> for RegError {
+    fn from(error: E) -> Self {
         error.named(ArgNames::DEFAULT)
     }
 }
