@@ -107,7 +107,15 @@ pub fn new_secret_besides(live: &[String]) -> String {
     secret
 }
 
-type CacheKey = (String, [u8; 32]);
+/// Keyed digest of (client id, secret): the server's random key makes it unguessable, so it
+/// needs no keyed hash of its own in the table (a caller cannot choose colliding digests).
+type CacheKey = [u8; 32];
+
+/// The verified-credential cache: quick_cache rather than moka, whose lookup and deferred
+/// bookkeeping cost more than the HMAC in front of it (bench/README.md, "Fifth session of 3
+/// December 2026"). Bounded by `LATCHKEY_AUTH_CACHE_CAPACITY` entries, evicted by CLOCK-PRO; an
+/// entry proves nothing once its hash is no longer live, so it needs no expiry.
+type VerifiedCache = quick_cache::sync::Cache<CacheKey, Arc<str>>;
 
 /// A presented credential's key in the verified-credential cache (client id, keyed digest of
 /// the secret): made once per request, then used to ask whether it was proven before and to
@@ -141,7 +149,8 @@ struct Counters {
 pub struct SecretHasher {
     params: Params,
     permits: Arc<Semaphore>,
-    cache: Cache<CacheKey, Arc<str>>,
+    /// `None`: capacity 0, every check runs Argon2.
+    cache: Option<VerifiedCache>,
     /// Checks that failed: keyed digest of (client id, secret, live hashes).
     failed: Cache<[u8; 32], ()>,
     /// Keyed once with a random key of the hash's block size (so keying cannot fail); cloned
@@ -188,10 +197,8 @@ impl SecretHasher {
         Ok(Self {
             params,
             permits: Arc::new(Semaphore::new(max_concurrent.max(1))),
-            cache: Cache::builder()
-                .max_capacity(cache_capacity)
-                .time_to_idle(Duration::from_secs(15 * 60))
-                .build(),
+            cache: (cache_capacity > 0)
+                .then(|| VerifiedCache::new(usize::try_from(cache_capacity).unwrap_or(usize::MAX))),
             failed: Cache::builder()
                 .max_capacity(FAILED_CAPACITY)
                 .time_to_live(FAILED_TTL)
@@ -233,8 +240,8 @@ impl SecretHasher {
 
     /// The cache key of a presented credential, and what the cache remembers of it.
     pub fn presented(&self, client_id: &str, secret: &str) -> Presented {
-        let key = (client_id.to_owned(), self.keyed_digest(client_id, secret));
-        let remembered = self.cache.get(&key);
+        let key = self.keyed_digest(client_id, secret);
+        let remembered = self.cache.as_ref().and_then(|c| c.get(&key));
         Presented { key, remembered }
     }
 
@@ -301,7 +308,9 @@ impl SecretHasher {
             Some((phc, rehashed)) if known => {
                 // Remember the hash that will be stored once the caller saves the re-hash.
                 let current: &str = rehashed.as_deref().unwrap_or(&phc);
-                self.cache.insert(presented.key.clone(), Arc::from(current));
+                if let Some(cache) = &self.cache {
+                    cache.insert(presented.key, Arc::from(current));
+                }
                 Ok(Verification::Verified {
                     phc,
                     rehashed,

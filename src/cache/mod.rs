@@ -15,7 +15,7 @@
 //!
 //! So a change made anywhere stops being served from memory as soon as its notification (or
 //! own write) arrives, however the entries were loaded meanwhile. Entries are weighed in bytes
-//! and evicted least recently used first within the budget, so the memory does not grow with
+//! and evicted within the budget (CLOCK-PRO, an approximation of least recently used), so the memory does not grow with
 //! the size of an application: a million-client application costs only its clients in use.
 //!
 //! In `strict` mode nothing is cached: every lookup reads the database.
@@ -27,7 +27,6 @@ use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock, RwLock};
 use std::time::Duration;
 
-use moka::policy::EvictionPolicy;
 use serde_json::Value;
 use sqlx::PgPool;
 use tokio::sync::watch;
@@ -58,6 +57,8 @@ pub struct Stamped<T> {
     pub value: T,
 }
 
+/// What an entry is kept under. Lookups name it by [`KeyRef`], borrowed from the request, so a
+/// hit allocates nothing; the owned key is made only when an entry is kept.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 enum Key {
     Client(String, String),
@@ -68,9 +69,61 @@ enum Key {
     Listing(String),
 }
 
+/// A [`Key`] borrowed. Its variants stand in the same order with `&str` for `String`, so the
+/// derived `Hash` of the two agree (`String` hashes as `str`; tested below), which is what
+/// [`quick_cache::Equivalent`] needs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+enum KeyRef<'a> {
+    Client(&'a str, &'a str),
+    EntityType(&'a str, &'a str),
+    AppOfClient(&'a str),
+    Listing(&'a str),
+}
+
+impl KeyRef<'_> {
+    fn to_key(self) -> Key {
+        match self {
+            KeyRef::Client(a, c) => Key::Client(a.to_owned(), c.to_owned()),
+            KeyRef::EntityType(a, t) => Key::EntityType(a.to_owned(), t.to_owned()),
+            KeyRef::AppOfClient(c) => Key::AppOfClient(c.to_owned()),
+            KeyRef::Listing(a) => Key::Listing(a.to_owned()),
+        }
+    }
+}
+
+impl quick_cache::Equivalent<Key> for KeyRef<'_> {
+    fn equivalent(&self, key: &Key) -> bool {
+        match (*self, key) {
+            (KeyRef::Client(a, c), Key::Client(ka, kc))
+            | (KeyRef::EntityType(a, c), Key::EntityType(ka, kc)) => a == ka && c == kc,
+            (KeyRef::AppOfClient(c), Key::AppOfClient(kc)) => c == kc,
+            (KeyRef::Listing(a), Key::Listing(ka)) => a == ka,
+            _ => false,
+        }
+    }
+}
+
+/// The entries' weigher: [`weight`], at least 1 (quick_cache never evicts an entry of weight 0).
+#[derive(Debug, Clone, Copy)]
+struct EntryWeight;
+
+impl quick_cache::Weighter<Key, Entry> for EntryWeight {
+    fn weight(&self, key: &Key, entry: &Entry) -> u64 {
+        u64::from(weight(key, entry)).max(1)
+    }
+}
+
+/// The entries. quick_cache rather than moka: a hit is a read lock on one shard and no
+/// bookkeeping queue (moka's lookups and their deferred maintenance were about 5 % of an access
+/// decision's CPU, bench/README.md "Fifth session of 3 December 2026"). Keys hash with the standard library's
+/// keyed SipHash: client ids come from callers, so the table must not be floodable.
+type Entries =
+    quick_cache::sync::Cache<Key, Entry, EntryWeight, std::collections::hash_map::RandomState>;
+
 #[derive(Debug, Clone)]
 enum Entry {
-    Client(Arc<Stamped<Option<ClientEntry>>>),
+    /// The entry in an `Arc` of its own: authentication holds it (not a copy) while it checks.
+    Client(Arc<Stamped<Option<Arc<ClientEntry>>>>),
     EntityType(Arc<Stamped<Option<TypeEntry>>>),
     AppOfClient(Arc<str>),
     Listing(Arc<Stamped<Vec<ListedClient>>>),
@@ -120,7 +173,7 @@ fn weight(key: &Key, entry: &Entry) -> u32 {
                     .map(|f| f.len() + 24)
                     .sum::<usize>()
                 + c.client.ip_whitelist.len() * 24
-                + c.secrets.iter().map(|(p, _)| p.len() + 32).sum::<usize>()
+                + c.phcs.iter().map(|p| p.len() + 32).sum::<usize>()
                 + c.schemas
                     .iter()
                     .map(|s| s.stored_len * 2 + 64)
@@ -174,7 +227,7 @@ impl SnapshotConfig {
 
 pub struct Snapshots {
     config: SnapshotConfig,
-    entries: moka::sync::Cache<Key, Entry>,
+    entries: Entries,
     /// Latest revision heard of per application; its receivers are woken on every change.
     latest: RwLock<HashMap<String, watch::Sender<i64>>>,
     /// Moves on every listener loss and every re-listen: older entries are never used again.
@@ -194,11 +247,16 @@ pub struct Snapshots {
 
 impl Snapshots {
     pub fn new(config: SnapshotConfig) -> Self {
-        let entries = moka::sync::Cache::builder()
-            .max_capacity(config.budget_bytes)
-            .weigher(weight)
-            .eviction_policy(EvictionPolicy::lru())
-            .build();
+        // Sized for entries of about 1 KiB (a client with two secrets and a schema).
+        let entries = Entries::with(
+            usize::try_from(config.budget_bytes / 1024)
+                .unwrap_or(usize::MAX)
+                .max(16),
+            config.budget_bytes.max(1),
+            EntryWeight,
+            Default::default(),
+            Default::default(),
+        );
         Self {
             config,
             entries,
@@ -327,7 +385,7 @@ impl Snapshots {
         if self.listened_before.swap(true, Ordering::AcqRel) {
             self.reconnects.fetch_add(1, Ordering::Relaxed);
         }
-        self.entries.invalidate_all();
+        self.entries.clear();
         self.generation.fetch_add(1, Ordering::AcqRel);
         self.listening.store(true, Ordering::Release);
         let map = self.latest.read().unwrap_or_else(|e| e.into_inner());
@@ -362,9 +420,9 @@ impl Snapshots {
         app_id: &str,
         client_id: &str,
         freshness: Freshness,
-    ) -> StoreResult<Option<Arc<Stamped<Option<ClientEntry>>>>> {
+    ) -> StoreResult<Option<Arc<Stamped<Option<Arc<ClientEntry>>>>>> {
         self.lookup(
-            Key::Client(app_id.to_owned(), client_id.to_owned()),
+            KeyRef::Client(app_id, client_id),
             app_id,
             freshness,
             |e| match e {
@@ -372,7 +430,11 @@ impl Snapshots {
                 _ => None,
             },
             Entry::Client,
-            snapshots::client(pool, app_id, client_id),
+            async move {
+                Ok(snapshots::client(pool, app_id, client_id)
+                    .await?
+                    .map(|(revision, entry)| (revision, entry.map(Arc::new))))
+            },
         )
         .await
     }
@@ -386,7 +448,7 @@ impl Snapshots {
         freshness: Freshness,
     ) -> StoreResult<Option<Arc<Stamped<Option<TypeEntry>>>>> {
         self.lookup(
-            Key::EntityType(app_id.to_owned(), type_name.to_owned()),
+            KeyRef::EntityType(app_id, type_name),
             app_id,
             freshness,
             |e| match e {
@@ -414,7 +476,7 @@ impl Snapshots {
         freshness: Freshness,
     ) -> StoreResult<Option<Arc<Stamped<Vec<ListedClient>>>>> {
         self.lookup(
-            Key::Listing(app_id.to_owned()),
+            KeyRef::Listing(app_id),
             app_id,
             freshness,
             |e| match e {
@@ -430,7 +492,7 @@ impl Snapshots {
     /// A usable entry, or `load` (not started unless needed) kept for next time.
     async fn lookup<T>(
         &self,
-        key: Key,
+        key: KeyRef<'_>,
         app_id: &str,
         freshness: Freshness,
         unwrap: fn(Entry) -> Option<Arc<Stamped<T>>>,
@@ -446,9 +508,14 @@ impl Snapshots {
         let Some((revision, value)) = load.await? else {
             return Ok(None);
         };
-        Ok(Some(
-            self.keep(key, app_id, generation, revision, value, wrap),
-        ))
+        Ok(Some(self.keep(
+            key.to_key(),
+            app_id,
+            generation,
+            revision,
+            value,
+            wrap,
+        )))
     }
 
     fn keep<T>(
@@ -471,7 +538,9 @@ impl Snapshots {
             let entry = wrap(stamped.clone());
             // No entry takes more than an eighth of the budget (a listing of a very large
             // application): it would push out the many small entries the hot paths use.
-            let small = u64::from(weight(&key, &entry)) <= self.config.budget_bytes / 8;
+            // (quick_cache refuses anything heavier than a shard's share of the budget anyway.)
+            let small = u64::from(weight(&key, &entry))
+                <= (self.config.budget_bytes / 8).min(self.entries.shard_capacity());
             if small && generation == self.generation.load(Ordering::Acquire) {
                 self.entries.insert(key, entry);
             }
@@ -482,8 +551,7 @@ impl Snapshots {
     /// Drops this instance's entry of a client, after a change that writes no audit event (and
     /// so no notification), such as sealing a secret on its first use.
     pub fn forget_client(&self, app_id: &str, client_id: &str) {
-        self.entries
-            .invalidate(&Key::Client(app_id.to_owned(), client_id.to_owned()));
+        self.entries.remove(&KeyRef::Client(app_id, client_id));
     }
 
     /// The application a client id belongs to, if remembered. Ids are unique across
@@ -492,7 +560,7 @@ impl Snapshots {
         if !self.trusted() {
             return None;
         }
-        match self.entries.get(&Key::AppOfClient(client_id.to_owned())) {
+        match self.entries.get(&KeyRef::AppOfClient(client_id)) {
             Some(Entry::AppOfClient(app)) => Some(app),
             _ => None,
         }
@@ -508,8 +576,7 @@ impl Snapshots {
     }
 
     pub fn forget_app_of_client(&self, client_id: &str) {
-        self.entries
-            .invalidate(&Key::AppOfClient(client_id.to_owned()));
+        self.entries.remove(&KeyRef::AppOfClient(client_id));
     }
 
     /// Takes a change-feed place, or `None` at the limit. The place is given back on drop.
@@ -539,8 +606,7 @@ impl Snapshots {
 
     /// Entries held and their weight in bytes, for metrics.
     pub fn size(&self) -> (u64, u64) {
-        self.entries.run_pending_tasks();
-        (self.entries.entry_count(), self.entries.weighted_size())
+        (self.entries.len() as u64, self.entries.weight())
     }
 }
 
@@ -572,6 +638,37 @@ mod tests {
             budget_bytes: 1 << 20,
             ..SnapshotConfig::strict()
         })
+    }
+
+    #[test]
+    fn a_borrowed_key_finds_what_its_owned_key_keeps() {
+        use std::hash::BuildHasher;
+        let hasher = std::collections::hash_map::RandomState::new();
+        for borrowed in [
+            KeyRef::Client("app", "client"),
+            KeyRef::EntityType("app", "client"),
+            KeyRef::AppOfClient("client"),
+            KeyRef::Listing("app"),
+        ] {
+            let owned = borrowed.to_key();
+            assert_eq!(
+                hasher.hash_one(borrowed),
+                hasher.hash_one(&owned),
+                "{owned:?}"
+            );
+            assert!(quick_cache::Equivalent::equivalent(&borrowed, &owned));
+        }
+        // Same strings, other kind of entry: not the same key.
+        assert!(!quick_cache::Equivalent::equivalent(
+            &KeyRef::EntityType("app", "client"),
+            &Key::Client("app".into(), "client".into())
+        ));
+        let s = snapshots();
+        s.relistened();
+        s.remember_app_of_client("client", "app");
+        assert_eq!(s.app_of_client("client").as_deref(), Some("app"));
+        s.forget_app_of_client("client");
+        assert_eq!(s.app_of_client("client"), None);
     }
 
     fn stamped(revision: i64, generation: u64) -> Stamped<()> {
@@ -670,7 +767,6 @@ mod tests {
                 Entry::Listing,
             );
             assert_eq!(shown.value.len(), n, "the answer has every client");
-            s.entries.run_pending_tasks();
             assert_eq!(s.entries.contains_key(&key), kept, "{n} clients");
         }
     }

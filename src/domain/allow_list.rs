@@ -69,6 +69,12 @@ impl AllowList {
     /// Whether `addr` may call. An IPv4-mapped IPv6 source (`::ffff:a.b.c.d`, what a dual-stack
     /// socket reports) is matched as the IPv4 address it carries.
     pub fn permits(&self, addr: IpAddr) -> bool {
+        Self::permits_among(&self.0, addr)
+    }
+
+    /// [`AllowList::permits`] for stored entries, without making a list of them (a request
+    /// authenticated from a snapshot checks the entry's own).
+    pub fn permits_among(nets: &[IpNet], addr: IpAddr) -> bool {
         let addr = match addr {
             IpAddr::V6(v6) => v6
                 .to_ipv4_mapped()
@@ -76,7 +82,7 @@ impl AllowList {
                 .unwrap_or(IpAddr::V6(v6)),
             v4 => v4,
         };
-        self.0.iter().any(|net| net.contains(&addr))
+        nets.iter().any(|net| net.contains(&addr))
     }
 
     /// Display form: `a.b.c.d/n` strings.

@@ -2,12 +2,13 @@
 
 use std::net::IpAddr;
 
+use super::snapshots::FoundClient;
 use super::{Caller, Latchkey};
 use crate::auth::secrets::Presented;
 use crate::auth::{Credentials, Verification};
 use crate::domain::ids::{is_token, AppId, ClientId, CLIENT_ID_LEN};
 use crate::domain::{is_storable_text, AllowList, FeatureSet};
-use crate::store::{self, clients::ClientCredentials, StoreError};
+use crate::store::{self, StoreError};
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum AuthError {
@@ -128,7 +129,7 @@ impl Latchkey {
                 presented,
                 client_id,
                 secret,
-                found.as_ref().map(|c| c.phcs.as_slice()),
+                found.as_ref().map(|c| c.live_phcs()).as_deref(),
             )
             .await
             .map_err(|e| {
@@ -150,19 +151,19 @@ impl Latchkey {
             _ => return Err(ClientCheck::FreshFailure),
         };
         self.seal_on_use(&found, &phc, secret).await;
-        let client = found.client;
+        let client = found.client();
         if !cache_hit {
             self.record_verified_secret(&client.app_id, &client.client_id, &phc, rehashed)
                 .await;
         }
-        if !AllowList::from_nets(client.ip_whitelist).permits(source_ip) {
+        if !AllowList::permits_among(&client.ip_whitelist, source_ip) {
             return Err(AuthError::IpNotAllowed.into());
         }
         Ok(Caller::Client {
             features: FeatureSet::from_stored(&client.features),
             // As stored: every stored id was parsed or drawn.
-            app_id: AppId::from_trusted(client.app_id),
-            client_id: ClientId::from_trusted(client.client_id),
+            app_id: AppId::from_trusted(client.app_id.clone()),
+            client_id: ClientId::from_trusted(client.client_id.clone()),
         })
     }
 
@@ -170,7 +171,7 @@ impl Latchkey {
         &self,
         app_id: Option<&str>,
         client_id: &str,
-    ) -> Result<Option<ClientCredentials>, AuthError> {
+    ) -> Result<Option<FoundClient>, AuthError> {
         // A malformed id (or an application id PostgreSQL cannot hold) cannot exist; skip the
         // queries but not the Argon2 run that follows.
         if !is_token(client_id, CLIENT_ID_LEN) || !app_id.is_none_or(is_storable_text) {

@@ -7,6 +7,7 @@ use std::collections::HashMap;
 use sqlx::PgConnection;
 use zeroize::Zeroizing;
 
+use super::snapshots::FoundClient;
 use super::{commit, AppSummary, Committed, Latchkey, RequestContext, ServiceError};
 use crate::auth::sealing::{Binding, KeyRing, Sealed, SealingError};
 use crate::domain::audit::AuditAction;
@@ -14,7 +15,7 @@ use crate::domain::audit_changes::{self as changes_of, Payload};
 use crate::domain::ids::{AppId, Named};
 use crate::domain::Feature;
 use crate::store::secrets::{SealedAt, SealedStore, SealedValue};
-use crate::store::{self, clients::ClientCredentials, WriteTx};
+use crate::store::{self, WriteTx};
 
 /// A secret about to be stored: the clear value (shown once to the caller) and its Argon2id
 /// hash. Hashing is slow, so it is made before the transaction that stores it.
@@ -163,14 +164,14 @@ impl Latchkey {
 
     /// After a successful Basic or parameter authentication: a secret minted before its
     /// application opted in gets its sealed copy now. Best effort (the request goes on).
-    pub(crate) async fn seal_on_use(&self, found: &ClientCredentials, phc: &str, secret: &str) {
-        if !found.sealing || !found.unsealed_phcs.iter().any(|p| p == phc) {
+    pub(crate) async fn seal_on_use(&self, found: &FoundClient, phc: &str, secret: &str) {
+        if !found.sealing() || !found.unsealed_phcs().iter().any(|p| p == phc) {
             return;
         }
         let Some(ring) = self.sealer.as_deref() else {
             return;
         };
-        let (app_id, client_id) = (&found.client.app_id, &found.client.client_id);
+        let (app_id, client_id) = (&found.client().app_id, &found.client().client_id);
         let result = match ring.seal(app_id, client_id, secret) {
             Ok(sealed) => {
                 store::secrets::seal_existing(&self.pool, app_id, client_id, phc, &sealed)

@@ -2,6 +2,7 @@
 //! request authenticates as, a client read, the inputs of an access decision. Each falls back
 //! to the database when the snapshots are not trusted (strict mode, lost listener).
 
+use std::borrow::Cow;
 use std::sync::Arc;
 
 use ipnet::IpNet;
@@ -62,14 +63,62 @@ fn now_micros() -> i64 {
     chrono::Utc::now().timestamp_micros()
 }
 
-/// The verifiers of secrets that have not expired by now (snapshots keep expiring ones).
-fn live_phcs(c: &ClientEntry) -> Vec<String> {
+/// The verifiers of secrets that have not expired by now (snapshots keep expiring ones):
+/// borrowed while none has expired, which is nearly always.
+fn live_phcs(c: &ClientEntry) -> Cow<'_, [String]> {
     let now = now_micros();
-    c.secrets
-        .iter()
-        .filter(|(_, expires)| *expires > now)
-        .map(|(phc, _)| phc.clone())
-        .collect()
+    if c.expires.iter().all(|expires| *expires > now) {
+        return Cow::Borrowed(&c.phcs);
+    }
+    Cow::Owned(
+        c.phcs
+            .iter()
+            .zip(&c.expires)
+            .filter(|(_, expires)| **expires > now)
+            .map(|(phc, _)| phc.clone())
+            .collect(),
+    )
+}
+
+/// A client and what authenticating it needs: this instance's snapshot entry itself (shared,
+/// not copied: copying it was a tenth of a warm Basic authentication), or what the database
+/// answered (strict mode, lost listener).
+pub(crate) enum FoundClient {
+    Snapshot(Arc<ClientEntry>),
+    Database(ClientCredentials),
+}
+
+impl FoundClient {
+    pub(crate) fn client(&self) -> &ClientRow {
+        match self {
+            FoundClient::Snapshot(c) => &c.client,
+            FoundClient::Database(c) => &c.client,
+        }
+    }
+
+    /// The verifiers of its live secrets.
+    pub(crate) fn live_phcs(&self) -> Cow<'_, [String]> {
+        match self {
+            FoundClient::Snapshot(c) => live_phcs(c),
+            FoundClient::Database(c) => Cow::Borrowed(&c.phcs),
+        }
+    }
+
+    /// Whether its application keeps sealed copies of secrets (signed requests or show_secrets).
+    pub(crate) fn sealing(&self) -> bool {
+        match self {
+            FoundClient::Snapshot(c) => c.sealing,
+            FoundClient::Database(c) => c.sealing,
+        }
+    }
+
+    /// Those of its live verifiers that have no sealed copy yet.
+    pub(crate) fn unsealed_phcs(&self) -> &[String] {
+        match self {
+            FoundClient::Snapshot(c) => &c.unsealed_phcs,
+            FoundClient::Database(c) => &c.unsealed_phcs,
+        }
+    }
 }
 
 /// The client's schema for a type and access type, parsed when the entry was read.
@@ -87,7 +136,7 @@ impl Latchkey {
         &self,
         app_id: Option<&str>,
         client_id: &str,
-    ) -> StoreResult<Option<ClientCredentials>> {
+    ) -> StoreResult<Option<FoundClient>> {
         if let Some(app_id) = app_id {
             return self.client_credentials(app_id, client_id).await;
         }
@@ -110,22 +159,19 @@ impl Latchkey {
         &self,
         app_id: &str,
         client_id: &str,
-    ) -> StoreResult<Option<ClientCredentials>> {
+    ) -> StoreResult<Option<FoundClient>> {
         if !self.snapshots.trusted() {
-            return store::clients::get_with_secrets(&self.pool, app_id, client_id).await;
+            return Ok(
+                store::clients::get_with_secrets(&self.pool, app_id, client_id)
+                    .await?
+                    .map(FoundClient::Database),
+            );
         }
         let found = self
             .snapshots
             .client(&self.pool, app_id, client_id, Freshness::Snapshot)
             .await?;
-        Ok(found.and_then(|s| {
-            s.value.as_ref().map(|c| ClientCredentials {
-                client: c.client.clone(),
-                phcs: live_phcs(c),
-                sealing: c.sealing,
-                unsealed_phcs: c.unsealed_phcs.clone(),
-            })
-        }))
+        Ok(found.and_then(|s| s.value.clone().map(FoundClient::Snapshot)))
     }
 
     /// Whether the client's application keeps sealed copies of secrets (signed requests or
@@ -262,7 +308,7 @@ impl Latchkey {
         let inputs = client.value.as_ref().map(|c| DecisionInputs {
             features: c.client.features.clone(),
             ip_whitelist: c.client.ip_whitelist.clone(),
-            phcs: live_phcs(c),
+            phcs: live_phcs(c).into_owned(),
             entity_type: et
                 .value
                 .as_ref()

@@ -20,8 +20,11 @@ pub const NEVER: i64 = i64::MAX;
 #[derive(Debug, Clone)]
 pub struct ClientEntry {
     pub client: ClientRow,
-    /// `(phc, expires_at in Unix microseconds or NEVER)`, newest first.
-    pub secrets: Vec<(String, i64)>,
+    /// The secrets' verifiers, newest first, and beside them (same index) each one's expiry in
+    /// Unix microseconds (`i64::MAX`: never). Two lists rather than pairs so that, while none has
+    /// expired (nearly always), authentication borrows `phcs` as it is.
+    pub phcs: Vec<String>,
+    pub expires: Vec<i64>,
     /// Its access schemas, their attribute paths parsed once here (every access decision
     /// served from the snapshot reads one; parsing it per decision was a tenth of (e)'s
     /// instructions).
@@ -167,12 +170,8 @@ pub async fn client(
                 created_at,
                 updated_at,
             },
-            secrets: r
-                .phcs
-                .unwrap_or_default()
-                .into_iter()
-                .zip(r.expires.unwrap_or_default())
-                .collect(),
+            phcs: r.phcs.unwrap_or_default(),
+            expires: r.expires.unwrap_or_default(),
             schemas: StoredSchema::rows(r.schemas),
             sealing: r.sealing.unwrap_or(false),
             unsealed_phcs: r.unsealed_phcs.unwrap_or_default(),

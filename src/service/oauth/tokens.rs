@@ -198,13 +198,13 @@ impl OAuth {
                 tracing::warn!(error = %e, "could not remove expired OAuth records");
             }
         }
-        let client = found.client;
-        if !AllowList::from_nets(client.ip_whitelist).permits(source) {
+        let client = found.client();
+        if !AllowList::permits_among(&client.ip_whitelist, source) {
             return Err(crate::service::AuthError::IpNotAllowed.into());
         }
         Ok(Authenticated {
-            app_id: AppId::from_trusted(client.app_id),
-            client_id: client.client_id,
+            app_id: AppId::from_trusted(client.app_id.clone()),
+            client_id: client.client_id.clone(),
             features: FeatureSet::from_stored(&client.features),
         })
     }
@@ -298,7 +298,7 @@ impl OAuth {
         else {
             return Ok(Introspection::Inactive);
         };
-        let has = FeatureSet::from_stored(&client.client.features);
+        let has = FeatureSet::from_stored(&client.client().features);
         let still =
             parse_scope(&claims.scope).is_some_and(|scope| scope.iter().all(|f| has.contains(f)));
         Ok(if still {
