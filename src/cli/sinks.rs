@@ -85,6 +85,7 @@ fn print(body: SinkBody) -> anyhow::Result<()> {
 
 pub async fn run(cmd: &SinksCommand, service: &Latchkey) -> anyhow::Result<()> {
     let ctx = RequestContext::command_line();
+    let sinks = service.sinks();
     match cmd.clone() {
         SinksCommand::Add {
             name,
@@ -116,12 +117,12 @@ pub async fn run(cmd: &SinksCommand, service: &Latchkey) -> anyhow::Result<()> {
                 actions: (!actions.is_empty()).then_some(actions),
                 from_beginning,
             };
-            let created = super::wrote(service, service.create_sink(&ctx, draft).await?);
+            let created = super::wrote(service, sinks.create(&ctx, draft).await?);
             print(SinkBody::new(created.sink, created.secret))
         }
         SinksCommand::List => {
-            let list: Vec<SinkBody> = service
-                .list_sinks(&ctx)
+            let list: Vec<SinkBody> = sinks
+                .list(&ctx)
                 .await?
                 .into_iter()
                 .map(|s| SinkBody::new(s, None))
@@ -129,15 +130,13 @@ pub async fn run(cmd: &SinksCommand, service: &Latchkey) -> anyhow::Result<()> {
             println!("{}", serde_json::to_string(&list)?);
             Ok(())
         }
-        SinksCommand::Show { name } => {
-            print(SinkBody::new(service.get_sink(&ctx, &name).await?, None))
-        }
+        SinksCommand::Show { name } => print(SinkBody::new(sinks.get(&ctx, &name).await?, None)),
         SinksCommand::Pause { name } => print(SinkBody::new(
-            super::wrote(service, service.set_sink_paused(&ctx, &name, true).await?),
+            super::wrote(service, sinks.set_paused(&ctx, &name, true).await?),
             None,
         )),
         SinksCommand::Resume { name } => print(SinkBody::new(
-            super::wrote(service, service.set_sink_paused(&ctx, &name, false).await?),
+            super::wrote(service, sinks.set_paused(&ctx, &name, false).await?),
             None,
         )),
         SinksCommand::Rewind { name, app, to } => {
@@ -146,19 +145,16 @@ pub async fn run(cmd: &SinksCommand, service: &Latchkey) -> anyhow::Result<()> {
                 Err(_) => RewindTo::Time(parse_time("to", &to).map_err(ServiceError::from)?),
             };
             print(SinkBody::new(
-                super::wrote(
-                    service,
-                    service.rewind_sink(&ctx, &name, app.as_ref(), to).await?,
-                ),
+                super::wrote(service, sinks.rewind(&ctx, &name, app.as_ref(), to).await?),
                 None,
             ))
         }
         SinksCommand::RotateSecret { name } => {
-            let created = super::wrote(service, service.rotate_sink_secret(&ctx, &name).await?);
+            let created = super::wrote(service, sinks.rotate_secret(&ctx, &name).await?);
             print(SinkBody::new(created.sink, created.secret))
         }
         SinksCommand::Delete { name } => {
-            super::wrote(service, service.delete_sink(&ctx, &name).await?);
+            super::wrote(service, sinks.delete(&ctx, &name).await?);
             println!("{}", serde_json::json!({ "deleted": name }));
             Ok(())
         }

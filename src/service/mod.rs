@@ -57,7 +57,7 @@ pub use migration::{ClientComparison, Comparison, Difference, SecretCheck};
 pub use sealing::{AppOptions, NewSecret, ResealReport, ShownSecrets};
 pub use settings::{AllSettings, SettingsService, SettingsTarget};
 pub use signed::{Operation, SignatureError, SignedRequest};
-pub use sinks::{target_of, CreatedSink, DeliverySink, SinkView};
+pub use sinks::{target_of, CreatedSink, DeliverySink, SinkView, SinksService};
 pub use snapshots::{Consistency, Decided};
 
 use crate::auth::credentials::OperatorToken;

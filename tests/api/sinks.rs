@@ -539,13 +539,13 @@ async fn pruning_refuses_what_an_active_sink_has_not_delivered() {
     }
     assert_eq!(log_of(&app, a).await.len() as i64, head);
     // Paused sinks do not hold events back.
-    let _ = svc.set_sink_paused(&op, "down", true).await.unwrap();
+    let _ = svc.sinks().set_paused(&op, "down", true).await.unwrap();
     let dry = svc
         .prune_audit(&op, &latchkey::domain::ids::Named::parse(a), later, true)
         .await
         .unwrap();
     assert_eq!(dry.value.through_seq, Some(head + 1));
-    let _ = svc.set_sink_paused(&op, "down", false).await.unwrap();
+    let _ = svc.sinks().set_paused(&op, "down", false).await.unwrap();
     // --force: pruned, and the checkpoint says which sink lost events.
     let done = svc
         .prune_audit_with(
