@@ -276,6 +276,7 @@ async fn entitlements(
         Some(from) => {
             let from = parse_time("from", from)?;
             let c = service
+                .audit()
                 .entitlement_changes(ctx, app, from, time("to", to)?)
                 .await?;
             match format {
@@ -284,7 +285,10 @@ async fn entitlements(
             }
         }
         None => {
-            let e = service.entitlements_at(ctx, app, time("at", at)?).await?;
+            let e = service
+                .audit()
+                .entitlements_at(ctx, app, time("at", at)?)
+                .await?;
             match format {
                 TableFormat::Csv => entitlements_csv(&e),
                 TableFormat::Json => serde_json::to_string_pretty(&EntitlementsBody::of(e))? + "\n",
@@ -314,7 +318,7 @@ pub async fn run(cmd: &AuditCommand, service: &Latchkey) -> anyhow::Result<()> {
             _ => verify_offline(offline),
         },
         AuditCommand::Key(KeyCommand::Rotate) => {
-            let info = super::wrote(service, service.rotate_audit_key(&ctx).await?);
+            let info = super::wrote(service, service.evidence().rotate_key(&ctx).await?);
             println!(
                 "{}",
                 serde_json::json!({
@@ -326,7 +330,7 @@ pub async fn run(cmd: &AuditCommand, service: &Latchkey) -> anyhow::Result<()> {
             Ok(())
         }
         AuditCommand::Checkpoint => {
-            let made = service.make_checkpoints().await?;
+            let made = service.evidence().make_checkpoints().await?;
             println!("{}", serde_json::json!({ "checkpoints": made }));
             Ok(())
         }
@@ -334,10 +338,13 @@ pub async fn run(cmd: &AuditCommand, service: &Latchkey) -> anyhow::Result<()> {
             let held = match until {
                 Some(until) => {
                     let until = parse_time("until", until)?;
-                    super::wrote(service, service.set_audit_hold(&ctx, app, until).await?);
+                    super::wrote(
+                        service,
+                        service.evidence().set_hold(&ctx, app, until).await?,
+                    );
                     Some(until)
                 }
-                None => service.audit_hold(&ctx, app).await?,
+                None => service.evidence().hold(&ctx, app).await?,
             };
             println!(
                 "{}",
@@ -423,7 +430,7 @@ async fn verify(
         .iter()
         .map(|a| a.parse::<Anchor>())
         .collect::<Result<Vec<_>, _>>()?;
-    let verdict = service.verify_audit(ctx, app, anchors).await?;
+    let verdict = service.audit().verify(ctx, app, anchors).await?;
     let intact = verdict.is_intact();
     println!("{}", json_line(&VerdictBody::new(verdict, app.as_str()))?);
     if !intact {
@@ -445,7 +452,7 @@ async fn report(
 ) -> anyhow::Result<()> {
     let since = parse_time("since", since)?;
     let until = parse_time("until", until)?;
-    let report = service.audit_report(ctx, app, since, until).await?;
+    let report = service.audit().report(ctx, app, since, until).await?;
     if format == ReportFormat::Json {
         println!("{}", json_line(&ReportBody::new(report))?);
     } else {
@@ -465,10 +472,10 @@ async fn retention(
     let days = if forever || keep_days.is_some() {
         super::wrote(
             service,
-            service.set_audit_retention(ctx, app, keep_days).await?,
+            service.audit().set_retention(ctx, app, keep_days).await?,
         )
     } else {
-        service.audit_retention(ctx, app).await?
+        service.audit().retention(ctx, app).await?
     };
     println!(
         "{}",
@@ -488,7 +495,8 @@ async fn prune(
     let apps = match app {
         Some(a) => vec![a.clone()],
         None => service
-            .apps_with_audit_retention(ctx)
+            .audit()
+            .apps_with_retention(ctx)
             .await?
             .into_iter()
             .map(Named::Id)
@@ -497,7 +505,8 @@ async fn prune(
     let mut held = None;
     for app in apps {
         let outcome = match service
-            .prune_audit_with(ctx, &app, Utc::now(), dry_run, force)
+            .audit()
+            .prune_with(ctx, &app, Utc::now(), dry_run, force)
             .await
         {
             // A legal hold stops this application only: the others are still pruned, and the
@@ -526,7 +535,7 @@ async fn export(
     order: Order,
     format: ExportFormat,
 ) -> anyhow::Result<()> {
-    let mut stream = service.audit_stream(ctx, app, filter, order).await?;
+    let mut stream = service.audit().stream(ctx, app, filter, order).await?;
     let stdout = io::stdout();
     let mut out = io::BufWriter::with_capacity(256 * 1024, stdout.lock());
     let mut text = String::with_capacity(256 * 1024);

@@ -10,8 +10,11 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use futures_util::{Stream, StreamExt};
+use sqlx::PgPool;
 use tokio::sync::{mpsc, OwnedSemaphorePermit, Semaphore};
 
+use super::apps::AppDirectory;
+use super::replica::{self, Replica};
 use super::{commit, Committed, Latchkey, RequestContext, ServiceError};
 use crate::domain::audit::{AuditAction, AuditEvent, StoredEvent};
 use crate::domain::audit_changes::{self as changes_of, Payload};
@@ -88,20 +91,60 @@ pub struct PruneOutcome {
     pub checkpoint_seq: Option<i64>,
 }
 
+/// Who may read an application's audit log, its evidence and its entitlements: its owners, and
+/// the operator. A function of the application check, not a method, so that both audit structs
+/// (`AuditService`, `EvidenceService`) make the same one.
+pub(super) async fn ensure_reader(
+    apps: &AppDirectory,
+    ctx: &RequestContext,
+    app_id: &Named<AppId>,
+) -> Result<(), ServiceError> {
+    ctx.owner()?;
+    apps.ensure(ctx, app_id).await
+}
+
+/// The audit log's use cases, reached as `service.audit()`: reading it (pages, streams,
+/// verification, the report), retention and pruning, and the entitlements it is folded into
+/// (`src/service/entitlements.rs`: the same reader check and read pool, and a prune keeps their
+/// states). They hold the pool, the read replica (access reviews and exports may read there)
+/// and the application check; not the sealing key nor the checkpoint host, which only the
+/// evidence (`EvidenceService`) needs.
+#[derive(Clone)]
+pub struct AuditService<'a> {
+    pub(super) pool: &'a PgPool,
+    pub(super) apps: &'a AppDirectory,
+    pub(super) replica: Option<&'a Replica>,
+}
+
 impl Latchkey {
+    /// The audit log area (reads, retention, pruning, entitlements).
+    pub fn audit(&self) -> AuditService<'_> {
+        AuditService {
+            pool: &self.pool,
+            apps: &self.directory,
+            replica: self.replica.as_deref(),
+        }
+    }
+}
+
+impl<'a> AuditService<'a> {
+    /// The pool for a read of `app_id` that may come from the replica.
+    pub(super) fn read_pool(&self, app_id: &str) -> &'a PgPool {
+        replica::read_pool(self.pool, self.replica, app_id)
+    }
+
     /// Owners of the application, and the operator.
-    pub(super) async fn audit_reader(
+    pub(super) async fn reader(
         &self,
         ctx: &RequestContext,
         app_id: &Named<AppId>,
     ) -> Result<(), ServiceError> {
-        ctx.owner()?;
-        self.ensure_app(ctx, app_id).await
+        ensure_reader(self.apps, ctx, app_id).await
     }
 
     /// One page, keyset-paginated by `seq`: a page never repeats or skips an event, even while
     /// new events arrive (they commit in `seq` order).
-    pub async fn audit_page(
+    pub async fn page(
         &self,
         ctx: &RequestContext,
         app_id: &Named<AppId>,
@@ -111,7 +154,7 @@ impl Latchkey {
         limit: u32,
     ) -> Result<AuditPage, ServiceError> {
         filter.check_period()?;
-        self.audit_reader(ctx, app_id).await?;
+        self.reader(ctx, app_id).await?;
         let limit = limit.clamp(1, crate::domain::audit_query::MAX_LIMIT);
         let mut conn = self.read_pool(app_id.as_str()).acquire().await?;
         let bounds = store::audit::seq_bounds(&mut conn, app_id.as_str(), filter).await?;
@@ -139,7 +182,7 @@ impl Latchkey {
     }
 
     /// Every event matching `filter`, as a stream (exports and the ndjson/csv API).
-    pub async fn audit_stream(
+    pub async fn stream(
         &self,
         ctx: &RequestContext,
         app_id: &Named<AppId>,
@@ -147,7 +190,7 @@ impl Latchkey {
         order: Order,
     ) -> Result<AuditStream, ServiceError> {
         filter.check_period()?;
-        self.audit_reader(ctx, app_id).await?;
+        self.reader(ctx, app_id).await?;
         let permit = log_reader_permit().await?;
         let pool = self.read_pool(app_id.as_str()).clone();
         let bounds =
@@ -193,15 +236,15 @@ impl Latchkey {
 
     /// Walks the whole chain of `app_id` in one consistent snapshot and reports the first broken
     /// or missing `seq`, or the head and count when intact.
-    pub async fn verify_audit(
+    pub async fn verify(
         &self,
         ctx: &RequestContext,
         app_id: &Named<AppId>,
         anchors: Vec<Anchor>,
     ) -> Result<Verdict, ServiceError> {
-        self.audit_reader(ctx, app_id).await?;
+        self.reader(ctx, app_id).await?;
         let _permit = log_reader_permit().await?;
-        let mut tx = store::begin_snapshot(&self.pool).await?;
+        let mut tx = store::begin_snapshot(self.pool).await?;
         let head = store::audit::head(&mut *tx, app_id.as_str())
             .await?
             .map(|(seq, hash)| ChainHead { seq, hash });
@@ -233,7 +276,7 @@ impl Latchkey {
     }
 
     /// Per client: features at `since` and at `until`, and each grant or revocation between.
-    pub async fn audit_report(
+    pub async fn report(
         &self,
         ctx: &RequestContext,
         app_id: &Named<AppId>,
@@ -243,8 +286,8 @@ impl Latchkey {
         if since >= until {
             return Err(AuditInputError::EmptyPeriod.into());
         }
-        self.audit_reader(ctx, app_id).await?;
-        let app = store::apps::get(&self.pool, app_id.as_str())
+        self.reader(ctx, app_id).await?;
+        let app = store::apps::get(self.pool, app_id.as_str())
             .await?
             .ok_or(ServiceError::AppNotFound)?;
         // One snapshot, so the current state and the log agree.
@@ -302,18 +345,18 @@ impl Latchkey {
     }
 
     /// Retention in days (`None`: keep forever).
-    pub async fn audit_retention(
+    pub async fn retention(
         &self,
         ctx: &RequestContext,
         app_id: &Named<AppId>,
     ) -> Result<Option<i32>, ServiceError> {
-        self.audit_reader(ctx, app_id).await?;
-        Ok(store::audit::retention(&self.pool, app_id.as_str()).await?)
+        self.reader(ctx, app_id).await?;
+        Ok(store::audit::retention(self.pool, app_id.as_str()).await?)
     }
 
     /// Sets (`Some(days)`) or removes (`None`: keep forever) the retention period. Operator only:
     /// it decides how long evidence lives. Audited as `audit.retention_set`.
-    pub async fn set_audit_retention(
+    pub async fn set_retention(
         &self,
         ctx: &RequestContext,
         app_id: &Named<AppId>,
@@ -321,8 +364,8 @@ impl Latchkey {
     ) -> Result<Committed<Option<i32>>, ServiceError> {
         let keep_days = keep_days.map(parse_keep_days).transpose()?;
         ctx.operator()?;
-        self.ensure_app(ctx, app_id).await?;
-        let mut tx = WriteTx::begin(&self.pool).await?;
+        self.apps.ensure(ctx, app_id).await?;
+        let mut tx = WriteTx::begin(self.pool).await?;
         let before = store::audit::set_retention(&mut tx, app_id.as_str(), keep_days).await?;
         if before == keep_days {
             return Ok(Committed::unchanged(keep_days));
@@ -340,12 +383,12 @@ impl Latchkey {
     }
 
     /// Applications with a retention period (what `latchkey audit prune` walks). Operator only.
-    pub async fn apps_with_audit_retention(
+    pub async fn apps_with_retention(
         &self,
         ctx: &RequestContext,
     ) -> Result<Vec<AppId>, ServiceError> {
         ctx.operator()?;
-        Ok(store::audit::apps_with_retention(&self.pool)
+        Ok(store::audit::apps_with_retention(self.pool)
             .await?
             .into_iter()
             .map(|(a, _)| AppId::from_trusted(a))
@@ -356,21 +399,20 @@ impl Latchkey {
     /// appends a checkpoint event (`audit.prune`) recording the pruned prefix's last `seq` and
     /// hash, so the remaining chain still verifies; both happen in one transaction. Operator only.
     /// `dry_run`: only say what would go.
-    pub async fn prune_audit(
+    pub async fn prune(
         &self,
         ctx: &RequestContext,
         app_id: &Named<AppId>,
         now: DateTime<Utc>,
         dry_run: bool,
     ) -> Result<Committed<PruneOutcome>, ServiceError> {
-        self.prune_audit_with(ctx, app_id, now, dry_run, false)
-            .await
+        self.prune_with(ctx, app_id, now, dry_run, false).await
     }
 
-    /// [`Self::prune_audit`], which refuses (`SinksOwe`) to remove events that an active sink
+    /// [`Self::prune`], which refuses (`SinksOwe`) to remove events that an active sink
     /// covering the application has not delivered yet, unless `force`: then the checkpoint
     /// event records the sinks that lose events (`"forcedPastSinks"`).
-    pub async fn prune_audit_with(
+    pub async fn prune_with(
         &self,
         ctx: &RequestContext,
         app_id: &Named<AppId>,
@@ -379,7 +421,7 @@ impl Latchkey {
         force: bool,
     ) -> Result<Committed<PruneOutcome>, ServiceError> {
         ctx.operator()?;
-        self.ensure_app(ctx, app_id).await?;
+        self.apps.ensure(ctx, app_id).await?;
         let mut outcome = PruneOutcome {
             app_id: app_id.to_string(),
             keep_days: None,
@@ -387,7 +429,7 @@ impl Latchkey {
             through_seq: None,
             checkpoint_seq: None,
         };
-        let mut tx = WriteTx::begin(&self.pool).await?;
+        let mut tx = WriteTx::begin(self.pool).await?;
         // Locks the retention row: a second prune of this application waits, then finds
         // nothing left to do.
         let Some(keep_days) = store::audit::lock_retention(&mut tx, app_id.as_str()).await? else {

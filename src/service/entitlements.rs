@@ -8,7 +8,7 @@
 use chrono::{DateTime, Utc};
 use sqlx::PgConnection;
 
-use super::{Latchkey, RequestContext, ServiceError};
+use super::{AuditService, Latchkey, RequestContext, ServiceError};
 use crate::domain::audit_query::AuditInputError;
 use crate::domain::entitlements::{EntitlementChange, EntitlementState, STATE_EVERY};
 use crate::domain::ids::{AppId, Named};
@@ -187,7 +187,7 @@ pub(super) async fn drop_states_before(
     Ok(())
 }
 
-impl Latchkey {
+impl AuditService<'_> {
     /// Every client of `app_id` at `at` (default: now), as it was. Owners and the operator.
     pub async fn entitlements_at(
         &self,
@@ -198,7 +198,7 @@ impl Latchkey {
         let now = ctx.clock.now();
         let at = at.unwrap_or(now);
         not_future("at", at, now)?;
-        self.audit_reader(ctx, app_id).await?;
+        self.reader(ctx, app_id).await?;
         // One snapshot: the states and the events agree.
         let mut tx = store::begin_snapshot(self.read_pool(app_id.as_str())).await?;
         let base = state_at_time(&mut tx, app_id.as_str(), at).await?;
@@ -226,7 +226,7 @@ impl Latchkey {
         if from > to {
             return Err(AuditInputError::Reversed.into());
         }
-        self.audit_reader(ctx, app_id).await?;
+        self.reader(ctx, app_id).await?;
         let mut tx = store::begin_snapshot(self.read_pool(app_id.as_str())).await?;
         let mut base = state_at_time(&mut tx, app_id.as_str(), from).await?;
         let target = store::entitlements::last_seq_at(&mut tx, app_id.as_str(), to)
@@ -252,14 +252,14 @@ impl Latchkey {
     pub async fn materialise_entitlement_states(&self, every: i64) -> Result<usize, ServiceError> {
         let every = every.max(1);
         let mut made = 0;
-        for app_id in store::entitlements::apps_due(&self.pool, every).await? {
+        for app_id in store::entitlements::apps_due(self.pool, every).await? {
             made += self.materialise_app(&app_id, every).await?;
         }
         Ok(made)
     }
 
     async fn materialise_app(&self, app_id: &str, every: i64) -> Result<usize, ServiceError> {
-        let mut tx = store::begin_snapshot(&self.pool).await?;
+        let mut tx = store::begin_snapshot(self.pool).await?;
         let Some((head, _)) = store::audit::head(&mut *tx, app_id).await? else {
             return Ok(0);
         };
@@ -274,7 +274,7 @@ impl Latchkey {
                 break;
             };
             let stored = store::entitlements::insert_state(
-                &self.pool,
+                self.pool,
                 app_id,
                 target,
                 at,
@@ -290,13 +290,17 @@ impl Latchkey {
 }
 
 /// The entitlement state task: every `every`, one round of
-/// [`Latchkey::materialise_entitlement_states`]. Runs as long as the server.
+/// [`AuditService::materialise_entitlement_states`]. Runs as long as the server.
 pub async fn run_entitlement_states(service: Latchkey, every: std::time::Duration) {
     let mut tick = tokio::time::interval(every);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tick.tick().await;
-        match service.materialise_entitlement_states(STATE_EVERY).await {
+        match service
+            .audit()
+            .materialise_entitlement_states(STATE_EVERY)
+            .await
+        {
             Ok(0) => {}
             Ok(n) => tracing::debug!(states = n, "stored entitlement states"),
             Err(e) => tracing::warn!(error = %e, "entitlement states failed; retrying"),

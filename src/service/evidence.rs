@@ -4,11 +4,14 @@
 
 use chrono::{DateTime, Utc};
 use ed25519_dalek::{SigningKey, VerifyingKey};
+use sqlx::PgPool;
 use zeroize::Zeroizing;
 
+use super::apps::AppDirectory;
+use super::audit::ensure_reader;
 use super::clock::now_micros;
 use super::{commit, Committed, Latchkey, RequestContext, ServiceError};
-use crate::auth::sealing::Sealed;
+use crate::auth::sealing::{KeyRing, Sealed};
 use crate::domain::audit::{format_time, AuditAction};
 use crate::domain::audit_changes::{self as changes_of, Payload};
 use crate::domain::ids::{AppId, Named};
@@ -65,19 +68,53 @@ fn key_info(row: &SigningKeyRow) -> Result<AuditKeyInfo, ServiceError> {
     })
 }
 
+/// The audit evidence's use cases, reached as `service.evidence()`: proofs, signed checkpoints,
+/// the signing key and legal holds. Apart from the audit log's (`AuditService`) because they
+/// hold what the log's reads have no business with: the sealing key ring (the checkpoint
+/// signing key is sealed) and the host naming the logs in checkpoints. They read the primary
+/// only (the tree and the checkpoints a proof is checked against), so no replica.
+#[derive(Clone)]
+pub struct EvidenceService<'a> {
+    pool: &'a PgPool,
+    apps: &'a AppDirectory,
+    sealer: Option<&'a KeyRing>,
+    audit_host: &'a str,
+}
+
 impl Latchkey {
+    /// The audit evidence area (proofs, checkpoints, signing keys, legal holds).
+    pub fn evidence(&self) -> EvidenceService<'_> {
+        EvidenceService {
+            pool: &self.pool,
+            apps: &self.directory,
+            sealer: self.sealer.as_deref(),
+            audit_host: &self.audit_host,
+        }
+    }
+}
+
+impl EvidenceService<'_> {
     /// `<host>/audit/<appId>`: the origin line of an application's checkpoints.
-    pub fn audit_origin(&self, app_id: &str) -> String {
+    pub fn origin(&self, app_id: &str) -> String {
         format!("{}/audit/{app_id}", self.audit_host)
     }
 
     /// The name of this server's checkpoint keys.
-    fn audit_key_name(&self) -> String {
+    fn key_name(&self) -> String {
         format!("{}/audit", self.audit_host)
     }
 
+    /// Owners of the application, and the operator (as for the log itself).
+    async fn reader(
+        &self,
+        ctx: &RequestContext,
+        app_id: &Named<AppId>,
+    ) -> Result<(), ServiceError> {
+        ensure_reader(self.apps, ctx, app_id).await
+    }
+
     async fn tree_size(&self, app_id: &str) -> Result<u64, ServiceError> {
-        Ok(store::audit::head(&self.pool, app_id)
+        Ok(store::audit::head(self.pool, app_id)
             .await?
             .map_or(0, |(seq, _)| u64::try_from(seq).unwrap_or(0)))
     }
@@ -94,7 +131,7 @@ impl Latchkey {
         }
         ids.sort_unstable();
         ids.dedup();
-        let nodes = store::evidence::nodes(&self.pool, app_id, &ids).await?;
+        let nodes = store::evidence::nodes(self.pool, app_id, &ids).await?;
         let lookup = |id: NodeId| nodes.get(&id).copied();
         ranges
             .iter()
@@ -104,14 +141,14 @@ impl Latchkey {
 
     /// The inclusion proof of event `revision` (its `seq`) in the tree of `size` events
     /// (default: the whole log now).
-    pub async fn audit_inclusion_proof(
+    pub async fn inclusion_proof(
         &self,
         ctx: &RequestContext,
         app_id: &Named<AppId>,
         revision: u64,
         size: Option<u64>,
     ) -> Result<InclusionProof, ServiceError> {
-        self.audit_reader(ctx, app_id).await?;
+        self.reader(ctx, app_id).await?;
         let tree_size = self.tree_size(app_id.as_str()).await?;
         let size = size.unwrap_or(tree_size);
         merkle::check_inclusion(revision, size, tree_size)?;
@@ -127,14 +164,14 @@ impl Latchkey {
     }
 
     /// The consistency proof between the trees of `from` and `to` events.
-    pub async fn audit_consistency_proof(
+    pub async fn consistency_proof(
         &self,
         ctx: &RequestContext,
         app_id: &Named<AppId>,
         from: u64,
         to: u64,
     ) -> Result<ConsistencyProof, ServiceError> {
-        self.audit_reader(ctx, app_id).await?;
+        self.reader(ctx, app_id).await?;
         let tree_size = self.tree_size(app_id.as_str()).await?;
         merkle::check_consistency(from, to, tree_size)?;
         let hashes = self
@@ -144,35 +181,35 @@ impl Latchkey {
     }
 
     /// The newest signed checkpoint of an application.
-    pub async fn audit_checkpoint(
+    pub async fn checkpoint(
         &self,
         ctx: &RequestContext,
         app_id: &Named<AppId>,
     ) -> Result<CheckpointRow, ServiceError> {
-        self.audit_reader(ctx, app_id).await?;
-        store::evidence::latest_checkpoint(&self.pool, app_id.as_str())
+        self.reader(ctx, app_id).await?;
+        store::evidence::latest_checkpoint(self.pool, app_id.as_str())
             .await?
             .ok_or(ServiceError::NoCheckpointYet)
     }
 
     /// Checkpoints made at or after `since` (all with `None`), oldest first, at most
     /// [`MAX_CHECKPOINTS`].
-    pub async fn audit_checkpoints(
+    pub async fn checkpoints(
         &self,
         ctx: &RequestContext,
         app_id: &Named<AppId>,
         since: Option<DateTime<Utc>>,
     ) -> Result<Vec<CheckpointRow>, ServiceError> {
-        self.audit_reader(ctx, app_id).await?;
+        self.reader(ctx, app_id).await?;
         Ok(
-            store::evidence::checkpoints_since(&self.pool, app_id.as_str(), since, MAX_CHECKPOINTS)
+            store::evidence::checkpoints_since(self.pool, app_id.as_str(), since, MAX_CHECKPOINTS)
                 .await?,
         )
     }
 
     /// Every key that signed or signs checkpoints, oldest first (public: no secret in them).
-    pub async fn audit_keys(&self) -> Result<Vec<AuditKeyInfo>, ServiceError> {
-        store::evidence::signing_keys(&self.pool)
+    pub async fn keys(&self) -> Result<Vec<AuditKeyInfo>, ServiceError> {
+        store::evidence::signing_keys(self.pool)
             .await?
             .iter()
             .map(key_info)
@@ -181,14 +218,11 @@ impl Latchkey {
 
     /// A fresh key pair, its private half sealed.
     fn new_signing_key(&self, now: DateTime<Utc>) -> Result<SigningKeyRow, ServiceError> {
-        let ring = self
-            .sealer
-            .as_deref()
-            .ok_or(ServiceError::CheckpointKeyMissing)?;
+        let ring = self.sealer.ok_or(ServiceError::CheckpointKeyMissing)?;
         let seed = Zeroizing::new(rand::random::<[u8; 32]>());
         let key = SigningKey::from_bytes(&seed);
         let verifier = VerifierKey {
-            name: self.audit_key_name(),
+            name: self.key_name(),
             public: key.verifying_key(),
         };
         let key_id = verifier.key_id();
@@ -208,7 +242,7 @@ impl Latchkey {
 
     /// The key signing now, created on first use (one per server, whichever instance is first).
     async fn signer(&self) -> Result<(SigningKeyRow, SigningKey), ServiceError> {
-        let row = match store::evidence::current_signing_key(&self.pool).await? {
+        let row = match store::evidence::current_signing_key(self.pool).await? {
             Some(row) => row,
             None => {
                 let mut tx = self.pool.begin().await?;
@@ -230,10 +264,7 @@ impl Latchkey {
     }
 
     fn open_signing_key(&self, row: &SigningKeyRow) -> Result<SigningKey, ServiceError> {
-        let ring = self
-            .sealer
-            .as_deref()
-            .ok_or(ServiceError::CheckpointKeyMissing)?;
+        let ring = self.sealer.ok_or(ServiceError::CheckpointKeyMissing)?;
         let seed = ring
             .open_server_key(
                 &row.key_id,
@@ -257,7 +288,7 @@ impl Latchkey {
     /// Safe on several instances at once: a checkpoint of a size that exists is not stored
     /// twice. Returns how many were stored. What the checkpoint task runs.
     pub async fn make_checkpoints(&self) -> Result<usize, ServiceError> {
-        let due = store::evidence::apps_needing_checkpoint(&self.pool).await?;
+        let due = store::evidence::apps_needing_checkpoint(self.pool).await?;
         if due.is_empty() {
             return Ok(0);
         }
@@ -276,7 +307,7 @@ impl Latchkey {
                 continue;
             };
             let body = Checkpoint {
-                origin: self.audit_origin(&app_id),
+                origin: self.origin(&app_id),
                 size,
                 root,
             }
@@ -289,7 +320,7 @@ impl Latchkey {
                 key_id: key_row.key_id.clone(),
                 created_at: now_micros(),
             };
-            if store::evidence::insert_checkpoint(&self.pool, &row).await? {
+            if store::evidence::insert_checkpoint(self.pool, &row).await? {
                 made += 1;
             }
         }
@@ -299,7 +330,7 @@ impl Latchkey {
     /// Retires the signing key and starts a new one (operator only). Older checkpoints stay
     /// verifiable with the retired key (listed at `GET /audit/keys`). Written to every
     /// application's log as `audit.key_rotate`.
-    pub async fn rotate_audit_key(
+    pub async fn rotate_key(
         &self,
         ctx: &RequestContext,
     ) -> Result<Committed<AuditKeyInfo>, ServiceError> {
@@ -308,8 +339,8 @@ impl Latchkey {
         let row = self.new_signing_key(now)?;
         let info = key_info(&row)?;
         let encoded = info.key.encode();
-        let apps = store::apps::list(&self.pool).await?;
-        let mut tx = WriteTx::begin(&self.pool).await?;
+        let apps = store::apps::list(self.pool).await?;
+        let mut tx = WriteTx::begin(self.pool).await?;
         store::evidence::lock_signing_keys(&mut tx).await?;
         let retired = store::evidence::retire_current_key(&mut tx, now).await?;
         store::evidence::insert_signing_key(&mut tx, &row).await?;
@@ -327,27 +358,27 @@ impl Latchkey {
     }
 
     /// The legal hold of an application, if any (owners and the operator).
-    pub async fn audit_hold(
+    pub async fn hold(
         &self,
         ctx: &RequestContext,
         app_id: &Named<AppId>,
     ) -> Result<Option<DateTime<Utc>>, ServiceError> {
-        self.audit_reader(ctx, app_id).await?;
-        Ok(store::evidence::hold(&self.pool, app_id.as_str()).await?)
+        self.reader(ctx, app_id).await?;
+        Ok(store::evidence::hold(self.pool, app_id.as_str()).await?)
     }
 
     /// Puts an application's audit log under legal hold until `until`: prune refuses to remove
     /// anything before then. A past time ends the hold. Operator only; audited as
     /// `audit.hold_set`.
-    pub async fn set_audit_hold(
+    pub async fn set_hold(
         &self,
         ctx: &RequestContext,
         app_id: &Named<AppId>,
         until: DateTime<Utc>,
     ) -> Result<Committed<Option<DateTime<Utc>>>, ServiceError> {
         ctx.operator()?;
-        self.ensure_app(ctx, app_id).await?;
-        let mut tx = WriteTx::begin(&self.pool).await?;
+        self.apps.ensure(ctx, app_id).await?;
+        let mut tx = WriteTx::begin(self.pool).await?;
         let before = store::evidence::set_hold(&mut tx, app_id.as_str(), until).await?;
         if before == Some(until) {
             return Ok(Committed::unchanged(before));
@@ -371,14 +402,14 @@ impl From<ProofInputError> for ServiceError {
     }
 }
 
-/// The checkpoint task: every `every`, one round of [`Latchkey::make_checkpoints`]. Runs as
+/// The checkpoint task: every `every`, one round of [`EvidenceService::make_checkpoints`]. Runs as
 /// long as the server.
 pub async fn run_checkpoints(service: Latchkey, every: std::time::Duration) {
     let mut tick = tokio::time::interval(every);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tick.tick().await;
-        match service.make_checkpoints().await {
+        match service.evidence().make_checkpoints().await {
             Ok(0) => {}
             Ok(n) => tracing::debug!(checkpoints = n, "signed audit checkpoints"),
             Err(ServiceError::CheckpointKeyMissing) => {

@@ -37,7 +37,7 @@ pub use access::{added_reserved_notice, AccessCheck, AccessSchemaView, AccessSch
 pub use app_snapshots::{RestoreReport, SnapshotInfo};
 pub use app_state::ChangeSummary;
 pub use apps::{AppSummary, CheckedApp, NewApp};
-pub use audit::{AuditPage, AuditStream, PruneOutcome};
+pub use audit::{AuditPage, AuditService, AuditStream, PruneOutcome};
 pub use auth::AuthError;
 pub use changes::FeedItem;
 pub use clients::{ClientChange, ClientDraft, ClientView, CreatedClient};
@@ -50,14 +50,15 @@ pub use error::{
     ServiceError, SettingsError, SinkError, StagingError,
 };
 pub use evidence::{
-    run_checkpoints, AuditKeyInfo, ConsistencyProof, InclusionProof, MAX_CHECKPOINTS,
+    run_checkpoints, AuditKeyInfo, ConsistencyProof, EvidenceService, InclusionProof,
+    MAX_CHECKPOINTS,
 };
 pub use fixtures::{AppExport, ApplyOptions, ApplyReport, ExportedClient, ExportedSchema};
 pub use migration::{ClientComparison, Comparison, Difference, SecretCheck};
 pub use sealing::{AppOptions, NewSecret, ResealReport, ShownSecrets};
 pub use settings::{AllSettings, SettingsService, SettingsTarget};
 pub use signed::{Operation, SignatureError, SignedRequest};
-pub use sinks::{target_of, CreatedSink, DeliverySink, SinkView};
+pub use sinks::{target_of, CreatedSink, DeliverySink, SinkView, SinksService};
 pub use snapshots::{Consistency, Decided};
 
 use crate::auth::credentials::OperatorToken;

@@ -129,10 +129,7 @@ impl Latchkey {
 
     /// The pool for a read of `app_id` that may come from the replica.
     pub(crate) fn read_pool(&self, app_id: &str) -> &PgPool {
-        match &self.replica {
-            Some(r) if r.target(app_id) == ReadTarget::Replica => &r.pool,
-            _ => &self.pool,
-        }
+        read_pool(&self.pool, self.replica.as_deref(), app_id)
     }
 
     /// `app_id` was just written through this instance: its reads go to the primary until the
@@ -141,5 +138,19 @@ impl Latchkey {
         if let Some(r) = &self.replica {
             r.note_write(app_id);
         }
+    }
+}
+
+/// The pool for a read of `app_id` that may come from `replica`: the replica's while it answers
+/// that application's reads (see `domain::read_routing`), else `primary`. A free function so
+/// that an area struct borrowing the two (`AuditService`) routes its reads as `Latchkey` does.
+pub(crate) fn read_pool<'a>(
+    primary: &'a PgPool,
+    replica: Option<&'a Replica>,
+    app_id: &str,
+) -> &'a PgPool {
+    match replica {
+        Some(r) if r.target(app_id) == ReadTarget::Replica => &r.pool,
+        _ => primary,
     }
 }

@@ -146,6 +146,8 @@ impl SettingsService<'_> {
         Ok(())
     }
 
+    /// Appends the event of a change to one scope, whose `changes` are the keys it changed; a
+    /// call that changed nothing appends none (so it writes no revision).
     async fn audit_settings(
         &self,
         tx: &mut WriteTx,
@@ -155,6 +157,9 @@ impl SettingsService<'_> {
         action: AuditAction,
         changes: Map<String, Value>,
     ) -> Result<(), ServiceError> {
+        if changes.is_empty() {
+            return Ok(());
+        }
         let mut event = ctx.audit_event(app_id, action);
         event.target_client_id = target.client_id().map(str::to_owned);
         event.changes = Value::Object(changes);
@@ -263,17 +268,15 @@ impl SettingsService<'_> {
             }
             existed.push((key.into_string(), before.is_some()));
         }
-        if !changes.is_empty() {
-            self.audit_settings(
-                &mut tx,
-                ctx,
-                app_id.as_str(),
-                target,
-                AuditAction::SettingsSet,
-                changes,
-            )
-            .await?;
-        }
+        self.audit_settings(
+            &mut tx,
+            ctx,
+            app_id.as_str(),
+            target,
+            AuditAction::SettingsSet,
+            changes,
+        )
+        .await?;
         Ok(commit(tx, existed).await?)
     }
 
@@ -292,21 +295,19 @@ impl SettingsService<'_> {
         let removed = to_map(
             store::settings::delete(&mut *tx, app_id.as_str(), target.scope(), &keys).await?,
         );
-        if !removed.is_empty() {
-            let changes = removed
-                .iter()
-                .map(|(k, v)| (k.clone(), change(Some(v), None)))
-                .collect();
-            self.audit_settings(
-                &mut tx,
-                ctx,
-                app_id.as_str(),
-                target,
-                AuditAction::SettingsDelete,
-                changes,
-            )
-            .await?;
-        }
+        let changes = removed
+            .iter()
+            .map(|(k, v)| (k.clone(), change(Some(v), None)))
+            .collect();
+        self.audit_settings(
+            &mut tx,
+            ctx,
+            app_id.as_str(),
+            target,
+            AuditAction::SettingsDelete,
+            changes,
+        )
+        .await?;
         let existed = keys
             .into_iter()
             .map(|k| {
@@ -357,17 +358,15 @@ impl SettingsService<'_> {
         }
         let stored =
             to_map(store::settings::list(&mut *tx, app_id.as_str(), target.scope(), None).await?);
-        if !changes.is_empty() {
-            self.audit_settings(
-                &mut tx,
-                ctx,
-                app_id.as_str(),
-                target,
-                AuditAction::SettingsReplace,
-                changes,
-            )
-            .await?;
-        }
+        self.audit_settings(
+            &mut tx,
+            ctx,
+            app_id.as_str(),
+            target,
+            AuditAction::SettingsReplace,
+            changes,
+        )
+        .await?;
         Ok(commit(tx, stored).await?)
     }
 }

@@ -6,10 +6,11 @@
 //! is shown once, when it is made.
 
 use chrono::{DateTime, Utc};
+use sqlx::PgPool;
 use zeroize::Zeroizing;
 
 use super::{commit, Committed, Latchkey, RequestContext, ServiceError, SinkError};
-use crate::auth::sealing::Sealed;
+use crate::auth::sealing::{KeyRing, Sealed};
 use crate::domain::audit_action::AuditAction;
 use crate::domain::audit_changes::{Payload, SinkChanged};
 use crate::domain::ids::{AppId, Named};
@@ -127,9 +128,28 @@ async fn locked_sink(conn: &mut sqlx::PgConnection, name: &str) -> Result<SinkRo
         .ok_or(SinkError::NotFound)
 }
 
+/// The sinks use cases, reached as `service.sinks()`. They hold the pool and the sealing key
+/// ring (a sink's secret is sealed when it is made and opened for delivery), nothing else: a
+/// sink is the operator's, covering applications by name, so no application check either.
+#[derive(Clone)]
+pub struct SinksService<'a> {
+    pool: &'a PgPool,
+    sealer: Option<&'a KeyRing>,
+}
+
 impl Latchkey {
-    fn seal_sink_secret(&self, name: &str, secret: &str) -> Result<Sealed, SinkError> {
-        let ring = self.sealer.as_deref().ok_or(SinkError::SealingKeyMissing)?;
+    /// The sinks area (where the audit log is streamed).
+    pub fn sinks(&self) -> SinksService<'_> {
+        SinksService {
+            pool: &self.pool,
+            sealer: self.sealer.as_deref(),
+        }
+    }
+}
+
+impl SinksService<'_> {
+    fn seal_secret(&self, name: &str, secret: &str) -> Result<Sealed, SinkError> {
+        let ring = self.sealer.ok_or(SinkError::SealingKeyMissing)?;
         ring.seal(SINK_SEAL_SCOPE, name, secret).map_err(|e| {
             tracing::error!(error = %e, "sealing a sink secret failed");
             ServiceError::Internal(e.to_string()).into()
@@ -138,7 +158,7 @@ impl Latchkey {
 
     /// Appends one event per application the sink covers now, in application order (so two
     /// sink changes lock chain heads in the same order).
-    async fn audit_sink_change(
+    async fn audit_change(
         &self,
         tx: &mut WriteTx,
         ctx: &RequestContext,
@@ -156,7 +176,7 @@ impl Latchkey {
     }
 
     /// Creates a sink. Refuses bad configuration with one line and changes nothing then.
-    pub async fn create_sink(
+    pub async fn create(
         &self,
         ctx: &RequestContext,
         draft: SinkDraft,
@@ -181,9 +201,9 @@ impl Latchkey {
         };
         let sealed = secret
             .as_deref()
-            .map(|s| self.seal_sink_secret(&spec.name, s))
+            .map(|s| self.seal_secret(&spec.name, s))
             .transpose()?;
-        let mut tx = WriteTx::begin(&self.pool).await?;
+        let mut tx = WriteTx::begin(self.pool).await?;
         if let Some(apps) = &spec.apps {
             let known = store::sinks::covered_apps(&mut *tx, Some(apps)).await?;
             if let Some(missing) = apps.iter().find(|a| !known.contains(a)) {
@@ -243,7 +263,7 @@ impl Latchkey {
         // event is the sink's creation.
         store::sinks::init_cursors(&mut tx, &spec.name, spec.apps.as_deref(), from_beginning)
             .await?;
-        self.audit_sink_change(
+        self.audit_change(
             &mut tx,
             ctx,
             spec.apps.as_deref(),
@@ -271,9 +291,9 @@ impl Latchkey {
         Ok(commit(tx, created).await?)
     }
 
-    pub async fn list_sinks(&self, ctx: &RequestContext) -> Result<Vec<SinkView>, SinkError> {
+    pub async fn list(&self, ctx: &RequestContext) -> Result<Vec<SinkView>, SinkError> {
         ctx.operator()?;
-        store::sinks::list(&self.pool)
+        store::sinks::list(self.pool)
             .await?
             .into_iter()
             .map(|r| SinkView::from_row(r, None))
@@ -281,25 +301,25 @@ impl Latchkey {
     }
 
     /// A sink with its cursor and lag per covered application.
-    pub async fn get_sink(&self, ctx: &RequestContext, name: &str) -> Result<SinkView, SinkError> {
+    pub async fn get(&self, ctx: &RequestContext, name: &str) -> Result<SinkView, SinkError> {
         ctx.operator()?;
-        let row = store::sinks::get(&self.pool, name)
+        let row = store::sinks::get(self.pool, name)
             .await?
             .ok_or(SinkError::NotFound)?;
         let progress =
-            store::sinks::progress(&self.pool, &row.name, row.apps.as_deref(), false, true).await?;
+            store::sinks::progress(self.pool, &row.name, row.apps.as_deref(), false, true).await?;
         SinkView::from_row(row, Some(progress))
     }
 
     /// Pauses (`true`) or resumes a sink. Audited; a call that changes nothing writes nothing.
-    pub async fn set_sink_paused(
+    pub async fn set_paused(
         &self,
         ctx: &RequestContext,
         name: &str,
         paused: bool,
     ) -> Result<Committed<SinkView>, SinkError> {
         ctx.operator()?;
-        let mut tx = WriteTx::begin(&self.pool).await?;
+        let mut tx = WriteTx::begin(self.pool).await?;
         let row = locked_sink(&mut tx, name).await?;
         if row.paused != paused {
             store::sinks::set_paused(&mut *tx, name, paused, None).await?;
@@ -312,7 +332,7 @@ impl Latchkey {
                 name,
                 (!paused).then_some(row.paused_reason.as_deref()),
             );
-            self.audit_sink_change(&mut tx, ctx, row.apps.as_deref(), action, changes)
+            self.audit_change(&mut tx, ctx, row.apps.as_deref(), action, changes)
                 .await?;
         }
         let row = store::sinks::get(&mut *tx, name)
@@ -323,21 +343,21 @@ impl Latchkey {
     }
 
     /// A new signing secret for a webhook sink (the old one stops at once); shown only now.
-    pub async fn rotate_sink_secret(
+    pub async fn rotate_secret(
         &self,
         ctx: &RequestContext,
         name: &str,
     ) -> Result<Committed<CreatedSink>, SinkError> {
         ctx.operator()?;
-        let mut tx = WriteTx::begin(&self.pool).await?;
+        let mut tx = WriteTx::begin(self.pool).await?;
         let row = locked_sink(&mut tx, name).await?;
         if row.kind != SinkKind::Webhook.as_str() {
             return Err(SinkError::NoSecretToRotate);
         }
         let secret = new_webhook_secret();
-        let sealed = self.seal_sink_secret(name, &secret)?;
+        let sealed = self.seal_secret(name, &secret)?;
         store::sinks::set_secret(&mut *tx, name, &sealed).await?;
-        self.audit_sink_change(
+        self.audit_change(
             &mut tx,
             ctx,
             row.apps.as_deref(),
@@ -354,7 +374,7 @@ impl Latchkey {
 
     /// Replays from a revision of one application, or from a time (every covered application,
     /// or `app` alone). Audited in each application whose cursor it moved.
-    pub async fn rewind_sink(
+    pub async fn rewind(
         &self,
         ctx: &RequestContext,
         name: &str,
@@ -370,7 +390,7 @@ impl Latchkey {
             }
         }
         ctx.operator()?;
-        let mut tx = WriteTx::begin(&self.pool).await?;
+        let mut tx = WriteTx::begin(self.pool).await?;
         let row = locked_sink(&mut tx, name).await?;
         let covered = store::sinks::covered_apps(&mut *tx, row.apps.as_deref()).await?;
         let apps: Vec<String> = match app {
@@ -397,22 +417,22 @@ impl Latchkey {
             store::audit::append(&mut tx, event).await?;
         }
         let committed = commit(tx, ()).await?;
-        let view = self.get_sink(ctx, name).await?;
+        let view = self.get(ctx, name).await?;
         Ok(committed.map(|()| view))
     }
 
     /// Deletes a sink and its cursors. Audited in each application it covered.
-    pub async fn delete_sink(
+    pub async fn delete(
         &self,
         ctx: &RequestContext,
         name: &str,
     ) -> Result<Committed<()>, SinkError> {
         ctx.operator()?;
         parse_sink_name(name).map_err(|_| SinkError::NotFound)?;
-        let mut tx = WriteTx::begin(&self.pool).await?;
+        let mut tx = WriteTx::begin(self.pool).await?;
         let row = locked_sink(&mut tx, name).await?;
         store::sinks::delete(&mut *tx, name).await?;
-        self.audit_sink_change(
+        self.audit_change(
             &mut tx,
             ctx,
             row.apps.as_deref(),
@@ -425,9 +445,9 @@ impl Latchkey {
 
     /// The sinks to deliver now (not paused), each with its opened secret. A sink whose secret
     /// cannot be opened (its sealing key is gone) is reported by its last error.
-    pub async fn delivery_sinks(&self) -> Result<Vec<DeliverySink>, SinkError> {
+    pub async fn for_delivery(&self) -> Result<Vec<DeliverySink>, SinkError> {
         let mut out = Vec::new();
-        for row in store::sinks::list(&self.pool).await? {
+        for row in store::sinks::list(self.pool).await? {
             if row.paused {
                 continue;
             }
@@ -437,7 +457,6 @@ impl Latchkey {
                 Some(sealed) => {
                     let opened = self
                         .sealer
-                        .as_deref()
                         .ok_or(SinkError::SealingKeyMissing)
                         .and_then(|ring| {
                             ring.open(SINK_SEAL_SCOPE, &row.name, &sealed)
@@ -447,7 +466,7 @@ impl Latchkey {
                         Ok(s) => Some(s),
                         Err(e) => {
                             let msg = format!("cannot open the sink's secret: {e}");
-                            store::sinks::record_error(&self.pool, &row.name, &msg).await?;
+                            store::sinks::record_error(self.pool, &row.name, &msg).await?;
                             continue;
                         }
                     }

@@ -108,7 +108,7 @@ pub async fn supervise(service: Latchkey, config: DeliveryConfig) {
     let mut workers = Workers::default();
     let workers = &mut workers.0;
     loop {
-        match service.delivery_sinks().await {
+        match service.sinks().for_delivery().await {
             Ok(sinks) => {
                 workers.retain(|_, (_, h)| !h.is_finished());
                 for sink in sinks {

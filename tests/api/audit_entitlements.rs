@@ -335,6 +335,7 @@ async fn entitlements_at_every_step_equal_the_tables_then() {
         check(steps.clone()).await;
         // Materialised states (every 4 events here) answer the same.
         let made = service(&app)
+            .audit()
             .materialise_entitlement_states(4)
             .await
             .unwrap();
@@ -641,11 +642,12 @@ async fn pruning_keeps_the_state_at_the_prune_point() {
     let svc = service(&app);
     let operator = RequestContext::command_line();
     let _ = svc
-        .set_audit_retention(&operator, &latchkey::domain::ids::Named::parse(a), Some(1))
+        .audit()
+        .set_retention(&operator, &latchkey::domain::ids::Named::parse(a), Some(1))
         .await
         .unwrap();
     // Periodic states before the prune point go with it.
-    assert!(svc.materialise_entitlement_states(2).await.unwrap() >= 2);
+    assert!(svc.audit().materialise_entitlement_states(2).await.unwrap() >= 2);
     let expected_now = get(&app, &owner, "").await.1["clients"].clone();
     let at_schema = get(&app, &owner, &format!("?at={}", t(&times[2]))).await.1;
     // A day after the schema was set, everything up to it (seq 5) has expired.
@@ -659,7 +661,8 @@ async fn pruning_keeps_the_state_at_the_prune_point() {
     .unwrap();
     assert_eq!(through, 5);
     let done = svc
-        .prune_audit(
+        .audit()
+        .prune(
             &operator,
             &latchkey::domain::ids::Named::parse(a),
             times[2] + Duration::days(1) + Duration::microseconds(1),

@@ -102,9 +102,12 @@ async fn checkpoints_are_signed_notes_of_the_tree_and_every_proof_verifies() {
         )
     );
     some_changes(&app, &owner, 3).await; // 5 events
-    assert_eq!(service(&app).make_checkpoints().await.unwrap(), 1);
     assert_eq!(
-        service(&app).make_checkpoints().await.unwrap(),
+        service(&app).evidence().make_checkpoints().await.unwrap(),
+        1
+    );
+    assert_eq!(
+        service(&app).evidence().make_checkpoints().await.unwrap(),
         0,
         "nothing new"
     );
@@ -124,7 +127,7 @@ async fn checkpoints_are_signed_notes_of_the_tree_and_every_proof_verifies() {
     assert_eq!(cp5.root, merkle::root_of(&leaves));
 
     some_changes(&app, &owner, 8).await; // 13 events
-    service(&app).make_checkpoints().await.unwrap();
+    service(&app).evidence().make_checkpoints().await.unwrap();
     let (_, second) = get_text(&app, &owner, "/audit/checkpoint").await;
     let (cp13, _) = note::open_checkpoint(&second, &keys).unwrap();
     assert_eq!(cp13.size, 13);
@@ -310,7 +313,7 @@ async fn the_checkpoint_task_signs_on_its_own_and_instances_do_not_duplicate() {
 #[tokio::test]
 async fn a_rotated_key_signs_new_checkpoints_and_old_ones_still_verify() {
     let (app, owner) = spawn_app_with_owner("shop").await;
-    service(&app).make_checkpoints().await.unwrap();
+    service(&app).evidence().make_checkpoints().await.unwrap();
     let (_, old_note) = get_text(&app, &owner, "/audit/checkpoint").await;
     let old_keys = keys(&app).await;
 
@@ -327,7 +330,7 @@ async fn a_rotated_key_signs_new_checkpoints_and_old_ones_still_verify() {
         clock: latchkey::service::Clock::system(),
     };
     assert!(matches!(
-        service(&app).rotate_audit_key(&client_ctx).await,
+        service(&app).evidence().rotate_key(&client_ctx).await,
         Err(ServiceError::Forbidden)
     ));
     let out = app
@@ -357,7 +360,7 @@ async fn a_rotated_key_signs_new_checkpoints_and_old_ones_still_verify() {
         last["changes"],
         json!({"fromKeyId": old_keys[0].key_id(), "toKeyId": rotated["key_id"], "verifierKey": rotated["key"]})
     );
-    service(&app).make_checkpoints().await.unwrap();
+    service(&app).evidence().make_checkpoints().await.unwrap();
     let (_, new_note) = get_text(&app, &owner, "/audit/checkpoint").await;
     let all = keys(&app).await;
     let (_, signer) = note::open_checkpoint(&new_note, &all).unwrap();
@@ -372,7 +375,7 @@ async fn a_rotated_key_signs_new_checkpoints_and_old_ones_still_verify() {
 async fn offline_verification_checks_an_export_and_one_event_and_names_the_first_bad_revision() {
     let (app, owner) = spawn_app_with_owner("shop").await;
     some_changes(&app, &owner, 6).await; // 8 events
-    service(&app).make_checkpoints().await.unwrap();
+    service(&app).evidence().make_checkpoints().await.unwrap();
     let dir = std::env::temp_dir().join(format!("lk-offline-{}", uuid::Uuid::new_v4().simple()));
     std::fs::create_dir_all(&dir).unwrap();
     let (_, export) = get_text(&app, &owner, "/audit?format=ndjson").await;
@@ -476,7 +479,7 @@ async fn a_legal_hold_stops_prune_until_it_ends_and_pruned_events_keep_their_lea
     let (app, owner) = spawn_app_with_owner("shop").await;
     let a = owner.app_id.as_str();
     some_changes(&app, &owner, 3).await; // 5 events
-    service(&app).make_checkpoints().await.unwrap();
+    service(&app).evidence().make_checkpoints().await.unwrap();
     let (_, cp_text) = get_text(&app, &owner, "/audit/checkpoint").await;
     let (cp5, _) = note::open_checkpoint(&cp_text, &keys(&app).await).unwrap();
     let ret = app
@@ -508,7 +511,8 @@ async fn a_legal_hold_stops_prune_until_it_ends_and_pruned_events_keep_their_lea
     let svc = service(&app);
     let ctx = RequestContext::command_line();
     let refused = svc
-        .prune_audit(&ctx, &latchkey::domain::ids::Named::parse(a), later, false)
+        .audit()
+        .prune(&ctx, &latchkey::domain::ids::Named::parse(a), later, false)
         .await
         .unwrap_err();
     assert_eq!(
@@ -559,7 +563,8 @@ async fn a_legal_hold_stops_prune_until_it_ends_and_pruned_events_keep_their_lea
         .await;
     succeeded(&end);
     let done = svc
-        .prune_audit(&ctx, &latchkey::domain::ids::Named::parse(a), later, false)
+        .audit()
+        .prune(&ctx, &latchkey::domain::ids::Named::parse(a), later, false)
         .await
         .unwrap();
     assert_eq!(done.value.through_seq, Some(8));
@@ -578,7 +583,7 @@ async fn a_legal_hold_stops_prune_until_it_ends_and_pruned_events_keep_their_lea
         &hashes(&proof),
         &cp5.root
     ));
-    service(&app).make_checkpoints().await.unwrap();
+    service(&app).evidence().make_checkpoints().await.unwrap();
     let (_, after) = get_text(&app, &owner, "/audit/checkpoint").await;
     let (cp_after, _) = note::open_checkpoint(&after, &keys(&app).await).unwrap();
     let (_, consistency) = get_json(

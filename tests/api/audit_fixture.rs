@@ -250,7 +250,8 @@ async fn generate() {
     // Two days later (the service called with a later "now", as the prune tests do).
     let service = latchkey::startup::service(&test_settings(), app.pool.clone()).unwrap();
     let _pruned = service
-        .prune_audit(
+        .audit()
+        .prune(
             &latchkey::service::RequestContext::command_line(),
             &latchkey::domain::ids::Named::parse(&p),
             chrono::Utc::now() + chrono::Duration::days(2),

@@ -123,7 +123,8 @@ async fn retention_defaults_to_forever_and_changes_are_audited() {
         clock: latchkey::service::Clock::system(),
     };
     let err = service(&app)
-        .set_audit_retention(
+        .audit()
+        .set_retention(
             &client_ctx,
             &latchkey::domain::ids::Named::parse(a),
             Some(1),
@@ -132,7 +133,8 @@ async fn retention_defaults_to_forever_and_changes_are_audited() {
         .unwrap_err();
     assert_eq!(err.to_string(), "Forbidden");
     let err = service(&app)
-        .prune_audit(
+        .audit()
+        .prune(
             &client_ctx,
             &latchkey::domain::ids::Named::parse(a),
             Utc::now(),
@@ -191,7 +193,8 @@ async fn prune_removes_the_expired_prefix_behind_a_checkpoint_and_the_rest_verif
     let now = middle + Duration::days(2);
     let svc = service(&app);
     let dry = svc
-        .prune_audit(
+        .audit()
+        .prune(
             &operator(),
             &latchkey::domain::ids::Named::parse(a),
             now,
@@ -210,7 +213,8 @@ async fn prune_removes_the_expired_prefix_behind_a_checkpoint_and_the_rest_verif
         "a dry run changes nothing"
     );
     let done = svc
-        .prune_audit(
+        .audit()
+        .prune(
             &operator(),
             &latchkey::domain::ids::Named::parse(a),
             now,
@@ -287,7 +291,8 @@ async fn prune_removes_the_expired_prefix_behind_a_checkpoint_and_the_rest_verif
     // New events chain on; a second prune finds nothing and writes nothing.
     set_features(&app, &owner, &ids[1], "old 1", &[]).await;
     let again = svc
-        .prune_audit(
+        .audit()
+        .prune(
             &operator(),
             &latchkey::domain::ids::Named::parse(a),
             now,
@@ -325,7 +330,8 @@ async fn the_report_stays_right_after_pruning() {
             .await,
     );
     let _pruned = service(&app)
-        .prune_audit(
+        .audit()
+        .prune(
             &operator(),
             &latchkey::domain::ids::Named::parse(a),
             middle + Duration::days(1),
@@ -428,7 +434,8 @@ async fn pruning_everything_leaves_a_verifiable_checkpoint() {
             .await,
     );
     let done = service(&app)
-        .prune_audit(
+        .audit()
+        .prune(
             &operator(),
             &latchkey::domain::ids::Named::parse(a),
             Utc::now() + Duration::days(2),
@@ -452,7 +459,8 @@ async fn pruning_everything_leaves_a_verifiable_checkpoint() {
     );
     // A later prune removes the old checkpoint too, behind a new one.
     let done = service(&app)
-        .prune_audit(
+        .audit()
+        .prune(
             &operator(),
             &latchkey::domain::ids::Named::parse(a),
             Utc::now() + Duration::days(4),

@@ -137,7 +137,7 @@ async fn keys_rotate_reseals_every_store_and_all_works_with_the_new_key_alone() 
     assert_eq!((old_kids.0.len(), old_kids.1.len()), (2, 1));
     // The checkpoint key (made by the first checkpoint).
     let old_service = latchkey::startup::service(&test_settings(), app.pool.clone()).unwrap();
-    assert!(old_service.make_checkpoints().await.unwrap() >= 1);
+    assert!(old_service.evidence().make_checkpoints().await.unwrap() >= 1);
     // Sink secrets: a webhook's signing secret and a Splunk HEC token.
     let hook_rx = Receiver::start().await;
     let hec_rx = Receiver::start().await;
@@ -271,7 +271,7 @@ async fn keys_rotate_reseals_every_store_and_all_works_with_the_new_key_alone() 
     let new_service = latchkey::startup::service(&new_settings, app.pool.clone()).unwrap();
     let keys = crate::audit_evidence::keys(&peer).await;
     eventually("a checkpoint of the whole tree", async || {
-        new_service.make_checkpoints().await.unwrap();
+        new_service.evidence().make_checkpoints().await.unwrap();
         let res = peer
             .by(&owner)
             .get(&format!("/config/{a}/audit/checkpoint"))

@@ -525,12 +525,13 @@ async fn pruning_refuses_what_an_active_sink_has_not_delivered() {
     let svc = latchkey::startup::service(&test_settings(), app.pool.clone()).unwrap();
     let op = RequestContext::command_line();
     let _ = svc
-        .set_audit_retention(&op, &latchkey::domain::ids::Named::parse(a), Some(1))
+        .audit()
+        .set_retention(&op, &latchkey::domain::ids::Named::parse(a), Some(1))
         .await
         .unwrap();
     let later = Utc::now() + chrono::Duration::days(3);
     let head = log_of(&app, a).await.last().unwrap().1;
-    match svc.prune_audit(&op, &latchkey::domain::ids::Named::parse(a), later, false).await {
+    match svc.audit().prune(&op, &latchkey::domain::ids::Named::parse(a), later, false).await {
         Err(e @ ServiceError::SinksOwe { .. }) => assert_eq!(
             e.to_string(),
             format!("Not pruned: sink(s) down have not delivered events up to {head} yet (pause them, let them catch up, or prune with --force).")
@@ -539,16 +540,18 @@ async fn pruning_refuses_what_an_active_sink_has_not_delivered() {
     }
     assert_eq!(log_of(&app, a).await.len() as i64, head);
     // Paused sinks do not hold events back.
-    let _ = svc.set_sink_paused(&op, "down", true).await.unwrap();
+    let _ = svc.sinks().set_paused(&op, "down", true).await.unwrap();
     let dry = svc
-        .prune_audit(&op, &latchkey::domain::ids::Named::parse(a), later, true)
+        .audit()
+        .prune(&op, &latchkey::domain::ids::Named::parse(a), later, true)
         .await
         .unwrap();
     assert_eq!(dry.value.through_seq, Some(head + 1));
-    let _ = svc.set_sink_paused(&op, "down", false).await.unwrap();
+    let _ = svc.sinks().set_paused(&op, "down", false).await.unwrap();
     // --force: pruned, and the checkpoint says which sink lost events.
     let done = svc
-        .prune_audit_with(
+        .audit()
+        .prune_with(
             &op,
             &latchkey::domain::ids::Named::parse(a),
             later,
@@ -574,7 +577,7 @@ fn service_of(app: &TestApp) -> latchkey::service::Latchkey {
 
 /// Signs the due checkpoints now; the tree size of the application's newest one.
 async fn checkpoint_now(app: &TestApp, app_id: &str) -> i64 {
-    service_of(app).make_checkpoints().await.unwrap();
+    service_of(app).evidence().make_checkpoints().await.unwrap();
     app.scalar(
         "SELECT max(tree_size) FROM audit_checkpoints WHERE app_id = $1",
         &[app_id],

@@ -74,7 +74,8 @@ pub async fn query(r: ConfigRequest, req: HttpRequest) -> Result<HttpResponse, C
     if format == Format::Json {
         let page = r
             .service
-            .audit_page(&r.ctx, &r.app_id, &q.filter, q.order, q.after, q.limit)
+            .audit()
+            .page(&r.ctx, &r.app_id, &q.filter, q.order, q.after, q.limit)
             .await?;
         let events = page
             .events
@@ -109,7 +110,8 @@ pub async fn query(r: ConfigRequest, req: HttpRequest) -> Result<HttpResponse, C
     };
     let stream = r
         .service
-        .audit_stream(&r.ctx, &r.app_id, q.filter, order)
+        .audit()
+        .stream(&r.ctx, &r.app_id, q.filter, order)
         .await?;
     Ok(stream_response(r.app_id.as_str(), format, stream))
 }
@@ -160,6 +162,6 @@ pub async fn verify(r: ConfigRequest, req: HttpRequest) -> Result<HttpResponse, 
         }
         anchors.push(v.parse::<Anchor>().map_err(ServiceError::from)?);
     }
-    let verdict = r.service.verify_audit(&r.ctx, &r.app_id, anchors).await?;
+    let verdict = r.service.audit().verify(&r.ctx, &r.app_id, anchors).await?;
     Ok(HttpResponse::Ok().json(VerdictBody::new(verdict, r.app_id.as_str())))
 }

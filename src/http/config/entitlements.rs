@@ -66,7 +66,11 @@ pub async fn at(r: ConfigRequest, req: HttpRequest) -> Result<HttpResponse, Conf
     let p = params(&req, &["at", "format"])?;
     let at = time(&p, "at")?;
     let format = format_of(&p)?;
-    let e = r.service.entitlements_at(&r.ctx, &r.app_id, at).await?;
+    let e = r
+        .service
+        .audit()
+        .entitlements_at(&r.ctx, &r.app_id, at)
+        .await?;
     if format == Format::Csv {
         let name = format!(
             "entitlements-{}-{}.csv",
@@ -99,6 +103,7 @@ pub async fn changes(r: ConfigRequest, req: HttpRequest) -> Result<HttpResponse,
     }))?;
     let c = r
         .service
+        .audit()
         .entitlement_changes(&r.ctx, &r.app_id, from, to)
         .await?;
     if format == Format::Csv {

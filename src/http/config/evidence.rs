@@ -76,7 +76,7 @@ fn b64(hashes: &[Hash]) -> Vec<String> {
         (status = 404, body = ErrorBody, description = "No checkpoint yet")))]
 pub async fn checkpoint(r: ConfigRequest, req: HttpRequest) -> Result<HttpResponse, ConfigError> {
     params(&req, &[])?;
-    let cp = r.service.audit_checkpoint(&r.ctx, &r.app_id).await?;
+    let cp = r.service.evidence().checkpoint(&r.ctx, &r.app_id).await?;
     Ok(HttpResponse::Ok()
         .content_type("text/plain; charset=utf-8")
         .body(cp.note))
@@ -114,7 +114,8 @@ pub async fn checkpoints(r: ConfigRequest, req: HttpRequest) -> Result<HttpRespo
         .map_err(ServiceError::from)?;
     let rows = r
         .service
-        .audit_checkpoints(&r.ctx, &r.app_id, since)
+        .evidence()
+        .checkpoints(&r.ctx, &r.app_id, since)
         .await?;
     Ok(HttpResponse::Ok().json(CheckpointList {
         checkpoints: rows
@@ -152,7 +153,8 @@ pub async fn inclusion(r: ConfigRequest, req: HttpRequest) -> Result<HttpRespons
     let size = get(&p, "size").map(|s| whole("size", s)).transpose()?;
     let proof = r
         .service
-        .audit_inclusion_proof(&r.ctx, &r.app_id, revision, size)
+        .evidence()
+        .inclusion_proof(&r.ctx, &r.app_id, revision, size)
         .await?;
     Ok(HttpResponse::Ok().json(InclusionBody {
         leaf_index: proof.leaf_index,
@@ -179,7 +181,8 @@ pub async fn consistency(r: ConfigRequest, req: HttpRequest) -> Result<HttpRespo
     let to = required(&p, "to")?;
     let proof = r
         .service
-        .audit_consistency_proof(&r.ctx, &r.app_id, from, to)
+        .evidence()
+        .consistency_proof(&r.ctx, &r.app_id, from, to)
         .await?;
     Ok(HttpResponse::Ok().json(ConsistencyBody {
         hashes: b64(&proof.hashes),
@@ -207,7 +210,7 @@ pub struct KeyList {
 #[utoipa::path(get, path = "/audit/keys", tag = "audit",
     responses((status = 200, body = KeyList, description = "The verifier keys")))]
 pub async fn keys(state: web::Data<HttpState>) -> Result<HttpResponse, ConfigError> {
-    let keys = state.service.audit_keys().await?;
+    let keys = state.service.evidence().keys().await?;
     Ok(HttpResponse::Ok().json(KeyList {
         keys: keys
             .into_iter()

@@ -33,18 +33,17 @@ impl FromRequest for ConfigRequest {
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
         let req = req.clone();
         Box::pin(async move {
-            let state = state(&req)?;
             let app_id = req
                 .match_info()
                 .get("app_id")
                 .unwrap_or_default()
                 .to_owned();
-            let ctx = authenticate(&req, &state.service, Some(&app_id)).await?;
-            unstorable_path_segment(&req)?;
+            let credentials = presented_credentials(&req);
+            let (ctx, service) = authenticate(&req, Some(&app_id), credentials).await?;
             Ok(ConfigRequest {
                 app_id: Named::parse(&app_id),
                 ctx,
-                service: state.service.clone(),
+                service,
             })
         })
     }
@@ -75,24 +74,10 @@ impl FromRequest for OperatorRequest {
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
         let req = req.clone();
         Box::pin(async move {
-            let state = state(&req)?;
             let credentials = presented_credentials(&req)
                 .filter(|c| matches!(c, crate::auth::Credentials::Bearer(_)));
-            let caller = state
-                .service
-                .authenticate(None, credentials, source_ip(&req))
-                .await?;
-            unstorable_path_segment(&req)?;
-            Ok(OperatorRequest {
-                ctx: RequestContext {
-                    request_id: request_id(&req),
-                    source_ip: Some(source_ip(&req)),
-                    caller,
-                    read_at_least: None,
-                    clock: state.service.clock().clone(),
-                },
-                service: state.service.clone(),
-            })
+            let (ctx, service) = authenticate(&req, None, credentials).await?;
+            Ok(OperatorRequest { ctx, service })
         })
     }
 }
@@ -143,22 +128,27 @@ fn presented_credentials(req: &HttpRequest) -> Option<crate::auth::Credentials> 
     parse_authorization(value).ok().flatten()
 }
 
+/// The request's context once `credentials` authenticate its caller (for `app_id`, or for no
+/// application: the operator's routes), and the service; a path segment no table can hold is
+/// then refused. The one place both extractors ([`ConfigRequest`], [`OperatorRequest`]) do it.
 async fn authenticate(
     req: &HttpRequest,
-    service: &Latchkey,
     app_id: Option<&str>,
-) -> Result<RequestContext, AuthError> {
+    credentials: Option<crate::auth::Credentials>,
+) -> Result<(RequestContext, Latchkey), ConfigError> {
+    let state = state(req)?;
+    let service = &state.service;
     let source = source_ip(req);
-    let caller = service
-        .authenticate(app_id, presented_credentials(req), source)
-        .await?;
-    Ok(RequestContext {
+    let caller = service.authenticate(app_id, credentials, source).await?;
+    unstorable_path_segment(req)?;
+    let ctx = RequestContext {
         request_id: request_id(req),
         source_ip: Some(source),
         caller,
         read_at_least: None,
         clock: service.clock().clone(),
-    })
+    };
+    Ok((ctx, service.clone()))
 }
 
 /// A JSON object body: `Content-Type: application/json` (or `…+json`), at most 64 KiB.

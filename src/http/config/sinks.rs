@@ -90,7 +90,7 @@ pub async fn create(r: OperatorRequest, body: JsonBody) -> Result<HttpResponse, 
         actions: optional_string_list(b, "actions")?,
         from_beginning: optional_bool(b, "from_beginning")?.unwrap_or(false),
     };
-    let created = r.service.create_sink(&r.ctx, draft).await?;
+    let created = r.service.sinks().create(&r.ctx, draft).await?;
     Ok(r.answer(created, |created| {
         HttpResponse::Created()
             .insert_header(("Location", format!("/sinks/{}", created.sink.name)))
@@ -102,7 +102,7 @@ pub async fn create(r: OperatorRequest, body: JsonBody) -> Result<HttpResponse, 
 #[utoipa::path(get, path = "/sinks", tag = "sinks",
     responses((status = 200, body = Vec<SinkBody>)))]
 pub async fn list(r: OperatorRequest) -> Result<HttpResponse, ConfigError> {
-    let sinks = r.service.list_sinks(&r.ctx).await?;
+    let sinks = r.service.sinks().list(&r.ctx).await?;
     let body: Vec<SinkBody> = sinks.into_iter().map(|s| SinkBody::new(s, None)).collect();
     Ok(HttpResponse::Ok().json(body))
 }
@@ -113,7 +113,7 @@ pub async fn list(r: OperatorRequest) -> Result<HttpResponse, ConfigError> {
     responses((status = 200, body = SinkBody),
         (status = 404, body = ErrorBody, description = "`Sink not found.`")))]
 pub async fn get(r: OperatorRequest, name: web::Path<String>) -> Result<HttpResponse, ConfigError> {
-    let sink = r.service.get_sink(&r.ctx, &name).await?;
+    let sink = r.service.sinks().get(&r.ctx, &name).await?;
     Ok(HttpResponse::Ok().json(SinkBody::new(sink, None)))
 }
 
@@ -126,7 +126,7 @@ pub async fn delete(
     r: OperatorRequest,
     name: web::Path<String>,
 ) -> Result<HttpResponse, ConfigError> {
-    let deleted = r.service.delete_sink(&r.ctx, &name).await?;
+    let deleted = r.service.sinks().delete(&r.ctx, &name).await?;
     Ok(r.answer(deleted, |()| HttpResponse::NoContent().finish()))
 }
 
@@ -139,7 +139,7 @@ pub async fn pause(
     r: OperatorRequest,
     name: web::Path<String>,
 ) -> Result<HttpResponse, ConfigError> {
-    let sink = r.service.set_sink_paused(&r.ctx, &name, true).await?;
+    let sink = r.service.sinks().set_paused(&r.ctx, &name, true).await?;
     Ok(r.answer(sink, |s| HttpResponse::Ok().json(SinkBody::new(s, None))))
 }
 
@@ -152,7 +152,7 @@ pub async fn resume(
     r: OperatorRequest,
     name: web::Path<String>,
 ) -> Result<HttpResponse, ConfigError> {
-    let sink = r.service.set_sink_paused(&r.ctx, &name, false).await?;
+    let sink = r.service.sinks().set_paused(&r.ctx, &name, false).await?;
     Ok(r.answer(sink, |s| HttpResponse::Ok().json(SinkBody::new(s, None))))
 }
 
@@ -180,7 +180,8 @@ pub async fn rewind(
     };
     let sink = r
         .service
-        .rewind_sink(&r.ctx, &name, app.as_ref(), to)
+        .sinks()
+        .rewind(&r.ctx, &name, app.as_ref(), to)
         .await?;
     Ok(r.answer(sink, |s| HttpResponse::Ok().json(SinkBody::new(s, None))))
 }
@@ -195,6 +196,6 @@ pub async fn rotate_secret(
     r: OperatorRequest,
     name: web::Path<String>,
 ) -> Result<HttpResponse, ConfigError> {
-    let created = r.service.rotate_sink_secret(&r.ctx, &name).await?;
+    let created = r.service.sinks().rotate_secret(&r.ctx, &name).await?;
     Ok(r.answer(created, |c| HttpResponse::Ok().json(SinkBody::created(c))))
 }

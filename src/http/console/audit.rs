@@ -58,7 +58,8 @@ pub async fn timeline(
         Ok(q) => {
             session
                 .service
-                .audit_page(&session.ctx, &app_id, &q.filter, q.order, q.after, PAGE)
+                .audit()
+                .page(&session.ctx, &app_id, &q.filter, q.order, q.after, PAGE)
                 .await
         }
         Err(e) => Err(e.into()),
@@ -79,7 +80,8 @@ pub async fn timeline(
         true => Some(
             session
                 .service
-                .verify_audit(&session.ctx, &app_id, Vec::new())
+                .audit()
+                .verify(&session.ctx, &app_id, Vec::new())
                 .await?,
         ),
         false => None,
@@ -285,7 +287,8 @@ pub async fn export(
     };
     let stream = session
         .service
-        .audit_stream(&session.ctx, &app_id, q.filter, Order::OldestFirst)
+        .audit()
+        .stream(&session.ctx, &app_id, q.filter, Order::OldestFirst)
         .await?;
     Ok(crate::http::config::stream_response(
         app_id.as_str(),

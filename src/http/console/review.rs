@@ -87,6 +87,7 @@ pub async fn show(
     let table = match form_time("at", at_raw.clone()) {
         Ok(at) => match session
             .service
+            .audit()
             .entitlements_at(&session.ctx, &app_id, at)
             .await
         {
@@ -107,6 +108,7 @@ pub async fn show(
     ) {
         (Ok(Some(from)), Ok(to)) => match session
             .service
+            .audit()
             .entitlement_changes(&session.ctx, &app_id, from, to)
             .await
         {
@@ -283,6 +285,7 @@ pub async fn export(
             let to = form_time("to", param(&req, "to"))?;
             let c = session
                 .service
+                .audit()
                 .entitlement_changes(&session.ctx, &app_id, from, to)
                 .await?;
             (changes_csv(&c), format!("entitlement-changes-{app_id}.csv"))
@@ -291,6 +294,7 @@ pub async fn export(
             let at = form_time("at", param(&req, "at"))?;
             let t = session
                 .service
+                .audit()
                 .entitlements_at(&session.ctx, &app_id, at)
                 .await?;
             (entitlements_csv(&t), format!("entitlements-{app_id}.csv"))
