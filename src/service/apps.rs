@@ -151,7 +151,8 @@ impl Latchkey {
         .into_changes();
         store::audit::append(&mut tx, event).await?;
         let owner = self
-            .insert_client(
+            .clients()
+            .insert(
                 &mut tx,
                 ctx,
                 &app_id,

@@ -1,14 +1,19 @@
 //! API clients: create, read, change, delete, rotate secrets.
 
-use serde_json::Value;
-use sqlx::PgConnection;
+use std::sync::Arc;
 
+use serde_json::Value;
+use sqlx::{PgConnection, PgPool};
+
+use super::apps::AppDirectory;
+use super::replica::{self, Replica};
+use super::sealing::SecretMint;
 use super::{
     commit, ClientsError, Committed, DuplicateClientName, Latchkey, RequestContext, ServiceError,
 };
 use crate::auth::random;
 use crate::auth::secrets::{new_secret_besides, shares_selector};
-use crate::cache::Freshness;
+use crate::cache::{Freshness, Snapshots};
 use crate::domain::audit::AuditAction;
 use crate::domain::audit_changes::{self as changes_of, Payload};
 use crate::domain::client::hours_to_live;
@@ -164,15 +169,67 @@ pub(crate) fn diff(before: Option<&ClientView>, after: Option<&ClientView>) -> V
     changes_of::ClientChanged::of(before.map(fields), after.map(fields)).into_changes()
 }
 
+/// The client use cases, reached as `service.clients()`: listing, creating, changing and
+/// deleting clients and rotating their secrets. They hold the pool, the application check, the
+/// snapshots and the read replica (a listing is read from either), what mints and stores a
+/// secret ([`SecretMint`]), and the operator's name (the rules' messages name it); not the
+/// sealing key ring itself, nor the verified-credential cache.
+#[derive(Clone)]
+pub struct ClientsService<'a> {
+    pool: &'a PgPool,
+    apps: &'a AppDirectory,
+    snapshots: &'a Snapshots,
+    replica: Option<&'a Replica>,
+    secrets: SecretMint<'a>,
+    operator_name: &'a Arc<str>,
+}
+
 impl Latchkey {
-    pub async fn list_clients(
+    /// The clients area (API clients and their secrets).
+    pub fn clients(&self) -> ClientsService<'_> {
+        ClientsService {
+            pool: &self.pool,
+            apps: &self.directory,
+            snapshots: &self.snapshots,
+            replica: self.replica.as_deref(),
+            secrets: self.secret_mint(),
+            operator_name: &self.operator_name,
+        }
+    }
+
+    /// One client. It stays a method of `Latchkey`: it reads through `client_row`
+    /// (`src/service/snapshots.rs`, the snapshot reads shared with authentication and the
+    /// access decision), which is `Latchkey`'s.
+    pub async fn get_client(
+        &self,
+        ctx: &RequestContext,
+        app_id: &Named<AppId>,
+        client_id: &Named<ClientId>,
+    ) -> Result<ClientView, ServiceError> {
+        ctx.owner()?;
+        self.ensure_app(ctx, app_id).await?;
+        self.client_row(app_id.as_str(), client_id, ctx.read_at_least)
+            .await?
+            .as_ref()
+            .map(ClientView::from)
+            .ok_or(ServiceError::ClientNotFound)
+    }
+}
+
+impl<'a> ClientsService<'a> {
+    /// The pool for a read of `app_id` that may come from the replica.
+    fn read_pool(&self, app_id: &str) -> &'a PgPool {
+        replica::read_pool(self.pool, self.replica, app_id)
+    }
+
+    pub async fn list(
         &self,
         ctx: &RequestContext,
         app_id: &Named<AppId>,
         has_features: &[String],
     ) -> Result<Vec<ClientView>, ServiceError> {
         ctx.owner()?;
-        self.ensure_app(ctx, app_id).await?;
+        self.apps.ensure(ctx, app_id).await?;
         // Only the names are checked here: asking for clients having login_client or owner is
         // a fine question even though no client may hold both.
         for name in has_features {
@@ -207,22 +264,7 @@ impl Latchkey {
         Ok(listed(&rows))
     }
 
-    pub async fn get_client(
-        &self,
-        ctx: &RequestContext,
-        app_id: &Named<AppId>,
-        client_id: &Named<ClientId>,
-    ) -> Result<ClientView, ServiceError> {
-        ctx.owner()?;
-        self.ensure_app(ctx, app_id).await?;
-        self.client_row(app_id.as_str(), client_id, ctx.read_at_least)
-            .await?
-            .as_ref()
-            .map(ClientView::from)
-            .ok_or(ServiceError::ClientNotFound)
-    }
-
-    pub async fn create_client(
+    pub async fn create(
         &self,
         ctx: &RequestContext,
         app_id: &Named<AppId>,
@@ -234,21 +276,21 @@ impl Latchkey {
             allow_list,
         } = draft.validate()?;
         ctx.owner()?;
-        self.ensure_app(ctx, app_id).await?;
+        self.apps.ensure(ctx, app_id).await?;
         if features.contains(Feature::Metadata) && !ctx.caller.is_operator() {
             return Err(ClientsError::MetadataOperatorOnly {
                 operator: self.operator_name.clone(),
             });
         }
-        let mut tx = WriteTx::begin(&self.pool).await?;
+        let mut tx = WriteTx::begin(self.pool).await?;
         let created = self
-            .insert_client(&mut tx, ctx, app_id.as_str(), name, features, allow_list)
+            .insert(&mut tx, ctx, app_id.as_str(), name, features, allow_list)
             .await?;
         Ok(commit(tx, created).await?)
     }
 
     /// Inserts a client, its first secret and the audit event (shared with app creation).
-    pub(crate) async fn insert_client(
+    pub(crate) async fn insert(
         &self,
         tx: &mut WriteTx,
         ctx: &RequestContext,
@@ -257,7 +299,7 @@ impl Latchkey {
         features: FeatureSet,
         allow_list: AllowList,
     ) -> Result<CreatedClient, ClientsError> {
-        let new_secret = self.mint_secret().await?;
+        let new_secret = self.secrets.mint().await?;
         let client_id = random::new_client_id();
         let row = store::clients::insert(
             &mut **tx,
@@ -271,7 +313,8 @@ impl Latchkey {
         )
         .await
         .map_err(duplicate_name::<ClientsError>(name.as_str()))?;
-        self.store_secret(tx, app_id, &client_id, &new_secret)
+        self.secrets
+            .store(tx, app_id, &client_id, &new_secret)
             .await?;
         let view = ClientView::from(&row);
         let mut event = ctx.audit_event(app_id, AuditAction::ClientCreate);
@@ -327,7 +370,7 @@ impl Latchkey {
     }
 
     /// Applies a change. `if_match` is the version the caller last saw (ETag).
-    pub async fn update_client(
+    pub async fn update(
         &self,
         ctx: &RequestContext,
         app_id: &Named<AppId>,
@@ -379,7 +422,7 @@ impl Latchkey {
         Ok(commit(tx, view).await?)
     }
 
-    pub async fn delete_client(
+    pub async fn delete(
         &self,
         ctx: &RequestContext,
         app_id: &Named<AppId>,
@@ -422,9 +465,9 @@ impl Latchkey {
     ) -> Result<Committed<CreatedClient>, ClientsError> {
         let hours = hours_to_live(hours)?;
         ctx.owner()?;
-        self.ensure_app(ctx, app_id).await?;
-        let new_secret = self.mint_secret().await?;
-        let mut tx = WriteTx::begin(&self.pool).await?;
+        self.apps.ensure(ctx, app_id).await?;
+        let new_secret = self.secrets.mint().await?;
+        let mut tx = WriteTx::begin(self.pool).await?;
         let current = self
             .lock_target(&mut tx, app_id.as_str(), client_id.as_str(), if_match)
             .await?;
@@ -441,11 +484,12 @@ impl Latchkey {
         // grace period: one in 256 per live secret shares a selector with one of them, and is
         // minted again (see `auth::secrets::new_secret_besides`).
         let new_secret = if shares_selector(&new_secret.secret, &live) {
-            self.hash_secret(new_secret_besides(&live)).await?
+            self.secrets.hash(new_secret_besides(&live)).await?
         } else {
             new_secret
         };
-        self.store_secret(&mut tx, app_id.as_str(), client_id.as_str(), &new_secret)
+        self.secrets
+            .store(&mut tx, app_id.as_str(), client_id.as_str(), &new_secret)
             .await?;
         let row =
             store::clients::bump_version(&mut *tx, app_id.as_str(), client_id.as_str()).await?;
@@ -474,8 +518,8 @@ impl Latchkey {
         if_match: Option<i64>,
     ) -> Result<(WriteTx, ClientRow), ClientsError> {
         ctx.owner()?;
-        self.ensure_app(ctx, app_id).await?;
-        let mut tx = WriteTx::begin(&self.pool).await?;
+        self.apps.ensure(ctx, app_id).await?;
+        let mut tx = WriteTx::begin(self.pool).await?;
         let current = self
             .lock_target(&mut tx, app_id.as_str(), client_id.as_str(), if_match)
             .await?;

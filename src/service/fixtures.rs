@@ -443,8 +443,9 @@ impl Latchkey {
                     Some((s, _)) => s.clone(),
                     None => random::new_secret(),
                 };
-                let new = self.hash_secret(secret).await?;
-                self.store_secret(&mut *tx, app_id, &c.id, &new).await?;
+                let mint = self.secret_mint();
+                let new = mint.hash(secret).await?;
+                mint.store(&mut *tx, app_id, &c.id, &new).await?;
             }
             Change::ClientUpdate { after, .. } => {
                 let values = ClientValues {
@@ -517,10 +518,11 @@ impl Latchkey {
         if matches!(verified, Verification::Verified { .. }) {
             return Ok(None);
         }
-        let new = self.hash_secret(secret.to_owned()).await?;
+        let mint = self.secret_mint();
+        let new = mint.hash(secret.to_owned()).await?;
         // No grace period: the pinned secret is the only live one.
         store::secrets::expire_current(&mut *tx, app_id, client_id, 0).await?;
-        self.store_secret(&mut *tx, app_id, client_id, &new).await?;
+        mint.store(&mut *tx, app_id, client_id, &new).await?;
         let row = store::clients::bump_version(&mut *tx, app_id, client_id).await?;
         Ok(Some(Change::SecretPinned {
             client: ClientState {

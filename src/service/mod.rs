@@ -40,7 +40,7 @@ pub use apps::{AppSummary, CheckedApp, NewApp};
 pub use audit::{AuditPage, AuditService, AuditStream, PruneOutcome};
 pub use auth::AuthError;
 pub use changes::FeedItem;
-pub use clients::{ClientChange, ClientDraft, ClientView, CreatedClient};
+pub use clients::{ClientChange, ClientDraft, ClientView, ClientsService, CreatedClient};
 pub use clock::Clock;
 pub use console::{csrf_token, ConsoleLogin, ConsoleSession, SignInError};
 pub use entitlements::{run_entitlement_states, EntitlementChanges, EntitlementsAt};

@@ -10,6 +10,7 @@ use zeroize::Zeroizing;
 use super::snapshots::FoundClient;
 use super::{commit, AppSummary, Committed, Latchkey, RequestContext, ServiceError};
 use crate::auth::sealing::{Binding, KeyRing, Sealed, SealingError};
+use crate::auth::SecretHasher;
 use crate::domain::audit::AuditAction;
 use crate::domain::audit_changes::{self as changes_of, Payload};
 use crate::domain::ids::{AppId, Named};
@@ -120,20 +121,45 @@ fn sealing_failed(e: SealingError) -> ServiceError {
     ServiceError::Internal(e.to_string())
 }
 
+/// The sealing key ring, or `SealingKeyUnavailable` for a use that needs it on a server
+/// without one.
+fn ring_of(sealer: Option<&KeyRing>) -> Result<&KeyRing, ServiceError> {
+    sealer.ok_or(ServiceError::SealingKeyUnavailable)
+}
+
+/// Minting, hashing and storing a client's new secret: the one rule every way of making one
+/// follows (client creation and rotation, `ClientsService`; fixtures and pinned secrets, the
+/// staging toolkit). It borrows the secret hasher and the sealing key ring from `Latchkey`
+/// (`Latchkey::secret_mint`), which keeps them for authentication and the other sealed values
+/// too.
+#[derive(Clone, Copy)]
+pub(crate) struct SecretMint<'a> {
+    hasher: &'a SecretHasher,
+    sealer: Option<&'a KeyRing>,
+}
+
 impl Latchkey {
-    fn ring(&self) -> Result<&KeyRing, ServiceError> {
-        self.sealer
-            .as_deref()
-            .ok_or(ServiceError::SealingKeyUnavailable)
+    /// What makes and stores a client's new secret (see [`SecretMint`]).
+    pub(crate) fn secret_mint(&self) -> SecretMint<'_> {
+        SecretMint {
+            hasher: &self.hasher,
+            sealer: self.sealer.as_deref(),
+        }
     }
 
+    fn ring(&self) -> Result<&KeyRing, ServiceError> {
+        ring_of(self.sealer.as_deref())
+    }
+}
+
+impl SecretMint<'_> {
     /// A new random secret and its hash.
-    pub(crate) async fn mint_secret(&self) -> Result<NewSecret, ServiceError> {
-        self.hash_secret(crate::auth::random::new_secret()).await
+    pub(crate) async fn mint(&self) -> Result<NewSecret, ServiceError> {
+        self.hash(crate::auth::random::new_secret()).await
     }
 
     /// The hash of a given secret (fixtures and imports bring their own).
-    pub(crate) async fn hash_secret(&self, secret: String) -> Result<NewSecret, ServiceError> {
+    pub(crate) async fn hash(&self, secret: String) -> Result<NewSecret, ServiceError> {
         let phc = self.hasher.hash(secret.clone()).await?;
         Ok(NewSecret { secret, phc })
     }
@@ -142,7 +168,7 @@ impl Latchkey {
     /// creation, rotation, fixtures) goes through here, so the application's sealing policy is
     /// applied in one place. The sealed copy is made when the application has signed requests
     /// or show_secrets; without a sealing key that is refused.
-    pub(crate) async fn store_secret(
+    pub(crate) async fn store(
         &self,
         tx: &mut PgConnection,
         app_id: &str,
@@ -151,7 +177,7 @@ impl Latchkey {
     ) -> Result<(), ServiceError> {
         let sealed = if store::apps::sealing_policy(&mut *tx, app_id).await? {
             Some(
-                self.ring()?
+                ring_of(self.sealer)?
                     .seal(app_id, client_id, &new.secret)
                     .map_err(sealing_failed)?,
             )
@@ -161,7 +187,9 @@ impl Latchkey {
         store::secrets::insert(&mut *tx, app_id, client_id, &new.phc, sealed.as_ref()).await?;
         Ok(())
     }
+}
 
+impl Latchkey {
     /// After a successful Basic or parameter authentication: a secret minted before its
     /// application opted in gets its sealed copy now. Best effort (the request goes on).
     pub(crate) async fn seal_on_use(&self, found: &FoundClient, phc: &str, secret: &str) {

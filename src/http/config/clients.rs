@@ -102,7 +102,8 @@ fn has_features(req: &HttpRequest) -> Vec<String> {
 pub async fn list(r: ConfigRequest, req: HttpRequest) -> Result<HttpResponse, ConfigError> {
     let clients = r
         .service
-        .list_clients(&r.ctx, &r.app_id, &has_features(&req))
+        .clients()
+        .list(&r.ctx, &r.app_id, &has_features(&req))
         .await?;
     let ids: Vec<String> = clients.iter().map(|c| c.client_id.clone()).collect();
     let shown = r.service.shown_secrets(&r.ctx, &r.app_id, &ids).await?;
@@ -141,7 +142,7 @@ pub async fn create(r: ConfigRequest, body: JsonBody) -> Result<HttpResponse, Co
         features: fields.features.unwrap_or_default(),
         ip_whitelist: fields.ip_whitelist,
     };
-    let c = r.service.create_client(&r.ctx, &r.app_id, draft).await?;
+    let c = r.service.clients().create(&r.ctx, &r.app_id, draft).await?;
     Ok(r.answer(c, |c| created(c, actix_web::http::StatusCode::CREATED)))
 }
 
@@ -187,7 +188,8 @@ pub async fn replace(
     };
     let c = r
         .service
-        .update_client(&r.ctx, &r.app_id, &client_id, change, if_match(&req))
+        .clients()
+        .update(&r.ctx, &r.app_id, &client_id, change, if_match(&req))
         .await?;
     shown(&r, c).await
 }
@@ -219,7 +221,8 @@ pub async fn delete(
     let (_, client_id) = path.into_inner();
     let done = r
         .service
-        .delete_client(&r.ctx, &r.app_id, &client_id, if_match(&req))
+        .clients()
+        .delete(&r.ctx, &r.app_id, &client_id, if_match(&req))
         .await?;
     Ok(r.answer(done, |()| HttpResponse::NoContent().finish()))
 }
@@ -249,6 +252,7 @@ pub async fn rotate_secret(
     };
     let c = r
         .service
+        .clients()
         .rotate_secret(
             &r.ctx,
             &r.app_id,

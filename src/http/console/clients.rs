@@ -78,7 +78,8 @@ async fn list_page(
         .collect();
     let clients = session
         .service
-        .list_clients(&session.ctx, app_id, &filter)
+        .clients()
+        .list(&session.ctx, app_id, &filter)
         .await?;
     let needle = query.q.trim().to_lowercase();
     let shown: Vec<&ClientView> = clients
@@ -165,7 +166,8 @@ pub async fn create(
     };
     let outcome = session
         .service
-        .create_client(&session.ctx, &app_id, draft)
+        .clients()
+        .create(&session.ctx, &app_id, draft)
         .await;
     match session.wrote(outcome) {
         Ok(created) => {
@@ -372,7 +374,8 @@ pub async fn update(
     let version = form.get("version").parse::<i64>().ok();
     let outcome = session
         .service
-        .update_client(&session.ctx, &app_id, &client_id, change, version)
+        .clients()
+        .update(&session.ctx, &app_id, &client_id, change, version)
         .await;
     match session.wrote(outcome) {
         Ok(_) => Ok(session.see_other(&format!(
@@ -399,6 +402,7 @@ pub async fn rotate(
         .unwrap_or(-1);
     let outcome = session
         .service
+        .clients()
         .rotate_secret(&session.ctx, &app_id, &client_id, hours, None)
         .await;
     match session.wrote(outcome) {
@@ -435,7 +439,8 @@ pub async fn delete(
     }
     let outcome = session
         .service
-        .delete_client(&session.ctx, &app_id, &client_id, None)
+        .clients()
+        .delete(&session.ctx, &app_id, &client_id, None)
         .await;
     match session.wrote(outcome) {
         Ok(()) => Ok(session.see_other(&format!("/console/apps/{app_id}/clients?notice=deleted"))),

@@ -75,7 +75,8 @@ pub async fn add(call: Call) -> Reply {
     };
     let created = call
         .service
-        .create_client(&call.ctx, &call.app_id, draft)
+        .clients()
+        .create(&call.ctx, &call.app_id, draft)
         .await?;
     wrote(created.map(|created| Added {
         client: created.client.into(),
@@ -106,7 +107,8 @@ pub async fn list(call: Call) -> Reply {
     };
     let clients = call
         .service
-        .list_clients(&call.ctx, &call.app_id, &filter)
+        .clients()
+        .list(&call.ctx, &call.app_id, &filter)
         .await
         .map_err(RegError::with(ArgNames::DEFAULT.features(name)))?;
     // `client_secret` as the vendor lists it, where the application shows secrets.
@@ -139,7 +141,8 @@ pub async fn delete(call: Call) -> Reply {
     let target = call.params.required(TARGET)?;
     let done = call
         .service
-        .delete_client(&call.ctx, &call.app_id, &Named::parse(target), None)
+        .clients()
+        .delete(&call.ctx, &call.app_id, &Named::parse(target), None)
         .await
         .map_err(RegError::with(ArgNames::DEFAULT.target(TARGET)))?;
     wrote(done.map(|()| Done {}))
@@ -150,7 +153,8 @@ async fn change(call: &Call, change: ClientChange) -> Reply {
     let target = call.target_client()?;
     let changed = call
         .service
-        .update_client(&call.ctx, &call.app_id, &target, change, None)
+        .clients()
+        .update(&call.ctx, &call.app_id, &target, change, None)
         .await?;
     wrote(changed.map(|_| Done {}))
 }
@@ -232,6 +236,7 @@ pub async fn reset_secret(call: Call) -> Reply {
     let target = call.target_client()?;
     let rotated = call
         .service
+        .clients()
         .rotate_secret(&call.ctx, &call.app_id, &target, hours, None)
         .await?;
     wrote(rotated.map(|rotated| NewSecret {
