@@ -193,29 +193,6 @@ impl Latchkey {
         Ok(found.and_then(|s| s.value.as_ref().map(|c| c.sealing)))
     }
 
-    /// A client row for a read, at least as fresh as `at_least` (a revision of the application).
-    pub(crate) async fn client_row(
-        &self,
-        app_id: &str,
-        client_id: &Named<ClientId>,
-        at_least: Option<i64>,
-    ) -> StoreResult<Option<ClientRow>> {
-        // A malformed id names no client: no query needed to say so.
-        let Some(client_id) = client_id.id() else {
-            return Ok(None);
-        };
-        let client_id = client_id.as_str();
-        if !self.snapshots.trusted() {
-            return store::clients::get(&self.pool, app_id, client_id).await;
-        }
-        let freshness = at_least.map_or(Freshness::Snapshot, Freshness::AtLeast);
-        let found = self
-            .snapshots
-            .client(&self.pool, app_id, client_id, freshness)
-            .await?;
-        Ok(found.and_then(|s| s.value.as_ref().map(|c| c.client.clone())))
-    }
-
     /// The inputs of an access decision and the revision they are at. With `AtLeastAsFresh`,
     /// a revision the database has not reached is an error rather than an older answer.
     pub(crate) async fn decision_inputs(

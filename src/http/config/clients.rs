@@ -155,7 +155,11 @@ pub async fn get(
     path: web::Path<(String, Named<ClientId>)>,
 ) -> Result<HttpResponse, ConfigError> {
     let (_, client_id) = path.into_inner();
-    let c = r.service.get_client(&r.ctx, &r.app_id, &client_id).await?;
+    let c = r
+        .service
+        .clients()
+        .get(&r.ctx, &r.app_id, &client_id)
+        .await?;
     shown(&r, Committed::unchanged(c)).await
 }
 

@@ -64,7 +64,8 @@ async fn access_page(
 ) -> Result<HttpResponse, ConsoleError> {
     let client = session
         .service
-        .get_client(&session.ctx, app_id, client_id)
+        .clients()
+        .get(&session.ctx, app_id, client_id)
         .await?;
     let types = session
         .service

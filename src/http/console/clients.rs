@@ -255,7 +255,8 @@ async fn client_page(
     let status = refused.map_or(StatusCode::OK, |(_, r)| r.status);
     let c = session
         .service
-        .get_client(&session.ctx, app_id, client_id)
+        .clients()
+        .get(&session.ctx, app_id, client_id)
         .await?;
     let own = session
         .service
