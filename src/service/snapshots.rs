@@ -282,6 +282,9 @@ impl Latchkey {
         // Both entries are at or past the latest revision heard of; the answer is as fresh
         // as the older of the two.
         let revision = et.revision.min(client.revision);
+        // Still copies the features, allow list and hashes out of the entry (authentication
+        // borrows it, `FoundClient`); borrowing here too needs a `DecisionInputs` that the
+        // database path, which reads no full client row, can also build (issue 22, next step).
         let inputs = client.value.as_ref().map(|c| DecisionInputs {
             features: c.client.features.clone(),
             ip_whitelist: c.client.ip_whitelist.clone(),
