@@ -3,6 +3,7 @@
 //!
 //! Data flows one way: HTTP adapter → service → (domain rules, store) → PostgreSQL.
 
+pub mod allocator;
 pub mod auth;
 pub mod cache;
 pub mod cli;

@@ -119,14 +119,6 @@ enum AppsCommand {
     },
 }
 
-/// mimalloc instead of glibc's malloc: a request allocates and frees many small objects
-/// (headers, JSON values, ids), which mimalloc's per-thread free lists serve with fewer
-/// instructions and no arena consolidation (bench/README.md, "Fifth session of 3 December 2026":
-/// -6 % instructions per request for the HTTP floor, -12 % for a client read, -14 % for an access
-/// decision). Argon2's 19 MiB working arrays are pooled by `auth::secrets` either way.
-#[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 #[tokio::main]
 async fn main() {
     let cli = Cli::parse();

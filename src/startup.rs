@@ -304,6 +304,9 @@ impl Application {
             self.listen_options,
         ));
         let (service, every) = self.checkpoints;
+        let argon2_memory = tokio::spawn(crate::auth::secrets::release_idle_memory(
+            service.hasher.clone(),
+        ));
         // The entitlement states on the checkpoints' beat (docs/audit.md "Access reviews").
         let states = tokio::spawn(crate::service::run_entitlement_states(
             service.clone(),
@@ -316,6 +319,7 @@ impl Application {
             .map(|(service, config)| tokio::spawn(crate::sinks::supervise(service, config)));
         let result = Self::serve(self.server, self.metrics_server).await;
         listener.abort();
+        argon2_memory.abort();
         checkpoints.abort();
         states.abort();
         if let Some(sinks) = sinks {

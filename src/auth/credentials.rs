@@ -44,13 +44,14 @@ pub fn parse_authorization(value: &str) -> Result<Option<Credentials>, Authoriza
         let Ok(text) = String::from_utf8(decoded) else {
             return Ok(None);
         };
-        let Some((client_id, secret)) = text.split_once(':') else {
+        let Some(colon) = text.find(':') else {
             return Ok(None);
         };
-        return Ok(Some(Credentials::Client {
-            client_id: client_id.to_owned(),
-            secret: secret.to_owned(),
-        }));
+        // The decoded text becomes the client id in place: one copy (the secret's), not two.
+        let mut client_id = text;
+        let secret = client_id.split_off(colon + 1);
+        client_id.truncate(colon);
+        return Ok(Some(Credentials::Client { client_id, secret }));
     }
     if scheme.eq_ignore_ascii_case("bearer") {
         return Ok((!rest.is_empty()).then(|| Credentials::Bearer(rest.to_owned())));

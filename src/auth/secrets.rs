@@ -18,7 +18,7 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use argon2::password_hash::phc::{Output, ParamsString, PasswordHash, Salt};
 use argon2::{Algorithm, Argon2, Block, Params, Version};
@@ -43,7 +43,8 @@ pub enum Verification {
     /// Proven; `phc` is the stored hash it matched. `rehashed` is set when that hash used older
     /// Argon2 parameters: the caller stores the new hash in its place.
     Verified {
-        phc: String,
+        /// Shared with the verified-credential cache (a warm check allocates nothing for it).
+        phc: Arc<str>,
         rehashed: Option<String>,
         cache_hit: bool,
     },
@@ -115,7 +116,33 @@ type CacheKey = [u8; 32];
 /// bookkeeping cost more than the HMAC in front of it (bench/README.md, "Fifth session of 3
 /// December 2026"). Bounded by `LATCHKEY_AUTH_CACHE_CAPACITY` entries, evicted by CLOCK-PRO; an
 /// entry proves nothing once its hash is no longer live, so it needs no expiry.
-type VerifiedCache = quick_cache::sync::Cache<CacheKey, Arc<str>>;
+type VerifiedCache =
+    quick_cache::sync::Cache<CacheKey, Arc<str>, quick_cache::UnitWeighter, DigestHashing>;
+
+/// A [`CacheKey`] is already a keyed digest, uniform and unknown to callers: its first eight
+/// bytes are its hash (hashing it again with SipHash cost a warm Basic check more than the
+/// cache's own lookup).
+type DigestHashing = std::hash::BuildHasherDefault<DigestHasher>;
+
+#[derive(Default)]
+struct DigestHasher(u64);
+
+impl std::hash::Hasher for DigestHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for chunk in bytes.chunks(8).take(1) {
+            let mut head = [0u8; 8];
+            head[..chunk.len()].copy_from_slice(chunk);
+            self.0 ^= u64::from_le_bytes(head);
+        }
+    }
+
+    /// An array's hash starts with its length, the same for every key.
+    fn write_usize(&mut self, _: usize) {}
+}
 
 /// A presented credential's key in the verified-credential cache (client id, keyed digest of
 /// the secret): made once per request, then used to ask whether it was proven before and to
@@ -166,22 +193,64 @@ pub struct SecretHasher {
 /// Argon2's working memory (`m_cost` KiB per computation), kept and reused. Allocating 19 MiB
 /// per verification made glibc keep hundreds of MiB in its arenas (measured: 395 MiB peak RSS
 /// under load) and cost hundreds of page faults per request. The semaphore bounds how many
-/// buffers can be in use, so the pool holds at most `max_concurrent` of them.
+/// buffers can be in use, so the pool holds at most `max_concurrent` of them; and once no
+/// secret has been hashed or checked for [`MEMORY_IDLE`], it holds none
+/// ([`release_idle_memory`]): a server that only answers warm requests keeps 19 MiB per core
+/// less resident.
 #[derive(Default)]
-struct MemoryPool(std::sync::Mutex<Vec<Vec<Block>>>);
+struct MemoryPool(std::sync::Mutex<PooledBuffers>);
+
+#[derive(Default)]
+struct PooledBuffers {
+    free: Vec<Vec<Block>>,
+    last_used: Option<Instant>,
+}
+
+/// How long Argon2's pooled memory outlives its last use.
+pub const MEMORY_IDLE: Duration = Duration::from_secs(10);
 
 impl MemoryPool {
     fn with<T>(&self, blocks: usize, f: impl FnOnce(&mut [Block]) -> T) -> T {
-        let reused = self.0.lock().map(|mut free| free.pop()).unwrap_or(None);
+        let reused = self
+            .0
+            .lock()
+            .map(|mut pool| pool.free.pop())
+            .unwrap_or(None);
         let mut buffer = match reused {
             Some(b) if b.len() >= blocks => b,
             _ => vec![Block::default(); blocks],
         };
         let result = f(&mut buffer[..blocks]);
-        if let Ok(mut free) = self.0.lock() {
-            free.push(buffer);
+        if let Ok(mut pool) = self.0.lock() {
+            pool.free.push(buffer);
+            pool.last_used = Some(Instant::now());
         }
         result
+    }
+
+    /// Frees the pooled buffers when none was used for `idle`; returns how many.
+    fn release_idle(&self, idle: Duration) -> usize {
+        let Ok(mut pool) = self.0.lock() else {
+            return 0;
+        };
+        if pool.last_used.is_some_and(|t| t.elapsed() < idle) {
+            return 0;
+        }
+        std::mem::take(&mut pool.free).len()
+    }
+}
+
+/// Runs beside the server: every half [`MEMORY_IDLE`], frees Argon2's pooled memory if it has
+/// been idle that long.
+pub async fn release_idle_memory(hasher: Arc<SecretHasher>) {
+    let mut tick = tokio::time::interval(MEMORY_IDLE / 2);
+    loop {
+        tick.tick().await;
+        let released = hasher.memory.release_idle(MEMORY_IDLE);
+        if released > 0 {
+            crate::allocator::return_freed_memory();
+            tracing::debug!(buffers = released, "released idle Argon2 memory");
+        }
     }
 }
 
@@ -197,8 +266,16 @@ impl SecretHasher {
         Ok(Self {
             params,
             permits: Arc::new(Semaphore::new(max_concurrent.max(1))),
-            cache: (cache_capacity > 0)
-                .then(|| VerifiedCache::new(usize::try_from(cache_capacity).unwrap_or(usize::MAX))),
+            cache: (cache_capacity > 0).then(|| {
+                let items = usize::try_from(cache_capacity).unwrap_or(usize::MAX);
+                VerifiedCache::with(
+                    items,
+                    cache_capacity,
+                    quick_cache::UnitWeighter,
+                    DigestHashing::default(),
+                    Default::default(),
+                )
+            }),
             failed: Cache::builder()
                 .max_capacity(FAILED_CAPACITY)
                 .time_to_live(FAILED_TTL)
@@ -270,10 +347,10 @@ impl SecretHasher {
     ) -> Result<Verification, HashError> {
         let live = live_phcs.unwrap_or_default();
         if let Some(cached) = &presented.remembered {
-            if let Some(phc) = live.iter().find(|p| p.as_str() == &**cached) {
+            if live.iter().any(|p| p.as_str() == &**cached) {
                 self.counters.cache_hits.fetch_add(1, Ordering::Relaxed);
                 return Ok(Verification::Verified {
-                    phc: phc.clone(),
+                    phc: Arc::clone(cached),
                     rehashed: None,
                     cache_hit: true,
                 });
@@ -312,7 +389,7 @@ impl SecretHasher {
                     cache.insert(presented.key, Arc::from(current));
                 }
                 Ok(Verification::Verified {
-                    phc,
+                    phc: Arc::from(phc),
                     rehashed,
                     cache_hit: false,
                 })
@@ -505,7 +582,7 @@ mod tests {
         .to_string();
         assert!(matches("s3cret", &argon2i, &pool));
         // The buffer was reused, not reallocated per call.
-        assert_eq!(pool.0.lock().unwrap().len(), 1);
+        assert_eq!(pool.0.lock().unwrap().free.len(), 1);
     }
 
     #[tokio::test]
@@ -528,7 +605,7 @@ mod tests {
         assert_eq!(
             first,
             Verification::Verified {
-                phc: phc.clone(),
+                phc: Arc::from(phc.as_str()),
                 rehashed: None,
                 cache_hit: false
             }
@@ -537,7 +614,7 @@ mod tests {
         assert_eq!(
             second,
             Verification::Verified {
-                phc: phc.clone(),
+                phc: Arc::from(phc.as_str()),
                 rehashed: None,
                 cache_hit: true
             }
@@ -742,7 +819,7 @@ mod tests {
                 rehashed: Some(re),
                 ..
             } => {
-                assert_eq!(matched, phc);
+                assert_eq!(&*matched, phc.as_str());
                 assert!(
                     re.starts_with("$argon2id$v=19$m=128,t=1,p=1,keyid="),
                     "{re}"
@@ -750,5 +827,42 @@ mod tests {
             }
             other => panic!("{other:?}"),
         }
+    }
+
+    #[test]
+    fn a_cache_key_hashes_as_its_first_eight_bytes() {
+        use std::hash::BuildHasher;
+        let mut key: CacheKey = [0; 32];
+        key[..8].copy_from_slice(&0x0123_4567_89ab_cdef_u64.to_le_bytes());
+        key[8..].fill(0xff);
+        assert_eq!(
+            DigestHashing::default().hash_one(key),
+            0x0123_4567_89ab_cdef
+        );
+        let mut other = key;
+        other[0] ^= 1;
+        assert_ne!(
+            DigestHashing::default().hash_one(key),
+            DigestHashing::default().hash_one(other)
+        );
+    }
+
+    #[test]
+    fn pooled_memory_is_released_only_when_idle() {
+        let pool = MemoryPool::default();
+        let blocks = cheap().block_count();
+        assert_eq!(pool.release_idle(Duration::ZERO), 0, "nothing pooled yet");
+        pool.with(blocks, |_| ());
+        pool.with(blocks, |_| ());
+        assert_eq!(pool.0.lock().unwrap().free.len(), 1, "one buffer, reused");
+        assert_eq!(pool.release_idle(Duration::from_secs(3600)), 0, "just used");
+        assert_eq!(pool.release_idle(Duration::ZERO), 1);
+        assert_eq!(pool.release_idle(Duration::ZERO), 0);
+        pool.with(blocks, |_| ());
+        assert_eq!(
+            pool.0.lock().unwrap().free.len(),
+            1,
+            "allocated again when needed"
+        );
     }
 }

@@ -1,7 +1,6 @@
 //! Client features and the rules on combining them (spec §1).
 
 use super::wire_name::wire_names;
-use std::collections::BTreeSet;
 
 use super::ValidationError;
 
@@ -26,8 +25,26 @@ wire_names! { Feature, refused: ValidationError = |name| ValidationError::Invali
 
 /// A valid set of features: known names only, `login_client` alone. Iterates sorted by name
 /// (the enum order is alphabetical), which is how features are stored and shown.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct FeatureSet(BTreeSet<Feature>);
+///
+/// One bit per [`Feature`] (bit = the variant's position in the enum): every authenticated
+/// request builds one from the stored names, and a tree set cost an allocation there.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct FeatureSet(u8);
+
+// Every variant has its own bit.
+const _: () = assert!(Feature::ALL.len() <= u8::BITS as usize);
+
+impl Feature {
+    const fn bit(self) -> u8 {
+        1 << self as u8
+    }
+}
+
+impl FromIterator<Feature> for FeatureSet {
+    fn from_iter<I: IntoIterator<Item = Feature>>(features: I) -> Self {
+        Self(features.into_iter().fold(0, |bits, f| bits | f.bit()))
+    }
+}
 
 impl FeatureSet {
     pub fn empty() -> Self {
@@ -39,51 +56,57 @@ impl FeatureSet {
         let set = names
             .iter()
             .map(|n| n.as_ref().parse())
-            .collect::<Result<BTreeSet<Feature>, _>>()?;
-        if set.contains(&Feature::LoginClient) && set.len() > 1 {
+            .collect::<Result<FeatureSet, _>>()?;
+        if set.contains(Feature::LoginClient) && set.len() > 1 {
             return Err(ValidationError::LoginClientExclusive);
         }
-        Ok(Self(set))
+        Ok(set)
     }
 
     /// Reads features as stored; unknown names (there should be none) are skipped, not fatal.
     pub fn from_stored<S: AsRef<str>>(names: &[S]) -> Self {
-        Self(
-            names
-                .iter()
-                .filter_map(|n| n.as_ref().parse().ok())
-                .collect(),
-        )
+        names
+            .iter()
+            .filter_map(|n| n.as_ref().parse().ok())
+            .collect()
     }
 
     pub fn of(features: &[Feature]) -> Self {
-        Self(features.iter().copied().collect())
+        features.iter().copied().collect()
     }
 
     pub fn contains(&self, f: Feature) -> bool {
-        self.0.contains(&f)
+        self.0 & f.bit() != 0
     }
 
     pub fn intersects(&self, other: &FeatureSet) -> bool {
-        self.0.iter().any(|f| other.0.contains(f))
+        self.0 & other.0 != 0
     }
 
     pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
+        self.0 == 0
     }
 
+    pub fn len(&self) -> usize {
+        self.0.count_ones() as usize
+    }
+
+    /// In enum order, which is alphabetical.
     pub fn iter(&self) -> impl Iterator<Item = Feature> + '_ {
-        self.0.iter().copied()
+        let bits = self.0;
+        Feature::ALL
+            .into_iter()
+            .filter(move |f| bits & f.bit() != 0)
     }
 
     /// Names, sorted: the stored and displayed form.
     pub fn names(&self) -> Vec<String> {
-        self.0.iter().map(|f| f.as_str().to_owned()).collect()
+        self.iter().map(|f| f.as_str().to_owned()).collect()
     }
 
     /// Features in `self` that are not in `other`.
     pub fn minus(&self, other: &FeatureSet) -> Vec<Feature> {
-        self.0.difference(&other.0).copied().collect()
+        FeatureSet(self.0 & !other.0).iter().collect()
     }
 }
 
@@ -160,5 +183,25 @@ mod tests {
             FeatureSet::from_stored(&["owner", "bogus"]),
             FeatureSet::of(&[Feature::Owner])
         );
+    }
+
+    #[test]
+    fn iteration_is_alphabetical_and_each_feature_has_its_own_bit() {
+        let names: Vec<&str> = Feature::ALL.iter().map(|f| f.as_str()).collect();
+        let mut sorted = names.clone();
+        sorted.sort_unstable();
+        assert_eq!(
+            names, sorted,
+            "stored and shown order relies on the enum order"
+        );
+        let all: FeatureSet = Feature::ALL.into_iter().collect();
+        assert_eq!(all.len(), Feature::ALL.len());
+        assert_eq!(all.iter().collect::<Vec<_>>(), Feature::ALL.to_vec());
+        for f in Feature::ALL {
+            let one = FeatureSet::of(&[f]);
+            assert!(one.contains(f));
+            assert_eq!(one.len(), 1);
+            assert_eq!(all.minus(&one).len(), Feature::ALL.len() - 1);
+        }
     }
 }

@@ -93,7 +93,7 @@ pub fn granted_scope(client: &FeatureSet, scope: Option<&str>) -> Result<Feature
         .filter(|s| !s.is_empty())
         .collect();
     if names.is_empty() {
-        return Ok(client.clone());
+        return Ok(*client);
     }
     let mut granted = Vec::with_capacity(names.len());
     for name in names {

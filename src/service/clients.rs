@@ -400,7 +400,7 @@ impl<'a> ClientsService<'a> {
             .begin_client_change(ctx, app_id, client_id, if_match)
             .await?;
         let before = FeatureSet::from_stored(&current.features);
-        let after = features.unwrap_or_else(|| before.clone());
+        let after = features.unwrap_or(before);
         self.check_feature_change(ctx, client_id.as_str(), &before, &after)?;
         let old_view = ClientView::from(&current);
         let new_name = name
