@@ -121,6 +121,7 @@ pub async fn import(args: &ImportArgs, service: &Latchkey) -> anyhow::Result<()>
         prune: args.prune,
     };
     let report = service
+        .staging()
         .import_vendor_app(&ctx, &args.vendor.app, &source.config_url, &vendor, options)
         .await?;
     let report = super::wrote(service, report);
@@ -301,6 +302,7 @@ async fn sync(args: &ImportArgs, service: &Latchkey) -> anyhow::Result<()> {
             let ctx = RequestContext::command_line();
             let vendor = source.read().await?;
             let report = service
+                .staging()
                 .import_vendor_app(&ctx, &args.vendor.app, &source.config_url, &vendor, options)
                 .await?;
             let report = super::wrote(service, report);

@@ -94,6 +94,7 @@ async fn apply_document(
 ) -> anyhow::Result<()> {
     let options = ApplyOptions { dry_run, prune };
     let report = service
+        .staging()
         .apply_fixture(&RequestContext::command_line(), app_id, doc, options)
         .await?;
     let report = super::wrote(service, report);
@@ -103,6 +104,7 @@ async fn apply_document(
 
 pub async fn export(args: &ExportArgs, service: &Latchkey) -> anyhow::Result<()> {
     let app = service
+        .staging()
         .export_fixture(&RequestContext::command_line(), &args.app)
         .await?;
     let doc = FixtureDocument::export(app, !args.without_ids);
@@ -115,19 +117,25 @@ pub async fn snapshot(cmd: &SnapshotCommand, service: &Latchkey) -> anyhow::Resu
     let ctx = RequestContext::command_line();
     let out = match cmd {
         SnapshotCommand::Save { app, name } => {
-            let saved = super::wrote(service, service.save_snapshot(&ctx, app, name).await?);
+            let saved = super::wrote(
+                service,
+                service.staging().save_snapshot(&ctx, app, name).await?,
+            );
             json_line(&Snapshot::new(saved))?
         }
         SnapshotCommand::Restore { app, name } => {
-            let restored = service.restore_snapshot(&ctx, app, name).await?;
+            let restored = service.staging().restore_snapshot(&ctx, app, name).await?;
             json_line(&RestoreReportBody::new(super::wrote(service, restored)))?
         }
         SnapshotCommand::List { app } => {
-            let list = service.list_snapshots(&ctx, app).await?;
+            let list = service.staging().list_snapshots(&ctx, app).await?;
             json_line(&list.into_iter().map(Snapshot::new).collect::<Vec<_>>())?
         }
         SnapshotCommand::Delete { app, name } => {
-            super::wrote(service, service.delete_snapshot(&ctx, app, name).await?);
+            super::wrote(
+                service,
+                service.staging().delete_snapshot(&ctx, app, name).await?,
+            );
             serde_json::json!({ "deleted": name }).to_string()
         }
     };

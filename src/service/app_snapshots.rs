@@ -7,7 +7,7 @@
 //! on unbroken.
 
 use super::app_state::{self, AppState, ChangeSummary};
-use super::{commit, Committed, Latchkey, RequestContext, ServiceError, StagingError};
+use super::{commit, Committed, RequestContext, ServiceError, StagingError, StagingService};
 use crate::domain::audit::AuditAction;
 use crate::domain::audit_changes::{self as changes_of, Payload};
 use crate::domain::fixture::check_snapshot_name;
@@ -40,7 +40,7 @@ pub struct RestoreReport {
     pub changes: Vec<ChangeSummary>,
 }
 
-impl Latchkey {
+impl StagingService<'_> {
     async fn snapshot_call(
         &self,
         ctx: &RequestContext,
@@ -51,7 +51,7 @@ impl Latchkey {
         if let Some(name) = name {
             check_snapshot_name(name)?;
         }
-        Ok(self.ensure_app(ctx, app_id).await?)
+        Ok(self.apps.ensure(ctx, app_id).await?)
     }
 
     /// Saves the current state as `name` (replacing a snapshot of that name). Audited as
@@ -63,7 +63,7 @@ impl Latchkey {
         name: &str,
     ) -> Result<Committed<SnapshotInfo>, StagingError> {
         self.snapshot_call(ctx, app_id, Some(name)).await?;
-        let mut tx = WriteTx::begin(&self.pool).await?;
+        let mut tx = WriteTx::begin(self.pool).await?;
         let rows = store::app_snapshots::capture(&mut *tx, app_id.as_str()).await?;
         let (row, replaced) =
             store::app_snapshots::save(&mut *tx, app_id.as_str(), name, &rows).await?;
@@ -84,7 +84,7 @@ impl Latchkey {
         app_id: &Named<AppId>,
     ) -> Result<Vec<SnapshotInfo>, StagingError> {
         self.snapshot_call(ctx, app_id, None).await?;
-        Ok(store::app_snapshots::list(&self.pool, app_id.as_str())
+        Ok(store::app_snapshots::list(self.pool, app_id.as_str())
             .await?
             .into_iter()
             .map(Into::into)
@@ -99,7 +99,7 @@ impl Latchkey {
         name: &str,
     ) -> Result<Committed<()>, StagingError> {
         self.snapshot_call(ctx, app_id, Some(name)).await?;
-        let mut tx = WriteTx::begin(&self.pool).await?;
+        let mut tx = WriteTx::begin(self.pool).await?;
         if !store::app_snapshots::delete(&mut *tx, app_id.as_str(), name).await? {
             return Err(StagingError::SnapshotNotFound);
         }
@@ -117,7 +117,7 @@ impl Latchkey {
         name: &str,
     ) -> Result<Committed<RestoreReport>, StagingError> {
         self.snapshot_call(ctx, app_id, Some(name)).await?;
-        let mut tx = WriteTx::begin(&self.pool).await?;
+        let mut tx = WriteTx::begin(self.pool).await?;
         if !store::app_snapshots::lock_app(&mut *tx, app_id.as_str()).await? {
             return Err(ServiceError::AppNotFound.into());
         }

@@ -4,9 +4,10 @@ use chrono::{DateTime, Utc};
 use sqlx::PgPool;
 
 use super::{
-    commit, AppsError, ClientsError, Committed, CreatedClient, Latchkey, RequestContext,
-    ServiceError,
+    commit, AppsError, ClientsError, ClientsService, Committed, CreatedClient, Latchkey,
+    RequestContext, ServiceError,
 };
+use crate::auth::sealing::KeyRing;
 use crate::cache::Snapshots;
 use crate::domain::audit::AuditAction;
 use crate::domain::audit_changes::{self as changes_of, Payload};
@@ -28,7 +29,7 @@ pub struct NewApp {
     pub show_secrets: bool,
 }
 
-/// A [`NewApp`] whose values are checked: what `create_app` writes.
+/// A [`NewApp`] whose values are checked: what `apps().create` writes.
 #[derive(Debug, Clone)]
 pub struct CheckedApp {
     pub name: ClientName,
@@ -101,9 +102,43 @@ impl From<store::apps::AppRow> for AppSummary {
 /// The name of the client every new application starts with.
 pub const FIRST_OWNER_NAME: &str = "owner";
 
+/// The application use cases, reached as `service.apps()`: creating, listing and reading
+/// applications, their options (`set_options`) and re-sealing every sealed value under the
+/// current key (`reseal_secrets`). Operator only. They hold the pool, the sealing key ring
+/// (whether an option that seals may be switched on; what `reseal_secrets` re-seals with) and
+/// the clients area (a new application's first owner is made by `clients().insert`); not the
+/// application check (the operator names any application, and these read the row itself), nor
+/// the snapshots.
+#[derive(Clone)]
+pub struct AppsService<'a> {
+    pub(super) pool: &'a PgPool,
+    pub(super) sealer: Option<&'a KeyRing>,
+    clients: ClientsService<'a>,
+}
+
 impl Latchkey {
+    /// The applications area (applications, their options, re-sealing).
+    pub fn apps(&self) -> AppsService<'_> {
+        AppsService {
+            pool: &self.pool,
+            sealer: self.sealer.as_deref(),
+            clients: self.clients(),
+        }
+    }
+
+    /// See [`AppDirectory::ensure`].
+    pub(crate) async fn ensure_app(
+        &self,
+        ctx: &RequestContext,
+        app_id: &Named<AppId>,
+    ) -> Result<(), ServiceError> {
+        self.directory.ensure(ctx, app_id).await
+    }
+}
+
+impl AppsService<'_> {
     /// Creates an application and its first client (features `["owner"]`). Operator only.
-    pub async fn create_app(
+    pub async fn create(
         &self,
         ctx: &RequestContext,
         new: NewApp,
@@ -114,7 +149,7 @@ impl Latchkey {
             Some(id) => id.as_str().to_owned(),
             None => crate::auth::random::new_app_id(),
         };
-        let mut tx = WriteTx::begin(&self.pool).await?;
+        let mut tx = WriteTx::begin(self.pool).await?;
         let mut app =
             store::apps::insert(&mut *tx, &app_id, new.name.as_str(), new.region.as_str())
                 .await
@@ -151,7 +186,7 @@ impl Latchkey {
         .into_changes();
         store::audit::append(&mut tx, event).await?;
         let owner = self
-            .clients()
+            .clients
             .insert(
                 &mut tx,
                 ctx,
@@ -169,34 +204,25 @@ impl Latchkey {
         Ok(commit(tx, (app.into(), owner)).await?)
     }
 
-    pub async fn list_apps(&self, ctx: &RequestContext) -> Result<Vec<AppSummary>, ServiceError> {
+    pub async fn list(&self, ctx: &RequestContext) -> Result<Vec<AppSummary>, ServiceError> {
         ctx.operator()?;
-        Ok(store::apps::list(&self.pool)
+        Ok(store::apps::list(self.pool)
             .await?
             .into_iter()
             .map(Into::into)
             .collect())
     }
 
-    pub async fn get_app(
+    pub async fn get(
         &self,
         ctx: &RequestContext,
         app_id: &Named<AppId>,
     ) -> Result<AppSummary, ServiceError> {
         ctx.operator()?;
-        store::apps::get(&self.pool, app_id.as_str())
+        store::apps::get(self.pool, app_id.as_str())
             .await?
             .map(Into::into)
             .ok_or(ServiceError::AppNotFound)
-    }
-
-    /// See [`AppDirectory::ensure`].
-    pub(crate) async fn ensure_app(
-        &self,
-        ctx: &RequestContext,
-        app_id: &Named<AppId>,
-    ) -> Result<(), ServiceError> {
-        self.directory.ensure(ctx, app_id).await
     }
 }
 

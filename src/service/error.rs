@@ -153,7 +153,7 @@ pub struct DuplicateClientName {
     pub name: String,
 }
 
-/// The refusals of creating an application (`Latchkey::create_app`), besides what any use case
+/// The refusals of creating an application (`apps().create`), besides what any use case
 /// may answer. Only the operator creates applications (`POST /apps`, the console's
 /// applications page, `latchkey apps create`), so the Registration API never receives these.
 #[derive(Debug, thiserror::Error)]

@@ -16,8 +16,9 @@ use sqlx::PgConnection;
 use super::app_state::{self, AppState, Change, ChangeSummary, ClientState};
 use super::clients::duplicate_name;
 use super::entity_types::{entity_type_from_json, stored_json};
+use super::replica;
 use super::{
-    commit, Committed, EntityTypesError, Latchkey, RequestContext, ServiceError, StagingError,
+    commit, Committed, EntityTypesError, RequestContext, ServiceError, StagingError, StagingService,
 };
 use crate::auth::random;
 use crate::auth::secrets::Verification;
@@ -321,7 +322,7 @@ fn scope(client: &Option<String>) -> Scope<'_> {
     }
 }
 
-impl Latchkey {
+impl StagingService<'_> {
     /// Applies a fixture document to an application (see the module documentation).
     pub async fn apply_fixture(
         &self,
@@ -346,8 +347,8 @@ impl Latchkey {
         options: ApplyOptions,
         import: Option<&ImportNote>,
     ) -> Result<Committed<ApplyReport>, StagingError> {
-        self.ensure_app(ctx, app_id).await?;
-        let mut tx = WriteTx::begin(&self.pool).await?;
+        self.apps.ensure(ctx, app_id).await?;
+        let mut tx = WriteTx::begin(self.pool).await?;
         if !store::app_snapshots::lock_app(&mut *tx, app_id.as_str()).await? {
             return Err(ServiceError::AppNotFound.into());
         }
@@ -443,9 +444,8 @@ impl Latchkey {
                     Some((s, _)) => s.clone(),
                     None => random::new_secret(),
                 };
-                let mint = self.secret_mint();
-                let new = mint.hash(secret).await?;
-                mint.store(&mut *tx, app_id, &c.id, &new).await?;
+                let new = self.secrets.hash(secret).await?;
+                self.secrets.store(&mut *tx, app_id, &c.id, &new).await?;
             }
             Change::ClientUpdate { after, .. } => {
                 let values = ClientValues {
@@ -518,11 +518,12 @@ impl Latchkey {
         if matches!(verified, Verification::Verified { .. }) {
             return Ok(None);
         }
-        let mint = self.secret_mint();
-        let new = mint.hash(secret.to_owned()).await?;
+        let new = self.secrets.hash(secret.to_owned()).await?;
         // No grace period: the pinned secret is the only live one.
         store::secrets::expire_current(&mut *tx, app_id, client_id, 0).await?;
-        mint.store(&mut *tx, app_id, client_id, &new).await?;
+        self.secrets
+            .store(&mut *tx, app_id, client_id, &new)
+            .await?;
         let row = store::clients::bump_version(&mut *tx, app_id, client_id).await?;
         Ok(Some(Change::SecretPinned {
             client: ClientState {
@@ -544,9 +545,12 @@ impl Latchkey {
         app_id: &Named<AppId>,
     ) -> Result<AppExport, StagingError> {
         ctx.operator()?;
-        self.ensure_app(ctx, app_id).await?;
-        let rows =
-            store::app_snapshots::capture(self.read_pool(app_id.as_str()), app_id.as_str()).await?;
+        self.apps.ensure(ctx, app_id).await?;
+        let rows = store::app_snapshots::capture(
+            replica::read_pool(self.pool, self.replica, app_id.as_str()),
+            app_id.as_str(),
+        )
+        .await?;
         let AppState {
             defaults,
             types,

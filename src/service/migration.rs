@@ -23,7 +23,7 @@ use super::fixtures::{ApplyOptions, ApplyReport, ImportNote};
 use super::vendor::{VendorApp, VendorClient};
 use super::{
     AuthError, Committed, Latchkey, Operation, RequestContext, ServiceError, SignedRequest,
-    StagingError,
+    StagingError, StagingService,
 };
 use crate::auth::signature::{authorization, string_to_sign, DATE_FORMAT};
 use crate::auth::Credentials;
@@ -246,7 +246,7 @@ fn differ(out: &mut Vec<Difference>, part: impl Into<String>, vendor: Value, lat
     }
 }
 
-impl Latchkey {
+impl StagingService<'_> {
     /// Imports a vendor application into `app_id` (see the module documentation). `source`:
     /// the vendor's address, for the audit event. Nothing is written when anything is refused.
     pub async fn import_vendor_app(
@@ -288,7 +288,11 @@ impl Latchkey {
                 other => other,
             })
     }
+}
 
+/// The comparison stays on `Latchkey`: checking a disclosed secret is a real authentication
+/// (`authenticate`, `authenticate_signed`), which the staging area does not hold.
+impl Latchkey {
     /// Compares a vendor application with `app_id` at Latchkey, client by client. With
     /// `check_secrets`, each disclosed secret is used once to authenticate at Latchkey (with
     /// HTTP Basic, and signed where the application takes signed requests).
@@ -299,7 +303,7 @@ impl Latchkey {
         vendor: &VendorApp,
         check_secrets: bool,
     ) -> Result<Comparison, StagingError> {
-        let app = self.get_app(ctx, app_id).await?;
+        let app = self.apps().get(ctx, app_id).await?;
         let state =
             AppState::from_rows(&store::app_snapshots::capture(&self.pool, app_id.as_str()).await?);
 

@@ -127,11 +127,6 @@ impl Latchkey {
         self.replica.as_ref()
     }
 
-    /// The pool for a read of `app_id` that may come from the replica.
-    pub(crate) fn read_pool(&self, app_id: &str) -> &PgPool {
-        read_pool(&self.pool, self.replica.as_deref(), app_id)
-    }
-
     /// `app_id` was just written through this instance: its reads go to the primary until the
     /// replica has replayed past now.
     pub fn note_write(&self, app_id: &str) {
@@ -143,7 +138,8 @@ impl Latchkey {
 
 /// The pool for a read of `app_id` that may come from `replica`: the replica's while it answers
 /// that application's reads (see `domain::read_routing`), else `primary`. A free function so
-/// that an area struct borrowing the two (`AuditService`) routes its reads as `Latchkey` does.
+/// that every area struct borrowing the two (`AuditService`, `ClientsService`, `StagingService`)
+/// routes its reads alike.
 pub(crate) fn read_pool<'a>(
     primary: &'a PgPool,
     replica: Option<&'a Replica>,

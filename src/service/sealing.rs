@@ -8,7 +8,7 @@ use sqlx::PgConnection;
 use zeroize::Zeroizing;
 
 use super::snapshots::FoundClient;
-use super::{commit, AppSummary, Committed, Latchkey, RequestContext, ServiceError};
+use super::{commit, AppSummary, AppsService, Committed, Latchkey, RequestContext, ServiceError};
 use crate::auth::sealing::{Binding, KeyRing, Sealed, SealingError};
 use crate::auth::SecretHasher;
 use crate::domain::audit::AuditAction;
@@ -219,53 +219,12 @@ impl Latchkey {
         }
     }
 
-    /// Operator only: switches signed requests and show_secrets on or off for an application.
-    /// Switching one on needs the sealing key; secrets minted before are sealed on their next
-    /// use. Switching both off drops every sealed copy. Audited as `app.update`.
-    pub async fn set_app_options(
-        &self,
-        ctx: &RequestContext,
-        app_id: &Named<AppId>,
-        options: AppOptions,
-    ) -> Result<Committed<AppSummary>, ServiceError> {
-        ctx.operator()?;
-        if (options.signed_requests == Some(true) || options.show_secrets == Some(true))
-            && self.sealer.is_none()
-        {
-            return Err(ServiceError::SealingKeyMissing);
-        }
-        let mut tx = WriteTx::begin(&self.pool).await?;
-        let before = store::apps::get(&mut *tx, app_id.as_str())
-            .await?
-            .ok_or(ServiceError::AppNotFound)?;
-        let after = store::apps::set_options(
-            &mut *tx,
-            app_id.as_str(),
-            options.signed_requests,
-            options.show_secrets,
-        )
-        .await?
-        .ok_or(ServiceError::AppNotFound)?;
-        let Some(mut changes) = changes_of::AppOptionsChanged::of(
-            (before.signed_requests, before.show_secrets),
-            (after.signed_requests, after.show_secrets),
-        ) else {
-            return Ok(Committed::unchanged(after.into()));
-        };
-        if !after.signed_requests && !after.show_secrets {
-            let dropped = store::secrets::drop_sealed(&mut *tx, app_id.as_str()).await?;
-            changes.sealed_secrets_dropped = Some(dropped);
-        }
-        let mut event = ctx.audit_event(app_id.as_str(), AuditAction::AppUpdate);
-        event.changes = changes.into_changes();
-        store::audit::append(&mut tx, event).await?;
-        commit(tx, after.into()).await
-    }
-
     /// The secrets an owner sees in reads of a `show_secrets` application (Config API GET/PUT,
     /// Registration `clients/list`): the newest live secret of each listed client, when it is
     /// sealed. Each one shown is written to the audit log as `client.secret_read`, in one
     /// transaction before anything is returned. Empty for other applications and callers.
+    /// Not on [`AppsService`]: its first check reads this instance's snapshot of a client
+    /// (`Latchkey::app_seals_secrets`, with the access decision's reads in `snapshots.rs`).
     pub async fn shown_secrets(
         &self,
         ctx: &RequestContext,
@@ -315,15 +274,66 @@ impl Latchkey {
         commit(tx, ShownSecrets(shown)).await
     }
 
+    /// At start: an application keeps sealed secrets but this server has no key to open them.
+    pub async fn check_sealing_ready(&self) -> Result<(), ServiceError> {
+        if self.sealer.is_none() && store::apps::any_sealing(&self.pool).await? {
+            return Err(ServiceError::SealingKeyMissing);
+        }
+        Ok(())
+    }
+}
+
+/// The application options and re-sealing, on the applications area (see [`AppsService`]).
+impl AppsService<'_> {
+    /// Operator only: switches signed requests and show_secrets on or off for an application.
+    /// Switching one on needs the sealing key; secrets minted before are sealed on their next
+    /// use. Switching both off drops every sealed copy. Audited as `app.update`.
+    pub async fn set_options(
+        &self,
+        ctx: &RequestContext,
+        app_id: &Named<AppId>,
+        options: AppOptions,
+    ) -> Result<Committed<AppSummary>, ServiceError> {
+        ctx.operator()?;
+        if (options.signed_requests == Some(true) || options.show_secrets == Some(true))
+            && self.sealer.is_none()
+        {
+            return Err(ServiceError::SealingKeyMissing);
+        }
+        let mut tx = WriteTx::begin(self.pool).await?;
+        let before = store::apps::get(&mut *tx, app_id.as_str())
+            .await?
+            .ok_or(ServiceError::AppNotFound)?;
+        let after = store::apps::set_options(
+            &mut *tx,
+            app_id.as_str(),
+            options.signed_requests,
+            options.show_secrets,
+        )
+        .await?
+        .ok_or(ServiceError::AppNotFound)?;
+        let Some(mut changes) = changes_of::AppOptionsChanged::of(
+            (before.signed_requests, before.show_secrets),
+            (after.signed_requests, after.show_secrets),
+        ) else {
+            return Ok(Committed::unchanged(after.into()));
+        };
+        if !after.signed_requests && !after.show_secrets {
+            let dropped = store::secrets::drop_sealed(&mut *tx, app_id.as_str()).await?;
+            changes.sealed_secrets_dropped = Some(dropped);
+        }
+        let mut event = ctx.audit_event(app_id.as_str(), AuditAction::AppUpdate);
+        event.changes = changes.into_changes();
+        store::audit::append(&mut tx, event).await?;
+        commit(tx, after.into()).await
+    }
+
     /// Operator only (`latchkey keys rotate`): re-seals under the current key every value of
     /// every sealed store ([`SealedStore::ALL`]) that an older key of the ring sealed. A server
     /// that already opened one (an OAuth key set, say) keeps using it: the value is the same.
     pub async fn reseal_secrets(&self, ctx: &RequestContext) -> Result<ResealReport, ServiceError> {
         ctx.operator()?;
-        let ring = self
-            .sealer
-            .as_deref()
-            .ok_or(ServiceError::SealingKeyMissing)?;
+        let ring = self.sealer.ok_or(ServiceError::SealingKeyMissing)?;
         let mut report = ResealReport {
             current_key_id: ring.current_id().to_owned(),
             ..Default::default()
@@ -333,7 +343,7 @@ impl Latchkey {
             let mut after: Option<SealedAt> = None;
             loop {
                 let batch = store::secrets::sealed_with_other_keys(
-                    &self.pool,
+                    self.pool,
                     sealed_store,
                     ring.current_id(),
                     after.as_ref(),
@@ -347,7 +357,7 @@ impl Latchkey {
                 for value in &batch {
                     match reseal_value(ring, value) {
                         Ok(sealed) => {
-                            if store::secrets::reseal(&self.pool, value, &sealed).await? {
+                            if store::secrets::reseal(self.pool, value, &sealed).await? {
                                 resealed += 1;
                             }
                         }
@@ -362,13 +372,5 @@ impl Latchkey {
             report.stores.insert(sealed_store.table(), resealed);
         }
         Ok(report)
-    }
-
-    /// At start: an application keeps sealed secrets but this server has no key to open them.
-    pub async fn check_sealing_ready(&self) -> Result<(), ServiceError> {
-        if self.sealer.is_none() && store::apps::any_sealing(&self.pool).await? {
-            return Err(ServiceError::SealingKeyMissing);
-        }
-        Ok(())
     }
 }

@@ -56,7 +56,7 @@ pub async fn create(r: OperatorRequest, body: JsonBody) -> Result<HttpResponse, 
         signed_requests: fields.signed_requests.unwrap_or(false),
         show_secrets: fields.show_secrets.unwrap_or(false),
     };
-    let created = r.service.create_app(&r.ctx, new).await?;
+    let created = r.service.apps().create(&r.ctx, new).await?;
     Ok(r.answer(created, |(app, owner)| {
         HttpResponse::Created()
             .insert_header(("Location", format!("/apps/{}", app.app_id)))
@@ -85,7 +85,8 @@ pub async fn update(
     };
     let app = r
         .service
-        .set_app_options(&r.ctx, &path.into_inner(), options)
+        .apps()
+        .set_options(&r.ctx, &path.into_inner(), options)
         .await?;
     Ok(r.answer(app, |app| HttpResponse::Ok().json(AppBody::new(app, None))))
 }
@@ -94,7 +95,7 @@ pub async fn update(
 #[utoipa::path(get, path = "/apps", tag = "operator",
     responses((status = 200, body = Vec<AppBody>)))]
 pub async fn list(r: OperatorRequest) -> Result<HttpResponse, ConfigError> {
-    let apps = r.service.list_apps(&r.ctx).await?;
+    let apps = r.service.apps().list(&r.ctx).await?;
     let body: Vec<AppBody> = apps.into_iter().map(|a| AppBody::new(a, None)).collect();
     Ok(HttpResponse::Ok().json(body))
 }
@@ -107,6 +108,6 @@ pub async fn get(
     r: OperatorRequest,
     path: web::Path<Named<AppId>>,
 ) -> Result<HttpResponse, ConfigError> {
-    let app = r.service.get_app(&r.ctx, &path.into_inner()).await?;
+    let app = r.service.apps().get(&r.ctx, &path.into_inner()).await?;
     Ok(HttpResponse::Ok().json(AppBody::new(app, None)))
 }

@@ -62,6 +62,7 @@ pub async fn apply(
     };
     let report = r
         .service
+        .staging()
         .apply_fixture(&r.ctx, &path.into_inner(), &doc, options)
         .await?;
     Ok(r.answer(report, |report| {
@@ -96,7 +97,11 @@ pub async fn export(
         })?,
     };
     let with_ids = query_flag(&req, "ids")?.unwrap_or(true);
-    let app = r.service.export_fixture(&r.ctx, &path.into_inner()).await?;
+    let app = r
+        .service
+        .staging()
+        .export_fixture(&r.ctx, &path.into_inner())
+        .await?;
     let doc = FixtureDocument::export(app, with_ids);
     let text = fixture::to_text(&doc, format).map_err(StagingError::from)?;
     let content_type = match format {
@@ -116,7 +121,11 @@ pub async fn list_snapshots(
     r: OperatorRequest,
     path: web::Path<Named<AppId>>,
 ) -> Result<HttpResponse, ConfigError> {
-    let list = r.service.list_snapshots(&r.ctx, &path.into_inner()).await?;
+    let list = r
+        .service
+        .staging()
+        .list_snapshots(&r.ctx, &path.into_inner())
+        .await?;
     let body: Vec<Snapshot> = list.into_iter().map(Snapshot::new).collect();
     Ok(HttpResponse::Ok().json(body))
 }
@@ -131,7 +140,11 @@ pub async fn save_snapshot(
     path: web::Path<(Named<AppId>, String)>,
 ) -> Result<HttpResponse, ConfigError> {
     let (app_id, name) = path.into_inner();
-    let info = r.service.save_snapshot(&r.ctx, &app_id, &name).await?;
+    let info = r
+        .service
+        .staging()
+        .save_snapshot(&r.ctx, &app_id, &name)
+        .await?;
     Ok(r.answer(info, |info| HttpResponse::Ok().json(Snapshot::new(info))))
 }
 
@@ -145,7 +158,11 @@ pub async fn delete_snapshot(
     path: web::Path<(Named<AppId>, String)>,
 ) -> Result<HttpResponse, ConfigError> {
     let (app_id, name) = path.into_inner();
-    let done = r.service.delete_snapshot(&r.ctx, &app_id, &name).await?;
+    let done = r
+        .service
+        .staging()
+        .delete_snapshot(&r.ctx, &app_id, &name)
+        .await?;
     Ok(r.answer(done, |()| HttpResponse::NoContent().finish()))
 }
 
@@ -159,7 +176,11 @@ pub async fn restore_snapshot(
     path: web::Path<(Named<AppId>, String)>,
 ) -> Result<HttpResponse, ConfigError> {
     let (app_id, name) = path.into_inner();
-    let report = r.service.restore_snapshot(&r.ctx, &app_id, &name).await?;
+    let report = r
+        .service
+        .staging()
+        .restore_snapshot(&r.ctx, &app_id, &name)
+        .await?;
     Ok(r.answer(report, |report| {
         HttpResponse::Ok().json(RestoreReportBody::new(report))
     }))

@@ -20,7 +20,7 @@ async fn apps_page(
     name: &str,
     region: &str,
 ) -> Result<HttpResponse, ConsoleError> {
-    let apps = session.service.list_apps(&session.ctx).await?;
+    let apps = session.service.apps().list(&session.ctx).await?;
     let body = html! {
         section.card aria-labelledby="apps-title" {
             h2 #apps-title { (apps.len()) " application" @if apps.len() != 1 { "s" } }
@@ -84,7 +84,7 @@ pub async fn create(posted: Posted) -> Result<HttpResponse, ConsoleError> {
         signed_requests: form.get("signed_requests") == "yes",
         show_secrets: form.get("show_secrets") == "yes",
     };
-    let outcome = session.service.create_app(&session.ctx, new).await;
+    let outcome = session.service.apps().create(&session.ctx, new).await;
     match session.wrote(outcome) {
         Ok((app, owner)) => {
             let body = html! {

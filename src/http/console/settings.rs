@@ -7,9 +7,9 @@ use maud::html;
 
 use super::forms::{settings_form, submitted_settings};
 use super::page::{layout, refusal, respond, Nav};
-use super::{Console, ConsoleError, NoticeQuery, Posted, Refusal};
+use super::{Console, ConsoleError, Form, NoticeQuery, Posted, Refusal};
 use crate::domain::ids::{AppId, ClientId, Named};
-use crate::service::SettingsTarget;
+use crate::service::{SettingsError, SettingsTarget};
 
 pub async fn show(
     session: Console,
@@ -71,23 +71,29 @@ async fn defaults_page(
     ))
 }
 
+/// The one write of both settings forms: the target's values become the form's (keys left
+/// out or marked for removal are deleted), its revisions applied for the page after.
+async fn save(
+    session: &Console,
+    app_id: &Named<AppId>,
+    target: SettingsTarget<'_>,
+    form: &Form,
+) -> Result<(), SettingsError> {
+    let outcome = session
+        .service
+        .settings()
+        .replace(&session.ctx, app_id, target, submitted_settings(form))
+        .await;
+    session.wrote(outcome).map(drop)
+}
+
 pub async fn save_defaults(
     posted: Posted,
     app_id: web::Path<Named<AppId>>,
 ) -> Result<HttpResponse, ConsoleError> {
     let Posted { session, form } = posted;
     let app_id = app_id.into_inner();
-    let outcome = session
-        .service
-        .settings()
-        .replace(
-            &session.ctx,
-            &app_id,
-            SettingsTarget::Defaults,
-            submitted_settings(&form),
-        )
-        .await;
-    match session.wrote(outcome) {
+    match save(&session, &app_id, SettingsTarget::Defaults, &form).await {
         Ok(_) => Ok(session.see_other(&format!("/console/apps/{app_id}/settings?notice=saved"))),
         Err(e) => {
             let refused = Refusal::from(e);
@@ -102,17 +108,7 @@ pub async fn save_client(
 ) -> Result<HttpResponse, ConsoleError> {
     let Posted { session, form } = posted;
     let (app_id, client_id) = path.into_inner();
-    let outcome = session
-        .service
-        .settings()
-        .replace(
-            &session.ctx,
-            &app_id,
-            SettingsTarget::Client(&client_id),
-            submitted_settings(&form),
-        )
-        .await;
-    match session.wrote(outcome) {
+    match save(&session, &app_id, SettingsTarget::Client(&client_id), &form).await {
         Ok(_) => Ok(session.see_other(&format!(
             "/console/apps/{app_id}/clients/{client_id}?notice=settings"
         ))),
