@@ -197,7 +197,8 @@ async fn run_with_database(cli: &Cli, embedded: Option<&EmbeddedPostgres>) -> an
         }) => {
             let service = startup::service(settings, pool)?;
             let created = service
-                .create_app(
+                .apps()
+                .create(
                     &RequestContext::command_line(),
                     NewApp {
                         name: name.clone(),
@@ -218,7 +219,8 @@ async fn run_with_database(cli: &Cli, embedded: Option<&EmbeddedPostgres>) -> an
         }) => {
             let service = startup::service(settings, pool)?;
             let app = service
-                .set_app_options(
+                .apps()
+                .set_options(
                     &RequestContext::command_line(),
                     app_id,
                     AppOptions {
@@ -236,6 +238,7 @@ async fn run_with_database(cli: &Cli, embedded: Option<&EmbeddedPostgres>) -> an
         Command::Keys(KeysCommand::Rotate) => {
             let service = startup::service(settings, pool)?;
             let report = service
+                .apps()
                 .reseal_secrets(&RequestContext::command_line())
                 .await?;
             println!("{}", serde_json::to_value(&report)?);
@@ -256,7 +259,7 @@ async fn run_with_database(cli: &Cli, embedded: Option<&EmbeddedPostgres>) -> an
         }
         Command::Apps(AppsCommand::List) => {
             let service = startup::service(settings, pool)?;
-            let apps = service.list_apps(&RequestContext::command_line()).await?;
+            let apps = service.apps().list(&RequestContext::command_line()).await?;
             let list: Vec<_> = apps.into_iter().map(|a| AppBody::new(a, None)).collect();
             println!("{}", json_line(&list)?);
         }
@@ -292,11 +295,12 @@ async fn run_with_database(cli: &Cli, embedded: Option<&EmbeddedPostgres>) -> an
 async fn bootstrap_default_app(settings: &Settings, pool: &sqlx::PgPool) -> anyhow::Result<()> {
     let service = startup::service(settings, pool.clone())?;
     let ctx = RequestContext::command_line();
-    if !service.list_apps(&ctx).await?.is_empty() {
+    if !service.apps().list(&ctx).await?.is_empty() {
         return Ok(());
     }
     let created = service
-        .create_app(
+        .apps()
+        .create(
             &ctx,
             NewApp {
                 name: "default".into(),

@@ -81,7 +81,7 @@ async fn run(url: &str, n: usize, rounds: usize) -> anyhow::Result<()> {
         region: "us".into(),
         ..Default::default()
     };
-    let (app, _) = service.create_app(&ctx, new).await?.value;
+    let (app, _) = service.apps().create(&ctx, new).await?.value;
     let app_id = latchkey::domain::ids::Named::parse(&app.app_id);
     let apply = |doc: Value, prune: bool| {
         let service = service.clone();
@@ -93,6 +93,7 @@ async fn run(url: &str, n: usize, rounds: usize) -> anyhow::Result<()> {
                 prune,
             };
             service
+                .staging()
                 .apply_fixture(&ctx, &app_id, &doc, options)
                 .await
                 .map(|c| c.value)
@@ -106,7 +107,10 @@ async fn run(url: &str, n: usize, rounds: usize) -> anyhow::Result<()> {
         report.changes.len()
     );
     let start = Instant::now();
-    let _saved = service.save_snapshot(&ctx, &app_id, "baseline").await?;
+    let _saved = service
+        .staging()
+        .save_snapshot(&ctx, &app_id, "baseline")
+        .await?;
     println!("snapshot save: {:.0} ms", ms(start.elapsed()));
 
     println!("\n| scenario ({n} clients) | events | median | worst |\n|---|---:|---:|---:|");
@@ -125,6 +129,7 @@ async fn run(url: &str, n: usize, rounds: usize) -> anyhow::Result<()> {
             }
             let start = Instant::now();
             let report = service
+                .staging()
                 .restore_snapshot(&ctx, &app_id, "baseline")
                 .await?
                 .value;

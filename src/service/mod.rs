@@ -17,7 +17,6 @@ mod entity_types;
 mod error;
 mod evidence;
 mod fixtures;
-mod forwarders;
 mod migration;
 pub mod oauth;
 pub mod replica;
