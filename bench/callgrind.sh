@@ -12,7 +12,10 @@
 # `cargo build --release` (for line-level annotation, with
 # CARGO_PROFILE_RELEASE_DEBUG=line-tables-only). Scenario (f) here lists the 100 clients of
 # one application among 3,000 (bench/run's million rows change the database's work, not the
-# server's instructions).
+# server's instructions); scenario (b) PUTs one client 2,000 times, its features toggled so that
+# each PUT is a change. valgrind runs SHA-256 without the CPU's SHA extensions, so the hashes of
+# the warm Basic check weigh several times what they cost natively (bench/README.md,
+# "4 December 2026").
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -22,7 +25,7 @@ DB=${CG_DB:-latchkey_callgrind}
 N=${CG_REQUESTS:-2000}
 OUT=${CG_OUT:-$(mktemp -d /tmp/latchkey-callgrind.XXXXXX)}
 mkdir -p "$OUT"
-SCENARIOS=${CG_SCENARIOS:-h a a_bearer e f}
+SCENARIOS=${CG_SCENARIOS:-h a a_bearer e f b}
 DB_URL="$PG_URL/$DB"
 ADMIN_URL="$PG_URL/postgres"
 
@@ -86,6 +89,9 @@ api PUT "/config/$APP/clients/$(jq -r ._id <<<"$esp")/accessSchemas/user/read" "
 CHECK=$(jq -cn --arg id "$(jq -r ._id <<<"$esp")" --arg s "$(jq -r ._secret <<<"$esp")" \
   '{clientId: $id, clientSecret: $s, sourceIp: "203.0.113.7", entityType: "user",
     access: "read", record: "any", attributes: ["email", "givenName", "optIns.newsletter", "birthday"]}')
+# (b): PUTs of one client, its features toggled so that each one is a change (an UPDATE, an
+# audit event, a notification, the snapshot entry replaced).
+PUT_TARGET=$(api POST "/config/$APP/clients" "$OWNER_AUTH" '{"name":"put-target"}' | jq -r ._id)
 f_json=$(api POST /apps "Bearer $TOKEN" '{"name":"bench-f-listed"}')
 F_APP=$(jq -r .app_id <<<"$f_json")
 F_AUTH=$(basic "$(jq -r .owner._id <<<"$f_json")" "$(jq -r .owner._secret <<<"$f_json")")
@@ -102,26 +108,30 @@ url_of() {
     a_bearer) echo "GET /config/$APP/clients/$TARGET" ;;
     e) echo "POST /config/$APP/access/check" ;;
     f) echo "GET /config/$F_APP/clients" ;;
+    b) echo "PUT /config/$APP/clients/$PUT_TARGET" ;;
   esac
 }
 auth_of() {
   case $1 in
-    a | e) echo "$OWNER_AUTH" ;;
+    a | e | b) echo "$OWNER_AUTH" ;;
     a_bearer) echo "Bearer $TOKEN" ;;
     f) echo "$F_AUTH" ;;
     *) echo "" ;;
   esac
 }
-# send N METHOD PATH AUTH BODY: N requests over one keep-alive connection; each must be 200.
+# send N METHOD PATH AUTH BODY [BODY2]: N requests over one keep-alive connection, alternating
+# BODY and BODY2 when both are given; each must be 200.
 send() {
   python3 - "$PORT" "$@" <<'PY'
 import http.client, sys
 port, n, method, path, auth, body = int(sys.argv[1]), int(sys.argv[2]), *sys.argv[3:7]
+bodies = [body] + sys.argv[7:8]
 c = http.client.HTTPConnection("127.0.0.1", port, timeout=600)
 headers = {"Content-Type": "application/json"}
 if auth:
     headers["Authorization"] = auth
-for _ in range(n):
+for i in range(n):
+    body = bodies[i % len(bodies)]
     c.request(method, path, body=body.encode() if body else None, headers=headers)
     r = c.getresponse()
     r.read()
@@ -132,12 +142,16 @@ PY
 
 for s in $SCENARIOS; do
   read -r method path <<<"$(url_of "$s")"
-  body=""
+  body="" body2=()
   [[ $s == e ]] && body=$CHECK
-  send 50 "$method" "$path" "$(auth_of "$s")" "$body" # warm: caches, snapshot, pool
+  if [[ $s == b ]]; then
+    body='{"name":"put-target","features":["direct_access"]}'
+    body2=('{"name":"put-target","features":["direct_read_access"]}')
+  fi
+  send 50 "$method" "$path" "$(auth_of "$s")" "$body" "${body2[@]}" # warm: caches, snapshot, pool
   callgrind_control -z "$PID" >/dev/null
   callgrind_control -i on "$PID" >/dev/null
-  send "$N" "$method" "$path" "$(auth_of "$s")" "$body"
+  send "$N" "$method" "$path" "$(auth_of "$s")" "$body" "${body2[@]}"
   callgrind_control -i off "$PID" >/dev/null
   callgrind_control -d "$s" "$PID" >/dev/null
 done
@@ -153,7 +167,7 @@ for s in $SCENARIOS; do
   # "totals:" is the dump's count; "summary:" (written first) is 0 when instrumentation was
   # switched on and off by callgrind_control.
   total=$(awk '/^totals:/ { print $2; exit }' "$f")
-  printf '| %s | %s | %s |\n' "$s" "$(url_of "$s" | sed "s/$APP/{app}/; s/$F_APP/{app}/; s/$TARGET/{id}/")" \
+  printf '| %s | %s | %s |\n' "$s" "$(url_of "$s" | sed "s/$APP/{app}/; s/$F_APP/{app}/; s/$PUT_TARGET/{id}/; s/$TARGET/{id}/")" \
     "$(awk -v t="$total" -v n="$N" 'BEGIN { printf "%.0f", t / n }')"
   # Written whole first: `| head` would end callgrind_annotate with SIGPIPE, which pipefail
   # turns into the script's failure.
