@@ -439,6 +439,22 @@ impl Snapshots {
         .await
     }
 
+    /// This instance's entry of a client if it holds one usable now, without loading one: for a
+    /// question the database answers more cheaply than a client entry's reload (after a write
+    /// to an application every entry of it is stale).
+    pub fn held_client(
+        &self,
+        app_id: &str,
+        client_id: &str,
+    ) -> Option<Arc<Stamped<Option<Arc<ClientEntry>>>>> {
+        let held = match self.entries.get(&KeyRef::Client(app_id, client_id))? {
+            Entry::Client(s) => s,
+            _ => return None,
+        };
+        self.usable(app_id, &held, Freshness::Snapshot)
+            .then_some(held)
+    }
+
     /// An entity type's `attr_defs` (`Ok(None)`: no such application).
     pub async fn entity_type(
         &self,

@@ -236,11 +236,7 @@ impl Latchkey {
         }
         // An application that keeps no sealed copies cannot show secrets: the snapshot says so
         // without a database round trip (the hot path of a client GET).
-        if self
-            .app_seals_secrets(app_id.as_str(), &client_ids[0])
-            .await?
-            == Some(false)
-        {
+        if self.app_seals_secrets(app_id.as_str(), &client_ids[0]) == Some(false) {
             return Ok(Committed::unchanged(ShownSecrets::default()));
         }
         // One primary-key read for applications without the option; a transaction only for

@@ -175,22 +175,15 @@ impl Latchkey {
     }
 
     /// Whether the client's application keeps sealed copies of secrets (signed requests or
-    /// show_secrets), from the snapshot; `None` when the snapshot cannot say (strict mode, lost
-    /// listener, unknown client). Switching those options is an audited change, so its
-    /// notification drops the entry like any other change.
-    pub(crate) async fn app_seals_secrets(
-        &self,
-        app_id: &str,
-        client_id: &str,
-    ) -> StoreResult<Option<bool>> {
-        if !self.snapshots.trusted() {
-            return Ok(None);
-        }
-        let found = self
-            .snapshots
-            .client(&self.pool, app_id, client_id, Freshness::Snapshot)
-            .await?;
-        Ok(found.and_then(|s| s.value.as_ref().map(|c| c.sealing)))
+    /// show_secrets), from this instance's entry of the client if it holds a usable one; `None`
+    /// when it cannot say (strict mode, lost listener, unknown client, no usable entry: the
+    /// caller then reads the application's row, one primary-key read, rather than have the
+    /// client's whole entry reloaded, which after a write to the application is every time).
+    /// Switching those options is an audited change, so its notification makes the entry stale
+    /// like any other change.
+    pub(crate) fn app_seals_secrets(&self, app_id: &str, client_id: &str) -> Option<bool> {
+        let held = self.snapshots.held_client(app_id, client_id)?;
+        held.value.as_ref().map(|c| c.sealing)
     }
 
     /// The inputs of an access decision and the revision they are at. With `AtLeastAsFresh`,
