@@ -2,19 +2,23 @@
 //!
 //! An application's snapshot is the set of entries this instance loaded for it on demand (a
 //! client with its live secret verifiers, features, allow list and access schemas; an entity
-//! type), each stamped with the application's revision read in the same statement. The
-//! instance knows, per application, the latest revision it has heard of: from the
-//! notifications every write transaction issues (`store::audit::append`), from its own writes
-//! (each adapter applies the revisions a use case committed before it answers, see
-//! `http::revision`) and from what it loads. An entry
-//! is used only while
+//! type; the listing of its clients), each stamped with the application's revision read in the
+//! same statement. The instance knows, per application, the latest revision it has heard of,
+//! and for the changes up to it what each reached (one client, or the whole application): from
+//! the notifications every write transaction issues (`store::audit::append`), from its own
+//! writes (each adapter applies the revisions a use case committed before it answers, see
+//! `http::revision`) and, the revision only, from what it loads. An entry is used only while
 //!
 //! * the instance is listening (a lost listener means nothing is trusted until it has
 //!   re-listened and dropped everything: the `generation` check),
-//! * and its revision is at least the latest known for its application.
+//! * and every change after its revision up to the latest known is known and reached nothing
+//!   of it: a client's entry is stale after a change to that client or to the whole
+//!   application, an entity type's after one to the whole application, a listing after any.
 //!
 //! So a change made anywhere stops being served from memory as soon as its notification (or
-//! own write) arrives, however the entries were loaded meanwhile. Entries are weighed in bytes
+//! own write) arrives, however the entries were loaded meanwhile, and a write to one client
+//! leaves the other clients' entries in use (a PUT load on one application no longer reloads
+//! its callers: bench/README.md, "4 December 2026, second session"). Entries are weighed in bytes
 //! and evicted within the budget (CLOCK-PRO, an approximation of least recently used), so the memory does not grow with
 //! the size of an application: a million-client application costs only its clients in use.
 //!
@@ -22,10 +26,10 @@
 
 pub mod listener;
 
-use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, OnceLock, RwLock};
-use std::time::Duration;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, OnceLock, RwLock};
+use std::time::{Duration, Instant};
 
 use serde_json::Value;
 use sqlx::PgPool;
@@ -34,9 +38,9 @@ use tokio::sync::watch;
 use crate::domain::entity_type::EntityType;
 use crate::store::clients::ListedClient;
 use crate::store::snapshots::{self, ClientEntry};
-use crate::store::StoreResult;
+use crate::store::{Revisions, StoreResult};
 
-pub use crate::store::tx::CHANNEL;
+pub use crate::store::tx::{CHANNEL, WHOLE_APPLICATION};
 
 /// How fresh a read must be.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -49,12 +53,108 @@ pub enum Freshness {
     Database,
 }
 
-/// An entry with the revision of the application it was read at.
+/// An entry with the revision of the application it is known to be current at.
 #[derive(Debug)]
 pub struct Stamped<T> {
-    pub revision: i64,
+    /// Read at this revision, then raised to each later revision heard of whose changes, all
+    /// known, reached nothing of this entry (see [`Snapshots::usable`]).
+    current_at: AtomicI64,
     generation: u64,
     pub value: T,
+}
+
+impl<T> Stamped<T> {
+    /// The newest revision of its application this entry is known to be current at.
+    pub fn revision(&self) -> i64 {
+        self.current_at.load(Ordering::Acquire)
+    }
+}
+
+/// What of an application's changes can make an entry stale.
+#[derive(Debug, Clone, Copy)]
+enum Reach<'a> {
+    /// A client's entry: a change to that client, or one to the whole application.
+    Client(&'a str),
+    /// An entity type's: a change to the whole application.
+    Application,
+    /// A listing's: any change.
+    AnyChange,
+}
+
+impl Reach<'_> {
+    /// Whether a change that reached `only_client` (`None`: the whole application) reaches this.
+    fn reached_by(self, only_client: Option<&str>) -> bool {
+        match (self, only_client) {
+            (Reach::AnyChange, _) | (_, None) => true,
+            (Reach::Client(c), Some(changed)) => c == changed,
+            (Reach::Application, Some(_)) => false,
+        }
+    }
+}
+
+/// An application's latest revision heard of, and the changes heard of before it with what
+/// each reached: an entry read at an older revision is still current if every change since is
+/// known and none reached it (a write to one client leaves the others' entries usable).
+struct AppRevisions {
+    /// Its receivers are woken on every change.
+    latest: watch::Sender<i64>,
+    changes: Mutex<ChangeLog>,
+}
+
+impl AppRevisions {
+    fn new() -> Self {
+        Self {
+            latest: watch::channel(0).0,
+            changes: Mutex::new(ChangeLog::default()),
+        }
+    }
+}
+
+/// Changes heard of, by the revision each ended at: `(from, only_client)`. Changes are whole
+/// transactions under the chain head's lock, so they never overlap; a revision heard of without
+/// its change (a load that read a newer revision than notified, a notification of an older
+/// release, one pushed out of here) is a gap, and an entry older than a gap is stale.
+#[derive(Debug, Default)]
+struct ChangeLog(BTreeMap<i64, (i64, Option<Box<str>>)>);
+
+impl ChangeLog {
+    /// Changes kept per application: an entry older than the oldest is reloaded.
+    const KEPT: usize = 1024;
+
+    fn insert(&mut self, from: i64, seq: i64, only_client: Option<&str>) {
+        use std::collections::btree_map::Entry as Slot;
+        match self.0.entry(seq) {
+            Slot::Vacant(slot) => {
+                slot.insert((from, only_client.map(Box::from)));
+            }
+            Slot::Occupied(mut slot) => {
+                // Heard twice (the writer's own commit, then its notification): the same. Told
+                // differently, trust neither's reach.
+                let known = slot.get_mut();
+                if known.0 != from || known.1.as_deref() != only_client {
+                    *known = (known.0.min(from), None);
+                }
+            }
+        }
+        while self.0.len() > Self::KEPT {
+            self.0.pop_first();
+        }
+    }
+
+    /// Whether every change after `since` up to `until` is known and none reached `reach`.
+    fn untouched(&self, since: i64, until: i64, reach: Reach<'_>) -> bool {
+        let mut covered = since;
+        for (&seq, (from, only_client)) in self.0.range(since + 1..) {
+            if covered >= until {
+                break;
+            }
+            if *from > covered || reach.reached_by(only_client.as_deref()) {
+                return false;
+            }
+            covered = seq;
+        }
+        covered >= until
+    }
 }
 
 /// What an entry is kept under. Lookups name it by [`KeyRef`], borrowed from the request, so a
@@ -80,7 +180,16 @@ enum KeyRef<'a> {
     Listing(&'a str),
 }
 
-impl KeyRef<'_> {
+impl<'a> KeyRef<'a> {
+    /// The changes that make the entry kept under this key stale.
+    fn reach(self) -> Reach<'a> {
+        match self {
+            KeyRef::Client(_, client_id) => Reach::Client(client_id),
+            KeyRef::EntityType(..) => Reach::Application,
+            KeyRef::Listing(_) | KeyRef::AppOfClient(_) => Reach::AnyChange,
+        }
+    }
+
     fn to_key(self) -> Key {
         match self {
             KeyRef::Client(a, c) => Key::Client(a.to_owned(), c.to_owned()),
@@ -228,8 +337,11 @@ impl SnapshotConfig {
 pub struct Snapshots {
     config: SnapshotConfig,
     entries: Entries,
-    /// Latest revision heard of per application; its receivers are woken on every change.
-    latest: RwLock<HashMap<String, watch::Sender<i64>>>,
+    /// Per application, the latest revision heard of and the changes before it.
+    latest: RwLock<HashMap<String, AppRevisions>>,
+    /// When the listener last listened again: changes this instance committed in transactions
+    /// begun before then are not trusted for what they reached (see [`Snapshots::committed`]).
+    listening_since: RwLock<Option<Instant>>,
     /// Moves on every listener loss and every re-listen: older entries are never used again.
     generation: AtomicU64,
     listening: AtomicBool,
@@ -261,6 +373,7 @@ impl Snapshots {
             config,
             entries,
             latest: RwLock::new(HashMap::new()),
+            listening_since: RwLock::new(None),
             generation: AtomicU64::new(0),
             listening: AtomicBool::new(false),
             subscribers: AtomicUsize::new(0),
@@ -289,23 +402,66 @@ impl Snapshots {
     /// The latest revision of `app_id` this instance has heard of (0: none since it started).
     pub fn latest(&self, app_id: &str) -> i64 {
         let map = self.latest.read().unwrap_or_else(|e| e.into_inner());
-        map.get(app_id).map_or(0, |tx| *tx.borrow())
+        map.get(app_id).map_or(0, |a| *a.latest.borrow())
     }
 
-    /// A committed revision of `app_id` became known: older entries of it are stale.
-    pub fn observe(&self, app_id: &str, revision: i64) {
-        self.any_change.send_modify(|n| *n = n.wrapping_add(1));
+    /// Runs `f` on the state of `app_id`, made if it has none yet.
+    fn with_app<R>(&self, app_id: &str, f: impl FnOnce(&AppRevisions) -> R) -> R {
         {
             let map = self.latest.read().unwrap_or_else(|e| e.into_inner());
-            if let Some(tx) = map.get(app_id) {
-                tx.send_if_modified(|v| raise(v, revision));
-                return;
+            if let Some(app) = map.get(app_id) {
+                return f(app);
             }
         }
         let mut map = self.latest.write().unwrap_or_else(|e| e.into_inner());
-        map.entry(app_id.to_owned())
-            .or_insert_with(|| watch::channel(0).0)
-            .send_if_modified(|v| raise(v, revision));
+        f(map
+            .entry(app_id.to_owned())
+            .or_insert_with(AppRevisions::new))
+    }
+
+    /// A committed revision of `app_id` became known, but not what changed up to it: entries
+    /// older than it are stale until the changes up to it are heard of.
+    pub fn observe(&self, app_id: &str, revision: i64) {
+        self.any_change.send_modify(|n| *n = n.wrapping_add(1));
+        self.with_app(app_id, |app| {
+            app.latest.send_if_modified(|v| raise(v, revision));
+        });
+    }
+
+    /// A committed change of `app_id` from revision `from` to `seq` became known, which
+    /// reached only `only_client` (`None`: possibly any entry of the application).
+    fn observe_change(&self, app_id: &str, from: i64, seq: i64, only_client: Option<&str>) {
+        self.any_change.send_modify(|n| *n = n.wrapping_add(1));
+        self.with_app(app_id, |app| {
+            // Known before it is latest: a check that sees the new latest finds the change.
+            app.changes
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .insert(from, seq, only_client);
+            app.latest.send_if_modified(|v| raise(v, seq));
+        });
+    }
+
+    /// What this instance itself committed (each surface calls this before it answers, see
+    /// `http::revision`), so that whoever wrote reads it back from any later request without
+    /// waiting for the notification. What each change reached is trusted only when the
+    /// transaction began while the listener was listening: one begun before it listened again
+    /// may have committed on a primary that was then lost, whose revisions the new primary
+    /// reuses for other changes.
+    pub fn committed(&self, revisions: &Revisions) {
+        let since = *self
+            .listening_since
+            .read()
+            .unwrap_or_else(|e| e.into_inner());
+        let trusted =
+            matches!((since, revisions.began()), (Some(since), Some(began)) if began >= since);
+        for r in revisions.iter() {
+            if trusted {
+                self.observe_change(r.app_id, r.from, r.seq, r.only_client);
+            } else {
+                self.observe(r.app_id, r.seq);
+            }
+        }
     }
 
     /// A receiver woken on every revision of any application heard of (and every re-listen).
@@ -315,26 +471,35 @@ impl Snapshots {
 
     /// A receiver woken on every revision of `app_id` heard of (and on every re-listen).
     pub fn watch(&self, app_id: &str) -> watch::Receiver<i64> {
-        {
-            let map = self.latest.read().unwrap_or_else(|e| e.into_inner());
-            if let Some(tx) = map.get(app_id) {
-                return tx.subscribe();
-            }
-        }
-        let mut map = self.latest.write().unwrap_or_else(|e| e.into_inner());
-        map.entry(app_id.to_owned())
-            .or_insert_with(|| watch::channel(0).0)
-            .subscribe()
+        self.with_app(app_id, |app| app.latest.subscribe())
     }
 
-    /// A notification payload, `"<revision> <app_id>"`.
+    /// A notification payload (described at [`CHANNEL`]).
     pub fn notified(&self, payload: &str) {
-        let parsed = payload
-            .split_once(' ')
-            .and_then(|(rev, app)| rev.parse::<i64>().ok().map(|r| (r, app)));
-        match parsed {
-            Some((revision, app_id)) => self.observe(app_id, revision),
-            None => tracing::warn!(payload, "ignoring a malformed change notification"),
+        let mut parts = payload.split(' ');
+        let (Some(Ok(seq)), Some(app_id)) = (parts.next().map(str::parse::<i64>), parts.next())
+        else {
+            tracing::warn!(payload, "ignoring a malformed change notification");
+            return;
+        };
+        match (
+            parts.next().map(str::parse::<i64>),
+            parts.next(),
+            parts.next(),
+        ) {
+            (Some(Ok(from)), Some(client), None) if from < seq => {
+                let only_client = (client != WHOLE_APPLICATION).then_some(client);
+                self.observe_change(app_id, from, seq, only_client);
+            }
+            // A release before changes named what they reached: the revision only.
+            (None, ..) => self.observe(app_id, seq),
+            _ => {
+                tracing::warn!(
+                    payload,
+                    "a change notification not understood; its revision only"
+                );
+                self.observe(app_id, seq);
+            }
         }
     }
 
@@ -370,8 +535,8 @@ impl Snapshots {
                      changes were lost (asynchronous failover?)"
                 );
                 let map = self.latest.read().unwrap_or_else(|e| e.into_inner());
-                if let Some(tx) = map.get(app_id) {
-                    tx.send_replace(*revision);
+                if let Some(app) = map.get(app_id) {
+                    app.latest.send_replace(*revision);
                 }
             } else {
                 self.observe(app_id, *revision);
@@ -379,32 +544,71 @@ impl Snapshots {
         }
     }
 
-    /// Listening again: drop everything loaded before, trust new entries, wake the feeds (they
-    /// re-read the audit table, which covers what the gap hid).
+    /// Listening again: drop everything loaded before and every change heard of (after a
+    /// failover the new primary may reuse their revisions), trust new entries, wake the feeds
+    /// (they re-read the audit table, which covers what the gap hid).
     pub fn relistened(&self) {
         if self.listened_before.swap(true, Ordering::AcqRel) {
             self.reconnects.fetch_add(1, Ordering::Relaxed);
         }
+        *self
+            .listening_since
+            .write()
+            .unwrap_or_else(|e| e.into_inner()) = Some(Instant::now());
         self.entries.clear();
         self.generation.fetch_add(1, Ordering::AcqRel);
-        self.listening.store(true, Ordering::Release);
         let map = self.latest.read().unwrap_or_else(|e| e.into_inner());
-        for tx in map.values() {
-            tx.send_modify(|_| {});
+        for app in map.values() {
+            app.changes
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .0
+                .clear();
+        }
+        self.listening.store(true, Ordering::Release);
+        for app in map.values() {
+            app.latest.send_modify(|_| {});
         }
         self.any_change.send_modify(|n| *n = n.wrapping_add(1));
     }
 
-    fn usable<T>(&self, app_id: &str, s: &Stamped<T>, freshness: Freshness) -> bool {
+    /// Whether `s`, an entry of `app_id` that changes reaching `reach` make stale, may answer
+    /// now: the instance listens, the entry was loaded since it last listened again, and no
+    /// change heard of since the entry's revision reached it (when every one is known and none
+    /// did, the entry's revision is raised to the latest, so the next check is one comparison).
+    fn usable<T>(
+        &self,
+        app_id: &str,
+        s: &Stamped<T>,
+        reach: Reach<'_>,
+        freshness: Freshness,
+    ) -> bool {
         let floor = match freshness {
             Freshness::Snapshot => 0,
             Freshness::AtLeast(r) => r,
             Freshness::Database => return false,
         };
-        self.trusted()
-            && s.generation == self.generation.load(Ordering::Acquire)
-            && s.revision >= floor
-            && s.revision >= self.latest(app_id)
+        if !self.trusted() || s.generation != self.generation.load(Ordering::Acquire) {
+            return false;
+        }
+        let mut current = s.revision();
+        let map = self.latest.read().unwrap_or_else(|e| e.into_inner());
+        if let Some(app) = map.get(app_id) {
+            let latest = *app.latest.borrow();
+            if current < latest {
+                let untouched = app
+                    .changes
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .untouched(current, latest, reach);
+                if !untouched {
+                    return false;
+                }
+                s.current_at.fetch_max(latest, Ordering::AcqRel);
+                current = latest;
+            }
+        }
+        current >= floor
     }
 
     /// The generation to stamp a load with, or `None` when what is loaded must not be kept.
@@ -440,8 +644,8 @@ impl Snapshots {
     }
 
     /// This instance's entry of a client if it holds one usable now, without loading one: for a
-    /// question the database answers more cheaply than a client entry's reload (after a write
-    /// to an application every entry of it is stale).
+    /// question the database answers more cheaply than a client entry's reload (the entry of a
+    /// client just written is stale).
     pub fn held_client(
         &self,
         app_id: &str,
@@ -451,7 +655,7 @@ impl Snapshots {
             Entry::Client(s) => s,
             _ => return None,
         };
-        self.usable(app_id, &held, Freshness::Snapshot)
+        self.usable(app_id, &held, Reach::Client(client_id), Freshness::Snapshot)
             .then_some(held)
     }
 
@@ -516,7 +720,7 @@ impl Snapshots {
         load: impl std::future::Future<Output = StoreResult<Option<(i64, T)>>>,
     ) -> StoreResult<Option<Arc<Stamped<T>>>> {
         if let Some(s) = self.entries.get(&key).and_then(unwrap) {
-            if self.usable(app_id, &s, freshness) {
+            if self.usable(app_id, &s, key.reach(), freshness) {
                 return Ok(Some(s));
             }
         }
@@ -544,7 +748,7 @@ impl Snapshots {
         wrap: fn(Arc<Stamped<T>>) -> Entry,
     ) -> Arc<Stamped<T>> {
         let stamped = Arc::new(Stamped {
-            revision,
+            current_at: AtomicI64::new(revision),
             generation: generation.unwrap_or(u64::MAX),
             value,
         });
@@ -689,7 +893,7 @@ mod tests {
 
     fn stamped(revision: i64, generation: u64) -> Stamped<()> {
         Stamped {
-            revision,
+            current_at: AtomicI64::new(revision),
             generation,
             value: (),
         }
@@ -698,23 +902,157 @@ mod tests {
     #[test]
     fn nothing_is_trusted_before_listening() {
         let s = snapshots();
-        assert!(!s.usable("a", &stamped(5, 0), Freshness::Snapshot));
+        assert!(!s.usable("a", &stamped(5, 0), Reach::Client("c"), Freshness::Snapshot));
         s.relistened();
-        assert!(s.usable("a", &stamped(5, 1), Freshness::Snapshot));
+        assert!(s.usable("a", &stamped(5, 1), Reach::Client("c"), Freshness::Snapshot));
     }
 
     #[test]
     fn a_newer_revision_makes_entries_stale() {
         let s = snapshots();
         s.relistened();
-        s.notified("7 app one");
-        assert_eq!(s.latest("app one"), 7);
-        assert!(!s.usable("app one", &stamped(6, 1), Freshness::Snapshot));
-        assert!(s.usable("app one", &stamped(7, 1), Freshness::Snapshot));
+        // A notification of an older release: the revision only, nothing of what it reached.
+        s.notified("7 appone");
+        assert_eq!(s.latest("appone"), 7);
+        assert!(!s.usable(
+            "appone",
+            &stamped(6, 1),
+            Reach::Client("c"),
+            Freshness::Snapshot
+        ));
+        assert!(!s.usable(
+            "appone",
+            &stamped(6, 1),
+            Reach::Application,
+            Freshness::Snapshot
+        ));
+        assert!(s.usable(
+            "appone",
+            &stamped(7, 1),
+            Reach::Client("c"),
+            Freshness::Snapshot
+        ));
         // Other applications are not affected; an older notification changes nothing.
-        assert!(s.usable("b", &stamped(1, 1), Freshness::Snapshot));
-        s.notified("3 app one");
-        assert_eq!(s.latest("app one"), 7);
+        assert!(s.usable("b", &stamped(1, 1), Reach::Client("c"), Freshness::Snapshot));
+        s.notified("3 appone 2 *");
+        assert_eq!(s.latest("appone"), 7);
+    }
+
+    /// The property bench (b) needs: a write to one client leaves the other clients' entries
+    /// (its caller's among them) in use; and what the safety of that rests on.
+    #[test]
+    fn a_change_reaches_the_entries_it_names_and_no_others() {
+        let s = snapshots();
+        s.relistened();
+        let g = s.generation.load(Ordering::Acquire);
+        let (caller, written, schema) = (stamped(3, g), stamped(3, g), stamped(3, g));
+        let listing = stamped(3, g);
+        s.notified("4 a 3 written");
+        assert!(s.usable("a", &caller, Reach::Client("caller"), Freshness::Snapshot));
+        assert_eq!(
+            caller.revision(),
+            4,
+            "raised: the next check is one comparison"
+        );
+        assert!(!s.usable("a", &written, Reach::Client("written"), Freshness::Snapshot));
+        assert!(s.usable("a", &schema, Reach::Application, Freshness::Snapshot));
+        assert!(!s.usable("a", &listing, Reach::AnyChange, Freshness::Snapshot));
+        // `atLeastAsFresh` is met by the raised revision.
+        assert!(s.usable(
+            "a",
+            &stamped(3, g),
+            Reach::Client("caller"),
+            Freshness::AtLeast(4)
+        ));
+        assert!(!s.usable(
+            "a",
+            &stamped(3, g),
+            Reach::Client("caller"),
+            Freshness::AtLeast(5)
+        ));
+        // A change to the whole application (an entity type, an option) reaches everything.
+        s.notified("5 a 4 *");
+        assert!(!s.usable("a", &caller, Reach::Client("caller"), Freshness::Snapshot));
+        assert!(!s.usable("a", &schema, Reach::Application, Freshness::Snapshot));
+    }
+
+    #[test]
+    fn a_revision_heard_of_without_its_change_is_a_gap_until_the_change_arrives() {
+        let s = snapshots();
+        s.relistened();
+        let g = s.generation.load(Ordering::Acquire);
+        let caller = stamped(5, g);
+        // A load read revision 7 before 6 and 7 were notified.
+        s.observe("a", 7);
+        assert!(!s.usable("a", &caller, Reach::Client("caller"), Freshness::Snapshot));
+        s.notified("7 a 6 x");
+        assert!(!s.usable("a", &caller, Reach::Client("caller"), Freshness::Snapshot));
+        s.notified("6 a 5 y");
+        assert!(s.usable("a", &caller, Reach::Client("caller"), Freshness::Snapshot));
+        // Malformed and inconsistent payloads: the revision only (a gap), never a reach.
+        for (n, payload) in ["9 a 7 x", "10 a 10 z", "11 a nine z", "12 a 11 z extra"]
+            .into_iter()
+            .enumerate()
+        {
+            let entry = stamped(s.latest("a"), g);
+            s.notified(payload);
+            assert_eq!(
+                s.usable("a", &entry, Reach::Client("caller"), Freshness::Snapshot),
+                n == 0,
+                "{payload}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_change_told_twice_differently_reaches_everything() {
+        let mut log = ChangeLog::default();
+        log.insert(1, 2, Some("x"));
+        log.insert(1, 2, Some("x"));
+        assert!(log.untouched(1, 2, Reach::Client("y")));
+        log.insert(1, 2, Some("y"));
+        assert!(!log.untouched(1, 2, Reach::Client("z")));
+        assert!(!log.untouched(1, 2, Reach::Application));
+    }
+
+    #[test]
+    fn only_the_newest_changes_are_kept_and_older_entries_are_stale() {
+        let s = snapshots();
+        s.relistened();
+        let g = s.generation.load(Ordering::Acquire);
+        let (old, recent) = (stamped(0, g), stamped(10, g));
+        let kept = i64::try_from(ChangeLog::KEPT).unwrap();
+        for seq in 1..=kept + 10 {
+            s.notified(&format!("{seq} a {} x", seq - 1));
+        }
+        assert!(!s.usable("a", &old, Reach::Client("c"), Freshness::Snapshot));
+        assert!(s.usable("a", &recent, Reach::Client("c"), Freshness::Snapshot));
+    }
+
+    #[test]
+    fn own_commits_are_trusted_for_their_reach_only_when_begun_while_listening() {
+        let s = snapshots();
+        let before = Instant::now();
+        s.relistened();
+        let g = s.generation.load(Ordering::Acquire);
+        let entry = stamped(1, g);
+        // Begun before the listener listened again: perhaps on a lost primary.
+        s.committed(&Revisions::for_tests(before, &[("a", 1, 2, Some("x"))]));
+        assert_eq!(s.latest("a"), 2);
+        assert!(!s.usable("a", &entry, Reach::Client("c"), Freshness::Snapshot));
+        s.committed(&Revisions::for_tests(
+            Instant::now(),
+            &[("a", 2, 3, Some("x")), ("a", 3, 4, Some("y"))],
+        ));
+        let entry = stamped(2, g);
+        assert!(s.usable("a", &entry, Reach::Client("c"), Freshness::Snapshot));
+        assert_eq!(entry.revision(), 4);
+        // Listening again forgets every change heard of.
+        s.lost();
+        s.relistened();
+        s.observe("a", 5);
+        let g = s.generation.load(Ordering::Acquire);
+        assert!(!s.usable("a", &stamped(3, g), Reach::Client("c"), Freshness::Snapshot));
     }
 
     #[test]
@@ -725,7 +1063,7 @@ mod tests {
         s.lost();
         assert!(!s.trusted());
         s.relistened();
-        assert!(!s.usable("a", &before, Freshness::Snapshot));
+        assert!(!s.usable("a", &before, Reach::Client("c"), Freshness::Snapshot));
     }
 
     #[test]
@@ -742,17 +1080,37 @@ mod tests {
         assert_eq!((s.latest("a"), s.latest("b")), (5, 9));
         assert_eq!(s.listener_counts(), (1, 1));
         let generation = s.generation.load(Ordering::Acquire);
-        assert!(s.usable("a", &stamped(5, generation), Freshness::Snapshot));
-        assert!(!s.usable("b", &stamped(8, generation), Freshness::Snapshot));
+        assert!(s.usable(
+            "a",
+            &stamped(5, generation),
+            Reach::Client("c"),
+            Freshness::Snapshot
+        ));
+        assert!(!s.usable(
+            "b",
+            &stamped(8, generation),
+            Reach::Client("c"),
+            Freshness::Snapshot
+        ));
     }
 
     #[test]
     fn freshness_floors() {
         let s = snapshots();
         s.relistened();
-        assert!(!s.usable("a", &stamped(4, 1), Freshness::AtLeast(5)));
-        assert!(s.usable("a", &stamped(5, 1), Freshness::AtLeast(5)));
-        assert!(!s.usable("a", &stamped(5, 1), Freshness::Database));
+        assert!(!s.usable(
+            "a",
+            &stamped(4, 1),
+            Reach::Client("c"),
+            Freshness::AtLeast(5)
+        ));
+        assert!(s.usable(
+            "a",
+            &stamped(5, 1),
+            Reach::Client("c"),
+            Freshness::AtLeast(5)
+        ));
+        assert!(!s.usable("a", &stamped(5, 1), Reach::Client("c"), Freshness::Database));
     }
 
     #[test]

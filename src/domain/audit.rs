@@ -92,6 +92,15 @@ pub fn format_time(t: &DateTime<Utc>) -> String {
 }
 
 impl AuditEvent {
+    /// The one client this event changed and nothing else a snapshot entry holds (see
+    /// [`AuditAction::reaches_only_its_client`]); `None`: the change may reach every entry of
+    /// the application.
+    pub fn only_client(&self) -> Option<&str> {
+        self.target_client_id
+            .as_deref()
+            .filter(|_| self.action.reaches_only_its_client())
+    }
+
     /// The canonical encoding hashed into the chain (see the module docs).
     pub fn canonical_json(&self) -> String {
         let mut out = String::with_capacity(512);

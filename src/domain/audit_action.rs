@@ -94,6 +94,36 @@ impl fmt::Display for AuditAction {
     }
 }
 
+impl AuditAction {
+    /// Whether an event of this action that names a client changed nothing a snapshot entry
+    /// holds except that client's own (its row, secrets and access schemas; `crate::cache`):
+    /// then the other clients' entries of the application stay usable. Every other action
+    /// (application options, entity types, restores, the audit log's own events, …) makes every
+    /// entry of the application stale, as does an event of these that names no client. A new
+    /// action reaches the whole application unless it is added here, with a reason.
+    pub const fn reaches_only_its_client(self) -> bool {
+        matches!(
+            self,
+            // The client's row, secrets and access schemas: what its entry holds.
+            AuditAction::ClientCreate
+                | AuditAction::ClientUpdate
+                | AuditAction::ClientDelete
+                | AuditAction::ClientSecretRotate
+                | AuditAction::ClientSecretRestore
+                | AuditAction::AccessSchemaSet
+                | AuditAction::AccessSchemaDelete
+                // Rows no snapshot entry holds, kept per client.
+                | AuditAction::ClientSecretRead
+                | AuditAction::ClientJwksSet
+                | AuditAction::ClientJwksDelete
+                | AuditAction::OAuthTokenRevoke
+                | AuditAction::SettingsSet
+                | AuditAction::SettingsDelete
+                | AuditAction::SettingsReplace
+        )
+    }
+}
+
 /// A name that is no action of this release.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("unknown audit action {0:?}")]

@@ -326,8 +326,8 @@ impl Latchkey {
     /// Makes this instance's snapshots at least as fresh as what a use case committed (each
     /// adapter calls it with `Committed::revisions` before it answers).
     pub fn apply_revisions(&self, revisions: &Revisions) {
+        self.snapshots.committed(revisions);
         for r in revisions.iter() {
-            self.snapshots.observe(r.app_id, r.seq);
             self.note_write(r.app_id);
         }
     }

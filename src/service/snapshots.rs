@@ -265,16 +265,16 @@ impl Latchkey {
             .await?
             .ok_or(ServiceError::AppNotFound)?;
         let Some(client_id) = client_id.id() else {
-            return Ok((None, et.revision));
+            return Ok((None, et.revision()));
         };
         let client = self
             .snapshots
             .client(&self.pool, app_id, client_id.as_str(), freshness)
             .await?
             .ok_or(ServiceError::AppNotFound)?;
-        // Both entries are at or past the latest revision heard of; the answer is as fresh
-        // as the older of the two.
-        let revision = et.revision.min(client.revision);
+        // Each entry is current at its revision (the latest heard of when it was checked); the
+        // answer is as fresh as the older of the two.
+        let revision = et.revision().min(client.revision());
         // Still copies the features, allow list and hashes out of the entry (authentication
         // borrows it, `FoundClient`); borrowing here too needs a `DecisionInputs` that the
         // database path, which reads no full client row, can also build (issue 22, next step).

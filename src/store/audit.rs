@@ -79,7 +79,8 @@ pub async fn append(tx: &mut WriteTx, mut event: AuditEvent) -> StoreResult<Audi
          SELECT e.seq AS "seq!", e.occurred_at AS "occurred_at!", e.prev_hash AS "prev_hash!",
                 e.hash AS "hash!"
          FROM head JOIN event e USING (app_id, seq)
-         CROSS JOIN LATERAL (SELECT pg_notify($15, head.seq::text || ' ' || head.app_id)) n"#,
+         CROSS JOIN LATERAL (SELECT pg_notify($15, head.seq::text || ' ' || head.app_id || ' '
+                                              || (head.seq - 1)::text || ' ' || $16)) n"#,
         &event.app_id,
         event.event_id,
         event.occurred_at,
@@ -95,6 +96,7 @@ pub async fn append(tx: &mut WriteTx, mut event: AuditEvent) -> StoreResult<Audi
         parts.between,
         parts.after,
         super::tx::CHANNEL,
+        event.only_client().unwrap_or(super::tx::WHOLE_APPLICATION),
     )
     .fetch_one(&mut *conn)
     .await?;
@@ -105,18 +107,19 @@ pub async fn append(tx: &mut WriteTx, mut event: AuditEvent) -> StoreResult<Audi
         row.hash[..],
         "PostgreSQL hashed another text than domain::audit's canonical form"
     );
-    tx.wrote(&event.app_id, event.seq);
+    tx.wrote(&event.app_id, event.seq - 1, event.seq, event.only_client());
     Ok(event)
 }
 
 /// Moves the chain head to the events just inserted by [`append_all`] ([`append`] does the
 /// same within its INSERT). Every write passes here or there, so this is where the change is
 /// announced: PostgreSQL delivers the notification at commit (never for a
-/// rolled-back transaction) to every instance listening (`crate::cache`), payload
-/// `"<revision> <app_id>"`.
+/// rolled-back transaction) to every instance listening (`crate::cache`); the payload is
+/// described at [`super::tx::CHANNEL`]. A batch may reach any client: it names none.
 async fn advance_head(
     conn: &mut PgConnection,
     app_id: &str,
+    from: i64,
     seq: i64,
     hash: &[u8],
     occurred_at: DateTime<Utc>,
@@ -125,12 +128,15 @@ async fn advance_head(
         "WITH head AS (
              UPDATE audit_heads SET seq = $2, hash = $3, occurred_at = $4 WHERE app_id = $1
              RETURNING app_id, seq)
-         SELECT pg_notify($5, seq::text || ' ' || app_id) FROM head",
+         SELECT pg_notify($5, seq::text || ' ' || app_id || ' ' || $6::int8::text || ' ' || $7)
+         FROM head",
         app_id,
         seq,
         hash,
         occurred_at,
         super::tx::CHANNEL,
+        from,
+        super::tx::WHOLE_APPLICATION,
     )
     .execute(&mut *conn)
     .await?;
@@ -196,8 +202,8 @@ pub async fn append_all(
     .await?;
     // One notification for the whole batch.
     if let Some(last) = last_time {
-        advance_head(conn, &app_id, seq, &prev_hash, last).await?;
-        tx.wrote(&app_id, seq);
+        advance_head(conn, &app_id, head.seq, seq, &prev_hash, last).await?;
+        tx.wrote(&app_id, head.seq, seq, None);
     }
     Ok(events)
 }

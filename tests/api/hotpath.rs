@@ -226,6 +226,55 @@ async fn changes_through_one_instance_reach_the_other() {
     assert_eq!(body["code"], 402, "{body}");
 }
 
+/// A write to one client leaves the other clients' snapshot entries in use, on the instance
+/// that wrote and on the one that heard of it (what keeps a PUT load from reloading its
+/// callers); a change to the whole application (settings without a client) reaches them all.
+#[tokio::test]
+async fn a_write_to_one_client_leaves_the_others_entries_in_use() {
+    let (a, b, owner) = two_instances(|_| {}).await;
+    let reader = reader_client(&a, &owner).await;
+    let other = a.make_client(&owner, "other", &["direct_access"]).await.id;
+    for app in [&a, &b] {
+        assert_eq!(
+            decide(app, &owner, read_email(&reader)).await.1["reason"],
+            "ok"
+        );
+    }
+    drop_features_behind_its_back(&a, &owner, &reader).await;
+
+    let res = a
+        .config(&owner)
+        .put_client(
+            &other,
+            &json!({"name": "other", "features": [], "ipWhitelist": ["0.0.0.0/0"]}),
+        )
+        .await;
+    let written = revision_of(&res).unwrap();
+    res.status_is(200);
+    within("B hears of the write", || async {
+        b.snapshots.latest(&owner.app_id) >= written
+    })
+    .await;
+    // Both still answer the reader from memory, and say the answer is current at the write.
+    for app in [&a, &b] {
+        let (status, body) = decide(app, &owner, read_email(&reader)).await;
+        assert_eq!((status, &body["reason"]), (200, &json!("ok")), "{body}");
+        assert_eq!(body["revision"], written.to_string(), "{body}");
+    }
+
+    let settings = format!("/config/{}/settings", owner.app_id);
+    a.by(&owner)
+        .put(&settings, &json!({"k": "v"}))
+        .await
+        .status_is(200);
+    for app in [&a, &b] {
+        within("a change to the whole application", || async {
+            decide(app, &owner, read_email(&reader)).await.1["reason"] == "no_feature"
+        })
+        .await;
+    }
+}
+
 /// A client listing is kept in the snapshot like a client: B answers it from memory (a change
 /// written behind the service's back does not show), a change through A shows on B as soon as
 /// B hears of it, and a write through B shows on B's very next listing. A filtered listing is
