@@ -8,7 +8,9 @@ use sqlx::PgConnection;
 use zeroize::Zeroizing;
 
 use super::snapshots::FoundClient;
-use super::{commit, AppSummary, AppsService, Committed, Latchkey, RequestContext, ServiceError};
+use super::{
+    commit, AppSummary, AppsService, Caller, Committed, Latchkey, RequestContext, ServiceError,
+};
 use crate::auth::sealing::{Binding, KeyRing, Sealed, SealingError};
 use crate::auth::SecretHasher;
 use crate::domain::audit::AuditAction;
@@ -236,7 +238,12 @@ impl Latchkey {
         }
         // An application that keeps no sealed copies cannot show secrets: the snapshot says so
         // without a database round trip (the hot path of a client GET).
-        if self.app_seals_secrets(app_id.as_str(), &client_ids[0]) == Some(false) {
+        let caller = match &ctx.caller {
+            Caller::Client { client_id, .. } => Some(client_id.as_str()),
+            Caller::Operator => None,
+        };
+        let known = caller.into_iter().chain(client_ids.iter().map(String::as_str));
+        if self.app_seals_secrets(app_id.as_str(), known) == Some(false) {
             return Ok(Committed::unchanged(ShownSecrets::default()));
         }
         // One primary-key read for applications without the option; a transaction only for

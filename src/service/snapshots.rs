@@ -174,16 +174,22 @@ impl Latchkey {
         Ok(found.and_then(|s| s.value.clone().map(FoundClient::Snapshot)))
     }
 
-    /// Whether the client's application keeps sealed copies of secrets (signed requests or
-    /// show_secrets), from this instance's entry of the client if it holds a usable one; `None`
-    /// when it cannot say (strict mode, lost listener, unknown client, no usable entry: the
-    /// caller then reads the application's row, one primary-key read, rather than have the
-    /// client's whole entry reloaded, which after a write to the application is every time).
-    /// Switching those options is an audited change, so its notification makes the entry stale
-    /// like any other change.
-    pub(crate) fn app_seals_secrets(&self, app_id: &str, client_id: &str) -> Option<bool> {
-        let held = self.snapshots.held_client(app_id, client_id)?;
-        held.value.as_ref().map(|c| c.sealing)
+    /// Whether `app_id` keeps sealed copies of secrets (signed requests or show_secrets), from
+    /// this instance's entry of the first of `client_ids` it holds a usable one of; `None` when
+    /// it cannot say (strict mode, lost listener, no usable entry: the caller then reads the
+    /// application's row, one primary-key read, rather than have a client's whole entry
+    /// reloaded). Pass the caller before the clients the request wrote: a write leaves the
+    /// caller's entry in use and makes the written client's stale. Switching those options is
+    /// a change to the whole application, so its notification makes every entry stale.
+    pub(crate) fn app_seals_secrets<'a>(
+        &self,
+        app_id: &str,
+        client_ids: impl IntoIterator<Item = &'a str>,
+    ) -> Option<bool> {
+        client_ids.into_iter().find_map(|client_id| {
+            let held = self.snapshots.held_client(app_id, client_id)?;
+            held.value.as_ref().map(|c| c.sealing)
+        })
     }
 
     /// The inputs of an access decision and the revision they are at. With `AtLeastAsFresh`,
