@@ -352,6 +352,8 @@ pub struct Snapshots {
     listened_before: AtomicBool,
     /// Times the listener listened again after losing its connection.
     reconnects: AtomicU64,
+    /// Entries read from the database while snapshots were trusted (no usable one was held).
+    loads: AtomicU64,
     /// Applications found behind what this instance had heard of when it listened again (the
     /// database lost committed changes: an asynchronous failover).
     rewinds: AtomicU64,
@@ -380,6 +382,7 @@ impl Snapshots {
             any_change: watch::channel(0).0,
             listened_before: AtomicBool::new(false),
             reconnects: AtomicU64::new(0),
+            loads: AtomicU64::new(0),
             rewinds: AtomicU64::new(0),
         }
     }
@@ -725,6 +728,9 @@ impl Snapshots {
             }
         }
         let generation = self.load_generation();
+        if generation.is_some() {
+            self.loads.fetch_add(1, Ordering::Relaxed);
+        }
         let Some((revision, value)) = load.await? else {
             return Ok(None);
         };
@@ -827,6 +833,12 @@ impl Snapshots {
     /// Entries held and their weight in bytes, for metrics.
     pub fn size(&self) -> (u64, u64) {
         (self.entries.len() as u64, self.entries.weight())
+    }
+
+    /// Entries read from the database while trusted since start (misses and stale entries),
+    /// for metrics.
+    pub fn loads(&self) -> u64 {
+        self.loads.load(Ordering::Relaxed)
     }
 }
 

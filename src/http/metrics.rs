@@ -81,6 +81,7 @@ impl Metrics {
             Opts::new(
                 "snapshot",
                 "Snapshots and the change feed: entries, bytes, trusted (1 while listening), \
+                 loads (entries read from the database while trusted, since start), \
                  feed_subscribers",
             ),
             &["what"],
@@ -190,6 +191,10 @@ impl Metrics {
             ("entries", entries as i64),
             ("bytes", bytes as i64),
             ("trusted", i64::from(snapshots.trusted())),
+            (
+                "loads",
+                i64::try_from(snapshots.loads()).unwrap_or(i64::MAX),
+            ),
             ("feed_subscribers", snapshots.feed_subscribers() as i64),
         ] {
             self.snapshots.with_label_values(&[what]).set(value);

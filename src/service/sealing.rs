@@ -242,7 +242,9 @@ impl Latchkey {
             Caller::Client { client_id, .. } => Some(client_id.as_str()),
             Caller::Operator => None,
         };
-        let known = caller.into_iter().chain(client_ids.iter().map(String::as_str));
+        let known = caller
+            .into_iter()
+            .chain(client_ids.iter().map(String::as_str));
         if self.app_seals_secrets(app_id.as_str(), known) == Some(false) {
             return Ok(Committed::unchanged(ShownSecrets::default()));
         }
