@@ -96,7 +96,7 @@ async fn access_page(
     }
     let base = format!("/console/apps/{app_id}/clients/{client_id}/access");
     let body = html! {
-        @if let Some(n) = notice { p.msg.ok role="status" { (n) } }
+        (super::page::notice(notice))
         p { "Client " a href={ "/console/apps/" (app_id) "/clients/" (client_id) } { (client.name) }
             ". Without a schema, the client's features alone decide what it may read or write." }
         @if types.is_empty() {

@@ -2,7 +2,7 @@
 
 use actix_web::http::{header, StatusCode};
 use actix_web::{web, HttpRequest, HttpResponse};
-use maud::html;
+use maud::{html, Markup};
 use subtle::ConstantTimeEq;
 
 use super::page::{layout, respond, Nav};
@@ -48,37 +48,31 @@ fn sign_in_form(
     app_id: &str,
 ) -> HttpResponse {
     let token = random_token(32);
+    let owner_fields = html! {
+        label for="app_id" { "Application id" }
+        input #app_id type="text" name="app_id" value=(app_id) required
+            autocomplete="username" spellcheck="false";
+        label for="client_id" { "Client id" }
+        input #client_id type="text" name="client_id" required spellcheck="false";
+        label for="client_secret" { "Client secret" }
+        input #client_secret type="password" name="client_secret" required
+            autocomplete="current-password";
+    };
+    let operator_fields = html! {
+        label for="operator_token" { "Operator token" }
+        input #operator_token type="password" name="operator_token" required
+            autocomplete="current-password";
+    };
     let body = html! {
-        @if let Some(note) = note { p.msg.ok role="status" { (note) } }
+        (super::page::notice(note))
         (super::page::refusal(refusal))
         div.grid {
-            section.card aria-labelledby="owner-title" {
-                h2 #owner-title { "Application owner" }
-                p.hint { "Sign in with a client that has the owner feature." }
-                form method="post" action="/console/sign-in" {
-                    input type="hidden" name=(CSRF_FIELD) value=(token);
-                    label for="app_id" { "Application id" }
-                    input #app_id type="text" name="app_id" value=(app_id) required
-                        autocomplete="username" spellcheck="false";
-                    label for="client_id" { "Client id" }
-                    input #client_id type="text" name="client_id" required spellcheck="false";
-                    label for="client_secret" { "Client secret" }
-                    input #client_secret type="password" name="client_secret" required
-                        autocomplete="current-password";
-                    button type="submit" { "Sign in" }
-                }
-            }
-            section.card aria-labelledby="operator-title" {
-                h2 #operator-title { "Platform operator" }
-                p.hint { "Sign in with the operator token (LATCHKEY_OPERATOR_TOKEN)." }
-                form method="post" action="/console/sign-in" {
-                    input type="hidden" name=(CSRF_FIELD) value=(token);
-                    label for="operator_token" { "Operator token" }
-                    input #operator_token type="password" name="operator_token" required
-                        autocomplete="current-password";
-                    button type="submit" { "Sign in as operator" }
-                }
-            }
+            (sign_in_card("owner", "Application owner",
+                "Sign in with a client that has the owner feature.",
+                &token, owner_fields, "Sign in"))
+            (sign_in_card("operator", "Platform operator",
+                "Sign in with the operator token (LATCHKEY_OPERATOR_TOKEN).",
+                &token, operator_fields, "Sign in as operator"))
         }
     };
     let mut res = respond(status, layout("Sign in", None, None, Nav::None, body));
@@ -88,6 +82,31 @@ fn sign_in_form(
     }
     let _ = res.add_cookie(&cookie(req, LOGIN_COOKIE, token));
     res
+}
+
+/// One way to sign in: a card titled `title` (its heading's id `{id}-title`) whose form posts
+/// `fields` with the page's CSRF token to the one sign-in route, which tells the ways apart by
+/// the fields sent.
+fn sign_in_card(
+    id: &str,
+    title: &str,
+    hint: &str,
+    token: &str,
+    fields: Markup,
+    button: &str,
+) -> Markup {
+    let title_id = format!("{id}-title");
+    html! {
+        section.card aria-labelledby=(title_id) {
+            h2 #(title_id) { (title) }
+            p.hint { (hint) }
+            form method="post" action="/console/sign-in" {
+                input type="hidden" name=(CSRF_FIELD) value=(token);
+                (fields)
+                button type="submit" { (button) }
+            }
+        }
+    }
 }
 
 fn sign_in_refusal(e: SignInError) -> Refusal {

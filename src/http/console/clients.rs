@@ -95,7 +95,7 @@ async fn list_page(
         _ => None,
     };
     let body = html! {
-        @if let Some(n) = notice { p.msg.ok role="status" { (n) } }
+        (super::page::notice(notice))
         section.card aria-labelledby="list-title" {
             h2 #list-title { "Clients of application " code { (app_id) } }
             form.row method="get" action={ "/console/apps/" (app_id) "/clients" } role="search" {
@@ -278,7 +278,7 @@ async fn client_page(
     let shown = edit.unwrap_or(&current);
     let base = format!("/console/apps/{app_id}/clients/{client_id}");
     let body = html! {
-        @if let Some(n) = notice { p.msg.ok role="status" { (n) } }
+        (super::page::notice(notice))
         @if let Some(secret) = new_secret {
             section.card { (secret_box("New client secret", secret)) }
         }

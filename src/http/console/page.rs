@@ -123,6 +123,15 @@ pub fn csrf(s: &Console) -> Markup {
     html! { input type="hidden" name=(CSRF_FIELD) value=(s.csrf); }
 }
 
+/// What a change did, shown above the page it came back to.
+pub fn notice(n: Option<&str>) -> Markup {
+    html! {
+        @if let Some(n) = n {
+            p.msg.ok role="status" { (n) }
+        }
+    }
+}
+
 pub fn refusal(r: Option<&Refusal>) -> Markup {
     html! {
         @if let Some(r) = r {

@@ -30,7 +30,7 @@ async fn defaults_page(
 ) -> Result<HttpResponse, ConsoleError> {
     let all = session.service.settings().all(&session.ctx, app_id).await?;
     let body = html! {
-        @if let Some(n) = notice { p.msg.ok role="status" { (n) } }
+        (super::page::notice(notice))
         section.card aria-labelledby="defaults-title" {
             h2 #defaults-title { "Application defaults" }
             p.hint { "Every client reads these unless it has its own value." }
