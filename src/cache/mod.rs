@@ -18,7 +18,7 @@
 //! So a change made anywhere stops being served from memory as soon as its notification (or
 //! own write) arrives, however the entries were loaded meanwhile, and a write to one client
 //! leaves the other clients' entries in use (a PUT load on one application no longer reloads
-//! its callers: bench/README.md, "4 December 2026, second session"). Entries are weighed in bytes
+//! its callers: bench/README.md, "4 December 2026, second session: snapshot staleness per entry"). Entries are weighed in bytes
 //! and evicted within the budget (CLOCK-PRO, an approximation of least recently used), so the memory does not grow with
 //! the size of an application: a million-client application costs only its clients in use.
 //!
