@@ -186,7 +186,10 @@ impl<'a> KeyRef<'a> {
         match self {
             KeyRef::Client(_, client_id) => Reach::Client(client_id),
             KeyRef::EntityType(..) => Reach::Application,
-            KeyRef::Listing(_) | KeyRef::AppOfClient(_) => Reach::AnyChange,
+            KeyRef::Listing(_) => Reach::AnyChange,
+            // Never checked against revisions (`app_of_client`: a stale answer is caught when
+            // the client is not found there); the safe answer if it ever is.
+            KeyRef::AppOfClient(_) => Reach::AnyChange,
         }
     }
 
@@ -654,11 +657,12 @@ impl Snapshots {
         app_id: &str,
         client_id: &str,
     ) -> Option<Arc<Stamped<Option<Arc<ClientEntry>>>>> {
-        let held = match self.entries.get(&KeyRef::Client(app_id, client_id))? {
+        let key = KeyRef::Client(app_id, client_id);
+        let held = match self.entries.get(&key)? {
             Entry::Client(s) => s,
             _ => return None,
         };
-        self.usable(app_id, &held, Reach::Client(client_id), Freshness::Snapshot)
+        self.usable(app_id, &held, key.reach(), Freshness::Snapshot)
             .then_some(held)
     }
 
