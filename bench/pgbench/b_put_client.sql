@@ -22,8 +22,13 @@ SELECT c.app_id, c.client_id, c.name, c.features, c.ip_whitelist, c.version,
                       ORDER BY s.created_at DESC), '{}') AS phcs
 FROM clients c WHERE c.app_id = :app AND c.client_id = :owner;
 
--- service::update_client: one transaction.
+-- service::update_client: one transaction. The server begins every write transaction with
+-- store::tx::WRITE_BEGIN, "BEGIN; SET LOCAL enable_seqscan = off", in one round trip; pgbench
+-- cannot send two commands as one prepared statement, so here they are two (the second costs
+-- pgbench one more round trip, before any lock is taken). Without it, the plans pgbench caches
+-- keep whatever the table sizes were when its connections started (see WRITE_BEGIN's comment).
 BEGIN;
+SET LOCAL enable_seqscan = off;
 -- store::clients::lock
 SELECT app_id, client_id, name, features, ip_whitelist, version, created_at, updated_at
 FROM clients WHERE app_id = :app AND client_id = md5('pgbench-put-' || :n::int) FOR UPDATE;

@@ -723,3 +723,39 @@ async fn the_feed_has_heartbeats_a_subscriber_limit_and_owners_only() {
         .await;
     assert_eq!(res.pair(), (401, errors("Authentication required.")));
 }
+
+/// Write transactions look rows up by their primary keys even while a table is one page
+/// (`store::tx::WRITE_BEGIN`). The plan a pooled connection caches for a hot row's lookup would
+/// otherwise be the sequential scan of the tiny table, kept while the table fills with the row's
+/// dead versions, and every write would scan them all inside the chain head's lock (bench/README.md,
+/// "4 December 2026, third session").
+#[tokio::test]
+async fn write_transactions_look_rows_up_by_key_even_in_a_one_page_table() {
+    let (app, owner) = spawn_app_with_owner("plans").await;
+    sqlx::query("ANALYZE audit_heads")
+        .execute(&app.pool)
+        .await
+        .unwrap();
+    let explain = format!(
+        "EXPLAIN SELECT seq FROM audit_heads WHERE app_id = '{}' FOR UPDATE",
+        owner.app_id
+    );
+    // Outside a write transaction PostgreSQL scans the one-page table: the condition this guards.
+    let outside = plan(&app.pool, &explain).await;
+    assert!(outside.contains("Seq Scan on audit_heads"), "{outside}");
+    let mut tx = latchkey::store::WriteTx::begin(&app.pool).await.unwrap();
+    let inside = plan(&mut *tx, &explain).await;
+    assert!(
+        inside.contains("Index Scan using audit_heads_pkey on audit_heads"),
+        "{inside}"
+    );
+    tx.rollback().await.unwrap();
+    // SET LOCAL ended with the transaction: the connection went back to the pool as it came.
+    let after = plan(&app.pool, &explain).await;
+    assert!(after.contains("Seq Scan on audit_heads"), "{after}");
+}
+
+async fn plan<'e>(on: impl sqlx::PgExecutor<'e>, explain: &str) -> String {
+    let lines: Vec<String> = sqlx::query_scalar(explain).fetch_all(on).await.unwrap();
+    lines.join("\n")
+}
