@@ -5,6 +5,7 @@
 #   kind=overhead: per pair 100 × (with ÷ without − 1) of the rates (Bearer over Basic), and
 #                  100 × (cpu_without ÷ cpu_with − 1) (Basic's CPU over Bearer's)
 #   kind=ratio:    per pair 100 × with ÷ without of the rates, and 100 × (cpu_with ÷ cpu_without − 1)
+#   kind=difference: per pair (with − without) ÷ 1000, e.g. two p99s in µs giving ms (two places)
 #
 # Prints: mean min max ci95 cpu_mean cpu_ci95, where ci95 is the half-width of the 95 %
 # confidence interval of the mean (Student's t with n − 1 degrees of freedom; "—" for one pair).
@@ -16,10 +17,10 @@ function t95(df) {
 function ci(sum, sq, n,   var) {
   if (n < 2) return "—"
   var = (sq - sum * sum / n) / (n - 1)
-  return sprintf("%.1f", t95(n - 1) * sqrt(var > 0 ? var : 0) / sqrt(n))
+  return sprintf(kind == "difference" ? "%.2f" : "%.1f", t95(n - 1) * sqrt(var > 0 ? var : 0) / sqrt(n))
 }
 NF >= 2 && $1 > 0 {
-  r = kind == "overhead" ? 100 * ($2 / $1 - 1) : 100 * $2 / $1
+  r = kind == "overhead" ? 100 * ($2 / $1 - 1) : kind == "difference" ? ($2 - $1) / 1000 : 100 * $2 / $1
   sum += r; sq += r * r; n++
   if (n == 1 || r < lo) lo = r
   if (n == 1 || r > hi) hi = r
@@ -30,6 +31,7 @@ NF >= 2 && $1 > 0 {
 }
 END {
   if (n == 0) { print "— — — — — —"; exit }
-  printf "%.1f %.1f %.1f %s %s %s\n", sum / n, lo, hi, ci(sum, sq, n),
+  f = kind == "difference" ? "%.2f" : "%.1f"
+  printf f " " f " " f " %s %s %s\n", sum / n, lo, hi, ci(sum, sq, n),
     (cn ? sprintf("%.1f", csum / cn) : "—"), ci(csum, csq, cn)
 }
