@@ -9,6 +9,7 @@
 #
 # Prints: mean min max ci95 cpu_mean cpu_ci95, where ci95 is the half-width of the 95 %
 # confidence interval of the mean (Student's t with n − 1 degrees of freedom; "—" for one pair).
+BEGIN { f = kind == "difference" ? "%.2f" : "%.1f" }
 function t95(df) {
   # Two-sided 95 % quantiles of Student's t; beyond 30 degrees of freedom, 2.0 is close enough.
   split("12.71 4.30 3.18 2.78 2.57 2.45 2.36 2.31 2.26 2.23 2.20 2.18 2.16 2.14 2.13 2.12 2.11 2.10 2.09 2.09 2.08 2.07 2.07 2.06 2.06 2.06 2.05 2.05 2.05 2.04", t, " ")
@@ -17,7 +18,7 @@ function t95(df) {
 function ci(sum, sq, n,   var) {
   if (n < 2) return "—"
   var = (sq - sum * sum / n) / (n - 1)
-  return sprintf(kind == "difference" ? "%.2f" : "%.1f", t95(n - 1) * sqrt(var > 0 ? var : 0) / sqrt(n))
+  return sprintf(f, t95(n - 1) * sqrt(var > 0 ? var : 0) / sqrt(n))
 }
 NF >= 2 && $1 > 0 {
   r = kind == "overhead" ? 100 * ($2 / $1 - 1) : kind == "difference" ? ($2 - $1) / 1000 : 100 * $2 / $1
@@ -31,7 +32,6 @@ NF >= 2 && $1 > 0 {
 }
 END {
   if (n == 0) { print "— — — — — —"; exit }
-  f = kind == "difference" ? "%.2f" : "%.1f"
   printf f " " f " " f " %s %s %s\n", sum / n, lo, hi, ci(sum, sq, n),
     (cn ? sprintf("%.1f", csum / cn) : "—"), ci(csum, csq, cn)
 }

@@ -108,21 +108,15 @@ impl Revisions {
 /// How every write transaction begins: one round trip that also turns sequential scans off for
 /// the transaction's own statements.
 ///
-/// Why: a write updates rows that every write of its application updates (the audit-chain head,
-/// the client), in tables that are tiny when the server starts (one row per application in
-/// `audit_heads`). PostgreSQL plans a lookup in a one-page table as a sequential scan, and a
-/// pooled connection keeps that plan (the generic plan of its prepared statement, made at the
-/// sixth execution) for as long as it lives. Under a steady write load the hot rows leave dead
-/// versions behind faster than they can be pruned or vacuumed, the table grows to dozens of pages,
-/// and every write then scans them all, inside the chain head's lock. Measured with bench/run's
-/// (b) statements through pgbench, 16 connections, autovacuum off (bench/README.md, "4 December
-/// 2026, third session"): 390 writes/s falling to 130 within 90 s with the cached sequential
-/// scan; a flat 290 with sequential scans off. With them off the first plans, and so the cached
-/// one, use the primary keys, which every write's lookups lead with (`app_id` first).
+/// Why: every write of an application updates the same rows (its audit-chain head, the client),
+/// in tables that are one page at first. A pooled connection keeps the plan it made then, a
+/// sequential scan, for its life, while the hot rows' dead versions grow the table; every write
+/// then scans them all inside the chain head's lock (measured in bench/README.md, "4 December
+/// 2026, third session"; docs/operations.md). With sequential scans off, the plans made and
+/// cached here use the indexes that the writes' lookups match (`app_id` first, then the key).
+/// A statement no index can serve is still planned, as a sequential scan.
 ///
 /// `SET LOCAL` ends with the transaction, so no other statement on the connection is affected.
-/// Every table has an index led by `app_id` and a write never reads a table whole, so nothing
-/// a write does needs a sequential scan; where no index can serve, PostgreSQL still scans.
 pub const WRITE_BEGIN: &str = "BEGIN; SET LOCAL enable_seqscan = off";
 
 /// A transaction that writes audit events (and so announces revisions).

@@ -732,8 +732,14 @@ async fn the_feed_has_heartbeats_a_subscriber_limit_and_owners_only() {
 #[tokio::test]
 async fn write_transactions_look_rows_up_by_key_even_in_a_one_page_table() {
     let (app, owner) = spawn_app_with_owner("plans").await;
+    // One connection, so that the plan after the transaction is the same connection's.
+    let pool = sqlx::postgres::PgPoolOptions::new()
+        .max_connections(1)
+        .connect_with(app.pool.connect_options().as_ref().clone())
+        .await
+        .unwrap();
     sqlx::query("ANALYZE audit_heads")
-        .execute(&app.pool)
+        .execute(&pool)
         .await
         .unwrap();
     let explain = format!(
@@ -741,17 +747,17 @@ async fn write_transactions_look_rows_up_by_key_even_in_a_one_page_table() {
         owner.app_id
     );
     // Outside a write transaction PostgreSQL scans the one-page table: the condition this guards.
-    let outside = plan(&app.pool, &explain).await;
+    let outside = plan(&pool, &explain).await;
     assert!(outside.contains("Seq Scan on audit_heads"), "{outside}");
-    let mut tx = latchkey::store::WriteTx::begin(&app.pool).await.unwrap();
+    let mut tx = latchkey::store::WriteTx::begin(&pool).await.unwrap();
     let inside = plan(&mut *tx, &explain).await;
     assert!(
         inside.contains("Index Scan using audit_heads_pkey on audit_heads"),
         "{inside}"
     );
     tx.rollback().await.unwrap();
-    // SET LOCAL ended with the transaction: the connection went back to the pool as it came.
-    let after = plan(&app.pool, &explain).await;
+    // SET LOCAL ended with the transaction: the same connection plans as before.
+    let after = plan(&pool, &explain).await;
     assert!(after.contains("Seq Scan on audit_heads"), "{after}");
 }
 
