@@ -7,8 +7,13 @@
 #   kind=ratio:    per pair 100 × with ÷ without of the rates, and 100 × (cpu_with ÷ cpu_without − 1)
 #   kind=difference: per pair (with − without) ÷ 1000, e.g. two p99s in µs giving ms (two places)
 #
-# Prints: mean min max ci95 cpu_mean cpu_ci95, where ci95 is the half-width of the 95 %
-# confidence interval of the mean (Student's t with n − 1 degrees of freedom; "—" for one pair).
+# Prints: mean min max ci95 cpu_mean cpu_ci95 median median_lo median_hi, where ci95 is the
+# half-width of the 95 % confidence interval of the mean (Student's t with n − 1 degrees of
+# freedom; "—" for one pair), and median_lo..median_hi the distribution-free interval of the
+# median of at least 95 % (the sign test's order statistics: x(k)..x(n+1−k) for the largest k
+# with 2·P(Bin(n, ½) < k) ≤ 5 %; "—" below 6 pairs, where no such interval exists). The median's
+# interval is for figures with heavy tails, such as one run's p99: one 20 ms p99 among 4 ms ones
+# moves a mean and its interval by more than the effect being measured, a median not.
 BEGIN { f = kind == "difference" ? "%.2f" : "%.1f" }
 function t95(df) {
   # Two-sided 95 % quantiles of Student's t; beyond 30 degrees of freedom, 2.0 is close enough.
@@ -23,6 +28,7 @@ function ci(sum, sq, n,   var) {
 NF >= 2 && $1 > 0 {
   r = kind == "overhead" ? 100 * ($2 / $1 - 1) : kind == "difference" ? ($2 - $1) / 1000 : 100 * $2 / $1
   sum += r; sq += r * r; n++
+  v[n] = r
   if (n == 1 || r < lo) lo = r
   if (n == 1 || r > hi) hi = r
   if (NF == 4 && $3 > 0 && $4 > 0) {
@@ -30,8 +36,27 @@ NF >= 2 && $1 > 0 {
     csum += c; csq += c * c; cn++
   }
 }
+# The lower index k of the median's interval (0: none at 95 %): P(Bin(n, ½) ≤ k − 1) summed
+# term by term until the two tails together would pass 5 %.
+function sign_k(n,   k, term, tail) {
+  term = 0.5 ^ n; tail = term; k = 0
+  while (2 * tail <= 0.05) {
+    k++
+    term = term * (n - k + 1) / k
+    tail += term
+  }
+  return k
+}
 END {
-  if (n == 0) { print "— — — — — —"; exit }
-  printf f " " f " " f " %s %s %s\n", sum / n, lo, hi, ci(sum, sq, n),
-    (cn ? sprintf("%.1f", csum / cn) : "—"), ci(csum, csq, cn)
+  if (n == 0) { print "— — — — — — — — —"; exit }
+  for (i = 2; i <= n; i++) { # insertion sort: n is a few dozen at most
+    x = v[i]
+    for (j = i - 1; j >= 1 && v[j] > x; j--) v[j + 1] = v[j]
+    v[j + 1] = x
+  }
+  med = n % 2 ? v[(n + 1) / 2] : (v[n / 2] + v[n / 2 + 1]) / 2
+  k = sign_k(n)
+  printf f " " f " " f " %s %s %s " f " %s %s\n", sum / n, lo, hi, ci(sum, sq, n),
+    (cn ? sprintf("%.1f", csum / cn) : "—"), ci(csum, csq, cn), med,
+    (k ? sprintf(f, v[k]) : "—"), (k ? sprintf(f, v[n + 1 - k]) : "—")
 }
