@@ -29,8 +29,6 @@ NF >= 2 && $1 > 0 {
   r = kind == "overhead" ? 100 * ($2 / $1 - 1) : kind == "difference" ? ($2 - $1) / 1000 : 100 * $2 / $1
   sum += r; sq += r * r; n++
   v[n] = r
-  if (n == 1 || r < lo) lo = r
-  if (n == 1 || r > hi) hi = r
   if (NF == 4 && $3 > 0 && $4 > 0) {
     c = kind == "overhead" ? 100 * ($3 / $4 - 1) : 100 * ($4 / $3 - 1)
     csum += c; csq += c * c; cn++
@@ -56,7 +54,7 @@ END {
   }
   med = n % 2 ? v[(n + 1) / 2] : (v[n / 2] + v[n / 2 + 1]) / 2
   k = sign_k(n)
-  printf f " " f " " f " %s %s %s " f " %s %s\n", sum / n, lo, hi, ci(sum, sq, n),
+  printf f " " f " " f " %s %s %s " f " %s %s\n", sum / n, v[1], v[n], ci(sum, sq, n),
     (cn ? sprintf("%.1f", csum / cn) : "—"), ci(csum, csq, cn), med,
     (k ? sprintf(f, v[k]) : "—"), (k ? sprintf(f, v[n + 1 - k]) : "—")
 }
