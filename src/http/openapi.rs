@@ -97,7 +97,7 @@ pub fn add<P: utoipa::Path + utoipa::__dev::SchemaReferences>(doc: &mut Value, r
     }
     shared_parameters(&mut operation, route.surface);
     refine_parameters(&mut operation, &path);
-    shared_responses(&mut operation, route.surface);
+    shared_responses(&mut operation, route.surface, &path);
     for method in P::methods() {
         let method = serde_json::to_value(method)
             .ok()
@@ -175,13 +175,40 @@ fn add_response(op: &mut Value, status: &str, response: Value) {
 }
 
 /// The answers every operation of a surface can give, whatever its handler does: those of the
-/// extractors (authentication, allow list, failure limit, database, body reading) and the
-/// Registration API's envelope.
-fn shared_responses(op: &mut Value, surface: Surface) {
+/// extractors (authentication, allow list, failure limit, database, body reading), the 404 of
+/// the resource the path names ([`not_found`]) and the Registration API's envelope. An
+/// operation that answers one of these statuses differently documents its own, which wins.
+fn shared_responses(op: &mut Value, surface: Surface, path: &str) {
     let has_body = op.get("requestBody").is_some();
     let error = |d| error_response(d, "ErrorBody");
+    if let Some(description) = not_found(surface, path, has_body) {
+        let schema = if surface == Surface::OAuth {
+            "OAuthErrorBody"
+        } else {
+            "ErrorBody"
+        };
+        add_response(op, "404", error_response(description, schema));
+    }
     match surface {
-        Surface::Ops | Surface::Docs | Surface::OAuth => {}
+        Surface::Ops | Surface::Docs => {}
+        // The endpoints that take a form authenticate the client (token, introspection,
+        // revocation); the others are public.
+        Surface::OAuth if has_body => {
+            let error = |d| error_response(d, "OAuthErrorBody");
+            let mut unauthorized = error("invalid_client");
+            unauthorized["headers"] = json!({"WWW-Authenticate": {"schema": {"type": "string"}}});
+            add_response(op, "401", unauthorized);
+            let mut limited = error("Too many failed authentications from this source");
+            limited["headers"] = json!({"Retry-After":
+                {"schema": {"type": "integer", "format": "int64", "minimum": 0}}});
+            add_response(op, "429", limited);
+            add_response(
+                op,
+                "503",
+                error("No sealing key, or the database is unreachable"),
+            );
+        }
+        Surface::OAuth => {}
         Surface::Operator | Surface::Config => {
             let mut unauthorized = error("No, malformed or wrong credentials.");
             unauthorized["headers"] = json!({"WWW-Authenticate": {"schema": {"type": "string"}}});
@@ -191,11 +218,6 @@ fn shared_responses(op: &mut Value, surface: Surface) {
                     op,
                     "403",
                     error("The caller lacks `owner`, or its address is outside its allow list."),
-                );
-                add_response(
-                    op,
-                    "404",
-                    error("`Application not found.` (operator only; a client gets 401)."),
                 );
             }
             let mut limited = error("Too many failed authentications from this source.");
@@ -213,6 +235,19 @@ fn shared_responses(op: &mut Value, surface: Surface) {
             }
         }
         Surface::Registration => registration_envelope(op),
+    }
+}
+
+/// The 404 of the innermost resource an operation's path names (the messages are the wire's).
+fn not_found(surface: Surface, path: &str, has_body: bool) -> Option<&'static str> {
+    match surface {
+        Surface::Config if path.contains("/clients/{clientId}") => Some("`Client ID not found.`"),
+        Surface::Config => Some("`Application not found.` (operator only; a client gets 401)."),
+        Surface::Operator if path.starts_with("/sinks/{name}") => Some("`Sink not found.`"),
+        Surface::Operator if path.starts_with("/apps/{appId}") => Some("`Application not found.`"),
+        // The public endpoints; those that authenticate a client answer `invalid_client`.
+        Surface::OAuth if !has_body => Some("No such application"),
+        _ => None,
     }
 }
 

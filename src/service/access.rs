@@ -7,8 +7,8 @@ use sqlx::PgPool;
 use super::apps::AppDirectory;
 use super::entity_types::{entity_type_of, named, not_found};
 use super::{
-    commit, AccessSchemaError, AuthError, Caller, Committed, Consistency, Decided, Latchkey,
-    RequestContext, ServiceError,
+    commit, commit_audited, AccessSchemaError, AuthError, Caller, Committed, Consistency, Decided,
+    Latchkey, RequestContext, ServiceError,
 };
 use crate::domain::access::{
     self, AccessType, ClientFacts, Decision, Question, Reason, RecordScope,
@@ -195,8 +195,7 @@ impl AccessSchemasService<'_> {
             },
         }
         .into_changes();
-        store::audit::append(&mut tx, event).await?;
-        Ok(commit(tx, ()).await?)
+        Ok(commit_audited(tx, event, ()).await?)
     }
 
     /// Reads a schema for the Config API (owner only). No schema is

@@ -7,7 +7,9 @@
 //! on unbroken.
 
 use super::app_state::{self, AppState, ChangeSummary};
-use super::{commit, Committed, RequestContext, ServiceError, StagingError, StagingService};
+use super::{
+    commit, commit_audited, Committed, RequestContext, ServiceError, StagingError, StagingService,
+};
 use crate::domain::audit::AuditAction;
 use crate::domain::audit_changes::{self as changes_of, Payload};
 use crate::domain::fixture::check_snapshot_name;
@@ -74,8 +76,7 @@ impl StagingService<'_> {
             clients: row.clients,
         }
         .into_changes();
-        store::audit::append(&mut tx, event).await?;
-        Ok(commit(tx, row.into()).await?)
+        Ok(commit_audited(tx, event, row.into()).await?)
     }
 
     pub async fn list_snapshots(
@@ -105,8 +106,7 @@ impl StagingService<'_> {
         }
         let mut event = ctx.audit_event(app_id.as_str(), AuditAction::SnapshotDelete);
         event.changes = changes_of::SnapshotDeleted { snapshot: name }.into_changes();
-        store::audit::append(&mut tx, event).await?;
-        Ok(commit(tx, ()).await?)
+        Ok(commit_audited(tx, event, ()).await?)
     }
 
     /// Puts the application back into the state saved as `name`.

@@ -15,7 +15,7 @@ use tokio::sync::{mpsc, OwnedSemaphorePermit, Semaphore};
 
 use super::apps::AppDirectory;
 use super::replica::{self, Replica};
-use super::{commit, Committed, Latchkey, RequestContext, ServiceError};
+use super::{commit, commit_audited, Committed, Latchkey, RequestContext, ServiceError};
 use crate::domain::audit::{AuditAction, AuditEvent, StoredEvent};
 use crate::domain::audit_changes::{self as changes_of, Payload};
 
@@ -378,8 +378,7 @@ impl<'a> AuditService<'a> {
             },
         }
         .into_changes();
-        store::audit::append(&mut tx, event).await?;
-        commit(tx, keep_days).await
+        commit_audited(tx, event, keep_days).await
     }
 
     /// Applications with a retention period (what `latchkey audit prune` walks). Operator only.

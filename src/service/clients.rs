@@ -9,7 +9,8 @@ use super::apps::AppDirectory;
 use super::replica::{self, Replica};
 use super::sealing::SecretMint;
 use super::{
-    commit, ClientsError, Committed, DuplicateClientName, Latchkey, RequestContext, ServiceError,
+    commit, commit_audited, ClientsError, Committed, DuplicateClientName, Latchkey, RequestContext,
+    ServiceError,
 };
 use crate::auth::random;
 use crate::auth::secrets::{new_secret_besides, shares_selector};
@@ -431,8 +432,7 @@ impl<'a> ClientsService<'a> {
         event.features_before = Some(old_view.features.clone());
         event.features_after = Some(view.features.clone());
         event.changes = diff(Some(&old_view), Some(&view));
-        store::audit::append(&mut tx, event).await?;
-        Ok(commit(tx, view).await?)
+        Ok(commit_audited(tx, event, view).await?)
     }
 
     pub async fn delete(
@@ -463,8 +463,7 @@ impl<'a> ClientsService<'a> {
         event.features_before = Some(old_view.features.clone());
         event.features_after = Some(vec![]);
         event.changes = diff(Some(&old_view), None);
-        store::audit::append(&mut tx, event).await?;
-        Ok(commit(tx, ()).await?)
+        Ok(commit_audited(tx, event, ()).await?)
     }
 
     /// Mints a new secret. The old ones keep working for `hours` hours (0: they stop now).

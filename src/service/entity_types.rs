@@ -11,7 +11,9 @@ use serde_json::Value;
 use sqlx::{PgConnection, PgPool};
 
 use super::apps::AppDirectory;
-use super::{commit, Committed, EntityTypesError, Latchkey, RequestContext, ServiceError};
+use super::{
+    commit, commit_audited, Committed, EntityTypesError, Latchkey, RequestContext, ServiceError,
+};
 use crate::domain::audit::AuditAction;
 use crate::domain::audit_changes::{self as changes_of, Payload};
 use crate::domain::entity_type::{
@@ -139,8 +141,7 @@ impl EntityTypesService<'_> {
         let defs = stored_json(&et);
         event.changes =
             changes_of::EntityTypeChanged::of(&et.name, None, Some(&defs)).into_changes();
-        store::audit::append(&mut tx, event).await?;
-        Ok(commit(tx, et).await?)
+        Ok(commit_audited(tx, event, et).await?)
     }
 
     /// Replaces the attributes of a type (Config API PUT). Access schemas of the type must all
@@ -213,8 +214,7 @@ impl EntityTypesService<'_> {
         let defs = stored_json(&current);
         event.changes =
             changes_of::EntityTypeChanged::of(&current.name, Some(&defs), None).into_changes();
-        store::audit::append(&mut tx, event).await?;
-        Ok(commit(tx, ()).await?)
+        Ok(commit_audited(tx, event, ()).await?)
     }
 
     /// Adds one top-level attribute (`entityType.addAttribute`).

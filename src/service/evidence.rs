@@ -10,7 +10,7 @@ use zeroize::Zeroizing;
 use super::apps::AppDirectory;
 use super::audit::ensure_reader;
 use super::clock::now_micros;
-use super::{commit, Committed, Latchkey, RequestContext, ServiceError};
+use super::{commit, commit_audited, Committed, Latchkey, RequestContext, ServiceError};
 use crate::auth::sealing::{KeyRing, Sealed};
 use crate::domain::audit::{format_time, AuditAction};
 use crate::domain::audit_changes::{self as changes_of, Payload};
@@ -391,8 +391,7 @@ impl EvidenceService<'_> {
             },
         }
         .into_changes();
-        store::audit::append(&mut tx, event).await?;
-        commit(tx, before).await
+        commit_audited(tx, event, before).await
     }
 }
 

@@ -116,6 +116,17 @@ pub(crate) async fn commit<T>(tx: WriteTx, value: T) -> Result<Committed<T>, Ser
     Ok(Committed { value, revisions })
 }
 
+/// How a write with one audit event ends: the event appended (it is what announces the
+/// revision), then the commit.
+pub(crate) async fn commit_audited<T>(
+    mut tx: WriteTx,
+    event: AuditEvent,
+    value: T,
+) -> Result<Committed<T>, ServiceError> {
+    crate::store::audit::append(&mut tx, event).await?;
+    commit(tx, value).await
+}
+
 /// Who is calling, once authenticated.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Caller {

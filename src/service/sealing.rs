@@ -9,7 +9,8 @@ use zeroize::Zeroizing;
 
 use super::snapshots::FoundClient;
 use super::{
-    commit, AppSummary, AppsService, Caller, Committed, Latchkey, RequestContext, ServiceError,
+    commit, commit_audited, AppSummary, AppsService, Caller, Committed, Latchkey, RequestContext,
+    ServiceError,
 };
 use crate::auth::sealing::{Binding, KeyRing, Sealed, SealingError};
 use crate::auth::SecretHasher;
@@ -329,8 +330,7 @@ impl AppsService<'_> {
         }
         let mut event = ctx.audit_event(app_id.as_str(), AuditAction::AppUpdate);
         event.changes = changes.into_changes();
-        store::audit::append(&mut tx, event).await?;
-        commit(tx, after.into()).await
+        commit_audited(tx, event, after.into()).await
     }
 
     /// Operator only (`latchkey keys rotate`): re-seals under the current key every value of

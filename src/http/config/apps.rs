@@ -68,8 +68,7 @@ pub async fn create(r: OperatorRequest, body: JsonBody) -> Result<HttpResponse, 
 #[utoipa::path(patch, path = "/apps/{appId}", tag = "operator",
     params(("appId" = String, Path)),
     request_body = AppOptionsFields,
-    responses((status = 200, body = AppBody),
-        (status = 404, body = ErrorBody, description = "`Application not found.`")))]
+    responses((status = 200, body = AppBody)))]
 pub async fn update(
     r: OperatorRequest,
     path: web::Path<Named<AppId>>,
@@ -102,8 +101,7 @@ pub async fn list(r: OperatorRequest) -> Result<HttpResponse, ConfigError> {
 
 #[utoipa::path(get, path = "/apps/{appId}", tag = "operator",
     params(("appId" = String, Path)),
-    responses((status = 200, body = AppBody),
-        (status = 404, body = ErrorBody, description = "`Application not found.`")))]
+    responses((status = 200, body = AppBody)))]
 pub async fn get(
     r: OperatorRequest,
     path: web::Path<Named<AppId>>,

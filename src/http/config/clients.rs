@@ -148,8 +148,7 @@ pub async fn create(r: ConfigRequest, body: JsonBody) -> Result<HttpResponse, Co
 
 #[utoipa::path(get, path = "/config/{appId}/clients/{clientId}", tag = "clients",
     params(("appId" = String, Path), ("clientId" = String, Path)),
-    responses((status = 200, body = ClientBody, headers(("ETag" = String))),
-        (status = 404, body = ErrorBody, description = "`Client ID not found.`")))]
+    responses((status = 200, body = ClientBody, headers(("ETag" = String)))))]
 pub async fn get(
     r: ConfigRequest,
     path: web::Path<(String, Named<ClientId>)>,
@@ -170,7 +169,6 @@ pub async fn get(
         ("If-Match" = Option<String>, Header, pattern = r#"^(\*|(W/)?"[0-9]+")$"#, description = "Change only this version (`ETag`)")),
     responses((status = 200, body = ClientBody, headers(("ETag" = String))),
         (status = 400, body = ErrorBody, description = "A field refused: the message says why"),
-        (status = 404, body = ErrorBody, description = "`Client ID not found.`"),
         (status = 409, body = ErrorBody, description = "`API client <name> already exists.`"),
         (status = 412, body = ErrorBody, description = "`Precondition failed.`: `If-Match` is not the current version")))]
 pub async fn replace(
@@ -215,7 +213,6 @@ async fn shown(r: &ConfigRequest, c: Committed<ClientView>) -> Result<HttpRespon
     params(("appId" = String, Path), ("clientId" = String, Path),
         ("If-Match" = Option<String>, Header, pattern = r#"^(\*|(W/)?"[0-9]+")$"#, description = "Delete only this version (`ETag`)")),
     responses((status = 204, description = "Deleted"),
-        (status = 404, body = ErrorBody, description = "`Client ID not found.`"),
         (status = 412, body = ErrorBody, description = "`Precondition failed.`: `If-Match` is not the current version")))]
 pub async fn delete(
     r: ConfigRequest,
@@ -234,8 +231,7 @@ pub async fn delete(
 /// A new secret (shown only here); the old one keeps working `hoursToLive` hours.
 #[utoipa::path(put, path = "/config/{appId}/clients/{clientId}/secret", tag = "clients", request_body = SecretFields,
     params(("appId" = String, Path), ("clientId" = String, Path)),
-    responses((status = 200, body = ClientBody),
-        (status = 404, body = ErrorBody, description = "`Client ID not found.`")))]
+    responses((status = 200, body = ClientBody)))]
 pub async fn rotate_secret(
     r: ConfigRequest,
     req: HttpRequest,

@@ -8,7 +8,7 @@ use actix_web::{web, HttpResponse};
 use serde_json::{Map, Value};
 use utoipa::ToSchema;
 
-use super::{ConfigError, ConfigRequest, ErrorBody, JsonBody};
+use super::{ConfigError, ConfigRequest, JsonBody};
 use crate::domain::ids::{ClientId, Named};
 use crate::service::SettingsTarget;
 
@@ -65,8 +65,7 @@ pub async fn replace_defaults(
 /// The client's own settings (not the defaults).
 #[utoipa::path(get, path = "/config/{appId}/clients/{clientId}/settings", tag = "settings",
     params(("appId" = String, Path), ("clientId" = String, Path)),
-    responses((status = 200, body = SettingsBody),
-        (status = 404, body = ErrorBody, description = "`Client ID not found.`")))]
+    responses((status = 200, body = SettingsBody)))]
 pub async fn get_client(
     r: ConfigRequest,
     path: web::Path<(String, Named<ClientId>)>,
@@ -84,8 +83,7 @@ pub async fn get_client(
 #[utoipa::path(put, path = "/config/{appId}/clients/{clientId}/settings", tag = "settings",
     params(("appId" = String, Path), ("clientId" = String, Path)),
     request_body = SettingsBody,
-    responses((status = 200, body = SettingsBody),
-        (status = 404, body = ErrorBody, description = "`Client ID not found.`")))]
+    responses((status = 200, body = SettingsBody)))]
 pub async fn replace_client(
     r: ConfigRequest,
     path: web::Path<(String, Named<ClientId>)>,

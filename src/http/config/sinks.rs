@@ -110,8 +110,7 @@ pub async fn list(r: OperatorRequest) -> Result<HttpResponse, ConfigError> {
 /// A sink with its lag and its cursor per application.
 #[utoipa::path(get, path = "/sinks/{name}", tag = "sinks",
     params(("name" = String, Path)),
-    responses((status = 200, body = SinkBody),
-        (status = 404, body = ErrorBody, description = "`Sink not found.`")))]
+    responses((status = 200, body = SinkBody)))]
 pub async fn get(r: OperatorRequest, name: web::Path<String>) -> Result<HttpResponse, ConfigError> {
     let sink = r.service.sinks().get(&r.ctx, &name).await?;
     Ok(HttpResponse::Ok().json(SinkBody::new(sink, None)))
@@ -120,8 +119,7 @@ pub async fn get(r: OperatorRequest, name: web::Path<String>) -> Result<HttpResp
 /// Deletes a sink and its cursors (audited in each application it covered).
 #[utoipa::path(delete, path = "/sinks/{name}", tag = "sinks",
     params(("name" = String, Path)),
-    responses((status = 204, description = "Deleted"),
-        (status = 404, body = ErrorBody, description = "`Sink not found.`")))]
+    responses((status = 204, description = "Deleted")))]
 pub async fn delete(
     r: OperatorRequest,
     name: web::Path<String>,
@@ -133,8 +131,7 @@ pub async fn delete(
 /// Stops delivery (the cursor stays; nothing is lost while the audit log keeps the events).
 #[utoipa::path(post, path = "/sinks/{name}/pause", tag = "sinks",
     params(("name" = String, Path)),
-    responses((status = 200, body = SinkBody),
-        (status = 404, body = ErrorBody, description = "`Sink not found.`")))]
+    responses((status = 200, body = SinkBody)))]
 pub async fn pause(
     r: OperatorRequest,
     name: web::Path<String>,
@@ -146,8 +143,7 @@ pub async fn pause(
 /// Resumes delivery from the cursor (also after a receiver's 4xx paused the sink).
 #[utoipa::path(post, path = "/sinks/{name}/resume", tag = "sinks",
     params(("name" = String, Path)),
-    responses((status = 200, body = SinkBody),
-        (status = 404, body = ErrorBody, description = "`Sink not found.`")))]
+    responses((status = 200, body = SinkBody)))]
 pub async fn resume(
     r: OperatorRequest,
     name: web::Path<String>,
@@ -161,8 +157,7 @@ pub async fn resume(
     params(("name" = String, Path)),
     request_body = RewindFields,
     responses((status = 200, body = SinkBody),
-        (status = 400, body = ErrorBody, description = "Neither or both of `revision` and `time`, a bad time, a revision without `app_id`"),
-        (status = 404, body = ErrorBody, description = "`Sink not found.`")))]
+        (status = 400, body = ErrorBody, description = "Neither or both of `revision` and `time`, a bad time, a revision without `app_id`")))]
 pub async fn rewind(
     r: OperatorRequest,
     name: web::Path<String>,
@@ -190,8 +185,7 @@ pub async fn rewind(
 #[utoipa::path(put, path = "/sinks/{name}/secret", tag = "sinks",
     params(("name" = String, Path)),
     responses((status = 200, body = SinkBody),
-        (status = 400, body = ErrorBody, description = "`Only webhook sinks have a secret to rotate.`"),
-        (status = 404, body = ErrorBody, description = "`Sink not found.`")))]
+        (status = 400, body = ErrorBody, description = "`Only webhook sinks have a secret to rotate.`")))]
 pub async fn rotate_secret(
     r: OperatorRequest,
     name: web::Path<String>,

@@ -39,7 +39,6 @@ fn query_flag(req: &HttpRequest, name: &str) -> Result<Option<bool>, ConfigError
     request_body(content = FixtureDocument, content_type = "application/json"),
     params(("appId" = String, Path), ("dryRun" = Option<bool>, Query), ("prune" = Option<bool>, Query)),
     responses((status = 200, body = ApplyReportBody),
-        (status = 404, body = ErrorBody, description = "`Application not found.`"),
         (status = 409, body = ErrorBody, description = "A pinned client id is taken in another application")))]
 pub async fn apply(
     r: OperatorRequest,
@@ -77,8 +76,7 @@ pub async fn apply(
         ("ids" = Option<bool>, Query, description = "false: leave out the clients' _id")),
     responses((status = 200, description = "The application as a fixture document: JSON, or YAML with `format=yaml`",
             content((FixtureDocument = "application/json"), (FixtureDocument = "application/yaml"))),
-        (status = 400, body = ErrorBody),
-        (status = 404, body = ErrorBody, description = "`Application not found.`")))]
+        (status = 400, body = ErrorBody)))]
 pub async fn export(
     r: OperatorRequest,
     req: HttpRequest,
@@ -115,8 +113,7 @@ pub async fn export(
 
 #[utoipa::path(get, path = "/apps/{appId}/snapshots", tag = "staging",
     params(("appId" = String, Path)),
-    responses((status = 200, body = Vec<Snapshot>),
-        (status = 404, body = ErrorBody, description = "`Application not found.`")))]
+    responses((status = 200, body = Vec<Snapshot>)))]
 pub async fn list_snapshots(
     r: OperatorRequest,
     path: web::Path<Named<AppId>>,
@@ -133,8 +130,7 @@ pub async fn list_snapshots(
 #[utoipa::path(put, path = "/apps/{appId}/snapshots/{name}", tag = "staging",
     params(("appId" = String, Path), ("name" = String, Path, pattern = "^[A-Za-z0-9._-]{1,64}$")),
     responses((status = 200, body = Snapshot),
-        (status = 400, body = ErrorBody),
-        (status = 404, body = ErrorBody, description = "`Application not found.`")))]
+        (status = 400, body = ErrorBody)))]
 pub async fn save_snapshot(
     r: OperatorRequest,
     path: web::Path<(Named<AppId>, String)>,

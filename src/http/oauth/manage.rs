@@ -71,8 +71,7 @@ pub struct ClientJwksInput {
 /// The client's registered public keys (`{"keys": []}` when none).
 #[utoipa::path(get, path = "/config/{appId}/clients/{clientId}/jwks", tag = "oauth",
     params(("appId" = String, Path), ("clientId" = String, Path)),
-    responses((status = 200, body = JwksBody),
-        (status = 404, body = ErrorBody, description = "`Client ID not found.`")))]
+    responses((status = 200, body = JwksBody)))]
 pub async fn get_client_jwks(
     r: ConfigRequest,
     oauth: web::Data<OAuth>,
@@ -89,8 +88,7 @@ pub async fn get_client_jwks(
     params(("appId" = String, Path), ("clientId" = String, Path)),
     request_body = ClientJwksInput,
     responses((status = 200, body = JwksBody),
-        (status = 400, body = ErrorBody, description = "`Not a valid JWK set: …` (or `Invalid JSON body.`)"),
-        (status = 404, body = ErrorBody, description = "`Client ID not found.`")))]
+        (status = 400, body = ErrorBody, description = "`Not a valid JWK set: …` (or `Invalid JSON body.`)")))]
 pub async fn put_client_jwks(
     r: ConfigRequest,
     oauth: web::Data<OAuth>,
@@ -186,8 +184,7 @@ fn app_body(
 /// The application's OAuth settings and published signing keys (made on first use).
 #[utoipa::path(get, path = "/apps/{appId}/oauth", tag = "operator",
     params(("appId" = String, Path)),
-    responses((status = 200, body = OAuthAppBody),
-        (status = 404, body = ErrorBody, description = "`Application not found.`")))]
+    responses((status = 200, body = OAuthAppBody)))]
 pub async fn get_app_oauth(
     r: OperatorRequest,
     oauth: web::Data<OAuth>,
@@ -215,8 +212,7 @@ pub struct OAuthSettingsFields {
 #[utoipa::path(patch, path = "/apps/{appId}/oauth", tag = "operator",
     params(("appId" = String, Path)),
     request_body = OAuthSettingsFields,
-    responses((status = 200, body = OAuthAppBody),
-        (status = 404, body = ErrorBody, description = "`Application not found.`")))]
+    responses((status = 200, body = OAuthAppBody)))]
 pub async fn patch_app_oauth(
     r: OperatorRequest,
     oauth: web::Data<OAuth>,
@@ -264,8 +260,7 @@ pub fn rotation_json(report: RotationReport) -> Value {
 /// token expired. Audited as `oauth.key_rotate`.
 #[utoipa::path(post, path = "/apps/{appId}/oauth/rotate", tag = "operator",
     params(("appId" = String, Path)),
-    responses((status = 200, body = RotationBody),
-        (status = 404, body = ErrorBody, description = "`Application not found.`")))]
+    responses((status = 200, body = RotationBody)))]
 pub async fn rotate(
     r: OperatorRequest,
     oauth: web::Data<OAuth>,

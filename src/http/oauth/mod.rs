@@ -269,8 +269,7 @@ async fn metadata(req: HttpRequest, app_id: Named<AppId>) -> OAuthResult {
 /// RFC 8414 metadata at the well-known path of RFC 8414 §3.1.
 #[utoipa::path(get, path = "/.well-known/oauth-authorization-server/oauth/{appId}", tag = "oauth",
     params(("appId" = String, Path)),
-    responses((status = 200, body = MetadataBody),
-        (status = 404, body = OAuthErrorBody, description = "No such application")))]
+    responses((status = 200, body = MetadataBody)))]
 pub async fn metadata_well_known(req: HttpRequest, path: web::Path<Named<AppId>>) -> OAuthResult {
     metadata(req, path.into_inner()).await
 }
@@ -278,8 +277,7 @@ pub async fn metadata_well_known(req: HttpRequest, path: web::Path<Named<AppId>>
 /// RFC 8414 metadata below the issuer (where many clients look first).
 #[utoipa::path(get, path = "/oauth/{appId}/.well-known/oauth-authorization-server", tag = "oauth",
     params(("appId" = String, Path)),
-    responses((status = 200, body = MetadataBody),
-        (status = 404, body = OAuthErrorBody, description = "No such application")))]
+    responses((status = 200, body = MetadataBody)))]
 pub async fn metadata_below_issuer(req: HttpRequest, path: web::Path<Named<AppId>>) -> OAuthResult {
     metadata(req, path.into_inner()).await
 }
@@ -296,7 +294,6 @@ pub struct JwksBody {
 #[utoipa::path(get, path = "/oauth/{appId}/jwks", tag = "oauth",
     params(("appId" = String, Path)),
     responses((status = 200, body = JwksBody, headers(("Cache-Control" = String))),
-        (status = 404, body = OAuthErrorBody, description = "No such application"),
         (status = 503, body = OAuthErrorBody, description = "No sealing key, or the database is unreachable")))]
 pub async fn jwks(req: HttpRequest, path: web::Path<Named<AppId>>) -> OAuthResult {
     let oauth = oauth_service(&req)?;
@@ -345,10 +342,7 @@ pub struct TokenBody {
     params(("appId" = String, Path)),
     request_body(content = TokenForm, content_type = "application/x-www-form-urlencoded"),
     responses((status = 200, body = TokenBody, headers(("Cache-Control" = String))),
-        (status = 400, body = OAuthErrorBody, description = "invalid_request, unsupported_grant_type, invalid_scope, invalid_target, unauthorized_client"),
-        (status = 401, body = OAuthErrorBody, description = "invalid_client", headers(("WWW-Authenticate" = String))),
-        (status = 429, body = OAuthErrorBody, description = "Too many failed authentications from this source", headers(("Retry-After" = u64))),
-        (status = 503, body = OAuthErrorBody, description = "No sealing key, or the database is unreachable")))]
+        (status = 400, body = OAuthErrorBody, description = "invalid_request, unsupported_grant_type, invalid_scope, invalid_target, unauthorized_client")))]
 pub async fn token(
     req: HttpRequest,
     path: web::Path<Named<AppId>>,
@@ -467,10 +461,7 @@ async fn token_param(
     params(("appId" = String, Path)),
     request_body(content = TokenCheckForm, content_type = "application/x-www-form-urlencoded"),
     responses((status = 200, body = IntrospectionBody),
-        (status = 400, body = OAuthErrorBody, description = "invalid_request, unauthorized_client"),
-        (status = 401, body = OAuthErrorBody, description = "invalid_client", headers(("WWW-Authenticate" = String))),
-        (status = 429, body = OAuthErrorBody, description = "Too many failed authentications from this source", headers(("Retry-After" = u64))),
-        (status = 503, body = OAuthErrorBody, description = "No sealing key, or the database is unreachable")))]
+        (status = 400, body = OAuthErrorBody, description = "invalid_request, unauthorized_client")))]
 pub async fn introspect(
     req: HttpRequest,
     path: web::Path<Named<AppId>>,
@@ -495,10 +486,7 @@ pub async fn introspect(
     params(("appId" = String, Path)),
     request_body(content = TokenCheckForm, content_type = "application/x-www-form-urlencoded"),
     responses((status = 200, description = "Revoked (or nothing to revoke)"),
-        (status = 400, body = OAuthErrorBody, description = "invalid_request, unauthorized_client"),
-        (status = 401, body = OAuthErrorBody, description = "invalid_client", headers(("WWW-Authenticate" = String))),
-        (status = 429, body = OAuthErrorBody, description = "Too many failed authentications from this source", headers(("Retry-After" = u64))),
-        (status = 503, body = OAuthErrorBody, description = "No sealing key, or the database is unreachable")))]
+        (status = 400, body = OAuthErrorBody, description = "invalid_request, unauthorized_client")))]
 pub async fn revoke(
     req: HttpRequest,
     path: web::Path<Named<AppId>>,

@@ -21,7 +21,7 @@ use crate::domain::audit_changes::{self as changes_of, Payload};
 use crate::domain::ids::{AppId, Named};
 use crate::domain::oauth::{retirement, token_lifetime, SigningAlg};
 use crate::service::sealing::oauth_key_sealing_name;
-use crate::service::{commit, Committed, RequestContext, ServiceError};
+use crate::service::{commit, commit_audited, Committed, RequestContext, ServiceError};
 use crate::store::{self, oauth::KeyRow, oauth::SettingsRow, WriteTx};
 
 /// An application's OAuth settings.
@@ -414,8 +414,7 @@ impl OAuth {
         }
         let mut event = ctx.audit_event(app_id.as_str(), AuditAction::OAuthSettingsUpdate);
         event.changes = changes.into_changes();
-        store::audit::append(&mut tx, event).await?;
-        let committed = commit(tx, after).await?;
+        let committed = commit_audited(tx, event, after).await?;
         self.keysets.invalidate(app_id.as_str());
         Ok(committed)
     }

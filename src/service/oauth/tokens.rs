@@ -18,7 +18,7 @@ use crate::domain::oauth::{
     AssertionError, Audience, CLIENT_CREDENTIALS,
 };
 use crate::domain::{AllowList, Feature, FeatureSet};
-use crate::service::{commit, Caller, Committed, RequestContext, ServiceError};
+use crate::service::{commit, commit_audited, Caller, Committed, RequestContext, ServiceError};
 use crate::store::{self, WriteTx};
 
 /// How a client authenticates at the OAuth endpoints.
@@ -424,8 +424,7 @@ impl OAuth {
         let mut event = ctx.audit_event(app_id.as_str(), AuditAction::ClientJwksDelete);
         event.target_client_id = Some(client_id.to_string());
         event.changes = changes_of::ClientKeysChanged::deleted(&before).into_changes();
-        store::audit::append(&mut tx, event).await?;
-        commit(tx, true).await
+        commit_audited(tx, event, true).await
     }
 
     async fn require_client(
