@@ -69,6 +69,17 @@ fn auth_failure(e: AuthError) -> ServiceError {
     }
 }
 
+/// Which access schema a use case reads or writes: a client's, for one entity type and one
+/// access type. Each adapter builds it from its own spelling (the Config API's and the
+/// console's path, the Registration API's `for_client_id`, `type_name` and `access_type`), in
+/// the order its error messages need.
+#[derive(Debug, Clone)]
+pub struct SchemaKey {
+    pub client_id: Named<ClientId>,
+    pub type_name: Named<TypeName>,
+    pub access_type: AccessType,
+}
+
 /// The access schema use cases (set, delete, read), reached as `service.access_schemas()`: they
 /// hold only the pool and the application check (see [`super::settings::SettingsService`]).
 /// The access decision stays a method of `Latchkey`: it reads the snapshots and verifies
@@ -96,20 +107,18 @@ impl AccessSchemasService<'_> {
         &self,
         ctx: &RequestContext,
         app_id: &Named<AppId>,
-        client_id: &Named<ClientId>,
-        type_name: &Named<TypeName>,
-        access_type: AccessType,
+        schema: &SchemaKey,
         attributes: &[String],
     ) -> Result<Committed<AccessSchemaView>, ServiceError> {
         ctx.owner()?;
         self.apps.ensure(ctx, app_id).await?;
         let mut tx = WriteTx::begin(self.pool).await?;
-        if !store::access_schemas::lock_client(&mut *tx, app_id.as_str(), client_id.as_str())
+        if !store::access_schemas::lock_client(&mut *tx, app_id.as_str(), schema.client_id.as_str())
             .await?
         {
             return Err(ServiceError::ClientNotFound);
         }
-        let type_name = named(type_name)?;
+        let type_name = named(&schema.type_name)?;
         let et = entity_type_of(
             store::entity_types::share(&mut *tx, app_id.as_str(), type_name.as_str())
                 .await?
@@ -120,18 +129,18 @@ impl AccessSchemasService<'_> {
         let before = store::access_schemas::upsert(
             &mut tx,
             app_id.as_str(),
-            client_id.as_str(),
+            schema.client_id.as_str(),
             type_name.as_str(),
-            access_type.as_str(),
+            schema.access_type.as_str(),
             &names,
         )
         .await?;
         if before.as_ref() != Some(&names) {
             let mut event = ctx.audit_event(app_id.as_str(), AuditAction::AccessSchemaSet);
-            event.target_client_id = Some(client_id.to_string());
+            event.target_client_id = Some(schema.client_id.to_string());
             event.changes = changes_of::AccessSchemaChanged {
                 entity_type: type_name.as_str(),
-                access_type: access_type.as_str(),
+                access_type: schema.access_type.as_str(),
                 attributes: changes_of::FromTo {
                     from: before.as_deref(),
                     to: Some(&names),
@@ -144,7 +153,7 @@ impl AccessSchemasService<'_> {
             tx,
             AccessSchemaView {
                 entity_type: et,
-                access_type,
+                access_type: schema.access_type,
                 attributes: Some(list),
             },
         )
@@ -156,19 +165,17 @@ impl AccessSchemasService<'_> {
         &self,
         ctx: &RequestContext,
         app_id: &Named<AppId>,
-        client_id: &Named<ClientId>,
-        type_name: &Named<TypeName>,
-        access_type: AccessType,
+        schema: &SchemaKey,
     ) -> Result<Committed<()>, AccessSchemaError> {
         ctx.owner()?;
         self.apps.ensure(ctx, app_id).await?;
         let mut tx = WriteTx::begin(self.pool).await?;
-        if !store::access_schemas::lock_client(&mut *tx, app_id.as_str(), client_id.as_str())
+        if !store::access_schemas::lock_client(&mut *tx, app_id.as_str(), schema.client_id.as_str())
             .await?
         {
             return Err(ServiceError::ClientNotFound.into());
         }
-        let type_name = named(type_name)?;
+        let type_name = named(&schema.type_name)?;
         if store::entity_types::get(&mut *tx, app_id.as_str(), type_name.as_str())
             .await?
             .is_none()
@@ -178,17 +185,17 @@ impl AccessSchemasService<'_> {
         let before = store::access_schemas::delete(
             &mut *tx,
             app_id.as_str(),
-            client_id.as_str(),
+            schema.client_id.as_str(),
             type_name.as_str(),
-            access_type.as_str(),
+            schema.access_type.as_str(),
         )
         .await?
         .ok_or(AccessSchemaError::NotFound)?;
         let mut event = ctx.audit_event(app_id.as_str(), AuditAction::AccessSchemaDelete);
-        event.target_client_id = Some(client_id.to_string());
+        event.target_client_id = Some(schema.client_id.to_string());
         event.changes = changes_of::AccessSchemaChanged {
             entity_type: type_name.as_str(),
-            access_type: access_type.as_str(),
+            access_type: schema.access_type.as_str(),
             attributes: changes_of::FromTo {
                 from: Some(&before),
                 to: None,
@@ -204,13 +211,11 @@ impl AccessSchemasService<'_> {
         &self,
         ctx: &RequestContext,
         app_id: &Named<AppId>,
-        client_id: &Named<ClientId>,
-        type_name: &Named<TypeName>,
-        access_type: AccessType,
+        schema: &SchemaKey,
     ) -> Result<AccessSchemaView, AccessSchemaError> {
         ctx.owner()?;
         self.apps.ensure(ctx, app_id).await?;
-        let view = self.load(app_id, client_id, type_name, access_type).await?;
+        let view = self.load(app_id, schema).await?;
         if view.attributes.is_none() {
             return Err(AccessSchemaError::NotFound);
         }
@@ -224,9 +229,7 @@ impl AccessSchemasService<'_> {
         &self,
         ctx: &RequestContext,
         app_id: &Named<AppId>,
-        client_id: &Named<ClientId>,
-        type_name: &Named<TypeName>,
-        access_type: AccessType,
+        schema: &SchemaKey,
     ) -> Result<AccessSchemaView, ServiceError> {
         if let Caller::Client { features, .. } = &ctx.caller {
             if features.is_empty() {
@@ -234,23 +237,21 @@ impl AccessSchemasService<'_> {
             }
         }
         self.apps.ensure(ctx, app_id).await?;
-        self.load(app_id, client_id, type_name, access_type).await
+        self.load(app_id, schema).await
     }
 
     async fn load(
         &self,
         app_id: &Named<AppId>,
-        client_id: &Named<ClientId>,
-        type_name: &Named<TypeName>,
-        access_type: AccessType,
+        schema: &SchemaKey,
     ) -> Result<AccessSchemaView, ServiceError> {
-        if store::clients::get(self.pool, app_id.as_str(), client_id.as_str())
+        if store::clients::get(self.pool, app_id.as_str(), schema.client_id.as_str())
             .await?
             .is_none()
         {
             return Err(ServiceError::ClientNotFound);
         }
-        let type_name = named(type_name)?;
+        let type_name = named(&schema.type_name)?;
         let et = entity_type_of(
             store::entity_types::get(self.pool, app_id.as_str(), type_name.as_str())
                 .await?
@@ -259,15 +260,15 @@ impl AccessSchemasService<'_> {
         let attributes = store::access_schemas::get(
             self.pool,
             app_id.as_str(),
-            client_id.as_str(),
+            schema.client_id.as_str(),
             type_name.as_str(),
-            access_type.as_str(),
+            schema.access_type.as_str(),
         )
         .await?
         .map(|stored| stored_schema(&stored));
         Ok(AccessSchemaView {
             entity_type: et,
-            access_type,
+            access_type: schema.access_type,
             attributes,
         })
     }

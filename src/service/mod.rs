@@ -34,7 +34,9 @@ use std::sync::Arc;
 
 use sqlx::PgPool;
 
-pub use access::{added_reserved_notice, AccessCheck, AccessSchemaView, AccessSchemasService};
+pub use access::{
+    added_reserved_notice, AccessCheck, AccessSchemaView, AccessSchemasService, SchemaKey,
+};
 pub use app_snapshots::{RestoreReport, SnapshotInfo};
 pub use app_state::ChangeSummary;
 pub use apps::{AppSummary, AppsService, CheckedApp, NewApp};

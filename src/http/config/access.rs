@@ -11,10 +11,10 @@ use utoipa::ToSchema;
 use super::fields::{optional_string, required_string, required_string_list};
 use super::{ConfigError, ConfigRequest, ErrorBody, JsonBody};
 use crate::domain::access::{AccessType, Reason, RecordScope};
-use crate::domain::entity_type::{SchemaError, TypeName};
-use crate::domain::ids::{ClientId, Named};
+use crate::domain::entity_type::SchemaError;
+use crate::domain::ids::Named;
 use crate::domain::ValidationError;
-use crate::service::{AccessCheck, AccessSchemaView, Consistency, ServiceError};
+use crate::service::{AccessCheck, AccessSchemaView, Consistency, SchemaKey, ServiceError};
 
 type SchemaPath = web::Path<(String, String, String, String)>;
 
@@ -66,16 +66,13 @@ fn invalid(e: impl Into<ServiceError>) -> ConfigError {
 }
 
 /// The schema a path names: client, type and a parsed access type (`Not a valid access type.`).
-fn schema_key(
-    path: SchemaPath,
-) -> Result<(Named<ClientId>, Named<TypeName>, AccessType), ConfigError> {
+fn schema_key(path: SchemaPath) -> Result<SchemaKey, ConfigError> {
     let (_, client_id, type_name, access_type) = path.into_inner();
-    let access_type: AccessType = access_type.parse().map_err(invalid)?;
-    Ok((
-        Named::parse(&client_id),
-        Named::parse(&type_name),
-        access_type,
-    ))
+    Ok(SchemaKey {
+        access_type: access_type.parse().map_err(invalid)?,
+        client_id: Named::parse(&client_id),
+        type_name: Named::parse(&type_name),
+    })
 }
 
 /// The attributes the client may use for this access type.
@@ -87,11 +84,11 @@ fn schema_key(
         (status = 400, body = ErrorBody, description = "`Not a valid access type.`"),
         (status = 404, body = ErrorBody, description = "No such client, type or schema")))]
 pub async fn get(r: ConfigRequest, path: SchemaPath) -> Result<HttpResponse, ConfigError> {
-    let (client_id, type_name, access_type) = schema_key(path)?;
+    let schema = schema_key(path)?;
     let view = r
         .service
         .access_schemas()
-        .get(&r.ctx, &r.app_id, &client_id, &type_name, access_type)
+        .get(&r.ctx, &r.app_id, &schema)
         .await?;
     Ok(HttpResponse::Ok().json(SchemaBody::new(&view)))
 }
@@ -112,18 +109,11 @@ pub async fn set(
     body: JsonBody,
 ) -> Result<HttpResponse, ConfigError> {
     let attributes = required_string_list(&body.0, "attributes").map_err(invalid)?;
-    let (client_id, type_name, access_type) = schema_key(path)?;
+    let schema = schema_key(path)?;
     let view = r
         .service
         .access_schemas()
-        .set(
-            &r.ctx,
-            &r.app_id,
-            &client_id,
-            &type_name,
-            access_type,
-            &attributes,
-        )
+        .set(&r.ctx, &r.app_id, &schema, &attributes)
         .await?;
     Ok(r.answer(view, |view| HttpResponse::Ok().json(SchemaBody::new(&view))))
 }
@@ -137,11 +127,11 @@ pub async fn set(
         (status = 400, body = ErrorBody, description = "`Not a valid access type.`"),
         (status = 404, body = ErrorBody, description = "No such client or type")))]
 pub async fn delete(r: ConfigRequest, path: SchemaPath) -> Result<HttpResponse, ConfigError> {
-    let (client_id, type_name, access_type) = schema_key(path)?;
+    let schema = schema_key(path)?;
     let done = r
         .service
         .access_schemas()
-        .delete(&r.ctx, &r.app_id, &client_id, &type_name, access_type)
+        .delete(&r.ctx, &r.app_id, &schema)
         .await?;
     Ok(r.answer(done, |()| HttpResponse::NoContent().finish()))
 }

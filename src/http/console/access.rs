@@ -10,7 +10,7 @@ use super::{Console, ConsoleError, NoticeQuery, Posted, Refusal};
 use crate::domain::access::AccessType;
 use crate::domain::entity_type::{AttrDef, TypeName};
 use crate::domain::ids::{AppId, ClientId, Named};
-use crate::service::AccessSchemaError;
+use crate::service::{AccessSchemaError, SchemaKey};
 
 const ACCESS_TYPES: [AccessType; 2] = [AccessType::Read, AccessType::Write];
 
@@ -81,9 +81,11 @@ async fn access_page(
                 .get(
                     &session.ctx,
                     app_id,
-                    client_id,
-                    &Named::Id(TypeName::from_trusted(t.name.as_str())),
-                    access,
+                    &SchemaKey {
+                        client_id: client_id.clone(),
+                        type_name: Named::Id(TypeName::from_trusted(t.name.as_str())),
+                        access_type: access,
+                    },
                 )
                 .await
             {
@@ -151,28 +153,24 @@ pub async fn save(posted: Posted, path: SchemaPath) -> Result<HttpResponse, Cons
     let (app_id, client_id, type_name, access) = path.into_inner();
     let remove = form.get("action") == "remove";
     let notice = if remove { "removed" } else { "saved" };
-    let (app, client, name) = (&app_id, &client_id, &type_name);
     let result: Result<(), AccessSchemaError> = async {
-        let access_type: AccessType = access.parse()?;
+        let schema = SchemaKey {
+            client_id: client_id.clone(),
+            type_name: type_name.clone(),
+            access_type: access.parse()?,
+        };
         if remove {
             let outcome = session
                 .service
                 .access_schemas()
-                .delete(&session.ctx, app, client, name, access_type)
+                .delete(&session.ctx, &app_id, &schema)
                 .await;
             session.wrote(outcome)
         } else {
             let outcome = session
                 .service
                 .access_schemas()
-                .set(
-                    &session.ctx,
-                    app,
-                    client,
-                    name,
-                    access_type,
-                    &form.all("attributes"),
-                )
+                .set(&session.ctx, &app_id, &schema, &form.all("attributes"))
                 .await;
             Ok(session.wrote(outcome).map(|_| ())?)
         }

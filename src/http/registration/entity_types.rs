@@ -9,11 +9,10 @@ use serde::Serialize;
 use serde_json::Value;
 use utoipa::ToSchema;
 
-use crate::domain::access::AccessType;
 use crate::domain::entity_type::AttrDef;
 use crate::domain::ids::Named;
 use crate::http::registration::{answer, wrote, ArgNames, Call, Done, RegError, Reply};
-use crate::service::{added_reserved_notice, ServiceError};
+use crate::service::{added_reserved_notice, SchemaKey, ServiceError};
 
 /// The vendor's `schema` object, in the order of the vendor's own examples (`attr_defs` before
 /// `name`; the answer is built as a JSON object, so keys come out sorted).
@@ -162,22 +161,19 @@ pub async fn remove_attribute(call: Call) -> Reply {
         ("attributes" = String, Query, description = "A JSON array of attribute paths")),
     responses((status = 200, body = SchemaAnswer)))]
 pub async fn set_access_schema(call: Call) -> Reply {
-    let name = &Named::parse(call.params.required("type_name")?);
-    let target = call.target_client()?;
+    let type_name = Named::parse(call.params.required("type_name")?);
+    let client_id = call.target_client()?;
     let access_type = call.params.required("access_type")?;
     let attributes = call.params.required_string_list("attributes")?;
-    let access_type: AccessType = access_type.parse().map_err(ServiceError::from)?;
+    let key = SchemaKey {
+        client_id,
+        type_name,
+        access_type: access_type.parse().map_err(ServiceError::from)?,
+    };
     let view = call
         .service
         .access_schemas()
-        .set(
-            &call.ctx,
-            &call.app_id,
-            &target,
-            name,
-            access_type,
-            &attributes,
-        )
+        .set(&call.ctx, &call.app_id, &key, &attributes)
         .await?;
     wrote(view.map(|view| {
         let mut reply = schema(&view.entity_type.name, view.restricted_attr_defs());
@@ -194,17 +190,21 @@ pub async fn set_access_schema(call: Call) -> Reply {
         ("access_type" = String, Query)),
     responses((status = 200, body = SchemaAnswer)))]
 pub async fn get_access_schema(call: Call) -> Reply {
-    let name = &Named::parse(call.params.required("type_name")?);
-    let target = call.target_client()?;
-    let access_type: AccessType = call
-        .params
-        .required("access_type")?
-        .parse()
-        .map_err(ServiceError::from)?;
+    let type_name = Named::parse(call.params.required("type_name")?);
+    let client_id = call.target_client()?;
+    let key = SchemaKey {
+        client_id,
+        type_name,
+        access_type: call
+            .params
+            .required("access_type")?
+            .parse()
+            .map_err(ServiceError::from)?,
+    };
     let view = call
         .service
         .access_schemas()
-        .read(&call.ctx, &call.app_id, &target, name, access_type)
+        .read(&call.ctx, &call.app_id, &key)
         .await?;
     answer(&schema(&view.entity_type.name, view.restricted_attr_defs()))
 }
