@@ -105,6 +105,54 @@ async fn openapi_states_the_values_the_server_restricts() {
             }
         }
     }
+    // The 404 of the resource the path names, added once for every operation below it (an
+    // operation's own 404 wins: the type's), and the OAuth form endpoints' client answers.
+    let not_found = |path: &str, method: &str| {
+        doc["paths"][path][method]["responses"]["404"]["description"].clone()
+    };
+    assert_eq!(
+        not_found("/config/{appId}/clients/{clientId}/settings", "put"),
+        "`Client ID not found.`"
+    );
+    assert_eq!(
+        not_found("/config/{appId}/entityTypes/{typeName}", "get"),
+        "No such type"
+    );
+    assert_eq!(
+        not_found("/sinks/{name}/pause", "post"),
+        "`Sink not found.`"
+    );
+    assert_eq!(
+        not_found("/apps/{appId}/snapshots", "get"),
+        "`Application not found.`"
+    );
+    assert_eq!(
+        not_found("/oauth/{appId}/jwks", "get"),
+        "No such application"
+    );
+    assert!(doc["paths"]["/oauth/{appId}/jwks"]["get"]["responses"]["401"].is_null());
+    for path in [
+        "/oauth/{appId}/token",
+        "/oauth/{appId}/introspect",
+        "/oauth/{appId}/revoke",
+    ] {
+        let responses = &doc["paths"][path]["post"]["responses"];
+        assert_eq!(responses["401"]["description"], "invalid_client", "{path}");
+        assert!(
+            responses["401"]["headers"]["WWW-Authenticate"].is_object(),
+            "{path}"
+        );
+        assert!(
+            responses["429"]["headers"]["Retry-After"].is_object(),
+            "{path}"
+        );
+        assert_eq!(
+            responses["503"]["content"]["application/json"]["schema"]["$ref"],
+            "#/components/schemas/OAuthErrorBody",
+            "{path}"
+        );
+        assert!(responses["404"].is_null(), "{path}");
+    }
     // A Registration POST takes a form body; its GET the same parameters in the query string.
     let add = &doc["paths"]["/clients/add"];
     assert_eq!(
