@@ -180,39 +180,39 @@ fn add_response(op: &mut Value, status: &str, response: Value) {
 /// operation that answers one of these statuses differently documents its own, which wins.
 fn shared_responses(op: &mut Value, surface: Surface, path: &str) {
     let has_body = op.get("requestBody").is_some();
-    let error = |d| error_response(d, "ErrorBody");
+    let schema = if surface == Surface::OAuth {
+        "OAuthErrorBody"
+    } else {
+        "ErrorBody"
+    };
+    let error = |d| error_response(d, schema);
     if let Some(description) = not_found(surface, path, has_body) {
-        let schema = if surface == Surface::OAuth {
-            "OAuthErrorBody"
-        } else {
-            "ErrorBody"
-        };
-        add_response(op, "404", error_response(description, schema));
+        add_response(op, "404", error(description));
     }
     match surface {
         Surface::Ops | Surface::Docs => {}
         // The endpoints that take a form authenticate the client (token, introspection,
         // revocation); the others are public.
-        Surface::OAuth if has_body => {
-            let error = |d| error_response(d, "OAuthErrorBody");
-            let mut unauthorized = error("invalid_client");
-            unauthorized["headers"] = json!({"WWW-Authenticate": {"schema": {"type": "string"}}});
-            add_response(op, "401", unauthorized);
-            let mut limited = error("Too many failed authentications from this source");
-            limited["headers"] = json!({"Retry-After":
-                {"schema": {"type": "integer", "format": "int64", "minimum": 0}}});
-            add_response(op, "429", limited);
-            add_response(
-                op,
-                "503",
-                error("No sealing key, or the database is unreachable"),
-            );
-        }
+        Surface::OAuth if has_body => authentication_responses(
+            op,
+            schema,
+            [
+                "invalid_client",
+                "Too many failed authentications from this source",
+                "No sealing key, or the database is unreachable",
+            ],
+        ),
         Surface::OAuth => {}
         Surface::Operator | Surface::Config => {
-            let mut unauthorized = error("No, malformed or wrong credentials.");
-            unauthorized["headers"] = json!({"WWW-Authenticate": {"schema": {"type": "string"}}});
-            add_response(op, "401", unauthorized);
+            authentication_responses(
+                op,
+                schema,
+                [
+                    "No, malformed or wrong credentials.",
+                    "Too many failed authentications from this source.",
+                    "The database is unreachable.",
+                ],
+            );
             if surface == Surface::Config {
                 add_response(
                     op,
@@ -220,10 +220,6 @@ fn shared_responses(op: &mut Value, surface: Surface, path: &str) {
                     error("The caller lacks `owner`, or its address is outside its allow list."),
                 );
             }
-            let mut limited = error("Too many failed authentications from this source.");
-            limited["headers"] = json!({"Retry-After": {"schema": {"type": "integer"}}});
-            add_response(op, "429", limited);
-            add_response(op, "503", error("The database is unreachable."));
             if has_body {
                 add_response(
                     op,
@@ -236,6 +232,25 @@ fn shared_responses(op: &mut Value, surface: Surface, path: &str) {
         }
         Surface::Registration => registration_envelope(op),
     }
+}
+
+/// What an extractor that authenticates the caller can answer, in `schema` bodies: 401 with
+/// `WWW-Authenticate`, 429 with `Retry-After` (seconds) and 503, described by `descriptions`.
+fn authentication_responses(op: &mut Value, schema: &str, descriptions: [&str; 3]) {
+    let [unauthorized, limited, unavailable] = descriptions.map(|d| error_response(d, schema));
+    let with_header = |mut response: Value, name: &str, header: Value| {
+        response["headers"] = json!({ name: {"schema": header} });
+        response
+    };
+    let string = json!({"type": "string"});
+    let seconds = json!({"type": "integer", "minimum": 0});
+    add_response(
+        op,
+        "401",
+        with_header(unauthorized, "WWW-Authenticate", string),
+    );
+    add_response(op, "429", with_header(limited, "Retry-After", seconds));
+    add_response(op, "503", unavailable);
 }
 
 /// The 404 of the innermost resource an operation's path names (the messages are the wire's).
